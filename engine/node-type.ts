@@ -1,0 +1,92 @@
+/**
+ * The contract of a node type (one module per type under nodes/, in the spirit of n8n's nodes):
+ * a type string, the JSON Schema of its `values`, its exits, the variables it writes, and a
+ * compile step that turns its values into a closure run once per visit.
+ */
+import type { CallDescriptor, CdValue, Outcome, RunContext } from './types';
+
+export type JsonSchema = Record<string, unknown>;
+
+/** Where an exit field sits in `values` and which node it names. */
+export interface ExitField {
+  /** JSON pointer inside `values`, without leading slash: `next`, `conditions/0/ifTrue`. */
+  pointer: string;
+  /** The raw id as written in the file (number or string), or undefined/null/"" when unset. */
+  target: unknown;
+  /** An unset required exit is a validation error; an unset optional one ends the run (see `missingExit`). */
+  required: boolean;
+}
+
+/** A resolved exit, allocated once at compile time (so taking it allocates nothing). */
+export interface Exit {
+  readonly pointer: string;
+  /** Filled in after every node of the logic is compiled; null = exit left unset. */
+  node: CompiledNode | null;
+}
+
+/** Ends the run with an outcome. */
+export interface Finish { readonly finish: Outcome }
+/** Re-runs the top-level logic from its start with the same CD (after successful authentication). */
+export interface Restart { readonly restart: true }
+/** Runs another logic; its exit node continues at `ret`. */
+export interface CallLogic { readonly call: string; readonly ret: Exit }
+
+export type StepResult = Exit | Finish | Restart | CallLogic;
+
+/** Per-message state a node sees. */
+export interface RunState {
+  readonly cd: CallDescriptor;
+  readonly ctx: RunContext;
+  /** Writes a variable (and records it in the trace when tracing). */
+  set(name: string, value: CdValue): void;
+  get(name: string): CdValue;
+}
+
+export type NodeRun = (s: RunState) => StepResult | Promise<StepResult>;
+
+/** Reads a value field: a variable reference, a literal, or a string with `[name]` placeholders. */
+export type ValueGetter = (vars: Record<string, CdValue>) => CdValue;
+
+export interface CompileContext {
+  /** Resolves a value field as DESIGN.md says: known variable → reference, else literal. */
+  value(raw: unknown): ValueGetter;
+  /** True when `raw` names a variable known to the logic. */
+  isVariable(raw: unknown): boolean;
+  /** The exit at a pointer of this node (as declared by `exits`). */
+  exit(pointer: string): Exit;
+  /** Location for runtime errors: `logic 24 "registration" › node 5 "retrieve password"`. */
+  where: string;
+}
+
+export interface NodeTypeInfo {
+  type: string;
+  /** Human name shown in the designer's palette. */
+  title: string;
+  category: 'start' | 'analysis' | 'query' | 'registrar' | 'action' | 'output' | 'flow';
+  description: string;
+  /** JSON Schema of `values` (exits included: they are fields of values). */
+  valuesSchema: JsonSchema;
+}
+
+export interface NodeType<V = any> extends NodeTypeInfo {
+  /** The exit fields present in these values. */
+  exits(values: V): ExitField[];
+  /** Variables this node writes (storeInto, targets): they become known to the logic. */
+  writes?(values: V): string[];
+  /** Checks beyond the schema (regex syntax, …): returns problems as [pointer, message]. */
+  check?(values: V): Array<[string, string]>;
+  compile(values: V, c: CompileContext): NodeRun;
+}
+
+export interface CompiledNode {
+  readonly id: string;
+  readonly name: string;
+  readonly type: string;
+  readonly logicId: string;
+  run: NodeRun;
+}
+
+/** Thrown by a node when it cannot do its job; becomes an `error` outcome (500). */
+export class NodeRunError extends Error {}
+
+export const isExit = (r: StepResult): r is Exit => (r as Exit).pointer !== undefined;

@@ -1,0 +1,157 @@
+/**
+ * Core contracts of the engine: call descriptor, outcomes, node types and the ports through
+ * which nodes reach the world. The engine itself never does I/O; everything effectful is a port.
+ */
+import type { DirectoryPort } from '../services/directory/types';
+import type { LocationPort } from '../services/location/types';
+import type { AuthPort } from '../services/auth/types';
+
+// ---------------------------------------------------------------- call descriptor
+
+export type Scalar = string | number | boolean | null;
+/** A row of a database query stored with `storeIntoRecordsList`. */
+export type RecordRow = Record<string, Scalar>;
+export type CdValue = Scalar | RecordRow[];
+
+/** SIP headers of the message: lower-case full header name → values in message order. */
+export type SipHeaders = Record<string, string[]>;
+
+/**
+ * The call descriptor: the flat variable map SRE logics read and write, plus the message's
+ * headers (read by header extraction, authentication and the registrar).
+ */
+export interface CallDescriptor {
+  vars: Record<string, CdValue>;
+  headers: SipHeaders;
+  /** Message body, when the front end has one (not used by the shipped nodes). */
+  body?: string;
+}
+
+/** Variables the front end fills for every message (SRE names). */
+export const PREDEFINED_VARIABLES = [
+  'callId', 'called', 'calling', 'requestMethod', 'requestURI', 'requestUsername',
+  'fromURI', 'fromUsername', 'toURI', 'toUsername', 'sourceAddress', 'sourcePort',
+  'destinationAddress', 'destinationPort', 'originalCalled', 'originalCalling',
+  'authStatus', 'authUsername', 'transport',
+] as const;
+
+// ---------------------------------------------------------------- outcomes
+
+export interface ChallengeOutcome {
+  kind: 'challenge';
+  status: 401 | 407;
+  /** WWW-Authenticate (REGISTER) or Proxy-Authenticate (other methods). */
+  header: 'WWW-Authenticate' | 'Proxy-Authenticate';
+  realm: string;
+  nonce: string;
+  qop: string;
+  /** The preferred algorithm; every offered one is in `challenges`. */
+  algorithm: string;
+  stale: boolean;
+  /** Complete header values, one per offered algorithm, most preferred first (RFC 8760 §2.4). */
+  challenges: string[];
+}
+
+/** A binding as answered to the UA in the 200 OK of a REGISTER. */
+export interface BindingView {
+  contact: string;
+  expires: number; // seconds remaining
+  q: number;
+}
+
+export interface RegisterOutcome {
+  kind: 'register';
+  status: number; // 200, or 400/423/500/503 decided by the registrar
+  reason: string;
+  aor: string;
+  bindings: BindingView[];
+  headers?: Record<string, string>; // e.g. Min-Expires on 423
+}
+
+export interface RelayTarget {
+  uri: string;
+  /** Where to send it, when not derived from the URI (received/path of a binding). */
+  received?: string | null;
+  path?: string[] | null;
+  q?: number;
+}
+
+export interface RelayOutcome {
+  kind: 'relay';
+  status: null;
+  targets: RelayTarget[];
+}
+
+export interface ReplyOutcome {
+  kind: 'reply';
+  status: number;
+  reason: string;
+  headers?: Record<string, string>;
+}
+
+export interface RedirectOutcome {
+  kind: 'redirect';
+  status: number; // 3xx
+  reason: string;
+  contacts: string[];
+}
+
+export interface ExitOutcome {
+  kind: 'exit';
+  status: null;
+}
+
+export interface ErrorOutcome {
+  kind: 'error';
+  status: 500 | 503;
+  reason: string;
+  retryAfter?: number;
+  /** Where it happened: `logic 24 "registration" › node 5 "retrieve password"`. */
+  where?: string;
+}
+
+export type Outcome =
+  | ChallengeOutcome | RegisterOutcome | RelayOutcome | ReplyOutcome
+  | RedirectOutcome | ExitOutcome | ErrorOutcome;
+
+// ---------------------------------------------------------------- ports
+
+export interface Clock { now(): number /* ms since epoch */ }
+
+export interface LogPort {
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RunLimits {
+  /** Max state transitions per message (default 1000). */
+  maxTransitions: number;
+  /** Max restarts after successful authentication per message (default 2). */
+  maxRestarts: number;
+  /** Max nesting of sub-logic calls (default 16). */
+  maxCallDepth: number;
+}
+
+/** Everything a node may touch while running. Same shape in tests, CLI, simulator and production. */
+export interface RunContext {
+  directory: DirectoryPort;
+  location: LocationPort;
+  auth: AuthPort;
+  clock: Clock;
+  log?: LogPort;
+  /** Registrar/auth domain; when unset the realm is the From URI host (as the seed note says). */
+  realm?: string;
+}
+
+// ---------------------------------------------------------------- trace
+
+export interface TraceStep {
+  step: number;
+  logic: string;
+  nodeId: string;
+  nodeName: string;
+  type: string;
+  /** Exit taken (`next`, `ifTrue`, `conditions/0/ifTrue`, …) or the outcome kind that ended the run. */
+  exit: string;
+  /** Variables written by this node. */
+  set?: Record<string, CdValue>;
+}
