@@ -69,9 +69,9 @@ export interface NodeTypeInfo {
 }
 
 export interface NodeType<V = any> extends NodeTypeInfo {
-  /** The exit fields present in these values. */
-  exits(values: V): ExitField[];
-  /** Variables this node writes (storeInto, targets): they become known to the logic. */
+  /** The exit fields present in these values; derived from `x-exit` schema annotations when absent. */
+  exits?(values: V): ExitField[];
+  /** Variables this node writes (they become known to the logic); derived from `x-writes` when absent. */
   writes?(values: V): string[];
   /** Checks beyond the schema (regex syntax, …): returns problems as [pointer, message]. */
   check?(values: V): Array<[string, string]>;

@@ -45,6 +45,8 @@ export interface RegisterRequest {
   socket: string | null;
   path: string | null;
   now: Date;
+  /** Allow header value(s), comma-joined; the registrar stores it as Kamailio's `methods` bitmask (null when absent). */
+  allow?: string | null;
 }
 
 export interface RegisterResult {

@@ -1,0 +1,230 @@
+/**
+ * Loading a `.slid`: envelope schema, each node's values against its type's schema, graph rules,
+ * then compilation of every logic into closures. Every problem is reported, each located as
+ * `file › logic 24 "registration" › node 3 "check authUsername" › values/conditions/1/operator: …`.
+ */
+import type { CompileContext, CompiledNode, Exit, NodeType } from './node-type';
+import { NodeRegistry, formatAjvErrors } from './registry';
+import { atPointer } from './schema-walk';
+import { nodeEntries, nodeKey, parseSlidText, type SlidDocument, type SlidLogic, type SlidNode } from './slid';
+import { PREDEFINED_VARIABLES } from './types';
+import { compileValue } from './values';
+
+export type Severity = 'error' | 'warning';
+
+export interface Problem {
+  severity: Severity;
+  file: string;
+  logicId?: string;
+  logicName?: string;
+  nodeId?: string;
+  nodeName?: string;
+  /** JSON pointer inside the node (`values/conditions/1/operator`) or the logic. */
+  pointer?: string;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  const parts = [p.file];
+  if (p.logicId !== undefined) parts.push(`logic ${p.logicId}${p.logicName !== undefined ? ` "${p.logicName}"` : ''}`);
+  if (p.nodeId !== undefined) parts.push(`node ${p.nodeId}${p.nodeName !== undefined ? ` "${p.nodeName}"` : ''}`);
+  const head = parts.join(' › ');
+  return p.pointer ? `${head} › ${p.pointer}: ${p.message}` : `${head}: ${p.message}`;
+}
+
+export interface CompiledLogic {
+  id: string;
+  name: string;
+  start: CompiledNode;
+  nodes: Map<string, CompiledNode>;
+}
+
+export interface CompiledService {
+  logics: Map<string, CompiledLogic>;
+  /** By id, then by name. */
+  find(idOrName: string): CompiledLogic | undefined;
+}
+
+export interface LoadResult {
+  doc?: SlidDocument;
+  problems: Problem[];
+  /** Present when there is no error. */
+  service?: CompiledService;
+}
+
+export const START_TYPE = 'enter.start';
+
+const unset = (v: unknown) => v === undefined || v === null || v === '';
+
+/** Locates an envelope error path `/24/nodes/3/type` as logic, node and pointer. */
+function locateEnvelopePath(doc: Record<string, unknown>, path: string): Pick<Problem, 'logicId' | 'logicName' | 'nodeId' | 'nodeName' | 'pointer'> {
+  const parts = path.split('/').slice(1);
+  if (parts.length === 0) return {};
+  const logicId = parts[0];
+  const logic = doc[logicId] as Record<string, unknown> | undefined;
+  const logicName = typeof logic?.name === 'string' ? logic.name : undefined;
+  if (parts[1] === 'nodes' && parts.length >= 3) {
+    const node = (logic?.nodes as Record<string, Record<string, unknown>> | undefined)?.[parts[2]];
+    return {
+      logicId, logicName,
+      nodeId: node && node.id !== undefined ? String(node.id) : parts[2],
+      nodeName: typeof node?.name === 'string' ? node.name : undefined,
+      pointer: parts.slice(3).join('/') || undefined,
+    };
+  }
+  return { logicId, logicName, pointer: parts.slice(1).join('/') || undefined };
+}
+
+export function loadSlidText(text: string, file: string, registry: NodeRegistry): LoadResult {
+  const parsed = parseSlidText(text);
+  if (parsed.error) return { problems: [{ severity: 'error', file, message: parsed.error }] };
+  return loadSlid(parsed.doc, file, registry);
+}
+
+export function loadSlid(input: unknown, file: string, registry: NodeRegistry): LoadResult {
+  const problems: Problem[] = [];
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { problems: [{ severity: 'error', file, message: 'must be a JSON object of service logics keyed by id' }] };
+  }
+  if (!registry.validateEnvelope(input)) {
+    for (const e of registry.validateEnvelope.errors ?? []) {
+      const [formatted] = formatAjvErrors([e]);
+      const loc = locateEnvelopePath(input as Record<string, unknown>, e.instancePath);
+      const extra = e.keyword === 'required' ? String(e.params.missingProperty) : undefined;
+      const pointer = [loc.pointer, extra].filter(Boolean).join('/') || undefined;
+      problems.push({ severity: 'error', file, ...loc, pointer, message: formatted.message });
+    }
+    return { doc: input as SlidDocument, problems };
+  }
+  const doc = input as SlidDocument;
+  const logicIds = new Set(Object.keys(doc));
+  const logicNames = new Set(Object.values(doc).map((l) => l.name));
+
+  for (const [logicId, logic] of Object.entries(doc)) {
+    checkLogic(file, logicId, logic, registry, problems, (ref) => logicIds.has(ref) || logicNames.has(ref));
+  }
+  if (problems.some((p) => p.severity === 'error')) return { doc, problems };
+  return { doc, problems, service: compileService(doc, registry) };
+}
+
+function checkLogic(
+  file: string, logicId: string, logic: SlidLogic, registry: NodeRegistry, problems: Problem[],
+  logicExists: (ref: string) => boolean,
+): void {
+  const at = (node: SlidNode | undefined, pointer: string | undefined, message: string, severity: Severity = 'error') =>
+    problems.push({
+      severity, file, logicId, logicName: logic.name,
+      nodeId: node ? nodeKey(node.id) : undefined, nodeName: node?.name, pointer, message,
+    });
+
+  const live = new Map<string, SlidNode>();
+  const archived = new Set<string>();
+  for (const [key, node] of nodeEntries(logic)) {
+    const id = nodeKey(node.id);
+    if (!Array.isArray(logic.nodes) && key !== id) at(node, 'id', `does not match its key "${key}"`);
+    if (live.has(id) || archived.has(id)) { at(node, 'id', 'is used by another node of this logic'); continue; }
+    if (node.archived === true) archived.add(id);
+    else live.set(id, node);
+  }
+
+  const starts = [...live.values()].filter((n) => n.type === START_TYPE);
+  if (starts.length === 0) at(undefined, undefined, `has no live ${START_TYPE} node`);
+  if (starts.length > 1) for (const s of starts.slice(1)) at(s, 'type', `is a second live ${START_TYPE} node (a logic has exactly one)`);
+
+  const edges = new Map<string, string[]>();
+  for (const [id, node] of live) {
+    const type = registry.get(node.type);
+    if (!type) { at(node, 'type', `unknown node type "${node.type}"`); continue; }
+    for (const e of registry.validateValues(node.type, node.values)) at(node, `values${e.pointer ? '/' + e.pointer : ''}`, e.message);
+    for (const [pointer, message] of type.check?.(node.values) ?? []) at(node, `values/${pointer}`, message);
+    checkLogicRefs(type, node, at, logicExists);
+    const targets: string[] = [];
+    for (const exit of registry.exits(type, node.values)) {
+      const where = `values/${exit.pointer}`;
+      if (unset(exit.target)) {
+        if (exit.required) at(node, where, 'must point to a node');
+        continue;
+      }
+      const target = nodeKey(exit.target);
+      if (archived.has(target)) at(node, where, `points to archived node ${target}`);
+      else if (!live.has(target)) at(node, where, `points to missing node ${target}`);
+      else targets.push(target);
+    }
+    edges.set(id, targets);
+  }
+
+  if (starts.length === 1) {
+    const seen = new Set<string>([nodeKey(starts[0].id)]);
+    const queue = [nodeKey(starts[0].id)];
+    while (queue.length) for (const t of edges.get(queue.pop()!) ?? []) if (!seen.has(t)) { seen.add(t); queue.push(t); }
+    for (const [id, node] of live) if (!seen.has(id)) at(node, undefined, 'is unreachable from the start node', 'warning');
+  }
+}
+
+/** Fields annotated `x-logic` name another logic of the same file. */
+function checkLogicRefs(type: NodeType, node: SlidNode, at: (n: SlidNode, p: string, m: string) => void, logicExists: (ref: string) => boolean) {
+  const props = (type.valuesSchema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [key, schema] of Object.entries(props)) {
+    if (!schema['x-logic']) continue;
+    const ref = atPointer(node.values, key);
+    if (!unset(ref) && !logicExists(String(ref))) at(node, `values/${key}`, `names no logic of this file: ${String(ref)}`);
+  }
+}
+
+/** Variables known to a logic: predefined ones and every variable one of its live nodes writes. */
+export function knownVariables(logic: SlidLogic, registry: NodeRegistry): Set<string> {
+  const known = new Set<string>(PREDEFINED_VARIABLES);
+  for (const [, node] of nodeEntries(logic)) {
+    if (node.archived === true) continue;
+    const type = registry.get(node.type);
+    if (type) for (const v of registry.writes(type, node.values)) known.add(v);
+  }
+  return known;
+}
+
+export function compileService(doc: SlidDocument, registry: NodeRegistry): CompiledService {
+  const logics = new Map<string, CompiledLogic>();
+  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry));
+  const byName = new Map<string, CompiledLogic>();
+  for (const l of logics.values()) if (!byName.has(l.name)) byName.set(l.name, l);
+  return { logics, find: (ref) => logics.get(ref) ?? byName.get(ref) };
+}
+
+function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry): CompiledLogic {
+  const known = knownVariables(logic, registry);
+  const nodes = new Map<string, CompiledNode>();
+  const pending: Array<{ exit: Exit & { node: CompiledNode | null }; target: string }> = [];
+  let start: CompiledNode | undefined;
+
+  const live = nodeEntries(logic).filter(([, n]) => n.archived !== true);
+  for (const [, node] of live) {
+    const id = nodeKey(node.id);
+    const compiled: CompiledNode = { id, name: node.name ?? '', type: node.type, logicId, run: () => { throw new Error('not compiled'); } };
+    nodes.set(id, compiled);
+    if (node.type === START_TYPE) start = compiled;
+  }
+  for (const [, node] of live) {
+    const type = registry.get(node.type)!;
+    const compiled = nodes.get(nodeKey(node.id))!;
+    const exits = new Map<string, Exit>();
+    for (const field of registry.exits(type, node.values)) {
+      const exit: Exit = { pointer: field.pointer, node: null };
+      exits.set(field.pointer, exit);
+      if (!unset(field.target)) pending.push({ exit, target: nodeKey(field.target) });
+    }
+    const ctx: CompileContext = {
+      value: (raw) => compileValue(raw, known),
+      isVariable: (raw) => typeof raw === 'string' && known.has(raw),
+      exit: (pointer) => {
+        let e = exits.get(pointer);
+        if (!e) { e = { pointer, node: null }; exits.set(pointer, e); }
+        return e;
+      },
+      where: `logic ${logicId} "${logic.name}" › node ${compiled.id} "${compiled.name}"`,
+    };
+    compiled.run = type.compile(node.values, ctx);
+  }
+  for (const { exit, target } of pending) exit.node = nodes.get(target) ?? null;
+  if (!start) throw new Error(`logic ${logicId} has no start node`);
+  return { id: logicId, name: logic.name, start, nodes };
+}

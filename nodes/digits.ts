@@ -1,0 +1,45 @@
+import type { NodeType } from '../engine/node-type';
+import { toText } from '../engine/values';
+import { nodeRef } from './common';
+
+interface Values {
+  variable: string; stripDigits?: number; stripPrefix?: string; addPrefix?: string; addSuffix?: string;
+  storeInto?: string; next?: number | string;
+}
+
+/** Digits manipulation: strip leading digits or a prefix, add a prefix/suffix (number normalization). */
+export const digitsNode: NodeType<Values> = {
+  type: 'action.digitsManipulation',
+  title: 'Digits manipulation',
+  category: 'action',
+  description: 'Strips N leading digits or a given prefix, then adds a prefix and/or suffix; writes the result.',
+  valuesSchema: {
+    type: 'object',
+    required: ['variable'],
+    properties: {
+      variable: { type: 'string', minLength: 1, 'x-var': true },
+      stripDigits: { type: 'integer', minimum: 0 },
+      stripPrefix: { type: 'string' },
+      addPrefix: { type: 'string' },
+      addSuffix: { type: 'string' },
+      storeInto: { type: 'string', 'x-writes': true, description: 'default: the variable itself' },
+      next: nodeRef,
+    },
+  },
+  writes: (v) => [v.storeInto || v.variable].filter((x): x is string => typeof x === 'string' && x !== ''),
+  compile(values, c) {
+    const read = c.value(values.variable);
+    const target = values.storeInto || values.variable;
+    const next = c.exit('next');
+    return (s) => {
+      const current = read(s.cd.vars);
+      if (current !== null) {
+        let digits = toText(current);
+        if (values.stripDigits) digits = digits.slice(values.stripDigits);
+        if (values.stripPrefix && digits.startsWith(values.stripPrefix)) digits = digits.slice(values.stripPrefix.length);
+        s.set(target, (values.addPrefix ?? '') + digits + (values.addSuffix ?? ''));
+      }
+      return next;
+    };
+  },
+};

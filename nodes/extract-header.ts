@@ -1,0 +1,96 @@
+import type { NodeType } from '../engine/node-type';
+import { normalizeHeaderName } from '../engine/cd';
+import { parseNameAddr, parseUri, splitHeaderList } from '../engine/sip-values';
+import type { Scalar } from '../engine/types';
+import { flag, isSet, nodeRef, writesVariable } from './common';
+
+type Part = 'auto' | 'value' | 'uri' | 'user' | 'host' | 'port' | 'displayName' | 'param';
+
+interface Extraction { header: string; part?: Part; param?: string; index?: 'first' | 'last'; storeInto: string; onlyIfNotSet?: boolean | string }
+interface Values { extractions: Array<Extraction>; next?: number | string; ifNotFound?: number | string }
+
+/** Headers whose values are name-addr: `auto` extracts their URI. */
+const NAME_ADDR_HEADERS = new Set([
+  'from', 'to', 'contact', 'diversion', 'p-asserted-identity', 'p-preferred-identity', 'remote-party-id',
+  'refer-to', 'referred-by', 'reply-to', 'history-info', 'route', 'record-route', 'path',
+]);
+
+/** List headers may carry several comma-separated entries. */
+const LIST_HEADERS = new Set(['contact', 'diversion', 'p-asserted-identity', 'route', 'record-route', 'path', 'history-info', 'via']);
+
+function extract(values: string[] | undefined, header: string, e: Extraction): Scalar {
+  if (!values || values.length === 0) return null;
+  const entries = LIST_HEADERS.has(header) ? values.flatMap(splitHeaderList) : values;
+  if (entries.length === 0) return null;
+  const raw = e.index === 'last' ? entries[entries.length - 1] : entries[0];
+  const part = e.part ?? 'auto';
+  if (part === 'value' || (part === 'auto' && !NAME_ADDR_HEADERS.has(header))) return raw.trim();
+  const na = parseNameAddr(raw);
+  if (!na) return null;
+  if (part === 'auto' || part === 'uri') return na.uri;
+  if (part === 'displayName') return na.displayName;
+  const uri = parseUri(na.uri);
+  if (part === 'param') {
+    // header parameter first (e.g. Diversion reason), then URI parameter (e.g. Contact tgrp, RFC 4904)
+    const name = (e.param ?? '').toLowerCase();
+    if (name in na.params) return na.params[name] ?? '';
+    if (uri && name in uri.params) return uri.params[name] ?? '';
+    return null;
+  }
+  if (!uri) return null;
+  if (part === 'user') return uri.user;
+  if (part === 'host') return uri.host || null;
+  return uri.port;
+}
+
+/**
+ * Extract SIP header: copies a header, or its URI, URI user, host, port, display name or a
+ * parameter (Contact `tgrp`, …), into variables. The `only if not set` flag gives priority
+ * chains such as Diversion → P-Asserted-Identity → Remote-Party-ID → From.
+ */
+export const extractHeaderNode: NodeType<Values> = {
+  type: 'analysis.extractSipHeader',
+  title: 'Extract SIP header',
+  category: 'analysis',
+  description: 'Stores header values (or their URI, user, host, port, display name, parameter) into variables.',
+  valuesSchema: {
+    type: 'object',
+    required: ['extractions'],
+    properties: {
+      extractions: {
+        type: 'array',
+        minItems: 1,
+        items: {
+          type: 'object', required: ['header', 'storeInto'],
+          properties: {
+            header: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9!%*_+`\'~.-]+$' },
+            part: { type: 'string', enum: ['auto', 'value', 'uri', 'user', 'host', 'port', 'displayName', 'param'] },
+            param: { type: 'string' },
+            index: { type: 'string', enum: ['first', 'last'] },
+            storeInto: writesVariable,
+            onlyIfNotSet: flag,
+          },
+        },
+      },
+      next: nodeRef,
+      ifNotFound: { ...nodeRef, description: 'taken when no extraction found a value (default: next)' },
+    },
+  },
+  check: (v) => (v.extractions ?? []).flatMap((e, i) =>
+    e?.part === 'param' && !e.param ? [[`extractions/${i}/param`, 'is required when part is "param"'] as [string, string]] : []),
+  compile(values, c) {
+    const items = values.extractions.map((e) => ({ ...e, header: normalizeHeaderName(e.header), onlyIfNotSet: isSet(e.onlyIfNotSet) }));
+    const next = c.exit('next');
+    const notFound = c.exit('ifNotFound');
+    return (s) => {
+      let any = false;
+      for (const e of items) {
+        const current = s.cd.vars[e.storeInto];
+        if (e.onlyIfNotSet && current !== undefined && current !== null) { any = true; continue; }
+        const value = extract(s.cd.headers[e.header], e.header, e);
+        if (value !== null) { s.set(e.storeInto, value); any = true; }
+      }
+      return !any && notFound.node ? notFound : next;
+    };
+  },
+};

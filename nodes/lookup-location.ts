@@ -1,0 +1,50 @@
+import type { NodeType } from '../engine/node-type';
+import type { CdValue } from '../engine/types';
+import { finish, nodeRef } from './common';
+
+interface Values { aor?: string; ifNotFound?: number | string; notFoundCode?: number; notFoundReason?: string }
+
+/** `user@domain`, `sip:user@domain` or `user` → [user, domain|null]. */
+export function aorParts(v: CdValue): [string | null, string | null] {
+  if (v === null || Array.isArray(v)) return [null, null];
+  let s = String(v).trim();
+  s = s.replace(/^<|>$/g, '').replace(/^sips?:/i, '');
+  const at = s.lastIndexOf('@');
+  if (at < 0) return [s || null, null];
+  return [s.slice(0, at) || null, s.slice(at + 1).split(/[;:>]/)[0] || null];
+}
+
+/**
+ * Lookup in location service: relays to the AoR's live bindings (highest q first); with none,
+ * takes the not-found exit, or answers 404 when that exit is unset.
+ */
+export const lookupLocationNode: NodeType<Values> = {
+  type: 'output.nit.registrar.lookupLocationService',
+  title: 'Lookup in location service',
+  category: 'registrar',
+  description: 'Finds the registered contacts of an AoR and relays the request to them; not registered → not-found exit or 404.',
+  valuesSchema: {
+    type: 'object',
+    properties: {
+      aor: { type: 'string', 'x-var': true, description: 'AoR to look up (user or user@domain); default: the Request-URI user' },
+      ifNotFound: nodeRef,
+      notFoundCode: { type: 'integer', minimum: 400, maximum: 699 },
+      notFoundReason: { type: 'string' },
+    },
+  },
+  compile(values, c) {
+    const aor = c.value(values.aor || 'requestUsername');
+    const notFound = c.exit('ifNotFound');
+    const code = values.notFoundCode ?? 404;
+    const reason = values.notFoundReason ?? (code === 404 ? 'Not Found' : code === 480 ? 'Temporarily Unavailable' : 'Not Found');
+    return async (s) => {
+      const [username, domain] = aorParts(aor(s.cd.vars));
+      const bindings = username ? await s.ctx.location.lookup(username, domain, new Date(s.ctx.clock.now())) : [];
+      if (bindings.length === 0) return notFound.node ? notFound : finish({ kind: 'reply', status: code, reason });
+      return finish({
+        kind: 'relay', status: null,
+        targets: bindings.map((b) => ({ uri: b.contact, received: b.received, path: b.path ? b.path.split(',') : null, q: b.q })),
+      });
+    };
+  },
+};

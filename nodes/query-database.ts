@@ -1,0 +1,161 @@
+import type { NodeType, ValueGetter } from '../engine/node-type';
+import { DB_OPERATORS } from '../engine/operators';
+import type { CdValue, RecordRow, Scalar } from '../engine/types';
+import type { DirectoryCondition, DirectoryOperator, DirectoryQuery } from '../services/directory/types';
+import { anyValue, nodeRef } from './common';
+
+interface Values {
+  tables: string[];
+  fields: Array<{ field: string; storeInto: string }>;
+  joins?: Array<{ leftField: string; operator?: string; rightField: string }>;
+  conditions?: Array<{ field: string; operator: DirectoryOperator; value?: unknown }>;
+  logic?: 'and' | 'or';
+  orderBy?: Array<{ field: string; direction?: 'asc' | 'desc' } | string>;
+  offset?: number | string;
+  joinType?: DirectoryQuery['joinType'];
+  fetch?: 'first' | 'all';
+  storeIntoRecordsList?: string;
+  ifRecordFound?: number | string;
+  ifnoRecordFound?: number | string;
+  caching?: number | string;
+}
+
+const column = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*){1,2}$', 'x-column': true };
+const JOIN_OPERATORS = ['is', 'isNot', 'lessThan', 'lessOrEqual', 'greaterThan', 'greaterOrEqual'];
+const MAX_CACHE_ENTRIES = 10_000;
+
+/** Short table name of a `table.column` (or `schema.table.column`) reference. */
+const tableOf = (ref: string): string => { const p = ref.split('.'); return p[p.length - 2]; };
+const shortName = (table: string): string => table.split('.').pop()!;
+
+/**
+ * Database query (SRE's generic query): reads the directory, stores the first row's fields into
+ * variables and optionally all rows into a list variable. SQL is built by the directory adapter
+ * with knex, from identifiers checked against the introspected schema.
+ */
+export const queryDatabaseNode: NodeType<Values> = {
+  type: 'query.queryDatabaseGeneric',
+  title: 'Database query',
+  category: 'query',
+  description: 'Queries the directory (tables, joins, conditions incl. longest prefix match) and stores fields into variables.',
+  valuesSchema: {
+    type: 'object',
+    required: ['tables', 'fields'],
+    properties: {
+      tables: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$', 'x-table': true } },
+      fields: {
+        type: 'array',
+        items: { type: 'object', required: ['field', 'storeInto'], properties: { field: column, storeInto: { type: 'string', 'x-writes': true } } },
+      },
+      joins: {
+        type: 'array',
+        items: {
+          type: 'object', required: ['leftField', 'rightField'],
+          properties: { leftField: column, operator: { type: 'string', enum: JOIN_OPERATORS }, rightField: column },
+        },
+      },
+      conditions: {
+        type: 'array',
+        items: {
+          type: 'object', required: ['field', 'operator'],
+          properties: { field: column, operator: { type: 'string', enum: [...DB_OPERATORS] }, value: anyValue },
+        },
+      },
+      logic: { type: 'string', enum: ['and', 'or'] },
+      orderBy: {
+        type: 'array',
+        items: {
+          type: ['object', 'string'],
+          required: ['field'],
+          properties: { field: column, direction: { type: 'string', enum: ['asc', 'desc', 'ASC', 'DESC'] } },
+        },
+      },
+      offset: { type: ['integer', 'string'], pattern: '^\\d*$', minimum: 0 },
+      joinType: { type: 'string', enum: ['JOIN', 'INNER JOIN', 'LEFT JOIN', 'RIGHT JOIN', 'FULL JOIN'] },
+      fetch: { type: 'string', enum: ['first', 'all'] },
+      storeIntoRecordsList: { type: 'string', 'x-writes': true },
+      ifRecordFound: nodeRef,
+      ifnoRecordFound: nodeRef,
+      caching: { type: ['number', 'string'], pattern: '^\\d*(\\.\\d+)?$', minimum: 0, description: 'seconds a result is reused (0 = no cache)' },
+    },
+  },
+  check(v) {
+    const problems: Array<[string, string]> = [];
+    const tables = new Set((v.tables ?? []).map(shortName));
+    const known = (ref: unknown, where: string) => {
+      if (typeof ref === 'string' && ref.includes('.') && !tables.has(tableOf(ref))) {
+        problems.push([where, `table ${tableOf(ref)} is not among the query's tables (${[...tables].join(', ')})`]);
+      }
+    };
+    (v.fields ?? []).forEach((f, i) => known(f?.field, `fields/${i}/field`));
+    (v.conditions ?? []).forEach((f, i) => known(f?.field, `conditions/${i}/field`));
+    (v.joins ?? []).forEach((j, i) => { known(j?.leftField, `joins/${i}/leftField`); known(j?.rightField, `joins/${i}/rightField`); });
+    (v.orderBy ?? []).forEach((o, i) => known(typeof o === 'string' ? o : o?.field, `orderBy/${i}/field`));
+    return problems;
+  },
+  compile(values, c) {
+    const fields = values.fields.map((f) => f.field);
+    const stores = values.fields.map((f) => f.storeInto);
+    const conditions = (values.conditions ?? []).map((cond) => ({ field: cond.field, operator: cond.operator, value: c.value(cond.value) }));
+    const base: Omit<DirectoryQuery, 'conditions'> = {
+      tables: values.tables,
+      fields,
+      joins: (values.joins ?? []).map((j) => ({ left: j.leftField, operator: (j.operator ?? 'is') as DirectoryQuery['joins'][number]['operator'], right: j.rightField })),
+      joinType: values.joinType ?? 'JOIN',
+      logic: values.logic ?? 'and',
+      orderBy: (values.orderBy ?? []).map((o) => typeof o === 'string'
+        ? { field: o, direction: 'asc' as const }
+        : { field: o.field, direction: (o.direction ?? 'asc').toLowerCase() as 'asc' | 'desc' }),
+      offset: Number(values.offset || 0),
+      limit: values.fetch === 'all' ? undefined : 1,
+    };
+    const listVar = values.storeIntoRecordsList || null;
+    const cacheMs = Number(values.caching || 0) * 1000;
+    const cache = cacheMs > 0 ? new Map<string, { rows: RecordRow[]; until: number }>() : null;
+    const found = c.exit('ifRecordFound');
+    const notFound = c.exit('ifnoRecordFound');
+
+    const resolve = (vars: Record<string, CdValue>): DirectoryCondition[] =>
+      conditions.map((cond) => ({ field: cond.field, operator: cond.operator, value: conditionValue(cond.operator, cond.value, vars) }));
+
+    return async (s) => {
+      const resolved = resolve(s.cd.vars);
+      let rows: RecordRow[] | undefined;
+      const key = cache ? JSON.stringify(resolved) : '';
+      const now = cache ? s.ctx.clock.now() : 0;
+      if (cache) {
+        const hit = cache.get(key);
+        if (hit && hit.until > now) rows = hit.rows;
+      }
+      if (!rows) {
+        rows = await s.ctx.directory.query({ ...base, conditions: resolved });
+        if (cache) {
+          if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
+          cache.set(key, { rows, until: now + cacheMs });
+        }
+      }
+      if (rows.length === 0) return notFound;
+      const first = rows[0];
+      for (let i = 0; i < fields.length; i++) if (stores[i]) s.set(stores[i], first[fields[i]] ?? null);
+      if (listVar) {
+        s.set(listVar, rows.map((row) => {
+          const out: RecordRow = {};
+          for (let i = 0; i < fields.length; i++) out[stores[i] || fields[i]] = row[fields[i]] ?? null;
+          return out;
+        }));
+      }
+      return found;
+    };
+  },
+};
+
+/** `in` takes a list; every other operator a single value. */
+function conditionValue(operator: DirectoryOperator, get: ValueGetter, vars: Record<string, CdValue>): Scalar | Scalar[] {
+  const v = get(vars);
+  if (operator === 'in') {
+    if (Array.isArray(v)) return v.flatMap((row) => Object.values(row));
+    if (typeof v === 'string') return v.split(',').map((x) => x.trim());
+    return [v];
+  }
+  return Array.isArray(v) ? JSON.stringify(v) : v;
+}

@@ -1,0 +1,33 @@
+import type { NodeType } from '../engine/node-type';
+import { splitHeaderList } from '../engine/sip-values';
+import { toText } from '../engine/values';
+import { finish } from './common';
+import { REASONS } from './reply';
+
+interface Values { code?: number; reason?: string; contacts: string[] | string }
+
+/** Redirect: answers 3xx with the given contacts. */
+export const redirectNode: NodeType<Values> = {
+  type: 'output.redirect',
+  title: 'Redirect',
+  category: 'output',
+  description: 'Answers 3xx (302 by default) with Contact URIs (literals, variables or templates).',
+  valuesSchema: {
+    type: 'object',
+    required: ['contacts'],
+    properties: {
+      code: { type: 'integer', minimum: 300, maximum: 399 },
+      reason: { type: 'string' },
+      contacts: { type: ['array', 'string'], items: { type: 'string', 'x-var': true }, 'x-var': true },
+    },
+  },
+  compile(values, c) {
+    const status = values.code ?? 302;
+    const reason = values.reason || REASONS[status] || 'Redirect';
+    const contacts = (Array.isArray(values.contacts) ? values.contacts : [values.contacts]).map((v) => c.value(v));
+    return (s) => finish({
+      kind: 'redirect', status, reason,
+      contacts: contacts.flatMap((get) => splitHeaderList(toText(get(s.cd.vars)))),
+    });
+  },
+};

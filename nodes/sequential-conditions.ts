@@ -1,0 +1,49 @@
+import type { NodeType } from '../engine/node-type';
+import { compilePredicate, type Operator } from '../engine/operators';
+import { anyValue, checkConditionRegexes, nodeRef, operatorSchema } from './common';
+
+interface Values {
+  conditions: Array<{ variable: string; operator: Operator; value?: unknown; ifTrue: number | string }>;
+  fallback?: number | string;
+}
+
+/** Tests conditions in order and takes the exit of the first one that holds, else the fallback. */
+export const sequentialConditionsNode: NodeType<Values> = {
+  type: 'analysis.sequentialConditions',
+  title: 'Sequential conditions',
+  category: 'analysis',
+  description: 'Each condition has its own exit; the first true condition wins, otherwise the fallback exit is taken.',
+  valuesSchema: {
+    type: 'object',
+    required: ['conditions'],
+    properties: {
+      conditions: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['variable', 'operator', 'ifTrue'],
+          properties: {
+            variable: { type: 'string', minLength: 1, 'x-var': true },
+            operator: operatorSchema,
+            value: anyValue,
+            ifTrue: nodeRef,
+          },
+        },
+      },
+      fallback: nodeRef,
+    },
+  },
+  check: (v) => checkConditionRegexes(v.conditions),
+  compile(values, c) {
+    const tests = values.conditions.map((cond, i) => ({
+      holds: compilePredicate(c.value(cond.variable), cond.operator, cond.value, c),
+      exit: c.exit(`conditions/${i}/ifTrue`),
+    }));
+    const fallback = c.exit('fallback');
+    return (s) => {
+      const vars = s.cd.vars;
+      for (let i = 0; i < tests.length; i++) if (tests[i].holds(vars)) return tests[i].exit;
+      return fallback;
+    };
+  },
+};

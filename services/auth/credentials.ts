@@ -1,0 +1,110 @@
+/**
+ * Parser for `Authorization` / `Proxy-Authorization` Digest credentials (RFC 7616 §3.4,
+ * RFC 3261 §25.1). Written as a small hand-rolled scanner rather than a regex so that hostile
+ * input cannot trigger backtracking, and so every malformed header yields null instead of a throw.
+ */
+import type { DigestCredentials } from './types';
+
+/** Headers longer than this are rejected outright: real credentials are a few hundred bytes. */
+const MAX_HEADER_LENGTH = 8192;
+
+const REQUIRED = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
+
+const isWs = (ch: string): boolean => ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n';
+/** RFC 7230 tchar (a superset is harmless here: names are only looked up, never echoed). */
+const isTokenChar = (ch: string): boolean => /^[A-Za-z0-9!#$%&'*+.^_`|~-]$/.test(ch);
+
+/**
+ * Parses one credentials header value. Returns null for anything that is not well-formed Digest
+ * credentials carrying username, realm, nonce, uri and response. Never throws.
+ */
+export function parseDigestCredentials(headerValue: string): DigestCredentials | null {
+  try {
+    return parse(headerValue);
+  } catch {
+    return null; // belt and braces: a parser bug must become a 401, not a 500
+  }
+}
+
+function parse(input: unknown): DigestCredentials | null {
+  if (typeof input !== 'string' || input.length > MAX_HEADER_LENGTH) return null;
+  const s = input;
+  let i = 0;
+  const skipWs = (): void => { while (i < s.length && isWs(s[i])) i++; };
+  const readToken = (): string => {
+    const start = i;
+    while (i < s.length && isTokenChar(s[i])) i++;
+    return s.slice(start, i);
+  };
+
+  skipWs();
+  const scheme = readToken();
+  if (scheme.toLowerCase() !== 'digest') return null;
+  // The scheme must be followed by whitespace (or nothing, which then fails the required check).
+  if (i < s.length && !isWs(s[i])) return null;
+
+  const params: Record<string, string> = {};
+  for (;;) {
+    // Empty list elements (",,") are allowed by the HTTP list rule (RFC 7230 §7).
+    skipWs();
+    while (i < s.length && s[i] === ',') { i++; skipWs(); }
+    if (i >= s.length) break;
+
+    const name = readToken().toLowerCase();
+    if (!name) return null;
+    skipWs();
+    if (s[i] !== '=') return null;
+    i++;
+    skipWs();
+
+    let value: string;
+    if (s[i] === '"') {
+      i++;
+      let out = '';
+      for (;;) {
+        if (i >= s.length) return null; // unterminated quoted-string
+        const ch = s[i++];
+        if (ch === '"') break;
+        if (ch === '\\') {
+          if (i >= s.length) return null;
+          out += s[i++]; // quoted-pair: the escaped character stands for itself
+        } else {
+          out += ch;
+        }
+      }
+      value = out;
+    } else {
+      // Unquoted value (nc, qop, algorithm are tokens). Lenient: some UAs also send nonces or
+      // URIs unquoted, so accept anything up to whitespace, comma or quote.
+      const start = i;
+      while (i < s.length && !isWs(s[i]) && s[i] !== ',' && s[i] !== '"') i++;
+      value = s.slice(start, i);
+      if (!value) return null;
+    }
+
+    // A duplicated parameter makes the credentials ambiguous (which one did the UA hash?).
+    if (Object.prototype.hasOwnProperty.call(params, name)) return null;
+    params[name] = value;
+
+    skipWs();
+    if (i < s.length && s[i] !== ',') return null; // two params without a separating comma
+  }
+
+  for (const k of REQUIRED) if (!Object.prototype.hasOwnProperty.call(params, k)) return null;
+
+  const creds: DigestCredentials = {
+    scheme: 'Digest',
+    username: params.username,
+    realm: params.realm,
+    nonce: params.nonce,
+    uri: params.uri,
+    response: params.response,
+    algorithm: params.algorithm ?? 'MD5', // RFC 7616 §3.3: absent means MD5
+    params,
+  };
+  if (params.cnonce !== undefined) creds.cnonce = params.cnonce;
+  if (params.nc !== undefined) creds.nc = params.nc;
+  if (params.qop !== undefined) creds.qop = params.qop;
+  if (params.opaque !== undefined) creds.opaque = params.opaque;
+  return creds;
+}

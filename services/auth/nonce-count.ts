@@ -1,0 +1,65 @@
+/**
+ * Replay protection by nonce-count (RFC 7616 §3.4, §5.12): per key (the caller uses nonce +
+ * username), the highest nc accepted.
+ *
+ * In memory and per process: nonces are stateless, so a replay sent to *another* instance is
+ * only bounded by the nonce lifetime. Entries die with their nonce (an expired nonce is answered
+ * `stale` before its count is ever consulted) and the table is capped, oldest first-use evicted.
+ */
+
+/** `nc` null = no qop (RFC 2069 mode): the nonce may be used once only. */
+export type CountCheck = 'fresh' | 'replay' | 'forgotten';
+
+interface Entry { nc: number; issuedAt: number; expiresAt: number }
+
+export const DEFAULT_MAX_TRACKED_NONCES = 100_000;
+
+export class NonceCounter {
+  /** Map iteration order = insertion order = oldest first use first. */
+  private readonly entries = new Map<string, Entry>();
+  /**
+   * Highest issue time among entries evicted by the cap. A nonce issued at or before it with no
+   * entry may have been seen already, so its count is unknown: report 'forgotten' instead of
+   * accepting a possible replay (the caller answers stale, and the UA retries with a new nonce).
+   */
+  private evictedUpTo = -Infinity;
+
+  constructor(private readonly maxEntries = DEFAULT_MAX_TRACKED_NONCES) {
+    if (!(maxEntries >= 1)) throw new Error('maxTrackedNonces must be at least 1');
+  }
+
+  get size(): number { return this.entries.size; }
+
+  /** Would this nc be acceptable? Does not record it (record only after the response verified). */
+  check(nonce: string, nc: number | null, issuedAt: number): CountCheck {
+    const e = this.entries.get(nonce);
+    if (!e) return issuedAt <= this.evictedUpTo ? 'forgotten' : 'fresh';
+    if (nc === null) return 'replay'; // already used (with or without qop)
+    return nc > e.nc ? 'fresh' : 'replay';
+  }
+
+  record(nonce: string, nc: number | null, issuedAt: number, expiresAt: number, now: number): void {
+    // A no-qop use consumes the nonce for good; mixing modes on one nonce is then refused too.
+    const value = nc === null ? Infinity : nc;
+    const e = this.entries.get(nonce);
+    if (e) { e.nc = Math.max(e.nc, value); return; }
+    this.dropExpired(now, false);
+    if (this.entries.size >= this.maxEntries) {
+      this.dropExpired(now, true);
+      for (const [key, old] of this.entries) {
+        if (this.entries.size < this.maxEntries) break;
+        this.entries.delete(key);
+        this.evictedUpTo = Math.max(this.evictedUpTo, old.issuedAt);
+      }
+    }
+    this.entries.set(nonce, { nc: value, issuedAt, expiresAt });
+  }
+
+  /** Drops expired entries: from the front only (amortised O(1)), or all of them when `full`. */
+  private dropExpired(now: number, full: boolean): void {
+    for (const [key, e] of this.entries) {
+      if (now > e.expiresAt) this.entries.delete(key);
+      else if (!full) break;
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Directory schema migrations, kept in code (not files on disk) so the same list runs from
+ * ts-jest, ts-node and the compiled dist/ tree alike.
+ */
+import type { Knex } from 'knex';
+
+interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** The tables of the registrar technical note §3.1 and §3.2 (unchecked "nullable" = NOT NULL). */
+const registrationTables: Migration = {
+  name: '001_registration_customers_and_numbers',
+  async up(knex) {
+    await knex.schema.createSchemaIfNotExists('registration');
+    await knex.schema.withSchema('registration').createTable('customers', (t) => {
+      t.increments('id'); // serial primary key
+      t.text('name').notNullable().unique().defaultTo('noname');
+      t.text('username').nullable();
+      t.text('password').nullable();
+      t.text('aor').nullable();
+      // The authentication query looks a subscriber up by username on every REGISTER.
+      t.index(['username'], 'customers_username_index');
+    });
+    await knex.schema.withSchema('registration').createTable('customer_numbers', (t) => {
+      t.increments('id'); // serial primary key
+      t.text('number').notNullable().unique().defaultTo('+31000');
+      t.boolean('is_range').notNullable().defaultTo(false);
+      t.integer('customer_id').notNullable().defaultTo(1)
+        .references('id').inTable('registration.customers');
+    });
+  },
+  async down(knex) {
+    await knex.schema.withSchema('registration').dropTableIfExists('customer_numbers');
+    await knex.schema.withSchema('registration').dropTableIfExists('customers');
+    await knex.schema.dropSchemaIfExists('registration');
+  },
+};
+
+const MIGRATIONS: Migration[] = [registrationTables];
+
+const source: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => MIGRATIONS,
+  getMigrationName: (m) => m.name,
+  getMigration: async (m) => m,
+};
+
+const MIGRATOR_CONFIG: Knex.MigratorConfig = {
+  migrationSource: source,
+  tableName: 'knex_migrations',
+  schemaName: 'public',
+};
+
+/** Brings the directory schema up to date; returns the names of the migrations it applied. */
+export async function migrate(knex: Knex): Promise<string[]> {
+  const [, applied] = await knex.migrate.latest(MIGRATOR_CONFIG) as [number, string[]];
+  return applied;
+}
+
+/** Reverts every directory migration (tests and `sipflow directory reset`). */
+export async function rollbackAll(knex: Knex): Promise<void> {
+  await knex.migrate.rollback(MIGRATOR_CONFIG, true);
+}
+
+/** The sample subscriber of the note §6.2. */
+export const SAMPLE_SUBSCRIBER = {
+  customer: { name: 'Netaxis NL', username: 'francesco', password: '123456', aor: 'francesco@nl.netaxis.be' },
+  number: { number: '000112233', is_range: false },
+} as const;
+
+/** Inserts the sample subscriber and its number unless they are already there (run it any number of times). */
+export async function seed(knex: Knex): Promise<void> {
+  await knex.transaction(async (trx) => {
+    await trx('registration.customers').insert(SAMPLE_SUBSCRIBER.customer).onConflict('name').ignore();
+    const { id } = await trx('registration.customers').where({ name: SAMPLE_SUBSCRIBER.customer.name })
+      .first('id') as { id: number };
+    await trx('registration.customer_numbers').insert({ ...SAMPLE_SUBSCRIBER.number, customer_id: id })
+      .onConflict('number').ignore();
+  });
+}

@@ -1,0 +1,324 @@
+/**
+ * The registrar: RFC 3261 §10.3 processing of a REGISTER over any LocationStore, taking
+ * Kamailio's registrar/usrloc choices where the RFC leaves room, so rows written here are the
+ * rows Kamailio would write (usrloc schema v9) and either can read the other's bindings.
+ *
+ * Status codes:
+ *   400 malformed Contact / q, `*` misuse, out-of-order Call-ID/CSeq (reason names the problem)
+ *   423 Interval Too Brief + Min-Expires (when rejectBelowMin; otherwise raised to minExpires)
+ *   403 Too Many Registered Contacts (maxContacts). Kamailio answers 503 here; we don't, because
+ *       503 tells the UA to fail over / retry later (RFC 3261 §21.5.4) and in sipflow means
+ *       "backing store down", while this condition is permanent for the AoR.
+ *   Store failures are not a status: they reject with LocationUnavailableError (→ 503 upstream).
+ */
+import { randomBytes } from 'node:crypto';
+import { parseUri, type SipUri } from '../../engine/sip-values';
+import {
+  contactHostPort, methodsMask, parseContactHeaders, parseDeltaSeconds, parseQ, sameUri,
+  type ParsedContact,
+} from './contact';
+import {
+  LocationUnavailableError,
+  type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult,
+} from './types';
+
+export interface RegistrarOptions {
+  /** Seconds used when neither the contact nor the request gives a (valid) expiry. */
+  defaultExpires?: number;
+  /** 0 disables the minimum. */
+  minExpires?: number;
+  /** 0 disables the maximum (as Kamailio's max_expires). */
+  maxExpires?: number;
+  /** true: 423 + Min-Expires; false: silently raise to minExpires (Kamailio's default). */
+  rejectBelowMin?: boolean;
+  /** Live bindings per AoR; 0 = unlimited. */
+  maxContacts?: number;
+  serverId?: number;
+  /** ruids are `<prefix>-<counter>`; must be unique per process across instances sharing a store. */
+  ruidPrefix?: string;
+  /** false: AoR = username only, `domain` stored as null (Kamailio use_domain=0). */
+  multiDomain?: boolean;
+  /** Clock for the purge timer (register/lookup take `now` from their caller). */
+  clock?: () => Date;
+}
+
+export type Registrar = LocationPort & {
+  purgeExpired(now: Date): Promise<number>;
+  /** Purges on an unref'd timer; returns the function that stops it. */
+  startPurging(intervalMs: number): () => void;
+};
+
+export interface BindingView {
+  contact: string;
+  /** Remaining seconds, rounded up, never negative. */
+  expires: number;
+  /** As stored: -1 means "no q" and should be left out of the Contact. */
+  q: number;
+}
+
+/** What the 200 OK lists for a binding. */
+export function bindingView(b: Binding, now: Date): BindingView {
+  const remaining = Math.ceil((b.expires.getTime() - now.getTime()) / 1000);
+  return { contact: b.contact, expires: Math.max(0, remaining), q: b.q };
+}
+
+function isLive(b: Binding, nowMs: number): boolean {
+  return b.expires.getTime() >= nowMs;
+}
+
+/** q descending (unspecified -1 ranks as 1.0, as in Kamailio), then most recently modified first. */
+function byPreference(a: Binding, b: Binding): number {
+  const qa = a.q < 0 ? 1 : a.q;
+  const qb = b.q < 0 ? 1 : b.q;
+  if (qa !== qb) return qb - qa;
+  return b.last_modified.getTime() - a.last_modified.getTime();
+}
+
+/** Any store failure is "location unavailable" to the caller (503 + Retry-After), never a 200. */
+function unavailable(e: unknown): LocationUnavailableError {
+  if (e instanceof LocationUnavailableError) return e;
+  const err = new LocationUnavailableError(
+    `location store failed: ${e instanceof Error ? e.message : String(e)}`);
+  err.cause = e;
+  return err;
+}
+
+function fail(status: number, reason: string, headers?: Record<string, string>): RegisterResult {
+  return headers ? { status, reason, headers, bindings: [] } : { status, reason, bindings: [] };
+}
+
+/** A request contact after validation: what to store and for how long. */
+interface Wanted {
+  c: ParsedContact;
+  seconds: number;          // 0 = remove
+  q: number;
+  instance: string | null;
+  regId: number;
+  methods: number | null;
+}
+
+export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {}): Registrar {
+  const defaultExpires = opts.defaultExpires ?? 3600;
+  const minExpires = opts.minExpires ?? 60;
+  const maxExpires = opts.maxExpires ?? 86400;
+  const rejectBelowMin = opts.rejectBelowMin ?? true;
+  const maxContacts = opts.maxContacts ?? 0;
+  const serverId = opts.serverId ?? 0;
+  const multiDomain = opts.multiDomain ?? false;
+  const clock = opts.clock ?? (() => new Date());
+  const ruidPrefix = opts.ruidPrefix
+    ?? `uloc-${randomBytes(4).toString('hex')}-${process.pid.toString(16)}`;
+  let ruidCounter = 0;
+
+  // Per-AoR serialization inside this process: the read-modify-write of one REGISTER must not
+  // interleave with another for the same AoR (CSeq ordering and maxContacts depend on it).
+  const queues = new Map<string, Promise<unknown>>();
+  function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = queues.get(key);
+    const run = prev ? prev.then(fn, fn) : fn();
+    const tail = run.then(() => undefined, () => undefined);
+    queues.set(key, tail);
+    void tail.then(() => { if (queues.get(key) === tail) queues.delete(key); });
+    return run;
+  }
+
+  async function find(username: string, domain: string | null): Promise<Binding[]> {
+    try { return await store.find(username, domain); } catch (e) { throw unavailable(e); }
+  }
+
+  /** Requested seconds for one contact: param > Expires header > default; malformed → default (Kamailio). */
+  function requestedSeconds(c: ParsedContact, header: number | null): number {
+    if ('expires' in c.params) return parseDeltaSeconds(c.params.expires) ?? defaultExpires;
+    return header ?? defaultExpires;
+  }
+
+  function validate(c: ParsedContact, header: number | null, allowMask: number | null): Wanted | RegisterResult {
+    const q = 'q' in c.params ? parseQ(c.params.q) : -1;
+    if (q === null) return fail(400, `Invalid q value in Contact: ${c.uri}`);
+    let seconds = requestedSeconds(c, header);
+    if (seconds > 0) {
+      if (maxExpires > 0 && seconds > maxExpires) seconds = maxExpires;
+      if (minExpires > 0 && seconds < minExpires) {
+        if (rejectBelowMin) return fail(423, 'Interval Too Brief', { 'Min-Expires': String(minExpires) });
+        seconds = minExpires;
+      }
+    }
+    const instance = c.params['+sip.instance'] ?? null;
+    const regId = parseDeltaSeconds(c.params['reg-id']) ?? 0;
+    // A contact's own `methods` feature param wins over the Allow header, as in Kamailio.
+    const methods = 'methods' in c.params ? methodsMask(c.params.methods) : allowMask;
+    return { c, seconds, q, instance: instance || null, regId, methods };
+  }
+
+  /** RFC 5626: with +sip.instance and reg-id the flow identifies the binding; else URI equality. */
+  function matches(b: Binding, w: Wanted, parsedCache: Map<string, SipUri | null>): boolean {
+    if (w.instance && w.regId > 0) return b.instance === w.instance && b.reg_id === w.regId;
+    let u = parsedCache.get(b.ruid);
+    if (u === undefined) { u = parseUri(b.contact); parsedCache.set(b.ruid, u); }
+    return u !== null && sameUri(u, w.c.parsed);
+  }
+
+  /** Kamailio keeps `received` only when the source differs from where the contact points (NAT). */
+  function receivedFor(c: ParsedContact, source: string | null): string | null {
+    const src = source?.trim().toLowerCase();
+    if (!src) return null;
+    const target = contactHostPort(c.parsed);
+    if (src === target || src === c.parsed.host) return null;
+    return `sip:${source!.trim()}`;
+  }
+
+  function build(req: RegisterRequest, domain: string | null, w: Wanted, ruid: string, nowSec: number): Binding {
+    return {
+      ruid,
+      username: req.username,
+      domain,
+      contact: w.c.uri,
+      received: receivedFor(w.c, req.received),
+      path: req.path,
+      expires: new Date((nowSec + w.seconds) * 1000),
+      q: w.q,
+      callid: req.callId,
+      cseq: req.cseq,
+      last_modified: new Date(nowSec * 1000),
+      flags: 0,
+      cflags: 0,
+      user_agent: req.userAgent,
+      socket: req.socket,
+      methods: w.methods,
+      instance: w.instance,
+      reg_id: w.regId,
+      server_id: serverId,
+      connection_id: -1,
+      keepalive: 0,
+      partition: 0,
+    };
+  }
+
+  /** Call-ID/CSeq rule of §10.3 step 7: same Call-ID needs a strictly higher CSeq. */
+  function outOfOrder(b: Binding, req: RegisterRequest): boolean {
+    return b.callid === req.callId && b.cseq >= req.cseq;
+  }
+
+  async function removeAll(req: RegisterRequest, domain: string | null): Promise<RegisterResult> {
+    const nowMs = req.now.getTime();
+    const all = await find(req.username, domain);
+    if (all.some((b) => isLive(b, nowMs) && outOfOrder(b, req))) return fail(400, 'Out of order');
+    if (all.length > 0) {
+      try { await store.remove(all.map((b) => b.ruid)); } catch (e) { throw unavailable(e); }
+    }
+    return { status: 200, reason: 'OK', bindings: [] };
+  }
+
+  async function apply(req: RegisterRequest, domain: string | null, wanted: Wanted[]): Promise<RegisterResult> {
+    const nowMs = req.now.getTime();
+    // usrloc works in whole seconds (time_t); so do the stored dates, whatever the store.
+    const nowSec = Math.floor(nowMs / 1000);
+    const all = await find(req.username, domain);
+    // Expired rows are dead: dropped while we are here, and never matched for Call-ID/CSeq.
+    const stale = all.filter((b) => !isLive(b, nowMs)).map((b) => b.ruid);
+    const working = all.filter((b) => isLive(b, nowMs));
+    const parsedCache = new Map<string, SipUri | null>();
+    const touched = new Set<string>();   // bindings written by this request (a contact may repeat)
+    const created = new Set<string>();   // ruids that do not exist in the store yet
+    const upserts = new Map<string, Binding>();
+    const removed: string[] = [];
+
+    for (const w of wanted) {
+      const i = working.findIndex((b) => matches(b, w, parsedCache));
+      const cur = i >= 0 ? working[i] : null;
+      if (cur && !touched.has(cur.ruid) && outOfOrder(cur, req)) return fail(400, 'Out of order');
+      if (w.seconds === 0) {
+        if (!cur) continue;
+        working.splice(i, 1);
+        upserts.delete(cur.ruid);
+        if (!created.has(cur.ruid)) removed.push(cur.ruid);
+        continue;
+      }
+      let ruid: string;
+      if (cur) ruid = cur.ruid;
+      else { ruid = `${ruidPrefix}-${++ruidCounter}`; created.add(ruid); }
+      const b = build(req, domain, w, ruid, nowSec);
+      parsedCache.set(ruid, w.c.parsed);
+      if (cur) working[i] = b; else working.push(b);
+      touched.add(ruid);
+      upserts.set(ruid, b);
+    }
+
+    // Only a request that adds a binding can be refused for the limit: refreshes and removals
+    // stay possible even when the limit was lowered below what an AoR already holds.
+    if (maxContacts > 0 && working.length > maxContacts && working.some((b) => created.has(b.ruid))) {
+      return fail(403, 'Too Many Registered Contacts');
+    }
+
+    // Durable before we answer: every write is awaited, any failure rejects (no 200).
+    try {
+      const toRemove = stale.concat(removed);
+      if (toRemove.length > 0) await store.remove(toRemove);
+      for (const b of upserts.values()) await store.upsert(b);
+    } catch (e) {
+      throw unavailable(e);
+    }
+    return { status: 200, reason: 'OK', bindings: working.sort(byPreference) };
+  }
+
+  const aorOf = (username: string, domain: string | null) =>
+    domain === null ? username : `${username}\u0000${domain}`;
+
+  return {
+    async register(req) {
+      const list = parseContactHeaders(req.contacts);
+      if (list.kind === 'error') return fail(400, list.reason);
+      const domain = multiDomain ? req.domain : null;
+      const header = parseDeltaSeconds(req.expiresHeader);
+      const key = aorOf(req.username, domain);
+
+      if (list.kind === 'star') {
+        // §10.3 step 6: `*` only alone (checked by the parser) and only with Expires: 0.
+        if (header !== 0) return fail(400, 'Invalid Contact: * requires Expires: 0');
+        return serialized(key, () => removeAll(req, domain));
+      }
+
+      // Validate everything before touching the store: a rejected request changes nothing.
+      const allowMask = methodsMask(req.allow);
+      const wanted: Wanted[] = [];
+      for (const c of list.contacts) {
+        const v = validate(c, header, allowMask);
+        if ('status' in v) return v;
+        wanted.push(v);
+      }
+
+      if (wanted.length === 0) {
+        // A query (§10.3 step 8 with no Contact): just the current bindings.
+        const nowMs = req.now.getTime();
+        const live = (await find(req.username, domain)).filter((b) => isLive(b, nowMs));
+        return { status: 200, reason: 'OK', bindings: live.sort(byPreference) };
+      }
+      return serialized(key, () => apply(req, domain, wanted));
+    },
+
+    async lookup(username, domain, now) {
+      const nowMs = now.getTime();
+      const all = await find(username, multiDomain ? domain : null);
+      return all.filter((b) => isLive(b, nowMs)).sort(byPreference);
+    },
+
+    async purgeExpired(now) {
+      try { return await store.purgeExpired(now); } catch (e) { throw unavailable(e); }
+    },
+
+    startPurging(intervalMs) {
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;   // a slow store must not pile up overlapping purges
+        running = true;
+        // Errors are dropped on purpose: the next tick retries, and a timer has no one to tell.
+        Promise.resolve()
+          .then(() => store.purgeExpired(clock()))
+          .catch(() => undefined)
+          .finally(() => { running = false; });
+      }, intervalMs);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { createHmac } from 'node:crypto';
+import { StatelessNonces } from '../../../services/auth/nonce';
+import { NonceCounter } from '../../../services/auth/nonce-count';
+
+const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
+const T0 = 1_700_000_000_000;
+
+describe('StatelessNonces', () => {
+  const n = new StatelessNonces(SECRET);
+
+  it('encodes issue time and a truncated HMAC-SHA256 as base64url', () => {
+    const nonce = n.issue('nl.netaxis.be', T0);
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const raw = Buffer.from(nonce, 'base64url');
+    expect(Number(raw.readBigUInt64BE(0))).toBe(T0);
+    const mac = createHmac('sha256', SECRET).update(raw.subarray(0, 8)).update('nl.netaxis.be').digest().subarray(0, 16);
+    expect(raw.subarray(8).equals(mac)).toBe(true);
+  });
+
+  it('accepts its own nonce within the lifetime and reports expiry after it', () => {
+    const nonce = n.issue('r', T0);
+    expect(n.check(nonce, 'r', T0)).toBe('valid');
+    expect(n.check(nonce, 'r', T0 + 300_000)).toBe('valid');
+    expect(n.check(nonce, 'r', T0 + 300_001)).toBe('expired');
+  });
+
+  it('honours a configured lifetime', () => {
+    const short = new StatelessNonces(SECRET, { lifetimeSec: 10 });
+    const nonce = short.issue('r', T0);
+    expect(short.check(nonce, 'r', T0 + 10_000)).toBe('valid');
+    expect(short.check(nonce, 'r', T0 + 10_001)).toBe('expired');
+  });
+
+  it('is verifiable by another instance sharing the secret, not by one with another secret', () => {
+    const nonce = n.issue('r', T0);
+    expect(new StatelessNonces(Buffer.from(SECRET)).check(nonce, 'r', T0)).toBe('valid');
+    expect(new StatelessNonces(Buffer.from('another secret, 16+ bytes')).check(nonce, 'r', T0)).toBe('invalid');
+  });
+
+  it('rejects a nonce issued for another realm', () => {
+    expect(n.check(n.issue('a.example', T0), 'b.example', T0)).toBe('invalid');
+  });
+
+  it('rejects tampered time or MAC', () => {
+    const raw = Buffer.from(n.issue('r', T0), 'base64url');
+    const later = Buffer.from(raw); later.writeBigUInt64BE(BigInt(T0 + 60_000)); // try to extend its life
+    expect(n.check(later.toString('base64url'), 'r', T0 + 400_000)).toBe('invalid');
+    const badMac = Buffer.from(raw); badMac[23] ^= 1;
+    expect(n.check(badMac.toString('base64url'), 'r', T0)).toBe('invalid');
+  });
+
+  it.each(['', 'abc', '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v', 'A'.repeat(31), 'A'.repeat(33), '+'.repeat(32)])(
+    'rejects malformed nonce %p', (bad) => {
+      expect(n.check(bad, 'r', T0)).toBe('invalid');
+    });
+
+  it('rejects a nonce from the future beyond the skew, tolerates small skew', () => {
+    const nonce = n.issue('r', T0);
+    expect(n.check(nonce, 'r', T0 - 4_000)).toBe('valid');
+    expect(n.check(nonce, 'r', T0 - 6_000)).toBe('invalid');
+  });
+
+  it('refuses an empty secret and a non-positive lifetime', () => {
+    expect(() => new StatelessNonces(Buffer.alloc(0))).toThrow();
+    expect(() => new StatelessNonces(SECRET, { lifetimeSec: 0 })).toThrow();
+  });
+});
+
+describe('NonceCounter', () => {
+  it('accepts strictly increasing nc and refuses repeats or decreases', () => {
+    const c = new NonceCounter();
+    expect(c.check('n', 1, T0)).toBe('fresh');
+    c.record('n', 1, T0, T0 + 300_000, T0);
+    expect(c.check('n', 1, T0)).toBe('replay');
+    expect(c.check('n', 2, T0)).toBe('fresh');
+    c.record('n', 3, T0, T0 + 300_000, T0);
+    expect(c.check('n', 2, T0)).toBe('replay');
+    expect(c.check('n', 4, T0)).toBe('fresh');
+  });
+
+  it('treats a no-qop use as single use', () => {
+    const c = new NonceCounter();
+    expect(c.check('n', null, T0)).toBe('fresh');
+    c.record('n', null, T0, T0 + 1000, T0);
+    expect(c.check('n', null, T0)).toBe('replay');
+    expect(c.check('n', 99, T0)).toBe('replay');
+  });
+
+  it('drops entries once their nonce expired', () => {
+    const c = new NonceCounter();
+    c.record('a', 1, T0, T0 + 1000, T0);
+    c.record('b', 1, T0 + 5000, T0 + 6000, T0 + 5000);
+    expect(c.size).toBe(1);
+  });
+
+  it('caps its size, evicting oldest first, and reports evicted counts as forgotten', () => {
+    const c = new NonceCounter(2);
+    const exp = T0 + 300_000;
+    c.record('a', 1, T0, exp, T0);
+    c.record('b', 1, T0 + 1, exp, T0 + 1);
+    c.record('c', 1, T0 + 2, exp, T0 + 2);
+    expect(c.size).toBe(2);
+    expect(c.check('a', 2, T0)).toBe('forgotten'); // count unknown: never accept a possible replay
+    expect(c.check('b', 1, T0 + 1)).toBe('replay');
+    expect(c.check('c', 2, T0 + 2)).toBe('fresh');
+    expect(c.check('d', 1, T0 + 3)).toBe('fresh'); // newer than anything evicted
+  });
+
+  it('prefers dropping expired entries to evicting live ones', () => {
+    const c = new NonceCounter(2);
+    c.record('live', 1, T0 + 10, T0 + 100_000, T0 + 10);
+    c.record('dead', 1, T0, T0 + 1000, T0 + 20);
+    c.record('new', 1, T0 + 2000, T0 + 100_000, T0 + 2000);
+    expect(c.check('live', 1, T0 + 10)).toBe('replay'); // still tracked
+    expect(c.check('new', 1, T0 + 2000)).toBe('replay');
+  });
+});

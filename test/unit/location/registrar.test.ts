@@ -1,0 +1,521 @@
+import { createMemoryLocationStore } from '../../../services/location/memory';
+import { bindingView, createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
+import {
+  LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest,
+} from '../../../services/location/types';
+
+const T0 = new Date('2019-01-09T16:31:17.000Z');
+const at = (s: number) => new Date(T0.getTime() + s * 1000);
+
+/** The note's sample REGISTER (section 2), as the save node hands it over. */
+function req(over: Partial<RegisterRequest> = {}): RegisterRequest {
+  return {
+    username: 'john',
+    domain: 'netaxis.be',
+    contacts: ['<sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f>'],
+    expiresHeader: '3600',
+    callId: '92984MGM3ZmY0Nzk5MmRkNmM2MmVlNjU2YjkzOTZiOWRkZjE',
+    cseq: 1,
+    userAgent: 'X-Lite release 5.3.3 stamp 92984',
+    received: '10.0.9.166:5060',
+    socket: 'udp:10.0.12.26:5060',
+    path: null,
+    now: T0,
+    ...over,
+  };
+}
+
+function setup(opts: RegistrarOptions = {}) {
+  const store = createMemoryLocationStore();
+  return { store, reg: createRegistrar(store, { ruidPrefix: 'uloc-test-1', ...opts }) };
+}
+
+const contactsOf = (bs: Binding[]) => bs.map((b) => b.contact).sort();
+
+describe('registrar: the note\'s sample REGISTER', () => {
+  it('stores the binding Kamailio stored (db.location.find() sample), field by field', async () => {
+    const { store, reg } = setup();
+    const now = new Date('2019-01-09T16:31:17.420Z');
+    const res = await reg.register(req({
+      now, allow: 'SUBSCRIBE, NOTIFY, INVITE, ACK, CANCEL, BYE, REFER, INFO, OPTIONS',
+    }));
+    expect(res.status).toBe(200);
+    const [b] = await store.find('john', null);
+    const { ruid, expires, last_modified, ...rest } = b;
+    expect(rest).toEqual({
+      username: 'john',
+      domain: null,
+      contact: 'sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f',
+      q: -1,
+      callid: '92984MGM3ZmY0Nzk5MmRkNmM2MmVlNjU2YjkzOTZiOWRkZjE',
+      cseq: 1,
+      flags: 0,
+      cflags: 0,
+      user_agent: 'X-Lite release 5.3.3 stamp 92984',
+      received: null,
+      path: null,
+      socket: 'udp:10.0.12.26:5060',
+      methods: 4831,
+      instance: null,
+      reg_id: 0,
+      server_id: 0,
+      connection_id: -1,
+      keepalive: 0,
+      partition: 0,
+    });
+    expect(ruid).toMatch(/^uloc-test-1-\d+$/);
+    // whole seconds like usrloc: last_modified = now (truncated), expires one hour later
+    expect(last_modified.toISOString()).toBe('2019-01-09T16:31:17.000Z');
+    expect(expires.getTime() - last_modified.getTime()).toBe(3600_000);
+    expect(res.bindings).toEqual([b]);
+    expect(bindingView(res.bindings[0], now)).toEqual({
+      contact: 'sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f', expires: 3600, q: -1,
+    });
+  });
+
+  it('stores methods as null without an Allow header', async () => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    expect((await store.find('john', null))[0].methods).toBeNull();
+  });
+
+  it('stores received as sip:ip:port when the source differs from the contact (NAT)', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ received: '81.2.3.4:40123' }));
+    expect((await store.find('john', null))[0].received).toBe('sip:81.2.3.4:40123');
+  });
+
+  it('treats a contact without port as port 5060 for the NAT check', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@10.0.9.166>'] }));
+    expect((await store.find('john', null))[0].received).toBeNull();
+  });
+
+  it('stores the domain only in multi-domain mode', async () => {
+    const { store, reg } = setup({ multiDomain: true });
+    await reg.register(req());
+    expect(await store.find('john', null)).toEqual([]);
+    expect((await store.find('john', 'netaxis.be'))[0].domain).toBe('netaxis.be');
+    expect(await reg.lookup('john', 'netaxis.be', T0)).toHaveLength(1);
+    expect(await reg.lookup('john', 'other.be', T0)).toHaveLength(0);
+  });
+
+  it('takes instance and reg-id from the contact', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@1.2.3.4;ob>;+sip.instance="<urn:uuid:abc>";reg-id=1'] }));
+    const [b] = await store.find('john', null);
+    expect([b.instance, b.reg_id]).toEqual(['<urn:uuid:abc>', 1]);
+  });
+});
+
+describe('registrar: add, refresh, remove', () => {
+  it('adds a binding that lookup returns', async () => {
+    const { reg } = setup();
+    await reg.register(req());
+    const found = await reg.lookup('john', null, at(10));
+    expect(found.map((b) => b.contact)).toEqual(['sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f']);
+  });
+
+  it('refreshes in place: same ruid, new expiry and CSeq', async () => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    const [before] = await store.find('john', null);
+    const res = await reg.register(req({ cseq: 2, now: at(1800) }));
+    expect(res.status).toBe(200);
+    const all = await store.find('john', null);
+    expect(all).toHaveLength(1);
+    expect(all[0].ruid).toBe(before.ruid);
+    expect(all[0].cseq).toBe(2);
+    expect(all[0].expires.getTime()).toBe(at(1800 + 3600).getTime());
+  });
+
+  it('removes one contact with expires=0 in the contact, leaving the others', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@a>, <sip:john@b>'] }));
+    const res = await reg.register(req({ cseq: 2, contacts: ['<sip:john@a>;expires=0'] }));
+    expect(res.status).toBe(200);
+    expect(contactsOf(res.bindings)).toEqual(['sip:john@b']);
+    expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@b']);
+  });
+
+  it('removes with an Expires: 0 header', async () => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    const res = await reg.register(req({ cseq: 2, expiresHeader: '0' }));
+    expect(res.status).toBe(200);
+    expect(res.bindings).toEqual([]);
+    expect(await store.find('john', null)).toEqual([]);
+  });
+
+  it('removing an unknown contact is a no-op 200', async () => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    const res = await reg.register(req({ cseq: 2, contacts: ['<sip:john@elsewhere>;expires=0'] }));
+    expect(res.status).toBe(200);
+    expect(res.bindings).toHaveLength(1);
+    expect(await store.find('john', null)).toHaveLength(1);
+  });
+
+  it('accepts several contacts in one header and in several headers', async () => {
+    const { reg } = setup();
+    const res = await reg.register(req({
+      contacts: ['<sip:john@a>, "J" <sip:john@b>;q=0.5', 'sip:john@c'],
+    }));
+    expect(res.status).toBe(200);
+    expect(contactsOf(res.bindings)).toEqual(['sip:john@a', 'sip:john@b', 'sip:john@c']);
+  });
+
+  it('lists every live binding of the AoR in the 200, including other Call-IDs', async () => {
+    const { reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@a>'], callId: 'one' }));
+    const res = await reg.register(req({ contacts: ['<sip:john@b>'], callId: 'two' }));
+    expect(contactsOf(res.bindings)).toEqual(['sip:john@a', 'sip:john@b']);
+  });
+
+  it('answers a query (no Contact) with the current bindings and changes nothing', async () => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    const res = await reg.register(req({ contacts: [], cseq: 2 }));
+    expect(res.status).toBe(200);
+    expect(res.bindings).toHaveLength(1);
+    expect((await store.find('john', null))[0].cseq).toBe(1);
+  });
+
+  it('matches an existing binding per RFC 3261 URI equality (host case-insensitive)', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@Host.example:5060>'] }));
+    await reg.register(req({ cseq: 2, contacts: ['<sip:john@host.EXAMPLE:5060>'] }));
+    expect(await store.find('john', null)).toHaveLength(1);
+    await reg.register(req({ cseq: 3, contacts: ['<sip:john@host.example>'] })); // no port ≠ :5060
+    expect(await store.find('john', null)).toHaveLength(2);
+  });
+
+  it('identifies outbound bindings by +sip.instance and reg-id (RFC 5626)', async () => {
+    const { store, reg } = setup();
+    const inst = '+sip.instance="<urn:uuid:1>"';
+    await reg.register(req({ contacts: [`<sip:john@1.1.1.1>;${inst};reg-id=1`] }));
+    await reg.register(req({ cseq: 2, contacts: [`<sip:john@2.2.2.2>;${inst};reg-id=1`] }));
+    expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@2.2.2.2']);
+    await reg.register(req({ cseq: 3, contacts: [`<sip:john@2.2.2.2>;${inst};reg-id=2`] }));
+    expect(await store.find('john', null)).toHaveLength(2);
+  });
+});
+
+describe('registrar: Contact: *', () => {
+  it('with Expires: 0 removes all bindings of the AoR', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@a>, <sip:john@b>'], callId: 'x' }));
+    await reg.register(req({ contacts: ['<sip:john@c>'], callId: 'y' }));
+    await reg.register(req({ username: 'jane', contacts: ['<sip:jane@a>'] }));
+    const res = await reg.register(req({ contacts: ['*'], expiresHeader: '0', callId: 'z' }));
+    expect(res).toEqual({ status: 200, reason: 'OK', bindings: [] });
+    expect(await store.find('john', null)).toEqual([]);
+    expect(await store.find('jane', null)).toHaveLength(1);
+  });
+
+  it.each([['3600'], [null], ['abc']])('with Expires %p → 400, nothing removed', async (exp) => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    const res = await reg.register(req({ contacts: ['*'], expiresHeader: exp, cseq: 2 }));
+    expect(res.status).toBe(400);
+    expect(await store.find('john', null)).toHaveLength(1);
+  });
+
+  it.each([[['*, <sip:john@a>']], [['<sip:john@a>', '*']]])('with other contacts %p → 400', async (contacts) => {
+    const { store, reg } = setup();
+    await reg.register(req());
+    const res = await reg.register(req({ contacts, expiresHeader: '0', cseq: 2 }));
+    expect(res.status).toBe(400);
+    expect(await store.find('john', null)).toHaveLength(1);
+  });
+
+  it('obeys the Call-ID/CSeq rule too', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ cseq: 5 }));
+    const res = await reg.register(req({ contacts: ['*'], expiresHeader: '0', cseq: 5 }));
+    expect(res.status).toBe(400);
+    expect(await store.find('john', null)).toHaveLength(1);
+  });
+});
+
+describe('registrar: expiry policy', () => {
+  const expiryOf = async (r: Partial<RegisterRequest>, opts: RegistrarOptions = {}) => {
+    const { reg } = setup(opts);
+    const res = await reg.register(req(r));
+    return { res, secs: res.bindings.map((b) => bindingView(b, T0).expires) };
+  };
+
+  it('contact param beats the Expires header, which beats the default', async () => {
+    expect((await expiryOf({ contacts: ['<sip:john@a>;expires=120'], expiresHeader: '600' })).secs).toEqual([120]);
+    expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: '600' })).secs).toEqual([600]);
+    expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: null }, { defaultExpires: 900 })).secs)
+      .toEqual([900]);
+  });
+
+  it('a malformed value falls back to the default (RFC 3261 §10.3 step 6, Kamailio)', async () => {
+    const opts = { defaultExpires: 900 };
+    expect((await expiryOf({ contacts: ['<sip:john@a>;expires=soon'], expiresHeader: '600' }, opts)).secs)
+      .toEqual([900]);
+    expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: 'later' }, opts)).secs).toEqual([900]);
+  });
+
+  it('clamps to maxExpires', async () => {
+    expect((await expiryOf({ expiresHeader: '999999' }, { maxExpires: 7200 })).secs).toEqual([7200]);
+  });
+
+  it('answers 423 with Min-Expires below minExpires and stores nothing', async () => {
+    const { store, reg } = setup({ minExpires: 60 });
+    const res = await reg.register(req({ contacts: ['<sip:john@a>', '<sip:john@b>;expires=30'] }));
+    expect(res).toEqual({ status: 423, reason: 'Interval Too Brief', headers: { 'Min-Expires': '60' }, bindings: [] });
+    expect(await store.find('john', null)).toEqual([]);
+  });
+
+  it('raises to minExpires instead when rejectBelowMin is false', async () => {
+    expect((await expiryOf({ expiresHeader: '30' }, { minExpires: 60, rejectBelowMin: false })).secs).toEqual([60]);
+  });
+
+  it('accepts exactly minExpires', async () => {
+    expect((await expiryOf({ expiresHeader: '60' }, { minExpires: 60 })).res.status).toBe(200);
+  });
+});
+
+describe('registrar: Call-ID / CSeq ordering', () => {
+  it.each([[5], [4]])('same Call-ID with CSeq %p ≤ stored 5 → 400 Out of order, unchanged', async (cseq) => {
+    const { store, reg } = setup();
+    await reg.register(req({ cseq: 5 }));
+    const res = await reg.register(req({ cseq, expiresHeader: '120' }));
+    expect(res).toEqual({ status: 400, reason: 'Out of order', bindings: [] });
+    const [b] = await store.find('john', null);
+    expect([b.cseq, bindingView(b, T0).expires]).toEqual([5, 3600]);
+  });
+
+  it('same Call-ID with a higher CSeq updates', async () => {
+    const { reg } = setup();
+    await reg.register(req({ cseq: 5 }));
+    expect((await reg.register(req({ cseq: 6 }))).status).toBe(200);
+  });
+
+  it('another Call-ID replaces the binding whatever its CSeq', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ cseq: 5 }));
+    const [before] = await store.find('john', null);
+    const res = await reg.register(req({ callId: 'rebooted', cseq: 1 }));
+    expect(res.status).toBe(200);
+    const all = await store.find('john', null);
+    expect(all).toHaveLength(1);
+    expect([all[0].ruid, all[0].callid, all[0].cseq]).toEqual([before.ruid, 'rebooted', 1]);
+  });
+
+  it('an out-of-order removal is refused too', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ cseq: 5 }));
+    expect((await reg.register(req({ cseq: 3, expiresHeader: '0' }))).status).toBe(400);
+    expect(await store.find('john', null)).toHaveLength(1);
+  });
+});
+
+describe('registrar: limits and validation', () => {
+  it('refuses a new binding beyond maxContacts with 403, but still refreshes', async () => {
+    const { store, reg } = setup({ maxContacts: 2 });
+    expect((await reg.register(req({ contacts: ['<sip:john@a>, <sip:john@b>'] }))).status).toBe(200);
+    const res = await reg.register(req({ cseq: 2, contacts: ['<sip:john@c>'] }));
+    expect(res).toEqual({ status: 403, reason: 'Too Many Registered Contacts', bindings: [] });
+    expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@a', 'sip:john@b']);
+    expect((await reg.register(req({ cseq: 3, contacts: ['<sip:john@a>, <sip:john@b>'] }))).status).toBe(200);
+    // swapping one for another in a single request stays within the limit
+    expect((await reg.register(req({ cseq: 4, contacts: ['<sip:john@a>;expires=0, <sip:john@c>'] }))).status)
+      .toBe(200);
+    expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@b', 'sip:john@c']);
+  });
+
+  it('serializes concurrent REGISTERs of one AoR (maxContacts holds under concurrency)', async () => {
+    const { store, reg } = setup({ maxContacts: 1 });
+    const results = await Promise.all([
+      reg.register(req({ callId: 'p', contacts: ['<sip:john@a>'] })),
+      reg.register(req({ callId: 'q', contacts: ['<sip:john@b>'] })),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 403]);
+    expect(await store.find('john', null)).toHaveLength(1);
+  });
+
+  it('rejects a malformed contact with 400 naming it', async () => {
+    const { store, reg } = setup();
+    const res = await reg.register(req({ contacts: ['<sip:john@a>, <sip:john@b'] }));
+    expect(res.status).toBe(400);
+    expect(res.reason).toContain('<sip:john@b');
+    expect(await store.find('john', null)).toEqual([]);
+  });
+
+  it('rejects a q outside 0..1 with 400', async () => {
+    const { reg } = setup();
+    const res = await reg.register(req({ contacts: ['<sip:john@a>;q=1.5'] }));
+    expect(res.status).toBe(400);
+    expect(res.reason).toContain('sip:john@a');
+  });
+
+  it('stores q as given, -1 when absent', async () => {
+    const { reg } = setup();
+    const res = await reg.register(req({ contacts: ['<sip:john@a>;q=0.7, <sip:john@b>'] }));
+    expect(res.bindings.map((b) => [b.contact, b.q])).toEqual([['sip:john@b', -1], ['sip:john@a', 0.7]]);
+  });
+});
+
+describe('registrar: expiry and lookup', () => {
+  it('never returns expired bindings from lookup or in the 200', async () => {
+    const { reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@short>'], expiresHeader: '60', callId: 'a' }));
+    await reg.register(req({ contacts: ['<sip:john@long>'], expiresHeader: '3600', callId: 'b' }));
+    expect(contactsOf(await reg.lookup('john', null, at(59)))).toEqual(['sip:john@long', 'sip:john@short']);
+    expect(contactsOf(await reg.lookup('john', null, at(60)))).toEqual(['sip:john@long']);
+    const res = await reg.register(req({ contacts: ['<sip:john@new>'], callId: 'c', now: at(61) }));
+    expect(contactsOf(res.bindings)).toEqual(['sip:john@long', 'sip:john@new']);
+  });
+
+  it('drops expired rows of the AoR while registering, and ignores their CSeq', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ cseq: 9, expiresHeader: '60' }));
+    const res = await reg.register(req({ cseq: 1, now: at(120) }));  // same Call-ID, lower CSeq
+    expect(res.status).toBe(200);
+    const all = await store.find('john', null);
+    expect(all).toHaveLength(1);
+    expect(all[0].cseq).toBe(1);
+  });
+
+  it('purges expired bindings through the store', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@a>'], expiresHeader: '60', callId: 'a' }));
+    await reg.register(req({ contacts: ['<sip:john@b>'], expiresHeader: '600', callId: 'b' }));
+    expect(await reg.purgeExpired(at(100))).toBe(1);
+    expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@b']);
+  });
+
+  it('orders lookup by q (unspecified = 1.0), then most recent first', async () => {
+    const { reg } = setup();
+    const add = (c: string, s: number) => reg.register(req({ contacts: [c], callId: c, now: at(s) }));
+    await add('<sip:john@low>;q=0.1', 0);
+    await add('<sip:john@none-old>', 1);
+    await add('<sip:john@half>;q=0.5', 2);
+    await add('<sip:john@one>;q=1', 3);
+    await add('<sip:john@none-new>', 4);
+    const order = (await reg.lookup('john', null, at(10))).map((b) => b.contact);
+    expect(order).toEqual(['sip:john@none-new', 'sip:john@one', 'sip:john@none-old', 'sip:john@half', 'sip:john@low']);
+  });
+
+  it('bindingView rounds remaining seconds up and never goes negative', () => {
+    const b = { contact: 'sip:x@y', q: 0.5, expires: new Date(10_500) } as Binding;
+    expect(bindingView(b, new Date(0))).toEqual({ contact: 'sip:x@y', expires: 11, q: 0.5 });
+    expect(bindingView(b, new Date(20_000)).expires).toBe(0);
+  });
+});
+
+describe('registrar: ruids', () => {
+  it('are unique across bindings and registrars', async () => {
+    const store = createMemoryLocationStore();
+    const r1 = createRegistrar(store);
+    const r2 = createRegistrar(store);
+    for (let i = 0; i < 50; i++) {
+      await r1.register(req({ username: `u${i}`, contacts: ['<sip:a@1.1.1.1>, <sip:b@1.1.1.1>'] }));
+      await r2.register(req({ username: `v${i}`, contacts: ['<sip:a@1.1.1.1>'] }));
+    }
+    const ruids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      for (const b of await store.find(`u${i}`, null)) ruids.push(b.ruid);
+      for (const b of await store.find(`v${i}`, null)) ruids.push(b.ruid);
+    }
+    expect(ruids).toHaveLength(150);
+    expect(new Set(ruids).size).toBe(150);
+    expect(ruids[0]).toMatch(/^uloc-[0-9a-f]{8}-[0-9a-f]+-\d+$/);
+  });
+});
+
+describe('registrar: store failures and durability', () => {
+  function failing(op: 'find' | 'upsert' | 'remove', err: Error): LocationStore {
+    const inner = createMemoryLocationStore();
+    return { ...inner, [op]: async () => { throw err; } };
+  }
+
+  it.each(['find', 'upsert'] as const)('a store whose %s throws LocationUnavailableError makes register reject with it', async (op) => {
+    const err = new LocationUnavailableError('mongo down', 7);
+    const reg = createRegistrar(failing(op, err));
+    await expect(reg.register(req())).rejects.toBe(err);
+  });
+
+  it('a removal failure rejects too', async () => {
+    const inner = createMemoryLocationStore();
+    const reg = createRegistrar({ ...inner, remove: async () => { throw new LocationUnavailableError('down'); } });
+    await reg.register(req());
+    await expect(reg.register(req({ cseq: 2, expiresHeader: '0' }))).rejects.toBeInstanceOf(LocationUnavailableError);
+    await expect(reg.register(req({ cseq: 3, contacts: ['*'], expiresHeader: '0' })))
+      .rejects.toBeInstanceOf(LocationUnavailableError);
+  });
+
+  it('wraps any other store error as LocationUnavailableError (cause kept)', async () => {
+    const boom = new Error('socket closed');
+    const reg = createRegistrar(failing('upsert', boom));
+    const e = await reg.register(req()).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(LocationUnavailableError);
+    expect((e as Error).cause).toBe(boom);
+    await expect(createRegistrar(failing('find', boom)).lookup('john', null, T0))
+      .rejects.toBeInstanceOf(LocationUnavailableError);
+  });
+
+  it('does not answer before the write is durable', async () => {
+    const inner = createMemoryLocationStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let written = false;
+    const reg = createRegistrar({
+      ...inner,
+      upsert: async (b) => { await gate; await inner.upsert(b); written = true; },
+    });
+    let settled = false;
+    const p = reg.register(req()).then((r) => { settled = true; return r; });
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    release();
+    const res = await p;
+    expect(written).toBe(true);
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('registrar: background purge', () => {
+  it('purges on an unref\'d timer with the clock, swallows failures, and stops', async () => {
+    const calls: Date[] = [];
+    let fail = true;
+    const inner = createMemoryLocationStore();
+    const store: LocationStore = {
+      ...inner,
+      purgeExpired: async (now) => {
+        calls.push(now);
+        if (fail) { fail = false; throw new Error('down'); }
+        return inner.purgeExpired(now);
+      },
+    };
+    const unhandled = jest.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      const reg = createRegistrar(store, { clock: () => at(5000) });
+      const stop = reg.startPurging(5);
+      await new Promise((r) => setTimeout(r, 60));
+      stop();
+      const n = calls.length;
+      expect(n).toBeGreaterThanOrEqual(2);
+      expect(calls[0].getTime()).toBe(at(5000).getTime());
+      await new Promise((r) => setTimeout(r, 30));
+      expect(calls.length).toBe(n);
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+  });
+
+  it('really removes expired bindings when the timer fires', async () => {
+    const { store, reg } = setup({ clock: () => at(7200) });
+    await reg.register(req());
+    const stop = reg.startPurging(5);
+    await new Promise((r) => setTimeout(r, 40));
+    stop();
+    expect(await store.find('john', null)).toEqual([]);
+  });
+});
