@@ -86,6 +86,9 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return { problems: [{ severity: 'error', file, message: 'must be a JSON object of service logics keyed by id' }] };
   }
+  // Logics whose envelope is broken are not checked further; every other logic still is, so
+  // that one file reports all of its problems.
+  const broken = new Set<string>();
   if (!registry.validateEnvelope(input)) {
     for (const e of registry.validateEnvelope.errors ?? []) {
       const [formatted] = formatAjvErrors([e]);
@@ -93,14 +96,16 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
       const extra = e.keyword === 'required' ? String(e.params.missingProperty) : undefined;
       const pointer = [loc.pointer, extra].filter(Boolean).join('/') || undefined;
       problems.push({ severity: 'error', file, ...loc, pointer, message: formatted.message });
+      if (loc.logicId === undefined) return { doc: input as SlidDocument, problems };
+      broken.add(loc.logicId);
     }
-    return { doc: input as SlidDocument, problems };
   }
   const doc = input as SlidDocument;
   const logicIds = new Set(Object.keys(doc));
-  const logicNames = new Set(Object.values(doc).map((l) => l.name));
+  const logicNames = new Set(Object.values(doc).map((l) => l?.name));
 
   for (const [logicId, logic] of Object.entries(doc)) {
+    if (broken.has(logicId)) continue;
     checkLogic(file, logicId, logic, registry, problems, (ref) => logicIds.has(ref) || logicNames.has(ref));
   }
   if (problems.some((p) => p.severity === 'error')) return { doc, problems };

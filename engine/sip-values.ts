@@ -2,25 +2,95 @@
  * Pure parsing of the SIP header values the engine and registrar need (RFC 3261 §25):
  * name-addr / addr-spec, SIP URIs, header parameters, comma-separated header lists.
  * No I/O, no exceptions: malformed input gives null.
+ *
+ * Every scanner here is a single left-to-right pass over char codes (no backtracking
+ * regexes), so hostile input costs linear time. The SIP parser runs these on the hot path.
  */
 
 export interface SipUri {
-  scheme: string;            // sip, sips, tel, …
+  scheme: string;            // sip, sips, tel, … (lower-case)
   user: string | null;       // unescaped user part
   password: string | null;
-  host: string;              // IPv6 keeps its brackets
+  host: string;              // lower-case; IPv6 keeps its brackets
   port: number | null;
-  params: Record<string, string | null>;  // lower-case names
-  headers: string | null;
+  params: Record<string, string | null>;  // lower-case names; names and values unescaped once
+  headers: string | null;    // raw text after '?', still escaped
 }
 
 export interface NameAddr {
-  displayName: string | null;
-  uri: string;               // the URI text as written
+  displayName: string | null;  // quoted form is unquoted and unescaped
+  uri: string;                 // the URI text as written
   params: Record<string, string | null>;  // header parameters (tag, expires, q, tgrp, …), lower-case names
 }
 
-/** Splits a header value on top-level commas (not inside quotes or <>). */
+// ---------------------------------------------------------------- character classes
+
+function table(chars: string): Uint8Array {
+  const t = new Uint8Array(128);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  return t;
+}
+const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/** RFC 3261 `token` characters. */
+const TOKEN = table(ALNUM + "-.!%*_+`'~");
+/** Characters a SIP/absolute URI may hold inside `<>`: unreserved, reserved, '%' escapes, IPv6 brackets. */
+const URIC = table(ALNUM + "-_.!~*'()" + ';/?:@&=+$,' + '%[]');
+/** Unquoted generic-param value: token / host (IPv6 references bring ':' '[' ']'). */
+const GENVAL = table(ALNUM + "-.!%*_+`'~" + ':[]');
+/** hostname / IPv4 characters ('_' tolerated: common in the wild, harmless). */
+const HOSTC = table(ALNUM + '-._');
+const HEX6 = table('0123456789abcdefABCDEF:.');
+
+export function isTokenChar(c: number): boolean { return c < 128 && TOKEN[c] === 1; }
+
+/** True when `s` is a non-empty RFC 3261 token (method, header name, param name, option tag). */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (!isTokenChar(s.charCodeAt(i))) return false;
+  return true;
+}
+
+export function skipWs(s: string, i: number): number {
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c !== 32 && c !== 9) break;
+    i++;
+  }
+  return i;
+}
+
+/** `s[i]` is '"': returns the index just past the closing quote, or -1 when unterminated. */
+export function scanQuoted(s: string, i: number): number {
+  for (let k = i + 1; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 92 /* \ */) k++;        // quoted-pair: the next char is literal, even '"'
+    else if (c === 34 /* " */) return k + 1;
+  }
+  return -1;
+}
+
+/** Content of the quoted string s[i..end) with quoted-pairs resolved. */
+function unquote(s: string, i: number, end: number): string {
+  const inner = s.slice(i + 1, end - 1);
+  return inner.indexOf('\\') < 0 ? inner : inner.replace(/\\([\s\S])/g, '$1');
+}
+
+/** `scheme ":" something` with an RFC 3986 scheme. */
+function hasScheme(uri: string): boolean {
+  const c0 = uri.charCodeAt(0) | 0x20;
+  if (!(c0 >= 97 && c0 <= 122)) return false;
+  for (let i = 1; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c === 58 /* : */) return i + 1 < uri.length;
+    const l = c | 0x20;
+    if (!((l >= 97 && l <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)) return false;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- lists
+
+/** Splits a header value on top-level commas (not inside quotes or <>). Lenient: empty items are dropped. */
 export function splitHeaderList(value: string): string[] {
   const out: string[] = [];
   let depthAngle = 0;
@@ -45,7 +115,40 @@ export function splitHeaderList(value: string): string[] {
   return out;
 }
 
-/** Parses `;name=value;flag` parameters (value may be a quoted string). */
+/**
+ * Strict form of splitHeaderList for validation: null when an item is empty (`a,,b`, a trailing
+ * comma), a quote is unterminated or a '<' is never closed. An all-blank value gives [].
+ */
+export function splitHeaderListStrict(value: string): string[] | null {
+  const out: string[] = [];
+  let start = 0;
+  const n = value.length;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 34) {
+      const e = scanQuoted(value, i);
+      if (e < 0) return null;
+      i = e - 1;
+    } else if (c === 60) {
+      const gt = value.indexOf('>', i);
+      if (gt < 0) return null;
+      i = gt;
+    } else if (c === 44) {
+      const part = value.slice(start, i).trim();
+      if (!part) return null;
+      out.push(part);
+      start = i + 1;
+    }
+  }
+  const last = value.slice(start).trim();
+  if (!last) return out.length === 0 ? out : null;
+  out.push(last);
+  return out;
+}
+
+// ---------------------------------------------------------------- parameters
+
+/** Parses `;name=value;flag` parameters (value may be a quoted string). Lenient: never fails. */
 export function parseParams(text: string): Record<string, string | null> {
   const params: Record<string, string | null> = {};
   let i = 0;
@@ -60,14 +163,10 @@ export function parseParams(text: string): Record<string, string | null> {
       j++;
       while (j < text.length && (text[j] === ' ' || text[j] === '\t')) j++;
       if (text[j] === '"') {
-        let k = j + 1;
-        let v = '';
-        while (k < text.length && text[k] !== '"') {
-          if (text[k] === '\\' && k + 1 < text.length) k++;
-          v += text[k++];
-        }
-        value = v;
-        j = k + 1;
+        const e = scanQuoted(text, j);
+        const end = e < 0 ? text.length : e;
+        value = e < 0 ? text.slice(j + 1) : unquote(text, j, e);
+        j = end;
         while (j < text.length && text[j] !== ';') j++;
       } else {
         let k = j;
@@ -76,25 +175,90 @@ export function parseParams(text: string): Record<string, string | null> {
         j = k;
       }
     }
-    if (name) params[name] = value;
+    if (name && name !== '__proto__') params[name] = value;
     i = j;
   }
   return params;
 }
 
-function unescapeUri(s: string): string {
-  if (!s.includes('%')) return s;
-  try { return decodeURIComponent(s); } catch { return s; }
+/**
+ * Strict `*( SEMI generic-param )` from `start` to the end of `s` (RFC 3261 §25.1):
+ * null on an empty parameter (`;;`), a missing value after '=', an unterminated quote or trailing garbage.
+ * Whitespace (unfolded LWS) is allowed around ';' and '='.
+ */
+export function parseParamsStrict(s: string, start = 0): Record<string, string | null> | null {
+  const out: Record<string, string | null> = {};
+  const n = s.length;
+  let i = start;
+  for (;;) {
+    i = skipWs(s, i);
+    if (i >= n) return out;
+    if (s.charCodeAt(i) !== 59 /* ; */) return null;
+    i = skipWs(s, i + 1);
+    const ns = i;
+    while (i < n && isTokenChar(s.charCodeAt(i))) i++;
+    if (i === ns) return null;
+    const name = s.slice(ns, i).toLowerCase();
+    i = skipWs(s, i);
+    let value: string | null = null;
+    if (i < n && s.charCodeAt(i) === 61 /* = */) {
+      i = skipWs(s, i + 1);
+      if (i < n && s.charCodeAt(i) === 34) {
+        const e = scanQuoted(s, i);
+        if (e < 0) return null;
+        value = unquote(s, i, e);
+        i = e;
+      } else {
+        const vs = i;
+        while (i < n) {
+          const c = s.charCodeAt(i);
+          if (c < 128 && GENVAL[c] === 1) i++;
+          else break;
+        }
+        if (i === vs) return null;
+        value = s.slice(vs, i);
+      }
+    }
+    if (name !== '__proto__') out[name] = value;
+  }
 }
 
-/** Parses a URI (`sip:user:pw@host:port;params?headers`, `tel:+31…;params`, or an absolute URI). */
+// ---------------------------------------------------------------- URIs
+
+/** Decodes %HH escapes exactly once ('%25%34%31' → '%41'); invalid escapes stay literal. */
+export function unescapeUri(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  try { return decodeURIComponent(s); } catch { /* bad escape or not UTF-8: decode byte-wise */ }
+  return s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function unescapeParams(p: Record<string, string | null>): Record<string, string | null> {
+  let escaped = false;
+  for (const k in p) if (k.indexOf('%') >= 0 || (p[k] ?? '').indexOf('%') >= 0) { escaped = true; break; }
+  if (!escaped) return p;
+  const out: Record<string, string | null> = {};
+  for (const k in p) {
+    const name = unescapeUri(k).toLowerCase();
+    if (name !== '__proto__') out[name] = p[k] === null ? null : unescapeUri(p[k] as string);
+  }
+  return out;
+}
+
+const SCHEME_RE = /^[a-z][a-z0-9+.-]*$/;
+
+/**
+ * Parses a URI (`sip:user:pw@host:port;params?headers`, `tel:+31…;params`, or an absolute URI).
+ * For sip/sips the userinfo ends at the first '@' (it may hold ';', '?', ',' and '/' but never a
+ * raw '@', RFC 3261 §25.1), so '?' only starts the headers after the host.
+ */
 export function parseUri(text: string): SipUri | null {
   const t = text.trim();
   const colon = t.indexOf(':');
   if (colon <= 0) return null;
   const scheme = t.slice(0, colon).toLowerCase();
-  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) return null;
+  if (!SCHEME_RE.test(scheme)) return null;
   let rest = t.slice(colon + 1);
+  if (scheme === 'sip' || scheme === 'sips') return parseSipUri(scheme, rest);
   let headers: string | null = null;
   const q = rest.indexOf('?');
   if (q >= 0) { headers = rest.slice(q + 1); rest = rest.slice(0, q); }
@@ -105,29 +269,35 @@ export function parseUri(text: string): SipUri | null {
     return { scheme, user: unescapeUri(number), password: null, host: '', port: null,
       params: semi >= 0 ? parseParams(rest.slice(semi)) : {}, headers };
   }
-  if (scheme !== 'sip' && scheme !== 'sips') {
-    return { scheme, user: null, password: null, host: rest, port: null, params: {}, headers };
-  }
+  if (!rest) return null;
+  return { scheme, user: null, password: null, host: rest, port: null, params: {}, headers };
+}
+
+function parseSipUri(scheme: string, rest: string): SipUri | null {
   let user: string | null = null;
   let password: string | null = null;
-  // userinfo cannot hold an unescaped '@' but may hold ';' (user parameters), so the first '@' ends it
   const atPos = rest.indexOf('@');
   if (atPos >= 0) {
     const userinfo = rest.slice(0, atPos);
     rest = rest.slice(atPos + 1);
     const pc = userinfo.indexOf(':');
     user = unescapeUri(pc >= 0 ? userinfo.slice(0, pc) : userinfo);
+    if (!user) return null;
     password = pc >= 0 ? unescapeUri(userinfo.slice(pc + 1)) : null;
   }
+  let headers: string | null = null;
+  const q = rest.indexOf('?');
+  if (q >= 0) { headers = rest.slice(q + 1); rest = rest.slice(0, q); }
   const semi = rest.indexOf(';');
   const hostport = semi >= 0 ? rest.slice(0, semi) : rest;
-  const params = semi >= 0 ? parseParams(rest.slice(semi)) : {};
+  const params = semi >= 0 ? unescapeParams(parseParams(rest.slice(semi))) : {};
   let host: string;
   let port: number | null = null;
-  if (hostport.startsWith('[')) {
+  if (hostport.charCodeAt(0) === 91 /* [ */) {
     const end = hostport.indexOf(']');
     if (end < 0) return null;
     host = hostport.slice(0, end + 1);
+    for (let i = 1; i < end; i++) { const c = host.charCodeAt(i); if (c >= 128 || HEX6[c] !== 1) return null; }
     const after = hostport.slice(end + 1);
     if (after.startsWith(':')) port = toPort(after.slice(1));
     else if (after) return null;
@@ -135,47 +305,96 @@ export function parseUri(text: string): SipUri | null {
     const pc = hostport.lastIndexOf(':');
     if (pc >= 0) { host = hostport.slice(0, pc); port = toPort(hostport.slice(pc + 1)); }
     else host = hostport;
+    for (let i = 0; i < host.length; i++) { const c = host.charCodeAt(i); if (c >= 128 || HOSTC[c] !== 1) return null; }
   }
   if (!host || Number.isNaN(port)) return null;
   return { scheme, user, password, host: host.toLowerCase(), port, params, headers };
 }
 
 function toPort(s: string): number {
-  if (!/^\d{1,5}$/.test(s)) return NaN;
-  const n = Number(s);
+  if (s.length < 1 || s.length > 5) return NaN;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
   return n <= 65535 ? n : NaN;
 }
 
-/** Parses one name-addr or addr-spec with header parameters (From, To, Contact entry, Diversion, PAI, RPID). */
+// ---------------------------------------------------------------- name-addr
+
+/**
+ * Parses one name-addr or addr-spec with header parameters (From, To, Contact entry, Route,
+ * Diversion, PAI, RPID). Follows RFC 3261 §20.10/§25.1, with the tolerances RFC 4475 asks for
+ * (no space needed before '<', UTF-8 in an unquoted display name). Null on: unterminated quote,
+ * unquoted display name with non-token characters (`Bell, Alexander <…>`), whitespace or other
+ * non-URI characters inside `<>`, a bare addr-spec holding ',' or '?' (it must be bracketed),
+ * empty or malformed parameters.
+ */
 export function parseNameAddr(value: string): NameAddr | null {
-  let v = value.trim();
-  if (!v) return null;
+  const s = value;
+  const n = s.length;
+  let i = skipWs(s, 0);
+  if (i >= n) return null;
   let displayName: string | null = null;
-  if (v.startsWith('"')) {
-    let k = 1;
-    let name = '';
-    while (k < v.length && v[k] !== '"') {
-      if (v[k] === '\\' && k + 1 < v.length) k++;
-      name += v[k++];
+  let c = s.charCodeAt(i);
+  if (c === 34) {
+    const e = scanQuoted(s, i);
+    if (e < 0) return null;
+    displayName = unquote(s, i, e);
+    i = skipWs(s, e);
+    if (i >= n || s.charCodeAt(i) !== 60) return null;
+  } else if (c !== 60) {
+    let k = i;
+    while (k < n) {
+      c = s.charCodeAt(k);
+      if (c === 32 || c === 9 || c >= 128 || TOKEN[c] === 1) k++;
+      else break;
     }
-    if (k >= v.length) return null;
-    displayName = name;
-    v = v.slice(k + 1).trim();
-  }
-  const lt = v.indexOf('<');
-  if (lt >= 0) {
-    const gt = v.indexOf('>', lt);
-    if (gt < 0) return null;
-    if (displayName === null) {
-      const dn = v.slice(0, lt).trim();
-      displayName = dn || null;
+    if (k < n && s.charCodeAt(k) === 60) {
+      displayName = s.slice(i, k).trim() || null;
+      i = k;
+    } else {
+      // addr-spec: the URI runs to the first ';' or whitespace; what follows are header params
+      const us = i;
+      while (i < n) {
+        c = s.charCodeAt(i);
+        if (c === 59 || c === 32 || c === 9) break;
+        if (c >= 128 || URIC[c] !== 1 || c === 44 || c === 63) return null;
+        i++;
+      }
+      const uri = s.slice(us, i);
+      if (!hasScheme(uri)) return null;
+      const params = parseParamsStrict(s, i);
+      return params ? { displayName: null, uri, params } : null;
     }
-    const uri = v.slice(lt + 1, gt).trim();
-    return { displayName, uri, params: parseParams(v.slice(gt + 1)) };
   }
-  if (displayName !== null) return null;
-  // addr-spec: parameters after the URI are header parameters (RFC 3261 §20.10)
-  const semi = v.indexOf(';');
-  const uri = semi >= 0 ? v.slice(0, semi).trim() : v;
-  return { displayName: null, uri, params: semi >= 0 ? parseParams(v.slice(semi)) : {} };
+  // s[i] is '<'
+  const us = i + 1;
+  let k = us;
+  while (k < n) {
+    c = s.charCodeAt(k);
+    if (c === 62) break;
+    if (c >= 128 || URIC[c] !== 1) return null;
+    k++;
+  }
+  if (k >= n) return null;
+  const uri = s.slice(us, k);
+  if (!hasScheme(uri)) return null;
+  const params = parseParamsStrict(s, k + 1);
+  return params ? { displayName, uri, params } : null;
+}
+
+/** Parses a comma list of name-addrs (Contact, Route, Record-Route, Path, PAI…); null if any entry is malformed. */
+export function parseNameAddrList(value: string): NameAddr[] | null {
+  const parts = splitHeaderListStrict(value);
+  if (!parts) return null;
+  const out: NameAddr[] = [];
+  for (const p of parts) {
+    const na = parseNameAddr(p);
+    if (!na) return null;
+    out.push(na);
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ interface Migration {
 
 /** The tables of the registrar technical note §3.1 and §3.2 (unchecked "nullable" = NOT NULL). */
 const registrationTables: Migration = {
-  name: '001_registration_customers_and_numbers',
+  name: 'directory_001_registration_customers_and_numbers',
   async up(knex) {
     await knex.schema.createSchemaIfNotExists('registration');
     await knex.schema.withSchema('registration').createTable('customers', (t) => {

@@ -55,13 +55,13 @@ export type RawRow = Record<string, unknown>;
 // ---------------------------------------------------------------- validation
 
 /** Empty cells mean NULL for the note's nullable columns. */
-const optionalText = z.union([z.string(), z.null(), z.undefined()])
+const optionalText = z.string().nullish()
   .transform((v) => (v == null || v.trim() === '' ? null : v.trim()));
 /** Passwords are kept byte for byte: a leading or trailing space may be part of them. */
-const optionalPassword = z.union([z.string(), z.null(), z.undefined()])
+const optionalPassword = z.string().nullish()
   .transform((v) => (v == null || v === '' ? null : v));
 
-const booleanish = z.union([z.boolean(), z.number(), z.string(), z.null(), z.undefined()])
+const booleanish = z.union([z.boolean(), z.number(), z.string()]).nullish()
   .transform((v, ctx) => {
     if (v == null || v === '') return false;
     if (typeof v === 'boolean') return v;
@@ -122,7 +122,8 @@ export function parseCsv(text: string, file: ImportFile): Array<Record<string, s
   const { required, optional } = CSV_COLUMNS[file];
   let records: string[][];
   try {
-    records = parse(text, { bom: true, skip_empty_lines: true, relax_column_count: false });
+    // Files edited on several systems mix line endings: accept all three.
+    records = parse(text, { bom: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n', '\r'] });
   } catch (err) {
     const e = err as { lines?: number; message?: string };
     throw new CsvError(`${file} CSV, line ${e.lines ?? '?'}: ${e.message ?? String(err)}`, e.lines ?? 0);

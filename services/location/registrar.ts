@@ -63,7 +63,7 @@ export function bindingView(b: Binding, now: Date): BindingView {
 }
 
 function isLive(b: Binding, nowMs: number): boolean {
-  return b.expires.getTime() >= nowMs;
+  return b.expires.getTime() > nowMs;
 }
 
 /** q descending (unspecified -1 ranks as 1.0, as in Kamailio), then most recently modified first. */
@@ -158,13 +158,16 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     return u !== null && sameUri(u, w.c.parsed);
   }
 
-  /** Kamailio keeps `received` only when the source differs from where the contact points (NAT). */
+  /**
+   * Kamailio keeps `received` only when the source differs from where the contact points (NAT),
+   * as `sip:ip:port`. The source may come as `ip:port` or already as `sip:ip:port`.
+   */
   function receivedFor(c: ParsedContact, source: string | null): string | null {
-    const src = source?.trim().toLowerCase();
-    if (!src) return null;
-    const target = contactHostPort(c.parsed);
-    if (src === target || src === c.parsed.host) return null;
-    return `sip:${source!.trim()}`;
+    const hostPort = source?.trim().replace(/^sips?:/i, '');
+    if (!hostPort) return null;
+    const key = hostPort.toLowerCase();
+    if (key === contactHostPort(c.parsed) || key === c.parsed.host) return null;
+    return `sip:${hostPort}`;
   }
 
   function build(req: RegisterRequest, domain: string | null, w: Wanted, ruid: string, nowSec: number): Binding {
@@ -317,7 +320,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
           .catch(() => undefined)
           .finally(() => { running = false; });
       }, intervalMs);
-      timer.unref();
+      
       return () => clearInterval(timer);
     },
   };

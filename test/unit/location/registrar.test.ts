@@ -85,6 +85,19 @@ describe('registrar: the note\'s sample REGISTER', () => {
     expect((await store.find('john', null))[0].received).toBe('sip:81.2.3.4:40123');
   });
 
+  it('accepts the source already written as a sip: URI, IPv6 included', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ received: 'sip:10.0.9.166:5060' }));
+    await reg.register(req({ callId: 'v6', contacts: ['<sip:john@[2001:DB8::1]:5070>'], received: 'sip:[2001:db8::1]:5070' }));
+    await reg.register(req({ callId: 'nat', contacts: ['<sip:john@192.168.1.2>'], received: 'sip:81.2.3.4:5060' }));
+    const rec = (await store.find('john', null)).map((b) => [b.contact, b.received]).sort();
+    expect(rec).toEqual([
+      ['sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f', null],
+      ['sip:john@192.168.1.2', 'sip:81.2.3.4:5060'],
+      ['sip:john@[2001:DB8::1]:5070', null],
+    ]);
+  });
+
   it('treats a contact without port as port 5060 for the NAT check', async () => {
     const { store, reg } = setup();
     await reg.register(req({ contacts: ['<sip:john@10.0.9.166>'] }));
@@ -496,7 +509,11 @@ describe('registrar: background purge', () => {
     process.on('unhandledRejection', unhandled);
     try {
       const reg = createRegistrar(store, { clock: () => at(5000) });
+      const spy = jest.spyOn(global, 'setInterval');
       const stop = reg.startPurging(5);
+      // unref'd: a running purge timer must never keep the process alive
+      expect((spy.mock.results[0].value as NodeJS.Timeout).hasRef()).toBe(false);
+      spy.mockRestore();
       await new Promise((r) => setTimeout(r, 60));
       stop();
       const n = calls.length;

@@ -1,0 +1,235 @@
+/**
+ * MongoDB LocationStore in Kamailio's db_mongodb usrloc layout (schema version 9), so Kamailio and
+ * sipflow can share one `kamailio.location` collection on the `sre_location` replica set.
+ *
+ * A document, field for field and in Kamailio's order (the seed note's `db.location.find()`):
+ *   username, contact, expires (Date), q (double), callid, cseq, flags, cflags, user_agent,
+ *   received, path, socket, methods, last_modified (Date), ruid, instance, reg_id, server_id,
+ *   connection_id, keepalive, partition [, domain — only with multi-domain AoRs, appended last
+ *   as usrloc does]. Every field is written; empty ones as null, never omitted.
+ */
+import { Double, Int32, MongoClient, MongoError, MongoServerError } from 'mongodb';
+import type { Collection, Document, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import { LocationUnavailableError } from './types';
+import type { Binding, LocationStore } from './types';
+
+export interface MongoLocationOptions {
+  /** e.g. the note's `mongodb://h1,h2,h3/kamailio?replicaSet=sre_location&readPreference=primaryPreferred`. */
+  url: string;
+  /** Overrides the database of the URL path; default: the URL's, else `kamailio`. */
+  database?: string;
+  collection?: string;
+  /** Default `{ w: 'majority', wtimeoutMS: 5000 }`: a binding is acknowledged once a majority has it. */
+  writeConcern?: WriteConcernSettings;
+  /** How long an operation waits for a usable server before failing (default 2000 ms). */
+  serverSelectionTimeoutMS?: number;
+  /** How long an operation waits on a silent socket before failing (default 5000 ms). */
+  socketTimeoutMS?: number;
+  /** Receives notes about the URL (e.g. the dropped `slaveOk`). */
+  onNote?: (message: string) => void;
+}
+
+/** Kamailio usrloc `location` table version this layout matches, and `location_attrs`'. */
+export const LOCATION_TABLE_VERSION = 9;
+export const LOCATION_ATTRS_TABLE_VERSION = 1;
+
+/** The key set of a single-domain document, in Kamailio's order (multi-domain adds `domain`). */
+export const KAMAILIO_LOCATION_KEYS = [
+  'username', 'contact', 'expires', 'q', 'callid', 'cseq', 'flags', 'cflags', 'user_agent',
+  'received', 'path', 'socket', 'methods', 'last_modified', 'ruid', 'instance', 'reg_id',
+  'server_id', 'connection_id', 'keepalive', 'partition',
+] as const;
+
+// ------------------------------------------------------------------ URL
+
+export interface NormalizedMongoUrl {
+  url: string;
+  /** Database named in the URL path, if any. */
+  database: string | null;
+  notes: string[];
+}
+
+/**
+ * Makes a Kamailio DBURL acceptable to the Node driver. Kamailio's mongo-c-driver still takes
+ * `slaveOk=true`; the Node driver rejects it as an unknown option. It meant "reads may go to a
+ * secondary", which `readPreference` now says, so it is dropped, becoming
+ * `readPreference=primaryPreferred` when the URL names no read preference.
+ */
+export function normalizeMongoUrl(raw: string): NormalizedMongoUrl {
+  const m = /^(mongodb(?:\+srv)?:\/\/[^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(raw.trim());
+  if (!m) throw new Error(`not a mongodb:// URL: ${raw}`);
+  const [, base, dbPath, query] = m;
+  const notes: string[] = [];
+  const params = (query ?? '').split('&').filter(Boolean);
+  const kept = params.filter((p) => !/^slaveok=/i.test(p));
+  if (kept.length !== params.length) {
+    const hasReadPref = kept.some((p) => /^readpreference=/i.test(p));
+    if (!hasReadPref) kept.push('readPreference=primaryPreferred');
+    notes.push(`dropped legacy slaveOk from the MongoDB URL (the Node driver rejects it)${hasReadPref ? '' : '; using readPreference=primaryPreferred'}`);
+  }
+  const database = dbPath ? decodeURIComponent(dbPath) : null;
+  const url = `${base}/${dbPath ?? ''}${kept.length ? `?${kept.join('&')}` : ''}`;
+  return { url, database, notes };
+}
+
+// ------------------------------------------------------------------ documents
+
+const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(v as string | number));
+const toNum = (v: unknown, dflt = 0): number => (v === null || v === undefined ? dflt : Number(v));
+const toStr = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+const toStrOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+/** Reads a usrloc document (written by Kamailio or sipflow) as a Binding. */
+export function fromDocument(doc: Document): Binding {
+  return {
+    ruid: toStr(doc.ruid),
+    username: toStr(doc.username),
+    domain: toStrOrNull(doc.domain),
+    contact: toStr(doc.contact),
+    received: toStrOrNull(doc.received),
+    path: toStrOrNull(doc.path),
+    expires: toDate(doc.expires),
+    q: toNum(doc.q, -1),
+    callid: toStr(doc.callid),
+    cseq: toNum(doc.cseq),
+    last_modified: toDate(doc.last_modified),
+    flags: toNum(doc.flags),
+    cflags: toNum(doc.cflags),
+    user_agent: toStr(doc.user_agent),
+    socket: toStrOrNull(doc.socket),
+    methods: doc.methods === null || doc.methods === undefined ? null : Number(doc.methods),
+    instance: toStrOrNull(doc.instance),
+    reg_id: toNum(doc.reg_id),
+    server_id: toNum(doc.server_id),
+    connection_id: toNum(doc.connection_id),
+    keepalive: toNum(doc.keepalive),
+    partition: toNum(doc.partition),
+  };
+}
+
+/** A Binding as Kamailio's db_mongodb writes it: ints as Int32, q as double, times as Dates. */
+export function toDocument(b: Binding): Document {
+  const doc: Document = {
+    username: b.username,
+    contact: b.contact,
+    expires: b.expires,
+    q: new Double(b.q),
+    callid: b.callid,
+    cseq: new Int32(b.cseq),
+    flags: new Int32(b.flags),
+    cflags: new Int32(b.cflags),
+    user_agent: b.user_agent,
+    received: b.received,
+    path: b.path,
+    socket: b.socket,
+    methods: b.methods === null ? null : new Int32(b.methods),
+    last_modified: b.last_modified,
+    ruid: b.ruid,
+    instance: b.instance,
+    reg_id: new Int32(b.reg_id),
+    server_id: new Int32(b.server_id),
+    connection_id: new Int32(b.connection_id),
+    keepalive: new Int32(b.keepalive),
+    partition: new Int32(b.partition),
+  };
+  if (b.domain !== null) doc.domain = b.domain;
+  return doc;
+}
+
+/** `{ domain: null }` matches both a null and an absent field, i.e. single-domain documents. */
+function aorFilter(username: string, domain: string | null): Document {
+  return { username, domain };
+}
+
+// ------------------------------------------------------------------ errors
+
+/** Server error codes meaning "no usable primary right now" (not a bug in the request). */
+const UNAVAILABLE_CODES = new Set([
+  6, 7, 89, 91, 189, 262, // HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit
+  50, 64, 9001, // MaxTimeMSExpired, WriteConcernFailed, SocketException
+  10107, 13435, 13436, 11600, 11602, // NotWritablePrimary, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, InterruptedAtShutdown, InterruptedDueToReplStateChange
+]);
+
+function isUnavailable(e: unknown): boolean {
+  if (!(e instanceof MongoError)) return false;
+  // Network, server selection, topology closed, timeouts: all driver-side unavailability.
+  if (!(e instanceof MongoServerError)) {
+    return /Network|ServerSelection|TopologyClosed|NotConnected|Timeout|ServerClosed|ClientClosed/.test(e.name);
+  }
+  return UNAVAILABLE_CODES.has(Number(e.code)) || e.hasErrorLabel('RetryableWriteError') || e.name === 'MongoWriteConcernError';
+}
+
+function unavailable(op: string, e: unknown): never {
+  if (isUnavailable(e)) {
+    throw new LocationUnavailableError(`MongoDB location store unavailable (${op}): ${(e as Error).message}`);
+  }
+  throw e;
+}
+
+// ------------------------------------------------------------------ store
+
+export function createMongoLocationStore(opts: MongoLocationOptions): LocationStore {
+  const norm = normalizeMongoUrl(opts.url);
+  for (const n of norm.notes) opts.onNote?.(n);
+  const clientOptions: MongoClientOptions = {
+    serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 2000,
+    connectTimeoutMS: opts.serverSelectionTimeoutMS ?? 2000,
+    socketTimeoutMS: opts.socketTimeoutMS ?? 5000,
+    writeConcern: opts.writeConcern ?? { w: 'majority', wtimeoutMS: 5000 },
+  };
+  const client = new MongoClient(norm.url, clientOptions);
+  const db = client.db(opts.database ?? norm.database ?? 'kamailio');
+  const location: Collection = db.collection(opts.collection ?? 'location');
+
+  // Indexes and version documents, once per store; retried on the next call after a failure.
+  let ready: Promise<void> | null = null;
+  function ensureReady(): Promise<void> {
+    ready ??= (async () => {
+      await location.createIndexes([
+        { key: { username: 1, domain: 1 }, name: 'username_1_domain_1' },
+        { key: { ruid: 1 }, name: 'ruid_1', unique: true },
+        { key: { expires: 1 }, name: 'expires_1' },
+      ]);
+      // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
+      // collection without them. Only inserted when absent; an existing version is left alone.
+      const version = db.collection('version');
+      for (const [table, v] of [['location', LOCATION_TABLE_VERSION], ['location_attrs', LOCATION_ATTRS_TABLE_VERSION]] as const) {
+        await version.updateOne(
+          { table_name: table },
+          { $setOnInsert: { table_name: table, table_version: new Int32(v) } },
+          { upsert: true },
+        );
+      }
+    })().catch((e) => { ready = null; throw e; });
+    return ready;
+  }
+
+  async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      await ensureReady();
+      return await fn();
+    } catch (e) {
+      return unavailable(op, e);
+    }
+  }
+
+  return {
+    find: (username, domain) => run('find', async () =>
+      (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
+
+    upsert: (binding) => run('upsert', async () => {
+      await location.replaceOne({ ruid: binding.ruid }, toDocument(binding), { upsert: true });
+    }),
+
+    remove: (ruids) => run('remove', async () => {
+      if (ruids.length) await location.deleteMany({ ruid: { $in: ruids } });
+    }),
+
+    // Live means expires > now (the registrar's test). Kamailio stores permanent contacts with
+    // expires = 0 (the epoch) and its own cleanup skips them; so do we.
+    purgeExpired: (now) => run('purgeExpired', async () =>
+      (await location.deleteMany({ expires: { $lte: now, $gt: new Date(0) } })).deletedCount),
+
+    close: () => client.close(),
+  };
+}

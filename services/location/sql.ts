@@ -1,0 +1,203 @@
+/**
+ * SQL LocationStore on Kamailio's usrloc `location` table (schema version 9, as in Kamailio's
+ * postgres/usrloc-create.sql), so Kamailio and sipflow can share it. Works through knex on
+ * PostgreSQL (`pg`) and on PGlite (`knex-pglite`, the embedded default).
+ *
+ * Timestamps are `timestamp without time zone` as in Kamailio's schema: both sides write and read
+ * them in the server's local time zone, so Kamailio and sipflow must run with the same TZ.
+ */
+import type { Knex } from 'knex';
+import { LocationUnavailableError } from './types';
+import type { Binding, LocationStore } from './types';
+
+export interface SqlLocationOptions {
+  /** Per-query timeout, so a hung server cannot hang a REGISTER (default 5000 ms). */
+  queryTimeoutMs?: number;
+}
+
+export const LOCATION_TABLE_VERSION = 9;
+export const LOCATION_ATTRS_TABLE_VERSION = 1;
+
+const COLUMNS = [
+  'ruid', 'username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq',
+  'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'instance', 'reg_id',
+  'server_id', 'connection_id', 'keepalive', 'partition',
+] as const satisfies readonly (keyof Binding)[];
+
+/**
+ * Kamailio's DDL (version, location, location_attrs), verbatim but for IF NOT EXISTS. Raw SQL
+ * rather than the knex schema builder so the result is exactly Kamailio's types, defaults and
+ * index names.
+ */
+const DDL = [
+  `CREATE TABLE IF NOT EXISTS version (
+    id SERIAL PRIMARY KEY NOT NULL,
+    table_name VARCHAR(32) NOT NULL,
+    table_version INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT version_table_name_idx UNIQUE (table_name))`,
+  `CREATE TABLE IF NOT EXISTS location (
+    id SERIAL PRIMARY KEY NOT NULL,
+    ruid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT NULL,
+    contact VARCHAR(512) DEFAULT '' NOT NULL,
+    received VARCHAR(128) DEFAULT NULL,
+    path VARCHAR(512) DEFAULT NULL,
+    expires TIMESTAMP WITHOUT TIME ZONE DEFAULT '2030-05-28 21:32:15' NOT NULL,
+    q REAL DEFAULT 1.0 NOT NULL,
+    callid VARCHAR(255) DEFAULT 'Default-Call-ID' NOT NULL,
+    cseq INTEGER DEFAULT 1 NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    cflags INTEGER DEFAULT 0 NOT NULL,
+    user_agent VARCHAR(255) DEFAULT '' NOT NULL,
+    socket VARCHAR(64) DEFAULT NULL,
+    methods INTEGER DEFAULT NULL,
+    instance VARCHAR(255) DEFAULT NULL,
+    reg_id INTEGER DEFAULT 0 NOT NULL,
+    server_id INTEGER DEFAULT 0 NOT NULL,
+    connection_id INTEGER DEFAULT 0 NOT NULL,
+    keepalive INTEGER DEFAULT 0 NOT NULL,
+    partition INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT location_ruid_idx UNIQUE (ruid))`,
+  `CREATE INDEX IF NOT EXISTS location_account_contact_idx ON location (username, domain, contact)`,
+  `CREATE INDEX IF NOT EXISTS location_expires_idx ON location (expires)`,
+  `CREATE INDEX IF NOT EXISTS location_connection_idx ON location (server_id, connection_id)`,
+  `CREATE TABLE IF NOT EXISTS location_attrs (
+    id SERIAL PRIMARY KEY NOT NULL,
+    ruid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT NULL,
+    aname VARCHAR(64) DEFAULT '' NOT NULL,
+    atype INTEGER DEFAULT 0 NOT NULL,
+    avalue VARCHAR(512) DEFAULT '' NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS location_attrs_account_record_idx ON location_attrs (username, domain, ruid)`,
+  `CREATE INDEX IF NOT EXISTS location_attrs_last_modified_idx ON location_attrs (last_modified)`,
+  `INSERT INTO version (table_name, table_version) VALUES ('location', ${LOCATION_TABLE_VERSION}), ('location_attrs', ${LOCATION_ATTRS_TABLE_VERSION})
+    ON CONFLICT (table_name) DO NOTHING`,
+];
+
+/** Arbitrary constant naming the advisory lock that serialises concurrent first starts. */
+const SCHEMA_LOCK = 0x5f10c;
+
+/** Creates Kamailio's location tables and version rows when absent (idempotent, concurrency-safe). */
+export async function ensureSchema(knex: Knex): Promise<void> {
+  try {
+    await knex.transaction(async (trx) => {
+      // Two instances racing on CREATE TABLE IF NOT EXISTS can still collide in the catalog.
+      await trx.raw('SELECT pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
+      for (const sql of DDL) await trx.raw(sql);
+    });
+  } catch (e) {
+    unavailable('ensureSchema', e);
+  }
+}
+
+// ------------------------------------------------------------------ rows
+
+type Row = Record<string, unknown>;
+
+const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const num = (v: unknown): number => Number(v);
+
+function fromRow(r: Row): Binding {
+  return {
+    ruid: String(r.ruid),
+    username: String(r.username),
+    domain: (r.domain as string | null) ?? null,
+    contact: String(r.contact),
+    received: (r.received as string | null) ?? null,
+    path: (r.path as string | null) ?? null,
+    expires: toDate(r.expires),
+    // REAL is float4: 0.8 comes back as 0.800000011920929; q has 3 decimals at most (RFC 3261).
+    q: Math.round(num(r.q) * 1000) / 1000,
+    callid: String(r.callid),
+    cseq: num(r.cseq),
+    last_modified: toDate(r.last_modified),
+    flags: num(r.flags),
+    cflags: num(r.cflags),
+    user_agent: String(r.user_agent),
+    socket: (r.socket as string | null) ?? null,
+    methods: r.methods === null || r.methods === undefined ? null : num(r.methods),
+    instance: (r.instance as string | null) ?? null,
+    reg_id: num(r.reg_id),
+    server_id: num(r.server_id),
+    connection_id: num(r.connection_id),
+    keepalive: num(r.keepalive),
+    partition: num(r.partition),
+  };
+}
+
+function toRow(b: Binding): Row {
+  const row: Row = {};
+  for (const c of COLUMNS) row[c] = b[c];
+  return row;
+}
+
+// ------------------------------------------------------------------ errors
+
+/**
+ * Connection-level failures: the server is down, restarting or unreachable, or the query timed
+ * out. Anything else (a constraint violation, bad SQL) is a bug and is rethrown as is.
+ */
+function isUnavailable(e: unknown): boolean {
+  const err = e as { code?: string; name?: string; message?: string };
+  if (err?.name === 'KnexTimeoutError') return true; // pool acquire or .timeout()
+  const code = String(err?.code ?? '');
+  // 08xxx connection exception, 57P0x admin/crash shutdown or cannot connect now, 53300 too many connections.
+  if (/^(08|57P0)/.test(code) || code === '53300') return true;
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND)$/.test(code)) return true;
+  return /Connection terminated|connection (was )?closed|Client was closed|not queryable|timeout/i.test(String(err?.message ?? ''));
+}
+
+function unavailable(op: string, e: unknown): never {
+  if (isUnavailable(e)) {
+    throw new LocationUnavailableError(`SQL location store unavailable (${op}): ${(e as Error).message}`);
+  }
+  throw e;
+}
+
+// ------------------------------------------------------------------ store
+
+/**
+ * A LocationStore on `knex`. Call `ensureSchema(knex)` first (or let Kamailio's own DDL create the
+ * tables). Configure the knex instance with a short `acquireConnectionTimeout` (e.g. 2000 ms):
+ * knex's default of 60 s is how long a REGISTER would wait when the server is down.
+ */
+export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}): LocationStore {
+  const timeout = opts.queryTimeoutMs ?? 5000;
+
+  async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      return unavailable(op, e);
+    }
+  }
+
+  return {
+    find: (username, domain) => run('find', async () => {
+      const q = knex('location').select(COLUMNS).where({ username }).timeout(timeout);
+      if (domain === null) q.whereNull('domain'); else q.andWhere({ domain });
+      return ((await q) as Row[]).map(fromRow);
+    }),
+
+    upsert: (binding) => run('upsert', async () => {
+      // Resolves after COMMIT, i.e. once PostgreSQL has the row durably (synchronous_commit).
+      await knex('location').insert(toRow(binding)).onConflict('ruid').merge().timeout(timeout);
+    }),
+
+    remove: (ruids) => run('remove', async () => {
+      if (ruids.length) await knex('location').whereIn('ruid', ruids).delete().timeout(timeout);
+    }),
+
+    // Live means expires > now. Kamailio's permanent contacts carry the epoch and are kept, as
+    // Kamailio's own timer cleanup does.
+    purgeExpired: (now) => run('purgeExpired', async () =>
+      Number(await knex('location').where('expires', '<=', now).andWhere('expires', '>', new Date(0)).delete().timeout(timeout))),
+
+    // The knex instance belongs to the caller (it may serve the directory too).
+    close: async () => {},
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * SIP message serialization and response construction (RFC 3261 §7, §8.2.6).
+ * Header names go out in canonical case, one line per stored value, in stored order;
+ * Content-Length is always computed from the body (any stored one is ignored).
+ */
+import { randomBytes } from 'node:crypto';
+import type { SipHeaders } from '../engine/types';
+import { parseNameAddr } from '../engine/sip-values';
+import { canonicalHeaderName, fullHeaderName } from './headers';
+import { isRequest, type SipMessage, type SipResponse } from './message';
+
+const REASONS: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted', 204: 'No Notification',
+  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily', 305: 'Use Proxy', 380: 'Alternative Service',
+  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
+  410: 'Gone', 413: 'Request Entity Too Large', 414: 'Request-URI Too Long', 415: 'Unsupported Media Type',
+  416: 'Unsupported URI Scheme', 420: 'Bad Extension', 421: 'Extension Required', 423: 'Interval Too Brief',
+  429: 'Provide Referrer Identity', 433: 'Anonymity Disallowed', 480: 'Temporarily Unavailable',
+  481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected', 483: 'Too Many Hops', 484: 'Address Incomplete',
+  485: 'Ambiguous', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here', 489: 'Bad Event',
+  491: 'Request Pending', 493: 'Undecipherable',
+  500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large', 580: 'Precondition Failure',
+  600: 'Busy Everywhere', 603: 'Decline', 604: 'Does Not Exist Anywhere', 606: 'Not Acceptable',
+};
+
+/** Default reason phrase for a status code. */
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? (status < 200 ? 'Provisional' : status < 300 ? 'Success' : status < 400 ? 'Redirection'
+    : status < 500 ? 'Client Error' : status < 600 ? 'Server Error' : 'Global Failure');
+}
+
+/** Serializes a request or response; the body is written as is, Content-Length computed. */
+export function serializeMessage(msg: SipMessage): Buffer {
+  let head = isRequest(msg)
+    ? `${msg.method} ${msg.uri} ${msg.version || 'SIP/2.0'}\r\n`
+    : `${msg.version || 'SIP/2.0'} ${msg.status} ${msg.reason}\r\n`;
+  for (const name in msg.headers) {
+    if (name === 'content-length') continue;
+    const wire = canonicalHeaderName(name);
+    for (const v of msg.headers[name]) head += `${wire}: ${v}\r\n`;
+  }
+  const body = msg.body;
+  if (typeof body === 'string') {
+    return Buffer.from(`${head}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, 'utf8');
+  }
+  head += `Content-Length: ${body.length}\r\n\r\n`;
+  return body.length === 0 ? Buffer.from(head, 'utf8') : Buffer.concat([Buffer.from(head, 'utf8'), body]);
+}
+
+// Tags: a random per-process prefix plus a counter is unique and far cheaper than randomBytes per call.
+const TAG_PREFIX = randomBytes(4).toString('hex');
+let tagCounter = 0;
+
+/** A fresh globally unique tag (RFC 3261 §19.3: at least 32 bits of randomness). */
+export function newTag(): string {
+  tagCounter = (tagCounter + 1) % 0x100000000;
+  return TAG_PREFIX + tagCounter.toString(36);
+}
+
+/**
+ * Builds a response to a request per RFC 3261 §8.2.6: Via (all values, in order), From, Call-ID,
+ * CSeq copied; To copied with a tag added when the request had none and status > 100 (`toTag`
+ * lets a transaction reuse the same tag; otherwise a new one is made); Timestamp echoed on 100.
+ * Works on a PartialRequest too (answering 400 to an unparsable request). `extraHeaders` names
+ * may be in any spelling; their values are appended after the copied headers.
+ */
+export function buildResponse(
+  request: { headers: SipHeaders },
+  status: number,
+  reason?: string,
+  extraHeaders?: Record<string, string | string[]>,
+  toTag?: string,
+): SipResponse {
+  const src = request.headers;
+  const headers: SipHeaders = Object.create(null);
+  for (const name of ['via', 'from', 'to', 'call-id', 'cseq'] as const) {
+    const v = src[name];
+    if (v !== undefined) headers[name] = v.slice();
+  }
+  const to = headers.to;
+  if (to !== undefined && status > 100) {
+    const na = parseNameAddr(to[0]);
+    if (na && na.params.tag === undefined) to[0] = `${to[0]};tag=${toTag ?? newTag()}`;
+  }
+  if (status === 100 && src.timestamp !== undefined) headers.timestamp = src.timestamp.slice();
+  if (extraHeaders) {
+    for (const [k, v] of Object.entries(extraHeaders)) {
+      const name = fullHeaderName(k);
+      const values = Array.isArray(v) ? v : [v];
+      const list = headers[name];
+      if (list === undefined) headers[name] = values.slice();
+      else list.push(...values);
+    }
+  }
+  return { status, reason: reason ?? reasonPhrase(status), version: 'SIP/2.0', headers, body: '' };
+}
