@@ -39,9 +39,8 @@ export function looseEquals(a: CdValue, b: CdValue): boolean {
 
 function order(a: CdValue, b: CdValue): number | undefined {
   if (missing(a) || missing(b) || Array.isArray(a) || Array.isArray(b)) return undefined;
-  const na = Number(a);
-  const nb = Number(b);
-  if (a !== '' && b !== '' && Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+  // numbers as numbers only when both are canonical, as `is` decides: "000112233" stays text
+  if (isCanonicalNumber(a) && isCanonicalNumber(b)) return Number(a) - Number(b);
   const sa = String(a);
   const sb = String(b);
   return sa < sb ? -1 : sa > sb ? 1 : 0;

@@ -196,9 +196,15 @@ export function parseParamsStrict(s: string, start = 0): Record<string, string |
     if (s.charCodeAt(i) !== 59 /* ; */) return null;
     i = skipWs(s, i + 1);
     const ns = i;
-    while (i < n && isTokenChar(s.charCodeAt(i))) i++;
+    let upper = false;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c >= 128 || TOKEN[c] !== 1) break;
+      if (c >= 65 && c <= 90) upper = true;
+      i++;
+    }
     if (i === ns) return null;
-    const name = s.slice(ns, i).toLowerCase();
+    const name = upper ? s.slice(ns, i).toLowerCase() : s.slice(ns, i);
     i = skipWs(s, i);
     let value: string | null = null;
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
@@ -388,6 +394,10 @@ export function parseNameAddr(value: string): NameAddr | null {
 
 /** Parses a comma list of name-addrs (Contact, Route, Record-Route, Path, PAI…); null if any entry is malformed. */
 export function parseNameAddrList(value: string): NameAddr[] | null {
+  if (value.indexOf(',') < 0) {  // the usual single entry: parseNameAddr does all the checking
+    const na = parseNameAddr(value);
+    return na ? [na] : null;
+  }
   const parts = splitHeaderListStrict(value);
   if (!parts) return null;
   const out: NameAddr[] = [];

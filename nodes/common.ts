@@ -19,6 +19,12 @@ export const isSet = (v: unknown): boolean => v === true || v === 1 || v === 'tr
 
 export const finish = (outcome: Outcome): Finish => ({ finish: outcome });
 
+/**
+ * Reads the variable a `variable` field names (the tested variable of a condition, the input of
+ * digits manipulation): always a variable, even one only the call descriptor brings; missing = null.
+ */
+export const readVariable = (name: string): ValueGetter => (vars) => vars[name] ?? null;
+
 /** Reads a variable named by a field, falling back to a default variable. */
 export function variableOr(c: CompileContext, raw: unknown, fallback: string): ValueGetter {
   return raw === undefined || raw === null || raw === '' ? c.value(fallback) : c.value(raw);

@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { compilePredicate, type Operator } from '../engine/operators';
-import { anyValue, checkConditionRegexes, nodeRef, operatorSchema } from './common';
+import { anyValue, checkConditionRegexes, nodeRef, operatorSchema, readVariable } from './common';
 
 interface Values {
   logic: 'any' | 'all' | 'and' | 'or';
@@ -38,7 +38,7 @@ export const conditionNode: NodeType<Values> = {
   },
   check: (v) => checkConditionRegexes(v.conditions),
   compile(values, c) {
-    const preds = values.conditions.map((cond) => compilePredicate(c.value(cond.variable), cond.operator, cond.value, c));
+    const preds = values.conditions.map((cond) => compilePredicate(readVariable(cond.variable), cond.operator, cond.value, c));
     const any = values.logic === 'any' || values.logic === 'or';
     const ifTrue = c.exit('ifTrue');
     const ifFalse = c.exit('ifFalse');

@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { toText } from '../engine/values';
-import { nodeRef } from './common';
+import { nodeRef, readVariable } from './common';
 
 interface Values {
   variable: string; stripDigits?: number; stripPrefix?: string; addPrefix?: string; addSuffix?: string;
@@ -28,7 +28,7 @@ export const digitsNode: NodeType<Values> = {
   },
   writes: (v) => [v.storeInto || v.variable].filter((x): x is string => typeof x === 'string' && x !== ''),
   compile(values, c) {
-    const read = c.value(values.variable);
+    const read = readVariable(values.variable);
     const target = values.storeInto || values.variable;
     const next = c.exit('next');
     return (s) => {

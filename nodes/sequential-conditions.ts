@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { compilePredicate, type Operator } from '../engine/operators';
-import { anyValue, checkConditionRegexes, nodeRef, operatorSchema } from './common';
+import { anyValue, checkConditionRegexes, nodeRef, operatorSchema, readVariable } from './common';
 
 interface Values {
   conditions: Array<{ variable: string; operator: Operator; value?: unknown; ifTrue: number | string }>;
@@ -36,7 +36,7 @@ export const sequentialConditionsNode: NodeType<Values> = {
   check: (v) => checkConditionRegexes(v.conditions),
   compile(values, c) {
     const tests = values.conditions.map((cond, i) => ({
-      holds: compilePredicate(c.value(cond.variable), cond.operator, cond.value, c),
+      holds: compilePredicate(readVariable(cond.variable), cond.operator, cond.value, c),
       exit: c.exit(`conditions/${i}/ifTrue`),
     }));
     const fallback = c.exit('fallback');

@@ -52,6 +52,25 @@ FAST.set('Call-Id', 'call-id');
 FAST.set('CSEQ', 'cseq');
 FAST.set('Cseq', 'cseq');
 
+/** FAST spellings grouped by first char code, so a name can be matched in place without slicing or hashing. */
+const BY_FIRST: Array<Array<[string, string]> | undefined> = [];
+for (const [spelling, full] of FAST) (BY_FIRST[spelling.charCodeAt(0)] ??= []).push([spelling, full]);
+
+/**
+ * Lower-case full name of the header name text[start, end) when it is one of the common
+ * spellings, else undefined (then slice it and use fullHeaderName). Hot-path helper for the parser.
+ */
+export function matchHeaderName(text: string, start: number, end: number): string | undefined {
+  const cands = BY_FIRST[text.charCodeAt(start)];
+  if (cands === undefined) return undefined;
+  const len = end - start;
+  for (let i = 0; i < cands.length; i++) {
+    const c = cands[i];
+    if (c[0].length === len && text.startsWith(c[0], start)) return c[1];
+  }
+  return undefined;
+}
+
 /** Any spelling (any case, compact or full) → lower-case full name. */
 export function fullHeaderName(name: string): string {
   const hit = FAST.get(name);

@@ -39,6 +39,18 @@ export function isResponse(m: SipMessage): m is SipResponse {
 
 type HasHeaders = { headers: SipHeaders };
 
+/**
+ * Header maps have no Object.prototype in their chain, so names such as `constructor` or
+ * `__proto__` are plain keys, yet (unlike Object.create(null)) they stay fast-mode objects.
+ */
+function HeaderBag(this: SipHeaders): void { /* empty */ }
+HeaderBag.prototype = Object.create(null);
+
+/** An empty header map, safe for any header name. */
+export function createHeaders(): SipHeaders {
+  return new (HeaderBag as unknown as new () => SipHeaders)();
+}
+
 /** First value of a header (any spelling of the name), or undefined. */
 export function header(msg: HasHeaders, name: string): string | undefined {
   const v = msg.headers[fullHeaderName(name)];
@@ -93,6 +105,14 @@ function isTokenCode(c: number): boolean {
     c === 45 || c === 46 || c === 33 || c === 37 || c === 42 || c === 95 || c === 43 || c === 96 || c === 39 || c === 126;
 }
 
+/** Upper-case transport without allocating for the usual spellings. */
+function upperToken(t: string): string {
+  switch (t) {
+    case 'UDP': case 'TCP': case 'TLS': case 'SCTP': case 'WS': case 'WSS': return t;
+    default: return t.toUpperCase();
+  }
+}
+
 /** Parses one via-parm: `SIP / 2.0 / UDP host[:port] *(;param)`, whitespace allowed around '/', ':' and ';'. */
 export function parseVia(value: string): Via | null {
   const s = value;
@@ -105,7 +125,7 @@ export function parseVia(value: string): Via | null {
   const pver = s.slice(v0, i);
   i = skipWs(s, i); if (s.charCodeAt(i) !== 47) return null; i = skipWs(s, i + 1);
   const t0 = i; i = scanToken(s, i); if (i === t0) return null;
-  const transport = s.slice(t0, i).toUpperCase();
+  const transport = upperToken(s.slice(t0, i));
   const ws = i; i = skipWs(s, i); if (i === ws) return null;  // LWS required before sent-by
   let host: string;
   if (s.charCodeAt(i) === 91 /* [ */) {
@@ -120,13 +140,15 @@ export function parseVia(value: string): Via | null {
     i = end + 1;
   } else {
     const h0 = i;
+    let upper = false;
     while (i < n) {
       const c = s.charCodeAt(i);
-      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95) i++;
+      if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95) i++;
+      else if (c >= 65 && c <= 90) { upper = true; i++; }
       else break;
     }
     if (i === h0) return null;
-    host = s.slice(h0, i);
+    host = upper ? s.slice(h0, i).toLowerCase() : s.slice(h0, i);
   }
   let port: number | null = null;
   i = skipWs(s, i);
@@ -147,11 +169,11 @@ export function parseVia(value: string): Via | null {
   const rp = params.rport;
   let rport: number | null = null;
   if (rp) {
-    if (!/^\d{1,5}$/.test(rp) || Number(rp) > 65535) return null;
-    rport = Number(rp);
+    rport = rp.length <= 5 ? parseBoundedInt(rp, 65535) : null;
+    if (rport === null) return null;
   }
   return {
-    protocol: (pname + '/' + pver).toUpperCase(), transport, host: host.toLowerCase(), port, params,
+    protocol: pname === 'SIP' && pver === '2.0' ? 'SIP/2.0' : (pname + '/' + pver).toUpperCase(), transport, host, port, params,
     branch: params.branch ?? null, received: params.received ?? null, rport, hasRport: rp !== undefined,
   };
 }

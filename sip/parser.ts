@@ -14,8 +14,8 @@
  */
 import type { SipHeaders } from '../engine/types';
 import { isToken, isTokenChar, parseNameAddr, parseNameAddrList, parseUri } from '../engine/sip-values';
-import { fullHeaderName } from './headers';
-import { parseCSeq, parseContentLength, parseMaxForwards, parseViaList, type SipMessage } from './message';
+import { fullHeaderName, matchHeaderName } from './headers';
+import { createHeaders, parseCSeq, parseContentLength, parseMaxForwards, parseViaList, type SipMessage } from './message';
 
 export interface PartialRequest {
   method?: string;
@@ -98,7 +98,7 @@ function parse(buf: Buffer): ParseResult {
   }
 
   // ---- header lines (collected even after an error, to answer 400 with them)
-  const headers: SipHeaders = Object.create(null);
+  const headers = createHeaders();
   let name: string | null = null;
   let value = '';
   const n = head.length;
@@ -120,9 +120,14 @@ function parse(buf: Buffer): ParseResult {
       else {
         let ne = colon;
         while (ne > p && (head.charCodeAt(ne - 1) === 32 || head.charCodeAt(ne - 1) === 9)) ne--;
-        const raw = head.slice(p, ne);
-        if (!isHeaderName(raw)) error ??= 'bad header name';
-        else { name = fullHeaderName(raw); value = head.slice(colon + 1, le); }
+        const known = matchHeaderName(head, p, ne);
+        if (known !== undefined) name = known;
+        else {
+          const raw = head.slice(p, ne);
+          if (isHeaderName(raw)) name = fullHeaderName(raw);
+          else error ??= 'bad header name';
+        }
+        if (name !== null) value = head.slice(colon + 1, le);
       }
     }
     p = e + 1;

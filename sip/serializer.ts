@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { SipHeaders } from '../engine/types';
 import { parseNameAddr } from '../engine/sip-values';
 import { canonicalHeaderName, fullHeaderName } from './headers';
-import { isRequest, type SipMessage, type SipResponse } from './message';
+import { createHeaders, isRequest, type SipMessage, type SipResponse } from './message';
 
 const REASONS: Record<number, string> = {
   100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
@@ -75,7 +75,7 @@ export function buildResponse(
   toTag?: string,
 ): SipResponse {
   const src = request.headers;
-  const headers: SipHeaders = Object.create(null);
+  const headers = createHeaders();
   for (const name of ['via', 'from', 'to', 'call-id', 'cseq'] as const) {
     const v = src[name];
     if (v !== undefined) headers[name] = v.slice();

@@ -22,6 +22,7 @@ function holds(row: RecordRow, column: string, c: DirectoryCondition): boolean {
   }
 }
 
+/** The tables are read as given; change them only before the first query (indexes are cached). */
 export function createMemoryDirectory(tables: MemoryTables): DirectoryPort {
   const schema: DirectorySchema = {};
   for (const [name, rows] of Object.entries(tables)) {
@@ -34,12 +35,31 @@ export function createMemoryDirectory(tables: MemoryTables): DirectoryPort {
     }
     return column;
   };
+  // Equality indexes, built on first use per table and column, so a lookup by username is O(1).
+  const indexes = new Map<string, Map<string, RecordRow[]>>();
+  const indexed = (table: string, column: string, value: Scalar): RecordRow[] => {
+    const key = `${table}\u0000${column}`;
+    let index = indexes.get(key);
+    if (!index) {
+      index = new Map();
+      for (const row of tables[table]) {
+        const v = row[column];
+        if (v === null || v === undefined) continue;
+        const list = index.get(String(v));
+        if (list) list.push(row); else index.set(String(v), [row]);
+      }
+      indexes.set(key, index);
+    }
+    return value === null ? [] : index.get(String(value)) ?? [];
+  };
   return {
     async query(q) {
       if (q.tables.length !== 1 || q.joins.length) throw new DirectoryError('joins are not supported by the in-memory directory', 'invalid');
-      const rows = tables[q.tables[0]];
-      if (!rows) throw new DirectoryError(`unknown table ${q.tables[0]}`, 'invalid');
+      const all = tables[q.tables[0]];
+      if (!all) throw new DirectoryError(`unknown table ${q.tables[0]}`, 'invalid');
       const conds = q.conditions.map((c) => ({ c, column: columnOf(q, c.field) }));
+      const eq = q.logic === 'and' ? conds.find(({ c }) => c.operator === 'is') : undefined;
+      const rows = eq ? indexed(q.tables[0], eq.column, eq.c.value as Scalar) : all;
       const fields = q.fields.map((f) => ({ ref: f, column: columnOf(q, f) }));
       const out: RecordRow[] = [];
       for (const row of rows) {

@@ -148,7 +148,8 @@ describe('importBatch', () => {
     // Passes validation, then the FK/unique check is done by PostgreSQL itself: a NUL byte is refused in text.
     const result = await subs.importBatch({ customers: [{ name: 'Zeta' }, { name: 'Eta\u0000' }], numbers: [] })
       .catch((e: unknown) => e);
-    expect(result).toBeInstanceOf(Error);
+    expect(result).toBeInstanceOf(DirectoryError);
+    expect(result).toMatchObject({ kind: 'invalid' });
     expect(await count('registration.customers')).toBe(before);
   });
 });

@@ -45,6 +45,14 @@ describe('validator: one fixture per rule, exact located messages', () => {
     expect(problemsOf(loadSlid('text', 's.slid', registry))).toEqual(['s.slid: must be a JSON object of service logics keyed by id']);
   });
 
+  test('an empty document has no logic', () => {
+    expect(problemsOf(loadSlid({}, 'empty.slid', registry))).toEqual(['empty.slid: must NOT have fewer than 1 properties']);
+  });
+
+  test('a logic that is not an object', () => {
+    expect(problemsOf(loadSlid({ 5: 'x' }, 'x.slid', registry))).toEqual(['x.slid › logic 5: must be object']);
+  });
+
   test('logic without name', () => {
     expect(errorsOf('logic-missing-name.slid')).toEqual(['logic-missing-name.slid › logic 7 › name: is required']);
   });
