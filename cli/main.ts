@@ -7,6 +7,7 @@ import { buildCallDescriptor, callDescriptorJson } from '../engine/cd';
 import { formatProblem, loadSlidText, type LoadResult } from '../engine/load';
 import { runLogic } from '../engine/run';
 import { builtinRegistry } from '../nodes';
+import { nodeReferenceMarkdown } from '../nodes/reference';
 import { parseDigestCredentials } from '../services/auth';
 import { migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
 import { openRuntime } from '../server/runtime';
@@ -165,6 +166,10 @@ export function buildProgram(status: Status = { code: 0 }): Command {
       const ok = await withSubscribers(o, (s) => runImport(s, { customers: o.customers, numbers: o.numbers }, readText));
       if (!ok) status.code = 1;
     });
+
+  program.command('docs')
+    .description('print the node reference (Markdown) generated from the node schemas')
+    .action(() => { console.log(nodeReferenceMarkdown(builtinRegistry().list())); });
 
   dataOpts(program.command('demo'))
     .description("the seed registration logic on the embedded directory: REGISTER → 401 → REGISTER with credentials → 200")

@@ -84,16 +84,16 @@ export async function runLogic(
       trace?.push(traceStep(steps, node, exit.pointer, state));
       if (exit.node) { node = exit.node; continue; }
       // An exit left unset ends this logic as if it had reached an exit node.
-      const ret = stack.pop();
-      if (ret) { if (!ret.node) return finish({ kind: 'exit', status: null }); node = ret.node; continue; }
+      const back = unwind(stack);
+      if (back) { node = back; continue; }
       return finish({ kind: 'exit', status: null });
     }
     if ('finish' in result) {
       const outcome = result.finish;
       trace?.push(traceStep(steps, node, outcome.kind, state));
-      if (outcome.kind === 'exit' && stack.length > 0) {
-        const ret = stack.pop()!;
-        if (ret.node) { node = ret.node; continue; }
+      if (outcome.kind === 'exit') {
+        const back = unwind(stack);
+        if (back) { node = back; continue; }
       }
       return finish(outcome);
     }
@@ -117,6 +117,15 @@ export async function runLogic(
     stack.push(result.ret);
     node = callee.start;
   }
+}
+
+/**
+ * Returns from a sub-logic: the caller continues at its call node's `next`; when that exit is
+ * unset the caller ends too, and so on up the stack. Null when the top-level logic ends.
+ */
+function unwind(stack: Exit[]): CompiledNode | null {
+  for (let ret = stack.pop(); ret; ret = stack.pop()) if (ret.node) return ret.node;
+  return null;
 }
 
 function traceStep(step: number, node: CompiledNode, exit: string, state: State): TraceStep {

@@ -6,7 +6,7 @@
  */
 import type { SipHeaders } from '../engine/types';
 import { isToken, parseParamsStrict, parseUri, parseNameAddr, skipWs, splitHeaderList, splitHeaderListStrict } from '../engine/sip-values';
-import { LIST_HEADERS, SINGLE_HEADERS, fullHeaderName } from './headers';
+import { LIST_HEADERS, SINGLE_HEADERS, canonicalHeaderName, fullHeaderName } from './headers';
 
 export type { SipHeaders };
 
@@ -284,6 +284,7 @@ export interface CheckResult {
 }
 
 const REQUIRED_REQUEST = ['via', 'to', 'from', 'call-id', 'cseq'] as const;
+const SINGLE_HEADER_LIST = [...SINGLE_HEADERS];
 
 /**
  * Message-level checks after a successful parse, in RFC 3261 §8.2 order: version (505),
@@ -298,10 +299,11 @@ export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_PO
   if (req.version.toUpperCase() !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' };
   for (const name of REQUIRED_REQUEST) {
     const v = h[name];
-    if (v === undefined || v.length === 0 || v[0] === '') return { status: 400, reason: `Missing ${name} header` };
+    if (v === undefined || v.length === 0 || v[0] === '') return { status: 400, reason: `Missing ${canonicalHeaderName(name)} header` };
   }
-  for (const name in h) {
-    if (h[name].length > 1 && SINGLE_HEADERS.has(name)) return { status: 400, reason: `Duplicate ${name} header` };
+  for (const name of SINGLE_HEADER_LIST) {
+    const v = h[name];
+    if (v !== undefined && v.length > 1) return { status: 400, reason: `Duplicate ${canonicalHeaderName(name)} header` };
   }
   const via = topVia(req);
   if (!via) return { status: 400, reason: 'Bad Via header' };
@@ -357,9 +359,10 @@ function mediaType(v: string): string {
  */
 export function checkResponse(res: SipResponse): string | null {
   if (res.version.toUpperCase() !== 'SIP/2.0') return 'unsupported SIP version';
-  for (const name of REQUIRED_REQUEST) if (!res.headers[name]?.[0]) return `missing ${name} header`;
-  for (const name in res.headers) {
-    if (res.headers[name].length > 1 && SINGLE_HEADERS.has(name)) return `duplicate ${name} header`;
+  for (const name of REQUIRED_REQUEST) if (!res.headers[name]?.[0]) return `missing ${canonicalHeaderName(name)} header`;
+  for (const name of SINGLE_HEADER_LIST) {
+    const v = res.headers[name];
+    if (v !== undefined && v.length > 1) return `duplicate ${canonicalHeaderName(name)} header`;
   }
   for (const value of res.headers.via) {
     const vias = parseViaList(value);

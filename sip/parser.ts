@@ -101,6 +101,7 @@ function parse(buf: Buffer): ParseResult {
   const headers = createHeaders();
   let name: string | null = null;
   let value = '';
+  let folded = false;
   const n = head.length;
   p++;
   while (p < n) {
@@ -111,10 +112,11 @@ function parse(buf: Buffer): ParseResult {
     if (c0 === 32 || c0 === 9) {
       // folded continuation line: joins the previous value with one SP
       if (name === null) error ??= 'continuation line without a header';
-      else value += ' ' + head.slice(p, le).trim();
+      else { value += ' ' + head.slice(p, le).trim(); folded = true; }
     } else if (le > p) {
-      if (name !== null) add(headers, name, value);
+      if (name !== null) add(headers, name, folded ? value.trim() : value);
       name = null;
+      folded = false;
       const colon = head.indexOf(':', p);
       if (colon < 0 || colon >= le) error ??= 'header line without colon';
       else {
@@ -127,12 +129,19 @@ function parse(buf: Buffer): ParseResult {
           if (isHeaderName(raw)) name = fullHeaderName(raw);
           else error ??= 'bad header name';
         }
-        if (name !== null) value = head.slice(colon + 1, le);
+        if (name !== null) {
+          // value without surrounding whitespace, sliced once
+          let vs = colon + 1;
+          let ve = le;
+          while (vs < ve && (head.charCodeAt(vs) === 32 || head.charCodeAt(vs) === 9)) vs++;
+          while (ve > vs && (head.charCodeAt(ve - 1) === 32 || head.charCodeAt(ve - 1) === 9)) ve--;
+          value = head.slice(vs, ve);
+        }
       }
     }
     p = e + 1;
   }
-  if (name !== null) add(headers, name, value);
+  if (name !== null) add(headers, name, folded ? value.trim() : value);
 
   if (error === null) error = checkHeaders(headers);
 
@@ -164,8 +173,7 @@ function parse(buf: Buffer): ParseResult {
   return { ok: true, message };
 }
 
-function add(headers: SipHeaders, name: string, raw: string): void {
-  const v = raw.trim();
+function add(headers: SipHeaders, name: string, v: string): void {
   const list = headers[name];
   if (list === undefined) headers[name] = [v];
   else list.push(v);
