@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { normalizeHeaderName } from '../engine/cd';
-import { parseNameAddr, parseUri, splitHeaderList } from '../engine/sip-values';
+import { parseNameAddr, parseParams, parseUri, splitHeaderList } from '../engine/sip-values';
 import type { Scalar } from '../engine/types';
 import { flag, isSet, nodeRef, writesVariable } from './common';
 
@@ -35,6 +35,12 @@ function extract(values: string[] | undefined, header: string, e: Extraction): S
     const name = (e.param ?? '').toLowerCase();
     if (name in na.params) return na.params[name] ?? '';
     if (uri && name in uri.params) return uri.params[name] ?? '';
+    // user-part parameters of a telephone-subscriber user (RFC 4904 §5: tgrp, trunk-context)
+    const semi = uri?.user ? uri.user.indexOf(';') : -1;
+    if (semi >= 0) {
+      const userParams = parseParams(uri!.user!.slice(semi));
+      if (name in userParams) return userParams[name] ?? '';
+    }
     return null;
   }
   if (!uri) return null;

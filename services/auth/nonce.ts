@@ -2,19 +2,24 @@
  * Stateless nonces: any instance sharing the secret can check a nonce another issued, and no
  * nonce table is needed to reject forged or expired ones.
  *
- *   nonce = base64url( issueTimeMs (8 bytes, big-endian) || HMAC-SHA256(secret, issueTimeMs || realm)[0..16) )
+ *   nonce = base64url( issueTimeMs (8 bytes, big-endian) || random (9 bytes)
+ *                      || HMAC-SHA256(secret, issueTimeMs || random || realm)[0..16) )
  *
- * Binding the realm into the MAC stops a nonce issued for one domain from being used in another.
+ * The random part makes every challenge's nonce unique, so two UAs challenged in the same
+ * millisecond never share a nonce (and its nonce-count). Binding the realm into the MAC stops a
+ * nonce issued for one domain from being used in another.
  * 128 bits of MAC are ample against forgery within a nonce's lifetime.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export type NonceStatus = 'valid' | 'expired' | 'invalid';
 
 const TIME_BYTES = 8;
+const RANDOM_BYTES = 9;
 const MAC_BYTES = 16;
-/** 24 bytes of base64url without padding. */
-const NONCE_RE = /^[A-Za-z0-9_-]{32}$/;
+const HEAD_BYTES = TIME_BYTES + RANDOM_BYTES;
+/** 33 bytes are exactly 44 base64url characters without padding. */
+const NONCE_RE = /^[A-Za-z0-9_-]{44}$/;
 
 export const DEFAULT_NONCE_LIFETIME_SEC = 300;
 /** Tolerated clock difference between instances: a nonce "from the future" beyond it is forged. */
@@ -38,9 +43,10 @@ export class StatelessNonces {
   }
 
   issue(realm: string, now: number): string {
-    const time = Buffer.alloc(TIME_BYTES);
-    time.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(now))));
-    return Buffer.concat([time, this.mac(time, realm)]).toString('base64url');
+    const head = Buffer.alloc(HEAD_BYTES);
+    head.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(now))));
+    randomBytes(RANDOM_BYTES).copy(head, TIME_BYTES);
+    return Buffer.concat([head, this.mac(head, realm)]).toString('base64url');
   }
 
   check(nonce: string, realm: string, now: number): NonceStatus {
@@ -65,19 +71,19 @@ export class StatelessNonces {
   private authenticIssueTime(nonce: string, realm: string): number | null {
     const raw = decode(nonce);
     if (!raw) return null;
-    const time = raw.subarray(0, TIME_BYTES);
-    if (!timingSafeEqual(raw.subarray(TIME_BYTES), this.mac(time, realm))) return null;
-    return Number(time.readBigUInt64BE(0));
+    const head = raw.subarray(0, HEAD_BYTES);
+    if (!timingSafeEqual(raw.subarray(HEAD_BYTES), this.mac(head, realm))) return null;
+    return Number(head.readBigUInt64BE(0));
   }
 
-  private mac(time: Buffer, realm: string): Buffer {
-    return createHmac('sha256', this.secret).update(time).update(realm, 'utf8').digest().subarray(0, MAC_BYTES);
+  private mac(head: Buffer, realm: string): Buffer {
+    return createHmac('sha256', this.secret).update(head).update(realm, 'utf8').digest().subarray(0, MAC_BYTES);
   }
 }
 
 function decode(nonce: unknown): Buffer | null {
   if (typeof nonce !== 'string' || !NONCE_RE.test(nonce)) return null;
-  // 24 bytes are exactly 32 base64url characters with no padding bits, so each nonce has a single
+  // 33 bytes are exactly 44 base64url characters with no padding bits, so each nonce has a single
   // spelling (which matters: the nonce-count table is keyed by the string).
   return Buffer.from(nonce, 'base64url');
 }

@@ -1,13 +1,10 @@
 /**
- * @jest-environment ./test/integration/directory/pglite-environment.js
- *
  * The migrations produce exactly the tables of the registrar note §3.1/§3.2, checked through
  * information_schema and by provoking each constraint.
  */
 import type { Knex } from 'knex';
 import { openDirectory, migrate, rollbackAll, seed, introspectSchema } from '../../../services/directory';
 
-jest.mock('@electric-sql/pglite', () => (globalThis as { __nativePglite?: unknown }).__nativePglite);
 
 let knex: Knex;
 

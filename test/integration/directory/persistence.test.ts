@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/integration/directory/pglite-environment.js
- *
  * Directory URLs, and an embedded directory persisted to a data directory across close/reopen.
  */
 import * as fs from 'fs';
@@ -10,7 +8,6 @@ import {
   openDirectory, parseDirectoryUrl, maskPassword, migrate, seed, createDirectory, createSubscribers,
 } from '../../../services/directory';
 
-jest.mock('@electric-sql/pglite', () => (globalThis as { __nativePglite?: unknown }).__nativePglite);
 
 describe('directory URLs', () => {
   it('classifies memory, data directories and PostgreSQL', () => {

@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/integration/directory/pglite-environment.js
- *
  * The query adapter against a real (embedded) PostgreSQL: the seed flow's auth lookup, joins,
  * longest prefix match, every operator, validation of names, and injection safety.
  */
@@ -9,7 +7,6 @@ import {
   openDirectory, migrate, seed, createDirectory, Directory, DirectoryError, DirectoryQuery,
 } from '../../../services/directory';
 
-jest.mock('@electric-sql/pglite', () => (globalThis as { __nativePglite?: unknown }).__nativePglite);
 
 let knex: Knex;
 let dir: Directory;

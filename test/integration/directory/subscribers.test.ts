@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/integration/directory/pglite-environment.js
- *
  * Subscriber repository: single additions, listings, CSV parsing and the all-or-nothing batch import.
  */
 import type { Knex } from 'knex';
@@ -8,7 +6,6 @@ import {
   openDirectory, migrate, seed, createSubscribers, parseCsv, CsvError, DirectoryError, Subscribers,
 } from '../../../services/directory';
 
-jest.mock('@electric-sql/pglite', () => (globalThis as { __nativePglite?: unknown }).__nativePglite);
 
 let knex: Knex;
 let subs: Subscribers;

@@ -8,13 +8,18 @@ const T0 = 1_700_000_000_000;
 describe('StatelessNonces', () => {
   const n = new StatelessNonces(SECRET);
 
-  it('encodes issue time and a truncated HMAC-SHA256 as base64url', () => {
+  it('encodes issue time, a random part and a truncated HMAC-SHA256 as base64url', () => {
     const nonce = n.issue('nl.netaxis.be', T0);
-    expect(nonce).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{44}$/);
     const raw = Buffer.from(nonce, 'base64url');
     expect(Number(raw.readBigUInt64BE(0))).toBe(T0);
-    const mac = createHmac('sha256', SECRET).update(raw.subarray(0, 8)).update('nl.netaxis.be').digest().subarray(0, 16);
-    expect(raw.subarray(8).equals(mac)).toBe(true);
+    const mac = createHmac('sha256', SECRET).update(raw.subarray(0, 17)).update('nl.netaxis.be').digest().subarray(0, 16);
+    expect(raw.subarray(17).equals(mac)).toBe(true);
+  });
+
+  it('issues a different nonce for every challenge, even in the same millisecond', () => {
+    const nonces = new Set(Array.from({ length: 100 }, () => n.issue('r', T0)));
+    expect(nonces.size).toBe(100);
   });
 
   it('accepts its own nonce within the lifetime and reports expiry after it', () => {
