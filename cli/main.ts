@@ -9,7 +9,8 @@ import { runLogic } from '../engine/run';
 import { builtinRegistry } from '../nodes';
 import { nodeReferenceMarkdown } from '../nodes/reference';
 import { parseDigestCredentials } from '../services/auth';
-import { migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
+import { maskPassword, migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
+import { ConfigError, loadConfig } from '../server/config';
 import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
 import { runImport } from './import';
@@ -165,6 +166,21 @@ export function buildProgram(status: Status = { code: 0 }): Command {
       if (!o.customers && !o.numbers) throw new UsageError('import needs --customers and/or --numbers');
       const ok = await withSubscribers(o, (s) => runImport(s, { customers: o.customers, numbers: o.numbers }, readText));
       if (!ok) status.code = 1;
+    });
+
+  program.command('config')
+    .description('configuration')
+    .command('check')
+    .argument('<file>', 'YAML or JSON configuration')
+    .description('validate a configuration file (with SIPFLOW_* environment overrides); every error names its key')
+    .action((file: string) => {
+      try {
+        const c = loadConfig(file);
+        console.log(`${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)})`);
+      } catch (e) {
+        if (e instanceof ConfigError) { console.error(e.message); status.code = 1; return; }
+        throw e;
+      }
     });
 
   program.command('docs')

@@ -33,7 +33,7 @@ export const COMPACT_HEADERS: Record<string, string> = {
 
 export function normalizeHeaderName(name: string): string {
   const lower = name.trim().toLowerCase();
-  return COMPACT_HEADERS[lower] ?? lower;
+  return Object.hasOwn(COMPACT_HEADERS, lower) ? COMPACT_HEADERS[lower] : lower;
 }
 
 export class CallDescriptorError extends Error {}
@@ -53,10 +53,11 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
   const headers: SipHeaders = {};
   for (const [name, value] of Object.entries(rawHeaders ?? {})) {
     const key = normalizeHeaderName(name);
-    (headers[key] ??= []).push(...(Array.isArray(value) ? value : [value]));
+    const list = Object.hasOwn(headers, key) ? headers[key] : (headers[key] = []);
+    list.push(...(Array.isArray(value) ? value : [value]));
   }
   const vars: Record<string, CdValue> = {};
-  for (const [name, value] of Object.entries(rest)) vars[ALIASES[name] ?? name] = value as CdValue;
+  for (const [name, value] of Object.entries(rest)) vars[Object.hasOwn(ALIASES, name) ? ALIASES[name] : name] = value as CdValue;
   fillPredefined(vars, headers, opts);
   const cd: CallDescriptor = { vars, headers };
   if (body !== undefined) cd.body = body;

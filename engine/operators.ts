@@ -47,7 +47,7 @@ function order(a: CdValue, b: CdValue): number | undefined {
 }
 
 /** `in` takes a JSON-array literal, a comma-separated list, or a list-of-records variable. */
-function listOf(v: CdValue): CdValue[] {
+export function listOf(v: CdValue): CdValue[] {
   if (missing(v)) return [];
   if (Array.isArray(v)) return v.flatMap((row) => Object.values(row));
   if (typeof v === 'string') {

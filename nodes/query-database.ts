@@ -1,5 +1,5 @@
 import type { NodeType, ValueGetter } from '../engine/node-type';
-import { DB_OPERATORS } from '../engine/operators';
+import { DB_OPERATORS, listOf } from '../engine/operators';
 import type { CdValue, RecordRow, Scalar } from '../engine/types';
 import type { DirectoryCondition, DirectoryOperator, DirectoryQuery } from '../services/directory/types';
 import { anyValue, nodeRef } from './common';
@@ -152,10 +152,7 @@ export const queryDatabaseNode: NodeType<Values> = {
 /** `in` takes a list; every other operator a single value. */
 function conditionValue(operator: DirectoryOperator, get: ValueGetter, vars: Record<string, CdValue>): Scalar | Scalar[] {
   const v = get(vars);
-  if (operator === 'in') {
-    if (Array.isArray(v)) return v.flatMap((row) => Object.values(row));
-    if (typeof v === 'string') return v.split(',').map((x) => x.trim());
-    return [v];
-  }
+  // the same lists as the engine's `in`: comma list, JSON-array literal, list-of-records variable
+  if (operator === 'in') return listOf(v).map((x) => (Array.isArray(x) || (x !== null && typeof x === 'object') ? JSON.stringify(x) : x));
   return Array.isArray(v) ? JSON.stringify(v) : v;
 }

@@ -4,25 +4,36 @@
  */
 import path from 'path';
 import type { Knex } from 'knex';
-import type { LogPort, RunContext } from '../engine/types';
+import type { LogPort, RunContext, RunLimits } from '../engine/types';
 import { createDigestAuth, resolveSecret, type DigestAlgorithm } from '../services/auth';
 import { createDirectory, migrate, openDirectory, seed, type Directory } from '../services/directory';
 import { createMemoryLocationStore } from '../services/location/memory';
+import { createMongoLocationStore } from '../services/location/mongo';
 import { createRegistrar, type Registrar, type RegistrarOptions } from '../services/location/registrar';
+import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import type { LocationStore } from '../services/location/types';
+import type { Config } from './config';
 
 export interface RuntimeOptions {
   /** Where embedded data lives (PGlite directory, nonce secret). */
   dataDir: string;
   /** Directory URL: a PGlite dir, memory://, or postgres://… Default: `<dataDir>/directory`. */
   directoryUrl?: string;
-  /** Location store: `memory` (default for now). */
-  location?: 'memory';
+  directoryPoolMax?: number;
+  /**
+   * Location store: `sql` (Kamailio's `location` table in the directory database, the embedded
+   * default), `memory`, a `postgres://` URL, or a `mongodb://` URL (Kamailio's db_mongodb layout).
+   */
+  locationUrl?: string;
+  mongo?: { database?: string; collection?: string; writeConcern?: 'majority' | number };
   realm?: string;
   nonceSecret?: string;
   nonceLifetimeSec?: number;
   algorithms?: DigestAlgorithm[];
   registrar?: RegistrarOptions;
+  /** Purge expired bindings every N seconds (0/undefined = never; the registrar filters them anyway). */
+  purgeIntervalSec?: number;
+  limits?: Partial<RunLimits>;
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
@@ -33,27 +44,88 @@ export interface Runtime {
   knex: Knex;
   directory: Directory;
   registrar: Registrar;
+  /** True when every store is reachable from any process (networked), so SIP workers may share them. */
+  shareable: boolean;
+  limits?: Partial<RunLimits>;
   close(): Promise<void>;
 }
 
+export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
+  return {
+    dataDir: c.dataDir,
+    directoryUrl: c.directory.url,
+    directoryPoolMax: c.directory.poolMax,
+    locationUrl: c.location.url,
+    mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
+    realm: c.sip.domain,
+    nonceSecret: c.auth.nonceSecret,
+    nonceLifetimeSec: c.auth.nonceLifetimeSec,
+    algorithms: c.auth.algorithms,
+    registrar: {
+      defaultExpires: c.registrar.defaultExpires, minExpires: c.registrar.minExpires, maxExpires: c.registrar.maxExpires,
+      rejectBelowMin: c.registrar.rejectBelowMin, maxContacts: c.registrar.maxContacts,
+    },
+    purgeIntervalSec: c.registrar.purgeIntervalSec,
+    limits: c.limits,
+    provision: true,
+  };
+}
+
+const isNetworked = (url: string) => /^(postgres(ql)?|mongodb(\+srv)?):\/\//i.test(url);
+
+async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promise<{ store: LocationStore; knex?: Knex; networked: boolean }> {
+  const url = o.locationUrl ?? 'sql';
+  if (url === 'memory') return { store: createMemoryLocationStore(), networked: false };
+  if (url === 'sql') {
+    await ensureSchema(directoryKnex);
+    return { store: createSqlLocationStore(directoryKnex), networked: isNetworked(o.directoryUrl ?? '') };
+  }
+  if (/^mongodb(\+srv)?:\/\//i.test(url)) {
+    const w = o.mongo?.writeConcern ?? 'majority';
+    return {
+      store: createMongoLocationStore({ url, database: o.mongo?.database, collection: o.mongo?.collection, writeConcern: { w, wtimeoutMS: 5000 } }),
+      networked: true,
+    };
+  }
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    const knex = openDirectory(url);
+    await ensureSchema(knex);
+    return { store: createSqlLocationStore(knex), knex, networked: true };
+  }
+  throw new Error(`unsupported location URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use sql, memory, postgres://… or mongodb://…`);
+}
+
 export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
-  const knex = openDirectory(o.directoryUrl ?? path.join(o.dataDir, 'directory'));
+  const directoryUrl = o.directoryUrl ?? path.join(o.dataDir, 'directory');
+  const knex = openDirectory(directoryUrl, { poolMax: o.directoryPoolMax });
+  let location: Awaited<ReturnType<typeof openLocationStore>> | undefined;
   try {
     if (o.provision) {
       await migrate(knex);
       await seed(knex);
     }
     const directory = createDirectory(knex);
-    const store: LocationStore = createMemoryLocationStore();
+    location = await openLocationStore({ ...o, directoryUrl }, knex);
+    const store = location.store;
     const registrar = createRegistrar(store, o.registrar);
+    const stopPurging = o.purgeIntervalSec ? registrar.startPurging(o.purgeIntervalSec * 1000) : () => undefined;
     const secret = o.nonceSecret ?? resolveSecret({ dataDir: o.dataDir });
     const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms });
     const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log };
+    const locationKnex = location.knex;
     return {
-      ctx, knex, directory, registrar,
-      async close() { await store.close(); await directory.close(); },
+      ctx, knex, directory, registrar, limits: o.limits,
+      shareable: isNetworked(directoryUrl) && location.networked,
+      async close() {
+        stopPurging();
+        await store.close();
+        if (locationKnex) await locationKnex.destroy();
+        await directory.close();
+      },
     };
   } catch (e) {
+    await location?.store.close().catch(() => undefined);
+    await location?.knex?.destroy().catch(() => undefined);
     await knex.destroy();
     throw e;
   }

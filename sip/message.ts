@@ -136,7 +136,7 @@ export function parseVia(value: string): Via | null {
       if (!((c >= 48 && c <= 58) || ((c | 0x20) >= 97 && (c | 0x20) <= 102) || c === 46)) return null;
     }
     if (end === i + 1) return null;
-    host = s.slice(i, end + 1);
+    host = s.slice(i, end + 1).toLowerCase();
     i = end + 1;
   } else {
     const h0 = i;

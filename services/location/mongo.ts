@@ -9,7 +9,7 @@
  *   as usrloc does]. Every field is written; empty ones as null, never omitted.
  */
 import { Double, Int32, MongoClient, MongoError, MongoServerError } from 'mongodb';
-import type { Collection, Document, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import type { Collection, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import { LocationUnavailableError } from './types';
 import type { Binding, LocationStore } from './types';
 
@@ -136,6 +136,13 @@ export function toDocument(b: Binding): Document {
   return doc;
 }
 
+/** Lookups by AoR, the ruid upsert key (unique, as Kamailio's SQL schema has it), purge by expiry. */
+const INDEXES: (IndexDescription & { name: string })[] = [
+  { key: { username: 1, domain: 1 }, name: 'username_1_domain_1' },
+  { key: { ruid: 1 }, name: 'ruid_1', unique: true },
+  { key: { expires: 1 }, name: 'expires_1' },
+];
+
 /** `{ domain: null }` matches both a null and an absent field, i.e. single-domain documents. */
 function aorFilter(username: string, domain: string | null): Document {
   return { username, domain };
@@ -185,11 +192,15 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   let ready: Promise<void> | null = null;
   function ensureReady(): Promise<void> {
     ready ??= (async () => {
-      await location.createIndexes([
-        { key: { username: 1, domain: 1 }, name: 'username_1_domain_1' },
-        { key: { ruid: 1 }, name: 'ruid_1', unique: true },
-        { key: { expires: 1 }, name: 'expires_1' },
-      ]);
+      // Only the missing ones: re-sending existing index specs is a no-op on MongoDB but makes
+      // FerretDB 1.24 drop the connection (a panic in its createIndexes).
+      const listed = await location.listIndexes().toArray().catch((e) => {
+        if (e instanceof MongoServerError && e.code === 26) return []; // NamespaceNotFound: new collection
+        throw e;
+      });
+      const existing = new Set(listed.map((i) => i.name as string));
+      const missing = INDEXES.filter((i) => !existing.has(i.name));
+      if (missing.length) await location.createIndexes(missing);
       // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
       // collection without them. Only inserted when absent; an existing version is left alone.
       const version = db.collection('version');

@@ -114,3 +114,22 @@ describe('sipflow CLI', () => {
     expect(r.err).toMatch(/broken\.csv: customers CSV, line \d+/);
   });
 });
+
+describe('sipflow config check', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cfg-'));
+  test('a valid file passes, a bad one lists every key at fault', async () => {
+    const good = path.join(dir, 'good.yaml');
+    writeFileSync(good, 'sip:\n  domain: nl.netaxis.be\nlocation:\n  url: mongodb://10.0.12.146,10.0.12.147/kamailio?replicaSet=sre_location\n');
+    const ok = await sipflow('config', 'check', good);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('OK (1 listener(s)');
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'sip:\n  listeners: []\nhttp:\n  port: -1\n  colour: blue\n');
+    const r = await sipflow('config', 'check', bad);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('bad.yaml: invalid configuration');
+    expect(r.err).toMatch(/sip\.listeners: /);
+    expect(r.err).toMatch(/http\.port: /);
+    expect(r.err).toContain('http.colour: unknown key(s)');
+  });
+});

@@ -86,6 +86,12 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
     const { directory, run } = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.tier', operator: 'in', value: 'silver, platinum' }] });
     expect((await run({})).cd.vars.owner).toBe('bob');
     expect(directory.queries[0].conditions[0].value).toEqual(['silver', 'platinum']);
+    const json = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.tier', operator: 'in', value: '["platinum", "bronze"]' }] });
+    expect((await json.run({})).cd.vars.owner).toBe('alice');
+    expect(json.directory.queries[0].conditions[0].value).toEqual(['platinum', 'bronze']);
+    const list = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.tier', operator: 'in', value: ['gold'] }] });
+    expect((await list.run({})).cd.vars.owner).toBe('alice');
+    expect(list.directory.queries[0].conditions[0].value).toEqual(['gold']);
   });
 
   test('an operator the in-memory directory does not support is an error 500 naming the node', async () => {

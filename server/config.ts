@@ -1,0 +1,208 @@
+/**
+ * sipflow's configuration: one YAML or JSON file, validated with zod, with environment overrides.
+ * Every key has a default, and the defaults are the embedded setup (PGlite directory and SQL
+ * location service in the data dir, SIP on 5060). The schema is declared once: validation,
+ * the TypeScript type, the JSON Schema and the reference in docs/operations.md derive from it.
+ */
+import { readFileSync } from 'fs';
+import path from 'path';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().int().min(0);
+
+export const listenerSchema = z.object({
+  name: z.string().min(1).default('default').describe('name used by routes to select this listener'),
+  host: z.string().min(1).default('0.0.0.0').describe('address to bind'),
+  port: port.default(5060).describe('SIP port (0 = any free port)'),
+  transports: z.array(z.enum(['udp', 'tcp'])).min(1).default(['udp', 'tcp']).describe('transports on this listener'),
+  advertise: z.string().optional().describe('address written in Via/Record-Route when the bind address is not reachable (e.g. behind NAT)'),
+}).strict();
+
+export const routeSchema = z.object({
+  listener: z.string().optional().describe('listener name; any when absent'),
+  method: z.string().regex(/^[A-Z]+$/, 'must be an upper-case SIP method').optional().describe('SIP method; any when absent'),
+  source: z.string().optional().describe('source address prefix (e.g. 10.0.12. or 192.168.1.10); any when absent'),
+  logic: z.string().min(1).describe('logic id or name to run'),
+}).strict();
+
+export const configSchema = z.object({
+  dataDir: z.string().min(1).default('.data').describe('embedded data: PGlite directory, nonce secret'),
+  flows: z.string().min(1).default('flows').describe('.slid file or folder of .slid files to load'),
+  defaultLogic: z.string().min(1).default('pbx').describe('logic run when no route matches (id or name)'),
+  sip: z.object({
+    listeners: z.array(listenerSchema).min(1).prefault([{}]),
+    domain: z.string().min(1).optional().describe('registrar domain = digest realm; default: the From host of each request'),
+    aliases: z.array(z.string().min(1)).default([]).describe('other names of this domain (Request-URIs addressed to the server)'),
+    called: z.enum(['requestUri', 'to']).default('requestUri').describe('where the called variable comes from'),
+    recordRoute: z.boolean().default(false).describe('add Record-Route to relayed requests'),
+    workers: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('worker processes ("auto" = one per core when the stores are networked)'),
+    defaultRoute: z.object({
+      status: z.number().int().min(300).max(699).default(404),
+      reason: z.string().default('Not Found'),
+    }).strict().prefault({}).describe('answer when a top-level logic exits'),
+    loopGuard: z.object({
+      maxOccurrences: z.number().int().min(1).default(10).describe('max requests with the same calling/called/call-id per window'),
+      windowSec: z.number().positive().default(5),
+    }).strict().prefault({}),
+  }).strict().prefault({}),
+  routes: z.array(routeSchema).default([]).describe('interfaces → logics, first match wins'),
+  directory: z.object({
+    url: z.string().min(1).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
+    poolMax: z.number().int().min(1).default(10),
+  }).strict().prefault({}),
+  location: z.object({
+    url: z.string().min(1).default('sql').describe('"sql" (directory database), "memory", postgres://…, or mongodb://h1,h2,h3/kamailio?replicaSet=sre_location'),
+    database: z.string().min(1).default('kamailio').describe('MongoDB database when the URL names none'),
+    collection: z.string().min(1).default('location'),
+    writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
+  }).strict().prefault({}),
+  registrar: z.object({
+    defaultExpires: seconds.default(3600),
+    minExpires: seconds.default(60),
+    maxExpires: seconds.default(86400),
+    rejectBelowMin: z.boolean().default(true).describe('423 + Min-Expires (else raise to minExpires)'),
+    maxContacts: seconds.default(0).describe('bindings per AoR (0 = unlimited)'),
+    purgeIntervalSec: z.number().int().min(1).default(60),
+  }).strict().prefault({}),
+  auth: z.object({
+    nonceSecret: z.string().min(16).optional().describe('shared by all instances (hex or text); default: generated once in dataDir'),
+    nonceLifetimeSec: z.number().int().min(1).default(300),
+    algorithms: z.array(z.enum(['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess'])).min(1).default(['MD5']).describe('offered digest algorithms'),
+  }).strict().prefault({}),
+  limits: z.object({
+    maxTransitions: z.number().int().min(1).default(1000),
+    maxRestarts: z.number().int().min(0).default(2),
+    maxCallDepth: z.number().int().min(1).default(16),
+  }).strict().prefault({}),
+  http: z.object({
+    enabled: z.boolean().default(true),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(8080),
+    token: z.string().min(16).optional().describe('bearer token for the API; default: generated once in dataDir'),
+  }).strict().prefault({}),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).strict().prefault({}),
+}).strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[], where: string) {
+    super(`${where}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** `sip.listeners.0.port: must be …` from zod issues. */
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const key = i.path.length ? i.path.join('.') : '(root)';
+    if (i.code === 'unrecognized_keys') return `${key === '(root)' ? '' : key + '.'}${i.keys.join(', ')}: unknown key(s)`;
+    return `${key}: ${i.message}`;
+  });
+}
+
+/** Leaf keys and their zod types, for environment overrides (`sip.domain` → SIPFLOW_SIP_DOMAIN). */
+function leaves(schema: z.ZodType, prefix: string[] = [], out: Array<{ path: string[]; schema: z.ZodType }> = []) {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject) {
+    for (const [k, v] of Object.entries(inner.shape)) leaves(v as z.ZodType, [...prefix, k], out);
+  } else out.push({ path: prefix, schema: inner });
+  return out;
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  let cur: z.ZodType = s;
+  while (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional || cur instanceof z.ZodPrefault) cur = (cur as z.ZodDefault<z.ZodType>).unwrap() as z.ZodType;
+  return cur;
+}
+
+export const envName = (p: string[]) => 'SIPFLOW_' + p.map((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+
+function parseEnvValue(raw: string, schema: z.ZodType): unknown {
+  const t = raw.trim();
+  if (t.startsWith('[') || t.startsWith('{')) { try { return JSON.parse(t); } catch { return raw; } }
+  if (schema instanceof z.ZodNumber) return t === '' ? raw : Number(t);
+  if (schema instanceof z.ZodBoolean) return t === 'true' ? true : t === 'false' ? false : raw;
+  if (schema instanceof z.ZodArray) return t === '' ? [] : t.split(',').map((x) => x.trim());
+  if (schema instanceof z.ZodUnion && /^\d+$/.test(t)) return Number(t);
+  return raw;
+}
+
+/** Applies SIPFLOW_* environment variables on top of the file's values. */
+export function applyEnv(input: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(input);
+  for (const leaf of leaves(configSchema)) {
+    const raw = env[envName(leaf.path)];
+    if (raw === undefined) continue;
+    let cur = out as Record<string, unknown>;
+    for (const seg of leaf.path.slice(0, -1)) {
+      if (typeof cur[seg] !== 'object' || cur[seg] === null || Array.isArray(cur[seg])) cur[seg] = {};
+      cur = cur[seg] as Record<string, unknown>;
+    }
+    cur[leaf.path[leaf.path.length - 1]] = parseEnvValue(raw, leaf.schema);
+  }
+  return out;
+}
+
+/** Parses and validates configuration text (YAML is a superset of JSON). */
+export function parseConfig(text: string, where: string, env: NodeJS.ProcessEnv = {}): Config {
+  let raw: unknown;
+  try {
+    raw = text.trim() === '' ? {} : YAML.parse(text, { prettyErrors: true });
+  } catch (e) {
+    throw new ConfigError([(e as Error).message.split('\n')[0]], where);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): must be a mapping of keys to values'], where);
+  const result = configSchema.safeParse(applyEnv(raw as Record<string, unknown>, env));
+  if (!result.success) throw new ConfigError(describeIssues(result.error), where);
+  return result.data;
+}
+
+/** Loads the config file (or the defaults when none is given), with environment overrides. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!file) return parseConfig('', 'defaults', env);
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e) {
+    throw new ConfigError([`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`], file);
+  }
+  const config = parseConfig(text, file, env);
+  // relative paths in a config file are relative to the file
+  const base = path.dirname(path.resolve(file));
+  const rel = (p: string) => (path.isAbsolute(p) || /^[a-z]+:/i.test(p) ? p : path.join(base, p));
+  return { ...config, dataDir: rel(config.dataDir), flows: rel(config.flows) };
+}
+
+/** JSON Schema of the configuration (for editors and the docs). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+/** Rows `key | type | default | description` for docs/operations.md, with the env variable of each key. */
+export function configReference(): Array<{ key: string; env: string; type: string; default: string; description: string }> {
+  const rows: Array<{ key: string; env: string; type: string; default: string; description: string }> = [];
+  const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
+  for (const leaf of leaves(configSchema)) {
+    let def: unknown = defaults;
+    for (const seg of leaf.path) def = (def as Record<string, unknown> | undefined)?.[seg];
+    const json = z.toJSONSchema(leaf.schema, { unrepresentable: 'any' }) as Record<string, unknown>;
+    const type = Array.isArray(json.enum) ? (json.enum as unknown[]).map(String).join(' \\| ') : String(json.type ?? (json.anyOf ? 'union' : 'any'));
+    rows.push({ key: leaf.path.join('.'), env: envName(leaf.path), type, default: def === undefined ? '' : JSON.stringify(def), description: findDescription(leaf.path) });
+  }
+  return rows;
+}
+
+function findDescription(p: string[]): string {
+  let cur: z.ZodType | undefined = configSchema;
+  let desc = '';
+  for (const seg of p) {
+    const inner: z.ZodType | undefined = cur ? unwrap(cur) : undefined;
+    cur = inner instanceof z.ZodObject ? (inner.shape as Record<string, z.ZodType>)[seg] : undefined;
+    desc = cur?.description ?? '';
+  }
+  return desc;
+}

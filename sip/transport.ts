@@ -1,0 +1,284 @@
+/**
+ * SIP transports (RFC 3261 §18): one UDP socket and one TCP listener on the same host/port.
+ *
+ * UDP: large kernel buffers (4 MiB by default; the kernel caps them at net.core.[rw]mem_max),
+ * sends never wait for a peer (a full socket buffer drops, as UDP does). In a cluster worker the
+ * socket is bound with `exclusive: false`, so every worker reads the primary's shared socket.
+ *
+ * TCP: one StreamFramer per connection (partial reads, several messages per read), a maximum
+ * message size, an idle timeout, CRLFCRLF keep-alive pings answered with CRLF (RFC 5626
+ * §3.5.1), and a connection table keyed by the remote `ip:port` so responses and later requests
+ * reuse the connection the peer opened (RFC 3261 §18.2.2). A connection whose outgoing buffer
+ * grows past a limit is closed instead of buffering without bound (never block on a slow peer).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { StreamFramer } from './framing';
+
+export type Proto = 'udp' | 'tcp';
+
+/** A remote endpoint; `conn` is the TCP connection a message arrived on (if any). */
+export interface Peer {
+  proto: Proto;
+  address: string;
+  port: number;
+  conn?: TcpConnection;
+}
+
+export interface LocalEndpoint {
+  proto: Proto;
+  address: string;
+  port: number;
+}
+
+export type MessageHandler = (data: Buffer, peer: Peer, local: LocalEndpoint) => void;
+export type SendCallback = (err: Error | null) => void;
+
+export interface TransportOptions {
+  host: string;
+  /** 0 = any free port (UDP and TCP then get the same number when possible). */
+  port: number;
+  udp?: boolean;
+  tcp?: boolean;
+  /** Kernel receive / send buffer of the UDP socket (default 4 MiB). */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** Close TCP connections idle this long (default 300 s, RFC 5626 friendly). */
+  tcpIdleTimeoutMs?: number;
+  /** Largest SIP message accepted on TCP (default 65535). */
+  maxMessageSize?: number;
+  /** Outgoing bytes buffered on a TCP connection before it is dropped (default 4 MiB). */
+  maxTcpBuffered?: number;
+  /** TCP connect timeout for outgoing connections (default 5 s). */
+  tcpConnectTimeoutMs?: number;
+  /** Bind the UDP socket shared with the cluster primary (worker processes). */
+  shared?: boolean;
+  onMessage: MessageHandler;
+  onWarning?: (message: string) => void;
+}
+
+const MIB4 = 4 * 1024 * 1024;
+const CRLF = Buffer.from('\r\n');
+
+/** '::ffff:1.2.3.4' → '1.2.3.4'. */
+export function plainAddress(a: string): string {
+  return a.length > 7 && a.charCodeAt(0) === 58 && a.startsWith('::ffff:') && a.indexOf('.') > 0 ? a.slice(7) : a;
+}
+
+export class TcpConnection {
+  readonly framer: StreamFramer;
+  readonly key: string;
+  closed = false;
+  /** Senders waiting for an outgoing connect. */
+  private waiting: SendCallback[] | null = null;
+
+  constructor(readonly socket: net.Socket, readonly address: string, readonly port: number, maxMessageSize: number, connecting: boolean) {
+    this.framer = new StreamFramer({ maxMessageSize });
+    this.key = `${address}:${port}`;
+    if (connecting) this.waiting = [];
+  }
+
+  /** Outgoing connection established: pending sends succeeded. */
+  connected(): void {
+    const w = this.waiting;
+    this.waiting = null;
+    if (w) for (const cb of w) cb(null);
+  }
+
+  failed(err: Error): void {
+    const w = this.waiting;
+    this.waiting = null;
+    if (w) for (const cb of w) cb(err);
+  }
+
+  write(buf: Buffer, cb?: SendCallback): void {
+    if (this.closed) { cb?.(new Error('connection closed')); return; }
+    this.socket.write(buf);
+    if (cb) {
+      if (this.waiting) this.waiting.push(cb);
+      else cb(null);
+    }
+  }
+}
+
+export class SipTransports {
+  private udp: dgram.Socket | null = null;
+  private server: net.Server | null = null;
+  private readonly conns = new Map<string, TcpConnection>();
+  private readonly opts: Required<Omit<TransportOptions, 'onWarning'>> & Pick<TransportOptions, 'onWarning'>;
+  private closing = false;
+  udpPort = 0;
+  tcpPort = 0;
+  /** Address advertised in Via/Record-Route (the bind host, or 127.0.0.1 for a wildcard bind). */
+  advertised: string;
+
+  constructor(o: TransportOptions) {
+    this.opts = {
+      udp: true, tcp: true, recvBufferSize: MIB4, sendBufferSize: MIB4, tcpIdleTimeoutMs: 300_000,
+      maxMessageSize: 65535, maxTcpBuffered: MIB4, tcpConnectTimeoutMs: 5000, shared: false, ...o,
+    };
+    this.advertised = o.host === '0.0.0.0' || o.host === '::' || o.host === '' ? '127.0.0.1' : o.host;
+  }
+
+  get connections(): number { return this.conns.size; }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    let port = o.port;
+    if (o.udp) {
+      port = await this.startUdp(port);
+      this.udpPort = port;
+    }
+    if (o.tcp) {
+      try {
+        this.tcpPort = await this.startTcp(port);
+      } catch (e) {
+        // port 0 + a TCP port already taken for the UDP port number: any free TCP port will do
+        if (o.port !== 0) throw e;
+        this.tcpPort = await this.startTcp(0);
+      }
+    }
+  }
+
+  private startUdp(port: number): Promise<number> {
+    const o = this.opts;
+    const type = net.isIPv6(o.host) ? 'udp6' : 'udp4';
+    const sock = dgram.createSocket({ type, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+    this.udp = sock;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      sock.once('error', onError);
+      sock.bind({ address: o.host || undefined, port, exclusive: !o.shared }, () => {
+        sock.off('error', onError);
+        sock.on('error', (err) => o.onWarning?.(`udp socket error: ${err.message}`));
+        try {
+          // createSocket applies them at bind; re-apply in case the handle came from the cluster primary
+          sock.setRecvBufferSize(o.recvBufferSize);
+          sock.setSendBufferSize(o.sendBufferSize);
+          const got = sock.getRecvBufferSize();
+          // Linux reports twice the requested size when granted
+          if (got < o.recvBufferSize) o.onWarning?.(`UDP receive buffer is ${got} bytes (asked ${o.recvBufferSize}); raise net.core.rmem_max`);
+        } catch (e) {
+          o.onWarning?.(`cannot size UDP buffers: ${(e as Error).message}`);
+        }
+        const local: LocalEndpoint = { proto: 'udp', address: sock.address().address, port: sock.address().port };
+        sock.on('message', (data, rinfo) => {
+          o.onMessage(data, { proto: 'udp', address: plainAddress(rinfo.address), port: rinfo.port }, local);
+        });
+        resolve(local.port);
+      });
+    });
+  }
+
+  private startTcp(port: number): Promise<number> {
+    const o = this.opts;
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen({ host: o.host || undefined, port, exclusive: !o.shared }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => o.onWarning?.(`tcp listener error: ${err.message}`));
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) { socket.destroy(); return; }
+    const address = plainAddress(socket.remoteAddress ?? '');
+    const conn = new TcpConnection(socket, address, socket.remotePort ?? 0, this.opts.maxMessageSize, false);
+    this.wire(conn);
+  }
+
+  private wire(conn: TcpConnection): void {
+    const o = this.opts;
+    const socket = conn.socket;
+    const old = this.conns.get(conn.key);
+    if (old && old !== conn) old.socket.destroy();
+    this.conns.set(conn.key, conn);
+    socket.setNoDelay(true);
+    socket.setTimeout(o.tcpIdleTimeoutMs, () => socket.destroy());
+    let local: LocalEndpoint | null = null;
+    socket.on('data', (chunk: Buffer) => {
+      const r = conn.framer.push(chunk);
+      local ??= { proto: 'tcp', address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+      const peer: Peer = { proto: 'tcp', address: conn.address, port: conn.port, conn };
+      for (const m of r.messages) o.onMessage(m, peer, local);
+      if (r.keepalives > 0 && !conn.closed) socket.write(CRLF);
+      if (r.error !== undefined) {
+        o.onWarning?.(`tcp ${conn.key}: ${r.error}; closing`);
+        socket.destroy();
+      }
+    });
+    socket.on('error', (err) => { conn.failed(err); });
+    socket.on('close', () => {
+      conn.closed = true;
+      conn.failed(new Error('connection closed'));
+      if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
+    });
+  }
+
+  /**
+   * Sends a message. UDP: fire and forget (the callback reports local errors only). TCP: over
+   * `peer.conn` when still open, else over a connection to address:port (reused or opened).
+   */
+  send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
+    if (peer.proto === 'udp') {
+      const sock = this.udp;
+      if (!sock) { cb?.(new Error('no UDP transport')); return; }
+      if (cb) sock.send(buf, peer.port, peer.address, (err) => cb(err ?? null));
+      else sock.send(buf, peer.port, peer.address);
+      return;
+    }
+    let conn = peer.conn && !peer.conn.closed ? peer.conn : this.conns.get(`${peer.address}:${peer.port}`);
+    if (!conn || conn.closed) {
+      if (this.closing) { cb?.(new Error('shutting down')); return; }
+      conn = this.connect(peer.address, peer.port);
+    }
+    if (conn.socket.writableLength > this.opts.maxTcpBuffered) {
+      this.opts.onWarning?.(`tcp ${conn.key}: peer not reading (${conn.socket.writableLength} bytes queued); closing`);
+      conn.socket.destroy();
+      cb?.(new Error('peer not reading'));
+      return;
+    }
+    conn.write(buf, cb);
+  }
+
+  private connect(address: string, port: number): TcpConnection {
+    const socket = net.connect({ host: address, port, noDelay: true });
+    const conn = new TcpConnection(socket, address, port, this.opts.maxMessageSize, true);
+    const timer = setTimeout(() => { conn.failed(new Error('connect timeout')); socket.destroy(); }, this.opts.tcpConnectTimeoutMs);
+    socket.once('connect', () => { clearTimeout(timer); conn.connected(); });
+    socket.once('close', () => clearTimeout(timer));
+    this.wire(conn);
+    return conn;
+  }
+
+  /** Stops receiving: closes the UDP socket and the listener; open connections are destroyed. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const tasks: Promise<void>[] = [];
+    if (this.udp) {
+      const s = this.udp;
+      this.udp = null;
+      tasks.push(new Promise((r) => { try { s.close(() => r()); } catch { r(); } }));
+    }
+    if (this.server) {
+      const s = this.server;
+      this.server = null;
+      tasks.push(new Promise((r) => s.close(() => r())));
+    }
+    for (const c of this.conns.values()) c.socket.destroy();
+    this.conns.clear();
+    await Promise.all(tasks);
+  }
+
+  /** Stops reading new requests but keeps sockets open for in-flight responses. */
+  pauseAccepting(): void {
+    this.closing = true;
+    this.server?.close();
+    this.server = null;
+  }
+}
