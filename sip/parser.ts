@@ -143,7 +143,7 @@ function parse(buf: Buffer): ParseResult {
   }
   if (name !== null) add(headers, name, folded ? value.trim() : value);
 
-  if (error === null && process.env.NOCHK === undefined) error = checkHeaders(headers);
+  if (error === null) error = checkHeaders(headers);
 
   // ---- body, by Content-Length; without one a datagram's body is the rest of it
   let body: Buffer = EMPTY;

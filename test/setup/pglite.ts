@@ -5,10 +5,11 @@
  * require, outside the sandbox, where `import()` just works; the returned knex instance is used
  * from tests like any other.
  */
-import { createRequire } from 'module';
+import Module from 'module';
 import type { Knex } from 'knex';
 
-const nodeRequire = createRequire(__filename);
+// jest replaces `module.createRequire` with its own sandboxed require; Module._load is Node's.
+const nodeRequire = (id: string): unknown => (Module as unknown as { _load(id: string, parent: unknown): unknown })._load(require.resolve(id), null);
 
 /** `dataDir` persists the database there; default in memory. */
 export function openPgliteKnex(dataDir?: string): Knex {

@@ -1,0 +1,397 @@
+/**
+ * SIP transactions (RFC 3261 §17).
+ *
+ * Server side (§17.2): a table keyed by branch + sent-by + method (§17.2.3; ACK matches its
+ * INVITE, CANCEL has its own), with the RFC 2543 fallback key (Request-URI, From tag, Call-ID,
+ * CSeq number, top Via) for branches without the magic cookie. A retransmitted request is
+ * absorbed and the last response resent; an ACK for a non-2xx final is absorbed.
+ *
+ * Timers without one setTimeout per transaction on the hot path: completed non-INVITE
+ * transactions all wait the same Timer J (64·T1 on UDP, 0 on TCP), so they sit in a FIFO whose
+ * head is always the next to expire; one sweep timer pops expired heads. Memory is bounded: past
+ * `maxCompleted`, the oldest completed transactions are forgotten early (the absorption window
+ * shrinks under extreme load instead of memory growing). INVITE transactions with a non-2xx final
+ * use real timers (G retransmits on UDP, H waits for the ACK, I absorbs ACK retransmits).
+ *
+ * Client side (§17.1): INVITE (timers A, B, D) and non-INVITE (E, F, K) client transactions for
+ * relayed requests; the ACK for a non-2xx final is generated hop by hop (§17.1.1.3).
+ */
+import type { SipRequest, SipResponse } from './message';
+import { serializeMessage } from './serializer';
+import { createHeaders } from './message';
+import type { Peer, SipTransports } from './transport';
+
+export const T1 = 500;
+export const T2 = 4000;
+export const T4 = 5000;
+
+export interface TimerConfig { t1: number; t2: number; t4: number }
+export const DEFAULT_TIMERS: TimerConfig = { t1: T1, t2: T2, t4: T4 };
+
+export const enum TxState { Trying, Proceeding, Completed, Confirmed, Terminated }
+
+/** Key of a request per §17.2.3 (ACK → INVITE), or the RFC 2543 fallback. */
+export function serverTxKey(req: SipRequest, branch: string | null, sentBy: string, method: string): string {
+  const m = method === 'ACK' ? 'INVITE' : method;
+  if (branch !== null && branch.length > 7 && branch.startsWith('z9hG4bK')) return branch + '\x00' + sentBy + '\x00' + m;
+  // RFC 2543: Request-URI, From tag, Call-ID, CSeq number, top Via (the To tag is left out so the
+  // ACK, which carries our tag, matches its INVITE).
+  const h = req.headers;
+  const cseq = h.cseq?.[0] ?? '';
+  const sp = cseq.indexOf(' ');
+  const from = h.from?.[0] ?? '';
+  const tagAt = from.toLowerCase().indexOf('tag=');
+  return '2543\x00' + (m === 'INVITE' ? '' : req.uri) + '\x00' + (tagAt >= 0 ? from.slice(tagAt) : '') + '\x00' +
+    (h['call-id']?.[0] ?? '') + '\x00' + (sp > 0 ? cseq.slice(0, sp) : cseq) + '\x00' + (h.via?.[0] ?? '') + '\x00' + m;
+}
+
+/** A server transaction. `relay` is owned by the proxy while the request is being relayed. */
+export class ServerTx {
+  state: TxState = TxState.Trying;
+  lastResponse: Buffer | null = null;
+  lastStatus = 0;
+  /** To tag of the responses generated here (the same for every response of the transaction). */
+  toTag: string | null = null;
+  /** CANCEL received for this INVITE. */
+  cancelled = false;
+  /** Proxy state while the request is relayed (see proxy.ts). */
+  relay: unknown = null;
+  expiresAt = 0;
+  timerG: NodeJS.Timeout | null = null;
+  timerH: NodeJS.Timeout | null = null;
+  gInterval = 0;
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    readonly method: string,
+    /** Where responses go (top Via, received/rport, or the TCP connection). */
+    readonly peer: Peer,
+  ) {}
+  get isInvite(): boolean { return this.method === 'INVITE'; }
+  get reliable(): boolean { return this.peer.proto !== 'udp'; }
+}
+
+export interface ServerTxOptions {
+  timers?: Partial<TimerConfig>;
+  /** Completed transactions remembered for retransmission absorption (default 100 000). */
+  maxCompleted?: number;
+  /** Sweep period in ms (default 250). */
+  sweepMs?: number;
+}
+
+/** The server transaction table. */
+export class ServerTransactions {
+  private readonly table = new Map<string, ServerTx>();
+  /** Completed non-INVITE transactions in completion order (all wait the same Timer J). */
+  private fifo: ServerTx[] = [];
+  private head = 0;
+  private readonly timers: TimerConfig;
+  private readonly maxCompleted: number;
+  private readonly sweeper: NodeJS.Timeout;
+  /** In-flight (not yet answered with a final) transactions. */
+  inFlight = 0;
+
+  constructor(private readonly transports: SipTransports, o: ServerTxOptions = {}) {
+    this.timers = { ...DEFAULT_TIMERS, ...o.timers };
+    this.maxCompleted = o.maxCompleted ?? 100_000;
+    this.sweeper = setInterval(() => this.sweep(Date.now()), o.sweepMs ?? 250);
+    this.sweeper.unref();
+  }
+
+  get size(): number { return this.table.size; }
+
+  get(key: string): ServerTx | undefined { return this.table.get(key); }
+
+  create(key: string, request: SipRequest, method: string, peer: Peer): ServerTx {
+    const tx = new ServerTx(key, request, method, peer);
+    this.table.set(key, tx);
+    this.inFlight++;
+    return tx;
+  }
+
+  /**
+   * Sends a response within the transaction: provisional responses keep it open, a final one
+   * completes it (and arms the timers). Retransmissions of the request get `tx.lastResponse`.
+   */
+  respond(tx: ServerTx, res: SipResponse | Buffer, status: number): void {
+    if (tx.state >= TxState.Completed) {
+      // INVITE: 2xx retransmissions from downstream are passed on (RFC 6026 Accepted state)
+      if (tx.isInvite && status >= 200 && status < 300 && tx.lastStatus >= 200 && tx.lastStatus < 300) {
+        this.transports.send(Buffer.isBuffer(res) ? res : serializeMessage(res), tx.peer);
+      }
+      return;
+    }
+    const buf = Buffer.isBuffer(res) ? res : serializeMessage(res);
+    tx.lastResponse = buf;
+    tx.lastStatus = status;
+    this.transports.send(buf, tx.peer);
+    if (status < 200) { tx.state = TxState.Proceeding; return; }
+    this.inFlight--;
+    tx.state = TxState.Completed;
+    if (tx.isInvite) this.completeInvite(tx, status);
+    else if (tx.reliable) this.forget(tx);  // Timer J = 0 on reliable transports
+    else {
+      tx.expiresAt = Date.now() + 64 * this.timers.t1;
+      this.fifo.push(tx);
+      if (this.fifo.length - this.head > this.maxCompleted) this.evictOldest();
+    }
+  }
+
+  private completeInvite(tx: ServerTx, status: number): void {
+    const t = this.timers;
+    if (status < 300) {
+      // 2xx: the transaction ends (§17.2.1), kept a short while to pass 2xx retransmits / absorb the request
+      tx.expiresAt = Date.now() + 64 * t.t1;
+      tx.timerH = setTimeout(() => this.forget(tx), 64 * t.t1);
+      tx.timerH.unref();
+      return;
+    }
+    if (!tx.reliable) {
+      tx.gInterval = t.t1;
+      const g = () => {
+        if (tx.state !== TxState.Completed || !tx.lastResponse) return;
+        this.transports.send(tx.lastResponse, tx.peer);
+        tx.gInterval = Math.min(tx.gInterval * 2, t.t2);
+        tx.timerG = setTimeout(g, tx.gInterval);
+        tx.timerG.unref();
+      };
+      tx.timerG = setTimeout(g, tx.gInterval);
+      tx.timerG.unref();
+    }
+    tx.timerH = setTimeout(() => this.forget(tx), 64 * t.t1);  // Timer H: no ACK came
+    tx.timerH.unref();
+  }
+
+  /** ACK for the non-2xx final: stop retransmitting, absorb ACK retransmits for Timer I. */
+  ack(tx: ServerTx): void {
+    if (tx.state !== TxState.Completed || tx.lastStatus < 300) return;
+    tx.state = TxState.Confirmed;
+    if (tx.timerG) { clearTimeout(tx.timerG); tx.timerG = null; }
+    if (tx.timerH) { clearTimeout(tx.timerH); tx.timerH = null; }
+    if (tx.reliable) { this.forget(tx); return; }
+    tx.timerH = setTimeout(() => this.forget(tx), this.timers.t4);  // Timer I
+    tx.timerH.unref();
+  }
+
+  /** Removes a transaction (final sent and timers done, or abandoned). */
+  forget(tx: ServerTx): void {
+    if (tx.state < TxState.Completed) this.inFlight--;
+    tx.state = TxState.Terminated;
+    if (tx.timerG) { clearTimeout(tx.timerG); tx.timerG = null; }
+    if (tx.timerH) { clearTimeout(tx.timerH); tx.timerH = null; }
+    if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+  }
+
+  private evictOldest(): void {
+    while (this.fifo.length - this.head > this.maxCompleted) {
+      const tx = this.fifo[this.head];
+      this.fifo[this.head++] = undefined as unknown as ServerTx;
+      if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+    }
+    this.compact();
+  }
+
+  private sweep(now: number): void {
+    const f = this.fifo;
+    while (this.head < f.length && f[this.head].expiresAt <= now) {
+      const tx = f[this.head];
+      f[this.head++] = undefined as unknown as ServerTx;
+      tx.state = TxState.Terminated;
+      if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+    }
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.fifo.length) {
+      this.fifo = this.fifo.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const tx of this.table.values()) {
+      if (tx.timerG) clearTimeout(tx.timerG);
+      if (tx.timerH) clearTimeout(tx.timerH);
+    }
+    this.table.clear();
+    this.fifo = [];
+    this.head = 0;
+  }
+}
+
+// ---------------------------------------------------------------- client transactions
+
+export interface ClientTxEvents {
+  /** Any response matched to the transaction (retransmitted finals are absorbed, not reported). */
+  onResponse(res: SipResponse, raw: Buffer): void;
+  /** Timer B / F fired without a final response. */
+  onTimeout(): void;
+  /** The transport failed (TCP connect refused, send error). */
+  onTransportError(err: Error): void;
+}
+
+/**
+ * A client transaction for a request the proxy sends. `request` already carries our top Via
+ * (with `branch`); `dest` is the next hop.
+ */
+export class ClientTx {
+  state: TxState = TxState.Trying;
+  private timerRetrans: NodeJS.Timeout | null = null;
+  private timerTimeout: NodeJS.Timeout | null = null;
+  private interval: number;
+  private readonly raw: Buffer;
+  finalStatus = 0;
+  /** Set once any provisional response came in (a CANCEL may then be sent, §9.1). */
+  gotProvisional = false;
+
+  constructor(
+    readonly branch: string,
+    readonly request: SipRequest,
+    readonly dest: Peer,
+    private readonly transports: SipTransports,
+    private readonly events: ClientTxEvents,
+    private readonly timers: TimerConfig,
+    private readonly onDone: (tx: ClientTx) => void,
+  ) {
+    this.raw = serializeMessage(request);
+    this.interval = timers.t1;
+  }
+
+  get isInvite(): boolean { return this.request.method === 'INVITE'; }
+  get key(): string { return this.branch + '\x00' + (this.request.method === 'ACK' ? 'INVITE' : this.request.method); }
+
+  start(): void {
+    const t = this.timers;
+    this.transports.send(this.raw, this.dest, (err) => { if (err && this.state < TxState.Completed) this.transportError(err); });
+    if (this.dest.proto === 'udp') this.armRetransmit();
+    this.timerTimeout = setTimeout(() => this.timeout(), 64 * t.t1);  // Timer B / F
+  }
+
+  private armRetransmit(): void {
+    this.timerRetrans = setTimeout(() => {
+      if (this.state === TxState.Trying || (!this.isInvite && this.state === TxState.Proceeding)) {
+        this.transports.send(this.raw, this.dest);
+        // Timer A doubles without cap; Timer E caps at T2 (and stays at T2 once Proceeding)
+        this.interval = this.isInvite ? this.interval * 2 : (this.state === TxState.Proceeding ? this.timers.t2 : Math.min(this.interval * 2, this.timers.t2));
+        this.armRetransmit();
+      }
+    }, this.interval);
+  }
+
+  private timeout(): void {
+    this.timerTimeout = null;
+    if (this.state >= TxState.Completed) return;
+    this.terminate();
+    this.events.onTimeout();
+  }
+
+  private transportError(err: Error): void {
+    if (this.state >= TxState.Completed) return;
+    this.terminate();
+    this.events.onTransportError(err);
+  }
+
+  /** Extends Timer C-like waiting for an INVITE once a provisional came (proxy §16.6 step 11). */
+  private restartTimeout(ms: number): void {
+    if (this.timerTimeout) clearTimeout(this.timerTimeout);
+    this.timerTimeout = setTimeout(() => this.timeout(), ms);
+  }
+
+  receive(res: SipResponse, raw: Buffer): void {
+    const status = res.status;
+    if (this.state >= TxState.Completed) {
+      // retransmitted non-2xx final to an INVITE: ACK again (§17.1.1.2)
+      if (this.isInvite && status >= 300 && this.state === TxState.Completed) this.sendAck(res);
+      return;
+    }
+    if (status < 200) {
+      if (this.state === TxState.Trying) {
+        this.state = TxState.Proceeding;
+        this.gotProvisional = true;
+        if (this.isInvite) {
+          if (this.timerRetrans) { clearTimeout(this.timerRetrans); this.timerRetrans = null; }
+          this.restartTimeout(180_000);  // Timer C (3 min)
+        }
+      } else if (this.isInvite && status > 100) this.restartTimeout(180_000);
+      this.events.onResponse(res, raw);
+      return;
+    }
+    this.finalStatus = status;
+    if (this.timerRetrans) { clearTimeout(this.timerRetrans); this.timerRetrans = null; }
+    if (this.timerTimeout) { clearTimeout(this.timerTimeout); this.timerTimeout = null; }
+    if (this.isInvite && status < 300) {
+      // 2xx: the transaction ends; the ACK is end to end (the proxy forwards the 2xx upstream)
+      this.state = TxState.Terminated;
+      this.events.onResponse(res, raw);
+      this.onDone(this);
+      return;
+    }
+    this.state = TxState.Completed;
+    if (this.isInvite) this.sendAck(res);
+    this.events.onResponse(res, raw);
+    // Timer D (32 s on UDP) / Timer K (T4 on UDP); 0 on reliable transports
+    const wait = this.dest.proto === 'udp' ? (this.isInvite ? 64 * this.timers.t1 : this.timers.t4) : 0;
+    if (wait === 0) this.terminate();
+    else {
+      this.timerTimeout = setTimeout(() => this.terminate(), wait);
+      this.timerTimeout.unref();
+    }
+  }
+
+  /** ACK for a non-2xx final (§17.1.1.3): same Request-URI, top Via, From, Call-ID, CSeq number; To of the response. */
+  private sendAck(res: SipResponse): void {
+    const r = this.request;
+    const h = createHeaders();
+    h.via = [r.headers.via[0]];
+    if (r.headers.route) h.route = r.headers.route.slice();
+    h['max-forwards'] = ['70'];
+    h.from = r.headers.from.slice();
+    h.to = res.headers.to ? res.headers.to.slice() : r.headers.to.slice();
+    h['call-id'] = r.headers['call-id'].slice();
+    const cseq = r.headers.cseq[0];
+    h.cseq = [cseq.slice(0, cseq.indexOf(' ')) + ' ACK'];
+    const ack: SipRequest = { method: 'ACK', uri: r.uri, version: 'SIP/2.0', headers: h, body: '' };
+    this.transports.send(serializeMessage(ack), this.dest);
+  }
+
+  terminate(): void {
+    if (this.timerRetrans) { clearTimeout(this.timerRetrans); this.timerRetrans = null; }
+    if (this.timerTimeout) { clearTimeout(this.timerTimeout); this.timerTimeout = null; }
+    if (this.state !== TxState.Terminated) {
+      this.state = TxState.Terminated;
+      this.onDone(this);
+    }
+  }
+}
+
+/** Client transactions by branch + method. */
+export class ClientTransactions {
+  private readonly table = new Map<string, ClientTx>();
+  readonly timers: TimerConfig;
+  constructor(private readonly transports: SipTransports, timers: Partial<TimerConfig> = {}) {
+    this.timers = { ...DEFAULT_TIMERS, ...timers };
+  }
+
+  get size(): number { return this.table.size; }
+
+  start(branch: string, request: SipRequest, dest: Peer, events: ClientTxEvents): ClientTx {
+    const tx = new ClientTx(branch, request, dest, this.transports, events, this.timers, (t) => {
+      if (this.table.get(t.key) === t) this.table.delete(t.key);
+    });
+    this.table.set(tx.key, tx);
+    tx.start();
+    return tx;
+  }
+
+  /** §17.1.3: top Via branch + CSeq method. */
+  match(branch: string, cseqMethod: string): ClientTx | undefined {
+    return this.table.get(branch + '\x00' + (cseqMethod === 'ACK' ? 'INVITE' : cseqMethod));
+  }
+
+  close(): void {
+    for (const tx of [...this.table.values()]) tx.terminate();
+    this.table.clear();
+  }
+}
