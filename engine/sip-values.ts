@@ -75,13 +75,13 @@ function unquote(s: string, i: number, end: number): string {
   return inner.indexOf('\\') < 0 ? inner : inner.replace(/\\([\s\S])/g, '$1');
 }
 
-/** `scheme ":" something` with an RFC 3986 scheme. */
-function hasScheme(uri: string): boolean {
-  const c0 = uri.charCodeAt(0) | 0x20;
-  if (!(c0 >= 97 && c0 <= 122)) return false;
-  for (let i = 1; i < uri.length; i++) {
-    const c = uri.charCodeAt(i);
-    if (c === 58 /* : */) return i + 1 < uri.length;
+/** s[start, end) is `scheme ":" something` with an RFC 3986 scheme. */
+function hasScheme(s: string, start: number, end: number): boolean {
+  const c0 = s.charCodeAt(start) | 0x20;
+  if (start >= end || !(c0 >= 97 && c0 <= 122)) return false;
+  for (let i = start + 1; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 58 /* : */) return i + 1 < end;
     const l = c | 0x20;
     if (!((l >= 97 && l <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)) return false;
   }
@@ -188,12 +188,17 @@ export function parseParams(text: string): Record<string, string | null> {
  */
 export function parseParamsStrict(s: string, start = 0): Record<string, string | null> | null {
   const out: Record<string, string | null> = {};
+  return scanParams(s, start, out) ? out : null;
+}
+
+/** The scanner behind parseParamsStrict; with `out` null it only validates (no allocation). */
+function scanParams(s: string, start: number, out: Record<string, string | null> | null): boolean {
   const n = s.length;
   let i = start;
   for (;;) {
     i = skipWs(s, i);
-    if (i >= n) return out;
-    if (s.charCodeAt(i) !== 59 /* ; */) return null;
+    if (i >= n) return true;
+    if (s.charCodeAt(i) !== 59 /* ; */) return false;
     i = skipWs(s, i + 1);
     const ns = i;
     let upper = false;
@@ -203,29 +208,33 @@ export function parseParamsStrict(s: string, start = 0): Record<string, string |
       if (c >= 65 && c <= 90) upper = true;
       i++;
     }
-    if (i === ns) return null;
-    const name = upper ? s.slice(ns, i).toLowerCase() : s.slice(ns, i);
+    if (i === ns) return false;
+    const ne = i;
     i = skipWs(s, i);
-    let value: string | null = null;
+    let vs = -1;
+    let ve = -1;
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
       i = skipWs(s, i + 1);
+      vs = i;
       if (i < n && s.charCodeAt(i) === 34) {
-        const e = scanQuoted(s, i);
-        if (e < 0) return null;
-        value = unquote(s, i, e);
-        i = e;
+        i = scanQuoted(s, i);
+        if (i < 0) return false;
       } else {
-        const vs = i;
         while (i < n) {
           const c = s.charCodeAt(i);
           if (c < 128 && GENVAL[c] === 1) i++;
           else break;
         }
-        if (i === vs) return null;
-        value = s.slice(vs, i);
+        if (i === vs) return false;
+      }
+      ve = i;
+    }
+    if (out !== null) {
+      const name = upper ? s.slice(ns, ne).toLowerCase() : s.slice(ns, ne);
+      if (name !== '__proto__') {
+        out[name] = vs < 0 ? null : s.charCodeAt(vs) === 34 ? unquote(s, vs, ve) : s.slice(vs, ve);
       }
     }
-    if (name !== '__proto__') out[name] = value;
   }
 }
 
@@ -339,7 +348,27 @@ function toPort(s: string): number {
  * empty or malformed parameters.
  */
 export function parseNameAddr(value: string): NameAddr | null {
-  const s = value;
+  return nameAddr(value, true);
+}
+
+/** Whether `value` is a valid name-addr / addr-spec with params (same rules as parseNameAddr, no allocation). */
+export function isNameAddr(value: string): boolean {
+  return nameAddr(value, false) !== null;
+}
+
+/** Whether `value` is a valid comma list of name-addrs (Contact, Route, Record-Route…). */
+export function isNameAddrList(value: string): boolean {
+  if (value.indexOf(',') < 0) return nameAddr(value, false) !== null;
+  const parts = splitHeaderListStrict(value);
+  if (!parts || parts.length === 0) return false;
+  for (const p of parts) if (nameAddr(p, false) === null) return false;
+  return true;
+}
+
+const VALID: NameAddr = Object.freeze({ displayName: null, uri: '', params: Object.freeze({}) }) as NameAddr;
+
+/** name-addr scanner; `build` false validates only and returns the shared VALID marker. */
+function nameAddr(s: string, build: boolean): NameAddr | null {
   const n = s.length;
   let i = skipWs(s, 0);
   if (i >= n) return null;
@@ -348,7 +377,7 @@ export function parseNameAddr(value: string): NameAddr | null {
   if (c === 34) {
     const e = scanQuoted(s, i);
     if (e < 0) return null;
-    displayName = unquote(s, i, e);
+    if (build) displayName = unquote(s, i, e);
     i = skipWs(s, e);
     if (i >= n || s.charCodeAt(i) !== 60) return null;
   } else if (c !== 60) {
@@ -359,7 +388,7 @@ export function parseNameAddr(value: string): NameAddr | null {
       else break;
     }
     if (k < n && s.charCodeAt(k) === 60) {
-      displayName = s.slice(i, k).trim() || null;
+      if (build) displayName = s.slice(i, k).trim() || null;
       i = k;
     } else {
       // addr-spec: the URI runs to the first ';' or whitespace; what follows are header params
@@ -370,10 +399,10 @@ export function parseNameAddr(value: string): NameAddr | null {
         if (c >= 128 || URIC[c] !== 1 || c === 44 || c === 63) return null;
         i++;
       }
-      const uri = s.slice(us, i);
-      if (!hasScheme(uri)) return null;
-      const params = parseParamsStrict(s, i);
-      return params ? { displayName: null, uri, params } : null;
+      if (!hasScheme(s, us, i)) return null;
+      if (!build) return scanParams(s, i, null) ? VALID : null;
+      const params: Record<string, string | null> = {};
+      return scanParams(s, i, params) ? { displayName: null, uri: s.slice(us, i), params } : null;
     }
   }
   // s[i] is '<'
@@ -385,11 +414,10 @@ export function parseNameAddr(value: string): NameAddr | null {
     if (c >= 128 || URIC[c] !== 1) return null;
     k++;
   }
-  if (k >= n) return null;
-  const uri = s.slice(us, k);
-  if (!hasScheme(uri)) return null;
-  const params = parseParamsStrict(s, k + 1);
-  return params ? { displayName, uri, params } : null;
+  if (k >= n || !hasScheme(s, us, k)) return null;
+  if (!build) return scanParams(s, k + 1, null) ? VALID : null;
+  const params: Record<string, string | null> = {};
+  return scanParams(s, k + 1, params) ? { displayName, uri: s.slice(us, k), params } : null;
 }
 
 /** Parses a comma list of name-addrs (Contact, Route, Record-Route, Path, PAI…); null if any entry is malformed. */

@@ -48,6 +48,7 @@ export const saveLocationNode: NodeType<Values> = {
         received: source ? `sip:${source.includes(':') ? `[${source}]` : source}:${text(vars.sourcePort) ?? '5060'}` : null,
         socket: local ? `${transport}:${local}:${text(vars.destinationPort) ?? '5060'}` : null,
         path: h.path?.length ? h.path.join(',') : null,
+        allow: h.allow?.length ? h.allow.join(', ') : null,
         now: new Date(s.ctx.clock.now()),
       });
       const now = s.ctx.clock.now();

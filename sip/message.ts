@@ -5,7 +5,7 @@
  * Require, schemes, content types).
  */
 import type { SipHeaders } from '../engine/types';
-import { isToken, parseParamsStrict, parseUri, parseNameAddr, skipWs, splitHeaderList, splitHeaderListStrict } from '../engine/sip-values';
+import { isToken, parseParamsStrict, parseNameAddr, skipWs, splitHeaderList, splitHeaderListStrict } from '../engine/sip-values';
 import { LIST_HEADERS, SINGLE_HEADERS, canonicalHeaderName, fullHeaderName } from './headers';
 
 export type { SipHeaders };
@@ -249,7 +249,10 @@ export function parseExpires(value: string): number | null {
 
 // ---------------------------------------------------------------- semantic checks
 
-/** What sipflow implements and accepts; each check is skipped when its set is null. */
+/**
+ * What sipflow implements and accepts. An omitted field takes DEFAULT_POLICY's value; null
+ * skips that check. Policies are resolved once per object (keep them as constants).
+ */
 export interface RequestPolicy {
   /** Implemented methods; others get 501 with Allow. */
   methods?: ReadonlySet<string> | null;
@@ -276,6 +279,27 @@ export const DEFAULT_POLICY: Required<RequestPolicy> = {
   answerTypes: new Set(['application/sdp']),
 };
 
+const resolved = new WeakMap<RequestPolicy, Required<RequestPolicy>>();
+
+/** Fills omitted (undefined) fields from DEFAULT_POLICY, once per policy object. */
+function resolvePolicy(policy: RequestPolicy): Required<RequestPolicy> {
+  if (policy === DEFAULT_POLICY) return DEFAULT_POLICY;
+  let r = resolved.get(policy);
+  if (r === undefined) {
+    const d = DEFAULT_POLICY;
+    r = {
+      methods: policy.methods === undefined ? d.methods : policy.methods,
+      schemes: policy.schemes === undefined ? d.schemes : policy.schemes,
+      extensions: policy.extensions === undefined ? d.extensions : policy.extensions,
+      proxy: policy.proxy ?? d.proxy,
+      contentTypes: policy.contentTypes === undefined ? d.contentTypes : policy.contentTypes,
+      answerTypes: policy.answerTypes === undefined ? d.answerTypes : policy.answerTypes,
+    };
+    resolved.set(policy, r);
+  }
+  return r;
+}
+
 export interface CheckResult {
   status: number;
   reason: string;
@@ -294,7 +318,7 @@ const SINGLE_HEADER_LIST = [...SINGLE_HEADERS];
  * Role-dependent answers (483 on Max-Forwards 0 at a proxy, 405) are left to the caller.
  */
 export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_POLICY): CheckResult | null {
-  const p = policy === DEFAULT_POLICY ? DEFAULT_POLICY : { ...DEFAULT_POLICY, ...policy };
+  const p = resolvePolicy(policy);
   const h = req.headers;
   if (req.version.toUpperCase() !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' };
   for (const name of REQUIRED_REQUEST) {
@@ -320,18 +344,18 @@ export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_PO
   if (p.schemes && !p.schemes.has(scheme)) return { status: 416, reason: 'Unsupported URI Scheme' };
   if (req.method === 'REGISTER') {
     const to = parseNameAddr(h.to[0]);
-    const ts = to ? parseUri(to.uri)?.scheme : undefined;
+    const ts = to ? to.uri.slice(0, to.uri.indexOf(':')).toLowerCase() : '';
     if (ts !== 'sip' && ts !== 'sips') return { status: 400, reason: 'Address-of-record must be a SIP or SIPS URI' };
   }
   if (p.extensions && req.method !== 'ACK' && req.method !== 'CANCEL') {
     const unsupported: string[] = [];
     for (const name of p.proxy ? ['require', 'proxy-require'] : ['require']) {
+      if (h[name] === undefined) continue;
       for (const tag of headerList(req, name)) if (!p.extensions.has(tag.toLowerCase())) unsupported.push(tag);
     }
     if (unsupported.length) return { status: 420, reason: 'Bad Extension', headers: { unsupported: unsupported.join(', ') } };
   }
-  const bodyLen = typeof req.body === 'string' ? req.body.length : req.body.length;
-  if (p.contentTypes && bodyLen > 0 && req.method !== 'ACK') {
+  if (p.contentTypes && req.body.length > 0 && req.method !== 'ACK') {
     const ct = mediaType(h['content-type']?.[0] ?? '');
     if (!p.contentTypes.has(ct)) {
       return { status: 415, reason: 'Unsupported Media Type', headers: { accept: [...p.contentTypes].join(', ') } };

@@ -13,7 +13,7 @@
  * Max-Forwards, Content-Length, Date.
  */
 import type { SipHeaders } from '../engine/types';
-import { isToken, isTokenChar, parseNameAddr, parseNameAddrList, parseUri } from '../engine/sip-values';
+import { isNameAddr, isNameAddrList, isToken, isTokenChar, parseUri } from '../engine/sip-values';
 import { fullHeaderName, matchHeaderName } from './headers';
 import { createHeaders, parseCSeq, parseContentLength, parseMaxForwards, parseViaList, type SipMessage } from './message';
 
@@ -230,11 +230,11 @@ function checkHeaders(h: SipHeaders): string | null {
   let v = h.via;
   if (v !== undefined) for (const x of v) if (!parseViaList(x)) return 'bad Via header';
   v = h.from;
-  if (v !== undefined) for (const x of v) if (!parseNameAddr(x)) return 'bad From header';
+  if (v !== undefined) for (const x of v) if (!isNameAddr(x)) return 'bad From header';
   v = h.to;
-  if (v !== undefined) for (const x of v) if (!parseNameAddr(x)) return 'bad To header';
+  if (v !== undefined) for (const x of v) if (!isNameAddr(x)) return 'bad To header';
   v = h.contact;
-  if (v !== undefined) for (const x of v) if (x !== '*' && !parseNameAddrList(x)) return 'bad Contact header';
+  if (v !== undefined) for (const x of v) if (x !== '*' && !isNameAddrList(x)) return 'bad Contact header';
   v = h.cseq;
   if (v !== undefined) for (const x of v) if (!parseCSeq(x)) return 'bad CSeq header';
   v = h['max-forwards'];
@@ -245,9 +245,9 @@ function checkHeaders(h: SipHeaders): string | null {
     for (const x of v) if (x !== v[0] || parseContentLength(x) === null) return 'bad Content-Length';
   }
   v = h.route;
-  if (v !== undefined) for (const x of v) if (!parseNameAddrList(x)) return 'bad Route header';
+  if (v !== undefined) for (const x of v) if (!isNameAddrList(x)) return 'bad Route header';
   v = h['record-route'];
-  if (v !== undefined) for (const x of v) if (!parseNameAddrList(x)) return 'bad Record-Route header';
+  if (v !== undefined) for (const x of v) if (!isNameAddrList(x)) return 'bad Record-Route header';
   v = h.date;
   if (v !== undefined) for (const x of v) if (!DATE_RE.test(x)) return 'bad Date header';
   return null;

@@ -114,8 +114,10 @@ export class SipTransports {
 
   constructor(o: TransportOptions) {
     this.opts = {
-      udp: true, tcp: true, recvBufferSize: MIB4, sendBufferSize: MIB4, tcpIdleTimeoutMs: 300_000,
-      maxMessageSize: 65535, maxTcpBuffered: MIB4, tcpConnectTimeoutMs: 5000, shared: false, ...o,
+      host: o.host, port: o.port, onMessage: o.onMessage, onWarning: o.onWarning,
+      udp: o.udp ?? true, tcp: o.tcp ?? true, recvBufferSize: o.recvBufferSize ?? MIB4, sendBufferSize: o.sendBufferSize ?? MIB4,
+      tcpIdleTimeoutMs: o.tcpIdleTimeoutMs ?? 300_000, maxMessageSize: o.maxMessageSize ?? 65535,
+      maxTcpBuffered: o.maxTcpBuffered ?? MIB4, tcpConnectTimeoutMs: o.tcpConnectTimeoutMs ?? 5000, shared: o.shared ?? false,
     };
     this.advertised = o.host === '0.0.0.0' || o.host === '::' || o.host === '' ? '127.0.0.1' : o.host;
   }

@@ -9,7 +9,7 @@
  *   as usrloc does]. Every field is written; empty ones as null, never omitted.
  */
 import { Double, Int32, MongoClient, MongoError, MongoServerError } from 'mongodb';
-import type { Collection, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import { LocationUnavailableError } from './types';
 import type { Binding, LocationStore } from './types';
 
@@ -157,7 +157,11 @@ const UNAVAILABLE_CODES = new Set([
   10107, 13435, 13436, 11600, 11602, // NotWritablePrimary, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, InterruptedAtShutdown, InterruptedDueToReplStateChange
 ]);
 
+/** Socket errors the driver sometimes lets through unwrapped (e.g. EPIPE writing to a killed server). */
+const SOCKET_CODES = /^(EPIPE|ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH)$/;
+
 function isUnavailable(e: unknown): boolean {
+  if (SOCKET_CODES.test(String((e as { code?: unknown })?.code ?? ''))) return true;
   if (!(e instanceof MongoError)) return false;
   // Network, server selection, topology closed, timeouts: all driver-side unavailability.
   if (!(e instanceof MongoServerError)) {
@@ -184,63 +188,87 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     socketTimeoutMS: opts.socketTimeoutMS ?? 5000,
     writeConcern: opts.writeConcern ?? { w: 'majority', wtimeoutMS: 5000 },
   };
-  const client = new MongoClient(norm.url, clientOptions);
-  const db = client.db(opts.database ?? norm.database ?? 'kamailio');
-  const location: Collection = db.collection(opts.collection ?? 'location');
+  const dbName = opts.database ?? norm.database ?? 'kamailio';
+  const collectionName = opts.collection ?? 'location';
 
-  // Indexes and version documents, once per store; retried on the next call after a failure.
-  let ready: Promise<void> | null = null;
-  function ensureReady(): Promise<void> {
-    ready ??= (async () => {
-      // Only the missing ones: re-sending existing index specs is a no-op on MongoDB but makes
-      // FerretDB 1.24 drop the connection (a panic in its createIndexes).
-      const listed = await location.listIndexes().toArray().catch((e) => {
-        if (e instanceof MongoServerError && e.code === 26) return []; // NamespaceNotFound: new collection
+  // The driver's client is unusable ("Topology is closed") once its first connect has failed, as
+  // it does when the store starts while MongoDB is down; so a failed connect discards it and the
+  // next operation starts a new one. Indexes and version documents are set up once per client.
+  let session: Promise<{ client: MongoClient; location: Collection }> | null = null;
+  let closed = false;
+  function connect(): Promise<{ client: MongoClient; location: Collection }> {
+    if (closed) return Promise.reject(new LocationUnavailableError('MongoDB location store is closed'));
+    session ??= (async () => {
+      const client = new MongoClient(norm.url, clientOptions);
+      try {
+        await client.connect();
+        const db = client.db(dbName);
+        const location = db.collection(collectionName);
+        await prepare(db, location);
+        return { client, location };
+      } catch (e) {
+        await client.close().catch(() => {});
         throw e;
-      });
-      const existing = new Set(listed.map((i) => i.name as string));
-      const missing = INDEXES.filter((i) => !existing.has(i.name));
-      if (missing.length) await location.createIndexes(missing);
-      // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
-      // collection without them. Only inserted when absent; an existing version is left alone.
-      const version = db.collection('version');
-      for (const [table, v] of [['location', LOCATION_TABLE_VERSION], ['location_attrs', LOCATION_ATTRS_TABLE_VERSION]] as const) {
-        await version.updateOne(
-          { table_name: table },
-          { $setOnInsert: { table_name: table, table_version: new Int32(v) } },
-          { upsert: true },
-        );
       }
-    })().catch((e) => { ready = null; throw e; });
-    return ready;
+    })();
+    const current = session;
+    current.catch(() => { if (session === current) session = null; });
+    return current;
   }
 
-  async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  async function prepare(db: Db, location: Collection): Promise<void> {
+    // Only the missing ones: re-sending existing index specs is a no-op on MongoDB but makes
+    // FerretDB 1.24 drop the connection (a panic in its createIndexes).
+    const listed = await location.listIndexes().toArray().catch((e) => {
+      if (e instanceof MongoServerError && e.code === 26) return []; // NamespaceNotFound: new collection
+      throw e;
+    });
+    const existing = new Set(listed.map((i) => i.name as string));
+    const missing = INDEXES.filter((i) => !existing.has(i.name));
+    if (missing.length) await location.createIndexes(missing);
+    // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
+    // collection without them. Only inserted when absent; an existing version is left alone.
+    const version = db.collection('version');
+    for (const [table, v] of [['location', LOCATION_TABLE_VERSION], ['location_attrs', LOCATION_ATTRS_TABLE_VERSION]] as const) {
+      await version.updateOne(
+        { table_name: table },
+        { $setOnInsert: { table_name: table, table_version: new Int32(v) } },
+        { upsert: true },
+      );
+    }
+  }
+
+  async function run<T>(op: string, fn: (location: Collection) => Promise<T>): Promise<T> {
     try {
-      await ensureReady();
-      return await fn();
+      const { location } = await connect();
+      return await fn(location);
     } catch (e) {
       return unavailable(op, e);
     }
   }
 
   return {
-    find: (username, domain) => run('find', async () =>
+    find: (username, domain) => run('find', async (location) =>
       (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
 
-    upsert: (binding) => run('upsert', async () => {
+    upsert: (binding) => run('upsert', async (location) => {
       await location.replaceOne({ ruid: binding.ruid }, toDocument(binding), { upsert: true });
     }),
 
-    remove: (ruids) => run('remove', async () => {
+    remove: (ruids) => run('remove', async (location) => {
       if (ruids.length) await location.deleteMany({ ruid: { $in: ruids } });
     }),
 
     // Live means expires > now (the registrar's test). Kamailio stores permanent contacts with
     // expires = 0 (the epoch) and its own cleanup skips them; so do we.
-    purgeExpired: (now) => run('purgeExpired', async () =>
+    purgeExpired: (now) => run('purgeExpired', async (location) =>
       (await location.deleteMany({ expires: { $lte: now, $gt: new Date(0) } })).deletedCount),
 
-    close: () => client.close(),
+    close: async () => {
+      closed = true;
+      const current = session;
+      session = null;
+      if (current) await (await current.catch(() => null))?.client.close();
+    },
   };
 }

@@ -320,7 +320,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
           .catch(() => undefined)
           .finally(() => { running = false; });
       }, intervalMs);
-      
+      timer.unref();
       return () => clearInterval(timer);
     },
   };

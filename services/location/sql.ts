@@ -98,7 +98,23 @@ export async function ensureSchema(knex: Knex): Promise<void> {
 
 type Row = Record<string, unknown>;
 
-const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+/**
+ * Date → `YYYY-MM-DD HH:MM:SS.mmm` in local time: what Kamailio writes into its `timestamp without
+ * time zone` columns and what `pg` sends for a Date. Formatted here so every driver (pg, PGlite)
+ * gets the same text, whatever its own Date handling.
+ */
+function sqlTimestamp(d: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())} `
+    + `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+/** Drivers return Dates (parsed as local time); a Date from another realm fails `instanceof`. */
+function toDate(v: unknown): Date {
+  if (v instanceof Date) return v;
+  if (v !== null && typeof v === 'object' && typeof (v as Date).getTime === 'function') return new Date((v as Date).getTime());
+  return new Date(String(v));
+}
 const num = (v: unknown): number => Number(v);
 
 function fromRow(r: Row): Binding {
@@ -132,6 +148,8 @@ function fromRow(r: Row): Binding {
 function toRow(b: Binding): Row {
   const row: Row = {};
   for (const c of COLUMNS) row[c] = b[c];
+  row.expires = sqlTimestamp(b.expires);
+  row.last_modified = sqlTimestamp(b.last_modified);
   return row;
 }
 
@@ -194,8 +212,13 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
 
     // Live means expires > now. Kamailio's permanent contacts carry the epoch and are kept, as
     // Kamailio's own timer cleanup does.
-    purgeExpired: (now) => run('purgeExpired', async () =>
-      Number(await knex('location').where('expires', '<=', now).andWhere('expires', '>', new Date(0)).delete().timeout(timeout))),
+    // Counted in SQL: knex-pglite does not report a DELETE's row count.
+    purgeExpired: (now) => run('purgeExpired', async () => {
+      const res = await knex.raw<{ rows: { n: string | number }[] }>(
+        'WITH gone AS (DELETE FROM location WHERE expires <= ? AND expires > ? RETURNING 1) SELECT count(*) AS n FROM gone',
+        [sqlTimestamp(now), sqlTimestamp(new Date(0))]).timeout(timeout);
+      return Number(res.rows[0].n);
+    }),
 
     // The knex instance belongs to the caller (it may serve the directory too).
     close: async () => {},

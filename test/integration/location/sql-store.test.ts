@@ -94,7 +94,7 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store on %s', (targe
     await knex('location').truncate();
     const b = makeBinding();
     await createSqlLocationStore(knex).upsert(b);
-    const dup = { ...b, contact: 'sip:dup@x', expires: b.expires, last_modified: b.last_modified };
+    const dup = { ...b, contact: "sip:dup@x", expires: "2030-01-01 00:00:00", last_modified: "2024-01-01 00:00:00" };
     await expect(knex('location').insert(dup)).rejects.toMatchObject({ code: '23505' });
   });
 

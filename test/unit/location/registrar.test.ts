@@ -507,13 +507,12 @@ describe('registrar: background purge', () => {
     };
     const unhandled = jest.fn();
     process.on('unhandledRejection', unhandled);
+    const spy = jest.spyOn(global, 'setInterval');
+    const reg = createRegistrar(store, { clock: () => at(5000) });
+    const stop = reg.startPurging(5);
     try {
-      const reg = createRegistrar(store, { clock: () => at(5000) });
-      const spy = jest.spyOn(global, 'setInterval');
-      const stop = reg.startPurging(5);
       // unref'd: a running purge timer must never keep the process alive
       expect((spy.mock.results[0].value as NodeJS.Timeout).hasRef()).toBe(false);
-      spy.mockRestore();
       await new Promise((r) => setTimeout(r, 60));
       stop();
       const n = calls.length;
@@ -523,7 +522,24 @@ describe('registrar: background purge', () => {
       expect(calls.length).toBe(n);
       expect(unhandled).not.toHaveBeenCalled();
     } finally {
+      stop();
+      spy.mockRestore();
       process.off('unhandledRejection', unhandled);
+    }
+  });
+
+  it('does not start a purge while the previous one is still running', async () => {
+    let calls = 0;
+    let release!: () => void;
+    const slow = new Promise<number>((r) => { release = () => r(0); });
+    const store: LocationStore = { ...createMemoryLocationStore(), purgeExpired: () => { calls++; return slow; } };
+    const stop = createRegistrar(store).startPurging(5);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      expect(calls).toBe(1);
+    } finally {
+      stop();
+      release();
     }
   });
 
@@ -531,8 +547,11 @@ describe('registrar: background purge', () => {
     const { store, reg } = setup({ clock: () => at(7200) });
     await reg.register(req());
     const stop = reg.startPurging(5);
-    await new Promise((r) => setTimeout(r, 40));
-    stop();
+    try {
+      await new Promise((r) => setTimeout(r, 40));
+    } finally {
+      stop();
+    }
     expect(await store.find('john', null)).toEqual([]);
   });
 });

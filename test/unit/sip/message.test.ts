@@ -95,6 +95,7 @@ describe('checkRequest', () => {
     expect(checkRequest(request('INVITE', 'sip:b@h', { accept: ['application/*'] }))).toBeNull();
     expect(checkRequest(request('OPTIONS', 'sip:b@h', { 'proxy-require': ['x'] }), { proxy: true })?.headers).toEqual({ unsupported: 'x' });
     expect(checkRequest(request('FOO', 'sip:b@h'))?.headers?.allow).toContain('REGISTER');
+    expect(checkRequest(request('FOO', 'sip:b@h'), { methods: undefined })?.status).toBe(501);  // omitted → default
   });
 });
 

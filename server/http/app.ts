@@ -1,0 +1,155 @@
+/**
+ * The HTTP API (fastify). JSON Schema on every route validates requests, serializes responses and
+ * makes the OpenAPI document (`GET /api/openapi.json`). Everything but `/health/*` needs
+ * `Authorization: Bearer <token>` (see auth.ts); `/metrics` too unless `metricsPublic`.
+ *
+ *   /health/live, /health/ready                        liveness; readiness (directory + location)
+ *   /metrics                                           Prometheus text
+ *   /api/openapi.json                                  OpenAPI 3 document
+ *   /api/v1/flows…, /simulate, /execute                flows and the engine
+ *   /api/v1/customers…, /numbers…, /import             directory
+ *   /api/v1/registrations…                             location service
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { RunContext } from '../../engine/types';
+import { createSubscribers, type Subscribers } from '../../services/directory';
+import type { Config } from '../config';
+import type { FlowsStore } from '../flows-store';
+import { createLogger, type Logger } from '../logger';
+import { instrumentContext, processMetrics, type Metrics } from '../metrics';
+import { runtimeOptionsFromConfig, type Runtime } from '../runtime';
+import { resolveApiToken, tokenChecker } from './auth';
+import type { ApiDeps } from './deps';
+import { errorHandler } from './errors';
+import { locationAdminFor, type LocationAdmin } from './location-admin';
+import { directoryRoutes } from './routes/directory';
+import { engineRoutes } from './routes/engine';
+import { flowRoutes } from './routes/flows';
+import { registrationRoutes } from './routes/registrations';
+import { errorResponses, importErrorSchema, problemSchema } from './schemas';
+import { createSubscribersAdmin } from './subscribers-admin';
+
+export interface ApiOptions {
+  config: Config;
+  runtime: Runtime;
+  flows: FlowsStore;
+  subscribers?: Subscribers;
+  /** Bindings administration; default: from `config.location.url` (see location-admin.ts). */
+  location?: LocationAdmin;
+  metrics?: Metrics;
+  logger?: Logger;
+  /** Bearer token; default: `config.http.token`, else `<dataDir>/api-token` (generated once, mode 0600). */
+  token?: string;
+  /** Serve /metrics without the token (for a scraper on a trusted network). Default false. */
+  metricsPublic?: boolean;
+  /** Run context for /execute and /simulate; default: the runtime's, with instrumented ports. */
+  ctx?: RunContext;
+  /** Readiness checks give up after this long (default 2000 ms). */
+  readyTimeoutMs?: number;
+}
+
+export const API_PREFIX = '/api/v1';
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
+  const metrics = o.metrics ?? processMetrics();
+  const logger = o.logger ?? createLogger({ level: o.config.log.level });
+  const subscribers = o.subscribers ?? createSubscribers(o.runtime.knex);
+  const location = o.location ?? locationAdminFor(o.config, o.runtime.knex);
+  const checkToken = tokenChecker(o.token ?? resolveApiToken({ token: o.config.http.token, dataDir: o.config.dataDir }));
+  const deps: ApiDeps = {
+    config: o.config, runtime: o.runtime, flows: o.flows, subscribers, subscribersAdmin: createSubscribersAdmin(o.runtime.knex, subscribers),
+    location, metrics, logger,
+    ctx: o.ctx ?? instrumentContext(o.runtime.ctx, metrics),
+    limits: o.runtime.limits,
+    registrarOptions: runtimeOptionsFromConfig(o.config).registrar ?? {},
+  };
+  if (location.listable) metrics.setBindingsSource(() => location.count(new Date()));
+
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: 16 * 1024 * 1024,
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.addSchema(problemSchema);
+  app.addSchema(importErrorSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'sipflow API', version: '1', description: 'Flows, simulation and execution, directory, registrations. Authenticate with `Authorization: Bearer <token>`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  // ---------------------------------------------------------------- auth
+  const isPublic = (url: string) => url.startsWith('/health/') || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
+  app.addHook('onRequest', async (req, reply) => {
+    if (isPublic(req.url)) return;
+    const verdict = checkToken(req.headers.authorization);
+    if (verdict === 'ok') return;
+    metrics.authFailures.inc({ kind: 'api' });
+    req.log.warn({ reason: verdict }, 'API authentication failed');
+    const challenge = verdict === 'invalid' ? 'Bearer realm="sipflow", error="invalid_token"' : 'Bearer realm="sipflow"';
+    return reply.code(401).header('WWW-Authenticate', challenge)
+      .send({ statusCode: 401, error: 'Unauthorized', message: verdict === 'invalid' ? 'invalid bearer token' : 'missing bearer token (Authorization: Bearer <token>)' });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+
+  // ---------------------------------------------------------------- ops
+  const ops = ['operations'];
+  app.get('/health/live', {
+    schema: { tags: ops, summary: 'Liveness (no token)', security: [], response: { 200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } } },
+  }, async () => ({ status: 'ok' }));
+
+  const readyBody = {
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['ok', 'unavailable'] },
+      checks: { type: 'object', properties: { directory: { type: 'string' }, location: { type: 'string' } }, required: ['directory', 'location'] },
+    },
+    required: ['status', 'checks'],
+  };
+  app.get('/health/ready', {
+    schema: { tags: ops, summary: 'Readiness (no token): 200 when the directory and the location service answer, else 503 naming the failed one', security: [], response: { 200: readyBody, 503: readyBody } },
+  }, async (_req, reply) => {
+    const ms = o.readyTimeoutMs ?? 2000;
+    const check = (p: () => Promise<unknown>, what: string) => withTimeout(Promise.resolve().then(p), ms, what).then(() => 'ok', (e: Error) => `down: ${e.message}`);
+    const [directory, loc] = await Promise.all([
+      check(() => o.runtime.knex.raw('SELECT 1'), 'directory'),
+      check(() => o.runtime.registrar.lookup('sipflow-readiness-probe', null, new Date()), 'location'),
+    ]);
+    const ok = directory === 'ok' && loc === 'ok';
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc } });
+  });
+
+  app.get('/metrics', {
+    schema: { tags: ops, summary: 'Prometheus metrics (text exposition)', produces: ['text/plain'], response: { 200: { type: 'string' }, ...errorResponses } },
+  }, async (_req, reply) => reply.header('Content-Type', metrics.registry.contentType).send(await metrics.text()));
+
+  app.get('/api/openapi.json', {
+    schema: { tags: ops, summary: 'This API as an OpenAPI 3 document', response: { 200: { type: 'object', additionalProperties: true } } },
+  }, async () => app.swagger());
+
+  // ---------------------------------------------------------------- v1
+  await app.register(async (v1) => {
+    await flowRoutes(v1, deps);
+    await engineRoutes(v1, deps);
+    await directoryRoutes(v1, deps);
+    await registrationRoutes(v1, deps);
+  }, { prefix: API_PREFIX });
+
+  app.addHook('onClose', async () => { await location.close(); });
+  return app;
+}

@@ -1,0 +1,26 @@
+/** What the route modules share. */
+import type { Logger } from 'pino';
+import type { RunContext, RunLimits } from '../../engine/types';
+import type { Subscribers } from '../../services/directory';
+import type { RegistrarOptions } from '../../services/location/registrar';
+import type { Config } from '../config';
+import type { FlowsStore } from '../flows-store';
+import type { Metrics } from '../metrics';
+import type { Runtime } from '../runtime';
+import type { LocationAdmin } from './location-admin';
+import type { SubscribersAdmin } from './subscribers-admin';
+
+export interface ApiDeps {
+  config: Config;
+  runtime: Runtime;
+  flows: FlowsStore;
+  subscribers: Subscribers;
+  subscribersAdmin: SubscribersAdmin;
+  location: LocationAdmin;
+  metrics: Metrics;
+  logger: Logger;
+  /** The production run context with instrumented ports (what the SIP front end uses). */
+  ctx: RunContext;
+  limits?: Partial<RunLimits>;
+  registrarOptions: RegistrarOptions;
+}

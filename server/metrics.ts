@@ -1,0 +1,160 @@
+/**
+ * Prometheus metrics (prom-client). One `Metrics` object per process (`processMetrics()`), on its
+ * own registry, shared by the HTTP API and the SIP front end: both record into the same objects.
+ *
+ *   sipflow_requests_total{method,outcome,status}        SIP requests run through a flow
+ *   sipflow_flow_execution_seconds{outcome}              runLogic latency per request
+ *   sipflow_directory_query_seconds{result}              directory port queries
+ *   sipflow_location_seconds{op,result}                  location port register / lookup
+ *   sipflow_bindings                                     live bindings (sampled, cached)
+ *   sipflow_auth_failures_total{kind}                    HTTP API token failures (kind=api) and
+ *                                                        SIP digest challenges after credentials (kind=sip)
+ *   sipflow_http_requests_total{method,route,status}     HTTP API requests
+ *   sipflow_flow_activations_total{flow}                 activations applied by this instance
+ * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Outcome, RunContext } from '../engine/types';
+import type { DirectoryPort } from '../services/directory/types';
+import type { LocationPort } from '../services/location/types';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'method' | 'outcome' | 'status'>;
+  flowExecution: Histogram<'outcome'>;
+  directoryQuery: Histogram<'result'>;
+  location: Histogram<'op' | 'result'>;
+  bindings: Gauge;
+  authFailures: Counter<'kind'>;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  activations: Counter<'flow'>;
+  /** Where the bindings gauge reads its value (e.g. a `count` on the location store); null = unknown. */
+  setBindingsSource(count: (() => Promise<number | null>) | null, cacheMs?: number): void;
+  /**
+   * Records one request run through a flow (method = SIP method, outcome = its kind, status = SIP
+   * status or "none"). A challenge answered to a request that carried credentials (authUsername set)
+   * counts as a SIP authentication failure.
+   */
+  observeRun(method: string | null | undefined, outcome: Outcome, seconds: number, opts?: { hadCredentials?: boolean }): void;
+  /** Prometheus text exposition. */
+  text(): Promise<string>;
+}
+
+export interface MetricsOptions {
+  /** Node.js process metrics (CPU, memory, event loop lag). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'sipflow_' });
+
+  let source: (() => Promise<number | null>) | null = null;
+  let cacheMs = 10_000;
+  let cached: { at: number; value: number | null } | null = null;
+
+  const m: Metrics = {
+    registry,
+    requests: new Counter({
+      name: 'sipflow_requests_total', help: 'SIP requests run through a flow, by SIP method, outcome kind and status',
+      labelNames: ['method', 'outcome', 'status'] as const, registers: [registry],
+    }),
+    flowExecution: new Histogram({
+      name: 'sipflow_flow_execution_seconds', help: 'flow execution latency per request (all passes, store calls included)',
+      labelNames: ['outcome'] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+    }),
+    directoryQuery: new Histogram({
+      name: 'sipflow_directory_query_seconds', help: 'directory query latency',
+      labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+    }),
+    location: new Histogram({
+      name: 'sipflow_location_seconds', help: 'location service latency by operation',
+      labelNames: ['op', 'result'] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+    }),
+    bindings: new Gauge({
+      name: 'sipflow_bindings', help: 'live registrations (bindings) in the location service; sampled at most every 10 s',
+      registers: [registry],
+      async collect() {
+        if (!source) return;
+        const now = Date.now();
+        if (!cached || now - cached.at >= cacheMs) {
+          let value: number | null = null;
+          try { value = await source(); } catch { value = null; }
+          cached = { at: now, value };
+        }
+        if (cached.value !== null) this.set(cached.value);
+      },
+    }),
+    authFailures: new Counter({
+      name: 'sipflow_auth_failures_total', help: 'authentication failures: kind=api (HTTP bearer token), kind=sip (digest credentials rejected)',
+      labelNames: ['kind'] as const, registers: [registry],
+    }),
+    httpRequests: new Counter({
+      name: 'sipflow_http_requests_total', help: 'HTTP API requests by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'] as const, registers: [registry],
+    }),
+    activations: new Counter({
+      name: 'sipflow_flow_activations_total', help: 'flow activations applied by this instance (local or noticed from another instance)',
+      labelNames: ['flow'] as const, registers: [registry],
+    }),
+    setBindingsSource(count, ms = 10_000) { source = count; cacheMs = ms; cached = null; },
+    observeRun(method, outcome, seconds, opts) {
+      if (outcome.kind === 'challenge' && opts?.hadCredentials) m.authFailures.inc({ kind: 'sip' });
+      m.requests.inc({ method: method || 'unknown', outcome: outcome.kind, status: outcome.status === null ? 'none' : String(outcome.status) });
+      m.flowExecution.observe({ outcome: outcome.kind }, seconds);
+    },
+    text: () => registry.metrics(),
+  };
+  return m;
+}
+
+let shared: Metrics | undefined;
+/** The process-wide metrics (the SIP front end and the HTTP API record into these). */
+export function processMetrics(): Metrics {
+  return (shared ??= createMetrics());
+}
+
+const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+/** The directory port, timing every query into `sipflow_directory_query_seconds`. */
+export function instrumentDirectory<D extends DirectoryPort>(directory: D, metrics: Metrics): D {
+  const wrapped = Object.create(directory) as D;
+  wrapped.query = async (q) => {
+    const t0 = process.hrtime.bigint();
+    try {
+      const rows = await directory.query(q);
+      metrics.directoryQuery.observe({ result: 'ok' }, since(t0));
+      return rows;
+    } catch (e) {
+      metrics.directoryQuery.observe({ result: 'error' }, since(t0));
+      throw e;
+    }
+  };
+  return wrapped;
+}
+
+/** The location port, timing register and lookup into `sipflow_location_seconds`. */
+export function instrumentLocation<L extends LocationPort>(location: L, metrics: Metrics): L {
+  const wrapped = Object.create(location) as L;
+  const time = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = process.hrtime.bigint();
+    try {
+      const r = await fn();
+      metrics.location.observe({ op, result: 'ok' }, since(t0));
+      return r;
+    } catch (e) {
+      metrics.location.observe({ op, result: 'error' }, since(t0));
+      throw e;
+    }
+  };
+  wrapped.register = (req) => time('register', () => location.register(req));
+  wrapped.lookup = (u, d, now) => time('lookup', () => location.lookup(u, d, now));
+  return wrapped;
+}
+
+/** A run context whose directory and location ports record their latency (other ports unchanged). */
+export function instrumentContext(ctx: RunContext, metrics: Metrics): RunContext {
+  return { ...ctx, directory: instrumentDirectory(ctx.directory, metrics), location: instrumentLocation(ctx.location, metrics) };
+}

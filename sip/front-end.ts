@@ -1,0 +1,383 @@
+/**
+ * The SIP front end: datagram / stream frame → parse → checks → server transaction → call
+ * descriptor → service logic → outcome → response (or relay).
+ *
+ * Per request, in order:
+ *  1. parse; unparsable: 400 with the parser's reason when the headers needed to answer were
+ *     readable, else dropped. Responses go to the proxy (client transactions).
+ *  2. checkRequest (registrar policy for REGISTER/OPTIONS, proxy policy — no Require / body
+ *     checks — for the rest): 4xx/5xx answered statelessly.
+ *  3. top Via gets received/rport (RFC 3261 §18.2.1, RFC 3581); responses go there.
+ *  4. ACK: absorbed by its INVITE transaction (non-2xx), else routed (2xx ACK). Retransmissions:
+ *     the last response is resent (INVITE without one: 100 Trying again). CANCEL: 200, and the
+ *     INVITE gets 487 (its branches are cancelled).
+ *  5. new server transaction; INVITE → 100 Trying at once.
+ *  6. OPTIONS to the server (no user in the Request-URI, or Max-Forwards 0) → 200 with Allow;
+ *     Max-Forwards 0 → 483.
+ *  7. Route preprocessing (§16.4); in-dialog requests (To tag) and requests with a remaining
+ *     Route set are proxied without running a logic.
+ *  8. call descriptor, loop guard (482), route function → logic, runLogic, outcome → response.
+ *
+ * Any exception while handling a message is logged (never the Authorization values) and, when
+ * the request can be answered, answered 500.
+ */
+import type { CompiledService } from '../engine/load';
+import { runLogic, type RunOptions } from '../engine/run';
+import { parseNameAddr, parseUri } from '../engine/sip-values';
+import type { CdValue, LogPort, Outcome, RunContext } from '../engine/types';
+import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
+import { LoopGuard, type LoopGuardOptions } from './loop-guard';
+import {
+  DEFAULT_POLICY, checkRequest, checkResponse, isResponse, parseMaxForwards, topVia,
+  type RequestPolicy, type SipRequest, type SipHeaders, type Via,
+} from './message';
+import { parseMessage } from './parser';
+import { Proxy } from './proxy';
+import { buildResponse, newTag, serializeMessage } from './serializer';
+import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
+import type { LocalEndpoint, Peer, SipTransports } from './transport';
+
+/** One route rule: the first rule whose conditions all hold picks the logic. */
+export interface RouteRule {
+  /** Listener name (FrontEndOptions.listenerName), or 'udp' / 'tcp', or 'udp:5060' / 'tcp:5060'. */
+  listener?: string;
+  /** Method(s), upper-case. */
+  method?: string | string[];
+  /** Prefix of the source address ('10.1.', '192.168.0.12'). */
+  source?: string;
+  /** Logic id or name. */
+  logic: string;
+}
+
+export interface FrontEndOptions {
+  service: CompiledService;
+  ctx: RunContext;
+  routes?: RouteRule[];
+  /** Name of the listener this front end serves (route rules may select it). */
+  listenerName?: string;
+  /** Logic when no rule matches (default: `pbx` if the service has it, else the first logic). */
+  defaultLogic?: string;
+  /** Where `called` comes from (default the Request-URI user). */
+  called?: CalledSource;
+  /** false disables the loop guard. */
+  loopGuard?: LoopGuardOptions | false;
+  /** Answer when the top-level logic exits without an outcome (default 404 Not Found). */
+  exitResponse?: { status: number; reason?: string };
+  recordRoute?: boolean;
+  /** Host in Via / Record-Route (default: the bind address, 127.0.0.1 for a wildcard bind). */
+  advertisedHost?: string;
+  aliases?: string[];
+  timers?: Partial<TimerConfig>;
+  maxCompletedTransactions?: number;
+  /** Server header on generated responses (default none). */
+  serverHeader?: string;
+  run?: RunOptions;
+  log?: LogPort;
+}
+
+export interface FrontEndStats {
+  requests: number;
+  responses: number;
+  retransmissions: number;
+  runs: number;
+  dropped: number;
+  errors: number;
+}
+
+const PROXY_POLICY: RequestPolicy = { extensions: null, contentTypes: null, answerTypes: null };
+const ALLOW = [...DEFAULT_POLICY.methods!].join(', ');
+const TAG_RE = /;\s*tag\s*=/i;
+
+/** RFC 1123 date, recomputed at most once a second. */
+let dateCache = '';
+let dateSec = 0;
+function httpDate(now: number): string {
+  const s = Math.floor(now / 1000);
+  if (s !== dateSec) { dateSec = s; dateCache = new Date(s * 1000).toUTCString(); }
+  return dateCache;
+}
+
+function hasToTag(h: SipHeaders): boolean {
+  const to = h.to?.[0];
+  if (to === undefined || !TAG_RE.test(to)) return false;
+  return parseNameAddr(to)?.params.tag !== undefined;
+}
+
+/** The top via-parm rewritten with received / rport (RFC 3261 §18.2.1, RFC 3581 §4). */
+function stampVia(h: SipHeaders, via: Via, peer: Peer): void {
+  const needReceived = via.host !== peer.address && via.host !== `[${peer.address}]`;
+  if (!needReceived && !via.hasRport) return;
+  const params: Record<string, string | null> = { ...via.params };
+  if (via.hasRport) params.rport = String(peer.port);
+  if (needReceived || via.hasRport) params.received = peer.address;
+  let v = `${via.protocol}/${via.transport} ${via.host}${via.port !== null ? `:${via.port}` : ''}`;
+  for (const k in params) v += params[k] === null ? `;${k}` : `;${k}=${params[k]}`;
+  const first = h.via[0];
+  if (first.indexOf(',') < 0) { h.via[0] = v; return; }
+  // several via-parms on the first line: replace the first one only
+  const rest = first.slice(splitPoint(first) + 1).trim();
+  h.via = [v, rest, ...h.via.slice(1)];
+}
+
+/** Index of the first top-level comma of a Via line. */
+function splitPoint(s: string): number {
+  let q = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) q = !q;
+    else if (c === 44 && !q) return i;
+  }
+  return s.length;
+}
+
+/** Where responses to this request go (RFC 3261 §18.2.2, RFC 3581). */
+function responsePeer(via: Via | null, peer: Peer): Peer {
+  if (peer.proto === 'tcp') return { proto: 'tcp', address: peer.address, port: via?.port ?? 5060, conn: peer.conn };
+  if (!via) return peer;
+  return { proto: 'udp', address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
+}
+
+const text = (v: CdValue | undefined): string => (v === null || v === undefined ? '' : Array.isArray(v) ? '' : String(v));
+
+interface CompiledRule { proto: string | null; port: number | null; skip: boolean; methods: Set<string> | null; source: string | null; logic: string }
+
+export class FrontEnd {
+  readonly servers: ServerTransactions;
+  readonly proxy: Proxy;
+  readonly loopGuard: LoopGuard | null;
+  readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, errors: 0 };
+  private readonly buildCd: CdBuilder;
+  private readonly rules: CompiledRule[];
+  private readonly defaultLogic: string;
+  private readonly exitStatus: number;
+  private readonly exitReason: string | undefined;
+  private readonly serverHeader: string | undefined;
+  private draining = false;
+  /** Logic runs in progress. */
+  running = 0;
+
+  constructor(private readonly transports: SipTransports, private readonly o: FrontEndOptions) {
+    this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
+    this.proxy = new Proxy(transports, this.servers, {
+      recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,
+      udpPort: transports.udpPort, tcpPort: transports.tcpPort, aliases: o.aliases,
+      log: (level, message) => o.log?.log(level, message),
+    }, o.timers);
+    this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
+    this.buildCd = cdBuilder(o.ctx.auth, { called: o.called });
+    this.rules = (o.routes ?? []).map((r) => {
+      // a listener condition names this listener (always true here), another one (never), or a transport[:port]
+      const l = r.listener;
+      const isName = l !== undefined && !/^(udp|tcp)(:\d+)?$/i.test(l);
+      const [proto, port] = l && !isName ? l.toLowerCase().split(':') : [null, null];
+      const skip = isName && l !== o.listenerName;
+      const methods = r.method ? new Set((Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase())) : null;
+      if (!o.service.find(r.logic)) throw new Error(`route rule names no loaded logic: ${r.logic}`);
+      return { proto: proto || null, port: port ? Number(port) : null, skip, methods, source: r.source ?? null, logic: r.logic };
+    });
+    const def = o.defaultLogic ?? (o.service.find('pbx') ? 'pbx' : o.service.logics.keys().next().value);
+    if (def === undefined || !o.service.find(def)) throw new Error(`no logic "${def ?? ''}" to run by default`);
+    this.defaultLogic = def;
+    this.exitStatus = o.exitResponse?.status ?? 404;
+    this.exitReason = o.exitResponse?.reason;
+    this.serverHeader = o.serverHeader;
+  }
+
+  /** The transports' message handler. Never throws. */
+  readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint): void => {
+    try {
+      const r = parseMessage(data);
+      if (!r.ok) {
+        this.stats.dropped++;
+        if (r.partial && r.partial.method !== 'ACK') this.replyStateless(r.partial.headers, peer, 400, `Bad Request (${r.error})`);
+        return;
+      }
+      const m = r.message;
+      if (isResponse(m)) {
+        this.stats.responses++;
+        if (checkResponse(m) === null) this.proxy.handleResponse(m, data);
+        return;
+      }
+      this.stats.requests++;
+      this.handleRequest(m, peer, local);
+    } catch (e) {
+      this.stats.errors++;
+      this.o.log?.log('error', `SIP message handling failed: ${(e as Error)?.stack ?? String(e)}`);
+    }
+  };
+
+  /** Which logic runs a request. */
+  route(method: string, local: LocalEndpoint, source: string): string {
+    for (const r of this.rules) {
+      if (r.skip) continue;
+      if (r.proto !== null && r.proto !== local.proto) continue;
+      if (r.port !== null && r.port !== local.port) continue;
+      if (r.methods !== null && !r.methods.has(method)) continue;
+      if (r.source !== null && !source.startsWith(r.source)) continue;
+      return r.logic;
+    }
+    return this.defaultLogic;
+  }
+
+  private replyStateless(h: SipHeaders, peer: Peer, status: number, reason?: string, extra?: Record<string, string>): void {
+    if (h.via === undefined) return;  // a response without Via reaches no one
+    let via: Via | null = null;
+    try { via = topVia({ headers: h }); } catch { /* unparsable Via: answer the source */ }
+    if (via) stampVia(h, via, peer);
+    const res = buildResponse({ headers: h }, status, reason, this.withServer(extra));
+    this.transports.send(serializeMessage(res), responsePeer(via, peer));
+  }
+
+  private withServer(extra?: Record<string, string | string[]>): Record<string, string | string[]> | undefined {
+    if (this.serverHeader === undefined) return extra;
+    return extra ? { ...extra, server: this.serverHeader } : { server: this.serverHeader };
+  }
+
+  /** A final or provisional response generated here, within the transaction. */
+  respond(tx: ServerTx, status: number, reason?: string, extra?: Record<string, string | string[]>): void {
+    if (tx.state >= TxState.Completed) return;
+    if (status > 100) tx.toTag ??= newTag();
+    this.servers.respond(tx, buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag ?? undefined), status);
+  }
+
+  private handleRequest(req: SipRequest, peer: Peer, local: LocalEndpoint): void {
+    const method = req.method;
+    const bad = checkRequest(req, method === 'REGISTER' || method === 'OPTIONS' ? DEFAULT_POLICY : PROXY_POLICY);
+    if (bad !== null) {
+      if (method !== 'ACK') this.replyStateless(req.headers, peer, bad.status, bad.reason, bad.headers);
+      return;
+    }
+    const via = topVia(req)!;
+    stampVia(req.headers, via, peer);
+    const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
+    const known = this.servers.get(key);
+
+    if (method === 'ACK') {
+      if (known !== undefined && known.isInvite && known.lastStatus >= 300) { this.servers.ack(known); return; }
+      if (known !== undefined && known.lastStatus === 0) return;  // ACK before any final: nothing to do
+      this.proxy.preprocessRoute(req);
+      this.proxy.forwardAck(req);
+      return;
+    }
+    if (known !== undefined) {
+      this.stats.retransmissions++;
+      if (known.lastResponse !== null) this.transports.send(known.lastResponse, known.peer);
+      else if (known.isInvite) this.transports.send(serializeMessage(buildResponse(req, 100)), known.peer);
+      return;
+    }
+    if (method === 'CANCEL') { this.handleCancel(req, via, key, peer); return; }
+    if (this.draining) { this.replyStateless(req.headers, peer, 503, undefined, { 'retry-after': '5' }); return; }
+
+    const tx = this.servers.create(key, req, method, responsePeer(via, peer));
+    try {
+      if (tx.isInvite) this.servers.respond(tx, buildResponse(req, 100), 100);
+      const mfh = req.headers['max-forwards'];
+      const mf = mfh === undefined ? 70 : parseMaxForwards(mfh[0]) ?? 70;
+      if (method === 'OPTIONS' && (mf === 0 || parseUri(req.uri)?.user == null)) {
+        this.respond(tx, 200, 'OK', { allow: ALLOW, accept: 'application/sdp', supported: 'path' });
+        return;
+      }
+      if (mf === 0) { this.respond(tx, 483, 'Too Many Hops'); return; }
+
+      const routed = req.headers.route !== undefined && this.proxy.preprocessRoute(req);
+      if (hasToTag(req.headers) || (routed && req.headers.route !== undefined)) {
+        if (!this.proxy.forwardInDialog(tx, req)) this.respond(tx, method === 'BYE' ? 481 : 404, method === 'BYE' ? undefined : 'Not Here');
+        return;
+      }
+
+      const cd = this.buildCd(req, peer, local);
+      const v = cd.vars;
+      if (this.loopGuard !== null && this.loopGuard.check(text(v.calling), text(v.called), text(v.callId), Date.now())) {
+        this.respond(tx, 482, 'Loop Detected');
+        return;
+      }
+      const logic = this.route(method, local, peer.address);
+      this.stats.runs++;
+      this.running++;
+      runLogic(this.o.service, logic, cd, this.o.ctx, this.o.run).then(
+        (r) => { this.running--; this.apply(tx, req, r.outcome); },
+        (e) => { this.running--; this.fail(tx, e); },
+      );
+    } catch (e) {
+      this.fail(tx, e);
+    }
+  }
+
+  private fail(tx: ServerTx, e: unknown): void {
+    this.stats.errors++;
+    this.o.log?.log('error', `${tx.method} ${tx.request.headers['call-id']?.[0] ?? ''}: ${(e as Error)?.stack ?? String(e)}`);
+    try { this.respond(tx, 500, 'Server Internal Error'); } catch { /* nothing more to do */ }
+  }
+
+  private handleCancel(req: SipRequest, via: Via, key: string, peer: Peer): void {
+    // the INVITE's transaction: same branch and sent-by (§9.2)
+    const inviteKey = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), 'INVITE');
+    const invite = this.servers.get(inviteKey);
+    const tx = this.servers.create(key, req, 'CANCEL', responsePeer(via, peer));
+    if (!invite) { this.respond(tx, 481); return; }
+    this.respond(tx, 200, 'OK');
+    if (invite.state < TxState.Completed) {
+      this.proxy.cancel(invite);
+    }
+  }
+
+  /** Carries out an outcome. */
+  apply(tx: ServerTx, req: SipRequest, outcome: Outcome): void {
+    if (tx.state >= TxState.Completed) return;  // e.g. cancelled meanwhile
+    try {
+      switch (outcome.kind) {
+        case 'challenge':
+          this.respond(tx, outcome.status, undefined, { [outcome.header]: outcome.challenges });
+          return;
+        case 'register': {
+          const extra: Record<string, string | string[]> = {};
+          if (outcome.status >= 200 && outcome.status < 300) {
+            const contacts: string[] = [];
+            for (const b of outcome.bindings) {
+              contacts.push(b.q >= 0 ? `<${b.contact}>;expires=${b.expires};q=${b.q}` : `<${b.contact}>;expires=${b.expires}`);
+            }
+            if (contacts.length) extra.contact = contacts;
+            extra.date = httpDate(Date.now());
+          }
+          if (outcome.headers) for (const k in outcome.headers) extra[k] = outcome.headers[k];
+          this.respond(tx, outcome.status, outcome.reason, extra);
+          return;
+        }
+        case 'relay':
+          this.proxy.relay(tx, req, outcome.targets);
+          return;
+        case 'reply':
+          this.respond(tx, outcome.status, outcome.reason, outcome.headers);
+          return;
+        case 'redirect':
+          this.respond(tx, outcome.status, outcome.reason, {
+            contact: outcome.contacts.map((c) => (c.indexOf('<') >= 0 ? c : `<${c}>`)),
+          });
+          return;
+        case 'exit':
+          this.respond(tx, this.exitStatus, this.exitReason);
+          return;
+        case 'error':
+          // the detail (node, cause) goes to the log, not on the wire
+          this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method} ${req.headers['call-id']?.[0] ?? ''}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`);
+          if (outcome.status === 503) this.respond(tx, 503, 'Service Unavailable', { 'retry-after': String(outcome.retryAfter ?? 5) });
+          else this.respond(tx, 500, 'Server Internal Error');
+          return;
+      }
+    } catch (e) {
+      this.fail(tx, e);
+    }
+  }
+
+  /** Stops taking new requests (they get 503); transactions in progress continue. */
+  drain(): void { this.draining = true; }
+
+  /** True while logic runs or transactions wait for their final response. */
+  get busy(): boolean { return this.running > 0 || this.servers.inFlight > 0; }
+
+  close(): void {
+    this.loopGuard?.close();
+    this.proxy.close();
+    this.servers.close();
+  }
+}

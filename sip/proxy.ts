@@ -1,0 +1,455 @@
+/**
+ * Stateful proxy (RFC 3261 §16) for the `relay` outcome and for requests routed by Route /
+ * Request-URI (in-dialog requests, ACK for 2xx).
+ *
+ * Forwarding (§16.6): copy of the request, Request-URI = target, Max-Forwards decremented (70 when
+ * absent), Record-Route for dialog-creating requests when configured, Path of the binding as Route,
+ * a new top Via (branch z9hG4bK + a value derived from the server transaction and target, so a
+ * retransmission relayed twice — e.g. by another cluster worker — carries the same branch and the
+ * next hop absorbs it), `rport` asked. Next hop: top Route (loose routing), else the binding's
+ * `received` (NAT), else the URI host/port (IP literal fast path, else dns.lookup A/AAAA; no SRV).
+ *
+ * Targets are forked in parallel; responses (§16.7): 100 absorbed, other 1xx forwarded, 2xx
+ * forwarded at once (other INVITE branches cancelled), finals collected and the best sent when all
+ * branches are done (6xx wins, else the lowest class; a received 503 becomes 500). Locally: timeout
+ * → 408, unreachable (TCP refused, send error) → 503. CANCEL (§16.10): 200 to the CANCEL, CANCEL
+ * to every branch that had a provisional (later ones as soon as one arrives), 487 upstream.
+ * Responses matching no client transaction whose top Via is ours are forwarded statelessly
+ * (2xx retransmissions, §16.7/§16.11).
+ *
+ * A small dialog table (Call-ID of an INVITE answered 2xx through us → both contacts) routes
+ * in-dialog requests that reach us without a Route set (UAs ignoring our Record-Route, or when
+ * Record-Route is off); it is bounded and expires entries.
+ */
+import { createHash } from 'node:crypto';
+import dns from 'node:dns';
+import net from 'node:net';
+import { parseNameAddr, parseUri, splitHeaderList } from '../engine/sip-values';
+import type { RelayTarget } from '../engine/types';
+import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, type SipResponse } from './message';
+import { buildResponse, serializeMessage } from './serializer';
+import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
+import type { Peer, Proto, SipTransports } from './transport';
+
+export const BRANCH_PREFIX = 'z9hG4bKsf';
+
+export interface ProxyOptions {
+  /** Record-Route dialog-creating requests (default true). */
+  recordRoute?: boolean;
+  /** Host written in Via / Record-Route. */
+  advertisedHost: string;
+  udpPort: number;
+  tcpPort: number;
+  /** Extra host names / addresses that mean "this proxy" in Route and Request-URI. */
+  aliases?: string[];
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+}
+
+interface Branch {
+  tx: ClientTx | null;
+  done: boolean;
+  cancelPending: boolean;
+  status: number;
+  response: SipResponse | null;
+}
+
+interface RelayState {
+  branches: Branch[];
+  pending: number;
+  finalSent: boolean;
+}
+
+interface Dialog {
+  callerTag: string;
+  /** Where requests from the callee go: the caller's Contact, sent to where the caller's requests came from. */
+  callerUri: string;
+  callerPeer: Peer;
+  calleeUri: string;
+  calleePeer: Peer;
+  expires: number;
+}
+
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+const DNS_TTL_MS = 30_000;
+
+function isLoopbackOrAny(h: string): boolean {
+  return h === '127.0.0.1' || h === '0.0.0.0' || h === '::1' || h === '[::1]' || h === '::' || h === 'localhost';
+}
+
+/** Next-hop of a URI: host (brackets stripped), port, protocol. */
+function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
+  const u = parseUri(uriText);
+  if (!u || (u.scheme !== 'sip' && u.scheme !== 'sips')) {
+    // `received` may be stored as ip:port
+    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(uriText.trim());
+    return m ? { host: m[1], port: Number(m[2]), proto: 'udp' } : null;
+  }
+  const t = u.params.transport?.toLowerCase();
+  const host = u.params.maddr ?? u.host;
+  return {
+    host: host.charCodeAt(0) === 91 ? host.slice(1, -1) : host,
+    port: u.port ?? 5060,
+    proto: t === 'tcp' ? 'tcp' : 'udp',
+  };
+}
+
+export class Proxy {
+  readonly clients: ClientTransactions;
+  private readonly dnsCache = new Map<string, { address: string; expires: number }>();
+  private readonly dialogs = new Map<string, Dialog>();
+  private readonly localHosts: Set<string>;
+  private readonly recordRoute: boolean;
+  private seq = 0;
+  private readonly dialogSweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly transports: SipTransports,
+    private readonly servers: ServerTransactions,
+    private readonly o: ProxyOptions,
+    timers?: { t1?: number; t2?: number; t4?: number },
+  ) {
+    this.clients = new ClientTransactions(transports, timers);
+    this.recordRoute = o.recordRoute ?? true;
+    this.localHosts = new Set([o.advertisedHost.toLowerCase(), ...(o.aliases ?? []).map((a) => a.toLowerCase())]);
+    this.dialogSweep = setInterval(() => {
+      const now = Date.now();
+      for (const [k, d] of this.dialogs) if (d.expires <= now) this.dialogs.delete(k);
+    }, 10_000);
+    this.dialogSweep.unref();
+  }
+
+  close(): void {
+    clearInterval(this.dialogSweep);
+    this.clients.close();
+  }
+
+  // ---------------------------------------------------------------- locality
+
+  private isLocalHostPort(host: string, port: number | null): boolean {
+    const h = host.charCodeAt(0) === 91 ? host.slice(1, -1) : host;
+    const p = port ?? 5060;
+    if (p !== this.o.udpPort && p !== this.o.tcpPort) return false;
+    return this.localHosts.has(h.toLowerCase()) || (isLoopbackOrAny(h) && isLoopbackOrAny(this.o.advertisedHost));
+  }
+
+  /** True when the URI designates this proxy (host and port). */
+  isLocalUri(uri: string): boolean {
+    const u = parseUri(uri);
+    return !!u && (u.scheme === 'sip' || u.scheme === 'sips') && this.isLocalHostPort(u.host, u.port);
+  }
+
+  /**
+   * §16.4 route information preprocessing: Request-URI we put in a Record-Route (a strict router
+   * before us) → replaced by the last Route; top Route that is us → removed. Returns true when a
+   * Route of ours was consumed.
+   */
+  preprocessRoute(req: SipRequest): boolean {
+    let routes = req.headers.route ? headerList(req, 'route') : null;
+    if (routes && routes.length && this.isLocalUri(req.uri) && /;lr\b/i.test(req.uri)) {
+      const last = routes[routes.length - 1];
+      const na = parseNameAddr(last);
+      if (na) { req.uri = na.uri; routes = routes.slice(0, -1); }
+    }
+    if (!routes || routes.length === 0) return false;
+    const top = parseNameAddr(routes[0]);
+    if (!top || !this.isLocalUri(top.uri)) return false;
+    routes = routes.slice(1);
+    // a second entry of ours (double Record-Route on transport change)
+    if (routes.length) {
+      const next = parseNameAddr(routes[0]);
+      if (next && this.isLocalUri(next.uri)) routes = routes.slice(1);
+    }
+    if (routes.length) req.headers.route = routes; else delete req.headers.route;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- next hop
+
+  private resolve(host: string, cb: (err: Error | null, address?: string) => void): void {
+    if (net.isIP(host)) { cb(null, host); return; }
+    const now = Date.now();
+    const hit = this.dnsCache.get(host);
+    if (hit && hit.expires > now) { cb(null, hit.address); return; }
+    dns.lookup(host, (err, address) => {
+      if (err) { cb(err); return; }
+      if (this.dnsCache.size > 10_000) this.dnsCache.clear();
+      this.dnsCache.set(host, { address, expires: now + DNS_TTL_MS });
+      cb(null, address);
+    });
+  }
+
+  /** Where a request goes: top Route (loose routing), else `received`, else the Request-URI. */
+  private nextHop(req: SipRequest, received: string | null | undefined): { host: string; port: number; proto: Proto } | null {
+    const routes = req.headers.route;
+    if (routes && routes.length) {
+      const first = routes[0].indexOf(',') >= 0 ? splitHeaderList(routes[0])[0] : routes[0];
+      const na = parseNameAddr(first);
+      if (na) return hopOf(na.uri);
+    }
+    const byUri = hopOf(req.uri);
+    if (received) {
+      const r = hopOf(received);
+      if (r) return { host: r.host, port: r.port, proto: byUri?.proto ?? r.proto };
+    }
+    return byUri;
+  }
+
+  // ---------------------------------------------------------------- forwarding
+
+  private branchFor(stx: ServerTx | null, target: string, i: number): string {
+    if (stx === null) return BRANCH_PREFIX + (++this.seq).toString(36) + Math.random().toString(36).slice(2, 10);
+    const h = createHash('md5').update(stx.key).update('\x00').update(target).update('\x00' + i).digest('base64url');
+    return BRANCH_PREFIX + h.slice(0, 22);
+  }
+
+  private viaFor(proto: Proto, branch: string): string {
+    const port = proto === 'tcp' ? this.o.tcpPort : this.o.udpPort;
+    const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
+    return `SIP/2.0/${proto === 'tcp' ? 'TCP' : 'UDP'} ${host}:${port};branch=${branch};rport`;
+  }
+
+  private recordRouteValue(proto: Proto): string {
+    const port = proto === 'tcp' ? this.o.tcpPort : this.o.udpPort;
+    const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
+    return `<sip:${host}:${port}${proto === 'tcp' ? ';transport=tcp' : ''};lr>`;
+  }
+
+  /** The forwarded copy (§16.6 steps 1-5, without the Via). */
+  private copyForTarget(req: SipRequest, target: RelayTarget | null, proto: Proto): SipRequest {
+    const headers = createHeaders();
+    for (const name in req.headers) headers[name] = req.headers[name];
+    const mf = req.headers['max-forwards'];
+    const n = mf ? parseMaxForwards(mf[0]) : null;
+    headers['max-forwards'] = [String(n === null ? 70 : Math.max(0, n - 1))];
+    if (target?.path?.length) headers.route = [...target.path, ...(headers.route ?? [])];
+    if (this.recordRoute && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
+      headers['record-route'] = [this.recordRouteValue(proto), ...(req.headers['record-route'] ?? [])];
+    }
+    return { method: req.method, uri: target ? target.uri : req.uri, version: 'SIP/2.0', headers, body: req.body };
+  }
+
+  /**
+   * Relays a request to the targets within server transaction `stx` (parallel forking).
+   * `keepUri`: route by the existing Request-URI/Route (in-dialog requests).
+   */
+  relay(stx: ServerTx, req: SipRequest, targets: RelayTarget[]): void {
+    if (stx.cancelled) { this.respondLocal(stx, 487); return; }
+    if (targets.length === 0) { this.respondLocal(stx, 480); return; }
+    const state: RelayState = { branches: [], pending: targets.length, finalSent: false };
+    stx.relay = state;
+    targets.forEach((target, i) => {
+      const branch: Branch = { tx: null, done: false, cancelPending: false, status: 0, response: null };
+      state.branches.push(branch);
+      this.startBranch(stx, state, branch, req, target, i);
+    });
+  }
+
+  private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
+    const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
+    const probe = this.copyForTarget(req, target, 'udp');
+    const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
+    if (!hop) { fail(416); return; }  // unusable target URI
+    this.resolve(hop.host, (err, address) => {
+      if (err || !address) { this.o.log?.('warn', `relay: cannot resolve ${hop.host}: ${err?.message}`); fail(503); return; }
+      if (stx.cancelled && branch.tx === null) { fail(487); return; }
+      const fwd = hop.proto === 'udp' ? probe : this.copyForTarget(req, target, hop.proto);
+      const id = this.branchFor(stx, target.uri, i);
+      fwd.headers.via = [this.viaFor(hop.proto, id), ...(req.headers.via ?? [])];
+      const dest: Peer = { proto: hop.proto, address, port: hop.port };
+      branch.tx = this.clients.start(id, fwd, dest, {
+        onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
+        onTimeout: () => fail(408),
+        onTransportError: (e) => { this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${e.message}`); fail(503); },
+      });
+    });
+  }
+
+  private branchResponse(stx: ServerTx, state: RelayState, branch: Branch, res: SipResponse, from: Peer): void {
+    const status = res.status;
+    if (status < 200) {
+      if (branch.cancelPending) { branch.cancelPending = false; this.sendCancel(branch); }
+      if (status === 100 || state.finalSent) return;
+      this.servers.respond(stx, this.upstream(res), status);
+      return;
+    }
+    if (status < 300) {
+      if (stx.isInvite) {
+        this.rememberDialog(stx.request, res, stx.peer, from);
+        for (const b of state.branches) if (b !== branch && !b.done) this.cancelBranch(b);
+      }
+      branch.done = true;
+      state.pending--;
+      state.finalSent = true;
+      this.servers.respond(stx, this.upstream(res), status);
+      return;
+    }
+    this.branchFinal(stx, state, branch, status, res);
+  }
+
+  private branchFinal(stx: ServerTx, state: RelayState, branch: Branch, status: number, res: SipResponse | null): void {
+    if (branch.done) return;
+    branch.done = true;
+    branch.status = status;
+    branch.response = res;
+    state.pending--;
+    if (status >= 600 && stx.isInvite) for (const b of state.branches) if (!b.done) this.cancelBranch(b);
+    if (state.pending > 0 || state.finalSent) return;
+    state.finalSent = true;
+    // best response (§16.7 step 6)
+    let best: Branch | null = null;
+    for (const b of state.branches) {
+      if (b.status >= 600) { best = b; break; }
+      if (!best || Math.floor(b.status / 100) < Math.floor(best.status / 100)) best = b;
+    }
+    const chosen = best!;
+    if (stx.cancelled && stx.isInvite) { this.respondLocal(stx, 487); return; }
+    if (chosen.response) {
+      if (chosen.status === 503) { this.respondLocal(stx, 500); return; }
+      this.servers.respond(stx, this.upstream(chosen.response), chosen.status);
+    } else {
+      this.respondLocal(stx, chosen.status);
+    }
+  }
+
+  /** Response for upstream: our top Via removed. */
+  private upstream(res: SipResponse): SipResponse {
+    const via = res.headers.via;
+    const headers = createHeaders();
+    for (const name in res.headers) headers[name] = res.headers[name];
+    if (via[0].indexOf(',') >= 0) {
+      const parts = splitHeaderList(via[0]);
+      headers.via = parts.length > 1 ? [parts.slice(1).join(', '), ...via.slice(1)] : via.slice(1);
+    } else headers.via = via.slice(1);
+    return { status: res.status, reason: res.reason, version: res.version, headers, body: res.body };
+  }
+
+  respondLocal(stx: ServerTx, status: number, reason?: string, extra?: Record<string, string | string[]>): void {
+    stx.toTag ??= randomTag();
+    this.servers.respond(stx, buildResponse(stx.request, status, reason, extra, stx.toTag), status);
+  }
+
+  // ---------------------------------------------------------------- CANCEL
+
+  /** CANCEL matched INVITE transaction `stx` (the 200 to the CANCEL is the caller's job). */
+  cancel(stx: ServerTx): void {
+    if (stx.cancelled) return;
+    stx.cancelled = true;
+    if (stx.state >= TxState.Completed) return;
+    const state = stx.relay as RelayState | null;
+    if (!state) { this.respondLocal(stx, 487); return; }  // still in the service logic
+    for (const b of state.branches) if (!b.done) this.cancelBranch(b);
+  }
+
+  private cancelBranch(b: Branch): void {
+    if (!b.tx || b.tx.state >= TxState.Completed) return;
+    if (b.tx.gotProvisional) this.sendCancel(b);
+    else b.cancelPending = true;
+  }
+
+  private sendCancel(b: Branch): void {
+    const inv = b.tx!.request;
+    const h = createHeaders();
+    h.via = [inv.headers.via[0]];
+    if (inv.headers.route) h.route = inv.headers.route.slice();
+    h['max-forwards'] = ['70'];
+    h.from = inv.headers.from;
+    h.to = inv.headers.to;
+    h['call-id'] = inv.headers['call-id'];
+    const cseq = inv.headers.cseq[0];
+    h.cseq = [cseq.slice(0, cseq.indexOf(' ')) + ' CANCEL'];
+    const cancel: SipRequest = { method: 'CANCEL', uri: inv.uri, version: 'SIP/2.0', headers: h, body: '' };
+    this.clients.start(b.tx!.branch, cancel, b.tx!.dest, { onResponse() {}, onTimeout() {}, onTransportError() {} });
+  }
+
+  // ---------------------------------------------------------------- responses from downstream
+
+  /** A response received from the network. */
+  handleResponse(res: SipResponse, raw: Buffer): void {
+    const via = topVia(res);
+    if (!via || !via.branch) return;
+    const cseq = res.headers.cseq[0];
+    const method = cseq.slice(cseq.lastIndexOf(' ') + 1);
+    const ctx = via.branch.startsWith(BRANCH_PREFIX) ? this.clients.match(via.branch, method) : undefined;
+    if (ctx) { ctx.receive(res, raw); return; }
+    // no transaction: stateless forwarding if the top Via is ours (2xx retransmissions, §16.11)
+    if (!via.branch.startsWith(BRANCH_PREFIX) || res.headers.via.length + (res.headers.via[0].indexOf(',') >= 0 ? 1 : 0) < 2) return;
+    const up = this.upstream(res);
+    const next = topVia(up);
+    if (!next) return;
+    const proto: Proto = next.transport === 'TCP' ? 'tcp' : 'udp';
+    const host = next.received ?? next.host;
+    const port = next.rport ?? next.port ?? 5060;
+    this.send(serializeMessage(up), { proto, address: host.charCodeAt(0) === 91 ? host.slice(1, -1) : host, port });
+  }
+
+  private send(buf: Buffer, peer: Peer): void {
+    this.resolve(peer.address, (err, address) => { if (!err && address) this.transports.send(buf, { ...peer, address }); });
+  }
+
+  // ---------------------------------------------------------------- requests routed without the logic
+
+  /**
+   * ACK for a 2xx (no server transaction: §16.11 forwards it statelessly) or another request
+   * routed by Route / Request-URI. Returns false when there is nowhere to send it.
+   */
+  forwardAck(req: SipRequest): boolean {
+    const target = this.dialogTarget(req);
+    const mf = req.headers['max-forwards'];
+    if (mf && parseMaxForwards(mf[0]) === 0) return false;
+    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null, 'udp');
+    const hop = target && !fwd.headers.route ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto } : this.nextHop(fwd, null);
+    if (!hop) return false;
+    const branch = this.branchFor(null, '', 0);
+    fwd.headers.via = [this.viaFor(hop.proto, branch), ...(req.headers.via ?? [])];
+    if (hop.proto === 'tcp') delete fwd.headers['record-route'];
+    this.send(serializeMessage(fwd), { proto: hop.proto, address: hop.host, port: hop.port });
+    return true;
+  }
+
+  /** An in-dialog request routed statefully by its Route set / Request-URI (or the dialog table). */
+  forwardInDialog(stx: ServerTx, req: SipRequest): boolean {
+    const target = this.dialogTarget(req);
+    if (target) {
+      if (req.method === 'BYE') this.dialogs.delete(req.headers['call-id'][0]);
+      this.relay(stx, req, [{ uri: target.uri, received: req.headers.route ? null : `${target.peer.address}:${target.peer.port}` }]);
+      return true;
+    }
+    if (this.isLocalUri(req.uri) || !parseUri(req.uri)) return false;
+    this.relay(stx, req, [{ uri: req.uri }]);
+    return true;
+  }
+
+  /** Request addressed to us without a usable route: the other party of a dialog we relayed. */
+  private dialogTarget(req: SipRequest): { uri: string; peer: Peer } | null {
+    if (req.headers.route?.length || !this.isLocalUri(req.uri)) return null;
+    const d = this.dialogs.get(req.headers['call-id'][0]);
+    if (!d) return null;
+    const from = parseNameAddr(req.headers.from[0]);
+    return from?.params.tag === d.callerTag ? { uri: d.calleeUri, peer: d.calleePeer } : { uri: d.callerUri, peer: d.callerPeer };
+  }
+
+  private rememberDialog(req: SipRequest, res: SipResponse, callerPeer: Peer, calleePeer: Peer): void {
+    const callId = req.headers['call-id'][0];
+    if (this.dialogs.has(callId)) return;
+    const from = parseNameAddr(req.headers.from[0]);
+    const callerContact = req.headers.contact ? parseNameAddr(req.headers.contact[0]) : null;
+    const calleeContact = res.headers.contact ? parseNameAddr(res.headers.contact[0]) : null;
+    if (!from?.params.tag || !callerContact || !calleeContact) return;
+    if (this.dialogs.size >= 100_000) this.dialogs.delete(this.dialogs.keys().next().value as string);
+    this.dialogs.set(callId, {
+      callerTag: from.params.tag, callerUri: callerContact.uri, callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
+      calleeUri: calleeContact.uri, calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
+      expires: Date.now() + 4 * 3600_000,
+    });
+  }
+}
+
+function hasTag(to: string | undefined): boolean {
+  if (!to) return false;
+  const na = parseNameAddr(to);
+  return !!na && na.params.tag !== undefined;
+}
+
+let tagSeq = 0;
+const TAG_BASE = Math.random().toString(36).slice(2, 8);
+function randomTag(): string { return TAG_BASE + (++tagSeq).toString(36); }
