@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../server/config';
 import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
 import { runImport } from './import';
+import { registerServe } from './serve';
 
 const DEFAULT_DATA_DIR = process.env.SIPFLOW_DATA_DIR ?? '.data';
 
@@ -191,6 +192,7 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .description("the seed registration logic on the embedded directory: REGISTER → 401 → REGISTER with credentials → 200")
     .action(async (o) => runDemo({ dataDir: o.dataDir, directoryUrl: directoryUrl(o) }));
 
+  registerServe(program);
   return program;
 }
 

@@ -5,7 +5,7 @@
  * SIP request is processed carries its Call-ID: take `requestLogger(logger, callId)` once per
  * request and log through it (or through the engine `LogPort` made from it).
  */
-import pino, { type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import pino, { type Logger, type LoggerOptions, type DestinationStream, type LogFn } from 'pino';
 import type { LogPort } from '../engine/types';
 
 export type { Logger } from 'pino';
@@ -57,7 +57,7 @@ export function requestLogger(logger: Logger, callId: string | null | undefined,
 }
 
 /** The engine's LogPort (log node, runtime warnings) writing through a pino logger. */
-export function logPort(logger: Logger): LogPort {
+export function logPort(logger: { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn }): LogPort {
   return {
     log(level, message, fields) {
       if (fields) logger[level](fields, message);

@@ -10,7 +10,7 @@
  *   /api/v1/customers…, /numbers…, /import             directory
  *   /api/v1/registrations…                             location service
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { RunContext } from '../../engine/types';
 import { createSubscribers, type Subscribers } from '../../services/directory';
@@ -73,7 +73,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   if (location.listable) metrics.setBindingsSource(() => location.count(new Date()));
 
   const app = Fastify({
-    loggerInstance: logger,
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 16 * 1024 * 1024,
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });

@@ -1,0 +1,97 @@
+/**
+ * `sipflow serve`: loads the flows, opens the stores and listens for SIP on UDP and TCP.
+ * Options override the configuration file (and its SIPFLOW_* environment overrides).
+ */
+import cluster from 'node:cluster';
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, type Config } from '../server/config';
+import { createLogger } from '../server/logger';
+import { serve, WORKER_ENV } from '../server/cluster';
+
+const portArg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
+  return n;
+};
+const workersArg = (v: string) => {
+  if (v === 'auto') return 'auto' as const;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be "auto" or a whole number ≥ 1');
+  return n;
+};
+
+export interface ServeCliOptions {
+  config?: string;
+  flows?: string;
+  dataDir?: string;
+  directoryUrl?: string;
+  locationUrl?: string;
+  sipHost?: string;
+  sipPort?: number;
+  domain?: string;
+  workers?: 'auto' | number;
+  recordRoute?: boolean;
+  logLevel?: string;
+}
+
+/** The configuration with command-line overrides applied. */
+export function serveConfig(o: ServeCliOptions): Config {
+  const c = loadConfig(o.config);
+  const listeners = c.sip.listeners.map((l, i) => (i === 0 ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
+  return {
+    ...c,
+    flows: o.flows ?? c.flows,
+    dataDir: o.dataDir ?? c.dataDir,
+    directory: { ...c.directory, url: o.directoryUrl ?? c.directory.url },
+    location: { ...c.location, url: o.locationUrl ?? c.location.url },
+    sip: {
+      ...c.sip, listeners, domain: o.domain ?? c.sip.domain, workers: o.workers ?? c.sip.workers,
+      recordRoute: o.recordRoute ?? c.sip.recordRoute,
+    },
+    log: { level: (o.logLevel as Config['log']['level']) ?? c.log.level },
+  };
+}
+
+export function registerServe(program: Command): void {
+  program.command('serve')
+    .description('run the SIP registrar/proxy: flows/*.slid on UDP and TCP (default port 5060)')
+    .option('--config <file>', 'YAML or JSON configuration')
+    .option('--flows <dir|file>', 'a .slid file or a folder of them (default: flows)')
+    .option('--data-dir <dir>', 'embedded data directory (PGlite, nonce secret)')
+    .option('--directory-url <url>', 'directory: PGlite dir, memory://, or postgres://…')
+    .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
+    .option('--sip-host <host>', 'address to bind (default 0.0.0.0)')
+    .option('--sip-port <port>', 'SIP port, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')
+    .option('--workers <n>', 'SIP processes: "auto" (one per core when the stores are networked) or N', workersArg)
+    .option('--record-route', 'add Record-Route to relayed dialog-creating requests')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (o: ServeCliOptions) => {
+      const config = cluster.isWorker && process.env[WORKER_ENV] ? (JSON.parse(process.env[WORKER_ENV]) as Config) : serveConfig(o);
+      const logger = createLogger({ level: config.log.level });
+      const handle = await serve({
+        config, logger,
+        onListening: (info) => {
+          for (const l of info) {
+            logger.info({ listener: l.name, host: l.host, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
+            // one plain line for scripts and tests (port 0 → the bound port)
+            console.log(`sipflow: SIP ${l.name} listening on ${l.host} udp:${l.udpPort} tcp:${l.tcpPort} (${l.workers} process${l.workers > 1 ? 'es' : ''})`);
+          }
+        },
+      });
+      if (cluster.isWorker) {
+        // the primary coordinates the shutdown (a terminal's Ctrl-C reaches every process)
+        process.on('SIGINT', () => undefined);
+        process.on('SIGTERM', () => undefined);
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'shutting down');
+          void handle.stop().then(resolve, (e) => { logger.error({ err: e }, 'shutdown failed'); resolve(); });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+}

@@ -1,0 +1,196 @@
+/**
+ * `sipflow serve` process model: every core when that is safe, one process when it is not.
+ *
+ * Decision (documented in docs and the report):
+ *  - Stores that live inside a process — PGlite (the embedded directory, and the `sql` location
+ *    table on it) and the in-memory location store — cannot be shared between processes. With any
+ *    of them, sipflow runs ONE process: the SIP front end, the logic and the stores together.
+ *    (Serving the primary's stores to workers over IPC would put a serialisation round trip on
+ *    every REGISTER, which costs more than the second core gives on the 2-core target.)
+ *  - When every store is networked (directory on postgres://, location on postgres:// or
+ *    mongodb://, i.e. `Runtime.shareable`), the primary migrates/provisions once, keeps the
+ *    expired-binding purge, and forks N workers (`--workers N`, `auto` = one per core). Workers
+ *    share the primary's UDP socket (cluster handle sharing, `exclusive: false`) and TCP listener;
+ *    each opens its own pools to the stores. Nonces are stateless HMACs with the secret file in
+ *    the data dir, so a challenge issued by one worker verifies in another.
+ *    Caveat: a shared UDP socket hands each datagram to whichever worker reads first, so a request
+ *    retransmission may reach a worker that does not hold its transaction. It is then processed
+ *    again; relayed requests keep the same branch (derived from the incoming transaction), so the
+ *    next hop absorbs the duplicate, and responses whose client transaction lives elsewhere are
+ *    forwarded statelessly by Via.
+ *
+ * SIGINT / SIGTERM: stop taking requests (new ones get 503), let transactions in progress finish
+ * for up to 2 s, close sockets and stores, exit.
+ */
+import cluster from 'node:cluster';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import { logPort } from './logger';
+import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
+import { loadFlows, startSipServer, type SipServer } from './sip-server';
+
+export const WORKER_ENV = 'SIPFLOW_SERVE_WORKER_CONFIG';
+
+export interface ServeOptions {
+  config: Config;
+  logger: Logger;
+  /** Called once listening: the bound ports of each listener (port 0 → the real one). */
+  onListening?: (listeners: ListeningInfo[]) => void;
+}
+
+export interface ListeningInfo { name: string; host: string; udpPort: number; tcpPort: number; workers: number }
+
+export interface ServeHandle {
+  listeners: ListeningInfo[];
+  workers: number;
+  stop(): Promise<void>;
+}
+
+/** How many SIP processes to run. */
+export function decideWorkers(requested: 'auto' | number, shareable: boolean, log?: Logger): number {
+  if (!shareable) {
+    if (requested !== 'auto' && requested > 1) {
+      log?.warn({ requested }, 'in-process stores (PGlite / memory) cannot be shared between processes: running 1 SIP process; use postgres:// and mongodb:// stores for more');
+    }
+    return 1;
+  }
+  if (requested === 'auto') return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  return requested;
+}
+
+async function startListeners(config: Config, rt: Runtime, logger: Logger, shared: boolean): Promise<{ servers: SipServer[]; info: ListeningInfo[] }> {
+  const { service } = loadFlows(config.flows);
+  const servers: SipServer[] = [];
+  const info: ListeningInfo[] = [];
+  const log = logPort(logger);
+  try {
+    for (const l of config.sip.listeners) {
+      const s = await startSipServer({
+        service, ctx: rt.ctx, host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
+        shared, listenerName: l.name, advertisedHost: l.advertise, aliases: [...config.sip.aliases, ...(config.sip.domain ? [config.sip.domain] : [])],
+        routes: config.routes, defaultLogic: service.find(config.defaultLogic) ? config.defaultLogic : undefined,
+        called: config.sip.called, recordRoute: config.sip.recordRoute,
+        exitResponse: config.sip.defaultRoute,
+        loopGuard: { maxPerCallId: config.sip.loopGuard.maxOccurrences, windowSec: config.sip.loopGuard.windowSec },
+        run: { limits: config.limits }, log,
+      });
+      servers.push(s);
+      info.push({ name: l.name, host: l.host, udpPort: s.udpPort, tcpPort: s.tcpPort, workers: 1 });
+    }
+  } catch (e) {
+    for (const s of servers) await s.close(0);
+    throw e;
+  }
+  return { servers, info };
+}
+
+/** Runs the SIP service in this process, or as the cluster primary forking workers. */
+export async function serve(o: ServeOptions): Promise<ServeHandle> {
+  const { config, logger } = o;
+  if (cluster.isWorker && process.env[WORKER_ENV]) return serveWorker(o);
+
+  const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger) });
+  const workers = decideWorkers(config.sip.workers, rt.shareable, logger);
+  if (workers === 1) {
+    let started: Awaited<ReturnType<typeof startListeners>>;
+    try {
+      started = await startListeners(config, rt, logger, false);
+    } catch (e) {
+      await rt.close();
+      throw e;
+    }
+    o.onListening?.(started.info);
+    let stopping: Promise<void> | null = null;
+    return {
+      listeners: started.info, workers: 1,
+      stop: () => (stopping ??= (async () => {
+        await Promise.all(started.servers.map((s) => s.close(2000)));
+        await rt.close();
+      })()),
+    };
+  }
+
+  // cluster primary: stores were migrated/provisioned by openRuntime above; the purge timer stays here
+  const env = { [WORKER_ENV]: JSON.stringify(config) };
+  const alive = new Set<import('node:cluster').Worker>();
+  let stopping = false;
+  let reported = false;
+  const listening = new Map<number, ListeningInfo[]>();
+  const ready = new Promise<ListeningInfo[]>((resolve, reject) => {
+    const fork = () => {
+      const w = cluster.fork(env);
+      alive.add(w);
+      w.on('message', (m: { type?: string; info?: ListeningInfo[]; error?: string }) => {
+        if (m?.type === 'listening' && m.info) {
+          listening.set(w.id, m.info);
+          if (!reported && listening.size === workers) {
+            reported = true;
+            resolve(m.info.map((i) => ({ ...i, workers })));
+          }
+        } else if (m?.type === 'failed') {
+          reject(new Error(`worker failed to start: ${m.error}`));
+        }
+      });
+      w.on('exit', (code, signal) => {
+        alive.delete(w);
+        if (stopping) return;
+        logger.error({ worker: w.process.pid, code, signal }, 'SIP worker exited; starting another');
+        if (reported) fork();
+      });
+    };
+    for (let i = 0; i < workers; i++) fork();
+  });
+  let info: ListeningInfo[];
+  try {
+    info = await ready;
+  } catch (e) {
+    stopping = true;
+    for (const w of alive) w.kill();
+    await rt.close();
+    throw e;
+  }
+  o.onListening?.(info);
+  let stopped: Promise<void> | null = null;
+  return {
+    listeners: info, workers,
+    stop: () => (stopped ??= (async () => {
+      stopping = true;
+      const exits = [...alive].map((w) => new Promise<void>((r) => {
+        const t = setTimeout(() => { w.kill('SIGKILL'); r(); }, 5000);
+        w.once('exit', () => { clearTimeout(t); r(); });
+        w.send({ type: 'shutdown' });
+      }));
+      await Promise.all(exits);
+      await rt.close();
+    })()),
+  };
+}
+
+/** A cluster worker: own store connections (networked only), shared sockets. */
+async function serveWorker(o: ServeOptions): Promise<ServeHandle> {
+  const config = JSON.parse(process.env[WORKER_ENV]!) as Config;
+  const logger = o.logger.child({ worker: cluster.worker?.id });
+  let rt: Runtime;
+  let started: Awaited<ReturnType<typeof startListeners>>;
+  try {
+    rt = await openRuntime({ ...runtimeOptionsFromConfig(config), provision: false, purgeIntervalSec: undefined, log: logPort(logger) });
+    started = await startListeners(config, rt, logger, true);
+  } catch (e) {
+    process.send?.({ type: 'failed', error: (e as Error).message });
+    throw e;
+  }
+  let stopping: Promise<void> | null = null;
+  const handle: ServeHandle = {
+    listeners: started.info, workers: 1,
+    stop: () => (stopping ??= (async () => {
+      await Promise.all(started.servers.map((s) => s.close(2000)));
+      await rt.close();
+    })()),
+  };
+  const quit = () => void handle.stop().finally(() => process.exit(0));
+  process.on('message', (m: { type?: string }) => { if (m?.type === 'shutdown') quit(); });
+  process.on('disconnect', quit);  // the primary is gone
+  process.send?.({ type: 'listening', info: started.info });
+  return handle;
+}
