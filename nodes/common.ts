@@ -10,6 +10,13 @@ export const anyValue = { type: ['string', 'number', 'boolean', 'null', 'array']
 
 export const operatorSchema = { type: 'string', enum: [...OPERATORS] };
 
+/** The fields of one condition: tested variable, operator, value. */
+export const conditionFields = {
+  variable: { type: 'string', minLength: 1, 'x-var': true },
+  operator: operatorSchema,
+  value: anyValue,
+};
+
 /** Name of a variable the node writes. */
 export const writesVariable = { type: 'string', minLength: 1, 'x-writes': true };
 

@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { compilePredicate, type Operator } from '../engine/operators';
-import { anyValue, checkConditionRegexes, nodeRef, operatorSchema, readVariable } from './common';
+import { checkConditionRegexes, conditionFields, nodeRef, readVariable } from './common';
 
 interface Values {
   logic: 'any' | 'all' | 'and' | 'or';
@@ -25,11 +25,7 @@ export const conditionNode: NodeType<Values> = {
         items: {
           type: 'object',
           required: ['variable', 'operator'],
-          properties: {
-            variable: { type: 'string', minLength: 1, 'x-var': true },
-            operator: operatorSchema,
-            value: anyValue,
-          },
+          properties: conditionFields,
         },
       },
       ifTrue: nodeRef,

@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { compilePredicate, type Operator } from '../engine/operators';
-import { anyValue, checkConditionRegexes, nodeRef, operatorSchema, readVariable } from './common';
+import { checkConditionRegexes, conditionFields, nodeRef, readVariable } from './common';
 
 interface Values {
   conditions: Array<{ variable: string; operator: Operator; value?: unknown; ifTrue: number | string }>;
@@ -22,12 +22,7 @@ export const sequentialConditionsNode: NodeType<Values> = {
         items: {
           type: 'object',
           required: ['variable', 'operator', 'ifTrue'],
-          properties: {
-            variable: { type: 'string', minLength: 1, 'x-var': true },
-            operator: operatorSchema,
-            value: anyValue,
-            ifTrue: nodeRef,
-          },
+          properties: { ...conditionFields, ifTrue: nodeRef },
         },
       },
       fallback: nodeRef,
