@@ -38,6 +38,11 @@ export function normalizeHeaderName(name: string): string {
 
 export class CallDescriptorError extends Error {}
 
+/** A variable map without a prototype, so a variable named `constructor` reads as missing, not as a function. */
+export function newVariables(): Record<string, CdValue> {
+  return Object.create(null) as Record<string, CdValue>;
+}
+
 export interface BuildOptions {
   /** Username of a Digest credentials header (services/auth), for `authUsername`. */
   credentialsUsername?: (headerValue: string) => string | null;
@@ -50,13 +55,13 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
     throw new CallDescriptorError(`invalid call descriptor: ${msg}`);
   }
   const { headers: rawHeaders, body, ...rest } = parsed.data;
-  const headers: SipHeaders = {};
+  const headers = Object.create(null) as SipHeaders;
   for (const [name, value] of Object.entries(rawHeaders ?? {})) {
     const key = normalizeHeaderName(name);
     const list = Object.hasOwn(headers, key) ? headers[key] : (headers[key] = []);
     list.push(...(Array.isArray(value) ? value : [value]));
   }
-  const vars: Record<string, CdValue> = {};
+  const vars = newVariables();
   for (const [name, value] of Object.entries(rest)) vars[Object.hasOwn(ALIASES, name) ? ALIASES[name] : name] = value as CdValue;
   fillPredefined(vars, headers, opts);
   const cd: CallDescriptor = { vars, headers };

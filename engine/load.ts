@@ -176,27 +176,33 @@ function checkLogicRefs(type: NodeType, node: SlidNode, at: (n: SlidNode, p: str
   }
 }
 
-/** Variables known to a logic: predefined ones and every variable one of its live nodes writes. */
-export function knownVariables(logic: SlidLogic, registry: NodeRegistry): Set<string> {
+/**
+ * Variables known to the logics of a file: the predefined ones and every variable a live node of
+ * any of its logics writes. The whole file counts (not only the logic itself) because sub-logics
+ * share the call descriptor: a caller reads what its sub-logic stored (e.g. `customer_name`).
+ */
+export function knownVariables(doc: SlidDocument, registry: NodeRegistry): Set<string> {
   const known = new Set<string>(PREDEFINED_VARIABLES);
-  for (const [, node] of nodeEntries(logic)) {
-    if (node.archived === true) continue;
-    const type = registry.get(node.type);
-    if (type) for (const v of registry.writes(type, node.values)) known.add(v);
+  for (const logic of Object.values(doc)) {
+    for (const [, node] of nodeEntries(logic)) {
+      if (node.archived === true) continue;
+      const type = registry.get(node.type);
+      if (type) for (const v of registry.writes(type, node.values)) known.add(v);
+    }
   }
   return known;
 }
 
 export function compileService(doc: SlidDocument, registry: NodeRegistry): CompiledService {
   const logics = new Map<string, CompiledLogic>();
-  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry));
+  const known = knownVariables(doc, registry);
+  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry, known));
   const byName = new Map<string, CompiledLogic>();
   for (const l of logics.values()) if (!byName.has(l.name)) byName.set(l.name, l);
   return { logics, find: (ref) => logics.get(ref) ?? byName.get(ref) };
 }
 
-function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry): CompiledLogic {
-  const known = knownVariables(logic, registry);
+function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry, known: ReadonlySet<string>): CompiledLogic {
   const nodes = new Map<string, CompiledNode>();
   const pending: Array<{ exit: Exit & { node: CompiledNode | null }; target: string }> = [];
   let start: CompiledNode | undefined;
