@@ -16,7 +16,7 @@
  * `pollIntervalMs`; activations are serialized by an advisory lock so that timestamp order is commit
  * order and no activation can hide behind a later one.
  */
-import { readFileSync, readdirSync } from 'fs';
+import { readFileSync, readdirSync, statSync } from 'fs';
 import path from 'path';
 import type { Knex } from 'knex';
 import { formatProblem, loadSlidText, type CompiledLogic, type CompiledService, type Problem } from '../engine/load';
@@ -111,7 +111,7 @@ export interface FlowsStore {
   exportText(name: string, version?: number | 'development'): Promise<{ text: string; version: number | 'development' }>;
   /** The compiled service of a flow's release or development copy (for simulation). */
   compiled(name: string, version?: number | 'development'): Promise<{ service: CompiledService; version: number | 'development' }>;
-  /** On an empty store: imports every `*.slid` of `dir` as a flow named after its file, released as v1 and activated. */
+  /** On an empty store: imports every `*.slid` of `dir` (or the one file `dir` names) as a flow named after its file, released as v1 and activated. */
   bootstrap(dir: string): Promise<string[]>;
   /** Reloads the active set when another instance activated something; true when it changed. */
   refresh(): Promise<boolean>;
@@ -489,11 +489,14 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     async bootstrap(dir) {
       const { n } = await knex(FLOWS).count({ n: '*' }).first() as { n: string | number };
       if (Number(n) > 0) { await reload('start'); return []; }
-      const files = readdirSync(dir).filter((f) => f.endsWith('.slid')).sort();
+      // config `flows` names a folder of .slid files or one file
+      const single = statSync(dir).isFile();
+      const files = single ? [path.basename(dir)] : readdirSync(dir).filter((f) => f.endsWith('.slid')).sort();
+      const folder = single ? path.dirname(dir) : dir;
       const imported: string[] = [];
       for (const file of files) {
-        const name = path.basename(file, '.slid');
-        const text = readFileSync(path.join(dir, file), 'utf8');
+        const name = flowNameOf(file);
+        const text = readFileSync(path.join(folder, file), 'utf8');
         try {
           await saveDevelopment(name, text, { create: true });
         } catch (e) {

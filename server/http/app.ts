@@ -45,6 +45,8 @@ export interface ApiOptions {
   metricsPublic?: boolean;
   /** Run context for /execute and /simulate; default: the runtime's, with instrumented ports. */
   ctx?: RunContext;
+  /** URL prefixes served without the token besides /health/ (e.g. ['/designer/'] for the web app's static files). */
+  publicPrefixes?: string[];
   /** Readiness checks give up after this long (default 2000 ms). */
   readyTimeoutMs?: number;
 }
@@ -75,7 +77,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 16 * 1024 * 1024,
-    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    ajv: { customOptions: { allErrors: true, allowUnionTypes: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
@@ -83,6 +85,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   app.addSchema(importErrorSchema);
 
   await app.register(swagger, {
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.0.3',
       info: { title: 'sipflow API', version: '1', description: 'Flows, simulation and execution, directory, registrations. Authenticate with `Authorization: Bearer <token>`.' },
@@ -92,7 +95,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   });
 
   // ---------------------------------------------------------------- auth
-  const isPublic = (url: string) => url.startsWith('/health/') || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
+  const publicPrefixes = ['/health/', ...(o.publicPrefixes ?? [])];
+  const isPublic = (url: string) => publicPrefixes.some((p) => url.startsWith(p)) || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
   app.addHook('onRequest', async (req, reply) => {
     if (isPublic(req.url)) return;
     const verdict = checkToken(req.headers.authorization);

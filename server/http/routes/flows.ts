@@ -89,6 +89,8 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
       body: { type: 'object', properties: { note: { type: 'string', maxLength: 2000 } }, additionalProperties: false },
       response: { 201: releaseSchema, ...errorResponses },
     },
+    // The body is optional: no body means no note.
+    preValidation: async (req) => { if (req.body === undefined || req.body === null) req.body = {}; },
   }, async (req, reply) => reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null)));
 
   app.post<{ Params: { name: string; version: number } }>('/flows/:name/releases/:version/activate', {
