@@ -60,16 +60,16 @@ export function decideWorkers(requested: 'auto' | number, shareable: boolean, lo
 }
 
 async function startListeners(config: Config, rt: Runtime, logger: Logger, shared: boolean): Promise<{ servers: SipServer[]; info: ListeningInfo[] }> {
-  const { service } = loadFlows(config.flows);
+  const { service, resolve } = loadFlows(config.flows);
   const servers: SipServer[] = [];
   const info: ListeningInfo[] = [];
   const log = logPort(logger);
   try {
     for (const l of config.sip.listeners) {
       const s = await startSipServer({
-        service, ctx: rt.ctx, host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
+        service, resolve, ctx: rt.ctx, host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
         shared, listenerName: l.name, advertisedHost: l.advertise, aliases: [...config.sip.aliases, ...(config.sip.domain ? [config.sip.domain] : [])],
-        routes: config.routes, defaultLogic: service.find(config.defaultLogic) ? config.defaultLogic : undefined,
+        routes: config.routes, defaultLogic: resolve(config.defaultLogic) ? config.defaultLogic : undefined,
         called: config.sip.called, recordRoute: config.sip.recordRoute,
         exitResponse: config.sip.defaultRoute,
         loopGuard: { maxPerCallId: config.sip.loopGuard.maxOccurrences, windowSec: config.sip.loopGuard.windowSec },

@@ -7,7 +7,7 @@ import path from 'path';
 import { formatProblem, loadSlidText, type CompiledLogic, type CompiledService, type Problem } from '../engine/load';
 import type { LogPort, RunContext } from '../engine/types';
 import { builtinRegistry } from '../nodes';
-import { FrontEnd, type FrontEndOptions } from '../sip/front-end';
+import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
 import { SipTransports } from '../sip/transport';
 
 export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'> {
@@ -75,38 +75,50 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
 // ---------------------------------------------------------------- loading flows
 
 export interface LoadedFlows {
+  /** All logics; a ref (id or name) names the first file, in file-name order, that has it. */
   service: CompiledService;
-  files: string[];
+  /** Each file is its own service: sub-logic calls resolve inside the file. */
+  files: Array<{ file: string; service: CompiledService }>;
   problems: Problem[];
+  /** `ref` or `file.slid:ref` → the owning file's service and the logic. */
+  resolve(ref: string): LogicTarget | undefined;
 }
 
 /**
- * Loads every `.slid` of a directory (or one file) into one service. Logic ids must be unique
- * across files (a duplicate is an error); sub-logic calls resolve across files.
+ * Loads every `.slid` of a directory (or one file). Every file is compiled on its own, as the
+ * editor exports it (the same logic may appear in several files, e.g. `registration` inside
+ * `pbx.slid` and alone in `registration.slid`); a logic runs with its own file's sub-logics.
  */
 export function loadFlows(target: string): LoadedFlows {
   if (!existsSync(target)) throw new Error(`flows: ${target} does not exist`);
-  const files = statSync(target).isDirectory()
+  const paths = statSync(target).isDirectory()
     ? readdirSync(target).filter((f) => f.endsWith('.slid')).sort().map((f) => path.join(target, f))
     : [target];
-  if (files.length === 0) throw new Error(`flows: no .slid file in ${target}`);
-  const logics = new Map<string, CompiledLogic>();
-  const byName = new Map<string, CompiledLogic>();
+  if (paths.length === 0) throw new Error(`flows: no .slid file in ${target}`);
+  const files: LoadedFlows['files'] = [];
   const problems: Problem[] = [];
-  for (const file of files) {
+  for (const file of paths) {
     const r = loadSlidText(readFileSync(file, 'utf8'), path.basename(file), builtinRegistry());
     problems.push(...r.problems);
-    if (!r.service) continue;
-    for (const [id, l] of r.service.logics) {
-      if (logics.has(id)) {
-        problems.push({ severity: 'error', file: path.basename(file), logicId: id, logicName: l.name, message: 'logic id already loaded from another file' });
-        continue;
-      }
-      logics.set(id, l);
-      if (!byName.has(l.name)) byName.set(l.name, l);
-    }
+    if (r.service) files.push({ file: path.basename(file), service: r.service });
   }
   const errors = problems.filter((p) => p.severity === 'error');
   if (errors.length) throw new Error(errors.map(formatProblem).join('\n'));
-  return { service: { logics, find: (ref) => logics.get(ref) ?? byName.get(ref) }, files, problems };
+  const logics = new Map<string, CompiledLogic>();
+  for (const f of files) for (const [id, l] of f.service.logics) if (!logics.has(id)) logics.set(id, l);
+  const resolve = (ref: string): LogicTarget | undefined => {
+    const colon = ref.indexOf(':');
+    if (colon > 0) {
+      const f = files.find((x) => x.file === ref.slice(0, colon) || x.file === `${ref.slice(0, colon)}.slid`);
+      const l = f?.service.find(ref.slice(colon + 1));
+      if (f && l) return { service: f.service, logic: l.id };
+    }
+    for (const f of files) {
+      const l = f.service.find(ref);
+      if (l) return { service: f.service, logic: l.id };
+    }
+    return undefined;
+  };
+  const service: CompiledService = { logics, find: (ref) => { const t = resolve(ref); return t?.service.find(t.logic); } };
+  return { service, files, problems, resolve };
 }

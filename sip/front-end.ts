@@ -49,8 +49,13 @@ export interface RouteRule {
   logic: string;
 }
 
+/** A logic and the service (file) it runs in. */
+export interface LogicTarget { service: CompiledService; logic: string }
+
 export interface FrontEndOptions {
   service: CompiledService;
+  /** Resolves route/default logic refs (e.g. per-file services from loadFlows); default: `service.find`. */
+  resolve?: (ref: string) => LogicTarget | undefined;
   ctx: RunContext;
   routes?: RouteRule[];
   /** Name of the listener this front end serves (route rules may select it). */
@@ -139,7 +144,7 @@ function responsePeer(via: Via | null, peer: Peer): Peer {
 
 const text = (v: CdValue | undefined): string => (v === null || v === undefined ? '' : Array.isArray(v) ? '' : String(v));
 
-interface CompiledRule { proto: string | null; port: number | null; skip: boolean; methods: Set<string> | null; source: string | null; logic: string }
+interface CompiledRule { proto: string | null; port: number | null; skip: boolean; methods: Set<string> | null; source: string | null; target: LogicTarget }
 
 export class FrontEnd {
   readonly servers: ServerTransactions;
@@ -148,7 +153,7 @@ export class FrontEnd {
   readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, errors: 0 };
   private readonly buildCd: CdBuilder;
   private readonly rules: CompiledRule[];
-  private readonly defaultLogic: string;
+  private readonly defaultLogic: LogicTarget;
   private readonly exitStatus: number;
   private readonly exitReason: string | undefined;
   private readonly serverHeader: string | undefined;
@@ -165,6 +170,10 @@ export class FrontEnd {
     }, o.timers);
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
     this.buildCd = cdBuilder(o.ctx.auth, { called: o.called });
+    const resolve = o.resolve ?? ((ref: string): LogicTarget | undefined => {
+      const l = o.service.find(ref);
+      return l ? { service: o.service, logic: l.id } : undefined;
+    });
     this.rules = (o.routes ?? []).map((r) => {
       // a listener condition names this listener (always true here), another one (never), or a transport[:port]
       const l = r.listener;
@@ -172,12 +181,14 @@ export class FrontEnd {
       const [proto, port] = l && !isName ? l.toLowerCase().split(':') : [null, null];
       const skip = isName && l !== o.listenerName;
       const methods = r.method ? new Set((Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase())) : null;
-      if (!o.service.find(r.logic)) throw new Error(`route rule names no loaded logic: ${r.logic}`);
-      return { proto: proto || null, port: port ? Number(port) : null, skip, methods, source: r.source ?? null, logic: r.logic };
+      const target = resolve(r.logic);
+      if (!target) throw new Error(`route rule names no loaded logic: ${r.logic}`);
+      return { proto: proto || null, port: port ? Number(port) : null, skip, methods, source: r.source ?? null, target };
     });
-    const def = o.defaultLogic ?? (o.service.find('pbx') ? 'pbx' : o.service.logics.keys().next().value);
-    if (def === undefined || !o.service.find(def)) throw new Error(`no logic "${def ?? ''}" to run by default`);
-    this.defaultLogic = def;
+    const def = o.defaultLogic ?? (resolve('pbx') ? 'pbx' : o.service.logics.keys().next().value);
+    const defTarget = def === undefined ? undefined : resolve(def);
+    if (!defTarget) throw new Error(`no logic "${def ?? ''}" to run by default`);
+    this.defaultLogic = defTarget;
     this.exitStatus = o.exitResponse?.status ?? 404;
     this.exitReason = o.exitResponse?.reason;
     this.serverHeader = o.serverHeader;
@@ -207,14 +218,14 @@ export class FrontEnd {
   };
 
   /** Which logic runs a request. */
-  route(method: string, local: LocalEndpoint, source: string): string {
+  route(method: string, local: LocalEndpoint, source: string): LogicTarget {
     for (const r of this.rules) {
       if (r.skip) continue;
       if (r.proto !== null && r.proto !== local.proto) continue;
       if (r.port !== null && r.port !== local.port) continue;
       if (r.methods !== null && !r.methods.has(method)) continue;
       if (r.source !== null && !source.startsWith(r.source)) continue;
-      return r.logic;
+      return r.target;
     }
     return this.defaultLogic;
   }
@@ -291,10 +302,10 @@ export class FrontEnd {
         this.respond(tx, 482, 'Loop Detected');
         return;
       }
-      const logic = this.route(method, local, peer.address);
+      const target = this.route(method, local, peer.address);
       this.stats.runs++;
       this.running++;
-      runLogic(this.o.service, logic, cd, this.o.ctx, this.o.run).then(
+      runLogic(target.service, target.logic, cd, this.o.ctx, this.o.run).then(
         (r) => { this.running--; this.apply(tx, req, r.outcome); },
         (e) => { this.running--; this.fail(tx, e); },
       );

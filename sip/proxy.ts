@@ -95,7 +95,8 @@ function hopOf(uriText: string): { host: string; port: number; proto: Proto } | 
 
 export class Proxy {
   readonly clients: ClientTransactions;
-  private readonly dnsCache = new Map<string, { address: string; expires: number }>();
+  /** Host → address (or null: lookup failed, cached briefly so a burst does not flood the resolver). */
+  private readonly dnsCache = new Map<string, { address: string | null; expires: number }>();
   private readonly dialogs = new Map<string, Dialog>();
   private readonly localHosts: Set<string>;
   private readonly recordRoute: boolean;
@@ -169,10 +170,14 @@ export class Proxy {
     if (net.isIP(host)) { cb(null, host); return; }
     const now = Date.now();
     const hit = this.dnsCache.get(host);
-    if (hit && hit.expires > now) { cb(null, hit.address); return; }
+    if (hit && hit.expires > now) {
+      if (hit.address === null) cb(new Error(`${host} does not resolve`));
+      else cb(null, hit.address);
+      return;
+    }
     dns.lookup(host, (err, address) => {
-      if (err) { cb(err); return; }
       if (this.dnsCache.size > 10_000) this.dnsCache.clear();
+      if (err) { this.dnsCache.set(host, { address: null, expires: now + 5000 }); cb(err); return; }
       this.dnsCache.set(host, { address, expires: now + DNS_TTL_MS });
       cb(null, address);
     });

@@ -1,0 +1,83 @@
+import path from 'path';
+import { parseMessage } from '../../../sip/parser';
+import type { SipRequest } from '../../../sip/message';
+import { serverTxKey, ServerTransactions, TxState } from '../../../sip/transactions';
+import type { SipTransports } from '../../../sip/transport';
+import { loadFlows } from '../../../server/sip-server';
+
+function req(text: string): SipRequest {
+  const r = parseMessage(text.replace(/\n/g, '\r\n'));
+  if (!r.ok) throw new Error(r.error);
+  return r.message as SipRequest;
+}
+
+const invite = (branch: string, extra = '') => req(`INVITE sip:bob@example.test SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=${branch}
+From: <sip:alice@example.test>;tag=a1
+To: <sip:bob@example.test>${extra}
+Call-ID: c1
+CSeq: 1 INVITE
+Content-Length: 0
+
+`);
+
+describe('serverTxKey', () => {
+  test('RFC 3261: branch + sent-by + method; ACK and INVITE share it, CANCEL does not', () => {
+    const r = invite('z9hG4bKabc');
+    expect(serverTxKey(r, 'z9hG4bKabc', '10.0.0.1:5060', 'ACK')).toBe(serverTxKey(r, 'z9hG4bKabc', '10.0.0.1:5060', 'INVITE'));
+    expect(serverTxKey(r, 'z9hG4bKabc', '10.0.0.1:5060', 'CANCEL')).not.toBe(serverTxKey(r, 'z9hG4bKabc', '10.0.0.1:5060', 'INVITE'));
+    expect(serverTxKey(r, 'z9hG4bKabc', '10.0.0.2:5060', 'INVITE')).not.toBe(serverTxKey(r, 'z9hG4bKabc', '10.0.0.1:5060', 'INVITE'));
+  });
+
+  test('RFC 2543 fallback: the ACK (with our To tag) matches its INVITE', () => {
+    const inv = invite('old1');
+    const ack = req(`ACK sip:bob@example.test SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=old1
+From: <sip:alice@example.test>;tag=a1
+To: <sip:bob@example.test>;tag=ours
+Call-ID: c1
+CSeq: 1 ACK
+Content-Length: 0
+
+`);
+    expect(serverTxKey(ack, 'old1', '10.0.0.1:5060', 'ACK')).toBe(serverTxKey(inv, 'old1', '10.0.0.1:5060', 'INVITE'));
+  });
+});
+
+describe('ServerTransactions', () => {
+  const sent: Buffer[] = [];
+  const transports = { send: (b: Buffer) => { sent.push(b); } } as unknown as SipTransports;
+
+  test('a final response completes a non-INVITE transaction; it is remembered, then forgotten past maxCompleted', () => {
+    const txs = new ServerTransactions(transports, { maxCompleted: 2 });
+    const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
+    const made = [1, 2, 3].map((i) => {
+      const tx = txs.create(`k${i}`, invite('z9hG4bK' + i), 'REGISTER', peer);
+      txs.respond(tx, Buffer.from(`r${i}`), 200);
+      return tx;
+    });
+    expect(made.every((t) => t.state === TxState.Completed)).toBe(true);
+    expect(txs.get('k1')).toBeUndefined();  // evicted: bounded memory
+    expect(txs.get('k3')?.lastResponse?.toString()).toBe('r3');
+    expect(txs.inFlight).toBe(0);
+    txs.close();
+  });
+
+  test('reliable transport: Timer J = 0', () => {
+    const txs = new ServerTransactions(transports);
+    const tx = txs.create('t', invite('z9hG4bKt'), 'OPTIONS', { proto: 'tcp', address: '10.0.0.1', port: 5060 });
+    txs.respond(tx, Buffer.from('x'), 200);
+    expect(txs.get('t')).toBeUndefined();
+    txs.close();
+  });
+});
+
+describe('loadFlows', () => {
+  test('every file is its own service; a ref names the first file having it; file:ref names one file', () => {
+    const f = loadFlows(path.resolve(__dirname, '../../integration/sip/fixtures'));
+    expect(f.files.map((x) => x.file)).toEqual(['test-flows.slid']);
+    expect(f.resolve('proxy-test')?.logic).toBe('100');
+    expect(f.resolve('test-flows.slid:101')?.logic).toBe('101');
+    expect(f.resolve('nope')).toBeUndefined();
+  });
+});
