@@ -152,8 +152,8 @@ export class FrontEnd {
   readonly loopGuard: LoopGuard | null;
   readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, errors: 0 };
   private readonly buildCd: CdBuilder;
-  private readonly rules: CompiledRule[];
-  private readonly defaultLogic: LogicTarget;
+  private rules: CompiledRule[];
+  private defaultLogic: LogicTarget;
   private readonly exitStatus: number;
   private readonly exitReason: string | undefined;
   private readonly serverHeader: string | undefined;
@@ -170,11 +170,32 @@ export class FrontEnd {
     }, o.timers);
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
     this.buildCd = cdBuilder(o.ctx.auth, { called: o.called });
-    const resolve = o.resolve ?? ((ref: string): LogicTarget | undefined => {
-      const l = o.service.find(ref);
-      return l ? { service: o.service, logic: l.id } : undefined;
+    const bound = this.bind(o.service, o.resolve);
+    this.rules = bound.rules;
+    this.defaultLogic = bound.defaultLogic;
+    this.exitStatus = o.exitResponse?.status ?? 404;
+    this.exitReason = o.exitResponse?.reason;
+    this.serverHeader = o.serverHeader;
+  }
+
+  /**
+   * Points the front end at another set of logics (a release activated over the API): routes and
+   * the default logic are resolved first, then swapped in one assignment each, so a request sees
+   * either the old set or the new one; requests already running finish on the set they took.
+   */
+  setFlows(service: CompiledService, resolve?: (ref: string) => LogicTarget | undefined): void {
+    const bound = this.bind(service, resolve);
+    this.rules = bound.rules;
+    this.defaultLogic = bound.defaultLogic;
+  }
+
+  private bind(service: CompiledService, resolveRef?: (ref: string) => LogicTarget | undefined): { rules: CompiledRule[]; defaultLogic: LogicTarget } {
+    const resolve = resolveRef ?? ((ref: string): LogicTarget | undefined => {
+      const l = service.find(ref);
+      return l ? { service, logic: l.id } : undefined;
     });
-    this.rules = (o.routes ?? []).map((r) => {
+    const o = this.o;
+    const rules = (o.routes ?? []).map((r) => {
       // a listener condition names this listener (always true here), another one (never), or a transport[:port]
       const l = r.listener;
       const isName = l !== undefined && !/^(udp|tcp)(:\d+)?$/i.test(l);
@@ -185,13 +206,10 @@ export class FrontEnd {
       if (!target) throw new Error(`route rule names no loaded logic: ${r.logic}`);
       return { proto: proto || null, port: port ? Number(port) : null, skip, methods, source: r.source ?? null, target };
     });
-    const def = o.defaultLogic ?? (resolve('pbx') ? 'pbx' : o.service.logics.keys().next().value);
+    const def = o.defaultLogic ?? (resolve('pbx') ? 'pbx' : service.logics.keys().next().value);
     const defTarget = def === undefined ? undefined : resolve(def);
     if (!defTarget) throw new Error(`no logic "${def ?? ''}" to run by default`);
-    this.defaultLogic = defTarget;
-    this.exitStatus = o.exitResponse?.status ?? 404;
-    this.exitReason = o.exitResponse?.reason;
-    this.serverHeader = o.serverHeader;
+    return { rules, defaultLogic: defTarget };
   }
 
   /** The transports' message handler. Never throws. */
