@@ -32,6 +32,10 @@ export interface ServeCliOptions {
   workers?: 'auto' | number;
   recordRoute?: boolean;
   logLevel?: string;
+  httpHost?: string;
+  httpPort?: number;
+  /** commander's `--no-http` */
+  http?: boolean;
 }
 
 /** The configuration with command-line overrides applied. */
@@ -48,6 +52,7 @@ export function serveConfig(o: ServeCliOptions): Config {
       ...c.sip, listeners, domain: o.domain ?? c.sip.domain, workers: o.workers ?? c.sip.workers,
       recordRoute: o.recordRoute ?? c.sip.recordRoute,
     },
+    http: { ...c.http, host: o.httpHost ?? c.http.host, port: o.httpPort ?? c.http.port, enabled: o.http === false ? false : c.http.enabled },
     log: { level: (o.logLevel as Config['log']['level']) ?? c.log.level },
   };
 }
@@ -66,6 +71,9 @@ export function registerServe(program: Command): void {
     .option('--workers <n>', 'SIP processes: "auto" (one per core when the stores are networked) or N', workersArg)
     .option('--record-route', 'add Record-Route to relayed dialog-creating requests')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--http-host <host>', 'HTTP API address (default 127.0.0.1)')
+    .option('--http-port <port>', 'HTTP API port (default 8080; 0 = any free port)', portArg)
+    .option('--no-http', 'do not start the HTTP API')
     .action(async (o: ServeCliOptions) => {
       const config = cluster.isWorker && process.env[WORKER_ENV] ? (JSON.parse(process.env[WORKER_ENV]) as Config) : serveConfig(o);
       const logger = createLogger({ level: config.log.level });
@@ -76,6 +84,10 @@ export function registerServe(program: Command): void {
             logger.info({ listener: l.name, host: l.host, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
             // one plain line for scripts and tests (port 0 → the bound port)
             console.log(`sipflow: SIP ${l.name} listening on ${l.host} udp:${l.udpPort} tcp:${l.tcpPort} (${l.workers} process${l.workers > 1 ? 'es' : ''})`);
+          }
+          const httpPort = info[0]?.httpPort;
+          if (httpPort !== undefined) {
+            console.log(`sipflow: HTTP API on http://${config.http.host}:${httpPort}/api/v1 (designer: /designer; bearer token in ${config.http.token ? 'the configuration' : `${config.dataDir}/api-token`})`);
           }
         },
       });

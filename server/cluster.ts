@@ -27,8 +27,13 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { logPort } from './logger';
+import type { FastifyInstance } from 'fastify';
+import { createFlowsStore, type FlowsStore } from './flows-store';
+import { buildApi } from './http';
+import { instrumentContext, processMetrics } from './metrics';
 import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
-import { loadFlows, startSipServer, type SipServer } from './sip-server';
+import { startSipServer, type SipServer } from './sip-server';
+import type { LogicTarget } from '../sip/front-end';
 
 export const WORKER_ENV = 'SIPFLOW_SERVE_WORKER_CONFIG';
 
@@ -39,7 +44,7 @@ export interface ServeOptions {
   onListening?: (listeners: ListeningInfo[]) => void;
 }
 
-export interface ListeningInfo { name: string; host: string; udpPort: number; tcpPort: number; workers: number }
+export interface ListeningInfo { name: string; host: string; udpPort: number; tcpPort: number; workers: number; httpPort?: number }
 
 export interface ServeHandle {
   listeners: ListeningInfo[];
@@ -59,21 +64,43 @@ export function decideWorkers(requested: 'auto' | number, shareable: boolean, lo
   return requested;
 }
 
-async function startListeners(config: Config, rt: Runtime, logger: Logger, shared: boolean): Promise<{ servers: SipServer[]; info: ListeningInfo[] }> {
-  const { service, resolve } = loadFlows(config.flows);
+/**
+ * The service logics come from the flows store (releases activated over the API or the designer);
+ * on first start it imports the shipped `flows/*.slid`. An activation swaps every front end's
+ * logics at once; other instances and workers notice by polling the store.
+ */
+async function openFlows(config: Config, rt: Runtime, logger: Logger, bootstrap: boolean): Promise<FlowsStore> {
+  const flows = await createFlowsStore({ knex: rt.knex, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
+  if (bootstrap) {
+    const imported = await flows.bootstrap(config.flows);
+    if (imported.length) logger.info({ flows: imported }, 'imported shipped flows as release 1');
+  }
+  return flows;
+}
+
+const targetOf = (flows: FlowsStore) => (ref: string): LogicTarget | undefined => {
+  const r = flows.resolve(ref);
+  return r ? { service: r.service, logic: r.logic.id } : undefined;
+};
+
+async function startListeners(config: Config, rt: Runtime, logger: Logger, shared: boolean, flows: FlowsStore): Promise<{ servers: SipServer[]; info: ListeningInfo[]; unsubscribe: () => void }> {
+  const resolve = targetOf(flows);
   const servers: SipServer[] = [];
   const info: ListeningInfo[] = [];
   const log = logPort(logger);
+  const metrics = processMetrics();
+  const ctx = instrumentContext(rt.ctx, metrics);
   try {
     for (const l of config.sip.listeners) {
       const s = await startSipServer({
-        service, resolve, ctx: rt.ctx, host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
+        service: flows.active(), resolve, ctx, host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
         shared, listenerName: l.name, advertisedHost: l.advertise, aliases: [...config.sip.aliases, ...(config.sip.domain ? [config.sip.domain] : [])],
         routes: config.routes, defaultLogic: resolve(config.defaultLogic) ? config.defaultLogic : undefined,
         called: config.sip.called, recordRoute: config.sip.recordRoute,
         exitResponse: config.sip.defaultRoute,
         loopGuard: { maxPerCallId: config.sip.loopGuard.maxOccurrences, windowSec: config.sip.loopGuard.windowSec },
         run: { limits: config.limits }, log,
+        observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
       });
       servers.push(s);
       info.push({ name: l.name, host: l.host, udpPort: s.udpPort, tcpPort: s.tcpPort, workers: 1 });
@@ -82,7 +109,20 @@ async function startListeners(config: Config, rt: Runtime, logger: Logger, share
     for (const s of servers) await s.close(0);
     throw e;
   }
-  return { servers, info };
+  const unsubscribe = flows.onActivate(({ service }) => {
+    for (const s of servers) {
+      try { s.frontEnd.setFlows(service, resolve); } catch (e) { logger.error({ err: e }, 'activated flows do not fit the routes: keeping the previous ones'); }
+    }
+  });
+  return { servers, info, unsubscribe };
+}
+
+/** The HTTP API (flows, simulate, execute, directory, registrations, health, metrics) in the primary process. */
+async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger): Promise<FastifyInstance | null> {
+  if (!config.http.enabled) return null;
+  const app = await buildApi({ config, runtime: rt, flows, logger });
+  await app.listen({ host: config.http.host, port: config.http.port });
+  return app;
 }
 
 /** Runs the SIP service in this process, or as the cluster primary forking workers. */
@@ -91,22 +131,37 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   if (cluster.isWorker && process.env[WORKER_ENV]) return serveWorker(o);
 
   const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger) });
+  let flows: FlowsStore;
+  let api: FastifyInstance | null = null;
+  try {
+    flows = await openFlows(config, rt, logger, true);
+    api = await startApi(config, rt, flows, logger);
+  } catch (e) {
+    await api?.close();
+    await rt.close();
+    throw e;
+  }
+  const stopPolling = flows.startPolling();
+  const httpPort = api ? (api.server.address() as { port: number }).port : undefined;
+  const closeShared = async () => { stopPolling(); await api?.close(); flows.close(); await rt.close(); };
   const workers = decideWorkers(config.sip.workers, rt.shareable, logger);
   if (workers === 1) {
     let started: Awaited<ReturnType<typeof startListeners>>;
     try {
-      started = await startListeners(config, rt, logger, false);
+      started = await startListeners(config, rt, logger, false, flows);
     } catch (e) {
-      await rt.close();
+      await closeShared();
       throw e;
     }
-    o.onListening?.(started.info);
+    const info = started.info.map((i) => ({ ...i, httpPort }));
+    o.onListening?.(info);
     let stopping: Promise<void> | null = null;
     return {
-      listeners: started.info, workers: 1,
+      listeners: info, workers: 1,
       stop: () => (stopping ??= (async () => {
+        started.unsubscribe();
         await Promise.all(started.servers.map((s) => s.close(2000)));
-        await rt.close();
+        await closeShared();
       })()),
     };
   }
@@ -147,9 +202,10 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   } catch (e) {
     stopping = true;
     for (const w of alive) w.kill();
-    await rt.close();
+    await closeShared();
     throw e;
   }
+  info = info.map((i) => ({ ...i, httpPort }));
   o.onListening?.(info);
   let stopped: Promise<void> | null = null;
   return {
@@ -162,7 +218,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
         w.send({ type: 'shutdown' });
       }));
       await Promise.all(exits);
-      await rt.close();
+      await closeShared();
     })()),
   };
 }
@@ -172,19 +228,25 @@ async function serveWorker(o: ServeOptions): Promise<ServeHandle> {
   const config = JSON.parse(process.env[WORKER_ENV]!) as Config;
   const logger = o.logger.child({ worker: cluster.worker?.id });
   let rt: Runtime;
+  let flows: FlowsStore;
   let started: Awaited<ReturnType<typeof startListeners>>;
   try {
     rt = await openRuntime({ ...runtimeOptionsFromConfig(config), provision: false, purgeIntervalSec: undefined, log: logPort(logger) });
-    started = await startListeners(config, rt, logger, true);
+    flows = await openFlows(config, rt, logger, false);
+    started = await startListeners(config, rt, logger, true, flows);
   } catch (e) {
     process.send?.({ type: 'failed', error: (e as Error).message });
     throw e;
   }
+  const stopPolling = flows.startPolling();
   let stopping: Promise<void> | null = null;
   const handle: ServeHandle = {
     listeners: started.info, workers: 1,
     stop: () => (stopping ??= (async () => {
+      stopPolling();
+      started.unsubscribe();
       await Promise.all(started.servers.map((s) => s.close(2000)));
+      flows.close();
       await rt.close();
     })()),
   };

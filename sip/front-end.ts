@@ -78,6 +78,8 @@ export interface FrontEndOptions {
   serverHeader?: string;
   run?: RunOptions;
   log?: LogPort;
+  /** Called after each logic run (metrics): method, outcome, seconds, whether credentials were sent. */
+  observe?: (method: string, outcome: Outcome, seconds: number, hadCredentials: boolean) => void;
 }
 
 export interface FrontEndStats {
@@ -323,8 +325,14 @@ export class FrontEnd {
       const target = this.route(method, local, peer.address);
       this.stats.runs++;
       this.running++;
+      const observe = this.o.observe;
+      const started = observe ? process.hrtime.bigint() : 0n;
       runLogic(target.service, target.logic, cd, this.o.ctx, this.o.run).then(
-        (r) => { this.running--; this.apply(tx, req, r.outcome); },
+        (r) => {
+          this.running--;
+          if (observe) observe(method, r.outcome, Number(process.hrtime.bigint() - started) / 1e9, cd.vars.authUsername !== undefined);
+          this.apply(tx, req, r.outcome);
+        },
         (e) => { this.running--; this.fail(tx, e); },
       );
     } catch (e) {
