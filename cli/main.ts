@@ -10,7 +10,7 @@ import { builtinRegistry } from '../nodes';
 import { nodeReferenceMarkdown } from '../nodes/reference';
 import { parseDigestCredentials } from '../services/auth';
 import { maskPassword, migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
-import { ConfigError, loadConfig } from '../server/config';
+import { ConfigError, configReferenceMarkdown, loadConfig } from '../server/config';
 import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
 import { runImport } from './import';
@@ -185,8 +185,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     });
 
   program.command('docs')
-    .description('print the node reference (Markdown) generated from the node schemas')
-    .action(() => { console.log(nodeReferenceMarkdown(builtinRegistry().list())); });
+    .description('print a reference generated from the schemas: nodes (docs/nodes.md) or config (docs/configuration.md)')
+    .argument('[what]', 'nodes or config', 'nodes')
+    .action((what: string) => {
+      if (what === 'nodes') console.log(nodeReferenceMarkdown(builtinRegistry().list()));
+      else if (what === 'config') console.log(configReferenceMarkdown());
+      else throw new UsageError(`docs: unknown reference "${what}" (nodes, config)`);
+    });
 
   dataOpts(program.command('demo'))
     .description("the seed registration logic on the embedded directory: REGISTER → 401 → REGISTER with credentials → 200")

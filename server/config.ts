@@ -206,3 +206,22 @@ function findDescription(p: string[]): string {
   }
   return desc;
 }
+
+/** docs/configuration.md: every key with its environment variable, type, default and meaning. */
+export function configReferenceMarkdown(): string {
+  const lines = [
+    '# Configuration reference',
+    '',
+    'Generated from the zod schema in `server/config.ts` (`npm run docs`); do not edit by hand.',
+    'One YAML or JSON file (`sipflow serve --config sipflow.yaml`, `sipflow config check sipflow.yaml`); every key',
+    'is optional and the defaults are the embedded setup. Each key can be overridden by its environment variable',
+    '(lists: comma-separated or JSON; objects and lists of objects: JSON).',
+    '',
+    '| key | environment | type | default | meaning |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of configReference()) {
+    lines.push(`| \`${r.key}\` | \`${r.env}\` | ${r.type} | ${r.default ? `\`${r.default.replace(/\|/g, '\\|')}\`` : ''} | ${r.description.replace(/\|/g, '\\|')} |`);
+  }
+  return lines.join('\n');
+}

@@ -8,3 +8,10 @@ test('docs/nodes.md is the reference generated from the node schemas (run `npm r
   expect(onDisk).toBe(nodeReferenceMarkdown(builtinRegistry().list()) + '\n');
   for (const t of builtinRegistry().list()) expect(onDisk).toContain(`\`${t.type}\``);
 });
+
+test('docs/configuration.md is the reference generated from the config schema (run `npm run docs`)', () => {
+  const { configReferenceMarkdown } = require('../../server/config') as typeof import('../../server/config');
+  const onDisk = readFileSync(path.join(__dirname, '../../docs/configuration.md'), 'utf8');
+  expect(onDisk).toBe(configReferenceMarkdown() + '\n');
+  expect(onDisk).toContain('`SIPFLOW_LOCATION_URL`');
+});
