@@ -68,8 +68,19 @@ function tail(file, bytes = 2000) {
 
 // ------------------------------------------------------------------ records
 
+/**
+ * The process whose life bounds the servers' (jest's main process, the bench): globalSetup
+ * exports it so private servers started by workers carry the same owner.
+ */
+function ownerPid() {
+  const o = process.env.SIPFLOW_TEST_SERVERS_OWNER;
+  if (o === 'none') return null; // started by hand (CLI): never reaped, stop it with `stop`
+  return Number(o) || process.pid;
+}
+
 function saveRecord(stateDir, rec) {
   fs.mkdirSync(stateDir, { recursive: true });
+  rec.owner ??= ownerPid();
   const file = path.join(stateDir, `${rec.name}.json`);
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(rec, null, 2));
   fs.renameSync(`${file}.tmp`, file);
@@ -272,11 +283,27 @@ async function destroy(rec, stateDir) {
 }
 
 /**
+ * Stops servers left behind by runs whose owner died without teardown (jest killed, a worker
+ * crashing the run): they would otherwise hold ports and /tmp space forever. Servers of runs
+ * still alive (another jest in parallel) are left alone.
+ */
+async function reapOrphans() {
+  for (const root of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('sipflow-test-'))) {
+    const stateDir = path.join(os.tmpdir(), root, 'state');
+    let recs;
+    try { recs = loadRecords(stateDir); } catch { continue; }
+    if (recs.length === 0 || recs.some((r) => !r.owner || isAlive(r.owner))) continue;
+    await stopTestServers(stateDir).catch(() => {});
+  }
+}
+
+/**
  * What globalSetup and the bench need: a MongoDB URL and a PostgreSQL URL. Uses MONGODB_URL /
  * PG_URL from the environment when set (then nothing is started for that one), else starts a
  * local server. Returns { root, stateDir, mongoUrl, pgUrl, started: [records] }.
  */
 async function startTestServers({ env = process.env, log = () => {} } = {}) {
+  await reapOrphans();
   const root = makeRoot();
   const stateDir = path.join(root, 'state');
   fs.mkdirSync(stateDir);
@@ -314,13 +341,14 @@ module.exports = {
   REPL_SET, makeRoot, freePort, ferretdbBinary, pgBinDir,
   createFerretDb, startFerretDb, stopFerretDb,
   createPostgres, startPostgres, stopPostgres,
-  start, stop, destroy, loadRecords, startTestServers, stopTestServers,
+  start, stop, destroy, loadRecords, reapOrphans, startTestServers, stopTestServers,
 };
 
 if (require.main === module) {
   const [cmd, arg] = process.argv.slice(2);
   (async () => {
     if (cmd === 'start') {
+      process.env.SIPFLOW_TEST_SERVERS_OWNER = 'none';
       const s = await startTestServers({ log: (m) => console.error(m) });
       console.log(`export MONGODB_URL='${s.mongoUrl}' PG_URL='${s.pgUrl}' SIPFLOW_TEST_SERVERS_STATE='${s.stateDir}'`);
     } else if (cmd === 'stop' && arg) {

@@ -252,7 +252,16 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
       (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
 
     upsert: (binding) => run('upsert', async (location) => {
-      await location.replaceOne({ ruid: binding.ruid }, toDocument(binding), { upsert: true });
+      // Concurrent upserts can lose the insert race with E11000 (MongoDB documents retrying
+      // them; FerretDB does it under load even for distinct ruids). The retry then replaces.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await location.replaceOne({ ruid: binding.ruid }, toDocument(binding), { upsert: true });
+          return;
+        } catch (e) {
+          if (!(e instanceof MongoServerError && e.code === 11000) || attempt === 3) throw e;
+        }
+      }
     }),
 
     remove: (ruids) => run('remove', async (location) => {

@@ -20,6 +20,8 @@ const servers = require('../../scripts/test-servers/servers.cjs');
 
 export default async function globalSetup() {
   const t0 = Date.now();
+  // Servers live as long as this (jest's main) process: workers' private servers record it too.
+  process.env.SIPFLOW_TEST_SERVERS_OWNER = String(process.pid);
   const s = await servers.startTestServers({ log: (m) => console.log(`[test servers] ${m}`) });
   process.env.MONGODB_URL = s.mongoUrl;
   process.env.PG_URL = s.pgUrl;
