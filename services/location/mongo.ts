@@ -16,7 +16,7 @@ import type { Binding, LocationStore } from './types';
 export interface MongoLocationOptions {
   /** e.g. the note's `mongodb://h1,h2,h3/kamailio?replicaSet=sre_location&readPreference=primaryPreferred`. */
   url: string;
-  /** Overrides the database of the URL path; default: the URL's, else `kamailio`. */
+  /** Database when the URL path names none (the URL's wins, as in Kamailio's DBURL); default `kamailio`. */
   database?: string;
   collection?: string;
   /** Default `{ w: 'majority', wtimeoutMS: 5000 }`: a binding is acknowledged once a majority has it. */
@@ -188,7 +188,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     socketTimeoutMS: opts.socketTimeoutMS ?? 5000,
     writeConcern: opts.writeConcern ?? { w: 'majority', wtimeoutMS: 5000 },
   };
-  const dbName = opts.database ?? norm.database ?? 'kamailio';
+  const dbName = norm.database ?? opts.database ?? 'kamailio';
   const collectionName = opts.collection ?? 'location';
 
   // The driver's client is unusable ("Topology is closed") once its first connect has failed, as

@@ -6,7 +6,7 @@ import { randomUUID } from 'crypto';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
-import { openPgliteKnex } from '../../setup/pglite';
+import { openDirectory } from '../../../services/directory';
 import { pgUrl } from '../../setup/servers';
 import { makeBinding, storeContract } from './fixtures';
 
@@ -18,7 +18,7 @@ type Target = 'postgres' | 'pglite';
  */
 async function openTarget(target: Target): Promise<{ knex: Knex; done: () => Promise<void> }> {
   if (target === 'pglite') {
-    const knex = openPgliteKnex();
+    const knex = openDirectory('memory://');
     return { knex, done: () => knex.destroy() };
   }
   const schema = `loc_${randomUUID().slice(0, 8)}`;
