@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import type { LogPort, RunContext, RunLimits } from '../engine/types';
 import { createDigestAuth, resolveSecret, type DigestAlgorithm } from '../services/auth';
 import { createDirectory, migrate, openDirectory, seed, type Directory } from '../services/directory';
+import { createCachedDirectory } from '../services/directory/cache';
 import { createMemoryLocationStore } from '../services/location/memory';
 import { createMongoLocationStore } from '../services/location/mongo';
 import { createRegistrar, type Registrar, type RegistrarOptions } from '../services/location/registrar';
@@ -20,6 +21,10 @@ export interface RuntimeOptions {
   /** Directory URL: a PGlite dir, memory://, or postgres://… Default: `<dataDir>/directory`. */
   directoryUrl?: string;
   directoryPoolMax?: number;
+  /** Read-through cache of directory query results, in seconds (0/undefined = off). */
+  directoryCacheSec?: number;
+  directoryCacheNegativeSec?: number;
+  directoryCacheMaxEntries?: number;
   /**
    * Location store: `sql` (Kamailio's `location` table in the directory database, the embedded
    * default), `memory`, a `postgres://` URL, or a `mongodb://` URL (Kamailio's db_mongodb layout).
@@ -44,6 +49,8 @@ export interface Runtime {
   knex: Knex;
   directory: Directory;
   registrar: Registrar;
+  /** The location store beneath the registrar (administration: list, count, remove). */
+  store: LocationStore;
   /** True when every store is reachable from any process (networked), so SIP workers may share them. */
   shareable: boolean;
   limits?: Partial<RunLimits>;
@@ -55,6 +62,9 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     dataDir: c.dataDir,
     directoryUrl: c.directory.url,
     directoryPoolMax: c.directory.poolMax,
+    directoryCacheSec: c.directory.cacheSec,
+    directoryCacheNegativeSec: c.directory.cacheNegativeSec,
+    directoryCacheMaxEntries: c.directory.cacheMaxEntries,
     locationUrl: c.location.url,
     mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
     realm: c.sip.domain,
@@ -95,6 +105,23 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
   throw new Error(`unsupported location URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use sql, memory, postgres://… or mongodb://…`);
 }
 
+/** Location tables share the directory connection when location is `sql`: their writes leave the directory cache alone. */
+const LOCATION_SQL = /^\s*(insert\s+into|update|delete\s+from|with\s+\w+\s+as\s+\(\s*delete\s+from)\s+"?location\b/i;
+
+/** The directory, behind a read-through cache when `directoryCacheSec` > 0; writes through `knex` invalidate it. */
+function withCache(directory: Directory, knex: Knex, o: RuntimeOptions): Directory {
+  if (!o.directoryCacheSec || o.directoryCacheSec <= 0) return directory;
+  const cached = createCachedDirectory(directory, {
+    ttlSec: o.directoryCacheSec, negativeTtlSec: o.directoryCacheNegativeSec, maxEntries: o.directoryCacheMaxEntries,
+  });
+  knex.on('query', (q: { method?: string; sql?: string }) => {
+    if (q.method === 'select' || q.method === 'first' || q.method === 'pluck') return;
+    if (typeof q.sql === 'string' && (LOCATION_SQL.test(q.sql) || /^\s*select\b/i.test(q.sql))) return;
+    cached.invalidate();
+  });
+  return cached;
+}
+
 export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
   const directoryUrl = o.directoryUrl ?? path.join(o.dataDir, 'directory');
   const knex = openDirectory(directoryUrl, { poolMax: o.directoryPoolMax });
@@ -104,7 +131,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       await migrate(knex);
       await seed(knex);
     }
-    const directory = createDirectory(knex);
+    const directory = withCache(createDirectory(knex), knex, o);
     location = await openLocationStore({ ...o, directoryUrl }, knex);
     const store = location.store;
     const registrar = createRegistrar(store, o.registrar);
@@ -114,7 +141,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log };
     const locationKnex = location.knex;
     return {
-      ctx, knex, directory, registrar, limits: o.limits,
+      ctx, knex, directory, registrar, store, limits: o.limits,
       shareable: isNetworked(directoryUrl) && location.networked,
       async close() {
         stopPurging();

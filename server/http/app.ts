@@ -22,7 +22,8 @@ import { runtimeOptionsFromConfig, type Runtime } from '../runtime';
 import { resolveApiToken, tokenChecker } from './auth';
 import type { ApiDeps } from './deps';
 import { errorHandler } from './errors';
-import { locationAdminFor, type LocationAdmin } from './location-admin';
+import { createLocationAdmin, type LocationAdmin } from './location-admin';
+import { designerPlugin } from './routes/designer';
 import { directoryRoutes } from './routes/directory';
 import { engineRoutes } from './routes/engine';
 import { flowRoutes } from './routes/flows';
@@ -35,7 +36,7 @@ export interface ApiOptions {
   runtime: Runtime;
   flows: FlowsStore;
   subscribers?: Subscribers;
-  /** Bindings administration; default: from `config.location.url` (see location-admin.ts). */
+  /** Bindings administration; default: the runtime's location store. */
   location?: LocationAdmin;
   metrics?: Metrics;
   logger?: Logger;
@@ -63,7 +64,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const metrics = o.metrics ?? processMetrics();
   const logger = o.logger ?? createLogger({ level: o.config.log.level });
   const subscribers = o.subscribers ?? createSubscribers(o.runtime.knex);
-  const location = o.location ?? locationAdminFor(o.config, o.runtime.knex);
+  const location = o.location ?? createLocationAdmin(o.runtime.store);
   const checkToken = tokenChecker(o.token ?? resolveApiToken({ token: o.config.http.token, dataDir: o.config.dataDir }));
   const deps: ApiDeps = {
     config: o.config, runtime: o.runtime, flows: o.flows, subscribers, subscribersAdmin: createSubscribersAdmin(o.runtime.knex, subscribers),
@@ -72,7 +73,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     limits: o.runtime.limits,
     registrarOptions: runtimeOptionsFromConfig(o.config).registrar ?? {},
   };
-  if (location.listable) metrics.setBindingsSource(() => location.count(new Date()));
+  metrics.setBindingsSource(() => location.count(new Date()));
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -95,8 +96,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   });
 
   // ---------------------------------------------------------------- auth
-  const publicPrefixes = ['/health/', ...(o.publicPrefixes ?? [])];
-  const isPublic = (url: string) => publicPrefixes.some((p) => url.startsWith(p)) || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
+  // the designer's files are the web app only: every API call it makes needs the token
+  const publicPrefixes = ['/health/', '/designer', ...(o.publicPrefixes ?? [])];
+  const under = (url: string, p: string) => (p.endsWith('/') ? url.startsWith(p) : url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
+  const isPublic = (url: string) => publicPrefixes.some((p) => under(url, p)) || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
   app.addHook('onRequest', async (req, reply) => {
     if (isPublic(req.url)) return;
     const verdict = checkToken(req.headers.authorization);
@@ -153,7 +156,6 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     await directoryRoutes(v1, deps);
     await registrationRoutes(v1, deps);
   }, { prefix: API_PREFIX });
-
-  app.addHook('onClose', async () => { await location.close(); });
+  await app.register(designerPlugin, { directory: o.runtime.directory });
   return app;
 }

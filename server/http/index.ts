@@ -2,6 +2,6 @@
 export { buildApi, API_PREFIX } from './app';
 export type { ApiOptions } from './app';
 export { resolveApiToken, tokenChecker, API_TOKEN_FILE } from './auth';
-export { locationAdminFor, createSqlLocationAdmin, createMongoLocationAdmin, createUnlistableLocationAdmin, LocationAdminUnsupportedError } from './location-admin';
+export { createLocationAdmin } from './location-admin';
 export type { LocationAdmin, BindingQuery } from './location-admin';
 export { dryRunLocation } from './routes/engine';

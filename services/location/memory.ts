@@ -3,7 +3,7 @@
  * per ruid. Used by tests, the simulator and the in-memory benchmark against Kamailio, so every
  * operation touches only the AoR concerned (purge, by nature, scans everything).
  */
-import type { Binding, LocationStore } from './types';
+import { splitAor, type Binding, type LocationStore } from './types';
 
 /** The AoR key; the NUL separator cannot occur in a SIP user or host, so keys never collide. */
 function aorKey(username: string, domain: string | null): string {
@@ -14,14 +14,15 @@ export function createMemoryLocationStore(): LocationStore {
   const byAor = new Map<string, Map<string, Binding>>();
   const aorOfRuid = new Map<string, string>();
 
-  function removeOne(ruid: string): void {
+  function removeOne(ruid: string): boolean {
     const key = aorOfRuid.get(ruid);
-    if (key === undefined) return;
+    if (key === undefined) return false;
     aorOfRuid.delete(ruid);
     const set = byAor.get(key);
-    if (!set) return;
+    if (!set) return true;
     set.delete(ruid);
     if (set.size === 0) byAor.delete(key);
+    return true;
   }
 
   return {
@@ -46,7 +47,33 @@ export function createMemoryLocationStore(): LocationStore {
     },
 
     async remove(ruids) {
-      for (const r of ruids) removeOne(r);
+      let n = 0;
+      for (const r of ruids) if (removeOne(r)) n++;
+      return n;
+    },
+
+    async list(q) {
+      const t = q.now.getTime();
+      const aor = q.aor ? splitAor(q.aor) : null;
+      const search = q.search?.toLowerCase();
+      const matches: Binding[] = [];
+      for (const set of byAor.values()) {
+        for (const b of set.values()) {
+          if (aor && (b.username !== aor.username || (aor.domain !== null && b.domain !== null && b.domain !== aor.domain))) continue;
+          if (!aor && search && !b.username.toLowerCase().includes(search)) continue;
+          if (!q.expired && b.expires.getTime() <= t) continue;
+          matches.push(b);
+        }
+      }
+      matches.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0));
+      return { rows: matches.slice(q.offset, q.offset + q.limit).map((b) => ({ ...b })), total: matches.length };
+    },
+
+    async count(now) {
+      const t = now.getTime();
+      let n = 0;
+      for (const set of byAor.values()) for (const b of set.values()) if (b.expires.getTime() > t) n++;
+      return n;
     },
 
     async purgeExpired(now) {

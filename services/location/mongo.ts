@@ -10,7 +10,7 @@
  */
 import { Double, Int32, MongoClient, MongoError, MongoServerError } from 'mongodb';
 import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
-import { LocationUnavailableError } from './types';
+import { LocationUnavailableError, splitAor } from './types';
 import type { Binding, LocationStore } from './types';
 
 export interface MongoLocationOptions {
@@ -264,9 +264,27 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
       }
     }),
 
-    remove: (ruids) => run('remove', async (location) => {
-      if (ruids.length) await location.deleteMany({ ruid: { $in: ruids } });
+    remove: (ruids) => run('remove', async (location) =>
+      (ruids.length ? (await location.deleteMany({ ruid: { $in: ruids } })).deletedCount : 0)),
+
+    list: (q) => run('list', async (location) => {
+      const f: Document = {};
+      if (q.aor) {
+        const { username, domain } = splitAor(q.aor);
+        f.username = username;
+        if (domain !== null) f.domain = { $in: [domain, null] };
+      } else if (q.search) {
+        f.username = { $regex: q.search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), $options: 'i' };
+      }
+      if (!q.expired) f.expires = { $gt: q.now };
+      const [rows, total] = await Promise.all([
+        location.find(f).sort({ username: 1, ruid: 1 }).skip(q.offset).limit(q.limit).toArray(),
+        location.countDocuments(f),
+      ]);
+      return { rows: rows.map(fromDocument), total };
     }),
+
+    count: (now) => run('count', async (location) => location.countDocuments({ expires: { $gt: now } })),
 
     // Live means expires > now (the registrar's test). Kamailio stores permanent contacts with
     // expires = 0 (the epoch) and its own cleanup skips them; so do we.

@@ -8,7 +8,7 @@
  */
 import type { Knex } from 'knex';
 import { LocationUnavailableError } from './types';
-import type { Binding, LocationStore } from './types';
+import { splitAor, type Binding, type LocationStore } from './types';
 
 export interface SqlLocationOptions {
   /** Per-query timeout, so a hung server cannot hang a REGISTER (default 5000 ms). */
@@ -206,8 +206,35 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
       await knex('location').insert(toRow(binding)).onConflict('ruid').merge().timeout(timeout);
     }),
 
+    // Counted in SQL: knex-pglite does not report a DELETE's row count.
     remove: (ruids) => run('remove', async () => {
-      if (ruids.length) await knex('location').whereIn('ruid', ruids).delete().timeout(timeout);
+      if (!ruids.length) return 0;
+      const res = await knex.raw<{ rows: { n: string | number }[] }>(
+        'WITH gone AS (DELETE FROM location WHERE ruid = ANY(?) RETURNING 1) SELECT count(*) AS n FROM gone', [ruids]).timeout(timeout);
+      return Number(res.rows[0].n);
+    }),
+
+    list: (q) => run('list', async () => {
+      const filtered = () => {
+        const b = knex('location');
+        if (q.aor) {
+          const { username, domain } = splitAor(q.aor);
+          b.where({ username });
+          if (domain !== null) b.andWhere((w) => w.where({ domain }).orWhereNull('domain'));
+        }
+        if (q.search) b.andWhereILike('username', `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+        if (!q.expired) b.andWhere('expires', '>', sqlTimestamp(q.now));
+        return b;
+      };
+      const [{ total }] = await filtered().count({ total: '*' }).timeout(timeout) as Array<{ total: string | number }>;
+      const rows = await filtered().select(COLUMNS).orderBy([{ column: 'username' }, { column: 'ruid' }])
+        .limit(q.limit).offset(q.offset).timeout(timeout) as Row[];
+      return { rows: rows.map(fromRow), total: Number(total) };
+    }),
+
+    count: (now) => run('count', async () => {
+      const [{ n }] = await knex('location').where('expires', '>', sqlTimestamp(now)).count({ n: '*' }).timeout(timeout) as Array<{ n: string | number }>;
+      return Number(n);
     }),
 
     // Live means expires > now. Kamailio's permanent contacts carry the epoch and are kept, as

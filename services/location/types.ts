@@ -68,13 +68,39 @@ export interface LocationPort {
   lookup(username: string, domain: string | null, now: Date): Promise<Binding[]>;
 }
 
+/** A search over bindings across AoRs (administration: API, designer, operators). */
+export interface BindingQuery {
+  /** Exact AoR: `user` or `user@domain` (single-domain bindings, domain null, match any domain). */
+  aor?: string;
+  /** Case-insensitive substring of the username. */
+  search?: string;
+  limit: number;
+  offset: number;
+  /** Include expired bindings not yet purged. */
+  expired?: boolean;
+  now: Date;
+}
+
+/** `sip:user@domain`, `user@domain` or `user` → username and domain (null when absent). */
+export function splitAor(aor: string): { username: string; domain: string | null } {
+  const bare = aor.replace(/^sips?:/i, '');
+  const i = bare.lastIndexOf('@');
+  if (i < 0) return { username: bare, domain: null };
+  return { username: bare.slice(0, i), domain: bare.slice(i + 1) };
+}
+
 /** Persistence beneath the registrar; adapters implement this. */
 export interface LocationStore {
   /** Bindings of an AoR including expired ones (the registrar filters). */
   find(username: string, domain: string | null): Promise<Binding[]>;
   /** Inserts or replaces the binding with the same ruid. Resolves only once durable. */
   upsert(binding: Binding): Promise<void>;
-  remove(ruids: string[]): Promise<void>;
+  /** Deletes bindings by ruid; resolves to how many existed. */
+  remove(ruids: string[]): Promise<number>;
+  /** Bindings across AoRs matching the query, ordered by username then ruid, and the total. */
+  list(q: BindingQuery): Promise<{ rows: Binding[]; total: number }>;
+  /** Live bindings (expires > now). */
+  count(now: Date): Promise<number>;
   /** Deletes bindings that expired before `now`; returns how many. */
   purgeExpired(now: Date): Promise<number>;
   close(): Promise<void>;

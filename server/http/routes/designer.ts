@@ -119,7 +119,7 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
   const hide = { schema: { hide: true } };
   if (built) {
     await app.register(fastifyStatic, {
-      root: dist, prefix: '/designer/', decorateReply: false, index: ['index.html'], redirect: false, wildcard: true,
+      root: dist, prefix: '/designer/', decorateReply: false, index: ['index.html'], redirect: false, wildcard: true, cacheControl: false,
       // index.html names content-hashed assets: it must never be cached, the assets may be forever.
       setHeaders(res, file) {
         res.setHeader('Cache-Control', file.endsWith('index.html') ? 'no-cache' : 'public, max-age=31536000, immutable');

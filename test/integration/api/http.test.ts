@@ -1,6 +1,6 @@
 /** The same API over a real socket (app.listen on port 0 + fetch), and the MongoDB bindings admin. */
 import type { AddressInfo } from 'net';
-import { createMongoLocationAdmin } from '../../../server/http';
+import { createLocationAdmin } from '../../../server/http';
 import { createMongoLocationStore } from '../../../services/location/mongo';
 import type { Binding } from '../../../services/location/types';
 import { AUTH, FLOWS_DIR, apiFixture, sampleRegister, type Fixture } from './support';
@@ -59,7 +59,7 @@ describe('MongoDB bindings admin (Kamailio db_mongodb layout)', () => {
     const url = process.env.MONGODB_URL!;
     const collection = `location_api_${process.pid}_${Date.now()}`;
     const store = createMongoLocationStore({ url, database: 'sipflow_api_test', collection, writeConcern: { w: 1 } });
-    const admin = createMongoLocationAdmin({ url, database: 'sipflow_api_test', collection });
+    const admin = createLocationAdmin(store);
     const now = new Date();
     const binding = (ruid: string, username: string, secs: number): Binding => ({
       ruid, username, domain: null, contact: `sip:${username}@10.0.0.1`, received: null, path: null,
@@ -80,7 +80,6 @@ describe('MongoDB bindings admin (Kamailio db_mongodb layout)', () => {
       expect(await admin.count(now)).toBe(1);
     } finally {
       await store.remove(['r1', 'r2', 'r3']).catch(() => undefined);
-      await admin.close();
       await store.close();
     }
   });

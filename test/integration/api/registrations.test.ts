@@ -1,4 +1,4 @@
-/** Registrations (bindings): list, search by AoR, delete by ruid; over the SQL store, and the memory store's 501. */
+/** Registrations (bindings): list, search by AoR, delete by ruid; over the SQL and the in-memory location stores. */
 import { apiFixture, answerChallenge, sampleRegister, type Fixture } from './support';
 
 const UA = { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' };
@@ -10,9 +10,9 @@ async function register(f: Fixture, callId: string, contact: string) {
   expect(b.outcome).toMatchObject({ kind: 'register', status: 200 });
 }
 
-describe('over the SQL location store (Kamailio location table)', () => {
+describe.each(['sql', 'memory'] as const)('over the %s location store', (location) => {
   let f: Fixture;
-  beforeAll(async () => { f = await apiFixture({ location: 'sql' }); });
+  beforeAll(async () => { f = await apiFixture({ location }); });
   afterAll(async () => { await f.close(); });
 
   test('list, search by AoR and username, page, delete by ruid', async () => {
@@ -52,19 +52,5 @@ describe('over the SQL location store (Kamailio location table)', () => {
     expect(r.statusCode).toBe(400);
     expect(r.json().message).toBe('querystring/limit: must be >= 1');
     expect((await f.call({ method: 'GET', url: '/api/v1/registrations?user=x' })).json().message).toBe('querystring/user: is not a known field');
-  });
-});
-
-describe('over the in-memory location store', () => {
-  test('listing and deleting answer 501 naming what the store lacks', async () => {
-    const f = await apiFixture();
-    try {
-      const r = await f.call({ method: 'GET', url: '/api/v1/registrations' });
-      expect(r.statusCode).toBe(501);
-      expect(r.json().message).toMatch(/in-memory location store cannot be listed/);
-      expect((await f.call({ method: 'DELETE', url: '/api/v1/registrations/x' })).statusCode).toBe(501);
-    } finally {
-      await f.close();
-    }
   });
 });

@@ -1,0 +1,119 @@
+/** The HTTP API as the designer uses it: bearer token from localStorage (or `?token=`), JSON in and out. */
+
+const TOKEN_KEY = 'sipflow.apiToken';
+
+export function initialToken(): string | null {
+  const url = new URL(window.location.href);
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl) {
+    localStorage.setItem(TOKEN_KEY, fromUrl);
+    url.searchParams.delete('token');
+    window.history.replaceState(null, '', url.pathname + url.search + url.hash);
+    return fromUrl;
+  }
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function storeToken(token: string | null): void {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+export class ApiFailure extends Error {
+  constructor(readonly status: number, message: string, readonly body: any) { super(message); }
+}
+
+export interface Problem {
+  severity: 'error' | 'warning';
+  file: string;
+  logicId?: string;
+  logicName?: string;
+  nodeId?: string;
+  nodeName?: string;
+  pointer?: string;
+  message: string;
+  text?: string;
+}
+
+export interface NodeTypeInfo {
+  type: string;
+  title: string;
+  category: 'start' | 'analysis' | 'query' | 'registrar' | 'action' | 'output' | 'flow';
+  description: string;
+  valuesSchema: Record<string, any>;
+}
+
+export interface FlowSummary {
+  name: string;
+  updatedAt: string;
+  logics: Array<{ id: string; name: string }>;
+  latestVersion: number | null;
+  activeVersion: number | null;
+}
+
+export interface FlowDetail extends FlowSummary {
+  releases: Array<{ version: number; createdAt: string; note: string | null }>;
+  active: { version: number; activatedAt: string } | null;
+  problems: Problem[];
+}
+
+export interface DirectoryTable { name: string; columns: Array<{ name: string; type: string }> }
+
+export interface TraceStep { step: number; logic: string; nodeId: string; nodeName: string; type: string; exit: string; set?: Record<string, unknown> }
+export interface SimulateResult {
+  outcome: { kind: string; status: number | null; [k: string]: unknown };
+  cd: Record<string, unknown>;
+  restarts: number;
+  trace?: TraceStep[];
+}
+
+export class Api {
+  onUnauthorized: () => void = () => undefined;
+  constructor(public token: string | null) {}
+
+  private async request(method: string, url: string, body?: string, contentType = 'application/json'): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = contentType;
+    const r = await fetch(url, { method, headers, body });
+    if (r.status === 401) this.onUnauthorized();
+    return r;
+  }
+
+  private async json<T>(method: string, url: string, body?: string): Promise<T> {
+    const r = await this.request(method, url, body);
+    const text = await r.text();
+    let parsed: any = undefined;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
+    if (!r.ok) throw new ApiFailure(r.status, (parsed && parsed.message) || `${r.status} ${r.statusText}`, parsed);
+    return parsed as T;
+  }
+
+  nodeTypes() { return this.json<NodeTypeInfo[]>('GET', '/api/v1/node-types'); }
+  async directorySchema(): Promise<DirectoryTable[]> {
+    return (await this.json<{ tables: DirectoryTable[] }>('GET', '/api/v1/directory/schema')).tables;
+  }
+  async flows(): Promise<FlowSummary[]> { return (await this.json<{ flows: FlowSummary[] }>('GET', '/api/v1/flows')).flows; }
+  flow(name: string) { return this.json<FlowDetail>('GET', `/api/v1/flows/${encodeURIComponent(name)}`); }
+  async exportText(name: string, version: number | 'development'): Promise<string> {
+    const r = await this.request('GET', `/api/v1/flows/${encodeURIComponent(name)}/export?version=${version}`);
+    const text = await r.text();
+    if (!r.ok) { let b: any; try { b = JSON.parse(text); } catch { b = text; } throw new ApiFailure(r.status, b?.message ?? text, b); }
+    return text;
+  }
+  validate(text: string, file: string) {
+    return this.json<{ valid: boolean; errors: number; warnings: number; problems: Problem[] }>('POST', `/api/v1/flows/validate?file=${encodeURIComponent(file)}`, text);
+  }
+  save(name: string, text: string) {
+    return this.json<{ name: string; created: boolean; problems: Problem[] }>('PUT', `/api/v1/flows/${encodeURIComponent(name)}`, text);
+  }
+  release(name: string, note?: string) {
+    return this.json<{ version: number; createdAt: string }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases`, JSON.stringify(note ? { note } : {}));
+  }
+  activate(name: string, version: number) {
+    return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate`, '{}');
+  }
+  simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean }) {
+    return this.json<SimulateResult>('POST', '/api/v1/simulate', JSON.stringify(body));
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The document model: the `.slid` JSON exactly as loaded (unknown keys kept), edited by immutable
+ * updates that copy only the path they change, so every untouched object stays the same object and
+ * an unedited document is saved as the very text it was loaded from.
+ */
+import type { NodeTypeInfo } from './api';
+
+export type Json = any;
+export type SlidDoc = Record<string, SlidLogic>;
+export interface SlidLogic { name?: string; description?: string; nodes: Record<string, SlidNode> | SlidNode[]; [k: string]: Json }
+export interface SlidNode { id: number | string; name?: string; type: string; description?: string; values?: Record<string, Json>; archived?: boolean; x?: number; y?: number; [k: string]: Json }
+
+/** A node with the key it has in its logic's `nodes` (object key, or array index as string). */
+export interface NodeEntry { key: string; node: SlidNode }
+
+export const nodeKey = (id: unknown) => String(id);
+
+export function nodeEntries(logic: SlidLogic | undefined): NodeEntry[] {
+  if (!logic || logic.nodes === null || typeof logic.nodes !== 'object') return [];
+  if (Array.isArray(logic.nodes)) return logic.nodes.map((node, i) => ({ key: String(i), node })).filter((e) => e.node && typeof e.node === 'object');
+  return Object.entries(logic.nodes).filter(([, n]) => n && typeof n === 'object').map(([key, node]) => ({ key, node }));
+}
+
+export function findNode(logic: SlidLogic | undefined, id: string): NodeEntry | undefined {
+  return nodeEntries(logic).find((e) => nodeKey(e.node.id) === id);
+}
+
+// ---------------------------------------------------------------- pointers
+
+export function getAt(value: Json, pointer: string): Json {
+  let cur = value;
+  for (const part of pointer.split('/')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = cur[part];
+  }
+  return cur;
+}
+
+/** Copy of `value` with `pointer` set (copies only the objects along the path). */
+export function setAt(value: Json, pointer: string, v: Json): Json {
+  const [head, ...rest] = pointer.split('/');
+  const base = value !== null && typeof value === 'object' ? value : /^\d+$/.test(head) ? [] : {};
+  const next = rest.length === 0 ? v : setAt(base[head], rest.join('/'), v);
+  if (Array.isArray(base)) { const copy = base.slice(); copy[Number(head)] = next; return copy; }
+  return { ...base, [head]: next };
+}
+
+// ---------------------------------------------------------------- node updates
+
+export function updateNode(doc: SlidDoc, logicId: string, id: string, fn: (n: SlidNode) => SlidNode): SlidDoc {
+  const logic = doc[logicId];
+  const entry = findNode(logic, id);
+  if (!entry) return doc;
+  const updated = fn(entry.node);
+  if (updated === entry.node) return doc;
+  const nodes = Array.isArray(logic.nodes)
+    ? logic.nodes.map((n, i) => (String(i) === entry.key ? updated : n))
+    : { ...logic.nodes, [entry.key]: updated };
+  return { ...doc, [logicId]: { ...logic, nodes } };
+}
+
+export function addNodes(doc: SlidDoc, logicId: string, added: SlidNode[]): SlidDoc {
+  const logic = doc[logicId];
+  if (Array.isArray(logic.nodes)) return { ...doc, [logicId]: { ...logic, nodes: [...logic.nodes, ...added] } };
+  const nodes = { ...logic.nodes };
+  for (const n of added) nodes[nodeKey(n.id)] = n;
+  return { ...doc, [logicId]: { ...logic, nodes } };
+}
+
+/** Removes nodes and clears every exit that pointed to them. */
+export function removeNodes(doc: SlidDoc, logicId: string, ids: string[], types: Map<string, NodeTypeInfo>): SlidDoc {
+  const gone = new Set(ids);
+  const logic = doc[logicId];
+  const nodes: SlidLogic['nodes'] = Array.isArray(logic.nodes)
+    ? logic.nodes.filter((n) => !gone.has(nodeKey(n?.id)))
+    : Object.fromEntries(Object.entries(logic.nodes).filter(([, n]) => !gone.has(nodeKey(n?.id))));
+  let result: SlidDoc = { ...doc, [logicId]: { ...logic, nodes } };
+  for (const { node } of nodeEntries(result[logicId])) {
+    const t = types.get(node.type);
+    if (!t) continue;
+    for (const exit of exitsOf(t, node.values)) {
+      if (exit.target !== undefined && exit.target !== null && gone.has(nodeKey(exit.target))) {
+        result = setExit(result, logicId, nodeKey(node.id), exit.pointer, null);
+      }
+    }
+  }
+  return result;
+}
+
+export function setExit(doc: SlidDoc, logicId: string, id: string, pointer: string, target: number | string | null): SlidDoc {
+  return updateNode(doc, logicId, id, (n) => (getAt(n.values, pointer) === target ? n : { ...n, values: setAt(n.values ?? {}, pointer, target) }));
+}
+
+/** A fresh id: numbers when every id of the logic is a number, else `n<k>`. */
+export function newNodeId(logic: SlidLogic, taken: Set<string> = new Set()): number | string {
+  const ids = nodeEntries(logic).map((e) => e.node.id);
+  if (ids.every((id) => typeof id === 'number' || /^\d+$/.test(String(id)))) {
+    let next = ids.reduce<number>((m, id) => Math.max(m, Number(id) + 1), 0);
+    while (taken.has(String(next))) next++;
+    return next;
+  }
+  let k = ids.length;
+  while (ids.some((id) => String(id) === `n${k}`) || taken.has(`n${k}`)) k++;
+  return `n${k}`;
+}
+
+// ---------------------------------------------------------------- schema walking (as engine/schema-walk.ts)
+
+export interface ExitField { pointer: string; target: Json; required: boolean }
+
+type Visit = (schema: Json, value: Json, pointer: string, required: boolean) => void;
+function walk(schema: Json, value: Json, pointer: string, required: boolean, visit: Visit): void {
+  if (!schema || typeof schema !== 'object') return;
+  visit(schema, value, pointer, required);
+  const props = schema.properties;
+  if (props && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const req = new Set<string>(schema.required ?? []);
+    for (const [key, sub] of Object.entries(props)) walk(sub, value[key], pointer ? `${pointer}/${key}` : key, req.has(key), visit);
+  }
+  if (schema.items && Array.isArray(value)) value.forEach((item, i) => walk(schema.items, item, pointer ? `${pointer}/${i}` : String(i), true, visit));
+}
+
+export function exitsOf(t: NodeTypeInfo, values: Json): ExitField[] {
+  const out: ExitField[] = [];
+  walk(t.valuesSchema, values ?? {}, '', true, (s, v, pointer, required) => {
+    if (s['x-exit']) out.push({ pointer, target: v, required: required && s['x-optional'] !== true });
+  });
+  return out;
+}
+
+export function writesOf(t: NodeTypeInfo, values: Json): string[] {
+  const out: string[] = [];
+  walk(t.valuesSchema, values ?? {}, '', true, (s, v) => { if (s['x-writes'] && typeof v === 'string' && v !== '') out.push(v); });
+  return out;
+}
+
+export const PREDEFINED_VARIABLES = [
+  'callId', 'called', 'calling', 'requestMethod', 'requestURI', 'requestUsername',
+  'fromURI', 'fromUsername', 'toURI', 'toUsername', 'sourceAddress', 'sourcePort',
+  'destinationAddress', 'destinationPort', 'originalCalled', 'originalCalling',
+  'authStatus', 'authUsername', 'transport',
+];
+
+/** Predefined variables and every variable a live node of the logic writes. */
+export function knownVariables(logic: SlidLogic | undefined, types: Map<string, NodeTypeInfo>): string[] {
+  const known = new Set(PREDEFINED_VARIABLES);
+  for (const { node } of nodeEntries(logic)) {
+    if (node.archived === true) continue;
+    const t = types.get(node.type);
+    if (t) for (const v of writesOf(t, node.values)) known.add(v);
+  }
+  return [...known];
+}
+
+/** Short label of an exit pointer for the canvas. */
+export function exitLabel(pointer: string): string {
+  const m = /^(\w+)\/(\d+)\/(\w+)$/.exec(pointer);
+  return m ? `${m[1]}/${m[2]}/${m[3]}` : pointer;
+}
+
+/** Default `values` of a new node of a type: required exits null, required arrays with one item. */
+export function defaultValues(t: NodeTypeInfo): Record<string, Json> {
+  const s = t.valuesSchema;
+  const out: Record<string, Json> = {};
+  for (const key of (s.required ?? []) as string[]) {
+    const p = s.properties?.[key];
+    if (!p) continue;
+    if (p['x-exit']) out[key] = null;
+    else if (p.type === 'array') out[key] = [];
+    else if (p.enum) out[key] = p.enum[0];
+    else out[key] = '';
+  }
+  for (const [key, p] of Object.entries<Json>(s.properties ?? {})) if (p['x-exit'] && !(key in out)) out[key] = null;
+  return out;
+}
