@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# sipflow vs Kamailio: SIP REGISTER with digest authentication (MD5, qop=auth), driven by SIPp with
+# the same scenario and the same 10,000 users, one registrar after the other in the same run.
+# A "call" = REGISTER -> 401 -> REGISTER with credentials -> 200 (two transactions).
+#
+# usage: bash bench/sip/run.sh [options]       (npm run bench:sip -- [options])
+#   --pairing persistent|memory|both   default both
+#       persistent: Kamailio auth_db + usrloc db_mode 1 on PostgreSQL (kit AUTH=pgsql, CHILDREN=8)
+#                   vs sipflow with directory AND location on the same PostgreSQL server
+#                   (directory in database "sipflow", bindings in Kamailio's own "location" table of
+#                   database "kamailio", written before the 200 OK), `--workers auto`.
+#       memory:     Kamailio usrloc in memory + auth_db on SQLite (kit AUTH=sqlite, CHILDREN=2)
+#                   vs sipflow with location.url=memory and the embedded PGlite directory, run twice:
+#                   the shipped logic (query node caching 0) and a copy with caching on the query node.
+#   --quick             shorter steps (5 s of load), one bisection step, no retries
+#   --rates R,R,…       explicit rates for every ladder (instead of the automatic ladder)
+#   --rates-persistent R,R,…  --rates-memory R,R,…   explicit rates per pairing
+#   --duration S        seconds of load per step (default 10; calls = rate × S)
+#   --users N           users (default 10000)
+#   --workers N|auto    sipflow SIP processes for the persistent pairing (default auto = one per core)
+#   --cache-seconds S   caching value of the query node in the cached variant (default 3600)
+#   --retry N           rerun a marginally failing step up to N times before calling it failed (default 1:
+#                       the machine is shared, a neighbour's burst can cost one step)
+#   --no-profile        skip the profiling runs (node --cpu-prof at each sipflow variant's best rate)
+#   --no-build          do not run `npm run build` first
+#   --skip-kamailio     measure sipflow only (no ratio)
+# environment: WORK (default /tmp/sipflow-bench-sip), SIP_PORT (5170), SIPP_PORT (5171): not the kit's 5070/5071, which other benches on this machine use.
+#
+# Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
+# 1.5 while a step passes (0 failed calls, 0 retransmissions, every call successful), then bisects
+# between the best pass and the first failure (2 steps; 1 with --quick). Each step runs one SIPp
+# load after an unmeasured warm-up (1000 calls at 500/s), through the kit's run.sh.
+#
+# Output: one summary line per step (the kit's format), a final table with each registrar's
+# highest passing rate and the ratio sipflow/Kamailio, and the profile summaries; everything is
+# also written to $WORK/report-<time>.txt.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+KIT=$HERE/kamailio
+export WORK=${WORK:-/tmp/sipflow-bench-sip}
+SIP_PORT=${SIP_PORT:-5170}
+export SIPP_PORT=${SIPP_PORT:-5171}
+export TARGET=127.0.0.1:$SIP_PORT
+export NUSERS=10000
+
+PAIRING=both
+QUICK=0
+RATES=""
+RATES_PERSISTENT=""
+RATES_MEMORY=""
+DUR=""
+WORKERS=auto
+CACHE_S=3600
+PROFILE=1
+RETRY=""
+BUILD=1
+SKIP_KAM=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --pairing) PAIRING=$2; shift ;;
+    --pairing=*) PAIRING=${1#*=} ;;
+    --quick) QUICK=1 ;;
+    --rates) RATES=$2; shift ;;
+    --rates=*) RATES=${1#*=} ;;
+    --rates-persistent) RATES_PERSISTENT=$2; shift ;;
+    --rates-memory) RATES_MEMORY=$2; shift ;;
+    --duration) DUR=$2; shift ;;
+    --users) NUSERS=$2; shift ;;
+    --workers) WORKERS=$2; shift ;;
+    --cache-seconds) CACHE_S=$2; shift ;;
+    --no-profile) PROFILE=0 ;;
+    --retry) RETRY=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --skip-kamailio) SKIP_KAM=1 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$PAIRING" in both) PAIRINGS="persistent memory" ;; persistent|memory) PAIRINGS=$PAIRING ;;
+  *) echo "--pairing must be persistent, memory or both" >&2; exit 2 ;; esac
+if [ -z "$DUR" ]; then DUR=$([ "$QUICK" = 1 ] && echo 5 || echo 10); fi
+REFINE=$([ "$QUICK" = 1 ] && echo 1 || echo 2)
+[ -n "$RETRY" ] || RETRY=$([ "$QUICK" = 1 ] && echo 0 || echo 1)
+STEP=1.5
+[ -n "$RATES" ] && { RATES_PERSISTENT=${RATES_PERSISTENT:-$RATES}; RATES_MEMORY=${RATES_MEMORY:-$RATES}; }
+
+mkdir -p "$WORK"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+REPORT=$WORK/report-$STAMP.txt
+STEPS_LOG=$WORK/steps-$STAMP.log
+: > "$REPORT"
+log() { echo "$*" | tee -a "$REPORT" >&2; }
+T_START=$(date +%s)
+
+# ---------------------------------------------------------------- prerequisites
+need=()
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so ] || need+=(kamailio-sqlite-modules)
+[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || need+=(kamailio-postgres-modules)
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+[ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]} (apt)"
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}" >/dev/null
+fi
+if [ "$BUILD" = 1 ]; then
+  log "building (npm run build)"
+  # tsc emits even with type errors elsewhere in the tree; go on when dist/ is there
+  (cd "$REPO" && npm run build --silent) >&2 || log "warning: npm run build reported errors; using what it emitted"
+fi
+SIPFLOW=(node "$REPO/dist/cli/main.js")
+[ -f "$REPO/dist/cli/main.js" ] && [ -f "$REPO/dist/bench/sip/gen-users.js" ] || { echo "dist/ is missing: run npm run build" >&2; exit 1; }
+
+# ---------------------------------------------------------------- users (once per N)
+if [ ! -f "$WORK/users.csv" ] || [ ! -f "$WORK/customers.csv" ] || [ ! -f "$WORK/kamailio.sqlite" ] \
+   || [ "$(cat "$WORK/users.n" 2>/dev/null)" != "$NUSERS" ]; then
+  node "$REPO/dist/bench/sip/gen-users.js" "$NUSERS" "$WORK"
+  echo "$NUSERS" > "$WORK/users.n"
+  rm -rf "$WORK/sipflow-mem"   # PGlite directory holds the previous user set
+fi
+
+# ---------------------------------------------------------------- sipflow process
+SF_PID=""
+SF_PIDS=""
+sf_pids() { echo "$SF_PID $(ps -o pid= --ppid "$SF_PID" 2>/dev/null | tr '\n' ' ')"; }
+start_sipflow() {  # start_sipflow CONFIG LOGFILE [node flags…]
+  local cfg=$1 logf=$2; shift 2
+  if grep -q " 0100007F:$(printf '%04X' "$SIP_PORT") " /proc/net/udp; then
+    echo "something already listens on udp $TARGET" >&2; return 1
+  fi
+  node "$@" "$REPO/dist/cli/main.js" serve --config "$cfg" > "$logf" 2>&1 &
+  SF_PID=$!
+  for _ in $(seq 1 600); do
+    grep -q "sipflow: SIP .* listening" "$logf" 2>/dev/null && break
+    kill -0 "$SF_PID" 2>/dev/null || { echo "sipflow died at start, see $logf:" >&2; tail -20 "$logf" >&2; SF_PID=""; return 1; }
+    sleep 0.2
+  done
+  grep -q "sipflow: SIP .* listening" "$logf" || { echo "sipflow did not start in 120 s ($logf)" >&2; return 1; }
+  sleep 0.5
+  SF_PIDS=$(sf_pids)
+}
+stop_sipflow() {
+  [ -n "$SF_PID" ] || return 0
+  local all
+  all=$(sf_pids)
+  kill -TERM "$SF_PID" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$SF_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$SF_PID" 2>/dev/null; then
+    echo "sipflow did not exit within 15 s of SIGTERM; killing $all" >&2
+    for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
+  fi
+  wait "$SF_PID" 2>/dev/null || true
+  SF_PID=""
+}
+
+PG_DATA=$WORK/pg/data
+pg_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null; }
+pg_stop_all() {
+  [ -f "$PG_DATA/postmaster.pid" ] || return 0
+  (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop) > /dev/null 2>&1 || true
+}
+cleanup() { stop_sipflow; pg_stop_all; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- one step, ladders
+# kv LINE KEY -> value of KEY=… in a summary line
+kv() { tr ' ' '\n' <<< "$1" | sed -n "s/^$2=//p" | head -1; }
+LAST_LINE=""
+# step LABEL RATE ENV… : one run.sh run; sets LAST_LINE; returns 0 when it passed
+step() {
+  local label=$1 rate=$2; shift 2
+  local calls=$((rate * DUR)) line rc attempt load0
+  for ((attempt = 0; attempt <= RETRY; attempt++)); do
+    rc=0
+    load0=$(cut -d' ' -f1 /proc/loadavg)
+    STEP_T0=$(date +%s.%N)
+    # warm-up (unmeasured): the kit's 1000 calls at 500/s, or at the step's rate when that is lower
+    # (a registrar that collapses at 500/s would otherwise start the measured run with a backlog).
+    # A collapsing step would run on for 30-40 s of retransmissions: SIPp stops it at 1.5 × DUR + 5 s
+    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" "$KIT/run.sh" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
+    if [ $rc -ne 0 ] || [ -z "$line" ]; then
+      line="rate_target=$rate achieved_cps=0 failed=NA retrans=NA error=run.sh_rc_$rc"
+      tail -5 "$WORK/step.err" >&2 || true
+    fi
+    # 1-min load average before and after the step (other work on the machine)
+    LAST_LINE="[$label] $line loadavg=$load0/$(cut -d' ' -f1 /proc/loadavg)"
+    [ "$attempt" -gt 0 ] && LAST_LINE="$LAST_LINE retry=$attempt"
+    echo "$LAST_LINE" | tee -a "$STEPS_LOG" "$REPORT" >&2
+    if [ "$(kv "$line" failed)" = 0 ] && [ "$(kv "$line" retrans)" = 0 ] && [ "$(kv "$line" successful)" = "$calls" ]; then return 0; fi
+    [ "$(kv "$line" failed)" != NA ] || return 1   # the harness failed: no retry
+    # retry only a marginal failure (≤ 0.5 % failed calls and ≤ 5 % retransmissions), not a collapse
+    [ "$(kv "$line" failed)" -le $((calls / 200)) ] && [ "$(kv "$line" retrans)" -le $((calls / 20)) ] || return 1
+    [ "$label" = "${label#sipflow}" ] || kill -0 "$SF_PID" 2>/dev/null || return 1
+  done
+  return 1
+}
+BEST=0
+BEST_LINE=""
+# ladder LABEL START EXPLICIT_RATES CHECK_FN ENV… : sets BEST / BEST_LINE
+ladder() {
+  local label=$1 start=$2 explicit=$3 check=$4; shift 4
+  local rate fail=0 fails=0 mid
+  BEST=0; BEST_LINE=""
+  if [ -n "$explicit" ]; then
+    for rate in ${explicit//,/ }; do
+      if step "$label" "$rate" "$@"; then
+        [ "$rate" -gt "$BEST" ] && { BEST=$rate; BEST_LINE=$LAST_LINE; }
+        fails=0
+      else
+        fails=$((fails + 1)); [ $fails -ge 2 ] && break
+      fi
+      $check || return 1
+    done
+    return 0
+  fi
+  rate=$start
+  while :; do
+    if step "$label" "$rate" "$@"; then
+      BEST=$rate; BEST_LINE=$LAST_LINE
+      $check || return 1
+      rate=$(awk -v r="$rate" -v s="$STEP" 'BEGIN { printf "%d", int(r * s / 100 + 0.5) * 100 }')
+    else
+      $check || return 1
+      fail=$rate
+      if [ "$BEST" = 0 ]; then  # even the start failed: go down
+        [ "$rate" -le 200 ] && return 0
+        rate=$(( (rate / 2 + 50) / 100 * 100 )); continue
+      fi
+      break
+    fi
+  done
+  local i
+  for ((i = 0; i < REFINE; i++)); do
+    mid=$(( ((BEST + fail) / 2 + 50) / 100 * 100 ))
+    [ $((fail - BEST)) -le $((BEST / 10)) ] && break
+    [ "$mid" -le "$BEST" ] || [ "$mid" -ge "$fail" ] && break
+    if step "$label" "$mid" "$@"; then BEST=$mid; BEST_LINE=$LAST_LINE; else fail=$mid; fi
+    $check || return 1
+  done
+}
+kam_ok() { return 0; }
+sf_ok() {
+  kill -0 "$SF_PID" 2>/dev/null && return 0
+  echo "sipflow exited during the run; tail of its log:" >&2; tail -20 "$SF_LOG" >&2; SF_PID=""; return 1
+}
+
+# per-variant results: RES_<name>=rate ; RLINE_<name>=line
+declare -A RES RLINE
+record() { RES[$1]=$BEST; RLINE[$1]=$BEST_LINE; }
+
+# flows for the bench: pbx.slid (self-contained: pbx + the seed registration logic 24, unchanged)
+mkdir -p "$WORK/flows"
+cp "$REPO/flows/pbx.slid" "$WORK/flows/pbx.slid"
+node -e '
+  const fs = require("fs");
+  const [src, dst, secs] = process.argv.slice(1);
+  const slid = JSON.parse(fs.readFileSync(src, "utf8"));
+  let n = 0;
+  for (const logic of Object.values(slid)) {
+    if (logic.name !== "registration") continue;
+    for (const node of Object.values(logic.nodes)) {
+      if (node.type === "query.queryDatabaseGeneric") { node.values.caching = Number(secs); n++; }
+    }
+  }
+  if (n === 0) { console.error("no query node in the registration logic of " + src); process.exit(1); }
+  fs.writeFileSync(dst, JSON.stringify(slid, null, 2));
+' "$REPO/flows/pbx.slid" "$WORK/flows/pbx-cached.slid" "$CACHE_S"
+
+PROFILES=()   # "name|dir|rate"
+
+# ---------------------------------------------------------------- persistent pairing
+run_persistent() {
+  local start=1000 sfstart=500
+  log "== persistent: Kamailio auth_db+usrloc db_mode 1 on PostgreSQL (8 children) vs sipflow directory+location on PostgreSQL"
+  if [ "$SKIP_KAM" = 0 ]; then
+    ladder kamailio-pgsql "$start" "$RATES_PERSISTENT" kam_ok AUTH=pgsql CHILDREN=8 || true
+    record kamailio-pgsql
+  fi
+  if [ -z "$(pg_port)" ]; then
+    # the cluster is started by run.sh (AUTH=pgsql); with --skip-kamailio start it alone
+    AUTH=pgsql SERVER=external PG_KEEP=1 PG_ONLY=1 "$KIT/run.sh" > /dev/null
+  fi
+  local port; port=$(pg_port)
+  [ -n "$port" ] || { log "PostgreSQL cluster is not running ($PG_DATA)"; return 1; }
+  local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port")
+  local dir_url="postgres://kamailio@127.0.0.1:$port/sipflow" loc_url="postgres://kamailio@127.0.0.1:$port/kamailio"
+  local have
+  have=$("${psql[@]}" -U kamailio -d sipflow -Atc "SELECT count(*) FROM registration.customers WHERE name LIKE 'user%'" 2>/dev/null || echo none)
+  if [ "$have" != "$NUSERS" ]; then
+    log "provisioning $NUSERS customers into postgres://…/sipflow (sipflow import)"
+    "${psql[@]}" -U postgres -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS sipflow" -c "CREATE DATABASE sipflow OWNER kamailio"
+    "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "$dir_url" >&2
+    "${psql[@]}" -U kamailio -d sipflow -c "ANALYZE registration.customers"
+  fi
+  local cfg=$WORK/sipflow-persistent.yaml
+  cat > "$cfg" <<EOF
+dataDir: $WORK/sipflow-pg-data
+flows: $WORK/flows/pbx.slid
+sip:
+  listeners: [{ host: 127.0.0.1, port: $SIP_PORT, transports: [udp] }]
+  domain: example.test
+  workers: $WORKERS
+directory: { url: "$dir_url" }
+location: { url: "$loc_url" }
+http: { enabled: false }
+log: { level: warn }
+EOF
+  SF_LOG=$WORK/sipflow-persistent.log
+  start_sipflow "$cfg" "$SF_LOG"
+  log "sipflow (persistent): processes $SF_PIDS"
+  ladder sipflow-pgsql "$sfstart" "$RATES_PERSISTENT" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" || true
+  record sipflow-pgsql
+  stop_sipflow
+  if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-pgsql]}" -gt 0 ]; then
+    PROFILES+=("sipflow-pgsql|$cfg|${RES[sipflow-pgsql]}|AUTH=pgsql")
+  fi
+}
+
+# ---------------------------------------------------------------- memory pairing
+run_memory() {
+  log "== memory: Kamailio usrloc in memory + auth_db on SQLite (2 children) vs sipflow location=memory, PGlite directory"
+  if [ "$SKIP_KAM" = 0 ]; then
+    ladder kamailio-sqlite 8000 "$RATES_MEMORY" kam_ok AUTH=sqlite CHILDREN=2 || true
+    record kamailio-sqlite
+  fi
+  local dir=$WORK/sipflow-mem/directory
+  if [ "$(cat "$WORK/sipflow-mem/users.n" 2>/dev/null)" != "$NUSERS" ]; then
+    log "provisioning $NUSERS customers into the embedded PGlite directory (sipflow import)"
+    rm -rf "$WORK/sipflow-mem"; mkdir -p "$WORK/sipflow-mem"
+    "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "$dir" >&2
+    echo "$NUSERS" > "$WORK/sipflow-mem/users.n"
+  fi
+  local variant flows cfg name
+  for variant in cache0 cached; do
+    if [ $variant = cache0 ]; then flows=$WORK/flows/pbx.slid; name=sipflow-memory; else flows=$WORK/flows/pbx-cached.slid; name=sipflow-memory-cached; fi
+    cfg=$WORK/$name.yaml
+    cat > "$cfg" <<EOF
+dataDir: $WORK/sipflow-mem
+flows: $flows
+sip:
+  listeners: [{ host: 127.0.0.1, port: $SIP_PORT, transports: [udp] }]
+  domain: example.test
+directory: { url: "$dir" }
+location: { url: memory }
+http: { enabled: false }
+log: { level: warn }
+EOF
+    SF_LOG=$WORK/$name.log
+    start_sipflow "$cfg" "$SF_LOG"
+    log "$name: processes $SF_PIDS"
+    ladder "$name" 500 "$RATES_MEMORY" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
+    record "$name"
+    stop_sipflow
+    if [ "$PROFILE" = 1 ] && [ "${RES[$name]}" -gt 0 ]; then PROFILES+=("$name|$cfg|${RES[$name]}|AUTH=sqlite"); fi
+  done
+}
+
+for p in $PAIRINGS; do
+  case $p in persistent) run_persistent ;; memory) run_memory ;; esac
+done
+
+# ---------------------------------------------------------------- profiles
+if [ "$PROFILE" = 1 ] && [ ${#PROFILES[@]} -gt 0 ]; then
+  for entry in "${PROFILES[@]}"; do
+    IFS='|' read -r name cfg rate authenv <<< "$entry"
+    pdir=$WORK/prof/$name-$STAMP
+    rm -rf "$pdir"; mkdir -p "$pdir"
+    SF_LOG=$WORK/$name-prof.log
+    t_spawn=$(date +%s.%N)
+    start_sipflow "$cfg" "$SF_LOG" --cpu-prof --cpu-prof-dir="$pdir"
+    # warm-up: 1000 calls at 500/s as in the ladder; the cached variant first registers every user
+    # once, so the profile shows its steady state (cache filled) rather than first-time misses
+    wcalls=1000 wrate=500
+    if [ "$name" = sipflow-memory-cached ]; then wcalls=$NUSERS; wrate=$(( rate < 1000 ? rate : 1000 )); fi
+    RETRY=0 step "$name+cpu-prof" "$rate" SERVER=external "$authenv" SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=$wcalls WARMUP_RATE=$wrate || true
+    stop_sipflow
+    # count from the measured SIPp run on: skip start-up and the warm-up (+ 1 s pause, + margin)
+    from_ms=$(awk -v a="$t_spawn" -v b="$STEP_T0" -v w="$(( wcalls * 1000 / wrate ))" 'BEGIN { printf "%d", (b - a) * 1000 + w + 1500 }')
+    log ""
+    log "== profile: $name at $rate calls/s under node --cpu-prof (profiles in $pdir; measured run only)"
+    if ls "$pdir"/*.cpuprofile > /dev/null 2>&1; then
+      node "$REPO/dist/bench/sip/profile-summary.js" --top 25 --from-ms "$from_ms" "$pdir" | tee -a "$REPORT" >&2
+    else
+      log "(no .cpuprofile written: sipflow did not exit cleanly)"
+    fi
+  done
+fi
+
+# ---------------------------------------------------------------- final table
+ratio() { [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "n/a"; }
+row() {  # row PAIRING NAME KAMNAME TARGET
+  local r=${RES[$2]:-} line=${RLINE[$2]:-} k=${RES[$3]:-0}
+  [ -n "$r" ] || return 0
+  printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' "$1" "$2" "$r" "$(kv "$line" achieved_cps)" \
+    "$( [ "$2" = "$3" ] && echo "" || ratio "$r" "$k")" "$4" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" "$(kv "$line" db_cpu_pct)"
+}
+{
+  echo ""
+  echo "== sipflow vs Kamailio, REGISTER + digest auth, $NUSERS users, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
+  echo "best = highest rate with 0 failed calls and 0 retransmissions (calls/s; a call = 2 REGISTER transactions)"
+  printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' pairing registrar best achieved ratio target srv_cpu sipp_cpu db_cpu
+  row persistent kamailio-pgsql kamailio-pgsql ""
+  row persistent sipflow-pgsql kamailio-pgsql ">=1.0"
+  row memory kamailio-sqlite kamailio-sqlite ""
+  row memory sipflow-memory kamailio-sqlite ">=0.5"
+  row memory sipflow-memory-cached kamailio-sqlite ">=0.5"
+  echo "(cpu in % of one core at the best step; srv = all registrar processes, db = all PostgreSQL processes)"
+  echo "steps: $STEPS_LOG   report: $REPORT"
+} | tee -a "$REPORT"
