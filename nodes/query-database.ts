@@ -22,7 +22,8 @@ interface Values {
 
 const column = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*){1,2}$', 'x-column': true };
 const JOIN_OPERATORS = ['is', 'isNot', 'lessThan', 'lessOrEqual', 'greaterThan', 'greaterOrEqual'];
-const MAX_CACHE_ENTRIES = 10_000;
+/** Cached results per node; past it the oldest entry goes (a whole subscriber base fits). */
+const MAX_CACHE_ENTRIES = 100_000;
 
 /** Short table name of a `table.column` (or `schema.table.column`) reference. */
 const tableOf = (ref: string): string => { const p = ref.split('.'); return p[p.length - 2]; };
@@ -115,22 +116,41 @@ export const queryDatabaseNode: NodeType<Values> = {
     const found = c.exit('ifRecordFound');
     const notFound = c.exit('ifnoRecordFound');
 
-    const resolve = (vars: Record<string, CdValue>): DirectoryCondition[] =>
-      conditions.map((cond) => ({ field: cond.field, operator: cond.operator, value: conditionValue(cond.operator, cond.value, vars) }));
+    const any = base.logic === 'or';
+    /**
+     * Resolved conditions, or null when no row can match. A condition whose value is null (a
+     * missing variable) holds for no row, as in SQL; only exists/doesNotExist test for null. So
+     * with `and` the query cannot match and is not sent (the challenge pass of a REGISTER, which
+     * has no authUsername yet, costs no round trip); with `or` that condition drops out.
+     */
+    const resolve = (vars: Record<string, CdValue>): DirectoryCondition[] | null => {
+      const out: DirectoryCondition[] = [];
+      for (const cond of conditions) {
+        const value = conditionValue(cond.operator, cond.value, vars);
+        if (value === null && cond.operator !== 'exists' && cond.operator !== 'doesNotExist') {
+          if (!any) return null;
+          continue;
+        }
+        out.push({ field: cond.field, operator: cond.operator, value });
+      }
+      return any && conditions.length > 0 && out.length === 0 ? null : out;
+    };
 
     return async (s) => {
       const resolved = resolve(s.cd.vars);
+      if (resolved === null) return notFound;
       let rows: RecordRow[] | undefined;
       const key = cache ? JSON.stringify(resolved) : '';
       const now = cache ? s.ctx.clock.now() : 0;
       if (cache) {
         const hit = cache.get(key);
         if (hit && hit.until > now) rows = hit.rows;
+        else if (hit) cache.delete(key);
       }
       if (!rows) {
         rows = await s.ctx.directory.query({ ...base, conditions: resolved });
         if (cache) {
-          if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
+          if (cache.size >= MAX_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
           cache.set(key, { rows, until: now + cacheMs });
         }
       }

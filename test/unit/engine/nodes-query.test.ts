@@ -58,13 +58,18 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
     expect('owner' in r.cd.vars).toBe(false);
   });
 
-  test('a literal condition value, and a missing referenced variable queried as null', async () => {
+  test('a literal condition value; a missing referenced variable matches no row and sends no query', async () => {
     const { directory, run } = setup({ fields: [{ field: 'numbers.number', storeInto: 'num' }], conditions: [{ field: 'numbers.owner', operator: 'is', value: 'alice' }] });
     expect((await run({})).cd.vars.num).toBe('3225551000');
+    expect(directory.queries[0].conditions[0].value).toBe('alice');
     const s2 = setup({ fields: [{ field: 'numbers.number', storeInto: 'num' }], conditions: [{ field: 'numbers.owner', operator: 'is', value: 'authUsername' }] });
     expect((await s2.run({})).outcome.status).toBe(404);
-    expect(s2.directory.queries[0].conditions).toEqual([{ field: 'numbers.owner', operator: 'is', value: null }]);
-    expect(directory.queries[0].conditions[0].value).toBe('alice');
+    expect(s2.directory.queries).toHaveLength(0);
+    // with `or`, the null condition drops out and the others still query
+    const s3 = setup({ fields: [{ field: 'numbers.number', storeInto: 'num' }], logic: 'or', conditions: [
+      { field: 'numbers.owner', operator: 'is', value: 'authUsername' }, { field: 'numbers.owner', operator: 'is', value: 'alice' }] });
+    expect((await s3.run({})).cd.vars.num).toBe('3225551000');
+    expect(s3.directory.queries[0].conditions).toEqual([{ field: 'numbers.owner', operator: 'is', value: 'alice' }]);
   });
 
   test('fetch all + storeIntoRecordsList: every row as a record keyed by storeInto, first row into the variables', async () => {
