@@ -21,6 +21,7 @@
  * in-dialog requests that reach us without a Route set (UAs ignoring our Record-Route, or when
  * Record-Route is off); it is bounded and expires entries.
  */
+import { isIP } from 'node:net';
 import { createHash } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
@@ -127,10 +128,30 @@ export class Proxy {
   // ---------------------------------------------------------------- locality
 
   private isLocalHostPort(host: string, port: number | null): boolean {
-    const h = host.charCodeAt(0) === 91 ? host.slice(1, -1) : host;
-    const p = port ?? 5060;
-    if (p !== this.o.udpPort && p !== this.o.tcpPort) return false;
-    return this.localHosts.has(h.toLowerCase()) || (isLoopbackOrAny(h) && isLoopbackOrAny(this.o.advertisedHost));
+    const h = (host.charCodeAt(0) === 91 ? host.slice(1, -1) : host).toLowerCase();
+    const ours = port === this.o.udpPort || port === this.o.tcpPort;
+    // The domain and its aliases name this service whatever port we listen on (a load balancer or
+    // DNS SRV points there); an address needs our port too.
+    if (!isIP(h) && h !== this.o.advertisedHost.toLowerCase() && this.localHosts.has(h)) return port === null || ours;
+    if (!(port === null ? this.o.udpPort === 5060 || this.o.tcpPort === 5060 : ours)) return false;
+    return this.localHosts.has(h) || (isLoopbackOrAny(h) && isLoopbackOrAny(this.o.advertisedHost));
+  }
+
+  /**
+   * Proxy-Authorization for this service's realm was consumed here (RFC 3261 §22.3: a proxy
+   * removes the credentials meant for it); credentials for realms further on are kept. Our realm
+   * is the configured domain (an alias) or, by default, the From host.
+   */
+  private consumeCredentials(headers: SipRequest['headers']): void {
+    const creds = headers['proxy-authorization'];
+    if (!creds?.length) return;
+    const fromHost = (/@([^;>:\s]+)/.exec(headers.from?.[0] ?? '')?.[1] ?? '').toLowerCase();
+    const kept = creds.filter((c) => {
+      const realm = /realm\s*=\s*"([^"]*)"/i.exec(c)?.[1]?.toLowerCase();
+      return realm === undefined || (realm !== fromHost && !this.localHosts.has(realm));
+    });
+    if (kept.length) headers['proxy-authorization'] = kept;
+    else delete headers['proxy-authorization'];
   }
 
   /** True when the URI designates this proxy (host and port). */
@@ -227,6 +248,7 @@ export class Proxy {
     const n = mf ? parseMaxForwards(mf[0]) : null;
     headers['max-forwards'] = [String(n === null ? 70 : Math.max(0, n - 1))];
     if (target?.path?.length) headers.route = [...target.path, ...(headers.route ?? [])];
+    if (target) this.consumeCredentials(headers);
     if (this.recordRoute && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
       headers['record-route'] = [this.recordRouteValue(proto), ...(req.headers['record-route'] ?? [])];
     }

@@ -101,6 +101,20 @@ describe('relay', () => {
     expect(header(await caller.response(200), 'cseq')).toBe('2 BYE');
   });
 
+  test('Proxy-Authorization for our realm (the From host) is consumed, not passed on to the binding', async () => {
+    const user = 'pa' + rand();
+    await registerBinding(uas, user);
+    caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, to: `<sip:${user}@example.test>`, headers: {
+      'Proxy-Authorization': 'Digest username="alice", realm="example.test", nonce="n", uri="sip:x@example.test", response="00000000000000000000000000000000"',
+      'X-Kept': 'yes',
+    } }));
+    const { msg: inv } = await uas.request('INVITE');
+    expect(header(inv, 'proxy-authorization')).toBeUndefined();
+    expect(header(inv, 'x-kept')).toBe('yes');
+    uas.send(sipResponse(inv, 486, 'Busy Here', { toTag: 'busy' }));
+    expect((await caller.response(486)).status).toBe(486);
+  });
+
   test('in-dialog requests sent to sipflow without a Route reach the other party (dialog table)', async () => {
     const user = 'dlg' + rand();
     await registerBinding(uas, user);
@@ -259,4 +273,16 @@ describe('store failure', () => {
       await s.close(50);
     }
   });
+});
+
+test('a request for our domain (an alias, no port) is local whatever port we listen on: in-dialog BYE → 481, not relayed', async () => {
+  const s2 = await startSipServer({ service: loadFlows(FLOWS).service, ctx: memoryCtx(), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test', aliases: ['nl.netaxis.be'] });
+  const ua = await UdpUa.open(s2.udpPort);
+  try {
+    ua.send(sipRequest({ method: 'BYE', uri: 'sip:nobody@nl.netaxis.be', ua, to: '<sip:nobody@nl.netaxis.be>;tag=gone' }));
+    expect((await ua.response()).status).toBe(481);
+  } finally {
+    await ua.close();
+    await s2.close(100);
+  }
 });
