@@ -168,7 +168,7 @@ export class FrontEnd {
     this.proxy = new Proxy(transports, this.servers, {
       recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,
       udpPort: transports.udpPort, tcpPort: transports.tcpPort, aliases: o.aliases,
-      log: (level, message) => o.log?.log(level, message),
+      log: (level, message, fields) => o.log?.log(level, message, fields),
     }, o.timers);
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
     this.buildCd = cdBuilder(o.ctx.auth, { called: o.called });
@@ -342,7 +342,7 @@ export class FrontEnd {
 
   private fail(tx: ServerTx, e: unknown): void {
     this.stats.errors++;
-    this.o.log?.log('error', `${tx.method} ${tx.request.headers['call-id']?.[0] ?? ''}: ${(e as Error)?.stack ?? String(e)}`);
+    this.o.log?.log('error', `${tx.method} handling failed: ${(e as Error)?.stack ?? String(e)}`, { callId: tx.request.headers['call-id']?.[0] ?? null, method: tx.method });
     try { this.respond(tx, 500, 'Server Internal Error'); } catch { /* nothing more to do */ }
   }
 
@@ -396,7 +396,8 @@ export class FrontEnd {
           return;
         case 'error':
           // the detail (node, cause) goes to the log, not on the wire
-          this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method} ${req.headers['call-id']?.[0] ?? ''}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`);
+          this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`,
+            { callId: req.headers['call-id']?.[0] ?? null, method: tx.method });
           if (outcome.status === 503) this.respond(tx, 503, 'Service Unavailable', { 'retry-after': String(outcome.retryAfter ?? 5) });
           else this.respond(tx, 500, 'Server Internal Error');
           return;

@@ -43,7 +43,7 @@ export interface ProxyOptions {
   tcpPort: number;
   /** Extra host names / addresses that mean "this proxy" in Route and Request-URI. */
   aliases?: string[];
-  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
 interface Branch {
@@ -277,7 +277,7 @@ export class Proxy {
     const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
     if (!hop) { fail(416); return; }  // unusable target URI
     this.resolve(hop.host, (err, address) => {
-      if (err || !address) { this.o.log?.('warn', `relay: cannot resolve ${hop.host}: ${err?.message}`); fail(503); return; }
+      if (err || !address) { this.o.log?.('warn', `relay: cannot resolve ${hop.host}: ${err?.message}`, { callId: req.headers['call-id']?.[0] ?? null }); fail(503); return; }
       if (stx.cancelled && branch.tx === null) { fail(487); return; }
       const fwd = hop.proto === 'udp' ? probe : this.copyForTarget(req, target, hop.proto);
       const id = this.branchFor(stx, target.uri, i);
@@ -286,7 +286,7 @@ export class Proxy {
       branch.tx = this.clients.start(id, fwd, dest, {
         onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
         onTimeout: () => fail(408),
-        onTransportError: (e) => { this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${e.message}`); fail(503); },
+        onTransportError: (e) => { this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${e.message}`, { callId: req.headers['call-id']?.[0] ?? null }); fail(503); },
       });
     });
   }

@@ -261,11 +261,15 @@ describe('store failure', () => {
 
   test('an exception in a node → 500, and the server keeps serving', async () => {
     const throwing: LocationPort = { register: () => { throw new TypeError('boom'); }, lookup: () => Promise.resolve([]) };
-    const s = await startSipServer({ service: loadFlows(FLOWS).service, ctx: memoryCtx(throwing), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test' });
+    const lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
+    const log = { log: (level: string, message: string, fields?: Record<string, unknown>) => { lines.push({ level, message, fields }); } };
+    const s = await startSipServer({ service: loadFlows(FLOWS).service, ctx: memoryCtx(throwing), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test', log });
     const ua = await UdpUa.open(s.udpPort);
     try {
-      ua.send(sipRequest({ method: 'REGISTER', uri: 'sip:example.test', ua, to: '<sip:alice@example.test>', from: '<sip:alice@example.test>' }));
+      ua.send(sipRequest({ method: 'REGISTER', uri: 'sip:example.test', ua, callId: 'boom-call', to: '<sip:alice@example.test>', from: '<sip:alice@example.test>' }));
       expect((await ua.response()).status).toBe(500);
+      // the log line names the Call-ID as a field (structured), the cause in the message
+      expect(lines.find((l) => l.level === 'error')).toMatchObject({ message: expect.stringContaining('boom'), fields: { callId: 'boom-call', method: 'REGISTER' } });
       ua.send(sipRequest({ method: 'OPTIONS', uri: 'sip:127.0.0.1', ua }));
       expect((await ua.response()).status).toBe(200);
     } finally {
