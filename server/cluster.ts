@@ -8,22 +8,20 @@
  *    (Serving the primary's stores to workers over IPC would put a serialisation round trip on
  *    every REGISTER, which costs more than the second core gives on the 2-core target.)
  *  - When every store is networked (directory on postgres://, location on postgres:// or
- *    mongodb://, i.e. `Runtime.shareable`), the primary migrates/provisions once, keeps the
- *    expired-binding purge, and forks N workers (`--workers N`, `auto` = one per core). Workers
- *    share the primary's UDP socket (cluster handle sharing, `exclusive: false`) and TCP listener;
- *    each opens its own pools to the stores. Nonces are stateless HMACs with the secret file in
- *    the data dir, so a challenge issued by one worker verifies in another.
- *    Caveat: a shared UDP socket hands each datagram to whichever worker reads first, so a request
- *    retransmission may reach a worker that does not hold its transaction. It is then processed
- *    again; relayed requests keep the same branch (derived from the incoming transaction), so the
- *    next hop absorbs the duplicate, and responses whose client transaction lives elsewhere are
- *    forwarded statelessly by Via.
- *
+ *    mongodb://, i.e. `Runtime.shareable`) and `--workers N` (N > 1) is asked for, the primary
+ *    migrates/provisions once, keeps the expired-binding purge, and forks N workers. Workers share
+ *    the primary's UDP socket (cluster handle sharing, `exclusive: false`) and TCP listener; each
+ *    opens its own pools to the stores. Nonces are stateless HMACs with the secret file in the data
+ *    dir, so a challenge issued by one worker verifies in another.
+ *    Caveat, and why `auto` is 1: a shared UDP socket hands each datagram to whichever worker reads
+ *    first, so a request retransmission may reach a worker that does not hold its transaction and
+ *    be processed again (measured under load: a REGISTER saved twice). Dispatching datagrams to
+ *    workers by Call-ID is the missing piece before workers become the default.
+
  * SIGINT / SIGTERM: stop taking requests (new ones get 503), let transactions in progress finish
  * for up to 2 s, close sockets and stores, exit.
  */
 import cluster from 'node:cluster';
-import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { logPort } from './logger';
@@ -60,7 +58,13 @@ export function decideWorkers(requested: 'auto' | number, shareable: boolean, lo
     }
     return 1;
   }
-  if (requested === 'auto') return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  // Workers share one UDP socket, so a retransmission may reach a worker that does not hold its
+  // transaction and be processed twice (measured: duplicate bindings under load). Until datagrams
+  // are dispatched to workers by Call-ID, `auto` stays one process; N workers are an explicit choice.
+  if (requested === 'auto') return 1;
+  if (requested > 1) {
+    log?.warn({ requested }, 'several SIP workers share the UDP socket: a UDP retransmission can be handled by a second worker (e.g. a binding saved twice); prefer TCP or a front end that absorbs retransmissions');
+  }
   return requested;
 }
 

@@ -37,7 +37,7 @@ export const configSchema = z.object({
     aliases: z.array(z.string().min(1)).default([]).describe('other names of this domain (Request-URIs addressed to the server)'),
     called: z.enum(['requestUri', 'to']).default('requestUri').describe('where the called variable comes from'),
     recordRoute: z.boolean().default(false).describe('add Record-Route to relayed requests'),
-    workers: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('worker processes ("auto" = one per core when the stores are networked)'),
+    workers: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('SIP processes; "auto" = 1 for now (workers sharing a UDP socket can handle one retransmission twice); N > 1 only with networked stores'),
     defaultRoute: z.object({
       status: z.number().int().min(300).max(699).default(404),
       reason: z.string().default('Not Found'),
@@ -51,6 +51,9 @@ export const configSchema = z.object({
   directory: z.object({
     url: z.string().min(1).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
     poolMax: z.number().int().min(1).default(10),
+    cacheSec: z.number().min(0).default(0).describe('reuse directory query results this many seconds (0 = every query reads the database); writes through this process invalidate the cache'),
+    cacheNegativeSec: z.number().min(0).default(5).describe('how long an empty result is reused (at most cacheSec)'),
+    cacheMaxEntries: z.number().int().min(1).default(100000).describe('cached results kept at most (oldest dropped first)'),
   }).strict().prefault({}),
   location: z.object({
     url: z.string().min(1).default('sql').describe('"sql" (directory database), "memory", postgres://…, or mongodb://h1,h2,h3/kamailio?replicaSet=sre_location'),

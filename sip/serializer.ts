@@ -60,6 +60,11 @@ export function newTag(): string {
   return TAG_PREFIX + tagCounter.toString(36);
 }
 
+const TAG_HINT = /tag/i;
+/** The common To forms `<sip:…>` / `sip:…` with nothing odd in them are name-addrs; anything else goes through the parser. */
+const SIMPLE_TO = /^\s*(?:<[^<>"]+>|[a-z][a-z0-9+.-]*:[^\s<>";,]+)\s*$/i;
+const parseable = (v: string): boolean => SIMPLE_TO.test(v) || parseNameAddr(v) !== null;
+
 /**
  * Builds a response to a request per RFC 3261 §8.2.6: Via (all values, in order), From, Call-ID,
  * CSeq copied; To copied with a tag added when the request had none and status > 100 (`toTag`
@@ -82,8 +87,14 @@ export function buildResponse(
   }
   const to = headers.to;
   if (to !== undefined && status > 100) {
-    const na = parseNameAddr(to[0]);
-    if (na && na.params.tag === undefined) to[0] = `${to[0]};tag=${toTag ?? newTag()}`;
+    // no "tag" anywhere in the value: it has no tag parameter, skip the name-addr parse
+    const t = to[0];
+    if (!TAG_HINT.test(t)) {
+      if (parseable(t)) to[0] = `${t};tag=${toTag ?? newTag()}`;
+    } else {
+      const na = parseNameAddr(t);
+      if (na && na.params.tag === undefined) to[0] = `${t};tag=${toTag ?? newTag()}`;
+    }
   }
   if (status === 100 && src.timestamp !== undefined) headers.timestamp = src.timestamp.slice();
   if (extraHeaders) {

@@ -11,7 +11,8 @@
 #                   database "kamailio", written before the 200 OK), `--workers auto`.
 #       memory:     Kamailio usrloc in memory + auth_db on SQLite (kit AUTH=sqlite, CHILDREN=2)
 #                   vs sipflow with location.url=memory and the embedded PGlite directory, run twice:
-#                   the shipped logic (query node caching 0) and a copy with caching on the query node.
+#                   with cached directory reads (directory.cacheSec 3600): the shipped logic (query node
+#                   caching 0) and a copy with caching on the query node.
 #   --quick             shorter steps (5 s of load), one bisection step, no retries
 #   --rates R,R,…       explicit rates for every ladder (instead of the automatic ladder)
 #   --rates-persistent R,R,…  --rates-memory R,R,…   explicit rates per pairing
@@ -347,7 +348,7 @@ flows: $flows
 sip:
   listeners: [{ host: 127.0.0.1, port: $SIP_PORT, transports: [udp] }]
   domain: example.test
-directory: { url: "$dir" }
+directory: { url: "$dir", cacheSec: 3600 }
 location: { url: memory }
 http: { enabled: false }
 log: { level: warn }

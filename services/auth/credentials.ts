@@ -12,7 +12,13 @@ const REQUIRED = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
 
 const isWs = (ch: string): boolean => ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n';
 /** RFC 7230 tchar (a superset is harmless here: names are only looked up, never echoed). */
-const isTokenChar = (ch: string): boolean => /^[A-Za-z0-9!#$%&'*+.^_`|~-]$/.test(ch);
+const TOKEN_CHARS = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+.^_`|~-") TOKEN_CHARS[ch.charCodeAt(0)] = 1;
+const isTokenChar = (ch: string | undefined): boolean => {
+  if (ch === undefined || ch.length !== 1) return false;
+  const c = ch.charCodeAt(0);
+  return c < 128 && TOKEN_CHARS[c] === 1;
+};
 
 /**
  * Parses one credentials header value. Returns null for anything that is not well-formed Digest
@@ -60,6 +66,18 @@ function parse(input: unknown): DigestCredentials | null {
     let value: string;
     if (s[i] === '"') {
       i++;
+      const close = s.indexOf('"', i);
+      const esc = s.indexOf('\\', i);
+      if (close >= 0 && (esc < 0 || esc > close)) {
+        // no quoted-pair inside: the value is the plain slice
+        value = s.slice(i, close);
+        i = close + 1;
+        if (Object.prototype.hasOwnProperty.call(params, name)) return null;
+        params[name] = value;
+        skipWs();
+        if (i < s.length && s[i] !== ',') return null;
+        continue;
+      }
       let out = '';
       for (;;) {
         if (i >= s.length) return null; // unterminated quoted-string

@@ -7,7 +7,7 @@ import { parseDigestCredentials } from './credentials';
 import { StatelessNonces } from './nonce';
 import { NonceCounter } from './nonce-count';
 import { secretFromString } from './secret';
-import type { AuthPort, Challenge, DigestAlgorithm, VerifyRequest, VerifyResult } from './types';
+import type { AuthPort, Challenge, DigestAlgorithm, DigestCredentials, VerifyRequest, VerifyResult } from './types';
 
 export * from './types';
 export { parseDigestCredentials } from './credentials';
@@ -40,6 +40,28 @@ const MD5_HEX_RE = /^[0-9a-fA-F]{32}$/;
 /** realm is a quoted-string: escape the two characters that would end or break it. */
 const quote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
+const HA1_CACHE_MAX = 50_000;
+const CREDENTIALS_MEMO_MAX = 4096;
+
+/**
+ * parseDigestCredentials with a small memo: the front end reads the username when it builds the
+ * call descriptor and the authenticate node parses the same header value again, so a message's
+ * credentials are parsed once. Results are frozen (shared by the callers); the memo is bounded
+ * and simply emptied when full.
+ */
+function memoizedParser(): (headerValue: string) => DigestCredentials | null {
+  const memo = new Map<string, DigestCredentials | null>();
+  return (headerValue) => {
+    let c = memo.get(headerValue);
+    if (c !== undefined) return c;
+    c = parseDigestCredentials(headerValue);
+    if (c) { Object.freeze(c.params); Object.freeze(c); }
+    if (memo.size >= CREDENTIALS_MEMO_MAX) memo.clear();
+    memo.set(headerValue, c);
+    return c;
+  };
+}
+
 export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   const secret = typeof opts.secret === 'string' ? secretFromString(opts.secret) : opts.secret;
   const nonces = new StatelessNonces(secret, { lifetimeSec: opts.nonceLifetimeSec, maxSkewMs: opts.maxSkewMs });
@@ -49,6 +71,8 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   if (configured.length === 0) throw new Error('at least one digest algorithm must be configured');
   for (const a of configured) if (!DIGEST_ALGORITHMS.includes(a)) throw new Error(`unsupported digest algorithm ${String(a)}`);
   const algorithms = PREFERENCE.filter((a) => configured.includes(a));
+
+  const ha1Cache = new Map<string, string>();
 
   function challenge(realm: string, stale: boolean, now: number): Challenge {
     const nonce = nonces.issue(realm, now);
@@ -78,7 +102,7 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
     }
     if (isSess(alg) && c.cnonce === undefined) return 'bad';
 
-    let baseHa1: string;
+    let baseHa1: string | undefined;
     if (req.isHa1) {
       // A stored HA1 is MD5(username:realm:password). SHA-256 digests need SHA-256(username:
       // realm:password), which cannot be derived from an MD5 hash without the password, so an
@@ -86,7 +110,14 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
       if (hashName(alg) !== 'md5' || !MD5_HEX_RE.test(req.password)) return 'bad';
       baseHa1 = req.password.toLowerCase();
     } else {
-      baseHa1 = ha1(alg, c.username, c.realm, req.password);
+      // HA1 of the same account is the same hash every time: kept (bounded) instead of recomputed
+      const k = `${alg}\u0000${c.username}\u0000${c.realm}\u0000${req.password}`;
+      baseHa1 = ha1Cache.get(k);
+      if (baseHa1 === undefined) {
+        baseHa1 = ha1(alg, c.username, c.realm, req.password);
+        if (ha1Cache.size >= HA1_CACHE_MAX) ha1Cache.clear();
+        ha1Cache.set(k, baseHa1);
+      }
     }
 
     const expected = computeResponse({
@@ -112,5 +143,5 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
     return 'ok';
   }
 
-  return { parseCredentials: parseDigestCredentials, challenge, verify };
+  return { parseCredentials: memoizedParser(), challenge, verify };
 }

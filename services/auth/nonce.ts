@@ -2,11 +2,11 @@
  * Stateless nonces: any instance sharing the secret can check a nonce another issued, and no
  * nonce table is needed to reject forged or expired ones.
  *
- *   nonce = base64url( issueTimeMs (8 bytes, big-endian) || random (9 bytes)
- *                      || HMAC-SHA256(secret, issueTimeMs || random || realm)[0..16) )
+ *   nonce = base64url( issueTimeMs (8 bytes, big-endian) || unique (9 bytes)
+ *                      || HMAC-SHA256(secret, issueTimeMs || unique || realm)[0..16) )
  *
- * The random part makes every challenge's nonce unique, so two UAs challenged in the same
- * millisecond never share a nonce (and its nonce-count). Binding the realm into the MAC stops a
+ * The unique part (a per-process random draw and a counter) makes every challenge's nonce
+ * unique, so two UAs challenged in the same millisecond never share a nonce (and its nonce-count). Binding the realm into the MAC stops a
  * nonce issued for one domain from being used in another.
  * 128 bits of MAC are ample against forgery within a nonce's lifetime.
  */
@@ -33,6 +33,8 @@ export interface NonceOptions {
 export class StatelessNonces {
   readonly lifetimeMs: number;
   private readonly maxSkewMs: number;
+  private prefix: Buffer | null = null;
+  private counter = 0;
 
   constructor(private readonly secret: Buffer, opts: NonceOptions = {}) {
     if (secret.length === 0) throw new Error('nonce secret must not be empty');
@@ -43,10 +45,29 @@ export class StatelessNonces {
   }
 
   issue(realm: string, now: number): string {
-    const head = Buffer.alloc(HEAD_BYTES);
-    head.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(now))));
-    randomBytes(RANDOM_BYTES).copy(head, TIME_BYTES);
-    return Buffer.concat([head, this.mac(head, realm)]).toString('base64url');
+    const raw = Buffer.allocUnsafe(HEAD_BYTES + MAC_BYTES);
+    const t = Math.max(0, Math.floor(now));
+    // 8-byte big-endian ms without a BigInt: high and low 32-bit words
+    raw.writeUInt32BE(Math.floor(t / 0x100000000), 0);
+    raw.writeUInt32BE(t >>> 0, 4);
+    this.unique(raw);
+    this.mac(raw.subarray(0, HEAD_BYTES), realm).copy(raw, HEAD_BYTES, 0, MAC_BYTES);
+    return raw.toString('base64url');
+  }
+
+  /**
+   * The 9 "random" bytes: 5 random bytes drawn per process (redrawn every 2^32 nonces) and a
+   * 32-bit counter. Every nonce this process issues differs from the others, and two processes
+   * collide only if their 40-bit draws do; without a CSPRNG call per challenge. Unpredictability
+   * is not needed here: the MAC makes nonces unforgeable, this part only makes them unique.
+   */
+  private unique(raw: Buffer): void {
+    if (this.counter === 0xffffffff || this.prefix === null) {
+      this.prefix = randomBytes(RANDOM_BYTES - 4);
+      this.counter = 0;
+    }
+    this.prefix.copy(raw, TIME_BYTES);
+    raw.writeUInt32BE(++this.counter, TIME_BYTES + RANDOM_BYTES - 4);
   }
 
   check(nonce: string, realm: string, now: number): NonceStatus {
@@ -59,7 +80,7 @@ export class StatelessNonces {
   /** Issue time (ms) of a well-formed nonce, without checking its MAC (use after check()). */
   issuedAt(nonce: string): number | null {
     const raw = decode(nonce);
-    return raw ? Number(raw.readBigUInt64BE(0)) : null;
+    return raw ? StatelessNonces.timeOf(raw) : null;
   }
 
   /** When the nonce stops being valid (ms). */
@@ -73,11 +94,16 @@ export class StatelessNonces {
     if (!raw) return null;
     const head = raw.subarray(0, HEAD_BYTES);
     if (!timingSafeEqual(raw.subarray(HEAD_BYTES), this.mac(head, realm))) return null;
-    return Number(head.readBigUInt64BE(0));
+    return StatelessNonces.timeOf(head);
   }
 
   private mac(head: Buffer, realm: string): Buffer {
     return createHmac('sha256', this.secret).update(head).update(realm, 'utf8').digest().subarray(0, MAC_BYTES);
+  }
+
+  /** Issue time of a well-formed nonce (first 8 bytes, big-endian ms). */
+  static timeOf(raw: Buffer): number {
+    return raw.readUInt32BE(0) * 0x100000000 + raw.readUInt32BE(4);
   }
 }
 
