@@ -8,21 +8,13 @@ import { formatProblem, loadSlidText, type CompiledLogic, type CompiledService, 
 import type { LogPort, RunContext } from '../engine/types';
 import { builtinRegistry } from '../nodes';
 import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
-import { SipTransports } from '../sip/transport';
+import { SipTransports, type TransportOptions } from '../sip/transport';
 
-export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'> {
+/** The front end's options plus the transports' socket settings (host and port default to 0.0.0.0:5060). */
+export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'>,
+  Partial<Pick<TransportOptions, 'host' | 'port' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'shared'>> {
   service: CompiledService;
   ctx: RunContext;
-  host?: string;
-  port?: number;
-  udp?: boolean;
-  tcp?: boolean;
-  recvBufferSize?: number;
-  sendBufferSize?: number;
-  tcpIdleTimeoutMs?: number;
-  maxMessageSize?: number;
-  /** Cluster worker: share the primary's sockets. */
-  shared?: boolean;
   log?: LogPort;
 }
 
