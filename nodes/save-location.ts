@@ -37,6 +37,8 @@ export const saveLocationNode: NodeType<Values> = {
       const source = text(vars.sourceAddress);
       const transport = (text(vars.transport) ?? 'udp').toLowerCase();
       const local = text(vars.destinationAddress);
+      // one instant for the update and for the remaining expires answered (no second-boundary drift)
+      const now = new Date(s.ctx.clock.now());
       const result = await s.ctx.location.register({
         username,
         domain: domain ? text(domain(vars)) : aorDomain,
@@ -49,12 +51,11 @@ export const saveLocationNode: NodeType<Values> = {
         socket: local ? `${transport}:${local}:${text(vars.destinationPort) ?? '5060'}` : null,
         path: h.path?.length ? h.path.join(',') : null,
         allow: h.allow?.length ? h.allow.join(', ') : null,
-        now: new Date(s.ctx.clock.now()),
+        now,
       });
-      const now = s.ctx.clock.now();
       return finish({
         kind: 'register', status: result.status, reason: result.reason, aor: username,
-        bindings: result.bindings.map((b) => bindingView(b, new Date(now))),
+        bindings: result.bindings.map((b) => bindingView(b, now)),
         ...(result.headers ? { headers: result.headers } : {}),
       });
     };
