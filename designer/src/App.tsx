@@ -307,11 +307,11 @@ export function App() {
 
   // ------------------------------------------------------------ pickers for the forms
   const pickers: Pickers = useMemo(() => ({
-    variables: knownVariables(logic, types).sort(),
+    variables: knownVariables(doc, types).sort(),
     tables: tables.map((t) => t.name),
     columns: tables.flatMap((t) => t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)),
     logics: doc ? Object.entries(doc).flatMap(([id, l]) => [id, ...(l?.name ? [l.name] : [])]) : [],
-  }), [logic, types, tables, doc]);
+  }), [types, tables, doc]);
 
   const selectIds = useCallback((ids: string[]) => setSelected((prev) => (prev.length === ids.length && prev.every((id, i) => id === ids[i]) ? prev : ids)), []);
   const selectedEntry = selected.length === 1 && logic ? findNode(logic, selected[0]) : undefined;

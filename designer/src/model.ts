@@ -141,13 +141,18 @@ export const PREDEFINED_VARIABLES = [
   'authStatus', 'authUsername', 'transport',
 ];
 
-/** Predefined variables and every variable a live node of the logic writes. */
-export function knownVariables(logic: SlidLogic | undefined, types: Map<string, NodeTypeInfo>): string[] {
+/**
+ * Predefined variables and every variable a live node of the file's logics writes: the engine's
+ * rule (engine/load.ts knownVariables), since sub-logics share the call descriptor.
+ */
+export function knownVariables(doc: SlidDoc | null, types: Map<string, NodeTypeInfo>): string[] {
   const known = new Set(PREDEFINED_VARIABLES);
-  for (const { node } of nodeEntries(logic)) {
-    if (node.archived === true) continue;
-    const t = types.get(node.type);
-    if (t) for (const v of writesOf(t, node.values)) known.add(v);
+  for (const logic of Object.values(doc ?? {})) {
+    for (const { node } of nodeEntries(logic)) {
+      if (node.archived === true) continue;
+      const t = types.get(node.type);
+      if (t) for (const v of writesOf(t, node.values)) known.add(v);
+    }
   }
   return [...known];
 }
