@@ -24,11 +24,12 @@ const ALIASES: Record<string, string> = {
   callid: 'callId', 'call-id': 'callId', source: 'sourceAddress', sourceIp: 'sourceAddress',
 };
 
-/** RFC 3261 §7.3.3 compact forms (and RFC 3265/3515/4028 ones). */
-export const COMPACT_HEADERS: Record<string, string> = {
-  i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type', f: 'from',
-  s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', u: 'allow-events', r: 'refer-to',
-  b: 'referred-by', x: 'session-expires', y: 'identity', a: 'accept-contact', j: 'reject-contact', d: 'request-disposition',
+/** Compact form → lower-case full name (RFC 3261 §7.3.3 and the IANA SIP header registry); the SIP parser uses it too. */
+export const COMPACT_HEADERS: Readonly<Record<string, string>> = {
+  a: 'accept-contact', b: 'referred-by', c: 'content-type', d: 'request-disposition',
+  e: 'content-encoding', f: 'from', i: 'call-id', j: 'reject-contact', k: 'supported',
+  l: 'content-length', m: 'contact', n: 'identity-info', o: 'event', r: 'refer-to',
+  s: 'subject', t: 'to', u: 'allow-events', v: 'via', x: 'session-expires', y: 'identity',
 };
 
 export function normalizeHeaderName(name: string): string {

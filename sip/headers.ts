@@ -4,13 +4,10 @@
  * Inside sipflow a header is always keyed by its lower-case full name.
  */
 
-/** Compact form → lower-case full name (IANA SIP header registry). */
-export const COMPACT_FORMS: Readonly<Record<string, string>> = {
-  a: 'accept-contact', b: 'referred-by', c: 'content-type', d: 'request-disposition',
-  e: 'content-encoding', f: 'from', i: 'call-id', j: 'reject-contact', k: 'supported',
-  l: 'content-length', m: 'contact', n: 'identity-info', o: 'event', r: 'refer-to',
-  s: 'subject', t: 'to', u: 'allow-events', v: 'via', x: 'session-expires', y: 'identity',
-};
+import { COMPACT_HEADERS } from '../engine/cd';
+
+/** Compact form → lower-case full name: one table for the parser and the call descriptor input. */
+export const COMPACT_FORMS = COMPACT_HEADERS;
 
 /** Lower-case full name → spelling used on the wire (only where simple word capitalisation is wrong). */
 const CANONICAL: Record<string, string> = {
