@@ -2,11 +2,10 @@
  * `sipflow serve`: loads the flows, opens the stores and listens for SIP on UDP and TCP.
  * Options override the configuration file (and its SIPFLOW_* environment overrides).
  */
-import cluster from 'node:cluster';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../server/config';
 import { createLogger } from '../server/logger';
-import { serve, WORKER_ENV } from '../server/cluster';
+import { serve } from '../server/serve';
 
 const portArg = (v: string) => {
   const n = Number(v);
@@ -68,14 +67,14 @@ export function registerServe(program: Command): void {
     .option('--sip-host <host>', 'address to bind (default 0.0.0.0)')
     .option('--sip-port <port>', 'SIP port, UDP and TCP (default 5060; 0 = any free port)', portArg)
     .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')
-    .option('--workers <n>', 'SIP processes: "auto" (one per core when the stores are networked) or N', workersArg)
+    .option('--workers <n>', 'SIP worker threads: "auto" (one per core) or N (1 = no worker threads)', workersArg)
     .option('--record-route', 'add Record-Route to relayed dialog-creating requests')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--http-host <host>', 'HTTP API address (default 127.0.0.1)')
     .option('--http-port <port>', 'HTTP API port (default 8080; 0 = any free port)', portArg)
     .option('--no-http', 'do not start the HTTP API')
     .action(async (o: ServeCliOptions) => {
-      const config = cluster.isWorker && process.env[WORKER_ENV] ? (JSON.parse(process.env[WORKER_ENV]) as Config) : serveConfig(o);
+      const config = serveConfig(o);
       const logger = createLogger({ level: config.log.level });
       const handle = await serve({
         config, logger,
@@ -83,7 +82,7 @@ export function registerServe(program: Command): void {
           for (const l of info) {
             logger.info({ listener: l.name, host: l.host, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
             // one plain line for scripts and tests (port 0 → the bound port)
-            console.log(`sipflow: SIP ${l.name} listening on ${l.host} udp:${l.udpPort} tcp:${l.tcpPort} (${l.workers} process${l.workers > 1 ? 'es' : ''})`);
+            console.log(`sipflow: SIP ${l.name} listening on ${l.host} udp:${l.udpPort} tcp:${l.tcpPort} (${l.workers} SIP thread${l.workers > 1 ? 's' : ''})`);
           }
           const httpPort = info[0]?.httpPort;
           if (httpPort !== undefined) {
@@ -91,12 +90,6 @@ export function registerServe(program: Command): void {
           }
         },
       });
-      if (cluster.isWorker) {
-        // the primary coordinates the shutdown (a terminal's Ctrl-C reaches every process)
-        process.on('SIGINT', () => undefined);
-        process.on('SIGTERM', () => undefined);
-        return;
-      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, 'shutting down');

@@ -69,7 +69,7 @@ export interface FlowDetail extends FlowSummary {
   active: { version: number; activatedAt: string } | null;
 }
 
-export interface ActiveFlow { flow: string; version: number; service: CompiledService }
+export interface ActiveFlow { flow: string; version: number; service: CompiledService; /** The release's `.slid` text (SIP worker threads compile it themselves). */ text: string }
 
 /** What an `onActivate` listener receives: the new active set, already compiled. */
 export interface ActivationEvent {
@@ -205,7 +205,7 @@ function logicsOf(service: CompiledService): LogicInfo[] {
  * and every shipped flow's calls resolve inside the flow that makes them when it is the primary;
  * use `resolve()` + the flow's own service to keep calls strictly flow-local.
  */
-function composite(ordered: ActiveFlow[]): { service: CompiledService; resolve(ref: string): ResolvedLogic | undefined } {
+export function composeFlows(ordered: Array<Pick<ActiveFlow, 'flow' | 'version' | 'service'>>): { service: CompiledService; resolve(ref: string): ResolvedLogic | undefined } {
   const byFlow = new Map(ordered.map((f) => [f.flow, f]));
   const resolve = (ref: string): ResolvedLogic | undefined => {
     const slash = ref.indexOf('/');
@@ -261,10 +261,10 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
   const warn = o.onWarning ?? (() => undefined);
   const listeners = new Set<(e: ActivationEvent) => void>();
   /** Compiled releases, by `flow@version` (releases are frozen, so entries never go stale). */
-  const compiledReleases = new Map<string, CompiledService>();
+  const compiledReleases = new Map<string, { service: CompiledService; text: string }>();
   await migrateFlows(knex);
 
-  const empty = composite([]);
+  const empty = composeFlows([]);
   let current: ActiveSet = { generation: 0, flows: [], service: empty.service, resolve: empty.resolve, stamp: null };
 
   function checkName(name: string): void {
@@ -276,7 +276,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     return { service: r.service, problems: r.problems, doc: r.doc };
   }
 
-  async function compileRelease(flow: string, version: number, db: Knex | Knex.Transaction = knex): Promise<CompiledService> {
+  async function compileRelease(flow: string, version: number, db: Knex | Knex.Transaction = knex): Promise<{ service: CompiledService; text: string }> {
     const key = `${flow}@${version}`;
     const hit = compiledReleases.get(key);
     if (hit) return hit;
@@ -284,8 +284,9 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     if (!row) throw new FlowNotFoundError(`flow "${flow}" has no release ${version}`);
     const r = compileText(row.slid, `${flow} v${version}`);
     if (!r.service) throw new FlowProblemsError(r.problems, `flow "${flow}" release ${version} does not compile`);
-    compiledReleases.set(key, r.service);
-    return r.service;
+    const compiled = { service: r.service, text: row.slid };
+    compiledReleases.set(key, compiled);
+    return compiled;
   }
 
   function order(flows: ActiveFlow[]): ActiveFlow[] {
@@ -305,9 +306,9 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     const changed: Array<{ flow: string; version: number }> = [];
     for (const r of rows) {
       const version = Number(r.version);
-      let service: CompiledService;
+      let compiled: { service: CompiledService; text: string };
       try {
-        service = await compileRelease(r.flow, version);
+        compiled = await compileRelease(r.flow, version);
       } catch (e) {
         // A release that no longer compiles (e.g. a node type removed since) keeps the previous one running.
         warn(`flow "${r.flow}" release ${version} cannot be activated here: ${(e as Error).message}`, e);
@@ -315,7 +316,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
         if (prev) next.push(prev);
         continue;
       }
-      next.push({ flow: r.flow, version, service });
+      next.push({ flow: r.flow, version, service: compiled.service, text: compiled.text });
       if (before.get(r.flow) !== version) changed.push({ flow: r.flow, version });
     }
     const removed = [...before.keys()].some((f) => !rows.some((r) => r.flow === f));
@@ -324,7 +325,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
       return false;
     }
     const ordered = order(next);
-    const c = composite(ordered);
+    const c = composeFlows(ordered);
     // The swap: one assignment; readers holding the previous set keep it until they finish.
     current = { generation: current.generation + 1, flows: ordered, service: c.service, resolve: c.resolve, stamp };
     const event: ActivationEvent = { changed, service: c.service, generation: current.generation, source };
@@ -483,7 +484,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
         return store.compiled(name, 'development');
       }
       await flowRow(name);
-      return { service: await compileRelease(name, version), version };
+      return { service: (await compileRelease(name, version)).service, version };
     },
 
     async bootstrap(dir) {

@@ -13,7 +13,7 @@
  *   sipflow_flow_activations_total{flow}                 activations applied by this instance
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome, RunContext } from '../engine/types';
 import type { DirectoryPort } from '../services/directory/types';
 import type { LocationPort } from '../services/location/types';
@@ -38,6 +38,11 @@ export interface Metrics {
    * counts as a SIP authentication failure.
    */
   observeRun(method: string | null | undefined, outcome: Outcome, seconds: number, opts?: { hadCredentials?: boolean }): void;
+  /**
+   * Adds registries of other threads (SIP workers count requests and flow latency in their own):
+   * `text()` then sums them with this one. Returns the function that removes the source.
+   */
+  addSource(source: () => Promise<unknown[][]>): () => void;
   /** Prometheus text exposition. */
   text(): Promise<string>;
 }
@@ -52,6 +57,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'sipflow_' });
 
   let source: (() => Promise<number | null>) | null = null;
+  const sources = new Set<() => Promise<unknown[][]>>();
   let cacheMs = 10_000;
   let cached: { at: number; value: number | null } | null = null;
 
@@ -105,7 +111,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       m.requests.inc({ method: method || 'unknown', outcome: outcome.kind, status: outcome.status === null ? 'none' : String(outcome.status) });
       m.flowExecution.observe({ outcome: outcome.kind }, seconds);
     },
-    text: () => registry.metrics(),
+    addSource(get) { sources.add(get); return () => { sources.delete(get); }; },
+    async text() {
+      if (sources.size === 0) return registry.metrics();
+      const parts: unknown[][] = [await registry.getMetricsAsJSON()];
+      for (const get of sources) parts.push(...await get());
+      return AggregatorRegistry.aggregate(parts.filter((p) => p.length > 0)).metrics();
+    },
   };
   return m;
 }

@@ -9,10 +9,35 @@ import type { LogPort, RunContext } from '../engine/types';
 import { builtinRegistry } from '../nodes';
 import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
 import { SipTransports, type TransportOptions } from '../sip/transport';
+import type { Config } from './config';
+
+type Listener = Config['sip']['listeners'][number];
+
+/**
+ * The front end of one configured listener, as every SIP thread builds it (the single-process
+ * server and each worker thread): routes, default logic, aliases, loop guard, limits.
+ */
+export function listenerFrontEndOptions(config: Config, l: Listener, a: {
+  service: CompiledService;
+  resolve: (ref: string) => LogicTarget | undefined;
+  ctx: RunContext;
+  log?: LogPort;
+  observe?: FrontEndOptions['observe'];
+}): FrontEndOptions {
+  return {
+    service: a.service, resolve: a.resolve, ctx: a.ctx, listenerName: l.name, advertisedHost: l.advertise,
+    aliases: [...config.sip.aliases, ...(config.sip.domain ? [config.sip.domain] : [])],
+    routes: config.routes, defaultLogic: a.resolve(config.defaultLogic) ? config.defaultLogic : undefined,
+    called: config.sip.called, recordRoute: config.sip.recordRoute,
+    exitResponse: config.sip.defaultRoute,
+    loopGuard: { maxPerCallId: config.sip.loopGuard.maxOccurrences, windowSec: config.sip.loopGuard.windowSec },
+    run: { limits: config.limits }, log: a.log, observe: a.observe,
+  };
+}
 
 /** The front end's options plus the transports' socket settings (host and port default to 0.0.0.0:5060). */
 export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'>,
-  Partial<Pick<TransportOptions, 'host' | 'port' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'shared'>> {
+  Partial<Pick<TransportOptions, 'host' | 'port' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'reuseAddr'>> {
   service: CompiledService;
   ctx: RunContext;
   log?: LogPort;
@@ -32,7 +57,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
   const transports = new SipTransports({
     host: o.host ?? '0.0.0.0', port: o.port ?? 5060, udp: o.udp, tcp: o.tcp,
     recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize,
-    tcpIdleTimeoutMs: o.tcpIdleTimeoutMs, maxMessageSize: o.maxMessageSize, shared: o.shared,
+    tcpIdleTimeoutMs: o.tcpIdleTimeoutMs, maxMessageSize: o.maxMessageSize, reuseAddr: o.reuseAddr,
     onMessage: (data, peer, local) => { if (fe) fe.onMessage(data, peer, local); },
     onWarning: (m) => o.log?.log('warn', m),
   });

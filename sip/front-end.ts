@@ -35,7 +35,7 @@ import { parseMessage } from './parser';
 import { Proxy } from './proxy';
 import { buildResponse, newTag, serializeMessage } from './serializer';
 import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
-import type { LocalEndpoint, Peer, SipTransports } from './transport';
+import type { LocalEndpoint, Peer, SipSender } from './transport';
 
 /** One route rule: the first rule whose conditions all hold picks the logic. */
 export interface RouteRule {
@@ -139,7 +139,7 @@ function splitPoint(s: string): number {
 
 /** Where responses to this request go (RFC 3261 §18.2.2, RFC 3581). */
 function responsePeer(via: Via | null, peer: Peer): Peer {
-  if (peer.proto === 'tcp') return { proto: 'tcp', address: peer.address, port: via?.port ?? 5060, conn: peer.conn };
+  if (peer.proto === 'tcp') return { proto: 'tcp', address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
   if (!via) return peer;
   return { proto: 'udp', address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
 }
@@ -163,7 +163,7 @@ export class FrontEnd {
   /** Logic runs in progress. */
   running = 0;
 
-  constructor(private readonly transports: SipTransports, private readonly o: FrontEndOptions) {
+  constructor(private readonly transports: SipSender, private readonly o: FrontEndOptions) {
     this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
     this.proxy = new Proxy(transports, this.servers, {
       recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,

@@ -30,7 +30,7 @@ import type { RelayTarget } from '../engine/types';
 import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, type SipResponse } from './message';
 import { buildResponse, serializeMessage } from './serializer';
 import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
-import type { Peer, Proto, SipTransports } from './transport';
+import type { Peer, Proto, SipSender } from './transport';
 
 export const BRANCH_PREFIX = 'z9hG4bKsf';
 
@@ -105,7 +105,7 @@ export class Proxy {
   private readonly dialogSweep: NodeJS.Timeout;
 
   constructor(
-    private readonly transports: SipTransports,
+    private readonly transports: SipSender,
     private readonly servers: ServerTransactions,
     private readonly o: ProxyOptions,
     timers?: { t1?: number; t2?: number; t4?: number },

@@ -19,7 +19,7 @@
 import type { SipRequest, SipResponse } from './message';
 import { serializeMessage } from './serializer';
 import { createHeaders } from './message';
-import type { Peer, SipTransports } from './transport';
+import type { Peer, SipSender } from './transport';
 
 export const T1 = 500;
 export const T2 = 4000;
@@ -91,7 +91,7 @@ export class ServerTransactions {
   /** In-flight (not yet answered with a final) transactions. */
   inFlight = 0;
 
-  constructor(private readonly transports: SipTransports, o: ServerTxOptions = {}) {
+  constructor(private readonly transports: SipSender, o: ServerTxOptions = {}) {
     this.timers = { ...DEFAULT_TIMERS, ...o.timers };
     this.maxCompleted = o.maxCompleted ?? 100_000;
     this.sweeper = setInterval(() => this.sweep(Date.now()), o.sweepMs ?? 250);
@@ -250,7 +250,7 @@ export class ClientTx {
     readonly branch: string,
     readonly request: SipRequest,
     readonly dest: Peer,
-    private readonly transports: SipTransports,
+    private readonly transports: SipSender,
     private readonly events: ClientTxEvents,
     private readonly timers: TimerConfig,
     private readonly onDone: (tx: ClientTx) => void,
@@ -370,7 +370,7 @@ export class ClientTx {
 export class ClientTransactions {
   private readonly table = new Map<string, ClientTx>();
   readonly timers: TimerConfig;
-  constructor(private readonly transports: SipTransports, timers: Partial<TimerConfig> = {}) {
+  constructor(private readonly transports: SipSender, timers: Partial<TimerConfig> = {}) {
     this.timers = { ...DEFAULT_TIMERS, ...timers };
   }
 

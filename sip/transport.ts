@@ -2,8 +2,9 @@
  * SIP transports (RFC 3261 §18): one UDP socket and one TCP listener on the same host/port.
  *
  * UDP: large kernel buffers (4 MiB by default; the kernel caps them at net.core.[rw]mem_max),
- * sends never wait for a peer (a full socket buffer drops, as UDP does). In a cluster worker the
- * socket is bound with `exclusive: false`, so every worker reads the primary's shared socket.
+ * sends never wait for a peer (a full socket buffer drops, as UDP does). With `reuseAddr` the
+ * socket is bound with SO_REUSEADDR so SIP worker threads can send from the same port; on Linux
+ * unicast datagrams go to the socket bound last, which `rebindUdp()` makes this one again.
  *
  * TCP: one StreamFramer per connection (partial reads, several messages per read), a maximum
  * message size, an idle timeout, CRLFCRLF keep-alive pings answered with CRLF (RFC 5626
@@ -23,6 +24,8 @@ export interface Peer {
   address: string;
   port: number;
   conn?: TcpConnection;
+  /** The connection's `ip:port` key when the connection object lives in another thread. */
+  connKey?: string;
 }
 
 export interface LocalEndpoint {
@@ -33,6 +36,19 @@ export interface LocalEndpoint {
 
 export type MessageHandler = (data: Buffer, peer: Peer, local: LocalEndpoint) => void;
 export type SendCallback = (err: Error | null) => void;
+
+/**
+ * What the transaction layer, the proxy and the front end need of a transport: where they are
+ * reachable and how to send. `SipTransports` is one; a SIP worker thread has its own (UDP from its
+ * own socket on the SIP port, TCP through the thread that holds the connections).
+ */
+export interface SipSender {
+  /** Address advertised in Via/Record-Route. */
+  readonly advertised: string;
+  readonly udpPort: number;
+  readonly tcpPort: number;
+  send(buf: Buffer, peer: Peer, cb?: SendCallback): void;
+}
 
 export interface TransportOptions {
   host: string;
@@ -51,8 +67,8 @@ export interface TransportOptions {
   maxTcpBuffered?: number;
   /** TCP connect timeout for outgoing connections (default 5 s). */
   tcpConnectTimeoutMs?: number;
-  /** Bind the UDP socket shared with the cluster primary (worker processes). */
-  shared?: boolean;
+  /** Bind UDP with SO_REUSEADDR (SIP worker threads send from their own sockets on this port). */
+  reuseAddr?: boolean;
   onMessage: MessageHandler;
   onWarning?: (message: string) => void;
 }
@@ -101,7 +117,7 @@ export class TcpConnection {
   }
 }
 
-export class SipTransports {
+export class SipTransports implements SipSender {
   private udp: dgram.Socket | null = null;
   private server: net.Server | null = null;
   private readonly conns = new Map<string, TcpConnection>();
@@ -117,7 +133,7 @@ export class SipTransports {
       host: o.host, port: o.port, onMessage: o.onMessage, onWarning: o.onWarning,
       udp: o.udp ?? true, tcp: o.tcp ?? true, recvBufferSize: o.recvBufferSize ?? MIB4, sendBufferSize: o.sendBufferSize ?? MIB4,
       tcpIdleTimeoutMs: o.tcpIdleTimeoutMs ?? 300_000, maxMessageSize: o.maxMessageSize ?? 65535,
-      maxTcpBuffered: o.maxTcpBuffered ?? MIB4, tcpConnectTimeoutMs: o.tcpConnectTimeoutMs ?? 5000, shared: o.shared ?? false,
+      maxTcpBuffered: o.maxTcpBuffered ?? MIB4, tcpConnectTimeoutMs: o.tcpConnectTimeoutMs ?? 5000, reuseAddr: o.reuseAddr ?? false,
     };
     this.advertised = o.host === '0.0.0.0' || o.host === '::' || o.host === '' ? '127.0.0.1' : o.host;
   }
@@ -145,18 +161,16 @@ export class SipTransports {
   private startUdp(port: number): Promise<number> {
     const o = this.opts;
     const type = net.isIPv6(o.host) ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket({ type, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+    const sock = dgram.createSocket({ type, reuseAddr: o.reuseAddr, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+    const previous = this.udp;
     this.udp = sock;
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
+      const onError = (err: Error) => { this.udp = previous; reject(err); };
       sock.once('error', onError);
-      sock.bind({ address: o.host || undefined, port, exclusive: !o.shared }, () => {
+      sock.bind({ address: o.host || undefined, port }, () => {
         sock.off('error', onError);
         sock.on('error', (err) => o.onWarning?.(`udp socket error: ${err.message}`));
         try {
-          // createSocket applies them at bind; re-apply in case the handle came from the cluster primary
-          sock.setRecvBufferSize(o.recvBufferSize);
-          sock.setSendBufferSize(o.sendBufferSize);
           const got = sock.getRecvBufferSize();
           // Linux reports twice the requested size when granted
           if (got < o.recvBufferSize) o.onWarning?.(`UDP receive buffer is ${got} bytes (asked ${o.recvBufferSize}); raise net.core.rmem_max`);
@@ -167,9 +181,20 @@ export class SipTransports {
         sock.on('message', (data, rinfo) => {
           o.onMessage(data, { proto: 'udp', address: plainAddress(rinfo.address), port: rinfo.port }, local);
         });
+        if (previous) previous.close();
         resolve(local.port);
       });
     });
+  }
+
+  /**
+   * Binds a fresh UDP socket to the same address and port (SO_REUSEADDR) and closes the old one:
+   * on Linux the socket bound last receives the port's datagrams, so after worker threads bound
+   * their send sockets this takes reception back.
+   */
+  async rebindUdp(): Promise<void> {
+    if (!this.udp || !this.opts.reuseAddr) return;
+    await this.startUdp(this.udpPort);
   }
 
   private startTcp(port: number): Promise<number> {
@@ -179,7 +204,7 @@ export class SipTransports {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen({ host: o.host || undefined, port, exclusive: !o.shared }, () => {
+      server.listen({ host: o.host || undefined, port }, () => {
         server.off('error', onError);
         server.on('error', (err) => o.onWarning?.(`tcp listener error: ${err.message}`));
         resolve((server.address() as net.AddressInfo).port);
@@ -234,7 +259,8 @@ export class SipTransports {
       else sock.send(buf, peer.port, peer.address);
       return;
     }
-    let conn = peer.conn && !peer.conn.closed ? peer.conn : this.conns.get(`${peer.address}:${peer.port}`);
+    let conn = peer.conn && !peer.conn.closed ? peer.conn
+      : (peer.connKey !== undefined ? this.conns.get(peer.connKey) : undefined) ?? this.conns.get(`${peer.address}:${peer.port}`);
     if (!conn || conn.closed) {
       if (this.closing) { cb?.(new Error('shutting down')); return; }
       conn = this.connect(peer.address, peer.port);

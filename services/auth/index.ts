@@ -5,7 +5,7 @@
 import { computeResponse, DIGEST_ALGORITHMS, ha1, hashName, isSess, normalizeAlgorithm, responsesEqual } from './digest';
 import { parseDigestCredentials } from './credentials';
 import { StatelessNonces } from './nonce';
-import { NonceCounter } from './nonce-count';
+import { NonceCounter, type NonceCountTable } from './nonce-count';
 import { secretFromString } from './secret';
 import type { AuthPort, Challenge, DigestAlgorithm, DigestCredentials, VerifyRequest, VerifyResult } from './types';
 
@@ -16,6 +16,8 @@ export type { ResponseInput } from './digest';
 export { StatelessNonces, DEFAULT_NONCE_LIFETIME_SEC } from './nonce';
 export type { NonceStatus, NonceOptions } from './nonce';
 export { NonceCounter, DEFAULT_MAX_TRACKED_NONCES } from './nonce-count';
+export type { CountCheck, NonceCountTable } from './nonce-count';
+export { SharedNonceCounter, DEFAULT_SHARED_NONCE_SLOTS } from './shared-nonce-count';
 export { loadOrCreateSecret, resolveSecret, secretFromString } from './secret';
 
 export interface DigestAuthOptions {
@@ -25,7 +27,13 @@ export interface DigestAuthOptions {
   /** Offered and accepted algorithms (default ['MD5']). */
   algorithms?: DigestAlgorithm[];
   qop?: 'auth';
+  /** Cap of the default per-thread nonce-count table (ignored with `nonceCounts`). */
   maxTrackedNonces?: number;
+  /**
+   * Nonce-count table (default: a new NonceCounter, this thread only). With SIP in several
+   * threads, pass a SharedNonceCounter attached to one buffer in every thread.
+   */
+  nonceCounts?: NonceCountTable;
   /** Tolerated clock skew between instances for nonce issue times (default 5000 ms). */
   maxSkewMs?: number;
 }
@@ -65,7 +73,7 @@ function memoizedParser(): (headerValue: string) => DigestCredentials | null {
 export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   const secret = typeof opts.secret === 'string' ? secretFromString(opts.secret) : opts.secret;
   const nonces = new StatelessNonces(secret, { lifetimeSec: opts.nonceLifetimeSec, maxSkewMs: opts.maxSkewMs });
-  const counter = new NonceCounter(opts.maxTrackedNonces);
+  const counter: NonceCountTable = opts.nonceCounts ?? new NonceCounter(opts.maxTrackedNonces);
   const qop = opts.qop ?? 'auth';
   const configured = opts.algorithms ?? ['MD5'];
   if (configured.length === 0) throw new Error('at least one digest algorithm must be configured');
@@ -139,7 +147,11 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
     if (count === 'replay') return 'bad';
     if (count === 'forgotten') return 'stale'; // count evicted by the cap: force a fresh nonce
     // Recorded only now, after the response verified: a wrong guess must not burn the nc.
-    counter.record(key, nc, issuedAt, issuedAt + nonces.lifetimeMs, req.now);
+    // Check-and-set: with a table shared by threads, another thread may have verified the same
+    // nc since check() (a replay sent to both at once); only one of them gets 'fresh'.
+    const recorded = counter.record(key, nc, issuedAt, issuedAt + nonces.lifetimeMs, req.now);
+    if (recorded === 'replay') return 'bad';
+    if (recorded === 'forgotten') return 'stale';
     return 'ok';
   }
 

@@ -2,7 +2,8 @@
  * Replay protection by nonce-count (RFC 7616 §3.4, §5.12): per key (the caller uses nonce +
  * username), the highest nc accepted.
  *
- * In memory and per process: nonces are stateless, so a replay sent to *another* instance is
+ * In memory and per thread (SharedNonceCounter, shared-nonce-count.ts, shares one table between
+ * the threads of a process): nonces are stateless, so a replay sent to *another* instance is
  * only bounded by the nonce lifetime. Entries die with their nonce (an expired nonce is answered
  * `stale` before its count is ever consulted) and the table is capped, oldest first-use evicted.
  */
@@ -10,11 +11,25 @@
 /** `nc` null = no qop (RFC 2069 mode): the nonce may be used once only. */
 export type CountCheck = 'fresh' | 'replay' | 'forgotten';
 
+/**
+ * A nonce-count table: NonceCounter (this thread only) or SharedNonceCounter (every thread of the
+ * process, shared-nonce-count.ts).
+ */
+export interface NonceCountTable {
+  /** Would this nc be acceptable? Does not record it (record only after the response verified). */
+  check(key: string, nc: number | null, issuedAt: number): CountCheck;
+  /**
+   * Records the use if it is still 'fresh' and returns what check() answers at this instant:
+   * with tables shared by threads, anything but 'fresh' means another thread recorded first.
+   */
+  record(key: string, nc: number | null, issuedAt: number, expiresAt: number, now: number): CountCheck;
+}
+
 interface Entry { nc: number; issuedAt: number; expiresAt: number }
 
 export const DEFAULT_MAX_TRACKED_NONCES = 100_000;
 
-export class NonceCounter {
+export class NonceCounter implements NonceCountTable {
   /** Map iteration order = insertion order = oldest first use first. */
   private readonly entries = new Map<string, Entry>();
   /**
@@ -38,11 +53,14 @@ export class NonceCounter {
     return nc > e.nc ? 'fresh' : 'replay';
   }
 
-  record(nonce: string, nc: number | null, issuedAt: number, expiresAt: number, now: number): void {
+  record(nonce: string, nc: number | null, issuedAt: number, expiresAt: number, now: number): CountCheck {
+    // Single thread: the caller's check() just answered, so this is 'fresh' when used as intended.
+    const result = this.check(nonce, nc, issuedAt);
+    if (result !== 'fresh') return result;
     // A no-qop use consumes the nonce for good; mixing modes on one nonce is then refused too.
     const value = nc === null ? Infinity : nc;
     const e = this.entries.get(nonce);
-    if (e) { e.nc = Math.max(e.nc, value); return; }
+    if (e) { e.nc = Math.max(e.nc, value); return result; }
     this.dropExpired(now, false);
     if (this.entries.size >= this.maxEntries) {
       this.dropExpired(now, true);
@@ -53,6 +71,7 @@ export class NonceCounter {
       }
     }
     this.entries.set(nonce, { nc: value, issuedAt, expiresAt });
+    return result;
   }
 
   /** Drops expired entries: from the front only (amortised O(1)), or all of them when `full`. */

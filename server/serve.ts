@@ -1,0 +1,154 @@
+/**
+ * `sipflow serve`: the stores, the flows, the HTTP API and the SIP listeners of one process.
+ *
+ * Process model: `sip.workers` SIP worker threads ("auto" = one per core). With more than one,
+ * the main thread owns the sockets, TCP connections and stores, and dispatches each message to a
+ * worker by Call-ID (server/sip-threads); with one, the main thread does everything (no hop).
+ * Either way every store, in-process ones included (PGlite, memory), has exactly one owner.
+ *
+ * SIGINT / SIGTERM: stop taking requests (new ones get 503), let transactions in progress finish
+ * for up to 2 s, close sockets and stores, exit.
+ */
+import os from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { SharedNonceCounter } from '../services/auth';
+import type { LogicTarget } from '../sip/front-end';
+import type { Config } from './config';
+import { createFlowsStore, type FlowsStore } from './flows-store';
+import { buildApi } from './http';
+import { logPort } from './logger';
+import { instrumentContext, processMetrics } from './metrics';
+import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
+import { listenerFrontEndOptions, startSipServer, type SipServer } from './sip-server';
+import { startSipThreads, type SipThreads } from './sip-threads/host';
+
+export interface ServeOptions {
+  config: Config;
+  logger: Logger;
+  /** Called once listening: the bound ports of each listener (port 0 → the real one). */
+  onListening?: (listeners: ListeningInfo[]) => void;
+}
+
+export interface ListeningInfo { name: string; host: string; udpPort: number; tcpPort: number; workers: number; httpPort?: number }
+
+export interface ServeHandle {
+  listeners: ListeningInfo[];
+  workers: number;
+  stop(): Promise<void>;
+}
+
+/** How many SIP worker threads to run. */
+export function decideWorkers(requested: 'auto' | number): number {
+  return requested === 'auto' ? Math.max(1, os.availableParallelism()) : requested;
+}
+
+/**
+ * The service logics come from the flows store (releases activated over the API or the designer);
+ * on first start it imports the shipped `flows/*.slid`. An activation swaps every front end's
+ * logics at once; other instances notice by polling the store.
+ */
+async function openFlows(config: Config, rt: Runtime, logger: Logger): Promise<FlowsStore> {
+  const flows = await createFlowsStore({ knex: rt.knex, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
+  const imported = await flows.bootstrap(config.flows);
+  if (imported.length) logger.info({ flows: imported }, 'imported shipped flows as release 1');
+  return flows;
+}
+
+const targetOf = (flows: FlowsStore) => (ref: string): LogicTarget | undefined => {
+  const r = flows.resolve(ref);
+  return r ? { service: r.service, logic: r.logic.id } : undefined;
+};
+
+/** Every listener served by the main thread itself (one SIP thread). */
+async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows: FlowsStore): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
+  const resolve = targetOf(flows);
+  const servers: SipServer[] = [];
+  const log = logPort(logger);
+  const metrics = processMetrics();
+  const ctx = instrumentContext(rt.ctx, metrics);
+  try {
+    for (const l of config.sip.listeners) {
+      servers.push(await startSipServer({
+        ...listenerFrontEndOptions(config, l, {
+          service: flows.active(), resolve, ctx, log,
+          observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
+        }),
+        host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
+      }));
+    }
+  } catch (e) {
+    for (const s of servers) await s.close(0);
+    throw e;
+  }
+  const unsubscribe = flows.onActivate(({ service }) => {
+    for (const s of servers) {
+      try { s.frontEnd.setFlows(service, resolve); } catch (e) { logger.error({ err: e }, 'activated flows do not fit the routes: keeping the previous ones'); }
+    }
+  });
+  return {
+    servers,
+    async close() {
+      unsubscribe();
+      await Promise.all(servers.map((s) => s.close(2000)));
+    },
+  };
+}
+
+/** The HTTP API (flows, simulate, execute, directory, registrations, health, metrics). */
+async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger): Promise<FastifyInstance | null> {
+  if (!config.http.enabled) return null;
+  const app = await buildApi({ config, runtime: rt, flows, logger });
+  await app.listen({ host: config.http.host, port: config.http.port });
+  return app;
+}
+
+export async function serve(o: ServeOptions): Promise<ServeHandle> {
+  const { config, logger } = o;
+  const workers = decideWorkers(config.sip.workers);
+  // Replay protection must see every worker's accepted nonce-counts: one table in shared memory.
+  const nonceCounts = SharedNonceCounter.create();
+  const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger), nonceCounts: new SharedNonceCounter(nonceCounts) });
+  let flows: FlowsStore | undefined;
+  let api: FastifyInstance | null = null;
+  try {
+    flows = await openFlows(config, rt, logger);
+    api = await startApi(config, rt, flows, logger);
+  } catch (e) {
+    await api?.close();
+    flows?.close();
+    await rt.close();
+    throw e;
+  }
+  const activeFlows = flows;
+  const stopPolling = activeFlows.startPolling();
+  const httpPort = api ? (api.server.address() as { port: number }).port : undefined;
+  const closeShared = async () => { stopPolling(); await api?.close(); activeFlows.close(); await rt.close(); };
+
+  let sip: { listeners: Array<{ name: string; host: string; udpPort: number; tcpPort: number }>; close(): Promise<void> };
+  try {
+    if (workers === 1) {
+      const s = await startInProcess(config, rt, logger, activeFlows);
+      sip = { listeners: s.servers.map((x, i) => ({ name: config.sip.listeners[i].name, host: config.sip.listeners[i].host, udpPort: x.udpPort, tcpPort: x.tcpPort })), close: s.close };
+    } else {
+      const threads: SipThreads = await startSipThreads({
+        config, ctx: instrumentContext(rt.ctx, processMetrics()), flows: activeFlows, logger, metrics: processMetrics(), workers,
+        nonceSecret: rt.nonceSecret, nonceCounts, onDirectoryWrite: rt.onDirectoryWrite,
+      });
+      sip = { listeners: threads.listeners, close: () => threads.close(2000) };
+    }
+  } catch (e) {
+    await closeShared();
+    throw e;
+  }
+  const info = sip.listeners.map((l) => ({ ...l, workers, httpPort }));
+  o.onListening?.(info);
+  let stopping: Promise<void> | null = null;
+  return {
+    listeners: info, workers,
+    stop: () => (stopping ??= (async () => {
+      await sip.close();
+      await closeShared();
+    })()),
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * SIP on every core: this (dispatching) thread owns the listening sockets, the TCP connections and
+ * the stores; N worker threads run the front end (parse, transactions, service logic, responses,
+ * relay). Each message goes to the worker chosen by its Call-ID (`callIdHash`), so retransmissions,
+ * ACK, CANCEL and responses to relayed requests meet their transaction: no request is processed
+ * twice, which sharing one socket between processes cannot guarantee.
+ *
+ * Workers send UDP from their own sockets bound to the SIP port (SO_REUSEADDR); this thread binds
+ * its receiving socket last, after every worker is up, because Linux delivers a unicast datagram
+ * to the socket bound last. A datagram that reaches a worker's socket anyway is handed back here.
+ *
+ * Stores are called here (one owner per binding: the registrar's per-AoR serialisation and the
+ * in-memory store stay correct); workers keep a thread-local directory cache when
+ * `directory.cacheSec` is set, emptied whenever this process writes to the directory.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { RunContext } from '../../engine/types';
+import { callIdHash } from '../../sip/dispatch';
+import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
+import type { Config } from '../config';
+import type { FlowsStore } from '../flows-store';
+import type { Metrics } from '../metrics';
+import {
+  serializeError, type FlowText, type FromWorker, type StoreCall, type ToWorker, type WorkerEvent, type WorkerInit,
+} from './protocol';
+
+export interface SipThreadsOptions {
+  config: Config;
+  /** Instrumented run context: the stores workers call. */
+  ctx: RunContext;
+  flows: FlowsStore;
+  logger: Logger;
+  metrics: Metrics;
+  workers: number;
+  nonceSecret: Buffer;
+  nonceCounts: SharedArrayBuffer;
+  /** Subscribe to directory writes (the workers' caches are emptied on each). */
+  onDirectoryWrite?: (listener: () => void) => () => void;
+}
+
+export interface SipThreads {
+  listeners: Array<{ name: string; host: string; udpPort: number; tcpPort: number }>;
+  workers: number;
+  /** Stops taking requests, lets transactions finish for up to `graceMs`, stops the workers. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The compiled worker entry (dist/…/worker.js); under ts-jest the sources have no .js, so the build's. */
+function workerFile(): string {
+  const here = path.join(__dirname, 'worker.js');
+  if (existsSync(here)) return here;
+  const built = path.resolve(__dirname, '../../dist/server/sip-threads/worker.js');
+  if (existsSync(built)) return built;
+  throw new Error(`SIP worker thread entry not found (${here}); run npm run build`);
+}
+
+/** A view that owns exactly its bytes (cloning a view of a pooled buffer would copy the pool). */
+function own(buf: Uint8Array): Uint8Array {
+  return buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf : new Uint8Array(buf);
+}
+
+const flowTexts = (flows: FlowsStore): FlowText[] => flows.activeFlows().map((f) => ({ flow: f.flow, version: f.version, text: f.text }));
+
+export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads> {
+  const { config, ctx, logger } = o;
+  const n = o.workers;
+  const slots: Array<Worker | null> = new Array(n).fill(null);
+  let stopping = false;
+  let metricsSeq = 0;
+  const metricsWaits = new Map<number, (json: unknown[]) => void>();
+  const eventWaits: Array<Map<WorkerEvent['t'], () => void>> = slots.map(() => new Map());
+
+  // ------------------------------------------------------------ sockets (this thread)
+  const transports: SipTransports[] = [];
+  const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
+    const w = slots[n === 1 ? 0 : callIdHash(data) % n];
+    if (!w) return; // a worker being replaced: the UA retransmits
+    const msg: ToWorker = [0, own(data), peer.proto === 'udp' ? 0 : 1, peer.address, peer.port, listener,
+      local.address, local.port, peer.proto === 'tcp' ? `${peer.address}:${peer.port}` : null, Date.now()];
+    w.postMessage(msg);
+  };
+  try {
+    for (let i = 0; i < config.sip.listeners.length; i++) {
+      const l = config.sip.listeners[i];
+      const t = new SipTransports({
+        host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'), reuseAddr: true,
+        onMessage: dispatch(i), onWarning: (m) => logger.warn(m),
+      });
+      transports.push(t);
+      await t.start();
+    }
+  } catch (e) {
+    for (const t of transports) await t.close();
+    throw e;
+  }
+
+  // ------------------------------------------------------------ store calls from workers
+  async function serve(w: Worker, m: StoreCall): Promise<void> {
+    const [, id, method, args] = m;
+    try {
+      let v: unknown;
+      switch (method) {
+        case 'directory.query': v = await ctx.directory.query(args[0] as never); break;
+        case 'directory.schema': v = await ctx.directory.schema(); break;
+        case 'location.register': v = await ctx.location.register(args[0] as never); break;
+        case 'location.lookup': v = await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date); break;
+        default: throw new Error(`unknown store call ${String(method)}`);
+      }
+      w.postMessage([2, id, true, v] satisfies ToWorker);
+    } catch (e) {
+      w.postMessage([2, id, false, serializeError(e)] satisfies ToWorker);
+    }
+  }
+
+  function onWorkerMessage(index: number, w: Worker, m: FromWorker): void {
+    if (Array.isArray(m)) {
+      switch (m[0]) {
+        case 1: void serve(w, m); return;
+        case 3: {
+          const [, id, listener, bytes, address, port, connKey] = m;
+          const t = transports[listener];
+          const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+          const peer: Peer = { proto: 'tcp', address, port, connKey: connKey ?? undefined };
+          if (!t) { if (id) w.postMessage([4, id, 'no such listener'] satisfies ToWorker); return; }
+          if (id) t.send(buf, peer, (err) => w.postMessage([4, id, err ? err.message : null] satisfies ToWorker));
+          else t.send(buf, peer);
+          return;
+        }
+        case 5: {
+          const [, listener, bytes, address, port] = m;
+          const t = transports[listener];
+          if (t) dispatch(listener)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { proto: 'udp', address, port },
+            { proto: 'udp', address: t.advertised, port: t.udpPort });
+          return;
+        }
+      }
+      return;
+    }
+    if (m.t === 'metrics') { metricsWaits.get(m.id)?.(m.json); metricsWaits.delete(m.id); return; }
+    const wait = eventWaits[index].get(m.t);
+    if (wait) { eventWaits[index].delete(m.t); wait(); }
+  }
+
+  const waitFor = (index: number, t: WorkerEvent['t'], ms: number) => new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => { eventWaits[index].delete(t); resolve(false); }, ms);
+    eventWaits[index].set(t, () => { clearTimeout(timer); resolve(true); });
+  });
+
+  // ------------------------------------------------------------ workers
+  const file = workerFile();
+  const listenerInfo = config.sip.listeners.map((l, i) => ({
+    host: l.host, udpPort: transports[i].udpPort, tcpPort: transports[i].tcpPort, advertised: transports[i].advertised,
+    udp: l.transports.includes('udp'),
+  }));
+
+  function spawn(index: number): Promise<Worker> {
+    const init: WorkerInit = {
+      index, config, listeners: listenerInfo, nonceSecret: new Uint8Array(o.nonceSecret), nonceCounts: o.nonceCounts,
+      flows: flowTexts(o.flows), directoryCacheSec: config.directory.cacheSec, maxQueueMs: config.sip.maxQueueMs,
+    };
+    const w = new Worker(file, { workerData: init });
+    return new Promise<Worker>((resolve, reject) => {
+      let ready = false;
+      w.on('message', (m: FromWorker) => {
+        if (!ready && !Array.isArray(m) && (m.t === 'ready' || m.t === 'failed')) {
+          if (m.t === 'failed') { reject(new Error(`SIP worker ${index} failed to start: ${m.error}`)); void w.terminate(); return; }
+          ready = true;
+          slots[index] = w;
+          resolve(w);
+          return;
+        }
+        onWorkerMessage(index, w, m);
+      });
+      w.on('error', (err) => {
+        logger.error({ err, worker: index }, 'SIP worker thread failed');
+        if (!ready) reject(err);
+      });
+      w.on('exit', (code) => {
+        if (slots[index] === w) slots[index] = null;
+        if (!ready) { reject(new Error(`SIP worker ${index} exited with code ${code} while starting`)); return; }
+        if (stopping) return;
+        logger.error({ worker: index, code }, 'SIP worker thread exited; starting another');
+        void spawn(index)
+          // the new worker's send socket was bound last: take reception back
+          .then(() => Promise.all(transports.map((t) => t.rebindUdp())))
+          .catch((e) => logger.error({ err: e, worker: index }, 'cannot restart SIP worker thread'));
+      });
+    });
+  }
+
+  try {
+    await Promise.all(slots.map((_, i) => spawn(i)));
+    // Every worker has bound its send socket: bind reception last.
+    await Promise.all(transports.map((t) => t.rebindUdp()));
+  } catch (e) {
+    stopping = true;
+    await Promise.all(slots.map((w) => w?.terminate()));
+    for (const t of transports) await t.close();
+    throw e;
+  }
+
+  const broadcast = (m: ToWorker) => { for (const w of slots) w?.postMessage(m); };
+  const unsubscribeFlows = o.flows.onActivate(() => broadcast({ t: 'flows', flows: flowTexts(o.flows) }));
+  const unsubscribeWrites = config.directory.cacheSec > 0 && o.onDirectoryWrite
+    ? o.onDirectoryWrite(() => broadcast({ t: 'invalidate' }))
+    : () => undefined;
+  // /metrics: this thread's registry plus every worker's (requests and flow latency are counted there)
+  const removeSource = o.metrics.addSource(() => Promise.all(slots.map((w) => new Promise<unknown[]>((resolve) => {
+    if (!w) { resolve([]); return; }
+    const id = ++metricsSeq;
+    const timer = setTimeout(() => { metricsWaits.delete(id); resolve([]); }, 2000);
+    metricsWaits.set(id, (json) => { clearTimeout(timer); resolve(json); });
+    w.postMessage({ t: 'metrics', id } satisfies ToWorker);
+  }))));
+
+  let closed: Promise<void> | null = null;
+  return {
+    listeners: config.sip.listeners.map((l, i) => ({ name: l.name, host: l.host, udpPort: transports[i].udpPort, tcpPort: transports[i].tcpPort })),
+    workers: n,
+    close(graceMs = 2000) {
+      closed ??= (async () => {
+        stopping = true;
+        unsubscribeFlows();
+        unsubscribeWrites();
+        removeSource();
+        for (const t of transports) t.pauseAccepting();
+        await Promise.all(slots.map((w, i) => {
+          if (!w) return undefined;
+          const done = waitFor(i, 'drained', graceMs + 1000);
+          w.postMessage({ t: 'drain', graceMs } satisfies ToWorker);
+          return done;
+        }));
+        await Promise.all(slots.map(async (w, i) => {
+          if (!w) return;
+          const done = waitFor(i, 'stopped', 2000);
+          w.postMessage({ t: 'stop' } satisfies ToWorker);
+          if (!(await done)) await w.terminate();
+        }));
+        for (const t of transports) await t.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Messages between the dispatching thread and the SIP worker threads (structured clone over the
+ * worker's port). Kept to arrays and primitives on the hot path: every SIP message crosses once.
+ */
+import { LocationUnavailableError } from '../../services/location/types';
+import { DirectoryError } from '../../services/directory/types';
+import type { Config } from '../config';
+
+/** A SIP message for a worker: [kind, bytes, proto (0 udp, 1 tcp), address, port, listener, local address, local port, conn key, received at (ms)]. */
+export type InboundSip = [0, Uint8Array, 0 | 1, string, number, number, string, number, string | null, number];
+
+/** A store call from a worker to the dispatcher: [kind, id, method, args]. */
+export type StoreCall = [1, number, StoreMethod, unknown[]];
+export type StoreMethod = 'directory.query' | 'directory.schema' | 'location.register' | 'location.lookup';
+
+/** The dispatcher's answer: [kind, id, ok, value or serialized error]. */
+export type StoreReply = [2, number, boolean, unknown];
+
+/** A TCP send from a worker (the connections live in the dispatcher): [kind, id (0 = no callback), listener, bytes, address, port, conn key]. */
+export type TcpSend = [3, number, number, Uint8Array, string, number, string | null];
+/** Result of a TCP send: [kind, id, error message or null]. */
+export type TcpSent = [4, number, string | null];
+
+/** A datagram that reached a worker's own socket (it should not; handed back for dispatch): [kind, listener, bytes, address, port]. */
+export type StrayDatagram = [5, number, Uint8Array, string, number];
+
+export interface FlowText { flow: string; version: number; text: string }
+
+export type Control =
+  | { t: 'flows'; flows: FlowText[] }
+  | { t: 'invalidate' }
+  | { t: 'metrics'; id: number }
+  | { t: 'drain'; graceMs: number }
+  | { t: 'stop' };
+
+export type WorkerEvent =
+  | { t: 'ready' }
+  | { t: 'failed'; error: string }
+  | { t: 'metrics'; id: number; json: unknown[] }
+  | { t: 'drained' }
+  | { t: 'stopped' };
+
+export type ToWorker = InboundSip | StoreReply | TcpSent | Control;
+export type FromWorker = StoreCall | TcpSend | StrayDatagram | WorkerEvent;
+
+/** What a worker needs to start. */
+export interface WorkerInit {
+  index: number;
+  config: Config;
+  /** Per listener (config order): where the dispatcher bound it. */
+  listeners: Array<{ host: string; udpPort: number; tcpPort: number; advertised: string; udp: boolean }>;
+  nonceSecret: Uint8Array;
+  nonceCounts: SharedArrayBuffer;
+  flows: FlowText[];
+  /** Seconds of thread-local directory cache (0 = every query goes to the dispatcher). */
+  directoryCacheSec: number;
+  /** Requests that waited longer than this in the worker's queue are dropped (the UA retransmits). */
+  maxQueueMs: number;
+}
+
+type SerializedError = { k: 'location'; m: string; r: number } | { k: 'directory'; m: string; d: 'invalid' | 'unavailable' } | { k: 'error'; m: string };
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof LocationUnavailableError) return { k: 'location', m: e.message, r: e.retryAfter };
+  if (e instanceof DirectoryError) return { k: 'directory', m: e.message, d: e.kind };
+  return { k: 'error', m: e instanceof Error ? e.message : String(e) };
+}
+
+export function deserializeError(s: unknown): Error {
+  const e = s as SerializedError;
+  if (e?.k === 'location') return new LocationUnavailableError(e.m, e.r);
+  if (e?.k === 'directory') return new DirectoryError(e.m, e.d);
+  return new Error(e?.m ?? 'store call failed');
+}
