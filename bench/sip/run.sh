@@ -8,7 +8,9 @@
 #       persistent: Kamailio auth_db + usrloc db_mode 1 on PostgreSQL (kit AUTH=pgsql, CHILDREN=8)
 #                   vs sipflow with directory AND location on the same PostgreSQL server
 #                   (directory in database "sipflow", bindings in Kamailio's own "location" table of
-#                   database "kamailio", written before the 200 OK), `--workers auto`.
+#                   database "kamailio", written before the 200 OK) in location mode write-through
+#                   (Kamailio's db_mode 1: bindings read from memory, every change written to the
+#                   database before the answer), `--workers auto`.
 #       memory:     Kamailio usrloc in memory + auth_db on SQLite (kit AUTH=sqlite, CHILDREN=2)
 #                   vs sipflow with location.url=memory and the embedded PGlite directory, run twice:
 #                   with cached directory reads (directory.cacheSec 3600): the shipped logic (query node
@@ -18,7 +20,9 @@
 #   --rates-persistent R,R,…  --rates-memory R,R,…   explicit rates per pairing
 #   --duration S        seconds of load per step (default 10; calls = rate × S)
 #   --users N           users (default 10000)
-#   --workers N|auto    sipflow SIP processes for the persistent pairing (default auto = one per core)
+#   --workers N|auto    sipflow SIP worker threads in both pairings (default auto = one per core)
+#   --location-mode M   sipflow location.mode in the persistent pairing (default write-through; db-only =
+#                       read the bindings from PostgreSQL on every REGISTER, Kamailio's db_mode 3)
 #   --cache-seconds S   caching value of the query node in the cached variant (default 3600)
 #   --retry N           rerun a marginally failing step up to N times before calling it failed (default 1:
 #                       the machine is shared, a neighbour's burst can cost one step)
@@ -53,6 +57,7 @@ RATES_PERSISTENT=""
 RATES_MEMORY=""
 DUR=""
 WORKERS=auto
+LOC_MODE=write-through
 CACHE_S=3600
 PROFILE=1
 RETRY=""
@@ -70,12 +75,13 @@ while [ $# -gt 0 ]; do
     --duration) DUR=$2; shift ;;
     --users) NUSERS=$2; shift ;;
     --workers) WORKERS=$2; shift ;;
+    --location-mode) LOC_MODE=$2; shift ;;
     --cache-seconds) CACHE_S=$2; shift ;;
     --no-profile) PROFILE=0 ;;
     --retry) RETRY=$2; shift ;;
     --no-build) BUILD=0 ;;
     --skip-kamailio) SKIP_KAM=1 ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -309,7 +315,7 @@ sip:
   domain: example.test
   workers: $WORKERS
 directory: { url: "$dir_url" }
-location: { url: "$loc_url" }
+location: { url: "$loc_url", mode: $LOC_MODE }
 http: { enabled: false }
 log: { level: warn }
 EOF
@@ -348,6 +354,7 @@ flows: $flows
 sip:
   listeners: [{ host: 127.0.0.1, port: $SIP_PORT, transports: [udp] }]
   domain: example.test
+  workers: $WORKERS
 directory: { url: "$dir", cacheSec: 3600 }
 location: { url: memory }
 http: { enabled: false }

@@ -24,7 +24,8 @@ import type { Config } from '../config';
 import type { FlowsStore } from '../flows-store';
 import type { Metrics } from '../metrics';
 import {
-  serializeError, type FlowText, type FromWorker, type StoreCall, type ToWorker, type WorkerEvent, type WorkerInit,
+  Outbox, serializeError, type FlowText, type FromWorker, type FromWorkerItem, type StoreCall, type ToWorker, type ToWorkerItem,
+  type WorkerEvent, type WorkerInit,
 } from './protocol';
 
 export interface SipThreadsOptions {
@@ -68,6 +69,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   const { config, ctx, logger } = o;
   const n = o.workers;
   const slots: Array<Worker | null> = new Array(n).fill(null);
+  const outboxes: Array<Outbox<ToWorkerItem> | null> = new Array(n).fill(null);
   let stopping = false;
   let metricsSeq = 0;
   const metricsWaits = new Map<number, (json: unknown[]) => void>();
@@ -76,11 +78,10 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   // ------------------------------------------------------------ sockets (this thread)
   const transports: SipTransports[] = [];
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
-    const w = slots[n === 1 ? 0 : callIdHash(data) % n];
-    if (!w) return; // a worker being replaced: the UA retransmits
-    const msg: ToWorker = [0, own(data), peer.proto === 'udp' ? 0 : 1, peer.address, peer.port, listener,
-      local.address, local.port, peer.proto === 'tcp' ? `${peer.address}:${peer.port}` : null, Date.now()];
-    w.postMessage(msg);
+    const out = outboxes[n === 1 ? 0 : callIdHash(data) % n];
+    if (!out) return; // a worker being replaced: the UA retransmits
+    out.push([0, own(data), peer.proto === 'udp' ? 0 : 1, peer.address, peer.port, listener,
+      local.address, local.port, peer.proto === 'tcp' ? `${peer.address}:${peer.port}` : null, Date.now()]);
   };
   try {
     for (let i = 0; i < config.sip.listeners.length; i++) {
@@ -98,7 +99,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   }
 
   // ------------------------------------------------------------ store calls from workers
-  async function serve(w: Worker, m: StoreCall): Promise<void> {
+  async function serve(out: Outbox<ToWorkerItem>, m: StoreCall): Promise<void> {
     const [, id, method, args] = m;
     try {
       let v: unknown;
@@ -109,34 +110,38 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         case 'location.lookup': v = await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date); break;
         default: throw new Error(`unknown store call ${String(method)}`);
       }
-      w.postMessage([2, id, true, v] satisfies ToWorker);
+      out.push([2, id, true, v]);
     } catch (e) {
-      w.postMessage([2, id, false, serializeError(e)] satisfies ToWorker);
+      out.push([2, id, false, serializeError(e)]);
     }
   }
 
-  function onWorkerMessage(index: number, w: Worker, m: FromWorker): void {
-    if (Array.isArray(m)) {
-      switch (m[0]) {
-        case 1: void serve(w, m); return;
-        case 3: {
-          const [, id, listener, bytes, address, port, connKey] = m;
-          const t = transports[listener];
-          const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-          const peer: Peer = { proto: 'tcp', address, port, connKey: connKey ?? undefined };
-          if (!t) { if (id) w.postMessage([4, id, 'no such listener'] satisfies ToWorker); return; }
-          if (id) t.send(buf, peer, (err) => w.postMessage([4, id, err ? err.message : null] satisfies ToWorker));
-          else t.send(buf, peer);
-          return;
-        }
-        case 5: {
-          const [, listener, bytes, address, port] = m;
-          const t = transports[listener];
-          if (t) dispatch(listener)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { proto: 'udp', address, port },
-            { proto: 'udp', address: t.advertised, port: t.udpPort });
-          return;
-        }
+  function onWorkerItem(out: Outbox<ToWorkerItem>, m: FromWorkerItem): void {
+    switch (m[0]) {
+      case 1: void serve(out, m); return;
+      case 3: {
+        const [, id, listener, bytes, address, port, connKey] = m;
+        const t = transports[listener];
+        const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const peer: Peer = { proto: 'tcp', address, port, connKey: connKey ?? undefined };
+        if (!t) { if (id) out.push([4, id, 'no such listener']); return; }
+        if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
+        else t.send(buf, peer);
+        return;
       }
+      case 5: {
+        const [, listener, bytes, address, port] = m;
+        const t = transports[listener];
+        if (t) dispatch(listener)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { proto: 'udp', address, port },
+          { proto: 'udp', address: t.advertised, port: t.udpPort });
+        return;
+      }
+    }
+  }
+
+  function onWorkerMessage(index: number, out: Outbox<ToWorkerItem>, m: FromWorker): void {
+    if (Array.isArray(m)) {
+      for (const item of m) onWorkerItem(out, item);
       return;
     }
     if (m.t === 'metrics') { metricsWaits.get(m.id)?.(m.json); metricsWaits.delete(m.id); return; }
@@ -161,7 +166,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       index, config, listeners: listenerInfo, nonceSecret: new Uint8Array(o.nonceSecret), nonceCounts: o.nonceCounts,
       flows: flowTexts(o.flows), directoryCacheSec: config.directory.cacheSec, maxQueueMs: config.sip.maxQueueMs,
     };
-    const w = new Worker(file, { workerData: init });
+    const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
+    const out = new Outbox<ToWorkerItem>(w);
     return new Promise<Worker>((resolve, reject) => {
       let ready = false;
       w.on('message', (m: FromWorker) => {
@@ -169,17 +175,18 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           if (m.t === 'failed') { reject(new Error(`SIP worker ${index} failed to start: ${m.error}`)); void w.terminate(); return; }
           ready = true;
           slots[index] = w;
+          outboxes[index] = out;
           resolve(w);
           return;
         }
-        onWorkerMessage(index, w, m);
+        onWorkerMessage(index, out, m);
       });
       w.on('error', (err) => {
         logger.error({ err, worker: index }, 'SIP worker thread failed');
         if (!ready) reject(err);
       });
       w.on('exit', (code) => {
-        if (slots[index] === w) slots[index] = null;
+        if (slots[index] === w) { slots[index] = null; outboxes[index] = null; }
         if (!ready) { reject(new Error(`SIP worker ${index} exited with code ${code} while starting`)); return; }
         if (stopping) return;
         logger.error({ worker: index, code }, 'SIP worker thread exited; starting another');

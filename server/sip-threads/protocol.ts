@@ -40,8 +40,11 @@ export type WorkerEvent =
   | { t: 'drained' }
   | { t: 'stopped' };
 
-export type ToWorker = InboundSip | StoreReply | TcpSent | Control;
-export type FromWorker = StoreCall | TcpSend | StrayDatagram | WorkerEvent;
+/** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
+export type ToWorkerItem = InboundSip | StoreReply | TcpSent;
+export type FromWorkerItem = StoreCall | TcpSend | StrayDatagram;
+export type ToWorker = ToWorkerItem[] | Control;
+export type FromWorker = FromWorkerItem[] | WorkerEvent;
 
 /** What a worker needs to start. */
 export interface WorkerInit {
@@ -71,4 +74,32 @@ export function deserializeError(s: unknown): Error {
   if (e?.k === 'location') return new LocationUnavailableError(e.m, e.r);
   if (e?.k === 'directory') return new DirectoryError(e.m, e.d);
   return new Error(e?.m ?? 'store call failed');
+}
+
+/**
+ * Hot-path messages queued and posted as one array per event-loop turn: a postMessage costs
+ * several µs whatever its size (serialisation, a lock, waking the other thread), and under load
+ * many datagrams arrive in one turn.
+ */
+export class Outbox<T> {
+  private queue: T[] = [];
+  private scheduled = false;
+
+  constructor(private readonly target: { postMessage(m: unknown): void }) {}
+
+  push(m: T): void {
+    this.queue.push(m);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.target.postMessage(batch);
+  };
 }

@@ -27,12 +27,13 @@ import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
-  deserializeError, type Control, type FlowText, type FromWorker, type StoreMethod, type ToWorker, type WorkerInit,
+  Outbox, deserializeError, type Control, type FlowText, type FromWorker, type FromWorkerItem, type StoreMethod, type ToWorker, type WorkerInit,
 } from './protocol';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+const post = (m: FromWorker) => port.postMessage(m);
+const outbox = new Outbox<FromWorkerItem>(port);
 
 /** A view that owns exactly its bytes (a pooled Buffer would clone its whole 8 KiB pool). */
 function own(buf: Uint8Array): Uint8Array {
@@ -47,7 +48,7 @@ function call<T>(method: StoreMethod, args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const id = ++callSeq;
     pendingCalls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    post([1, id, method, args]);
+    outbox.push([1, id, method, args]);
   });
 }
 
@@ -124,7 +125,7 @@ class ThreadSender implements SipSender {
     }
     let id = 0;
     if (cb) { id = ++sendSeq; pendingSends.set(id, cb); }
-    post([3, id, this.listener, own(buf), peer.address, peer.port, peer.connKey ?? null]);
+    outbox.push([3, id, this.listener, own(buf), peer.address, peer.port, peer.connKey ?? null]);
   }
 }
 
@@ -137,7 +138,7 @@ function bindUdp(listener: number, host: string, udpPort: number): Promise<dgram
       sock.on('error', (err) => logger.warn({ err }, 'udp send socket error'));
       // Reception belongs to the dispatcher's socket (bound last); anything that lands here anyway
       // (e.g. while the dispatcher rebinds) goes back to it for dispatch by Call-ID.
-      sock.on('message', (data, rinfo) => post([5, listener, own(data), rinfo.address, rinfo.port]));
+      sock.on('message', (data, rinfo) => outbox.push([5, listener, own(data), rinfo.address, rinfo.port]));
       resolve(sock);
     });
   });
@@ -158,28 +159,30 @@ async function start(): Promise<void> {
     }));
     listeners.push({ fe, udp, locals: new Map() });
   }
-  port.on('message', (m: ToWorker) => {
-    if (Array.isArray(m)) {
-      switch (m[0]) {
-        case 0: onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]); return;
-        case 2: {
-          const p = pendingCalls.get(m[1]);
-          if (!p) return;
-          pendingCalls.delete(m[1]);
-          if (m[2]) p.resolve(m[3]); else p.reject(deserializeError(m[3]));
-          return;
-        }
-        case 4: {
-          const cb = pendingSends.get(m[1]);
-          if (!cb) return;
-          pendingSends.delete(m[1]);
-          cb(m[2] === null ? null : new Error(m[2]));
-          return;
+  port.on('message', (batch: ToWorker) => {
+    if (Array.isArray(batch)) {
+      for (const m of batch) {
+        switch (m[0]) {
+          case 0: onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]); break;
+          case 2: {
+            const p = pendingCalls.get(m[1]);
+            if (!p) break;
+            pendingCalls.delete(m[1]);
+            if (m[2]) p.resolve(m[3]); else p.reject(deserializeError(m[3]));
+            break;
+          }
+          case 4: {
+            const cb = pendingSends.get(m[1]);
+            if (!cb) break;
+            pendingSends.delete(m[1]);
+            cb(m[2] === null ? null : new Error(m[2]));
+            break;
+          }
         }
       }
       return;
     }
-    void onControl(m).catch((e) => logger.error({ err: e }, 'worker control message failed'));
+    void onControl(batch).catch((e) => logger.error({ err: e }, 'worker control message failed'));
   });
 }
 
