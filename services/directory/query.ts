@@ -3,8 +3,12 @@
  * into SQL with knex only. Every table and column is checked against the introspected schema and
  * passed to knex as an identifier; every value is a binding. Nothing from a flow or a call is
  * ever concatenated into SQL text.
+ *
+ * Each query shape is compiled once (statement.ts): knex generates its SQL from the checked plan
+ * with placeholders for the values, and later queries of that shape only convert their values and
+ * run the stored statement (a named prepared statement on PostgreSQL). `mode: 'builder'` keeps the
+ * former path, where knex builds and compiles every query.
  */
-import { createHash } from 'crypto';
 import type { Knex } from 'knex';
 import type { RecordRow, Scalar } from '../../engine/types';
 import {
@@ -13,6 +17,10 @@ import {
 import { createSchemaCache } from './schema';
 import { toDirectoryError } from './errors';
 import { isPgClient } from './connect';
+import {
+  Execute, LIMIT_SENTINEL, OFFSET_SENTINEL, Slot, Statement, bindingsOf, isPgliteClient, pgExecute, pgliteExecute,
+  statementName, toStatement,
+} from './statement';
 
 type ColumnKind = 'boolean' | 'number' | 'text' | 'other';
 
@@ -29,16 +37,44 @@ interface Column {
 
 interface JoinPlan { table: string; on: Array<{ left: string; op: string; right: string }> }
 
+/** How a condition takes its value: not at all (exists), as a list (in), or as one value. */
+type Takes = 'nothing' | 'list' | 'one';
+
+interface ConditionPlan {
+  column: Column;
+  operator: DirectoryOperator;
+  takes: Takes;
+  /** `conditions[0] (customers.username is)`, for messages. */
+  where: string;
+}
+
 /** Everything about a query that does not depend on its values; cached per query shape. */
 interface Plan {
   from: string;
   joinMethod: 'innerJoin' | 'leftJoin' | 'rightJoin' | 'fullOuterJoin';
   joins: JoinPlan[];
   select: Array<{ alias: string; id: string; ref: string }>;
-  conditions: Array<{ column: Column; operator: DirectoryOperator }>;
+  conditions: ConditionPlan[];
   logic: 'and' | 'or';
   orderBy: Array<{ id: string; direction: 'asc' | 'desc' }>;
+  /**
+   * Compiled statements by the value-dependent part of the shape (see `bind`); null: knex could
+   * not be mapped onto a statement for it, build that variant per query.
+   */
+  statements: Map<number | string, Statement | null>;
 }
+
+/** The value-dependent part of a condition's SQL. */
+interface ConditionVariant {
+  /** A single value that is null/undefined (IS NULL, IS NOT NULL, or false). */
+  absent: boolean;
+  /** `in`: how many non-null elements, and whether a null element adds OR … IS NULL. */
+  present: number;
+  withNull: boolean;
+}
+
+/** A query's values converted for its column types, in condition order, and its variant key. */
+interface Bound { key: number | string; values: unknown[] }
 
 const JOIN_METHODS: Record<DirectoryQuery['joinType'], Plan['joinMethod']> = {
   'JOIN': 'innerJoin', 'INNER JOIN': 'innerJoin', 'LEFT JOIN': 'leftJoin',
@@ -58,8 +94,26 @@ const NUMERIC_TYPES = new Set(['smallint', 'integer', 'bigint', 'numeric', 'deci
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'char', 'name', 'citext']);
 
 const PLAN_CACHE_MAX = 1000;
+/** Variants (null values, `in` list lengths, offset/limit) kept per plan; past it they are recompiled. */
+const STATEMENTS_PER_PLAN_MAX = 64;
+/** Plans kept per stable query object (its condition lists may differ when `or` drops null conditions). */
+const PLANS_PER_SHAPE_MAX = 8;
 /** On an unknown table/column, re-read the schema (a table may have been added) at most this often. */
 const SCHEMA_RETRY_INTERVAL_MS = 10_000;
+const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+
+export interface DirectoryOptions {
+  /**
+   * 'prepared' (default): each query shape is compiled by knex once, then run as a prepared
+   * statement. 'builder': knex builds and compiles every query (the former path; for comparison).
+   */
+  mode?: 'prepared' | 'builder';
+  /**
+   * PostgreSQL (`pg`), prepared mode: a query not answered within this many ms fails as
+   * DirectoryError('unavailable') and its connection is discarded. Default 10000; 0 = no limit.
+   */
+  queryTimeoutMs?: number;
+}
 
 export interface Directory extends DirectoryPort {
   /** Re-reads the schema after DDL; cached query plans are dropped. */
@@ -68,12 +122,46 @@ export interface Directory extends DirectoryPort {
   close(): Promise<void>;
 }
 
-export function createDirectory(knex: Knex): Directory {
+/**
+ * The static part of a query object as last seen, keyed by its `fields` array: the query node
+ * builds its queries as `{ ...base, conditions }`, so tables, fields, joins and orderBy are the same
+ * arrays every time. Their contents are compared with this copy (cheap, and safe against a caller
+ * reusing an array with new contents), then the condition list with the plans' own.
+ */
+interface ShapeEntry {
+  generation: number;
+  tables: unknown[];
+  fields: unknown[];
+  /** left, operator, right of each join */
+  joins: unknown[];
+  /** field, direction of each orderBy entry */
+  orderBy: unknown[];
+  joinType: unknown;
+  logic: unknown;
+  plans: Plan[];
+}
+
+const NONE: readonly never[] = [];
+
+export function createDirectory(knex: Knex, options: DirectoryOptions = {}): Directory {
   const schemaCache = createSchemaCache(knex);
   const plans = new Map<string, Plan>();
+  let shapes = new WeakMap<object, ShapeEntry>();
+  /** Bumped whenever cached plans may no longer match the schema. */
+  let generation = 0;
   // Named statements make `pg` parse each query shape once per connection (the auth lookup runs on
   // every REGISTER). PGlite is in-process, so there is nothing to save there.
   const namedStatements = isPgClient(knex);
+  const execute: Execute | undefined = options.mode === 'builder' || (knex.client as { config?: { postProcessResponse?: unknown } }).config?.postProcessResponse
+    ? undefined
+    : namedStatements ? pgExecute(knex, options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS)
+      : isPgliteClient(knex) ? pgliteExecute(knex) : undefined;
+
+  function dropPlans(): void {
+    plans.clear();
+    shapes = new WeakMap();
+    generation++;
+  }
 
   async function planFor(q: DirectoryQuery): Promise<Plan> {
     const key = shapeKey(q);
@@ -84,7 +172,7 @@ export function createDirectory(knex: Knex): Directory {
       plan = compile(q, await schemaCache.get());
     } catch (err) {
       if (!(err instanceof DirectoryError) || Date.now() - schemaCache.loadedAt < SCHEMA_RETRY_INTERVAL_MS) throw err;
-      plans.clear();
+      dropPlans();
       plan = compile(q, await schemaCache.refresh());
     }
     if (plans.size >= PLAN_CACHE_MAX) plans.clear();
@@ -92,33 +180,132 @@ export function createDirectory(knex: Knex): Directory {
     return plan;
   }
 
+  /** The plan of a query object seen before, without building a key; undefined when not (or changed). */
+  function knownPlan(q: DirectoryQuery): Plan | undefined {
+    const fields = q.fields as unknown;
+    if (!Array.isArray(fields)) return undefined;
+    const e = shapes.get(fields);
+    if (e === undefined || e.generation !== generation || !sameStatic(e, q)) return undefined;
+    const cs = q.conditions ?? NONE;
+    for (const p of e.plans) if (sameConditions(p, cs)) return p;
+    return undefined;
+  }
+
+  function remember(q: DirectoryQuery, plan: Plan, gen: number): void {
+    const fields = q.fields as unknown;
+    if (!Array.isArray(fields) || gen !== generation) return;
+    let e = shapes.get(fields);
+    if (e === undefined || e.generation !== generation || !sameStatic(e, q)) {
+      e = snapshot(q, generation);
+      shapes.set(fields, e);
+    }
+    if (!e.plans.includes(plan)) {
+      e.plans.unshift(plan);
+      if (e.plans.length > PLANS_PER_SHAPE_MAX) e.plans.pop();
+    }
+  }
+
+  /** The former path: knex builds, compiles and runs the query (named on `pg`). */
+  async function viaBuilder(plan: Plan, q: DirectoryQuery, bound: Bound, limit: number | undefined, offset: number | undefined): Promise<RecordRow[]> {
+    const builder = build(knex, plan, variants(plan, q), bound.values, offset, limit);
+    if (namedStatements) builder.options({ name: statementName(builder.toSQL().sql) });
+    let rows: Array<Record<string, unknown>>;
+    try {
+      rows = await builder;
+    } catch (err) {
+      throw toDirectoryError(err);
+    }
+    return rows.map((row) => {
+      const out: RecordRow = {};
+      for (const s of plan.select) out[s.ref] = toScalar(row[s.alias]);
+      return out;
+    });
+  }
+
   return {
     async query(q) {
-      const plan = await planFor(q);
-      const builder = build(knex, plan, q);
-      if (namedStatements) {
-        const sql = builder.toSQL().sql;
-        builder.options({ name: `sipflow_dir_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}` });
+      let plan = execute ? knownPlan(q) : undefined;
+      if (plan === undefined) {
+        const gen = generation;
+        plan = await planFor(q);
+        if (execute) remember(q, plan, gen);
       }
-      let rows: Array<Record<string, unknown>>;
-      try {
-        rows = await builder;
-      } catch (err) {
-        throw toDirectoryError(err);
+      const offset = count(q.offset, 'offset') || undefined;
+      const limit = q.limit !== undefined && q.limit !== null ? count(q.limit, 'limit') ?? 0 : undefined;
+      const bound = bind(plan, q, limit !== undefined, offset !== undefined);
+      if (execute === undefined) return viaBuilder(plan, q, bound, limit, offset);
+
+      let st = plan.statements.get(bound.key);
+      if (st === undefined) {
+        st = prepare(knex, plan, q, bound.values.length, limit !== undefined, offset !== undefined);
+        if (plan.statements.size >= STATEMENTS_PER_PLAN_MAX) plan.statements.clear();
+        plan.statements.set(bound.key, st);
       }
-      return rows.map((row) => {
-        const out: RecordRow = {};
-        for (const s of plan.select) out[s.ref] = toScalar(row[s.alias]);
-        return out;
-      });
+      if (st === null) return viaBuilder(plan, q, bound, limit, offset);
+
+      const rows = await execute(st, bindingsOf(st, bound.values, limit, offset));
+      const select = plan.select;
+      const out = new Array<RecordRow>(rows.length);
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r];
+        const o: RecordRow = {};
+        for (let i = 0; i < select.length; i++) o[select[i].ref] = toScalar(row[i]);
+        out[r] = o;
+      }
+      return out;
     },
     schema: () => schemaCache.get(),
     async refreshSchema() {
-      plans.clear();
+      dropPlans();
       return schemaCache.refresh();
     },
     close: () => knex.destroy(),
   };
+}
+
+// ---------------------------------------------------------------- shape identity
+
+function snapshot(q: DirectoryQuery, generation: number): ShapeEntry {
+  const joins: unknown[] = [];
+  for (const j of q.joins ?? NONE) joins.push(j?.left, j?.operator, j?.right);
+  const orderBy: unknown[] = [];
+  for (const o of q.orderBy ?? NONE) orderBy.push(o?.field, o?.direction);
+  return {
+    generation, tables: [...q.tables], fields: [...q.fields], joins, orderBy, joinType: q.joinType, logic: q.logic, plans: [],
+  };
+}
+
+function sameList(copy: readonly unknown[], list: readonly unknown[]): boolean {
+  if (!Array.isArray(list) || list.length !== copy.length) return false;
+  for (let i = 0; i < copy.length; i++) if (copy[i] !== list[i]) return false;
+  return true;
+}
+
+function sameStatic(e: ShapeEntry, q: DirectoryQuery): boolean {
+  if (e.joinType !== q.joinType || e.logic !== q.logic || !sameList(e.fields, q.fields) || !sameList(e.tables, q.tables)) return false;
+  const joins = q.joins ?? NONE;
+  if (!Array.isArray(joins) || joins.length * 3 !== e.joins.length) return false;
+  for (let i = 0, k = 0; i < joins.length; i++, k += 3) {
+    const j = joins[i];
+    if (j?.left !== e.joins[k] || j?.operator !== e.joins[k + 1] || j?.right !== e.joins[k + 2]) return false;
+  }
+  const orderBy = q.orderBy ?? NONE;
+  if (!Array.isArray(orderBy) || orderBy.length * 2 !== e.orderBy.length) return false;
+  for (let i = 0, k = 0; i < orderBy.length; i++, k += 2) {
+    const o = orderBy[i];
+    if (o?.field !== e.orderBy[k] || o?.direction !== e.orderBy[k + 1]) return false;
+  }
+  return true;
+}
+
+function sameConditions(plan: Plan, cs: DirectoryQuery['conditions']): boolean {
+  const pc = plan.conditions;
+  if (!Array.isArray(cs) || cs.length !== pc.length) return false;
+  for (let i = 0; i < pc.length; i++) {
+    const c = cs[i];
+    if (c?.field !== pc[i].column.ref || c?.operator !== pc[i].operator) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- compile (shape only)
@@ -179,9 +366,11 @@ function compile(q: DirectoryQuery, schema: DirectorySchema): Plan {
   if (!Array.isArray(q.fields)) throw invalid('fields must be a list of table.column');
   const select = q.fields.map((f, i) => ({ alias: `c${i}`, id: column(f, `fields[${i}]`).id, ref: f }));
 
-  const conditions = (q.conditions ?? []).map((c, i) => {
+  const conditions = (q.conditions ?? []).map((c, i): ConditionPlan => {
     if (!OPERATORS.has(c.operator)) throw invalid(`conditions[${i}] has unknown operator "${String(c.operator)}"`);
-    return { column: column(c.field, `conditions[${i}].field`), operator: c.operator };
+    const col = column(c.field, `conditions[${i}].field`);
+    const takes: Takes = c.operator === 'exists' || c.operator === 'doesNotExist' ? 'nothing' : c.operator === 'in' ? 'list' : 'one';
+    return { column: col, operator: c.operator, takes, where: `conditions[${i}] (${col.ref} ${c.operator})` };
   });
 
   const orderBy = (q.orderBy ?? []).map((o, i) => {
@@ -190,7 +379,7 @@ function compile(q: DirectoryQuery, schema: DirectorySchema): Plan {
     return { id: column(o.field, `orderBy[${i}].field`).id, direction: direction as 'asc' | 'desc' };
   });
 
-  return { from: tables[0], joinMethod, joins, select, conditions, logic: q.logic ?? 'and', orderBy };
+  return { from: tables[0], joinMethod, joins, select, conditions, logic: q.logic ?? 'and', orderBy, statements: new Map() };
 }
 
 /** `registration.customers` must exist; a bare `customers` is accepted when only one schema has it. */
@@ -233,9 +422,92 @@ function kindOf(type: string): ColumnKind {
   return 'other';
 }
 
-// ---------------------------------------------------------------- build (with values)
+// ---------------------------------------------------------------- values
 
-function build(knex: Knex, plan: Plan, q: DirectoryQuery): Knex.QueryBuilder {
+/**
+ * Converts a query's values for their columns (throwing DirectoryError('invalid') in the order the
+ * builder always did: condition by condition) and computes the variant key: which single values
+ * are null, each `in` list's length and null element, whether there is a limit and an offset.
+ * Those are all the ways values change the SQL; the values themselves are only ever bindings.
+ */
+function bind(plan: Plan, q: DirectoryQuery, hasLimit: boolean, hasOffset: boolean): Bound {
+  const values: unknown[] = [];
+  let key = (hasLimit ? 1 : 0) | (hasOffset ? 2 : 0);
+  let more = '';
+  const pcs = plan.conditions;
+  for (let i = 0; i < pcs.length; i++) {
+    const c = pcs[i];
+    if (c.takes === 'nothing') continue;
+    const value = q.conditions[i].value;
+    if (c.takes === 'list') {
+      const list = Array.isArray(value) ? value : [value];
+      let present = 0;
+      let withNull = false;
+      for (const v of list) {
+        if (v === null || v === undefined) withNull = true;
+        else { values.push(convert(v, c.column, c.where)); present++; }
+      }
+      more += `${i}:${present}${withNull ? 'n' : ''},`;
+      continue;
+    }
+    if (Array.isArray(value)) throw invalid(`${c.where} takes a single value, not a list`);
+    if (value === null || value === undefined) {
+      if (i < 28) key |= 4 << i; else more += `${i}:-,`;
+    } else {
+      values.push(bindingOf(c, value));
+    }
+  }
+  return { key: more === '' ? key : `${key}|${more}`, values };
+}
+
+/** The binding of a single-value condition: the converted value, or the LIKE pattern. */
+function bindingOf(c: ConditionPlan, value: Scalar): unknown {
+  switch (c.operator) {
+    case 'contains': case 'doesNotContain': return `%${escapeLike(String(value))}%`;
+    case 'startsWith': return `${escapeLike(String(value))}%`;
+    case 'endsWith': return `%${escapeLike(String(value))}`;
+    case 'matches': case 'isLongestPrefixMatchOf': return String(value);
+    default: return convert(value, c.column, c.where);
+  }
+}
+
+/** Per condition, the value-dependent part of its SQL (after `bind` accepted the values). */
+function variants(plan: Plan, q: DirectoryQuery): ConditionVariant[] {
+  return plan.conditions.map((c, i) => {
+    if (c.takes === 'nothing') return { absent: false, present: 0, withNull: false };
+    const value = q.conditions[i].value;
+    if (c.takes === 'list') {
+      const list = Array.isArray(value) ? value : [value];
+      const present = list.filter((v) => v !== null && v !== undefined).length;
+      return { absent: false, present, withNull: present < list.length };
+    }
+    const absent = value === null || value === undefined;
+    return { absent, present: absent ? 0 : 1, withNull: false };
+  });
+}
+
+// ---------------------------------------------------------------- build (knex)
+
+/**
+ * Compiles one variant of a plan into a Statement: knex builds it with Slots for the values and
+ * sentinels for limit/offset. Null when the compiled bindings cannot be mapped back (then that
+ * variant is built with knex per query).
+ */
+function prepare(knex: Knex, plan: Plan, q: DirectoryQuery, valueCount: number, hasLimit: boolean, hasOffset: boolean): Statement | null {
+  try {
+    const slots = Array.from({ length: valueCount }, (_, j) => new Slot(j));
+    const compiled = build(knex, plan, variants(plan, q), slots,
+      hasOffset ? OFFSET_SENTINEL : undefined, hasLimit ? LIMIT_SENTINEL : undefined).toSQL();
+    return toStatement(compiled.toNative(), compiled.sql, valueCount, hasLimit, hasOffset);
+  } catch {
+    return null;
+  }
+}
+
+/** The query for a plan, one variant of its conditions and their values (converted, in `bind` order). */
+function build(
+  knex: Knex, plan: Plan, vs: ConditionVariant[], values: readonly unknown[], offset: number | undefined, limit: number | undefined,
+): Knex.QueryBuilder {
   const qb = knex.from(plan.from);
   for (const j of plan.joins) {
     qb[plan.joinMethod](j.table, function (this: Knex.JoinClause) {
@@ -246,9 +518,11 @@ function build(knex: Knex, plan: Plan, q: DirectoryQuery): Knex.QueryBuilder {
   else qb.select(knex.raw('1 as ??', ['c_'])); // no fields: the caller only wants to know whether rows exist
 
   if (plan.conditions.length > 0) {
+    let next = 0;
+    const starts = vs.map((v) => { const at = next; next += v.present; return at; });
     qb.where((group) => {
       plan.conditions.forEach((c, i) => {
-        const apply = (b: Knex.QueryBuilder) => { applyCondition(b, c.column, c.operator, q.conditions[i].value, i); };
+        const apply = (b: Knex.QueryBuilder) => { applyCondition(b, c, vs[i], values, starts[i]); };
         if (plan.logic === 'or') group.orWhere(apply); else group.where(apply);
       });
     });
@@ -259,9 +533,8 @@ function build(knex: Knex, plan: Plan, q: DirectoryQuery): Knex.QueryBuilder {
   });
   for (const o of plan.orderBy) qb.orderBy(o.id, o.direction);
 
-  const offset = count(q.offset, 'offset');
   if (offset) qb.offset(offset);
-  if (q.limit !== undefined && q.limit !== null) qb.limit(count(q.limit, 'limit') ?? 0);
+  if (limit !== undefined) qb.limit(limit);
   return qb;
 }
 
@@ -272,39 +545,36 @@ function count(v: unknown, what: string): number | undefined {
   return n;
 }
 
-function applyCondition(b: Knex.QueryBuilder, col: Column, op: DirectoryOperator, value: Scalar | Scalar[], i: number): void {
-  const where = `conditions[${i}] (${col.ref} ${op})`;
+/** One condition; its bindings are values[at…] (already converted, or Slots). */
+function applyCondition(b: Knex.QueryBuilder, c: ConditionPlan, v: ConditionVariant, values: readonly unknown[], at: number): void {
+  const { column: col, operator: op } = c;
   // Text operators on a non-text column compare its text form.
   const asText = col.kind === 'text' ? '??' : 'CAST(?? AS text)';
   if (op === 'exists') { b.whereNotNull(col.id); return; }
   if (op === 'doesNotExist') { b.whereNull(col.id); return; }
   if (op === 'in') {
-    const list = Array.isArray(value) ? value : [value];
-    const present = list.filter((v) => v !== null && v !== undefined).map((v) => convert(v, col, where));
-    b.whereIn(col.id, present);
-    if (present.length < list.length) b.orWhereNull(col.id);
+    b.whereIn(col.id, values.slice(at, at + v.present) as Knex.Value[]);
+    if (v.withNull) b.orWhereNull(col.id);
     return;
   }
-  if (Array.isArray(value)) throw invalid(`${where} takes a single value, not a list`);
-  if (value === null || value === undefined) {
+  if (v.absent) {
     if (op === 'is') b.whereNull(col.id);
     else if (op === 'isNot') b.whereNotNull(col.id);
     else b.whereRaw('false'); // nothing is greater than, contains, or matches an absent value
     return;
   }
+  const value = values[at] as Knex.Value;
   switch (op) {
-    case 'is': b.where(col.id, '=', convert(value, col, where)); return;
-    case 'isNot': b.where(col.id, '<>', convert(value, col, where)); return;
-    case 'contains': b.whereRaw(`${asText} LIKE ?`, [col.id, `%${escapeLike(String(value))}%`]); return;
-    case 'doesNotContain': b.whereRaw(`${asText} NOT LIKE ?`, [col.id, `%${escapeLike(String(value))}%`]); return;
-    case 'startsWith': b.whereRaw(`${asText} LIKE ?`, [col.id, `${escapeLike(String(value))}%`]); return;
-    case 'endsWith': b.whereRaw(`${asText} LIKE ?`, [col.id, `%${escapeLike(String(value))}`]); return;
-    case 'matches': b.whereRaw(`${asText} ~ ?`, [col.id, String(value)]); return;
-    case 'isLongestPrefixMatchOf': b.whereRaw(`starts_with(?, ${asText})`, [String(value), col.id]); return;
+    case 'is': b.where(col.id, '=', value); return;
+    case 'isNot': b.where(col.id, '<>', value); return;
+    case 'contains': case 'startsWith': case 'endsWith': b.whereRaw(`${asText} LIKE ?`, [col.id, value]); return;
+    case 'doesNotContain': b.whereRaw(`${asText} NOT LIKE ?`, [col.id, value]); return;
+    case 'matches': b.whereRaw(`${asText} ~ ?`, [col.id, value]); return;
+    case 'isLongestPrefixMatchOf': b.whereRaw(`starts_with(?, ${asText})`, [value, col.id]); return;
     default: {
       const sqlOp = COMPARISONS[op];
-      if (!sqlOp) throw invalid(`${where}: unknown operator`);
-      b.where(col.id, sqlOp, convert(value, col, where));
+      if (!sqlOp) throw invalid(`${c.where}: unknown operator`);
+      b.where(col.id, sqlOp, value);
     }
   }
 }
