@@ -37,7 +37,8 @@ export const configSchema = z.object({
     aliases: z.array(z.string().min(1)).default([]).describe('other names of this domain (Request-URIs addressed to the server)'),
     called: z.enum(['requestUri', 'to']).default('requestUri').describe('where the called variable comes from'),
     recordRoute: z.boolean().default(false).describe('add Record-Route to relayed requests'),
-    workers: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('SIP processes; "auto" = 1 for now (workers sharing a UDP socket can handle one retransmission twice); N > 1 only with networked stores'),
+    workers: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('SIP worker threads; messages are dispatched to them by Call-ID, stores stay in the main thread; "auto" = one per core, 1 = everything in the main thread'),
+    maxQueueMs: z.number().int().min(1).default(400).describe('a request that waited longer than this for a worker thread is dropped (overload: the UA retransmits; responses are never dropped)'),
     defaultRoute: z.object({
       status: z.number().int().min(300).max(699).default(404),
       reason: z.string().default('Not Found'),
@@ -60,6 +61,7 @@ export const configSchema = z.object({
     database: z.string().min(1).default('kamailio').describe('MongoDB database when the URL names none'),
     collection: z.string().min(1).default('location'),
     writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
+    mode: z.enum(['db-only', 'write-through']).default('db-only').describe('SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3; instances share bindings); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1: fewer statements per REGISTER, but bindings written to the database by other instances or processes are not seen until restart). Ignored by the memory location'),
   }).strict().prefault({}),
   registrar: z.object({
     defaultExpires: seconds.default(3600),

@@ -5,13 +5,14 @@
 import path from 'path';
 import type { Knex } from 'knex';
 import type { LogPort, RunContext, RunLimits } from '../engine/types';
-import { createDigestAuth, resolveSecret, type DigestAlgorithm } from '../services/auth';
+import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, migrate, openDirectory, seed, type Directory } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
 import { createMemoryLocationStore } from '../services/location/memory';
 import { createMongoLocationStore } from '../services/location/mongo';
 import { createRegistrar, type Registrar, type RegistrarOptions } from '../services/location/registrar';
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
+import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
 import type { Config } from './config';
 
@@ -31,8 +32,16 @@ export interface RuntimeOptions {
    */
   locationUrl?: string;
   mongo?: { database?: string; collection?: string; writeConcern?: 'majority' | number };
+  /**
+   * `db-only` (default; Kamailio usrloc db_mode 3): every lookup reads the store. `write-through`
+   * (db_mode 1): bindings kept in memory, loaded at start, each written to the store before it is
+   * acknowledged; other instances' bindings unseen until restart. Ignored by `memory`.
+   */
+  locationMode?: 'db-only' | 'write-through';
   realm?: string;
   nonceSecret?: string;
+  /** Nonce-count table (replay protection); SIP worker threads share one in shared memory. */
+  nonceCounts?: NonceCountTable;
   nonceLifetimeSec?: number;
   algorithms?: DigestAlgorithm[];
   registrar?: RegistrarOptions;
@@ -51,8 +60,10 @@ export interface Runtime {
   registrar: Registrar;
   /** The location store beneath the registrar (administration: list, count, remove). */
   store: LocationStore;
-  /** True when every store is reachable from any process (networked), so SIP workers may share them. */
-  shareable: boolean;
+  /** The digest nonce secret (SIP worker threads issue and check nonces with it). */
+  nonceSecret: Buffer;
+  /** Called after every write through the directory connection (caches elsewhere must forget). */
+  onDirectoryWrite(listener: () => void): () => void;
   limits?: Partial<RunLimits>;
   close(): Promise<void>;
 }
@@ -67,6 +78,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     directoryCacheMaxEntries: c.directory.cacheMaxEntries,
     locationUrl: c.location.url,
     mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
+    locationMode: c.location.mode,
     realm: c.sip.domain,
     nonceSecret: c.auth.nonceSecret,
     nonceLifetimeSec: c.auth.nonceLifetimeSec,
@@ -81,26 +93,41 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
   };
 }
 
-const isNetworked = (url: string) => /^(postgres(ql)?|mongodb(\+srv)?):\/\//i.test(url);
-
-async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promise<{ store: LocationStore; knex?: Knex; networked: boolean }> {
+async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promise<{ store: LocationStore; knex?: Knex }> {
   const url = o.locationUrl ?? 'sql';
-  if (url === 'memory') return { store: createMemoryLocationStore(), networked: false };
+  if (url === 'memory') return { store: createMemoryLocationStore() };
+  // write-through: the bindings live in this process (loaded now). SQL loads at start (the
+  // database is needed there anyway, for the schema); MongoDB keeps starting while it is down,
+  // loading on the first operation.
+  const writeThrough = o.locationMode === 'write-through';
+  const sqlStore = async (knex: Knex) => {
+    const store = createSqlLocationStore(knex);
+    if (!writeThrough) return { store };
+    const cached = createWriteThroughStore(store);
+    await cached.open();
+    return { store: cached as LocationStore };
+  };
   if (url === 'sql') {
     await ensureSchema(directoryKnex);
-    return { store: createSqlLocationStore(directoryKnex), networked: isNetworked(o.directoryUrl ?? '') };
+    return sqlStore(directoryKnex);
   }
   if (/^mongodb(\+srv)?:\/\//i.test(url)) {
     const w = o.mongo?.writeConcern ?? 'majority';
-    return {
-      store: createMongoLocationStore({ url, database: o.mongo?.database, collection: o.mongo?.collection, writeConcern: { w, wtimeoutMS: 5000 } }),
-      networked: true,
-    };
+    const store = createMongoLocationStore({ url, database: o.mongo?.database, collection: o.mongo?.collection, writeConcern: { w, wtimeoutMS: 5000 } });
+    if (!writeThrough) return { store };
+    const cached = createWriteThroughStore(store);
+    cached.open().catch(() => undefined);
+    return { store: cached };
   }
   if (/^postgres(ql)?:\/\//i.test(url)) {
     const knex = openDirectory(url);
-    await ensureSchema(knex);
-    return { store: createSqlLocationStore(knex), knex, networked: true };
+    try {
+      await ensureSchema(knex);
+      return { ...await sqlStore(knex), knex };
+    } catch (e) {
+      await knex.destroy().catch(() => undefined);
+      throw e;
+    }
   }
   throw new Error(`unsupported location URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use sql, memory, postgres://… or mongodb://…`);
 }
@@ -108,17 +135,28 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
 /** Location tables share the directory connection when location is `sql`: their writes leave the directory cache alone. */
 const LOCATION_SQL = /^\s*(insert\s+into|update|delete\s+from|with\s+\w+\s+as\s+\(\s*delete\s+from)\s+"?location\b/i;
 
+/** A statement that may change what directory queries return (not a read, not a location write). */
+function isDirectoryWrite(q: { method?: string; sql?: string }): boolean {
+  if (q.method === 'select' || q.method === 'first' || q.method === 'pluck') return false;
+  return !(typeof q.sql === 'string' && (LOCATION_SQL.test(q.sql) || /^\s*select\b/i.test(q.sql)));
+}
+
+/** Listeners called after each directory write through `knex`. */
+function directoryWrites(knex: Knex): (listener: () => void) => () => void {
+  const listeners = new Set<() => void>();
+  knex.on('query', (q: { method?: string; sql?: string }) => {
+    if (listeners.size > 0 && isDirectoryWrite(q)) for (const l of listeners) l();
+  });
+  return (l) => { listeners.add(l); return () => { listeners.delete(l); }; };
+}
+
 /** The directory, behind a read-through cache when `directoryCacheSec` > 0; writes through `knex` invalidate it. */
-function withCache(directory: Directory, knex: Knex, o: RuntimeOptions): Directory {
+function withCache(directory: Directory, onWrite: (l: () => void) => void, o: RuntimeOptions): Directory {
   if (!o.directoryCacheSec || o.directoryCacheSec <= 0) return directory;
   const cached = createCachedDirectory(directory, {
     ttlSec: o.directoryCacheSec, negativeTtlSec: o.directoryCacheNegativeSec, maxEntries: o.directoryCacheMaxEntries,
   });
-  knex.on('query', (q: { method?: string; sql?: string }) => {
-    if (q.method === 'select' || q.method === 'first' || q.method === 'pluck') return;
-    if (typeof q.sql === 'string' && (LOCATION_SQL.test(q.sql) || /^\s*select\b/i.test(q.sql))) return;
-    cached.invalidate();
-  });
+  onWrite(() => cached.invalidate());
   return cached;
 }
 
@@ -131,18 +169,18 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       await migrate(knex);
       await seed(knex);
     }
-    const directory = withCache(createDirectory(knex), knex, o);
+    const onDirectoryWrite = directoryWrites(knex);
+    const directory = withCache(createDirectory(knex), onDirectoryWrite, o);
     location = await openLocationStore({ ...o, directoryUrl }, knex);
     const store = location.store;
     const registrar = createRegistrar(store, o.registrar);
     const stopPurging = o.purgeIntervalSec ? registrar.startPurging(o.purgeIntervalSec * 1000) : () => undefined;
-    const secret = o.nonceSecret ?? resolveSecret({ dataDir: o.dataDir });
-    const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms });
+    const secret = o.nonceSecret !== undefined ? secretFromString(o.nonceSecret) : resolveSecret({ dataDir: o.dataDir });
+    const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms, nonceCounts: o.nonceCounts });
     const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log };
     const locationKnex = location.knex;
     return {
-      ctx, knex, directory, registrar, store, limits: o.limits,
-      shareable: isNetworked(directoryUrl) && location.networked,
+      ctx, knex, directory, registrar, store, limits: o.limits, nonceSecret: secret, onDirectoryWrite,
       async close() {
         stopPurging();
         await store.close();

@@ -10,7 +10,7 @@ function aorKey(username: string, domain: string | null): string {
   return domain === null ? username : `${username}\u0000${domain}`;
 }
 
-export function createMemoryLocationStore(): LocationStore {
+export function createMemoryLocationStore(): LocationStore & { all(): Promise<Binding[]> } {
   const byAor = new Map<string, Map<string, Binding>>();
   const aorOfRuid = new Map<string, string>();
 
@@ -87,6 +87,12 @@ export function createMemoryLocationStore(): LocationStore {
         if (set.size === 0) byAor.delete(key);
       }
       return n;
+    },
+
+    async all() {
+      const out: Binding[] = [];
+      for (const set of byAor.values()) for (const b of set.values()) out.push({ ...b });
+      return out;
     },
 
     async close() {

@@ -8,8 +8,9 @@
  *   connection_id, keepalive, partition [, domain — only with multi-domain AoRs, appended last
  *   as usrloc does]. Every field is written; empty ones as null, never omitted.
  */
-import { Double, Int32, MongoClient, MongoError, MongoServerError } from 'mongodb';
+import { Double, Int32, MongoBulkWriteError, MongoClient, MongoError, MongoServerError } from 'mongodb';
 import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import { createBatcher } from './batcher';
 import { LocationUnavailableError, splitAor } from './types';
 import type { Binding, LocationStore } from './types';
 
@@ -27,6 +28,8 @@ export interface MongoLocationOptions {
   socketTimeoutMS?: number;
   /** Receives notes about the URL (e.g. the dropped `slaveOk`). */
   onNote?: (message: string) => void;
+  /** Upsert batches (one unordered bulkWrite each) running at once; default 4 (see batcher.ts). */
+  maxInFlight?: number;
 }
 
 /** Kamailio usrloc `location` table version this layout matches, and `location_attrs`'. */
@@ -162,6 +165,13 @@ const SOCKET_CODES = /^(EPIPE|ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EHO
 
 function isUnavailable(e: unknown): boolean {
   if (SOCKET_CODES.test(String((e as { code?: unknown })?.code ?? ''))) return true;
+  if (e instanceof MongoBulkWriteError) {
+    const writeErrors = ([] as { code?: unknown }[]).concat(e.writeErrors ?? []);
+    if (writeErrors.length > 0) return writeErrors.some((w) => UNAVAILABLE_CODES.has(Number(w.code)));
+    // bulkWrite wraps driver-side failures (network, server selection, timeouts) and drops their
+    // class; server errors keep their code and are judged by it below.
+    if (e.code === undefined) return true;
+  }
   if (!(e instanceof MongoError)) return false;
   // Network, server selection, topology closed, timeouts: all driver-side unavailability.
   if (!(e instanceof MongoServerError)) {
@@ -238,6 +248,40 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     }
   }
 
+  /**
+   * Group commit of upserts: concurrent ones go out as one unordered bulkWrite of replaceOne
+   * upserts (one round trip, one write-concern wait); each caller resolves once the whole batch is
+   * acknowledged, and a failed batch rejects them all. Keyed by ruid (the last call of a batch
+   * wins; a ruid is never in two running batches). Concurrent upserts can lose the insert race
+   * with E11000 (MongoDB documents retrying them; FerretDB does it under load even for distinct
+   * ruids): the operations that failed so are retried, which then replace.
+   */
+  const upserts = createBatcher<Binding, void>({
+    maxInFlight: opts.maxInFlight ?? 4,
+    maxBatch: 500,
+    key: (b) => b.ruid,
+    run: async (bindings) => {
+      const { location } = await connect();
+      const last = new Map<string, Binding>();
+      for (const b of bindings) last.set(b.ruid, b);
+      let pending = [...last.values()];
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await location.bulkWrite(
+            pending.map((b) => ({ replaceOne: { filter: { ruid: b.ruid }, replacement: toDocument(b), upsert: true } })),
+            { ordered: false },
+          );
+          return bindings.map(() => undefined);
+        } catch (e) {
+          if (!(e instanceof MongoBulkWriteError) || attempt === 3) throw e;
+          const failed = ([] as { index: number; code: number }[]).concat(e.writeErrors ?? []);
+          if (failed.length === 0 || failed.some((w) => w.code !== 11000)) throw e;
+          pending = failed.map((w) => pending[w.index]);
+        }
+      }
+    },
+  });
+
   async function run<T>(op: string, fn: (location: Collection) => Promise<T>): Promise<T> {
     try {
       const { location } = await connect();
@@ -251,18 +295,13 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     find: (username, domain) => run('find', async (location) =>
       (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
 
-    upsert: (binding) => run('upsert', async (location) => {
-      // Concurrent upserts can lose the insert race with E11000 (MongoDB documents retrying
-      // them; FerretDB does it under load even for distinct ruids). The retry then replaces.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await location.replaceOne({ ruid: binding.ruid }, toDocument(binding), { upsert: true });
-          return;
-        } catch (e) {
-          if (!(e instanceof MongoServerError && e.code === 11000) || attempt === 3) throw e;
-        }
+    upsert: async (binding) => {
+      try {
+        return await upserts.submit(binding);
+      } catch (e) {
+        return unavailable('upsert', e);
       }
-    }),
+    },
 
     remove: (ruids) => run('remove', async (location) =>
       (ruids.length ? (await location.deleteMany({ ruid: { $in: ruids } })).deletedCount : 0)),
@@ -290,6 +329,8 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     // expires = 0 (the epoch) and its own cleanup skips them; so do we.
     purgeExpired: (now) => run('purgeExpired', async (location) =>
       (await location.deleteMany({ expires: { $lte: now, $gt: new Date(0) } })).deletedCount),
+
+    all: () => run('all', async (location) => (await location.find({}).toArray()).map(fromDocument)),
 
     close: async () => {
       closed = true;

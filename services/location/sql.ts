@@ -7,12 +7,20 @@
  * them in the server's local time zone, so Kamailio and sipflow must run with the same TZ.
  */
 import type { Knex } from 'knex';
+import { createBatcher } from './batcher';
 import { LocationUnavailableError } from './types';
 import { splitAor, type Binding, type LocationStore } from './types';
 
 export interface SqlLocationOptions {
   /** Per-query timeout, so a hung server cannot hang a REGISTER (default 5000 ms). */
   queryTimeoutMs?: number;
+  /**
+   * Write batches (group commit) running at once, per kind (upsert, remove); default 4. While
+   * that many are running, further writes queue and go out together as the next batch.
+   */
+  maxInFlight?: number;
+  /** Rows per batched INSERT at most (default 500; 22 bound values a row, PostgreSQL allows 65535). */
+  maxBatchRows?: number;
 }
 
 export const LOCATION_TABLE_VERSION = 9;
@@ -184,18 +192,81 @@ function unavailable(op: string, e: unknown): never {
  * knex's default of 60 s is how long a REGISTER would wait when the server is down.
  */
 /**
- * The registrar's two statements per REGISTER, written once: the location table's columns are
- * Kamailio's fixed schema (above), only values are bound. Building them with the query builder on
- * every REGISTER cost more CPU than the rest of the save.
+ * The registrar's statements per REGISTER, written once (the batched INSERT once per row count):
+ * the location table's columns are Kamailio's fixed schema (above), only values are bound.
+ * Building them with the query builder on every REGISTER cost more CPU than the rest of the save.
  */
 const QUOTED = COLUMNS.map((c) => `"${c}"`).join(', ');
 const FIND_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain IS NULL`;
 const FIND_IN_DOMAIN_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain = ?`;
-const UPSERT_SQL = `INSERT INTO location (${QUOTED}) VALUES (${COLUMNS.map(() => '?').join(', ')}) `
-  + `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid').map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ')}`;
+const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => '?').join(', ')})`;
+const ON_CONFLICT = `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid').map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ')}`;
+/** The row-count-th batched upsert: `INSERT … VALUES (…),(…) ON CONFLICT (ruid) DO UPDATE …`, built once per count. */
+const upsertSqlCache = new Map<number, string>();
+function upsertSql(rows: number): string {
+  let sql = upsertSqlCache.get(rows);
+  if (sql === undefined) {
+    sql = `INSERT INTO location (${QUOTED}) VALUES ${Array.from({ length: rows }, () => ROW_PLACEHOLDERS).join(', ')} ${ON_CONFLICT}`;
+    upsertSqlCache.set(rows, sql);
+  }
+  return sql;
+}
+/** Batched remove: every caller's ruids at once; RETURNING tells each caller how many of ITS ruids existed. */
+const REMOVE_SQL = 'DELETE FROM location WHERE ruid = ANY(?) RETURNING ruid';
+const ALL_SQL = `SELECT ${QUOTED} FROM location`;
+/** PostgreSQL's limit on bind parameters in one statement. */
+const MAX_BIND_PARAMS = 65535;
 
 export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}): LocationStore {
   const timeout = opts.queryTimeoutMs ?? 5000;
+  const maxInFlight = opts.maxInFlight ?? 4;
+  const maxBatchRows = Math.max(1, Math.min(opts.maxBatchRows ?? 500, Math.floor(MAX_BIND_PARAMS / COLUMNS.length)));
+
+  /**
+   * Group commit of upserts: one multi-row INSERT … ON CONFLICT per batch, in autocommit, so the
+   * batch's callers resolve together after its COMMIT (durable, with synchronous_commit) and a
+   * failed batch rejects them all. Keyed by ruid: the same ruid is never in two running batches,
+   * and within a batch the last call wins (PostgreSQL refuses to update a row twice in one
+   * statement). Rows go in ruid order, so concurrent batches lock rows in the same order.
+   */
+  const upserts = createBatcher<Binding, void>({
+    maxInFlight,
+    maxBatch: maxBatchRows,
+    key: (b) => b.ruid,
+    run: async (bindings) => {
+      const last = new Map<string, Binding>();
+      for (const b of bindings) last.set(b.ruid, b);
+      const rows = [...last.values()].sort((a, b) => (a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0));
+      const values: Knex.Value[] = [];
+      for (const b of rows) {
+        const row = toRow(b);
+        for (const c of COLUMNS) values.push(row[c] as Knex.Value);
+      }
+      await knex.raw(upsertSql(rows.length), values).timeout(timeout);
+      return bindings.map(() => undefined);
+    },
+  });
+
+  /**
+   * Group commit of removes: one DELETE … WHERE ruid = ANY(?) RETURNING ruid per batch. Each
+   * caller counts its own ruids among those returned; a ruid named by several callers of a batch
+   * counts for the first (as if their statements had run in order).
+   */
+  const removes = createBatcher<string[], number>({
+    maxInFlight,
+    maxBatch: maxBatchRows,
+    run: async (calls) => {
+      const wanted = new Set<string>();
+      for (const ruids of calls) for (const r of ruids) wanted.add(r);
+      const res = await knex.raw<{ rows: { ruid: string }[] }>(REMOVE_SQL, [[...wanted]]).timeout(timeout);
+      const gone = new Set(res.rows.map((r) => String(r.ruid)));
+      return calls.map((ruids) => {
+        let n = 0;
+        for (const r of new Set(ruids)) if (gone.delete(r)) n++;
+        return n;
+      });
+    },
+  });
 
   async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -213,18 +284,14 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
       return res.rows.map(fromRow);
     }),
 
-    upsert: (binding) => run('upsert', async () => {
-      // Resolves after COMMIT, i.e. once PostgreSQL has the row durably (synchronous_commit).
-      const row = toRow(binding);
-      await knex.raw(UPSERT_SQL, COLUMNS.map((c) => row[c] as Knex.Value)).timeout(timeout);
-    }),
+    // Resolves after the COMMIT of the batch holding it, i.e. once PostgreSQL has the row durably
+    // (synchronous_commit); never before, never skipped.
+    upsert: (binding) => run('upsert', () => upserts.submit(binding)),
 
-    // Counted in SQL: knex-pglite does not report a DELETE's row count.
+    // Counted from RETURNING: knex-pglite does not report a DELETE's row count.
     remove: (ruids) => run('remove', async () => {
       if (!ruids.length) return 0;
-      const res = await knex.raw<{ rows: { n: string | number }[] }>(
-        'WITH gone AS (DELETE FROM location WHERE ruid = ANY(?) RETURNING 1) SELECT count(*) AS n FROM gone', [ruids]).timeout(timeout);
-      return Number(res.rows[0].n);
+      return removes.submit(ruids);
     }),
 
     list: (q) => run('list', async () => {
@@ -258,6 +325,12 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
         'WITH gone AS (DELETE FROM location WHERE expires <= ? AND expires > ? RETURNING 1) SELECT count(*) AS n FROM gone',
         [sqlTimestamp(now), sqlTimestamp(new Date(0))]).timeout(timeout);
       return Number(res.rows[0].n);
+    }),
+
+    // A write-through cache's load: one statement, no timeout short enough to cut a large table.
+    all: () => run('all', async () => {
+      const res = await knex.raw<{ rows: Row[] }>(ALL_SQL).timeout(Math.max(timeout, 60_000));
+      return res.rows.map(fromRow);
     }),
 
     // The knex instance belongs to the caller (it may serve the directory too).

@@ -103,5 +103,11 @@ export interface LocationStore {
   count(now: Date): Promise<number>;
   /** Deletes bindings that expired before `now`; returns how many. */
   purgeExpired(now: Date): Promise<number>;
+  /**
+   * Every binding, expired ones included, in no particular order: what a write-through cache
+   * loads when it opens (services/location/write-through.ts). Optional: without it the cache pages
+   * through `list`.
+   */
+  all?(): Promise<Binding[]>;
   close(): Promise<void>;
 }
