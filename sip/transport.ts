@@ -144,6 +144,9 @@ export class SipTransports implements SipSender {
     const o = this.opts;
     let port = o.port;
     if (o.udp) {
+      // SO_REUSEADDR would let us bind a port another process already serves (and take its
+      // traffic): claim the port exclusively first, then rebind it shareable for our worker threads.
+      if (o.reuseAddr) port = await this.probeUdp(port);
       port = await this.startUdp(port);
       this.udpPort = port;
     }
@@ -156,6 +159,19 @@ export class SipTransports implements SipSender {
         this.tcpPort = await this.startTcp(0);
       }
     }
+  }
+
+  /** Binds the port without SO_REUSEADDR (fails with EADDRINUSE when anyone holds it) and releases it. */
+  private probeUdp(port: number): Promise<number> {
+    const o = this.opts;
+    const sock = dgram.createSocket(net.isIPv6(o.host) ? 'udp6' : 'udp4');
+    return new Promise((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ address: o.host || undefined, port, exclusive: true }, () => {
+        const bound = sock.address().port;
+        sock.close(() => resolve(bound));
+      });
+    });
   }
 
   private startUdp(port: number): Promise<number> {
