@@ -17,6 +17,7 @@ import {
 import { createSchemaCache } from './schema';
 import { toDirectoryError } from './errors';
 import { isPgClient } from './connect';
+import { coalescing } from './coalesce';
 import {
   Execute, LIMIT_SENTINEL, OFFSET_SENTINEL, Slot, Statement, bindingsOf, isPgliteClient, pgExecute, pgliteExecute,
   statementName, toStatement,
@@ -113,6 +114,11 @@ export interface DirectoryOptions {
    * DirectoryError('unavailable') and its connection is discarded. Default 10000; 0 = no limit.
    */
   queryTimeoutMs?: number;
+  /**
+   * PostgreSQL, prepared mode: queries of one statement waiting together go out as one statement
+   * (coalesce.ts). Default true.
+   */
+  coalesce?: boolean;
 }
 
 export interface Directory extends DirectoryPort {
@@ -154,7 +160,9 @@ export function createDirectory(knex: Knex, options: DirectoryOptions = {}): Dir
   const namedStatements = isPgClient(knex);
   const execute: Execute | undefined = options.mode === 'builder' || (knex.client as { config?: { postProcessResponse?: unknown } }).config?.postProcessResponse
     ? undefined
-    : namedStatements ? pgExecute(knex, options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS)
+    : namedStatements
+      ? (options.coalesce === false ? pgExecute(knex, options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS)
+        : coalescing(knex, pgExecute(knex, options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS)))
       : isPgliteClient(knex) ? pgliteExecute(knex) : undefined;
 
   function dropPlans(): void {
