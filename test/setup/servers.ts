@@ -91,3 +91,24 @@ async function privateServer(kind: 'ferretdb' | 'postgres'): Promise<PrivateServ
 export const privateFerretDb = (): Promise<PrivateServer> => privateServer('ferretdb');
 /** A PostgreSQL cluster (database `sipflow`) only the calling test uses. */
 export const privatePostgres = (): Promise<PrivateServer> => privateServer('postgres');
+
+/**
+ * A database of its own on the shared PostgreSQL (`PG_URL`), created empty; `drop()` removes it.
+ * Suites that create tables named like other suites' (or Kamailio's) use one so they cannot meet.
+ */
+export async function scratchDatabase(name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const knexFactory = require('knex') as typeof import('knex').knex;
+  const admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
+  await admin.raw('DROP DATABASE IF EXISTS ??', [name]);
+  await admin.raw('CREATE DATABASE ??', [name]);
+  const url = new URL(pgUrl());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [name]);
+      await admin.destroy();
+    },
+  };
+}

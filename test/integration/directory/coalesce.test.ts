@@ -3,16 +3,15 @@
  * wait together go out as one `unnest … CROSS JOIN LATERAL` statement. Each query must get exactly
  * the rows (and row order) it gets alone, errors stay per query, and far fewer round trips run.
  */
-import knexFactory, { Knex } from 'knex';
-import { pgUrl } from '../../setup/servers';
+import type { Knex } from 'knex';
+import { scratchDatabase } from '../../setup/servers';
 import { openDirectory, migrate, seed, createDirectory, Directory, DirectoryQuery } from '../../../services/directory';
 import { batchStatement, lateralText } from '../../../services/directory/coalesce';
 
 type Condition = DirectoryQuery['conditions'][number];
 const cond = (field: string, operator: Condition['operator'], value: unknown): Condition => ({ field, operator, value: value as never });
 
-const database = `sipflow_coalesce_${process.pid}`;
-let admin: Knex;
+let db: Awaited<ReturnType<typeof scratchDatabase>>;
 let knex: Knex;
 let alone: Directory;
 let together: Directory;
@@ -32,12 +31,8 @@ const NUMBERS: Omit<DirectoryQuery, 'conditions'> = {
 const numbersOf = (id: unknown): DirectoryQuery => ({ ...NUMBERS, conditions: [cond('customers.id', 'is', id)] });
 
 beforeAll(async () => {
-  admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-  await admin.raw('DROP DATABASE IF EXISTS ??', [database]);
-  await admin.raw('CREATE DATABASE ??', [database]);
-  const url = new URL(pgUrl());
-  url.pathname = `/${database}`;
-  knex = openDirectory(url.toString(), { poolMax: 2 });
+  db = await scratchDatabase(`sipflow_coalesce_${process.pid}`);
+  knex = openDirectory(db.url, { poolMax: 2 });
   await migrate(knex);
   await seed(knex);
   const customers = Array.from({ length: 120 }, (_, i) => ({
@@ -55,8 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await knex?.destroy();
-  await admin?.raw('DROP DATABASE IF EXISTS ??', [database]);
-  await admin?.destroy();
+  await db?.drop();
 });
 
 test('the batch statement is the single one with its parameters taken from the unnested arrays', () => {

@@ -2,23 +2,18 @@
  * The same directory on a real PostgreSQL server through `pg` (the production path): migrations,
  * the auth lookup with a named prepared statement, and a refused connection mapped to unavailable.
  */
-import knexFactory, { Knex } from 'knex';
-import { pgUrl } from '../../setup/servers';
+import type { Knex } from 'knex';
+import { scratchDatabase } from '../../setup/servers';
 import { openDirectory, migrate, seed, createDirectory, Directory, DirectoryError, DirectoryQuery } from '../../../services/directory';
 
-const database = `sipflow_directory_${process.pid}`;
-let admin: Knex;
+let db: Awaited<ReturnType<typeof scratchDatabase>>;
 let knex: Knex;
 let dir: Directory;
 
 beforeAll(async () => {
-  admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-  await admin.raw('DROP DATABASE IF EXISTS ??', [database]);
-  await admin.raw('CREATE DATABASE ??', [database]);
-  const url = new URL(pgUrl());
-  url.pathname = `/${database}`;
+  db = await scratchDatabase(`sipflow_directory_${process.pid}`);
   // One pooled connection, so the session-level prepared statements can be inspected.
-  knex = openDirectory(url.toString(), { poolMax: 1 });
+  knex = openDirectory(db.url, { poolMax: 1 });
   await migrate(knex);
   await seed(knex);
   dir = createDirectory(knex);
@@ -26,8 +21,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await knex?.destroy();
-  await admin?.raw('DROP DATABASE IF EXISTS ??', [database]);
-  await admin?.destroy();
+  await db?.drop();
 });
 
 const auth = (username: string): DirectoryQuery => ({

@@ -7,7 +7,7 @@
  * the pool recovers.
  */
 import knexFactory, { Knex } from 'knex';
-import { pgUrl, privatePostgres, type PrivateServer } from '../../setup/servers';
+import { privatePostgres, scratchDatabase, type PrivateServer } from '../../setup/servers';
 import {
   openDirectory, migrate, seed, createDirectory, Directory, DirectoryError, DirectoryQuery,
 } from '../../../services/directory';
@@ -249,8 +249,7 @@ function sameAsBuilder(name: string, backend: () => Backend): void {
 
 // ---------------------------------------------------------------- PostgreSQL (globalSetup)
 
-const database = `sipflow_prepared_${process.pid}`;
-let admin: Knex;
+let db: Awaited<ReturnType<typeof scratchDatabase>>;
 let pgDbUrl: string;
 let pg: Backend;
 
@@ -268,12 +267,8 @@ function added(before: Map<string, unknown>, after: Map<string, { statement: str
 
 describe('PostgreSQL', () => {
   beforeAll(async () => {
-    admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-    await admin.raw('DROP DATABASE IF EXISTS ??', [database]);
-    await admin.raw('CREATE DATABASE ??', [database]);
-    const url = new URL(pgUrl());
-    url.pathname = `/${database}`;
-    pgDbUrl = url.toString();
+    db = await scratchDatabase(`sipflow_prepared_${process.pid}`);
+    pgDbUrl = db.url;
     // One pooled connection: the session-level prepared statements can be inspected.
     const knex = openDirectory(pgDbUrl, { poolMax: 1 });
     await fill(knex);
@@ -282,8 +277,7 @@ describe('PostgreSQL', () => {
 
   afterAll(async () => {
     await pg?.knex.destroy();
-    await admin?.raw('DROP DATABASE IF EXISTS ??', [database]);
-    await admin?.destroy();
+    await db?.drop();
   });
 
   sameAsBuilder('PostgreSQL', () => pg);

@@ -8,15 +8,14 @@
 import { randomUUID } from 'crypto';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
-import { openDirectory } from '../../../services/directory';
 import { MongoClient } from 'mongodb';
 import { createBatcher } from '../../../services/location/batcher';
 import { createMongoLocationStore } from '../../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
 import { LocationUnavailableError, type Binding } from '../../../services/location/types';
-import { mongoUrl, pgUrl, privatePostgres, type PrivateServer } from '../../setup/servers';
-import { rejection, sleep, watchUnhandledRejections } from './faults';
-import { makeBinding } from './fixtures';
+import { mongoUrl, pgUrl, type PrivateServer } from '../../setup/servers';
+import { faultyPostgres, rejection, sleep, watchUnhandledRejections } from './faults';
+import { makeBinding, openTarget, type Target } from './fixtures';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -129,28 +128,7 @@ describe('batcher policy', () => {
 
 // ------------------------------------------------------------------ SQL store on PostgreSQL and PGlite
 
-type Target = 'postgres' | 'pglite';
 
-async function openTarget(target: Target): Promise<{ knex: Knex; done: () => Promise<void> }> {
-  if (target === 'pglite') {
-    const knex = openDirectory('memory://');
-    return { knex, done: () => knex.destroy() };
-  }
-  const schema = `batch_${randomUUID().slice(0, 8)}`;
-  const admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE SCHEMA "${schema}"`);
-  const knex = knexFactory({
-    client: 'pg', connection: pgUrl(), searchPath: [schema], pool: { min: 0, max: 8 }, acquireConnectionTimeout: 5000,
-  });
-  return {
-    knex,
-    done: async () => {
-      await knex.destroy();
-      await admin.raw(`DROP SCHEMA "${schema}" CASCADE`);
-      await admin.destroy();
-    },
-  };
-}
 
 /** Counts the statements knex sends, by their first words. */
 function countStatements(knex: Knex) {
@@ -171,7 +149,7 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
   let knex: Knex;
   let done: () => Promise<void>;
   beforeAll(async () => {
-    ({ knex, done } = await openTarget(target));
+    ({ knex, done } = await openTarget(target, 'batch'));
     await ensureSchema(knex);
   });
   afterAll(() => done());
@@ -363,18 +341,12 @@ describe('SQL location store batching when PostgreSQL goes away', () => {
   let server: PrivateServer;
   let knex: Knex;
 
+  let close: () => Promise<void>;
+
   beforeAll(async () => {
-    server = await privatePostgres();
-    knex = knexFactory({
-      client: 'pg',
-      connection: { connectionString: server.url, connectionTimeoutMillis: 2000 } as Knex.PgConnectionConfig,
-      pool: { min: 0, max: 4 },
-      acquireConnectionTimeout: 2000,
-      log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
-    });
-    await ensureSchema(knex);
+    ({ server, knex, close } = await faultyPostgres());
   }, 60_000);
-  afterAll(async () => { await knex?.destroy(); await server?.destroy(); });
+  afterAll(async () => { await close?.(); });
 
   test('server down: every caller of every batch rejects with LocationUnavailableError, fast; then it works again', async () => {
     const unhandled = watchUnhandledRejections();

@@ -1,4 +1,25 @@
-/** Helpers for the fault suites: timing a rejection and catching unhandled rejections. */
+/** Helpers for the fault suites: a PostgreSQL to stop, timing a rejection, catching unhandled rejections. */
+import knexFactory, { type Knex } from 'knex';
+import { ensureSchema } from '../../../services/location/sql';
+import { privatePostgres, type PrivateServer } from '../../setup/servers';
+
+/**
+ * A PostgreSQL of the suite's own (it may be stopped and restarted) with Kamailio's location tables,
+ * and a knex that gives up fast when it is down: a connect fails in 2 s, not the OS's TCP timeout.
+ */
+export async function faultyPostgres(): Promise<{ server: PrivateServer; knex: Knex; close(): Promise<void> }> {
+  const server = await privatePostgres();
+  const knex = knexFactory({
+    client: 'pg',
+    connection: { connectionString: server.url, connectionTimeoutMillis: 2000 } as Knex.PgConnectionConfig,
+    pool: { min: 0, max: 4 },
+    acquireConnectionTimeout: 2000,
+    // knex prints each failed connect attempt; these suites cause them on purpose.
+    log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
+  });
+  await ensureSchema(knex);
+  return { server, knex, close: async () => { await knex.destroy(); await server.destroy(); } };
+}
 
 /** Awaits `p`, which must reject; returns the error and how long it took. */
 export async function rejection(p: Promise<unknown>): Promise<{ error: unknown; ms: number }> {

@@ -1,6 +1,9 @@
 /** Bindings and a store contract shared by the MongoDB and SQL location store suites. */
 import { randomUUID } from 'crypto';
+import knexFactory, { type Knex } from 'knex';
+import { openDirectory } from '../../../services/directory';
 import type { Binding, LocationStore } from '../../../services/location/types';
+import { pgUrl } from '../../setup/servers';
 
 /** A fully populated binding (every nullable field set), unique ruid; override what a test needs. */
 export function makeBinding(over: Partial<Binding> = {}): Binding {
@@ -105,4 +108,32 @@ export function storeContract(fresh: () => Promise<LocationStore>): void {
     await Promise.all(bs.map((b) => store.upsert(b)));
     expect((await store.find('john', null)).sort(byRuid)).toEqual([...bs].sort(byRuid));
   });
+}
+
+export type Target = 'postgres' | 'pglite';
+
+/**
+ * A knex for the SQL location store's suites: PGlite in memory, or on PostgreSQL a schema of the
+ * suite's own (first on the search_path), so tables named like Kamailio's (`version`, `location`)
+ * cannot meet other suites' on the shared database.
+ */
+export async function openTarget(target: Target, prefix: string, acquireConnectionTimeout = 5000): Promise<{ knex: Knex; done: () => Promise<void> }> {
+  if (target === 'pglite') {
+    const knex = openDirectory('memory://');
+    return { knex, done: () => knex.destroy() };
+  }
+  const schema = `${prefix}_${randomUUID().slice(0, 8)}`;
+  const admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE SCHEMA "${schema}"`);
+  const knex = knexFactory({
+    client: 'pg', connection: pgUrl(), searchPath: [schema], pool: { min: 0, max: 8 }, acquireConnectionTimeout,
+  });
+  return {
+    knex,
+    done: async () => {
+      await knex.destroy();
+      await admin.raw(`DROP SCHEMA "${schema}" CASCADE`);
+      await admin.destroy();
+    },
+  };
 }

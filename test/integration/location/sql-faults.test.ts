@@ -3,35 +3,25 @@
  * nothing hangs or rejects unhandled, and after a restart on the same port and data directory
  * the store works again with every committed binding intact. Runs on a private cluster.
  */
-import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
 import { LocationUnavailableError } from '../../../services/location/types';
 import type { Binding } from '../../../services/location/types';
-import { privatePostgres } from '../../setup/servers';
 import type { PrivateServer } from '../../setup/servers';
 import { makeBinding } from './fixtures';
-import { rejection, watchUnhandledRejections, sleep } from './faults';
+import { faultyPostgres, rejection, watchUnhandledRejections, sleep } from './faults';
 
 const FAST_MS = 4500;
 
 let server: PrivateServer;
 let knex: Knex;
 
+let close: () => Promise<void>;
+
 beforeAll(async () => {
-  server = await privatePostgres();
-  knex = knexFactory({
-    client: 'pg',
-    // connectionTimeoutMillis: a connect to a dead server fails in 2 s, not the OS's TCP timeout.
-    connection: { connectionString: server.url, connectionTimeoutMillis: 2000 } as Knex.PgConnectionConfig,
-    pool: { min: 0, max: 4 },
-    acquireConnectionTimeout: 2000,
-    // knex prints each failed connect attempt; this suite causes them on purpose.
-    log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
-  });
-  await ensureSchema(knex);
+  ({ server, knex, close } = await faultyPostgres());
 }, 60_000);
-afterAll(async () => { await knex?.destroy(); await server?.destroy(); });
+afterAll(async () => { await close?.(); });
 
 const byRuid = (a: Binding, b: Binding) => a.ruid.localeCompare(b.ruid);
 

@@ -2,46 +2,17 @@
  * SQL location store on Kamailio's usrloc tables, against the real PostgreSQL (globalSetup's
  * embedded server or the external PG_URL) and against PGlite (the embedded default).
  */
-import { randomUUID } from 'crypto';
-import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
-import { openDirectory } from '../../../services/directory';
-import { pgUrl } from '../../setup/servers';
-import { makeBinding, storeContract } from './fixtures';
+import { makeBinding, openTarget, storeContract, type Target } from './fixtures';
 
-type Target = 'postgres' | 'pglite';
 
-/**
- * PostgreSQL: a schema of this suite's own (first on the search_path), so tables named like
- * Kamailio's (`version`, `location`) cannot meet other suites' on the shared database.
- */
-async function openTarget(target: Target): Promise<{ knex: Knex; done: () => Promise<void> }> {
-  if (target === 'pglite') {
-    const knex = openDirectory('memory://');
-    return { knex, done: () => knex.destroy() };
-  }
-  const schema = `loc_${randomUUID().slice(0, 8)}`;
-  const admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE SCHEMA "${schema}"`);
-  const knex = knexFactory({
-    client: 'pg', connection: pgUrl(), searchPath: [schema], pool: { min: 0, max: 8 }, acquireConnectionTimeout: 2000,
-  });
-  return {
-    knex,
-    done: async () => {
-      await knex.destroy();
-      await admin.raw(`DROP SCHEMA "${schema}" CASCADE`);
-      await admin.destroy();
-    },
-  };
-}
 
 describe.each<Target>(['postgres', 'pglite'])('SQL location store on %s', (target) => {
   let knex: Knex;
   let done: () => Promise<void>;
   beforeAll(async () => {
-    ({ knex, done } = await openTarget(target));
+    ({ knex, done } = await openTarget(target, 'loc', 2000));
     await ensureSchema(knex);
   });
   afterAll(() => done());

@@ -15,7 +15,6 @@ import { MongoClient } from 'mongodb';
 import { parseConfig } from '../../../server/config';
 import { openRuntime, runtimeOptionsFromConfig } from '../../../server/runtime';
 import type { Knex } from 'knex';
-import { openDirectory } from '../../../services/directory';
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createMongoLocationStore } from '../../../services/location/mongo';
 import { createRegistrar, type Registrar } from '../../../services/location/registrar';
@@ -24,32 +23,11 @@ import {
   LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest,
 } from '../../../services/location/types';
 import { createWriteThroughStore } from '../../../services/location/write-through';
-import { mongoUrl, pgUrl, privatePostgres, type PrivateServer } from '../../setup/servers';
-import { sleep, watchUnhandledRejections } from './faults';
-import { makeBinding } from './fixtures';
+import { mongoUrl, pgUrl, scratchDatabase, type PrivateServer } from '../../setup/servers';
+import { faultyPostgres, sleep, watchUnhandledRejections } from './faults';
+import { makeBinding, openTarget, type Target } from './fixtures';
 
-type Target = 'postgres' | 'pglite';
 
-async function openTarget(target: Target): Promise<{ knex: Knex; done: () => Promise<void> }> {
-  if (target === 'pglite') {
-    const knex = openDirectory('memory://');
-    return { knex, done: () => knex.destroy() };
-  }
-  const schema = `wt_${randomUUID().slice(0, 8)}`;
-  const admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE SCHEMA "${schema}"`);
-  const knex = knexFactory({
-    client: 'pg', connection: pgUrl(), searchPath: [schema], pool: { min: 0, max: 8 }, acquireConnectionTimeout: 5000,
-  });
-  return {
-    knex,
-    done: async () => {
-      await knex.destroy();
-      await admin.raw(`DROP SCHEMA "${schema}" CASCADE`);
-      await admin.destroy();
-    },
-  };
-}
 
 /** Every statement knex sends while installed. */
 function recordStatements(knex: Knex) {
@@ -111,7 +89,7 @@ describe.each<Target>(['postgres', 'pglite'])('write-through over the SQL store 
   let knex: Knex;
   let done: () => Promise<void>;
   beforeAll(async () => {
-    ({ knex, done } = await openTarget(target));
+    ({ knex, done } = await openTarget(target, 'wt'));
     await ensureSchema(knex);
   });
   afterAll(() => done());
@@ -375,18 +353,12 @@ describe('write-through when PostgreSQL goes away', () => {
   let server: PrivateServer;
   let knex: Knex;
 
+  let close: () => Promise<void>;
+
   beforeAll(async () => {
-    server = await privatePostgres();
-    knex = knexFactory({
-      client: 'pg',
-      connection: { connectionString: server.url, connectionTimeoutMillis: 2000 } as Knex.PgConnectionConfig,
-      pool: { min: 0, max: 4 },
-      acquireConnectionTimeout: 2000,
-      log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
-    });
-    await ensureSchema(knex);
+    ({ server, knex, close } = await faultyPostgres());
   }, 60_000);
-  afterAll(async () => { await knex?.destroy(); await server?.destroy(); });
+  afterAll(async () => { await close?.(); });
 
   test('REGISTER fails with LocationUnavailableError (no 200), memory unchanged, lookups still answered; back up → it works', async () => {
     const unhandled = watchUnhandledRejections();
@@ -425,21 +397,15 @@ describe('write-through when PostgreSQL goes away', () => {
 // ------------------------------------------------------------------ configuration and runtime
 
 describe('location.mode in the configuration and the runtime', () => {
-  const database = `sipflow_wt_${process.pid}`;
   let locationUrl: string;
-  let admin: Knex;
+  let db: Awaited<ReturnType<typeof scratchDatabase>>;
 
   beforeAll(async () => {
-    admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
-    await admin.raw('DROP DATABASE IF EXISTS ??', [database]);
-    await admin.raw('CREATE DATABASE ??', [database]);
-    const u = new URL(pgUrl());
-    u.pathname = `/${database}`;
-    locationUrl = u.toString();
+    db = await scratchDatabase(`sipflow_wt_${process.pid}`);
+    locationUrl = db.url;
   });
   afterAll(async () => {
-    await admin.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [database]).catch(() => undefined);
-    await admin.destroy();
+    await db?.drop();
   });
 
   test('config: db-only by default, write-through on request, anything else refused', () => {

@@ -74,6 +74,14 @@ function register(ua: Ua, o: { callId: string; cseq: number; branch?: string; au
   });
 }
 
+/** REGISTER without credentials → 401; the challenge and the sample subscriber's answer to it (nc 1). */
+async function challenged(ua: Ua, callId: string): Promise<{ challenge: string; authorization: string }> {
+  ua.send(register(ua, { callId, cseq: 1 }));
+  const challenge = header(await ua.response(401), 'www-authenticate')!;
+  const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:nl.netaxis.be' });
+  return { challenge, authorization };
+}
+
 async function registerRuns(): Promise<number> {
   const text = await (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
   let n = 0;
@@ -106,9 +114,7 @@ test('a digest response accepted by one worker is a replay for the other', async
   const ua = await UdpUa.open(sipPort);
   try {
     const first = callIdFor(0);
-    ua.send(register(ua, { callId: first, cseq: 1 }));
-    const challenge = header(await ua.response(401), 'www-authenticate')!;
-    const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:nl.netaxis.be' });
+    const { challenge, authorization } = await challenged(ua, first);
     ua.send(register(ua, { callId: first, cseq: 2, authorization }));
     expect((await ua.response()).status).toBe(200);
 
@@ -130,9 +136,7 @@ test('TCP: requests go to the workers and responses come back on the same connec
   try {
     for (const w of [0, 1]) {
       const callId = callIdFor(w);
-      ua.send(register(ua, { callId, cseq: 1 }));
-      const challenge = header(await ua.response(401), 'www-authenticate')!;
-      const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:nl.netaxis.be' });
+      const { authorization } = await challenged(ua, callId);
       ua.send(register(ua, { callId, cseq: 2, authorization }));
       const ok = await ua.response();
       expect(ok.status).toBe(200);
