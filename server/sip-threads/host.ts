@@ -24,7 +24,7 @@ import type { Config } from '../config';
 import type { FlowsStore } from '../flows-store';
 import type { Metrics } from '../metrics';
 import {
-  Outbox, serializeError, type FlowText, type FromWorker, type FromWorkerItem, type StoreCall, type ToWorker, type ToWorkerItem,
+  Outbox, own, serializeError, type FlowText, type FromWorker, type FromWorkerItem, type StoreCall, type ToWorker, type ToWorkerItem,
   type WorkerEvent, type WorkerInit,
 } from './protocol';
 
@@ -58,10 +58,6 @@ function workerFile(): string {
   throw new Error(`SIP worker thread entry not found (${here}); run npm run build`);
 }
 
-/** A view that owns exactly its bytes (cloning a view of a pooled buffer would copy the pool). */
-function own(buf: Uint8Array): Uint8Array {
-  return buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf : new Uint8Array(buf);
-}
 
 const flowTexts = (flows: FlowsStore): FlowText[] => flows.activeFlows().map((f) => ({ flow: f.flow, version: f.version, text: f.text }));
 

@@ -77,6 +77,14 @@ export function deserializeError(s: unknown): Error {
 }
 
 /**
+ * A view that owns exactly its bytes: structured clone copies a typed array's whole buffer, and a
+ * pooled Buffer's is 8 KiB.
+ */
+export function own(buf: Uint8Array): Uint8Array {
+  return buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf : new Uint8Array(buf);
+}
+
+/**
  * Hot-path messages queued and posted as one array per event-loop turn: a postMessage costs
  * several µs whatever its size (serialisation, a lock, waking the other thread), and under load
  * many datagrams arrive in one turn.

@@ -27,7 +27,7 @@ import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
-  Outbox, deserializeError, type Control, type FlowText, type FromWorker, type FromWorkerItem, type StoreMethod, type ToWorker, type WorkerInit,
+  Outbox, own, deserializeError, type Control, type FlowText, type FromWorker, type FromWorkerItem, type StoreMethod, type ToWorker, type WorkerInit,
 } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -35,10 +35,6 @@ const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 const outbox = new Outbox<FromWorkerItem>(port);
 
-/** A view that owns exactly its bytes (a pooled Buffer would clone its whole 8 KiB pool). */
-function own(buf: Uint8Array): Uint8Array {
-  return buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf : new Uint8Array(buf);
-}
 
 // ---------------------------------------------------------------- store calls
 

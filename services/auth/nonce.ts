@@ -5,9 +5,10 @@
  *   nonce = base64url( issueTimeMs (8 bytes, big-endian) || unique (9 bytes)
  *                      || HMAC-SHA256(secret, issueTimeMs || unique || realm)[0..16) )
  *
- * The unique part (a per-process random draw and a counter) makes every challenge's nonce
- * unique, so two UAs challenged in the same millisecond never share a nonce (and its nonce-count). Binding the realm into the MAC stops a
- * nonce issued for one domain from being used in another.
+ * The unique part (a random draw per issuer — each SIP thread has its own — and a counter) makes
+ * every challenge's nonce unique, so two UAs challenged in the same millisecond never share a nonce
+ * (and its nonce-count). Binding the realm into the MAC stops a nonce issued for one domain from
+ * being used in another.
  * 128 bits of MAC are ample against forgery within a nonce's lifetime.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -56,9 +57,9 @@ export class StatelessNonces {
   }
 
   /**
-   * The 9 "random" bytes: 5 random bytes drawn per process (redrawn every 2^32 nonces) and a
-   * 32-bit counter. Every nonce this process issues differs from the others, and two processes
-   * collide only if their 40-bit draws do; without a CSPRNG call per challenge. Unpredictability
+   * The 9 "random" bytes: 5 random bytes drawn per issuer (redrawn every 2^32 nonces) and a
+   * 32-bit counter. Every nonce an issuer hands out differs from its others, and two issuers
+   * (threads, processes, instances) collide only if their 40-bit draws do; without a CSPRNG call per challenge. Unpredictability
    * is not needed here: the MAC makes nonces unforgeable, this part only makes them unique.
    */
   private unique(raw: Buffer): void {
