@@ -35,7 +35,6 @@ const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 const outbox = new Outbox<FromWorkerItem>(port);
 
-
 // ---------------------------------------------------------------- store calls
 
 let callSeq = 0;
