@@ -117,6 +117,8 @@ export function coalescing(knex: Knex, single: Execute, o: CoalesceOptions = {})
         // Data errors belong to one query: answer each on its own. Connection trouble is everyone's.
         const e = toDirectoryError(err) as { kind?: string };
         if (e?.kind === 'unavailable') { for (const w of group) w.reject(e); return; }
+        // The batch form itself does not work here (syntax, unsupported feature): stop batching it.
+        if (/^(42|0A)/.test(String((err as { code?: unknown } | null)?.code ?? ''))) lane.batch = null;
         for (const w of group) single(st, w.values).then(w.resolve, w.reject);
       },
     ).finally(() => done(st, lane));
