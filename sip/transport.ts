@@ -13,6 +13,7 @@
  * grows past a limit is closed instead of buffering without bound (never block on a slow peer).
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import { StreamFramer } from './framing';
 
@@ -75,6 +76,17 @@ export interface TransportOptions {
 
 const MIB4 = 4 * 1024 * 1024;
 const CRLF = Buffer.from('\r\n');
+
+/**
+ * dgram's address lookup for sends: an IP literal (what the proxy and the transaction layer always
+ * pass; names are resolved before) is answered at once. dns.lookup answers it too, but only on the
+ * next tick, which costs every UDP response a deferral.
+ */
+export function literalFirstLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  const v = net.isIP(address);
+  if (v !== 0) { cb(null, address, v); return; }
+  dns.lookup(address, family as number, cb as never);
+}
 
 /** '::ffff:1.2.3.4' → '1.2.3.4'. */
 export function plainAddress(a: string): string {
@@ -177,7 +189,9 @@ export class SipTransports implements SipSender {
   private startUdp(port: number): Promise<number> {
     const o = this.opts;
     const type = net.isIPv6(o.host) ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket({ type, reuseAddr: o.reuseAddr, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+    const sock = dgram.createSocket({
+      type, reuseAddr: o.reuseAddr, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize, lookup: literalFirstLookup as never,
+    });
     const previous = this.udp;
     this.udp = sock;
     return new Promise((resolve, reject) => {

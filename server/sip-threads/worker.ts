@@ -21,7 +21,7 @@ import type { Directory } from '../../services/directory/query';
 import type { DirectoryQuery, DirectorySchema } from '../../services/directory/types';
 import type { LocationPort } from '../../services/location/types';
 import { FrontEnd, type LogicTarget } from '../../sip/front-end';
-import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
+import { literalFirstLookup, type LocalEndpoint, type Peer, type SendCallback, type SipSender } from '../../sip/transport';
 import { composeFlows } from '../flows-store';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
@@ -125,7 +125,9 @@ class ThreadSender implements SipSender {
 }
 
 function bindUdp(listener: number, host: string, udpPort: number): Promise<dgram.Socket> {
-  const sock = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: true, sendBufferSize: 4 * 1024 * 1024 });
+  const sock = dgram.createSocket({
+    type: net.isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: true, sendBufferSize: 4 * 1024 * 1024, lookup: literalFirstLookup as never,
+  });
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
     sock.bind({ address: host || undefined, port: udpPort }, () => {

@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import { SipTransports } from '../../../sip/transport';
+import { SipTransports, literalFirstLookup } from '../../../sip/transport';
 
 const noop = () => undefined;
 
@@ -34,4 +34,13 @@ test('reuseAddr: a free port is bound, a second socket can send from it, rebindU
     sender.close();
     await t.close();
   }
+});
+
+test('send lookup: IP literals answered synchronously, names through DNS', async () => {
+  const got: unknown[] = [];
+  literalFirstLookup('127.0.0.1', 4, (err, address, family) => got.push([err, address, family]));
+  literalFirstLookup('::1', 6, (err, address, family) => got.push([err, address, family]));
+  expect(got).toEqual([[null, '127.0.0.1', 4], [null, '::1', 6]]);
+  const named = await new Promise<[Error | null, string]>((resolve) => literalFirstLookup('localhost', 4, (err, address) => resolve([err, address])));
+  expect(named).toEqual([null, '127.0.0.1']);
 });
