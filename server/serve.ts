@@ -39,7 +39,7 @@ export interface ServeHandle {
 }
 
 /** How many SIP worker threads to run. */
-export function decideWorkers(requested: 'auto' | number): number {
+function decideWorkers(requested: 'auto' | number): number {
   return requested === 'auto' ? Math.max(1, os.availableParallelism()) : requested;
 }
 
