@@ -9,6 +9,7 @@
  * Fixed windows per key; entries live in a Map whose insertion order is their window start
  * (a key whose window ended is re-inserted), so one periodic sweep drops expired heads only.
  */
+import { flattened } from '../engine/detached';
 
 export interface LoopGuardOptions {
   /** Max occurrences of the same calling/called/call-id in the window; 0 disables (default 10). */
@@ -82,8 +83,9 @@ export class LoopGuard {
   /** Counts a new request; true when it must be answered 482 Loop Detected. */
   check(calling: string, called: string, callId: string, now: number): boolean {
     let loop = false;
-    if (this.perCallId !== null && this.perCallId.hit(calling + '\x00' + called + '\x00' + callId, now)) loop = true;
-    if (this.perPair !== null && this.perPair.hit(calling + '\x00' + called, now)) loop = true;
+    // keys live for the window: flattened, so they do not keep the request's text alive
+    if (this.perCallId !== null && this.perCallId.hit(flattened(calling + '\x00' + called + '\x00' + callId), now)) loop = true;
+    if (this.perPair !== null && this.perPair.hit(flattened(calling + '\x00' + called), now)) loop = true;
     return loop;
   }
 

@@ -31,6 +31,7 @@ import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, t
 import { buildResponse, serializeMessage } from './serializer';
 import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
 import type { Peer, Proto, SipSender } from './transport';
+import { detached } from '../engine/detached';
 
 export const BRANCH_PREFIX = 'z9hG4bKsf';
 
@@ -463,9 +464,10 @@ export class Proxy {
     const calleeContact = res.headers.contact ? parseNameAddr(res.headers.contact[0]) : null;
     if (!from?.params.tag || !callerContact || !calleeContact) return;
     if (this.dialogs.size >= 100_000) this.dialogs.delete(this.dialogs.keys().next().value as string);
-    this.dialogs.set(callId, {
-      callerTag: from.params.tag, callerUri: callerContact.uri, callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
-      calleeUri: calleeContact.uri, calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
+    // kept for the call's duration: detached from the INVITE and the 200 they were cut from
+    this.dialogs.set(detached(callId), {
+      callerTag: detached(from.params.tag), callerUri: detached(callerContact.uri), callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
+      calleeUri: detached(calleeContact.uri), calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
       expires: Date.now() + 4 * 3600_000,
     });
   }

@@ -19,6 +19,7 @@
 import type { SipRequest, SipResponse } from './message';
 import { serializeMessage } from './serializer';
 import { createHeaders } from './message';
+import { flattened } from '../engine/detached';
 import type { Peer, SipSender } from './transport';
 
 export const T1 = 500;
@@ -33,7 +34,8 @@ export const enum TxState { Trying, Proceeding, Completed, Confirmed, Terminated
 /** Key of a request per §17.2.3 (ACK → INVITE), or the RFC 2543 fallback. */
 export function serverTxKey(req: SipRequest, branch: string | null, sentBy: string, method: string): string {
   const m = method === 'ACK' ? 'INVITE' : method;
-  if (branch !== null && branch.length > 7 && branch.startsWith('z9hG4bK')) return branch + '\x00' + sentBy + '\x00' + m;
+  // flattened: completed transactions keep their key for Timer J, and it must not keep the message
+  if (branch !== null && branch.length > 7 && branch.startsWith('z9hG4bK')) return flattened(branch + '\x00' + sentBy + '\x00' + m);
   // RFC 2543: Request-URI, From tag, Call-ID, CSeq number, top Via (the To tag is left out so the
   // ACK, which carries our tag, matches its INVITE).
   const h = req.headers;
@@ -41,9 +43,16 @@ export function serverTxKey(req: SipRequest, branch: string | null, sentBy: stri
   const sp = cseq.indexOf(' ');
   const from = h.from?.[0] ?? '';
   const tagAt = from.toLowerCase().indexOf('tag=');
-  return '2543\x00' + (m === 'INVITE' ? '' : req.uri) + '\x00' + (tagAt >= 0 ? from.slice(tagAt) : '') + '\x00' +
-    (h['call-id']?.[0] ?? '') + '\x00' + (sp > 0 ? cseq.slice(0, sp) : cseq) + '\x00' + (h.via?.[0] ?? '') + '\x00' + m;
+  return flattened('2543\x00' + (m === 'INVITE' ? '' : req.uri) + '\x00' + (tagAt >= 0 ? from.slice(tagAt) : '') + '\x00' +
+    (h['call-id']?.[0] ?? '') + '\x00' + (sp > 0 ? cseq.slice(0, sp) : cseq) + '\x00' + (h.via?.[0] ?? '') + '\x00' + m);
 }
+
+/**
+ * What a completed non-INVITE transaction holds instead of its request: for the 32 s of Timer J it
+ * only resends its last response, and hundreds of thousands of parsed requests kept that long cost
+ * the garbage collector more than anything else it retains.
+ */
+const RETIRED_REQUEST: SipRequest = Object.freeze({ method: '', uri: '', version: 'SIP/2.0', headers: Object.freeze({}), body: Buffer.alloc(0) }) as unknown as SipRequest;
 
 /** A server transaction. `relay` is owned by the proxy while the request is being relayed. */
 export class ServerTx {
@@ -62,7 +71,8 @@ export class ServerTx {
   gInterval = 0;
   constructor(
     readonly key: string,
-    readonly request: SipRequest,
+    /** The request; let go (see `RETIRED_REQUEST`) once a completed non-INVITE only absorbs retransmissions. */
+    public request: SipRequest,
     readonly method: string,
     /** Where responses go (top Via, received/rport, or the TCP connection). */
     readonly peer: Peer,
@@ -131,6 +141,7 @@ export class ServerTransactions {
     if (tx.isInvite) this.completeInvite(tx, status);
     else if (tx.reliable) this.forget(tx);  // Timer J = 0 on reliable transports
     else {
+      tx.request = RETIRED_REQUEST;
       tx.expiresAt = Date.now() + 64 * this.timers.t1;
       this.fifo.push(tx);
       if (this.fifo.length - this.head > this.maxCompleted) this.evictOldest();

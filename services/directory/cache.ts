@@ -19,6 +19,7 @@
 import type { RecordRow, Scalar } from '../../engine/types';
 import type { Directory } from './query';
 import type { DirectoryQuery, DirectorySchema } from './types';
+import { flattened } from '../../engine/detached';
 
 export interface DirectoryCacheOptions {
   /** How long a non-empty result is reused, in seconds (> 0). */
@@ -65,7 +66,8 @@ export function directoryCacheKey(q: DirectoryQuery): string {
   if (q.orderBy && q.orderBy.length) k += SEP + JSON.stringify(q.orderBy);
   const cs = q.conditions;
   if (cs) for (let i = 0; i < cs.length; i++) k += SEP + cs[i].field + SEP + cs[i].operator + SEP + scalarKey(cs[i].value);
-  return k;
+  // one flat string: hashed once, and a kept key does not hold the request its values came from
+  return flattened(k);
 }
 
 export function createCachedDirectory(inner: Directory, o: DirectoryCacheOptions): CachedDirectory {

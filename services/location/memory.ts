@@ -3,11 +3,26 @@
  * per ruid. Used by tests, the simulator and the in-memory benchmark against Kamailio, so every
  * operation touches only the AoR concerned (purge, by nature, scans everything).
  */
+import { detached, flattened } from '../../engine/detached';
 import { splitAor, type Binding, type LocationStore } from './types';
+
+const keep = (s: string | null): string | null => (s === null ? null : detached(s));
+
+/**
+ * The stored copy of a binding: its strings were cut from the REGISTER, and a binding lives for
+ * its expires (an hour, typically); detached, they no longer keep the whole request in memory.
+ */
+function stored(b: Binding): Binding {
+  return {
+    ...b, ruid: detached(b.ruid), username: detached(b.username), domain: keep(b.domain), contact: detached(b.contact),
+    received: keep(b.received), path: keep(b.path), callid: detached(b.callid), user_agent: detached(b.user_agent),
+    socket: keep(b.socket), instance: keep(b.instance),
+  };
+}
 
 /** The AoR key; the NUL separator cannot occur in a SIP user or host, so keys never collide. */
 function aorKey(username: string, domain: string | null): string {
-  return domain === null ? username : `${username}\u0000${domain}`;
+  return domain === null ? username : flattened(`${username}\u0000${domain}`);
 }
 
 export function createMemoryLocationStore(): LocationStore & { all(): Promise<Binding[]> } {
@@ -35,14 +50,15 @@ export function createMemoryLocationStore(): LocationStore & { all(): Promise<Bi
       return out;
     },
 
-    async upsert(binding) {
+    async upsert(b) {
+      const binding = stored(b);
       const key = aorKey(binding.username, binding.domain);
       const previous = aorOfRuid.get(binding.ruid);
       // A ruid moving to another AoR must not linger under the old one.
       if (previous !== undefined && previous !== key) removeOne(binding.ruid);
       let set = byAor.get(key);
       if (!set) { set = new Map(); byAor.set(key, set); }
-      set.set(binding.ruid, { ...binding });
+      set.set(binding.ruid, binding);
       aorOfRuid.set(binding.ruid, key);
     },
 

@@ -48,6 +48,25 @@ describe('ServerTransactions', () => {
   const sent: Buffer[] = [];
   const transports = { send: (b: Buffer) => { sent.push(b); } } as unknown as SipTransports;
 
+  test('a completed non-INVITE keeps only what absorbing retransmissions needs: its response, not its request', () => {
+    const txs = new ServerTransactions(transports);
+    const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
+    const r = invite('z9hG4bKkeep');
+    const tx = txs.create('keep', r, 'REGISTER', peer);
+    expect(tx.request).toBe(r);
+    txs.respond(tx, Buffer.from('SIP/2.0 200 OK'), 200);
+    expect(txs.get('keep')).toBe(tx);
+    expect(tx.lastResponse?.toString()).toBe('SIP/2.0 200 OK');
+    expect(tx.request).not.toBe(r);
+    expect(tx.request.headers).toEqual({});
+    // an INVITE keeps its request (ACK, CANCEL and the relay need it)
+    const inv = invite('z9hG4bKinv');
+    const itx = txs.create('inv', inv, 'INVITE', peer);
+    txs.respond(itx, Buffer.from('SIP/2.0 486 Busy Here'), 486);
+    expect(itx.request).toBe(inv);
+    txs.close();
+  });
+
   test('a final response completes a non-INVITE transaction; it is remembered, then forgotten past maxCompleted', () => {
     const txs = new ServerTransactions(transports, { maxCompleted: 2 });
     const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
