@@ -7,6 +7,7 @@
  * only bounded by the nonce lifetime. Entries die with their nonce (an expired nonce is answered
  * `stale` before its count is ever consulted) and the table is capped, oldest first-use evicted.
  */
+import { detached } from '../../engine/detached';
 
 /** `nc` null = no qop (RFC 2069 mode): the nonce may be used once only. */
 export type CountCheck = 'fresh' | 'replay' | 'forgotten';
@@ -70,7 +71,8 @@ export class NonceCounter implements NonceCountTable {
         this.evictedUpTo = Math.max(this.evictedUpTo, old.issuedAt);
       }
     }
-    this.entries.set(nonce, { nc: value, issuedAt, expiresAt });
+    // kept for the nonce's lifetime: detached from the request's Authorization header
+    this.entries.set(detached(nonce), { nc: value, issuedAt, expiresAt });
     return result;
   }
 
