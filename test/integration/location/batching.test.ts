@@ -14,7 +14,7 @@ import { createMongoLocationStore } from '../../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
 import { LocationUnavailableError, type Binding } from '../../../services/location/types';
 import { mongoUrl, pgUrl, type PrivateServer } from '../../setup/servers';
-import { faultyPostgres, rejection, sleep, watchUnhandledRejections } from './faults';
+import { useFaultyPostgres, rejection, sleep, watchUnhandledRejections } from './faults';
 import { makeBinding, openTarget, type Target } from './fixtures';
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -341,12 +341,7 @@ describe('SQL location store batching when PostgreSQL goes away', () => {
   let server: PrivateServer;
   let knex: Knex;
 
-  let close: () => Promise<void>;
-
-  beforeAll(async () => {
-    ({ server, knex, close } = await faultyPostgres());
-  }, 60_000);
-  afterAll(async () => { await close?.(); });
+  useFaultyPostgres((pg) => ({ server, knex } = pg));
 
   test('server down: every caller of every batch rejects with LocationUnavailableError, fast; then it works again', async () => {
     const unhandled = watchUnhandledRejections();

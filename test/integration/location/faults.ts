@@ -21,6 +21,20 @@ export async function faultyPostgres(): Promise<{ server: PrivateServer; knex: K
   return { server, knex, close: async () => { await knex.destroy(); await server.destroy(); } };
 }
 
+/**
+ * `faultyPostgres()` for a describe block (or a file): started before its first test, destroyed
+ * after its last; `use` receives the server and knex once started.
+ */
+export function useFaultyPostgres(use: (pg: { server: PrivateServer; knex: Knex }) => void): void {
+  let close: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const pg = await faultyPostgres();
+    close = pg.close;
+    use(pg);
+  }, 60_000);
+  afterAll(async () => { await close?.(); });
+}
+
 /** Awaits `p`, which must reject; returns the error and how long it took. */
 export async function rejection(p: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
   const t0 = Date.now();

@@ -9,19 +9,14 @@ import { LocationUnavailableError } from '../../../services/location/types';
 import type { Binding } from '../../../services/location/types';
 import type { PrivateServer } from '../../setup/servers';
 import { makeBinding } from './fixtures';
-import { faultyPostgres, rejection, watchUnhandledRejections, sleep } from './faults';
+import { useFaultyPostgres, rejection, watchUnhandledRejections, sleep } from './faults';
 
 const FAST_MS = 4500;
 
 let server: PrivateServer;
 let knex: Knex;
 
-let close: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ server, knex, close } = await faultyPostgres());
-}, 60_000);
-afterAll(async () => { await close?.(); });
+useFaultyPostgres((pg) => ({ server, knex } = pg));
 
 const byRuid = (a: Binding, b: Binding) => a.ruid.localeCompare(b.ruid);
 

@@ -24,7 +24,7 @@ import {
 } from '../../../services/location/types';
 import { createWriteThroughStore } from '../../../services/location/write-through';
 import { mongoUrl, pgUrl, scratchDatabase, type PrivateServer } from '../../setup/servers';
-import { faultyPostgres, sleep, watchUnhandledRejections } from './faults';
+import { useFaultyPostgres, sleep, watchUnhandledRejections } from './faults';
 import { makeBinding, openTarget, type Target } from './fixtures';
 
 
@@ -353,12 +353,7 @@ describe('write-through when PostgreSQL goes away', () => {
   let server: PrivateServer;
   let knex: Knex;
 
-  let close: () => Promise<void>;
-
-  beforeAll(async () => {
-    ({ server, knex, close } = await faultyPostgres());
-  }, 60_000);
-  afterAll(async () => { await close?.(); });
+  useFaultyPostgres((pg) => ({ server, knex } = pg));
 
   test('REGISTER fails with LocationUnavailableError (no 200), memory unchanged, lookups still answered; back up → it works', async () => {
     const unhandled = watchUnhandledRejections();
