@@ -4,8 +4,9 @@
  */
 import type { Knex } from 'knex';
 import {
-  openDirectory, migrate, seed, createDirectory, Directory, DirectoryError, DirectoryQuery,
+  openDirectory, createDirectory, Directory, DirectoryError, DirectoryQuery,
 } from '../../../services/directory';
+import { customersQuery, fillDirectory } from './fixture';
 
 
 let knex: Knex;
@@ -13,33 +14,13 @@ let dir: Directory;
 
 beforeAll(async () => {
   knex = openDirectory('memory://');
-  await migrate(knex);
-  await seed(knex); // customer 1: Netaxis NL / francesco, number 000112233
-  await knex('registration.customers').insert([
-    { name: 'Acme', username: 'acme', password: 's3cret', aor: 'acme@example.com' }, // 2
-    { name: 'Beta_Corp', username: null, password: null, aor: null }, // 3
-    { name: '100% Telecom', username: 'pct', password: 'p', aor: 'pct@example.com' }, // 4
-    { name: 'Zulu', username: 'zulu', password: 'z', aor: 'zulu@example.com' }, // 5, no numbers
-  ]);
-  await knex('registration.customer_numbers').insert([
-    { number: '0031', is_range: true, customer_id: 2 },
-    { number: '003120', is_range: true, customer_id: 3 },
-    { number: '0031201', is_range: true, customer_id: 4 },
-    { number: '0032999', is_range: false, customer_id: 2 },
-    { number: '00312012345', is_range: false, customer_id: 5 },
-  ]);
+  await fillDirectory(knex);
   dir = createDirectory(knex);
 });
 
 afterAll(async () => { await knex.destroy().catch(() => undefined); });
 
-/** A query on registration.customers with the given overrides. */
-function q(over: Partial<DirectoryQuery>): DirectoryQuery {
-  return {
-    tables: ['registration.customers'], fields: ['customers.name'], joins: [], joinType: 'JOIN',
-    conditions: [], logic: 'and', orderBy: [{ field: 'customers.id', direction: 'asc' }], offset: 0, ...over,
-  };
-}
+const q = customersQuery;
 const names = async (over: Partial<DirectoryQuery>) => (await dir.query(q(over))).map((r) => r['customers.name']);
 const where = (field: string, operator: DirectoryQuery['conditions'][0]['operator'], value: unknown) =>
   ({ conditions: [{ field, operator, value: value as never }] });
