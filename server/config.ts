@@ -47,6 +47,29 @@ export const configSchema = z.object({
       maxOccurrences: z.number().int().min(1).default(10).describe('max requests with the same calling/called/call-id per window'),
       windowSec: z.number().positive().default(5),
     }).strict().prefault({}),
+    tcp: z.object({
+      messageTimeoutMs: z.number().int().min(100).default(10_000).describe('a SIP message started on a TCP connection must be complete within this time, else the connection is closed (slowloris)'),
+      idleTimeoutSec: z.number().int().min(1).default(300).describe('TCP connections with no traffic this long are closed (RFC 5626 keep-alives count as traffic)'),
+      maxConnections: z.number().int().min(1).default(4096).describe('accepted SIP TCP connections in total; further ones are refused at once so the HTTP API and health checks keep file descriptors'),
+      maxConnectionsPerSource: z.number().int().min(1).default(64).describe('accepted SIP TCP connections from one source address (trusted sources are exempt)'),
+    }).strict().prefault({}),
+  }).strict().prefault({}),
+  security: z.object({
+    trustedSources: z.array(z.string().min(1)).default([]).describe('addresses or CIDR blocks (trunks, SBCs, monitoring) never banned, rate-limited or dropped as scanners; their authentication failures still count against the username'),
+    bans: z.object({
+      enabled: z.boolean().default(true).describe('count failed authentications and ban sources / lock usernames past the thresholds'),
+      windowSec: z.number().int().min(1).default(60).describe('sliding window over which failures are counted'),
+      maxFailuresPerSource: z.number().int().min(1).default(20).describe('failed authentications from one source address within the window before it is banned'),
+      maxFailuresPerUser: z.number().int().min(1).default(50).describe('failed authentications for one auth username within the window before it is locked'),
+      banSec: z.number().int().min(1).default(900).describe('how long a banned source is dropped silently'),
+      lockSec: z.number().int().min(1).default(300).describe('how long a locked username is refused, whatever its password'),
+    }).strict().prefault({}),
+    rateLimit: z.object({
+      requestsPerSec: z.number().min(0).default(200).describe('requests accepted per second from one source address (0 = no limit); past it requests are dropped silently'),
+      burst: z.number().int().min(1).default(400).describe('requests a source may send at once above the steady rate'),
+      banAfterSec: z.number().int().min(0).default(10).describe('a source over its rate for this many seconds in a row is banned for security.bans.banSec (0 = never ban for rate)'),
+    }).strict().prefault({}),
+    scannerUserAgents: z.array(z.string().min(1)).default(['friendly-scanner', 'sipvicious', 'sipcli', 'VaxSIPUserAgent', 'sip-scan', 'sundayddr', 'iWar', 'SIPScan', 'smap', 'PortSIP VoIP SDK', 'pplsip']).describe('requests whose User-Agent contains one of these (case-insensitive) are dropped silently and their source banned'),
   }).strict().prefault({}),
   routes: z.array(routeSchema).default([]).describe('interfaces → logics, first match wins'),
   directory: z.object({

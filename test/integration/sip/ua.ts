@@ -68,9 +68,10 @@ export class UdpUa extends Ua {
     super();
     sock.on('message', (b, r) => this.deliver(b, { address: r.address, port: r.port }));
   }
-  static async open(targetPort: number, targetHost = '127.0.0.1'): Promise<UdpUa> {
+  /** `localHost`: the source address (any of 127.0.0.0/8 is a distinct loopback source). */
+  static async open(targetPort: number, targetHost = '127.0.0.1', localHost = '127.0.0.1'): Promise<UdpUa> {
     const sock = dgram.createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => sock.bind(0, localHost, () => r()));
     return new UdpUa(sock, sock.address().port, { host: targetHost, port: targetPort });
   }
   send(text: string | Buffer): void { this.sock.send(typeof text === 'string' ? Buffer.from(text) : text, this.target.port, this.target.host); }
@@ -88,8 +89,8 @@ export class TcpUa extends Ua {
     });
     sock.on('error', () => { /* closed by the server in some tests */ });
   }
-  static async open(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpUa> {
-    const sock = net.connect({ host: targetHost, port: targetPort });
+  static async open(targetPort: number, targetHost = '127.0.0.1', localHost?: string): Promise<TcpUa> {
+    const sock = net.connect({ host: targetHost, port: targetPort, ...(localHost ? { localAddress: localHost } : {}) });
     await new Promise<void>((resolve, reject) => { sock.once('connect', () => resolve()); sock.once('error', reject); });
     return new TcpUa(sock, sock.localPort!);
   }
