@@ -7,6 +7,7 @@ import type { CompileContext, CompiledNode, Exit, NodeType } from './node-type';
 import { NodeRegistry, formatAjvErrors } from './registry';
 import { atPointer } from './schema-walk';
 import { nodeEntries, nodeKey, parseSlidText, type SlidDocument, type SlidLogic, type SlidNode } from './slid';
+import { secretVariables } from './secrets';
 import { PREDEFINED_VARIABLES } from './types';
 import { compileValue } from './values';
 
@@ -43,6 +44,8 @@ export interface CompiledService {
   logics: Map<string, CompiledLogic>;
   /** By id, then by name. */
   find(idOrName: string): CompiledLogic | undefined;
+  /** Variables holding secrets (engine/secrets.ts), computed once when the file is compiled. */
+  secrets?: ReadonlySet<string>;
 }
 
 export interface LoadResult {
@@ -104,18 +107,40 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
   const logicIds = new Set(Object.keys(doc));
   const logicNames = new Set(Object.values(doc).map((l) => l?.name));
 
+  const reachable: Array<{ logicId: string; logic: SlidLogic; nodes: SlidNode[] }> = [];
   for (const [logicId, logic] of Object.entries(doc)) {
     if (broken.has(logicId)) continue;
-    checkLogic(file, logicId, logic, registry, problems, (ref) => logicIds.has(ref) || logicNames.has(ref));
+    const nodes = checkLogic(file, logicId, logic, registry, problems, (ref) => logicIds.has(ref) || logicNames.has(ref));
+    reachable.push({ logicId, logic, nodes });
   }
+  reviewAfterAuth(file, reachable, registry, problems);
   if (problems.some((p) => p.severity === 'error')) return { doc, problems };
   return { doc, problems, service: compileService(doc, registry) };
 }
 
+/**
+ * Security review: in a file where some logic authenticates requests, every reachable node's
+ * `reviewAfterAuth` warnings (a location save without the AoR ownership tie). The whole file
+ * counts because a restart after authentication re-enters the top-level logic, which may reach
+ * the node through sub-logic calls.
+ */
+function reviewAfterAuth(file: string, reachable: Array<{ logicId: string; logic: SlidLogic; nodes: SlidNode[] }>, registry: NodeRegistry, problems: Problem[]): void {
+  const authenticates = reachable.some((l) => l.nodes.some((n) => registry.get(n.type)?.authenticates === true));
+  if (!authenticates) return;
+  for (const { logicId, logic, nodes } of reachable) {
+    for (const node of nodes) {
+      for (const [pointer, message] of registry.get(node.type)?.reviewAfterAuth?.(node.values) ?? []) {
+        problems.push({ severity: 'warning', file, logicId, logicName: logic.name, nodeId: nodeKey(node.id), nodeName: node.name, pointer: `values/${pointer}`, message });
+      }
+    }
+  }
+}
+
+/** Checks one logic; returns its live nodes reachable from the start (all live ones when it has no single start). */
 function checkLogic(
   file: string, logicId: string, logic: SlidLogic, registry: NodeRegistry, problems: Problem[],
   logicExists: (ref: string) => boolean,
-): void {
+): SlidNode[] {
   const at = (node: SlidNode | undefined, pointer: string | undefined, message: string, severity: Severity = 'error') =>
     problems.push({
       severity, file, logicId, logicName: logic.name,
@@ -163,7 +188,9 @@ function checkLogic(
     const queue = [nodeKey(starts[0].id)];
     while (queue.length) for (const t of edges.get(queue.pop()!) ?? []) if (!seen.has(t)) { seen.add(t); queue.push(t); }
     for (const [id, node] of live) if (!seen.has(id)) at(node, undefined, 'is unreachable from the start node', 'warning');
+    return [...live].filter(([id]) => seen.has(id)).map(([, n]) => n);
   }
+  return [...live.values()];
 }
 
 /** Fields annotated `x-logic` name another logic of the same file. */
@@ -196,13 +223,14 @@ export function knownVariables(doc: SlidDocument, registry: NodeRegistry): Set<s
 export function compileService(doc: SlidDocument, registry: NodeRegistry): CompiledService {
   const logics = new Map<string, CompiledLogic>();
   const known = knownVariables(doc, registry);
-  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry, known));
+  const secrets = secretVariables(doc, registry, known);
+  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry, known, secrets));
   const byName = new Map<string, CompiledLogic>();
   for (const l of logics.values()) if (!byName.has(l.name)) byName.set(l.name, l);
-  return { logics, find: (ref) => logics.get(ref) ?? byName.get(ref) };
+  return { logics, find: (ref) => logics.get(ref) ?? byName.get(ref), secrets };
 }
 
-function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry, known: ReadonlySet<string>): CompiledLogic {
+function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry, known: ReadonlySet<string>, secrets: ReadonlySet<string>): CompiledLogic {
   const nodes = new Map<string, CompiledNode>();
   const pending: Array<{ exit: Exit & { node: CompiledNode | null }; target: string }> = [];
   let start: CompiledNode | undefined;
@@ -232,6 +260,7 @@ function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry,
         return e;
       },
       where: `logic ${logicId} "${logic.name}" › node ${compiled.id} "${compiled.name}"`,
+      isSecret: (name) => secrets.has(name),
     };
     compiled.run = type.compile(node.values, ctx);
   }

@@ -40,6 +40,13 @@ export interface RunState {
   /** Writes a variable (and records it in the trace when tracing). */
   set(name: string, value: CdValue): void;
   get(name: string): CdValue;
+  /**
+   * The digest username the authenticate node verified for this message, kept across the
+   * restart; null before. Not a variable, so no node of a logic can forge it.
+   */
+  readonly authenticated: string | null;
+  /** Called by the authenticate node when the credentials verified. */
+  authenticate(username: string): void;
 }
 
 export type NodeRun = (s: RunState) => StepResult | Promise<StepResult>;
@@ -56,6 +63,8 @@ export interface CompileContext {
   exit(pointer: string): Exit;
   /** Location for runtime errors: `logic 24 "registration" › node 5 "retrieve password"`. */
   where: string;
+  /** True when the variable holds a secret (engine/secrets.ts): nodes that write text out (log) mask it. */
+  isSecret?(name: string): boolean;
 }
 
 export interface NodeTypeInfo {
@@ -73,8 +82,20 @@ export interface NodeType<V = any> extends NodeTypeInfo {
   exits?(values: V): ExitField[];
   /** Variables this node writes (they become known to the logic); derived from `x-writes` when absent. */
   writes?(values: V): string[];
+  /**
+   * Variables this node makes hold a secret (passwords, HA1s, credentials), given which variables
+   * are secret so far; derived from `x-secret` when absent. API answers redact them (engine/secrets.ts).
+   */
+  secrets?(values: V, isSecret: (name: string) => boolean): string[];
   /** Checks beyond the schema (regex syntax, …): returns problems as [pointer, message]. */
   check?(values: V): Array<[string, string]>;
+  /** This node authenticates requests: `reviewAfterAuth` of the other nodes of its file applies. */
+  authenticates?: boolean;
+  /**
+   * Security review of a node reachable in a file that authenticates requests: warnings as
+   * [pointer, message] (a location save without the AoR ownership tie).
+   */
+  reviewAfterAuth?(values: V): Array<[string, string]>;
   compile(values: V, c: CompileContext): NodeRun;
 }
 

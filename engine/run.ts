@@ -26,7 +26,9 @@ export interface RunResult {
 class State implements RunState {
   /** Variables written by the node being run, when tracing. */
   written: Record<string, CdValue> | null = null;
+  authenticated: string | null = null;
   constructor(readonly cd: CallDescriptor, readonly ctx: RunContext, private readonly tracing: boolean) {}
+  authenticate(username: string): void { this.authenticated = username; }
   set(name: string, value: CdValue): void {
     this.cd.vars[name] = value;
     if (this.tracing) (this.written ??= {})[name] = value;

@@ -23,6 +23,12 @@ export type SipHeaders = Record<string, string[]>;
 export interface CallDescriptor {
   vars: Record<string, CdValue>;
   headers: SipHeaders;
+  /**
+   * The Request-URI of the message as received, set by the CD builders before any logic runs
+   * (the `requestURI` variable may be rewritten by a logic; this is not a variable). The
+   * authenticate node checks the digest `uri` against it.
+   */
+  requestUri?: string;
   /** Message body, when the front end has one (not used by the shipped nodes). */
   body?: string;
 }
@@ -131,6 +137,23 @@ export interface RunLimits {
   maxCallDepth: number;
 }
 
+/** The AoR an authenticated username may register for (user part; domain when the mapping has one). */
+export interface OwnedAor { user: string; domain: string | null }
+
+/**
+ * Who owns which AoR (`registrar.ownership`): the tie between the credentials a REGISTER was
+ * authenticated with and the AoR whose bindings it changes. Implemented over the directory
+ * (services/directory/ownership.ts: `customers.username` → `customers.aor` by default).
+ */
+export interface AorOwnershipPort {
+  /** The AoR `username` owns; null when it owns none (unknown username). Throws like the directory when it is down. */
+  ownedAor(username: string): Promise<OwnedAor | null>;
+  /** The rule in words, for traces and docs: `registration.customers.username → aor`. */
+  readonly rule: string;
+  /** Compare the AoR domain too (multi-domain registrars); else the user part alone. */
+  readonly matchDomain: boolean;
+}
+
 /** Everything a node may touch while running. Same shape in tests, CLI, simulator and production. */
 export interface RunContext {
   directory: DirectoryPort;
@@ -140,6 +163,12 @@ export interface RunContext {
   log?: LogPort;
   /** Registrar/auth domain; when unset the realm is the From URI host (as the seed note says). */
   realm?: string;
+  /**
+   * AoR ownership for location saves after authentication. Undefined: the AoR user must equal
+   * the authenticated username (Kamailio's auth_check with its To-user check); null: no tie
+   * (`registrar.ownership.mode: off`, a deliberate and logged choice).
+   */
+  ownership?: AorOwnershipPort | null;
 }
 
 // ---------------------------------------------------------------- trace

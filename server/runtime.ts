@@ -8,6 +8,7 @@ import type { LogPort, RunContext, RunLimits } from '../engine/types';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, migrate, openDirectory, seed, type Directory } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
+import { ownershipFor, type AorOwnershipOptions, type OwnershipMode } from '../services/directory/ownership';
 import { createMemoryLocationStore } from '../services/location/memory';
 import { createMongoLocationStore } from '../services/location/mongo';
 import { createRegistrar, type Registrar, type RegistrarOptions } from '../services/location/registrar';
@@ -45,6 +46,8 @@ export interface RuntimeOptions {
   nonceLifetimeSec?: number;
   algorithms?: DigestAlgorithm[];
   registrar?: RegistrarOptions;
+  /** Which AoR authenticated credentials may register (`registrar.ownership`; default the directory's username → aor). */
+  ownership?: AorOwnershipOptions & { mode: OwnershipMode };
   /** Purge expired bindings every N seconds (0/undefined = never; the registrar filters them anyway). */
   purgeIntervalSec?: number;
   limits?: Partial<RunLimits>;
@@ -88,6 +91,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
       rejectBelowMin: c.registrar.rejectBelowMin, maxContacts: c.registrar.maxContacts,
     },
     purgeIntervalSec: c.registrar.purgeIntervalSec,
+    ownership: c.registrar.ownership,
     limits: c.limits,
     provision: true,
   };
@@ -177,7 +181,9 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     const stopPurging = o.purgeIntervalSec ? registrar.startPurging(o.purgeIntervalSec * 1000) : () => undefined;
     const secret = o.nonceSecret !== undefined ? secretFromString(o.nonceSecret) : resolveSecret({ dataDir: o.dataDir });
     const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms, nonceCounts: o.nonceCounts });
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log };
+    const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
+    if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
+    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership };
     const locationKnex = location.knex;
     return {
       ctx, knex, directory, registrar, store, limits: o.limits, nonceSecret: secret, onDirectoryWrite,

@@ -2,16 +2,25 @@
  * The SIP server of one process: transports (UDP + TCP on the same port) and the front end over a
  * loaded service and a run context. `sipflow serve` wires it to the runtime; tests use it directly.
  */
+import { createHmac } from 'crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'fs';
 import path from 'path';
 import { formatProblem, loadSlidText, type CompiledLogic, type CompiledService, type Problem } from '../engine/load';
 import type { LogPort, RunContext } from '../engine/types';
 import { builtinRegistry } from '../nodes';
 import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
-import { SipTransports, type TransportOptions } from '../sip/transport';
+import { SipTransports, type Peer, type TransportOptions } from '../sip/transport';
 import type { Config } from './config';
 
 type Listener = Config['sip']['listeners'][number];
+
+/**
+ * The key of the dialog signature in our Record-Route, derived from the nonce secret: every SIP
+ * thread and every instance sharing `auth.nonceSecret` recognises the others' routes.
+ */
+export function routeSecretFrom(nonceSecret: Buffer | Uint8Array): Buffer {
+  return createHmac('sha256', nonceSecret).update('sipflow record-route signature').digest();
+}
 
 /**
  * The front end of one configured listener, as every SIP thread builds it (the single-process
@@ -23,6 +32,8 @@ export function listenerFrontEndOptions(config: Config, l: Listener, a: {
   ctx: RunContext;
   log?: LogPort;
   observe?: FrontEndOptions['observe'];
+  /** The process's nonce secret (the Record-Route signature key derives from it). */
+  nonceSecret?: Buffer | Uint8Array;
 }): FrontEndOptions {
   return {
     service: a.service, resolve: a.resolve, ctx: a.ctx, listenerName: l.name, advertisedHost: l.advertise,
@@ -32,6 +43,7 @@ export function listenerFrontEndOptions(config: Config, l: Listener, a: {
     exitResponse: config.sip.defaultRoute,
     loopGuard: { maxPerCallId: config.sip.loopGuard.maxOccurrences, windowSec: config.sip.loopGuard.windowSec },
     run: { limits: config.limits }, log: a.log, observe: a.observe,
+    routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
   };
 }
 
@@ -41,6 +53,8 @@ export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx
   service: CompiledService;
   ctx: RunContext;
   log?: LogPort;
+  /** Checked on each raw message before the front end sees it; false = dropped unanswered (server/security.ts). */
+  admit?: (data: Buffer, peer: Peer) => boolean;
 }
 
 export interface SipServer {
@@ -58,7 +72,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     host: o.host ?? '0.0.0.0', port: o.port ?? 5060, udp: o.udp, tcp: o.tcp,
     recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize,
     tcpIdleTimeoutMs: o.tcpIdleTimeoutMs, maxMessageSize: o.maxMessageSize, reuseAddr: o.reuseAddr,
-    onMessage: (data, peer, local) => { if (fe) fe.onMessage(data, peer, local); },
+    onMessage: (data, peer, local) => { if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local); },
     onWarning: (m) => o.log?.log('warn', m),
   });
   await transports.start();

@@ -8,15 +8,22 @@
  *  2. checkRequest (registrar policy for REGISTER/OPTIONS, proxy policy — no Require / body
  *     checks — for the rest): 4xx/5xx answered statelessly.
  *  3. top Via gets received/rport (RFC 3261 §18.2.1, RFC 3581); responses go there.
- *  4. ACK: absorbed by its INVITE transaction (non-2xx), else routed (2xx ACK). Retransmissions:
- *     the last response is resent (INVITE without one: 100 Trying again). CANCEL: 200, and the
- *     INVITE gets 487 (its branches are cancelled).
+ *  4. ACK: absorbed by its INVITE transaction (non-2xx), else routed like an in-dialog request
+ *     (2xx ACK), else dropped. Retransmissions: the last response is resent (INVITE without one:
+ *     100 Trying again). CANCEL: 200, and the INVITE gets 487 (its branches are cancelled); a
+ *     CANCEL matching no INVITE transaction gets 481.
  *  5. new server transaction; INVITE → 100 Trying at once.
  *  6. OPTIONS to the server (no user in the Request-URI, or Max-Forwards 0) → 200 with Allow;
  *     Max-Forwards 0 → 483.
- *  7. Route preprocessing (§16.4); in-dialog requests (To tag) and requests with a remaining
- *     Route set are proxied without running a logic.
+ *  7. Route preprocessing (§16.4). No open relay: an in-dialog request (To tag) is proxied without
+ *     a logic only when sipflow is on its route — our Record-Route signed for its Call-ID, or a
+ *     dialog we relayed (sip/proxy.ts) — else 404 (Kamailio's default). An initial request's
+ *     preloaded Route set is removed (Kamailio's `remove_hf("Route")`): only the logic decides
+ *     where an initial request goes.
  *  8. call descriptor, loop guard (482), route function → logic, runLogic, outcome → response.
+ *     Challenges (401/407) are answered statelessly: sent once, no transaction kept, no
+ *     retransmission, so an unauthenticated sender gets at most two packets per request (100
+ *     Trying and the 407 for an INVITE) and leaves no state behind.
  *
  * Any exception while handling a message is logged (never the Authorization values) and, when
  * the request can be answered, answered 500.
@@ -32,7 +39,7 @@ import {
   type RequestPolicy, type SipRequest, type SipHeaders, type Via,
 } from './message';
 import { parseMessage } from './parser';
-import { Proxy } from './proxy';
+import { OurRoute, Proxy } from './proxy';
 import { buildResponse, newTag, serializeMessage } from './serializer';
 import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
 import type { LocalEndpoint, Peer, SipSender } from './transport';
@@ -74,12 +81,21 @@ export interface FrontEndOptions {
   aliases?: string[];
   timers?: Partial<TimerConfig>;
   maxCompletedTransactions?: number;
+  /** Key of the dialog signature in our Record-Route (share it between threads and instances; default random). */
+  routeSecret?: Buffer;
   /** Server header on generated responses (default none). */
   serverHeader?: string;
   run?: RunOptions;
   log?: LogPort;
   /** Called after each logic run (metrics): method, outcome, seconds, whether credentials were sent. */
   observe?: (method: string, outcome: Outcome, seconds: number, hadCredentials: boolean) => void;
+  /**
+   * Called when a request that carried Authorization / Proxy-Authorization ended in a failed
+   * authentication: a challenge that is not stale, or a 403 (credentials refused for this AoR).
+   * `username`: the digest username of the credentials (null if none). The brute-force guard
+   * (services/guard) counts these per source and per username.
+   */
+  onAuthFailure?: (source: string, username: string | null) => void;
 }
 
 export interface FrontEndStats {
@@ -167,7 +183,7 @@ export class FrontEnd {
     this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
     this.proxy = new Proxy(transports, this.servers, {
       recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,
-      udpPort: transports.udpPort, tcpPort: transports.tcpPort, aliases: o.aliases,
+      udpPort: transports.udpPort, tcpPort: transports.tcpPort, aliases: o.aliases, routeSecret: o.routeSecret,
       log: (level, message, fields) => o.log?.log(level, message, fields),
     }, o.timers);
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
@@ -264,6 +280,18 @@ export class FrontEnd {
     return extra ? { ...extra, server: this.serverHeader } : { server: this.serverHeader };
   }
 
+  /**
+   * A final response that keeps no state: sent once and the transaction forgotten, so it is
+   * never retransmitted and a retransmitted request runs again (challenges, as Kamailio sends
+   * them with sl_send_reply).
+   */
+  private respondOnce(tx: ServerTx, status: number, reason?: string, extra?: Record<string, string | string[]>): void {
+    if (tx.state >= TxState.Completed) return;
+    tx.toTag ??= newTag();
+    this.transports.send(serializeMessage(buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag)), tx.peer);
+    this.servers.forget(tx);
+  }
+
   /** A final or provisional response generated here, within the transaction. */
   respond(tx: ServerTx, status: number, reason?: string, extra?: Record<string, string | string[]>): void {
     if (tx.state >= TxState.Completed) return;
@@ -286,8 +314,10 @@ export class FrontEnd {
     if (method === 'ACK') {
       if (known !== undefined && known.isInvite && known.lastStatus >= 300) { this.servers.ack(known); return; }
       if (known !== undefined && known.lastStatus === 0) return;  // ACK before any final: nothing to do
-      this.proxy.preprocessRoute(req);
-      this.proxy.forwardAck(req);
+      const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
+      // a 2xx ACK of a dialog we are on; any other ACK matches nothing of ours and is dropped
+      if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) this.proxy.forwardAck(req);
+      else this.stats.dropped++;
       return;
     }
     if (known !== undefined) {
@@ -310,11 +340,14 @@ export class FrontEnd {
       }
       if (mf === 0) { this.respond(tx, 483, 'Too Many Hops'); return; }
 
-      const routed = req.headers.route !== undefined && this.proxy.preprocessRoute(req);
-      if (hasToTag(req.headers) || (routed && req.headers.route !== undefined)) {
-        if (!this.proxy.forwardInDialog(tx, req)) this.respond(tx, method === 'BYE' ? 481 : 404, method === 'BYE' ? undefined : 'Not Here');
+      const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
+      if (hasToTag(req.headers)) {
+        const onRoute = ours === OurRoute.Signed || this.proxy.knowsDialog(req);
+        if (!onRoute || !this.proxy.forwardInDialog(tx, req)) this.respond(tx, 404, 'Not Here');
         return;
       }
+      // an initial request goes where its logic says, never where a preloaded Route points
+      if (req.headers.route !== undefined) delete req.headers.route;
 
       const cd = this.buildCd(req, peer, local);
       const v = cd.vars;
@@ -327,10 +360,16 @@ export class FrontEnd {
       this.running++;
       const observe = this.o.observe;
       const started = observe ? process.hrtime.bigint() : 0n;
+      const onAuthFailure = this.o.onAuthFailure;
+      const authUser = v.authUsername;
       runLogic(target.service, target.logic, cd, this.o.ctx, this.o.run).then(
         (r) => {
           this.running--;
           if (observe) observe(method, r.outcome, Number(process.hrtime.bigint() - started) / 1e9, cd.vars.authUsername !== undefined);
+          if (onAuthFailure !== undefined && (r.outcome.kind === 'challenge' ? !r.outcome.stale : r.outcome.status === 403)
+            && (req.headers.authorization !== undefined || req.headers['proxy-authorization'] !== undefined)) {
+            onAuthFailure(peer.address, typeof authUser === 'string' ? authUser : null);
+          }
           this.apply(tx, req, r.outcome);
         },
         (e) => { this.running--; this.fail(tx, e); },
@@ -364,7 +403,7 @@ export class FrontEnd {
     try {
       switch (outcome.kind) {
         case 'challenge':
-          this.respond(tx, outcome.status, undefined, { [outcome.header]: outcome.challenges });
+          this.respondOnce(tx, outcome.status, undefined, { [outcome.header]: outcome.challenges });
           return;
         case 'register': {
           const extra: Record<string, string | string[]> = {};

@@ -20,9 +20,15 @@
  * A small dialog table (Call-ID of an INVITE answered 2xx through us → both contacts) routes
  * in-dialog requests that reach us without a Route set (UAs ignoring our Record-Route, or when
  * Record-Route is off); it is bounded and expires entries.
+ *
+ * No open relay: our Record-Route carries `sfr`, an HMAC of the dialog's Call-ID under the route
+ * secret (shared by the SIP threads and by instances sharing the nonce secret). An in-dialog
+ * request is relayed only when the Route of ours it arrives with carries the right `sfr` for its
+ * Call-ID, or when it belongs to a dialog in the table; `Route: <sip:us;lr>,<sip:anywhere;lr>`
+ * with a made-up To tag is a forgery and gets 404 from the front end.
  */
 import { isIP } from 'node:net';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
 import { parseNameAddr, parseUri, splitHeaderList } from '../engine/sip-values';
@@ -44,6 +50,8 @@ export interface ProxyOptions {
   tcpPort: number;
   /** Extra host names / addresses that mean "this proxy" in Route and Request-URI. */
   aliases?: string[];
+  /** Key of the `sfr` dialog signature in our Record-Route (default: random, this proxy only). */
+  routeSecret?: Buffer;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -72,6 +80,9 @@ interface Dialog {
 }
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+/** What route preprocessing found (§16.4): no Route of ours, ours without a valid dialog signature, ours signed for this Call-ID. */
+export const enum OurRoute { None = 0, Unsigned = 1, Signed = 2 }
 const DNS_TTL_MS = 30_000;
 
 function isLoopbackOrAny(h: string): boolean {
@@ -104,6 +115,7 @@ export class Proxy {
   private readonly recordRoute: boolean;
   private seq = 0;
   private readonly dialogSweep: NodeJS.Timeout;
+  private readonly routeSecret: Buffer;
 
   constructor(
     private readonly transports: SipSender,
@@ -113,6 +125,7 @@ export class Proxy {
   ) {
     this.clients = new ClientTransactions(transports, timers);
     this.recordRoute = o.recordRoute ?? true;
+    this.routeSecret = o.routeSecret ?? randomBytes(32);
     this.localHosts = new Set([o.advertisedHost.toLowerCase(), ...(o.aliases ?? []).map((a) => a.toLowerCase())]);
     this.dialogSweep = setInterval(() => {
       const now = Date.now();
@@ -166,16 +179,18 @@ export class Proxy {
    * before us) → replaced by the last Route; top Route that is us → removed. Returns true when a
    * Route of ours was consumed.
    */
-  preprocessRoute(req: SipRequest): boolean {
+  preprocessRoute(req: SipRequest): OurRoute {
     let routes = req.headers.route ? headerList(req, 'route') : null;
+    let strict: string | null = null;
     if (routes && routes.length && this.isLocalUri(req.uri) && /;lr\b/i.test(req.uri)) {
       const last = routes[routes.length - 1];
       const na = parseNameAddr(last);
-      if (na) { req.uri = na.uri; routes = routes.slice(0, -1); }
+      if (na) { strict = req.uri; req.uri = na.uri; routes = routes.slice(0, -1); }
     }
-    if (!routes || routes.length === 0) return false;
+    if (!routes || routes.length === 0) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
     const top = parseNameAddr(routes[0]);
-    if (!top || !this.isLocalUri(top.uri)) return false;
+    if (!top || !this.isLocalUri(top.uri)) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
+    const found = this.signatureOf(top.uri, req);
     routes = routes.slice(1);
     // a second entry of ours (double Record-Route on transport change)
     if (routes.length) {
@@ -183,7 +198,24 @@ export class Proxy {
       if (next && this.isLocalUri(next.uri)) routes = routes.slice(1);
     }
     if (routes.length) req.headers.route = routes; else delete req.headers.route;
-    return true;
+    return found;
+  }
+
+  /** The dialog signature of a Call-ID (`sfr` in our Record-Route). */
+  private dialogSignature(callId: string): string {
+    return createHmac('sha256', this.routeSecret).update(callId).digest('base64url').slice(0, 22);
+  }
+
+  /** Whether a URI of ours carries the right `sfr` for the request's Call-ID. */
+  private signatureOf(uri: string, req: SipRequest): OurRoute {
+    const sfr = parseUri(uri)?.params.sfr;
+    const callId = req.headers['call-id']?.[0];
+    return sfr && callId !== undefined && sfr === this.dialogSignature(callId) ? OurRoute.Signed : OurRoute.Unsigned;
+  }
+
+  /** True when the request belongs to a dialog this proxy relayed (the dialog table). */
+  knowsDialog(req: SipRequest): boolean {
+    return this.dialogTarget(req) !== null;
   }
 
   // ---------------------------------------------------------------- next hop
@@ -235,10 +267,10 @@ export class Proxy {
     return `SIP/2.0/${proto === 'tcp' ? 'TCP' : 'UDP'} ${host}:${port};branch=${branch};rport`;
   }
 
-  private recordRouteValue(proto: Proto): string {
+  private recordRouteValue(proto: Proto, callId: string): string {
     const port = proto === 'tcp' ? this.o.tcpPort : this.o.udpPort;
     const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
-    return `<sip:${host}:${port}${proto === 'tcp' ? ';transport=tcp' : ''};lr>`;
+    return `<sip:${host}:${port}${proto === 'tcp' ? ';transport=tcp' : ''};lr;sfr=${this.dialogSignature(callId)}>`;
   }
 
   /** The forwarded copy (§16.6 steps 1-5, without the Via). */
@@ -251,7 +283,7 @@ export class Proxy {
     if (target?.path?.length) headers.route = [...target.path, ...(headers.route ?? [])];
     if (target) this.consumeCredentials(headers);
     if (this.recordRoute && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
-      headers['record-route'] = [this.recordRouteValue(proto), ...(req.headers['record-route'] ?? [])];
+      headers['record-route'] = [this.recordRouteValue(proto, req.headers['call-id'][0]), ...(req.headers['record-route'] ?? [])];
     }
     return { method: req.method, uri: target ? target.uri : req.uri, version: 'SIP/2.0', headers, body: req.body };
   }

@@ -76,13 +76,13 @@ async function handWritten(cd: CallDescriptor, ctx: RunContext): Promise<Outcome
     }
     const rows = await ctx.directory.query({ ...QUERY, conditions: [{ field: 'customers.username', operator: 'is', value: (vars.authUsername ?? null) as Scalar }] });
     if (rows.length) { vars.password = rows[0]['customers.password']; vars.customer_name = rows[0]['customers.name']; }
-    const realm = realmOf({ cd, ctx, set: () => undefined, get: () => null });
+    const realm = realmOf({ cd, ctx, set: () => undefined, get: () => null, authenticated: null, authenticate: () => undefined });
     const now = ctx.clock.now();
     const value = cd.headers.authorization?.[0];
     const creds = value ? ctx.auth.parseCredentials(value) : null;
     let stale = false;
     if (creds && creds.realm === realm && typeof vars.password === 'string') {
-      const r = ctx.auth.verify({ credentials: creds, method: 'REGISTER', password: vars.password, isHa1: false, realm, now });
+      const r = ctx.auth.verify({ credentials: creds, method: 'REGISTER', password: vars.password, isHa1: false, realm, now, requestUri: cd.requestUri ?? null });
       if (r === 'ok') { vars.authStatus = 1; continue; }
       stale = r === 'stale';
     }

@@ -1,0 +1,220 @@
+/**
+ * The AoR ownership tie of the location save (issue: credentials of subscriber A registered,
+ * refreshed and removed subscriber B's bindings). The seed logic runs unchanged and gets the
+ * check; the directory mapping (customers.username → customers.aor) is the default rule.
+ */
+import { readFileSync } from 'fs';
+import path from 'path';
+import { buildCallDescriptor } from '../../../engine/cd';
+import { formatProblem, loadSlidText } from '../../../engine/load';
+import { runLogic } from '../../../engine/run';
+import type { RunContext } from '../../../engine/types';
+import { builtinRegistry } from '../../../nodes';
+import { parseDigestCredentials } from '../../../services/auth';
+import { createMemoryDirectory } from '../../../services/directory/memory';
+import { createAorOwnership, ownershipFor, parseOwnedAor } from '../../../services/directory/ownership';
+import { testContext } from '../../support/context';
+import { answerChallenge, sampleRegister } from '../../support/sip';
+
+const seedText = readFileSync(path.join(__dirname, '../../../flows/registration.slid'), 'utf8');
+const service = loadSlidText(seedText, 'registration.slid', builtinRegistry()).service!;
+const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+
+const TABLES = {
+  'registration.customers': [
+    { id: 1, name: 'Netaxis NL', username: 'francesco', password: '123456', aor: 'francesco@nl.netaxis.be' },
+    { id: 2, name: 'Bob BV', username: 'bob', password: 'b0bsecret', aor: 'sip:bob@nl.netaxis.be' },
+    { id: 3, name: 'PBX', username: 'pbx-trunk-7', password: 'pbxpass', aor: '0031201234567@nl.netaxis.be' },
+    { id: 4, name: 'Plain', username: 'plain', password: 'plainpass', aor: null },
+  ],
+};
+
+/** Two passes of the seed logic: challenge, then credentials of `user` for the AoR in To. */
+let cseq = 1;
+async function register(ctx: RunContext, o: { user: string; password: string; aor: string; contact?: string; expires?: string }) {
+  const headers = {
+    From: `<sip:${o.aor}@nl.netaxis.be>;tag=t1`, To: `<sip:${o.aor}@nl.netaxis.be>`,
+    Contact: o.contact ?? `<sip:${o.user}@10.1.10.89:5060>`, ...(o.expires !== undefined ? { Expires: o.expires } : {}),
+  };
+  const first = await runLogic(service, '24', cdOf(sampleRegister({ ...headers, CSeq: `${++cseq} REGISTER` })), ctx);
+  if (first.outcome.kind !== 'challenge') throw new Error(`expected a challenge, got ${first.outcome.kind}`);
+  const authorization = answerChallenge(first.outcome.challenges[0], { username: o.user, password: o.password, method: 'REGISTER', uri: 'sip:10.1.10.163' });
+  return runLogic(service, '24', cdOf(sampleRegister({ ...headers, Authorization: authorization, CSeq: `${++cseq} REGISTER` })), ctx, { trace: true });
+}
+
+function directoryContext() {
+  const ctx = testContext({ tables: TABLES });
+  ctx.ownership = createAorOwnership(ctx.directory);
+  return ctx;
+}
+
+const contactsOf = async (ctx: RunContext, aor: string) => (await ctx.location.lookup(aor, null, new Date(ctx.clock.now()))).map((b) => b.contact);
+
+describe('AoR ownership with the directory mapping (customers.username → customers.aor)', () => {
+  test('control: credentials register their own AoR; the trace shows the decision', async () => {
+    const ctx = directoryContext();
+    const r = await register(ctx, { user: 'francesco', password: '123456', aor: 'francesco' });
+    expect(r.outcome).toMatchObject({ kind: 'register', status: 200 });
+    expect(r.cd.vars.aorCheck).toBe('francesco owns francesco (registration.customers: username → aor)');
+    expect(r.trace!.find((t) => t.nodeId === '2')?.set).toEqual({ aorCheck: r.cd.vars.aorCheck });
+    expect(await contactsOf(ctx, 'francesco')).toEqual(['sip:francesco@10.1.10.89:5060']);
+  });
+
+  test("francesco's credentials cannot add a binding to bob's AoR: 403, nothing stored", async () => {
+    const ctx = directoryContext();
+    const r = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob' });
+    expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    expect(r.cd.vars.aorCheck).toMatch(/^refused: francesco owns francesco, not bob/);
+    expect(await contactsOf(ctx, 'bob')).toEqual([]);
+  });
+
+  test("nor refresh or remove (Contact: *) bob's existing binding", async () => {
+    const ctx = directoryContext();
+    expect((await register(ctx, { user: 'bob', password: 'b0bsecret', aor: 'bob', contact: '<sip:bob@10.9.9.9:5060>' })).outcome).toMatchObject({ status: 200 });
+    const refresh = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob', contact: '<sip:bob@10.9.9.9:5060>', expires: '3600' });
+    expect(refresh.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    const wipe = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob', contact: '*', expires: '0' });
+    expect(wipe.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    expect(await contactsOf(ctx, 'bob')).toEqual(['sip:bob@10.9.9.9:5060']);
+    // control: bob removes his own binding with the same request
+    expect((await register(ctx, { user: 'bob', password: 'b0bsecret', aor: 'bob', contact: '*', expires: '0' })).outcome).toMatchObject({ status: 200 });
+    expect(await contactsOf(ctx, 'bob')).toEqual([]);
+  });
+
+  test('an AoR that exists nowhere is refused too', async () => {
+    const ctx = directoryContext();
+    const r = await register(ctx, { user: 'francesco', password: '123456', aor: 'ghost42' });
+    expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    expect(await contactsOf(ctx, 'ghost42')).toEqual([]);
+  });
+
+  test('the AoR column decides, not the username: a trunk account registers its number', async () => {
+    const ctx = directoryContext();
+    expect((await register(ctx, { user: 'pbx-trunk-7', password: 'pbxpass', aor: '0031201234567' })).outcome).toMatchObject({ status: 200 });
+    expect((await register(ctx, { user: 'pbx-trunk-7', password: 'pbxpass', aor: 'pbx-trunk-7' })).outcome).toMatchObject({ status: 403 });
+  });
+
+  test('an empty AoR column means the username itself', async () => {
+    const ctx = directoryContext();
+    expect((await register(ctx, { user: 'plain', password: 'plainpass', aor: 'plain' })).outcome).toMatchObject({ status: 200 });
+    expect((await register(ctx, { user: 'plain', password: 'plainpass', aor: 'francesco' })).outcome).toMatchObject({ status: 403 });
+  });
+
+  test('matchDomain compares the domain as well', async () => {
+    const ctx = testContext({ tables: TABLES });
+    ctx.ownership = createAorOwnership(ctx.directory, { matchDomain: true });
+    expect((await register(ctx, { user: 'francesco', password: '123456', aor: 'francesco' })).outcome).toMatchObject({ status: 200 });
+    const other = await runLogic(service, '24', cdOf(sampleRegister({ To: '<sip:francesco@evil.example>', From: '<sip:francesco@evil.example>;tag=x' })), ctx);
+    if (other.outcome.kind !== 'challenge') throw new Error('expected a challenge');
+    const authorization = answerChallenge(other.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    const r = await runLogic(service, '24', cdOf(sampleRegister({ To: '<sip:francesco@evil.example>', From: '<sip:francesco@evil.example>;tag=x', Authorization: authorization, CSeq: '3 REGISTER' })), ctx);
+    expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
+  });
+
+  test('parseOwnedAor reads the forms the column holds', () => {
+    expect(parseOwnedAor('francesco@nl.netaxis.be')).toEqual({ user: 'francesco', domain: 'nl.netaxis.be' });
+    expect(parseOwnedAor('<sips:bob@x.test;transport=tls>')).toEqual({ user: 'bob', domain: 'x.test' });
+    expect(parseOwnedAor('alice')).toEqual({ user: 'alice', domain: null });
+    expect(parseOwnedAor('  ')).toBeNull();
+    expect(parseOwnedAor('@x.test')).toBeNull();
+  });
+});
+
+describe('modes and defaults', () => {
+  test('without an ownership port (tests, embedders) the AoR user must equal the auth username', async () => {
+    const ctx = testContext({ tables: TABLES });
+    expect(ctx.ownership).toBeUndefined();
+    expect((await register(ctx, { user: 'francesco', password: '123456', aor: 'francesco' })).outcome).toMatchObject({ status: 200 });
+    const r = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob' });
+    expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    expect(r.cd.vars.aorCheck).toMatch(/AoR user = auth username/);
+  });
+
+  test('mode off: no tie (the trace says so)', async () => {
+    const directory = createMemoryDirectory(TABLES);
+    const ctx = testContext({ directory });
+    ctx.ownership = ownershipFor(directory, { mode: 'off' });
+    const r = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob' });
+    expect(r.outcome).toMatchObject({ kind: 'register', status: 200 });
+    expect(r.cd.vars.aorCheck).toMatch(/^not checked/);
+  });
+
+  test('ownershipFor: directory → a port, username → undefined, off → null', () => {
+    const directory = createMemoryDirectory(TABLES);
+    expect(ownershipFor(directory, { mode: 'directory' })?.rule).toBe('registration.customers: username → aor');
+    expect(ownershipFor(directory, { mode: 'username' })).toBeUndefined();
+    expect(ownershipFor(directory, { mode: 'off' })).toBeNull();
+  });
+
+  test('a save the logic reaches without authenticating is not checked (the logic chose not to authenticate)', async () => {
+    const open = {
+      1: {
+        name: 'open registrar',
+        nodes: {
+          0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 1 }, x: 0, y: 0 },
+          1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values: {}, x: 100, y: 0 },
+        },
+      },
+    };
+    const loaded = loadSlidText(JSON.stringify(open), 'open.slid', builtinRegistry());
+    expect(loaded.problems).toEqual([]);
+    const ctx = directoryContext();
+    const r = await runLogic(loaded.service!, '1', cdOf(sampleRegister({ To: '<sip:bob@nl.netaxis.be>' })), ctx);
+    expect(r.outcome).toMatchObject({ kind: 'register', status: 200 });
+    expect(r.cd.vars.aorCheck).toBeUndefined();
+  });
+
+  test('a forged authStatus = 1 variable does not count as authentication', async () => {
+    const forged = {
+      1: {
+        name: 'forging',
+        nodes: {
+          0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 2 }, x: 0, y: 0 },
+          2: { id: 2, name: 'set', type: 'action.setVariables', values: { variables: [{ variable: 'authStatus', value: 1 }], next: 1 }, x: 0, y: 0 },
+          1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values: {}, x: 100, y: 0 },
+        },
+      },
+    };
+    const loaded = loadSlidText(JSON.stringify(forged), 'forged.slid', builtinRegistry());
+    if (!loaded.service) return expect(loaded.problems.map((p) => formatProblem(p))).toEqual([]);
+    const ctx = directoryContext();
+    const r = await runLogic(loaded.service, '1', cdOf(sampleRegister({ To: '<sip:bob@nl.netaxis.be>' })), ctx);
+    // no identity was verified: the tie is not what stops this logic (it saves without authenticating, as written)
+    expect(r.outcome).toMatchObject({ kind: 'register', status: 200 });
+    expect(r.cd.vars.aorCheck).toBeUndefined();
+  });
+});
+
+describe('sipflow validate: a location save after authentication without the tie', () => {
+  const withTie = (checkOwnership: unknown) => {
+    const doc = JSON.parse(seedText);
+    doc['24'].nodes['2'].values = checkOwnership === undefined ? {} : { checkOwnership };
+    return loadSlidText(JSON.stringify(doc), 'registration.slid', builtinRegistry());
+  };
+
+  test('warns, located at the save node, when the tie is switched off', () => {
+    const r = withTie(false);
+    const warnings = r.problems.filter((p) => p.severity === 'warning');
+    expect(warnings).toHaveLength(1);
+    expect(formatProblem(warnings[0])).toMatch(/registration\.slid › logic 24 "registration" › node 2 "save in location services" › values\/checkOwnership: saves bindings after authentication without the AoR ownership tie/);
+    expect(r.service).toBeDefined();
+  });
+
+  test('control: the seed file as exported (no field) and an explicit true give no warning', () => {
+    expect(withTie(undefined).problems).toEqual([]);
+    expect(withTie(true).problems).toEqual([]);
+  });
+
+  test('no warning in a file that never authenticates', () => {
+    const open = {
+      1: {
+        name: 'trusted trunk registrar',
+        nodes: {
+          0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 1 }, x: 0, y: 0 },
+          1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values: { checkOwnership: false }, x: 100, y: 0 },
+        },
+      },
+    };
+    expect(loadSlidText(JSON.stringify(open), 'open.slid', builtinRegistry()).problems).toEqual([]);
+  });
+});
