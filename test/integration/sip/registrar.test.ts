@@ -82,18 +82,36 @@ describe('registrar over UDP', () => {
     expect(header(final, 'www-authenticate')).toMatch(/realm="nl\.netaxis\.be"/);
   });
 
-  test('a retransmitted REGISTER gets the identical cached response without running the logic again', async () => {
-    const text = register(ua, { callId: rand(), cseq: 7 });
+  test('a retransmitted authenticated REGISTER gets the identical cached 200 without running the logic again', async () => {
+    const callId = rand();
+    ua.send(register(ua, { callId, cseq: 7 }));
+    const challenge = header(await ua.response(401), 'www-authenticate')!;
+    const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    const text = register(ua, { callId, cseq: 8, authorization });
     const runs = server.frontEnd.stats.runs;
     ua.send(text);
     const first = await ua.next();
+    expect((first.msg as { status?: number }).status).toBe(200);
     ua.send(text);
     const second = await ua.next();
     expect(second.raw).toBe(first.raw);
     expect(server.frontEnd.stats.runs).toBe(runs + 1);
   });
 
-  test('INVITE gets 100 Trying at once, then 407 with Proxy-Authenticate; the ACK stops the 407 retransmissions', async () => {
+  test('a challenge keeps no transaction: a retransmitted unauthenticated REGISTER runs again and gets one 401, nothing is retransmitted', async () => {
+    const text = register(ua, { callId: rand(), cseq: 9 });
+    const runs = server.frontEnd.stats.runs;
+    const kept = server.frontEnd.servers.size;
+    ua.send(text);
+    expect((await ua.response(401)).status).toBe(401);
+    expect(server.frontEnd.servers.size).toBe(kept);
+    ua.send(text);
+    expect((await ua.response(401)).status).toBe(401);
+    expect(server.frontEnd.stats.runs).toBe(runs + 2);
+    await ua.silence(700);
+  });
+
+  test('INVITE gets 100 Trying at once, then one 407 with Proxy-Authenticate, sent statelessly (at most 2 packets per request)', async () => {
     const branch = 'z9hG4bK' + rand();
     const callId = rand();
     const invite = sipRequest({ method: 'INVITE', uri: 'sip:000112233@nl.netaxis.be', ua, branch, callId, fromTag: 'inv1', from: '<sip:francesco@nl.netaxis.be>' });
@@ -104,16 +122,17 @@ describe('registrar over UDP', () => {
     const r = await ua.response();
     expect(r.status).toBe(407);
     expect(header(r, 'proxy-authenticate')).toMatch(/^Digest realm="nl\.netaxis\.be"/);
-    // the 407 is retransmitted (Timer G, T1 = 500 ms) until the ACK
-    const again = await ua.response(407, 1500);
-    expect(header(again, 'to')).toBe(header(r, 'to'));
-    ua.send(sipRequest({ method: 'ACK', uri: 'sip:000112233@nl.netaxis.be', ua, branch, callId, fromTag: 'inv1', from: '<sip:francesco@nl.netaxis.be>', to: header(r, 'to'), contact: null }));
+    // no retransmission of the 407 (Timer G would resend it after T1 = 500 ms), no transaction left
     await ua.silence(1200);
-    // a retransmitted INVITE is absorbed: the cached 407 again, the logic not re-run
+    // the ACK for the 407 matches nothing: absorbed silently, never relayed
+    ua.send(sipRequest({ method: 'ACK', uri: 'sip:000112233@nl.netaxis.be', ua, branch, callId, fromTag: 'inv1', from: '<sip:francesco@nl.netaxis.be>', to: header(r, 'to'), contact: null }));
+    await ua.silence(300);
+    // a retransmitted INVITE runs again: 100 and one 407, as the first time
     const runs = server.frontEnd.stats.runs;
     ua.send(invite);
+    expect((await ua.response(100)).status).toBe(100);
     expect((await ua.response(407)).status).toBe(407);
-    expect(server.frontEnd.stats.runs).toBe(runs);
+    expect(server.frontEnd.stats.runs).toBe(runs + 1);
   });
 
   test('OPTIONS to the server → 200 with Allow', async () => {
