@@ -48,6 +48,16 @@ function directoryContext() {
   return ctx;
 }
 
+/** Logic 1: Start → (node 2, when given, → ) save with `values`. */
+function saveLogic(name: string, values: Record<string, unknown>, between?: Record<string, unknown> & { id: number }) {
+  const nodes: Record<string, unknown> = {
+    0: { id: 0, name: 'Start', type: 'enter.start', values: { next: between ? between.id : 1 }, x: 0, y: 0 },
+    1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values, x: 100, y: 0 },
+  };
+  if (between) nodes[between.id] = between;
+  return { 1: { name, nodes } };
+}
+
 const contactsOf = async (ctx: RunContext, aor: string) => (await ctx.location.lookup(aor, null, new Date(ctx.clock.now()))).map((b) => b.contact);
 
 describe('AoR ownership with the directory mapping (customers.username → customers.aor)', () => {
@@ -147,16 +157,7 @@ describe('modes and defaults', () => {
   });
 
   test('a save the logic reaches without authenticating is not checked (the logic chose not to authenticate)', async () => {
-    const open = {
-      1: {
-        name: 'open registrar',
-        nodes: {
-          0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 1 }, x: 0, y: 0 },
-          1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values: {}, x: 100, y: 0 },
-        },
-      },
-    };
-    const loaded = loadSlidText(JSON.stringify(open), 'open.slid', builtinRegistry());
+    const loaded = loadSlidText(JSON.stringify(saveLogic('open registrar', {})), 'open.slid', builtinRegistry());
     expect(loaded.problems).toEqual([]);
     const ctx = directoryContext();
     const r = await runLogic(loaded.service!, '1', cdOf(sampleRegister({ To: '<sip:bob@nl.netaxis.be>' })), ctx);
@@ -165,16 +166,7 @@ describe('modes and defaults', () => {
   });
 
   test('a forged authStatus = 1 variable does not count as authentication', async () => {
-    const forged = {
-      1: {
-        name: 'forging',
-        nodes: {
-          0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 2 }, x: 0, y: 0 },
-          2: { id: 2, name: 'set', type: 'action.setVariables', values: { variables: [{ variable: 'authStatus', value: 1 }], next: 1 }, x: 0, y: 0 },
-          1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values: {}, x: 100, y: 0 },
-        },
-      },
-    };
+    const forged = saveLogic('forging', {}, { id: 2, name: 'set', type: 'action.setVariables', values: { variables: [{ variable: 'authStatus', value: 1 }], next: 1 }, x: 0, y: 0 });
     const loaded = loadSlidText(JSON.stringify(forged), 'forged.slid', builtinRegistry());
     if (!loaded.service) return expect(loaded.problems.map((p) => formatProblem(p))).toEqual([]);
     const ctx = directoryContext();
@@ -206,15 +198,7 @@ describe('sipflow validate: a location save after authentication without the tie
   });
 
   test('no warning in a file that never authenticates', () => {
-    const open = {
-      1: {
-        name: 'trusted trunk registrar',
-        nodes: {
-          0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 1 }, x: 0, y: 0 },
-          1: { id: 1, name: 'save', type: 'output.nit.registrar.saveLocationService', values: { checkOwnership: false }, x: 100, y: 0 },
-        },
-      },
-    };
+    const open = saveLogic('trusted trunk registrar', { checkOwnership: false });
     expect(loadSlidText(JSON.stringify(open), 'open.slid', builtinRegistry()).problems).toEqual([]);
   });
 });
