@@ -6,13 +6,16 @@ import path from 'path';
 import { buildCallDescriptor, callDescriptorJson } from '../engine/cd';
 import { formatProblem, loadSlidText, type LoadResult } from '../engine/load';
 import { runLogic } from '../engine/run';
+import { redactCallDescriptorJson, redactTrace } from '../engine/secrets';
 import { builtinRegistry } from '../nodes';
 import { nodeReferenceMarkdown } from '../nodes/reference';
 import { parseDigestCredentials } from '../services/auth';
 import { maskPassword, migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
 import { ConfigError, configReferenceMarkdown, loadConfig } from '../server/config';
+import { hardenDataDirs, restrictUmask } from '../server/data-dir';
 import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
+import { secretDirs } from './paths';
 import { runImport } from './import';
 import { registerServe } from './serve';
 
@@ -62,6 +65,23 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .showHelpAfterError()
     .exitOverride();
 
+  // Every command: nothing it creates is readable by group/other (the data dir holds passwords,
+  // the nonce secret, the API token). Commands with a data dir also tighten what is already there.
+  program.hook('preAction', (_program, action) => {
+    restrictUmask();
+    const o = action.opts() as { dataDir?: unknown; directoryUrl?: string };
+    if (action.name() === 'serve' || typeof o.dataDir !== 'string') return; // serve does it with its configuration
+    hardenDataDirs(secretDirs(o.dataDir, directoryUrl({ dataDir: o.dataDir, directoryUrl: o.directoryUrl })),
+      (message) => console.error(`sipflow: warning: ${message}`));
+  });
+  // PGlite creates its files with explicit modes (0666, 0644) whatever the umask: tighten them
+  // again once the command is done (silently: they sit in a 0700 folder meanwhile).
+  program.hook('postAction', (_program, action) => {
+    const o = action.opts() as { dataDir?: unknown; directoryUrl?: string };
+    if (action.name() === 'serve' || typeof o.dataDir !== 'string') return;
+    hardenDataDirs(secretDirs(o.dataDir, directoryUrl({ dataDir: o.dataDir, directoryUrl: o.directoryUrl })), () => undefined);
+  });
+
   const dataOpts = (c: Command) => c
     .option('--data-dir <dir>', 'embedded data directory (PGlite directory, nonce secret)', DEFAULT_DATA_DIR)
     .option('--directory-url <url>', 'directory database: PGlite dir, memory:// or postgres://… (default <data-dir>/directory)');
@@ -90,7 +110,8 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .requiredOption('--cd <file>', 'call descriptor JSON (variables + "headers"); - for stdin')
     .option('--trace', 'include the trace of steps')
     .option('--realm <realm>', 'digest realm (default: the From host)')
-    .action(async (file: string, o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string }) => {
+    .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
+    .action(async (file: string, o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean }) => {
       const loaded = loadFlowFile(file);
       const errors = loaded.problems.filter((p) => p.severity === 'error');
       if (!loaded.service) throw new UsageError(errors.map((p) => formatProblem({ ...p, file })).join('\n'));
@@ -110,8 +131,10 @@ export function buildProgram(status: Status = { code: 0 }): Command {
       try {
         await migrate(rt.knex);
         const result = await runLogic(loaded.service, o.logic, cd, rt.ctx, { trace: o.trace });
-        const out: Record<string, unknown> = { outcome: result.outcome, cd: callDescriptorJson(result.cd) };
-        if (result.trace) out.trace = result.trace;
+        const secrets = o.revealSecrets ? null : loaded.service.secrets;
+        const cdJson = callDescriptorJson(result.cd);
+        const out: Record<string, unknown> = { outcome: result.outcome, cd: secrets === null ? cdJson : redactCallDescriptorJson(cdJson, secrets) };
+        if (result.trace) out.trace = secrets === null ? result.trace : redactTrace(result.trace, secrets);
         console.log(JSON.stringify(out, null, 2));
       } finally {
         await rt.close();

@@ -4,8 +4,10 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../server/config';
+import { hardenDataDirs } from '../server/data-dir';
 import { createLogger } from '../server/logger';
-import { serve } from '../server/serve';
+import { SHUTDOWN_DEADLINE_MS, SHUTDOWN_GRACE_MS, serve } from '../server/serve';
+import { secretDirs } from './paths';
 
 const portArg = (v: string) => {
   const n = Number(v);
@@ -56,6 +58,13 @@ export function serveConfig(o: ServeCliOptions): Config {
   };
 }
 
+/** What keeps the event loop alive (`{ TCPSocketWrap: 2, Timeout: 1 }`), for the shutdown log lines. */
+function openResources(): Record<string, number> {
+  const open: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) open[r] = (open[r] ?? 0) + 1;
+  return open;
+}
+
 export function registerServe(program: Command): void {
   program.command('serve')
     .description('run the SIP registrar/proxy: flows/*.slid on UDP and TCP (default port 5060)')
@@ -76,9 +85,14 @@ export function registerServe(program: Command): void {
     .action(async (o: ServeCliOptions) => {
       const config = serveConfig(o);
       const logger = createLogger({ level: config.log.level });
+      // umask 0o077, and the data dir (+ a PGlite directory elsewhere) made private: one warning if it was not
+      hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) => logger.warn(fields, message));
       const handle = await serve({
         config, logger,
         onListening: (info) => {
+          // PGlite created its files with explicit modes (0666, 0644) whatever the umask: tighten
+          // them now it is open (they sat in a 0700 folder meanwhile); not a finding, so debug only
+          hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) => logger.debug(fields, `${message} (written by PGlite at start)`));
           for (const l of info) {
             logger.info({ listener: l.name, host: l.host, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
             // one plain line for scripts and tests (port 0 → the bound port)
@@ -92,8 +106,26 @@ export function registerServe(program: Command): void {
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
-          logger.info({ signal }, 'shutting down');
-          void handle.stop().then(resolve, (e) => { logger.error({ err: e }, 'shutdown failed'); resolve(); });
+          const started = Date.now();
+          logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'shutting down');
+          // Last resort: whatever still runs (a store that does not answer, a thread that does not
+          // stop), the process exits at the deadline, saying what was still open. Unref'd: it only
+          // fires when something else keeps the process alive.
+          setTimeout(() => {
+            logger.error({ signal, ms: Date.now() - started, open: openResources() }, `shutdown not finished within ${SHUTDOWN_DEADLINE_MS} ms: exiting anyway`);
+            process.exit(1);
+          }, SHUTDOWN_DEADLINE_MS).unref();
+          const stopped = () => {
+            logger.info({ ms: Date.now() - started }, 'stopped');
+            // Everything is closed: the event loop should be empty now; a handle left open (a
+            // timer or socket of a library) must not keep the process alive.
+            setTimeout(() => {
+              logger.warn({ open: openResources() }, 'still open after shutdown: exiting');
+              process.exit();
+            }, 500).unref();
+            resolve();
+          };
+          void handle.stop().then(stopped, (e) => { logger.error({ err: e, ms: Date.now() - started }, 'shutdown failed: exiting'); process.exit(1); });
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));

@@ -66,6 +66,8 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
   for (const [name, value] of Object.entries(rest)) vars[Object.hasOwn(ALIASES, name) ? ALIASES[name] : name] = value as CdValue;
   fillPredefined(vars, headers, opts);
   const cd: CallDescriptor = { vars, headers };
+  // The request's Request-URI as given, kept apart from the variable a logic may rewrite.
+  if (typeof vars.requestURI === 'string') cd.requestUri = vars.requestURI;
   if (body !== undefined) cd.body = body;
   return cd;
 }

@@ -4,11 +4,11 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ExitField, NodeType } from './node-type';
-import { exitsFromSchema, writesFromSchema } from './schema-walk';
+import { exitsFromSchema, secretsFromSchema, writesFromSchema } from './schema-walk';
 import { slidEnvelopeSchema } from '../schemas/slid';
 
 /** Annotations our schemas carry for tools (designer forms, exits, variable pickers). */
-export const SCHEMA_ANNOTATIONS = ['x-exit', 'x-writes', 'x-var', 'x-optional', 'x-column', 'x-table', 'x-widget', 'x-order', 'x-logic'];
+export const SCHEMA_ANNOTATIONS = ['x-exit', 'x-writes', 'x-var', 'x-optional', 'x-column', 'x-table', 'x-widget', 'x-order', 'x-logic', 'x-secret'];
 
 export function createAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
@@ -71,5 +71,9 @@ export class NodeRegistry {
 
   writes(type: NodeType, values: unknown): string[] {
     return type.writes ? type.writes(values) : writesFromSchema(type.valuesSchema, values);
+  }
+
+  secrets(type: NodeType, values: unknown, isSecret: (name: string) => boolean): string[] {
+    return type.secrets ? type.secrets(values, isSecret) : secretsFromSchema(type.valuesSchema, values, isSecret);
   }
 }

@@ -20,6 +20,16 @@ export function realmOf(s: RunState): string {
   return 'sipflow';
 }
 
+/**
+ * The Request-URI the digest `uri` must designate: the one received (cd.requestUri, set by the CD
+ * builders and out of the logic's reach), else — a call descriptor built by hand — the variable.
+ */
+function requestUriOf(s: RunState): string | null {
+  if (s.cd.requestUri !== undefined) return s.cd.requestUri;
+  const v = s.cd.vars.requestURI;
+  return typeof v === 'string' ? v : null;
+}
+
 /** Credentials for this realm: Authorization for REGISTER, Proxy-Authorization for other methods. */
 function credentialsFor(s: RunState, isRegister: boolean, realm: string): DigestCredentials | null {
   const values = s.cd.headers[isRegister ? 'authorization' : 'proxy-authorization'];
@@ -41,11 +51,12 @@ export const authenticateNode: NodeType<Values> = {
   title: 'Authenticate',
   category: 'registrar',
   description: 'Checks the digest response with the password (clear text or HA1); challenges when missing or wrong, restarts the logic with authStatus = 1 when valid.',
+  authenticates: true,
   valuesSchema: {
     type: 'object',
     required: ['password'],
     properties: {
-      password: { type: 'string', minLength: 1, 'x-var': true, description: 'variable holding the password' },
+      password: { type: 'string', minLength: 1, 'x-var': true, 'x-secret': true, description: 'variable holding the password' },
       ha1: { ...flag, description: 'password in HA1 format (MD5 of username:realm:password)' },
     },
   },
@@ -63,8 +74,10 @@ export const authenticateNode: NodeType<Values> = {
       if (creds && pw !== null && !Array.isArray(pw) && pw !== '') {
         const result = s.ctx.auth.verify({
           credentials: creds, method: String(vars.requestMethod ?? ''), password: String(pw), isHa1, realm, body: s.cd.body, now,
+          requestUri: requestUriOf(s),
         });
         if (result === 'ok') {
+          s.authenticate(creds.username);
           s.set('authStatus', 1);
           return RESTART;
         }

@@ -27,6 +27,7 @@ export const digitsNode: NodeType<Values> = {
     },
   },
   writes: (v) => [v.storeInto || v.variable].filter((x): x is string => typeof x === 'string' && x !== ''),
+  secrets: (v, isSecret) => (v.storeInto && typeof v.variable === 'string' && isSecret(v.variable) ? [v.storeInto] : []),
   compile(values, c) {
     const read = readVariable(values.variable);
     const target = values.storeInto || values.variable;

@@ -1,6 +1,7 @@
 import type { NodeType } from '../engine/node-type';
 import { normalizeHeaderName } from '../engine/cd';
 import { parseNameAddr, parseParams, parseUri, splitHeaderList } from '../engine/sip-values';
+import { CREDENTIALS_HEADER_PATTERN } from '../engine/secrets';
 import type { Scalar } from '../engine/types';
 import { flag, isSet, nodeRef, writesVariable } from './common';
 
@@ -73,7 +74,7 @@ export const extractHeaderNode: NodeType<Values> = {
             part: { type: 'string', enum: ['auto', 'value', 'uri', 'user', 'host', 'port', 'displayName', 'param'] },
             param: { type: 'string' },
             index: { type: 'string', enum: ['first', 'last'] },
-            storeInto: writesVariable,
+            storeInto: { ...writesVariable, 'x-secret': { when: 'header', matches: CREDENTIALS_HEADER_PATTERN } },
             onlyIfNotSet: flag,
           },
         },

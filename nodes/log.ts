@@ -1,4 +1,7 @@
 import type { NodeType } from '../engine/node-type';
+import { readsSecret } from '../engine/schema-walk';
+import { REDACTED } from '../engine/secrets';
+import type { CdValue } from '../engine/types';
 import { toText } from '../engine/values';
 import { nodeRef } from './common';
 
@@ -16,7 +19,7 @@ export const logNode: NodeType<Values> = {
     properties: { level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'] }, message: { type: 'string' }, next: nodeRef },
   },
   compile(values, c) {
-    const message = c.value(values.message);
+    const message = maskSecrets(c.value(values.message), values.message, c.isSecret);
     const level = values.level ?? 'info';
     const next = c.exit('next');
     return (s) => {
@@ -25,3 +28,15 @@ export const logNode: NodeType<Values> = {
     };
   },
 };
+
+/** A message reading secret variables (by name or `[name]`) shows REDACTED in their place: no password reaches a log line. */
+function maskSecrets(get: (vars: Record<string, CdValue>) => CdValue, raw: unknown, isSecret?: (name: string) => boolean) {
+  if (!isSecret || !readsSecret(raw, isSecret)) return get;
+  const text = String(raw);
+  const names = [text, ...[...text.matchAll(/\[([A-Za-z_][A-Za-z0-9_.-]*)\]/g)].map((m) => m[1])].filter(isSecret);
+  return (vars: Record<string, CdValue>) => {
+    const masked = { ...vars };
+    for (const n of names) if (masked[n] !== undefined && masked[n] !== null) masked[n] = REDACTED;
+    return get(masked);
+  };
+}

@@ -1,5 +1,6 @@
 import type { NodeType, ValueGetter } from '../engine/node-type';
 import { DB_OPERATORS, listOf } from '../engine/operators';
+import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
 import type { CdValue, RecordRow, Scalar } from '../engine/types';
 import type { DirectoryCondition, DirectoryOperator, DirectoryQuery } from '../services/directory/types';
 import { anyValue, nodeRef } from './common';
@@ -46,7 +47,11 @@ export const queryDatabaseNode: NodeType<Values> = {
       tables: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$', 'x-table': true } },
       fields: {
         type: 'array',
-        items: { type: 'object', required: ['field', 'storeInto'], properties: { field: column, storeInto: { type: 'string', 'x-writes': true } } },
+        items: {
+          type: 'object', required: ['field', 'storeInto'],
+          // a password / HA1 / secret / token column makes its variable a secret (engine/secrets.ts)
+          properties: { field: column, storeInto: { type: 'string', 'x-writes': true, 'x-secret': { when: 'field', matches: SECRET_COLUMN_PATTERN } } },
+        },
       },
       joins: {
         type: 'array',

@@ -16,6 +16,10 @@ function notes(s: JsonSchema): string {
   if (s['x-writes']) parts.push('names a variable this node writes');
   else if (s['x-var']) parts.push('variable or literal');
   if (s['x-column']) parts.push('`table.column`');
+  const secret = s['x-secret'] as true | { when?: string; matches?: string; from?: string } | undefined;
+  if (secret === true) parts.push('secret: redacted from API answers');
+  else if (secret?.when) parts.push(`secret (redacted from API answers) when \`${secret.when}\` matches \`/${String(secret.matches).replace(/\|/g, '\\|')}/i\``);
+  else if (secret?.from) parts.push(`secret (redacted from API answers) when \`${secret.from}\` reads a secret`);
   if (s['x-logic']) parts.push('logic id or name');
   return parts.join('; ');
 }

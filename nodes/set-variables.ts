@@ -17,7 +17,7 @@ export const setVariablesNode: NodeType<Values> = {
         type: 'array',
         items: {
           type: 'object', required: ['variable'],
-          properties: { variable: writesVariable, value: anyValue, onlyIfNotSet: flag },
+          properties: { variable: { ...writesVariable, 'x-secret': { from: 'value' } }, value: anyValue, onlyIfNotSet: flag },
         },
       },
       next: nodeRef,

@@ -5,12 +5,21 @@
  * the TypeScript type, the JSON Schema and the reference in docs/operations.md derive from it.
  */
 import { readFileSync } from 'fs';
+import { isIP } from 'net';
 import path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0);
+
+/** `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32` (security.trustedSources; parsed by services/guard/trusted.ts). */
+function isAddressOrCidr(s: string): boolean {
+  const [addr, bits, more] = s.trim().split('/');
+  const family = isIP(addr.replace(/^::ffff:(?=\d+\.)/i, ''));
+  if (family === 0 || more !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+}
 
 export const listenerSchema = z.object({
   name: z.string().min(1).default('default').describe('name used by routes to select this listener'),
@@ -48,26 +57,26 @@ export const configSchema = z.object({
       windowSec: z.number().positive().default(5),
     }).strict().prefault({}),
     tcp: z.object({
-      messageTimeoutMs: z.number().int().min(100).default(10_000).describe('a SIP message started on a TCP connection must be complete within this time, else the connection is closed (slowloris)'),
-      idleTimeoutSec: z.number().int().min(1).default(300).describe('TCP connections with no traffic this long are closed (RFC 5626 keep-alives count as traffic)'),
-      maxConnections: z.number().int().min(1).default(4096).describe('accepted SIP TCP connections in total; further ones are refused at once so the HTTP API and health checks keep file descriptors'),
-      maxConnectionsPerSource: z.number().int().min(1).default(64).describe('accepted SIP TCP connections from one source address (trusted sources are exempt)'),
+      messageTimeoutMs: z.number().int().min(100).default(10_000).describe('a SIP message whose first byte arrived on a TCP connection must be complete within this time, else the connection is closed (slowloris: a trickle of bytes defeats the idle timeout, not this one)'),
+      idleTimeoutSec: z.number().int().min(1).default(300).describe('TCP connections with no traffic this long are closed (RFC 5626 CRLF keep-alives count as traffic)'),
+      maxConnections: z.number().int().min(1).default(4096).describe('inbound SIP TCP connections open at once, all listeners and sources together; further ones are reset at once so that the HTTP API, the health checks and the stores keep file descriptors. Applied at most half the soft open-file limit (ulimit -n, read from /proc/self/limits at start; logged when lowered)'),
+      maxConnectionsPerSource: z.number().int().min(1).default(64).describe('inbound SIP TCP connections open at once from one source address; further ones are reset at once (security.trustedSources are exempt, an SBC or a NATed office may need more)'),
     }).strict().prefault({}),
   }).strict().prefault({}),
   security: z.object({
-    trustedSources: z.array(z.string().min(1)).default([]).describe('addresses or CIDR blocks (trunks, SBCs, monitoring) never banned, rate-limited or dropped as scanners; their authentication failures still count against the username'),
+    trustedSources: z.array(z.string().min(1).refine(isAddressOrCidr, 'must be an IP address or a CIDR block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)')).default([]).describe('addresses or CIDR blocks (trunks, SBCs, monitoring) never banned, rate-limited or dropped as scanners; their authentication failures still count against the username. Behind an SBC, list it here: the per-username lock is then the remaining brute-force defence'),
     bans: z.object({
-      enabled: z.boolean().default(true).describe('count failed authentications and ban sources / lock usernames past the thresholds'),
+      enabled: z.boolean().default(true).describe('count failed authentications and ban sources / lock usernames past the thresholds, ban sources over their rate or using a scanner User-Agent; false = no ban or lock at all (the rate limit and the scanner check still drop the messages concerned)'),
       windowSec: z.number().int().min(1).default(60).describe('sliding window over which failures are counted'),
       maxFailuresPerSource: z.number().int().min(1).default(20).describe('failed authentications from one source address within the window before it is banned'),
-      maxFailuresPerUser: z.number().int().min(1).default(50).describe('failed authentications for one auth username within the window before it is locked'),
-      banSec: z.number().int().min(1).default(900).describe('how long a banned source is dropped silently'),
+      maxFailuresPerUser: z.number().int().min(1).default(50).describe('failed authentications for one auth username (any case, from any source) within the window before it is locked; keep it above maxFailuresPerSource, so that one source is banned before it can lock a user out'),
+      banSec: z.number().int().min(1).default(900).describe('how long a banned source (failures, rate, scanner) is dropped silently'),
       lockSec: z.number().int().min(1).default(300).describe('how long a locked username is refused, whatever its password'),
     }).strict().prefault({}),
     rateLimit: z.object({
-      requestsPerSec: z.number().min(0).default(200).describe('requests accepted per second from one source address (0 = no limit); past it requests are dropped silently'),
-      burst: z.number().int().min(1).default(400).describe('requests a source may send at once above the steady rate'),
-      banAfterSec: z.number().int().min(0).default(10).describe('a source over its rate for this many seconds in a row is banned for security.bans.banSec (0 = never ban for rate)'),
+      requestsPerSec: z.number().min(0).default(200).describe('SIP messages (requests and responses) accepted per second from one source address, token bucket (0 = no limit); past it they are dropped silently'),
+      burst: z.number().int().min(1).default(400).describe('messages a source may send at once above the steady rate (the bucket size)'),
+      banAfterSec: z.number().int().min(0).default(10).describe('a source over its rate for this many seconds in a row (drops at most 1 s apart) is banned for security.bans.banSec (0 = never ban for rate)'),
     }).strict().prefault({}),
     scannerUserAgents: z.array(z.string().min(1)).default(['friendly-scanner', 'sipvicious', 'sipcli', 'VaxSIPUserAgent', 'sip-scan', 'sundayddr', 'iWar', 'SIPScan', 'smap', 'PortSIP VoIP SDK', 'pplsip']).describe('requests whose User-Agent contains one of these (case-insensitive) are dropped silently and their source banned'),
   }).strict().prefault({}),
@@ -91,7 +100,14 @@ export const configSchema = z.object({
     minExpires: seconds.default(60),
     maxExpires: seconds.default(86400),
     rejectBelowMin: z.boolean().default(true).describe('423 + Min-Expires (else raise to minExpires)'),
-    maxContacts: seconds.default(0).describe('bindings per AoR (0 = unlimited)'),
+    maxContacts: seconds.default(10).describe('bindings per AoR (0 = unlimited); a REGISTER that would add one more is answered 403 and changes nothing'),
+    ownership: z.object({
+      mode: z.enum(['directory', 'username', 'off']).default('directory').describe('after authentication, which AoR the credentials may register: "directory" = the AoR of the authenticated username\'s row (table, usernameColumn, aorColumn; an empty AoR column = the username itself), "username" = an AoR whose user is the auth username (Kamailio auth_check with the To-user check), "off" = any AoR (only behind a front end that checks it; logged at start). Other AoRs get 403, nothing stored or removed'),
+      table: z.string().regex(/^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$/, 'must be schema.table').default('registration.customers').describe('directory table holding the username → AoR tie'),
+      usernameColumn: z.string().regex(/^[A-Za-z_][\w]*$/, 'must be a column name').default('username').describe('column matched against the digest username'),
+      aorColumn: z.string().regex(/^[A-Za-z_][\w]*$/, 'must be a column name').default('aor').describe('column holding the owned AoR (user, user@domain or sip:user@domain)'),
+      matchDomain: z.boolean().default(false).describe('compare the AoR domain too (multi-domain registrars); by default the user part alone, as the realm is the From host'),
+    }).strict().prefault({}),
     purgeIntervalSec: z.number().int().min(1).default(60),
   }).strict().prefault({}),
   auth: z.object({

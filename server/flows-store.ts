@@ -232,6 +232,8 @@ export function composeFlows(ordered: Array<Pick<ActiveFlow, 'flow' | 'version' 
   const cache = new Map<string, CompiledLogic | undefined>();
   const service: CompiledService = {
     logics,
+    // every flow's secret variables (engine/secrets.ts): a composed run may cross flows
+    secrets: new Set(ordered.flatMap((f) => [...(f.service.secrets ?? [])])),
     find(ref) {
       if (cache.has(ref)) return cache.get(ref);
       const found = resolve(ref)?.logic;

@@ -11,6 +11,15 @@
  *                                                        SIP digest challenges after credentials (kind=sip)
  *   sipflow_http_requests_total{method,route,status}     HTTP API requests
  *   sipflow_flow_activations_total{flow}                 activations applied by this instance
+ *   sipflow_security_dropped_total{reason}               SIP messages dropped unanswered by the guard
+ *                                                        (reason=banned|rate|scanner; main thread)
+ *   sipflow_security_bans_total{kind,reason}             bans (kind=source) and locks (kind=user) taken
+ *   sipflow_security_active_bans{kind}                   bans / locks in force now
+ *   sipflow_tcp_connections                              inbound SIP TCP connections open (main thread)
+ *   sipflow_tcp_refused_total{reason}                    inbound SIP TCP connections refused
+ *                                                        (reason=max_connections|max_per_source)
+ *   sipflow_tcp_closed_total{reason}                     SIP TCP connections closed by a defence (reason=
+ *                                                        message_timeout|idle_timeout|bad_framing|not_reading)
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -30,11 +39,19 @@ export interface Metrics {
   authFailures: Counter<'kind'>;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   activations: Counter<'flow'>;
+  tcpConnections: Gauge;
+  tcpRefused: Counter<'reason'>;
+  tcpClosed: Counter<'reason'>;
+  securityDropped: Counter<'reason'>;
+  securityBans: Counter<'kind' | 'reason'>;
+  securityActiveBans: Gauge<'kind'>;
+  /** Where the active-bans gauge reads its values (the process's guard, services/guard); null = none. */
+  setSecuritySource(count: (() => { sources: number; users: number }) | null): void;
   /** Where the bindings gauge reads its value (e.g. a `count` on the location store); null = unknown. */
   setBindingsSource(count: (() => Promise<number | null>) | null, cacheMs?: number): void;
   /**
    * Records one request run through a flow (method = SIP method, outcome = its kind, status = SIP
-   * status or "none"). A challenge answered to a request that carried credentials (authUsername set)
+   * status or "none"). A challenge (not stale) answered to a request that carried credentials (authUsername set)
    * counts as a SIP authentication failure.
    */
   observeRun(method: string | null | undefined, outcome: Outcome, seconds: number, opts?: { hadCredentials?: boolean }): void;
@@ -57,6 +74,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'sipflow_' });
 
   let source: (() => Promise<number | null>) | null = null;
+  let securitySource: (() => { sources: number; users: number }) | null = null;
   const sources = new Set<() => Promise<unknown[][]>>();
   let cacheMs = 10_000;
   let cached: { at: number; value: number | null } | null = null;
@@ -105,9 +123,39 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'sipflow_flow_activations_total', help: 'flow activations applied by this instance (local or noticed from another instance)',
       labelNames: ['flow'] as const, registers: [registry],
     }),
+    securityDropped: new Counter({
+      name: 'sipflow_security_dropped_total', help: 'SIP messages dropped without an answer: reason=banned (source banned), rate (over its rate limit), scanner (scanner User-Agent)',
+      labelNames: ['reason'] as const, registers: [registry],
+    }),
+    securityBans: new Counter({
+      name: 'sipflow_security_bans_total', help: 'bans taken: kind=source (source address banned) or user (username locked), by reason (auth, rate, scanner)',
+      labelNames: ['kind', 'reason'] as const, registers: [registry],
+    }),
+    securityActiveBans: new Gauge({
+      name: 'sipflow_security_active_bans', help: 'bans in force in this instance: kind=source (banned addresses) or user (locked usernames)',
+      labelNames: ['kind'] as const, registers: [registry],
+      collect() {
+        if (!securitySource) return;
+        const c = securitySource();
+        this.set({ kind: 'source' }, c.sources);
+        this.set({ kind: 'user' }, c.users);
+      },
+    }),
+    setSecuritySource(count) { securitySource = count; },
+    tcpConnections: new Gauge({
+      name: 'sipflow_tcp_connections', help: 'inbound SIP TCP connections open (counted against sip.tcp.maxConnections)', registers: [registry],
+    }),
+    tcpRefused: new Counter({
+      name: 'sipflow_tcp_refused_total', help: 'inbound SIP TCP connections refused (reset at once): reason=max_connections (sip.tcp.maxConnections) or max_per_source (sip.tcp.maxConnectionsPerSource)',
+      labelNames: ['reason'] as const, registers: [registry],
+    }),
+    tcpClosed: new Counter({
+      name: 'sipflow_tcp_closed_total', help: 'SIP TCP connections closed by a defence: reason=message_timeout (incomplete message), idle_timeout, bad_framing, not_reading (peer not reading responses)',
+      labelNames: ['reason'] as const, registers: [registry],
+    }),
     setBindingsSource(count, ms = 10_000) { source = count; cacheMs = ms; cached = null; },
     observeRun(method, outcome, seconds, opts) {
-      if (outcome.kind === 'challenge' && opts?.hadCredentials) m.authFailures.inc({ kind: 'sip' });
+      if (outcome.kind === 'challenge' && !outcome.stale && opts?.hadCredentials) m.authFailures.inc({ kind: 'sip' }); // stale = right password, old nonce
       m.requests.inc({ method: method || 'unknown', outcome: outcome.kind, status: outcome.status === null ? 'none' : String(outcome.status) });
       m.flowExecution.observe({ outcome: outcome.kind }, seconds);
     },

@@ -43,6 +43,8 @@ export interface RuntimeOptions {
   nonceSecret?: string;
   /** Nonce-count table (replay protection); SIP worker threads share one in shared memory. */
   nonceCounts?: NonceCountTable;
+  /** When the process started (ms): older nonces are answered stale (services/auth/nonce.ts). Absent: no such check (one-shot CLI runs). */
+  bootEpoch?: number;
   nonceLifetimeSec?: number;
   algorithms?: DigestAlgorithm[];
   registrar?: RegistrarOptions;
@@ -180,7 +182,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     const registrar = createRegistrar(store, o.registrar);
     const stopPurging = o.purgeIntervalSec ? registrar.startPurging(o.purgeIntervalSec * 1000) : () => undefined;
     const secret = o.nonceSecret !== undefined ? secretFromString(o.nonceSecret) : resolveSecret({ dataDir: o.dataDir });
-    const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms, nonceCounts: o.nonceCounts });
+    const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms, nonceCounts: o.nonceCounts, bootEpoch: o.bootEpoch });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
     const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership };

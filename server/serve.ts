@@ -7,12 +7,14 @@
  * Either way every store, in-process ones included (PGlite, memory), has exactly one owner.
  *
  * SIGINT / SIGTERM: stop taking requests (new ones get 503), let transactions in progress finish
- * for up to 2 s, close sockets and stores, exit.
+ * for up to SHUTDOWN_GRACE_MS, close sockets, TCP connections and stores, exit; cli/serve.ts exits
+ * anyway at SHUTDOWN_DEADLINE_MS (docs/operations.md, "Stopping").
  */
 import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SharedNonceCounter } from '../services/auth';
+import { refuseLockedUsernames } from '../services/guard';
 import type { LogicTarget } from '../sip/front-end';
 import type { Config } from './config';
 import { createFlowsStore, type FlowsStore } from './flows-store';
@@ -20,8 +22,15 @@ import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
 import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
+import { createSecurity, type Security } from './security';
 import { listenerFrontEndOptions, startSipServer, type SipServer } from './sip-server';
+import { sipTcpOptions } from './sip-tcp';
 import { startSipThreads, type SipThreads } from './sip-threads/host';
+
+/** Transactions in progress get this long to finish after SIGTERM / SIGINT. */
+export const SHUTDOWN_GRACE_MS = 2000;
+/** Last resort: the process exits this long after the signal was handled, whatever is still open. */
+export const SHUTDOWN_DEADLINE_MS = SHUTDOWN_GRACE_MS + 3000;
 
 export interface ServeOptions {
   config: Config;
@@ -61,20 +70,26 @@ const targetOf = (flows: FlowsStore) => (ref: string): LogicTarget | undefined =
 };
 
 /** Every listener served by the main thread itself (one SIP thread). */
-async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows: FlowsStore): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
+async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows: FlowsStore, security: Security): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
   const resolve = targetOf(flows);
   const servers: SipServer[] = [];
   const log = logPort(logger);
   const metrics = processMetrics();
-  const ctx = instrumentContext(rt.ctx, metrics);
+  const instrumented = instrumentContext(rt.ctx, metrics);
+  // a locked username never authenticates on SIP (services/guard/locks.ts)
+  const ctx = { ...instrumented, auth: refuseLockedUsernames(instrumented.auth, security.guard) };
+  // TCP timeouts and connection caps (sip.tcp): one gate for every listener
+  const tcp = sipTcpOptions(config, { logger, metrics });
   try {
     for (const l of config.sip.listeners) {
       servers.push(await startSipServer({
         ...listenerFrontEndOptions(config, l, {
-          service: flows.active(), resolve, ctx, log,
+          service: flows.active(), resolve, ctx, log, nonceSecret: rt.nonceSecret,
           observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
         }),
-        host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'),
+        admit: (data, peer) => !security.drop(data, peer.address),
+        onAuthFailure: (source, username) => security.guard.authFailure(source, username),
+        host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'), ...tcp,
       }));
     }
   } catch (e) {
@@ -90,15 +105,15 @@ async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows
     servers,
     async close() {
       unsubscribe();
-      await Promise.all(servers.map((s) => s.close(2000)));
+      await Promise.all(servers.map((s) => s.close(SHUTDOWN_GRACE_MS)));
     },
   };
 }
 
 /** The HTTP API (flows, simulate, execute, directory, registrations, health, metrics). */
-async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger): Promise<FastifyInstance | null> {
+async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger, security: Security): Promise<FastifyInstance | null> {
   if (!config.http.enabled) return null;
-  const app = await buildApi({ config, runtime: rt, flows, logger });
+  const app = await buildApi({ config, runtime: rt, flows, logger, security: security.guard });
   await app.listen({ host: config.http.host, port: config.http.port });
   return app;
 }
@@ -108,12 +123,18 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const workers = decideWorkers(config.sip.workers);
   // Replay protection must see every worker's accepted nonce-counts: one table in shared memory.
   const nonceCounts = SharedNonceCounter.create();
-  const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger), nonceCounts: new SharedNonceCounter(nonceCounts) });
+  // Nonces issued before this instant may have been used before the table above existed (a
+  // restart): answered stale. One epoch for the process: every SIP thread, restarted ones too.
+  const bootEpoch = Date.now();
+  const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger), nonceCounts: new SharedNonceCounter(nonceCounts), bootEpoch });
   let flows: FlowsStore | undefined;
   let api: FastifyInstance | null = null;
+  // brute-force and flood defence: one guard for every SIP thread of this process
+  let security: Security;
   try {
+    security = createSecurity(config.security, { logger, metrics: processMetrics() });
     flows = await openFlows(config, rt, logger);
-    api = await startApi(config, rt, flows, logger);
+    api = await startApi(config, rt, flows, logger, security);
   } catch (e) {
     await api?.close();
     flows?.close();
@@ -128,14 +149,14 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   let sip: { listeners: Array<{ name: string; host: string; udpPort: number; tcpPort: number }>; close(): Promise<void> };
   try {
     if (workers === 1) {
-      const s = await startInProcess(config, rt, logger, activeFlows);
+      const s = await startInProcess(config, rt, logger, activeFlows, security);
       sip = { listeners: s.servers.map((x, i) => ({ name: config.sip.listeners[i].name, host: config.sip.listeners[i].host, udpPort: x.udpPort, tcpPort: x.tcpPort })), close: s.close };
     } else {
       const threads: SipThreads = await startSipThreads({
         config, ctx: instrumentContext(rt.ctx, processMetrics()), flows: activeFlows, logger, metrics: processMetrics(), workers,
-        nonceSecret: rt.nonceSecret, nonceCounts, onDirectoryWrite: rt.onDirectoryWrite,
+        nonceSecret: rt.nonceSecret, nonceCounts, bootEpoch, onDirectoryWrite: rt.onDirectoryWrite, security,
       });
-      sip = { listeners: threads.listeners, close: () => threads.close(2000) };
+      sip = { listeners: threads.listeners, close: () => threads.close(SHUTDOWN_GRACE_MS) };
     }
   } catch (e) {
     await closeShared();

@@ -49,7 +49,8 @@ export function listenerFrontEndOptions(config: Config, l: Listener, a: {
 
 /** The front end's options plus the transports' socket settings (host and port default to 0.0.0.0:5060). */
 export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'>,
-  Partial<Pick<TransportOptions, 'host' | 'port' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'reuseAddr'>> {
+  Partial<Pick<TransportOptions, 'host' | 'port' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'reuseAddr'
+    | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed'>> {
   service: CompiledService;
   ctx: RunContext;
   log?: LogPort;
@@ -72,6 +73,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     host: o.host ?? '0.0.0.0', port: o.port ?? 5060, udp: o.udp, tcp: o.tcp,
     recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize,
     tcpIdleTimeoutMs: o.tcpIdleTimeoutMs, maxMessageSize: o.maxMessageSize, reuseAddr: o.reuseAddr,
+    tcpMessageTimeoutMs: o.tcpMessageTimeoutMs, tcpGate: o.tcpGate, onTcpClosed: o.onTcpClosed,
     onMessage: (data, peer, local) => { if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local); },
     onWarning: (m) => o.log?.log('warn', m),
   });

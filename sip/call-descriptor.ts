@@ -41,7 +41,8 @@ export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
       vars.called = vars.toUsername ?? null;
       vars.originalCalled = vars.called;
     }
-    const cd: CallDescriptor = { vars, headers: req.headers };
+    // requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
+    const cd: CallDescriptor = { vars, headers: req.headers, requestUri: req.uri };
     const body = req.body;
     if (body.length > 0) cd.body = typeof body === 'string' ? body : body.toString('utf8');
     return cd;

@@ -11,11 +11,17 @@
  * §3.5.1), and a connection table keyed by the remote `ip:port` so responses and later requests
  * reuse the connection the peer opened (RFC 3261 §18.2.2). A connection whose outgoing buffer
  * grows past a limit is closed instead of buffering without bound (never block on a slow peer).
+ *
+ * TCP defences (docs/security.md): a message whose first byte arrived must be complete within
+ * `tcpMessageTimeoutMs` (slowloris: a trickle of bytes keeps the idle timer from firing, not this
+ * one), and inbound connections are admitted by a `TcpGate` (sip/tcp-limits.ts: caps in total
+ * and per source); a refused connection is reset at once.
  */
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';
 import { StreamFramer } from './framing';
+import type { TcpGate } from './tcp-limits';
 
 export type Proto = 'udp' | 'tcp';
 
@@ -34,6 +40,8 @@ export interface LocalEndpoint {
   address: string;
   port: number;
 }
+
+export type TcpCloseReason = 'message_timeout' | 'idle_timeout' | 'bad_framing' | 'not_reading';
 
 export type MessageHandler = (data: Buffer, peer: Peer, local: LocalEndpoint) => void;
 export type SendCallback = (err: Error | null) => void;
@@ -60,8 +68,14 @@ export interface TransportOptions {
   /** Kernel receive / send buffer of the UDP socket (default 4 MiB). */
   recvBufferSize?: number;
   sendBufferSize?: number;
-  /** Close TCP connections idle this long (default 300 s, RFC 5626 friendly). */
+  /** Close TCP connections idle this long (default 300 s, RFC 5626 friendly; sip.tcp.idleTimeoutSec). */
   tcpIdleTimeoutMs?: number;
+  /** A message whose first byte arrived must be complete within this, else the connection is closed (default 10 s; sip.tcp.messageTimeoutMs). */
+  tcpMessageTimeoutMs?: number;
+  /** Admission of inbound TCP connections (caps in total and per source); none = no cap. */
+  tcpGate?: TcpGate;
+  /** A TCP connection was closed by a defence (message or idle timeout, framing error, peer not reading). */
+  onTcpClosed?: (reason: TcpCloseReason, address: string) => void;
   /** Largest SIP message accepted on TCP (default 65535). */
   maxMessageSize?: number;
   /** Outgoing bytes buffered on a TCP connection before it is dropped (default 4 MiB). */
@@ -97,6 +111,10 @@ export class TcpConnection {
   readonly framer: StreamFramer;
   readonly key: string;
   closed = false;
+  /** Accepted from a peer (holds a slot of the TcpGate), as opposed to opened by us. */
+  inbound = false;
+  /** Running while a message is incomplete (sip.tcp.messageTimeoutMs). */
+  messageTimer: NodeJS.Timeout | null = null;
   /** Senders waiting for an outgoing connect. */
   private waiting: SendCallback[] | null = null;
 
@@ -133,7 +151,7 @@ export class SipTransports implements SipSender {
   private udp: dgram.Socket | null = null;
   private server: net.Server | null = null;
   private readonly conns = new Map<string, TcpConnection>();
-  private readonly opts: Required<Omit<TransportOptions, 'onWarning'>> & Pick<TransportOptions, 'onWarning'>;
+  private readonly opts: Required<Omit<TransportOptions, 'onWarning' | 'tcpGate' | 'onTcpClosed'>> & Pick<TransportOptions, 'onWarning' | 'tcpGate' | 'onTcpClosed'>;
   private closing = false;
   udpPort = 0;
   tcpPort = 0;
@@ -144,7 +162,8 @@ export class SipTransports implements SipSender {
     this.opts = {
       host: o.host, port: o.port, onMessage: o.onMessage, onWarning: o.onWarning,
       udp: o.udp ?? true, tcp: o.tcp ?? true, recvBufferSize: o.recvBufferSize ?? MIB4, sendBufferSize: o.sendBufferSize ?? MIB4,
-      tcpIdleTimeoutMs: o.tcpIdleTimeoutMs ?? 300_000, maxMessageSize: o.maxMessageSize ?? 65535,
+      tcpIdleTimeoutMs: o.tcpIdleTimeoutMs ?? 300_000, tcpMessageTimeoutMs: o.tcpMessageTimeoutMs ?? 10_000,
+      tcpGate: o.tcpGate, onTcpClosed: o.onTcpClosed, maxMessageSize: o.maxMessageSize ?? 65535,
       maxTcpBuffered: o.maxTcpBuffered ?? MIB4, tcpConnectTimeoutMs: o.tcpConnectTimeoutMs ?? 5000, reuseAddr: o.reuseAddr ?? false,
     };
     this.advertised = o.host === '0.0.0.0' || o.host === '::' || o.host === '' ? '127.0.0.1' : o.host;
@@ -245,8 +264,27 @@ export class SipTransports implements SipSender {
   private accept(socket: net.Socket): void {
     if (this.closing) { socket.destroy(); return; }
     const address = plainAddress(socket.remoteAddress ?? '');
+    const gate = this.opts.tcpGate;
+    if (gate !== undefined && gate.admit(address) !== null) {
+      // refused: reset at once, nothing read, nothing kept (the descriptor is free again now)
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
+      return;
+    }
     const conn = new TcpConnection(socket, address, socket.remotePort ?? 0, this.opts.maxMessageSize, false);
+    conn.inbound = gate !== undefined;
     this.wire(conn);
+  }
+
+  /**
+   * Closes a connection because of a defence (counted by `onTcpClosed`). Timeouts are not logged
+   * here, one line per connection (a slowloris attack holds hundreds): `onTcpClosed` summarises.
+   */
+  private drop(conn: TcpConnection, reason: TcpCloseReason, message: string): void {
+    if (conn.closed || conn.socket.destroyed) return;
+    if (reason !== 'message_timeout' && reason !== 'idle_timeout') this.opts.onWarning?.(`tcp ${conn.key}: ${message}; closing`);
+    this.opts.onTcpClosed?.(reason, conn.address);
+    conn.socket.destroy();
   }
 
   private wire(conn: TcpConnection): void {
@@ -256,7 +294,11 @@ export class SipTransports implements SipSender {
     if (old && old !== conn) old.socket.destroy();
     this.conns.set(conn.key, conn);
     socket.setNoDelay(true);
-    socket.setTimeout(o.tcpIdleTimeoutMs, () => socket.destroy());
+    socket.setTimeout(o.tcpIdleTimeoutMs, () => this.drop(conn, 'idle_timeout', `idle for ${o.tcpIdleTimeoutMs} ms`));
+    const messageTimeout = () => {
+      conn.messageTimer = null;
+      this.drop(conn, 'message_timeout', `message not complete within ${o.tcpMessageTimeoutMs} ms (${conn.framer.buffered} bytes held)`);
+    };
     let local: LocalEndpoint | null = null;
     socket.on('data', (chunk: Buffer) => {
       const r = conn.framer.push(chunk);
@@ -265,13 +307,24 @@ export class SipTransports implements SipSender {
       for (const m of r.messages) o.onMessage(m, peer, local);
       if (r.keepalives > 0 && !conn.closed) socket.write(CRLF);
       if (r.error !== undefined) {
-        o.onWarning?.(`tcp ${conn.key}: ${r.error}; closing`);
-        socket.destroy();
+        this.drop(conn, 'bad_framing', r.error);
+        return;
+      }
+      // The message timer runs from the first byte of a message to its last: stopped when nothing
+      // is held, restarted when the bytes held belong to a message that began in this chunk.
+      if (conn.framer.buffered === 0) {
+        if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
+      } else if (conn.messageTimer === null || r.messages.length > 0) {
+        if (conn.messageTimer !== null) clearTimeout(conn.messageTimer);
+        conn.messageTimer = setTimeout(messageTimeout, o.tcpMessageTimeoutMs);
+        conn.messageTimer.unref();
       }
     });
     socket.on('error', (err) => { conn.failed(err); });
     socket.on('close', () => {
       conn.closed = true;
+      if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
+      if (conn.inbound) { conn.inbound = false; o.tcpGate?.release(conn.address); }
       conn.failed(new Error('connection closed'));
       if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
     });
@@ -296,8 +349,7 @@ export class SipTransports implements SipSender {
       conn = this.connect(peer.address, peer.port);
     }
     if (conn.socket.writableLength > this.opts.maxTcpBuffered) {
-      this.opts.onWarning?.(`tcp ${conn.key}: peer not reading (${conn.socket.writableLength} bytes queued); closing`);
-      conn.socket.destroy();
+      this.drop(conn, 'not_reading', `peer not reading (${conn.socket.writableLength} bytes queued)`);
       cb?.(new Error('peer not reading'));
       return;
     }
@@ -308,6 +360,7 @@ export class SipTransports implements SipSender {
     const socket = net.connect({ host: address, port, noDelay: true });
     const conn = new TcpConnection(socket, address, port, this.opts.maxMessageSize, true);
     const timer = setTimeout(() => { conn.failed(new Error('connect timeout')); socket.destroy(); }, this.opts.tcpConnectTimeoutMs);
+    timer.unref();
     socket.once('connect', () => { clearTimeout(timer); conn.connected(); });
     socket.once('close', () => clearTimeout(timer));
     this.wire(conn);

@@ -6,7 +6,7 @@
  * authenticates (pass 2) and restarts the logic to save the binding (pass 3).
  */
 import { useMemo, useState } from 'react';
-import { ApiFailure, type Api, type SimulateResult, type TraceStep } from './api';
+import { ApiFailure, REDACTED, type Api, type SimulateResult, type TraceStep } from './api';
 import type { SlidDoc } from './model';
 import { SAMPLES, answerChallenge } from './samples';
 
@@ -21,6 +21,14 @@ interface Props {
   logicId: string | null;
   onHighlight(h: Highlight | null): void;
   onFocusNode(id: string): void;
+}
+
+/** A CD value: JSON, except a secret the server withheld, shown as such. */
+function CdValueView({ value }: { value: unknown }) {
+  if (value === REDACTED) {
+    return <span className="redacted" data-testid="sim-redacted" title="a secret (password, credentials): the server leaves it out; tick “show secrets” to see it">•••• hidden</span>;
+  }
+  return <>{JSON.stringify(value)}</>;
 }
 
 const describeOutcome = (o: SimulateResult['outcome']) => {
@@ -64,6 +72,7 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
   const [cdText, setCdText] = useState(JSON.stringify(SAMPLES[0].cd, null, 2));
   const [username, setUsername] = useState('francesco');
   const [password, setPassword] = useState('123456');
+  const [revealSecrets, setRevealSecrets] = useState(false);
   const [running, setRunning] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [requests, setRequests] = useState<Request[]>([]);
@@ -94,7 +103,7 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
     try {
       const cd = JSON.parse(cdText) as Record<string, unknown>;
       const done: Request[] = [];
-      const first = await api.simulate({ slid: doc, logic: logicId, cd, trace: true });
+      const first = await api.simulate({ slid: doc, logic: logicId, cd, trace: true, revealSecrets });
       done.push({ input: cd, result: first });
       const o = first.outcome;
       if (sample.answerChallenge && o.kind === 'challenge') {
@@ -109,7 +118,7 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
         const cseq = /^(\d+)\s+(\S+)/.exec(String(headers.CSeq ?? ''));
         if (cseq) headers.CSeq = `${Number(cseq[1]) + 1} ${cseq[2]}`;
         const second = { ...cd, headers };
-        done.push({ input: second, result: await api.simulate({ slid: doc, logic: logicId, cd: second, trace: true }) });
+        done.push({ input: second, result: await api.simulate({ slid: doc, logic: logicId, cd: second, trace: true, revealSecrets }) });
       }
       setRequests(done);
       onHighlight(highlightFor(splitPasses(done)));
@@ -152,6 +161,9 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
       <div className="row">
         <button className="primary" data-testid="sim-run" disabled={running || !doc || !logicId} onClick={run}>{running ? 'Running…' : `Run on logic ${logicId ?? '—'}`}</button>
         {requests.length > 0 && <button onClick={() => { setRequests([]); onHighlight(null); }}>Clear</button>}
+        <label className="hint" title="passwords and credentials headers are hidden in the answer unless asked for">
+          <input type="checkbox" data-testid="sim-reveal" checked={revealSecrets} onChange={(e) => setRevealSecrets(e.target.checked)} /> show secrets
+        </label>
       </div>
       {error && <div className="error-box" data-testid="sim-error">{error}</div>}
       {final && (
@@ -190,7 +202,7 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
               <div className="section">CD after this step</div>
               <table><tbody>
                 {Object.entries(stepCd).map(([k, v]) => (
-                  <tr key={k} className={stepSet && k in stepSet ? 'changed' : ''}><td>{k}</td><td className="mono">{JSON.stringify(v)}</td></tr>
+                  <tr key={k} className={stepSet && k in stepSet ? 'changed' : ''}><td>{k}</td><td className="mono"><CdValueView value={v} /></td></tr>
                 ))}
               </tbody></table>
             </div>

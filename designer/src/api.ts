@@ -60,11 +60,15 @@ export interface FlowDetail extends FlowSummary {
 export interface DirectoryTable { name: string; columns: Array<{ name: string; type: string }> }
 
 export interface TraceStep { step: number; logic: string; nodeId: string; nodeName: string; type: string; exit: string; set?: Record<string, unknown> }
+/** What the server answers in place of a secret (unless asked to reveal secrets). */
+export const REDACTED = '[redacted]';
+
 export interface SimulateResult {
   outcome: { kind: string; status: number | null; [k: string]: unknown };
   cd: Record<string, unknown>;
   restarts: number;
   trace?: TraceStep[];
+  secretsRevealed?: boolean;
 }
 
 export class Api {
@@ -113,7 +117,8 @@ export class Api {
   activate(name: string, version: number) {
     return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate`, '{}');
   }
-  simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean }) {
+  /** Secrets (passwords, credentials headers) come back as REDACTED unless `revealSecrets`. */
+  simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean }) {
     return this.json<SimulateResult>('POST', '/api/v1/simulate', JSON.stringify(body));
   }
 }

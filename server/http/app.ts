@@ -9,11 +9,13 @@
  *   /api/v1/flows…, /simulate, /execute                flows and the engine
  *   /api/v1/customers…, /numbers…, /import             directory
  *   /api/v1/registrations…                             location service
+ *   /api/v1/security/bans…                             banned sources and locked usernames (list, lift)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { RunContext } from '../../engine/types';
 import { createSubscribers, type Subscribers } from '../../services/directory';
+import type { Guard } from '../../services/guard';
 import type { Config } from '../config';
 import type { FlowsStore } from '../flows-store';
 import { createLogger, type Logger } from '../logger';
@@ -28,6 +30,7 @@ import { directoryRoutes } from './routes/directory';
 import { engineRoutes } from './routes/engine';
 import { flowRoutes } from './routes/flows';
 import { registrationRoutes } from './routes/registrations';
+import { securityRoutes } from './routes/security';
 import { errorResponses, importErrorSchema, problemSchema } from './schemas';
 import { createSubscribersAdmin } from './subscribers-admin';
 
@@ -50,6 +53,8 @@ export interface ApiOptions {
   publicPrefixes?: string[];
   /** Readiness checks give up after this long (default 2000 ms). */
   readyTimeoutMs?: number;
+  /** The SIP threads' guard (services/guard) whose bans /api/v1/security/bans lists and lifts; none: an empty list. */
+  security?: Guard;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -72,6 +77,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     ctx: o.ctx ?? instrumentContext(o.runtime.ctx, metrics),
     limits: o.runtime.limits,
     registrarOptions: runtimeOptionsFromConfig(o.config).registrar ?? {},
+    security: o.security ?? null,
   };
   metrics.setBindingsSource(() => location.count(new Date()));
 
@@ -155,6 +161,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     await engineRoutes(v1, deps);
     await directoryRoutes(v1, deps);
     await registrationRoutes(v1, deps);
+    await securityRoutes(v1, deps);
   }, { prefix: API_PREFIX });
   await app.register(designerPlugin, { directory: o.runtime.directory });
   return app;

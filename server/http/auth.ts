@@ -20,7 +20,7 @@ export function resolveApiToken(o: { token?: string; dataDir: string }): string 
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  mkdirSync(o.dataDir, { recursive: true });
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 }); // the data dir holds secrets: owner only
   const token = randomBytes(32).toString('hex');
   try {
     // 'wx': when another process created it meanwhile, theirs wins.

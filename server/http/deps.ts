@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { RunContext, RunLimits } from '../../engine/types';
 import type { Subscribers } from '../../services/directory';
+import type { Guard } from '../../services/guard';
 import type { RegistrarOptions } from '../../services/location/registrar';
 import type { Config } from '../config';
 import type { FlowsStore } from '../flows-store';
@@ -23,4 +24,6 @@ export interface ApiDeps {
   ctx: RunContext;
   limits?: Partial<RunLimits>;
   registrarOptions: RegistrarOptions;
+  /** The SIP guard (bans and locks), null when the API runs without SIP threads. */
+  security: Guard | null;
 }

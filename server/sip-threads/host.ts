@@ -23,6 +23,8 @@ import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transpor
 import type { Config } from '../config';
 import type { FlowsStore } from '../flows-store';
 import type { Metrics } from '../metrics';
+import type { Security } from '../security';
+import { sipTcpOptions } from '../sip-tcp';
 import {
   Outbox, own, serializeError, type FlowText, type FromWorker, type FromWorkerItem, type StoreCall, type ToWorker, type ToWorkerItem,
   type WorkerEvent, type WorkerInit,
@@ -38,8 +40,12 @@ export interface SipThreadsOptions {
   workers: number;
   nonceSecret: Buffer;
   nonceCounts: SharedArrayBuffer;
+  /** The process's boot epoch (ms) for the workers' digest checks (nonces issued before it are stale). */
+  bootEpoch?: number;
   /** Subscribe to directory writes (the workers' caches are emptied on each). */
   onDirectoryWrite?: (listener: () => void) => () => void;
+  /** Brute-force and flood defence (server/security.ts): checked here before each hand-off; workers report failures and get the locks. */
+  security?: Security;
 }
 
 export interface SipThreads {
@@ -73,18 +79,22 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
 
   // ------------------------------------------------------------ sockets (this thread)
   const transports: SipTransports[] = [];
+  const security = o.security;
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
+    if (security !== undefined && security.drop(data, peer.address)) return; // banned, over rate, scanner: no answer
     const out = outboxes[n === 1 ? 0 : callIdHash(data) % n];
     if (!out) return; // a worker being replaced: the UA retransmits
     out.push([0, own(data), peer.proto === 'udp' ? 0 : 1, peer.address, peer.port, listener,
       local.address, local.port, peer.proto === 'tcp' ? `${peer.address}:${peer.port}` : null, Date.now()]);
   };
+  // TCP timeouts and connection caps (sip.tcp): the connections live here, one gate for every listener
+  const tcp = sipTcpOptions(config, { logger, metrics: o.metrics });
   try {
     for (let i = 0; i < config.sip.listeners.length; i++) {
       const l = config.sip.listeners[i];
       const t = new SipTransports({
         host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'), reuseAddr: true,
-        onMessage: dispatch(i), onWarning: (m) => logger.warn(m),
+        onMessage: dispatch(i), onWarning: (m) => logger.warn(m), ...tcp,
       });
       transports.push(t);
       await t.start();
@@ -132,6 +142,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           { proto: 'udp', address: t.advertised, port: t.udpPort });
         return;
       }
+      case 6: security?.guard.authFailure(m[1], m[2]); return;
     }
   }
 
@@ -159,7 +170,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
 
   function spawn(index: number): Promise<Worker> {
     const init: WorkerInit = {
-      index, config, listeners: listenerInfo, nonceSecret: new Uint8Array(o.nonceSecret), nonceCounts: o.nonceCounts,
+      index, config, listeners: listenerInfo, nonceSecret: new Uint8Array(o.nonceSecret), nonceCounts: o.nonceCounts, bootEpoch: o.bootEpoch,
       flows: flowTexts(o.flows), directoryCacheSec: config.directory.cacheSec, maxQueueMs: config.sip.maxQueueMs,
     };
     const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
@@ -172,6 +183,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           ready = true;
           slots[index] = w;
           outboxes[index] = out;
+          const locks = security?.guard.activeLocks();
+          if (locks?.length) w.postMessage({ t: 'locks', locks, replace: true } satisfies ToWorker);
           resolve(w);
           return;
         }
@@ -210,6 +223,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   const unsubscribeWrites = config.directory.cacheSec > 0 && o.onDirectoryWrite
     ? o.onDirectoryWrite(() => broadcast({ t: 'invalidate' }))
     : () => undefined;
+  const unsubscribeLocks = security ? security.onLockChange((username, until) => broadcast({ t: 'locks', locks: [[username, until]], replace: false })) : () => undefined;
   // /metrics: this thread's registry plus every worker's (requests and flow latency are counted there)
   const removeSource = o.metrics.addSource(() => Promise.all(slots.map((w) => new Promise<unknown[]>((resolve) => {
     if (!w) { resolve([]); return; }
@@ -228,19 +242,26 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         stopping = true;
         unsubscribeFlows();
         unsubscribeWrites();
+        unsubscribeLocks();
         removeSource();
         for (const t of transports) t.pauseAccepting();
+        // Bounded whatever the workers do: graceMs for transactions in progress (a worker behind
+        // a backlog sees the 'drain' late and is not waited for longer), then every worker is
+        // stopped and terminated (one that answered 'stopped' but kept a handle open would keep
+        // the process alive), then the sockets and TCP connections are destroyed.
         await Promise.all(slots.map((w, i) => {
           if (!w) return undefined;
-          const done = waitFor(i, 'drained', graceMs + 1000);
+          const done = waitFor(i, 'drained', graceMs + 250);
           w.postMessage({ t: 'drain', graceMs } satisfies ToWorker);
           return done;
         }));
         await Promise.all(slots.map(async (w, i) => {
           if (!w) return;
-          const done = waitFor(i, 'stopped', 2000);
+          const done = waitFor(i, 'stopped', 500);
           w.postMessage({ t: 'stop' } satisfies ToWorker);
-          if (!(await done)) await w.terminate();
+          await done;
+          outboxes[i] = null; // nothing more dispatched to it
+          await Promise.race([w.terminate(), new Promise((r) => setTimeout(r, 1000).unref())]);
         }));
         for (const t of transports) await t.close();
       })();

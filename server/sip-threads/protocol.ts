@@ -24,12 +24,17 @@ export type TcpSent = [4, number, string | null];
 /** A datagram that reached a worker's own socket (it should not; handed back for dispatch): [kind, listener, bytes, address, port]. */
 export type StrayDatagram = [5, number, Uint8Array, string, number];
 
+/** A failed authentication seen by a worker's front end, for the main thread's guard: [kind, source address, digest username or null]. */
+export type AuthFailure = [6, string, string | null];
+
 export interface FlowText { flow: string; version: number; text: string }
 
 export type Control =
   | { t: 'flows'; flows: FlowText[] }
   | { t: 'invalidate' }
   | { t: 'metrics'; id: number }
+  /** Locked usernames (services/guard/locks.ts): [lower-cased username, until ms; 0 = lifted]; `replace` = the full set. */
+  | { t: 'locks'; locks: Array<[string, number]>; replace: boolean }
   | { t: 'drain'; graceMs: number }
   | { t: 'stop' };
 
@@ -42,7 +47,7 @@ export type WorkerEvent =
 
 /** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
 export type ToWorkerItem = InboundSip | StoreReply | TcpSent;
-export type FromWorkerItem = StoreCall | TcpSend | StrayDatagram;
+export type FromWorkerItem = StoreCall | TcpSend | StrayDatagram | AuthFailure;
 export type ToWorker = ToWorkerItem[] | Control;
 export type FromWorker = FromWorkerItem[] | WorkerEvent;
 
@@ -54,6 +59,8 @@ export interface WorkerInit {
   listeners: Array<{ host: string; udpPort: number; tcpPort: number; advertised: string; udp: boolean }>;
   nonceSecret: Uint8Array;
   nonceCounts: SharedArrayBuffer;
+  /** The process's boot epoch (ms), not the worker's own start: a restarted worker keeps accepting the nonces of its predecessor. */
+  bootEpoch?: number;
   flows: FlowText[];
   /** Seconds of thread-local directory cache (0 = every query goes to the dispatcher). */
   directoryCacheSec: number;

@@ -17,6 +17,8 @@ import type { RunContext } from '../../engine/types';
 import { builtinRegistry } from '../../nodes';
 import { createDigestAuth, SharedNonceCounter } from '../../services/auth';
 import { createCachedDirectory } from '../../services/directory/cache';
+import { LockTable, refuseLockedUsernames } from '../../services/guard/locks';
+import { ownershipFor } from '../../services/directory/ownership';
 import type { Directory } from '../../services/directory/query';
 import type { DirectoryQuery, DirectorySchema } from '../../services/directory/types';
 import type { LocationPort } from '../../services/location/types';
@@ -71,15 +73,19 @@ const location: LocationPort = {
 const logger = createLogger({ level: init.config.log.level, base: { thread: init.index } });
 const log = logPort(logger);
 const metrics = createMetrics({ defaultMetrics: false });
+/** Usernames locked by the main thread's guard (Control 'locks'): refused by the digest check. */
+const locks = new LockTable();
 const ctx: RunContext = {
   directory: cachedDirectory ?? remoteDirectory,
+  ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
   location,
-  auth: createDigestAuth({
+  auth: refuseLockedUsernames(createDigestAuth({
     secret: Buffer.from(init.nonceSecret),
     nonceLifetimeSec: init.config.auth.nonceLifetimeSec,
     algorithms: init.config.auth.algorithms,
     nonceCounts: new SharedNonceCounter(init.nonceCounts),
-  }),
+    bootEpoch: init.bootEpoch,
+  }), locks),
   clock: { now: Date.now },
   realm: init.config.sip.domain,
   log,
@@ -99,6 +105,8 @@ function compile(flows: FlowText[]): { service: CompiledService; resolve(ref: st
 
 // ---------------------------------------------------------------- transports
 
+/** Set by the 'stop' control: the thread ends, nothing more is handled or sent. */
+let stopped = false;
 let sendSeq = 0;
 const pendingSends = new Map<number, SendCallback>();
 
@@ -112,6 +120,7 @@ class ThreadSender implements SipSender {
   ) {}
 
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
+    if (stopped) { cb?.(new Error('shutting down')); return; }
     if (peer.proto === 'udp') {
       if (!this.udp) { cb?.(new Error('no UDP transport')); return; }
       if (cb) this.udp.send(buf, peer.port, peer.address, (err) => cb(err ?? null));
@@ -150,10 +159,14 @@ async function start(): Promise<void> {
     const l = init.listeners[i];
     const udp = l.udp ? await bindUdp(i, l.host, l.udpPort) : null;
     const sender = new ThreadSender(i, l.advertised, l.udpPort, l.tcpPort, udp);
-    const fe = new FrontEnd(sender, listenerFrontEndOptions(init.config, init.config.sip.listeners[i], {
-      service: flows.service, resolve: flows.resolve, ctx, log,
-      observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
-    }));
+    const fe = new FrontEnd(sender, {
+      ...listenerFrontEndOptions(init.config, init.config.sip.listeners[i], {
+        service: flows.service, resolve: flows.resolve, ctx, log, nonceSecret: init.nonceSecret,
+        observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
+      }),
+      // counted by the main thread's guard (server/security.ts)
+      onAuthFailure: (source, username) => outbox.push([6, source, username]),
+    });
     listeners.push({ fe, udp, locals: new Map() });
   }
   port.on('message', (batch: ToWorker) => {
@@ -188,7 +201,7 @@ const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never droppe
 function onSip(bytes: Uint8Array, proto: 0 | 1, address: string, peerPort: number, listener: number,
   localAddress: string, localPort: number, connKey: string | null, receivedAt: number): void {
   const l = listeners[listener];
-  if (!l) return;
+  if (!l || stopped) return;
   // Overload guard: a request that queued longer than its UA waits before retransmitting is
   // stale; working on it only delays fresh ones. Drop it, as a full socket buffer would.
   if (bytes[0] !== RESPONSE_START && Date.now() - receivedAt > init.maxQueueMs) {
@@ -213,6 +226,10 @@ async function onControl(m: Control): Promise<void> {
       return;
     }
     case 'invalidate': cachedDirectory?.invalidate(); return;
+    case 'locks':
+      if (m.replace) locks.replace(m.locks);
+      else for (const [username, until] of m.locks) locks.set(username, until);
+      return;
     case 'metrics': post({ t: 'metrics', id: m.id, json: await metrics.registry.getMetricsAsJSON() }); return;
     case 'drain': {
       for (const l of listeners) l.fe.drain();
@@ -222,6 +239,9 @@ async function onControl(m: Control): Promise<void> {
       return;
     }
     case 'stop': {
+      // Nothing more is handled or sent: messages still queued are dropped, not answered from a
+      // closed socket (logic runs still waiting on a store call are abandoned with the thread).
+      stopped = true;
       for (const l of listeners) {
         l.fe.close();
         if (l.udp) await new Promise<void>((r) => { try { l.udp!.close(() => r()); } catch { r(); } });

@@ -2,6 +2,13 @@
  * Parser for `Authorization` / `Proxy-Authorization` Digest credentials (RFC 7616 §3.4,
  * RFC 3261 §25.1). Written as a small hand-rolled scanner rather than a regex so that hostile
  * input cannot trigger backtracking, and so every malformed header yields null instead of a throw.
+ *
+ * Parameter values are refused (null, so the request is challenged: 401/407) when they hold a
+ * character no credentials legitimately carry: a C0 control (NUL, tab, CR, LF, …), DEL, a C1
+ * control, U+FFFD (what the SIP parser's UTF-8 decoding makes of an invalid byte sequence) or a
+ * lone UTF-16 surrogate (only possible from JSON input). So a username such as "franc\0esco"
+ * never reaches `authUsername`, a directory query (PostgreSQL rejects NUL in text: that was an
+ * unauthenticated 500 per request) or a log line. Whitespace between parameters is untouched.
  */
 import type { DigestCredentials } from './types';
 
@@ -9,6 +16,17 @@ import type { DigestCredentials } from './types';
 const MAX_HEADER_LENGTH = 8192;
 
 const REQUIRED = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
+
+/**
+ * Characters refused inside a parameter value: C0 controls, DEL, C1 controls, U+FFFD and lone
+ * surrogates (a high one not followed by a low one, a low one not preceded by a high one).
+ */
+const INVALID_VALUE_CHAR = /[\u0000-\u001f\u007f-\u009f\ufffd]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** True when a parameter value holds a control character or an invalid byte (see INVALID_VALUE_CHAR). */
+export function hasInvalidChar(value: string): boolean {
+  return INVALID_VALUE_CHAR.test(value);
+}
 
 const isWs = (ch: string): boolean => ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n';
 /** RFC 7230 tchar (a superset is harmless here: names are only looked up, never echoed). */
@@ -109,6 +127,8 @@ function parse(input: unknown): DigestCredentials | null {
   }
 
   for (const k of REQUIRED) if (!Object.prototype.hasOwnProperty.call(params, k)) return null;
+  // Every value, not only the required ones: nothing with a NUL or an invalid byte goes further.
+  for (const k in params) if (hasInvalidChar(params[k])) return null;
 
   const creds: DigestCredentials = {
     scheme: 'Digest',

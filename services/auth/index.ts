@@ -1,19 +1,30 @@
 /**
  * Digest authentication port (RFC 7616; RFC 8760 for SIP's algorithm negotiation) with stateless
  * nonces (nonce.ts) and nonce-count replay protection (nonce-count.ts).
+ *
+ * verify() answers 'bad' — the request is challenged again, and counts as a failed
+ * authentication — for credentials of another realm, an algorithm not offered, a forged nonce, a
+ * digest `uri` that does not designate the Request-URI of the received message (uri.ts), a
+ * malformed qop/nc/cnonce, a wrong response, or a replayed nonce-count. It answers 'stale' only
+ * when the response is right but the nonce is no longer accepted: expired (nonce lifetime, default
+ * 300 s from its issue), issued before this process's boot epoch (`bootEpoch`, see nonce.ts), or
+ * its count evicted from a full table. Credentials holding a NUL, another control character or an
+ * invalid byte never get here: the parser refuses them (credentials.ts).
  */
 import { computeResponse, DIGEST_ALGORITHMS, ha1, hashName, isSess, normalizeAlgorithm, responsesEqual } from './digest';
 import { parseDigestCredentials } from './credentials';
 import { StatelessNonces } from './nonce';
 import { NonceCounter, type NonceCountTable } from './nonce-count';
 import { secretFromString } from './secret';
+import { digestUriMatches } from './uri';
 import type { AuthPort, Challenge, DigestAlgorithm, DigestCredentials, VerifyRequest, VerifyResult } from './types';
 
 export * from './types';
-export { parseDigestCredentials } from './credentials';
+export { parseDigestCredentials, hasInvalidChar } from './credentials';
+export { digestUriMatches } from './uri';
 export { computeResponse, ha1, sessHa1, responsesEqual, normalizeAlgorithm, DIGEST_ALGORITHMS } from './digest';
 export type { ResponseInput } from './digest';
-export { StatelessNonces, DEFAULT_NONCE_LIFETIME_SEC } from './nonce';
+export { StatelessNonces, DEFAULT_NONCE_LIFETIME_SEC, DEFAULT_MAX_SKEW_MS, localClockDomain } from './nonce';
 export type { NonceStatus, NonceOptions } from './nonce';
 export { NonceCounter, DEFAULT_MAX_TRACKED_NONCES } from './nonce-count';
 export type { CountCheck, NonceCountTable } from './nonce-count';
@@ -34,8 +45,20 @@ export interface DigestAuthOptions {
    * threads, pass a SharedNonceCounter attached to one buffer in every thread.
    */
   nonceCounts?: NonceCountTable;
-  /** Tolerated clock skew between instances for nonce issue times (default 5000 ms). */
+  /**
+   * Tolerated clock skew between instances for nonce issue times (default 5000 ms): a nonce dated
+   * further in the future is forged; another machine's nonce issued up to this long before
+   * `bootEpoch` is still accepted (nonce.ts).
+   */
   maxSkewMs?: number;
+  /**
+   * When this process started (ms, Date.now()): nonces issued before it are answered stale, which
+   * closes the one replay a restart would allow (the nonce-counts are in memory). Give every SIP
+   * thread of the process the same value. Absent: no boot check (one-shot CLI runs).
+   */
+  bootEpoch?: number;
+  /** The clock that dates this issuer's nonces (default this machine's; tests only). */
+  clockDomain?: string;
 }
 
 /** Offer order: stronger hash first (RFC 8760 §2.4 / RFC 7616 §3.7), plain before -sess. */
@@ -72,7 +95,9 @@ function memoizedParser(): (headerValue: string) => DigestCredentials | null {
 
 export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   const secret = typeof opts.secret === 'string' ? secretFromString(opts.secret) : opts.secret;
-  const nonces = new StatelessNonces(secret, { lifetimeSec: opts.nonceLifetimeSec, maxSkewMs: opts.maxSkewMs });
+  const nonces = new StatelessNonces(secret, {
+    lifetimeSec: opts.nonceLifetimeSec, maxSkewMs: opts.maxSkewMs, bootEpoch: opts.bootEpoch, clockDomain: opts.clockDomain,
+  });
   const counter: NonceCountTable = opts.nonceCounts ?? new NonceCounter(opts.maxTrackedNonces);
   const qop = opts.qop ?? 'auth';
   const configured = opts.algorithms ?? ['MD5'];
@@ -95,6 +120,9 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
     if (!c || c.realm !== req.realm) return 'bad';
     const alg = normalizeAlgorithm(c.algorithm);
     if (!alg || !algorithms.includes(alg)) return 'bad';
+    // The response hashes the credentials' uri, not the request line: credentials computed for one
+    // Request-URI must not pass with another (RFC 7616 §3.4.6).
+    if (req.requestUri === null || !digestUriMatches(c.uri, req.requestUri)) return 'bad';
 
     const nonceStatus = nonces.check(c.nonce, req.realm, req.now);
     if (nonceStatus === 'invalid') return 'bad';
@@ -133,8 +161,9 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
       method: req.method, uri: c.uri, body: req.body,
     });
     if (!responsesEqual(expected, c.response)) return 'bad';
-    // Right password, old nonce: stale=true lets the UA retry with a new nonce silently.
-    if (nonceStatus === 'expired') return 'stale';
+    // Right password, old nonce (expired, or issued before this process started and so possibly
+    // used already): stale=true lets the UA retry with a new nonce silently.
+    if (nonceStatus === 'expired' || nonceStatus === 'predates-boot') return 'stale';
 
     const issuedAt = nonces.issuedAt(c.nonce) as number; // well-formed: check() passed
     const nc = clientQop ? parseInt(c.nc as string, 16) : null;

@@ -28,7 +28,7 @@ export function loadOrCreateSecret(dataDir: string): Buffer {
   const file = join(dataDir, SECRET_FILE);
   const existing = readSecretFile(file);
   if (existing) return existing;
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // the data dir holds secrets: owner only
   const key = randomBytes(SECRET_BYTES);
   try {
     // 'wx': never overwrite. If another process created the file meanwhile, use its secret so

@@ -29,12 +29,23 @@ export interface VerifyRequest {
   password: string;
   isHa1: boolean;
   realm: string;
+  /**
+   * The Request-URI of the message as received (never a variable a logic may have rewritten): the
+   * credentials' `uri` must designate it (uri.ts), else the verification fails ('bad'). null when
+   * the request has none known: nothing can match, the result is 'bad'.
+   */
+  requestUri: string | null;
   /** Body for qop=auth-int (not offered by sipflow, verified if a client uses it). */
   body?: string;
   now: number;
 }
 
-/** ok; stale = right response, expired nonce (RFC 7616 stale=true); bad = wrong or replayed. */
+/**
+ * ok; stale = right response on a nonce that is no longer accepted — expired, issued before this
+ * process started (its boot epoch, nonce.ts), or whose count was evicted — so the UA retries with
+ * a new nonce without asking its user (RFC 7616 stale=true); bad = wrong, replayed, forged, or
+ * credentials for another realm or another Request-URI.
+ */
 export type VerifyResult = 'ok' | 'stale' | 'bad';
 
 export interface Challenge {

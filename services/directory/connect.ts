@@ -58,7 +58,8 @@ export function openDirectory(url: string, options: OpenDirectoryOptions = {}): 
       acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
     });
   }
-  if (target.kind === 'pglite-dir') fs.mkdirSync(target.dir, { recursive: true });
+  // PGlite's files hold the subscribers' passwords: owner only (the CLI also sets umask 0o077)
+  if (target.kind === 'pglite-dir') fs.mkdirSync(target.dir, { recursive: true, mode: 0o700 });
   return knexFactory({
     // knex-pglite's module.exports is the client class; it forces a single connection itself.
     client: require('knex-pglite'),

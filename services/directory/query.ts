@@ -69,10 +69,21 @@ interface Plan {
 interface ConditionVariant {
   /** A single value that is null/undefined (IS NULL, IS NOT NULL, or false). */
   absent: boolean;
+  /** A single value holding a NUL (see hasNul): the condition is false. */
+  never: boolean;
   /** `in`: how many non-null elements, and whether a null element adds OR … IS NULL. */
   present: number;
   withNull: boolean;
 }
+
+/**
+ * A NUL character cannot be sent as text to PostgreSQL or PGlite ("invalid byte sequence for
+ * encoding UTF8: 0x00", an error that used to end the logic in a 500) and no text stored there can
+ * hold one. So a condition whose value holds a NUL matches no row, whatever its operator
+ * (`isNot` and `doesNotContain` included: fail closed), without the value reaching the database;
+ * in an `in` list such an element matches nothing and the others still count.
+ */
+const hasNul = (v: unknown): boolean => typeof v === 'string' && v.indexOf('\u0000') >= 0;
 
 /** A query's values converted for its column types, in condition order, and its variant key. */
 interface Bound { key: number | string; values: unknown[] }
@@ -453,7 +464,7 @@ function bind(plan: Plan, q: DirectoryQuery, hasLimit: boolean, hasOffset: boole
       let withNull = false;
       for (const v of list) {
         if (v === null || v === undefined) withNull = true;
-        else { values.push(convert(v, c.column, c.where)); present++; }
+        else if (!hasNul(v)) { values.push(convert(v, c.column, c.where)); present++; }
       }
       more += `${i}:${present}${withNull ? 'n' : ''},`;
       continue;
@@ -461,6 +472,8 @@ function bind(plan: Plan, q: DirectoryQuery, hasLimit: boolean, hasOffset: boole
     if (Array.isArray(value)) throw invalid(`${c.where} takes a single value, not a list`);
     if (value === null || value === undefined) {
       if (i < 28) key |= 4 << i; else more += `${i}:-,`;
+    } else if (hasNul(value)) {
+      more += `${i}:0,`;
     } else {
       values.push(bindingOf(c, value));
     }
@@ -482,15 +495,16 @@ function bindingOf(c: ConditionPlan, value: Scalar): unknown {
 /** Per condition, the value-dependent part of its SQL (after `bind` accepted the values). */
 function variants(plan: Plan, q: DirectoryQuery): ConditionVariant[] {
   return plan.conditions.map((c, i) => {
-    if (c.takes === 'nothing') return { absent: false, present: 0, withNull: false };
+    if (c.takes === 'nothing') return { absent: false, never: false, present: 0, withNull: false };
     const value = q.conditions[i].value;
     if (c.takes === 'list') {
       const list = Array.isArray(value) ? value : [value];
-      const present = list.filter((v) => v !== null && v !== undefined).length;
-      return { absent: false, present, withNull: present < list.length };
+      const present = list.filter((v) => v !== null && v !== undefined && !hasNul(v)).length;
+      return { absent: false, never: false, present, withNull: list.some((v) => v === null || v === undefined) };
     }
     const absent = value === null || value === undefined;
-    return { absent, present: absent ? 0 : 1, withNull: false };
+    const never = !absent && hasNul(value);
+    return { absent, never, present: absent || never ? 0 : 1, withNull: false };
   });
 }
 
@@ -565,6 +579,7 @@ function applyCondition(b: Knex.QueryBuilder, c: ConditionPlan, v: ConditionVari
     if (v.withNull) b.orWhereNull(col.id);
     return;
   }
+  if (v.never) { b.whereRaw('false'); return; } // a NUL in the value: no stored text can match it
   if (v.absent) {
     if (op === 'is') b.whereNull(col.id);
     else if (op === 'isNot') b.whereNotNull(col.id);

@@ -24,12 +24,14 @@ export interface ServeSpec {
   workers?: number | 'auto';
   /** Flows folder or file (default the shipped flows/). */
   flows?: string;
-  /** Directory URL (default memory://). */
+  /** Directory URL (default memory://); `'data'`: PGlite persisted in the data dir (`<dataDir>/directory`, as `npm start`). */
   directoryUrl?: string;
   /** Location URL (default memory). */
   locationUrl?: string;
   /** Log level (default info, so that log-line assertions see what an operator sees). */
   logLevel?: string;
+  /** Called with the (new, empty) data dir before the process starts: e.g. to leave files in it. */
+  prepare?(dataDir: string): void;
 }
 
 export interface ServeProcess {
@@ -50,7 +52,7 @@ export interface ServeProcess {
 export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-sec-'));
   const args = [MAIN, 'serve', '--data-dir', dataDir,
-    '--directory-url', spec.directoryUrl ?? 'memory://', '--location-url', spec.locationUrl ?? 'memory',
+    '--directory-url', spec.directoryUrl === 'data' ? path.join(dataDir, 'directory') : spec.directoryUrl ?? 'memory://', '--location-url', spec.locationUrl ?? 'memory',
     '--flows', spec.flows ?? SHIPPED_FLOWS, '--sip-host', '127.0.0.1', '--sip-port', '0',
     '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', spec.logLevel ?? 'info',
     '--workers', String(spec.workers ?? 2)];
@@ -60,6 +62,7 @@ export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
     args.push('--config', file);
   }
   args.push(...(spec.args ?? []));
+  spec.prepare?.(dataDir);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
   let out = '';
   child.stdout!.on('data', (b) => { out += b; });

@@ -123,6 +123,8 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
       // index.html names content-hashed assets: it must never be cached, the assets may be forever.
       setHeaders(res, file) {
         res.setHeader('Cache-Control', file.endsWith('index.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
+        // the documented link carries ?token=: never pass the page URL on as a Referer
+        res.setHeader('Referrer-Policy', 'no-referrer');
       },
     });
     app.get('/designer', hide, async (_req, reply) => reply.redirect('/designer/'));

@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildCallDescriptor, callDescriptorJson } from '../../../engine/cd';
 import { loadSlid, loadSlidText, type CompiledService } from '../../../engine/load';
 import { runLogic } from '../../../engine/run';
-import type { CallDescriptor, RunContext } from '../../../engine/types';
+import { redactCallDescriptorJson, redactTrace } from '../../../engine/secrets';
+import type { CallDescriptor, RunContext, TraceStep } from '../../../engine/types';
 import { builtinRegistry } from '../../../nodes';
 import { parseDigestCredentials } from '../../../services/auth';
 import { createMemoryLocationStore } from '../../../services/location/memory';
@@ -46,6 +47,35 @@ export function dryRunLocation(real: LocationPort, options: RegistrarOptions): L
   };
 }
 
+/**
+ * Secrets in answers: the call descriptor and the trace leave with every secret variable of the
+ * service (engine/secrets.ts), the credentials headers and any digest response replaced by
+ * "[redacted]", unless the token holder asks for them explicitly: `"revealSecrets": true` in the
+ * body or `?reveal=secrets`.
+ */
+export const revealQuerySchema = {
+  type: 'object',
+  properties: { reveal: { type: 'string', enum: ['secrets'], description: '`secrets`: answer secrets in clear text (same as `revealSecrets: true`)' } },
+};
+const revealSecretsField = {
+  type: 'boolean', default: false,
+  description: 'answer the secrets (passwords, HA1s, credentials headers, digest responses) in clear text; default false: each is "[redacted]"',
+};
+
+interface RevealQuery { reveal?: 'secrets' }
+
+function wantsSecrets(body: { revealSecrets?: boolean }, query: RevealQuery | undefined): boolean {
+  return body.revealSecrets === true || query?.reveal === 'secrets';
+}
+
+/** The answer's CD and trace: redacted unless `reveal`. */
+export function shapeRun(service: CompiledService, cd: CallDescriptor, trace: TraceStep[] | undefined, reveal: boolean): { cd: Record<string, unknown>; trace?: TraceStep[] } {
+  const json = callDescriptorJson(cd);
+  if (reveal) return { cd: json, trace };
+  const secrets = service.secrets;
+  return { cd: redactCallDescriptorJson(json, secrets), trace: trace && redactTrace(trace, secrets) };
+}
+
 interface SimulateBody {
   flow?: string;
   version?: number | 'development';
@@ -54,6 +84,7 @@ interface SimulateBody {
   cd: Record<string, unknown>;
   trace?: boolean;
   dryRun?: boolean;
+  revealSecrets?: boolean;
 }
 
 const logicNames = (s: CompiledService) => [...s.logics.values()].filter((l, i, a) => a.indexOf(l) === i).map((l) => `${l.id} "${l.name}"`).join(', ');
@@ -61,13 +92,15 @@ const logicNames = (s: CompiledService) => [...s.logics.values()].filter((l, i, 
 export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
   const TAG = ['engine'];
 
-  app.post<{ Body: SimulateBody }>('/simulate', {
+  app.post<{ Body: SimulateBody; Querystring: RevealQuery }>('/simulate', {
     schema: {
       tags: TAG,
       summary: 'Run a logic once against a call descriptor, with trace (the designer\'s simulation)',
       description: 'Runs a flow\'s active release (or `version`, or "development"), an inline `slid`, or by default the active set. '
         + 'dryRun (default true) keeps the real directory and auth but registers into a private in-memory copy of the AoR\'s bindings, '
-        + 'so a simulated REGISTER never changes the real location service; dryRun=false writes real bindings.',
+        + 'so a simulated REGISTER never changes the real location service; dryRun=false writes real bindings. '
+        + 'Secrets (passwords, HA1s, credentials headers, digest responses) are "[redacted]" in `cd` and `trace` unless `revealSecrets` is true or `?reveal=secrets`.',
+      querystring: revealQuerySchema,
       body: {
         type: 'object',
         properties: {
@@ -78,6 +111,7 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
           cd: cdInputSchema,
           trace: { type: 'boolean', default: true },
           dryRun: { type: 'boolean', default: true },
+          revealSecrets: revealSecretsField,
         },
         required: ['logic', 'cd'],
         additionalProperties: false,
@@ -87,7 +121,7 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
           type: 'object',
           properties: {
             outcome: outcomeSchema, cd: cdOutputSchema, restarts: { type: 'integer' }, trace: traceSchema,
-            logic: logicRefSchema, dryRun: { type: 'boolean' },
+            logic: logicRefSchema, dryRun: { type: 'boolean' }, secretsRevealed: { type: 'boolean' },
           },
           required: ['outcome', 'cd', 'restarts', 'logic', 'dryRun'],
         },
@@ -126,28 +160,36 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
     };
     const result = await runLogic(service, logic.id, cd, ctx, { trace: b.trace !== false, limits: deps.limits });
     log.debug({ outcome: result.outcome.kind, status: result.outcome.status }, 'simulated');
+    const reveal = wantsSecrets(b, req.query);
+    if (reveal) log.info('simulate: secrets revealed in the answer (revealSecrets)');
+    const shaped = shapeRun(service, result.cd, result.trace, reveal);
     return {
-      outcome: result.outcome, cd: callDescriptorJson(result.cd), restarts: result.restarts, trace: result.trace,
-      logic: { flow, version, id: logic.id, name: logic.name }, dryRun: b.dryRun !== false,
+      outcome: result.outcome, cd: shaped.cd, restarts: result.restarts, trace: shaped.trace,
+      logic: { flow, version, id: logic.id, name: logic.name }, dryRun: b.dryRun !== false, secretsRevealed: reveal,
     };
   });
 
-  app.post<{ Body: { cd: Record<string, unknown>; logic?: string } }>('/execute', {
+  app.post<{ Body: { cd: Record<string, unknown>; logic?: string; revealSecrets?: boolean }; Querystring: RevealQuery }>('/execute', {
     schema: {
       tags: TAG,
       summary: 'Run the active service for one SIP request (the contract for an external SIP front end such as Kamailio or drachtio)',
       description: 'The front end sends the call descriptor it filled (variables + headers) and applies the outcome. '
-        + 'Runs `logic` (default: the configured defaultLogic) of the active flows, with the production ports: bindings are really written.',
+        + 'Runs `logic` (default: the configured defaultLogic) of the active flows, with the production ports: bindings are really written. '
+        + 'Secrets (passwords, HA1s, credentials headers, digest responses) are "[redacted]" in `cd` unless `revealSecrets` is true or `?reveal=secrets`.',
+      querystring: revealQuerySchema,
       body: {
         type: 'object',
-        properties: { cd: cdInputSchema, logic: { type: 'string', minLength: 1, description: 'logic id, name or flow/logic (default: config defaultLogic)' } },
+        properties: {
+          cd: cdInputSchema, logic: { type: 'string', minLength: 1, description: 'logic id, name or flow/logic (default: config defaultLogic)' },
+          revealSecrets: revealSecretsField,
+        },
         required: ['cd'],
         additionalProperties: false,
       },
       response: {
         200: {
           type: 'object',
-          properties: { outcome: outcomeSchema, cd: cdOutputSchema, logic: logicRefSchema },
+          properties: { outcome: outcomeSchema, cd: cdOutputSchema, logic: logicRefSchema, secretsRevealed: { type: 'boolean' } },
           required: ['outcome', 'cd'],
         },
         ...errorResponses,
@@ -167,9 +209,12 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
     deps.metrics.observeRun(typeof cd.vars.requestMethod === 'string' ? cd.vars.requestMethod : null, result.outcome, seconds, { hadCredentials });
     if (result.outcome.kind === 'error') log.warn({ outcome: result.outcome }, 'flow ended in error');
     else log.debug({ outcome: result.outcome.kind, status: result.outcome.status }, 'executed');
+    const reveal = wantsSecrets(req.body, req.query);
+    if (reveal) log.info('execute: secrets revealed in the answer (revealSecrets)');
     return {
-      outcome: result.outcome, cd: callDescriptorJson(result.cd),
+      outcome: result.outcome, cd: shapeRun(resolved.service, result.cd, undefined, reveal).cd,
       logic: { flow: resolved.flow, version: resolved.version, id: resolved.logic.id, name: resolved.logic.name },
+      secretsRevealed: reveal,
     };
   });
 }

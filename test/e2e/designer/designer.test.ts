@@ -268,6 +268,9 @@ test('simulate the three-pass REGISTER: path highlighted, final outcome 200', as
   // the CD after a step: the query stored the password
   await page.getByTestId('sim-pass').nth(1).locator('li', { hasText: 'retrieve password' }).click();
   await want(page.locator('.cd-view tr.changed')).toHaveCount(2);
+  // the password is a secret: the server left it out, the CD view says so
+  await want(page.locator('.cd-view tr.changed').getByTestId('sim-redacted')).toHaveCount(1);
+  expect(await page.locator('.cd-view').textContent()).not.toContain('123456');
   await shot('05-simulate-register');
 
   // pass 1 alone: the challenge path, without the save node

@@ -68,6 +68,12 @@ describe('sipflow CLI', () => {
     expect(result.outcome).toMatchObject({ kind: 'register', status: 200, bindings: [{ contact: 'sip:francesco@10.1.10.89:57806;ob', expires: 300 }] });
     expect(result.cd).toMatchObject({ authStatus: 1, authUsername: 'francesco', customer_name: 'Netaxis NL' });
     expect(result.trace.map((t: { exit: string }) => t.exit)).toContain('restart');
+    // secrets are redacted as in the API answers, unless --reveal-secrets
+    expect(result.cd.password).toBe('[redacted]');
+    expect(result.cd.headers.authorization).toEqual(['[redacted]']);
+    expect(second.out).not.toContain('123456');
+    const revealed = JSON.parse((await sipflow('run', seedFlow, '--logic', '24', '--cd', tmp('cd3.json', JSON.stringify({ ...cd, headers: { ...cd.headers, 'Call-ID': 'reveal-1' } })), '--data-dir', dataDir, '--reveal-secrets')).out);
+    expect(revealed.cd.password).toBe('123456');
   });
 
   test('run: a call descriptor with wrong types is refused with its path', async () => {

@@ -29,7 +29,7 @@ function uaAnswer(challengeHeader: string, o: {
 function request(auth: AuthPort, header: string, extra: Partial<VerifyRequest> = {}): VerifyRequest {
   const credentials = auth.parseCredentials(header);
   if (!credentials) throw new Error(`unparsable: ${header}`);
-  return { credentials, method: 'REGISTER', password: 'alicepw', isHa1: false, realm: REALM, now: T0 + 1000, ...extra };
+  return { credentials, method: 'REGISTER', password: 'alicepw', isHa1: false, realm: REALM, requestUri: `sip:${REALM}`, now: T0 + 1000, ...extra };
 }
 
 /** Changes the last hex digit of the response, keeping its length. */
@@ -64,7 +64,7 @@ describe('createDigestAuth: challenge', () => {
     const ha1 = H('MD5', `alice:${realm}:alicepw`);
     const response = H('MD5', `${ha1}:${ch.nonce}:00000001:c:auth:${H('MD5', 'REGISTER:sip:x')}`);
     const header = `Digest username="alice", realm=${quoted}, nonce="${ch.nonce}", uri="sip:x", response="${response}", cnonce="c", nc=00000001, qop=auth`;
-    expect(auth.verify(request(auth, header, { realm }))).toBe('ok');
+    expect(auth.verify(request(auth, header, { realm, requestUri: 'sip:x' }))).toBe('ok');
   });
 
   it('refuses unknown or empty algorithm configuration', () => {
@@ -143,8 +143,8 @@ describe('createDigestAuth: verify', () => {
     const ha2 = H('MD5', `INVITE:sip:bob@${REALM}:${H('MD5', body)}`);
     const response = H('MD5', `${ha1}:${nonce}:00000001:c1:auth-int:${ha2}`);
     const header = `Digest username="alice", realm="${REALM}", nonce="${nonce}", uri="sip:bob@${REALM}", response="${response}", cnonce="c1", nc=00000001, qop=auth-int`;
-    expect(auth.verify(request(auth, header, { method: 'INVITE', body }))).toBe('ok');
-    expect(auth.verify(request(auth, header.replace('nc=00000001', 'nc=00000002'), { method: 'INVITE', body: 'v=1\r\n' }))).toBe('bad');
+    expect(auth.verify(request(auth, header, { method: 'INVITE', body, requestUri: `sip:bob@${REALM}` }))).toBe('ok');
+    expect(auth.verify(request(auth, header.replace('nc=00000001', 'nc=00000002'), { method: 'INVITE', body: 'v=1\r\n', requestUri: `sip:bob@${REALM}` }))).toBe('bad');
   });
 
   it('wrong password → bad', () => {
