@@ -414,6 +414,8 @@ export class FrontEnd {
             }
             if (contacts.length) extra.contact = contacts;
             extra.date = httpDate(Date.now());
+            // RFC 3327 §5.3: the Path an edge proxy (SBC) inserted goes back in the 200, so it learns it is on the route
+            if (req.headers.path?.length) extra.path = req.headers.path;
           }
           if (outcome.headers) for (const k in outcome.headers) extra[k] = outcome.headers[k];
           this.respond(tx, outcome.status, outcome.reason, extra);

@@ -33,13 +33,16 @@ afterAll(async () => {
 });
 
 /** The seed note's REGISTER (§6.3), sent from the UA's own address. */
-function register(ua: Ua, o: { callId: string; cseq: number; authorization?: string; branch?: string; rport?: boolean }): string {
+function register(ua: Ua, o: { callId: string; cseq: number; authorization?: string; branch?: string; rport?: boolean; path?: string }): string {
   return sipRequest({
     method: 'REGISTER', uri: 'sip:10.1.10.163', ua, branch: o.branch, callId: o.callId, cseq: o.cseq, rport: o.rport,
     from: '"Francesco" <sip:francesco@nl.netaxis.be>', fromTag: 'RHuIK7Em8vPmIAFR8XdsAKf8cZIDZL',
     to: '"Francesco" <sip:francesco@nl.netaxis.be>',
     contact: `"Francesco" <sip:francesco@127.0.0.1:${ua.port};ob>`,
-    headers: { 'User-Agent': 'Telephone 1.0', Expires: '300', ...(o.authorization ? { Authorization: o.authorization } : {}) },
+    headers: {
+      'User-Agent': 'Telephone 1.0', Expires: '300',
+      ...(o.authorization ? { Authorization: o.authorization } : {}), ...(o.path ? { Path: o.path } : {}),
+    },
   });
 }
 
@@ -67,6 +70,20 @@ describe('registrar over UDP', () => {
     expect(header(final, 'date')).toMatch(/^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/);
     expect(header(final, 'to')).toMatch(/;tag=/);
     expect(header(final, 'cseq')).toBe('62651 REGISTER');
+  });
+
+  test('Path inserted by an edge proxy is stored with the binding and echoed in the 200 (RFC 3327)', async () => {
+    const callId = rand();
+    const path = '<sip:sbc.example.net;lr>';
+    ua.send(register(ua, { callId, cseq: 1, path }));
+    const challenge = header(await ua.response(401), 'www-authenticate')!;
+    const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    ua.send(register(ua, { callId, cseq: 2, authorization, path }));
+    const ok = await ua.response();
+    expect(ok.status).toBe(200);
+    expect(header(ok, 'path')).toBe(path);
+    const bindings = await rt.ctx.location.lookup('francesco', null, new Date());
+    expect(bindings.map((b) => b.path)).toContain(path);
   });
 
   test('the 401 carries received and rport on the Via when rport was asked (RFC 3581)', async () => {
