@@ -479,13 +479,19 @@ export class Proxy {
     return true;
   }
 
-  /** Request addressed to us without a usable route: the other party of a dialog we relayed. */
+  /**
+   * The other party of a dialog we relayed, for an in-dialog request without a Route set: one
+   * addressed to us, or to that party's own Contact by a UA that sends everything to its outbound
+   * proxy (no Record-Route was asked). Either way it goes only to the dialog's other end, never to
+   * a target the request names.
+   */
   private dialogTarget(req: SipRequest): { uri: string; peer: Peer } | null {
-    if (req.headers.route?.length || !this.isLocalUri(req.uri)) return null;
+    if (req.headers.route?.length) return null;
     const d = this.dialogs.get(req.headers['call-id'][0]);
     if (!d) return null;
     const from = parseNameAddr(req.headers.from[0]);
-    return from?.params.tag === d.callerTag ? { uri: d.calleeUri, peer: d.calleePeer } : { uri: d.callerUri, peer: d.callerPeer };
+    const target = from?.params.tag === d.callerTag ? { uri: d.calleeUri, peer: d.calleePeer } : { uri: d.callerUri, peer: d.callerPeer };
+    return this.isLocalUri(req.uri) || req.uri === target.uri ? target : null;
   }
 
   private rememberDialog(req: SipRequest, res: SipResponse, callerPeer: Peer, calleePeer: Peer): void {

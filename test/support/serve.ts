@@ -45,6 +45,8 @@ export interface ServeProcess {
   output(): string;
   /** fetch() against the API with the bearer token (`/api/v1/...` or any path). */
   api(p: string, init?: RequestInit): Promise<Response>;
+  /** A sample's value from /metrics (0 when absent); `labels` like `kind="source",reason="auth"` must all be on it. */
+  metric(name: string, labels?: string): Promise<number>;
   /** SIGTERM (or `signal`) and wait for the exit; returns the exit code and how long it took. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; ms: number }>;
 }
@@ -81,12 +83,19 @@ export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
       void exit.then((code) => { clearTimeout(t); reject(new Error(`sipflow serve exited ${code}:\n${out}`)); });
     });
     const token = readFileSync(path.join(dataDir, 'api-token'), 'utf8').trim();
+    const api = (p: string, init: RequestInit = {}) => fetch(`http://127.0.0.1:${ports.http}${p}`, {
+      ...init, headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
+    });
     return {
       child, dataDir, sipPort: ports.udp, tcpPort: ports.tcp, httpPort: ports.http, token,
       output: () => out,
-      api: (p, init = {}) => fetch(`http://127.0.0.1:${ports.http}${p}`, {
-        ...init, headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
-      }),
+      api,
+      async metric(name, labels = '') {
+        const text = await (await api('/metrics')).text();
+        const wanted = labels ? labels.split(',') : [];
+        const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && wanted.every((kv) => l.includes(kv)));
+        return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+      },
       async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
         const started = Date.now();
         if (!exited) child.kill(signal);

@@ -548,7 +548,7 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     const port = await freeUdpPort();
     const reg = await sippRun({
       name: 'example-pbx-register', scenario: path.join(EXAMPLES, 'pbx-register.xml'), service: 'francesco', auth: francesco,
-      keys: { domain: DOMAIN }, localPort: port, calls: 1, remote,
+      keys: { domain: DOMAIN }, authUri: DOMAIN, localPort: port, calls: 1, remote,
     });
     expectOk(reg, 1, 'examples/sipp/pbx-register.xml');
     expect((await registrations({ aor: 'francesco' })).rows.map((b) => b.contact)).toContain(`sip:francesco@${HOST}:${port}`);
@@ -558,7 +558,7 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     const uas = await startUas('example-destination', 'trunk', destPort, 'sn:uas');
     const call = await sippRun({
       name: 'example-pbx-outgoing-call', scenario: path.join(EXAMPLES, 'pbx-outgoing-call.xml'), service: '6756757', auth: francesco,
-      keys: { domain: DOMAIN, cli: '000112233', dest: `${HOST}:${destPort}` }, localPort: port, calls: 1, remote,
+      keys: { domain: DOMAIN, cli: '000112233', dest: `${HOST}:${destPort}` }, authUri: `6756757@${HOST}:${destPort}`, localPort: port, calls: 1, remote,
     });
     const callee = await uasAfter(uas, call, 'examples/sipp/pbx-outgoing-call.xml');
     expectOk(call, 1, 'examples/sipp/pbx-outgoing-call.xml');

@@ -14,8 +14,7 @@
  */
 import { header, isRequest, type SipResponse } from '../../../sip/message';
 import { startServe, type ServeProcess } from '../../support/serve';
-import { answerChallenge } from '../../support/sip';
-import { TcpUa, UdpUa, rand, sipRequest, type Ua } from '../sip/ua';
+import { TcpUa, UdpUa, rand, registerStatus, sipRequest, type Ua } from '../sip/ua';
 
 const DOMAIN = 'nl.netaxis.be';
 const SECURITY = {
@@ -28,23 +27,7 @@ const WRONG = 'Wr0ngGuess';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A REGISTER with digest: the final status, or null when the server stays silent. */
-async function register(ua: Ua, user: string, password: string, ms = 2000): Promise<number | null> {
-  const callId = rand();
-  const uri = `sip:${DOMAIN}`;
-  const req = (cseq: number, authorization?: string) => sipRequest({
-    method: 'REGISTER', uri, ua, callId, cseq, from: `<sip:${user}@${DOMAIN}>`, to: `<sip:${user}@${DOMAIN}>`,
-    contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
-    headers: { Expires: '300', 'User-Agent': 'Telephone 1.0', ...(authorization ? { Authorization: authorization } : {}) },
-  });
-  const final = () => ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, ms)
-    .then((r) => r.msg as SipResponse, () => null);
-  ua.send(req(1));
-  const ch = await final();
-  if (ch === null) return null;
-  if (ch.status !== 401) return ch.status;
-  ua.send(req(2, answerChallenge(header(ch, 'www-authenticate')!, { username: user, password, method: 'REGISTER', uri })));
-  return (await final())?.status ?? null;
-}
+const register = (ua: Ua, user: string, password: string, ms = 2000) => registerStatus(ua, user, password, { ms, userAgent: 'Telephone 1.0' });
 
 /** An OPTIONS to the server itself (answered 200 without a logic); `ua` header value optional. */
 function options(ua: Ua, userAgent = 'Telephone 1.0', callId = rand()): string {
@@ -63,12 +46,6 @@ interface BanList {
 }
 const bans = async (srv: ServeProcess): Promise<BanList> => (await srv.api('/api/v1/security/bans')).json() as Promise<BanList>;
 
-/** A metric's value (0 when absent) from /metrics. */
-async function metric(srv: ServeProcess, name: string, labels: string): Promise<number> {
-  const text = await (await srv.api('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((kv) => l.includes(kv)));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
 
 /** Guess passwords from `attacker` until it is banned (the ban lands in the main thread a moment after the last answer). */
 async function bruteForce(attacker: Ua, user: string, attempts: number): Promise<Array<number | null>> {
@@ -238,16 +215,16 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
   });
 
   test('metrics: drops per reason, bans per kind, active bans, SIP authentication failures', async () => {
-    expect(await metric(srv, 'sipflow_security_dropped_total', 'reason="banned"')).toBeGreaterThan(0);
-    expect(await metric(srv, 'sipflow_security_dropped_total', 'reason="rate"')).toBeGreaterThan(1000);
-    expect(await metric(srv, 'sipflow_security_dropped_total', 'reason="scanner"')).toBe(2);
-    expect(await metric(srv, 'sipflow_security_bans_total', 'kind="source",reason="auth"')).toBe(2);
-    expect(await metric(srv, 'sipflow_security_bans_total', 'kind="source",reason="scanner"')).toBe(2);
-    expect(await metric(srv, 'sipflow_security_bans_total', 'kind="source",reason="rate"')).toBe(1);
-    expect(await metric(srv, 'sipflow_security_bans_total', 'kind="user",reason="auth"')).toBe(1);
-    expect(await metric(srv, 'sipflow_security_active_bans', 'kind="source"')).toBe(3); // .4, .6, .8 (.2 and .7 lifted)
-    expect(await metric(srv, 'sipflow_security_active_bans', 'kind="user"')).toBe(0);
-    expect(await metric(srv, 'sipflow_auth_failures_total', 'kind="sip"')).toBeGreaterThanOrEqual(4 + 4 + 12 + 4);
+    expect(await srv.metric('sipflow_security_dropped_total', 'reason="banned"')).toBeGreaterThan(0);
+    expect(await srv.metric('sipflow_security_dropped_total', 'reason="rate"')).toBeGreaterThan(1000);
+    expect(await srv.metric('sipflow_security_dropped_total', 'reason="scanner"')).toBe(2);
+    expect(await srv.metric('sipflow_security_bans_total', 'kind="source",reason="auth"')).toBe(2);
+    expect(await srv.metric('sipflow_security_bans_total', 'kind="source",reason="scanner"')).toBe(2);
+    expect(await srv.metric('sipflow_security_bans_total', 'kind="source",reason="rate"')).toBe(1);
+    expect(await srv.metric('sipflow_security_bans_total', 'kind="user",reason="auth"')).toBe(1);
+    expect(await srv.metric('sipflow_security_active_bans', 'kind="source"')).toBe(3); // .4, .6, .8 (.2 and .7 lifted)
+    expect(await srv.metric('sipflow_security_active_bans', 'kind="user"')).toBe(0);
+    expect(await srv.metric('sipflow_auth_failures_total', 'kind="sip"')).toBeGreaterThanOrEqual(4 + 4 + 12 + 4);
   });
 });
 
@@ -281,6 +258,6 @@ describe('bans with one SIP thread (no dispatcher)', () => {
     expect(await optionsAnswered(legit)).toBe(true);
     const list = await bans(srv);
     expect(list.sources.map((s) => [s.address, s.reason])).toEqual([['127.0.0.12', 'auth'], ['127.0.0.14', 'scanner']]);
-    expect(await metric(srv, 'sipflow_security_dropped_total', 'reason="banned"')).toBeGreaterThan(0);
+    expect(await srv.metric('sipflow_security_dropped_total', 'reason="banned"')).toBeGreaterThan(0);
   });
 });

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { header, isRequest, type SipResponse } from '../../../sip/message';
 import { startServe, type ServeProcess } from '../../support/serve';
 import { answerChallenge } from '../../support/sip';
-import { TcpUa, UdpUa, rand, sipRequest, type Ua } from '../sip/ua';
+import { TcpUa, UdpUa, rand, registerStatus, sipRequest, type Ua } from '../sip/ua';
 
 const DOMAIN = 'nl.netaxis.be';
 const TCP = { messageTimeoutMs: 600, idleTimeoutSec: 30, maxConnections: 60, maxConnectionsPerSource: 20 };
@@ -30,23 +30,7 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** A REGISTER with digest (francesco's credentials by default): the final status, or null on silence. */
-async function register(ua: Ua, user = 'francesco', password = '123456', ms = 3000): Promise<number | null> {
-  const callId = rand();
-  const uri = `sip:${DOMAIN}`;
-  const req = (cseq: number, authorization?: string) => sipRequest({
-    method: 'REGISTER', uri, ua, callId, cseq, from: `<sip:${user}@${DOMAIN}>`, to: `<sip:${user}@${DOMAIN}>`,
-    contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
-    headers: { Expires: '300', ...(authorization ? { Authorization: authorization } : {}) },
-  });
-  const final = () => ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, ms)
-    .then((r) => r.msg as SipResponse, () => null);
-  ua.send(req(1));
-  const ch = await final();
-  if (ch === null) return null;
-  if (ch.status !== 401) return ch.status;
-  ua.send(req(2, answerChallenge(header(ch, 'www-authenticate')!, { username: user, password, method: 'REGISTER', uri })));
-  return (await final())?.status ?? null;
-}
+const register = (ua: Ua, user = 'francesco', password = '123456', ms = 3000) => registerStatus(ua, user, password, { ms });
 
 /** OPTIONS to the server itself: its status, or null on silence. */
 async function options(ua: Ua, ms = 3000): Promise<number | null> {
@@ -70,11 +54,6 @@ const connected = (r: Raw) => new Promise<boolean>((resolve) => {
   void r.ended.then(() => resolve(false));
 });
 
-async function metric(s: ServeProcess, name: string, labels = ''): Promise<number> {
-  const text = await (await s.api('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
 
 const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
@@ -86,7 +65,7 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
   }, 60_000);
   afterEach(async () => {
     for (const r of opened.splice(0)) r.sock.destroy();
-    for (let i = 0; i < 50; i++) { if (await metric(s, 'sipflow_tcp_connections') === 0) break; await sleep(50); }
+    for (let i = 0; i < 50; i++) { if (await s.metric('sipflow_tcp_connections') === 0) break; await sleep(50); }
   });
   afterAll(async () => { await s?.stop(); });
 
@@ -124,14 +103,14 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
       expect(await options(polite)).toBe(200); // control: still open, long after the message timeout
       await polite.close();
       expect(await register(legit)).toBe(200); // after
-      expect(await metric(s, 'sipflow_tcp_closed_total', 'reason="message_timeout"')).toBeGreaterThanOrEqual(15);
+      expect(await s.metric('sipflow_tcp_closed_total', 'reason="message_timeout"')).toBeGreaterThanOrEqual(15);
     } finally {
       await legit.close();
     }
   });
 
   test('connection flood from one source: past maxConnectionsPerSource reset at once; another source connects and is answered; a trusted source is exempt', async () => {
-    const before = await metric(s, 'sipflow_tcp_refused_total', 'reason="max_per_source"');
+    const before = await s.metric('sipflow_tcp_refused_total', 'reason="max_per_source"');
     const flood: Raw[] = [];
     for (let i = 0; i < 50; i++) flood.push(raw(s.tcpPort, '127.0.0.2'));
     opened.push(...flood);
@@ -140,7 +119,7 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
     expect(open).toHaveLength(TCP.maxConnectionsPerSource);
     // the refused ones went at once, not after a timeout
     expect(flood.filter((r) => r.closed).every((r) => r.closedAt > 0)).toBe(true);
-    expect(await metric(s, 'sipflow_tcp_refused_total', 'reason="max_per_source"') - before).toBe(50 - TCP.maxConnectionsPerSource);
+    expect(await s.metric('sipflow_tcp_refused_total', 'reason="max_per_source"') - before).toBe(50 - TCP.maxConnectionsPerSource);
 
     // another source, during the flood: a new connection, answered
     const legit = await TcpUa.open(s.tcpPort, '127.0.0.1', '127.0.0.3');
@@ -182,8 +161,8 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
     for (let i = 0; i < 40; i++) { const r = raw(s.tcpPort, '127.0.0.7'); opened.push(r); flood.push(r); }
     await sleep(600);
     expect(flood.filter((r) => !r.closed)).toHaveLength(TCP.maxConnections);
-    expect(await metric(s, 'sipflow_tcp_connections')).toBe(TCP.maxConnections);
-    expect(await metric(s, 'sipflow_tcp_refused_total', 'reason="max_connections"')).toBeGreaterThanOrEqual(80);
+    expect(await s.metric('sipflow_tcp_connections')).toBe(TCP.maxConnections);
+    expect(await s.metric('sipflow_tcp_refused_total', 'reason="max_connections"')).toBeGreaterThanOrEqual(80);
     // the process holds the 60 connections and nothing for the refused ones
     expect(openFds(pid) - fdsBefore).toBeLessThanOrEqual(TCP.maxConnections + 10);
 

@@ -116,7 +116,7 @@ describe('relay', () => {
     expect((await caller.response(486)).status).toBe(486);
   });
 
-  test('in-dialog requests sent to sipflow without a Route reach the other party (dialog table)', async () => {
+  test('in-dialog requests sent to sipflow without a Route reach the other party (dialog table), and only it', async () => {
     const user = 'dlg' + rand();
     await registerBinding(uas, user);
     const callId = rand();
@@ -129,7 +129,18 @@ describe('relay', () => {
     });
     caller.send(inDialog('ACK', 1));
     await uas.request('ACK');
-    caller.send(inDialog('BYE', 2));
+    // a UA that sends everything to its outbound proxy: addressed to the callee's own Contact
+    const toContact = (uri: string, cseq: number) => sipRequest({
+      method: 'INFO', uri, ua: caller, callId, cseq, fromTag: 'c2', to: `<sip:${user}@example.test>;tag=u2`,
+    });
+    caller.send(toContact(`sip:${user}@127.0.0.1:${uas.port}`, 2));
+    const { msg: info } = await uas.request('INFO');
+    uas.send(sipResponse(info, 200, 'OK'));
+    expect(header(await caller.response(200), 'cseq')).toBe('2 INFO');
+    // …but never to a target of its choosing, even inside the dialog (no open relay)
+    caller.send(toContact('sip:gateway@127.0.0.1:9', 3));
+    expect((await caller.response(404)).status).toBe(404);
+    caller.send(inDialog('BYE', 4));
     const { msg: bye } = await uas.request('BYE');
     uas.send(sipResponse(bye, 200, 'OK'));
     expect((await caller.response(200)).status).toBe(200);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { StreamFramer } from '../../../sip/framing';
 import { header, isRequest, type SipMessage, type SipRequest, type SipResponse } from '../../../sip/message';
 import { parseMessage } from '../../../sip/parser';
+import { answerChallenge } from '../../support/sip';
 
 export interface Received { msg: SipMessage; raw: string; from: { address: string; port: number } }
 
@@ -150,4 +151,30 @@ export function sipResponse(req: SipRequest, status: number, reason: string, opt
   const body = opts.body ?? '';
   lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
   return lines.join('\r\n') + '\r\n\r\n' + body;
+}
+
+/**
+ * A subscriber's REGISTER answered with its digest credentials (one Call-ID, CSeq 1 then 2): the
+ * final status, or null when the server stays silent for `ms` (a ban drops without answering).
+ */
+export async function registerStatus(ua: Ua, user: string, password: string,
+  o: { domain?: string; ms?: number; userAgent?: string } = {}): Promise<number | null> {
+  const domain = o.domain ?? 'nl.netaxis.be';
+  const callId = rand();
+  const uri = `sip:${domain}`;
+  const req = (cseq: number, authorization?: string) => sipRequest({
+    method: 'REGISTER', uri, ua, callId, cseq, from: `<sip:${user}@${domain}>`, to: `<sip:${user}@${domain}>`,
+    contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
+    headers: {
+      Expires: '300', ...(o.userAgent ? { 'User-Agent': o.userAgent } : {}), ...(authorization ? { Authorization: authorization } : {}),
+    },
+  });
+  const final = () => ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, o.ms ?? 3000)
+    .then((r) => r.msg as SipResponse, () => null);
+  ua.send(req(1));
+  const ch = await final();
+  if (ch === null) return null;
+  if (ch.status !== 401) return ch.status;
+  ua.send(req(2, answerChallenge(header(ch, 'www-authenticate')!, { username: user, password, method: 'REGISTER', uri })));
+  return (await final())?.status ?? null;
 }
