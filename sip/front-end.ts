@@ -40,6 +40,7 @@ import {
 } from './message';
 import { parseMessage } from './parser';
 import { OurRoute, Proxy } from './proxy';
+import { ChallengeReplies } from './challenge-replies';
 import { buildResponse, newTag, serializeMessage } from './serializer';
 import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
 import type { LocalEndpoint, Peer, SipSender } from './transport';
@@ -169,6 +170,8 @@ export class FrontEnd {
   readonly proxy: Proxy;
   readonly loopGuard: LoopGuard | null;
   readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, errors: 0 };
+  /** Challenges sent statelessly, replayed byte for byte to a retransmission (sip/challenge-replies.ts). */
+  private readonly challenges = new ChallengeReplies();
   private readonly buildCd: CdBuilder;
   private rules: CompiledRule[];
   private defaultLogic: LogicTarget;
@@ -288,7 +291,9 @@ export class FrontEnd {
   private respondOnce(tx: ServerTx, status: number, reason?: string, extra?: Record<string, string | string[]>): void {
     if (tx.state >= TxState.Completed) return;
     tx.toTag ??= newTag();
-    this.transports.send(serializeMessage(buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag)), tx.peer);
+    const bytes = serializeMessage(buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag));
+    this.transports.send(bytes, tx.peer);
+    this.challenges.remember(tx.key, bytes);
     this.servers.forget(tx);
   }
 
@@ -314,6 +319,7 @@ export class FrontEnd {
     if (method === 'ACK') {
       if (known !== undefined && known.isInvite && known.lastStatus >= 300) { this.servers.ack(known); return; }
       if (known !== undefined && known.lastStatus === 0) return;  // ACK before any final: nothing to do
+      if (this.challenges.replay(key) !== undefined) return;  // the ACK of a stateless 407: nothing to do
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
       // a 2xx ACK of a dialog we are on; any other ACK matches nothing of ours and is dropped
       if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) this.proxy.forwardAck(req);
@@ -324,6 +330,12 @@ export class FrontEnd {
       this.stats.retransmissions++;
       if (known.lastResponse !== null) this.transports.send(known.lastResponse, known.peer);
       else if (known.isInvite) this.transports.send(serializeMessage(buildResponse(req, 100)), known.peer);
+      return;
+    }
+    const challenged = this.challenges.replay(key);
+    if (challenged !== undefined) {
+      this.stats.retransmissions++;
+      this.transports.send(challenged, responsePeer(via, peer));
       return;
     }
     if (method === 'CANCEL') { this.handleCancel(req, via, key, peer); return; }
