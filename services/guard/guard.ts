@@ -30,7 +30,9 @@
  *
  * Semantics:
  * - A failure counts against its source (unless trusted) and its username (always, trusted or
- *   not: behind an SBC the username lock is the remaining defence). A source reaching
+ *   not: behind an SBC the username lock is the remaining defence), except a failure of a source
+ *   already banned, which counts against neither: one untrusted source adds at most
+ *   `maxFailuresPerSource` to any username's count, however many of its requests were in flight. A source reaching
  *   `maxFailuresPerSource` within `windowSec` is banned for `banSec`; a username reaching
  *   `maxFailuresPerUser` is locked for `lockSec`. The count restarts after a ban / lock. A success
  *   resets nothing: an attacker holding one valid account cannot launder its failures with it.
@@ -222,7 +224,13 @@ export class Guard implements LockedUsernames {
     if (!this.enabled) return;
     const now = this.now();
     const address = normalizeAddress(rawAddress);
-    if (!this.trusted.has(address) && !this.activeBan(address, now)) {
+    if (!this.trusted.has(address)) {
+      // A failure reported after its source was banned: a message admitted before the ban, its
+      // run finished in a worker afterwards (a burst is in flight when the ban lands). It counts
+      // neither against the source (already paid for) nor against the username: otherwise one
+      // source's burst alone could lock its victim out, which the per-source < per-user ordering
+      // is meant to rule out (docs/security.md, "The lock-out trade-off").
+      if (this.activeBan(address, now)) return;
       let w = this.sourceFailures.get(address);
       if (w === undefined) { w = new FailureWindow(); this.sourceFailures.set(address, w); }
       const max = this.o.bans.maxFailuresPerSource;

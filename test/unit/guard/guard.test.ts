@@ -71,6 +71,20 @@ describe('failed authentications', () => {
     expect(g.userFailureCount('francesco')).toBe(5);
   });
 
+  test('failures reported after their source was banned (a burst in flight) count against neither: one source never locks a user', () => {
+    const { g, events } = setup();
+    for (let i = 0; i < 100; i++) g.authFailure('192.0.2.1', 'francesco'); // as workers report them, ban or not
+    expect(g.isBanned('192.0.2.1')).toBe(true);
+    expect(g.isLocked('francesco')).toBe(false);
+    expect(g.userFailureCount('francesco')).toBe(5);
+    expect(events.map((e) => e.kind)).toEqual(['source']);
+    // control: other sources bring the username to its threshold (8)
+    for (let i = 0; i < 2; i++) g.authFailure('192.0.2.2', 'francesco');
+    expect(g.isLocked('francesco')).toBe(false);
+    g.authFailure('192.0.2.3', 'francesco');
+    expect(g.isLocked('francesco')).toBe(true);
+  });
+
   test('a trusted source is never banned, but its failures count against the username', () => {
     const { g } = setup();
     for (let i = 0; i < 8; i++) g.authFailure('10.1.2.3', 'alice');
