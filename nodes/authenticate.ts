@@ -1,5 +1,5 @@
 import type { NodeType, Restart, RunState } from '../engine/node-type';
-import { parseNameAddr, parseUri } from '../engine/sip-values';
+import { parseNameAddr, parseUri } from '../grammar/sip-values';
 import type { ChallengeOutcome } from '../engine/types';
 import type { DigestCredentials } from '../services/auth/types';
 import { finish, flag, isSet } from './common';

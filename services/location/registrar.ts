@@ -12,7 +12,7 @@
  *   Store failures are not a status: they reject with LocationUnavailableError (→ 503 upstream).
  */
 import { randomBytes } from 'node:crypto';
-import { parseUri, type SipUri } from '../../engine/sip-values';
+import { parseUri, type SipUri } from '../../grammar/sip-values';
 import {
   contactHostPort, methodsMask, parseContactHeaders, parseDeltaSeconds, parseQ, sameUri,
   type ParsedContact,
