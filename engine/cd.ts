@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { CallDescriptor, CdValue, SipHeaders } from './types';
-import { parseNameAddr, parseUri } from './sip-values';
+import { parseNameAddr, parseUri } from '../grammar/sip-values';
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const recordList = z.array(z.record(z.string(), scalar));

@@ -5,8 +5,7 @@
 import type { CompiledService } from './load';
 import { NodeRunError, type CallLogic, type CompiledNode, type Exit, type RunState, type StepResult } from './node-type';
 import type { CallDescriptor, CdValue, ErrorOutcome, Outcome, RunContext, RunLimits, TraceStep } from './types';
-import { LocationUnavailableError } from '../services/location/types';
-import { DirectoryError } from '../services/directory/types';
+import { ServiceUnavailableError } from './ports';
 
 export const DEFAULT_LIMITS: RunLimits = { maxTransitions: 1000, maxRestarts: 2, maxCallDepth: 16 };
 
@@ -36,11 +35,13 @@ class State implements RunState {
   get(name: string): CdValue { return this.cd.vars[name] ?? null; }
 }
 
-/** Transient store failures answer 503 + Retry-After; everything else is a 500. */
+/**
+ * Transient store failures (engine/ports.ts) answer 503 + Retry-After; everything else is a 500,
+ * naming a NodeRunError's message as it is (the directory's 'invalid' errors are ones).
+ */
 function errorOutcome(err: unknown, where: string): ErrorOutcome {
-  if (err instanceof LocationUnavailableError) return { kind: 'error', status: 503, reason: 'Service Unavailable', retryAfter: err.retryAfter, where };
-  if (err instanceof DirectoryError && err.kind === 'unavailable') return { kind: 'error', status: 503, reason: 'Service Unavailable', retryAfter: 5, where };
-  const detail = err instanceof NodeRunError || err instanceof DirectoryError ? err.message : `node failed: ${(err as Error)?.message ?? String(err)}`;
+  if (err instanceof ServiceUnavailableError) return { kind: 'error', status: 503, reason: 'Service Unavailable', retryAfter: err.retryAfter, where };
+  const detail = err instanceof NodeRunError ? err.message : `node failed: ${(err as Error)?.message ?? String(err)}`;
   return { kind: 'error', status: 500, reason: `Server Internal Error (${detail})`, where };
 }
 

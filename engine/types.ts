@@ -1,16 +1,16 @@
 /**
- * Core contracts of the engine: call descriptor, outcomes, node types and the ports through
- * which nodes reach the world. The engine itself never does I/O; everything effectful is a port.
+ * Core contracts of the engine: call descriptor, outcomes, and the run context bundling the
+ * ports through which nodes reach the world (declared in engine/ports.ts). The engine itself
+ * never does I/O; everything effectful is a port.
  */
-import type { DirectoryPort } from '../services/directory/types';
-import type { LocationPort } from '../services/location/types';
-import type { AuthPort } from '../services/auth/types';
+import type {
+  AorOwnershipPort, AuthPort, Binding, Clock, DirectoryPort, LocationPort, LogPort, RecordRow, Scalar,
+} from './ports';
+
+export type { RecordRow, Scalar } from './ports';
 
 // ---------------------------------------------------------------- call descriptor
 
-export type Scalar = string | number | boolean | null;
-/** A row of a database query stored with `storeIntoRecordsList`. */
-export type RecordRow = Record<string, Scalar>;
 export type CdValue = Scalar | RecordRow[];
 
 /** SIP headers of the message: lower-case full header name → values in message order. */
@@ -61,8 +61,16 @@ export interface ChallengeOutcome {
 /** A binding as answered to the UA in the 200 OK of a REGISTER. */
 export interface BindingView {
   contact: string;
-  expires: number; // seconds remaining
+  /** Remaining seconds, rounded up, never negative. */
+  expires: number;
+  /** As stored: -1 means "no q" and should be left out of the Contact. */
   q: number;
+}
+
+/** What the 200 OK lists for a binding. */
+export function bindingView(b: Binding, now: Date): BindingView {
+  const remaining = Math.ceil((b.expires.getTime() - now.getTime()) / 1000);
+  return { contact: b.contact, expires: Math.max(0, remaining), q: b.q };
 }
 
 export interface RegisterOutcome {
@@ -120,13 +128,7 @@ export type Outcome =
   | ChallengeOutcome | RegisterOutcome | RelayOutcome | ReplyOutcome
   | RedirectOutcome | ExitOutcome | ErrorOutcome;
 
-// ---------------------------------------------------------------- ports
-
-export interface Clock { now(): number /* ms since epoch */ }
-
-export interface LogPort {
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
-}
+// ---------------------------------------------------------------- run
 
 export interface RunLimits {
   /** Max state transitions per message (default 1000). */
@@ -135,23 +137,6 @@ export interface RunLimits {
   maxRestarts: number;
   /** Max nesting of sub-logic calls (default 16). */
   maxCallDepth: number;
-}
-
-/** The AoR an authenticated username may register for (user part; domain when the mapping has one). */
-export interface OwnedAor { user: string; domain: string | null }
-
-/**
- * Who owns which AoR (`registrar.ownership`): the tie between the credentials a REGISTER was
- * authenticated with and the AoR whose bindings it changes. Implemented over the directory
- * (services/directory/ownership.ts: `customers.username` → `customers.aor` by default).
- */
-export interface AorOwnershipPort {
-  /** The AoR `username` owns; null when it owns none (unknown username). Throws like the directory when it is down. */
-  ownedAor(username: string): Promise<OwnedAor | null>;
-  /** The rule in words, for traces and docs: `registration.customers.username → aor`. */
-  readonly rule: string;
-  /** Compare the AoR domain too (multi-domain registrars); else the user part alone. */
-  readonly matchDomain: boolean;
 }
 
 /** Everything a node may touch while running. Same shape in tests, CLI, simulator and production. */

@@ -1,7 +1,7 @@
 import type { NodeType, Restart, RunState } from '../engine/node-type';
-import { parseNameAddr, parseUri } from '../engine/sip-values';
+import { parseNameAddr, parseUri } from '../grammar/sip-values';
 import type { ChallengeOutcome } from '../engine/types';
-import type { DigestCredentials } from '../services/auth/types';
+import type { DigestCredentials } from '../engine/ports';
 import { finish, flag, isSet } from './common';
 
 interface Values { password: string; ha1?: boolean | string | number | null }

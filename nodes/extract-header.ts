@@ -1,6 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import { normalizeHeaderName } from '../engine/cd';
-import { parseNameAddr, parseParams, parseUri, splitHeaderList } from '../engine/sip-values';
+import { parseNameAddr, parseParams, parseUri, splitHeaderList } from '../grammar/sip-values';
 import { CREDENTIALS_HEADER_PATTERN } from '../engine/secrets';
 import type { Scalar } from '../engine/types';
 import { flag, isSet, nodeRef, writesVariable } from './common';

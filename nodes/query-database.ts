@@ -2,7 +2,7 @@ import type { NodeType, ValueGetter } from '../engine/node-type';
 import { DB_OPERATORS, listOf } from '../engine/operators';
 import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
 import type { CdValue, RecordRow, Scalar } from '../engine/types';
-import type { DirectoryCondition, DirectoryOperator, DirectoryQuery } from '../services/directory/types';
+import type { DirectoryCondition, DirectoryOperator, DirectoryQuery } from '../engine/ports';
 import { anyValue, nodeRef } from './common';
 
 interface Values {

@@ -1,5 +1,5 @@
 import type { NodeType } from '../engine/node-type';
-import { splitHeaderList } from '../engine/sip-values';
+import { splitHeaderList } from '../grammar/sip-values';
 import { toText } from '../engine/values';
 import { finish } from './common';
 import { REASONS } from './reply';

@@ -1,6 +1,5 @@
 import type { NodeType, RunState } from '../engine/node-type';
-import type { CdValue, ReplyOutcome } from '../engine/types';
-import { bindingView } from '../services/location/registrar';
+import { bindingView, type CdValue, type ReplyOutcome } from '../engine/types';
 import { finish, flag } from './common';
 import { aorParts } from './lookup-location';
 

@@ -9,7 +9,7 @@
  * request and log through it (or through the engine `LogPort` made from it).
  */
 import pino, { type Logger, type LoggerOptions, type DestinationStream, type LogFn } from 'pino';
-import type { LogPort } from '../engine/types';
+import type { LogPort } from '../engine/ports';
 
 export type { Logger } from 'pino';
 

@@ -4,7 +4,8 @@
  */
 import path from 'path';
 import type { Knex } from 'knex';
-import type { LogPort, RunContext, RunLimits } from '../engine/types';
+import type { LogPort } from '../engine/ports';
+import type { RunContext, RunLimits } from '../engine/types';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, migrate, openDirectory, seed, type Directory } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';

@@ -9,7 +9,7 @@
  */
 import { fillPredefined } from '../engine/cd';
 import type { CallDescriptor, CdValue } from '../engine/types';
-import type { AuthPort } from '../services/auth/types';
+import type { AuthPort } from '../engine/ports';
 import type { SipRequest } from './message';
 import type { LocalEndpoint, Peer } from './transport';
 

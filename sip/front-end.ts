@@ -30,8 +30,9 @@
  */
 import type { CompiledService } from '../engine/load';
 import { runLogic, type RunOptions } from '../engine/run';
-import { parseNameAddr, parseUri } from '../engine/sip-values';
-import type { CdValue, LogPort, Outcome, RunContext } from '../engine/types';
+import { parseNameAddr, parseUri } from '../grammar/sip-values';
+import type { LogPort } from '../engine/ports';
+import type { CdValue, Outcome, RunContext } from '../engine/types';
 import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
 import { LoopGuard, type LoopGuardOptions } from './loop-guard';
 import {

@@ -5,7 +5,7 @@
  * Require, schemes, content types).
  */
 import type { SipHeaders } from '../engine/types';
-import { isToken, parseParamsStrict, parseNameAddr, skipWs, splitHeaderList, splitHeaderListStrict } from '../engine/sip-values';
+import { isToken, parseParamsStrict, parseNameAddr, skipWs, splitHeaderList, splitHeaderListStrict } from '../grammar/sip-values';
 import { LIST_HEADERS, SINGLE_HEADERS, canonicalHeaderName, fullHeaderName } from './headers';
 
 export type { SipHeaders };

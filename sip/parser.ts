@@ -13,7 +13,7 @@
  * Max-Forwards, Content-Length, Date.
  */
 import type { SipHeaders } from '../engine/types';
-import { isNameAddr, isNameAddrList, isToken, isTokenChar, parseUri } from '../engine/sip-values';
+import { isNameAddr, isNameAddrList, isToken, isTokenChar, parseUri } from '../grammar/sip-values';
 import { fullHeaderName, matchHeaderName } from './headers';
 import { createHeaders, parseCSeq, parseContentLength, parseMaxForwards, parseViaList, type SipMessage } from './message';
 

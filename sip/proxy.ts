@@ -31,7 +31,7 @@ import { isIP } from 'node:net';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
-import { parseNameAddr, parseUri, splitHeaderList } from '../engine/sip-values';
+import { parseNameAddr, parseUri, splitHeaderList } from '../grammar/sip-values';
 import type { RelayTarget } from '../engine/types';
 import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, type SipResponse } from './message';
 import { buildResponse, serializeMessage } from './serializer';

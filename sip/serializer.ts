@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SipHeaders } from '../engine/types';
-import { parseNameAddr } from '../engine/sip-values';
+import { parseNameAddr } from '../grammar/sip-values';
 import { canonicalHeaderName, fullHeaderName } from './headers';
 import { createHeaders, isRequest, type SipMessage, type SipResponse } from './message';
 

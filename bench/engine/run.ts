@@ -11,14 +11,14 @@ import path from 'path';
 import { buildCallDescriptor } from '../../engine/cd';
 import { loadSlidText } from '../../engine/load';
 import { runLogic } from '../../engine/run';
-import type { CallDescriptor, Outcome, RunContext, Scalar } from '../../engine/types';
+import { bindingView, type CallDescriptor, type Outcome, type RunContext, type Scalar } from '../../engine/types';
 import { builtinRegistry } from '../../nodes';
 import { realmOf } from '../../nodes/authenticate';
 import { computeResponse, createDigestAuth, ha1, parseDigestCredentials } from '../../services/auth';
 import { createMemoryDirectory } from '../../services/directory/memory';
 import type { DirectoryQuery } from '../../services/directory/types';
 import { createMemoryLocationStore } from '../../services/location/memory';
-import { bindingView, createRegistrar } from '../../services/location/registrar';
+import { createRegistrar } from '../../services/location/registrar';
 
 const CYCLES = Number(process.argv[2] ?? 20000);
 const ROUNDS = Number(process.argv[3] ?? 5);

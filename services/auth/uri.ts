@@ -12,7 +12,7 @@
  * the registrar's binding identity (services/location/contact.ts). Anything that is not a URI
  * parseUri understands (`*`, garbage) matches only as identical text.
  */
-import { parseUri } from '../../engine/sip-values';
+import { parseUri } from '../../grammar/sip-values';
 import { sameUri } from '../location/contact';
 
 /** Longer digest URIs are refused without parsing (a Request-URI is a few hundred bytes). */

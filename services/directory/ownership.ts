@@ -11,7 +11,7 @@
  * column means the username itself is the AoR user (Kamailio's To-user = auth-user rule); an
  * unknown username owns nothing.
  */
-import type { AorOwnershipPort, OwnedAor } from '../../engine/types';
+import type { AorOwnershipPort, OwnedAor } from '../../engine/ports';
 import type { DirectoryPort, DirectoryQuery } from './types';
 
 export interface AorOwnershipOptions {

@@ -1,57 +1,36 @@
 /**
- * Directory port: the subscriber/number database as the query node sees it. The node hands over
- * a structured query whose values are already resolved from the call descriptor; the adapter
- * checks every table and column against the introspected schema and builds the SQL with knex.
+ * Directory port (engine/ports.ts) as the adapters here implement it, and the one error they
+ * throw. The port's types are the engine's; they are re-exported for the adapters' callers.
  */
-import type { RecordRow, Scalar } from '../../engine/types';
+import { NodeRunError } from '../../engine/node-type';
+import { ServiceUnavailableError } from '../../engine/ports';
 
-/** Condition operators a directory query understands (the engine's operators plus longest prefix). */
-export type DirectoryOperator =
-  | 'is' | 'isNot' | 'exists' | 'doesNotExist' | 'contains' | 'doesNotContain'
-  | 'startsWith' | 'endsWith' | 'greaterThan' | 'greaterOrEqual' | 'lessThan' | 'lessOrEqual'
-  | 'in' | 'matches' | 'isLongestPrefixMatchOf';
+export type {
+  ColumnRef, DirectoryCondition, DirectoryJoin, DirectoryOperator, DirectoryPort, DirectoryQuery, DirectorySchema,
+} from '../../engine/ports';
 
-/** `table.column` (table by its short name, as the export writes it) */
-export type ColumnRef = string;
-
-export interface DirectoryCondition {
-  field: ColumnRef;
-  operator: DirectoryOperator;
-  /** Resolved value; an array for `in`. */
-  value: Scalar | Scalar[];
+/** The query names an unknown table or column, or a value its column cannot hold: a 500 naming it. */
+export class DirectoryInvalidError extends NodeRunError {
+  readonly kind = 'invalid' as const;
 }
 
-export interface DirectoryJoin {
-  left: ColumnRef;
-  operator: 'is' | 'isNot' | 'lessThan' | 'lessOrEqual' | 'greaterThan' | 'greaterOrEqual';
-  right: ColumnRef;
+/** The directory database cannot answer now: 503 + Retry-After (engine/ports.ts). */
+export class DirectoryUnavailableError extends ServiceUnavailableError {
+  readonly kind = 'unavailable' as const;
 }
 
-export interface DirectoryQuery {
-  /** Fully qualified tables, `schema.table` as the export writes them (`registration.customers`). */
-  tables: string[];
-  /** Columns to return; each row is keyed by the ColumnRef string (`customers.password`). */
-  fields: ColumnRef[];
-  joins: DirectoryJoin[];
-  joinType: 'JOIN' | 'LEFT JOIN' | 'RIGHT JOIN' | 'FULL JOIN' | 'INNER JOIN';
-  conditions: DirectoryCondition[];
-  logic: 'and' | 'or';
-  orderBy: Array<{ field: ColumnRef; direction: 'asc' | 'desc' }>;
-  offset: number;
-  /** Max rows (1 for fetch first; undefined for all). */
-  limit?: number;
-}
-
-/** Table → column → type name, as introspected from the database. */
-export type DirectorySchema = Record<string, Record<string, string>>;
-
-export class DirectoryError extends Error {
-  constructor(message: string, readonly kind: 'invalid' | 'unavailable') { super(message); }
-}
-
-export interface DirectoryPort {
-  /** Runs the query. Throws DirectoryError('invalid') on unknown table/column, ('unavailable') when the store is down. */
-  query(q: DirectoryQuery): Promise<RecordRow[]>;
-  /** The introspected schema (tables and columns), for validation and the designer's pickers. */
-  schema(): Promise<DirectorySchema>;
-}
+/**
+ * Every directory failure, told apart by `kind`. The two kinds need different engine bases (the
+ * engine answers a NodeRunError 500 and a ServiceUnavailableError 503), so `new DirectoryError(m,
+ * kind)` builds the class of its kind and `instanceof DirectoryError` holds for both.
+ */
+export type DirectoryError = DirectoryInvalidError | DirectoryUnavailableError;
+export const DirectoryError = function DirectoryError(message: string, kind: DirectoryError['kind']): DirectoryError {
+  return kind === 'invalid' ? new DirectoryInvalidError(message) : new DirectoryUnavailableError(message);
+} as unknown as {
+  new (message: string, kind: DirectoryError['kind']): DirectoryError;
+  [Symbol.hasInstance](x: unknown): x is DirectoryError;
+};
+Object.defineProperty(DirectoryError, Symbol.hasInstance, {
+  value: (x: unknown): boolean => x instanceof DirectoryInvalidError || x instanceof DirectoryUnavailableError,
+});

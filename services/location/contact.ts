@@ -3,7 +3,7 @@
  * binding identity (RFC 3261 §19.1.4), and Kamailio's method bitmask for the `methods` column.
  * Pure functions, no I/O.
  */
-import { parseNameAddr, parseUri, splitHeaderList, type SipUri } from '../../engine/sip-values';
+import { parseNameAddr, parseUri, splitHeaderList, type SipUri } from '../../grammar/sip-values';
 
 export interface ParsedContact {
   /** The URI text as written (Kamailio stores the URI only, not display name or header params). */

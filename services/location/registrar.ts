@@ -12,7 +12,7 @@
  *   Store failures are not a status: they reject with LocationUnavailableError (→ 503 upstream).
  */
 import { randomBytes } from 'node:crypto';
-import { parseUri, type SipUri } from '../../engine/sip-values';
+import { parseUri, type SipUri } from '../../grammar/sip-values';
 import {
   contactHostPort, methodsMask, parseContactHeaders, parseDeltaSeconds, parseQ, sameUri,
   type ParsedContact,
@@ -47,20 +47,6 @@ export type Registrar = LocationPort & {
   /** Purges on an unref'd timer; returns the function that stops it. */
   startPurging(intervalMs: number): () => void;
 };
-
-export interface BindingView {
-  contact: string;
-  /** Remaining seconds, rounded up, never negative. */
-  expires: number;
-  /** As stored: -1 means "no q" and should be left out of the Contact. */
-  q: number;
-}
-
-/** What the 200 OK lists for a binding. */
-export function bindingView(b: Binding, now: Date): BindingView {
-  const remaining = Math.ceil((b.expires.getTime() - now.getTime()) / 1000);
-  return { contact: b.contact, expires: Math.max(0, remaining), q: b.q };
-}
 
 function isLive(b: Binding, nowMs: number): boolean {
   return b.expires.getTime() > nowMs;

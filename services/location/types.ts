@@ -1,72 +1,14 @@
 /**
- * Location service port (Kamailio usrloc semantics). The registrar logic (RFC 3261 §10.3) sits
- * above a store; stores (memory, SQL, MongoDB) only persist bindings in usrloc schema v9.
+ * Location service: the registrar (RFC 3261 §10.3, services/location/registrar.ts) implements the
+ * engine's LocationPort (engine/ports.ts) above a store; stores (memory, SQL, MongoDB) only
+ * persist bindings in Kamailio's usrloc schema v9.
  */
+import { ServiceUnavailableError, type Binding } from '../../engine/ports';
 
-/** One binding, field for field Kamailio's usrloc `location` row (schema version 9). */
-export interface Binding {
-  ruid: string;
-  username: string;          // AoR user part
-  domain: string | null;     // AoR domain when multi-domain, else null
-  contact: string;
-  received: string | null;
-  path: string | null;
-  expires: Date;             // absolute expiry
-  q: number;                 // -1 = unspecified (Kamailio), else 0..1
-  callid: string;
-  cseq: number;
-  last_modified: Date;
-  flags: number;
-  cflags: number;
-  user_agent: string;
-  socket: string | null;     // e.g. udp:10.0.12.26:5060
-  methods: number | null;
-  instance: string | null;
-  reg_id: number;
-  server_id: number;
-  connection_id: number;
-  keepalive: number;
-  partition: number;
-}
+export type { Binding, LocationPort, RegisterRequest, RegisterResult } from '../../engine/ports';
 
-/** What the save node hands the registrar: the REGISTER as far as RFC 3261 §10.3 needs it. */
-export interface RegisterRequest {
-  username: string;
-  domain: string | null;
-  /** Raw Contact header values (each may hold several comma-separated contacts, or `*`). */
-  contacts: string[];
-  /** Expires header value, if present. */
-  expiresHeader: string | null;
-  callId: string;
-  cseq: number;
-  userAgent: string;
-  /** Source of the request as `ip:port`, stored as `received` when it differs from the contact. */
-  received: string | null;
-  socket: string | null;
-  path: string | null;
-  now: Date;
-  /** Allow header value(s), comma-joined; the registrar stores it as Kamailio's `methods` bitmask (null when absent). */
-  allow?: string | null;
-}
-
-export interface RegisterResult {
-  status: number; // 200, 400, 423, 403 (too many contacts), 500/503 (store)
-  reason: string;
-  headers?: Record<string, string>;
-  /** Every current binding of the AoR after the update. */
-  bindings: Binding[];
-}
-
-export class LocationUnavailableError extends Error {
-  constructor(message: string, readonly retryAfter = 5) { super(message); }
-}
-
-export interface LocationPort {
-  /** Applies a REGISTER (add/refresh/remove per contact) and returns all current bindings. */
-  register(req: RegisterRequest): Promise<RegisterResult>;
-  /** Live bindings of an AoR, highest q first. */
-  lookup(username: string, domain: string | null, now: Date): Promise<Binding[]>;
-}
+/** A location store cannot answer now: the engine's 503 + Retry-After (engine/ports.ts). */
+export class LocationUnavailableError extends ServiceUnavailableError {}
 
 /** A search over bindings across AoRs (administration: API, designer, operators). */
 export interface BindingQuery {

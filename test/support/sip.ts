@@ -1,6 +1,6 @@
 /** What a UA does with a challenge: builds the Authorization header value (RFC 7616, MD5, qop=auth). */
 import { computeResponse, ha1 } from '../../services/auth';
-import { parseParams } from '../../engine/sip-values';
+import { parseParams } from '../../grammar/sip-values';
 
 export function answerChallenge(challenge: string, o: { username: string; password: string; method: string; uri: string; nc?: number; cnonce?: string }): string {
   const p = parseParams(challenge.replace(/^Digest\s+/i, '').replace(/,\s*/g, ';'));

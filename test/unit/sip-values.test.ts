@@ -1,7 +1,7 @@
 import {
   isToken, parseNameAddr, parseNameAddrList, parseParams, parseParamsStrict, parseUri, splitHeaderList,
   splitHeaderListStrict, unescapeUri,
-} from '../../engine/sip-values';
+} from '../../grammar/sip-values';
 
 describe('parseNameAddr', () => {
   test('quoted display name with escapes', () => {

@@ -1,5 +1,5 @@
 import { runLogic } from '../../../engine/run';
-import type { LogPort } from '../../../engine/types';
+import type { LogPort } from '../../../engine/ports';
 import { NODE_TYPES } from '../../../nodes';
 import { testContext } from '../../support/context';
 import { cdOf, compile, logicOf, reply, runNodes, setVars, start, type NodeSpec } from './helpers';

@@ -8,7 +8,7 @@ import {
   REDACTED, isSecretVariable, redactCallDescriptorJson, redactTrace, redactValue, secretVariables,
 } from '../../../engine/secrets';
 import type { SlidDocument } from '../../../engine/slid';
-import type { LogPort } from '../../../engine/types';
+import type { LogPort } from '../../../engine/ports';
 import { NODE_TYPES } from '../../../nodes';
 import { testContext } from '../../support/context';
 import { compile, docOf, registry, runNodes, setVars, start, type NodeSpec } from './helpers';

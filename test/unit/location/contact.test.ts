@@ -1,4 +1,4 @@
-import { parseUri } from '../../../engine/sip-values';
+import { parseUri } from '../../../grammar/sip-values';
 import {
   methodsMask, parseContactHeaders, parseDeltaSeconds, parseQ, sameUri,
 } from '../../../services/location/contact';

@@ -1,5 +1,6 @@
 import { createMemoryLocationStore } from '../../../services/location/memory';
-import { bindingView, createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
+import { bindingView } from '../../../engine/types';
+import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
 import {
   LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest,
 } from '../../../services/location/types';

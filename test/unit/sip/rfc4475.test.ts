@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMessage } from '../../../sip/parser';
 import { checkRequest, checkResponse, headerList, header, isRequest, parseVia, type SipRequest, type SipResponse } from '../../../sip/message';
-import { parseNameAddr, parseUri } from '../../../engine/sip-values';
+import { parseNameAddr, parseUri } from '../../../grammar/sip-values';
 
 const DIR = path.resolve(__dirname, '../../../../shared/conformance/rfc4475');
 

@@ -1,7 +1,7 @@
 import { parseMessage } from '../../../sip/parser';
 import { buildResponse, newTag, reasonPhrase, serializeMessage } from '../../../sip/serializer';
 import { createHeaders, type SipRequest, type SipResponse } from '../../../sip/message';
-import { parseNameAddr } from '../../../engine/sip-values';
+import { parseNameAddr } from '../../../grammar/sip-values';
 
 const REQ = [
   'INVITE sip:bob@h SIP/2.0',

@@ -3,6 +3,9 @@
  * name-addr / addr-spec, SIP URIs, header parameters, comma-separated header lists.
  * No I/O, no exceptions: malformed input gives null.
  *
+ * A leaf: it imports nothing of the project, so engine/, nodes/, sip/ and services/ all share
+ * one grammar without engine/ depending on sip/ (test/unit/layers.test.ts holds it to that).
+ *
  * Every scanner here is a single left-to-right pass over char codes (no backtracking
  * regexes), so hostile input costs linear time. The SIP parser runs these on the hot path.
  */
