@@ -25,7 +25,7 @@ describe('responseFor', () => {
       ['Path', ['<sip:edge.example.net;lr>', '<sip:sbc.example.net;lr>']],
     ] });
     // a fetch (no binding) still gets its Date; no Path without one in the request
-    expect(responseFor({ kind: 'register', status: 200, reason: 'OK', aor: 'a', bindings: [] }, none, at).headers).toEqual([['Date', [DATE]]]);
+    expect(responseFor({ kind: 'register', status: 200, reason: 'OK', aor: 'a', bindings: [] }, none, at)).toMatchObject({ headers: [['Date', [DATE]]] });
   });
 
   test('non-2xx register: the registrar\'s headers only (no Contact, Date or Path)', () => {
