@@ -94,9 +94,10 @@ export function registerServe(program: Command): void {
           // them now it is open (they sat in a 0700 folder meanwhile); not a finding, so debug only
           hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) => logger.debug(fields, `${message} (written by PGlite at start)`));
           for (const l of info) {
-            logger.info({ listener: l.name, host: l.host, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
-            // one plain line for scripts and tests (port 0 → the bound port)
-            console.log(`sipflow: SIP ${l.name} listening on ${l.host} udp:${l.udpPort} tcp:${l.tcpPort} (${l.workers} SIP thread${l.workers > 1 ? 's' : ''})`);
+            logger.info({ listener: l.name, host: l.host, sockets: l.sockets, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
+            // one plain line for scripts and tests (port 0 → the bound port): `udp:5060 tcp:5060`, `transport:host:port` for a socket on another address
+            const sockets = l.sockets.map((s) => (s.host === l.host ? `${s.transport}:${s.port}` : `${s.transport}:${s.host}:${s.port}`)).join(' ');
+            console.log(`sipflow: SIP ${l.name} listening on ${l.host} ${sockets} (${l.workers} SIP thread${l.workers > 1 ? 's' : ''})`);
           }
           const httpPort = info[0]?.httpPort;
           if (httpPort !== undefined) {

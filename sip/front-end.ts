@@ -45,10 +45,11 @@ import { responseFor } from './response-for';
 import { buildResponse, newTag, serializeMessage } from './serializer';
 import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
 import type { LocalEndpoint, Peer, SipSender } from './transport';
+import { transportNamed } from './transports';
 
 /** One route rule: the first rule whose conditions all hold picks the logic. */
 export interface RouteRule {
-  /** Listener name (FrontEndOptions.listenerName), or 'udp' / 'tcp', or 'udp:5060' / 'tcp:5060'. */
+  /** Listener name (FrontEndOptions.listenerName), or a transport name ('udp', 'tcp', …), or transport:port ('udp:5060'). */
   listener?: string;
   /** Method(s), upper-case. */
   method?: string | string[];
@@ -146,11 +147,14 @@ function splitPoint(s: string): number {
   return s.length;
 }
 
-/** Where responses to this request go (RFC 3261 §18.2.2, RFC 3581). */
+/**
+ * Where responses to this request go (RFC 3261 §18.2.2, RFC 3581): a stream transport's back over
+ * the request's connection, a datagram transport's to the source address and the rport / Via port.
+ */
 function responsePeer(via: Via | null, peer: Peer): Peer {
-  if (peer.proto === 'tcp') return { proto: 'tcp', address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
+  if (transportNamed(peer.proto)?.framing === 'stream') return { proto: peer.proto, address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
   if (!via) return peer;
-  return { proto: 'udp', address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
+  return { proto: peer.proto, address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
 }
 
 const text = (v: CdValue | undefined): string => (v === null || v === undefined ? '' : Array.isArray(v) ? '' : String(v));
@@ -177,7 +181,7 @@ export class FrontEnd {
     this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
     this.proxy = new Proxy(transports, this.servers, {
       recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,
-      udpPort: transports.udpPort, tcpPort: transports.tcpPort, aliases: o.aliases, routeSecret: o.routeSecret,
+      ports: transports.ports, aliases: o.aliases, routeSecret: o.routeSecret,
       log: (level, message, fields) => o.log?.log(level, message, fields),
     }, o.timers);
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
@@ -209,7 +213,8 @@ export class FrontEnd {
     const rules = (o.routes ?? []).map((r) => {
       // a listener condition names this listener (always true here), another one (never), or a transport[:port]
       const l = r.listener;
-      const isName = l !== undefined && !/^(udp|tcp)(:\d+)?$/i.test(l);
+      const m = l === undefined ? null : /^([a-z][a-z0-9-]*)(:\d+)?$/i.exec(l);
+      const isName = l !== undefined && !(m !== null && transportNamed(m[1]) !== undefined);
       const [proto, port] = l && !isName ? l.toLowerCase().split(':') : [null, null];
       const skip = isName && l !== o.listenerName;
       const methods = r.method ? new Set((Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase())) : null;
