@@ -42,7 +42,9 @@ export interface ServeCliOptions {
 /** The configuration with command-line overrides applied. */
 export function serveConfig(o: ServeCliOptions): Config {
   const c = loadConfig(o.config);
-  const listeners = c.sip.listeners.map((l, i) => (i === 0 ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
+  // --sip-host / --sip-port: every socket of the first listener (its entries share its name)
+  const first = c.sip.listeners[0]?.name;
+  const listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
   return {
     ...c,
     flows: o.flows ?? c.flows,
@@ -73,8 +75,8 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'embedded data directory (PGlite, nonce secret)')
     .option('--directory-url <url>', 'directory: PGlite dir, memory://, or postgres://…')
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
-    .option('--sip-host <host>', 'address to bind (default 0.0.0.0)')
-    .option('--sip-port <port>', 'SIP port, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option('--sip-host <host>', 'address to bind, every socket of the first listener (default 0.0.0.0)')
+    .option('--sip-port <port>', 'SIP port of every socket of the first listener, UDP and TCP (default 5060; 0 = any free port)', portArg)
     .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')
     .option('--workers <n>', 'SIP worker threads: "auto" (one per core) or N (1 = no worker threads)', workersArg)
     .option('--record-route', 'add Record-Route to relayed dialog-creating requests')

@@ -184,6 +184,10 @@ describe('outcomes', () => {
     // Date as sipflow's own front end answers a 2xx REGISTER (sip/response-for.ts)
     expect(ok.res.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300, <sip:francesco@10.1.10.90:5060>;expires=120;q=0.5', Date: expect.stringMatching(GMT) } }]);
 
+    // the Path an edge proxy inserted goes back in the 200 (RFC 3327), as sipflow's own front end answers it
+    const viaEdge = await outcome({ kind: 'register', status: 200, reason: 'OK', aor: 'francesco', bindings: [] }, noteRegister(['Path: <sip:edge.example.net;lr>']));
+    expect(viaEdge.res.sent[0].headers).toEqual({ Date: expect.stringMatching(GMT), Path: '<sip:edge.example.net;lr>' });
+
     const brief = await outcome({ kind: 'register', status: 423, reason: 'Interval Too Brief', aor: 'francesco', bindings: [], headers: { 'Min-Expires': '60' } });
     expect(brief.res.sent).toEqual([{ status: 423, reason: 'Interval Too Brief', headers: { 'Min-Expires': '60' } }]);
   });
