@@ -42,7 +42,9 @@ export interface ServeCliOptions {
 /** The configuration with command-line overrides applied. */
 export function serveConfig(o: ServeCliOptions): Config {
   const c = loadConfig(o.config);
-  const listeners = c.sip.listeners.map((l, i) => (i === 0 ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
+  // --sip-host / --sip-port: every socket of the first listener (its entries share its name)
+  const first = c.sip.listeners[0]?.name;
+  const listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
   return {
     ...c,
     flows: o.flows ?? c.flows,
@@ -73,8 +75,8 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'embedded data directory (PGlite, nonce secret)')
     .option('--directory-url <url>', 'directory: PGlite dir, memory://, or postgres://…')
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
-    .option('--sip-host <host>', 'address to bind (default 0.0.0.0)')
-    .option('--sip-port <port>', 'SIP port, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option('--sip-host <host>', 'address to bind, every socket of the first listener (default 0.0.0.0)')
+    .option('--sip-port <port>', 'SIP port of every socket of the first listener, UDP and TCP (default 5060; 0 = any free port)', portArg)
     .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')
     .option('--workers <n>', 'SIP worker threads: "auto" (one per core) or N (1 = no worker threads)', workersArg)
     .option('--record-route', 'add Record-Route to relayed dialog-creating requests')
@@ -94,9 +96,10 @@ export function registerServe(program: Command): void {
           // them now it is open (they sat in a 0700 folder meanwhile); not a finding, so debug only
           hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) => logger.debug(fields, `${message} (written by PGlite at start)`));
           for (const l of info) {
-            logger.info({ listener: l.name, host: l.host, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
-            // one plain line for scripts and tests (port 0 → the bound port)
-            console.log(`sipflow: SIP ${l.name} listening on ${l.host} udp:${l.udpPort} tcp:${l.tcpPort} (${l.workers} SIP thread${l.workers > 1 ? 's' : ''})`);
+            logger.info({ listener: l.name, host: l.host, sockets: l.sockets, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
+            // one plain line for scripts and tests (port 0 → the bound port): `udp:5060 tcp:5060`, `transport:host:port` for a socket on another address
+            const sockets = l.sockets.map((s) => (s.host === l.host ? `${s.transport}:${s.port}` : `${s.transport}:${s.host}:${s.port}`)).join(' ');
+            console.log(`sipflow: SIP ${l.name} listening on ${l.host} ${sockets} (${l.workers} SIP thread${l.workers > 1 ? 's' : ''})`);
           }
           const httpPort = info[0]?.httpPort;
           if (httpPort !== undefined) {

@@ -1,7 +1,13 @@
 /**
- * Building a call descriptor from outside input (CLI JSON, HTTP API, simulator): type-checked with
- * zod, aliases mapped to SRE names, header names normalized, and the predefined variables the
- * front end would fill derived from the headers when the input leaves them out.
+ * The one call-descriptor builder (`callDescriptorFrom`): every front end (sipflow's own SIP front
+ * end, the drachtio one through the execute contract), the CLI, the HTTP API and the simulator
+ * build the CD's variables with it, so a logic sees the same variables whatever the request came
+ * through: a map without a prototype (a variable named `constructor`, `__proto__` or `toString`
+ * is missing unless the request gives it), the given variables first, then the predefined ones
+ * derived from the headers.
+ *
+ * `buildCallDescriptor` takes outside input (CLI JSON, HTTP API, simulator): type-checked with
+ * zod, aliases mapped to SRE names, header names normalized, then handed to `callDescriptorFrom`.
  */
 import { z } from 'zod';
 import type { CallDescriptor, CdValue, SipHeaders } from './types';
@@ -10,11 +16,12 @@ import { parseNameAddr, parseUri } from '../grammar/sip-values';
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const recordList = z.array(z.record(z.string(), scalar));
 const headerValue = z.union([z.string(), z.array(z.string())]);
+const variableValue = z.union([scalar, recordList]);
 
 export const callDescriptorInputSchema = z.object({
   headers: z.record(z.string(), headerValue).optional(),
   body: z.string().optional(),
-}).catchall(z.union([scalar, recordList]));
+}).catchall(variableValue);
 
 export type CallDescriptorInput = z.input<typeof callDescriptorInputSchema>;
 
@@ -39,14 +46,63 @@ export function normalizeHeaderName(name: string): string {
 
 export class CallDescriptorError extends Error {}
 
-/** A variable map without a prototype, so a variable named `constructor` reads as missing, not as a function. */
+/**
+ * Variable maps have no Object.prototype in their chain, so a variable named `constructor`,
+ * `toString` or `__proto__` reads as missing (not as a function) and is a plain key when set;
+ * built like sip/message.ts's header maps, they stay fast-mode objects (the SIP hot path).
+ */
+function VariableBag(this: Record<string, CdValue>): void { /* empty */ }
+VariableBag.prototype = Object.create(null);
+
+/** An empty variable map, safe for any variable name. */
 export function newVariables(): Record<string, CdValue> {
-  return Object.create(null) as Record<string, CdValue>;
+  return new (VariableBag as unknown as new () => Record<string, CdValue>)();
 }
 
 export interface BuildOptions {
   /** Username of a Digest credentials header (services/auth), for `authUsername`. */
   credentialsUsername?: (headerValue: string) => string | null;
+  /** Where `called` comes from: the Request-URI user (default, as SRE) or the To user (overrides a given `called`). */
+  called?: 'requestUri' | 'to';
+}
+
+/**
+ * The call descriptor of one request: `given` variables (SRE names; undefined ones skipped) in a
+ * prototype-free map, the predefined variables derived from the headers where not given
+ * (`fillPredefined`), `requestUri` = the `requestURI` variable as received, and the body.
+ * `headers` is kept as is (the SIP front end shares the message's header map).
+ */
+export function callDescriptorFrom(
+  given: Iterable<readonly [string, CdValue | undefined]>,
+  headers: SipHeaders,
+  body: string | undefined,
+  opts: BuildOptions = {},
+): CallDescriptor {
+  const vars = newVariables();
+  for (const [name, value] of given) if (value !== undefined) vars[name] = value;
+  fillPredefined(vars, headers, opts);
+  if (opts.called === 'to') {
+    vars.called = vars.toUsername ?? null;
+    vars.originalCalled = vars.called;
+  }
+  const cd: CallDescriptor = { vars, headers };
+  // The request's Request-URI as given, kept apart from the variable a logic may rewrite.
+  if (typeof vars.requestURI === 'string') cd.requestUri = vars.requestURI;
+  if (body !== undefined) cd.body = body;
+  return cd;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A `__proto__` key of the input (JSON.parse makes it an own property) that zod's output object
+ * would swallow as its prototype: checked on its own and kept as an entry.
+ */
+function protoEntry<T>(o: unknown, schema: z.ZodType<T>, where: string): Array<[string, T]> {
+  if (!isRecord(o) || !Object.hasOwn(o, '__proto__')) return [];
+  const r = schema.safeParse(o.__proto__);
+  if (!r.success) throw new CallDescriptorError(`invalid call descriptor: ${where}__proto__: ${r.error.issues[0]?.message ?? 'invalid'}`);
+  return [['__proto__', r.data]];
 }
 
 export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): CallDescriptor {
@@ -57,19 +113,15 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
   }
   const { headers: rawHeaders, body, ...rest } = parsed.data;
   const headers = Object.create(null) as SipHeaders;
-  for (const [name, value] of Object.entries(rawHeaders ?? {})) {
+  const headerEntries = [...Object.entries(rawHeaders ?? {}), ...protoEntry(isRecord(input) ? input.headers : undefined, headerValue, 'headers/')];
+  for (const [name, value] of headerEntries) {
     const key = normalizeHeaderName(name);
     const list = Object.hasOwn(headers, key) ? headers[key] : (headers[key] = []);
     list.push(...(Array.isArray(value) ? value : [value]));
   }
-  const vars = newVariables();
-  for (const [name, value] of Object.entries(rest)) vars[Object.hasOwn(ALIASES, name) ? ALIASES[name] : name] = value as CdValue;
-  fillPredefined(vars, headers, opts);
-  const cd: CallDescriptor = { vars, headers };
-  // The request's Request-URI as given, kept apart from the variable a logic may rewrite.
-  if (typeof vars.requestURI === 'string') cd.requestUri = vars.requestURI;
-  if (body !== undefined) cd.body = body;
-  return cd;
+  const given = [...Object.entries(rest), ...protoEntry(input, variableValue, '')]
+    .map(([name, value]) => [Object.hasOwn(ALIASES, name) ? ALIASES[name] : name, value as CdValue] as const);
+  return callDescriptorFrom(given, headers, body, opts);
 }
 
 const first = (headers: SipHeaders, name: string): string | undefined => headers[name]?.[0];

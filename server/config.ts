@@ -9,6 +9,7 @@ import { isIP } from 'net';
 import path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0);
@@ -21,13 +22,68 @@ function isAddressOrCidr(s: string): boolean {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
 }
 
+/** The registered SIP transports (sip/transports: udp, tcp, …). */
+const transportName = z.enum(transportNames() as [string, ...string[]]);
+/** What a listener entry without `transport` nor `transports` gets (the deprecated form's default). */
+const DEFAULT_TRANSPORTS = ['udp', 'tcp'];
+
+/**
+ * One SIP socket, as Kamailio's `listen=udp:192.0.2.10:5060`: `{transport, host, port}`. Entries
+ * with the same `name` are one listener (one front end; routes select it by name) with one socket
+ * per transport. Deprecated, still accepted: `transports: [udp, tcp]` for several transports on
+ * one host and port (the default when an entry gives neither).
+ */
 export const listenerSchema = z.object({
-  name: z.string().min(1).default('default').describe('name used by routes to select this listener'),
+  name: z.string().min(1).default('default').describe('name used by routes to select this listener; entries with the same name are one listener with a socket per transport'),
+  transport: transportName.optional().describe('transport of this socket (one entry per transport and address, as Kamailio listen=udp:host:port)'),
   host: z.string().min(1).default('0.0.0.0').describe('address to bind'),
   port: port.default(5060).describe('SIP port (0 = any free port)'),
-  transports: z.array(z.enum(['udp', 'tcp'])).min(1).default(['udp', 'tcp']).describe('transports on this listener'),
+  transports: z.array(transportName).min(1).optional().describe('deprecated (use one entry per transport): several transports on this host and port; default [udp, tcp] when transport is not given'),
   advertise: z.string().optional().describe('address written in Via/Record-Route when the bind address is not reachable (e.g. behind NAT)'),
-}).strict();
+}).strict()
+  .refine((l) => l.transport === undefined || l.transports === undefined, { message: 'give transport or the deprecated transports, not both', path: ['transports'] })
+  .transform((l) => (l.transport === undefined && l.transports === undefined ? { ...l, transports: DEFAULT_TRANSPORTS.slice() } : l));
+
+export type ListenerEntry = z.output<typeof listenerSchema>;
+
+/** A configured listener: one front end and its sockets (one per transport). */
+export interface SipListener {
+  name: string;
+  advertise?: string;
+  sockets: Array<{ transport: string; host: string; port: number }>;
+}
+
+/**
+ * `sip.listeners` as listeners: entries grouped by name (in the order names first appear), the
+ * deprecated `transports` form expanded to a socket per transport.
+ */
+export function sipListeners(entries: readonly ListenerEntry[]): SipListener[] {
+  const byName = new Map<string, SipListener>();
+  for (const e of entries) {
+    let l = byName.get(e.name);
+    if (!l) { l = { name: e.name, sockets: [] }; byName.set(e.name, l); }
+    if (e.advertise !== undefined) l.advertise ??= e.advertise;
+    for (const transport of e.transport !== undefined ? [e.transport] : e.transports ?? DEFAULT_TRANSPORTS) {
+      l.sockets.push({ transport, host: e.host, port: e.port });
+    }
+  }
+  return [...byName.values()];
+}
+
+/** Problems of a listener list: a transport twice in one listener, two advertised addresses for one. */
+function listenerProblems(entries: readonly ListenerEntry[]): string[] {
+  const problems: string[] = [];
+  for (const l of sipListeners(entries)) {
+    const seen = new Set<string>();
+    for (const s of l.sockets) {
+      if (seen.has(s.transport)) problems.push(`listener "${l.name}" has two ${s.transport} sockets (give the second one another name)`);
+      seen.add(s.transport);
+    }
+    const advertised = new Set(entries.filter((e) => e.name === l.name && e.advertise !== undefined).map((e) => e.advertise));
+    if (advertised.size > 1) problems.push(`listener "${l.name}" advertises ${[...advertised].join(' and ')} (one address per listener)`);
+  }
+  return problems;
+}
 
 export const routeSchema = z.object({
   listener: z.string().optional().describe('listener name; any when absent'),
@@ -41,7 +97,10 @@ export const configSchema = z.object({
   flows: z.string().min(1).default('flows').describe('.slid file or folder of .slid files to load'),
   defaultLogic: z.string().min(1).default('pbx').describe('logic run when no route matches (id or name)'),
   sip: z.object({
-    listeners: z.array(listenerSchema).min(1).prefault([{}]),
+    listeners: z.array(listenerSchema).min(1)
+      .superRefine((entries, ctx) => { for (const message of listenerProblems(entries)) ctx.addIssue({ code: 'custom', message }); })
+      .prefault([{}])
+      .describe('SIP sockets: [{transport, host, port}] (Kamailio listen=); entries sharing a name are one listener. The deprecated {host, port, transports: [udp, tcp]} still works'),
     domain: z.string().min(1).optional().describe('registrar domain = digest realm; default: the From host of each request'),
     aliases: z.array(z.string().min(1)).default([]).describe('other names of this domain (Request-URIs addressed to the server)'),
     called: z.enum(['requestUri', 'to']).default('requestUri').describe('where the called variable comes from'),

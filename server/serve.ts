@@ -16,14 +16,14 @@ import type { Logger } from 'pino';
 import { SharedNonceCounter } from '../services/auth';
 import { refuseLockedUsernames } from '../services/guard';
 import type { LogicTarget } from '../sip/front-end';
-import type { Config } from './config';
+import { sipListeners, type Config } from './config';
 import { createFlowsStore, type FlowsStore } from './flows-store';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
 import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
 import { createSecurity, type Security } from './security';
-import { listenerFrontEndOptions, startSipServer, type SipServer } from './sip-server';
+import { listenerFrontEndOptions, listening, startSipServer, type SipServer } from './sip-server';
 import { sipTcpOptions } from './sip-tcp';
 import { startSipThreads, type SipThreads } from './sip-threads/host';
 
@@ -39,7 +39,18 @@ export interface ServeOptions {
   onListening?: (listeners: ListeningInfo[]) => void;
 }
 
-export interface ListeningInfo { name: string; host: string; udpPort: number; tcpPort: number; workers: number; httpPort?: number }
+export interface ListeningInfo {
+  name: string;
+  /** The first socket's address. */
+  host: string;
+  /** Each socket: transport, address, bound port. */
+  sockets: Array<{ transport: string; host: string; port: number }>;
+  /** The UDP / TCP socket's bound port (0 when none). */
+  udpPort: number;
+  tcpPort: number;
+  workers: number;
+  httpPort?: number;
+}
 
 export interface ServeHandle {
   listeners: ListeningInfo[];
@@ -81,7 +92,7 @@ async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows
   // TCP timeouts and connection caps (sip.tcp): one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics });
   try {
-    for (const l of config.sip.listeners) {
+    for (const l of sipListeners(config.sip.listeners)) {
       servers.push(await startSipServer({
         ...listenerFrontEndOptions(config, l, {
           service: flows.active(), resolve, ctx, log, nonceSecret: rt.nonceSecret,
@@ -89,7 +100,7 @@ async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows
         }),
         admit: (data, peer) => !security.drop(data, peer.address),
         onAuthFailure: (source, username) => security.guard.authFailure(source, username),
-        host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'), ...tcp,
+        host: l.sockets[0].host, port: l.sockets[0].port, sockets: l.sockets, ...tcp,
       }));
     }
   } catch (e) {
@@ -146,11 +157,11 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const httpPort = api ? (api.server.address() as { port: number }).port : undefined;
   const closeShared = async () => { stopPolling(); await api?.close(); activeFlows.close(); await rt.close(); };
 
-  let sip: { listeners: Array<{ name: string; host: string; udpPort: number; tcpPort: number }>; close(): Promise<void> };
+  let sip: { listeners: Array<Omit<ListeningInfo, 'workers' | 'httpPort'>>; close(): Promise<void> };
   try {
     if (workers === 1) {
       const s = await startInProcess(config, rt, logger, activeFlows, security);
-      sip = { listeners: s.servers.map((x, i) => ({ name: config.sip.listeners[i].name, host: config.sip.listeners[i].host, udpPort: x.udpPort, tcpPort: x.tcpPort })), close: s.close };
+      sip = { listeners: sipListeners(config.sip.listeners).map((l, i) => listening(l, s.servers[i].ports)), close: s.close };
     } else {
       const threads: SipThreads = await startSipThreads({
         config, ctx: instrumentContext(rt.ctx, processMetrics()), flows: activeFlows, logger, metrics: processMetrics(), workers,

@@ -1,5 +1,5 @@
 /**
- * The SIP server of one process: transports (UDP + TCP on the same port) and the front end over a
+ * The SIP server of one listener: its transports (a socket per transport, sip/transports) and the front end over a
  * loaded service and a run context. `sipflow serve` wires it to the runtime; tests use it directly.
  */
 import { createHmac } from 'crypto';
@@ -11,9 +11,7 @@ import type { RunContext } from '../engine/types';
 import { builtinRegistry } from '../nodes';
 import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
 import { SipTransports, type Peer, type TransportOptions } from '../sip/transport';
-import type { Config } from './config';
-
-type Listener = Config['sip']['listeners'][number];
+import type { Config, SipListener } from './config';
 
 /**
  * The key of the dialog signature in our Record-Route, derived from the nonce secret: every SIP
@@ -27,7 +25,7 @@ export function routeSecretFrom(nonceSecret: Buffer | Uint8Array): Buffer {
  * The front end of one configured listener, as every SIP thread builds it (the single-process
  * server and each worker thread): routes, default logic, aliases, loop guard, limits.
  */
-export function listenerFrontEndOptions(config: Config, l: Listener, a: {
+export function listenerFrontEndOptions(config: Config, l: Pick<SipListener, 'name' | 'advertise'>, a: {
   service: CompiledService;
   resolve: (ref: string) => LogicTarget | undefined;
   ctx: RunContext;
@@ -48,9 +46,18 @@ export function listenerFrontEndOptions(config: Config, l: Listener, a: {
   };
 }
 
+/** A listener's sockets as bound (port 0 → the real one), for the logs and `sipflow serve`'s listening line. */
+export function listening(l: SipListener, ports: ReadonlyMap<string, number>): {
+  name: string; host: string; sockets: Array<{ transport: string; host: string; port: number }>; udpPort: number; tcpPort: number;
+} {
+  const sockets = l.sockets.map((s) => ({ transport: s.transport, host: s.host, port: ports.get(s.transport) ?? s.port }));
+  // udpPort / tcpPort: kept for the callers that read them (0 when the listener has no such socket)
+  return { name: l.name, host: sockets[0].host, sockets, udpPort: ports.get('udp') ?? 0, tcpPort: ports.get('tcp') ?? 0 };
+}
+
 /** The front end's options plus the transports' socket settings (host and port default to 0.0.0.0:5060). */
 export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'>,
-  Partial<Pick<TransportOptions, 'host' | 'port' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'reuseAddr'
+  Partial<Pick<TransportOptions, 'host' | 'port' | 'sockets' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'reuseAddr'
     | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed'>> {
   service: CompiledService;
   ctx: RunContext;
@@ -60,7 +67,11 @@ export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx
 }
 
 export interface SipServer {
+  /** Transport name → bound port. */
+  ports: ReadonlyMap<string, number>;
+  /** The UDP socket's port (0 when none). */
   udpPort: number;
+  /** The TCP socket's port (0 when none). */
   tcpPort: number;
   frontEnd: FrontEnd;
   transports: SipTransports;
@@ -71,7 +82,7 @@ export interface SipServer {
 export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
   let fe: FrontEnd | null = null;
   const transports = new SipTransports({
-    host: o.host ?? '0.0.0.0', port: o.port ?? 5060, udp: o.udp, tcp: o.tcp,
+    host: o.host ?? '0.0.0.0', port: o.port ?? 5060, sockets: o.sockets, udp: o.udp, tcp: o.tcp,
     recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize,
     tcpIdleTimeoutMs: o.tcpIdleTimeoutMs, maxMessageSize: o.maxMessageSize, reuseAddr: o.reuseAddr,
     tcpMessageTimeoutMs: o.tcpMessageTimeoutMs, tcpGate: o.tcpGate, onTcpClosed: o.onTcpClosed,
@@ -88,6 +99,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
   const frontEnd = fe;
   let closed: Promise<void> | null = null;
   return {
+    ports: transports.ports,
     udpPort: transports.udpPort,
     tcpPort: transports.tcpPort,
     frontEnd,

@@ -7,13 +7,13 @@
  *
  * The message's header map is shared with the CD (same shape: lower-case full names), not copied.
  */
-import { fillPredefined } from '../engine/cd';
-import type { CallDescriptor, CdValue } from '../engine/types';
+import { callDescriptorFrom, type BuildOptions } from '../engine/cd';
+import type { CallDescriptor } from '../engine/types';
 import type { AuthPort } from '../engine/ports';
 import type { SipRequest } from './message';
 import type { LocalEndpoint, Peer } from './transport';
 
-export type CalledSource = 'requestUri' | 'to';
+export type CalledSource = NonNullable<BuildOptions['called']>;
 
 export interface CdOptions {
   /** Where `called` comes from: the Request-URI user (default, as SRE) or the To user. */
@@ -22,29 +22,24 @@ export interface CdOptions {
 
 export type CdBuilder = (req: SipRequest, peer: Peer, local: LocalEndpoint) => CallDescriptor;
 
-/** A CD builder bound to the auth port (its credentials parser gives `authUsername`). */
+/**
+ * A CD builder bound to the auth port (its credentials parser gives `authUsername`): the
+ * request's facts handed to the one builder the CLI, the API and the simulator use too
+ * (engine/cd.ts `callDescriptorFrom`; prototype-free variables).
+ */
 export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
-  const fillOpts = { credentialsUsername: (v: string) => auth.parseCredentials(v)?.username ?? null };
-  const toCalled = o.called === 'to';
+  const opts: BuildOptions = { credentialsUsername: (v: string) => auth.parseCredentials(v)?.username ?? null, called: o.called };
   return (req, peer, local) => {
-    const vars: Record<string, CdValue> = {
-      requestMethod: req.method,
-      requestURI: req.uri,
-      sourceAddress: peer.address,
-      sourcePort: peer.port,
-      destinationAddress: local.address,
-      destinationPort: local.port,
-      transport: peer.proto,
-    };
-    fillPredefined(vars, req.headers, fillOpts);
-    if (toCalled) {
-      vars.called = vars.toUsername ?? null;
-      vars.originalCalled = vars.called;
-    }
-    // requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
-    const cd: CallDescriptor = { vars, headers: req.headers, requestUri: req.uri };
     const body = req.body;
-    if (body.length > 0) cd.body = typeof body === 'string' ? body : body.toString('utf8');
-    return cd;
+    return callDescriptorFrom([
+      ['requestMethod', req.method],
+      // also the CD's requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
+      ['requestURI', req.uri],
+      ['sourceAddress', peer.address],
+      ['sourcePort', peer.port],
+      ['destinationAddress', local.address],
+      ['destinationPort', local.port],
+      ['transport', peer.proto],
+    ], req.headers, body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined, opts);
   };
 }

@@ -42,13 +42,15 @@ import {
 import { parseMessage } from './parser';
 import { OurRoute, Proxy } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
+import { responseFor } from './response-for';
 import { buildResponse, newTag, serializeMessage } from './serializer';
 import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
 import type { LocalEndpoint, Peer, SipSender } from './transport';
+import { transportNamed } from './transports';
 
 /** One route rule: the first rule whose conditions all hold picks the logic. */
 export interface RouteRule {
-  /** Listener name (FrontEndOptions.listenerName), or 'udp' / 'tcp', or 'udp:5060' / 'tcp:5060'. */
+  /** Listener name (FrontEndOptions.listenerName), or a transport name ('udp', 'tcp', …), or transport:port ('udp:5060'). */
   listener?: string;
   /** Method(s), upper-case. */
   method?: string | string[];
@@ -113,15 +115,6 @@ const PROXY_POLICY: RequestPolicy = { extensions: null, contentTypes: null, answ
 const ALLOW = [...DEFAULT_POLICY.methods!].join(', ');
 const TAG_RE = /;\s*tag\s*=/i;
 
-/** RFC 1123 date, recomputed at most once a second. */
-let dateCache = '';
-let dateSec = 0;
-function httpDate(now: number): string {
-  const s = Math.floor(now / 1000);
-  if (s !== dateSec) { dateSec = s; dateCache = new Date(s * 1000).toUTCString(); }
-  return dateCache;
-}
-
 function hasToTag(h: SipHeaders): boolean {
   const to = h.to?.[0];
   if (to === undefined || !TAG_RE.test(to)) return false;
@@ -155,11 +148,14 @@ function splitPoint(s: string): number {
   return s.length;
 }
 
-/** Where responses to this request go (RFC 3261 §18.2.2, RFC 3581). */
+/**
+ * Where responses to this request go (RFC 3261 §18.2.2, RFC 3581): a stream transport's back over
+ * the request's connection, a datagram transport's to the source address and the rport / Via port.
+ */
 function responsePeer(via: Via | null, peer: Peer): Peer {
-  if (peer.proto === 'tcp') return { proto: 'tcp', address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
+  if (transportNamed(peer.proto)?.framing === 'stream') return { proto: peer.proto, address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
   if (!via) return peer;
-  return { proto: 'udp', address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
+  return { proto: peer.proto, address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
 }
 
 const text = (v: CdValue | undefined): string => (v === null || v === undefined ? '' : Array.isArray(v) ? '' : String(v));
@@ -176,8 +172,7 @@ export class FrontEnd {
   private readonly buildCd: CdBuilder;
   private rules: CompiledRule[];
   private defaultLogic: LogicTarget;
-  private readonly exitStatus: number;
-  private readonly exitReason: string | undefined;
+  private readonly exitResponse: { status: number; reason?: string } | undefined;
   private readonly serverHeader: string | undefined;
   private draining = false;
   /** Logic runs in progress. */
@@ -187,7 +182,7 @@ export class FrontEnd {
     this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
     this.proxy = new Proxy(transports, this.servers, {
       recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,
-      udpPort: transports.udpPort, tcpPort: transports.tcpPort, aliases: o.aliases, routeSecret: o.routeSecret,
+      ports: transports.ports, aliases: o.aliases, routeSecret: o.routeSecret,
       log: (level, message, fields) => o.log?.log(level, message, fields),
     }, o.timers);
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
@@ -195,8 +190,7 @@ export class FrontEnd {
     const bound = this.bind(o.service, o.resolve);
     this.rules = bound.rules;
     this.defaultLogic = bound.defaultLogic;
-    this.exitStatus = o.exitResponse?.status ?? 404;
-    this.exitReason = o.exitResponse?.reason;
+    this.exitResponse = o.exitResponse;
     this.serverHeader = o.serverHeader;
   }
 
@@ -220,7 +214,8 @@ export class FrontEnd {
     const rules = (o.routes ?? []).map((r) => {
       // a listener condition names this listener (always true here), another one (never), or a transport[:port]
       const l = r.listener;
-      const isName = l !== undefined && !/^(udp|tcp)(:\d+)?$/i.test(l);
+      const m = l === undefined ? null : /^([a-z][a-z0-9-]*)(:\d+)?$/i.exec(l);
+      const isName = l !== undefined && !(m !== null && transportNamed(m[1]) !== undefined);
       const [proto, port] = l && !isName ? l.toLowerCase().split(':') : [null, null];
       const skip = isName && l !== o.listenerName;
       const methods = r.method ? new Set((Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase())) : null;
@@ -410,52 +405,24 @@ export class FrontEnd {
     }
   }
 
-  /** Carries out an outcome. */
+  /** Carries out an outcome: responseFor (sip/response-for.ts) decides the response, the proxy relays. */
   apply(tx: ServerTx, req: SipRequest, outcome: Outcome): void {
     if (tx.state >= TxState.Completed) return;  // e.g. cancelled meanwhile
     try {
-      switch (outcome.kind) {
-        case 'challenge':
-          this.respondOnce(tx, outcome.status, undefined, { [outcome.header]: outcome.challenges });
-          return;
-        case 'register': {
-          const extra: Record<string, string | string[]> = {};
-          if (outcome.status >= 200 && outcome.status < 300) {
-            const contacts: string[] = [];
-            for (const b of outcome.bindings) {
-              contacts.push(b.q >= 0 ? `<${b.contact}>;expires=${b.expires};q=${b.q}` : `<${b.contact}>;expires=${b.expires}`);
-            }
-            if (contacts.length) extra.contact = contacts;
-            extra.date = httpDate(Date.now());
-            // RFC 3327 §5.3: the Path an edge proxy (SBC) inserted goes back in the 200, so it learns it is on the route
-            if (req.headers.path?.length) extra.path = req.headers.path;
-          }
-          if (outcome.headers) for (const k in outcome.headers) extra[k] = outcome.headers[k];
-          this.respond(tx, outcome.status, outcome.reason, extra);
-          return;
-        }
-        case 'relay':
-          this.proxy.relay(tx, req, outcome.targets);
-          return;
-        case 'reply':
-          this.respond(tx, outcome.status, outcome.reason, outcome.headers);
-          return;
-        case 'redirect':
-          this.respond(tx, outcome.status, outcome.reason, {
-            contact: outcome.contacts.map((c) => (c.indexOf('<') >= 0 ? c : `<${c}>`)),
-          });
-          return;
-        case 'exit':
-          this.respond(tx, this.exitStatus, this.exitReason);
-          return;
-        case 'error':
-          // the detail (node, cause) goes to the log, not on the wire
-          this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`,
-            { callId: req.headers['call-id']?.[0] ?? null, method: tx.method });
-          if (outcome.status === 503) this.respond(tx, 503, 'Service Unavailable', { 'retry-after': String(outcome.retryAfter ?? 5) });
-          else this.respond(tx, 500, 'Server Internal Error');
-          return;
+      if (outcome.kind === 'error') {
+        // the detail (node, cause) goes to the log, not on the wire
+        this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`,
+          { callId: req.headers['call-id']?.[0] ?? null, method: tx.method });
       }
+      const r = responseFor(outcome, req.headers, { now: Date.now(), exit: this.exitResponse });
+      if (r.kind === 'relay') { this.proxy.relay(tx, req, r.targets); return; }
+      let extra: Record<string, string[]> | undefined;
+      if (r.headers.length) {
+        extra = {};
+        for (const [name, values] of r.headers) extra[name] = values;
+      }
+      if (r.stateless) this.respondOnce(tx, r.status, r.reason, extra);
+      else this.respond(tx, r.status, r.reason, extra);
     } catch (e) {
       this.fail(tx, e);
     }

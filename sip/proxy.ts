@@ -37,6 +37,7 @@ import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, t
 import { buildResponse, serializeMessage } from './serializer';
 import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
 import type { Peer, Proto, SipSender } from './transport';
+import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf } from './transports';
 import { detached } from '../engine/detached';
 
 export const BRANCH_PREFIX = 'z9hG4bKsf';
@@ -46,8 +47,8 @@ export interface ProxyOptions {
   recordRoute?: boolean;
   /** Host written in Via / Record-Route. */
   advertisedHost: string;
-  udpPort: number;
-  tcpPort: number;
+  /** Transport name → our port for it (Via, Record-Route, "is this URI us"). */
+  ports: ReadonlyMap<string, number>;
   /** Extra host names / addresses that mean "this proxy" in Route and Request-URI. */
   aliases?: string[];
   /** Key of the `sfr` dialog signature in our Record-Route (default: random, this proxy only). */
@@ -89,20 +90,20 @@ function isLoopbackOrAny(h: string): boolean {
   return h === '127.0.0.1' || h === '0.0.0.0' || h === '::1' || h === '[::1]' || h === '::' || h === 'localhost';
 }
 
-/** Next-hop of a URI: host (brackets stripped), port, protocol. */
+/** Next-hop of a URI: host (brackets stripped), port, protocol (its `transport` when registered, else the default). */
 function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
   const u = parseUri(uriText);
   if (!u || (u.scheme !== 'sip' && u.scheme !== 'sips')) {
     // `received` may be stored as ip:port
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(uriText.trim());
-    return m ? { host: m[1], port: Number(m[2]), proto: 'udp' } : null;
+    return m ? { host: m[1], port: Number(m[2]), proto: DEFAULT_TRANSPORT } : null;
   }
-  const t = u.params.transport?.toLowerCase();
+  const t = u.params.transport;
   const host = u.params.maddr ?? u.host;
   return {
     host: host.charCodeAt(0) === 91 ? host.slice(1, -1) : host,
     port: u.port ?? 5060,
-    proto: t === 'tcp' ? 'tcp' : 'udp',
+    proto: (t ? transportNamed(t)?.name : undefined) ?? DEFAULT_TRANSPORT,
   };
 }
 
@@ -116,6 +117,8 @@ export class Proxy {
   private seq = 0;
   private readonly dialogSweep: NodeJS.Timeout;
   private readonly routeSecret: Buffer;
+  /** Our ports, every transport together. */
+  private readonly ourPorts: Set<number>;
 
   constructor(
     private readonly transports: SipSender,
@@ -126,6 +129,7 @@ export class Proxy {
     this.clients = new ClientTransactions(transports, timers);
     this.recordRoute = o.recordRoute ?? true;
     this.routeSecret = o.routeSecret ?? randomBytes(32);
+    this.ourPorts = new Set(o.ports.values());
     this.localHosts = new Set([o.advertisedHost.toLowerCase(), ...(o.aliases ?? []).map((a) => a.toLowerCase())]);
     this.dialogSweep = setInterval(() => {
       const now = Date.now();
@@ -143,11 +147,11 @@ export class Proxy {
 
   private isLocalHostPort(host: string, port: number | null): boolean {
     const h = (host.charCodeAt(0) === 91 ? host.slice(1, -1) : host).toLowerCase();
-    const ours = port === this.o.udpPort || port === this.o.tcpPort;
+    const ours = port !== null && this.ourPorts.has(port);
     // The domain and its aliases name this service whatever port we listen on (a load balancer or
     // DNS SRV points there); an address needs our port too.
     if (!isIP(h) && h !== this.o.advertisedHost.toLowerCase() && this.localHosts.has(h)) return port === null || ours;
-    if (!(port === null ? this.o.udpPort === 5060 || this.o.tcpPort === 5060 : ours)) return false;
+    if (!(port === null ? this.ourPorts.has(5060) : ours)) return false;
     return this.localHosts.has(h) || (isLoopbackOrAny(h) && isLoopbackOrAny(this.o.advertisedHost));
   }
 
@@ -262,15 +266,16 @@ export class Proxy {
   }
 
   private viaFor(proto: Proto, branch: string): string {
-    const port = proto === 'tcp' ? this.o.tcpPort : this.o.udpPort;
+    const port = this.o.ports.get(proto) ?? 0;
     const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
-    return `SIP/2.0/${proto === 'tcp' ? 'TCP' : 'UDP'} ${host}:${port};branch=${branch};rport`;
+    return `SIP/2.0/${transportOf(proto).via} ${host}:${port};branch=${branch};rport`;
   }
 
   private recordRouteValue(proto: Proto, callId: string): string {
-    const port = proto === 'tcp' ? this.o.tcpPort : this.o.udpPort;
+    const port = this.o.ports.get(proto) ?? 0;
     const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
-    return `<sip:${host}:${port}${proto === 'tcp' ? ';transport=tcp' : ''};lr;sfr=${this.dialogSignature(callId)}>`;
+    const t = transportOf(proto);
+    return `<sip:${host}:${port}${t.inUri ? `;transport=${t.name}` : ''};lr;sfr=${this.dialogSignature(callId)}>`;
   }
 
   /** The forwarded copy (§16.6 steps 1-5, without the Via). */
@@ -306,13 +311,13 @@ export class Proxy {
 
   private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
-    const probe = this.copyForTarget(req, target, 'udp');
+    const probe = this.copyForTarget(req, target, DEFAULT_TRANSPORT);
     const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
     if (!hop) { fail(416); return; }  // unusable target URI
     this.resolve(hop.host, (err, address) => {
       if (err || !address) { this.o.log?.('warn', `relay: cannot resolve ${hop.host}: ${err?.message}`, { callId: req.headers['call-id']?.[0] ?? null }); fail(503); return; }
       if (stx.cancelled && branch.tx === null) { fail(487); return; }
-      const fwd = hop.proto === 'udp' ? probe : this.copyForTarget(req, target, hop.proto);
+      const fwd = hop.proto === DEFAULT_TRANSPORT ? probe : this.copyForTarget(req, target, hop.proto);
       const id = this.branchFor(stx, target.uri, i);
       fwd.headers.via = [this.viaFor(hop.proto, id), ...(req.headers.via ?? [])];
       const dest: Peer = { proto: hop.proto, address, port: hop.port };
@@ -436,7 +441,7 @@ export class Proxy {
     const up = this.upstream(res);
     const next = topVia(up);
     if (!next) return;
-    const proto: Proto = next.transport === 'TCP' ? 'tcp' : 'udp';
+    const proto: Proto = transportByVia(next.transport)?.name ?? DEFAULT_TRANSPORT;
     const host = next.received ?? next.host;
     const port = next.rport ?? next.port ?? 5060;
     this.send(serializeMessage(up), { proto, address: host.charCodeAt(0) === 91 ? host.slice(1, -1) : host, port });
@@ -456,12 +461,12 @@ export class Proxy {
     const target = this.dialogTarget(req);
     const mf = req.headers['max-forwards'];
     if (mf && parseMaxForwards(mf[0]) === 0) return false;
-    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null, 'udp');
+    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null, DEFAULT_TRANSPORT);
     const hop = target && !fwd.headers.route ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto } : this.nextHop(fwd, null);
     if (!hop) return false;
     const branch = this.branchFor(null, '', 0);
     fwd.headers.via = [this.viaFor(hop.proto, branch), ...(req.headers.via ?? [])];
-    if (hop.proto === 'tcp') delete fwd.headers['record-route'];
+    if (hop.proto !== DEFAULT_TRANSPORT) delete fwd.headers['record-route'];
     this.send(serializeMessage(fwd), { proto: hop.proto, address: hop.host, port: hop.port });
     return true;
   }

@@ -21,6 +21,10 @@ import { serializeMessage } from './serializer';
 import { createHeaders } from './message';
 import { flattened } from '../engine/detached';
 import type { Peer, SipSender } from './transport';
+import { transportNamed } from './transports';
+
+/** Whether a peer's transport delivers reliably (no retransmissions, Timers D / K zero); an unknown one does not. */
+const reliable = (p: Peer): boolean => transportNamed(p.proto)?.reliable ?? false;
 
 export const T1 = 500;
 export const T2 = 4000;
@@ -78,7 +82,7 @@ export class ServerTx {
     readonly peer: Peer,
   ) {}
   get isInvite(): boolean { return this.method === 'INVITE'; }
-  get reliable(): boolean { return this.peer.proto !== 'udp'; }
+  get reliable(): boolean { return reliable(this.peer); }
 }
 
 export interface ServerTxOptions {
@@ -276,7 +280,7 @@ export class ClientTx {
   start(): void {
     const t = this.timers;
     this.transports.send(this.raw, this.dest, (err) => { if (err && this.state < TxState.Completed) this.transportError(err); });
-    if (this.dest.proto === 'udp') this.armRetransmit();
+    if (!reliable(this.dest)) this.armRetransmit();
     this.timerTimeout = setTimeout(() => this.timeout(), 64 * t.t1);  // Timer B / F
   }
 
@@ -343,7 +347,7 @@ export class ClientTx {
     if (this.isInvite) this.sendAck(res);
     this.events.onResponse(res, raw);
     // Timer D (32 s on UDP) / Timer K (T4 on UDP); 0 on reliable transports
-    const wait = this.dest.proto === 'udp' ? (this.isInvite ? 64 * this.timers.t1 : this.timers.t4) : 0;
+    const wait = !reliable(this.dest) ? (this.isInvite ? 64 * this.timers.t1 : this.timers.t4) : 0;
     if (wait === 0) this.terminate();
     else {
       this.timerTimeout = setTimeout(() => this.terminate(), wait);

@@ -1,5 +1,8 @@
 /**
- * SIP transports (RFC 3261 §18): one UDP socket and one TCP listener on the same host/port.
+ * SIP transports (RFC 3261 §18): the sockets of one listener, one per transport module registered
+ * by name in sip/transports (udp.ts, tcp.ts; the proxy, the front end and the thread protocol ask
+ * the module — reliable, stream or datagram — never compare names). What follows is the built-in
+ * modules' behaviour.
  *
  * UDP: large kernel buffers (4 MiB by default; the kernel caps them at net.core.[rw]mem_max),
  * sends never wait for a peer (a full socket buffer drops, as UDP does). With `reuseAddr` the
@@ -17,20 +20,20 @@
  * one), and inbound connections are admitted by a `TcpGate` (sip/tcp-limits.ts: caps in total
  * and per source); a refused connection is reset at once.
  */
-import dgram from 'node:dgram';
-import dns from 'node:dns';
-import net from 'node:net';
-import { StreamFramer } from './framing';
 import type { TcpGate } from './tcp-limits';
+import { transportOf, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './transports';
 
-export type Proto = 'udp' | 'tcp';
+export { literalFirstLookup, plainAddress, TcpConnection } from './transports';
 
-/** A remote endpoint; `conn` is the TCP connection a message arrived on (if any). */
+/** A transport name, registered in sip/transports ('udp', 'tcp', …). */
+export type Proto = string;
+
+/** A remote endpoint; `conn` is the connection a message arrived on (stream transports). */
 export interface Peer {
   proto: Proto;
   address: string;
   port: number;
-  conn?: TcpConnection;
+  conn?: StreamConnection;
   /** The connection's `ip:port` key when the connection object lives in another thread. */
   connKey?: string;
 }
@@ -54,16 +57,20 @@ export type SendCallback = (err: Error | null) => void;
 export interface SipSender {
   /** Address advertised in Via/Record-Route. */
   readonly advertised: string;
-  readonly udpPort: number;
-  readonly tcpPort: number;
+  /** Transport name → the port advertised for it (Via, Record-Route); a transport absent has no socket here. */
+  readonly ports: ReadonlyMap<string, number>;
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void;
 }
 
 export interface TransportOptions {
   host: string;
-  /** 0 = any free port (UDP and TCP then get the same number when possible). */
+  /** 0 = any free port (the sockets of one host then get the same number when possible). */
   port: number;
+  /** The listener's sockets: a registered transport each, on `host`/`port` unless given (default: udp, then tcp). */
+  sockets?: Array<{ transport: string; host?: string; port?: number }>;
+  /** Deprecated (use `sockets`): a UDP socket (default true) when `sockets` is not given. */
   udp?: boolean;
+  /** Deprecated (use `sockets`): a TCP socket (default true) when `sockets` is not given. */
   tcp?: boolean;
   /** Kernel receive / send buffer of the UDP socket (default 4 MiB). */
   recvBufferSize?: number;
@@ -88,308 +95,87 @@ export interface TransportOptions {
   onWarning?: (message: string) => void;
 }
 
-const MIB4 = 4 * 1024 * 1024;
-const CRLF = Buffer.from('\r\n');
-
 /**
- * dgram's address lookup for sends: an IP literal (what the proxy and the transaction layer always
- * pass; names are resolved before) is answered at once. dns.lookup answers it too, but only on the
- * next tick, which costs every UDP response a deferral.
+ * The sockets of one listener: one per configured transport (sip/transports: UDP, TCP, … by
+ * name), on the listener's host and port unless a socket names its own. A message goes out on
+ * the socket of its peer's transport.
  */
-export function literalFirstLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  const v = net.isIP(address);
-  if (v !== 0) { cb(null, address, v); return; }
-  dns.lookup(address, family as number, cb as never);
-}
-
-/** '::ffff:1.2.3.4' → '1.2.3.4'. */
-export function plainAddress(a: string): string {
-  return a.length > 7 && a.charCodeAt(0) === 58 && a.startsWith('::ffff:') && a.indexOf('.') > 0 ? a.slice(7) : a;
-}
-
-export class TcpConnection {
-  readonly framer: StreamFramer;
-  readonly key: string;
-  closed = false;
-  /** Accepted from a peer (holds a slot of the TcpGate), as opposed to opened by us. */
-  inbound = false;
-  /** Running while a message is incomplete (sip.tcp.messageTimeoutMs). */
-  messageTimer: NodeJS.Timeout | null = null;
-  /** Senders waiting for an outgoing connect. */
-  private waiting: SendCallback[] | null = null;
-
-  constructor(readonly socket: net.Socket, readonly address: string, readonly port: number, maxMessageSize: number, connecting: boolean) {
-    this.framer = new StreamFramer({ maxMessageSize });
-    this.key = `${address}:${port}`;
-    if (connecting) this.waiting = [];
-  }
-
-  /** Outgoing connection established: pending sends succeeded. */
-  connected(): void {
-    const w = this.waiting;
-    this.waiting = null;
-    if (w) for (const cb of w) cb(null);
-  }
-
-  failed(err: Error): void {
-    const w = this.waiting;
-    this.waiting = null;
-    if (w) for (const cb of w) cb(err);
-  }
-
-  write(buf: Buffer, cb?: SendCallback): void {
-    if (this.closed) { cb?.(new Error('connection closed')); return; }
-    this.socket.write(buf);
-    if (cb) {
-      if (this.waiting) this.waiting.push(cb);
-      else cb(null);
-    }
-  }
-}
-
 export class SipTransports implements SipSender {
-  private udp: dgram.Socket | null = null;
-  private server: net.Server | null = null;
-  private readonly conns = new Map<string, TcpConnection>();
-  private readonly opts: Required<Omit<TransportOptions, 'onWarning' | 'tcpGate' | 'onTcpClosed'>> & Pick<TransportOptions, 'onWarning' | 'tcpGate' | 'onTcpClosed'>;
-  private closing = false;
-  udpPort = 0;
-  tcpPort = 0;
+  private readonly specs: Array<{ transport: SipTransport; host: string; port: number }>;
+  private sockets: ListeningSocket[] = [];
+  private readonly byName = new Map<string, ListeningSocket>();
+  private readonly socketOptions: Omit<SocketOptions, 'host' | 'port'>;
   /** Address advertised in Via/Record-Route (the bind host, or 127.0.0.1 for a wildcard bind). */
   advertised: string;
 
   constructor(o: TransportOptions) {
-    this.opts = {
-      host: o.host, port: o.port, onMessage: o.onMessage, onWarning: o.onWarning,
-      udp: o.udp ?? true, tcp: o.tcp ?? true, recvBufferSize: o.recvBufferSize ?? MIB4, sendBufferSize: o.sendBufferSize ?? MIB4,
-      tcpIdleTimeoutMs: o.tcpIdleTimeoutMs ?? 300_000, tcpMessageTimeoutMs: o.tcpMessageTimeoutMs ?? 10_000,
-      tcpGate: o.tcpGate, onTcpClosed: o.onTcpClosed, maxMessageSize: o.maxMessageSize ?? 65535,
-      maxTcpBuffered: o.maxTcpBuffered ?? MIB4, tcpConnectTimeoutMs: o.tcpConnectTimeoutMs ?? 5000, reuseAddr: o.reuseAddr ?? false,
-    };
-    this.advertised = o.host === '0.0.0.0' || o.host === '::' || o.host === '' ? '127.0.0.1' : o.host;
+    const { sockets, udp, tcp, host, port, ...rest } = o;
+    this.socketOptions = rest;
+    const list = sockets ?? [...(udp ?? true ? [{ transport: 'udp' }] : []), ...(tcp ?? true ? [{ transport: 'tcp' }] : [])];
+    this.specs = list.map((s) => ({ transport: transportOf(s.transport), host: s.host ?? host, port: s.port ?? port }));
+    const names = new Set<string>();
+    for (const s of this.specs) {
+      if (names.has(s.transport.name)) throw new Error(`one ${s.transport.name} socket per listener`);
+      names.add(s.transport.name);
+    }
+    this.advertised = advertisedOf(host);
   }
 
-  get connections(): number { return this.conns.size; }
+  /** Port of the listener's socket of a transport (0 when it has none). */
+  portOf(transport: string): number { return this.byName.get(transport)?.port ?? 0; }
+  /** Compatibility: the UDP socket's port (0 when none). */
+  get udpPort(): number { return this.portOf('udp'); }
+  /** Compatibility: the TCP socket's port (0 when none). */
+  get tcpPort(): number { return this.portOf('tcp'); }
+  /** Transport name → bound port, in listener order. */
+  get ports(): ReadonlyMap<string, number> { return new Map(this.sockets.map((s) => [s.transport.name, s.port])); }
+  /** Open connections of the stream transports. */
+  get connections(): number { return this.sockets.reduce((n, s) => n + s.connections, 0); }
 
   async start(): Promise<void> {
-    const o = this.opts;
-    let port = o.port;
-    if (o.udp) {
-      // SO_REUSEADDR would let us bind a port another process already serves (and take its
-      // traffic): claim the port exclusively first, then rebind it shareable for our worker threads.
-      if (o.reuseAddr) port = await this.probeUdp(port);
-      port = await this.startUdp(port);
-      this.udpPort = port;
-    }
-    if (o.tcp) {
-      try {
-        this.tcpPort = await this.startTcp(port);
-      } catch (e) {
-        // port 0 + a TCP port already taken for the UDP port number: any free TCP port will do
-        if (o.port !== 0) throw e;
-        this.tcpPort = await this.startTcp(0);
+    // Port 0 = any free port: the sockets of one host then share the number when they can.
+    const chosen = new Map<string, number>();
+    for (const spec of this.specs) {
+      const o = { ...this.socketOptions, host: spec.host, port: spec.port };
+      let socket: ListeningSocket;
+      const shared = spec.port === 0 ? chosen.get(spec.host) : undefined;
+      if (shared !== undefined) {
+        // a socket of another transport took this number already: any free port will do
+        try { socket = await spec.transport.listen({ ...o, port: shared }); } catch { socket = await spec.transport.listen(o); }
+      } else {
+        socket = await spec.transport.listen(o);
       }
+      if (spec.port === 0 && !chosen.has(spec.host)) chosen.set(spec.host, socket.port);
+      this.sockets.push(socket);
+      this.byName.set(socket.transport.name, socket);
     }
   }
 
-  /** Binds the port without SO_REUSEADDR (fails with EADDRINUSE when anyone holds it) and releases it. */
-  private probeUdp(port: number): Promise<number> {
-    const o = this.opts;
-    const sock = dgram.createSocket(net.isIPv6(o.host) ? 'udp6' : 'udp4');
-    return new Promise((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind({ address: o.host || undefined, port, exclusive: true }, () => {
-        const bound = sock.address().port;
-        sock.close(() => resolve(bound));
-      });
-    });
-  }
-
-  private startUdp(port: number): Promise<number> {
-    const o = this.opts;
-    const type = net.isIPv6(o.host) ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket({
-      type, reuseAddr: o.reuseAddr, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize, lookup: literalFirstLookup as never,
-    });
-    const previous = this.udp;
-    this.udp = sock;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => { this.udp = previous; reject(err); };
-      sock.once('error', onError);
-      sock.bind({ address: o.host || undefined, port }, () => {
-        sock.off('error', onError);
-        sock.on('error', (err) => o.onWarning?.(`udp socket error: ${err.message}`));
-        try {
-          const got = sock.getRecvBufferSize();
-          // Linux reports twice the requested size when granted
-          if (got < o.recvBufferSize) o.onWarning?.(`UDP receive buffer is ${got} bytes (asked ${o.recvBufferSize}); raise net.core.rmem_max`);
-        } catch (e) {
-          o.onWarning?.(`cannot size UDP buffers: ${(e as Error).message}`);
-        }
-        const local: LocalEndpoint = { proto: 'udp', address: sock.address().address, port: sock.address().port };
-        sock.on('message', (data, rinfo) => {
-          o.onMessage(data, { proto: 'udp', address: plainAddress(rinfo.address), port: rinfo.port }, local);
-        });
-        if (previous) previous.close();
-        resolve(local.port);
-      });
-    });
-  }
-
-  /**
-   * Binds a fresh UDP socket to the same address and port (SO_REUSEADDR) and closes the old one:
-   * on Linux the socket bound last receives the port's datagrams, so after worker threads bound
-   * their send sockets this takes reception back.
-   */
+  /** Datagram sockets shared with worker threads: bind again, so that reception is this thread's. */
   async rebindUdp(): Promise<void> {
-    if (!this.udp || !this.opts.reuseAddr) return;
-    await this.startUdp(this.udpPort);
+    for (const s of this.sockets) if (s.rebind) await s.rebind();
   }
 
-  private startTcp(port: number): Promise<number> {
-    const o = this.opts;
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      server.once('error', onError);
-      server.listen({ host: o.host || undefined, port }, () => {
-        server.off('error', onError);
-        server.on('error', (err) => o.onWarning?.(`tcp listener error: ${err.message}`));
-        resolve((server.address() as net.AddressInfo).port);
-      });
-    });
-  }
-
-  private accept(socket: net.Socket): void {
-    if (this.closing) { socket.destroy(); return; }
-    const address = plainAddress(socket.remoteAddress ?? '');
-    const gate = this.opts.tcpGate;
-    if (gate !== undefined && gate.admit(address) !== null) {
-      // refused: reset at once, nothing read, nothing kept (the descriptor is free again now)
-      socket.on('error', () => undefined);
-      socket.resetAndDestroy();
-      return;
-    }
-    const conn = new TcpConnection(socket, address, socket.remotePort ?? 0, this.opts.maxMessageSize, false);
-    conn.inbound = gate !== undefined;
-    this.wire(conn);
-  }
-
-  /**
-   * Closes a connection because of a defence (counted by `onTcpClosed`). Timeouts are not logged
-   * here, one line per connection (a slowloris attack holds hundreds): `onTcpClosed` summarises.
-   */
-  private drop(conn: TcpConnection, reason: TcpCloseReason, message: string): void {
-    if (conn.closed || conn.socket.destroyed) return;
-    if (reason !== 'message_timeout' && reason !== 'idle_timeout') this.opts.onWarning?.(`tcp ${conn.key}: ${message}; closing`);
-    this.opts.onTcpClosed?.(reason, conn.address);
-    conn.socket.destroy();
-  }
-
-  private wire(conn: TcpConnection): void {
-    const o = this.opts;
-    const socket = conn.socket;
-    const old = this.conns.get(conn.key);
-    if (old && old !== conn) old.socket.destroy();
-    this.conns.set(conn.key, conn);
-    socket.setNoDelay(true);
-    socket.setTimeout(o.tcpIdleTimeoutMs, () => this.drop(conn, 'idle_timeout', `idle for ${o.tcpIdleTimeoutMs} ms`));
-    const messageTimeout = () => {
-      conn.messageTimer = null;
-      this.drop(conn, 'message_timeout', `message not complete within ${o.tcpMessageTimeoutMs} ms (${conn.framer.buffered} bytes held)`);
-    };
-    let local: LocalEndpoint | null = null;
-    socket.on('data', (chunk: Buffer) => {
-      const r = conn.framer.push(chunk);
-      local ??= { proto: 'tcp', address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
-      const peer: Peer = { proto: 'tcp', address: conn.address, port: conn.port, conn };
-      for (const m of r.messages) o.onMessage(m, peer, local);
-      if (r.keepalives > 0 && !conn.closed) socket.write(CRLF);
-      if (r.error !== undefined) {
-        this.drop(conn, 'bad_framing', r.error);
-        return;
-      }
-      // The message timer runs from the first byte of a message to its last: stopped when nothing
-      // is held, restarted when the bytes held belong to a message that began in this chunk.
-      if (conn.framer.buffered === 0) {
-        if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
-      } else if (conn.messageTimer === null || r.messages.length > 0) {
-        if (conn.messageTimer !== null) clearTimeout(conn.messageTimer);
-        conn.messageTimer = setTimeout(messageTimeout, o.tcpMessageTimeoutMs);
-        conn.messageTimer.unref();
-      }
-    });
-    socket.on('error', (err) => { conn.failed(err); });
-    socket.on('close', () => {
-      conn.closed = true;
-      if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
-      if (conn.inbound) { conn.inbound = false; o.tcpGate?.release(conn.address); }
-      conn.failed(new Error('connection closed'));
-      if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
-    });
-  }
-
-  /**
-   * Sends a message. UDP: fire and forget (the callback reports local errors only). TCP: over
-   * `peer.conn` when still open, else over a connection to address:port (reused or opened).
-   */
+  /** Sends on the socket of the peer's transport. */
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
-    if (peer.proto === 'udp') {
-      const sock = this.udp;
-      if (!sock) { cb?.(new Error('no UDP transport')); return; }
-      if (cb) sock.send(buf, peer.port, peer.address, (err) => cb(err ?? null));
-      else sock.send(buf, peer.port, peer.address);
-      return;
-    }
-    let conn = peer.conn && !peer.conn.closed ? peer.conn
-      : (peer.connKey !== undefined ? this.conns.get(peer.connKey) : undefined) ?? this.conns.get(`${peer.address}:${peer.port}`);
-    if (!conn || conn.closed) {
-      if (this.closing) { cb?.(new Error('shutting down')); return; }
-      conn = this.connect(peer.address, peer.port);
-    }
-    if (conn.socket.writableLength > this.opts.maxTcpBuffered) {
-      this.drop(conn, 'not_reading', `peer not reading (${conn.socket.writableLength} bytes queued)`);
-      cb?.(new Error('peer not reading'));
-      return;
-    }
-    conn.write(buf, cb);
+    const s = this.byName.get(peer.proto);
+    if (s === undefined) { cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`)); return; }
+    s.send(buf, peer, cb);
   }
 
-  private connect(address: string, port: number): TcpConnection {
-    const socket = net.connect({ host: address, port, noDelay: true });
-    const conn = new TcpConnection(socket, address, port, this.opts.maxMessageSize, true);
-    const timer = setTimeout(() => { conn.failed(new Error('connect timeout')); socket.destroy(); }, this.opts.tcpConnectTimeoutMs);
-    timer.unref();
-    socket.once('connect', () => { clearTimeout(timer); conn.connected(); });
-    socket.once('close', () => clearTimeout(timer));
-    this.wire(conn);
-    return conn;
-  }
-
-  /** Stops receiving: closes the UDP socket and the listener; open connections are destroyed. */
+  /** Stops receiving: closes the sockets and listeners; open connections are destroyed. */
   async close(): Promise<void> {
-    this.closing = true;
-    const tasks: Promise<void>[] = [];
-    if (this.udp) {
-      const s = this.udp;
-      this.udp = null;
-      tasks.push(new Promise((r) => { try { s.close(() => r()); } catch { r(); } }));
-    }
-    if (this.server) {
-      const s = this.server;
-      this.server = null;
-      tasks.push(new Promise((r) => s.close(() => r())));
-    }
-    for (const c of this.conns.values()) c.socket.destroy();
-    this.conns.clear();
-    await Promise.all(tasks);
+    const sockets = this.sockets;
+    await Promise.all(sockets.map((s) => s.close()));
   }
 
-  /** Stops reading new requests but keeps sockets open for in-flight responses. */
+  /** Stops accepting connections but keeps sockets open for in-flight responses. */
   pauseAccepting(): void {
-    this.closing = true;
-    this.server?.close();
-    this.server = null;
+    for (const s of this.sockets) s.pauseAccepting();
   }
+}
+
+/** The address written in Via/Record-Route for a bind host: 127.0.0.1 for a wildcard bind. */
+export function advertisedOf(host: string): string {
+  return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
 }

@@ -20,10 +20,12 @@ import type { Logger } from 'pino';
 import type { RunContext } from '../../engine/types';
 import { callIdHash } from '../../sip/dispatch';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
-import type { Config } from '../config';
+import { transportById, transportOf } from '../../sip/transports';
+import { sipListeners, type Config } from '../config';
 import type { FlowsStore } from '../flows-store';
 import type { Metrics } from '../metrics';
 import type { Security } from '../security';
+import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
 import {
   Outbox, own, serializeError, type FlowText, type FromWorker, type FromWorkerItem, type StoreCall, type ToWorker, type ToWorkerItem,
@@ -49,7 +51,7 @@ export interface SipThreadsOptions {
 }
 
 export interface SipThreads {
-  listeners: Array<{ name: string; host: string; udpPort: number; tcpPort: number }>;
+  listeners: Array<ReturnType<typeof listening>>;
   workers: number;
   /** Stops taking requests, lets transactions finish for up to `graceMs`, stops the workers. */
   close(graceMs?: number): Promise<void>;
@@ -84,16 +86,19 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     if (security !== undefined && security.drop(data, peer.address)) return; // banned, over rate, scanner: no answer
     const out = outboxes[n === 1 ? 0 : callIdHash(data) % n];
     if (!out) return; // a worker being replaced: the UA retransmits
-    out.push([0, own(data), peer.proto === 'udp' ? 0 : 1, peer.address, peer.port, listener,
-      local.address, local.port, peer.proto === 'tcp' ? `${peer.address}:${peer.port}` : null, Date.now()]);
+    const t = transportOf(peer.proto);
+    // a stream transport's connection stays here: the worker names it by its key
+    out.push([0, own(data), t.id, peer.address, peer.port, listener,
+      local.address, local.port, t.framing === 'stream' ? `${peer.address}:${peer.port}` : null, Date.now()]);
   };
   // TCP timeouts and connection caps (sip.tcp): the connections live here, one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics: o.metrics });
+  const groups = sipListeners(config.sip.listeners);
   try {
-    for (let i = 0; i < config.sip.listeners.length; i++) {
-      const l = config.sip.listeners[i];
+    for (let i = 0; i < groups.length; i++) {
+      const l = groups[i];
       const t = new SipTransports({
-        host: l.host, port: l.port, udp: l.transports.includes('udp'), tcp: l.transports.includes('tcp'), reuseAddr: true,
+        host: l.sockets[0].host, port: l.sockets[0].port, sockets: l.sockets, reuseAddr: true,
         onMessage: dispatch(i), onWarning: (m) => logger.warn(m), ...tcp,
       });
       transports.push(t);
@@ -126,20 +131,22 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     switch (m[0]) {
       case 1: void serve(out, m); return;
       case 3: {
-        const [, id, listener, bytes, address, port, connKey] = m;
+        const [, id, listener, transport, bytes, address, port, connKey] = m;
         const t = transports[listener];
+        const proto = transportById(transport)?.name;
         const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        const peer: Peer = { proto: 'tcp', address, port, connKey: connKey ?? undefined };
-        if (!t) { if (id) out.push([4, id, 'no such listener']); return; }
+        if (!t || proto === undefined) { if (id) out.push([4, id, 'no such listener']); return; }
+        const peer: Peer = { proto, address, port, connKey: connKey ?? undefined };
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
         return;
       }
       case 5: {
-        const [, listener, bytes, address, port] = m;
+        const [, listener, transport, bytes, address, port] = m;
         const t = transports[listener];
-        if (t) dispatch(listener)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { proto: 'udp', address, port },
-          { proto: 'udp', address: t.advertised, port: t.udpPort });
+        const proto = transportById(transport)?.name;
+        if (t && proto !== undefined) dispatch(listener)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { proto, address, port },
+          { proto, address: t.advertised, port: t.portOf(proto) });
         return;
       }
       case 6: security?.guard.authFailure(m[1], m[2]); return;
@@ -163,9 +170,9 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
 
   // ------------------------------------------------------------ workers
   const file = workerFile();
-  const listenerInfo = config.sip.listeners.map((l, i) => ({
-    host: l.host, udpPort: transports[i].udpPort, tcpPort: transports[i].tcpPort, advertised: transports[i].advertised,
-    udp: l.transports.includes('udp'),
+  const listenerInfo: WorkerInit['listeners'] = groups.map((l, i) => ({
+    name: l.name, advertised: transports[i].advertised,
+    sockets: l.sockets.map((s) => ({ transport: transportOf(s.transport).id, host: s.host, port: transports[i].portOf(s.transport) })),
   }));
 
   function spawn(index: number): Promise<Worker> {
@@ -235,7 +242,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
 
   let closed: Promise<void> | null = null;
   return {
-    listeners: config.sip.listeners.map((l, i) => ({ name: l.name, host: l.host, udpPort: transports[i].udpPort, tcpPort: transports[i].tcpPort })),
+    listeners: groups.map((l, i) => listening(l, transports[i].ports)),
     workers: n,
     close(graceMs = 2000) {
       closed ??= (async () => {

@@ -6,8 +6,11 @@ import { LocationUnavailableError } from '../../services/location/types';
 import { DirectoryError } from '../../services/directory/types';
 import type { Config } from '../config';
 
-/** A SIP message for a worker: [kind, bytes, proto (0 udp, 1 tcp), address, port, listener, local address, local port, conn key, received at (ms)]. */
-export type InboundSip = [0, Uint8Array, 0 | 1, string, number, number, string, number, string | null, number];
+/**
+ * A SIP message for a worker: [kind, bytes, transport (registry id, sip/transports), address, port, listener, local address,
+ * local port, conn key (stream transports: the connection, held by the dispatcher), received at (ms)].
+ */
+export type InboundSip = [0, Uint8Array, number, string, number, number, string, number, string | null, number];
 
 /** A store call from a worker to the dispatcher: [kind, id, method, args]. */
 export type StoreCall = [1, number, StoreMethod, unknown[]];
@@ -16,13 +19,16 @@ export type StoreMethod = 'directory.query' | 'directory.schema' | 'location.reg
 /** The dispatcher's answer: [kind, id, ok, value or serialized error]. */
 export type StoreReply = [2, number, boolean, unknown];
 
-/** A TCP send from a worker (the connections live in the dispatcher): [kind, id (0 = no callback), listener, bytes, address, port, conn key]. */
-export type TcpSend = [3, number, number, Uint8Array, string, number, string | null];
-/** Result of a TCP send: [kind, id, error message or null]. */
-export type TcpSent = [4, number, string | null];
+/**
+ * A send a worker hands the dispatcher (transports without a thread sender, e.g. TCP: the
+ * connections live in the dispatcher): [kind, id (0 = no callback), listener, transport id, bytes, address, port, conn key].
+ */
+export type RelayedSend = [3, number, number, number, Uint8Array, string, number, string | null];
+/** Result of a relayed send: [kind, id, error message or null]. */
+export type RelayedSent = [4, number, string | null];
 
-/** A datagram that reached a worker's own socket (it should not; handed back for dispatch): [kind, listener, bytes, address, port]. */
-export type StrayDatagram = [5, number, Uint8Array, string, number];
+/** A message that reached a worker's own send socket (it should not; handed back for dispatch): [kind, listener, transport id, bytes, address, port]. */
+export type StrayMessage = [5, number, number, Uint8Array, string, number];
 
 /** A failed authentication seen by a worker's front end, for the main thread's guard: [kind, source address, digest username or null]. */
 export type AuthFailure = [6, string, string | null];
@@ -46,8 +52,8 @@ export type WorkerEvent =
   | { t: 'stopped' };
 
 /** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
-export type ToWorkerItem = InboundSip | StoreReply | TcpSent;
-export type FromWorkerItem = StoreCall | TcpSend | StrayDatagram | AuthFailure;
+export type ToWorkerItem = InboundSip | StoreReply | RelayedSent;
+export type FromWorkerItem = StoreCall | RelayedSend | StrayMessage | AuthFailure;
 export type ToWorker = ToWorkerItem[] | Control;
 export type FromWorker = FromWorkerItem[] | WorkerEvent;
 
@@ -55,8 +61,8 @@ export type FromWorker = FromWorkerItem[] | WorkerEvent;
 export interface WorkerInit {
   index: number;
   config: Config;
-  /** Per listener (config order): where the dispatcher bound it. */
-  listeners: Array<{ host: string; udpPort: number; tcpPort: number; advertised: string; udp: boolean }>;
+  /** Per listener (server/config.ts sipListeners order): its name, advertised address and sockets as the dispatcher bound them (transport: registry id). */
+  listeners: Array<{ name: string; advertised: string; sockets: Array<{ transport: number; host: string; port: number }> }>;
   nonceSecret: Uint8Array;
   nonceCounts: SharedArrayBuffer;
   /** The process's boot epoch (ms), not the worker's own start: a restarted worker keeps accepting the nonces of its predecessor. */

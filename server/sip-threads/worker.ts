@@ -9,8 +9,6 @@
  * (one owner per binding, as Kamailio's usrloc in shared memory). Digest nonce-counts are in
  * shared memory, so a replay is caught whichever worker it reaches.
  */
-import dgram from 'node:dgram';
-import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { RunContext } from '../../engine/types';
@@ -23,13 +21,15 @@ import type { Directory } from '../../services/directory/query';
 import type { DirectoryQuery, DirectorySchema } from '../../services/directory/types';
 import type { LocationPort } from '../../services/location/types';
 import { FrontEnd, type LogicTarget } from '../../sip/front-end';
-import { literalFirstLookup, type LocalEndpoint, type Peer, type SendCallback, type SipSender } from '../../sip/transport';
+import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
+import { transportById, transportNamed, type SipTransport, type ThreadSocket } from '../../sip/transports';
+import { sipListeners } from '../config';
 import { composeFlows } from '../flows-store';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
-  Outbox, own, deserializeError, type Control, type FlowText, type FromWorker, type FromWorkerItem, type StoreMethod, type ToWorker, type WorkerInit,
+  Outbox, own as ownBytes, deserializeError, type Control, type FlowText, type FromWorker, type FromWorkerItem, type StoreMethod, type ToWorker, type WorkerInit,
 } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -110,64 +110,64 @@ let stopped = false;
 let sendSeq = 0;
 const pendingSends = new Map<number, SendCallback>();
 
+/**
+ * A listener's sender in this thread: a transport with a thread sender (UDP) sends from this
+ * thread's own socket on the listener's port; any other (TCP: the connections live in the
+ * dispatcher) goes through the dispatcher.
+ */
 class ThreadSender implements SipSender {
+  readonly ports: ReadonlyMap<string, number>;
+
   constructor(
     private readonly listener: number,
     readonly advertised: string,
-    readonly udpPort: number,
-    readonly tcpPort: number,
-    private readonly udp: dgram.Socket | null,
-  ) {}
+    sockets: ReadonlyArray<{ transport: SipTransport; port: number }>,
+    private readonly local: ReadonlyMap<string, ThreadSocket>,
+  ) {
+    this.ports = new Map(sockets.map((s) => [s.transport.name, s.port]));
+  }
 
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
     if (stopped) { cb?.(new Error('shutting down')); return; }
-    if (peer.proto === 'udp') {
-      if (!this.udp) { cb?.(new Error('no UDP transport')); return; }
-      if (cb) this.udp.send(buf, peer.port, peer.address, (err) => cb(err ?? null));
-      else this.udp.send(buf, peer.port, peer.address);
-      return;
-    }
+    const own = this.local.get(peer.proto);
+    if (own !== undefined) { own.send(buf, peer, cb); return; }
+    const t = transportNamed(peer.proto);
+    if (t === undefined || !this.ports.has(t.name)) { cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`)); return; }
     let id = 0;
     if (cb) { id = ++sendSeq; pendingSends.set(id, cb); }
-    outbox.push([3, id, this.listener, own(buf), peer.address, peer.port, peer.connKey ?? null]);
+    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connKey ?? null]);
   }
 }
 
-function bindUdp(listener: number, host: string, udpPort: number): Promise<dgram.Socket> {
-  const sock = dgram.createSocket({
-    type: net.isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: true, sendBufferSize: 4 * 1024 * 1024, lookup: literalFirstLookup as never,
-  });
-  return new Promise((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ address: host || undefined, port: udpPort }, () => {
-      sock.off('error', reject);
-      sock.on('error', (err) => logger.warn({ err }, 'udp send socket error'));
-      // Reception belongs to the dispatcher's socket (bound last); anything that lands here anyway
-      // (e.g. while the dispatcher rebinds) goes back to it for dispatch by Call-ID.
-      sock.on('message', (data, rinfo) => outbox.push([5, listener, own(data), rinfo.address, rinfo.port]));
-      resolve(sock);
-    });
-  });
-}
-
-interface ListenerRuntime { fe: FrontEnd; udp: dgram.Socket | null; locals: Map<string, LocalEndpoint> }
+interface ListenerRuntime { fe: FrontEnd; local: ThreadSocket[]; locals: Map<string, LocalEndpoint> }
 const listeners: ListenerRuntime[] = [];
 
 async function start(): Promise<void> {
   const flows = compile(init.flows);
+  const groups = sipListeners(init.config.sip.listeners);
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
-    const udp = l.udp ? await bindUdp(i, l.host, l.udpPort) : null;
-    const sender = new ThreadSender(i, l.advertised, l.udpPort, l.tcpPort, udp);
+    const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
+    const local = new Map<string, ThreadSocket>();
+    for (const s of sockets) {
+      if (!s.transport.openThreadSender) continue;
+      const id = s.transport.id;
+      local.set(s.transport.name, await s.transport.openThreadSender({
+        host: s.host, port: s.port,
+        onStray: (data, address, port) => outbox.push([5, i, id, ownBytes(data), address, port]),
+        onWarning: (m) => logger.warn(m),
+      }));
+    }
+    const sender = new ThreadSender(i, l.advertised, sockets, local);
     const fe = new FrontEnd(sender, {
-      ...listenerFrontEndOptions(init.config, init.config.sip.listeners[i], {
+      ...listenerFrontEndOptions(init.config, groups[i], {
         service: flows.service, resolve: flows.resolve, ctx, log, nonceSecret: init.nonceSecret,
         observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
       }),
       // counted by the main thread's guard (server/security.ts)
       onAuthFailure: (source, username) => outbox.push([6, source, username]),
     });
-    listeners.push({ fe, udp, locals: new Map() });
+    listeners.push({ fe, local: [...local.values()], locals: new Map() });
   }
   port.on('message', (batch: ToWorker) => {
     if (Array.isArray(batch)) {
@@ -198,7 +198,7 @@ async function start(): Promise<void> {
 
 const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never dropped for age
 
-function onSip(bytes: Uint8Array, proto: 0 | 1, address: string, peerPort: number, listener: number,
+function onSip(bytes: Uint8Array, transport: number, address: string, peerPort: number, listener: number,
   localAddress: string, localPort: number, connKey: string | null, receivedAt: number): void {
   const l = listeners[listener];
   if (!l || stopped) return;
@@ -208,13 +208,13 @@ function onSip(bytes: Uint8Array, proto: 0 | 1, address: string, peerPort: numbe
     l.fe.stats.dropped++;
     return;
   }
-  const key = `${proto}${localAddress}:${localPort}`;
+  const proto = transportById(transport)?.name;
+  if (proto === undefined) { l.fe.stats.dropped++; return; }
+  const key = `${transport}${localAddress}:${localPort}`;
   let local = l.locals.get(key);
-  if (!local) { local = { proto: proto === 0 ? 'udp' : 'tcp', address: localAddress, port: localPort }; l.locals.set(key, local); }
+  if (!local) { local = { proto, address: localAddress, port: localPort }; l.locals.set(key, local); }
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const peer: Peer = proto === 0
-    ? { proto: 'udp', address, port: peerPort }
-    : { proto: 'tcp', address, port: peerPort, connKey: connKey ?? undefined };
+  const peer: Peer = connKey === null ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connKey };
   l.fe.onMessage(data, peer, local);
 }
 
@@ -244,7 +244,7 @@ async function onControl(m: Control): Promise<void> {
       stopped = true;
       for (const l of listeners) {
         l.fe.close();
-        if (l.udp) await new Promise<void>((r) => { try { l.udp!.close(() => r()); } catch { r(); } });
+        for (const s of l.local) await s.close();
       }
       post({ t: 'stopped' });
       port.close();

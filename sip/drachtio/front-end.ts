@@ -9,10 +9,11 @@
  *   srf.connect({ host: '127.0.0.1', port: 9022, secret: 'cymru' });
  *   attachDrachtio(srf, httpRunner({ url: 'http://127.0.0.1:8080/api/v1/execute', token }));
  *
- * Outcomes: challenge → 401/407 + WWW-/Proxy-Authenticate; register → status + Contact list
- * (the binding is already saved by sipflow); relay → srf.proxyRequest(req, targets); reply →
- * status/reason/headers; redirect → 3xx + Contact; exit → the default route (404); error → 500, or
- * 503 + Retry-After. sipflow unreachable → 503 + Retry-After.
+ * Outcomes are answered as sipflow's own front end answers them (sip/response-for.ts): challenge →
+ * 401/407 + WWW-/Proxy-Authenticate; register → status + Contact list, Date and the request's Path
+ * on 2xx (the binding is already saved by sipflow); relay → srf.proxyRequest(req, targets); reply
+ * → status/reason/headers; redirect → 3xx + Contact; exit → the default route (404); error → 500,
+ * or 503 + Retry-After. sipflow unreachable → 503 + Retry-After.
  *
  * drachtio-srf is not imported here: the types below are the parts of its Srf, Request and
  * Response this module uses, so the module loads without the package and tests can pass fakes.
@@ -21,6 +22,7 @@ import { buildCallDescriptor, callDescriptorJson } from '../../engine/cd';
 import type { CompiledService } from '../../engine/load';
 import { runLogic } from '../../engine/run';
 import type { Outcome, RelayTarget, RunContext, RunLimits } from '../../engine/types';
+import { responseFor, type ResponseHeader } from '../response-for';
 
 // ---------------------------------------------------------------- the parts of drachtio-srf used
 
@@ -164,8 +166,10 @@ export function callDescriptorOf(req: DrachtioRequest): CdInput {
 export interface DrachtioFrontEndOptions {
   /** Answer when a top-level logic exits (default 404 Not Found: sipflow's `sip.defaultRoute`). */
   defaultRoute?: { status: number; reason?: string };
-  /** Retry-After (s) when sipflow is unreachable (default 5). */
+  /** Retry-After (s) when sipflow is unreachable, and of a 503 error outcome that gives none (default 5). */
   retryAfter?: number;
+  /** Clock for the Date header of a 2xx REGISTER (default Date.now). */
+  now?: () => number;
   /** Stay in the dialog of relayed INVITEs (Record-Route; default true). */
   recordRoute?: boolean;
   /** How several relay targets are tried (default simultaneous, as sipflow's own proxy). */
@@ -183,8 +187,6 @@ function multi(name: string, values: string[]): string {
   // (RFC 3261 §7.3.1: WWW-/Proxy-Authenticate must not be combined with commas).
   return values.join(`\r\n${name}: `);
 }
-
-const bracket = (c: string) => (c.includes('<') ? c : `<${c}>`);
 
 /**
  * Where a relay target is sent: its `received` address (NAT: the source of the REGISTER) with the
@@ -216,54 +218,44 @@ function send(res: DrachtioResponse, status: number, reason?: string, headers?: 
   }
 }
 
-/** Carries out an outcome on a drachtio request. */
+/** responseFor's headers as res.send takes them: one string per name, repeated values comma-joined (challenges: one line each). */
+function drachtioHeaders(headers: ResponseHeader[]): Record<string, string> | undefined {
+  if (headers.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const [name, values] of headers) {
+    out[name] = /^(www|proxy)-authenticate$/i.test(name) ? multi(name, values) : values.join(', ');
+  }
+  return out;
+}
+
+/** The request's Path header (the only one responseFor reads), as a header map. */
+function pathOf(req: DrachtioRequest): Record<string, string[]> {
+  const path = req.has('path') ? req.get('path') : undefined;
+  return path ? { path: [path] } : {};
+}
+
+/**
+ * Carries out an outcome on a drachtio request: the response is sipflow's own front end's
+ * (sip/response-for.ts `responseFor`), sent with res.send; a relay goes to srf.proxyRequest.
+ */
 export async function applyOutcome(srf: Pick<DrachtioSrf, 'proxyRequest'>, req: DrachtioRequest, res: DrachtioResponse, outcome: Outcome, o: DrachtioFrontEndOptions = {}): Promise<void> {
-  switch (outcome.kind) {
-    case 'challenge':
-      send(res, outcome.status, outcome.status === 407 ? 'Proxy Authentication Required' : 'Unauthorized',
-        { [outcome.header]: multi(outcome.header, outcome.challenges) });
-      return;
-    case 'register': {
-      const headers: Record<string, string> = {};
-      if (outcome.status >= 200 && outcome.status < 300 && outcome.bindings.length) {
-        headers.Contact = outcome.bindings
-          .map((b) => (b.q >= 0 ? `<${b.contact}>;expires=${b.expires};q=${b.q}` : `<${b.contact}>;expires=${b.expires}`))
-          .join(', ');
-      }
-      Object.assign(headers, outcome.headers ?? {});
-      send(res, outcome.status, outcome.reason, headers);
-      return;
-    }
-    case 'relay': {
-      if (!outcome.targets.length) { send(res, 480, 'Temporarily Unavailable'); return; }
-      const destinations = outcome.targets.map(destinationOf);
-      try {
-        await srf.proxyRequest(req, destinations.length === 1 ? destinations[0] : destinations, {
-          recordRoute: (o.recordRoute ?? true) && /^(INVITE|SUBSCRIBE|REFER)$/.test(req.method),
-          forking: o.forking ?? 'simultaneous',
-        });
-      } catch (e) {
-        o.log?.('error', `proxy to ${destinations.join(', ')} failed: ${(e as Error).message}`);
-        send(res, 500, 'Server Internal Error');
-      }
-      return;
-    }
-    case 'reply':
-      send(res, outcome.status, outcome.reason, outcome.headers);
-      return;
-    case 'redirect':
-      send(res, outcome.status, outcome.reason, outcome.contacts.length ? { Contact: outcome.contacts.map(bracket).join(', ') } : undefined);
-      return;
-    case 'exit':
-      send(res, o.defaultRoute?.status ?? 404, o.defaultRoute?.reason ?? 'Not Found');
-      return;
-    case 'error':
-      o.log?.(outcome.status === 503 ? 'warn' : 'error', `${req.method} ${req.get('call-id') ?? ''}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`);
-      if (outcome.status === 503) send(res, 503, 'Service Unavailable', { 'Retry-After': String(outcome.retryAfter ?? o.retryAfter ?? 5) });
-      else send(res, 500, 'Server Internal Error');
-      return;
-    default:
-      send(res, 500, 'Server Internal Error');
+  if (outcome.kind === 'error') {
+    o.log?.(outcome.status === 503 ? 'warn' : 'error', `${req.method} ${req.get('call-id') ?? ''}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`);
+  }
+  const r = responseFor(outcome, pathOf(req), { now: (o.now ?? Date.now)(), exit: o.defaultRoute, retryAfter: o.retryAfter });
+  if (r.kind === 'response') {
+    send(res, r.status, r.reason, drachtioHeaders(r.headers));
+    return;
+  }
+  const destinations = r.targets.map(destinationOf);
+  try {
+    await srf.proxyRequest(req, destinations.length === 1 ? destinations[0] : destinations, {
+      recordRoute: (o.recordRoute ?? true) && /^(INVITE|SUBSCRIBE|REFER)$/.test(req.method),
+      forking: o.forking ?? 'simultaneous',
+    });
+  } catch (e) {
+    o.log?.('error', `proxy to ${destinations.join(', ')} failed: ${(e as Error).message}`);
+    send(res, 500, 'Server Internal Error');
   }
 }
 

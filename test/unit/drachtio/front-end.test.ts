@@ -101,6 +101,7 @@ function fakeSrf() {
 }
 
 const fixed = (outcome: Outcome): Runner => ({ run: async () => ({ outcome }) });
+const GMT = /^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/;
 
 // ---------------------------------------------------------------- call descriptor
 
@@ -180,7 +181,12 @@ describe('outcomes', () => {
       { contact: 'sip:francesco@10.1.10.89:57806;ob', expires: 300, q: -1 },
       { contact: 'sip:francesco@10.1.10.90:5060', expires: 120, q: 0.5 },
     ] });
-    expect(ok.res.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300, <sip:francesco@10.1.10.90:5060>;expires=120;q=0.5' } }]);
+    // Date as sipflow's own front end answers a 2xx REGISTER (sip/response-for.ts)
+    expect(ok.res.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300, <sip:francesco@10.1.10.90:5060>;expires=120;q=0.5', Date: expect.stringMatching(GMT) } }]);
+
+    // the Path an edge proxy inserted goes back in the 200 (RFC 3327), as sipflow's own front end answers it
+    const viaEdge = await outcome({ kind: 'register', status: 200, reason: 'OK', aor: 'francesco', bindings: [] }, noteRegister(['Path: <sip:edge.example.net;lr>']));
+    expect(viaEdge.res.sent[0].headers).toEqual({ Date: expect.stringMatching(GMT), Path: '<sip:edge.example.net;lr>' });
 
     const brief = await outcome({ kind: 'register', status: 423, reason: 'Interval Too Brief', aor: 'francesco', bindings: [], headers: { 'Min-Expires': '60' } });
     expect(brief.res.sent).toEqual([{ status: 423, reason: 'Interval Too Brief', headers: { 'Min-Expires': '60' } }]);
@@ -259,7 +265,7 @@ describe('the seed registration through drachtio (engine runner)', () => {
     const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
     const second = new FakeRes();
     await f.dispatch(request(noteRegister([`Authorization: ${authorization}`], 62651)), second);
-    expect(second.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300' } }]);
+    expect(second.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300', Date: expect.stringMatching(GMT) } }]);
     const bindings = await ctx.location.lookup('francesco', null, new Date(ctx.clock.now()));
     expect(bindings.map((b) => b.contact)).toEqual(['sip:francesco@10.1.10.89:57806;ob']);
     expect(bindings[0].socket).toBe('udp:10.1.10.163:5060');

@@ -1,0 +1,227 @@
+/**
+ * TCP (RFC 3261 §18): one listener per socket, one StreamFramer per connection (partial reads,
+ * several messages per read), a maximum message size, an idle timeout, CRLFCRLF keep-alive pings
+ * answered with CRLF (RFC 5626 §3.5.1), and a connection table keyed by the remote `ip:port` so
+ * responses and later requests reuse the connection the peer opened (RFC 3261 §18.2.2). A
+ * connection whose outgoing buffer grows past a limit is closed instead of buffering without
+ * bound (never block on a slow peer).
+ *
+ * TCP defences (docs/security.md): a message whose first byte arrived must be complete within
+ * `tcpMessageTimeoutMs` (slowloris: a trickle of bytes keeps the idle timer from firing, not this
+ * one), and inbound connections are admitted by a `TcpGate` (sip/tcp-limits.ts: caps in total
+ * and per source); a refused connection is reset at once.
+ */
+import net from 'node:net';
+import { StreamFramer } from '../framing';
+import type { LocalEndpoint, Peer, SendCallback, TcpCloseReason } from '../transport';
+import { plainAddress } from './addresses';
+import { registerTransport, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './registry';
+
+const MIB4 = 4 * 1024 * 1024;
+const CRLF = Buffer.from('\r\n');
+
+export class TcpConnection implements StreamConnection {
+  readonly framer: StreamFramer;
+  readonly key: string;
+  closed = false;
+  /** Accepted from a peer (holds a slot of the TcpGate), as opposed to opened by us. */
+  inbound = false;
+  /** Running while a message is incomplete (sip.tcp.messageTimeoutMs). */
+  messageTimer: NodeJS.Timeout | null = null;
+  /** Senders waiting for an outgoing connect. */
+  private waiting: SendCallback[] | null = null;
+
+  constructor(readonly socket: net.Socket, readonly address: string, readonly port: number, maxMessageSize: number, connecting: boolean) {
+    this.framer = new StreamFramer({ maxMessageSize });
+    this.key = `${address}:${port}`;
+    if (connecting) this.waiting = [];
+  }
+
+  /** Outgoing connection established: pending sends succeeded. */
+  connected(): void {
+    const w = this.waiting;
+    this.waiting = null;
+    if (w) for (const cb of w) cb(null);
+  }
+
+  failed(err: Error): void {
+    const w = this.waiting;
+    this.waiting = null;
+    if (w) for (const cb of w) cb(err);
+  }
+
+  write(buf: Buffer, cb?: SendCallback): void {
+    if (this.closed) { cb?.(new Error('connection closed')); return; }
+    this.socket.write(buf);
+    if (cb) {
+      if (this.waiting) this.waiting.push(cb);
+      else cb(null);
+    }
+  }
+}
+
+class TcpSocket implements ListeningSocket {
+  private server: net.Server | null = null;
+  private readonly conns = new Map<string, TcpConnection>();
+  private closing = false;
+  port = 0;
+  private readonly idleMs: number;
+  private readonly messageMs: number;
+  private readonly maxMessageSize: number;
+  private readonly maxBuffered: number;
+  private readonly connectMs: number;
+
+  constructor(readonly transport: SipTransport, private readonly o: SocketOptions) {
+    this.idleMs = o.tcpIdleTimeoutMs ?? 300_000;
+    this.messageMs = o.tcpMessageTimeoutMs ?? 10_000;
+    this.maxMessageSize = o.maxMessageSize ?? 65535;
+    this.maxBuffered = o.maxTcpBuffered ?? MIB4;
+    this.connectMs = o.tcpConnectTimeoutMs ?? 5000;
+  }
+
+  get connections(): number { return this.conns.size; }
+
+  start(port: number): Promise<void> {
+    const o = this.o;
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen({ host: o.host || undefined, port }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => o.onWarning?.(`tcp listener error: ${err.message}`));
+        this.port = (server.address() as net.AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) { socket.destroy(); return; }
+    const address = plainAddress(socket.remoteAddress ?? '');
+    const gate = this.o.tcpGate;
+    if (gate !== undefined && gate.admit(address) !== null) {
+      // refused: reset at once, nothing read, nothing kept (the descriptor is free again now)
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
+      return;
+    }
+    const conn = new TcpConnection(socket, address, socket.remotePort ?? 0, this.maxMessageSize, false);
+    conn.inbound = gate !== undefined;
+    this.wire(conn);
+  }
+
+  /**
+   * Closes a connection because of a defence (counted by `onTcpClosed`). Timeouts are not logged
+   * here, one line per connection (a slowloris attack holds hundreds): `onTcpClosed` summarises.
+   */
+  private drop(conn: TcpConnection, reason: TcpCloseReason, message: string): void {
+    if (conn.closed || conn.socket.destroyed) return;
+    if (reason !== 'message_timeout' && reason !== 'idle_timeout') this.o.onWarning?.(`tcp ${conn.key}: ${message}; closing`);
+    this.o.onTcpClosed?.(reason, conn.address);
+    conn.socket.destroy();
+  }
+
+  private wire(conn: TcpConnection): void {
+    const o = this.o;
+    const name = this.transport.name;
+    const socket = conn.socket;
+    const old = this.conns.get(conn.key);
+    if (old && old !== conn) old.socket.destroy();
+    this.conns.set(conn.key, conn);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.idleMs, () => this.drop(conn, 'idle_timeout', `idle for ${this.idleMs} ms`));
+    const messageTimeout = () => {
+      conn.messageTimer = null;
+      this.drop(conn, 'message_timeout', `message not complete within ${this.messageMs} ms (${conn.framer.buffered} bytes held)`);
+    };
+    let local: LocalEndpoint | null = null;
+    socket.on('data', (chunk: Buffer) => {
+      const r = conn.framer.push(chunk);
+      local ??= { proto: name, address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+      const peer: Peer = { proto: name, address: conn.address, port: conn.port, conn };
+      for (const m of r.messages) o.onMessage(m, peer, local);
+      if (r.keepalives > 0 && !conn.closed) socket.write(CRLF);
+      if (r.error !== undefined) {
+        this.drop(conn, 'bad_framing', r.error);
+        return;
+      }
+      // The message timer runs from the first byte of a message to its last: stopped when nothing
+      // is held, restarted when the bytes held belong to a message that began in this chunk.
+      if (conn.framer.buffered === 0) {
+        if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
+      } else if (conn.messageTimer === null || r.messages.length > 0) {
+        if (conn.messageTimer !== null) clearTimeout(conn.messageTimer);
+        conn.messageTimer = setTimeout(messageTimeout, this.messageMs);
+        conn.messageTimer.unref();
+      }
+    });
+    socket.on('error', (err) => { conn.failed(err); });
+    socket.on('close', () => {
+      conn.closed = true;
+      if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
+      if (conn.inbound) { conn.inbound = false; o.tcpGate?.release(conn.address); }
+      conn.failed(new Error('connection closed'));
+      if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
+    });
+  }
+
+  /** Over `peer.conn` when still open, else over a connection to address:port (reused or opened). */
+  send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
+    const given = peer.conn instanceof TcpConnection && !peer.conn.closed ? peer.conn : undefined;
+    let conn = given ?? (peer.connKey !== undefined ? this.conns.get(peer.connKey) : undefined) ?? this.conns.get(`${peer.address}:${peer.port}`);
+    if (!conn || conn.closed) {
+      if (this.closing) { cb?.(new Error('shutting down')); return; }
+      conn = this.connect(peer.address, peer.port);
+    }
+    if (conn.socket.writableLength > this.maxBuffered) {
+      this.drop(conn, 'not_reading', `peer not reading (${conn.socket.writableLength} bytes queued)`);
+      cb?.(new Error('peer not reading'));
+      return;
+    }
+    conn.write(buf, cb);
+  }
+
+  private connect(address: string, port: number): TcpConnection {
+    const socket = net.connect({ host: address, port, noDelay: true });
+    const conn = new TcpConnection(socket, address, port, this.maxMessageSize, true);
+    const timer = setTimeout(() => { conn.failed(new Error('connect timeout')); socket.destroy(); }, this.connectMs);
+    timer.unref();
+    socket.once('connect', () => { clearTimeout(timer); conn.connected(); });
+    socket.once('close', () => clearTimeout(timer));
+    this.wire(conn);
+    return conn;
+  }
+
+  /** Stops accepting connections; open ones stay for responses in flight. */
+  pauseAccepting(): void {
+    this.closing = true;
+    this.server?.close();
+    this.server = null;
+  }
+
+  /** Closes the listener and destroys every connection. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const s = this.server;
+    this.server = null;
+    const closed = s ? new Promise<void>((r) => s.close(() => r())) : Promise.resolve();
+    for (const c of this.conns.values()) c.socket.destroy();
+    this.conns.clear();
+    await closed;
+  }
+}
+
+export const tcpTransport: SipTransport = registerTransport({
+  name: 'tcp',
+  via: 'TCP',
+  reliable: true,
+  framing: 'stream',
+  inUri: true,
+  async listen(o) {
+    const s = new TcpSocket(tcpTransport, o);
+    await s.start(o.port);
+    return s;
+  },
+});
