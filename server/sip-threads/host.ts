@@ -21,7 +21,7 @@ import type { RunContext } from '../../engine/types';
 import { callIdHash } from '../../sip/dispatch';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import type { Config } from '../config';
-import type { FlowsStore } from '../flows-store';
+import type { FlowsStore } from '../flows';
 import type { Metrics } from '../metrics';
 import type { Security } from '../security';
 import { sipTcpOptions } from '../sip-tcp';

@@ -24,7 +24,7 @@ import type { DirectoryQuery, DirectorySchema } from '../../services/directory/t
 import type { LocationPort } from '../../services/location/types';
 import { FrontEnd, type LogicTarget } from '../../sip/front-end';
 import { literalFirstLookup, type LocalEndpoint, type Peer, type SendCallback, type SipSender } from '../../sip/transport';
-import { composeFlows } from '../flows-store';
+import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { listenerFrontEndOptions } from '../sip-server';
