@@ -6,32 +6,13 @@
 import type { CompileContext, CompiledNode, Exit, NodeType } from './node-type';
 import { NodeRegistry, formatAjvErrors } from './registry';
 import { atPointer } from './schema-walk';
-import { nodeEntries, nodeKey, parseSlidText, type SlidDocument, type SlidLogic, type SlidNode } from './slid';
+import { START_TYPE, nodeEntries, nodeKey, parseSlidText, type SlidDocument, type SlidLogic, type SlidNode } from './slid';
 import { secretVariables } from './secrets';
-import { PREDEFINED_VARIABLES } from './types';
 import { compileValue } from './values';
+import type { Problem, Severity } from './problem';
+import { knownVariablesOf } from './known-variables';
 
-export type Severity = 'error' | 'warning';
-
-export interface Problem {
-  severity: Severity;
-  file: string;
-  logicId?: string;
-  logicName?: string;
-  nodeId?: string;
-  nodeName?: string;
-  /** JSON pointer inside the node (`values/conditions/1/operator`) or the logic. */
-  pointer?: string;
-  message: string;
-}
-
-export function formatProblem(p: Problem): string {
-  const parts = [p.file];
-  if (p.logicId !== undefined) parts.push(`logic ${p.logicId}${p.logicName !== undefined ? ` "${p.logicName}"` : ''}`);
-  if (p.nodeId !== undefined) parts.push(`node ${p.nodeId}${p.nodeName !== undefined ? ` "${p.nodeName}"` : ''}`);
-  const head = parts.join(' › ');
-  return p.pointer ? `${head} › ${p.pointer}: ${p.message}` : `${head}: ${p.message}`;
-}
+export { formatProblem, type Problem, type Severity } from './problem';
 
 export interface CompiledLogic {
   id: string;
@@ -55,7 +36,7 @@ export interface LoadResult {
   service?: CompiledService;
 }
 
-export const START_TYPE = 'enter.start';
+export { START_TYPE } from './slid';
 
 const unset = (v: unknown) => v === undefined || v === null || v === '';
 
@@ -209,15 +190,10 @@ function checkLogicRefs(type: NodeType, node: SlidNode, at: (n: SlidNode, p: str
  * share the call descriptor: a caller reads what its sub-logic stored (e.g. `customer_name`).
  */
 export function knownVariables(doc: SlidDocument, registry: NodeRegistry): Set<string> {
-  const known = new Set<string>(PREDEFINED_VARIABLES);
-  for (const logic of Object.values(doc)) {
-    for (const [, node] of nodeEntries(logic)) {
-      if (node.archived === true) continue;
-      const type = registry.get(node.type);
-      if (type) for (const v of registry.writes(type, node.values)) known.add(v);
-    }
-  }
-  return known;
+  return knownVariablesOf(doc, (node) => {
+    const type = registry.get(node.type);
+    return type ? registry.writes(type, node.values) : undefined;
+  });
 }
 
 export function compileService(doc: SlidDocument, registry: NodeRegistry): CompiledService {

@@ -67,11 +67,15 @@ export interface CompileContext {
   isSecret?(name: string): boolean;
 }
 
+/** Palette categories of node types, in the order the designer and the docs show them. */
+export const NODE_CATEGORIES = ['start', 'analysis', 'query', 'registrar', 'action', 'output', 'flow'] as const;
+export type NodeCategory = typeof NODE_CATEGORIES[number];
+
 export interface NodeTypeInfo {
   type: string;
   /** Human name shown in the designer's palette. */
   title: string;
-  category: 'start' | 'analysis' | 'query' | 'registrar' | 'action' | 'output' | 'flow';
+  category: NodeCategory;
   description: string;
   /** JSON Schema of `values` (exits included: they are fields of values). */
   valuesSchema: JsonSchema;

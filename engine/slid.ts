@@ -23,6 +23,9 @@ export interface SlidLogic {
   [unknown: string]: unknown;
 }
 
+/** The type of the node a logic starts at (exactly one live node per logic). */
+export const START_TYPE = 'enter.start';
+
 /** Logic id → logic. */
 export type SlidDocument = Record<string, SlidLogic>;
 

@@ -17,7 +17,7 @@ import { SharedNonceCounter } from '../services/auth';
 import { refuseLockedUsernames } from '../services/guard';
 import type { LogicTarget } from '../sip/front-end';
 import { sipListeners, type Config } from './config';
-import { createFlowsStore, type FlowsStore } from './flows-store';
+import { createFlowsStore, type FlowsStore } from './flows';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';

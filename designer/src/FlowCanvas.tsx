@@ -7,6 +7,7 @@ import {
   Background, Controls, MarkerType, MiniMap, ReactFlow, applyNodeChanges, useEdgesState, useReactFlow,
   type Connection, type Edge, type FinalConnectionState, type NodeChange, type OnSelectionChangeParams,
 } from '@xyflow/react';
+import type { NodeCategory } from '../../engine/node-type';
 import type { NodeTypeInfo, Problem } from './api';
 import { exitLabel, exitsOf, nodeEntries, nodeKey, type SlidLogic } from './model';
 import { NodeView, type SipNode } from './NodeView';
@@ -190,7 +191,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   );
 });
 
-export const CATEGORY_COLOR: Record<string, string> = {
+export const CATEGORY_COLOR: Record<NodeCategory, string> = {
   start: '#16a34a', analysis: '#2563eb', query: '#7c3aed', registrar: '#db2777', action: '#0891b2', output: '#ea580c', flow: '#64748b',
 };
-export const categoryColor = (c: string | undefined) => CATEGORY_COLOR[c ?? ''] ?? '#94a3b8';
+export const categoryColor = (c: string | undefined) => CATEGORY_COLOR[c as NodeCategory] ?? '#94a3b8';

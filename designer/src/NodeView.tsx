@@ -1,6 +1,8 @@
 /** One node on the canvas: category colour and icon, name, type, a target handle and one named source handle per exit. */
 import { memo } from 'react';
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
+import type { NodeCategory } from '../../engine/node-type';
+import { START_TYPE } from '../../engine/slid';
 import type { NodeTypeInfo } from './api';
 import { exitLabel, type ExitField, type SlidNode } from './model';
 
@@ -15,14 +17,14 @@ export interface SipNodeData extends Record<string, unknown> {
 }
 export type SipNode = Node<SipNodeData, 'sip'>;
 
-export const CATEGORY_ICON: Record<string, string> = {
+export const CATEGORY_ICON: Record<NodeCategory | 'unknown', string> = {
   start: '▶', analysis: '◆', query: '⛃', registrar: '☎', action: '⚙', output: '⇥', flow: '↪', unknown: '?',
 };
 
 function NodeViewImpl({ data, selected }: NodeProps<SipNode>) {
   const { node, info, exits, errors, warnings } = data;
   const cat = info?.category ?? 'unknown';
-  const isStart = node.type === 'enter.start';
+  const isStart = node.type === START_TYPE;
   return (
     <div className={`sip-node cat-${cat}${node.archived ? ' archived' : ''}${errors ? ' has-errors' : ''}${selected ? ' is-selected' : ''}`} data-node-id={String(node.id)}>
       {!isStart && <Handle type="target" position={Position.Left} className="in-handle" />}

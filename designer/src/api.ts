@@ -1,4 +1,15 @@
-/** The HTTP API as the designer uses it: bearer token from localStorage (or `?token=`), JSON in and out. */
+/**
+ * The HTTP API as the designer uses it: bearer token from localStorage (or `?token=`), JSON in and
+ * out. The answers' types are the server's and the engine's own (type imports: no code).
+ */
+import type { Problem as EngineProblem } from '../../engine/problem';
+import type { NodeTypeInfo } from '../../engine/node-type';
+import type { TraceStep } from '../../engine/types';
+import type { FlowDetail, FlowSummary } from '../../server/flows/types';
+
+export type { FlowDetail, FlowSummary, NodeTypeInfo, TraceStep };
+/** What the server answers in place of a secret (unless asked to reveal secrets). */
+export { REDACTED } from '../../engine/secrets';
 
 const TOKEN_KEY = 'sipflow.apiToken';
 
@@ -23,45 +34,10 @@ export class ApiFailure extends Error {
   constructor(readonly status: number, message: string, readonly body: any) { super(message); }
 }
 
-export interface Problem {
-  severity: 'error' | 'warning';
-  file: string;
-  logicId?: string;
-  logicName?: string;
-  nodeId?: string;
-  nodeName?: string;
-  pointer?: string;
-  message: string;
-  text?: string;
-}
-
-export interface NodeTypeInfo {
-  type: string;
-  title: string;
-  category: 'start' | 'analysis' | 'query' | 'registrar' | 'action' | 'output' | 'flow';
-  description: string;
-  valuesSchema: Record<string, any>;
-}
-
-export interface FlowSummary {
-  name: string;
-  updatedAt: string;
-  logics: Array<{ id: string; name: string }>;
-  latestVersion: number | null;
-  activeVersion: number | null;
-}
-
-export interface FlowDetail extends FlowSummary {
-  releases: Array<{ version: number; createdAt: string; note: string | null }>;
-  active: { version: number; activatedAt: string } | null;
-  problems: Problem[];
-}
+/** A problem as the API answers it: the engine's, with its formatted text (server/http/errors.ts problemJson). */
+export interface Problem extends EngineProblem { text?: string }
 
 export interface DirectoryTable { name: string; columns: Array<{ name: string; type: string }> }
-
-export interface TraceStep { step: number; logic: string; nodeId: string; nodeName: string; type: string; exit: string; set?: Record<string, unknown> }
-/** What the server answers in place of a secret (unless asked to reveal secrets). */
-export const REDACTED = '[redacted]';
 
 export interface SimulateResult {
   outcome: { kind: string; status: number | null; [k: string]: unknown };

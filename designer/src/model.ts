@@ -3,7 +3,13 @@
  * updates that copy only the path they change, so every untouched object stays the same object and
  * an unedited document is saved as the very text it was loaded from.
  */
-import type { NodeTypeInfo } from './api';
+import type { ExitField, NodeTypeInfo } from '../../engine/node-type';
+import { knownVariablesOf } from '../../engine/known-variables';
+import { exitsFromSchema, writesFromSchema } from '../../engine/schema-walk';
+import { nodeKey } from '../../engine/slid';
+
+export { nodeKey };
+export type { ExitField };
 
 export type Json = any;
 export type SlidDoc = Record<string, SlidLogic>;
@@ -12,8 +18,6 @@ export interface SlidNode { id: number | string; name?: string; type: string; de
 
 /** A node with the key it has in its logic's `nodes` (object key, or array index as string). */
 export interface NodeEntry { key: string; node: SlidNode }
-
-export const nodeKey = (id: unknown) => String(id);
 
 export function nodeEntries(logic: SlidLogic | undefined): NodeEntry[] {
   if (!logic || logic.nodes === null || typeof logic.nodes !== 'object') return [];
@@ -104,57 +108,27 @@ export function newNodeId(logic: SlidLogic, taken: Set<string> = new Set()): num
   return `n${k}`;
 }
 
-// ---------------------------------------------------------------- schema walking (as engine/schema-walk.ts)
+// ---------------------------------------------------------------- the engine's rules (engine/schema-walk.ts, engine/known-variables.ts)
 
-export interface ExitField { pointer: string; target: Json; required: boolean }
-
-type Visit = (schema: Json, value: Json, pointer: string, required: boolean) => void;
-function walk(schema: Json, value: Json, pointer: string, required: boolean, visit: Visit): void {
-  if (!schema || typeof schema !== 'object') return;
-  visit(schema, value, pointer, required);
-  const props = schema.properties;
-  if (props && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const req = new Set<string>(schema.required ?? []);
-    for (const [key, sub] of Object.entries(props)) walk(sub, value[key], pointer ? `${pointer}/${key}` : key, req.has(key), visit);
-  }
-  if (schema.items && Array.isArray(value)) value.forEach((item, i) => walk(schema.items, item, pointer ? `${pointer}/${i}` : String(i), true, visit));
-}
-
+/** The exits of a node: its type's `x-exit` fields (the engine's derivation). */
 export function exitsOf(t: NodeTypeInfo, values: Json): ExitField[] {
-  const out: ExitField[] = [];
-  walk(t.valuesSchema, values ?? {}, '', true, (s, v, pointer, required) => {
-    if (s['x-exit']) out.push({ pointer, target: v, required: required && s['x-optional'] !== true });
-  });
-  return out;
+  return exitsFromSchema(t.valuesSchema, values ?? {});
 }
 
+/** The variables a node writes: its type's `x-writes` fields. */
 export function writesOf(t: NodeTypeInfo, values: Json): string[] {
-  const out: string[] = [];
-  walk(t.valuesSchema, values ?? {}, '', true, (s, v) => { if (s['x-writes'] && typeof v === 'string' && v !== '') out.push(v); });
-  return out;
+  return writesFromSchema(t.valuesSchema, values ?? {});
 }
-
-export const PREDEFINED_VARIABLES = [
-  'callId', 'called', 'calling', 'requestMethod', 'requestURI', 'requestUsername',
-  'fromURI', 'fromUsername', 'toURI', 'toUsername', 'sourceAddress', 'sourcePort',
-  'destinationAddress', 'destinationPort', 'originalCalled', 'originalCalling',
-  'authStatus', 'authUsername', 'transport',
-];
 
 /**
  * Predefined variables and every variable a live node of the file's logics writes: the engine's
- * rule (engine/load.ts knownVariables), since sub-logics share the call descriptor.
+ * rule (engine/known-variables.ts), since sub-logics share the call descriptor.
  */
 export function knownVariables(doc: SlidDoc | null, types: Map<string, NodeTypeInfo>): string[] {
-  const known = new Set(PREDEFINED_VARIABLES);
-  for (const logic of Object.values(doc ?? {})) {
-    for (const { node } of nodeEntries(logic)) {
-      if (node.archived === true) continue;
-      const t = types.get(node.type);
-      if (t) for (const v of writesOf(t, node.values)) known.add(v);
-    }
-  }
-  return [...known];
+  return [...knownVariablesOf(doc ?? {}, (node) => {
+    const t = types.get(node.type);
+    return t ? writesOf(t, node.values) : undefined;
+  })];
 }
 
 /** Short label of an exit pointer for the canvas. */
@@ -165,7 +139,7 @@ export function exitLabel(pointer: string): string {
 
 /** Default `values` of a new node of a type: required exits null, required arrays with one item. */
 export function defaultValues(t: NodeTypeInfo): Record<string, Json> {
-  const s = t.valuesSchema;
+  const s: Json = t.valuesSchema;
   const out: Record<string, Json> = {};
   for (const key of (s.required ?? []) as string[]) {
     const p = s.properties?.[key];

@@ -17,7 +17,7 @@ import type { RunContext } from '../../engine/types';
 import { createSubscribers, type Subscribers } from '../../services/directory';
 import type { Guard } from '../../services/guard';
 import type { Config } from '../config';
-import type { FlowsStore } from '../flows-store';
+import type { FlowsStore } from '../flows';
 import { createLogger, type Logger } from '../logger';
 import { instrumentContext, processMetrics, type Metrics } from '../metrics';
 import { runtimeOptionsFromConfig, type Runtime } from '../runtime';

@@ -5,7 +5,7 @@ import type { Subscribers } from '../../services/directory';
 import type { Guard } from '../../services/guard';
 import type { RegistrarOptions } from '../../services/location/registrar';
 import type { Config } from '../config';
-import type { FlowsStore } from '../flows-store';
+import type { FlowsStore } from '../flows';
 import type { Metrics } from '../metrics';
 import type { Runtime } from '../runtime';
 import type { LocationAdmin } from './location-admin';

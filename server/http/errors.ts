@@ -5,7 +5,7 @@ import { CallDescriptorError } from '../../engine/cd';
 import { formatProblem, type Problem } from '../../engine/load';
 import { DirectoryError } from '../../services/directory/types';
 import { LocationUnavailableError } from '../../services/location/types';
-import { FlowProblemsError } from '../flows-store';
+import { FlowProblemsError } from '../flows';
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) { super(message); }

@@ -2,7 +2,7 @@
  * JSON Schemas of the HTTP API: request validation (ajv, through fastify), response serialization
  * and the OpenAPI document all come from these.
  */
-import { FLOW_NAME_PATTERN } from '../flows-store';
+import { FLOW_NAME_PATTERN } from '../flows';
 
 type S = Record<string, unknown>;
 

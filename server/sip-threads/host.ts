@@ -22,7 +22,7 @@ import { callIdHash } from '../../sip/dispatch';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
 import { sipListeners, type Config } from '../config';
-import type { FlowsStore } from '../flows-store';
+import type { FlowsStore } from '../flows';
 import type { Metrics } from '../metrics';
 import type { Security } from '../security';
 import { listening } from '../sip-server';

@@ -24,7 +24,7 @@ import { FrontEnd, type LogicTarget } from '../../sip/front-end';
 import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
 import { transportById, transportNamed, type SipTransport, type ThreadSocket } from '../../sip/transports';
 import { sipListeners } from '../config';
-import { composeFlows } from '../flows-store';
+import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { listenerFrontEndOptions } from '../sip-server';

@@ -15,6 +15,7 @@ import { existsSync } from 'fs';
 import path from 'path';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import { NODE_CATEGORIES } from '../../../engine/node-type';
 import type { NodeRegistry } from '../../../engine/registry';
 import { builtinRegistry } from '../../../nodes';
 import type { DirectorySchema } from '../../../services/directory/types';
@@ -48,7 +49,7 @@ const nodeTypeSchema = {
   properties: {
     type: { type: 'string' },
     title: { type: 'string' },
-    category: { type: 'string', enum: ['start', 'analysis', 'query', 'registrar', 'action', 'output', 'flow'] },
+    category: { type: 'string', enum: [...NODE_CATEGORIES] },
     description: { type: 'string' },
     valuesSchema: { type: 'object', additionalProperties: true, description: 'JSON Schema of `values`, with the x-exit/x-writes/x-var/x-column/x-table/x-logic annotations' },
   },

@@ -13,7 +13,7 @@ import { parseDigestCredentials } from '../../../services/auth';
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
 import type { LocationPort } from '../../../services/location/types';
-import { FlowProblemsError, FLOW_NAME_PATTERN } from '../../flows-store';
+import { FlowProblemsError, FLOW_NAME_PATTERN } from '../../flows';
 import { logPort } from '../../logger';
 import type { ApiDeps } from '../deps';
 import { ApiError } from '../errors';

@@ -6,7 +6,7 @@ import {
   errorResponses, flowDetailSchema, flowNameParam, flowSummarySchema, releaseSchema, saveResultSchema, slidSchema,
   slidTextBody, validationResultSchema,
 } from '../schemas';
-import { FLOW_NAME_PATTERN } from '../../flows-store';
+import { FLOW_NAME_PATTERN } from '../../flows';
 
 const TAG = ['flows'];
 

@@ -13,7 +13,7 @@ import path from 'path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { parseConfig } from '../../../server/config';
-import { createFlowsStore, type FlowsStore } from '../../../server/flows-store';
+import { createFlowsStore, type FlowsStore } from '../../../server/flows';
 import { buildApi } from '../../../server/http';
 import { designerPlugin } from '../../../server/http/routes/designer';
 import { createLogger } from '../../../server/logger';

@@ -15,7 +15,7 @@ import os from 'os';
 import path from 'path';
 import type { FastifyInstance } from 'fastify';
 import { parseConfig } from '../../../server/config';
-import { createFlowsStore, type FlowsStore } from '../../../server/flows-store';
+import { createFlowsStore, type FlowsStore } from '../../../server/flows';
 import { buildApi } from '../../../server/http';
 import { createLogger } from '../../../server/logger';
 import { createMetrics } from '../../../server/metrics';

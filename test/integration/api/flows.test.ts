@@ -1,7 +1,7 @@
 /** Flow lifecycle over the API: import, validate, save, release, activate, export; and the store's contracts. */
 import { readFileSync } from 'fs';
 import path from 'path';
-import { createFlowsStore, type ActivationEvent } from '../../../server/flows-store';
+import { createFlowsStore, type ActivationEvent } from '../../../server/flows';
 import { FLOWS_DIR, apiFixture, type Fixture } from './support';
 
 const seedText = readFileSync(path.join(FLOWS_DIR, 'registration.slid'), 'utf8');

@@ -9,7 +9,7 @@ import path from 'path';
 import { Writable } from 'stream';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { parseConfig, type Config } from '../../../server/config';
-import { createFlowsStore, type FlowsStore } from '../../../server/flows-store';
+import { createFlowsStore, type FlowsStore } from '../../../server/flows';
 import { buildApi, type ApiOptions } from '../../../server/http';
 import { createLogger } from '../../../server/logger';
 import { createMetrics, type Metrics } from '../../../server/metrics';

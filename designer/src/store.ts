@@ -1,0 +1,241 @@
+/**
+ * The designer's state: one reducer, typed actions. Every change goes through `dispatch`, including
+ * the ones made when an API call returns, so an answer updates the state as it is then (never a
+ * copy taken before the `await`). Document edits are computed here from the present document.
+ */
+import type { DirectoryTable, FlowDetail, FlowSummary, NodeTypeInfo, Problem } from './api';
+import {
+  addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode,
+  type SlidDoc, type SlidNode,
+} from './model';
+import type { Highlight } from './Simulate';
+
+export interface Open {
+  /** Which load of a document this is (a save answered for another load leaves the open one alone). */
+  session: number;
+  /** Flow name (the name it is saved under). */
+  name: string;
+  /** What was opened: development copy, a release, an import or a new flow. */
+  source: 'development' | number | 'import' | 'new';
+  /** The text it was loaded from (saved as is while the document has no edit). */
+  text: string | null;
+  /** The parsed document as loaded (identity tells an unedited document). */
+  loaded: SlidDoc;
+}
+
+export interface History { past: SlidDoc[]; present: SlidDoc; future: SlidDoc[] }
+
+export interface Status { kind: 'info' | 'ok' | 'error'; text: string }
+
+export type RightTab = 'inspector' | 'simulate';
+
+export interface DesignerState {
+  token: string | null;
+  askToken: boolean;
+  types: Map<string, NodeTypeInfo>;
+  tables: DirectoryTable[];
+  flows: FlowSummary[];
+  /** Flows whose releases are shown in the list. */
+  details: Record<string, FlowDetail>;
+  search: string;
+  status: Status | null;
+  open: Open | null;
+  hist: History | null;
+  logicId: string | null;
+  selected: string[];
+  /** Live problems of the document (server validation). */
+  problems: Problem[];
+  validating: boolean;
+  /** Problems of a refused save (shown instead of the live ones until dismissed). */
+  saveProblems: Problem[] | null;
+  rightTab: RightTab;
+  highlight: Highlight | null;
+  newName: string;
+  /** Documents loaded so far (the next Open's session). */
+  sessions: number;
+}
+
+export type Action =
+  // session and catalogue
+  | { type: 'token'; token: string | null }
+  | { type: 'askToken'; ask: boolean }
+  | { type: 'typesLoaded'; types: NodeTypeInfo[] }
+  | { type: 'tablesLoaded'; tables: DirectoryTable[] }
+  | { type: 'flowsLoaded'; flows: FlowSummary[] }
+  /** Shows a flow's releases (fetched). */
+  | { type: 'detailsLoaded'; name: string; detail: FlowDetail }
+  /** Updates a flow's releases only when they are still shown. */
+  | { type: 'detailsRefreshed'; name: string; detail: FlowDetail }
+  | { type: 'detailsClosed'; name: string }
+  | { type: 'search'; text: string }
+  | { type: 'newName'; text: string }
+  | { type: 'status'; status: Status | null }
+  // the open document
+  | { type: 'docLoaded'; open: Omit<Open, 'session'> }
+  /** A save started on `from` (the Open then) stored `text`, made from `doc`. */
+  | { type: 'saved'; from: Open; text: string; doc: SlidDoc }
+  | { type: 'saveRefused'; problems: Problem[] | null }
+  | { type: 'saveProblemsCleared' }
+  | { type: 'validating' }
+  | { type: 'validated'; problems: Problem[] }
+  | { type: 'validationDone' }
+  | { type: 'logicChosen'; logicId: string }
+  // editing (applied to the present document)
+  | { type: 'undo' }
+  | { type: 'redo' }
+  | { type: 'addNode'; nodeType: string; at: { x: number; y: number } }
+  | { type: 'duplicate' }
+  | { type: 'delete'; nodes: string[]; edges: Array<{ source: string; pointer: string }> }
+  | { type: 'setExit'; source: string; pointer: string; target: string | null }
+  | { type: 'move'; moves: Array<{ id: string; x: number; y: number }> }
+  | { type: 'editNode'; logicId: string; id: string; fn: (n: SlidNode) => SlidNode }
+  // view
+  | { type: 'select'; ids: string[] }
+  | { type: 'focusNode'; id: string }
+  | { type: 'rightTab'; tab: RightTab }
+  | { type: 'highlight'; highlight: Highlight | null };
+
+export function initialState(token: string | null): DesignerState {
+  return {
+    token, askToken: !token, types: new Map(), tables: [], flows: [], details: {}, search: '', status: null,
+    open: null, hist: null, logicId: null, selected: [], problems: [], validating: false, saveProblems: null,
+    rightTab: 'inspector', highlight: null, newName: '', sessions: 0,
+  };
+}
+
+/** The document being edited (present of the history). */
+export const docOf = (s: DesignerState): SlidDoc | null => s.hist?.present ?? null;
+/** True when the document differs from what was loaded or last saved. */
+export const isDirty = (s: DesignerState): boolean => !!s.open && !!s.hist && s.hist.present !== s.open.loaded;
+
+/** The text to save or export: the loaded text while unedited (byte for byte), else the document. */
+export function docText(s: DesignerState): string {
+  const doc = docOf(s);
+  return doc === s.open?.loaded && s.open.text !== null ? s.open.text : JSON.stringify(doc, null, 2) + '\n';
+}
+
+/** One edit of the present document: a new history entry unless nothing changed (then `s` itself). */
+function commit(s: DesignerState, fn: (d: SlidDoc) => SlidDoc, extra: Partial<DesignerState> = {}): DesignerState {
+  const h = s.hist;
+  if (!h) return Object.keys(extra).length ? { ...s, ...extra } : s;
+  const next = fn(h.present);
+  const hist = next === h.present ? h : { past: [...h.past.slice(-199), h.present], present: next, future: [] };
+  return hist === h && Object.keys(extra).length === 0 ? s : { ...s, ...extra, hist };
+}
+
+const sameIds = (a: string[], b: string[]) => a.length === b.length && a.every((id, i) => id === b[i]);
+
+function addNode(s: DesignerState, type: string, pos: { x: number; y: number }): DesignerState {
+  const doc = docOf(s);
+  const logicId = s.logicId;
+  if (!doc || !logicId) return s;
+  const t = s.types.get(type);
+  if (!t) return s;
+  const existing = nodeEntries(doc[logicId]);
+  // stagger nodes added at the same spot
+  let x = Math.round(pos.x - 90);
+  const y = Math.round(pos.y - 30);
+  while (existing.some((e) => Math.abs(Number(e.node.x) - x) < 220 && Math.abs(Number(e.node.y) - y) < 90)) x += 250;
+  const id = newNodeId(doc[logicId]);
+  const node: SlidNode = { id, name: t.title, type, description: '', values: defaultValues(t), archived: false, x, y };
+  return commit(s, (d) => addNodes(d, logicId, [node]), { selected: [nodeKey(id)] });
+}
+
+function duplicate(s: DesignerState): DesignerState {
+  const doc = docOf(s);
+  const logicId = s.logicId;
+  if (!doc || !logicId || s.selected.length === 0) return s;
+  const l = doc[logicId];
+  const taken = new Set<string>();
+  const copies: SlidNode[] = [];
+  for (const id of s.selected) {
+    const e = findNode(l, id);
+    if (!e) continue;
+    const nid = newNodeId(l, taken);
+    taken.add(nodeKey(nid));
+    copies.push({ ...structuredClone(e.node), id: nid, name: `${e.node.name ?? ''} copy`, x: (Number(e.node.x) || 0) + 40, y: (Number(e.node.y) || 0) + 40 });
+  }
+  return commit(s, (d) => addNodes(d, logicId, copies), { selected: copies.map((c) => nodeKey(c.id)) });
+}
+
+export function reducer(s: DesignerState, a: Action): DesignerState {
+  switch (a.type) {
+    case 'token': return { ...s, token: a.token, askToken: !a.token };
+    case 'askToken': return { ...s, askToken: a.ask };
+    case 'typesLoaded': return { ...s, types: new Map(a.types.map((t) => [t.type, t])) };
+    case 'tablesLoaded': return { ...s, tables: a.tables };
+    case 'flowsLoaded': return { ...s, flows: a.flows };
+    case 'detailsLoaded': return { ...s, details: { ...s.details, [a.name]: a.detail } };
+    case 'detailsRefreshed': return s.details[a.name] ? { ...s, details: { ...s.details, [a.name]: a.detail } } : s;
+    case 'detailsClosed': {
+      if (!s.details[a.name]) return s;
+      const { [a.name]: _, ...rest } = s.details;
+      return { ...s, details: rest };
+    }
+    case 'search': return { ...s, search: a.text };
+    case 'newName': return { ...s, newName: a.text };
+    case 'status': return { ...s, status: a.status };
+
+    case 'docLoaded': {
+      const ids = Object.keys(a.open.loaded);
+      const sessions = s.sessions + 1;
+      return {
+        ...s, sessions, open: { ...a.open, session: sessions }, hist: { past: [], present: a.open.loaded, future: [] }, logicId: ids[0] ?? null,
+        selected: [], problems: [], saveProblems: null, highlight: null,
+      };
+    }
+    case 'saved':
+      // Another document opened meanwhile: the save stands, but the open one is left alone.
+      if (s.open?.session !== a.from.session) return s;
+      return { ...s, open: { ...a.from, source: 'development', text: a.text, loaded: a.doc }, saveProblems: null };
+    case 'saveRefused': return { ...s, saveProblems: a.problems };
+    case 'saveProblemsCleared': return { ...s, saveProblems: null };
+    case 'validating': return { ...s, validating: true };
+    case 'validated': return { ...s, problems: a.problems };
+    case 'validationDone': return { ...s, validating: false };
+    case 'logicChosen': return { ...s, logicId: a.logicId, selected: [], highlight: null };
+
+    case 'undo': {
+      const h = s.hist;
+      if (!h || !h.past.length) return s;
+      return { ...s, hist: { past: h.past.slice(0, -1), present: h.past[h.past.length - 1], future: [h.present, ...h.future] } };
+    }
+    case 'redo': {
+      const h = s.hist;
+      if (!h || !h.future.length) return s;
+      return { ...s, hist: { past: [...h.past, h.present], present: h.future[0], future: h.future.slice(1) } };
+    }
+    case 'addNode': return addNode(s, a.nodeType, a.at);
+    case 'duplicate': return duplicate(s);
+    case 'delete': {
+      const logicId = s.logicId;
+      if (!logicId) return s;
+      const selected = s.selected.filter((id) => !a.nodes.includes(id));
+      return commit(s, (d) => {
+        let out = d;
+        for (const e of a.edges) out = setExit(out, logicId, e.source, e.pointer, null);
+        if (a.nodes.length) out = removeNodes(out, logicId, a.nodes, s.types);
+        return out;
+      }, sameIds(selected, s.selected) ? {} : { selected });
+    }
+    case 'setExit': {
+      const logicId = s.logicId;
+      if (!logicId) return s;
+      return commit(s, (d) => {
+        const t = a.target === null ? null : findNode(d[logicId], a.target)?.node.id ?? a.target;
+        return setExit(d, logicId, a.source, a.pointer, t);
+      });
+    }
+    case 'move': {
+      const logicId = s.logicId;
+      if (!logicId) return s;
+      return commit(s, (d) => a.moves.reduce((acc, m) => updateNode(acc, logicId, m.id, (n) => (n.x === m.x && n.y === m.y ? n : { ...n, x: m.x, y: m.y })), d));
+    }
+    case 'editNode': return commit(s, (d) => updateNode(d, a.logicId, a.id, a.fn));
+
+    case 'select': return sameIds(s.selected, a.ids) ? s : { ...s, selected: a.ids };
+    case 'focusNode': return { ...s, selected: [a.id], rightTab: 'inspector' };
+    case 'rightTab': return { ...s, rightTab: a.tab };
+    case 'highlight': return { ...s, highlight: a.highlight };
+  }
+}

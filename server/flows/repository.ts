@@ -1,0 +1,218 @@
+/**
+ * Persistence of the flows, in the directory database (schema `sipflow`):
+ *
+ *   flows        (name pk, development text, updated_at)        the editable copy, always error-free
+ *   releases     (flow, version, slid text, note, created_at)    frozen copies: a trigger refuses UPDATE
+ *   activations  (flow pk, version, activated_at)                which release each flow runs
+ *
+ * The stored text is the `.slid` exactly as it was given (import, save), so export returns it byte
+ * for byte: the round trip is lossless. This module reads and writes rows and nothing else: it
+ * neither compiles nor checks a `.slid` (the store does, before it writes).
+ *
+ * Activations are serialized by an advisory lock so that timestamp order is commit order and no
+ * activation can hide behind a later one (other instances poll `max(activated_at)`).
+ */
+import type { Knex } from 'knex';
+import { FlowNotFoundError } from './errors';
+import type { ReleaseInfo } from './types';
+
+const FLOWS = 'sipflow.flows';
+const RELEASES = 'sipflow.releases';
+const ACTIVATIONS = 'sipflow.activations';
+/** Advisory lock serializing activations across instances (arbitrary constant). */
+const ACTIVATION_LOCK = 0x5f10f;
+
+// ---------------------------------------------------------------- migration
+
+interface Migration { name: string; up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }
+
+const flowTables: Migration = {
+  name: 'sipflow_001_flows_releases_activations',
+  async up(knex) {
+    await knex.schema.createSchemaIfNotExists('sipflow');
+    await knex.schema.withSchema('sipflow').createTable('flows', (t) => {
+      t.text('name').primary();
+      t.text('development').notNullable();
+      t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    });
+    await knex.schema.withSchema('sipflow').createTable('releases', (t) => {
+      t.text('flow').notNullable().references('name').inTable(FLOWS).onDelete('CASCADE');
+      t.integer('version').notNullable();
+      t.text('slid').notNullable();
+      t.text('note').nullable();
+      t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+      t.primary(['flow', 'version']);
+    });
+    await knex.schema.withSchema('sipflow').createTable('activations', (t) => {
+      t.text('flow').primary().references('name').inTable(FLOWS).onDelete('CASCADE');
+      t.integer('version').notNullable();
+      t.timestamp('activated_at', { useTz: true, precision: 6 }).notNullable();
+      t.foreign(['flow', 'version']).references(['flow', 'version']).inTable(RELEASES);
+    });
+    // Releases are frozen: an UPDATE is an error, whoever issues it.
+    await knex.raw(`CREATE FUNCTION sipflow.releases_frozen() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'sipflow.releases rows are frozen (flow %, version %)', OLD.flow, OLD.version; END $$`);
+    await knex.raw('CREATE TRIGGER releases_frozen BEFORE UPDATE ON sipflow.releases FOR EACH ROW EXECUTE FUNCTION sipflow.releases_frozen()');
+  },
+  async down(knex) {
+    await knex.schema.withSchema('sipflow').dropTableIfExists('activations');
+    await knex.schema.withSchema('sipflow').dropTableIfExists('releases');
+    await knex.schema.withSchema('sipflow').dropTableIfExists('flows');
+    await knex.raw('DROP FUNCTION IF EXISTS sipflow.releases_frozen()');
+  },
+};
+
+const MIGRATIONS = [flowTables];
+
+/** Own migration table (sipflow.knex_migrations), so it never mixes with the directory's list. */
+const MIGRATOR_CONFIG: Knex.MigratorConfig = {
+  migrationSource: {
+    getMigrations: async () => MIGRATIONS,
+    getMigrationName: (m: Migration) => m.name,
+    getMigration: async (m: Migration) => m,
+  } as Knex.MigrationSource<Migration>,
+  tableName: 'knex_migrations',
+  schemaName: 'sipflow',
+};
+
+/** Creates or updates the `sipflow` schema; returns the migrations applied. */
+export async function migrateFlows(knex: Knex): Promise<string[]> {
+  await knex.raw('CREATE SCHEMA IF NOT EXISTS sipflow');
+  const [, applied] = await knex.migrate.latest(MIGRATOR_CONFIG) as [number, string[]];
+  return applied;
+}
+
+// ---------------------------------------------------------------- rows
+
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+export interface FlowRow { name: string; development: string; updatedAt: string }
+export interface FlowListRow extends FlowRow { latestVersion: number | null; activeVersion: number | null }
+export interface ActivationRow { flow: string; version: number; /** activated_at::text (compared as text, microseconds kept). */ stamp: string }
+
+export interface FlowsRepository {
+  /** Every flow with its latest and active version, by name. */
+  list(): Promise<FlowListRow[]>;
+  exists(name: string): Promise<boolean>;
+  /** The flow's row; FlowNotFoundError when there is none. */
+  flow(name: string): Promise<FlowRow>;
+  count(): Promise<number>;
+  /**
+   * Writes the development copy (row-locked); inserts the flow when `create`, else
+   * FlowNotFoundError when there is none. True when it was created.
+   */
+  saveDevelopment(name: string, text: string, create: boolean): Promise<boolean>;
+  /** Freezes the current development copy as version N+1 (row lock: concurrent releases get N+1 and N+2). */
+  release(name: string, note: string | null): Promise<ReleaseInfo>;
+  /** The `.slid` text of a release; undefined when there is no such release. */
+  releaseText(flow: string, version: number): Promise<string | undefined>;
+  releases(name: string): Promise<ReleaseInfo[]>;
+  activation(name: string): Promise<{ version: number; activatedAt: string } | undefined>;
+  activations(): Promise<ActivationRow[]>;
+  /** max(activated_at)::text, null when nothing is active. */
+  activationStamp(): Promise<string | null>;
+  /** Records `version` as the active release of `name` (serialized by an advisory lock); returns activated_at. */
+  recordActivation(name: string, version: number): Promise<string>;
+  ping(): Promise<void>;
+}
+
+/** The repository over `knex`; run `migrateFlows(knex)` first. */
+export function createFlowsRepository(knex: Knex): FlowsRepository {
+  return {
+    async list() {
+      const rows = await knex(`${FLOWS} as f`)
+        .leftJoin(`${ACTIVATIONS} as a`, 'a.flow', 'f.name')
+        .select('f.name', 'f.development', 'f.updated_at', 'a.version as active_version',
+          knex.raw(`(SELECT max(r.version) FROM ${RELEASES} r WHERE r.flow = f.name) as latest_version`))
+        .orderBy('f.name') as Array<{ name: string; development: string; updated_at: unknown; active_version: number | null; latest_version: number | null }>;
+      return rows.map((r) => ({
+        name: r.name,
+        development: r.development,
+        updatedAt: iso(r.updated_at),
+        latestVersion: r.latest_version === null ? null : Number(r.latest_version),
+        activeVersion: r.active_version === null ? null : Number(r.active_version),
+      }));
+    },
+
+    async exists(name) {
+      return (await knex(FLOWS).where({ name }).first('name')) !== undefined;
+    },
+
+    async flow(name) {
+      const row = await knex(FLOWS).where({ name }).first('name', 'development', 'updated_at') as
+        { name: string; development: string; updated_at: unknown } | undefined;
+      if (!row) throw new FlowNotFoundError(`no flow "${name}"`);
+      return { name: row.name, development: row.development, updatedAt: iso(row.updated_at) };
+    },
+
+    async count() {
+      const { n } = await knex(FLOWS).count({ n: '*' }).first() as { n: string | number };
+      return Number(n);
+    },
+
+    saveDevelopment(name, text, create) {
+      return knex.transaction(async (trx) => {
+        const exists = await trx(FLOWS).where({ name }).first('name').forUpdate();
+        if (!exists) {
+          if (!create) throw new FlowNotFoundError(`no flow "${name}" (import it first)`);
+          await trx(FLOWS).insert({ name, development: text, updated_at: trx.fn.now() });
+          return true;
+        }
+        await trx(FLOWS).where({ name }).update({ development: text, updated_at: trx.fn.now() });
+        return false;
+      });
+    },
+
+    release(name, note) {
+      return knex.transaction(async (trx) => {
+        // Row lock on the flow: two concurrent releases get N+1 and N+2, never the same number.
+        const flow = await trx(FLOWS).where({ name }).first('development').forUpdate() as { development: string } | undefined;
+        if (!flow) throw new FlowNotFoundError(`no flow "${name}"`);
+        const { max } = await trx(RELEASES).where({ flow: name }).max({ max: 'version' }).first() as { max: number | null };
+        const version = Number(max ?? 0) + 1;
+        const [row] = await trx(RELEASES).insert({ flow: name, version, slid: flow.development, note, created_at: trx.fn.now() })
+          .returning(['version', 'created_at', 'note']) as Array<{ version: number; created_at: unknown; note: string | null }>;
+        return { version: Number(row.version), createdAt: iso(row.created_at), note: row.note };
+      });
+    },
+
+    async releaseText(flow, version) {
+      const row = await knex(RELEASES).where({ flow, version }).first('slid') as { slid: string } | undefined;
+      return row?.slid;
+    },
+
+    async releases(name) {
+      const rows = await knex(RELEASES).where({ flow: name }).orderBy('version').select('version', 'created_at', 'note') as
+        Array<{ version: number; created_at: unknown; note: string | null }>;
+      return rows.map((r) => ({ version: Number(r.version), createdAt: iso(r.created_at), note: r.note }));
+    },
+
+    async activation(name) {
+      const act = await knex(ACTIVATIONS).where({ flow: name }).first('version', 'activated_at') as { version: number; activated_at: unknown } | undefined;
+      return act ? { version: Number(act.version), activatedAt: iso(act.activated_at) } : undefined;
+    },
+
+    async activations() {
+      const rows = await knex(ACTIVATIONS).select('flow', 'version', knex.raw('activated_at::text as stamp')) as Array<{ flow: string; version: number; stamp: string }>;
+      return rows.map((r) => ({ flow: r.flow, version: Number(r.version), stamp: r.stamp }));
+    },
+
+    async activationStamp() {
+      const row = await knex(ACTIVATIONS).first(knex.raw('max(activated_at)::text as stamp')) as { stamp: string | null } | undefined;
+      return row?.stamp ?? null;
+    },
+
+    recordActivation(name, version) {
+      return knex.transaction(async (trx) => {
+        await trx.raw('SELECT pg_advisory_xact_lock(?)', [ACTIVATION_LOCK]);
+        const res = await trx.raw(
+          `INSERT INTO ${ACTIVATIONS} (flow, version, activated_at) VALUES (?, ?, clock_timestamp())
+           ON CONFLICT (flow) DO UPDATE SET version = EXCLUDED.version, activated_at = EXCLUDED.activated_at
+           RETURNING activated_at`, [name, version]) as { rows: Array<{ activated_at: unknown }> };
+        return iso(res.rows[0].activated_at);
+      });
+    },
+
+    async ping() { await knex.raw('SELECT 1'); },
+  };
+}

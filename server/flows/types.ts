@@ -1,0 +1,80 @@
+/**
+ * What the flows store answers (the API's flow JSON, also read by the designer) and its contract.
+ * Types only: importing this module pulls in no code.
+ */
+import type { CompiledLogic, CompiledService } from '../../engine/load';
+import type { Problem } from '../../engine/problem';
+import type { SlidDocument } from '../../engine/slid';
+
+export interface ReleaseInfo { version: number; createdAt: string; note: string | null }
+export interface LogicInfo { id: string; name: string }
+
+export interface FlowSummary {
+  name: string;
+  updatedAt: string;
+  logics: LogicInfo[];
+  latestVersion: number | null;
+  activeVersion: number | null;
+}
+
+export interface FlowDetail extends FlowSummary {
+  /** The development copy as stored (parsed). */
+  development: SlidDocument;
+  /** Warnings of the development copy (it never has errors). */
+  problems: Problem[];
+  releases: ReleaseInfo[];
+  active: { version: number; activatedAt: string } | null;
+}
+
+export interface ActiveFlow { flow: string; version: number; service: CompiledService; /** The release's `.slid` text (SIP worker threads compile it themselves). */ text: string }
+
+/** What an `onActivate` listener receives: the new active set, already compiled. */
+export interface ActivationEvent {
+  /** Flows whose active version changed in this swap. */
+  changed: Array<{ flow: string; version: number }>;
+  /** The new composite service (same object `active()` now returns). */
+  service: CompiledService;
+  /** Increments on every swap. */
+  generation: number;
+  /** 'local': activated through this instance; 'poll': noticed from another instance; 'start': initial load. */
+  source: 'local' | 'poll' | 'start';
+}
+
+export interface ResolvedLogic { flow: string; version: number; service: CompiledService; logic: CompiledLogic }
+
+export interface FlowsStore {
+  /** The composite service of every active flow (unqualified refs: primary flow first, then by flow name; `flow/logic` qualifies). */
+  active(): CompiledService;
+  /** Which flow, version and flow-local service a logic ref resolves to in the active set. */
+  resolve(ref: string): ResolvedLogic | undefined;
+  /** The active flows (snapshot). */
+  activeFlows(): ActiveFlow[];
+  generation(): number;
+  /** Called after every swap of the active set; returns the unsubscribe function. Listener errors are swallowed. */
+  onActivate(listener: (e: ActivationEvent) => void): () => void;
+
+  /** Validates a `.slid` text (nothing stored). */
+  validate(text: string, file?: string): Problem[];
+  list(): Promise<FlowSummary[]>;
+  exists(name: string): Promise<boolean>;
+  get(name: string): Promise<FlowDetail>;
+  /** Saves the development copy (creating the flow when `create`); errors → FlowProblemsError; returns warnings. */
+  saveDevelopment(name: string, text: string, opts?: { create?: boolean }): Promise<{ created: boolean; problems: Problem[] }>;
+  /** Freezes the current development copy as version N+1. */
+  release(name: string, note?: string | null): Promise<ReleaseInfo>;
+  /** Compiles release `version`, records it as active, swaps. */
+  activate(name: string, version: number): Promise<{ version: number; activatedAt: string }>;
+  /** The stored `.slid` text: a release, the development copy, or (default) the active release else development. */
+  exportText(name: string, version?: number | 'development'): Promise<{ text: string; version: number | 'development' }>;
+  /** The compiled service of a flow's release or development copy (for simulation). */
+  compiled(name: string, version?: number | 'development'): Promise<{ service: CompiledService; version: number | 'development' }>;
+  /** On an empty store: imports every `*.slid` of `dir` (or the one file `dir` names) as a flow named after its file, released as v1 and activated. */
+  bootstrap(dir: string): Promise<string[]>;
+  /** Reloads the active set when another instance activated something; true when it changed. */
+  refresh(): Promise<boolean>;
+  /** Polls `refresh()` every `ms` (unref'd timer); returns the stop function. */
+  startPolling(ms?: number): () => void;
+  /** Reads the database: throws when it is unreachable (readiness). */
+  ping(): Promise<void>;
+  close(): void;
+}
