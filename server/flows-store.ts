@@ -44,7 +44,6 @@ export class FlowProblemsError extends Error {
   }
 }
 export class FlowNotFoundError extends Error { readonly status = 404; }
-export class FlowConflictError extends Error { readonly status = 409; }
 export class FlowInputError extends Error { readonly status = 400; }
 
 // ---------------------------------------------------------------- types

@@ -23,7 +23,7 @@ const Srf = require('drachtio-srf');
 
 const META = { source: 'network', address: '10.1.10.89', port: '57806', protocol: 'udp', receivedOn: '10.1.10.163:5060', time: '0', transactionId: 't1' };
 
-/** The seed note's REGISTER (§6.3). */
+/** The registrar technical note's REGISTER (§6.3). */
 function noteRegister(extra: string[] = [], cseq = 62650): string {
   return [
     'REGISTER sip:10.1.10.163 SIP/2.0',
