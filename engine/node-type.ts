@@ -77,6 +77,7 @@ export interface NodeTypeInfo {
   valuesSchema: JsonSchema;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds node types of every values shape
 export interface NodeType<V = any> extends NodeTypeInfo {
   /** The exit fields present in these values; derived from `x-exit` schema annotations when absent. */
   exits?(values: V): ExitField[];

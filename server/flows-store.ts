@@ -194,10 +194,6 @@ export async function migrateFlows(knex: Knex): Promise<string[]> {
 
 // ---------------------------------------------------------------- composite service
 
-function logicsOf(service: CompiledService): LogicInfo[] {
-  return [...service.logics.values()].map((l) => ({ id: l.id, name: l.name }));
-}
-
 /**
  * One service over several flows. Unqualified refs search the flows in order (primary first);
  * `flow/ref` names a flow explicitly. Sub-logic calls of a flow resolve through this service too,

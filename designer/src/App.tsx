@@ -144,7 +144,7 @@ export function App() {
     const existing = nodeEntries(doc[logicId]);
     // stagger nodes added at the same spot
     let x = Math.round(pos.x - 90);
-    let y = Math.round(pos.y - 30);
+    const y = Math.round(pos.y - 30);
     while (existing.some((e) => Math.abs(Number(e.node.x) - x) < 220 && Math.abs(Number(e.node.y) - y) < 90)) x += 250;
     const id = newNodeId(doc[logicId]);
     const node: SlidNode = { id, name: t.title, type, description: '', values: defaultValues(t), archived: false, x, y };

@@ -92,8 +92,7 @@ function fakeSrf() {
   for (const m of ['message', 'subscribe', 'notify', 'publish', 'info', 'refer']) srf[m] = (fn: (req: DrachtioRequest, res: DrachtioResponse) => void) => { handlers[m] = fn; };
   /** Runs the middleware then the method's handler, as drachtio-srf's router does. */
   async function dispatch(req: DrachtioRequest, res: FakeRes, until: () => Promise<void> = () => res.done()): Promise<void> {
-    let passed = false;
-    for (const mw of middleware) { passed = false; mw(req, res, () => { passed = true; }); if (!passed) return; }
+    for (const mw of middleware) { let passed = false; mw(req, res, () => { passed = true; }); if (!passed) return; }
     handlers[req.method.toLowerCase()]?.(req, res);
     await until();
   }
