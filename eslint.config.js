@@ -1,5 +1,5 @@
-// ESLint flat config: typescript-eslint's recommended rules (syntactic only, no type information,
-// so a run stays in seconds) plus a few rules that catch real bugs. `npm run lint` runs it.
+// ESLint flat config: typescript-eslint's recommended rules (syntactic only: no type information, so
+// no TypeScript program is built; tsc checks types) plus a few rules that catch real bugs. `npm run lint` runs it.
 const { defineConfig } = require('eslint/config');
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
