@@ -1,6 +1,7 @@
 /**
- * `sipflow demo`: the seed note's registration call flow (§6.3) run through the seed logic on the
- * embedded directory: REGISTER → 401 → REGISTER with credentials → 200 OK.
+ * `sipflow demo`: the registration call flow (§6.3) of the registrar technical note the project
+ * comes from (see docs/flows.md), run through its logic (flows/registration.slid) on the embedded
+ * directory: REGISTER → 401 → REGISTER with credentials → 200 OK.
  */
 import path from 'path';
 import { readFileSync } from 'fs';

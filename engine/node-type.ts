@@ -55,7 +55,7 @@ export type NodeRun = (s: RunState) => StepResult | Promise<StepResult>;
 export type ValueGetter = (vars: Record<string, CdValue>) => CdValue;
 
 export interface CompileContext {
-  /** Resolves a value field as DESIGN.md says: known variable → reference, else literal. */
+  /** Resolves a value field as docs/semantics.md says: known variable → reference, else literal. */
   value(raw: unknown): ValueGetter;
   /** True when `raw` names a variable known to the logic. */
   isVariable(raw: unknown): boolean;
@@ -81,6 +81,7 @@ export interface NodeTypeInfo {
   valuesSchema: JsonSchema;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds node types of every values shape
 export interface NodeType<V = any> extends NodeTypeInfo {
   /** The exit fields present in these values; derived from `x-exit` schema annotations when absent. */
   exits?(values: V): ExitField[];
@@ -114,4 +115,3 @@ export interface CompiledNode {
 /** Thrown by a node when it cannot do its job; becomes an `error` outcome (500). */
 export class NodeRunError extends Error {}
 
-export const isExit = (r: StepResult): r is Exit => (r as Exit).pointer !== undefined;

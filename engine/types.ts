@@ -146,7 +146,7 @@ export interface RunContext {
   auth: AuthPort;
   clock: Clock;
   log?: LogPort;
-  /** Registrar/auth domain; when unset the realm is the From URI host (as the seed note says). */
+  /** Registrar/auth domain; when unset the realm is the From URI host (as the registrar technical note says). */
   realm?: string;
   /**
    * AoR ownership for location saves after authentication. Undefined: the AoR user must equal

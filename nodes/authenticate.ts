@@ -8,7 +8,7 @@ interface Values { password: string; ha1?: boolean | string | number | null }
 
 const RESTART: Restart = { restart: true };
 
-/** The realm: the configured domain, else the host of the From URI (as the seed note does). */
+/** The realm: the configured domain, else the host of the From URI (as the registrar technical note does). */
 export function realmOf(s: RunState): string {
   if (s.ctx.realm) return s.ctx.realm;
   const from = s.cd.vars.fromURI ?? s.cd.headers.from?.[0];

@@ -1,5 +1,5 @@
 /** Schema pieces and helpers shared by node modules. */
-import type { CompileContext, Exit, Finish, ValueGetter } from '../engine/node-type';
+import type { Exit, Finish, ValueGetter } from '../engine/node-type';
 import { OPERATORS, checkRegex } from '../engine/operators';
 import type { Outcome } from '../engine/types';
 
@@ -31,11 +31,6 @@ export const finish = (outcome: Outcome): Finish => ({ finish: outcome });
  * digits manipulation): always a variable, even one only the call descriptor brings; missing = null.
  */
 export const readVariable = (name: string): ValueGetter => (vars) => vars[name] ?? null;
-
-/** Reads a variable named by a field, falling back to a default variable. */
-export function variableOr(c: CompileContext, raw: unknown, fallback: string): ValueGetter {
-  return raw === undefined || raw === null || raw === '' ? c.value(fallback) : c.value(raw);
-}
 
 export type { Exit };
 

@@ -104,7 +104,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         if (!source) return;
         const now = Date.now();
         if (!cached || now - cached.at >= cacheMs) {
-          let value: number | null = null;
+          let value: number | null;
           try { value = await source(); } catch { value = null; }
           cached = { at: now, value };
         }

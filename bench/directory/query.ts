@@ -95,6 +95,7 @@ function serversLib(): { makeRoot(p?: string): string; createPostgres(o: { root:
   for (const start of [__dirname, process.cwd()]) {
     for (let dir = start; dir !== path.dirname(dir); dir = path.dirname(dir)) {
       const file = path.join(dir, 'scripts', 'test-servers', 'servers.cjs');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path found at run time, not a module name
       if (fs.existsSync(file)) return require(file);
     }
   }

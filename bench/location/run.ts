@@ -11,6 +11,7 @@
 import { randomUUID } from 'crypto';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
+import ClientPGLite from 'knex-pglite';
 import { MongoClient } from 'mongodb';
 import { createMongoLocationStore } from '../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../services/location/sql';
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
     await pg.destroy();
 
     const lite: Knex = knexFactory({
-      client: require('knex-pglite'), dialect: 'postgres', connection: { connectionString: 'memory://' },
+      client: ClientPGLite, dialect: 'postgres', connection: { connectionString: 'memory://' },
     } as Knex.Config);
     await ensureSchema(lite);
     rows.push(await measure('SQL on PGlite (in process)', createSqlLocationStore(lite)));

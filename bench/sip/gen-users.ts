@@ -82,8 +82,8 @@ export function generateUsers(n: number, out: string, domain = 'example.test'): 
     execFileSync('sqlite3', [dbfile], { input: sql.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-    if (err.code === 'ENOENT') throw new Error('gen-users: the sqlite3 command is missing (apt-get install -y sqlite3)');
-    throw new Error(`gen-users: sqlite3 failed: ${err.stderr?.toString() ?? err.message}`);
+    if (err.code === 'ENOENT') throw new Error('gen-users: the sqlite3 command is missing (apt-get install -y sqlite3)', { cause: e });
+    throw new Error(`gen-users: sqlite3 failed: ${err.stderr?.toString() ?? err.message}`, { cause: e });
   }
   return { n, dir: out, domain };
 }

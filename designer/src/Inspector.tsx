@@ -5,7 +5,7 @@ import type { IChangeEvent } from '@rjsf/core';
 import validator from '@rjsf/validator-ajv8';
 import type { NodeTypeInfo, Problem } from './api';
 import { formSchema, mergeChanged, type Pickers } from './formSchema';
-import { exitsOf, exitLabel, nodeKey, type SlidNode } from './model';
+import { exitsOf, exitLabel, nodeKey, type Json, type SlidNode } from './model';
 
 interface Props {
   node: SlidNode;
@@ -16,9 +16,11 @@ interface Props {
 }
 
 const uiSchema = { 'ui:submitButtonOptions': { norender: true }, 'ui:options': { label: false } };
+/** One object for "no values", so the form schema below is not recomputed on every render. */
+const NO_VALUES: Record<string, Json> = {};
 
 function InspectorImpl({ node, type, pickers, problems, onChange }: Props) {
-  const values = node.values ?? {};
+  const values = node.values ?? NO_VALUES;
   const schema = useMemo(() => (type ? formSchema(type.valuesSchema, values, pickers) : null), [type, values, pickers]);
   const exits = type ? exitsOf(type, values) : [];
   const set = (key: string, v: unknown) => onChange((n) => (n[key] === v ? n : { ...n, [key]: v }));

@@ -63,7 +63,7 @@ export class Api {
   private async json<T>(method: string, url: string, body?: string): Promise<T> {
     const r = await this.request(method, url, body);
     const text = await r.text();
-    let parsed: any = undefined;
+    let parsed: any;
     try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
     if (!r.ok) throw new ApiFailure(r.status, (parsed && parsed.message) || `${r.status} ${r.statusText}`, parsed);
     return parsed as T;

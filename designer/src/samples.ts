@@ -3,7 +3,7 @@ import { md5 } from 'js-md5';
 
 export interface Sample { id: string; label: string; cd: Record<string, unknown>; answerChallenge?: boolean }
 
-/** The seed note's REGISTER (section 6.3). */
+/** The REGISTER of the registrar technical note the project comes from (section 6.3; see docs/flows.md). */
 const register = (): Record<string, unknown> => ({
   requestMethod: 'REGISTER',
   requestURI: 'sip:10.1.10.163',

@@ -38,7 +38,7 @@ export function loadOrCreateSecret(dataDir: string): Buffer {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const raced = readSecretFile(file);
-    if (!raced) throw new Error(`${file} is empty`);
+    if (!raced) throw new Error(`${file} is empty`, { cause: err });
     return raced;
   }
 }

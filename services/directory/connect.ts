@@ -62,6 +62,8 @@ export function openDirectory(url: string, options: OpenDirectoryOptions = {}): 
   if (target.kind === 'pglite-dir') fs.mkdirSync(target.dir, { recursive: true, mode: 0o700 });
   return knexFactory({
     // knex-pglite's module.exports is the client class; it forces a single connection itself.
+    // Required here, not imported: only PGlite targets load it (and PGlite's WebAssembly).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     client: require('knex-pglite'),
     dialect: 'postgres',
     connection: target.kind === 'pglite-dir' ? { filename: target.dir } as never : { connectionString: 'memory://' },

@@ -315,7 +315,10 @@ export class Guard implements LockedUsernames {
     const live = (t: LRUCache<string, BanEntry>) => {
       const out: BanEntry[] = [];
       const expired: string[] = [];
-      for (const [k, v] of [...t.entries()].reverse()) (v.until > now ? out.push({ ...v }) : expired.push(k));
+      for (const [k, v] of [...t.entries()].reverse()) {
+        if (v.until > now) out.push({ ...v });
+        else expired.push(k);
+      }
       for (const k of expired) t.delete(k);
       return out.sort((a, b) => a.since - b.since);
     };

@@ -41,14 +41,6 @@ export function parseContactHeaders(values: readonly string[]): ContactList {
   return { kind: 'contacts', contacts };
 }
 
-/** Strict non-negative integer (delta-seconds); anything else is malformed → null. */
-export function parseDeltaSeconds(value: string | null | undefined): number | null {
-  if (value == null) return null;
-  const t = value.trim();
-  if (!/^\d{1,10}$/.test(t)) return null;
-  return Number(t);
-}
-
 /** RFC 3261 qvalue: 0[.ddd] or 1[.000]. Returns null when malformed. */
 export function parseQ(value: string | null): number | null {
   if (value == null) return null;

@@ -2,7 +2,7 @@
  * MongoDB LocationStore in Kamailio's db_mongodb usrloc layout (schema version 9), so Kamailio and
  * sipflow can share one `kamailio.location` collection on the `sre_location` replica set.
  *
- * A document, field for field and in Kamailio's order (the seed note's `db.location.find()`):
+ * A document, field for field and in Kamailio's order (the registrar technical note's `db.location.find()`; see docs/data.md):
  *   username, contact, expires (Date), q (double), callid, cseq, flags, cflags, user_agent,
  *   received, path, socket, methods, last_modified (Date), ruid, instance, reg_id, server_id,
  *   connection_id, keepalive, partition [, domain — only with multi-domain AoRs, appended last

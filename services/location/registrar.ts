@@ -14,13 +14,14 @@
 import { randomBytes } from 'node:crypto';
 import { parseUri, type SipUri } from '../../grammar/sip-values';
 import {
-  contactHostPort, methodsMask, parseContactHeaders, parseDeltaSeconds, parseQ, sameUri,
+  contactHostPort, methodsMask, parseContactHeaders, parseQ, sameUri,
   type ParsedContact,
 } from './contact';
 import {
   LocationUnavailableError,
   type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult,
 } from './types';
+import { parseExpires } from '../../sip/message';
 
 export interface RegistrarOptions {
   /** Seconds used when neither the contact nor the request gives a (valid) expiry. */
@@ -114,7 +115,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
 
   /** Requested seconds for one contact: param > Expires header > default; malformed → default (Kamailio). */
   function requestedSeconds(c: ParsedContact, header: number | null): number {
-    if ('expires' in c.params) return parseDeltaSeconds(c.params.expires) ?? defaultExpires;
+    if ('expires' in c.params) return parseExpires(c.params.expires) ?? defaultExpires;
     return header ?? defaultExpires;
   }
 
@@ -130,7 +131,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       }
     }
     const instance = c.params['+sip.instance'] ?? null;
-    const regId = parseDeltaSeconds(c.params['reg-id']) ?? 0;
+    const regId = parseExpires(c.params['reg-id']) ?? 0; // 1*DIGIT (RFC 5626), read like delta-seconds; malformed → 0
     // A contact's own `methods` feature param wins over the Allow header, as in Kamailio.
     const methods = 'methods' in c.params ? methodsMask(c.params.methods) : allowMask;
     return { c, seconds, q, instance: instance || null, regId, methods };
@@ -258,7 +259,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       const list = parseContactHeaders(req.contacts);
       if (list.kind === 'error') return fail(400, list.reason);
       const domain = multiDomain ? req.domain : null;
-      const header = parseDeltaSeconds(req.expiresHeader);
+      const header = parseExpires(req.expiresHeader);
       const key = aorOf(req.username, domain);
 
       if (list.kind === 'star') {

@@ -37,6 +37,7 @@ interface ServersLib {
 function loadLib(): ServersLib {
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const file = path.join(dir, 'scripts', 'test-servers', 'servers.cjs');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path found at run time, not a module name
     if (fs.existsSync(file)) return require(file) as ServersLib;
   }
   throw new Error('scripts/test-servers/servers.cjs not found above ' + __dirname);

@@ -12,7 +12,7 @@ export function answerChallenge(challenge: string, o: { username: string; passwo
   return `Digest username="${o.username}", realm="${realm}", nonce="${nonce}", uri="${o.uri}", response="${response}", cnonce="${cnonce}", nc=${nc}, qop=auth, algorithm=MD5`;
 }
 
-/** The seed note's REGISTER (section 6.3) as a call-descriptor input. */
+/** The registrar technical note's REGISTER (section 6.3) as a call-descriptor input. */
 export function sampleRegister(extraHeaders: Record<string, string> = {}): Record<string, unknown> {
   return {
     requestMethod: 'REGISTER',

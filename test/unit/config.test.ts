@@ -63,7 +63,7 @@ describe('configuration', () => {
     const c = loadConfig(file, {});
     expect(c.dataDir).toBe(path.join(dir, 'data'));
     expect(c.flows).toBe(path.join(dir, 'flows'));
-    expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(/missing\.yaml: invalid configuration\n  - cannot read: ENOENT/);
+    expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(/missing\.yaml: invalid configuration\n {2}- cannot read: ENOENT/);
   });
 
   test('the JSON Schema and the reference derive from the same schema', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'fs';
 import path from 'path';
 import { builtinRegistry } from '../../nodes';
 import { nodeReferenceMarkdown } from '../../nodes/reference';
+import { configReferenceMarkdown } from '../../server/config';
 
 test('docs/nodes.md is the reference generated from the node schemas (run `npm run docs` after changing a node)', () => {
   const onDisk = readFileSync(path.join(__dirname, '../../docs/nodes.md'), 'utf8');
@@ -10,7 +11,6 @@ test('docs/nodes.md is the reference generated from the node schemas (run `npm r
 });
 
 test('docs/configuration.md is the reference generated from the config schema (run `npm run docs`)', () => {
-  const { configReferenceMarkdown } = require('../../server/config') as typeof import('../../server/config');
   const onDisk = readFileSync(path.join(__dirname, '../../docs/configuration.md'), 'utf8');
   expect(onDisk).toBe(configReferenceMarkdown() + '\n');
   expect(onDisk).toContain('`SIPFLOW_LOCATION_URL`');

@@ -39,11 +39,6 @@ export function defaultDesignerDist(): string {
   return candidates.find((d) => existsSync(path.join(d, 'index.html'))) ?? candidates[0];
 }
 
-/** True for URLs of the designer's static files (to be served without the API token). */
-export function isDesignerPath(url: string): boolean {
-  return url === '/designer' || url.startsWith('/designer/') || url.startsWith('/designer?');
-}
-
 const nodeTypeSchema = {
   type: 'object',
   properties: {

@@ -291,7 +291,7 @@ function locatorExpect(loc: import('playwright-core').Locator, negate = false) {
   const poll = async (what: string, check: () => Promise<boolean>, timeout = 10_000) => {
     const until = Date.now() + timeout;
     for (;;) {
-      let ok = false;
+      let ok: boolean;
       try { ok = (await check()) !== negate; } catch { ok = false; }
       if (ok) return;
       if (Date.now() > until) throw new Error(`expected ${loc} ${negate ? 'not ' : ''}${what}`);

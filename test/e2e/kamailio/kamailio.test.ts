@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import dgram from 'dgram';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import type { FastifyInstance } from 'fastify';
@@ -133,7 +133,7 @@ function runSipp(o: { scenario: string; user: string; password: string; target: 
     p.on('error', (e) => resolve({ code: -1, output: `sipp could not start: ${e.message}` }));
     p.on('exit', (code) => {
       let trace = '';
-      try { trace = require('fs').readFileSync(messages, 'utf8'); } catch { /* none */ }
+      try { trace = readFileSync(messages, 'utf8'); } catch { /* none */ }
       resolve({ code, output: `${output.slice(-2000)}\n--- messages ---\n${trace.slice(-6000)}` });
     });
   }));

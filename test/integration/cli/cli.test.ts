@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, existsSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { main } from '../../../cli/main';
@@ -60,7 +60,7 @@ describe('sipflow CLI', () => {
     expect(challenge.outcome).toMatchObject({ kind: 'challenge', status: 401, header: 'WWW-Authenticate', realm: 'nl.netaxis.be', qop: 'auth', algorithm: 'MD5', stale: false });
     expect(existsSync(path.join(dataDir, 'nonce-secret'))).toBe(true);
 
-    const cd = JSON.parse(require('fs').readFileSync(registerCd, 'utf8'));
+    const cd = JSON.parse(readFileSync(registerCd, 'utf8'));
     cd.headers.Authorization = answerChallenge(challenge.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
     cd.headers.CSeq = '62651 REGISTER';
     const second = await sipflow('run', seedFlow, '--logic', '24', '--cd', tmp('cd2.json', JSON.stringify(cd)), '--data-dir', dataDir, '--trace');

@@ -41,7 +41,7 @@ describe('MongoDB location store: contract', () => {
   storeContract(async () => open(freshDbName()));
 });
 
-/** The document of the seed note's §7.1 `db.location.find()`, with the BSON types Kamailio writes. */
+/** The document of the registrar technical note's §7.1 `db.location.find()`, with the BSON types Kamailio writes. */
 function noteSample() {
   return {
     _id: new ObjectId('654551b634ce7535954f8da1'),

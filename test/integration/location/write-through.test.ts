@@ -23,7 +23,7 @@ import {
   LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest,
 } from '../../../services/location/types';
 import { createWriteThroughStore } from '../../../services/location/write-through';
-import { mongoUrl, pgUrl, scratchDatabase, type PrivateServer } from '../../setup/servers';
+import { mongoUrl, scratchDatabase, type PrivateServer } from '../../setup/servers';
 import { useFaultyPostgres, sleep, watchUnhandledRejections } from './faults';
 import { makeBinding, openTarget, type Target } from './fixtures';
 

@@ -12,7 +12,7 @@
  *   .10 UA during the flood
  * Lower thresholds and durations than the defaults keep the suite fast.
  */
-import { header, isRequest, type SipResponse } from '../../../sip/message';
+import { header, isRequest } from '../../../sip/message';
 import { startServe, type ServeProcess } from '../../support/serve';
 import { TcpUa, UdpUa, rand, registerStatus, sipRequest, type Ua } from '../sip/ua';
 

@@ -23,12 +23,6 @@ const TRUSTED = '127.0.0.9';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(20);
-  return cond();
-}
-
 /** A REGISTER with digest (francesco's credentials by default): the final status, or null on silence. */
 const register = (ua: Ua, user = 'francesco', password = '123456', ms = 3000) => registerStatus(ua, user, password, { ms });
 
@@ -48,12 +42,6 @@ function raw(port: number, localAddress: string): Raw {
   r.ended = new Promise((resolve) => sock.once('close', () => { r.closed = true; r.closedAt = Date.now(); resolve(); }));
   return r;
 }
-const connected = (r: Raw) => new Promise<boolean>((resolve) => {
-  if (r.closed) { resolve(false); return; }
-  r.sock.once('connect', () => resolve(true));
-  void r.ended.then(() => resolve(false));
-});
-
 
 const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 

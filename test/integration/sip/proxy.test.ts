@@ -10,7 +10,7 @@ import { createMemoryDirectory } from '../../../services/directory/memory';
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar } from '../../../services/location/registrar';
 import { LocationUnavailableError, type LocationPort } from '../../../services/location/types';
-import { header, headerList, parseVia, type SipRequest } from '../../../sip/message';
+import { header, headerList, parseVia } from '../../../sip/message';
 import { loadFlows, startSipServer, type SipServer } from '../../../server/sip-server';
 import { TcpUa, UdpUa, rand, sipRequest, sipResponse } from './ua';
 

@@ -32,7 +32,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** The seed note's REGISTER (§6.3), sent from the UA's own address. */
+/** The registrar technical note's REGISTER (§6.3), sent from the UA's own address. */
 function register(ua: Ua, o: { callId: string; cseq: number; authorization?: string; branch?: string; rport?: boolean; path?: string }): string {
   return sipRequest({
     method: 'REGISTER', uri: 'sip:10.1.10.163', ua, branch: o.branch, callId: o.callId, cseq: o.cseq, rport: o.rport,

@@ -23,7 +23,7 @@ const Srf = require('drachtio-srf');
 
 const META = { source: 'network', address: '10.1.10.89', port: '57806', protocol: 'udp', receivedOn: '10.1.10.163:5060', time: '0', transactionId: 't1' };
 
-/** The seed note's REGISTER (§6.3). */
+/** The registrar technical note's REGISTER (§6.3). */
 function noteRegister(extra: string[] = [], cseq = 62650): string {
   return [
     'REGISTER sip:10.1.10.163 SIP/2.0',
@@ -92,8 +92,7 @@ function fakeSrf() {
   for (const m of ['message', 'subscribe', 'notify', 'publish', 'info', 'refer']) srf[m] = (fn: (req: DrachtioRequest, res: DrachtioResponse) => void) => { handlers[m] = fn; };
   /** Runs the middleware then the method's handler, as drachtio-srf's router does. */
   async function dispatch(req: DrachtioRequest, res: FakeRes, until: () => Promise<void> = () => res.done()): Promise<void> {
-    let passed = false;
-    for (const mw of middleware) { passed = false; mw(req, res, () => { passed = true; }); if (!passed) return; }
+    for (const mw of middleware) { let passed = false; mw(req, res, () => { passed = true; }); if (!passed) return; }
     handlers[req.method.toLowerCase()]?.(req, res);
     await until();
   }

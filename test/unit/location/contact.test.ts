@@ -1,7 +1,8 @@
 import { parseUri } from '../../../grammar/sip-values';
 import {
-  methodsMask, parseContactHeaders, parseDeltaSeconds, parseQ, sameUri,
+  methodsMask, parseContactHeaders, parseQ, sameUri,
 } from '../../../services/location/contact';
+import { parseExpires } from '../../../sip/message';
 
 const same = (a: string, b: string) => sameUri(parseUri(a)!, parseUri(b)!);
 
@@ -28,10 +29,10 @@ describe('contact parsing', () => {
   });
 
   it('parses delta-seconds and q strictly', () => {
-    expect(parseDeltaSeconds(' 3600 ')).toBe(3600);
-    expect(parseDeltaSeconds('-1')).toBeNull();
-    expect(parseDeltaSeconds('abc')).toBeNull();
-    expect(parseDeltaSeconds(null)).toBeNull();
+    expect(parseExpires(' 3600 ')).toBe(3600);
+    expect(parseExpires('-1')).toBeNull();
+    expect(parseExpires('abc')).toBeNull();
+    expect(parseExpires(null)).toBeNull();
     expect(parseQ('0.5')).toBe(0.5);
     expect(parseQ('1.000')).toBe(1);
     expect(parseQ('1.5')).toBeNull();

@@ -133,7 +133,7 @@ test(`parser survives ${N} mutated messages (seed ${SEED})`, () => {
     const input = mutate(base[n % base.length], rnd);
     const ctx = `seed ${SEED} iteration ${n} input ${JSON.stringify(input.toString('latin1'))}`;
     let r: ParseResult;
-    try { r = parseMessage(input); } catch (e) { throw new Error(`${ctx}: threw ${(e as Error).message}`); }
+    try { r = parseMessage(input); } catch (e) { throw new Error(`${ctx}: threw ${(e as Error).message}`, { cause: e }); }
     assertShape(r, ctx);
     if (!r.ok) {
       if (r.partial) serializeMessage(buildResponse(r.partial, 400));
@@ -152,7 +152,6 @@ test(`parser survives ${N} mutated messages (seed ${SEED})`, () => {
     if (names(a) !== names(m)) throw new Error(`${ctx}: header names changed: ${names(m)} → ${names(a)}`);
   }
   const secs = (Date.now() - t0) / 1000;
-  // eslint-disable-next-line no-console
   console.log(`fuzz: ${N} inputs, ${accepted} accepted, ${secs.toFixed(1)} s`);
   expect(accepted).toBeGreaterThan(N / 20);   // the mutations are not all fatal: both paths are exercised
   expect(accepted).toBeLessThan(N);
