@@ -2,6 +2,7 @@
  * Condition operators. A condition is compiled once into a predicate over the variables;
  * regexes with a literal pattern are compiled at load.
  */
+import { LRUCache } from 'lru-cache';
 import type { CompileContext, ValueGetter } from './node-type';
 import type { CdValue } from './types';
 import { isCanonicalNumber, toText } from './values';
@@ -68,16 +69,20 @@ function contains(hay: CdValue, needle: CdValue): boolean {
   return toText(hay).includes(toText(needle));
 }
 
-/** Regex cache for patterns that come from variables (literal ones are compiled at load). */
-const dynamicRegex = new Map<string, RegExp | null>();
+/** What the regex cache keeps for a pattern that does not compile. */
+const INVALID_PATTERN = false;
+/**
+ * Regex cache for patterns that come from variables (literal ones are compiled at load): an
+ * lru-cache of 1000 patterns, least recently used forgotten first.
+ */
+const dynamicRegex = new LRUCache<string, RegExp | typeof INVALID_PATTERN>({ max: 1000 });
 function regexFor(pattern: string): RegExp | null {
   let re = dynamicRegex.get(pattern);
   if (re === undefined) {
-    try { re = new RegExp(pattern); } catch { re = null; }
-    if (dynamicRegex.size > 1000) dynamicRegex.clear();
+    try { re = new RegExp(pattern); } catch { re = INVALID_PATTERN; }
     dynamicRegex.set(pattern, re);
   }
-  return re;
+  return re === INVALID_PATTERN ? null : re;
 }
 
 /** Builds the predicate of one condition. `left` reads the tested variable (missing reads as null). */

@@ -154,6 +154,12 @@ export interface RunContext {
    * (`registrar.ownership.mode: off`, a deliberate and logged choice).
    */
   ownership?: AorOwnershipPort | null;
+  /**
+   * The directory's change counter (services/directory/changes.ts): bumped after every write this
+   * process (or, in a SIP worker thread, its dispatching thread) makes to the directory. Node-level
+   * caches of directory results forget what they hold when it moves. Absent: never changes.
+   */
+  directoryChanges?: { readonly revision: number };
 }
 
 // ---------------------------------------------------------------- trace

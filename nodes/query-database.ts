@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { NodeType, ValueGetter } from '../engine/node-type';
 import { DB_OPERATORS, listOf } from '../engine/operators';
 import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
@@ -23,7 +24,13 @@ interface Values {
 
 const column = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*){1,2}$', 'x-column': true };
 const JOIN_OPERATORS = ['is', 'isNot', 'lessThan', 'lessOrEqual', 'greaterThan', 'greaterOrEqual'];
-/** Cached results per node; past it the oldest entry goes (a whole subscriber base fits). */
+/**
+ * Cached results per node (`caching` > 0): an lru-cache of at most this many entries, least
+ * recently used dropped first (a whole subscriber base fits; its index arrays, ≈ 4 MB, are
+ * allocated when the node is compiled). Entries live `caching` seconds by the run's clock, and
+ * the whole table is forgotten when the directory changes (`ctx.directoryChanges`, bumped by the
+ * write paths: services/directory/changes.ts).
+ */
 const MAX_CACHE_ENTRIES = 100_000;
 
 /** Short table name of a `table.column` (or `schema.table.column`) reference. */
@@ -117,7 +124,15 @@ export const queryDatabaseNode: NodeType<Values> = {
     };
     const listVar = values.storeIntoRecordsList || null;
     const cacheMs = Number(values.caching || 0) * 1000;
-    const cache = cacheMs > 0 ? new Map<string, { rows: RecordRow[]; until: number }>() : null;
+    /** The run's clock (ctx.clock), read once per run, is the cache's clock. */
+    let clockNow = 0;
+    /** The directory revision the cached rows were read at; another one empties the cache. */
+    let cachedRevision = 0;
+    const cache = cacheMs > 0
+      ? new LRUCache<string, RecordRow[]>({
+        max: MAX_CACHE_ENTRIES, ttl: Math.max(1, Math.round(cacheMs)), ttlResolution: 0, perf: { now: () => clockNow },
+      })
+      : null;
     const found = c.exit('ifRecordFound');
     const notFound = c.exit('ifnoRecordFound');
 
@@ -146,17 +161,21 @@ export const queryDatabaseNode: NodeType<Values> = {
       if (resolved === null) return notFound;
       let rows: RecordRow[] | undefined;
       const key = cache ? JSON.stringify(resolved) : '';
-      const now = cache ? s.ctx.clock.now() : 0;
+      let now = 0;
+      let revision = 0;
       if (cache) {
-        const hit = cache.get(key);
-        if (hit && hit.until > now) rows = hit.rows;
-        else if (hit) cache.delete(key);
+        now = s.ctx.clock.now();
+        revision = s.ctx.directoryChanges?.revision ?? 0;
+        if (revision !== cachedRevision) { cache.clear(); cachedRevision = revision; }
+        clockNow = now;
+        rows = cache.get(key);
       }
       if (!rows) {
         rows = await s.ctx.directory.query({ ...base, conditions: resolved });
-        if (cache) {
-          if (cache.size >= MAX_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-          cache.set(key, { rows, until: now + cacheMs });
+        // not kept when the directory changed while the query ran
+        if (cache && revision === (s.ctx.directoryChanges?.revision ?? 0) && revision === cachedRevision) {
+          clockNow = now;  // the entry lives from when the query was made, as before
+          cache.set(key, rows);
         }
       }
       if (rows.length === 0) return notFound;

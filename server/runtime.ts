@@ -7,8 +7,9 @@ import type { Knex } from 'knex';
 import type { LogPort } from '../engine/ports';
 import type { RunContext, RunLimits } from '../engine/types';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
-import { createDirectory, migrate, openDirectory, seed, type Directory } from '../services/directory';
+import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
+import { DirectoryChanges } from '../services/directory/changes';
 import { ownershipFor, type AorOwnershipOptions, type OwnershipMode } from '../services/directory/ownership';
 import { createMemoryLocationStore } from '../services/location/memory';
 import { createMongoLocationStore } from '../services/location/mongo';
@@ -68,7 +69,15 @@ export interface Runtime {
   store: LocationStore;
   /** The digest nonce secret (SIP worker threads issue and check nonces with it). */
   nonceSecret: Buffer;
-  /** Called after every write through the directory connection (caches elsewhere must forget). */
+  /**
+   * The directory's change feed (services/directory/changes.ts): every write path of this process
+   * notifies it; the read-through cache, the query nodes (`ctx.directoryChanges`) and the SIP
+   * threads' caches forget on each change.
+   */
+  directoryChanges: DirectoryChanges;
+  /** Subscribers on the directory connection, their writes wired to `directoryChanges`. */
+  subscribers: Subscribers;
+  /** Called after every directory write of this process (caches elsewhere must forget). */
   onDirectoryWrite(listener: () => void): () => void;
   limits?: Partial<RunLimits>;
   close(): Promise<void>;
@@ -139,31 +148,13 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
   throw new Error(`unsupported location URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use sql, memory, postgres://… or mongodb://…`);
 }
 
-/** Location tables share the directory connection when location is `sql`: their writes leave the directory cache alone. */
-const LOCATION_SQL = /^\s*(insert\s+into|update|delete\s+from|with\s+\w+\s+as\s+\(\s*delete\s+from)\s+"?location\b/i;
-
-/** A statement that may change what directory queries return (not a read, not a location write). */
-function isDirectoryWrite(q: { method?: string; sql?: string }): boolean {
-  if (q.method === 'select' || q.method === 'first' || q.method === 'pluck') return false;
-  return !(typeof q.sql === 'string' && (LOCATION_SQL.test(q.sql) || /^\s*select\b/i.test(q.sql)));
-}
-
-/** Listeners called after each directory write through `knex`. */
-function directoryWrites(knex: Knex): (listener: () => void) => () => void {
-  const listeners = new Set<() => void>();
-  knex.on('query', (q: { method?: string; sql?: string }) => {
-    if (listeners.size > 0 && isDirectoryWrite(q)) for (const l of listeners) l();
-  });
-  return (l) => { listeners.add(l); return () => { listeners.delete(l); }; };
-}
-
-/** The directory, behind a read-through cache when `directoryCacheSec` > 0; writes through `knex` invalidate it. */
-function withCache(directory: Directory, onWrite: (l: () => void) => void, o: RuntimeOptions): Directory {
+/** The directory, behind a read-through cache when `directoryCacheSec` > 0; every directory change invalidates it. */
+function withCache(directory: Directory, changes: DirectoryChanges, o: RuntimeOptions): Directory {
   if (!o.directoryCacheSec || o.directoryCacheSec <= 0) return directory;
   const cached = createCachedDirectory(directory, {
     ttlSec: o.directoryCacheSec, negativeTtlSec: o.directoryCacheNegativeSec, maxEntries: o.directoryCacheMaxEntries,
   });
-  onWrite(() => cached.invalidate());
+  changes.subscribe(() => cached.invalidate());
   return cached;
 }
 
@@ -176,8 +167,9 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       await migrate(knex);
       await seed(knex);
     }
-    const onDirectoryWrite = directoryWrites(knex);
-    const directory = withCache(createDirectory(knex), onDirectoryWrite, o);
+    const directoryChanges = new DirectoryChanges();
+    const directory = withCache(createDirectory(knex), directoryChanges, o);
+    const subscribers = createSubscribers(knex, { onWrite: () => directoryChanges.changed() });
     location = await openLocationStore({ ...o, directoryUrl }, knex);
     const store = location.store;
     const registrar = createRegistrar(store, o.registrar);
@@ -186,10 +178,11 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms, nonceCounts: o.nonceCounts, bootEpoch: o.bootEpoch });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership };
+    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
     const locationKnex = location.knex;
     return {
-      ctx, knex, directory, registrar, store, limits: o.limits, nonceSecret: secret, onDirectoryWrite,
+      ctx, knex, directory, registrar, store, limits: o.limits, nonceSecret: secret, directoryChanges, subscribers,
+      onDirectoryWrite: (listener) => directoryChanges.subscribe(listener),
       async close() {
         stopPurging();
         await store.close();

@@ -6,9 +6,14 @@
  * and the restarts after authentication are not new messages), so the defaults (10 in 5 s per
  * call-id key) leave room for REGISTER → 401 → REGISTER and for a few re-INVITEs.
  *
- * Fixed windows per key; entries live in a Map whose insertion order is their window start
- * (a key whose window ended is re-inserted), so one periodic sweep drops expired heads only.
+ * Fixed windows per key, checked here against the `now` the caller passes. The table is an
+ * lru-cache bounded by `maxKeys`: entries are read with peek() (which does not refresh them), and a
+ * key whose window ended is deleted and set again, so the cache's recency order is the windows'
+ * start order: the periodic sweep drops expired entries from the oldest end only, and past
+ * `maxKeys` the oldest window is dropped first. lru-cache allocates its index arrays for `maxKeys`
+ * up front (≈ 12 MB per counter at the default 500 000).
  */
+import { LRUCache } from 'lru-cache';
 import { flattened } from '../engine/detached';
 
 export interface LoopGuardOptions {
@@ -27,33 +32,31 @@ export interface LoopGuardOptions {
 interface Entry { start: number; count: number }
 
 class WindowCounter {
-  private readonly map = new Map<string, Entry>();
-  constructor(private readonly max: number, private readonly windowMs: number, private readonly maxKeys: number) {}
+  private readonly map: LRUCache<string, Entry>;
+  constructor(private readonly max: number, private readonly windowMs: number, maxKeys: number) {
+    this.map = new LRUCache<string, Entry>({ max: Math.max(1, maxKeys) });
+  }
 
   /** Counts one occurrence; true when the key is now over the limit. */
   hit(key: string, now: number): boolean {
-    let e = this.map.get(key);
+    let e = this.map.peek(key);
     if (e === undefined || now - e.start >= this.windowMs) {
       if (e !== undefined) this.map.delete(key);
       e = { start: now, count: 0 };
-      this.map.set(key, e);
-      if (this.map.size > this.maxKeys) this.dropOldest(this.map.size - this.maxKeys);
+      this.map.set(key, e);  // past maxKeys, lru-cache drops the oldest window
     }
     return ++e.count > this.max;
   }
 
   sweep(now: number): void {
-    for (const [k, e] of this.map) {
+    const expired: string[] = [];
+    // lru-cache types rentries() loosely: each item is [key, value]
+    for (const item of this.map.rentries()) {
+      const [k, e] = item as [string, Entry];
       if (now - e.start < this.windowMs) break;
-      this.map.delete(k);
+      expired.push(k);
     }
-  }
-
-  private dropOldest(n: number): void {
-    for (const k of this.map.keys()) {
-      if (n-- <= 0) break;
-      this.map.delete(k);
-    }
+    for (const k of expired) this.map.delete(k);
   }
 
   get size(): number { return this.map.size; }

@@ -28,6 +28,7 @@
  * with a made-up To tag is a forgery and gets 404 from the front end.
  */
 import { isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
@@ -77,14 +78,20 @@ interface Dialog {
   callerPeer: Peer;
   calleeUri: string;
   calleePeer: Peer;
-  expires: number;
 }
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 /** What route preprocessing found (§16.4): no Route of ours, ours without a valid dialog signature, ours signed for this Call-ID. */
 export const enum OurRoute { None = 0, Unsigned = 1, Signed = 2 }
+/** A resolved host is reused this long; a failed lookup for DNS_FAILURE_TTL_MS (so a burst does not flood the resolver). */
 const DNS_TTL_MS = 30_000;
+const DNS_FAILURE_TTL_MS = 5000;
+/** Hosts kept at most (least recently used forgotten first). */
+const DNS_CACHE_MAX = 10_000;
+/** Dialogs kept at most (least recently used forgotten first), each for at most DIALOG_TTL_MS. */
+const DIALOGS_MAX = 100_000;
+const DIALOG_TTL_MS = 4 * 3600_000;
 
 function isLoopbackOrAny(h: string): boolean {
   return h === '127.0.0.1' || h === '0.0.0.0' || h === '::1' || h === '[::1]' || h === '::' || h === 'localhost';
@@ -110,8 +117,12 @@ function hopOf(uriText: string): { host: string; port: number; proto: Proto } | 
 export class Proxy {
   readonly clients: ClientTransactions;
   /** Host → address (or null: lookup failed, cached briefly so a burst does not flood the resolver). */
-  private readonly dnsCache = new Map<string, { address: string | null; expires: number }>();
-  private readonly dialogs = new Map<string, Dialog>();
+  private readonly dnsCache = new LRUCache<string, { address: string | null }>({ max: DNS_CACHE_MAX, ttl: DNS_TTL_MS });
+  /**
+   * Dialogs we relayed, by Call-ID (in-dialog requests without a Route set). lru-cache allocates
+   * its index arrays for DIALOGS_MAX up front (≈ 4 MB per proxy).
+   */
+  private readonly dialogs = new LRUCache<string, Dialog>({ max: DIALOGS_MAX, ttl: DIALOG_TTL_MS });
   private readonly localHosts: Set<string>;
   private readonly recordRoute: boolean;
   private seq = 0;
@@ -131,10 +142,8 @@ export class Proxy {
     this.routeSecret = o.routeSecret ?? randomBytes(32);
     this.ourPorts = new Set(o.ports.values());
     this.localHosts = new Set([o.advertisedHost.toLowerCase(), ...(o.aliases ?? []).map((a) => a.toLowerCase())]);
-    this.dialogSweep = setInterval(() => {
-      const now = Date.now();
-      for (const [k, d] of this.dialogs) if (d.expires <= now) this.dialogs.delete(k);
-    }, 10_000);
+    // expired dialogs read as absent; the sweep frees their memory
+    this.dialogSweep = setInterval(() => { this.dialogs.purgeStale(); }, 10_000);
     this.dialogSweep.unref();
   }
 
@@ -226,17 +235,15 @@ export class Proxy {
 
   private resolve(host: string, cb: (err: Error | null, address?: string) => void): void {
     if (net.isIP(host)) { cb(null, host); return; }
-    const now = Date.now();
     const hit = this.dnsCache.get(host);
-    if (hit && hit.expires > now) {
+    if (hit) {
       if (hit.address === null) cb(new Error(`${host} does not resolve`));
       else cb(null, hit.address);
       return;
     }
     dns.lookup(host, (err, address) => {
-      if (this.dnsCache.size > 10_000) this.dnsCache.clear();
-      if (err) { this.dnsCache.set(host, { address: null, expires: now + 5000 }); cb(err); return; }
-      this.dnsCache.set(host, { address, expires: now + DNS_TTL_MS });
+      if (err) { this.dnsCache.set(host, { address: null }, { ttl: DNS_FAILURE_TTL_MS }); cb(err); return; }
+      this.dnsCache.set(host, { address });
       cb(null, address);
     });
   }
@@ -506,12 +513,10 @@ export class Proxy {
     const callerContact = req.headers.contact ? parseNameAddr(req.headers.contact[0]) : null;
     const calleeContact = res.headers.contact ? parseNameAddr(res.headers.contact[0]) : null;
     if (!from?.params.tag || !callerContact || !calleeContact) return;
-    if (this.dialogs.size >= 100_000) this.dialogs.delete(this.dialogs.keys().next().value as string);
     // kept for the call's duration: detached from the INVITE and the 200 they were cut from
     this.dialogs.set(detached(callId), {
       callerTag: detached(from.params.tag), callerUri: detached(callerContact.uri), callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
       calleeUri: detached(calleeContact.uri), calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
-      expires: Date.now() + 4 * 3600_000,
     });
   }
 }

@@ -14,7 +14,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { RunContext } from '../../engine/types';
-import { createSubscribers, type Subscribers } from '../../services/directory';
+import type { Subscribers } from '../../services/directory';
 import type { Guard } from '../../services/guard';
 import type { Config } from '../config';
 import type { FlowsStore } from '../flows';
@@ -68,11 +68,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const metrics = o.metrics ?? processMetrics();
   const logger = o.logger ?? createLogger({ level: o.config.log.level });
-  const subscribers = o.subscribers ?? createSubscribers(o.runtime.knex);
+  // the runtime's subscribers tell the directory's caches about every write (services/directory/changes.ts)
+  const subscribers = o.subscribers ?? o.runtime.subscribers;
   const location = o.location ?? createLocationAdmin(o.runtime.store);
   const checkToken = tokenChecker(o.token ?? resolveApiToken({ token: o.config.http.token, dataDir: o.config.dataDir }));
   const deps: ApiDeps = {
-    config: o.config, runtime: o.runtime, flows: o.flows, subscribers, subscribersAdmin: createSubscribersAdmin(o.runtime.knex, subscribers),
+    config: o.config, runtime: o.runtime, flows: o.flows, subscribers, subscribersAdmin: createSubscribersAdmin(o.runtime.knex, subscribers, () => o.runtime.directoryChanges.changed()),
     location, metrics, logger,
     ctx: o.ctx ?? instrumentContext(o.runtime.ctx, metrics),
     limits: o.runtime.limits,

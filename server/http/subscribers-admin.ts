@@ -37,7 +37,16 @@ const csvLine = (cells: unknown[]) => cells.map(csvCell).join(',') + '\r\n';
 
 const clean = (v: string | null | undefined) => (v == null || v.trim() === '' ? null : v.trim());
 
-export function createSubscribersAdmin(knex: Knex, subscribers: Subscribers): SubscribersAdmin {
+/** `onWrite` is called after every update or delete, committed or failed (runtime: DirectoryChanges.changed). */
+export function createSubscribersAdmin(knex: Knex, subscribers: Subscribers, onWrite?: () => void): SubscribersAdmin {
+  /** Runs a write, then tells the caches of directory reads (also after a failure: it may have committed). */
+  async function writing<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await guarded(what, fn);
+    } finally {
+      onWrite?.();
+    }
+  }
   async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -72,7 +81,7 @@ export function createSubscribersAdmin(knex: Knex, subscribers: Subscribers): Su
 
   return {
     getCustomer: (id) => guarded('get customer', () => getCustomer(id)),
-    updateCustomer: (id, patch) => guarded('update customer', () => knex.transaction(async (trx) => {
+    updateCustomer: (id, patch) => writing('update customer', () => knex.transaction(async (trx) => {
       await getCustomer(id, trx);
       const set: Record<string, unknown> = {};
       if (patch.name !== undefined) {
@@ -86,14 +95,14 @@ export function createSubscribersAdmin(knex: Knex, subscribers: Subscribers): Su
       if (Object.keys(set).length) await trx(CUSTOMERS).where({ id }).update(set);
       return getCustomer(id, trx);
     })),
-    deleteCustomer: (id) => guarded('delete customer', () => knex.transaction(async (trx) => {
+    deleteCustomer: (id) => writing('delete customer', () => knex.transaction(async (trx) => {
       await getCustomer(id, trx);
       const { n } = await trx(NUMBERS).where({ customer_id: id }).count({ n: '*' }).first() as { n: string | number };
       if (Number(n) > 0) throw new ConflictError(`customer ${id} still has ${n} number(s): delete or move them first`);
       await trx(CUSTOMERS).where({ id }).delete();
     })),
     getNumber: (id) => guarded('get number', () => getNumber(id)),
-    updateNumber: (id, patch) => guarded('update number', () => knex.transaction(async (trx) => {
+    updateNumber: (id, patch) => writing('update number', () => knex.transaction(async (trx) => {
       await getNumber(id, trx);
       const set: Record<string, unknown> = {};
       if (patch.number !== undefined) {
@@ -106,7 +115,7 @@ export function createSubscribersAdmin(knex: Knex, subscribers: Subscribers): Su
       if (Object.keys(set).length) await trx(NUMBERS).where({ id }).update(set);
       return getNumber(id, trx);
     })),
-    deleteNumber: (id) => guarded('delete number', async () => {
+    deleteNumber: (id) => writing('delete number', async () => {
       await getNumber(id);
       await knex(NUMBERS).where({ id }).delete();
     }),

@@ -11,7 +11,9 @@
  *
  * Stores are called here (one owner per binding: the registrar's per-AoR serialisation and the
  * in-memory store stay correct); workers keep a thread-local directory cache when
- * `directory.cacheSec` is set, emptied whenever this process writes to the directory.
+ * `directory.cacheSec` is set, and their query nodes may cache results (`caching`): every change
+ * on this process's directory change feed (services/directory/changes.ts) is sent to every worker
+ * as an `invalidate` control message, which empties both.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -44,7 +46,7 @@ export interface SipThreadsOptions {
   nonceCounts: SharedArrayBuffer;
   /** The process's boot epoch (ms) for the workers' digest checks (nonces issued before it are stale). */
   bootEpoch?: number;
-  /** Subscribe to directory writes (the workers' caches are emptied on each). */
+  /** Subscribe to directory changes (the workers' caches are emptied on each: control message `invalidate`). */
   onDirectoryWrite?: (listener: () => void) => () => void;
   /** Brute-force and flood defence (server/security.ts): checked here before each hand-off; workers report failures and get the locks. */
   security?: Security;
@@ -227,9 +229,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
 
   const broadcast = (m: ToWorker) => { for (const w of slots) w?.postMessage(m); };
   const unsubscribeFlows = o.flows.onActivate(() => broadcast({ t: 'flows', flows: flowTexts(o.flows) }));
-  const unsubscribeWrites = config.directory.cacheSec > 0 && o.onDirectoryWrite
-    ? o.onDirectoryWrite(() => broadcast({ t: 'invalidate' }))
-    : () => undefined;
+  // always: query nodes cache (`caching`) even without directory.cacheSec
+  const unsubscribeWrites = o.onDirectoryWrite ? o.onDirectoryWrite(() => broadcast({ t: 'invalidate' })) : () => undefined;
   const unsubscribeLocks = security ? security.onLockChange((username, until) => broadcast({ t: 'locks', locks: [[username, until]], replace: false })) : () => undefined;
   // /metrics: this thread's registry plus every worker's (requests and flow latency are counted there)
   const removeSource = o.metrics.addSource(() => Promise.all(slots.map((w) => new Promise<unknown[]>((resolve) => {

@@ -37,6 +37,7 @@ export interface FlowText { flow: string; version: number; text: string }
 
 export type Control =
   | { t: 'flows'; flows: FlowText[] }
+  /** The directory changed (services/directory/changes.ts): the worker's directory caches forget. */
   | { t: 'invalidate' }
   | { t: 'metrics'; id: number }
   /** Locked usernames (services/guard/locks.ts): [lower-cased username, until ms; 0 = lifted]; `replace` = the full set. */

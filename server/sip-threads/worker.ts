@@ -15,6 +15,7 @@ import type { RunContext } from '../../engine/types';
 import { builtinRegistry } from '../../nodes';
 import { createDigestAuth, SharedNonceCounter } from '../../services/auth';
 import { createCachedDirectory } from '../../services/directory/cache';
+import { DirectoryChanges } from '../../services/directory/changes';
 import { LockTable, refuseLockedUsernames } from '../../services/guard/locks';
 import { ownershipFor } from '../../services/directory/ownership';
 import type { Directory } from '../../services/directory/query';
@@ -62,6 +63,9 @@ const cachedDirectory = init.directoryCacheSec > 0
     maxEntries: init.config.directory.cacheMaxEntries,
   })
   : null;
+/** This thread's view of the directory change feed: notified by the dispatcher's `invalidate`. */
+const directoryChanges = new DirectoryChanges();
+if (cachedDirectory) directoryChanges.subscribe(() => cachedDirectory.invalidate());
 
 const location: LocationPort = {
   register: (req) => call('location.register', [req]),
@@ -89,6 +93,7 @@ const ctx: RunContext = {
   clock: { now: Date.now },
   realm: init.config.sip.domain,
   log,
+  directoryChanges,
 };
 
 /** The active flows compiled here, resolved like the flows store does. */
@@ -225,7 +230,7 @@ async function onControl(m: Control): Promise<void> {
       for (const l of listeners) l.fe.setFlows(next.service, next.resolve);
       return;
     }
-    case 'invalidate': cachedDirectory?.invalidate(); return;
+    case 'invalidate': directoryChanges.changed(); return;
     case 'locks':
       if (m.replace) locks.replace(m.locks);
       else for (const [username, until] of m.locks) locks.set(username, until);

@@ -11,6 +11,7 @@
  * its count evicted from a full table. Credentials holding a NUL, another control character or an
  * invalid byte never get here: the parser refuses them (credentials.ts).
  */
+import { LRUCache } from 'lru-cache';
 import { computeResponse, DIGEST_ALGORITHMS, ha1, hashName, isSess, normalizeAlgorithm, responsesEqual } from './digest';
 import { parseDigestCredentials } from './credentials';
 import { StatelessNonces } from './nonce';
@@ -74,21 +75,23 @@ const quote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`
 const HA1_CACHE_MAX = 50_000;
 const CREDENTIALS_MEMO_MAX = 4096;
 
+/** What the memo keeps for a header value that does not parse as Digest credentials. */
+const UNPARSABLE = false;
+
 /**
  * parseDigestCredentials with a small memo: the front end reads the username when it builds the
  * call descriptor and the authenticate node parses the same header value again, so a message's
- * credentials are parsed once. Results are frozen (shared by the callers); the memo is bounded
- * and simply emptied when full.
+ * credentials are parsed once. Results are frozen (shared by the callers); the memo is an
+ * lru-cache of CREDENTIALS_MEMO_MAX header values (least recently used forgotten first).
  */
 function memoizedParser(): (headerValue: string) => DigestCredentials | null {
-  const memo = new Map<string, DigestCredentials | null>();
+  const memo = new LRUCache<string, DigestCredentials | typeof UNPARSABLE>({ max: CREDENTIALS_MEMO_MAX });
   return (headerValue) => {
-    let c = memo.get(headerValue);
-    if (c !== undefined) return c;
-    c = parseDigestCredentials(headerValue);
+    const known = memo.get(headerValue);
+    if (known !== undefined) return known === UNPARSABLE ? null : known;
+    const c = parseDigestCredentials(headerValue);
     if (c) { Object.freeze(c.params); Object.freeze(c); }
-    if (memo.size >= CREDENTIALS_MEMO_MAX) memo.clear();
-    memo.set(headerValue, c);
+    memo.set(headerValue, c ?? UNPARSABLE);
     return c;
   };
 }
@@ -105,7 +108,8 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   for (const a of configured) if (!DIGEST_ALGORITHMS.includes(a)) throw new Error(`unsupported digest algorithm ${String(a)}`);
   const algorithms = PREFERENCE.filter((a) => configured.includes(a));
 
-  const ha1Cache = new Map<string, string>();
+  /** HA1 by algorithm, username, realm and password: at most HA1_CACHE_MAX, least recently used forgotten first. */
+  const ha1Cache = new LRUCache<string, string>({ max: HA1_CACHE_MAX });
 
   function challenge(realm: string, stale: boolean, now: number): Challenge {
     const nonce = nonces.issue(realm, now);
@@ -151,7 +155,6 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
       baseHa1 = ha1Cache.get(k);
       if (baseHa1 === undefined) {
         baseHa1 = ha1(alg, c.username, c.realm, req.password);
-        if (ha1Cache.size >= HA1_CACHE_MAX) ha1Cache.clear();
         ha1Cache.set(k, baseHa1);
       }
     }

@@ -6,7 +6,15 @@
  * the threads of a process): nonces are stateless, so a replay sent to *another* instance is
  * only bounded by the nonce lifetime. Entries die with their nonce (an expired nonce is answered
  * `stale` before its count is ever consulted) and the table is capped, oldest first-use evicted.
+ *
+ * The table is an lru-cache of at most `maxEntries`. Expiry is each entry's own `expiresAt`
+ * against the `now` the caller passes (not lru-cache's TTL, which runs on its own clock): expired
+ * entries are dropped from the oldest end on each record(), and all of them before a live one is
+ * evicted. Entries are read with peek() (no refresh), so the least recently used entry is the
+ * oldest first use; an entry dropped for room (lru-cache's 'evict') raises `evictedUpTo`, one that
+ * expired does not.
  */
+import { LRUCache } from 'lru-cache';
 import { detached } from '../../engine/detached';
 
 /** `nc` null = no qop (RFC 2069 mode): the nonce may be used once only. */
@@ -31,8 +39,8 @@ interface Entry { nc: number; issuedAt: number; expiresAt: number }
 export const DEFAULT_MAX_TRACKED_NONCES = 100_000;
 
 export class NonceCounter implements NonceCountTable {
-  /** Map iteration order = insertion order = oldest first use first. */
-  private readonly entries = new Map<string, Entry>();
+  /** Least recently used = oldest first use (entries are only peeked). */
+  private readonly entries: LRUCache<string, Entry>;
   /**
    * Highest issue time among entries evicted by the cap. A nonce issued at or before it with no
    * entry may have been seen already, so its count is unknown: report 'forgotten' instead of
@@ -42,13 +50,19 @@ export class NonceCounter implements NonceCountTable {
 
   constructor(private readonly maxEntries = DEFAULT_MAX_TRACKED_NONCES) {
     if (!(maxEntries >= 1)) throw new Error('maxTrackedNonces must be at least 1');
+    this.entries = new LRUCache<string, Entry>({
+      max: maxEntries,
+      dispose: (old, _key, reason) => {
+        if (reason === 'evict') this.evictedUpTo = Math.max(this.evictedUpTo, old.issuedAt);
+      },
+    });
   }
 
   get size(): number { return this.entries.size; }
 
   /** Would this nc be acceptable? Does not record it (record only after the response verified). */
   check(nonce: string, nc: number | null, issuedAt: number): CountCheck {
-    const e = this.entries.get(nonce);
+    const e = this.entries.peek(nonce);
     if (!e) return issuedAt <= this.evictedUpTo ? 'forgotten' : 'fresh';
     if (nc === null) return 'replay'; // already used (with or without qop)
     return nc > e.nc ? 'fresh' : 'replay';
@@ -60,27 +74,25 @@ export class NonceCounter implements NonceCountTable {
     if (result !== 'fresh') return result;
     // A no-qop use consumes the nonce for good; mixing modes on one nonce is then refused too.
     const value = nc === null ? Infinity : nc;
-    const e = this.entries.get(nonce);
+    const e = this.entries.peek(nonce);
     if (e) { e.nc = Math.max(e.nc, value); return result; }
     this.dropExpired(now, false);
-    if (this.entries.size >= this.maxEntries) {
-      this.dropExpired(now, true);
-      for (const [key, old] of this.entries) {
-        if (this.entries.size < this.maxEntries) break;
-        this.entries.delete(key);
-        this.evictedUpTo = Math.max(this.evictedUpTo, old.issuedAt);
-      }
-    }
+    // full: expired entries go before lru-cache evicts a live one
+    if (this.entries.size >= this.maxEntries) this.dropExpired(now, true);
     // kept for the nonce's lifetime: detached from the request's Authorization header
     this.entries.set(detached(nonce), { nc: value, issuedAt, expiresAt });
     return result;
   }
 
-  /** Drops expired entries: from the front only (amortised O(1)), or all of them when `full`. */
+  /** Drops expired entries: from the oldest end only (amortised O(1)), or all of them when `full`. */
   private dropExpired(now: number, full: boolean): void {
-    for (const [key, e] of this.entries) {
-      if (now > e.expiresAt) this.entries.delete(key);
+    const expired: string[] = [];
+    // lru-cache types rentries() loosely: each item is [key, value]
+    for (const item of this.entries.rentries()) {
+      const [key, e] = item as [string, Entry];
+      if (now > e.expiresAt) expired.push(key);
       else if (!full) break;
     }
+    for (const key of expired) this.entries.delete(key);
   }
 }

@@ -10,15 +10,20 @@
  * bindings. The LATERAL subquery is the statement itself, run once per element with that element's
  * values (ordering, LIMIT and OFFSET apply per query), and its rows are handed back by `o`.
  *
- * When to batch (no timers): while fewer than `maxInFlight` executions of a statement are running,
- * a query goes out at once, alone; otherwise it waits, and the queue goes out as one batch when a
- * running one finishes. An idle directory therefore answers as before; batches form under load.
+ * When to batch: the group-commit policy of the shared batcher (services/location/batcher.ts), one
+ * batcher per statement: queries made in the same tick, or while `maxInFlight` executions of the
+ * statement are running, go out together; an idle directory sends a query alone, one microtask
+ * later. A statement is described (its parameter types looked up) the first time a batch of it
+ * forms; one whose types cannot be arrayed is never batched (its batches run query by query).
  * A failed batch (a value that does not fit its column's type, say) is retried query by query, so
- * each query gets its own answer or error, exactly as without coalescing.
+ * each query gets its own answer or error, exactly as without coalescing; a connection failure
+ * fails the whole batch.
  */
 import type { Knex } from 'knex';
+import { createBatcher, type Batcher } from '../location/batcher';
 import { toDirectoryError } from './errors';
-import type { Execute, Statement } from './statement';
+import type { Execute, Statement } from './execute';
+import { acquire, pgQuery, release, type PgConnection } from './knex-internals';
 
 export interface CoalesceOptions {
   /** Executions of one statement running at once before queries wait and batch (default 2). */
@@ -27,16 +32,12 @@ export interface CoalesceOptions {
   maxBatch?: number;
 }
 
-interface PgConnection {
-  query(config: { name?: string; text: string; values: unknown[]; rowMode: 'array' }, callback: (err: Error | null, res: { rows: unknown[][] }) => void): void;
-}
-
-interface Waiting { values: unknown[]; resolve(rows: unknown[][]): void; reject(e: unknown): void }
+/** One query's answer inside a batch: its rows, or its own error. */
+type Outcome = { rows: unknown[][]; error?: undefined } | { rows?: undefined; error: unknown };
 
 interface Lane {
-  running: number;
-  queue: Waiting[];
-  /** The batch form once known; null = this statement is not batchable (run queries alone). */
+  batcher: Batcher<unknown[], Outcome>;
+  /** The batch form once known; null = this statement is not batchable (run queries alone); undefined = not described yet. */
   batch: Statement | null | undefined;
   /** Types being looked up. */
   describing: Promise<void> | null;
@@ -74,16 +75,15 @@ export function coalescing(knex: Knex, single: Execute, o: CoalesceOptions = {})
    * matches nothing, so preparing by executing it is harmless).
    */
   async function describe(st: Statement, lane: Lane): Promise<void> {
-    const client = knex.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: unknown): Promise<void> };
     let connection: PgConnection | undefined;
     try {
-      connection = await client.acquireConnection();
+      connection = await acquire<PgConnection>(knex);
       const c = connection;
-      const run = (config: { name?: string; text: string; values: unknown[] }) => new Promise<unknown[][]>((resolve, reject) => {
-        c.query({ ...config, rowMode: 'array' }, (err, res) => (err ? reject(err) : resolve(res.rows)));
+      const run = (name: string | undefined, text: string, values: unknown[]) => new Promise<unknown[][]>((resolve, reject) => {
+        pgQuery(c, name, text, values, (err, rows) => (err ? reject(err) : resolve(rows!)));
       });
-      await run({ name: st.name, text: st.text, values: st.sources.map(() => null) });
-      const rows = await run({ text: 'SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = $1', values: [st.name] });
+      await run(st.name, st.text, st.sources.map(() => null));
+      const rows = await run(undefined, 'SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = $1', [st.name]);
       const types = rows[0]?.[0] as string[] | null | undefined;
       lane.batch = Array.isArray(types) && types.length === st.sources.length && types.every((t) => ARRAYABLE.test(t) && t !== 'unknown')
         ? batchStatement(st, types)
@@ -93,61 +93,59 @@ export function coalescing(knex: Knex, single: Execute, o: CoalesceOptions = {})
       // connection problem: try again later.
       lane.batch = (err as { severity?: unknown } | null)?.severity === 'ERROR' ? null : undefined;
     } finally {
-      if (connection) void client.releaseConnection(connection).catch(() => undefined);
+      if (connection) release(knex, connection);
       lane.describing = null;
     }
   }
 
-  function runAlone(st: Statement, lane: Lane, w: Waiting): void {
-    lane.running++;
-    single(st, w.values).then(w.resolve, w.reject).finally(() => done(st, lane));
-  }
+  const alone = (st: Statement, values: unknown[]): Promise<Outcome> =>
+    single(st, values).then((rows) => ({ rows }), (error: unknown) => ({ error }));
 
-  function runBatch(st: Statement, lane: Lane, batch: Statement, group: Waiting[]): void {
-    lane.running++;
+  /** One batch of a statement's queries (each an array of bindings): one outcome per query. */
+  async function runLane(st: Statement, lane: Lane, group: unknown[][]): Promise<Outcome[]> {
+    if (group.length === 1) return [await alone(st, group[0])];
+    if (lane.batch === undefined) {
+      // Worth batching: learn how (once; a connection problem leaves it to a later batch).
+      lane.describing ??= describe(st, lane);
+      await lane.describing;
+    }
+    const batch = lane.batch;
+    if (!batch) return Promise.all(group.map((values) => alone(st, values)));
     const columns: unknown[][] = [group.map((_, i) => i + 1)];
-    for (let k = 0; k < st.sources.length; k++) columns.push(group.map((w) => w.values[k]));
-    single(batch, columns).then(
-      (rows) => {
-        const per: unknown[][][] = group.map(() => []);
-        for (const r of rows) per[(r[0] as number) - 1]?.push(r.slice(1));
-        group.forEach((w, i) => w.resolve(per[i]));
-      },
-      (err) => {
-        // Data errors belong to one query: answer each on its own. Connection trouble is everyone's.
-        const e = toDirectoryError(err) as { kind?: string };
-        if (e?.kind === 'unavailable') { for (const w of group) w.reject(e); return; }
-        // The batch form itself does not work here (syntax, unsupported feature): stop batching it.
-        if (/^(42|0A)/.test(String((err as { code?: unknown } | null)?.code ?? ''))) lane.batch = null;
-        for (const w of group) single(st, w.values).then(w.resolve, w.reject);
-      },
-    ).finally(() => done(st, lane));
-  }
-
-  function pump(st: Statement, lane: Lane): void {
-    while (lane.queue.length > 0 && lane.running < maxInFlight) {
-      if (lane.queue.length === 1 || !lane.batch) {
-        runAlone(st, lane, lane.queue.shift()!);
-        continue;
-      }
-      runBatch(st, lane, lane.batch, lane.queue.splice(0, maxBatch));
+    for (let k = 0; k < st.sources.length; k++) columns.push(group.map((values) => values[k]));
+    let rows: unknown[][];
+    try {
+      rows = await single(batch, columns);
+    } catch (err) {
+      // Connection trouble is everyone's: the batcher rejects every query of the batch.
+      const e = toDirectoryError(err) as { kind?: string };
+      if (e?.kind === 'unavailable') throw e;
+      // The batch form itself does not work here (syntax, unsupported feature): stop batching it.
+      if (/^(42|0A)/.test(String((err as { code?: unknown } | null)?.code ?? ''))) lane.batch = null;
+      // Data errors belong to one query: answer each on its own.
+      return Promise.all(group.map((values) => alone(st, values)));
     }
+    const per: unknown[][][] = group.map(() => []);
+    for (const r of rows) per[(r[0] as number) - 1]?.push(r.slice(1));
+    return per.map((r) => ({ rows: r }));
   }
 
-  function done(st: Statement, lane: Lane): void {
-    lane.running--;
-    pump(st, lane);
-  }
-
-  return (st, values) => new Promise<unknown[][]>((resolve, reject) => {
+  function laneOf(st: Statement): Lane {
     let lane = lanes.get(st.name);
-    if (!lane) { lane = { running: 0, queue: [], batch: undefined, describing: null }; lanes.set(st.name, lane); }
-    lane.queue.push({ values, resolve, reject });
-    if (lane.batch === undefined && lane.describing === null && lane.running >= maxInFlight) {
-      // Worth batching: learn how, while the queue builds up.
-      const l = lane;
-      l.describing = describe(st, l).then(() => pump(st, l));
+    if (lane === undefined) {
+      const l: Lane = {
+        batch: undefined,
+        describing: null,
+        batcher: createBatcher<unknown[], Outcome>({ maxInFlight, maxBatch, run: (group) => runLane(st, l, group) }),
+      };
+      lanes.set(st.name, l);
+      lane = l;
     }
-    pump(st, lane);
+    return lane;
+  }
+
+  return (st, values) => laneOf(st).batcher.submit(values).then((o) => {
+    if (o.rows === undefined) throw o.error;
+    return o.rows;
   });
 }

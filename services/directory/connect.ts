@@ -71,8 +71,4 @@ export function openDirectory(url: string, options: OpenDirectoryOptions = {}): 
   } as Knex.Config);
 }
 
-/** True when the knex instance talks to PostgreSQL through `pg` (pooled, supports named statements). */
-export function isPgClient(knex: Knex): boolean {
-  const client = (knex.client as { config?: { client?: unknown } }).config?.client;
-  return client === 'pg' || client === 'postgres' || client === 'postgresql';
-}
+export { isPgClient } from './knex-internals';

@@ -155,7 +155,25 @@ export interface Subscribers {
   importBatch(batch: { customers?: RawRow[]; numbers?: RawRow[] }): Promise<ImportResult>;
 }
 
-export function createSubscribers(knex: Knex): Subscribers {
+export interface SubscribersOptions {
+  /**
+   * Called after every write (add, import), committed or failed: the runtime passes its
+   * DirectoryChanges.changed (changes.ts), so caches of directory reads forget.
+   */
+  onWrite?: () => void;
+}
+
+export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subscribers {
+  const onWrite = o.onWrite;
+  /** Runs a write, then tells the caches (also after a failure: it may have committed). */
+  async function writing<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      onWrite?.();
+    }
+  }
+
   /** Runs `fn`, turning driver failures into DirectoryErrors (unique violations name the duplicate). */
   async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -209,10 +227,10 @@ export function createSubscribers(knex: Knex): Subscribers {
     async addCustomer(input) {
       const parsed = customerRow.safeParse(input);
       if (!parsed.success) throw invalid(`customer: ${describe(issuesOf('customers', 1, parsed.error))}`);
-      return guarded('add customer', async () => {
+      return guarded('add customer', () => writing(async () => {
         const [row] = await knex(CUSTOMERS).insert(parsed.data).returning(['id', 'name', 'username', 'password', 'aor']);
         return row as Customer;
-      });
+      }));
     },
 
     listCustomers(options = {}) {
@@ -230,7 +248,7 @@ export function createSubscribers(knex: Knex): Subscribers {
       const parsed = numberRow.safeParse(input);
       if (!parsed.success) throw invalid(`number: ${describe(issuesOf('numbers', 1, parsed.error))}`);
       const { number, is_range, customer } = parsed.data;
-      return guarded('add number', async () => {
+      return guarded('add number', () => writing(async () => {
         const { byName, byId } = await lookupCustomers(knex, typeof customer === 'string' ? [customer] : [], refIds([customer]));
         const customerId = resolveRef(customer, byName, byId);
         if (customerId === undefined) throw invalid(`add number: unknown customer ${JSON.stringify(customer)}`);
@@ -238,7 +256,7 @@ export function createSubscribers(knex: Knex): Subscribers {
           .returning(['id', 'number', 'is_range', 'customer_id']);
         const { name } = await knex(CUSTOMERS).where({ id: customerId }).first('name') as { name: string };
         return { ...(row as Omit<CustomerNumber, 'customer_name'>), customer_name: name };
-      });
+      }));
     },
 
     listNumbers(options = {}) {
@@ -270,7 +288,7 @@ export function createSubscribers(knex: Knex): Subscribers {
       errors.push(...duplicatesWithin('customers', 'name', customers.map((c) => ({ row: c.row, key: c.data.name }))));
       errors.push(...duplicatesWithin('numbers', 'number', numbers.map((n) => ({ row: n.row, key: n.data.number }))));
 
-      return guarded('import', async () => knex.transaction(async (trx) => {
+      return guarded('import', () => writing(() => knex.transaction(async (trx) => {
         // Checks against the database run inside the transaction that writes, so they see what it writes over.
         const existingNames = await existing(trx, CUSTOMERS, 'name', customers.map((c) => c.data.name));
         for (const c of customers) {
@@ -313,7 +331,7 @@ export function createSubscribers(knex: Knex): Subscribers {
         });
         for (let i = 0; i < rows.length; i += CHUNK) await trx(NUMBERS).insert(rows.slice(i, i + CHUNK));
         return { ok: true as const, customers: customers.length, numbers: rows.length };
-      }));
+      })));
     },
   };
 }

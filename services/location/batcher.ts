@@ -1,6 +1,8 @@
 /**
- * Group commit for store writes: concurrent calls are coalesced into one batch (one statement,
- * one commit) and every caller's promise settles with ITS batch. Nagle-like, without timers:
+ * The one batching primitive of the stores (group commit of location writes, services/location/
+ * sql.ts and mongo.ts; coalesced directory reads, services/directory/coalesce.ts): concurrent
+ * calls are coalesced into one batch (one statement, one commit) and every caller's promise
+ * settles with ITS batch. Nagle-like, without timers:
  *
  *   - a call is queued; at the end of the current synchronous job (one microtask later, so calls
  *     made in the same tick join), if fewer than `maxInFlight` batches are running, everything
@@ -15,6 +17,13 @@
  * never overtakes an earlier one with the same key: a batch holds the calls of a key that were
  * queued when it was formed, and the batch function keeps the last of them (e.g. by ruid, which
  * also keeps PostgreSQL's ON CONFLICT DO UPDATE from touching a row twice in one statement).
+ *
+ * Contract of `run`: it gets the batch's items in submission order and resolves to exactly one
+ * result per item, in the same order; a rejection (or a thrown error, or a result array of the
+ * wrong length) rejects every call of that batch and only them. Per-item failures are the batch
+ * function's to express in R (coalesce.ts resolves to `{ rows } | { error }`). Limits: no timers,
+ * so nothing waits for company while the store is idle; no cancellation; the queue is unbounded
+ * (callers bound it: a SIP request waits at most its transaction's lifetime).
  */
 
 export interface BatcherOptions<T, R> {

@@ -3,10 +3,11 @@
  * dispatched by Call-ID, stores in the main thread. What only holds when dispatch and the shared
  * state are right: retransmissions absorbed (one run per authenticated transaction), a digest replay refused by the
  * OTHER worker (nonce-counts in shared memory), TCP answered through the main thread's connection,
- * /metrics summing every worker, the binding stored once.
+ * /metrics summing every worker, the binding stored once, a customer written through the API seen
+ * at once by both workers' directory caches (directory.cacheSec).
  */
 import { spawn, type ChildProcess } from 'child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { header } from '../../../sip/message';
@@ -25,7 +26,10 @@ let auth: Record<string, string> = {};
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-threads-'));
-  child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dataDir, '--directory-url', 'memory://', '--location-url', 'sql',
+  // every worker keeps a directory cache: writes must reach it (control message `invalidate`)
+  const configFile = path.join(dataDir, 'sipflow.json');
+  writeFileSync(configFile, JSON.stringify({ directory: { cacheSec: 3600 } }));
+  child = spawn(process.execPath, [MAIN, 'serve', '--config', configFile, '--data-dir', dataDir, '--directory-url', 'memory://', '--location-url', 'sql',
     '--flows', FLOWS, '--workers', '2', '--sip-host', '127.0.0.1', '--sip-port', '0', '--http-host', '127.0.0.1', '--http-port', '0',
     '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -153,6 +157,37 @@ test('TCP: requests go to the workers and responses come back on the same connec
     const tcp = list.rows.filter((r) => r.contact.includes('transport=tcp'));
     expect(tcp).toHaveLength(1);
   } finally {
+    await ua.close();
+  }
+}, 30_000);
+
+test('a customer written through the API is seen at once by the next REGISTER, on either worker (directory.cacheSec)', async () => {
+  const ua = await UdpUa.open(sipPort);
+  const list = await (await fetch(`${api}/customers?search=francesco`, { headers: auth })).json() as { rows: Array<{ id: number; username: string | null }> };
+  const id = list.rows.find((r) => r.username === 'francesco')!.id;
+  const setPassword = (password: string) => fetch(`${api}/customers/${id}`, {
+    method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ password }),
+  });
+  try {
+    // both workers have the subscriber's credentials in their caches
+    for (const w of [0, 1]) {
+      const callId = callIdFor(w);
+      const { authorization } = await challenged(ua, callId);
+      ua.send(register(ua, { callId, cseq: 2, authorization }));
+      expect((await ua.response()).status).toBe(200);
+    }
+    expect((await setPassword('changed-secret')).status).toBe(200);
+    for (const w of [0, 1]) {
+      const callId = callIdFor(w);
+      const { challenge, authorization } = await challenged(ua, callId);
+      ua.send(register(ua, { callId, cseq: 2, authorization }));
+      expect((await ua.response()).status).toBe(401); // the old password: refused at once
+      const fresh = answerChallenge(challenge, { username: 'francesco', password: 'changed-secret', method: 'REGISTER', uri: 'sip:nl.netaxis.be', nc: 2 });
+      ua.send(register(ua, { callId, cseq: 3, authorization: fresh }));
+      expect((await ua.response()).status).toBe(200);
+    }
+  } finally {
+    await setPassword('123456');
     await ua.close();
   }
 }, 30_000);

@@ -1,6 +1,9 @@
 import { mkdtempSync, rmSync } from 'fs';
 import os from 'os';
 import path from 'path';
+import { readFileSync } from 'fs';
+import { createFlowsStore } from '../../../server/flows-store';
+import { createSubscribersAdmin } from '../../../server/http/subscribers-admin';
 import { openRuntime, type Runtime } from '../../../server/runtime';
 import type { DirectoryQuery } from '../../../services/directory/types';
 
@@ -18,6 +21,9 @@ describe('runtime directory cache (directoryCacheSec)', () => {
   }, 60_000);
   afterAll(async () => { await rt?.close(); rmSync(dir, { recursive: true, force: true }); });
 
+  // directory writes go through the write paths (Subscribers, the API's SubscribersAdmin), which notify rt.directoryChanges
+  const admin = () => createSubscribersAdmin(rt.knex, rt.subscribers, () => rt.directoryChanges.changed());
+
   it('serves reads from the cache and drops it on a directory write, not on location writes', async () => {
     await rt.knex('registration.customers').insert({ name: 'cache test', username: 'cachey', password: 'one', aor: 'cachey@example.test' });
     expect(await rt.directory.query(byUsername('cachey'))).toEqual([{ 'customers.password': 'one' }]);
@@ -30,8 +36,31 @@ describe('runtime directory cache (directoryCacheSec)', () => {
     expect(r.status).toBe(200);
     expect(stats().invalidations).toBe(before);
     expect(await rt.directory.query(byUsername('cachey'))).toEqual([{ 'customers.password': 'one' }]);
-    await rt.knex('registration.customers').where({ username: 'cachey' }).update({ password: 'two' });
+    const { id } = await rt.knex('registration.customers').where({ username: 'cachey' }).first('id') as { id: number };
+    await admin().updateCustomer(id, { password: 'two' });
     expect(stats().invalidations).toBeGreaterThan(before);
     expect(await rt.directory.query(byUsername('cachey'))).toEqual([{ 'customers.password': 'two' }]);
+  }, 60_000);
+
+  it('saving a flow leaves the subscriber cache alone; adding a customer through Subscribers empties it', async () => {
+    const stats = (rt.directory as unknown as { stats(): { hits: number; invalidations: number } }).stats;
+    expect(await rt.directory.query(byUsername('flowy'))).toEqual([]);
+    const before = stats().invalidations;
+    const flows = await createFlowsStore({ knex: rt.knex, primary: 'pbx' });
+    try {
+      const text = readFileSync(path.resolve(__dirname, '../../../flows/pbx.slid'), 'utf8');
+      await flows.saveDevelopment('cache-test', text, { create: true });
+      await flows.release('cache-test');
+    } finally {
+      flows.close();
+    }
+    expect(stats().invalidations).toBe(before);
+    const hits = stats().hits;
+    expect(await rt.directory.query(byUsername('cachey'))).toEqual([{ 'customers.password': 'two' }]);
+    expect(stats().hits).toBe(hits + 1);
+    await rt.subscribers.addCustomer({ name: 'flow test', username: 'flowy', password: 'pw', aor: null });
+    expect(stats().invalidations).toBe(before + 1);
+    expect(rt.directoryChanges.revision).toBeGreaterThan(0);
+    expect(await rt.directory.query(byUsername('flowy'))).toEqual([{ 'customers.password': 'pw' }]);
   }, 60_000);
 });

@@ -1,5 +1,6 @@
 import { runLogic } from '../../../engine/run';
 import { createMemoryDirectory, type MemoryTables } from '../../../services/directory/memory';
+import { DirectoryChanges } from '../../../services/directory/changes';
 import type { DirectoryPort, DirectoryQuery } from '../../../services/directory/types';
 import { testContext } from '../../support/context';
 import { cdOf, compile, docOf, reply, type NodeSpec } from './helpers';
@@ -142,6 +143,20 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
         await run({ called: '3225551000' });
         expect(directory.queries).toHaveLength(2);
       }
+    });
+
+    test('a directory change (ctx.directoryChanges) empties the node\'s cache', async () => {
+      const { directory, ctx, run } = setup(values);
+      const changes = new DirectoryChanges();
+      ctx.directoryChanges = changes;
+      await run({ called: '3225551000' });
+      await run({ called: '3225551000' });
+      expect(directory.queries).toHaveLength(1);
+      changes.changed();
+      expect((await run({ called: '3225551000' })).cd.vars.owner).toBe('alice');
+      expect(directory.queries).toHaveLength(2);
+      await run({ called: '3225551000' });
+      expect(directory.queries).toHaveLength(2);
     });
 
     test('caching given as a string of seconds', async () => {
