@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { readFileSync } from 'fs';
-import { createFlowsStore } from '../../../server/flows-store';
+import { createFlowsStore } from '../../../server/flows';
 import { createSubscribersAdmin } from '../../../server/http/subscribers-admin';
 import { openRuntime, type Runtime } from '../../../server/runtime';
 import type { DirectoryQuery } from '../../../services/directory/types';
