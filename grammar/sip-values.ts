@@ -439,3 +439,14 @@ export function parseNameAddrList(value: string): NameAddr[] | null {
   }
   return out;
 }
+
+/**
+ * Expires / delta-seconds (the header and the Contact `expires` parameter): digits only, else null
+ * (malformed; an absent value is null too). RFC 3261 §20.19: values above 2^32-1 are taken as 2^32-1.
+ */
+export function parseExpires(value: string | null | undefined): number | null {
+  if (value == null) return null;
+  const s = value.trim();
+  if (!/^\d+$/.test(s)) return null;
+  return s.replace(/^0+(?=\d)/, '').length > 10 ? 0xffffffff : Math.min(Number(s), 0xffffffff);
+}

@@ -240,16 +240,8 @@ export function parseContentLength(value: string): number | null {
   return parseBoundedInt(value.trim(), 0x7fffffff);
 }
 
-/**
- * Expires / delta-seconds (the header and the Contact `expires` parameter): digits only, else null
- * (malformed; an absent value is null too). RFC 3261 §20.19: values above 2^32-1 are taken as 2^32-1.
- */
-export function parseExpires(value: string | null | undefined): number | null {
-  if (value == null) return null;
-  const s = value.trim();
-  if (!/^\d+$/.test(s)) return null;
-  return s.replace(/^0+(?=\d)/, '').length > 10 ? 0xffffffff : Math.min(Number(s), 0xffffffff);
-}
+/** Expires / delta-seconds: the grammar's (grammar/sip-values.ts), here for the parser's users. */
+export { parseExpires } from '../grammar/sip-values';
 
 // ---------------------------------------------------------------- semantic checks
 

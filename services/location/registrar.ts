@@ -21,7 +21,7 @@ import {
   LocationUnavailableError,
   type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult,
 } from './types';
-import { parseExpires } from '../../sip/message';
+import { parseExpires } from '../../grammar/sip-values';
 
 export interface RegistrarOptions {
   /** Seconds used when neither the contact nor the request gives a (valid) expiry. */

@@ -7,6 +7,8 @@
  *   stack, the server, the CLI or the node types.
  * - nodes/ imports engine/, the leaves and nodes/: a node reaches stores through the ports in
  *   its run context, never an adapter of services/.
+ * - services/ (the adapters) and sip/ (the SIP stack) import engine/, the leaves and themselves:
+ *   they meet only in server/, which wires adapters into the run context the SIP front end uses.
  * - grammar/ (the RFC 3261 value grammar) and schemas/ (the `.slid` envelope schema) are leaves:
  *   they import nothing of the project, so every layer can share them without depending on
  *   another (engine/ parses URIs without importing sip/).
@@ -26,6 +28,9 @@ const LEAVES = ['grammar', 'schemas'];
 const ALLOWED: Record<string, string[]> = {
   engine: ['engine', ...LEAVES],
   nodes: ['nodes', 'engine', ...LEAVES],
+  // adapters and the SIP stack sit side by side above the engine: neither reaches the other, the server or the CLI
+  services: ['services', 'engine', ...LEAVES],
+  sip: ['sip', 'engine', ...LEAVES],
   ...Object.fromEntries(LEAVES.map((leaf) => [leaf, [leaf]])),
 };
 
