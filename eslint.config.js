@@ -9,14 +9,28 @@ module.exports = defineConfig(
   {
     // Build output, dependencies, runtime data. Plain JavaScript files (jest.config.js, scripts/*.js,
     // test/setup/*.mjs, scripts/test-servers/*.cjs) are small glue and are not linted.
-    ignores: ['**/node_modules/**', 'dist/**', 'designer/dist/**', 'coverage/**', '.data/**', 'test-artifacts/**', '.cache/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: [
+      '**/node_modules/**',
+      'dist/**',
+      'designer/dist/**',
+      'coverage/**',
+      '.data/**',
+      'test-artifacts/**',
+      '.cache/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
   },
   {
     files: ['**/*.ts', '**/*.tsx'],
     extends: [js.configs.recommended, tseslint.configs.recommended],
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
     },
   },
   {

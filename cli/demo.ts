@@ -16,13 +16,21 @@ import { flowsDir } from './paths';
 
 function register(extra: Record<string, string>) {
   return {
-    requestMethod: 'REGISTER', requestURI: 'sip:10.1.10.163', sourceAddress: '10.1.10.89', sourcePort: 57806,
-    transport: 'udp', destinationAddress: '10.1.10.163', destinationPort: 5060,
+    requestMethod: 'REGISTER',
+    requestURI: 'sip:10.1.10.163',
+    sourceAddress: '10.1.10.89',
+    sourcePort: 57806,
+    transport: 'udp',
+    destinationAddress: '10.1.10.163',
+    destinationPort: 5060,
     headers: {
       From: '"Francesco" <sip:francesco@nl.netaxis.be>;tag=RHuIK7Em8vPmIAFR8XdsAKf8cZIDZL',
       To: '"Francesco" <sip:francesco@nl.netaxis.be>',
-      'Call-ID': 'X-by3boX112NeNE11ay4K5dFUHXy3f3F', 'User-Agent': 'Telephone 1.0',
-      Contact: '"Francesco" <sip:francesco@10.1.10.89:57806;ob>', Expires: '300', ...extra,
+      'Call-ID': 'X-by3boX112NeNE11ay4K5dFUHXy3f3F',
+      'User-Agent': 'Telephone 1.0',
+      Contact: '"Francesco" <sip:francesco@10.1.10.89:57806;ob>',
+      Expires: '300',
+      ...extra,
     },
   };
 }
@@ -44,7 +52,16 @@ export async function runDemo(o: { dataDir: string; directoryUrl: string }): Pro
     // The UA answers the challenge (RFC 7616, MD5, qop=auth) with the sample subscriber's password.
     const { realm, nonce } = first.outcome;
     const uri = 'sip:10.1.10.163';
-    const response = computeResponse({ algorithm: 'MD5', ha1: ha1('MD5', SAMPLE_SUBSCRIBER.customer.username, realm, SAMPLE_SUBSCRIBER.customer.password), nonce, nc: '00000001', cnonce: 'd8La4h2bXfw7mp9LKant', qop: 'auth', method: 'REGISTER', uri });
+    const response = computeResponse({
+      algorithm: 'MD5',
+      ha1: ha1('MD5', SAMPLE_SUBSCRIBER.customer.username, realm, SAMPLE_SUBSCRIBER.customer.password),
+      nonce,
+      nc: '00000001',
+      cnonce: 'd8La4h2bXfw7mp9LKant',
+      qop: 'auth',
+      method: 'REGISTER',
+      uri,
+    });
     const authorization = `Digest username="${SAMPLE_SUBSCRIBER.customer.username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", cnonce="d8La4h2bXfw7mp9LKant", qop=auth, nc=00000001`;
     console.log('→ REGISTER sip:10.1.10.163 (CSeq 62651, Authorization: Digest username="francesco" …)');
     const second = await runLogic(loaded.service, '24', cdOf(register({ CSeq: '62651 REGISTER', Authorization: authorization })), rt.ctx, { trace: true });

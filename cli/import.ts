@@ -4,10 +4,14 @@ import path from 'path';
 import { CsvError, parseCsv, type ImportFile, type RawRow, type Subscribers } from '../services/directory';
 
 export async function runImport(
-  s: Subscribers, files: Partial<Record<ImportFile, string>>, readText: (file: string, what: string) => string,
+  s: Subscribers,
+  files: Partial<Record<ImportFile, string>>,
+  readText: (file: string, what: string) => string,
 ): Promise<boolean> {
   const batch: { customers?: RawRow[]; numbers?: RawRow[] } = {};
-  const bar = process.stderr.isTTY ? new SingleBar({ format: 'import [{bar}] {percentage}% {value}/{total} {step}', stream: process.stderr }, Presets.shades_classic) : null;
+  const bar = process.stderr.isTTY
+    ? new SingleBar({ format: 'import [{bar}] {percentage}% {value}/{total} {step}', stream: process.stderr }, Presets.shades_classic)
+    : null;
   const kinds = (Object.keys(files) as ImportFile[]).filter((k) => files[k]);
   bar?.start(kinds.length + 1, 0, { step: 'reading' });
   for (const kind of kinds) {
@@ -16,7 +20,10 @@ export async function runImport(
       batch[kind] = parseCsv(readText(file, `${kind} CSV`), kind);
     } catch (e) {
       bar?.stop();
-      if (e instanceof CsvError) { console.error(`${path.basename(file)}: ${e.message}`); return false; }
+      if (e instanceof CsvError) {
+        console.error(`${path.basename(file)}: ${e.message}`);
+        return false;
+      }
       throw e;
     }
     bar?.increment(1, { step: `${kind}: ${batch[kind]!.length} rows` });

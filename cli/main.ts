@@ -57,13 +57,12 @@ const positiveInt = (v: string) => {
 };
 
 /** The exit status actions report (kept off process.exitCode so the CLI can run in-process, e.g. in tests). */
-export interface Status { code: number }
+export interface Status {
+  code: number;
+}
 
 export function buildProgram(status: Status = { code: 0 }): Command {
-  const program = new Command('sipflow')
-    .description('Run SIP service logic (.slid) the way an SRE call processor does.')
-    .showHelpAfterError()
-    .exitOverride();
+  const program = new Command('sipflow').description('Run SIP service logic (.slid) the way an SRE call processor does.').showHelpAfterError().exitOverride();
 
   // Every command: nothing it creates is readable by group/other (the data dir holds passwords,
   // the nonce secret, the API token). Commands with a data dir also tighten what is already there.
@@ -71,8 +70,9 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     restrictUmask();
     const o = action.opts() as { dataDir?: unknown; directoryUrl?: string };
     if (action.name() === 'serve' || typeof o.dataDir !== 'string') return; // serve does it with its configuration
-    hardenDataDirs(secretDirs(o.dataDir, directoryUrl({ dataDir: o.dataDir, directoryUrl: o.directoryUrl })),
-      (message) => console.error(`sipflow: warning: ${message}`));
+    hardenDataDirs(secretDirs(o.dataDir, directoryUrl({ dataDir: o.dataDir, directoryUrl: o.directoryUrl })), (message) =>
+      console.error(`sipflow: warning: ${message}`),
+    );
   });
   // PGlite creates its files with explicit modes (0666, 0644) whatever the umask: tighten them
   // again once the command is done (silently: they sit in a 0700 folder meanwhile).
@@ -82,11 +82,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     hardenDataDirs(secretDirs(o.dataDir, directoryUrl({ dataDir: o.dataDir, directoryUrl: o.directoryUrl })), () => undefined);
   });
 
-  const dataOpts = (c: Command) => c
-    .option('--data-dir <dir>', 'embedded data directory (PGlite directory, nonce secret)', DEFAULT_DATA_DIR)
-    .option('--directory-url <url>', 'directory database: PGlite dir, memory:// or postgres://… (default <data-dir>/directory)');
+  const dataOpts = (c: Command) =>
+    c
+      .option('--data-dir <dir>', 'embedded data directory (PGlite directory, nonce secret)', DEFAULT_DATA_DIR)
+      .option('--directory-url <url>', 'directory database: PGlite dir, memory:// or postgres://… (default <data-dir>/directory)');
 
-  program.command('validate')
+  program
+    .command('validate')
     .description('validate .slid files; prints every problem, exit 1 when any is an error')
     .argument('<files...>')
     .action((files: string[]) => {
@@ -96,7 +98,8 @@ export function buildProgram(status: Status = { code: 0 }): Command {
         const { problems } = loadFlowFile(file);
         for (const p of problems) {
           console.log(`${p.severity}: ${formatProblem({ ...p, file })}`);
-          if (p.severity === 'error') errors++; else warnings++;
+          if (p.severity === 'error') errors++;
+          else warnings++;
         }
       }
       console.log(`${files.length} file(s): ${errors} error(s), ${warnings} warning(s)`);
@@ -111,76 +114,120 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .option('--trace', 'include the trace of steps')
     .option('--realm <realm>', 'digest realm (default: the From host)')
     .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
-    .action(async (file: string, o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean }) => {
-      const loaded = loadFlowFile(file);
-      const errors = loaded.problems.filter((p) => p.severity === 'error');
-      if (!loaded.service) throw new UsageError(errors.map((p) => formatProblem({ ...p, file })).join('\n'));
-      if (!loaded.service.find(o.logic)) {
-        throw new UsageError(`${file} has no logic "${o.logic}" (logics: ${[...loaded.service.logics.values()].map((l) => `${l.id} "${l.name}"`).join(', ')})`);
-      }
-      let input: unknown;
-      try { input = JSON.parse(readText(o.cd, 'call descriptor')); } catch (e) {
-        if (e instanceof UsageError) throw e;
-        throw new UsageError(`call descriptor ${o.cd}: invalid JSON: ${(e as Error).message}`);
-      }
-      let cd;
-      try { cd = buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null }); } catch (e) {
-        throw new UsageError(`call descriptor ${o.cd}: ${(e as Error).message}`);
-      }
-      const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: directoryUrl(o), realm: o.realm, provision: false });
+    .action(
+      async (
+        file: string,
+        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean },
+      ) => {
+        const loaded = loadFlowFile(file);
+        const errors = loaded.problems.filter((p) => p.severity === 'error');
+        if (!loaded.service) throw new UsageError(errors.map((p) => formatProblem({ ...p, file })).join('\n'));
+        if (!loaded.service.find(o.logic)) {
+          throw new UsageError(
+            `${file} has no logic "${o.logic}" (logics: ${[...loaded.service.logics.values()].map((l) => `${l.id} "${l.name}"`).join(', ')})`,
+          );
+        }
+        let input: unknown;
+        try {
+          input = JSON.parse(readText(o.cd, 'call descriptor'));
+        } catch (e) {
+          if (e instanceof UsageError) throw e;
+          throw new UsageError(`call descriptor ${o.cd}: invalid JSON: ${(e as Error).message}`);
+        }
+        let cd;
+        try {
+          cd = buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+        } catch (e) {
+          throw new UsageError(`call descriptor ${o.cd}: ${(e as Error).message}`);
+        }
+        const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: directoryUrl(o), realm: o.realm, provision: false });
+        try {
+          await migrate(rt.knex);
+          const result = await runLogic(loaded.service, o.logic, cd, rt.ctx, { trace: o.trace });
+          const secrets = o.revealSecrets ? null : loaded.service.secrets;
+          const cdJson = callDescriptorJson(result.cd);
+          const out: Record<string, unknown> = { outcome: result.outcome, cd: secrets === null ? cdJson : redactCallDescriptorJson(cdJson, secrets) };
+          if (result.trace) out.trace = secrets === null ? result.trace : redactTrace(result.trace, secrets);
+          console.log(JSON.stringify(out, null, 2));
+        } finally {
+          await rt.close();
+        }
+      },
+    );
+
+  const db = program.command('db').description('directory database');
+  dataOpts(db.command('migrate'))
+    .description('create or update the directory tables')
+    .action(async (o) => {
+      const knex = openDirectory(directoryUrl(o));
       try {
-        await migrate(rt.knex);
-        const result = await runLogic(loaded.service, o.logic, cd, rt.ctx, { trace: o.trace });
-        const secrets = o.revealSecrets ? null : loaded.service.secrets;
-        const cdJson = callDescriptorJson(result.cd);
-        const out: Record<string, unknown> = { outcome: result.outcome, cd: secrets === null ? cdJson : redactCallDescriptorJson(cdJson, secrets) };
-        if (result.trace) out.trace = secrets === null ? result.trace : redactTrace(result.trace, secrets);
-        console.log(JSON.stringify(out, null, 2));
+        const done = await migrate(knex);
+        console.log(done.length ? `applied: ${done.join(', ')}` : 'already up to date');
       } finally {
-        await rt.close();
+        await knex.destroy();
+      }
+    });
+  dataOpts(db.command('seed'))
+    .description("provision the note's sample subscriber (idempotent)")
+    .action(async (o) => {
+      const knex = openDirectory(directoryUrl(o));
+      try {
+        await migrate(knex);
+        await seed(knex);
+        console.log('sample subscriber provisioned (Netaxis NL / francesco, number 000112233)');
+      } finally {
+        await knex.destroy();
       }
     });
 
-  const db = program.command('db').description('directory database');
-  dataOpts(db.command('migrate')).description('create or update the directory tables').action(async (o) => {
-    const knex = openDirectory(directoryUrl(o));
-    try { const done = await migrate(knex); console.log(done.length ? `applied: ${done.join(', ')}` : 'already up to date'); } finally { await knex.destroy(); }
-  });
-  dataOpts(db.command('seed')).description("provision the note's sample subscriber (idempotent)").action(async (o) => {
-    const knex = openDirectory(directoryUrl(o));
-    try { await migrate(knex); await seed(knex); console.log('sample subscriber provisioned (Netaxis NL / francesco, number 000112233)'); } finally { await knex.destroy(); }
-  });
-
   const customers = program.command('customers').description('subscribers (PBXs)');
   dataOpts(customers.command('add'))
-    .requiredOption('--name <name>').option('--username <username>').option('--password <password>').option('--aor <aor>')
-    .action(async (o) => withSubscribers(o, async (s) => {
-      const c = await s.addCustomer({ name: o.name, username: o.username ?? null, password: o.password ?? null, aor: o.aor ?? null });
-      console.log(`customer ${c.id} "${c.name}" added`);
-    }));
+    .requiredOption('--name <name>')
+    .option('--username <username>')
+    .option('--password <password>')
+    .option('--aor <aor>')
+    .action(async (o) =>
+      withSubscribers(o, async (s) => {
+        const c = await s.addCustomer({ name: o.name, username: o.username ?? null, password: o.password ?? null, aor: o.aor ?? null });
+        console.log(`customer ${c.id} "${c.name}" added`);
+      }),
+    );
   dataOpts(customers.command('list'))
-    .option('--search <text>').option('--limit <n>', 'rows', positiveInt, 50).option('--offset <n>', 'skip', positiveInt, 0)
-    .action(async (o) => withSubscribers(o, async (s) => {
-      const page = await s.listCustomers({ search: o.search, limit: o.limit, offset: o.offset });
-      // passwords are secrets: listed as set/unset only
-      console.table(page.rows.map((c) => ({ id: c.id, name: c.name, username: c.username, password: c.password ? '(set)' : null, aor: c.aor })));
-      console.log(`${page.rows.length} of ${page.total}`);
-    }));
+    .option('--search <text>')
+    .option('--limit <n>', 'rows', positiveInt, 50)
+    .option('--offset <n>', 'skip', positiveInt, 0)
+    .action(async (o) =>
+      withSubscribers(o, async (s) => {
+        const page = await s.listCustomers({ search: o.search, limit: o.limit, offset: o.offset });
+        // passwords are secrets: listed as set/unset only
+        console.table(page.rows.map((c) => ({ id: c.id, name: c.name, username: c.username, password: c.password ? '(set)' : null, aor: c.aor })));
+        console.log(`${page.rows.length} of ${page.total}`);
+      }),
+    );
 
-  const numbers = program.command('numbers').description("numbers (DIDs) of the subscribers");
+  const numbers = program.command('numbers').description('numbers (DIDs) of the subscribers');
   dataOpts(numbers.command('add'))
-    .requiredOption('--number <number>').option('--range', 'the number is a prefix for a range').requiredOption('--customer <id|name>')
-    .action(async (o) => withSubscribers(o, async (s) => {
-      const n = await s.addNumber({ number: o.number, is_range: Boolean(o.range), customer: /^\d+$/.test(o.customer) ? Number(o.customer) : o.customer });
-      console.log(`number ${n.number}${n.is_range ? ' (range)' : ''} added to customer ${n.customer_id} "${n.customer_name}"`);
-    }));
+    .requiredOption('--number <number>')
+    .option('--range', 'the number is a prefix for a range')
+    .requiredOption('--customer <id|name>')
+    .action(async (o) =>
+      withSubscribers(o, async (s) => {
+        const n = await s.addNumber({ number: o.number, is_range: Boolean(o.range), customer: /^\d+$/.test(o.customer) ? Number(o.customer) : o.customer });
+        console.log(`number ${n.number}${n.is_range ? ' (range)' : ''} added to customer ${n.customer_id} "${n.customer_name}"`);
+      }),
+    );
   dataOpts(numbers.command('list'))
-    .option('--search <text>').option('--customer <id|name>').option('--limit <n>', 'rows', positiveInt, 50).option('--offset <n>', 'skip', positiveInt, 0)
-    .action(async (o) => withSubscribers(o, async (s) => {
-      const page = await s.listNumbers({ search: o.search, customer: o.customer, limit: o.limit, offset: o.offset });
-      console.table(page.rows);
-      console.log(`${page.rows.length} of ${page.total}`);
-    }));
+    .option('--search <text>')
+    .option('--customer <id|name>')
+    .option('--limit <n>', 'rows', positiveInt, 50)
+    .option('--offset <n>', 'skip', positiveInt, 0)
+    .action(async (o) =>
+      withSubscribers(o, async (s) => {
+        const page = await s.listNumbers({ search: o.search, customer: o.customer, limit: o.limit, offset: o.offset });
+        console.table(page.rows);
+        console.log(`${page.rows.length} of ${page.total}`);
+      }),
+    );
 
   dataOpts(program.command('import'))
     .description('batch import of customers and numbers from CSV: all rows or none')
@@ -192,7 +239,8 @@ export function buildProgram(status: Status = { code: 0 }): Command {
       if (!ok) status.code = 1;
     });
 
-  program.command('config')
+  program
+    .command('config')
     .description('configuration')
     .command('check')
     .argument('<file>', 'YAML or JSON configuration')
@@ -200,14 +248,21 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .action((file: string) => {
       try {
         const c = loadConfig(file);
-        console.log(`${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)})`);
+        console.log(
+          `${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)})`,
+        );
       } catch (e) {
-        if (e instanceof ConfigError) { console.error(e.message); status.code = 1; return; }
+        if (e instanceof ConfigError) {
+          console.error(e.message);
+          status.code = 1;
+          return;
+        }
         throw e;
       }
     });
 
-  program.command('docs')
+  program
+    .command('docs')
     .description('print a reference generated from the schemas: nodes (docs/nodes.md) or config (docs/configuration.md)')
     .argument('[what]', 'nodes or config', 'nodes')
     .action((what: string) => {
@@ -217,7 +272,7 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     });
 
   dataOpts(program.command('demo'))
-    .description("the seed registration logic on the embedded directory: REGISTER → 401 → REGISTER with credentials → 200")
+    .description('the seed registration logic on the embedded directory: REGISTER → 401 → REGISTER with credentials → 200')
     .action(async (o) => runDemo({ dataDir: o.dataDir, directoryUrl: directoryUrl(o) }));
 
   registerServe(program);
@@ -239,5 +294,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv).then((code) => { process.exitCode = code; });
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -20,6 +20,8 @@ export function secretDirs(dataDir: string, directory: string | undefined): Arra
   try {
     const target = parseDirectoryUrl(directory ?? path.join(dataDir, 'directory'));
     if (target.kind === 'pglite-dir') dirs.push({ dir: target.dir, create: false });
-  } catch { /* a bad URL is reported by the command itself */ }
+  } catch {
+    /* a bad URL is reported by the command itself */
+  }
   return dirs;
 }

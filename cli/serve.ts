@@ -52,7 +52,10 @@ export function serveConfig(o: ServeCliOptions): Config {
     directory: { ...c.directory, url: o.directoryUrl ?? c.directory.url },
     location: { ...c.location, url: o.locationUrl ?? c.location.url },
     sip: {
-      ...c.sip, listeners, domain: o.domain ?? c.sip.domain, workers: o.workers ?? c.sip.workers,
+      ...c.sip,
+      listeners,
+      domain: o.domain ?? c.sip.domain,
+      workers: o.workers ?? c.sip.workers,
       recordRoute: o.recordRoute ?? c.sip.recordRoute,
     },
     http: { ...c.http, host: o.httpHost ?? c.http.host, port: o.httpPort ?? c.http.port, enabled: o.http === false ? false : c.http.enabled },
@@ -68,7 +71,8 @@ function openResources(): Record<string, number> {
 }
 
 export function registerServe(program: Command): void {
-  program.command('serve')
+  program
+    .command('serve')
     .description('run the SIP registrar/proxy: flows/*.slid on UDP and TCP (default port 5060)')
     .option('--config <file>', 'YAML or JSON configuration')
     .option('--flows <dir|file>', 'a .slid file or a folder of them (default: flows)')
@@ -90,11 +94,14 @@ export function registerServe(program: Command): void {
       // umask 0o077, and the data dir (+ a PGlite directory elsewhere) made private: one warning if it was not
       hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) => logger.warn(fields, message));
       const handle = await serve({
-        config, logger,
+        config,
+        logger,
         onListening: (info) => {
           // PGlite created its files with explicit modes (0666, 0644) whatever the umask: tighten
           // them now it is open (they sat in a 0700 folder meanwhile); not a finding, so debug only
-          hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) => logger.debug(fields, `${message} (written by PGlite at start)`));
+          hardenDataDirs(secretDirs(config.dataDir, config.directory.url), (message, fields) =>
+            logger.debug(fields, `${message} (written by PGlite at start)`),
+          );
           for (const l of info) {
             logger.info({ listener: l.name, host: l.host, sockets: l.sockets, udpPort: l.udpPort, tcpPort: l.tcpPort, workers: l.workers }, 'SIP listening');
             // one plain line for scripts and tests (port 0 → the bound port): `udp:5060 tcp:5060`, `transport:host:port` for a socket on another address
@@ -103,7 +110,9 @@ export function registerServe(program: Command): void {
           }
           const httpPort = info[0]?.httpPort;
           if (httpPort !== undefined) {
-            console.log(`sipflow: HTTP API on http://${config.http.host}:${httpPort}/api/v1 (designer: /designer; bearer token in ${config.http.token ? 'the configuration' : `${config.dataDir}/api-token`})`);
+            console.log(
+              `sipflow: HTTP API on http://${config.http.host}:${httpPort}/api/v1 (designer: /designer; bearer token in ${config.http.token ? 'the configuration' : `${config.dataDir}/api-token`})`,
+            );
           }
         },
       });
@@ -115,7 +124,10 @@ export function registerServe(program: Command): void {
           // stop), the process exits at the deadline, saying what was still open. Unref'd: it only
           // fires when something else keeps the process alive.
           setTimeout(() => {
-            logger.error({ signal, ms: Date.now() - started, open: openResources() }, `shutdown not finished within ${SHUTDOWN_DEADLINE_MS} ms: exiting anyway`);
+            logger.error(
+              { signal, ms: Date.now() - started, open: openResources() },
+              `shutdown not finished within ${SHUTDOWN_DEADLINE_MS} ms: exiting anyway`,
+            );
             process.exit(1);
           }, SHUTDOWN_DEADLINE_MS).unref();
           const stopped = () => {
@@ -128,7 +140,10 @@ export function registerServe(program: Command): void {
             }, 500).unref();
             resolve();
           };
-          void handle.stop().then(stopped, (e) => { logger.error({ err: e, ms: Date.now() - started }, 'shutdown failed: exiting'); process.exit(1); });
+          void handle.stop().then(stopped, (e) => {
+            logger.error({ err: e, ms: Date.now() - started }, 'shutdown failed: exiting');
+            process.exit(1);
+          });
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));

@@ -18,25 +18,50 @@ const recordList = z.array(z.record(z.string(), scalar));
 const headerValue = z.union([z.string(), z.array(z.string())]);
 const variableValue = z.union([scalar, recordList]);
 
-export const callDescriptorInputSchema = z.object({
-  headers: z.record(z.string(), headerValue).optional(),
-  body: z.string().optional(),
-}).catchall(variableValue);
+export const callDescriptorInputSchema = z
+  .object({
+    headers: z.record(z.string(), headerValue).optional(),
+    body: z.string().optional(),
+  })
+  .catchall(variableValue);
 
 export type CallDescriptorInput = z.input<typeof callDescriptorInputSchema>;
 
 /** Accepted spellings → SRE variable names. */
 const ALIASES: Record<string, string> = {
-  method: 'requestMethod', requestUri: 'requestURI', ruri: 'requestURI', fromUri: 'fromURI', toUri: 'toURI',
-  callid: 'callId', 'call-id': 'callId', source: 'sourceAddress', sourceIp: 'sourceAddress',
+  method: 'requestMethod',
+  requestUri: 'requestURI',
+  ruri: 'requestURI',
+  fromUri: 'fromURI',
+  toUri: 'toURI',
+  callid: 'callId',
+  'call-id': 'callId',
+  source: 'sourceAddress',
+  sourceIp: 'sourceAddress',
 };
 
 /** Compact form → lower-case full name (RFC 3261 §7.3.3 and the IANA SIP header registry); the SIP parser uses it too. */
 export const COMPACT_HEADERS: Readonly<Record<string, string>> = {
-  a: 'accept-contact', b: 'referred-by', c: 'content-type', d: 'request-disposition',
-  e: 'content-encoding', f: 'from', i: 'call-id', j: 'reject-contact', k: 'supported',
-  l: 'content-length', m: 'contact', n: 'identity-info', o: 'event', r: 'refer-to',
-  s: 'subject', t: 'to', u: 'allow-events', v: 'via', x: 'session-expires', y: 'identity',
+  a: 'accept-contact',
+  b: 'referred-by',
+  c: 'content-type',
+  d: 'request-disposition',
+  e: 'content-encoding',
+  f: 'from',
+  i: 'call-id',
+  j: 'reject-contact',
+  k: 'supported',
+  l: 'content-length',
+  m: 'contact',
+  n: 'identity-info',
+  o: 'event',
+  r: 'refer-to',
+  s: 'subject',
+  t: 'to',
+  u: 'allow-events',
+  v: 'via',
+  x: 'session-expires',
+  y: 'identity',
 };
 
 export function normalizeHeaderName(name: string): string {
@@ -51,7 +76,9 @@ export class CallDescriptorError extends Error {}
  * `toString` or `__proto__` reads as missing (not as a function) and is a plain key when set;
  * built like sip/message.ts's header maps, they stay fast-mode objects (the SIP hot path).
  */
-function VariableBag(this: Record<string, CdValue>): void { /* empty */ }
+function VariableBag(this: Record<string, CdValue>): void {
+  /* empty */
+}
 VariableBag.prototype = Object.create(null);
 
 /** An empty variable map, safe for any variable name. */
@@ -119,8 +146,9 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
     const list = Object.hasOwn(headers, key) ? headers[key] : (headers[key] = []);
     list.push(...(Array.isArray(value) ? value : [value]));
   }
-  const given = [...Object.entries(rest), ...protoEntry(input, variableValue, '')]
-    .map(([name, value]) => [Object.hasOwn(ALIASES, name) ? ALIASES[name] : name, value as CdValue] as const);
+  const given = [...Object.entries(rest), ...protoEntry(input, variableValue, '')].map(
+    ([name, value]) => [Object.hasOwn(ALIASES, name) ? ALIASES[name] : name, value as CdValue] as const,
+  );
   return callDescriptorFrom(given, headers, body, opts);
 }
 
@@ -134,7 +162,10 @@ export function fillPredefined(vars: Record<string, CdValue>, headers: SipHeader
   setIfAbsent('callId', first(headers, 'call-id'));
   const cseq = first(headers, 'cseq');
   if (cseq) setIfAbsent('requestMethod', cseq.trim().split(/\s+/)[1]);
-  for (const [header, uriVar, userVar] of [['from', 'fromURI', 'fromUsername'], ['to', 'toURI', 'toUsername']] as const) {
+  for (const [header, uriVar, userVar] of [
+    ['from', 'fromURI', 'fromUsername'],
+    ['to', 'toURI', 'toUsername'],
+  ] as const) {
     const value = first(headers, header);
     const na = value ? parseNameAddr(value) : null;
     if (na) {

@@ -50,7 +50,8 @@ function locateEnvelopePath(doc: Record<string, unknown>, path: string): Pick<Pr
   if (parts[1] === 'nodes' && parts.length >= 3) {
     const node = (logic?.nodes as Record<string, Record<string, unknown>> | undefined)?.[parts[2]];
     return {
-      logicId, logicName,
+      logicId,
+      logicName,
       nodeId: node && node.id !== undefined ? String(node.id) : parts[2],
       nodeName: typeof node?.name === 'string' ? node.name : undefined,
       pointer: parts.slice(3).join('/') || undefined,
@@ -105,13 +106,27 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
  * counts because a restart after authentication re-enters the top-level logic, which may reach
  * the node through sub-logic calls.
  */
-function reviewAfterAuth(file: string, reachable: Array<{ logicId: string; logic: SlidLogic; nodes: SlidNode[] }>, registry: NodeRegistry, problems: Problem[]): void {
+function reviewAfterAuth(
+  file: string,
+  reachable: Array<{ logicId: string; logic: SlidLogic; nodes: SlidNode[] }>,
+  registry: NodeRegistry,
+  problems: Problem[],
+): void {
   const authenticates = reachable.some((l) => l.nodes.some((n) => registry.get(n.type)?.authenticates === true));
   if (!authenticates) return;
   for (const { logicId, logic, nodes } of reachable) {
     for (const node of nodes) {
       for (const [pointer, message] of registry.get(node.type)?.reviewAfterAuth?.(node.values) ?? []) {
-        problems.push({ severity: 'warning', file, logicId, logicName: logic.name, nodeId: nodeKey(node.id), nodeName: node.name, pointer: `values/${pointer}`, message });
+        problems.push({
+          severity: 'warning',
+          file,
+          logicId,
+          logicName: logic.name,
+          nodeId: nodeKey(node.id),
+          nodeName: node.name,
+          pointer: `values/${pointer}`,
+          message,
+        });
       }
     }
   }
@@ -119,13 +134,23 @@ function reviewAfterAuth(file: string, reachable: Array<{ logicId: string; logic
 
 /** Checks one logic; returns its live nodes reachable from the start (all live ones when it has no single start). */
 function checkLogic(
-  file: string, logicId: string, logic: SlidLogic, registry: NodeRegistry, problems: Problem[],
+  file: string,
+  logicId: string,
+  logic: SlidLogic,
+  registry: NodeRegistry,
+  problems: Problem[],
   logicExists: (ref: string) => boolean,
 ): SlidNode[] {
   const at = (node: SlidNode | undefined, pointer: string | undefined, message: string, severity: Severity = 'error') =>
     problems.push({
-      severity, file, logicId, logicName: logic.name,
-      nodeId: node ? nodeKey(node.id) : undefined, nodeName: node?.name, pointer, message,
+      severity,
+      file,
+      logicId,
+      logicName: logic.name,
+      nodeId: node ? nodeKey(node.id) : undefined,
+      nodeName: node?.name,
+      pointer,
+      message,
     });
 
   const live = new Map<string, SlidNode>();
@@ -133,7 +158,10 @@ function checkLogic(
   for (const [key, node] of nodeEntries(logic)) {
     const id = nodeKey(node.id);
     if (!Array.isArray(logic.nodes) && key !== id) at(node, 'id', `does not match its key "${key}"`);
-    if (live.has(id) || archived.has(id)) { at(node, 'id', 'is used by another node of this logic'); continue; }
+    if (live.has(id) || archived.has(id)) {
+      at(node, 'id', 'is used by another node of this logic');
+      continue;
+    }
     if (node.archived === true) archived.add(id);
     else live.set(id, node);
   }
@@ -145,7 +173,10 @@ function checkLogic(
   const edges = new Map<string, string[]>();
   for (const [id, node] of live) {
     const type = registry.get(node.type);
-    if (!type) { at(node, 'type', `unknown node type "${node.type}"`); continue; }
+    if (!type) {
+      at(node, 'type', `unknown node type "${node.type}"`);
+      continue;
+    }
     for (const e of registry.validateValues(node.type, node.values)) at(node, `values${e.pointer ? '/' + e.pointer : ''}`, e.message);
     for (const [pointer, message] of type.check?.(node.values) ?? []) at(node, `values/${pointer}`, message);
     checkLogicRefs(type, node, at, logicExists);
@@ -167,7 +198,12 @@ function checkLogic(
   if (starts.length === 1) {
     const seen = new Set<string>([nodeKey(starts[0].id)]);
     const queue = [nodeKey(starts[0].id)];
-    while (queue.length) for (const t of edges.get(queue.pop()!) ?? []) if (!seen.has(t)) { seen.add(t); queue.push(t); }
+    while (queue.length)
+      for (const t of edges.get(queue.pop()!) ?? [])
+        if (!seen.has(t)) {
+          seen.add(t);
+          queue.push(t);
+        }
     for (const [id, node] of live) if (!seen.has(id)) at(node, undefined, 'is unreachable from the start node', 'warning');
     return [...live].filter(([id]) => seen.has(id)).map(([, n]) => n);
   }
@@ -214,7 +250,15 @@ function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry,
   const live = nodeEntries(logic).filter(([, n]) => n.archived !== true);
   for (const [, node] of live) {
     const id = nodeKey(node.id);
-    const compiled: CompiledNode = { id, name: node.name ?? '', type: node.type, logicId, run: () => { throw new Error('not compiled'); } };
+    const compiled: CompiledNode = {
+      id,
+      name: node.name ?? '',
+      type: node.type,
+      logicId,
+      run: () => {
+        throw new Error('not compiled');
+      },
+    };
     nodes.set(id, compiled);
     if (node.type === START_TYPE) start = compiled;
   }
@@ -232,7 +276,10 @@ function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry,
       isVariable: (raw) => typeof raw === 'string' && known.has(raw),
       exit: (pointer) => {
         let e = exits.get(pointer);
-        if (!e) { e = { pointer, node: null }; exits.set(pointer, e); }
+        if (!e) {
+          e = { pointer, node: null };
+          exits.set(pointer, e);
+        }
         return e;
       },
       where: `logic ${logicId} "${logic.name}" › node ${compiled.id} "${compiled.name}"`,

@@ -25,11 +25,18 @@ export interface Exit {
 }
 
 /** Ends the run with an outcome. */
-export interface Finish { readonly finish: Outcome }
+export interface Finish {
+  readonly finish: Outcome;
+}
 /** Re-runs the top-level logic from its start with the same CD (after successful authentication). */
-export interface Restart { readonly restart: true }
+export interface Restart {
+  readonly restart: true;
+}
 /** Runs another logic; its exit node continues at `ret`. */
-export interface CallLogic { readonly call: string; readonly ret: Exit }
+export interface CallLogic {
+  readonly call: string;
+  readonly ret: Exit;
+}
 
 export type StepResult = Exit | Finish | Restart | CallLogic;
 
@@ -69,7 +76,7 @@ export interface CompileContext {
 
 /** Palette categories of node types, in the order the designer and the docs show them. */
 export const NODE_CATEGORIES = ['start', 'analysis', 'query', 'registrar', 'action', 'output', 'flow'] as const;
-export type NodeCategory = typeof NODE_CATEGORIES[number];
+export type NodeCategory = (typeof NODE_CATEGORIES)[number];
 
 export interface NodeTypeInfo {
   type: string;
@@ -114,4 +121,3 @@ export interface CompiledNode {
 
 /** Thrown by a node when it cannot do its job; becomes an `error` outcome (500). */
 export class NodeRunError extends Error {}
-

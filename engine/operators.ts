@@ -8,15 +8,31 @@ import type { CdValue } from './types';
 import { isCanonicalNumber, toText } from './values';
 
 export const OPERATORS = [
-  'is', 'isNot', 'exists', 'doesNotExist', 'contains', 'doesNotContain', 'startsWith', 'endsWith',
-  'matches', 'greaterThan', 'greaterOrEqual', 'lessThan', 'lessOrEqual', 'in',
+  'is',
+  'isNot',
+  'exists',
+  'doesNotExist',
+  'contains',
+  'doesNotContain',
+  'startsWith',
+  'endsWith',
+  'matches',
+  'greaterThan',
+  'greaterOrEqual',
+  'lessThan',
+  'lessOrEqual',
+  'in',
 ] as const;
 export type Operator = (typeof OPERATORS)[number];
 
 /** Database conditions also know the longest prefix match. */
 export const DB_OPERATORS = [...OPERATORS, 'isLongestPrefixMatchOf'] as const;
 
-export interface Condition { variable: string; operator: Operator; value?: unknown }
+export interface Condition {
+  variable: string;
+  operator: Operator;
+  value?: unknown;
+}
 
 export type Predicate = (vars: Record<string, CdValue>) => boolean;
 
@@ -57,7 +73,9 @@ export function listOf(v: CdValue): CdValue[] {
       try {
         const parsed = JSON.parse(s);
         if (Array.isArray(parsed)) return parsed as CdValue[];
-      } catch { /* fall through to comma list */ }
+      } catch {
+        /* fall through to comma list */
+      }
     }
     return s.split(',').map((x) => x.trim());
   }
@@ -79,7 +97,11 @@ const dynamicRegex = new LRUCache<string, RegExp | typeof INVALID_PATTERN>({ max
 function regexFor(pattern: string): RegExp | null {
   let re = dynamicRegex.get(pattern);
   if (re === undefined) {
-    try { re = new RegExp(pattern); } catch { re = INVALID_PATTERN; }
+    try {
+      re = new RegExp(pattern);
+    } catch {
+      re = INVALID_PATTERN;
+    }
     dynamicRegex.set(pattern, re);
   }
   return re === INVALID_PATTERN ? null : re;
@@ -89,23 +111,60 @@ function regexFor(pattern: string): RegExp | null {
 export function compilePredicate(left: ValueGetter, operator: Operator, rawValue: unknown, c: CompileContext): Predicate {
   const right = c.value(rawValue);
   switch (operator) {
-    case 'exists': return (v) => !missing(left(v));
-    case 'doesNotExist': return (v) => missing(left(v));
-    case 'is': return (v) => { const a = left(v); return !missing(a) && looseEquals(a, right(v)); };
-    case 'isNot': return (v) => { const a = left(v); return !missing(a) && !looseEquals(a, right(v)); };
-    case 'contains': return (v) => { const a = left(v); return !missing(a) && contains(a, right(v)); };
-    case 'doesNotContain': return (v) => { const a = left(v); return !missing(a) && !contains(a, right(v)); };
-    case 'startsWith': return (v) => { const a = left(v); return !missing(a) && toText(a).startsWith(toText(right(v))); };
-    case 'endsWith': return (v) => { const a = left(v); return !missing(a) && toText(a).endsWith(toText(right(v))); };
-    case 'greaterThan': return cmp(left, right, (d) => d > 0);
-    case 'greaterOrEqual': return cmp(left, right, (d) => d >= 0);
-    case 'lessThan': return cmp(left, right, (d) => d < 0);
-    case 'lessOrEqual': return cmp(left, right, (d) => d <= 0);
-    case 'in': return (v) => { const a = left(v); return !missing(a) && listOf(right(v)).some((x) => looseEquals(a, x)); };
+    case 'exists':
+      return (v) => !missing(left(v));
+    case 'doesNotExist':
+      return (v) => missing(left(v));
+    case 'is':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && looseEquals(a, right(v));
+      };
+    case 'isNot':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && !looseEquals(a, right(v));
+      };
+    case 'contains':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && contains(a, right(v));
+      };
+    case 'doesNotContain':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && !contains(a, right(v));
+      };
+    case 'startsWith':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && toText(a).startsWith(toText(right(v)));
+      };
+    case 'endsWith':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && toText(a).endsWith(toText(right(v)));
+      };
+    case 'greaterThan':
+      return cmp(left, right, (d) => d > 0);
+    case 'greaterOrEqual':
+      return cmp(left, right, (d) => d >= 0);
+    case 'lessThan':
+      return cmp(left, right, (d) => d < 0);
+    case 'lessOrEqual':
+      return cmp(left, right, (d) => d <= 0);
+    case 'in':
+      return (v) => {
+        const a = left(v);
+        return !missing(a) && listOf(right(v)).some((x) => looseEquals(a, x));
+      };
     case 'matches': {
       if (!c.isVariable(rawValue) && typeof rawValue === 'string' && !rawValue.includes('[')) {
         const re = new RegExp(rawValue); // syntax checked by validation
-        return (v) => { const a = left(v); return !missing(a) && re.test(toText(a)); };
+        return (v) => {
+          const a = left(v);
+          return !missing(a) && re.test(toText(a));
+        };
       }
       return (v) => {
         const a = left(v);
@@ -130,5 +189,10 @@ function cmp(left: ValueGetter, right: ValueGetter, test: (d: number) => boolean
 /** Returns an error message when a literal regex does not compile. */
 export function checkRegex(pattern: unknown): string | null {
   if (typeof pattern !== 'string') return null;
-  try { new RegExp(pattern); return null; } catch (e) { return `invalid regular expression: ${(e as Error).message}`; }
+  try {
+    new RegExp(pattern);
+    return null;
+  } catch (e) {
+    return `invalid regular expression: ${(e as Error).message}`;
+  }
 }

@@ -14,7 +14,12 @@
  * or a subclass (services/location/types.ts, services/directory/types.ts).
  */
 export class ServiceUnavailableError extends Error {
-  constructor(message: string, readonly retryAfter = 5) { super(message); }
+  constructor(
+    message: string,
+    readonly retryAfter = 5,
+  ) {
+    super(message);
+  }
 }
 
 // ---------------------------------------------------------------- values
@@ -26,7 +31,9 @@ export type RecordRow = Record<string, Scalar>;
 
 // ---------------------------------------------------------------- clock, log
 
-export interface Clock { now(): number /* ms since epoch */ }
+export interface Clock {
+  now(): number; /* ms since epoch */
+}
 
 export interface LogPort {
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
@@ -52,9 +59,21 @@ export interface DirectoryPort {
 
 /** Condition operators a directory query understands (the engine's operators plus longest prefix). */
 export type DirectoryOperator =
-  | 'is' | 'isNot' | 'exists' | 'doesNotExist' | 'contains' | 'doesNotContain'
-  | 'startsWith' | 'endsWith' | 'greaterThan' | 'greaterOrEqual' | 'lessThan' | 'lessOrEqual'
-  | 'in' | 'matches' | 'isLongestPrefixMatchOf';
+  | 'is'
+  | 'isNot'
+  | 'exists'
+  | 'doesNotExist'
+  | 'contains'
+  | 'doesNotContain'
+  | 'startsWith'
+  | 'endsWith'
+  | 'greaterThan'
+  | 'greaterOrEqual'
+  | 'lessThan'
+  | 'lessOrEqual'
+  | 'in'
+  | 'matches'
+  | 'isLongestPrefixMatchOf';
 
 /** `table.column` (table by its short name, as the export writes it) */
 export type ColumnRef = string;
@@ -106,20 +125,20 @@ export interface LocationPort {
 /** One binding, field for field Kamailio's usrloc `location` row (schema version 9). */
 export interface Binding {
   ruid: string;
-  username: string;          // AoR user part
-  domain: string | null;     // AoR domain when multi-domain, else null
+  username: string; // AoR user part
+  domain: string | null; // AoR domain when multi-domain, else null
   contact: string;
   received: string | null;
   path: string | null;
-  expires: Date;             // absolute expiry
-  q: number;                 // -1 = unspecified (Kamailio), else 0..1
+  expires: Date; // absolute expiry
+  q: number; // -1 = unspecified (Kamailio), else 0..1
   callid: string;
   cseq: number;
   last_modified: Date;
   flags: number;
   cflags: number;
   user_agent: string;
-  socket: string | null;     // e.g. udp:10.0.12.26:5060
+  socket: string | null; // e.g. udp:10.0.12.26:5060
   methods: number | null;
   instance: string | null;
   reg_id: number;
@@ -228,7 +247,10 @@ export interface Challenge {
 // ---------------------------------------------------------------- AoR ownership
 
 /** The AoR an authenticated username may register for (user part; domain when the mapping has one). */
-export interface OwnedAor { user: string; domain: string | null }
+export interface OwnedAor {
+  user: string;
+  domain: string | null;
+}
 
 /**
  * Who owns which AoR (`registrar.ownership`): the tie between the credentials a REGISTER was

@@ -16,7 +16,10 @@ export function createAjv(): Ajv {
   return ajv;
 }
 
-export interface SchemaError { pointer: string; message: string }
+export interface SchemaError {
+  pointer: string;
+  message: string;
+}
 
 /** One readable message per ajv error, with the pointer it concerns. */
 export function formatAjvErrors(errors: ErrorObject[] | null | undefined): SchemaError[] {
@@ -40,7 +43,10 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined): Schem
   return out;
 }
 
-interface Entry { type: NodeType; validate: ValidateFunction }
+interface Entry {
+  type: NodeType;
+  validate: ValidateFunction;
+}
 
 export class NodeRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -55,9 +61,15 @@ export class NodeRegistry {
     }
   }
 
-  get(type: string): NodeType | undefined { return this.entries.get(type)?.type; }
-  has(type: string): boolean { return this.entries.has(type); }
-  list(): NodeType[] { return [...this.entries.values()].map((e) => e.type); }
+  get(type: string): NodeType | undefined {
+    return this.entries.get(type)?.type;
+  }
+  has(type: string): boolean {
+    return this.entries.has(type);
+  }
+  list(): NodeType[] {
+    return [...this.entries.values()].map((e) => e.type);
+  }
 
   validateValues(type: string, values: unknown): SchemaError[] {
     const entry = this.entries.get(type);

@@ -26,13 +26,21 @@ class State implements RunState {
   /** Variables written by the node being run, when tracing. */
   written: Record<string, CdValue> | null = null;
   authenticated: string | null = null;
-  constructor(readonly cd: CallDescriptor, readonly ctx: RunContext, private readonly tracing: boolean) {}
-  authenticate(username: string): void { this.authenticated = username; }
+  constructor(
+    readonly cd: CallDescriptor,
+    readonly ctx: RunContext,
+    private readonly tracing: boolean,
+  ) {}
+  authenticate(username: string): void {
+    this.authenticated = username;
+  }
   set(name: string, value: CdValue): void {
     this.cd.vars[name] = value;
     if (this.tracing) (this.written ??= {})[name] = value;
   }
-  get(name: string): CdValue { return this.cd.vars[name] ?? null; }
+  get(name: string): CdValue {
+    return this.cd.vars[name] ?? null;
+  }
 }
 
 /**
@@ -51,9 +59,7 @@ const isPromise = (r: unknown): r is Promise<StepResult> => typeof (r as Promise
  * Runs a logic for one message. After successful authentication the authenticate node asks for a
  * restart: the top-level logic runs again from its start with the same CD, as SRE does.
  */
-export async function runLogic(
-  service: CompiledService, logicRef: string, cd: CallDescriptor, ctx: RunContext, opts: RunOptions = {},
-): Promise<RunResult> {
+export async function runLogic(service: CompiledService, logicRef: string, cd: CallDescriptor, ctx: RunContext, opts: RunOptions = {}): Promise<RunResult> {
   const top = service.find(logicRef);
   if (!top) throw new Error(`no logic "${logicRef}" in this service`);
   const limits = opts.limits ? { ...DEFAULT_LIMITS, ...opts.limits } : DEFAULT_LIMITS;
@@ -85,10 +91,16 @@ export async function runLogic(
     if ((result as Exit).pointer !== undefined) {
       const exit = result as Exit;
       trace?.push(traceStep(steps, node, exit.pointer, state));
-      if (exit.node) { node = exit.node; continue; }
+      if (exit.node) {
+        node = exit.node;
+        continue;
+      }
       // An exit left unset ends this logic as if it had reached an exit node.
       const back = unwind(stack);
-      if (back) { node = back; continue; }
+      if (back) {
+        node = back;
+        continue;
+      }
       return finish({ kind: 'exit', status: null });
     }
     if ('finish' in result) {
@@ -96,7 +108,10 @@ export async function runLogic(
       trace?.push(traceStep(steps, node, outcome.kind, state));
       if (outcome.kind === 'exit') {
         const back = unwind(stack);
-        if (back) { node = back; continue; }
+        if (back) {
+          node = back;
+          continue;
+        }
       }
       return finish(outcome);
     }
@@ -115,7 +130,12 @@ export async function runLogic(
     const callee = service.find(result.call);
     if (!callee) return finish(errorOutcome(new NodeRunError(`no logic "${result.call}"`), where(node)));
     if (stack.length >= limits.maxCallDepth) {
-      return finish({ kind: 'error', status: 500, reason: `Server Internal Error (sub-logic calls nested deeper than ${limits.maxCallDepth})`, where: where(node) });
+      return finish({
+        kind: 'error',
+        status: 500,
+        reason: `Server Internal Error (sub-logic calls nested deeper than ${limits.maxCallDepth})`,
+        where: where(node),
+      });
     }
     stack.push(result.ret);
     node = callee.start;
@@ -133,6 +153,9 @@ function unwind(stack: Exit[]): CompiledNode | null {
 
 function traceStep(step: number, node: CompiledNode, exit: string, state: State): TraceStep {
   const t: TraceStep = { step, logic: node.logicId, nodeId: node.id, nodeName: node.name, type: node.type, exit };
-  if (state.written) { t.set = state.written; state.written = null; }
+  if (state.written) {
+    t.set = state.written;
+    state.written = null;
+  }
   return t;
 }

@@ -42,14 +42,19 @@ export function secretVariables(doc: SlidDocument, registry: NodeRegistry, known
   const secrets = new Set<string>();
   for (const name of known) if (SECRET_NAME.test(name)) secrets.add(name);
   const isSecret = (name: string) => secrets.has(name);
-  const nodes = Object.values(doc).flatMap((logic) => nodeEntries(logic).map(([, n]) => n)).filter((n) => n.archived !== true);
+  const nodes = Object.values(doc)
+    .flatMap((logic) => nodeEntries(logic).map(([, n]) => n))
+    .filter((n) => n.archived !== true);
   for (let changed = true; changed;) {
     changed = false;
     for (const node of nodes) {
       const type = registry.get(node.type);
       if (!type) continue;
       for (const v of registry.secrets(type, node.values, isSecret)) {
-        if (!secrets.has(v)) { secrets.add(v); changed = true; }
+        if (!secrets.has(v)) {
+          secrets.add(v);
+          changed = true;
+        }
       }
     }
   }

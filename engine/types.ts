@@ -3,9 +3,7 @@
  * ports through which nodes reach the world (declared in engine/ports.ts). The engine itself
  * never does I/O; everything effectful is a port.
  */
-import type {
-  AorOwnershipPort, AuthPort, Binding, Clock, DirectoryPort, LocationPort, LogPort, RecordRow, Scalar,
-} from './ports';
+import type { AorOwnershipPort, AuthPort, Binding, Clock, DirectoryPort, LocationPort, LogPort, RecordRow, Scalar } from './ports';
 
 export type { RecordRow, Scalar } from './ports';
 
@@ -35,10 +33,25 @@ export interface CallDescriptor {
 
 /** Variables the front end fills for every message (SRE names). */
 export const PREDEFINED_VARIABLES = [
-  'callId', 'called', 'calling', 'requestMethod', 'requestURI', 'requestUsername',
-  'fromURI', 'fromUsername', 'toURI', 'toUsername', 'sourceAddress', 'sourcePort',
-  'destinationAddress', 'destinationPort', 'originalCalled', 'originalCalling',
-  'authStatus', 'authUsername', 'transport',
+  'callId',
+  'called',
+  'calling',
+  'requestMethod',
+  'requestURI',
+  'requestUsername',
+  'fromURI',
+  'fromUsername',
+  'toURI',
+  'toUsername',
+  'sourceAddress',
+  'sourcePort',
+  'destinationAddress',
+  'destinationPort',
+  'originalCalled',
+  'originalCalling',
+  'authStatus',
+  'authUsername',
+  'transport',
 ] as const;
 
 // ---------------------------------------------------------------- outcomes
@@ -124,9 +137,7 @@ export interface ErrorOutcome {
   where?: string;
 }
 
-export type Outcome =
-  | ChallengeOutcome | RegisterOutcome | RelayOutcome | ReplyOutcome
-  | RedirectOutcome | ExitOutcome | ErrorOutcome;
+export type Outcome = ChallengeOutcome | RegisterOutcome | RelayOutcome | ReplyOutcome | RedirectOutcome | ExitOutcome | ErrorOutcome;
 
 // ---------------------------------------------------------------- run
 

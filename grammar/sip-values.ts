@@ -11,19 +11,19 @@
  */
 
 export interface SipUri {
-  scheme: string;            // sip, sips, tel, … (lower-case)
-  user: string | null;       // unescaped user part
+  scheme: string; // sip, sips, tel, … (lower-case)
+  user: string | null; // unescaped user part
   password: string | null;
-  host: string;              // lower-case; IPv6 keeps its brackets
+  host: string; // lower-case; IPv6 keeps its brackets
   port: number | null;
-  params: Record<string, string | null>;  // lower-case names; names and values unescaped once
-  headers: string | null;    // raw text after '?', still escaped
+  params: Record<string, string | null>; // lower-case names; names and values unescaped once
+  headers: string | null; // raw text after '?', still escaped
 }
 
 export interface NameAddr {
-  displayName: string | null;  // quoted form is unquoted and unescaped
-  uri: string;                 // the URI text as written
-  params: Record<string, string | null>;  // header parameters (tag, expires, q, tgrp, …), lower-case names
+  displayName: string | null; // quoted form is unquoted and unescaped
+  uri: string; // the URI text as written
+  params: Record<string, string | null>; // header parameters (tag, expires, q, tgrp, …), lower-case names
 }
 
 // ---------------------------------------------------------------- character classes
@@ -44,7 +44,9 @@ const GENVAL = table(ALNUM + "-.!%*_+`'~" + ':[]');
 const HOSTC = table(ALNUM + '-._');
 const HEX6 = table('0123456789abcdefABCDEF:.');
 
-export function isTokenChar(c: number): boolean { return c < 128 && TOKEN[c] === 1; }
+export function isTokenChar(c: number): boolean {
+  return c < 128 && TOKEN[c] === 1;
+}
 
 /** True when `s` is a non-empty RFC 3261 token (method, header name, param name, option tag). */
 export function isToken(s: string): boolean {
@@ -66,7 +68,8 @@ export function skipWs(s: string, i: number): number {
 export function scanQuoted(s: string, i: number): number {
   for (let k = i + 1; k < s.length; k++) {
     const c = s.charCodeAt(k);
-    if (c === 92 /* \ */) k++;        // quoted-pair: the next char is literal, even '"'
+    if (c === 92 /* \ */)
+      k++; // quoted-pair: the next char is literal, even '"'
     else if (c === 34 /* " */) return k + 1;
   }
   return -1;
@@ -246,13 +249,21 @@ function scanParams(s: string, start: number, out: Record<string, string | null>
 /** Decodes %HH escapes exactly once ('%25%34%31' → '%41'); invalid escapes stay literal. */
 export function unescapeUri(s: string): string {
   if (s.indexOf('%') < 0) return s;
-  try { return decodeURIComponent(s); } catch { /* bad escape or not UTF-8: decode byte-wise */ }
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    /* bad escape or not UTF-8: decode byte-wise */
+  }
   return s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 function unescapeParams(p: Record<string, string | null>): Record<string, string | null> {
   let escaped = false;
-  for (const k in p) if (k.indexOf('%') >= 0 || (p[k] ?? '').indexOf('%') >= 0) { escaped = true; break; }
+  for (const k in p)
+    if (k.indexOf('%') >= 0 || (p[k] ?? '').indexOf('%') >= 0) {
+      escaped = true;
+      break;
+    }
   if (!escaped) return p;
   const out: Record<string, string | null> = {};
   for (const k in p) {
@@ -279,13 +290,15 @@ export function parseUri(text: string): SipUri | null {
   if (scheme === 'sip' || scheme === 'sips') return parseSipUri(scheme, rest);
   let headers: string | null = null;
   const q = rest.indexOf('?');
-  if (q >= 0) { headers = rest.slice(q + 1); rest = rest.slice(0, q); }
+  if (q >= 0) {
+    headers = rest.slice(q + 1);
+    rest = rest.slice(0, q);
+  }
   if (scheme === 'tel') {
     const semi = rest.indexOf(';');
     const number = semi >= 0 ? rest.slice(0, semi) : rest;
     if (!number) return null;
-    return { scheme, user: unescapeUri(number), password: null, host: '', port: null,
-      params: semi >= 0 ? parseParams(rest.slice(semi)) : {}, headers };
+    return { scheme, user: unescapeUri(number), password: null, host: '', port: null, params: semi >= 0 ? parseParams(rest.slice(semi)) : {}, headers };
   }
   if (!rest) return null;
   return { scheme, user: null, password: null, host: rest, port: null, params: {}, headers };
@@ -305,7 +318,10 @@ function parseSipUri(scheme: string, rest: string): SipUri | null {
   }
   let headers: string | null = null;
   const q = rest.indexOf('?');
-  if (q >= 0) { headers = rest.slice(q + 1); rest = rest.slice(0, q); }
+  if (q >= 0) {
+    headers = rest.slice(q + 1);
+    rest = rest.slice(0, q);
+  }
   const semi = rest.indexOf(';');
   const hostport = semi >= 0 ? rest.slice(0, semi) : rest;
   const params = semi >= 0 ? unescapeParams(parseParams(rest.slice(semi))) : {};
@@ -315,15 +331,23 @@ function parseSipUri(scheme: string, rest: string): SipUri | null {
     const end = hostport.indexOf(']');
     if (end < 0) return null;
     host = hostport.slice(0, end + 1);
-    for (let i = 1; i < end; i++) { const c = host.charCodeAt(i); if (c >= 128 || HEX6[c] !== 1) return null; }
+    for (let i = 1; i < end; i++) {
+      const c = host.charCodeAt(i);
+      if (c >= 128 || HEX6[c] !== 1) return null;
+    }
     const after = hostport.slice(end + 1);
     if (after.startsWith(':')) port = toPort(after.slice(1));
     else if (after) return null;
   } else {
     const pc = hostport.lastIndexOf(':');
-    if (pc >= 0) { host = hostport.slice(0, pc); port = toPort(hostport.slice(pc + 1)); }
-    else host = hostport;
-    for (let i = 0; i < host.length; i++) { const c = host.charCodeAt(i); if (c >= 128 || HOSTC[c] !== 1) return null; }
+    if (pc >= 0) {
+      host = hostport.slice(0, pc);
+      port = toPort(hostport.slice(pc + 1));
+    } else host = hostport;
+    for (let i = 0; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      if (c >= 128 || HOSTC[c] !== 1) return null;
+    }
   }
   if (!host || Number.isNaN(port)) return null;
   return { scheme, user, password, host: host.toLowerCase(), port, params, headers };
@@ -425,7 +449,8 @@ function nameAddr(s: string, build: boolean): NameAddr | null {
 
 /** Parses a comma list of name-addrs (Contact, Route, Record-Route, Path, PAI…); null if any entry is malformed. */
 export function parseNameAddrList(value: string): NameAddr[] | null {
-  if (value.indexOf(',') < 0) {  // the usual single entry: parseNameAddr does all the checking
+  if (value.indexOf(',') < 0) {
+    // the usual single entry: parseNameAddr does all the checking
     const na = parseNameAddr(value);
     return na ? [na] : null;
   }

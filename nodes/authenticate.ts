@@ -4,7 +4,10 @@ import type { ChallengeOutcome } from '../engine/types';
 import type { DigestCredentials } from '../engine/ports';
 import { finish, flag, isSet } from './common';
 
-interface Values { password: string; ha1?: boolean | string | number | null }
+interface Values {
+  password: string;
+  ha1?: boolean | string | number | null;
+}
 
 const RESTART: Restart = { restart: true };
 
@@ -13,7 +16,7 @@ export function realmOf(s: RunState): string {
   if (s.ctx.realm) return s.ctx.realm;
   const from = s.cd.vars.fromURI ?? s.cd.headers.from?.[0];
   if (typeof from === 'string') {
-    const uri = from.includes('<') ? parseNameAddr(from)?.uri ?? from : from;
+    const uri = from.includes('<') ? (parseNameAddr(from)?.uri ?? from) : from;
     const host = parseUri(uri)?.host;
     if (host) return host;
   }
@@ -50,7 +53,8 @@ export const authenticateNode: NodeType<Values> = {
   type: 'output.nit.registrar.authenticate',
   title: 'Authenticate',
   category: 'registrar',
-  description: 'Checks the digest response with the password (clear text or HA1); challenges when missing or wrong, restarts the logic with authStatus = 1 when valid.',
+  description:
+    'Checks the digest response with the password (clear text or HA1); challenges when missing or wrong, restarts the logic with authStatus = 1 when valid.',
   authenticates: true,
   valuesSchema: {
     type: 'object',
@@ -73,7 +77,13 @@ export const authenticateNode: NodeType<Values> = {
       let stale = false;
       if (creds && pw !== null && !Array.isArray(pw) && pw !== '') {
         const result = s.ctx.auth.verify({
-          credentials: creds, method: String(vars.requestMethod ?? ''), password: String(pw), isHa1, realm, body: s.cd.body, now,
+          credentials: creds,
+          method: String(vars.requestMethod ?? ''),
+          password: String(pw),
+          isHa1,
+          realm,
+          body: s.cd.body,
+          now,
           requestUri: requestUriOf(s),
         });
         if (result === 'ok') {
@@ -85,9 +95,15 @@ export const authenticateNode: NodeType<Values> = {
       }
       const ch = s.ctx.auth.challenge(realm, stale, now);
       const outcome: ChallengeOutcome = {
-        kind: 'challenge', status: isRegister ? 401 : 407,
+        kind: 'challenge',
+        status: isRegister ? 401 : 407,
         header: isRegister ? 'WWW-Authenticate' : 'Proxy-Authenticate',
-        realm: ch.realm, nonce: ch.nonce, qop: ch.qop, algorithm: ch.algorithms[0], stale: ch.stale, challenges: ch.headerValues,
+        realm: ch.realm,
+        nonce: ch.nonce,
+        qop: ch.qop,
+        algorithm: ch.algorithms[0],
+        stale: ch.stale,
+        challenges: ch.headerValues,
       };
       return finish(outcome);
     };

@@ -1,7 +1,10 @@
 import type { CallLogic, NodeType } from '../engine/node-type';
 import { nodeRef } from './common';
 
-interface Values { logic: string | number; next?: number | string }
+interface Values {
+  logic: string | number;
+  next?: number | string;
+}
 
 /** Sub-logic call: runs another logic of the service; its exit node continues at `next`. */
 export const callLogicNode: NodeType<Values> = {

@@ -30,7 +30,10 @@ export const finish = (outcome: Outcome): Finish => ({ finish: outcome });
  * Reads the variable a `variable` field names (the tested variable of a condition, the input of
  * digits manipulation): always a variable, even one only the call descriptor brings; missing = null.
  */
-export const readVariable = (name: string): ValueGetter => (vars) => vars[name] ?? null;
+export const readVariable =
+  (name: string): ValueGetter =>
+  (vars) =>
+    vars[name] ?? null;
 
 export type { Exit };
 

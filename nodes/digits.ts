@@ -3,8 +3,13 @@ import { toText } from '../engine/values';
 import { nodeRef, readVariable } from './common';
 
 interface Values {
-  variable: string; stripDigits?: number; stripPrefix?: string; addPrefix?: string; addSuffix?: string;
-  storeInto?: string; next?: number | string;
+  variable: string;
+  stripDigits?: number;
+  stripPrefix?: string;
+  addPrefix?: string;
+  addSuffix?: string;
+  storeInto?: string;
+  next?: number | string;
 }
 
 /** Digits manipulation: strip leading digits or a prefix, add a prefix/suffix (number normalization). */

@@ -7,13 +7,36 @@ import { flag, isSet, nodeRef, writesVariable } from './common';
 
 type Part = 'auto' | 'value' | 'uri' | 'user' | 'host' | 'port' | 'displayName' | 'param';
 
-interface Extraction { header: string; part?: Part; param?: string; index?: 'first' | 'last'; storeInto: string; onlyIfNotSet?: boolean | string }
-interface Values { extractions: Array<Extraction>; next?: number | string; ifNotFound?: number | string }
+interface Extraction {
+  header: string;
+  part?: Part;
+  param?: string;
+  index?: 'first' | 'last';
+  storeInto: string;
+  onlyIfNotSet?: boolean | string;
+}
+interface Values {
+  extractions: Array<Extraction>;
+  next?: number | string;
+  ifNotFound?: number | string;
+}
 
 /** Headers whose values are name-addr: `auto` extracts their URI. */
 const NAME_ADDR_HEADERS = new Set([
-  'from', 'to', 'contact', 'diversion', 'p-asserted-identity', 'p-preferred-identity', 'remote-party-id',
-  'refer-to', 'referred-by', 'reply-to', 'history-info', 'route', 'record-route', 'path',
+  'from',
+  'to',
+  'contact',
+  'diversion',
+  'p-asserted-identity',
+  'p-preferred-identity',
+  'remote-party-id',
+  'refer-to',
+  'referred-by',
+  'reply-to',
+  'history-info',
+  'route',
+  'record-route',
+  'path',
 ]);
 
 /** List headers may carry several comma-separated entries. */
@@ -68,9 +91,10 @@ export const extractHeaderNode: NodeType<Values> = {
         type: 'array',
         minItems: 1,
         items: {
-          type: 'object', required: ['header', 'storeInto'],
+          type: 'object',
+          required: ['header', 'storeInto'],
           properties: {
-            header: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9!%*_+`\'~.-]+$' },
+            header: { type: 'string', minLength: 1, pattern: "^[A-Za-z0-9!%*_+`'~.-]+$" },
             part: { type: 'string', enum: ['auto', 'value', 'uri', 'user', 'host', 'port', 'displayName', 'param'] },
             param: { type: 'string' },
             index: { type: 'string', enum: ['first', 'last'] },
@@ -83,8 +107,10 @@ export const extractHeaderNode: NodeType<Values> = {
       ifNotFound: { ...nodeRef, description: 'taken when no extraction found a value (default: next)' },
     },
   },
-  check: (v) => (v.extractions ?? []).flatMap((e, i) =>
-    e?.part === 'param' && !e.param ? [[`extractions/${i}/param`, 'is required when part is "param"'] as [string, string]] : []),
+  check: (v) =>
+    (v.extractions ?? []).flatMap((e, i) =>
+      e?.part === 'param' && !e.param ? [[`extractions/${i}/param`, 'is required when part is "param"'] as [string, string]] : [],
+    ),
   compile(values, c) {
     const items = values.extractions.map((e) => ({ ...e, header: normalizeHeaderName(e.header), onlyIfNotSet: isSet(e.onlyIfNotSet) }));
     const next = c.exit('next');
@@ -93,9 +119,15 @@ export const extractHeaderNode: NodeType<Values> = {
       let any = false;
       for (const e of items) {
         const current = s.cd.vars[e.storeInto];
-        if (e.onlyIfNotSet && current !== undefined && current !== null) { any = true; continue; }
+        if (e.onlyIfNotSet && current !== undefined && current !== null) {
+          any = true;
+          continue;
+        }
         const value = extract(s.cd.headers[e.header], e.header, e);
-        if (value !== null) { s.set(e.storeInto, value); any = true; }
+        if (value !== null) {
+          s.set(e.storeInto, value);
+          any = true;
+        }
       }
       return !any && notFound.node ? notFound : next;
     };

@@ -19,9 +19,22 @@ import { setVariablesNode } from './set-variables';
 import { startNode } from './start';
 
 export const NODE_TYPES: NodeType[] = [
-  startNode, sequentialConditionsNode, conditionNode, queryDatabaseNode, authenticateNode, saveLocationNode,
-  lookupLocationNode, extractHeaderNode, setVariablesNode, digitsNode, replyNode, relayNode, redirectNode,
-  callLogicNode, exitNode, logNode,
+  startNode,
+  sequentialConditionsNode,
+  conditionNode,
+  queryDatabaseNode,
+  authenticateNode,
+  saveLocationNode,
+  lookupLocationNode,
+  extractHeaderNode,
+  setVariablesNode,
+  digitsNode,
+  replyNode,
+  relayNode,
+  redirectNode,
+  callLogicNode,
+  exitNode,
+  logNode,
 ];
 
 let shared: NodeRegistry | undefined;

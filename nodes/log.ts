@@ -5,7 +5,11 @@ import type { CdValue } from '../engine/types';
 import { toText } from '../engine/values';
 import { nodeRef } from './common';
 
-interface Values { level?: 'debug' | 'info' | 'warn' | 'error'; message: string; next?: number | string }
+interface Values {
+  level?: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  next?: number | string;
+}
 
 /** Log: writes a message (with `[name]` placeholders) to the service log. */
 export const logNode: NodeType<Values> = {

@@ -2,7 +2,12 @@ import type { NodeType } from '../engine/node-type';
 import type { CdValue } from '../engine/types';
 import { finish, nodeRef } from './common';
 
-interface Values { aor?: string; ifNotFound?: number | string; notFoundCode?: number; notFoundReason?: string }
+interface Values {
+  aor?: string;
+  ifNotFound?: number | string;
+  notFoundCode?: number;
+  notFoundReason?: string;
+}
 
 /** `user@domain`, `sip:user@domain` or `user` → [user, domain|null]. */
 export function aorParts(v: CdValue): [string | null, string | null] {
@@ -42,7 +47,8 @@ export const lookupLocationNode: NodeType<Values> = {
       const bindings = username ? await s.ctx.location.lookup(username, domain, new Date(s.ctx.clock.now())) : [];
       if (bindings.length === 0) return notFound.node ? notFound : finish({ kind: 'reply', status: code, reason });
       return finish({
-        kind: 'relay', status: null,
+        kind: 'relay',
+        status: null,
         targets: bindings.map((b) => ({ uri: b.contact, received: b.received, path: b.path ? b.path.split(',') : null, q: b.q })),
       });
     };

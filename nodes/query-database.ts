@@ -34,7 +34,10 @@ const JOIN_OPERATORS = ['is', 'isNot', 'lessThan', 'lessOrEqual', 'greaterThan',
 const MAX_CACHE_ENTRIES = 100_000;
 
 /** Short table name of a `table.column` (or `schema.table.column`) reference. */
-const tableOf = (ref: string): string => { const p = ref.split('.'); return p[p.length - 2]; };
+const tableOf = (ref: string): string => {
+  const p = ref.split('.');
+  return p[p.length - 2];
+};
 const shortName = (table: string): string => table.split('.').pop()!;
 
 /**
@@ -55,7 +58,8 @@ export const queryDatabaseNode: NodeType<Values> = {
       fields: {
         type: 'array',
         items: {
-          type: 'object', required: ['field', 'storeInto'],
+          type: 'object',
+          required: ['field', 'storeInto'],
           // a password / HA1 / secret / token column makes its variable a secret (engine/secrets.ts)
           properties: { field: column, storeInto: { type: 'string', 'x-writes': true, 'x-secret': { when: 'field', matches: SECRET_COLUMN_PATTERN } } },
         },
@@ -63,14 +67,16 @@ export const queryDatabaseNode: NodeType<Values> = {
       joins: {
         type: 'array',
         items: {
-          type: 'object', required: ['leftField', 'rightField'],
+          type: 'object',
+          required: ['leftField', 'rightField'],
           properties: { leftField: column, operator: { type: 'string', enum: JOIN_OPERATORS }, rightField: column },
         },
       },
       conditions: {
         type: 'array',
         items: {
-          type: 'object', required: ['field', 'operator'],
+          type: 'object',
+          required: ['field', 'operator'],
           properties: { field: column, operator: { type: 'string', enum: [...DB_OPERATORS] }, value: anyValue },
         },
       },
@@ -102,7 +108,10 @@ export const queryDatabaseNode: NodeType<Values> = {
     };
     (v.fields ?? []).forEach((f, i) => known(f?.field, `fields/${i}/field`));
     (v.conditions ?? []).forEach((f, i) => known(f?.field, `conditions/${i}/field`));
-    (v.joins ?? []).forEach((j, i) => { known(j?.leftField, `joins/${i}/leftField`); known(j?.rightField, `joins/${i}/rightField`); });
+    (v.joins ?? []).forEach((j, i) => {
+      known(j?.leftField, `joins/${i}/leftField`);
+      known(j?.rightField, `joins/${i}/rightField`);
+    });
     (v.orderBy ?? []).forEach((o, i) => known(typeof o === 'string' ? o : o?.field, `orderBy/${i}/field`));
     return problems;
   },
@@ -113,12 +122,16 @@ export const queryDatabaseNode: NodeType<Values> = {
     const base: Omit<DirectoryQuery, 'conditions'> = {
       tables: values.tables,
       fields,
-      joins: (values.joins ?? []).map((j) => ({ left: j.leftField, operator: (j.operator ?? 'is') as DirectoryQuery['joins'][number]['operator'], right: j.rightField })),
+      joins: (values.joins ?? []).map((j) => ({
+        left: j.leftField,
+        operator: (j.operator ?? 'is') as DirectoryQuery['joins'][number]['operator'],
+        right: j.rightField,
+      })),
       joinType: values.joinType ?? 'JOIN',
       logic: values.logic ?? 'and',
-      orderBy: (values.orderBy ?? []).map((o) => typeof o === 'string'
-        ? { field: o, direction: 'asc' as const }
-        : { field: o.field, direction: (o.direction ?? 'asc').toLowerCase() as 'asc' | 'desc' }),
+      orderBy: (values.orderBy ?? []).map((o) =>
+        typeof o === 'string' ? { field: o, direction: 'asc' as const } : { field: o.field, direction: (o.direction ?? 'asc').toLowerCase() as 'asc' | 'desc' },
+      ),
       offset: Number(values.offset || 0),
       limit: values.fetch === 'all' ? undefined : 1,
     };
@@ -128,11 +141,15 @@ export const queryDatabaseNode: NodeType<Values> = {
     let clockNow = 0;
     /** The directory revision the cached rows were read at; another one empties the cache. */
     let cachedRevision = 0;
-    const cache = cacheMs > 0
-      ? new LRUCache<string, RecordRow[]>({
-        max: MAX_CACHE_ENTRIES, ttl: Math.max(1, Math.round(cacheMs)), ttlResolution: 0, perf: { now: () => clockNow },
-      })
-      : null;
+    const cache =
+      cacheMs > 0
+        ? new LRUCache<string, RecordRow[]>({
+            max: MAX_CACHE_ENTRIES,
+            ttl: Math.max(1, Math.round(cacheMs)),
+            ttlResolution: 0,
+            perf: { now: () => clockNow },
+          })
+        : null;
     const found = c.exit('ifRecordFound');
     const notFound = c.exit('ifnoRecordFound');
 
@@ -166,7 +183,10 @@ export const queryDatabaseNode: NodeType<Values> = {
       if (cache) {
         now = s.ctx.clock.now();
         revision = s.ctx.directoryChanges?.revision ?? 0;
-        if (revision !== cachedRevision) { cache.clear(); cachedRevision = revision; }
+        if (revision !== cachedRevision) {
+          cache.clear();
+          cachedRevision = revision;
+        }
         clockNow = now;
         rows = cache.get(key);
       }
@@ -174,7 +194,7 @@ export const queryDatabaseNode: NodeType<Values> = {
         rows = await s.ctx.directory.query({ ...base, conditions: resolved });
         // not kept when the directory changed while the query ran
         if (cache && revision === (s.ctx.directoryChanges?.revision ?? 0) && revision === cachedRevision) {
-          clockNow = now;  // the entry lives from when the query was made, as before
+          clockNow = now; // the entry lives from when the query was made, as before
           cache.set(key, rows);
         }
       }
@@ -182,11 +202,14 @@ export const queryDatabaseNode: NodeType<Values> = {
       const first = rows[0];
       for (let i = 0; i < fields.length; i++) if (stores[i]) s.set(stores[i], first[fields[i]] ?? null);
       if (listVar) {
-        s.set(listVar, rows.map((row) => {
-          const out: RecordRow = {};
-          for (let i = 0; i < fields.length; i++) out[stores[i] || fields[i]] = row[fields[i]] ?? null;
-          return out;
-        }));
+        s.set(
+          listVar,
+          rows.map((row) => {
+            const out: RecordRow = {};
+            for (let i = 0; i < fields.length; i++) out[stores[i] || fields[i]] = row[fields[i]] ?? null;
+            return out;
+          }),
+        );
       }
       return found;
     };

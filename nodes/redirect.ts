@@ -4,7 +4,11 @@ import { toText } from '../engine/values';
 import { finish } from './common';
 import { REASONS } from './reply';
 
-interface Values { code?: number; reason?: string; contacts: string[] | string }
+interface Values {
+  code?: number;
+  reason?: string;
+  contacts: string[] | string;
+}
 
 /** Redirect: answers 3xx with the given contacts. */
 export const redirectNode: NodeType<Values> = {
@@ -25,9 +29,12 @@ export const redirectNode: NodeType<Values> = {
     const status = values.code ?? 302;
     const reason = values.reason || REASONS[status] || 'Redirect';
     const contacts = (Array.isArray(values.contacts) ? values.contacts : [values.contacts]).map((v) => c.value(v));
-    return (s) => finish({
-      kind: 'redirect', status, reason,
-      contacts: contacts.flatMap((get) => splitHeaderList(toText(get(s.cd.vars)))),
-    });
+    return (s) =>
+      finish({
+        kind: 'redirect',
+        status,
+        reason,
+        contacts: contacts.flatMap((get) => splitHeaderList(toText(get(s.cd.vars)))),
+      });
   },
 };

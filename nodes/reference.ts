@@ -18,7 +18,8 @@ function notes(s: JsonSchema): string {
   if (s['x-column']) parts.push('`table.column`');
   const secret = s['x-secret'] as true | { when?: string; matches?: string; from?: string } | undefined;
   if (secret === true) parts.push('secret: redacted from API answers');
-  else if (secret?.when) parts.push(`secret (redacted from API answers) when \`${secret.when}\` matches \`/${String(secret.matches).replace(/\|/g, '\\|')}/i\``);
+  else if (secret?.when)
+    parts.push(`secret (redacted from API answers) when \`${secret.when}\` matches \`/${String(secret.matches).replace(/\|/g, '\\|')}/i\``);
   else if (secret?.from) parts.push(`secret (redacted from API answers) when \`${secret.from}\` reads a secret`);
   if (s['x-logic']) parts.push('logic id or name');
   return parts.join('; ');
@@ -39,7 +40,7 @@ export function nodeReferenceMarkdown(types: NodeType[]): string {
     '# Node reference',
     '',
     'Generated from the node modules in `nodes/` (`npm run docs`); do not edit by hand.',
-    'Every parameter lives in the node\'s `values`; exits are fields holding the id of the next node.',
+    "Every parameter lives in the node's `values`; exits are fields holding the id of the next node.",
     '',
   ];
   for (const t of types) {

@@ -2,7 +2,9 @@ import type { NodeType } from '../engine/node-type';
 import { toText } from '../engine/values';
 import { finish } from './common';
 
-interface Values { destination: string }
+interface Values {
+  destination: string;
+}
 
 /** Relay to destination: proxies the request to a URI (literal, variable or `[name]` template). */
 export const relayNode: NodeType<Values> = {

@@ -3,7 +3,11 @@ import { bindingView, type CdValue, type ReplyOutcome } from '../engine/types';
 import { finish, flag } from './common';
 import { aorParts } from './lookup-location';
 
-interface Values { aor?: string; domain?: string; checkOwnership?: boolean | string | number | null }
+interface Values {
+  aor?: string;
+  domain?: string;
+  checkOwnership?: boolean | string | number | null;
+}
 
 /** The variable the ownership decision is written to (trace, simulator, later nodes). */
 export const AOR_CHECK_VARIABLE = 'aorCheck';
@@ -22,14 +26,22 @@ async function ownershipRefusal(s: RunState, user: string, domain: string | null
   const identity = s.authenticated;
   if (identity === null) return null; // the logic did not authenticate this request: its choice
   const port = s.ctx.ownership;
-  if (port === null) { s.set(AOR_CHECK_VARIABLE, `not checked (registrar.ownership.mode off): ${identity} saves ${user}`); return null; }
+  if (port === null) {
+    s.set(AOR_CHECK_VARIABLE, `not checked (registrar.ownership.mode off): ${identity} saves ${user}`);
+    return null;
+  }
   const owned = port === undefined ? { user: identity, domain: null } : await port.ownedAor(identity);
   const rule = port === undefined ? 'AoR user = auth username' : port.rule;
-  const ok = owned !== null && owned.user === user
-    && (!port?.matchDomain || owned.domain === null || domain === null || owned.domain.toLowerCase() === domain.toLowerCase());
+  const ok =
+    owned !== null &&
+    owned.user === user &&
+    (!port?.matchDomain || owned.domain === null || domain === null || owned.domain.toLowerCase() === domain.toLowerCase());
   const ownedText = owned === null ? 'no AoR' : owned.domain && port?.matchDomain ? `${owned.user}@${owned.domain}` : owned.user;
   const asked = domain && port?.matchDomain ? `${user}@${domain}` : user;
-  if (ok) { s.set(AOR_CHECK_VARIABLE, `${identity} owns ${asked} (${rule})`); return null; }
+  if (ok) {
+    s.set(AOR_CHECK_VARIABLE, `${identity} owns ${asked} (${rule})`);
+    return null;
+  }
   s.set(AOR_CHECK_VARIABLE, `refused: ${identity} owns ${ownedText}, not ${asked} (${rule})`);
   return FORBIDDEN;
 }
@@ -66,7 +78,12 @@ export const saveLocationNode: NodeType<Values> = {
   writes: () => [AOR_CHECK_VARIABLE],
   reviewAfterAuth(values) {
     return ownershipOff(values.checkOwnership)
-      ? [['checkOwnership', 'saves bindings after authentication without the AoR ownership tie: any subscriber\'s credentials can register, refresh or remove any AoR']]
+      ? [
+          [
+            'checkOwnership',
+            "saves bindings after authentication without the AoR ownership tie: any subscriber's credentials can register, refresh or remove any AoR",
+          ],
+        ]
       : [];
   },
   compile(values, c) {
@@ -105,7 +122,10 @@ export const saveLocationNode: NodeType<Values> = {
         now,
       });
       return finish({
-        kind: 'register', status: result.status, reason: result.reason, aor: username,
+        kind: 'register',
+        status: result.status,
+        reason: result.reason,
+        aor: username,
         bindings: result.bindings.map((b) => bindingView(b, now)),
         ...(result.headers ? { headers: result.headers } : {}),
       });

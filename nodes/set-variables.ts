@@ -1,7 +1,10 @@
 import type { NodeType } from '../engine/node-type';
 import { anyValue, flag, isSet, nodeRef, writesVariable } from './common';
 
-interface Values { variables: Array<{ variable: string; value?: unknown; onlyIfNotSet?: boolean | string }>; next?: number | string }
+interface Values {
+  variables: Array<{ variable: string; value?: unknown; onlyIfNotSet?: boolean | string }>;
+  next?: number | string;
+}
 
 /** Sets variables from literals, other variables or `[name]` templates. */
 export const setVariablesNode: NodeType<Values> = {
@@ -16,7 +19,8 @@ export const setVariablesNode: NodeType<Values> = {
       variables: {
         type: 'array',
         items: {
-          type: 'object', required: ['variable'],
+          type: 'object',
+          required: ['variable'],
           properties: { variable: { ...writesVariable, 'x-secret': { from: 'value' } }, value: anyValue, onlyIfNotSet: flag },
         },
       },

@@ -1,7 +1,9 @@
 import type { NodeType } from '../engine/node-type';
 import { nodeRef } from './common';
 
-interface Values { next: number | string }
+interface Values {
+  next: number | string;
+}
 
 /** Entry point of a logic: exactly one live start per logic. */
 export const startNode: NodeType<Values> = {

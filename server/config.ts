@@ -33,15 +33,28 @@ const DEFAULT_TRANSPORTS = ['udp', 'tcp'];
  * per transport. Deprecated, still accepted: `transports: [udp, tcp]` for several transports on
  * one host and port (the default when an entry gives neither).
  */
-export const listenerSchema = z.object({
-  name: z.string().min(1).default('default').describe('name used by routes to select this listener; entries with the same name are one listener with a socket per transport'),
-  transport: transportName.optional().describe('transport of this socket (one entry per transport and address, as Kamailio listen=udp:host:port)'),
-  host: z.string().min(1).default('0.0.0.0').describe('address to bind'),
-  port: port.default(5060).describe('SIP port (0 = any free port)'),
-  transports: z.array(transportName).min(1).optional().describe('deprecated (use one entry per transport): several transports on this host and port; default [udp, tcp] when transport is not given'),
-  advertise: z.string().optional().describe('address written in Via/Record-Route when the bind address is not reachable (e.g. behind NAT)'),
-}).strict()
-  .refine((l) => l.transport === undefined || l.transports === undefined, { message: 'give transport or the deprecated transports, not both', path: ['transports'] })
+export const listenerSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .default('default')
+      .describe('name used by routes to select this listener; entries with the same name are one listener with a socket per transport'),
+    transport: transportName.optional().describe('transport of this socket (one entry per transport and address, as Kamailio listen=udp:host:port)'),
+    host: z.string().min(1).default('0.0.0.0').describe('address to bind'),
+    port: port.default(5060).describe('SIP port (0 = any free port)'),
+    transports: z
+      .array(transportName)
+      .min(1)
+      .optional()
+      .describe('deprecated (use one entry per transport): several transports on this host and port; default [udp, tcp] when transport is not given'),
+    advertise: z.string().optional().describe('address written in Via/Record-Route when the bind address is not reachable (e.g. behind NAT)'),
+  })
+  .strict()
+  .refine((l) => l.transport === undefined || l.transports === undefined, {
+    message: 'give transport or the deprecated transports, not both',
+    path: ['transports'],
+  })
   .transform((l) => (l.transport === undefined && l.transports === undefined ? { ...l, transports: DEFAULT_TRANSPORTS.slice() } : l));
 
 export type ListenerEntry = z.output<typeof listenerSchema>;
@@ -61,9 +74,12 @@ export function sipListeners(entries: readonly ListenerEntry[]): SipListener[] {
   const byName = new Map<string, SipListener>();
   for (const e of entries) {
     let l = byName.get(e.name);
-    if (!l) { l = { name: e.name, sockets: [] }; byName.set(e.name, l); }
+    if (!l) {
+      l = { name: e.name, sockets: [] };
+      byName.set(e.name, l);
+    }
     if (e.advertise !== undefined) l.advertise ??= e.advertise;
-    for (const transport of e.transport !== undefined ? [e.transport] : e.transports ?? DEFAULT_TRANSPORTS) {
+    for (const transport of e.transport !== undefined ? [e.transport] : (e.transports ?? DEFAULT_TRANSPORTS)) {
       l.sockets.push({ transport, host: e.host, port: e.port });
     }
   }
@@ -85,116 +101,302 @@ function listenerProblems(entries: readonly ListenerEntry[]): string[] {
   return problems;
 }
 
-export const routeSchema = z.object({
-  listener: z.string().optional().describe('listener name; any when absent'),
-  method: z.string().regex(/^[A-Z]+$/, 'must be an upper-case SIP method').optional().describe('SIP method; any when absent'),
-  source: z.string().optional().describe('source address prefix (e.g. 10.0.12. or 192.168.1.10); any when absent'),
-  logic: z.string().min(1).describe('logic id or name to run'),
-}).strict();
+export const routeSchema = z
+  .object({
+    listener: z.string().optional().describe('listener name; any when absent'),
+    method: z
+      .string()
+      .regex(/^[A-Z]+$/, 'must be an upper-case SIP method')
+      .optional()
+      .describe('SIP method; any when absent'),
+    source: z.string().optional().describe('source address prefix (e.g. 10.0.12. or 192.168.1.10); any when absent'),
+    logic: z.string().min(1).describe('logic id or name to run'),
+  })
+  .strict();
 
-export const configSchema = z.object({
-  dataDir: z.string().min(1).default('.data').describe('embedded data: PGlite directory, nonce secret'),
-  flows: z.string().min(1).default('flows').describe('.slid file or folder of .slid files to load'),
-  defaultLogic: z.string().min(1).default('pbx').describe('logic run when no route matches (id or name)'),
-  sip: z.object({
-    listeners: z.array(listenerSchema).min(1)
-      .superRefine((entries, ctx) => { for (const message of listenerProblems(entries)) ctx.addIssue({ code: 'custom', message }); })
-      .prefault([{}])
-      .describe('SIP sockets: [{transport, host, port}] (Kamailio listen=); entries sharing a name are one listener. The deprecated {host, port, transports: [udp, tcp]} still works'),
-    domain: z.string().min(1).optional().describe('registrar domain = digest realm; default: the From host of each request'),
-    aliases: z.array(z.string().min(1)).default([]).describe('other names of this domain (Request-URIs addressed to the server)'),
-    called: z.enum(['requestUri', 'to']).default('requestUri').describe('where the called variable comes from'),
-    recordRoute: z.boolean().default(false).describe('add Record-Route to relayed requests'),
-    workers: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('SIP worker threads; messages are dispatched to them by Call-ID, stores stay in the main thread; "auto" = one per core, 1 = everything in the main thread'),
-    maxQueueMs: z.number().int().min(1).default(400).describe('a request that waited longer than this for a worker thread is dropped (overload: the UA retransmits; responses are never dropped)'),
-    defaultRoute: z.object({
-      status: z.number().int().min(300).max(699).default(404),
-      reason: z.string().default('Not Found'),
-    }).strict().prefault({}).describe('answer when a top-level logic exits'),
-    loopGuard: z.object({
-      maxOccurrences: z.number().int().min(1).default(10).describe('max requests with the same calling/called/call-id per window'),
-      windowSec: z.number().positive().default(5),
-    }).strict().prefault({}),
-    tcp: z.object({
-      messageTimeoutMs: z.number().int().min(100).default(10_000).describe('a SIP message whose first byte arrived on a TCP connection must be complete within this time, else the connection is closed (slowloris: a trickle of bytes defeats the idle timeout, not this one)'),
-      idleTimeoutSec: z.number().int().min(1).default(300).describe('TCP connections with no traffic this long are closed (RFC 5626 CRLF keep-alives count as traffic)'),
-      maxConnections: z.number().int().min(1).default(4096).describe('inbound SIP TCP connections open at once, all listeners and sources together; further ones are reset at once so that the HTTP API, the health checks and the stores keep file descriptors. Applied at most half the soft open-file limit (ulimit -n, read from /proc/self/limits at start; logged when lowered)'),
-      maxConnectionsPerSource: z.number().int().min(1).default(64).describe('inbound SIP TCP connections open at once from one source address; further ones are reset at once (security.trustedSources are exempt, an SBC or a NATed office may need more)'),
-    }).strict().prefault({}),
-  }).strict().prefault({}),
-  security: z.object({
-    trustedSources: z.array(z.string().min(1).refine(isAddressOrCidr, 'must be an IP address or a CIDR block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)')).default([]).describe('addresses or CIDR blocks (trunks, SBCs, monitoring) never banned, rate-limited or dropped as scanners; their authentication failures still count against the username. Behind an SBC, list it here: the per-username lock is then the remaining brute-force defence'),
-    bans: z.object({
-      enabled: z.boolean().default(true).describe('count failed authentications and ban sources / lock usernames past the thresholds, ban sources over their rate or using a scanner User-Agent; false = no ban or lock at all (the rate limit and the scanner check still drop the messages concerned)'),
-      windowSec: z.number().int().min(1).default(60).describe('sliding window over which failures are counted'),
-      maxFailuresPerSource: z.number().int().min(1).default(20).describe('failed authentications from one source address within the window before it is banned'),
-      maxFailuresPerUser: z.number().int().min(1).default(50).describe('failed authentications for one auth username (any case, from any source) within the window before it is locked; keep it above maxFailuresPerSource, so that one source is banned before it can lock a user out'),
-      banSec: z.number().int().min(1).default(900).describe('how long a banned source (failures, rate, scanner) is dropped silently'),
-      lockSec: z.number().int().min(1).default(300).describe('how long a locked username is refused, whatever its password'),
-    }).strict().prefault({}),
-    rateLimit: z.object({
-      requestsPerSec: z.number().min(0).default(200).describe('SIP messages (requests and responses) accepted per second from one source address, token bucket (0 = no limit); past it they are dropped silently'),
-      burst: z.number().int().min(1).default(400).describe('messages a source may send at once above the steady rate (the bucket size)'),
-      banAfterSec: z.number().int().min(0).default(10).describe('a source over its rate for this many seconds in a row (drops at most 1 s apart) is banned for security.bans.banSec (0 = never ban for rate)'),
-    }).strict().prefault({}),
-    scannerUserAgents: z.array(z.string().min(1)).default(['friendly-scanner', 'sipvicious', 'sipcli', 'VaxSIPUserAgent', 'sip-scan', 'sundayddr', 'iWar', 'SIPScan', 'smap', 'PortSIP VoIP SDK', 'pplsip']).describe('requests whose User-Agent contains one of these (case-insensitive) are dropped silently and their source banned'),
-  }).strict().prefault({}),
-  routes: z.array(routeSchema).default([]).describe('interfaces → logics, first match wins'),
-  directory: z.object({
-    url: z.string().min(1).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
-    poolMax: z.number().int().min(1).default(10),
-    cacheSec: z.number().min(0).default(0).describe('reuse directory query results this many seconds (0 = every query reads the database); writes through this process invalidate the cache'),
-    cacheNegativeSec: z.number().min(0).default(5).describe('how long an empty result is reused (at most cacheSec)'),
-    cacheMaxEntries: z.number().int().min(1).default(100000).describe('cached results kept at most (oldest dropped first)'),
-  }).strict().prefault({}),
-  location: z.object({
-    url: z.string().min(1).default('sql').describe('"sql" (directory database), "memory", postgres://…, or mongodb://h1,h2,h3/kamailio?replicaSet=sre_location'),
-    database: z.string().min(1).default('kamailio').describe('MongoDB database when the URL names none'),
-    collection: z.string().min(1).default('location'),
-    writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
-    mode: z.enum(['db-only', 'write-through']).default('db-only').describe('SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3; instances share bindings); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1: fewer statements per REGISTER, but bindings written to the database by other instances or processes are not seen until restart). Ignored by the memory location'),
-  }).strict().prefault({}),
-  registrar: z.object({
-    defaultExpires: seconds.default(3600),
-    minExpires: seconds.default(60),
-    maxExpires: seconds.default(86400),
-    rejectBelowMin: z.boolean().default(true).describe('423 + Min-Expires (else raise to minExpires)'),
-    maxContacts: seconds.default(10).describe('bindings per AoR (0 = unlimited); a REGISTER that would add one more is answered 403 and changes nothing'),
-    ownership: z.object({
-      mode: z.enum(['directory', 'username', 'off']).default('directory').describe('after authentication, which AoR the credentials may register: "directory" = the AoR of the authenticated username\'s row (table, usernameColumn, aorColumn; an empty AoR column = the username itself), "username" = an AoR whose user is the auth username (Kamailio auth_check with the To-user check), "off" = any AoR (only behind a front end that checks it; logged at start). Other AoRs get 403, nothing stored or removed'),
-      table: z.string().regex(/^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$/, 'must be schema.table').default('registration.customers').describe('directory table holding the username → AoR tie'),
-      usernameColumn: z.string().regex(/^[A-Za-z_][\w]*$/, 'must be a column name').default('username').describe('column matched against the digest username'),
-      aorColumn: z.string().regex(/^[A-Za-z_][\w]*$/, 'must be a column name').default('aor').describe('column holding the owned AoR (user, user@domain or sip:user@domain)'),
-      matchDomain: z.boolean().default(false).describe('compare the AoR domain too (multi-domain registrars); by default the user part alone, as the realm is the From host'),
-    }).strict().prefault({}),
-    purgeIntervalSec: z.number().int().min(1).default(60),
-  }).strict().prefault({}),
-  auth: z.object({
-    nonceSecret: z.string().min(16).optional().describe('shared by all instances (hex or text); default: generated once in dataDir'),
-    nonceLifetimeSec: z.number().int().min(1).default(300),
-    algorithms: z.array(z.enum(['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess'])).min(1).default(['MD5']).describe('offered digest algorithms'),
-  }).strict().prefault({}),
-  limits: z.object({
-    maxTransitions: z.number().int().min(1).default(1000),
-    maxRestarts: z.number().int().min(0).default(2),
-    maxCallDepth: z.number().int().min(1).default(16),
-  }).strict().prefault({}),
-  http: z.object({
-    enabled: z.boolean().default(true),
-    host: z.string().min(1).default('127.0.0.1'),
-    port: port.default(8080),
-    token: z.string().min(16).optional().describe('bearer token for the API; default: generated once in dataDir'),
-  }).strict().prefault({}),
-  log: z.object({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).strict().prefault({}),
-}).strict();
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('.data').describe('embedded data: PGlite directory, nonce secret'),
+    flows: z.string().min(1).default('flows').describe('.slid file or folder of .slid files to load'),
+    defaultLogic: z.string().min(1).default('pbx').describe('logic run when no route matches (id or name)'),
+    sip: z
+      .object({
+        listeners: z
+          .array(listenerSchema)
+          .min(1)
+          .superRefine((entries, ctx) => {
+            for (const message of listenerProblems(entries)) ctx.addIssue({ code: 'custom', message });
+          })
+          .prefault([{}])
+          .describe(
+            'SIP sockets: [{transport, host, port}] (Kamailio listen=); entries sharing a name are one listener. The deprecated {host, port, transports: [udp, tcp]} still works',
+          ),
+        domain: z.string().min(1).optional().describe('registrar domain = digest realm; default: the From host of each request'),
+        aliases: z.array(z.string().min(1)).default([]).describe('other names of this domain (Request-URIs addressed to the server)'),
+        called: z.enum(['requestUri', 'to']).default('requestUri').describe('where the called variable comes from'),
+        recordRoute: z.boolean().default(false).describe('add Record-Route to relayed requests'),
+        workers: z
+          .union([z.literal('auto'), z.number().int().min(1)])
+          .default('auto')
+          .describe(
+            'SIP worker threads; messages are dispatched to them by Call-ID, stores stay in the main thread; "auto" = one per core, 1 = everything in the main thread',
+          ),
+        maxQueueMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(400)
+          .describe('a request that waited longer than this for a worker thread is dropped (overload: the UA retransmits; responses are never dropped)'),
+        defaultRoute: z
+          .object({
+            status: z.number().int().min(300).max(699).default(404),
+            reason: z.string().default('Not Found'),
+          })
+          .strict()
+          .prefault({})
+          .describe('answer when a top-level logic exits'),
+        loopGuard: z
+          .object({
+            maxOccurrences: z.number().int().min(1).default(10).describe('max requests with the same calling/called/call-id per window'),
+            windowSec: z.number().positive().default(5),
+          })
+          .strict()
+          .prefault({}),
+        tcp: z
+          .object({
+            messageTimeoutMs: z
+              .number()
+              .int()
+              .min(100)
+              .default(10_000)
+              .describe(
+                'a SIP message whose first byte arrived on a TCP connection must be complete within this time, else the connection is closed (slowloris: a trickle of bytes defeats the idle timeout, not this one)',
+              ),
+            idleTimeoutSec: z
+              .number()
+              .int()
+              .min(1)
+              .default(300)
+              .describe('TCP connections with no traffic this long are closed (RFC 5626 CRLF keep-alives count as traffic)'),
+            maxConnections: z
+              .number()
+              .int()
+              .min(1)
+              .default(4096)
+              .describe(
+                'inbound SIP TCP connections open at once, all listeners and sources together; further ones are reset at once so that the HTTP API, the health checks and the stores keep file descriptors. Applied at most half the soft open-file limit (ulimit -n, read from /proc/self/limits at start; logged when lowered)',
+              ),
+            maxConnectionsPerSource: z
+              .number()
+              .int()
+              .min(1)
+              .default(64)
+              .describe(
+                'inbound SIP TCP connections open at once from one source address; further ones are reset at once (security.trustedSources are exempt, an SBC or a NATed office may need more)',
+              ),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    security: z
+      .object({
+        trustedSources: z
+          .array(z.string().min(1).refine(isAddressOrCidr, 'must be an IP address or a CIDR block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)'))
+          .default([])
+          .describe(
+            'addresses or CIDR blocks (trunks, SBCs, monitoring) never banned, rate-limited or dropped as scanners; their authentication failures still count against the username. Behind an SBC, list it here: the per-username lock is then the remaining brute-force defence',
+          ),
+        bans: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(true)
+              .describe(
+                'count failed authentications and ban sources / lock usernames past the thresholds, ban sources over their rate or using a scanner User-Agent; false = no ban or lock at all (the rate limit and the scanner check still drop the messages concerned)',
+              ),
+            windowSec: z.number().int().min(1).default(60).describe('sliding window over which failures are counted'),
+            maxFailuresPerSource: z
+              .number()
+              .int()
+              .min(1)
+              .default(20)
+              .describe('failed authentications from one source address within the window before it is banned'),
+            maxFailuresPerUser: z
+              .number()
+              .int()
+              .min(1)
+              .default(50)
+              .describe(
+                'failed authentications for one auth username (any case, from any source) within the window before it is locked; keep it above maxFailuresPerSource, so that one source is banned before it can lock a user out',
+              ),
+            banSec: z.number().int().min(1).default(900).describe('how long a banned source (failures, rate, scanner) is dropped silently'),
+            lockSec: z.number().int().min(1).default(300).describe('how long a locked username is refused, whatever its password'),
+          })
+          .strict()
+          .prefault({}),
+        rateLimit: z
+          .object({
+            requestsPerSec: z
+              .number()
+              .min(0)
+              .default(200)
+              .describe(
+                'SIP messages (requests and responses) accepted per second from one source address, token bucket (0 = no limit); past it they are dropped silently',
+              ),
+            burst: z.number().int().min(1).default(400).describe('messages a source may send at once above the steady rate (the bucket size)'),
+            banAfterSec: z
+              .number()
+              .int()
+              .min(0)
+              .default(10)
+              .describe(
+                'a source over its rate for this many seconds in a row (drops at most 1 s apart) is banned for security.bans.banSec (0 = never ban for rate)',
+              ),
+          })
+          .strict()
+          .prefault({}),
+        scannerUserAgents: z
+          .array(z.string().min(1))
+          .default([
+            'friendly-scanner',
+            'sipvicious',
+            'sipcli',
+            'VaxSIPUserAgent',
+            'sip-scan',
+            'sundayddr',
+            'iWar',
+            'SIPScan',
+            'smap',
+            'PortSIP VoIP SDK',
+            'pplsip',
+          ])
+          .describe('requests whose User-Agent contains one of these (case-insensitive) are dropped silently and their source banned'),
+      })
+      .strict()
+      .prefault({}),
+    routes: z.array(routeSchema).default([]).describe('interfaces → logics, first match wins'),
+    directory: z
+      .object({
+        url: z.string().min(1).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
+        poolMax: z.number().int().min(1).default(10),
+        cacheSec: z
+          .number()
+          .min(0)
+          .default(0)
+          .describe('reuse directory query results this many seconds (0 = every query reads the database); writes through this process invalidate the cache'),
+        cacheNegativeSec: z.number().min(0).default(5).describe('how long an empty result is reused (at most cacheSec)'),
+        cacheMaxEntries: z.number().int().min(1).default(100000).describe('cached results kept at most (oldest dropped first)'),
+      })
+      .strict()
+      .prefault({}),
+    location: z
+      .object({
+        url: z
+          .string()
+          .min(1)
+          .default('sql')
+          .describe('"sql" (directory database), "memory", postgres://…, or mongodb://h1,h2,h3/kamailio?replicaSet=sre_location'),
+        database: z.string().min(1).default('kamailio').describe('MongoDB database when the URL names none'),
+        collection: z.string().min(1).default('location'),
+        writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
+        mode: z
+          .enum(['db-only', 'write-through'])
+          .default('db-only')
+          .describe(
+            'SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3; instances share bindings); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1: fewer statements per REGISTER, but bindings written to the database by other instances or processes are not seen until restart). Ignored by the memory location',
+          ),
+      })
+      .strict()
+      .prefault({}),
+    registrar: z
+      .object({
+        defaultExpires: seconds.default(3600),
+        minExpires: seconds.default(60),
+        maxExpires: seconds.default(86400),
+        rejectBelowMin: z.boolean().default(true).describe('423 + Min-Expires (else raise to minExpires)'),
+        maxContacts: seconds.default(10).describe('bindings per AoR (0 = unlimited); a REGISTER that would add one more is answered 403 and changes nothing'),
+        ownership: z
+          .object({
+            mode: z
+              .enum(['directory', 'username', 'off'])
+              .default('directory')
+              .describe(
+                'after authentication, which AoR the credentials may register: "directory" = the AoR of the authenticated username\'s row (table, usernameColumn, aorColumn; an empty AoR column = the username itself), "username" = an AoR whose user is the auth username (Kamailio auth_check with the To-user check), "off" = any AoR (only behind a front end that checks it; logged at start). Other AoRs get 403, nothing stored or removed',
+              ),
+            table: z
+              .string()
+              .regex(/^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$/, 'must be schema.table')
+              .default('registration.customers')
+              .describe('directory table holding the username → AoR tie'),
+            usernameColumn: z
+              .string()
+              .regex(/^[A-Za-z_][\w]*$/, 'must be a column name')
+              .default('username')
+              .describe('column matched against the digest username'),
+            aorColumn: z
+              .string()
+              .regex(/^[A-Za-z_][\w]*$/, 'must be a column name')
+              .default('aor')
+              .describe('column holding the owned AoR (user, user@domain or sip:user@domain)'),
+            matchDomain: z
+              .boolean()
+              .default(false)
+              .describe('compare the AoR domain too (multi-domain registrars); by default the user part alone, as the realm is the From host'),
+          })
+          .strict()
+          .prefault({}),
+        purgeIntervalSec: z.number().int().min(1).default(60),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        nonceSecret: z.string().min(16).optional().describe('shared by all instances (hex or text); default: generated once in dataDir'),
+        nonceLifetimeSec: z.number().int().min(1).default(300),
+        algorithms: z
+          .array(z.enum(['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess']))
+          .min(1)
+          .default(['MD5'])
+          .describe('offered digest algorithms'),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxTransitions: z.number().int().min(1).default(1000),
+        maxRestarts: z.number().int().min(0).default(2),
+        maxCallDepth: z.number().int().min(1).default(16),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8080),
+        token: z.string().min(16).optional().describe('bearer token for the API; default: generated once in dataDir'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], where: string) {
+  constructor(
+    readonly problems: string[],
+    where: string,
+  ) {
     super(`${where}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
@@ -219,7 +421,8 @@ function leaves(schema: z.ZodType, prefix: string[] = [], out: Array<{ path: str
 
 function unwrap(s: z.ZodType): z.ZodType {
   let cur: z.ZodType = s;
-  while (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional || cur instanceof z.ZodPrefault) cur = (cur as z.ZodDefault<z.ZodType>).unwrap() as z.ZodType;
+  while (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional || cur instanceof z.ZodPrefault)
+    cur = (cur as z.ZodDefault<z.ZodType>).unwrap() as z.ZodType;
   return cur;
 }
 
@@ -227,7 +430,13 @@ export const envName = (p: string[]) => 'SIPFLOW_' + p.map((s) => s.replace(/([a
 
 function parseEnvValue(raw: string, schema: z.ZodType): unknown {
   const t = raw.trim();
-  if (t.startsWith('[') || t.startsWith('{')) { try { return JSON.parse(t); } catch { return raw; } }
+  if (t.startsWith('[') || t.startsWith('{')) {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return raw;
+    }
+  }
   if (schema instanceof z.ZodNumber) return t === '' ? raw : Number(t);
   if (schema instanceof z.ZodBoolean) return t === 'true' ? true : t === 'false' ? false : raw;
   if (schema instanceof z.ZodArray) return t === '' ? [] : t.split(',').map((x) => x.trim());
@@ -270,7 +479,9 @@ export function parseConfig(text: string, where: string, env: NodeJS.ProcessEnv 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   if (!file) return parseConfig('', 'defaults', env);
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
     throw new ConfigError([`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`], file);
   }
   const config = parseConfig(text, file, env);
@@ -294,7 +505,13 @@ export function configReference(): Array<{ key: string; env: string; type: strin
     for (const seg of leaf.path) def = (def as Record<string, unknown> | undefined)?.[seg];
     const json = z.toJSONSchema(leaf.schema, { unrepresentable: 'any' }) as Record<string, unknown>;
     const type = Array.isArray(json.enum) ? (json.enum as unknown[]).map(String).join(' \\| ') : String(json.type ?? (json.anyOf ? 'union' : 'any'));
-    rows.push({ key: leaf.path.join('.'), env: envName(leaf.path), type, default: def === undefined ? '' : JSON.stringify(def), description: findDescription(leaf.path) });
+    rows.push({
+      key: leaf.path.join('.'),
+      env: envName(leaf.path),
+      type,
+      default: def === undefined ? '' : JSON.stringify(def),
+      description: findDescription(leaf.path),
+    });
   }
   return rows;
 }
@@ -324,7 +541,9 @@ export function configReferenceMarkdown(): string {
     '|---|---|---|---|---|',
   ];
   for (const r of configReference()) {
-    lines.push(`| \`${r.key}\` | \`${r.env}\` | ${r.type} | ${r.default ? `\`${r.default.replace(/\|/g, '\\|')}\`` : ''} | ${r.description.replace(/\|/g, '\\|')} |`);
+    lines.push(
+      `| \`${r.key}\` | \`${r.env}\` | ${r.type} | ${r.default ? `\`${r.default.replace(/\|/g, '\\|')}\`` : ''} | ${r.description.replace(/\|/g, '\\|')} |`,
+    );
   }
   return lines.join('\n');
 }

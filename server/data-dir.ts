@@ -17,7 +17,11 @@ const LOOSE = 0o077;
 
 /** The process umask becomes 0o077 (no group/other bits on anything created from now on). No-op where the platform refuses (worker threads). */
 export function restrictUmask(): void {
-  try { process.umask(0o077); } catch { /* worker threads cannot change the umask: the main thread did */ }
+  try {
+    process.umask(0o077);
+  } catch {
+    /* worker threads cannot change the umask: the main thread did */
+  }
 }
 
 export interface SecureResult {
@@ -57,7 +61,9 @@ export function secureDataDir(dir: string, o: { create?: boolean } = {}): Secure
     }
     if (!isDir) return;
     let entries;
-    try { entries = readdirSync(p, { withFileTypes: true }); } catch (e) {
+    try {
+      entries = readdirSync(p, { withFileTypes: true });
+    } catch (e) {
       result.failed.push({ path: rel, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
       return;
     }
@@ -66,7 +72,11 @@ export function secureDataDir(dir: string, o: { create?: boolean } = {}): Secure
       const child = path.join(p, entry.name);
       const childRel = rel === '.' ? entry.name : path.join(rel, entry.name);
       let cst;
-      try { cst = lstatSync(child); } catch { continue; } // removed meanwhile
+      try {
+        cst = lstatSync(child);
+      } catch {
+        continue;
+      } // removed meanwhile
       if (cst.isDirectory() || cst.isFile()) visit(child, childRel, cst.isDirectory(), cst.mode);
     }
   };
@@ -90,7 +100,10 @@ export function describeFixed(dir: string, r: SecureResult): { message: string; 
  * folder given (the data dir, and a PGlite directory outside it), and one warning through `warn`
  * when anything was loose. Returns what was fixed.
  */
-export function hardenDataDirs(dirs: Array<{ dir: string; create?: boolean }>, warn: (message: string, fields: Record<string, unknown>) => void): SecureResult[] {
+export function hardenDataDirs(
+  dirs: Array<{ dir: string; create?: boolean }>,
+  warn: (message: string, fields: Record<string, unknown>) => void,
+): SecureResult[] {
   restrictUmask();
   const seen = new Set<string>();
   const results: SecureResult[] = [];

@@ -76,7 +76,11 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
 }
 
 function safeDecode(s: string): string {
-  try { return decodeURIComponent(s); } catch { return s; }
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 /** In free text: query strings of URLs, `Bearer <token>`, digest `response="…"`. */

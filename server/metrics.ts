@@ -82,58 +82,86 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const m: Metrics = {
     registry,
     requests: new Counter({
-      name: 'sipflow_requests_total', help: 'SIP requests run through a flow, by SIP method, outcome kind and status',
-      labelNames: ['method', 'outcome', 'status'] as const, registers: [registry],
+      name: 'sipflow_requests_total',
+      help: 'SIP requests run through a flow, by SIP method, outcome kind and status',
+      labelNames: ['method', 'outcome', 'status'] as const,
+      registers: [registry],
     }),
     flowExecution: new Histogram({
-      name: 'sipflow_flow_execution_seconds', help: 'flow execution latency per request (all passes, store calls included)',
-      labelNames: ['outcome'] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+      name: 'sipflow_flow_execution_seconds',
+      help: 'flow execution latency per request (all passes, store calls included)',
+      labelNames: ['outcome'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
     }),
     directoryQuery: new Histogram({
-      name: 'sipflow_directory_query_seconds', help: 'directory query latency',
-      labelNames: ['result'] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+      name: 'sipflow_directory_query_seconds',
+      help: 'directory query latency',
+      labelNames: ['result'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
     }),
     location: new Histogram({
-      name: 'sipflow_location_seconds', help: 'location service latency by operation',
-      labelNames: ['op', 'result'] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+      name: 'sipflow_location_seconds',
+      help: 'location service latency by operation',
+      labelNames: ['op', 'result'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
     }),
     bindings: new Gauge({
-      name: 'sipflow_bindings', help: 'live registrations (bindings) in the location service; sampled at most every 10 s',
+      name: 'sipflow_bindings',
+      help: 'live registrations (bindings) in the location service; sampled at most every 10 s',
       registers: [registry],
       async collect() {
         if (!source) return;
         const now = Date.now();
         if (!cached || now - cached.at >= cacheMs) {
           let value: number | null;
-          try { value = await source(); } catch { value = null; }
+          try {
+            value = await source();
+          } catch {
+            value = null;
+          }
           cached = { at: now, value };
         }
         if (cached.value !== null) this.set(cached.value);
       },
     }),
     authFailures: new Counter({
-      name: 'sipflow_auth_failures_total', help: 'authentication failures: kind=api (HTTP bearer token), kind=sip (digest credentials rejected)',
-      labelNames: ['kind'] as const, registers: [registry],
+      name: 'sipflow_auth_failures_total',
+      help: 'authentication failures: kind=api (HTTP bearer token), kind=sip (digest credentials rejected)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
     }),
     httpRequests: new Counter({
-      name: 'sipflow_http_requests_total', help: 'HTTP API requests by method, route pattern and status',
-      labelNames: ['method', 'route', 'status'] as const, registers: [registry],
+      name: 'sipflow_http_requests_total',
+      help: 'HTTP API requests by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [registry],
     }),
     activations: new Counter({
-      name: 'sipflow_flow_activations_total', help: 'flow activations applied by this instance (local or noticed from another instance)',
-      labelNames: ['flow'] as const, registers: [registry],
+      name: 'sipflow_flow_activations_total',
+      help: 'flow activations applied by this instance (local or noticed from another instance)',
+      labelNames: ['flow'] as const,
+      registers: [registry],
     }),
     securityDropped: new Counter({
-      name: 'sipflow_security_dropped_total', help: 'SIP messages dropped without an answer: reason=banned (source banned), rate (over its rate limit), scanner (scanner User-Agent)',
-      labelNames: ['reason'] as const, registers: [registry],
+      name: 'sipflow_security_dropped_total',
+      help: 'SIP messages dropped without an answer: reason=banned (source banned), rate (over its rate limit), scanner (scanner User-Agent)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
     }),
     securityBans: new Counter({
-      name: 'sipflow_security_bans_total', help: 'bans taken: kind=source (source address banned) or user (username locked), by reason (auth, rate, scanner)',
-      labelNames: ['kind', 'reason'] as const, registers: [registry],
+      name: 'sipflow_security_bans_total',
+      help: 'bans taken: kind=source (source address banned) or user (username locked), by reason (auth, rate, scanner)',
+      labelNames: ['kind', 'reason'] as const,
+      registers: [registry],
     }),
     securityActiveBans: new Gauge({
-      name: 'sipflow_security_active_bans', help: 'bans in force in this instance: kind=source (banned addresses) or user (locked usernames)',
-      labelNames: ['kind'] as const, registers: [registry],
+      name: 'sipflow_security_active_bans',
+      help: 'bans in force in this instance: kind=source (banned addresses) or user (locked usernames)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
       collect() {
         if (!securitySource) return;
         const c = securitySource();
@@ -141,29 +169,46 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         this.set({ kind: 'user' }, c.users);
       },
     }),
-    setSecuritySource(count) { securitySource = count; },
+    setSecuritySource(count) {
+      securitySource = count;
+    },
     tcpConnections: new Gauge({
-      name: 'sipflow_tcp_connections', help: 'inbound SIP TCP connections open (counted against sip.tcp.maxConnections)', registers: [registry],
+      name: 'sipflow_tcp_connections',
+      help: 'inbound SIP TCP connections open (counted against sip.tcp.maxConnections)',
+      registers: [registry],
     }),
     tcpRefused: new Counter({
-      name: 'sipflow_tcp_refused_total', help: 'inbound SIP TCP connections refused (reset at once): reason=max_connections (sip.tcp.maxConnections) or max_per_source (sip.tcp.maxConnectionsPerSource)',
-      labelNames: ['reason'] as const, registers: [registry],
+      name: 'sipflow_tcp_refused_total',
+      help: 'inbound SIP TCP connections refused (reset at once): reason=max_connections (sip.tcp.maxConnections) or max_per_source (sip.tcp.maxConnectionsPerSource)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
     }),
     tcpClosed: new Counter({
-      name: 'sipflow_tcp_closed_total', help: 'SIP TCP connections closed by a defence: reason=message_timeout (incomplete message), idle_timeout, bad_framing, not_reading (peer not reading responses)',
-      labelNames: ['reason'] as const, registers: [registry],
+      name: 'sipflow_tcp_closed_total',
+      help: 'SIP TCP connections closed by a defence: reason=message_timeout (incomplete message), idle_timeout, bad_framing, not_reading (peer not reading responses)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
     }),
-    setBindingsSource(count, ms = 10_000) { source = count; cacheMs = ms; cached = null; },
+    setBindingsSource(count, ms = 10_000) {
+      source = count;
+      cacheMs = ms;
+      cached = null;
+    },
     observeRun(method, outcome, seconds, opts) {
       if (outcome.kind === 'challenge' && !outcome.stale && opts?.hadCredentials) m.authFailures.inc({ kind: 'sip' }); // stale = right password, old nonce
       m.requests.inc({ method: method || 'unknown', outcome: outcome.kind, status: outcome.status === null ? 'none' : String(outcome.status) });
       m.flowExecution.observe({ outcome: outcome.kind }, seconds);
     },
-    addSource(get) { sources.add(get); return () => { sources.delete(get); }; },
+    addSource(get) {
+      sources.add(get);
+      return () => {
+        sources.delete(get);
+      };
+    },
     async text() {
       if (sources.size === 0) return registry.metrics();
       const parts: unknown[][] = [await registry.getMetricsAsJSON()];
-      for (const get of sources) parts.push(...await get());
+      for (const get of sources) parts.push(...(await get()));
       return AggregatorRegistry.aggregate(parts.filter((p) => p.length > 0)).metrics();
     },
   };

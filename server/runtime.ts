@@ -99,8 +99,11 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     nonceLifetimeSec: c.auth.nonceLifetimeSec,
     algorithms: c.auth.algorithms,
     registrar: {
-      defaultExpires: c.registrar.defaultExpires, minExpires: c.registrar.minExpires, maxExpires: c.registrar.maxExpires,
-      rejectBelowMin: c.registrar.rejectBelowMin, maxContacts: c.registrar.maxContacts,
+      defaultExpires: c.registrar.defaultExpires,
+      minExpires: c.registrar.minExpires,
+      maxExpires: c.registrar.maxExpires,
+      rejectBelowMin: c.registrar.rejectBelowMin,
+      maxContacts: c.registrar.maxContacts,
     },
     purgeIntervalSec: c.registrar.purgeIntervalSec,
     ownership: c.registrar.ownership,
@@ -139,7 +142,7 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
     const knex = openDirectory(url);
     try {
       await ensureSchema(knex);
-      return { ...await sqlStore(knex), knex };
+      return { ...(await sqlStore(knex)), knex };
     } catch (e) {
       await knex.destroy().catch(() => undefined);
       throw e;
@@ -152,7 +155,9 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
 function withCache(directory: Directory, changes: DirectoryChanges, o: RuntimeOptions): Directory {
   if (!o.directoryCacheSec || o.directoryCacheSec <= 0) return directory;
   const cached = createCachedDirectory(directory, {
-    ttlSec: o.directoryCacheSec, negativeTtlSec: o.directoryCacheNegativeSec, maxEntries: o.directoryCacheMaxEntries,
+    ttlSec: o.directoryCacheSec,
+    negativeTtlSec: o.directoryCacheNegativeSec,
+    maxEntries: o.directoryCacheMaxEntries,
   });
   changes.subscribe(() => cached.invalidate());
   return cached;
@@ -175,13 +180,27 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     const registrar = createRegistrar(store, o.registrar);
     const stopPurging = o.purgeIntervalSec ? registrar.startPurging(o.purgeIntervalSec * 1000) : () => undefined;
     const secret = o.nonceSecret !== undefined ? secretFromString(o.nonceSecret) : resolveSecret({ dataDir: o.dataDir });
-    const auth = createDigestAuth({ secret, nonceLifetimeSec: o.nonceLifetimeSec, algorithms: o.algorithms, nonceCounts: o.nonceCounts, bootEpoch: o.bootEpoch });
+    const auth = createDigestAuth({
+      secret,
+      nonceLifetimeSec: o.nonceLifetimeSec,
+      algorithms: o.algorithms,
+      nonceCounts: o.nonceCounts,
+      bootEpoch: o.bootEpoch,
+    });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
     const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
     const locationKnex = location.knex;
     return {
-      ctx, knex, directory, registrar, store, limits: o.limits, nonceSecret: secret, directoryChanges, subscribers,
+      ctx,
+      knex,
+      directory,
+      registrar,
+      store,
+      limits: o.limits,
+      nonceSecret: secret,
+      directoryChanges,
+      subscribers,
       onDirectoryWrite: (listener) => directoryChanges.subscribe(listener),
       async close() {
         stopPurging();

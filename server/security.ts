@@ -35,32 +35,50 @@ export function createSecurity(settings: GuardSettings, o: SecurityOptions): Sec
   const listeners = new Set<(username: string, until: number) => void>();
   const lockChanged = (username: string, until: number) => {
     for (const l of listeners) {
-      try { l(username, until); } catch (e) { logger.error({ err: e }, 'lock change listener failed'); }
+      try {
+        l(username, until);
+      } catch (e) {
+        logger.error({ err: e }, 'lock change listener failed');
+      }
     }
   };
   const onBan = (e: BanEvent) => {
     metrics.securityBans.inc({ kind: e.kind, reason: e.reason });
     const until = new Date(e.until).toISOString();
     if (e.kind === 'source') {
-      logger.warn({
-        source: e.key, username: e.last, reason: e.reason, count: e.count, windowSec: e.windowSec, banSec: e.durationSec, until,
-        ...(e.userAgent !== undefined ? { userAgent: e.userAgent } : {}),
-      }, `SIP source ${e.key} banned for ${e.durationSec} s (${describe(e)})`);
+      logger.warn(
+        {
+          source: e.key,
+          username: e.last,
+          reason: e.reason,
+          count: e.count,
+          windowSec: e.windowSec,
+          banSec: e.durationSec,
+          until,
+          ...(e.userAgent !== undefined ? { userAgent: e.userAgent } : {}),
+        },
+        `SIP source ${e.key} banned for ${e.durationSec} s (${describe(e)})`,
+      );
     } else {
-      logger.warn({ username: e.key, source: e.last, reason: e.reason, count: e.count, windowSec: e.windowSec, lockSec: e.durationSec, until },
-        `SIP username locked for ${e.durationSec} s (${describe(e)})`);
+      logger.warn(
+        { username: e.key, source: e.last, reason: e.reason, count: e.count, windowSec: e.windowSec, lockSec: e.durationSec, until },
+        `SIP username locked for ${e.durationSec} s (${describe(e)})`,
+      );
       lockChanged(e.key, e.until);
     }
   };
   const guard = new Guard({
-    ...settings, now: o.now, onBan,
+    ...settings,
+    now: o.now,
+    onBan,
     onLift(kind, key) {
       logger.info(kind === 'source' ? { source: key } : { username: key }, kind === 'source' ? `SIP source ${key} unbanned` : 'SIP username unlocked');
       if (kind === 'user') lockChanged(key, 0);
     },
   });
   metrics.setSecuritySource(() => guard.activeCounts());
-  const dropped = [  // by verdict: PASS, DROP_BANNED, DROP_RATE, DROP_SCANNER
+  const dropped = [
+    // by verdict: PASS, DROP_BANNED, DROP_RATE, DROP_SCANNER
     null,
     metrics.securityDropped.labels({ reason: 'banned' }),
     metrics.securityDropped.labels({ reason: 'rate' }),
@@ -74,14 +92,22 @@ export function createSecurity(settings: GuardSettings, o: SecurityOptions): Sec
       dropped[v]!.inc();
       return true;
     },
-    onLockChange(l) { listeners.add(l); return () => { listeners.delete(l); }; },
+    onLockChange(l) {
+      listeners.add(l);
+      return () => {
+        listeners.delete(l);
+      };
+    },
   };
 }
 
 function describe(e: BanEvent): string {
   switch (e.reason) {
-    case 'auth': return `${e.count} failed authentications within ${e.windowSec} s`;
-    case 'rate': return `over its request rate for ${e.windowSec} s, ${e.count} messages dropped`;
-    case 'scanner': return `scanner User-Agent "${e.userAgent ?? ''}"`;
+    case 'auth':
+      return `${e.count} failed authentications within ${e.windowSec} s`;
+    case 'rate':
+      return `over its request rate for ${e.windowSec} s, ${e.count} messages dropped`;
+    case 'scanner':
+      return `scanner User-Agent "${e.userAgent ?? ''}"`;
   }
 }

@@ -75,13 +75,21 @@ async function openFlows(config: Config, rt: Runtime, logger: Logger): Promise<F
   return flows;
 }
 
-const targetOf = (flows: FlowsStore) => (ref: string): LogicTarget | undefined => {
-  const r = flows.resolve(ref);
-  return r ? { service: r.service, logic: r.logic.id } : undefined;
-};
+const targetOf =
+  (flows: FlowsStore) =>
+  (ref: string): LogicTarget | undefined => {
+    const r = flows.resolve(ref);
+    return r ? { service: r.service, logic: r.logic.id } : undefined;
+  };
 
 /** Every listener served by the main thread itself (one SIP thread). */
-async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows: FlowsStore, security: Security): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
+async function startInProcess(
+  config: Config,
+  rt: Runtime,
+  logger: Logger,
+  flows: FlowsStore,
+  security: Security,
+): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
   const resolve = targetOf(flows);
   const servers: SipServer[] = [];
   const log = logPort(logger);
@@ -93,15 +101,24 @@ async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows
   const tcp = sipTcpOptions(config, { logger, metrics });
   try {
     for (const l of sipListeners(config.sip.listeners)) {
-      servers.push(await startSipServer({
-        ...listenerFrontEndOptions(config, l, {
-          service: flows.active(), resolve, ctx, log, nonceSecret: rt.nonceSecret,
-          observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
+      servers.push(
+        await startSipServer({
+          ...listenerFrontEndOptions(config, l, {
+            service: flows.active(),
+            resolve,
+            ctx,
+            log,
+            nonceSecret: rt.nonceSecret,
+            observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
+          }),
+          admit: (data, peer) => !security.drop(data, peer.address),
+          onAuthFailure: (source, username) => security.guard.authFailure(source, username),
+          host: l.sockets[0].host,
+          port: l.sockets[0].port,
+          sockets: l.sockets,
+          ...tcp,
         }),
-        admit: (data, peer) => !security.drop(data, peer.address),
-        onAuthFailure: (source, username) => security.guard.authFailure(source, username),
-        host: l.sockets[0].host, port: l.sockets[0].port, sockets: l.sockets, ...tcp,
-      }));
+      );
     }
   } catch (e) {
     for (const s of servers) await s.close(0);
@@ -109,7 +126,11 @@ async function startInProcess(config: Config, rt: Runtime, logger: Logger, flows
   }
   const unsubscribe = flows.onActivate(({ service }) => {
     for (const s of servers) {
-      try { s.frontEnd.setFlows(service, resolve); } catch (e) { logger.error({ err: e }, 'activated flows do not fit the routes: keeping the previous ones'); }
+      try {
+        s.frontEnd.setFlows(service, resolve);
+      } catch (e) {
+        logger.error({ err: e }, 'activated flows do not fit the routes: keeping the previous ones');
+      }
     }
   });
   return {
@@ -155,7 +176,12 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const activeFlows = flows;
   const stopPolling = activeFlows.startPolling();
   const httpPort = api ? (api.server.address() as { port: number }).port : undefined;
-  const closeShared = async () => { stopPolling(); await api?.close(); activeFlows.close(); await rt.close(); };
+  const closeShared = async () => {
+    stopPolling();
+    await api?.close();
+    activeFlows.close();
+    await rt.close();
+  };
 
   let sip: { listeners: Array<Omit<ListeningInfo, 'workers' | 'httpPort'>>; close(): Promise<void> };
   try {
@@ -164,8 +190,17 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
       sip = { listeners: sipListeners(config.sip.listeners).map((l, i) => listening(l, s.servers[i].ports)), close: s.close };
     } else {
       const threads: SipThreads = await startSipThreads({
-        config, ctx: instrumentContext(rt.ctx, processMetrics()), flows: activeFlows, logger, metrics: processMetrics(), workers,
-        nonceSecret: rt.nonceSecret, nonceCounts, bootEpoch, onDirectoryWrite: rt.onDirectoryWrite, security,
+        config,
+        ctx: instrumentContext(rt.ctx, processMetrics()),
+        flows: activeFlows,
+        logger,
+        metrics: processMetrics(),
+        workers,
+        nonceSecret: rt.nonceSecret,
+        nonceCounts,
+        bootEpoch,
+        onDirectoryWrite: rt.onDirectoryWrite,
+        security,
       });
       sip = { listeners: threads.listeners, close: () => threads.close(SHUTDOWN_GRACE_MS) };
     }
@@ -177,10 +212,12 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   o.onListening?.(info);
   let stopping: Promise<void> | null = null;
   return {
-    listeners: info, workers,
-    stop: () => (stopping ??= (async () => {
-      await sip.close();
-      await closeShared();
-    })()),
+    listeners: info,
+    workers,
+    stop: () =>
+      (stopping ??= (async () => {
+        await sip.close();
+        await closeShared();
+      })()),
   };
 }

@@ -25,30 +25,49 @@ export function routeSecretFrom(nonceSecret: Buffer | Uint8Array): Buffer {
  * The front end of one configured listener, as every SIP thread builds it (the single-process
  * server and each worker thread): routes, default logic, aliases, loop guard, limits.
  */
-export function listenerFrontEndOptions(config: Config, l: Pick<SipListener, 'name' | 'advertise'>, a: {
-  service: CompiledService;
-  resolve: (ref: string) => LogicTarget | undefined;
-  ctx: RunContext;
-  log?: LogPort;
-  observe?: FrontEndOptions['observe'];
-  /** The process's nonce secret (the Record-Route signature key derives from it). */
-  nonceSecret?: Buffer | Uint8Array;
-}): FrontEndOptions {
+export function listenerFrontEndOptions(
+  config: Config,
+  l: Pick<SipListener, 'name' | 'advertise'>,
+  a: {
+    service: CompiledService;
+    resolve: (ref: string) => LogicTarget | undefined;
+    ctx: RunContext;
+    log?: LogPort;
+    observe?: FrontEndOptions['observe'];
+    /** The process's nonce secret (the Record-Route signature key derives from it). */
+    nonceSecret?: Buffer | Uint8Array;
+  },
+): FrontEndOptions {
   return {
-    service: a.service, resolve: a.resolve, ctx: a.ctx, listenerName: l.name, advertisedHost: l.advertise,
+    service: a.service,
+    resolve: a.resolve,
+    ctx: a.ctx,
+    listenerName: l.name,
+    advertisedHost: l.advertise,
     aliases: [...config.sip.aliases, ...(config.sip.domain ? [config.sip.domain] : [])],
-    routes: config.routes, defaultLogic: a.resolve(config.defaultLogic) ? config.defaultLogic : undefined,
-    called: config.sip.called, recordRoute: config.sip.recordRoute,
+    routes: config.routes,
+    defaultLogic: a.resolve(config.defaultLogic) ? config.defaultLogic : undefined,
+    called: config.sip.called,
+    recordRoute: config.sip.recordRoute,
     exitResponse: config.sip.defaultRoute,
     loopGuard: { maxPerCallId: config.sip.loopGuard.maxOccurrences, windowSec: config.sip.loopGuard.windowSec },
-    run: { limits: config.limits }, log: a.log, observe: a.observe,
+    run: { limits: config.limits },
+    log: a.log,
+    observe: a.observe,
     routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
   };
 }
 
 /** A listener's sockets as bound (port 0 → the real one), for the logs and `sipflow serve`'s listening line. */
-export function listening(l: SipListener, ports: ReadonlyMap<string, number>): {
-  name: string; host: string; sockets: Array<{ transport: string; host: string; port: number }>; udpPort: number; tcpPort: number;
+export function listening(
+  l: SipListener,
+  ports: ReadonlyMap<string, number>,
+): {
+  name: string;
+  host: string;
+  sockets: Array<{ transport: string; host: string; port: number }>;
+  udpPort: number;
+  tcpPort: number;
 } {
   const sockets = l.sockets.map((s) => ({ transport: s.transport, host: s.host, port: ports.get(s.transport) ?? s.port }));
   // udpPort / tcpPort: kept for the callers that read them (0 when the listener has no such socket)
@@ -56,9 +75,27 @@ export function listening(l: SipListener, ports: ReadonlyMap<string, number>): {
 }
 
 /** The front end's options plus the transports' socket settings (host and port default to 0.0.0.0:5060). */
-export interface SipServerOptions extends Omit<FrontEndOptions, 'service' | 'ctx' | 'log'>,
-  Partial<Pick<TransportOptions, 'host' | 'port' | 'sockets' | 'udp' | 'tcp' | 'recvBufferSize' | 'sendBufferSize' | 'tcpIdleTimeoutMs' | 'maxMessageSize' | 'reuseAddr'
-    | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed'>> {
+export interface SipServerOptions
+  extends
+    Omit<FrontEndOptions, 'service' | 'ctx' | 'log'>,
+    Partial<
+      Pick<
+        TransportOptions,
+        | 'host'
+        | 'port'
+        | 'sockets'
+        | 'udp'
+        | 'tcp'
+        | 'recvBufferSize'
+        | 'sendBufferSize'
+        | 'tcpIdleTimeoutMs'
+        | 'maxMessageSize'
+        | 'reuseAddr'
+        | 'tcpMessageTimeoutMs'
+        | 'tcpGate'
+        | 'onTcpClosed'
+      >
+    > {
   service: CompiledService;
   ctx: RunContext;
   log?: LogPort;
@@ -82,11 +119,22 @@ export interface SipServer {
 export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
   let fe: FrontEnd | null = null;
   const transports = new SipTransports({
-    host: o.host ?? '0.0.0.0', port: o.port ?? 5060, sockets: o.sockets, udp: o.udp, tcp: o.tcp,
-    recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize,
-    tcpIdleTimeoutMs: o.tcpIdleTimeoutMs, maxMessageSize: o.maxMessageSize, reuseAddr: o.reuseAddr,
-    tcpMessageTimeoutMs: o.tcpMessageTimeoutMs, tcpGate: o.tcpGate, onTcpClosed: o.onTcpClosed,
-    onMessage: (data, peer, local) => { if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local); },
+    host: o.host ?? '0.0.0.0',
+    port: o.port ?? 5060,
+    sockets: o.sockets,
+    udp: o.udp,
+    tcp: o.tcp,
+    recvBufferSize: o.recvBufferSize,
+    sendBufferSize: o.sendBufferSize,
+    tcpIdleTimeoutMs: o.tcpIdleTimeoutMs,
+    maxMessageSize: o.maxMessageSize,
+    reuseAddr: o.reuseAddr,
+    tcpMessageTimeoutMs: o.tcpMessageTimeoutMs,
+    tcpGate: o.tcpGate,
+    onTcpClosed: o.onTcpClosed,
+    onMessage: (data, peer, local) => {
+      if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local);
+    },
     onWarning: (m) => o.log?.log('warn', m),
   });
   await transports.start();
@@ -138,7 +186,10 @@ export interface LoadedFlows {
 export function loadFlows(target: string): LoadedFlows {
   if (!existsSync(target)) throw new Error(`flows: ${target} does not exist`);
   const paths = statSync(target).isDirectory()
-    ? readdirSync(target).filter((f) => f.endsWith('.slid')).sort().map((f) => path.join(target, f))
+    ? readdirSync(target)
+        .filter((f) => f.endsWith('.slid'))
+        .sort()
+        .map((f) => path.join(target, f))
     : [target];
   if (paths.length === 0) throw new Error(`flows: no .slid file in ${target}`);
   const files: LoadedFlows['files'] = [];
@@ -165,6 +216,12 @@ export function loadFlows(target: string): LoadedFlows {
     }
     return undefined;
   };
-  const service: CompiledService = { logics, find: (ref) => { const t = resolve(ref); return t?.service.find(t.logic); } };
+  const service: CompiledService = {
+    logics,
+    find: (ref) => {
+      const t = resolve(ref);
+      return t?.service.find(t.logic);
+    },
+  };
   return { service, files, problems, resolve };
 }

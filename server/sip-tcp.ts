@@ -22,14 +22,19 @@ export function sipTcpOptions(config: Config, o: { logger?: Logger; metrics?: Me
   const limit = o.openFiles !== undefined ? o.openFiles : openFileLimit();
   const max = effectiveMaxConnections(t.maxConnections, limit);
   if (max < t.maxConnections) {
-    o.logger?.info({ configured: t.maxConnections, applied: max, openFileLimit: limit },
-      'sip.tcp.maxConnections lowered to half of the open-file limit (raise ulimit -n to accept more)');
+    o.logger?.info(
+      { configured: t.maxConnections, applied: max, openFileLimit: limit },
+      'sip.tcp.maxConnections lowered to half of the open-file limit (raise ulimit -n to accept more)',
+    );
   }
   const trusted = config.security.trustedSources.length ? parseTrusted(config.security.trustedSources) : null;
-  const isTrusted = trusted === null ? undefined : (address: string) => {
-    const a = normalizeAddress(address);
-    return trusted.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
-  };
+  const isTrusted =
+    trusted === null
+      ? undefined
+      : (address: string) => {
+          const a = normalizeAddress(address);
+          return trusted.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
+        };
 
   const pending = new Map<TcpRefusal, { count: number; bySource: Map<string, number>; lastLog: number }>();
   const onRefused = (reason: TcpRefusal, address: string) => {
@@ -37,22 +42,34 @@ export function sipTcpOptions(config: Config, o: { logger?: Logger; metrics?: Me
     if (!o.logger) return;
     const now = Date.now();
     let p = pending.get(reason);
-    if (!p) { p = { count: 0, bySource: new Map(), lastLog: 0 }; pending.set(reason, p); }
+    if (!p) {
+      p = { count: 0, bySource: new Map(), lastLog: 0 };
+      pending.set(reason, p);
+    }
     p.count++;
     if (p.bySource.size < 1000 || p.bySource.has(address)) p.bySource.set(address, (p.bySource.get(address) ?? 0) + 1);
     if (now - p.lastLog < LOG_EVERY_MS) return;
     let top = address;
     let topCount = 0;
-    for (const [a, c] of p.bySource) if (c > topCount) { top = a; topCount = c; }
-    o.logger.warn({ reason, refused: p.count, source: top, fromSource: topCount, open: gate.open, maxConnections: max, maxPerSource: t.maxConnectionsPerSource },
-      `SIP TCP connections refused (${reason === 'max_connections' ? 'sip.tcp.maxConnections' : 'sip.tcp.maxConnectionsPerSource'} reached)`);
+    for (const [a, c] of p.bySource)
+      if (c > topCount) {
+        top = a;
+        topCount = c;
+      }
+    o.logger.warn(
+      { reason, refused: p.count, source: top, fromSource: topCount, open: gate.open, maxConnections: max, maxPerSource: t.maxConnectionsPerSource },
+      `SIP TCP connections refused (${reason === 'max_connections' ? 'sip.tcp.maxConnections' : 'sip.tcp.maxConnectionsPerSource'} reached)`,
+    );
     p.count = 0;
     p.bySource.clear();
     p.lastLog = now;
   };
   const timeouts = { count: 0, last: '', lastLog: 0 };
   const gate = new TcpGate({
-    maxConnections: max, maxPerSource: t.maxConnectionsPerSource, isTrusted, onRefused,
+    maxConnections: max,
+    maxPerSource: t.maxConnectionsPerSource,
+    isTrusted,
+    onRefused,
     onChange: o.metrics ? (open) => o.metrics!.tcpConnections.set(open) : undefined,
   });
   return {
@@ -66,8 +83,10 @@ export function sipTcpOptions(config: Config, o: { logger?: Logger; metrics?: Me
       timeouts.count++;
       timeouts.last = address;
       if (now - timeouts.lastLog < LOG_EVERY_MS) return;
-      o.logger.warn({ closed: timeouts.count, source: address, messageTimeoutMs: t.messageTimeoutMs },
-        'SIP TCP connections closed: message not complete within sip.tcp.messageTimeoutMs');
+      o.logger.warn(
+        { closed: timeouts.count, source: address, messageTimeoutMs: t.messageTimeoutMs },
+        'SIP TCP connections closed: message not complete within sip.tcp.messageTimeoutMs',
+      );
       timeouts.count = 0;
       timeouts.lastLog = now;
     },

@@ -31,15 +31,20 @@ export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
   const opts: BuildOptions = { credentialsUsername: (v: string) => auth.parseCredentials(v)?.username ?? null, called: o.called };
   return (req, peer, local) => {
     const body = req.body;
-    return callDescriptorFrom([
-      ['requestMethod', req.method],
-      // also the CD's requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
-      ['requestURI', req.uri],
-      ['sourceAddress', peer.address],
-      ['sourcePort', peer.port],
-      ['destinationAddress', local.address],
-      ['destinationPort', local.port],
-      ['transport', peer.proto],
-    ], req.headers, body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined, opts);
+    return callDescriptorFrom(
+      [
+        ['requestMethod', req.method],
+        // also the CD's requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
+        ['requestURI', req.uri],
+        ['sourceAddress', peer.address],
+        ['sourcePort', peer.port],
+        ['destinationAddress', local.address],
+        ['destinationPort', local.port],
+        ['transport', peer.proto],
+      ],
+      req.headers,
+      body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined,
+      opts,
+    );
   };
 }

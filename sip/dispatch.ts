@@ -39,7 +39,10 @@ export function callIdHash(buf: Uint8Array): number {
     } else {
       let k = 0;
       while (k < CALL_ID.length && j + k < n && lower(buf[j + k]) === CALL_ID[k]) k++;
-      if (k === CALL_ID.length) { j += k; isCallId = true; }
+      if (k === CALL_ID.length) {
+        j += k;
+        isCallId = true;
+      }
     }
     if (isCallId) {
       while (j < n && (buf[j] === SP || buf[j] === HT)) j++;

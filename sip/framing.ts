@@ -39,7 +39,9 @@ export class StreamFramer {
   }
 
   /** Bytes held waiting for the rest of a message. */
-  get buffered(): number { return this.buf.length; }
+  get buffered(): number {
+    return this.buf.length;
+  }
 
   push(chunk: Buffer): FrameResult {
     const messages: Buffer[] = [];
@@ -50,10 +52,16 @@ export class StreamFramer {
       if (this.need < 0) {
         let i = 0;
         while (i < buf.length && (buf[i] === 13 || buf[i] === 10)) {
-          if (buf[i] === 10 && ++this.lfRun === 2) { keepalives++; this.lfRun = 0; }
+          if (buf[i] === 10 && ++this.lfRun === 2) {
+            keepalives++;
+            this.lfRun = 0;
+          }
           i++;
         }
-        if (i > 0) { buf = buf.subarray(i); this.scanFrom = 0; }
+        if (i > 0) {
+          buf = buf.subarray(i);
+          this.scanFrom = 0;
+        }
         if (buf.length === 0) break;
         this.lfRun = 0;
         const he = buf.indexOf(CRLFCRLF, Math.max(0, this.scanFrom - 3));
@@ -90,7 +98,7 @@ export class StreamFramer {
  */
 export function contentLength(head: string): number | string {
   let found: string | null = null;
-  let p = head.indexOf('\n') + 1;  // skip the start-line
+  let p = head.indexOf('\n') + 1; // skip the start-line
   if (p === 0) return 'Content-Length missing on a stream transport';
   const n = head.length;
   while (p < n) {

@@ -36,8 +36,16 @@ import type { CdValue, Outcome, RunContext } from '../engine/types';
 import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
 import { LoopGuard, type LoopGuardOptions } from './loop-guard';
 import {
-  DEFAULT_POLICY, checkRequest, checkResponse, isResponse, parseMaxForwards, topVia,
-  type RequestPolicy, type SipRequest, type SipHeaders, type Via,
+  DEFAULT_POLICY,
+  checkRequest,
+  checkResponse,
+  isResponse,
+  parseMaxForwards,
+  topVia,
+  type RequestPolicy,
+  type SipRequest,
+  type SipHeaders,
+  type Via,
 } from './message';
 import { parseMessage } from './parser';
 import { OurRoute, Proxy } from './proxy';
@@ -61,7 +69,10 @@ export interface RouteRule {
 }
 
 /** A logic and the service (file) it runs in. */
-export interface LogicTarget { service: CompiledService; logic: string }
+export interface LogicTarget {
+  service: CompiledService;
+  logic: string;
+}
 
 export interface FrontEndOptions {
   service: CompiledService;
@@ -131,7 +142,10 @@ function stampVia(h: SipHeaders, via: Via, peer: Peer): void {
   let v = `${via.protocol}/${via.transport} ${via.host}${via.port !== null ? `:${via.port}` : ''}`;
   for (const k in params) v += params[k] === null ? `;${k}` : `;${k}=${params[k]}`;
   const first = h.via[0];
-  if (first.indexOf(',') < 0) { h.via[0] = v; return; }
+  if (first.indexOf(',') < 0) {
+    h.via[0] = v;
+    return;
+  }
   // several via-parms on the first line: replace the first one only
   const rest = first.slice(splitPoint(first) + 1).trim();
   h.via = [v, rest, ...h.via.slice(1)];
@@ -153,14 +167,22 @@ function splitPoint(s: string): number {
  * the request's connection, a datagram transport's to the source address and the rport / Via port.
  */
 function responsePeer(via: Via | null, peer: Peer): Peer {
-  if (transportNamed(peer.proto)?.framing === 'stream') return { proto: peer.proto, address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
+  if (transportNamed(peer.proto)?.framing === 'stream')
+    return { proto: peer.proto, address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
   if (!via) return peer;
   return { proto: peer.proto, address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
 }
 
 const text = (v: CdValue | undefined): string => (v === null || v === undefined ? '' : Array.isArray(v) ? '' : String(v));
 
-interface CompiledRule { proto: string | null; port: number | null; skip: boolean; methods: Set<string> | null; source: string | null; target: LogicTarget }
+interface CompiledRule {
+  proto: string | null;
+  port: number | null;
+  skip: boolean;
+  methods: Set<string> | null;
+  source: string | null;
+  target: LogicTarget;
+}
 
 export class FrontEnd {
   readonly servers: ServerTransactions;
@@ -178,13 +200,24 @@ export class FrontEnd {
   /** Logic runs in progress. */
   running = 0;
 
-  constructor(private readonly transports: SipSender, private readonly o: FrontEndOptions) {
+  constructor(
+    private readonly transports: SipSender,
+    private readonly o: FrontEndOptions,
+  ) {
     this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
-    this.proxy = new Proxy(transports, this.servers, {
-      recordRoute: o.recordRoute, advertisedHost: o.advertisedHost ?? transports.advertised,
-      ports: transports.ports, aliases: o.aliases, routeSecret: o.routeSecret,
-      log: (level, message, fields) => o.log?.log(level, message, fields),
-    }, o.timers);
+    this.proxy = new Proxy(
+      transports,
+      this.servers,
+      {
+        recordRoute: o.recordRoute,
+        advertisedHost: o.advertisedHost ?? transports.advertised,
+        ports: transports.ports,
+        aliases: o.aliases,
+        routeSecret: o.routeSecret,
+        log: (level, message, fields) => o.log?.log(level, message, fields),
+      },
+      o.timers,
+    );
     this.loopGuard = o.loopGuard === false ? null : new LoopGuard(o.loopGuard ?? {});
     this.buildCd = cdBuilder(o.ctx.auth, { called: o.called });
     const bound = this.bind(o.service, o.resolve);
@@ -206,10 +239,12 @@ export class FrontEnd {
   }
 
   private bind(service: CompiledService, resolveRef?: (ref: string) => LogicTarget | undefined): { rules: CompiledRule[]; defaultLogic: LogicTarget } {
-    const resolve = resolveRef ?? ((ref: string): LogicTarget | undefined => {
-      const l = service.find(ref);
-      return l ? { service, logic: l.id } : undefined;
-    });
+    const resolve =
+      resolveRef ??
+      ((ref: string): LogicTarget | undefined => {
+        const l = service.find(ref);
+        return l ? { service, logic: l.id } : undefined;
+      });
     const o = this.o;
     const rules = (o.routes ?? []).map((r) => {
       // a listener condition names this listener (always true here), another one (never), or a transport[:port]
@@ -266,9 +301,13 @@ export class FrontEnd {
   }
 
   private replyStateless(h: SipHeaders, peer: Peer, status: number, reason?: string, extra?: Record<string, string>): void {
-    if (h.via === undefined) return;  // a response without Via reaches no one
+    if (h.via === undefined) return; // a response without Via reaches no one
     let via: Via | null = null;
-    try { via = topVia({ headers: h }); } catch { /* unparsable Via: answer the source */ }
+    try {
+      via = topVia({ headers: h });
+    } catch {
+      /* unparsable Via: answer the source */
+    }
     if (via) stampVia(h, via, peer);
     const res = buildResponse({ headers: h }, status, reason, this.withServer(extra));
     this.transports.send(serializeMessage(res), responsePeer(via, peer));
@@ -313,9 +352,12 @@ export class FrontEnd {
     const known = this.servers.get(key);
 
     if (method === 'ACK') {
-      if (known !== undefined && known.isInvite && known.lastStatus >= 300) { this.servers.ack(known); return; }
-      if (known !== undefined && known.lastStatus === 0) return;  // ACK before any final: nothing to do
-      if (this.challenges.replay(key) !== undefined) return;  // the ACK of a stateless 407: nothing to do
+      if (known !== undefined && known.isInvite && known.lastStatus >= 300) {
+        this.servers.ack(known);
+        return;
+      }
+      if (known !== undefined && known.lastStatus === 0) return; // ACK before any final: nothing to do
+      if (this.challenges.replay(key) !== undefined) return; // the ACK of a stateless 407: nothing to do
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
       // a 2xx ACK of a dialog we are on; any other ACK matches nothing of ours and is dropped
       if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) this.proxy.forwardAck(req);
@@ -334,19 +376,28 @@ export class FrontEnd {
       this.transports.send(challenged, responsePeer(via, peer));
       return;
     }
-    if (method === 'CANCEL') { this.handleCancel(req, via, key, peer); return; }
-    if (this.draining) { this.replyStateless(req.headers, peer, 503, undefined, { 'retry-after': '5' }); return; }
+    if (method === 'CANCEL') {
+      this.handleCancel(req, via, key, peer);
+      return;
+    }
+    if (this.draining) {
+      this.replyStateless(req.headers, peer, 503, undefined, { 'retry-after': '5' });
+      return;
+    }
 
     const tx = this.servers.create(key, req, method, responsePeer(via, peer));
     try {
       if (tx.isInvite) this.servers.respond(tx, buildResponse(req, 100), 100);
       const mfh = req.headers['max-forwards'];
-      const mf = mfh === undefined ? 70 : parseMaxForwards(mfh[0]) ?? 70;
+      const mf = mfh === undefined ? 70 : (parseMaxForwards(mfh[0]) ?? 70);
       if (method === 'OPTIONS' && (mf === 0 || parseUri(req.uri)?.user == null)) {
         this.respond(tx, 200, 'OK', { allow: ALLOW, accept: 'application/sdp', supported: 'path' });
         return;
       }
-      if (mf === 0) { this.respond(tx, 483, 'Too Many Hops'); return; }
+      if (mf === 0) {
+        this.respond(tx, 483, 'Too Many Hops');
+        return;
+      }
 
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
       if (hasToTag(req.headers)) {
@@ -374,13 +425,19 @@ export class FrontEnd {
         (r) => {
           this.running--;
           if (observe) observe(method, r.outcome, Number(process.hrtime.bigint() - started) / 1e9, cd.vars.authUsername !== undefined);
-          if (onAuthFailure !== undefined && (r.outcome.kind === 'challenge' ? !r.outcome.stale : r.outcome.status === 403)
-            && (req.headers.authorization !== undefined || req.headers['proxy-authorization'] !== undefined)) {
+          if (
+            onAuthFailure !== undefined &&
+            (r.outcome.kind === 'challenge' ? !r.outcome.stale : r.outcome.status === 403) &&
+            (req.headers.authorization !== undefined || req.headers['proxy-authorization'] !== undefined)
+          ) {
             onAuthFailure(peer.address, typeof authUser === 'string' ? authUser : null);
           }
           this.apply(tx, req, r.outcome);
         },
-        (e) => { this.running--; this.fail(tx, e); },
+        (e) => {
+          this.running--;
+          this.fail(tx, e);
+        },
       );
     } catch (e) {
       this.fail(tx, e);
@@ -389,8 +446,15 @@ export class FrontEnd {
 
   private fail(tx: ServerTx, e: unknown): void {
     this.stats.errors++;
-    this.o.log?.log('error', `${tx.method} handling failed: ${(e as Error)?.stack ?? String(e)}`, { callId: tx.request.headers['call-id']?.[0] ?? null, method: tx.method });
-    try { this.respond(tx, 500, 'Server Internal Error'); } catch { /* nothing more to do */ }
+    this.o.log?.log('error', `${tx.method} handling failed: ${(e as Error)?.stack ?? String(e)}`, {
+      callId: tx.request.headers['call-id']?.[0] ?? null,
+      method: tx.method,
+    });
+    try {
+      this.respond(tx, 500, 'Server Internal Error');
+    } catch {
+      /* nothing more to do */
+    }
   }
 
   private handleCancel(req: SipRequest, via: Via, key: string, peer: Peer): void {
@@ -398,7 +462,10 @@ export class FrontEnd {
     const inviteKey = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), 'INVITE');
     const invite = this.servers.get(inviteKey);
     const tx = this.servers.create(key, req, 'CANCEL', responsePeer(via, peer));
-    if (!invite) { this.respond(tx, 481); return; }
+    if (!invite) {
+      this.respond(tx, 481);
+      return;
+    }
     this.respond(tx, 200, 'OK');
     if (invite.state < TxState.Completed) {
       this.proxy.cancel(invite);
@@ -407,15 +474,20 @@ export class FrontEnd {
 
   /** Carries out an outcome: responseFor (sip/response-for.ts) decides the response, the proxy relays. */
   apply(tx: ServerTx, req: SipRequest, outcome: Outcome): void {
-    if (tx.state >= TxState.Completed) return;  // e.g. cancelled meanwhile
+    if (tx.state >= TxState.Completed) return; // e.g. cancelled meanwhile
     try {
       if (outcome.kind === 'error') {
         // the detail (node, cause) goes to the log, not on the wire
-        this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`,
-          { callId: req.headers['call-id']?.[0] ?? null, method: tx.method });
+        this.o.log?.log(outcome.status === 503 ? 'warn' : 'error', `${tx.method}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`, {
+          callId: req.headers['call-id']?.[0] ?? null,
+          method: tx.method,
+        });
       }
       const r = responseFor(outcome, req.headers, { now: Date.now(), exit: this.exitResponse });
-      if (r.kind === 'relay') { this.proxy.relay(tx, req, r.targets); return; }
+      if (r.kind === 'relay') {
+        this.proxy.relay(tx, req, r.targets);
+        return;
+      }
       let extra: Record<string, string[]> | undefined;
       if (r.headers.length) {
         extra = {};
@@ -429,10 +501,14 @@ export class FrontEnd {
   }
 
   /** Stops taking new requests (they get 503); transactions in progress continue. */
-  drain(): void { this.draining = true; }
+  drain(): void {
+    this.draining = true;
+  }
 
   /** True while logic runs or transactions wait for their final response. */
-  get busy(): boolean { return this.running > 0 || this.servers.inFlight > 0; }
+  get busy(): boolean {
+    return this.running > 0 || this.servers.inFlight > 0;
+  }
 
   close(): void {
     this.loopGuard?.close();

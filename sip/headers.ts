@@ -11,40 +11,106 @@ export const COMPACT_FORMS = COMPACT_HEADERS;
 
 /** Lower-case full name → spelling used on the wire (only where simple word capitalisation is wrong). */
 const CANONICAL: Record<string, string> = {
-  'call-id': 'Call-ID', cseq: 'CSeq', 'www-authenticate': 'WWW-Authenticate', 'mime-version': 'MIME-Version',
-  'rack': 'RAck', 'rseq': 'RSeq', 'sip-etag': 'SIP-ETag', 'sip-if-match': 'SIP-If-Match',
-  'p-asserted-identity': 'P-Asserted-Identity', 'identity-info': 'Identity-Info',
-  'content-id': 'Content-ID', 'remote-party-id': 'Remote-Party-ID', 'p-charging-vector': 'P-Charging-Vector',
+  'call-id': 'Call-ID',
+  cseq: 'CSeq',
+  'www-authenticate': 'WWW-Authenticate',
+  'mime-version': 'MIME-Version',
+  rack: 'RAck',
+  rseq: 'RSeq',
+  'sip-etag': 'SIP-ETag',
+  'sip-if-match': 'SIP-If-Match',
+  'p-asserted-identity': 'P-Asserted-Identity',
+  'identity-info': 'Identity-Info',
+  'content-id': 'Content-ID',
+  'remote-party-id': 'Remote-Party-ID',
+  'p-charging-vector': 'P-Charging-Vector',
 };
 
 /** Headers whose value is a comma-separated list (RFC 3261 §7.3.1 allows combining/splitting them). */
 export const LIST_HEADERS: ReadonlySet<string> = new Set([
-  'via', 'contact', 'route', 'record-route', 'path', 'service-route', 'allow', 'allow-events',
-  'supported', 'require', 'proxy-require', 'unsupported', 'accept', 'accept-encoding',
-  'accept-language', 'content-encoding', 'content-language', 'in-reply-to', 'warning',
-  'call-info', 'alert-info', 'error-info', 'p-asserted-identity', 'p-preferred-identity',
-  'p-associated-uri', 'diversion', 'history-info', 'reason', 'security-client',
-  'security-server', 'security-verify', 'accept-contact', 'reject-contact', 'request-disposition',
+  'via',
+  'contact',
+  'route',
+  'record-route',
+  'path',
+  'service-route',
+  'allow',
+  'allow-events',
+  'supported',
+  'require',
+  'proxy-require',
+  'unsupported',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'content-encoding',
+  'content-language',
+  'in-reply-to',
+  'warning',
+  'call-info',
+  'alert-info',
+  'error-info',
+  'p-asserted-identity',
+  'p-preferred-identity',
+  'p-associated-uri',
+  'diversion',
+  'history-info',
+  'reason',
+  'security-client',
+  'security-server',
+  'security-verify',
+  'accept-contact',
+  'reject-contact',
+  'request-disposition',
 ]);
 
 /** Headers that may appear only once in a message (RFC 3261 §20, and §7.3.1 for list rules). */
-export const SINGLE_HEADERS: ReadonlySet<string> = new Set([
-  'call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length', 'content-type', 'expires',
-]);
+export const SINGLE_HEADERS: ReadonlySet<string> = new Set(['call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length', 'content-type', 'expires']);
 
 /**
  * Exact spellings seen on the wire → lower-case full name. A hit skips toLowerCase and the
  * compact lookup for the common headers on the hot path; misses take the general route.
  */
 const FAST = new Map<string, string>();
-for (const full of ['via', 'from', 'to', 'call-id', 'cseq', 'contact', 'max-forwards', 'content-length',
-  'content-type', 'expires', 'authorization', 'proxy-authorization', 'user-agent', 'allow', 'supported',
-  'route', 'record-route', 'www-authenticate', 'proxy-authenticate', 'server', 'accept', 'require',
-  'event', 'subject', 'date', 'timestamp', 'path', 'organization', 'unsupported', 'min-expires']) {
+for (const full of [
+  'via',
+  'from',
+  'to',
+  'call-id',
+  'cseq',
+  'contact',
+  'max-forwards',
+  'content-length',
+  'content-type',
+  'expires',
+  'authorization',
+  'proxy-authorization',
+  'user-agent',
+  'allow',
+  'supported',
+  'route',
+  'record-route',
+  'www-authenticate',
+  'proxy-authenticate',
+  'server',
+  'accept',
+  'require',
+  'event',
+  'subject',
+  'date',
+  'timestamp',
+  'path',
+  'organization',
+  'unsupported',
+  'min-expires',
+]) {
   FAST.set(full, full);
   FAST.set(canonicalHeaderName(full), full);
 }
-for (const [k, v] of Object.entries(COMPACT_FORMS)) { FAST.set(k, v); FAST.set(k.toUpperCase(), v); }
+for (const [k, v] of Object.entries(COMPACT_FORMS)) {
+  FAST.set(k, v);
+  FAST.set(k.toUpperCase(), v);
+}
 FAST.set('Call-Id', 'call-id');
 FAST.set('CSEQ', 'cseq');
 FAST.set('Cseq', 'cseq');

@@ -29,11 +29,18 @@ export interface LoopGuardOptions {
   maxKeys?: number;
 }
 
-interface Entry { start: number; count: number }
+interface Entry {
+  start: number;
+  count: number;
+}
 
 class WindowCounter {
   private readonly map: LRUCache<string, Entry>;
-  constructor(private readonly max: number, private readonly windowMs: number, maxKeys: number) {
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    maxKeys: number,
+  ) {
     this.map = new LRUCache<string, Entry>({ max: Math.max(1, maxKeys) });
   }
 
@@ -43,7 +50,7 @@ class WindowCounter {
     if (e === undefined || now - e.start >= this.windowMs) {
       if (e !== undefined) this.map.delete(key);
       e = { start: now, count: 0 };
-      this.map.set(key, e);  // past maxKeys, lru-cache drops the oldest window
+      this.map.set(key, e); // past maxKeys, lru-cache drops the oldest window
     }
     return ++e.count > this.max;
   }
@@ -59,7 +66,9 @@ class WindowCounter {
     for (const k of expired) this.map.delete(k);
   }
 
-  get size(): number { return this.map.size; }
+  get size(): number {
+    return this.map.size;
+  }
 }
 
 export class LoopGuard {
@@ -81,7 +90,9 @@ export class LoopGuard {
     this.timer.unref();
   }
 
-  get tracked(): number { return (this.perCallId?.size ?? 0) + (this.perPair?.size ?? 0); }
+  get tracked(): number {
+    return (this.perCallId?.size ?? 0) + (this.perPair?.size ?? 0);
+  }
 
   /** Counts a new request; true when it must be answered 482 Loop Detected. */
   check(calling: string, called: string, callId: string, now: number): boolean {
@@ -92,5 +103,7 @@ export class LoopGuard {
     return loop;
   }
 
-  close(): void { clearInterval(this.timer); }
+  close(): void {
+    clearInterval(this.timer);
+  }
 }

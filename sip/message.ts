@@ -43,7 +43,9 @@ type HasHeaders = { headers: SipHeaders };
  * Header maps have no Object.prototype in their chain, so names such as `constructor` or
  * `__proto__` are plain keys, yet (unlike Object.create(null)) they stay fast-mode objects.
  */
-function HeaderBag(this: SipHeaders): void { /* empty */ }
+function HeaderBag(this: SipHeaders): void {
+  /* empty */
+}
 HeaderBag.prototype = Object.create(null);
 
 /** An empty header map, safe for any header name. */
@@ -69,8 +71,9 @@ export function headerList(msg: HasHeaders, name: string): string[] {
   if (!LIST_HEADERS.has(full)) return v.slice();
   const out: string[] = [];
   for (const value of v) {
-    if (value.indexOf(',') < 0) { if (value) out.push(value); }
-    else for (const part of splitHeaderList(value)) out.push(part);
+    if (value.indexOf(',') < 0) {
+      if (value) out.push(value);
+    } else for (const part of splitHeaderList(value)) out.push(part);
   }
   return out;
 }
@@ -101,15 +104,35 @@ function scanToken(s: string, i: number): number {
 }
 function isTokenCode(c: number): boolean {
   // token characters minus '/', which never is one (kept local for speed)
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) ||
-    c === 45 || c === 46 || c === 33 || c === 37 || c === 42 || c === 95 || c === 43 || c === 96 || c === 39 || c === 126;
+  return (
+    (c >= 97 && c <= 122) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 48 && c <= 57) ||
+    c === 45 ||
+    c === 46 ||
+    c === 33 ||
+    c === 37 ||
+    c === 42 ||
+    c === 95 ||
+    c === 43 ||
+    c === 96 ||
+    c === 39 ||
+    c === 126
+  );
 }
 
 /** Upper-case transport without allocating for the usual spellings. */
 function upperToken(t: string): string {
   switch (t) {
-    case 'UDP': case 'TCP': case 'TLS': case 'SCTP': case 'WS': case 'WSS': return t;
-    default: return t.toUpperCase();
+    case 'UDP':
+    case 'TCP':
+    case 'TLS':
+    case 'SCTP':
+    case 'WS':
+    case 'WSS':
+      return t;
+    default:
+      return t.toUpperCase();
   }
 }
 
@@ -118,15 +141,27 @@ export function parseVia(value: string): Via | null {
   const s = value;
   const n = s.length;
   let i = skipWs(s, 0);
-  const p0 = i; i = scanToken(s, i); if (i === p0) return null;
+  const p0 = i;
+  i = scanToken(s, i);
+  if (i === p0) return null;
   const pname = s.slice(p0, i);
-  i = skipWs(s, i); if (s.charCodeAt(i) !== 47) return null; i = skipWs(s, i + 1);
-  const v0 = i; i = scanToken(s, i); if (i === v0) return null;
+  i = skipWs(s, i);
+  if (s.charCodeAt(i) !== 47) return null;
+  i = skipWs(s, i + 1);
+  const v0 = i;
+  i = scanToken(s, i);
+  if (i === v0) return null;
   const pver = s.slice(v0, i);
-  i = skipWs(s, i); if (s.charCodeAt(i) !== 47) return null; i = skipWs(s, i + 1);
-  const t0 = i; i = scanToken(s, i); if (i === t0) return null;
+  i = skipWs(s, i);
+  if (s.charCodeAt(i) !== 47) return null;
+  i = skipWs(s, i + 1);
+  const t0 = i;
+  i = scanToken(s, i);
+  if (i === t0) return null;
   const transport = upperToken(s.slice(t0, i));
-  const ws = i; i = skipWs(s, i); if (i === ws) return null;  // LWS required before sent-by
+  const ws = i;
+  i = skipWs(s, i);
+  if (i === ws) return null; // LWS required before sent-by
   let host: string;
   if (s.charCodeAt(i) === 91 /* [ */) {
     const end = s.indexOf(']', i);
@@ -144,8 +179,10 @@ export function parseVia(value: string): Via | null {
     while (i < n) {
       const c = s.charCodeAt(i);
       if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95) i++;
-      else if (c >= 65 && c <= 90) { upper = true; i++; }
-      else break;
+      else if (c >= 65 && c <= 90) {
+        upper = true;
+        i++;
+      } else break;
     }
     if (i === h0) return null;
     host = upper ? s.slice(h0, i).toLowerCase() : s.slice(h0, i);
@@ -159,7 +196,8 @@ export function parseVia(value: string): Via | null {
     while (i < n && i - d0 < 6) {
       const c = s.charCodeAt(i) - 48;
       if (c < 0 || c > 9) break;
-      p = p * 10 + c; i++;
+      p = p * 10 + c;
+      i++;
     }
     if (i === d0 || p > 65535) return null;
     port = p;
@@ -173,8 +211,15 @@ export function parseVia(value: string): Via | null {
     if (rport === null) return null;
   }
   return {
-    protocol: pname === 'SIP' && pver === '2.0' ? 'SIP/2.0' : (pname + '/' + pver).toUpperCase(), transport, host, port, params,
-    branch: params.branch ?? null, received: params.received ?? null, rport, hasRport: rp !== undefined,
+    protocol: pname === 'SIP' && pver === '2.0' ? 'SIP/2.0' : (pname + '/' + pver).toUpperCase(),
+    transport,
+    host,
+    port,
+    params,
+    branch: params.branch ?? null,
+    received: params.received ?? null,
+    rport,
+    hasRport: rp !== undefined,
   };
 }
 
@@ -210,18 +255,25 @@ export function parseBoundedInt(s: string, max: number): number | null {
     const c = s.charCodeAt(i) - 48;
     if (c < 0 || c > 9) return null;
     v = v * 10 + c;
-    if (v > max) return null;  // stops long before a double loses precision
+    if (v > max) return null; // stops long before a double loses precision
   }
   return v;
 }
 
-export interface CSeq { seq: number; method: string }
+export interface CSeq {
+  seq: number;
+  method: string;
+}
 
 /** `CSeq: 1*DIGIT LWS Method`; the number must fit 32 bits (RFC 3261 §8.1.1.5, RFC 4475 §3.1.2.4). */
 export function parseCSeq(value: string): CSeq | null {
   const s = value.trim();
   let i = 0;
-  while (i < s.length) { const c = s.charCodeAt(i); if (c < 48 || c > 57) break; i++; }
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
   const seq = parseBoundedInt(s.slice(0, i), 0xffffffff);
   if (seq === null) return null;
   const m = skipWs(s, i);
@@ -265,13 +317,11 @@ export interface RequestPolicy {
 }
 
 export const DEFAULT_POLICY: Required<RequestPolicy> = {
-  methods: new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE',
-    'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']),
+  methods: new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']),
   schemes: new Set(['sip', 'sips', 'tel']),
   extensions: new Set(['path']),
   proxy: false,
-  contentTypes: new Set(['application/sdp', 'multipart/mixed', 'text/plain', 'message/sipfrag',
-    'application/pidf+xml']),
+  contentTypes: new Set(['application/sdp', 'multipart/mixed', 'text/plain', 'message/sipfrag', 'application/pidf+xml']),
   answerTypes: new Set(['application/sdp']),
 };
 
@@ -359,8 +409,9 @@ export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_PO
   }
   if (p.answerTypes && req.method === 'INVITE' && h.accept !== undefined) {
     const accepted = headerList(req, 'accept').map(mediaType);
-    const ok = accepted.length === 0 || accepted.some((a) => a === '*/*' ||
-      [...p.answerTypes!].some((t) => t === a || (a.endsWith('/*') && t.startsWith(a.slice(0, -1)))));
+    const ok =
+      accepted.length === 0 ||
+      accepted.some((a) => a === '*/*' || [...p.answerTypes!].some((t) => t === a || (a.endsWith('/*') && t.startsWith(a.slice(0, -1)))));
     if (!ok) return { status: 406, reason: 'Not Acceptable' };
   }
   return null;

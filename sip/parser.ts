@@ -24,9 +24,7 @@ export interface PartialRequest {
   headers: SipHeaders;
 }
 
-export type ParseResult =
-  | { ok: true; message: SipMessage }
-  | { ok: false; error: string; status?: 400; partial?: PartialRequest };
+export type ParseResult = { ok: true; message: SipMessage } | { ok: false; error: string; status?: 400; partial?: PartialRequest };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -57,7 +55,11 @@ function parse(buf: Buffer): ParseResult {
     headEnd = len;
     bodyStart = len;
     for (let i = buf.indexOf(10, start); i >= 0 && i + 1 < len; i = buf.indexOf(10, i + 1)) {
-      if (buf[i + 1] === 10) { headEnd = i; bodyStart = i + 2; break; }
+      if (buf[i + 1] === 10) {
+        headEnd = i;
+        bodyStart = i + 2;
+        break;
+      }
     }
   }
   const head = buf.toString('utf8', start, headEnd);
@@ -81,7 +83,10 @@ function parse(buf: Buffer): ParseResult {
     const after = startLine.charCodeAt(sp + 4);
     if (!validVersion(version)) error = 'bad SIP version';
     else if (!/^[1-6]\d\d$/.test(code) || !(Number.isNaN(after) || after === 32)) error = 'bad status code';
-    else { status = Number(code); reason = startLine.slice(sp + 5); }
+    else {
+      status = Number(code);
+      reason = startLine.slice(sp + 5);
+    }
   } else {
     // Method SP Request-URI SP SIP-Version, single SPs, nothing else (RFC 4475 lwsstart/trws/lwsruri)
     const sp1 = startLine.indexOf(' ');
@@ -112,7 +117,10 @@ function parse(buf: Buffer): ParseResult {
     if (c0 === 32 || c0 === 9) {
       // folded continuation line: joins the previous value with one SP
       if (name === null) error ??= 'continuation line without a header';
-      else { value += ' ' + head.slice(p, le).trim(); folded = true; }
+      else {
+        value += ' ' + head.slice(p, le).trim();
+        folded = true;
+      }
     } else if (le > p) {
       if (name !== null) add(headers, name, folded ? value.trim() : value);
       name = null;
@@ -163,13 +171,9 @@ function parse(buf: Buffer): ParseResult {
     if (isResp) return { ok: false, error };
     const h = headers;
     const answerable = h.via && h.from && h.to && h['call-id'] && h.cseq;
-    return answerable
-      ? { ok: false, error, status: 400, partial: { method, uri, headers } }
-      : { ok: false, error, status: 400 };
+    return answerable ? { ok: false, error, status: 400, partial: { method, uri, headers } } : { ok: false, error, status: 400 };
   }
-  const message: SipMessage = isResp
-    ? { status, reason, version, headers, body }
-    : { method: method as string, uri: uri as string, version, headers, body };
+  const message: SipMessage = isResp ? { status, reason, version, headers, body } : { method: method as string, uri: uri as string, version, headers, body };
   return { ok: true, message };
 }
 
@@ -187,15 +191,18 @@ function isHeaderName(s: string): boolean {
 
 /** `SIP/1*DIGIT.1*DIGIT`, "SIP" case-insensitive. Any such version parses; 505 is checkRequest's call. */
 function validVersion(v: string): boolean {
-  if (v.length < 7 || (v.charCodeAt(0) | 0x20) !== 115 || (v.charCodeAt(1) | 0x20) !== 105 ||
-      (v.charCodeAt(2) | 0x20) !== 112 || v.charCodeAt(3) !== 47) return false;
+  if (v.length < 7 || (v.charCodeAt(0) | 0x20) !== 115 || (v.charCodeAt(1) | 0x20) !== 105 || (v.charCodeAt(2) | 0x20) !== 112 || v.charCodeAt(3) !== 47)
+    return false;
   let dot = 0;
   let digits = 0;
   for (let i = 4; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    if (c === 46) { if (dot++ || digits === 0) return false; digits = 0; }
-    else if (c >= 48 && c <= 57) { if (++digits > 5) return false; }
-    else return false;
+    if (c === 46) {
+      if (dot++ || digits === 0) return false;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (++digits > 5) return false;
+    } else return false;
   }
   return dot === 1 && digits > 0;
 }
@@ -210,8 +217,8 @@ function checkRequestUri(uri: string): string | null {
   if (colon <= 0) return 'bad Request-URI';
   for (let i = 0; i < uri.length; i++) {
     const c = uri.charCodeAt(i);
-    if (c <= 32 || c >= 127 || c === 60 || c === 62 || c === 34 || c === 92 || c === 94 ||
-        c === 96 || c === 123 || c === 124 || c === 125) return 'bad Request-URI';
+    if (c <= 32 || c >= 127 || c === 60 || c === 62 || c === 34 || c === 92 || c === 94 || c === 96 || c === 123 || c === 124 || c === 125)
+      return 'bad Request-URI';
   }
   const scheme = uri.slice(0, colon).toLowerCase();
   if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) return 'bad Request-URI';

@@ -83,7 +83,11 @@ interface Dialog {
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 /** What route preprocessing found (§16.4): no Route of ours, ours without a valid dialog signature, ours signed for this Call-ID. */
-export const enum OurRoute { None = 0, Unsigned = 1, Signed = 2 }
+export const enum OurRoute {
+  None = 0,
+  Unsigned = 1,
+  Signed = 2,
+}
 /** A resolved host is reused this long; a failed lookup for DNS_FAILURE_TTL_MS (so a burst does not flood the resolver). */
 const DNS_TTL_MS = 30_000;
 const DNS_FAILURE_TTL_MS = 5000;
@@ -143,7 +147,9 @@ export class Proxy {
     this.ourPorts = new Set(o.ports.values());
     this.localHosts = new Set([o.advertisedHost.toLowerCase(), ...(o.aliases ?? []).map((a) => a.toLowerCase())]);
     // expired dialogs read as absent; the sweep frees their memory
-    this.dialogSweep = setInterval(() => { this.dialogs.purgeStale(); }, 10_000);
+    this.dialogSweep = setInterval(() => {
+      this.dialogs.purgeStale();
+    }, 10_000);
     this.dialogSweep.unref();
   }
 
@@ -198,7 +204,11 @@ export class Proxy {
     if (routes && routes.length && this.isLocalUri(req.uri) && /;lr\b/i.test(req.uri)) {
       const last = routes[routes.length - 1];
       const na = parseNameAddr(last);
-      if (na) { strict = req.uri; req.uri = na.uri; routes = routes.slice(0, -1); }
+      if (na) {
+        strict = req.uri;
+        req.uri = na.uri;
+        routes = routes.slice(0, -1);
+      }
     }
     if (!routes || routes.length === 0) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
     const top = parseNameAddr(routes[0]);
@@ -210,7 +220,8 @@ export class Proxy {
       const next = parseNameAddr(routes[0]);
       if (next && this.isLocalUri(next.uri)) routes = routes.slice(1);
     }
-    if (routes.length) req.headers.route = routes; else delete req.headers.route;
+    if (routes.length) req.headers.route = routes;
+    else delete req.headers.route;
     return found;
   }
 
@@ -234,7 +245,10 @@ export class Proxy {
   // ---------------------------------------------------------------- next hop
 
   private resolve(host: string, cb: (err: Error | null, address?: string) => void): void {
-    if (net.isIP(host)) { cb(null, host); return; }
+    if (net.isIP(host)) {
+      cb(null, host);
+      return;
+    }
     const hit = this.dnsCache.get(host);
     if (hit) {
       if (hit.address === null) cb(new Error(`${host} does not resolve`));
@@ -242,7 +256,11 @@ export class Proxy {
       return;
     }
     dns.lookup(host, (err, address) => {
-      if (err) { this.dnsCache.set(host, { address: null }, { ttl: DNS_FAILURE_TTL_MS }); cb(err); return; }
+      if (err) {
+        this.dnsCache.set(host, { address: null }, { ttl: DNS_FAILURE_TTL_MS });
+        cb(err);
+        return;
+      }
       this.dnsCache.set(host, { address });
       cb(null, address);
     });
@@ -268,7 +286,12 @@ export class Proxy {
 
   private branchFor(stx: ServerTx | null, target: string, i: number): string {
     if (stx === null) return BRANCH_PREFIX + (++this.seq).toString(36) + Math.random().toString(36).slice(2, 10);
-    const h = createHash('md5').update(stx.key).update('\x00').update(target).update('\x00' + i).digest('base64url');
+    const h = createHash('md5')
+      .update(stx.key)
+      .update('\x00')
+      .update(target)
+      .update('\x00' + i)
+      .digest('base64url');
     return BRANCH_PREFIX + h.slice(0, 22);
   }
 
@@ -305,8 +328,14 @@ export class Proxy {
    * `keepUri`: route by the existing Request-URI/Route (in-dialog requests).
    */
   relay(stx: ServerTx, req: SipRequest, targets: RelayTarget[]): void {
-    if (stx.cancelled) { this.respondLocal(stx, 487); return; }
-    if (targets.length === 0) { this.respondLocal(stx, 480); return; }
+    if (stx.cancelled) {
+      this.respondLocal(stx, 487);
+      return;
+    }
+    if (targets.length === 0) {
+      this.respondLocal(stx, 480);
+      return;
+    }
     const state: RelayState = { branches: [], pending: targets.length, finalSent: false };
     stx.relay = state;
     targets.forEach((target, i) => {
@@ -320,10 +349,20 @@ export class Proxy {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
     const probe = this.copyForTarget(req, target, DEFAULT_TRANSPORT);
     const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
-    if (!hop) { fail(416); return; }  // unusable target URI
+    if (!hop) {
+      fail(416);
+      return;
+    } // unusable target URI
     this.resolve(hop.host, (err, address) => {
-      if (err || !address) { this.o.log?.('warn', `relay: cannot resolve ${hop.host}: ${err?.message}`, { callId: req.headers['call-id']?.[0] ?? null }); fail(503); return; }
-      if (stx.cancelled && branch.tx === null) { fail(487); return; }
+      if (err || !address) {
+        this.o.log?.('warn', `relay: cannot resolve ${hop.host}: ${err?.message}`, { callId: req.headers['call-id']?.[0] ?? null });
+        fail(503);
+        return;
+      }
+      if (stx.cancelled && branch.tx === null) {
+        fail(487);
+        return;
+      }
       const fwd = hop.proto === DEFAULT_TRANSPORT ? probe : this.copyForTarget(req, target, hop.proto);
       const id = this.branchFor(stx, target.uri, i);
       fwd.headers.via = [this.viaFor(hop.proto, id), ...(req.headers.via ?? [])];
@@ -331,7 +370,10 @@ export class Proxy {
       branch.tx = this.clients.start(id, fwd, dest, {
         onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
         onTimeout: () => fail(408),
-        onTransportError: (e) => { this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${e.message}`, { callId: req.headers['call-id']?.[0] ?? null }); fail(503); },
+        onTransportError: (e) => {
+          this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${e.message}`, { callId: req.headers['call-id']?.[0] ?? null });
+          fail(503);
+        },
       });
     });
   }
@@ -339,7 +381,10 @@ export class Proxy {
   private branchResponse(stx: ServerTx, state: RelayState, branch: Branch, res: SipResponse, from: Peer): void {
     const status = res.status;
     if (status < 200) {
-      if (branch.cancelPending) { branch.cancelPending = false; this.sendCancel(branch); }
+      if (branch.cancelPending) {
+        branch.cancelPending = false;
+        this.sendCancel(branch);
+      }
       if (status === 100 || state.finalSent) return;
       this.servers.respond(stx, this.upstream(res), status);
       return;
@@ -370,13 +415,22 @@ export class Proxy {
     // best response (§16.7 step 6)
     let best: Branch | null = null;
     for (const b of state.branches) {
-      if (b.status >= 600) { best = b; break; }
+      if (b.status >= 600) {
+        best = b;
+        break;
+      }
       if (!best || Math.floor(b.status / 100) < Math.floor(best.status / 100)) best = b;
     }
     const chosen = best!;
-    if (stx.cancelled && stx.isInvite) { this.respondLocal(stx, 487); return; }
+    if (stx.cancelled && stx.isInvite) {
+      this.respondLocal(stx, 487);
+      return;
+    }
     if (chosen.response) {
-      if (chosen.status === 503) { this.respondLocal(stx, 500); return; }
+      if (chosen.status === 503) {
+        this.respondLocal(stx, 500);
+        return;
+      }
       this.servers.respond(stx, this.upstream(chosen.response), chosen.status);
     } else {
       this.respondLocal(stx, chosen.status);
@@ -408,7 +462,10 @@ export class Proxy {
     stx.cancelled = true;
     if (stx.state >= TxState.Completed) return;
     const state = stx.relay as RelayState | null;
-    if (!state) { this.respondLocal(stx, 487); return; }  // still in the service logic
+    if (!state) {
+      this.respondLocal(stx, 487);
+      return;
+    } // still in the service logic
     for (const b of state.branches) if (!b.done) this.cancelBranch(b);
   }
 
@@ -442,7 +499,10 @@ export class Proxy {
     const cseq = res.headers.cseq[0];
     const method = cseq.slice(cseq.lastIndexOf(' ') + 1);
     const ctx = via.branch.startsWith(BRANCH_PREFIX) ? this.clients.match(via.branch, method) : undefined;
-    if (ctx) { ctx.receive(res, raw); return; }
+    if (ctx) {
+      ctx.receive(res, raw);
+      return;
+    }
     // no transaction: stateless forwarding if the top Via is ours (2xx retransmissions, §16.11)
     if (!via.branch.startsWith(BRANCH_PREFIX) || res.headers.via.length + (res.headers.via[0].indexOf(',') >= 0 ? 1 : 0) < 2) return;
     const up = this.upstream(res);
@@ -455,7 +515,9 @@ export class Proxy {
   }
 
   private send(buf: Buffer, peer: Peer): void {
-    this.resolve(peer.address, (err, address) => { if (!err && address) this.transports.send(buf, { ...peer, address }); });
+    this.resolve(peer.address, (err, address) => {
+      if (!err && address) this.transports.send(buf, { ...peer, address });
+    });
   }
 
   // ---------------------------------------------------------------- requests routed without the logic
@@ -515,8 +577,11 @@ export class Proxy {
     if (!from?.params.tag || !callerContact || !calleeContact) return;
     // kept for the call's duration: detached from the INVITE and the 200 they were cut from
     this.dialogs.set(detached(callId), {
-      callerTag: detached(from.params.tag), callerUri: detached(callerContact.uri), callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
-      calleeUri: detached(calleeContact.uri), calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
+      callerTag: detached(from.params.tag),
+      callerUri: detached(callerContact.uri),
+      callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
+      calleeUri: detached(calleeContact.uri),
+      calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
     });
   }
 }
@@ -529,4 +594,6 @@ function hasTag(to: string | undefined): boolean {
 
 let tagSeq = 0;
 const TAG_BASE = Math.random().toString(36).slice(2, 8);
-function randomTag(): string { return TAG_BASE + (++tagSeq).toString(36); }
+function randomTag(): string {
+  return TAG_BASE + (++tagSeq).toString(36);
+}

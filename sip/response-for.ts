@@ -51,7 +51,10 @@ let dateCache = '';
 let dateSec = NaN;
 export function httpDate(now: number): string {
   const s = Math.floor(now / 1000);
-  if (s !== dateSec) { dateSec = s; dateCache = new Date(s * 1000).toUTCString(); }
+  if (s !== dateSec) {
+    dateSec = s;
+    dateCache = new Date(s * 1000).toUTCString();
+  }
   return dateCache;
 }
 
@@ -72,15 +75,24 @@ const bracket = (c: string): string => (c.indexOf('<') >= 0 ? c : `<${c}>`);
  */
 export function responseFor(outcome: Outcome, requestHeaders: Readonly<SipHeaders>, o: ResponseForOptions): ResponseParts | RelayParts {
   const headers: ResponseHeader[] = [];
-  const response = (status: number, reason?: string, stateless = false): ResponseParts =>
-    ({ kind: 'response', status, reason: reason ?? reasonPhrase(status), headers, stateless });
+  const response = (status: number, reason?: string, stateless = false): ResponseParts => ({
+    kind: 'response',
+    status,
+    reason: reason ?? reasonPhrase(status),
+    headers,
+    stateless,
+  });
   switch (outcome.kind) {
     case 'challenge':
       put(headers, outcome.header, outcome.challenges.slice());
       return response(outcome.status, undefined, true);
     case 'register': {
       if (outcome.status >= 200 && outcome.status < 300) {
-        put(headers, 'Contact', outcome.bindings.map((b) => (b.q >= 0 ? `<${b.contact}>;expires=${b.expires};q=${b.q}` : `<${b.contact}>;expires=${b.expires}`)));
+        put(
+          headers,
+          'Contact',
+          outcome.bindings.map((b) => (b.q >= 0 ? `<${b.contact}>;expires=${b.expires};q=${b.q}` : `<${b.contact}>;expires=${b.expires}`)),
+        );
         put(headers, 'Date', [httpDate(o.now)]);
         // RFC 3327 §5.3: the Path an edge proxy (SBC) inserted goes back in the 200, so it learns it is on the route
         const path = requestHeaders.path;

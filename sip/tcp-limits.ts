@@ -34,10 +34,14 @@ export class TcpGate {
   constructor(readonly o: TcpGateOptions) {}
 
   /** Accepted connections open now. */
-  get open(): number { return this.total; }
+  get open(): number {
+    return this.total;
+  }
 
   /** Open connections from one source. */
-  from(address: string): number { return this.perSource.get(address) ?? 0; }
+  from(address: string): number {
+    return this.perSource.get(address) ?? 0;
+  }
 
   /**
    * Takes a slot for a connection accepted from `address`, or says why it must be refused.
@@ -61,7 +65,8 @@ export class TcpGate {
   release(address: string): void {
     const n = this.perSource.get(address);
     if (n === undefined) return;
-    if (n <= 1) this.perSource.delete(address); else this.perSource.set(address, n - 1);
+    if (n <= 1) this.perSource.delete(address);
+    else this.perSource.set(address, n - 1);
     this.total--;
     this.o.onChange?.(this.total);
   }
@@ -74,7 +79,11 @@ export class TcpGate {
 export function openFileLimit(limitsText?: string): number | null {
   let text = limitsText;
   if (text === undefined) {
-    try { text = readFileSync('/proc/self/limits', 'utf8'); } catch { return null; }
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return null;
+    }
   }
   const m = /^Max open files\s+(\S+)/m.exec(text);
   if (!m || !/^\d+$/.test(m[1])) return null;

@@ -30,10 +30,20 @@ export const T1 = 500;
 export const T2 = 4000;
 export const T4 = 5000;
 
-export interface TimerConfig { t1: number; t2: number; t4: number }
+export interface TimerConfig {
+  t1: number;
+  t2: number;
+  t4: number;
+}
 export const DEFAULT_TIMERS: TimerConfig = { t1: T1, t2: T2, t4: T4 };
 
-export const enum TxState { Trying, Proceeding, Completed, Confirmed, Terminated }
+export const enum TxState {
+  Trying,
+  Proceeding,
+  Completed,
+  Confirmed,
+  Terminated,
+}
 
 /** Key of a request per §17.2.3 (ACK → INVITE), or the RFC 2543 fallback. */
 export function serverTxKey(req: SipRequest, branch: string | null, sentBy: string, method: string): string {
@@ -47,8 +57,20 @@ export function serverTxKey(req: SipRequest, branch: string | null, sentBy: stri
   const sp = cseq.indexOf(' ');
   const from = h.from?.[0] ?? '';
   const tagAt = from.toLowerCase().indexOf('tag=');
-  return flattened('2543\x00' + (m === 'INVITE' ? '' : req.uri) + '\x00' + (tagAt >= 0 ? from.slice(tagAt) : '') + '\x00' +
-    (h['call-id']?.[0] ?? '') + '\x00' + (sp > 0 ? cseq.slice(0, sp) : cseq) + '\x00' + (h.via?.[0] ?? '') + '\x00' + m);
+  return flattened(
+    '2543\x00' +
+      (m === 'INVITE' ? '' : req.uri) +
+      '\x00' +
+      (tagAt >= 0 ? from.slice(tagAt) : '') +
+      '\x00' +
+      (h['call-id']?.[0] ?? '') +
+      '\x00' +
+      (sp > 0 ? cseq.slice(0, sp) : cseq) +
+      '\x00' +
+      (h.via?.[0] ?? '') +
+      '\x00' +
+      m,
+  );
 }
 
 /**
@@ -56,7 +78,13 @@ export function serverTxKey(req: SipRequest, branch: string | null, sentBy: stri
  * only resends its last response, and hundreds of thousands of parsed requests kept that long cost
  * the garbage collector more than anything else it retains.
  */
-const RETIRED_REQUEST: SipRequest = Object.freeze({ method: '', uri: '', version: 'SIP/2.0', headers: Object.freeze({}), body: Buffer.alloc(0) }) as unknown as SipRequest;
+const RETIRED_REQUEST: SipRequest = Object.freeze({
+  method: '',
+  uri: '',
+  version: 'SIP/2.0',
+  headers: Object.freeze({}),
+  body: Buffer.alloc(0),
+}) as unknown as SipRequest;
 
 /** A server transaction. `relay` is owned by the proxy while the request is being relayed. */
 export class ServerTx {
@@ -81,8 +109,12 @@ export class ServerTx {
     /** Where responses go (top Via, received/rport, or the TCP connection). */
     readonly peer: Peer,
   ) {}
-  get isInvite(): boolean { return this.method === 'INVITE'; }
-  get reliable(): boolean { return reliable(this.peer); }
+  get isInvite(): boolean {
+    return this.method === 'INVITE';
+  }
+  get reliable(): boolean {
+    return reliable(this.peer);
+  }
 }
 
 export interface ServerTxOptions {
@@ -105,16 +137,23 @@ export class ServerTransactions {
   /** In-flight (not yet answered with a final) transactions. */
   inFlight = 0;
 
-  constructor(private readonly transports: SipSender, o: ServerTxOptions = {}) {
+  constructor(
+    private readonly transports: SipSender,
+    o: ServerTxOptions = {},
+  ) {
     this.timers = { ...DEFAULT_TIMERS, ...o.timers };
     this.maxCompleted = o.maxCompleted ?? 100_000;
     this.sweeper = setInterval(() => this.sweep(Date.now()), o.sweepMs ?? 250);
     this.sweeper.unref();
   }
 
-  get size(): number { return this.table.size; }
+  get size(): number {
+    return this.table.size;
+  }
 
-  get(key: string): ServerTx | undefined { return this.table.get(key); }
+  get(key: string): ServerTx | undefined {
+    return this.table.get(key);
+  }
 
   create(key: string, request: SipRequest, method: string, peer: Peer): ServerTx {
     const tx = new ServerTx(key, request, method, peer);
@@ -139,11 +178,15 @@ export class ServerTransactions {
     tx.lastResponse = buf;
     tx.lastStatus = status;
     this.transports.send(buf, tx.peer);
-    if (status < 200) { tx.state = TxState.Proceeding; return; }
+    if (status < 200) {
+      tx.state = TxState.Proceeding;
+      return;
+    }
     this.inFlight--;
     tx.state = TxState.Completed;
     if (tx.isInvite) this.completeInvite(tx, status);
-    else if (tx.reliable) this.forget(tx);  // Timer J = 0 on reliable transports
+    else if (tx.reliable)
+      this.forget(tx); // Timer J = 0 on reliable transports
     else {
       tx.request = RETIRED_REQUEST;
       tx.expiresAt = Date.now() + 64 * this.timers.t1;
@@ -173,7 +216,7 @@ export class ServerTransactions {
       tx.timerG = setTimeout(g, tx.gInterval);
       tx.timerG.unref();
     }
-    tx.timerH = setTimeout(() => this.forget(tx), 64 * t.t1);  // Timer H: no ACK came
+    tx.timerH = setTimeout(() => this.forget(tx), 64 * t.t1); // Timer H: no ACK came
     tx.timerH.unref();
   }
 
@@ -181,10 +224,19 @@ export class ServerTransactions {
   ack(tx: ServerTx): void {
     if (tx.state !== TxState.Completed || tx.lastStatus < 300) return;
     tx.state = TxState.Confirmed;
-    if (tx.timerG) { clearTimeout(tx.timerG); tx.timerG = null; }
-    if (tx.timerH) { clearTimeout(tx.timerH); tx.timerH = null; }
-    if (tx.reliable) { this.forget(tx); return; }
-    tx.timerH = setTimeout(() => this.forget(tx), this.timers.t4);  // Timer I
+    if (tx.timerG) {
+      clearTimeout(tx.timerG);
+      tx.timerG = null;
+    }
+    if (tx.timerH) {
+      clearTimeout(tx.timerH);
+      tx.timerH = null;
+    }
+    if (tx.reliable) {
+      this.forget(tx);
+      return;
+    }
+    tx.timerH = setTimeout(() => this.forget(tx), this.timers.t4); // Timer I
     tx.timerH.unref();
   }
 
@@ -192,8 +244,14 @@ export class ServerTransactions {
   forget(tx: ServerTx): void {
     if (tx.state < TxState.Completed) this.inFlight--;
     tx.state = TxState.Terminated;
-    if (tx.timerG) { clearTimeout(tx.timerG); tx.timerG = null; }
-    if (tx.timerH) { clearTimeout(tx.timerH); tx.timerH = null; }
+    if (tx.timerG) {
+      clearTimeout(tx.timerG);
+      tx.timerG = null;
+    }
+    if (tx.timerH) {
+      clearTimeout(tx.timerH);
+      tx.timerH = null;
+    }
     if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
   }
 
@@ -274,14 +332,20 @@ export class ClientTx {
     this.interval = timers.t1;
   }
 
-  get isInvite(): boolean { return this.request.method === 'INVITE'; }
-  get key(): string { return this.branch + '\x00' + (this.request.method === 'ACK' ? 'INVITE' : this.request.method); }
+  get isInvite(): boolean {
+    return this.request.method === 'INVITE';
+  }
+  get key(): string {
+    return this.branch + '\x00' + (this.request.method === 'ACK' ? 'INVITE' : this.request.method);
+  }
 
   start(): void {
     const t = this.timers;
-    this.transports.send(this.raw, this.dest, (err) => { if (err && this.state < TxState.Completed) this.transportError(err); });
+    this.transports.send(this.raw, this.dest, (err) => {
+      if (err && this.state < TxState.Completed) this.transportError(err);
+    });
     if (!reliable(this.dest)) this.armRetransmit();
-    this.timerTimeout = setTimeout(() => this.timeout(), 64 * t.t1);  // Timer B / F
+    this.timerTimeout = setTimeout(() => this.timeout(), 64 * t.t1); // Timer B / F
   }
 
   private armRetransmit(): void {
@@ -289,7 +353,7 @@ export class ClientTx {
       if (this.state === TxState.Trying || (!this.isInvite && this.state === TxState.Proceeding)) {
         this.transports.send(this.raw, this.dest);
         // Timer A doubles without cap; Timer E caps at T2 (and stays at T2 once Proceeding)
-        this.interval = this.isInvite ? this.interval * 2 : (this.state === TxState.Proceeding ? this.timers.t2 : Math.min(this.interval * 2, this.timers.t2));
+        this.interval = this.isInvite ? this.interval * 2 : this.state === TxState.Proceeding ? this.timers.t2 : Math.min(this.interval * 2, this.timers.t2);
         this.armRetransmit();
       }
     }, this.interval);
@@ -326,16 +390,25 @@ export class ClientTx {
         this.state = TxState.Proceeding;
         this.gotProvisional = true;
         if (this.isInvite) {
-          if (this.timerRetrans) { clearTimeout(this.timerRetrans); this.timerRetrans = null; }
-          this.restartTimeout(180_000);  // Timer C (3 min)
+          if (this.timerRetrans) {
+            clearTimeout(this.timerRetrans);
+            this.timerRetrans = null;
+          }
+          this.restartTimeout(180_000); // Timer C (3 min)
         }
       } else if (this.isInvite && status > 100) this.restartTimeout(180_000);
       this.events.onResponse(res, raw);
       return;
     }
     this.finalStatus = status;
-    if (this.timerRetrans) { clearTimeout(this.timerRetrans); this.timerRetrans = null; }
-    if (this.timerTimeout) { clearTimeout(this.timerTimeout); this.timerTimeout = null; }
+    if (this.timerRetrans) {
+      clearTimeout(this.timerRetrans);
+      this.timerRetrans = null;
+    }
+    if (this.timerTimeout) {
+      clearTimeout(this.timerTimeout);
+      this.timerTimeout = null;
+    }
     if (this.isInvite && status < 300) {
       // 2xx: the transaction ends; the ACK is end to end (the proxy forwards the 2xx upstream)
       this.state = TxState.Terminated;
@@ -372,8 +445,14 @@ export class ClientTx {
   }
 
   terminate(): void {
-    if (this.timerRetrans) { clearTimeout(this.timerRetrans); this.timerRetrans = null; }
-    if (this.timerTimeout) { clearTimeout(this.timerTimeout); this.timerTimeout = null; }
+    if (this.timerRetrans) {
+      clearTimeout(this.timerRetrans);
+      this.timerRetrans = null;
+    }
+    if (this.timerTimeout) {
+      clearTimeout(this.timerTimeout);
+      this.timerTimeout = null;
+    }
     if (this.state !== TxState.Terminated) {
       this.state = TxState.Terminated;
       this.onDone(this);
@@ -385,11 +464,16 @@ export class ClientTx {
 export class ClientTransactions {
   private readonly table = new Map<string, ClientTx>();
   readonly timers: TimerConfig;
-  constructor(private readonly transports: SipSender, timers: Partial<TimerConfig> = {}) {
+  constructor(
+    private readonly transports: SipSender,
+    timers: Partial<TimerConfig> = {},
+  ) {
     this.timers = { ...DEFAULT_TIMERS, ...timers };
   }
 
-  get size(): number { return this.table.size; }
+  get size(): number {
+    return this.table.size;
+  }
 
   start(branch: string, request: SipRequest, dest: Peer, events: ClientTxEvents): ClientTx {
     const tx = new ClientTx(branch, request, dest, this.transports, events, this.timers, (t) => {

@@ -111,7 +111,7 @@ export class SipTransports implements SipSender {
   constructor(o: TransportOptions) {
     const { sockets, udp, tcp, host, port, ...rest } = o;
     this.socketOptions = rest;
-    const list = sockets ?? [...(udp ?? true ? [{ transport: 'udp' }] : []), ...(tcp ?? true ? [{ transport: 'tcp' }] : [])];
+    const list = sockets ?? [...((udp ?? true) ? [{ transport: 'udp' }] : []), ...((tcp ?? true) ? [{ transport: 'tcp' }] : [])];
     this.specs = list.map((s) => ({ transport: transportOf(s.transport), host: s.host ?? host, port: s.port ?? port }));
     const names = new Set<string>();
     for (const s of this.specs) {
@@ -122,15 +122,25 @@ export class SipTransports implements SipSender {
   }
 
   /** Port of the listener's socket of a transport (0 when it has none). */
-  portOf(transport: string): number { return this.byName.get(transport)?.port ?? 0; }
+  portOf(transport: string): number {
+    return this.byName.get(transport)?.port ?? 0;
+  }
   /** Compatibility: the UDP socket's port (0 when none). */
-  get udpPort(): number { return this.portOf('udp'); }
+  get udpPort(): number {
+    return this.portOf('udp');
+  }
   /** Compatibility: the TCP socket's port (0 when none). */
-  get tcpPort(): number { return this.portOf('tcp'); }
+  get tcpPort(): number {
+    return this.portOf('tcp');
+  }
   /** Transport name → bound port, in listener order. */
-  get ports(): ReadonlyMap<string, number> { return new Map(this.sockets.map((s) => [s.transport.name, s.port])); }
+  get ports(): ReadonlyMap<string, number> {
+    return new Map(this.sockets.map((s) => [s.transport.name, s.port]));
+  }
   /** Open connections of the stream transports. */
-  get connections(): number { return this.sockets.reduce((n, s) => n + s.connections, 0); }
+  get connections(): number {
+    return this.sockets.reduce((n, s) => n + s.connections, 0);
+  }
 
   async start(): Promise<void> {
     // Port 0 = any free port: the sockets of one host then share the number when they can.
@@ -141,7 +151,11 @@ export class SipTransports implements SipSender {
       const shared = spec.port === 0 ? chosen.get(spec.host) : undefined;
       if (shared !== undefined) {
         // a socket of another transport took this number already: any free port will do
-        try { socket = await spec.transport.listen({ ...o, port: shared }); } catch { socket = await spec.transport.listen(o); }
+        try {
+          socket = await spec.transport.listen({ ...o, port: shared });
+        } catch {
+          socket = await spec.transport.listen(o);
+        }
       } else {
         socket = await spec.transport.listen(o);
       }
@@ -159,7 +173,10 @@ export class SipTransports implements SipSender {
   /** Sends on the socket of the peer's transport. */
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
     const s = this.byName.get(peer.proto);
-    if (s === undefined) { cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`)); return; }
+    if (s === undefined) {
+      cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`));
+      return;
+    }
     s.send(buf, peer, cb);
   }
 

@@ -31,8 +31,14 @@ const USERS = 1000;
 
 /** As nodes/query-database.ts builds it: a base object per node, fresh conditions per query. */
 const BASE: Omit<DirectoryQuery, 'conditions'> = {
-  tables: ['registration.customers'], fields: ['customers.password', 'customers.name'], joins: [], joinType: 'JOIN',
-  logic: 'and', orderBy: [], offset: 0, limit: 1,
+  tables: ['registration.customers'],
+  fields: ['customers.password', 'customers.name'],
+  joins: [],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
 };
 const username = (i: number) => `user${(i * 7919) % (USERS + 50)}`; // ~5 % unknown users
 
@@ -43,7 +49,11 @@ async function fill(knex: Knex): Promise<void> {
   for (let i = 0; i < rows.length; i += 500) await knex('registration.customers').insert(rows.slice(i, i + 500));
 }
 
-interface Figures { perSec: number; wallUs: number; cpuUs: number }
+interface Figures {
+  perSec: number;
+  wallUs: number;
+  cpuUs: number;
+}
 
 /** `n` queries with `concurrency` in flight. */
 async function drive(dir: Directory, n: number, concurrency: number): Promise<Figures> {
@@ -51,13 +61,15 @@ async function drive(dir: Directory, n: number, concurrency: number): Promise<Fi
   let found = 0;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      const rows = await dir.query({ ...BASE, conditions: [{ field: 'customers.username', operator: 'is', value: username(i) }] });
-      found += rows.length;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const rows = await dir.query({ ...BASE, conditions: [{ field: 'customers.username', operator: 'is', value: username(i) }] });
+        found += rows.length;
+      }
+    }),
+  );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   if (found === 0) throw new Error('the lookups found nothing');
@@ -66,7 +78,12 @@ async function drive(dir: Directory, n: number, concurrency: number): Promise<Fi
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface Row { db: string; mode: string; concurrency: number; f: Figures }
+interface Row {
+  db: string;
+  mode: string;
+  concurrency: number;
+  f: Figures;
+}
 
 async function measure(db: string, knex: Knex, rows: Row[]): Promise<void> {
   const dirs: Array<[string, Directory]> = [
@@ -83,7 +100,9 @@ async function measure(db: string, knex: Knex, rows: Row[]): Promise<void> {
     }
     for (const [mode, fs_] of runs) {
       rows.push({
-        db, mode, concurrency,
+        db,
+        mode,
+        concurrency,
         f: { perSec: median(fs_.map((f) => f.perSec)), wallUs: median(fs_.map((f) => f.wallUs)), cpuUs: median(fs_.map((f) => f.cpuUs)) },
       });
     }
@@ -91,7 +110,11 @@ async function measure(db: string, knex: Knex, rows: Row[]): Promise<void> {
 }
 
 /** scripts/test-servers/servers.cjs, from the source tree or from dist/. */
-function serversLib(): { makeRoot(p?: string): string; createPostgres(o: { root: string; name: string }): Promise<{ url: string }>; destroy(rec: unknown): Promise<void> } {
+function serversLib(): {
+  makeRoot(p?: string): string;
+  createPostgres(o: { root: string; name: string }): Promise<{ url: string }>;
+  destroy(rec: unknown): Promise<void>;
+} {
   for (const start of [__dirname, process.cwd()]) {
     for (let dir = start; dir !== path.dirname(dir); dir = path.dirname(dir)) {
       const file = path.join(dir, 'scripts', 'test-servers', 'servers.cjs');
@@ -111,7 +134,10 @@ async function main(): Promise<void> {
     const root = lib.makeRoot('sipflow-bench-');
     const rec = await lib.createPostgres({ root, name: 'postgres' });
     pgUrl = rec.url;
-    cleanup = async () => { await lib.destroy(rec); fs.rmSync(root, { recursive: true, force: true }); };
+    cleanup = async () => {
+      await lib.destroy(rec);
+      fs.rmSync(root, { recursive: true, force: true });
+    };
   }
   const database = `sipflow_bench_dir_${randomUUID().slice(0, 8)}`;
   const admin = knexFactory({ client: 'pg', connection: pgUrl, pool: { min: 0, max: 1 } });
@@ -152,10 +178,18 @@ async function main(): Promise<void> {
     for (const c of CONCURRENCY) {
       const b = rows.find((r) => r.db === db && r.mode === 'builder' && r.concurrency === c)!;
       const p = rows.find((r) => r.db === db && r.mode === 'prepared' && r.concurrency === c)!;
-      console.log(`${db}, ${c} in flight: prepared/builder throughput ×${(p.f.perSec / b.f.perSec).toFixed(2)}, CPU per query ×${(p.f.cpuUs / b.f.cpuUs).toFixed(2)}`);
+      console.log(
+        `${db}, ${c} in flight: prepared/builder throughput ×${(p.f.perSec / b.f.perSec).toFixed(2)}, CPU per query ×${(p.f.cpuUs / b.f.cpuUs).toFixed(2)}`,
+      );
     }
   }
 }
 
 // Exit explicitly: after a failure some client may still hold the event loop open.
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

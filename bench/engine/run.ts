@@ -26,7 +26,13 @@ const USERS = 10000;
 const user = (i: number) => `user${String(i % USERS).padStart(5, '0')}`;
 
 function context(): RunContext {
-  const customers = Array.from({ length: USERS }, (_, i) => ({ id: i + 1, name: `PBX ${i}`, username: user(i), password: `pw-${user(i)}`, aor: `${user(i)}@example.test` }));
+  const customers = Array.from({ length: USERS }, (_, i) => ({
+    id: i + 1,
+    name: `PBX ${i}`,
+    username: user(i),
+    password: `pw-${user(i)}`,
+    aor: `${user(i)}@example.test`,
+  }));
   return {
     directory: createMemoryDirectory({ 'registration.customers': customers }),
     location: createRegistrar(createMemoryLocationStore()),
@@ -38,26 +44,47 @@ function context(): RunContext {
 function register(i: number, cseq: number, authorization?: string): CallDescriptor {
   const u = user(i);
   const headers: Record<string, string> = {
-    from: `<sip:${u}@example.test>;tag=${i}`, to: `<sip:${u}@example.test>`, 'call-id': `bench-${i}`,
-    cseq: `${cseq} REGISTER`, contact: `<sip:${u}@127.0.0.1:${5000 + (i % 1000)}>`, expires: '3600',
+    from: `<sip:${u}@example.test>;tag=${i}`,
+    to: `<sip:${u}@example.test>`,
+    'call-id': `bench-${i}`,
+    cseq: `${cseq} REGISTER`,
+    contact: `<sip:${u}@127.0.0.1:${5000 + (i % 1000)}>`,
+    expires: '3600',
   };
   if (authorization) headers.authorization = authorization;
-  return buildCallDescriptor({ requestMethod: 'REGISTER', requestURI: 'sip:example.test', sourceAddress: '127.0.0.1', sourcePort: 5071, headers },
-    { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+  return buildCallDescriptor(
+    { requestMethod: 'REGISTER', requestURI: 'sip:example.test', sourceAddress: '127.0.0.1', sourcePort: 5071, headers },
+    { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null },
+  );
 }
 
 /** What the UA does with the challenge (not timed). */
 function answer(i: number, realm: string, nonce: string): string {
   const u = user(i);
-  const response = computeResponse({ algorithm: 'MD5', ha1: ha1('MD5', u, realm, `pw-${u}`), nonce, nc: '00000001', cnonce: `c${i}`, qop: 'auth', method: 'REGISTER', uri: 'sip:example.test' });
+  const response = computeResponse({
+    algorithm: 'MD5',
+    ha1: ha1('MD5', u, realm, `pw-${u}`),
+    nonce,
+    nc: '00000001',
+    cnonce: `c${i}`,
+    qop: 'auth',
+    method: 'REGISTER',
+    uri: 'sip:example.test',
+  });
   return `Digest username="${u}", realm="${realm}", nonce="${nonce}", uri="sip:example.test", response="${response}", cnonce="c${i}", nc=00000001, qop=auth, algorithm=MD5`;
 }
 
 // ---------------------------------------------------------------- the hand-written equivalent
 
 const QUERY: Omit<DirectoryQuery, 'conditions'> = {
-  tables: ['registration.customers'], fields: ['customers.password', 'customers.name'], joins: [], joinType: 'JOIN',
-  logic: 'and', orderBy: [], offset: 0, limit: 1,
+  tables: ['registration.customers'],
+  fields: ['customers.password', 'customers.name'],
+  joins: [],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
 };
 
 /** The seed logic written by hand: the same steps, ports and outcomes, no interpreter. */
@@ -68,26 +95,67 @@ async function handWritten(cd: CallDescriptor, ctx: RunContext): Promise<Outcome
       const h = cd.headers;
       const now = new Date(ctx.clock.now());
       const result = await ctx.location.register({
-        username: String(vars.toUsername), domain: null, contacts: h.contact ?? [], expiresHeader: h.expires?.[0] ?? null,
-        callId: String(vars.callId), cseq: Number.parseInt(h.cseq[0], 10), userAgent: h['user-agent']?.[0] ?? '',
-        received: `sip:${vars.sourceAddress}:${vars.sourcePort}`, socket: null, path: null, now,
+        username: String(vars.toUsername),
+        domain: null,
+        contacts: h.contact ?? [],
+        expiresHeader: h.expires?.[0] ?? null,
+        callId: String(vars.callId),
+        cseq: Number.parseInt(h.cseq[0], 10),
+        userAgent: h['user-agent']?.[0] ?? '',
+        received: `sip:${vars.sourceAddress}:${vars.sourcePort}`,
+        socket: null,
+        path: null,
+        now,
       });
-      return { kind: 'register', status: result.status, reason: result.reason, aor: String(vars.toUsername), bindings: result.bindings.map((b) => bindingView(b, now)) };
+      return {
+        kind: 'register',
+        status: result.status,
+        reason: result.reason,
+        aor: String(vars.toUsername),
+        bindings: result.bindings.map((b) => bindingView(b, now)),
+      };
     }
-    const rows = await ctx.directory.query({ ...QUERY, conditions: [{ field: 'customers.username', operator: 'is', value: (vars.authUsername ?? null) as Scalar }] });
-    if (rows.length) { vars.password = rows[0]['customers.password']; vars.customer_name = rows[0]['customers.name']; }
+    const rows = await ctx.directory.query({
+      ...QUERY,
+      conditions: [{ field: 'customers.username', operator: 'is', value: (vars.authUsername ?? null) as Scalar }],
+    });
+    if (rows.length) {
+      vars.password = rows[0]['customers.password'];
+      vars.customer_name = rows[0]['customers.name'];
+    }
     const realm = realmOf({ cd, ctx, set: () => undefined, get: () => null, authenticated: null, authenticate: () => undefined });
     const now = ctx.clock.now();
     const value = cd.headers.authorization?.[0];
     const creds = value ? ctx.auth.parseCredentials(value) : null;
     let stale = false;
     if (creds && creds.realm === realm && typeof vars.password === 'string') {
-      const r = ctx.auth.verify({ credentials: creds, method: 'REGISTER', password: vars.password, isHa1: false, realm, now, requestUri: cd.requestUri ?? null });
-      if (r === 'ok') { vars.authStatus = 1; continue; }
+      const r = ctx.auth.verify({
+        credentials: creds,
+        method: 'REGISTER',
+        password: vars.password,
+        isHa1: false,
+        realm,
+        now,
+        requestUri: cd.requestUri ?? null,
+      });
+      if (r === 'ok') {
+        vars.authStatus = 1;
+        continue;
+      }
       stale = r === 'stale';
     }
     const ch = ctx.auth.challenge(realm, stale, now);
-    return { kind: 'challenge', status: 401, header: 'WWW-Authenticate', realm, nonce: ch.nonce, qop: ch.qop, algorithm: ch.algorithms[0], stale, challenges: ch.headerValues };
+    return {
+      kind: 'challenge',
+      status: 401,
+      header: 'WWW-Authenticate',
+      realm,
+      nonce: ch.nonce,
+      qop: ch.qop,
+      algorithm: ch.algorithms[0],
+      stale,
+      challenges: ch.headerValues,
+    };
   }
   return { kind: 'error', status: 500, reason: 'too many restarts' };
 }
@@ -139,8 +207,15 @@ async function main() {
   const hand = median(results.map((x) => x[1]));
   console.log(`bench/engine: seed registration logic, ${CYCLES} REGISTER cycles × ${ROUNDS} rounds (3 passes each), ${USERS} users, in-memory ports`);
   console.log(`round  interpreter passes/s  hand-written passes/s  ratio`);
-  results.forEach(([i, h], r) => console.log(`${String(r + 1).padStart(5)}  ${i.toFixed(0).padStart(20)}  ${h.toFixed(0).padStart(21)}  ${(h / i).toFixed(3)}`));
-  console.log(`median interpreter ${interp.toFixed(0)} passes/s, hand-written ${hand.toFixed(0)} passes/s, hand-written/interpreter = ${(hand / interp).toFixed(3)} (target ≤ 1.5)`);
+  results.forEach(([i, h], r) =>
+    console.log(`${String(r + 1).padStart(5)}  ${i.toFixed(0).padStart(20)}  ${h.toFixed(0).padStart(21)}  ${(h / i).toFixed(3)}`),
+  );
+  console.log(
+    `median interpreter ${interp.toFixed(0)} passes/s, hand-written ${hand.toFixed(0)} passes/s, hand-written/interpreter = ${(hand / interp).toFixed(3)} (target ≤ 1.5)`,
+  );
 }
 
-main().catch((e) => { console.error(e); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

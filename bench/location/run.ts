@@ -30,11 +30,28 @@ const CONTACTS_PER_AOR = 2;
 function binding(i: number): Binding {
   const now = Date.now();
   return {
-    ruid: `uloc-${randomUUID()}`, username: `user${Math.floor(i / CONTACTS_PER_AOR)}`, domain: null,
-    contact: `sip:user@10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:5060`, received: null, path: null,
-    expires: new Date(now + 3_600_000), q: -1, callid: `${randomUUID()}@bench`, cseq: 1,
-    last_modified: new Date(now), flags: 0, cflags: 0, user_agent: 'sipflow-bench', socket: 'udp:10.0.0.1:5060',
-    methods: 7935, instance: null, reg_id: 0, server_id: 0, connection_id: 0, keepalive: 0, partition: 0,
+    ruid: `uloc-${randomUUID()}`,
+    username: `user${Math.floor(i / CONTACTS_PER_AOR)}`,
+    domain: null,
+    contact: `sip:user@10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:5060`,
+    received: null,
+    path: null,
+    expires: new Date(now + 3_600_000),
+    q: -1,
+    callid: `${randomUUID()}@bench`,
+    cseq: 1,
+    last_modified: new Date(now),
+    flags: 0,
+    cflags: 0,
+    user_agent: 'sipflow-bench',
+    socket: 'udp:10.0.0.1:5060',
+    methods: 7935,
+    instance: null,
+    reg_id: 0,
+    server_id: 0,
+    connection_id: 0,
+    keepalive: 0,
+    partition: 0,
   };
 }
 
@@ -43,21 +60,30 @@ async function drive(n: number, op: (i: number) => Promise<unknown>): Promise<{ 
   const lat: number[] = [];
   let next = 0;
   const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < n) {
-      const i = next++;
-      const s = process.hrtime.bigint();
-      await op(i);
-      lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = process.hrtime.bigint();
+        await op(i);
+        lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+    }),
+  );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   return { perSec: n / secs, lat };
 }
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
-interface Row { store: string; n: number; saves: number; lookups: number; p50: number; p99: number }
+interface Row {
+  store: string;
+  n: number;
+  saves: number;
+  lookups: number;
+  p50: number;
+  p99: number;
+}
 
 async function measure(name: string, store: LocationStore, n = BINDINGS): Promise<Row> {
   const bs = Array.from({ length: n }, (_, i) => binding(i));
@@ -82,7 +108,10 @@ async function main(): Promise<void> {
     rows.push(await measure(`MongoDB (${external ? 'MONGODB_URL' : 'FerretDB 1.24/SQLite'})`, mongo, external ? BINDINGS : FERRETDB_BINDINGS));
     await mongo.close();
     const admin = new MongoClient(env.mongoUrl);
-    await admin.db(db).dropDatabase().finally(() => admin.close());
+    await admin
+      .db(db)
+      .dropDatabase()
+      .finally(() => admin.close());
 
     const schema = db;
     const pg = knexFactory({ client: 'pg', connection: env.pgUrl, searchPath: [schema], pool: { min: 0, max: CONCURRENCY } });
@@ -93,7 +122,9 @@ async function main(): Promise<void> {
     await pg.destroy();
 
     const lite: Knex = knexFactory({
-      client: ClientPGLite, dialect: 'postgres', connection: { connectionString: 'memory://' },
+      client: ClientPGLite,
+      dialect: 'postgres',
+      connection: { connectionString: 'memory://' },
     } as Knex.Config);
     await ensureSchema(lite);
     rows.push(await measure('SQL on PGlite (in process)', createSqlLocationStore(lite)));
@@ -113,4 +144,10 @@ async function main(): Promise<void> {
 }
 
 // Exit explicitly: after a failure some client may still hold the event loop open.
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -25,7 +25,11 @@ import path from 'path';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
-export interface GeneratedUsers { n: number; dir: string; domain: string }
+export interface GeneratedUsers {
+  n: number;
+  dir: string;
+  domain: string;
+}
 
 export function generateUsers(n: number, out: string, domain = 'example.test'): GeneratedUsers {
   if (!Number.isInteger(n) || n < 1) throw new Error(`gen-users: N must be a whole number ≥ 1 (got ${n})`);
@@ -72,8 +76,7 @@ export function generateUsers(n: number, out: string, domain = 'example.test'): 
 
   writeFileSync(path.join(out, 'users.csv'), csv.join('\n') + '\n');
   writeFileSync(path.join(out, 'dbtext', 'subscriber'), sub.join('\n') + '\n');
-  writeFileSync(path.join(out, 'dbtext', 'version'),
-    'id(int,auto) table_name(string) table_version(int)\n1:version:1\n2:subscriber:7\n');
+  writeFileSync(path.join(out, 'dbtext', 'version'), 'id(int,auto) table_name(string) table_version(int)\n1:version:1\n2:subscriber:7\n');
   writeFileSync(path.join(out, 'customers.csv'), customers.join('\n') + '\n');
 
   const dbfile = path.join(out, 'kamailio.sqlite');

@@ -14,9 +14,25 @@
 import { readdirSync, readFileSync, statSync } from 'fs';
 import path from 'path';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; hitCount?: number; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples?: number[]; timeDeltas?: number[] }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  hitCount?: number;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+  timeDeltas?: number[];
+}
 
 export interface Summary {
   files: number;
@@ -43,7 +59,11 @@ export function areaOf(cf: CallFrame): string {
     return `npm:${rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
   }
   const m = REPO_MARK.exec(url);
-  if (m) return `sipflow:${m[1]}/${url.slice(m.index + m[0].length).split('/')[0].replace(/\.js$/, '')}`;
+  if (m)
+    return `sipflow:${m[1]}/${url
+      .slice(m.index + m[0].length)
+      .split('/')[0]
+      .replace(/\.js$/, '')}`;
   return url.replace(/^file:\/\//, '');
 }
 
@@ -63,7 +83,7 @@ export function summarize(files: string[], fromMs = 0): Summary {
   let busyMs = 0;
   for (const file of files) {
     const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    const from = p.startTime + fromMs * 1000;  // µs
+    const from = p.startTime + fromMs * 1000; // µs
     wallMs += Math.max(0, p.endTime - Math.max(p.startTime, from)) / 1000;
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
     const self = new Map<number, number>();
@@ -82,33 +102,39 @@ export function summarize(files: string[], fromMs = 0): Summary {
       if (!n) continue;
       const cf = n.callFrame;
       const area = areaOf(cf);
-      if (area === '(idle)') { idleMs += ms; continue; }
+      if (area === '(idle)') {
+        idleMs += ms;
+        continue;
+      }
       busyMs += ms;
       areas.set(area, (areas.get(area) ?? 0) + ms);
-      const key = cf.url
-        ? `${cf.functionName || '(anonymous)'}  ${shortUrl(cf.url)}:${cf.lineNumber + 1}`
-        : cf.functionName || '(anonymous)';
+      const key = cf.url ? `${cf.functionName || '(anonymous)'}  ${shortUrl(cf.url)}:${cf.lineNumber + 1}` : cf.functionName || '(anonymous)';
       const cur = fn.get(key) ?? { area, selfMs: 0 };
       cur.selfMs += ms;
       fn.set(key, cur);
     }
   }
   return {
-    files: files.length, wallMs, busyMs, idleMs,
+    files: files.length,
+    wallMs,
+    busyMs,
+    idleMs,
     functions: [...fn].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.selfMs - a.selfMs),
     areas: [...areas].map(([area, selfMs]) => ({ area, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
   };
 }
 
 export function formatSummary(s: Summary, top = 25): string {
-  const pct = (ms: number) => (s.busyMs > 0 ? (100 * ms / s.busyMs).toFixed(1).padStart(5) : '  n/a');
+  const pct = (ms: number) => (s.busyMs > 0 ? ((100 * ms) / s.busyMs).toFixed(1).padStart(5) : '  n/a');
   const out: string[] = [];
-  out.push(`${s.files} profile(s): ${(s.busyMs / 1000).toFixed(1)} s busy, ${(s.idleMs / 1000).toFixed(1)} s idle`
-    + ` (sum over processes of ${(s.wallMs / 1000).toFixed(1)} s profiled)`);
+  out.push(
+    `${s.files} profile(s): ${(s.busyMs / 1000).toFixed(1)} s busy, ${(s.idleMs / 1000).toFixed(1)} s idle` +
+      ` (sum over processes of ${(s.wallMs / 1000).toFixed(1)} s profiled)`,
+  );
   out.push('', 'self time by area (% of busy):');
-  for (const a of s.areas.slice(0, 20)) out.push(`  ${pct(a.selfMs)}%  ${(a.selfMs).toFixed(0).padStart(7)} ms  ${a.area}`);
+  for (const a of s.areas.slice(0, 20)) out.push(`  ${pct(a.selfMs)}%  ${a.selfMs.toFixed(0).padStart(7)} ms  ${a.area}`);
   out.push('', `top ${top} functions by self time (% of busy):`);
-  for (const f of s.functions.slice(0, top)) out.push(`  ${pct(f.selfMs)}%  ${(f.selfMs).toFixed(0).padStart(7)} ms  ${f.key}`);
+  for (const f of s.functions.slice(0, top)) out.push(`  ${pct(f.selfMs)}%  ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.key}`);
   return out.join('\n');
 }
 

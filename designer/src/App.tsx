@@ -24,8 +24,24 @@ import { useValidation } from './hooks/useValidation';
 export function App() {
   const { state, dispatch, get } = useDesignerStore();
   const {
-    token, askToken, types, tables, flows, details, search, status, open, hist, logicId, selected,
-    problems, validating, saveProblems, rightTab, highlight, newName,
+    token,
+    askToken,
+    types,
+    tables,
+    flows,
+    details,
+    search,
+    status,
+    open,
+    hist,
+    logicId,
+    selected,
+    problems,
+    validating,
+    saveProblems,
+    rightTab,
+    highlight,
+    newName,
   } = state;
   const canvas = useRef<CanvasHandle>(null);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -48,12 +64,15 @@ export function App() {
   const warningCount = problems.length - errorCount;
 
   // ------------------------------------------------------------ pickers for the forms
-  const pickers: Pickers = useMemo(() => ({
-    variables: knownVariables(doc, types).sort(),
-    tables: tables.map((t) => t.name),
-    columns: tables.flatMap((t) => t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)),
-    logics: doc ? Object.entries(doc).flatMap(([id, l]) => [id, ...(l?.name ? [l.name] : [])]) : [],
-  }), [types, tables, doc]);
+  const pickers: Pickers = useMemo(
+    () => ({
+      variables: knownVariables(doc, types).sort(),
+      tables: tables.map((t) => t.name),
+      columns: tables.flatMap((t) => t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)),
+      logics: doc ? Object.entries(doc).flatMap(([id, l]) => [id, ...(l?.name ? [l.name] : [])]) : [],
+    }),
+    [types, tables, doc],
+  );
 
   const selectedEntry = selected.length === 1 && logic ? findNode(logic, selected[0]) : undefined;
 
@@ -63,63 +82,128 @@ export function App() {
     return NODE_CATEGORIES.filter((c) => groups.has(c)).map((c) => [c, groups.get(c)!] as const);
   }, [types]);
 
-  const shownFlows = flows.filter((f) => !search || f.name.toLowerCase().includes(search.toLowerCase()) || f.logics.some((l) => l.name.toLowerCase().includes(search.toLowerCase())));
+  const shownFlows = flows.filter(
+    (f) => !search || f.name.toLowerCase().includes(search.toLowerCase()) || f.logics.some((l) => l.name.toLowerCase().includes(search.toLowerCase())),
+  );
   const shownProblems = saveProblems ?? logicProblems;
 
   return (
     <div className="app">
       <header className="topbar">
-        <div className="brand">sipflow <span>designer</span></div>
+        <div className="brand">
+          sipflow <span>designer</span>
+        </div>
         {open ? (
           <div className="doc-title" data-testid="doc-title">
             <strong>{open.name}</strong>
-            <span className="hint"> {typeof open.source === 'number' ? `release v${open.source}` : open.source}{dirty ? ' · edited' : ''}</span>
+            <span className="hint">
+              {' '}
+              {typeof open.source === 'number' ? `release v${open.source}` : open.source}
+              {dirty ? ' · edited' : ''}
+            </span>
             {doc && Object.keys(doc).length > 1 && (
               <select value={logicId ?? ''} onChange={(e) => edit.chooseLogic(e.target.value)} data-testid="logic-select">
-                {Object.entries(doc).map(([id, l]) => <option key={id} value={id}>logic {id} “{l?.name}”</option>)}
+                {Object.entries(doc).map(([id, l]) => (
+                  <option key={id} value={id}>
+                    logic {id} “{l?.name}”
+                  </option>
+                ))}
               </select>
             )}
-            {doc && Object.keys(doc).length === 1 && logicId && <span className="hint"> · logic {logicId} “{doc[logicId]?.name}”</span>}
+            {doc && Object.keys(doc).length === 1 && logicId && (
+              <span className="hint">
+                {' '}
+                · logic {logicId} “{doc[logicId]?.name}”
+              </span>
+            )}
           </div>
-        ) : <div className="doc-title hint">no flow open</div>}
+        ) : (
+          <div className="doc-title hint">no flow open</div>
+        )}
         <div className="tools">
-          <button onClick={edit.undo} disabled={!hist?.past.length} title="Undo (Ctrl+Z)">↶ Undo</button>
-          <button onClick={edit.redo} disabled={!hist?.future.length} title="Redo (Ctrl+Y)">↷ Redo</button>
-          <button onClick={edit.duplicate} disabled={!selected.length} title="Duplicate (Ctrl+D)">Duplicate</button>
+          <button onClick={edit.undo} disabled={!hist?.past.length} title="Undo (Ctrl+Z)">
+            ↶ Undo
+          </button>
+          <button onClick={edit.redo} disabled={!hist?.future.length} title="Redo (Ctrl+Y)">
+            ↷ Redo
+          </button>
+          <button onClick={edit.duplicate} disabled={!selected.length} title="Duplicate (Ctrl+D)">
+            Duplicate
+          </button>
           <span className="sep" />
           <span className={`vstatus ${errorCount ? 'bad' : 'good'}`} data-testid="validation-status">
             {!open ? '' : validating ? 'validating…' : errorCount ? `${errorCount} error(s)` : warningCount ? `valid · ${warningCount} warning(s)` : 'valid'}
           </span>
-          <button className="primary" onClick={() => flow.save()} disabled={!open} data-testid="save" title="Save development copy (Ctrl+S)">Save</button>
-          <button onClick={flow.release} disabled={!open} data-testid="release" title="Freeze the development copy as a new release">Release</button>
-          <button onClick={flow.exportSlid} disabled={!open} data-testid="export">Export .slid</button>
+          <button className="primary" onClick={() => flow.save()} disabled={!open} data-testid="save" title="Save development copy (Ctrl+S)">
+            Save
+          </button>
+          <button onClick={flow.release} disabled={!open} data-testid="release" title="Freeze the development copy as a new release">
+            Release
+          </button>
+          <button onClick={flow.exportSlid} disabled={!open} data-testid="export">
+            Export .slid
+          </button>
           <button onClick={() => fileInput.current?.click()}>Import…</button>
-          <input ref={fileInput} type="file" accept=".slid,.json,application/json" hidden data-testid="import-file"
-            onChange={(e) => { const f = e.target.files?.[0]; if (f) flow.importFile(f); e.target.value = ''; }} />
-          <button onClick={() => dispatch({ type: 'askToken', ask: true })} title="API token">Token</button>
+          <input
+            ref={fileInput}
+            type="file"
+            accept=".slid,.json,application/json"
+            hidden
+            data-testid="import-file"
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              if (f) flow.importFile(f);
+              e.target.value = '';
+            }}
+          />
+          <button onClick={() => dispatch({ type: 'askToken', ask: true })} title="API token">
+            Token
+          </button>
         </div>
       </header>
 
       <aside className="left">
         <section className="panel flows-panel">
           <div className="panel-title">Flows</div>
-          <input className="search" placeholder="search flows…" value={search} onChange={(e) => dispatch({ type: 'search', text: e.target.value })} data-testid="flow-search" />
+          <input
+            className="search"
+            placeholder="search flows…"
+            value={search}
+            onChange={(e) => dispatch({ type: 'search', text: e.target.value })}
+            data-testid="flow-search"
+          />
           <ul className="flow-list" data-testid="flow-list">
             {shownFlows.map((f) => (
               <li key={f.name} className={open?.name === f.name ? 'current' : ''}>
                 <div className="flow-row">
-                  <button className="twisty" onClick={() => flow.toggleDetails(f.name)} title="releases">{details[f.name] ? '▾' : '▸'}</button>
-                  <button className="flow-name" onClick={() => flow.openFlow(f.name)} data-testid={`flow-${f.name}`}>{f.name}</button>
+                  <button className="twisty" onClick={() => flow.toggleDetails(f.name)} title="releases">
+                    {details[f.name] ? '▾' : '▸'}
+                  </button>
+                  <button className="flow-name" onClick={() => flow.openFlow(f.name)} data-testid={`flow-${f.name}`}>
+                    {f.name}
+                  </button>
                   <span className="hint">{f.activeVersion ? `v${f.activeVersion} active` : 'dev'}</span>
                 </div>
                 {details[f.name] && (
                   <ul className="releases">
-                    <li><button className="link" onClick={() => flow.openFlow(f.name)}>development</button> <span className="hint">{new Date(details[f.name].updatedAt).toLocaleString()}</span></li>
+                    <li>
+                      <button className="link" onClick={() => flow.openFlow(f.name)}>
+                        development
+                      </button>{' '}
+                      <span className="hint">{new Date(details[f.name].updatedAt).toLocaleString()}</span>
+                    </li>
                     {[...details[f.name].releases].reverse().map((r) => (
                       <li key={r.version}>
-                        <button className="link" onClick={() => flow.openFlow(f.name, r.version)}>v{r.version}</button>
-                        {details[f.name].active?.version === r.version ? <span className="pill active">active</span>
-                          : <button className="link small" onClick={() => flow.activate(f.name, r.version)}>activate</button>}
+                        <button className="link" onClick={() => flow.openFlow(f.name, r.version)}>
+                          v{r.version}
+                        </button>
+                        {details[f.name].active?.version === r.version ? (
+                          <span className="pill active">active</span>
+                        ) : (
+                          <button className="link small" onClick={() => flow.activate(f.name, r.version)}>
+                            activate
+                          </button>
+                        )}
                         {r.note && <span className="hint"> {r.note}</span>}
                       </li>
                     ))}
@@ -129,22 +213,43 @@ export function App() {
             ))}
           </ul>
           <div className="row">
-            <input placeholder="new flow name" value={newName} onChange={(e) => dispatch({ type: 'newName', text: e.target.value })} data-testid="new-flow-name"
-              onKeyDown={(e) => { if (e.key === 'Enter') flow.newFlow(); }} />
-            <button onClick={flow.newFlow} data-testid="new-flow">New</button>
+            <input
+              placeholder="new flow name"
+              value={newName}
+              onChange={(e) => dispatch({ type: 'newName', text: e.target.value })}
+              data-testid="new-flow-name"
+              onKeyDown={(e) => {
+                if (e.key === 'Enter') flow.newFlow();
+              }}
+            />
+            <button onClick={flow.newFlow} data-testid="new-flow">
+              New
+            </button>
           </div>
         </section>
         <section className="panel palette" data-testid="palette">
-          <div className="panel-title">Node types <span className="hint">click or drag onto the canvas</span></div>
+          <div className="panel-title">
+            Node types <span className="hint">click or drag onto the canvas</span>
+          </div>
           {palette.map(([cat, ts]) => (
             <div key={cat} className="palette-group">
               <div className="palette-cat">{cat}</div>
               {ts.map((t) => (
-                <div key={t.type} className="palette-item" draggable={!!open} title={`${t.type}\n${t.description}`}
+                <div
+                  key={t.type}
+                  className="palette-item"
+                  draggable={!!open}
+                  title={`${t.type}\n${t.description}`}
                   data-testid={`palette-${t.type}`}
-                  onDragStart={(e) => { e.dataTransfer.setData('application/x-sipflow-node-type', t.type); e.dataTransfer.effectAllowed = 'copy'; }}
-                  onClick={() => edit.addNode(t.type)}>
-                  <span className="sip-icon" style={{ background: categoryColor(t.category) }}>{CATEGORY_ICON[t.category]}</span>
+                  onDragStart={(e) => {
+                    e.dataTransfer.setData('application/x-sipflow-node-type', t.type);
+                    e.dataTransfer.effectAllowed = 'copy';
+                  }}
+                  onClick={() => edit.addNode(t.type)}
+                >
+                  <span className="sip-icon" style={{ background: categoryColor(t.category) }}>
+                    {CATEGORY_ICON[t.category]}
+                  </span>
                   {t.title}
                 </div>
               ))}
@@ -171,19 +276,40 @@ export function App() {
         ) : (
           <div className="empty">
             <h2>Open a flow</h2>
-            <p>Pick a flow on the left, create a new one, or import a <code>.slid</code> file.</p>
+            <p>
+              Pick a flow on the left, create a new one, or import a <code>.slid</code> file.
+            </p>
           </div>
         )}
         <section className="problems" data-testid="problems">
           <div className="panel-title">
-            {saveProblems ? 'Save refused: problems' : 'Problems'} <span className="hint">{errorCount} error(s), {warningCount} warning(s) · validated by the server with the engine's rules</span>
-            {saveProblems && <button className="link small" onClick={() => dispatch({ type: 'saveProblemsCleared' })}>show live problems</button>}
+            {saveProblems ? 'Save refused: problems' : 'Problems'}{' '}
+            <span className="hint">
+              {errorCount} error(s), {warningCount} warning(s) · validated by the server with the engine's rules
+            </span>
+            {saveProblems && (
+              <button className="link small" onClick={() => dispatch({ type: 'saveProblemsCleared' })}>
+                show live problems
+              </button>
+            )}
           </div>
           <ul>
             {shownProblems.map((p, i) => (
-              <li key={i} className={`problem ${p.severity}`} data-testid="problem" onClick={() => { if (p.nodeId !== undefined && (p.logicId === undefined || p.logicId === logicId)) edit.focusNode(p.nodeId); }}>
+              <li
+                key={i}
+                className={`problem ${p.severity}`}
+                data-testid="problem"
+                onClick={() => {
+                  if (p.nodeId !== undefined && (p.logicId === undefined || p.logicId === logicId)) edit.focusNode(p.nodeId);
+                }}
+              >
                 <span className={`sev ${p.severity}`}>{p.severity}</span>
-                {p.nodeId !== undefined && <span className="where">node {p.nodeId}{p.nodeName ? ` “${p.nodeName}”` : ''}</span>}
+                {p.nodeId !== undefined && (
+                  <span className="where">
+                    node {p.nodeId}
+                    {p.nodeName ? ` “${p.nodeName}”` : ''}
+                  </span>
+                )}
                 {p.pointer && <code>{p.pointer}</code>}
                 <span>{p.message}</span>
               </li>
@@ -191,13 +317,21 @@ export function App() {
             {open && shownProblems.length === 0 && !validating && <li className="hint">no problems</li>}
           </ul>
         </section>
-        {status && <div className={`status status-${status.kind}`} data-testid="status" onClick={() => dispatch({ type: 'status', status: null })}>{status.text}</div>}
+        {status && (
+          <div className={`status status-${status.kind}`} data-testid="status" onClick={() => dispatch({ type: 'status', status: null })}>
+            {status.text}
+          </div>
+        )}
       </main>
 
       <aside className="right">
         <div className="tabs">
-          <button className={rightTab === 'inspector' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'inspector' })} data-testid="tab-inspector">Properties</button>
-          <button className={rightTab === 'simulate' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'simulate' })} data-testid="tab-simulate">Simulate</button>
+          <button className={rightTab === 'inspector' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'inspector' })} data-testid="tab-inspector">
+            Properties
+          </button>
+          <button className={rightTab === 'simulate' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'simulate' })} data-testid="tab-simulate">
+            Simulate
+          </button>
         </div>
         <div className="tab-body" style={{ display: rightTab === 'inspector' ? undefined : 'none' }}>
           {selectedEntry && logicId ? (
@@ -208,24 +342,48 @@ export function App() {
               problems={problems.filter((p) => p.logicId === logicId && p.nodeId === nodeKey(selectedEntry.node.id))}
               onChange={(fn) => edit.editNode(logicId, nodeKey(selectedEntry.node.id), fn)}
             />
-          ) : <p className="hint pad">{selected.length > 1 ? `${selected.length} nodes selected` : 'Select a node to edit its properties.'}</p>}
+          ) : (
+            <p className="hint pad">{selected.length > 1 ? `${selected.length} nodes selected` : 'Select a node to edit its properties.'}</p>
+          )}
         </div>
         <div className="tab-body" style={{ display: rightTab === 'simulate' ? undefined : 'none' }}>
-          <Simulate api={api} doc={doc} logicId={logicId} onHighlight={(h) => dispatch({ type: 'highlight', highlight: h })} onFocusNode={(id) => canvas.current?.focusNode(id)} />
+          <Simulate
+            api={api}
+            doc={doc}
+            logicId={logicId}
+            onHighlight={(h) => dispatch({ type: 'highlight', highlight: h })}
+            onFocusNode={(id) => canvas.current?.focusNode(id)}
+          />
         </div>
       </aside>
 
       {askToken && (
         <div className="modal-back">
-          <form className="modal" onSubmit={(e) => {
-            e.preventDefault();
-            const v = String(new FormData(e.currentTarget).get('token') ?? '').trim();
-            storeToken(v || null); dispatch({ type: 'token', token: v || null });
-          }}>
+          <form
+            className="modal"
+            onSubmit={(e) => {
+              e.preventDefault();
+              const v = String(new FormData(e.currentTarget).get('token') ?? '').trim();
+              storeToken(v || null);
+              dispatch({ type: 'token', token: v || null });
+            }}
+          >
             <h3>API token</h3>
-            <p>The designer talks to the sipflow HTTP API with its bearer token: <code>http.token</code> in the config, or the file <code>&lt;dataDir&gt;/api-token</code>. It is kept in this browser (localStorage).</p>
+            <p>
+              The designer talks to the sipflow HTTP API with its bearer token: <code>http.token</code> in the config, or the file{' '}
+              <code>&lt;dataDir&gt;/api-token</code>. It is kept in this browser (localStorage).
+            </p>
             <input name="token" type="password" defaultValue={token ?? ''} autoFocus data-testid="token-input" />
-            <div className="row"><button className="primary" type="submit">Use token</button>{token && <button type="button" onClick={() => dispatch({ type: 'askToken', ask: false })}>Cancel</button>}</div>
+            <div className="row">
+              <button className="primary" type="submit">
+                Use token
+              </button>
+              {token && (
+                <button type="button" onClick={() => dispatch({ type: 'askToken', ask: false })}>
+                  Cancel
+                </button>
+              )}
+            </div>
           </form>
         </div>
       )}
@@ -234,5 +392,9 @@ export function App() {
 }
 
 export function Root() {
-  return <ReactFlowProvider><App /></ReactFlowProvider>;
+  return (
+    <ReactFlowProvider>
+      <App />
+    </ReactFlowProvider>
+  );
 }

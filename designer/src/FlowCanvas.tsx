@@ -4,8 +4,19 @@
  */
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useMemo, useRef } from 'react';
 import {
-  Background, Controls, MarkerType, MiniMap, ReactFlow, applyNodeChanges, useEdgesState, useReactFlow,
-  type Connection, type Edge, type FinalConnectionState, type NodeChange, type OnSelectionChangeParams,
+  Background,
+  Controls,
+  MarkerType,
+  MiniMap,
+  ReactFlow,
+  applyNodeChanges,
+  useEdgesState,
+  useReactFlow,
+  type Connection,
+  type Edge,
+  type FinalConnectionState,
+  type NodeChange,
+  type OnSelectionChangeParams,
 } from '@xyflow/react';
 import type { NodeCategory } from '../../engine/node-type';
 import type { NodeTypeInfo, Problem } from './api';
@@ -56,7 +67,8 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
       const exits = info ? exitsOf(info, node.values) : [];
       const lit = p.highlight?.nodes.has(id) ?? false;
       nodes.push({
-        id, type: 'sip',
+        id,
+        type: 'sip',
         position: { x: Number(node.x) || 0, y: Number(node.y) || 0 },
         data: { node, info, exits, errors: errors.get(id) ?? 0, warnings: warnings.get(id) ?? 0, highlighted: lit },
         className: [lit ? 'highlighted' : '', node.archived ? 'archived' : '', errors.get(id) ? 'has-errors' : ''].filter(Boolean).join(' '),
@@ -69,10 +81,16 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         const hot = p.highlight?.edges.has(edgeId) ?? false;
         edges.push({
           // the exit's name is on its source handle; the edge repeats it for screen readers
-          id: edgeId, source: id, sourceHandle: e.pointer, target, ariaLabel: `${exitLabel(e.pointer)} → ${target}`,
+          id: edgeId,
+          source: id,
+          sourceHandle: e.pointer,
+          target,
+          ariaLabel: `${exitLabel(e.pointer)} → ${target}`,
           className: hot ? 'highlighted' : node.archived ? 'archived' : undefined,
           markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: hot ? '#f59e0b' : '#64748b' },
-          animated: hot, reconnectable: true, data: { pointer: e.pointer },
+          animated: hot,
+          reconnectable: true,
+          data: { pointer: e.pointer },
         });
       }
     }
@@ -91,7 +109,9 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
       return built.nodes.map((n) => {
         const o = old.get(n.id);
         const selected = selectedRef.current.includes(n.id);
-        return o ? { ...n, selected, measured: o.measured, width: o.width, height: o.height, dragging: o.dragging, position: o.dragging ? o.position : n.position } : { ...n, selected };
+        return o
+          ? { ...n, selected, measured: o.measured, width: o.width, height: o.height, dragging: o.dragging, position: o.dragging ? o.position : n.position }
+          : { ...n, selected };
       });
     });
   }, [built.nodes]);
@@ -117,51 +137,75 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
 
   const onNodesChange = useCallback((changes: NodeChange<SipNode>[]) => setNodes((ns) => applyNodeChanges(changes, ns)), []);
 
-  useImperativeHandle(ref, () => ({
-    focusNode(id) {
-      const n = rf.getNode(id);
-      if (!n) return;
-      const w = n.measured?.width ?? 180;
-      const h = n.measured?.height ?? 80;
-      rf.setCenter(n.position.x + w / 2, n.position.y + h / 2, { zoom: Math.max(rf.getZoom(), 1), duration: 300 });
+  useImperativeHandle(
+    ref,
+    () => ({
+      focusNode(id) {
+        const n = rf.getNode(id);
+        if (!n) return;
+        const w = n.measured?.width ?? 180;
+        const h = n.measured?.height ?? 80;
+        rf.setCenter(n.position.x + w / 2, n.position.y + h / 2, { zoom: Math.max(rf.getZoom(), 1), duration: 300 });
+      },
+      center() {
+        const r = wrapper.current?.getBoundingClientRect();
+        if (!r) return { x: 0, y: 0 };
+        return rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
+      },
+      fit() {
+        rf.fitView({ padding: 0.2, duration: 0, maxZoom: 1.2 });
+      },
+    }),
+    [rf],
+  );
+
+  const onConnect = useCallback(
+    (c: Connection) => {
+      if (c.source && c.sourceHandle && c.target) p.onSetExit(c.source, c.sourceHandle, c.target);
     },
-    center() {
-      const r = wrapper.current?.getBoundingClientRect();
-      if (!r) return { x: 0, y: 0 };
-      return rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
+    [p],
+  );
+
+  const onReconnect = useCallback(
+    (old: Edge, c: Connection) => {
+      if (!c.source || !c.sourceHandle || !c.target) return;
+      if (c.source !== old.source || c.sourceHandle !== old.sourceHandle) p.onSetExit(old.source, old.sourceHandle!, null);
+      p.onSetExit(c.source, c.sourceHandle, c.target);
     },
-    fit() { rf.fitView({ padding: 0.2, duration: 0, maxZoom: 1.2 }); },
-  }), [rf]);
+    [p],
+  );
 
-  const onConnect = useCallback((c: Connection) => {
-    if (c.source && c.sourceHandle && c.target) p.onSetExit(c.source, c.sourceHandle, c.target);
-  }, [p]);
-
-  const onReconnect = useCallback((old: Edge, c: Connection) => {
-    if (!c.source || !c.sourceHandle || !c.target) return;
-    if (c.source !== old.source || c.sourceHandle !== old.sourceHandle) p.onSetExit(old.source, old.sourceHandle!, null);
-    p.onSetExit(c.source, c.sourceHandle, c.target);
-  }, [p]);
-
-  const onReconnectEnd = useCallback((_e: MouseEvent | TouchEvent, edge: Edge, _h: unknown, state: FinalConnectionState) => {
-    if (!state.isValid) p.onSetExit(edge.source, edge.sourceHandle!, null);
-  }, [p]);
+  const onReconnectEnd = useCallback(
+    (_e: MouseEvent | TouchEvent, edge: Edge, _h: unknown, state: FinalConnectionState) => {
+      if (!state.isValid) p.onSetExit(edge.source, edge.sourceHandle!, null);
+    },
+    [p],
+  );
 
   const onSelect = p.onSelect;
-  const onSelectionChange = useCallback((s: OnSelectionChangeParams) => {
-    const ids = s.nodes.map((n) => n.id);
-    if (ids.join() !== selectedRef.current.join()) onSelect(ids);
-  }, [onSelect]);
+  const onSelectionChange = useCallback(
+    (s: OnSelectionChangeParams) => {
+      const ids = s.nodes.map((n) => n.id);
+      if (ids.join() !== selectedRef.current.join()) onSelect(ids);
+    },
+    [onSelect],
+  );
 
   return (
-    <div className="canvas" ref={wrapper}
-      onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }}
+    <div
+      className="canvas"
+      ref={wrapper}
+      onDragOver={(e) => {
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'copy';
+      }}
       onDrop={(e) => {
         const type = e.dataTransfer.getData('application/x-sipflow-node-type');
         if (!type) return;
         e.preventDefault();
         p.onDropType(type, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
-      }}>
+      }}
+    >
       <ReactFlow<SipNode, Edge>
         nodes={nodes}
         edges={edges}
@@ -173,7 +217,12 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         onReconnectEnd={onReconnectEnd}
         onSelectionChange={onSelectionChange}
         onNodeDragStop={(_e, _n, dragged) => p.onMove(dragged.map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })))}
-        onDelete={({ nodes: ns, edges: es }) => p.onDelete(ns.map((n) => n.id), es.map((e) => ({ source: e.source, pointer: e.sourceHandle! })))}
+        onDelete={({ nodes: ns, edges: es }) =>
+          p.onDelete(
+            ns.map((n) => n.id),
+            es.map((e) => ({ source: e.source, pointer: e.sourceHandle! })),
+          )
+        }
         deleteKeyCode={['Delete', 'Backspace']}
         multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
         fitView
@@ -192,6 +241,12 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
 });
 
 export const CATEGORY_COLOR: Record<NodeCategory, string> = {
-  start: '#16a34a', analysis: '#2563eb', query: '#7c3aed', registrar: '#db2777', action: '#0891b2', output: '#ea580c', flow: '#64748b',
+  start: '#16a34a',
+  analysis: '#2563eb',
+  query: '#7c3aed',
+  registrar: '#db2777',
+  action: '#0891b2',
+  output: '#ea580c',
+  flow: '#64748b',
 };
 export const categoryColor = (c: string | undefined) => CATEGORY_COLOR[c as NodeCategory] ?? '#94a3b8';

@@ -18,7 +18,14 @@ export interface SipNodeData extends Record<string, unknown> {
 export type SipNode = Node<SipNodeData, 'sip'>;
 
 export const CATEGORY_ICON: Record<NodeCategory | 'unknown', string> = {
-  start: '▶', analysis: '◆', query: '⛃', registrar: '☎', action: '⚙', output: '⇥', flow: '↪', unknown: '?',
+  start: '▶',
+  analysis: '◆',
+  query: '⛃',
+  registrar: '☎',
+  action: '⚙',
+  output: '⇥',
+  flow: '↪',
+  unknown: '?',
 };
 
 function NodeViewImpl({ data, selected }: NodeProps<SipNode>) {
@@ -26,15 +33,33 @@ function NodeViewImpl({ data, selected }: NodeProps<SipNode>) {
   const cat = info?.category ?? 'unknown';
   const isStart = node.type === START_TYPE;
   return (
-    <div className={`sip-node cat-${cat}${node.archived ? ' archived' : ''}${errors ? ' has-errors' : ''}${selected ? ' is-selected' : ''}`} data-node-id={String(node.id)}>
+    <div
+      className={`sip-node cat-${cat}${node.archived ? ' archived' : ''}${errors ? ' has-errors' : ''}${selected ? ' is-selected' : ''}`}
+      data-node-id={String(node.id)}
+    >
       {!isStart && <Handle type="target" position={Position.Left} className="in-handle" />}
       <div className="sip-node-head">
-        <span className="sip-icon" aria-hidden>{CATEGORY_ICON[cat] ?? '?'}</span>
-        <span className="sip-name" title={node.name}>{node.name || '(unnamed)'}</span>
-        {errors > 0 && <span className="badge error-badge" data-testid="error-badge" title={`${errors} error(s)`}>{errors}</span>}
-        {errors === 0 && warnings > 0 && <span className="badge warning-badge" title={`${warnings} warning(s)`}>!</span>}
+        <span className="sip-icon" aria-hidden>
+          {CATEGORY_ICON[cat] ?? '?'}
+        </span>
+        <span className="sip-name" title={node.name}>
+          {node.name || '(unnamed)'}
+        </span>
+        {errors > 0 && (
+          <span className="badge error-badge" data-testid="error-badge" title={`${errors} error(s)`}>
+            {errors}
+          </span>
+        )}
+        {errors === 0 && warnings > 0 && (
+          <span className="badge warning-badge" title={`${warnings} warning(s)`}>
+            !
+          </span>
+        )}
       </div>
-      <div className="sip-type">{info?.title ?? node.type}{node.archived ? ' · archived' : ''}</div>
+      <div className="sip-type">
+        {info?.title ?? node.type}
+        {node.archived ? ' · archived' : ''}
+      </div>
       {exits.length > 0 && (
         <div className="sip-exits">
           {exits.map((e) => (

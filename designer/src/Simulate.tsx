@@ -10,10 +10,21 @@ import { ApiFailure, REDACTED, type Api, type SimulateResult, type TraceStep } f
 import type { SlidDoc } from './model';
 import { SAMPLES, answerChallenge } from './samples';
 
-export interface Highlight { nodes: Set<string>; edges: Set<string> }
+export interface Highlight {
+  nodes: Set<string>;
+  edges: Set<string>;
+}
 
-interface Request { input: Record<string, unknown>; result: SimulateResult }
-interface Pass { label: string; request: number; steps: TraceStep[]; outcome?: SimulateResult['outcome'] }
+interface Request {
+  input: Record<string, unknown>;
+  result: SimulateResult;
+}
+interface Pass {
+  label: string;
+  request: number;
+  steps: TraceStep[];
+  outcome?: SimulateResult['outcome'];
+}
 
 interface Props {
   api: Api;
@@ -26,7 +37,11 @@ interface Props {
 /** A CD value: JSON, except a secret the server withheld, shown as such. */
 function CdValueView({ value }: { value: unknown }) {
   if (value === REDACTED) {
-    return <span className="redacted" data-testid="sim-redacted" title="a secret (password, credentials): the server leaves it out; tick “show secrets” to see it">•••• hidden</span>;
+    return (
+      <span className="redacted" data-testid="sim-redacted" title="a secret (password, credentials): the server leaves it out; tick “show secrets” to see it">
+        •••• hidden
+      </span>
+    );
   }
   return <>{JSON.stringify(value)}</>;
 }
@@ -42,11 +57,16 @@ function splitPasses(requests: Request[]): Pass[] {
     let cur: TraceStep[] = [];
     for (const s of r.result.trace ?? []) {
       cur.push(s);
-      if (s.exit === 'restart') { passes.push({ label: '', request: ri, steps: cur }); cur = []; }
+      if (s.exit === 'restart') {
+        passes.push({ label: '', request: ri, steps: cur });
+        cur = [];
+      }
     }
     passes.push({ label: '', request: ri, steps: cur, outcome: r.result.outcome });
   });
-  passes.forEach((p, i) => { p.label = `Pass ${i + 1}`; });
+  passes.forEach((p, i) => {
+    p.label = `Pass ${i + 1}`;
+  });
   return passes;
 }
 
@@ -87,7 +107,12 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
   const highlightFor = (ps: Pass[]) => {
     const nodes = new Set<string>();
     const edges = new Set<string>();
-    for (const p of ps) for (const s of p.steps) if (s.logic === logicId) { nodes.add(s.nodeId); edges.add(`${s.nodeId}:${s.exit}`); }
+    for (const p of ps)
+      for (const s of p.steps)
+        if (s.logic === logicId) {
+          nodes.add(s.nodeId);
+          edges.add(`${s.nodeId}:${s.exit}`);
+        }
     return { nodes, edges };
   };
 
@@ -99,7 +124,12 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
 
   async function run() {
     if (!doc || !logicId) return;
-    setError(null); setRunning(true); setRequests([]); setPassIndex(null); setStepKey(null); onHighlight(null);
+    setError(null);
+    setRunning(true);
+    setRequests([]);
+    setPassIndex(null);
+    setStepKey(null);
+    onHighlight(null);
     try {
       const cd = JSON.parse(cdText) as Record<string, unknown>;
       const done: Request[] = [];
@@ -108,8 +138,10 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
       const o = first.outcome;
       if (sample.answerChallenge && o.kind === 'challenge') {
         const challenges = Array.isArray(o.challenges) ? (o.challenges as string[]) : [];
-        const challenge = challenges.find((c) => /algorithm="?MD5"?(,|$|\s)/i.test(c)) ?? challenges[0]
-          ?? `Digest realm="${String(o.realm)}", nonce="${String(o.nonce)}", qop="${String(o.qop)}"`;
+        const challenge =
+          challenges.find((c) => /algorithm="?MD5"?(,|$|\s)/i.test(c)) ??
+          challenges[0] ??
+          `Digest realm="${String(o.realm)}", nonce="${String(o.nonce)}", qop="${String(o.qop)}"`;
         const method = String(cd.requestMethod ?? cd.method ?? 'REGISTER');
         const uri = String(cd.requestURI ?? cd.requestUri ?? '');
         const header = o.header === 'Proxy-Authenticate' ? 'Proxy-Authorization' : 'Authorization';
@@ -130,7 +162,8 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
   }
 
   const selectPass = (i: number | null) => {
-    setPassIndex(i); setStepKey(null);
+    setPassIndex(i);
+    setStepKey(null);
     onHighlight(highlightFor(i === null ? passes : [passes[i]]));
   };
 
@@ -144,67 +177,127 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
 
   return (
     <div className="simulate" data-testid="simulate">
-      <label className="field">sample
+      <label className="field">
+        sample
         <select data-testid="sim-sample" value={sampleId} onChange={(e) => pick(e.target.value)}>
-          {SAMPLES.map((s) => <option key={s.id} value={s.id}>{s.label}</option>)}
+          {SAMPLES.map((s) => (
+            <option key={s.id} value={s.id}>
+              {s.label}
+            </option>
+          ))}
         </select>
       </label>
       {sample.answerChallenge && (
         <div className="row">
-          <label className="field">user<input value={username} onChange={(e) => setUsername(e.target.value)} /></label>
-          <label className="field">password<input value={password} onChange={(e) => setPassword(e.target.value)} /></label>
+          <label className="field">
+            user
+            <input value={username} onChange={(e) => setUsername(e.target.value)} />
+          </label>
+          <label className="field">
+            password
+            <input value={password} onChange={(e) => setPassword(e.target.value)} />
+          </label>
         </div>
       )}
-      <label className="field">call descriptor (JSON)
+      <label className="field">
+        call descriptor (JSON)
         <textarea data-testid="sim-cd" className="mono" rows={8} value={cdText} onChange={(e) => setCdText(e.target.value)} spellCheck={false} />
       </label>
       <div className="row">
-        <button className="primary" data-testid="sim-run" disabled={running || !doc || !logicId} onClick={run}>{running ? 'Running…' : `Run on logic ${logicId ?? '—'}`}</button>
-        {requests.length > 0 && <button onClick={() => { setRequests([]); onHighlight(null); }}>Clear</button>}
+        <button className="primary" data-testid="sim-run" disabled={running || !doc || !logicId} onClick={run}>
+          {running ? 'Running…' : `Run on logic ${logicId ?? '—'}`}
+        </button>
+        {requests.length > 0 && (
+          <button
+            onClick={() => {
+              setRequests([]);
+              onHighlight(null);
+            }}
+          >
+            Clear
+          </button>
+        )}
         <label className="hint" title="passwords and credentials headers are hidden in the answer unless asked for">
           <input type="checkbox" data-testid="sim-reveal" checked={revealSecrets} onChange={(e) => setRevealSecrets(e.target.checked)} /> show secrets
         </label>
       </div>
-      {error && <div className="error-box" data-testid="sim-error">{error}</div>}
+      {error && (
+        <div className="error-box" data-testid="sim-error">
+          {error}
+        </div>
+      )}
       {final && (
         <div className={`outcome outcome-${final.outcome.kind}`} data-testid="sim-outcome">
           final outcome: <strong>{describeOutcome(final.outcome)}</strong>
-          {requests.length > 1 && <span className="hint"> ({requests.length} requests, {passes.length} passes)</span>}
+          {requests.length > 1 && (
+            <span className="hint">
+              {' '}
+              ({requests.length} requests, {passes.length} passes)
+            </span>
+          )}
         </div>
       )}
       {passes.length > 0 && (
         <div className="passes">
           <div className="row small">
-            <button className={passIndex === null ? 'on' : ''} onClick={() => selectPass(null)}>all passes</button>
-            {passes.map((p, i) => <button key={i} className={passIndex === i ? 'on' : ''} onClick={() => selectPass(i)} data-testid={`sim-pass-${i + 1}`}>{p.label}</button>)}
+            <button className={passIndex === null ? 'on' : ''} onClick={() => selectPass(null)}>
+              all passes
+            </button>
+            {passes.map((p, i) => (
+              <button key={i} className={passIndex === i ? 'on' : ''} onClick={() => selectPass(i)} data-testid={`sim-pass-${i + 1}`}>
+                {p.label}
+              </button>
+            ))}
           </div>
-          {passes.map((p, i) => (passIndex === null || passIndex === i) && (
-            <div className="pass" key={i} data-testid="sim-pass">
-              <div className="pass-head">{p.label} <span className="hint">request {p.request + 1}{p.request > 0 ? ' (with Authorization)' : ''}</span>
-                {p.outcome ? <span className={`pill outcome-${p.outcome.kind}`}>{describeOutcome(p.outcome)}</span> : <span className="pill">restart</span>}
-              </div>
-              <ol className="steps">
-                {p.steps.map((s) => {
-                  const idx = (requests[p.request].result.trace ?? []).indexOf(s);
-                  const key = `${p.request}:${idx}`;
-                  return (
-                    <li key={key} className={stepKey === key ? 'on' : ''} onClick={() => { setStepKey(key); if (s.logic === logicId) onFocusNode(s.nodeId); }}>
-                      <span className="step-node">{s.nodeName || s.nodeId}</span> <span className="hint">→ {s.exit}</span>
-                      {s.set && <span className="set"> set {Object.keys(s.set).join(', ')}</span>}
-                    </li>
-                  );
-                })}
-              </ol>
-            </div>
-          ))}
+          {passes.map(
+            (p, i) =>
+              (passIndex === null || passIndex === i) && (
+                <div className="pass" key={i} data-testid="sim-pass">
+                  <div className="pass-head">
+                    {p.label}{' '}
+                    <span className="hint">
+                      request {p.request + 1}
+                      {p.request > 0 ? ' (with Authorization)' : ''}
+                    </span>
+                    {p.outcome ? <span className={`pill outcome-${p.outcome.kind}`}>{describeOutcome(p.outcome)}</span> : <span className="pill">restart</span>}
+                  </div>
+                  <ol className="steps">
+                    {p.steps.map((s) => {
+                      const idx = (requests[p.request].result.trace ?? []).indexOf(s);
+                      const key = `${p.request}:${idx}`;
+                      return (
+                        <li
+                          key={key}
+                          className={stepKey === key ? 'on' : ''}
+                          onClick={() => {
+                            setStepKey(key);
+                            if (s.logic === logicId) onFocusNode(s.nodeId);
+                          }}
+                        >
+                          <span className="step-node">{s.nodeName || s.nodeId}</span> <span className="hint">→ {s.exit}</span>
+                          {s.set && <span className="set"> set {Object.keys(s.set).join(', ')}</span>}
+                        </li>
+                      );
+                    })}
+                  </ol>
+                </div>
+              ),
+          )}
           {stepCd && (
             <div className="cd-view">
               <div className="section">CD after this step</div>
-              <table><tbody>
-                {Object.entries(stepCd).map(([k, v]) => (
-                  <tr key={k} className={stepSet && k in stepSet ? 'changed' : ''}><td>{k}</td><td className="mono"><CdValueView value={v} /></td></tr>
-                ))}
-              </tbody></table>
+              <table>
+                <tbody>
+                  {Object.entries(stepCd).map(([k, v]) => (
+                    <tr key={k} className={stepSet && k in stepSet ? 'changed' : ''}>
+                      <td>{k}</td>
+                      <td className="mono">
+                        <CdValueView value={v} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
             </div>
           )}
           {!stepCd && final && <div className="hint">click a step to see the call descriptor after it</div>}

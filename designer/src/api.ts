@@ -31,13 +31,24 @@ export function storeToken(token: string | null): void {
 }
 
 export class ApiFailure extends Error {
-  constructor(readonly status: number, message: string, readonly body: any) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: any,
+  ) {
+    super(message);
+  }
 }
 
 /** A problem as the API answers it: the engine's, with its formatted text (server/http/errors.ts problemJson). */
-export interface Problem extends EngineProblem { text?: string }
+export interface Problem extends EngineProblem {
+  text?: string;
+}
 
-export interface DirectoryTable { name: string; columns: Array<{ name: string; type: string }> }
+export interface DirectoryTable {
+  name: string;
+  columns: Array<{ name: string; type: string }>;
+}
 
 export interface SimulateResult {
   outcome: { kind: string; status: number | null; [k: string]: unknown };
@@ -64,31 +75,57 @@ export class Api {
     const r = await this.request(method, url, body);
     const text = await r.text();
     let parsed: any;
-    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
     if (!r.ok) throw new ApiFailure(r.status, (parsed && parsed.message) || `${r.status} ${r.statusText}`, parsed);
     return parsed as T;
   }
 
-  nodeTypes() { return this.json<NodeTypeInfo[]>('GET', '/api/v1/node-types'); }
+  nodeTypes() {
+    return this.json<NodeTypeInfo[]>('GET', '/api/v1/node-types');
+  }
   async directorySchema(): Promise<DirectoryTable[]> {
     return (await this.json<{ tables: DirectoryTable[] }>('GET', '/api/v1/directory/schema')).tables;
   }
-  async flows(): Promise<FlowSummary[]> { return (await this.json<{ flows: FlowSummary[] }>('GET', '/api/v1/flows')).flows; }
-  flow(name: string) { return this.json<FlowDetail>('GET', `/api/v1/flows/${encodeURIComponent(name)}`); }
+  async flows(): Promise<FlowSummary[]> {
+    return (await this.json<{ flows: FlowSummary[] }>('GET', '/api/v1/flows')).flows;
+  }
+  flow(name: string) {
+    return this.json<FlowDetail>('GET', `/api/v1/flows/${encodeURIComponent(name)}`);
+  }
   async exportText(name: string, version: number | 'development'): Promise<string> {
     const r = await this.request('GET', `/api/v1/flows/${encodeURIComponent(name)}/export?version=${version}`);
     const text = await r.text();
-    if (!r.ok) { let b: any; try { b = JSON.parse(text); } catch { b = text; } throw new ApiFailure(r.status, b?.message ?? text, b); }
+    if (!r.ok) {
+      let b: any;
+      try {
+        b = JSON.parse(text);
+      } catch {
+        b = text;
+      }
+      throw new ApiFailure(r.status, b?.message ?? text, b);
+    }
     return text;
   }
   validate(text: string, file: string) {
-    return this.json<{ valid: boolean; errors: number; warnings: number; problems: Problem[] }>('POST', `/api/v1/flows/validate?file=${encodeURIComponent(file)}`, text);
+    return this.json<{ valid: boolean; errors: number; warnings: number; problems: Problem[] }>(
+      'POST',
+      `/api/v1/flows/validate?file=${encodeURIComponent(file)}`,
+      text,
+    );
   }
   save(name: string, text: string) {
     return this.json<{ name: string; created: boolean; problems: Problem[] }>('PUT', `/api/v1/flows/${encodeURIComponent(name)}`, text);
   }
   release(name: string, note?: string) {
-    return this.json<{ version: number; createdAt: string }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases`, JSON.stringify(note ? { note } : {}));
+    return this.json<{ version: number; createdAt: string }>(
+      'POST',
+      `/api/v1/flows/${encodeURIComponent(name)}/releases`,
+      JSON.stringify(note ? { note } : {}),
+    );
   }
   activate(name: string, version: number) {
     return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate`, '{}');

@@ -6,7 +6,12 @@
  */
 import type { Json } from './model';
 
-export interface Pickers { variables: string[]; tables: string[]; columns: string[]; logics: string[] }
+export interface Pickers {
+  variables: string[];
+  tables: string[];
+  columns: string[];
+  logics: string[];
+}
 
 const typeOfValue = (v: Json): string | undefined => {
   if (v === undefined) return undefined;
@@ -34,13 +39,24 @@ export function formSchema(schema: Json, value: Json, p: Pickers): Json {
   let type = schema.type;
   if (Array.isArray(type)) type = narrow(type, value);
   if (type !== undefined) out.type = type;
-  if (type !== 'string' && type !== 'integer' && type !== 'number') { delete out.pattern; delete out.minLength; }
-  if (type !== 'integer' && type !== 'number') { delete out.minimum; delete out.maximum; }
+  if (type !== 'string' && type !== 'integer' && type !== 'number') {
+    delete out.pattern;
+    delete out.minLength;
+  }
+  if (type !== 'integer' && type !== 'number') {
+    delete out.minimum;
+    delete out.maximum;
+  }
 
-  const examples = schema['x-column'] ? p.columns
-    : schema['x-table'] ? p.tables
-      : schema['x-logic'] ? p.logics
-        : (schema['x-var'] || schema['x-writes']) ? p.variables : undefined;
+  const examples = schema['x-column']
+    ? p.columns
+    : schema['x-table']
+      ? p.tables
+      : schema['x-logic']
+        ? p.logics
+        : schema['x-var'] || schema['x-writes']
+          ? p.variables
+          : undefined;
   if (examples && type === 'string' && !schema.enum) out.examples = examples;
 
   if (schema.properties && (type === 'object' || type === undefined)) {
@@ -79,7 +95,10 @@ export function mergeChanged(orig: Json, after: Json): Json {
   const plain = (v: Json) => v !== null && typeof v === 'object' && !Array.isArray(v);
   if (plain(orig) && plain(after)) {
     const out: Json = {};
-    for (const k of Object.keys(orig)) if (k in after) { if (after[k] !== undefined) out[k] = mergeChanged(orig[k], after[k]); } else out[k] = orig[k];
+    for (const k of Object.keys(orig))
+      if (k in after) {
+        if (after[k] !== undefined) out[k] = mergeChanged(orig[k], after[k]);
+      } else out[k] = orig[k];
     for (const k of Object.keys(after)) if (!(k in orig) && after[k] !== undefined) out[k] = after[k];
     return out;
   }

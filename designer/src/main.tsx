@@ -4,4 +4,8 @@ import '@xyflow/react/dist/style.css';
 import './styles.css';
 import { Root } from './App';
 
-createRoot(document.getElementById('root')!).render(<StrictMode><Root /></StrictMode>);
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <Root />
+  </StrictMode>,
+);

@@ -13,16 +13,36 @@ export type { ExitField };
 
 export type Json = any;
 export type SlidDoc = Record<string, SlidLogic>;
-export interface SlidLogic { name?: string; description?: string; nodes: Record<string, SlidNode> | SlidNode[]; [k: string]: Json }
-export interface SlidNode { id: number | string; name?: string; type: string; description?: string; values?: Record<string, Json>; archived?: boolean; x?: number; y?: number; [k: string]: Json }
+export interface SlidLogic {
+  name?: string;
+  description?: string;
+  nodes: Record<string, SlidNode> | SlidNode[];
+  [k: string]: Json;
+}
+export interface SlidNode {
+  id: number | string;
+  name?: string;
+  type: string;
+  description?: string;
+  values?: Record<string, Json>;
+  archived?: boolean;
+  x?: number;
+  y?: number;
+  [k: string]: Json;
+}
 
 /** A node with the key it has in its logic's `nodes` (object key, or array index as string). */
-export interface NodeEntry { key: string; node: SlidNode }
+export interface NodeEntry {
+  key: string;
+  node: SlidNode;
+}
 
 export function nodeEntries(logic: SlidLogic | undefined): NodeEntry[] {
   if (!logic || logic.nodes === null || typeof logic.nodes !== 'object') return [];
   if (Array.isArray(logic.nodes)) return logic.nodes.map((node, i) => ({ key: String(i), node })).filter((e) => e.node && typeof e.node === 'object');
-  return Object.entries(logic.nodes).filter(([, n]) => n && typeof n === 'object').map(([key, node]) => ({ key, node }));
+  return Object.entries(logic.nodes)
+    .filter(([, n]) => n && typeof n === 'object')
+    .map(([key, node]) => ({ key, node }));
 }
 
 export function findNode(logic: SlidLogic | undefined, id: string): NodeEntry | undefined {
@@ -45,7 +65,11 @@ export function setAt(value: Json, pointer: string, v: Json): Json {
   const [head, ...rest] = pointer.split('/');
   const base = value !== null && typeof value === 'object' ? value : /^\d+$/.test(head) ? [] : {};
   const next = rest.length === 0 ? v : setAt(base[head], rest.join('/'), v);
-  if (Array.isArray(base)) { const copy = base.slice(); copy[Number(head)] = next; return copy; }
+  if (Array.isArray(base)) {
+    const copy = base.slice();
+    copy[Number(head)] = next;
+    return copy;
+  }
   return { ...base, [head]: next };
 }
 
@@ -57,9 +81,7 @@ export function updateNode(doc: SlidDoc, logicId: string, id: string, fn: (n: Sl
   if (!entry) return doc;
   const updated = fn(entry.node);
   if (updated === entry.node) return doc;
-  const nodes = Array.isArray(logic.nodes)
-    ? logic.nodes.map((n, i) => (String(i) === entry.key ? updated : n))
-    : { ...logic.nodes, [entry.key]: updated };
+  const nodes = Array.isArray(logic.nodes) ? logic.nodes.map((n, i) => (String(i) === entry.key ? updated : n)) : { ...logic.nodes, [entry.key]: updated };
   return { ...doc, [logicId]: { ...logic, nodes } };
 }
 
@@ -125,10 +147,12 @@ export function writesOf(t: NodeTypeInfo, values: Json): string[] {
  * rule (engine/known-variables.ts), since sub-logics share the call descriptor.
  */
 export function knownVariables(doc: SlidDoc | null, types: Map<string, NodeTypeInfo>): string[] {
-  return [...knownVariablesOf(doc ?? {}, (node) => {
-    const t = types.get(node.type);
-    return t ? writesOf(t, node.values) : undefined;
-  })];
+  return [
+    ...knownVariablesOf(doc ?? {}, (node) => {
+      const t = types.get(node.type);
+      return t ? writesOf(t, node.values) : undefined;
+    }),
+  ];
 }
 
 /** Short label of an exit pointer for the canvas. */

@@ -1,13 +1,22 @@
 /** Sample call descriptors for the simulation, and the UA side of digest authentication (RFC 7616, MD5, qop=auth). */
 import { md5 } from 'js-md5';
 
-export interface Sample { id: string; label: string; cd: Record<string, unknown>; answerChallenge?: boolean }
+export interface Sample {
+  id: string;
+  label: string;
+  cd: Record<string, unknown>;
+  answerChallenge?: boolean;
+}
 
 /** The REGISTER of the registrar technical note the project comes from (section 6.3; see docs/flows.md). */
 const register = (): Record<string, unknown> => ({
   requestMethod: 'REGISTER',
   requestURI: 'sip:10.1.10.163',
-  sourceAddress: '10.1.10.89', sourcePort: 57806, transport: 'udp', destinationAddress: '10.1.10.163', destinationPort: 5060,
+  sourceAddress: '10.1.10.89',
+  sourcePort: 57806,
+  transport: 'udp',
+  destinationAddress: '10.1.10.163',
+  destinationPort: 5060,
   headers: {
     Via: 'SIP/2.0/UDP 10.1.10.89:57806;rport;branch=z9hG4bKPj62qlaectRdDtGIG2v4tF0kLTFQm2INSK',
     From: '"Francesco" <sip:francesco@nl.netaxis.be>;tag=RHuIK7Em8vPmIAFR8XdsAKf8cZIDZL',
@@ -23,7 +32,11 @@ const register = (): Record<string, unknown> => ({
 const invite = (): Record<string, unknown> => ({
   requestMethod: 'INVITE',
   requestURI: 'sip:+3225551234@10.1.10.163',
-  sourceAddress: '10.1.10.89', sourcePort: 57806, transport: 'udp', destinationAddress: '10.1.10.163', destinationPort: 5060,
+  sourceAddress: '10.1.10.89',
+  sourcePort: 57806,
+  transport: 'udp',
+  destinationAddress: '10.1.10.163',
+  destinationPort: 5060,
   headers: {
     Via: 'SIP/2.0/UDP 10.1.10.89:57806;rport;branch=z9hG4bKPjinvite0001',
     From: '"Francesco" <sip:francesco@nl.netaxis.be>;tag=inv0001',
@@ -51,7 +64,10 @@ export function parseChallenge(header: string): Record<string, string> {
 }
 
 /** The Authorization header a UA answers a challenge with. */
-export function answerChallenge(challenge: string, o: { username: string; password: string; method: string; uri: string; nc?: number; cnonce?: string }): string {
+export function answerChallenge(
+  challenge: string,
+  o: { username: string; password: string; method: string; uri: string; nc?: number; cnonce?: string },
+): string {
   const p = parseChallenge(challenge);
   const realm = p.realm ?? '';
   const nonce = p.nonce ?? '';
@@ -59,7 +75,12 @@ export function answerChallenge(challenge: string, o: { username: string; passwo
   const cnonce = o.cnonce ?? Math.random().toString(16).slice(2, 10);
   const ha1 = md5(`${o.username}:${realm}:${o.password}`);
   const ha2 = md5(`${o.method}:${o.uri}`);
-  const qop = (p.qop ?? '').split(',').map((s) => s.trim()).includes('auth') ? 'auth' : '';
+  const qop = (p.qop ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .includes('auth')
+    ? 'auth'
+    : '';
   const response = qop ? md5(`${ha1}:${nonce}:${nc}:${cnonce}:${qop}:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
   const parts = [`username="${o.username}"`, `realm="${realm}"`, `nonce="${nonce}"`, `uri="${o.uri}"`, `response="${response}"`, 'algorithm=MD5'];
   if (p.opaque !== undefined) parts.push(`opaque="${p.opaque}"`);

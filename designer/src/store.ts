@@ -4,10 +4,7 @@
  * copy taken before the `await`). Document edits are computed here from the present document.
  */
 import type { DirectoryTable, FlowDetail, FlowSummary, NodeTypeInfo, Problem } from './api';
-import {
-  addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode,
-  type SlidDoc, type SlidNode,
-} from './model';
+import { addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
 import type { Highlight } from './Simulate';
 
 export interface Open {
@@ -23,9 +20,16 @@ export interface Open {
   loaded: SlidDoc;
 }
 
-export interface History { past: SlidDoc[]; present: SlidDoc; future: SlidDoc[] }
+export interface History {
+  past: SlidDoc[];
+  present: SlidDoc;
+  future: SlidDoc[];
+}
 
-export interface Status { kind: 'info' | 'ok' | 'error'; text: string }
+export interface Status {
+  kind: 'info' | 'ok' | 'error';
+  text: string;
+}
 
 export type RightTab = 'inspector' | 'simulate';
 
@@ -97,9 +101,25 @@ export type Action =
 
 export function initialState(token: string | null): DesignerState {
   return {
-    token, askToken: !token, types: new Map(), tables: [], flows: [], details: {}, search: '', status: null,
-    open: null, hist: null, logicId: null, selected: [], problems: [], validating: false, saveProblems: null,
-    rightTab: 'inspector', highlight: null, newName: '', sessions: 0,
+    token,
+    askToken: !token,
+    types: new Map(),
+    tables: [],
+    flows: [],
+    details: {},
+    search: '',
+    status: null,
+    open: null,
+    hist: null,
+    logicId: null,
+    selected: [],
+    problems: [],
+    validating: false,
+    saveProblems: null,
+    rightTab: 'inspector',
+    highlight: null,
+    newName: '',
+    sessions: 0,
   };
 }
 
@@ -160,40 +180,63 @@ function duplicate(s: DesignerState): DesignerState {
 
 export function reducer(s: DesignerState, a: Action): DesignerState {
   switch (a.type) {
-    case 'token': return { ...s, token: a.token, askToken: !a.token };
-    case 'askToken': return { ...s, askToken: a.ask };
-    case 'typesLoaded': return { ...s, types: new Map(a.types.map((t) => [t.type, t])) };
-    case 'tablesLoaded': return { ...s, tables: a.tables };
-    case 'flowsLoaded': return { ...s, flows: a.flows };
-    case 'detailsLoaded': return { ...s, details: { ...s.details, [a.name]: a.detail } };
-    case 'detailsRefreshed': return s.details[a.name] ? { ...s, details: { ...s.details, [a.name]: a.detail } } : s;
+    case 'token':
+      return { ...s, token: a.token, askToken: !a.token };
+    case 'askToken':
+      return { ...s, askToken: a.ask };
+    case 'typesLoaded':
+      return { ...s, types: new Map(a.types.map((t) => [t.type, t])) };
+    case 'tablesLoaded':
+      return { ...s, tables: a.tables };
+    case 'flowsLoaded':
+      return { ...s, flows: a.flows };
+    case 'detailsLoaded':
+      return { ...s, details: { ...s.details, [a.name]: a.detail } };
+    case 'detailsRefreshed':
+      return s.details[a.name] ? { ...s, details: { ...s.details, [a.name]: a.detail } } : s;
     case 'detailsClosed': {
       if (!s.details[a.name]) return s;
       const { [a.name]: _, ...rest } = s.details;
       return { ...s, details: rest };
     }
-    case 'search': return { ...s, search: a.text };
-    case 'newName': return { ...s, newName: a.text };
-    case 'status': return { ...s, status: a.status };
+    case 'search':
+      return { ...s, search: a.text };
+    case 'newName':
+      return { ...s, newName: a.text };
+    case 'status':
+      return { ...s, status: a.status };
 
     case 'docLoaded': {
       const ids = Object.keys(a.open.loaded);
       const sessions = s.sessions + 1;
       return {
-        ...s, sessions, open: { ...a.open, session: sessions }, hist: { past: [], present: a.open.loaded, future: [] }, logicId: ids[0] ?? null,
-        selected: [], problems: [], saveProblems: null, highlight: null,
+        ...s,
+        sessions,
+        open: { ...a.open, session: sessions },
+        hist: { past: [], present: a.open.loaded, future: [] },
+        logicId: ids[0] ?? null,
+        selected: [],
+        problems: [],
+        saveProblems: null,
+        highlight: null,
       };
     }
     case 'saved':
       // Another document opened meanwhile: the save stands, but the open one is left alone.
       if (s.open?.session !== a.from.session) return s;
       return { ...s, open: { ...a.from, source: 'development', text: a.text, loaded: a.doc }, saveProblems: null };
-    case 'saveRefused': return { ...s, saveProblems: a.problems };
-    case 'saveProblemsCleared': return { ...s, saveProblems: null };
-    case 'validating': return { ...s, validating: true };
-    case 'validated': return { ...s, problems: a.problems };
-    case 'validationDone': return { ...s, validating: false };
-    case 'logicChosen': return { ...s, logicId: a.logicId, selected: [], highlight: null };
+    case 'saveRefused':
+      return { ...s, saveProblems: a.problems };
+    case 'saveProblemsCleared':
+      return { ...s, saveProblems: null };
+    case 'validating':
+      return { ...s, validating: true };
+    case 'validated':
+      return { ...s, problems: a.problems };
+    case 'validationDone':
+      return { ...s, validating: false };
+    case 'logicChosen':
+      return { ...s, logicId: a.logicId, selected: [], highlight: null };
 
     case 'undo': {
       const h = s.hist;
@@ -205,37 +248,50 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
       if (!h || !h.future.length) return s;
       return { ...s, hist: { past: [...h.past, h.present], present: h.future[0], future: h.future.slice(1) } };
     }
-    case 'addNode': return addNode(s, a.nodeType, a.at);
-    case 'duplicate': return duplicate(s);
+    case 'addNode':
+      return addNode(s, a.nodeType, a.at);
+    case 'duplicate':
+      return duplicate(s);
     case 'delete': {
       const logicId = s.logicId;
       if (!logicId) return s;
       const selected = s.selected.filter((id) => !a.nodes.includes(id));
-      return commit(s, (d) => {
-        let out = d;
-        for (const e of a.edges) out = setExit(out, logicId, e.source, e.pointer, null);
-        if (a.nodes.length) out = removeNodes(out, logicId, a.nodes, s.types);
-        return out;
-      }, sameIds(selected, s.selected) ? {} : { selected });
+      return commit(
+        s,
+        (d) => {
+          let out = d;
+          for (const e of a.edges) out = setExit(out, logicId, e.source, e.pointer, null);
+          if (a.nodes.length) out = removeNodes(out, logicId, a.nodes, s.types);
+          return out;
+        },
+        sameIds(selected, s.selected) ? {} : { selected },
+      );
     }
     case 'setExit': {
       const logicId = s.logicId;
       if (!logicId) return s;
       return commit(s, (d) => {
-        const t = a.target === null ? null : findNode(d[logicId], a.target)?.node.id ?? a.target;
+        const t = a.target === null ? null : (findNode(d[logicId], a.target)?.node.id ?? a.target);
         return setExit(d, logicId, a.source, a.pointer, t);
       });
     }
     case 'move': {
       const logicId = s.logicId;
       if (!logicId) return s;
-      return commit(s, (d) => a.moves.reduce((acc, m) => updateNode(acc, logicId, m.id, (n) => (n.x === m.x && n.y === m.y ? n : { ...n, x: m.x, y: m.y })), d));
+      return commit(s, (d) =>
+        a.moves.reduce((acc, m) => updateNode(acc, logicId, m.id, (n) => (n.x === m.x && n.y === m.y ? n : { ...n, x: m.x, y: m.y })), d),
+      );
     }
-    case 'editNode': return commit(s, (d) => updateNode(d, a.logicId, a.id, a.fn));
+    case 'editNode':
+      return commit(s, (d) => updateNode(d, a.logicId, a.id, a.fn));
 
-    case 'select': return sameIds(s.selected, a.ids) ? s : { ...s, selected: a.ids };
-    case 'focusNode': return { ...s, selected: [a.id], rightTab: 'inspector' };
-    case 'rightTab': return { ...s, rightTab: a.tab };
-    case 'highlight': return { ...s, highlight: a.highlight };
+    case 'select':
+      return sameIds(s.selected, a.ids) ? s : { ...s, selected: a.ids };
+    case 'focusNode':
+      return { ...s, selected: [a.id], rightTab: 'inspector' };
+    case 'rightTab':
+      return { ...s, rightTab: a.tab };
+    case 'highlight':
+      return { ...s, highlight: a.highlight };
   }
 }

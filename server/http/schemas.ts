@@ -133,7 +133,8 @@ export const saveResultSchema: S = {
 
 export const cdInputSchema: S = {
   type: 'object',
-  description: 'Call descriptor as the SIP front end fills it: variables (SRE names; aliases such as method/requestUri accepted) plus `headers` (header name → value or list of values, in message order) and optional `body`.',
+  description:
+    'Call descriptor as the SIP front end fills it: variables (SRE names; aliases such as method/requestUri accepted) plus `headers` (header name → value or list of values, in message order) and optional `body`.',
   properties: {
     headers: { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] } },
     body: { type: 'string' },
@@ -168,8 +169,13 @@ export const traceSchema: S = {
   items: {
     type: 'object',
     properties: {
-      step: { type: 'integer' }, logic: { type: 'string' }, nodeId: { type: 'string' }, nodeName: { type: 'string' },
-      type: { type: 'string' }, exit: { type: 'string' }, set: { type: 'object', additionalProperties: true },
+      step: { type: 'integer' },
+      logic: { type: 'string' },
+      nodeId: { type: 'string' },
+      nodeName: { type: 'string' },
+      type: { type: 'string' },
+      exit: { type: 'string' },
+      set: { type: 'object', additionalProperties: true },
     },
     required: ['step', 'logic', 'nodeId', 'nodeName', 'type', 'exit'],
   },
@@ -178,8 +184,10 @@ export const traceSchema: S = {
 export const logicRefSchema: S = {
   type: 'object',
   properties: {
-    flow: { type: ['string', 'null'] }, version: { anyOf: [{ type: 'integer' }, { type: 'string' }, { type: 'null' }] },
-    id: { type: 'string' }, name: { type: 'string' },
+    flow: { type: ['string', 'null'] },
+    version: { anyOf: [{ type: 'integer' }, { type: 'string' }, { type: 'null' }] },
+    id: { type: 'string' },
+    name: { type: 'string' },
   },
 };
 
@@ -188,8 +196,11 @@ export const logicRefSchema: S = {
 export const customerSchema: S = {
   type: 'object',
   properties: {
-    id: { type: 'integer' }, name: { type: 'string' }, username: { type: ['string', 'null'] },
-    aor: { type: ['string', 'null'] }, hasPassword: { type: 'boolean' },
+    id: { type: 'integer' },
+    name: { type: 'string' },
+    username: { type: ['string', 'null'] },
+    aor: { type: ['string', 'null'] },
+    hasPassword: { type: 'boolean' },
     password: { type: ['string', 'null'], description: 'only with ?includePasswords=true' },
   },
   required: ['id', 'name', 'username', 'aor', 'hasPassword'],
@@ -198,8 +209,11 @@ export const customerSchema: S = {
 export const numberSchema: S = {
   type: 'object',
   properties: {
-    id: { type: 'integer' }, number: { type: 'string' }, is_range: { type: 'boolean' },
-    customer_id: { type: 'integer' }, customer_name: { type: 'string' },
+    id: { type: 'integer' },
+    number: { type: 'string' },
+    is_range: { type: 'boolean' },
+    customer_id: { type: 'integer' },
+    customer_name: { type: 'string' },
   },
   required: ['id', 'number', 'is_range', 'customer_id', 'customer_name'],
 };
@@ -222,7 +236,10 @@ export const pagingQuery = (extra: S = {}): S => ({
 });
 
 export const idParam: S = {
-  type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'], additionalProperties: false,
+  type: 'object',
+  properties: { id: { type: 'integer', minimum: 1 } },
+  required: ['id'],
+  additionalProperties: false,
 };
 
 const nullableText = { type: ['string', 'null'], maxLength: 1024 };
@@ -236,12 +253,19 @@ export const newCustomerBody: S = {
 export const customerPatchBody: S = { ...newCustomerBody, required: [], minProperties: 1 };
 
 const customerRef = {
-  anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', minLength: 1 }],
+  anyOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', minLength: 1 },
+  ],
   description: 'customer id or name',
 };
 export const newNumberBody: S = {
   type: 'object',
-  properties: { number: { type: 'string', minLength: 1, maxLength: 64, pattern: '^\\S+$' }, is_range: { type: 'boolean', default: false }, customer: customerRef },
+  properties: {
+    number: { type: 'string', minLength: 1, maxLength: 64, pattern: '^\\S+$' },
+    is_range: { type: 'boolean', default: false },
+    customer: customerRef,
+  },
   required: ['number', 'customer'],
   additionalProperties: false,
 };
@@ -258,13 +282,30 @@ export const bindingSchema: S = {
   type: 'object',
   description: 'A binding, field for field Kamailio usrloc schema v9, plus `aor` and `expiresIn` (seconds left).',
   properties: {
-    ruid: { type: 'string' }, aor: { type: 'string' }, username: { type: 'string' }, domain: { type: ['string', 'null'] },
-    contact: { type: 'string' }, received: { type: ['string', 'null'] }, path: { type: ['string', 'null'] },
-    expires: { type: 'string', format: 'date-time' }, expiresIn: { type: 'integer' }, q: { type: 'number' },
-    callid: { type: 'string' }, cseq: { type: 'integer' }, last_modified: { type: 'string', format: 'date-time' },
-    flags: { type: 'integer' }, cflags: { type: 'integer' }, user_agent: { type: 'string' }, socket: { type: ['string', 'null'] },
-    methods: { type: ['integer', 'null'] }, instance: { type: ['string', 'null'] }, reg_id: { type: 'integer' },
-    server_id: { type: 'integer' }, connection_id: { type: 'integer' }, keepalive: { type: 'integer' }, partition: { type: 'integer' },
+    ruid: { type: 'string' },
+    aor: { type: 'string' },
+    username: { type: 'string' },
+    domain: { type: ['string', 'null'] },
+    contact: { type: 'string' },
+    received: { type: ['string', 'null'] },
+    path: { type: ['string', 'null'] },
+    expires: { type: 'string', format: 'date-time' },
+    expiresIn: { type: 'integer' },
+    q: { type: 'number' },
+    callid: { type: 'string' },
+    cseq: { type: 'integer' },
+    last_modified: { type: 'string', format: 'date-time' },
+    flags: { type: 'integer' },
+    cflags: { type: 'integer' },
+    user_agent: { type: 'string' },
+    socket: { type: ['string', 'null'] },
+    methods: { type: ['integer', 'null'] },
+    instance: { type: ['string', 'null'] },
+    reg_id: { type: 'integer' },
+    server_id: { type: 'integer' },
+    connection_id: { type: 'integer' },
+    keepalive: { type: 'integer' },
+    partition: { type: 'integer' },
   },
   required: ['ruid', 'aor', 'username', 'contact', 'expires', 'expiresIn'],
 };

@@ -9,11 +9,24 @@ import { DirectoryError, toDirectoryError, type Customer, type CustomerNumber, t
 const CUSTOMERS = 'registration.customers';
 const NUMBERS = 'registration.customer_numbers';
 
-export class NotFoundError extends Error { readonly status = 404; }
-export class ConflictError extends Error { readonly status = 409; }
+export class NotFoundError extends Error {
+  readonly status = 404;
+}
+export class ConflictError extends Error {
+  readonly status = 409;
+}
 
-export interface CustomerPatch { name?: string; username?: string | null; password?: string | null; aor?: string | null }
-export interface NumberPatch { number?: string; is_range?: boolean; customer?: number | string }
+export interface CustomerPatch {
+  name?: string;
+  username?: string | null;
+  password?: string | null;
+  aor?: string | null;
+}
+export interface NumberPatch {
+  number?: string;
+  is_range?: boolean;
+  customer?: number | string;
+}
 
 export interface SubscribersAdmin {
   getCustomer(id: number): Promise<Customer>;
@@ -61,64 +74,76 @@ export function createSubscribersAdmin(knex: Knex, subscribers: Subscribers, onW
 
   const customerCols = ['id', 'name', 'username', 'password', 'aor'];
   async function getCustomer(id: number, db: Knex | Knex.Transaction = knex): Promise<Customer> {
-    const row = await db(CUSTOMERS).where({ id }).first(customerCols) as Customer | undefined;
+    const row = (await db(CUSTOMERS).where({ id }).first(customerCols)) as Customer | undefined;
     if (!row) throw new NotFoundError(`no customer ${id}`);
     return row;
   }
   async function getNumber(id: number, db: Knex | Knex.Transaction = knex): Promise<CustomerNumber> {
-    const row = await db(`${NUMBERS} as n`).join(`${CUSTOMERS} as c`, 'c.id', 'n.customer_id').where('n.id', id)
-      .first('n.id', 'n.number', 'n.is_range', 'n.customer_id', { customer_name: 'c.name' }) as CustomerNumber | undefined;
+    const row = (await db(`${NUMBERS} as n`)
+      .join(`${CUSTOMERS} as c`, 'c.id', 'n.customer_id')
+      .where('n.id', id)
+      .first('n.id', 'n.number', 'n.is_range', 'n.customer_id', { customer_name: 'c.name' })) as CustomerNumber | undefined;
     if (!row) throw new NotFoundError(`no number ${id}`);
     return row;
   }
   async function customerIdOf(db: Knex | Knex.Transaction, ref: number | string): Promise<number> {
-    const byName = typeof ref === 'string' ? await db(CUSTOMERS).where({ name: ref.trim() }).first('id') as { id: number } | undefined : undefined;
+    const byName = typeof ref === 'string' ? ((await db(CUSTOMERS).where({ name: ref.trim() }).first('id')) as { id: number } | undefined) : undefined;
     if (byName) return byName.id;
     const id = typeof ref === 'number' ? ref : /^\d{1,9}$/.test(ref.trim()) ? Number(ref.trim()) : undefined;
-    if (id !== undefined && await db(CUSTOMERS).where({ id }).first('id')) return id;
+    if (id !== undefined && (await db(CUSTOMERS).where({ id }).first('id'))) return id;
     throw new DirectoryError(`customer: unknown customer ${JSON.stringify(ref)}`, 'invalid');
   }
 
   return {
     getCustomer: (id) => guarded('get customer', () => getCustomer(id)),
-    updateCustomer: (id, patch) => writing('update customer', () => knex.transaction(async (trx) => {
-      await getCustomer(id, trx);
-      const set: Record<string, unknown> = {};
-      if (patch.name !== undefined) {
-        if (patch.name.trim() === '') throw new DirectoryError('customer: name must not be empty', 'invalid');
-        set.name = patch.name.trim();
-      }
-      if (patch.username !== undefined) set.username = clean(patch.username);
-      if (patch.aor !== undefined) set.aor = clean(patch.aor);
-      // Passwords are kept byte for byte (as the import does).
-      if (patch.password !== undefined) set.password = patch.password === '' ? null : patch.password;
-      if (Object.keys(set).length) await trx(CUSTOMERS).where({ id }).update(set);
-      return getCustomer(id, trx);
-    })),
-    deleteCustomer: (id) => writing('delete customer', () => knex.transaction(async (trx) => {
-      await getCustomer(id, trx);
-      const { n } = await trx(NUMBERS).where({ customer_id: id }).count({ n: '*' }).first() as { n: string | number };
-      if (Number(n) > 0) throw new ConflictError(`customer ${id} still has ${n} number(s): delete or move them first`);
-      await trx(CUSTOMERS).where({ id }).delete();
-    })),
+    updateCustomer: (id, patch) =>
+      writing('update customer', () =>
+        knex.transaction(async (trx) => {
+          await getCustomer(id, trx);
+          const set: Record<string, unknown> = {};
+          if (patch.name !== undefined) {
+            if (patch.name.trim() === '') throw new DirectoryError('customer: name must not be empty', 'invalid');
+            set.name = patch.name.trim();
+          }
+          if (patch.username !== undefined) set.username = clean(patch.username);
+          if (patch.aor !== undefined) set.aor = clean(patch.aor);
+          // Passwords are kept byte for byte (as the import does).
+          if (patch.password !== undefined) set.password = patch.password === '' ? null : patch.password;
+          if (Object.keys(set).length) await trx(CUSTOMERS).where({ id }).update(set);
+          return getCustomer(id, trx);
+        }),
+      ),
+    deleteCustomer: (id) =>
+      writing('delete customer', () =>
+        knex.transaction(async (trx) => {
+          await getCustomer(id, trx);
+          const { n } = (await trx(NUMBERS).where({ customer_id: id }).count({ n: '*' }).first()) as { n: string | number };
+          if (Number(n) > 0) throw new ConflictError(`customer ${id} still has ${n} number(s): delete or move them first`);
+          await trx(CUSTOMERS).where({ id }).delete();
+        }),
+      ),
     getNumber: (id) => guarded('get number', () => getNumber(id)),
-    updateNumber: (id, patch) => writing('update number', () => knex.transaction(async (trx) => {
-      await getNumber(id, trx);
-      const set: Record<string, unknown> = {};
-      if (patch.number !== undefined) {
-        const n = patch.number.trim();
-        if (n === '' || /\s/.test(n)) throw new DirectoryError('number: must not be empty nor contain spaces', 'invalid');
-        set.number = n;
-      }
-      if (patch.is_range !== undefined) set.is_range = patch.is_range;
-      if (patch.customer !== undefined) set.customer_id = await customerIdOf(trx, patch.customer);
-      if (Object.keys(set).length) await trx(NUMBERS).where({ id }).update(set);
-      return getNumber(id, trx);
-    })),
-    deleteNumber: (id) => writing('delete number', async () => {
-      await getNumber(id);
-      await knex(NUMBERS).where({ id }).delete();
-    }),
+    updateNumber: (id, patch) =>
+      writing('update number', () =>
+        knex.transaction(async (trx) => {
+          await getNumber(id, trx);
+          const set: Record<string, unknown> = {};
+          if (patch.number !== undefined) {
+            const n = patch.number.trim();
+            if (n === '' || /\s/.test(n)) throw new DirectoryError('number: must not be empty nor contain spaces', 'invalid');
+            set.number = n;
+          }
+          if (patch.is_range !== undefined) set.is_range = patch.is_range;
+          if (patch.customer !== undefined) set.customer_id = await customerIdOf(trx, patch.customer);
+          if (Object.keys(set).length) await trx(NUMBERS).where({ id }).update(set);
+          return getNumber(id, trx);
+        }),
+      ),
+    deleteNumber: (id) =>
+      writing('delete number', async () => {
+        await getNumber(id);
+        await knex(NUMBERS).where({ id }).delete();
+      }),
 
     async customersCsv(includePasswords) {
       const header = includePasswords ? ['name', 'username', 'password', 'aor'] : ['name', 'username', 'aor'];

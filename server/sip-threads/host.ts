@@ -30,8 +30,17 @@ import type { Security } from '../security';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
 import {
-  Outbox, own, serializeError, type FlowText, type FromWorker, type FromWorkerItem, type StoreCall, type ToWorker, type ToWorkerItem,
-  type WorkerEvent, type WorkerInit,
+  Outbox,
+  own,
+  serializeError,
+  type FlowText,
+  type FromWorker,
+  type FromWorkerItem,
+  type StoreCall,
+  type ToWorker,
+  type ToWorkerItem,
+  type WorkerEvent,
+  type WorkerInit,
 } from './protocol';
 
 export interface SipThreadsOptions {
@@ -68,7 +77,6 @@ function workerFile(): string {
   throw new Error(`SIP worker thread entry not found (${here}); run npm run build`);
 }
 
-
 const flowTexts = (flows: FlowsStore): FlowText[] => flows.activeFlows().map((f) => ({ flow: f.flow, version: f.version, text: f.text }));
 
 export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads> {
@@ -90,8 +98,18 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     if (!out) return; // a worker being replaced: the UA retransmits
     const t = transportOf(peer.proto);
     // a stream transport's connection stays here: the worker names it by its key
-    out.push([0, own(data), t.id, peer.address, peer.port, listener,
-      local.address, local.port, t.framing === 'stream' ? `${peer.address}:${peer.port}` : null, Date.now()]);
+    out.push([
+      0,
+      own(data),
+      t.id,
+      peer.address,
+      peer.port,
+      listener,
+      local.address,
+      local.port,
+      t.framing === 'stream' ? `${peer.address}:${peer.port}` : null,
+      Date.now(),
+    ]);
   };
   // TCP timeouts and connection caps (sip.tcp): the connections live here, one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics: o.metrics });
@@ -100,8 +118,13 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     for (let i = 0; i < groups.length; i++) {
       const l = groups[i];
       const t = new SipTransports({
-        host: l.sockets[0].host, port: l.sockets[0].port, sockets: l.sockets, reuseAddr: true,
-        onMessage: dispatch(i), onWarning: (m) => logger.warn(m), ...tcp,
+        host: l.sockets[0].host,
+        port: l.sockets[0].port,
+        sockets: l.sockets,
+        reuseAddr: true,
+        onMessage: dispatch(i),
+        onWarning: (m) => logger.warn(m),
+        ...tcp,
       });
       transports.push(t);
       await t.start();
@@ -117,11 +140,20 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     try {
       let v: unknown;
       switch (method) {
-        case 'directory.query': v = await ctx.directory.query(args[0] as never); break;
-        case 'directory.schema': v = await ctx.directory.schema(); break;
-        case 'location.register': v = await ctx.location.register(args[0] as never); break;
-        case 'location.lookup': v = await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date); break;
-        default: throw new Error(`unknown store call ${String(method)}`);
+        case 'directory.query':
+          v = await ctx.directory.query(args[0] as never);
+          break;
+        case 'directory.schema':
+          v = await ctx.directory.schema();
+          break;
+        case 'location.register':
+          v = await ctx.location.register(args[0] as never);
+          break;
+        case 'location.lookup':
+          v = await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date);
+          break;
+        default:
+          throw new Error(`unknown store call ${String(method)}`);
       }
       out.push([2, id, true, v]);
     } catch (e) {
@@ -131,13 +163,18 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
 
   function onWorkerItem(out: Outbox<ToWorkerItem>, m: FromWorkerItem): void {
     switch (m[0]) {
-      case 1: void serve(out, m); return;
+      case 1:
+        void serve(out, m);
+        return;
       case 3: {
         const [, id, listener, transport, bytes, address, port, connKey] = m;
         const t = transports[listener];
         const proto = transportById(transport)?.name;
         const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        if (!t || proto === undefined) { if (id) out.push([4, id, 'no such listener']); return; }
+        if (!t || proto === undefined) {
+          if (id) out.push([4, id, 'no such listener']);
+          return;
+        }
         const peer: Peer = { proto, address, port, connKey: connKey ?? undefined };
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
@@ -147,11 +184,17 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         const [, listener, transport, bytes, address, port] = m;
         const t = transports[listener];
         const proto = transportById(transport)?.name;
-        if (t && proto !== undefined) dispatch(listener)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { proto, address, port },
-          { proto, address: t.advertised, port: t.portOf(proto) });
+        if (t && proto !== undefined)
+          dispatch(listener)(
+            Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+            { proto, address, port },
+            { proto, address: t.advertised, port: t.portOf(proto) },
+          );
         return;
       }
-      case 6: security?.guard.authFailure(m[1], m[2]); return;
+      case 6:
+        security?.guard.authFailure(m[1], m[2]);
+        return;
     }
   }
 
@@ -160,27 +203,49 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       for (const item of m) onWorkerItem(out, item);
       return;
     }
-    if (m.t === 'metrics') { metricsWaits.get(m.id)?.(m.json); metricsWaits.delete(m.id); return; }
+    if (m.t === 'metrics') {
+      metricsWaits.get(m.id)?.(m.json);
+      metricsWaits.delete(m.id);
+      return;
+    }
     const wait = eventWaits[index].get(m.t);
-    if (wait) { eventWaits[index].delete(m.t); wait(); }
+    if (wait) {
+      eventWaits[index].delete(m.t);
+      wait();
+    }
   }
 
-  const waitFor = (index: number, t: WorkerEvent['t'], ms: number) => new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => { eventWaits[index].delete(t); resolve(false); }, ms);
-    eventWaits[index].set(t, () => { clearTimeout(timer); resolve(true); });
-  });
+  const waitFor = (index: number, t: WorkerEvent['t'], ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        eventWaits[index].delete(t);
+        resolve(false);
+      }, ms);
+      eventWaits[index].set(t, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
 
   // ------------------------------------------------------------ workers
   const file = workerFile();
   const listenerInfo: WorkerInit['listeners'] = groups.map((l, i) => ({
-    name: l.name, advertised: transports[i].advertised,
+    name: l.name,
+    advertised: transports[i].advertised,
     sockets: l.sockets.map((s) => ({ transport: transportOf(s.transport).id, host: s.host, port: transports[i].portOf(s.transport) })),
   }));
 
   function spawn(index: number): Promise<Worker> {
     const init: WorkerInit = {
-      index, config, listeners: listenerInfo, nonceSecret: new Uint8Array(o.nonceSecret), nonceCounts: o.nonceCounts, bootEpoch: o.bootEpoch,
-      flows: flowTexts(o.flows), directoryCacheSec: config.directory.cacheSec, maxQueueMs: config.sip.maxQueueMs,
+      index,
+      config,
+      listeners: listenerInfo,
+      nonceSecret: new Uint8Array(o.nonceSecret),
+      nonceCounts: o.nonceCounts,
+      bootEpoch: o.bootEpoch,
+      flows: flowTexts(o.flows),
+      directoryCacheSec: config.directory.cacheSec,
+      maxQueueMs: config.sip.maxQueueMs,
     };
     const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     const out = new Outbox<ToWorkerItem>(w);
@@ -188,7 +253,11 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       let ready = false;
       w.on('message', (m: FromWorker) => {
         if (!ready && !Array.isArray(m) && (m.t === 'ready' || m.t === 'failed')) {
-          if (m.t === 'failed') { reject(new Error(`SIP worker ${index} failed to start: ${m.error}`)); void w.terminate(); return; }
+          if (m.t === 'failed') {
+            reject(new Error(`SIP worker ${index} failed to start: ${m.error}`));
+            void w.terminate();
+            return;
+          }
           ready = true;
           slots[index] = w;
           outboxes[index] = out;
@@ -204,8 +273,14 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         if (!ready) reject(err);
       });
       w.on('exit', (code) => {
-        if (slots[index] === w) { slots[index] = null; outboxes[index] = null; }
-        if (!ready) { reject(new Error(`SIP worker ${index} exited with code ${code} while starting`)); return; }
+        if (slots[index] === w) {
+          slots[index] = null;
+          outboxes[index] = null;
+        }
+        if (!ready) {
+          reject(new Error(`SIP worker ${index} exited with code ${code} while starting`));
+          return;
+        }
         if (stopping) return;
         logger.error({ worker: index, code }, 'SIP worker thread exited; starting another');
         void spawn(index)
@@ -227,19 +302,39 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     throw e;
   }
 
-  const broadcast = (m: ToWorker) => { for (const w of slots) w?.postMessage(m); };
+  const broadcast = (m: ToWorker) => {
+    for (const w of slots) w?.postMessage(m);
+  };
   const unsubscribeFlows = o.flows.onActivate(() => broadcast({ t: 'flows', flows: flowTexts(o.flows) }));
   // always: query nodes cache (`caching`) even without directory.cacheSec
   const unsubscribeWrites = o.onDirectoryWrite ? o.onDirectoryWrite(() => broadcast({ t: 'invalidate' })) : () => undefined;
-  const unsubscribeLocks = security ? security.onLockChange((username, until) => broadcast({ t: 'locks', locks: [[username, until]], replace: false })) : () => undefined;
+  const unsubscribeLocks = security
+    ? security.onLockChange((username, until) => broadcast({ t: 'locks', locks: [[username, until]], replace: false }))
+    : () => undefined;
   // /metrics: this thread's registry plus every worker's (requests and flow latency are counted there)
-  const removeSource = o.metrics.addSource(() => Promise.all(slots.map((w) => new Promise<unknown[]>((resolve) => {
-    if (!w) { resolve([]); return; }
-    const id = ++metricsSeq;
-    const timer = setTimeout(() => { metricsWaits.delete(id); resolve([]); }, 2000);
-    metricsWaits.set(id, (json) => { clearTimeout(timer); resolve(json); });
-    w.postMessage({ t: 'metrics', id } satisfies ToWorker);
-  }))));
+  const removeSource = o.metrics.addSource(() =>
+    Promise.all(
+      slots.map(
+        (w) =>
+          new Promise<unknown[]>((resolve) => {
+            if (!w) {
+              resolve([]);
+              return;
+            }
+            const id = ++metricsSeq;
+            const timer = setTimeout(() => {
+              metricsWaits.delete(id);
+              resolve([]);
+            }, 2000);
+            metricsWaits.set(id, (json) => {
+              clearTimeout(timer);
+              resolve(json);
+            });
+            w.postMessage({ t: 'metrics', id } satisfies ToWorker);
+          }),
+      ),
+    ),
+  );
 
   let closed: Promise<void> | null = null;
   return {
@@ -257,20 +352,24 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         // a backlog sees the 'drain' late and is not waited for longer), then every worker is
         // stopped and terminated (one that answered 'stopped' but kept a handle open would keep
         // the process alive), then the sockets and TCP connections are destroyed.
-        await Promise.all(slots.map((w, i) => {
-          if (!w) return undefined;
-          const done = waitFor(i, 'drained', graceMs + 250);
-          w.postMessage({ t: 'drain', graceMs } satisfies ToWorker);
-          return done;
-        }));
-        await Promise.all(slots.map(async (w, i) => {
-          if (!w) return;
-          const done = waitFor(i, 'stopped', 500);
-          w.postMessage({ t: 'stop' } satisfies ToWorker);
-          await done;
-          outboxes[i] = null; // nothing more dispatched to it
-          await Promise.race([w.terminate(), new Promise((r) => setTimeout(r, 1000).unref())]);
-        }));
+        await Promise.all(
+          slots.map((w, i) => {
+            if (!w) return undefined;
+            const done = waitFor(i, 'drained', graceMs + 250);
+            w.postMessage({ t: 'drain', graceMs } satisfies ToWorker);
+            return done;
+          }),
+        );
+        await Promise.all(
+          slots.map(async (w, i) => {
+            if (!w) return;
+            const done = waitFor(i, 'stopped', 500);
+            w.postMessage({ t: 'stop' } satisfies ToWorker);
+            await done;
+            outboxes[i] = null; // nothing more dispatched to it
+            await Promise.race([w.terminate(), new Promise((r) => setTimeout(r, 1000).unref())]);
+          }),
+        );
         for (const t of transports) await t.close();
       })();
       return closed;

@@ -33,7 +33,11 @@ export type StrayMessage = [5, number, number, Uint8Array, string, number];
 /** A failed authentication seen by a worker's front end, for the main thread's guard: [kind, source address, digest username or null]. */
 export type AuthFailure = [6, string, string | null];
 
-export interface FlowText { flow: string; version: number; text: string }
+export interface FlowText {
+  flow: string;
+  version: number;
+  text: string;
+}
 
 export type Control =
   | { t: 'flows'; flows: FlowText[] }
@@ -45,12 +49,7 @@ export type Control =
   | { t: 'drain'; graceMs: number }
   | { t: 'stop' };
 
-export type WorkerEvent =
-  | { t: 'ready' }
-  | { t: 'failed'; error: string }
-  | { t: 'metrics'; id: number; json: unknown[] }
-  | { t: 'drained' }
-  | { t: 'stopped' };
+export type WorkerEvent = { t: 'ready' } | { t: 'failed'; error: string } | { t: 'metrics'; id: number; json: unknown[] } | { t: 'drained' } | { t: 'stopped' };
 
 /** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
 export type ToWorkerItem = InboundSip | StoreReply | RelayedSent;

@@ -30,7 +30,16 @@ import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
-  Outbox, own as ownBytes, deserializeError, type Control, type FlowText, type FromWorker, type FromWorkerItem, type StoreMethod, type ToWorker, type WorkerInit,
+  Outbox,
+  own as ownBytes,
+  deserializeError,
+  type Control,
+  type FlowText,
+  type FromWorker,
+  type FromWorkerItem,
+  type StoreMethod,
+  type ToWorker,
+  type WorkerInit,
 } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -56,13 +65,14 @@ const remoteDirectory: Directory = {
   refreshSchema: () => call<DirectorySchema>('directory.schema', []),
   close: async () => undefined,
 };
-const cachedDirectory = init.directoryCacheSec > 0
-  ? createCachedDirectory(remoteDirectory, {
-    ttlSec: init.directoryCacheSec,
-    negativeTtlSec: init.config.directory.cacheNegativeSec,
-    maxEntries: init.config.directory.cacheMaxEntries,
-  })
-  : null;
+const cachedDirectory =
+  init.directoryCacheSec > 0
+    ? createCachedDirectory(remoteDirectory, {
+        ttlSec: init.directoryCacheSec,
+        negativeTtlSec: init.config.directory.cacheNegativeSec,
+        maxEntries: init.config.directory.cacheMaxEntries,
+      })
+    : null;
 /** This thread's view of the directory change feed: notified by the dispatcher's `invalidate`. */
 const directoryChanges = new DirectoryChanges();
 if (cachedDirectory) directoryChanges.subscribe(() => cachedDirectory.invalidate());
@@ -83,13 +93,16 @@ const ctx: RunContext = {
   directory: cachedDirectory ?? remoteDirectory,
   ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
   location,
-  auth: refuseLockedUsernames(createDigestAuth({
-    secret: Buffer.from(init.nonceSecret),
-    nonceLifetimeSec: init.config.auth.nonceLifetimeSec,
-    algorithms: init.config.auth.algorithms,
-    nonceCounts: new SharedNonceCounter(init.nonceCounts),
-    bootEpoch: init.bootEpoch,
-  }), locks),
+  auth: refuseLockedUsernames(
+    createDigestAuth({
+      secret: Buffer.from(init.nonceSecret),
+      nonceLifetimeSec: init.config.auth.nonceLifetimeSec,
+      algorithms: init.config.auth.algorithms,
+      nonceCounts: new SharedNonceCounter(init.nonceCounts),
+      bootEpoch: init.bootEpoch,
+    }),
+    locks,
+  ),
   clock: { now: Date.now },
   realm: init.config.sip.domain,
   log,
@@ -105,7 +118,13 @@ function compile(flows: FlowText[]): { service: CompiledService; resolve(ref: st
     return { flow: f.flow, version: f.version, service: r.service };
   });
   const c = composeFlows(compiled);
-  return { service: c.service, resolve: (ref) => { const r = c.resolve(ref); return r ? { service: r.service, logic: r.logic.id } : undefined; } };
+  return {
+    service: c.service,
+    resolve: (ref) => {
+      const r = c.resolve(ref);
+      return r ? { service: r.service, logic: r.logic.id } : undefined;
+    },
+  };
 }
 
 // ---------------------------------------------------------------- transports
@@ -133,18 +152,34 @@ class ThreadSender implements SipSender {
   }
 
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
-    if (stopped) { cb?.(new Error('shutting down')); return; }
+    if (stopped) {
+      cb?.(new Error('shutting down'));
+      return;
+    }
     const own = this.local.get(peer.proto);
-    if (own !== undefined) { own.send(buf, peer, cb); return; }
+    if (own !== undefined) {
+      own.send(buf, peer, cb);
+      return;
+    }
     const t = transportNamed(peer.proto);
-    if (t === undefined || !this.ports.has(t.name)) { cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`)); return; }
+    if (t === undefined || !this.ports.has(t.name)) {
+      cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`));
+      return;
+    }
     let id = 0;
-    if (cb) { id = ++sendSeq; pendingSends.set(id, cb); }
+    if (cb) {
+      id = ++sendSeq;
+      pendingSends.set(id, cb);
+    }
     outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connKey ?? null]);
   }
 }
 
-interface ListenerRuntime { fe: FrontEnd; local: ThreadSocket[]; locals: Map<string, LocalEndpoint> }
+interface ListenerRuntime {
+  fe: FrontEnd;
+  local: ThreadSocket[];
+  locals: Map<string, LocalEndpoint>;
+}
 const listeners: ListenerRuntime[] = [];
 
 async function start(): Promise<void> {
@@ -157,16 +192,24 @@ async function start(): Promise<void> {
     for (const s of sockets) {
       if (!s.transport.openThreadSender) continue;
       const id = s.transport.id;
-      local.set(s.transport.name, await s.transport.openThreadSender({
-        host: s.host, port: s.port,
-        onStray: (data, address, port) => outbox.push([5, i, id, ownBytes(data), address, port]),
-        onWarning: (m) => logger.warn(m),
-      }));
+      local.set(
+        s.transport.name,
+        await s.transport.openThreadSender({
+          host: s.host,
+          port: s.port,
+          onStray: (data, address, port) => outbox.push([5, i, id, ownBytes(data), address, port]),
+          onWarning: (m) => logger.warn(m),
+        }),
+      );
     }
     const sender = new ThreadSender(i, l.advertised, sockets, local);
     const fe = new FrontEnd(sender, {
       ...listenerFrontEndOptions(init.config, groups[i], {
-        service: flows.service, resolve: flows.resolve, ctx, log, nonceSecret: init.nonceSecret,
+        service: flows.service,
+        resolve: flows.resolve,
+        ctx,
+        log,
+        nonceSecret: init.nonceSecret,
         observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
       }),
       // counted by the main thread's guard (server/security.ts)
@@ -178,12 +221,15 @@ async function start(): Promise<void> {
     if (Array.isArray(batch)) {
       for (const m of batch) {
         switch (m[0]) {
-          case 0: onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]); break;
+          case 0:
+            onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]);
+            break;
           case 2: {
             const p = pendingCalls.get(m[1]);
             if (!p) break;
             pendingCalls.delete(m[1]);
-            if (m[2]) p.resolve(m[3]); else p.reject(deserializeError(m[3]));
+            if (m[2]) p.resolve(m[3]);
+            else p.reject(deserializeError(m[3]));
             break;
           }
           case 4: {
@@ -203,8 +249,17 @@ async function start(): Promise<void> {
 
 const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never dropped for age
 
-function onSip(bytes: Uint8Array, transport: number, address: string, peerPort: number, listener: number,
-  localAddress: string, localPort: number, connKey: string | null, receivedAt: number): void {
+function onSip(
+  bytes: Uint8Array,
+  transport: number,
+  address: string,
+  peerPort: number,
+  listener: number,
+  localAddress: string,
+  localPort: number,
+  connKey: string | null,
+  receivedAt: number,
+): void {
   const l = listeners[listener];
   if (!l || stopped) return;
   // Overload guard: a request that queued longer than its UA waits before retransmitting is
@@ -214,10 +269,16 @@ function onSip(bytes: Uint8Array, transport: number, address: string, peerPort: 
     return;
   }
   const proto = transportById(transport)?.name;
-  if (proto === undefined) { l.fe.stats.dropped++; return; }
+  if (proto === undefined) {
+    l.fe.stats.dropped++;
+    return;
+  }
   const key = `${transport}${localAddress}:${localPort}`;
   let local = l.locals.get(key);
-  if (!local) { local = { proto, address: localAddress, port: localPort }; l.locals.set(key, local); }
+  if (!local) {
+    local = { proto, address: localAddress, port: localPort };
+    l.locals.set(key, local);
+  }
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const peer: Peer = connKey === null ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connKey };
   l.fe.onMessage(data, peer, local);
@@ -230,12 +291,16 @@ async function onControl(m: Control): Promise<void> {
       for (const l of listeners) l.fe.setFlows(next.service, next.resolve);
       return;
     }
-    case 'invalidate': directoryChanges.changed(); return;
+    case 'invalidate':
+      directoryChanges.changed();
+      return;
     case 'locks':
       if (m.replace) locks.replace(m.locks);
       else for (const [username, until] of m.locks) locks.set(username, until);
       return;
-    case 'metrics': post({ t: 'metrics', id: m.id, json: await metrics.registry.getMetricsAsJSON() }); return;
+    case 'metrics':
+      post({ t: 'metrics', id: m.id, json: await metrics.registry.getMetricsAsJSON() });
+      return;
     case 'drain': {
       for (const l of listeners) l.fe.drain();
       const until = Date.now() + m.graceMs;
@@ -260,5 +325,8 @@ async function onControl(m: Control): Promise<void> {
 
 start().then(
   () => post({ t: 'ready' }),
-  (e: Error) => { post({ t: 'failed', error: e.message }); port.close(); },
+  (e: Error) => {
+    post({ t: 'failed', error: e.message });
+    port.close();
+  },
 );

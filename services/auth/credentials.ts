@@ -55,7 +55,9 @@ function parse(input: unknown): DigestCredentials | null {
   if (typeof input !== 'string' || input.length > MAX_HEADER_LENGTH) return null;
   const s = input;
   let i = 0;
-  const skipWs = (): void => { while (i < s.length && isWs(s[i])) i++; };
+  const skipWs = (): void => {
+    while (i < s.length && isWs(s[i])) i++;
+  };
   const readToken = (): string => {
     const start = i;
     while (i < s.length && isTokenChar(s[i])) i++;
@@ -72,7 +74,10 @@ function parse(input: unknown): DigestCredentials | null {
   for (;;) {
     // Empty list elements (",,") are allowed by the HTTP list rule (RFC 7230 §7).
     skipWs();
-    while (i < s.length && s[i] === ',') { i++; skipWs(); }
+    while (i < s.length && s[i] === ',') {
+      i++;
+      skipWs();
+    }
     if (i >= s.length) break;
 
     const name = readToken().toLowerCase();

@@ -66,9 +66,7 @@ export function computeResponse(r: ResponseInput): string {
     if (r.cnonce === undefined) throw new Error(`${alg} requires a cnonce`);
     a1 = sessHa1(alg, a1, r.nonce, r.cnonce);
   }
-  const ha2 = r.qop === 'auth-int'
-    ? H(alg, `${r.method}:${r.uri}:${H(alg, r.body ?? '')}`)
-    : H(alg, `${r.method}:${r.uri}`);
+  const ha2 = r.qop === 'auth-int' ? H(alg, `${r.method}:${r.uri}:${H(alg, r.body ?? '')}`) : H(alg, `${r.method}:${r.uri}`);
   if (r.qop === undefined) return H(alg, `${a1}:${r.nonce}:${ha2}`); // RFC 2069 compatibility
   if (r.nc === undefined || r.cnonce === undefined) throw new Error('qop requires nc and cnonce');
   return H(alg, `${a1}:${r.nonce}:${r.nc}:${r.cnonce}:${r.qop}:${ha2}`);

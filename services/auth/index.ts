@@ -90,7 +90,10 @@ function memoizedParser(): (headerValue: string) => DigestCredentials | null {
     const known = memo.get(headerValue);
     if (known !== undefined) return known === UNPARSABLE ? null : known;
     const c = parseDigestCredentials(headerValue);
-    if (c) { Object.freeze(c.params); Object.freeze(c); }
+    if (c) {
+      Object.freeze(c.params);
+      Object.freeze(c);
+    }
     memo.set(headerValue, c ?? UNPARSABLE);
     return c;
   };
@@ -99,7 +102,10 @@ function memoizedParser(): (headerValue: string) => DigestCredentials | null {
 export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   const secret = typeof opts.secret === 'string' ? secretFromString(opts.secret) : opts.secret;
   const nonces = new StatelessNonces(secret, {
-    lifetimeSec: opts.nonceLifetimeSec, maxSkewMs: opts.maxSkewMs, bootEpoch: opts.bootEpoch, clockDomain: opts.clockDomain,
+    lifetimeSec: opts.nonceLifetimeSec,
+    maxSkewMs: opts.maxSkewMs,
+    bootEpoch: opts.bootEpoch,
+    clockDomain: opts.clockDomain,
   });
   const counter: NonceCountTable = opts.nonceCounts ?? new NonceCounter(opts.maxTrackedNonces);
   const qop = opts.qop ?? 'auth';
@@ -113,8 +119,9 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
 
   function challenge(realm: string, stale: boolean, now: number): Challenge {
     const nonce = nonces.issue(realm, now);
-    const headerValues = algorithms.map((alg) =>
-      `Digest realm=${quote(realm)}, nonce="${nonce}", qop="${qop}", algorithm=${alg}${stale ? ', stale=true' : ''}`);
+    const headerValues = algorithms.map(
+      (alg) => `Digest realm=${quote(realm)}, nonce="${nonce}", qop="${qop}", algorithm=${alg}${stale ? ', stale=true' : ''}`,
+    );
     return { realm, nonce, qop, stale, algorithms: [...algorithms], headerValues };
   }
 
@@ -160,8 +167,15 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
     }
 
     const expected = computeResponse({
-      algorithm: alg, ha1: baseHa1, nonce: c.nonce, nc: c.nc, cnonce: c.cnonce, qop: clientQop,
-      method: req.method, uri: c.uri, body: req.body,
+      algorithm: alg,
+      ha1: baseHa1,
+      nonce: c.nonce,
+      nc: c.nc,
+      cnonce: c.cnonce,
+      qop: clientQop,
+      method: req.method,
+      uri: c.uri,
+      body: req.body,
     });
     if (!responsesEqual(expected, c.response)) return 'bad';
     // Right password, old nonce (expired, or issued before this process started and so possibly

@@ -34,7 +34,11 @@ export interface NonceCountTable {
   record(key: string, nc: number | null, issuedAt: number, expiresAt: number, now: number): CountCheck;
 }
 
-interface Entry { nc: number; issuedAt: number; expiresAt: number }
+interface Entry {
+  nc: number;
+  issuedAt: number;
+  expiresAt: number;
+}
 
 export const DEFAULT_MAX_TRACKED_NONCES = 100_000;
 
@@ -58,7 +62,9 @@ export class NonceCounter implements NonceCountTable {
     });
   }
 
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
 
   /** Would this nc be acceptable? Does not record it (record only after the response verified). */
   check(nonce: string, nc: number | null, issuedAt: number): CountCheck {
@@ -75,7 +81,10 @@ export class NonceCounter implements NonceCountTable {
     // A no-qop use consumes the nonce for good; mixing modes on one nonce is then refused too.
     const value = nc === null ? Infinity : nc;
     const e = this.entries.peek(nonce);
-    if (e) { e.nc = Math.max(e.nc, value); return result; }
+    if (e) {
+      e.nc = Math.max(e.nc, value);
+      return result;
+    }
     this.dropExpired(now, false);
     // full: expired entries go before lru-cache evicts a live one
     if (this.entries.size >= this.maxEntries) this.dropExpired(now, true);

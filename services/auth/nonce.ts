@@ -79,7 +79,11 @@ let localDomain: string | undefined;
 export function localClockDomain(): string {
   if (localDomain === undefined) {
     let id = '';
-    try { id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { /* not Linux */ }
+    try {
+      id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      /* not Linux */
+    }
     localDomain = id ? `boot-id:${id}` : `host:${hostname()}`;
   }
   return localDomain;
@@ -99,7 +103,10 @@ export class StatelessNonces {
   private prefix: Buffer | null = null;
   private counter = 0;
 
-  constructor(private readonly secret: Buffer, opts: NonceOptions = {}) {
+  constructor(
+    private readonly secret: Buffer,
+    opts: NonceOptions = {},
+  ) {
     if (secret.length === 0) throw new Error('nonce secret must not be empty');
     const lifetimeSec = opts.lifetimeSec ?? DEFAULT_NONCE_LIFETIME_SEC;
     if (!(lifetimeSec > 0) || !Number.isFinite(lifetimeSec)) throw new Error('nonce lifetime must be a positive number of seconds');
@@ -112,7 +119,9 @@ export class StatelessNonces {
   }
 
   /** The boot epoch in force (ms), or null without a boot check. */
-  get bootEpoch(): number | null { return Number.isNaN(this.boot) ? null : this.boot; }
+  get bootEpoch(): number | null {
+    return Number.isNaN(this.boot) ? null : this.boot;
+  }
 
   issue(realm: string, now: number): string {
     const raw = Buffer.allocUnsafe(HEAD_BYTES + MAC_BYTES);

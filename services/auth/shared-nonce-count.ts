@@ -88,8 +88,7 @@ const NOTHING_EVICTED = -(2n ** 63n);
 const SPIN_LIMIT = 200_000_000;
 const MAX_BUCKETS = 1 << 24;
 
-const isSharedArrayBuffer = (b: unknown): b is SharedArrayBuffer =>
-  Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
+const isSharedArrayBuffer = (b: unknown): b is SharedArrayBuffer => Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
 
 export class SharedNonceCounter implements NonceCountTable {
   private readonly i32: Int32Array;
@@ -127,9 +126,14 @@ export class SharedNonceCounter implements NonceCountTable {
     if (buffer.byteLength < HEADER_WORDS * 4) throw new Error('not a nonce-count table (too short)');
     this.i32 = new Int32Array(buffer);
     const buckets = this.i32[H_BUCKETS];
-    if (this.i32[H_MAGIC] !== MAGIC || this.i32[H_VERSION] !== VERSION || this.i32[H_SLOTS] !== SLOTS_PER_BUCKET
-      || !(buckets >= 1) || (buckets & (buckets - 1)) !== 0
-      || buffer.byteLength !== (HEADER_WORDS + buckets * BUCKET_WORDS) * 4) {
+    if (
+      this.i32[H_MAGIC] !== MAGIC ||
+      this.i32[H_VERSION] !== VERSION ||
+      this.i32[H_SLOTS] !== SLOTS_PER_BUCKET ||
+      !(buckets >= 1) ||
+      (buckets & (buckets - 1)) !== 0 ||
+      buffer.byteLength !== (HEADER_WORDS + buckets * BUCKET_WORDS) * 4
+    ) {
       throw new Error('not a nonce-count table (bad header or size)');
     }
     this.f64 = new Float64Array(buffer);
@@ -139,7 +143,9 @@ export class SharedNonceCounter implements NonceCountTable {
   }
 
   /** Slots in the table (all threads together). */
-  get capacity(): number { return (this.bucketMask + 1) * SLOTS_PER_BUCKET; }
+  get capacity(): number {
+    return (this.bucketMask + 1) * SLOTS_PER_BUCKET;
+  }
 
   /** Occupied slots, expired ones not yet reused included. Lock-free scan: approximate, O(capacity). */
   get size(): number {
@@ -212,9 +218,12 @@ export class SharedNonceCounter implements NonceCountTable {
 
   /** New entry in the locked bucket: a free or expired slot, else the oldest live one is evicted. */
   private insert(lock: number, nc: number, issuedAt: number, expiresAt: number, now: number): void {
-    const i32 = this.i32, f64 = this.f64;
+    const i32 = this.i32,
+      f64 = this.f64;
     const first = lock + BUCKET_HEAD_WORDS;
-    let free = -1, oldest = -1, oldestIssued = Infinity;
+    let free = -1,
+      oldest = -1,
+      oldestIssued = Infinity;
     for (let s = first, end = first + SLOTS_PER_BUCKET * SLOT_WORDS; s < end; s += SLOT_WORDS) {
       if (i32[s + S_USED] !== 0 && now > f64[(s + S_EXPIRES) / 2]) i32[s + S_USED] = 0; // nonce expired: its count is moot
       if (i32[s + S_USED] === 0) {
@@ -266,7 +275,8 @@ export class SharedNonceCounter implements NonceCountTable {
    * truncation to 53 bits), seeded per table. Not cryptographic: see the collision note above.
    */
   private hash(key: string): void {
-    let h1 = 0xdeadbeef ^ this.seed, h2 = 0x41c6ce57 ^ this.seed;
+    let h1 = 0xdeadbeef ^ this.seed,
+      h2 = 0x41c6ce57 ^ this.seed;
     for (let i = 0; i < key.length; i++) {
       const c = key.charCodeAt(i);
       h1 = Math.imul(h1 ^ c, 2654435761);

@@ -49,7 +49,10 @@ export interface ConditionVariant {
 }
 
 /** A query's values converted for its column types, in condition order, and its variant key. */
-export interface Bound { key: VariantKey; values: unknown[] }
+export interface Bound {
+  key: VariantKey;
+  values: unknown[];
+}
 
 /**
  * A NUL character cannot be sent as text to PostgreSQL or PGlite ("invalid byte sequence for
@@ -79,14 +82,18 @@ export function bind(plan: Plan, q: DirectoryQuery, hasLimit: boolean, hasOffset
       let withNull = false;
       for (const v of list) {
         if (v === null || v === undefined) withNull = true;
-        else if (!hasNul(v)) { values.push(convert(v, c.column, c.where)); present++; }
+        else if (!hasNul(v)) {
+          values.push(convert(v, c.column, c.where));
+          present++;
+        }
       }
       text += `${i}:${present}${withNull ? TEXT_WITH_NULL : ''},`;
       continue;
     }
     if (Array.isArray(value)) throw invalid(`${c.where} takes a single value, not a list`);
     if (value === null || value === undefined) {
-      if (i < NULL_FLAG_CONDITIONS) key |= 1 << (VARIANT_FIRST_NULL_BIT + i); else text += `${i}:${TEXT_NULL_VALUE},`;
+      if (i < NULL_FLAG_CONDITIONS) key |= 1 << (VARIANT_FIRST_NULL_BIT + i);
+      else text += `${i}:${TEXT_NULL_VALUE},`;
     } else if (hasNul(value)) {
       text += `${i}:${TEXT_NUL_VALUE},`;
     } else {
@@ -99,11 +106,18 @@ export function bind(plan: Plan, q: DirectoryQuery, hasLimit: boolean, hasOffset
 /** The binding of a single-value condition: the converted value, or the LIKE pattern. */
 function bindingOf(c: ConditionPlan, value: Scalar): unknown {
   switch (c.operator) {
-    case 'contains': case 'doesNotContain': return `%${escapeLike(String(value))}%`;
-    case 'startsWith': return `${escapeLike(String(value))}%`;
-    case 'endsWith': return `%${escapeLike(String(value))}`;
-    case 'matches': case 'isLongestPrefixMatchOf': return String(value);
-    default: return convert(value, c.column, c.where);
+    case 'contains':
+    case 'doesNotContain':
+      return `%${escapeLike(String(value))}%`;
+    case 'startsWith':
+      return `${escapeLike(String(value))}%`;
+    case 'endsWith':
+      return `%${escapeLike(String(value))}`;
+    case 'matches':
+    case 'isLongestPrefixMatchOf':
+      return String(value);
+    default:
+      return convert(value, c.column, c.where);
   }
 }
 
@@ -164,7 +178,9 @@ function convert(v: Scalar, col: Column, where: string): Scalar {
       // Integers beyond 2^53 stay strings so PostgreSQL parses them exactly (bigint, numeric).
       return Number.isInteger(n) && !Number.isSafeInteger(n) ? s : n;
     }
-    case 'text': return typeof v === 'string' ? v : String(v);
-    default: return v;
+    case 'text':
+      return typeof v === 'string' ? v : String(v);
+    default:
+      return v;
   }
 }

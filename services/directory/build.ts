@@ -39,7 +39,10 @@ export const UNPREPARABLE = false;
 export type Prepared = Statement | typeof UNPREPARABLE;
 
 const COMPARISONS: Partial<Record<DirectoryOperator, string>> = {
-  greaterThan: '>', greaterOrEqual: '>=', lessThan: '<', lessOrEqual: '<=',
+  greaterThan: '>',
+  greaterOrEqual: '>=',
+  lessThan: '<',
+  lessOrEqual: '<=',
 };
 
 /**
@@ -49,8 +52,7 @@ const COMPARISONS: Partial<Record<DirectoryOperator, string>> = {
 export function prepare(knex: Knex, plan: Plan, q: DirectoryQuery, valueCount: number, hasLimit: boolean, hasOffset: boolean): Prepared {
   try {
     const slots = Array.from({ length: valueCount }, (_, j) => new Slot(j));
-    const compiled = build(knex, plan, variants(plan, q), slots,
-      hasOffset ? OFFSET_PLACEHOLDER : undefined, hasLimit ? LIMIT_PLACEHOLDER : undefined).toSQL();
+    const compiled = build(knex, plan, variants(plan, q), slots, hasOffset ? OFFSET_PLACEHOLDER : undefined, hasLimit ? LIMIT_PLACEHOLDER : undefined).toSQL();
     return toStatement(compiled.toNative(), compiled.sql, valueCount, hasLimit, hasOffset);
   } catch {
     return UNPREPARABLE;
@@ -62,8 +64,11 @@ export function prepare(knex: Knex, plan: Plan, q: DirectoryQuery, valueCount: n
  * Statement; UNPREPARABLE when the bindings are not exactly what was put in.
  */
 export function toStatement(
-  native: { sql: string; bindings: readonly unknown[] }, sql: string,
-  valueCount: number, hasLimit: boolean, hasOffset: boolean,
+  native: { sql: string; bindings: readonly unknown[] },
+  sql: string,
+  valueCount: number,
+  hasLimit: boolean,
+  hasOffset: boolean,
 ): Prepared {
   const seen = new Array<boolean>(valueCount).fill(false);
   let limits = 0;
@@ -92,7 +97,12 @@ export function toStatement(
 
 /** The query for a plan, one variant of its conditions and their values (converted, in `bind` order). */
 export function build(
-  knex: Knex, plan: Plan, vs: ConditionVariant[], values: readonly unknown[], offset: number | undefined, limit: number | undefined,
+  knex: Knex,
+  plan: Plan,
+  vs: ConditionVariant[],
+  values: readonly unknown[],
+  offset: number | undefined,
+  limit: number | undefined,
 ): Knex.QueryBuilder {
   const qb = knex.from(plan.from);
   for (const j of plan.joins) {
@@ -105,11 +115,18 @@ export function build(
 
   if (plan.conditions.length > 0) {
     let next = 0;
-    const starts = vs.map((v) => { const at = next; next += v.present; return at; });
+    const starts = vs.map((v) => {
+      const at = next;
+      next += v.present;
+      return at;
+    });
     qb.where((group) => {
       plan.conditions.forEach((c, i) => {
-        const apply = (b: Knex.QueryBuilder) => { applyCondition(b, c, vs[i], values, starts[i]); };
-        if (plan.logic === 'or') group.orWhere(apply); else group.where(apply);
+        const apply = (b: Knex.QueryBuilder) => {
+          applyCondition(b, c, vs[i], values, starts[i]);
+        };
+        if (plan.logic === 'or') group.orWhere(apply);
+        else group.where(apply);
       });
     });
   }
@@ -129,14 +146,23 @@ function applyCondition(b: Knex.QueryBuilder, c: ConditionPlan, v: ConditionVari
   const { column: col, operator: op } = c;
   // Text operators on a non-text column compare its text form.
   const asText = col.kind === 'text' ? '??' : 'CAST(?? AS text)';
-  if (op === 'exists') { b.whereNotNull(col.id); return; }
-  if (op === 'doesNotExist') { b.whereNull(col.id); return; }
+  if (op === 'exists') {
+    b.whereNotNull(col.id);
+    return;
+  }
+  if (op === 'doesNotExist') {
+    b.whereNull(col.id);
+    return;
+  }
   if (op === 'in') {
     b.whereIn(col.id, values.slice(at, at + v.present) as Knex.Value[]);
     if (v.withNull) b.orWhereNull(col.id);
     return;
   }
-  if (v.never) { b.whereRaw('false'); return; } // a NUL in the value: no stored text can match it
+  if (v.never) {
+    b.whereRaw('false');
+    return;
+  } // a NUL in the value: no stored text can match it
   if (v.absent) {
     if (op === 'is') b.whereNull(col.id);
     else if (op === 'isNot') b.whereNotNull(col.id);
@@ -145,12 +171,26 @@ function applyCondition(b: Knex.QueryBuilder, c: ConditionPlan, v: ConditionVari
   }
   const value = values[at] as Knex.Value;
   switch (op) {
-    case 'is': b.where(col.id, '=', value); return;
-    case 'isNot': b.where(col.id, '<>', value); return;
-    case 'contains': case 'startsWith': case 'endsWith': b.whereRaw(`${asText} LIKE ?`, [col.id, value]); return;
-    case 'doesNotContain': b.whereRaw(`${asText} NOT LIKE ?`, [col.id, value]); return;
-    case 'matches': b.whereRaw(`${asText} ~ ?`, [col.id, value]); return;
-    case 'isLongestPrefixMatchOf': b.whereRaw(`starts_with(?, ${asText})`, [value, col.id]); return;
+    case 'is':
+      b.where(col.id, '=', value);
+      return;
+    case 'isNot':
+      b.where(col.id, '<>', value);
+      return;
+    case 'contains':
+    case 'startsWith':
+    case 'endsWith':
+      b.whereRaw(`${asText} LIKE ?`, [col.id, value]);
+      return;
+    case 'doesNotContain':
+      b.whereRaw(`${asText} NOT LIKE ?`, [col.id, value]);
+      return;
+    case 'matches':
+      b.whereRaw(`${asText} ~ ?`, [col.id, value]);
+      return;
+    case 'isLongestPrefixMatchOf':
+      b.whereRaw(`starts_with(?, ${asText})`, [value, col.id]);
+      return;
     default: {
       const sqlOp = COMPARISONS[op];
       if (!sqlOp) throw invalid(`${c.where}: unknown operator`);
@@ -158,4 +198,3 @@ function applyCondition(b: Knex.QueryBuilder, c: ConditionPlan, v: ConditionVari
     }
   }
 }
-

@@ -37,7 +37,12 @@ export interface DirectoryCacheOptions {
   now?: () => number;
 }
 
-export interface DirectoryCacheStats { hits: number; misses: number; size: number; invalidations: number }
+export interface DirectoryCacheStats {
+  hits: number;
+  misses: number;
+  size: number;
+  invalidations: number;
+}
 
 export interface CachedDirectory extends Directory {
   /** Forgets every cached result (after a write to the directory). */
@@ -54,17 +59,20 @@ function scalarKey(v: Scalar | Scalar[] | undefined): string {
   // typed, so that 1 and '1', null and 'null' stay different keys
   if (v === null || v === undefined) return 'n';
   switch (typeof v) {
-    case 'string': return 's' + v;
-    case 'number': return 'd' + v;
-    case 'boolean': return v ? 't' : 'f';
-    default: return 'j' + JSON.stringify(v);
+    case 'string':
+      return 's' + v;
+    case 'number':
+      return 'd' + v;
+    case 'boolean':
+      return v ? 't' : 'f';
+    default:
+      return 'j' + JSON.stringify(v);
   }
 }
 
 /** The cache key of a query: its shape (tables, fields, joins, …, condition fields/operators) and its values. */
 export function directoryCacheKey(q: DirectoryQuery): string {
-  let k = q.tables.join(',') + SEP + q.fields.join(',') + SEP + (q.joinType ?? '') + SEP + (q.logic ?? '') + SEP +
-    (q.offset ?? '') + SEP + (q.limit ?? '');
+  let k = q.tables.join(',') + SEP + q.fields.join(',') + SEP + (q.joinType ?? '') + SEP + (q.logic ?? '') + SEP + (q.offset ?? '') + SEP + (q.limit ?? '');
   if (q.joins && q.joins.length) k += SEP + JSON.stringify(q.joins);
   if (q.orderBy && q.orderBy.length) k += SEP + JSON.stringify(q.orderBy);
   const cs = q.conditions;
@@ -82,7 +90,10 @@ export function createCachedDirectory(inner: Directory, o: DirectoryCacheOptions
   // ttlResolution 0: the clock is read on every lookup (no 1 ms debounce timer on the hot path, and
   // an injected clock is obeyed at once)
   const entries = new LRUCache<string, RecordRow[]>({
-    max: maxEntries, ttl: ttlMs, ttlResolution: 0, ...(o.now ? { perf: { now: o.now } } : {}),
+    max: maxEntries,
+    ttl: ttlMs,
+    ttlResolution: 0,
+    ...(o.now ? { perf: { now: o.now } } : {}),
   });
   const pending = new Map<string, Promise<RecordRow[]>>();
   let generation = 0;
@@ -94,17 +105,20 @@ export function createCachedDirectory(inner: Directory, o: DirectoryCacheOptions
 
   function load(key: string, q: DirectoryQuery): Promise<RecordRow[]> {
     const gen = generation;
-    const p = inner.query(q).then((rows) => {
-      for (const r of rows) Object.freeze(r);
-      Object.freeze(rows);
-      // a write invalidated the cache while this read was in flight: hand it out, do not keep it
-      if (gen === generation) store(key, rows);
-      if (pending.get(key) === p) pending.delete(key);
-      return rows;
-    }, (err) => {
-      if (pending.get(key) === p) pending.delete(key);
-      throw err;
-    });
+    const p = inner.query(q).then(
+      (rows) => {
+        for (const r of rows) Object.freeze(r);
+        Object.freeze(rows);
+        // a write invalidated the cache while this read was in flight: hand it out, do not keep it
+        if (gen === generation) store(key, rows);
+        if (pending.get(key) === p) pending.delete(key);
+        return rows;
+      },
+      (err) => {
+        if (pending.get(key) === p) pending.delete(key);
+        throw err;
+      },
+    );
     pending.set(key, p);
     return p;
   }
@@ -112,8 +126,11 @@ export function createCachedDirectory(inner: Directory, o: DirectoryCacheOptions
   const cached: CachedDirectory = {
     query(q) {
       const key = directoryCacheKey(q);
-      const rows = entries.get(key);  // an expired entry reads as absent (and is dropped)
-      if (rows !== undefined) { counters.hits++; return Promise.resolve(rows); }
+      const rows = entries.get(key); // an expired entry reads as absent (and is dropped)
+      if (rows !== undefined) {
+        counters.hits++;
+        return Promise.resolve(rows);
+      }
       counters.misses++;
       return pending.get(key) ?? load(key, q);
     },

@@ -25,7 +25,9 @@ export class DirectoryChanges {
   private readonly listeners = new Set<() => void>();
 
   /** Bumped by every `changed()`. */
-  get revision(): number { return this.current; }
+  get revision(): number {
+    return this.current;
+  }
 
   /** Tells every cache that the directory's data changed. */
   changed(): void {
@@ -36,6 +38,8 @@ export class DirectoryChanges {
   /** Calls `listener` after each change; returns the unsubscribe function. */
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 }

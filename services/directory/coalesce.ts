@@ -56,8 +56,9 @@ export function lateralText(text: string, params: number): string {
 export function batchStatement(st: Statement, types: readonly string[]): Statement {
   const cols = types.map((_, i) => `p${i + 1}`).join(', ');
   const arrays = types.map((t, i) => `$${i + 2}::${t}[]`).join(', ');
-  const text = `SELECT s.o, q.* FROM unnest($1::int4[]${arrays ? `, ${arrays}` : ''}) AS s(o${cols ? `, ${cols}` : ''}) `
-    + `CROSS JOIN LATERAL (${lateralText(st.text, types.length)}) AS q`;
+  const text =
+    `SELECT s.o, q.* FROM unnest($1::int4[]${arrays ? `, ${arrays}` : ''}) AS s(o${cols ? `, ${cols}` : ''}) ` +
+    `CROSS JOIN LATERAL (${lateralText(st.text, types.length)}) AS q`;
   return { name: `${st.name}_b`, text, sources: [], constants: [] };
 }
 
@@ -79,15 +80,21 @@ export function coalescing(knex: Knex, single: Execute, o: CoalesceOptions = {})
     try {
       connection = await acquire<PgConnection>(knex);
       const c = connection;
-      const run = (name: string | undefined, text: string, values: unknown[]) => new Promise<unknown[][]>((resolve, reject) => {
-        pgQuery(c, name, text, values, (err, rows) => (err ? reject(err) : resolve(rows!)));
-      });
-      await run(st.name, st.text, st.sources.map(() => null));
+      const run = (name: string | undefined, text: string, values: unknown[]) =>
+        new Promise<unknown[][]>((resolve, reject) => {
+          pgQuery(c, name, text, values, (err, rows) => (err ? reject(err) : resolve(rows!)));
+        });
+      await run(
+        st.name,
+        st.text,
+        st.sources.map(() => null),
+      );
       const rows = await run(undefined, 'SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = $1', [st.name]);
       const types = rows[0]?.[0] as string[] | null | undefined;
-      lane.batch = Array.isArray(types) && types.length === st.sources.length && types.every((t) => ARRAYABLE.test(t) && t !== 'unknown')
-        ? batchStatement(st, types)
-        : null;
+      lane.batch =
+        Array.isArray(types) && types.length === st.sources.length && types.every((t) => ARRAYABLE.test(t) && t !== 'unknown')
+          ? batchStatement(st, types)
+          : null;
     } catch (err) {
       // A server-side ERROR: this statement cannot be described (run its queries alone); a
       // connection problem: try again later.
@@ -99,7 +106,10 @@ export function coalescing(knex: Knex, single: Execute, o: CoalesceOptions = {})
   }
 
   const alone = (st: Statement, values: unknown[]): Promise<Outcome> =>
-    single(st, values).then((rows) => ({ rows }), (error: unknown) => ({ error }));
+    single(st, values).then(
+      (rows) => ({ rows }),
+      (error: unknown) => ({ error }),
+    );
 
   /** One batch of a statement's queries (each an array of bindings): one outcome per query. */
   async function runLane(st: Statement, lane: Lane, group: unknown[][]): Promise<Outcome[]> {
@@ -144,8 +154,11 @@ export function coalescing(knex: Knex, single: Execute, o: CoalesceOptions = {})
     return lane;
   }
 
-  return (st, values) => laneOf(st).batcher.submit(values).then((o) => {
-    if (o.rows === undefined) throw o.error;
-    return o.rows;
-  });
+  return (st, values) =>
+    laneOf(st)
+      .batcher.submit(values)
+      .then((o) => {
+        if (o.rows === undefined) throw o.error;
+        return o.rows;
+      });
 }

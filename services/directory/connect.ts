@@ -14,10 +14,7 @@ export interface OpenDirectoryOptions {
   acquireTimeoutMs?: number;
 }
 
-export type DirectoryTarget =
-  | { kind: 'pglite-memory' }
-  | { kind: 'pglite-dir'; dir: string }
-  | { kind: 'postgres'; url: string };
+export type DirectoryTarget = { kind: 'pglite-memory' } | { kind: 'pglite-dir'; dir: string } | { kind: 'postgres'; url: string };
 
 /** Classifies a directory URL; throws a helpful error (password masked) for anything unsupported. */
 export function parseDirectoryUrl(url: string): DirectoryTarget {
@@ -30,7 +27,8 @@ export function parseDirectoryUrl(url: string): DirectoryTarget {
   if (/^[a-z][a-z0-9+.-]*:/i.test(u) && !/^[a-z]:[\\/]/i.test(u)) {
     throw new Error(
       `unsupported directory URL "${maskPassword(u)}": use memory://, a data directory path ` +
-      '(or pglite:<dir>), or postgres://user:password@host:port/database');
+        '(or pglite:<dir>), or postgres://user:password@host:port/database',
+    );
   }
   return pgliteDir(u, url);
 }
@@ -66,7 +64,7 @@ export function openDirectory(url: string, options: OpenDirectoryOptions = {}): 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     client: require('knex-pglite'),
     dialect: 'postgres',
-    connection: target.kind === 'pglite-dir' ? { filename: target.dir } as never : { connectionString: 'memory://' },
+    connection: target.kind === 'pglite-dir' ? ({ filename: target.dir } as never) : { connectionString: 'memory://' },
     acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
   } as Knex.Config);
 }

@@ -25,9 +25,7 @@ import type { Knex } from 'knex';
 import type { RecordRow, Scalar } from '../../engine/types';
 import { DirectoryError } from './types';
 import { toDirectoryError } from './errors';
-import {
-  acquire, discard, pgliteQuery, pgQuery, release, type PgConnection, type PgliteConnection,
-} from './knex-internals';
+import { acquire, discard, pgliteQuery, pgQuery, release, type PgConnection, type PgliteConnection } from './knex-internals';
 
 /**
  * Where a $k's value comes from (`Statement.sources`): index ≥ 0, the query's values[index];
@@ -118,7 +116,8 @@ function runNamed(connection: PgConnection, st: Statement, values: unknown[], ti
     }
     pgQuery(connection, st.name, st.text, values, (err, rows) => {
       if (timer !== undefined) clearTimeout(timer);
-      if (err) reject(err); else resolve(rows!);
+      if (err) reject(err);
+      else resolve(rows!);
     });
   });
 }

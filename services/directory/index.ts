@@ -9,8 +9,18 @@ export { createDirectory } from './query';
 export type { Directory } from './query';
 export { createSubscribers, parseCsv, CsvError, CSV_COLUMNS } from './subscribers';
 export type {
-  Customer, CustomerNumber, Page, ListOptions, ImportFile, ImportRowError, ImportResult, RawRow,
-  NewCustomer, NewNumber, Subscribers, SubscribersOptions,
+  Customer,
+  CustomerNumber,
+  Page,
+  ListOptions,
+  ImportFile,
+  ImportRowError,
+  ImportResult,
+  RawRow,
+  NewCustomer,
+  NewNumber,
+  Subscribers,
+  SubscribersOptions,
 } from './subscribers';
 export { DirectoryChanges } from './changes';
 export { toDirectoryError } from './errors';

@@ -31,8 +31,7 @@ interface KnexClient {
 
 /** A `pg` Client as knex's pool holds it. */
 export interface PgConnection {
-  query(config: { name?: string; text: string; values: unknown[]; rowMode: 'array' },
-    callback: (err: Error | null, res: { rows: unknown[][] }) => void): void;
+  query(config: { name?: string; text: string; values: unknown[]; rowMode: 'array' }, callback: (err: Error | null, res: { rows: unknown[][] }) => void): void;
   /** knex's mark for "destroy instead of reusing" (its pool's validate checks it on acquire). */
   __knex__disposed?: unknown;
 }
@@ -64,7 +63,7 @@ export function postProcessesResponses(knex: Knex): boolean {
 export async function acquire<C>(knex: Knex): Promise<C> {
   try {
     // looked up at each call: tests wrap the client's method to count acquisitions
-    return await clientOf(knex).acquireConnection() as C;
+    return (await clientOf(knex).acquireConnection()) as C;
   } catch (err) {
     throw toDirectoryError(err);
   }
@@ -72,7 +71,13 @@ export async function acquire<C>(knex: Knex): Promise<C> {
 
 /** Gives a connection back to knex's pool; never throws. */
 export function release(knex: Knex, connection: unknown): void {
-  try { void clientOf(knex).releaseConnection(connection).catch(() => undefined); } catch { /* pool destroyed */ }
+  try {
+    void clientOf(knex)
+      .releaseConnection(connection)
+      .catch(() => undefined);
+  } catch {
+    /* pool destroyed */
+  }
 }
 
 /** Marks a `pg` connection for knex's pool to destroy instead of reusing (its session may be broken). */
@@ -81,8 +86,13 @@ export function discard(connection: PgConnection, reason: unknown): void {
 }
 
 /** Runs one query on a `pg` connection (with a name: prepared once per connection), rows as arrays; `done` gets the outcome. */
-export function pgQuery(connection: PgConnection, name: string | undefined, text: string, values: unknown[],
-  done: (err: Error | null, rows?: unknown[][]) => void): void {
+export function pgQuery(
+  connection: PgConnection,
+  name: string | undefined,
+  text: string,
+  values: unknown[],
+  done: (err: Error | null, rows?: unknown[][]) => void,
+): void {
   connection.query({ name, text, values, rowMode: 'array' }, (err, res) => (err ? done(err) : done(null, res.rows)));
 }
 

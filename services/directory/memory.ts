@@ -12,13 +12,20 @@ function holds(row: RecordRow, column: string, c: DirectoryCondition): boolean {
   const v = row[column] ?? null;
   const x = c.value as Scalar;
   switch (c.operator) {
-    case 'is': return x === null ? v === null : v !== null && String(v) === String(x);
-    case 'isNot': return v !== null && String(v) !== String(x);
-    case 'exists': return v !== null;
-    case 'doesNotExist': return v === null;
-    case 'startsWith': return v !== null && String(v).startsWith(String(x));
-    case 'in': return v !== null && (c.value as Scalar[]).map(String).includes(String(v));
-    default: throw new DirectoryError(`operator ${c.operator} is not supported by the in-memory directory`, 'invalid');
+    case 'is':
+      return x === null ? v === null : v !== null && String(v) === String(x);
+    case 'isNot':
+      return v !== null && String(v) !== String(x);
+    case 'exists':
+      return v !== null;
+    case 'doesNotExist':
+      return v === null;
+    case 'startsWith':
+      return v !== null && String(v).startsWith(String(x));
+    case 'in':
+      return v !== null && (c.value as Scalar[]).map(String).includes(String(v));
+    default:
+      throw new DirectoryError(`operator ${c.operator} is not supported by the in-memory directory`, 'invalid');
   }
 }
 
@@ -46,11 +53,12 @@ export function createMemoryDirectory(tables: MemoryTables): DirectoryPort {
         const v = row[column];
         if (v === null || v === undefined) continue;
         const list = index.get(String(v));
-        if (list) list.push(row); else index.set(String(v), [row]);
+        if (list) list.push(row);
+        else index.set(String(v), [row]);
       }
       indexes.set(key, index);
     }
-    return value === null ? [] : index.get(String(value)) ?? [];
+    return value === null ? [] : (index.get(String(value)) ?? []);
   };
   return {
     async query(q) {
@@ -72,6 +80,8 @@ export function createMemoryDirectory(tables: MemoryTables): DirectoryPort {
       const start = q.offset || 0;
       return out.slice(start, q.limit === undefined ? undefined : start + q.limit);
     },
-    async schema() { return schema; },
+    async schema() {
+      return schema;
+    },
   };
 }

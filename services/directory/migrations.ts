@@ -28,8 +28,7 @@ const registrationTables: Migration = {
       t.increments('id'); // serial primary key
       t.text('number').notNullable().unique().defaultTo('+31000');
       t.boolean('is_range').notNullable().defaultTo(false);
-      t.integer('customer_id').notNullable().defaultTo(1)
-        .references('id').inTable('registration.customers');
+      t.integer('customer_id').notNullable().defaultTo(1).references('id').inTable('registration.customers');
     });
   },
   async down(knex) {
@@ -55,7 +54,7 @@ const MIGRATOR_CONFIG: Knex.MigratorConfig = {
 
 /** Brings the directory schema up to date; returns the names of the migrations it applied. */
 export async function migrate(knex: Knex): Promise<string[]> {
-  const [, applied] = await knex.migrate.latest(MIGRATOR_CONFIG) as [number, string[]];
+  const [, applied] = (await knex.migrate.latest(MIGRATOR_CONFIG)) as [number, string[]];
   return applied;
 }
 
@@ -74,9 +73,10 @@ export const SAMPLE_SUBSCRIBER = {
 export async function seed(knex: Knex): Promise<void> {
   await knex.transaction(async (trx) => {
     await trx('registration.customers').insert(SAMPLE_SUBSCRIBER.customer).onConflict('name').ignore();
-    const { id } = await trx('registration.customers').where({ name: SAMPLE_SUBSCRIBER.customer.name })
-      .first('id') as { id: number };
-    await trx('registration.customer_numbers').insert({ ...SAMPLE_SUBSCRIBER.number, customer_id: id })
-      .onConflict('number').ignore();
+    const { id } = (await trx('registration.customers').where({ name: SAMPLE_SUBSCRIBER.customer.name }).first('id')) as { id: number };
+    await trx('registration.customer_numbers')
+      .insert({ ...SAMPLE_SUBSCRIBER.number, customer_id: id })
+      .onConflict('number')
+      .ignore();
   });
 }

@@ -27,7 +27,10 @@ export interface AorOwnershipOptions {
 
 /** `sip:user@domain;p`, `user@domain` or `user` → its user and domain. */
 export function parseOwnedAor(raw: string): OwnedAor | null {
-  const s = raw.trim().replace(/^<|>$/g, '').replace(/^sips?:/i, '');
+  const s = raw
+    .trim()
+    .replace(/^<|>$/g, '')
+    .replace(/^sips?:/i, '');
   if (s === '') return null;
   const at = s.lastIndexOf('@');
   if (at < 0) return { user: s, domain: null };
@@ -42,7 +45,14 @@ export function createAorOwnership(directory: DirectoryPort, o: AorOwnershipOpti
   const usernameField = `${short}.${o.usernameColumn ?? 'username'}`;
   const aorField = `${short}.${o.aorColumn ?? 'aor'}`;
   const base: Omit<DirectoryQuery, 'conditions'> = {
-    tables: [table], fields: [aorField], joins: [], joinType: 'JOIN', logic: 'and', orderBy: [], offset: 0, limit: 1,
+    tables: [table],
+    fields: [aorField],
+    joins: [],
+    joinType: 'JOIN',
+    logic: 'and',
+    orderBy: [],
+    offset: 0,
+    limit: 1,
   };
   return {
     rule: `${table}: ${o.usernameColumn ?? 'username'} → ${o.aorColumn ?? 'aor'}`,

@@ -70,7 +70,9 @@ export function createPlanCache(schemaCache: SchemaCache): PlanCache {
   let generation = 0;
 
   const cache: PlanCache = {
-    get generation() { return generation; },
+    get generation() {
+      return generation;
+    },
 
     known(q) {
       const fields = q.fields as unknown;
@@ -127,7 +129,14 @@ function snapshot(q: DirectoryQuery, generation: number): ShapeEntry {
   const orderBy: unknown[] = [];
   for (const o of q.orderBy ?? NONE) orderBy.push(o?.field, o?.direction);
   return {
-    generation, tables: [...q.tables], fields: [...q.fields], joins, orderBy, joinType: q.joinType, logic: q.logic, plans: [],
+    generation,
+    tables: [...q.tables],
+    fields: [...q.fields],
+    joins,
+    orderBy,
+    joinType: q.joinType,
+    logic: q.logic,
+    plans: [],
   };
 }
 

@@ -32,7 +32,10 @@ export interface Column {
   kind: ColumnKind;
 }
 
-export interface JoinPlan { table: string; on: Array<{ left: string; op: string; right: string }> }
+export interface JoinPlan {
+  table: string;
+  on: Array<{ left: string; op: string; right: string }>;
+}
 
 /** How a condition takes its value: not at all (exists), as a list (in), or as one value. */
 export type Takes = 'nothing' | 'list' | 'one';
@@ -67,23 +70,43 @@ export interface Plan {
 export const STATEMENTS_PER_PLAN_MAX = 64;
 
 const JOIN_METHODS: Record<DirectoryQuery['joinType'], Plan['joinMethod']> = {
-  'JOIN': 'innerJoin', 'INNER JOIN': 'innerJoin', 'LEFT JOIN': 'leftJoin',
-  'RIGHT JOIN': 'rightJoin', 'FULL JOIN': 'fullOuterJoin',
+  JOIN: 'innerJoin',
+  'INNER JOIN': 'innerJoin',
+  'LEFT JOIN': 'leftJoin',
+  'RIGHT JOIN': 'rightJoin',
+  'FULL JOIN': 'fullOuterJoin',
 };
 const JOIN_OPERATORS: Record<string, string> = {
-  is: '=', isNot: '<>', lessThan: '<', lessOrEqual: '<=', greaterThan: '>', greaterOrEqual: '>=',
+  is: '=',
+  isNot: '<>',
+  lessThan: '<',
+  lessOrEqual: '<=',
+  greaterThan: '>',
+  greaterOrEqual: '>=',
 };
 const OPERATORS = new Set<DirectoryOperator>([
-  'is', 'isNot', 'exists', 'doesNotExist', 'contains', 'doesNotContain', 'startsWith', 'endsWith',
-  'greaterThan', 'greaterOrEqual', 'lessThan', 'lessOrEqual', 'in', 'matches', 'isLongestPrefixMatchOf',
+  'is',
+  'isNot',
+  'exists',
+  'doesNotExist',
+  'contains',
+  'doesNotContain',
+  'startsWith',
+  'endsWith',
+  'greaterThan',
+  'greaterOrEqual',
+  'lessThan',
+  'lessOrEqual',
+  'in',
+  'matches',
+  'isLongestPrefixMatchOf',
 ]);
 const NUMERIC_TYPES = new Set(['smallint', 'integer', 'bigint', 'numeric', 'decimal', 'real', 'double precision']);
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'char', 'name', 'citext']);
 
 /** The key of a query's shape: equal keys, equal plans (for one schema). */
 export function shapeKey(q: DirectoryQuery): string {
-  return JSON.stringify([q.tables, q.fields, q.joins, q.joinType, q.logic, q.orderBy,
-    (q.conditions ?? []).map((c) => [c.field, c.operator])]);
+  return JSON.stringify([q.tables, q.fields, q.joins, q.joinType, q.logic, q.orderBy, (q.conditions ?? []).map((c) => [c.field, c.operator])]);
 }
 
 export function invalid(message: string): DirectoryError {
@@ -115,16 +138,22 @@ export function compilePlan(q: DirectoryQuery, schema: DirectorySchema): Plan {
     const pair = [left.table, right.table].sort().join(' ');
     const on = { left: left.id, op, right: right.id };
     const existing = joinByPair.get(pair);
-    if (existing) { existing.on.push(on); return; }
+    if (existing) {
+      existing.on.push(on);
+      return;
+    }
     const hasLeft = inQuery.has(left.table);
     const hasRight = inQuery.has(right.table);
     if (hasLeft && hasRight) {
-      throw invalid(`joins[${i}] (${j.left} ${j.operator} ${j.right}): both tables are already in the query; ` +
-        'put this condition right after the join between them');
+      throw invalid(
+        `joins[${i}] (${j.left} ${j.operator} ${j.right}): both tables are already in the query; ` + 'put this condition right after the join between them',
+      );
     }
     if (!hasLeft && !hasRight) {
-      throw invalid(`joins[${i}] (${j.left} ${j.operator} ${j.right}): the left table ${left.table} must already ` +
-        `be in the query (the first table, ${tables[0]}, or one joined before)`);
+      throw invalid(
+        `joins[${i}] (${j.left} ${j.operator} ${j.right}): the left table ${left.table} must already ` +
+          `be in the query (the first table, ${tables[0]}, or one joined before)`,
+      );
     }
     const plan: JoinPlan = { table: hasLeft ? right.table : left.table, on: [on] };
     inQuery.add(plan.table);
@@ -151,7 +180,14 @@ export function compilePlan(q: DirectoryQuery, schema: DirectorySchema): Plan {
   });
 
   return {
-    from: tables[0], joinMethod, joins, select, conditions, logic: q.logic ?? 'and', orderBy, refs: select.map((s) => s.ref),
+    from: tables[0],
+    joinMethod,
+    joins,
+    select,
+    conditions,
+    logic: q.logic ?? 'and',
+    orderBy,
+    refs: select.map((s) => s.ref),
     statements: new LRUCache<VariantKey, Prepared>({ max: STATEMENTS_PER_PLAN_MAX }),
   };
 }
@@ -174,9 +210,7 @@ function resolveColumn(ref: unknown, tables: string[], schema: DirectorySchema, 
   const parts = ref.split('.');
   const columnName = parts[parts.length - 1];
   const tableName = parts.slice(0, -1).join('.');
-  const candidates = parts.length === 3
-    ? tables.filter((t) => t === tableName)
-    : tables.filter((t) => t.slice(t.indexOf('.') + 1) === tableName);
+  const candidates = parts.length === 3 ? tables.filter((t) => t === tableName) : tables.filter((t) => t.slice(t.indexOf('.') + 1) === tableName);
   if (candidates.length === 0) {
     throw invalid(`${where} names ${ref}, but table ${tableName} is not among the query's tables (${tables.join(', ')})`);
   }
@@ -195,4 +229,3 @@ function kindOf(type: string): ColumnKind {
   if (TEXT_TYPES.has(type)) return 'text';
   return 'other';
 }
-

@@ -77,8 +77,13 @@ export function createDirectory(knex: Knex, options: DirectoryOptions = {}): Dir
   const execute = executorFor(knex, options);
 
   /** The former path: knex builds, compiles and runs the query (named on `pg`). */
-  async function viaBuilder(plan: Plan, q: Parameters<Directory['query']>[0], bound: Bound,
-    limit: number | undefined, offset: number | undefined): Promise<RecordRow[]> {
+  async function viaBuilder(
+    plan: Plan,
+    q: Parameters<Directory['query']>[0],
+    bound: Bound,
+    limit: number | undefined,
+    offset: number | undefined,
+  ): Promise<RecordRow[]> {
     const builder = build(knex, plan, variants(plan, q), bound.values, offset, limit);
     if (namedStatements) builder.options({ name: statementName(builder.toSQL().sql) });
     let rows: Array<Record<string, unknown>>;
@@ -103,7 +108,7 @@ export function createDirectory(knex: Knex, options: DirectoryOptions = {}): Dir
         if (execute) plans.remember(q, plan, generation);
       }
       const offset = countOf(q.offset, 'offset') || undefined;
-      const limit = q.limit !== undefined && q.limit !== null ? countOf(q.limit, 'limit') ?? 0 : undefined;
+      const limit = q.limit !== undefined && q.limit !== null ? (countOf(q.limit, 'limit') ?? 0) : undefined;
       const bound = bind(plan, q, limit !== undefined, offset !== undefined);
       if (execute === undefined) return viaBuilder(plan, q, bound, limit, offset);
 

@@ -38,15 +38,22 @@ export function createSchemaCache(knex: Knex, now: () => number = Date.now): Sch
   let pending: Promise<DirectorySchema> | undefined;
   let loadedAt = 0;
   const refresh = (): Promise<DirectorySchema> => {
-    const p = introspectSchema(knex).then((s) => { loadedAt = now(); return s; });
+    const p = introspectSchema(knex).then((s) => {
+      loadedAt = now();
+      return s;
+    });
     pending = p;
     // A failed introspection (database down) must not stay cached: the next call retries.
-    p.catch(() => { if (pending === p) pending = undefined; });
+    p.catch(() => {
+      if (pending === p) pending = undefined;
+    });
     return p;
   };
   return {
     get: () => pending ?? refresh(),
     refresh,
-    get loadedAt() { return loadedAt; },
+    get loadedAt() {
+      return loadedAt;
+    },
   };
 }

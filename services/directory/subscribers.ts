@@ -31,9 +31,16 @@ export interface CustomerNumber {
   customer_name: string;
 }
 
-export interface Page<T> { rows: T[]; total: number }
+export interface Page<T> {
+  rows: T[];
+  total: number;
+}
 
-export interface ListOptions { search?: string; limit?: number; offset?: number }
+export interface ListOptions {
+  search?: string;
+  limit?: number;
+  offset?: number;
+}
 
 export type ImportFile = 'customers' | 'numbers';
 
@@ -45,9 +52,7 @@ export interface ImportRowError {
   message: string;
 }
 
-export type ImportResult =
-  | { ok: true; customers: number; numbers: number }
-  | { ok: false; errors: ImportRowError[] };
+export type ImportResult = { ok: true; customers: number; numbers: number } | { ok: false; errors: ImportRowError[] };
 
 /** Raw rows as read from CSV (strings) or JSON (strings, numbers, booleans). */
 export type RawRow = Record<string, unknown>;
@@ -55,13 +60,19 @@ export type RawRow = Record<string, unknown>;
 // ---------------------------------------------------------------- validation
 
 /** Empty cells mean NULL for the note's nullable columns. */
-const optionalText = z.string().nullish()
+const optionalText = z
+  .string()
+  .nullish()
   .transform((v) => (v == null || v.trim() === '' ? null : v.trim()));
 /** Passwords are kept byte for byte: a leading or trailing space may be part of them. */
-const optionalPassword = z.string().nullish()
+const optionalPassword = z
+  .string()
+  .nullish()
   .transform((v) => (v == null || v === '' ? null : v));
 
-const booleanish = z.union([z.boolean(), z.number(), z.string()]).nullish()
+const booleanish = z
+  .union([z.boolean(), z.number(), z.string()])
+  .nullish()
   .transform((v, ctx) => {
     if (v == null || v === '') return false;
     if (typeof v === 'boolean') return v;
@@ -80,12 +91,10 @@ const customerRow = z.strictObject({
 });
 
 const numberRow = z.strictObject({
-  number: z.string({ error: 'is required' }).trim().min(1, 'must not be empty')
-    .regex(/^\S+$/, 'must not contain spaces'),
+  number: z.string({ error: 'is required' }).trim().min(1, 'must not be empty').regex(/^\S+$/, 'must not contain spaces'),
   is_range: booleanish,
   /** A customer id, or a customer name (of this batch or already in the directory). */
-  customer: z.union([z.number().int().positive(), z.string().trim().min(1, 'must not be empty')],
-    { error: 'is required (customer name or id)' }),
+  customer: z.union([z.number().int().positive(), z.string().trim().min(1, 'must not be empty')], { error: 'is required (customer name or id)' }),
 });
 
 export type NewCustomer = z.input<typeof customerRow>;
@@ -114,7 +123,12 @@ export const CSV_COLUMNS: Record<ImportFile, { required: string[]; optional: str
 };
 
 export class CsvError extends Error {
-  constructor(message: string, readonly line: number) { super(message); }
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Parses a customers or numbers CSV (header row required); malformed input throws CsvError with its line. */
@@ -138,7 +152,9 @@ export function parseCsv(text: string, file: ImportFile): Array<Record<string, s
       unknown.length ? `unknown column(s) ${unknown.join(', ')}` : '',
       missing.length ? `missing column(s) ${missing.join(', ')}` : '',
       repeated.length ? `repeated column(s) ${repeated.join(', ')}` : '',
-    ].filter(Boolean).join('; ');
+    ]
+      .filter(Boolean)
+      .join('; ');
     throw new CsvError(`${file} CSV, line 1 (header): ${problems}; expected ${[...required, ...optional].join(',')}`, 1);
   }
   return records.slice(1).map((cells) => Object.fromEntries(header.map((h, i) => [h, cells[i]])));
@@ -190,12 +206,15 @@ export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subsc
     const byName = new Map<string, number>();
     const byId = new Set<number>();
     for (let i = 0; i < names.length; i += CHUNK) {
-      const rows: Array<{ id: number; name: string }> =
-        await db(CUSTOMERS).select('id', 'name').whereIn('name', names.slice(i, i + CHUNK));
+      const rows: Array<{ id: number; name: string }> = await db(CUSTOMERS)
+        .select('id', 'name')
+        .whereIn('name', names.slice(i, i + CHUNK));
       for (const r of rows) byName.set(r.name, r.id);
     }
     for (let i = 0; i < ids.length; i += CHUNK) {
-      const rows: Array<{ id: number }> = await db(CUSTOMERS).select('id').whereIn('id', ids.slice(i, i + CHUNK));
+      const rows: Array<{ id: number }> = await db(CUSTOMERS)
+        .select('id')
+        .whereIn('id', ids.slice(i, i + CHUNK));
       for (const r of rows) byId.add(r.id);
     }
     return { byName, byId };
@@ -209,15 +228,18 @@ export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subsc
     return /^\d+$/.test(ref) && byId.has(Number(ref)) ? Number(ref) : undefined;
   }
 
-  const refIds = (refs: Array<string | number>) =>
-    refs.flatMap((r) => (typeof r === 'number' ? [r] : /^\d{1,9}$/.test(r) ? [Number(r)] : []));
+  const refIds = (refs: Array<string | number>) => refs.flatMap((r) => (typeof r === 'number' ? [r] : /^\d{1,9}$/.test(r) ? [Number(r)] : []));
 
-  async function listPage<T>(base: Knex.QueryBuilder, select: (qb: Knex.QueryBuilder) => Knex.QueryBuilder,
-    order: string, options: ListOptions): Promise<Page<T>> {
+  async function listPage<T>(
+    base: Knex.QueryBuilder,
+    select: (qb: Knex.QueryBuilder) => Knex.QueryBuilder,
+    order: string,
+    options: ListOptions,
+  ): Promise<Page<T>> {
     const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 0), 10_000);
     const offset = Math.max(Math.trunc(options.offset ?? 0), 0);
-    const [{ total }] = await base.clone().count({ total: '*' }) as Array<{ total: string | number }>;
-    const rows = await select(base.clone()).orderBy(order).limit(limit).offset(offset) as T[];
+    const [{ total }] = (await base.clone().count({ total: '*' })) as Array<{ total: string | number }>;
+    const rows = (await select(base.clone()).orderBy(order).limit(limit).offset(offset)) as T[];
     return { rows, total: Number(total) };
   }
 
@@ -227,10 +249,12 @@ export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subsc
     async addCustomer(input) {
       const parsed = customerRow.safeParse(input);
       if (!parsed.success) throw invalid(`customer: ${describe(issuesOf('customers', 1, parsed.error))}`);
-      return guarded('add customer', () => writing(async () => {
-        const [row] = await knex(CUSTOMERS).insert(parsed.data).returning(['id', 'name', 'username', 'password', 'aor']);
-        return row as Customer;
-      }));
+      return guarded('add customer', () =>
+        writing(async () => {
+          const [row] = await knex(CUSTOMERS).insert(parsed.data).returning(['id', 'name', 'username', 'password', 'aor']);
+          return row as Customer;
+        }),
+      );
     },
 
     listCustomers(options = {}) {
@@ -248,15 +272,16 @@ export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subsc
       const parsed = numberRow.safeParse(input);
       if (!parsed.success) throw invalid(`number: ${describe(issuesOf('numbers', 1, parsed.error))}`);
       const { number, is_range, customer } = parsed.data;
-      return guarded('add number', () => writing(async () => {
-        const { byName, byId } = await lookupCustomers(knex, typeof customer === 'string' ? [customer] : [], refIds([customer]));
-        const customerId = resolveRef(customer, byName, byId);
-        if (customerId === undefined) throw invalid(`add number: unknown customer ${JSON.stringify(customer)}`);
-        const [row] = await knex(NUMBERS).insert({ number, is_range, customer_id: customerId })
-          .returning(['id', 'number', 'is_range', 'customer_id']);
-        const { name } = await knex(CUSTOMERS).where({ id: customerId }).first('name') as { name: string };
-        return { ...(row as Omit<CustomerNumber, 'customer_name'>), customer_name: name };
-      }));
+      return guarded('add number', () =>
+        writing(async () => {
+          const { byName, byId } = await lookupCustomers(knex, typeof customer === 'string' ? [customer] : [], refIds([customer]));
+          const customerId = resolveRef(customer, byName, byId);
+          if (customerId === undefined) throw invalid(`add number: unknown customer ${JSON.stringify(customer)}`);
+          const [row] = await knex(NUMBERS).insert({ number, is_range, customer_id: customerId }).returning(['id', 'number', 'is_range', 'customer_id']);
+          const { name } = (await knex(CUSTOMERS).where({ id: customerId }).first('name')) as { name: string };
+          return { ...(row as Omit<CustomerNumber, 'customer_name'>), customer_name: name };
+        }),
+      );
     },
 
     listNumbers(options = {}) {
@@ -265,8 +290,12 @@ export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subsc
         if (options.search) base.whereILike('n.number', likeAny(options.search));
         if (typeof options.customer === 'number') base.where('c.id', options.customer);
         else if (options.customer) base.where('c.name', options.customer);
-        return listPage<CustomerNumber>(base,
-          (qb) => qb.select('n.id', 'n.number', 'n.is_range', 'n.customer_id', { customer_name: 'c.name' }), 'n.id', options);
+        return listPage<CustomerNumber>(
+          base,
+          (qb) => qb.select('n.id', 'n.number', 'n.is_range', 'n.customer_id', { customer_name: 'c.name' }),
+          'n.id',
+          options,
+        );
       });
     },
 
@@ -285,53 +314,88 @@ export function createSubscribers(knex: Knex, o: SubscribersOptions = {}): Subsc
         else errors.push(...issuesOf('numbers', i + 1, r.error));
       });
 
-      errors.push(...duplicatesWithin('customers', 'name', customers.map((c) => ({ row: c.row, key: c.data.name }))));
-      errors.push(...duplicatesWithin('numbers', 'number', numbers.map((n) => ({ row: n.row, key: n.data.number }))));
+      errors.push(
+        ...duplicatesWithin(
+          'customers',
+          'name',
+          customers.map((c) => ({ row: c.row, key: c.data.name })),
+        ),
+      );
+      errors.push(
+        ...duplicatesWithin(
+          'numbers',
+          'number',
+          numbers.map((n) => ({ row: n.row, key: n.data.number })),
+        ),
+      );
 
-      return guarded('import', () => writing(() => knex.transaction(async (trx) => {
-        // Checks against the database run inside the transaction that writes, so they see what it writes over.
-        const existingNames = await existing(trx, CUSTOMERS, 'name', customers.map((c) => c.data.name));
-        for (const c of customers) {
-          if (existingNames.has(c.data.name)) {
-            errors.push({ file: 'customers', row: c.row, column: 'name', message: `customer "${c.data.name}" already exists in the directory` });
-          }
-        }
-        const existingNumbers = await existing(trx, NUMBERS, 'number', numbers.map((n) => n.data.number));
-        for (const n of numbers) {
-          if (existingNumbers.has(n.data.number)) {
-            errors.push({ file: 'numbers', row: n.row, column: 'number', message: `number ${n.data.number} already exists in the directory` });
-          }
-        }
-        const batchNames = new Set(customers.map((c) => c.data.name));
-        const refs = numbers.map((n) => n.data.customer);
-        const { byName, byId } = await lookupCustomers(trx,
-          refs.filter((r): r is string => typeof r === 'string' && !batchNames.has(r)), refIds(refs));
-        for (const n of numbers) {
-          const ref = n.data.customer;
-          const known = (typeof ref === 'string' && batchNames.has(ref)) || resolveRef(ref, byName, byId) !== undefined;
-          if (!known) {
-            errors.push({ file: 'numbers', row: n.row, column: 'customer', message: `unknown customer ${JSON.stringify(ref)} (not in this batch nor in the directory)` });
-          }
-        }
-        if (errors.length > 0) {
-          errors.sort((a, b) => (a.file === b.file ? a.row - b.row : a.file === 'customers' ? -1 : 1));
-          return { ok: false as const, errors };
-        }
+      return guarded('import', () =>
+        writing(() =>
+          knex.transaction(async (trx) => {
+            // Checks against the database run inside the transaction that writes, so they see what it writes over.
+            const existingNames = await existing(
+              trx,
+              CUSTOMERS,
+              'name',
+              customers.map((c) => c.data.name),
+            );
+            for (const c of customers) {
+              if (existingNames.has(c.data.name)) {
+                errors.push({ file: 'customers', row: c.row, column: 'name', message: `customer "${c.data.name}" already exists in the directory` });
+              }
+            }
+            const existingNumbers = await existing(
+              trx,
+              NUMBERS,
+              'number',
+              numbers.map((n) => n.data.number),
+            );
+            for (const n of numbers) {
+              if (existingNumbers.has(n.data.number)) {
+                errors.push({ file: 'numbers', row: n.row, column: 'number', message: `number ${n.data.number} already exists in the directory` });
+              }
+            }
+            const batchNames = new Set(customers.map((c) => c.data.name));
+            const refs = numbers.map((n) => n.data.customer);
+            const { byName, byId } = await lookupCustomers(
+              trx,
+              refs.filter((r): r is string => typeof r === 'string' && !batchNames.has(r)),
+              refIds(refs),
+            );
+            for (const n of numbers) {
+              const ref = n.data.customer;
+              const known = (typeof ref === 'string' && batchNames.has(ref)) || resolveRef(ref, byName, byId) !== undefined;
+              if (!known) {
+                errors.push({
+                  file: 'numbers',
+                  row: n.row,
+                  column: 'customer',
+                  message: `unknown customer ${JSON.stringify(ref)} (not in this batch nor in the directory)`,
+                });
+              }
+            }
+            if (errors.length > 0) {
+              errors.sort((a, b) => (a.file === b.file ? a.row - b.row : a.file === 'customers' ? -1 : 1));
+              return { ok: false as const, errors };
+            }
 
-        const newIds = new Map<string, number>();
-        for (let i = 0; i < customers.length; i += CHUNK) {
-          const inserted: Array<{ id: number; name: string }> = await trx(CUSTOMERS)
-            .insert(customers.slice(i, i + CHUNK).map((c) => c.data)).returning(['id', 'name']);
-          for (const r of inserted) newIds.set(r.name, r.id);
-        }
-        const rows = numbers.map((n) => {
-          const ref = n.data.customer;
-          const customerId = (typeof ref === 'string' ? newIds.get(ref) : undefined) ?? resolveRef(ref, byName, byId);
-          return { number: n.data.number, is_range: n.data.is_range, customer_id: customerId as number };
-        });
-        for (let i = 0; i < rows.length; i += CHUNK) await trx(NUMBERS).insert(rows.slice(i, i + CHUNK));
-        return { ok: true as const, customers: customers.length, numbers: rows.length };
-      })));
+            const newIds = new Map<string, number>();
+            for (let i = 0; i < customers.length; i += CHUNK) {
+              const inserted: Array<{ id: number; name: string }> = await trx(CUSTOMERS)
+                .insert(customers.slice(i, i + CHUNK).map((c) => c.data))
+                .returning(['id', 'name']);
+              for (const r of inserted) newIds.set(r.name, r.id);
+            }
+            const rows = numbers.map((n) => {
+              const ref = n.data.customer;
+              const customerId = (typeof ref === 'string' ? newIds.get(ref) : undefined) ?? resolveRef(ref, byName, byId);
+              return { number: n.data.number, is_range: n.data.is_range, customer_id: customerId as number };
+            });
+            for (let i = 0; i < rows.length; i += CHUNK) await trx(NUMBERS).insert(rows.slice(i, i + CHUNK));
+            return { ok: true as const, customers: customers.length, numbers: rows.length };
+          }),
+        ),
+      );
     },
   };
 }
@@ -350,7 +414,9 @@ function duplicatesWithin(file: ImportFile, column: string, rows: Array<{ row: n
 async function existing(db: Knex.Transaction, table: string, column: string, values: string[]): Promise<Set<string>> {
   const found = new Set<string>();
   for (let i = 0; i < values.length; i += CHUNK) {
-    const rows: Array<Record<string, string>> = await db(table).select(column).whereIn(column, values.slice(i, i + CHUNK));
+    const rows: Array<Record<string, string>> = await db(table)
+      .select(column)
+      .whereIn(column, values.slice(i, i + CHUNK));
     for (const r of rows) found.add(r[column]);
   }
   return found;

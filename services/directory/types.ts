@@ -5,9 +5,7 @@
 import { NodeRunError } from '../../engine/node-type';
 import { ServiceUnavailableError } from '../../engine/ports';
 
-export type {
-  ColumnRef, DirectoryCondition, DirectoryJoin, DirectoryOperator, DirectoryPort, DirectoryQuery, DirectorySchema,
-} from '../../engine/ports';
+export type { ColumnRef, DirectoryCondition, DirectoryJoin, DirectoryOperator, DirectoryPort, DirectoryQuery, DirectorySchema } from '../../engine/ports';
 
 /** The query names an unknown table or column, or a value its column cannot hold: a 500 naming it. */
 export class DirectoryInvalidError extends NodeRunError {

@@ -232,7 +232,10 @@ export class Guard implements LockedUsernames {
       // is meant to rule out (docs/security.md, "The lock-out trade-off").
       if (this.activeBan(address, now)) return;
       let w = this.sourceFailures.get(address);
-      if (w === undefined) { w = new FailureWindow(); this.sourceFailures.set(address, w); }
+      if (w === undefined) {
+        w = new FailureWindow();
+        this.sourceFailures.set(address, w);
+      }
       const max = this.o.bans.maxFailuresPerSource;
       const n = w.hit(now, this.windowMs, max);
       if (n >= max) {
@@ -244,7 +247,10 @@ export class Guard implements LockedUsernames {
       const key = username.toLowerCase();
       if (this.activeLock(key, now) !== undefined) return;
       let w = this.userFailures.get(key);
-      if (w === undefined) { w = new FailureWindow(); this.userFailures.set(key, w); }
+      if (w === undefined) {
+        w = new FailureWindow();
+        this.userFailures.set(key, w);
+      }
       const max = this.o.bans.maxFailuresPerUser;
       const n = w.hit(now, this.windowMs, max);
       if (n >= max) {
@@ -271,7 +277,8 @@ export class Guard implements LockedUsernames {
     if (userAgent !== undefined) ban.userAgent = userAgent;
     this.bans.set(address, ban);
     this.o.onBan?.({
-      ...ban, kind: 'source',
+      ...ban,
+      kind: 'source',
       windowSec: reason === 'auth' ? this.o.bans.windowSec : reason === 'rate' ? this.o.rateLimit.banAfterSec : null,
       durationSec: this.o.bans.banSec,
     });

@@ -37,19 +37,29 @@ export function refuseLockedUsernames<A extends AuthPort>(auth: A, locks: Locked
 export class LockTable implements LockedUsernames {
   private readonly until = new Map<string, number>();
 
-  constructor(private readonly now: () => number = Date.now, private readonly sweepAbove = 10_000) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly sweepAbove = 10_000,
+  ) {}
 
-  get size(): number { return this.until.size; }
+  get size(): number {
+    return this.until.size;
+  }
 
   /** Locks `username` until `until` (ms); 0 or a past time unlocks. */
   set(username: string, until: number): void {
     const key = username.toLowerCase();
-    if (until <= this.now()) { this.until.delete(key); return; }
+    if (until <= this.now()) {
+      this.until.delete(key);
+      return;
+    }
     this.until.set(key, until);
     if (this.until.size > this.sweepAbove) this.sweep();
   }
 
-  delete(username: string): void { this.until.delete(username.toLowerCase()); }
+  delete(username: string): void {
+    this.until.delete(username.toLowerCase());
+  }
 
   replace(entries: Iterable<readonly [string, number]>): void {
     this.until.clear();

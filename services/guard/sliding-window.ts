@@ -64,7 +64,10 @@ export class FailureWindow {
  * held. A request takes one token; none left = over rate. State is two numbers kept in the
  * caller's record (no object per source), refilled lazily at each take.
  */
-export interface BucketState { tokens: number; last: number }
+export interface BucketState {
+  tokens: number;
+  last: number;
+}
 
 /** Takes one token at `now` (ms); false when the bucket is empty (the request is over rate). */
 export function takeToken(b: BucketState, now: number, rate: number, burst: number): boolean {

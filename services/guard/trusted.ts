@@ -36,7 +36,10 @@ export function parseTrusted(entries: readonly string[]): net.BlockList {
     const family = net.isIP(addr);
     if (family === 0) throw new Error(`security.trustedSources: "${raw}" is not an IP address or CIDR block`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
-    if (slash < 0) { list.addAddress(addr, type); continue; }
+    if (slash < 0) {
+      list.addAddress(addr, type);
+      continue;
+    }
     const bits = entry.slice(slash + 1);
     const prefix = /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
     if (!(prefix >= 0 && prefix <= (family === 6 ? 128 : 32))) throw new Error(`security.trustedSources: "${raw}" has a bad prefix length`);

@@ -59,7 +59,7 @@ export class ScannerMatcher {
     let i = buf.indexOf(LF) + 1;
     while (i > 0 && i < n) {
       const c = buf[i];
-      if (c === CR || c === LF) return null;  // end of the header section
+      if (c === CR || c === LF) return null; // end of the header section
       if ((c | 0x20) === NAME[0]) {
         let k = 1;
         while (k < NAME.length && i + k < n && lower(buf[i + k]) === NAME[k]) k++;

@@ -66,7 +66,10 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
   function schedule(): void {
     if (scheduled) return;
     scheduled = true;
-    queueMicrotask(() => { scheduled = false; pump(); });
+    queueMicrotask(() => {
+      scheduled = false;
+      pump();
+    });
   }
 
   /** The next batch: queued calls in order, skipping (and keeping queued) those whose key is busy. */
@@ -98,7 +101,11 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
     inFlight++;
     const keys: string[] = [];
     if (keyOf) {
-      for (const p of batch) if (!busy.has(p.key!)) { busy.add(p.key!); keys.push(p.key!); }
+      for (const p of batch)
+        if (!busy.has(p.key!)) {
+          busy.add(p.key!);
+          keys.push(p.key!);
+        }
     }
     // A call whose key was taken in this batch while the batch was full stays queued, and must
     // not overtake: `take` skips busy keys, so it waits for this batch.
@@ -113,7 +120,9 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
             for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
           }
         },
-        (e: unknown) => { for (const p of batch) p.reject(e); },
+        (e: unknown) => {
+          for (const p of batch) p.reject(e);
+        },
       )
       .finally(() => {
         inFlight--;
@@ -129,7 +138,11 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
         schedule();
       });
     },
-    get inFlight() { return inFlight; },
-    get queued() { return queue.length; },
+    get inFlight() {
+      return inFlight;
+    },
+    get queued() {
+      return queue.length;
+    },
   };
 }

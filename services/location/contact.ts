@@ -13,10 +13,7 @@ export interface ParsedContact {
   params: Record<string, string | null>;
 }
 
-export type ContactList =
-  | { kind: 'star' }
-  | { kind: 'contacts'; contacts: ParsedContact[] }
-  | { kind: 'error'; reason: string };
+export type ContactList = { kind: 'star' } | { kind: 'contacts'; contacts: ParsedContact[] } | { kind: 'error'; reason: string };
 
 /**
  * Parses every Contact header value of a REGISTER (each may be a comma list).
@@ -28,7 +25,10 @@ export function parseContactHeaders(values: readonly string[]): ContactList {
   let star = false;
   const contacts: ParsedContact[] = [];
   for (const entry of entries) {
-    if (entry === '*') { star = true; continue; }
+    if (entry === '*') {
+      star = true;
+      continue;
+    }
     const na = parseNameAddr(entry);
     const parsed = na ? parseUri(na.uri) : null;
     if (!na || !parsed) return { kind: 'error', reason: `Invalid Contact: ${entry}` };
@@ -83,9 +83,25 @@ export function contactHostPort(u: SipUri): string {
 
 // Kamailio's METHOD_* flags (parser/msg_parser.h); `methods` in usrloc is this bitmask.
 const METHOD_BITS: Record<string, number> = {
-  INVITE: 1, CANCEL: 2, ACK: 4, BYE: 8, INFO: 16, REGISTER: 32, SUBSCRIBE: 64, NOTIFY: 128,
-  MESSAGE: 256, OPTIONS: 512, PRACK: 1024, UPDATE: 2048, REFER: 4096, PUBLISH: 8192,
-  KDMQ: 16384, GET: 32768, POST: 65536, PUT: 131072, DELETE: 262144,
+  INVITE: 1,
+  CANCEL: 2,
+  ACK: 4,
+  BYE: 8,
+  INFO: 16,
+  REGISTER: 32,
+  SUBSCRIBE: 64,
+  NOTIFY: 128,
+  MESSAGE: 256,
+  OPTIONS: 512,
+  PRACK: 1024,
+  UPDATE: 2048,
+  REFER: 4096,
+  PUBLISH: 8192,
+  KDMQ: 16384,
+  GET: 32768,
+  POST: 65536,
+  PUT: 131072,
+  DELETE: 262144,
 };
 const METHOD_OTHER = 524288;
 

@@ -14,9 +14,17 @@ const keep = (s: string | null): string | null => (s === null ? null : detached(
  */
 function stored(b: Binding): Binding {
   return {
-    ...b, ruid: detached(b.ruid), username: detached(b.username), domain: keep(b.domain), contact: detached(b.contact),
-    received: keep(b.received), path: keep(b.path), callid: detached(b.callid), user_agent: detached(b.user_agent),
-    socket: keep(b.socket), instance: keep(b.instance),
+    ...b,
+    ruid: detached(b.ruid),
+    username: detached(b.username),
+    domain: keep(b.domain),
+    contact: detached(b.contact),
+    received: keep(b.received),
+    path: keep(b.path),
+    callid: detached(b.callid),
+    user_agent: detached(b.user_agent),
+    socket: keep(b.socket),
+    instance: keep(b.instance),
   };
 }
 
@@ -57,7 +65,10 @@ export function createMemoryLocationStore(): LocationStore & { all(): Promise<Bi
       // A ruid moving to another AoR must not linger under the old one.
       if (previous !== undefined && previous !== key) removeOne(binding.ruid);
       let set = byAor.get(key);
-      if (!set) { set = new Map(); byAor.set(key, set); }
+      if (!set) {
+        set = new Map();
+        byAor.set(key, set);
+      }
       set.set(binding.ruid, binding);
       aorOfRuid.set(binding.ruid, key);
     },
@@ -98,7 +109,11 @@ export function createMemoryLocationStore(): LocationStore & { all(): Promise<Bi
       for (const [key, set] of byAor) {
         for (const [ruid, b] of set) {
           // Same boundary as the registrar's liveness test: live means expires > now.
-          if (b.expires.getTime() <= t) { set.delete(ruid); aorOfRuid.delete(ruid); n++; }
+          if (b.expires.getTime() <= t) {
+            set.delete(ruid);
+            aorOfRuid.delete(ruid);
+            n++;
+          }
         }
         if (set.size === 0) byAor.delete(key);
       }

@@ -38,9 +38,27 @@ export const LOCATION_ATTRS_TABLE_VERSION = 1;
 
 /** The key set of a single-domain document, in Kamailio's order (multi-domain adds `domain`). */
 export const KAMAILIO_LOCATION_KEYS = [
-  'username', 'contact', 'expires', 'q', 'callid', 'cseq', 'flags', 'cflags', 'user_agent',
-  'received', 'path', 'socket', 'methods', 'last_modified', 'ruid', 'instance', 'reg_id',
-  'server_id', 'connection_id', 'keepalive', 'partition',
+  'username',
+  'contact',
+  'expires',
+  'q',
+  'callid',
+  'cseq',
+  'flags',
+  'cflags',
+  'user_agent',
+  'received',
+  'path',
+  'socket',
+  'methods',
+  'last_modified',
+  'ruid',
+  'instance',
+  'reg_id',
+  'server_id',
+  'connection_id',
+  'keepalive',
+  'partition',
 ] as const;
 
 // ------------------------------------------------------------------ URL
@@ -155,9 +173,20 @@ function aorFilter(username: string, domain: string | null): Document {
 
 /** Server error codes meaning "no usable primary right now" (not a bug in the request). */
 const UNAVAILABLE_CODES = new Set([
-  6, 7, 89, 91, 189, 262, // HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit
-  50, 64, 9001, // MaxTimeMSExpired, WriteConcernFailed, SocketException
-  10107, 13435, 13436, 11600, 11602, // NotWritablePrimary, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, InterruptedAtShutdown, InterruptedDueToReplStateChange
+  6,
+  7,
+  89,
+  91,
+  189,
+  262, // HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit
+  50,
+  64,
+  9001, // MaxTimeMSExpired, WriteConcernFailed, SocketException
+  10107,
+  13435,
+  13436,
+  11600,
+  11602, // NotWritablePrimary, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, InterruptedAtShutdown, InterruptedDueToReplStateChange
 ]);
 
 /** Socket errors the driver sometimes lets through unwrapped (e.g. EPIPE writing to a killed server). */
@@ -222,29 +251,33 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
       }
     })();
     const current = session;
-    current.catch(() => { if (session === current) session = null; });
+    current.catch(() => {
+      if (session === current) session = null;
+    });
     return current;
   }
 
   async function prepare(db: Db, location: Collection): Promise<void> {
     // Only the missing ones: re-sending existing index specs is a no-op on MongoDB but makes
     // FerretDB 1.24 drop the connection (a panic in its createIndexes).
-    const listed = await location.listIndexes().toArray().catch((e) => {
-      if (e instanceof MongoServerError && e.code === 26) return []; // NamespaceNotFound: new collection
-      throw e;
-    });
+    const listed = await location
+      .listIndexes()
+      .toArray()
+      .catch((e) => {
+        if (e instanceof MongoServerError && e.code === 26) return []; // NamespaceNotFound: new collection
+        throw e;
+      });
     const existing = new Set(listed.map((i) => i.name as string));
     const missing = INDEXES.filter((i) => !existing.has(i.name));
     if (missing.length) await location.createIndexes(missing);
     // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
     // collection without them. Only inserted when absent; an existing version is left alone.
     const version = db.collection('version');
-    for (const [table, v] of [['location', LOCATION_TABLE_VERSION], ['location_attrs', LOCATION_ATTRS_TABLE_VERSION]] as const) {
-      await version.updateOne(
-        { table_name: table },
-        { $setOnInsert: { table_name: table, table_version: new Int32(v) } },
-        { upsert: true },
-      );
+    for (const [table, v] of [
+      ['location', LOCATION_TABLE_VERSION],
+      ['location_attrs', LOCATION_ATTRS_TABLE_VERSION],
+    ] as const) {
+      await version.updateOne({ table_name: table }, { $setOnInsert: { table_name: table, table_version: new Int32(v) } }, { upsert: true });
     }
   }
 
@@ -292,8 +325,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   }
 
   return {
-    find: (username, domain) => run('find', async (location) =>
-      (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
+    find: (username, domain) => run('find', async (location) => (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
 
     upsert: async (binding) => {
       try {
@@ -303,32 +335,31 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
       }
     },
 
-    remove: (ruids) => run('remove', async (location) =>
-      (ruids.length ? (await location.deleteMany({ ruid: { $in: ruids } })).deletedCount : 0)),
+    remove: (ruids) => run('remove', async (location) => (ruids.length ? (await location.deleteMany({ ruid: { $in: ruids } })).deletedCount : 0)),
 
-    list: (q) => run('list', async (location) => {
-      const f: Document = {};
-      if (q.aor) {
-        const { username, domain } = splitAor(q.aor);
-        f.username = username;
-        if (domain !== null) f.domain = { $in: [domain, null] };
-      } else if (q.search) {
-        f.username = { $regex: q.search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), $options: 'i' };
-      }
-      if (!q.expired) f.expires = { $gt: q.now };
-      const [rows, total] = await Promise.all([
-        location.find(f).sort({ username: 1, ruid: 1 }).skip(q.offset).limit(q.limit).toArray(),
-        location.countDocuments(f),
-      ]);
-      return { rows: rows.map(fromDocument), total };
-    }),
+    list: (q) =>
+      run('list', async (location) => {
+        const f: Document = {};
+        if (q.aor) {
+          const { username, domain } = splitAor(q.aor);
+          f.username = username;
+          if (domain !== null) f.domain = { $in: [domain, null] };
+        } else if (q.search) {
+          f.username = { $regex: q.search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), $options: 'i' };
+        }
+        if (!q.expired) f.expires = { $gt: q.now };
+        const [rows, total] = await Promise.all([
+          location.find(f).sort({ username: 1, ruid: 1 }).skip(q.offset).limit(q.limit).toArray(),
+          location.countDocuments(f),
+        ]);
+        return { rows: rows.map(fromDocument), total };
+      }),
 
     count: (now) => run('count', async (location) => location.countDocuments({ expires: { $gt: now } })),
 
     // Live means expires > now (the registrar's test). Kamailio stores permanent contacts with
     // expires = 0 (the epoch) and its own cleanup skips them; so do we.
-    purgeExpired: (now) => run('purgeExpired', async (location) =>
-      (await location.deleteMany({ expires: { $lte: now, $gt: new Date(0) } })).deletedCount),
+    purgeExpired: (now) => run('purgeExpired', async (location) => (await location.deleteMany({ expires: { $lte: now, $gt: new Date(0) } })).deletedCount),
 
     all: () => run('all', async (location) => (await location.find({}).toArray()).map(fromDocument)),
 

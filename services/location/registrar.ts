@@ -13,14 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseUri, type SipUri } from '../../grammar/sip-values';
-import {
-  contactHostPort, methodsMask, parseContactHeaders, parseQ, sameUri,
-  type ParsedContact,
-} from './contact';
-import {
-  LocationUnavailableError,
-  type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult,
-} from './types';
+import { contactHostPort, methodsMask, parseContactHeaders, parseQ, sameUri, type ParsedContact } from './contact';
+import { LocationUnavailableError, type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult } from './types';
 import { parseExpires } from '../../grammar/sip-values';
 
 export interface RegistrarOptions {
@@ -64,8 +58,7 @@ function byPreference(a: Binding, b: Binding): number {
 /** Any store failure is "location unavailable" to the caller (503 + Retry-After), never a 200. */
 function unavailable(e: unknown): LocationUnavailableError {
   if (e instanceof LocationUnavailableError) return e;
-  const err = new LocationUnavailableError(
-    `location store failed: ${e instanceof Error ? e.message : String(e)}`);
+  const err = new LocationUnavailableError(`location store failed: ${e instanceof Error ? e.message : String(e)}`);
   err.cause = e;
   return err;
 }
@@ -77,7 +70,7 @@ function fail(status: number, reason: string, headers?: Record<string, string>):
 /** A request contact after validation: what to store and for how long. */
 interface Wanted {
   c: ParsedContact;
-  seconds: number;          // 0 = remove
+  seconds: number; // 0 = remove
   q: number;
   instance: string | null;
   regId: number;
@@ -93,8 +86,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   const serverId = opts.serverId ?? 0;
   const multiDomain = opts.multiDomain ?? false;
   const clock = opts.clock ?? (() => new Date());
-  const ruidPrefix = opts.ruidPrefix
-    ?? `uloc-${randomBytes(4).toString('hex')}-${process.pid.toString(16)}`;
+  const ruidPrefix = opts.ruidPrefix ?? `uloc-${randomBytes(4).toString('hex')}-${process.pid.toString(16)}`;
   let ruidCounter = 0;
 
   // Per-AoR serialization inside this process: the read-modify-write of one REGISTER must not
@@ -103,14 +95,23 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = queues.get(key);
     const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.then(() => undefined, () => undefined);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
     queues.set(key, tail);
-    void tail.then(() => { if (queues.get(key) === tail) queues.delete(key); });
+    void tail.then(() => {
+      if (queues.get(key) === tail) queues.delete(key);
+    });
     return run;
   }
 
   async function find(username: string, domain: string | null): Promise<Binding[]> {
-    try { return await store.find(username, domain); } catch (e) { throw unavailable(e); }
+    try {
+      return await store.find(username, domain);
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   /** Requested seconds for one contact: param > Expires header > default; malformed → default (Kamailio). */
@@ -141,7 +142,10 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   function matches(b: Binding, w: Wanted, parsedCache: Map<string, SipUri | null>): boolean {
     if (w.instance && w.regId > 0) return b.instance === w.instance && b.reg_id === w.regId;
     let u = parsedCache.get(b.ruid);
-    if (u === undefined) { u = parseUri(b.contact); parsedCache.set(b.ruid, u); }
+    if (u === undefined) {
+      u = parseUri(b.contact);
+      parsedCache.set(b.ruid, u);
+    }
     return u !== null && sameUri(u, w.c.parsed);
   }
 
@@ -194,7 +198,11 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     const all = await find(req.username, domain);
     if (all.some((b) => isLive(b, nowMs) && outOfOrder(b, req))) return fail(400, 'Out of order');
     if (all.length > 0) {
-      try { await store.remove(all.map((b) => b.ruid)); } catch (e) { throw unavailable(e); }
+      try {
+        await store.remove(all.map((b) => b.ruid));
+      } catch (e) {
+        throw unavailable(e);
+      }
     }
     return { status: 200, reason: 'OK', bindings: [] };
   }
@@ -208,8 +216,8 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     const stale = all.filter((b) => !isLive(b, nowMs)).map((b) => b.ruid);
     const working = all.filter((b) => isLive(b, nowMs));
     const parsedCache = new Map<string, SipUri | null>();
-    const touched = new Set<string>();   // bindings written by this request (a contact may repeat)
-    const created = new Set<string>();   // ruids that do not exist in the store yet
+    const touched = new Set<string>(); // bindings written by this request (a contact may repeat)
+    const created = new Set<string>(); // ruids that do not exist in the store yet
     const upserts = new Map<string, Binding>();
     const removed: string[] = [];
 
@@ -226,10 +234,14 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       }
       let ruid: string;
       if (cur) ruid = cur.ruid;
-      else { ruid = `${ruidPrefix}-${++ruidCounter}`; created.add(ruid); }
+      else {
+        ruid = `${ruidPrefix}-${++ruidCounter}`;
+        created.add(ruid);
+      }
       const b = build(req, domain, w, ruid, nowSec);
       parsedCache.set(ruid, w.c.parsed);
-      if (cur) working[i] = b; else working.push(b);
+      if (cur) working[i] = b;
+      else working.push(b);
       touched.add(ruid);
       upserts.set(ruid, b);
     }
@@ -251,8 +263,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     return { status: 200, reason: 'OK', bindings: working.sort(byPreference) };
   }
 
-  const aorOf = (username: string, domain: string | null) =>
-    domain === null ? username : `${username}\u0000${domain}`;
+  const aorOf = (username: string, domain: string | null) => (domain === null ? username : `${username}\u0000${domain}`);
 
   return {
     async register(req) {
@@ -293,19 +304,25 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     },
 
     async purgeExpired(now) {
-      try { return await store.purgeExpired(now); } catch (e) { throw unavailable(e); }
+      try {
+        return await store.purgeExpired(now);
+      } catch (e) {
+        throw unavailable(e);
+      }
     },
 
     startPurging(intervalMs) {
       let running = false;
       const timer = setInterval(() => {
-        if (running) return;   // a slow store must not pile up overlapping purges
+        if (running) return; // a slow store must not pile up overlapping purges
         running = true;
         // Errors are dropped on purpose: the next tick retries, and a timer has no one to tell.
         Promise.resolve()
           .then(() => store.purgeExpired(clock()))
           .catch(() => undefined)
-          .finally(() => { running = false; });
+          .finally(() => {
+            running = false;
+          });
       }, intervalMs);
       timer.unref();
       return () => clearInterval(timer);

@@ -27,9 +27,28 @@ export const LOCATION_TABLE_VERSION = 9;
 export const LOCATION_ATTRS_TABLE_VERSION = 1;
 
 const COLUMNS = [
-  'ruid', 'username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq',
-  'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'instance', 'reg_id',
-  'server_id', 'connection_id', 'keepalive', 'partition',
+  'ruid',
+  'username',
+  'domain',
+  'contact',
+  'received',
+  'path',
+  'expires',
+  'q',
+  'callid',
+  'cseq',
+  'last_modified',
+  'flags',
+  'cflags',
+  'user_agent',
+  'socket',
+  'methods',
+  'instance',
+  'reg_id',
+  'server_id',
+  'connection_id',
+  'keepalive',
+  'partition',
 ] as const satisfies readonly (keyof Binding)[];
 
 /**
@@ -113,8 +132,10 @@ type Row = Record<string, unknown>;
  */
 function sqlTimestamp(d: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())} `
-    + `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+  return (
+    `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`
+  );
 }
 
 /** Drivers return Dates (parsed as local time); a Date from another realm fails `instanceof`. */
@@ -200,7 +221,9 @@ const QUOTED = COLUMNS.map((c) => `"${c}"`).join(', ');
 const FIND_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain IS NULL`;
 const FIND_IN_DOMAIN_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain = ?`;
 const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => '?').join(', ')})`;
-const ON_CONFLICT = `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid').map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ')}`;
+const ON_CONFLICT = `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid')
+  .map((c) => `"${c}" = EXCLUDED."${c}"`)
+  .join(', ')}`;
 /** The row-count-th batched upsert: `INSERT … VALUES (…),(…) ON CONFLICT (ruid) DO UPDATE …`, built once per count. */
 const upsertSqlCache = new Map<number, string>();
 function upsertSql(rows: number): string {
@@ -277,61 +300,74 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
   }
 
   return {
-    find: (username, domain) => run('find', async () => {
-      const res = await (domain === null
-        ? knex.raw<{ rows: Row[] }>(FIND_SQL, [username])
-        : knex.raw<{ rows: Row[] }>(FIND_IN_DOMAIN_SQL, [username, domain])).timeout(timeout);
-      return res.rows.map(fromRow);
-    }),
+    find: (username, domain) =>
+      run('find', async () => {
+        const res = await (
+          domain === null ? knex.raw<{ rows: Row[] }>(FIND_SQL, [username]) : knex.raw<{ rows: Row[] }>(FIND_IN_DOMAIN_SQL, [username, domain])
+        ).timeout(timeout);
+        return res.rows.map(fromRow);
+      }),
 
     // Resolves after the COMMIT of the batch holding it, i.e. once PostgreSQL has the row durably
     // (synchronous_commit); never before, never skipped.
     upsert: (binding) => run('upsert', () => upserts.submit(binding)),
 
     // Counted from RETURNING: knex-pglite does not report a DELETE's row count.
-    remove: (ruids) => run('remove', async () => {
-      if (!ruids.length) return 0;
-      return removes.submit(ruids);
-    }),
+    remove: (ruids) =>
+      run('remove', async () => {
+        if (!ruids.length) return 0;
+        return removes.submit(ruids);
+      }),
 
-    list: (q) => run('list', async () => {
-      const filtered = () => {
-        const b = knex('location');
-        if (q.aor) {
-          const { username, domain } = splitAor(q.aor);
-          b.where({ username });
-          if (domain !== null) b.andWhere((w) => w.where({ domain }).orWhereNull('domain'));
-        }
-        if (q.search) b.andWhereILike('username', `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-        if (!q.expired) b.andWhere('expires', '>', sqlTimestamp(q.now));
-        return b;
-      };
-      const [{ total }] = await filtered().count({ total: '*' }).timeout(timeout) as Array<{ total: string | number }>;
-      const rows = await filtered().select(COLUMNS).orderBy([{ column: 'username' }, { column: 'ruid' }])
-        .limit(q.limit).offset(q.offset).timeout(timeout) as Row[];
-      return { rows: rows.map(fromRow), total: Number(total) };
-    }),
+    list: (q) =>
+      run('list', async () => {
+        const filtered = () => {
+          const b = knex('location');
+          if (q.aor) {
+            const { username, domain } = splitAor(q.aor);
+            b.where({ username });
+            if (domain !== null) b.andWhere((w) => w.where({ domain }).orWhereNull('domain'));
+          }
+          if (q.search) b.andWhereILike('username', `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+          if (!q.expired) b.andWhere('expires', '>', sqlTimestamp(q.now));
+          return b;
+        };
+        const [{ total }] = (await filtered().count({ total: '*' }).timeout(timeout)) as Array<{ total: string | number }>;
+        const rows = (await filtered()
+          .select(COLUMNS)
+          .orderBy([{ column: 'username' }, { column: 'ruid' }])
+          .limit(q.limit)
+          .offset(q.offset)
+          .timeout(timeout)) as Row[];
+        return { rows: rows.map(fromRow), total: Number(total) };
+      }),
 
-    count: (now) => run('count', async () => {
-      const [{ n }] = await knex('location').where('expires', '>', sqlTimestamp(now)).count({ n: '*' }).timeout(timeout) as Array<{ n: string | number }>;
-      return Number(n);
-    }),
+    count: (now) =>
+      run('count', async () => {
+        const [{ n }] = (await knex('location').where('expires', '>', sqlTimestamp(now)).count({ n: '*' }).timeout(timeout)) as Array<{ n: string | number }>;
+        return Number(n);
+      }),
 
     // Live means expires > now. Kamailio's permanent contacts carry the epoch and are kept, as
     // Kamailio's own timer cleanup does.
     // Counted in SQL: knex-pglite does not report a DELETE's row count.
-    purgeExpired: (now) => run('purgeExpired', async () => {
-      const res = await knex.raw<{ rows: { n: string | number }[] }>(
-        'WITH gone AS (DELETE FROM location WHERE expires <= ? AND expires > ? RETURNING 1) SELECT count(*) AS n FROM gone',
-        [sqlTimestamp(now), sqlTimestamp(new Date(0))]).timeout(timeout);
-      return Number(res.rows[0].n);
-    }),
+    purgeExpired: (now) =>
+      run('purgeExpired', async () => {
+        const res = await knex
+          .raw<{ rows: { n: string | number }[] }>(
+            'WITH gone AS (DELETE FROM location WHERE expires <= ? AND expires > ? RETURNING 1) SELECT count(*) AS n FROM gone',
+            [sqlTimestamp(now), sqlTimestamp(new Date(0))],
+          )
+          .timeout(timeout);
+        return Number(res.rows[0].n);
+      }),
 
     // A write-through cache's load: one statement, no timeout short enough to cut a large table.
-    all: () => run('all', async () => {
-      const res = await knex.raw<{ rows: Row[] }>(ALL_SQL).timeout(Math.max(timeout, 60_000));
-      return res.rows.map(fromRow);
-    }),
+    all: () =>
+      run('all', async () => {
+        const res = await knex.raw<{ rows: Row[] }>(ALL_SQL).timeout(Math.max(timeout, 60_000));
+        return res.rows.map(fromRow);
+      }),
 
     // The knex instance belongs to the caller (it may serve the directory too).
     close: async () => {},

@@ -78,7 +78,9 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
       const current = load();
       loading = current;
       // A failed load (database down at start) is retried by the next operation.
-      current.catch(() => { if (loading === current) loading = null; });
+      current.catch(() => {
+        if (loading === current) loading = null;
+      });
     }
     return loading;
   }
@@ -92,9 +94,14 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
   async function serialized<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
     const unique = [...new Set(keys)];
     const before: Promise<void>[] = [];
-    for (const k of unique) { const t = tails.get(k); if (t) before.push(t); }
+    for (const k of unique) {
+      const t = tails.get(k);
+      if (t) before.push(t);
+    }
     let release!: () => void;
-    const mine = new Promise<void>((r) => { release = r; });
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
     for (const k of unique) tails.set(k, mine);
     try {
       if (before.length) await Promise.all(before);
@@ -112,7 +119,10 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
     const gone = (await mirror.find(username, domain)).map((b) => b.ruid).filter((r) => !fresh.has(r));
     await mirror.remove(gone);
     for (const r of gone) aorOfRuid.delete(r);
-    for (const b of rows) { await mirror.upsert(b); aorOfRuid.set(b.ruid, key); }
+    for (const b of rows) {
+      await mirror.upsert(b);
+      aorOfRuid.set(b.ruid, key);
+    }
     suspect.delete(key);
     return mirror.find(username, domain);
   }
@@ -158,7 +168,10 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
       if (ruids.length === 0) return 0;
       await ready();
       const aors = new Set<string>();
-      for (const r of ruids) { const a = aorOfRuid.get(r); if (a !== undefined) aors.add(a); }
+      for (const r of ruids) {
+        const a = aorOfRuid.get(r);
+        if (a !== undefined) aors.add(a);
+      }
       const keys = [...ruids.map((r) => `r:${r}`), ...[...aors].map((a) => `a:${a}`)];
       return serialized(keys, async () => {
         let n: number;

@@ -85,14 +85,24 @@ export interface CdInput {
   [name: string]: unknown;
 }
 
-export interface RunResult { outcome: Outcome; cd?: Record<string, unknown> }
+export interface RunResult {
+  outcome: Outcome;
+  cd?: Record<string, unknown>;
+}
 
 /** Runs sipflow for one request: the HTTP execute endpoint, or the engine in process. */
-export interface Runner { run(cd: CdInput): Promise<RunResult> }
+export interface Runner {
+  run(cd: CdInput): Promise<RunResult>;
+}
 
 /** An error answered by the execute endpoint (HTTP status ≥ 400). */
 export class ExecuteError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A runner calling `POST /api/v1/execute` with the bearer token. */
@@ -156,7 +166,10 @@ export function callDescriptorOf(req: DrachtioRequest): CdInput {
   if (req.source_port !== undefined && Number.isFinite(Number(req.source_port))) cd.sourcePort = Number(req.source_port);
   if (req.protocol) cd.transport = req.protocol.toLowerCase();
   const local = localEndpoint(req.receivedOn);
-  if (local) { cd.destinationAddress = local.address; cd.destinationPort = local.port; }
+  if (local) {
+    cd.destinationAddress = local.address;
+    cd.destinationPort = local.port;
+  }
   if (typeof req.body === 'string' && req.body.length > 0) cd.body = req.body;
   return cd;
 }
@@ -238,9 +251,18 @@ function pathOf(req: DrachtioRequest): Record<string, string[]> {
  * Carries out an outcome on a drachtio request: the response is sipflow's own front end's
  * (sip/response-for.ts `responseFor`), sent with res.send; a relay goes to srf.proxyRequest.
  */
-export async function applyOutcome(srf: Pick<DrachtioSrf, 'proxyRequest'>, req: DrachtioRequest, res: DrachtioResponse, outcome: Outcome, o: DrachtioFrontEndOptions = {}): Promise<void> {
+export async function applyOutcome(
+  srf: Pick<DrachtioSrf, 'proxyRequest'>,
+  req: DrachtioRequest,
+  res: DrachtioResponse,
+  outcome: Outcome,
+  o: DrachtioFrontEndOptions = {},
+): Promise<void> {
   if (outcome.kind === 'error') {
-    o.log?.(outcome.status === 503 ? 'warn' : 'error', `${req.method} ${req.get('call-id') ?? ''}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`);
+    o.log?.(
+      outcome.status === 503 ? 'warn' : 'error',
+      `${req.method} ${req.get('call-id') ?? ''}: ${outcome.reason}${outcome.where ? ` at ${outcome.where}` : ''}`,
+    );
   }
   const r = responseFor(outcome, pathOf(req), { now: (o.now ?? Date.now)(), exit: o.defaultRoute, retryAfter: o.retryAfter });
   if (r.kind === 'response') {
@@ -271,7 +293,10 @@ export function attachDrachtio(srf: DrachtioSrf, runner: Runner, o: DrachtioFron
   // In-dialog requests (To tag) are not sipflow's: drachtio-server routes those of the dialogs it
   // proxies with Record-Route; anything else reaching the application does not match a dialog.
   srf.use((req, res, next) => {
-    if (!hasToTag(req) || req.method === 'CANCEL') { next(); return; }
+    if (!hasToTag(req) || req.method === 'CANCEL') {
+      next();
+      return;
+    }
     if (req.method !== 'ACK') send(res, 481, 'Call/Transaction Does Not Exist');
   });
 
@@ -285,22 +310,25 @@ export function attachDrachtio(srf: DrachtioSrf, runner: Runner, o: DrachtioFron
       send(res, 400, 'Bad Request');
       return;
     }
-    runner.run(cd).then(
-      (r) => applyOutcome(srf, req, res, r.outcome, o),
-      (e: unknown) => {
-        if (e instanceof ExecuteError && e.status < 500) {
-          // this front end and sipflow disagree (token, call descriptor, logic name)
-          o.log?.('error', e.message);
-          send(res, 500, 'Server Internal Error');
-        } else {
-          o.log?.('error', `sipflow unreachable: ${(e as Error)?.message ?? String(e)}`);
-          send(res, 503, 'Service Unavailable', { 'Retry-After': String(o.retryAfter ?? 5) });
-        }
-      },
-    ).catch((e: unknown) => {
-      o.log?.('error', `applying the outcome failed: ${(e as Error)?.message ?? String(e)}`);
-      send(res, 500, 'Server Internal Error');
-    });
+    runner
+      .run(cd)
+      .then(
+        (r) => applyOutcome(srf, req, res, r.outcome, o),
+        (e: unknown) => {
+          if (e instanceof ExecuteError && e.status < 500) {
+            // this front end and sipflow disagree (token, call descriptor, logic name)
+            o.log?.('error', e.message);
+            send(res, 500, 'Server Internal Error');
+          } else {
+            o.log?.('error', `sipflow unreachable: ${(e as Error)?.message ?? String(e)}`);
+            send(res, 503, 'Service Unavailable', { 'Retry-After': String(o.retryAfter ?? 5) });
+          }
+        },
+      )
+      .catch((e: unknown) => {
+        o.log?.('error', `applying the outcome failed: ${(e as Error)?.message ?? String(e)}`);
+        send(res, 500, 'Server Internal Error');
+      });
   };
 
   for (const m of o.methods ?? DEFAULT_METHODS) {

@@ -9,7 +9,10 @@ import net from 'node:net';
  */
 export function literalFirstLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
   const v = net.isIP(address);
-  if (v !== 0) { cb(null, address, v); return; }
+  if (v !== 0) {
+    cb(null, address, v);
+    return;
+  }
   dns.lookup(address, family as number, cb as never);
 }
 

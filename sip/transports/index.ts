@@ -7,8 +7,20 @@ import './udp';
 import './tcp';
 
 export {
-  DEFAULT_TRANSPORT, registerTransport, transportById, transportByVia, transportNamed, transportNames, transportOf,
-  type ListeningSocket, type SipTransport, type SipTransportModule, type SocketOptions, type StreamConnection, type ThreadSenderOptions, type ThreadSocket,
+  DEFAULT_TRANSPORT,
+  registerTransport,
+  transportById,
+  transportByVia,
+  transportNamed,
+  transportNames,
+  transportOf,
+  type ListeningSocket,
+  type SipTransport,
+  type SipTransportModule,
+  type SocketOptions,
+  type StreamConnection,
+  type ThreadSenderOptions,
+  type ThreadSocket,
 } from './registry';
 export { udpTransport } from './udp';
 export { tcpTransport, TcpConnection } from './tcp';

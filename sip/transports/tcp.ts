@@ -31,7 +31,13 @@ export class TcpConnection implements StreamConnection {
   /** Senders waiting for an outgoing connect. */
   private waiting: SendCallback[] | null = null;
 
-  constructor(readonly socket: net.Socket, readonly address: string, readonly port: number, maxMessageSize: number, connecting: boolean) {
+  constructor(
+    readonly socket: net.Socket,
+    readonly address: string,
+    readonly port: number,
+    maxMessageSize: number,
+    connecting: boolean,
+  ) {
     this.framer = new StreamFramer({ maxMessageSize });
     this.key = `${address}:${port}`;
     if (connecting) this.waiting = [];
@@ -51,7 +57,10 @@ export class TcpConnection implements StreamConnection {
   }
 
   write(buf: Buffer, cb?: SendCallback): void {
-    if (this.closed) { cb?.(new Error('connection closed')); return; }
+    if (this.closed) {
+      cb?.(new Error('connection closed'));
+      return;
+    }
     this.socket.write(buf);
     if (cb) {
       if (this.waiting) this.waiting.push(cb);
@@ -71,7 +80,10 @@ class TcpSocket implements ListeningSocket {
   private readonly maxBuffered: number;
   private readonly connectMs: number;
 
-  constructor(readonly transport: SipTransport, private readonly o: SocketOptions) {
+  constructor(
+    readonly transport: SipTransport,
+    private readonly o: SocketOptions,
+  ) {
     this.idleMs = o.tcpIdleTimeoutMs ?? 300_000;
     this.messageMs = o.tcpMessageTimeoutMs ?? 10_000;
     this.maxMessageSize = o.maxMessageSize ?? 65535;
@@ -79,7 +91,9 @@ class TcpSocket implements ListeningSocket {
     this.connectMs = o.tcpConnectTimeoutMs ?? 5000;
   }
 
-  get connections(): number { return this.conns.size; }
+  get connections(): number {
+    return this.conns.size;
+  }
 
   start(port: number): Promise<void> {
     const o = this.o;
@@ -98,7 +112,10 @@ class TcpSocket implements ListeningSocket {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.closing) { socket.destroy(); return; }
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
     const address = plainAddress(socket.remoteAddress ?? '');
     const gate = this.o.tcpGate;
     if (gate !== undefined && gate.admit(address) !== null) {
@@ -150,18 +167,29 @@ class TcpSocket implements ListeningSocket {
       // The message timer runs from the first byte of a message to its last: stopped when nothing
       // is held, restarted when the bytes held belong to a message that began in this chunk.
       if (conn.framer.buffered === 0) {
-        if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
+        if (conn.messageTimer !== null) {
+          clearTimeout(conn.messageTimer);
+          conn.messageTimer = null;
+        }
       } else if (conn.messageTimer === null || r.messages.length > 0) {
         if (conn.messageTimer !== null) clearTimeout(conn.messageTimer);
         conn.messageTimer = setTimeout(messageTimeout, this.messageMs);
         conn.messageTimer.unref();
       }
     });
-    socket.on('error', (err) => { conn.failed(err); });
+    socket.on('error', (err) => {
+      conn.failed(err);
+    });
     socket.on('close', () => {
       conn.closed = true;
-      if (conn.messageTimer !== null) { clearTimeout(conn.messageTimer); conn.messageTimer = null; }
-      if (conn.inbound) { conn.inbound = false; o.tcpGate?.release(conn.address); }
+      if (conn.messageTimer !== null) {
+        clearTimeout(conn.messageTimer);
+        conn.messageTimer = null;
+      }
+      if (conn.inbound) {
+        conn.inbound = false;
+        o.tcpGate?.release(conn.address);
+      }
       conn.failed(new Error('connection closed'));
       if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
     });
@@ -172,7 +200,10 @@ class TcpSocket implements ListeningSocket {
     const given = peer.conn instanceof TcpConnection && !peer.conn.closed ? peer.conn : undefined;
     let conn = given ?? (peer.connKey !== undefined ? this.conns.get(peer.connKey) : undefined) ?? this.conns.get(`${peer.address}:${peer.port}`);
     if (!conn || conn.closed) {
-      if (this.closing) { cb?.(new Error('shutting down')); return; }
+      if (this.closing) {
+        cb?.(new Error('shutting down'));
+        return;
+      }
       conn = this.connect(peer.address, peer.port);
     }
     if (conn.socket.writableLength > this.maxBuffered) {
@@ -186,9 +217,15 @@ class TcpSocket implements ListeningSocket {
   private connect(address: string, port: number): TcpConnection {
     const socket = net.connect({ host: address, port, noDelay: true });
     const conn = new TcpConnection(socket, address, port, this.maxMessageSize, true);
-    const timer = setTimeout(() => { conn.failed(new Error('connect timeout')); socket.destroy(); }, this.connectMs);
+    const timer = setTimeout(() => {
+      conn.failed(new Error('connect timeout'));
+      socket.destroy();
+    }, this.connectMs);
     timer.unref();
-    socket.once('connect', () => { clearTimeout(timer); conn.connected(); });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      conn.connected();
+    });
     socket.once('close', () => clearTimeout(timer));
     this.wire(conn);
     return conn;

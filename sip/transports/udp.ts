@@ -16,7 +16,10 @@ const MIB4 = 4 * 1024 * 1024;
 const socketType = (host: string): 'udp4' | 'udp6' => (net.isIPv6(host) ? 'udp6' : 'udp4');
 
 function send(sock: dgram.Socket | null, buf: Buffer, peer: Peer, cb?: SendCallback): void {
-  if (!sock) { cb?.(new Error('no UDP transport')); return; }
+  if (!sock) {
+    cb?.(new Error('no UDP transport'));
+    return;
+  }
   if (cb) sock.send(buf, peer.port, peer.address, (err) => cb(err ?? null));
   else sock.send(buf, peer.port, peer.address);
 }
@@ -26,7 +29,10 @@ class UdpSocket implements ListeningSocket {
   port = 0;
   readonly connections = 0;
 
-  constructor(readonly transport: SipTransport, private readonly o: SocketOptions) {}
+  constructor(
+    readonly transport: SipTransport,
+    private readonly o: SocketOptions,
+  ) {}
 
   async start(port: number): Promise<void> {
     // SO_REUSEADDR would let us bind a port another process already serves (and take its
@@ -52,14 +58,20 @@ class UdpSocket implements ListeningSocket {
     const o = this.o;
     const recvBufferSize = o.recvBufferSize ?? MIB4;
     const sock = dgram.createSocket({
-      type: socketType(o.host), reuseAddr: o.reuseAddr ?? false, recvBufferSize, sendBufferSize: o.sendBufferSize ?? MIB4,
+      type: socketType(o.host),
+      reuseAddr: o.reuseAddr ?? false,
+      recvBufferSize,
+      sendBufferSize: o.sendBufferSize ?? MIB4,
       lookup: literalFirstLookup as never,
     });
     const previous = this.sock;
     this.sock = sock;
     const name = this.transport.name;
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => { this.sock = previous; reject(err); };
+      const onError = (err: Error) => {
+        this.sock = previous;
+        reject(err);
+      };
       sock.once('error', onError);
       sock.bind({ address: o.host || undefined, port }, () => {
         sock.off('error', onError);
@@ -96,20 +108,31 @@ class UdpSocket implements ListeningSocket {
   }
 
   /** Datagrams keep coming until close: responses in flight still need the socket. */
-  pauseAccepting(): void { /* nothing to stop */ }
+  pauseAccepting(): void {
+    /* nothing to stop */
+  }
 
   close(): Promise<void> {
     const s = this.sock;
     this.sock = null;
     if (!s) return Promise.resolve();
-    return new Promise((r) => { try { s.close(() => r()); } catch { r(); } });
+    return new Promise((r) => {
+      try {
+        s.close(() => r());
+      } catch {
+        r();
+      }
+    });
   }
 }
 
 /** A worker thread's send socket on the listener's port (SO_REUSEADDR). */
 function openThreadSender(o: ThreadSenderOptions): Promise<ThreadSocket> {
   const sock = dgram.createSocket({
-    type: socketType(o.host), reuseAddr: true, sendBufferSize: MIB4, lookup: literalFirstLookup as never,
+    type: socketType(o.host),
+    reuseAddr: true,
+    sendBufferSize: MIB4,
+    lookup: literalFirstLookup as never,
   });
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
@@ -122,7 +145,15 @@ function openThreadSender(o: ThreadSenderOptions): Promise<ThreadSocket> {
       let open = true;
       resolve({
         send: (buf, peer, cb) => send(open ? sock : null, buf, peer, cb),
-        close: () => new Promise<void>((r) => { open = false; try { sock.close(() => r()); } catch { r(); } }),
+        close: () =>
+          new Promise<void>((r) => {
+            open = false;
+            try {
+              sock.close(() => r());
+            } catch {
+              r();
+            }
+          }),
       });
     });
   });

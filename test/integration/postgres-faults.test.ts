@@ -19,14 +19,19 @@ import { answerChallenge, sampleRegister } from '../support/sip';
 let server: PrivateServer;
 let rt: Runtime;
 const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => { unhandled.push(e); };
+const onUnhandled = (e: unknown) => {
+  unhandled.push(e);
+};
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   server = await privatePostgres();
   rt = await openRuntime({
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'sipflow-pgfaults-')), directoryUrl: server.url, locationUrl: server.url,
-    nonceSecret: 'postgres-faults-secret-0123456789', provision: true,
+    dataDir: mkdtempSync(path.join(os.tmpdir(), 'sipflow-pgfaults-')),
+    directoryUrl: server.url,
+    locationUrl: server.url,
+    nonceSecret: 'postgres-faults-secret-0123456789',
+    provision: true,
   });
 }, 90_000);
 afterAll(async () => {
@@ -43,7 +48,14 @@ async function register(callId: string, contact: string, cseq: number) {
   const first = await runLogic(service, '24', cdOf(sampleRegister({ 'Call-ID': callId, Contact: contact, CSeq: `${cseq} REGISTER` })), rt.ctx);
   if (first.outcome.kind !== 'challenge') throw new Error(`expected a challenge, got ${JSON.stringify(first.outcome)}`);
   const authorization = answerChallenge(first.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
-  return (await runLogic(service, '24', cdOf(sampleRegister({ 'Call-ID': callId, Contact: contact, CSeq: `${cseq + 1} REGISTER`, Authorization: authorization })), rt.ctx)).outcome;
+  return (
+    await runLogic(
+      service,
+      '24',
+      cdOf(sampleRegister({ 'Call-ID': callId, Contact: contact, CSeq: `${cseq + 1} REGISTER`, Authorization: authorization })),
+      rt.ctx,
+    )
+  ).outcome;
 }
 
 test('PostgreSQL down → 503 + Retry-After, back → 200, acknowledged bindings kept', async () => {

@@ -34,14 +34,19 @@ beforeAll(async () => {
   const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
   try {
     expect(await main(['node', 'sipflow', 'db', 'seed', '--directory-url', directoryUrl])).toBe(0);
-  } finally { log.mockRestore(); }
+  } finally {
+    log.mockRestore();
+  }
   rt = await openRuntime({ dataDir: '/tmp', directoryUrl, nonceSecret: 'seed-production-secret-0123', locationUrl: mongoUrl(), mongo: { database: mongoDb } });
 });
 
 afterAll(async () => {
   await rt?.close();
   const client = new MongoClient(mongoUrl());
-  await client.db(mongoDb).dropDatabase().catch(() => undefined);
+  await client
+    .db(mongoDb)
+    .dropDatabase()
+    .catch(() => undefined);
   await client.close();
   const admin = knexFactory({ client: 'pg', connection: pgUrl() });
   await admin.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [database]).catch(() => undefined);
@@ -68,16 +73,37 @@ test('REGISTER → 401 → REGISTER with credentials → 200, binding stored in 
     expect(_id).toBeDefined();
     expect(Object.keys(doc).sort()).toEqual([...KAMAILIO_LOCATION_KEYS].sort());
     expect(doc).toMatchObject({
-      username: 'francesco', contact: 'sip:francesco@10.1.10.89:57806;ob', q: -1, callid: 'X-by3boX112NeNE11ay4K5dFUHXy3f3F',
-      cseq: 62651, flags: 0, cflags: 0, user_agent: 'Telephone 1.0', path: null, instance: null, reg_id: 0, server_id: 0,
-      connection_id: -1, keepalive: 0, partition: 0,
+      username: 'francesco',
+      contact: 'sip:francesco@10.1.10.89:57806;ob',
+      q: -1,
+      callid: 'X-by3boX112NeNE11ay4K5dFUHXy3f3F',
+      cseq: 62651,
+      flags: 0,
+      cflags: 0,
+      user_agent: 'Telephone 1.0',
+      path: null,
+      instance: null,
+      reg_id: 0,
+      server_id: 0,
+      connection_id: -1,
+      keepalive: 0,
+      partition: 0,
     });
     expect(doc.expires).toBeInstanceOf(Date);
     expect(doc.last_modified).toBeInstanceOf(Date);
     expect((doc.expires as Date).getTime() - (doc.last_modified as Date).getTime()).toBe(300_000);
     expect(String(doc.ruid)).toMatch(/^uloc-/);
-    const versions = await client.db(mongoDb).collection('version').find({}, { projection: { _id: 0 } }).toArray();
-    expect(versions).toEqual(expect.arrayContaining([{ table_name: 'location', table_version: 9 }, { table_name: 'location_attrs', table_version: 1 }]));
+    const versions = await client
+      .db(mongoDb)
+      .collection('version')
+      .find({}, { projection: { _id: 0 } })
+      .toArray();
+    expect(versions).toEqual(
+      expect.arrayContaining([
+        { table_name: 'location', table_version: 9 },
+        { table_name: 'location_attrs', table_version: 1 },
+      ]),
+    );
   } finally {
     await client.close();
   }

@@ -28,7 +28,11 @@ interface ServersLib {
   stop(rec: ServerRecord, stateDir?: string, o?: { crash?: boolean }): Promise<ServerRecord>;
   destroy(rec: ServerRecord, stateDir?: string): Promise<void>;
   startTestServers(o?: { env?: NodeJS.ProcessEnv; log?: (m: string) => void }): Promise<{
-    root: string; stateDir: string; mongoUrl: string; pgUrl: string; started: ServerRecord[];
+    root: string;
+    stateDir: string;
+    mongoUrl: string;
+    pgUrl: string;
+    started: ServerRecord[];
   }>;
   stopTestServers(stateDir: string): Promise<void>;
 }
@@ -79,8 +83,12 @@ async function privateServer(kind: 'ferretdb' | 'postgres'): Promise<PrivateServ
   return {
     url: rec.url,
     port: rec.port,
-    stop: async (o) => { await servers.stop(rec, stateDir, o); },
-    start: async () => { await servers.start(rec, stateDir); },
+    stop: async (o) => {
+      await servers.stop(rec, stateDir, o);
+    },
+    start: async () => {
+      await servers.start(rec, stateDir);
+    },
     destroy: async () => {
       await servers.destroy(rec, stateDir);
       if (!stateDir) fs.rmSync(root, { recursive: true, force: true });

@@ -8,12 +8,12 @@ import type { LocationPort } from '../../services/location/types';
 import type { RunContext } from '../../engine/types';
 
 export const SAMPLE_CUSTOMERS: MemoryTables = {
-  'registration.customers': [
-    { id: 1, name: 'Netaxis NL', username: 'francesco', password: '123456', aor: 'francesco@nl.netaxis.be' },
-  ],
+  'registration.customers': [{ id: 1, name: 'Netaxis NL', username: 'francesco', password: '123456', aor: 'francesco@nl.netaxis.be' }],
 };
 
-export interface TestContext extends RunContext { clockMs: { value: number } }
+export interface TestContext extends RunContext {
+  clockMs: { value: number };
+}
 
 export function testContext(opts: { directory?: DirectoryPort; location?: LocationPort; realm?: string; tables?: MemoryTables } = {}): TestContext {
   const clockMs = { value: Date.UTC(2026, 0, 1, 12, 0, 0) };

@@ -53,11 +53,30 @@ export interface ServeProcess {
 
 export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-sec-'));
-  const args = [MAIN, 'serve', '--data-dir', dataDir,
-    '--directory-url', spec.directoryUrl === 'data' ? path.join(dataDir, 'directory') : spec.directoryUrl ?? 'memory://', '--location-url', spec.locationUrl ?? 'memory',
-    '--flows', spec.flows ?? SHIPPED_FLOWS, '--sip-host', '127.0.0.1', '--sip-port', '0',
-    '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', spec.logLevel ?? 'info',
-    '--workers', String(spec.workers ?? 2)];
+  const args = [
+    MAIN,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--directory-url',
+    spec.directoryUrl === 'data' ? path.join(dataDir, 'directory') : (spec.directoryUrl ?? 'memory://'),
+    '--location-url',
+    spec.locationUrl ?? 'memory',
+    '--flows',
+    spec.flows ?? SHIPPED_FLOWS,
+    '--sip-host',
+    '127.0.0.1',
+    '--sip-port',
+    '0',
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    '0',
+    '--log-level',
+    spec.logLevel ?? 'info',
+    '--workers',
+    String(spec.workers ?? 2),
+  ];
   if (spec.config) {
     const file = path.join(dataDir, 'config.json');
     writeFileSync(file, JSON.stringify(spec.config));
@@ -67,27 +86,53 @@ export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
   spec.prepare?.(dataDir);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
   let out = '';
-  child.stdout!.on('data', (b) => { out += b; });
-  child.stderr!.on('data', (b) => { out += b; });
+  child.stdout!.on('data', (b) => {
+    out += b;
+  });
+  child.stderr!.on('data', (b) => {
+    out += b;
+  });
   let exited = false;
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => { exited = true; resolve(code); }));
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exited = true;
+      resolve(code);
+    }),
+  );
   try {
     const ports = await new Promise<{ udp: number; tcp: number; http: number }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`sipflow serve not listening within 60 s:\n${out}`)), 60_000);
       const check = () => {
         const m = /udp:(\d+) tcp:(\d+)/.exec(out);
         const h = /HTTP API on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-        if (m && h) { clearTimeout(t); resolve({ udp: Number(m[1]), tcp: Number(m[2]), http: Number(h[1]) }); }
+        if (m && h) {
+          clearTimeout(t);
+          resolve({ udp: Number(m[1]), tcp: Number(m[2]), http: Number(h[1]) });
+        }
       };
       child.stdout!.on('data', check);
-      void exit.then((code) => { clearTimeout(t); reject(new Error(`sipflow serve exited ${code}:\n${out}`)); });
+      void exit.then((code) => {
+        clearTimeout(t);
+        reject(new Error(`sipflow serve exited ${code}:\n${out}`));
+      });
     });
     const token = readFileSync(path.join(dataDir, 'api-token'), 'utf8').trim();
-    const api = (p: string, init: RequestInit = {}) => fetch(`http://127.0.0.1:${ports.http}${p}`, {
-      ...init, headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
-    });
+    const api = (p: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${ports.http}${p}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(init.body ? { 'content-type': 'application/json' } : {}),
+          ...(init.headers as Record<string, string> | undefined),
+        },
+      });
     return {
-      child, dataDir, sipPort: ports.udp, tcpPort: ports.tcp, httpPort: ports.http, token,
+      child,
+      dataDir,
+      sipPort: ports.udp,
+      tcpPort: ports.tcp,
+      httpPort: ports.http,
+      token,
       output: () => out,
       api,
       async metric(name, labels = '') {

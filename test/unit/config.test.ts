@@ -4,7 +4,12 @@ import path from 'path';
 import { ConfigError, configJsonSchema, configReference, envName, loadConfig, parseConfig } from '../../server/config';
 
 const problemsOf = (text: string, env: NodeJS.ProcessEnv = {}) => {
-  try { parseConfig(text, 'sipflow.yaml', env); } catch (e) { if (e instanceof ConfigError) return e.problems; throw e; }
+  try {
+    parseConfig(text, 'sipflow.yaml', env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
   throw new Error('expected a ConfigError');
 };
 
@@ -29,12 +34,14 @@ describe('configuration', () => {
 
   test('every error names its key and says what is expected', () => {
     const problems = problemsOf('sip:\n  listeners:\n    - port: 99999\n  bogus: 1\nlocation: {url: 5}\nauth: {algorithms: [SHA-1]}\n');
-    expect(problems).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^sip\.listeners\.0\.port: .*65535/),
-      'sip.bogus: unknown key(s)',
-      expect.stringMatching(/^location\.url: .*string/),
-      expect.stringMatching(/^auth\.algorithms\.0: .*"MD5"/),
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^sip\.listeners\.0\.port: .*65535/),
+        'sip.bogus: unknown key(s)',
+        expect.stringMatching(/^location\.url: .*string/),
+        expect.stringMatching(/^auth\.algorithms\.0: .*"MD5"/),
+      ]),
+    );
   });
 
   test('malformed YAML is a ConfigError naming the file', () => {
@@ -43,8 +50,12 @@ describe('configuration', () => {
 
   test('environment overrides, typed by the schema', () => {
     const c = parseConfig('sip: {domain: a.example}', 'x', {
-      SIPFLOW_SIP_DOMAIN: 'nl.netaxis.be', SIPFLOW_AUTH_ALGORITHMS: 'SHA-256,MD5', SIPFLOW_HTTP_PORT: '9000',
-      SIPFLOW_SIP_RECORD_ROUTE: 'true', SIPFLOW_LOCATION_URL: 'memory', SIPFLOW_SIP_WORKERS: '3',
+      SIPFLOW_SIP_DOMAIN: 'nl.netaxis.be',
+      SIPFLOW_AUTH_ALGORITHMS: 'SHA-256,MD5',
+      SIPFLOW_HTTP_PORT: '9000',
+      SIPFLOW_SIP_RECORD_ROUTE: 'true',
+      SIPFLOW_LOCATION_URL: 'memory',
+      SIPFLOW_SIP_WORKERS: '3',
     });
     expect(c.sip.domain).toBe('nl.netaxis.be');
     expect(c.auth.algorithms).toEqual(['SHA-256', 'MD5']);

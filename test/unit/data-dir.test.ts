@@ -7,8 +7,14 @@ import { hardenDataDirs, secureDataDir } from '../../server/data-dir';
 const mode = (p: string) => statSync(p).mode & 0o777;
 let umask: number;
 let root: string;
-beforeAll(() => { umask = process.umask(0o022); root = mkdtempSync(path.join(os.tmpdir(), 'sipflow-datadir-')); });
-afterAll(() => { process.umask(umask); rmSync(root, { recursive: true, force: true }); });
+beforeAll(() => {
+  umask = process.umask(0o022);
+  root = mkdtempSync(path.join(os.tmpdir(), 'sipflow-datadir-'));
+});
+afterAll(() => {
+  process.umask(umask);
+  rmSync(root, { recursive: true, force: true });
+});
 
 function looseTree(name: string): string {
   const dir = path.join(root, name);

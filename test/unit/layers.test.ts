@@ -63,9 +63,11 @@ describe.each(Object.keys(ALLOWED))('%s/', (layer) => {
   });
 
   test(`imports only ${ALLOWED[layer].map((f) => `${f}/`).join(', ')}`, () => {
-    const violations = files.flatMap((file) => projectImports(file)
-      .filter((i) => !ALLOWED[layer].includes(i.folder))
-      .map((i) => `${file} imports '${i.specifier}' (${i.folder}/)`));
+    const violations = files.flatMap((file) =>
+      projectImports(file)
+        .filter((i) => !ALLOWED[layer].includes(i.folder))
+        .map((i) => `${file} imports '${i.specifier}' (${i.folder}/)`),
+    );
     expect(violations).toEqual([]);
   });
 });

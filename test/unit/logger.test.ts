@@ -7,14 +7,24 @@ const TOKEN = '3f9a1c0b7d2e4f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a'
 
 function capture(level = 'debug') {
   const lines: string[] = [];
-  const logger = createLogger({ level, destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  const logger = createLogger({
+    level,
+    destination: new Writable({
+      write(c, _e, cb) {
+        lines.push(String(c));
+        cb();
+      },
+    }),
+  });
   return { logger, lines, text: () => lines.join('') };
 }
 
 describe('redactUrl', () => {
   test('keeps the path and harmless parameters; replaces sensitive values', () => {
     expect(redactUrl(`/designer/?token=${TOKEN}`)).toBe('/designer/?token=[redacted]');
-    expect(redactUrl('/api/v1/customers?search=acme&limit=20&password=s3cret&api_key=k')).toBe('/api/v1/customers?search=acme&limit=20&password=[redacted]&api_key=[redacted]');
+    expect(redactUrl('/api/v1/customers?search=acme&limit=20&password=s3cret&api_key=k')).toBe(
+      '/api/v1/customers?search=acme&limit=20&password=[redacted]&api_key=[redacted]',
+    );
     expect(redactUrl('/api/v1/flows')).toBe('/api/v1/flows');
     expect(redactUrl('/x?access_token=abc&Authorization=Bearer%20x')).toBe('/x?access_token=[redacted]&Authorization=[redacted]');
   });
@@ -28,7 +38,9 @@ describe('redactUrl', () => {
 
 describe('scrubText', () => {
   test('URLs, bearer tokens and digest responses quoted in a text', () => {
-    const t = scrubText(`Route GET:/designer/?token=${TOKEN} not found; Authorization: Bearer ${TOKEN}; Digest username="a", response="0123456789abcdef0123456789abcdef"`);
+    const t = scrubText(
+      `Route GET:/designer/?token=${TOKEN} not found; Authorization: Bearer ${TOKEN}; Digest username="a", response="0123456789abcdef0123456789abcdef"`,
+    );
     expect(t).not.toContain(TOKEN);
     expect(t).not.toContain('0123456789abcdef0123456789abcdef');
     expect(t).toContain('Route GET:/designer/?token=[redacted] not found');
@@ -43,7 +55,9 @@ describe('fastify request logs through createLogger', () => {
     const { logger, text, lines } = capture();
     const app = Fastify({ loggerInstance: logger as FastifyBaseLogger });
     app.get('/designer/', async () => 'ok');
-    app.get('/boom', async (req) => { throw new Error(`cannot handle ${req.url}`); });
+    app.get('/boom', async (req) => {
+      throw new Error(`cannot handle ${req.url}`);
+    });
     await app.ready();
     expect((await app.inject({ url: `/designer/?token=${TOKEN}` })).statusCode).toBe(200);
     expect((await app.inject({ url: `/nowhere?token=${TOKEN}&password=hunter2` })).statusCode).toBe(404);
@@ -54,7 +68,10 @@ describe('fastify request logs through createLogger', () => {
     expect(all).not.toContain(TOKEN.slice(0, 16));
     expect(all).not.toContain('hunter2');
     // the path is still there for the operator
-    const urls = lines.map((l) => JSON.parse(l)).filter((l) => l.req?.url).map((l) => l.req.url);
+    const urls = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.req?.url)
+      .map((l) => l.req.url);
     expect(urls).toEqual(expect.arrayContaining(['/designer/?token=[redacted]', '/nowhere?token=[redacted]&password=[redacted]', '/boom?token=[redacted]']));
     expect(all).toContain('cannot handle /boom?token=[redacted]');
   });

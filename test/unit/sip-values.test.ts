@@ -1,19 +1,32 @@
 import {
-  isToken, parseNameAddr, parseNameAddrList, parseParams, parseParamsStrict, parseUri, splitHeaderList,
-  splitHeaderListStrict, unescapeUri,
+  isToken,
+  parseNameAddr,
+  parseNameAddrList,
+  parseParams,
+  parseParamsStrict,
+  parseUri,
+  splitHeaderList,
+  splitHeaderListStrict,
+  unescapeUri,
 } from '../../grammar/sip-values';
 
 describe('parseNameAddr', () => {
   test('quoted display name with escapes', () => {
-    expect(parseNameAddr('"Bob \\"the\\" \\\\ Builder" <sip:bob@h>;tag=a1')).toEqual(
-      { displayName: 'Bob "the" \\ Builder', uri: 'sip:bob@h', params: { tag: 'a1' } });
+    expect(parseNameAddr('"Bob \\"the\\" \\\\ Builder" <sip:bob@h>;tag=a1')).toEqual({
+      displayName: 'Bob "the" \\ Builder',
+      uri: 'sip:bob@h',
+      params: { tag: 'a1' },
+    });
   });
   test('quoted display name may hold , ; < > and UTF-8', () => {
     expect(parseNameAddr('"Wat, <son>; Ünï" <sip:w@h>')!.displayName).toBe('Wat, <son>; Ünï');
   });
   test('unquoted multi-token display name, and none before "<" (RFC 4475 lwsdisp)', () => {
-    expect(parseNameAddr('A. G. Bell <sip:agb@bell-telephone.com> ;tag=a48s')).toEqual(
-      { displayName: 'A. G. Bell', uri: 'sip:agb@bell-telephone.com', params: { tag: 'a48s' } });
+    expect(parseNameAddr('A. G. Bell <sip:agb@bell-telephone.com> ;tag=a48s')).toEqual({
+      displayName: 'A. G. Bell',
+      uri: 'sip:agb@bell-telephone.com',
+      params: { tag: 'a48s' },
+    });
     expect(parseNameAddr('caller<sip:caller@example.com>;tag=323')!.displayName).toBe('caller');
   });
   test('addr-spec: trailing params belong to the header, URI params need <>', () => {
@@ -21,8 +34,12 @@ describe('parseNameAddr', () => {
     expect(parseNameAddr('<sip:+1972@gw;user=phone>;tag=9')).toEqual({ displayName: null, uri: 'sip:+1972@gw;user=phone', params: { tag: '9' } });
   });
   test('params: case-folded names, flags, quoted values, LWS around = and ;', () => {
-    expect(parseNameAddr('<sip:a@h> ; Expires = 60 ;+sip.instance="<urn:uuid:1>"; q=0.7 ;lr')!.params)
-      .toEqual({ expires: '60', '+sip.instance': '<urn:uuid:1>', q: '0.7', lr: null });
+    expect(parseNameAddr('<sip:a@h> ; Expires = 60 ;+sip.instance="<urn:uuid:1>"; q=0.7 ;lr')!.params).toEqual({
+      expires: '60',
+      '+sip.instance': '<urn:uuid:1>',
+      q: '0.7',
+      lr: null,
+    });
   });
   test('tel: and other absolute URIs', () => {
     expect(parseNameAddr('<tel:+31-20-1234;phone-context=example.com>')!.uri).toBe('tel:+31-20-1234;phone-context=example.com');
@@ -30,22 +47,42 @@ describe('parseNameAddr', () => {
     expect(parseNameAddr('<http://www.example.com>;tag=1')!.params.tag).toBe('1');
   });
   test.each([
-    ['"unterminated <sip:a@h>'], ['Bell, Alexander <sip:a@h>'], ['< sip:a@h >'], ['<sip:a@h'], ['<sip:a @h>'],
-    ['sip:a@h?Route=x'], ['<sip:a@h>;;tag=1'], ['<sip:a@h>;tag='], ['<sip:a@h> junk'], ['"x" sip:a@h'], [''], ['<>'],
-    ['<nocolon>'], ['*'], ['<sip:a@h>;x="open'],
+    ['"unterminated <sip:a@h>'],
+    ['Bell, Alexander <sip:a@h>'],
+    ['< sip:a@h >'],
+    ['<sip:a@h'],
+    ['<sip:a @h>'],
+    ['sip:a@h?Route=x'],
+    ['<sip:a@h>;;tag=1'],
+    ['<sip:a@h>;tag='],
+    ['<sip:a@h> junk'],
+    ['"x" sip:a@h'],
+    [''],
+    ['<>'],
+    ['<nocolon>'],
+    ['*'],
+    ['<sip:a@h>;x="open'],
   ])('rejects %s', (v) => expect(parseNameAddr(v)).toBeNull());
 });
 
 describe('parseUri', () => {
   test('full SIP URI', () => {
     expect(parseUri('sips:alice:secret@Atlanta.COM:5061;transport=tcp;lr?subject=project%20x&priority=urgent')).toEqual({
-      scheme: 'sips', user: 'alice', password: 'secret', host: 'atlanta.com', port: 5061,
-      params: { transport: 'tcp', lr: null }, headers: 'subject=project%20x&priority=urgent',
+      scheme: 'sips',
+      user: 'alice',
+      password: 'secret',
+      host: 'atlanta.com',
+      port: 5061,
+      params: { transport: 'tcp', lr: null },
+      headers: 'subject=project%20x&priority=urgent',
     });
   });
   test('user parameters and escapes in the user part', () => {
-    expect(parseUri('sip:+1-212-555-1212;isub=1411;postd=pp22@example.com;user=phone')).toMatchObject(
-      { user: '+1-212-555-1212;isub=1411;postd=pp22', host: 'example.com', params: { user: 'phone' } });
+    expect(parseUri('sip:+1-212-555-1212;isub=1411;postd=pp22@example.com;user=phone')).toMatchObject({
+      user: '+1-212-555-1212;isub=1411;postd=pp22',
+      host: 'example.com',
+      params: { user: 'phone' },
+    });
     expect(parseUri('sip:user;par=u%40example.net@example.com')!.user).toBe('user;par=u@example.net');
     expect(parseUri('sip:%75se%72@h')!.user).toBe('user');
   });
@@ -65,7 +102,9 @@ describe('parseUri', () => {
     expect(parseUri('urn:service:sos')).toMatchObject({ scheme: 'urn', host: 'service:sos' });
   });
   test.each([['sip:'], ['sip:@h'], ['sip:a@'], ['sip:h:99999'], ['sip:h:x'], ['sip:[::1'], ['sip:[::1]x'], ['sip:h h'], ['1sip:h'], ['nocolon'], ['tel:']])(
-    'rejects %s', (v) => expect(parseUri(v)).toBeNull());
+    'rejects %s',
+    (v) => expect(parseUri(v)).toBeNull(),
+  );
   test('invalid escapes stay literal, %00 is kept', () => {
     expect(unescapeUri('a%ZZ%41')).toBe('a%ZZA');
     expect(unescapeUri('%00x')).toBe('\0x');

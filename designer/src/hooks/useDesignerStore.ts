@@ -17,7 +17,9 @@ export interface DesignerStore {
 export function useDesignerStore(): DesignerStore {
   const [state, dispatch] = useReducer(reducer, null, () => initialState(initialToken()));
   const ref = useRef(state);
-  useLayoutEffect(() => { ref.current = state; }, [state]);
+  useLayoutEffect(() => {
+    ref.current = state;
+  }, [state]);
   const get = useCallback(() => ref.current, []);
   return { state, dispatch, get };
 }

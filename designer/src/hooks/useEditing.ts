@@ -24,17 +24,26 @@ export interface Editing {
 }
 
 export function useEditing(dispatch: Dispatch<Action>, canvas: RefObject<CanvasHandle | null>): Editing {
-  return useMemo(() => ({
-    undo: () => dispatch({ type: 'undo' }),
-    redo: () => dispatch({ type: 'redo' }),
-    addNode: (type, at) => dispatch({ type: 'addNode', nodeType: type, at: at ?? canvas.current?.center() ?? { x: 100, y: 100 } }),
-    duplicate: () => dispatch({ type: 'duplicate' }),
-    deleteSelection: (nodes, edges) => dispatch({ type: 'delete', nodes, edges }),
-    setExit: (source, pointer, target) => dispatch({ type: 'setExit', source, pointer, target }),
-    move: (moves) => dispatch({ type: 'move', moves }),
-    editNode: (logicId, id, fn) => dispatch({ type: 'editNode', logicId, id, fn }),
-    select: (ids) => dispatch({ type: 'select', ids }),
-    focusNode: (id) => { dispatch({ type: 'focusNode', id }); canvas.current?.focusNode(id); },
-    chooseLogic: (logicId) => { dispatch({ type: 'logicChosen', logicId }); setTimeout(() => canvas.current?.fit(), 50); },
-  }), [dispatch, canvas]);
+  return useMemo(
+    () => ({
+      undo: () => dispatch({ type: 'undo' }),
+      redo: () => dispatch({ type: 'redo' }),
+      addNode: (type, at) => dispatch({ type: 'addNode', nodeType: type, at: at ?? canvas.current?.center() ?? { x: 100, y: 100 } }),
+      duplicate: () => dispatch({ type: 'duplicate' }),
+      deleteSelection: (nodes, edges) => dispatch({ type: 'delete', nodes, edges }),
+      setExit: (source, pointer, target) => dispatch({ type: 'setExit', source, pointer, target }),
+      move: (moves) => dispatch({ type: 'move', moves }),
+      editNode: (logicId, id, fn) => dispatch({ type: 'editNode', logicId, id, fn }),
+      select: (ids) => dispatch({ type: 'select', ids }),
+      focusNode: (id) => {
+        dispatch({ type: 'focusNode', id });
+        canvas.current?.focusNode(id);
+      },
+      chooseLogic: (logicId) => {
+        dispatch({ type: 'logicChosen', logicId });
+        setTimeout(() => canvas.current?.fit(), 50);
+      },
+    }),
+    [dispatch, canvas],
+  );
 }

@@ -42,19 +42,28 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows }: Dep
       const open = s.open;
       const doc = docOf(s);
       if (!open || !doc) return false;
-      if (!isFlowName(open.name)) { status({ kind: 'error', text: `invalid flow name "${open.name}"` }); return false; }
+      if (!isFlowName(open.name)) {
+        status({ kind: 'error', text: `invalid flow name "${open.name}"` });
+        return false;
+      }
       const text = docText(s);
       try {
         const r = await api.save(open.name, text);
         dispatch({ type: 'saved', from: open, text, doc });
-        status({ kind: 'ok', text: `saved ${open.name} (development${r.created ? ', created' : ''}${r.problems.length ? `, ${r.problems.length} warning(s)` : ''})` });
+        status({
+          kind: 'ok',
+          text: `saved ${open.name} (development${r.created ? ', created' : ''}${r.problems.length ? `, ${r.problems.length} warning(s)` : ''})`,
+        });
         refreshFlows();
         if (get().details[open.name]) dispatch({ type: 'detailsRefreshed', name: open.name, detail: await api.flow(open.name) });
         return true;
       } catch (e) {
         const f = e as ApiFailure;
         dispatch({ type: 'saveRefused', problems: f.body?.problems ?? null });
-        status({ kind: 'error', text: `not saved: ${f.body?.problems ? `${f.body.problems.filter((p: Problem) => p.severity === 'error').length} error(s)` : f.message}` });
+        status({
+          kind: 'error',
+          text: `not saved: ${f.body?.problems ? `${f.body.problems.filter((p: Problem) => p.severity === 'error').length} error(s)` : f.message}`,
+        });
         return false;
       }
     }
@@ -73,8 +82,15 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows }: Dep
       },
 
       async toggleDetails(name) {
-        if (get().details[name]) { dispatch({ type: 'detailsClosed', name }); return; }
-        try { dispatch({ type: 'detailsLoaded', name, detail: await api.flow(name) }); } catch (e) { status({ kind: 'error', text: (e as Error).message }); }
+        if (get().details[name]) {
+          dispatch({ type: 'detailsClosed', name });
+          return;
+        }
+        try {
+          dispatch({ type: 'detailsLoaded', name, detail: await api.flow(name) });
+        } catch (e) {
+          status({ kind: 'error', text: (e as Error).message });
+        }
       },
 
       save,
@@ -90,7 +106,9 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows }: Dep
           status({ kind: 'ok', text: `released ${open.name} v${r.version}` });
           refreshFlows();
           dispatch({ type: 'detailsLoaded', name: open.name, detail: await api.flow(open.name) });
-        } catch (e) { status({ kind: 'error', text: `release: ${(e as Error).message}` }); }
+        } catch (e) {
+          status({ kind: 'error', text: `release: ${(e as Error).message}` });
+        }
       },
 
       async activate(name, version) {
@@ -99,7 +117,9 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows }: Dep
           status({ kind: 'ok', text: `activated ${name} v${version}` });
           refreshFlows();
           dispatch({ type: 'detailsLoaded', name, detail: await api.flow(name) });
-        } catch (e) { status({ kind: 'error', text: `activate: ${(e as Error).message}` }); }
+        } catch (e) {
+          status({ kind: 'error', text: `activate: ${(e as Error).message}` });
+        }
       },
 
       exportSlid() {
@@ -118,17 +138,29 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows }: Dep
         const text = await file.text();
         try {
           const loaded = JSON.parse(text);
-          const name = file.name.replace(/\.slid$|\.json$/i, '').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'imported';
+          const name =
+            file.name
+              .replace(/\.slid$|\.json$/i, '')
+              .replace(/[^A-Za-z0-9._-]/g, '-')
+              .replace(/^[^A-Za-z0-9]+/, '') || 'imported';
           loadDoc({ name, source: 'import', text, loaded });
           status({ kind: 'info', text: `imported ${file.name} as "${name}" (not saved yet)` });
-        } catch (e) { status({ kind: 'error', text: `${file.name}: not JSON: ${(e as Error).message}` }); }
+        } catch (e) {
+          status({ kind: 'error', text: `${file.name}: not JSON: ${(e as Error).message}` });
+        }
       },
 
       newFlow() {
         const s = get();
         const name = s.newName.trim();
-        if (!isFlowName(name)) { status({ kind: 'error', text: 'flow name: letters, digits, . _ - (up to 64)' }); return; }
-        if (s.flows.some((f) => f.name === name)) { status({ kind: 'error', text: `flow "${name}" exists` }); return; }
+        if (!isFlowName(name)) {
+          status({ kind: 'error', text: 'flow name: letters, digits, . _ - (up to 64)' });
+          return;
+        }
+        if (s.flows.some((f) => f.name === name)) {
+          status({ kind: 'error', text: `flow "${name}" exists` });
+          return;
+        }
         if (!confirmDiscard()) return;
         loadDoc({ name, source: 'new', text: null, loaded: { 1: { name, description: '', nodes: {} } } });
         dispatch({ type: 'newName', text: '' });

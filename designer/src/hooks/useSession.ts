@@ -5,7 +5,9 @@ import type { Action, Status } from '../store';
 
 export function useApi(token: string | null, dispatch: Dispatch<Action>): Api {
   const api = useMemo(() => new Api(token), [token]);
-  useEffect(() => { api.onUnauthorized = () => dispatch({ type: 'askToken', ask: true }); }, [api, dispatch]);
+  useEffect(() => {
+    api.onUnauthorized = () => dispatch({ type: 'askToken', ask: true });
+  }, [api, dispatch]);
   return api;
 }
 
@@ -21,9 +23,13 @@ export function useCatalog(api: Api, token: string | null, dispatch: Dispatch<Ac
 
   useEffect(() => {
     if (!token) return;
-    api.nodeTypes().then((types) => dispatch({ type: 'typesLoaded', types }))
+    api
+      .nodeTypes()
+      .then((types) => dispatch({ type: 'typesLoaded', types }))
       .catch((e) => dispatch({ type: 'status', status: { kind: 'error', text: `node types: ${e.message}` } }));
-    api.directorySchema().then((tables) => dispatch({ type: 'tablesLoaded', tables }))
+    api
+      .directorySchema()
+      .then((tables) => dispatch({ type: 'tablesLoaded', tables }))
       .catch(() => dispatch({ type: 'tablesLoaded', tables: [] }));
     refreshFlows();
   }, [api, token, refreshFlows, dispatch]);

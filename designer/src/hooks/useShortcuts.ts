@@ -10,11 +10,22 @@ export function useShortcuts(k: { save(): void; undo(): void; redo(): void; dupl
       const mod = e.ctrlKey || e.metaKey;
       if (!mod) return;
       const key = e.key.toLowerCase();
-      if (key === 's') { e.preventDefault(); save(); return; }
+      if (key === 's') {
+        e.preventDefault();
+        save();
+        return;
+      }
       if (typing) return;
-      if (key === 'z' && !e.shiftKey) { e.preventDefault(); undo(); }
-      else if (key === 'y' || (key === 'z' && e.shiftKey)) { e.preventDefault(); redo(); }
-      else if (key === 'd') { e.preventDefault(); duplicate(); }
+      if (key === 'z' && !e.shiftKey) {
+        e.preventDefault();
+        undo();
+      } else if (key === 'y' || (key === 'z' && e.shiftKey)) {
+        e.preventDefault();
+        redo();
+      } else if (key === 'd') {
+        e.preventDefault();
+        duplicate();
+      }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);

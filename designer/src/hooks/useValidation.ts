@@ -12,10 +12,19 @@ export function useValidation(api: Api, open: Open | null, doc: SlidDoc | null, 
     let cancelled = false;
     dispatch({ type: 'validating' });
     const text = debouncedDoc === open.loaded && open.text !== null ? open.text : JSON.stringify(debouncedDoc);
-    api.validate(text, `${open.name}.slid`)
-      .then((r) => { if (!cancelled) dispatch({ type: 'validated', problems: r.problems }); })
-      .catch((e) => { if (!cancelled) dispatch({ type: 'status', status: { kind: 'error', text: `validate: ${e.message}` } }); })
-      .finally(() => { if (!cancelled) dispatch({ type: 'validationDone' }); });
-    return () => { cancelled = true; };
+    api
+      .validate(text, `${open.name}.slid`)
+      .then((r) => {
+        if (!cancelled) dispatch({ type: 'validated', problems: r.problems });
+      })
+      .catch((e) => {
+        if (!cancelled) dispatch({ type: 'status', status: { kind: 'error', text: `validate: ${e.message}` } });
+      })
+      .finally(() => {
+        if (!cancelled) dispatch({ type: 'validationDone' });
+      });
+    return () => {
+      cancelled = true;
+    };
   }, [debouncedDoc, open, api, dispatch]);
 }

@@ -46,7 +46,11 @@ const nodeTypeSchema = {
     title: { type: 'string' },
     category: { type: 'string', enum: [...NODE_CATEGORIES] },
     description: { type: 'string' },
-    valuesSchema: { type: 'object', additionalProperties: true, description: 'JSON Schema of `values`, with the x-exit/x-writes/x-var/x-column/x-table/x-logic annotations' },
+    valuesSchema: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'JSON Schema of `values`, with the x-exit/x-writes/x-var/x-column/x-table/x-logic annotations',
+    },
   },
   required: ['type', 'title', 'category', 'description', 'valuesSchema'],
 };
@@ -66,48 +70,66 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
 
   // The catalogue never changes while the process runs: built once.
   const catalogue = registry.list().map((t) => ({
-    type: t.type, title: t.title, category: t.category, description: t.description, valuesSchema: t.valuesSchema,
+    type: t.type,
+    title: t.title,
+    category: t.category,
+    description: t.description,
+    valuesSchema: t.valuesSchema,
   }));
 
-  app.get(`${prefix}/node-types`, {
-    schema: {
-      tags: TAG, summary: 'Node type catalogue: every node type with the JSON Schema of its values (the designer\'s palette and forms)',
-      response: { 200: { type: 'array', items: nodeTypeSchema }, 401: errorBody },
-    },
-  }, async () => catalogue);
-
-  app.get(`${prefix}/directory/schema`, {
-    schema: {
-      tags: TAG, summary: 'Directory tables (`schema.table`) and their columns with data types (the designer\'s pickers)',
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            tables: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  name: { type: 'string', description: '`schema.table` as flows name it' },
-                  columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
-                },
-                required: ['name', 'columns'],
-              },
-            },
-          },
-          required: ['tables'],
-        },
-        401: errorBody, 503: errorBody,
+  app.get(
+    `${prefix}/node-types`,
+    {
+      schema: {
+        tags: TAG,
+        summary: "Node type catalogue: every node type with the JSON Schema of its values (the designer's palette and forms)",
+        response: { 200: { type: 'array', items: nodeTypeSchema }, 401: errorBody },
       },
     },
-  }, async () => {
-    const schema = await o.directory.schema();
-    const tables = Object.entries(schema)
-      .filter(([name]) => !hidden.has(name.split('.')[0]))
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, cols]) => ({ name, columns: Object.entries(cols).map(([c, type]) => ({ name: c, type })) }));
-    return { tables };
-  });
+    async () => catalogue,
+  );
+
+  app.get(
+    `${prefix}/directory/schema`,
+    {
+      schema: {
+        tags: TAG,
+        summary: "Directory tables (`schema.table`) and their columns with data types (the designer's pickers)",
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              tables: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    name: { type: 'string', description: '`schema.table` as flows name it' },
+                    columns: {
+                      type: 'array',
+                      items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] },
+                    },
+                  },
+                  required: ['name', 'columns'],
+                },
+              },
+            },
+            required: ['tables'],
+          },
+          401: errorBody,
+          503: errorBody,
+        },
+      },
+    },
+    async () => {
+      const schema = await o.directory.schema();
+      const tables = Object.entries(schema)
+        .filter(([name]) => !hidden.has(name.split('.')[0]))
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, cols]) => ({ name, columns: Object.entries(cols).map(([c, type]) => ({ name: c, type })) }));
+      return { tables };
+    },
+  );
 
   // ------------------------------------------------------------ the web app
   const dist = o.distDir ?? defaultDesignerDist();
@@ -115,7 +137,13 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
   const hide = { schema: { hide: true } };
   if (built) {
     await app.register(fastifyStatic, {
-      root: dist, prefix: '/designer/', decorateReply: false, index: ['index.html'], redirect: false, wildcard: true, cacheControl: false,
+      root: dist,
+      prefix: '/designer/',
+      decorateReply: false,
+      index: ['index.html'],
+      redirect: false,
+      wildcard: true,
+      cacheControl: false,
       // index.html names content-hashed assets: it must never be cached, the assets may be forever.
       setHeaders(res, file) {
         res.setHeader('Cache-Control', file.endsWith('index.html') ? 'no-cache' : 'public, max-age=31536000, immutable');

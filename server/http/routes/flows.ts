@@ -3,8 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps';
 import { ApiError, problemJson } from '../errors';
 import {
-  errorResponses, flowDetailSchema, flowNameParam, flowSummarySchema, releaseSchema, saveResultSchema, slidSchema,
-  slidTextBody, validationResultSchema,
+  errorResponses,
+  flowDetailSchema,
+  flowNameParam,
+  flowSummarySchema,
+  releaseSchema,
+  saveResultSchema,
+  slidSchema,
+  slidTextBody,
+  validationResultSchema,
 } from '../schemas';
 import { FLOW_NAME_PATTERN } from '../../flows';
 
@@ -13,129 +20,197 @@ const TAG = ['flows'];
 /** The routes that take a .slid as raw text: their own content-type parsers keep the body byte for byte. */
 async function rawSlidRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'text/plain', 'application/octet-stream'], { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 },
-    (_req, body, done) => done(null, body));
+  app.addContentTypeParser(
+    ['application/json', 'text/plain', 'application/octet-stream'],
+    { parseAs: 'string', bodyLimit: 16 * 1024 * 1024 },
+    (_req, body, done) => done(null, body),
+  );
   const consumes = ['application/json', 'text/plain', 'application/octet-stream'];
 
-  app.post<{ Body: string; Querystring: { file?: string } }>('/flows/validate', {
-    schema: {
-      tags: TAG, summary: 'Validate a .slid (nothing is stored): every problem, located', consumes,
-      querystring: { type: 'object', properties: { file: { type: 'string', maxLength: 200, description: 'file name shown in problems' } }, additionalProperties: false },
-      body: slidTextBody,
-      response: { 200: validationResultSchema, ...errorResponses },
-    },
-  }, async (req) => {
-    const problems = deps.flows.validate(req.body, req.query.file ?? 'flow.slid');
-    const errors = problems.filter((p) => p.severity === 'error').length;
-    return { valid: errors === 0, errors, warnings: problems.length - errors, problems: problems.map(problemJson) };
-  });
-
-  app.put<{ Body: string; Params: { name: string } }>('/flows/:name', {
-    schema: {
-      tags: TAG, summary: 'Save the development copy of a flow (created when new). Errors → 400 listing every problem; warnings are returned', consumes,
-      params: flowNameParam, body: slidTextBody,
-      response: { 200: saveResultSchema, 201: saveResultSchema, ...errorResponses },
-    },
-  }, async (req, reply) => {
-    const r = await deps.flows.saveDevelopment(req.params.name, req.body, { create: true });
-    return reply.code(r.created ? 201 : 200).send({ name: req.params.name, created: r.created, problems: r.problems.map(problemJson) });
-  });
-
-  app.post<{ Body: string; Querystring: { name: string; replace?: boolean } }>('/flows/import', {
-    schema: {
-      tags: TAG, summary: 'Import a .slid as the development copy of a new flow (409 when it exists, unless replace=true)', consumes,
-      querystring: {
-        type: 'object',
-        properties: { name: { type: 'string', pattern: FLOW_NAME_PATTERN }, replace: { type: 'boolean', default: false } },
-        required: ['name'], additionalProperties: false,
+  app.post<{ Body: string; Querystring: { file?: string } }>(
+    '/flows/validate',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'Validate a .slid (nothing is stored): every problem, located',
+        consumes,
+        querystring: {
+          type: 'object',
+          properties: { file: { type: 'string', maxLength: 200, description: 'file name shown in problems' } },
+          additionalProperties: false,
+        },
+        body: slidTextBody,
+        response: { 200: validationResultSchema, ...errorResponses },
       },
-      body: slidTextBody,
-      response: { 200: saveResultSchema, 201: saveResultSchema, ...errorResponses },
     },
-  }, async (req, reply) => {
-    const { name, replace } = req.query;
-    if (!replace) {
-      if (await deps.flows.exists(name)) throw new ApiError(409, `flow "${name}" already exists (PUT /api/v1/flows/${name} or ?replace=true to overwrite its development copy)`);
-    }
-    const r = await deps.flows.saveDevelopment(name, req.body, { create: true });
-    return reply.code(r.created ? 201 : 200).send({ name, created: r.created, problems: r.problems.map(problemJson) });
-  });
+    async (req) => {
+      const problems = deps.flows.validate(req.body, req.query.file ?? 'flow.slid');
+      const errors = problems.filter((p) => p.severity === 'error').length;
+      return { valid: errors === 0, errors, warnings: problems.length - errors, problems: problems.map(problemJson) };
+    },
+  );
+
+  app.put<{ Body: string; Params: { name: string } }>(
+    '/flows/:name',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'Save the development copy of a flow (created when new). Errors → 400 listing every problem; warnings are returned',
+        consumes,
+        params: flowNameParam,
+        body: slidTextBody,
+        response: { 200: saveResultSchema, 201: saveResultSchema, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const r = await deps.flows.saveDevelopment(req.params.name, req.body, { create: true });
+      return reply.code(r.created ? 201 : 200).send({ name: req.params.name, created: r.created, problems: r.problems.map(problemJson) });
+    },
+  );
+
+  app.post<{ Body: string; Querystring: { name: string; replace?: boolean } }>(
+    '/flows/import',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'Import a .slid as the development copy of a new flow (409 when it exists, unless replace=true)',
+        consumes,
+        querystring: {
+          type: 'object',
+          properties: { name: { type: 'string', pattern: FLOW_NAME_PATTERN }, replace: { type: 'boolean', default: false } },
+          required: ['name'],
+          additionalProperties: false,
+        },
+        body: slidTextBody,
+        response: { 200: saveResultSchema, 201: saveResultSchema, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const { name, replace } = req.query;
+      if (!replace) {
+        if (await deps.flows.exists(name))
+          throw new ApiError(409, `flow "${name}" already exists (PUT /api/v1/flows/${name} or ?replace=true to overwrite its development copy)`);
+      }
+      const r = await deps.flows.saveDevelopment(name, req.body, { create: true });
+      return reply.code(r.created ? 201 : 200).send({ name, created: r.created, problems: r.problems.map(problemJson) });
+    },
+  );
 }
 
 export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
   await app.register(async (child) => rawSlidRoutes(child, deps));
 
-  app.get('/flows', {
-    schema: {
-      tags: TAG, summary: 'List flows with their latest and active versions',
-      response: { 200: { type: 'object', properties: { flows: { type: 'array', items: flowSummarySchema } }, required: ['flows'] }, ...errorResponses },
-    },
-  }, async () => ({ flows: await deps.flows.list() }));
-
-  app.get<{ Params: { name: string } }>('/flows/:name', {
-    schema: {
-      tags: TAG, summary: 'A flow: development copy, releases, active version',
-      params: flowNameParam, response: { 200: flowDetailSchema, ...errorResponses },
-    },
-  }, async (req) => {
-    const d = await deps.flows.get(req.params.name);
-    return { ...d, problems: d.problems.map(problemJson) };
-  });
-
-  app.post<{ Params: { name: string }; Body: { note?: string } | undefined }>('/flows/:name/releases', {
-    schema: {
-      tags: TAG, summary: 'Release: freeze the current development copy as version N+1',
-      params: flowNameParam,
-      body: { type: 'object', properties: { note: { type: 'string', maxLength: 2000 } }, additionalProperties: false },
-      response: { 201: releaseSchema, ...errorResponses },
-    },
-    // The body is optional: no body means no note.
-    preValidation: async (req) => { if (req.body === undefined || req.body === null) req.body = {}; },
-  }, async (req, reply) => reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null)));
-
-  app.post<{ Params: { name: string; version: number } }>('/flows/:name/releases/:version/activate', {
-    schema: {
-      tags: TAG, summary: 'Activate a release: compiled first, then swapped in atomically (in-flight requests finish on the old one)',
-      params: {
-        type: 'object',
-        properties: { ...(flowNameParam.properties as object), version: { type: 'integer', minimum: 1 } },
-        required: ['name', 'version'], additionalProperties: false,
+  app.get(
+    '/flows',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'List flows with their latest and active versions',
+        response: { 200: { type: 'object', properties: { flows: { type: 'array', items: flowSummarySchema } }, required: ['flows'] }, ...errorResponses },
       },
-      response: {
-        200: {
+    },
+    async () => ({ flows: await deps.flows.list() }),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/flows/:name',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'A flow: development copy, releases, active version',
+        params: flowNameParam,
+        response: { 200: flowDetailSchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const d = await deps.flows.get(req.params.name);
+      return { ...d, problems: d.problems.map(problemJson) };
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: { note?: string } | undefined }>(
+    '/flows/:name/releases',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'Release: freeze the current development copy as version N+1',
+        params: flowNameParam,
+        body: { type: 'object', properties: { note: { type: 'string', maxLength: 2000 } }, additionalProperties: false },
+        response: { 201: releaseSchema, ...errorResponses },
+      },
+      // The body is optional: no body means no note.
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
+    },
+    async (req, reply) => reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null)),
+  );
+
+  app.post<{ Params: { name: string; version: number } }>(
+    '/flows/:name/releases/:version/activate',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'Activate a release: compiled first, then swapped in atomically (in-flight requests finish on the old one)',
+        params: {
           type: 'object',
-          properties: { flow: { type: 'string' }, version: { type: 'integer' }, activatedAt: { type: 'string', format: 'date-time' }, generation: { type: 'integer' } },
-          required: ['flow', 'version', 'activatedAt', 'generation'],
+          properties: { ...(flowNameParam.properties as object), version: { type: 'integer', minimum: 1 } },
+          required: ['name', 'version'],
+          additionalProperties: false,
         },
-        ...errorResponses,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              flow: { type: 'string' },
+              version: { type: 'integer' },
+              activatedAt: { type: 'string', format: 'date-time' },
+              generation: { type: 'integer' },
+            },
+            required: ['flow', 'version', 'activatedAt', 'generation'],
+          },
+          ...errorResponses,
+        },
       },
     },
-  }, async (req) => {
-    const r = await deps.flows.activate(req.params.name, req.params.version);
-    deps.metrics.activations.inc({ flow: req.params.name });
-    return { flow: req.params.name, version: r.version, activatedAt: r.activatedAt, generation: deps.flows.generation() };
-  });
+    async (req) => {
+      const r = await deps.flows.activate(req.params.name, req.params.version);
+      deps.metrics.activations.inc({ flow: req.params.name });
+      return { flow: req.params.name, version: r.version, activatedAt: r.activatedAt, generation: deps.flows.generation() };
+    },
+  );
 
-  app.get<{ Params: { name: string }; Querystring: { version?: string } }>('/flows/:name/export', {
-    schema: {
-      tags: TAG, summary: 'Download the .slid exactly as stored (a release, "development", or by default the active release)',
-      params: flowNameParam,
-      querystring: {
-        type: 'object',
-        properties: { version: { type: 'string', pattern: '^([1-9][0-9]*|development)$', description: 'release number or "development"; default: the active release, else development' } },
-        additionalProperties: false,
+  app.get<{ Params: { name: string }; Querystring: { version?: string } }>(
+    '/flows/:name/export',
+    {
+      schema: {
+        tags: TAG,
+        summary: 'Download the .slid exactly as stored (a release, "development", or by default the active release)',
+        params: flowNameParam,
+        querystring: {
+          type: 'object',
+          properties: {
+            version: {
+              type: 'string',
+              pattern: '^([1-9][0-9]*|development)$',
+              description: 'release number or "development"; default: the active release, else development',
+            },
+          },
+          additionalProperties: false,
+        },
+        produces: ['application/json'],
+        response: { 200: { ...slidSchema, description: 'the .slid file (Content-Disposition: attachment)' }, ...errorResponses },
       },
-      produces: ['application/json'],
-      response: { 200: { ...slidSchema, description: 'the .slid file (Content-Disposition: attachment)' }, ...errorResponses },
     },
-  }, async (req, reply) => {
-    const v = req.query.version;
-    const { text, version } = await deps.flows.exportText(req.params.name, v === undefined ? undefined : v === 'development' ? 'development' : Number(v));
-    const suffix = version === 'development' ? '-development' : `-v${version}`;
-    return reply
-      .header('Content-Type', 'application/json; charset=utf-8')
-      .header('Content-Disposition', `attachment; filename="${req.params.name}${suffix}.slid"`)
-      .header('X-Sipflow-Version', String(version))
-      .send(text);
-  });
+    async (req, reply) => {
+      const v = req.query.version;
+      const { text, version } = await deps.flows.exportText(req.params.name, v === undefined ? undefined : v === 'development' ? 'development' : Number(v));
+      const suffix = version === 'development' ? '-development' : `-v${version}`;
+      return reply
+        .header('Content-Type', 'application/json; charset=utf-8')
+        .header('Content-Disposition', `attachment; filename="${req.params.name}${suffix}.slid"`)
+        .header('X-Sipflow-Version', String(version))
+        .send(text);
+    },
+  );
 }

@@ -13,8 +13,10 @@ import { errorResponses } from '../schemas';
 type S = Record<string, unknown>;
 
 const reason: S = {
-  type: 'string', enum: ['auth', 'rate', 'scanner'],
-  description: 'auth = too many failed authentications in the window; rate = over the request rate limit for security.rateLimit.banAfterSec; scanner = scanner User-Agent',
+  type: 'string',
+  enum: ['auth', 'rate', 'scanner'],
+  description:
+    'auth = too many failed authentications in the window; rate = over the request rate limit for security.rateLimit.banAfterSec; scanner = scanner User-Agent',
 };
 const common: S = {
   reason,
@@ -48,52 +50,85 @@ export const lockedUserSchema: S = {
 };
 
 const banTimes = (b: BanEntry, now: number) => ({
-  reason: b.reason, count: b.count, since: new Date(b.since).toISOString(), until: new Date(b.until).toISOString(),
+  reason: b.reason,
+  count: b.count,
+  since: new Date(b.since).toISOString(),
+  until: new Date(b.until).toISOString(),
   remainingSec: Math.max(0, Math.ceil((b.until - now) / 1000)),
 });
 
 export async function securityRoutes(app: FastifyInstance, deps: ApiDeps) {
   const T = ['security'];
-  app.get('/security/bans', {
-    schema: {
-      tags: T, summary: 'Banned sources and locked usernames of this instance, in force now (oldest first)',
-      response: {
-        200: {
-          type: 'object',
-          properties: { sources: { type: 'array', items: bannedSourceSchema }, users: { type: 'array', items: lockedUserSchema } },
-          required: ['sources', 'users'],
+  app.get(
+    '/security/bans',
+    {
+      schema: {
+        tags: T,
+        summary: 'Banned sources and locked usernames of this instance, in force now (oldest first)',
+        response: {
+          200: {
+            type: 'object',
+            properties: { sources: { type: 'array', items: bannedSourceSchema }, users: { type: 'array', items: lockedUserSchema } },
+            required: ['sources', 'users'],
+          },
+          ...errorResponses,
         },
-        ...errorResponses,
       },
     },
-  }, async () => {
-    const list = deps.security?.list() ?? { sources: [], users: [] };
-    const now = Date.now();
-    return {
-      sources: list.sources.map((b) => ({ address: b.key, ...banTimes(b, now), username: b.last, ...(b.userAgent !== undefined ? { userAgent: b.userAgent } : {}) })),
-      users: list.users.map((b) => ({ username: b.key, ...banTimes(b, now), source: b.last })),
-    };
-  });
-
-  app.delete<{ Params: { address: string } }>('/security/bans/sources/:address', {
-    schema: {
-      tags: T, summary: 'Lift the ban of a source address (its failure count and rate state are forgotten too)',
-      params: { type: 'object', properties: { address: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['address'], additionalProperties: false },
-      response: { 204: { type: 'null', description: 'lifted' }, ...errorResponses },
+    async () => {
+      const list = deps.security?.list() ?? { sources: [], users: [] };
+      const now = Date.now();
+      return {
+        sources: list.sources.map((b) => ({
+          address: b.key,
+          ...banTimes(b, now),
+          username: b.last,
+          ...(b.userAgent !== undefined ? { userAgent: b.userAgent } : {}),
+        })),
+        users: list.users.map((b) => ({ username: b.key, ...banTimes(b, now), source: b.last })),
+      };
     },
-  }, async (req, reply) => {
-    if (!deps.security?.liftSource(req.params.address)) throw new ApiError(404, `source "${req.params.address}" is not banned`);
-    return reply.code(204).send();
-  });
+  );
 
-  app.delete<{ Params: { username: string } }>('/security/bans/users/:username', {
-    schema: {
-      tags: T, summary: 'Lift the lock of a username (any case), in every SIP thread of this instance',
-      params: { type: 'object', properties: { username: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['username'], additionalProperties: false },
-      response: { 204: { type: 'null', description: 'lifted' }, ...errorResponses },
+  app.delete<{ Params: { address: string } }>(
+    '/security/bans/sources/:address',
+    {
+      schema: {
+        tags: T,
+        summary: 'Lift the ban of a source address (its failure count and rate state are forgotten too)',
+        params: {
+          type: 'object',
+          properties: { address: { type: 'string', minLength: 1, maxLength: 64 } },
+          required: ['address'],
+          additionalProperties: false,
+        },
+        response: { 204: { type: 'null', description: 'lifted' }, ...errorResponses },
+      },
     },
-  }, async (req, reply) => {
-    if (!deps.security?.liftUser(req.params.username)) throw new ApiError(404, `username "${req.params.username}" is not locked`);
-    return reply.code(204).send();
-  });
+    async (req, reply) => {
+      if (!deps.security?.liftSource(req.params.address)) throw new ApiError(404, `source "${req.params.address}" is not banned`);
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: { username: string } }>(
+    '/security/bans/users/:username',
+    {
+      schema: {
+        tags: T,
+        summary: 'Lift the lock of a username (any case), in every SIP thread of this instance',
+        params: {
+          type: 'object',
+          properties: { username: { type: 'string', minLength: 1, maxLength: 256 } },
+          required: ['username'],
+          additionalProperties: false,
+        },
+        response: { 204: { type: 'null', description: 'lifted' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      if (!deps.security?.liftUser(req.params.username)) throw new ApiError(404, `username "${req.params.username}" is not locked`);
+      return reply.code(204).send();
+    },
+  );
 }

@@ -52,24 +52,39 @@ async function openFlow(name: string) {
 
 /** Waits until the debounced server validation has settled on a status text. */
 async function validationStatus(expected: RegExp) {
-  await page.waitForFunction(`new RegExp(${JSON.stringify(expected.source)}).test(document.querySelector('[data-testid="validation-status"]')?.textContent ?? '')`, undefined, { timeout: 15_000 });
+  await page.waitForFunction(
+    `new RegExp(${JSON.stringify(expected.source)}).test(document.querySelector('[data-testid="validation-status"]')?.textContent ?? '')`,
+    undefined,
+    { timeout: 15_000 },
+  );
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (scripts/install-system-deps.sh) or set SIPFLOW_CHROMIUM`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (scripts/install-system-deps.sh) or set SIPFLOW_CHROMIUM`);
   if (!existsSync(path.join(ROOT, 'designer/dist/index.html'))) execSync('npm run build:designer', { cwd: ROOT, stdio: 'inherit' });
   mkdirSync(ARTIFACTS, { recursive: true });
 
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-designer-'));
-  const config = parseConfig(JSON.stringify({
-    dataDir, directory: { url: 'memory://' }, location: { url: 'memory' },
-    auth: { nonceSecret: 'designer-test-secret-0123456789' }, http: { token: TOKEN },
-  }), 'test');
+  const config = parseConfig(
+    JSON.stringify({
+      dataDir,
+      directory: { url: 'memory://' },
+      location: { url: 'memory' },
+      auth: { nonceSecret: 'designer-test-secret-0123456789' },
+      http: { token: TOKEN },
+    }),
+    'test',
+  );
   runtime = await openRuntime({ ...runtimeOptionsFromConfig(config), purgeIntervalSec: undefined });
   flows = await createFlowsStore({ knex: runtime.knex, primary: 'pbx' });
   await flows.bootstrap(path.join(ROOT, 'flows'));
   app = await buildApi({
-    config, runtime, flows, metrics: createMetrics({ defaultMetrics: false }), logger: createLogger({ level: 'warn' }),
+    config,
+    runtime,
+    flows,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: createLogger({ level: 'warn' }),
     publicPrefixes: ['/designer'],
   });
   // Until buildApi() registers the designer plugin itself.
@@ -82,14 +97,28 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1600, height: 1000 },
   });
-  page = context.pages()[0] ?? await context.newPage();
-  page.on('dialog', (d) => { void d.accept(); });
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (d) => {
+    void d.accept();
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
   page.on('pageerror', (e) => consoleErrors.push(`${String(e)}\n${e.stack ?? ''}`.slice(0, 3000)));
-  page.on('response', (r) => { if (r.status() >= 400 && r.status() !== 401) consoleErrors.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && r.status() !== 401) consoleErrors.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
 });
 
 afterAll(async () => {
@@ -135,7 +164,12 @@ test('the seed registration flow: 6 nodes, 7 exits', async () => {
   expect(page.url()).not.toContain('token=');
   expect(await page.evaluate('localStorage.getItem("sipflow.apiToken")')).toBe(TOKEN);
   // exits are named source handles
-  for (const [id, handles] of [['0', ['next']], ['1', ['conditions/0/ifTrue', 'fallback']], ['3', ['ifTrue', 'ifFalse']], ['5', ['ifRecordFound', 'ifnoRecordFound']]] as const) {
+  for (const [id, handles] of [
+    ['0', ['next']],
+    ['1', ['conditions/0/ifTrue', 'fallback']],
+    ['3', ['ifTrue', 'ifFalse']],
+    ['5', ['ifRecordFound', 'ifnoRecordFound']],
+  ] as const) {
     for (const h of handles) await want(node(id).locator(`.react-flow__handle.source[data-handleid="${h}"]`)).toHaveCount(1);
   }
   await validationStatus(/^valid/);
@@ -292,18 +326,26 @@ function locatorExpect(loc: import('playwright-core').Locator, negate = false) {
     const until = Date.now() + timeout;
     for (;;) {
       let ok: boolean;
-      try { ok = (await check()) !== negate; } catch { ok = false; }
+      try {
+        ok = (await check()) !== negate;
+      } catch {
+        ok = false;
+      }
       if (ok) return;
       if (Date.now() > until) throw new Error(`expected ${loc} ${negate ? 'not ' : ''}${what}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
   return {
-    get not() { return locatorExpect(loc, !negate); },
+    get not() {
+      return locatorExpect(loc, !negate);
+    },
     toHaveCount: (n: number, o?: { timeout?: number }) => poll(`to have count ${n} (has ${'?'})`, async () => (await loc.count()) === n, o?.timeout),
     toBeVisible: (o?: { timeout?: number }) => poll('to be visible', () => loc.isVisible(), o?.timeout),
     toHaveValue: (v: string, o?: { timeout?: number }) => poll(`to have value ${JSON.stringify(v)}`, async () => (await loc.inputValue()) === v, o?.timeout),
-    toContainText: (t: string, o?: { timeout?: number }) => poll(`to contain text ${JSON.stringify(t)}`, async () => ((await loc.textContent()) ?? '').includes(t), o?.timeout),
-    toHaveClass: (re: RegExp, o?: { timeout?: number }) => poll(`to have class ${re}`, async () => re.test((await loc.getAttribute('class')) ?? ''), o?.timeout),
+    toContainText: (t: string, o?: { timeout?: number }) =>
+      poll(`to contain text ${JSON.stringify(t)}`, async () => ((await loc.textContent()) ?? '').includes(t), o?.timeout),
+    toHaveClass: (re: RegExp, o?: { timeout?: number }) =>
+      poll(`to have class ${re}`, async () => re.test((await loc.getAttribute('class')) ?? ''), o?.timeout),
   };
 }

@@ -58,28 +58,57 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-interface Kamailio { proc: ChildProcess; port: number; log: () => string; stop(): Promise<void> }
+interface Kamailio {
+  proc: ChildProcess;
+  port: number;
+  log: () => string;
+  stop(): Promise<void>;
+}
 
 /** Starts Kamailio with the example config; resolves once it answers OPTIONS (keepalive). */
 async function startKamailio(o: { url: string; token: string; dir: string }): Promise<Kamailio> {
   const port = await freeUdpPort();
   const args = [
-    '-f', CFG, '-DD', '-E', '-m', '32', '-M', '8', '-w', o.dir,
-    '-A', `LISTEN=udp:127.0.0.1:${port}`,
-    '-A', `DOMAIN="${DOMAIN}"`,
-    '-A', `SIPFLOW_URL="${o.url}"`,
-    '-A', `SIPFLOW_TOKEN="${o.token}"`,
-    '-A', 'KCHILDREN=2',
+    '-f',
+    CFG,
+    '-DD',
+    '-E',
+    '-m',
+    '32',
+    '-M',
+    '8',
+    '-w',
+    o.dir,
+    '-A',
+    `LISTEN=udp:127.0.0.1:${port}`,
+    '-A',
+    `DOMAIN="${DOMAIN}"`,
+    '-A',
+    `SIPFLOW_URL="${o.url}"`,
+    '-A',
+    `SIPFLOW_TOKEN="${o.token}"`,
+    '-A',
+    'KCHILDREN=2',
   ];
   const proc = spawn(which('kamailio') ?? 'kamailio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
   let exited: string | null = null;
-  proc.on('exit', (code, sig) => { exited = `exited (code ${code}, signal ${sig})`; });
-  proc.on('error', (e) => { exited = `could not start: ${e.message}`; });
+  proc.on('exit', (code, sig) => {
+    exited = `exited (code ${code}, signal ${sig})`;
+  });
+  proc.on('error', (e) => {
+    exited = `could not start: ${e.message}`;
+  });
   const k: Kamailio = {
-    proc, port, log: () => out,
+    proc,
+    port,
+    log: () => out,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const done = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -99,7 +128,9 @@ async function startKamailio(o: { url: string; token: string; dir: string }): Pr
       try {
         const r = await ua.response(200, 300);
         if (r.reason === 'Keepalive') break;
-      } catch { /* not up yet */ }
+      } catch {
+        /* not up yet */
+      }
     }
   } catch (e) {
     await k.stop();
@@ -110,33 +141,69 @@ async function startKamailio(o: { url: string; token: string; dir: string }): Pr
   return k;
 }
 
-interface SippResult { code: number | null; output: string }
+interface SippResult {
+  code: number | null;
+  output: string;
+}
 
 /** SIPp in the foreground, one call, credentials from the injection file; its exit code counts. */
 function runSipp(o: { scenario: string; user: string; password: string; target: number; dir: string }): Promise<SippResult> {
-  return freeUdpPort().then((sippPort) => new Promise((resolve) => {
-    const tag = rand();
-    const csv = path.join(o.dir, `users-${tag}.csv`);
-    writeFileSync(csv, `SEQUENTIAL\n${o.user};[authentication username=${o.user} password=${o.password}]\n`);
-    const messages = path.join(o.dir, `sipp-${tag}-messages.log`);
-    const args = [
-      '-sf', path.join(__dirname, o.scenario), '-inf', csv, '-key', 'domain', DOMAIN, '-auth_uri', DOMAIN,
-      '-i', '127.0.0.1', '-p', String(sippPort), '-m', '1', '-l', '1', '-nostdin',
-      '-timeout', '20s', '-timeout_error', '-recv_timeout', '8000',
-      '-trace_msg', '-message_file', messages,
-      `127.0.0.1:${o.target}`,
-    ];
-    const p = spawn(which('sipp') ?? 'sipp', args, { cwd: o.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    p.stdout!.on('data', (d) => { output += d; });
-    p.stderr!.on('data', (d) => { output += d; });
-    p.on('error', (e) => resolve({ code: -1, output: `sipp could not start: ${e.message}` }));
-    p.on('exit', (code) => {
-      let trace = '';
-      try { trace = readFileSync(messages, 'utf8'); } catch { /* none */ }
-      resolve({ code, output: `${output.slice(-2000)}\n--- messages ---\n${trace.slice(-6000)}` });
-    });
-  }));
+  return freeUdpPort().then(
+    (sippPort) =>
+      new Promise((resolve) => {
+        const tag = rand();
+        const csv = path.join(o.dir, `users-${tag}.csv`);
+        writeFileSync(csv, `SEQUENTIAL\n${o.user};[authentication username=${o.user} password=${o.password}]\n`);
+        const messages = path.join(o.dir, `sipp-${tag}-messages.log`);
+        const args = [
+          '-sf',
+          path.join(__dirname, o.scenario),
+          '-inf',
+          csv,
+          '-key',
+          'domain',
+          DOMAIN,
+          '-auth_uri',
+          DOMAIN,
+          '-i',
+          '127.0.0.1',
+          '-p',
+          String(sippPort),
+          '-m',
+          '1',
+          '-l',
+          '1',
+          '-nostdin',
+          '-timeout',
+          '20s',
+          '-timeout_error',
+          '-recv_timeout',
+          '8000',
+          '-trace_msg',
+          '-message_file',
+          messages,
+          `127.0.0.1:${o.target}`,
+        ];
+        const p = spawn(which('sipp') ?? 'sipp', args, { cwd: o.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        p.stdout!.on('data', (d) => {
+          output += d;
+        });
+        p.stderr!.on('data', (d) => {
+          output += d;
+        });
+        p.on('error', (e) => resolve({ code: -1, output: `sipp could not start: ${e.message}` }));
+        p.on('exit', (code) => {
+          let trace = '';
+          try {
+            trace = readFileSync(messages, 'utf8');
+          } catch {
+            /* none */
+          }
+          resolve({ code, output: `${output.slice(-2000)}\n--- messages ---\n${trace.slice(-6000)}` });
+        });
+      }),
+  );
 }
 
 // ---------------------------------------------------------------- fixture
@@ -151,14 +218,17 @@ let kamailio: Kamailio;
 beforeAll(async () => {
   ensureSystemDeps();
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-kamailio-'));
-  const config = parseConfig(JSON.stringify({
-    dataDir: dir,
-    directory: { url: 'memory://' },
-    location: { url: 'sql' },
-    auth: { nonceSecret: 'kamailio-e2e-secret-0123456789' },
-    http: { token: TOKEN },
-    log: { level: 'warn' },
-  }), 'kamailio e2e');
+  const config = parseConfig(
+    JSON.stringify({
+      dataDir: dir,
+      directory: { url: 'memory://' },
+      location: { url: 'sql' },
+      auth: { nonceSecret: 'kamailio-e2e-secret-0123456789' },
+      http: { token: TOKEN },
+      log: { level: 'warn' },
+    }),
+    'kamailio e2e',
+  );
   runtime = await openRuntime({ ...runtimeOptionsFromConfig(config), purgeIntervalSec: undefined });
   // the note's sample subscriber (francesco / 123456) is provisioned by the runtime; one more PBX:
   await createSubscribers(runtime.knex).addCustomer(ACME);
@@ -183,7 +253,7 @@ const explain = (r: SippResult) => `sipp exit ${r.code}\n${r.output}\n--- kamail
 // ---------------------------------------------------------------- tests
 
 describe('Kamailio front end (examples/kamailio/kamailio.cfg)', () => {
-  test('a PBX registers with digest auth through Kamailio: 200 OK, binding in sipflow\'s location store', async () => {
+  test("a PBX registers with digest auth through Kamailio: 200 OK, binding in sipflow's location store", async () => {
     const r = await runSipp({ scenario: 'register_auth.xml', user: 'francesco', password: '123456', target: kamailio.port, dir });
     if (r.code !== 0) throw new Error(explain(r));
     // the 200 OK lists the binding as sipflow decided it (expires from the REGISTER)
@@ -216,7 +286,7 @@ describe('Kamailio front end (examples/kamailio/kamailio.cfg)', () => {
     expect(await runtime.registrar.lookup(ACME.username, null, new Date())).toEqual([]);
   }, 60_000);
 
-  test('reply outcome with headers: OPTIONS to a user gets the logic\'s 200 with Allow', async () => {
+  test("reply outcome with headers: OPTIONS to a user gets the logic's 200 with Allow", async () => {
     const ua = await UdpUa.open(kamailio.port);
     try {
       ua.send(sipRequest({ method: 'OPTIONS', uri: `sip:francesco@${DOMAIN}`, ua, from: `<sip:probe@${DOMAIN}>`, to: `<sip:francesco@${DOMAIN}>` }));
@@ -234,16 +304,37 @@ describe('Kamailio front end (examples/kamailio/kamailio.cfg)', () => {
     try {
       const callId = rand() + '@e2e';
       const ruri = `sip:0031201555@127.0.0.1:${callee.port}`;
-      const invite = (cseq: number, extra: Record<string, string> = {}) => sipRequest({
-        method: 'INVITE', uri: ruri, ua: caller, callId, cseq, fromTag: 'caller1', rport: true,
-        from: `<sip:000112233@${DOMAIN}>`, to: '<sip:0031201555@nl.netaxis.be>',
-        contact: `<sip:000112233@127.0.0.1:${caller.port}>`, headers: extra,
-      });
+      const invite = (cseq: number, extra: Record<string, string> = {}) =>
+        sipRequest({
+          method: 'INVITE',
+          uri: ruri,
+          ua: caller,
+          callId,
+          cseq,
+          fromTag: 'caller1',
+          rport: true,
+          from: `<sip:000112233@${DOMAIN}>`,
+          to: '<sip:0031201555@nl.netaxis.be>',
+          contact: `<sip:000112233@127.0.0.1:${caller.port}>`,
+          headers: extra,
+        });
       caller.send(invite(1));
       const challenge = await caller.response(407, 5000);
       const pa = header(challenge, 'proxy-authenticate')!;
       expect(pa).toMatch(/^Digest .*realm="nl\.netaxis\.be"/);
-      caller.send(sipRequest({ method: 'ACK', uri: ruri, ua: caller, callId, cseq: 1, fromTag: 'caller1', from: `<sip:000112233@${DOMAIN}>`, to: `<sip:0031201555@nl.netaxis.be>;tag=${/tag=([^;>\s]+)/.exec(header(challenge, 'to')!)![1]}`, contact: null }));
+      caller.send(
+        sipRequest({
+          method: 'ACK',
+          uri: ruri,
+          ua: caller,
+          callId,
+          cseq: 1,
+          fromTag: 'caller1',
+          from: `<sip:000112233@${DOMAIN}>`,
+          to: `<sip:0031201555@nl.netaxis.be>;tag=${/tag=([^;>\s]+)/.exec(header(challenge, 'to')!)![1]}`,
+          contact: null,
+        }),
+      );
 
       const auth = answerChallenge(pa, { username: 'francesco', password: '123456', method: 'INVITE', uri: ruri });
       caller.send(invite(2, { 'Proxy-Authorization': auth }));
@@ -254,10 +345,20 @@ describe('Kamailio front end (examples/kamailio/kamailio.cfg)', () => {
 
       // the callee's answer goes back through Kamailio's transaction
       const via = headerList(relayed.msg, 'via').join('\r\nVia: ');
-      callee.sendTo([
-        'SIP/2.0 486 Busy Here', `Via: ${via}`, `From: ${header(relayed.msg, 'from')}`, `To: ${header(relayed.msg, 'to')};tag=callee1`,
-        `Call-ID: ${callId}`, `CSeq: 2 INVITE`, 'Content-Length: 0', '', '',
-      ].join('\r\n'), kamailio.port);
+      callee.sendTo(
+        [
+          'SIP/2.0 486 Busy Here',
+          `Via: ${via}`,
+          `From: ${header(relayed.msg, 'from')}`,
+          `To: ${header(relayed.msg, 'to')};tag=callee1`,
+          `Call-ID: ${callId}`,
+          `CSeq: 2 INVITE`,
+          'Content-Length: 0',
+          '',
+          '',
+        ].join('\r\n'),
+        kamailio.port,
+      );
       const busy = await caller.response(486, 5000);
       expect(header(busy, 'call-id')).toBe(callId);
     } finally {
@@ -271,7 +372,16 @@ describe('Kamailio front end (examples/kamailio/kamailio.cfg)', () => {
     const down = await startKamailio({ url: `http://127.0.0.1:${deadPort}/api/v1/execute`, token: TOKEN, dir });
     const ua = await UdpUa.open(down.port);
     try {
-      ua.send(sipRequest({ method: 'REGISTER', uri: `sip:${DOMAIN}`, ua, from: `<sip:francesco@${DOMAIN}>`, to: `<sip:francesco@${DOMAIN}>`, headers: { Expires: '300' } }));
+      ua.send(
+        sipRequest({
+          method: 'REGISTER',
+          uri: `sip:${DOMAIN}`,
+          ua,
+          from: `<sip:francesco@${DOMAIN}>`,
+          to: `<sip:francesco@${DOMAIN}>`,
+          headers: { Expires: '300' },
+        }),
+      );
       const r = await ua.response(undefined, 8000);
       expect(r.status).toBe(503);
       expect(header(r, 'retry-after')).toBe('5');

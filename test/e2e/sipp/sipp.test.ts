@@ -35,7 +35,12 @@ const TRUNK = '127.0.0.2';
 // ---------------------------------------------------------------- the directory the test provisions
 
 const secret = () => randomBytes(6).toString('hex');
-interface Pbx { name: string; username: string; password: string; numbers: Array<{ number: string; range?: boolean }> }
+interface Pbx {
+  name: string;
+  username: string;
+  password: string;
+  numbers: Array<{ number: string; range?: boolean }>;
+}
 
 /** pbx001 … pbx100: each with its own password and a single number 0031550NNN. */
 const PBXS: Pbx[] = Array.from({ length: 100 }, (_, i) => {
@@ -65,12 +70,34 @@ function track(p: ChildProcess): ChildProcess {
 }
 
 async function killAll(): Promise<void> {
-  await Promise.all([...live].map((p) => new Promise<void>((resolve) => {
-    if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) { resolve(); return; }
-    const t = setTimeout(() => { try { process.kill(p.pid!, 'SIGKILL'); } catch { /* gone */ } }, 3000);
-    p.once('exit', () => { clearTimeout(t); resolve(); });
-    try { process.kill(p.pid, 'SIGTERM'); } catch { clearTimeout(t); resolve(); }
-  })));
+  await Promise.all(
+    [...live].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) {
+            resolve();
+            return;
+          }
+          const t = setTimeout(() => {
+            try {
+              process.kill(p.pid!, 'SIGKILL');
+            } catch {
+              /* gone */
+            }
+          }, 3000);
+          p.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          try {
+            process.kill(p.pid, 'SIGTERM');
+          } catch {
+            clearTimeout(t);
+            resolve();
+          }
+        }),
+    ),
+  );
 }
 
 const which = (cmd: string): string | null => {
@@ -91,7 +118,10 @@ function ensureSipp(): string {
 /** A UDP port free on `host` right now (SIPp binds it next). */
 async function freeUdpPort(host = HOST): Promise<number> {
   const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, host, () => resolve()); });
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, host, () => resolve());
+  });
   const { port } = s.address();
   await new Promise<void>((r) => s.close(() => r()));
   return port;
@@ -99,7 +129,12 @@ async function freeUdpPort(host = HOST): Promise<number> {
 
 /** True once something has bound udp `host:port` (Linux /proc/net/udp: local address in hex). */
 function udpBound(host: string, port: number): boolean {
-  const hex = host.split('.').reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('').toUpperCase();
+  const hex = host
+    .split('.')
+    .reverse()
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
   const want = `${hex}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const table = readFileSync('/proc/net/udp', 'utf8');
   return table.split('\n').some((line) => line.trim().split(/\s+/)[1] === want);
@@ -110,38 +145,91 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
-    p.stdout!.on('data', (d) => { out += d; });
-    p.stderr!.on('data', (d) => { out += d; });
-    const t = setTimeout(() => { p.kill('SIGKILL'); }, timeoutMs);
-    p.once('error', (e) => { clearTimeout(t); reject(e); });
+    p.stdout!.on('data', (d) => {
+      out += d;
+    });
+    p.stderr!.on('data', (d) => {
+      out += d;
+    });
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+    }, timeoutMs);
+    p.once('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
     p.once('exit', (code, signal) => {
       clearTimeout(t);
-      if (code === 0) resolve(out); else reject(new Error(`${path.basename(cmd)} ${args.slice(0, 2).join(' ')} exited ${code ?? signal}:\n${out}`));
+      if (code === 0) resolve(out);
+      else reject(new Error(`${path.basename(cmd)} ${args.slice(0, 2).join(' ')} exited ${code ?? signal}:\n${out}`));
     });
   });
 }
 
 // ---------------------------------------------------------------- sipflow serve
 
-interface Sipflow { proc: ChildProcess; sipPort: number; api: string; token: string; log(): string }
+interface Sipflow {
+  proc: ChildProcess;
+  sipPort: number;
+  api: string;
+  token: string;
+  log(): string;
+}
 
 async function startSipflow(dataDir: string, flowsDir: string): Promise<Sipflow> {
-  const args = [MAIN, 'serve', '--data-dir', dataDir, '--directory-url', path.join(dataDir, 'directory'), '--location-url', 'sql',
-    '--flows', flowsDir, '--domain', DOMAIN, '--sip-host', HOST, '--sip-port', '0', '--http-host', HOST, '--http-port', '0', '--log-level', 'warn'];
+  const args = [
+    MAIN,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--directory-url',
+    path.join(dataDir, 'directory'),
+    '--location-url',
+    'sql',
+    '--flows',
+    flowsDir,
+    '--domain',
+    DOMAIN,
+    '--sip-host',
+    HOST,
+    '--sip-port',
+    '0',
+    '--http-host',
+    HOST,
+    '--http-port',
+    '0',
+    '--log-level',
+    'warn',
+  ];
   const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
-  const onData = (d: Buffer) => { out += d; };
+  const onData = (d: Buffer) => {
+    out += d;
+  };
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
   const { sipPort, httpPort } = await new Promise<{ sipPort: number; httpPort: number }>((resolve, reject) => {
-    const t = setTimeout(() => { cleanup(); reject(new Error(`sipflow serve not listening within 90 s:\n${out}`)); }, 90_000);
+    const t = setTimeout(() => {
+      cleanup();
+      reject(new Error(`sipflow serve not listening within 90 s:\n${out}`));
+    }, 90_000);
     const check = () => {
       const sip = /SIP default listening on \S+ udp:(\d+)/.exec(out);
       const http = /HTTP API on http:\/\/[^:]+:(\d+)\/api\/v1/.exec(out);
-      if (sip && http) { cleanup(); resolve({ sipPort: Number(sip[1]), httpPort: Number(http[1]) }); }
+      if (sip && http) {
+        cleanup();
+        resolve({ sipPort: Number(sip[1]), httpPort: Number(http[1]) });
+      }
     };
-    const exited = (code: number | null) => { cleanup(); reject(new Error(`sipflow serve exited (${code}) before listening:\n${out}`)); };
-    const cleanup = () => { clearTimeout(t); proc.stdout!.off('data', check); proc.off('exit', exited); };
+    const exited = (code: number | null) => {
+      cleanup();
+      reject(new Error(`sipflow serve exited (${code}) before listening:\n${out}`));
+    };
+    const cleanup = () => {
+      clearTimeout(t);
+      proc.stdout!.off('data', check);
+      proc.off('exit', exited);
+    };
     proc.stdout!.on('data', check);
     proc.once('exit', exited);
   });
@@ -152,19 +240,35 @@ async function startSipflow(dataDir: string, flowsDir: string): Promise<Sipflow>
 async function stopSipflow(s: Sipflow | undefined): Promise<number | null> {
   if (!s || s.proc.exitCode !== null || s.proc.signalCode !== null) return s?.proc.exitCode ?? null;
   return new Promise((resolve) => {
-    const t = setTimeout(() => { try { process.kill(s.proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
-    s.proc.once('exit', (code) => { clearTimeout(t); resolve(code); });
+    const t = setTimeout(() => {
+      try {
+        process.kill(s.proc.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 10_000);
+    s.proc.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
     process.kill(s.proc.pid!, 'SIGTERM');
   });
 }
 
-interface Binding { username: string; contact: string; received: string | null; expiresIn: number; user_agent: string | null; callid: string }
+interface Binding {
+  username: string;
+  contact: string;
+  received: string | null;
+  expiresIn: number;
+  user_agent: string | null;
+  callid: string;
+}
 
 async function registrations(query: Record<string, string>): Promise<{ rows: Binding[]; total: number }> {
   const qs = new URLSearchParams({ limit: '1000', ...query });
   const r = await fetch(`${sipflow.api}/registrations?${qs}`, { headers: { authorization: `Bearer ${sipflow.token}` } });
   if (r.status !== 200) throw new Error(`GET /registrations?${qs}: ${r.status} ${await r.text()}`);
-  return await r.json() as { rows: Binding[]; total: number };
+  return (await r.json()) as { rows: Binding[]; total: number };
 }
 
 // ---------------------------------------------------------------- SIPp
@@ -209,7 +313,11 @@ let sippBin = 'sipp';
 let runSeq = 0;
 
 function readOr(file: string): string {
-  try { return readFileSync(file, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Successful / failed call counters (cumulative) from the last line of a -trace_stat file. */
@@ -218,20 +326,51 @@ function statCounters(stat: string): { successful: number | null; failed: number
   if (lines.length < 2) return { successful: null, failed: null };
   const head = lines[0].split(';');
   const last = lines[lines.length - 1].split(';');
-  const col = (name: string) => { const i = head.indexOf(name); return i >= 0 && last[i] !== undefined ? Number(last[i]) : null; };
+  const col = (name: string) => {
+    const i = head.indexOf(name);
+    return i >= 0 && last[i] !== undefined ? Number(last[i]) : null;
+  };
   return { successful: col('SuccessfulCall(C)'), failed: col('FailedCall(C)') };
 }
 
 /** Starts SIPp; `done` resolves when it exits (killed after the global timeout + a margin). */
 function sipp(o: SippRun): { proc: ChildProcess; done: Promise<SippResult> } {
   const prefix = path.join(ARTIFACTS, `${String(++runSeq).padStart(2, '0')}-${o.name}`);
-  const files = { err: `${prefix}-errors.log`, stat: `${prefix}-stat.csv`, msg: `${prefix}-messages.log`, screen: `${prefix}-screen.log`, csv: `${prefix}-injection.csv` };
+  const files = {
+    err: `${prefix}-errors.log`,
+    stat: `${prefix}-stat.csv`,
+    msg: `${prefix}-messages.log`,
+    screen: `${prefix}-screen.log`,
+    csv: `${prefix}-injection.csv`,
+  };
   const timeoutSec = o.timeoutSec ?? 30;
   const scenario = o.scenario.startsWith('sn:') ? ['-sn', o.scenario.slice(3)] : ['-sf', path.resolve(__dirname, o.scenario)];
-  const args = [...scenario, '-i', o.localIp ?? HOST, '-p', String(o.localPort),
-    '-m', String(o.calls), '-nostdin', '-timeout', `${timeoutSec}s`, '-timeout_error', '-recv_timeout', '10000',
-    '-trace_err', '-error_file', files.err, '-trace_stat', '-stf', files.stat, '-fd', '1',
-    '-trace_msg', '-message_file', files.msg];
+  const args = [
+    ...scenario,
+    '-i',
+    o.localIp ?? HOST,
+    '-p',
+    String(o.localPort),
+    '-m',
+    String(o.calls),
+    '-nostdin',
+    '-timeout',
+    `${timeoutSec}s`,
+    '-timeout_error',
+    '-recv_timeout',
+    '10000',
+    '-trace_err',
+    '-error_file',
+    files.err,
+    '-trace_stat',
+    '-stf',
+    files.stat,
+    '-fd',
+    '1',
+    '-trace_msg',
+    '-message_file',
+    files.msg,
+  ];
   if (o.csv) {
     writeFileSync(files.csv, ['SEQUENTIAL', ...o.csv, ''].join('\n'));
     args.push('-inf', files.csv);
@@ -246,18 +385,34 @@ function sipp(o: SippRun): { proc: ChildProcess; done: Promise<SippResult> } {
   writeFileSync(files.screen, `$ ${sippBin} ${args.join(' ')}\n\n`);
   const proc = track(spawn(sippBin, args, { cwd: ARTIFACTS, stdio: ['ignore', 'pipe', 'pipe'] }));
   let screen = '';
-  proc.stdout!.on('data', (d) => { screen += d; });
-  proc.stderr!.on('data', (d) => { screen += d; });
+  proc.stdout!.on('data', (d) => {
+    screen += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    screen += d;
+  });
   const done = new Promise<SippResult>((resolve) => {
     // SIPp ends itself at -timeout; this guard only catches a hung process
-    const guard = setTimeout(() => { try { process.kill(proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, (timeoutSec + 15) * 1000);
+    const guard = setTimeout(
+      () => {
+        try {
+          process.kill(proc.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      },
+      (timeoutSec + 15) * 1000,
+    );
     const finish = (code: number | null, signal: string | null) => {
       clearTimeout(guard);
       writeFileSync(files.screen, screen, { flag: 'a' });
       const stat = readOr(files.stat);
       resolve({ code, signal, screen, messages: readOr(files.msg), errors: readOr(files.err), ...statCounters(stat), files: Object.values(files) });
     };
-    proc.once('error', (e) => { screen += `\ncould not start sipp: ${e.message}`; finish(-1, null); });
+    proc.once('error', (e) => {
+      screen += `\ncould not start sipp: ${e.message}`;
+      finish(-1, null);
+    });
     proc.once('exit', finish);
   });
   return { proc, done };
@@ -270,7 +425,9 @@ const sippRun = (o: SippRun) => sipp(o).done;
 async function startUas(name: string, user: string, port: number, scenario = 'uas.xml'): Promise<{ proc: ChildProcess; done: Promise<SippResult> }> {
   const s = sipp({ name, scenario, service: user, localPort: port, calls: 1, timeoutSec: 40 });
   let exited = false;
-  void s.done.then(() => { exited = true; });
+  void s.done.then(() => {
+    exited = true;
+  });
   const deadline = Date.now() + 15_000;
   while (!udpBound(HOST, port)) {
     if (exited) throw new Error(explain(await s.done, `UAS ${name} exited before binding ${HOST}:${port}`));
@@ -283,7 +440,11 @@ async function startUas(name: string, user: string, port: number, scenario = 'ua
 /** The UAS's result once the caller is done: a failed caller stops the UAS at once (no wait for its timeout). */
 async function uasAfter(uas: { proc: ChildProcess; done: Promise<SippResult> }, caller: SippResult, what: string): Promise<SippResult> {
   if (caller.code !== 0) {
-    try { process.kill(uas.proc.pid!, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(uas.proc.pid!, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     const r = await uas.done;
     throw new Error(`${explain(caller, what)}
 
@@ -309,31 +470,53 @@ function expectOk(r: SippResult, calls: number, what: string): void {
 }
 
 /** Messages of a -trace_msg file: direction and text. */
-interface TracedMessage { dir: 'sent' | 'received'; text: string; firstLine: string; callId: string }
+interface TracedMessage {
+  dir: 'sent' | 'received';
+  text: string;
+  firstLine: string;
+  callId: string;
+}
 function traced(log: string): TracedMessage[] {
-  return log.split(/^-{10,} .*$/m).map((block) => {
-    const m = /^\s*(?:UDP|TCP) message (sent|received)[^\n]*\n\s*\n([\s\S]*)$/.exec(block);
-    if (!m) return null;
-    const text = m[2];
-    return {
-      dir: m[1] as 'sent' | 'received', text, firstLine: text.split(/\r?\n/)[0].trim(),
-      callId: /^Call-ID:\s*(\S+)/mi.exec(text)?.[1] ?? '',
-    };
-  }).filter((x): x is TracedMessage => x !== null);
+  return log
+    .split(/^-{10,} .*$/m)
+    .map((block) => {
+      const m = /^\s*(?:UDP|TCP) message (sent|received)[^\n]*\n\s*\n([\s\S]*)$/.exec(block);
+      if (!m) return null;
+      const text = m[2];
+      return {
+        dir: m[1] as 'sent' | 'received',
+        text,
+        firstLine: text.split(/\r?\n/)[0].trim(),
+        callId: /^Call-ID:\s*(\S+)/im.exec(text)?.[1] ?? '',
+      };
+    })
+    .filter((x): x is TracedMessage => x !== null);
 }
 
 const hdr = (text: string, name: string): string | undefined => new RegExp(`^${name}:\\s*(.*)$`, 'mi').exec(text)?.[1].trim();
-const firstLines = (r: SippResult, dir?: 'sent' | 'received') => traced(r.messages).filter((m) => !dir || m.dir === dir).map((m) => m.firstLine);
+const firstLines = (r: SippResult, dir?: 'sent' | 'received') =>
+  traced(r.messages)
+    .filter((m) => !dir || m.dir === dir)
+    .map((m) => m.firstLine);
 /** Messages without retransmissions (same first line and CSeq), in order. */
-const distinct = (ms: TracedMessage[]) => ms.filter((m, i) => ms.findIndex((x) => x.dir === m.dir && x.callId === m.callId && x.firstLine === m.firstLine && hdr(x.text, 'CSeq') === hdr(m.text, 'CSeq')) === i);
+const distinct = (ms: TracedMessage[]) =>
+  ms.filter(
+    (m, i) => ms.findIndex((x) => x.dir === m.dir && x.callId === m.callId && x.firstLine === m.firstLine && hdr(x.text, 'CSeq') === hdr(m.text, 'CSeq')) === i,
+  );
 
 const authField = (p: Pbx, password = p.password) => `[authentication username=${p.username} password=${password}]`;
 
 /** A PBX registers from `port` (the Contact points there): REGISTER → 401 → REGISTER → 200. */
 async function register(p: Pbx, port: number, name = `register-${p.username}`): Promise<SippResult> {
   const r = await sippRun({
-    name, scenario: 'register.xml', csv: [`${p.username};${authField(p)}`], keys: { domain: DOMAIN, expires: '300' },
-    authUri: DOMAIN, localPort: port, calls: 1, remote: `${HOST}:${sipflow.sipPort}`,
+    name,
+    scenario: 'register.xml',
+    csv: [`${p.username};${authField(p)}`],
+    keys: { domain: DOMAIN, expires: '300' },
+    authUri: DOMAIN,
+    localPort: port,
+    calls: 1,
+    remote: `${HOST}:${sipflow.sipPort}`,
   });
   expectOk(r, 1, `register ${p.username}`);
   return r;
@@ -348,7 +531,9 @@ beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
   sippBin = ensureSipp();
   await freeUdpPort(TRUNK).catch((e: Error) => {
-    throw new Error(`cannot bind ${TRUNK}, the PSTN trunk's address (${e.message}): on Linux all of 127.0.0.0/8 is loopback; elsewhere add it, e.g. \`ip addr add ${TRUNK}/8 dev lo\``);
+    throw new Error(
+      `cannot bind ${TRUNK}, the PSTN trunk's address (${e.message}): on Linux all of 127.0.0.0/8 is loopback; elsewhere add it, e.g. \`ip addr add ${TRUNK}/8 dev lo\``,
+    );
   });
   rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -370,7 +555,10 @@ beforeAll(async () => {
   const customers = path.join(dir, 'customers.csv');
   const numbers = path.join(dir, 'numbers.csv');
   writeFileSync(customers, ['name,username,password,aor', ...ALL.map((p) => `${p.name},${p.username},${p.password},${p.username}@${DOMAIN}`), ''].join('\n'));
-  writeFileSync(numbers, ['number,is_range,customer', ...ALL.flatMap((p) => p.numbers.map((n) => `${n.number},${n.range ? 'true' : 'false'},${p.name}`)), ''].join('\n'));
+  writeFileSync(
+    numbers,
+    ['number,is_range,customer', ...ALL.flatMap((p) => p.numbers.map((n) => `${n.number},${n.range ? 'true' : 'false'},${p.name}`)), ''].join('\n'),
+  );
   const imported = await run(process.execPath, [MAIN, 'import', '--data-dir', dataDir, '--customers', customers, '--numbers', numbers], 90_000);
   expect(imported).toContain(`imported ${ALL.length} customer(s) and ${ALL.reduce((n, p) => n + p.numbers.length, 0)} number(s)`);
 
@@ -391,14 +579,28 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
   test('100 PBXs register with digest auth (credentials from CSV): 100 successful calls, 100 bindings stored', async () => {
     const port = await freeUdpPort();
     const r = await sippRun({
-      name: 'register-100', scenario: 'register.xml', csv: PBXS.map((p) => `${p.username};${authField(p)}`),
-      keys: { domain: DOMAIN, expires: '300' }, authUri: DOMAIN, localPort: port,
-      calls: PBXS.length, rate: 50, limit: 20, remote: `${HOST}:${sipflow.sipPort}`, timeoutSec: 90,
+      name: 'register-100',
+      scenario: 'register.xml',
+      csv: PBXS.map((p) => `${p.username};${authField(p)}`),
+      keys: { domain: DOMAIN, expires: '300' },
+      authUri: DOMAIN,
+      localPort: port,
+      calls: PBXS.length,
+      rate: 50,
+      limit: 20,
+      remote: `${HOST}:${sipflow.sipPort}`,
+      timeoutSec: 90,
     });
     expectOk(r, 100, 'register 100 PBXs');
     // one 200 per PBX; nothing but 100 / 401 / 200 came back
     const received = firstLines(r, 'received');
-    expect(new Set(traced(r.messages).filter((m) => m.firstLine.startsWith('SIP/2.0 200')).map((m) => m.callId)).size).toBe(100);
+    expect(
+      new Set(
+        traced(r.messages)
+          .filter((m) => m.firstLine.startsWith('SIP/2.0 200'))
+          .map((m) => m.callId),
+      ).size,
+    ).toBe(100);
     expect(received.filter((l) => /^SIP\/2\.0 (?!(100|200|401) )/.test(l))).toEqual([]);
 
     const { rows, total } = await registrations({ search: 'pbx' });
@@ -408,7 +610,7 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     for (const p of PBXS) {
       const b = byUser.get(p.username)!;
       expect(b.contact).toBe(`sip:${p.username}@${HOST}:${port}`);
-      expect(b.received).toBeNull();  // the source is where the contact points
+      expect(b.received).toBeNull(); // the source is where the contact points
       expect(b.user_agent).toBe('SIPp PBX');
       expect(b.expiresIn).toBeGreaterThan(200);
       expect(b.expiresIn).toBeLessThanOrEqual(300);
@@ -419,8 +621,14 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     const wrong = `not-${DELTA.password}`;
     const csv = [`${DELTA.username};${authField(DELTA, wrong)}`];
     const rejected = await sippRun({
-      name: 'register-wrong-password', scenario: 'register-rejected.xml', csv, keys: { domain: DOMAIN, expires: '300' },
-      authUri: DOMAIN, localPort: await freeUdpPort(), calls: 1, remote: `${HOST}:${sipflow.sipPort}`,
+      name: 'register-wrong-password',
+      scenario: 'register-rejected.xml',
+      csv,
+      keys: { domain: DOMAIN, expires: '300' },
+      authUri: DOMAIN,
+      localPort: await freeUdpPort(),
+      calls: 1,
+      remote: `${HOST}:${sipflow.sipPort}`,
     });
     expectOk(rejected, 1, 'register with a wrong password (expects 401, 401)');
     const received = firstLines(rejected, 'received').filter((l) => !l.startsWith('SIP/2.0 100'));
@@ -431,8 +639,14 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
 
     // the same wrong password with the scenario that expects 200: SIPp fails the call
     const expecting200 = await sippRun({
-      name: 'register-wrong-password-expecting-200', scenario: 'register.xml', csv, keys: { domain: DOMAIN, expires: '300' },
-      authUri: DOMAIN, localPort: await freeUdpPort(), calls: 1, remote: `${HOST}:${sipflow.sipPort}`,
+      name: 'register-wrong-password-expecting-200',
+      scenario: 'register.xml',
+      csv,
+      keys: { domain: DOMAIN, expires: '300' },
+      authUri: DOMAIN,
+      localPort: await freeUdpPort(),
+      calls: 1,
+      remote: `${HOST}:${sipflow.sipPort}`,
     });
     expect(expecting200.code).not.toBe(0);
     expect(expecting200.failed).toBe(1);
@@ -450,9 +664,15 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     const called = '0044201234';
     const uas = await startUas('outgoing-destination', 'trunk', destPort);
     const caller = await sippRun({
-      name: 'outgoing-call', scenario: 'pbx-call.xml', csv: [`${CHARLIE.username};${authField(CHARLIE)};${CHARLIE.numbers[0].number}`],
-      service: called, keys: { domain: DOMAIN, dest }, authUri: `${called}@${dest}`,
-      localPort: pbxPort, calls: 1, remote: `${HOST}:${sipflow.sipPort}`,
+      name: 'outgoing-call',
+      scenario: 'pbx-call.xml',
+      csv: [`${CHARLIE.username};${authField(CHARLIE)};${CHARLIE.numbers[0].number}`],
+      service: called,
+      keys: { domain: DOMAIN, dest },
+      authUri: `${called}@${dest}`,
+      localPort: pbxPort,
+      calls: 1,
+      remote: `${HOST}:${sipflow.sipPort}`,
     });
     const callee = await uasAfter(uas, caller, 'PBX outgoing call');
     expectOk(caller, 1, 'PBX outgoing call');
@@ -471,7 +691,7 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     expect(seen[0].firstLine).toBe(`INVITE sip:${called}@${dest} SIP/2.0`);
     expect(hdr(invite, 'From')).toContain(`<sip:${CHARLIE.numbers[0].number}@${DOMAIN}>`);
     expect(hdr(invite, 'CSeq')).toBe('2 INVITE');
-    expect(invite.match(/^Via:/gmi)).toHaveLength(2);  // sipflow's + the PBX's
+    expect(invite.match(/^Via:/gim)).toHaveLength(2); // sipflow's + the PBX's
     expect(hdr(invite, 'Via')).toMatch(new RegExp(`^SIP/2\\.0/UDP ${HOST}:${sipflow.sipPort};branch=z9hG4bK`));
   }, 90_000);
 
@@ -481,22 +701,30 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     await register(p, port);
     const uas = await startUas(`incoming-${p.username}`, p.username, port);
     const trunk = await sippRun({
-      name: `incoming-${did}`, scenario: 'pstn-call.xml', service: did, keys: { domain: DOMAIN },
-      localIp: TRUNK, localPort: await freeUdpPort(TRUNK), calls: 1, remote: `${HOST}:${sipflow.sipPort}`,
+      name: `incoming-${did}`,
+      scenario: 'pstn-call.xml',
+      service: did,
+      keys: { domain: DOMAIN },
+      localIp: TRUNK,
+      localPort: await freeUdpPort(TRUNK),
+      calls: 1,
+      remote: `${HOST}:${sipflow.sipPort}`,
     });
     const pbx = await uasAfter(uas, trunk, `PSTN call to ${did}`);
     expectOk(trunk, 1, `PSTN call to ${did}`);
     expectOk(pbx, 1, `${p.username}'s UAS`);
 
     // no authentication asked of the trunk: 180, 200 (INVITE), 200 (BYE)
-    const got = distinct(traced(trunk.messages)).filter((m) => m.dir === 'received' && !m.firstLine.startsWith('SIP/2.0 100')).map((m) => m.firstLine);
+    const got = distinct(traced(trunk.messages))
+      .filter((m) => m.dir === 'received' && !m.firstLine.startsWith('SIP/2.0 100'))
+      .map((m) => m.firstLine);
     expect(got).toEqual(['SIP/2.0 180 Ringing', 'SIP/2.0 200 OK', 'SIP/2.0 200 OK']);
     // the PBX got the call at the contact it registered, with the DID in To
     const seen = distinct(traced(pbx.messages)).filter((m) => m.dir === 'received');
     expect(seen.map((m) => m.firstLine.split(' ')[0])).toEqual(['INVITE', 'ACK', 'BYE']);
     expect(seen[0].firstLine).toBe(`INVITE sip:${p.username}@${HOST}:${port} SIP/2.0`);
     expect(hdr(seen[0].text, 'To')).toBe(`<sip:${did}@${DOMAIN}>`);
-    expect(seen[0].text.match(/^Via:/gmi)).toHaveLength(2);
+    expect(seen[0].text.match(/^Via:/gim)).toHaveLength(2);
     expect(hdr(seen[0].text, 'Via')).toMatch(new RegExp(`^SIP/2\\.0/UDP ${HOST}:${sipflow.sipPort};`));
   }
 
@@ -504,7 +732,7 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     await incomingCall(ALPHA, ALPHA.numbers[0].number);
   }, 90_000);
 
-  test('an incoming PSTN call to a number inside a range reaches that range\'s PBX (longest prefix); 180, 200, ACK, BYE', async () => {
+  test("an incoming PSTN call to a number inside a range reaches that range's PBX (longest prefix); 180, 200, ACK, BYE", async () => {
     // 00322015555: Bravo's range 0032201 beats Idle's 00322 (Idle is not registered: the wrong pick gives 480)
     await incomingCall(BRAVO, `${BRAVO.numbers[0].number}5555`);
   }, 90_000);
@@ -512,8 +740,14 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
   /** The trunk calls each number; returns number → final status. */
   async function refused(name: string, dids: string[]): Promise<Record<string, number>> {
     const r = await sippRun({
-      name, scenario: 'pstn-rejected.xml', csv: dids, keys: { domain: DOMAIN },
-      localIp: TRUNK, localPort: await freeUdpPort(TRUNK), calls: dids.length, remote: `${HOST}:${sipflow.sipPort}`,
+      name,
+      scenario: 'pstn-rejected.xml',
+      csv: dids,
+      keys: { domain: DOMAIN },
+      localIp: TRUNK,
+      localPort: await freeUdpPort(TRUNK),
+      calls: dids.length,
+      remote: `${HOST}:${sipflow.sipPort}`,
     });
     expectOk(r, dids.length, name);
     const msgs = traced(r.messages);
@@ -540,15 +774,29 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
   test('the scenarios of examples/sipp run as documented: OPTIONS 200, the sample PBX registers and calls out', async () => {
     const EXAMPLES = path.join(ROOT, 'examples/sipp');
     const remote = `${HOST}:${sipflow.sipPort}`;
-    const options = await sippRun({ name: 'example-options', scenario: path.join(EXAMPLES, 'options.xml'), keys: { domain: DOMAIN }, localPort: await freeUdpPort(), calls: 1, remote });
+    const options = await sippRun({
+      name: 'example-options',
+      scenario: path.join(EXAMPLES, 'options.xml'),
+      keys: { domain: DOMAIN },
+      localPort: await freeUdpPort(),
+      calls: 1,
+      remote,
+    });
     expectOk(options, 1, 'examples/sipp/options.xml');
 
     // the note's sample subscriber, provisioned by `sipflow serve` (francesco / 123456, number 000112233)
     const francesco = { user: 'francesco', password: '123456' };
     const port = await freeUdpPort();
     const reg = await sippRun({
-      name: 'example-pbx-register', scenario: path.join(EXAMPLES, 'pbx-register.xml'), service: 'francesco', auth: francesco,
-      keys: { domain: DOMAIN }, authUri: DOMAIN, localPort: port, calls: 1, remote,
+      name: 'example-pbx-register',
+      scenario: path.join(EXAMPLES, 'pbx-register.xml'),
+      service: 'francesco',
+      auth: francesco,
+      keys: { domain: DOMAIN },
+      authUri: DOMAIN,
+      localPort: port,
+      calls: 1,
+      remote,
     });
     expectOk(reg, 1, 'examples/sipp/pbx-register.xml');
     expect((await registrations({ aor: 'francesco' })).rows.map((b) => b.contact)).toContain(`sip:francesco@${HOST}:${port}`);
@@ -557,12 +805,23 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
     const destPort = await freeUdpPort();
     const uas = await startUas('example-destination', 'trunk', destPort, 'sn:uas');
     const call = await sippRun({
-      name: 'example-pbx-outgoing-call', scenario: path.join(EXAMPLES, 'pbx-outgoing-call.xml'), service: '6756757', auth: francesco,
-      keys: { domain: DOMAIN, cli: '000112233', dest: `${HOST}:${destPort}` }, authUri: `6756757@${HOST}:${destPort}`, localPort: port, calls: 1, remote,
+      name: 'example-pbx-outgoing-call',
+      scenario: path.join(EXAMPLES, 'pbx-outgoing-call.xml'),
+      service: '6756757',
+      auth: francesco,
+      keys: { domain: DOMAIN, cli: '000112233', dest: `${HOST}:${destPort}` },
+      authUri: `6756757@${HOST}:${destPort}`,
+      localPort: port,
+      calls: 1,
+      remote,
     });
     const callee = await uasAfter(uas, call, 'examples/sipp/pbx-outgoing-call.xml');
     expectOk(call, 1, 'examples/sipp/pbx-outgoing-call.xml');
     expectOk(callee, 1, 'sipp -sn uas (destination)');
-    expect(distinct(traced(callee.messages)).filter((m) => m.dir === 'received').map((m) => m.firstLine.split(' ')[0])).toEqual(['INVITE', 'ACK', 'BYE']);
+    expect(
+      distinct(traced(callee.messages))
+        .filter((m) => m.dir === 'received')
+        .map((m) => m.firstLine.split(' ')[0]),
+    ).toEqual(['INVITE', 'ACK', 'BYE']);
   }, 90_000);
 });

@@ -8,8 +8,12 @@ import { createLogger, requestLogger } from '../../../server/logger';
 import { AUTH, apiFixture, type Fixture } from './support';
 
 let f: Fixture;
-beforeAll(async () => { f = await apiFixture(); });
-afterAll(async () => { await f.close(); });
+beforeAll(async () => {
+  f = await apiFixture();
+});
+afterAll(async () => {
+  await f.close();
+});
 
 /** Every operation of the OpenAPI document, with its path parameters filled. */
 function operations(doc: { paths: Record<string, Record<string, unknown>> }) {
@@ -31,7 +35,12 @@ describe('authentication', () => {
     let checked = 0;
     for (const op of ops) {
       const none = await f.app.inject({ method: op.method as 'GET', url: op.url, payload: op.method === 'GET' || op.method === 'DELETE' ? undefined : {} });
-      const wrong = await f.app.inject({ method: op.method as 'GET', url: op.url, headers: { authorization: 'Bearer wrong-token-wrong-token' }, payload: op.method === 'GET' || op.method === 'DELETE' ? undefined : {} });
+      const wrong = await f.app.inject({
+        method: op.method as 'GET',
+        url: op.url,
+        headers: { authorization: 'Bearer wrong-token-wrong-token' },
+        payload: op.method === 'GET' || op.method === 'DELETE' ? undefined : {},
+      });
       if (op.url.startsWith('/health/')) {
         expect(none.statusCode).not.toBe(401);
         continue;
@@ -82,15 +91,33 @@ describe('OpenAPI', () => {
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
     expect(doc.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/health/live'].get.security).toEqual([]);
-    for (const p of ['/api/v1/flows', '/api/v1/flows/{name}', '/api/v1/flows/validate', '/api/v1/flows/import',
-      '/api/v1/flows/{name}/releases', '/api/v1/flows/{name}/releases/{version}/activate', '/api/v1/flows/{name}/export',
-      '/api/v1/simulate', '/api/v1/execute', '/api/v1/customers', '/api/v1/customers/{id}', '/api/v1/numbers', '/api/v1/numbers/{id}',
-      '/api/v1/import', '/api/v1/customers.csv', '/api/v1/numbers.csv', '/api/v1/registrations', '/api/v1/registrations/{ruid}',
-      '/health/ready', '/metrics']) {
+    for (const p of [
+      '/api/v1/flows',
+      '/api/v1/flows/{name}',
+      '/api/v1/flows/validate',
+      '/api/v1/flows/import',
+      '/api/v1/flows/{name}/releases',
+      '/api/v1/flows/{name}/releases/{version}/activate',
+      '/api/v1/flows/{name}/export',
+      '/api/v1/simulate',
+      '/api/v1/execute',
+      '/api/v1/customers',
+      '/api/v1/customers/{id}',
+      '/api/v1/numbers',
+      '/api/v1/numbers/{id}',
+      '/api/v1/import',
+      '/api/v1/customers.csv',
+      '/api/v1/numbers.csv',
+      '/api/v1/registrations',
+      '/api/v1/registrations/{ruid}',
+      '/health/ready',
+      '/metrics',
+    ]) {
       expect(doc.paths[p]).toBeDefined();
     }
     for (const [p, methods] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
-      for (const [m, op] of Object.entries(methods)) expect({ p, m, has200: Object.keys(op.responses).some((c) => /^2/.test(c)) }).toEqual({ p, m, has200: true });
+      for (const [m, op] of Object.entries(methods))
+        expect({ p, m, has200: Object.keys(op.responses).some((c) => /^2/.test(c)) }).toEqual({ p, m, has200: true });
     }
     expect(doc.paths['/api/v1/execute'].post.requestBody.content['application/json'].schema.required).toEqual(['cd']);
   });
@@ -154,18 +181,33 @@ describe('readiness with a store down', () => {
 describe('logger', () => {
   test('redacts credentials headers, passwords, ha1, tokens and the nonce secret; child lines carry the Call-ID', () => {
     const lines: string[] = [];
-    const logger = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+    const logger = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write(c, _e, cb) {
+          lines.push(String(c));
+          cb();
+        },
+      }),
+    });
     const log = requestLogger(logger, 'abc@host');
-    log.info({
-      headers: { authorization: 'Digest username="u", response="r"', 'proxy-authorization': 'Digest x' },
-      customer: { password: 'secret-pw', ha1: 'deadbeef' }, token: 'tkn-123', config: { auth: { nonceSecret: 'nsecret' } },
-      cd: { headers: { authorization: ['Digest y'] } }, password: 'top',
-    }, 'hello');
+    log.info(
+      {
+        headers: { authorization: 'Digest username="u", response="r"', 'proxy-authorization': 'Digest x' },
+        customer: { password: 'secret-pw', ha1: 'deadbeef' },
+        token: 'tkn-123',
+        config: { auth: { nonceSecret: 'nsecret' } },
+        cd: { headers: { authorization: ['Digest y'] } },
+        password: 'top',
+      },
+      'hello',
+    );
     const line = JSON.parse(lines[0]);
     expect(line.callId).toBe('abc@host');
     expect(line.msg).toBe('hello');
     const text = lines[0];
-    for (const secret of ['Digest username', 'Digest x', 'secret-pw', 'deadbeef', 'tkn-123', 'nsecret', 'Digest y', '"top"']) expect(text).not.toContain(secret);
+    for (const secret of ['Digest username', 'Digest x', 'secret-pw', 'deadbeef', 'tkn-123', 'nsecret', 'Digest y', '"top"'])
+      expect(text).not.toContain(secret);
     expect(line.headers.authorization).toBe('[redacted]');
     expect(line.customer.password).toBe('[redacted]');
   });

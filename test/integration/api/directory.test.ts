@@ -2,8 +2,12 @@
 import { apiFixture, type Fixture } from './support';
 
 let f: Fixture;
-beforeAll(async () => { f = await apiFixture(); });
-afterAll(async () => { await f.close(); });
+beforeAll(async () => {
+  f = await apiFixture();
+});
+afterAll(async () => {
+  await f.close();
+});
 
 const req = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) =>
   f.call({ method, url, payload: payload as Record<string, unknown> | undefined });
@@ -119,17 +123,29 @@ describe('CSV import and export', () => {
     expect(csv.headers['content-disposition']).toBe('attachment; filename="customers.csv"');
     expect(csv.body).toBe('name,username,aor\r\nNetaxis NL,francesco,francesco@nl.netaxis.be\r\nBeta BV,beta,beta@pbx\r\nGamma,gamma,\r\n');
     const withPw = await req('GET', '/api/v1/customers.csv?includePasswords=true');
-    expect(withPw.body).toBe('name,username,password,aor\r\nNetaxis NL,francesco,123456,francesco@nl.netaxis.be\r\nBeta BV,beta,"pw,1",beta@pbx\r\nGamma,gamma,,\r\n');
+    expect(withPw.body).toBe(
+      'name,username,password,aor\r\nNetaxis NL,francesco,123456,francesco@nl.netaxis.be\r\nBeta BV,beta,"pw,1",beta@pbx\r\nGamma,gamma,,\r\n',
+    );
     const nums = await req('GET', '/api/v1/numbers.csv');
     expect(nums.body).toBe('number,is_range,customer\r\n000112233,false,Netaxis NL\r\n+3140,true,Beta BV\r\n+3141,false,Gamma\r\n+3142,false,Netaxis NL\r\n');
 
     // The export is the import format: into a fresh directory, it loads as is.
     const g = await apiFixture();
     try {
-      const again = await g.call({ method: 'POST', url: '/api/v1/import', payload: {
-        customers: withPw.body.split('\r\n').filter((l) => !l.startsWith('Netaxis NL')).join('\r\n'),
-        numbers: nums.body.split('\r\n').filter((l) => !l.startsWith('000112233')).join('\r\n'),
-      } });
+      const again = await g.call({
+        method: 'POST',
+        url: '/api/v1/import',
+        payload: {
+          customers: withPw.body
+            .split('\r\n')
+            .filter((l) => !l.startsWith('Netaxis NL'))
+            .join('\r\n'),
+          numbers: nums.body
+            .split('\r\n')
+            .filter((l) => !l.startsWith('000112233'))
+            .join('\r\n'),
+        },
+      });
       expect(again.json()).toEqual({ customers: 2, numbers: 3 });
       expect((await g.call({ method: 'GET', url: '/api/v1/customers.csv?includePasswords=true' })).body).toBe(withPw.body);
     } finally {

@@ -2,8 +2,12 @@
 import { AUTH, answerChallenge, apiFixture, sampleRegister, type Fixture } from './support';
 
 let f: Fixture;
-beforeAll(async () => { f = await apiFixture({ location: 'sql' }); });
-afterAll(async () => { await f.close(); });
+beforeAll(async () => {
+  f = await apiFixture({ location: 'sql' });
+});
+afterAll(async () => {
+  await f.close();
+});
 
 const UA = { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' };
 const post = (url: string, payload: unknown) => f.call({ method: 'POST', url, payload: payload as Record<string, unknown> });
@@ -23,7 +27,11 @@ describe('simulate the seed registration (three passes: challenge → credential
     expect(a.cd.callId).toBe('X-by3boX112NeNE11ay4K5dFUHXy3f3F');
 
     const authorization = answerChallenge(a.outcome.challenges[0], UA);
-    const second = await post('/api/v1/simulate', { flow: 'registration', logic: '24', cd: sampleRegister({ CSeq: '62651 REGISTER', Authorization: authorization }) });
+    const second = await post('/api/v1/simulate', {
+      flow: 'registration',
+      logic: '24',
+      cd: sampleRegister({ CSeq: '62651 REGISTER', Authorization: authorization }),
+    });
     expect(second.statusCode).toBe(200);
     const b = second.json();
     expect(b.outcome).toMatchObject({ kind: 'register', status: 200, reason: 'OK', aor: expect.stringContaining('francesco') });
@@ -40,7 +48,12 @@ describe('simulate the seed registration (three passes: challenge → credential
   test('dryRun=false writes the binding for real; trace=false leaves the trace out', async () => {
     const first = (await post('/api/v1/simulate', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sim-real-1' }), dryRun: false })).json();
     const authorization = answerChallenge(first.outcome.challenges[0], UA);
-    const r = await post('/api/v1/simulate', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sim-real-1', CSeq: '62651 REGISTER', Authorization: authorization }), dryRun: false, trace: false });
+    const r = await post('/api/v1/simulate', {
+      logic: 'registration',
+      cd: sampleRegister({ 'Call-ID': 'sim-real-1', CSeq: '62651 REGISTER', Authorization: authorization }),
+      dryRun: false,
+      trace: false,
+    });
     expect(r.statusCode).toBe(200);
     expect(r.json().outcome).toMatchObject({ kind: 'register', status: 200 });
     expect(r.json().trace).toBeUndefined();
@@ -53,10 +66,12 @@ describe('simulate the seed registration (three passes: challenge → credential
   test('a dry run sees the real bindings but does not change them', async () => {
     const first = (await post('/api/v1/simulate', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'dry-2' }) })).json();
     const authorization = answerChallenge(first.outcome.challenges[0], UA);
-    const r = (await post('/api/v1/simulate', {
-      logic: 'registration',
-      cd: sampleRegister({ 'Call-ID': 'dry-2', CSeq: '7 REGISTER', Authorization: authorization, Contact: '<sip:francesco@10.9.9.9:5060>' }),
-    })).json();
+    const r = (
+      await post('/api/v1/simulate', {
+        logic: 'registration',
+        cd: sampleRegister({ 'Call-ID': 'dry-2', CSeq: '7 REGISTER', Authorization: authorization, Contact: '<sip:francesco@10.9.9.9:5060>' }),
+      })
+    ).json();
     expect(r.outcome.bindings.map((b: { contact: string }) => b.contact).sort()).toEqual(['sip:francesco@10.1.10.89:57806;ob', 'sip:francesco@10.9.9.9:5060']);
     expect((await bindingsOf('francesco')).total).toBe(1);
   });
@@ -108,7 +123,11 @@ describe('execute (the contract for an external SIP front end)', () => {
     expect(a.logic).toMatchObject({ flow: 'pbx', name: 'pbx' });
     expect(a.trace).toBeUndefined();
     const authorization = answerChallenge(a.outcome.challenges[0], UA);
-    const b = (await post('/api/v1/execute', { cd: sampleRegister({ 'Call-ID': 'exec-1', CSeq: '62651 REGISTER', Authorization: authorization, Contact: '<sip:francesco@10.1.10.90:5062>' }) })).json();
+    const b = (
+      await post('/api/v1/execute', {
+        cd: sampleRegister({ 'Call-ID': 'exec-1', CSeq: '62651 REGISTER', Authorization: authorization, Contact: '<sip:francesco@10.1.10.90:5062>' }),
+      })
+    ).json();
     expect(b.outcome).toMatchObject({ kind: 'register', status: 200 });
     expect(b.cd.authStatus).toBe(1);
     expect((await bindingsOf('francesco')).rows.map((r: { contact: string }) => r.contact)).toContain('sip:francesco@10.1.10.90:5062');
@@ -122,7 +141,12 @@ describe('execute (the contract for an external SIP front end)', () => {
   test('wrong credentials: challenged again and counted as a SIP auth failure; log lines carry the Call-ID', async () => {
     const a = (await post('/api/v1/execute', { cd: sampleRegister({ 'Call-ID': 'exec-bad-pw' }), logic: 'registration' })).json();
     const authorization = answerChallenge(a.outcome.challenges[0], { ...UA, password: 'wrong' });
-    const b = (await post('/api/v1/execute', { cd: sampleRegister({ 'Call-ID': 'exec-bad-pw', CSeq: '62651 REGISTER', Authorization: authorization }), logic: 'registration' })).json();
+    const b = (
+      await post('/api/v1/execute', {
+        cd: sampleRegister({ 'Call-ID': 'exec-bad-pw', CSeq: '62651 REGISTER', Authorization: authorization }),
+        logic: 'registration',
+      })
+    ).json();
     expect(b.outcome.kind).toBe('challenge');
     expect((await f.call({ method: 'GET', url: '/metrics' })).body).toMatch(/sipflow_auth_failures_total\{kind="sip"\} 1/);
     const lines = f.logs.map((l) => JSON.parse(l)).filter((l) => l.callId === 'exec-bad-pw');

@@ -8,8 +8,12 @@ const seedText = readFileSync(path.join(FLOWS_DIR, 'registration.slid'), 'utf8')
 const seed = JSON.parse(seedText);
 
 let f: Fixture;
-beforeAll(async () => { f = await apiFixture(); });
-afterAll(async () => { await f.close(); });
+beforeAll(async () => {
+  f = await apiFixture();
+});
+afterAll(async () => {
+  await f.close();
+});
 
 const raw = (text: string) => ({ payload: text, headers: { 'content-type': 'application/json' } });
 
@@ -83,7 +87,9 @@ describe('lifecycle: import → validate → save → release v2 → activate �
     expect(r.statusCode).toBe(400);
     const body = r.json();
     expect(body.problems.length).toBeGreaterThanOrEqual(2);
-    expect(body.problems.map((p: { text: string }) => p.text).join('\n')).toMatch(/broken\.slid › logic 24 "registration" › node 3 "[^"]+" › values\/conditions\/0\/operator: /);
+    expect(body.problems.map((p: { text: string }) => p.text).join('\n')).toMatch(
+      /broken\.slid › logic 24 "registration" › node 3 "[^"]+" › values\/conditions\/0\/operator: /,
+    );
     expect(body.message).toMatch(/points to missing node 99/);
     expect((await f.call({ method: 'GET', url: '/api/v1/flows/broken' })).statusCode).toBe(404);
   });
@@ -96,7 +102,16 @@ describe('lifecycle: import → validate → save → release v2 → activate �
     expect(syntax.json().valid).toBe(false);
     expect(syntax.json().problems[0].text).toMatch(/^x\.slid: invalid JSON at line 2, column \d+/);
     const withOrphan = structuredClone(seed);
-    withOrphan['24'].nodes['99'] = { id: 99, name: 'orphan', type: 'output.nit.registrar.saveLocationService', description: '', values: {}, archived: false, x: 0, y: 0 };
+    withOrphan['24'].nodes['99'] = {
+      id: 99,
+      name: 'orphan',
+      type: 'output.nit.registrar.saveLocationService',
+      description: '',
+      values: {},
+      archived: false,
+      x: 0,
+      y: 0,
+    };
     const warn = await f.call({ method: 'POST', url: '/api/v1/flows/validate', ...raw(JSON.stringify(withOrphan)) });
     expect(warn.json()).toMatchObject({ valid: true, errors: 0, warnings: 1 });
     expect(warn.json().problems[0]).toMatchObject({ severity: 'warning', nodeId: '99', message: 'is unreachable from the start node' });
@@ -182,11 +197,11 @@ describe('multi-instance', () => {
       other.onActivate((e) => seen.push(e));
       expect(await other.refresh()).toBe(false);
       await f.flows.activate('registration', 3);
-      const held = other.active();               // a request in flight on the other instance
+      const held = other.active(); // a request in flight on the other instance
       expect(await other.refresh()).toBe(true);
       expect(other.resolve('registration/24')).toMatchObject({ flow: 'registration', version: 3 });
       expect(seen).toEqual([expect.objectContaining({ source: 'poll', changed: [{ flow: 'registration', version: 3 }] })]);
-      expect(held).not.toBe(other.active());      // it keeps the service it took
+      expect(held).not.toBe(other.active()); // it keeps the service it took
       expect(held.find('registration')).toBeDefined();
       const stop = other.startPolling(20);
       await f.flows.activate('registration', 1);

@@ -15,7 +15,9 @@ describe('over real HTTP', () => {
     await f.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(f.app.server.address() as AddressInfo).port}`;
   });
-  afterAll(async () => { await f.close(); });
+  afterAll(async () => {
+    await f.close();
+  });
 
   test('health without a token; 401 + WWW-Authenticate without one elsewhere', async () => {
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
@@ -26,11 +28,12 @@ describe('over real HTTP', () => {
 
   test('execute over HTTP answers the challenge for a REGISTER', async () => {
     const r = await fetch(`${base}/api/v1/execute`, {
-      method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
       body: JSON.stringify({ cd: sampleRegister(), logic: 'registration' }),
     });
     expect(r.status).toBe(200);
-    const body = await r.json() as { outcome: { kind: string; status: number } };
+    const body = (await r.json()) as { outcome: { kind: string; status: number } };
     expect(body.outcome).toMatchObject({ kind: 'challenge', status: 401 });
   });
 
@@ -47,9 +50,13 @@ describe('over real HTTP', () => {
   });
 
   test('a bad JSON body is a 400 naming the field', async () => {
-    const r = await fetch(`${base}/api/v1/customers`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ name: 42, aor: [] }) });
+    const r = await fetch(`${base}/api/v1/customers`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 42, aor: [] }),
+    });
     expect(r.status).toBe(400);
-    const body = await r.json() as { message: string };
+    const body = (await r.json()) as { message: string };
     expect(body.message).toMatch(/body\/aor: must be string or null/);
   });
 });
@@ -62,9 +69,28 @@ describe('MongoDB bindings admin (Kamailio db_mongodb layout)', () => {
     const admin = createLocationAdmin(store);
     const now = new Date();
     const binding = (ruid: string, username: string, secs: number): Binding => ({
-      ruid, username, domain: null, contact: `sip:${username}@10.0.0.1`, received: null, path: null,
-      expires: new Date(now.getTime() + secs * 1000), q: -1, callid: 'c', cseq: 1, last_modified: now, flags: 0, cflags: 0,
-      user_agent: 'ua', socket: null, methods: null, instance: null, reg_id: 0, server_id: 0, connection_id: -1, keepalive: 0, partition: 0,
+      ruid,
+      username,
+      domain: null,
+      contact: `sip:${username}@10.0.0.1`,
+      received: null,
+      path: null,
+      expires: new Date(now.getTime() + secs * 1000),
+      q: -1,
+      callid: 'c',
+      cseq: 1,
+      last_modified: now,
+      flags: 0,
+      cflags: 0,
+      user_agent: 'ua',
+      socket: null,
+      methods: null,
+      instance: null,
+      reg_id: 0,
+      server_id: 0,
+      connection_id: -1,
+      keepalive: 0,
+      partition: 0,
     });
     try {
       await store.upsert(binding('r1', 'alice', 60));

@@ -6,14 +6,24 @@ const UA = { username: 'francesco', password: '123456', method: 'REGISTER', uri:
 async function register(f: Fixture, callId: string, contact: string) {
   const a = (await f.call({ method: 'POST', url: '/api/v1/execute', payload: { cd: sampleRegister({ 'Call-ID': callId, Contact: contact }) } })).json();
   const authorization = answerChallenge(a.outcome.challenges[0], UA);
-  const b = (await f.call({ method: 'POST', url: '/api/v1/execute', payload: { cd: sampleRegister({ 'Call-ID': callId, CSeq: '62651 REGISTER', Authorization: authorization, Contact: contact }) } })).json();
+  const b = (
+    await f.call({
+      method: 'POST',
+      url: '/api/v1/execute',
+      payload: { cd: sampleRegister({ 'Call-ID': callId, CSeq: '62651 REGISTER', Authorization: authorization, Contact: contact }) },
+    })
+  ).json();
   expect(b.outcome).toMatchObject({ kind: 'register', status: 200 });
 }
 
 describe.each(['sql', 'memory'] as const)('over the %s location store', (location) => {
   let f: Fixture;
-  beforeAll(async () => { f = await apiFixture({ location }); });
-  afterAll(async () => { await f.close(); });
+  beforeAll(async () => {
+    f = await apiFixture({ location });
+  });
+  afterAll(async () => {
+    await f.close();
+  });
 
   test('list, search by AoR and username, page, delete by ruid', async () => {
     await register(f, 'reg-a', '<sip:francesco@10.0.0.1:5060>');

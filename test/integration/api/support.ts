@@ -32,27 +32,42 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function apiFixture(o: { location?: string; config?: Record<string, unknown>; api?: Partial<ApiOptions>; token?: boolean } = {}): Promise<Fixture> {
+export async function apiFixture(
+  o: { location?: string; config?: Record<string, unknown>; api?: Partial<ApiOptions>; token?: boolean } = {},
+): Promise<Fixture> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-api-'));
-  const config = parseConfig(JSON.stringify({
-    dataDir,
-    directory: { url: 'memory://' },
-    location: { url: o.location ?? 'memory' },
-    auth: { nonceSecret: 'api-test-secret-0123456789' },
-    ...(o.token === false ? {} : { http: { token: TOKEN } }),
-    ...o.config,
-  }), 'test');
+  const config = parseConfig(
+    JSON.stringify({
+      dataDir,
+      directory: { url: 'memory://' },
+      location: { url: o.location ?? 'memory' },
+      auth: { nonceSecret: 'api-test-secret-0123456789' },
+      ...(o.token === false ? {} : { http: { token: TOKEN } }),
+      ...o.config,
+    }),
+    'test',
+  );
   const runtime = await openRuntime({ ...runtimeOptionsFromConfig(config), purgeIntervalSec: undefined });
   const flows = await createFlowsStore({ knex: runtime.knex, primary: 'pbx' });
   await flows.bootstrap(FLOWS_DIR);
   const metrics = createMetrics({ defaultMetrics: false });
   const logs: string[] = [];
-  const destination = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
   const logger = createLogger({ level: 'debug', destination });
   const app = await buildApi({ config, runtime, flows, metrics, logger, ...o.api });
   await app.ready();
   return {
-    app, runtime, flows, metrics, config, logs,
+    app,
+    runtime,
+    flows,
+    metrics,
+    config,
+    logs,
     call: (opts) => app.inject({ ...opts, headers: { ...AUTH, ...(opts.headers ?? {}) } }),
     async close() {
       await app.close();

@@ -12,21 +12,37 @@ const registerCd = path.join(repo, 'examples/cd/register.json');
 async function sipflow(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
-  const table = jest.spyOn(console, 'table').mockImplementation((rows) => { out.push(JSON.stringify(rows)); });
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => { err.push(a.join(' ')); });
-  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => { err.push(String(chunk)); return true; });
+  const log = jest.spyOn(console, 'log').mockImplementation((...a) => {
+    out.push(a.join(' '));
+  });
+  const table = jest.spyOn(console, 'table').mockImplementation((rows) => {
+    out.push(JSON.stringify(rows));
+  });
+  const error = jest.spyOn(console, 'error').mockImplementation((...a) => {
+    err.push(a.join(' '));
+  });
+  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    err.push(String(chunk));
+    return true;
+  });
   try {
     const code = await main(['node', 'sipflow', ...args]);
     return { code, out: out.join('\n'), err: err.join('\n') };
   } finally {
-    log.mockRestore(); table.mockRestore(); error.mockRestore(); stderr.mockRestore();
+    log.mockRestore();
+    table.mockRestore();
+    error.mockRestore();
+    stderr.mockRestore();
   }
 }
 
 describe('sipflow CLI', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cli-'));
-  const tmp = (name: string, text: string) => { const f = path.join(dataDir, name); writeFileSync(f, text); return f; };
+  const tmp = (name: string, text: string) => {
+    const f = path.join(dataDir, name);
+    writeFileSync(f, text);
+    return f;
+  };
 
   test('validate: the seed is clean (exit 0)', async () => {
     const r = await sipflow('validate', seedFlow);
@@ -35,10 +51,18 @@ describe('sipflow CLI', () => {
   });
 
   test('validate: every problem located, exit 1', async () => {
-    const bad = tmp('bad.slid', JSON.stringify({ 7: { name: 'broken', nodes: {
-      0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 9 } },
-      1: { id: 1, name: 'odd', type: 'analysis.nope', values: {} },
-    } } }));
+    const bad = tmp(
+      'bad.slid',
+      JSON.stringify({
+        7: {
+          name: 'broken',
+          nodes: {
+            0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 9 } },
+            1: { id: 1, name: 'odd', type: 'analysis.nope', values: {} },
+          },
+        },
+      }),
+    );
     const r = await sipflow('validate', bad);
     expect(r.code).toBe(1);
     expect(r.out).toContain('/bad.slid › logic 7 "broken" › node 0 "Start" › values/next: points to missing node 9');
@@ -57,11 +81,24 @@ describe('sipflow CLI', () => {
     const first = await sipflow('run', seedFlow, '--logic', 'registration', '--cd', registerCd, '--data-dir', dataDir);
     expect(first.code).toBe(0);
     const challenge = JSON.parse(first.out);
-    expect(challenge.outcome).toMatchObject({ kind: 'challenge', status: 401, header: 'WWW-Authenticate', realm: 'nl.netaxis.be', qop: 'auth', algorithm: 'MD5', stale: false });
+    expect(challenge.outcome).toMatchObject({
+      kind: 'challenge',
+      status: 401,
+      header: 'WWW-Authenticate',
+      realm: 'nl.netaxis.be',
+      qop: 'auth',
+      algorithm: 'MD5',
+      stale: false,
+    });
     expect(existsSync(path.join(dataDir, 'nonce-secret'))).toBe(true);
 
     const cd = JSON.parse(readFileSync(registerCd, 'utf8'));
-    cd.headers.Authorization = answerChallenge(challenge.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    cd.headers.Authorization = answerChallenge(challenge.outcome.challenges[0], {
+      username: 'francesco',
+      password: '123456',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
     cd.headers.CSeq = '62651 REGISTER';
     const second = await sipflow('run', seedFlow, '--logic', '24', '--cd', tmp('cd2.json', JSON.stringify(cd)), '--data-dir', dataDir, '--trace');
     const result = JSON.parse(second.out);
@@ -72,12 +109,35 @@ describe('sipflow CLI', () => {
     expect(result.cd.password).toBe('[redacted]');
     expect(result.cd.headers.authorization).toEqual(['[redacted]']);
     expect(second.out).not.toContain('123456');
-    const revealed = JSON.parse((await sipflow('run', seedFlow, '--logic', '24', '--cd', tmp('cd3.json', JSON.stringify({ ...cd, headers: { ...cd.headers, 'Call-ID': 'reveal-1' } })), '--data-dir', dataDir, '--reveal-secrets')).out);
+    const revealed = JSON.parse(
+      (
+        await sipflow(
+          'run',
+          seedFlow,
+          '--logic',
+          '24',
+          '--cd',
+          tmp('cd3.json', JSON.stringify({ ...cd, headers: { ...cd.headers, 'Call-ID': 'reveal-1' } })),
+          '--data-dir',
+          dataDir,
+          '--reveal-secrets',
+        )
+      ).out,
+    );
     expect(revealed.cd.password).toBe('123456');
   });
 
   test('run: a call descriptor with wrong types is refused with its path', async () => {
-    const r = await sipflow('run', seedFlow, '--logic', '24', '--cd', tmp('bad-cd.json', JSON.stringify({ requestMethod: 'REGISTER', headers: 5 })), '--data-dir', dataDir);
+    const r = await sipflow(
+      'run',
+      seedFlow,
+      '--logic',
+      '24',
+      '--cd',
+      tmp('bad-cd.json', JSON.stringify({ requestMethod: 'REGISTER', headers: 5 })),
+      '--data-dir',
+      dataDir,
+    );
     expect(r.code).toBe(1);
     expect(r.err).toContain('invalid call descriptor: headers');
   });

@@ -18,15 +18,24 @@ let together: Directory;
 let acquisitions = 0;
 
 const AUTH: Omit<DirectoryQuery, 'conditions'> = {
-  tables: ['registration.customers'], fields: ['customers.password', 'customers.name'], joins: [], joinType: 'JOIN',
-  logic: 'and', orderBy: [], offset: 0, limit: 1,
+  tables: ['registration.customers'],
+  fields: ['customers.password', 'customers.name'],
+  joins: [],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
 };
 const auth = (username: unknown): DirectoryQuery => ({ ...AUTH, conditions: [cond('customers.username', 'is', username)] });
 const NUMBERS: Omit<DirectoryQuery, 'conditions'> = {
   tables: ['registration.customer_numbers', 'registration.customers'],
   joins: [{ left: 'customer_numbers.customer_id', operator: 'is', right: 'customers.id' }],
-  fields: ['customer_numbers.number', 'customers.name'], joinType: 'JOIN', logic: 'and',
-  orderBy: [{ field: 'customer_numbers.number', direction: 'desc' }], offset: 1,
+  fields: ['customer_numbers.number', 'customers.name'],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [{ field: 'customer_numbers.number', direction: 'desc' }],
+  offset: 1,
 };
 const numbersOf = (id: unknown): DirectoryQuery => ({ ...NUMBERS, conditions: [cond('customers.id', 'is', id)] });
 
@@ -36,14 +45,20 @@ beforeAll(async () => {
   await migrate(knex);
   await seed(knex);
   const customers = Array.from({ length: 120 }, (_, i) => ({
-    name: `Customer ${i}`, username: `user${i}`, password: i % 7 === 0 ? null : `pw${i}`, aor: `user${i}@example.test`,
+    name: `Customer ${i}`,
+    username: `user${i}`,
+    password: i % 7 === 0 ? null : `pw${i}`,
+    aor: `user${i}@example.test`,
   }));
-  const ids = await knex('registration.customers').insert(customers).returning('id') as Array<{ id: number }>;
+  const ids = (await knex('registration.customers').insert(customers).returning('id')) as Array<{ id: number }>;
   const numbers = ids.flatMap(({ id }, i) => Array.from({ length: i % 4 }, (_, j) => ({ number: `0031${id}${j}`, is_range: j === 0, customer_id: id })));
   await knex('registration.customer_numbers').insert(numbers);
   const client = knex.client as { acquireConnection(): Promise<unknown> };
   const acquire = client.acquireConnection.bind(client);
-  client.acquireConnection = () => { acquisitions++; return acquire(); };
+  client.acquireConnection = () => {
+    acquisitions++;
+    return acquire();
+  };
   alone = createDirectory(knex, { coalesce: false });
   together = createDirectory(knex);
 }, 60_000);
@@ -54,12 +69,13 @@ afterAll(async () => {
 });
 
 test('the batch statement is the single one with its parameters taken from the unnested arrays', () => {
-  expect(lateralText('select "a$1" from t where "x" = $1 and "y" = $12 limit $2', 2))
-    .toBe('select "a$1" from t where "x" = s.p1 and "y" = $12 limit s.p2');
+  expect(lateralText('select "a$1" from t where "x" = $1 and "y" = $12 limit $2', 2)).toBe('select "a$1" from t where "x" = s.p1 and "y" = $12 limit s.p2');
   const b = batchStatement({ name: 'n', text: 'select 1 where "u" = $1 limit $2', sources: [0, -1], constants: [] }, ['character varying', 'bigint']);
   expect(b.name).toBe('n_b');
-  expect(b.text).toBe('SELECT s.o, q.* FROM unnest($1::int4[], $2::character varying[], $3::bigint[]) AS s(o, p1, p2) '
-    + 'CROSS JOIN LATERAL (select 1 where "u" = s.p1 limit s.p2) AS q');
+  expect(b.text).toBe(
+    'SELECT s.o, q.* FROM unnest($1::int4[], $2::character varying[], $3::bigint[]) AS s(o, p1, p2) ' +
+      'CROSS JOIN LATERAL (select 1 where "u" = s.p1 limit s.p2) AS q',
+  );
 });
 
 test('concurrent auth lookups: each gets its own row, in far fewer round trips', async () => {
@@ -103,6 +119,7 @@ test('a query that fails alone fails the same way in a batch; the others are ans
   expect(b[30].status).toBe('rejected');
   const kind = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as { kind?: string }).kind : null);
   expect(kind(b[30])).toBe(kind(a[30]));
-  expect(b.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value))
-    .toEqual(a.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value));
+  expect(b.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value)).toEqual(
+    a.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value),
+  );
 });

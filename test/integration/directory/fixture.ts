@@ -23,7 +23,14 @@ export async function fillDirectory(knex: Knex): Promise<void> {
 /** A query on registration.customers (names, by id) with the given overrides. */
 export function customersQuery(over: Partial<DirectoryQuery>): DirectoryQuery {
   return {
-    tables: ['registration.customers'], fields: ['customers.name'], joins: [], joinType: 'JOIN',
-    conditions: [], logic: 'and', orderBy: [{ field: 'customers.id', direction: 'asc' }], offset: 0, ...over,
+    tables: ['registration.customers'],
+    fields: ['customers.name'],
+    joins: [],
+    joinType: 'JOIN',
+    conditions: [],
+    logic: 'and',
+    orderBy: [{ field: 'customers.id', direction: 'asc' }],
+    offset: 0,
+    ...over,
   };
 }

@@ -5,16 +5,22 @@
 import type { Knex } from 'knex';
 import { openDirectory, migrate, rollbackAll, seed, introspectSchema } from '../../../services/directory';
 
-
 let knex: Knex;
 
 beforeAll(async () => {
   knex = openDirectory('memory://');
   expect(await migrate(knex)).toEqual(['directory_001_registration_customers_and_numbers']);
 });
-afterAll(async () => { await knex.destroy(); });
+afterAll(async () => {
+  await knex.destroy();
+});
 
-interface ColumnInfo { column_name: string; data_type: string; is_nullable: string; column_default: string | null }
+interface ColumnInfo {
+  column_name: string;
+  data_type: string;
+  is_nullable: string;
+  column_default: string | null;
+}
 
 async function columns(table: string): Promise<ColumnInfo[]> {
   return knex('information_schema.columns')
@@ -26,7 +32,10 @@ async function columns(table: string): Promise<ColumnInfo[]> {
 /** Runs `fn` in a savepoint-free transaction that is always rolled back; returns the SQLSTATE it failed with. */
 async function violation(fn: (trx: Knex.Transaction) => Promise<unknown>): Promise<string | undefined> {
   try {
-    await knex.transaction(async (trx) => { await fn(trx); throw new Error('rollback'); });
+    await knex.transaction(async (trx) => {
+      await fn(trx);
+      throw new Error('rollback');
+    });
   } catch (err) {
     const code = (err as { code?: string }).code;
     return code;
@@ -86,8 +95,14 @@ describe('registration schema', () => {
          AND ccu.constraint_name = tc.constraint_name
        WHERE tc.table_schema = 'registration'
        ORDER BY tc.table_name, tc.constraint_type, kcu.column_name`);
-    expect(constraints.rows.map((r: Record<string, string | null>) =>
-      [r.table_name, r.constraint_type, r.column_name, r.ref_table && `${r.ref_schema}.${r.ref_table}.${r.ref_column}`])).toEqual([
+    expect(
+      constraints.rows.map((r: Record<string, string | null>) => [
+        r.table_name,
+        r.constraint_type,
+        r.column_name,
+        r.ref_table && `${r.ref_schema}.${r.ref_table}.${r.ref_column}`,
+      ]),
+    ).toEqual([
       ['customer_numbers', 'FOREIGN KEY', 'customer_id', 'registration.customers.id'],
       ['customer_numbers', 'PRIMARY KEY', 'id', null],
       ['customer_numbers', 'UNIQUE', 'number', null],
@@ -100,22 +115,26 @@ describe('registration schema', () => {
 
   it('enforces them: NOT NULL, UNIQUE, FK, defaults', async () => {
     expect(await violation((t) => t('registration.customers').insert({ name: null }))).toBe('23502');
-    expect(await violation(async (t) => {
-      await t('registration.customers').insert({ name: 'Twice' });
-      await t('registration.customers').insert({ name: 'Twice' });
-    })).toBe('23505');
+    expect(
+      await violation(async (t) => {
+        await t('registration.customers').insert({ name: 'Twice' });
+        await t('registration.customers').insert({ name: 'Twice' });
+      }),
+    ).toBe('23505');
     expect(await violation((t) => t('registration.customer_numbers').insert({ number: '1', customer_id: 999 }))).toBe('23503');
     expect(await violation((t) => t('registration.customer_numbers').insert({ number: null, customer_id: 1 }))).toBe('23502');
     expect(await violation((t) => t('registration.customer_numbers').insert({ number: '1', is_range: null }))).toBe('23502');
     // Defaults: a customer with only defaults is 'noname'; a number with only defaults is +31000,
     // not a range, of customer 1 (the seeded sample customer).
-    expect(await violation(async (t) => {
-      const [c] = await t('registration.customers').insert({}).returning(['name', 'username', 'password', 'aor']);
-      expect(c).toEqual({ name: 'noname', username: null, password: null, aor: null });
-      const [n] = await t('registration.customer_numbers').insert({}).returning(['number', 'is_range', 'customer_id']);
-      expect(n).toEqual({ number: '+31000', is_range: false, customer_id: 1 });
-      await t('registration.customer_numbers').insert({}); // the default number again: unique
-    })).toBe('23505');
+    expect(
+      await violation(async (t) => {
+        const [c] = await t('registration.customers').insert({}).returning(['name', 'username', 'password', 'aor']);
+        expect(c).toEqual({ name: 'noname', username: null, password: null, aor: null });
+        const [n] = await t('registration.customer_numbers').insert({}).returning(['number', 'is_range', 'customer_id']);
+        expect(n).toEqual({ number: '+31000', is_range: false, customer_id: 1 });
+        await t('registration.customer_numbers').insert({}); // the default number again: unique
+      }),
+    ).toBe('23505');
   });
 
   it('records migrations in public.knex_migrations and re-running migrate is a no-op', async () => {

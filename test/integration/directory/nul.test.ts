@@ -20,14 +20,25 @@ const where = (field: string, operator: Op, value: unknown, logic: 'and' | 'or' 
 function suite(name: string, open: () => Promise<{ knex: Knex; dir: Directory; done(): Promise<void> }>): void {
   describe(name, () => {
     let env: Awaited<ReturnType<typeof open>>;
-    beforeAll(async () => { env = await open(); });
-    afterAll(async () => { await env?.done(); });
+    beforeAll(async () => {
+      env = await open();
+    });
+    afterAll(async () => {
+      await env?.done();
+    });
     const names = async (q: DirectoryQuery) => (await env.dir.query(q)).map((r) => r['customers.name']);
 
     it('the seed flow lookup with a NUL in the username: no row, no error', async () => {
       const q = (username: string): DirectoryQuery => ({
-        tables: ['registration.customers'], fields: ['customers.password', 'customers.name'], joins: [], joinType: 'JOIN',
-        conditions: [{ field: 'customers.username', operator: 'is', value: username }], logic: 'and', orderBy: [], offset: 0, limit: 1,
+        tables: ['registration.customers'],
+        fields: ['customers.password', 'customers.name'],
+        joins: [],
+        joinType: 'JOIN',
+        conditions: [{ field: 'customers.username', operator: 'is', value: username }],
+        logic: 'and',
+        orderBy: [],
+        offset: 0,
+        limit: 1,
       });
       expect(await env.dir.query(q(NUL))).toEqual([]);
       expect(await env.dir.query(q('\u0000'))).toEqual([]);
@@ -37,21 +48,37 @@ function suite(name: string, open: () => Promise<{ knex: Knex; dir: Directory; d
     });
 
     it.each<Op>(['is', 'isNot', 'contains', 'doesNotContain', 'startsWith', 'endsWith', 'matches', 'greaterThan', 'lessOrEqual'])(
-      'text operator %s with a NUL matches no row', async (op) => {
+      'text operator %s with a NUL matches no row',
+      async (op) => {
         expect(await names(where('customers.username', op, NUL))).toEqual([]);
-      });
+      },
+    );
 
     it('number, boolean and prefix conditions with a NUL: no row, no "not a number" error', async () => {
       expect(await names(where('customers.id', 'is', '1\u0000'))).toEqual([]);
-      const numbers = (op: Op, value: unknown) => env.dir.query({
-        tables: ['registration.customer_numbers'], fields: ['customer_numbers.number'], joins: [], joinType: 'JOIN',
-        conditions: [{ field: 'customer_numbers.number', operator: op, value: value as never }], logic: 'and', orderBy: [], offset: 0, limit: 1,
-      });
+      const numbers = (op: Op, value: unknown) =>
+        env.dir.query({
+          tables: ['registration.customer_numbers'],
+          fields: ['customer_numbers.number'],
+          joins: [],
+          joinType: 'JOIN',
+          conditions: [{ field: 'customer_numbers.number', operator: op, value: value as never }],
+          logic: 'and',
+          orderBy: [],
+          offset: 0,
+          limit: 1,
+        });
       expect(await numbers('isLongestPrefixMatchOf', '0031201\u000012345')).toEqual([]);
       expect(await numbers('isLongestPrefixMatchOf', '00312012345')).toEqual([{ 'customer_numbers.number': '00312012345' }]);
       const flag = await env.dir.query({
-        tables: ['registration.customer_numbers'], fields: ['customer_numbers.number'], joins: [], joinType: 'JOIN',
-        conditions: [{ field: 'customer_numbers.is_range', operator: 'is', value: 'true\u0000' }], logic: 'and', orderBy: [], offset: 0,
+        tables: ['registration.customer_numbers'],
+        fields: ['customer_numbers.number'],
+        joins: [],
+        joinType: 'JOIN',
+        conditions: [{ field: 'customer_numbers.is_range', operator: 'is', value: 'true\u0000' }],
+        logic: 'and',
+        orderBy: [],
+        offset: 0,
       });
       expect(flag).toEqual([]);
     });
@@ -91,5 +118,12 @@ suite('PostgreSQL', async () => {
   const db = await scratchDatabase(`sipflow_nul_${process.pid}`);
   const knex = openDirectory(db.url, { poolMax: 2 });
   await fillDirectory(knex);
-  return { knex, dir: createDirectory(knex), done: async () => { await knex.destroy(); await db.drop(); } };
+  return {
+    knex,
+    dir: createDirectory(knex),
+    done: async () => {
+      await knex.destroy();
+      await db.drop();
+    },
+  };
 });

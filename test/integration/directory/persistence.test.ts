@@ -4,10 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import {
-  openDirectory, parseDirectoryUrl, maskPassword, migrate, seed, createDirectory, createSubscribers,
-} from '../../../services/directory';
-
+import { openDirectory, parseDirectoryUrl, maskPassword, migrate, seed, createDirectory, createSubscribers } from '../../../services/directory';
 
 describe('directory URLs', () => {
   it('classifies memory, data directories and PostgreSQL', () => {
@@ -54,9 +51,14 @@ describe('persistence', () => {
     expect(await migrate(again)).toEqual([]);
     const dir = createDirectory(again);
     const rows = await dir.query({
-      tables: ['registration.customers'], fields: ['customers.name', 'customers.password'], joins: [], joinType: 'JOIN',
+      tables: ['registration.customers'],
+      fields: ['customers.name', 'customers.password'],
+      joins: [],
+      joinType: 'JOIN',
       conditions: [{ field: 'customers.username', operator: 'in', value: ['francesco', 'kept'] }],
-      logic: 'and', orderBy: [{ field: 'customers.id', direction: 'asc' }], offset: 0,
+      logic: 'and',
+      orderBy: [{ field: 'customers.id', direction: 'asc' }],
+      offset: 0,
     });
     expect(rows).toEqual([
       { 'customers.name': 'Netaxis NL', 'customers.password': '123456' },

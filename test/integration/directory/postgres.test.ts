@@ -25,9 +25,15 @@ afterAll(async () => {
 });
 
 const auth = (username: string): DirectoryQuery => ({
-  tables: ['registration.customers'], fields: ['customers.password', 'customers.name'], joins: [], joinType: 'JOIN',
+  tables: ['registration.customers'],
+  fields: ['customers.password', 'customers.name'],
+  joins: [],
+  joinType: 'JOIN',
   conditions: [{ field: 'customers.username', operator: 'is', value: username }],
-  logic: 'and', orderBy: [], offset: 0, limit: 1,
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
 });
 
 it('runs the seed flow auth lookup as one named prepared statement', async () => {
@@ -39,7 +45,8 @@ it('runs the seed flow auth lookup as one named prepared statement', async () =>
 
 it('answers the 4.2.2 join and a longest prefix match like PGlite', async () => {
   await knex('registration.customer_numbers').insert([
-    { number: '0031', is_range: true, customer_id: 1 }, { number: '003120', is_range: true, customer_id: 1 },
+    { number: '0031', is_range: true, customer_id: 1 },
+    { number: '003120', is_range: true, customer_id: 1 },
   ]);
   const rows = await dir.query({
     tables: ['registration.customer_numbers', 'registration.customers'],
@@ -50,7 +57,10 @@ it('answers the 4.2.2 join and a longest prefix match like PGlite', async () => 
       { field: 'customer_numbers.number', operator: 'isLongestPrefixMatchOf', value: '00312099' },
       { field: 'customer_numbers.is_range', operator: 'is', value: 'True' },
     ],
-    logic: 'and', orderBy: [], offset: 0, limit: 1,
+    logic: 'and',
+    orderBy: [],
+    offset: 0,
+    limit: 1,
   });
   expect(rows).toEqual([{ 'customers.aor': 'francesco@nl.netaxis.be', 'customer_numbers.number': '003120' }]);
 });

@@ -8,9 +8,7 @@
  */
 import knexFactory, { Knex } from 'knex';
 import { privatePostgres, scratchDatabase, type PrivateServer } from '../../setup/servers';
-import {
-  openDirectory, createDirectory, Directory, DirectoryError, DirectoryQuery,
-} from '../../../services/directory';
+import { openDirectory, createDirectory, Directory, DirectoryError, DirectoryQuery } from '../../../services/directory';
 import { customersQuery, fillDirectory } from './fixture';
 
 type Condition = DirectoryQuery['conditions'][number];
@@ -26,8 +24,14 @@ const cond = (field: string, operator: Condition['operator'], value: unknown): C
 const where = (field: string, operator: Condition['operator'], ...values: unknown[]) => values.map((v) => q({ conditions: [cond(field, operator, v)] }));
 
 const AUTH: Omit<DirectoryQuery, 'conditions'> = {
-  tables: ['registration.customers'], fields: ['customers.password', 'customers.name'], joins: [], joinType: 'JOIN',
-  logic: 'and', orderBy: [], offset: 0, limit: 1,
+  tables: ['registration.customers'],
+  fields: ['customers.password', 'customers.name'],
+  joins: [],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
 };
 const auth = (username: unknown): DirectoryQuery => ({ ...AUTH, conditions: [cond('customers.username', 'is', username)] });
 
@@ -35,11 +39,14 @@ const NUMBERS = {
   tables: ['registration.customer_numbers', 'registration.customers'],
   joins: [{ left: 'customer_numbers.customer_id', operator: 'is' as const, right: 'customers.id' }],
 };
-const prefix = (value: unknown, limit?: number): DirectoryQuery => q({
-  ...NUMBERS, fields: ['customer_numbers.number', 'customers.name'], limit,
-  conditions: [cond('customer_numbers.number', 'isLongestPrefixMatchOf', value), cond('customer_numbers.is_range', 'is', 'True')],
-  orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
-});
+const prefix = (value: unknown, limit?: number): DirectoryQuery =>
+  q({
+    ...NUMBERS,
+    fields: ['customer_numbers.number', 'customers.name'],
+    limit,
+    conditions: [cond('customer_numbers.number', 'isLongestPrefixMatchOf', value), cond('customer_numbers.is_range', 'is', 'True')],
+    orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
+  });
 
 /** Shape families; within a family the values change (and with them, sometimes, the variant). */
 const FAMILIES: Record<string, DirectoryQuery[]> = {
@@ -66,35 +73,63 @@ const FAMILIES: Record<string, DirectoryQuery[]> = {
     ...where('customers.id', 'lessOrEqual', 2, ' 3 '),
     ...where('customers.name', 'lessThan', 'B', 'Z'),
   ],
-  'in: list lengths, null elements, scalars': where('customers.username', 'in',
-    ['acme', 'zulu', 'none'], ['francesco', 'pct', 'x'], ['acme', null], [null], [], 'acme', null, ['lonely'], ['a', 'b', 'c', 'd', 'e', 'zulu'])
-    .concat(where('customers.id', 'in', ['1', 5], [2, '3', 4])),
-  'matches (regular expressions)': [
-    ...where('customers.name', 'matches', '^(Acme|Beta)', '.', 'x{3}', null),
-    ...where('customers.id', 'matches', '^[45]$'),
-  ],
+  'in: list lengths, null elements, scalars': where(
+    'customers.username',
+    'in',
+    ['acme', 'zulu', 'none'],
+    ['francesco', 'pct', 'x'],
+    ['acme', null],
+    [null],
+    [],
+    'acme',
+    null,
+    ['lonely'],
+    ['a', 'b', 'c', 'd', 'e', 'zulu'],
+  ).concat(where('customers.id', 'in', ['1', 5], [2, '3', 4])),
+  'matches (regular expressions)': [...where('customers.name', 'matches', '^(Acme|Beta)', '.', 'x{3}', null), ...where('customers.id', 'matches', '^[45]$')],
   'longest prefix match with a boolean condition, limit 1 and all': [
-    prefix('00312012345', 1), prefix('0031209', 1), prefix('0031999', 1), prefix('0044123', 1), prefix(null, 1),
-    prefix('00312012345'), prefix('0031999'),
-    q({ tables: ['registration.customer_numbers'], fields: ['customer_numbers.number'], limit: 1, orderBy: [],
-      conditions: [cond('customer_numbers.number', 'isLongestPrefixMatchOf', '003120999')] }),
+    prefix('00312012345', 1),
+    prefix('0031209', 1),
+    prefix('0031999', 1),
+    prefix('0044123', 1),
+    prefix(null, 1),
+    prefix('00312012345'),
+    prefix('0031999'),
+    q({
+      tables: ['registration.customer_numbers'],
+      fields: ['customer_numbers.number'],
+      limit: 1,
+      orderBy: [],
+      conditions: [cond('customer_numbers.number', 'isLongestPrefixMatchOf', '003120999')],
+    }),
   ],
-  'boolean column values': ['False', 'True', 0, 1, 'yes', false, true].map((v) => q({
-    ...NUMBERS, fields: ['customers.aor', 'customer_numbers.number'], orderBy: [{ field: 'customer_numbers.id', direction: 'asc' }],
-    conditions: [cond('customer_numbers.is_range', 'is', v)],
-  })),
+  'boolean column values': ['False', 'True', 0, 1, 'yes', false, true].map((v) =>
+    q({
+      ...NUMBERS,
+      fields: ['customers.aor', 'customer_numbers.number'],
+      orderBy: [{ field: 'customer_numbers.id', direction: 'asc' }],
+      conditions: [cond('customer_numbers.is_range', 'is', v)],
+    }),
+  ),
   'joins: inner, several ON, left with doesNotExist, right, full': [
     q({ ...NUMBERS, fields: ['customers.aor', 'customer_numbers.number'], conditions: [cond('customer_numbers.number', 'is', '000112233')] }),
     q({
-      ...NUMBERS, fields: ['customer_numbers.number'], joinType: 'INNER JOIN',
+      ...NUMBERS,
+      fields: ['customer_numbers.number'],
+      joinType: 'INNER JOIN',
       joins: [NUMBERS.joins[0], { left: 'customers.id', operator: 'greaterOrEqual', right: 'customer_numbers.id' }],
       orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
     }),
-    ...['LEFT JOIN', 'RIGHT JOIN', 'FULL JOIN'].map((joinType) => q({
-      tables: ['registration.customers', 'registration.customer_numbers'], fields: ['customers.name', 'customer_numbers.number'],
-      joins: [{ left: 'customers.id', operator: 'is', right: 'customer_numbers.customer_id' }], joinType: joinType as DirectoryQuery['joinType'],
-      conditions: [cond('customer_numbers.number', 'doesNotExist', null)], orderBy: [{ field: 'customers.name', direction: 'asc' }],
-    })),
+    ...['LEFT JOIN', 'RIGHT JOIN', 'FULL JOIN'].map((joinType) =>
+      q({
+        tables: ['registration.customers', 'registration.customer_numbers'],
+        fields: ['customers.name', 'customer_numbers.number'],
+        joins: [{ left: 'customers.id', operator: 'is', right: 'customer_numbers.customer_id' }],
+        joinType: joinType as DirectoryQuery['joinType'],
+        conditions: [cond('customer_numbers.number', 'doesNotExist', null)],
+        orderBy: [{ field: 'customers.name', direction: 'asc' }],
+      }),
+    ),
   ],
   'logic or / and, mixed with nulls': [
     q({ logic: 'or', conditions: [cond('customers.username', 'is', 'francesco'), cond('customers.username', 'is', 'acme')] }),
@@ -110,7 +145,13 @@ const FAMILIES: Record<string, DirectoryQuery[]> = {
     q({ orderBy: [{ field: 'customers.name', direction: 'desc' }], offset: '2' as never, limit: '1' as never }),
     q({ orderBy: [{ field: 'customers.name', direction: 'desc' }], limit: 0 }),
     q({ orderBy: [{ field: 'customers.name', direction: 'desc' }], offset: '' as never, limit: null as never }),
-    q({ orderBy: [{ field: 'customers.username', direction: 'asc' }, { field: 'customers.name', direction: 'desc' }], limit: 2 }),
+    q({
+      orderBy: [
+        { field: 'customers.username', direction: 'asc' },
+        { field: 'customers.name', direction: 'desc' },
+      ],
+      limit: 2,
+    }),
   ],
   'no fields (does a row exist?), several fields, schema.table.column': [
     q({ fields: [], conditions: [cond('customers.username', 'is', 'acme')] }),
@@ -132,12 +173,19 @@ const INVALID: Record<string, DirectoryQuery> = {
 };
 
 async function failure(p: Promise<unknown>): Promise<DirectoryError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(DirectoryError);
   return err as DirectoryError;
 }
 
-interface Backend { knex: Knex; prepared: Directory; builder: Directory }
+interface Backend {
+  knex: Knex;
+  prepared: Directory;
+  builder: Directory;
+}
 
 /** Both paths agree on rows, errors and repeated (cached) use, on the given backend. */
 function sameAsBuilder(name: string, backend: () => Backend): void {
@@ -160,7 +208,9 @@ function sameAsBuilder(name: string, backend: () => Backend): void {
       const expected = await Promise.all(all.map((query) => builder.query(query)));
       await prepared.schema(); // introspected through knex, once
       const viaKnex: string[] = [];
-      const onQuery = (e: { sql: string }) => { viaKnex.push(e.sql); };
+      const onQuery = (e: { sql: string }) => {
+        viaKnex.push(e.sql);
+      };
       knex.on('query', onQuery);
       try {
         // in reverse and concurrently: every statement is in the cache by now
@@ -198,7 +248,9 @@ function sameAsBuilder(name: string, backend: () => Backend): void {
       await prepared.query(auth('acme'));
       await prepared.query(prefix('0031', 1));
       const seen: string[] = [];
-      const onQuery = (e: { sql: string }) => { seen.push(e.sql); };
+      const onQuery = (e: { sql: string }) => {
+        seen.push(e.sql);
+      };
       knex.on('query', onQuery);
       try {
         expect(await prepared.query(auth('acme'))).toEqual([{ 'customers.password': 's3cret', 'customers.name': 'Acme' }]);
@@ -236,8 +288,7 @@ let pg: Backend;
 
 /** Prepared statements of this session: name → SQL text and executions. */
 async function statements(knex: Knex): Promise<Map<string, { statement: string; runs: number }>> {
-  const r = await knex.raw(
-    "SELECT name, statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements WHERE name LIKE 'sipflow_dir_%'");
+  const r = await knex.raw("SELECT name, statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements WHERE name LIKE 'sipflow_dir_%'");
   return new Map((r.rows as Array<{ name: string; statement: string; runs: string }>).map((x) => [x.name, { statement: x.statement, runs: Number(x.runs) }]));
 }
 
@@ -266,7 +317,8 @@ describe('PostgreSQL', () => {
   it('prepares each shape variant once per connection and runs it by name', async () => {
     const { knex, prepared } = pg;
     const shape: Omit<DirectoryQuery, 'conditions'> = { ...AUTH, fields: ['customers.aor', 'customers.username'] };
-    const by = (value: unknown, operator: Condition['operator'] = 'is') => prepared.query({ ...shape, conditions: [cond('customers.username', operator, value)] });
+    const by = (value: unknown, operator: Condition['operator'] = 'is') =>
+      prepared.query({ ...shape, conditions: [cond('customers.username', operator, value)] });
     const before = await statements(knex);
     for (let i = 0; i < 30; i++) await by(['francesco', 'acme', 'nobody'][i % 3]);
     const one = added(before, await statements(knex));
@@ -279,7 +331,14 @@ describe('PostgreSQL', () => {
     expect(two.find((s) => /is null/.test(s.statement))).toMatchObject({ runs: 5 });
 
     // `in`: one variant per list length (and null element)
-    for (const list of [['acme', 'zulu'], ['pct', 'x'], ['acme', 'zulu', 'pct'], ['a', null], ['b', null]]) await by(list, 'in');
+    for (const list of [
+      ['acme', 'zulu'],
+      ['pct', 'x'],
+      ['acme', 'zulu', 'pct'],
+      ['a', null],
+      ['b', null],
+    ])
+      await by(list, 'in');
     const more = added(before, await statements(knex));
     expect(more).toHaveLength(5);
     expect(more.filter((s) => /in \(\$1, \$2\)/.test(s.statement))).toEqual([expect.objectContaining({ runs: 2 })]);
@@ -339,7 +398,9 @@ describe('PGlite', () => {
     await fill(knex);
     lite = { knex, prepared: createDirectory(knex), builder: createDirectory(knex, { mode: 'builder' }) };
   });
-  afterAll(async () => { await lite?.knex.destroy().catch(() => undefined); });
+  afterAll(async () => {
+    await lite?.knex.destroy().catch(() => undefined);
+  });
 
   sameAsBuilder('PGlite', () => lite);
 

@@ -3,11 +3,8 @@
  * longest prefix match, every operator, validation of names, and injection safety.
  */
 import type { Knex } from 'knex';
-import {
-  openDirectory, createDirectory, Directory, DirectoryError, DirectoryQuery,
-} from '../../../services/directory';
+import { openDirectory, createDirectory, Directory, DirectoryError, DirectoryQuery } from '../../../services/directory';
 import { customersQuery, fillDirectory } from './fixture';
-
 
 let knex: Knex;
 let dir: Directory;
@@ -18,15 +15,21 @@ beforeAll(async () => {
   dir = createDirectory(knex);
 });
 
-afterAll(async () => { await knex.destroy().catch(() => undefined); });
+afterAll(async () => {
+  await knex.destroy().catch(() => undefined);
+});
 
 const q = customersQuery;
 const names = async (over: Partial<DirectoryQuery>) => (await dir.query(q(over))).map((r) => r['customers.name']);
-const where = (field: string, operator: DirectoryQuery['conditions'][0]['operator'], value: unknown) =>
-  ({ conditions: [{ field, operator, value: value as never }] });
+const where = (field: string, operator: DirectoryQuery['conditions'][0]['operator'], value: unknown) => ({
+  conditions: [{ field, operator, value: value as never }],
+});
 
 async function invalidMessage(query: DirectoryQuery): Promise<string> {
-  const err = await dir.query(query).then(() => undefined, (e: unknown) => e);
+  const err = await dir.query(query).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(DirectoryError);
   expect((err as DirectoryError).kind).toBe('invalid');
   return (err as DirectoryError).message;
@@ -84,8 +87,9 @@ describe('joins', () => {
   });
 
   it('joins the same way when customers is the first table', async () => {
-    expect(await aorOf('000112233', false, ['registration.customers', 'registration.customer_numbers']))
-      .toEqual([{ 'customers.aor': 'francesco@nl.netaxis.be', 'customer_numbers.number': '000112233' }]);
+    expect(await aorOf('000112233', false, ['registration.customers', 'registration.customer_numbers'])).toEqual([
+      { 'customers.aor': 'francesco@nl.netaxis.be', 'customer_numbers.number': '000112233' },
+    ]);
   });
 
   it('merges several joins between the same two tables into one JOIN with several ON conditions', async () => {
@@ -96,8 +100,11 @@ describe('joins', () => {
         { left: 'customer_numbers.customer_id', operator: 'is', right: 'customers.id' },
         { left: 'customers.id', operator: 'greaterThan', right: 'customer_numbers.id' },
       ],
-      joinType: 'INNER JOIN', conditions: [], logic: 'and',
-      orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }], offset: 0,
+      joinType: 'INNER JOIN',
+      conditions: [],
+      logic: 'and',
+      orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
+      offset: 0,
     });
     // number ids: 1 000112233 (customer 1), 2 0031 (2), 3 003120 (3), 4 0031201 (4), 5 0032999 (2), 6 00312012345 (5)
     expect(rows.map((r) => r['customer_numbers.number'])).toEqual([]);
@@ -108,8 +115,11 @@ describe('joins', () => {
         { left: 'customer_numbers.customer_id', operator: 'is', right: 'customers.id' },
         { left: 'customers.id', operator: 'greaterOrEqual', right: 'customer_numbers.id' },
       ],
-      joinType: 'JOIN', conditions: [], logic: 'and',
-      orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }], offset: 0,
+      joinType: 'JOIN',
+      conditions: [],
+      logic: 'and',
+      orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
+      offset: 0,
     });
     expect(rows2.map((r) => r['customer_numbers.number'])).toEqual(['000112233', '0031', '003120', '0031201']);
   });
@@ -120,8 +130,13 @@ describe('joins', () => {
       fields: ['customers.name', 'customer_numbers.number'],
       joins: [{ left: 'customers.id', operator: 'is', right: 'customer_numbers.customer_id' }],
       joinType: 'LEFT JOIN',
-      conditions: [{ field: 'customers.name', operator: 'is', value: 'Zulu' }, { field: 'customers.name', operator: 'is', value: 'Beta_Corp' }],
-      logic: 'or', orderBy: [{ field: 'customers.name', direction: 'asc' }], offset: 0,
+      conditions: [
+        { field: 'customers.name', operator: 'is', value: 'Zulu' },
+        { field: 'customers.name', operator: 'is', value: 'Beta_Corp' },
+      ],
+      logic: 'or',
+      orderBy: [{ field: 'customers.name', direction: 'asc' }],
+      offset: 0,
     });
     expect(rows).toEqual([
       { 'customers.name': 'Beta_Corp', 'customer_numbers.number': '003120' },
@@ -133,7 +148,9 @@ describe('joins', () => {
       joins: [{ left: 'customers.id', operator: 'is', right: 'customer_numbers.customer_id' }],
       joinType: 'LEFT JOIN',
       conditions: [{ field: 'customer_numbers.number', operator: 'doesNotExist', value: null }],
-      logic: 'and', orderBy: [], offset: 0,
+      logic: 'and',
+      orderBy: [],
+      offset: 0,
     });
     expect(orphan).toEqual([]); // every customer has a number…
     await knex('registration.customers').insert({ name: 'Lonely' });
@@ -143,7 +160,9 @@ describe('joins', () => {
       joins: [{ left: 'customers.id', operator: 'is', right: 'customer_numbers.customer_id' }],
       joinType: 'LEFT JOIN',
       conditions: [{ field: 'customer_numbers.number', operator: 'doesNotExist', value: null }],
-      logic: 'and', orderBy: [], offset: 0,
+      logic: 'and',
+      orderBy: [],
+      offset: 0,
     });
     expect(lonely).toEqual([{ 'customers.name': 'Lonely', 'customer_numbers.number': null }]);
     await knex('registration.customers').where({ name: 'Lonely' }).delete();
@@ -156,33 +175,44 @@ describe('joins', () => {
       tables: ['registration.customers', 'registration.customer_numbers', 'registration.notes'],
       fields: ['customers.name'],
       joins: [{ left: 'notes.customer_id', operator: 'is', right: 'customer_numbers.customer_id' }],
-      joinType: 'JOIN', conditions: [], logic: 'and', orderBy: [], offset: 0,
+      joinType: 'JOIN',
+      conditions: [],
+      logic: 'and',
+      orderBy: [],
+      offset: 0,
     });
     expect(msg).toMatch(/left table registration\.notes must already be in the query/);
     const msg2 = await invalidMessage({
       tables: ['registration.customers', 'registration.customer_numbers'],
-      fields: ['customers.name'], joins: [], joinType: 'JOIN', conditions: [], logic: 'and', orderBy: [], offset: 0,
+      fields: ['customers.name'],
+      joins: [],
+      joinType: 'JOIN',
+      conditions: [],
+      logic: 'and',
+      orderBy: [],
+      offset: 0,
     });
     expect(msg2).toMatch(/registration\.customer_numbers is listed but not joined/);
   });
 });
 
 describe('longest prefix match', () => {
-  const prefixOf = (value: string, limit?: number) => dir.query({
-    tables: ['registration.customer_numbers', 'registration.customers'],
-    fields: ['customer_numbers.number', 'customers.name'],
-    joins: [{ left: 'customer_numbers.customer_id', operator: 'is', right: 'customers.id' }],
-    joinType: 'JOIN',
-    conditions: [
-      { field: 'customer_numbers.number', operator: 'isLongestPrefixMatchOf', value },
-      { field: 'customer_numbers.is_range', operator: 'is', value: 'True' },
-    ],
-    logic: 'and',
-    // An explicit order must not override the longest-prefix order.
-    orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
-    offset: 0,
-    limit,
-  });
+  const prefixOf = (value: string, limit?: number) =>
+    dir.query({
+      tables: ['registration.customer_numbers', 'registration.customers'],
+      fields: ['customer_numbers.number', 'customers.name'],
+      joins: [{ left: 'customer_numbers.customer_id', operator: 'is', right: 'customers.id' }],
+      joinType: 'JOIN',
+      conditions: [
+        { field: 'customer_numbers.number', operator: 'isLongestPrefixMatchOf', value },
+        { field: 'customer_numbers.is_range', operator: 'is', value: 'True' },
+      ],
+      logic: 'and',
+      // An explicit order must not override the longest-prefix order.
+      orderBy: [{ field: 'customer_numbers.number', direction: 'asc' }],
+      offset: 0,
+      limit,
+    });
 
   it('picks the longest range that prefixes the value', async () => {
     expect(await prefixOf('00312012345', 1)).toEqual([{ 'customer_numbers.number': '0031201', 'customers.name': '100% Telecom' }]);
@@ -204,9 +234,12 @@ describe('logic, order, offset, limit', () => {
     ];
     expect(await names({ conditions, logic: 'or' })).toEqual(['Netaxis NL', 'Acme']);
     expect(await names({ conditions, logic: 'and' })).toEqual([]);
-    expect(await names({
-      conditions: [conditions[0], { field: 'customers.aor', operator: 'endsWith', value: 'netaxis.be' }], logic: 'and',
-    })).toEqual(['Netaxis NL']);
+    expect(
+      await names({
+        conditions: [conditions[0], { field: 'customers.aor', operator: 'endsWith', value: 'netaxis.be' }],
+        logic: 'and',
+      }),
+    ).toEqual(['Netaxis NL']);
   });
 
   it('orders, skips and limits', async () => {
@@ -215,8 +248,15 @@ describe('logic, order, offset, limit', () => {
     expect(await names({ ...all, offset: 1, limit: 2 })).toEqual(['Netaxis NL', 'Beta_Corp']);
     expect(await names({ ...all, offset: 4 })).toEqual(['100% Telecom']);
     expect(await names({ ...all, limit: 0 })).toEqual([]);
-    expect(await names({ orderBy: [{ field: 'customers.username', direction: 'asc' }, { field: 'customers.name', direction: 'desc' }], limit: 2 }))
-      .toEqual(['Acme', 'Netaxis NL']);
+    expect(
+      await names({
+        orderBy: [
+          { field: 'customers.username', direction: 'asc' },
+          { field: 'customers.name', direction: 'desc' },
+        ],
+        limit: 2,
+      }),
+    ).toEqual(['Acme', 'Netaxis NL']);
     await expect(dir.query(q({ limit: -1 }))).rejects.toMatchObject({ kind: 'invalid' });
   });
 });
@@ -268,11 +308,19 @@ describe('operators', () => {
   });
 
   it('isLongestPrefixMatchOf on its own', async () => {
-    expect(await dir.query({
-      tables: ['registration.customer_numbers'], fields: ['customer_numbers.number'], joins: [], joinType: 'JOIN',
-      conditions: [{ field: 'customer_numbers.number', operator: 'isLongestPrefixMatchOf', value: '003120999' }],
-      logic: 'and', orderBy: [], offset: 0, limit: 1,
-    })).toEqual([{ 'customer_numbers.number': '003120' }]);
+    expect(
+      await dir.query({
+        tables: ['registration.customer_numbers'],
+        fields: ['customer_numbers.number'],
+        joins: [],
+        joinType: 'JOIN',
+        conditions: [{ field: 'customer_numbers.number', operator: 'isLongestPrefixMatchOf', value: '003120999' }],
+        logic: 'and',
+        orderBy: [],
+        offset: 0,
+        limit: 1,
+      }),
+    ).toEqual([{ 'customer_numbers.number': '003120' }]);
   });
 });
 
@@ -286,10 +334,11 @@ describe('names are checked against the schema', () => {
 
   it('rejects an unknown table, a table not in the query, and malformed refs', async () => {
     expect(await invalidMessage(q({ tables: ['registration.custmers'] }))).toContain('unknown table registration.custmers');
-    expect(await invalidMessage(q({ fields: ['customer_numbers.number'] })))
-      .toContain('table customer_numbers is not among the query\'s tables (registration.customers)');
+    expect(await invalidMessage(q({ fields: ['customer_numbers.number'] }))).toContain(
+      "table customer_numbers is not among the query's tables (registration.customers)",
+    );
     expect(await invalidMessage(q({ fields: ['name'] }))).toContain('table.column');
-    expect(await invalidMessage(q({ fields: ['customers.name; DROP TABLE registration.customers'] }))).toContain('is not among the query\'s tables');
+    expect(await invalidMessage(q({ fields: ['customers.name; DROP TABLE registration.customers'] }))).toContain("is not among the query's tables");
     expect(await invalidMessage(q({ fields: ['customers.name;DROP'] }))).toContain('unknown column customers.name;DROP');
     expect(await invalidMessage(q({ fields: ['customers."name"'] }))).toContain('unknown column');
   });
@@ -304,8 +353,9 @@ describe('names are checked against the schema', () => {
       joins: [{ left: 'registration.customers.id', operator: 'is' as const, right: 'other.customers.id' }],
     };
     expect(await invalidMessage(q({ ...base, fields: ['customers.name'] }))).toMatch(/ambiguous/);
-    expect(await dir.query(q({ ...base, fields: ['registration.customers.name', 'other.customers.name'], orderBy: [] })))
-      .toEqual([{ 'registration.customers.name': 'Netaxis NL', 'other.customers.name': 'Other One' }]);
+    expect(await dir.query(q({ ...base, fields: ['registration.customers.name', 'other.customers.name'], orderBy: [] }))).toEqual([
+      { 'registration.customers.name': 'Netaxis NL', 'other.customers.name': 'Other One' },
+    ]);
   });
 
   it('sees new tables after refreshSchema and lists user tables only', async () => {
@@ -323,19 +373,14 @@ describe('names are checked against the schema', () => {
 
 describe('injection', () => {
   it('a value is only ever a value', async () => {
-    const attempts = [
-      "francesco' OR '1'='1",
-      "'; DROP TABLE registration.customers; --",
-      'francesco"; DELETE FROM registration.customers; --',
-    ];
+    const attempts = ["francesco' OR '1'='1", "'; DROP TABLE registration.customers; --", 'francesco"; DELETE FROM registration.customers; --'];
     for (const value of attempts) {
       expect(await names(where('customers.username', 'is', value))).toEqual([]);
       expect(await names(where('customers.username', 'contains', value))).toEqual([]);
       expect(await names(where('customers.username', 'matches', value))).toEqual([]);
       expect(await names(where('customers.username', 'in', [value, 'x']))).toEqual([]);
       // Only a username that literally prefixes the value matches: the quotes are plain characters.
-      expect(await names(where('customers.username', 'isLongestPrefixMatchOf', value)))
-        .toEqual(value.startsWith('francesco') ? ['Netaxis NL'] : []);
+      expect(await names(where('customers.username', 'isLongestPrefixMatchOf', value))).toEqual(value.startsWith('francesco') ? ['Netaxis NL'] : []);
     }
     expect(Number((await knex('registration.customers').count({ n: '*' }))[0].n)).toBe(5);
   });

@@ -2,10 +2,7 @@
  * Subscriber repository: single additions, listings, CSV parsing and the all-or-nothing batch import.
  */
 import type { Knex } from 'knex';
-import {
-  openDirectory, migrate, seed, createSubscribers, parseCsv, CsvError, DirectoryError, Subscribers,
-} from '../../../services/directory';
-
+import { openDirectory, migrate, seed, createSubscribers, parseCsv, CsvError, DirectoryError, Subscribers } from '../../../services/directory';
 
 let knex: Knex;
 let subs: Subscribers;
@@ -16,7 +13,9 @@ beforeAll(async () => {
   await seed(knex);
   subs = createSubscribers(knex);
 });
-afterAll(async () => { await knex.destroy(); });
+afterAll(async () => {
+  await knex.destroy();
+});
 
 const count = async (table: string) => Number((await knex(table).count({ n: '*' }))[0].n);
 
@@ -47,12 +46,21 @@ describe('customers and numbers', () => {
     expect(n).toEqual({ id: expect.any(Number), number: '0031', is_range: true, customer_id: 2, customer_name: 'Acme' });
     await subs.addNumber({ number: '0032', is_range: false, customer: 1 });
     await subs.addNumber({ number: '0033', customer: '3' }); // no customer named "3": id 3
-    await expect(subs.addNumber({ number: '0034', customer: 'Nobody' })).rejects.toMatchObject({ kind: 'invalid', message: expect.stringMatching(/unknown customer "Nobody"/) });
-    await expect(subs.addNumber({ number: '0031', customer: 'Acme' })).rejects.toMatchObject({ kind: 'invalid', message: expect.stringMatching(/already exists/) });
+    await expect(subs.addNumber({ number: '0034', customer: 'Nobody' })).rejects.toMatchObject({
+      kind: 'invalid',
+      message: expect.stringMatching(/unknown customer "Nobody"/),
+    });
+    await expect(subs.addNumber({ number: '0031', customer: 'Acme' })).rejects.toMatchObject({
+      kind: 'invalid',
+      message: expect.stringMatching(/already exists/),
+    });
     const list = await subs.listNumbers({});
     expect(list.total).toBe(4);
     expect(list.rows.map((r) => [r.number, r.is_range, r.customer_name])).toEqual([
-      ['000112233', false, 'Netaxis NL'], ['0031', true, 'Acme'], ['0032', false, 'Netaxis NL'], ['0033', false, 'Beta_Corp'],
+      ['000112233', false, 'Netaxis NL'],
+      ['0031', true, 'Acme'],
+      ['0032', false, 'Netaxis NL'],
+      ['0033', false, 'Beta_Corp'],
     ]);
     expect((await subs.listNumbers({ customer: 'Netaxis NL' })).rows.map((r) => r.number)).toEqual(['000112233', '0032']);
     expect((await subs.listNumbers({ customer: 2 })).rows.map((r) => r.number)).toEqual(['0031']);
@@ -62,14 +70,19 @@ describe('customers and numbers', () => {
 
 describe('parseCsv', () => {
   it('reads rows by header, keeping cell text as is', () => {
-    expect(parseCsv('name,username,password,aor\r\n"Gamma, Inc",gamma," p,w ",gamma@x\n\n', 'customers'))
-      .toEqual([{ name: 'Gamma, Inc', username: 'gamma', password: ' p,w ', aor: 'gamma@x' }]);
+    expect(parseCsv('name,username,password,aor\r\n"Gamma, Inc",gamma," p,w ",gamma@x\n\n', 'customers')).toEqual([
+      { name: 'Gamma, Inc', username: 'gamma', password: ' p,w ', aor: 'gamma@x' },
+    ]);
     expect(parseCsv('\uFEFFNumber,Customer\n0044,Gamma\n', 'numbers')).toEqual([{ number: '0044', customer: 'Gamma' }]);
   });
 
   it('reports malformed CSV and bad headers with the line number', () => {
     const err = (text: string, file: 'customers' | 'numbers') => {
-      try { parseCsv(text, file); } catch (e) { return e as CsvError; }
+      try {
+        parseCsv(text, file);
+      } catch (e) {
+        return e as CsvError;
+      }
       throw new Error('no error');
     };
     const e1 = err('number,is_range,customer\n1,false,A\n2,true\n', 'numbers');
@@ -129,8 +142,11 @@ describe('importBatch', () => {
     const customers = parseCsv('name,username,password,aor\nDelta,delta,pw-d,delta@x\nEpsilon,eps,,\n', 'customers');
     const numbers = parseCsv('number,is_range,customer\n0050,false,Delta\n00501,true,Epsilon\n0060,,Acme\n0061,no,1\n', 'numbers');
     expect(await subs.importBatch({ customers, numbers })).toEqual({ ok: true, customers: 2, numbers: 4 });
-    const rows = await knex('registration.customer_numbers as n').join('registration.customers as c', 'c.id', 'n.customer_id')
-      .whereIn('n.number', ['0050', '00501', '0060', '0061']).orderBy('n.number').select('n.number', 'n.is_range', 'c.name');
+    const rows = await knex('registration.customer_numbers as n')
+      .join('registration.customers as c', 'c.id', 'n.customer_id')
+      .whereIn('n.number', ['0050', '00501', '0060', '0061'])
+      .orderBy('n.number')
+      .select('n.number', 'n.is_range', 'c.name');
     expect(rows).toEqual([
       { number: '0050', is_range: false, name: 'Delta' },
       { number: '00501', is_range: true, name: 'Epsilon' },
@@ -143,8 +159,7 @@ describe('importBatch', () => {
   it('is all-or-nothing when the database itself refuses a row', async () => {
     const before = await count('registration.customers');
     // Passes validation, then the FK/unique check is done by PostgreSQL itself: a NUL byte is refused in text.
-    const result = await subs.importBatch({ customers: [{ name: 'Zeta' }, { name: 'Eta\u0000' }], numbers: [] })
-      .catch((e: unknown) => e);
+    const result = await subs.importBatch({ customers: [{ name: 'Zeta' }, { name: 'Eta\u0000' }], numbers: [] }).catch((e: unknown) => e);
     expect(result).toBeInstanceOf(DirectoryError);
     expect(result).toMatchObject({ kind: 'invalid' });
     expect(await count('registration.customers')).toBe(before);

@@ -49,25 +49,29 @@ describe('batcher policy', () => {
 
   test('below maxInFlight each tick sends; at maxInFlight calls queue and go out together when a batch completes', async () => {
     const { b, batches, gates } = controlled({ maxInFlight: 2 });
-    const p1 = b.submit(1); await tick();
-    const p2 = b.submit(2); await tick();
+    const p1 = b.submit(1);
+    await tick();
+    const p2 = b.submit(2);
+    await tick();
     expect(batches).toEqual([[1], [2]]);
     const later = [3, 4, 5].map((i) => b.submit(i));
     await tick();
     await tick();
     b.submit(6).catch(() => undefined);
     await tick();
-    expect(batches).toEqual([[1], [2]]);   // two running: nothing more is sent
+    expect(batches).toEqual([[1], [2]]); // two running: nothing more is sent
     expect(b.inFlight).toBe(2);
     expect(b.queued).toBe(4);
-    gates[1].resolve();                      // the second completes first
+    gates[1].resolve(); // the second completes first
     expect(await p2).toBe(20);
     await tick();
     expect(batches).toEqual([[1], [2], [3, 4, 5, 6]]);
     let firstSettled = false;
-    void p1.then(() => { firstSettled = true; });
+    void p1.then(() => {
+      firstSettled = true;
+    });
     await tick();
-    expect(firstSettled).toBe(false);       // each caller waits for ITS batch
+    expect(firstSettled).toBe(false); // each caller waits for ITS batch
     gates[0].resolve();
     gates[2].resolve();
     expect(await p1).toBe(10);
@@ -78,7 +82,11 @@ describe('batcher policy', () => {
     const { b, batches, gates } = controlled({ maxBatch: 3, maxInFlight: 10 });
     const ps = Array.from({ length: 8 }, (_, i) => b.submit(i));
     await tick();
-    expect(batches).toEqual([[0, 1, 2], [3, 4, 5], [6, 7]]);
+    expect(batches).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+      [6, 7],
+    ]);
     for (const g of gates) g.resolve();
     expect(await Promise.all(ps)).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
   });
@@ -92,20 +100,30 @@ describe('batcher policy', () => {
     const boom = new Error('boom');
     gates[0].reject(boom);
     const settled = await Promise.allSettled(first);
-    expect(settled).toEqual([{ status: 'rejected', reason: boom }, { status: 'rejected', reason: boom }]);
+    expect(settled).toEqual([
+      { status: 'rejected', reason: boom },
+      { status: 'rejected', reason: boom },
+    ]);
     await tick();
-    expect(batches).toEqual([[1, 2], [3, 4]]);
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     gates[1].resolve();
     expect(await Promise.all(second)).toEqual([30, 40]);
   });
 
   test('a batch function that throws synchronously or returns the wrong count rejects, never hangs', async () => {
-    const sync = createBatcher<number, number>({ run: () => { throw new Error('sync'); } });
+    const sync = createBatcher<number, number>({
+      run: () => {
+        throw new Error('sync');
+      },
+    });
     await expect(sync.submit(1)).rejects.toThrow('sync');
     const short = createBatcher<number, number>({ run: async () => [1] });
     const r = await Promise.allSettled([short.submit(1), short.submit(2)]);
     expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
-    expect(await short.submit(5)).toBe(1);   // still usable
+    expect(await short.submit(5)).toBe(1); // still usable
   });
 
   test('with a key, a call never runs alongside nor overtakes an earlier call with the same key', async () => {
@@ -128,18 +146,20 @@ describe('batcher policy', () => {
 
 // ------------------------------------------------------------------ SQL store on PostgreSQL and PGlite
 
-
-
 /** Counts the statements knex sends, by their first words. */
 function countStatements(knex: Knex) {
   const seen: string[] = [];
-  const onQuery = (q: { sql?: string }) => { seen.push(String(q.sql ?? '')); };
+  const onQuery = (q: { sql?: string }) => {
+    seen.push(String(q.sql ?? ''));
+  };
   knex.on('query', onQuery);
   return {
     seen,
     inserts: () => seen.filter((s) => /^\s*insert\s+into\s+location\b/i.test(s)).length,
     deletes: () => seen.filter((s) => /^\s*delete\s+from\s+location\b/i.test(s)).length,
-    stop: () => { knex.removeListener('query', onQuery); },
+    stop: () => {
+      knex.removeListener('query', onQuery);
+    },
   };
 }
 
@@ -153,7 +173,9 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
     await ensureSchema(knex);
   });
   afterAll(() => done());
-  beforeEach(async () => { await knex('location').truncate(); });
+  beforeEach(async () => {
+    await knex('location').truncate();
+  });
 
   test('300 concurrent upserts with duplicate ruids: one row per ruid with the last value, a handful of statements', async () => {
     const store = createSqlLocationStore(knex);
@@ -173,7 +195,7 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
     expect(rows).toHaveLength(100);
     expect(rows.every((r) => r.cseq === 3 && r.user_agent === 'round 3')).toBe(true);
     expect(count.inserts()).toBeGreaterThanOrEqual(1);
-    expect(count.inserts()).toBeLessThanOrEqual(4);   // vs 300 statements without batching
+    expect(count.inserts()).toBeLessThanOrEqual(4); // vs 300 statements without batching
     for (const b of base) expect(await store.find(b.username, null)).toContainEqual({ ...b, cseq: 3, user_agent: 'round 3' });
   });
 
@@ -208,9 +230,19 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
       const p0 = store.upsert(first);
       await sleep(50);
       const ps = [];
-      for (const b of later) { ps.push(store.upsert(b)); await tick(); } // one per event-loop turn
+      for (const b of later) {
+        ps.push(store.upsert(b));
+        await tick();
+      } // one per event-loop turn
       let settled = false;
-      void p0.then(() => { settled = true; }, () => { settled = true; });
+      void p0.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
       await sleep(50);
       expect(settled).toBe(false);
       await trx.rollback();
@@ -245,21 +277,27 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
       if (!trx.isCompleted()) await trx.rollback();
     }
     const rows = await knex('location').select('ruid', 'cseq').orderBy('ruid');
-    expect(rows).toEqual([{ ruid: x.ruid, cseq: 1 }, { ruid: y.ruid, cseq: 2 }]);
+    expect(rows).toEqual([
+      { ruid: x.ruid, cseq: 1 },
+      { ruid: y.ruid, cseq: 2 },
+    ]);
   });
 
   test('an upsert resolves only once its row is committed (visible to another connection)', async () => {
     const store = createSqlLocationStore(knex);
-    const other = target === 'postgres'
-      ? knexFactory({ client: 'pg', connection: pgUrl(), searchPath: [(await knex.raw('SELECT current_schema() AS s')).rows[0].s], pool: { min: 0, max: 1 } })
-      : knex; // PGlite: one connection, so what the store wrote is committed once the next query runs
+    const other =
+      target === 'postgres'
+        ? knexFactory({ client: 'pg', connection: pgUrl(), searchPath: [(await knex.raw('SELECT current_schema() AS s')).rows[0].s], pool: { min: 0, max: 1 } })
+        : knex; // PGlite: one connection, so what the store wrote is committed once the next query runs
     try {
       const bs = Array.from({ length: 30 }, (_, i) => makeBinding({ contact: `sip:john@10.6.0.${i}` }));
-      await Promise.all(bs.map(async (b) => {
-        await store.upsert(b);
-        const seen = await other('location').where({ ruid: b.ruid }).first();
-        expect(seen?.ruid).toBe(b.ruid);
-      }));
+      await Promise.all(
+        bs.map(async (b) => {
+          await store.upsert(b);
+          const seen = await other('location').where({ ruid: b.ruid }).first();
+          expect(seen?.ruid).toBe(b.ruid);
+        }),
+      );
     } finally {
       if (other !== knex) await other.destroy();
     }
@@ -274,12 +312,12 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
     let counts: number[];
     try {
       counts = await Promise.all([
-        store.remove([r[0], r[1], 'uloc-missing']),     // 2
-        store.remove([r[1], r[2]]),                       // r[1] already counted by the first: 1
-        store.remove([r[3], r[3], r[4]]),                 // a ruid twice in one call counts once: 2
-        store.remove(['uloc-missing-too']),               // 0
-        store.remove([]),                                 // no statement at all: 0
-        store.remove([r[5], r[6], r[7], r[8]]),           // 4
+        store.remove([r[0], r[1], 'uloc-missing']), // 2
+        store.remove([r[1], r[2]]), // r[1] already counted by the first: 1
+        store.remove([r[3], r[3], r[4]]), // a ruid twice in one call counts once: 2
+        store.remove(['uloc-missing-too']), // 0
+        store.remove([]), // no statement at all: 0
+        store.remove([r[5], r[6], r[7], r[8]]), // 4
       ]);
     } finally {
       count.stop();
@@ -302,7 +340,7 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
       expect(String(reason.message)).toMatch(/too long/i);
     }
     expect(Number((await knex('location').count({ n: '*' }))[0].n)).toBe(0); // all or nothing
-    await Promise.all(good.map((b) => store.upsert(b)));                     // the next batch works
+    await Promise.all(good.map((b) => store.upsert(b))); // the next batch works
     expect((await store.find('john', null)).sort(byRuid)).toEqual([...good].sort(byRuid));
   });
 });
@@ -313,7 +351,10 @@ describe('MongoDB location store batching', () => {
   const database = `sipflow_batch_${randomUUID().slice(0, 8)}`;
   afterAll(async () => {
     const client = new MongoClient(mongoUrl());
-    await client.db(database).dropDatabase().catch(() => undefined);
+    await client
+      .db(database)
+      .dropDatabase()
+      .catch(() => undefined);
     await client.close();
   });
 

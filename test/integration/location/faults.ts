@@ -18,7 +18,14 @@ export async function faultyPostgres(): Promise<{ server: PrivateServer; knex: K
     log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: () => {} },
   });
   await ensureSchema(knex);
-  return { server, knex, close: async () => { await knex.destroy(); await server.destroy(); } };
+  return {
+    server,
+    knex,
+    close: async () => {
+      await knex.destroy();
+      await server.destroy();
+    },
+  };
 }
 
 /**
@@ -32,7 +39,9 @@ export function useFaultyPostgres(use: (pg: { server: PrivateServer; knex: Knex 
     close = pg.close;
     use(pg);
   }, 60_000);
-  afterAll(async () => { await close?.(); });
+  afterAll(async () => {
+    await close?.();
+  });
 }
 
 /** Awaits `p`, which must reject; returns the error and how long it took. */
@@ -49,9 +58,16 @@ export async function rejection(p: Promise<unknown>): Promise<{ error: unknown; 
 /** Collects unhandled rejections while installed (a store must never leave one behind). */
 export function watchUnhandledRejections(): { seen: unknown[]; stop(): void } {
   const seen: unknown[] = [];
-  const onRejection = (reason: unknown) => { seen.push(reason); };
+  const onRejection = (reason: unknown) => {
+    seen.push(reason);
+  };
   process.on('unhandledRejection', onRejection);
-  return { seen, stop: () => { process.off('unhandledRejection', onRejection); } };
+  return {
+    seen,
+    stop: () => {
+      process.off('unhandledRejection', onRejection);
+    },
+  };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

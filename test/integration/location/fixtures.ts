@@ -40,8 +40,12 @@ const byRuid = (a: Binding, b: Binding) => a.ruid.localeCompare(b.ruid);
 /** Round trips every LocationStore must pass; `fresh()` gives a store on empty storage. */
 export function storeContract(fresh: () => Promise<LocationStore>): void {
   let store: LocationStore;
-  beforeEach(async () => { store = await fresh(); });
-  afterEach(async () => { await store.close(); });
+  beforeEach(async () => {
+    store = await fresh();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
 
   test('upsert then find returns the binding field for field', async () => {
     const b = makeBinding();
@@ -126,7 +130,11 @@ export async function openTarget(target: Target, prefix: string, acquireConnecti
   const admin = knexFactory({ client: 'pg', connection: pgUrl(), pool: { min: 0, max: 1 } });
   await admin.raw(`CREATE SCHEMA "${schema}"`);
   const knex = knexFactory({
-    client: 'pg', connection: pgUrl(), searchPath: [schema], pool: { min: 0, max: 8 }, acquireConnectionTimeout,
+    client: 'pg',
+    connection: pgUrl(),
+    searchPath: [schema],
+    pool: { min: 0, max: 8 },
+    acquireConnectionTimeout,
   });
   return {
     knex,

@@ -18,8 +18,13 @@ const FAST_MS = 4500;
 let server: PrivateServer;
 let store: LocationStore;
 
-beforeAll(async () => { server = await privateFerretDb(); });
-afterAll(async () => { await store?.close(); await server?.destroy(); });
+beforeAll(async () => {
+  server = await privateFerretDb();
+});
+afterAll(async () => {
+  await store?.close();
+  await server?.destroy();
+});
 
 const byRuid = (a: Binding, b: Binding) => a.ruid.localeCompare(b.ruid);
 

@@ -6,9 +6,7 @@
 import { randomUUID } from 'crypto';
 import { Double, Int32, MongoClient, ObjectId } from 'mongodb';
 import type { Db } from 'mongodb';
-import {
-  createMongoLocationStore, fromDocument, KAMAILIO_LOCATION_KEYS, normalizeMongoUrl, toDocument,
-} from '../../../services/location/mongo';
+import { createMongoLocationStore, fromDocument, KAMAILIO_LOCATION_KEYS, normalizeMongoUrl, toDocument } from '../../../services/location/mongo';
 import type { LocationStore } from '../../../services/location/types';
 import { mongoUrl } from '../../setup/servers';
 import { makeBinding, storeContract } from './fixtures';
@@ -33,7 +31,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const d of databases) await client.db(d).dropDatabase().catch(() => {});
+  for (const d of databases)
+    await client
+      .db(d)
+      .dropDatabase()
+      .catch(() => {});
   await client.close();
 });
 
@@ -70,13 +72,28 @@ function noteSample() {
 }
 
 const sampleBinding = {
-  ruid: 'uloc-649e7b98-3595-2', username: 'john', domain: null,
+  ruid: 'uloc-649e7b98-3595-2',
+  username: 'john',
+  domain: null,
   contact: 'sip:john-kbg8bf86fdlhf@172.18.2.111:5060;transport=tcp',
-  received: null, path: null, expires: new Date('2024-02-22T08:54:06Z'), q: -1,
-  callid: '13579672010112023113959@117.114.6.30', cseq: 119577,
-  last_modified: new Date('2024-02-22T08:49:06Z'), flags: 0, cflags: 0, user_agent: 'n/a',
-  socket: 'tcp:172.16.3.82:5061', methods: 7935, instance: null, reg_id: 0, server_id: 0,
-  connection_id: 776, keepalive: 0, partition: 0,
+  received: null,
+  path: null,
+  expires: new Date('2024-02-22T08:54:06Z'),
+  q: -1,
+  callid: '13579672010112023113959@117.114.6.30',
+  cseq: 119577,
+  last_modified: new Date('2024-02-22T08:49:06Z'),
+  flags: 0,
+  cflags: 0,
+  user_agent: 'n/a',
+  socket: 'tcp:172.16.3.82:5061',
+  methods: 7935,
+  instance: null,
+  reg_id: 0,
+  server_id: 0,
+  connection_id: 776,
+  keepalive: 0,
+  partition: 0,
 };
 
 describe('MongoDB location store: Kamailio db_mongodb shape', () => {
@@ -89,13 +106,13 @@ describe('MongoDB location store: Kamailio db_mongodb shape', () => {
   });
   afterEach(() => store.close());
 
-  test('the note\'s sample document, inserted raw as Kamailio would, reads back as a Binding', async () => {
+  test("the note's sample document, inserted raw as Kamailio would, reads back as a Binding", async () => {
     await db.collection('location').insertOne(noteSample());
     expect(await store.find('john', null)).toEqual([sampleBinding]);
     expect(fromDocument(noteSample())).toEqual(sampleBinding);
   });
 
-  test('a written single-domain binding has exactly Kamailio\'s keys, in order, nulls present', async () => {
+  test("a written single-domain binding has exactly Kamailio's keys, in order, nulls present", async () => {
     const b = makeBinding({ received: null, path: null, instance: null });
     await store.upsert(b);
     const raw = await db.collection('location').findOne({ ruid: b.ruid });
@@ -111,17 +128,21 @@ describe('MongoDB location store: Kamailio db_mongodb shape', () => {
     expect(doc).not.toHaveProperty('domain');
   });
 
-  test('the note\'s sample, written by sipflow, is the same document with the same BSON types', async () => {
+  test("the note's sample, written by sipflow, is the same document with the same BSON types", async () => {
     await store.upsert(sampleBinding);
-    const raw = await db.collection('location').findOne(
-      { ruid: sampleBinding.ruid }, { promoteValues: false, projection: { _id: 0 } });
+    const raw = await db.collection('location').findOne({ ruid: sampleBinding.ruid }, { promoteValues: false, projection: { _id: 0 } });
     const { _id, ...expected } = noteSample();
     expect(raw).toEqual(expected);
     // And the server agrees on the types Kamailio uses (its queries compare them).
     const typed = await db.collection('location').countDocuments({
-      ruid: sampleBinding.ruid, expires: { $type: 'date' }, last_modified: { $type: 'date' },
-      q: { $type: 'double' }, cseq: { $type: 'int' }, connection_id: { $type: 'int' },
-      received: { $type: 'null' }, instance: { $type: 'null' },
+      ruid: sampleBinding.ruid,
+      expires: { $type: 'date' },
+      last_modified: { $type: 'date' },
+      q: { $type: 'double' },
+      cseq: { $type: 'int' },
+      connection_id: { $type: 'int' },
+      received: { $type: 'null' },
+      instance: { $type: 'null' },
     });
     expect(typed).toBe(1);
   });
@@ -138,7 +159,10 @@ describe('MongoDB location store: Kamailio db_mongodb shape', () => {
   test('version documents location=9, location_attrs=1 (NumberInt) are created on first use', async () => {
     await store.find('john', null);
     const version = db.collection('version');
-    const docs = await version.find({}, { promoteValues: false, projection: { _id: 0 } }).sort({ table_name: 1 }).toArray();
+    const docs = await version
+      .find({}, { promoteValues: false, projection: { _id: 0 } })
+      .sort({ table_name: 1 })
+      .toArray();
     expect(docs).toEqual([
       { table_name: 'location', table_version: new Int32(9) },
       { table_name: 'location_attrs', table_version: new Int32(1) },
@@ -166,15 +190,13 @@ describe('MongoDB location store: Kamailio db_mongodb shape', () => {
     expect(byName.expires_1.key).toEqual({ expires: 1 });
     const b = makeBinding();
     await store.upsert(b);
-    await expect(db.collection('location').insertOne(toDocument({ ...b, contact: 'sip:dup@x' })))
-      .rejects.toMatchObject({ code: 11000 });
+    await expect(db.collection('location').insertOne(toDocument({ ...b, contact: 'sip:dup@x' }))).rejects.toMatchObject({ code: 11000 });
   });
 });
 
-describe('MongoDB location store: the note\'s DBURL', () => {
+describe("MongoDB location store: the note's DBURL", () => {
   test('normalizeMongoUrl drops slaveOk, keeps replicaSet/readPreference, takes the database from the path', () => {
-    const n = normalizeMongoUrl(
-      'mongodb://10.0.12.146,10.0.12.147,10.0.12.148/kamailio?replicaSet=sre_location&slaveOk=true&readPreference=primaryPreferred');
+    const n = normalizeMongoUrl('mongodb://10.0.12.146,10.0.12.147,10.0.12.148/kamailio?replicaSet=sre_location&slaveOk=true&readPreference=primaryPreferred');
     expect(n).toEqual({
       url: 'mongodb://10.0.12.146,10.0.12.147,10.0.12.148/kamailio?replicaSet=sre_location&readPreference=primaryPreferred',
       database: 'kamailio',
@@ -184,7 +206,7 @@ describe('MongoDB location store: the note\'s DBURL', () => {
     expect(normalizeMongoUrl('mongodb://h1:27017')).toEqual({ url: 'mongodb://h1:27017/', database: null, notes: [] });
   });
 
-  test('a URL shaped like the note\'s (replicaSet, slaveOk, readPreference, db in path) works against the server', async () => {
+  test("a URL shaped like the note's (replicaSet, slaveOk, readPreference, db in path) works against the server", async () => {
     const hello = await client.db('admin').command({ hello: 1 });
     const name = freshDbName();
     const host = /^mongodb:\/\/([^/?]+)/.exec(mongoUrl())![1];

@@ -19,22 +19,25 @@ import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createMongoLocationStore } from '../../../services/location/mongo';
 import { createRegistrar, type Registrar } from '../../../services/location/registrar';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
-import {
-  LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest,
-} from '../../../services/location/types';
+import { LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest } from '../../../services/location/types';
 import { createWriteThroughStore } from '../../../services/location/write-through';
 import { mongoUrl, scratchDatabase, type PrivateServer } from '../../setup/servers';
 import { useFaultyPostgres, sleep, watchUnhandledRejections } from './faults';
 import { makeBinding, openTarget, type Target } from './fixtures';
 
-
-
 /** Every statement knex sends while installed. */
 function recordStatements(knex: Knex) {
   const seen: string[] = [];
-  const onQuery = (q: { sql?: string }) => { seen.push(String(q.sql ?? '')); };
+  const onQuery = (q: { sql?: string }) => {
+    seen.push(String(q.sql ?? ''));
+  };
   knex.on('query', onQuery);
-  return { seen, stop: () => { knex.removeListener('query', onQuery); } };
+  return {
+    seen,
+    stop: () => {
+      knex.removeListener('query', onQuery);
+    },
+  };
 }
 
 const byRuid = (a: { ruid: string }, b: { ruid: string }) => (a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0);
@@ -49,9 +52,18 @@ async function dbRows(knex: Knex): Promise<Binding[]> {
 
 function req(over: Partial<RegisterRequest> = {}): RegisterRequest {
   return {
-    username: 'john', domain: null, contacts: ['<sip:john@10.0.9.166:5060>'], expiresHeader: '3600',
-    callId: 'call-1', cseq: 1, userAgent: 'X-Lite', received: '10.0.9.166:5060',
-    socket: 'udp:10.0.12.26:5060', path: null, now: T0, ...over,
+    username: 'john',
+    domain: null,
+    contacts: ['<sip:john@10.0.9.166:5060>'],
+    expiresHeader: '3600',
+    callId: 'call-1',
+    cseq: 1,
+    userAgent: 'X-Lite',
+    received: '10.0.9.166:5060',
+    socket: 'udp:10.0.12.26:5060',
+    path: null,
+    now: T0,
+    ...over,
   };
 }
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
@@ -60,17 +72,18 @@ const at = (s: number) => new Date(T0.getTime() + s * 1000);
 async function scenario(reg: Registrar) {
   const out: unknown[] = [];
   const view = (r: { status: number; reason: string; bindings: Binding[] }) => ({
-    status: r.status, reason: r.reason,
+    status: r.status,
+    reason: r.reason,
     bindings: r.bindings.map((b) => ({ contact: b.contact, cseq: b.cseq, expires: b.expires.toISOString(), q: b.q })),
   });
   const look = async (now: Date) => (await reg.lookup('john', null, now)).map((b) => b.contact);
-  out.push(view(await reg.register(req())));                                                         // add
+  out.push(view(await reg.register(req()))); // add
   out.push(view(await reg.register(req({ cseq: 2, contacts: ['<sip:john@10.0.9.167:5060>;q=0.5'] })))); // second contact
   out.push(await look(at(1)));
-  out.push(view(await reg.register(req({ cseq: 3, expiresHeader: '600', now: at(10) }))));         // refresh the first
-  out.push(view(await reg.register(req({ cseq: 3, now: at(11) }))));                                 // out of order (CSeq not higher)
+  out.push(view(await reg.register(req({ cseq: 3, expiresHeader: '600', now: at(10) })))); // refresh the first
+  out.push(view(await reg.register(req({ cseq: 3, now: at(11) })))); // out of order (CSeq not higher)
   out.push(view(await reg.register(req({ cseq: 4, contacts: ['<sip:john@10.0.9.167:5060>'], expiresHeader: '0', now: at(12) })))); // remove
-  out.push(view(await reg.register(req({ cseq: 5, contacts: [], now: at(13) }))));                 // query
+  out.push(view(await reg.register(req({ cseq: 5, contacts: [], now: at(13) })))); // query
   out.push(await look(at(13)));
   out.push(view(await reg.register(req({ callId: 'call-2', cseq: 1, contacts: ['<sip:john@10.0.9.169:5060>'], now: at(700) })))); // first expired
   out.push(await look(at(701)));
@@ -93,7 +106,9 @@ describe.each<Target>(['postgres', 'pglite'])('write-through over the SQL store 
     await ensureSchema(knex);
   });
   afterAll(() => done());
-  beforeEach(async () => { await knex('location').truncate(); });
+  beforeEach(async () => {
+    await knex('location').truncate();
+  });
 
   test('open loads every binding (expired and permanent ones too); find, list, count then send no SQL', async () => {
     const plain = createSqlLocationStore(knex);
@@ -146,7 +161,14 @@ describe.each<Target>(['postgres', 'pglite'])('write-through over the SQL store 
       await sleep(100);
       // Not acknowledged yet, and memory still has the old state.
       let settled = false;
-      void p.then(() => { settled = true; }, () => { settled = true; });
+      void p.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
       await sleep(20);
       expect(settled).toBe(false);
       expect(await wt.find('john', null)).toEqual([old]);
@@ -160,7 +182,7 @@ describe.each<Target>(['postgres', 'pglite'])('write-through over the SQL store 
 
   test('remove: the database first, its count returned, then memory', async () => {
     const plain = createSqlLocationStore(knex);
-    const other = makeBinding({ contact: 'sip:john@10.3.0.9' });  // written by "another instance"
+    const other = makeBinding({ contact: 'sip:john@10.3.0.9' }); // written by "another instance"
     await plain.upsert(other);
     const wt = createWriteThroughStore(createSqlLocationStore(knex));
     await wt.open();
@@ -173,7 +195,7 @@ describe.each<Target>(['postgres', 'pglite'])('write-through over the SQL store 
     expect(await wt.remove([])).toBe(0);
   });
 
-  test('purgeExpired purges the database and memory alike; Kamailio\'s permanent contacts stay', async () => {
+  test("purgeExpired purges the database and memory alike; Kamailio's permanent contacts stay", async () => {
     const wt = createWriteThroughStore(createSqlLocationStore(knex));
     await wt.open();
     const now = new Date('2024-02-22T09:00:00.000Z');
@@ -187,13 +209,13 @@ describe.each<Target>(['postgres', 'pglite'])('write-through over the SQL store 
     expect((await wt.all()).sort(byRuid)).toEqual([live, permanent].sort(byRuid));
   });
 
-  test('db_mode 1 trade-off: another instance\'s bindings are unseen until reopening, which loads what the database holds', async () => {
+  test("db_mode 1 trade-off: another instance's bindings are unseen until reopening, which loads what the database holds", async () => {
     const wt = createWriteThroughStore(createSqlLocationStore(knex));
     await wt.open();
     const mine = makeBinding({ contact: 'sip:john@10.4.0.1' });
     await wt.upsert(mine);
     const theirs = makeBinding({ contact: 'sip:john@10.4.0.2' });
-    await createSqlLocationStore(knex).upsert(theirs);               // another instance
+    await createSqlLocationStore(knex).upsert(theirs); // another instance
     expect(await wt.find('john', null)).toEqual([mine]);
 
     const reopened = createWriteThroughStore(createSqlLocationStore(knex));
@@ -239,7 +261,10 @@ function faulty() {
   const boom = () => new LocationUnavailableError('injected');
   const store: LocationStore = {
     ...inner,
-    find: async (u, d) => { state.finds++; return inner.find(u, d); },
+    find: async (u, d) => {
+      state.finds++;
+      return inner.find(u, d);
+    },
     upsert: async (b) => {
       if (state.fail === 'before') throw boom();
       await inner.upsert(b);
@@ -290,14 +315,14 @@ describe('write-through with a failing inner store', () => {
     const b = makeBinding({ contact: 'sip:john@10.6.0.2' });
     await expect(wt.upsert(b)).rejects.toBeInstanceOf(LocationUnavailableError);
     await expect(wt.remove([a.ruid])).rejects.toBeInstanceOf(LocationUnavailableError);
-    expect(await wt.all()).toEqual(expect.arrayContaining([a, other]));   // memory untouched by the failures
+    expect(await wt.all()).toEqual(expect.arrayContaining([a, other])); // memory untouched by the failures
     expect(await wt.all()).toHaveLength(2);
     state.fail = false;
     const findsBefore = state.finds;
-    expect(await wt.find('john', null)).toEqual([b]);                      // what the inner store holds
+    expect(await wt.find('john', null)).toEqual([b]); // what the inner store holds
     expect(state.finds).toBe(findsBefore + 1);
-    expect(await wt.find('john', null)).toEqual([b]);                      // resynced: memory again
-    expect(await wt.find('jane', null)).toEqual([other]);                  // other AoRs never re-read
+    expect(await wt.find('john', null)).toEqual([b]); // resynced: memory again
+    expect(await wt.find('jane', null)).toEqual([other]); // other AoRs never re-read
     expect(state.finds).toBe(findsBefore + 1);
   });
 
@@ -323,7 +348,16 @@ describe('write-through with a failing inner store', () => {
     for (const b of bs) await inner.upsert(b);
     const { all: _all, ...noAll } = inner;
     let pages = 0;
-    const wt = createWriteThroughStore({ ...noAll, list: (q) => { pages++; return inner.list(q); } }, { loadPageSize: 3 });
+    const wt = createWriteThroughStore(
+      {
+        ...noAll,
+        list: (q) => {
+          pages++;
+          return inner.list(q);
+        },
+      },
+      { loadPageSize: 3 },
+    );
     expect(await wt.open()).toBe(7);
     expect(pages).toBe(3);
     expect((await wt.all()).sort(byRuid)).toEqual([...bs].sort(byRuid));
@@ -333,7 +367,13 @@ describe('write-through with a failing inner store', () => {
     const inner = createMemoryLocationStore();
     // The first write is slow: without ordering, the second would land first and be overwritten.
     let delays = [80, 0];
-    const slow: LocationStore = { ...inner, upsert: async (b) => { await sleep(delays.shift() ?? 0); await inner.upsert(b); } };
+    const slow: LocationStore = {
+      ...inner,
+      upsert: async (b) => {
+        await sleep(delays.shift() ?? 0);
+        await inner.upsert(b);
+      },
+    };
     const wt = createWriteThroughStore(slow);
     await wt.open();
     const a = makeBinding();
@@ -367,10 +407,8 @@ describe('write-through when PostgreSQL goes away', () => {
 
       await server.stop({ crash: true });
       const t0 = Date.now();
-      await expect(reg.register(req({ cseq: 2, contacts: ['<sip:john@10.0.9.200:5060>'], now: at(5) })))
-        .rejects.toBeInstanceOf(LocationUnavailableError);
-      await expect(reg.register(req({ cseq: 3, expiresHeader: '0', now: at(6) })))
-        .rejects.toBeInstanceOf(LocationUnavailableError);
+      await expect(reg.register(req({ cseq: 2, contacts: ['<sip:john@10.0.9.200:5060>'], now: at(5) }))).rejects.toBeInstanceOf(LocationUnavailableError);
+      await expect(reg.register(req({ cseq: 3, expiresHeader: '0', now: at(6) }))).rejects.toBeInstanceOf(LocationUnavailableError);
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(await wt.all()).toEqual(before);
       // Lookups are answered from memory while the database is down.
@@ -412,42 +450,56 @@ describe('location.mode in the configuration and the runtime', () => {
     expect(() => parseConfig('location: {mode: write-back}', 'b.yaml')).toThrow(/location\.mode/);
   });
 
-  test.each(['write-through', 'db-only'] as const)('postgres:// location in %s mode: registers durably; other instances\' bindings seen per the mode, all of them after a restart', async (mode) => {
-    const db = knexFactory({ client: 'pg', connection: locationUrl, pool: { min: 0, max: 1 } });
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-wt-'));
-    const open = () => openRuntime({
-      dataDir, directoryUrl: 'memory://', locationUrl, locationMode: mode, nonceSecret: 'write-through-secret-0123456789',
-    });
-    await ensureSchema(db);
-    await db('location').truncate();
-    let rt = await open();
-    try {
-      const res = await rt.registrar.register(req({ username: `rt-${mode}` }));
-      expect(res.status).toBe(200);
-      expect(await db('location').where({ username: `rt-${mode}` }).pluck('contact')).toEqual(['sip:john@10.0.9.166:5060']);
-      // Another instance registers directly in the table.
-      await createSqlLocationStore(db).upsert(makeBinding({ username: `rt-${mode}`, contact: 'sip:other@10.9.9.9', expires: new Date(T0.getTime() + 3600_000) }));
-      const seen = (await rt.registrar.lookup(`rt-${mode}`, null, at(1))).map((b) => b.contact).sort();
-      expect(seen).toEqual(mode === 'write-through'
-        ? ['sip:john@10.0.9.166:5060']
-        : ['sip:john@10.0.9.166:5060', 'sip:other@10.9.9.9']);
-      await rt.close();
-      rt = await open(); // a restart loads what the table holds
-      expect((await rt.registrar.lookup(`rt-${mode}`, null, at(1))).map((b) => b.contact).sort())
-        .toEqual(['sip:john@10.0.9.166:5060', 'sip:other@10.9.9.9']);
-      expect(await rt.store.count(at(1))).toBe(2);
-    } finally {
-      await rt.close();
-      await db.destroy();
-    }
-  });
+  test.each(['write-through', 'db-only'] as const)(
+    "postgres:// location in %s mode: registers durably; other instances' bindings seen per the mode, all of them after a restart",
+    async (mode) => {
+      const db = knexFactory({ client: 'pg', connection: locationUrl, pool: { min: 0, max: 1 } });
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-wt-'));
+      const open = () =>
+        openRuntime({
+          dataDir,
+          directoryUrl: 'memory://',
+          locationUrl,
+          locationMode: mode,
+          nonceSecret: 'write-through-secret-0123456789',
+        });
+      await ensureSchema(db);
+      await db('location').truncate();
+      let rt = await open();
+      try {
+        const res = await rt.registrar.register(req({ username: `rt-${mode}` }));
+        expect(res.status).toBe(200);
+        expect(
+          await db('location')
+            .where({ username: `rt-${mode}` })
+            .pluck('contact'),
+        ).toEqual(['sip:john@10.0.9.166:5060']);
+        // Another instance registers directly in the table.
+        await createSqlLocationStore(db).upsert(
+          makeBinding({ username: `rt-${mode}`, contact: 'sip:other@10.9.9.9', expires: new Date(T0.getTime() + 3600_000) }),
+        );
+        const seen = (await rt.registrar.lookup(`rt-${mode}`, null, at(1))).map((b) => b.contact).sort();
+        expect(seen).toEqual(mode === 'write-through' ? ['sip:john@10.0.9.166:5060'] : ['sip:john@10.0.9.166:5060', 'sip:other@10.9.9.9']);
+        await rt.close();
+        rt = await open(); // a restart loads what the table holds
+        expect((await rt.registrar.lookup(`rt-${mode}`, null, at(1))).map((b) => b.contact).sort()).toEqual(['sip:john@10.0.9.166:5060', 'sip:other@10.9.9.9']);
+        expect(await rt.store.count(at(1))).toBe(2);
+      } finally {
+        await rt.close();
+        await db.destroy();
+      }
+    },
+  );
 });
 
 describe('write-through over the MongoDB store', () => {
   const database = `sipflow_wt_${randomUUID().slice(0, 8)}`;
   afterAll(async () => {
     const client = new MongoClient(mongoUrl());
-    await client.db(database).dropDatabase().catch(() => undefined);
+    await client
+      .db(database)
+      .dropDatabase()
+      .catch(() => undefined);
     await client.close();
   });
 

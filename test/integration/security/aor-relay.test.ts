@@ -15,7 +15,10 @@ let gateway: UdpUa;
 
 beforeAll(async () => {
   server = await startServe();
-  const r = await server.api('/api/v1/customers', { method: 'POST', body: JSON.stringify({ name: 'Bob BV', username: 'bob', password: 'b0b-secret', aor: 'bob@nl.netaxis.be' }) });
+  const r = await server.api('/api/v1/customers', {
+    method: 'POST',
+    body: JSON.stringify({ name: 'Bob BV', username: 'bob', password: 'b0b-secret', aor: 'bob@nl.netaxis.be' }),
+  });
   expect(r.status).toBe(201);
   gateway = await UdpUa.open(server.sipPort, '127.0.0.1', '127.0.0.5');
 }, 90_000);
@@ -26,17 +29,27 @@ afterAll(async () => {
   expect(stopped?.code).toBe(0);
 });
 
-interface Creds { username: string; password: string }
+interface Creds {
+  username: string;
+  password: string;
+}
 const FRANCESCO: Creds = { username: 'francesco', password: '123456' };
 const BOB: Creds = { username: 'bob', password: 'b0b-secret' };
 
 /** REGISTER for `aor` (To/From), challenged, then answered with `creds`: the final response. */
 async function register(ua: Ua, aor: string, creds: Creds, o: { contacts?: string[]; expires?: number } = {}): Promise<SipResponse> {
   const callId = rand();
-  const contact = (o.contacts ?? [`<sip:${aor}@${ua.proto === 'tcp' ? '127.0.0.1' : '127.0.0.1'}:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`]).join(', ');
+  const contact = (
+    o.contacts ?? [`<sip:${aor}@${ua.proto === 'tcp' ? '127.0.0.1' : '127.0.0.1'}:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`]
+  ).join(', ');
   const base = {
-    method: 'REGISTER', uri: 'sip:nl.netaxis.be', ua, callId,
-    from: `<sip:${aor}@nl.netaxis.be>`, to: `<sip:${aor}@nl.netaxis.be>`, contact,
+    method: 'REGISTER',
+    uri: 'sip:nl.netaxis.be',
+    ua,
+    callId,
+    from: `<sip:${aor}@nl.netaxis.be>`,
+    to: `<sip:${aor}@nl.netaxis.be>`,
+    contact,
   };
   ua.send(sipRequest({ ...base, cseq: 1, headers: { Expires: String(o.expires ?? 300) } }));
   const challenge = header(await ua.response(401), 'www-authenticate')!;
@@ -67,7 +80,9 @@ describe.each([['UDP'], ['TCP']])('AoR hijack over %s', (proto) => {
       expect(add.status).toBe(403);
       expect(headerList(add, 'contact')).toEqual([]);
       // refresh bob's own contact, and wipe every binding with Contact: *
-      expect((await register(mallory, 'bob', FRANCESCO, { contacts: [before[0].includes('<') ? before[0] : `<${before[0]}>`], expires: 3600 })).status).toBe(403);
+      expect((await register(mallory, 'bob', FRANCESCO, { contacts: [before[0].includes('<') ? before[0] : `<${before[0]}>`], expires: 3600 })).status).toBe(
+        403,
+      );
       expect((await register(mallory, 'bob', FRANCESCO, { contacts: ['*'], expires: 0 })).status).toBe(403);
       expect(await bindings('bob')).toEqual(before);
       // an AoR that exists nowhere
@@ -110,43 +125,70 @@ test('contacts per AoR are capped (registrar.maxContacts, 10 by default): 1,000 
 
 describe('no open relay', () => {
   let ua: UdpUa;
-  beforeEach(async () => { ua = await UdpUa.open(server.sipPort, '127.0.0.1', '127.0.0.2'); });
+  beforeEach(async () => {
+    ua = await UdpUa.open(server.sipPort, '127.0.0.1', '127.0.0.2');
+  });
   afterEach(() => ua.close());
   const target = () => `sip:0900123456@127.0.0.5:${gateway.port}`;
 
   test('an unauthenticated INVITE with a made-up To tag → 404, nothing reaches the target', async () => {
-    ua.send(sipRequest({ method: 'INVITE', uri: target(), ua, to: `<${target()}>;tag=made-up`, body: 'v=0\r\n', headers: { 'Content-Type': 'application/sdp' } }));
+    ua.send(
+      sipRequest({ method: 'INVITE', uri: target(), ua, to: `<${target()}>;tag=made-up`, body: 'v=0\r\n', headers: { 'Content-Type': 'application/sdp' } }),
+    );
     expect((await ua.response(404)).reason).toBe('Not Here');
     await gateway.silence(400);
   });
 
   test('an in-dialog BYE with a Route of ours that sipflow never signed → 404', async () => {
-    ua.send(sipRequest({
-      method: 'BYE', uri: target(), ua, to: `<${target()}>;tag=t${rand()}`,
-      headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr>, <sip:127.0.0.5:${gateway.port};lr>` },
-    }));
+    ua.send(
+      sipRequest({
+        method: 'BYE',
+        uri: target(),
+        ua,
+        to: `<${target()}>;tag=t${rand()}`,
+        headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr>, <sip:127.0.0.5:${gateway.port};lr>` },
+      }),
+    );
     expect((await ua.response(404)).status).toBe(404);
     // and with a forged signature
-    ua.send(sipRequest({
-      method: 'BYE', uri: target(), ua, to: `<${target()}>;tag=t${rand()}`,
-      headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr;sfr=AAAAAAAAAAAAAAAAAAAAAA>` },
-    }));
+    ua.send(
+      sipRequest({
+        method: 'BYE',
+        uri: target(),
+        ua,
+        to: `<${target()}>;tag=t${rand()}`,
+        headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr;sfr=AAAAAAAAAAAAAAAAAAAAAA>` },
+      }),
+    );
     expect((await ua.response(404)).status).toBe(404);
     await gateway.silence(300);
   });
 
   test('an initial INVITE with a preloaded Route through sipflow to the target runs the logic (407), nothing reaches the target', async () => {
-    ua.send(sipRequest({
-      method: 'INVITE', uri: target(), ua, body: 'v=0\r\n',
-      headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr>, <sip:127.0.0.5:${gateway.port};lr>`, 'Content-Type': 'application/sdp' },
-    }));
+    ua.send(
+      sipRequest({
+        method: 'INVITE',
+        uri: target(),
+        ua,
+        body: 'v=0\r\n',
+        headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr>, <sip:127.0.0.5:${gateway.port};lr>`, 'Content-Type': 'application/sdp' },
+      }),
+    );
     expect((await ua.response(407)).status).toBe(407);
     await gateway.silence(400);
   });
 
   test('an ACK matching no transaction or dialog is dropped, even with a Route to the target', async () => {
     ua.send(sipRequest({ method: 'ACK', uri: target(), ua, to: `<${target()}>;tag=x${rand()}`, contact: null }));
-    ua.send(sipRequest({ method: 'ACK', uri: target(), ua, contact: null, headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr>, <sip:127.0.0.5:${gateway.port};lr>` } }));
+    ua.send(
+      sipRequest({
+        method: 'ACK',
+        uri: target(),
+        ua,
+        contact: null,
+        headers: { Route: `<sip:127.0.0.1:${server.sipPort};lr>, <sip:127.0.0.5:${gateway.port};lr>` },
+      }),
+    );
     await gateway.silence(400);
     await ua.silence(100);
   });
@@ -159,10 +201,18 @@ describe('no open relay', () => {
 
   test('control: an authenticated INVITE goes where the logic sends it (the Request-URI for an outgoing call)', async () => {
     const callId = rand();
-    const invite = (cseq: number, extra: Record<string, string>) => sipRequest({
-      method: 'INVITE', uri: target(), ua, callId, cseq, fromTag: 'f1', from: '<sip:000112233@nl.netaxis.be>', body: 'v=0\r\n',
-      headers: { 'Content-Type': 'application/sdp', ...extra },
-    });
+    const invite = (cseq: number, extra: Record<string, string>) =>
+      sipRequest({
+        method: 'INVITE',
+        uri: target(),
+        ua,
+        callId,
+        cseq,
+        fromTag: 'f1',
+        from: '<sip:000112233@nl.netaxis.be>',
+        body: 'v=0\r\n',
+        headers: { 'Content-Type': 'application/sdp', ...extra },
+      });
     ua.send(invite(1, {}));
     const challenge = header(await ua.response(407), 'proxy-authenticate')!;
     ua.send(invite(2, { 'Proxy-Authorization': answerChallenge(challenge, { ...FRANCESCO, method: 'INVITE', uri: target() }) }));
@@ -175,7 +225,16 @@ describe('no open relay', () => {
 test('amplification: an unauthenticated INVITE brings back 2 packets (100 Trying, one 407), a REGISTER 1', async () => {
   const ua = await UdpUa.open(server.sipPort, '127.0.0.1', '127.0.0.4');
   try {
-    ua.send(sipRequest({ method: 'INVITE', uri: 'sip:000112233@nl.netaxis.be', ua, from: '<sip:francesco@nl.netaxis.be>', body: 'v=0\r\n', headers: { 'Content-Type': 'application/sdp' } }));
+    ua.send(
+      sipRequest({
+        method: 'INVITE',
+        uri: 'sip:000112233@nl.netaxis.be',
+        ua,
+        from: '<sip:francesco@nl.netaxis.be>',
+        body: 'v=0\r\n',
+        headers: { 'Content-Type': 'application/sdp' },
+      }),
+    );
     ua.send(sipRequest({ method: 'REGISTER', uri: 'sip:nl.netaxis.be', ua, from: '<sip:francesco@nl.netaxis.be>', to: '<sip:francesco@nl.netaxis.be>' }));
     // Timer G would have resent the 407 after 500 ms and 1.5 s
     await new Promise((r) => setTimeout(r, 2000));

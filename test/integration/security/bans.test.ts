@@ -37,15 +37,28 @@ function options(ua: Ua, userAgent = 'Telephone 1.0', callId = rand()): string {
 async function optionsAnswered(ua: Ua, userAgent?: string, ms = 2000): Promise<boolean> {
   const callId = rand();
   ua.send(options(ua, userAgent, callId));
-  return ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId, ms).then(() => true, () => false);
+  return ua
+    .next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId, ms)
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 interface BanList {
-  sources: Array<{ address: string; reason: string; count: number; since: string; until: string; remainingSec: number; username: string | null; userAgent?: string }>;
+  sources: Array<{
+    address: string;
+    reason: string;
+    count: number;
+    since: string;
+    until: string;
+    remainingSec: number;
+    username: string | null;
+    userAgent?: string;
+  }>;
   users: Array<{ username: string; reason: string; count: number; since: string; until: string; source: string | null }>;
 }
 const bans = async (srv: ServeProcess): Promise<BanList> => (await srv.api('/api/v1/security/bans')).json() as Promise<BanList>;
-
 
 /** Guess passwords from `attacker` until it is banned (the ban lands in the main thread a moment after the last answer). */
 async function bruteForce(attacker: Ua, user: string, attempts: number): Promise<Array<number | null>> {
@@ -58,12 +71,23 @@ async function bruteForce(attacker: Ua, user: string, attempts: number): Promise
 describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
   let srv: ServeProcess;
   const uas: Ua[] = [];
-  const udp = async (source: string) => { const ua = await UdpUa.open(srv.sipPort, '127.0.0.1', source); uas.push(ua); return ua; };
-  const tcp = async (source: string) => { const ua = await TcpUa.open(srv.tcpPort, '127.0.0.1', source); uas.push(ua); return ua; };
+  const udp = async (source: string) => {
+    const ua = await UdpUa.open(srv.sipPort, '127.0.0.1', source);
+    uas.push(ua);
+    return ua;
+  };
+  const tcp = async (source: string) => {
+    const ua = await TcpUa.open(srv.tcpPort, '127.0.0.1', source);
+    uas.push(ua);
+    return ua;
+  };
 
   beforeAll(async () => {
     srv = await startServe({ config: { security: SECURITY } });
-    const r = await srv.api('/api/v1/customers', { method: 'POST', body: JSON.stringify({ name: 'Alice', username: 'alice', password: 'alice-pw', aor: `alice@${DOMAIN}` }) });
+    const r = await srv.api('/api/v1/customers', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Alice', username: 'alice', password: 'alice-pw', aor: `alice@${DOMAIN}` }),
+    });
     expect(r.status).toBe(201);
   }, 90_000);
   afterAll(async () => {
@@ -144,10 +168,12 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
     expect(await optionsAnswered(other)).toBe(true);
     expect(await optionsAnswered(other, 'SIPVicious 0.3.4', 800)).toBe(false);
     const list = await bans(srv);
-    expect(list.sources).toEqual(expect.arrayContaining([
-      expect.objectContaining({ address: '127.0.0.6', reason: 'scanner', userAgent: 'friendly-scanner', count: 1 }),
-      expect.objectContaining({ address: '127.0.0.7', reason: 'scanner', userAgent: 'sipvicious' }),
-    ]));
+    expect(list.sources).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ address: '127.0.0.6', reason: 'scanner', userAgent: 'friendly-scanner', count: 1 }),
+        expect.objectContaining({ address: '127.0.0.7', reason: 'scanner', userAgent: 'sipvicious' }),
+      ]),
+    );
     expect(await srv.api('/api/v1/security/bans/sources/127.0.0.7', { method: 'DELETE' }).then((r) => r.status)).toBe(204);
   });
 
@@ -156,7 +182,9 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
     const other = await udp('127.0.0.10');
     let answered = 0;
     flooder.inbox.length = 0;
-    const counting = setInterval(() => { answered += flooder.inbox.splice(0).length; }, 20);
+    const counting = setInterval(() => {
+      answered += flooder.inbox.splice(0).length;
+    }, 20);
     const probes: Array<Promise<boolean>> = [];
     for (let chunk = 0; chunk < 100; chunk++) {
       for (let i = 0; i < 20; i++) flooder.send(options(flooder));
@@ -179,7 +207,11 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
     let got = 0;
     const ids = new Set<string>();
     for (let chunk = 0; chunk < 5; chunk++) {
-      for (let i = 0; i < 50; i++) { const id = rand(); ids.add(id); trusted.send(options(trusted, undefined, id)); }
+      for (let i = 0; i < 50; i++) {
+        const id = rand();
+        ids.add(id);
+        trusted.send(options(trusted, undefined, id));
+      }
       await sleep(12);
     }
     const deadline = Date.now() + 3000;
@@ -208,10 +240,10 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
     expect((await fetch(`http://127.0.0.1:${srv.httpPort}/api/v1/security/bans`)).status).toBe(401);
     expect((await fetch(`http://127.0.0.1:${srv.httpPort}/api/v1/security/bans/sources/127.0.0.4`, { method: 'DELETE' })).status).toBe(401);
     expect((await bans(srv)).sources.map((s) => s.address)).toContain('127.0.0.4');
-    const doc = await (await srv.api('/api/openapi.json')).json() as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
-      '/api/v1/security/bans', '/api/v1/security/bans/sources/{address}', '/api/v1/security/bans/users/{username}',
-    ]));
+    const doc = (await (await srv.api('/api/openapi.json')).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/security/bans', '/api/v1/security/bans/sources/{address}', '/api/v1/security/bans/users/{username}']),
+    );
   });
 
   test('metrics: drops per reason, bans per kind, active bans, SIP authentication failures', async () => {
@@ -231,9 +263,15 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
 describe('bans with one SIP thread (no dispatcher)', () => {
   let srv: ServeProcess;
   const uas: Ua[] = [];
-  const udp = async (source: string) => { const ua = await UdpUa.open(srv.sipPort, '127.0.0.1', source); uas.push(ua); return ua; };
+  const udp = async (source: string) => {
+    const ua = await UdpUa.open(srv.sipPort, '127.0.0.1', source);
+    uas.push(ua);
+    return ua;
+  };
 
-  beforeAll(async () => { srv = await startServe({ workers: 1, config: { security: { ...SECURITY, trustedSources: ['127.0.0.0/30'] } } }); }, 90_000);
+  beforeAll(async () => {
+    srv = await startServe({ workers: 1, config: { security: { ...SECURITY, trustedSources: ['127.0.0.0/30'] } } });
+  }, 90_000);
   afterAll(async () => {
     for (const ua of uas) await ua.close();
     await srv?.stop();
@@ -257,7 +295,10 @@ describe('bans with one SIP thread (no dispatcher)', () => {
     expect(await optionsAnswered(scanner, 'sipcli/v1.8', 800)).toBe(false);
     expect(await optionsAnswered(legit)).toBe(true);
     const list = await bans(srv);
-    expect(list.sources.map((s) => [s.address, s.reason])).toEqual([['127.0.0.12', 'auth'], ['127.0.0.14', 'scanner']]);
+    expect(list.sources.map((s) => [s.address, s.reason])).toEqual([
+      ['127.0.0.12', 'auth'],
+      ['127.0.0.14', 'scanner'],
+    ]);
     expect(await srv.metric('sipflow_security_dropped_total', 'reason="banned"')).toBeGreaterThan(0);
   });
 });

@@ -27,16 +27,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function register(ua: Ua, o: { callId: string; cseq: number; uri?: string; authorization?: string | Buffer }): string {
   return sipRequest({
-    method: 'REGISTER', uri: o.uri ?? RURI, ua, callId: o.callId, cseq: o.cseq, fromTag: 'dg',
-    from: `<sip:francesco@${DOMAIN}>`, to: `<sip:francesco@${DOMAIN}>`, contact: `<sip:francesco@127.0.0.1:${ua.port}>`,
+    method: 'REGISTER',
+    uri: o.uri ?? RURI,
+    ua,
+    callId: o.callId,
+    cseq: o.cseq,
+    fromTag: 'dg',
+    from: `<sip:francesco@${DOMAIN}>`,
+    to: `<sip:francesco@${DOMAIN}>`,
+    contact: `<sip:francesco@127.0.0.1:${ua.port}>`,
     headers: { Expires: '300', 'User-Agent': 'Telephone 1.0', ...(typeof o.authorization === 'string' ? { Authorization: o.authorization } : {}) },
   });
 }
 
 /** The final response to `callId` (null when none comes). */
 const final = (ua: Ua, callId: string, ms = 3000): Promise<SipResponse | null> =>
-  ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, ms)
-    .then((r) => r.msg as SipResponse, () => null);
+  ua
+    .next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, ms)
+    .then(
+      (r) => r.msg as SipResponse,
+      () => null,
+    );
 
 /** REGISTER without credentials → the WWW-Authenticate of the 401. */
 async function challenge(ua: Ua, callId: string): Promise<string> {
@@ -63,13 +74,19 @@ async function registers(srv: ServeProcess, local = '127.0.0.1'): Promise<number
 }
 
 /** A registration's second REGISTER as sent on the wire, with its valid Authorization. */
-interface Captured { text: string; callId: string; challenge: string }
+interface Captured {
+  text: string;
+  callId: string;
+  challenge: string;
+}
 
 let first: ServeProcess;
 let second: ServeProcess | undefined;
 let attacker: UdpUa;
 
-beforeAll(async () => { first = await startServe({ config: CONFIG }); }, 90_000);
+beforeAll(async () => {
+  first = await startServe({ config: CONFIG });
+}, 90_000);
 afterAll(async () => {
   await attacker?.close();
   await second?.stop();
@@ -77,7 +94,9 @@ afterAll(async () => {
 });
 
 describe('digest uri must designate the Request-URI', () => {
-  beforeAll(async () => { attacker = await UdpUa.open(first.sipPort, '127.0.0.1', ATTACKER); });
+  beforeAll(async () => {
+    attacker = await UdpUa.open(first.sipPort, '127.0.0.1', ATTACKER);
+  });
 
   test('right password, digest uri of another resource → 401 (no stale), challenged again; control registers', async () => {
     const callId = rand();
@@ -144,10 +163,18 @@ describe('NUL and invalid bytes in credentials: 401, never 500', () => {
     try {
       const callId = rand();
       const ruri = `sip:0031201555@${DOMAIN}`;
-      const invite = (cseq: number, extra: Record<string, string> = {}) => sipRequest({
-        method: 'INVITE', uri: ruri, ua, callId, cseq, fromTag: 'nulcli', from: `<sip:francesco@${DOMAIN}>`, to: `<sip:0031201555@${DOMAIN}>`,
-        headers: { 'P-Asserted-Identity': `<sip:%00@${DOMAIN}>`, ...extra },
-      });
+      const invite = (cseq: number, extra: Record<string, string> = {}) =>
+        sipRequest({
+          method: 'INVITE',
+          uri: ruri,
+          ua,
+          callId,
+          cseq,
+          fromTag: 'nulcli',
+          from: `<sip:francesco@${DOMAIN}>`,
+          to: `<sip:0031201555@${DOMAIN}>`,
+          headers: { 'P-Asserted-Identity': `<sip:%00@${DOMAIN}>`, ...extra },
+        });
       ua.send(invite(1));
       const ch = await ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status === 407);
       const pa = header(ch.msg as SipResponse, 'proxy-authenticate')!;
@@ -172,8 +199,12 @@ describe('nonces across a restart and across instances sharing the secret', () =
   let early: { challenge: string; callId: string };
   let ua: UdpUa;
 
-  beforeAll(async () => { ua = await UdpUa.open(first.sipPort); });
-  afterAll(async () => { await ua?.close(); });
+  beforeAll(async () => {
+    ua = await UdpUa.open(first.sipPort);
+  });
+  afterAll(async () => {
+    await ua?.close();
+  });
 
   test('a REGISTER with a valid Authorization is captured before anything else starts', async () => {
     const callId = rand();
@@ -187,7 +218,7 @@ describe('nonces across a restart and across instances sharing the secret', () =
     early = { challenge: await challenge(ua, c2), callId: c2 };
   });
 
-  test('two instances sharing the secret accept each other\'s nonces issued after their own start', async () => {
+  test("two instances sharing the secret accept each other's nonces issued after their own start", async () => {
     await sleep(20); // the early nonce predates the second instance's start by some ms at least
     second = await startServe({ config: CONFIG });
     const other = await UdpUa.open(second.sipPort);
@@ -224,7 +255,6 @@ describe('nonces across a restart and across instances sharing the secret', () =
     expect(header(r!, 'www-authenticate')).toMatch(/stale=true/);
     const replayer = await UdpUa.open(first.sipPort, '127.0.0.1', ATTACKER);
     try {
-
       // a wrong password on the old nonce: a plain challenge (stale only tells a right response)
       const wrong = rand();
       replayer.send(register(replayer, { callId: wrong, cseq: 2, authorization: answer(captured.challenge, { password: 'guess' }) }));

@@ -14,8 +14,9 @@ import { answerChallenge, sampleRegister } from '../../support/sip';
 const PASSWORD = '123456'; // the note's sample subscriber (francesco)
 const UA = { username: 'francesco', password: PASSWORD, method: 'REGISTER', uri: 'sip:10.1.10.163' };
 const REDACTED = '[redacted]';
-const GARBAGE = 'Digest username="francesco", realm="nl.netaxis.be", nonce="garbage-nonce", uri="sip:10.1.10.163", '
-  + 'response="feedfacefeedfacefeedfacefeedface", cnonce="c0ffee", nc=00000001, qop=auth, algorithm=MD5';
+const GARBAGE =
+  'Digest username="francesco", realm="nl.netaxis.be", nonce="garbage-nonce", uri="sip:10.1.10.163", ' +
+  'response="feedfacefeedfacefeedfacefeedface", cnonce="c0ffee", nc=00000001, qop=auth, algorithm=MD5';
 
 /** Every file and folder under `dir` with its permission bits. */
 function walk(dir: string): Array<{ path: string; mode: number; dir: boolean }> {
@@ -26,7 +27,11 @@ function walk(dir: string): Array<{ path: string; mode: number; dir: boolean }> 
       const p = path.join(abs, e.name);
       const r = path.join(rel, e.name);
       let st;
-      try { st = statSync(p); } catch { continue; } // removed meanwhile (PGlite's temporary files)
+      try {
+        st = statSync(p);
+      } catch {
+        continue;
+      } // removed meanwhile (PGlite's temporary files)
       out.push({ path: r, mode: st.mode & 0o777, dir: st.isDirectory() });
       if (st.isDirectory()) visit(p, r);
     }
@@ -34,17 +39,28 @@ function walk(dir: string): Array<{ path: string; mode: number; dir: boolean }> 
   visit(dir, '');
   return out;
 }
-const loose = (dir: string) => walk(dir).filter((e) => (e.mode & 0o077) !== 0).map((e) => `${e.path} ${e.mode.toString(8)}`);
+const loose = (dir: string) =>
+  walk(dir)
+    .filter((e) => (e.mode & 0o077) !== 0)
+    .map((e) => `${e.path} ${e.mode.toString(8)}`);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are probed field by field
 async function json(r: Response): Promise<any> {
   const text = await r.text();
-  try { return JSON.parse(text); } catch { throw new Error(`${r.status}: ${text}`); }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${r.status}: ${text}`);
+  }
 }
 
 let srv: ServeProcess;
-beforeAll(async () => { srv = await startServe(); }, 90_000);
-afterAll(async () => { await srv?.stop(); });
+beforeAll(async () => {
+  srv = await startServe();
+}, 90_000);
+afterAll(async () => {
+  await srv?.stop();
+});
 
 const post = (p: string, body: unknown) => srv.api(p, { method: 'POST', body: JSON.stringify(body) });
 
@@ -91,7 +107,11 @@ describe('no secret in /simulate and /execute answers unless asked', () => {
     const first = await json(await post('/api/v1/simulate', { flow: 'registration', logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-sim-1' }) }));
     expect(first.outcome).toMatchObject({ kind: 'challenge', status: 401 });
     const authorization = answerChallenge(first.outcome.challenges[0], UA);
-    const r = await post('/api/v1/simulate', { flow: 'registration', logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-sim-1', CSeq: '2 REGISTER', Authorization: authorization }) });
+    const r = await post('/api/v1/simulate', {
+      flow: 'registration',
+      logic: 'registration',
+      cd: sampleRegister({ 'Call-ID': 'sec-sim-1', CSeq: '2 REGISTER', Authorization: authorization }),
+    });
     expect(r.status).toBe(200);
     const b = await json(r);
     expect(b.outcome).toMatchObject({ kind: 'register', status: 200 });
@@ -107,7 +127,11 @@ describe('no secret in /simulate and /execute answers unless asked', () => {
   });
 
   test('simulate, garbage digest: challenged again, the password it read is redacted', async () => {
-    const r = await post('/api/v1/simulate', { flow: 'registration', logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-sim-2', Authorization: GARBAGE }) });
+    const r = await post('/api/v1/simulate', {
+      flow: 'registration',
+      logic: 'registration',
+      cd: sampleRegister({ 'Call-ID': 'sec-sim-2', Authorization: GARBAGE }),
+    });
     expect(r.status).toBe(200);
     const b = await json(r);
     expect(b.outcome).toMatchObject({ kind: 'challenge', status: 401 });
@@ -120,7 +144,12 @@ describe('no secret in /simulate and /execute answers unless asked', () => {
     const first = await json(await post('/api/v1/execute', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-exe-1' }) }));
     expect(first.outcome).toMatchObject({ kind: 'challenge', status: 401 });
     const authorization = answerChallenge(first.outcome.challenges[0], UA);
-    const ok = await json(await post('/api/v1/execute', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-exe-1', CSeq: '2 REGISTER', Authorization: authorization }) }));
+    const ok = await json(
+      await post('/api/v1/execute', {
+        logic: 'registration',
+        cd: sampleRegister({ 'Call-ID': 'sec-exe-1', CSeq: '2 REGISTER', Authorization: authorization }),
+      }),
+    );
     expect(ok.outcome).toMatchObject({ kind: 'register', status: 200 });
     expect(ok.cd.password).toBe(REDACTED);
     expect(ok.cd.headers.authorization).toEqual([REDACTED]);
@@ -133,7 +162,14 @@ describe('no secret in /simulate and /execute answers unless asked', () => {
   });
 
   test('control: the token holder asking explicitly (revealSecrets, ?reveal=secrets) gets them', async () => {
-    const sim = await json(await post('/api/v1/simulate', { flow: 'registration', logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-rev-1', Authorization: GARBAGE }), revealSecrets: true }));
+    const sim = await json(
+      await post('/api/v1/simulate', {
+        flow: 'registration',
+        logic: 'registration',
+        cd: sampleRegister({ 'Call-ID': 'sec-rev-1', Authorization: GARBAGE }),
+        revealSecrets: true,
+      }),
+    );
     expect(sim.secretsRevealed).toBe(true);
     expect(sim.cd.password).toBe(PASSWORD);
     expect(sim.cd.headers.authorization).toEqual([GARBAGE]);
@@ -141,7 +177,12 @@ describe('no secret in /simulate and /execute answers unless asked', () => {
 
     const first = await json(await post('/api/v1/execute?reveal=secrets', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-rev-2' }) }));
     const authorization = answerChallenge(first.outcome.challenges[0], UA);
-    const exe = await json(await post('/api/v1/execute?reveal=secrets', { logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-rev-2', CSeq: '2 REGISTER', Authorization: authorization }) }));
+    const exe = await json(
+      await post('/api/v1/execute?reveal=secrets', {
+        logic: 'registration',
+        cd: sampleRegister({ 'Call-ID': 'sec-rev-2', CSeq: '2 REGISTER', Authorization: authorization }),
+      }),
+    );
     expect(exe.outcome).toMatchObject({ kind: 'register', status: 200 });
     expect(exe.secretsRevealed).toBe(true);
     expect(exe.cd.password).toBe(PASSWORD);
@@ -177,9 +218,14 @@ describe('no token, nothing', () => {
     const open = routes.filter(([, p]) => p.startsWith('/health/'));
     expect(open.map(([, p]) => p).sort()).toEqual(['/health/live', '/health/ready']);
     for (const [method, p] of routes.filter((r) => !open.includes(r))) {
-      const url = base + p.replace(/\{[^}]+\}/g, (m) => (/version/i.test(m) ? '1' : /id$/i.test(m.slice(1, -1)) ? '1' : 'registration')) + '?includePasswords=true&reveal=secrets';
-      const body = method === 'GET' || method === 'HEAD' || method === 'DELETE' ? undefined
-        : JSON.stringify({ logic: 'registration', cd: sampleRegister({ Authorization: GARBAGE }), revealSecrets: true });
+      const url =
+        base +
+        p.replace(/\{[^}]+\}/g, (m) => (/version/i.test(m) ? '1' : /id$/i.test(m.slice(1, -1)) ? '1' : 'registration')) +
+        '?includePasswords=true&reveal=secrets';
+      const body =
+        method === 'GET' || method === 'HEAD' || method === 'DELETE'
+          ? undefined
+          : JSON.stringify({ logic: 'registration', cd: sampleRegister({ Authorization: GARBAGE }), revealSecrets: true });
       const r = await fetch(url, { method, body, headers: body ? { 'content-type': 'application/json' } : {} });
       const text = await r.text();
       expect(`${method} ${p} → ${r.status}`).toBe(`${method} ${p} → 401`);
@@ -199,9 +245,10 @@ describe('data dir permissions', () => {
     expect(loose(srv.dataDir)).toEqual([]);
   });
 
-  test('PGlite in the data dir (as `npm start`), found loose: fixed at start with one warning; PGlite\'s files and WAL private after use', async () => {
+  test("PGlite in the data dir (as `npm start`), found loose: fixed at start with one warning; PGlite's files and WAL private after use", async () => {
     const pg = await startServe({
-      directoryUrl: 'data', workers: 1,
+      directoryUrl: 'data',
+      workers: 1,
       prepare(dir) {
         // an install left readable by others: the folder, an old export, a sub folder
         chmodSync(dir, 0o755);
@@ -213,11 +260,21 @@ describe('data dir permissions', () => {
     });
     try {
       // some writes: a customer (its password lands in the tables and the WAL), a real registration
-      const add = await pg.api('/api/v1/customers', { method: 'POST', body: JSON.stringify({ name: 'Sec PBX', username: 'secpbx', password: 'sec-pw-0001', aor: 'secpbx@example.test' }) });
+      const add = await pg.api('/api/v1/customers', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'Sec PBX', username: 'secpbx', password: 'sec-pw-0001', aor: 'secpbx@example.test' }),
+      });
       expect(add.status).toBe(201);
-      const first = await json(await pg.api('/api/v1/execute', { method: 'POST', body: JSON.stringify({ logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-pg-1' }) }) }));
+      const first = await json(
+        await pg.api('/api/v1/execute', { method: 'POST', body: JSON.stringify({ logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-pg-1' }) }) }),
+      );
       const authorization = answerChallenge(first.outcome.challenges[0], UA);
-      const ok = await json(await pg.api('/api/v1/execute', { method: 'POST', body: JSON.stringify({ logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-pg-1', CSeq: '2 REGISTER', Authorization: authorization }) }) }));
+      const ok = await json(
+        await pg.api('/api/v1/execute', {
+          method: 'POST',
+          body: JSON.stringify({ logic: 'registration', cd: sampleRegister({ 'Call-ID': 'sec-pg-1', CSeq: '2 REGISTER', Authorization: authorization }) }),
+        }),
+      );
       expect(ok.outcome).toMatchObject({ kind: 'register', status: 200 });
 
       const entries = walk(pg.dataDir);
@@ -225,7 +282,10 @@ describe('data dir permissions', () => {
       expect(entries.length).toBeGreaterThan(100);
       expect(loose(pg.dataDir)).toEqual([]);
 
-      const warnings = pg.output().split('\n').filter((l) => /group\/other/.test(l) && /"level":"warn"/.test(l));
+      const warnings = pg
+        .output()
+        .split('\n')
+        .filter((l) => /group\/other/.test(l) && /"level":"warn"/.test(l));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain('customers-backup.csv');
       expect(warnings[0]).not.toContain(PASSWORD);

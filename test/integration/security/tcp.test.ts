@@ -30,16 +30,32 @@ const register = (ua: Ua, user = 'francesco', password = '123456', ms = 3000) =>
 async function options(ua: Ua, ms = 3000): Promise<number | null> {
   const callId = rand();
   ua.send(sipRequest({ method: 'OPTIONS', uri: `sip:${DOMAIN}`, ua, callId, contact: null }));
-  return ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId, ms).then((r) => (r.msg as SipResponse).status, () => null);
+  return ua
+    .next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId, ms)
+    .then(
+      (r) => (r.msg as SipResponse).status,
+      () => null,
+    );
 }
 
 /** A raw client connection; `ended` resolves when the server closes or resets it. */
-interface Raw { sock: net.Socket; closed: boolean; closedAt: number; ended: Promise<void> }
+interface Raw {
+  sock: net.Socket;
+  closed: boolean;
+  closedAt: number;
+  ended: Promise<void>;
+}
 function raw(port: number, localAddress: string): Raw {
   const sock = net.connect({ host: '127.0.0.1', port, localAddress });
   const r = { sock, closed: false, closedAt: 0 } as Raw;
   sock.on('error', () => undefined);
-  r.ended = new Promise((resolve) => sock.once('close', () => { r.closed = true; r.closedAt = Date.now(); resolve(); }));
+  r.ended = new Promise((resolve) =>
+    sock.once('close', () => {
+      r.closed = true;
+      r.closedAt = Date.now();
+      resolve();
+    }),
+  );
   return r;
 }
 
@@ -53,9 +69,14 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
   }, 60_000);
   afterEach(async () => {
     for (const r of opened.splice(0)) r.sock.destroy();
-    for (let i = 0; i < 50; i++) { if (await s.metric('sipflow_tcp_connections') === 0) break; await sleep(50); }
+    for (let i = 0; i < 50; i++) {
+      if ((await s.metric('sipflow_tcp_connections')) === 0) break;
+      await sleep(50);
+    }
   });
-  afterAll(async () => { await s?.stop(); });
+  afterAll(async () => {
+    await s?.stop();
+  });
 
   test('slowloris: connections trickling an incomplete message are closed after messageTimeoutMs; a client from another source registers during and after', async () => {
     const legit = await TcpUa.open(s.tcpPort, '127.0.0.1', '127.0.0.3');
@@ -72,7 +93,10 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
       }
       // one more byte every 150 ms on each: the idle timeout never fires, the message never completes
       let k = 0;
-      const trickle = setInterval(() => { for (const r of opened) if (!r.closed) r.sock.write('x'.repeat(1 + (k % 2))); k++; }, 150);
+      const trickle = setInterval(() => {
+        for (const r of opened) if (!r.closed) r.sock.write('x'.repeat(1 + (k % 2)));
+        k++;
+      }, 150);
       try {
         expect(await options(legit)).toBe(200); // during: the subscriber is served
         expect(await register(legit)).toBe(200);
@@ -107,7 +131,7 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
     expect(open).toHaveLength(TCP.maxConnectionsPerSource);
     // the refused ones went at once, not after a timeout
     expect(flood.filter((r) => r.closed).every((r) => r.closedAt > 0)).toBe(true);
-    expect(await s.metric('sipflow_tcp_refused_total', 'reason="max_per_source"') - before).toBe(50 - TCP.maxConnectionsPerSource);
+    expect((await s.metric('sipflow_tcp_refused_total', 'reason="max_per_source"')) - before).toBe(50 - TCP.maxConnectionsPerSource);
 
     // another source, during the flood: a new connection, answered
     const legit = await TcpUa.open(s.tcpPort, '127.0.0.1', '127.0.0.3');
@@ -146,7 +170,11 @@ describe.each([2, 1])('TCP limits (sip.tcp), %i SIP thread(s)', (workers) => {
     }
     opened.push(...flood);
     await sleep(600);
-    for (let i = 0; i < 40; i++) { const r = raw(s.tcpPort, '127.0.0.7'); opened.push(r); flood.push(r); }
+    for (let i = 0; i < 40; i++) {
+      const r = raw(s.tcpPort, '127.0.0.7');
+      opened.push(r);
+      flood.push(r);
+    }
     await sleep(600);
     expect(flood.filter((r) => !r.closed)).toHaveLength(TCP.maxConnections);
     expect(await s.metric('sipflow_tcp_connections')).toBe(TCP.maxConnections);
@@ -191,13 +219,24 @@ describe('shutdown after an INVITE flood', () => {
       let relayed = 0;
       for (let i = 0; i < 10; i++) {
         const callId = rand();
-        const inv = (cseq: number, auth?: string) => sipRequest({
-          method: 'INVITE', uri: dead, ua: caller, callId, cseq, from: `<sip:000112233@${DOMAIN}>`, to: `<sip:0031201777@${DOMAIN}>`,
-          headers: auth ? { 'Proxy-Authorization': auth } : {},
-        });
+        const inv = (cseq: number, auth?: string) =>
+          sipRequest({
+            method: 'INVITE',
+            uri: dead,
+            ua: caller,
+            callId,
+            cseq,
+            from: `<sip:000112233@${DOMAIN}>`,
+            to: `<sip:0031201777@${DOMAIN}>`,
+            headers: auth ? { 'Proxy-Authorization': auth } : {},
+          });
         caller.send(inv(1));
-        const ch = await caller.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status === 407, 3000)
-          .then((r) => r.msg as SipResponse, () => null);
+        const ch = await caller
+          .next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status === 407, 3000)
+          .then(
+            (r) => r.msg as SipResponse,
+            () => null,
+          );
         if (!ch) continue;
         caller.send(inv(2, answerChallenge(header(ch, 'proxy-authenticate')!, { username: 'francesco', password: '123456', method: 'INVITE', uri: dead })));
         relayed++;

@@ -18,7 +18,16 @@ import { UdpUa, rand, sipRequest } from './ua';
 
 const PROBED = ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty'];
 
-const node = (id: number, type: string, values: Record<string, unknown>) => ({ id, name: `n${id}`, type, description: '', values, archived: false, x: 0, y: 0 });
+const node = (id: number, type: string, values: Record<string, unknown>) => ({
+  id,
+  name: `n${id}`,
+  type,
+  description: '',
+  values,
+  archived: false,
+  x: 0,
+  y: 0,
+});
 
 /**
  * start → one condition per probed variable, in turn (`exists` → reply 600 + i) → 299 "none":
@@ -28,7 +37,10 @@ function probeDoc(): Record<string, unknown> {
   const nodes: Record<string, unknown> = { 0: node(0, 'enter.start', { next: 10 }) };
   PROBED.forEach((variable, i) => {
     nodes[10 + i] = node(10 + i, 'analysis.condition', {
-      logic: 'all', conditions: [{ variable, operator: 'exists' }], ifTrue: 600 + i, ifFalse: i + 1 < PROBED.length ? 11 + i : 299,
+      logic: 'all',
+      conditions: [{ variable, operator: 'exists' }],
+      ifTrue: 600 + i,
+      ifFalse: i + 1 < PROBED.length ? 11 + i : 299,
     });
     nodes[600 + i] = node(600 + i, 'output.reply', { code: 600 + i, reason: `${variable} exists` });
   });
@@ -47,11 +59,17 @@ beforeAll(async () => {
   server = await startSipServer({ service, ctx, host: '127.0.0.1', port: 0, loopGuard: false });
 });
 
-afterAll(async () => { await server?.close(100); });
+afterAll(async () => {
+  await server?.close(100);
+});
 
 /** The request as the CLI / API / simulator take it (what `sipflow run` reads from JSON). */
 const cliInput = (extra: Record<string, unknown> = {}) => ({
-  method: 'MESSAGE', requestUri: 'sip:bob@example.test', sourceAddress: '127.0.0.1', sourcePort: 5999, transport: 'udp',
+  method: 'MESSAGE',
+  requestUri: 'sip:bob@example.test',
+  sourceAddress: '127.0.0.1',
+  sourcePort: 5999,
+  transport: 'udp',
   headers: { From: '<sip:alice@example.test>;tag=a1', To: '<sip:bob@example.test>', 'Call-ID': 'proto-1', CSeq: '1 MESSAGE' },
   ...extra,
 });
@@ -77,14 +95,27 @@ test('no prototype member is a variable: SIP, the engine path (CLI/API/simulator
 
   // the drachtio front end (its request → execute contract → the same builder)
   const req: DrachtioRequest = {
-    method: 'MESSAGE', uri: 'sip:bob@example.test', source_address: '127.0.0.1', source_port: 5999, protocol: 'udp',
+    method: 'MESSAGE',
+    uri: 'sip:bob@example.test',
+    source_address: '127.0.0.1',
+    source_port: 5999,
+    protocol: 'udp',
     headers: { from: '<sip:alice@example.test>;tag=a1', to: '<sip:bob@example.test>', 'call-id': 'proto-2', cseq: '1 MESSAGE' },
-    get(name) { const v = this.headers[name.toLowerCase()]; return typeof v === 'string' ? v : undefined; },
-    has(name) { return this.headers[name.toLowerCase()] !== undefined; },
+    get(name) {
+      const v = this.headers[name.toLowerCase()];
+      return typeof v === 'string' ? v : undefined;
+    },
+    has(name) {
+      return this.headers[name.toLowerCase()] !== undefined;
+    },
   };
   const r = await engineRunner({ service, logic: '1', ctx }).run(callDescriptorOf(req));
   const sent: Array<{ status: number; reason?: string }> = [];
-  const res: DrachtioResponse = { send: (status, reason) => { sent.push({ status, reason }); } };
+  const res: DrachtioResponse = {
+    send: (status, reason) => {
+      sent.push({ status, reason });
+    },
+  };
   await applyOutcome({ proxyRequest: async () => undefined }, req, res, r.outcome);
   expect(sent).toEqual([{ status: 299, reason: 'none' }]);
 });

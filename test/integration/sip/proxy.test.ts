@@ -15,7 +15,7 @@ import { loadFlows, startSipServer, type SipServer } from '../../../server/sip-s
 import { TcpUa, UdpUa, rand, sipRequest, sipResponse } from './ua';
 
 const FLOWS = path.join(__dirname, 'fixtures', 'test-flows.slid');
-const T1 = 50;  // fast timers: Timer B/F = 64·T1 = 3.2 s
+const T1 = 50; // fast timers: Timer B/F = 64·T1 = 3.2 s
 
 function memoryCtx(location?: LocationPort): RunContext {
   return {
@@ -29,8 +29,13 @@ function memoryCtx(location?: LocationPort): RunContext {
 let server: SipServer;
 beforeAll(async () => {
   server = await startSipServer({
-    service: loadFlows(FLOWS).service, ctx: memoryCtx(), host: '127.0.0.1', port: 0,
-    defaultLogic: 'proxy-test', recordRoute: true, timers: { t1: T1 },
+    service: loadFlows(FLOWS).service,
+    ctx: memoryCtx(),
+    host: '127.0.0.1',
+    port: 0,
+    defaultLogic: 'proxy-test',
+    recordRoute: true,
+    timers: { t1: T1 },
     routes: [
       { method: 'MESSAGE', logic: 'exit-only' },
       { method: 'SUBSCRIBE', logic: 'redirect-test' },
@@ -42,10 +47,17 @@ afterAll(() => server?.close(100));
 
 /** Registers `user` → contact from the UAS's own socket (so no NAT `received` is stored). */
 async function registerBinding(uas: UdpUa | TcpUa, user: string, contact?: string): Promise<void> {
-  uas.send(sipRequest({
-    method: 'REGISTER', uri: 'sip:example.test', ua: uas, from: `<sip:${user}@example.test>`, to: `<sip:${user}@example.test>`,
-    contact: contact ?? `<sip:${user}@127.0.0.1:${uas.port}${uas.proto === 'tcp' ? ';transport=tcp' : ''}>`, headers: { Expires: '300' },
-  }));
+  uas.send(
+    sipRequest({
+      method: 'REGISTER',
+      uri: 'sip:example.test',
+      ua: uas,
+      from: `<sip:${user}@example.test>`,
+      to: `<sip:${user}@example.test>`,
+      contact: contact ?? `<sip:${user}@127.0.0.1:${uas.port}${uas.proto === 'tcp' ? ';transport=tcp' : ''}>`,
+      headers: { Expires: '300' },
+    }),
+  );
   expect((await uas.response()).status).toBe(200);
 }
 
@@ -56,13 +68,27 @@ describe('relay', () => {
     caller = await UdpUa.open(server.udpPort);
     uas = await UdpUa.open(server.udpPort);
   });
-  afterEach(async () => { await caller.close(); await uas.close(); });
+  afterEach(async () => {
+    await caller.close();
+    await uas.close();
+  });
 
   test('INVITE reaches the binding with a new top Via and Max-Forwards - 1; 180/200 reach the caller; ACK and BYE follow the Record-Route', async () => {
     const user = 'bob' + rand();
     await registerBinding(uas, user);
     const callId = rand();
-    caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, callId, to: `<sip:${user}@example.test>`, fromTag: 'caller1', body: 'v=0\r\n', headers: { 'Content-Type': 'application/sdp' } }));
+    caller.send(
+      sipRequest({
+        method: 'INVITE',
+        uri: `sip:${user}@example.test`,
+        ua: caller,
+        callId,
+        to: `<sip:${user}@example.test>`,
+        fromTag: 'caller1',
+        body: 'v=0\r\n',
+        headers: { 'Content-Type': 'application/sdp' },
+      }),
+    );
     expect((await caller.response(100)).status).toBe(100);
 
     const { msg: inv } = await uas.request('INVITE');
@@ -82,16 +108,25 @@ describe('relay', () => {
     const ringing = await caller.response(180);
     expect(headerList(ringing, 'via')).toHaveLength(1);
     expect(header(ringing, 'to')).toContain('tag=uas1');
-    uas.send(sipResponse(inv, 200, 'OK', { toTag: 'uas1', headers: { Contact: `<sip:${user}@127.0.0.1:${uas.port}>`, 'Record-Route': header(inv, 'record-route')! } }));
+    uas.send(
+      sipResponse(inv, 200, 'OK', { toTag: 'uas1', headers: { Contact: `<sip:${user}@127.0.0.1:${uas.port}>`, 'Record-Route': header(inv, 'record-route')! } }),
+    );
     const ok = await caller.response(200);
     expect(headerList(ok, 'via')).toHaveLength(1);
 
     // ACK and BYE: Request-URI = the UAS contact, Route = our Record-Route
     const route = header(ok, 'record-route')!;
-    const inDialog = (method: string, cseq: number) => sipRequest({
-      method, uri: `sip:${user}@127.0.0.1:${uas.port}`, ua: caller, callId, cseq, fromTag: 'caller1',
-      to: `<sip:${user}@example.test>;tag=uas1`, headers: { Route: route },
-    });
+    const inDialog = (method: string, cseq: number) =>
+      sipRequest({
+        method,
+        uri: `sip:${user}@127.0.0.1:${uas.port}`,
+        ua: caller,
+        callId,
+        cseq,
+        fromTag: 'caller1',
+        to: `<sip:${user}@example.test>;tag=uas1`,
+        headers: { Route: route },
+      });
     caller.send(inDialog('ACK', 1));
     const { msg: ack } = await uas.request('ACK');
     expect(ack.headers.route).toBeUndefined();
@@ -105,10 +140,19 @@ describe('relay', () => {
   test('Proxy-Authorization for our realm (the From host) is consumed, not passed on to the binding', async () => {
     const user = 'pa' + rand();
     await registerBinding(uas, user);
-    caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, to: `<sip:${user}@example.test>`, headers: {
-      'Proxy-Authorization': 'Digest username="alice", realm="example.test", nonce="n", uri="sip:x@example.test", response="00000000000000000000000000000000"',
-      'X-Kept': 'yes',
-    } }));
+    caller.send(
+      sipRequest({
+        method: 'INVITE',
+        uri: `sip:${user}@example.test`,
+        ua: caller,
+        to: `<sip:${user}@example.test>`,
+        headers: {
+          'Proxy-Authorization':
+            'Digest username="alice", realm="example.test", nonce="n", uri="sip:x@example.test", response="00000000000000000000000000000000"',
+          'X-Kept': 'yes',
+        },
+      }),
+    );
     const { msg: inv } = await uas.request('INVITE');
     expect(header(inv, 'proxy-authorization')).toBeUndefined();
     expect(header(inv, 'x-kept')).toBe('yes');
@@ -124,15 +168,29 @@ describe('relay', () => {
     const { msg: inv } = await uas.request('INVITE');
     uas.send(sipResponse(inv, 200, 'OK', { toTag: 'u2', headers: { Contact: `<sip:${user}@127.0.0.1:${uas.port}>` } }));
     await caller.response(200);
-    const inDialog = (method: string, cseq: number) => sipRequest({
-      method, uri: `sip:${user}@127.0.0.1:${server.udpPort}`, ua: caller, callId, cseq, fromTag: 'c2', to: `<sip:${user}@example.test>;tag=u2`,
-    });
+    const inDialog = (method: string, cseq: number) =>
+      sipRequest({
+        method,
+        uri: `sip:${user}@127.0.0.1:${server.udpPort}`,
+        ua: caller,
+        callId,
+        cseq,
+        fromTag: 'c2',
+        to: `<sip:${user}@example.test>;tag=u2`,
+      });
     caller.send(inDialog('ACK', 1));
     await uas.request('ACK');
     // a UA that sends everything to its outbound proxy: addressed to the callee's own Contact
-    const toContact = (uri: string, cseq: number) => sipRequest({
-      method: 'INFO', uri, ua: caller, callId, cseq, fromTag: 'c2', to: `<sip:${user}@example.test>;tag=u2`,
-    });
+    const toContact = (uri: string, cseq: number) =>
+      sipRequest({
+        method: 'INFO',
+        uri,
+        ua: caller,
+        callId,
+        cseq,
+        fromTag: 'c2',
+        to: `<sip:${user}@example.test>;tag=u2`,
+      });
     caller.send(toContact(`sip:${user}@127.0.0.1:${uas.port}`, 2));
     const { msg: info } = await uas.request('INFO');
     uas.send(sipResponse(info, 200, 'OK'));
@@ -172,7 +230,7 @@ describe('relay', () => {
     await registerBinding(uas, user);
     caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, to: `<sip:${user}@example.test>` }));
     await uas.request('INVITE');
-    await uas.request('INVITE', 1000);  // Timer A retransmission
+    await uas.request('INVITE', 1000); // Timer A retransmission
     const t0 = Date.now();
     expect((await caller.response(408, 5000)).status).toBe(408);
     expect(Date.now() - t0).toBeLessThan(4000);
@@ -212,7 +270,16 @@ describe('relay over TCP', () => {
     try {
       const user = 'tcp' + rand();
       // registered over the UAS's own connection
-      uas.send(sipRequest({ method: 'REGISTER', uri: 'sip:example.test', ua: uas, from: `<sip:${user}@example.test>`, to: `<sip:${user}@example.test>`, headers: { Expires: '300' } }));
+      uas.send(
+        sipRequest({
+          method: 'REGISTER',
+          uri: 'sip:example.test',
+          ua: uas,
+          from: `<sip:${user}@example.test>`,
+          to: `<sip:${user}@example.test>`,
+          headers: { Expires: '300' },
+        }),
+      );
       expect((await uas.response()).status).toBe(200);
       caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, to: `<sip:${user}@example.test>` }));
       const { msg: inv } = await uas.request('INVITE');
@@ -229,7 +296,9 @@ describe('relay over TCP', () => {
 
 describe('other outcomes', () => {
   let ua: UdpUa;
-  beforeEach(async () => { ua = await UdpUa.open(server.udpPort); });
+  beforeEach(async () => {
+    ua = await UdpUa.open(server.udpPort);
+  });
   afterEach(() => ua.close());
 
   test('exit at top level → 404 Not Found (default route)', async () => {
@@ -272,16 +341,37 @@ describe('store failure', () => {
   });
 
   test('an exception in a node → 500, and the server keeps serving', async () => {
-    const throwing: LocationPort = { register: () => { throw new TypeError('boom'); }, lookup: () => Promise.resolve([]) };
+    const throwing: LocationPort = {
+      register: () => {
+        throw new TypeError('boom');
+      },
+      lookup: () => Promise.resolve([]),
+    };
     const lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
-    const log = { log: (level: string, message: string, fields?: Record<string, unknown>) => { lines.push({ level, message, fields }); } };
-    const s = await startSipServer({ service: loadFlows(FLOWS).service, ctx: memoryCtx(throwing), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test', log });
+    const log = {
+      log: (level: string, message: string, fields?: Record<string, unknown>) => {
+        lines.push({ level, message, fields });
+      },
+    };
+    const s = await startSipServer({
+      service: loadFlows(FLOWS).service,
+      ctx: memoryCtx(throwing),
+      host: '127.0.0.1',
+      port: 0,
+      defaultLogic: 'proxy-test',
+      log,
+    });
     const ua = await UdpUa.open(s.udpPort);
     try {
-      ua.send(sipRequest({ method: 'REGISTER', uri: 'sip:example.test', ua, callId: 'boom-call', to: '<sip:alice@example.test>', from: '<sip:alice@example.test>' }));
+      ua.send(
+        sipRequest({ method: 'REGISTER', uri: 'sip:example.test', ua, callId: 'boom-call', to: '<sip:alice@example.test>', from: '<sip:alice@example.test>' }),
+      );
       expect((await ua.response()).status).toBe(500);
       // the log line names the Call-ID as a field (structured), the cause in the message
-      expect(lines.find((l) => l.level === 'error')).toMatchObject({ message: expect.stringContaining('boom'), fields: { callId: 'boom-call', method: 'REGISTER' } });
+      expect(lines.find((l) => l.level === 'error')).toMatchObject({
+        message: expect.stringContaining('boom'),
+        fields: { callId: 'boom-call', method: 'REGISTER' },
+      });
       ua.send(sipRequest({ method: 'OPTIONS', uri: 'sip:127.0.0.1', ua }));
       expect((await ua.response()).status).toBe(200);
     } finally {
@@ -292,7 +382,14 @@ describe('store failure', () => {
 });
 
 test('a request for our domain (an alias, no port) is local whatever port we listen on: in-dialog BYE → 404, not relayed', async () => {
-  const s2 = await startSipServer({ service: loadFlows(FLOWS).service, ctx: memoryCtx(), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test', aliases: ['nl.netaxis.be'] });
+  const s2 = await startSipServer({
+    service: loadFlows(FLOWS).service,
+    ctx: memoryCtx(),
+    host: '127.0.0.1',
+    port: 0,
+    defaultLogic: 'proxy-test',
+    aliases: ['nl.netaxis.be'],
+  });
   const ua = await UdpUa.open(s2.udpPort);
   try {
     ua.send(sipRequest({ method: 'BYE', uri: 'sip:nobody@nl.netaxis.be', ua, to: '<sip:nobody@nl.netaxis.be>;tag=gone' }));

@@ -21,7 +21,10 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-fe-'));
   rt = await openRuntime({ dataDir, directoryUrl: 'memory://', provision: true, nonceSecret: 'sipflow-front-end-test-secret' });
   server = await startSipServer({
-    service: loadFlows(FLOW).service, ctx: rt.ctx, host: '127.0.0.1', port: 0,
+    service: loadFlows(FLOW).service,
+    ctx: rt.ctx,
+    host: '127.0.0.1',
+    port: 0,
     loopGuard: { maxPerCallId: 3, windowSec: 5 },
   });
 }, 60_000);
@@ -35,13 +38,22 @@ afterAll(async () => {
 /** The registrar technical note's REGISTER (§6.3), sent from the UA's own address. */
 function register(ua: Ua, o: { callId: string; cseq: number; authorization?: string; branch?: string; rport?: boolean; path?: string }): string {
   return sipRequest({
-    method: 'REGISTER', uri: 'sip:10.1.10.163', ua, branch: o.branch, callId: o.callId, cseq: o.cseq, rport: o.rport,
-    from: '"Francesco" <sip:francesco@nl.netaxis.be>', fromTag: 'RHuIK7Em8vPmIAFR8XdsAKf8cZIDZL',
+    method: 'REGISTER',
+    uri: 'sip:10.1.10.163',
+    ua,
+    branch: o.branch,
+    callId: o.callId,
+    cseq: o.cseq,
+    rport: o.rport,
+    from: '"Francesco" <sip:francesco@nl.netaxis.be>',
+    fromTag: 'RHuIK7Em8vPmIAFR8XdsAKf8cZIDZL',
     to: '"Francesco" <sip:francesco@nl.netaxis.be>',
     contact: `"Francesco" <sip:francesco@127.0.0.1:${ua.port};ob>`,
     headers: {
-      'User-Agent': 'Telephone 1.0', Expires: '300',
-      ...(o.authorization ? { Authorization: o.authorization } : {}), ...(o.path ? { Path: o.path } : {}),
+      'User-Agent': 'Telephone 1.0',
+      Expires: '300',
+      ...(o.authorization ? { Authorization: o.authorization } : {}),
+      ...(o.path ? { Path: o.path } : {}),
     },
   });
 }
@@ -58,7 +70,9 @@ async function registerWithAuth(ua: Ua, password: string): Promise<{ challenge: 
 
 describe('registrar over UDP', () => {
   let ua: UdpUa;
-  beforeEach(async () => { ua = await UdpUa.open(server.udpPort); });
+  beforeEach(async () => {
+    ua = await UdpUa.open(server.udpPort);
+  });
   afterEach(() => ua.close());
 
   test('REGISTER → 401 (realm nl.netaxis.be, qop auth) → REGISTER with credentials → 200 with Contact, expires and Date', async () => {
@@ -139,7 +153,15 @@ describe('registrar over UDP', () => {
   test('INVITE gets 100 Trying at once, then one 407 with Proxy-Authenticate, sent statelessly (at most 2 packets per request)', async () => {
     const branch = 'z9hG4bK' + rand();
     const callId = rand();
-    const invite = sipRequest({ method: 'INVITE', uri: 'sip:000112233@nl.netaxis.be', ua, branch, callId, fromTag: 'inv1', from: '<sip:francesco@nl.netaxis.be>' });
+    const invite = sipRequest({
+      method: 'INVITE',
+      uri: 'sip:000112233@nl.netaxis.be',
+      ua,
+      branch,
+      callId,
+      fromTag: 'inv1',
+      from: '<sip:francesco@nl.netaxis.be>',
+    });
     ua.send(invite);
     const trying = await ua.response();
     expect(trying.status).toBe(100);
@@ -150,7 +172,19 @@ describe('registrar over UDP', () => {
     // no retransmission of the 407 (Timer G would resend it after T1 = 500 ms), no transaction left
     await ua.silence(1200);
     // the ACK for the 407 matches nothing: absorbed silently, never relayed
-    ua.send(sipRequest({ method: 'ACK', uri: 'sip:000112233@nl.netaxis.be', ua, branch, callId, fromTag: 'inv1', from: '<sip:francesco@nl.netaxis.be>', to: header(r, 'to'), contact: null }));
+    ua.send(
+      sipRequest({
+        method: 'ACK',
+        uri: 'sip:000112233@nl.netaxis.be',
+        ua,
+        branch,
+        callId,
+        fromTag: 'inv1',
+        from: '<sip:francesco@nl.netaxis.be>',
+        to: header(r, 'to'),
+        contact: null,
+      }),
+    );
     await ua.silence(300);
     // a retransmitted INVITE gets the same 407 once more (one packet per packet), without a run
     const runs = server.frontEnd.stats.runs;
@@ -204,7 +238,18 @@ describe('registrar over UDP', () => {
     const callId = rand();
     const statuses: number[] = [];
     for (let i = 1; i <= 4; i++) {
-      ua.send(sipRequest({ method: 'REGISTER', uri: 'sip:nl.netaxis.be', ua, callId, cseq: i, fromTag: 'same', from: '<sip:francesco@nl.netaxis.be>', to: '<sip:francesco@nl.netaxis.be>' }));
+      ua.send(
+        sipRequest({
+          method: 'REGISTER',
+          uri: 'sip:nl.netaxis.be',
+          ua,
+          callId,
+          cseq: i,
+          fromTag: 'same',
+          from: '<sip:francesco@nl.netaxis.be>',
+          to: '<sip:francesco@nl.netaxis.be>',
+        }),
+      );
       statuses.push((await ua.response()).status);
     }
     expect(statuses).toEqual([401, 401, 401, 482]);
@@ -219,7 +264,9 @@ describe('registrar over UDP', () => {
 
 describe('registrar over TCP', () => {
   let ua: TcpUa;
-  beforeEach(async () => { ua = await TcpUa.open(server.tcpPort); });
+  beforeEach(async () => {
+    ua = await TcpUa.open(server.tcpPort);
+  });
   afterEach(() => ua.close());
 
   test('REGISTER → 401 → 200 over one connection', async () => {

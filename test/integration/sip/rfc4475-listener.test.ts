@@ -21,7 +21,11 @@ import { UdpUa, sipRequest } from './ua';
 const DIR = path.resolve(__dirname, '../../../../shared/conformance/rfc4475');
 const FLOWS = path.resolve(__dirname, '../../../flows');
 
-interface Expectation { file: string; class: 'valid' | 'invalid' | 'semantic-error'; expect: string }
+interface Expectation {
+  file: string;
+  class: 'valid' | 'invalid' | 'semantic-error';
+  expect: string;
+}
 const expectations: Expectation[] = JSON.parse(fs.readFileSync(path.join(DIR, 'expectations.json'), 'utf8'));
 
 /**
@@ -44,7 +48,10 @@ async function listen(): Promise<void> {
   await server?.close(0);
   server = await startSipServer({ service: flows.service, resolve: flows.resolve, ctx: rt.ctx, host: '127.0.0.1', port: 0, tcp: false });
   sent = [];
-  server.transports.send = (buf: Buffer, peer: Peer, cb?: SendCallback) => { sent.push({ text: buf.toString('latin1'), peer }); cb?.(null); };
+  server.transports.send = (buf: Buffer, peer: Peer, cb?: SendCallback) => {
+    sent.push({ text: buf.toString('latin1'), peer });
+    cb?.(null);
+  };
 }
 
 beforeAll(async () => {
@@ -71,12 +78,21 @@ async function outcome(file: string, ms: number): Promise<number[]> {
   await listen();
   const from = sent.length;
   const callId = callIdOf(fs.readFileSync(path.join(DIR, file), 'latin1'));
-  const finals = () => [...new Set(sent.slice(from).filter((s) => callIdOf(s.text) === callId)
-    .map((s) => statusOf(s.text)).filter((st) => st >= 200))];
+  const finals = () => [
+    ...new Set(
+      sent
+        .slice(from)
+        .filter((s) => callIdOf(s.text) === callId)
+        .map((s) => statusOf(s.text))
+        .filter((st) => st >= 200),
+    ),
+  ];
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   try {
-    await new Promise<void>((resolve, reject) => sock.send(fs.readFileSync(path.join(DIR, file)), server.udpPort, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      sock.send(fs.readFileSync(path.join(DIR, file)), server.udpPort, '127.0.0.1', (e) => (e ? reject(e) : resolve())),
+    );
     for (const until = Date.now() + ms; Date.now() < until && finals().length === 0;) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 100));
   } finally {
@@ -102,7 +118,7 @@ test.each(expectations.map((e) => [e.file, e.class, e.expect, e] as const))('%s 
       // 400 or dropped
       expect(finals.filter((s) => s !== Number(expect_))).toEqual([]);
     } else {
-      expect([Number(expect_), ...ROLE_ANSWERS[e.file] ?? []]).toContain(finals[0]);
+      expect([Number(expect_), ...(ROLE_ANSWERS[e.file] ?? [])]).toContain(finals[0]);
     }
   } else {
     // reject: dropped, or refused with an error status — never accepted with a 2xx

@@ -29,11 +29,40 @@ beforeAll(async () => {
   // every worker keeps a directory cache: writes must reach it (control message `invalidate`)
   const configFile = path.join(dataDir, 'sipflow.json');
   writeFileSync(configFile, JSON.stringify({ directory: { cacheSec: 3600 } }));
-  child = spawn(process.execPath, [MAIN, 'serve', '--config', configFile, '--data-dir', dataDir, '--directory-url', 'memory://', '--location-url', 'sql',
-    '--flows', FLOWS, '--workers', '2', '--sip-host', '127.0.0.1', '--sip-port', '0', '--http-host', '127.0.0.1', '--http-port', '0',
-    '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'serve',
+      '--config',
+      configFile,
+      '--data-dir',
+      dataDir,
+      '--directory-url',
+      'memory://',
+      '--location-url',
+      'sql',
+      '--flows',
+      FLOWS,
+      '--workers',
+      '2',
+      '--sip-host',
+      '127.0.0.1',
+      '--sip-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
-  child.stderr!.on('data', (b) => { out += b; });
+  child.stderr!.on('data', (b) => {
+    out += b;
+  });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`not listening: ${out}`)), 60_000);
     child!.stdout!.on('data', (b) => {
@@ -55,7 +84,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (child) {
-    const code = await new Promise<number | null>((resolve) => { child!.once('exit', (c) => resolve(c)); child!.kill('SIGTERM'); });
+    const code = await new Promise<number | null>((resolve) => {
+      child!.once('exit', (c) => resolve(c));
+      child!.kill('SIGTERM');
+    });
     expect(code).toBe(0);
   }
   rmSync(dataDir, { recursive: true, force: true });
@@ -71,8 +103,15 @@ function callIdFor(w: number): string {
 
 function register(ua: Ua, o: { callId: string; cseq: number; branch?: string; authorization?: string }): string {
   return sipRequest({
-    method: 'REGISTER', uri: 'sip:nl.netaxis.be', ua, branch: o.branch, callId: o.callId, cseq: o.cseq, fromTag: 'thr',
-    from: '<sip:francesco@nl.netaxis.be>', to: '<sip:francesco@nl.netaxis.be>',
+    method: 'REGISTER',
+    uri: 'sip:nl.netaxis.be',
+    ua,
+    branch: o.branch,
+    callId: o.callId,
+    cseq: o.cseq,
+    fromTag: 'thr',
+    from: '<sip:francesco@nl.netaxis.be>',
+    to: '<sip:francesco@nl.netaxis.be>',
     contact: `<sip:francesco@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
     headers: { Expires: '300', ...(o.authorization ? { Authorization: o.authorization } : {}) },
   });
@@ -114,7 +153,7 @@ test('a retransmitted authenticated REGISTER is answered again but run once, whi
         expect((await ua.response()).status).toBe(200);
       }
     }
-    expect(await registerRuns() - before).toBe(2);
+    expect((await registerRuns()) - before).toBe(2);
   } finally {
     await ua.close();
   }
@@ -153,7 +192,7 @@ test('TCP: requests go to the workers and responses come back on the same connec
       expect((ok.headers.contact ?? []).join(',')).toContain(`127.0.0.1:${ua.port};transport=tcp`);
     }
     // one binding per contact: the UDP and TCP contacts, each stored once
-    const list = await (await fetch(`${api}/registrations?aor=francesco`, { headers: auth })).json() as { rows: Array<{ contact: string }> };
+    const list = (await (await fetch(`${api}/registrations?aor=francesco`, { headers: auth })).json()) as { rows: Array<{ contact: string }> };
     const tcp = list.rows.filter((r) => r.contact.includes('transport=tcp'));
     expect(tcp).toHaveLength(1);
   } finally {
@@ -163,11 +202,14 @@ test('TCP: requests go to the workers and responses come back on the same connec
 
 test('a customer written through the API is seen at once by the next REGISTER, on either worker (directory.cacheSec)', async () => {
   const ua = await UdpUa.open(sipPort);
-  const list = await (await fetch(`${api}/customers?search=francesco`, { headers: auth })).json() as { rows: Array<{ id: number; username: string | null }> };
+  const list = (await (await fetch(`${api}/customers?search=francesco`, { headers: auth })).json()) as { rows: Array<{ id: number; username: string | null }> };
   const id = list.rows.find((r) => r.username === 'francesco')!.id;
-  const setPassword = (password: string) => fetch(`${api}/customers/${id}`, {
-    method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ password }),
-  });
+  const setPassword = (password: string) =>
+    fetch(`${api}/customers/${id}`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ password }),
+    });
   try {
     // both workers have the subscriber's credentials in their caches
     for (const w of [0, 1]) {

@@ -10,7 +10,11 @@ import { header, isRequest, type SipMessage, type SipRequest, type SipResponse }
 import { parseMessage } from '../../../sip/parser';
 import { answerChallenge } from '../../support/sip';
 
-export interface Received { msg: SipMessage; raw: string; from: { address: string; port: number } }
+export interface Received {
+  msg: SipMessage;
+  raw: string;
+  from: { address: string; port: number };
+}
 
 export abstract class Ua {
   readonly inbox: Received[] = [];
@@ -25,7 +29,10 @@ export abstract class Ua {
     if (!p.ok) return;
     const r: Received = { msg: p.message, raw: buf.toString('utf8'), from };
     const i = this.waiters.findIndex((w) => w.pred(r));
-    if (i >= 0) { const [w] = this.waiters.splice(i, 1); w.resolve(r); } else this.inbox.push(r);
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      w.resolve(r);
+    } else this.inbox.push(r);
   }
 
   /** Next message (already received or coming) matching `pred`; rejects after `ms`. */
@@ -33,7 +40,13 @@ export abstract class Ua {
     const i = this.inbox.findIndex(pred);
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]);
     return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (r: Received) => { clearTimeout(t); resolve(r); } };
+      const w = {
+        pred,
+        resolve: (r: Received) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+      };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         reject(new Error(`no matching message within ${ms} ms; inbox: ${this.inbox.map((r) => firstLine(r.raw)).join(' | ') || 'empty'}`));
@@ -61,11 +74,17 @@ export abstract class Ua {
   }
 }
 
-export function firstLine(raw: string): string { return raw.slice(0, raw.indexOf('\r\n')); }
+export function firstLine(raw: string): string {
+  return raw.slice(0, raw.indexOf('\r\n'));
+}
 
 export class UdpUa extends Ua {
   readonly proto = 'udp' as const;
-  private constructor(private readonly sock: dgram.Socket, readonly port: number, private readonly target: { host: string; port: number }) {
+  private constructor(
+    private readonly sock: dgram.Socket,
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {
     super();
     sock.on('message', (b, r) => this.deliver(b, { address: r.address, port: r.port }));
   }
@@ -75,28 +94,50 @@ export class UdpUa extends Ua {
     await new Promise<void>((r) => sock.bind(0, localHost, () => r()));
     return new UdpUa(sock, sock.address().port, { host: targetHost, port: targetPort });
   }
-  send(text: string | Buffer): void { this.sock.send(typeof text === 'string' ? Buffer.from(text) : text, this.target.port, this.target.host); }
-  sendTo(text: string, port: number, host = '127.0.0.1'): void { this.sock.send(Buffer.from(text), port, host); }
-  close(): Promise<void> { return new Promise((r) => this.sock.close(() => r())); }
+  send(text: string | Buffer): void {
+    this.sock.send(typeof text === 'string' ? Buffer.from(text) : text, this.target.port, this.target.host);
+  }
+  sendTo(text: string, port: number, host = '127.0.0.1'): void {
+    this.sock.send(Buffer.from(text), port, host);
+  }
+  close(): Promise<void> {
+    return new Promise((r) => this.sock.close(() => r()));
+  }
 }
 
 export class TcpUa extends Ua {
   readonly proto = 'tcp' as const;
   private readonly framer = new StreamFramer();
-  private constructor(readonly sock: net.Socket, readonly port: number) {
+  private constructor(
+    readonly sock: net.Socket,
+    readonly port: number,
+  ) {
     super();
     sock.on('data', (chunk) => {
       for (const m of this.framer.push(chunk).messages) this.deliver(m, { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 });
     });
-    sock.on('error', () => { /* closed by the server in some tests */ });
+    sock.on('error', () => {
+      /* closed by the server in some tests */
+    });
   }
   static async open(targetPort: number, targetHost = '127.0.0.1', localHost?: string): Promise<TcpUa> {
     const sock = net.connect({ host: targetHost, port: targetPort, ...(localHost ? { localAddress: localHost } : {}) });
-    await new Promise<void>((resolve, reject) => { sock.once('connect', () => resolve()); sock.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', reject);
+    });
     return new TcpUa(sock, sock.localPort!);
   }
-  send(text: string | Buffer): void { this.sock.write(typeof text === 'string' ? Buffer.from(text) : text); }
-  close(): Promise<void> { return new Promise((r) => { this.sock.end(() => r()); this.sock.destroy(); r(); }); }
+  send(text: string | Buffer): void {
+    this.sock.write(typeof text === 'string' ? Buffer.from(text) : text);
+  }
+  close(): Promise<void> {
+    return new Promise((r) => {
+      this.sock.end(() => r());
+      this.sock.destroy();
+      r();
+    });
+  }
 }
 
 export const rand = (): string => randomBytes(6).toString('hex');
@@ -121,10 +162,7 @@ export interface ReqSpec {
 /** SIP request text; Content-Length computed. */
 export function sipRequest(s: ReqSpec): string {
   const branch = s.branch ?? 'z9hG4bK' + rand();
-  const lines = [
-    `${s.method} ${s.uri} SIP/2.0`,
-    `Via: SIP/2.0/${s.ua.proto.toUpperCase()} 127.0.0.1:${s.ua.port};branch=${branch}${s.rport ? ';rport' : ''}`,
-  ];
+  const lines = [`${s.method} ${s.uri} SIP/2.0`, `Via: SIP/2.0/${s.ua.proto.toUpperCase()} 127.0.0.1:${s.ua.port};branch=${branch}${s.rport ? ';rport' : ''}`];
   if (s.maxForwards !== null) lines.push(`Max-Forwards: ${s.maxForwards ?? 70}`);
   lines.push(
     `From: ${s.from ?? '<sip:alice@example.test>'};tag=${s.fromTag ?? 'ft' + rand()}`,
@@ -140,7 +178,12 @@ export function sipRequest(s: ReqSpec): string {
 }
 
 /** A response to a received request (UAS side of the tests): Via/From/To/Call-ID/CSeq copied. */
-export function sipResponse(req: SipRequest, status: number, reason: string, opts: { toTag?: string; headers?: Record<string, string>; body?: string } = {}): string {
+export function sipResponse(
+  req: SipRequest,
+  status: number,
+  reason: string,
+  opts: { toTag?: string; headers?: Record<string, string>; body?: string } = {},
+): string {
   const lines = [`SIP/2.0 ${status} ${reason}`];
   for (const v of req.headers.via) lines.push(`Via: ${v}`);
   lines.push(`From: ${header(req, 'from')}`);
@@ -157,20 +200,38 @@ export function sipResponse(req: SipRequest, status: number, reason: string, opt
  * A subscriber's REGISTER answered with its digest credentials (one Call-ID, CSeq 1 then 2): the
  * final status, or null when the server stays silent for `ms` (a ban drops without answering).
  */
-export async function registerStatus(ua: Ua, user: string, password: string,
-  o: { domain?: string; ms?: number; userAgent?: string } = {}): Promise<number | null> {
+export async function registerStatus(
+  ua: Ua,
+  user: string,
+  password: string,
+  o: { domain?: string; ms?: number; userAgent?: string } = {},
+): Promise<number | null> {
   const domain = o.domain ?? 'nl.netaxis.be';
   const callId = rand();
   const uri = `sip:${domain}`;
-  const req = (cseq: number, authorization?: string) => sipRequest({
-    method: 'REGISTER', uri, ua, callId, cseq, from: `<sip:${user}@${domain}>`, to: `<sip:${user}@${domain}>`,
-    contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
-    headers: {
-      Expires: '300', ...(o.userAgent ? { 'User-Agent': o.userAgent } : {}), ...(authorization ? { Authorization: authorization } : {}),
-    },
-  });
-  const final = () => ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, o.ms ?? 3000)
-    .then((r) => r.msg as SipResponse, () => null);
+  const req = (cseq: number, authorization?: string) =>
+    sipRequest({
+      method: 'REGISTER',
+      uri,
+      ua,
+      callId,
+      cseq,
+      from: `<sip:${user}@${domain}>`,
+      to: `<sip:${user}@${domain}>`,
+      contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
+      headers: {
+        Expires: '300',
+        ...(o.userAgent ? { 'User-Agent': o.userAgent } : {}),
+        ...(authorization ? { Authorization: authorization } : {}),
+      },
+    });
+  const final = () =>
+    ua
+      .next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, o.ms ?? 3000)
+      .then(
+        (r) => r.msg as SipResponse,
+        () => null,
+      );
   ua.send(req(1));
   const ch = await final();
   if (ch === null) return null;

@@ -6,15 +6,31 @@ describe('parseDigestCredentials', () => {
   it('parses a typical SIP Authorization header', () => {
     const c = parseDigestCredentials(
       'Digest username="alice", realm="nl.netaxis.be", nonce="n0/+=", uri="sip:nl.netaxis.be", ' +
-      'response="6629fae49393a05397450978507c4ef1", algorithm=MD5, cnonce="0a4f113b", nc=00000001, qop=auth, opaque="xyz"');
+        'response="6629fae49393a05397450978507c4ef1", algorithm=MD5, cnonce="0a4f113b", nc=00000001, qop=auth, opaque="xyz"',
+    );
     expect(c).toEqual({
-      scheme: 'Digest', username: 'alice', realm: 'nl.netaxis.be', nonce: 'n0/+=', uri: 'sip:nl.netaxis.be',
-      response: '6629fae49393a05397450978507c4ef1', algorithm: 'MD5', cnonce: '0a4f113b', nc: '00000001',
-      qop: 'auth', opaque: 'xyz',
+      scheme: 'Digest',
+      username: 'alice',
+      realm: 'nl.netaxis.be',
+      nonce: 'n0/+=',
+      uri: 'sip:nl.netaxis.be',
+      response: '6629fae49393a05397450978507c4ef1',
+      algorithm: 'MD5',
+      cnonce: '0a4f113b',
+      nc: '00000001',
+      qop: 'auth',
+      opaque: 'xyz',
       params: {
-        username: 'alice', realm: 'nl.netaxis.be', nonce: 'n0/+=', uri: 'sip:nl.netaxis.be',
-        response: '6629fae49393a05397450978507c4ef1', algorithm: 'MD5', cnonce: '0a4f113b', nc: '00000001',
-        qop: 'auth', opaque: 'xyz',
+        username: 'alice',
+        realm: 'nl.netaxis.be',
+        nonce: 'n0/+=',
+        uri: 'sip:nl.netaxis.be',
+        response: '6629fae49393a05397450978507c4ef1',
+        algorithm: 'MD5',
+        cnonce: '0a4f113b',
+        nc: '00000001',
+        qop: 'auth',
+        opaque: 'xyz',
       },
     });
   });
@@ -48,8 +64,7 @@ describe('parseDigestCredentials', () => {
   });
 
   it('tolerates linear whitespace, folding and empty list elements', () => {
-    const c = parseDigestCredentials(
-      '  Digest\tusername = "bob" ,\r\n realm="example.com",, nonce=  "abc"  ,uri="u",response="r" , ');
+    const c = parseDigestCredentials('  Digest\tusername = "bob" ,\r\n realm="example.com",, nonce=  "abc"  ,uri="u",response="r" , ');
     expect(c).not.toBeNull();
     expect(c!.realm).toBe('example.com');
     expect(c!.nonce).toBe('abc');
@@ -69,7 +84,11 @@ describe('parseDigestCredentials', () => {
   });
 
   it.each(['username', 'realm', 'nonce', 'uri', 'response'])('rejects credentials without %s', (name) => {
-    const header = 'Digest ' + BASE.split(', ').filter((p) => !p.startsWith(name + '=')).join(', ');
+    const header =
+      'Digest ' +
+      BASE.split(', ')
+        .filter((p) => !p.startsWith(name + '='))
+        .join(', ');
     expect(parseDigestCredentials(`Digest ${BASE}`)).not.toBeNull();
     expect(parseDigestCredentials(header)).toBeNull();
   });
@@ -99,7 +118,10 @@ describe('parseDigestCredentials', () => {
     for (let n = 0; n < 2000; n++) {
       let s = '';
       const len = n % 40;
-      for (let i = 0; i < len; i++) { seed = (seed * 1103515245 + 12345) & 0x7fffffff; s += alphabet[seed % alphabet.length]; }
+      for (let i = 0; i < len; i++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        s += alphabet[seed % alphabet.length];
+      }
       expect(() => parseDigestCredentials(s)).not.toThrow();
     }
   });

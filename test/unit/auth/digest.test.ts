@@ -6,10 +6,15 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 // RFC 7616 §3.9.1
 const RFC = {
-  username: 'Mufasa', password: 'Circle of Life', realm: 'http-auth@example.org',
+  username: 'Mufasa',
+  password: 'Circle of Life',
+  realm: 'http-auth@example.org',
   nonce: '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v',
   cnonce: 'f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ',
-  nc: '00000001', qop: 'auth' as const, method: 'GET', uri: '/dir/index.html',
+  nc: '00000001',
+  qop: 'auth' as const,
+  method: 'GET',
+  uri: '/dir/index.html',
 };
 
 describe('digest computations', () => {
@@ -20,16 +25,23 @@ describe('digest computations', () => {
 
   it('reproduces the RFC 7616 §3.9.1 SHA-256 response', () => {
     const h = ha1('SHA-256', RFC.username, RFC.realm, RFC.password);
-    expect(computeResponse({ algorithm: 'SHA-256', ha1: h, ...RFC }))
-      .toBe('753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1');
+    expect(computeResponse({ algorithm: 'SHA-256', ha1: h, ...RFC })).toBe('753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1');
   });
 
   it('reproduces the RFC 2617 §3.5 response', () => {
     const h = ha1('MD5', 'Mufasa', 'testrealm@host.com', 'Circle Of Life');
-    expect(computeResponse({
-      algorithm: 'MD5', ha1: h, nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093', nc: '00000001', cnonce: '0a4f113b',
-      qop: 'auth', method: 'GET', uri: '/dir/index.html',
-    })).toBe('6629fae49393a05397450978507c4ef1');
+    expect(
+      computeResponse({
+        algorithm: 'MD5',
+        ha1: h,
+        nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093',
+        nc: '00000001',
+        cnonce: '0a4f113b',
+        qop: 'auth',
+        method: 'GET',
+        uri: '/dir/index.html',
+      }),
+    ).toBe('6629fae49393a05397450978507c4ef1');
   });
 
   it('HA1 is md5("username:realm:password"), as `echo -n user:realm:pw | md5sum`', () => {
@@ -44,22 +56,33 @@ describe('digest computations', () => {
     expect(sessHa1('MD5-sess', base, 'N', 'C')).toBe(md5(`${base}:N:C`));
     const ha2 = md5('REGISTER:sip:r');
     const expected = md5(`${md5(`${base}:N:C`)}:N:00000001:C:auth:${ha2}`);
-    expect(computeResponse({ algorithm: 'MD5-sess', ha1: base, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth', method: 'REGISTER', uri: 'sip:r' }))
-      .toBe(expected);
+    expect(computeResponse({ algorithm: 'MD5-sess', ha1: base, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth', method: 'REGISTER', uri: 'sip:r' })).toBe(
+      expected,
+    );
     const sbase = sha256('bob:r:pw');
-    expect(computeResponse({ algorithm: 'SHA-256-sess', ha1: sbase, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth', method: 'REGISTER', uri: 'sip:r' }))
-      .toBe(sha256(`${sha256(`${sbase}:N:C`)}:N:00000001:C:auth:${sha256('REGISTER:sip:r')}`));
+    expect(
+      computeResponse({ algorithm: 'SHA-256-sess', ha1: sbase, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth', method: 'REGISTER', uri: 'sip:r' }),
+    ).toBe(sha256(`${sha256(`${sbase}:N:C`)}:N:00000001:C:auth:${sha256('REGISTER:sip:r')}`));
   });
 
   it('without qop computes H(HA1:nonce:HA2) (RFC 2069)', () => {
     const h = md5('bob:r:pw');
-    expect(computeResponse({ algorithm: 'MD5', ha1: h, nonce: 'N', method: 'INVITE', uri: 'sip:x@r' }))
-      .toBe(md5(`${h}:N:${md5('INVITE:sip:x@r')}`));
+    expect(computeResponse({ algorithm: 'MD5', ha1: h, nonce: 'N', method: 'INVITE', uri: 'sip:x@r' })).toBe(md5(`${h}:N:${md5('INVITE:sip:x@r')}`));
   });
 
   it('with qop=auth-int hashes the body into HA2', () => {
     const h = md5('bob:r:pw');
-    const r = computeResponse({ algorithm: 'MD5', ha1: h, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth-int', method: 'INVITE', uri: 'sip:x', body: 'v=0\r\n' });
+    const r = computeResponse({
+      algorithm: 'MD5',
+      ha1: h,
+      nonce: 'N',
+      nc: '00000001',
+      cnonce: 'C',
+      qop: 'auth-int',
+      method: 'INVITE',
+      uri: 'sip:x',
+      body: 'v=0\r\n',
+    });
     expect(r).toBe(md5(`${h}:N:00000001:C:auth-int:${md5(`INVITE:sip:x:${md5('v=0\r\n')}`)}`));
     const empty = computeResponse({ algorithm: 'MD5', ha1: h, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth-int', method: 'INVITE', uri: 'sip:x' });
     expect(empty).toBe(md5(`${h}:N:00000001:C:auth-int:${md5(`INVITE:sip:x:${md5('')}`)}`));

@@ -6,9 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { runLogic } from '../../../engine/run';
-import {
-  createDigestAuth, digestUriMatches, localClockDomain, parseDigestCredentials, SharedNonceCounter, StatelessNonces,
-} from '../../../services/auth';
+import { createDigestAuth, digestUriMatches, localClockDomain, parseDigestCredentials, SharedNonceCounter, StatelessNonces } from '../../../services/auth';
 import type { AuthPort, VerifyRequest } from '../../../services/auth/types';
 import { cdBuilder } from '../../../sip/call-descriptor';
 import { parseMessage } from '../../../sip/parser';
@@ -27,7 +25,11 @@ const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 function answer(auth: AuthPort, now: number, o: { uri?: string; username?: string; password?: string; nc?: number } = {}): string {
   const ch = auth.challenge(REALM, false, now);
   return answerChallenge(ch.headerValues[0], {
-    username: o.username ?? 'alice', password: o.password ?? 'alicepw', method: 'REGISTER', uri: o.uri ?? RURI, nc: o.nc,
+    username: o.username ?? 'alice',
+    password: o.password ?? 'alicepw',
+    method: 'REGISTER',
+    uri: o.uri ?? RURI,
+    nc: o.nc,
   });
 }
 
@@ -81,24 +83,34 @@ describe('digest uri against the Request-URI', () => {
     expect(verify(auth, answer(auth, T0), { requestUri: null })).toBe('bad');
   });
 
-  it('an equivalent spelling of the Request-URI verifies (the response hashes the credentials\' text)', () => {
+  it("an equivalent spelling of the Request-URI verifies (the response hashes the credentials' text)", () => {
     const auth = createDigestAuth({ secret: SECRET });
     expect(verify(auth, answer(auth, T0, { uri: 'sip:NL.NETAXIS.BE' }))).toBe('ok');
   });
 
   it('authenticate node: the Request-URI received, not the requestURI variable a logic rewrote', async () => {
     // start → authStatus 1 ? 200 : requestURI := sip:evil.example, password := 123456 → authenticate
-    const service = compile(docOf([
-      start(1),
-      [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'authStatus', operator: 'is', value: '1', ifTrue: 9 }], fallback: 2 }],
-      setVars(2, [{ variable: 'requestURI', value: 'sip:evil.example' }, { variable: 'password', value: '123456' }], 3),
-      [3, 'output.nit.registrar.authenticate', { password: 'password' }],
-      reply(9, 200, 'authenticated'),
-    ]));
+    const service = compile(
+      docOf([
+        start(1),
+        [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'authStatus', operator: 'is', value: '1', ifTrue: 9 }], fallback: 2 }],
+        setVars(
+          2,
+          [
+            { variable: 'requestURI', value: 'sip:evil.example' },
+            { variable: 'password', value: '123456' },
+          ],
+          3,
+        ),
+        [3, 'output.nit.registrar.authenticate', { password: 'password' }],
+        reply(9, 200, 'authenticated'),
+      ]),
+    );
     const ctx = testContext();
     const first = await runLogic(service, '1', cdOf(sampleRegister()), ctx);
     if (first.outcome.kind !== 'challenge') throw new Error('expected a challenge');
-    const creds = (uri: string) => answerChallenge((first.outcome as { challenges: string[] }).challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri });
+    const creds = (uri: string) =>
+      answerChallenge((first.outcome as { challenges: string[] }).challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri });
     // credentials for the received Request-URI (sampleRegister: sip:10.1.10.163) pass
     const ok = await runLogic(service, '1', cdOf(sampleRegister({ Authorization: creds('sip:10.1.10.163') })), ctx);
     expect(ok.outcome).toEqual({ kind: 'reply', status: 200, reason: 'authenticated' });
@@ -108,11 +120,16 @@ describe('digest uri against the Request-URI', () => {
   });
 
   it('the SIP front end CD keeps the received Request-URI apart from the variable', () => {
-    const raw = 'REGISTER sip:nl.netaxis.be SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:alice@nl.netaxis.be>;tag=1\r\n'
-      + 'To: <sip:alice@nl.netaxis.be>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n';
+    const raw =
+      'REGISTER sip:nl.netaxis.be SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:alice@nl.netaxis.be>;tag=1\r\n' +
+      'To: <sip:alice@nl.netaxis.be>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n';
     const p = parseMessage(Buffer.from(raw));
     if (!p.ok) throw new Error('unparsable');
-    const cd = cdBuilder(createDigestAuth({ secret: SECRET }))(p.message as SipRequest, { proto: 'udp', address: '127.0.0.1', port: 5070 }, { proto: 'udp', address: '127.0.0.1', port: 5060 });
+    const cd = cdBuilder(createDigestAuth({ secret: SECRET }))(
+      p.message as SipRequest,
+      { proto: 'udp', address: '127.0.0.1', port: 5070 },
+      { proto: 'udp', address: '127.0.0.1', port: 5060 },
+    );
     expect(cd.requestUri).toBe('sip:nl.netaxis.be');
     expect(cd.vars.requestURI).toBe('sip:nl.netaxis.be');
     expect(cdOf({ requestMethod: 'REGISTER', ruri: 'sip:x.example', headers: {} }).requestUri).toBe('sip:x.example');
@@ -123,10 +140,20 @@ describe('digest uri against the Request-URI', () => {
 
 describe('credentials with a NUL, a control character or an invalid byte are refused at parse time', () => {
   const BASE: Record<string, string> = {
-    username: 'francesco', realm: REALM, nonce: 'n', uri: RURI, response: '0123456789abcdef0123456789abcdef', cnonce: 'c0ffee', opaque: 'o',
+    username: 'francesco',
+    realm: REALM,
+    nonce: 'n',
+    uri: RURI,
+    response: '0123456789abcdef0123456789abcdef',
+    cnonce: 'c0ffee',
+    opaque: 'o',
   };
   const header = (over: Record<string, string>) =>
-    'Digest ' + Object.entries({ ...BASE, ...over }).map(([k, v]) => `${k}="${v}"`).join(', ') + ', nc=00000001, qop=auth';
+    'Digest ' +
+    Object.entries({ ...BASE, ...over })
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(', ') +
+    ', nc=00000001, qop=auth';
 
   it('the base header parses', () => {
     expect(parseDigestCredentials(header({}))?.username).toBe('francesco');
@@ -138,8 +165,16 @@ describe('credentials with a NUL, a control character or an invalid byte are ref
   });
 
   it.each([
-    ['SOH', '\u0001'], ['TAB', '\t'], ['CR', '\r'], ['LF', '\n'], ['ESC', '\u001b'], ['DEL', '\u007f'], ['C1 NEL', '\u0085'],
-    ['U+FFFD (an invalid UTF-8 byte decoded)', '\ufffd'], ['lone high surrogate', '\ud800'], ['lone low surrogate', '\udc00'],
+    ['SOH', '\u0001'],
+    ['TAB', '\t'],
+    ['CR', '\r'],
+    ['LF', '\n'],
+    ['ESC', '\u001b'],
+    ['DEL', '\u007f'],
+    ['C1 NEL', '\u0085'],
+    ['U+FFFD (an invalid UTF-8 byte decoded)', '\ufffd'],
+    ['lone high surrogate', '\ud800'],
+    ['lone low surrogate', '\udc00'],
   ])('%s in the username → refused', (_name, ch) => {
     expect(parseDigestCredentials(header({ username: `fran${ch}cesco` }))).toBeNull();
   });
@@ -151,7 +186,11 @@ describe('credentials with a NUL, a control character or an invalid byte are ref
   });
 
   it('an invalid UTF-8 byte on the wire (the SIP parser decodes it to U+FFFD) → refused', () => {
-    const bytes = Buffer.concat([Buffer.from('Digest username="fran'), Buffer.from([0xc3, 0x28]), Buffer.from(`cesco", realm="${REALM}", nonce="n", uri="${RURI}", response="r"`)]);
+    const bytes = Buffer.concat([
+      Buffer.from('Digest username="fran'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from(`cesco", realm="${REALM}", nonce="n", uri="${RURI}", response="r"`),
+    ]);
     expect(parseDigestCredentials(bytes.toString('utf8'))).toBeNull();
   });
 
@@ -164,8 +203,9 @@ describe('credentials with a NUL, a control character or an invalid byte are ref
     const auth = createDigestAuth({ secret: SECRET });
     const value = header({ username: 'franc\u0000esco' });
     expect(auth.parseCredentials(value)).toBeNull();
-    const raw = `REGISTER sip:nl.netaxis.be SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:francesco@nl.netaxis.be>;tag=1\r\n`
-      + `To: <sip:francesco@nl.netaxis.be>\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\nAuthorization: ${value}\r\nContent-Length: 0\r\n\r\n`;
+    const raw =
+      `REGISTER sip:nl.netaxis.be SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:francesco@nl.netaxis.be>;tag=1\r\n` +
+      `To: <sip:francesco@nl.netaxis.be>\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\nAuthorization: ${value}\r\nContent-Length: 0\r\n\r\n`;
     const p = parseMessage(Buffer.from(raw));
     if (!p.ok) throw new Error(`unparsable: ${JSON.stringify(p)}`);
     const cd = cdBuilder(auth)(p.message as SipRequest, { proto: 'udp', address: '127.0.0.1', port: 5070 }, { proto: 'udp', address: '127.0.0.1', port: 5060 });
@@ -229,7 +269,7 @@ describe('boot epoch: nonces issued before the process started are answered stal
     expect(verify(late, answer(sameMachine, BOOT - 4000, { password: 'guess' }), { now: BOOT + 200 })).toBe('bad');
   });
 
-  it('threads of one process share the boot epoch: a restarted thread accepts its predecessor\'s nonces', () => {
+  it("threads of one process share the boot epoch: a restarted thread accepts its predecessor's nonces", () => {
     const buffer = SharedNonceCounter.create(1024);
     const thread = () => createDigestAuth({ secret: SECRET, bootEpoch: BOOT, nonceCounts: new SharedNonceCounter(buffer) });
     const a = thread();
@@ -239,7 +279,7 @@ describe('boot epoch: nonces issued before the process started are answered stal
     expect(verify(a, header, { now: BOOT + 60_001 })).toBe('bad'); // one table: the replay is seen by the other thread
   });
 
-  it('a clock stepped back before the boot epoch: the process\'s own nonces stay acceptable', () => {
+  it("a clock stepped back before the boot epoch: the process's own nonces stay acceptable", () => {
     const auth = createDigestAuth({ secret: SECRET, bootEpoch: BOOT });
     const stepped = BOOT - 30_000; // NTP moved the clock 30 s back just after the start
     const header = answer(auth, stepped);

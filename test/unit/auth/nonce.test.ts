@@ -48,16 +48,17 @@ describe('StatelessNonces', () => {
 
   it('rejects tampered time or MAC', () => {
     const raw = Buffer.from(n.issue('r', T0), 'base64url');
-    const later = Buffer.from(raw); later.writeBigUInt64BE(BigInt(T0 + 60_000)); // try to extend its life
+    const later = Buffer.from(raw);
+    later.writeBigUInt64BE(BigInt(T0 + 60_000)); // try to extend its life
     expect(n.check(later.toString('base64url'), 'r', T0 + 400_000)).toBe('invalid');
-    const badMac = Buffer.from(raw); badMac[23] ^= 1;
+    const badMac = Buffer.from(raw);
+    badMac[23] ^= 1;
     expect(n.check(badMac.toString('base64url'), 'r', T0)).toBe('invalid');
   });
 
-  it.each(['', 'abc', '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v', 'A'.repeat(31), 'A'.repeat(33), '+'.repeat(32)])(
-    'rejects malformed nonce %p', (bad) => {
-      expect(n.check(bad, 'r', T0)).toBe('invalid');
-    });
+  it.each(['', 'abc', '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v', 'A'.repeat(31), 'A'.repeat(33), '+'.repeat(32)])('rejects malformed nonce %p', (bad) => {
+    expect(n.check(bad, 'r', T0)).toBe('invalid');
+  });
 
   it('rejects a nonce from the future beyond the skew, tolerates small skew', () => {
     const nonce = n.issue('r', T0);

@@ -5,7 +5,9 @@ import { loadOrCreateSecret, resolveSecret, secretFromString } from '../../../se
 
 describe('nonce secret', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'sipflow-secret-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sipflow-secret-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('creates a 32-byte hex secret with mode 0600, creating the directory', () => {
@@ -27,7 +29,11 @@ describe('nonce secret', () => {
     expect(loadOrCreateSecret(dir).toString('hex')).toBe('ab'.repeat(20));
     writeFileSync(join(dir, 'nonce-secret'), 'not-hex-TOPSECRET');
     expect(() => loadOrCreateSecret(dir)).toThrow(/hex secret/);
-    try { loadOrCreateSecret(dir); } catch (e) { expect(String(e)).not.toContain('TOPSECRET'); }
+    try {
+      loadOrCreateSecret(dir);
+    } catch (e) {
+      expect(String(e)).not.toContain('TOPSECRET');
+    }
   });
 
   it('lets a configured value win over the data directory', () => {
@@ -49,7 +55,8 @@ describe('nonce secret', () => {
     try {
       expect(resolveSecret({ dataDir: dir }).toString()).toBe('from the environment!');
     } finally {
-      if (saved === undefined) delete process.env.SIPFLOW_NONCE_SECRET; else process.env.SIPFLOW_NONCE_SECRET = saved;
+      if (saved === undefined) delete process.env.SIPFLOW_NONCE_SECRET;
+      else process.env.SIPFLOW_NONCE_SECRET = saved;
     }
   });
 

@@ -98,7 +98,8 @@ describe('SharedNonceCounter: same behaviour as NonceCounter', () => {
 
   it('instances attached to one buffer share the table; create() sizes and validates', () => {
     const buffer = SharedNonceCounter.create(100);
-    const a = new SharedNonceCounter(buffer), b = new SharedNonceCounter(buffer);
+    const a = new SharedNonceCounter(buffer),
+      b = new SharedNonceCounter(buffer);
     a.record('n', 1, T0, EXP, T0);
     expect(b.check('n', 1, T0)).toBe('replay');
     expect(b.capacity).toBe(128); // 16 buckets of 8
@@ -178,7 +179,13 @@ describe('SharedNonceCounter across worker_threads', () => {
     parentPort.postMessage(out);
   `;
 
-  interface Out { fresh: number; replay: number; forgotten: number; lost: number; results: string[] }
+  interface Out {
+    fresh: number;
+    replay: number;
+    forgotten: number;
+    lost: number;
+    results: string[];
+  }
 
   /** Starts one worker per task, releases them at once, returns their results. */
   async function run(buffer: SharedArrayBuffer, tasks: Array<Record<string, unknown>>): Promise<Out[]> {
@@ -190,9 +197,14 @@ describe('SharedNonceCounter across worker_threads', () => {
     });
     const runs = workers.map((w) => {
       let onReady = () => undefined as void;
-      const ready = new Promise<void>((resolve) => { onReady = resolve; });
+      const ready = new Promise<void>((resolve) => {
+        onReady = resolve;
+      });
       const result = new Promise<Out>((resolve, reject) => {
-        w.on('message', (m: unknown) => { if (m === 'ready') onReady(); else resolve(m as Out); });
+        w.on('message', (m: unknown) => {
+          if (m === 'ready') onReady();
+          else resolve(m as Out);
+        });
         w.on('error', reject);
         w.on('exit', (code) => reject(new Error(`worker exited with ${code} before answering`)));
       });
@@ -226,7 +238,10 @@ describe('SharedNonceCounter across worker_threads', () => {
   it('concurrent records of one key from two threads never lose the higher nc', async () => {
     const buffer = SharedNonceCounter.create(1024);
     const n = 200_000;
-    const [odd, even] = await run(buffer, [{ task: 'interleave', parity: 1, n }, { task: 'interleave', parity: 2, n }]);
+    const [odd, even] = await run(buffer, [
+      { task: 'interleave', parity: 1, n },
+      { task: 'interleave', parity: 2, n },
+    ]);
     expect(odd.lost + even.lost).toBe(0); // the count never went back below a recorded nc
     expect(odd.fresh + odd.replay).toBe(n);
     expect(even.fresh + even.replay).toBe(n);
@@ -240,10 +255,17 @@ describe('SharedNonceCounter across worker_threads', () => {
     const buffer = SharedNonceCounter.create(1024);
     const n = 200_000;
     const accepted = new SharedArrayBuffer((n + 1) * 4);
-    const [a, b] = await run(buffer, [{ task: 'same', n, accepted }, { task: 'same', n, accepted }]);
+    const [a, b] = await run(buffer, [
+      { task: 'same', n, accepted },
+      { task: 'same', n, accepted },
+    ]);
     const counts = new Int32Array(accepted);
-    let twice = 0, never = 0;
-    for (let nc = 1; nc <= n; nc++) { if (counts[nc] > 1) twice++; else if (counts[nc] === 0) never++; }
+    let twice = 0,
+      never = 0;
+    for (let nc = 1; nc <= n; nc++) {
+      if (counts[nc] > 1) twice++;
+      else if (counts[nc] === 0) never++;
+    }
     expect({ twice, never }).toEqual({ twice: 0, never: 0 }); // each nc: one thread won, the other saw a replay
     expect(a.fresh + b.fresh).toBe(n);
     expect(a.forgotten + b.forgotten).toBe(0);
@@ -252,7 +274,10 @@ describe('SharedNonceCounter across worker_threads', () => {
   it('two threads verifying nc 1 of many keys: one acceptance per key', async () => {
     const buffer = SharedNonceCounter.create(1 << 16);
     const n = 5000;
-    const [a, b] = await run(buffer, [{ task: 'keys', n }, { task: 'keys', n }]);
+    const [a, b] = await run(buffer, [
+      { task: 'keys', n },
+      { task: 'keys', n },
+    ]);
     expect(a.forgotten + b.forgotten).toBe(0);
     expect(a.fresh + b.fresh).toBe(n);
     expect(a.replay + b.replay).toBe(n);
@@ -266,14 +291,23 @@ describe('createDigestAuth with a SharedNonceCounter', () => {
 
   /** The UA's Authorization for a challenge (MD5, as in verify.test.ts). */
   function answer(nonce: string, nc: number | null): string {
-    const ha1 = md5(`alice:${REALM}:alicepw`), ha2 = md5(`REGISTER:sip:${REALM}`);
+    const ha1 = md5(`alice:${REALM}:alicepw`),
+      ha2 = md5(`REGISTER:sip:${REALM}`);
     const ncHex = (nc ?? 0).toString(16).padStart(8, '0');
     const response = nc === null ? md5(`${ha1}:${nonce}:${ha2}`) : md5(`${ha1}:${nonce}:${ncHex}:c0ffee:auth:${ha2}`);
-    return `Digest username="alice", realm="${REALM}", nonce="${nonce}", uri="sip:${REALM}", response="${response}", algorithm=MD5`
-      + (nc === null ? '' : `, cnonce="c0ffee", nc=${ncHex}, qop=auth`);
+    return (
+      `Digest username="alice", realm="${REALM}", nonce="${nonce}", uri="sip:${REALM}", response="${response}", algorithm=MD5` +
+      (nc === null ? '' : `, cnonce="c0ffee", nc=${ncHex}, qop=auth`)
+    );
   }
   const request = (auth: AuthPort, header: string): VerifyRequest => ({
-    credentials: auth.parseCredentials(header)!, method: 'REGISTER', password: 'alicepw', isHa1: false, realm: REALM, requestUri: `sip:${REALM}`, now: T0 + 1000,
+    credentials: auth.parseCredentials(header)!,
+    method: 'REGISTER',
+    password: 'alicepw',
+    isHa1: false,
+    realm: REALM,
+    requestUri: `sip:${REALM}`,
+    now: T0 + 1000,
   });
 
   /** Two auth instances as two SIP threads would have them: one secret, one shared buffer. */
@@ -303,7 +337,8 @@ describe('createDigestAuth with a SharedNonceCounter', () => {
   });
 
   it('without the shared table the other instance would accept the replay (why it exists)', () => {
-    const a = createDigestAuth({ secret: SECRET }), b = createDigestAuth({ secret: SECRET });
+    const a = createDigestAuth({ secret: SECRET }),
+      b = createDigestAuth({ secret: SECRET });
     const nonce = a.challenge(REALM, false, T0).nonce;
     expect(a.verify(request(a, answer(nonce, 1)))).toBe('ok');
     expect(b.verify(request(b, answer(nonce, 1)))).toBe('ok');

@@ -5,25 +5,40 @@ import type { AuthPort, DigestAlgorithm, VerifyRequest } from '../../../services
 const SECRET = 'test secret, not for production';
 const REALM = 'nl.netaxis.be';
 const T0 = 1_700_000_000_000;
-const H = (alg: string, s: string) => createHash(alg.startsWith('SHA-256') ? 'sha256' : 'md5').update(s).digest('hex');
+const H = (alg: string, s: string) =>
+  createHash(alg.startsWith('SHA-256') ? 'sha256' : 'md5')
+    .update(s)
+    .digest('hex');
 
 /** What a SIP UA does on a 401: parse the challenge, pick the first algorithm, build Authorization. */
-function uaAnswer(challengeHeader: string, o: {
-  username: string; password: string; method: string; uri: string; nc?: number; cnonce?: string; qop?: boolean;
-}): string {
+function uaAnswer(
+  challengeHeader: string,
+  o: {
+    username: string;
+    password: string;
+    method: string;
+    uri: string;
+    nc?: number;
+    cnonce?: string;
+    qop?: boolean;
+  },
+): string {
   const get = (k: string) => new RegExp(`${k}="?([^",]*)"?`).exec(challengeHeader)![1];
-  const realm = get('realm'), nonce = get('nonce'), algorithm = get('algorithm');
+  const realm = get('realm'),
+    nonce = get('nonce'),
+    algorithm = get('algorithm');
   const cnonce = o.cnonce ?? '0a4f113b';
   const nc = (o.nc ?? 1).toString(16).padStart(8, '0');
   let ha1 = H(algorithm, `${o.username}:${realm}:${o.password}`);
   if (algorithm.endsWith('-sess')) ha1 = H(algorithm, `${ha1}:${nonce}:${cnonce}`);
   const ha2 = H(algorithm, `${o.method}:${o.uri}`);
   const useQop = o.qop ?? true;
-  const response = useQop
-    ? H(algorithm, `${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`)
-    : H(algorithm, `${ha1}:${nonce}:${ha2}`);
-  return `Digest username="${o.username}", realm="${realm}", nonce="${nonce}", uri="${o.uri}", ` +
-    `response="${response}", algorithm=${algorithm}` + (useQop ? `, cnonce="${cnonce}", nc=${nc}, qop=auth` : '');
+  const response = useQop ? H(algorithm, `${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`) : H(algorithm, `${ha1}:${nonce}:${ha2}`);
+  return (
+    `Digest username="${o.username}", realm="${realm}", nonce="${nonce}", uri="${o.uri}", ` +
+    `response="${response}", algorithm=${algorithm}` +
+    (useQop ? `, cnonce="${cnonce}", nc=${nc}, qop=auth` : '')
+  );
 }
 
 function request(auth: AuthPort, header: string, extra: Partial<VerifyRequest> = {}): VerifyRequest {
@@ -144,7 +159,9 @@ describe('createDigestAuth: verify', () => {
     const response = H('MD5', `${ha1}:${nonce}:00000001:c1:auth-int:${ha2}`);
     const header = `Digest username="alice", realm="${REALM}", nonce="${nonce}", uri="sip:bob@${REALM}", response="${response}", cnonce="c1", nc=00000001, qop=auth-int`;
     expect(auth.verify(request(auth, header, { method: 'INVITE', body, requestUri: `sip:bob@${REALM}` }))).toBe('ok');
-    expect(auth.verify(request(auth, header.replace('nc=00000001', 'nc=00000002'), { method: 'INVITE', body: 'v=1\r\n', requestUri: `sip:bob@${REALM}` }))).toBe('bad');
+    expect(
+      auth.verify(request(auth, header.replace('nc=00000001', 'nc=00000002'), { method: 'INVITE', body: 'v=1\r\n', requestUri: `sip:bob@${REALM}` })),
+    ).toBe('bad');
   });
 
   it('wrong password → bad', () => {
@@ -200,7 +217,7 @@ describe('createDigestAuth: verify', () => {
     expect(auth.verify(request(auth, uaAnswer(a.headerValues[0], ALICE)))).toBe('bad'); // alice's replay
   });
 
-  it('a wrong guess does not burn the legitimate client\'s nc', () => {
+  it("a wrong guess does not burn the legitimate client's nc", () => {
     const auth = createDigestAuth({ secret: SECRET });
     const chal = auth.challenge(REALM, false, T0).headerValues[0];
     expect(auth.verify(request(auth, uaAnswer(chal, { ...ALICE, password: 'guess', nc: 9 })))).toBe('bad');

@@ -21,8 +21,14 @@ function fakeDirectory(rowsFor: (q: DirectoryQuery) => RecordRow[] | Error) {
 }
 
 const q = (username: unknown, extra: Partial<DirectoryQuery> = {}): DirectoryQuery => ({
-  tables: ['registration.customers'], fields: ['customers.password'], joins: [], joinType: 'JOIN', logic: 'and',
-  orderBy: [], offset: 0, limit: 1,
+  tables: ['registration.customers'],
+  fields: ['customers.password'],
+  joins: [],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
   conditions: [{ field: 'customers.username', operator: 'is', value: username as string }],
   ...extra,
 });
@@ -30,7 +36,9 @@ const q = (username: unknown, extra: Partial<DirectoryQuery> = {}): DirectoryQue
 describe('directory cache', () => {
   let t = 1_000_000;
   const now = () => t;
-  beforeEach(() => { t = 1_000_000; });
+  beforeEach(() => {
+    t = 1_000_000;
+  });
 
   it('reuses a result for the TTL, then reads again', async () => {
     const { dir, calls } = fakeDirectory(() => [{ 'customers.password': 'pw' }]);
@@ -83,7 +91,7 @@ describe('directory cache', () => {
     await c.query(q('d'));
     await c.query(q('b'));
     expect(calls).toHaveLength(4);
-    await c.query(q('a'));  // was evicted
+    await c.query(q('a')); // was evicted
     expect(calls).toHaveLength(5);
     expect(c.stats().size).toBe(3);
   });

@@ -8,8 +8,15 @@ import { openRuntime, type Runtime } from '../../../server/runtime';
 import type { DirectoryQuery } from '../../../services/directory/types';
 
 const byUsername = (username: string): DirectoryQuery => ({
-  tables: ['registration.customers'], fields: ['customers.password'], joins: [], joinType: 'JOIN', logic: 'and',
-  orderBy: [], offset: 0, limit: 1, conditions: [{ field: 'customers.username', operator: 'is', value: username }],
+  tables: ['registration.customers'],
+  fields: ['customers.password'],
+  joins: [],
+  joinType: 'JOIN',
+  logic: 'and',
+  orderBy: [],
+  offset: 0,
+  limit: 1,
+  conditions: [{ field: 'customers.username', operator: 'is', value: username }],
 });
 
 describe('runtime directory cache (directoryCacheSec)', () => {
@@ -17,9 +24,19 @@ describe('runtime directory cache (directoryCacheSec)', () => {
   let rt: Runtime;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-dircache-'));
-    rt = await openRuntime({ dataDir: dir, directoryUrl: 'memory://', locationUrl: 'sql', provision: true, directoryCacheSec: 3600, nonceSecret: 'x'.repeat(32) });
+    rt = await openRuntime({
+      dataDir: dir,
+      directoryUrl: 'memory://',
+      locationUrl: 'sql',
+      provision: true,
+      directoryCacheSec: 3600,
+      nonceSecret: 'x'.repeat(32),
+    });
   }, 60_000);
-  afterAll(async () => { await rt?.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await rt?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   // directory writes go through the write paths (Subscribers, the API's SubscribersAdmin), which notify rt.directoryChanges
   const admin = () => createSubscribersAdmin(rt.knex, rt.subscribers, () => rt.directoryChanges.changed());
@@ -30,13 +47,23 @@ describe('runtime directory cache (directoryCacheSec)', () => {
     const stats = (rt.directory as unknown as { stats(): { hits: number; invalidations: number } }).stats;
     const before = stats().invalidations;
     const r = await rt.registrar.register({
-      username: 'cachey', domain: null, contacts: ['<sip:cachey@192.0.2.1:5060>'], expiresHeader: '60', callId: 'c1', cseq: 1,
-      userAgent: 't', received: null, socket: null, path: null, allow: null, now: new Date(),
+      username: 'cachey',
+      domain: null,
+      contacts: ['<sip:cachey@192.0.2.1:5060>'],
+      expiresHeader: '60',
+      callId: 'c1',
+      cseq: 1,
+      userAgent: 't',
+      received: null,
+      socket: null,
+      path: null,
+      allow: null,
+      now: new Date(),
     });
     expect(r.status).toBe(200);
     expect(stats().invalidations).toBe(before);
     expect(await rt.directory.query(byUsername('cachey'))).toEqual([{ 'customers.password': 'one' }]);
-    const { id } = await rt.knex('registration.customers').where({ username: 'cachey' }).first('id') as { id: number };
+    const { id } = (await rt.knex('registration.customers').where({ username: 'cachey' }).first('id')) as { id: number };
     await admin().updateCustomer(id, { password: 'two' });
     expect(stats().invalidations).toBeGreaterThan(before);
     expect(await rt.directory.query(byUsername('cachey'))).toEqual([{ 'customers.password': 'two' }]);

@@ -12,8 +12,17 @@ import type { Outcome } from '../../../engine/types';
 import { builtinRegistry } from '../../../nodes';
 import { parseDigestCredentials } from '../../../services/auth';
 import {
-  applyOutcome, attachDrachtio, callDescriptorOf, destinationOf, engineRunner, ExecuteError, httpRunner,
-  type DrachtioRequest, type DrachtioResponse, type DrachtioSrf, type Runner,
+  applyOutcome,
+  attachDrachtio,
+  callDescriptorOf,
+  destinationOf,
+  engineRunner,
+  ExecuteError,
+  httpRunner,
+  type DrachtioRequest,
+  type DrachtioResponse,
+  type DrachtioSrf,
+  type Runner,
 } from '../../../sip/drachtio/front-end';
 import { answerChallenge } from '../../support/sip';
 import { testContext } from '../../support/context';
@@ -40,7 +49,8 @@ function noteRegister(extra: string[] = [], cseq = 62650): string {
     'Allow: PRACK, INVITE, ACK, BYE, CANCEL, UPDATE, INFO, SUBSCRIBE, NOTIFY, REFER, MESSAGE, OPTIONS',
     ...extra,
     'Content-Length: 0',
-    '', '',
+    '',
+    '',
   ].join('\r\n');
 }
 
@@ -64,7 +74,11 @@ function invite(extra: string[] = [], toTag = ''): string {
 
 const request = (raw: string, meta = META): DrachtioRequest => new Srf.SipRequest(new Srf.SipMessage(raw), meta);
 
-interface Sent { status: number; reason?: string; headers?: Record<string, string> }
+interface Sent {
+  status: number;
+  reason?: string;
+  headers?: Record<string, string>;
+}
 
 class FakeRes implements DrachtioResponse {
   sent: Sent[] = [];
@@ -75,7 +89,9 @@ class FakeRes implements DrachtioResponse {
     if (status >= 200) this.finalResponseSent = true;
     this.waiters.splice(0).forEach((w) => w());
   }
-  done(): Promise<void> { return this.sent.length ? Promise.resolve() : new Promise((r) => this.waiters.push(r)); }
+  done(): Promise<void> {
+    return this.sent.length ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
 }
 
 function fakeSrf() {
@@ -84,15 +100,33 @@ function fakeSrf() {
   const proxied: Array<{ req: DrachtioRequest; destination: string | string[]; opts: unknown }> = [];
   const srf: DrachtioSrf = {
     use: (fn) => middleware.push(fn),
-    proxyRequest: async (req, destination, opts) => { proxied.push({ req, destination, opts }); return { finalStatus: 200 }; },
-    register: (fn) => { handlers.register = fn; },
-    invite: (fn) => { handlers.invite = fn; },
-    options: (fn) => { handlers.options = fn; },
+    proxyRequest: async (req, destination, opts) => {
+      proxied.push({ req, destination, opts });
+      return { finalStatus: 200 };
+    },
+    register: (fn) => {
+      handlers.register = fn;
+    },
+    invite: (fn) => {
+      handlers.invite = fn;
+    },
+    options: (fn) => {
+      handlers.options = fn;
+    },
   };
-  for (const m of ['message', 'subscribe', 'notify', 'publish', 'info', 'refer']) srf[m] = (fn: (req: DrachtioRequest, res: DrachtioResponse) => void) => { handlers[m] = fn; };
+  for (const m of ['message', 'subscribe', 'notify', 'publish', 'info', 'refer'])
+    srf[m] = (fn: (req: DrachtioRequest, res: DrachtioResponse) => void) => {
+      handlers[m] = fn;
+    };
   /** Runs the middleware then the method's handler, as drachtio-srf's router does. */
   async function dispatch(req: DrachtioRequest, res: FakeRes, until: () => Promise<void> = () => res.done()): Promise<void> {
-    for (const mw of middleware) { let passed = false; mw(req, res, () => { passed = true; }); if (!passed) return; }
+    for (const mw of middleware) {
+      let passed = false;
+      mw(req, res, () => {
+        passed = true;
+      });
+      if (!passed) return;
+    }
     handlers[req.method.toLowerCase()]?.(req, res);
     await until();
   }
@@ -109,8 +143,13 @@ describe('call descriptor from a drachtio request', () => {
     const req = request(noteRegister(['Authorization: Digest username="francesco", realm="nl.netaxis.be", nonce="n", uri="sip:10.1.10.163", response="r"']));
     const cd = callDescriptorOf(req);
     expect(cd).toMatchObject({
-      requestMethod: 'REGISTER', requestURI: 'sip:10.1.10.163', sourceAddress: '10.1.10.89', sourcePort: 57806,
-      transport: 'udp', destinationAddress: '10.1.10.163', destinationPort: 5060,
+      requestMethod: 'REGISTER',
+      requestURI: 'sip:10.1.10.163',
+      sourceAddress: '10.1.10.89',
+      sourcePort: 57806,
+      transport: 'udp',
+      destinationAddress: '10.1.10.163',
+      destinationPort: 5060,
     });
     const names = Object.keys(cd.headers).map((h) => h.toLowerCase());
     expect(names).toEqual(expect.arrayContaining(['from', 'to', 'call-id', 'cseq', 'contact', 'expires', 'authorization', 'user-agent', 'allow']));
@@ -120,8 +159,12 @@ describe('call descriptor from a drachtio request', () => {
     // what sipflow derives from it (the execute endpoint's buildCallDescriptor)
     const full = buildCallDescriptor(cd, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
     expect(full.vars).toMatchObject({
-      callId: 'X-by3boX112NeNE11ay4K5dFUHXy3f3F', fromUsername: 'francesco', toUsername: 'francesco', calling: 'francesco',
-      authUsername: 'francesco', authStatus: 0,
+      callId: 'X-by3boX112NeNE11ay4K5dFUHXy3f3F',
+      fromUsername: 'francesco',
+      toUsername: 'francesco',
+      calling: 'francesco',
+      authUsername: 'francesco',
+      authStatus: 0,
     });
     expect(full.headers['user-agent']).toEqual(['Telephone 1.0']);
   });
@@ -161,33 +204,85 @@ describe('outcomes', () => {
     const f = fakeSrf();
     attachDrachtio(f.srf, fixed(o), { log: () => undefined });
     const res = new FakeRes();
-    await f.dispatch(request(raw), res, async () => { for (let i = 0; i < 20 && !res.sent.length && !f.proxied.length; i++) await new Promise((r) => setImmediate(r)); });
+    await f.dispatch(request(raw), res, async () => {
+      for (let i = 0; i < 20 && !res.sent.length && !f.proxied.length; i++) await new Promise((r) => setImmediate(r));
+    });
     return { res, proxied: f.proxied };
   }
 
   test('challenge → 401 with WWW-Authenticate; several algorithms → one header line each', async () => {
-    const one = await outcome({ kind: 'challenge', status: 401, header: 'WWW-Authenticate', realm: 'r', nonce: 'n', qop: 'auth', algorithm: 'MD5', stale: false, challenges: ['Digest realm="r", nonce="n", qop="auth", algorithm=MD5'] });
-    expect(one.res.sent).toEqual([{ status: 401, reason: 'Unauthorized', headers: { 'WWW-Authenticate': 'Digest realm="r", nonce="n", qop="auth", algorithm=MD5' } }]);
+    const one = await outcome({
+      kind: 'challenge',
+      status: 401,
+      header: 'WWW-Authenticate',
+      realm: 'r',
+      nonce: 'n',
+      qop: 'auth',
+      algorithm: 'MD5',
+      stale: false,
+      challenges: ['Digest realm="r", nonce="n", qop="auth", algorithm=MD5'],
+    });
+    expect(one.res.sent).toEqual([
+      { status: 401, reason: 'Unauthorized', headers: { 'WWW-Authenticate': 'Digest realm="r", nonce="n", qop="auth", algorithm=MD5' } },
+    ]);
 
-    const two = await outcome({ kind: 'challenge', status: 407, header: 'Proxy-Authenticate', realm: 'r', nonce: 'n', qop: 'auth', algorithm: 'SHA-256', stale: false, challenges: ['Digest a=1, algorithm=SHA-256', 'Digest a=1, algorithm=MD5'] }, invite());
+    const two = await outcome(
+      {
+        kind: 'challenge',
+        status: 407,
+        header: 'Proxy-Authenticate',
+        realm: 'r',
+        nonce: 'n',
+        qop: 'auth',
+        algorithm: 'SHA-256',
+        stale: false,
+        challenges: ['Digest a=1, algorithm=SHA-256', 'Digest a=1, algorithm=MD5'],
+      },
+      invite(),
+    );
     expect(two.res.sent[0].status).toBe(407);
     expect(two.res.sent[0].reason).toBe('Proxy Authentication Required');
     expect(two.res.sent[0].headers).toEqual({ 'Proxy-Authenticate': 'Digest a=1, algorithm=SHA-256\r\nProxy-Authenticate: Digest a=1, algorithm=MD5' });
   });
 
-  test('register → 200 with the Contact list (q when given), and the registrar\'s headers on 423', async () => {
-    const ok = await outcome({ kind: 'register', status: 200, reason: 'OK', aor: 'francesco', bindings: [
-      { contact: 'sip:francesco@10.1.10.89:57806;ob', expires: 300, q: -1 },
-      { contact: 'sip:francesco@10.1.10.90:5060', expires: 120, q: 0.5 },
-    ] });
+  test("register → 200 with the Contact list (q when given), and the registrar's headers on 423", async () => {
+    const ok = await outcome({
+      kind: 'register',
+      status: 200,
+      reason: 'OK',
+      aor: 'francesco',
+      bindings: [
+        { contact: 'sip:francesco@10.1.10.89:57806;ob', expires: 300, q: -1 },
+        { contact: 'sip:francesco@10.1.10.90:5060', expires: 120, q: 0.5 },
+      ],
+    });
     // Date as sipflow's own front end answers a 2xx REGISTER (sip/response-for.ts)
-    expect(ok.res.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300, <sip:francesco@10.1.10.90:5060>;expires=120;q=0.5', Date: expect.stringMatching(GMT) } }]);
+    expect(ok.res.sent).toEqual([
+      {
+        status: 200,
+        reason: 'OK',
+        headers: {
+          Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300, <sip:francesco@10.1.10.90:5060>;expires=120;q=0.5',
+          Date: expect.stringMatching(GMT),
+        },
+      },
+    ]);
 
     // the Path an edge proxy inserted goes back in the 200 (RFC 3327), as sipflow's own front end answers it
-    const viaEdge = await outcome({ kind: 'register', status: 200, reason: 'OK', aor: 'francesco', bindings: [] }, noteRegister(['Path: <sip:edge.example.net;lr>']));
+    const viaEdge = await outcome(
+      { kind: 'register', status: 200, reason: 'OK', aor: 'francesco', bindings: [] },
+      noteRegister(['Path: <sip:edge.example.net;lr>']),
+    );
     expect(viaEdge.res.sent[0].headers).toEqual({ Date: expect.stringMatching(GMT), Path: '<sip:edge.example.net;lr>' });
 
-    const brief = await outcome({ kind: 'register', status: 423, reason: 'Interval Too Brief', aor: 'francesco', bindings: [], headers: { 'Min-Expires': '60' } });
+    const brief = await outcome({
+      kind: 'register',
+      status: 423,
+      reason: 'Interval Too Brief',
+      aor: 'francesco',
+      bindings: [],
+      headers: { 'Min-Expires': '60' },
+    });
     expect(brief.res.sent).toEqual([{ status: 423, reason: 'Interval Too Brief', headers: { 'Min-Expires': '60' } }]);
   });
 
@@ -213,15 +308,19 @@ describe('outcomes', () => {
   });
 
   test('reply, redirect, exit and error map to their responses', async () => {
-    expect((await outcome({ kind: 'reply', status: 486, reason: 'Busy Here', headers: { 'X-Why': 'screened' } }, invite())).res.sent)
-      .toEqual([{ status: 486, reason: 'Busy Here', headers: { 'X-Why': 'screened' } }]);
-    expect((await outcome({ kind: 'redirect', status: 302, reason: 'Moved Temporarily', contacts: ['sip:a@x', '<sip:b@y>;q=0.5'] }, invite())).res.sent)
-      .toEqual([{ status: 302, reason: 'Moved Temporarily', headers: { Contact: '<sip:a@x>, <sip:b@y>;q=0.5' } }]);
+    expect((await outcome({ kind: 'reply', status: 486, reason: 'Busy Here', headers: { 'X-Why': 'screened' } }, invite())).res.sent).toEqual([
+      { status: 486, reason: 'Busy Here', headers: { 'X-Why': 'screened' } },
+    ]);
+    expect(
+      (await outcome({ kind: 'redirect', status: 302, reason: 'Moved Temporarily', contacts: ['sip:a@x', '<sip:b@y>;q=0.5'] }, invite())).res.sent,
+    ).toEqual([{ status: 302, reason: 'Moved Temporarily', headers: { Contact: '<sip:a@x>, <sip:b@y>;q=0.5' } }]);
     expect((await outcome({ kind: 'exit', status: null }, invite())).res.sent).toEqual([{ status: 404, reason: 'Not Found', headers: undefined }]);
-    expect((await outcome({ kind: 'error', status: 503, reason: 'location down', retryAfter: 30 }, invite())).res.sent)
-      .toEqual([{ status: 503, reason: 'Service Unavailable', headers: { 'Retry-After': '30' } }]);
-    expect((await outcome({ kind: 'error', status: 500, reason: 'too many transitions' }, invite())).res.sent)
-      .toEqual([{ status: 500, reason: 'Server Internal Error', headers: undefined }]);
+    expect((await outcome({ kind: 'error', status: 503, reason: 'location down', retryAfter: 30 }, invite())).res.sent).toEqual([
+      { status: 503, reason: 'Service Unavailable', headers: { 'Retry-After': '30' } },
+    ]);
+    expect((await outcome({ kind: 'error', status: 500, reason: 'too many transitions' }, invite())).res.sent).toEqual([
+      { status: 500, reason: 'Server Internal Error', headers: undefined },
+    ]);
   });
 
   test('sipflow unreachable → 503 + Retry-After; refused by the API (4xx) → 500', async () => {
@@ -230,7 +329,15 @@ describe('outcomes', () => {
       [new ExecuteError(401, 'execute: HTTP 401'), { status: 500, reason: 'Server Internal Error', headers: undefined }],
     ] as const) {
       const f = fakeSrf();
-      attachDrachtio(f.srf, { run: async () => { throw err; } }, { log: () => undefined });
+      attachDrachtio(
+        f.srf,
+        {
+          run: async () => {
+            throw err;
+          },
+        },
+        { log: () => undefined },
+      );
       const res = new FakeRes();
       await f.dispatch(request(noteRegister()), res);
       expect(res.sent).toEqual([expected]);
@@ -239,7 +346,12 @@ describe('outcomes', () => {
 
   test('a status drachtio-srf does not know falls back to its class', async () => {
     const res = new FakeRes();
-    const strict: DrachtioResponse = { send: (s, r, o) => { if (s === 499) throw new Error('unknown'); res.send(s, r, o); } };
+    const strict: DrachtioResponse = {
+      send: (s, r, o) => {
+        if (s === 499) throw new Error('unknown');
+        res.send(s, r, o);
+      },
+    };
     await applyOutcome(fakeSrf().srf, request(invite()), strict, { kind: 'reply', status: 499, reason: 'Custom' });
     expect(res.sent).toEqual([{ status: 400, reason: 'Custom', headers: undefined }]);
   });
@@ -264,7 +376,9 @@ describe('the seed registration through drachtio (engine runner)', () => {
     const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
     const second = new FakeRes();
     await f.dispatch(request(noteRegister([`Authorization: ${authorization}`], 62651)), second);
-    expect(second.sent).toEqual([{ status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300', Date: expect.stringMatching(GMT) } }]);
+    expect(second.sent).toEqual([
+      { status: 200, reason: 'OK', headers: { Contact: '<sip:francesco@10.1.10.89:57806;ob>;expires=300', Date: expect.stringMatching(GMT) } },
+    ]);
     const bindings = await ctx.location.lookup('francesco', null, new Date(ctx.clock.now()));
     expect(bindings.map((b) => b.contact)).toEqual(['sip:francesco@10.1.10.89:57806;ob']);
     expect(bindings[0].socket).toBe('udp:10.1.10.163:5060');
@@ -285,15 +399,19 @@ describe('httpRunner', () => {
       calls.push({ url, init });
       return new Response(JSON.stringify({ outcome: { kind: 'exit', status: null }, cd: {} }), { status: 200 });
     }) as unknown as typeof fetch;
-    const r = await httpRunner({ url: 'http://sipflow:8080/api/v1/execute', token: 'tok', logic: 'pbx', fetch: fakeFetch })
-      .run({ requestMethod: 'OPTIONS', requestURI: 'sip:x', headers: {} });
+    const r = await httpRunner({ url: 'http://sipflow:8080/api/v1/execute', token: 'tok', logic: 'pbx', fetch: fakeFetch }).run({
+      requestMethod: 'OPTIONS',
+      requestURI: 'sip:x',
+      headers: {},
+    });
     expect(r.outcome.kind).toBe('exit');
     expect(calls[0].url).toBe('http://sipflow:8080/api/v1/execute');
     expect(calls[0].init.headers).toMatchObject({ authorization: 'Bearer tok', 'content-type': 'application/json' });
     expect(JSON.parse(String(calls[0].init.body))).toEqual({ cd: { requestMethod: 'OPTIONS', requestURI: 'sip:x', headers: {} }, logic: 'pbx' });
 
     const failing = (async () => new Response('{"message":"invalid bearer token"}', { status: 401 })) as unknown as typeof fetch;
-    await expect(httpRunner({ url: 'http://x', token: 't', fetch: failing }).run({ requestMethod: 'OPTIONS', requestURI: 'sip:x', headers: {} }))
-      .rejects.toMatchObject({ status: 401 });
+    await expect(
+      httpRunner({ url: 'http://x', token: 't', fetch: failing }).run({ requestMethod: 'OPTIONS', requestURI: 'sip:x', headers: {} }),
+    ).rejects.toMatchObject({ status: 401 });
   });
 });

@@ -33,8 +33,10 @@ const TABLES = {
 let cseq = 1;
 async function register(ctx: RunContext, o: { user: string; password: string; aor: string; contact?: string; expires?: string }) {
   const headers = {
-    From: `<sip:${o.aor}@nl.netaxis.be>;tag=t1`, To: `<sip:${o.aor}@nl.netaxis.be>`,
-    Contact: o.contact ?? `<sip:${o.user}@10.1.10.89:5060>`, ...(o.expires !== undefined ? { Expires: o.expires } : {}),
+    From: `<sip:${o.aor}@nl.netaxis.be>;tag=t1`,
+    To: `<sip:${o.aor}@nl.netaxis.be>`,
+    Contact: o.contact ?? `<sip:${o.user}@10.1.10.89:5060>`,
+    ...(o.expires !== undefined ? { Expires: o.expires } : {}),
   };
   const first = await runLogic(service, '24', cdOf(sampleRegister({ ...headers, CSeq: `${++cseq} REGISTER` })), ctx);
   if (first.outcome.kind !== 'challenge') throw new Error(`expected a challenge, got ${first.outcome.kind}`);
@@ -80,7 +82,9 @@ describe('AoR ownership with the directory mapping (customers.username → custo
 
   test("nor refresh or remove (Contact: *) bob's existing binding", async () => {
     const ctx = directoryContext();
-    expect((await register(ctx, { user: 'bob', password: 'b0bsecret', aor: 'bob', contact: '<sip:bob@10.9.9.9:5060>' })).outcome).toMatchObject({ status: 200 });
+    expect((await register(ctx, { user: 'bob', password: 'b0bsecret', aor: 'bob', contact: '<sip:bob@10.9.9.9:5060>' })).outcome).toMatchObject({
+      status: 200,
+    });
     const refresh = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob', contact: '<sip:bob@10.9.9.9:5060>', expires: '3600' });
     expect(refresh.outcome).toMatchObject({ kind: 'reply', status: 403 });
     const wipe = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob', contact: '*', expires: '0' });
@@ -116,8 +120,20 @@ describe('AoR ownership with the directory mapping (customers.username → custo
     expect((await register(ctx, { user: 'francesco', password: '123456', aor: 'francesco' })).outcome).toMatchObject({ status: 200 });
     const other = await runLogic(service, '24', cdOf(sampleRegister({ To: '<sip:francesco@evil.example>', From: '<sip:francesco@evil.example>;tag=x' })), ctx);
     if (other.outcome.kind !== 'challenge') throw new Error('expected a challenge');
-    const authorization = answerChallenge(other.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
-    const r = await runLogic(service, '24', cdOf(sampleRegister({ To: '<sip:francesco@evil.example>', From: '<sip:francesco@evil.example>;tag=x', Authorization: authorization, CSeq: '3 REGISTER' })), ctx);
+    const authorization = answerChallenge(other.outcome.challenges[0], {
+      username: 'francesco',
+      password: '123456',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
+    const r = await runLogic(
+      service,
+      '24',
+      cdOf(
+        sampleRegister({ To: '<sip:francesco@evil.example>', From: '<sip:francesco@evil.example>;tag=x', Authorization: authorization, CSeq: '3 REGISTER' }),
+      ),
+      ctx,
+    );
     expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
   });
 
@@ -166,7 +182,11 @@ describe('modes and defaults', () => {
   });
 
   test('a forged authStatus = 1 variable does not count as authentication', async () => {
-    const forged = saveLogic('forging', {}, { id: 2, name: 'set', type: 'action.setVariables', values: { variables: [{ variable: 'authStatus', value: 1 }], next: 1 }, x: 0, y: 0 });
+    const forged = saveLogic(
+      'forging',
+      {},
+      { id: 2, name: 'set', type: 'action.setVariables', values: { variables: [{ variable: 'authStatus', value: 1 }], next: 1 }, x: 0, y: 0 },
+    );
     const loaded = loadSlidText(JSON.stringify(forged), 'forged.slid', builtinRegistry());
     if (!loaded.service) return expect(loaded.problems.map((p) => formatProblem(p))).toEqual([]);
     const ctx = directoryContext();
@@ -188,7 +208,9 @@ describe('sipflow validate: a location save after authentication without the tie
     const r = withTie(false);
     const warnings = r.problems.filter((p) => p.severity === 'warning');
     expect(warnings).toHaveLength(1);
-    expect(formatProblem(warnings[0])).toMatch(/registration\.slid › logic 24 "registration" › node 2 "save in location services" › values\/checkOwnership: saves bindings after authentication without the AoR ownership tie/);
+    expect(formatProblem(warnings[0])).toMatch(
+      /registration\.slid › logic 24 "registration" › node 2 "save in location services" › values\/checkOwnership: saves bindings after authentication without the AoR ownership tie/,
+    );
     expect(r.service).toBeDefined();
   });
 

@@ -16,10 +16,19 @@ describe('buildCallDescriptor', () => {
   test('derives the predefined variables from From, To, Call-ID, CSeq and the Request-URI', () => {
     const cd = buildCallDescriptor(invite);
     expect(cd.vars).toEqual({
-      requestURI: 'sip:+3225551234@example.com;user=phone', sourceAddress: '192.0.2.1',
-      callId: 'abc@192.0.2.1', requestMethod: 'INVITE',
-      fromURI: 'sip:alice@example.com', fromUsername: 'alice', toURI: 'sip:bob@example.com', toUsername: 'bob',
-      requestUsername: '+3225551234', called: '+3225551234', calling: 'alice', originalCalled: '+3225551234', originalCalling: 'alice',
+      requestURI: 'sip:+3225551234@example.com;user=phone',
+      sourceAddress: '192.0.2.1',
+      callId: 'abc@192.0.2.1',
+      requestMethod: 'INVITE',
+      fromURI: 'sip:alice@example.com',
+      fromUsername: 'alice',
+      toURI: 'sip:bob@example.com',
+      toUsername: 'bob',
+      requestUsername: '+3225551234',
+      called: '+3225551234',
+      calling: 'alice',
+      originalCalled: '+3225551234',
+      originalCalling: 'alice',
       authStatus: 0,
     });
   });
@@ -31,14 +40,33 @@ describe('buildCallDescriptor', () => {
 
   test('values given in the input win over derived ones', () => {
     const cd = buildCallDescriptor({ ...invite, called: '999', requestMethod: 'OPTIONS', authStatus: 1, fromUsername: 'mallory' });
-    expect(cd.vars).toMatchObject({ called: '999', originalCalled: '999', requestMethod: 'OPTIONS', authStatus: 1, fromUsername: 'mallory', calling: 'mallory' });
+    expect(cd.vars).toMatchObject({
+      called: '999',
+      originalCalled: '999',
+      requestMethod: 'OPTIONS',
+      authStatus: 1,
+      fromUsername: 'mallory',
+      calling: 'mallory',
+    });
   });
 
   test('aliases map to the SRE names', () => {
     const cd = buildCallDescriptor({ method: 'REGISTER', requestUri: 'sip:x@y', fromUri: 'sip:a@b', toUri: 'sip:c@d', callid: 'k', source: '10.0.0.1' });
-    expect(cd.vars).toMatchObject({ requestMethod: 'REGISTER', requestURI: 'sip:x@y', fromURI: 'sip:a@b', toURI: 'sip:c@d', callId: 'k', sourceAddress: '10.0.0.1', requestUsername: 'x' });
+    expect(cd.vars).toMatchObject({
+      requestMethod: 'REGISTER',
+      requestURI: 'sip:x@y',
+      fromURI: 'sip:a@b',
+      toURI: 'sip:c@d',
+      callId: 'k',
+      sourceAddress: '10.0.0.1',
+      requestUsername: 'x',
+    });
     for (const alias of ['method', 'requestUri', 'fromUri', 'toUri', 'callid', 'source']) expect(alias in cd.vars).toBe(false);
-    expect(buildCallDescriptor({ ruri: 'sip:z@y', 'call-id': 'q', sourceIp: '::1' }).vars).toMatchObject({ requestURI: 'sip:z@y', callId: 'q', sourceAddress: '::1' });
+    expect(buildCallDescriptor({ ruri: 'sip:z@y', 'call-id': 'q', sourceIp: '::1' }).vars).toMatchObject({
+      requestURI: 'sip:z@y',
+      callId: 'q',
+      sourceAddress: '::1',
+    });
   });
 
   test('variables and headers named like Object.prototype members are kept as they are', () => {
@@ -51,11 +79,25 @@ describe('buildCallDescriptor', () => {
 
   test('header names are normalized: case, compact forms; values kept in order', () => {
     const cd = buildCallDescriptor({
-      headers: { f: '<sip:a@b>;tag=1', t: '<sip:c@d>', i: 'cid', m: ['<sip:a@1.1.1.1>', '<sip:a@2.2.2.2>'], Contact: '<sip:a@3.3.3.3>', 'USER-AGENT': 'UA', ' X-Pad ': 'p', v: 'SIP/2.0/UDP h' },
+      headers: {
+        f: '<sip:a@b>;tag=1',
+        t: '<sip:c@d>',
+        i: 'cid',
+        m: ['<sip:a@1.1.1.1>', '<sip:a@2.2.2.2>'],
+        Contact: '<sip:a@3.3.3.3>',
+        'USER-AGENT': 'UA',
+        ' X-Pad ': 'p',
+        v: 'SIP/2.0/UDP h',
+      },
     });
     expect(cd.headers).toEqual({
-      from: ['<sip:a@b>;tag=1'], to: ['<sip:c@d>'], 'call-id': ['cid'], contact: ['<sip:a@1.1.1.1>', '<sip:a@2.2.2.2>', '<sip:a@3.3.3.3>'],
-      'user-agent': ['UA'], 'x-pad': ['p'], via: ['SIP/2.0/UDP h'],
+      from: ['<sip:a@b>;tag=1'],
+      to: ['<sip:c@d>'],
+      'call-id': ['cid'],
+      contact: ['<sip:a@1.1.1.1>', '<sip:a@2.2.2.2>', '<sip:a@3.3.3.3>'],
+      'user-agent': ['UA'],
+      'x-pad': ['p'],
+      via: ['SIP/2.0/UDP h'],
     });
     expect(cd.vars).toMatchObject({ fromUsername: 'a', toUsername: 'c', callId: 'cid' });
     expect(normalizeHeaderName('K')).toBe('supported');
@@ -78,7 +120,11 @@ describe('buildCallDescriptor', () => {
     ['a number as body', { body: 1 }, 'body'],
   ])('wrong types are a CallDescriptorError naming the path: %s', (_name, input, pathName) => {
     let err: unknown;
-    try { buildCallDescriptor(input); } catch (e) { err = e; }
+    try {
+      buildCallDescriptor(input);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(CallDescriptorError);
     expect((err as Error).message).toMatch(new RegExp(`^invalid call descriptor: ${pathName.replace('/', '\\/')}(/\\S*)?: `));
   });

@@ -38,12 +38,16 @@ function retainedMb(kind: Kind): Promise<number> {
   `;
   return new Promise((resolve, reject) => {
     const w = new Worker(code, { eval: true, workerData: { N, SIZE, kind } });
-    w.once('message', (m: { mb: number; kept: number }) => { expect(m.kept).toBe(N); resolve(m.mb); void w.terminate(); });
+    w.once('message', (m: { mb: number; kept: number }) => {
+      expect(m.kept).toBe(N);
+      resolve(m.mb);
+      void w.terminate();
+    });
     w.once('error', reject);
   });
 }
 
-const messagesMb = N * SIZE / 1e6;
+const messagesMb = (N * SIZE) / 1e6;
 
 test('a plain slice or concatenation keeps its whole message (the control)', async () => {
   expect(await retainedMb('slice')).toBeGreaterThan(messagesMb / 2);

@@ -43,19 +43,23 @@ export function loadFixture(name: string): LoadResult {
   return loadSlidText(readFileSync(path.join(FIXTURES, name), 'utf8'), path.basename(name), registry);
 }
 
-export const cdOf = (input: unknown) =>
-  buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+export const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
 
 /** Compiles `nodes` as logic 1 and runs it once on a CD built from `input`. */
 export async function runNodes(
-  nodes: NodeSpec[], input: Record<string, unknown> = {}, ctx: RunContext = testContext(), opts: RunOptions = {},
+  nodes: NodeSpec[],
+  input: Record<string, unknown> = {},
+  ctx: RunContext = testContext(),
+  opts: RunOptions = {},
 ): Promise<RunResult> {
   return runLogic(compile(docOf(nodes)), '1', cdOf(input), ctx, opts);
 }
 
 /** Shorthands for node specs. */
 export const start = (next: number | string): NodeSpec => [0, 'enter.start', { next }];
-export const reply = (id: number | string, code: number, reason?: string): NodeSpec =>
-  [id, 'output.reply', reason === undefined ? { code } : { code, reason }];
-export const setVars = (id: number | string, variables: Array<Record<string, unknown>>, next?: number | string): NodeSpec =>
-  [id, 'action.setVariables', next === undefined ? { variables } : { variables, next }];
+export const reply = (id: number | string, code: number, reason?: string): NodeSpec => [id, 'output.reply', reason === undefined ? { code } : { code, reason }];
+export const setVars = (id: number | string, variables: Array<Record<string, unknown>>, next?: number | string): NodeSpec => [
+  id,
+  'action.setVariables',
+  next === undefined ? { variables } : { variables, next },
+];

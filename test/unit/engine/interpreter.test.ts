@@ -5,11 +5,7 @@ import { testContext } from '../../support/context';
 import { sampleRegister } from '../../support/sip';
 import { cdOf, compile, docOf, logicOf, reply, runNodes, setVars, start, type NodeSpec } from './helpers';
 
-const loop: NodeSpec[] = [
-  start(1),
-  setVars(1, [{ variable: 'a', value: 'A' }], 2),
-  setVars(2, [{ variable: 'b', value: 'B' }], 1),
-];
+const loop: NodeSpec[] = [start(1), setVars(1, [{ variable: 'a', value: 'A' }], 2), setVars(2, [{ variable: 'b', value: 'B' }], 1)];
 
 describe('limits', () => {
   test('defaults are 1000 transitions, 2 restarts, 16 nested calls', () => {
@@ -19,7 +15,10 @@ describe('limits', () => {
   test('a loop A → B → A ends with error 500 naming the limit, with the trace when tracing', async () => {
     const r = await runNodes(loop, {}, undefined, { trace: true });
     expect(r.outcome).toEqual({
-      kind: 'error', status: 500, reason: 'Server Internal Error (more than 1000 state transitions)', where: 'logic 1 "test" › node 2 "n2"',
+      kind: 'error',
+      status: 500,
+      reason: 'Server Internal Error (more than 1000 state transitions)',
+      where: 'logic 1 "test" › node 2 "n2"',
     });
     expect(r.trace).toHaveLength(1000);
     expect(r.trace!.slice(0, 3).map((t) => `${t.nodeId}:${t.exit}`)).toEqual(['0:next', '1:next', '2:next']);
@@ -41,8 +40,19 @@ describe('limits', () => {
   describe('restarts after authentication', () => {
     /** An auth port that accepts anything: the logic below would restart forever. */
     const yes: AuthPort = {
-      parseCredentials: () => ({ scheme: 'Digest', username: 'u', realm: 'nl.netaxis.be', nonce: 'n', uri: 'sip:x', response: 'r', algorithm: 'MD5', params: {} }),
-      challenge: () => { throw new Error('never challenged'); },
+      parseCredentials: () => ({
+        scheme: 'Digest',
+        username: 'u',
+        realm: 'nl.netaxis.be',
+        nonce: 'n',
+        uri: 'sip:x',
+        response: 'r',
+        algorithm: 'MD5',
+        params: {},
+      }),
+      challenge: () => {
+        throw new Error('never challenged');
+      },
       verify: () => 'ok',
     };
     const always: NodeSpec[] = [start(1), setVars(1, [{ variable: 'pw', value: 'secret' }], 2), [2, 'output.nit.registrar.authenticate', { password: 'pw' }]];
@@ -62,19 +72,31 @@ describe('limits', () => {
 
     test('a restart from inside a sub-logic starts the top-level logic again', async () => {
       const service = compile({
-        1: logicOf([
-          start(1),
-          [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'authStatus', operator: 'is', value: 1, ifTrue: 3 }], fallback: 2 }],
-          [2, 'flow.callLogic', { logic: 'auth', next: 4 }],
-          reply(3, 200, 'in'), reply(4, 500, 'came back'),
-        ], 'main'),
+        1: logicOf(
+          [
+            start(1),
+            [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'authStatus', operator: 'is', value: 1, ifTrue: 3 }], fallback: 2 }],
+            [2, 'flow.callLogic', { logic: 'auth', next: 4 }],
+            reply(3, 200, 'in'),
+            reply(4, 500, 'came back'),
+          ],
+          'main',
+        ),
         2: logicOf(always, 'auth'),
       });
       const r = await runLogic(service, 'main', cdOf(input), { ...testContext(), auth: yes }, { trace: true });
       expect(r.outcome).toEqual({ kind: 'reply', status: 200, reason: 'in' });
       expect(r.restarts).toBe(1);
       expect(r.trace!.map((t) => `${t.logic}/${t.nodeId}:${t.exit}`)).toEqual([
-        '1/0:next', '1/1:fallback', '1/2:call auth', '2/0:next', '2/1:next', '2/2:restart', '1/0:next', '1/1:conditions/0/ifTrue', '1/3:reply',
+        '1/0:next',
+        '1/1:fallback',
+        '1/2:call auth',
+        '2/0:next',
+        '2/1:next',
+        '2/2:restart',
+        '1/0:next',
+        '1/1:conditions/0/ifTrue',
+        '1/3:reply',
       ]);
     });
   });
@@ -83,7 +105,10 @@ describe('limits', () => {
     const service = compile({ 1: logicOf([start(1), [1, 'flow.callLogic', { logic: 'test', next: 2 }], reply(2, 200)]) });
     const r = await runLogic(service, '1', cdOf({}), testContext(), { trace: true });
     expect(r.outcome).toEqual({
-      kind: 'error', status: 500, reason: 'Server Internal Error (sub-logic calls nested deeper than 16)', where: 'logic 1 "test" › node 1 "n1"',
+      kind: 'error',
+      status: 500,
+      reason: 'Server Internal Error (sub-logic calls nested deeper than 16)',
+      where: 'logic 1 "test" › node 1 "n1"',
     });
     expect(r.trace!.filter((t) => t.exit === 'call test')).toHaveLength(17);
     const shallow = await runLogic(service, '1', cdOf({}), testContext(), { limits: { maxCallDepth: 2 } });
@@ -94,10 +119,19 @@ describe('limits', () => {
 describe('node failures', () => {
   const queryNodes: NodeSpec[] = [
     start(1),
-    [1, 'query.queryDatabaseGeneric', { tables: ['registration.customers'], fields: [{ field: 'customers.password', storeInto: 'password' }], ifRecordFound: 2, ifnoRecordFound: 2 }],
+    [
+      1,
+      'query.queryDatabaseGeneric',
+      { tables: ['registration.customers'], fields: [{ field: 'customers.password', storeInto: 'password' }], ifRecordFound: 2, ifnoRecordFound: 2 },
+    ],
     reply(2, 200),
   ];
-  const failing = (err: unknown): DirectoryPort => ({ query: async () => { throw err; }, schema: async () => ({}) });
+  const failing = (err: unknown): DirectoryPort => ({
+    query: async () => {
+      throw err;
+    },
+    schema: async () => ({}),
+  });
 
   test('a node that throws → error 500 naming the logic and node', async () => {
     const r = await runNodes(queryNodes, {}, testContext({ directory: failing(new Error('boom')) }), { trace: true });
@@ -106,7 +140,12 @@ describe('node failures', () => {
   });
 
   test('a synchronous throw is caught the same way', async () => {
-    const directory: DirectoryPort = { query: () => { throw new TypeError('sync'); }, schema: async () => ({}) };
+    const directory: DirectoryPort = {
+      query: () => {
+        throw new TypeError('sync');
+      },
+      schema: async () => ({}),
+    };
     const r = await runNodes(queryNodes, {}, testContext({ directory }));
     expect(r.outcome).toMatchObject({ kind: 'error', status: 500, reason: 'Server Internal Error (node failed: sync)' });
   });
@@ -127,7 +166,14 @@ describe('node failures', () => {
 describe('trace', () => {
   const nodes: NodeSpec[] = [
     start(1),
-    setVars(1, [{ variable: 'a', value: 'x' }, { variable: 'b', value: 'a' }], 2),
+    setVars(
+      1,
+      [
+        { variable: 'a', value: 'x' },
+        { variable: 'b', value: 'a' },
+      ],
+      2,
+    ),
     [2, 'action.log', { message: 'no write', next: 3 }],
     setVars(3, [{ variable: 'a', value: 'y' }], 4),
     reply(4, 404),

@@ -7,10 +7,22 @@ import { cdOf, compile, logicOf, reply, runNodes, setVars, start, type NodeSpec 
 describe('the built-in node types', () => {
   test('are exactly the ones these suites cover', () => {
     expect(NODE_TYPES.map((t) => t.type).sort()).toEqual([
-      'action.digitsManipulation', 'action.log', 'action.setVariables', 'analysis.condition', 'analysis.extractSipHeader',
-      'analysis.sequentialConditions', 'enter.start', 'exit.return', 'flow.callLogic', 'output.nit.registrar.authenticate',
-      'output.nit.registrar.lookupLocationService', 'output.nit.registrar.saveLocationService', 'output.redirect', 'output.relay',
-      'output.reply', 'query.queryDatabaseGeneric',
+      'action.digitsManipulation',
+      'action.log',
+      'action.setVariables',
+      'analysis.condition',
+      'analysis.extractSipHeader',
+      'analysis.sequentialConditions',
+      'enter.start',
+      'exit.return',
+      'flow.callLogic',
+      'output.nit.registrar.authenticate',
+      'output.nit.registrar.lookupLocationService',
+      'output.nit.registrar.saveLocationService',
+      'output.redirect',
+      'output.relay',
+      'output.reply',
+      'query.queryDatabaseGeneric',
     ]);
   });
 });
@@ -27,33 +39,47 @@ describe('enter.start', () => {
 
 describe('action.setVariables', () => {
   test('writes in order: literals, booleans, numbers, references to earlier ones, templates, null', async () => {
-    const r = await runNodes([
-      start(1),
-      setVars(1, [
-        { variable: 'a', value: 'hello' },
-        { variable: 'b', value: 'a' },
-        { variable: 'c', value: '[a] [called]' },
-        { variable: 'd', value: 'True' },
-        { variable: 'e', value: 42 },
-        { variable: 'f' },
-        { variable: 'called', value: '999' },
-      ], 2),
-      reply(2, 404),
-    ], { called: '100' });
+    const r = await runNodes(
+      [
+        start(1),
+        setVars(
+          1,
+          [
+            { variable: 'a', value: 'hello' },
+            { variable: 'b', value: 'a' },
+            { variable: 'c', value: '[a] [called]' },
+            { variable: 'd', value: 'True' },
+            { variable: 'e', value: 42 },
+            { variable: 'f' },
+            { variable: 'called', value: '999' },
+          ],
+          2,
+        ),
+        reply(2, 404),
+      ],
+      { called: '100' },
+    );
     expect(r.cd.vars).toMatchObject({ a: 'hello', b: 'hello', c: 'hello 100', d: true, e: 42, f: null, called: '999' });
   });
 
   test('onlyIfNotSet leaves an existing value alone but fills a missing or null one', async () => {
-    const r = await runNodes([
-      start(1),
-      setVars(1, [
-        { variable: 'called', value: '999', onlyIfNotSet: true },
-        { variable: 'x', value: 'filled', onlyIfNotSet: 'true' },
-        { variable: 'y', value: 'filled', onlyIfNotSet: true },
-        { variable: 'z', value: 'overwritten', onlyIfNotSet: '' },
-      ], 2),
-      reply(2, 404),
-    ], { called: '100', y: null, z: 'old' });
+    const r = await runNodes(
+      [
+        start(1),
+        setVars(
+          1,
+          [
+            { variable: 'called', value: '999', onlyIfNotSet: true },
+            { variable: 'x', value: 'filled', onlyIfNotSet: 'true' },
+            { variable: 'y', value: 'filled', onlyIfNotSet: true },
+            { variable: 'z', value: 'overwritten', onlyIfNotSet: '' },
+          ],
+          2,
+        ),
+        reply(2, 404),
+      ],
+      { called: '100', y: null, z: 'old' },
+    );
     expect(r.cd.vars).toMatchObject({ called: '100', x: 'filled', y: 'filled', z: 'overwritten' });
   });
 });
@@ -91,18 +117,32 @@ describe('output.reply', () => {
   });
 
   test('code as a string, [name] in the reason, headers with references and templates', async () => {
-    const r = await runNodes([start(1), [1, 'output.reply', {
-      code: '480', reason: '[called] is away', headers: { 'Retry-After': '60', 'X-Called': 'called', 'X-Who': 'by [calling]' },
-    }]], { called: '100', calling: '200' });
+    const r = await runNodes(
+      [
+        start(1),
+        [
+          1,
+          'output.reply',
+          {
+            code: '480',
+            reason: '[called] is away',
+            headers: { 'Retry-After': '60', 'X-Called': 'called', 'X-Who': 'by [calling]' },
+          },
+        ],
+      ],
+      { called: '100', calling: '200' },
+    );
     expect(r.outcome).toEqual({
-      kind: 'reply', status: 480, reason: '100 is away', headers: { 'Retry-After': '60', 'X-Called': '100', 'X-Who': 'by 200' },
+      kind: 'reply',
+      status: 480,
+      reason: '100 is away',
+      headers: { 'Retry-After': '60', 'X-Called': '100', 'X-Who': 'by 200' },
     });
   });
 });
 
 describe('output.relay', () => {
-  const relay = (destination: string, before: NodeSpec[] = []): NodeSpec[] =>
-    [start(before.length ? 5 : 1), ...before, [1, 'output.relay', { destination }]];
+  const relay = (destination: string, before: NodeSpec[] = []): NodeSpec[] => [start(before.length ? 5 : 1), ...before, [1, 'output.relay', { destination }]];
 
   test('a template destination', async () => {
     const r = await runNodes(relay('sip:[called]@gw.example.com:5060'), { called: '0032' });
@@ -127,12 +167,18 @@ describe('output.relay', () => {
 
 describe('output.redirect', () => {
   test('302 by default, contacts from literals and from a variable holding a list', async () => {
-    const r = await runNodes([
-      start(5), setVars(5, [{ variable: 'more', value: '<sip:b@y.example>, <sip:c@z.example>' }], 1),
-      [1, 'output.redirect', { contacts: ['sip:a@x.example', 'more', 'sip:[called]@w.example'] }],
-    ], { called: '100' });
+    const r = await runNodes(
+      [
+        start(5),
+        setVars(5, [{ variable: 'more', value: '<sip:b@y.example>, <sip:c@z.example>' }], 1),
+        [1, 'output.redirect', { contacts: ['sip:a@x.example', 'more', 'sip:[called]@w.example'] }],
+      ],
+      { called: '100' },
+    );
     expect(r.outcome).toEqual({
-      kind: 'redirect', status: 302, reason: 'Moved Temporarily',
+      kind: 'redirect',
+      status: 302,
+      reason: 'Moved Temporarily',
       contacts: ['sip:a@x.example', '<sip:b@y.example>', '<sip:c@z.example>', 'sip:100@w.example'],
     });
   });
@@ -146,12 +192,22 @@ describe('output.redirect', () => {
 describe('action.log', () => {
   test('writes the message with placeholders through ctx.log and goes on', async () => {
     const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];
-    const log: LogPort = { log: (level, message, fields) => { lines.push([level, message, fields]); } };
+    const log: LogPort = {
+      log: (level, message, fields) => {
+        lines.push([level, message, fields]);
+      },
+    };
     const ctx = { ...testContext(), log };
-    const r = await runNodes([
-      start(1), [1, 'action.log', { level: 'warn', message: 'REGISTER from [fromUsername]', next: 2 }],
-      [2, 'action.log', { message: 'plain', next: 3 }], reply(3, 404),
-    ], { fromUsername: 'francesco', callId: 'abc' }, ctx);
+    const r = await runNodes(
+      [
+        start(1),
+        [1, 'action.log', { level: 'warn', message: 'REGISTER from [fromUsername]', next: 2 }],
+        [2, 'action.log', { message: 'plain', next: 3 }],
+        reply(3, 404),
+      ],
+      { fromUsername: 'francesco', callId: 'abc' },
+      ctx,
+    );
     expect(r.outcome.status).toBe(404);
     expect(lines).toEqual([
       ['warn', 'REGISTER from francesco', { callId: 'abc', node: 'logic 1 "test" › node 1 "n1"' }],
@@ -166,29 +222,44 @@ describe('action.log', () => {
 });
 
 describe('flow.callLogic and exit.return', () => {
-  const service = () => compile({
-    1: logicOf([
-      start(1),
-      [1, 'flow.callLogic', { logic: 'screening', next: 2 }],
-      [2, 'analysis.sequentialConditions', { conditions: [{ variable: 'verdict', operator: 'is', value: 'ok', ifTrue: 3 }], fallback: 4 }],
-      reply(3, 200, 'passed'), reply(4, 403, 'screened'),
-    ], 'main'),
-    2: logicOf([
-      start(1),
-      [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'calling', operator: 'startsWith', value: '900', ifTrue: 3 }], fallback: 2 }],
-      setVars(2, [{ variable: 'verdict', value: 'ok' }], 9),
-      reply(3, 603, 'premium numbers are refused'),
-      [9, 'exit.return', {}],
-    ], 'screening'),
-    3: logicOf([start(1), [1, 'flow.callLogic', { logic: 2 }]], 'wrapper'),
-    4: logicOf([start(1), [1, 'flow.callLogic', { logic: 'wrapper', next: 2 }], reply(2, 202, 'after wrapper')], 'outer'),
-  });
+  const service = () =>
+    compile({
+      1: logicOf(
+        [
+          start(1),
+          [1, 'flow.callLogic', { logic: 'screening', next: 2 }],
+          [2, 'analysis.sequentialConditions', { conditions: [{ variable: 'verdict', operator: 'is', value: 'ok', ifTrue: 3 }], fallback: 4 }],
+          reply(3, 200, 'passed'),
+          reply(4, 403, 'screened'),
+        ],
+        'main',
+      ),
+      2: logicOf(
+        [
+          start(1),
+          [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'calling', operator: 'startsWith', value: '900', ifTrue: 3 }], fallback: 2 }],
+          setVars(2, [{ variable: 'verdict', value: 'ok' }], 9),
+          reply(3, 603, 'premium numbers are refused'),
+          [9, 'exit.return', {}],
+        ],
+        'screening',
+      ),
+      3: logicOf([start(1), [1, 'flow.callLogic', { logic: 2 }]], 'wrapper'),
+      4: logicOf([start(1), [1, 'flow.callLogic', { logic: 'wrapper', next: 2 }], reply(2, 202, 'after wrapper')], 'outer'),
+    });
 
-  test('the sub-logic exit returns to the caller\'s next exit, with the variables it wrote', async () => {
+  test("the sub-logic exit returns to the caller's next exit, with the variables it wrote", async () => {
     const r = await runLogic(service(), 'main', cdOf({ calling: '100' }), testContext(), { trace: true });
     expect(r.outcome).toEqual({ kind: 'reply', status: 200, reason: 'passed' });
     expect(r.trace!.map((t) => `${t.logic}/${t.nodeId}:${t.exit}`)).toEqual([
-      '1/0:next', '1/1:call screening', '2/0:next', '2/1:fallback', '2/2:next', '2/9:exit', '1/2:conditions/0/ifTrue', '1/3:reply',
+      '1/0:next',
+      '1/1:call screening',
+      '2/0:next',
+      '2/1:fallback',
+      '2/2:next',
+      '2/9:exit',
+      '1/2:conditions/0/ifTrue',
+      '1/3:reply',
     ]);
   });
 

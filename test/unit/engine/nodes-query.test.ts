@@ -16,13 +16,21 @@ const TABLES: MemoryTables = {
 /** A directory that records every query it receives. */
 function counting(inner: DirectoryPort): DirectoryPort & { queries: DirectoryQuery[] } {
   const queries: DirectoryQuery[] = [];
-  return { queries, query: async (q) => { queries.push(q); return inner.query(q); }, schema: () => inner.schema() };
+  return {
+    queries,
+    query: async (q) => {
+      queries.push(q);
+      return inner.query(q);
+    },
+    schema: () => inner.schema(),
+  };
 }
 
 const query = (values: Record<string, unknown>): NodeSpec[] => [
   [0, 'enter.start', { next: 1 }],
   [1, 'query.queryDatabaseGeneric', { tables: ['routing.numbers'], ifRecordFound: 2, ifnoRecordFound: 3, ...values }],
-  reply(2, 200, 'found'), reply(3, 404),
+  reply(2, 200, 'found'),
+  reply(3, 404),
 ];
 
 function setup(values: Record<string, unknown>) {
@@ -34,25 +42,45 @@ function setup(values: Record<string, unknown>) {
 }
 
 describe('query.queryDatabaseGeneric on the in-memory directory', () => {
-  test('stores the first row\'s fields and takes ifRecordFound; the query is built from the values', async () => {
+  test("stores the first row's fields and takes ifRecordFound; the query is built from the values", async () => {
     const { directory, run } = setup({
-      fields: [{ field: 'numbers.owner', storeInto: 'owner' }, { field: 'numbers.tier', storeInto: 'tier' }],
+      fields: [
+        { field: 'numbers.owner', storeInto: 'owner' },
+        { field: 'numbers.tier', storeInto: 'tier' },
+      ],
       conditions: [{ field: 'numbers.number', operator: 'is', value: 'called' }],
-      logic: 'and', orderBy: [], offset: '', joinType: 'JOIN', fetch: 'first', storeIntoRecordsList: '', caching: 0,
+      logic: 'and',
+      orderBy: [],
+      offset: '',
+      joinType: 'JOIN',
+      fetch: 'first',
+      storeIntoRecordsList: '',
+      caching: 0,
     });
     const r = await run({ called: '3225551001' });
     expect(r.outcome).toMatchObject({ status: 200, reason: 'found' });
     expect(r.cd.vars).toMatchObject({ owner: 'bob', tier: 'silver' });
     expect(r.trace![1]).toMatchObject({ exit: 'ifRecordFound', set: { owner: 'bob', tier: 'silver' } });
-    expect(directory.queries).toEqual([{
-      tables: ['routing.numbers'], fields: ['numbers.owner', 'numbers.tier'], joins: [], joinType: 'JOIN',
-      conditions: [{ field: 'numbers.number', operator: 'is', value: '3225551001' }],
-      logic: 'and', orderBy: [], offset: 0, limit: 1,
-    }]);
+    expect(directory.queries).toEqual([
+      {
+        tables: ['routing.numbers'],
+        fields: ['numbers.owner', 'numbers.tier'],
+        joins: [],
+        joinType: 'JOIN',
+        conditions: [{ field: 'numbers.number', operator: 'is', value: '3225551001' }],
+        logic: 'and',
+        orderBy: [],
+        offset: 0,
+        limit: 1,
+      },
+    ]);
   });
 
   test('no row → ifnoRecordFound, nothing written', async () => {
-    const { run } = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.number', operator: 'is', value: 'called' }] });
+    const { run } = setup({
+      fields: [{ field: 'numbers.owner', storeInto: 'owner' }],
+      conditions: [{ field: 'numbers.number', operator: 'is', value: 'called' }],
+    });
     const r = await run({ called: '999' });
     expect(r.outcome).toMatchObject({ status: 404 });
     expect(r.trace![1].exit).toBe('ifnoRecordFound');
@@ -60,24 +88,42 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
   });
 
   test('a literal condition value; a missing referenced variable matches no row and sends no query', async () => {
-    const { directory, run } = setup({ fields: [{ field: 'numbers.number', storeInto: 'num' }], conditions: [{ field: 'numbers.owner', operator: 'is', value: 'alice' }] });
+    const { directory, run } = setup({
+      fields: [{ field: 'numbers.number', storeInto: 'num' }],
+      conditions: [{ field: 'numbers.owner', operator: 'is', value: 'alice' }],
+    });
     expect((await run({})).cd.vars.num).toBe('3225551000');
     expect(directory.queries[0].conditions[0].value).toBe('alice');
-    const s2 = setup({ fields: [{ field: 'numbers.number', storeInto: 'num' }], conditions: [{ field: 'numbers.owner', operator: 'is', value: 'authUsername' }] });
+    const s2 = setup({
+      fields: [{ field: 'numbers.number', storeInto: 'num' }],
+      conditions: [{ field: 'numbers.owner', operator: 'is', value: 'authUsername' }],
+    });
     expect((await s2.run({})).outcome.status).toBe(404);
     expect(s2.directory.queries).toHaveLength(0);
     // with `or`, the null condition drops out and the others still query
-    const s3 = setup({ fields: [{ field: 'numbers.number', storeInto: 'num' }], logic: 'or', conditions: [
-      { field: 'numbers.owner', operator: 'is', value: 'authUsername' }, { field: 'numbers.owner', operator: 'is', value: 'alice' }] });
+    const s3 = setup({
+      fields: [{ field: 'numbers.number', storeInto: 'num' }],
+      logic: 'or',
+      conditions: [
+        { field: 'numbers.owner', operator: 'is', value: 'authUsername' },
+        { field: 'numbers.owner', operator: 'is', value: 'alice' },
+      ],
+    });
     expect((await s3.run({})).cd.vars.num).toBe('3225551000');
     expect(s3.directory.queries[0].conditions).toEqual([{ field: 'numbers.owner', operator: 'is', value: 'alice' }]);
   });
 
   test('fetch all + storeIntoRecordsList: every row as a record keyed by storeInto, first row into the variables', async () => {
     const { directory, run } = setup({
-      fields: [{ field: 'numbers.number', storeInto: 'num' }, { field: 'numbers.tier', storeInto: '' }],
+      fields: [
+        { field: 'numbers.number', storeInto: 'num' },
+        { field: 'numbers.tier', storeInto: '' },
+      ],
       conditions: [{ field: 'numbers.owner', operator: 'is', value: 'calling' }],
-      fetch: 'all', storeIntoRecordsList: 'numbers', orderBy: [{ field: 'numbers.number', direction: 'DESC' }], offset: '0',
+      fetch: 'all',
+      storeIntoRecordsList: 'numbers',
+      orderBy: [{ field: 'numbers.number', direction: 'DESC' }],
+      offset: '0',
     });
     const r = await run({ calling: 'alice' });
     expect(r.cd.vars.numbers).toEqual([
@@ -89,10 +135,16 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
   });
 
   test('an `in` condition sends a list (comma text or a list-of-records variable)', async () => {
-    const { directory, run } = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.tier', operator: 'in', value: 'silver, platinum' }] });
+    const { directory, run } = setup({
+      fields: [{ field: 'numbers.owner', storeInto: 'owner' }],
+      conditions: [{ field: 'numbers.tier', operator: 'in', value: 'silver, platinum' }],
+    });
     expect((await run({})).cd.vars.owner).toBe('bob');
     expect(directory.queries[0].conditions[0].value).toEqual(['silver', 'platinum']);
-    const json = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.tier', operator: 'in', value: '["platinum", "bronze"]' }] });
+    const json = setup({
+      fields: [{ field: 'numbers.owner', storeInto: 'owner' }],
+      conditions: [{ field: 'numbers.tier', operator: 'in', value: '["platinum", "bronze"]' }],
+    });
     expect((await json.run({})).cd.vars.owner).toBe('alice');
     expect(json.directory.queries[0].conditions[0].value).toEqual(['platinum', 'bronze']);
     const list = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.tier', operator: 'in', value: ['gold'] }] });
@@ -101,16 +153,25 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
   });
 
   test('an operator the in-memory directory does not support is an error 500 naming the node', async () => {
-    const { run } = setup({ fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.number', operator: 'isLongestPrefixMatchOf', value: 'called' }] });
+    const { run } = setup({
+      fields: [{ field: 'numbers.owner', storeInto: 'owner' }],
+      conditions: [{ field: 'numbers.number', operator: 'isLongestPrefixMatchOf', value: 'called' }],
+    });
     const r = await run({ called: '32255510009' });
     expect(r.outcome).toEqual({
-      kind: 'error', status: 500, reason: 'Server Internal Error (operator isLongestPrefixMatchOf is not supported by the in-memory directory)',
+      kind: 'error',
+      status: 500,
+      reason: 'Server Internal Error (operator isLongestPrefixMatchOf is not supported by the in-memory directory)',
       where: 'logic 1 "test" › node 1 "n1"',
     });
   });
 
   describe('caching', () => {
-    const values = { fields: [{ field: 'numbers.owner', storeInto: 'owner' }], conditions: [{ field: 'numbers.number', operator: 'is', value: 'called' }], caching: 60 };
+    const values = {
+      fields: [{ field: 'numbers.owner', storeInto: 'owner' }],
+      conditions: [{ field: 'numbers.number', operator: 'is', value: 'called' }],
+      caching: 60,
+    };
 
     test('a second run within `caching` seconds does not hit the directory; after expiry it does', async () => {
       const { directory, ctx, run } = setup(values);
@@ -145,7 +206,7 @@ describe('query.queryDatabaseGeneric on the in-memory directory', () => {
       }
     });
 
-    test('a directory change (ctx.directoryChanges) empties the node\'s cache', async () => {
+    test("a directory change (ctx.directoryChanges) empties the node's cache", async () => {
       const { directory, ctx, run } = setup(values);
       const changes = new DirectoryChanges();
       ctx.directoryChanges = changes;

@@ -9,19 +9,26 @@ import { cdOf, compile, docOf, reply, runNodes, setVars, start, type NodeSpec } 
 
 /** start → authStatus is 1 ? 200 : (password := … → authenticate). */
 function authLogic(password: string, ha1Flag: unknown = '') {
-  return compile(docOf([
-    start(1),
-    [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'authStatus', operator: 'is', value: '1', ifTrue: 9 }], fallback: 2 }],
-    setVars(2, [{ variable: 'password', value: password }], 3),
-    [3, 'output.nit.registrar.authenticate', { password: 'password', ha1: ha1Flag }],
-    reply(9, 200, 'authenticated'),
-  ]));
+  return compile(
+    docOf([
+      start(1),
+      [1, 'analysis.sequentialConditions', { conditions: [{ variable: 'authStatus', operator: 'is', value: '1', ifTrue: 9 }], fallback: 2 }],
+      setVars(2, [{ variable: 'password', value: password }], 3),
+      [3, 'output.nit.registrar.authenticate', { password: 'password', ha1: ha1Flag }],
+      reply(9, 200, 'authenticated'),
+    ]),
+  );
 }
 
 const invite = (headers: Record<string, string> = {}) => ({
-  requestMethod: 'INVITE', requestURI: 'sip:200@nl.netaxis.be',
+  requestMethod: 'INVITE',
+  requestURI: 'sip:200@nl.netaxis.be',
   headers: {
-    From: '<sip:francesco@nl.netaxis.be>;tag=1', To: '<sip:200@nl.netaxis.be>', 'Call-ID': 'inv-1', CSeq: '1 INVITE', ...headers,
+    From: '<sip:francesco@nl.netaxis.be>;tag=1',
+    To: '<sip:200@nl.netaxis.be>',
+    'Call-ID': 'inv-1',
+    CSeq: '1 INVITE',
+    ...headers,
   },
 });
 
@@ -43,7 +50,11 @@ describe('output.nit.registrar.authenticate', () => {
     expect(r.outcome).toMatchObject({ kind: 'challenge', realm: 'sip.example.com' });
   });
 
-  async function challengeThenAnswer(input: (h: Record<string, string>) => Record<string, unknown>, header: string, o: { password?: string; storedPassword?: string; ha1Flag?: unknown; realm?: string } = {}) {
+  async function challengeThenAnswer(
+    input: (h: Record<string, string>) => Record<string, unknown>,
+    header: string,
+    o: { password?: string; storedPassword?: string; ha1Flag?: unknown; realm?: string } = {},
+  ) {
     const ctx = testContext({ realm: o.realm });
     const service = authLogic(o.storedPassword ?? '123456', o.ha1Flag);
     const first = await runLogic(service, '1', cdOf(input({})), ctx);
@@ -117,7 +128,10 @@ describe('output.nit.registrar.saveLocationService', () => {
     const ctx = testContext();
     const r = await runNodes(saveLogic(), sampleRegister(), ctx);
     expect(r.outcome).toEqual({
-      kind: 'register', status: 200, reason: 'OK', aor: 'francesco',
+      kind: 'register',
+      status: 200,
+      reason: 'OK',
+      aor: 'francesco',
       bindings: [{ contact: 'sip:francesco@10.1.10.89:57806;ob', expires: 300, q: -1 }],
     });
     const [b] = await ctx.location.lookup('francesco', null, new Date(ctx.clock.now()));
@@ -143,14 +157,21 @@ describe('output.nit.registrar.saveLocationService', () => {
   });
 
   test('the AoR may come from another variable', async () => {
-    const r = await runNodes([start(1), [1, 'output.nit.registrar.saveLocationService', { aor: 'authUsername' }]], { ...sampleRegister(), authUsername: 'alice' });
+    const r = await runNodes([start(1), [1, 'output.nit.registrar.saveLocationService', { aor: 'authUsername' }]], {
+      ...sampleRegister(),
+      authUsername: 'alice',
+    });
     expect(r.outcome).toMatchObject({ kind: 'register', status: 200, aor: 'alice' });
   });
 
   test('a location port that throws LocationUnavailableError → error 503 with its retryAfter', async () => {
     const down: LocationPort = {
-      register: async () => { throw new LocationUnavailableError('mongodb down', 7); },
-      lookup: async () => { throw new LocationUnavailableError('mongodb down', 7); },
+      register: async () => {
+        throw new LocationUnavailableError('mongodb down', 7);
+      },
+      lookup: async () => {
+        throw new LocationUnavailableError('mongodb down', 7);
+      },
     };
     const r = await runNodes(saveLogic(), sampleRegister(), testContext({ location: down }));
     expect(r.outcome).toEqual({ kind: 'error', status: 503, reason: 'Service Unavailable', retryAfter: 7, where: 'logic 1 "test" › node 1 "n1"' });
@@ -162,18 +183,28 @@ describe('output.nit.registrar.saveLocationService', () => {
 describe('output.nit.registrar.lookupLocationService', () => {
   async function registered() {
     const ctx = testContext();
-    const r = await runNodes(saveLogic(), sampleRegister({ Contact: '<sip:francesco@10.0.0.1:5060>;q=0.5, <sip:francesco@10.0.0.2:5060>;q=1.0, <sip:francesco@10.0.0.3:5060>;q=0.7' }), ctx);
+    const r = await runNodes(
+      saveLogic(),
+      sampleRegister({ Contact: '<sip:francesco@10.0.0.1:5060>;q=0.5, <sip:francesco@10.0.0.2:5060>;q=1.0, <sip:francesco@10.0.0.3:5060>;q=0.7' }),
+      ctx,
+    );
     expect(r.outcome).toMatchObject({ status: 200 });
     return ctx;
   }
-  const call = (to = 'francesco') => ({ requestMethod: 'INVITE', requestURI: `sip:${to}@nl.netaxis.be`, headers: { From: '<sip:bob@x>;tag=1', To: `<sip:${to}@nl.netaxis.be>`, CSeq: '1 INVITE' } });
+  const call = (to = 'francesco') => ({
+    requestMethod: 'INVITE',
+    requestURI: `sip:${to}@nl.netaxis.be`,
+    headers: { From: '<sip:bob@x>;tag=1', To: `<sip:${to}@nl.netaxis.be>`, CSeq: '1 INVITE' },
+  });
 
   test('relays to the bindings of the Request-URI user, highest q first', async () => {
     const ctx = await registered();
     const r = await runNodes([start(1), [1, 'output.nit.registrar.lookupLocationService', {}]], call(), ctx);
     if (r.outcome.kind !== 'relay') throw new Error(`expected relay, got ${JSON.stringify(r.outcome)}`);
     expect(r.outcome.targets.map((t) => [t.uri, t.q])).toEqual([
-      ['sip:francesco@10.0.0.2:5060', 1], ['sip:francesco@10.0.0.3:5060', 0.7], ['sip:francesco@10.0.0.1:5060', 0.5],
+      ['sip:francesco@10.0.0.2:5060', 1],
+      ['sip:francesco@10.0.0.3:5060', 0.7],
+      ['sip:francesco@10.0.0.1:5060', 0.5],
     ]);
     expect(r.outcome.targets[0]).toMatchObject({ path: null });
   });
@@ -188,7 +219,11 @@ describe('output.nit.registrar.lookupLocationService', () => {
 
   test('not registered: the ifNotFound exit when set, else 404 (or the configured code)', async () => {
     const ctx = await registered();
-    const withExit = await runNodes([start(1), [1, 'output.nit.registrar.lookupLocationService', { ifNotFound: 2 }], reply(2, 486, 'voicemail later')], call('nobody'), ctx);
+    const withExit = await runNodes(
+      [start(1), [1, 'output.nit.registrar.lookupLocationService', { ifNotFound: 2 }], reply(2, 486, 'voicemail later')],
+      call('nobody'),
+      ctx,
+    );
     expect(withExit.outcome).toEqual({ kind: 'reply', status: 486, reason: 'voicemail later' });
     const bare = await runNodes([start(1), [1, 'output.nit.registrar.lookupLocationService', {}]], call('nobody'), ctx);
     expect(bare.outcome).toEqual({ kind: 'reply', status: 404, reason: 'Not Found' });
@@ -205,8 +240,12 @@ describe('output.nit.registrar.lookupLocationService', () => {
 
   test('a location store that is down → 503', async () => {
     const down: LocationPort = {
-      register: async () => { throw new LocationUnavailableError('down'); },
-      lookup: async () => { throw new LocationUnavailableError('down'); },
+      register: async () => {
+        throw new LocationUnavailableError('down');
+      },
+      lookup: async () => {
+        throw new LocationUnavailableError('down');
+      },
     };
     const r = await runNodes([start(1), [1, 'output.nit.registrar.lookupLocationService', {}]], call(), testContext({ location: down }));
     expect(r.outcome).toMatchObject({ kind: 'error', status: 503, retryAfter: 5 });

@@ -3,20 +3,43 @@ import { createMemoryDirectory } from '../../../services/directory/memory';
 import { testContext } from '../../support/context';
 import { reply, runNodes, setVars, start, type NodeSpec } from './helpers';
 
-interface Cond { variable: string; operator: Operator | string; value?: unknown }
+interface Cond {
+  variable: string;
+  operator: Operator | string;
+  value?: unknown;
+}
 
 /**
  * Runs start → [before…] → analysis.condition(logic, conds) → 200 | 404 and tells which exit was taken.
  * `before` nodes are chained with ids 10, 11, …
  */
-async function holds(conds: Cond | Cond[], input: Record<string, unknown> = {}, opts: { logic?: string; before?: NodeSpec[]; ctx?: ReturnType<typeof testContext> } = {}): Promise<boolean> {
+async function holds(
+  conds: Cond | Cond[],
+  input: Record<string, unknown> = {},
+  opts: { logic?: string; before?: NodeSpec[]; ctx?: ReturnType<typeof testContext> } = {},
+): Promise<boolean> {
   const before = opts.before ?? [];
-  const chain: NodeSpec[] = before.map(([, type, values], i) => [10 + i, type, { ...values, ...(type === 'query.queryDatabaseGeneric' ? { ifRecordFound: i + 1 < before.length ? 11 + i : 1, ifnoRecordFound: 404 } : { next: i + 1 < before.length ? 11 + i : 1 }) }]);
-  const r = await runNodes([
-    start(chain.length ? 10 : 1), ...chain,
-    [1, 'analysis.condition', { logic: opts.logic ?? 'all', conditions: Array.isArray(conds) ? conds : [conds], ifTrue: 200, ifFalse: 404 }],
-    reply(200, 200), reply(404, 404),
-  ], input, opts.ctx);
+  const chain: NodeSpec[] = before.map(([, type, values], i) => [
+    10 + i,
+    type,
+    {
+      ...values,
+      ...(type === 'query.queryDatabaseGeneric'
+        ? { ifRecordFound: i + 1 < before.length ? 11 + i : 1, ifnoRecordFound: 404 }
+        : { next: i + 1 < before.length ? 11 + i : 1 }),
+    },
+  ]);
+  const r = await runNodes(
+    [
+      start(chain.length ? 10 : 1),
+      ...chain,
+      [1, 'analysis.condition', { logic: opts.logic ?? 'all', conditions: Array.isArray(conds) ? conds : [conds], ifTrue: 200, ifFalse: 404 }],
+      reply(200, 200),
+      reply(404, 404),
+    ],
+    input,
+    opts.ctx,
+  );
   if (r.outcome.kind !== 'reply') throw new Error(`unexpected outcome ${JSON.stringify(r.outcome)}`);
   return r.outcome.status === 200;
 }
@@ -72,8 +95,20 @@ describe('exists / doesNotExist and missing variables', () => {
   });
 
   const valueFor: Record<Operator, unknown> = {
-    is: 'x', isNot: 'x', exists: 'True', doesNotExist: 'True', contains: 'x', doesNotContain: 'x', startsWith: 'x', endsWith: 'x',
-    matches: '.*', greaterThan: 0, greaterOrEqual: 0, lessThan: 0, lessOrEqual: 0, in: 'x,y',
+    is: 'x',
+    isNot: 'x',
+    exists: 'True',
+    doesNotExist: 'True',
+    contains: 'x',
+    doesNotContain: 'x',
+    startsWith: 'x',
+    endsWith: 'x',
+    matches: '.*',
+    greaterThan: 0,
+    greaterOrEqual: 0,
+    lessThan: 0,
+    lessOrEqual: 0,
+    in: 'x,y',
   };
   test.each(OPERATORS.map((o) => [o]))('on a missing variable, %s holds only if it is doesNotExist', async (op) => {
     expect(await holds(c('nobody', op, valueFor[op]))).toBe(op === 'doesNotExist');
@@ -163,9 +198,18 @@ describe('in', () => {
 
   test('a list-of-records variable (rows of a query)', async () => {
     const ctx = testContext({ directory: createMemoryDirectory({ 'routing.allowed': [{ number: '100' }, { number: '200' }] }) });
-    const before: NodeSpec[] = [[0, 'query.queryDatabaseGeneric', {
-      tables: ['routing.allowed'], fields: [{ field: 'allowed.number', storeInto: 'firstAllowed' }], fetch: 'all', storeIntoRecordsList: 'allowed',
-    }]];
+    const before: NodeSpec[] = [
+      [
+        0,
+        'query.queryDatabaseGeneric',
+        {
+          tables: ['routing.allowed'],
+          fields: [{ field: 'allowed.number', storeInto: 'firstAllowed' }],
+          fetch: 'all',
+          storeIntoRecordsList: 'allowed',
+        },
+      ],
+    ];
     expect(await holds(c('called', 'in', 'allowed'), { called: '200' }, { before, ctx })).toBe(true);
     expect(await holds(c('called', 'in', 'allowed'), { called: '300' }, { before, ctx })).toBe(false);
     expect(await holds(c('allowed', 'contains', '100'), {}, { before, ctx })).toBe(true);
@@ -187,7 +231,12 @@ describe('values: variable or literal', () => {
 
   test('a referenced variable that is missing reads as null', async () => {
     // `maybe` is known to the logic (a set-variables node writes it) but that write is skipped
-    const before: NodeSpec[] = [setVars(0, [{ variable: 'maybe', value: 'set', onlyIfNotSet: true }, { variable: 'maybe', value: null }])];
+    const before: NodeSpec[] = [
+      setVars(0, [
+        { variable: 'maybe', value: 'set', onlyIfNotSet: true },
+        { variable: 'maybe', value: null },
+      ]),
+    ];
     expect(await holds(c('x', 'is', 'maybe'), { x: 'maybe' }, { before })).toBe(false);
     expect(await holds(c('x', 'isNot', 'maybe'), { x: 'y' }, { before })).toBe(true);
     expect(await holds(c('maybe', 'doesNotExist'), {}, { before })).toBe(true);
@@ -212,7 +261,10 @@ describe('combined conditions: logic any / all / and / or', () => {
   const one = c('called', 'is', '100');
   const other = c('called', 'is', '200');
   test.each([
-    ['any', true], ['or', true], ['all', false], ['and', false],
+    ['any', true],
+    ['or', true],
+    ['all', false],
+    ['and', false],
   ])('one true and one false with logic %s → %s', async (logic, expected) => {
     expect(await holds([one, other], { called: '100' }, { logic })).toBe(expected);
     expect(await holds([other, one], { called: '100' }, { logic })).toBe(expected);
@@ -232,20 +284,30 @@ describe('combined conditions: logic any / all / and / or', () => {
 describe('sequential conditions', () => {
   const seq = (fallback?: number): NodeSpec[] => [
     start(1),
-    [1, 'analysis.sequentialConditions', {
-      conditions: [
-        { variable: 'called', operator: 'startsWith', value: '00', ifTrue: 10 },
-        { variable: 'called', operator: 'startsWith', value: '0', ifTrue: 11 },
-        { variable: 'called', operator: 'exists', ifTrue: 12 },
-      ],
-      ...(fallback === undefined ? {} : { fallback }),
-    }],
-    reply(10, 480, 'international'), reply(11, 480, 'national'), reply(12, 480, 'local'), reply(13, 404),
+    [
+      1,
+      'analysis.sequentialConditions',
+      {
+        conditions: [
+          { variable: 'called', operator: 'startsWith', value: '00', ifTrue: 10 },
+          { variable: 'called', operator: 'startsWith', value: '0', ifTrue: 11 },
+          { variable: 'called', operator: 'exists', ifTrue: 12 },
+        ],
+        ...(fallback === undefined ? {} : { fallback }),
+      },
+    ],
+    reply(10, 480, 'international'),
+    reply(11, 480, 'national'),
+    reply(12, 480, 'local'),
+    reply(13, 404),
   ];
 
   test('the first true condition wins', async () => {
-    expect((await runNodes(seq(13), { called: '0032' }, undefined, { trace: true })).trace!.map((t) => t.exit))
-      .toEqual(['next', 'conditions/0/ifTrue', 'reply']);
+    expect((await runNodes(seq(13), { called: '0032' }, undefined, { trace: true })).trace!.map((t) => t.exit)).toEqual([
+      'next',
+      'conditions/0/ifTrue',
+      'reply',
+    ]);
     expect((await runNodes(seq(13), { called: '0032' })).outcome).toMatchObject({ reason: 'international' });
     expect((await runNodes(seq(13), { called: '032' })).outcome).toMatchObject({ reason: 'national' });
     expect((await runNodes(seq(13), { called: '32' })).outcome).toMatchObject({ reason: 'local' });
@@ -255,7 +317,10 @@ describe('sequential conditions', () => {
     const r = await runNodes(seq(13), {}, undefined, { trace: true });
     expect(r.outcome).toEqual({ kind: 'reply', status: 404, reason: 'Not Found' });
     expect(r.trace![1].exit).toBe('fallback');
-    const unset = await runNodes(seq().filter((n) => n[0] !== 13), {});
+    const unset = await runNodes(
+      seq().filter((n) => n[0] !== 13),
+      {},
+    );
     expect(unset.outcome).toEqual({ kind: 'exit', status: null });
   });
 });

@@ -25,7 +25,15 @@ describe('the seed registration logic, unchanged', () => {
   test('REGISTER without credentials is challenged with 401 in the From host realm', async () => {
     const ctx = testContext();
     const r = await runLogic(service, '24', cdOf(sampleRegister()), ctx, { trace: true });
-    expect(r.outcome).toMatchObject({ kind: 'challenge', status: 401, header: 'WWW-Authenticate', realm: 'nl.netaxis.be', qop: 'auth', algorithm: 'MD5', stale: false });
+    expect(r.outcome).toMatchObject({
+      kind: 'challenge',
+      status: 401,
+      header: 'WWW-Authenticate',
+      realm: 'nl.netaxis.be',
+      qop: 'auth',
+      algorithm: 'MD5',
+      stale: false,
+    });
     expect(r.trace!.map((t) => t.nodeId)).toEqual(['0', '1', '3', '5', '4']);
     expect(r.cd.vars.authStatus).toBe(0);
   });
@@ -34,7 +42,12 @@ describe('the seed registration logic, unchanged', () => {
     const ctx = testContext();
     const first = await runLogic(service, '24', cdOf(sampleRegister()), ctx);
     if (first.outcome.kind !== 'challenge') throw new Error('expected a challenge');
-    const authorization = answerChallenge(first.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    const authorization = answerChallenge(first.outcome.challenges[0], {
+      username: 'francesco',
+      password: '123456',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
     const second = cdOf(sampleRegister({ Authorization: authorization, CSeq: '62651 REGISTER' }));
     expect(second.vars.authUsername).toBe('francesco');
     const r = await runLogic(service, '24', second, ctx, { trace: true });
@@ -44,7 +57,14 @@ describe('the seed registration logic, unchanged', () => {
     expect(r.restarts).toBe(1);
     expect(r.cd.vars).toMatchObject({ authStatus: 1, password: '123456', customer_name: 'Netaxis NL' });
     expect(r.trace!.map((t) => `${t.nodeId}:${t.exit}`)).toEqual([
-      '0:next', '1:fallback', '3:ifTrue', '5:ifRecordFound', '4:restart', '0:next', '1:conditions/0/ifTrue', '2:register',
+      '0:next',
+      '1:fallback',
+      '3:ifTrue',
+      '5:ifRecordFound',
+      '4:restart',
+      '0:next',
+      '1:conditions/0/ifTrue',
+      '2:register',
     ]);
     const bindings = await ctx.location.lookup('francesco', null, new Date(ctx.clock.now()));
     expect(bindings.map((b) => b.contact)).toEqual(['sip:francesco@10.1.10.89:57806;ob']);
@@ -54,7 +74,12 @@ describe('the seed registration logic, unchanged', () => {
     const ctx = testContext();
     const first = await runLogic(service, '24', cdOf(sampleRegister()), ctx);
     if (first.outcome.kind !== 'challenge') throw new Error('expected a challenge');
-    const authorization = answerChallenge(first.outcome.challenges[0], { username: 'francesco', password: 'wrong', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    const authorization = answerChallenge(first.outcome.challenges[0], {
+      username: 'francesco',
+      password: 'wrong',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
     const r = await runLogic(service, '24', cdOf(sampleRegister({ Authorization: authorization })), ctx);
     expect(r.outcome).toMatchObject({ kind: 'challenge', status: 401 });
     expect(r.cd.vars.authStatus).toBe(0);
@@ -75,7 +100,12 @@ describe('the seed registration logic, unchanged', () => {
     const ctx = testContext();
     const first = await runLogic(service, '24', cdOf(sampleRegister()), ctx);
     if (first.outcome.kind !== 'challenge') throw new Error('expected a challenge');
-    const authorization = answerChallenge(first.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    const authorization = answerChallenge(first.outcome.challenges[0], {
+      username: 'francesco',
+      password: '123456',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
     expect((await runLogic(service, '24', cdOf(sampleRegister({ Authorization: authorization })), ctx)).outcome.kind).toBe('register');
     expect((await runLogic(service, '24', cdOf(sampleRegister({ Authorization: authorization })), ctx)).outcome.kind).toBe('challenge');
   });
@@ -84,7 +114,12 @@ describe('the seed registration logic, unchanged', () => {
     const ctx = testContext();
     const first = await runLogic(service, '24', cdOf(sampleRegister()), ctx);
     if (first.outcome.kind !== 'challenge') throw new Error('expected a challenge');
-    const authorization = answerChallenge(first.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+    const authorization = answerChallenge(first.outcome.challenges[0], {
+      username: 'francesco',
+      password: '123456',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
     ctx.clockMs.value += 3600_000;
     const r = await runLogic(service, '24', cdOf(sampleRegister({ Authorization: authorization })), ctx);
     expect(r.outcome).toMatchObject({ kind: 'challenge', stale: true });

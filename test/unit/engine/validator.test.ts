@@ -16,8 +16,18 @@ const OPERATOR_LIST = OPERATORS.map((o) => JSON.stringify(o)).join(', ');
 
 describe('formatProblem', () => {
   test('locates file, logic, node and pointer', () => {
-    expect(formatProblem({ severity: 'error', file: 'f.slid', logicId: '24', logicName: 'registration', nodeId: '3', nodeName: 'check', pointer: 'values/next', message: 'm' }))
-      .toBe('f.slid › logic 24 "registration" › node 3 "check" › values/next: m');
+    expect(
+      formatProblem({
+        severity: 'error',
+        file: 'f.slid',
+        logicId: '24',
+        logicName: 'registration',
+        nodeId: '3',
+        nodeName: 'check',
+        pointer: 'values/next',
+        message: 'm',
+      }),
+    ).toBe('f.slid › logic 24 "registration" › node 3 "check" › values/next: m');
     expect(formatProblem({ severity: 'error', file: 'f.slid', logicId: '24', message: 'm' })).toBe('f.slid › logic 24: m');
     expect(formatProblem({ severity: 'warning', file: 'f.slid', message: 'm' })).toBe('f.slid: m');
   });
@@ -70,7 +80,9 @@ describe('validator: one fixture per rule, exact located messages', () => {
   });
 
   test('unknown node type names the type', () => {
-    expect(errorsOf('unknown-node-type.slid')).toEqual(['unknown-node-type.slid › logic 7 "future" › node 1 "teleport" › type: unknown node type "output.teleport"']);
+    expect(errorsOf('unknown-node-type.slid')).toEqual([
+      'unknown-node-type.slid › logic 7 "future" › node 1 "teleport" › type: unknown node type "output.teleport"',
+    ]);
   });
 
   test('unknown operator lists the allowed ones', () => {
@@ -89,15 +101,21 @@ describe('validator: one fixture per rule, exact located messages', () => {
   });
 
   test('two start nodes', () => {
-    expect(errorsOf('two-starts.slid')).toEqual(['two-starts.slid › logic 7 "two heads" › node 1 "Start again" › type: is a second live enter.start node (a logic has exactly one)']);
+    expect(errorsOf('two-starts.slid')).toEqual([
+      'two-starts.slid › logic 7 "two heads" › node 1 "Start again" › type: is a second live enter.start node (a logic has exactly one)',
+    ]);
   });
 
   test('exit to a missing node', () => {
-    expect(errorsOf('exit-missing-node.slid')).toEqual(['exit-missing-node.slid › logic 7 "dangling" › node 1 "route" › values/conditions/0/ifTrue: points to missing node 9']);
+    expect(errorsOf('exit-missing-node.slid')).toEqual([
+      'exit-missing-node.slid › logic 7 "dangling" › node 1 "route" › values/conditions/0/ifTrue: points to missing node 9',
+    ]);
   });
 
   test('exit to an archived node', () => {
-    expect(errorsOf('exit-archived-node.slid')).toEqual(['exit-archived-node.slid › logic 7 "to the attic" › node 0 "Start" › values/next: points to archived node 1']);
+    expect(errorsOf('exit-archived-node.slid')).toEqual([
+      'exit-archived-node.slid › logic 7 "to the attic" › node 0 "Start" › values/next: points to archived node 1',
+    ]);
   });
 
   test('required exits left unset ("" and null); an unset optional exit is fine', () => {
@@ -125,10 +143,16 @@ describe('validator: one fixture per rule, exact located messages', () => {
 
   test('bad regex in matches', () => {
     let detail = '';
-    // eslint-disable-next-line no-invalid-regexp -- deliberately invalid: the expected message is the engine's own
-    try { new RegExp('^(00|\\+'); } catch (e) { detail = (e as Error).message; }
+    try {
+      // eslint-disable-next-line no-invalid-regexp -- deliberately invalid: the expected message is the engine's own
+      new RegExp('^(00|\\+');
+    } catch (e) {
+      detail = (e as Error).message;
+    }
     expect(detail).not.toBe('');
-    expect(errorsOf('bad-regex.slid')).toEqual([`bad-regex.slid › logic 7 "regex" › node 1 "screen" › values/conditions/0/value: invalid regular expression: ${detail}`]);
+    expect(errorsOf('bad-regex.slid')).toEqual([
+      `bad-regex.slid › logic 7 "regex" › node 1 "screen" › values/conditions/0/value: invalid regular expression: ${detail}`,
+    ]);
   });
 
   test('a regex read from a variable is not checked at load', () => {
@@ -148,7 +172,9 @@ describe('validator: one fixture per rule, exact located messages', () => {
   });
 
   test('sub-logic call to a missing logic', () => {
-    expect(errorsOf('call-missing-logic.slid')).toEqual(['call-missing-logic.slid › logic 7 "caller" › node 1 "screening" › values/logic: names no logic of this file: screening']);
+    expect(errorsOf('call-missing-logic.slid')).toEqual([
+      'call-missing-logic.slid › logic 7 "caller" › node 1 "screening" › values/logic: names no logic of this file: screening',
+    ]);
   });
 
   test('several problems in one file are all reported, across logics', () => {

@@ -2,8 +2,10 @@
 import { parseConfig } from '../../../server/config';
 import { DROP_BANNED, DROP_RATE, DROP_SCANNER, Guard, PASS, type BanEvent, type GuardOptions } from '../../../services/guard';
 
-const REQ = (ua = 'Telephone 1.0') => Buffer.from(
-  `REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK1\r\nCall-ID: 1\r\nCSeq: 1 REGISTER\r\nUser-Agent: ${ua}\r\nContent-Length: 0\r\n\r\n`);
+const REQ = (ua = 'Telephone 1.0') =>
+  Buffer.from(
+    `REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK1\r\nCall-ID: 1\r\nCSeq: 1 REGISTER\r\nUser-Agent: ${ua}\r\nContent-Length: 0\r\n\r\n`,
+  );
 
 function setup(over: Partial<GuardOptions> = {}) {
   let now = 1_000_000;
@@ -19,18 +21,31 @@ function setup(over: Partial<GuardOptions> = {}) {
     onLift: (kind, key) => lifts.push(`${kind}:${key}`),
     ...over,
   });
-  return { g, events, lifts, advance: (ms: number) => { now += ms; }, now: () => now };
+  return {
+    g,
+    events,
+    lifts,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    now: () => now,
+  };
 }
 
 describe('failed authentications', () => {
   test('a source reaching maxFailuresPerSource within the window is banned: its messages are dropped until banSec', () => {
     const { g, events, advance } = setup();
-    for (let i = 0; i < 4; i++) { g.authFailure('192.0.2.1', `u${i}`); advance(1000); }
+    for (let i = 0; i < 4; i++) {
+      g.authFailure('192.0.2.1', `u${i}`);
+      advance(1000);
+    }
     expect(g.check(REQ(), '192.0.2.1')).toBe(PASS);
     g.authFailure('192.0.2.1', 'francesco');
     expect(g.check(REQ(), '192.0.2.1')).toBe(DROP_BANNED);
     expect(g.check(REQ(), '192.0.2.2')).toBe(PASS); // control: another source
-    expect(events).toEqual([expect.objectContaining({ kind: 'source', key: '192.0.2.1', reason: 'auth', count: 5, last: 'francesco', windowSec: 60, durationSec: 900 })]);
+    expect(events).toEqual([
+      expect.objectContaining({ kind: 'source', key: '192.0.2.1', reason: 'auth', count: 5, last: 'francesco', windowSec: 60, durationSec: 900 }),
+    ]);
     advance(899_000);
     expect(g.check(REQ(), '192.0.2.1')).toBe(DROP_BANNED);
     advance(1000);
@@ -42,7 +57,10 @@ describe('failed authentications', () => {
 
   test('failures spread wider than the window never ban (sliding, not cumulative)', () => {
     const { g, advance } = setup();
-    for (let i = 0; i < 50; i++) { g.authFailure('192.0.2.1', null); advance(15_000); }
+    for (let i = 0; i < 50; i++) {
+      g.authFailure('192.0.2.1', null);
+      advance(15_000);
+    }
     expect(g.isBanned('192.0.2.1')).toBe(false);
     expect(g.sourceFailureCount('192.0.2.1')).toBe(3); // the last 45 s: 3 failures, the one 60 s ago is out
   });
@@ -63,7 +81,7 @@ describe('failed authentications', () => {
     expect(g.activeLocks()).toEqual([]);
   });
 
-  test('with the defaults\' ordering (per source < per user), one source is banned before it locks the user', () => {
+  test("with the defaults' ordering (per source < per user), one source is banned before it locks the user", () => {
     const { g } = setup();
     for (let i = 0; i < 100; i++) if (!g.isBanned('192.0.2.1')) g.authFailure('192.0.2.1', 'francesco');
     expect(g.isBanned('192.0.2.1')).toBe(true);
@@ -117,10 +135,16 @@ describe('rate limit', () => {
   test('over the rate banAfterSec in a row → banned (reason rate); short bursts with pauses are not', () => {
     const { g, events, advance } = setup();
     // bursts of 40 every 2 s: over the rate each time, but the streak breaks between them
-    for (let i = 0; i < 5; i++) { for (let k = 0; k < 40; k++) g.check(REQ(), '192.0.2.3'); advance(2000); }
+    for (let i = 0; i < 5; i++) {
+      for (let k = 0; k < 40; k++) g.check(REQ(), '192.0.2.3');
+      advance(2000);
+    }
     expect(g.isBanned('192.0.2.3')).toBe(false);
     // 100 messages/s for 3.5 s: the burst is spent after ≈ 0.2 s, then 3.3 s over the rate
-    for (let t = 0; t <= 3500; t += 10) { g.check(REQ(), '192.0.2.1'); advance(10); }
+    for (let t = 0; t <= 3500; t += 10) {
+      g.check(REQ(), '192.0.2.1');
+      advance(10);
+    }
     expect(g.isBanned('192.0.2.1')).toBe(true);
     expect(events).toEqual([expect.objectContaining({ kind: 'source', key: '192.0.2.1', reason: 'rate', windowSec: 3 })]);
     expect(events[0].count).toBeGreaterThan(200);
@@ -128,7 +152,10 @@ describe('rate limit', () => {
 
   test('banAfterSec 0: drops, never bans; requestsPerSec 0: no limit', () => {
     const a = setup({ rateLimit: { requestsPerSec: 10, burst: 1, banAfterSec: 0 } });
-    for (let t = 0; t < 20_000; t += 10) { a.g.check(REQ(), '192.0.2.1'); a.advance(10); }
+    for (let t = 0; t < 20_000; t += 10) {
+      a.g.check(REQ(), '192.0.2.1');
+      a.advance(10);
+    }
     expect(a.g.isBanned('192.0.2.1')).toBe(false);
     const b = setup({ rateLimit: { requestsPerSec: 0, burst: 1, banAfterSec: 1 } });
     expect(Array.from({ length: 1000 }, () => b.g.check(REQ(), '192.0.2.1')).every((v) => v === PASS)).toBe(true);
@@ -158,7 +185,10 @@ describe('listing and lifting', () => {
     g.check(REQ('friendly-scanner'), '192.0.2.9');
     for (let i = 0; i < 8; i++) g.authFailure('10.0.0.1', 'bob');
     const l = g.list();
-    expect(l.sources.map((b) => [b.key, b.reason, b.count])).toEqual([['192.0.2.1', 'auth', 5], ['192.0.2.9', 'scanner', 1]]);
+    expect(l.sources.map((b) => [b.key, b.reason, b.count])).toEqual([
+      ['192.0.2.1', 'auth', 5],
+      ['192.0.2.9', 'scanner', 1],
+    ]);
     expect(l.sources[0]).toMatchObject({ since: now(), until: now() + 900_000, last: 'francesco' });
     expect(l.users.map((b) => [b.key, b.reason, b.count, b.last])).toEqual([['bob', 'auth', 8, '10.0.0.1']]);
     expect(g.activeCounts()).toEqual({ sources: 2, users: 1 });
@@ -195,7 +225,9 @@ describe('configuration', () => {
     const ok = parseConfig(JSON.stringify({ security: { trustedSources: ['192.0.2.7', '10.0.0.0/8', '2001:db8::/32', '::ffff:10.1.2.3'] } }), 'test');
     expect(new Guard(ok.security).isTrusted('::ffff:10.9.9.9')).toBe(true);
     for (const bad of ['sbc.example.com', '10.0.0.0/33', '10.0.0.0/8/1', '2001:db8::/129']) {
-      expect(() => parseConfig(JSON.stringify({ security: { trustedSources: [bad] } }), 'test')).toThrow(/security\.trustedSources\.0: must be an IP address or a CIDR block/);
+      expect(() => parseConfig(JSON.stringify({ security: { trustedSources: [bad] } }), 'test')).toThrow(
+        /security\.trustedSources\.0: must be an IP address or a CIDR block/,
+      );
     }
   });
 });

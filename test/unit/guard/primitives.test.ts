@@ -75,7 +75,10 @@ describe('trusted sources', () => {
     const t = new TrustedSources(['127.0.0.1']);
     const list = (t as unknown as { list: { check(a: string, f: string): boolean } }).list;
     const spy = jest.spyOn(list, 'check');
-    for (let i = 0; i < 1000; i++) { t.has('127.0.0.1'); t.has('127.0.0.2'); }
+    for (let i = 0; i < 1000; i++) {
+      t.has('127.0.0.1');
+      t.has('127.0.0.2');
+    }
     expect(spy).toHaveBeenCalledTimes(2);
   });
 
@@ -93,9 +96,11 @@ describe('trusted sources', () => {
 
 describe('ScannerMatcher', () => {
   const m = new ScannerMatcher(['friendly-scanner', 'sipvicious', 'PortSIP VoIP SDK']);
-  const req = (ua: string | null, extra = '') => Buffer.from(
-    `OPTIONS sip:100@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\nFrom: <sip:100@x>;tag=1\r\nTo: <sip:100@x>\r\n`
-    + `Call-ID: 1\r\nCSeq: 1 OPTIONS\r\n${ua === null ? '' : `${ua}\r\n`}${extra}Content-Length: 0\r\n\r\n`);
+  const req = (ua: string | null, extra = '') =>
+    Buffer.from(
+      `OPTIONS sip:100@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\nFrom: <sip:100@x>;tag=1\r\nTo: <sip:100@x>\r\n` +
+        `Call-ID: 1\r\nCSeq: 1 OPTIONS\r\n${ua === null ? '' : `${ua}\r\n`}${extra}Content-Length: 0\r\n\r\n`,
+    );
 
   test('finds a pattern in the User-Agent value, any case, any header-name case and spacing', () => {
     expect(m.match(req('User-Agent: friendly-scanner'))).toBe('friendly-scanner');
@@ -109,7 +114,9 @@ describe('ScannerMatcher', () => {
     expect(m.match(req(null))).toBeNull();
     expect(m.match(req('Subject: friendly-scanner'))).toBeNull();
     expect(m.match(req('User-Agentx: friendly-scanner'))).toBeNull();
-    const withBody = Buffer.from(req('User-Agent: ok').toString().replace('Content-Length: 0\r\n\r\n', 'Content-Length: 30\r\n\r\nUser-Agent: friendly-scanner\r\n'));
+    const withBody = Buffer.from(
+      req('User-Agent: ok').toString().replace('Content-Length: 0\r\n\r\n', 'Content-Length: 30\r\n\r\nUser-Agent: friendly-scanner\r\n'),
+    );
     expect(m.match(withBody)).toBeNull();
   });
 
@@ -144,7 +151,10 @@ describe('locked usernames', () => {
     expect(t.isLocked('a')).toBe(false);
     t.set('b', 0); // 0 = lifted
     expect(t.isLocked('b')).toBe(false);
-    t.replace([['c', 9000], ['d', 100]]);
+    t.replace([
+      ['c', 9000],
+      ['d', 100],
+    ]);
     expect([t.isLocked('c'), t.isLocked('d'), t.size]).toEqual([true, false, 1]);
   });
 
@@ -162,12 +172,14 @@ describe('locked usernames', () => {
     let next = 0;
     const auth: AuthPort = {
       parseCredentials: () => null,
-      challenge: () => { throw new Error('unused'); },
+      challenge: () => {
+        throw new Error('unused');
+      },
       verify: jest.fn(() => results[next]),
     };
     const locked = new Set(['francesco']);
     const wrapped = refuseLockedUsernames(auth, { isLocked: (u) => locked.has(u.toLowerCase()) });
-    const req = (username: string) => ({ credentials: { username } } as unknown as VerifyRequest);
+    const req = (username: string) => ({ credentials: { username } }) as unknown as VerifyRequest;
     for (next = 0; next < 3; next++) {
       expect(wrapped.verify(req('Francesco'))).toBe('bad');
       expect(wrapped.verify(req('bob'))).toBe(results[next]);

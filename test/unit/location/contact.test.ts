@@ -1,7 +1,5 @@
 import { parseUri } from '../../../grammar/sip-values';
-import {
-  methodsMask, parseContactHeaders, parseQ, sameUri,
-} from '../../../services/location/contact';
+import { methodsMask, parseContactHeaders, parseQ, sameUri } from '../../../services/location/contact';
 import { parseExpires } from '../../../sip/message';
 
 const same = (a: string, b: string) => sameUri(parseUri(a)!, parseUri(b)!);
@@ -67,7 +65,7 @@ describe('URI equivalence (RFC 3261 §19.1.4)', () => {
 });
 
 describe('methods bitmask (Kamailio METHOD_*)', () => {
-  it('gives the note\'s 4831 for X-Lite\'s Allow header', () => {
+  it("gives the note's 4831 for X-Lite's Allow header", () => {
     expect(methodsMask('SUBSCRIBE, NOTIFY, INVITE, ACK, CANCEL, BYE, REFER, INFO, OPTIONS')).toBe(4831);
   });
   it('is null without a list', () => {

@@ -3,11 +3,29 @@ import type { Binding } from '../../../services/location/types';
 
 function binding(over: Partial<Binding> = {}): Binding {
   return {
-    ruid: 'r1', username: 'john', domain: null, contact: 'sip:john@10.0.0.1:5060',
-    received: null, path: null, expires: new Date(2_000_000), q: -1, callid: 'c', cseq: 1,
-    last_modified: new Date(1_000_000), flags: 0, cflags: 0, user_agent: 'ua', socket: null,
-    methods: null, instance: null, reg_id: 0, server_id: 0, connection_id: -1, keepalive: 0,
-    partition: 0, ...over,
+    ruid: 'r1',
+    username: 'john',
+    domain: null,
+    contact: 'sip:john@10.0.0.1:5060',
+    received: null,
+    path: null,
+    expires: new Date(2_000_000),
+    q: -1,
+    callid: 'c',
+    cseq: 1,
+    last_modified: new Date(1_000_000),
+    flags: 0,
+    cflags: 0,
+    user_agent: 'ua',
+    socket: null,
+    methods: null,
+    instance: null,
+    reg_id: 0,
+    server_id: 0,
+    connection_id: -1,
+    keepalive: 0,
+    partition: 0,
+    ...over,
   };
 }
 
@@ -18,7 +36,10 @@ describe('memory location store', () => {
     await s.upsert(binding({ ruid: 'r2', contact: 'sip:john@10.0.0.2' }));
     await s.upsert(binding({ ruid: 'r1', cseq: 2 }));
     const found = await s.find('john', null);
-    expect(found.map((b) => [b.ruid, b.cseq]).sort()).toEqual([['r1', 2], ['r2', 1]]);
+    expect(found.map((b) => [b.ruid, b.cseq]).sort()).toEqual([
+      ['r1', 2],
+      ['r2', 1],
+    ]);
     expect(await s.find('jane', null)).toEqual([]);
   });
 

@@ -1,9 +1,7 @@
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { bindingView } from '../../../engine/types';
 import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
-import {
-  LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest,
-} from '../../../services/location/types';
+import { LocationUnavailableError, type Binding, type LocationStore, type RegisterRequest } from '../../../services/location/types';
 
 const T0 = new Date('2019-01-09T16:31:17.000Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
@@ -33,13 +31,16 @@ function setup(opts: RegistrarOptions = {}) {
 
 const contactsOf = (bs: Binding[]) => bs.map((b) => b.contact).sort();
 
-describe('registrar: the note\'s sample REGISTER', () => {
+describe("registrar: the note's sample REGISTER", () => {
   it('stores the binding Kamailio stored (db.location.find() sample), field by field', async () => {
     const { store, reg } = setup();
     const now = new Date('2019-01-09T16:31:17.420Z');
-    const res = await reg.register(req({
-      now, allow: 'SUBSCRIBE, NOTIFY, INVITE, ACK, CANCEL, BYE, REFER, INFO, OPTIONS',
-    }));
+    const res = await reg.register(
+      req({
+        now,
+        allow: 'SUBSCRIBE, NOTIFY, INVITE, ACK, CANCEL, BYE, REFER, INFO, OPTIONS',
+      }),
+    );
     expect(res.status).toBe(200);
     const [b] = await store.find('john', null);
     const { ruid, expires, last_modified, ...rest } = b;
@@ -70,7 +71,9 @@ describe('registrar: the note\'s sample REGISTER', () => {
     expect(expires.getTime() - last_modified.getTime()).toBe(3600_000);
     expect(res.bindings).toEqual([b]);
     expect(bindingView(res.bindings[0], now)).toEqual({
-      contact: 'sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f', expires: 3600, q: -1,
+      contact: 'sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f',
+      expires: 3600,
+      q: -1,
     });
   });
 
@@ -172,9 +175,11 @@ describe('registrar: add, refresh, remove', () => {
 
   it('accepts several contacts in one header and in several headers', async () => {
     const { reg } = setup();
-    const res = await reg.register(req({
-      contacts: ['<sip:john@a>, "J" <sip:john@b>;q=0.5', 'sip:john@c'],
-    }));
+    const res = await reg.register(
+      req({
+        contacts: ['<sip:john@a>, "J" <sip:john@b>;q=0.5', 'sip:john@c'],
+      }),
+    );
     expect(res.status).toBe(200);
     expect(contactsOf(res.bindings)).toEqual(['sip:john@a', 'sip:john@b', 'sip:john@c']);
   });
@@ -262,14 +267,12 @@ describe('registrar: expiry policy', () => {
   it('contact param beats the Expires header, which beats the default', async () => {
     expect((await expiryOf({ contacts: ['<sip:john@a>;expires=120'], expiresHeader: '600' })).secs).toEqual([120]);
     expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: '600' })).secs).toEqual([600]);
-    expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: null }, { defaultExpires: 900 })).secs)
-      .toEqual([900]);
+    expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: null }, { defaultExpires: 900 })).secs).toEqual([900]);
   });
 
   it('a malformed value falls back to the default (RFC 3261 §10.3 step 6, Kamailio)', async () => {
     const opts = { defaultExpires: 900 };
-    expect((await expiryOf({ contacts: ['<sip:john@a>;expires=soon'], expiresHeader: '600' }, opts)).secs)
-      .toEqual([900]);
+    expect((await expiryOf({ contacts: ['<sip:john@a>;expires=soon'], expiresHeader: '600' }, opts)).secs).toEqual([900]);
     expect((await expiryOf({ contacts: ['<sip:john@a>'], expiresHeader: 'later' }, opts)).secs).toEqual([900]);
   });
 
@@ -337,8 +340,7 @@ describe('registrar: limits and validation', () => {
     expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@a', 'sip:john@b']);
     expect((await reg.register(req({ cseq: 3, contacts: ['<sip:john@a>, <sip:john@b>'] }))).status).toBe(200);
     // swapping one for another in a single request stays within the limit
-    expect((await reg.register(req({ cseq: 4, contacts: ['<sip:john@a>;expires=0, <sip:john@c>'] }))).status)
-      .toBe(200);
+    expect((await reg.register(req({ cseq: 4, contacts: ['<sip:john@a>;expires=0, <sip:john@c>'] }))).status).toBe(200);
     expect(contactsOf(await store.find('john', null))).toEqual(['sip:john@b', 'sip:john@c']);
   });
 
@@ -370,7 +372,10 @@ describe('registrar: limits and validation', () => {
   it('stores q as given, -1 when absent', async () => {
     const { reg } = setup();
     const res = await reg.register(req({ contacts: ['<sip:john@a>;q=0.7, <sip:john@b>'] }));
-    expect(res.bindings.map((b) => [b.contact, b.q])).toEqual([['sip:john@b', -1], ['sip:john@a', 0.7]]);
+    expect(res.bindings.map((b) => [b.contact, b.q])).toEqual([
+      ['sip:john@b', -1],
+      ['sip:john@a', 0.7],
+    ]);
   });
 });
 
@@ -388,7 +393,7 @@ describe('registrar: expiry and lookup', () => {
   it('drops expired rows of the AoR while registering, and ignores their CSeq', async () => {
     const { store, reg } = setup();
     await reg.register(req({ cseq: 9, expiresHeader: '60' }));
-    const res = await reg.register(req({ cseq: 1, now: at(120) }));  // same Call-ID, lower CSeq
+    const res = await reg.register(req({ cseq: 1, now: at(120) })); // same Call-ID, lower CSeq
     expect(res.status).toBe(200);
     const all = await store.find('john', null);
     expect(all).toHaveLength(1);
@@ -445,7 +450,12 @@ describe('registrar: ruids', () => {
 describe('registrar: store failures and durability', () => {
   function failing(op: 'find' | 'upsert' | 'remove', err: Error): LocationStore {
     const inner = createMemoryLocationStore();
-    return { ...inner, [op]: async () => { throw err; } };
+    return {
+      ...inner,
+      [op]: async () => {
+        throw err;
+      },
+    };
   }
 
   it.each(['find', 'upsert'] as const)('a store whose %s throws LocationUnavailableError makes register reject with it', async (op) => {
@@ -456,11 +466,15 @@ describe('registrar: store failures and durability', () => {
 
   it('a removal failure rejects too', async () => {
     const inner = createMemoryLocationStore();
-    const reg = createRegistrar({ ...inner, remove: async () => { throw new LocationUnavailableError('down'); } });
+    const reg = createRegistrar({
+      ...inner,
+      remove: async () => {
+        throw new LocationUnavailableError('down');
+      },
+    });
     await reg.register(req());
     await expect(reg.register(req({ cseq: 2, expiresHeader: '0' }))).rejects.toBeInstanceOf(LocationUnavailableError);
-    await expect(reg.register(req({ cseq: 3, contacts: ['*'], expiresHeader: '0' })))
-      .rejects.toBeInstanceOf(LocationUnavailableError);
+    await expect(reg.register(req({ cseq: 3, contacts: ['*'], expiresHeader: '0' }))).rejects.toBeInstanceOf(LocationUnavailableError);
   });
 
   it('wraps any other store error as LocationUnavailableError (cause kept)', async () => {
@@ -469,21 +483,29 @@ describe('registrar: store failures and durability', () => {
     const e = await reg.register(req()).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(LocationUnavailableError);
     expect((e as Error).cause).toBe(boom);
-    await expect(createRegistrar(failing('find', boom)).lookup('john', null, T0))
-      .rejects.toBeInstanceOf(LocationUnavailableError);
+    await expect(createRegistrar(failing('find', boom)).lookup('john', null, T0)).rejects.toBeInstanceOf(LocationUnavailableError);
   });
 
   it('does not answer before the write is durable', async () => {
     const inner = createMemoryLocationStore();
     let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
     let written = false;
     const reg = createRegistrar({
       ...inner,
-      upsert: async (b) => { await gate; await inner.upsert(b); written = true; },
+      upsert: async (b) => {
+        await gate;
+        await inner.upsert(b);
+        written = true;
+      },
     });
     let settled = false;
-    const p = reg.register(req()).then((r) => { settled = true; return r; });
+    const p = reg.register(req()).then((r) => {
+      settled = true;
+      return r;
+    });
     await new Promise((r) => setImmediate(r));
     expect(settled).toBe(false);
     release();
@@ -494,7 +516,7 @@ describe('registrar: store failures and durability', () => {
 });
 
 describe('registrar: background purge', () => {
-  it('purges on an unref\'d timer with the clock, swallows failures, and stops', async () => {
+  it("purges on an unref'd timer with the clock, swallows failures, and stops", async () => {
     const calls: Date[] = [];
     let fail = true;
     const inner = createMemoryLocationStore();
@@ -502,7 +524,10 @@ describe('registrar: background purge', () => {
       ...inner,
       purgeExpired: async (now) => {
         calls.push(now);
-        if (fail) { fail = false; throw new Error('down'); }
+        if (fail) {
+          fail = false;
+          throw new Error('down');
+        }
         return inner.purgeExpired(now);
       },
     };
@@ -532,8 +557,16 @@ describe('registrar: background purge', () => {
   it('does not start a purge while the previous one is still running', async () => {
     let calls = 0;
     let release!: () => void;
-    const slow = new Promise<number>((r) => { release = () => r(0); });
-    const store: LocationStore = { ...createMemoryLocationStore(), purgeExpired: () => { calls++; return slow; } };
+    const slow = new Promise<number>((r) => {
+      release = () => r(0);
+    });
+    const store: LocationStore = {
+      ...createMemoryLocationStore(),
+      purgeExpired: () => {
+        calls++;
+        return slow;
+      },
+    };
     const stop = createRegistrar(store).startPurging(5);
     try {
       await new Promise((r) => setTimeout(r, 50));

@@ -6,7 +6,9 @@ describe('Outbox: hot-path messages between SIP threads', () => {
   test('messages pushed within the hold go out as one batch, in order', async () => {
     const posted: unknown[][] = [];
     const out = new Outbox<number>({ postMessage: (m) => posted.push(m as number[]) }, 5);
-    out.push(1); out.push(2); out.push(3);
+    out.push(1);
+    out.push(2);
+    out.push(3);
     expect(posted).toEqual([]);
     await tick(30);
     expect(posted).toEqual([[1, 2, 3]]);
@@ -15,12 +17,13 @@ describe('Outbox: hot-path messages between SIP threads', () => {
   test('a full batch goes out at once, without waiting for the hold', () => {
     const posted: unknown[][] = [];
     const out = new Outbox<number>({ postMessage: (m) => posted.push(m as number[]) }, 1000, 3);
-    out.push(1); out.push(2);
+    out.push(1);
+    out.push(2);
     expect(posted).toEqual([]);
     out.push(3);
     expect(posted).toEqual([[1, 2, 3]]);
     out.flush();
-    expect(posted).toHaveLength(1);  // nothing queued: nothing posted
+    expect(posted).toHaveLength(1); // nothing queued: nothing posted
   });
 
   test('the timer re-arms after it fired: nothing is left behind', async () => {
@@ -30,7 +33,8 @@ describe('Outbox: hot-path messages between SIP threads', () => {
     await tick(20);
     out.push('b');
     await tick(20);
-    out.push('c'); out.push('d');
+    out.push('c');
+    out.push('d');
     await tick(20);
     expect(posted).toEqual([['a'], ['b'], ['c', 'd']]);
   });

@@ -11,7 +11,8 @@ function req(text: string): SipRequest {
   return r.message as SipRequest;
 }
 
-const invite = (branch: string, extra = '') => req(`INVITE sip:bob@example.test SIP/2.0
+const invite = (branch: string, extra = '') =>
+  req(`INVITE sip:bob@example.test SIP/2.0
 Via: SIP/2.0/UDP 10.0.0.1:5060;branch=${branch}
 From: <sip:alice@example.test>;tag=a1
 To: <sip:bob@example.test>${extra}
@@ -46,7 +47,11 @@ Content-Length: 0
 
 describe('ServerTransactions', () => {
   const sent: Buffer[] = [];
-  const transports = { send: (b: Buffer) => { sent.push(b); } } as unknown as SipTransports;
+  const transports = {
+    send: (b: Buffer) => {
+      sent.push(b);
+    },
+  } as unknown as SipTransports;
 
   test('a completed non-INVITE keeps only what absorbing retransmissions needs: its response, not its request', () => {
     const txs = new ServerTransactions(transports);
@@ -76,7 +81,7 @@ describe('ServerTransactions', () => {
       return tx;
     });
     expect(made.every((t) => t.state === TxState.Completed)).toBe(true);
-    expect(txs.get('k1')).toBeUndefined();  // evicted: bounded memory
+    expect(txs.get('k1')).toBeUndefined(); // evicted: bounded memory
     expect(txs.get('k3')?.lastResponse?.toString()).toBe('r3');
     expect(txs.inFlight).toBe(0);
     txs.close();

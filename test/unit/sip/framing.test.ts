@@ -25,7 +25,7 @@ describe('StreamFramer', () => {
 
   test('random chunking: every frame parses', () => {
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const msgs = Array.from({ length: 50 }, (_, i) => m(i, 'b'.repeat(i * 7)));
     const all = Buffer.from(msgs.join(''));
     const f = new StreamFramer();

@@ -41,7 +41,8 @@ const REGISTER = [
   'Authorization: Digest username="alice", realm="example.com", nonce="abc", uri="sip:example.com", response="0123"',
   'Expires: 3600',
   'l: 0',
-  '', '',
+  '',
+  '',
 ].join('\r\n');
 const INVITE = [
   'INVITE sip:bob@biloxi.example.com;user=phone SIP/2.0',
@@ -76,24 +77,50 @@ function mutate(src: Buffer, rnd: () => number): Buffer {
   const at = (len: number) => Math.floor(rnd() * (len + 1));
   for (let k = 0; k < ops; k++) {
     switch (Math.floor(rnd() * 10)) {
-      case 0: { if (b.length) b[at(b.length - 1)] = Math.floor(rnd() * 256); break; }             // byte replace
-      case 1: { if (b.length) { const i = at(b.length - 1); b[i] ^= 1 << Math.floor(rnd() * 8); } break; } // bit flip
-      case 2: b = b.subarray(0, at(b.length)); break;                                                     // truncate
-      case 3: { const i = at(b.length); const j = Math.min(b.length, i + Math.floor(rnd() * 64));         // duplicate a slice
-        b = Buffer.concat([b.subarray(0, j), b.subarray(i, j), b.subarray(j)]); break; }
-      case 4: { const i = at(b.length); const c = SPECIAL[Math.floor(rnd() * SPECIAL.length)];             // insert special byte(s)
+      case 0: {
+        if (b.length) b[at(b.length - 1)] = Math.floor(rnd() * 256);
+        break;
+      } // byte replace
+      case 1: {
+        if (b.length) {
+          const i = at(b.length - 1);
+          b[i] ^= 1 << Math.floor(rnd() * 8);
+        }
+        break;
+      } // bit flip
+      case 2:
+        b = b.subarray(0, at(b.length));
+        break; // truncate
+      case 3: {
+        const i = at(b.length);
+        const j = Math.min(b.length, i + Math.floor(rnd() * 64)); // duplicate a slice
+        b = Buffer.concat([b.subarray(0, j), b.subarray(i, j), b.subarray(j)]);
+        break;
+      }
+      case 4: {
+        const i = at(b.length);
+        const c = SPECIAL[Math.floor(rnd() * SPECIAL.length)]; // insert special byte(s)
         const run = Buffer.alloc(1 + Math.floor(rnd() * 3), c);
-        b = Buffer.concat([b.subarray(0, i), run, b.subarray(i)]); break; }
-      case 5: case 6: {                                                                                   // delete / duplicate / swap header lines
+        b = Buffer.concat([b.subarray(0, i), run, b.subarray(i)]);
+        break;
+      }
+      case 5:
+      case 6: {
+        // delete / duplicate / swap header lines
         const lines = b.toString('latin1').split('\r\n');
         const i = 1 + Math.floor(rnd() * Math.max(1, lines.length - 2));
         const r = rnd();
         if (r < 0.4) lines.splice(i, 1);
         else if (r < 0.8) lines.splice(i, 0, lines[i] ?? '');
-        else { const j = 1 + Math.floor(rnd() * Math.max(1, lines.length - 2)); [lines[i], lines[j]] = [lines[j], lines[i]]; }
-        b = Buffer.from(lines.join('\r\n'), 'latin1'); break;
+        else {
+          const j = 1 + Math.floor(rnd() * Math.max(1, lines.length - 2));
+          [lines[i], lines[j]] = [lines[j], lines[i]];
+        }
+        b = Buffer.from(lines.join('\r\n'), 'latin1');
+        break;
       }
-      case 7: {                                                                                           // numbers → huge/negative/empty
+      case 7: {
+        // numbers → huge/negative/empty
         const s = b.toString('latin1');
         const nums = [...s.matchAll(/\d+/g)];
         if (nums.length) {
@@ -103,11 +130,17 @@ function mutate(src: Buffer, rnd: () => number): Buffer {
         }
         break;
       }
-      case 8: { const i = at(b.length); const j = Math.min(b.length, i + Math.floor(rnd() * 16));         // delete a slice
-        b = Buffer.concat([b.subarray(0, i), b.subarray(j)]); break; }
-      default: { const i = at(b.length);                                                                  // fold / unfold
+      case 8: {
+        const i = at(b.length);
+        const j = Math.min(b.length, i + Math.floor(rnd() * 16)); // delete a slice
+        b = Buffer.concat([b.subarray(0, i), b.subarray(j)]);
+        break;
+      }
+      default: {
+        const i = at(b.length); // fold / unfold
         const ins = rnd() < 0.5 ? '\r\n ' : '\r\n\r\n';
-        b = Buffer.concat([b.subarray(0, i), Buffer.from(ins), b.subarray(i)]); }
+        b = Buffer.concat([b.subarray(0, i), Buffer.from(ins), b.subarray(i)]);
+      }
     }
   }
   return b;
@@ -133,7 +166,11 @@ test(`parser survives ${N} mutated messages (seed ${SEED})`, () => {
     const input = mutate(base[n % base.length], rnd);
     const ctx = `seed ${SEED} iteration ${n} input ${JSON.stringify(input.toString('latin1'))}`;
     let r: ParseResult;
-    try { r = parseMessage(input); } catch (e) { throw new Error(`${ctx}: threw ${(e as Error).message}`, { cause: e }); }
+    try {
+      r = parseMessage(input);
+    } catch (e) {
+      throw new Error(`${ctx}: threw ${(e as Error).message}`, { cause: e });
+    }
     assertShape(r, ctx);
     if (!r.ok) {
       if (r.partial) serializeMessage(buildResponse(r.partial, 400));
@@ -141,26 +178,39 @@ test(`parser survives ${N} mutated messages (seed ${SEED})`, () => {
     }
     accepted++;
     const m = r.message;
-    if (isRequest(m)) { checkRequest(m); serializeMessage(buildResponse(m, 200)); } else checkResponse(m);
+    if (isRequest(m)) {
+      checkRequest(m);
+      serializeMessage(buildResponse(m, 200));
+    } else checkResponse(m);
     // round trip: what we write, we read back the same way
     const again = parseMessage(serializeMessage(m));
     if (!again.ok) throw new Error(`${ctx}: re-parse failed: ${again.error}`);
     const a = again.message;
     const same = isRequest(m) ? isRequest(a) && a.method === m.method && a.uri === m.uri : !isRequest(a) && a.status === m.status;
     if (!same) throw new Error(`${ctx}: start line changed on round trip`);
-    const names = (x: typeof m) => Object.keys(x.headers).filter((k) => k !== 'content-length').sort().join();
+    const names = (x: typeof m) =>
+      Object.keys(x.headers)
+        .filter((k) => k !== 'content-length')
+        .sort()
+        .join();
     if (names(a) !== names(m)) throw new Error(`${ctx}: header names changed: ${names(m)} → ${names(a)}`);
   }
   const secs = (Date.now() - t0) / 1000;
   console.log(`fuzz: ${N} inputs, ${accepted} accepted, ${secs.toFixed(1)} s`);
-  expect(accepted).toBeGreaterThan(N / 20);   // the mutations are not all fatal: both paths are exercised
+  expect(accepted).toBeGreaterThan(N / 20); // the mutations are not all fatal: both paths are exercised
   expect(accepted).toBeLessThan(N);
 });
 
 test('adversarial shapes stay linear and never throw', () => {
   const big = (s: string, n: number) => s.repeat(n);
   const inputs = [
-    '', '\r\n\r\n', 'SIP/2.0', 'SIP/2.0 200', 'INVITE', ' \r\n', ':\r\n\r\n',
+    '',
+    '\r\n\r\n',
+    'SIP/2.0',
+    'SIP/2.0 200',
+    'INVITE',
+    ' \r\n',
+    ':\r\n\r\n',
     `INVITE sip:a@b SIP/2.0\r\nVia: ${big('"', 50000)}\r\n\r\n`,
     `INVITE sip:a@b SIP/2.0\r\nTo: ${big('<', 50000)}\r\n\r\n`,
     `INVITE sip:a@b SIP/2.0\r\nContact: ${big(';', 50000)}\r\n\r\n`,

@@ -1,15 +1,33 @@
 import {
-  checkRequest, checkResponse, createHeaders, header, headerList, parseCSeq, parseContentLength, parseExpires,
-  parseMaxForwards, parseVia, parseViaList, topVia, type SipRequest, type SipResponse,
+  checkRequest,
+  checkResponse,
+  createHeaders,
+  header,
+  headerList,
+  parseCSeq,
+  parseContentLength,
+  parseExpires,
+  parseMaxForwards,
+  parseVia,
+  parseViaList,
+  topVia,
+  type SipRequest,
+  type SipResponse,
 } from '../../../sip/message';
 import { canonicalHeaderName, fullHeaderName, isListHeader } from '../../../sip/headers';
 
 describe('parseVia', () => {
   test('host, port, branch, rport flag, received', () => {
     expect(parseVia('SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport;received=10.0.0.1')).toEqual({
-      protocol: 'SIP/2.0', transport: 'UDP', host: '192.0.2.1', port: 5060,
+      protocol: 'SIP/2.0',
+      transport: 'UDP',
+      host: '192.0.2.1',
+      port: 5060,
       params: { branch: 'z9hG4bK1', rport: null, received: '10.0.0.1' },
-      branch: 'z9hG4bK1', received: '10.0.0.1', rport: null, hasRport: true,
+      branch: 'z9hG4bK1',
+      received: '10.0.0.1',
+      rport: null,
+      hasRport: true,
     });
   });
   test('IPv6 sent-by and received, rport value, LWS everywhere, case folding', () => {
@@ -22,9 +40,18 @@ describe('parseVia', () => {
     expect([v.host, v.branch, v.params.x, v.hasRport]).toEqual(['host.example.com', null, 'a;b,c', false]);
   });
   test.each([
-    ['SIP/2.0/UDP'], ['SIP/2.0 h'], ['SIP/2.0/UDPh'], ['SIP/2.0/UDP h;'], ['SIP/2.0/UDP h;;branch=1'],
-    ['SIP/2.0/UDP h:99999'], ['SIP/2.0/UDP h:'], ['SIP/2.0/UDP [::1'], ['SIP/2.0/UDP []'], ['SIP/2.0/UDP h;rport=x'],
-    ['SIP/2.0/UDP h;branch='], ['SIP/2.0/UDP h junk'],
+    ['SIP/2.0/UDP'],
+    ['SIP/2.0 h'],
+    ['SIP/2.0/UDPh'],
+    ['SIP/2.0/UDP h;'],
+    ['SIP/2.0/UDP h;;branch=1'],
+    ['SIP/2.0/UDP h:99999'],
+    ['SIP/2.0/UDP h:'],
+    ['SIP/2.0/UDP [::1'],
+    ['SIP/2.0/UDP []'],
+    ['SIP/2.0/UDP h;rport=x'],
+    ['SIP/2.0/UDP h;branch='],
+    ['SIP/2.0/UDP h junk'],
   ])('rejects %s', (v) => expect(parseVia(v)).toBeNull());
   test('lists', () => {
     expect(parseViaList('SIP/2.0/UDP a, SIP/2.0/TCP b;x="1,2"')!.map((v) => v.host)).toEqual(['a', 'b']);
@@ -56,10 +83,24 @@ describe('scalars', () => {
 
 describe('header names', () => {
   test('full names from any spelling', () => {
-    expect(['Via', 'v', 'V', 'VIA', 'i', 'Call-Id', 'k', 'o', 'X-Foo'].map(fullHeaderName))
-      .toEqual(['via', 'via', 'via', 'via', 'call-id', 'call-id', 'supported', 'event', 'x-foo']);
-    expect(['call-id', 'cseq', 'www-authenticate', 'content-length', 'x-foo-bar'].map(canonicalHeaderName))
-      .toEqual(['Call-ID', 'CSeq', 'WWW-Authenticate', 'Content-Length', 'X-Foo-Bar']);
+    expect(['Via', 'v', 'V', 'VIA', 'i', 'Call-Id', 'k', 'o', 'X-Foo'].map(fullHeaderName)).toEqual([
+      'via',
+      'via',
+      'via',
+      'via',
+      'call-id',
+      'call-id',
+      'supported',
+      'event',
+      'x-foo',
+    ]);
+    expect(['call-id', 'cseq', 'www-authenticate', 'content-length', 'x-foo-bar'].map(canonicalHeaderName)).toEqual([
+      'Call-ID',
+      'CSeq',
+      'WWW-Authenticate',
+      'Content-Length',
+      'X-Foo-Bar',
+    ]);
     expect([isListHeader('m'), isListHeader('Authorization'), isListHeader('date')]).toEqual([true, false, false]);
   });
 });
@@ -67,8 +108,12 @@ describe('header names', () => {
 function request(method: string, uri: string, extra: Record<string, string[]> = {}, body = ''): SipRequest {
   const headers = createHeaders();
   Object.assign(headers, {
-    via: ['SIP/2.0/UDP h;branch=z9hG4bK1'], from: ['<sip:a@h>;tag=1'], to: ['<sip:b@h>'],
-    'call-id': ['c'], cseq: [`1 ${method}`], ...extra,
+    via: ['SIP/2.0/UDP h;branch=z9hG4bK1'],
+    from: ['<sip:a@h>;tag=1'],
+    to: ['<sip:b@h>'],
+    'call-id': ['c'],
+    cseq: [`1 ${method}`],
+    ...extra,
   });
   return { method, uri, version: 'SIP/2.0', headers, body };
 }
@@ -95,7 +140,7 @@ describe('checkRequest', () => {
     expect(checkRequest(request('INVITE', 'sip:b@h', { accept: ['application/*'] }))).toBeNull();
     expect(checkRequest(request('OPTIONS', 'sip:b@h', { 'proxy-require': ['x'] }), { proxy: true })?.headers).toEqual({ unsupported: 'x' });
     expect(checkRequest(request('FOO', 'sip:b@h'))?.headers?.allow).toContain('REGISTER');
-    expect(checkRequest(request('FOO', 'sip:b@h'), { methods: undefined })?.status).toBe(501);  // omitted → default
+    expect(checkRequest(request('FOO', 'sip:b@h'), { methods: undefined })?.status).toBe(501); // omitted → default
   });
 });
 

@@ -53,11 +53,14 @@ describe('parseMessage: start lines', () => {
     expect(r.partial?.headers['call-id']).toEqual(['abc@host']);
   });
 
-  test.each([['SIP/2.0 2000 OK'], ['SIP/2.0 20 OK'], ['SIP/2.0 700 Huh'], ['SIP/2.0 abc OK'], ['SIP/2.0 200OK']])('status line rejected, no status: %s', (line) => {
-    const r = fail(msg(line, ...REG.slice(1), '', ''));
-    expect(r.status).toBeUndefined();
-    expect(r.partial).toBeUndefined();
-  });
+  test.each([['SIP/2.0 2000 OK'], ['SIP/2.0 20 OK'], ['SIP/2.0 700 Huh'], ['SIP/2.0 abc OK'], ['SIP/2.0 200OK']])(
+    'status line rejected, no status: %s',
+    (line) => {
+      const r = fail(msg(line, ...REG.slice(1), '', ''));
+      expect(r.status).toBeUndefined();
+      expect(r.partial).toBeUndefined();
+    },
+  );
 
   test('other SIP versions parse (505 is decided by checkRequest)', () => {
     expect((ok(msg('OPTIONS sip:a@b SIP/3.0', ...REG.slice(1), '', '')) as SipRequest).version).toBe('SIP/3.0');
@@ -72,8 +75,21 @@ describe('parseMessage: start lines', () => {
 
 describe('parseMessage: headers', () => {
   test('compact forms map to full names, in any case', () => {
-    const m = ok(msg('OPTIONS sip:a@b SIP/2.0', 'v: SIP/2.0/UDP h;branch=z9hG4bK1', 'F: <sip:a@b>;tag=1', 'T: <sip:b@b>',
-      'I: x', 'CSeq: 1 OPTIONS', 'm: <sip:c@d>', 'k: path', 'L: 0', '', ''));
+    const m = ok(
+      msg(
+        'OPTIONS sip:a@b SIP/2.0',
+        'v: SIP/2.0/UDP h;branch=z9hG4bK1',
+        'F: <sip:a@b>;tag=1',
+        'T: <sip:b@b>',
+        'I: x',
+        'CSeq: 1 OPTIONS',
+        'm: <sip:c@d>',
+        'k: path',
+        'L: 0',
+        '',
+        '',
+      ),
+    );
     expect(Object.keys(m.headers)).toEqual(['via', 'from', 'to', 'call-id', 'cseq', 'contact', 'supported', 'content-length']);
   });
 
@@ -85,8 +101,17 @@ describe('parseMessage: headers', () => {
   });
 
   test('list headers split only where they are lists', () => {
-    const m = ok(msg(...REG, 'Contact: "a, b" <sip:a@h>, <sip:b@h;x=1,2>', 'Contact: <sip:c@h>',
-      'Authorization: Digest username="a", realm="r"', 'Allow: INVITE, BYE', '', ''));
+    const m = ok(
+      msg(
+        ...REG,
+        'Contact: "a, b" <sip:a@h>, <sip:b@h;x=1,2>',
+        'Contact: <sip:c@h>',
+        'Authorization: Digest username="a", realm="r"',
+        'Allow: INVITE, BYE',
+        '',
+        '',
+      ),
+    );
     expect(headerList(m, 'm')).toEqual(['"a, b" <sip:a@h>', '<sip:b@h;x=1,2>', '<sip:c@h>']);
     expect(headerList(m, 'authorization')).toEqual(['Digest username="a", realm="r"']);
     expect(headerList(m, 'Allow')).toEqual(['INVITE', 'BYE']);

@@ -16,9 +16,15 @@ import { parseNameAddr, parseUri } from '../../../grammar/sip-values';
 
 const DIR = path.resolve(__dirname, '../../../../shared/conformance/rfc4475');
 
-interface Expectation { file: string; section: string; class: 'valid' | 'invalid' | 'semantic-error'; expect: string; note: string }
+interface Expectation {
+  file: string;
+  section: string;
+  class: 'valid' | 'invalid' | 'semantic-error';
+  expect: string;
+  note: string;
+}
 const expectations: Expectation[] = JSON.parse(fs.readFileSync(path.join(DIR, 'expectations.json'), 'utf8'));
-const raw = (file: string): Buffer => fs.readFileSync(path.join(DIR, file));  // bytes, never text mode
+const raw = (file: string): Buffer => fs.readFileSync(path.join(DIR, file)); // bytes, never text mode
 
 /** Answers of a UAS/registrar to messages the RFC calls valid but that it would not process. */
 const ROLE_ANSWERS: Record<string, number> = { 'intmeth.dat': 501, 'esc02.dat': 501 };
@@ -31,7 +37,10 @@ function parsed(file: string): SipRequest | SipResponse {
 
 describe('RFC 4475 corpus', () => {
   test('all 49 files are present, listed once, and byte-exact (SHA-256 from INDEX.md)', () => {
-    const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.dat')).sort();
+    const files = fs
+      .readdirSync(DIR)
+      .filter((f) => f.endsWith('.dat'))
+      .sort();
     expect(files).toHaveLength(49);
     expect(expectations.map((e) => e.file).sort()).toEqual(files);
     const index = fs.readFileSync(path.join(DIR, 'INDEX.md'), 'utf8');
@@ -63,7 +72,10 @@ describe('RFC 4475 corpus', () => {
     }
     // semantic-error
     if (isRequest(m)) expect(String(checkRequest(m)?.status)).toBe(exp);
-    else { expect(exp).toBe('reject'); expect(checkResponse(m)).not.toBeNull(); }
+    else {
+      expect(exp).toBe('reject');
+      expect(checkResponse(m)).not.toBeNull();
+    }
   });
 });
 

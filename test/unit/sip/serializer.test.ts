@@ -15,7 +15,8 @@ const REQ = [
   'Timestamp: 54',
   'www-authenticate: Digest realm="r"',
   'Content-Length: 4',
-  '', 'body',
+  '',
+  'body',
 ].join('\r\n');
 const req = (): SipRequest => {
   const r = parseMessage(REQ);
@@ -26,20 +27,23 @@ const req = (): SipRequest => {
 describe('serializeMessage', () => {
   test('canonical names, one line per value, Content-Length computed', () => {
     const text = serializeMessage(req()).toString();
-    expect(text).toBe([
-      'INVITE sip:bob@h SIP/2.0',
-      'Via: SIP/2.0/UDP p1;branch=z9hG4bKa, SIP/2.0/UDP p2;branch=z9hG4bKb',
-      'Via: SIP/2.0/UDP uac;branch=z9hG4bKc;rport',
-      'Max-Forwards: 69',
-      'From: Alice <sip:alice@h>;tag=1928',
-      'To: Bob <sip:bob@h>',
-      'Call-ID: a84b4c76e66710',
-      'CSeq: 314159 INVITE',
-      'Timestamp: 54',
-      'WWW-Authenticate: Digest realm="r"',
-      'Content-Length: 4',
-      '', 'body',
-    ].join('\r\n'));
+    expect(text).toBe(
+      [
+        'INVITE sip:bob@h SIP/2.0',
+        'Via: SIP/2.0/UDP p1;branch=z9hG4bKa, SIP/2.0/UDP p2;branch=z9hG4bKb',
+        'Via: SIP/2.0/UDP uac;branch=z9hG4bKc;rport',
+        'Max-Forwards: 69',
+        'From: Alice <sip:alice@h>;tag=1928',
+        'To: Bob <sip:bob@h>',
+        'Call-ID: a84b4c76e66710',
+        'CSeq: 314159 INVITE',
+        'Timestamp: 54',
+        'WWW-Authenticate: Digest realm="r"',
+        'Content-Length: 4',
+        '',
+        'body',
+      ].join('\r\n'),
+    );
   });
 
   test('a stale Content-Length is replaced; string bodies counted in UTF-8 bytes', () => {
@@ -101,7 +105,9 @@ describe('buildResponse (RFC 3261 §8.2.6)', () => {
     expect(r.headers['www-authenticate']).toEqual(['x']);
     expect(r.headers.supported).toEqual(['path']);
     expect(m.headers.to).toEqual(['Bob <sip:bob@h>']);
-    expect(serializeMessage(r).toString()).toMatch(/^SIP\/2\.0 200 Fine\r\nVia: .*\r\nContact: <sip:a@b>;expires=60\r\nContact: <sip:c@d>;expires=30\r\nWWW-Authenticate: x\r\nSupported: path\r\nContent-Length: 0\r\n\r\n$/s);
+    expect(serializeMessage(r).toString()).toMatch(
+      /^SIP\/2\.0 200 Fine\r\nVia: .*\r\nContact: <sip:a@b>;expires=60\r\nContact: <sip:c@d>;expires=30\r\nWWW-Authenticate: x\r\nSupported: path\r\nContent-Length: 0\r\n\r\n$/s,
+    );
   });
 
   test('answers a rejected request from its partial headers', () => {

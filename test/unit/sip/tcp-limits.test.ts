@@ -7,34 +7,39 @@ import net from 'node:net';
 import { TcpGate, effectiveMaxConnections, openFileLimit } from '../../../sip/tcp-limits';
 import { SipTransports, type TcpCloseReason } from '../../../sip/transport';
 
-const OPTIONS = 'OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5555;branch=z9hG4bKx\r\nMax-Forwards: 70\r\n' +
+const OPTIONS =
+  'OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5555;branch=z9hG4bKx\r\nMax-Forwards: 70\r\n' +
   'From: <sip:a@example.test>;tag=1\r\nTo: <sip:b@example.test>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
 
 test('gate: total and per-source caps, release frees the slot, trusted sources exempt from the per-source cap only', () => {
   const refused: string[] = [];
   const opens: number[] = [];
   const gate = new TcpGate({
-    maxConnections: 4, maxPerSource: 2, isTrusted: (a) => a === '10.0.0.9',
-    onRefused: (reason, a) => refused.push(`${reason} ${a}`), onChange: (n) => opens.push(n),
+    maxConnections: 4,
+    maxPerSource: 2,
+    isTrusted: (a) => a === '10.0.0.9',
+    onRefused: (reason, a) => refused.push(`${reason} ${a}`),
+    onChange: (n) => opens.push(n),
   });
   expect(gate.admit('10.0.0.1')).toBeNull();
   expect(gate.admit('10.0.0.1')).toBeNull();
   expect(gate.admit('10.0.0.1')).toBe('max_per_source');
   expect(gate.admit('10.0.0.9')).toBeNull();
   expect(gate.admit('10.0.0.9')).toBeNull();
-  expect(gate.admit('10.0.0.9')).toBe('max_connections');  // trusted: no per-source cap, the total still holds
+  expect(gate.admit('10.0.0.9')).toBe('max_connections'); // trusted: no per-source cap, the total still holds
   expect(gate.open).toBe(4);
   gate.release('10.0.0.1');
   expect(gate.from('10.0.0.1')).toBe(1);
   expect(gate.admit('10.0.0.2')).toBeNull();
-  gate.release('192.0.2.1');  // never admitted: ignored
+  gate.release('192.0.2.1'); // never admitted: ignored
   expect(gate.open).toBe(4);
   expect(refused).toEqual(['max_per_source 10.0.0.1', 'max_connections 10.0.0.9']);
   expect(opens).toEqual([1, 2, 3, 4, 3, 4]);
 });
 
 test('open-file limit: parsed from /proc/self/limits; the cap is at most half of it', () => {
-  const text = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n';
+  const text =
+    'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n';
   expect(openFileLimit(text)).toBe(1024);
   expect(openFileLimit('Max open files            unlimited            unlimited            files\n')).toBeNull();
   expect(openFileLimit('')).toBeNull();
@@ -49,8 +54,14 @@ async function server(o: { messageMs?: number; idleMs?: number; gate?: TcpGate }
   const got: string[] = [];
   const closed: TcpCloseReason[] = [];
   const t = new SipTransports({
-    host: '127.0.0.1', port: 0, udp: false, tcpMessageTimeoutMs: o.messageMs, tcpIdleTimeoutMs: o.idleMs, tcpGate: o.gate,
-    onMessage: (d) => got.push(d.toString('latin1').split('\r\n')[0]), onTcpClosed: (r) => closed.push(r),
+    host: '127.0.0.1',
+    port: 0,
+    udp: false,
+    tcpMessageTimeoutMs: o.messageMs,
+    tcpIdleTimeoutMs: o.idleMs,
+    tcpGate: o.gate,
+    onMessage: (d) => got.push(d.toString('latin1').split('\r\n')[0]),
+    onTcpClosed: (r) => closed.push(r),
   });
   await t.start();
   return { t, got, closed };
@@ -67,7 +78,10 @@ function open(port: number, localAddress = '127.0.0.1'): net.Socket & { ended: P
 
 function connect(port: number, localAddress = '127.0.0.1'): Promise<net.Socket & { ended: Promise<number> }> {
   const s = open(port, localAddress);
-  return new Promise((resolve, reject) => { s.once('connect', () => resolve(s)); s.once('close', () => reject(new Error('closed before connect'))); });
+  return new Promise((resolve, reject) => {
+    s.once('connect', () => resolve(s));
+    s.once('close', () => reject(new Error('closed before connect')));
+  });
 }
 
 test('message timeout: a message trickled byte by byte is cut off; complete messages and keep-alives are not', async () => {
@@ -77,7 +91,9 @@ test('message timeout: a message trickled byte by byte is cut off; complete mess
   try {
     // slowloris: a byte every 50 ms keeps the connection busy but never completes a message
     let i = 0;
-    const trickle = setInterval(() => { if (!slow.destroyed) slow.write(OPTIONS[i++ % 20]); }, 50);
+    const trickle = setInterval(() => {
+      if (!slow.destroyed) slow.write(OPTIONS[i++ % 20]);
+    }, 50);
     // a well-behaved client: a complete message, CRLF pings, then another message, over 600 ms
     fine.write(OPTIONS);
     await new Promise((r) => setTimeout(r, 250));

@@ -40,7 +40,10 @@ test('send lookup: IP literals answered synchronously, names through DNS', async
   const got: unknown[] = [];
   literalFirstLookup('127.0.0.1', 4, (err, address, family) => got.push([err, address, family]));
   literalFirstLookup('::1', 6, (err, address, family) => got.push([err, address, family]));
-  expect(got).toEqual([[null, '127.0.0.1', 4], [null, '::1', 6]]);
+  expect(got).toEqual([
+    [null, '127.0.0.1', 4],
+    [null, '::1', 6],
+  ]);
   const named = await new Promise<[Error | null, string]>((resolve) => literalFirstLookup('localhost', 4, (err, address) => resolve([err, address])));
   expect(named).toEqual([null, '127.0.0.1']);
 });

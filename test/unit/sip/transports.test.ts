@@ -12,7 +12,14 @@ import { FrontEnd } from '../../../sip/front-end';
 import { parseMessage } from '../../../sip/parser';
 import { SipTransports, type LocalEndpoint, type MessageHandler, type Peer } from '../../../sip/transport';
 import {
-  registerTransport, transportById, transportByVia, transportNamed, transportNames, transportOf, type ListeningSocket, type SipTransport,
+  registerTransport,
+  transportById,
+  transportByVia,
+  transportNamed,
+  transportNames,
+  transportOf,
+  type ListeningSocket,
+  type SipTransport,
 } from '../../../sip/transports';
 import { testContext } from '../../support/context';
 
@@ -25,14 +32,26 @@ describe('the registry', () => {
     expect(transportByVia('udp')?.name).toBe('udp');
     expect(transportNamed('sctp')).toBeUndefined();
     expect(() => transportOf('sctp')).toThrow(/unknown SIP transport "sctp"/);
-    expect(() => registerTransport({ ...transportOf('udp'), listen: async () => { throw new Error('x'); } })).toThrow(/registered already/);
+    expect(() =>
+      registerTransport({
+        ...transportOf('udp'),
+        listen: async () => {
+          throw new Error('x');
+        },
+      }),
+    ).toThrow(/registered already/);
   });
 });
 
-describe('SipTransports: a listener\'s sockets', () => {
-  test('sockets given by transport; a datagram arrives with its transport name; sends go to the socket of the peer\'s transport', async () => {
+describe("SipTransports: a listener's sockets", () => {
+  test("sockets given by transport; a datagram arrives with its transport name; sends go to the socket of the peer's transport", async () => {
     const got: Array<{ data: string; peer: Peer; local: LocalEndpoint }> = [];
-    const t = new SipTransports({ host: '127.0.0.1', port: 0, sockets: [{ transport: 'udp' }], onMessage: (d, peer, local) => got.push({ data: d.toString(), peer, local }) });
+    const t = new SipTransports({
+      host: '127.0.0.1',
+      port: 0,
+      sockets: [{ transport: 'udp' }],
+      onMessage: (d, peer, local) => got.push({ data: d.toString(), peer, local }),
+    });
     await t.start();
     try {
       expect([...t.ports.keys()]).toEqual(['udp']);
@@ -63,8 +82,9 @@ describe('SipTransports: a listener\'s sockets', () => {
     } finally {
       await t.close();
     }
-    expect(() => new SipTransports({ host: '127.0.0.1', port: 0, sockets: [{ transport: 'udp' }, { transport: 'udp', port: 1 }], onMessage: () => undefined }))
-      .toThrow(/one udp socket per listener/);
+    expect(
+      () => new SipTransports({ host: '127.0.0.1', port: 0, sockets: [{ transport: 'udp' }, { transport: 'udp', port: 1 }], onMessage: () => undefined }),
+    ).toThrow(/one udp socket per listener/);
   });
 });
 
@@ -84,8 +104,13 @@ const memoTransport: SipTransport = registerTransport({
   async listen(o): Promise<ListeningSocket> {
     memo.handlers.push(o.onMessage);
     return {
-      transport: memoTransport, port: o.port || 7000, connections: 0,
-      send: (buf, peer, cb) => { memo.sent.push({ text: buf.toString(), peer }); cb?.(null); },
+      transport: memoTransport,
+      port: o.port || 7000,
+      connections: 0,
+      send: (buf, peer, cb) => {
+        memo.sent.push({ text: buf.toString(), peer });
+        cb?.(null);
+      },
       pauseAccepting: () => undefined,
       close: async () => undefined,
     };
@@ -96,7 +121,20 @@ test('a registered transport serves a listener: the front end answers over it, w
   expect(transportNames()).toContain('memo');
   const t = new SipTransports({ host: '127.0.0.1', port: 0, sockets: [{ transport: 'memo' }], onMessage: (d, p, l) => fe.onMessage(d, p, l) });
   await t.start();
-  const service = loadSlid({ 1: { name: 'none', description: '', nodes: { 0: { id: 0, name: 's', type: 'enter.start', description: '', values: { next: 1 }, archived: false, x: 0, y: 0 }, 1: { id: 1, name: 'r', type: 'output.reply', description: '', values: { code: 486 }, archived: false, x: 0, y: 0 } } } }, 'memo.slid', builtinRegistry()).service!;
+  const service = loadSlid(
+    {
+      1: {
+        name: 'none',
+        description: '',
+        nodes: {
+          0: { id: 0, name: 's', type: 'enter.start', description: '', values: { next: 1 }, archived: false, x: 0, y: 0 },
+          1: { id: 1, name: 'r', type: 'output.reply', description: '', values: { code: 486 }, archived: false, x: 0, y: 0 },
+        },
+      },
+    },
+    'memo.slid',
+    builtinRegistry(),
+  ).service!;
   const fe: FrontEnd = new FrontEnd(t, { service, ctx: testContext(), loopGuard: false, routes: [{ listener: 'memo:7000', method: 'MESSAGE', logic: '1' }] });
   try {
     expect([...t.ports]).toEqual([['memo', 7000]]);
@@ -105,7 +143,14 @@ test('a registered transport serves a listener: the front end answers over it, w
     const options = [
       'OPTIONS sip:127.0.0.1:7000;transport=memo SIP/2.0',
       'Via: SIP/2.0/MEMO 192.0.2.9:41000;branch=z9hG4bKmemo1',
-      'From: <sip:a@example.test>;tag=1', 'To: <sip:127.0.0.1>', 'Call-ID: memo-1', 'CSeq: 1 OPTIONS', 'Max-Forwards: 70', 'Content-Length: 0', '', '',
+      'From: <sip:a@example.test>;tag=1',
+      'To: <sip:127.0.0.1>',
+      'Call-ID: memo-1',
+      'CSeq: 1 OPTIONS',
+      'Max-Forwards: 70',
+      'Content-Length: 0',
+      '',
+      '',
     ].join('\r\n');
     memo.handlers[0](Buffer.from(options), peer, local);
     expect(memo.sent).toHaveLength(1);
@@ -115,7 +160,16 @@ test('a registered transport serves a listener: the front end answers over it, w
     expect(memo.sent[0].peer).toMatchObject({ proto: 'memo', address: '192.0.2.9', connKey: 'c1' });
 
     // the `transport` variable and route rules by transport name: 486 from the logic
-    memo.handlers[0](Buffer.from(options.replace(/OPTIONS/g, 'MESSAGE').replace('sip:127.0.0.1:7000', 'sip:bob@example.test').replace('branch=z9hG4bKmemo1', 'branch=z9hG4bKmemo2')), peer, local);
+    memo.handlers[0](
+      Buffer.from(
+        options
+          .replace(/OPTIONS/g, 'MESSAGE')
+          .replace('sip:127.0.0.1:7000', 'sip:bob@example.test')
+          .replace('branch=z9hG4bKmemo1', 'branch=z9hG4bKmemo2'),
+      ),
+      peer,
+      local,
+    );
     for (let i = 0; i < 50 && memo.sent.length < 2; i++) await new Promise((r) => setImmediate(r));
     const answered = parseMessage(Buffer.from(memo.sent[1].text));
     expect(answered.ok && 'status' in answered.message && answered.message.status).toBe(486);
@@ -127,21 +181,35 @@ test('a registered transport serves a listener: the front end answers over it, w
 
 describe('listeners in the configuration', () => {
   const problemsOf = (text: string) => {
-    try { parseConfig(text, 'sipflow.yaml'); } catch (e) { if (e instanceof ConfigError) return e.problems; throw e; }
+    try {
+      parseConfig(text, 'sipflow.yaml');
+    } catch (e) {
+      if (e instanceof ConfigError) return e.problems;
+      throw e;
+    }
     throw new Error('expected a ConfigError');
   };
 
   test('{transport, host, port} entries (Kamailio listen=): one listener per name, a socket per entry', () => {
-    const c = parseConfig([
-      'sip:',
-      '  listeners:',
-      '    - { transport: udp, host: 192.0.2.10, port: 5060 }',
-      '    - { transport: tcp, host: 192.0.2.10, port: 5060 }',
-      '    - { name: trunk, transport: udp, host: 198.51.100.1, port: 5080, advertise: sbc.example.net }',
-    ].join('\n'), 'a.yaml');
+    const c = parseConfig(
+      [
+        'sip:',
+        '  listeners:',
+        '    - { transport: udp, host: 192.0.2.10, port: 5060 }',
+        '    - { transport: tcp, host: 192.0.2.10, port: 5060 }',
+        '    - { name: trunk, transport: udp, host: 198.51.100.1, port: 5080, advertise: sbc.example.net }',
+      ].join('\n'),
+      'a.yaml',
+    );
     expect(c.sip.listeners[0]).toEqual({ name: 'default', transport: 'udp', host: '192.0.2.10', port: 5060 });
     expect(sipListeners(c.sip.listeners)).toEqual([
-      { name: 'default', sockets: [{ transport: 'udp', host: '192.0.2.10', port: 5060 }, { transport: 'tcp', host: '192.0.2.10', port: 5060 }] },
+      {
+        name: 'default',
+        sockets: [
+          { transport: 'udp', host: '192.0.2.10', port: 5060 },
+          { transport: 'tcp', host: '192.0.2.10', port: 5060 },
+        ],
+      },
       { name: 'trunk', advertise: 'sbc.example.net', sockets: [{ transport: 'udp', host: '198.51.100.1', port: 5080 }] },
     ]);
   });
@@ -150,14 +218,23 @@ describe('listeners in the configuration', () => {
     const c = parseConfig('sip:\n  listeners:\n    - { port: 5070, transports: [tcp] }\n    - { name: b, port: 5071 }\n', 'a.yaml');
     expect(sipListeners(c.sip.listeners)).toEqual([
       { name: 'default', sockets: [{ transport: 'tcp', host: '0.0.0.0', port: 5070 }] },
-      { name: 'b', sockets: [{ transport: 'udp', host: '0.0.0.0', port: 5071 }, { transport: 'tcp', host: '0.0.0.0', port: 5071 }] },
+      {
+        name: 'b',
+        sockets: [
+          { transport: 'udp', host: '0.0.0.0', port: 5071 },
+          { transport: 'tcp', host: '0.0.0.0', port: 5071 },
+        ],
+      },
     ]);
   });
 
   test('unknown transports, both forms at once, a transport twice in one listener: errors', () => {
     expect(problemsOf('sip:\n  listeners:\n    - { transport: sctp }\n')).toEqual([expect.stringMatching(/^sip\.listeners\.0\.transport: /)]);
-    expect(problemsOf('sip:\n  listeners:\n    - { transport: udp, transports: [tcp] }\n')).toEqual([expect.stringMatching(/^sip\.listeners\.0\.transports: give transport or/)]);
-    expect(problemsOf('sip:\n  listeners:\n    - { transport: udp, port: 5060 }\n    - { transport: udp, port: 5062 }\n'))
-      .toEqual([expect.stringMatching(/^sip\.listeners: listener "default" has two udp sockets/)]);
+    expect(problemsOf('sip:\n  listeners:\n    - { transport: udp, transports: [tcp] }\n')).toEqual([
+      expect.stringMatching(/^sip\.listeners\.0\.transports: give transport or/),
+    ]);
+    expect(problemsOf('sip:\n  listeners:\n    - { transport: udp, port: 5060 }\n    - { transport: udp, port: 5062 }\n')).toEqual([
+      expect.stringMatching(/^sip\.listeners: listener "default" has two udp sockets/),
+    ]);
   });
 });
