@@ -12,7 +12,7 @@
  * the main thread (no per-thread sums needed).
  */
 import type { Logger } from 'pino';
-import { Guard, PASS, type BanEvent, type GuardSettings } from '../services/guard';
+import { DROP_REASONS, Guard, PASS, type BanEvent, type GuardSettings } from '../services/guard';
 import type { Metrics } from './metrics';
 
 export interface Security {
@@ -77,13 +77,8 @@ export function createSecurity(settings: GuardSettings, o: SecurityOptions): Sec
     },
   });
   metrics.setSecuritySource(() => guard.activeCounts());
-  const dropped = [
-    // by verdict: PASS, DROP_BANNED, DROP_RATE, DROP_SCANNER
-    null,
-    metrics.securityDropped.labels({ reason: 'banned' }),
-    metrics.securityDropped.labels({ reason: 'rate' }),
-    metrics.securityDropped.labels({ reason: 'scanner' }),
-  ];
+  // one labelled counter per verdict, indexed by it (PASS counts nothing)
+  const dropped = DROP_REASONS.map((reason) => (reason === '' ? null : metrics.securityDropped.labels({ reason })));
   return {
     guard,
     drop(data, address) {

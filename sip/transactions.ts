@@ -224,14 +224,7 @@ export class ServerTransactions {
   ack(tx: ServerTx): void {
     if (tx.state !== TxState.Completed || tx.lastStatus < 300) return;
     tx.state = TxState.Confirmed;
-    if (tx.timerG) {
-      clearTimeout(tx.timerG);
-      tx.timerG = null;
-    }
-    if (tx.timerH) {
-      clearTimeout(tx.timerH);
-      tx.timerH = null;
-    }
+    stopTimers(tx);
     if (tx.reliable) {
       this.forget(tx);
       return;
@@ -244,14 +237,7 @@ export class ServerTransactions {
   forget(tx: ServerTx): void {
     if (tx.state < TxState.Completed) this.inFlight--;
     tx.state = TxState.Terminated;
-    if (tx.timerG) {
-      clearTimeout(tx.timerG);
-      tx.timerG = null;
-    }
-    if (tx.timerH) {
-      clearTimeout(tx.timerH);
-      tx.timerH = null;
-    }
+    stopTimers(tx);
     if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
   }
 
@@ -492,5 +478,17 @@ export class ClientTransactions {
   close(): void {
     for (const tx of [...this.table.values()]) tx.terminate();
     this.table.clear();
+  }
+}
+
+/** Clears a transaction's retransmission (G) and timeout (H / I) timers. */
+function stopTimers(tx: ServerTx): void {
+  if (tx.timerG) {
+    clearTimeout(tx.timerG);
+    tx.timerG = null;
+  }
+  if (tx.timerH) {
+    clearTimeout(tx.timerH);
+    tx.timerH = null;
   }
 }

@@ -74,6 +74,7 @@ export const DROP_BANNED = 1;
 export const DROP_RATE = 2;
 export const DROP_SCANNER = 3;
 export type Verdict = typeof PASS | typeof DROP_BANNED | typeof DROP_RATE | typeof DROP_SCANNER;
+/** The metric label of each verdict, indexed by it. */
 export const DROP_REASONS = ['', 'banned', 'rate', 'scanner'] as const;
 
 export type BanReason = 'auth' | 'rate' | 'scanner';
@@ -231,35 +232,32 @@ export class Guard implements LockedUsernames {
       // source's burst alone could lock its victim out, which the per-source < per-user ordering
       // is meant to rule out (docs/security.md, "The lock-out trade-off").
       if (this.activeBan(address, now)) return;
-      let w = this.sourceFailures.get(address);
-      if (w === undefined) {
-        w = new FailureWindow();
-        this.sourceFailures.set(address, w);
-      }
-      const max = this.o.bans.maxFailuresPerSource;
-      const n = w.hit(now, this.windowMs, max);
-      if (n >= max) {
-        this.sourceFailures.delete(address);
-        this.banSource(address, 'auth', n, now, username);
-      }
+      const n = this.countFailure(this.sourceFailures, address, this.o.bans.maxFailuresPerSource, now);
+      if (n !== null) this.banSource(address, 'auth', n, now, username);
     }
     if (username !== null && username !== '') {
       const key = username.toLowerCase();
       if (this.activeLock(key, now) !== undefined) return;
-      let w = this.userFailures.get(key);
-      if (w === undefined) {
-        w = new FailureWindow();
-        this.userFailures.set(key, w);
-      }
-      const max = this.o.bans.maxFailuresPerUser;
-      const n = w.hit(now, this.windowMs, max);
-      if (n >= max) {
-        this.userFailures.delete(key);
+      const n = this.countFailure(this.userFailures, key, this.o.bans.maxFailuresPerUser, now);
+      if (n !== null) {
         const lock: BanEntry = { key, reason: 'auth', count: n, since: now, until: now + this.lockMs, last: address };
         this.locks.set(key, lock);
         this.o.onBan?.({ ...lock, kind: 'user', windowSec: this.o.bans.windowSec, durationSec: this.o.bans.lockSec });
       }
     }
+  }
+
+  /** Counts one failure for `key`; at `max` within the window, forgets the count and returns it (the caller bans / locks), else null. */
+  private countFailure(table: LRUCache<string, FailureWindow>, key: string, max: number, now: number): number | null {
+    let w = table.get(key);
+    if (w === undefined) {
+      w = new FailureWindow();
+      table.set(key, w);
+    }
+    const n = w.hit(now, this.windowMs, max);
+    if (n < max) return null;
+    table.delete(key);
+    return n;
   }
 
   /** Failures counted now within the window for a source (0 when trusted or unknown). */
