@@ -168,7 +168,7 @@ function splitPoint(s: string): number {
  */
 function responsePeer(via: Via | null, peer: Peer): Peer {
   if (transportNamed(peer.proto)?.framing === 'stream')
-    return { proto: peer.proto, address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connKey: peer.connKey };
+    return { proto: peer.proto, address: peer.address, port: via?.port ?? 5060, conn: peer.conn, connId: peer.connId };
   if (!via) return peer;
   return { proto: peer.proto, address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
 }

@@ -34,8 +34,8 @@ export interface Peer {
   address: string;
   port: number;
   conn?: StreamConnection;
-  /** The connection's `ip:port` key when the connection object lives in another thread. */
-  connKey?: string;
+  /** The connection's id (StreamConnection.id) when the connection object lives in another thread, or a binding names it. */
+  connId?: number;
 }
 
 export interface LocalEndpoint {
@@ -81,6 +81,8 @@ export interface TransportOptions {
   tcpMessageTimeoutMs?: number;
   /** Admission of inbound TCP connections (caps in total and per source); none = no cap. */
   tcpGate?: TcpGate;
+  /** A stream connection closed, for whatever reason (bindings tied to it stop being used). */
+  onConnectionClosed?: (transport: SipTransport, conn: StreamConnection) => void;
   /** A TCP connection was closed by a defence (message or idle timeout, framing error, peer not reading). */
   onTcpClosed?: (reason: TcpCloseReason, address: string) => void;
   /** Largest SIP message accepted on TCP (default 65535). */
@@ -136,6 +138,10 @@ export class SipTransports implements SipSender {
   /** Transport name → bound port, in listener order. */
   get ports(): ReadonlyMap<string, number> {
     return new Map(this.sockets.map((s) => [s.transport.name, s.port]));
+  }
+  /** The open connection of a stream transport by id, else undefined. */
+  connection(proto: string, id: number): StreamConnection | undefined {
+    return this.byName.get(proto)?.connection?.(id);
   }
   /** Open connections of the stream transports. */
   get connections(): number {

@@ -97,19 +97,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     const out = outboxes[n === 1 ? 0 : callIdHash(data) % n];
     if (!out) return; // a worker being replaced: the UA retransmits
     const t = transportOf(peer.proto);
-    // a stream transport's connection stays here: the worker names it by its key
-    out.push([
-      0,
-      own(data),
-      t.id,
-      peer.address,
-      peer.port,
-      listener,
-      local.address,
-      local.port,
-      t.framing === 'stream' ? `${peer.address}:${peer.port}` : null,
-      Date.now(),
-    ]);
+    // a stream transport's connection stays here: the worker names it by its id
+    out.push([0, own(data), t.id, peer.address, peer.port, listener, local.address, local.port, peer.conn?.id ?? -1, Date.now()]);
   };
   // TCP timeouts and connection caps (sip.tcp): the connections live here, one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics: o.metrics });
@@ -167,7 +156,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         void serve(out, m);
         return;
       case 3: {
-        const [, id, listener, transport, bytes, address, port, connKey] = m;
+        const [, id, listener, transport, bytes, address, port, connId] = m;
         const t = transports[listener];
         const proto = transportById(transport)?.name;
         const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -175,7 +164,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           if (id) out.push([4, id, 'no such listener']);
           return;
         }
-        const peer: Peer = { proto, address, port, connKey: connKey ?? undefined };
+        const peer: Peer = connId < 0 ? { proto, address, port } : { proto, address, port, connId };
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
         return;

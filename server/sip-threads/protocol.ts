@@ -8,9 +8,9 @@ import type { Config } from '../config';
 
 /**
  * A SIP message for a worker: [kind, bytes, transport (registry id, sip/transports), address, port, listener, local address,
- * local port, conn key (stream transports: the connection, held by the dispatcher), received at (ms)].
+ * local port, connection id (stream transports: the connection, held by the dispatcher; else -1), received at (ms)].
  */
-export type InboundSip = [0, Uint8Array, number, string, number, number, string, number, string | null, number];
+export type InboundSip = [0, Uint8Array, number, string, number, number, string, number, number, number];
 
 /** A store call from a worker to the dispatcher: [kind, id, method, args]. */
 export type StoreCall = [1, number, StoreMethod, unknown[]];
@@ -21,9 +21,9 @@ export type StoreReply = [2, number, boolean, unknown];
 
 /**
  * A send a worker hands the dispatcher (transports without a thread sender, e.g. TCP: the
- * connections live in the dispatcher): [kind, id (0 = no callback), listener, transport id, bytes, address, port, conn key].
+ * connections live in the dispatcher): [kind, id (0 = no callback), listener, transport id, bytes, address, port, connection id or -1].
  */
-export type RelayedSend = [3, number, number, number, Uint8Array, string, number, string | null];
+export type RelayedSend = [3, number, number, number, Uint8Array, string, number, number];
 /** Result of a relayed send: [kind, id, error message or null]. */
 export type RelayedSent = [4, number, string | null];
 

@@ -171,7 +171,7 @@ class ThreadSender implements SipSender {
       id = ++sendSeq;
       pendingSends.set(id, cb);
     }
-    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connKey ?? null]);
+    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1]);
   }
 }
 
@@ -257,7 +257,7 @@ function onSip(
   listener: number,
   localAddress: string,
   localPort: number,
-  connKey: string | null,
+  connId: number,
   receivedAt: number,
 ): void {
   const l = listeners[listener];
@@ -280,7 +280,7 @@ function onSip(
     l.locals.set(key, local);
   }
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const peer: Peer = connKey === null ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connKey };
+  const peer: Peer = connId < 0 ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connId };
   l.fe.onMessage(data, peer, local);
 }
 

@@ -8,6 +8,7 @@ import './tcp';
 
 export {
   DEFAULT_TRANSPORT,
+  nextConnectionId,
   registerTransport,
   transportById,
   transportByVia,

@@ -53,6 +53,8 @@ export interface ListeningSocket {
   readonly port: number;
   /** Open connections (stream transports). */
   readonly connections: number;
+  /** The open connection of an id (stream transports), else undefined. */
+  connection?(id: number): StreamConnection | undefined;
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void;
   /** Datagram sockets shared with worker threads (SO_REUSEADDR): bind again to take reception back. */
   rebind?(): Promise<void>;
@@ -123,8 +125,21 @@ export function transportNames(): string[] {
 /** The transport of a URI without a `transport` parameter, of a bare `ip:port`, of an unknown name (RFC 3261 §19.1.1: UDP). */
 export const DEFAULT_TRANSPORT = 'udp';
 
-/** A connection of a stream transport, as a Peer carries it (the module knows its own type). */
+/**
+ * A connection of a stream transport, as a Peer carries it (the module knows its own type). `id`
+ * names it within this process (Kamailio's tcpconn id): the SIP thread protocol carries it, and a
+ * binding registered over the connection stores it as `connection_id`, so a call to that user goes
+ * back over the same connection (RFC 5626 flows).
+ */
 export interface StreamConnection {
   readonly key: string;
+  readonly id: number;
   readonly closed: boolean;
+}
+
+let lastConnectionId = 0;
+/** A new connection id, unique in this process among open connections (1 … 2^31-1, then wraps: usrloc's connection_id is an int32). */
+export function nextConnectionId(): number {
+  lastConnectionId = lastConnectionId >= 0x7fffffff ? 1 : lastConnectionId + 1;
+  return lastConnectionId;
 }

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { StreamFramer } from '../framing';
 import type { LocalEndpoint, Peer, SendCallback, TcpCloseReason } from '../transport';
 import { plainAddress } from './addresses';
-import { registerTransport, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './registry';
+import { nextConnectionId, registerTransport, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './registry';
 
 const MIB4 = 4 * 1024 * 1024;
 const CRLF = Buffer.from('\r\n');
@@ -23,6 +23,7 @@ const CRLF = Buffer.from('\r\n');
 export class TcpConnection implements StreamConnection {
   readonly framer: StreamFramer;
   readonly key: string;
+  readonly id = nextConnectionId();
   closed = false;
   /** Accepted from a peer (holds a slot of the TcpGate), as opposed to opened by us. */
   inbound = false;
@@ -72,6 +73,7 @@ export class TcpConnection implements StreamConnection {
 class TcpSocket implements ListeningSocket {
   private server: net.Server | null = null;
   private readonly conns = new Map<string, TcpConnection>();
+  private readonly byId = new Map<number, TcpConnection>();
   private closing = false;
   port = 0;
   private readonly idleMs: number;
@@ -92,7 +94,11 @@ class TcpSocket implements ListeningSocket {
   }
 
   get connections(): number {
-    return this.conns.size;
+    return this.byId.size;
+  }
+
+  connection(id: number): TcpConnection | undefined {
+    return this.byId.get(id);
   }
 
   start(port: number): Promise<void> {
@@ -147,6 +153,7 @@ class TcpSocket implements ListeningSocket {
     const old = this.conns.get(conn.key);
     if (old && old !== conn) old.socket.destroy();
     this.conns.set(conn.key, conn);
+    this.byId.set(conn.id, conn);
     socket.setNoDelay(true);
     socket.setTimeout(this.idleMs, () => this.drop(conn, 'idle_timeout', `idle for ${this.idleMs} ms`));
     const messageTimeout = () => {
@@ -192,13 +199,15 @@ class TcpSocket implements ListeningSocket {
       }
       conn.failed(new Error('connection closed'));
       if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
+      this.byId.delete(conn.id);
+      o.onConnectionClosed?.(this.transport, conn);
     });
   }
 
   /** Over `peer.conn` when still open, else over a connection to address:port (reused or opened). */
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
     const given = peer.conn instanceof TcpConnection && !peer.conn.closed ? peer.conn : undefined;
-    let conn = given ?? (peer.connKey !== undefined ? this.conns.get(peer.connKey) : undefined) ?? this.conns.get(`${peer.address}:${peer.port}`);
+    let conn = given ?? (peer.connId !== undefined ? this.byId.get(peer.connId) : undefined) ?? this.conns.get(`${peer.address}:${peer.port}`);
     if (!conn || conn.closed) {
       if (this.closing) {
         cb?.(new Error('shutting down'));
@@ -246,6 +255,7 @@ class TcpSocket implements ListeningSocket {
     const closed = s ? new Promise<void>((r) => s.close(() => r())) : Promise.resolve();
     for (const c of this.conns.values()) c.socket.destroy();
     this.conns.clear();
+    this.byId.clear();
     await closed;
   }
 }

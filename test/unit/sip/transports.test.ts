@@ -138,7 +138,7 @@ test('a registered transport serves a listener: the front end answers over it, w
   const fe: FrontEnd = new FrontEnd(t, { service, ctx: testContext(), loopGuard: false, routes: [{ listener: 'memo:7000', method: 'MESSAGE', logic: '1' }] });
   try {
     expect([...t.ports]).toEqual([['memo', 7000]]);
-    const peer: Peer = { proto: 'memo', address: '192.0.2.9', port: 41000, connKey: 'c1' };
+    const peer: Peer = { proto: 'memo', address: '192.0.2.9', port: 41000, connId: 7 };
     const local: LocalEndpoint = { proto: 'memo', address: '127.0.0.1', port: 7000 };
     const options = [
       'OPTIONS sip:127.0.0.1:7000;transport=memo SIP/2.0',
@@ -157,7 +157,7 @@ test('a registered transport serves a listener: the front end answers over it, w
     const res = parseMessage(Buffer.from(memo.sent[0].text));
     expect(res.ok && 'status' in res.message && res.message.status).toBe(200);
     // a stream transport's response goes back over the request's connection
-    expect(memo.sent[0].peer).toMatchObject({ proto: 'memo', address: '192.0.2.9', connKey: 'c1' });
+    expect(memo.sent[0].peer).toMatchObject({ proto: 'memo', address: '192.0.2.9', connId: 7 });
 
     // the `transport` variable and route rules by transport name: 486 from the logic
     memo.handlers[0](
