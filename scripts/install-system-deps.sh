@@ -6,13 +6,16 @@
 #   kamailio                  Kamailio 5.6 core + base modules (tm, sl, rr, registrar, textops, pv, …)
 #   kamailio-utils-modules    http_client (the execute call to sipflow's HTTP API)
 #   kamailio-extra-modules    jansson (JSON in/out of the Kamailio front end, examples/kamailio)
-#   chromium                  headless browser for the designer's browser tests
+#   kamailio-tls-modules      tls (the TLS side of bench/sip and the Kamailio e2e suites)
+#   kamailio-websocket-modules websocket (Kamailio over WS, beside sipflow's)
+#   chromium                  headless browser for the designer's browser tests and the WebSocket phone test
+#   baresip-core              baresip, a real softphone (UDP, TCP, TLS) for the transport e2e suites
 #
 # usage: scripts/install-system-deps.sh [--check]
 #   --check   only report what is missing (exit 1 when something is)
 # environment:
 #   SIPFLOW_SKIP_SYSTEM_DEPS=1   do nothing (e.g. a CI image that ships them)
-#   SIPFLOW_SYSTEM_DEPS="a b"    install only these groups: sipp kamailio chromium (default: all)
+#   SIPFLOW_SYSTEM_DEPS="a b"    install only these groups: sipp kamailio chromium baresip (default: all)
 set -euo pipefail
 
 [ "${SIPFLOW_SKIP_SYSTEM_DEPS:-0}" = 1 ] && exit 0
@@ -20,7 +23,7 @@ set -euo pipefail
 check_only=0
 [ "${1:-}" = "--check" ] && check_only=1
 
-groups=${SIPFLOW_SYSTEM_DEPS:-"sipp kamailio chromium"}
+groups=${SIPFLOW_SYSTEM_DEPS:-"sipp kamailio chromium baresip"}
 MODDIR=/usr/lib/x86_64-linux-gnu/kamailio/modules
 # also look in the multiarch dir of this machine when it is not x86_64
 if command -v dpkg-architecture >/dev/null 2>&1; then
@@ -43,10 +46,14 @@ for g in $groups; do
     kamailio)
       want kamailio command -v kamailio
       want kamailio-utils-modules test -e "$MODDIR/http_client.so"
-      want kamailio-extra-modules test -e "$MODDIR/jansson.so" ;;
+      want kamailio-extra-modules test -e "$MODDIR/jansson.so"
+      want kamailio-tls-modules test -e "$MODDIR/tls.so"
+      want kamailio-websocket-modules test -e "$MODDIR/websocket.so" ;;
     chromium)
       want chromium sh -c 'command -v chromium || command -v chromium-browser' ;;
-    *) echo "install-system-deps: unknown group '$g' (sipp kamailio chromium)" >&2; exit 2 ;;
+    baresip)
+      want baresip-core command -v baresip ;;
+    *) echo "install-system-deps: unknown group '$g' (sipp kamailio chromium baresip)" >&2; exit 2 ;;
   esac
 done
 
