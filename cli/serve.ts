@@ -29,6 +29,8 @@ export interface ServeCliOptions {
   locationUrl?: string;
   sipHost?: string;
   sipPort?: number;
+  tlsCert?: string;
+  tlsKey?: string;
   domain?: string;
   workers?: 'auto' | number;
   recordRoute?: boolean;
@@ -57,6 +59,7 @@ export function serveConfig(o: ServeCliOptions): Config {
       domain: o.domain ?? c.sip.domain,
       workers: o.workers ?? c.sip.workers,
       recordRoute: o.recordRoute ?? c.sip.recordRoute,
+      tls: { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile },
     },
     http: { ...c.http, host: o.httpHost ?? c.http.host, port: o.httpPort ?? c.http.port, enabled: o.http === false ? false : c.http.enabled },
     log: { level: (o.logLevel as Config['log']['level']) ?? c.log.level },
@@ -81,6 +84,8 @@ export function registerServe(program: Command): void {
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
     .option('--sip-host <host>', 'address to bind, every socket of the first listener (default 0.0.0.0)')
     .option('--sip-port <port>', 'SIP port of every socket of the first listener, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option('--tls-cert <file>', 'PEM certificate chain of the TLS and WSS listeners (sip.tls.certFile)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (sip.tls.keyFile)')
     .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')
     .option('--workers <n>', 'SIP worker threads: "auto" (one per core) or N (1 = no worker threads)', workersArg)
     .option('--record-route', 'add Record-Route to relayed dialog-creating requests')

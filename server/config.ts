@@ -162,6 +162,40 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        tls: z
+          .object({
+            certFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('PEM certificate chain of the TLS and WSS listeners (sips:); required when a listener uses tls or wss'),
+            keyFile: z.string().min(1).optional().describe('PEM private key of certFile (never logged)'),
+            caFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('PEM CA certificates: client certificates are verified against them (verifyClient), and so are servers sipflow connects to'),
+            verifyClient: z
+              .enum(['off', 'optional', 'required'])
+              .default('off')
+              .describe(
+                'client certificates on inbound TLS: off = not asked; optional = asked, verified when given; required = a connection without a valid one is closed',
+              ),
+            verifyServer: z
+              .boolean()
+              .default(true)
+              .describe(
+                "verify the certificate of a server sipflow connects to over TLS (relayed requests to sips: or transport=tls targets) against caFile or the system's CAs",
+              ),
+            handshakeTimeoutMs: z
+              .number()
+              .int()
+              .min(100)
+              .default(10_000)
+              .describe('an inbound TLS handshake must complete within this time, else the connection is closed'),
+          })
+          .strict()
+          .prefault({}),
         tcp: z
           .object({
             messageTimeoutMs: z

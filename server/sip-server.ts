@@ -94,6 +94,7 @@ export interface SipServerOptions
         | 'tcpMessageTimeoutMs'
         | 'tcpGate'
         | 'onTcpClosed'
+        | 'tls'
       >
     > {
   service: CompiledService;
@@ -130,6 +131,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     maxMessageSize: o.maxMessageSize,
     reuseAddr: o.reuseAddr,
     tcpMessageTimeoutMs: o.tcpMessageTimeoutMs,
+    tls: o.tls,
     tcpGate: o.tcpGate,
     onTcpClosed: o.onTcpClosed,
     onMessage: (data, peer, local) => {

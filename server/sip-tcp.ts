@@ -1,5 +1,5 @@
 /**
- * `sip.tcp.*` → the transports' TCP defences, for the thread that holds the TCP connections (the
+ * `sip.tcp.*` → the transports' TCP defences (and `sip.tls` → the secure transports' settings), for the thread that holds the TCP connections (the
  * main thread: `sipflow serve` with one SIP thread, or the dispatcher with worker threads).
  *
  * One gate for the process (every listener shares its caps), counted in `sipflow_tcp_*`. Refusals
@@ -13,7 +13,7 @@ import type { TransportOptions } from '../sip/transport';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
 
-export type SipTcpOptions = Required<Pick<TransportOptions, 'tcpIdleTimeoutMs' | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed'>>;
+export type SipTcpOptions = Required<Pick<TransportOptions, 'tcpIdleTimeoutMs' | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed' | 'tls'>>;
 
 const LOG_EVERY_MS = 10_000;
 
@@ -73,6 +73,7 @@ export function sipTcpOptions(config: Config, o: { logger?: Logger; metrics?: Me
     onChange: o.metrics ? (open) => o.metrics!.tcpConnections.set(open) : undefined,
   });
   return {
+    tls: config.sip.tls,
     tcpIdleTimeoutMs: t.idleTimeoutSec * 1000,
     tcpMessageTimeoutMs: t.messageTimeoutMs,
     tcpGate: gate,

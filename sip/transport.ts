@@ -44,6 +44,16 @@ export interface LocalEndpoint {
   port: number;
 }
 
+/** `sip.tls` (server/config.ts): certificate files and verification of the secure transports. */
+export interface TlsSettings {
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+  verifyClient: 'off' | 'optional' | 'required';
+  verifyServer: boolean;
+  handshakeTimeoutMs: number;
+}
+
 export type TcpCloseReason = 'message_timeout' | 'idle_timeout' | 'bad_framing' | 'not_reading';
 
 export type MessageHandler = (data: Buffer, peer: Peer, local: LocalEndpoint) => void;
@@ -79,6 +89,8 @@ export interface TransportOptions {
   tcpIdleTimeoutMs?: number;
   /** A message whose first byte arrived must be complete within this, else the connection is closed (default 10 s; sip.tcp.messageTimeoutMs). */
   tcpMessageTimeoutMs?: number;
+  /** TLS settings of the secure transports (TLS, WSS): sip.tls in the configuration. */
+  tls?: TlsSettings;
   /** Admission of inbound TCP connections (caps in total and per source); none = no cap. */
   tcpGate?: TcpGate;
   /** A stream connection closed, for whatever reason (bindings tied to it stop being used). */
