@@ -41,7 +41,7 @@ export async function runDemo(o: { dataDir: string; directoryUrl: string }): Pro
   if (!loaded.service) throw new Error(loaded.problems.map(formatProblem).join('\n'));
   const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: o.directoryUrl, provision: true });
   try {
-    const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+    const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
     console.log(`sipflow demo: seed logic 24 "registration" on the embedded directory (${o.directoryUrl})\n`);
     console.log('→ REGISTER sip:10.1.10.163 (CSeq 62650, no credentials)');
     const first = await runLogic(loaded.service, '24', cdOf(register({ CSeq: '62650 REGISTER' })), rt.ctx, { trace: true });

@@ -136,7 +136,7 @@ export function buildProgram(status: Status = { code: 0 }): Command {
         }
         let cd;
         try {
-          cd = buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+          cd = buildCallDescriptor(input, { credentials: parseDigestCredentials });
         } catch (e) {
           throw new UsageError(`call descriptor ${o.cd}: ${(e as Error).message}`);
         }

@@ -10,6 +10,7 @@
  * zod, aliases mapped to SRE names, header names normalized, then handed to `callDescriptorFrom`.
  */
 import { z } from 'zod';
+import type { DigestCredentials } from './ports';
 import type { CallDescriptor, CdValue, SipHeaders } from './types';
 import { parseNameAddr, parseUri } from '../grammar/sip-values';
 
@@ -87,8 +88,12 @@ export function newVariables(): Record<string, CdValue> {
 }
 
 export interface BuildOptions {
-  /** Username of a Digest credentials header (services/auth), for `authUsername`. */
-  credentialsUsername?: (headerValue: string) => string | null;
+  /**
+   * Parses a Digest credentials header (services/auth): its username gives `authUsername`, and the
+   * parsed credentials ride on the CD (`credentials`) so the authenticate node does not parse the
+   * same header again.
+   */
+  credentials?: (headerValue: string) => DigestCredentials | null;
   /** Where `called` comes from: the Request-URI user (default, as SRE) or the To user (overrides a given `called`). */
   called?: 'requestUri' | 'to';
 }
@@ -107,12 +112,13 @@ export function callDescriptorFrom(
 ): CallDescriptor {
   const vars = newVariables();
   for (const [name, value] of given) if (value !== undefined) vars[name] = value;
-  fillPredefined(vars, headers, opts);
+  const credentials = fillPredefined(vars, headers, opts);
   if (opts.called === 'to') {
     vars.called = vars.toUsername ?? null;
     vars.originalCalled = vars.called;
   }
   const cd: CallDescriptor = { vars, headers };
+  if (credentials !== null) cd.credentials = credentials;
   // The request's Request-URI as given, kept apart from the variable a logic may rewrite.
   if (typeof vars.requestURI === 'string') cd.requestUri = vars.requestURI;
   if (body !== undefined) cd.body = body;
@@ -154,8 +160,11 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
 
 const first = (headers: SipHeaders, name: string): string | undefined => headers[name]?.[0];
 
-/** Fills what the SIP front end fills, without overriding what the input gives. */
-export function fillPredefined(vars: Record<string, CdValue>, headers: SipHeaders, opts: BuildOptions = {}): void {
+/**
+ * Fills what the SIP front end fills, without overriding what the input gives; returns the first
+ * credentials header of the method's kind as parsed (null: none, unparsable, or no parser given).
+ */
+export function fillPredefined(vars: Record<string, CdValue>, headers: SipHeaders, opts: BuildOptions = {}): CallDescriptor['credentials'] | null {
   const setIfAbsent = (name: string, value: CdValue | undefined) => {
     if (vars[name] === undefined && value !== undefined) vars[name] = value;
   };
@@ -179,12 +188,13 @@ export function fillPredefined(vars: Record<string, CdValue>, headers: SipHeader
   setIfAbsent('originalCalled', vars.called);
   setIfAbsent('originalCalling', vars.calling);
   setIfAbsent('authStatus', 0);
-  if (vars.authUsername === undefined && opts.credentialsUsername) {
-    const header = vars.requestMethod === 'REGISTER' ? 'authorization' : 'proxy-authorization';
-    const value = first(headers, header);
-    const username = value ? opts.credentialsUsername(value) : null;
-    if (username !== null) vars.authUsername = username;
-  }
+  if (!opts.credentials) return null;
+  const header = first(headers, vars.requestMethod === 'REGISTER' ? 'authorization' : 'proxy-authorization');
+  if (header === undefined) return null;
+  const parsed = opts.credentials(header);
+  if (parsed === null) return null;
+  setIfAbsent('authUsername', parsed.username);
+  return { header, parsed };
 }
 
 /** The CD as printed by the CLI and returned by the API. */

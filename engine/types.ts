@@ -3,7 +3,7 @@
  * ports through which nodes reach the world (declared in engine/ports.ts). The engine itself
  * never does I/O; everything effectful is a port.
  */
-import type { AorOwnershipPort, AuthPort, Binding, Clock, DirectoryPort, LocationPort, LogPort, RecordRow, Scalar } from './ports';
+import type { AorOwnershipPort, AuthPort, Binding, Clock, DigestCredentials, DirectoryPort, LocationPort, LogPort, RecordRow, Scalar } from './ports';
 
 export type { RecordRow, Scalar } from './ports';
 
@@ -29,6 +29,12 @@ export interface CallDescriptor {
   requestUri?: string;
   /** Message body, when the front end has one (not used by the shipped nodes). */
   body?: string;
+  /**
+   * The request's first credentials header (Authorization for REGISTER, Proxy-Authorization
+   * otherwise) as the CD builder parsed it: the authenticate node uses it for that header value
+   * instead of parsing it a second time.
+   */
+  credentials?: { header: string; parsed: DigestCredentials };
 }
 
 /** Variables the front end fills for every message (SRE names). */

@@ -37,8 +37,10 @@ function requestUriOf(s: RunState): string | null {
 function credentialsFor(s: RunState, isRegister: boolean, realm: string): DigestCredentials | null {
   const values = s.cd.headers[isRegister ? 'authorization' : 'proxy-authorization'];
   if (!values) return null;
+  const known = s.cd.credentials;
   for (const value of values) {
-    const creds = s.ctx.auth.parseCredentials(value);
+    // the CD builder parsed the first header already (engine/cd.ts)
+    const creds = known !== undefined && known.header === value ? known.parsed : s.ctx.auth.parseCredentials(value);
     if (creds && creds.realm === realm) return creds;
   }
   return null;

@@ -23,12 +23,12 @@ export interface CdOptions {
 export type CdBuilder = (req: SipRequest, peer: Peer, local: LocalEndpoint) => CallDescriptor;
 
 /**
- * A CD builder bound to the auth port (its credentials parser gives `authUsername`): the
+ * A CD builder bound to the auth port (its credentials parser gives `authUsername` and the CD's parsed `credentials`): the
  * request's facts handed to the one builder the CLI, the API and the simulator use too
  * (engine/cd.ts `callDescriptorFrom`; prototype-free variables).
  */
 export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
-  const opts: BuildOptions = { credentialsUsername: (v: string) => auth.parseCredentials(v)?.username ?? null, called: o.called };
+  const opts: BuildOptions = { credentials: auth.parseCredentials, called: o.called };
   return (req, peer, local) => {
     const body = req.body;
     return callDescriptorFrom(

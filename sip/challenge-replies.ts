@@ -21,13 +21,14 @@
  * Per SIP thread: retransmissions of one request carry its Call-ID, so dispatch brings them to
  * the thread that answered first.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../engine/lru';
 
 export class ChallengeReplies {
   private readonly sent: LRUCache<string, Buffer>;
 
   constructor(o: { max?: number; ttlMs?: number } = {}) {
-    this.sent = new LRUCache<string, Buffer>({ max: o.max ?? 20_000, ttl: o.ttlMs ?? 32_000, ttlAutopurge: false });
+    this.sent = growingLru<string, Buffer>(o.max ?? 20_000, { ttl: o.ttlMs ?? 32_000, ttlAutopurge: false });
   }
 
   remember(key: string, bytes: Buffer): void {

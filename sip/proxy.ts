@@ -29,6 +29,7 @@
  */
 import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
+import { growingLru } from '../engine/lru';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
@@ -123,10 +124,10 @@ export class Proxy {
   /** Host → address (or null: lookup failed, cached briefly so a burst does not flood the resolver). */
   private readonly dnsCache = new LRUCache<string, { address: string | null }>({ max: DNS_CACHE_MAX, ttl: DNS_TTL_MS });
   /**
-   * Dialogs we relayed, by Call-ID (in-dialog requests without a Route set). lru-cache allocates
-   * its index arrays for DIALOGS_MAX up front (≈ 4 MB per proxy).
+   * Dialogs we relayed, by Call-ID (in-dialog requests without a Route set); memory grows with the
+   * dialogs held (engine/lru.ts).
    */
-  private readonly dialogs = new LRUCache<string, Dialog>({ max: DIALOGS_MAX, ttl: DIALOG_TTL_MS });
+  private readonly dialogs = growingLru<string, Dialog>(DIALOGS_MAX, { ttl: DIALOG_TTL_MS });
   private readonly localHosts: Set<string>;
   private readonly recordRoute: boolean;
   private seq = 0;

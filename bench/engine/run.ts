@@ -54,7 +54,7 @@ function register(i: number, cseq: number, authorization?: string): CallDescript
   if (authorization) headers.authorization = authorization;
   return buildCallDescriptor(
     { requestMethod: 'REGISTER', requestURI: 'sip:example.test', sourceAddress: '127.0.0.1', sourcePort: 5071, headers },
-    { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null },
+    { credentials: parseDigestCredentials },
   );
 }
 

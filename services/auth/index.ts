@@ -11,14 +11,13 @@
  * its count evicted from a full table. Credentials holding a NUL, another control character or an
  * invalid byte never get here: the parser refuses them (credentials.ts).
  */
-import { LRUCache } from 'lru-cache';
 import { computeResponse, DIGEST_ALGORITHMS, ha1, hashName, isSess, normalizeAlgorithm, responsesEqual } from './digest';
 import { parseDigestCredentials } from './credentials';
 import { StatelessNonces } from './nonce';
 import { NonceCounter, type NonceCountTable } from './nonce-count';
 import { secretFromString } from './secret';
 import { digestUriMatches } from './uri';
-import type { AuthPort, Challenge, DigestAlgorithm, DigestCredentials, VerifyRequest, VerifyResult } from './types';
+import type { AuthPort, Challenge, DigestAlgorithm, VerifyRequest, VerifyResult } from './types';
 
 export * from './types';
 export { parseDigestCredentials, hasInvalidChar } from './credentials';
@@ -72,33 +71,6 @@ const MD5_HEX_RE = /^[0-9a-fA-F]{32}$/;
 /** realm is a quoted-string: escape the two characters that would end or break it. */
 const quote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
-const HA1_CACHE_MAX = 50_000;
-const CREDENTIALS_MEMO_MAX = 4096;
-
-/** What the memo keeps for a header value that does not parse as Digest credentials. */
-const UNPARSABLE = false;
-
-/**
- * parseDigestCredentials with a small memo: the front end reads the username when it builds the
- * call descriptor and the authenticate node parses the same header value again, so a message's
- * credentials are parsed once. Results are frozen (shared by the callers); the memo is an
- * lru-cache of CREDENTIALS_MEMO_MAX header values (least recently used forgotten first).
- */
-function memoizedParser(): (headerValue: string) => DigestCredentials | null {
-  const memo = new LRUCache<string, DigestCredentials | typeof UNPARSABLE>({ max: CREDENTIALS_MEMO_MAX });
-  return (headerValue) => {
-    const known = memo.get(headerValue);
-    if (known !== undefined) return known === UNPARSABLE ? null : known;
-    const c = parseDigestCredentials(headerValue);
-    if (c) {
-      Object.freeze(c.params);
-      Object.freeze(c);
-    }
-    memo.set(headerValue, c ?? UNPARSABLE);
-    return c;
-  };
-}
-
 export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   const secret = typeof opts.secret === 'string' ? secretFromString(opts.secret) : opts.secret;
   const nonces = new StatelessNonces(secret, {
@@ -113,9 +85,6 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
   if (configured.length === 0) throw new Error('at least one digest algorithm must be configured');
   for (const a of configured) if (!DIGEST_ALGORITHMS.includes(a)) throw new Error(`unsupported digest algorithm ${String(a)}`);
   const algorithms = PREFERENCE.filter((a) => configured.includes(a));
-
-  /** HA1 by algorithm, username, realm and password: at most HA1_CACHE_MAX, least recently used forgotten first. */
-  const ha1Cache = new LRUCache<string, string>({ max: HA1_CACHE_MAX });
 
   function challenge(realm: string, stale: boolean, now: number): Challenge {
     const nonce = nonces.issue(realm, now);
@@ -157,13 +126,9 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
       if (hashName(alg) !== 'md5' || !MD5_HEX_RE.test(req.password)) return 'bad';
       baseHa1 = req.password.toLowerCase();
     } else {
-      // HA1 of the same account is the same hash every time: kept (bounded) instead of recomputed
-      const k = `${alg}\u0000${c.username}\u0000${c.realm}\u0000${req.password}`;
-      baseHa1 = ha1Cache.get(k);
-      if (baseHa1 === undefined) {
-        baseHa1 = ha1(alg, c.username, c.realm, req.password);
-        ha1Cache.set(k, baseHa1);
-      }
+      // Computed each time: one hash of a few dozen bytes costs less than a cache lookup and set,
+      // and no table holds clear-text passwords as keys.
+      baseHa1 = ha1(alg, c.username, c.realm, req.password);
     }
 
     const expected = computeResponse({
@@ -201,5 +166,5 @@ export function createDigestAuth(opts: DigestAuthOptions): AuthPort {
     return 'ok';
   }
 
-  return { parseCredentials: memoizedParser(), challenge, verify };
+  return { parseCredentials: parseDigestCredentials, challenge, verify };
 }

@@ -5,8 +5,8 @@
  * (`negativeTtlMs`, shorter by default, for an empty result, so a subscriber added after a miss
  * shows up soon). The key is built by plain string concatenation of the query's shape and its
  * resolved values (no JSON walk of the whole query). The table is an lru-cache: at most
- * `maxEntries`, least recently used dropped first, each entry with its own TTL (lru-cache allocates
- * its index arrays for `maxEntries` up front: ≈ 4 MB at the default 100 000). Concurrent misses for
+ * `maxEntries`, least recently used dropped first, each entry with its own TTL, memory growing with
+ * the entries held (engine/lru.ts). Concurrent misses for
  * the same key share one database round trip (`pending`, an in-flight table, not a cache). Errors
  * are never cached.
  *
@@ -20,7 +20,7 @@
  * Rows handed out are shared between callers and frozen: a caller cannot alter what the next one
  * reads.
  */
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../../engine/lru';
 import type { RecordRow, Scalar } from '../../engine/types';
 import type { Directory } from './query';
 import type { DirectoryQuery, DirectorySchema } from './types';
@@ -89,8 +89,7 @@ export function createCachedDirectory(inner: Directory, o: DirectoryCacheOptions
   const maxEntries = Math.max(1, o.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES);
   // ttlResolution 0: the clock is read on every lookup (no 1 ms debounce timer on the hot path, and
   // an injected clock is obeyed at once)
-  const entries = new LRUCache<string, RecordRow[]>({
-    max: maxEntries,
+  const entries = growingLru<string, RecordRow[]>(maxEntries, {
     ttl: ttlMs,
     ttlResolution: 0,
     ...(o.now ? { perf: { now: o.now } } : {}),

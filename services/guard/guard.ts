@@ -50,11 +50,11 @@
  * Concurrency: none; every method runs on the owning thread. Limits: bans and counts vanish with
  * the process (a restart lifts every ban) and are not shared by instances; a table at its bound
  * forgets its least recently used entry (an attacker spoofing many UDP sources can push an idle
- * ban out early; a banned source that keeps sending stays recent and stays banned). lru-cache
- * allocates its index arrays for `max` up front: the five tables at the default 100 000 take
- * ≈ 20 MB from the start, whatever the traffic.
+ * ban out early; a banned source that keeps sending stays recent and stays banned). The tables
+ * grow with their entries (engine/lru.ts): an idle guard holds next to nothing.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { growingLru } from '../../engine/lru';
 import { FailureWindow, takeToken, type BucketState } from './sliding-window';
 import { normalizeAddress, TrustedSources } from './trusted';
 import { ScannerMatcher } from './user-agent';
@@ -146,11 +146,11 @@ export class Guard implements LockedUsernames {
     this.trusted = new TrustedSources(o.trustedSources, o.trustedCacheSize);
     this.scanners = new ScannerMatcher(o.scannerUserAgents);
     const max = Math.max(1, o.maxEntries ?? 100_000);
-    this.bans = new LRUCache({ max });
-    this.buckets = new LRUCache({ max });
-    this.sourceFailures = new LRUCache({ max });
-    this.userFailures = new LRUCache({ max });
-    this.locks = new LRUCache({ max });
+    this.bans = growingLru(max);
+    this.buckets = growingLru(max);
+    this.sourceFailures = growingLru(max);
+    this.userFailures = growingLru(max);
+    this.locks = growingLru(max);
     this.enabled = o.bans.enabled;
     this.rate = o.rateLimit.requestsPerSec;
     this.burst = Math.max(1, o.rateLimit.burst);

@@ -128,10 +128,9 @@ export function httpRunner(o: { url: string; token: string; logic?: string; time
  * an application that embeds sipflow's engine next to drachtio-srf.
  */
 export function engineRunner(o: { service: CompiledService; logic: string; ctx: RunContext; limits?: Partial<RunLimits> }): Runner {
-  const credentialsUsername = (v: string) => o.ctx.auth.parseCredentials(v)?.username ?? null;
   return {
     async run(input) {
-      const cd = buildCallDescriptor(input, { credentialsUsername });
+      const cd = buildCallDescriptor(input, { credentials: o.ctx.auth.parseCredentials });
       const r = await runLogic(o.service, o.logic, cd, o.ctx, { limits: o.limits });
       return { outcome: r.outcome, cd: callDescriptorJson(r.cd) };
     },

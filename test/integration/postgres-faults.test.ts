@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 const service = loadSlidText(readFileSync(path.join(__dirname, '../../flows/registration.slid'), 'utf8'), 'registration.slid', builtinRegistry()).service!;
-const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
 
 /** Challenge, then the authenticated REGISTER; returns the second outcome. */
 async function register(callId: string, contact: string, cseq: number) {

@@ -56,7 +56,7 @@ afterAll(async () => {
 test('REGISTER → 401 → REGISTER with credentials → 200, binding stored in MongoDB in the Kamailio shape', async () => {
   const text = readFileSync(path.join(__dirname, '../../flows/registration.slid'), 'utf8');
   const service = loadSlidText(text, 'registration.slid', builtinRegistry()).service!;
-  const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+  const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
 
   const first = await runLogic(service, '24', cdOf(sampleRegister()), rt.ctx);
   if (first.outcome.kind !== 'challenge') throw new Error(`expected a challenge, got ${JSON.stringify(first.outcome)}`);

@@ -19,7 +19,7 @@ import type { ApiDeps } from '../deps';
 import { ApiError } from '../errors';
 import { cdInputSchema, cdOutputSchema, errorResponses, logicRefSchema, outcomeSchema, traceSchema } from '../schemas';
 
-const cdOptions = { credentialsUsername: (v: string) => parseDigestCredentials(v)?.username ?? null };
+const cdOptions = { credentials: parseDigestCredentials };
 
 export function toCd(input: unknown): CallDescriptor {
   return buildCallDescriptor(input, cdOptions);

@@ -27,7 +27,7 @@ export function loadFlow(file: string): LoadResult & { text: string; service: Co
 }
 
 export const cdOf = (input: unknown): CallDescriptor =>
-  buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+  buildCallDescriptor(input, { credentials: parseDigestCredentials });
 
 /** Provisioned subscribers (besides the note's francesco / 123456 / 000112233). */
 export const ACME = { name: 'Acme PBX', username: 'acme', password: 'acme-pw', aor: 'acme@nl.netaxis.be' };

@@ -75,7 +75,7 @@ const cliInput = (extra: Record<string, unknown> = {}) => ({
 });
 
 async function viaEngine(input: unknown): Promise<Outcome> {
-  const cd = buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+  const cd = buildCallDescriptor(input, { credentials: parseDigestCredentials });
   return (await runLogic(service, '1', cd, ctx)).outcome;
 }
 

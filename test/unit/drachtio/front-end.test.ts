@@ -157,7 +157,7 @@ describe('call descriptor from a drachtio request', () => {
     expect(cd.body).toBeUndefined();
 
     // what sipflow derives from it (the execute endpoint's buildCallDescriptor)
-    const full = buildCallDescriptor(cd, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+    const full = buildCallDescriptor(cd, { credentials: parseDigestCredentials });
     expect(full.vars).toMatchObject({
       callId: 'X-by3boX112NeNE11ay4K5dFUHXy3f3F',
       fromUsername: 'francesco',

@@ -18,7 +18,7 @@ import { answerChallenge, sampleRegister } from '../../support/sip';
 
 const seedText = readFileSync(path.join(__dirname, '../../../flows/registration.slid'), 'utf8');
 const service = loadSlidText(seedText, 'registration.slid', builtinRegistry()).service!;
-const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
 
 const TABLES = {
   'registration.customers': [

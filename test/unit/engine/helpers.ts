@@ -43,7 +43,7 @@ export function loadFixture(name: string): LoadResult {
   return loadSlidText(readFileSync(path.join(FIXTURES, name), 'utf8'), path.basename(name), registry);
 }
 
-export const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+export const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
 
 /** Compiles `nodes` as logic 1 and runs it once on a CD built from `input`. */
 export async function runNodes(

@@ -10,7 +10,7 @@ import { answerChallenge, sampleRegister } from '../../support/sip';
 
 const file = path.join(__dirname, '../../../flows/registration.slid');
 const text = readFileSync(file, 'utf8');
-const cdOf = (input: unknown) => buildCallDescriptor(input, { credentialsUsername: (v) => parseDigestCredentials(v)?.username ?? null });
+const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
 
 describe('the seed registration logic, unchanged', () => {
   const loaded = loadSlidText(text, 'registration.slid', builtinRegistry());
