@@ -3,7 +3,7 @@
  * location store asked for (memory by default), the flows store bootstrapped from flows/, and the
  * app built by buildApi(), exercised with `app.inject()`.
  */
-import { mkdtempSync } from 'fs';
+import { mkdtempSync, rmSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { Writable } from 'stream';
@@ -73,6 +73,7 @@ export async function apiFixture(
       await app.close();
       flows.close();
       await runtime.close().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
