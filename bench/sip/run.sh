@@ -4,6 +4,18 @@
 # A "call" = REGISTER -> 401 -> REGISTER with credentials -> 200 (two transactions).
 #
 # usage: bash bench/sip/run.sh [options]       (npm run bench:sip -- [options])
+#   --transport udp|tcp|tls   default udp
+#       udp: SIPp -t u1 (one socket, as an SBC or a trunk).
+#       tcp: SIPp -t tn: one TCP connection per call (connect, REGISTER, 401, REGISTER, 200, close),
+#            for both registrars. SIPp 3.6's t1 sends every call over ONE connection (an SBC trunk),
+#            which Kamailio reads in one TCP worker process; tn is the mode closest to phones (many
+#            clients, each its own connection), but each call also pays a TCP setup and close.
+#       tls: SIPp 3.6 as Debian builds it has no TLS ("sipp -t l1": "To use a TLS transport you must
+#            compile SIPp with OpenSSL"): bench/sip/tls-register.ts plays the same scenario over
+#            --connections persistent TLS connections (handshakes before the clock starts; user u
+#            always on connection u mod N, as phones), against Kamailio's tls module and sipflow's
+#            TLS listener with the same certificate (openssl, EC P-256, generated into $WORK/tls).
+#   --connections N     TLS connections of the driver (default 1000)
 #   --pairing persistent|memory|both   default both
 #       persistent: Kamailio auth_db + usrloc db_mode 1 on PostgreSQL (kit AUTH=pgsql, CHILDREN=8)
 #                   vs sipflow with directory AND location on the same PostgreSQL server
@@ -56,6 +68,8 @@ export TARGET=127.0.0.1:$SIP_PORT
 export NUSERS=10000
 
 PAIRING=both
+TRANSPORT=udp
+CONNECTIONS=1000
 QUICK=0
 RATES=""
 RATES_PERSISTENT=""
@@ -72,6 +86,9 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --pairing) PAIRING=$2; shift ;;
     --pairing=*) PAIRING=${1#*=} ;;
+    --transport) TRANSPORT=$2; shift ;;
+    --transport=*) TRANSPORT=${1#*=} ;;
+    --connections) CONNECTIONS=$2; shift ;;
     --quick) QUICK=1 ;;
     --rates) RATES=$2; shift ;;
     --rates=*) RATES=${1#*=} ;;
@@ -86,13 +103,15 @@ while [ $# -gt 0 ]; do
     --retry) RETRY=$2; shift ;;
     --no-build) BUILD=0 ;;
     --skip-kamailio) SKIP_KAM=1 ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,56p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 case "$PAIRING" in both) PAIRINGS="persistent memory" ;; persistent|memory) PAIRINGS=$PAIRING ;;
   *) echo "--pairing must be persistent, memory or both" >&2; exit 2 ;; esac
+case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tls" >&2; exit 2 ;; esac
+export TRANSPORT CONNECTIONS
 if [ -z "$DUR" ]; then DUR=$([ "$QUICK" = 1 ] && echo 5 || echo 10); fi
 REFINE=$([ "$QUICK" = 1 ] && echo 1 || echo 2)
 [ -n "$RETRY" ] || RETRY=$([ "$QUICK" = 1 ] && echo 0 || echo 1)
@@ -137,14 +156,51 @@ if [ ! -f "$WORK/users.csv" ] || [ ! -f "$WORK/customers.csv" ] || [ ! -f "$WORK
   rm -rf "$WORK/sipflow-mem"   # PGlite directory holds the previous user set
 fi
 
+# ---------------------------------------------------------------- TLS certificate (--transport tls)
+# One self-signed EC P-256 certificate for both registrars (CN and SAN example.test, localhost,
+# 127.0.0.1); the driver trusts it as its CA. Kamailio reads it through a tls.cfg, sipflow through
+# sip.tls.certFile/keyFile ($SF_TLS, added to every sipflow config below).
+SF_TLS=""
+KAM_START=8000
+if [ "$TRANSPORT" = tcp ]; then KAM_START=4000; fi
+if [ "$TRANSPORT" = tls ]; then
+  KAM_START=2000
+  command -v openssl > /dev/null || { echo "--transport tls needs openssl" >&2; exit 1; }
+  [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || { apt-get update > /dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio-tls-modules > /dev/null; }
+  TLS_DIR=$WORK/tls
+  mkdir -p "$TLS_DIR"
+  if [ ! -s "$TLS_DIR/cert.pem" ] || [ ! -s "$TLS_DIR/key.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 -subj "/CN=example.test" \
+      -addext "subjectAltName=DNS:example.test,DNS:localhost,IP:127.0.0.1" \
+      -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" 2> "$TLS_DIR/openssl.log" || { cat "$TLS_DIR/openssl.log" >&2; exit 1; }
+    chmod 600 "$TLS_DIR/key.pem"
+  fi
+  cat > "$TLS_DIR/tls.cfg" <<EOF
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = $TLS_DIR/key.pem
+certificate = $TLS_DIR/cert.pem
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+EOF
+  export TLS_CFG=$TLS_DIR/tls.cfg TLS_CA=$TLS_DIR/cert.pem
+  SF_TLS=$'  tls: { certFile: '"$TLS_DIR/cert.pem"', keyFile: '"$TLS_DIR/key.pem"' }\n'
+fi
+
 # ---------------------------------------------------------------- sipflow process
 SF_PID=""
 SF_PIDS=""
 sf_pids() { echo "$SF_PID $(ps -o pid= --ppid "$SF_PID" 2>/dev/null | tr '\n' ' ')"; }
 start_sipflow() {  # start_sipflow CONFIG LOGFILE [node flags…]
   local cfg=$1 logf=$2; shift 2
-  if grep -q " 0100007F:$(printf '%04X' "$SIP_PORT") " /proc/net/udp; then
-    echo "something already listens on udp $TARGET" >&2; return 1
+  if grep -q " 0100007F:$(printf '%04X' "$SIP_PORT") " /proc/net/udp \
+     || grep -q " 0100007F:$(printf '%04X' "$SIP_PORT") 00000000:0000 0A " /proc/net/tcp; then
+    echo "something already listens on $TARGET" >&2; return 1
   fi
   node "$@" "$REPO/dist/cli/main.js" serve --config "$cfg" > "$logf" 2>&1 &
   SF_PID=$!
@@ -196,7 +252,7 @@ step() {
     # warm-up (unmeasured): the kit's 1000 calls at 500/s, or at the step's rate when that is lower
     # (a registrar that collapses at 500/s would otherwise start the measured run with a backlog).
     # A collapsing step would run on for 30-40 s of retransmissions: SIPp stops it at 1.5 × DUR + 5 s
-    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" "$KIT/run.sh" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
+    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" RUN_TIMEOUT_S=$((DUR * 3 / 2 + 5)) "$KIT/run.sh" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
       line="rate_target=$rate achieved_cps=0 failed=NA retrans=NA error=run.sh_rc_$rc"
       tail -5 "$WORK/step.err" >&2 || true
@@ -316,8 +372,8 @@ run_persistent() {
 dataDir: $WORK/sipflow-pg-data
 flows: $WORK/flows/pbx.slid
 sip:
-  listeners: [{ host: 127.0.0.1, port: $SIP_PORT, transports: [udp] }]
-  domain: example.test
+  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
+$SF_TLS  domain: example.test
   workers: $WORKERS
 directory: { url: "$dir_url" }
 location: { url: "$loc_url", mode: $LOC_MODE }
@@ -340,7 +396,7 @@ EOF
 run_memory() {
   log "== memory: Kamailio usrloc in memory + auth_db on SQLite (2 children) vs sipflow location=memory, PGlite directory"
   if [ "$SKIP_KAM" = 0 ]; then
-    ladder kamailio-sqlite 8000 "$RATES_MEMORY" kam_ok AUTH=sqlite CHILDREN=2 || true
+    ladder kamailio-sqlite "$KAM_START" "$RATES_MEMORY" kam_ok AUTH=sqlite CHILDREN=2 || true
     record kamailio-sqlite
   fi
   local dir=$WORK/sipflow-mem/directory
@@ -358,8 +414,8 @@ run_memory() {
 dataDir: $WORK/sipflow-mem
 flows: $flows
 sip:
-  listeners: [{ host: 127.0.0.1, port: $SIP_PORT, transports: [udp] }]
-  domain: example.test
+  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
+$SF_TLS  domain: example.test
   workers: $WORKERS
 directory: { url: "$dir", cacheSec: 3600 }
 location: { url: memory }
@@ -422,7 +478,10 @@ row() {  # row PAIRING NAME KAMNAME TARGET
 }
 {
   echo ""
-  echo "== sipflow vs Kamailio, REGISTER + digest auth, $NUSERS users, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
+  drv="SIPp -t u1"
+  [ "$TRANSPORT" = tcp ] && drv="SIPp -t tn, one TCP connection per call"
+  [ "$TRANSPORT" = tls ] && drv="tls-register.ts, $CONNECTIONS TLS connections"
+  echo "== sipflow vs Kamailio, REGISTER + digest auth over $TRANSPORT ($drv), $NUSERS users, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
   echo "best = highest rate with 0 failed calls and 0 retransmissions (calls/s; a call = 2 REGISTER transactions)"
   printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' pairing registrar best achieved ratio target srv_cpu sipp_cpu db_cpu
   row persistent kamailio-pgsql kamailio-pgsql ""

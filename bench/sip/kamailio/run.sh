@@ -9,6 +9,12 @@
 #   - PG_ONLY=1 (with AUTH=pgsql): start or reuse the cluster, provision it, empty location, and
 #     exit (no SIPp run); combine with PG_KEEP=1.
 #   - Kamailio listens on TARGET (kamailio.cfg takes -A SIPLISTEN=udp:IP:PORT), not always on 5070.
+#   - TRANSPORT=udp|tcp|tls (default udp). tcp: SIPp -t tn (SIPP_MODE), Kamailio with TCP on.
+#     tls: the load comes from bench/sip/tls-register.ts (SIPp 3.6 as Debian builds it has no TLS)
+#     over CONNECTIONS persistent TLS connections (default 1000), Kamailio with the tls module and
+#     TLS_CFG (a tls.cfg naming the certificate; run.sh of bench/sip writes it), TLS_CA for the
+#     driver. The summary line keeps its keys (sipp_cpu_pct = the driver's CPU; retrans is 0, the
+#     driver adds latency percentiles rt_p50_ms … and conn_setup_s).
 # Kamailio anchor: SIP REGISTER with HTTP digest auth (MD5, qop=auth), driven by SIPp.
 #
 # usage: run.sh [RATE] [CALLS]
@@ -84,6 +90,15 @@ SERVER=${SERVER:-kamailio}
 TARGET=${TARGET:-127.0.0.1:5070}
 SIPP_PORT=${SIPP_PORT:-5071}
 SIPP_EXTRA=${SIPP_EXTRA:-}
+TRANSPORT=${TRANSPORT:-udp}
+case "$TRANSPORT" in
+  udp) SIPP_MODE=${SIPP_MODE:-u1} ;;
+  tcp) SIPP_MODE=${SIPP_MODE:-tn} ;;
+  tls) CONNECTIONS=${CONNECTIONS:-1000}
+       [ -f "${TLS_CFG:-}" ] && [ -f "${TLS_CA:-}" ] || { echo "TRANSPORT=tls needs TLS_CFG and TLS_CA files" >&2; exit 2; } ;;
+  *) echo "unknown TRANSPORT=$TRANSPORT" >&2; exit 2 ;;
+esac
+DRIVER=${DRIVER:-node $REPO/dist/bench/sip/tls-register.js}
 # sipp socket buffer (SO_SNDBUF/SO_RCVBUF; sipp's default is 65535). A larger one keeps reply
 # bursts from a briefly stalled server from being dropped at the client (kernel caps it at
 # net.core.rmem_max / wmem_max, 4 MiB here).
@@ -231,12 +246,20 @@ cleanup() { stop_kamailio; pg_stop; }
 trap cleanup EXIT
 
 port_hex=$(printf '%04X' "${TARGET##*:}")
-udp_bound() { grep -q " 0100007F:$port_hex " /proc/net/udp; }
+# the server's socket is there: UDP bound, or TCP/TLS listening (state 0A)
+udp_bound() {
+  if [ "$TRANSPORT" = udp ]; then grep -q " 0100007F:$port_hex " /proc/net/udp
+  else grep -q " 0100007F:$port_hex 00000000:0000 0A " /proc/net/tcp; fi
+}
 
 # ---------------------------------------------------------------- start kamailio
 if [ "$SERVER" = kamailio ]; then
   if udp_bound; then echo "something already listens on $TARGET" >&2; exit 1; fi
-  defs=(-A "CTLSOCK=\"unix:$WORK/kamailio_ctl\"" -A "KCHILDREN=$CHILDREN" -A "SIPLISTEN=udp:$TARGET")
+  defs=(-A "CTLSOCK=\"unix:$WORK/kamailio_ctl\"" -A "KCHILDREN=$CHILDREN" -A "SIPLISTEN=$TRANSPORT:$TARGET")
+  case "$TRANSPORT" in
+    tcp) defs+=(-A WITH_TCP -A "TCPMAX=20000") ;;
+    tls) defs+=(-A WITH_TLS -A "TCPMAX=20000" -A "TLSCFG=\"$TLS_CFG\"") ;;
+  esac
   case "$AUTH" in
     db)     defs+=(-A "DBURL=\"text://$WORK/dbtext\"") ;;
     sqlite) defs+=(-A WITH_SQLITE -A "DBURL=\"sqlite:///$WORK/kamailio.sqlite\"") ;;
@@ -269,9 +292,13 @@ fi
 # burst of UDP drops/retransmissions. WARMUP_CALLS=0 disables it.
 WARMUP_CALLS=${WARMUP_CALLS:-1000}
 WARMUP_RATE=${WARMUP_RATE:-500}
-if [ "$WARMUP_CALLS" -gt 0 ]; then
+if [ "$WARMUP_CALLS" -gt 0 ] && [ "$TRANSPORT" = tls ]; then
+  $DRIVER --target "$TARGET" --users "$WORK/users.csv" --ca "$TLS_CA" --connections "$CONNECTIONS" \
+    --rate "$WARMUP_RATE" --calls "$WARMUP_CALLS" > "$WORK/warmup.out" 2>&1 || echo "warning: warm-up run had failures (see $WORK/warmup.out)" >&2
+  sleep 1
+elif [ "$WARMUP_CALLS" -gt 0 ]; then
   sipp "$TARGET" -sf "$HERE/register_auth.xml" -inf "$WORK/users.csv" \
-    -i 127.0.0.1 -p "$SIPP_PORT" -t u1 -r "$WARMUP_RATE" -m "$WARMUP_CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
+    -i 127.0.0.1 -p "$SIPP_PORT" -t "$SIPP_MODE" -r "$WARMUP_RATE" -m "$WARMUP_CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
     > "$WORK/warmup.out" 2>&1 || echo "warning: warm-up run had failures (see $WORK/warmup.out)" >&2
   sleep 1
 fi
@@ -288,11 +315,19 @@ srv0=$(cpu_ticks $SRV_PIDS)
 t0=$(date +%s.%N)
 set +e
 TIMEFORMAT='%R %U %S'
+if [ "$TRANSPORT" = tls ]; then
+  # the driver samples the server's CPU and its own over the load only (not the handshakes)
+  $DRIVER --target "$TARGET" --users "$WORK/users.csv" --ca "$TLS_CA" --connections "$CONNECTIONS" \
+    --rate "$RATE" --calls "$CALLS" ${RUN_TIMEOUT_S:+--max-s "$RUN_TIMEOUT_S"} --server-pids "$SRV_PIDS" \
+    > "$WORK/driver.out" 2> "$WORK/driver.err"
+  sipp_rc=$?
+else
 { time sipp "$TARGET" -sf "$HERE/register_auth.xml" -inf "$WORK/users.csv" \
-    -i 127.0.0.1 -p "$SIPP_PORT" -t u1 -r "$RATE" -m "$CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
+    -i 127.0.0.1 -p "$SIPP_PORT" -t "$SIPP_MODE" -r "$RATE" -m "$CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
     -trace_stat -stf "$WORK/stat.csv" -fd 1 -trace_screen -screen_file "$WORK/screen.log" \
     $SIPP_EXTRA > "$WORK/sipp.out" 2>&1 ; } 2> "$WORK/sipp.time"
 sipp_rc=$?
+fi
 set -e
 t1=$(date +%s.%N)
 srv1=$(cpu_ticks $SRV_PIDS)
@@ -310,6 +345,19 @@ if [ "$SERVER" = kamailio ]; then
   stop_kamailio
 fi
 
+if [ "$TRANSPORT" = tls ]; then
+  dline=$(grep '^rate_target=' "$WORK/driver.out" | tail -1)
+  if [ -z "$dline" ]; then
+    echo "the TLS driver printed no summary (rc=$sipp_rc); $WORK/driver.err:" >&2
+    tail -20 "$WORK/driver.err" >&2
+    exit 1
+  fi
+  [ "$SERVER" = kamailio ] || { AUTH=external; CHILDREN=NA; }
+  line="$dline server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN transport=tls"
+  echo "$line"
+  echo "$(date -u +%FT%TZ) $line" >> "$WORK/results.log"
+  exit 0
+fi
 if [ ! -s "$WORK/stat.csv" ] || [ "$(wc -l < "$WORK/stat.csv")" -lt 2 ]; then
   echo "sipp produced no statistics (rc=$sipp_rc); tail of $WORK/sipp.out:" >&2
   tail -20 "$WORK/sipp.out" >&2
@@ -354,7 +402,7 @@ else
 fi
 
 [ "$SERVER" = kamailio ] || { AUTH=external${PG_PID:+-pgsql}; CHILDREN=NA; }
-line="rate_target=$RATE achieved_cps=$achieved failed=$failed retrans=$retrans steady_cps=$steady successful=$succ calls=$created elapsed_s=$elapsed srv_cpu_pct=$srv_cpu sipp_cpu_pct=$sipp_cpu rt_avg_ms=$rtms udp_rcvbuf_drops=$((drops1 - drops0)) srv_sock_drops=$(( ${sdrops1:-0} - ${sdrops0:-0} )) server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN"
+line="rate_target=$RATE achieved_cps=$achieved failed=$failed retrans=$retrans steady_cps=$steady successful=$succ calls=$created elapsed_s=$elapsed srv_cpu_pct=$srv_cpu sipp_cpu_pct=$sipp_cpu rt_avg_ms=$rtms udp_rcvbuf_drops=$((drops1 - drops0)) srv_sock_drops=$(( ${sdrops1:-0} - ${sdrops0:-0} )) server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN transport=$TRANSPORT"
 if [ -n "$PG_PID" ]; then
   db_cpu=$(echo "scale=1; 100 * ($db1 - $db0) / $CLK_TCK / $wall" | bc -l)
   line="$line db_cpu_pct=$db_cpu location_rows=${loc_rows:-NA}"
