@@ -16,8 +16,9 @@
  * several calls may be in flight on one connection, matched by Call-ID.
  *
  * Prints one line in the reference kit's format (bench/sip/kamailio/run.sh), so run.sh's ladder
- * applies its pass rule (0 failed, every call successful; retrans is always 0 on a stream):
- *   rate_target achieved_cps failed retrans steady_cps successful calls elapsed_s rt_avg_ms
+ * applies its pass rule (0 failed, 0 slow = answered in 500 ms or more, every call successful;
+ * retrans is always 0 on a stream):
+ *   rate_target achieved_cps failed retrans steady_cps successful calls elapsed_s rt_avg_ms slow
  *   rt_p50_ms rt_p90_ms rt_p99_ms rt_max_ms connections conn_setup_s srv_cpu_pct sipp_cpu_pct
  * CPU in % of one core over the load only (from the first call to the last answer; handshakes
  * excluded): srv = the --server-pids' utime+stime (/proc/PID/stat), sipp = this driver's.
@@ -321,6 +322,8 @@ async function main(): Promise<void> {
   for (const c of conns) c.socket.destroy();
 
   const lat = latencies.subarray(0, ok).sort();
+  const firstSlow = lat.findIndex((x) => x >= 500);
+  const slow = firstSlow < 0 ? 0 : ok - firstSlow;
   const pct = (p: number): string => (ok === 0 ? 'NA' : lat[Math.min(ok - 1, Math.floor((ok * p) / 100))].toFixed(2));
   const avg = ok === 0 ? 'NA' : (lat.reduce((s, x) => s + x, 0) / ok).toFixed(2);
   // steady rate: median of the per-second successes, first and last second left out (as the kit)
@@ -329,7 +332,7 @@ async function main(): Promise<void> {
   const why = [...failures].map(([k, v]) => `${k}:${v}`).join(',');
   console.log(
     `rate_target=${o.rate} achieved_cps=${(ok / elapsed).toFixed(1)} failed=${failed} retrans=0 steady_cps=${steady} successful=${ok} ` +
-      `calls=${started} elapsed_s=${elapsed.toFixed(3)} rt_avg_ms=${avg} rt_p50_ms=${pct(50)} rt_p90_ms=${pct(90)} rt_p99_ms=${pct(99)} ` +
+      `calls=${started} elapsed_s=${elapsed.toFixed(3)} rt_avg_ms=${avg} slow=${slow} rt_p50_ms=${pct(50)} rt_p90_ms=${pct(90)} rt_p99_ms=${pct(99)} ` +
       `rt_max_ms=${pct(100)} connections=${conns.length} conn_setup_s=${setupS.toFixed(2)} srv_cpu_pct=${srvCpu} sipp_cpu_pct=${selfCpu}${why ? ` failures=${why}` : ''}`,
   );
 }

@@ -65,7 +65,10 @@
 #                got an unexpected reply or ran out of retransmissions;
 # udp_rcvbuf_drops = host-wide UDP receive-buffer drops during the run (/proc/net/snmp);
 # srv_sock_drops   = of those, drops on the server's socket (/proc/net/udp "drops" column);
-# rt_avg_ms    = mean time from first REGISTER sent to 200 OK (sipp, ms resolution).
+# rt_avg_ms    = mean time from first REGISTER sent to 200 OK (sipp, ms resolution);
+# slow         = calls whose 200 OK came 500 ms or more after the first REGISTER (SIPp's response
+#                time repartition): over TCP and TLS nothing is retransmitted, so a step that only
+#                queues shows here instead of in retrans (UDP's timer T1 is 500 ms).
 # Prints one summary line:
 #   rate_target=R achieved_cps=X failed=F retrans=T steady_cps=M successful=S calls=N elapsed_s=E
 #   srv_cpu_pct=K sipp_cpu_pct=P rt_avg_ms=A udp_rcvbuf_drops=D srv_sock_drops=Z server=... auth=... users=... registered_users=... sipp_rc=...
@@ -93,7 +96,10 @@ SIPP_EXTRA=${SIPP_EXTRA:-}
 TRANSPORT=${TRANSPORT:-udp}
 case "$TRANSPORT" in
   udp) SIPP_MODE=${SIPP_MODE:-u1} ;;
-  tcp) SIPP_MODE=${SIPP_MODE:-tn} ;;
+  tcp) SIPP_MODE=${SIPP_MODE:-tn}
+       # SIPp refuses to start when -max_socket (default 50000) exceeds the open-file limit;
+       # calls are short, so few of these connections are open at once
+       SIPP_MODE="$SIPP_MODE -max_socket $(( $(ulimit -n) * 3 / 4 ))" ;;
   tls) CONNECTIONS=${CONNECTIONS:-1000}
        [ -f "${TLS_CFG:-}" ] && [ -f "${TLS_CA:-}" ] || { echo "TRANSPORT=tls needs TLS_CFG and TLS_CA files" >&2; exit 2; } ;;
   *) echo "unknown TRANSPORT=$TRANSPORT" >&2; exit 2 ;;
@@ -298,7 +304,7 @@ if [ "$WARMUP_CALLS" -gt 0 ] && [ "$TRANSPORT" = tls ]; then
   sleep 1
 elif [ "$WARMUP_CALLS" -gt 0 ]; then
   sipp "$TARGET" -sf "$HERE/register_auth.xml" -inf "$WORK/users.csv" \
-    -i 127.0.0.1 -p "$SIPP_PORT" -t "$SIPP_MODE" -r "$WARMUP_RATE" -m "$WARMUP_CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
+    -i 127.0.0.1 -p "$SIPP_PORT" -t $SIPP_MODE -r "$WARMUP_RATE" -m "$WARMUP_CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
     > "$WORK/warmup.out" 2>&1 || echo "warning: warm-up run had failures (see $WORK/warmup.out)" >&2
   sleep 1
 fi
@@ -307,7 +313,7 @@ fi
 rm -f "$WORK/stat.csv" "$WORK/screen.log" "$WORK/sipp.out" "$WORK/sipp.time"
 udp_drops() { awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 } else print $c["RcvbufErrors"] }' /proc/net/snmp; }
 # drops counted on the server's own UDP socket (last column "drops" of /proc/net/udp)
-srv_sock_drops() { awk -v p=" 0100007F:$port_hex " 'index($0, p) { print $NF; exit }' /proc/net/udp; }
+srv_sock_drops() { [ "$TRANSPORT" != udp ] || awk -v p=" 0100007F:$port_hex " 'index($0, p) { print $NF; exit }' /proc/net/udp; }
 drops0=$(udp_drops)
 sdrops0=$(srv_sock_drops)
 srv0=$(cpu_ticks $SRV_PIDS)
@@ -323,7 +329,7 @@ if [ "$TRANSPORT" = tls ]; then
   sipp_rc=$?
 else
 { time sipp "$TARGET" -sf "$HERE/register_auth.xml" -inf "$WORK/users.csv" \
-    -i 127.0.0.1 -p "$SIPP_PORT" -t "$SIPP_MODE" -r "$RATE" -m "$CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
+    -i 127.0.0.1 -p "$SIPP_PORT" -t $SIPP_MODE -r "$RATE" -m "$CALLS" -nostdin -buff_size "$SIPP_BUFF" -auth_uri "$SIPP_AUTH_URI" \
     -trace_stat -stf "$WORK/stat.csv" -fd 1 -trace_screen -screen_file "$WORK/screen.log" \
     $SIPP_EXTRA > "$WORK/sipp.out" 2>&1 ; } 2> "$WORK/sipp.time"
 sipp_rc=$?
@@ -375,10 +381,11 @@ summary=$(awk -F';' '
     el = ct[3] - st[3]
     rt = v[col["ResponseTime1(C)"]]; split(rt, r, ":")
     rtms = (r[1] * 3600 + r[2] * 60 + r[3]) * 1000 + r[4] / 1000
-    printf "%s %s %s %s %s %.3f %.2f", v[col["SuccessfulCall(C)"]], v[col["FailedCall(C)"]],
-      v[col["Retransmissions(C)"]], v[col["OutgoingCall(C)"]], v[col["TotalCallCreated"]], el, rtms
+    slow = v[col["ResponseTimeRepartition1_<1000"]] + v[col["ResponseTimeRepartition1_>=1000"]]
+    printf "%s %s %s %s %s %.3f %.2f %d", v[col["SuccessfulCall(C)"]], v[col["FailedCall(C)"]],
+      v[col["Retransmissions(C)"]], v[col["OutgoingCall(C)"]], v[col["TotalCallCreated"]], el, rtms, slow
   }' "$WORK/stat.csv")
-read -r succ failed retrans outgoing created elapsed rtms <<< "$summary"
+read -r succ failed retrans outgoing created elapsed rtms slow <<< "$summary"
 # steady-state rate: median over the per-second stat periods (first and last period dropped)
 # of SuccessfulCall(P) / period length
 steady=$(awk -F';' '
@@ -402,7 +409,7 @@ else
 fi
 
 [ "$SERVER" = kamailio ] || { AUTH=external${PG_PID:+-pgsql}; CHILDREN=NA; }
-line="rate_target=$RATE achieved_cps=$achieved failed=$failed retrans=$retrans steady_cps=$steady successful=$succ calls=$created elapsed_s=$elapsed srv_cpu_pct=$srv_cpu sipp_cpu_pct=$sipp_cpu rt_avg_ms=$rtms udp_rcvbuf_drops=$((drops1 - drops0)) srv_sock_drops=$(( ${sdrops1:-0} - ${sdrops0:-0} )) server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN transport=$TRANSPORT"
+line="rate_target=$RATE achieved_cps=$achieved failed=$failed retrans=$retrans steady_cps=$steady successful=$succ calls=$created elapsed_s=$elapsed srv_cpu_pct=$srv_cpu sipp_cpu_pct=$sipp_cpu rt_avg_ms=$rtms slow=$slow udp_rcvbuf_drops=$((drops1 - drops0)) srv_sock_drops=$(( ${sdrops1:-0} - ${sdrops0:-0} )) server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN transport=$TRANSPORT"
 if [ -n "$PG_PID" ]; then
   db_cpu=$(echo "scale=1; 100 * ($db1 - $db0) / $CLK_TCK / $wall" | bc -l)
   line="$line db_cpu_pct=$db_cpu location_rows=${loc_rows:-NA}"
