@@ -55,6 +55,7 @@ export function listenerFrontEndOptions(
     log: a.log,
     observe: a.observe,
     routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
+    serverId: config.location.serverId,
   };
 }
 
@@ -94,6 +95,7 @@ export interface SipServerOptions
         | 'tcpMessageTimeoutMs'
         | 'tcpGate'
         | 'onTcpClosed'
+        | 'onConnectionClosed'
       >
     > {
   service: CompiledService;
@@ -132,6 +134,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     tcpMessageTimeoutMs: o.tcpMessageTimeoutMs,
     tcpGate: o.tcpGate,
     onTcpClosed: o.onTcpClosed,
+    onConnectionClosed: o.onConnectionClosed,
     onMessage: (data, peer, local) => {
       if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local);
     },
