@@ -361,7 +361,9 @@ export const configSchema = z
           .object({
             udpMaxExpires: seconds
               .default(0)
-              .describe('longest expiry granted to a NATed contact registered over UDP, answered in the 200 OK (0 = no cap): the UA refreshes, and so reopens its pinhole, this often'),
+              .describe(
+                'longest expiry granted to a NATed contact registered over UDP, answered in the 200 OK (0 = no cap): the UA refreshes, and so reopens its pinhole, this often',
+              ),
             branchFlag: z
               .number()
               .int()
@@ -393,7 +395,14 @@ export const configSchema = z
               .describe(
                 'keepalives to the bindings this instance holds (server_id) that are NATed or tied to a connection: CRLFCRLF on the connection (RFC 5626), OPTIONS over UDP, each binding once per interval, spread over it (0 = off)',
               ),
-            batch: z.number().int().min(1).default(200).describe('keepalives sent at most per tick (one tick a second): the bound on the traffic; bindings beyond interval × batch are pinged less often'),
+            batch: z
+              .number()
+              .int()
+              .min(1)
+              .default(200)
+              .describe(
+                'keepalives sent at most per tick (one tick a second): the bound on the traffic; bindings beyond interval × batch are pinged less often',
+              ),
             dropAfterSec: seconds
               .default(0)
               .describe('remove a UDP binding whose device answered no OPTIONS keepalive for this long (0 = never; Kamailio usrloc keepalive_timeout)'),

@@ -50,7 +50,8 @@ export function connectionBindings(o: ConnectionBindingsOptions): ConnectionBind
         if (n > 0) o.log?.log('debug', `location: ${n} binding(s) of closed connection ${connectionId} removed`);
       },
       // the bindings stay but are not used (flow only): they expire
-      (e: unknown) => o.log?.log('warn', `location: cannot remove the bindings of closed connection ${connectionId}: ${e instanceof Error ? e.message : String(e)}`),
+      (e: unknown) =>
+        o.log?.log('warn', `location: cannot remove the bindings of closed connection ${connectionId}: ${e instanceof Error ? e.message : String(e)}`),
     );
   };
 
@@ -95,13 +96,22 @@ export function bindingServices(
     store: o.store,
     serverId,
     removeOnClose: config.registrar.connections.removeOnClose,
-    isOpen: (id) => o.transports().some((t) => [...t.ports.keys()].some((name) => transportNamed(name)?.framing === 'stream' && t.connection(name, id) !== undefined)),
+    isOpen: (id) =>
+      o.transports().some((t) => [...t.ports.keys()].some((name) => transportNamed(name)?.framing === 'stream' && t.connection(name, id) !== undefined)),
     log: o.log,
   });
   const k = config.registrar.keepalive;
   const keepalive =
     k.intervalSec > 0
-      ? startKeepalive({ store: o.store, serverId, intervalSec: k.intervalSec, batch: k.batch, dropAfterSec: k.dropAfterSec, transports: o.transports, log: o.log })
+      ? startKeepalive({
+          store: o.store,
+          serverId,
+          intervalSec: k.intervalSec,
+          batch: k.batch,
+          dropAfterSec: k.dropAfterSec,
+          transports: o.transports,
+          log: o.log,
+        })
       : null;
   return {
     location: bindings.location,

@@ -93,14 +93,14 @@ export function startKeepalive(o: KeepaliveOptions): Keepalive {
     next = 0;
   }
 
-  function transportsFor(b: Binding, udp: boolean): SipTransports | undefined {
+  /** The listener whose UDP socket the binding registered on (its `socket` column), else the first with UDP. */
+  function udpTransportsFor(b: Binding): SipTransports | undefined {
     const all = o.transports();
-    if (!udp) return undefined;
     const port = Number(/:(\d+)$/.exec(b.socket ?? '')?.[1]);
     return all.find((t) => t.ports.get('udp') === port) ?? all.find((t) => t.ports.has('udp'));
   }
 
-  function options(b: Binding, t: SipTransports, dest: { address: string; port: number }): Buffer {
+  function options(b: Binding, t: SipTransports): Buffer {
     const host = isIP(t.advertised) === 6 ? `[${t.advertised}]` : t.advertised;
     const port = t.ports.get('udp') ?? 5060;
     const branch = `z9hG4bKka${tag}${(++seq).toString(36)}`;
@@ -127,7 +127,7 @@ export function startKeepalive(o: KeepaliveOptions): Keepalive {
     }
     if (b.connection_id >= 0 || !b.received) return; // tied to a connection of another server, or not NATed
     const dest = ipHop(b.received);
-    const t = transportsFor(b, true);
+    const t = udpTransportsFor(b);
     if (!dest || !t) return;
     const sentAt = now();
     const last = answered.get(b.ruid);
@@ -141,7 +141,7 @@ export function startKeepalive(o: KeepaliveOptions): Keepalive {
       return;
     }
     const peer: Peer = { proto: 'udp', address: dest.address, port: dest.port };
-    t.send(options(b, t, dest), peer);
+    t.send(options(b, t), peer);
   }
 
   function tick(): void {

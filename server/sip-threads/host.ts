@@ -176,7 +176,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           if (id) out.push([4, id, 'no such listener']);
           return;
         }
-        const peer: Peer = connId < 0 ? { proto, address, port } : flowOnly ? { proto, address, port, connId, flowOnly: true } : { proto, address, port, connId };
+        const peer: Peer =
+          connId < 0 ? { proto, address, port } : flowOnly ? { proto, address, port, connId, flowOnly: true } : { proto, address, port, connId };
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
         return;

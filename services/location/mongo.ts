@@ -370,7 +370,13 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
 
     keepalive: (serverId, now, after, limit) =>
       run('keepalive', async (location) =>
-        (await location.find({ server_id: serverId, keepalive: 1, expires: { $gt: now }, ruid: { $gt: after } }).sort({ ruid: 1 }).limit(limit).toArray()).map(fromDocument),
+        (
+          await location
+            .find({ server_id: serverId, keepalive: 1, expires: { $gt: now }, ruid: { $gt: after } })
+            .sort({ ruid: 1 })
+            .limit(limit)
+            .toArray()
+        ).map(fromDocument),
       ),
 
     all: () => run('all', async (location) => (await location.find({}).toArray()).map(fromDocument)),

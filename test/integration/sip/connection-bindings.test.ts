@@ -165,7 +165,12 @@ describe.each([
       const user = `pbx${rand()}`;
       const route = `<sip:127.0.0.5:${sbc.port};lr>`;
       // the SBC forwards the PBX's REGISTER: its own Via (matching its source), the PBX's Contact
-      sbc.send(registerText(sbc, user, `<sip:${user}@127.0.0.6:${pbx.port}>`, { Path: route }).replace(/Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/, 'Via: SIP/2.0/UDP 127.0.0.5:'));
+      sbc.send(
+        registerText(sbc, user, `<sip:${user}@127.0.0.6:${pbx.port}>`, { Path: route }).replace(
+          /Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/,
+          'Via: SIP/2.0/UDP 127.0.0.5:',
+        ),
+      );
       const ok = await sbc.response(200);
       expect(header(ok, 'path')).toBe(route);
       const [b] = await bindingsOf(sip, user);

@@ -597,7 +597,14 @@ describe('registrar: NAT detection, received only on NAT, bindings tied to their
     const { store, reg } = setup();
     await reg.register(req({ contacts: ['<sip:john@127.0.0.6:5060>'], received: 'sip:127.0.0.5:5060', via: via('127.0.0.5:5060') }));
     await reg.register(
-      req({ callId: 'tcp', contacts: ['<sip:john@127.0.0.7:5060>'], received: 'sip:127.0.0.5:41000', via: via('127.0.0.5:5060', 'TCP'), connectionId: 12, socket: 'tcp:127.0.0.1:5060' }),
+      req({
+        callId: 'tcp',
+        contacts: ['<sip:john@127.0.0.7:5060>'],
+        received: 'sip:127.0.0.5:41000',
+        via: via('127.0.0.5:5060', 'TCP'),
+        connectionId: 12,
+        socket: 'tcp:127.0.0.1:5060',
+      }),
     );
     const rows = (await store.find('john', null)).map((b) => [b.contact, b.received, b.cflags, b.keepalive, b.connection_id]).sort();
     expect(rows).toEqual([
@@ -619,7 +626,13 @@ describe('registrar: NAT detection, received only on NAT, bindings tied to their
     expect((await store.find('john', null))[0].received).toBe('sip:127.0.0.9:6000');
     const other = setup();
     await other.reg.register(
-      req({ contacts: ['<sip:john@127.0.0.9:5060;transport=tcp>'], received: 'sip:127.0.0.9:6000', via: via('127.0.0.9:5060', 'TCP'), connectionId: 4, socket: 'tcp:127.0.0.1:5060' }),
+      req({
+        contacts: ['<sip:john@127.0.0.9:5060;transport=tcp>'],
+        received: 'sip:127.0.0.9:6000',
+        via: via('127.0.0.9:5060', 'TCP'),
+        connectionId: 4,
+        socket: 'tcp:127.0.0.1:5060',
+      }),
     );
     const [b] = await other.store.find('john', null);
     expect([b.received, b.connection_id, b.keepalive, b.cflags]).toEqual([null, 4, 1, 0]);
@@ -639,7 +652,13 @@ describe('registrar: NAT detection, received only on NAT, bindings tied to their
   it('a WebSocket-style .invalid contact over a connection: NATed, received with the transport, tied to the connection', async () => {
     const { store, reg } = setup({ serverId: 7 });
     await reg.register(
-      req({ contacts: ['<sip:x1@df7jal23ls0d.invalid;transport=ws>'], received: 'sip:127.0.0.3:50400', via: via('df7jal23ls0d.invalid', 'WS'), connectionId: 99, socket: 'ws:127.0.0.1:8080' }),
+      req({
+        contacts: ['<sip:x1@df7jal23ls0d.invalid;transport=ws>'],
+        received: 'sip:127.0.0.3:50400',
+        via: via('df7jal23ls0d.invalid', 'WS'),
+        connectionId: 99,
+        socket: 'ws:127.0.0.1:8080',
+      }),
     );
     const [b] = await store.find('john', null);
     expect([b.received, b.connection_id, b.server_id, b.socket, b.keepalive]).toEqual(['sip:127.0.0.3:50400;transport=ws', 99, 7, 'ws:127.0.0.1:8080', 1]);
@@ -654,7 +673,13 @@ describe('registrar: NAT detection, received only on NAT, bindings tied to their
     expect(r.bindings.map((b) => bindingView(b, T0).expires)).toEqual([3600]);
     const tcp = setup({ nat: { udpMaxExpires: 120 } });
     const t = await tcp.reg.register(
-      req({ contacts: ['<sip:john@192.168.1.20:5060>'], received: 'sip:198.51.100.7:40123', via: via('192.168.1.20:5060', 'TCP'), connectionId: 3, socket: 'tcp:10.0.12.26:5060' }),
+      req({
+        contacts: ['<sip:john@192.168.1.20:5060>'],
+        received: 'sip:198.51.100.7:40123',
+        via: via('192.168.1.20:5060', 'TCP'),
+        connectionId: 3,
+        socket: 'tcp:10.0.12.26:5060',
+      }),
     );
     expect(t.bindings.map((b) => bindingView(b, T0).expires)).toEqual([3600]);
   });
@@ -662,7 +687,16 @@ describe('registrar: NAT detection, received only on NAT, bindings tied to their
   it('a refresh over a new connection moves the binding to it; removeByConnection removes only that server and connection', async () => {
     const { store, reg } = setup({ serverId: 2 });
     const r = (id: number, cseq: number) =>
-      reg.register(req({ cseq, contacts: ['<sip:john@127.0.0.1:5999;transport=tcp>'], received: 'sip:127.0.0.1:40000', via: via('127.0.0.1:5999', 'TCP'), connectionId: id, socket: 'tcp:127.0.0.1:5060' }));
+      reg.register(
+        req({
+          cseq,
+          contacts: ['<sip:john@127.0.0.1:5999;transport=tcp>'],
+          received: 'sip:127.0.0.1:40000',
+          via: via('127.0.0.1:5999', 'TCP'),
+          connectionId: id,
+          socket: 'tcp:127.0.0.1:5060',
+        }),
+      );
     await r(10, 1);
     await r(11, 2);
     expect((await store.find('john', null)).map((b) => b.connection_id)).toEqual([11]);
