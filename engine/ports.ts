@@ -159,9 +159,20 @@ export interface RegisterRequest {
   callId: string;
   cseq: number;
   userAgent: string;
-  /** Source of the request as `ip:port`, stored as `received` when it differs from the contact. */
+  /**
+   * Source of the request as `sip:ip:port` (`ip:port` accepted), stored as `received` only when
+   * the registrar detects a NAT (services/location/nat.ts).
+   */
   received: string | null;
+  /** The local socket as Kamailio writes it: `proto:ip:port` (`proto:[v6]:port`). */
   socket: string | null;
+  /** The top Via header value as received (its sent-by is compared with the source: NAT detection). */
+  via?: string | null;
+  /**
+   * Id of the stream connection the REGISTER arrived on (StreamConnection.id), absent or null for
+   * datagrams: a binding of the sender's own contact is tied to it (`connection_id`).
+   */
+  connectionId?: number | null;
   path: string | null;
   now: Date;
   /** Allow header value(s), comma-joined; the registrar stores it as Kamailio's `methods` bitmask (null when absent). */

@@ -27,6 +27,11 @@ export interface CallDescriptor {
    * authenticate node checks the digest `uri` against it.
    */
   requestUri?: string;
+  /**
+   * The stream connection the request arrived on (StreamConnection.id), set by the SIP front end;
+   * not a variable, so no logic can tie a binding to another connection.
+   */
+  connectionId?: number;
   /** Message body, when the front end has one (not used by the shipped nodes). */
   body?: string;
   /**
@@ -107,6 +112,11 @@ export interface RelayTarget {
   received?: string | null;
   path?: string[] | null;
   q?: number;
+  /**
+   * The binding is tied to a stream connection (usrloc's connection_id and server_id, and its
+   * socket `proto:ip:port`): the proxy of that server sends over that connection only.
+   */
+  connection?: { id: number; serverId: number; socket: string | null };
 }
 
 export interface RelayOutcome {

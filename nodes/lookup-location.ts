@@ -1,5 +1,6 @@
 import type { NodeType } from '../engine/node-type';
 import type { CdValue } from '../engine/types';
+import { splitHeaderList } from '../grammar/sip-values';
 import { finish, nodeRef } from './common';
 
 interface Values {
@@ -49,7 +50,13 @@ export const lookupLocationNode: NodeType<Values> = {
       return finish({
         kind: 'relay',
         status: null,
-        targets: bindings.map((b) => ({ uri: b.contact, received: b.received, path: b.path ? b.path.split(',') : null, q: b.q })),
+        targets: bindings.map((b) => ({
+          uri: b.contact,
+          received: b.received,
+          path: b.path ? splitHeaderList(b.path) : null,
+          q: b.q,
+          ...(b.connection_id >= 0 ? { connection: { id: b.connection_id, serverId: b.server_id, socket: b.socket } } : {}),
+        })),
       });
     };
   },

@@ -46,6 +46,9 @@ async function ownershipRefusal(s: RunState, user: string, domain: string | null
   return FORBIDDEN;
 }
 
+/** An IPv6 address in brackets, as in a URI and in Kamailio's socket column. */
+const bracketed = (address: string): string => (address.includes(':') && !address.startsWith('[') ? `[${address}]` : address);
+
 const text = (v: CdValue | undefined): string | null => (v === null || v === undefined || Array.isArray(v) ? null : String(v));
 
 /**
@@ -115,8 +118,10 @@ export const saveLocationNode: NodeType<Values> = {
         callId: text(vars.callId) ?? h['call-id']?.[0] ?? '',
         cseq: Number.isFinite(cseq) ? cseq : 0,
         userAgent: h['user-agent']?.[0] ?? '',
-        received: source ? `sip:${source.includes(':') ? `[${source}]` : source}:${text(vars.sourcePort) ?? '5060'}` : null,
-        socket: local ? `${transport}:${local}:${text(vars.destinationPort) ?? '5060'}` : null,
+        received: source ? `sip:${bracketed(source)}:${text(vars.sourcePort) ?? '5060'}` : null,
+        socket: local ? `${transport}:${bracketed(local)}:${text(vars.destinationPort) ?? '5060'}` : null,
+        via: h.via?.[0] ?? null,
+        connectionId: s.cd.connectionId ?? null,
         path: h.path?.length ? h.path.join(',') : null,
         allow: h.allow?.length ? h.allow.join(', ') : null,
         now,

@@ -341,6 +341,15 @@ export const configSchema = z
           .describe(
             'SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3; instances share bindings); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1: fewer statements per REGISTER, but bindings written to the database by other instances or processes are not seen until restart). Ignored by the memory location',
           ),
+        serverId: z
+          .number()
+          .int()
+          .min(0)
+          .max(0x7fffffff)
+          .default(0)
+          .describe(
+            "this instance's id, stored in each binding's server_id (usrloc's server_id): only the instance whose id a binding carries relays over its connection and sends it keepalives. Give every instance sharing a location store its own",
+          ),
       })
       .strict()
       .prefault({}),
@@ -382,6 +391,58 @@ export const configSchema = z
           .strict()
           .prefault({}),
         purgeIntervalSec: z.number().int().min(1).default(60),
+        nat: z
+          .object({
+            udpMaxExpires: seconds
+              .default(0)
+              .describe(
+                'longest expiry granted to a NATed contact registered over UDP, answered in the 200 OK (0 = no cap): the UA refreshes, and so reopens its pinhole, this often',
+              ),
+            branchFlag: z
+              .number()
+              .int()
+              .min(-1)
+              .max(30)
+              .default(6)
+              .describe("bit set in a NATed binding's cflags (Kamailio's nat_bflag; kamailio.cfg's FLB_NATB is 6; -1 = none)"),
+          })
+          .strict()
+          .prefault({}),
+        connections: z
+          .object({
+            removeOnClose: z
+              .boolean()
+              .default(true)
+              .describe(
+                "remove the bindings tied to a TCP/TLS/WebSocket connection when it closes (Kamailio's handle_lost_tcp). Off: they stay until they expire but are never used (a call to them gets 480, no new connection is opened)",
+              ),
+          })
+          .strict()
+          .prefault({}),
+        keepalive: z
+          .object({
+            intervalSec: z
+              .number()
+              .int()
+              .min(0)
+              .default(30)
+              .describe(
+                'keepalives to the bindings this instance holds (server_id) that are NATed or tied to a connection: CRLFCRLF on the connection (RFC 5626), OPTIONS over UDP, each binding once per interval, spread over it (0 = off)',
+              ),
+            batch: z
+              .number()
+              .int()
+              .min(1)
+              .default(200)
+              .describe(
+                'keepalives sent at most per tick (one tick a second): the bound on the traffic; bindings beyond interval × batch are pinged less often',
+              ),
+            dropAfterSec: seconds
+              .default(0)
+              .describe('remove a UDP binding whose device answered no OPTIONS keepalive for this long (0 = never; Kamailio usrloc keepalive_timeout)'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

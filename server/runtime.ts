@@ -104,6 +104,8 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
       maxExpires: c.registrar.maxExpires,
       rejectBelowMin: c.registrar.rejectBelowMin,
       maxContacts: c.registrar.maxContacts,
+      serverId: c.location.serverId,
+      nat: { udpMaxExpires: c.registrar.nat.udpMaxExpires, branchFlag: c.registrar.nat.branchFlag },
     },
     purgeIntervalSec: c.registrar.purgeIntervalSec,
     ownership: c.registrar.ownership,

@@ -18,6 +18,7 @@ import { refuseLockedUsernames } from '../services/guard';
 import type { LogicTarget } from '../sip/front-end';
 import { sipListeners, type Config } from './config';
 import { createFlowsStore, type FlowsStore } from './flows';
+import { bindingServices } from './connection-bindings';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
@@ -94,7 +95,9 @@ async function startInProcess(
   const servers: SipServer[] = [];
   const log = logPort(logger);
   const metrics = processMetrics();
-  const instrumented = instrumentContext(rt.ctx, metrics);
+  // bindings tied to their connection, keepalives (server/connection-bindings.ts)
+  const nat = bindingServices(config, { location: rt.ctx.location, store: rt.store, log, transports: () => servers.map((s) => s.transports) });
+  const instrumented = instrumentContext({ ...rt.ctx, location: nat.location }, metrics);
   // a locked username never authenticates on SIP (services/guard/locks.ts)
   const ctx = { ...instrumented, auth: refuseLockedUsernames(instrumented.auth, security.guard) };
   // TCP timeouts and connection caps (sip.tcp): one gate for every listener
@@ -111,7 +114,8 @@ async function startInProcess(
             nonceSecret: rt.nonceSecret,
             observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
           }),
-          admit: (data, peer) => !security.drop(data, peer.address),
+          admit: (data, peer) => !nat.consume(data) && !security.drop(data, peer.address),
+          onConnectionClosed: nat.onConnectionClosed,
           onAuthFailure: (source, username) => security.guard.authFailure(source, username),
           host: l.sockets[0].host,
           port: l.sockets[0].port,
@@ -121,6 +125,7 @@ async function startInProcess(
       );
     }
   } catch (e) {
+    nat.stop();
     for (const s of servers) await s.close(0);
     throw e;
   }
@@ -137,6 +142,7 @@ async function startInProcess(
     servers,
     async close() {
       unsubscribe();
+      nat.stop();
       await Promise.all(servers.map((s) => s.close(SHUTDOWN_GRACE_MS)));
     },
   };
@@ -192,6 +198,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
       const threads: SipThreads = await startSipThreads({
         config,
         ctx: instrumentContext(rt.ctx, processMetrics()),
+        store: rt.store,
         flows: activeFlows,
         logger,
         metrics: processMetrics(),

@@ -55,6 +55,7 @@ export function listenerFrontEndOptions(
     log: a.log,
     observe: a.observe,
     routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
+    serverId: config.location.serverId,
   };
 }
 
@@ -95,6 +96,7 @@ export interface SipServerOptions
         | 'tcpGate'
         | 'onTcpClosed'
         | 'tls'
+        | 'onConnectionClosed'
       >
     > {
   service: CompiledService;
@@ -134,6 +136,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     tls: o.tls,
     tcpGate: o.tcpGate,
     onTcpClosed: o.onTcpClosed,
+    onConnectionClosed: o.onConnectionClosed,
     onMessage: (data, peer, local) => {
       if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local);
     },

@@ -31,7 +31,7 @@ export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
   const opts: BuildOptions = { credentials: auth.parseCredentials, called: o.called };
   return (req, peer, local) => {
     const body = req.body;
-    return callDescriptorFrom(
+    const cd = callDescriptorFrom(
       [
         ['requestMethod', req.method],
         // also the CD's requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
@@ -46,5 +46,8 @@ export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
       body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined,
       opts,
     );
+    const connectionId = peer.conn?.id ?? peer.connId;
+    if (connectionId !== undefined && connectionId >= 0) cd.connectionId = connectionId;
+    return cd;
   };
 }

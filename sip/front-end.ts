@@ -98,6 +98,8 @@ export interface FrontEndOptions {
   maxCompletedTransactions?: number;
   /** Key of the dialog signature in our Record-Route (share it between threads and instances; default random). */
   routeSecret?: Buffer;
+  /** This instance's server id (`location.serverId`): bindings carrying it are relayed over their connection. */
+  serverId?: number;
   /** Server header on generated responses (default none). */
   serverHeader?: string;
   run?: RunOptions;
@@ -214,6 +216,7 @@ export class FrontEnd {
         ports: transports.ports,
         aliases: o.aliases,
         routeSecret: o.routeSecret,
+        serverId: o.serverId,
         log: (level, message, fields) => o.log?.log(level, message, fields),
       },
       o.timers,

@@ -55,6 +55,8 @@ export interface ProxyOptions {
   aliases?: string[];
   /** Key of the `sfr` dialog signature in our Record-Route (default: random, this proxy only). */
   routeSecret?: Buffer;
+  /** This instance's server id (usrloc's server_id): only bindings carrying it are sent over their connection (default 0). */
+  serverId?: number;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -117,6 +119,23 @@ function hopOf(uriText: string): { host: string; port: number; proto: Proto } | 
     port: u.port ?? 5060,
     proto: (t ? transportNamed(t)?.name : undefined) ?? DEFAULT_TRANSPORT,
   };
+}
+
+/**
+ * The connection a binding is tied to, when server `serverId` holds it (its server_id, a stream
+ * transport named by its socket): the peer to send to, flow only. The remote end must still be the
+ * binding's: its `received` (NAT: the source of the REGISTER), else the Contact host when it is an
+ * address. Null: send as to any other target.
+ */
+export function flowPeerOf(target: Pick<RelayTarget, 'uri' | 'received' | 'connection'>, serverId: number): Peer | null {
+  const c = target.connection;
+  if (!c || c.id < 0 || c.serverId !== serverId) return null;
+  const t = transportNamed(/^([a-z0-9-]+):/i.exec(c.socket ?? '')?.[1] ?? '');
+  if (t === undefined || t.framing !== 'stream') return null;
+  const received = target.received ? hopOf(target.received) : null;
+  const contact = received ? null : hopOf(target.uri);
+  const address = received ? received.host : contact && isIP(contact.host) ? contact.host : '';
+  return { proto: t.name, address, port: received ? received.port : 0, connId: c.id, flowOnly: true };
 }
 
 export class Proxy {
@@ -348,6 +367,13 @@ export class Proxy {
 
   private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
+    const flow = this.flowOf(target);
+    if (flow) {
+      // a binding tied to its connection: over that connection or not at all (no DNS, no new connection)
+      const fwd = this.copyForTarget(req, target, flow.proto);
+      this.startClient(stx, state, branch, req, fwd, this.branchFor(stx, target.uri, i), flow, 480);
+      return;
+    }
     const probe = this.copyForTarget(req, target, DEFAULT_TRANSPORT);
     const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
     if (!hop) {
@@ -360,22 +386,30 @@ export class Proxy {
         fail(503);
         return;
       }
-      if (stx.cancelled && branch.tx === null) {
-        fail(487);
-        return;
-      }
       const fwd = hop.proto === DEFAULT_TRANSPORT ? probe : this.copyForTarget(req, target, hop.proto);
-      const id = this.branchFor(stx, target.uri, i);
-      fwd.headers.via = [this.viaFor(hop.proto, id), ...(req.headers.via ?? [])];
-      const dest: Peer = { proto: hop.proto, address, port: hop.port };
-      branch.tx = this.clients.start(id, fwd, dest, {
-        onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
-        onTimeout: () => fail(408),
-        onTransportError: (e) => {
-          this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${e.message}`, { callId: req.headers['call-id']?.[0] ?? null });
-          fail(503);
-        },
-      });
+      this.startClient(stx, state, branch, req, fwd, this.branchFor(stx, target.uri, i), { proto: hop.proto, address, port: hop.port }, 503);
+    });
+  }
+
+  private flowOf(target: RelayTarget): Peer | null {
+    return flowPeerOf(target, this.o.serverId ?? 0);
+  }
+
+  /** Starts the branch's client transaction to `dest`; a transport failure ends the branch with `unreachable`. */
+  private startClient(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, fwd: SipRequest, id: string, dest: Peer, unreachable: number): void {
+    if (stx.cancelled && branch.tx === null) {
+      this.branchFinal(stx, state, branch, 487, null);
+      return;
+    }
+    fwd.headers.via = [this.viaFor(dest.proto, id), ...(req.headers.via ?? [])];
+    branch.tx = this.clients.start(id, fwd, dest, {
+      onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
+      onTimeout: () => this.branchFinal(stx, state, branch, 408, null),
+      onTransportError: (e) => {
+        const where = dest.flowOnly ? `connection ${dest.connId}` : `${dest.address}:${dest.port}/${dest.proto}`;
+        this.o.log?.(dest.flowOnly ? 'info' : 'warn', `relay to ${where}: ${e.message}`, { callId: req.headers['call-id']?.[0] ?? null });
+        this.branchFinal(stx, state, branch, unreachable, null);
+      },
     });
   }
 
@@ -537,7 +571,8 @@ export class Proxy {
     const branch = this.branchFor(null, '', 0);
     fwd.headers.via = [this.viaFor(hop.proto, branch), ...(req.headers.via ?? [])];
     if (hop.proto !== DEFAULT_TRANSPORT) delete fwd.headers['record-route'];
-    this.send(serializeMessage(fwd), { proto: hop.proto, address: hop.host, port: hop.port });
+    if (target?.peer.flowOnly && !fwd.headers.route) this.transports.send(serializeMessage(fwd), target.peer);
+    else this.send(serializeMessage(fwd), { proto: hop.proto, address: hop.host, port: hop.port });
     return true;
   }
 
@@ -546,7 +581,9 @@ export class Proxy {
     const target = this.dialogTarget(req);
     if (target) {
       if (req.method === 'BYE') this.dialogs.delete(req.headers['call-id'][0]);
-      this.relay(stx, req, [{ uri: target.uri, received: req.headers.route ? null : `${target.peer.address}:${target.peer.port}` }]);
+      const p = target.peer;
+      const connection = p.flowOnly && p.connId !== undefined ? { id: p.connId, serverId: this.o.serverId ?? 0, socket: `${p.proto}:` } : undefined;
+      this.relay(stx, req, [{ uri: target.uri, received: req.headers.route ? null : `${p.address}:${p.port}`, ...(connection ? { connection } : {}) }]);
       return true;
     }
     if (this.isLocalUri(req.uri) || !parseUri(req.uri)) return false;
@@ -582,7 +619,10 @@ export class Proxy {
       callerUri: detached(callerContact.uri),
       callerPeer: { proto: callerPeer.proto, address: callerPeer.address, port: callerPeer.port },
       calleeUri: detached(calleeContact.uri),
-      calleePeer: { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
+      // a callee reached over its binding's connection stays reachable only there (in-dialog requests too)
+      calleePeer: calleePeer.flowOnly
+        ? { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port, connId: calleePeer.connId, flowOnly: true }
+        : { proto: calleePeer.proto, address: calleePeer.address, port: calleePeer.port },
     });
   }
 }

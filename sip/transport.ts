@@ -36,6 +36,13 @@ export interface Peer {
   conn?: StreamConnection;
   /** The connection's id (StreamConnection.id) when the connection object lives in another thread, or a binding names it. */
   connId?: number;
+  /**
+   * Send over connection `connId` or not at all (a binding tied to its connection, RFC 5626 flows):
+   * never open another, and only while the connection's remote end is `address` (`:port` when
+   * port > 0; no check when address is empty), so an id reused after a restart or wrap cannot
+   * deliver a user's call to another peer.
+   */
+  flowOnly?: boolean;
 }
 
 export interface LocalEndpoint {
@@ -195,6 +202,16 @@ export class SipTransports implements SipSender {
       cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`));
       return;
     }
+    if (peer.flowOnly) {
+      const conn = peer.connId === undefined ? undefined : s.connection?.(peer.connId);
+      const problem = flowProblem(conn, peer);
+      if (problem !== null) {
+        cb?.(new Error(problem));
+        return;
+      }
+      s.send(buf, { ...peer, conn }, cb);
+      return;
+    }
     s.send(buf, peer, cb);
   }
 
@@ -208,6 +225,15 @@ export class SipTransports implements SipSender {
   pauseAccepting(): void {
     for (const s of this.sockets) s.pauseAccepting();
   }
+}
+
+/** Why a flow-only send cannot go over `conn` (closed, or now another peer's), or null. */
+function flowProblem(conn: StreamConnection | undefined, peer: Peer): string | null {
+  if (conn === undefined || conn.closed) return `${peer.proto} connection ${peer.connId} is closed`;
+  if (peer.address === '') return null;
+  const key = conn.key;
+  const remote = peer.port > 0 ? key === `${peer.address}:${peer.port}` : key.slice(0, key.lastIndexOf(':')) === peer.address;
+  return remote ? null : `${peer.proto} connection ${peer.connId} is now ${key}'s, not the binding's ${peer.address}${peer.port > 0 ? `:${peer.port}` : ''}`;
 }
 
 /** The address written in Via/Record-Route for a bind host: 127.0.0.1 for a wildcard bind. */

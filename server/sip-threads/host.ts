@@ -20,6 +20,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { RunContext } from '../../engine/types';
+import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
@@ -27,6 +28,8 @@ import { sipListeners, type Config } from '../config';
 import type { FlowsStore } from '../flows';
 import type { Metrics } from '../metrics';
 import type { Security } from '../security';
+import { bindingServices } from '../connection-bindings';
+import { logPort } from '../logger';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
 import {
@@ -47,6 +50,8 @@ export interface SipThreadsOptions {
   config: Config;
   /** Instrumented run context: the stores workers call. */
   ctx: RunContext;
+  /** The location store beneath `ctx.location` (bindings tied to connections, keepalives: server/connection-bindings.ts). */
+  store: LocationStore;
   flows: FlowsStore;
   logger: Logger;
   metrics: Metrics;
@@ -80,7 +85,10 @@ function workerFile(): string {
 const flowTexts = (flows: FlowsStore): FlowText[] => flows.activeFlows().map((f) => ({ flow: f.flow, version: f.version, text: f.text }));
 
 export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads> {
-  const { config, ctx, logger } = o;
+  const { config, logger } = o;
+  // the connections live here: bindings tied to them, keepalives (server/connection-bindings.ts)
+  const nat = bindingServices(config, { location: o.ctx.location, store: o.store, log: logPort(logger), transports: () => transports });
+  const ctx: RunContext = { ...o.ctx, location: nat.location };
   const n = o.workers;
   const slots: Array<Worker | null> = new Array(n).fill(null);
   const outboxes: Array<Outbox<ToWorkerItem> | null> = new Array(n).fill(null);
@@ -93,6 +101,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   const transports: SipTransports[] = [];
   const security = o.security;
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
+    if (nat.consume(data)) return; // a reply to our keepalive
     if (security !== undefined && security.drop(data, peer.address)) return; // banned, over rate, scanner: no answer
     const out = outboxes[n === 1 ? 0 : callIdHash(data) % n];
     if (!out) return; // a worker being replaced: the UA retransmits
@@ -113,12 +122,14 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         reuseAddr: true,
         onMessage: dispatch(i),
         onWarning: (m) => logger.warn(m),
+        onConnectionClosed: nat.onConnectionClosed,
         ...tcp,
       });
       transports.push(t);
       await t.start();
     }
   } catch (e) {
+    nat.stop();
     for (const t of transports) await t.close();
     throw e;
   }
@@ -156,15 +167,17 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         void serve(out, m);
         return;
       case 3: {
-        const [, id, listener, transport, bytes, address, port, connId] = m;
-        const t = transports[listener];
+        const [, id, listener, transport, bytes, address, port, connId, flowOnly] = m;
         const proto = transportById(transport)?.name;
+        // a binding's connection: whichever listener accepted it (ids are process-wide)
+        const t = (flowOnly && proto !== undefined && transports.find((x) => x.connection(proto, connId) !== undefined)) || transports[listener];
         const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         if (!t || proto === undefined) {
           if (id) out.push([4, id, 'no such listener']);
           return;
         }
-        const peer: Peer = connId < 0 ? { proto, address, port } : { proto, address, port, connId };
+        const peer: Peer =
+          connId < 0 ? { proto, address, port } : flowOnly ? { proto, address, port, connId, flowOnly: true } : { proto, address, port, connId };
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
         return;
@@ -286,6 +299,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     await Promise.all(transports.map((t) => t.rebindUdp()));
   } catch (e) {
     stopping = true;
+    nat.stop();
     await Promise.all(slots.map((w) => w?.terminate()));
     for (const t of transports) await t.close();
     throw e;
@@ -332,6 +346,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     close(graceMs = 2000) {
       closed ??= (async () => {
         stopping = true;
+        nat.stop();
         unsubscribeFlows();
         unsubscribeWrites();
         unsubscribeLocks();

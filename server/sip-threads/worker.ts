@@ -162,7 +162,8 @@ class ThreadSender implements SipSender {
       return;
     }
     const t = transportNamed(peer.proto);
-    if (t === undefined || !this.ports.has(t.name)) {
+    // a binding's connection may belong to another listener: the dispatcher finds it by id
+    if (t === undefined || (!this.ports.has(t.name) && !peer.flowOnly)) {
       cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`));
       return;
     }
@@ -171,7 +172,7 @@ class ThreadSender implements SipSender {
       id = ++sendSeq;
       pendingSends.set(id, cb);
     }
-    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1]);
+    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1, peer.flowOnly ? 1 : 0]);
   }
 }
 

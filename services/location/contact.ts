@@ -75,12 +75,6 @@ export function sameUri(a: SipUri, b: SipUri): boolean {
   return (a.headers ?? '').toLowerCase() === (b.headers ?? '').toLowerCase();
 }
 
-/** `host:port` the contact points at, with the scheme's default port (for the NAT check). */
-export function contactHostPort(u: SipUri): string {
-  const tls = u.scheme === 'sips' || (u.params.transport ?? '').toLowerCase() === 'tls';
-  return `${u.host}:${u.port ?? (tls ? 5061 : 5060)}`;
-}
-
 // Kamailio's METHOD_* flags (parser/msg_parser.h); `methods` in usrloc is this bitmask.
 const METHOD_BITS: Record<string, number> = {
   INVITE: 1,

@@ -120,6 +120,24 @@ export function createMemoryLocationStore(): LocationStore & { all(): Promise<Bi
       return n;
     },
 
+    async removeByConnection(serverId, connectionId) {
+      const gone: string[] = [];
+      for (const set of byAor.values())
+        for (const b of set.values())
+          if (b.server_id === serverId && b.connection_id >= 0 && (connectionId === null || b.connection_id === connectionId)) gone.push(b.ruid);
+      for (const r of gone) removeOne(r);
+      return gone.length;
+    },
+
+    async keepalive(serverId, now, after, limit) {
+      const t = now.getTime();
+      const due: Binding[] = [];
+      for (const set of byAor.values())
+        for (const b of set.values()) if (b.server_id === serverId && b.keepalive === 1 && b.ruid > after && b.expires.getTime() > t) due.push(b);
+      due.sort((a, b) => (a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0));
+      return due.slice(0, limit).map((b) => ({ ...b }));
+    },
+
     async all() {
       const out: Binding[] = [];
       for (const set of byAor.values()) for (const b of set.values()) out.push({ ...b });

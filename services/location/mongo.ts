@@ -361,6 +361,24 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     // expires = 0 (the epoch) and its own cleanup skips them; so do we.
     purgeExpired: (now) => run('purgeExpired', async (location) => (await location.deleteMany({ expires: { $lte: now, $gt: new Date(0) } })).deletedCount),
 
+    removeByConnection: (serverId, connectionId) =>
+      run(
+        'removeByConnection',
+        async (location) =>
+          (await location.deleteMany({ server_id: serverId, connection_id: connectionId === null ? { $gte: 0 } : connectionId })).deletedCount,
+      ),
+
+    keepalive: (serverId, now, after, limit) =>
+      run('keepalive', async (location) =>
+        (
+          await location
+            .find({ server_id: serverId, keepalive: 1, expires: { $gt: now }, ruid: { $gt: after } })
+            .sort({ ruid: 1 })
+            .limit(limit)
+            .toArray()
+        ).map(fromDocument),
+      ),
+
     all: () => run('all', async (location) => (await location.find({}).toArray()).map(fromDocument)),
 
     close: async () => {

@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseUri, type SipUri } from '../../grammar/sip-values';
-import { contactHostPort, methodsMask, parseContactHeaders, parseQ, sameUri, type ParsedContact } from './contact';
+import { methodsMask, parseContactHeaders, parseQ, sameUri, type ParsedContact } from './contact';
+import { contactIsSender, contactNat, sentByOf, viaNat, type NatReason, type SenderFacts } from './nat';
 import { LocationUnavailableError, type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult } from './types';
 import { parseExpires } from '../../grammar/sip-values';
 
@@ -28,7 +29,18 @@ export interface RegistrarOptions {
   rejectBelowMin?: boolean;
   /** Live bindings per AoR; 0 = unlimited. */
   maxContacts?: number;
+  /**
+   * This instance's id, stored as each binding's `server_id` (usrloc's server_id): a binding tied
+   * to a connection is reachable, and kept alive, only by the instance whose id it carries.
+   */
   serverId?: number;
+  /** NATed bindings (services/location/nat.ts). */
+  nat?: {
+    /** Longest expiry of a NATed contact registered over a datagram transport (0 = no cap), answered in the 200 OK. */
+    udpMaxExpires?: number;
+    /** Branch flag marking NATed bindings in `cflags` (Kamailio's nat_bflag; -1 = none). Default 6, kamailio.cfg's FLB_NATB. */
+    branchFlag?: number;
+  };
   /** ruids are `<prefix>-<counter>`; must be unique per process across instances sharing a store. */
   ruidPrefix?: string;
   /** false: AoR = username only, `domain` stored as null (Kamailio use_domain=0). */
@@ -70,11 +82,36 @@ function fail(status: number, reason: string, headers?: Record<string, string>):
 /** A request contact after validation: what to store and for how long. */
 interface Wanted {
   c: ParsedContact;
+  /** Why the contact is behind a NAT, or null. */
+  nat: NatReason | null;
+  /** The binding follows the request's connection (stream transports, the contact being the sender's own). */
+  bound: boolean;
   seconds: number; // 0 = remove
   q: number;
   instance: string | null;
   regId: number;
   methods: number | null;
+}
+
+/** What the request says about its sender, for the NAT tests and the connection tie. */
+interface Sender {
+  facts: SenderFacts | null;
+  viaReason: NatReason | null;
+  connectionId: number | null;
+}
+
+/** `sip:ip:port`, `sip:[v6]:port` or `ip:port` → address and port. */
+function sourceOf(received: string | null): { address: string; port: number } | null {
+  const m = /^(?:sips?:)?\[?([^\]]+?)\]?:(\d{1,5})$/i.exec(received?.trim() ?? '');
+  return m ? { address: m[1], port: Number(m[2]) } : null;
+}
+
+function senderOf(req: RegisterRequest): Sender {
+  const source = sourceOf(req.received);
+  const connectionId = typeof req.connectionId === 'number' && req.connectionId >= 0 ? req.connectionId : null;
+  if (!source) return { facts: null, viaReason: null, connectionId };
+  const facts: SenderFacts = { sourceAddress: source.address, sourcePort: source.port, via: sentByOf(req.via), datagram: connectionId === null };
+  return { facts, viaReason: viaNat(facts), connectionId };
 }
 
 export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {}): Registrar {
@@ -86,6 +123,9 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   const serverId = opts.serverId ?? 0;
   const multiDomain = opts.multiDomain ?? false;
   const clock = opts.clock ?? (() => new Date());
+  const udpNatMaxExpires = opts.nat?.udpMaxExpires ?? 0;
+  const natFlag = opts.nat?.branchFlag ?? 6;
+  const natCflags = natFlag >= 0 && natFlag < 31 ? 1 << natFlag : 0;
   const ruidPrefix = opts.ruidPrefix ?? `uloc-${randomBytes(4).toString('hex')}-${process.pid.toString(16)}`;
   let ruidCounter = 0;
 
@@ -120,9 +160,11 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     return header ?? defaultExpires;
   }
 
-  function validate(c: ParsedContact, header: number | null, allowMask: number | null): Wanted | RegisterResult {
+  function validate(c: ParsedContact, header: number | null, allowMask: number | null, sender: Sender): Wanted | RegisterResult {
     const q = 'q' in c.params ? parseQ(c.params.q) : -1;
     if (q === null) return fail(400, `Invalid q value in Contact: ${c.uri}`);
+    const nat = sender.facts ? contactNat(sender.facts, c.parsed, sender.viaReason) : null;
+    const bound = sender.connectionId !== null && sender.facts !== null && contactIsSender(sender.facts, c.parsed, nat);
     let seconds = requestedSeconds(c, header);
     if (seconds > 0) {
       if (maxExpires > 0 && seconds > maxExpires) seconds = maxExpires;
@@ -130,12 +172,14 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
         if (rejectBelowMin) return fail(423, 'Interval Too Brief', { 'Min-Expires': String(minExpires) });
         seconds = minExpires;
       }
+      // a NAT pinhole for UDP lasts seconds to minutes: the UA refreshes sooner (after the minimum checks: our choice, not the UA's)
+      if (nat && sender.connectionId === null && udpNatMaxExpires > 0 && seconds > udpNatMaxExpires) seconds = udpNatMaxExpires;
     }
     const instance = c.params['+sip.instance'] ?? null;
     const regId = parseExpires(c.params['reg-id']) ?? 0; // 1*DIGIT (RFC 5626), read like delta-seconds; malformed → 0
     // A contact's own `methods` feature param wins over the Allow header, as in Kamailio.
     const methods = 'methods' in c.params ? methodsMask(c.params.methods) : allowMask;
-    return { c, seconds, q, instance: instance || null, regId, methods };
+    return { c, nat, bound, seconds, q, instance: instance || null, regId, methods };
   }
 
   /** RFC 5626: with +sip.instance and reg-id the flow identifies the binding; else URI equality. */
@@ -150,15 +194,16 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   }
 
   /**
-   * Kamailio keeps `received` only when the source differs from where the contact points (NAT),
-   * as `sip:ip:port`. The source may come as `ip:port` or already as `sip:ip:port`.
+   * `received` of a NATed contact: the source as `sip:ip:port`, with `;transport=` for other
+   * transports than UDP (nathelper's fix_nated_register). Null without NAT: the contact is
+   * reachable as written, and a third-party registration must not send its calls to the sender.
    */
-  function receivedFor(c: ParsedContact, source: string | null): string | null {
-    const hostPort = source?.trim().replace(/^sips?:/i, '');
+  function receivedFor(w: Wanted, req: RegisterRequest): string | null {
+    if (!w.nat) return null;
+    const hostPort = req.received?.trim().replace(/^sips?:/i, '');
     if (!hostPort) return null;
-    const key = hostPort.toLowerCase();
-    if (key === contactHostPort(c.parsed) || key === c.parsed.host) return null;
-    return `sip:${hostPort}`;
+    const proto = /^([a-z0-9-]+):/i.exec(req.socket ?? '')?.[1]?.toLowerCase();
+    return proto && proto !== 'udp' ? `sip:${hostPort};transport=${proto}` : `sip:${hostPort}`;
   }
 
   function build(req: RegisterRequest, domain: string | null, w: Wanted, ruid: string, nowSec: number): Binding {
@@ -167,7 +212,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       username: req.username,
       domain,
       contact: w.c.uri,
-      received: receivedFor(w.c, req.received),
+      received: receivedFor(w, req),
       path: req.path,
       expires: new Date((nowSec + w.seconds) * 1000),
       q: w.q,
@@ -175,15 +220,16 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       cseq: req.cseq,
       last_modified: new Date(nowSec * 1000),
       flags: 0,
-      cflags: 0,
+      cflags: w.nat ? natCflags : 0,
       user_agent: req.userAgent,
       socket: req.socket,
       methods: w.methods,
       instance: w.instance,
       reg_id: w.regId,
       server_id: serverId,
-      connection_id: -1,
-      keepalive: 0,
+      connection_id: w.bound ? req.connectionId! : -1,
+      // kept alive by this instance (server_id): NATed contacts and connection-bound ones
+      keepalive: w.nat || w.bound ? 1 : 0,
       partition: 0,
     };
   }
@@ -281,9 +327,10 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
 
       // Validate everything before touching the store: a rejected request changes nothing.
       const allowMask = methodsMask(req.allow);
+      const sender = senderOf(req);
       const wanted: Wanted[] = [];
       for (const c of list.contacts) {
-        const v = validate(c, header, allowMask);
+        const v = validate(c, header, allowMask, sender);
         if ('status' in v) return v;
         wanted.push(v);
       }

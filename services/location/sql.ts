@@ -362,6 +362,32 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
         return Number(res.rows[0].n);
       }),
 
+    removeByConnection: (serverId, connectionId) =>
+      run('removeByConnection', async () => {
+        const res = await knex
+          .raw<{ rows: { n: string | number }[] }>(
+            connectionId === null
+              ? 'WITH gone AS (DELETE FROM location WHERE server_id = ? AND connection_id >= 0 RETURNING 1) SELECT count(*) AS n FROM gone'
+              : 'WITH gone AS (DELETE FROM location WHERE server_id = ? AND connection_id = ? RETURNING 1) SELECT count(*) AS n FROM gone',
+            connectionId === null ? [serverId] : [serverId, connectionId],
+          )
+          .timeout(timeout);
+        return Number(res.rows[0].n);
+      }),
+
+    keepalive: (serverId, now, after, limit) =>
+      run('keepalive', async () => {
+        const res = await knex
+          .raw<{ rows: Row[] }>(`SELECT ${QUOTED} FROM location WHERE server_id = ? AND keepalive = 1 AND expires > ? AND ruid > ? ORDER BY ruid LIMIT ?`, [
+            serverId,
+            sqlTimestamp(now),
+            after,
+            limit,
+          ])
+          .timeout(timeout);
+        return res.rows.map(fromRow);
+      }),
+
     // A write-through cache's load: one statement, no timeout short enough to cut a large table.
     all: () =>
       run('all', async () => {

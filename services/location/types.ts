@@ -46,6 +46,17 @@ export interface LocationStore {
   /** Deletes bindings that expired before `now`; returns how many. */
   purgeExpired(now: Date): Promise<number>;
   /**
+   * Deletes the bindings of server `serverId` tied to stream connection `connectionId` (Kamailio's
+   * handle_lost_tcp), or to any connection when null (a restart: no connection survives it);
+   * returns how many. Uses `location_connection_idx` (server_id, connection_id) in SQL.
+   */
+  removeByConnection(serverId: number, connectionId: number | null): Promise<number>;
+  /**
+   * Live bindings server `serverId` keeps alive (`keepalive` = 1), ruid after `after`, in ruid
+   * order, at most `limit`: the keepalive loop pages through them (server/keepalive.ts).
+   */
+  keepalive(serverId: number, now: Date, after: string, limit: number): Promise<Binding[]>;
+  /**
    * Every binding, expired ones included, in no particular order: what a write-through cache
    * loads when it opens (services/location/write-through.ts). Optional: without it the cache pages
    * through `list`.

@@ -217,6 +217,22 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
       return mirror.all();
     },
 
+    // The database first (other processes' rows of this server_id count), then the mirror.
+    async removeByConnection(serverId, connectionId) {
+      await ready();
+      const n = await inner.removeByConnection(serverId, connectionId);
+      const gone = (await mirror.all())
+        .filter((b) => b.server_id === serverId && b.connection_id >= 0 && (connectionId === null || b.connection_id === connectionId))
+        .map((b) => b.ruid);
+      if (gone.length) await this.remove(gone).catch(() => undefined);
+      return n;
+    },
+
+    async keepalive(serverId, now, after, limit) {
+      await ready();
+      return mirror.keepalive(serverId, now, after, limit);
+    },
+
     async close() {
       closed = true;
       await mirror.close();

@@ -53,6 +53,21 @@ export function storeContract(fresh: () => Promise<LocationStore>): void {
     expect(await store.find('john', null)).toEqual([b]);
   });
 
+  test('removeByConnection removes the bindings of one server and connection only; keepalive pages our keepalive bindings by ruid', async () => {
+    const mine = makeBinding({ ruid: 'uloc-a1', server_id: 3, connection_id: 40 });
+    const sameIdOtherServer = makeBinding({ ruid: 'uloc-a2', server_id: 4, connection_id: 40 });
+    const otherConn = makeBinding({ ruid: 'uloc-a3', server_id: 3, connection_id: 41 });
+    const udpNated = makeBinding({ ruid: 'uloc-a4', server_id: 3, connection_id: -1, keepalive: 1 });
+    const plain = makeBinding({ ruid: 'uloc-a5', server_id: 3, connection_id: -1, keepalive: 0 });
+    const expired = makeBinding({ ruid: 'uloc-a6', server_id: 3, connection_id: -1, keepalive: 1, expires: new Date(Date.parse('2024-02-22T08:00:00.000Z')) });
+    for (const b of [mine, sameIdOtherServer, otherConn, udpNated, plain, expired]) await store.upsert(b);
+    const now = new Date('2024-02-22T08:49:06.000Z');
+    expect((await store.keepalive(3, now, '', 10)).map((b) => b.ruid)).toEqual(['uloc-a1', 'uloc-a3', 'uloc-a4']);
+    expect((await store.keepalive(3, now, 'uloc-a1', 1)).map((b) => b.ruid)).toEqual(['uloc-a3']);
+    expect(await store.removeByConnection(3, 40)).toBe(1);
+    expect((await store.find('john', null)).map((b) => b.ruid).sort()).toEqual(['uloc-a2', 'uloc-a3', 'uloc-a4', 'uloc-a5', 'uloc-a6']);
+  });
+
   test('nullable fields round-trip as null, q = -1 (unspecified) survives', async () => {
     const b = makeBinding({ received: null, path: null, socket: null, methods: null, instance: null, q: -1 });
     await store.upsert(b);

@@ -236,15 +236,15 @@ describe('relay', () => {
     expect(Date.now() - t0).toBeLessThan(4000);
   });
 
-  test('an unreachable binding (TCP connection refused) → 503', async () => {
-    // registered over a TCP connection that is then closed: its address refuses connections
+  test('a binding whose TCP connection closed → 480, no new connection (bindings tied to their connection)', async () => {
+    // registered over a TCP connection that is then closed: the binding is tied to it
     const reg = await TcpUa.open(server.tcpPort);
     const user = 'gone' + rand();
     await registerBinding(reg, user);
     await reg.close();
     await new Promise((r) => setTimeout(r, 50));
     caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, to: `<sip:${user}@example.test>` }));
-    expect((await caller.response(503, 3000)).status).toBe(503);
+    expect((await caller.response(480, 3000)).status).toBe(480);
   });
 
   test('no binding → 404 from the lookup node', async () => {

@@ -589,3 +589,120 @@ describe('registrar: background purge', () => {
     expect(await store.find('john', null)).toEqual([]);
   });
 });
+
+describe('registrar: NAT detection, received only on NAT, bindings tied to their connection', () => {
+  const via = (hostPort: string, proto = 'UDP') => `SIP/2.0/${proto} ${hostPort};branch=z9hG4bK1;rport`;
+
+  it('an SBC registering another device (its own Via matches the source): no received, no NAT flag, not tied to its connection', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@127.0.0.6:5060>'], received: 'sip:127.0.0.5:5060', via: via('127.0.0.5:5060') }));
+    await reg.register(
+      req({
+        callId: 'tcp',
+        contacts: ['<sip:john@127.0.0.7:5060>'],
+        received: 'sip:127.0.0.5:41000',
+        via: via('127.0.0.5:5060', 'TCP'),
+        connectionId: 12,
+        socket: 'tcp:127.0.0.1:5060',
+      }),
+    );
+    const rows = (await store.find('john', null)).map((b) => [b.contact, b.received, b.cflags, b.keepalive, b.connection_id]).sort();
+    expect(rows).toEqual([
+      ['sip:john@127.0.0.6:5060', null, 0, 0, -1],
+      ['sip:john@127.0.0.7:5060', null, 0, 0, -1],
+    ]);
+  });
+
+  it('the Via sent-by is not the source (nat_uac_test 2): received = the source, NAT branch flag, keepalive', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@192.168.1.20:5060>'], received: 'sip:198.51.100.7:40123', via: via('192.168.1.20:5060') }));
+    const [b] = await store.find('john', null);
+    expect([b.received, b.cflags, b.keepalive, b.connection_id]).toEqual(['sip:198.51.100.7:40123', 64, 1, -1]);
+  });
+
+  it('UDP only: the sent-by port is not the source port (nat_uac_test 16); on a connection the source port proves nothing', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ contacts: ['<sip:john@127.0.0.9:5060>'], received: 'sip:127.0.0.9:6000', via: via('127.0.0.9:5060') }));
+    expect((await store.find('john', null))[0].received).toBe('sip:127.0.0.9:6000');
+    const other = setup();
+    await other.reg.register(
+      req({
+        contacts: ['<sip:john@127.0.0.9:5060;transport=tcp>'],
+        received: 'sip:127.0.0.9:6000',
+        via: via('127.0.0.9:5060', 'TCP'),
+        connectionId: 4,
+        socket: 'tcp:127.0.0.1:5060',
+      }),
+    );
+    const [b] = await other.store.find('john', null);
+    expect([b.received, b.connection_id, b.keepalive, b.cflags]).toEqual([null, 4, 1, 0]);
+  });
+
+  it('a private contact from a public source is NATed; from a private or loopback source it is not (a LAN)', async () => {
+    const { store, reg } = setup();
+    await reg.register(req({ callId: 'a', contacts: ['<sip:john@10.1.1.1:5060>'], received: 'sip:203.0.113.9:5060', via: via('example.net:5060') }));
+    await reg.register(req({ callId: 'b', contacts: ['<sip:john@10.1.1.2:5060>'], received: 'sip:10.9.9.9:5060', via: via('example.net:5060') }));
+    const rows = (await store.find('john', null)).map((b) => [b.contact, b.received]).sort();
+    expect(rows).toEqual([
+      ['sip:john@10.1.1.1:5060', 'sip:203.0.113.9:5060'],
+      ['sip:john@10.1.1.2:5060', null],
+    ]);
+  });
+
+  it('a WebSocket-style .invalid contact over a connection: NATed, received with the transport, tied to the connection', async () => {
+    const { store, reg } = setup({ serverId: 7 });
+    await reg.register(
+      req({
+        contacts: ['<sip:x1@df7jal23ls0d.invalid;transport=ws>'],
+        received: 'sip:127.0.0.3:50400',
+        via: via('df7jal23ls0d.invalid', 'WS'),
+        connectionId: 99,
+        socket: 'ws:127.0.0.1:8080',
+      }),
+    );
+    const [b] = await store.find('john', null);
+    expect([b.received, b.connection_id, b.server_id, b.socket, b.keepalive]).toEqual(['sip:127.0.0.3:50400;transport=ws', 99, 7, 'ws:127.0.0.1:8080', 1]);
+  });
+
+  it('udpMaxExpires caps a NATed UDP contact (answered in the 200 OK), not a NATed one over a connection nor one without NAT', async () => {
+    const { reg } = setup({ nat: { udpMaxExpires: 120 } });
+    const nated = await reg.register(req({ contacts: ['<sip:john@192.168.1.20:5060>'], received: 'sip:198.51.100.7:40123', via: via('192.168.1.20:5060') }));
+    expect(nated.bindings.map((b) => bindingView(b, T0).expires)).toEqual([120]);
+    const plain = setup({ nat: { udpMaxExpires: 120 } });
+    const r = await plain.reg.register(req({ received: 'sip:10.0.9.166:5060', via: via('10.0.9.166:5060') }));
+    expect(r.bindings.map((b) => bindingView(b, T0).expires)).toEqual([3600]);
+    const tcp = setup({ nat: { udpMaxExpires: 120 } });
+    const t = await tcp.reg.register(
+      req({
+        contacts: ['<sip:john@192.168.1.20:5060>'],
+        received: 'sip:198.51.100.7:40123',
+        via: via('192.168.1.20:5060', 'TCP'),
+        connectionId: 3,
+        socket: 'tcp:10.0.12.26:5060',
+      }),
+    );
+    expect(t.bindings.map((b) => bindingView(b, T0).expires)).toEqual([3600]);
+  });
+
+  it('a refresh over a new connection moves the binding to it; removeByConnection removes only that server and connection', async () => {
+    const { store, reg } = setup({ serverId: 2 });
+    const r = (id: number, cseq: number) =>
+      reg.register(
+        req({
+          cseq,
+          contacts: ['<sip:john@127.0.0.1:5999;transport=tcp>'],
+          received: 'sip:127.0.0.1:40000',
+          via: via('127.0.0.1:5999', 'TCP'),
+          connectionId: id,
+          socket: 'tcp:127.0.0.1:5060',
+        }),
+      );
+    await r(10, 1);
+    await r(11, 2);
+    expect((await store.find('john', null)).map((b) => b.connection_id)).toEqual([11]);
+    expect(await store.removeByConnection(1, 11)).toBe(0);
+    expect(await store.removeByConnection(2, 10)).toBe(0);
+    expect(await store.removeByConnection(2, 11)).toBe(1);
+    expect(await store.find('john', null)).toEqual([]);
+  });
+});
