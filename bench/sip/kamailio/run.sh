@@ -9,7 +9,9 @@
 #   - PG_ONLY=1 (with AUTH=pgsql): start or reuse the cluster, provision it, empty location, and
 #     exit (no SIPp run); combine with PG_KEEP=1.
 #   - Kamailio listens on TARGET (kamailio.cfg takes -A SIPLISTEN=udp:IP:PORT), not always on 5070.
-#   - TRANSPORT=udp|tcp|tls (default udp). tcp: SIPp -t tn (SIPP_MODE), Kamailio with TCP on.
+#   - TRANSPORT=udp|tcp|tls (default udp). tcp: Kamailio with TCP on, and LOAD=driver (default):
+#     bench/sip/tls-register.ts over CONNECTIONS persistent TCP connections, or LOAD=sipp: SIPp
+#     -t tn (SIPP_MODE, one connection per call).
 #     tls: the load comes from bench/sip/tls-register.ts (SIPp 3.6 as Debian builds it has no TLS)
 #     over CONNECTIONS persistent TLS connections (default 1000), Kamailio with the tls module and
 #     TLS_CFG (a tls.cfg naming the certificate; run.sh of bench/sip writes it), TLS_CA for the
@@ -96,15 +98,18 @@ SIPP_EXTRA=${SIPP_EXTRA:-}
 TRANSPORT=${TRANSPORT:-udp}
 case "$TRANSPORT" in
   udp) SIPP_MODE=${SIPP_MODE:-u1} ;;
-  tcp) SIPP_MODE=${SIPP_MODE:-tn}
+  tcp) SIPP_MODE=${SIPP_MODE:-tn} LOAD=${LOAD:-driver} CONNECTIONS=${CONNECTIONS:-1000}
        # SIPp refuses to start when -max_socket (default 50000) exceeds the open-file limit;
        # calls are short, so few of these connections are open at once
        SIPP_MODE="$SIPP_MODE -max_socket $(( $(ulimit -n) * 3 / 4 ))" ;;
-  tls) CONNECTIONS=${CONNECTIONS:-1000}
+  tls) CONNECTIONS=${CONNECTIONS:-1000} LOAD=driver
        [ -f "${TLS_CFG:-}" ] && [ -f "${TLS_CA:-}" ] || { echo "TRANSPORT=tls needs TLS_CFG and TLS_CA files" >&2; exit 2; } ;;
   *) echo "unknown TRANSPORT=$TRANSPORT" >&2; exit 2 ;;
 esac
+LOAD=${LOAD:-sipp}
 DRIVER=${DRIVER:-node $REPO/dist/bench/sip/tls-register.js}
+DRIVER_ARGS=(--transport "$TRANSPORT" --connections "${CONNECTIONS:-1000}")
+[ "$TRANSPORT" != tls ] || DRIVER_ARGS+=(--ca "$TLS_CA")
 # sipp socket buffer (SO_SNDBUF/SO_RCVBUF; sipp's default is 65535). A larger one keeps reply
 # bursts from a briefly stalled server from being dropped at the client (kernel caps it at
 # net.core.rmem_max / wmem_max, 4 MiB here).
@@ -298,8 +303,8 @@ fi
 # burst of UDP drops/retransmissions. WARMUP_CALLS=0 disables it.
 WARMUP_CALLS=${WARMUP_CALLS:-1000}
 WARMUP_RATE=${WARMUP_RATE:-500}
-if [ "$WARMUP_CALLS" -gt 0 ] && [ "$TRANSPORT" = tls ]; then
-  $DRIVER --target "$TARGET" --users "$WORK/users.csv" --ca "$TLS_CA" --connections "$CONNECTIONS" \
+if [ "$WARMUP_CALLS" -gt 0 ] && [ "$LOAD" = driver ]; then
+  $DRIVER --target "$TARGET" --users "$WORK/users.csv" "${DRIVER_ARGS[@]}" \
     --rate "$WARMUP_RATE" --calls "$WARMUP_CALLS" > "$WORK/warmup.out" 2>&1 || echo "warning: warm-up run had failures (see $WORK/warmup.out)" >&2
   sleep 1
 elif [ "$WARMUP_CALLS" -gt 0 ]; then
@@ -321,9 +326,9 @@ srv0=$(cpu_ticks $SRV_PIDS)
 t0=$(date +%s.%N)
 set +e
 TIMEFORMAT='%R %U %S'
-if [ "$TRANSPORT" = tls ]; then
+if [ "$LOAD" = driver ]; then
   # the driver samples the server's CPU and its own over the load only (not the handshakes)
-  $DRIVER --target "$TARGET" --users "$WORK/users.csv" --ca "$TLS_CA" --connections "$CONNECTIONS" \
+  $DRIVER --target "$TARGET" --users "$WORK/users.csv" "${DRIVER_ARGS[@]}" \
     --rate "$RATE" --calls "$CALLS" ${RUN_TIMEOUT_S:+--max-s "$RUN_TIMEOUT_S"} --server-pids "$SRV_PIDS" \
     > "$WORK/driver.out" 2> "$WORK/driver.err"
   sipp_rc=$?
@@ -351,7 +356,7 @@ if [ "$SERVER" = kamailio ]; then
   stop_kamailio
 fi
 
-if [ "$TRANSPORT" = tls ]; then
+if [ "$LOAD" = driver ]; then
   dline=$(grep '^rate_target=' "$WORK/driver.out" | tail -1)
   if [ -z "$dline" ]; then
     echo "the TLS driver printed no summary (rc=$sipp_rc); $WORK/driver.err:" >&2
@@ -359,7 +364,7 @@ if [ "$TRANSPORT" = tls ]; then
     exit 1
   fi
   [ "$SERVER" = kamailio ] || { AUTH=external; CHILDREN=NA; }
-  line="$dline server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN transport=tls"
+  line="$dline server=$SERVER auth=$AUTH users=$NUSERS registered_users=${ul_users:-NA} sipp_rc=$sipp_rc children=$CHILDREN transport=$TRANSPORT load=driver"
   echo "$line"
   echo "$(date -u +%FT%TZ) $line" >> "$WORK/results.log"
   exit 0
