@@ -196,6 +196,20 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        websocket: z
+          .object({
+            trustedProxies: z
+              .array(z.string().min(1).refine(isAddressOrCidr, 'must be an IP address or a CIDR block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)'))
+              .default([])
+              .describe(
+                'reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For names the WebSocket client: its address is then the source for bans, rate limits and connection caps. security.trustedSources are believed too; from anyone else the header is ignored',
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe(
+            'SIP over WebSocket (ws, wss listeners, http.sipWebSocket); limits: sip.tcp (connections, idle timeout, handshake within messageTimeoutMs)',
+          ),
         tcp: z
           .object({
             messageTimeoutMs: z
@@ -411,6 +425,27 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: port.default(8080),
         token: z.string().min(16).optional().describe('bearer token for the API; default: generated once in dataDir'),
+        sipWebSocket: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe(
+                'accept SIP over WebSocket (subprotocol sip) on the HTTP port too, for one reverse proxy in front of both; unauthenticated here (SIP digest authenticates), admitted as sip.tcp connections',
+              ),
+            path: z
+              .string()
+              .regex(/^\/[^?#\s]*$/, 'must be a URL path (/sip)')
+              .default('/sip')
+              .describe('URL path of the upgrades; others are refused'),
+            listener: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('listener whose ws socket takes these connections (Via, Record-Route, routes); default: the first listener with a ws socket'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -421,7 +456,25 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const w = c.http.sipWebSocket;
+    if (!w.enabled) return;
+    const withWs = sipListeners(c.sip.listeners).filter((l) => l.sockets.some((s) => s.transport === 'ws'));
+    if (w.listener === undefined ? withWs.length === 0 : !withWs.some((l) => l.name === w.listener)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'sipWebSocket', 'listener'],
+        message: `${w.listener === undefined ? 'no listener' : `listener "${w.listener}"`} has a ws socket to take the HTTP port's WebSocket connections (add {transport: ws, host: 127.0.0.1, port: 0} to sip.listeners)`,
+      });
+    }
+  });
+
+/** The listener whose ws socket takes the HTTP port's SIP WebSocket connections (http.sipWebSocket), or undefined. */
+export function sipWebSocketListener(c: Config): string | undefined {
+  if (!c.http.sipWebSocket.enabled) return undefined;
+  return c.http.sipWebSocket.listener ?? sipListeners(c.sip.listeners).find((l) => l.sockets.some((s) => s.transport === 'ws'))?.name;
+}
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

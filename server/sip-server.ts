@@ -95,6 +95,7 @@ export interface SipServerOptions
         | 'tcpGate'
         | 'onTcpClosed'
         | 'tls'
+        | 'trustedProxy'
       >
     > {
   service: CompiledService;
@@ -133,6 +134,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     tcpMessageTimeoutMs: o.tcpMessageTimeoutMs,
     tls: o.tls,
     tcpGate: o.tcpGate,
+    trustedProxy: o.trustedProxy,
     onTcpClosed: o.onTcpClosed,
     onMessage: (data, peer, local) => {
       if (fe && (o.admit === undefined || o.admit(data, peer))) fe.onMessage(data, peer, local);
