@@ -457,23 +457,24 @@ export const configSchema = z
       .prefault({}),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    const w = c.http.sipWebSocket;
-    if (!w.enabled) return;
-    const withWs = sipListeners(c.sip.listeners).filter((l) => l.sockets.some((s) => s.transport === 'ws'));
-    if (w.listener === undefined ? withWs.length === 0 : !withWs.some((l) => l.name === w.listener)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['http', 'sipWebSocket', 'listener'],
-        message: `${w.listener === undefined ? 'no listener' : `listener "${w.listener}"`} has a ws socket to take the HTTP port's WebSocket connections (add {transport: ws, host: 127.0.0.1, port: 0} to sip.listeners)`,
-      });
-    }
-  });
+  .strict();
 
-/** The listener whose ws socket takes the HTTP port's SIP WebSocket connections (http.sipWebSocket), or undefined. */
+/**
+ * The listener whose ws socket takes the HTTP port's SIP WebSocket connections (http.sipWebSocket),
+ * or undefined when off; throws naming the keys when no listener can (checked at start, not by the
+ * schema: `--ws-port` adds the socket after the file is read).
+ */
 export function sipWebSocketListener(c: Config): string | undefined {
-  if (!c.http.sipWebSocket.enabled) return undefined;
-  return c.http.sipWebSocket.listener ?? sipListeners(c.sip.listeners).find((l) => l.sockets.some((s) => s.transport === 'ws'))?.name;
+  const w = c.http.sipWebSocket;
+  if (!w.enabled) return undefined;
+  const withWs = sipListeners(c.sip.listeners).filter((l) => l.sockets.some((s) => s.transport === 'ws'));
+  const l = w.listener === undefined ? withWs[0] : withWs.find((x) => x.name === w.listener);
+  if (l === undefined) {
+    throw new Error(
+      `http.sipWebSocket: ${w.listener === undefined ? 'no listener' : `listener "${w.listener}"`} has a ws socket to take the HTTP port's WebSocket connections (add {transport: ws, host: 127.0.0.1, port: 0} to sip.listeners, or --ws-port)`,
+    );
+  }
+  return l.name;
 }
 
 export type Config = z.output<typeof configSchema>;

@@ -155,6 +155,7 @@ async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: 
 export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const { config, logger } = o;
   const workers = decideWorkers(config.sip.workers);
+  const sipOverHttpListener = sipWebSocketListener(config); // throws when http.sipWebSocket names no ws socket
   // Replay protection must see every worker's accepted nonce-counts: one table in shared memory.
   const nonceCounts = SharedNonceCounter.create();
   // Nonces issued before this instant may have been used before the table above existed (a
@@ -220,7 +221,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
     await closeShared();
     throw e;
   }
-  if (api) sipOverHttp(config, api, sip.upgradeHandler, logger);
+  if (api && sipOverHttpListener !== undefined) sipOverHttp(config.http.sipWebSocket.path, sipOverHttpListener, api, sip.upgradeHandler, logger);
   const info = sip.listeners.map((l) => ({ ...l, workers, httpPort }));
   o.onListening?.(info);
   let stopping: Promise<void> | null = null;
@@ -240,19 +241,17 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
  * (one reverse proxy in front of both); any other upgrade is refused.
  */
 function sipOverHttp(
-  config: Config,
+  path: string,
+  name: string,
   api: FastifyInstance,
   upgradeHandler: (listener: string) => ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined,
   logger: Logger,
 ): void {
-  const name = sipWebSocketListener(config);
-  if (name === undefined) return;
   const accept = upgradeHandler(name);
   if (accept === undefined) {
     logger.error({ listener: name }, 'http.sipWebSocket: the listener has no ws socket; SIP over the HTTP port is off');
     return;
   }
-  const path = config.http.sipWebSocket.path;
   api.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
