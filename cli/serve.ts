@@ -31,6 +31,8 @@ export interface ServeCliOptions {
   sipPort?: number;
   tlsCert?: string;
   tlsKey?: string;
+  wsPort?: number;
+  wssPort?: number;
   domain?: string;
   workers?: 'auto' | number;
   recordRoute?: boolean;
@@ -46,7 +48,15 @@ export function serveConfig(o: ServeCliOptions): Config {
   const c = loadConfig(o.config);
   // --sip-host / --sip-port: every socket of the first listener (its entries share its name)
   const first = c.sip.listeners[0]?.name;
-  const listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
+  let listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
+  // --ws-port / --wss-port: that socket of the first listener (its port replaced, or the socket added on the listener's host)
+  for (const [transport, port] of [['ws', o.wsPort] as const, ['wss', o.wssPort] as const]) {
+    if (port === undefined) continue;
+    const has = listeners.some((l) => l.name === first && l.transport === transport);
+    listeners = has
+      ? listeners.map((l) => (l.name === first && l.transport === transport ? { ...l, port } : l))
+      : [...listeners, { name: first ?? 'default', transport, host: listeners[0]?.host ?? '0.0.0.0', port }];
+  }
   return {
     ...c,
     flows: o.flows ?? c.flows,
@@ -84,6 +94,8 @@ export function registerServe(program: Command): void {
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
     .option('--sip-host <host>', 'address to bind, every socket of the first listener (default 0.0.0.0)')
     .option('--sip-port <port>', 'SIP port of every socket of the first listener, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option('--ws-port <port>', 'add a SIP over WebSocket (ws) socket on this port to the first listener', portArg)
+    .option('--wss-port <port>', 'add a SIP over secure WebSocket (wss) socket on this port to the first listener (needs --tls-cert/--tls-key)', portArg)
     .option('--tls-cert <file>', 'PEM certificate chain of the TLS and WSS listeners (sip.tls.certFile)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert (sip.tls.keyFile)')
     .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')

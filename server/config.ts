@@ -196,6 +196,20 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        websocket: z
+          .object({
+            trustedProxies: z
+              .array(z.string().min(1).refine(isAddressOrCidr, 'must be an IP address or a CIDR block (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)'))
+              .default([])
+              .describe(
+                'reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For names the WebSocket client: its address is then the source for bans, rate limits and connection caps. security.trustedSources are believed too; from anyone else the header is ignored',
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe(
+            'SIP over WebSocket (ws, wss listeners, http.sipWebSocket); limits: sip.tcp (connections, idle timeout, handshake within messageTimeoutMs)',
+          ),
         tcp: z
           .object({
             messageTimeoutMs: z
@@ -472,6 +486,27 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: port.default(8080),
         token: z.string().min(16).optional().describe('bearer token for the API; default: generated once in dataDir'),
+        sipWebSocket: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe(
+                'accept SIP over WebSocket (subprotocol sip) on the HTTP port too, for one reverse proxy in front of both; unauthenticated here (SIP digest authenticates), admitted as sip.tcp connections',
+              ),
+            path: z
+              .string()
+              .regex(/^\/[^?#\s]*$/, 'must be a URL path (/sip)')
+              .default('/sip')
+              .describe('URL path of the upgrades; others are refused'),
+            listener: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('listener whose ws socket takes these connections (Via, Record-Route, routes); default: the first listener with a ws socket'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -482,7 +517,26 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
+  .strict()
   .strict();
+
+/**
+ * The listener whose ws socket takes the HTTP port's SIP WebSocket connections (http.sipWebSocket),
+ * or undefined when off; throws naming the keys when no listener can (checked at start, not by the
+ * schema: `--ws-port` adds the socket after the file is read).
+ */
+export function sipWebSocketListener(c: Config): string | undefined {
+  const w = c.http.sipWebSocket;
+  if (!w.enabled) return undefined;
+  const withWs = sipListeners(c.sip.listeners).filter((l) => l.sockets.some((s) => s.transport === 'ws'));
+  const l = w.listener === undefined ? withWs[0] : withWs.find((x) => x.name === w.listener);
+  if (l === undefined) {
+    throw new Error(
+      `http.sipWebSocket: ${w.listener === undefined ? 'no listener' : `listener "${w.listener}"`} has a ws socket to take the HTTP port's WebSocket connections (add {transport: ws, host: 127.0.0.1, port: 0} to sip.listeners, or --ws-port)`,
+    );
+  }
+  return l.name;
+}
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

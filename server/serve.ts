@@ -16,7 +16,9 @@ import type { Logger } from 'pino';
 import { SharedNonceCounter } from '../services/auth';
 import { refuseLockedUsernames } from '../services/guard';
 import type { LogicTarget } from '../sip/front-end';
-import { sipListeners, type Config } from './config';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { sipListeners, sipWebSocketListener, type Config } from './config';
 import { createFlowsStore, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
 import { buildApi } from './http';
@@ -159,6 +161,7 @@ async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: 
 export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const { config, logger } = o;
   const workers = decideWorkers(config.sip.workers);
+  const sipOverHttpListener = sipWebSocketListener(config); // throws when http.sipWebSocket names no ws socket
   // Replay protection must see every worker's accepted nonce-counts: one table in shared memory.
   const nonceCounts = SharedNonceCounter.create();
   // Nonces issued before this instant may have been used before the table above existed (a
@@ -189,11 +192,21 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
     await rt.close();
   };
 
-  let sip: { listeners: Array<Omit<ListeningInfo, 'workers' | 'httpPort'>>; close(): Promise<void> };
+  type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  let sip: {
+    listeners: Array<Omit<ListeningInfo, 'workers' | 'httpPort'>>;
+    upgradeHandler(listener: string): UpgradeHandler | undefined;
+    close(): Promise<void>;
+  };
   try {
     if (workers === 1) {
       const s = await startInProcess(config, rt, logger, activeFlows, security);
-      sip = { listeners: sipListeners(config.sip.listeners).map((l, i) => listening(l, s.servers[i].ports)), close: s.close };
+      const groups = sipListeners(config.sip.listeners);
+      sip = {
+        listeners: groups.map((l, i) => listening(l, s.servers[i].ports)),
+        upgradeHandler: (name) => s.servers[groups.findIndex((l) => l.name === name)]?.transports.upgradeHandler('ws'),
+        close: s.close,
+      };
     } else {
       const threads: SipThreads = await startSipThreads({
         config,
@@ -209,12 +222,13 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
         onDirectoryWrite: rt.onDirectoryWrite,
         security,
       });
-      sip = { listeners: threads.listeners, close: () => threads.close(SHUTDOWN_GRACE_MS) };
+      sip = { listeners: threads.listeners, upgradeHandler: (name) => threads.upgradeHandler(name, 'ws'), close: () => threads.close(SHUTDOWN_GRACE_MS) };
     }
   } catch (e) {
     await closeShared();
     throw e;
   }
+  if (api && sipOverHttpListener !== undefined) sipOverHttp(config.http.sipWebSocket.path, sipOverHttpListener, api, sip.upgradeHandler, logger);
   const info = sip.listeners.map((l) => ({ ...l, workers, httpPort }));
   o.onListening?.(info);
   let stopping: Promise<void> | null = null;
@@ -227,4 +241,33 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
         await closeShared();
       })()),
   };
+}
+
+/**
+ * http.sipWebSocket: the HTTP API's upgrades on the configured path go to a listener's ws socket
+ * (one reverse proxy in front of both); any other upgrade is refused.
+ */
+function sipOverHttp(
+  path: string,
+  name: string,
+  api: FastifyInstance,
+  upgradeHandler: (listener: string) => ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined,
+  logger: Logger,
+): void {
+  const accept = upgradeHandler(name);
+  if (accept === undefined) {
+    logger.error({ listener: name }, 'http.sipWebSocket: the listener has no ws socket; SIP over the HTTP port is off');
+    return;
+  }
+  api.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) === path) {
+      accept(req, socket, head);
+      return;
+    }
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    socket.destroy();
+  });
 }

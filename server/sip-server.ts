@@ -97,6 +97,7 @@ export interface SipServerOptions
         | 'onTcpClosed'
         | 'tls'
         | 'onConnectionClosed'
+        | 'trustedProxy'
       >
     > {
   service: CompiledService;
@@ -135,6 +136,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     tcpMessageTimeoutMs: o.tcpMessageTimeoutMs,
     tls: o.tls,
     tcpGate: o.tcpGate,
+    trustedProxy: o.trustedProxy,
     onTcpClosed: o.onTcpClosed,
     onConnectionClosed: o.onConnectionClosed,
     onMessage: (data, peer, local) => {

@@ -1,6 +1,8 @@
 /**
- * `sip.tcp.*` → the transports' TCP defences (and `sip.tls` → the secure transports' settings), for the thread that holds the TCP connections (the
- * main thread: `sipflow serve` with one SIP thread, or the dispatcher with worker threads).
+ * `sip.tcp.*` → the transports' TCP defences (and `sip.tls` → the secure transports' settings,
+ * `sip.websocket.trustedProxies` → whose X-Forwarded-For WebSocket handshakes believe), for the
+ * thread that holds the stream connections (the main thread: `sipflow serve` with one SIP thread,
+ * or the dispatcher with worker threads). WebSocket connections share the TCP gate.
  *
  * One gate for the process (every listener shares its caps), counted in `sipflow_tcp_*`. Refusals
  * are logged at most once per 10 s per reason (a flood must not become a log flood): the first at
@@ -13,7 +15,8 @@ import type { TransportOptions } from '../sip/transport';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
 
-export type SipTcpOptions = Required<Pick<TransportOptions, 'tcpIdleTimeoutMs' | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed' | 'tls'>>;
+export type SipTcpOptions = Required<Pick<TransportOptions, 'tcpIdleTimeoutMs' | 'tcpMessageTimeoutMs' | 'tcpGate' | 'onTcpClosed' | 'tls'>> &
+  Pick<TransportOptions, 'trustedProxy'>;
 
 const LOG_EVERY_MS = 10_000;
 
@@ -34,6 +37,17 @@ export function sipTcpOptions(config: Config, o: { logger?: Logger; metrics?: Me
       : (address: string) => {
           const a = normalizeAddress(address);
           return trusted.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
+        };
+
+  // X-Forwarded-For of WebSocket handshakes: believed from trusted sources and the configured proxies
+  const proxies = [...config.security.trustedSources, ...config.sip.websocket.trustedProxies];
+  const proxyList = proxies.length ? parseTrusted(proxies) : null;
+  const trustedProxy =
+    proxyList === null
+      ? undefined
+      : (address: string) => {
+          const a = normalizeAddress(address);
+          return proxyList.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
         };
 
   const pending = new Map<TcpRefusal, { count: number; bySource: Map<string, number>; lastLog: number }>();
@@ -74,6 +88,7 @@ export function sipTcpOptions(config: Config, o: { logger?: Logger; metrics?: Me
   });
   return {
     tls: config.sip.tls,
+    trustedProxy,
     tcpIdleTimeoutMs: t.idleTimeoutSec * 1000,
     tcpMessageTimeoutMs: t.messageTimeoutMs,
     tcpGate: gate,

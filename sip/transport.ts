@@ -20,8 +20,10 @@
  * one), and inbound connections are admitted by a `TcpGate` (sip/tcp-limits.ts: caps in total
  * and per source); a refused connection is reset at once.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TcpGate } from './tcp-limits';
-import { transportOf, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './transports';
+import { transportNamed, transportOf, withSiblings, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './transports';
 
 export { literalFirstLookup, plainAddress, TcpConnection } from './transports';
 
@@ -98,6 +100,8 @@ export interface TransportOptions {
   tcpMessageTimeoutMs?: number;
   /** TLS settings of the secure transports (TLS, WSS): sip.tls in the configuration. */
   tls?: TlsSettings;
+  /** A connecting address whose X-Forwarded-For is believed (WebSocket handshakes behind a reverse proxy); none: never. */
+  trustedProxy?: (address: string) => boolean;
   /** Admission of inbound TCP connections (caps in total and per source); none = no cap. */
   tcpGate?: TcpGate;
   /** A stream connection closed, for whatever reason (bindings tied to it stop being used). */
@@ -154,9 +158,14 @@ export class SipTransports implements SipSender {
   get tcpPort(): number {
     return this.portOf('tcp');
   }
-  /** Transport name → bound port, in listener order. */
+  /** Transport name → bound port, in listener order (then the stand-ins: `ws` on a listener with only `wss`, sip/transports/registry.ts). */
   get ports(): ReadonlyMap<string, number> {
-    return new Map(this.sockets.map((s) => [s.transport.name, s.port]));
+    return withSiblings(new Map(this.sockets.map((s) => [s.transport.name, s.port])));
+  }
+  /** The socket of a transport that takes over HTTP upgrades (WebSocket), as a handler; undefined when the listener has none. */
+  upgradeHandler(proto: string): ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined {
+    const s = this.byName.get(proto);
+    return s?.acceptUpgrade?.bind(s);
   }
   /** The open connection of a stream transport by id, else undefined. */
   connection(proto: string, id: number): StreamConnection | undefined {
@@ -195,9 +204,9 @@ export class SipTransports implements SipSender {
     for (const s of this.sockets) if (s.rebind) await s.rebind();
   }
 
-  /** Sends on the socket of the peer's transport. */
+  /** Sends on the socket of the peer's transport (or of its sibling when the listener has none: `ws` ↔ `wss`). */
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
-    const s = this.byName.get(peer.proto);
+    const s = this.byName.get(peer.proto) ?? this.siblingOf(peer.proto);
     if (s === undefined) {
       cb?.(new Error(`no ${peer.proto.toUpperCase()} transport`));
       return;
@@ -213,6 +222,11 @@ export class SipTransports implements SipSender {
       return;
     }
     s.send(buf, peer, cb);
+  }
+
+  private siblingOf(proto: string): ListeningSocket | undefined {
+    const sibling = transportNamed(proto)?.sibling;
+    return sibling === undefined ? undefined : this.byName.get(sibling);
   }
 
   /** Stops receiving: closes the sockets and listeners; open connections are destroyed. */

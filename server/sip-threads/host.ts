@@ -1,5 +1,5 @@
 /**
- * SIP on every core: this (dispatching) thread owns the listening sockets, the TCP connections and
+ * SIP on every core: this (dispatching) thread owns the listening sockets, the stream connections (TCP, WebSocket) and
  * the stores; N worker threads run the front end (parse, transactions, service logic, responses,
  * relay). Each message goes to the worker chosen by its Call-ID (`callIdHash`), so retransmissions,
  * ACK, CANCEL and responses to relayed requests meet their transaction: no request is processed
@@ -69,6 +69,8 @@ export interface SipThreadsOptions {
 export interface SipThreads {
   listeners: Array<ReturnType<typeof listening>>;
   workers: number;
+  /** The HTTP-upgrade handler of a listener's socket of a transport (WebSocket on the HTTP port), if any. */
+  upgradeHandler(listener: string, proto: string): ReturnType<SipTransports['upgradeHandler']>;
   /** Stops taking requests, lets transactions finish for up to `graceMs`, stops the workers. */
   close(graceMs?: number): Promise<void>;
 }
@@ -343,6 +345,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   return {
     listeners: groups.map((l, i) => listening(l, transports[i].ports)),
     workers: n,
+    upgradeHandler: (listener, proto) => transports[groups.findIndex((l) => l.name === listener)]?.upgradeHandler(proto),
     close(graceMs = 2000) {
       closed ??= (async () => {
         stopping = true;

@@ -23,7 +23,7 @@ import type { DirectoryQuery, DirectorySchema } from '../../services/directory/t
 import type { LocationPort } from '../../services/location/types';
 import { FrontEnd, type LogicTarget } from '../../sip/front-end';
 import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
-import { transportById, transportNamed, type SipTransport, type ThreadSocket } from '../../sip/transports';
+import { transportById, transportNamed, withSiblings, type SipTransport, type ThreadSocket } from '../../sip/transports';
 import { sipListeners } from '../config';
 import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
@@ -148,7 +148,7 @@ class ThreadSender implements SipSender {
     sockets: ReadonlyArray<{ transport: SipTransport; port: number }>,
     private readonly local: ReadonlyMap<string, ThreadSocket>,
   ) {
-    this.ports = new Map(sockets.map((s) => [s.transport.name, s.port]));
+    this.ports = withSiblings(new Map(sockets.map((s) => [s.transport.name, s.port])));
   }
 
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {

@@ -20,7 +20,7 @@
  * Pure functions, no I/O. Limits: a Via sent-by given as a host name (not `.invalid`) is not
  * compared (no DNS here), so such a device counts as not NATed unless its Contact says otherwise.
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { SipUri } from '../../grammar/sip-values';
 import { splitHeaderList } from '../../grammar/sip-values';
 
@@ -50,22 +50,29 @@ export function isInvalidHost(host: string): boolean {
 }
 
 /**
- * RFC 1918 and RFC 6598 (carrier-grade NAT) IPv4, loopback excluded; IPv6 unique local
- * (fc00::/7) and link-local (fe80::/10); IPv4 link-local 169.254/16. Not an IP literal → false.
+ * RFC 1918 and RFC 6598 (carrier-grade NAT) IPv4, IPv4 link-local 169.254/16; IPv6 unique local
+ * (fc00::/7) and link-local (fe80::/10). Loopback is not private here. Node's BlockList parses and
+ * matches (IPv4-mapped IPv6 addresses included).
  */
+const PRIVATE = new BlockList();
+for (const [net, prefix] of [
+  ['10.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10],
+  ['169.254.0.0', 16],
+] as const)
+  PRIVATE.addSubnet(net, prefix, 'ipv4');
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+PRIVATE.addSubnet('fe80::', 10, 'ipv6');
+
+/** A private, shared or link-local IP literal (brackets allowed); not an IP literal → false. */
 export function isPrivateAddress(host: string): boolean {
   const h = bare(host);
   const v = isIP(h);
-  if (v === 4) {
-    const [a, b] = h.split('.').map(Number);
-    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
-  }
-  if (v === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    if (mapped) return isPrivateAddress(mapped[1]);
-    return /^f[cd]/.test(h) || /^fe[89ab]/.test(h);
-  }
-  return false;
+  if (v === 0) return false;
+  const mapped = v === 6 ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h) : null;
+  return mapped ? PRIVATE.check(mapped[1], 'ipv4') : PRIVATE.check(h, v === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** Same IP address, whatever the spelling (IPv4-mapped IPv6 equals its IPv4). */

@@ -8,6 +8,8 @@
  * No module is imported here: sip/transports/index.ts registers the built-in ones, and whoever
  * needs the registry imports that index so that they are there.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { MessageHandler, Peer, SendCallback, TransportOptions } from '../transport';
 
 /** What a transport module is. */
@@ -20,12 +22,19 @@ export interface SipTransportModule {
   readonly reliable: boolean;
   /**
    * `datagram`: one message per packet, responses to the Via's sent-by / rport (§18.2.2, RFC 3581).
-   * `stream`: connection-oriented, messages framed by Content-Length; responses go back over the
-   * request's connection (§18.2.2), so the connections live in the thread that accepted them.
+   * `stream`: connection-oriented (TCP: messages framed by Content-Length; WebSocket: one per
+   * WebSocket message); responses go back over the request's connection (§18.2.2), so the
+   * connections live in the thread that accepted them.
    */
   readonly framing: 'datagram' | 'stream';
   /** Whether a Record-Route of ours names it (`;transport=tcp`); the default transport (UDP) does not. */
   readonly inUri: boolean;
+  /**
+   * A transport whose connections this one's sockets reach too, and which stands in for it on a
+   * listener that has no socket of it: `ws` ↔ `wss` (RFC 7118 §5.2: a browser's Contact says
+   * `transport=ws` over WSS as well, so a call to it is a `ws` target living on a WSS connection).
+   */
+  readonly sibling?: string;
   /** Opens a listening socket. */
   listen(o: SocketOptions): Promise<ListeningSocket>;
   /**
@@ -56,6 +65,8 @@ export interface ListeningSocket {
   /** The open connection of an id (stream transports), else undefined. */
   connection?(id: number): StreamConnection | undefined;
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void;
+  /** Takes over an HTTP upgrade received by another server (the HTTP API's port: http.sipWebSocket); WebSocket transports. */
+  acceptUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Datagram sockets shared with worker threads (SO_REUSEADDR): bind again to take reception back. */
   rebind?(): Promise<void>;
   /** Stops accepting (connections, new peers); open sockets stay for responses in flight. */
@@ -120,6 +131,16 @@ export function transportByVia(via: string): SipTransport | undefined {
 /** Registered names, in registration order. */
 export function transportNames(): string[] {
   return byId.map((t) => t.name);
+}
+
+/**
+ * A listener's advertised ports (transport name → port) with the stand-ins: a transport without a
+ * socket of its own whose sibling has one gets the sibling's port (Via, Record-Route, sends).
+ */
+export function withSiblings(ports: ReadonlyMap<string, number>): Map<string, number> {
+  const all = new Map(ports);
+  for (const t of byId) if (t.sibling !== undefined && !all.has(t.name) && ports.has(t.sibling)) all.set(t.name, ports.get(t.sibling)!);
+  return all;
 }
 
 /** The transport of a URI without a `transport` parameter, of a bare `ip:port`, of an unknown name (RFC 3261 §19.1.1: UDP). */

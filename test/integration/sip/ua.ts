@@ -20,7 +20,7 @@ export abstract class Ua {
   readonly inbox: Received[] = [];
   private waiters: Array<{ pred: (r: Received) => boolean; resolve: (r: Received) => void }> = [];
   abstract readonly port: number;
-  abstract readonly proto: 'udp' | 'tcp';
+  abstract readonly proto: 'udp' | 'tcp' | 'ws' | 'wss';
   abstract send(text: string | Buffer): void;
   abstract close(): Promise<void>;
 
@@ -145,7 +145,7 @@ export const rand = (): string => randomBytes(6).toString('hex');
 export interface ReqSpec {
   method: string;
   uri: string;
-  ua: { proto: 'udp' | 'tcp'; port: number };
+  ua: { proto: 'udp' | 'tcp' | 'ws' | 'wss'; port: number };
   branch?: string;
   callId?: string;
   cseq?: number;
