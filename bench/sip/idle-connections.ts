@@ -406,15 +406,24 @@ async function main(): Promise<void> {
   const cert = makeCert(o.work);
   const ca = readFileSync(cert.cert);
   const rows: Row[] = [];
-  for (const transport of o.transports) {
-    console.error(`sipflow over ${transport}: ${o.connections} connections …`);
-    rows.push(await run(o, transport, await startSipflow(o, transport, cert), ca));
-    if (o.kamailio && (transport === 'tcp' || transport === 'tls')) {
-      console.error(`kamailio over ${transport}: ${o.connections} connections …`);
-      rows.push(await run(o, transport, await startKamailio(o, transport, cert), ca));
+  const failed: string[] = [];
+  // one registrar and transport at a time; a failure (e.g. a transport this build lacks) is
+  // reported and the others still measured
+  const measureOne = async (name: string, transport: Transport, start: () => Promise<Server>): Promise<void> => {
+    console.error(`${name} over ${transport}: ${o.connections} connections …`);
+    try {
+      rows.push(await run(o, transport, await start(), ca));
+    } catch (err) {
+      failed.push(`${name} over ${transport}: ${err instanceof Error ? err.message.split('\n').slice(0, 6).join(' | ') : String(err)}`);
     }
+  };
+  for (const transport of o.transports) {
+    await measureOne('sipflow', transport, () => startSipflow(o, transport, cert));
+    if (o.kamailio && (transport === 'tcp' || transport === 'tls')) await measureOne('kamailio', transport, () => startKamailio(o, transport, cert));
   }
   printTable(rows, o);
+  for (const f of failed) console.log(`not measured: ${f}`);
+  if (failed.length > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {
