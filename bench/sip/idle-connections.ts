@@ -344,8 +344,17 @@ async function openMany(transport: Transport, port: number, n: number, ca: Buffe
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Memory once it has settled: two PSS samples 1 s apart within 1 MB (a fresh sipflow frees start-up memory for a while), at most 30 s. */
 async function measure(server: Server): Promise<Memory> {
-  return { ...treeMemory(server.pids()), ...(await server.extra()) };
+  let last = treeMemory(server.pids());
+  for (let i = 0; i < 30; i++) {
+    await sleep(1000);
+    const now = treeMemory(server.pids());
+    const settled = Math.abs(now.pssKb - last.pssKb) < 1024;
+    last = now;
+    if (settled) break;
+  }
+  return { ...last, ...(await server.extra()) };
 }
 
 interface Row {
