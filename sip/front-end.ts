@@ -47,6 +47,7 @@ import {
   type SipHeaders,
   type Via,
 } from './message';
+import type { ListenerGroup } from './listener-group';
 import { parseMessage } from './parser';
 import { OurRoute, Proxy } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
@@ -98,6 +99,11 @@ export interface FrontEndOptions {
   maxCompletedTransactions?: number;
   /** Key of the dialog signature in our Record-Route (share it between threads and instances; default random). */
   routeSecret?: Buffer;
+  /**
+   * The listeners of this SIP thread (sip/listener-group.ts): `transports` is then this listener's
+   * sender within the group, and responses to our relays may come back on another listener.
+   */
+  group?: ListenerGroup;
   /** Server header on generated responses (default none). */
   serverHeader?: string;
   run?: RunOptions;
@@ -214,6 +220,7 @@ export class FrontEnd {
         ports: transports.ports,
         aliases: o.aliases,
         routeSecret: o.routeSecret,
+        group: o.group,
         log: (level, message, fields) => o.log?.log(level, message, fields),
       },
       o.timers,

@@ -40,6 +40,7 @@ import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, ty
 import type { Peer, Proto, SipSender } from './transport';
 import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf } from './transports';
 import { detached } from '../engine/detached';
+import { noSocket, type ListenerGroup, type Origin } from './listener-group';
 
 export const BRANCH_PREFIX = 'z9hG4bKsf';
 
@@ -54,6 +55,8 @@ export interface ProxyOptions {
   aliases?: string[];
   /** Key of the `sfr` dialog signature in our Record-Route (default: random, this proxy only). */
   routeSecret?: Buffer;
+  /** The other listeners of this SIP thread: responses to our relays may reach their sockets (sip/listener-group.ts). */
+  group?: ListenerGroup;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -134,6 +137,8 @@ export class Proxy {
   private readonly routeSecret: Buffer;
   /** Our ports, every transport together. */
   private readonly ourPorts: Set<number>;
+  /** The transport named by the second of our double Record-Route entries a request arrived with (preprocessRoute → nextHop). */
+  private readonly forcedTransport = new WeakMap<SipRequest, Proto>();
 
   constructor(
     private readonly transports: SipSender,
@@ -142,6 +147,7 @@ export class Proxy {
     timers?: { t1?: number; t2?: number; t4?: number },
   ) {
     this.clients = new ClientTransactions(transports, timers);
+    o.group?.joinClients(this.clients);
     this.recordRoute = o.recordRoute ?? true;
     this.routeSecret = o.routeSecret ?? randomBytes(32);
     this.ourPorts = new Set(o.ports.values());
@@ -155,6 +161,7 @@ export class Proxy {
 
   close(): void {
     clearInterval(this.dialogSweep);
+    this.o.group?.leaveClients(this.clients);
     this.clients.close();
   }
 
@@ -162,6 +169,8 @@ export class Proxy {
 
   private isLocalHostPort(host: string, port: number | null): boolean {
     const h = (host.charCodeAt(0) === 91 ? host.slice(1, -1) : host).toLowerCase();
+    // another listener's socket of this thread is us too (double Record-Route across listeners)
+    if (this.transports.isOurs?.(h, port ?? 5060) === true) return true;
     const ours = port !== null && this.ourPorts.has(port);
     // The domain and its aliases name this service whatever port we listen on (a load balancer or
     // DNS SRV points there); an address needs our port too.
@@ -213,12 +222,19 @@ export class Proxy {
     if (!routes || routes.length === 0) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
     const top = parseNameAddr(routes[0]);
     if (!top || !this.isLocalUri(top.uri)) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
-    const found = this.signatureOf(top.uri, req);
+    let found = this.signatureOf(top.uri, req);
     routes = routes.slice(1);
-    // a second entry of ours (double Record-Route on transport change)
+    // A second entry of ours: the double Record-Route of a relay that changed transport or address
+    // family (Kamailio's rr double routing). Consumed too, signed like the first; it names the
+    // side facing the next hop, whose transport the request leaves on (Kamailio forces its socket).
     if (routes.length) {
       const next = parseNameAddr(routes[0]);
-      if (next && this.isLocalUri(next.uri)) routes = routes.slice(1);
+      if (next && this.isLocalUri(next.uri)) {
+        routes = routes.slice(1);
+        if (this.signatureOf(next.uri, req) !== OurRoute.Signed) found = OurRoute.Unsigned;
+        const hop = hopOf(next.uri);
+        if (hop) this.forcedTransport.set(req, hop.proto);
+      }
     }
     if (routes.length) req.headers.route = routes;
     else delete req.headers.route;
@@ -274,7 +290,9 @@ export class Proxy {
       const na = parseNameAddr(first);
       if (na) return hopOf(na.uri);
     }
-    const byUri = hopOf(req.uri);
+    const uriHop = hopOf(req.uri);
+    const forced = this.forcedTransport.get(req);
+    const byUri = uriHop && forced !== undefined ? { ...uriHop, proto: forced } : uriHop;
     if (received) {
       const r = hopOf(received);
       if (r) return { host: r.host, port: r.port, proto: byUri?.proto ?? r.proto };
@@ -295,21 +313,42 @@ export class Proxy {
     return BRANCH_PREFIX + h.slice(0, 22);
   }
 
-  private viaFor(proto: Proto, branch: string): string {
-    const port = this.o.ports.get(proto) ?? 0;
-    const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
-    return `SIP/2.0/${transportOf(proto).via} ${host}:${port};branch=${branch};rport`;
+  /**
+   * The socket a message to `address` over `proto` leaves from, as Via and Record-Route name it:
+   * possibly another listener's (sip/listener-group.ts); null when none reaches the address.
+   */
+  private origin(proto: Proto, address: string): Origin | null {
+    const t = this.transports;
+    return t.origin !== undefined ? t.origin(proto, address) : { host: this.o.advertisedHost, port: this.o.ports.get(proto) ?? 0 };
   }
 
-  private recordRouteValue(proto: Proto, callId: string): string {
-    const port = this.o.ports.get(proto) ?? 0;
-    const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
+  private viaFor(proto: Proto, from: Origin, branch: string): string {
+    const host = net.isIPv6(from.host) ? `[${from.host}]` : from.host;
+    return `SIP/2.0/${transportOf(proto).via} ${host}:${from.port};branch=${branch};rport`;
+  }
+
+  private recordRouteValue(proto: Proto, from: Origin, callId: string): string {
+    const host = net.isIPv6(from.host) ? `[${from.host}]` : from.host;
     const t = transportOf(proto);
-    return `<sip:${host}:${port}${t.inUri ? `;transport=${t.name}` : ''};lr;sfr=${this.dialogSignature(callId)}>`;
+    return `<sip:${host}:${from.port}${t.inUri ? `;transport=${t.name}` : ''};lr;sfr=${this.dialogSignature(callId)}>`;
   }
 
-  /** The forwarded copy (§16.6 steps 1-5, without the Via). */
-  private copyForTarget(req: SipRequest, target: RelayTarget | null, proto: Proto): SipRequest {
+  /**
+   * Our Record-Route for a request that came in from `inbound` and leaves over `proto` from `out`
+   * (§16.6 step 4). One entry when both sides are the same socket; two when the relay changes
+   * transport, address family or listener (Kamailio's rr double routing, enable_double_rr): the
+   * first names the outgoing side (the callee's route set starts there), the second the incoming
+   * side (the caller's, reversed, starts there), so each party reaches us over its own transport.
+   */
+  private recordRoutes(inbound: Peer, proto: Proto, out: Origin, callId: string): string[] {
+    const outgoing = this.recordRouteValue(proto, out, callId);
+    const inn = this.origin(inbound.proto, inbound.address) ?? out;
+    if (inbound.proto === proto && inn.host === out.host && inn.port === out.port) return [outgoing];
+    return [outgoing, this.recordRouteValue(inbound.proto, inn, callId)];
+  }
+
+  /** The forwarded copy (§16.6 steps 1-5, without the Via and the Record-Route). */
+  private copyForTarget(req: SipRequest, target: RelayTarget | null): SipRequest {
     const headers = createHeaders();
     for (const name in req.headers) headers[name] = req.headers[name];
     const mf = req.headers['max-forwards'];
@@ -317,9 +356,6 @@ export class Proxy {
     headers['max-forwards'] = [String(n === null ? 70 : Math.max(0, n - 1))];
     if (target?.path?.length) headers.route = [...target.path, ...(headers.route ?? [])];
     if (target) this.consumeCredentials(headers);
-    if (this.recordRoute && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
-      headers['record-route'] = [this.recordRouteValue(proto, req.headers['call-id'][0]), ...(req.headers['record-route'] ?? [])];
-    }
     return { method: req.method, uri: target ? target.uri : req.uri, version: 'SIP/2.0', headers, body: req.body };
   }
 
@@ -347,8 +383,8 @@ export class Proxy {
 
   private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
-    const probe = this.copyForTarget(req, target, DEFAULT_TRANSPORT);
-    const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
+    const fwd = this.copyForTarget(req, target);
+    const hop = this.nextHop(fwd, fwd.headers.route ? null : target.received);
     if (!hop) {
       fail(416);
       return;
@@ -363,9 +399,18 @@ export class Proxy {
         fail(487);
         return;
       }
-      const fwd = hop.proto === DEFAULT_TRANSPORT ? probe : this.copyForTarget(req, target, hop.proto);
+      const callId = req.headers['call-id']?.[0] ?? null;
+      const out = this.origin(hop.proto, address);
+      if (out === null) {
+        this.o.log?.('warn', `relay to ${address}:${hop.port}/${hop.proto}: ${noSocket(hop.proto, address)}`, { callId });
+        fail(503);
+        return;
+      }
+      if (this.recordRoute && callId !== null && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
+        fwd.headers['record-route'] = [...this.recordRoutes(stx.peer, hop.proto, out, callId), ...(req.headers['record-route'] ?? [])];
+      }
       const id = this.branchFor(stx, target.uri, i);
-      fwd.headers.via = [this.viaFor(hop.proto, id), ...(req.headers.via ?? [])];
+      fwd.headers.via = [this.viaFor(hop.proto, out, id), ...(req.headers.via ?? [])];
       const dest: Peer = { proto: hop.proto, address, port: hop.port };
       branch.tx = this.clients.start(id, fwd, dest, {
         onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
@@ -498,7 +543,8 @@ export class Proxy {
     if (!via || !via.branch) return;
     const cseq = res.headers.cseq[0];
     const method = cseq.slice(cseq.lastIndexOf(' ') + 1);
-    const ctx = via.branch.startsWith(BRANCH_PREFIX) ? this.clients.match(via.branch, method) : undefined;
+    // a relay that left from another listener's socket gets its answers there (sip/listener-group.ts)
+    const ctx = via.branch.startsWith(BRANCH_PREFIX) ? (this.clients.match(via.branch, method) ?? this.o.group?.matchClient(via.branch, method, this.clients)) : undefined;
     if (ctx) {
       ctx.receive(res, raw);
       return;
@@ -530,13 +576,19 @@ export class Proxy {
     const target = this.dialogTarget(req);
     const mf = req.headers['max-forwards'];
     if (mf && parseMaxForwards(mf[0]) === 0) return false;
-    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null, DEFAULT_TRANSPORT);
+    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null);
     const hop = target && !fwd.headers.route ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto } : this.nextHop(fwd, null);
     if (!hop) return false;
-    const branch = this.branchFor(null, '', 0);
-    fwd.headers.via = [this.viaFor(hop.proto, branch), ...(req.headers.via ?? [])];
-    if (hop.proto !== DEFAULT_TRANSPORT) delete fwd.headers['record-route'];
-    this.send(serializeMessage(fwd), { proto: hop.proto, address: hop.host, port: hop.port });
+    this.resolve(hop.host, (err, address) => {
+      if (err || !address) return;
+      const out = this.origin(hop.proto, address);
+      if (out === null) {
+        this.o.log?.('warn', `ACK to ${address}:${hop.port}/${hop.proto}: ${noSocket(hop.proto, address)}`, { callId: req.headers['call-id']?.[0] ?? null });
+        return;
+      }
+      fwd.headers.via = [this.viaFor(hop.proto, out, this.branchFor(null, '', 0)), ...(req.headers.via ?? [])];
+      this.transports.send(serializeMessage(fwd), { proto: hop.proto, address, port: hop.port });
+    });
     return true;
   }
 
