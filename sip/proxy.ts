@@ -544,7 +544,9 @@ export class Proxy {
     const cseq = res.headers.cseq[0];
     const method = cseq.slice(cseq.lastIndexOf(' ') + 1);
     // a relay that left from another listener's socket gets its answers there (sip/listener-group.ts)
-    const ctx = via.branch.startsWith(BRANCH_PREFIX) ? (this.clients.match(via.branch, method) ?? this.o.group?.matchClient(via.branch, method, this.clients)) : undefined;
+    const ctx = via.branch.startsWith(BRANCH_PREFIX)
+      ? (this.clients.match(via.branch, method) ?? this.o.group?.matchClient(via.branch, method, this.clients))
+      : undefined;
     if (ctx) {
       ctx.receive(res, raw);
       return;

@@ -82,7 +82,17 @@ describe.each([1, 2])('serve() with %d SIP thread(s), listeners on 127.0.0.1 and
 
   async function register(ua: Ua, user: string): Promise<void> {
     const contact = contactOf(ua, user);
-    ua.send(sipRequest({ method: 'REGISTER', uri: 'sip:example.test', ua, from: `<sip:${user}@example.test>`, to: `<sip:${user}@example.test>`, contact, headers: { Expires: '300' } }));
+    ua.send(
+      sipRequest({
+        method: 'REGISTER',
+        uri: 'sip:example.test',
+        ua,
+        from: `<sip:${user}@example.test>`,
+        to: `<sip:${user}@example.test>`,
+        contact,
+        headers: { Expires: '300' },
+      }),
+    );
     expect((await ua.response()).status).toBe(200);
   }
 
@@ -137,41 +147,77 @@ describe.each([1, 2])('serve() with %d SIP thread(s), listeners on 127.0.0.1 and
   }
 
   test.each<[string, Side, Side, Array<[4 | 6, 'udp' | 'tcp']>]>([
-    ['an IPv6 trunk → a phone registered over IPv4', 'udp6', 'udp4', [[4, 'udp'], [6, 'udp']]],
-    ['a UDP caller → a TCP callee', 'udp4', 'tcp4', [[4, 'tcp'], [4, 'udp']]],
-    ['an IPv4 caller → an IPv6 callee', 'udp4', 'udp6', [[6, 'udp'], [4, 'udp']]],
-    ['a TCP IPv6 caller → a UDP IPv4 callee', 'tcp6', 'udp4', [[4, 'udp'], [6, 'tcp']]],
+    [
+      'an IPv6 trunk → a phone registered over IPv4',
+      'udp6',
+      'udp4',
+      [
+        [4, 'udp'],
+        [6, 'udp'],
+      ],
+    ],
+    [
+      'a UDP caller → a TCP callee',
+      'udp4',
+      'tcp4',
+      [
+        [4, 'tcp'],
+        [4, 'udp'],
+      ],
+    ],
+    [
+      'an IPv4 caller → an IPv6 callee',
+      'udp4',
+      'udp6',
+      [
+        [6, 'udp'],
+        [4, 'udp'],
+      ],
+    ],
+    [
+      'a TCP IPv6 caller → a UDP IPv4 callee',
+      'tcp6',
+      'udp4',
+      [
+        [4, 'udp'],
+        [6, 'tcp'],
+      ],
+    ],
     ['nothing changes (UDP IPv4 both)', 'udp4', 'udp4', [[4, 'udp']]],
-  ])('%s: Record-Route names each side; ACK and both BYEs go through over each side’s own transport', async (_, callerSide, calleeSide, expected) => {
-    const caller = await open(callerSide);
-    const callee = await open(calleeSide);
-    try {
-      const user = 'u' + rand();
-      await register(callee, user);
+  ])(
+    '%s: Record-Route names each side; ACK and both BYEs go through over each side’s own transport',
+    async (_, callerSide, calleeSide, expected) => {
+      const caller = await open(callerSide);
+      const callee = await open(calleeSide);
+      try {
+        const user = 'u' + rand();
+        await register(callee, user);
 
-      // 1st call: the caller acknowledges and hangs up
-      const first = await call(caller, callee, user);
-      // the relay leaves from the callee's side: its Via names that socket, responses come back there
-      const top = parseVia(headerList(first.invite, 'via')[0])!;
-      expect(top.transport).toBe(callee.proto.toUpperCase());
-      expect(top.host).toBe(hostPart(callee.host));
-      expect(top.port).toBe(port[calleeSide.endsWith('6') ? 6 : 4]);
-      expect(first.rr).toHaveLength(expected.length);
-      expected.forEach(([v, proto], i) => expect(first.rr[i]).toMatch(ours(v, proto)));
-      expect(first.routeSet).toEqual(first.rr);
-      // our entries are consumed: the callee sees the caller's ACK without a Route
-      expect(header(first.ack, 'route')).toBeUndefined();
-      const byCaller = await bye(caller, callee, first.fromCaller('BYE', 2));
-      expect(header(byCaller, 'route')).toBeUndefined();
+        // 1st call: the caller acknowledges and hangs up
+        const first = await call(caller, callee, user);
+        // the relay leaves from the callee's side: its Via names that socket, responses come back there
+        const top = parseVia(headerList(first.invite, 'via')[0])!;
+        expect(top.transport).toBe(callee.proto.toUpperCase());
+        expect(top.host).toBe(hostPart(callee.host));
+        expect(top.port).toBe(port[calleeSide.endsWith('6') ? 6 : 4]);
+        expect(first.rr).toHaveLength(expected.length);
+        expected.forEach(([v, proto], i) => expect(first.rr[i]).toMatch(ours(v, proto)));
+        expect(first.routeSet).toEqual(first.rr);
+        // our entries are consumed: the callee sees the caller's ACK without a Route
+        expect(header(first.ack, 'route')).toBeUndefined();
+        const byCaller = await bye(caller, callee, first.fromCaller('BYE', 2));
+        expect(header(byCaller, 'route')).toBeUndefined();
 
-      // 2nd call: the callee hangs up
-      const second = await call(caller, callee, user);
-      await bye(callee, caller, second.fromCallee('BYE', 1));
-    } finally {
-      await caller.close();
-      await callee.close();
-    }
-  }, 20_000);
+        // 2nd call: the callee hangs up
+        const second = await call(caller, callee, user);
+        await bye(callee, caller, second.fromCallee('BYE', 1));
+      } finally {
+        await caller.close();
+        await callee.close();
+      }
+    },
+    20_000,
+  );
 
   test('both entries of a double Record-Route must carry the dialog signature: a forged second one gets 404, not relayed', async () => {
     const caller = await open('udp4');
