@@ -3,11 +3,14 @@
  * Request-URI (in-dialog requests, ACK for 2xx).
  *
  * Forwarding (§16.6): copy of the request, Request-URI = target, Max-Forwards decremented (70 when
- * absent), Record-Route for dialog-creating requests when configured, Path of the binding as Route,
+ * absent), Record-Route for dialog-creating requests when configured (two entries when the relay
+ * changes transport, address family or listener: Kamailio's double routing), Path of the binding as Route,
  * a new top Via (branch z9hG4bK + a value derived from the server transaction and target, so a
  * retransmission relayed twice — e.g. by another cluster worker — carries the same branch and the
  * next hop absorbs it), `rport` asked. Next hop: top Route (loose routing), else the binding's
  * `received` (NAT), else the URI host/port (IP literal fast path, else dns.lookup A/AAAA; no SRV).
+ * The message leaves from the socket of the next hop's transport and address family, possibly
+ * another listener's (sip/listener-group.ts), and the Via and Record-Route name that socket.
  *
  * Targets are forked in parallel; responses (§16.7): 100 absorbed, other 1xx forwarded, 2xx
  * forwarded at once (other INVITE branches cancelled), finals collected and the best sent when all
