@@ -285,8 +285,11 @@ export class Proxy {
     });
   }
 
-  /** Where a request goes: top Route (loose routing), else `received`, else the Request-URI. */
-  private nextHop(req: SipRequest, received: string | null | undefined): { host: string; port: number; proto: Proto } | null {
+  /**
+   * Where a request goes: top Route (loose routing), else `received`, else the Request-URI, over
+   * `forced` when our double Record-Route named the transport (else the URI's).
+   */
+  private nextHop(req: SipRequest, received: string | null | undefined, forced?: Proto): { host: string; port: number; proto: Proto } | null {
     const routes = req.headers.route;
     if (routes && routes.length) {
       const first = routes[0].indexOf(',') >= 0 ? splitHeaderList(routes[0])[0] : routes[0];
@@ -294,7 +297,6 @@ export class Proxy {
       if (na) return hopOf(na.uri);
     }
     const uriHop = hopOf(req.uri);
-    const forced = this.forcedTransport.get(req);
     const byUri = uriHop && forced !== undefined ? { ...uriHop, proto: forced } : uriHop;
     if (received) {
       const r = hopOf(received);
@@ -387,7 +389,7 @@ export class Proxy {
   private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
     const fwd = this.copyForTarget(req, target);
-    const hop = this.nextHop(fwd, fwd.headers.route ? null : target.received);
+    const hop = this.nextHop(fwd, fwd.headers.route ? null : target.received, this.forcedTransport.get(req));
     if (!hop) {
       fail(416);
       return;
@@ -582,7 +584,10 @@ export class Proxy {
     const mf = req.headers['max-forwards'];
     if (mf && parseMaxForwards(mf[0]) === 0) return false;
     const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null);
-    const hop = target && !fwd.headers.route ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto } : this.nextHop(fwd, null);
+    const hop =
+      target && !fwd.headers.route
+        ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto }
+        : this.nextHop(fwd, null, this.forcedTransport.get(req));
     if (!hop) return false;
     this.resolve(hop.host, (err, address) => {
       if (err || !address) return;

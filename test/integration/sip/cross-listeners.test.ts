@@ -97,17 +97,17 @@ describe.each([1, 2])('serve() with %d SIP thread(s), listeners on 127.0.0.1 and
   }
 
   /** A call from `caller` to `callee` through sipflow, answered 200 and acknowledged: what each side saw. */
-  async function call(caller: Ua, callee: Ua, user: string) {
+  async function call(caller: Ua, callee: Ua, user: string, calleeContact = contactOf(callee, user)) {
     const callId = rand();
     const callerTag = 'c' + rand();
     const calleeTag = 'e' + rand();
     caller.send(sipRequest({ method: 'INVITE', uri: `sip:${user}@example.test`, ua: caller, callId, fromTag: callerTag, to: `<sip:${user}@example.test>` }));
     const { msg: invite } = await callee.request('INVITE');
     const rr = headerList(invite, 'record-route');
-    callee.send(sipResponse(invite, 200, 'OK', { toTag: calleeTag, headers: { Contact: contactOf(callee, user), 'Record-Route': rr.join(', ') } }));
+    callee.send(sipResponse(invite, 200, 'OK', { toTag: calleeTag, headers: { Contact: calleeContact, 'Record-Route': rr.join(', ') } }));
     const ok = await caller.response(200);
     const routeSet = headerList(ok, 'record-route');
-    const calleeUri = contactOf(callee, user).slice(1, -1);
+    const calleeUri = calleeContact.slice(1, -1);
     const callerUri = contactOf(caller, 'alice').slice(1, -1);
     const fromCaller = (method: string, cseq: number) =>
       sipRequest({
@@ -218,6 +218,21 @@ describe.each([1, 2])('serve() with %d SIP thread(s), listeners on 127.0.0.1 and
     },
     20_000,
   );
+
+  test('a TCP callee whose Contact omits ;transport=tcp is still reached over TCP: the second entry consumed names the transport', async () => {
+    const caller = await open('udp4');
+    const callee = await open('tcp4');
+    try {
+      const user = 't' + rand();
+      await register(callee, user);
+      const c = await call(caller, callee, user, `<sip:${user}@127.0.0.1:${callee.port}>`);
+      expect(header(c.ack, 'cseq')).toBe('1 ACK');
+      await bye(caller, callee, c.fromCaller('BYE', 2));
+    } finally {
+      await caller.close();
+      await callee.close();
+    }
+  }, 20_000);
 
   test('both entries of a double Record-Route must carry the dialog signature: a forged second one gets 404, not relayed', async () => {
     const caller = await open('udp4');
