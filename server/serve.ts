@@ -18,6 +18,7 @@ import { refuseLockedUsernames } from '../services/guard';
 import type { LogicTarget } from '../sip/front-end';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { ListenerGroup } from '../sip/listener-group';
 import { sipListeners, sipWebSocketListener, type Config } from './config';
 import { createFlowsStore, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
@@ -104,6 +105,8 @@ async function startInProcess(
   const ctx = { ...instrumented, auth: refuseLockedUsernames(instrumented.auth, security.guard) };
   // TCP timeouts and connection caps (sip.tcp): one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics });
+  // every listener's sockets for every relay: one reaches the destination's address family
+  const group = new ListenerGroup();
   try {
     for (const l of sipListeners(config.sip.listeners)) {
       servers.push(
@@ -122,6 +125,7 @@ async function startInProcess(
           host: l.sockets[0].host,
           port: l.sockets[0].port,
           sockets: l.sockets,
+          group,
           ...tcp,
         }),
       );

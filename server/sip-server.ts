@@ -10,6 +10,7 @@ import type { LogPort } from '../engine/ports';
 import type { RunContext } from '../engine/types';
 import { builtinRegistry } from '../nodes';
 import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
+import { ListenerGroup } from '../sip/listener-group';
 import { SipTransports, type Peer, type TransportOptions } from '../sip/transport';
 import type { Config, SipListener } from './config';
 
@@ -105,6 +106,8 @@ export interface SipServerOptions
   log?: LogPort;
   /** Checked on each raw message before the front end sees it; false = dropped unanswered (server/security.ts). */
   admit?: (data: Buffer, peer: Peer) => boolean;
+  /** The other listeners of this process (one group for all: a relay leaves from the socket of the destination's family). */
+  group?: ListenerGroup;
 }
 
 export interface SipServer {
@@ -145,9 +148,12 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
     onWarning: (m) => o.log?.log('warn', m),
   });
   await transports.start();
+  const group = o.group ?? new ListenerGroup();
+  const sender = group.add(transports, transports.bound, o.advertisedHost);
   try {
-    fe = new FrontEnd(transports, { ...o, service: o.service, ctx: o.ctx, log: o.log });
+    fe = new FrontEnd(sender, { ...o, service: o.service, ctx: o.ctx, log: o.log, group });
   } catch (e) {
+    group.remove(sender);
     await transports.close();
     throw e;
   }
@@ -166,6 +172,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
         const until = Date.now() + graceMs;
         while (frontEnd.busy && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
         frontEnd.close();
+        group.remove(sender);
         await transports.close();
       })();
       return closed;

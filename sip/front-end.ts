@@ -47,6 +47,7 @@ import {
   type SipHeaders,
   type Via,
 } from './message';
+import type { ListenerGroup } from './listener-group';
 import { parseMessage } from './parser';
 import { OurRoute, Proxy } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
@@ -100,6 +101,11 @@ export interface FrontEndOptions {
   routeSecret?: Buffer;
   /** This instance's server id (`location.serverId`): bindings carrying it are relayed over their connection. */
   serverId?: number;
+  /**
+   * The listeners of this SIP thread (sip/listener-group.ts): `transports` is then this listener's
+   * sender within the group, and responses to our relays may come back on another listener.
+   */
+  group?: ListenerGroup;
   /** Server header on generated responses (default none). */
   serverHeader?: string;
   run?: RunOptions;
@@ -217,6 +223,7 @@ export class FrontEnd {
         aliases: o.aliases,
         routeSecret: o.routeSecret,
         serverId: o.serverId,
+        group: o.group,
         log: (level, message, fields) => o.log?.log(level, message, fields),
       },
       o.timers,

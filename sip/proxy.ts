@@ -3,11 +3,14 @@
  * Request-URI (in-dialog requests, ACK for 2xx).
  *
  * Forwarding (§16.6): copy of the request, Request-URI = target, Max-Forwards decremented (70 when
- * absent), Record-Route for dialog-creating requests when configured, Path of the binding as Route,
+ * absent), Record-Route for dialog-creating requests when configured (two entries when the relay
+ * changes transport, address family or listener: Kamailio's double routing), Path of the binding as Route,
  * a new top Via (branch z9hG4bK + a value derived from the server transaction and target, so a
  * retransmission relayed twice — e.g. by another cluster worker — carries the same branch and the
  * next hop absorbs it), `rport` asked. Next hop: top Route (loose routing), else the binding's
  * `received` (NAT), else the URI host/port (IP literal fast path, else dns.lookup A/AAAA; no SRV).
+ * The message leaves from the socket of the next hop's transport and address family, possibly
+ * another listener's (sip/listener-group.ts), and the Via and Record-Route name that socket.
  *
  * Targets are forked in parallel; responses (§16.7): 100 absorbed, other 1xx forwarded, 2xx
  * forwarded at once (other INVITE branches cancelled), finals collected and the best sent when all
@@ -41,6 +44,7 @@ import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, ty
 import type { Peer, Proto, SipSender } from './transport';
 import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf } from './transports';
 import { detached } from '../engine/detached';
+import { noSocket, type ListenerGroup, type Origin } from './listener-group';
 
 export const BRANCH_PREFIX = 'z9hG4bKsf';
 
@@ -57,6 +61,8 @@ export interface ProxyOptions {
   routeSecret?: Buffer;
   /** This instance's server id (usrloc's server_id): only bindings carrying it are sent over their connection (default 0). */
   serverId?: number;
+  /** The other listeners of this SIP thread: responses to our relays may reach their sockets (sip/listener-group.ts). */
+  group?: ListenerGroup;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -154,6 +160,8 @@ export class Proxy {
   private readonly routeSecret: Buffer;
   /** Our ports, every transport together. */
   private readonly ourPorts: Set<number>;
+  /** The transport named by the second of our double Record-Route entries a request arrived with (preprocessRoute → nextHop). */
+  private readonly forcedTransport = new WeakMap<SipRequest, Proto>();
 
   constructor(
     private readonly transports: SipSender,
@@ -162,6 +170,7 @@ export class Proxy {
     timers?: { t1?: number; t2?: number; t4?: number },
   ) {
     this.clients = new ClientTransactions(transports, timers);
+    o.group?.joinClients(this.clients);
     this.recordRoute = o.recordRoute ?? true;
     this.routeSecret = o.routeSecret ?? randomBytes(32);
     this.ourPorts = new Set(o.ports.values());
@@ -175,6 +184,7 @@ export class Proxy {
 
   close(): void {
     clearInterval(this.dialogSweep);
+    this.o.group?.leaveClients(this.clients);
     this.clients.close();
   }
 
@@ -182,6 +192,8 @@ export class Proxy {
 
   private isLocalHostPort(host: string, port: number | null): boolean {
     const h = (host.charCodeAt(0) === 91 ? host.slice(1, -1) : host).toLowerCase();
+    // another listener's socket of this thread is us too (double Record-Route across listeners)
+    if (this.transports.isOurs?.(h, port ?? 5060) === true) return true;
     const ours = port !== null && this.ourPorts.has(port);
     // The domain and its aliases name this service whatever port we listen on (a load balancer or
     // DNS SRV points there); an address needs our port too.
@@ -233,12 +245,19 @@ export class Proxy {
     if (!routes || routes.length === 0) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
     const top = parseNameAddr(routes[0]);
     if (!top || !this.isLocalUri(top.uri)) return strict === null ? OurRoute.None : this.signatureOf(strict, req);
-    const found = this.signatureOf(top.uri, req);
+    let found = this.signatureOf(top.uri, req);
     routes = routes.slice(1);
-    // a second entry of ours (double Record-Route on transport change)
+    // A second entry of ours: the double Record-Route of a relay that changed transport or address
+    // family (Kamailio's rr double routing). Consumed too, signed like the first; it names the
+    // side facing the next hop, whose transport the request leaves on (Kamailio forces its socket).
     if (routes.length) {
       const next = parseNameAddr(routes[0]);
-      if (next && this.isLocalUri(next.uri)) routes = routes.slice(1);
+      if (next && this.isLocalUri(next.uri)) {
+        routes = routes.slice(1);
+        if (this.signatureOf(next.uri, req) !== OurRoute.Signed) found = OurRoute.Unsigned;
+        const hop = hopOf(next.uri);
+        if (hop) this.forcedTransport.set(req, hop.proto);
+      }
     }
     if (routes.length) req.headers.route = routes;
     else delete req.headers.route;
@@ -286,15 +305,19 @@ export class Proxy {
     });
   }
 
-  /** Where a request goes: top Route (loose routing), else `received`, else the Request-URI. */
-  private nextHop(req: SipRequest, received: string | null | undefined): { host: string; port: number; proto: Proto } | null {
+  /**
+   * Where a request goes: top Route (loose routing), else `received`, else the Request-URI, over
+   * `forced` when our double Record-Route named the transport (else the URI's).
+   */
+  private nextHop(req: SipRequest, received: string | null | undefined, forced?: Proto): { host: string; port: number; proto: Proto } | null {
     const routes = req.headers.route;
     if (routes && routes.length) {
       const first = routes[0].indexOf(',') >= 0 ? splitHeaderList(routes[0])[0] : routes[0];
       const na = parseNameAddr(first);
       if (na) return hopOf(na.uri);
     }
-    const byUri = hopOf(req.uri);
+    const uriHop = hopOf(req.uri);
+    const byUri = uriHop && forced !== undefined ? { ...uriHop, proto: forced } : uriHop;
     if (received) {
       const r = hopOf(received);
       if (r) return { host: r.host, port: r.port, proto: byUri?.proto ?? r.proto };
@@ -315,21 +338,42 @@ export class Proxy {
     return BRANCH_PREFIX + h.slice(0, 22);
   }
 
-  private viaFor(proto: Proto, branch: string): string {
-    const port = this.o.ports.get(proto) ?? 0;
-    const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
-    return `SIP/2.0/${transportOf(proto).via} ${host}:${port};branch=${branch};rport`;
+  /**
+   * The socket a message to `address` over `proto` leaves from, as Via and Record-Route name it:
+   * possibly another listener's (sip/listener-group.ts); null when none reaches the address.
+   */
+  private origin(proto: Proto, address: string): Origin | null {
+    const t = this.transports;
+    return t.origin !== undefined ? t.origin(proto, address) : { host: this.o.advertisedHost, port: this.o.ports.get(proto) ?? 0 };
   }
 
-  private recordRouteValue(proto: Proto, callId: string): string {
-    const port = this.o.ports.get(proto) ?? 0;
-    const host = net.isIPv6(this.o.advertisedHost) ? `[${this.o.advertisedHost}]` : this.o.advertisedHost;
+  private viaFor(proto: Proto, from: Origin, branch: string): string {
+    const host = net.isIPv6(from.host) ? `[${from.host}]` : from.host;
+    return `SIP/2.0/${transportOf(proto).via} ${host}:${from.port};branch=${branch};rport`;
+  }
+
+  private recordRouteValue(proto: Proto, from: Origin, callId: string): string {
+    const host = net.isIPv6(from.host) ? `[${from.host}]` : from.host;
     const t = transportOf(proto);
-    return `<sip:${host}:${port}${t.inUri ? `;transport=${t.name}` : ''};lr;sfr=${this.dialogSignature(callId)}>`;
+    return `<sip:${host}:${from.port}${t.inUri ? `;transport=${t.name}` : ''};lr;sfr=${this.dialogSignature(callId)}>`;
   }
 
-  /** The forwarded copy (§16.6 steps 1-5, without the Via). */
-  private copyForTarget(req: SipRequest, target: RelayTarget | null, proto: Proto): SipRequest {
+  /**
+   * Our Record-Route for a request that came in from `inbound` and leaves over `proto` from `out`
+   * (§16.6 step 4). One entry when both sides are the same socket; two when the relay changes
+   * transport, address family or listener (Kamailio's rr double routing, enable_double_rr): the
+   * first names the outgoing side (the callee's route set starts there), the second the incoming
+   * side (the caller's, reversed, starts there), so each party reaches us over its own transport.
+   */
+  private recordRoutes(inbound: Peer, proto: Proto, out: Origin, callId: string): string[] {
+    const outgoing = this.recordRouteValue(proto, out, callId);
+    const inn = this.origin(inbound.proto, inbound.address) ?? out;
+    if (inbound.proto === proto && inn.host === out.host && inn.port === out.port) return [outgoing];
+    return [outgoing, this.recordRouteValue(inbound.proto, inn, callId)];
+  }
+
+  /** The forwarded copy (§16.6 steps 1-5, without the Via and the Record-Route). */
+  private copyForTarget(req: SipRequest, target: RelayTarget | null): SipRequest {
     const headers = createHeaders();
     for (const name in req.headers) headers[name] = req.headers[name];
     const mf = req.headers['max-forwards'];
@@ -337,9 +381,6 @@ export class Proxy {
     headers['max-forwards'] = [String(n === null ? 70 : Math.max(0, n - 1))];
     if (target?.path?.length) headers.route = [...target.path, ...(headers.route ?? [])];
     if (target) this.consumeCredentials(headers);
-    if (this.recordRoute && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
-      headers['record-route'] = [this.recordRouteValue(proto, req.headers['call-id'][0]), ...(req.headers['record-route'] ?? [])];
-    }
     return { method: req.method, uri: target ? target.uri : req.uri, version: 'SIP/2.0', headers, body: req.body };
   }
 
@@ -367,15 +408,14 @@ export class Proxy {
 
   private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
+    const fwd = this.copyForTarget(req, target);
     const flow = this.flowOf(target);
     if (flow) {
       // a binding tied to its connection: over that connection or not at all (no DNS, no new connection)
-      const fwd = this.copyForTarget(req, target, flow.proto);
       this.startClient(stx, state, branch, req, fwd, this.branchFor(stx, target.uri, i), flow, 480);
       return;
     }
-    const probe = this.copyForTarget(req, target, DEFAULT_TRANSPORT);
-    const hop = this.nextHop(probe, probe.headers.route ? null : target.received);
+    const hop = this.nextHop(fwd, fwd.headers.route ? null : target.received, this.forcedTransport.get(req));
     if (!hop) {
       fail(416);
       return;
@@ -386,7 +426,6 @@ export class Proxy {
         fail(503);
         return;
       }
-      const fwd = hop.proto === DEFAULT_TRANSPORT ? probe : this.copyForTarget(req, target, hop.proto);
       this.startClient(stx, state, branch, req, fwd, this.branchFor(stx, target.uri, i), { proto: hop.proto, address, port: hop.port }, 503);
     });
   }
@@ -395,20 +434,34 @@ export class Proxy {
     return flowPeerOf(target, this.o.serverId ?? 0);
   }
 
-  /** Starts the branch's client transaction to `dest`; a transport failure ends the branch with `unreachable`. */
+  /**
+   * Starts the branch's client transaction to `dest` from the socket the listener group chooses
+   * (its Via and Record-Route name it); a transport failure ends the branch with `unreachable`.
+   */
   private startClient(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, fwd: SipRequest, id: string, dest: Peer, unreachable: number): void {
+    const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
     if (stx.cancelled && branch.tx === null) {
-      this.branchFinal(stx, state, branch, 487, null);
+      fail(487);
       return;
     }
-    fwd.headers.via = [this.viaFor(dest.proto, id), ...(req.headers.via ?? [])];
+    const callId = req.headers['call-id']?.[0] ?? null;
+    const where = dest.flowOnly ? `connection ${dest.connId}` : `${dest.address}:${dest.port}/${dest.proto}`;
+    const out = this.origin(dest.proto, dest.address);
+    if (out === null) {
+      this.o.log?.('warn', `relay to ${where}: ${noSocket(dest.proto, dest.address)}`, { callId });
+      fail(503);
+      return;
+    }
+    if (this.recordRoute && callId !== null && DIALOG_CREATING.has(req.method) && !hasTag(req.headers.to?.[0])) {
+      fwd.headers['record-route'] = [...this.recordRoutes(stx.peer, dest.proto, out, callId), ...(req.headers['record-route'] ?? [])];
+    }
+    fwd.headers.via = [this.viaFor(dest.proto, out, id), ...(req.headers.via ?? [])];
     branch.tx = this.clients.start(id, fwd, dest, {
       onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
-      onTimeout: () => this.branchFinal(stx, state, branch, 408, null),
+      onTimeout: () => fail(408),
       onTransportError: (e) => {
-        const where = dest.flowOnly ? `connection ${dest.connId}` : `${dest.address}:${dest.port}/${dest.proto}`;
-        this.o.log?.(dest.flowOnly ? 'info' : 'warn', `relay to ${where}: ${e.message}`, { callId: req.headers['call-id']?.[0] ?? null });
-        this.branchFinal(stx, state, branch, unreachable, null);
+        this.o.log?.(dest.flowOnly ? 'info' : 'warn', `relay to ${where}: ${e.message}`, { callId });
+        fail(unreachable);
       },
     });
   }
@@ -533,7 +586,10 @@ export class Proxy {
     if (!via || !via.branch) return;
     const cseq = res.headers.cseq[0];
     const method = cseq.slice(cseq.lastIndexOf(' ') + 1);
-    const ctx = via.branch.startsWith(BRANCH_PREFIX) ? this.clients.match(via.branch, method) : undefined;
+    // a relay that left from another listener's socket gets its answers there (sip/listener-group.ts)
+    const ctx = via.branch.startsWith(BRANCH_PREFIX)
+      ? (this.clients.match(via.branch, method) ?? this.o.group?.matchClient(via.branch, method, this.clients))
+      : undefined;
     if (ctx) {
       ctx.receive(res, raw);
       return;
@@ -565,14 +621,28 @@ export class Proxy {
     const target = this.dialogTarget(req);
     const mf = req.headers['max-forwards'];
     if (mf && parseMaxForwards(mf[0]) === 0) return false;
-    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null, DEFAULT_TRANSPORT);
-    const hop = target && !fwd.headers.route ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto } : this.nextHop(fwd, null);
+    const fwd = this.copyForTarget(req, target ? { uri: target.uri } : null);
+    const hop =
+      target && !fwd.headers.route
+        ? { host: target.peer.address, port: target.peer.port, proto: target.peer.proto }
+        : this.nextHop(fwd, null, this.forcedTransport.get(req));
     if (!hop) return false;
-    const branch = this.branchFor(null, '', 0);
-    fwd.headers.via = [this.viaFor(hop.proto, branch), ...(req.headers.via ?? [])];
-    if (hop.proto !== DEFAULT_TRANSPORT) delete fwd.headers['record-route'];
-    if (target?.peer.flowOnly && !fwd.headers.route) this.transports.send(serializeMessage(fwd), target.peer);
-    else this.send(serializeMessage(fwd), { proto: hop.proto, address: hop.host, port: hop.port });
+    const callId = req.headers['call-id']?.[0] ?? null;
+    const sendTo = (dest: Peer) => {
+      const out = this.origin(dest.proto, dest.address);
+      if (out === null) {
+        this.o.log?.('warn', `ACK to ${dest.address}:${dest.port}/${dest.proto}: ${noSocket(dest.proto, dest.address)}`, { callId });
+        return;
+      }
+      fwd.headers.via = [this.viaFor(dest.proto, out, this.branchFor(null, '', 0)), ...(req.headers.via ?? [])];
+      this.transports.send(serializeMessage(fwd), dest);
+    };
+    // the dialog's other end registered over a connection of ours: that connection only
+    if (target?.peer.flowOnly && !fwd.headers.route) sendTo(target.peer);
+    else
+      this.resolve(hop.host, (err, address) => {
+        if (!err && address) sendTo({ proto: hop.proto, address, port: hop.port });
+      });
     return true;
   }
 

@@ -79,6 +79,16 @@ export interface SipSender {
   /** Transport name → the port advertised for it (Via, Record-Route); a transport absent has no socket here. */
   readonly ports: ReadonlyMap<string, number>;
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void;
+  /**
+   * Where a message to `address` over `proto` leaves from: the host and port its Via and
+   * Record-Route name (sip/listener-group.ts: the socket may be another listener's); null when no
+   * socket reaches that address. Absent: this sender's advertised address and port.
+   */
+  origin?(proto: Proto, address: string): { host: string; port: number } | null;
+  /** Whether host:port names a socket of this thread, any listener's (absent: only this sender's, by the proxy's own check). */
+  isOurs?(host: string, port: number): boolean;
+  /** The open connection of a stream transport by id when its socket is this sender's (absent: connections live elsewhere, e.g. a worker thread's). */
+  connection?(proto: string, id: number): StreamConnection | undefined;
 }
 
 export interface TransportOptions {
@@ -157,6 +167,10 @@ export class SipTransports implements SipSender {
   /** Compatibility: the TCP socket's port (0 when none). */
   get tcpPort(): number {
     return this.portOf('tcp');
+  }
+  /** The sockets as bound: transport, bind address, port (port 0 → the real one once started). */
+  get bound(): Array<{ transport: string; host: string; port: number }> {
+    return this.specs.map((s) => ({ transport: s.transport.name, host: s.host, port: this.portOf(s.transport.name) }));
   }
   /** Transport name → bound port, in listener order (then the stand-ins: `ws` on a listener with only `wss`, sip/transports/registry.ts). */
   get ports(): ReadonlyMap<string, number> {

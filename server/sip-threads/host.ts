@@ -39,6 +39,7 @@ import {
   type FlowText,
   type FromWorker,
   type FromWorkerItem,
+  type InboundSip,
   type StoreCall,
   type ToWorker,
   type ToWorkerItem,
@@ -84,6 +85,9 @@ function workerFile(): string {
   throw new Error(`SIP worker thread entry not found (${here}); run npm run build`);
 }
 
+/** Bytes of messages held at most per starting worker (a few seconds of a busy start; beyond, UDP retransmits). */
+const HELD_MAX_BYTES = 8 * 1024 * 1024;
+
 const flowTexts = (flows: FlowsStore): FlowText[] => flows.activeFlows().map((f) => ({ flow: f.flow, version: f.version, text: f.text }));
 
 export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads> {
@@ -102,14 +106,28 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   // ------------------------------------------------------------ sockets (this thread)
   const transports: SipTransports[] = [];
   const security = o.security;
+  /**
+   * Messages for a worker that is starting (the sockets accept before the workers are up, and a
+   * failed worker is replaced): held, up to HELD_MAX_BYTES, and handed over when it is ready. Dropping
+   * them would cost a TCP client its request for good: stream clients do not retransmit.
+   */
+  const held: Array<InboundSip[] | null> = new Array(n).fill(null);
+  const heldBytes: number[] = new Array(n).fill(0);
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
     if (nat.consume(data)) return; // a reply to our keepalive
     if (security !== undefined && security.drop(data, peer.address)) return; // banned, over rate, scanner: no answer
-    const out = outboxes[n === 1 ? 0 : callIdHash(data) % n];
-    if (!out) return; // a worker being replaced: the UA retransmits
+    const w = n === 1 ? 0 : callIdHash(data) % n;
+    const out = outboxes[w];
+    const hold = out === null ? held[w] : null;
+    if (out === null && (hold === null || heldBytes[w] + data.length > HELD_MAX_BYTES)) return; // no worker to take it: the UA retransmits (UDP)
     const t = transportOf(peer.proto);
     // a stream transport's connection stays here: the worker names it by its id
-    out.push([0, own(data), t.id, peer.address, peer.port, listener, local.address, local.port, peer.conn?.id ?? -1, Date.now()]);
+    const m: InboundSip = [0, own(data), t.id, peer.address, peer.port, listener, local.address, local.port, peer.conn?.id ?? -1, Date.now()];
+    if (out !== null) out.push(m);
+    else {
+      hold!.push(m);
+      heldBytes[w] += data.length;
+    }
   };
   // TCP timeouts and connection caps (sip.tcp): the connections live here, one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics: o.metrics });
@@ -253,11 +271,16 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     };
     const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     const out = new Outbox<ToWorkerItem>(w);
+    if (held[index] === null) {
+      held[index] = [];
+      heldBytes[index] = 0;
+    }
     return new Promise<Worker>((resolve, reject) => {
       let ready = false;
       w.on('message', (m: FromWorker) => {
         if (!ready && !Array.isArray(m) && (m.t === 'ready' || m.t === 'failed')) {
           if (m.t === 'failed') {
+            held[index] = null;
             reject(new Error(`SIP worker ${index} failed to start: ${m.error}`));
             void w.terminate();
             return;
@@ -265,6 +288,15 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           ready = true;
           slots[index] = w;
           outboxes[index] = out;
+          // what arrived while it started: its age is the start's, not a queue's (maxQueueMs would drop it)
+          const waiting = held[index];
+          held[index] = null;
+          heldBytes[index] = 0;
+          const now = Date.now();
+          for (const item of waiting ?? []) {
+            item[9] = now;
+            out.push(item);
+          }
           const locks = security?.guard.activeLocks();
           if (locks?.length) w.postMessage({ t: 'locks', locks, replace: true } satisfies ToWorker);
           resolve(w);
@@ -282,6 +314,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           outboxes[index] = null;
         }
         if (!ready) {
+          held[index] = null;
           reject(new Error(`SIP worker ${index} exited with code ${code} while starting`));
           return;
         }

@@ -22,6 +22,7 @@ import type { Directory } from '../../services/directory/query';
 import type { DirectoryQuery, DirectorySchema } from '../../services/directory/types';
 import type { LocationPort } from '../../services/location/types';
 import { FrontEnd, type LogicTarget } from '../../sip/front-end';
+import { ListenerGroup } from '../../sip/listener-group';
 import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
 import { transportById, transportNamed, withSiblings, type SipTransport, type ThreadSocket } from '../../sip/transports';
 import { sipListeners } from '../config';
@@ -186,6 +187,8 @@ const listeners: ListenerRuntime[] = [];
 async function start(): Promise<void> {
   const flows = compile(init.flows);
   const groups = sipListeners(init.config.sip.listeners);
+  // every listener's sockets for every relay: one reaches the destination's address family
+  const group = new ListenerGroup();
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
     const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
@@ -203,7 +206,11 @@ async function start(): Promise<void> {
         }),
       );
     }
-    const sender = new ThreadSender(i, l.advertised, sockets, local);
+    const sender = group.add(
+      new ThreadSender(i, l.advertised, sockets, local),
+      sockets.map((s) => ({ transport: s.transport.name, host: s.host })),
+      groups[i].advertise,
+    );
     const fe = new FrontEnd(sender, {
       ...listenerFrontEndOptions(init.config, groups[i], {
         service: flows.service,
@@ -215,6 +222,7 @@ async function start(): Promise<void> {
       }),
       // counted by the main thread's guard (server/security.ts)
       onAuthFailure: (source, username) => outbox.push([6, source, username]),
+      group,
     });
     listeners.push({ fe, local: [...local.values()], locals: new Map() });
   }

@@ -15,24 +15,33 @@ const MIB4 = 4 * 1024 * 1024;
 
 const socketType = (host: string): 'udp4' | 'udp6' => (net.isIPv6(host) ? 'udp6' : 'udp4');
 
-function send(sock: dgram.Socket | null, buf: Buffer, peer: Peer, cb?: SendCallback): void {
+/**
+ * Sends a datagram. Peers carry plain addresses (`plainAddress`: a dual-stack socket's
+ * '::ffff:1.2.3.4' is written '1.2.3.4' in Via received, bindings, logs): an IPv6 socket reaches
+ * an IPv4 peer only under its mapped form again (sending to an IPv4 literal fails with EINVAL).
+ */
+function send(sock: dgram.Socket | null, v6: boolean, buf: Buffer, peer: Peer, cb?: SendCallback): void {
   if (!sock) {
     cb?.(new Error('no UDP transport'));
     return;
   }
-  if (cb) sock.send(buf, peer.port, peer.address, (err) => cb(err ?? null));
-  else sock.send(buf, peer.port, peer.address);
+  const address = v6 && net.isIPv4(peer.address) ? `::ffff:${peer.address}` : peer.address;
+  if (cb) sock.send(buf, peer.port, address, (err) => cb(err ?? null));
+  else sock.send(buf, peer.port, address);
 }
 
 class UdpSocket implements ListeningSocket {
   private sock: dgram.Socket | null = null;
   port = 0;
   readonly connections = 0;
+  private readonly v6: boolean;
 
   constructor(
     readonly transport: SipTransport,
     private readonly o: SocketOptions,
-  ) {}
+  ) {
+    this.v6 = socketType(o.host) === 'udp6';
+  }
 
   async start(port: number): Promise<void> {
     // SO_REUSEADDR would let us bind a port another process already serves (and take its
@@ -104,7 +113,7 @@ class UdpSocket implements ListeningSocket {
   }
 
   send(buf: Buffer, peer: Peer, cb?: SendCallback): void {
-    send(this.sock, buf, peer, cb);
+    send(this.sock, this.v6, buf, peer, cb);
   }
 
   /** Datagrams keep coming until close: responses in flight still need the socket. */
@@ -128,8 +137,9 @@ class UdpSocket implements ListeningSocket {
 
 /** A worker thread's send socket on the listener's port (SO_REUSEADDR). */
 function openThreadSender(o: ThreadSenderOptions): Promise<ThreadSocket> {
+  const v6 = socketType(o.host) === 'udp6';
   const sock = dgram.createSocket({
-    type: socketType(o.host),
+    type: v6 ? 'udp6' : 'udp4',
     reuseAddr: true,
     sendBufferSize: MIB4,
     lookup: literalFirstLookup as never,
@@ -141,10 +151,10 @@ function openThreadSender(o: ThreadSenderOptions): Promise<ThreadSocket> {
       sock.on('error', (err) => o.onWarning?.(`udp send socket error: ${err.message}`));
       // Reception belongs to the dispatcher's socket (bound last); anything that lands here anyway
       // (e.g. while the dispatcher rebinds) goes back to it.
-      sock.on('message', (data, rinfo) => o.onStray(data, rinfo.address, rinfo.port));
+      sock.on('message', (data, rinfo) => o.onStray(data, plainAddress(rinfo.address), rinfo.port));
       let open = true;
       resolve({
-        send: (buf, peer, cb) => send(open ? sock : null, buf, peer, cb),
+        send: (buf, peer, cb) => send(open ? sock : null, v6, buf, peer, cb),
         close: () =>
           new Promise<void>((r) => {
             open = false;

@@ -21,6 +21,8 @@ export abstract class Ua {
   private waiters: Array<{ pred: (r: Received) => boolean; resolve: (r: Received) => void }> = [];
   abstract readonly port: number;
   abstract readonly proto: 'udp' | 'tcp' | 'ws' | 'wss';
+  /** The local address (what Via and the default Contact name). */
+  host = '127.0.0.1';
   abstract send(text: string | Buffer): void;
   abstract close(): Promise<void>;
 
@@ -89,10 +91,12 @@ export class UdpUa extends Ua {
     sock.on('message', (b, r) => this.deliver(b, { address: r.address, port: r.port }));
   }
   /** `localHost`: the source address (any of 127.0.0.0/8 is a distinct loopback source). */
-  static async open(targetPort: number, targetHost = '127.0.0.1', localHost = '127.0.0.1'): Promise<UdpUa> {
-    const sock = dgram.createSocket('udp4');
+  static async open(targetPort: number, targetHost = '127.0.0.1', localHost = net.isIPv6(targetHost) ? '::1' : '127.0.0.1'): Promise<UdpUa> {
+    const sock = dgram.createSocket(net.isIPv6(localHost) ? 'udp6' : 'udp4');
     await new Promise<void>((r) => sock.bind(0, localHost, () => r()));
-    return new UdpUa(sock, sock.address().port, { host: targetHost, port: targetPort });
+    const ua = new UdpUa(sock, sock.address().port, { host: targetHost, port: targetPort });
+    ua.host = localHost;
+    return ua;
   }
   send(text: string | Buffer): void {
     this.sock.send(typeof text === 'string' ? Buffer.from(text) : text, this.target.port, this.target.host);
@@ -126,7 +130,9 @@ export class TcpUa extends Ua {
       sock.once('connect', () => resolve());
       sock.once('error', reject);
     });
-    return new TcpUa(sock, sock.localPort!);
+    const ua = new TcpUa(sock, sock.localPort!);
+    ua.host = sock.localAddress!;
+    return ua;
   }
   send(text: string | Buffer): void {
     this.sock.write(typeof text === 'string' ? Buffer.from(text) : text);
@@ -145,7 +151,7 @@ export const rand = (): string => randomBytes(6).toString('hex');
 export interface ReqSpec {
   method: string;
   uri: string;
-  ua: { proto: 'udp' | 'tcp' | 'ws' | 'wss'; port: number };
+  ua: { proto: 'udp' | 'tcp' | 'ws' | 'wss'; port: number; host?: string };
   branch?: string;
   callId?: string;
   cseq?: number;
@@ -159,10 +165,14 @@ export interface ReqSpec {
   rport?: boolean;
 }
 
+/** An address as a URI or Via host: IPv6 in brackets. */
+export const hostPart = (a: string): string => (net.isIPv6(a) ? `[${a}]` : a);
+
 /** SIP request text; Content-Length computed. */
 export function sipRequest(s: ReqSpec): string {
   const branch = s.branch ?? 'z9hG4bK' + rand();
-  const lines = [`${s.method} ${s.uri} SIP/2.0`, `Via: SIP/2.0/${s.ua.proto.toUpperCase()} 127.0.0.1:${s.ua.port};branch=${branch}${s.rport ? ';rport' : ''}`];
+  const host = hostPart(s.ua.host ?? '127.0.0.1');
+  const lines = [`${s.method} ${s.uri} SIP/2.0`, `Via: SIP/2.0/${s.ua.proto.toUpperCase()} ${host}:${s.ua.port};branch=${branch}${s.rport ? ';rport' : ''}`];
   if (s.maxForwards !== null) lines.push(`Max-Forwards: ${s.maxForwards ?? 70}`);
   lines.push(
     `From: ${s.from ?? '<sip:alice@example.test>'};tag=${s.fromTag ?? 'ft' + rand()}`,
@@ -170,7 +180,7 @@ export function sipRequest(s: ReqSpec): string {
     `Call-ID: ${s.callId ?? rand() + '@test'}`,
     `CSeq: ${s.cseq ?? 1} ${s.method}`,
   );
-  if (s.contact !== null) lines.push(`Contact: ${s.contact ?? `<sip:alice@127.0.0.1:${s.ua.port}${s.ua.proto === 'tcp' ? ';transport=tcp' : ''}>`}`);
+  if (s.contact !== null) lines.push(`Contact: ${s.contact ?? `<sip:alice@${host}:${s.ua.port}${s.ua.proto === 'tcp' ? ';transport=tcp' : ''}>`}`);
   for (const [k, v] of Object.entries(s.headers ?? {})) lines.push(`${k}: ${v}`);
   const body = s.body ?? '';
   lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
