@@ -3,7 +3,8 @@
  * Options override the configuration file (and its SIPFLOW_* environment overrides).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../server/config';
+import { loadConfig, type Config, type ListenerEntry } from '../server/config';
+import { transportNamed } from '../sip/transports';
 import { hardenDataDirs } from '../server/data-dir';
 import { createLogger } from '../server/logger';
 import { SHUTDOWN_DEADLINE_MS, SHUTDOWN_GRACE_MS, serve } from '../server/serve';
@@ -29,6 +30,7 @@ export interface ServeCliOptions {
   locationUrl?: string;
   sipHost?: string;
   sipPort?: number;
+  tlsPort?: number;
   tlsCert?: string;
   tlsKey?: string;
   domain?: string;
@@ -44,9 +46,16 @@ export interface ServeCliOptions {
 /** The configuration with command-line overrides applied. */
 export function serveConfig(o: ServeCliOptions): Config {
   const c = loadConfig(o.config);
-  // --sip-host / --sip-port: every socket of the first listener (its entries share its name)
+  // --sip-host / --sip-port: every socket of the first listener (its entries share its name); --sip-port not its secure ones (--tls-port)
   const first = c.sip.listeners[0]?.name;
-  const listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
+  const secure = (l: ListenerEntry) => l.transport !== undefined && transportNamed(l.transport)?.secure === true;
+  let listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: secure(l) ? l.port : (o.sipPort ?? l.port) } : l));
+  // --tls-port: the first listener's TLS socket (added on its host when it has none)
+  if (o.tlsPort !== undefined) {
+    const tls = listeners.find((l) => l.name === first && l.transport === 'tls');
+    if (tls) listeners = listeners.map((l) => (l === tls ? { ...l, port: o.tlsPort! } : l));
+    else listeners = [...listeners, { name: first, transport: 'tls', host: listeners[0].host, port: o.tlsPort }];
+  }
   return {
     ...c,
     flows: o.flows ?? c.flows,
@@ -84,6 +93,11 @@ export function registerServe(program: Command): void {
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
     .option('--sip-host <host>', 'address to bind, every socket of the first listener (default 0.0.0.0)')
     .option('--sip-port <port>', 'SIP port of every socket of the first listener, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option(
+      '--tls-port <port>',
+      "SIP over TLS on this port beside UDP and TCP (the first listener's host; 5061 is the usual; 0 = any free port); needs --tls-cert and --tls-key",
+      portArg,
+    )
     .option('--tls-cert <file>', 'PEM certificate chain of the TLS and WSS listeners (sip.tls.certFile)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert (sip.tls.keyFile)')
     .option('--domain <domain>', 'registrar domain = digest realm (default: the From host)')

@@ -156,7 +156,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         void serve(out, m);
         return;
       case 3: {
-        const [, id, listener, transport, bytes, address, port, connId] = m;
+        const [, id, listener, transport, bytes, address, port, connId, serverName] = m;
         const t = transports[listener];
         const proto = transportById(transport)?.name;
         const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -165,6 +165,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           return;
         }
         const peer: Peer = connId < 0 ? { proto, address, port } : { proto, address, port, connId };
+        if (serverName !== null) peer.serverName = serverName;
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
         return;

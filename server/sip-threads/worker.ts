@@ -171,7 +171,7 @@ class ThreadSender implements SipSender {
       id = ++sendSeq;
       pendingSends.set(id, cb);
     }
-    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1]);
+    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1, peer.serverName ?? null]);
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * The SIP transport registry with the built-in transports registered (UDP first: id 0, TCP: id 1).
+ * The SIP transport registry with the built-in transports registered (UDP first: id 0, TCP: id 1, TLS: id 2).
  * Import the registry from here, so that the built-in modules are there. A new transport (TLS,
  * WebSocket): one module calling registerTransport, imported below.
  */
 import './udp';
 import './tcp';
+import './tls';
 
 export {
   DEFAULT_TRANSPORT,
@@ -24,5 +25,8 @@ export {
   type ThreadSocket,
 } from './registry';
 export { udpTransport } from './udp';
-export { tcpTransport, TcpConnection } from './tcp';
+export { tcpTransport } from './tcp';
+export { tlsTransport } from './tls';
+export { SocketConnection } from './stream';
+export { Certificates, clientCertificateProblem, describeCertificate, type CertificateOptions } from './certificates';
 export { literalFirstLookup, plainAddress } from './addresses';

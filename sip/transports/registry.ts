@@ -26,6 +26,10 @@ export interface SipTransportModule {
   readonly framing: 'datagram' | 'stream';
   /** Whether a Record-Route of ours names it (`;transport=tcp`); the default transport (UDP) does not. */
   readonly inUri: boolean;
+  /** Port of a URI without one that selects this transport (RFC 3261 §19.1.2: 5060, 5061 for TLS); absent: 5060. */
+  readonly defaultPort?: number;
+  /** Runs over TLS (TLS, WSS): a listener needs sip.tls's certificate and key; `sips:` URIs may use it. */
+  readonly secure?: boolean;
   /** Opens a listening socket. */
   listen(o: SocketOptions): Promise<ListeningSocket>;
   /**
