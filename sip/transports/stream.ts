@@ -25,6 +25,31 @@ import { nextConnectionId, type ListeningSocket, type SipTransport, type SocketO
 
 const MIB4 = 4 * 1024 * 1024;
 const CRLF = Buffer.from('\r\n');
+const LOG_WINDOW_MS = 10_000;
+const LOG_BURST = 10;
+
+/**
+ * Log lines a peer can cause (a failed handshake, a close mid-message): one each, up to LOG_BURST
+ * per LOG_WINDOW_MS, then one line counting those left out (a flood must not become a log flood).
+ */
+export function burstLog(warn: (m: string) => void, what: string): (m: string) => void {
+  let windowStart = 0;
+  let lines = 0;
+  let left = 0;
+  return (m) => {
+    const now = Date.now();
+    if (now - windowStart >= LOG_WINDOW_MS) {
+      if (left > 0) warn(`${left} more ${what} not logged in the last ${LOG_WINDOW_MS / 1000} s`);
+      windowStart = now;
+      lines = 0;
+      left = 0;
+    }
+    if (lines < LOG_BURST) {
+      lines++;
+      warn(m);
+    } else left++;
+  };
+}
 
 /** How a stream transport differs from plain TCP. */
 export interface StreamFlavour {
@@ -46,6 +71,8 @@ export class SocketConnection implements StreamConnection {
   readonly key: string;
   readonly id = nextConnectionId();
   closed = false;
+  /** Closed by a defence (logged or counted there). */
+  dropped = false;
   /** Running while a message is incomplete (sip.tcp.messageTimeoutMs). */
   messageTimer: NodeJS.Timeout | null = null;
   /** Senders waiting for an outgoing connect. */
@@ -102,6 +129,7 @@ export class StreamSocket implements ListeningSocket {
   private readonly maxMessageSize: number;
   private readonly maxBuffered: number;
   private readonly connectMs: number;
+  private readonly logCut: (m: string) => void;
 
   constructor(
     readonly transport: SipTransport,
@@ -113,6 +141,7 @@ export class StreamSocket implements ListeningSocket {
     this.maxMessageSize = o.maxMessageSize ?? 65535;
     this.maxBuffered = o.maxTcpBuffered ?? MIB4;
     this.connectMs = o.tcpConnectTimeoutMs ?? 5000;
+    this.logCut = burstLog(o.onWarning ?? (() => undefined), `${transport.name} connections closed mid-message`);
   }
 
   get connections(): number {
@@ -183,6 +212,7 @@ export class StreamSocket implements ListeningSocket {
     if (conn.closed || conn.socket.destroyed) return;
     if (reason !== 'message_timeout' && reason !== 'idle_timeout') this.o.onWarning?.(`${this.transport.name} ${conn.key}: ${message}; closing`);
     this.o.onTcpClosed?.(reason, conn.address);
+    conn.dropped = true;
     conn.socket.destroy();
   }
 
@@ -228,6 +258,9 @@ export class StreamSocket implements ListeningSocket {
       conn.failed(err);
     });
     socket.on('close', () => {
+      // the peer went away (or a defence closed it) with part of a message: say so, it is discarded
+      if (conn.framer.buffered > 0 && !conn.dropped && !this.closing)
+        this.logCut(`${name} ${conn.key}: closed mid-message (${conn.framer.buffered} bytes of an incomplete message discarded)`);
       conn.closed = true;
       if (conn.messageTimer !== null) {
         clearTimeout(conn.messageTimer);

@@ -5,8 +5,7 @@
  * work), then injects it into a tls.Server that never listens itself ('connection' event). The
  * handshake must complete within sip.tls.handshakeTimeoutMs; a handshake that fails or times out
  * (a scanner, plain SIP sent to the TLS port) closes the connection with one log line naming the
- * source, at most HANDSHAKE_LOG_BURST lines per HANDSHAKE_LOG_MS then a count (a flood of
- * handshakes must not become a log flood). Client certificates per sip.tls.verifyClient, decided
+ * source (burstLog: a flood of handshakes does not become a log flood). Client certificates per sip.tls.verifyClient, decided
  * after the handshake so that a refusal is logged with its reason (certificates.ts).
  *
  * Outbound (relayed requests to `sips:` / `transport=tls` targets): tls.connect with SNI = the
@@ -23,29 +22,15 @@ import type { SocketOptions } from './registry';
 import { registerTransport, type SipTransport } from './registry';
 import { plainAddress } from './addresses';
 import { Certificates, clientCertificateProblem } from './certificates';
-import { StreamSocket, type StreamFlavour } from './stream';
+import { StreamSocket, burstLog, type StreamFlavour } from './stream';
 
-const HANDSHAKE_LOG_MS = 10_000;
-const HANDSHAKE_LOG_BURST = 10;
-
-/** Failed handshakes: a line each, up to a burst per window, then one line with the count. */
-function handshakeLog(warn: (m: string) => void): (m: string) => void {
-  let windowStart = 0;
-  let lines = 0;
-  let suppressed = 0;
-  return (m) => {
-    const now = Date.now();
-    if (now - windowStart >= HANDSHAKE_LOG_MS) {
-      if (suppressed > 0) warn(`tls: ${suppressed} more failed handshakes not logged in the last ${HANDSHAKE_LOG_MS / 1000} s`);
-      windowStart = now;
-      lines = 0;
-      suppressed = 0;
-    }
-    if (lines < HANDSHAKE_LOG_BURST) {
-      lines++;
-      warn(m);
-    } else suppressed++;
-  };
+/**
+ * Where a TLS socket comes from, also once the peer reset it (its own address is gone then): the
+ * TCP socket it wraps asked its address when admitted, and keeps it.
+ */
+function sourceOf(socket: tls.TLSSocket): { address: string; port: number } {
+  const raw = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
+  return { address: plainAddress(socket.remoteAddress ?? raw?.remoteAddress ?? '?'), port: socket.remotePort ?? raw?.remotePort ?? 0 };
 }
 
 function secure(o: SocketOptions): StreamFlavour {
@@ -53,7 +38,7 @@ function secure(o: SocketOptions): StreamFlavour {
   const settings = o.tls;
   const warn = o.onWarning ?? (() => undefined);
   const certs = Certificates.open(settings, warn);
-  const logHandshake = handshakeLog(warn);
+  const logHandshake = burstLog(warn, 'TLS connections closed at their handshake');
   return {
     acceptor(ready) {
       // requestCert per verifyClient, but never rejected inside OpenSSL: clientCertificateProblem decides, and says why
@@ -61,20 +46,22 @@ function secure(o: SocketOptions): StreamFlavour {
       const unsubscribe = certs.onReload((options) => server.setSecureContext(options));
       server.on('close', unsubscribe);
       server.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
-        const source = `${plainAddress(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
+        const { address, port } = sourceOf(socket);
+        const source = `${address}:${port}`;
         const why =
           err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
             ? `handshake not complete within ${settings.handshakeTimeoutMs} ms`
             : `handshake failed (${err.code ?? err.message})`;
         logHandshake(`tls ${source}: ${why}; closing`);
-        o.onTcpClosed?.('tls_handshake', plainAddress(socket.remoteAddress ?? ''));
+        o.onTcpClosed?.('tls_handshake', address);
         socket.destroy();
       });
       server.on('secureConnection', (socket: tls.TLSSocket) => {
         const problem = clientCertificateProblem(socket, settings.verifyClient);
         if (problem !== null) {
-          logHandshake(`tls ${plainAddress(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}: ${problem}; closing`);
-          o.onTcpClosed?.('client_certificate', plainAddress(socket.remoteAddress ?? ''));
+          const { address, port } = sourceOf(socket);
+          logHandshake(`tls ${address}:${port}: ${problem}; closing`);
+          o.onTcpClosed?.('client_certificate', address);
           socket.destroy();
           return;
         }
