@@ -3,7 +3,7 @@
  * Options override the configuration file (and its SIPFLOW_* environment overrides).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config, type ListenerEntry } from '../server/config';
+import { ConfigError, loadConfig, sipListeners, tlsProblems, type Config, type ListenerEntry } from '../server/config';
 import { transportNamed } from '../sip/transports';
 import { hardenDataDirs } from '../server/data-dir';
 import { createLogger } from '../server/logger';
@@ -56,6 +56,10 @@ export function serveConfig(o: ServeCliOptions): Config {
     if (tls) listeners = listeners.map((l) => (l === tls ? { ...l, port: o.tlsPort! } : l));
     else listeners = [...listeners, { name: first, transport: 'tls', host: listeners[0].host, port: o.tlsPort }];
   }
+  const tls = { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile };
+  // the configuration file was checked; the command line adds to it: a TLS socket needs its certificate
+  const problems = tlsProblems(sipListeners(listeners), tls);
+  if (problems.length > 0) throw new ConfigError(problems, 'command line');
   return {
     ...c,
     flows: o.flows ?? c.flows,
@@ -68,7 +72,7 @@ export function serveConfig(o: ServeCliOptions): Config {
       domain: o.domain ?? c.sip.domain,
       workers: o.workers ?? c.sip.workers,
       recordRoute: o.recordRoute ?? c.sip.recordRoute,
-      tls: { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile },
+      tls,
     },
     http: { ...c.http, host: o.httpHost ?? c.http.host, port: o.httpPort ?? c.http.port, enabled: o.http === false ? false : c.http.enabled },
     log: { level: (o.logLevel as Config['log']['level']) ?? c.log.level },

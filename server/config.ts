@@ -106,7 +106,7 @@ function listenerProblems(entries: readonly ListenerEntry[]): string[] {
 
 /** A listener socket over TLS (tls, wss) without the certificate and key to serve it. */
 export function tlsProblems(listeners: readonly SipListener[], tls: { certFile?: string; keyFile?: string }): string[] {
-  const missing = [tls.certFile ? null : 'sip.tls.certFile', tls.keyFile ? null : 'sip.tls.keyFile'].filter((k) => k !== null);
+  const missing = [tls.certFile ? null : 'sip.tls.certFile (--tls-cert)', tls.keyFile ? null : 'sip.tls.keyFile (--tls-key)'].filter((k) => k !== null);
   if (missing.length === 0) return [];
   const problems: string[] = [];
   for (const l of listeners)

@@ -113,7 +113,7 @@ function transportOfUri(scheme: string, transport: string | undefined): SipTrans
 }
 
 /** Next-hop of a URI: host (brackets stripped), port (the transport's default when absent: 5060, 5061 for TLS), protocol. */
-function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
+export function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
   const u = parseUri(uriText);
   if (!u || (u.scheme !== 'sip' && u.scheme !== 'sips')) {
     // `received` may be stored as ip:port

@@ -164,6 +164,16 @@ export class SipTransports implements SipSender {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (e) {
+      // a socket that cannot open (port taken, TLS without its certificate): the others close again
+      await this.close();
+      throw e;
+    }
+  }
+
+  private async open(): Promise<void> {
     // Port 0 = any free port: the sockets of one host then share the number when they can.
     const chosen = new Map<string, number>();
     for (const spec of this.specs) {

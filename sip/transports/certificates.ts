@@ -73,6 +73,8 @@ function load(s: TlsSettings): Loaded {
   }
   if (ca) {
     try {
+      // OpenSSL skips what is not PEM: at least the first certificate must parse
+      new X509Certificate(ca);
       tls.createSecureContext({ ca });
     } catch {
       throw new Error(`${configKey('caFile')} (${s.caFile}): not PEM CA certificates`);

@@ -256,7 +256,7 @@ export async function registerStatus(
       cseq,
       from: `<sip:${user}@${domain}>`,
       to: `<sip:${user}@${domain}>`,
-      contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
+      contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'udp' ? '' : `;transport=${ua.proto}`}>`,
       headers: {
         Expires: '300',
         ...(o.userAgent ? { 'User-Agent': o.userAgent } : {}),
