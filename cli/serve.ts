@@ -3,7 +3,8 @@
  * Options override the configuration file (and its SIPFLOW_* environment overrides).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../server/config';
+import { ConfigError, loadConfig, sipListeners, tlsProblems, type Config, type ListenerEntry } from '../server/config';
+import { transportNamed } from '../sip/transports';
 import { hardenDataDirs } from '../server/data-dir';
 import { createLogger } from '../server/logger';
 import { SHUTDOWN_DEADLINE_MS, SHUTDOWN_GRACE_MS, serve } from '../server/serve';
@@ -29,6 +30,7 @@ export interface ServeCliOptions {
   locationUrl?: string;
   sipHost?: string;
   sipPort?: number;
+  tlsPort?: number;
   tlsCert?: string;
   tlsKey?: string;
   wsPort?: number;
@@ -46,17 +48,23 @@ export interface ServeCliOptions {
 /** The configuration with command-line overrides applied. */
 export function serveConfig(o: ServeCliOptions): Config {
   const c = loadConfig(o.config);
-  // --sip-host / --sip-port: every socket of the first listener (its entries share its name)
+  // --sip-host / --sip-port: every socket of the first listener (its entries share its name); --sip-port not its secure ones (--tls-port)
   const first = c.sip.listeners[0]?.name;
-  let listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: o.sipPort ?? l.port } : l));
-  // --ws-port / --wss-port: that socket of the first listener (its port replaced, or the socket added on the listener's host)
-  for (const [transport, port] of [['ws', o.wsPort] as const, ['wss', o.wssPort] as const]) {
+  // --sip-port moves the plain SIP sockets (default port 5060: UDP, TCP), not TLS or WebSocket ones
+  const plainSip = (l: ListenerEntry) => l.transport === undefined || (transportNamed(l.transport)?.defaultPort ?? 5060) === 5060;
+  let listeners = c.sip.listeners.map((l) => (l.name === first ? { ...l, host: o.sipHost ?? l.host, port: plainSip(l) ? (o.sipPort ?? l.port) : l.port } : l));
+  // --tls-port / --ws-port / --wss-port: that socket of the first listener (its port replaced, or the socket added on the listener's host)
+  for (const [transport, port] of [['tls', o.tlsPort] as const, ['ws', o.wsPort] as const, ['wss', o.wssPort] as const]) {
     if (port === undefined) continue;
     const has = listeners.some((l) => l.name === first && l.transport === transport);
     listeners = has
       ? listeners.map((l) => (l.name === first && l.transport === transport ? { ...l, port } : l))
       : [...listeners, { name: first ?? 'default', transport, host: listeners[0]?.host ?? '0.0.0.0', port }];
   }
+  const tls = { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile };
+  // the configuration file was checked; the command line adds to it: a TLS or WSS socket needs its certificate
+  const problems = tlsProblems(sipListeners(listeners), tls);
+  if (problems.length > 0) throw new ConfigError(problems, 'command line');
   return {
     ...c,
     flows: o.flows ?? c.flows,
@@ -69,7 +77,7 @@ export function serveConfig(o: ServeCliOptions): Config {
       domain: o.domain ?? c.sip.domain,
       workers: o.workers ?? c.sip.workers,
       recordRoute: o.recordRoute ?? c.sip.recordRoute,
-      tls: { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile },
+      tls,
     },
     http: { ...c.http, host: o.httpHost ?? c.http.host, port: o.httpPort ?? c.http.port, enabled: o.http === false ? false : c.http.enabled },
     log: { level: (o.logLevel as Config['log']['level']) ?? c.log.level },
@@ -94,6 +102,11 @@ export function registerServe(program: Command): void {
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')
     .option('--sip-host <host>', 'address to bind, every socket of the first listener (default 0.0.0.0)')
     .option('--sip-port <port>', 'SIP port of every socket of the first listener, UDP and TCP (default 5060; 0 = any free port)', portArg)
+    .option(
+      '--tls-port <port>',
+      "SIP over TLS on this port beside UDP and TCP (the first listener's host; 5061 is the usual; 0 = any free port); needs --tls-cert and --tls-key",
+      portArg,
+    )
     .option('--ws-port <port>', 'add a SIP over WebSocket (ws) socket on this port to the first listener', portArg)
     .option('--wss-port <port>', 'add a SIP over secure WebSocket (wss) socket on this port to the first listener (needs --tls-cert/--tls-key)', portArg)
     .option('--tls-cert <file>', 'PEM certificate chain of the TLS and WSS listeners (sip.tls.certFile)')

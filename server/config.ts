@@ -9,7 +9,7 @@ import { isIP } from 'net';
 import path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { transportNames } from '../sip/transports';
+import { transportNamed, transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0);
@@ -42,7 +42,7 @@ export const listenerSchema = z
       .describe('name used by routes to select this listener; entries with the same name are one listener with a socket per transport'),
     transport: transportName.optional().describe('transport of this socket (one entry per transport and address, as Kamailio listen=udp:host:port)'),
     host: z.string().min(1).default('0.0.0.0').describe('address to bind'),
-    port: port.default(5060).describe('SIP port (0 = any free port)'),
+    port: port.optional().describe("SIP port (0 = any free port; default: the transport's, 5060, or 5061 for tls)"),
     transports: z
       .array(transportName)
       .min(1)
@@ -55,7 +55,10 @@ export const listenerSchema = z
     message: 'give transport or the deprecated transports, not both',
     path: ['transports'],
   })
-  .transform((l) => (l.transport === undefined && l.transports === undefined ? { ...l, transports: DEFAULT_TRANSPORTS.slice() } : l));
+  .transform(({ port, ...l }) => ({
+    ...(l.transport === undefined && l.transports === undefined ? { ...l, transports: DEFAULT_TRANSPORTS.slice() } : l),
+    port: port ?? (l.transport !== undefined ? transportNamed(l.transport)?.defaultPort : undefined) ?? 5060,
+  }));
 
 export type ListenerEntry = z.output<typeof listenerSchema>;
 
@@ -98,6 +101,18 @@ function listenerProblems(entries: readonly ListenerEntry[]): string[] {
     const advertised = new Set(entries.filter((e) => e.name === l.name && e.advertise !== undefined).map((e) => e.advertise));
     if (advertised.size > 1) problems.push(`listener "${l.name}" advertises ${[...advertised].join(' and ')} (one address per listener)`);
   }
+  return problems;
+}
+
+/** A listener socket over TLS (tls, wss) without the certificate and key to serve it. */
+export function tlsProblems(listeners: readonly SipListener[], tls: { certFile?: string; keyFile?: string }): string[] {
+  const missing = [tls.certFile ? null : 'sip.tls.certFile (--tls-cert)', tls.keyFile ? null : 'sip.tls.keyFile (--tls-key)'].filter((k) => k !== null);
+  if (missing.length === 0) return [];
+  const problems: string[] = [];
+  for (const l of listeners)
+    for (const s of l.sockets)
+      if (transportNamed(s.transport)?.secure)
+        problems.push(`listener "${l.name}" has a ${s.transport} socket on port ${s.port}: set ${missing.join(' and ')}`);
   return problems;
 }
 
@@ -193,6 +208,14 @@ export const configSchema = z
               .min(100)
               .default(10_000)
               .describe('an inbound TLS handshake must complete within this time, else the connection is closed'),
+            reloadCheckSec: z
+              .number()
+              .int()
+              .min(0)
+              .default(60)
+              .describe(
+                'the certificate, key and CA files are watched and reloaded when they change (no restart; SIGHUP forces it); they are also checked this often, for file systems where watching misses changes (0 = watching only)',
+              ),
           })
           .strict()
           .prefault({}),
@@ -247,6 +270,9 @@ export const configSchema = z
           .prefault({}),
       })
       .strict()
+      .superRefine((sip, ctx) => {
+        for (const message of tlsProblems(sipListeners(sip.listeners), sip.tls)) ctx.addIssue({ code: 'custom', message, path: ['tls'] });
+      })
       .prefault({}),
     security: z
       .object({

@@ -19,7 +19,8 @@
  *   sipflow_tcp_refused_total{reason}                    inbound SIP TCP connections refused
  *                                                        (reason=max_connections|max_per_source)
  *   sipflow_tcp_closed_total{reason}                     SIP TCP connections closed by a defence (reason=
- *                                                        message_timeout|idle_timeout|bad_framing|not_reading)
+ *                                                        message_timeout|idle_timeout|bad_framing|not_reading|
+ *                                                        tls_handshake|client_certificate)
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -185,7 +186,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     tcpClosed: new Counter({
       name: 'sipflow_tcp_closed_total',
-      help: 'SIP TCP connections closed by a defence: reason=message_timeout (incomplete message), idle_timeout, bad_framing, not_reading (peer not reading responses)',
+      help: 'SIP TCP connections closed by a defence: reason=message_timeout (incomplete message), idle_timeout, bad_framing, not_reading (peer not reading responses), tls_handshake (failed or timed out), client_certificate (refused per sip.tls.verifyClient)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

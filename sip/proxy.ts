@@ -42,7 +42,7 @@ import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, t
 import { buildResponse, serializeMessage } from './serializer';
 import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
 import type { Peer, Proto, SipSender } from './transport';
-import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf } from './transports';
+import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf, type SipTransport } from './transports';
 import { detached } from '../engine/detached';
 import { noSocket, type ListenerGroup, type Origin } from './listener-group';
 
@@ -110,20 +110,31 @@ function isLoopbackOrAny(h: string): boolean {
   return h === '127.0.0.1' || h === '0.0.0.0' || h === '::1' || h === '[::1]' || h === '::' || h === 'localhost';
 }
 
-/** Next-hop of a URI: host (brackets stripped), port, protocol (its `transport` when registered, else the default). */
-function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
+/**
+ * The transport a URI selects: its `transport` when registered, else the default. A `sips:` URI
+ * needs a secure one (RFC 3261 §26.2.2): TLS, also for the deprecated `sips:…;transport=tcp`,
+ * unless it names a secure transport itself (WSS).
+ */
+function transportOfUri(scheme: string, transport: string | undefined): SipTransport | undefined {
+  const named = transport ? transportNamed(transport) : undefined;
+  if (scheme !== 'sips' || named?.secure) return named;
+  return transportNamed('tls') ?? named;
+}
+
+/** Next-hop of a URI: host (brackets stripped), port (the transport's default when absent: 5060, 5061 for TLS), protocol. */
+export function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
   const u = parseUri(uriText);
   if (!u || (u.scheme !== 'sip' && u.scheme !== 'sips')) {
     // `received` may be stored as ip:port
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(uriText.trim());
     return m ? { host: m[1], port: Number(m[2]), proto: DEFAULT_TRANSPORT } : null;
   }
-  const t = u.params.transport;
+  const t = transportOfUri(u.scheme, u.params.transport ?? undefined);
   const host = u.params.maddr ?? u.host;
   return {
     host: host.charCodeAt(0) === 91 ? host.slice(1, -1) : host,
-    port: u.port ?? 5060,
-    proto: (t ? transportNamed(t)?.name : undefined) ?? DEFAULT_TRANSPORT,
+    port: u.port ?? t?.defaultPort ?? 5060,
+    proto: t?.name ?? DEFAULT_TRANSPORT,
   };
 }
 
@@ -426,7 +437,9 @@ export class Proxy {
         fail(503);
         return;
       }
-      this.startClient(stx, state, branch, req, fwd, this.branchFor(stx, target.uri, i), { proto: hop.proto, address, port: hop.port }, 503);
+      // a host name: the TLS server's name (SNI, certificate check)
+      const dest: Peer = { proto: hop.proto, address, port: hop.port, ...(net.isIP(hop.host) === 0 ? { serverName: hop.host } : {}) };
+      this.startClient(stx, state, branch, req, fwd, this.branchFor(stx, target.uri, i), dest, 503);
     });
   }
 
@@ -607,7 +620,7 @@ export class Proxy {
 
   private send(buf: Buffer, peer: Peer): void {
     this.resolve(peer.address, (err, address) => {
-      if (!err && address) this.transports.send(buf, { ...peer, address });
+      if (!err && address) this.transports.send(buf, { ...peer, address, ...(net.isIP(peer.address) === 0 ? { serverName: peer.address } : {}) });
     });
   }
 

@@ -1,6 +1,6 @@
 /**
  * SIP transports (RFC 3261 §18): the sockets of one listener, one per transport module registered
- * by name in sip/transports (udp.ts, tcp.ts; the proxy, the front end and the thread protocol ask
+ * by name in sip/transports (udp.ts, tcp.ts, tls.ts; the proxy, the front end and the thread protocol ask
  * the module — reliable, stream or datagram — never compare names). What follows is the built-in
  * modules' behaviour.
  *
@@ -9,23 +9,21 @@
  * socket is bound with SO_REUSEADDR so SIP worker threads can send from the same port; on Linux
  * unicast datagrams go to the socket bound last, which `rebindUdp()` makes this one again.
  *
- * TCP: one StreamFramer per connection (partial reads, several messages per read), a maximum
- * message size, an idle timeout, CRLFCRLF keep-alive pings answered with CRLF (RFC 5626
- * §3.5.1), and a connection table keyed by the remote `ip:port` so responses and later requests
- * reuse the connection the peer opened (RFC 3261 §18.2.2). A connection whose outgoing buffer
- * grows past a limit is closed instead of buffering without bound (never block on a slow peer).
- *
- * TCP defences (docs/security.md): a message whose first byte arrived must be complete within
- * `tcpMessageTimeoutMs` (slowloris: a trickle of bytes keeps the idle timer from firing, not this
- * one), and inbound connections are admitted by a `TcpGate` (sip/tcp-limits.ts: caps in total
- * and per source); a refused connection is reset at once.
+ * TCP and TLS (sip/transports/stream.ts, shared): one StreamFramer per connection, a maximum
+ * message size, idle and message timeouts, CRLFCRLF keep-alive pings answered with CRLF (RFC 5626
+ * §3.5.1), a connection table keyed by the remote `ip:port` so responses and later requests reuse
+ * the connection the peer opened (RFC 3261 §18.2.2), inbound connections admitted by a `TcpGate`
+ * (sip/tcp-limits.ts) before anything else, and a connection whose outgoing buffer grows past a
+ * limit closed instead of buffering without bound. TLS adds the handshake (a timeout, client
+ * certificates per sip.tls.verifyClient) and certificates reloaded without a restart
+ * (sip/transports/tls.ts, certificates.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TcpGate } from './tcp-limits';
 import { transportNamed, transportOf, withSiblings, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './transports';
 
-export { literalFirstLookup, plainAddress, TcpConnection } from './transports';
+export { literalFirstLookup, plainAddress, SocketConnection } from './transports';
 
 /** A transport name, registered in sip/transports ('udp', 'tcp', …). */
 export type Proto = string;
@@ -45,6 +43,8 @@ export interface Peer {
    * deliver a user's call to another peer.
    */
   flowOnly?: boolean;
+  /** The host name `address` was resolved from (an outgoing TLS connection's SNI and certificate check). */
+  serverName?: string;
 }
 
 export interface LocalEndpoint {
@@ -61,9 +61,12 @@ export interface TlsSettings {
   verifyClient: 'off' | 'optional' | 'required';
   verifyServer: boolean;
   handshakeTimeoutMs: number;
+  /** Seconds between checks of the files for a change (besides watching them); 0 = watching only. */
+  reloadCheckSec?: number;
 }
 
-export type TcpCloseReason = 'message_timeout' | 'idle_timeout' | 'bad_framing' | 'not_reading';
+/** Why a stream connection was closed by a defence (sipflow_tcp_closed_total{reason}). */
+export type TcpCloseReason = 'message_timeout' | 'idle_timeout' | 'bad_framing' | 'not_reading' | 'tls_handshake' | 'client_certificate';
 
 export type MessageHandler = (data: Buffer, peer: Peer, local: LocalEndpoint) => void;
 export type SendCallback = (err: Error | null) => void;
@@ -191,6 +194,16 @@ export class SipTransports implements SipSender {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (e) {
+      // a socket that cannot open (port taken, TLS without its certificate): the others close again
+      await this.close();
+      throw e;
+    }
+  }
+
+  private async open(): Promise<void> {
     // Port 0 = any free port: the sockets of one host then share the number when they can.
     const chosen = new Map<string, number>();
     for (const spec of this.specs) {

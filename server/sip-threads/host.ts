@@ -187,7 +187,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         void serve(out, m);
         return;
       case 3: {
-        const [, id, listener, transport, bytes, address, port, connId, flowOnly] = m;
+        const [, id, listener, transport, bytes, address, port, connId, flowOnly, serverName] = m;
         const proto = transportById(transport)?.name;
         // a binding's connection: whichever listener accepted it (ids are process-wide)
         const t = (flowOnly && proto !== undefined && transports.find((x) => x.connection(proto, connId) !== undefined)) || transports[listener];
@@ -198,6 +198,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         }
         const peer: Peer =
           connId < 0 ? { proto, address, port } : flowOnly ? { proto, address, port, connId, flowOnly: true } : { proto, address, port, connId };
+        if (serverName !== null) peer.serverName = serverName;
         if (id) t.send(buf, peer, (err) => out.push([4, id, err ? err.message : null]));
         else t.send(buf, peer);
         return;

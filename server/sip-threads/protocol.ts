@@ -22,9 +22,10 @@ export type StoreReply = [2, number, boolean, unknown];
 /**
  * A send a worker hands the dispatcher (transports without a thread sender, e.g. TCP: the
  * connections live in the dispatcher): [kind, id (0 = no callback), listener, transport id, bytes, address, port, connection id or -1,
- * flow only (1: over that connection of any listener or not at all, Peer.flowOnly; else 0)].
+ * flow only (1: over that connection of any listener or not at all, Peer.flowOnly; else 0), server name (Peer.serverName: an
+ * outgoing TLS connection's SNI) or null].
  */
-export type RelayedSend = [3, number, number, number, Uint8Array, string, number, number, 0 | 1];
+export type RelayedSend = [3, number, number, number, Uint8Array, string, number, number, 0 | 1, string | null];
 /** Result of a relayed send: [kind, id, error message or null]. */
 export type RelayedSent = [4, number, string | null];
 

@@ -173,7 +173,7 @@ class ThreadSender implements SipSender {
       id = ++sendSeq;
       pendingSends.set(id, cb);
     }
-    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1, peer.flowOnly ? 1 : 0]);
+    outbox.push([3, id, this.listener, t.id, ownBytes(buf), peer.address, peer.port, peer.connId ?? -1, peer.flowOnly ? 1 : 0, peer.serverName ?? null]);
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * The SIP transport registry with the built-in transports registered (UDP first: id 0, TCP: id 1, then WS and WSS).
+ * The SIP transport registry with the built-in transports registered (UDP first: id 0, TCP: id 1, TLS: id 2, then WS and WSS).
  * Import the registry from here, so that the built-in modules are there. A new transport (TLS,
  * WebSocket): one module calling registerTransport, imported below.
  */
 import './udp';
 import './tcp';
+import './tls';
 import './ws';
 
 export {
@@ -26,6 +27,9 @@ export {
   withSiblings,
 } from './registry';
 export { udpTransport } from './udp';
-export { tcpTransport, TcpConnection } from './tcp';
+export { tcpTransport } from './tcp';
+export { tlsTransport } from './tls';
 export { wsTransport, wssTransport, forwardedSource } from './ws';
+export { SocketConnection } from './stream';
+export { Certificates, clientCertificateProblem, describeCertificate, type CertificateOptions } from './certificates';
 export { literalFirstLookup, plainAddress } from './addresses';

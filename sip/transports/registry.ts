@@ -35,6 +35,10 @@ export interface SipTransportModule {
    * `transport=ws` over WSS as well, so a call to it is a `ws` target living on a WSS connection).
    */
   readonly sibling?: string;
+  /** Port of a URI without one that selects this transport (RFC 3261 §19.1.2: 5060, 5061 for TLS); absent: 5060. */
+  readonly defaultPort?: number;
+  /** Runs over TLS (TLS, WSS): a listener needs sip.tls's certificate and key; `sips:` URIs may use it. */
+  readonly secure?: boolean;
   /** Opens a listening socket. */
   listen(o: SocketOptions): Promise<ListeningSocket>;
   /**

@@ -175,6 +175,7 @@ export const udpTransport: SipTransport = registerTransport({
   reliable: false,
   framing: 'datagram',
   inUri: false,
+  defaultPort: 5060,
   async listen(o) {
     const s = new UdpSocket(udpTransport, o);
     await s.start(o.port);

@@ -411,6 +411,9 @@ function webSocketTransport(name: 'ws' | 'wss'): SipTransport {
     framing: 'stream',
     inUri: true,
     sibling: name === 'ws' ? 'wss' : 'ws',
+    // no SIP default (RFC 7118 §5): HTTP's, for a listener entry without a port
+    defaultPort: name === 'ws' ? 80 : 443,
+    secure: name === 'wss',
     async listen(o) {
       const s = new WsSocket(t, o);
       try {

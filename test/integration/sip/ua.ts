@@ -4,6 +4,7 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { StreamFramer } from '../../../sip/framing';
 import { header, isRequest, type SipMessage, type SipRequest, type SipResponse } from '../../../sip/message';
@@ -20,7 +21,7 @@ export abstract class Ua {
   readonly inbox: Received[] = [];
   private waiters: Array<{ pred: (r: Received) => boolean; resolve: (r: Received) => void }> = [];
   abstract readonly port: number;
-  abstract readonly proto: 'udp' | 'tcp' | 'ws' | 'wss';
+  abstract readonly proto: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
   /** The local address (what Via and the default Contact name). */
   host = '127.0.0.1';
   abstract send(text: string | Buffer): void;
@@ -146,12 +147,49 @@ export class TcpUa extends Ua {
   }
 }
 
+/** Over TLS (node's client): `options` say what to trust and which certificate to offer. */
+export class TlsUa extends Ua {
+  readonly proto = 'tls' as const;
+  private readonly framer = new StreamFramer();
+  private constructor(
+    readonly sock: tls.TLSSocket,
+    readonly port: number,
+  ) {
+    super();
+    sock.on('data', (chunk: Buffer) => {
+      for (const m of this.framer.push(chunk).messages) this.deliver(m, { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 });
+    });
+    sock.on('error', () => {
+      /* closed by the server in some tests */
+    });
+  }
+  static async open(targetPort: number, options: tls.ConnectionOptions, targetHost = '127.0.0.1'): Promise<TlsUa> {
+    const sock = tls.connect({ host: targetHost, port: targetPort, ...options });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('secureConnect', () => resolve());
+      sock.once('error', reject);
+    });
+    return new TlsUa(sock, sock.localPort!);
+  }
+  /** Resolves when the server closed the connection. */
+  closed(): Promise<void> {
+    return this.sock.closed ? Promise.resolve() : new Promise((r) => this.sock.once('close', () => r()));
+  }
+  send(text: string | Buffer): void {
+    this.sock.write(typeof text === 'string' ? Buffer.from(text) : text);
+  }
+  close(): Promise<void> {
+    this.sock.destroy();
+    return Promise.resolve();
+  }
+}
+
 export const rand = (): string => randomBytes(6).toString('hex');
 
 export interface ReqSpec {
   method: string;
   uri: string;
-  ua: { proto: 'udp' | 'tcp' | 'ws' | 'wss'; port: number; host?: string };
+  ua: { proto: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss'; port: number; host?: string };
   branch?: string;
   callId?: string;
   cseq?: number;
@@ -180,7 +218,7 @@ export function sipRequest(s: ReqSpec): string {
     `Call-ID: ${s.callId ?? rand() + '@test'}`,
     `CSeq: ${s.cseq ?? 1} ${s.method}`,
   );
-  if (s.contact !== null) lines.push(`Contact: ${s.contact ?? `<sip:alice@${host}:${s.ua.port}${s.ua.proto === 'tcp' ? ';transport=tcp' : ''}>`}`);
+  if (s.contact !== null) lines.push(`Contact: ${s.contact ?? `<sip:alice@${host}:${s.ua.port}${s.ua.proto === 'udp' ? '' : `;transport=${s.ua.proto}`}>`}`);
   for (const [k, v] of Object.entries(s.headers ?? {})) lines.push(`${k}: ${v}`);
   const body = s.body ?? '';
   lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
@@ -228,7 +266,7 @@ export async function registerStatus(
       cseq,
       from: `<sip:${user}@${domain}>`,
       to: `<sip:${user}@${domain}>`,
-      contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'tcp' ? ';transport=tcp' : ''}>`,
+      contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'udp' ? '' : `;transport=${ua.proto}`}>`,
       headers: {
         Expires: '300',
         ...(o.userAgent ? { 'User-Agent': o.userAgent } : {}),
