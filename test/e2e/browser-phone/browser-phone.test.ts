@@ -7,7 +7,8 @@
  * Layout: one sipflow for the suite with a UDP socket (SIPp) and a WSS socket (a throwaway
  * self-signed certificate made by openssl); pbx.slid's `pstnTrunks` set to 127.0.0.2, the address
  * SIPp binds to, so the trunk's INVITE needs no authentication; the note's sample subscriber
- * (francesco / 123456, number 000112233) provisioned by `serve`. The page (phone.html) is served by
+ * (francesco / 123456, number 000112233) provisioned by `serve` in a scratch database on the test
+ * run's PostgreSQL (PGlite's start alone takes half a minute on a loaded machine); memory location. The page (phone.html) is served by
  * a node:http server of the test with JsSIP bundled by esbuild (node_modules/jssip has no prebuilt
  * bundle). Each page reports its UA and session events to the test through an exposed function.
  *
@@ -26,6 +27,7 @@ import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { SHIPPED_FLOWS, startServe, type ServeProcess } from '../../support/serve';
+import { scratchDatabase } from '../../setup/servers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts/browser-phone');
@@ -241,6 +243,7 @@ async function bindings(): Promise<Binding[]> {
 
 let dir: string;
 let serve: ServeProcess;
+let directory: { url: string; drop(): Promise<void> } | undefined;
 let wssPort: number;
 let pageServer: http.Server;
 let pageUrl: string;
@@ -305,7 +308,10 @@ beforeAll(async () => {
   pageUrl = `http://${HOST}:${(pageServer.address() as { port: number }).port}`;
 
   const [started, launched] = await Promise.allSettled([
-    startServe({ flows, args: ['--wss-port', '0', '--tls-cert', cert, '--tls-key', key] }),
+    (async () => {
+      directory = await scratchDatabase('sipflow_browser_phone');
+      return startServe({ directoryUrl: directory.url, flows, args: ['--wss-port', '0', '--tls-cert', cert, '--tls-key', key] });
+    })(),
     chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -328,6 +334,7 @@ afterAll(async () => {
   await new Promise((r) => (pageServer ? pageServer.close(r) : r(undefined)));
   const stopped = await serve?.stop();
   if (serve) writeFileSync(path.join(ARTIFACTS, 'sipflow.log'), serve.output());
+  await directory?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
   if (stopped && stopped.code !== 0) throw new Error(`sipflow serve exited ${stopped.code} on SIGTERM`);
 }, 30_000);
