@@ -385,6 +385,7 @@ describe('a JsSIP browser phone over WSS', () => {
     try {
       await expect(intruder.registered()).rejects.toThrow(/the phone with a wrong password: registrationFailed .*"cause":"Authentication Error"/);
       expect((await bindings()).filter((b) => /\.invalid;/.test(b.contact))).toHaveLength(1); // the first phone's only
+      expect(serve.output()).not.toContain(`not-${USER.password}`);
     } finally {
       await intruder.close();
     }
