@@ -203,7 +203,7 @@ verify_certificate = no
 require_certificate = no
 EOF
   export TLS_CFG=$TLS_DIR/tls.cfg TLS_CA=$TLS_DIR/cert.pem
-  SF_TLS=$'  tls: { certFile: '"$TLS_DIR/cert.pem"', keyFile: '"$TLS_DIR/key.pem"' }\n'
+  SF_TLS="  tls: { certFile: $TLS_DIR/cert.pem, keyFile: $TLS_DIR/key.pem }"$'\n'
 fi
 
 # ---------------------------------------------------------------- sipflow process

@@ -193,7 +193,10 @@ async function main(): Promise<void> {
       `To: <sip:${user.name}@${o.domain}>\r\n` +
       `Call-ID: ${call.callId}\r\n` +
       `CSeq: ${cseq} REGISTER\r\n` +
-      `Contact: <sip:${user.name}@${conn.local};transport=${o.transport}>\r\n` +
+      // the device's own address, the same for every connection and run (as register_auth.xml's
+      // over UDP): a contact per connection would pile up bindings across the ladder's steps
+      // until registrar.maxContacts answers 403
+      `Contact: <sip:${user.name}@${conn.local.slice(0, conn.local.lastIndexOf(':'))}:5060;transport=${o.transport}>\r\n` +
       (auth ? `Authorization: ${auth}\r\n` : '') +
       `Expires: 3600\r\n` +
       `User-Agent: sipflow-bench-register\r\n` +
