@@ -172,6 +172,10 @@ async function startSipflow(o: Options, transport: Transport, cert: Cert): Promi
       `  tls: { certFile: ${cert.cert}, keyFile: ${cert.key} }`,
       // the total cap up to N (the per-source cap stays as shipped: 50 clients per source address)
       `  tcp: { maxConnections: ${o.connections + 100} }`,
+      // stores in memory: the embedded PGlite directory holds hundreds of MB and returns some of
+      // them to the system at moments of its own, which would land inside a measurement
+      'directory: { url: "memory://" }',
+      'location: { url: memory }',
       `http: { enabled: true, host: 127.0.0.1, port: ${httpPort}, token: ${token} }`,
       'log: { level: warn }',
       '',
