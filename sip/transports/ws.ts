@@ -36,6 +36,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { LocalEndpoint, Peer, SendCallback, TcpCloseReason } from '../transport';
 import { plainAddress } from './addresses';
 import { Certificates } from './certificates';
+import { burstLog } from './stream';
 import { nextConnectionId, registerTransport, type ListeningSocket, type SipTransport, type SocketOptions, type StreamConnection } from './registry';
 
 const MIB4 = 4 * 1024 * 1024;
@@ -43,8 +44,6 @@ const CRLF = Buffer.from('\r\n');
 /** Close codes (RFC 6455 §7.4.1). */
 const POLICY_VIOLATION = 1008;
 const GOING_AWAY = 1001;
-/** Repeated refusals are logged at most once per this (a scanner must not become a log flood). */
-const LOG_EVERY_MS = 10_000;
 
 export class WsConnection implements StreamConnection {
   readonly id = nextConnectionId();
@@ -70,21 +69,6 @@ export class WsConnection implements StreamConnection {
  */
 const byKey = new Map<string, WsConnection>();
 const byId = new Map<number, WsConnection>();
-
-/** Logs a kind of refusal at most once per LOG_EVERY_MS, with the count since the last line. */
-class Throttled {
-  private count = 0;
-  private last = 0;
-  constructor(private readonly warn: ((m: string) => void) | undefined) {}
-  log(message: string): void {
-    this.count++;
-    const now = Date.now();
-    if (this.warn === undefined || now - this.last < LOG_EVERY_MS) return;
-    this.warn(this.count > 1 ? `${message} (${this.count} since the last such line)` : message);
-    this.count = 0;
-    this.last = now;
-  }
-}
 
 /** A request line (`INVITE sip:… SIP/2.0`) or a status line (`SIP/2.0 200 OK`) first. */
 const START_LINE = /^(?:[A-Za-z!%*_+`'~.-]+ [^ \r\n]+ SIP\/\d+\.\d+|SIP\/\d+\.\d+ \d{3}(?: [^\r\n]*)?)\r?$/;
@@ -141,8 +125,8 @@ export class WsSocket implements ListeningSocket {
   private readonly idleMs: number;
   private readonly handshakeMs: number;
   private readonly maxBuffered: number;
-  private readonly refusedProtocol: Throttled;
-  private readonly refusedTls: Throttled;
+  private readonly refusedProtocol: (m: string) => void;
+  private readonly refusedTls: (m: string) => void;
   private readonly warn: ((m: string) => void) | undefined;
 
   constructor(
@@ -153,8 +137,10 @@ export class WsSocket implements ListeningSocket {
     this.handshakeMs = o.tcpMessageTimeoutMs ?? 10_000;
     this.maxBuffered = o.maxTcpBuffered ?? MIB4;
     this.warn = o.onWarning;
-    this.refusedProtocol = new Throttled(o.onWarning);
-    this.refusedTls = new Throttled(o.onWarning);
+    // the same bound as the stream transports' lines a peer can cause (sip/transports/stream.ts)
+    const warn = o.onWarning ?? (() => undefined);
+    this.refusedProtocol = burstLog(warn, `${transport.name} handshakes without the "sip" subprotocol`);
+    this.refusedTls = burstLog(warn, 'wss TLS handshakes failed');
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: o.maxMessageSize ?? 65535,
@@ -182,9 +168,7 @@ export class WsSocket implements ListeningSocket {
       this.certificates = certs;
       const s = https.createServer({ ...certs.options, handshakeTimeout: o.tls.handshakeTimeoutMs });
       this.stopReload = certs.onReload((options) => s.setSecureContext(options));
-      s.on('tlsClientError', (err, socket) =>
-        this.refusedTls.log(`wss ${plainAddress(socket.remoteAddress ?? '')}: TLS handshake failed: ${err.message}; closed`),
-      );
+      s.on('tlsClientError', (err, socket) => this.refusedTls(`wss ${plainAddress(socket.remoteAddress ?? '')}: TLS handshake failed: ${err.message}; closed`));
       server = s;
     } else {
       server = http.createServer();
@@ -264,7 +248,7 @@ export class WsSocket implements ListeningSocket {
     const port = raw.remotePort ?? 0;
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim().toLowerCase());
     if (!offered.includes('sip')) {
-      this.refusedProtocol.log(`${this.transport.name} ${address}:${port}: WebSocket handshake without the "sip" subprotocol (RFC 7118 §4); refused`);
+      this.refusedProtocol(`${this.transport.name} ${address}:${port}: WebSocket handshake without the "sip" subprotocol (RFC 7118 §4); refused`);
       refuse(socket, 400, 'the "sip" WebSocket subprotocol is required (RFC 7118)\n');
       return;
     }

@@ -18,7 +18,7 @@
  * Limits: signalling only. SIPp has no ICE agent, so no media flows; the offer is a WebRTC-style
  * one (ICE credentials, DTLS fingerprint, rtcp-mux) because Chromium refuses a plain RTP/AVP offer.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createPki, type Pki } from '../../support/pki';
 import { SHIPPED_FLOWS, startServe, type ServeProcess } from '../../support/serve';
 import { scratchDatabase } from '../../setup/servers';
 
@@ -242,6 +243,7 @@ async function bindings(): Promise<Binding[]> {
 }
 
 let dir: string;
+let pki: Pki | undefined;
 let serve: ServeProcess;
 let directory: { url: string; drop(): Promise<void> } | undefined;
 let wssPort: number;
@@ -260,30 +262,9 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-phone-'));
 
-  // a throwaway self-signed certificate for WSS (Chromium is told to ignore certificate errors)
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-    ],
-    { stdio: 'ignore' },
-  );
+  // a throwaway self-signed certificate for WSS (test/support/pki.ts; Chromium is told to ignore certificate errors)
+  pki = createPki();
+  const { cert, key } = pki.selfSigned('wss', 'localhost');
 
   // the shipped flows, with the PSTN trunk = the address SIPp binds to
   const flows = path.join(dir, 'flows');
@@ -336,6 +317,7 @@ afterAll(async () => {
   if (serve) writeFileSync(path.join(ARTIFACTS, 'sipflow.log'), serve.output());
   await directory?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
+  pki?.remove();
   if (stopped && stopped.code !== 0) throw new Error(`sipflow serve exited ${stopped.code} on SIGTERM`);
 }, 30_000);
 

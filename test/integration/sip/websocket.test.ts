@@ -5,7 +5,6 @@
  * self-signed certificate; and the bad input of the issue: no `sip` subprotocol, a 10 MB frame, a
  * frame that is not SIP, a client closing mid-transaction. One server for the suite.
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { TcpGate } from '../../../sip/tcp-limits';
 import { forwardedSource } from '../../../sip/transports';
 import { openRuntime, type Runtime } from '../../../server/runtime';
 import { loadFlows, startSipServer, type SipServer } from '../../../server/sip-server';
+import { createPki, type Pki } from '../../support/pki';
 import { answerChallenge } from '../../support/sip';
 import { UdpUa, Ua, rand, sipRequest, sipResponse } from './ua';
 
@@ -90,6 +90,7 @@ async function registerOver(ua: WsUa, contactUser: string) {
 let rt: Runtime;
 let server: SipServer;
 let dir: string;
+let pki: Pki;
 const warnings: string[] = [];
 const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];
 /** The next warning matching `re` (or one logged already since the last call for it). */
@@ -103,30 +104,9 @@ let wssUrl: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-ws-'));
-  // a throwaway self-signed certificate for WSS
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      path.join(dir, 'key.pem'),
-      '-out',
-      path.join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
+  // a throwaway self-signed certificate for WSS (test/support/pki.ts)
+  pki = createPki();
+  const cert = pki.selfSigned('wss', 'localhost');
   // REGISTER: the shipped registration logic (digest); anything else: relayed to the user's bindings
   const flows = path.join(dir, 'flows');
   mkdirSync(flows);
@@ -144,7 +124,7 @@ beforeAll(async () => {
     routes: [{ method: 'REGISTER', logic: 'registration' }],
     defaultLogic: 'proxy-test',
     recordRoute: true,
-    tls: { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem'), verifyClient: 'off', verifyServer: true, handshakeTimeoutMs: 5000 },
+    tls: { certFile: cert.cert, keyFile: cert.key, verifyClient: 'off', verifyServer: true, handshakeTimeoutMs: 5000 },
     tcpGate: new TcpGate({ maxConnections: 100, maxPerSource: 50 }),
     log: {
       log: (level: string, message: string) => {
@@ -163,6 +143,7 @@ afterAll(async () => {
   await server?.close(100);
   await rt?.close();
   rmSync(dir, { recursive: true, force: true });
+  pki?.remove();
 });
 
 /** A UDP caller INVITEs francesco through sipflow; the INVITE must arrive on `phone`, which answers 200. */
