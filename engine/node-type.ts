@@ -75,7 +75,7 @@ export interface CompileContext {
 }
 
 /** Palette categories of node types, in the order the designer and the docs show them. */
-export const NODE_CATEGORIES = ['start', 'analysis', 'query', 'registrar', 'action', 'output', 'flow'] as const;
+export const NODE_CATEGORIES = ['start', 'analysis', 'time', 'query', 'cache', 'registrar', 'manipulation', 'list', 'action', 'output', 'flow'] as const;
 export type NodeCategory = (typeof NODE_CATEGORIES)[number];
 
 export interface NodeTypeInfo {

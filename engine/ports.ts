@@ -276,3 +276,103 @@ export interface AorOwnershipPort {
   /** Compare the AoR domain too (multi-domain registrars); else the user part alone. */
   readonly matchDomain: boolean;
 }
+
+// ---------------------------------------------------------------- external queries (query.httpRequest)
+
+/** An HTTP request as query.httpRequest hands it over: placeholders already resolved. */
+export interface HttpQuery {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string | null;
+  timeoutMs: number;
+}
+
+/** The answer; a body over the size cap or a failed connection rejects (HttpQueryError). */
+export interface HttpAnswer {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: string;
+  elapsedMs: number;
+}
+
+/**
+ * HTTP client port (services/http): pooled connections per origin, HTTPS, a response size cap.
+ * Rejects with HttpQueryError: 'timeout' when timeoutMs passed, 'failure' otherwise.
+ */
+export interface HttpPort {
+  request(q: HttpQuery): Promise<HttpAnswer>;
+}
+
+export class HttpQueryError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'failure',
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------- external queries (query.enum)
+
+/** One NAPTR record as the resolver answers it (RFC 3403). */
+export interface NaptrRecord {
+  order: number;
+  preference: number;
+  flags: string;
+  service: string;
+  regexp: string;
+  replacement: string;
+}
+
+/**
+ * DNS port for ENUM (services/enum): NAPTR records of a domain. Resolves [] for a name with no
+ * record (NXDOMAIN, NODATA); rejects with DnsQueryError otherwise.
+ */
+export interface DnsPort {
+  naptr(domain: string, timeoutMs: number): Promise<NaptrRecord[]>;
+}
+
+export class DnsQueryError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'failure',
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------- external queries (query.ldap)
+
+/** An LDAP search as query.ldap hands it over: the filter's placeholders already resolved and escaped (RFC 4515). */
+export interface LdapSearch {
+  base: string;
+  scope: 'base' | 'one' | 'sub';
+  filter: string;
+  attributes: string[];
+  sizeLimit: number;
+  timeoutMs: number;
+}
+
+/**
+ * LDAP port (services/ldap): searches over one bound connection pool. Entries map attribute
+ * name → values. Rejects with LdapQueryError (bind refused, server down, timeout).
+ */
+export interface LdapPort {
+  search(q: LdapSearch): Promise<Array<Record<string, string[]>>>;
+}
+
+export class LdapQueryError extends Error {}
+
+// ---------------------------------------------------------------- cache (action.cacheSet, query.cacheGet)
+
+/**
+ * A key-value cache shared by every SIP thread of an instance (services/cache): values live in
+ * the dispatching thread; SIP worker threads reach it over their store calls. Bounded in entries
+ * and value size; a value past its TTL is gone.
+ */
+export interface CachePort {
+  get(key: string): Promise<Scalar | undefined>;
+  set(key: string, value: Scalar, ttlSec: number): Promise<void>;
+}

@@ -3,7 +3,22 @@
  * ports through which nodes reach the world (declared in engine/ports.ts). The engine itself
  * never does I/O; everything effectful is a port.
  */
-import type { AorOwnershipPort, AuthPort, Binding, Clock, DigestCredentials, DirectoryPort, LocationPort, LogPort, RecordRow, Scalar } from './ports';
+import type {
+  AorOwnershipPort,
+  AuthPort,
+  Binding,
+  CachePort,
+  Clock,
+  DigestCredentials,
+  DirectoryPort,
+  DnsPort,
+  HttpPort,
+  LdapPort,
+  LocationPort,
+  LogPort,
+  RecordRow,
+  Scalar,
+} from './ports';
 
 export type { RecordRow, Scalar } from './ports';
 
@@ -187,6 +202,18 @@ export interface RunContext {
    * caches of directory results forget what they hold when it moves. Absent: never changes.
    */
   directoryChanges?: { readonly revision: number };
+
+  /** HTTP client of query.httpRequest; absent: the node takes its failure exit. */
+  http?: HttpPort;
+
+  /** DNS resolver of query.enum; absent: the node takes its timeout exit. */
+  dns?: DnsPort;
+
+  /** LDAP client of query.ldap (`nodes.ldap`); absent: the node takes its failure exit. */
+  ldap?: LdapPort;
+
+  /** Instance-wide cache of action.cacheSet / query.cacheGet. */
+  cache?: CachePort;
 }
 
 // ---------------------------------------------------------------- trace

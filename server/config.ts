@@ -536,6 +536,62 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    nodes: z
+      .object({
+        plugins: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('custom node types: folders (relative to the config file) or npm package names, each exporting node types declared like the built-in ones'),
+
+        http: z
+          .object({
+            maxResponseBytes: z.number().int().min(1).default(1048576).describe('query.httpRequest: a longer response body takes the failure exit'),
+            connectionsPerOrigin: z.number().int().min(1).default(16).describe('query.httpRequest: pooled connections kept per origin (scheme, host, port)'),
+          })
+          .strict()
+          .prefault({}),
+
+        enum: z
+          .object({
+            servers: z.array(z.string().min(1)).default([]).describe('query.enum: DNS servers (ip or ip:port); empty = the system resolvers'),
+          })
+          .strict()
+          .prefault({}),
+
+        ldap: z
+          .object({
+            url: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('query.ldap: ldap:// or ldaps:// URL of the directory server (unset: query.ldap takes its failure exit)'),
+            bindDn: z.string().min(1).optional().describe('query.ldap: DN to bind as (unset: anonymous)'),
+            bindPassword: z.string().optional().describe('query.ldap: password of bindDn (never logged)'),
+          })
+          .strict()
+          .prefault({}),
+
+        numbers: z
+          .object({
+            defaultCountry: z
+              .string()
+              .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code (FR, US)')
+              .optional()
+              .describe('action.normalizeNumber: country of national numbers when the node names none'),
+          })
+          .strict()
+          .prefault({}),
+
+        cache: z
+          .object({
+            maxEntries: z.number().int().min(1).default(100000).describe('action.cacheSet: entries kept at most (least recently used dropped first)'),
+            maxValueBytes: z.number().int().min(1).default(65536).describe('action.cacheSet: a longer value is not stored'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

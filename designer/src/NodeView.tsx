@@ -20,8 +20,12 @@ export type SipNode = Node<SipNodeData, 'sip'>;
 export const CATEGORY_ICON: Record<NodeCategory | 'unknown', string> = {
   start: '▶',
   analysis: '◆',
+  time: '◷',
   query: '⛃',
+  cache: '⚡',
   registrar: '☎',
+  manipulation: '✎',
+  list: '☰',
   action: '⚙',
   output: '⇥',
   flow: '↪',
