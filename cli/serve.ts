@@ -3,7 +3,7 @@
  * Options override the configuration file (and its SIPFLOW_* environment overrides).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, sipListeners, tlsProblems, type Config, type ListenerEntry } from '../server/config';
+import { ConfigError, isoInstant, loadConfig, sipListeners, tlsProblems, type Config, type ListenerEntry } from '../server/config';
 import { transportNamed } from '../sip/transports';
 import { hardenDataDirs } from '../server/data-dir';
 import { createLogger } from '../server/logger';
@@ -43,6 +43,7 @@ export interface ServeCliOptions {
   httpPort?: number;
   /** commander's `--no-http` */
   http?: boolean;
+  now?: string;
 }
 
 /** The configuration with command-line overrides applied. */
@@ -64,6 +65,8 @@ export function serveConfig(o: ServeCliOptions): Config {
   const tls = { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile };
   // the configuration file was checked; the command line adds to it: a TLS or WSS socket needs its certificate
   const problems = tlsProblems(sipListeners(listeners), tls);
+  if (o.now !== undefined && !isoInstant.safeParse(o.now).success)
+    problems.push(`--now: must be an ISO-8601 instant with its offset (2026-12-24T10:00:00+01:00), not "${o.now}"`);
   if (problems.length > 0) throw new ConfigError(problems, 'command line');
   return {
     ...c,
@@ -81,6 +84,7 @@ export function serveConfig(o: ServeCliOptions): Config {
     },
     http: { ...c.http, host: o.httpHost ?? c.http.host, port: o.httpPort ?? c.http.port, enabled: o.http === false ? false : c.http.enabled },
     log: { level: (o.logLevel as Config['log']['level']) ?? c.log.level },
+    nodes: { ...c.nodes, now: o.now ?? c.nodes.now },
   };
 }
 
@@ -118,6 +122,7 @@ export function registerServe(program: Command): void {
     .option('--http-host <host>', 'HTTP API address (default 127.0.0.1)')
     .option('--http-port <port>', 'HTTP API port (default 8080; 0 = any free port)', portArg)
     .option('--no-http', 'do not start the HTTP API')
+    .option('--now <instant>', "try the service at an instant: the date and time nodes' clock starts there (ISO-8601 with offset; nodes.now)")
     .action(async (o: ServeCliOptions) => {
       const config = serveConfig(o);
       const logger = createLogger({ level: config.log.level });

@@ -203,6 +203,12 @@ export interface RunContext {
    */
   directoryChanges?: { readonly revision: number };
 
+  /**
+   * The clock of the date and time nodes when it is not `clock` (server/calendar.ts: `nodes.now`
+   * starts it at a chosen instant); absent: they read `clock`.
+   */
+  calendar?: Clock;
+
   /** HTTP client of query.httpRequest; absent: the node takes its failure exit. */
   http?: HttpPort;
 

@@ -13,6 +13,13 @@ import { transportNamed, transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0);
+/** An ISO-8601 instant with its offset: `2026-12-24T10:00:00+01:00`, `2026-12-24T09:00:00Z`. */
+export const isoInstant = z
+  .string()
+  .refine(
+    (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)),
+    'must be an ISO-8601 instant with its offset (2026-12-24T10:00:00+01:00)',
+  );
 
 /** `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32` (security.trustedSources; parsed by services/guard/trusted.ts). */
 function isAddressOrCidr(s: string): boolean {
@@ -581,6 +588,12 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+
+        now: isoInstant
+          .optional()
+          .describe(
+            'for trying a service at a given instant: the clock of the date and time nodes starts at this instant when the process starts and runs on from there (registrations, nonces and caches keep the real clock); logged at start, never for production',
+          ),
 
         cache: z
           .object({

@@ -6,6 +6,7 @@ import path from 'path';
 import type { Knex } from 'knex';
 import type { LogPort } from '../engine/ports';
 import type { RunContext, RunLimits } from '../engine/types';
+import { calendarClock } from './calendar';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
@@ -47,6 +48,8 @@ export interface RuntimeOptions {
   nonceCounts?: NonceCountTable;
   /** When the process started (ms): older nonces are answered stale (services/auth/nonce.ts). Absent: no such check (one-shot CLI runs). */
   bootEpoch?: number;
+  /** `nodes.now`: the date and time nodes' clock starts at this instant (server/calendar.ts). */
+  calendarStart?: string;
   nonceLifetimeSec?: number;
   algorithms?: DigestAlgorithm[];
   registrar?: RegistrarOptions;
@@ -110,6 +113,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     purgeIntervalSec: c.registrar.purgeIntervalSec,
     ownership: c.registrar.ownership,
     limits: c.limits,
+    calendarStart: c.nodes.now,
     provision: true,
   };
 }
@@ -191,7 +195,17 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
+    const ctx: RunContext = {
+      directory,
+      location: registrar,
+      auth,
+      clock: { now: Date.now },
+      calendar: calendarClock(o.calendarStart, o.bootEpoch ?? Date.now()),
+      realm: o.realm,
+      log: o.log,
+      ownership,
+      directoryChanges,
+    };
     const locationKnex = location.knex;
     return {
       ctx,

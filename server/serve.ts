@@ -171,6 +171,11 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   // Nonces issued before this instant may have been used before the table above existed (a
   // restart): answered stale. One epoch for the process: every SIP thread, restarted ones too.
   const bootEpoch = Date.now();
+  if (config.nodes.now !== undefined)
+    logger.warn(
+      { now: config.nodes.now },
+      'nodes.now: the date and time nodes run on a calendar started at this instant, not the real date (for trying a service)',
+    );
   const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger), nonceCounts: new SharedNonceCounter(nonceCounts), bootEpoch });
   let flows: FlowsStore | undefined;
   let api: FastifyInstance | null = null;

@@ -12,6 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { RunContext } from '../../engine/types';
+import { calendarClock } from '../calendar';
 import { builtinRegistry } from '../../nodes';
 import { createDigestAuth, SharedNonceCounter } from '../../services/auth';
 import { createCachedDirectory } from '../../services/directory/cache';
@@ -105,6 +106,7 @@ const ctx: RunContext = {
     locks,
   ),
   clock: { now: Date.now },
+  calendar: calendarClock(init.config.nodes.now, init.bootEpoch ?? Date.now()),
   realm: init.config.sip.domain,
   log,
   directoryChanges,

@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { ConfigError, configJsonSchema, configReference, envName, loadConfig, parseConfig } from '../../server/config';
+import { serveConfig } from '../../cli/serve';
+import { calendarClock } from '../../server/calendar';
 
 const problemsOf = (text: string, env: NodeJS.ProcessEnv = {}) => {
   try {
@@ -83,5 +85,23 @@ describe('configuration', () => {
     const rows = configReference();
     expect(rows.find((r) => r.key === 'auth.nonceLifetimeSec')).toMatchObject({ env: 'SIPFLOW_AUTH_NONCE_LIFETIME_SEC', default: '300' });
     expect(rows.find((r) => r.key === 'location.url')?.description).toContain('mongodb://');
+  });
+});
+
+describe('nodes.now and serve --now (the calendar clock, server/calendar.ts)', () => {
+  test('an instant without its offset, or no instant at all, is refused naming the key or the flag', () => {
+    expect(problemsOf('nodes: {now: "2026-12-24T10:00:00"}\n')).toEqual([expect.stringMatching(/^nodes\.now: must be an ISO-8601 instant/)]);
+    expect(parseConfig('nodes: {now: "2026-12-24T10:00:00+01:00"}\n', 'a.yaml').nodes.now).toBe('2026-12-24T10:00:00+01:00');
+    expect(() => serveConfig({ now: 'next tuesday' })).toThrow(/--now: must be an ISO-8601 instant .*"next tuesday"/);
+    expect(serveConfig({ now: '2026-12-24T09:00:00Z' }).nodes.now).toBe('2026-12-24T09:00:00Z');
+  });
+
+  test('the calendar starts at the instant and runs on; unset, the nodes keep the real clock', () => {
+    const boot = Date.now();
+    const calendar = calendarClock('2026-12-24T09:00:00Z', boot)!;
+    const drift = calendar.now() - Date.parse('2026-12-24T09:00:00Z');
+    expect(drift).toBeGreaterThanOrEqual(0);
+    expect(drift).toBeLessThan(60_000);
+    expect(calendarClock(undefined, boot)).toBeUndefined();
   });
 });
