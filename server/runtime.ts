@@ -6,6 +6,7 @@ import path from 'path';
 import type { Knex } from 'knex';
 import type { LogPort } from '../engine/ports';
 import type { RunContext, RunLimits } from '../engine/types';
+import { createInstanceCache, type InstanceCacheOptions } from '../services/cache';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
@@ -55,6 +56,8 @@ export interface RuntimeOptions {
   /** Purge expired bindings every N seconds (0/undefined = never; the registrar filters them anyway). */
   purgeIntervalSec?: number;
   limits?: Partial<RunLimits>;
+  /** The instance cache of action.cacheSet / query.cacheGet (`nodes.cache`; default its defaults). */
+  cache?: InstanceCacheOptions;
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
@@ -110,6 +113,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     purgeIntervalSec: c.registrar.purgeIntervalSec,
     ownership: c.registrar.ownership,
     limits: c.limits,
+    cache: c.nodes.cache,
     provision: true,
   };
 }
@@ -191,7 +195,9 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
+    // one per process: SIP worker threads reach it through the dispatcher (server/sip-threads/host.ts)
+    const cache = createInstanceCache(o.cache);
+    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges, cache };
     const locationKnex = location.knex;
     return {
       ctx,
