@@ -52,13 +52,14 @@ export const cacheSetNode: NodeType<Values> = {
     const ttlSec = Number(values.ttlSec ?? 60);
     const next = c.exit('next');
     const notStored = c.exit('ifNotStored');
-    const refused = notStored.node ? notStored : next;
+    // exits are resolved after every node is compiled: decided per visit
+    const refused = () => (notStored.node ? notStored : next);
     return async (s) => {
       const cache = s.ctx.cache;
-      if (!cache) return refused;
+      if (!cache) return refused();
       const v = value(s.cd.vars);
       const stored = await cache.set(toText(key(s.cd.vars)), Array.isArray(v) ? JSON.stringify(v) : v, ttlSec).catch(() => false);
-      return stored ? next : refused;
+      return stored ? next : refused();
     };
   },
 };
