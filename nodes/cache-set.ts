@@ -31,7 +31,12 @@ export const cacheSetNode: NodeType<Values> = {
     type: 'object',
     required: ['key'],
     properties: {
-      key: { type: 'string', minLength: 1, maxLength: 1024, description: 'key text with [name] placeholders, e.g. route:[called] (one namespace per instance: use a prefix)' },
+      key: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 1024,
+        description: 'key text with [name] placeholders, e.g. route:[called] (one namespace per instance: use a prefix)',
+      },
       value: { ...anyValue, description: 'value stored: literal, variable or [name] template (a list is stored as its JSON text)' },
       ttlSec: {
         type: ['integer', 'string'],

@@ -15,8 +15,7 @@ export const createListNode: NodeType<Values> = {
   type: 'action.createList',
   title: 'Create list',
   category: 'list',
-  description:
-    'Writes a new list of records into a variable: the given rows, each cell a literal, a variable or a [name] template (no rows: an empty list).',
+  description: 'Writes a new list of records into a variable: the given rows, each cell a literal, a variable or a [name] template (no rows: an empty list).',
   valuesSchema: {
     type: 'object',
     required: ['list', 'columns'],

@@ -21,7 +21,12 @@ const JSON_POINTER = '^(/([^~]|~[01])*)*$';
 
 /** The reference tokens of a JSON pointer. */
 export function pointerTokens(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer === ''
+    ? []
+    : pointer
+        .slice(1)
+        .split('/')
+        .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** The value a pointer designates, or undefined; own properties only (`/constructor` designates nothing on `{}`). */

@@ -92,7 +92,8 @@ export const jwtNode: NodeType<Values> = {
       key: {
         ...anyValue,
         'x-secret': true,
-        description: 'sign / verify: a variable holding the key: HS* a secret (at least 32/48/64 bytes), RS/PS/ES a PEM key (private to sign, public or certificate to verify)',
+        description:
+          'sign / verify: a variable holding the key: HS* a secret (at least 32/48/64 bytes), RS/PS/ES a PEM key (private to sign, public or certificate to verify)',
       },
       token: { ...anyValue, description: 'decode / verify: the JWT (a variable, or a [name] template)' },
       claims: {
@@ -111,14 +112,23 @@ export const jwtNode: NodeType<Values> = {
       issuer: { type: 'string', description: 'sign: the iss claim; verify: the iss required ([name] placeholders allowed)' },
       audience: { type: 'string', description: 'sign: the aud claim; verify: the aud required ([name] placeholders allowed)' },
       clockToleranceSec: { type: 'integer', minimum: 0, maximum: 3600, default: 0, description: 'verify: seconds of clock skew allowed for exp and nbf' },
-      tokenInto: { ...writesVariable, 'x-secret': true, description: 'sign: variable the token is written to (a bearer credential: redacted from API answers)' },
+      tokenInto: {
+        ...writesVariable,
+        'x-secret': true,
+        description: 'sign: variable the token is written to (a bearer credential: redacted from API answers)',
+      },
       storeClaims: {
         type: 'array',
         items: {
           type: 'object',
           required: ['claim', 'variable'],
           properties: {
-            claim: { type: 'string', minLength: 1, maxLength: 128, description: 'claim name; objects and arrays are written as JSON text, a missing claim as null' },
+            claim: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 128,
+              description: 'claim name; objects and arrays are written as JSON text, a missing claim as null',
+            },
             variable: { ...writesVariable, description: 'variable it is written to' },
           },
         },

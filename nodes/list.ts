@@ -18,7 +18,12 @@ export const MAX_LIST_ROWS = 10_000;
 export const columnName = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' };
 
 /** The field naming a list variable a node reads. */
-export const listVariable = { type: 'string', minLength: 1, 'x-var': true, description: 'variable holding the list (a missing or null variable is an empty list)' };
+export const listVariable = {
+  type: 'string',
+  minLength: 1,
+  'x-var': true,
+  description: 'variable holding the list (a missing or null variable is an empty list)',
+};
 
 /** A row without a prototype: a column named `__proto__` or `constructor` (JSON input) is a plain column. */
 export function newRow(): RecordRow {

@@ -22,8 +22,41 @@ function signThenVerify(sign: Record<string, unknown>, verify: Record<string, un
       ['jwtKey', 'verifyKey', 'token', 'oldToken'].map((variable) => ({ variable, onlyIfNotSet: true })),
       2,
     ),
-    [2, 'action.jwt', { operation: 'sign', key: 'jwtKey', claims: [{ name: 'sub', value: '[calling]' }, { name: 'n', value: 7 }], tokenInto: 'token', errorInto: 'err', next: 3, ifInvalid: 9, ...sign }],
-    [3, 'action.jwt', { operation: 'verify', key: 'jwtKey', token: 'token', storeClaims: [{ claim: 'sub', variable: 'sub' }, { claim: 'n', variable: 'n' }, { claim: 'none', variable: 'none' }], errorInto: 'err', next: 4, ifInvalid: 9, ...verify }],
+    [
+      2,
+      'action.jwt',
+      {
+        operation: 'sign',
+        key: 'jwtKey',
+        claims: [
+          { name: 'sub', value: '[calling]' },
+          { name: 'n', value: 7 },
+        ],
+        tokenInto: 'token',
+        errorInto: 'err',
+        next: 3,
+        ifInvalid: 9,
+        ...sign,
+      },
+    ],
+    [
+      3,
+      'action.jwt',
+      {
+        operation: 'verify',
+        key: 'jwtKey',
+        token: 'token',
+        storeClaims: [
+          { claim: 'sub', variable: 'sub' },
+          { claim: 'n', variable: 'n' },
+          { claim: 'none', variable: 'none' },
+        ],
+        errorInto: 'err',
+        next: 4,
+        ifInvalid: 9,
+        ...verify,
+      },
+    ],
     reply(4, 200),
     reply(9, 401, '[err]'),
   ];
@@ -62,7 +95,11 @@ describe('action.jwt', () => {
     expect((await old({ clockToleranceSec: 3600 })).outcome).toMatchObject({ status: 200 });
     expect(await refused(await old({ issuer: 'someone' }, NOW - 3600_000))).toBe('ERR_JWT_CLAIM_VALIDATION_FAILED: missing required "iss" claim');
     expect(await refused(await old({ audience: 'x' }, NOW - 3600_000))).toMatch(/^ERR_JWT_CLAIM_VALIDATION_FAILED: .*"aud"/);
-    const otherSecret = await verifyOnly({ token: 'oldToken', key: 'verifyKey' }, { oldToken: token, verifyKey: 'another-secret-of-at-least-32-bytes!!' }, NOW - 3600_000);
+    const otherSecret = await verifyOnly(
+      { token: 'oldToken', key: 'verifyKey' },
+      { oldToken: token, verifyKey: 'another-secret-of-at-least-32-bytes!!' },
+      NOW - 3600_000,
+    );
     expect(await refused(otherSecret)).toBe('ERR_JWS_SIGNATURE_VERIFICATION_FAILED: signature verification failed');
   });
 
@@ -73,8 +110,19 @@ describe('action.jwt', () => {
       run(
         [
           start(1),
-          setVars(1, [{ variable: 'jwtKey', onlyIfNotSet: true }, { variable: 'in', onlyIfNotSet: true }], 2),
-          [2, 'action.jwt', { operation: 'verify', key: 'jwtKey', token: 'in', storeClaims: [{ claim: 'sub', variable: 'sub' }], errorInto: 'err', next: 3, ifInvalid: 4 }],
+          setVars(
+            1,
+            [
+              { variable: 'jwtKey', onlyIfNotSet: true },
+              { variable: 'in', onlyIfNotSet: true },
+            ],
+            2,
+          ),
+          [
+            2,
+            'action.jwt',
+            { operation: 'verify', key: 'jwtKey', token: 'in', storeClaims: [{ claim: 'sub', variable: 'sub' }], errorInto: 'err', next: 3, ifInvalid: 4 },
+          ],
           reply(3, 200),
           reply(4, 401),
         ],
@@ -123,7 +171,20 @@ describe('action.jwt', () => {
       [
         start(1),
         setVars(1, [{ variable: 'in', onlyIfNotSet: true }], 2),
-        [2, 'action.jwt', { operation: 'decode', token: 'in', storeClaims: [{ claim: 'sub', variable: 'sub' }, { claim: 'tenant', variable: 'tenant' }], next: 3, ifInvalid: 4 }],
+        [
+          2,
+          'action.jwt',
+          {
+            operation: 'decode',
+            token: 'in',
+            storeClaims: [
+              { claim: 'sub', variable: 'sub' },
+              { claim: 'tenant', variable: 'tenant' },
+            ],
+            next: 3,
+            ifInvalid: 4,
+          },
+        ],
         reply(3, 200),
         reply(4, 400),
       ],
@@ -155,8 +216,7 @@ describe('action.jwt', () => {
 
 import { loadSlid } from '../../../engine/load';
 import { problemsOf, registry } from '../engine/helpers';
-const compileProblems = (nodes: NodeSpec[]) =>
-  problemsOf(loadSlid(docOf(nodes), 't.slid', registry)).filter((p) => !p.includes('unreachable'));
+const compileProblems = (nodes: NodeSpec[]) => problemsOf(loadSlid(docOf(nodes), 't.slid', registry)).filter((p) => !p.includes('unreachable'));
 
 describe('services/cache', () => {
   test('a value lives its TTL by the cache clock, then is gone', async () => {
@@ -194,7 +254,14 @@ describe('action.cacheSet and query.cacheGet', () => {
   /** SET when `op` is set: value under `user:[fromUsername]`; else GET it into `cached`. */
   const nodes: NodeSpec[] = [
     start(1),
-    setVars(1, [{ variable: 'op', onlyIfNotSet: true }, { variable: 'val', onlyIfNotSet: true }], 2),
+    setVars(
+      1,
+      [
+        { variable: 'op', onlyIfNotSet: true },
+        { variable: 'val', onlyIfNotSet: true },
+      ],
+      2,
+    ),
     [2, 'analysis.condition', { logic: 'all', conditions: [{ variable: 'op', operator: 'is', value: 'set' }], ifTrue: 3, ifFalse: 5 }],
     [3, 'action.cacheSet', { key: 'user:[fromUsername]', value: 'val', ttlSec: 30, next: 4, ifNotStored: 8 }],
     reply(4, 200, 'stored'),
@@ -206,7 +273,8 @@ describe('action.cacheSet and query.cacheGet', () => {
   const service = compile(docOf(nodes));
   const clock = { t: 1_000_000 };
   const ctx = { ...testContext(), cache: createInstanceCache({ maxValueBytes: 64, now: () => clock.t }) };
-  const send = (fromUsername: string, input: Record<string, unknown> = {}) => runLogic(service, '1', cdOf({ fromUsername, ...input }), ctx).then((r) => r.outcome);
+  const send = (fromUsername: string, input: Record<string, unknown> = {}) =>
+    runLogic(service, '1', cdOf({ fromUsername, ...input }), ctx).then((r) => r.outcome);
 
   test('set then get; expired after ttlSec; another key finds nothing', async () => {
     expect(await send('alice', { op: 'set', val: 'sip:alice@10.0.0.1' })).toMatchObject({ status: 200, reason: 'stored' });

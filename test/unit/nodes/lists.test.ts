@@ -19,7 +19,19 @@ describe('action.createList', () => {
       [
         start(1),
         setVars(1, [{ variable: 'gw', value: 'gw1.example' }], 2),
-        [2, 'action.createList', { list: 'routes', columns: ['uri', 'weight'], rows: [['sip:[called]@[gw]', 10], ['gw', 'True']], next: 3 }],
+        [
+          2,
+          'action.createList',
+          {
+            list: 'routes',
+            columns: ['uri', 'weight'],
+            rows: [
+              ['sip:[called]@[gw]', 10],
+              ['gw', 'True'],
+            ],
+            next: 3,
+          },
+        ],
         reply(3, 200),
       ],
       { called: '3212345' },
@@ -80,14 +92,22 @@ describe('action.appendRow', () => {
 
   test('a variable holding no list is a 500 naming the node', async () => {
     const r = await runNodes([start(1), [1, 'action.appendRow', { list: 'called', values: [{ column: 'n' }], next: 2 }], reply(2, 200)], { called: '1' });
-    expect(r.outcome).toMatchObject({ kind: 'error', status: 500, reason: 'Server Internal Error (variable called holds no list)', where: 'logic 1 "test" › node 1 "n1"' });
+    expect(r.outcome).toMatchObject({
+      kind: 'error',
+      status: 500,
+      reason: 'Server Internal Error (variable called holds no list)',
+      where: 'logic 1 "test" › node 1 "n1"',
+    });
   });
 });
 
 describe('action.rotateList', () => {
   const three = [{ n: 'a' }, { n: 'b' }, { n: 'c' }];
   const rotate = async (by: unknown, input: Record<string, unknown> = {}) =>
-    plain((await runNodes([start(1), [1, 'action.rotateList', { list: 'l', ...(by === undefined ? {} : { by }), next: 2 }], reply(2, 200)], { l: three, ...input })).cd.vars.l);
+    plain(
+      (await runNodes([start(1), [1, 'action.rotateList', { list: 'l', ...(by === undefined ? {} : { by }), next: 2 }], reply(2, 200)], { l: three, ...input }))
+        .cd.vars.l,
+    );
 
   test('first row to the end by default; by n, negative n and n larger than the list', async () => {
     expect(await rotate(undefined)).toEqual([{ n: 'b' }, { n: 'c' }, { n: 'a' }]);
@@ -98,9 +118,18 @@ describe('action.rotateList', () => {
   });
 
   test('by a variable; a non-integer is a 500', async () => {
-    const doc = (by: string): NodeSpec[] => [start(1), setVars(1, [{ variable: 'k', value: by }], 2), [2, 'action.rotateList', { list: 'l', by: 'k', next: 3 }], reply(3, 200)];
+    const doc = (by: string): NodeSpec[] => [
+      start(1),
+      setVars(1, [{ variable: 'k', value: by }], 2),
+      [2, 'action.rotateList', { list: 'l', by: 'k', next: 3 }],
+      reply(3, 200),
+    ];
     expect(plain((await runNodes(doc('2'), { l: three })).cd.vars.l)).toEqual([{ n: 'c' }, { n: 'a' }, { n: 'b' }]);
-    expect((await runNodes(doc('x'), { l: three })).outcome).toMatchObject({ kind: 'error', status: 500, reason: 'Server Internal Error (rotate by "x": not an integer)' });
+    expect((await runNodes(doc('x'), { l: three })).outcome).toMatchObject({
+      kind: 'error',
+      status: 500,
+      reason: 'Server Internal Error (rotate by "x": not an integer)',
+    });
   });
 });
 
@@ -109,7 +138,11 @@ describe('action.aggregateColumn', () => {
   const agg = async (operation: string, column = 'v', separator?: string) =>
     (
       await runNodes(
-        [start(1), [1, 'action.aggregateColumn', { list: 'l', column, operation, storeInto: 'out', ...(separator ? { separator } : {}), next: 2 }], reply(2, 200)],
+        [
+          start(1),
+          [1, 'action.aggregateColumn', { list: 'l', column, operation, storeInto: 'out', ...(separator ? { separator } : {}), next: 2 }],
+          reply(2, 200),
+        ],
         { l: list },
       )
     ).cd.vars.out;
@@ -123,7 +156,8 @@ describe('action.aggregateColumn', () => {
 
   test('min / max compare as numbers when every cell is numeric, else as text; empty → null', async () => {
     const only = async (operation: string, l: unknown) =>
-      (await runNodes([start(1), [1, 'action.aggregateColumn', { list: 'l', column: 'v', operation, storeInto: 'out', next: 2 }], reply(2, 200)], { l })).cd.vars.out;
+      (await runNodes([start(1), [1, 'action.aggregateColumn', { list: 'l', column: 'v', operation, storeInto: 'out', next: 2 }], reply(2, 200)], { l })).cd
+        .vars.out;
     expect(await only('min', [{ v: '9' }, { v: 10 }, { v: '-1.5' }])).toBe('-1.5');
     expect(await only('max', [{ v: '9' }, { v: 10 }, { v: '-1.5' }])).toBe(10);
     expect(await agg('max', 's')).toBe('x');
@@ -200,9 +234,7 @@ describe('flow.forEachRow', () => {
       ]),
     );
     const ctx = { ...testContext(), cache: createInstanceCache() };
-    const runs = await Promise.all(
-      ['a', 'b', 'c', 'd'].map((p) => runLogic(service, '1', cdOf({ l: rows(20, (i) => ({ k: `${p}${i}` })) }), ctx)),
-    );
+    const runs = await Promise.all(['a', 'b', 'c', 'd'].map((p) => runLogic(service, '1', cdOf({ l: rows(20, (i) => ({ k: `${p}${i}` })) }), ctx)));
     runs.forEach((r, n) => expect(plain(r.cd.vars.seen).map((x: RecordRow) => x.k)).toEqual(rows(20, (i) => ({ k: `${'abcd'[n]}${i}` })).map((x) => x.k)));
   });
 
@@ -224,7 +256,11 @@ describe('flow.forEachRow', () => {
   });
 
   test('a variable holding text is no list: a 500 naming the node', async () => {
-    expect((await runNodes(loop(), { l: 'a,b' })).outcome).toMatchObject({ kind: 'error', status: 500, reason: 'Server Internal Error (variable l holds no list)' });
+    expect((await runNodes(loop(), { l: 'a,b' })).outcome).toMatchObject({
+      kind: 'error',
+      status: 500,
+      reason: 'Server Internal Error (variable l holds no list)',
+    });
   });
 });
 
@@ -289,7 +325,19 @@ describe('action.jsonToList and action.listToJson', () => {
     const r = await runNodes(
       [
         start(1),
-        [1, 'action.createList', { list: 'l', columns: ['uri', 'q'], rows: [['sip:a', 1], ['sip:"b"', null]], next: 2 }],
+        [
+          1,
+          'action.createList',
+          {
+            list: 'l',
+            columns: ['uri', 'q'],
+            rows: [
+              ['sip:a', 1],
+              ['sip:"b"', null],
+            ],
+            next: 2,
+          },
+        ],
         [2, 'action.listToJson', { list: 'l', storeInto: 'text', next: 3 }],
         [3, 'action.jsonToList', { json: 'text', list: 'back', next: 4 }],
         [4, 'action.listToJson', { list: 'nothing', storeInto: 'empty', next: 5 }],
