@@ -8,7 +8,7 @@
  * table of its own (one process, one run).
  *
  * Layout: an lru-cache keyed by the logic's key text. Values are scalars (a list is stored as its
- * JSON text by the node). Each entry expires `ttlSec` after it was set (lru-cache's own TTL,
+ * JSON text by the node). Each entry is gone once more than `ttlSec` have passed since it was set (lru-cache's own TTL,
  * checked when read; the clock is injectable for tests).
  *
  * Limits: `maxEntries` entries (least recently used dropped first), a value's text at most
