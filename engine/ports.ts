@@ -374,5 +374,6 @@ export class LdapQueryError extends Error {}
  */
 export interface CachePort {
   get(key: string): Promise<Scalar | undefined>;
-  set(key: string, value: Scalar, ttlSec: number): Promise<void>;
+  /** False when the value was not stored (its key or value over the size caps: the key's previous value is removed too). */
+  set(key: string, value: Scalar, ttlSec: number): Promise<boolean>;
 }

@@ -17,6 +17,17 @@ import { saveLocationNode } from './save-location';
 import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
 import { startNode } from './start';
+// issue 14, lists, JSON, JWT and caching
+import { appendRowNode } from './append-row';
+import { aggregateColumnNode } from './aggregate-column';
+import { cacheGetNode } from './cache-get';
+import { cacheSetNode } from './cache-set';
+import { createListNode } from './create-list';
+import { forEachRowNode } from './for-each-row';
+import { jsonToListNode } from './json-to-list';
+import { jwtNode } from './jwt';
+import { listToJsonNode } from './list-to-json';
+import { rotateListNode } from './rotate-list';
 
 export const NODE_TYPES: NodeType[] = [
   startNode,
@@ -35,6 +46,17 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
+  // issue 14, lists, JSON, JWT and caching
+  createListNode,
+  appendRowNode,
+  rotateListNode,
+  aggregateColumnNode,
+  forEachRowNode,
+  jsonToListNode,
+  listToJsonNode,
+  jwtNode,
+  cacheSetNode,
+  cacheGetNode,
 ];
 
 let shared: NodeRegistry | undefined;

@@ -599,6 +599,12 @@ export const configSchema = z
           .object({
             maxEntries: z.number().int().min(1).default(100000).describe('action.cacheSet: entries kept at most (least recently used dropped first)'),
             maxValueBytes: z.number().int().min(1).default(65536).describe('action.cacheSet: a longer value is not stored'),
+            maxTotalBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(67108864)
+              .describe('action.cacheSet: keys and values held together at most, bytes (least recently used dropped first)'),
           })
           .strict()
           .prefault({}),

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import type { LogPort } from '../engine/ports';
 import type { RunContext, RunLimits } from '../engine/types';
 import { calendarClock } from './calendar';
+import { createInstanceCache, type InstanceCacheOptions } from '../services/cache';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
@@ -58,6 +59,8 @@ export interface RuntimeOptions {
   /** Purge expired bindings every N seconds (0/undefined = never; the registrar filters them anyway). */
   purgeIntervalSec?: number;
   limits?: Partial<RunLimits>;
+  /** The instance cache of action.cacheSet / query.cacheGet (`nodes.cache`; default its defaults). */
+  cache?: InstanceCacheOptions;
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
@@ -114,6 +117,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     ownership: c.registrar.ownership,
     limits: c.limits,
     calendarStart: c.nodes.now,
+    cache: c.nodes.cache,
     provision: true,
   };
 }
@@ -195,6 +199,8 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
+    // one per process: SIP worker threads reach it through the dispatcher (server/sip-threads/host.ts)
+    const cache = createInstanceCache(o.cache);
     const ctx: RunContext = {
       directory,
       location: registrar,
@@ -205,6 +211,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       log: o.log,
       ownership,
       directoryChanges,
+      cache,
     };
     const locationKnex = location.knex;
     return {

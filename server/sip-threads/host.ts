@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { RunContext } from '../../engine/types';
+import type { RunContext, Scalar } from '../../engine/types';
 import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
@@ -171,6 +171,12 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           break;
         case 'location.lookup':
           v = await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date);
+          break;
+        case 'cache.get':
+          v = ctx.cache ? await ctx.cache.get(args[0] as string) : undefined;
+          break;
+        case 'cache.set':
+          v = ctx.cache ? await ctx.cache.set(args[0] as string, args[1] as Scalar, args[2] as number) : false;
           break;
         default:
           throw new Error(`unknown store call ${String(method)}`);

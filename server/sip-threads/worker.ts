@@ -11,6 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
+import type { CachePort } from '../../engine/ports';
 import type { RunContext } from '../../engine/types';
 import { calendarClock } from '../calendar';
 import { builtinRegistry } from '../../nodes';
@@ -84,6 +85,12 @@ const location: LocationPort = {
   lookup: (username, domain, now) => call('location.lookup', [username, domain, now]),
 };
 
+/** The instance cache lives in the dispatcher: every SIP thread reads and writes one table. */
+const cache: CachePort = {
+  get: (key) => call('cache.get', [key]),
+  set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
+};
+
 // ---------------------------------------------------------------- context
 
 const logger = createLogger({ level: init.config.log.level, base: { thread: init.index } });
@@ -110,6 +117,7 @@ const ctx: RunContext = {
   realm: init.config.sip.domain,
   log,
   directoryChanges,
+  cache,
 };
 
 /** The active flows compiled here, resolved like the flows store does. */

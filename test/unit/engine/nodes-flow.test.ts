@@ -6,24 +6,37 @@ import { cdOf, compile, logicOf, reply, runNodes, setVars, start, type NodeSpec 
 
 describe('the built-in node types', () => {
   test('are exactly the ones these suites cover', () => {
-    expect(NODE_TYPES.map((t) => t.type).sort()).toEqual([
-      'action.digitsManipulation',
-      'action.log',
-      'action.setVariables',
-      'analysis.condition',
-      'analysis.extractSipHeader',
-      'analysis.sequentialConditions',
-      'enter.start',
-      'exit.return',
-      'flow.callLogic',
-      'output.nit.registrar.authenticate',
-      'output.nit.registrar.lookupLocationService',
-      'output.nit.registrar.saveLocationService',
-      'output.redirect',
-      'output.relay',
-      'output.reply',
-      'query.queryDatabaseGeneric',
-    ]);
+    expect(NODE_TYPES.map((t) => t.type).sort()).toEqual(
+      [
+        'action.digitsManipulation',
+        'action.log',
+        'action.setVariables',
+        'analysis.condition',
+        'analysis.extractSipHeader',
+        'analysis.sequentialConditions',
+        'enter.start',
+        'exit.return',
+        'flow.callLogic',
+        'output.nit.registrar.authenticate',
+        'output.nit.registrar.lookupLocationService',
+        'output.nit.registrar.saveLocationService',
+        'output.redirect',
+        'output.relay',
+        'output.reply',
+        'query.queryDatabaseGeneric',
+        // issue 14, lists, JSON, JWT and caching: test/unit/nodes/lists.test.ts, jwt-cache.test.ts
+        'action.aggregateColumn',
+        'action.appendRow',
+        'action.cacheSet',
+        'action.createList',
+        'action.jsonToList',
+        'action.jwt',
+        'action.listToJson',
+        'action.rotateList',
+        'flow.forEachRow',
+        'query.cacheGet',
+      ].sort(),
+    );
   });
 });
 
