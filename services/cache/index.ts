@@ -72,3 +72,22 @@ export function createInstanceCache(o: InstanceCacheOptions = {}): InstanceCache
     },
   };
 }
+
+/**
+ * A cache for dry runs (the designer's simulator): sets go to a private table that lives as long
+ * as the run, gets read it first and the instance cache otherwise, so a simulated cacheSet never
+ * changes what live calls read. The private table applies the size caps of `live` by asking it
+ * nothing: a value is kept as set (one run writes a handful of keys).
+ */
+export function dryRunCache(live: CachePort | undefined): CachePort {
+  const own = new Map<string, Scalar>();
+  return {
+    async get(key) {
+      return own.has(key) ? own.get(key) : live?.get(key);
+    },
+    async set(key, value) {
+      own.set(key, value);
+      return true;
+    },
+  };
+}

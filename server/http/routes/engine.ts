@@ -12,6 +12,7 @@ import { builtinRegistry } from '../../../nodes';
 import { parseDigestCredentials } from '../../../services/auth';
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
+import { dryRunCache } from '../../../services/cache';
 import type { LocationPort } from '../../../services/location/types';
 import { FlowProblemsError, FLOW_NAME_PATTERN } from '../../flows';
 import { logPort } from '../../logger';
@@ -112,7 +113,7 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
         summary: "Run a logic once against a call descriptor, with trace (the designer's simulation)",
         description:
           'Runs a flow\'s active release (or `version`, or "development"), an inline `slid`, or by default the active set. ' +
-          "dryRun (default true) keeps the real directory and auth but registers into a private in-memory copy of the AoR's bindings, " +
+          "dryRun (default true) keeps the real directory and auth but registers into a private in-memory copy of the AoR's bindings, and caches into a private table read before the instance cache, " +
           'so a simulated REGISTER never changes the real location service; dryRun=false writes real bindings. ' +
           'Secrets (passwords, HA1s, credentials headers, digest responses) are "[redacted]" in `cd` and `trace` unless `revealSecrets` is true or `?reveal=secrets`.',
         querystring: revealQuerySchema,
@@ -190,6 +191,7 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
       const ctx: RunContext = {
         ...deps.ctx,
         location: b.dryRun === false ? deps.ctx.location : dryRunLocation(deps.ctx.location, deps.registrarOptions),
+        cache: b.dryRun === false ? deps.ctx.cache : dryRunCache(deps.ctx.cache),
         log: logPort(log),
       };
       const result = await runLogic(service, logic.id, cd, ctx, { trace: b.trace !== false, limits: deps.limits });

@@ -167,3 +167,31 @@ describe('execute (the contract for an external SIP front end)', () => {
     expect(missing.statusCode).toBe(400);
   });
 });
+
+describe('simulate and the instance cache (action.cacheSet, query.cacheGet)', () => {
+  /** Sets `sim:route` when `set` is given (a literal: the node's value), then reads it back into `got`. */
+  const slid = (set: string | null) => ({
+    7: {
+      name: 'cache',
+      nodes: {
+        0: { id: 0, name: 'Start', type: 'enter.start', values: { next: set === null ? 2 : 1 } },
+        1: { id: 1, name: 'set', type: 'action.cacheSet', values: { key: 'sim:route', value: set ?? '', ttlSec: 60, next: 2 } },
+        2: { id: 2, name: 'get', type: 'query.cacheGet', values: { key: 'sim:route', storeInto: 'got', ifFound: 3, ifNotFound: 4 } },
+        3: { id: 3, name: 'found', type: 'output.reply', values: { code: 200, reason: 'found [got]' } },
+        4: { id: 4, name: 'not found', type: 'output.reply', values: { code: 404 } },
+      },
+    },
+  });
+  const sim = async (set: string | null, dryRun?: boolean) =>
+    (await post('/api/v1/simulate', { slid: slid(set), logic: 'cache', cd: sampleRegister(), ...(dryRun === undefined ? {} : { dryRun }) })).json().outcome;
+
+  test('a dry run reads its own sets, but never writes the instance cache that live calls read; dryRun=false does', async () => {
+    expect(await sim('dry')).toMatchObject({ status: 200, reason: 'found dry' });
+    expect(await sim(null)).toMatchObject({ status: 404 });
+    expect(await sim('real', false)).toMatchObject({ status: 200, reason: 'found real' });
+    expect(await sim(null)).toMatchObject({ status: 200, reason: 'found real' });
+    // a dry run over a live value sees its own value, and the live one stays
+    expect(await sim('dry again')).toMatchObject({ status: 200, reason: 'found dry again' });
+    expect(await sim(null, false)).toMatchObject({ status: 200, reason: 'found real' });
+  });
+});
