@@ -31,7 +31,7 @@ const hashValue = {
       value: {
         type: ['string', 'number'],
         'x-var': true,
-        description: 'variable to hash, or text with [variable] placeholders (e.g. "[fromUser]@[fromHost]")',
+        description: 'variable to hash, or text with [variable] placeholders (e.g. "[calling]>[called]")',
       },
       algorithm: { type: 'string', enum: ['sha256', 'sha512'], default: 'sha256', description: 'digest algorithm' },
       encoding: { type: 'string', enum: ['hex', 'base64url'], default: 'hex', description: 'how the digest is written into the variable' },
@@ -45,7 +45,6 @@ const hashValue = {
       ifTooLong: {
         type: ['integer', 'string', 'null'],
         'x-exit': true,
-        'x-optional': true,
         description: `node taken when the value is longer than ${MAX_INPUT_BYTES} bytes (the variable is then set to "")`,
       },
     },
