@@ -13,7 +13,7 @@ import { parseDigestCredentials } from '../services/auth';
 import { maskPassword, migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
 import { ConfigError, configReferenceMarkdown, loadConfig } from '../server/config';
 import { hardenDataDirs, restrictUmask } from '../server/data-dir';
-import { loadNodePlugins, registryOf } from '../server/node-plugins';
+import { loadNodePlugins, PluginError, registryOf } from '../server/node-plugins';
 import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
 import { secretDirs } from './paths';
@@ -257,15 +257,17 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .description('configuration')
     .command('check')
     .argument('<file>', 'YAML or JSON configuration')
-    .description('validate a configuration file (with SIPFLOW_* environment overrides); every error names its key')
+    .description('validate a configuration file (with SIPFLOW_* environment overrides) and load its node plug-ins; every error names its key or plug-in')
     .action((file: string) => {
       try {
         const c = loadConfig(file);
+        // the plug-ins as serve loads them: one that cannot be used is found before a start
+        const types = loadNodePlugins(c.nodes.plugins).flatMap((p) => p.types.map((t) => t.type));
         console.log(
-          `${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)})`,
+          `${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)}${types.length ? `, plug-in node types ${types.join(', ')}` : ''})`,
         );
       } catch (e) {
-        if (e instanceof ConfigError) {
+        if (e instanceof ConfigError || e instanceof PluginError) {
           console.error(e.message);
           status.code = 1;
           return;

@@ -1,6 +1,7 @@
 /**
  * Loading a `.slid`: envelope schema, each node's values against its type's schema, graph rules,
- * then compilation of every logic into closures. Every problem is reported, each located as
+ * then compilation of every logic into closures (a node type whose check or compile throws, a
+ * plug-in's bug, is a problem of that node). Every problem is reported, each located as
  * `file › logic 24 "registration" › node 3 "check authUsername" › values/conditions/1/operator: …`.
  */
 import type { CompileContext, CompiledNode, Exit, NodeType } from './node-type';

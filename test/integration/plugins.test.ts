@@ -156,12 +156,19 @@ describe('the CLI with --config', () => {
     expect(unknown.code).toBe(1);
   });
 
-  test('a plug-in that cannot be used: the command refuses with the plug-in and the problem', async () => {
+  test('a plug-in that cannot be used: the command refuses with the plug-in and the problem; config check finds it', async () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'nodes:\n  plugins: [./missing-plugin]\n');
+    const missing = path.join(dir, 'missing-plugin');
     const r = await sipflow('docs', 'nodes', '--config', bad);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`sipflow: nodes.plugins: plug-in "${path.join(dir, 'missing-plugin')}": ${path.join(dir, 'missing-plugin')} does not exist`);
+    expect(r.err).toBe(`sipflow: nodes.plugins: plug-in "${missing}": ${missing} does not exist`);
+    const check = await sipflow('config', 'check', bad);
+    expect(check.code).toBe(1);
+    expect(check.err).toBe(`nodes.plugins: plug-in "${missing}": ${missing} does not exist`);
+    const good = await sipflow('config', 'check', configFile);
+    expect(good.code).toBe(0);
+    expect(good.out).toContain('plug-in node types example.hashValue');
   });
 });
 
