@@ -181,6 +181,15 @@ describe('a plug-in that cannot be used refuses the start, naming the plug-in an
     const twice = plugin('dup-self', exporting(declared(), declared()));
     expect(refusal(twice)).toBe(`nodes.plugins: plug-in "${twice}": node type "acme.ok" is also declared by this plug-in`);
   });
+
+  test('schemas valid alone that clash together (one $id twice) refuse the registry, naming the plug-ins', () => {
+    const schema = "valuesSchema: { $id: 'https://acme.example/values', type: 'object' }";
+    const a = plugin('id-a', exporting(declared(`type: 'acme.a', ${schema}`)));
+    const b = plugin('id-b', exporting(declared(`type: 'acme.b', ${schema}`)));
+    expect(() => nodeRegistry([a, b])).toThrow(
+      `nodes.plugins: plug-in "${a}", "${b}": the node types do not load together: schema with key or id "https://acme.example/values" already exists`,
+    );
+  });
 });
 
 describe('where plug-ins come from', () => {
