@@ -7,12 +7,13 @@ import { buildCallDescriptor, callDescriptorJson } from '../engine/cd';
 import { formatProblem, loadSlidText, type LoadResult } from '../engine/load';
 import { runLogic } from '../engine/run';
 import { redactCallDescriptorJson, redactTrace } from '../engine/secrets';
-import { builtinRegistry } from '../nodes';
+import type { NodeRegistry } from '../engine/registry';
 import { nodeReferenceMarkdown } from '../nodes/reference';
 import { parseDigestCredentials } from '../services/auth';
 import { maskPassword, migrate, openDirectory, seed, createSubscribers, type Subscribers } from '../services/directory';
 import { ConfigError, configReferenceMarkdown, loadConfig } from '../server/config';
 import { hardenDataDirs, restrictUmask } from '../server/data-dir';
+import { loadNodePlugins, PluginError, registryOf } from '../server/node-plugins';
 import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
 import { secretDirs } from './paths';
@@ -32,9 +33,18 @@ function readText(file: string, what: string): string {
   }
 }
 
-export function loadFlowFile(file: string): LoadResult {
-  return loadSlidText(readText(file, 'service logic'), path.basename(file), builtinRegistry());
+export function loadFlowFile(file: string, registry: NodeRegistry): LoadResult {
+  return loadSlidText(readText(file, 'service logic'), path.basename(file), registry);
 }
+
+/**
+ * The node plug-ins of `--config` (and SIPFLOW_NODES_PLUGINS), as `serve` loads them: flows that
+ * use a plug-in's node validate and run with the same configuration.
+ */
+function pluginsOf(configFile: string | undefined) {
+  return loadNodePlugins(loadConfig(configFile).nodes.plugins);
+}
+const configOption = ['--config <file>', 'configuration whose nodes.plugins add node types (as serve loads them)'] as const;
 
 function directoryUrl(opts: { dataDir: string; directoryUrl?: string }): string {
   return opts.directoryUrl ?? process.env.SIPFLOW_DIRECTORY_URL ?? path.join(opts.dataDir, 'directory');
@@ -91,11 +101,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .command('validate')
     .description('validate .slid files; prints every problem, exit 1 when any is an error')
     .argument('<files...>')
-    .action((files: string[]) => {
+    .option(...configOption)
+    .action((files: string[], o: { config?: string }) => {
+      const registry = registryOf(pluginsOf(o.config));
       let errors = 0;
       let warnings = 0;
       for (const file of files) {
-        const { problems } = loadFlowFile(file);
+        const { problems } = loadFlowFile(file, registry);
         for (const p of problems) {
           console.log(`${p.severity}: ${formatProblem({ ...p, file })}`);
           if (p.severity === 'error') errors++;
@@ -114,12 +126,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .option('--trace', 'include the trace of steps')
     .option('--realm <realm>', 'digest realm (default: the From host)')
     .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
+    .option(...configOption)
     .action(
       async (
         file: string,
-        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean },
+        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean; config?: string },
       ) => {
-        const loaded = loadFlowFile(file);
+        const loaded = loadFlowFile(file, registryOf(pluginsOf(o.config)));
         const errors = loaded.problems.filter((p) => p.severity === 'error');
         if (!loaded.service) throw new UsageError(errors.map((p) => formatProblem({ ...p, file })).join('\n'));
         if (!loaded.service.find(o.logic)) {
@@ -244,15 +257,17 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .description('configuration')
     .command('check')
     .argument('<file>', 'YAML or JSON configuration')
-    .description('validate a configuration file (with SIPFLOW_* environment overrides); every error names its key')
+    .description('validate a configuration file (with SIPFLOW_* environment overrides) and load its node plug-ins; every error names its key or plug-in')
     .action((file: string) => {
       try {
         const c = loadConfig(file);
+        // the plug-ins as serve loads them: one that cannot be used is found before a start
+        const types = loadNodePlugins(c.nodes.plugins).flatMap((p) => p.types.map((t) => t.type));
         console.log(
-          `${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)})`,
+          `${file}: OK (${c.sip.listeners.length} listener(s), directory ${c.directory.url ? maskPassword(c.directory.url) : path.join(c.dataDir, 'directory')}, location ${maskPassword(c.location.url)}${types.length ? `, plug-in node types ${types.join(', ')}` : ''})`,
         );
       } catch (e) {
-        if (e instanceof ConfigError) {
+        if (e instanceof ConfigError || e instanceof PluginError) {
           console.error(e.message);
           status.code = 1;
           return;
@@ -265,9 +280,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .command('docs')
     .description('print a reference generated from the schemas: nodes (docs/nodes.md) or config (docs/configuration.md)')
     .argument('[what]', 'nodes or config', 'nodes')
-    .action((what: string) => {
-      if (what === 'nodes') console.log(nodeReferenceMarkdown(builtinRegistry().list()));
-      else if (what === 'config') console.log(configReferenceMarkdown());
+    .option(...configOption)
+    .action((what: string, o: { config?: string }) => {
+      if (what === 'nodes') {
+        const plugins = pluginsOf(o.config);
+        const pluginOf = new Map(plugins.flatMap((p) => p.types.map((t) => [t.type, p.plugin] as const)));
+        console.log(nodeReferenceMarkdown(registryOf(plugins).list(), (type) => pluginOf.get(type)));
+      } else if (what === 'config') console.log(configReferenceMarkdown());
       else throw new UsageError(`docs: unknown reference "${what}" (nodes, config)`);
     });
 

@@ -1,6 +1,7 @@
 /**
  * Loading a `.slid`: envelope schema, each node's values against its type's schema, graph rules,
- * then compilation of every logic into closures. Every problem is reported, each located as
+ * then compilation of every logic into closures (a node type whose check or compile throws, a
+ * plug-in's bug, is a problem of that node). Every problem is reported, each located as
  * `file › logic 24 "registration" › node 3 "check authUsername" › values/conditions/1/operator: …`.
  */
 import type { CompileContext, CompiledNode, Exit, NodeType } from './node-type';
@@ -39,6 +40,7 @@ export interface LoadResult {
 export { START_TYPE } from './slid';
 
 const unset = (v: unknown) => v === undefined || v === null || v === '';
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Locates an envelope error path `/24/nodes/3/type` as logic, node and pointer. */
 function locateEnvelopePath(doc: Record<string, unknown>, path: string): Pick<Problem, 'logicId' | 'logicName' | 'nodeId' | 'nodeName' | 'pointer'> {
@@ -97,7 +99,9 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
   }
   reviewAfterAuth(file, reachable, registry, problems);
   if (problems.some((p) => p.severity === 'error')) return { doc, problems };
-  return { doc, problems, service: compileService(doc, registry) };
+  const service = compileService(doc, registry, (p) => problems.push({ severity: 'error', file, ...p }));
+  if (problems.some((p) => p.severity === 'error')) return { doc, problems };
+  return { doc, problems, service };
 }
 
 /**
@@ -178,7 +182,14 @@ function checkLogic(
       continue;
     }
     for (const e of registry.validateValues(node.type, node.values)) at(node, `values${e.pointer ? '/' + e.pointer : ''}`, e.message);
-    for (const [pointer, message] of type.check?.(node.values) ?? []) at(node, `values/${pointer}`, message);
+    // a check that throws (a plug-in's bug) is the node's problem, not the loader's crash
+    let checked: Array<[string, string]>;
+    try {
+      checked = type.check?.(node.values) ?? [];
+    } catch (e) {
+      checked = [['', `check failed: ${errorText(e)}`]];
+    }
+    for (const [pointer, message] of checked) at(node, pointer ? `values/${pointer}` : 'values', message);
     checkLogicRefs(type, node, at, logicExists);
     const targets: string[] = [];
     for (const exit of registry.exits(type, node.values)) {
@@ -232,17 +243,36 @@ export function knownVariables(doc: SlidDocument, registry: NodeRegistry): Set<s
   });
 }
 
-export function compileService(doc: SlidDocument, registry: NodeRegistry): CompiledService {
+/** Where a node's compile step failed (loadSlid reports it as a located error). */
+export type CompileFailure = Pick<Problem, 'logicId' | 'logicName' | 'nodeId' | 'nodeName' | 'message'>;
+
+/**
+ * Compiles every logic. A node type whose compile throws (a plug-in's bug, or values no check
+ * caught) goes to `onFailure`, located; without it the error is thrown, naming the node.
+ */
+export function compileService(doc: SlidDocument, registry: NodeRegistry, onFailure?: (f: CompileFailure) => void): CompiledService {
   const logics = new Map<string, CompiledLogic>();
   const known = knownVariables(doc, registry);
   const secrets = secretVariables(doc, registry, known);
-  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry, known, secrets));
+  const fail =
+    onFailure ??
+    ((f: CompileFailure) => {
+      throw new Error(`logic ${f.logicId} "${f.logicName}" › node ${f.nodeId} "${f.nodeName}": ${f.message}`);
+    });
+  for (const [logicId, logic] of Object.entries(doc)) logics.set(logicId, compileLogic(logicId, logic, registry, known, secrets, fail));
   const byName = new Map<string, CompiledLogic>();
   for (const l of logics.values()) if (!byName.has(l.name)) byName.set(l.name, l);
   return { logics, find: (ref) => logics.get(ref) ?? byName.get(ref), secrets };
 }
 
-function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry, known: ReadonlySet<string>, secrets: ReadonlySet<string>): CompiledLogic {
+function compileLogic(
+  logicId: string,
+  logic: SlidLogic,
+  registry: NodeRegistry,
+  known: ReadonlySet<string>,
+  secrets: ReadonlySet<string>,
+  fail: (f: CompileFailure) => void,
+): CompiledLogic {
   const nodes = new Map<string, CompiledNode>();
   const pending: Array<{ exit: Exit & { node: CompiledNode | null }; target: string }> = [];
   let start: CompiledNode | undefined;
@@ -285,7 +315,15 @@ function compileLogic(logicId: string, logic: SlidLogic, registry: NodeRegistry,
       where: `logic ${logicId} "${logic.name}" › node ${compiled.id} "${compiled.name}"`,
       isSecret: (name) => secrets.has(name),
     };
-    compiled.run = type.compile(node.values, ctx);
+    let message: string | undefined;
+    try {
+      const run: unknown = type.compile(node.values, ctx);
+      if (typeof run === 'function') compiled.run = run as CompiledNode['run'];
+      else message = 'does not compile: its compile step returned no run function';
+    } catch (e) {
+      message = `does not compile: ${errorText(e)}`;
+    }
+    if (message !== undefined) fail({ logicId, logicName: logic.name, nodeId: compiled.id, nodeName: compiled.name, message });
   }
   for (const { exit, target } of pending) exit.node = nodes.get(target) ?? null;
   if (!start) throw new Error(`logic ${logicId} has no start node`);

@@ -35,16 +35,22 @@ function rows(schema: JsonSchema, prefix: string, out: string[]): void {
   }
 }
 
-export function nodeReferenceMarkdown(types: NodeType[]): string {
+/**
+ * The reference of these node types; `pluginOf` names the plug-in (nodes.plugins entry) a type
+ * comes from, for `sipflow docs nodes --config` (built-in types: undefined).
+ */
+export function nodeReferenceMarkdown(types: NodeType[], pluginOf: (type: string) => string | undefined = () => undefined): string {
+  const plugins = types.some((t) => pluginOf(t.type) !== undefined);
   const out = [
     '# Node reference',
     '',
-    'Generated from the node modules in `nodes/` (`npm run docs`); do not edit by hand.',
+    `Generated from the node modules in \`nodes/\`${plugins ? ' and the plug-ins of `nodes.plugins`' : ''} (\`npm run docs\`); do not edit by hand.`,
     "Every parameter lives in the node's `values`; exits are fields holding the id of the next node.",
     '',
   ];
   for (const t of types) {
-    out.push(`## ${t.title} — \`${t.type}\``, '', t.description, '', `Category: ${t.category}.`, '');
+    const plugin = pluginOf(t.type);
+    out.push(`## ${t.title} — \`${t.type}\``, '', t.description, '', `Category: ${t.category}.${plugin === undefined ? '' : ` Plug-in: \`${plugin}\`.`}`, '');
     out.push('| field | type | required | notes |', '|---|---|---|---|');
     rows(t.valuesSchema, '', out);
     out.push('');

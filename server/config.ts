@@ -29,6 +29,15 @@ function isAddressOrCidr(s: string): boolean {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
 }
 
+/**
+ * A `nodes.plugins` entry naming an npm package (`name`, `@scope/name`: npm's naming rules);
+ * anything else (`./x`, `a/b`, `/opt/x`) is a path. As with require(), a file or folder next to
+ * the config file is written `./name`.
+ */
+export function isPluginPackageName(spec: string): boolean {
+  return /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/.test(spec);
+}
+
 /** The registered SIP transports (sip/transports: udp, tcp, …). */
 const transportName = z.enum(transportNames() as [string, ...string[]]);
 /** What a listener entry without `transport` nor `transports` gets (the deprecated form's default). */
@@ -548,7 +557,9 @@ export const configSchema = z
         plugins: z
           .array(z.string().min(1))
           .default([])
-          .describe('custom node types: folders (relative to the config file) or npm package names, each exporting node types declared like the built-in ones'),
+          .describe(
+            'node plug-ins loaded at start (trusted code, run in-process: docs/plugins.md): a folder or .js file (absolute, or relative to the config file: ./name for one beside it) or an npm package name (name, @scope/name: resolved from the working directory); each exports nodeTypes declared like the built-in nodes',
+          ),
 
         http: z
           .object({
@@ -738,7 +749,9 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   // relative paths in a config file are relative to the file
   const base = path.dirname(path.resolve(file));
   const rel = (p: string) => (path.isAbsolute(p) || /^[a-z]+:/i.test(p) ? p : path.join(base, p));
-  return { ...config, dataDir: rel(config.dataDir), flows: rel(config.flows) };
+  // plug-in folders too (npm package names stay names: server/node-plugins.ts resolves them)
+  const plugins = config.nodes.plugins.map((p) => (isPluginPackageName(p) ? p : rel(p)));
+  return { ...config, dataDir: rel(config.dataDir), flows: rel(config.flows), nodes: { ...config.nodes, plugins } };
 }
 
 /** JSON Schema of the configuration (for editors and the docs). */

@@ -20,11 +20,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ListenerGroup } from '../sip/listener-group';
 import { sipListeners, sipWebSocketListener, type Config } from './config';
+import type { NodeRegistry } from '../engine/registry';
 import { createFlowsStore, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
+import { loadNodePlugins, registryOf } from './node-plugins';
 import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
 import { createSecurity, type Security } from './security';
 import { listenerFrontEndOptions, listening, startSipServer, type SipServer } from './sip-server';
@@ -72,8 +74,8 @@ function decideWorkers(requested: 'auto' | number): number {
  * on first start it imports the shipped `flows/*.slid`. An activation swaps every front end's
  * logics at once; other instances notice by polling the store.
  */
-async function openFlows(config: Config, rt: Runtime, logger: Logger): Promise<FlowsStore> {
-  const flows = await createFlowsStore({ knex: rt.knex, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
+async function openFlows(config: Config, rt: Runtime, registry: NodeRegistry, logger: Logger): Promise<FlowsStore> {
+  const flows = await createFlowsStore({ knex: rt.knex, registry, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
   const imported = await flows.bootstrap(config.flows);
   if (imported.length) logger.info({ flows: imported }, 'imported shipped flows as release 1');
   return flows;
@@ -166,6 +168,10 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const { config, logger } = o;
   const workers = decideWorkers(config.sip.workers);
   const sipOverHttpListener = sipWebSocketListener(config); // throws when http.sipWebSocket names no ws socket
+  // node plug-ins (nodes.plugins): one that cannot be used refuses the start, before anything opens
+  const plugins = loadNodePlugins(config.nodes.plugins);
+  const registry = registryOf(plugins);
+  for (const p of plugins) logger.info({ plugin: p.plugin, file: p.file, types: p.types.map((t) => t.type) }, 'node plug-in loaded');
   // Replay protection must see every worker's accepted nonce-counts: one table in shared memory.
   const nonceCounts = SharedNonceCounter.create();
   // Nonces issued before this instant may have been used before the table above existed (a
@@ -183,7 +189,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   let security: Security;
   try {
     security = createSecurity(config.security, { logger, metrics: processMetrics() });
-    flows = await openFlows(config, rt, logger);
+    flows = await openFlows(config, rt, registry, logger);
     api = await startApi(config, rt, flows, logger, security);
   } catch (e) {
     await api?.close();

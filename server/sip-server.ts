@@ -8,6 +8,7 @@ import path from 'path';
 import { formatProblem, loadSlidText, type CompiledLogic, type CompiledService, type Problem } from '../engine/load';
 import type { LogPort } from '../engine/ports';
 import type { RunContext } from '../engine/types';
+import type { NodeRegistry } from '../engine/registry';
 import { builtinRegistry } from '../nodes';
 import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
 import { ListenerGroup } from '../sip/listener-group';
@@ -197,7 +198,7 @@ export interface LoadedFlows {
  * editor exports it (the same logic may appear in several files, e.g. `registration` inside
  * `pbx.slid` and alone in `registration.slid`); a logic runs with its own file's sub-logics.
  */
-export function loadFlows(target: string): LoadedFlows {
+export function loadFlows(target: string, registry: NodeRegistry = builtinRegistry()): LoadedFlows {
   if (!existsSync(target)) throw new Error(`flows: ${target} does not exist`);
   const paths = statSync(target).isDirectory()
     ? readdirSync(target)
@@ -209,7 +210,7 @@ export function loadFlows(target: string): LoadedFlows {
   const files: LoadedFlows['files'] = [];
   const problems: Problem[] = [];
   for (const file of paths) {
-    const r = loadSlidText(readFileSync(file, 'utf8'), path.basename(file), builtinRegistry());
+    const r = loadSlidText(readFileSync(file, 'utf8'), path.basename(file), registry);
     problems.push(...r.problems);
     if (r.service) files.push({ file: path.basename(file), service: r.service });
   }

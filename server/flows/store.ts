@@ -50,7 +50,8 @@ function checkName(name: string): void {
 export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore> {
   const warn = o.onWarning ?? (() => undefined);
   const listeners = new Set<(e: ActivationEvent) => void>();
-  const compiler = createFlowCompiler(o.registry ?? builtinRegistry());
+  const registry = o.registry ?? builtinRegistry();
+  const compiler = createFlowCompiler(registry);
   const repo = createFlowsRepository(o.knex);
   await migrateFlows(o.knex);
 
@@ -125,6 +126,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
   }
 
   const store: FlowsStore = {
+    registry,
     active: () => current.service,
     resolve: (ref) => current.resolve(ref),
     activeFlows: () => current.flows.slice(),

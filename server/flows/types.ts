@@ -4,6 +4,7 @@
  */
 import type { CompiledLogic, CompiledService } from '../../engine/load';
 import type { Problem } from '../../engine/problem';
+import type { NodeRegistry } from '../../engine/registry';
 import type { SlidDocument } from '../../engine/slid';
 
 export interface ReleaseInfo { version: number; createdAt: string; note: string | null }
@@ -43,6 +44,8 @@ export interface ActivationEvent {
 export interface ResolvedLogic { flow: string; version: number; service: CompiledService; logic: CompiledLogic }
 
 export interface FlowsStore {
+  /** The node types flows compile with: the built-ins plus the configured plug-ins (the API validates and lists with it too). */
+  readonly registry: NodeRegistry;
   /** The composite service of every active flow (unqualified refs: primary flow first, then by flow name; `flow/logic` qualifies). */
   active(): CompiledService;
   /** Which flow, version and flow-local service a logic ref resolves to in the active set. */

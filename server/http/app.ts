@@ -223,6 +223,6 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
-  await app.register(designerPlugin, { directory: o.runtime.directory });
+  await app.register(designerPlugin, { directory: o.runtime.directory, registry: o.flows.registry });
   return app;
 }

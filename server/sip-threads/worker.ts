@@ -14,7 +14,7 @@ import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { CachePort } from '../../engine/ports';
 import type { RunContext } from '../../engine/types';
 import { calendarClock } from '../calendar';
-import { builtinRegistry } from '../../nodes';
+import type { NodeRegistry } from '../../engine/registry';
 import { createDigestAuth, SharedNonceCounter } from '../../services/auth';
 import { createCachedDirectory } from '../../services/directory/cache';
 import { DirectoryChanges } from '../../services/directory/changes';
@@ -31,6 +31,7 @@ import { sipListeners } from '../config';
 import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
+import { nodeRegistry } from '../node-plugins';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
   Outbox,
@@ -120,11 +121,18 @@ const ctx: RunContext = {
   cache,
 };
 
+/**
+ * The node types of this thread: the built-ins plus the plug-ins of the configuration the
+ * dispatcher started with (each thread loads its own copy; the first compile, at start, loads them,
+ * so a plug-in failing here fails the thread's start).
+ */
+let registry: NodeRegistry | undefined;
+
 /** The active flows compiled here, resolved like the flows store does. */
 function compile(flows: FlowText[]): { service: CompiledService; resolve(ref: string): LogicTarget | undefined } {
-  const registry = builtinRegistry();
+  const types = (registry ??= nodeRegistry(init.config.nodes.plugins));
   const compiled = flows.map((f) => {
-    const r = loadSlidText(f.text, `${f.flow} v${f.version}`, registry);
+    const r = loadSlidText(f.text, `${f.flow} v${f.version}`, types);
     if (!r.service) throw new Error(`flow "${f.flow}" release ${f.version} does not compile here`);
     return { flow: f.flow, version: f.version, service: r.service };
   });

@@ -8,7 +8,6 @@ import { loadSlid, loadSlidText, type CompiledService } from '../../../engine/lo
 import { runLogic } from '../../../engine/run';
 import { redactCallDescriptorJson, redactTrace } from '../../../engine/secrets';
 import type { CallDescriptor, RunContext, TraceStep } from '../../../engine/types';
-import { builtinRegistry } from '../../../nodes';
 import { parseDigestCredentials } from '../../../services/auth';
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
@@ -164,7 +163,8 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
       let flow: string | null = null;
       let version: number | 'development' | null = null;
       if (b.slid !== undefined) {
-        const loaded = typeof b.slid === 'string' ? loadSlidText(b.slid, 'slid', builtinRegistry()) : loadSlid(b.slid, 'slid', builtinRegistry());
+        const registry = deps.flows.registry;
+        const loaded = typeof b.slid === 'string' ? loadSlidText(b.slid, 'slid', registry) : loadSlid(b.slid, 'slid', registry);
         if (!loaded.service) throw new FlowProblemsError(loaded.problems, 'body/slid');
         service = loaded.service;
       } else if (b.flow !== undefined) {
