@@ -16,7 +16,9 @@ import { replyNode } from './reply';
 import { saveLocationNode } from './save-location';
 import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
+import { setDateTimeNode } from './set-date-time';
 import { startNode } from './start';
+import { timeConditionNode } from './time-condition';
 
 export const NODE_TYPES: NodeType[] = [
   startNode,
@@ -35,6 +37,9 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
+  // issue 14, date and time
+  timeConditionNode,
+  setDateTimeNode,
 ];
 
 let shared: NodeRegistry | undefined;
