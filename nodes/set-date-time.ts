@@ -81,6 +81,7 @@ export const setDateTimeNode: NodeType<Values> = {
         type: 'array',
         maxItems: 50,
         default: [{ part: 'iso', storeInto: 'now' }],
+        description: 'what to write, in order: each part into its variable',
         items: {
           type: 'object',
           required: ['part', 'storeInto'],
@@ -98,7 +99,7 @@ export const setDateTimeNode: NodeType<Values> = {
               maxLength: 100,
               description: "luxon format tokens when part is format (`yyyy-LL-dd HH:mm`, `cccc`, 'literal text' in quotes)",
             },
-            storeInto: writesVariable,
+            storeInto: { ...writesVariable, description: 'variable receiving the part' },
           },
         },
       },

@@ -146,7 +146,7 @@ export const timeConditionNode: NodeType<Values> = {
               default: 'holiday_date',
               description: 'column of holidaysTable holding the day (a date, or text YYYY-MM-DD), compared with the local date',
             },
-            ifMatch: nodeRef,
+            ifMatch: { ...nodeRef, description: 'taken when this rule matches' },
           },
         },
       },
