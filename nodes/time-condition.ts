@@ -80,6 +80,9 @@ function dateOf(d: unknown): DateBound | null {
   return null;
 }
 
+/** check() also sees values the schema refused: a part that is not a list has no items to check. */
+const listOf = <T>(x: T[] | undefined): T[] => (Array.isArray(x) ? x : []);
+
 export const timeConditionNode: NodeType<Values> = {
   type: 'analysis.timeCondition',
   title: 'Time condition',
@@ -157,9 +160,9 @@ export const timeConditionNode: NodeType<Values> = {
   },
   check(v) {
     const problems: Array<[string, string]> = [...checkZone(v.timezone)];
-    (Array.isArray(v.rules) ? v.rules : []).forEach((rule, i) => {
+    listOf(v.rules).forEach((rule, i) => {
       if (!rule || typeof rule !== 'object') return;
-      (rule.times ?? []).forEach((t, j) => {
+      listOf(rule.times).forEach((t, j) => {
         const from = minutesOf(t?.from);
         const to = minutesOf(t?.to);
         const at = `rules/${i}/times/${j}`;
@@ -168,7 +171,7 @@ export const timeConditionNode: NodeType<Values> = {
         if (to === null) problems.push([`${at}/to`, `not a time HH:MM (00:00…24:00): ${JSON.stringify(t?.to)}`]);
         if (from !== null && from === to) problems.push([at, 'empty range (from = to); the whole day is 00:00–24:00']);
       });
-      (rule.dates ?? []).forEach((d, j) => {
+      listOf(rule.dates).forEach((d, j) => {
         const at = `rules/${i}/dates/${j}`;
         const from = dateOf(d?.from);
         const to = d?.to === undefined || d?.to === '' ? from : dateOf(d.to);

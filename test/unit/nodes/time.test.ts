@@ -270,6 +270,11 @@ describe('analysis.timeCondition', () => {
       expect.stringMatching(/rules\/0\/holidaysTable.*must match pattern/),
     ]);
     expect(problems({ rules: [{ weekdays: ['monday'], ifMatch: 2 }] })).toEqual([expect.stringMatching(/rules\/0\/weekdays\/0/)]);
+    // shapes the schema refuses are reported, not thrown on
+    expect(problems({ rules: [{ times: '09:00-17:00', dates: 5, ifMatch: 2 }, null] })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/rules\/0\/times: must be array/), expect.stringMatching(/rules\/1: must be object/)]),
+    );
+    expect(problems({ rules: 'always' })).toEqual([expect.stringMatching(/rules: must be array/)]);
   });
 });
 
