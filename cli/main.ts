@@ -5,6 +5,7 @@ import { readFileSync } from 'fs';
 import path from 'path';
 import { buildCallDescriptor, callDescriptorJson } from '../engine/cd';
 import { formatProblem, loadSlidText, type LoadResult } from '../engine/load';
+import { parseInstant } from '../engine/instant';
 import { runLogic } from '../engine/run';
 import { redactCallDescriptorJson, redactTrace } from '../engine/secrets';
 import type { NodeRegistry } from '../engine/registry';
@@ -59,6 +60,13 @@ async function withSubscribers<T>(opts: { dataDir: string; directoryUrl?: string
     await knex.destroy();
   }
 }
+
+/** `--now`: the run's clock stands still at this instant (epoch ms). */
+const instant = (v: string) => {
+  const ms = parseInstant(v);
+  if (ms instanceof Error) throw new InvalidArgumentError(ms.message);
+  return ms;
+};
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -127,10 +135,21 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .option('--realm <realm>', 'digest realm (default: the From host)')
     .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
     .option(...configOption)
+    .option('--now <instant>', 'run at this instant (ISO 8601 with offset, e.g. 2026-12-24T18:30:00+01:00): the clock the date and time nodes read', instant)
     .action(
       async (
         file: string,
-        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean; config?: string },
+        o: {
+          logic: string;
+          cd: string;
+          trace?: boolean;
+          dataDir: string;
+          directoryUrl?: string;
+          realm?: string;
+          revealSecrets?: boolean;
+          config?: string;
+          now?: number;
+        },
       ) => {
         const loaded = loadFlowFile(file, registryOf(pluginsOf(o.config)));
         const errors = loaded.problems.filter((p) => p.severity === 'error');
@@ -156,7 +175,9 @@ export function buildProgram(status: Status = { code: 0 }): Command {
         const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: directoryUrl(o), realm: o.realm, provision: false });
         try {
           await migrate(rt.knex);
-          const result = await runLogic(loaded.service, o.logic, cd, rt.ctx, { trace: o.trace });
+          const now = o.now;
+          const ctx = now === undefined ? rt.ctx : { ...rt.ctx, clock: { now: () => now } };
+          const result = await runLogic(loaded.service, o.logic, cd, ctx, { trace: o.trace });
           const secrets = o.revealSecrets ? null : loaded.service.secrets;
           const cdJson = callDescriptorJson(result.cd);
           const out: Record<string, unknown> = { outcome: result.outcome, cd: secrets === null ? cdJson : redactCallDescriptorJson(cdJson, secrets) };

@@ -65,8 +65,8 @@ export function serveConfig(o: ServeCliOptions): Config {
   const tls = { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile };
   // the configuration file was checked; the command line adds to it: a TLS or WSS socket needs its certificate
   const problems = tlsProblems(sipListeners(listeners), tls);
-  if (o.now !== undefined && !isoInstant.safeParse(o.now).success)
-    problems.push(`--now: must be an ISO-8601 instant with its offset (2026-12-24T10:00:00+01:00), not "${o.now}"`);
+  const now = o.now === undefined ? undefined : isoInstant.safeParse(o.now);
+  if (now?.success === false) problems.push(`--now "${o.now}": ${now.error.issues[0].message}`);
   if (problems.length > 0) throw new ConfigError(problems, 'command line');
   return {
     ...c,

@@ -16,6 +16,7 @@ import { replyNode } from './reply';
 import { saveLocationNode } from './save-location';
 import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
+import { setDateTimeNode } from './set-date-time';
 import { startNode } from './start';
 // issue 14, lists, JSON, JWT and caching
 import { appendRowNode } from './append-row';
@@ -28,6 +29,7 @@ import { jsonToListNode } from './json-to-list';
 import { jwtNode } from './jwt';
 import { listToJsonNode } from './list-to-json';
 import { rotateListNode } from './rotate-list';
+import { timeConditionNode } from './time-condition';
 
 export const NODE_TYPES: NodeType[] = [
   startNode,
@@ -57,6 +59,9 @@ export const NODE_TYPES: NodeType[] = [
   jwtNode,
   cacheSetNode,
   cacheGetNode,
+  // issue 14, date and time
+  timeConditionNode,
+  setDateTimeNode,
 ];
 
 let shared: NodeRegistry | undefined;

@@ -9,11 +9,14 @@
  * Every SIP thread derives the same offset from the process's boot epoch (WorkerInit.bootEpoch),
  * so all threads agree on the calendar's time.
  */
+import { parseInstant } from '../engine/instant';
 import type { Clock } from '../engine/ports';
 
 /** The calendar for `nodes.now` (an ISO-8601 instant, checked by the config schema), or undefined (the real clock). */
 export function calendarClock(start: string | undefined, bootEpoch: number): Clock | undefined {
   if (start === undefined) return undefined;
-  const offset = Date.parse(start) - bootEpoch;
+  const at = parseInstant(start);
+  if (at instanceof Error) throw new Error(`nodes.now: ${at.message}`);
+  const offset = at - bootEpoch;
   return { now: () => Date.now() + offset };
 }

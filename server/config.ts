@@ -9,17 +9,16 @@ import { isIP } from 'net';
 import path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { parseInstant } from '../engine/instant';
 import { transportNamed, transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0);
 /** An ISO-8601 instant with its offset: `2026-12-24T10:00:00+01:00`, `2026-12-24T09:00:00Z`. */
-export const isoInstant = z
-  .string()
-  .refine(
-    (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)),
-    'must be an ISO-8601 instant with its offset (2026-12-24T10:00:00+01:00)',
-  );
+export const isoInstant = z.string().superRefine((v, ctx) => {
+  const at = parseInstant(v);
+  if (at instanceof Error) ctx.addIssue({ code: 'custom', message: at.message });
+});
 
 /** `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32` (security.trustedSources; parsed by services/guard/trusted.ts). */
 function isAddressOrCidr(s: string): boolean {

@@ -93,6 +93,8 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
   const [username, setUsername] = useState('francesco');
   const [password, setPassword] = useState('123456');
   const [revealSecrets, setRevealSecrets] = useState(false);
+  /** `datetime-local` value (this browser's zone), empty = the server's current time. */
+  const [at, setAt] = useState('');
   const [running, setRunning] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [requests, setRequests] = useState<Request[]>([]);
@@ -132,8 +134,11 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
     onHighlight(null);
     try {
       const cd = JSON.parse(cdText) as Record<string, unknown>;
+      const instant = at ? new Date(at) : null;
+      if (instant && Number.isNaN(instant.getTime())) throw new RangeError(`run at: not a date and time: ${at}`);
+      const now = instant ? instant.toISOString() : undefined;
       const done: Request[] = [];
-      const first = await api.simulate({ slid: doc, logic: logicId, cd, trace: true, revealSecrets });
+      const first = await api.simulate({ slid: doc, logic: logicId, cd, trace: true, revealSecrets, now });
       done.push({ input: cd, result: first });
       const o = first.outcome;
       if (sample.answerChallenge && o.kind === 'challenge') {
@@ -150,12 +155,12 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
         const cseq = /^(\d+)\s+(\S+)/.exec(String(headers.CSeq ?? ''));
         if (cseq) headers.CSeq = `${Number(cseq[1]) + 1} ${cseq[2]}`;
         const second = { ...cd, headers };
-        done.push({ input: second, result: await api.simulate({ slid: doc, logic: logicId, cd: second, trace: true, revealSecrets }) });
+        done.push({ input: second, result: await api.simulate({ slid: doc, logic: logicId, cd: second, trace: true, revealSecrets, now }) });
       }
       setRequests(done);
       onHighlight(highlightFor(splitPasses(done)));
     } catch (e) {
-      setError(e instanceof SyntaxError ? `call descriptor: ${e.message}` : e instanceof ApiFailure ? e.message : String(e));
+      setError(e instanceof SyntaxError ? `call descriptor: ${e.message}` : e instanceof ApiFailure || e instanceof RangeError ? e.message : String(e));
     } finally {
       setRunning(false);
     }
@@ -202,6 +207,17 @@ export function Simulate({ api, doc, logicId, onHighlight, onFocusNode }: Props)
       <label className="field">
         call descriptor (JSON)
         <textarea data-testid="sim-cd" className="mono" rows={8} value={cdText} onChange={(e) => setCdText(e.target.value)} spellCheck={false} />
+      </label>
+      <label className="field" title="the clock time conditions and setDateTime read, in this browser's time zone; empty: now">
+        run at
+        <span className="row">
+          <input type="datetime-local" step={1} data-testid="sim-now" value={at} onChange={(e) => setAt(e.target.value)} />
+          {at && (
+            <button data-testid="sim-now-clear" onClick={() => setAt('')}>
+              now
+            </button>
+          )}
+        </span>
       </label>
       <div className="row">
         <button className="primary" data-testid="sim-run" disabled={running || !doc || !logicId} onClick={run}>

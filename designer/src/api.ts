@@ -130,8 +130,8 @@ export class Api {
   activate(name: string, version: number) {
     return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate`, '{}');
   }
-  /** Secrets (passwords, credentials headers) come back as REDACTED unless `revealSecrets`. */
-  simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean }) {
+  /** Secrets (passwords, credentials headers) come back as REDACTED unless `revealSecrets`; `now` (ISO 8601 instant) fixes the run's clock. */
+  simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean; now?: string }) {
     return this.json<SimulateResult>('POST', '/api/v1/simulate', JSON.stringify(body));
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { buildCallDescriptor, callDescriptorJson } from '../../../engine/cd';
+import { parseInstant } from '../../../engine/instant';
 import { loadSlid, loadSlidText, type CompiledService } from '../../../engine/load';
 import { runLogic } from '../../../engine/run';
 import { redactCallDescriptorJson, redactTrace } from '../../../engine/secrets';
@@ -93,6 +94,7 @@ interface SimulateBody {
   trace?: boolean;
   dryRun?: boolean;
   revealSecrets?: boolean;
+  now?: string;
 }
 
 const logicNames = (s: CompiledService) =>
@@ -114,7 +116,8 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
           'Runs a flow\'s active release (or `version`, or "development"), an inline `slid`, or by default the active set. ' +
           "dryRun (default true) keeps the real directory and auth but registers into a private in-memory copy of the AoR's bindings, and caches into a private table read before the instance cache, " +
           'so a simulated REGISTER never changes the real location service; dryRun=false writes real bindings. ' +
-          'Secrets (passwords, HA1s, credentials headers, digest responses) are "[redacted]" in `cd` and `trace` unless `revealSecrets` is true or `?reveal=secrets`.',
+          'Secrets (passwords, HA1s, credentials headers, digest responses) are "[redacted]" in `cd` and `trace` unless `revealSecrets` is true or `?reveal=secrets`. ' +
+          '`now` runs the logic at another instant (time conditions, setDateTime; dry runs only).',
         querystring: revealQuerySchema,
         body: {
           type: 'object',
@@ -133,6 +136,12 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
             trace: { type: 'boolean', default: true },
             dryRun: { type: 'boolean', default: true },
             revealSecrets: revealSecretsField,
+            now: {
+              type: 'string',
+              maxLength: 40,
+              description:
+                'run at this instant (ISO 8601 with offset, e.g. 2026-12-24T18:30:00+01:00): the clock the date and time nodes read (default: the current time)',
+            },
           },
           required: ['logic', 'cd'],
           additionalProperties: false,
@@ -186,10 +195,16 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
         }
       }
       if (!logic) throw new ApiError(400, `body/logic: no logic "${b.logic}" here (logics: ${logicNames(service) || 'none'})`);
+      const now = b.now === undefined ? undefined : parseInstant(b.now);
+      if (now instanceof Error) throw new ApiError(400, `body/now: ${now.message}`);
+      // real bindings are written with the real clock only
+      if (now !== undefined && b.dryRun === false)
+        throw new ApiError(400, 'body/now: only in a dry run (dryRun=false writes real bindings, dated by the real clock)');
       const cd = toCd(b.cd);
       const log = req.log.child({ callId: cd.vars.callId ?? null, simulate: true });
       const ctx: RunContext = {
         ...deps.ctx,
+        ...(now === undefined ? {} : { clock: { now: () => now }, calendar: { now: () => now } }),
         location: b.dryRun === false ? deps.ctx.location : dryRunLocation(deps.ctx.location, deps.registrarOptions),
         cache: b.dryRun === false ? deps.ctx.cache : dryRunCache(deps.ctx.cache),
         log: logPort(log),

@@ -314,6 +314,25 @@ test('simulate the three-pass REGISTER: path highlighted, final outcome 200', as
   await shot('06-simulate-pass1');
 });
 
+test('the simulator runs at the instant of its "run at" field', async () => {
+  await openFlow('registration');
+  await page.getByTestId('tab-simulate').click();
+  await page.getByTestId('sim-sample').selectOption('register-auth');
+  await page.getByTestId('sim-now').fill('2027-01-04T10:00:00');
+  const sent = page.waitForRequest((r) => r.url().endsWith('/api/v1/simulate') && r.method() === 'POST');
+  await page.getByTestId('sim-run').click();
+  // the browser's local time, sent as an instant
+  const expected = await page.evaluate(() => new Date('2027-01-04T10:00:00').toISOString());
+  expect((await sent).postDataJSON().now).toBe(expected);
+  await want(page.getByTestId('sim-outcome')).toContainText('register 200', { timeout: 20_000 });
+  // cleared: the server's current time (no `now` sent)
+  await page.getByTestId('sim-now-clear').click();
+  const again = page.waitForRequest((r) => r.url().endsWith('/api/v1/simulate') && r.method() === 'POST');
+  await page.getByTestId('sim-run').click();
+  expect((await again).postDataJSON().now).toBeUndefined();
+  await want(page.getByTestId('sim-outcome')).toContainText('register 200', { timeout: 20_000 });
+});
+
 test('no errors in the browser console', () => {
   // (a refused save is a 400 the UI shows: none of the steps above makes one)
   expect(consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
