@@ -8,15 +8,19 @@ import { digitsNode } from './digits';
 import { exitNode } from './exit';
 import { extractHeaderNode } from './extract-header';
 import { logNode } from './log';
+import { normalizeNumberNode } from './normalize-number';
 import { lookupLocationNode } from './lookup-location';
 import { queryDatabaseNode } from './query-database';
 import { redirectNode } from './redirect';
+import { regexExtractNode } from './regex-extract';
 import { relayNode } from './relay';
 import { replyNode } from './reply';
 import { saveLocationNode } from './save-location';
 import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
 import { startNode } from './start';
+import { stringManipulationNode } from './string-manipulation';
+import { uriManipulationNode } from './uri-manipulation';
 
 export const NODE_TYPES: NodeType[] = [
   startNode,
@@ -35,6 +39,11 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
+  // issue 14, manipulation, extraction and URI
+  regexExtractNode,
+  stringManipulationNode,
+  normalizeNumberNode,
+  uriManipulationNode,
 ];
 
 let shared: NodeRegistry | undefined;
