@@ -113,11 +113,21 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .requiredOption('--cd <file>', 'call descriptor JSON (variables + "headers"); - for stdin')
     .option('--trace', 'include the trace of steps')
     .option('--realm <realm>', 'digest realm (default: the From host)')
+    .option('--default-country <code>', 'country of national numbers for action.normalizeNumber nodes naming none (ISO 3166-1 alpha-2: FR, US)')
     .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
     .action(
       async (
         file: string,
-        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean },
+        o: {
+          logic: string;
+          cd: string;
+          trace?: boolean;
+          dataDir: string;
+          directoryUrl?: string;
+          realm?: string;
+          defaultCountry?: string;
+          revealSecrets?: boolean;
+        },
       ) => {
         const loaded = loadFlowFile(file);
         const errors = loaded.problems.filter((p) => p.severity === 'error');
@@ -140,7 +150,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
         } catch (e) {
           throw new UsageError(`call descriptor ${o.cd}: ${(e as Error).message}`);
         }
-        const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: directoryUrl(o), realm: o.realm, provision: false });
+        const rt = await openRuntime({
+          dataDir: o.dataDir,
+          directoryUrl: directoryUrl(o),
+          realm: o.realm,
+          numbers: { defaultCountry: o.defaultCountry?.toUpperCase() },
+          provision: false,
+        });
         try {
           await migrate(rt.knex);
           const result = await runLogic(loaded.service, o.logic, cd, rt.ctx, { trace: o.trace });

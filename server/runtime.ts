@@ -55,6 +55,8 @@ export interface RuntimeOptions {
   /** Purge expired bindings every N seconds (0/undefined = never; the registrar filters them anyway). */
   purgeIntervalSec?: number;
   limits?: Partial<RunLimits>;
+  /** `nodes.numbers` (action.normalizeNumber's default country), handed to the nodes in the run context. */
+  numbers?: { defaultCountry?: string };
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
@@ -110,6 +112,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     purgeIntervalSec: c.registrar.purgeIntervalSec,
     ownership: c.registrar.ownership,
     limits: c.limits,
+    numbers: c.nodes.numbers,
     provision: true,
   };
 }
@@ -191,7 +194,17 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
+    const ctx: RunContext = {
+      directory,
+      location: registrar,
+      auth,
+      clock: { now: Date.now },
+      realm: o.realm,
+      log: o.log,
+      ownership,
+      directoryChanges,
+      numbers: o.numbers,
+    };
     const locationKnex = location.knex;
     return {
       ctx,

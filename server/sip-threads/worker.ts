@@ -108,6 +108,7 @@ const ctx: RunContext = {
   realm: init.config.sip.domain,
   log,
   directoryChanges,
+  numbers: init.config.nodes.numbers,
 };
 
 /** The active flows compiled here, resolved like the flows store does. */
