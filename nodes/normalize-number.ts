@@ -14,7 +14,7 @@
  * - a `tel:` URI (`tel:+33123456789`; a local number with `phone-context=+33` takes that calling
  *   code), or a `sip:`/`sips:` URI whose user part is such a number (`sip:0123456789@host;user=phone`,
  *   also without user=phone; user parameters such as `;npdi` are ignored, `;phone-context=` is
- *   honoured as in tel), optionally inside `<>`.
+ *   honoured as in tel), alone or in a name-addr (`"Alice" <sip:…>`).
  * Extensions (`;ext=`) are dropped. Input beyond 256 characters is refused unread.
  *
  * The country of national numbers is the node's `country` (ISO 3166-1 alpha-2, placeholders
@@ -68,7 +68,7 @@ const PARSE_ERRORS: Record<string, string> = {
 /** The number text and calling code context of a raw value: a bare number, a tel: or a sip: URI. */
 function numberOf(raw: string): { text: string; callingCode?: string } | null {
   let s = raw.trim();
-  if (s.startsWith('<')) s = parseNameAddr(s)?.uri ?? '';
+  if (s.includes('<')) s = parseNameAddr(s)?.uri ?? '';
   if (!/^(tel|sips?):/i.test(s)) return { text: s };
   const uri = parseUri(s);
   if (!uri || !uri.user || (uri.scheme !== 'tel' && uri.scheme !== 'sip' && uri.scheme !== 'sips')) return null;

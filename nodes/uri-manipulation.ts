@@ -230,6 +230,13 @@ function uriHeaders(raw: string | null): Map<string, string> {
   return out;
 }
 
+/** A host name, IPv4 or [IPv6] address alone: `sip:<host>` reads back as that host and nothing else. */
+function isHost(h: string): boolean {
+  if (h === '') return false;
+  const alone = parseUri(`sip:${h}`);
+  return alone !== null && alone.host === h && alone.user === null && alone.port === null && alone.headers === null && Object.keys(alone.params).length === 0;
+}
+
 function compileBuild(values: Values, c: { value(raw: unknown): ValueGetter }): Part {
   const scheme = values.scheme ?? 'sip';
   const tel = scheme === 'tel';
@@ -239,11 +246,11 @@ function compileBuild(values: Values, c: { value(raw: unknown): ValueGetter }): 
   const params = (values.params ?? []).map((p) => ({ name: p.name, value: c.value(p.value ?? null) }));
   const headers = (values.headers ?? []).map((h) => ({ name: h.name, value: c.value(h.value ?? null) }));
   const target = values.storeInto!;
-  return (vars, set) => {
+  const build: Part = (vars, set) => {
     const u = toText(user(vars));
     if (tel ? !TEL_NUMBER.test(u) : u.length > MAX_URI_LENGTH) return 'invalidUser';
     const h = toText(host(vars)).toLowerCase();
-    if (!tel && h === '') return 'invalidHost';
+    if (!tel && !isHost(h)) return 'invalidHost';
     const p = toText(port(vars));
     if (p !== '' && (tel || !PORT.test(p) || Number(p) < 1 || Number(p) > 65535)) return 'invalidPort';
     let out = tel ? `tel:${u}` : `${scheme}:${u === '' ? '' : `${escapeExcept(u, USER_KEEP)}@`}${h}${p === '' ? '' : `:${Number(p)}`}`;
@@ -260,7 +267,8 @@ function compileBuild(values: Values, c: { value(raw: unknown): ValueGetter }): 
     // the built text must read back as exactly these parts: no part leaked into another
     const back = parseUri(out);
     if (!back) return tel ? 'invalidUser' : 'invalidHost';
-    if (tel ? back.user !== u : back.user !== (u === '' ? null : u) || back.host !== h) return tel ? 'invalidUser' : 'invalidHost';
+    if (back.user !== (tel || u !== '' ? u : null)) return 'invalidUser';
+    if (!tel && back.host !== h) return 'invalidHost';
     if (back.scheme !== scheme || back.password !== null || back.port !== (p === '' ? null : Number(p))) return 'invalid';
     if (back.headers !== (query || null)) return 'invalid';
     // parseUri unescapes sip parameters itself, not tel ones
@@ -269,5 +277,14 @@ function compileBuild(values: Values, c: { value(raw: unknown): ValueGetter }): 
     if (names.length !== Object.keys(wanted).length || names.some((n) => !Object.hasOwn(wanted, n) || wanted[n] !== readBack(back.params[n]))) return 'invalid';
     set(target, out);
     return 'valid';
+  };
+  return (vars, set) => {
+    try {
+      return build(vars, set);
+    } catch (e) {
+      // encodeURIComponent refuses lone surrogates: text no SIP parser produces, but a logic could
+      if (e instanceof URIError) return 'invalid';
+      throw e;
+    }
   };
 }

@@ -276,6 +276,7 @@ describe('action.normalizeNumber', () => {
     ['sip:0123456789@gw.example;user=phone', '+33123456789'],
     ['sips:+33612345678;npdi@gw.example', '+33612345678'],
     ['<sip:0612345678@gw.example>', '+33612345678'],
+    ['"Alice" <tel:06-12-34-56-78;phone-context=+33>;tag=1', '+33612345678'],
     ['+1 (650) 253-0000', '+16502530000'],
     ['+32 2 555 12 34', '+3225551234'],
   ])('%s → %s (country FR)', async (input, e164) => {
@@ -465,6 +466,7 @@ describe('action.uriManipulation: build', () => {
     for (const number of ['+33 1 23', '123;phone-context=evil', '123@host', ''])
       expect([number, await bad({ scheme: 'tel', user: 'n' }, { n: number })]).toEqual([number, [404, 'invalidUser', null]]);
     expect(await bad({ user: 'u', host: 'example.com' }, { u: 'x'.repeat(5000) })).toEqual([404, 'invalidUser', null]);
+    expect(await bad({ user: 'u', host: 'example.com' }, { u: 'a\uD800' })).toEqual([404, 'invalid', null]);
     expect(await bad({ host: 'example.com', params: [{ name: 'p', value: 'v' }] }, { v: 'x'.repeat(5000) })).toEqual([404, 'tooLong', null]);
   });
 
