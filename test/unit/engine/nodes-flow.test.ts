@@ -9,9 +9,13 @@ describe('the built-in node types', () => {
     expect(NODE_TYPES.map((t) => t.type).sort()).toEqual([
       'action.digitsManipulation',
       'action.log',
+      'action.normalizeNumber', // issue 14 manipulation: test/unit/nodes/manipulation.test.ts
       'action.setVariables',
+      'action.stringManipulation', // issue 14 manipulation
+      'action.uriManipulation', // issue 14 manipulation
       'analysis.condition',
       'analysis.extractSipHeader',
+      'analysis.regexExtract', // issue 14 manipulation
       'analysis.sequentialConditions',
       'enter.start',
       'exit.return',
