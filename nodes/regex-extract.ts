@@ -78,7 +78,7 @@ export const regexExtractNode: NodeType<Values> = {
     const fromSecret =
       (typeof v.variable === 'string' && v.variable !== '' && isSecret(v.variable)) ||
       (typeof v.header === 'string' && CREDENTIALS_HEADERS.has(normalizeHeaderName(v.header)));
-    return fromSecret ? (v.storeInto ?? []).map((s) => s?.variable).filter((x): x is string => typeof x === 'string' && x !== '') : [];
+    return fromSecret && Array.isArray(v.storeInto) ? v.storeInto.map((s) => s?.variable).filter((x): x is string => typeof x === 'string' && x !== '') : [];
   },
   check(v) {
     const problems: Array<[string, string]> = [];
@@ -91,8 +91,9 @@ export const regexExtractNode: NodeType<Values> = {
       return problems;
     }
     if (typeof v.pattern !== 'string') return problems;
-    const groups = groupsOf(v.pattern, v.flags ?? '');
-    (v.storeInto ?? []).forEach((s, i) => {
+    const groups = groupsOf(v.pattern, typeof v.flags === 'string' ? v.flags : '');
+    // check() also sees values the schema refused: read them defensively
+    (Array.isArray(v.storeInto) ? v.storeInto : []).forEach((s, i) => {
       const g = s?.group;
       if (typeof g === 'number' && g > groups.count) problems.push([`storeInto/${i}/group`, `the pattern has ${groups.count} group(s)`]);
       if (typeof g === 'string' && !/^\d+$/.test(g) && !groups.names.includes(g))

@@ -99,7 +99,8 @@ export const stringManipulationNode: NodeType<Values> = {
   },
   check(v) {
     const problems: Array<[string, string]> = [];
-    (v.operations ?? []).forEach((op, i) => {
+    // check() also sees values the schema refused: read them defensively
+    (Array.isArray(v.operations) ? v.operations : []).forEach((op, i) => {
       if (op?.operation === 'replace') {
         if (op.search === undefined || op.search === null || op.search === '') problems.push([`operations/${i}/search`, 'is required by replace']);
         else if (isSet(op.regex)) {

@@ -157,10 +157,11 @@ export const uriManipulationNode: NodeType<Values> = {
       if ((v.scheme ?? 'sip') === 'tel') {
         if (isEmpty(v.user)) problems.push(['user', 'a tel URI needs a number']);
         if (!isEmpty(v.host)) problems.push(['host', 'a tel URI has no host']);
-        if ((v.headers ?? []).length > 0) problems.push(['headers', 'a tel URI has no headers']);
+        if (Array.isArray(v.headers) && v.headers.length > 0) problems.push(['headers', 'a tel URI has no headers']);
       } else if (isEmpty(v.host)) problems.push(['host', 'is required to build a sip or sips URI']);
       const seen = new Set<string>();
-      (v.params ?? []).forEach((p, i) => {
+      // check() also sees values the schema refused: read them defensively
+      (Array.isArray(v.params) ? v.params : []).forEach((p, i) => {
         const name = typeof p?.name === 'string' ? p.name.toLowerCase() : '';
         if (seen.has(name)) problems.push([`params/${i}/name`, `parameter "${p.name}" is given twice`]);
         seen.add(name);

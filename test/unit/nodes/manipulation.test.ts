@@ -484,3 +484,29 @@ describe('action.uriManipulation: build', () => {
     expect(problems('action.uriManipulation', { mode: 'parse', uri: '' }, EXITS)[0]).toMatch(/values\/uri: is required/);
   });
 });
+
+test('values the schema refuses give located problems, never an exception from check()', () => {
+  const garbage = {
+    variable: 5,
+    header: [],
+    pattern: 7,
+    flags: 3,
+    storeInto: 'x',
+    operations: 'trim',
+    params: 'a',
+    headers: {},
+    storeParams: 1,
+    mode: 'parse',
+    value: {},
+    storeInto2: null,
+  };
+  for (const type of ['analysis.regexExtract', 'action.stringManipulation', 'action.normalizeNumber', 'action.uriManipulation']) {
+    const found = problems(type, garbage, {});
+    expect(found.length).toBeGreaterThan(0);
+    for (const p of found) expect(p).toMatch(/node 1 "n1" › values/);
+  }
+  expect(problems('analysis.regexExtract', { variable: 'x', pattern: '(a)', flags: 5, storeInto: [{ group: 1, variable: 'v' }] }, {})[0]).toMatch(
+    /values\/flags/,
+  );
+  expect(problems('action.uriManipulation', { mode: 'build', host: 'h', storeInto: 'o', params: [null, 'x'] }, {})[0]).toMatch(/values\/params\/0/);
+});
