@@ -182,8 +182,11 @@ function bounded(t: string, max: number, run: (check: (added: number) => void) =
   }
 }
 
+/** `all` defaults to on: an unset checkbox ("" or null from older editors) too. */
+const everyOccurrence = (op: Operation) => (op.all === undefined || op.all === null || op.all === '' ? true : isSet(op.all));
+
 function literalReplace(op: Operation, c: CompileContext): Step {
-  const all = op.all === undefined || op.all === null || op.all === '' ? true : isSet(op.all);
+  const all = everyOccurrence(op);
   const search = c.value(op.search);
   const replacement = c.value(op.replacement ?? '');
   return (t, vars, max) => {
@@ -205,7 +208,7 @@ function literalReplace(op: Operation, c: CompileContext): Step {
 type Piece = string | number | { name: string } | '$&' | '$`' | "$'" | ValueGetter;
 
 function regexReplace(op: Operation, c: CompileContext): Step {
-  const all = op.all === undefined || op.all === null || op.all === '' ? true : isSet(op.all);
+  const all = everyOccurrence(op);
   const pattern = String(op.search);
   const flags = op.flags ?? '';
   const re = new RegExp(pattern, flags + (all ? 'g' : '')); // checked at load
