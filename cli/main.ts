@@ -133,6 +133,7 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .requiredOption('--cd <file>', 'call descriptor JSON (variables + "headers"); - for stdin')
     .option('--trace', 'include the trace of steps')
     .option('--realm <realm>', 'digest realm (default: the From host)')
+    .option('--default-country <code>', 'country of national numbers for action.normalizeNumber nodes naming none (ISO 3166-1 alpha-2: FR, US)')
     .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
     .option(...configOption)
     .option('--now <instant>', 'run at this instant (ISO 8601 with offset, e.g. 2026-12-24T18:30:00+01:00): the clock the date and time nodes read', instant)
@@ -149,6 +150,7 @@ export function buildProgram(status: Status = { code: 0 }): Command {
           revealSecrets?: boolean;
           config?: string;
           now?: number;
+          defaultCountry?: string;
         },
       ) => {
         const loaded = loadFlowFile(file, registryOf(pluginsOf(o.config)));
@@ -172,7 +174,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
         } catch (e) {
           throw new UsageError(`call descriptor ${o.cd}: ${(e as Error).message}`);
         }
-        const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: directoryUrl(o), realm: o.realm, provision: false });
+        const rt = await openRuntime({
+          dataDir: o.dataDir,
+          directoryUrl: directoryUrl(o),
+          realm: o.realm,
+          numbers: { defaultCountry: o.defaultCountry?.toUpperCase() },
+          provision: false,
+        });
         try {
           await migrate(rt.knex);
           const now = o.now;

@@ -220,6 +220,9 @@ export interface RunContext {
 
   /** Instance-wide cache of action.cacheSet / query.cacheGet. */
   cache?: CachePort;
+
+  /** action.normalizeNumber: `nodes.numbers` of the configuration (the country of national numbers when the node names none). */
+  numbers?: { defaultCountry?: string };
 }
 
 // ---------------------------------------------------------------- trace

@@ -8,9 +8,11 @@ import { digitsNode } from './digits';
 import { exitNode } from './exit';
 import { extractHeaderNode } from './extract-header';
 import { logNode } from './log';
+import { normalizeNumberNode } from './normalize-number';
 import { lookupLocationNode } from './lookup-location';
 import { queryDatabaseNode } from './query-database';
 import { redirectNode } from './redirect';
+import { regexExtractNode } from './regex-extract';
 import { relayNode } from './relay';
 import { replyNode } from './reply';
 import { saveLocationNode } from './save-location';
@@ -30,6 +32,8 @@ import { jwtNode } from './jwt';
 import { listToJsonNode } from './list-to-json';
 import { rotateListNode } from './rotate-list';
 import { timeConditionNode } from './time-condition';
+import { stringManipulationNode } from './string-manipulation';
+import { uriManipulationNode } from './uri-manipulation';
 
 export const NODE_TYPES: NodeType[] = [
   startNode,
@@ -62,6 +66,11 @@ export const NODE_TYPES: NodeType[] = [
   // issue 14, date and time
   timeConditionNode,
   setDateTimeNode,
+  // issue 14, manipulation, extraction and URI
+  regexExtractNode,
+  stringManipulationNode,
+  normalizeNumberNode,
+  uriManipulationNode,
 ];
 
 let shared: NodeRegistry | undefined;

@@ -61,6 +61,8 @@ export interface RuntimeOptions {
   limits?: Partial<RunLimits>;
   /** The instance cache of action.cacheSet / query.cacheGet (`nodes.cache`; default its defaults). */
   cache?: InstanceCacheOptions;
+  /** `nodes.numbers` (action.normalizeNumber's default country), handed to the nodes in the run context. */
+  numbers?: { defaultCountry?: string };
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
@@ -118,6 +120,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     limits: c.limits,
     calendarStart: c.nodes.now,
     cache: c.nodes.cache,
+    numbers: c.nodes.numbers,
     provision: true,
   };
 }
@@ -212,6 +215,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       ownership,
       directoryChanges,
       cache,
+      numbers: o.numbers,
     };
     const locationKnex = location.knex;
     return {

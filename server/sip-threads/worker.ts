@@ -119,6 +119,7 @@ const ctx: RunContext = {
   log,
   directoryChanges,
   cache,
+  numbers: init.config.nodes.numbers,
 };
 
 /**

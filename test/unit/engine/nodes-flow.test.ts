@@ -35,6 +35,14 @@ describe('the built-in node types', () => {
         'action.rotateList',
         'flow.forEachRow',
         'query.cacheGet',
+        // issue 14, manipulation: test/unit/nodes/manipulation.test.ts
+        'action.normalizeNumber',
+        'action.stringManipulation',
+        'action.uriManipulation',
+        'analysis.regexExtract',
+        // issue 14, date and time: test/unit/nodes/time.test.ts
+        'action.setDateTime',
+        'analysis.timeCondition',
       ].sort(),
     );
   });
