@@ -114,10 +114,11 @@ export function buildProgram(status: Status = { code: 0 }): Command {
     .option('--trace', 'include the trace of steps')
     .option('--realm <realm>', 'digest realm (default: the From host)')
     .option('--reveal-secrets', 'print passwords, credentials headers and digest responses (default: "[redacted]", as the API)')
+    .option('--config <file>', 'configuration whose nodes.* section the query nodes use (ENUM servers, LDAP server); default: defaults and SIPFLOW_* variables')
     .action(
       async (
         file: string,
-        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean },
+        o: { logic: string; cd: string; trace?: boolean; dataDir: string; directoryUrl?: string; realm?: string; revealSecrets?: boolean; config?: string },
       ) => {
         const loaded = loadFlowFile(file);
         const errors = loaded.problems.filter((p) => p.severity === 'error');
@@ -140,7 +141,13 @@ export function buildProgram(status: Status = { code: 0 }): Command {
         } catch (e) {
           throw new UsageError(`call descriptor ${o.cd}: ${(e as Error).message}`);
         }
-        const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: directoryUrl(o), realm: o.realm, provision: false });
+        const rt = await openRuntime({
+          dataDir: o.dataDir,
+          directoryUrl: directoryUrl(o),
+          realm: o.realm,
+          provision: false,
+          nodes: loadConfig(o.config).nodes,
+        });
         try {
           await migrate(rt.knex);
           const result = await runLogic(loaded.service, o.logic, cd, rt.ctx, { trace: o.trace });

@@ -5,8 +5,10 @@ import { authenticateNode } from './authenticate';
 import { callLogicNode } from './call-logic';
 import { conditionNode } from './condition';
 import { digitsNode } from './digits';
+import { enumNode } from './enum';
 import { exitNode } from './exit';
 import { extractHeaderNode } from './extract-header';
+import { ldapNode } from './ldap';
 import { logNode } from './log';
 import { lookupLocationNode } from './lookup-location';
 import { queryDatabaseNode } from './query-database';
@@ -35,6 +37,9 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
+  // issue 14, external queries (ENUM, LDAP)
+  enumNode,
+  ldapNode,
 ];
 
 let shared: NodeRegistry | undefined;

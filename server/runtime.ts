@@ -18,6 +18,7 @@ import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
 import type { Config } from './config';
+import { openQueryPorts } from './query-ports';
 
 export interface RuntimeOptions {
   /** Where embedded data lives (PGlite directory, nonce secret). */
@@ -58,6 +59,8 @@ export interface RuntimeOptions {
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
+  /** `nodes.*` configuration: query.enum's DNS servers, query.ldap's server (default: system resolvers, no LDAP). */
+  nodes?: Pick<Config['nodes'], 'enum' | 'ldap'>;
 }
 
 export interface Runtime {
@@ -111,6 +114,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     ownership: c.registrar.ownership,
     limits: c.limits,
     provision: true,
+    nodes: c.nodes,
   };
 }
 
@@ -191,7 +195,19 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
+    const queries = openQueryPorts(o.nodes);
+    const ctx: RunContext = {
+      directory,
+      location: registrar,
+      auth,
+      clock: { now: Date.now },
+      realm: o.realm,
+      log: o.log,
+      ownership,
+      directoryChanges,
+      dns: queries.dns,
+      ldap: queries.ldap,
+    };
     const locationKnex = location.knex;
     return {
       ctx,
@@ -206,6 +222,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       onDirectoryWrite: (listener) => directoryChanges.subscribe(listener),
       async close() {
         stopPurging();
+        await queries.close();
         await store.close();
         if (locationKnex) await locationKnex.destroy();
         await directory.close();

@@ -29,6 +29,7 @@ import { sipListeners } from '../config';
 import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
+import { openQueryPorts } from '../query-ports';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
   Outbox,
@@ -90,6 +91,8 @@ const log = logPort(logger);
 const metrics = createMetrics({ defaultMetrics: false });
 /** Usernames locked by the main thread's guard (Control 'locks'): refused by the digest check. */
 const locks = new LockTable();
+/** query.enum's resolver and query.ldap's connection, this thread's own (closed on stop). */
+const queries = openQueryPorts(init.config.nodes);
 const ctx: RunContext = {
   directory: cachedDirectory ?? remoteDirectory,
   ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
@@ -108,6 +111,8 @@ const ctx: RunContext = {
   realm: init.config.sip.domain,
   log,
   directoryChanges,
+  dns: queries.dns,
+  ldap: queries.ldap,
 };
 
 /** The active flows compiled here, resolved like the flows store does. */
@@ -325,6 +330,7 @@ async function onControl(m: Control): Promise<void> {
         l.fe.close();
         for (const s of l.local) await s.close();
       }
+      await queries.close();
       post({ t: 'stopped' });
       port.close();
       return;
