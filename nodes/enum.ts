@@ -52,7 +52,8 @@ const DEFAULT_STATUS_VARIABLE = 'enumStatus';
 
 /** A DNS name of letters, digits and hyphens (the suffix, a replacement). */
 const DOMAIN = /^(?=.{1,253}\.?$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/;
-const SEPARATORS = /[\s\-.()]/g;
+/** Visual separators of a dialled number (ITU-T E.123); a tab, newline or other space is not one. */
+const SEPARATORS = /[ \-.()]/g;
 /** A URI as it may be stored: printable ASCII, no space, quote or angle bracket. */
 const URI_TEXT = /^(sips?|tel):[!#-;=?-~]+$/i;
 

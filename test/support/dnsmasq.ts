@@ -5,7 +5,7 @@
  * bound UDP socket that reads queries and never answers (the timeout case).
  */
 import dgram from 'node:dgram';
-import { spawnUntil } from './spawned';
+import { sbin, spawnUntil } from './spawned';
 import type { NaptrRecord } from '../../engine/ports';
 
 export interface DnsServer {
@@ -48,7 +48,7 @@ export async function startDnsmasq(records: Array<{ name: string; record: NaptrR
       ...records.map((r) => naptrOption(r.name, r.record)),
     ];
     try {
-      const server = await spawnUntil('dnsmasq', args, /started, version/, 'dnsmasq');
+      const server = await spawnUntil(sbin('dnsmasq'), args, /started, version/, 'dnsmasq');
       return { address: `127.0.0.1:${port}`, stop: () => server.stop() };
     } catch (e) {
       if (attempt < 3 && /Address already in use/.test((e as Error).message)) continue;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnUntil } from './spawned';
+import { sbin, spawnUntil } from './spawned';
 
 export const SUFFIX = 'dc=example,dc=com';
 export const ROOT_DN = `cn=admin,${SUFFIX}`;
@@ -54,12 +54,12 @@ export async function startSlapd(ldif: string): Promise<LdapServer> {
   );
   const base = `dn: ${SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n`;
   fs.writeFileSync(path.join(dir, 'data.ldif'), base + ldif);
-  execFileSync('slapadd', ['-f', conf, '-l', path.join(dir, 'data.ldif')], { stdio: 'pipe' });
+  execFileSync(sbin('slapadd'), ['-f', conf, '-l', path.join(dir, 'data.ldif')], { stdio: 'pipe' });
   for (let attempt = 0; ; attempt++) {
     const port = await freeTcpPort();
     try {
       // -d 256 (stats): stays in the foreground and says "slapd starting" once it listens
-      const server = await spawnUntil('slapd', ['-h', `ldap://127.0.0.1:${port}/`, '-f', conf, '-d', '256'], /slapd starting/, 'slapd');
+      const server = await spawnUntil(sbin('slapd'), ['-h', `ldap://127.0.0.1:${port}/`, '-f', conf, '-d', '256'], /slapd starting/, 'slapd');
       return {
         url: `ldap://127.0.0.1:${port}`,
         async stop() {

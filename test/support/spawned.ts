@@ -3,6 +3,13 @@
  * line of its output says so, killed by PID (its own process only) when the suite is done.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+
+/** A server binary by path: /usr/sbin is not on every user's PATH. */
+export function sbin(name: string): string {
+  const p = `/usr/sbin/${name}`;
+  return fs.existsSync(p) ? p : name;
+}
 
 export interface Spawned {
   child: ChildProcess;
