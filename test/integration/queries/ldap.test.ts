@@ -22,6 +22,7 @@ telephoneNumber: 3225551000
 mail: alice@example.com
 mail: alice.martin@example.com
 displayName: Alice (sales)
+description: internal note
 
 dn: uid=bob,${PEOPLE}
 objectClass: inetOrgPerson
@@ -135,6 +136,18 @@ describe('query.ldap against slapd, bound as the root DN', () => {
   });
 });
 
+describe('query.ldap across a server restart', () => {
+  test('the connection the restart closed is reopened and bound again by the next search', async () => {
+    const ctx = ctxWith({ url: slapd.url, bindDn: ROOT_DN, bindPassword: ROOT_PASSWORD });
+    // description is readable by bound users only: reading it after the restart shows the bind was made again
+    const boundOnly = { filter: '(uid=alice)', attributes: [{ attribute: 'description', variable: 'note' }] };
+    expect((await runNodes(ldapLogic(boundOnly), {}, ctx)).cd.vars.note).toBe('internal note');
+    await slapd.restart();
+    const r = await runNodes(ldapLogic(boundOnly), {}, ctx);
+    expect(r.cd.vars).toMatchObject({ note: 'internal note', ldapStatus: 'found' });
+  });
+});
+
 describe('query.ldap failures', () => {
   test('a server refusing the bind (wrong password) → ifFailure, the status says so without the password', async () => {
     const wrong = 'not-the-password-123';
@@ -150,7 +163,18 @@ describe('query.ldap failures', () => {
 
   test('anonymous reads work when no bind DN is configured', async () => {
     const ctx = ctxWith({ url: slapd.url });
-    expect((await runNodes(ldapLogic({}), { called: '3225551000' }, ctx)).cd.vars.name).toBe('Alice Martin');
+    const r = await runNodes(
+      ldapLogic({
+        attributes: [
+          { attribute: 'cn', variable: 'name' },
+          { attribute: 'description', variable: 'note' },
+        ],
+      }),
+      { called: '3225551000' },
+      ctx,
+    );
+    // what anonymous users may not read is simply absent
+    expect(r.cd.vars).toMatchObject({ name: 'Alice Martin', note: null });
   });
 
   test('a server that is down → ifFailure naming the server', async () => {
