@@ -54,6 +54,9 @@ const DEFAULT_STATUS_VARIABLE = 'enumStatus';
 const DOMAIN = /^(?=.{1,253}\.?$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/;
 /** Visual separators of a dialled number (ITU-T E.123); a tab, newline or other space is not one. */
 const SEPARATORS = /[ \-.()]/g;
+/** POSIX character classes inside bracket expressions (`[[:digit:]]`), as JavaScript ranges. */
+const POSIX_CLASSES: Record<string, string> = { digit: '0-9', alpha: 'A-Za-z', alnum: 'A-Za-z0-9', upper: 'A-Z', lower: 'a-z', xdigit: '0-9A-Fa-f' };
+const POSIX_CLASS = /\[:(digit|alpha|alnum|upper|lower|xdigit):\]/g;
 /** A URI as it may be stored: printable ASCII, no space, quote or angle bracket. */
 const URI_TEXT = /^(sips?|tel):[!#-;=?-~]+$/i;
 
@@ -79,7 +82,8 @@ export interface NaptrRule {
 
 /**
  * Parses a NAPTR regexp field `<delim><ERE><delim><replacement><delim>[i]` (RFC 3402 §3.2) into
- * a JavaScript regex and its replacement, or returns why it is refused. The ERE is accepted only
+ * a JavaScript regex and its replacement, or returns why it is refused. POSIX classes such as
+ * `[[:digit:]]` become ranges; ERE and JavaScript agree on the rest. The ERE is accepted only
  * in a form whose backtracking stays bounded on a 16-character subject: no backreference,
  * lookaround or other `(?` group, no quantifier on a group, few quantifiers and alternatives.
  */
@@ -101,7 +105,8 @@ export function compileNaptrRegexp(field: string): NaptrRule | string {
     } else cur += ch;
   }
   if (parts.length !== 2 || (cur !== '' && cur !== 'i')) return 'regexp is not <delim>ERE<delim>replacement<delim>[i]';
-  const [ere, replacement] = parts;
+  const [posixEre, replacement] = parts;
+  const ere = posixEre.replace(POSIX_CLASS, (_, name: string) => POSIX_CLASSES[name]);
   const unsafe = unsafeEre(ere);
   if (unsafe) return unsafe;
   try {

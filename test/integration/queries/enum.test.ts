@@ -117,18 +117,25 @@ describe('query.enum against dnsmasq', () => {
     expect(r.cd.vars.enumStatus).toBe('notFound');
   });
 
-  test('hostile records (catastrophic regexp, non-SIP or malformed result, backreference in the ERE) are skipped, quickly', async () => {
+  test('hostile records (catastrophic regexp, non-SIP or malformed result, backreference in the ERE) are skipped', async () => {
     const r = await run({}, '+3225551003');
     expect(r.outcome).toMatchObject({ status: 404 });
     expect(r.cd.vars.target).toBeUndefined();
   });
 
-  test('a caller-controlled number cannot choose the DNS name: anything but digits is an invalid number', async () => {
+  test('a caller-controlled number cannot choose the DNS name: anything but digits is an invalid number, and no query is sent', async () => {
+    const asked: string[] = [];
+    const counting: RunContext = { ...ctx, dns: { naptr: (domain, timeoutMs) => (asked.push(domain), ctx.dns!.naptr(domain, timeoutMs)) } };
+    const run = (values: Record<string, unknown>, called: string) => runNodes(enumLogic(values), { called }, counting, { trace: true });
     for (const called of ['1.evil.example.com', '3225551000.e164.arpa', '32255510*', '+3225551000\u0000x', '1'.repeat(16), '', '++32']) {
       const r = await run({}, called);
       expect(r.outcome).toMatchObject({ status: 404 });
       expect(r.cd.vars.enumStatus).toBe('invalidNumber');
     }
+    expect(asked).toEqual([]);
+    // control: a valid number goes through the same wrapper
+    await run({}, '+3225551000');
+    expect(asked).toEqual(['0.0.0.1.5.5.5.2.2.3.e164.arpa']);
   });
 
   test('a server failure (REFUSED: a name the server is not authoritative for) → ifTimeout with the failure in the status', async () => {

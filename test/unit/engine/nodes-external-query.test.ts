@@ -46,6 +46,7 @@ describe('query.enum: NAPTR regexp fields (RFC 3402 §3.2)', () => {
     expect(applyNaptrRule(rule('#^\\+1#tel:+1#'), '+1555')).toBe('tel:+1');
     expect(applyNaptrRule(rule('!^\\+44!x!'), '+3225551000')).toBeNull();
     expect(rule('!^A$!x!i').regex.flags).toBe('i');
+    expect(applyNaptrRule(rule('!^\\+([[:digit:]]{2})[[:digit:]]*$!sip:cc\\1@x!'), '+3225551000')).toBe('sip:cc32@x');
   });
   test.each([
     ['!^(\\+?[0-9]*)*$!x!', /quantified group/],
