@@ -17,6 +17,7 @@
  * password.
  */
 import type { NodeType } from '../engine/node-type';
+import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
 import type { CdValue, RecordRow } from '../engine/types';
 import { toText } from '../engine/values';
 import { nodeRef, writesVariable } from './common';
@@ -121,7 +122,8 @@ export const ldapNode: NodeType<Values> = {
           required: ['attribute', 'variable'],
           properties: {
             attribute: { type: 'string', pattern: '^([A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*|[0-9]+(\\.[0-9]+)+)$', description: 'attribute name or OID' },
-            variable: { ...writesVariable, description: 'variable receiving the value' },
+            // userPassword and the like make their variable a secret (engine/secrets.ts), redacted in API answers and CLI output
+            variable: { ...writesVariable, 'x-secret': { when: 'attribute', matches: SECRET_COLUMN_PATTERN }, description: 'variable receiving the value' },
             multiple: {
               type: 'string',
               enum: ['first', 'join'],

@@ -7,7 +7,7 @@ import { loadSlid } from '../../../engine/load';
 import type { NaptrRecord } from '../../../engine/ports';
 import { acceptableUri, applyNaptrRule, chooseNaptr, compileNaptrRegexp, enumDigits, enumDomain, type NaptrRule } from '../../../nodes/enum';
 import { escapeDnValue, escapeFilterValue, filterProblem } from '../../../nodes/ldap';
-import { docOf, problemsOf, registry, reply, start } from './helpers';
+import { compile, docOf, problemsOf, registry, reply, start } from './helpers';
 
 const rule = (field: string): NaptrRule => {
   const r = compileNaptrRegexp(field);
@@ -145,5 +145,27 @@ describe('load-time validation', () => {
       registry,
     );
     expect(r.problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+  test('query.ldap: a variable read from a password attribute is a secret (redacted in API answers and CLI output)', () => {
+    const service = compile(
+      docOf([
+        start(1),
+        [
+          1,
+          'query.ldap',
+          {
+            base: 'dc=x',
+            filter: '(uid=x)',
+            attributes: [
+              { attribute: 'userPassword', variable: 'pw' },
+              { attribute: 'cn', variable: 'name' },
+            ],
+            ifFound: 2,
+          },
+        ],
+        reply(2, 200),
+      ]),
+    );
+    expect([...(service.secrets ?? [])]).toEqual(['pw']);
   });
 });
