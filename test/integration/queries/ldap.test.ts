@@ -2,6 +2,7 @@
  * query.ldap against a real directory: slapd started by this suite on loopback with a few
  * entries, reached through the production client (services/ldap/client.ts, ldapts).
  */
+import net from 'node:net';
 import type { RunContext } from '../../../engine/types';
 import { createLdapClient, type LdapClient } from '../../../services/ldap/client';
 import { freeTcpPort, ROOT_DN, ROOT_PASSWORD, startSlapd, SUFFIX, type LdapServer } from '../../support/slapd';
@@ -183,6 +184,23 @@ describe('query.ldap failures', () => {
     expect(r.outcome).toMatchObject({ status: 503 });
     expect(String(r.cd.vars.ldapStatus)).toMatch(/^failure: .*ECONNREFUSED/);
     expect(String(r.cd.vars.ldapStatus)).not.toContain(ROOT_PASSWORD);
+  });
+
+  test('a server that accepts the connection and never answers → ifFailure after timeoutMs', async () => {
+    const sockets: net.Socket[] = [];
+    const hung = net.createServer((s) => void sockets.push(s.on('data', () => undefined)));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      const ctx = ctxWith({ url: `ldap://127.0.0.1:${(hung.address() as net.AddressInfo).port}`, bindDn: ROOT_DN, bindPassword: ROOT_PASSWORD });
+      const r = await runNodes(ldapLogic({ timeoutMs: 300 }), { called: '3225551000' }, ctx);
+      expect(r.outcome).toMatchObject({ status: 503 });
+      expect(r.cd.vars.ldapStatus).toMatch(/^failure: no answer from ldap:\/\/127\.0\.0\.1:\d+ within 300 ms$/);
+      expect(sockets.length).toBe(1);
+    } finally {
+      for (const c of clients.splice(0)) await c.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
   });
 
   test('no LDAP server configured → ifFailure', async () => {
