@@ -45,7 +45,7 @@ export function loadFlowFile(file: string, registry: NodeRegistry): LoadResult {
 function pluginsOf(configFile: string | undefined) {
   return loadNodePlugins(loadConfig(configFile).nodes.plugins);
 }
-const configOption = ['--config <file>', 'configuration whose nodes.plugins add node types (as serve loads them)'] as const;
+const configOption = ['--config <file>', 'configuration: nodes.plugins add node types (as serve loads them), nodes.* give the query nodes their servers'] as const;
 
 function directoryUrl(opts: { dataDir: string; directoryUrl?: string }): string {
   return opts.directoryUrl ?? process.env.SIPFLOW_DIRECTORY_URL ?? path.join(opts.dataDir, 'directory');
@@ -180,6 +180,7 @@ export function buildProgram(status: Status = { code: 0 }): Command {
           realm: o.realm,
           numbers: { defaultCountry: o.defaultCountry?.toUpperCase() },
           provision: false,
+          nodes: loadConfig(o.config).nodes,
         });
         try {
           await migrate(rt.knex);

@@ -5,8 +5,10 @@ import { authenticateNode } from './authenticate';
 import { callLogicNode } from './call-logic';
 import { conditionNode } from './condition';
 import { digitsNode } from './digits';
+import { enumNode } from './enum';
 import { exitNode } from './exit';
 import { extractHeaderNode } from './extract-header';
+import { ldapNode } from './ldap';
 import { logNode } from './log';
 import { normalizeNumberNode } from './normalize-number';
 import { lookupLocationNode } from './lookup-location';
@@ -71,6 +73,9 @@ export const NODE_TYPES: NodeType[] = [
   stringManipulationNode,
   normalizeNumberNode,
   uriManipulationNode,
+  // issue 14, external queries (ENUM, LDAP)
+  enumNode,
+  ldapNode,
 ];
 
 let shared: NodeRegistry | undefined;

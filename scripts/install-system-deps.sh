@@ -10,12 +10,14 @@
 #   kamailio-websocket-modules websocket (Kamailio over WS, beside sipflow's)
 #   chromium                  headless browser for the designer's browser tests and the WebSocket phone test
 #   baresip-core              baresip, a real softphone (UDP, TCP, TLS) for the transport e2e suites
+#   dnsmasq-base              dnsmasq without its system service: the DNS server (NAPTR) of the query.enum suite
+#   slapd, ldap-utils         OpenLDAP's server (slapd, slapadd) and client tools: the directory of the query.ldap suite
 #
 # usage: scripts/install-system-deps.sh [--check]
 #   --check   only report what is missing (exit 1 when something is)
 # environment:
 #   SIPFLOW_SKIP_SYSTEM_DEPS=1   do nothing (e.g. a CI image that ships them)
-#   SIPFLOW_SYSTEM_DEPS="a b"    install only these groups: sipp kamailio chromium baresip (default: all)
+#   SIPFLOW_SYSTEM_DEPS="a b"    install only these groups: sipp kamailio chromium baresip dnsmasq slapd (default: all)
 set -euo pipefail
 
 [ "${SIPFLOW_SKIP_SYSTEM_DEPS:-0}" = 1 ] && exit 0
@@ -23,7 +25,7 @@ set -euo pipefail
 check_only=0
 [ "${1:-}" = "--check" ] && check_only=1
 
-groups=${SIPFLOW_SYSTEM_DEPS:-"sipp kamailio chromium baresip"}
+groups=${SIPFLOW_SYSTEM_DEPS:-"sipp kamailio chromium baresip dnsmasq slapd"}
 MODDIR=/usr/lib/x86_64-linux-gnu/kamailio/modules
 # also look in the multiarch dir of this machine when it is not x86_64
 if command -v dpkg-architecture >/dev/null 2>&1; then
@@ -53,7 +55,12 @@ for g in $groups; do
       want chromium sh -c 'command -v chromium || command -v chromium-browser' ;;
     baresip)
       want baresip-core command -v baresip ;;
-    *) echo "install-system-deps: unknown group '$g' (sipp kamailio chromium baresip)" >&2; exit 2 ;;
+    dnsmasq)
+      want dnsmasq-base test -x /usr/sbin/dnsmasq ;;
+    slapd)
+      want slapd sh -c 'test -x /usr/sbin/slapd && test -x /usr/sbin/slapadd'
+      want ldap-utils command -v ldapsearch ;;
+    *) echo "install-system-deps: unknown group '$g' (sipp kamailio chromium baresip dnsmasq slapd)" >&2; exit 2 ;;
   esac
 done
 
@@ -88,10 +95,13 @@ fi
 # Debian's kamailio package enables and starts a system service on 5060 with /etc/kamailio's
 # config; the tests run their own instances, so a freshly installed one is stopped (never one
 # the operator already ran: only when this script installed the package).
-if printf '%s\n' "${need[@]}" | grep -qx kamailio; then
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet kamailio 2>/dev/null; then
-    systemctl stop kamailio || true
-    systemctl disable kamailio >/dev/null 2>&1 || true
+# slapd's package does the same with its default directory: stopped too (the suites run their own).
+for svc in kamailio slapd; do
+  if printf '%s\n' "${need[@]}" | grep -qx "$svc"; then
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      systemctl stop "$svc" || true
+      systemctl disable "$svc" >/dev/null 2>&1 || true
+    fi
   fi
-fi
+done
 echo "install-system-deps: done"

@@ -570,7 +570,19 @@ export const configSchema = z
 
         enum: z
           .object({
-            servers: z.array(z.string().min(1)).default([]).describe('query.enum: DNS servers (ip or ip:port); empty = the system resolvers'),
+            servers: z
+              .array(
+                z
+                  .string()
+                  .refine(
+                    (s) => isIP(s) !== 0 || isIP(s.replace(/^\[(.*)\](:\d{1,5})?$/, '$1')) === 6 || (/^[\d.]+:\d{1,5}$/.test(s) && isIP(s.split(':')[0]) === 4),
+                    {
+                      message: 'must be an IP address, ip:port or [ipv6]:port',
+                    },
+                  ),
+              )
+              .default([])
+              .describe('query.enum: DNS servers (ip or ip:port); empty = the system resolvers'),
           })
           .strict()
           .prefault({}),
@@ -583,7 +595,7 @@ export const configSchema = z
               .optional()
               .describe('query.ldap: ldap:// or ldaps:// URL of the directory server (unset: query.ldap takes its failure exit)'),
             bindDn: z.string().min(1).optional().describe('query.ldap: DN to bind as (unset: anonymous)'),
-            bindPassword: z.string().optional().describe('query.ldap: password of bindDn (never logged)'),
+            bindPassword: z.string().optional().describe('query.ldap: password of bindDn (never logged nor shown in traces; prefer the environment variable)'),
           })
           .strict()
           .prefault({}),

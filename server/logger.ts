@@ -14,7 +14,7 @@ import type { LogPort } from '../engine/ports';
 export type { Logger } from 'pino';
 
 /** Keys whose values are secrets, wherever they appear. */
-export const SECRET_KEYS = ['authorization', 'proxy-authorization', 'proxyAuthorization', 'password', 'ha1', 'token', 'nonceSecret'];
+export const SECRET_KEYS = ['authorization', 'proxy-authorization', 'proxyAuthorization', 'password', 'ha1', 'token', 'nonceSecret', 'bindPassword'];
 
 /** pino redact paths: each secret key at depth 0 to 2, plus under `headers` / `cd.headers` / `req.headers`. */
 export function redactPaths(): string[] {

@@ -20,6 +20,7 @@ import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
 import type { Config } from './config';
+import { openQueryPorts } from './query-ports';
 
 export interface RuntimeOptions {
   /** Where embedded data lives (PGlite directory, nonce secret). */
@@ -66,6 +67,8 @@ export interface RuntimeOptions {
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
+  /** `nodes.*` configuration: query.enum's DNS servers, query.ldap's server (default: system resolvers, no LDAP). */
+  nodes?: Pick<Config['nodes'], 'enum' | 'ldap'>;
 }
 
 export interface Runtime {
@@ -122,6 +125,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     cache: c.nodes.cache,
     numbers: c.nodes.numbers,
     provision: true,
+    nodes: c.nodes,
   };
 }
 
@@ -204,6 +208,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
     // one per process: SIP worker threads reach it through the dispatcher (server/sip-threads/host.ts)
     const cache = createInstanceCache(o.cache);
+    const queries = openQueryPorts(o.nodes);
     const ctx: RunContext = {
       directory,
       location: registrar,
@@ -216,6 +221,8 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       directoryChanges,
       cache,
       numbers: o.numbers,
+      dns: queries.dns,
+      ldap: queries.ldap,
     };
     const locationKnex = location.knex;
     return {
@@ -231,6 +238,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       onDirectoryWrite: (listener) => directoryChanges.subscribe(listener),
       async close() {
         stopPurging();
+        await queries.close();
         await store.close();
         if (locationKnex) await locationKnex.destroy();
         await directory.close();

@@ -32,6 +32,7 @@ import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { nodeRegistry } from '../node-plugins';
+import { openQueryPorts } from '../query-ports';
 import { listenerFrontEndOptions } from '../sip-server';
 import {
   Outbox,
@@ -99,6 +100,8 @@ const log = logPort(logger);
 const metrics = createMetrics({ defaultMetrics: false });
 /** Usernames locked by the main thread's guard (Control 'locks'): refused by the digest check. */
 const locks = new LockTable();
+/** query.enum's resolver and query.ldap's connection, this thread's own (closed on stop). */
+const queries = openQueryPorts(init.config.nodes);
 const ctx: RunContext = {
   directory: cachedDirectory ?? remoteDirectory,
   ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
@@ -120,6 +123,8 @@ const ctx: RunContext = {
   directoryChanges,
   cache,
   numbers: init.config.nodes.numbers,
+  dns: queries.dns,
+  ldap: queries.ldap,
 };
 
 /**
@@ -344,6 +349,7 @@ async function onControl(m: Control): Promise<void> {
         l.fe.close();
         for (const s of l.local) await s.close();
       }
+      await queries.close();
       post({ t: 'stopped' });
       port.close();
       return;
