@@ -7,6 +7,7 @@ import { conditionNode } from './condition';
 import { digitsNode } from './digits';
 import { exitNode } from './exit';
 import { extractHeaderNode } from './extract-header';
+import { httpRequestNode } from './http-request';
 import { logNode } from './log';
 import { lookupLocationNode } from './lookup-location';
 import { queryDatabaseNode } from './query-database';
@@ -35,6 +36,8 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
+  // issue 14, external queries: HTTP
+  httpRequestNode,
 ];
 
 let shared: NodeRegistry | undefined;

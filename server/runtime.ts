@@ -9,6 +9,7 @@ import type { RunContext, RunLimits } from '../engine/types';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
+import { createHttpClient, type HttpClientOptions } from '../services/http/client';
 import { DirectoryChanges } from '../services/directory/changes';
 import { ownershipFor, type AorOwnershipOptions, type OwnershipMode } from '../services/directory/ownership';
 import { createMemoryLocationStore } from '../services/location/memory';
@@ -17,7 +18,7 @@ import { createRegistrar, type Registrar, type RegistrarOptions } from '../servi
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
-import type { Config } from './config';
+import { configSchema, type Config } from './config';
 
 export interface RuntimeOptions {
   /** Where embedded data lives (PGlite directory, nonce secret). */
@@ -58,6 +59,8 @@ export interface RuntimeOptions {
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
+  /** The HTTP client of query.httpRequest (`nodes.http`; default: its defaults, Node's CAs). */
+  http?: HttpClientOptions;
 }
 
 export interface Runtime {
@@ -111,6 +114,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     ownership: c.registrar.ownership,
     limits: c.limits,
     provision: true,
+    http: c.nodes.http,
   };
 }
 
@@ -191,7 +195,8 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     const ownership = ownershipFor(directory, o.ownership ?? { mode: 'directory' });
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
-    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges };
+    const http = createHttpClient(o.http ?? configSchema.parse({}).nodes.http);
+    const ctx: RunContext = { directory, location: registrar, auth, clock: { now: Date.now }, realm: o.realm, log: o.log, ownership, directoryChanges, http };
     const locationKnex = location.knex;
     return {
       ctx,
@@ -206,6 +211,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       onDirectoryWrite: (listener) => directoryChanges.subscribe(listener),
       async close() {
         stopPurging();
+        await http.close();
         await store.close();
         if (locationKnex) await locationKnex.destroy();
         await directory.close();

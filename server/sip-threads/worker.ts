@@ -15,6 +15,7 @@ import type { RunContext } from '../../engine/types';
 import { builtinRegistry } from '../../nodes';
 import { createDigestAuth, SharedNonceCounter } from '../../services/auth';
 import { createCachedDirectory } from '../../services/directory/cache';
+import { createHttpClient } from '../../services/http/client';
 import { DirectoryChanges } from '../../services/directory/changes';
 import { LockTable, refuseLockedUsernames } from '../../services/guard/locks';
 import { ownershipFor } from '../../services/directory/ownership';
@@ -90,6 +91,8 @@ const log = logPort(logger);
 const metrics = createMetrics({ defaultMetrics: false });
 /** Usernames locked by the main thread's guard (Control 'locks'): refused by the digest check. */
 const locks = new LockTable();
+/** This thread's own pooled HTTP connections (query.httpRequest). */
+const http = createHttpClient(init.config.nodes.http);
 const ctx: RunContext = {
   directory: cachedDirectory ?? remoteDirectory,
   ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
@@ -108,6 +111,7 @@ const ctx: RunContext = {
   realm: init.config.sip.domain,
   log,
   directoryChanges,
+  http,
 };
 
 /** The active flows compiled here, resolved like the flows store does. */
@@ -325,6 +329,7 @@ async function onControl(m: Control): Promise<void> {
         l.fe.close();
         for (const s of l.local) await s.close();
       }
+      await http.close();
       post({ t: 'stopped' });
       port.close();
       return;
