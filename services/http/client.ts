@@ -27,12 +27,11 @@ export interface HttpClient extends HttpPort {
   close(): Promise<void>;
 }
 
-/** `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9` → one short reason. */
+/** One short reason: `connect ECONNREFUSED 127.0.0.1:9`, `self-signed certificate`, with the error code when the message lacks it. */
 function reason(e: unknown): string {
-  const err = e as Error & { code?: string; cause?: Error & { code?: string } };
-  const inner = err.cause && err.message === 'fetch failed' ? err.cause : err;
-  const code = inner.code && !inner.message.includes(inner.code) ? `${inner.code}: ` : '';
-  return `${code}${inner.message || String(e)}`;
+  const err = e as Error & { code?: string };
+  const code = err.code && !err.message.includes(err.code) ? `${err.code}: ` : '';
+  return `${code}${err.message || String(e)}`;
 }
 
 /** The certificates of `caFile`; throws naming the key when it cannot be read or holds none. */
@@ -45,6 +44,12 @@ function readCaFile(file: string): string {
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`nodes.http.caFile (${file}): not PEM certificates`);
   return pem;
+}
+
+/** Stops reading a body and drops its connection (the abort error it emits has nowhere to go). */
+function drop(body: NodeJS.ReadableStream & { destroy(): void }): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 export function createHttpClient(o: HttpClientOptions): HttpClient {
@@ -71,7 +76,7 @@ export function createHttpClient(o: HttpClientOptions): HttpClient {
         });
         const announced = Number(res.headers['content-length'] ?? 0);
         if (announced > cap) {
-          res.body.destroy();
+          drop(res.body);
           throw new HttpQueryError(`response body of ${announced} bytes, over nodes.http.maxResponseBytes (${cap})`, 'failure');
         }
         const chunks: Buffer[] = [];
@@ -79,7 +84,7 @@ export function createHttpClient(o: HttpClientOptions): HttpClient {
         for await (const chunk of res.body) {
           size += (chunk as Buffer).length;
           if (size > cap) {
-            res.body.destroy();
+            drop(res.body);
             throw new HttpQueryError(`response body over nodes.http.maxResponseBytes (${cap})`, 'failure');
           }
           chunks.push(chunk as Buffer);
