@@ -7,7 +7,7 @@
  * response paths (JSON Pointer, XPath), compiled once; the node's closure.
  *
  * Placeholders carry values a SIP sender controls (`called`, header values), so each place
- * escapes them (docs/flows.md, "HTTP requests"):
+ * escapes them (docs/semantics.md, "HTTP requests"):
  *  - URL: only after the host (path, query, fragment); each value percent-encoded as a URI
  *    component (`/`, `?`, `&`, `#` included), and a value that would make a `.`/`..` path segment
  *    is refused: a value cannot change the URL's origin, path structure or query structure;
@@ -264,7 +264,7 @@ export const httpRequestNode: NodeType<Values> = {
     type: 'object',
     required: ['url'],
     properties: {
-      method: { type: 'string', enum: METHODS, default: 'GET', description: 'HTTP method' },
+      method: { type: 'string', enum: METHODS, default: 'GET', description: 'HTTP method (default GET)' },
       url: {
         type: 'string',
         minLength: 1,
@@ -290,13 +290,13 @@ export const httpRequestNode: NodeType<Values> = {
         minimum: 1,
         maximum: MAX_TIMEOUT_MS,
         default: DEFAULT_TIMEOUT_MS,
-        description: 'milliseconds for the whole exchange (connection, answer, body); then ifTimeout',
+        description: 'milliseconds for the whole exchange (connection, answer, body), 1..60000, default 2000; then ifTimeout',
       },
       responseFormat: {
         type: 'string',
         enum: ['auto', 'json', 'xml', 'text'],
         default: 'auto',
-        description: 'how the body is read: auto from Content-Type (JSON, XML, else text)',
+        description: 'how the body is read (default auto: from Content-Type, JSON, XML, else text)',
       },
       storeInto: {
         type: 'array',
@@ -315,12 +315,12 @@ export const httpRequestNode: NodeType<Values> = {
           },
         },
       },
-      statusVariable: { ...writesVariable, default: DEFAULTS.statusVariable, description: 'receives the HTTP status (0 when no answer came)' },
-      elapsedVariable: { ...writesVariable, default: DEFAULTS.elapsedVariable, description: 'receives the milliseconds the exchange took' },
+      statusVariable: { ...writesVariable, default: DEFAULTS.statusVariable, description: 'receives the HTTP status, 0 when no answer came (default httpStatus)' },
+      elapsedVariable: { ...writesVariable, default: DEFAULTS.elapsedVariable, description: 'receives the milliseconds the exchange took (default httpElapsedMs)' },
       summaryVariable: {
         ...writesVariable,
         default: DEFAULTS.summaryVariable,
-        description: 'receives one line for the trace: `GET http://… → 200 in 3 ms`, or why the request failed',
+        description: 'receives one line for the trace: `GET http://… → 200 in 3 ms`, or why the request failed (default httpSummary)',
       },
       ifSuccess: { ...nodeRef, description: 'taken on a 2xx answer whose stored paths all matched' },
       ifFailure: {
