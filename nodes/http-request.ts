@@ -315,8 +315,16 @@ export const httpRequestNode: NodeType<Values> = {
           },
         },
       },
-      statusVariable: { ...writesVariable, default: DEFAULTS.statusVariable, description: 'receives the HTTP status, 0 when no answer came (default httpStatus)' },
-      elapsedVariable: { ...writesVariable, default: DEFAULTS.elapsedVariable, description: 'receives the milliseconds the exchange took (default httpElapsedMs)' },
+      statusVariable: {
+        ...writesVariable,
+        default: DEFAULTS.statusVariable,
+        description: 'receives the HTTP status, 0 when no answer came (default httpStatus)',
+      },
+      elapsedVariable: {
+        ...writesVariable,
+        default: DEFAULTS.elapsedVariable,
+        description: 'receives the milliseconds the exchange took (default httpElapsedMs)',
+      },
       summaryVariable: {
         ...writesVariable,
         default: DEFAULTS.summaryVariable,

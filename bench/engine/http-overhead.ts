@@ -132,7 +132,9 @@ async function main(): Promise<void> {
   console.log(`  ${''.padEnd(14)} ${'CPU'.padStart(8)} ${'wall'.padStart(8)}`);
   for (const n of names) console.log(`  ${n.padEnd(14)} ${c[n].toFixed(1).padStart(8)} ${w[n].toFixed(1).padStart(8)}`);
   const diff = (m: Record<string, number>, a: string) => (m[a] - m['bare undici']).toFixed(1);
-  console.log(`  node − bare undici: ${diff(c, 'node')} µs CPU, ${diff(w, 'node')} µs wall per call (adapter − bare: ${diff(c, 'adapter')} µs CPU, ${diff(w, 'adapter')} µs wall)`);
+  console.log(
+    `  node − bare undici: ${diff(c, 'node')} µs CPU, ${diff(w, 'node')} µs wall per call (adapter − bare: ${diff(c, 'adapter')} µs CPU, ${diff(w, 'adapter')} µs wall)`,
+  );
 
   await client.close();
   await agent.close();
