@@ -4,14 +4,17 @@
  * statuses, a server that never answers, bodies over the cap, a refused connection, certificates,
  * and placeholder values trying to change the request, as the server received it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { main } from '../../../cli/main';
 import type { RunContext } from '../../../engine/types';
 import { createHttpClient, type HttpClient } from '../../../services/http/client';
 import { createPki, type Pki } from '../../support/pki';
 import { testContext } from '../../support/context';
-import { reply, runNodes, setVars, start, type NodeSpec } from '../../unit/engine/helpers';
+import { docOf, reply, runNodes, setVars, start, type NodeSpec } from '../../unit/engine/helpers';
 
 const CAP = 4096;
 
@@ -192,6 +195,20 @@ describe('query.httpRequest answers', () => {
     expect(r.trace![1].exit).toBe('ifSuccess');
   });
 
+  test('more calls at once than pooled connections: each gets its own answer', async () => {
+    const called = Array.from({ length: 24 }, (_, i) => String(1000 + i));
+    const runs = await Promise.all(
+      called.map((c) => run({ url: `${base}/route?called=[called]`, storeInto: [{ path: '/route/0/uri', variable: 't' }] }, { called: c })),
+    );
+    expect(runs.map((r) => r.cd.vars.t)).toEqual(called.map((c) => `sip:${c}@gw.example`));
+  });
+
+  test('HEAD: no body to read, the status decides', async () => {
+    const r = await run({ method: 'HEAD', url: `${base}/text` });
+    expect(r.trace![1]).toMatchObject({ exit: 'ifSuccess', set: { httpStatus: 200 } });
+    expect(seen[seen.length - 1].method).toBe('HEAD');
+  });
+
   test('a refused connection: ifFailure', async () => {
     const port = await closedPort();
     const r = await run({ url: `http://127.0.0.1:${port}/route` });
@@ -259,6 +276,53 @@ describe('query.httpRequest: placeholder values cannot change the request (as th
     expect(r.trace![1].exit).toBe('ifSuccess');
     expect(Object.fromEntries(new URLSearchParams(seen[seen.length - 1].body))).toEqual({ called: '1&admin=1', admin: '0' });
   });
+});
+
+// the directory on the suites' PostgreSQL (PGlite would take seconds to start)
+test('sipflow run: the runtime wires the HTTP client; the trace shows the request and what it stored', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-http-run-'));
+  try {
+    const file = path.join(dir, 'http.slid');
+    writeFileSync(file, JSON.stringify(docOf(node({ url: `${base}/route?called=[called]`, storeInto: [{ path: '/route/0/uri', variable: 'target' }] }))));
+    const cd = path.join(dir, 'cd.json');
+    writeFileSync(cd, JSON.stringify({ called: '3225551000' }));
+    const out: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+    let code: number;
+    try {
+      code = await main([
+        'node',
+        'sipflow',
+        'run',
+        file,
+        '--logic',
+        '1',
+        '--cd',
+        cd,
+        '--trace',
+        '--data-dir',
+        path.join(dir, 'data'),
+        '--directory-url',
+        process.env.PG_URL!,
+      ]);
+    } finally {
+      log.mockRestore();
+    }
+    expect(code).toBe(0);
+    const printed = JSON.parse(out.join('\n'));
+    expect(printed.outcome).toMatchObject({ status: 200, reason: 'success' });
+    expect(printed.trace[1]).toMatchObject({
+      type: 'query.httpRequest',
+      exit: 'ifSuccess',
+      set: {
+        target: 'sip:3225551000@gw.example',
+        httpStatus: 200,
+        httpSummary: expect.stringMatching(/^GET http:\/\/127\.0\.0\.1:\d+\/route\?called=3225551000 → 200 in \d+ ms$/),
+      },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('query.httpRequest over HTTPS', () => {
