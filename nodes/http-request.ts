@@ -461,7 +461,13 @@ export const httpRequestNode: NodeType<Values> = {
         done(answer.status, answer.elapsedMs, line);
         return failed;
       }
-      const got = stores.length === 0 ? [] : extract(stores, formatOf(format, answer), answer.body);
+      let got: Scalar[] | string;
+      try {
+        got = stores.length === 0 ? [] : extract(stores, formatOf(format, answer), answer.body);
+      } catch (e) {
+        // an XPath function that fails on this document, a document nested too deep for the stack
+        got = `the body could not be read (${(e as Error).message})`;
+      }
       if (typeof got === 'string') {
         done(answer.status, answer.elapsedMs, `${line}; ${got}`);
         return failed;

@@ -166,6 +166,10 @@ describe('query.httpRequest answers', () => {
     const r = await run({ url: `${base}/not-json`, storeInto: [{ path: '/route', variable: 'v' }] });
     expect(r.trace![1].exit).toBe('ifFailure');
     expect(r.cd.vars.httpSummary).toMatch(/; the body is not JSON/);
+    // an XPath that compiles but fails on evaluation (an unknown function)
+    const x = await run({ url: `${base}/xml`, storeInto: [{ path: 'nope(/routing)', variable: 'v' }] });
+    expect(x.trace![1].exit).toBe('ifFailure');
+    expect(x.cd.vars.httpSummary).toMatch(/; the body could not be read \(/);
   });
 
   test.each([404, 500, 302])('status %i: ifFailure with the status written', async (code) => {
