@@ -9,6 +9,7 @@ import { enumNode } from './enum';
 import { exitNode } from './exit';
 import { extractHeaderNode } from './extract-header';
 import { ldapNode } from './ldap';
+import { httpRequestNode } from './http-request';
 import { logNode } from './log';
 import { normalizeNumberNode } from './normalize-number';
 import { lookupLocationNode } from './lookup-location';
@@ -76,6 +77,8 @@ export const NODE_TYPES: NodeType[] = [
   // issue 14, external queries (ENUM, LDAP)
   enumNode,
   ldapNode,
+  // issue 14, external queries: HTTP
+  httpRequestNode,
 ];
 
 let shared: NodeRegistry | undefined;

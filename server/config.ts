@@ -564,6 +564,13 @@ export const configSchema = z
           .object({
             maxResponseBytes: z.number().int().min(1).default(1048576).describe('query.httpRequest: a longer response body takes the failure exit'),
             connectionsPerOrigin: z.number().int().min(1).default(16).describe('query.httpRequest: pooled connections kept per origin (scheme, host, port)'),
+            caFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe(
+                "query.httpRequest: PEM certificates trusted for https:// in addition to Node's bundled CAs (a private CA, or a server's self-signed certificate); verification cannot be turned off",
+              ),
           })
           .strict()
           .prefault({}),

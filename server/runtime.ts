@@ -11,6 +11,7 @@ import { createInstanceCache, type InstanceCacheOptions } from '../services/cach
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
+import { createHttpClient, type HttpClientOptions } from '../services/http/client';
 import { DirectoryChanges } from '../services/directory/changes';
 import { ownershipFor, type AorOwnershipOptions, type OwnershipMode } from '../services/directory/ownership';
 import { createMemoryLocationStore } from '../services/location/memory';
@@ -19,7 +20,7 @@ import { createRegistrar, type Registrar, type RegistrarOptions } from '../servi
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
-import type { Config } from './config';
+import { configSchema, type Config } from './config';
 import { openQueryPorts } from './query-ports';
 
 export interface RuntimeOptions {
@@ -69,6 +70,8 @@ export interface RuntimeOptions {
   log?: LogPort;
   /** `nodes.*` configuration: query.enum's DNS servers, query.ldap's server (default: system resolvers, no LDAP). */
   nodes?: Pick<Config['nodes'], 'enum' | 'ldap'>;
+  /** The HTTP client of query.httpRequest (`nodes.http`; default: its defaults, Node's CAs). */
+  http?: HttpClientOptions;
 }
 
 export interface Runtime {
@@ -126,6 +129,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     numbers: c.nodes.numbers,
     provision: true,
     nodes: c.nodes,
+    http: c.nodes.http,
   };
 }
 
@@ -209,6 +213,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     // one per process: SIP worker threads reach it through the dispatcher (server/sip-threads/host.ts)
     const cache = createInstanceCache(o.cache);
     const queries = openQueryPorts(o.nodes);
+    const http = createHttpClient(o.http ?? configSchema.parse({}).nodes.http);
     const ctx: RunContext = {
       directory,
       location: registrar,
@@ -223,6 +228,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       numbers: o.numbers,
       dns: queries.dns,
       ldap: queries.ldap,
+      http,
     };
     const locationKnex = location.knex;
     return {
@@ -239,6 +245,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       async close() {
         stopPurging();
         await queries.close();
+        await http.close();
         await store.close();
         if (locationKnex) await locationKnex.destroy();
         await directory.close();

@@ -17,6 +17,7 @@ import { calendarClock } from '../calendar';
 import type { NodeRegistry } from '../../engine/registry';
 import { createDigestAuth, SharedNonceCounter } from '../../services/auth';
 import { createCachedDirectory } from '../../services/directory/cache';
+import { createHttpClient } from '../../services/http/client';
 import { DirectoryChanges } from '../../services/directory/changes';
 import { LockTable, refuseLockedUsernames } from '../../services/guard/locks';
 import { ownershipFor } from '../../services/directory/ownership';
@@ -102,6 +103,8 @@ const metrics = createMetrics({ defaultMetrics: false });
 const locks = new LockTable();
 /** query.enum's resolver and query.ldap's connection, this thread's own (closed on stop). */
 const queries = openQueryPorts(init.config.nodes);
+/** This thread's own pooled HTTP connections (query.httpRequest). */
+const http = createHttpClient(init.config.nodes.http);
 const ctx: RunContext = {
   directory: cachedDirectory ?? remoteDirectory,
   ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
@@ -125,6 +128,7 @@ const ctx: RunContext = {
   numbers: init.config.nodes.numbers,
   dns: queries.dns,
   ldap: queries.ldap,
+  http,
 };
 
 /**
@@ -350,6 +354,7 @@ async function onControl(m: Control): Promise<void> {
         for (const s of l.local) await s.close();
       }
       await queries.close();
+      await http.close();
       post({ t: 'stopped' });
       port.close();
       return;
