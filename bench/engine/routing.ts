@@ -7,8 +7,8 @@
  * measured process's. Two instants:
  *  - open (Tuesday 10:00): every call asks the API: what an operator's calls cost;
  *  - closed (Tuesday 22:30): no I/O at all: the interpreter's own overhead over hand-written code.
- * Prints calls/s of both, their ratio per instant (target ≤ 1.3), and the HTTP node's overhead per
- * call over a bare undici request to the same server.
+ * Prints calls/s of both and their ratio per instant (target ≤ 1.3). The HTTP node's overhead over
+ * a bare undici request is bench/engine/http-overhead.ts's.
  *
  *   node dist/bench/engine/routing.js [calls=20000] [rounds=5] [concurrency=16]
  */
@@ -16,7 +16,6 @@ import { fork, type ChildProcess } from 'child_process';
 import { readFileSync } from 'fs';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import path from 'path';
-import { request } from 'undici';
 import { buildCallDescriptor } from '../../engine/cd';
 import { loadSlidText } from '../../engine/load';
 import type { HttpPort } from '../../engine/ports';
@@ -84,10 +83,23 @@ function invite(i: number): CallDescriptor {
   });
 }
 
-const BRUSSELS = new Intl.DateTimeFormat('en-US', { timeZone: 'Europe/Brussels', weekday: 'short', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const BRUSSELS = new Intl.DateTimeFormat('en-US', {
+  timeZone: 'Europe/Brussels',
+  weekday: 'short',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  hourCycle: 'h23',
+});
 const HOLIDAYS = new Set(['12-25', '12-26', '01-01']);
 const WORKDAYS = new Set(['Mon', 'Tue', 'Wed', 'Thu', 'Fri']);
-const closed = (text: string): Outcome => ({ kind: 'reply', status: 480, reason: 'Temporarily Unavailable', headers: { Reason: `SIP;cause=480;text="${text}"` } });
+const closed = (text: string): Outcome => ({
+  kind: 'reply',
+  status: 480,
+  reason: 'Temporarily Unavailable',
+  headers: { Reason: `SIP;cause=480;text="${text}"` },
+});
 
 /** routing.slid's steps written by hand, over the same ports. */
 function handWritten(apiUrl: string) {
@@ -103,7 +115,13 @@ function handWritten(apiUrl: string) {
     const minutes = Number(parts.hour) * 60 + Number(parts.minute);
     if (!WORKDAYS.has(parts.weekday) || minutes < 480 || minutes >= 1080) return closed('Closed: outside business hours');
     try {
-      const answer = await ctx.http!.request({ method: 'GET', url: `${apiUrl}/route?number=${encodeURIComponent(e164)}`, headers: { accept: 'application/json' }, body: null, timeoutMs: 2000 });
+      const answer = await ctx.http!.request({
+        method: 'GET',
+        url: `${apiUrl}/route?number=${encodeURIComponent(e164)}`,
+        headers: { accept: 'application/json' },
+        body: null,
+        timeoutMs: 2000,
+      });
       const destination = answer.status >= 200 && answer.status < 300 ? (JSON.parse(answer.body) as { destination?: unknown }).destination : undefined;
       if (typeof destination !== 'string') throw new Error('no destination');
       return { kind: 'relay', status: null, targets: [{ uri: destination }] };
@@ -165,31 +183,13 @@ async function main() {
       const i = median(rows.map((x) => x[0]));
       const h = median(rows.map((x) => x[1]));
       console.log(`${label}: round  interpreter calls/s  hand-written calls/s  ratio`);
-      rows.forEach(([ri, rh], r) => console.log(`${String(r + 1).padStart(5)}  ${ri.toFixed(0).padStart(19)}  ${rh.toFixed(0).padStart(20)}  ${(rh / ri).toFixed(3)}`));
-      console.log(`${label}: median interpreter ${i.toFixed(0)} calls/s, hand-written ${h.toFixed(0)} calls/s, hand-written/interpreter = ${(h / i).toFixed(3)} (target ≤ 1.3)`);
+      rows.forEach(([ri, rh], r) =>
+        console.log(`${String(r + 1).padStart(5)}  ${ri.toFixed(0).padStart(19)}  ${rh.toFixed(0).padStart(20)}  ${(rh / ri).toFixed(3)}`),
+      );
+      console.log(
+        `${label}: median interpreter ${i.toFixed(0)} calls/s, hand-written ${h.toFixed(0)} calls/s, hand-written/interpreter = ${(h / i).toFixed(3)} (target ≤ 1.3)`,
+      );
     }
-
-    // the HTTP node's overhead: the same GET through query.httpRequest's port versus bare undici, one at a time
-    const url = `${apiUrl}/route?number=%2B31201234567`;
-    const bare = async () => {
-      const r = await request(url, { headers: { accept: 'application/json' } });
-      await r.body.text();
-    };
-    const ported = async () => {
-      await http.request({ method: 'GET', url, headers: { accept: 'application/json' }, body: null, timeoutMs: 2000 });
-    };
-    const perCall = async (f: () => Promise<void>, n: number) => {
-      const t = process.hrtime.bigint();
-      for (let k = 0; k < n; k++) await f();
-      return Number(process.hrtime.bigint() - t) / 1e3 / n;
-    };
-    await perCall(bare, 1000);
-    await perCall(ported, 1000);
-    const us: Array<[number, number]> = [];
-    for (let r = 0; r < ROUNDS; r++) us.push([await perCall(bare, 3000), await perCall(ported, 3000)]);
-    const b = median(us.map((x) => x[0]));
-    const p = median(us.map((x) => x[1]));
-    console.log(`HTTP: bare undici ${b.toFixed(1)} µs/request, through the HttpPort ${p.toFixed(1)} µs/request: overhead ${(p - b).toFixed(1)} µs per call`);
   } finally {
     await http.close();
     api.child.kill();

@@ -43,6 +43,10 @@ describe('the built-in node types', () => {
         // issue 14, date and time: test/unit/nodes/time.test.ts
         'action.setDateTime',
         'analysis.timeCondition',
+        // issue 14, external queries: test/unit/nodes/http-request.test.ts, test/unit/engine/nodes-external-query.test.ts
+        'query.httpRequest',
+        'query.enum',
+        'query.ldap',
       ].sort(),
     );
   });
