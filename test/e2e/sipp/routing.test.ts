@@ -158,12 +158,15 @@ describe('flows/routing.slid with SIPp, a local routing API and the calendar at 
 
   test('open: an invalid number gets 484, a route the API cannot give 503, a sender that is not a trunk 403; nothing reaches the gateway', async () => {
     asked.length = 0;
-    expect(await refused('open-refusals', open!, ['12', '0301234567', '0991234567'])).toEqual({
+    // 0301234567: the API fails (500); 0101234567: it has no route (404); 0991234567: no such Dutch number
+    const noRoute = { status: 503, reason: 'SIP;cause=503;text="No route"' };
+    expect(await refused('open-refusals', open!, ['12', '0301234567', '0101234567', '0991234567'])).toEqual({
       '12': { status: 484 },
-      '0301234567': { status: 503 },
-      '0991234567': { status: 503 },
+      '0301234567': noRoute,
+      '0101234567': noRoute,
+      '0991234567': { status: 484 },
     });
-    expect(asked).toEqual(['+31301234567', '+31991234567']);
+    expect(asked).toEqual(['+31301234567', '+31101234567']);
     expect(await refused('not-a-trunk', open!, ['0201234567'], HOST)).toEqual({ '0201234567': { status: 403 } });
     expect(asked).toHaveLength(2);
   }, 60_000);
