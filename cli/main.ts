@@ -45,7 +45,10 @@ export function loadFlowFile(file: string, registry: NodeRegistry): LoadResult {
 function pluginsOf(configFile: string | undefined) {
   return loadNodePlugins(loadConfig(configFile).nodes.plugins);
 }
-const configOption = ['--config <file>', 'configuration: nodes.plugins add node types (as serve loads them), nodes.* give the query nodes their servers'] as const;
+const configOption = [
+  '--config <file>',
+  'configuration: nodes.plugins add node types (as serve loads them), nodes.* give the query nodes their servers',
+] as const;
 
 function directoryUrl(opts: { dataDir: string; directoryUrl?: string }): string {
   return opts.directoryUrl ?? process.env.SIPFLOW_DIRECTORY_URL ?? path.join(opts.dataDir, 'directory');
