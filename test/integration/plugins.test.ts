@@ -9,10 +9,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../cli/main';
 import { header } from '../../sip/message';
 import { startServe, type ServeProcess } from '../support/serve';
 import { UdpUa, rand, sipRequest } from './sip/ua';
+import { runCli as sipflow } from '../support/cli';
 
 const EXAMPLE = path.resolve(__dirname, '../../examples/node-plugin');
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -52,20 +52,6 @@ let dir: string;
 let flowFile: string;
 let configFile: string;
 let server: ServeProcess;
-
-/** Runs the CLI in-process, capturing what it prints. */
-async function sipflow(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    return { code: await main(['node', 'sipflow', ...args]), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-plugin-it-'));

@@ -1,5 +1,6 @@
 /** /simulate `now`: the designer's simulator runs a logic at a chosen instant; a bad instant is a 400 naming body/now. */
 import { apiFixture, type Fixture } from './support';
+import { slidNode as node } from '../../support/slid';
 
 let f: Fixture;
 beforeAll(async () => {
@@ -9,16 +10,6 @@ afterAll(async () => {
   await f.close();
 });
 
-const node = (id: number, type: string, values: Record<string, unknown>) => ({
-  id,
-  name: `n${id}`,
-  type,
-  description: '',
-  values,
-  archived: false,
-  x: 0,
-  y: 0,
-});
 const slid = {
   1: {
     name: 'hours',

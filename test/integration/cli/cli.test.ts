@@ -1,40 +1,12 @@
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'fs';
 import os from 'os';
 import path from 'path';
-import { main } from '../../../cli/main';
 import { answerChallenge } from '../../support/sip';
+import { runCli as sipflow } from '../../support/cli';
 
 const repo = path.join(__dirname, '../../..');
 const seedFlow = path.join(repo, 'flows/registration.slid');
 const registerCd = path.join(repo, 'examples/cd/register.json');
-
-/** Runs the CLI in-process, capturing what it prints. */
-async function sipflow(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => {
-    out.push(a.join(' '));
-  });
-  const table = jest.spyOn(console, 'table').mockImplementation((rows) => {
-    out.push(JSON.stringify(rows));
-  });
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => {
-    err.push(a.join(' '));
-  });
-  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await main(['node', 'sipflow', ...args]);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    table.mockRestore();
-    error.mockRestore();
-    stderr.mockRestore();
-  }
-}
 
 describe('sipflow CLI', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cli-'));

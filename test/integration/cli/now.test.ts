@@ -6,30 +6,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
-import { main } from '../../../cli/main';
 import { openDirectory, migrate } from '../../../services/directory';
+import { slidNode as node } from '../../support/slid';
+import { runCli as sipflow } from '../../support/cli';
 
-/** Runs the CLI in-process, capturing what it prints. */
-async function sipflow(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await main(['node', 'sipflow', ...args]);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-    stderr.mockRestore();
-  }
-}
-
-const node = (id: number, type: string, values: Record<string, unknown>) => ({ id, name: `n${id}`, type, values });
 const SLID = {
   1: {
     name: 'hours',

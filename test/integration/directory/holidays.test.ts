@@ -11,6 +11,7 @@ import { buildCallDescriptor } from '../../../engine/cd';
 import { scratchDatabase } from '../../setup/servers';
 import { openDirectory, migrate, createDirectory, type Directory } from '../../../services/directory';
 import { testContext } from '../../support/context';
+import { slidNode as node } from '../../support/slid';
 
 let db: Awaited<ReturnType<typeof scratchDatabase>>;
 let knex: Knex;
@@ -37,8 +38,6 @@ afterAll(async () => {
   await knex?.destroy();
   await db?.drop();
 });
-
-const node = (id: number, type: string, values: Record<string, unknown>) => ({ id, name: `n${id}`, type, values });
 
 function service(rules: unknown[], extra: Record<string, unknown> = {}) {
   const r = loadSlid(

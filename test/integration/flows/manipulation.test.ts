@@ -7,12 +7,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
-import { main } from '../../../cli/main';
 import { loadSlidText } from '../../../engine/load';
 import { runLogic } from '../../../engine/run';
 import { builtinRegistry } from '../../../nodes';
 import { testContext } from '../../support/context';
 import { cdOf } from './support';
+import { runCli } from '../../support/cli';
 
 const FILE = path.join(__dirname, '../../fixtures/slid/valid/manipulation.slid');
 const loaded = loadSlidText(readFileSync(FILE, 'utf8'), 'manipulation.slid', builtinRegistry());
@@ -63,17 +63,9 @@ describe('sipflow run --default-country', () => {
   async function sipflowRun(...extra: string[]): Promise<Record<string, unknown>> {
     const cd = path.join(dir, 'invite.json');
     writeFileSync(cd, JSON.stringify({ requestMethod: 'INVITE', requestURI: 'sip:025551234@sipflow.example', headers: { From: '<sip:100@pbx.example>;tag=a' } }));
-    const out: string[] = [];
-    const log = jest.spyOn(console, 'log').mockImplementation((...a) => {
-      out.push(a.join(' '));
-    });
-    try {
-      const code = await main(['node', 'sipflow', 'run', FILE, '--logic', '1', '--cd', cd, '--data-dir', dir, '--directory-url', 'memory://', ...extra]);
-      expect(code).toBe(0);
-    } finally {
-      log.mockRestore();
-    }
-    return JSON.parse(out.join('\n')) as Record<string, unknown>;
+    const run = await runCli('run', FILE, '--logic', '1', '--cd', cd, '--data-dir', dir, '--directory-url', 'memory://', ...extra);
+    expect(run.code).toBe(0);
+    return JSON.parse(run.out) as Record<string, unknown>;
   }
 
   // one run: each opens the CLI's runtime (an embedded PGlite directory), seconds of start-up

@@ -9,12 +9,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { main } from '../../../cli/main';
 import type { RunContext } from '../../../engine/types';
 import { createHttpClient, type HttpClient } from '../../../services/http/client';
 import { createPki, type Pki } from '../../support/pki';
 import { testContext } from '../../support/context';
 import { docOf, reply, runNodes, setVars, start, type NodeSpec } from '../../unit/engine/helpers';
+import { runCli } from '../../support/cli';
 
 const CAP = 4096;
 
@@ -290,30 +290,9 @@ test('sipflow run: the runtime wires the HTTP client; the trace shows the reques
     writeFileSync(file, JSON.stringify(docOf(node({ url: `${base}/route?called=[called]`, storeInto: [{ path: '/route/0/uri', variable: 'target' }] }))));
     const cd = path.join(dir, 'cd.json');
     writeFileSync(cd, JSON.stringify({ called: '3225551000' }));
-    const out: string[] = [];
-    const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-    let code: number;
-    try {
-      code = await main([
-        'node',
-        'sipflow',
-        'run',
-        file,
-        '--logic',
-        '1',
-        '--cd',
-        cd,
-        '--trace',
-        '--data-dir',
-        path.join(dir, 'data'),
-        '--directory-url',
-        process.env.PG_URL!,
-      ]);
-    } finally {
-      log.mockRestore();
-    }
-    expect(code).toBe(0);
-    const printed = JSON.parse(out.join('\n'));
+    const run = await runCli('run', file, '--logic', '1', '--cd', cd, '--trace', '--data-dir', path.join(dir, 'data'), '--directory-url', process.env.PG_URL!);
+    expect(run.code).toBe(0);
+    const printed = JSON.parse(run.out);
     expect(printed.outcome).toMatchObject({ status: 200, reason: 'success' });
     expect(printed.trace[1]).toMatchObject({
       type: 'query.httpRequest',

@@ -10,17 +10,7 @@ import path from 'node:path';
 import { callIdHash } from '../../../sip/dispatch';
 import { startServe, type ServeProcess } from '../../support/serve';
 import { UdpUa, rand, sipRequest, type Ua } from '../sip/ua';
-
-const node = (id: number, type: string, values: Record<string, unknown>) => ({
-  id,
-  name: `n${id}`,
-  type,
-  description: '',
-  values,
-  archived: false,
-  x: 0,
-  y: 0,
-});
+import { slidNode as node } from '../../support/slid';
 
 /** Logic `pbx` (the default logic): X-Cache-Set: <value> → stored (200) or 413; else the value back in X-Cached, or 404. */
 const FLOW = {

@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
-import { main } from '../../../cli/main';
 import { startDnsmasq, type DnsServer } from '../../support/dnsmasq';
 import { ROOT_DN, ROOT_PASSWORD, startSlapd, SUFFIX, type LdapServer } from '../../support/slapd';
 import { docOf, reply, start } from '../../unit/engine/helpers';
+import { runCli as sipflow } from '../../support/cli';
 
 let dnsmasq: DnsServer;
 let slapd: LdapServer;
@@ -31,20 +31,6 @@ afterAll(async () => {
   await Promise.all([dnsmasq?.stop(), slapd?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function sipflow(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(['node', 'sipflow', ...args]);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 // one run: opening the embedded directory of `sipflow run` takes seconds on a loaded machine
 test('sipflow run --config: ENUM and LDAP servers from nodes.*, the bind password printed nowhere', async () => {

@@ -15,19 +15,9 @@ import { startSipServer, type SipServer } from '../../../server/sip-server';
 import { applyOutcome, callDescriptorOf, engineRunner, type DrachtioRequest, type DrachtioResponse } from '../../../sip/drachtio/front-end';
 import { testContext } from '../../support/context';
 import { UdpUa, rand, sipRequest } from './ua';
+import { slidNode as node } from '../../support/slid';
 
 const PROBED = ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty'];
-
-const node = (id: number, type: string, values: Record<string, unknown>) => ({
-  id,
-  name: `n${id}`,
-  type,
-  description: '',
-  values,
-  archived: false,
-  x: 0,
-  y: 0,
-});
 
 /**
  * start → one condition per probed variable, in turn (`exists` → reply 600 + i) → 299 "none":
