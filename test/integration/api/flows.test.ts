@@ -22,7 +22,7 @@ describe('bootstrap', () => {
     const r = await f.call({ method: 'GET', url: '/api/v1/flows' });
     expect(r.statusCode).toBe(200);
     const flows = r.json().flows;
-    expect(flows.map((x: { name: string }) => x.name)).toEqual(['call-screening', 'incoming-call', 'outgoing-call', 'pbx', 'registration']);
+    expect(flows.map((x: { name: string }) => x.name)).toEqual(['call-screening', 'incoming-call', 'outgoing-call', 'pbx', 'registration', 'routing']);
     for (const x of flows) expect(x).toMatchObject({ latestVersion: 1, activeVersion: 1 });
     expect(f.flows.active().find('registration')).toBeDefined();
     expect(f.flows.resolve('pbx')?.flow).toBe('pbx');
