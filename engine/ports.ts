@@ -377,3 +377,26 @@ export interface CachePort {
   /** False when the value was not stored (its key or value over the size caps: the key's previous value is removed too). */
   set(key: string, value: Scalar, ttlSec: number): Promise<boolean>;
 }
+
+// ---------------------------------------------------------------- syslog (output.syslog)
+
+/** One message of output.syslog; the adapter writes the RFC 5424 header around it. */
+export interface SyslogMessage {
+  /** RFC 5424 facility code (0 kern … 23 local7). */
+  facility: number;
+  /** RFC 5424 severity (0 emergency … 7 debug). */
+  severity: number;
+  appName: string;
+  msgId: string | null;
+  text: string;
+  /** When it happened (ms since epoch, the run's clock). */
+  at: number;
+}
+
+/**
+ * Syslog port (services/syslog/udp.ts): one datagram per message to the configured collector
+ * (RFC 5426), fire and forget: a lost datagram or an unreachable collector never holds a call.
+ */
+export interface SyslogPort {
+  send(m: SyslogMessage): void;
+}

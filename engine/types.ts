@@ -17,6 +17,7 @@ import type {
   LocationPort,
   LogPort,
   RecordRow,
+  SyslogPort,
   Scalar,
 } from './ports';
 
@@ -217,6 +218,9 @@ export interface RunContext {
 
   /** LDAP client of query.ldap (`nodes.ldap`); absent: the node takes its failure exit. */
   ldap?: LdapPort;
+
+  /** The collector of output.syslog (`nodes.syslog.target`); absent: its messages are dropped. */
+  syslog?: SyslogPort;
 
   /** Instance-wide cache of action.cacheSet / query.cacheGet. */
   cache?: CachePort;

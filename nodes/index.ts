@@ -11,6 +11,7 @@ import { extractHeaderNode } from './extract-header';
 import { ldapNode } from './ldap';
 import { httpRequestNode } from './http-request';
 import { logNode } from './log';
+import { syslogNode } from './syslog';
 import { normalizeNumberNode } from './normalize-number';
 import { lookupLocationNode } from './lookup-location';
 import { queryDatabaseNode } from './query-database';
@@ -55,6 +56,8 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
+  // issue 15, syslog
+  syslogNode,
   // issue 14, lists, JSON, JWT and caching
   createListNode,
   appendRowNode,

@@ -34,7 +34,7 @@ export const logNode: NodeType<Values> = {
 };
 
 /** A message reading secret variables (by name or `[name]`) shows REDACTED in their place: no password reaches a log line. */
-function maskSecrets(get: (vars: Record<string, CdValue>) => CdValue, raw: unknown, isSecret?: (name: string) => boolean) {
+export function maskSecrets(get: (vars: Record<string, CdValue>) => CdValue, raw: unknown, isSecret?: (name: string) => boolean) {
   if (!isSecret || !readsSecret(raw, isSecret)) return get;
   const text = String(raw);
   const names = [text, ...[...text.matchAll(/\[([A-Za-z_][A-Za-z0-9_.-]*)\]/g)].map((m) => m[1])].filter(isSecret);

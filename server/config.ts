@@ -10,6 +10,7 @@ import path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { parseInstant } from '../engine/instant';
+import { parseSyslogTarget } from '../services/syslog/udp';
 import { transportNamed, transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
@@ -623,6 +624,26 @@ export const configSchema = z
           .describe(
             'for trying a service at a given instant: the clock of the date and time nodes starts at this instant when the process starts and runs on from there (registrations, nonces and caches keep the real clock); logged at start, never for production',
           ),
+
+        syslog: z
+          .object({
+            target: z
+              .string()
+              .refine((v) => {
+                try {
+                  parseSyslogTarget(v);
+                  return true;
+                } catch {
+                  return false;
+                }
+              }, 'must be host:port, [ipv6]:port or a host (port 514)')
+              .optional()
+              .describe('output.syslog: the collector, over UDP (RFC 5426); unset: the messages of output.syslog are dropped'),
+            hostname: z.string().min(1).optional().describe('output.syslog: HOSTNAME of the RFC 5424 header (default the machine name)'),
+            maxMessageBytes: z.number().int().min(480).max(65000).default(2048).describe('output.syslog: longest datagram; a longer message is cut'),
+          })
+          .strict()
+          .prefault({}),
 
         cache: z
           .object({

@@ -68,8 +68,8 @@ export interface RuntimeOptions {
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
   log?: LogPort;
-  /** `nodes.*` configuration: query.enum's DNS servers, query.ldap's server (default: system resolvers, no LDAP). */
-  nodes?: Pick<Config['nodes'], 'enum' | 'ldap'>;
+  /** `nodes.*` configuration: query.enum's DNS servers, query.ldap's server, output.syslog's collector (default: system resolvers, no LDAP, no syslog). */
+  nodes?: Pick<Config['nodes'], 'enum' | 'ldap' | 'syslog'>;
   /** The HTTP client of query.httpRequest (`nodes.http`; default: its defaults, Node's CAs). */
   http?: HttpClientOptions;
 }
@@ -228,6 +228,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       numbers: o.numbers,
       dns: queries.dns,
       ldap: queries.ldap,
+      syslog: queries.syslog,
       http,
     };
     const locationKnex = location.knex;

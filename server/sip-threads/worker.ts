@@ -128,6 +128,7 @@ const ctx: RunContext = {
   numbers: init.config.nodes.numbers,
   dns: queries.dns,
   ldap: queries.ldap,
+  syslog: queries.syslog,
   http,
 };
 

@@ -47,6 +47,8 @@ describe('the built-in node types', () => {
         'query.httpRequest',
         'query.enum',
         'query.ldap',
+        // issue 15, syslog: test/integration/nodes/syslog.test.ts
+        'output.syslog',
       ].sort(),
     );
   });
