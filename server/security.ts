@@ -71,6 +71,12 @@ export function createSecurity(settings: GuardSettings, o: SecurityOptions): Sec
     ...settings,
     now: o.now,
     onBan,
+    onFirstFailure(source, username) {
+      logger.info(
+        { source, username },
+        `SIP authentication failed${username ? ` for "${username}"` : ''} from ${source} (further failures within ${settings.bans.windowSec} s are counted, not logged)`,
+      );
+    },
     onLift(kind, key) {
       logger.info(kind === 'source' ? { source: key } : { username: key }, kind === 'source' ? `SIP source ${key} unbanned` : 'SIP username unlocked');
       if (kind === 'user') lockChanged(key, 0);

@@ -112,6 +112,12 @@ export interface GuardOptions extends GuardSettings {
   onBan?: (e: BanEvent) => void;
   /** A ban or lock lifted over the API (not called when one merely expires). */
   onLift?: (kind: 'source' | 'user', key: string) => void;
+  /**
+   * The first failed authentication of a source (of a username, for a trusted source) within the
+   * window: one log line an operator can act on (a phone with a wrong password), never one per
+   * guess of a brute force (those end in a ban, logged by onBan).
+   */
+  onFirstFailure?: (source: string, username: string | null) => void;
 }
 
 interface RateState extends BucketState {
@@ -232,12 +238,14 @@ export class Guard implements LockedUsernames {
       // source's burst alone could lock its victim out, which the per-source < per-user ordering
       // is meant to rule out (docs/security.md, "The lock-out trade-off").
       if (this.activeBan(address, now)) return;
+      if (this.sourceFailureCount(address) === 0) this.o.onFirstFailure?.(address, username);
       const n = this.countFailure(this.sourceFailures, address, this.o.bans.maxFailuresPerSource, now);
       if (n !== null) this.banSource(address, 'auth', n, now, username);
     }
     if (username !== null && username !== '') {
       const key = username.toLowerCase();
       if (this.activeLock(key, now) !== undefined) return;
+      if (this.trusted.has(address) && this.userFailureCount(key) === 0) this.o.onFirstFailure?.(address, username);
       const n = this.countFailure(this.userFailures, key, this.o.bans.maxFailuresPerUser, now);
       if (n !== null) {
         const lock: BanEntry = { key, reason: 'auth', count: n, since: now, until: now + this.lockMs, last: address };

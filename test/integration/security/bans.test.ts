@@ -128,6 +128,10 @@ describe('bans with SIP worker threads (dispatcher + 2 workers)', () => {
     const line = JSON.parse(lines[0]) as Record<string, unknown>;
     expect(line).toMatchObject({ level: 'warn', source: '127.0.0.2', username: 'francesco', reason: 'auth', count: 4, windowSec: 10, banSec: 120 });
     expect(out.split('\n').filter((l) => l.includes('"SIP source 127.0.0.4 banned'))).toHaveLength(1);
+    // the first failure of a source is one info line (a phone with a wrong password); the rest of the brute force is counted, not logged
+    const failed = out.split('\n').filter((l) => l.includes('"SIP authentication failed for \\"francesco\\" from 127.0.0.2'));
+    expect(failed).toHaveLength(1);
+    expect(JSON.parse(failed[0])).toMatchObject({ level: 'info', source: '127.0.0.2', username: 'francesco' });
     expect(out).not.toContain(WRONG);
     expect(out).not.toContain('123456');
     expect(out).not.toMatch(/Digest username|response="/);

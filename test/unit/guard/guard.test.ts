@@ -55,6 +55,24 @@ describe('failed authentications', () => {
     expect(g.sourceFailureCount('192.0.2.1')).toBe(1);
   });
 
+  test('the first failure of a source within the window is reported once (the log line); a trusted source reports per username', () => {
+    const first: string[] = [];
+    const { g, advance } = setup({ onFirstFailure: (source, username) => first.push(`${source} ${username}`) });
+    g.authFailure('192.0.2.1', 'alice');
+    g.authFailure('192.0.2.1', 'alice');
+    g.authFailure('192.0.2.1', 'bob');
+    g.authFailure('192.0.2.7', null);
+    expect(first).toEqual(['192.0.2.1 alice', '192.0.2.7 null']);
+    advance(61_000); // the window has passed: a new first failure
+    g.authFailure('192.0.2.1', 'alice');
+    expect(first).toEqual(['192.0.2.1 alice', '192.0.2.7 null', '192.0.2.1 alice']);
+    // behind a trusted front end every subscriber shares the source: one line per username
+    g.authFailure('10.0.0.5', 'carol');
+    g.authFailure('10.0.0.5', 'carol');
+    g.authFailure('10.0.0.5', 'dave');
+    expect(first.slice(3)).toEqual(['10.0.0.5 carol', '10.0.0.5 dave']);
+  });
+
   test('failures spread wider than the window never ban (sliding, not cumulative)', () => {
     const { g, advance } = setup();
     for (let i = 0; i < 50; i++) {
