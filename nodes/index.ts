@@ -24,7 +24,7 @@ import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
 import { setDateTimeNode } from './set-date-time';
 import { startNode } from './start';
-// issue 14, lists, JSON, JWT and caching
+// lists of records, JSON, JWT and caching
 import { appendRowNode } from './append-row';
 import { aggregateColumnNode } from './aggregate-column';
 import { cacheGetNode } from './cache-get';
@@ -56,9 +56,9 @@ export const NODE_TYPES: NodeType[] = [
   callLogicNode,
   exitNode,
   logNode,
-  // issue 15, syslog
+  // external output
   syslogNode,
-  // issue 14, lists, JSON, JWT and caching
+  // lists of records, JSON, JWT and caching
   createListNode,
   appendRowNode,
   rotateListNode,
@@ -69,18 +69,18 @@ export const NODE_TYPES: NodeType[] = [
   jwtNode,
   cacheSetNode,
   cacheGetNode,
-  // issue 14, date and time
+  // date and time
   timeConditionNode,
   setDateTimeNode,
-  // issue 14, manipulation, extraction and URI
+  // manipulation, extraction and URI
   regexExtractNode,
   stringManipulationNode,
   normalizeNumberNode,
   uriManipulationNode,
-  // issue 14, external queries (ENUM, LDAP)
+  // external queries: ENUM, LDAP
   enumNode,
   ldapNode,
-  // issue 14, external queries: HTTP
+  // external queries: HTTP
   httpRequestNode,
 ];
 

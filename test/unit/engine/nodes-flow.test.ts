@@ -24,7 +24,7 @@ describe('the built-in node types', () => {
         'output.relay',
         'output.reply',
         'query.queryDatabaseGeneric',
-        // issue 14, lists, JSON, JWT and caching: test/unit/nodes/lists.test.ts, jwt-cache.test.ts
+        // lists, JSON, JWT and caching: test/unit/nodes/lists.test.ts, jwt-cache.test.ts
         'action.aggregateColumn',
         'action.appendRow',
         'action.cacheSet',
@@ -35,19 +35,19 @@ describe('the built-in node types', () => {
         'action.rotateList',
         'flow.forEachRow',
         'query.cacheGet',
-        // issue 14, manipulation: test/unit/nodes/manipulation.test.ts
+        // manipulation: test/unit/nodes/manipulation.test.ts
         'action.normalizeNumber',
         'action.stringManipulation',
         'action.uriManipulation',
         'analysis.regexExtract',
-        // issue 14, date and time: test/unit/nodes/time.test.ts
+        // date and time: test/unit/nodes/time.test.ts
         'action.setDateTime',
         'analysis.timeCondition',
-        // issue 14, external queries: test/unit/nodes/http-request.test.ts, test/unit/engine/nodes-external-query.test.ts
+        // external queries: test/unit/nodes/http-request.test.ts, test/unit/engine/nodes-external-query.test.ts
         'query.httpRequest',
         'query.enum',
         'query.ldap',
-        // issue 15, syslog: test/integration/nodes/syslog.test.ts
+        // syslog: test/integration/nodes/syslog.test.ts
         'output.syslog',
       ].sort(),
     );
