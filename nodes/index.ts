@@ -24,6 +24,8 @@ import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
 import { setDateTimeNode } from './set-date-time';
 import { startNode } from './start';
+// issue 15, header manipulation
+import { sipHeadersNode } from './sip-headers';
 // issue 14, lists, JSON, JWT and caching
 import { appendRowNode } from './append-row';
 import { aggregateColumnNode } from './aggregate-column';
@@ -58,6 +60,8 @@ export const NODE_TYPES: NodeType[] = [
   logNode,
   // issue 15, syslog
   syslogNode,
+  // issue 15, header manipulation
+  sipHeadersNode,
   // issue 14, lists, JSON, JWT and caching
   createListNode,
   appendRowNode,
