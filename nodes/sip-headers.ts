@@ -1,6 +1,6 @@
 /**
  * SIP headers (action.sipHeaders): adds, replaces or removes headers of the request the logic will
- * relay (output.relay, registrar.lookupLocation) and of the response it sends (output.reply,
+ * relay (output.relay, output.nit.registrar.lookupLocationService) and of the response it sends (output.reply,
  * output.redirect). The node only records its edits, in order, on the call descriptor
  * (CallDescriptor.headerEdits, not a variable): the SIP front end applies them to the outgoing
  * message (sip/header-edits.ts). Responses sipflow makes without the logic (100 Trying,

@@ -9,7 +9,10 @@ import type { HeaderEdit } from '../../../engine/types';
 import { editRequestHeaders } from '../../../sip/header-edits';
 import { createHeaders } from '../../../sip/message';
 import { responseFor, type ResponseHeader } from '../../../sip/response-for';
-import { docOf, registry, reply, runNodes, start, type NodeSpec } from '../engine/helpers';
+import type { AuthPort } from '../../../engine/ports';
+import { testContext } from '../../support/context';
+import { sampleRegister } from '../../support/sip';
+import { docOf, registry, reply, runNodes, setVars, start, type NodeSpec } from '../engine/helpers';
 
 /** start → extract X-Src into `src` → node 1 (sipHeaders) → 2 (relay) or 3 (reply 403, the refusal exit). */
 function graph(values: Record<string, unknown>, exits: Record<string, unknown> = { next: 2, ifRefused: 3 }): NodeSpec[] {
@@ -168,6 +171,39 @@ describe('action.sipHeaders: run', () => {
     expect(r.cd.headerEdits).toHaveLength(60);
     expect(r.cd.vars.sipHeadersStatus).toMatch(/more than 64/);
   });
+});
+
+test('a restart after authentication drops the edits made so far: the logic makes them again, an add is not made twice', async () => {
+  const yes: AuthPort = {
+    parseCredentials: () => ({
+      scheme: 'Digest',
+      username: 'u',
+      realm: 'nl.netaxis.be',
+      nonce: 'n',
+      uri: 'sip:x',
+      response: 'r',
+      algorithm: 'MD5',
+      params: {},
+    }),
+    challenge: () => {
+      throw new Error('never challenged');
+    },
+    verify: () => 'ok',
+  };
+  const nodes: NodeSpec[] = [
+    start(1),
+    [1, 'action.sipHeaders', { operations: [{ op: 'add', header: 'X-A', value: '1' }], next: 4 }],
+    setVars(4, [{ variable: 'pw', value: 'secret' }], 2),
+    [2, 'output.nit.registrar.authenticate', { password: 'pw' }],
+  ];
+  const r = await runNodes(
+    nodes,
+    sampleRegister({ Authorization: 'Digest username="u"' }),
+    { ...testContext(), auth: yes },
+    { trace: true, limits: { maxRestarts: 1 } },
+  );
+  expect(r.trace!.filter((t) => t.exit === 'restart').length).toBeGreaterThanOrEqual(1);
+  expect(r.cd.headerEdits).toEqual([{ op: 'add', name: 'x-a', value: '1' }]);
 });
 
 describe('applying header edits', () => {
