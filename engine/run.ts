@@ -121,6 +121,8 @@ export async function runLogic(service: CompiledService, logicRef: string, cd: C
         return finish({ kind: 'error', status: 500, reason: `Server Internal Error (more than ${limits.maxRestarts} restarts)`, where: where(node) });
       }
       stack.length = 0;
+      // the logic makes its header edits again (action.sipHeaders): an add must not be made twice
+      cd.headerEdits = undefined;
       node = top.start;
       continue;
     }

@@ -56,6 +56,19 @@ export interface CallDescriptor {
    * instead of parsing it a second time.
    */
   credentials?: { header: string; parsed: DigestCredentials };
+  /**
+   * Header edits of action.sipHeaders, in the order the logic made them: applied by the front end
+   * to the request it relays and to the response a reply or redirect outcome sends
+   * (sip/header-edits.ts). Not a variable, so no logic can forge one through a variable write.
+   */
+  headerEdits?: HeaderEdit[];
+}
+
+/** One header edit: `name` is the lower-case full name (compact forms expanded), `value` a checked single line. */
+export interface HeaderEdit {
+  op: 'add' | 'replace' | 'remove';
+  name: string;
+  value?: string;
 }
 
 /** Variables the front end fills for every message (SRE names). */

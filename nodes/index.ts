@@ -24,6 +24,7 @@ import { sequentialConditionsNode } from './sequential-conditions';
 import { setVariablesNode } from './set-variables';
 import { setDateTimeNode } from './set-date-time';
 import { startNode } from './start';
+import { sipHeadersNode } from './sip-headers';
 // lists of records, JSON, JWT and caching
 import { appendRowNode } from './append-row';
 import { aggregateColumnNode } from './aggregate-column';
@@ -58,6 +59,8 @@ export const NODE_TYPES: NodeType[] = [
   logNode,
   // external output
   syslogNode,
+  // SIP header manipulation
+  sipHeadersNode,
   // lists of records, JSON, JWT and caching
   createListNode,
   appendRowNode,

@@ -32,7 +32,7 @@ import type { CompiledService } from '../engine/load';
 import { runLogic, type RunOptions } from '../engine/run';
 import { parseNameAddr, parseUri } from '../grammar/sip-values';
 import type { LogPort } from '../engine/ports';
-import type { CdValue, Outcome, RunContext } from '../engine/types';
+import type { CdValue, HeaderEdit, Outcome, RunContext } from '../engine/types';
 import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
 import { LoopGuard, type LoopGuardOptions } from './loop-guard';
 import {
@@ -442,7 +442,7 @@ export class FrontEnd {
           ) {
             onAuthFailure(peer.address, typeof authUser === 'string' ? authUser : null);
           }
-          this.apply(tx, req, r.outcome);
+          this.apply(tx, req, r.outcome, cd.headerEdits);
         },
         (e) => {
           this.running--;
@@ -482,8 +482,11 @@ export class FrontEnd {
     }
   }
 
-  /** Carries out an outcome: responseFor (sip/response-for.ts) decides the response, the proxy relays. */
-  apply(tx: ServerTx, req: SipRequest, outcome: Outcome): void {
+  /**
+   * Carries out an outcome: responseFor (sip/response-for.ts) decides the response, the proxy
+   * relays; `headerEdits`: the logic's (action.sipHeaders), for the relayed request or the response.
+   */
+  apply(tx: ServerTx, req: SipRequest, outcome: Outcome, headerEdits?: readonly HeaderEdit[]): void {
     if (tx.state >= TxState.Completed) return; // e.g. cancelled meanwhile
     try {
       if (outcome.kind === 'error') {
@@ -493,9 +496,9 @@ export class FrontEnd {
           method: tx.method,
         });
       }
-      const r = responseFor(outcome, req.headers, { now: Date.now(), exit: this.exitResponse });
+      const r = responseFor(outcome, req.headers, { now: Date.now(), exit: this.exitResponse, headerEdits });
       if (r.kind === 'relay') {
-        this.proxy.relay(tx, req, r.targets);
+        this.proxy.relay(tx, req, r.targets, r.headerEdits);
         return;
       }
       let extra: Record<string, string[]> | undefined;

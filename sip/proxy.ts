@@ -37,7 +37,8 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
 import { parseNameAddr, parseUri, splitHeaderList } from '../grammar/sip-values';
-import type { RelayTarget } from '../engine/types';
+import type { HeaderEdit, RelayTarget } from '../engine/types';
+import { editRequestHeaders } from './header-edits';
 import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, type SipResponse } from './message';
 import { buildResponse, serializeMessage } from './serializer';
 import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
@@ -397,9 +398,10 @@ export class Proxy {
 
   /**
    * Relays a request to the targets within server transaction `stx` (parallel forking).
-   * `keepUri`: route by the existing Request-URI/Route (in-dialog requests).
+   * `keepUri`: route by the existing Request-URI/Route (in-dialog requests). `headerEdits`: the
+   * logic's (action.sipHeaders), applied to each branch's copy before our Via and Record-Route.
    */
-  relay(stx: ServerTx, req: SipRequest, targets: RelayTarget[]): void {
+  relay(stx: ServerTx, req: SipRequest, targets: RelayTarget[], headerEdits?: readonly HeaderEdit[]): void {
     if (stx.cancelled) {
       this.respondLocal(stx, 487);
       return;
@@ -413,13 +415,14 @@ export class Proxy {
     targets.forEach((target, i) => {
       const branch: Branch = { tx: null, done: false, cancelPending: false, status: 0, response: null };
       state.branches.push(branch);
-      this.startBranch(stx, state, branch, req, target, i);
+      this.startBranch(stx, state, branch, req, target, i, headerEdits);
     });
   }
 
-  private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number): void {
+  private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number, edits?: readonly HeaderEdit[]): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
     const fwd = this.copyForTarget(req, target);
+    if (edits) editRequestHeaders(fwd.headers, edits);
     const flow = this.flowOf(target);
     if (flow) {
       // a binding tied to its connection: over that connection or not at all (no DNS, no new connection)

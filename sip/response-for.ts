@@ -9,14 +9,16 @@
  *  - register → the registrar's status and reason; on 2xx a Contact per binding (`;expires`, `;q`
  *    when given), Date (RFC 3261 §10.3 step 8) and the request's Path echoed (RFC 3327 §5.3);
  *    the registrar's own headers (Min-Expires on 423) last, replacing a same-named one;
- *  - relay → the targets (none: 480 Temporarily Unavailable);
- *  - reply → status, reason and headers as the logic gives them;
- *  - redirect → 3xx with a Contact per target (bracketed when bare);
+ *  - relay → the targets (none: 480 Temporarily Unavailable) and the header edits of the logic
+ *    (action.sipHeaders) for the relayed request;
+ *  - reply → status, reason and headers as the logic gives them, then its header edits;
+ *  - redirect → 3xx with a Contact per target (bracketed when bare), then the header edits;
  *  - exit → the configured default route (`sip.defaultRoute`, 404 Not Found by default);
  *  - error → 503 + Retry-After (the outcome's, else `retryAfter`, else 5 s) or 500; the detail
  *    stays off the wire (the front end logs it).
  */
-import type { Outcome, RelayTarget, SipHeaders } from '../engine/types';
+import type { HeaderEdit, Outcome, RelayTarget, SipHeaders } from '../engine/types';
+import { editResponseHeaders } from './header-edits';
 import { reasonPhrase } from './serializer';
 
 /** Header name (as it goes out: canonical case, or as the logic spelled it) and its values, one per header line. */
@@ -35,6 +37,8 @@ export interface ResponseParts {
 export interface RelayParts {
   kind: 'relay';
   targets: RelayTarget[];
+  /** For the relayed request (sip/header-edits.ts); absent when the logic made none. */
+  headerEdits?: readonly HeaderEdit[];
 }
 
 export interface ResponseForOptions {
@@ -44,6 +48,8 @@ export interface ResponseForOptions {
   exit?: { status: number; reason?: string };
   /** Retry-After of a 503 when the error outcome gives none (default 5). */
   retryAfter?: number;
+  /** The logic's header edits (CallDescriptor.headerEdits): applied to relays, replies and redirects only. */
+  headerEdits?: readonly HeaderEdit[];
 }
 
 /** RFC 1123 date of a second, as the Date header carries it; the last one is reused. */
@@ -103,12 +109,14 @@ export function responseFor(outcome: Outcome, requestHeaders: Readonly<SipHeader
     }
     case 'relay':
       if (outcome.targets.length === 0) return response(480);
-      return { kind: 'relay', targets: outcome.targets };
+      return o.headerEdits?.length ? { kind: 'relay', targets: outcome.targets, headerEdits: o.headerEdits } : { kind: 'relay', targets: outcome.targets };
     case 'reply':
       if (outcome.headers) for (const k in outcome.headers) put(headers, k, [outcome.headers[k]]);
+      if (o.headerEdits?.length) editResponseHeaders(headers, o.headerEdits);
       return response(outcome.status, outcome.reason);
     case 'redirect':
       put(headers, 'Contact', outcome.contacts.map(bracket));
+      if (o.headerEdits?.length) editResponseHeaders(headers, o.headerEdits);
       return response(outcome.status, outcome.reason);
     case 'exit':
       return response(o.exit?.status ?? 404, o.exit?.reason);

@@ -49,6 +49,8 @@ describe('the built-in node types', () => {
         'query.ldap',
         // syslog: test/integration/nodes/syslog.test.ts
         'output.syslog',
+        // header manipulation: test/unit/nodes/sip-headers.test.ts, test/integration/sip/header-edits.test.ts
+        'action.sipHeaders',
       ].sort(),
     );
   });
