@@ -16,6 +16,10 @@
  *  - exit → the configured default route (`sip.defaultRoute`, 404 Not Found by default);
  *  - error → 503 + Retry-After (the outcome's, else `retryAfter`, else 5 s) or 500; the detail
  *    stays off the wire (the front end logs it).
+ *
+ * The reason phrase, the reply's headers and the redirect's contacts may come from `[var]`
+ * placeholders a SIP sender fills: their control characters (CR, LF, …) become spaces here, so a
+ * value can never end a header line and start another (response splitting).
  */
 import type { HeaderEdit, Outcome, RelayTarget, SipHeaders } from '../engine/types';
 import { editResponseHeaders } from './header-edits';
@@ -79,12 +83,17 @@ const bracket = (c: string): string => (c.indexOf('<') >= 0 ? c : `<${c}>`);
  * The response an outcome asks for, or the targets to relay to. `requestHeaders`: the request's
  * header map (lower-case full names; only Path is read).
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+/** A value written into a header line or the status line: control characters (tab kept) become spaces. */
+const oneLine = (v: string): string => v.replace(CONTROL, ' ');
+
 export function responseFor(outcome: Outcome, requestHeaders: Readonly<SipHeaders>, o: ResponseForOptions): ResponseParts | RelayParts {
   const headers: ResponseHeader[] = [];
   const response = (status: number, reason?: string, stateless = false): ResponseParts => ({
     kind: 'response',
     status,
-    reason: reason ?? reasonPhrase(status),
+    reason: reason === undefined ? reasonPhrase(status) : oneLine(reason),
     headers,
     stateless,
   });
@@ -111,11 +120,15 @@ export function responseFor(outcome: Outcome, requestHeaders: Readonly<SipHeader
       if (outcome.targets.length === 0) return response(480);
       return o.headerEdits?.length ? { kind: 'relay', targets: outcome.targets, headerEdits: o.headerEdits } : { kind: 'relay', targets: outcome.targets };
     case 'reply':
-      if (outcome.headers) for (const k in outcome.headers) put(headers, k, [outcome.headers[k]]);
+      if (outcome.headers) for (const k in outcome.headers) put(headers, k, [oneLine(outcome.headers[k])]);
       if (o.headerEdits?.length) editResponseHeaders(headers, o.headerEdits);
       return response(outcome.status, outcome.reason);
     case 'redirect':
-      put(headers, 'Contact', outcome.contacts.map(bracket));
+      put(
+        headers,
+        'Contact',
+        outcome.contacts.map((c) => bracket(oneLine(c))),
+      );
       if (o.headerEdits?.length) editResponseHeaders(headers, o.headerEdits);
       return response(outcome.status, outcome.reason);
     case 'exit':

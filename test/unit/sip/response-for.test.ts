@@ -8,6 +8,21 @@ const none: SipHeaders = {};
 const at = { now: NOW };
 
 describe('responseFor', () => {
+  test('values a SIP sender fills (reason, reply headers, redirect contacts) cannot split the response: CR, LF and other controls become spaces', () => {
+    const evil = 'x\r\nVia: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKforged\r\n\r\nINVITE';
+    const reply = responseFor({ kind: 'reply', status: 486, reason: `Busy ${evil}`, headers: { 'X-Caller': evil } }, none, at);
+    const redirect = responseFor({ kind: 'redirect', status: 302, reason: 'Moved', contacts: [`sip:a@b${evil}`] }, none, at);
+    for (const parts of [reply, redirect]) {
+      const text = JSON.stringify(parts);
+      expect(text).not.toMatch(/\\r|\\n/); // no CR or LF anywhere in what the front end writes
+      expect(text).toContain('Via: SIP/2.0/UDP 203.0.113.9'); // the text is kept, on one line
+    }
+    expect(reply).toMatchObject({
+      reason: 'Busy x  Via: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKforged    INVITE',
+      headers: [['X-Caller', [expect.stringMatching(/^x {2}Via/)]]],
+    });
+  });
+
   test('challenge: 401 / 407, one header line per algorithm, stateless', () => {
     expect(
       responseFor(
