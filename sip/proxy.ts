@@ -122,6 +122,9 @@ function transportOfUri(scheme: string, transport: string | undefined): SipTrans
   return transportNamed('tls') ?? named;
 }
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
+
 /** Next-hop of a URI: host (brackets stripped), port (the transport's default when absent: 5060, 5061 for TLS), protocol. */
 export function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
   const u = parseUri(uriText);
@@ -421,6 +424,12 @@ export class Proxy {
 
   private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number, edits?: readonly HeaderEdit[]): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
+    // a target URI built from a sender's value must not end the request line and start a header
+    if (CONTROL_CHAR.test(target.uri)) {
+      this.o.log?.('warn', 'relay: a target URI holds a control character (CR, LF, …): not relayed', { callId: req.headers['call-id']?.[0] ?? null });
+      fail(416);
+      return;
+    }
     const fwd = this.copyForTarget(req, target);
     if (edits) editRequestHeaders(fwd.headers, edits);
     const flow = this.flowOf(target);

@@ -55,6 +55,14 @@ const FLOWS = {
       2: node(2, 'output.reply', { code: 486, headers: { 'X-Reply': 'r' } }),
     },
   },
+  3: {
+    name: 'relay-to-from-user',
+    description: 'relays to a URI built from a value the sender chose',
+    nodes: {
+      0: node(0, 'enter.start', { next: 1 }),
+      1: node(1, 'output.relay', { destination: 'sip:[fromUsername]' }),
+    },
+  },
 };
 
 function memoryCtx(): RunContext {
@@ -79,7 +87,10 @@ beforeAll(async () => {
     port: 0,
     defaultLogic: 'relay-headers',
     timers: { t1: 50 },
-    routes: [{ method: 'MESSAGE', logic: 'reply-headers' }],
+    routes: [
+      { method: 'MESSAGE', logic: 'reply-headers' },
+      { method: 'SUBSCRIBE', logic: 'relay-to-from-user' },
+    ],
   });
   caller = await UdpUa.open(server.udpPort);
   uas = await UdpUa.open(server.udpPort);
@@ -141,4 +152,16 @@ test('a reply carries the added header after its own', async () => {
   const res = await caller.response(486);
   expect(res.headers['x-reply']).toEqual(['r']);
   expect(res.headers['x-busy-for']).toEqual(['dave']);
+});
+
+test("a relay target built from a sender's value holding CR LF is not relayed (416): the request line cannot be split", async () => {
+  // the From user decodes to `b@127.0.0.1:<uas>;x=1\r\n`: a URI that parses once trimmed, with a line break after it
+  const user = encodeURIComponent(`b@127.0.0.1:${uas.port};x=1\r\nVia: SIP/2.0/UDP attacker.example;branch=z9hG4bKx`);
+  caller.send(sipRequest({ method: 'SUBSCRIBE', uri: 'sip:bob@example.test', ua: caller, from: `<sip:${user}@example.test>` }));
+  expect((await caller.response(416)).status).toBe(416);
+  // control: the UAS got nothing from it; the next thing it sees is a clean relayed INVITE
+  caller.send(sipRequest({ method: 'INVITE', uri: `sip:bob@127.0.0.1:${uas.port}`, ua: caller, from: '<sip:erin@example.test>' }));
+  const { msg, raw } = await uas.request('INVITE');
+  expect(msg.headers['x-caller']).toEqual(['user erin']);
+  expect(raw).not.toContain('attacker');
 });
