@@ -5,6 +5,7 @@ import type { DirectoryPort } from '../../services/directory/types';
 import { createMemoryLocationStore } from '../../services/location/memory';
 import { createRegistrar } from '../../services/location/registrar';
 import type { LocationPort } from '../../services/location/types';
+import type { AuthPort } from '../../engine/ports';
 import type { RunContext } from '../../engine/types';
 
 export const SAMPLE_CUSTOMERS: MemoryTables = {
@@ -26,3 +27,12 @@ export function testContext(opts: { directory?: DirectoryPort; location?: Locati
     realm: opts.realm,
   };
 }
+
+/** An auth port that accepts any credentials: for restart tests (a logic that authenticates restarts every time). */
+export const acceptingAuth: AuthPort = {
+  parseCredentials: () => ({ scheme: 'Digest', username: 'u', realm: 'nl.netaxis.be', nonce: 'n', uri: 'sip:x', response: 'r', algorithm: 'MD5', params: {} }),
+  challenge: () => {
+    throw new Error('never challenged');
+  },
+  verify: () => 'ok',
+};

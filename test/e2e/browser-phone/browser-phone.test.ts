@@ -19,7 +19,6 @@
  * one (ICE credentials, DTLS fingerprint, rtcp-mux) because Chromium refuses a plain RTP/AVP offer.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -28,6 +27,7 @@ import { buildSync } from 'esbuild';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createPki, type Pki } from '../../support/pki';
 import { SHIPPED_FLOWS, startServe, type ServeProcess } from '../../support/serve';
+import { freeUdpPort } from '../../support/sipp';
 import { scratchDatabase } from '../../setup/servers';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -143,18 +143,6 @@ interface SippResult {
 }
 
 const readOr = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
-
-/** A UDP port free on `host` right now (SIPp binds it next). */
-async function freeUdpPort(host: string): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.bind(0, host, () => resolve());
-  });
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Runs one SIPp UAC call from the trunk's address to sipflow's UDP socket; bounded by -timeout (and a kill after it). */
 async function sipp(name: string, scenario: string, o: { service?: string; csv?: string[] } = {}): Promise<SippResult> {

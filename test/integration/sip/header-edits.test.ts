@@ -12,18 +12,8 @@ import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar } from '../../../services/location/registrar';
 import { startSipServer, type SipServer } from '../../../server/sip-server';
 import { header, headerList } from '../../../sip/message';
+import { slidNode as node } from '../../support/slid';
 import { UdpUa, rand, sipRequest } from './ua';
-
-const node = (id: number, type: string, values: Record<string, unknown>) => ({
-  id,
-  name: `n${id}`,
-  type,
-  description: '',
-  values,
-  archived: false,
-  x: 0,
-  y: 0,
-});
 
 const FLOWS = {
   1: {

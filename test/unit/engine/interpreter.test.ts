@@ -1,7 +1,6 @@
 import { DEFAULT_LIMITS, runLogic } from '../../../engine/run';
-import type { AuthPort } from '../../../services/auth/types';
 import { DirectoryError, type DirectoryPort } from '../../../services/directory/types';
-import { testContext } from '../../support/context';
+import { acceptingAuth, testContext } from '../../support/context';
 import { sampleRegister } from '../../support/sip';
 import { cdOf, compile, docOf, logicOf, reply, runNodes, setVars, start, type NodeSpec } from './helpers';
 
@@ -38,35 +37,18 @@ describe('limits', () => {
   });
 
   describe('restarts after authentication', () => {
-    /** An auth port that accepts anything: the logic below would restart forever. */
-    const yes: AuthPort = {
-      parseCredentials: () => ({
-        scheme: 'Digest',
-        username: 'u',
-        realm: 'nl.netaxis.be',
-        nonce: 'n',
-        uri: 'sip:x',
-        response: 'r',
-        algorithm: 'MD5',
-        params: {},
-      }),
-      challenge: () => {
-        throw new Error('never challenged');
-      },
-      verify: () => 'ok',
-    };
     const always: NodeSpec[] = [start(1), setVars(1, [{ variable: 'pw', value: 'secret' }], 2), [2, 'output.nit.registrar.authenticate', { password: 'pw' }]];
     const input = sampleRegister({ Authorization: 'Digest username="u"' });
 
     test('a logic that always authenticates ends with error 500 after maxRestarts', async () => {
-      const r = await runNodes(always, input, { ...testContext(), auth: yes }, { trace: true });
+      const r = await runNodes(always, input, { ...testContext(), auth: acceptingAuth }, { trace: true });
       expect(r.outcome).toEqual({ kind: 'error', status: 500, reason: 'Server Internal Error (more than 2 restarts)', where: 'logic 1 "test" › node 2 "n2"' });
       expect(r.trace!.filter((t) => t.exit === 'restart')).toHaveLength(3);
       expect(r.trace!.filter((t) => t.nodeId === '0')).toHaveLength(3);
     });
 
     test('the cap is per run options', async () => {
-      const none = await runNodes(always, input, { ...testContext(), auth: yes }, { limits: { maxRestarts: 0 } });
+      const none = await runNodes(always, input, { ...testContext(), auth: acceptingAuth }, { limits: { maxRestarts: 0 } });
       expect(none.outcome).toMatchObject({ kind: 'error', reason: 'Server Internal Error (more than 0 restarts)' });
     });
 
@@ -84,7 +66,7 @@ describe('limits', () => {
         ),
         2: logicOf(always, 'auth'),
       });
-      const r = await runLogic(service, 'main', cdOf(input), { ...testContext(), auth: yes }, { trace: true });
+      const r = await runLogic(service, 'main', cdOf(input), { ...testContext(), auth: acceptingAuth }, { trace: true });
       expect(r.outcome).toEqual({ kind: 'reply', status: 200, reason: 'in' });
       expect(r.restarts).toBe(1);
       expect(r.trace!.map((t) => `${t.logic}/${t.nodeId}:${t.exit}`)).toEqual([

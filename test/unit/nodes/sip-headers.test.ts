@@ -9,8 +9,7 @@ import type { HeaderEdit } from '../../../engine/types';
 import { editRequestHeaders } from '../../../sip/header-edits';
 import { createHeaders } from '../../../sip/message';
 import { responseFor, type ResponseHeader } from '../../../sip/response-for';
-import type { AuthPort } from '../../../engine/ports';
-import { testContext } from '../../support/context';
+import { acceptingAuth, testContext } from '../../support/context';
 import { sampleRegister } from '../../support/sip';
 import { docOf, registry, reply, runNodes, setVars, start, type NodeSpec } from '../engine/helpers';
 
@@ -174,22 +173,6 @@ describe('action.sipHeaders: run', () => {
 });
 
 test('a restart after authentication drops the edits made so far: the logic makes them again, an add is not made twice', async () => {
-  const yes: AuthPort = {
-    parseCredentials: () => ({
-      scheme: 'Digest',
-      username: 'u',
-      realm: 'nl.netaxis.be',
-      nonce: 'n',
-      uri: 'sip:x',
-      response: 'r',
-      algorithm: 'MD5',
-      params: {},
-    }),
-    challenge: () => {
-      throw new Error('never challenged');
-    },
-    verify: () => 'ok',
-  };
   const nodes: NodeSpec[] = [
     start(1),
     [1, 'action.sipHeaders', { operations: [{ op: 'add', header: 'X-A', value: '1' }], next: 4 }],
@@ -199,7 +182,7 @@ test('a restart after authentication drops the edits made so far: the logic make
   const r = await runNodes(
     nodes,
     sampleRegister({ Authorization: 'Digest username="u"' }),
-    { ...testContext(), auth: yes },
+    { ...testContext(), auth: acceptingAuth },
     { trace: true, limits: { maxRestarts: 1 } },
   );
   expect(r.trace!.filter((t) => t.exit === 'restart').length).toBeGreaterThanOrEqual(1);
