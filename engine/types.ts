@@ -62,6 +62,16 @@ export interface CallDescriptor {
    * (sip/header-edits.ts). Not a variable, so no logic can forge one through a variable write.
    */
   headerEdits?: HeaderEdit[];
+  /**
+   * Custom fields of the call's CDR (action.accounting), written by the logic and read by
+   * accounting when the call ends (services/accounting). Not a variable.
+   */
+  cdrFields?: Record<string, Scalar>;
+  /**
+   * Call-admission slots this call holds (analysis.callLimit): the limit keys, released when the
+   * call ends (services/call-limit). Not a variable, so no logic can release another call's slot.
+   */
+  callSlots?: string[];
 }
 
 /** One header edit: `name` is the lower-case full name (compact forms expanded), `value` a checked single line. */
