@@ -23,6 +23,7 @@ import { sipListeners, sipWebSocketListener, type Config } from './config';
 import type { NodeRegistry } from '../engine/registry';
 import { createFlowsStore, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
+import { callConsumers } from './call-consumers';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
@@ -107,6 +108,8 @@ async function startInProcess(
   const ctx = { ...instrumented, auth: refuseLockedUsernames(instrumented.auth, security.guard) };
   // TCP timeouts and connection caps (sip.tcp): one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics });
+  // one set of call-event consumers (accounting, call admission control) for every listener
+  const calls = callConsumers(config, ctx, log);
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
   try {
@@ -120,6 +123,7 @@ async function startInProcess(
             log,
             nonceSecret: rt.nonceSecret,
             observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
+            calls,
           }),
           admit: (data, peer) => !nat.consume(data) && !security.drop(data, peer.address),
           onConnectionClosed: nat.onConnectionClosed,

@@ -36,6 +36,8 @@ export function listenerFrontEndOptions(
     ctx: RunContext;
     log?: LogPort;
     observe?: FrontEndOptions['observe'];
+    /** The call-event consumers of this SIP thread (server/call-consumers.ts). */
+    calls?: FrontEndOptions['calls'];
     /** The process's nonce secret (the Record-Route signature key derives from it). */
     nonceSecret?: Buffer | Uint8Array;
   },
@@ -56,6 +58,7 @@ export function listenerFrontEndOptions(
     run: { limits: config.limits },
     log: a.log,
     observe: a.observe,
+    calls: a.calls,
     routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
     serverId: config.location.serverId,
   };

@@ -33,6 +33,7 @@ import { runLogic, type RunOptions } from '../engine/run';
 import { parseNameAddr, parseUri } from '../grammar/sip-values';
 import type { LogPort } from '../engine/ports';
 import type { CdValue, HeaderEdit, Outcome, RunContext } from '../engine/types';
+import type { CallEvents } from './call-events';
 import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
 import { LoopGuard, type LoopGuardOptions } from './loop-guard';
 import {
@@ -119,6 +120,8 @@ export interface FrontEndOptions {
    * (services/guard) counts these per source and per username.
    */
   onAuthFailure?: (source: string, username: string | null) => void;
+  /** Told what happens to each call (sip/call-events.ts): accounting, call admission control. */
+  calls?: CallEvents;
 }
 
 export interface FrontEndStats {

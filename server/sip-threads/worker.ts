@@ -9,6 +9,7 @@
  * (one owner per binding, as Kamailio's usrloc in shared memory). Digest nonce-counts are in
  * shared memory, so a replay is caught whichever worker it reaches.
  */
+import { callConsumers } from '../call-consumers';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { CachePort } from '../../engine/ports';
@@ -218,6 +219,8 @@ async function start(): Promise<void> {
   const groups = sipListeners(init.config.sip.listeners);
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
+  // one set of call-event consumers (accounting, call admission control) for every listener of this thread
+  const calls = callConsumers(init.config, ctx, log);
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
     const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
@@ -248,6 +251,7 @@ async function start(): Promise<void> {
         log,
         nonceSecret: init.nonceSecret,
         observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
+        calls,
       }),
       // counted by the main thread's guard (server/security.ts)
       onAuthFailure: (source, username) => outbox.push([6, source, username]),
