@@ -49,6 +49,8 @@
 #                   step does, UAC and UAS together (0 failed, 0 retransmitted, 0 slow: the 200 after
 #                   500 ms or more).
 #   --hold-ms MS        invite pairing: time between ACK and BYE (default 100)
+#   --invite-control    invite pairing: also ladder Kamailio without acc (-A WITHOUT_ACC), a row that
+#                       says what accounting costs Kamailio (and compares with sipflow when its CDRs are off)
 #   --rates-invite R,R,…  explicit rates for the invite pairing
 #   --quick             shorter steps (5 s of load), one bisection step, no retries
 #   --rates R,R,…       explicit rates for every ladder (instead of the automatic ladder)
@@ -101,6 +103,7 @@ RATES_PERSISTENT=""
 RATES_MEMORY=""
 RATES_INVITE=""
 HOLD_MS=100
+INVITE_CONTROL=0
 DUR=""
 WORKERS=auto
 LOC_MODE=write-through
@@ -117,6 +120,7 @@ while [ $# -gt 0 ]; do
     --only=*) PAIRING=${1#*=} ;;
     --rates-invite) RATES_INVITE=$2; shift ;;
     --hold-ms) HOLD_MS=$2; shift ;;
+    --invite-control) INVITE_CONTROL=1 ;;
     --transport) TRANSPORT=$2; shift ;;
     --transport=*) TRANSPORT=${1#*=} ;;
     --connections) CONNECTIONS=$2; shift ;;
@@ -522,6 +526,10 @@ run_invite() {
   if [ "$SKIP_KAM" = 0 ]; then
     ladder kamailio-invite 1000 "$RATES_INVITE" kam_ok SERVER=kamailio CHILDREN=8 HOLD_MS="$HOLD_MS" || true
     record kamailio-invite
+    if [ "$INVITE_CONTROL" = 1 ]; then
+      ladder kamailio-invite-noacc 1000 "$RATES_INVITE" kam_ok SERVER=kamailio CHILDREN=8 HOLD_MS="$HOLD_MS" ACC=0 || true
+      record kamailio-invite-noacc
+    fi
   fi
   # the flow with the UAS's address
   node -e '
@@ -608,7 +616,7 @@ invite_row() {  # invite_row NAME TARGET
   [ -n "$r" ] || return 0
   a=$(kv "$line" achieved_cps)
   printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s %9s %9s %8s\n' invite "$1" "$r" "$a" \
-    "$( [ "$1" = kamailio-invite ] && echo "" || ratio "$r" "$k")" "${2:-}" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" \
+    "$( [ "$1" = "${1#sipflow}" ] && echo "" || ratio "$r" "$k")" "${2:-}" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" \
     "$(kv "$line" db_cpu_pct)" "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(kv "$line" cdr_rows)"
 }
 row() {  # row PAIRING NAME KAMNAME TARGET
@@ -643,6 +651,11 @@ row() {  # row PAIRING NAME KAMNAME TARGET
     printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s %9s %9s %8s\n' pairing proxy best achieved ratio target srv_cpu sipp_cpu db_cpu srv_ms/c db_ms/c records
     invite_row kamailio-invite
     invite_row sipflow-invite ">=1.0"
+    if [ -n "${RES[kamailio-invite-noacc]:-}" ]; then
+      echo "control: Kamailio without acc (the same relay, no records); ratio = sipflow / this row"
+      invite_row kamailio-invite-noacc
+      printf '%-11s %-24s %8s %9s %8s\n' invite "sipflow / no-acc" "" "" "$(ratio "${RES[sipflow-invite]:-0}" "${RES[kamailio-invite-noacc]}")"
+    fi
   fi
   # why a TLS ratio may be missing: Debian 12's Kamailio 5.6.3 tls module with OpenSSL 3 corrupts
   # its shared memory under load and aborts (kamailio/kamailio#3791; tls_threads_mode, the fix, is

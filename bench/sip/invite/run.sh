@@ -11,6 +11,7 @@
 #                     SERVER_PIDS (CPU sampled)
 #   TARGET=127.0.0.1:5170   the proxy;  SIPP_PORT=5171  the UAC's port;  UAS_PORT=5172  the UAS's port
 #   CHILDREN=8        Kamailio's UDP worker processes
+#   ACC=1             0: Kamailio without accounting (-A WITHOUT_ACC: the same relay, no acc rows)
 #   HOLD_MS=100       time between ACK and BYE (SIPp -d)
 #   RECV_TIMEOUT_MS=10000  a call waiting longer for its next message fails (bounds a collapsing step)
 #   UAS_EXTRA=""      extra arguments of the UAS SIPp (e.g. -trace_err)
@@ -153,7 +154,7 @@ if [ "$SERVER" = kamailio ]; then
   kamailio -f "$HERE/kamailio.cfg" -DD -E -m 256 -M 16 -w "$WORK" -P "$WORK/kamailio-invite.pid" \
     -A "CTLSOCK=\"unix:$WORK/kamailio_ctl\"" -A "KCHILDREN=$CHILDREN" -A "SIPLISTEN=udp:$TARGET" \
     -A "UAS=\"127.0.0.1:$UAS_PORT\"" -A "DBURL=\"postgres://kamailio@127.0.0.1:$PG_PORT/kamailio\"" \
-    > "$WORK/kamailio-invite.log" 2>&1 &
+    $([ "${ACC:-1}" = 0 ] && echo "-A WITHOUT_ACC") > "$WORK/kamailio-invite.log" 2>&1 &
   KPID=$!
   for _ in $(seq 1 100); do
     udp_bound "${TARGET##*:}" && [ -S "$WORK/kamailio_ctl" ] && break
