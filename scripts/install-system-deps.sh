@@ -8,6 +8,7 @@
 #   kamailio-extra-modules    jansson (JSON in/out of the Kamailio front end, examples/kamailio)
 #   kamailio-tls-modules      tls (the TLS side of bench/sip and the Kamailio e2e suites)
 #   kamailio-websocket-modules websocket (Kamailio over WS, beside sipflow's)
+#   kamailio-postgres-modules db_postgres (bench/sip: auth_db/usrloc of the persistent pairing, acc of the invite pairing)
 #   chromium                  headless browser for the designer's browser tests and the WebSocket phone test
 #   baresip-core              baresip, a real softphone (UDP, TCP, TLS) for the transport e2e suites
 #   dnsmasq-base              dnsmasq without its system service: the DNS server (NAPTR) of the query.enum suite
@@ -50,7 +51,8 @@ for g in $groups; do
       want kamailio-utils-modules test -e "$MODDIR/http_client.so"
       want kamailio-extra-modules test -e "$MODDIR/jansson.so"
       want kamailio-tls-modules test -e "$MODDIR/tls.so"
-      want kamailio-websocket-modules test -e "$MODDIR/websocket.so" ;;
+      want kamailio-websocket-modules test -e "$MODDIR/websocket.so"
+      want kamailio-postgres-modules test -e "$MODDIR/db_postgres.so" ;;
     chromium)
       want chromium sh -c 'command -v chromium || command -v chromium-browser' ;;
     baresip)

@@ -2,6 +2,8 @@
 # sipflow vs Kamailio: SIP REGISTER with digest authentication (MD5, qop=auth), driven by SIPp with
 # the same scenario and the same 10,000 users, one registrar after the other in the same run.
 # A "call" = REGISTER -> 401 -> REGISTER with credentials -> 200 (two transactions).
+# The invite pairing relays calls instead (INVITE/180/200/ACK/BYE, SIPp UAC -> proxy -> SIPp UAS)
+# with accounting on both sides (see --pairing invite).
 #
 # usage: bash bench/sip/run.sh [options]       (npm run bench:sip -- [options])
 #   --transport udp|tcp|tls   default udp
@@ -20,7 +22,8 @@
 #            TLS listener with the same certificate (openssl, EC P-256, generated into $WORK/tls).
 #   --connections N     TCP/TLS connections of the driver (default 1000)
 #   --tcp-load driver|sipp   load for --transport tcp (default driver)
-#   --pairing persistent|memory|both   default both
+#   --pairing persistent|memory|invite|both|all   default all (both = persistent and memory)
+#   --only P            the same as --pairing P (e.g. --only invite --quick)
 #       persistent: Kamailio auth_db + usrloc db_mode 1 on PostgreSQL (kit AUTH=pgsql, CHILDREN=8)
 #                   vs sipflow with directory AND location on the same PostgreSQL server
 #                   (directory in database "sipflow", bindings in Kamailio's own "location" table of
@@ -33,6 +36,22 @@
 #                   caching 0) and a copy with caching on the query node. Each sipflow variant is
 #                   primed first (every user registers twice at 1000/s, unmeasured): the ladder
 #                   measures the cached steady state.
+#       invite:     a call relay with call records, UDP only: SIPp UAC (bench/sip/invite/uac.xml) -> proxy
+#                   -> SIPp UAS (uas.xml) on UAS_PORT: INVITE -> 100/180/200 -> ACK -> --hold-ms -> BYE -> 200,
+#                   one call per SIPp call. Kamailio (bench/sip/invite/kamailio.cfg, 8 children):
+#                   record_route + t_relay to the UAS, acc to table acc of database kamailio on the
+#                   bench's PostgreSQL (a row for the INVITE's and one for the BYE's final answer)
+#                   vs sipflow (bench/sip/invite/relay.slid, sip.recordRoute on, `--workers`) with CDRs on
+#                   (accounting.enabled + accounting.database: table cdrs of its directory database
+#                   "sipflow" on the same server), when this build has the accounting keys; else it
+#                   runs without and says "CDRs: off (accounting not built)". Each step counts the
+#                   records written for its measured calls (cdr_rows). A step passes as a REGISTER
+#                   step does, UAC and UAS together (0 failed, 0 retransmitted, 0 slow: the 200 after
+#                   500 ms or more).
+#   --hold-ms MS        invite pairing: time between ACK and BYE (default 100)
+#   --invite-control    invite pairing: also ladder Kamailio without acc (-A WITHOUT_ACC), a row that
+#                       says what accounting costs Kamailio (and compares with sipflow when its CDRs are off)
+#   --rates-invite R,R,…  explicit rates for the invite pairing
 #   --quick             shorter steps (5 s of load), one bisection step, no retries
 #   --rates R,R,…       explicit rates for every ladder (instead of the automatic ladder)
 #   --rates-persistent R,R,…  --rates-memory R,R,…   explicit rates per pairing
@@ -50,7 +69,8 @@
 # sipflow runs with its security defences on (docs/security.md); SIPp's 10,000 users all come from
 # 127.0.0.1, as they would through an SBC, so that address is a trusted source (no per-source rate
 # limit or ban), which is how an operator configures an SBC in front of sipflow.
-# environment: WORK (default /tmp/sipflow-bench-sip), SIP_PORT (5170), SIPP_PORT (5171): not the kit's 5070/5071, which other benches on this machine use.
+# environment: WORK (default /tmp/sipflow-bench-sip), SIP_PORT (5170), SIPP_PORT (5171): not the kit's 5070/5071, which other benches on this machine use;
+#   UAS_PORT (SIP_PORT + 2): the invite pairing's UAS.
 #
 # Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
 # 1.5 while a step passes (0 failed calls, 0 retransmissions, 0 calls answered in 500 ms or more —
@@ -69,10 +89,11 @@ KIT=$HERE/kamailio
 export WORK=${WORK:-/tmp/sipflow-bench-sip}
 SIP_PORT=${SIP_PORT:-5170}
 export SIPP_PORT=${SIPP_PORT:-5171}
+export UAS_PORT=${UAS_PORT:-$((SIP_PORT + 2))}
 export TARGET=127.0.0.1:$SIP_PORT
 export NUSERS=10000
 
-PAIRING=both
+PAIRING=all
 TRANSPORT=udp
 CONNECTIONS=1000
 LOAD=
@@ -80,6 +101,9 @@ QUICK=0
 RATES=""
 RATES_PERSISTENT=""
 RATES_MEMORY=""
+RATES_INVITE=""
+HOLD_MS=100
+INVITE_CONTROL=0
 DUR=""
 WORKERS=auto
 LOC_MODE=write-through
@@ -92,6 +116,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --pairing) PAIRING=$2; shift ;;
     --pairing=*) PAIRING=${1#*=} ;;
+    --only) PAIRING=$2; shift ;;
+    --only=*) PAIRING=${1#*=} ;;
+    --rates-invite) RATES_INVITE=$2; shift ;;
+    --hold-ms) HOLD_MS=$2; shift ;;
+    --invite-control) INVITE_CONTROL=1 ;;
     --transport) TRANSPORT=$2; shift ;;
     --transport=*) TRANSPORT=${1#*=} ;;
     --connections) CONNECTIONS=$2; shift ;;
@@ -115,8 +144,13 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$PAIRING" in both) PAIRINGS="persistent memory" ;; persistent|memory) PAIRINGS=$PAIRING ;;
-  *) echo "--pairing must be persistent, memory or both" >&2; exit 2 ;; esac
+case "$PAIRING" in all) PAIRINGS="persistent memory invite" ;; both) PAIRINGS="persistent memory" ;; persistent|memory|invite) PAIRINGS=$PAIRING ;;
+  *) echo "--pairing must be persistent, memory, invite, both or all" >&2; exit 2 ;; esac
+if [ "$TRANSPORT" != udp ] && [ "$PAIRINGS" != "${PAIRINGS/invite/}" ]; then
+  # SIPp 3.6 has no TLS and the UAS/UAC scenarios are written for UDP
+  [ "$PAIRING" = invite ] && { echo "--pairing invite runs over UDP only" >&2; exit 2; }
+  PAIRINGS=${PAIRINGS/ invite/}
+fi
 case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tls" >&2; exit 2 ;; esac
 [ "$TRANSPORT" = tcp ] && LOAD=${LOAD:-driver}
 [ "$TRANSPORT" = tls ] && LOAD=driver
@@ -125,7 +159,7 @@ if [ -z "$DUR" ]; then DUR=$([ "$QUICK" = 1 ] && echo 5 || echo 10); fi
 REFINE=$([ "$QUICK" = 1 ] && echo 1 || echo 2)
 [ -n "$RETRY" ] || RETRY=$([ "$QUICK" = 1 ] && echo 0 || echo 1)
 STEP=1.5
-[ -n "$RATES" ] && { RATES_PERSISTENT=${RATES_PERSISTENT:-$RATES}; RATES_MEMORY=${RATES_MEMORY:-$RATES}; }
+[ -n "$RATES" ] && { RATES_PERSISTENT=${RATES_PERSISTENT:-$RATES}; RATES_MEMORY=${RATES_MEMORY:-$RATES}; RATES_INVITE=${RATES_INVITE:-$RATES}; }
 
 mkdir -p "$WORK"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -255,7 +289,9 @@ trap 'exit 130' INT TERM
 # kv LINE KEY -> value of KEY=… in a summary line
 kv() { tr ' ' '\n' <<< "$1" | sed -n "s/^$2=//p" | head -1; }
 LAST_LINE=""
-# step LABEL RATE ENV… : one run.sh run; sets LAST_LINE; returns 0 when it passed
+# the script that runs one step: the kit's run.sh (REGISTER), bench/sip/invite/run.sh for the invite pairing
+STEP_SCRIPT=$KIT/run.sh
+# step LABEL RATE ENV… : one $STEP_SCRIPT run; sets LAST_LINE; returns 0 when it passed
 step() {
   local label=$1 rate=$2; shift 2
   local calls=$((rate * DUR)) line rc attempt load0
@@ -266,7 +302,7 @@ step() {
     # warm-up (unmeasured): the kit's 1000 calls at 500/s, or at the step's rate when that is lower
     # (a registrar that collapses at 500/s would otherwise start the measured run with a backlog).
     # A collapsing step would run on for 30-40 s of retransmissions: SIPp stops it at 1.5 × DUR + 5 s
-    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" RUN_TIMEOUT_S=$((DUR * 3 / 2 + 5)) "$KIT/run.sh" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
+    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" RUN_TIMEOUT_S=$((DUR * 3 / 2 + 5)) "$STEP_SCRIPT" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
       line="rate_target=$rate achieved_cps=0 failed=NA retrans=NA error=run.sh_rc_$rc"
       tail -5 "$WORK/step.err" >&2 || true
@@ -453,8 +489,96 @@ EOF
   done
 }
 
+# ---------------------------------------------------------------- invite pairing
+CDRS_NOTE=""
+run_invite() {
+  local inv=$HERE/invite
+  # the cluster: the kit starts it (provisioning its subscriber table, unused here) when no pairing did
+  [ -n "$(pg_port)" ] || AUTH=pgsql SERVER=external PG_KEEP=1 PG_ONLY=1 "$KIT/run.sh" > /dev/null
+  local port; port=$(pg_port)
+  [ -n "$port" ] || { log "PostgreSQL cluster is not running ($PG_DATA)"; return 1; }
+  local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port")
+  # Kamailio's acc table (its own acc-create.sql) with the default kamailio.cfg's db_extra columns
+  if [ "$("${psql[@]}" -U kamailio -d kamailio -Atc "SELECT to_regclass('acc') IS NOT NULL")" != t ]; then
+    "${psql[@]}" -U kamailio -d kamailio -f /usr/share/kamailio/postgres/acc-create.sql
+    local t
+    for t in acc missed_calls; do
+      "${psql[@]}" -U kamailio -d kamailio -c "ALTER TABLE $t ADD COLUMN src_user VARCHAR(64) NOT NULL DEFAULT '',
+        ADD COLUMN src_domain VARCHAR(128) NOT NULL DEFAULT '', ADD COLUMN src_ip VARCHAR(64) NOT NULL DEFAULT '',
+        ADD COLUMN dst_ouser VARCHAR(64) NOT NULL DEFAULT '', ADD COLUMN dst_user VARCHAR(64) NOT NULL DEFAULT '',
+        ADD COLUMN dst_domain VARCHAR(128) NOT NULL DEFAULT ''"
+    done
+  fi
+  # sipflow's directory database (its CDR table lives there), on the same server
+  if [ "$("${psql[@]}" -U postgres -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'sipflow'")" = 0 ]; then
+    "${psql[@]}" -U postgres -d postgres -c "CREATE DATABASE sipflow OWNER kamailio"
+  fi
+  local cdrs accounting=""
+  if "${SIPFLOW[@]}" docs config 2> /dev/null | grep -q '`accounting.enabled`'; then
+    cdrs="CDRs: on (accounting.enabled, accounting.database: table cdrs of database sipflow)"
+    accounting="accounting: { enabled: true, database: true }"
+  else
+    cdrs="CDRs: off (accounting not built)"
+  fi
+  CDRS_NOTE=$cdrs
+  log "== invite: Kamailio record_route + t_relay + acc on PostgreSQL (8 children) vs sipflow relay.slid, record-route, $cdrs"
+  STEP_SCRIPT=$inv/run.sh
+  if [ "$SKIP_KAM" = 0 ]; then
+    ladder kamailio-invite 1000 "$RATES_INVITE" kam_ok SERVER=kamailio CHILDREN=8 HOLD_MS="$HOLD_MS" || true
+    record kamailio-invite
+    if [ "$INVITE_CONTROL" = 1 ]; then
+      ladder kamailio-invite-noacc 1000 "$RATES_INVITE" kam_ok SERVER=kamailio CHILDREN=8 HOLD_MS="$HOLD_MS" ACC=0 || true
+      record kamailio-invite-noacc
+    fi
+  fi
+  # the flow with the UAS's address
+  node -e '
+    const fs = require("fs");
+    const [src, dst, uas] = process.argv.slice(1);
+    const slid = JSON.parse(fs.readFileSync(src, "utf8"));
+    let n = 0;
+    for (const logic of Object.values(slid))
+      for (const node of Object.values(logic.nodes))
+        for (const v of node.values.variables ?? []) if (v.variable === "uasAddress") { v.value = uas; n++; }
+    if (n !== 1) { console.error("no uasAddress setting in " + src); process.exit(1); }
+    fs.writeFileSync(dst, JSON.stringify(slid, null, 2));
+  ' "$inv/relay.slid" "$WORK/flows/invite-relay.slid" "127.0.0.1:$UAS_PORT"
+  local cfg=$WORK/sipflow-invite.yaml
+  cat > "$cfg" <<EOF2
+dataDir: $WORK/sipflow-invite-data
+flows: $WORK/flows/invite-relay.slid
+defaultLogic: bench relay
+sip:
+  listeners: [{ transport: udp, host: 127.0.0.1, port: $SIP_PORT }]
+  domain: example.test
+  recordRoute: true
+  workers: $WORKERS
+directory: { url: "postgres://kamailio@127.0.0.1:$port/sipflow" }
+location: { url: memory }
+http: { enabled: false }
+log: { level: warn }
+security: { trustedSources: [127.0.0.1] }
+$accounting
+EOF2
+  # the accounting keys are another part's: when this build rejects their shape, say so and measure
+  # without records rather than not at all (the table then says CDRs: off and why)
+  if [ -n "$accounting" ] && ! "${SIPFLOW[@]}" config check "$cfg" > "$WORK/sipflow-invite-check.txt" 2>&1; then
+    log "sipflow rejects the bench's accounting keys ($accounting):"; log "$(cat "$WORK/sipflow-invite-check.txt")"
+    sed -i '/^accounting:/d' "$cfg"
+    CDRS_NOTE="CDRs: off (sipflow rejected '$accounting', see $WORK/sipflow-invite-check.txt)"
+    log "$CDRS_NOTE"
+  fi
+  SF_LOG=$WORK/sipflow-invite.log
+  start_sipflow "$cfg" "$SF_LOG"
+  log "sipflow (invite): processes $SF_PIDS"
+  ladder sipflow-invite 500 "$RATES_INVITE" sf_ok SERVER=external SERVER_PIDS="$SF_PIDS" CDR_DB=sipflow HOLD_MS="$HOLD_MS" || true
+  record sipflow-invite
+  stop_sipflow
+  STEP_SCRIPT=$KIT/run.sh
+}
+
 for p in $PAIRINGS; do
-  case $p in persistent) run_persistent ;; memory) run_memory ;; esac
+  case $p in persistent) run_persistent ;; memory) run_memory ;; invite) run_invite ;; esac
 done
 
 # ---------------------------------------------------------------- profiles
@@ -486,6 +610,15 @@ fi
 
 # ---------------------------------------------------------------- final table
 ratio() { [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "n/a"; }
+per_call() { awk -v p="$1" -v r="$2" 'BEGIN { if (p ~ /^[0-9.]+$/ && r + 0 > 0) printf "%.3f", 10 * p / r; else print "NA" }'; }
+invite_row() {  # invite_row NAME TARGET
+  local r=${RES[$1]:-} line=${RLINE[$1]:-} k=${RES[kamailio-invite]:-0} a
+  [ -n "$r" ] || return 0
+  a=$(kv "$line" achieved_cps)
+  printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s %9s %9s %8s\n' invite "$1" "$r" "$a" \
+    "$( [ "$1" = "${1#sipflow}" ] && echo "" || ratio "$r" "$k")" "${2:-}" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" \
+    "$(kv "$line" db_cpu_pct)" "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(kv "$line" cdr_rows)"
+}
 row() {  # row PAIRING NAME KAMNAME TARGET
   local r=${RES[$2]:-} line=${RLINE[$2]:-} k=${RES[$3]:-0}
   [ -n "$r" ] || return 0
@@ -494,19 +627,36 @@ row() {  # row PAIRING NAME KAMNAME TARGET
 }
 {
   echo ""
-  drv="SIPp -t u1"
-  [ "$TRANSPORT" = tcp ] && drv="tls-register.ts, $CONNECTIONS TCP connections"
-  [ "$TRANSPORT" = tcp ] && [ "$LOAD" = sipp ] && drv="SIPp -t tn, one TCP connection per call"
-  [ "$TRANSPORT" = tls ] && drv="tls-register.ts, $CONNECTIONS TLS connections"
-  echo "== sipflow vs Kamailio, REGISTER + digest auth over $TRANSPORT ($drv), $NUSERS users, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
-  echo "best = highest rate with 0 failed calls and 0 retransmissions (calls/s; a call = 2 REGISTER transactions)"
-  printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' pairing registrar best achieved ratio target srv_cpu sipp_cpu db_cpu
-  row persistent kamailio-pgsql kamailio-pgsql ""
-  row persistent sipflow-pgsql kamailio-pgsql ">=1.0"
-  row memory kamailio-sqlite kamailio-sqlite ""
-  row memory sipflow-memory kamailio-sqlite ">=0.5"
-  row memory sipflow-memory-cached kamailio-sqlite ">=0.5"
-  echo "(cpu in % of one core at the best step; srv = all registrar processes, db = all PostgreSQL processes)"
+  if [ "$PAIRINGS" != invite ]; then
+    drv="SIPp -t u1"
+    [ "$TRANSPORT" = tcp ] && drv="tls-register.ts, $CONNECTIONS TCP connections"
+    [ "$TRANSPORT" = tcp ] && [ "$LOAD" = sipp ] && drv="SIPp -t tn, one TCP connection per call"
+    [ "$TRANSPORT" = tls ] && drv="tls-register.ts, $CONNECTIONS TLS connections"
+    echo "== sipflow vs Kamailio, REGISTER + digest auth over $TRANSPORT ($drv), $NUSERS users, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
+    echo "best = highest rate with 0 failed calls and 0 retransmissions (calls/s; a call = 2 REGISTER transactions)"
+    printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' pairing registrar best achieved ratio target srv_cpu sipp_cpu db_cpu
+    row persistent kamailio-pgsql kamailio-pgsql ""
+    row persistent sipflow-pgsql kamailio-pgsql ">=1.0"
+    row memory kamailio-sqlite kamailio-sqlite ""
+    row memory sipflow-memory kamailio-sqlite ">=0.5"
+    row memory sipflow-memory-cached kamailio-sqlite ">=0.5"
+    echo "(cpu in % of one core at the best step; srv = all registrar processes, db = all PostgreSQL processes)"
+  fi
+  if [ -n "${RES[kamailio-invite]:-}${RES[sipflow-invite]:-}" ]; then
+    echo ""
+    echo "== invite: SIPp UAC -> proxy -> SIPp UAS over UDP, INVITE/180/200/ACK/BYE (${HOLD_MS} ms between ACK and BYE), accounting to PostgreSQL, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
+    echo "$CDRS_NOTE"
+    echo "best = highest rate (calls/s) with 0 failed calls and 0 retransmissions at UAC and UAS, and no 200 after 500 ms or more"
+    echo "cpu/call = core-ms per call at the best step; records = rows the proxy wrote for that step's calls (Kamailio: acc, sipflow: cdrs)"
+    printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s %9s %9s %8s\n' pairing proxy best achieved ratio target srv_cpu sipp_cpu db_cpu srv_ms/c db_ms/c records
+    invite_row kamailio-invite
+    invite_row sipflow-invite ">=1.0"
+    if [ -n "${RES[kamailio-invite-noacc]:-}" ]; then
+      echo "control: Kamailio without acc (the same relay, no records); ratio = sipflow / this row"
+      invite_row kamailio-invite-noacc
+      printf '%-11s %-24s %8s %9s %8s\n' invite "sipflow / no-acc" "" "" "$(ratio "${RES[sipflow-invite]:-0}" "${RES[kamailio-invite-noacc]}")"
+    fi
+  fi
   # why a TLS ratio may be missing: Debian 12's Kamailio 5.6.3 tls module with OpenSSL 3 corrupts
   # its shared memory under load and aborts (kamailio/kamailio#3791; tls_threads_mode, the fix, is
   # not a parameter of 5.6.3)
