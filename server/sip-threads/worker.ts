@@ -220,7 +220,7 @@ async function start(): Promise<void> {
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
   // one set of call-event consumers (accounting, call admission control) for every listener of this thread
-  const calls = callConsumers(init.config, ctx, log);
+  const calls = callConsumers(init.config, ctx, log, { cdrs: (r) => outbox.push([7, r]), metrics });
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
     const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
