@@ -1,5 +1,5 @@
 /**
- * The CDR builder: a call-events consumer (sip/call-events.ts) on one SIP thread that follows each
+ * The CDR builder: a call-events consumer (sip/call-events.ts CallEvents) on one SIP thread that follows each
  * call and makes its records with SRE's accounting switches:
  *
  *   start     a record when the call connects (2xx sent upstream)                off by default
@@ -24,10 +24,22 @@
  */
 import type { LogPort } from '../../engine/ports';
 import { SECRET_NAME } from '../../engine/secrets';
-import type { CdValue, Scalar } from '../../engine/types';
+import type { CallDescriptor, CdValue, Scalar } from '../../engine/types';
 import { toText } from '../../engine/values';
-import type { CallEvents, CallSetup } from '../../sip/call-events';
 import type { CdrKind, CdrRecord } from './record';
+
+/**
+ * A call's setup as sip/call-events.ts `CallSetup` reports it (services/ does not import sip/: the
+ * builder matches `CallEvents` structurally, checked where server/call-consumers.ts adds it).
+ */
+export interface CallSetupEvent {
+  callId: string;
+  at: number;
+  logic: string;
+  cd: CallDescriptor;
+  outcome: string;
+  isSecret?: (name: string) => boolean;
+}
 
 /** How often the builder looks at its calls (interim records, timeouts, stale setups). */
 export const SWEEP_MS = 1000;
@@ -90,7 +102,7 @@ function scalarOf(v: CdValue | undefined): Scalar | undefined {
   return v;
 }
 
-export class CdrBuilder implements CallEvents {
+export class CdrBuilder {
   private readonly calls = new Map<string, Call>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
@@ -124,7 +136,7 @@ export class CdrBuilder implements CallEvents {
     this.timer = null;
   }
 
-  setup(s: CallSetup): void {
+  setup(s: CallSetupEvent): void {
     if (s.outcome === 'challenge') {
       this.calls.delete(s.callId);
       return;

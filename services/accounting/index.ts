@@ -9,11 +9,11 @@ import { databaseSink } from './database';
 import { jsonLinesSink } from './json-lines';
 import { CdrWriter, type CdrSink } from './writer';
 
-export { CdrBuilder, SWEEP_MS, SETUP_MAX_MS, VALUE_MAX_CHARS, type CdrBuilderOptions, type CdrSwitches } from './cdr-builder';
+export { CdrBuilder, SWEEP_MS, SETUP_MAX_MS, VALUE_MAX_CHARS, type CdrBuilderOptions, type CdrSwitches, type CallSetupEvent } from './cdr-builder';
 export { CdrWriter, RETRY_MAX_MS, type CdrSink, type CdrWriterOptions } from './writer';
 export { databaseSink, searchCdrs, CDR_TABLE, CDR_OUTCOMES, SEARCH_MAX, type CdrSearch, type CdrJson, type CdrOutcome } from './database';
 export { jsonLinesSink, cdrLine, type JsonLinesOptions } from './json-lines';
-export { CDR_KINDS, STANDARD_FIELDS, type CdrKind, type CdrRecord } from './record';
+export { CDR_KINDS, type CdrKind, type CdrRecord } from './record';
 
 /** The `accounting` config block as the writer reads it. */
 export interface AccountingWriterConfig {
@@ -43,3 +43,4 @@ export function openCdrWriter(
     onWritten: deps.onWritten,
   });
 }
+export { cdrsCsv, csvCell } from './csv';

@@ -38,28 +38,3 @@ export interface CdrRecord {
   /** Custom fields of action.accounting. */
   fields: Record<string, Scalar>;
 }
-
-/** Names a custom field cannot take: the record's own fields (and their column names). */
-export const STANDARD_FIELDS: ReadonlySet<string> = new Set([
-  'id',
-  'kind',
-  'callId',
-  'call_id',
-  'at',
-  'setupAt',
-  'setup_at',
-  'connectAt',
-  'connect_at',
-  'endAt',
-  'end_at',
-  'duration',
-  'calling',
-  'called',
-  'source',
-  'destination',
-  'status',
-  'reason',
-  'logic',
-  'variables',
-  'fields',
-]);
