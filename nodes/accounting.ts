@@ -54,6 +54,8 @@ export const CDR_STANDARD_FIELDS: ReadonlySet<string> = new Set([
 
 // eslint-disable-next-line no-control-regex -- control characters are what it removes
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// eslint-disable-next-line no-control-regex -- the same, for a test (no /g state)
+const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 function fieldValue(v: CdValue): Scalar {
   if (typeof v === 'boolean') return v;
@@ -109,6 +111,7 @@ export const accountingNode: NodeType<Values> = {
       else if (SECRET_NAME.test(f.name)) problems.push([at, `"${f.name}" names a secret (pass, secret, ha1, token): CDRs hold no secrets`]);
       else if (seen.has(f.name)) problems.push([at, `"${f.name}" is set twice`]);
       if (typeof f.name === 'string') seen.add(f.name);
+      if (typeof f.value === 'string' && HAS_CONTROL.test(f.value)) problems.push([`/fields/${i}/value`, 'holds a control character (CR, LF, …)']);
     });
     return problems;
   },
