@@ -29,10 +29,13 @@ export interface AccountingWriterConfig {
 /** The writer of the configured sinks (none configured: a writer that drops nothing because it takes nothing). */
 export function openCdrWriter(
   c: AccountingWriterConfig,
-  deps: { knex: Knex; log?: LogPort; onOverflow?: (sink: string) => void; onWritten?: (sink: string, n: number) => void },
+  deps: { knex?: Knex; log?: LogPort; onOverflow?: (sink: string) => void; onWritten?: (sink: string, n: number) => void },
 ): CdrWriter {
   const sinks: CdrSink[] = [];
-  if (c.database) sinks.push(databaseSink(deps.knex));
+  if (c.database) {
+    if (!deps.knex) throw new Error('accounting.database: no directory database to write CDRs to');
+    sinks.push(databaseSink(deps.knex));
+  }
   if (c.file !== null) sinks.push(jsonLinesSink({ file: c.file, rotateBytes: c.fileRotateBytes, keep: c.fileKeep }));
   return new CdrWriter(sinks, {
     batchSize: c.batchSize,
