@@ -280,6 +280,12 @@ function cdrWriter(config: Config, rt: Runtime, logger: Logger): CdrWriter {
     onWritten: (sink, n) => metrics.cdrsWritten.inc({ sink }, n),
   });
   metrics.setCdrBacklogSource(() => writer.backlog());
+  if (!config.sip.recordRoute)
+    logger.warn(
+      'accounting.enabled without sip.recordRoute: BYEs do not pass through sipflow, so connected calls get no stop record (only start, interim or timeout ones)',
+    );
+  if (!config.accounting.database && config.accounting.file === null)
+    logger.warn('accounting.enabled with neither accounting.database nor accounting.file: CDRs go nowhere');
   return writer;
 }
 
