@@ -44,6 +44,7 @@ class SinkQueue {
   private retryMs = 0;
   private failing = false;
   private droppedInEpisode = 0;
+  private idleWaiters: Array<() => void> = [];
   /** Records dropped since start. */
   dropped = 0;
 
@@ -112,6 +113,7 @@ class SinkQueue {
         }
       } finally {
         this.writing = null;
+        if (this.backlog.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       }
     })());
   }
@@ -126,15 +128,14 @@ class SinkQueue {
     if (this.timer !== null) clearTimeout(this.timer); // the last attempt failed: no retry after close
     this.timer = null;
     if (this.backlog.length > 0) this.o.log?.log('error', `accounting: ${this.backlog.length} CDRs could not be written to the ${this.sink.name} at shutdown`);
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
     await this.sink.close?.();
   }
 
-  /** Resolves when nothing waits (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.backlog.length > 0 || this.writing !== null) {
-      if (this.writing) await this.writing;
-      else await new Promise((r) => setTimeout(r, this.o.flushMs || 1));
-    }
+  /** Resolves when nothing waits: after the write that empties the backlog (while the sink fails, it waits). */
+  idle(): Promise<void> {
+    if (this.backlog.length === 0 && this.writing === null) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
 
