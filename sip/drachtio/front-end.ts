@@ -268,11 +268,15 @@ export async function applyOutcome(
     send(res, r.status, r.reason, drachtioHeaders(r.headers));
     return;
   }
-  const destinations = r.targets.map(destinationOf);
+  // Failover (nodes/failover.ts) is drachtio's sequential forking: its own rule (any non-2xx final
+  // moves on) instead of failoverCodes, provisionalTimeout for attemptTimeoutMs, no ifAllFailed.
+  const failover = outcome.kind === 'relay' ? outcome.failover : undefined;
+  const destinations = [...r.targets, ...(failover?.alternatives.flat() ?? [])].map(destinationOf);
   try {
     await srf.proxyRequest(req, destinations.length === 1 ? destinations[0] : destinations, {
       recordRoute: (o.recordRoute ?? true) && /^(INVITE|SUBSCRIBE|REFER)$/.test(req.method),
-      forking: o.forking ?? 'simultaneous',
+      forking: failover !== undefined ? 'sequential' : (o.forking ?? 'simultaneous'),
+      ...(failover?.attemptTimeoutMs !== undefined ? { provisionalTimeout: `${failover.attemptTimeoutMs}ms` } : {}),
     });
   } catch (e) {
     o.log?.('error', `proxy to ${destinations.join(', ')} failed: ${(e as Error).message}`);

@@ -15,7 +15,7 @@ import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar } from '../../../services/location/registrar';
 import { startSipServer, type SipServer } from '../../../server/sip-server';
 import type { CallEvents } from '../../../sip/call-events';
-import { header, isRequest, type SipRequest } from '../../../sip/message';
+import { header, isRequest, type SipRequest, type SipResponse } from '../../../sip/message';
 import { slidNode as node } from '../../support/slid';
 import { UdpUa, rand, sipRequest, sipResponse, type Received } from './ua';
 
@@ -176,4 +176,32 @@ test('without ifAllFailed, the last attempt’s response goes to the caller; emp
   answer(gw1, sipResponse((await request(gw1, 'MESSAGE', callId)).msg, 500, 'Server Internal Error', { toTag: 'g1' }));
   answer(gw2, sipResponse((await request(gw2, 'MESSAGE', callId)).msg, 504, 'Server Time-out', { toTag: 'g2' }));
   expect((await caller.response(504)).reason).toBe('Server Time-out');
+});
+
+test('after the 200, the BYE and a re-INVITE are reported as in-dialog requests, never as a new call', async () => {
+  const callId = rand();
+  const proxyUri = `sip:bob@127.0.0.1:${server.udpPort}`;
+  caller.send(sipRequest({ method: 'INVITE', uri: proxyUri, ua: caller, callId, fromTag: 'caller' }));
+  const { msg } = await request(gw1, 'INVITE', callId);
+  answer(gw1, sipResponse(msg, 200, 'OK', { toTag: 'g1', headers: { Contact: `<${uri(gw1)}>` } }));
+  await caller.response(200);
+  // no Record-Route came back (the test gateway does not copy it): the proxy's dialog table routes them
+  const inDialog = (method: string, cseq: number) =>
+    caller.send(sipRequest({ method, uri: proxyUri, ua: caller, callId, cseq, fromTag: 'caller', to: '<sip:bob@example.test>;tag=g1' }));
+  const answered = (cseq: string) => caller.next((r) => !isRequest(r.msg) && (r.msg as SipResponse).status === 200 && header(r.msg, 'cseq') === cseq);
+  inDialog('INVITE', 2);
+  const reinvite = await request(gw1, 'INVITE', callId);
+  answer(gw1, sipResponse(reinvite.msg, 200, 'OK', { headers: { Contact: `<${uri(gw1)}>` } }));
+  await answered('2 INVITE');
+  inDialog('BYE', 3);
+  const bye = await request(gw1, 'BYE', callId);
+  answer(gw1, sipResponse(bye.msg, 200, 'OK'));
+  await answered('3 BYE');
+  expect(of(callId)).toEqual([
+    ['setup', 'failover', 'relay'],
+    ['attempt', uri(gw1)],
+    ['final', 200, uri(gw1)],
+    ['inDialog', 'INVITE'],
+    ['inDialog', 'BYE'],
+  ]);
 });

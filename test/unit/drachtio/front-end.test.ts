@@ -301,6 +301,13 @@ describe('outcomes', () => {
     expect(none.res.sent[0].status).toBe(480);
   });
 
+  test('failover → drachtio’s sequential forking over the destination then the alternatives, provisionalTimeout from attemptTimeoutMs', async () => {
+    const failover = { alternatives: [[{ uri: 'sip:+3220@gw2.example' }], [{ uri: 'sip:+3220@gw3.example' }]], codes: () => true, attemptTimeoutMs: 1500 };
+    const r = await outcome({ kind: 'relay', status: null, targets: [{ uri: 'sip:+3220@gw1.example' }], failover }, invite());
+    expect(r.proxied[0].destination).toEqual(['sip:+3220@gw1.example', 'sip:+3220@gw2.example', 'sip:+3220@gw3.example']);
+    expect(r.proxied[0].opts).toMatchObject({ forking: 'sequential', provisionalTimeout: '1500ms' });
+  });
+
   test('destinations: received with the contact user, first Path hop, else the URI', () => {
     expect(destinationOf({ uri: 'sip:u@10.0.0.1:5060;ob', received: 'sip:198.51.100.2:5999' })).toBe('sip:u@198.51.100.2:5999');
     expect(destinationOf({ uri: 'sip:u@10.0.0.1', path: ['<sip:edge.example.net;lr>'] })).toBe('sip:edge.example.net;lr');
