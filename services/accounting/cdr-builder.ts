@@ -15,8 +15,10 @@
  * same Call-ID (a new `setup`), so it is neither recorded nor followed. A call whose logic ended in
  * a challenge is not followed either.
  *
- * Layout: one Map Call-ID → call state (insertion order); one sweep interval (SWEEP_MS) for interim
- * records, timeouts and calls that never got a final, not a timer per call.
+ * Layout: two Maps Call-ID → call state, calls not connected yet and connected ones (insertion
+ * order); one sweep interval (SWEEP_MS) for interim records, timeouts and calls that never got a
+ * final, not a timer per call. Connected calls are only visited when interim records or timeouts
+ * are on (200,000 connected calls: ~13 ms per sweep on this machine, warm).
  * Limits: at most `maxCalls` calls followed (the next ones are counted, not recorded, the log says
  * so once per episode); a call without a final after SETUP_MAX_MS is forgotten; text values capped
  * at VALUE_MAX_CHARS. Secret variables (engine/secrets.ts: the setup's `isSecret`, or a name
@@ -103,7 +105,10 @@ function scalarOf(v: CdValue | undefined): Scalar | undefined {
 }
 
 export class CdrBuilder {
-  private readonly calls = new Map<string, Call>();
+  /** Calls not connected yet (ringing, failing over): swept for SETUP_MAX_MS only. */
+  private readonly pending = new Map<string, Call>();
+  /** Connected calls: swept only when interim records or timeouts are on. */
+  private readonly connected = new Map<string, Call>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private untrackedEpisode = false;
@@ -119,7 +124,7 @@ export class CdrBuilder {
 
   /** Calls followed now. */
   get size(): number {
-    return this.calls.size;
+    return this.pending.size + this.connected.size;
   }
 
   /** Starts the sweep interval (unref'd: it does not keep the process alive). */
@@ -131,6 +136,11 @@ export class CdrBuilder {
     return this;
   }
 
+  private forget(callId: string): void {
+    this.pending.delete(callId);
+    this.connected.delete(callId);
+  }
+
   stopSweeping(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
@@ -138,10 +148,10 @@ export class CdrBuilder {
 
   setup(s: CallSetupEvent): void {
     if (s.outcome === 'challenge') {
-      this.calls.delete(s.callId);
+      this.forget(s.callId);
       return;
     }
-    if (!this.calls.has(s.callId) && this.calls.size >= this.o.maxCalls) {
+    if (!this.pending.has(s.callId) && !this.connected.has(s.callId) && this.size >= this.o.maxCalls) {
       this.untracked++;
       this.o.onUntracked?.();
       if (!this.untrackedEpisode) {
@@ -165,7 +175,9 @@ export class CdrBuilder {
     const address = textOf(vars.sourceAddress);
     const port = textOf(vars.sourcePort);
     const host = address !== null && address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
-    this.calls.set(s.callId, {
+    // a new setup (the retry after a challenge) goes to the end: the pending map stays in setup order
+    this.forget(s.callId);
+    this.pending.set(s.callId, {
       setupAt: s.at,
       logic: s.logic,
       calling: textOf(vars.calling),
@@ -183,28 +195,29 @@ export class CdrBuilder {
   }
 
   attempt(callId: string, uris: readonly string[]): void {
-    const c = this.calls.get(callId);
-    if (c && c.connectAt === null && uris.length > 0) c.destination = cap(uris.join(','));
+    const c = this.pending.get(callId);
+    if (c && uris.length > 0) c.destination = cap(uris.join(','));
   }
 
   attemptFailed(callId: string, uri: string | null, status: number, reason: string, at: number): void {
-    const c = this.calls.get(callId);
-    if (!c || c.connectAt !== null || !this.o.recurse) return;
+    const c = this.pending.get(callId);
+    if (!c || !this.o.recurse) return;
     this.record('recurse', callId, c, at, { destination: uri ?? c.destination, status, reason, endAt: at });
   }
 
   final(callId: string, status: number, reason: string, uri: string | null, at: number): void {
-    const c = this.calls.get(callId);
-    if (!c || c.connectAt !== null) return;
+    const c = this.pending.get(callId);
+    if (!c) return;
+    this.pending.delete(callId);
     if (uri !== null) c.destination = cap(uri);
     c.status = status;
     c.reason = cap(reason);
     if (status >= 200 && status < 300) {
       c.connectAt = c.activeAt = c.interimAt = at;
+      this.connected.set(callId, c);
       if (this.o.start) this.record('start', callId, c, at, {});
       return;
     }
-    this.calls.delete(callId);
     if (status === 401 || status === 407) return; // a challenge: the authenticated retry is the call
     if (status >= 300 && status < 400 ? this.o.redirect : status >= 400 && this.o.reject) {
       this.record(status < 400 ? 'redirect' : 'reject', callId, c, at, { endAt: at });
@@ -212,13 +225,13 @@ export class CdrBuilder {
   }
 
   inDialog(callId: string, method: string, at: number): void {
-    const c = this.calls.get(callId);
-    if (!c || c.connectAt === null) return;
+    const c = this.connected.get(callId);
+    if (!c) return;
     if (method !== 'BYE') {
       c.activeAt = at;
       return;
     }
-    this.calls.delete(callId);
+    this.connected.delete(callId);
     if (this.o.stop) this.record('stop', callId, c, at, { endAt: at });
   }
 
@@ -226,20 +239,26 @@ export class CdrBuilder {
   sweep(now = this.now()): void {
     const interimMs = this.o.interimSec * 1000;
     const timeoutMs = this.o.timeoutSec * 1000;
-    for (const [callId, c] of this.calls) {
-      if (c.connectAt === null) {
-        if (now - c.setupAt >= SETUP_MAX_MS) this.calls.delete(callId);
-        continue;
-      }
+    for (const [callId, c] of this.pending) {
+      // insertion order = setup order: the first recent one ends the scan
+      if (now - c.setupAt < SETUP_MAX_MS) break;
+      this.pending.delete(callId);
+    }
+    if (interimMs === 0 && timeoutMs === 0) return this.endEpisode();
+    for (const [callId, c] of this.connected) {
       if (timeoutMs > 0 && now - c.activeAt >= timeoutMs) {
-        this.calls.delete(callId);
+        this.connected.delete(callId);
         this.record('timeout', callId, c, now, { endAt: now });
       } else if (interimMs > 0 && now - c.interimAt >= interimMs) {
         c.interimAt = now;
         this.record('interim', callId, c, now, {});
       }
     }
-    if (this.untrackedEpisode && this.calls.size < this.o.maxCalls) {
+    this.endEpisode();
+  }
+
+  private endEpisode(): void {
+    if (this.untrackedEpisode && this.size < this.o.maxCalls) {
       this.untrackedEpisode = false;
       this.o.log?.log('info', `accounting: following new calls again (${this.untracked} calls without CDR so far)`);
     }
