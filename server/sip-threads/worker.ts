@@ -347,6 +347,8 @@ async function onControl(m: Control): Promise<void> {
       for (const l of listeners) l.fe.drain();
       const until = Date.now() + m.graceMs;
       while (listeners.some((l) => l.fe.busy) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // what the outbox holds (CDRs of calls that just ended among it) reaches the dispatcher before 'drained'
+      outbox.flush();
       post({ t: 'drained' });
       return;
     }
