@@ -32,6 +32,7 @@ import { cacheGetNode } from './cache-get';
 import { cacheSetNode } from './cache-set';
 import { createListNode } from './create-list';
 import { forEachRowNode } from './for-each-row';
+import { accountingNode } from './accounting';
 import { jsonToListNode } from './json-to-list';
 import { jwtNode } from './jwt';
 import { listToJsonNode } from './list-to-json';
@@ -85,6 +86,8 @@ export const NODE_TYPES: NodeType[] = [
   ldapNode,
   // external queries: HTTP
   httpRequestNode,
+  // accounting (CDRs): issue 15 item 4
+  accountingNode,
 ];
 
 let shared: NodeRegistry | undefined;

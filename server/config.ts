@@ -10,6 +10,7 @@ import path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { parseInstant } from '../engine/instant';
+import { SECRET_NAME } from '../engine/secrets';
 import { parseSyslogTarget } from '../services/syslog/udp';
 import { transportNamed, transportNames } from '../sip/transports';
 
@@ -658,6 +659,55 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    accounting: z
+      .object({
+        enabled: z.boolean().default(false).describe('call detail records (CDRs) of INVITE calls (services/accounting); off: no call is followed'),
+        database: z.boolean().default(true).describe('write CDRs to the table cdrs of the directory database (searched by GET /api/v1/cdrs)'),
+        file: z
+          .string()
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe('also write CDRs to this JSON-lines file (one record per line), rotated by size; null = no file'),
+        fileRotateBytes: z.number().int().min(4096).default(104857600).describe('the file is rotated (file.1, file.2, …) before it would pass this size'),
+        fileKeep: z.number().int().min(0).max(1000).default(10).describe('rotated files kept (the oldest is removed)'),
+        start: z.boolean().default(false).describe('a start record when a call connects (2xx)'),
+        stop: z.boolean().default(true).describe('a stop record when a connected call ends (BYE)'),
+        reject: z
+          .boolean()
+          .default(true)
+          .describe('a reject record when a call ends on a 4xx, 5xx or 6xx final (487 after a CANCEL too); 401/407 challenges are not calls and get none'),
+        redirect: z.boolean().default(false).describe('a redirect record when a call ends on a 3xx'),
+        recurse: z.boolean().default(true).describe('a recurse record per failed attempt followed by another (failover, crankback)'),
+        interimSec: z.number().int().min(0).default(0).describe('interim records of connected calls every N seconds; 0 = none'),
+        timeoutSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('a connected call without any in-dialog request (re-INVITE, UPDATE, …) for N seconds ends with a timeout record; 0 = never'),
+        variables: z
+          .array(
+            z
+              .string()
+              .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a variable name')
+              .refine((v) => !SECRET_NAME.test(v), 'names a secret (pass, secret, ha1, token): never copied into a CDR'),
+          )
+          .max(32)
+          .default([])
+          .describe('CD variables copied into each CDR as the logic left them (e.g. customer); variables holding secrets never are'),
+        maxCalls: z.number().int().min(1).default(100000).describe('calls followed at once per SIP thread; beyond, new calls get no CDR (logged once)'),
+        batchSize: z.number().int().min(1).max(10000).default(500).describe('CDRs per database insert / file write'),
+        flushMs: z.number().int().min(1).max(60000).default(1000).describe('a CDR waits at most this long before its batch is written'),
+        backlogMax: z
+          .number()
+          .int()
+          .min(1)
+          .default(100000)
+          .describe('CDRs kept per sink while it cannot be written (database down); beyond, new ones are dropped, counted and logged'),
       })
       .strict()
       .prefault({}),

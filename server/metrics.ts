@@ -21,6 +21,10 @@
  *   sipflow_tcp_closed_total{reason}                     SIP TCP connections closed by a defence (reason=
  *                                                        message_timeout|idle_timeout|bad_framing|not_reading|
  *                                                        tls_handshake|client_certificate)
+ *   sipflow_cdrs_written_total{sink}                     CDRs written (sink=database|file; main thread)
+ *   sipflow_cdrs_dropped_total{sink}                     CDRs dropped because the sink's backlog was full
+ *   sipflow_cdrs_backlog{sink}                           CDRs waiting to be written
+ *   sipflow_cdrs_untracked_calls_total                   calls without CDR (accounting.maxCalls calls followed)
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -46,6 +50,12 @@ export interface Metrics {
   securityDropped: Counter<'reason'>;
   securityBans: Counter<'kind' | 'reason'>;
   securityActiveBans: Gauge<'kind'>;
+  cdrsWritten: Counter<'sink'>;
+  cdrsDropped: Counter<'sink'>;
+  cdrBacklog: Gauge<'sink'>;
+  cdrUntracked: Counter;
+  /** Where the CDR backlog gauge reads its values (the writer, services/accounting); null = none. */
+  setCdrBacklogSource(backlog: (() => Record<string, number>) | null): void;
   /** Where the active-bans gauge reads its values (the process's guard, services/guard); null = none. */
   setSecuritySource(count: (() => { sources: number; users: number }) | null): void;
   /** Where the bindings gauge reads its value (e.g. a `count` on the location store); null = unknown. */
@@ -76,6 +86,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   let source: (() => Promise<number | null>) | null = null;
   let securitySource: (() => { sources: number; users: number }) | null = null;
+  let cdrBacklogSource: (() => Record<string, number>) | null = null;
   const sources = new Set<() => Promise<unknown[][]>>();
   let cacheMs = 10_000;
   let cached: { at: number; value: number | null } | null = null;
@@ -172,6 +183,36 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     setSecuritySource(count) {
       securitySource = count;
+    },
+    cdrsWritten: new Counter({
+      name: 'sipflow_cdrs_written_total',
+      help: 'call detail records written, by sink (database, file)',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
+    cdrsDropped: new Counter({
+      name: 'sipflow_cdrs_dropped_total',
+      help: 'call detail records dropped because the sink could not be written and its backlog was full (accounting.backlogMax)',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+    }),
+    cdrBacklog: new Gauge({
+      name: 'sipflow_cdrs_backlog',
+      help: 'call detail records waiting to be written, by sink',
+      labelNames: ['sink'] as const,
+      registers: [registry],
+      collect() {
+        if (!cdrBacklogSource) return;
+        for (const [sink, n] of Object.entries(cdrBacklogSource())) this.set({ sink }, n);
+      },
+    }),
+    cdrUntracked: new Counter({
+      name: 'sipflow_cdrs_untracked_calls_total',
+      help: 'calls that got no CDR because accounting.maxCalls calls were followed on their SIP thread',
+      registers: [registry],
+    }),
+    setCdrBacklogSource(backlog) {
+      cdrBacklogSource = backlog;
     },
     tcpConnections: new Gauge({
       name: 'sipflow_tcp_connections',

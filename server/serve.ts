@@ -24,6 +24,7 @@ import type { NodeRegistry } from '../engine/registry';
 import { createFlowsStore, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
 import { callConsumers } from './call-consumers';
+import { openCdrWriter, type CdrWriter } from '../services/accounting';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
@@ -96,6 +97,7 @@ async function startInProcess(
   logger: Logger,
   flows: FlowsStore,
   security: Security,
+  cdrs: CdrWriter | null,
 ): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
   const resolve = targetOf(flows);
   const servers: SipServer[] = [];
@@ -109,7 +111,7 @@ async function startInProcess(
   // TCP timeouts and connection caps (sip.tcp): one gate for every listener
   const tcp = sipTcpOptions(config, { logger, metrics });
   // one set of call-event consumers (accounting, call admission control) for every listener
-  const calls = callConsumers(config, ctx, log);
+  const calls = callConsumers(config, ctx, log, { cdrs: cdrs ? (r) => cdrs.accept(r) : undefined, metrics });
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
   try {
@@ -189,6 +191,8 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   const rt = await openRuntime({ ...runtimeOptionsFromConfig(config), log: logPort(logger), nonceCounts: new SharedNonceCounter(nonceCounts), bootEpoch });
   let flows: FlowsStore | undefined;
   let api: FastifyInstance | null = null;
+  // CDRs of every SIP thread are written here (accounting.*): closed after the SIP threads, before the stores
+  const cdrs = config.accounting.enabled ? cdrWriter(config, rt, logger) : null;
   // brute-force and flood defence: one guard for every SIP thread of this process
   let security: Security;
   try {
@@ -198,6 +202,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   } catch (e) {
     await api?.close();
     flows?.close();
+    await cdrs?.close();
     await rt.close();
     throw e;
   }
@@ -208,6 +213,8 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
     stopPolling();
     await api?.close();
     activeFlows.close();
+    await cdrs?.close();
+    processMetrics().setCdrBacklogSource(null);
     await rt.close();
   };
 
@@ -219,7 +226,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   };
   try {
     if (workers === 1) {
-      const s = await startInProcess(config, rt, logger, activeFlows, security);
+      const s = await startInProcess(config, rt, logger, activeFlows, security, cdrs);
       const groups = sipListeners(config.sip.listeners);
       sip = {
         listeners: groups.map((l, i) => listening(l, s.servers[i].ports)),
@@ -240,6 +247,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
         bootEpoch,
         onDirectoryWrite: rt.onDirectoryWrite,
         security,
+        cdrs: cdrs ?? undefined,
       });
       sip = { listeners: threads.listeners, upgradeHandler: (name) => threads.upgradeHandler(name, 'ws'), close: () => threads.close(SHUTDOWN_GRACE_MS) };
     }
@@ -260,6 +268,25 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
         await closeShared();
       })()),
   };
+}
+
+/** The CDR writer of `accounting`, its counts in /metrics. */
+function cdrWriter(config: Config, rt: Runtime, logger: Logger): CdrWriter {
+  const metrics = processMetrics();
+  const writer = openCdrWriter(config.accounting, {
+    knex: rt.knex,
+    log: logPort(logger),
+    onOverflow: (sink) => metrics.cdrsDropped.inc({ sink }),
+    onWritten: (sink, n) => metrics.cdrsWritten.inc({ sink }, n),
+  });
+  metrics.setCdrBacklogSource(() => writer.backlog());
+  if (!config.sip.recordRoute)
+    logger.warn(
+      'accounting.enabled without sip.recordRoute: BYEs do not pass through sipflow, so connected calls get no stop record (only start, interim or timeout ones)',
+    );
+  if (!config.accounting.database && config.accounting.file === null)
+    logger.warn('accounting.enabled with neither accounting.database nor accounting.file: CDRs go nowhere');
+  return writer;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface CallSetup {
   cd: CallDescriptor;
   /** Outcome kind of the logic: 'relay', 'reply', 'redirect', 'challenge', 'exit', 'error'. */
   outcome: string;
+  /** Whether a variable holds a secret (the compiled service's `secrets`, engine/secrets.ts): accounting never copies one. */
+  isSecret?: (name: string) => boolean;
 }
 
 export interface CallEvents {

@@ -10,6 +10,7 @@
  *   /api/v1/customers…, /numbers…, /import             directory
  *   /api/v1/registrations…                             location service
  *   /api/v1/security/bans…                             banned sources and locked usernames (list, lift)
+ *   /api/v1/cdrs, /api/v1/cdrs.csv                     call detail records (search, CSV export)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -25,6 +26,7 @@ import { resolveApiToken, tokenChecker } from './auth';
 import type { ApiDeps } from './deps';
 import { errorHandler } from './errors';
 import { createLocationAdmin, type LocationAdmin } from './location-admin';
+import { cdrRoutes } from './routes/cdrs';
 import { designerPlugin } from './routes/designer';
 import { directoryRoutes } from './routes/directory';
 import { engineRoutes } from './routes/engine';
@@ -220,6 +222,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       await directoryRoutes(v1, deps);
       await registrationRoutes(v1, deps);
       await securityRoutes(v1, deps);
+      await cdrRoutes(v1, deps);
     },
     { prefix: API_PREFIX },
   );

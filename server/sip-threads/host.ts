@@ -30,6 +30,7 @@ import type { Metrics } from '../metrics';
 import type { Security } from '../security';
 import { bindingServices } from '../connection-bindings';
 import { logPort } from '../logger';
+import type { CdrWriter } from '../../services/accounting';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
 import {
@@ -65,6 +66,8 @@ export interface SipThreadsOptions {
   onDirectoryWrite?: (listener: () => void) => () => void;
   /** Brute-force and flood defence (server/security.ts): checked here before each hand-off; workers report failures and get the locks. */
   security?: Security;
+  /** The CDR writer (services/accounting) the workers' records go to; none: dropped. */
+  cdrs?: CdrWriter;
 }
 
 export interface SipThreads {
@@ -223,6 +226,9 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       }
       case 6:
         security?.guard.authFailure(m[1], m[2]);
+        return;
+      case 7:
+        o.cdrs?.accept(m[1]);
         return;
     }
   }

@@ -5,6 +5,7 @@
 import { LocationUnavailableError } from '../../services/location/types';
 import { DirectoryError } from '../../services/directory/types';
 import type { Config } from '../config';
+import type { CdrRecord } from '../../services/accounting/record';
 
 /**
  * A SIP message for a worker: [kind, bytes, transport (registry id, sip/transports), address, port, listener, local address,
@@ -36,6 +37,9 @@ export type StrayMessage = [5, number, number, Uint8Array, string, number];
 /** A failed authentication seen by a worker's front end, for the main thread's guard: [kind, source address, digest username or null]. */
 export type AuthFailure = [6, string, string | null];
 
+/** A call detail record made by a worker's accounting (services/accounting), for the main thread's writer: [kind, record]. */
+export type CdrItem = [7, CdrRecord];
+
 export interface FlowText {
   flow: string;
   version: number;
@@ -56,7 +60,7 @@ export type WorkerEvent = { t: 'ready' } | { t: 'failed'; error: string } | { t:
 
 /** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
 export type ToWorkerItem = InboundSip | StoreReply | RelayedSent;
-export type FromWorkerItem = StoreCall | RelayedSend | StrayMessage | AuthFailure;
+export type FromWorkerItem = StoreCall | RelayedSend | StrayMessage | AuthFailure | CdrItem;
 export type ToWorker = ToWorkerItem[] | Control;
 export type FromWorker = FromWorkerItem[] | WorkerEvent;
 

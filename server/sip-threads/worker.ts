@@ -220,7 +220,7 @@ async function start(): Promise<void> {
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
   // one set of call-event consumers (accounting, call admission control) for every listener of this thread
-  const calls = callConsumers(init.config, ctx, log);
+  const calls = callConsumers(init.config, ctx, log, { cdrs: (r) => outbox.push([7, r]), metrics });
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
     const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
@@ -347,6 +347,8 @@ async function onControl(m: Control): Promise<void> {
       for (const l of listeners) l.fe.drain();
       const until = Date.now() + m.graceMs;
       while (listeners.some((l) => l.fe.busy) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // what the outbox holds (CDRs of calls that just ended among it) reaches the dispatcher before 'drained'
+      outbox.flush();
       post({ t: 'drained' });
       return;
     }

@@ -38,7 +38,40 @@ const registrationTables: Migration = {
   },
 };
 
-const MIGRATIONS: Migration[] = [registrationTables];
+/** Call detail records (services/accounting/database.ts): written in batches, searched by time, number, Call-ID. */
+const cdrTable: Migration = {
+  name: 'directory_002_cdrs',
+  async up(knex) {
+    await knex.schema.createTable('cdrs', (t) => {
+      t.bigIncrements('id');
+      t.text('kind').notNullable();
+      t.text('call_id').notNullable();
+      t.timestamp('at', { useTz: true }).notNullable();
+      t.timestamp('setup_at', { useTz: true }).notNullable();
+      t.timestamp('connect_at', { useTz: true }).nullable();
+      t.timestamp('end_at', { useTz: true }).nullable();
+      t.double('duration').nullable();
+      t.text('calling').nullable();
+      t.text('called').nullable();
+      t.text('source').nullable();
+      t.text('destination').nullable();
+      t.integer('status').nullable();
+      t.text('reason').nullable();
+      t.text('logic').notNullable();
+      t.jsonb('variables').notNullable().defaultTo('{}');
+      t.jsonb('fields').notNullable().defaultTo('{}');
+      t.index(['setup_at'], 'cdrs_setup_at_index');
+      t.index(['call_id'], 'cdrs_call_id_index');
+      t.index(['calling'], 'cdrs_calling_index');
+      t.index(['called'], 'cdrs_called_index');
+    });
+  },
+  async down(knex) {
+    await knex.schema.dropTableIfExists('cdrs');
+  },
+};
+
+const MIGRATIONS: Migration[] = [registrationTables, cdrTable];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => MIGRATIONS,

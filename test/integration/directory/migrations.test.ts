@@ -9,7 +9,7 @@ let knex: Knex;
 
 beforeAll(async () => {
   knex = openDirectory('memory://');
-  expect(await migrate(knex)).toEqual(['directory_001_registration_customers_and_numbers']);
+  expect(await migrate(knex)).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs']);
 });
 afterAll(async () => {
   await knex.destroy();
@@ -139,10 +139,10 @@ describe('registration schema', () => {
 
   it('records migrations in public.knex_migrations and re-running migrate is a no-op', async () => {
     const done = await knex('public.knex_migrations').pluck('name');
-    expect(done).toEqual(['directory_001_registration_customers_and_numbers']);
+    expect(done).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs']);
     expect(await migrate(knex)).toEqual([]);
     const schema = await introspectSchema(knex);
-    expect(Object.keys(schema).sort()).toEqual(['registration.customer_numbers', 'registration.customers']);
+    expect(Object.keys(schema).sort()).toEqual(['public.cdrs', 'registration.customer_numbers', 'registration.customers']);
   });
 });
 
@@ -151,6 +151,7 @@ describe('rollback', () => {
     await rollbackAll(knex);
     const left = await knex('information_schema.schemata').where({ schema_name: 'registration' });
     expect(left).toEqual([]);
-    expect(await migrate(knex)).toHaveLength(1);
+    expect(await knex.schema.hasTable('cdrs')).toBe(false);
+    expect(await migrate(knex)).toHaveLength(2);
   });
 });

@@ -1,0 +1,175 @@
+/**
+ * The CDR writer (dispatching thread): records from every SIP thread are queued per sink (the
+ * `cdrs` table, a JSON-lines file) and written in batches of `batchSize`, at most `flushMs` after
+ * the first one waiting.
+ *
+ * A sink that fails (the database is down) keeps its records in its backlog, bounded by
+ * `backlogMax`, and retries with a growing delay (flushMs doubling up to RETRY_MAX_MS); each
+ * sink has its own backlog so a file write is never repeated because the database failed. Calls
+ * never wait for a write. Beyond `backlogMax` a new record is dropped and counted
+ * (`onOverflow`); the log says it once per episode (when the first record is dropped, and when
+ * the backlog has drained again with how many were dropped), not per record.
+ * `close()` writes what is waiting (one more attempt per batch): a graceful shutdown loses nothing
+ * that a sink can take.
+ */
+import type { LogPort } from '../../engine/ports';
+import type { CdrRecord } from './record';
+
+/** Where records go: one batch at a time; rejects when nothing of the batch was written. */
+export interface CdrSink {
+  /** `database`, `file`: in log lines and metric labels. */
+  readonly name: string;
+  write(batch: readonly CdrRecord[]): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export interface CdrWriterOptions {
+  batchSize: number;
+  flushMs: number;
+  backlogMax: number;
+  log?: LogPort;
+  /** A record dropped because a sink's backlog was full. */
+  onOverflow?: (sink: string) => void;
+  /** A batch written (records count). */
+  onWritten?: (sink: string, records: number) => void;
+}
+
+/** The longest wait between two attempts at a failing sink. */
+export const RETRY_MAX_MS = 5000;
+
+class SinkQueue {
+  private backlog: CdrRecord[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private retryMs = 0;
+  private failing = false;
+  private droppedInEpisode = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Records dropped since start. */
+  dropped = 0;
+
+  constructor(
+    readonly sink: CdrSink,
+    private readonly o: CdrWriterOptions,
+  ) {}
+
+  get waiting(): number {
+    return this.backlog.length;
+  }
+
+  push(r: CdrRecord): void {
+    if (this.backlog.length >= this.o.backlogMax) {
+      this.dropped++;
+      if (this.droppedInEpisode++ === 0)
+        this.o.log?.log(
+          'error',
+          `accounting: the ${this.sink.name} backlog is full (accounting.backlogMax = ${this.o.backlogMax}): new CDRs are dropped until it drains`,
+        );
+      this.o.onOverflow?.(this.sink.name);
+      return;
+    }
+    this.backlog.push(r);
+    if (this.writing !== null || this.retryMs > 0) return; // the loop in progress takes it
+    if (this.backlog.length >= this.o.batchSize) this.schedule(0);
+    else if (this.timer === null) this.schedule(this.o.flushMs);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.drain();
+    }, ms);
+  }
+
+  /** Writes batches until the backlog is empty or a write fails (then retries later). */
+  private drain(): Promise<void> {
+    return (this.writing ??= (async () => {
+      try {
+        while (this.backlog.length > 0) {
+          const batch = this.backlog.slice(0, this.o.batchSize);
+          try {
+            await this.sink.write(batch);
+          } catch (e) {
+            this.retryMs = Math.min(RETRY_MAX_MS, Math.max(this.o.flushMs, this.retryMs * 2, 50));
+            if (!this.failing) {
+              this.failing = true;
+              this.o.log?.log('error', `accounting: writing CDRs to the ${this.sink.name} failed (${(e as Error).message}); kept in the backlog, retrying`);
+            }
+            this.schedule(this.retryMs);
+            return;
+          }
+          this.backlog.splice(0, batch.length);
+          this.o.onWritten?.(this.sink.name, batch.length);
+          this.retryMs = 0;
+          if (this.failing) {
+            this.failing = false;
+            this.o.log?.log('info', `accounting: writing CDRs to the ${this.sink.name} again (${this.backlog.length} still waiting)`);
+          }
+        }
+        if (this.droppedInEpisode > 0) {
+          this.o.log?.log('warn', `accounting: the ${this.sink.name} backlog has drained; ${this.droppedInEpisode} CDRs were dropped while it was full`);
+          this.droppedInEpisode = 0;
+        }
+      } finally {
+        this.writing = null;
+        if (this.backlog.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      }
+    })());
+  }
+
+  /** Waits for the write in progress, then writes what waits (one attempt per batch). */
+  async close(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    await this.writing;
+    this.retryMs = 0;
+    await this.drain();
+    if (this.timer !== null) clearTimeout(this.timer); // the last attempt failed: no retry after close
+    this.timer = null;
+    if (this.backlog.length > 0) this.o.log?.log('error', `accounting: ${this.backlog.length} CDRs could not be written to the ${this.sink.name} at shutdown`);
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    await this.sink.close?.();
+  }
+
+  /** Resolves when nothing waits: after the write that empties the backlog (while the sink fails, it waits). */
+  idle(): Promise<void> {
+    if (this.backlog.length === 0 && this.writing === null) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+export class CdrWriter {
+  private readonly queues: SinkQueue[];
+  private closed = false;
+
+  constructor(sinks: readonly CdrSink[], o: CdrWriterOptions) {
+    this.queues = sinks.map((s) => new SinkQueue(s, o));
+  }
+
+  /** Takes a record (never blocks, never throws). */
+  accept(r: CdrRecord): void {
+    if (this.closed) return;
+    for (const q of this.queues) q.push(r);
+  }
+
+  /** Records waiting per sink. */
+  backlog(): Record<string, number> {
+    return Object.fromEntries(this.queues.map((q) => [q.sink.name, q.waiting]));
+  }
+
+  /** Records dropped per sink since start. */
+  dropped(): Record<string, number> {
+    return Object.fromEntries(this.queues.map((q) => [q.sink.name, q.dropped]));
+  }
+
+  /** Resolves when every sink has written everything it holds (while a sink fails, it waits). */
+  async idle(): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.idle()));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.queues.map((q) => q.close()));
+  }
+}
