@@ -502,7 +502,15 @@ export class FrontEnd {
    */
   private followCall(tx: ServerTx, calls: CallEvents, target: LogicTarget, r: RunResult, arrived: number): void {
     const callId = tx.request.headers['call-id'][0];
-    calls.setup({ callId, at: arrived, logic: target.service.logics.get(target.logic)?.name ?? target.logic, cd: r.cd, outcome: r.outcome.kind });
+    const secrets = target.service.secrets;
+    calls.setup({
+      callId,
+      at: arrived,
+      logic: target.service.logics.get(target.logic)?.name ?? target.logic,
+      cd: r.cd,
+      outcome: r.outcome.kind,
+      ...(secrets !== undefined && secrets.size > 0 ? { isSecret: (name: string) => secrets.has(name) } : {}),
+    });
     if (tx.state >= TxState.Completed) {
       calls.final(callId, tx.lastStatus, 'Request Terminated', null, Date.now());
       return;
