@@ -1,20 +1,35 @@
 /**
  * The shipped routing service (flows/routing.slid) end to end: SIPp as the PSTN trunk (UAC) and
- * as the gateway the call is routed to (UAS), a local HTTP routing API (fastify) answering where a
- * number goes, and two `sipflow serve` processes whose calendars start at two instants
- * (`--now`, server/calendar.ts): a Tuesday at 10:00 in Brussels (open: normalised to E.164, the
- * API asked, the call relayed) and Christmas Day at 10:00 (a holiday: 480 with a Reason header,
- * the API never asked). The flow file is the shipped one with its settings node edited: the trunk's
- * address and the API's URL.
+ * as the gateways the call is routed to (UAS), a local HTTP routing API (fastify) answering where a
+ * number goes (a gateway, a fallback gateway, the carrier), and two `sipflow serve` processes whose
+ * calendars start at two instants (`--now`, server/calendar.ts): a Tuesday at 10:00 in Brussels
+ * (open: normalised to E.164, the API asked, the call relayed, failing over to the second gateway,
+ * the trunk held to one call at a time, a CDR per call in a JSON-lines file) and Christmas Day at
+ * 10:00 (a holiday: 480 with a Reason header, the API never asked). The flow file is the shipped
+ * one with its settings node edited: the trunk's address, its call limit (1) and the API's URL.
  *
  * SIPp runs and their files: test-artifacts/sipp-routing/ (test/support/sipp.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { startServe, type ServeProcess } from '../../support/serve';
-import { configureSipp, distinct, expectOk, freeUdpPort, hdr, killAll, run, sippRun, startUas, traced, uasAfter, type SippResult } from '../../support/sipp';
+import {
+  configureSipp,
+  distinct,
+  expectOk,
+  freeUdpPort,
+  hdr,
+  killAll,
+  run,
+  sipp,
+  sippRun,
+  startUas,
+  traced,
+  uasAfter,
+  type SippResult,
+} from '../../support/sipp';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MAIN = path.join(ROOT, 'dist/cli/main.js');
@@ -33,8 +48,11 @@ let api: FastifyInstance;
 let apiPort: number;
 /** The numbers the routing API was asked for, in order. */
 const asked: string[] = [];
-/** Where the API routes numbers of the 020 area: the gateway UAS's port (set per test). */
+/** Where the API routes numbers of the 020 area: the gateway UAS's port, and the fallback gateway's (set per test). */
 let gatewayPort = 0;
+let fallbackPort = 0;
+/** The open server's CDRs (accounting.file). */
+let cdrFile: string;
 let open: ServeProcess | undefined;
 let holiday: ServeProcess | undefined;
 
@@ -50,6 +68,9 @@ function editedFlow(target: string): void {
   const trunks = (only('action.setVariables').values.variables as Array<{ variable: string; value: unknown }>).find((v) => v.variable === 'trunks');
   if (!trunks) throw new Error('flows/routing.slid: the settings node no longer sets trunks; update this test');
   trunks.value = TRUNK;
+  const maxCalls = (only('action.setVariables').values.variables as Array<{ variable: string; value: unknown }>).find((v) => v.variable === 'maxCalls');
+  if (!maxCalls) throw new Error('flows/routing.slid: the settings node no longer sets maxCalls; update this test');
+  maxCalls.value = 1;
   const http = only('query.httpRequest');
   http.values.url = String(http.values.url).replace(/^http:\/\/[^/]+/, `http://${HOST}:${apiPort}`);
   writeFileSync(target, JSON.stringify(slid, null, 2));
@@ -59,9 +80,52 @@ const serveAt = (now: string) =>
   startServe({
     flows: path.dirname(flowFile),
     args: ['--now', now, '--domain', DOMAIN],
-    config: { routes: [{ logic: 'routing' }] },
+    // the BYE passes through sipflow (the stop CDR); start CDRs too; CDRs with the customer, written within 100 ms
+    config: {
+      routes: [{ logic: 'routing' }],
+      sip: { recordRoute: true },
+      accounting: { enabled: true, database: false, file: now === OPEN ? cdrFile : null, start: true, variables: ['customer'], flushMs: 100 },
+    },
     workers: 2,
   });
+
+interface Cdr {
+  kind: string;
+  callId: string;
+  destination: string | null;
+  status: number | null;
+  reason: string | null;
+  duration: number | null;
+  connectAt: number | null;
+  called: string | null;
+  variables: Record<string, unknown>;
+  fields: Record<string, unknown>;
+}
+
+/** The CDRs of the open server's file, once `count` of them satisfy `pred` (bounded wait: the writer flushes every 100 ms). */
+async function cdrs(pred: (c: Cdr) => boolean, count: number): Promise<Cdr[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const all = existsSync(cdrFile)
+      ? readFileSync(cdrFile, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as Cdr)
+      : [];
+    const found = all.filter(pred);
+    if (found.length >= count || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The Call-IDs of the INVITEs a SIPp run sent. */
+const callIdsOf = (r: SippResult) => [
+  ...new Set(
+    traced(r.messages)
+      .filter((m) => m.dir === 'sent' && m.firstLine.startsWith('INVITE'))
+      .map((m) => m.callId),
+  ),
+];
 
 beforeAll(async () => {
   rmSync(ARTIFACTS, { recursive: true, force: true });
@@ -73,7 +137,8 @@ beforeAll(async () => {
   api.get<{ Querystring: { number?: string } }>('/route', async (req, reply) => {
     const number = req.query.number ?? '';
     asked.push(number);
-    if (number.startsWith('+3120')) return { destination: `sip:${number}@${HOST}:${gatewayPort}`, carrier: 'gw-ams' };
+    if (number.startsWith('+3120'))
+      return { destination: `sip:${number}@${HOST}:${gatewayPort}`, fallback: `sip:${number}@${HOST}:${fallbackPort}`, carrier: 'gw-ams' };
     if (number.startsWith('+3130')) return reply.code(500).send({ error: 'routing database down' });
     return reply.code(404).send({ error: 'no route' });
   });
@@ -83,6 +148,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-routing-'));
   mkdirSync(path.join(dir, 'flows'));
   flowFile = path.join(dir, 'flows', 'routing.slid');
+  cdrFile = path.join(dir, 'cdrs.jsonl');
   editedFlow(flowFile);
   [open, holiday] = await Promise.all([serveAt(OPEN), serveAt(HOLIDAY)]);
 }, 120_000);
@@ -170,6 +236,105 @@ describe('flows/routing.slid with SIPp, a local routing API and the calendar at 
     expect(await refused('not-a-trunk', open!, ['0201234567'], HOST)).toEqual({ '0201234567': { status: 403 } });
     expect(asked).toHaveLength(2);
   }, 60_000);
+
+  test('gateway 1 answers 503 → the call completes on gateway 2; one recurse and one stop CDR with the final gateway, the duration, the customer and the carrier', async () => {
+    [gatewayPort, fallbackPort] = [await freeUdpPort(), await freeUdpPort()];
+    const down = await startUas('gateway-503', '+31201234567', gatewayPort, 'uas-503.xml');
+    const second = await startUas('gateway-2', '+31201234567', fallbackPort);
+    const trunk = await sippRun({
+      name: 'failover-call',
+      scenario: 'routing-call.xml',
+      service: '0201234567',
+      keys: { domain: DOMAIN },
+      localIp: TRUNK,
+      localPort: await freeUdpPort(TRUNK),
+      calls: 1,
+      remote: `${HOST}:${open!.sipPort}`,
+    });
+    expectOk(trunk, 1, 'call failing over');
+    expectOk(await uasAfter(down, trunk, 'gateway 1'), 1, 'gateway 1 (503)');
+    expectOk(await uasAfter(second, trunk, 'gateway 2'), 1, 'gateway 2');
+    const got = distinct(traced(trunk.messages))
+      .filter((m) => m.dir === 'received' && !m.firstLine.startsWith('SIP/2.0 100'))
+      .map((m) => m.firstLine);
+    expect(got).toEqual(['SIP/2.0 180 Ringing', 'SIP/2.0 200 OK', 'SIP/2.0 200 OK']);
+    const [callId] = callIdsOf(trunk);
+    const records = await cdrs((c) => c.callId === callId, 3);
+    expect(records.map((c) => c.kind)).toEqual(['recurse', 'start', 'stop']);
+    const [recurse, start, stop] = records;
+    expect(start).toMatchObject({ status: 200, duration: null, destination: `sip:+31201234567@${HOST}:${fallbackPort}` });
+    expect(recurse).toMatchObject({ status: 503, destination: `sip:+31201234567@${HOST}:${gatewayPort}` });
+    expect(stop).toMatchObject({
+      status: 200,
+      destination: `sip:+31201234567@${HOST}:${fallbackPort}`,
+      variables: { customer: `trunk ${TRUNK}` },
+      fields: { carrier: 'gw-ams' },
+    });
+    // the call was held 1.5 s between the ACK and the BYE
+    expect(stop.duration).toBeGreaterThanOrEqual(1.4);
+    expect(stop.duration).toBeLessThan(10);
+  }, 90_000);
+
+  test('the trunk’s call limit (1) reached: a second call at once gets 503 "Call limit reached" and a reject CDR; the first completes', async () => {
+    gatewayPort = await freeUdpPort();
+    const gateway = await startUas('gateway-held', '+31201234567', gatewayPort);
+    const startsBefore = (await cdrs((c) => c.kind === 'start', 0)).length;
+    const rejectsBefore = (await cdrs((c) => c.kind === 'reject' && c.status === 503, 0)).length;
+    const first = sipp({
+      name: 'held-call',
+      scenario: 'routing-call.xml',
+      service: '0201234567',
+      keys: { domain: DOMAIN },
+      localIp: TRUNK,
+      localPort: await freeUdpPort(TRUNK),
+      calls: 1,
+      remote: `${HOST}:${open!.sipPort}`,
+    });
+    // the first call holds the slot: its start CDR says it is connected
+    expect((await cdrs((c) => c.kind === 'start', startsBefore + 1)).length).toBe(startsBefore + 1);
+    const second = await refused('over-the-limit', open!, ['0201234567']);
+    expect(second['0201234567']).toEqual({ status: 503, reason: 'SIP;cause=503;text="Call limit reached"' });
+    const held = await first.done;
+    expectOk(held, 1, 'the held call');
+    expectOk(await uasAfter(gateway, held, 'gateway'), 1, 'gateway');
+    const rejected = await cdrs((c) => c.kind === 'reject' && c.status === 503, rejectsBefore + 1);
+    expect(rejected).toHaveLength(rejectsBefore + 1);
+    expect(rejected.at(-1)).toMatchObject({ destination: null, connectAt: null, called: '0201234567', variables: { customer: `trunk ${TRUNK}` } });
+    // the slot is free again: the next call goes through the API
+    asked.length = 0;
+    await refused('after-the-limit', open!, ['0101234567']);
+    expect(asked).toEqual(['+31101234567']);
+  }, 90_000);
+
+  test('CANCEL while the second gateway rings: 487 to the caller, the gateway gets CANCEL and ACK and nothing more; a reject CDR with 487', async () => {
+    [gatewayPort, fallbackPort] = [await freeUdpPort(), await freeUdpPort()];
+    const down = await startUas('gateway-503-cancel', '+31201234567', gatewayPort, 'uas-503.xml');
+    const ringing = await startUas('gateway-ringing', '+31201234567', fallbackPort, 'uas-ringing.xml');
+    const trunk = await sippRun({
+      name: 'cancelled-call',
+      scenario: 'routing-cancel.xml',
+      service: '0201234567',
+      keys: { domain: DOMAIN },
+      localIp: TRUNK,
+      localPort: await freeUdpPort(TRUNK),
+      calls: 1,
+      remote: `${HOST}:${open!.sipPort}`,
+    });
+    expectOk(trunk, 1, 'cancelled call');
+    expectOk(await uasAfter(down, trunk, 'gateway 1'), 1, 'gateway 1 (503)');
+    const gw2 = await uasAfter(ringing, trunk, 'gateway 2');
+    expectOk(gw2, 1, 'gateway 2 (ringing, cancelled)');
+    const seen = distinct(traced(gw2.messages)).filter((m) => m.dir === 'received');
+    expect(seen.map((m) => m.firstLine.split(' ')[0])).toEqual(['INVITE', 'CANCEL', 'ACK']);
+    const got = distinct(traced(trunk.messages)).filter((m) => m.dir === 'received' && !m.firstLine.startsWith('SIP/2.0 100'));
+    expect(got.map((m) => m.firstLine)).toEqual(['SIP/2.0 180 Ringing', 'SIP/2.0 200 OK', 'SIP/2.0 487 Request Terminated']);
+    const [callId] = callIdsOf(trunk);
+    const records = await cdrs((c) => c.callId === callId, 2);
+    expect(records.map((c) => [c.kind, c.status])).toEqual([
+      ['recurse', 503],
+      ['reject', 487],
+    ]);
+  }, 90_000);
 
   test('sipflow run --now: the same logic at night answers 480 (closed), at opening hours reaches the API', async () => {
     const cd = path.join(dir, 'invite.json');
