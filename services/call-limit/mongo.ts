@@ -2,35 +2,56 @@
  * Call limits shared by every instance on the MongoDB location database (`callLimit.store:
  * database` with a mongodb:// location), collection `sipflow_call_limits`.
  *
- * Layout: one document per key, `{ _id: key, calls: [{ h: holder, e: expires ms }], starts: [ms] }`
- * (starts: the rate window, services/call-limit/window.ts). Same contract as the memory limiter.
+ * Layout: a key's state is a chain of versions, one document each, `{ _id: JSON [key, version],
+ * k: key, v: version, t: written at, calls: [{ h: holder, e: expires ms }], starts: [ms] }` (starts: the rate
+ * window, services/call-limit/window.ts); the highest version is the state. Same contract as the
+ * memory limiter.
  *
- * Atomicity per key: MongoDB updates one document atomically, so the admission is one conditional
- * update — the holder not among `calls`, `calls.<maxConcurrent-1>` absent (fewer than the limit),
- * `starts.<count-1>` absent (fewer than the window allows) — pushing the slot and the start, with
- * upsert for a key's first call. Racing acquires of a key (from any instance) cannot both pass a
- * condition the other's push made false. Before it, one update pulls the key's expired slots and
- * the starts that left the window. No match: one read tells the holder's own slot (allowed) from
- * a reached limit. A start leaving the window between the pull and the update can only make the
- * update refuse a call it could have admitted (the safe side), never the reverse.
+ * Atomicity per key: optimistic, on the uniqueness of `_id`. An acquire reads the key's newest
+ * version v, drops the expired slots and the starts out of the window, decides, and inserts
+ * version v + 1. Two instances deciding on the same v both try to insert the same `_id`: one
+ * wins, the other gets a duplicate-key error and starts again from a fresh read (at most
+ * MAX_ATTEMPTS times, then unavailable). So racing acquires of a key, from any instance, never
+ * admit past the limit. Superseded versions are deleted a minute after they were written
+ * (VERSION_KEEP_MS: an `_id` is never free again while a racer could still claim it). Why not one
+ * document updated in place under a condition (`calls.<n>: {$exists: false}`, or a version in the
+ * filter): FerretDB 1.x, the MongoDB-protocol server of the tests, evaluates an update's filter
+ * and writes without atomicity between them, and lacks `$pull` by condition; a unique `_id` holds
+ * on both it and MongoDB. Release is the same loop removing the holder.
  *
- * Trade-off: two or three round trips per initial INVITE. Database down or slower than the
+ * Trade-off: two round trips per initial INVITE (a read and an insert; the old version's delete
+ * is not waited for), two more per lost race: a busy key's racing acquires retry. Database down or slower than the
  * driver's timeouts: the acquire rejects with a ServiceUnavailableError and the node takes
  * `ifRejected` with status `unavailable` (fail closed). Clocks of the instances must agree (NTP).
- * A key's document stays once made (one small document per key ever limited).
+ * A key's newest version stays once made (one small document per key ever limited).
  */
 import { MongoClient, MongoServerError, type Collection } from 'mongodb';
 import { ServiceUnavailableError, type CallLimitPort, type CallLimitRule, type CallLimitVerdict } from '../../engine/ports';
 import type { CallLimiterOptions } from './memory';
-import { rateWindow } from './window';
+import { inWindow, rateWindow } from './window';
 
 export const CALL_LIMITS_COLLECTION = 'sipflow_call_limits';
 
 interface LimitDoc {
   _id: string;
+  k: string;
+  v: number;
+  /** When it was written (the writer's wall clock, ms): old versions are deleted by it. */
+  t: number;
   calls: Array<{ h: string; e: number }>;
   starts: number[];
 }
+
+/**
+ * How long a superseded version is kept: far beyond the longest an acquire can take between its
+ * read and its insert (the driver's timeouts, a few seconds). Deleted sooner, an instance that read
+ * version v could insert a second v + 1 after the first was gone, and admit a call no later version
+ * counts. A key holds about (its calls in this time) + 1 documents.
+ */
+const VERSION_KEEP_MS = 60_000;
+
+/** Reads and conditional writes of one acquire or release before it gives up (a key written by others all along). */
+const MAX_ATTEMPTS = 50;
 
 export interface MongoCallLimiter extends CallLimitPort {
   close(): Promise<void>;
@@ -49,39 +70,68 @@ export function createMongoCallLimiter(o: MongoCallLimitOptions): MongoCallLimit
   const timeoutMs = o.timeoutMs ?? 2000;
   const client = new MongoClient(o.url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, socketTimeoutMS: timeoutMs * 2 });
   const coll: Collection<LimitDoc> = client.db(o.database ?? 'kamailio').collection<LimitDoc>(CALL_LIMITS_COLLECTION);
+  // the newest version of a key in one index step; made once, by whichever instance comes first
+  let indexed: Promise<unknown> | null = null;
   const unavailable = (e: unknown): never => {
+    if (e instanceof ServiceUnavailableError) throw e;
     throw new ServiceUnavailableError(`call limit database: ${(e as Error)?.message ?? String(e)}`);
   };
 
-  async function acquire(holder: string, key: string, rule: CallLimitRule, nowMs: number): Promise<CallLimitVerdict> {
+  /**
+   * Reads the key's document, lets `decide` compute its new arrays (or a verdict that writes
+   * nothing), and writes them if no one else wrote the key in between; else again.
+   */
+  async function update<T>(key: string, decide: (doc: LimitDoc | null) => { write: Pick<LimitDoc, 'calls' | 'starts'> | null; result: T }): Promise<T> {
+    await (indexed ??= coll.createIndex({ k: 1, v: -1 }).catch((e: unknown) => {
+      indexed = null;
+      throw e;
+    }));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const doc = await coll.find({ k: key }).sort({ v: -1 }).limit(1).next();
+      const d = decide(doc);
+      if (d.write === null) return d.result;
+      const v = (doc?.v ?? 0) + 1;
+      try {
+        await coll.insertOne({ _id: JSON.stringify([key, v]), k: key, v, t: Date.now(), ...d.write });
+      } catch (e) {
+        if (e instanceof MongoServerError && e.code === 11000) continue;
+        throw e;
+      }
+      // older versions are state no one reads any more; each is kept VERSION_KEEP_MS after it was
+      // written, so that an instance that read the version before it cannot insert its successor again
+      coll.deleteMany({ k: key, v: { $lt: v }, t: { $lt: Date.now() - VERSION_KEEP_MS } }).catch(() => undefined);
+      return d.result;
+    }
+    throw new ServiceUnavailableError(`call limit key busy: ${MAX_ATTEMPTS} attempts lost to other writers`);
+  }
+
+  function acquire(holder: string, key: string, rule: CallLimitRule, nowMs: number): Promise<CallLimitVerdict> {
     const w = rule.maxPerSecond === undefined ? null : rateWindow(rule.maxPerSecond);
-    if (rule.maxConcurrent === 0) {
-      const doc = await coll.findOne({ _id: key, calls: { $elemMatch: { h: holder, e: { $gt: nowMs } } } }, { projection: { _id: 1 } });
-      return doc ? 'allowed' : 'concurrent';
-    }
-    // expired slots (the holder's own too: it takes a new one, counted) and starts out of the window
-    await coll.updateOne({ _id: key }, { $pull: { calls: { e: { $lte: nowMs } }, ...(w ? { starts: { $lte: nowMs - w.windowMs } } : {}) } });
-    const filter: Record<string, unknown> = { _id: key, 'calls.h': { $ne: holder } };
-    if (rule.maxConcurrent !== undefined) filter[`calls.${rule.maxConcurrent - 1}`] = { $exists: false };
-    if (w) filter[`starts.${w.count - 1}`] = { $exists: false };
-    try {
-      const r = await coll.updateOne(filter, { $push: { calls: { h: holder, e: nowMs + slotMs }, ...(w ? { starts: nowMs } : {}) } }, { upsert: true });
-      if (r.matchedCount + r.upsertedCount > 0) return 'allowed';
-    } catch (e) {
-      // the key's document exists and the filter did not match it: the upsert collided with it
-      if (!(e instanceof MongoServerError && e.code === 11000)) throw e;
-    }
-    const doc = await coll.findOne({ _id: key });
-    if (doc?.calls.some((c) => c.h === holder)) return 'allowed';
-    if (rule.maxConcurrent !== undefined && (doc?.calls.length ?? 0) >= rule.maxConcurrent) return 'concurrent';
-    return 'rate';
+    return update<CallLimitVerdict>(key, (doc) => {
+      const calls = (doc?.calls ?? []).filter((c) => c.e > nowMs);
+      if (calls.some((c) => c.h === holder)) return { write: null, result: 'allowed' };
+      if (rule.maxConcurrent !== undefined && calls.length >= rule.maxConcurrent) return { write: null, result: 'concurrent' };
+      let starts = doc?.starts ?? [];
+      if (w) {
+        starts = inWindow(starts, w, nowMs);
+        if (starts.length >= w.count) return { write: null, result: 'rate' };
+        starts = [...starts, nowMs];
+      }
+      return { write: { calls: [...calls, { h: holder, e: nowMs + slotMs }], starts }, result: 'allowed' };
+    });
+  }
+
+  async function release(holder: string, key: string): Promise<void> {
+    await update(key, (doc) => {
+      if (doc === null || !doc.calls.some((c) => c.h === holder)) return { write: null, result: undefined };
+      return { write: { calls: doc.calls.filter((c) => c.h !== holder), starts: doc.starts }, result: undefined };
+    });
   }
 
   return {
     acquire: (holder, key, rule, nowMs) => acquire(holder, key, rule, nowMs).catch(unavailable),
     async release(holder, keys) {
-      if (keys.length === 0) return;
-      await coll.updateMany({ _id: { $in: [...keys] } }, { $pull: { calls: { h: holder } } }).catch(unavailable);
+      for (const key of keys) await release(holder, key).catch(unavailable);
     },
     close: () => client.close(),
   };
