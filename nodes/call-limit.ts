@@ -29,7 +29,8 @@ export const MAX_CALLS_PER_SECOND = 10_000;
  * Only an initial INVITE (no To tag) takes a slot; any other request goes `ifAllowed`, status
  * `not counted`. Idempotent per call and key: the restart after authentication and the INVITE
  * answering a challenge find the slot already theirs. Refused (`ifRejected`, fail closed): a key
- * that resolves to empty text, over 256 bytes or holding a control character (`no key`); a limit
+ * that resolves to empty text or one of whose variables is empty (`customer:[customer]` with no
+ * customer), over 256 bytes or holding a control character (`no key`); a limit
  * read from a variable that is not a number (`invalid limit`); the limiter unreachable (the
  * shared database down, its key table full: `unavailable`; a logic answers 503 on it). With no
  * limiter in the run (a one-shot `sipflow run`, a dry run) the call goes `ifAllowed`, `unlimited`.
@@ -82,6 +83,8 @@ export const callLimitNode: NodeType<Values> = {
   },
   compile(values, c) {
     const key = c.value(values.key);
+    // the variables the key is built from: one that is empty leaves no key (`customer:` is not a customer)
+    const parts = c.isVariable(values.key) ? [values.key] : [...values.key.matchAll(PLACEHOLDER)].map((m) => m[1]).filter((n) => c.isVariable(n));
     const maxConcurrent = isUnset(values.maxConcurrent) ? null : c.value(values.maxConcurrent);
     const maxPerSecond = isUnset(values.maxPerSecond) ? null : c.value(values.maxPerSecond);
     const statusVar = values.storeStatusInto || 'callLimitStatus';
@@ -96,7 +99,7 @@ export const callLimitNode: NodeType<Values> = {
       const limiter = s.ctx.callLimits;
       if (!limiter) return done('unlimited', true);
       const k = toText(key(s.cd.vars));
-      const problem = limitKeyProblem(k);
+      const problem = parts.some((n) => toText(s.cd.vars[n]) === '') ? 'a variable of the key is empty' : limitKeyProblem(k);
       if (problem !== null) {
         s.ctx.log?.log('debug', `call limit: ${problem}`, { where: c.where });
         return done('no key', false);
@@ -114,6 +117,8 @@ export const callLimitNode: NodeType<Values> = {
     };
   },
 };
+
+const PLACEHOLDER = /\[([A-Za-z_][A-Za-z0-9_.-]*)\]/g;
 
 const isUnset = (v: unknown): boolean => v === undefined || v === null || v === '';
 

@@ -17,7 +17,17 @@
  */
 import { slotHolder } from '../../engine/call-slots';
 import type { CallLimitPort, LogPort } from '../../engine/ports';
-import type { CallEvents, CallSetup } from '../../sip/call-events';
+import type { CallDescriptor } from '../../engine/types';
+
+/**
+ * The part of sip/call-events.ts's CallEvents it consumes, restated (services/ do not import
+ * sip/): server/call-consumers.ts hands it over as a CallEvents, which the compiler checks.
+ */
+interface CallSetup {
+  callId: string;
+  at: number;
+  cd: CallDescriptor;
+}
 
 export interface ReleaserOptions {
   /** Seconds a record is kept without its call ending (`callLimit.slotTimeoutSec`). */
@@ -34,7 +44,12 @@ interface SlotRecord {
   connected: boolean;
 }
 
-export interface CallSlotReleaser extends CallEvents {
+export interface CallSlotReleaser {
+  setup(call: CallSetup): void;
+  attempt(): void;
+  attemptFailed(): void;
+  final(callId: string, status: number): void;
+  inDialog(callId: string, method: string): void;
   /** Call-IDs followed now. */
   readonly size: number;
 }

@@ -11,6 +11,7 @@ import type { CallDescriptor } from '../../../engine/types';
 import { runLogic } from '../../../engine/run';
 import { createCallSlotReleaser, createMemoryCallLimiter } from '../../../services/call-limit';
 import { rateWindow } from '../../../services/call-limit/window';
+import type { CallEvents } from '../../../sip/call-events';
 import { acceptingAuth, testContext } from '../../support/context';
 import { cdOf, compile, docOf, problemsOf, registry, reply, setVars, start, type NodeSpec } from '../engine/helpers';
 
@@ -138,15 +139,19 @@ describe('analysis.callLimit: admission', () => {
 });
 
 describe('analysis.callLimit: keys from a sender', () => {
-  test('a key that resolves to empty → ifRejected, status no key, nothing taken', async () => {
+  test('a key that resolves to empty, or one of whose variables is empty → ifRejected, status no key, nothing taken', async () => {
     const limiter = createMemoryCallLimiter();
-    const h = harness({ key: '[customer]', maxConcurrent: 5 }, limiter);
-    for (const customer of ['', null]) {
-      const r = await h.run(invite('c1', 'f', { customer }));
-      expect(r.outcome).toMatchObject({ status: 486 });
-      expect(statusOf(r)).toBe('no key');
+    for (const key of ['customer', '[customer]', 'customer:[customer]', '[calling]/[customer]']) {
+      const h = harness({ key, maxConcurrent: 5 }, limiter);
+      for (const customer of ['', null]) {
+        const r = await h.run(invite('c1', 'f', { customer, calling: '+3222' }));
+        expect(r.outcome).toMatchObject({ status: 486 });
+        expect(statusOf(r)).toBe('no key');
+      }
+      expect(statusOf(await h.run(invite('c1', 'f', { customer: 'acme', calling: '+3222' })))).toBe('allowed');
     }
-    expect(limiter.keys).toBe(0);
+    // acme (the variable alone, or its placeholder alone), customer:acme, +3222/acme
+    expect(limiter.keys).toBe(3);
   });
 
   test('an oversized key (a From user of 300 bytes) or one holding a control character → no key', async () => {
@@ -266,6 +271,11 @@ describe('memory limiter', () => {
   });
 });
 
+/** The releaser as the SIP thread sees it (server/call-consumers.ts): a CallEvents consumer. */
+function releaser(...args: Parameters<typeof createCallSlotReleaser>): CallEvents & { readonly size: number } {
+  return createCallSlotReleaser(...args);
+}
+
 describe('releaser', () => {
   /** A limiter that records releases. */
   function recording() {
@@ -291,7 +301,7 @@ describe('releaser', () => {
   test('a final failure (reject, 487 after CANCEL, 3xx) releases once; a retransmitted final releases nothing more', async () => {
     for (const status of [486, 487, 302, 503]) {
       const { inner, limiter, released } = recording();
-      const rel = createCallSlotReleaser(limiter);
+      const rel = releaser(limiter);
       const cd = await admitted(limiter, 'c1');
       rel.setup(setup('c1', cd));
       rel.attempt('c1', ['sip:gw1'], T0);
@@ -307,7 +317,7 @@ describe('releaser', () => {
 
   test('a 2xx keeps the slot; re-INVITE keeps it; BYE releases; a second BYE nothing', async () => {
     const { inner, limiter, released } = recording();
-    const rel = createCallSlotReleaser(limiter);
+    const rel = releaser(limiter);
     const cd = await admitted(limiter, 'c1');
     rel.setup(setup('c1', cd));
     rel.final('c1', 200, 'OK', 'sip:gw1', T0);
@@ -324,7 +334,7 @@ describe('releaser', () => {
 
   test('a challenge: the 407 releases, the answering INVITE takes the slot again and its BYE releases it', async () => {
     const { inner, limiter, released } = recording();
-    const rel = createCallSlotReleaser(limiter);
+    const rel = releaser(limiter);
     const first = await admitted(limiter, 'c1');
     rel.setup(setup('c1', first));
     rel.final('c1', 407, 'Proxy Authentication Required', null, T0);
@@ -340,7 +350,7 @@ describe('releaser', () => {
 
   test('calls without slots, and events of Call-IDs never set up here, release nothing (no caller frees another call)', async () => {
     const { inner, limiter, released } = recording();
-    const rel = createCallSlotReleaser(limiter);
+    const rel = releaser(limiter);
     const victim = await admitted(limiter, 'victim');
     rel.setup(setup('victim', victim));
     rel.final('victim', 200, 'OK', 'sip:gw', T0);
@@ -355,7 +365,7 @@ describe('releaser', () => {
 
   test('records of calls that never end are forgotten after slotTimeoutSec; maxCalls bounds them', async () => {
     const { limiter } = recording();
-    const rel = createCallSlotReleaser(limiter, { slotTimeoutSec: 60, maxCalls: 3 });
+    const rel = releaser(limiter, { slotTimeoutSec: 60, maxCalls: 3 });
     const cd = await admitted(limiter, 'c1');
     for (let i = 0; i < 5; i++) rel.setup(setup(`c${i}`, cd, T0 + i));
     expect(rel.size).toBe(3);
@@ -365,10 +375,7 @@ describe('releaser', () => {
 
   test('a failing release is logged, never thrown', async () => {
     const logs: string[] = [];
-    const rel = createCallSlotReleaser(
-      { acquire: async () => 'allowed', release: () => Promise.reject(new Error('db down')) },
-      { log: { log: (_l, m) => logs.push(m) } },
-    );
+    const rel = releaser({ acquire: async () => 'allowed', release: () => Promise.reject(new Error('db down')) }, { log: { log: (_l, m) => logs.push(m) } });
     const cd = cdOf(invite('c1'));
     cd.callSlots = ['k'];
     rel.setup(setup('c1', cd));
