@@ -27,6 +27,12 @@ export interface Exit {
 /** Ends the run with an outcome. */
 export interface Finish {
   readonly finish: Outcome;
+  /**
+   * Where the logic continues when the outcome's effect fails: a relay whose every attempt failed
+   * (output.relay's `ifAllFailed`). The front end resumes the run there (engine/run.ts
+   * RunResult.resume) with `lastCode` and `lastRequestURI` set.
+   */
+  readonly resume?: Exit;
 }
 /** Re-runs the top-level logic from its start with the same CD (after successful authentication). */
 export interface Restart {

@@ -20,6 +20,13 @@ export interface RunResult {
   /** Number of restarts after authentication (0, 1, …). */
   restarts: number;
   trace?: TraceStep[];
+  /**
+   * Set when the outcome is a relay whose node has somewhere to continue if every attempt fails
+   * (output.relay's `ifAllFailed`): runs the rest of the logic from there, with the same call
+   * descriptor, call stack and transition budget (so relay → all failed → relay … stays bounded
+   * by `maxTransitions`). The caller sets `lastCode` / `lastRequestURI` first.
+   */
+  resume?: () => Promise<RunResult>;
 }
 
 class State implements RunState {
@@ -69,79 +76,93 @@ export async function runLogic(service: CompiledService, logicRef: string, cd: C
   const stack: Exit[] = [];
   let restarts = 0;
   let steps = 0;
-  let node: CompiledNode = top.start;
 
   const finish = (outcome: Outcome): RunResult => (trace ? { outcome, cd, restarts, trace } : { outcome, cd, restarts });
   const where = (n: CompiledNode) => `logic ${n.logicId} "${service.logics.get(n.logicId)?.name ?? ''}" › node ${n.id} "${n.name}"`;
 
-  for (;;) {
-    if (++steps > limits.maxTransitions) {
-      return finish({ kind: 'error', status: 500, reason: `Server Internal Error (more than ${limits.maxTransitions} state transitions)`, where: where(node) });
-    }
-    let result: StepResult;
-    try {
-      const r = node.run(state);
-      result = isPromise(r) ? await r : r;
-    } catch (err) {
-      const outcome = errorOutcome(err, where(node));
-      trace?.push(traceStep(steps, node, outcome.kind, state));
-      return finish(outcome);
-    }
+  const go = async (from: CompiledNode): Promise<RunResult> => {
+    let node = from;
+    for (;;) {
+      if (++steps > limits.maxTransitions) {
+        return finish({
+          kind: 'error',
+          status: 500,
+          reason: `Server Internal Error (more than ${limits.maxTransitions} state transitions)`,
+          where: where(node),
+        });
+      }
+      let result: StepResult;
+      try {
+        const r = node.run(state);
+        result = isPromise(r) ? await r : r;
+      } catch (err) {
+        const outcome = errorOutcome(err, where(node));
+        trace?.push(traceStep(steps, node, outcome.kind, state));
+        return finish(outcome);
+      }
 
-    if ((result as Exit).pointer !== undefined) {
-      const exit = result as Exit;
-      trace?.push(traceStep(steps, node, exit.pointer, state));
-      if (exit.node) {
-        node = exit.node;
-        continue;
-      }
-      // An exit left unset ends this logic as if it had reached an exit node.
-      const back = unwind(stack);
-      if (back) {
-        node = back;
-        continue;
-      }
-      return finish({ kind: 'exit', status: null });
-    }
-    if ('finish' in result) {
-      const outcome = result.finish;
-      trace?.push(traceStep(steps, node, outcome.kind, state));
-      if (outcome.kind === 'exit') {
+      if ((result as Exit).pointer !== undefined) {
+        const exit = result as Exit;
+        trace?.push(traceStep(steps, node, exit.pointer, state));
+        if (exit.node) {
+          node = exit.node;
+          continue;
+        }
+        // An exit left unset ends this logic as if it had reached an exit node.
         const back = unwind(stack);
         if (back) {
           node = back;
           continue;
         }
+        return finish({ kind: 'exit', status: null });
       }
-      return finish(outcome);
-    }
-    if ('restart' in result) {
-      trace?.push(traceStep(steps, node, 'restart', state));
-      if (++restarts > limits.maxRestarts) {
-        return finish({ kind: 'error', status: 500, reason: `Server Internal Error (more than ${limits.maxRestarts} restarts)`, where: where(node) });
+      if ('finish' in result) {
+        const outcome = result.finish;
+        trace?.push(traceStep(steps, node, outcome.kind, state));
+        if (outcome.kind === 'exit') {
+          const back = unwind(stack);
+          if (back) {
+            node = back;
+            continue;
+          }
+        }
+        const then = result.resume?.node;
+        if (then && outcome.kind === 'relay') {
+          const r = finish(outcome);
+          r.resume = () => go(then);
+          return r;
+        }
+        return finish(outcome);
       }
-      stack.length = 0;
-      // the logic makes its header edits again (action.sipHeaders): an add must not be made twice
-      cd.headerEdits = undefined;
-      node = top.start;
-      continue;
+      if ('restart' in result) {
+        trace?.push(traceStep(steps, node, 'restart', state));
+        if (++restarts > limits.maxRestarts) {
+          return finish({ kind: 'error', status: 500, reason: `Server Internal Error (more than ${limits.maxRestarts} restarts)`, where: where(node) });
+        }
+        stack.length = 0;
+        // the logic makes its header edits again (action.sipHeaders): an add must not be made twice
+        cd.headerEdits = undefined;
+        node = top.start;
+        continue;
+      }
+      // sub-logic call
+      result = result as CallLogic;
+      trace?.push(traceStep(steps, node, `call ${result.call}`, state));
+      const callee = service.find(result.call);
+      if (!callee) return finish(errorOutcome(new NodeRunError(`no logic "${result.call}"`), where(node)));
+      if (stack.length >= limits.maxCallDepth) {
+        return finish({
+          kind: 'error',
+          status: 500,
+          reason: `Server Internal Error (sub-logic calls nested deeper than ${limits.maxCallDepth})`,
+          where: where(node),
+        });
+      }
+      stack.push(result.ret);
+      node = callee.start;
     }
-    // sub-logic call
-    result = result as CallLogic;
-    trace?.push(traceStep(steps, node, `call ${result.call}`, state));
-    const callee = service.find(result.call);
-    if (!callee) return finish(errorOutcome(new NodeRunError(`no logic "${result.call}"`), where(node)));
-    if (stack.length >= limits.maxCallDepth) {
-      return finish({
-        kind: 'error',
-        status: 500,
-        reason: `Server Internal Error (sub-logic calls nested deeper than ${limits.maxCallDepth})`,
-        where: where(node),
-      });
-    }
-    stack.push(result.ret);
-    node = callee.start;
-  }
+  };
+  return go(top.start);
 }
 
 /**

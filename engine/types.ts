@@ -103,6 +103,9 @@ export const PREDEFINED_VARIABLES = [
   'authStatus',
   'authUsername',
   'transport',
+  // set by the front end after each failed relay attempt (output.relay's failover, SRE's crankback)
+  'lastCode',
+  'lastRequestURI',
 ] as const;
 
 // ---------------------------------------------------------------- outcomes
@@ -163,6 +166,21 @@ export interface RelayOutcome {
   kind: 'relay';
   status: null;
   targets: RelayTarget[];
+  /** Further attempts when this one fails (SRE's crankback, Kamailio's dispatcher failover). */
+  failover?: RelayFailover;
+}
+
+/**
+ * Serial failover of a relay: `targets` is the first attempt (forked in parallel when several);
+ * when it ends without a 2xx with a status `codes` accepts (a timeout counts as 408), the next
+ * attempt of `alternatives` is relayed, and so on. A CANCEL from the caller stops the sequence;
+ * a 2xx ends it.
+ */
+export interface RelayFailover {
+  alternatives: RelayTarget[][];
+  codes: (status: number) => boolean;
+  /** An attempt with no response at all within this many ms is given up as 408 (Kamailio's fr_timer); absent: Timer B. */
+  attemptTimeoutMs?: number;
 }
 
 export interface ReplyOutcome {

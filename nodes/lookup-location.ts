@@ -2,8 +2,9 @@ import type { NodeType } from '../engine/node-type';
 import type { CdValue } from '../engine/types';
 import { splitHeaderList } from '../grammar/sip-values';
 import { finish, nodeRef } from './common';
+import { checkFailover, compileFailover, failoverProperties, type FailoverValues } from './failover';
 
-interface Values {
+interface Values extends FailoverValues {
   aor?: string;
   ifNotFound?: number | string;
   notFoundCode?: number;
@@ -21,8 +22,9 @@ export function aorParts(v: CdValue): [string | null, string | null] {
 }
 
 /**
- * Lookup in location service: relays to the AoR's live bindings (highest q first); with none,
- * takes the not-found exit, or answers 404 when that exit is unset.
+ * Lookup in location service: relays to the AoR's live bindings (highest q first, forked in
+ * parallel); with none, takes the not-found exit, or answers 404 when that exit is unset. When the
+ * bindings fail (no answer, 5xx, 6xx), the alternatives follow (nodes/failover.ts), e.g. voicemail.
  */
 export const lookupLocationNode: NodeType<Values> = {
   type: 'output.nit.registrar.lookupLocationService',
@@ -36,28 +38,30 @@ export const lookupLocationNode: NodeType<Values> = {
       ifNotFound: nodeRef,
       notFoundCode: { type: 'integer', minimum: 400, maximum: 699 },
       notFoundReason: { type: 'string' },
+      ...failoverProperties,
     },
   },
+  check: checkFailover,
   compile(values, c) {
     const aor = c.value(values.aor || 'requestUsername');
     const notFound = c.exit('ifNotFound');
     const code = values.notFoundCode ?? 404;
     const reason = values.notFoundReason ?? (code === 404 ? 'Not Found' : code === 480 ? 'Temporarily Unavailable' : 'Not Found');
+    const failover = compileFailover(values, c);
+    const ifAllFailed = c.exit('ifAllFailed');
     return async (s) => {
       const [username, domain] = aorParts(aor(s.cd.vars));
       const bindings = username ? await s.ctx.location.lookup(username, domain, new Date(s.ctx.clock.now())) : [];
       if (bindings.length === 0) return notFound.node ? notFound : finish({ kind: 'reply', status: code, reason });
-      return finish({
-        kind: 'relay',
-        status: null,
-        targets: bindings.map((b) => ({
-          uri: b.contact,
-          received: b.received,
-          path: b.path ? splitHeaderList(b.path) : null,
-          q: b.q,
-          ...(b.connection_id >= 0 ? { connection: { id: b.connection_id, serverId: b.server_id, socket: b.socket } } : {}),
-        })),
-      });
+      const targets = bindings.map((b) => ({
+        uri: b.contact,
+        received: b.received,
+        path: b.path ? splitHeaderList(b.path) : null,
+        q: b.q,
+        ...(b.connection_id >= 0 ? { connection: { id: b.connection_id, serverId: b.server_id, socket: b.socket } } : {}),
+      }));
+      if (failover === null) return finish({ kind: 'relay', status: null, targets });
+      return { finish: { kind: 'relay', status: null, targets, failover: failover(s) }, resume: ifAllFailed };
     };
   },
 };

@@ -48,7 +48,6 @@ export interface CallEvents {
 /** Several consumers as one (each isolated: one that throws does not stop the others). */
 export function fanOut(consumers: readonly CallEvents[], onError?: (e: unknown) => void): CallEvents | undefined {
   if (consumers.length === 0) return undefined;
-  if (consumers.length === 1) return consumers[0];
   const each =
     <K extends keyof CallEvents>(k: K) =>
     (...args: Parameters<CallEvents[K]>) => {

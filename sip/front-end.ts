@@ -29,10 +29,10 @@
  * the request can be answered, answered 500.
  */
 import type { CompiledService } from '../engine/load';
-import { runLogic, type RunOptions } from '../engine/run';
+import { runLogic, type RunOptions, type RunResult } from '../engine/run';
 import { parseNameAddr, parseUri } from '../grammar/sip-values';
 import type { LogPort } from '../engine/ports';
-import type { CdValue, HeaderEdit, Outcome, RunContext } from '../engine/types';
+import type { CdValue, HeaderEdit, Outcome, RelayFailover, RunContext } from '../engine/types';
 import type { CallEvents } from './call-events';
 import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
 import { LoopGuard, type LoopGuardOptions } from './loop-guard';
@@ -50,7 +50,7 @@ import {
 } from './message';
 import type { ListenerGroup } from './listener-group';
 import { parseMessage } from './parser';
-import { OurRoute, Proxy } from './proxy';
+import { OurRoute, Proxy, type RelaySequence } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
 import { responseFor } from './response-for';
 import { buildResponse, newTag, serializeMessage } from './serializer';
@@ -228,6 +228,7 @@ export class FrontEnd {
         serverId: o.serverId,
         group: o.group,
         log: (level, message, fields) => o.log?.log(level, message, fields),
+        calls: o.calls,
       },
       o.timers,
     );
@@ -343,6 +344,11 @@ export class FrontEnd {
     this.transports.send(bytes, tx.peer);
     this.challenges.remember(tx.key, bytes);
     this.servers.forget(tx);
+    if (tx.onFinal !== null) {
+      const onFinal = tx.onFinal;
+      tx.onFinal = null;
+      onFinal(status, reason ?? '');
+    }
   }
 
   /** A final or provisional response generated here, within the transaction. */
@@ -416,6 +422,7 @@ export class FrontEnd {
       if (hasToTag(req.headers)) {
         const onRoute = ours === OurRoute.Signed || this.proxy.knowsDialog(req);
         if (!onRoute || !this.proxy.forwardInDialog(tx, req)) this.respond(tx, 404, 'Not Here');
+        else this.o.calls?.inDialog(req.headers['call-id'][0], method, Date.now());
         return;
       }
       // an initial request goes where its logic says, never where a preloaded Route points
@@ -433,11 +440,14 @@ export class FrontEnd {
       const observe = this.o.observe;
       const started = observe ? process.hrtime.bigint() : 0n;
       const onAuthFailure = this.o.onAuthFailure;
+      const calls = this.o.calls;
+      const arrived = calls !== undefined ? Date.now() : 0;
       const authUser = v.authUsername;
       runLogic(target.service, target.logic, cd, this.o.ctx, this.o.run).then(
         (r) => {
           this.running--;
           if (observe) observe(method, r.outcome, Number(process.hrtime.bigint() - started) / 1e9, cd.vars.authUsername !== undefined);
+          if (calls !== undefined && method === 'INVITE') this.followCall(tx, calls, target, r, arrived);
           if (
             onAuthFailure !== undefined &&
             (r.outcome.kind === 'challenge' ? !r.outcome.stale : r.outcome.status === 403) &&
@@ -445,7 +455,7 @@ export class FrontEnd {
           ) {
             onAuthFailure(peer.address, typeof authUser === 'string' ? authUser : null);
           }
-          this.apply(tx, req, r.outcome, cd.headerEdits);
+          this.apply(tx, req, r.outcome, cd.headerEdits, r);
         },
         (e) => {
           this.running--;
@@ -486,10 +496,29 @@ export class FrontEnd {
   }
 
   /**
+   * Follows a call (an initial INVITE whose logic ran) for the call-event consumers: setup now,
+   * the first final response through the transaction's hook (sip/transactions.ts `onFinal`).
+   * A CANCEL that came while the logic ran has already answered 487: reported at once.
+   */
+  private followCall(tx: ServerTx, calls: CallEvents, target: LogicTarget, r: RunResult, arrived: number): void {
+    const callId = tx.request.headers['call-id'][0];
+    calls.setup({ callId, at: arrived, logic: target.service.logics.get(target.logic)?.name ?? target.logic, cd: r.cd, outcome: r.outcome.kind });
+    if (tx.state >= TxState.Completed) {
+      calls.final(callId, tx.lastStatus, 'Request Terminated', null, Date.now());
+      return;
+    }
+    tx.call = callId;
+    tx.onFinal = (status, reason) => calls.final(callId, status, reason, tx.answeredBy, Date.now());
+  }
+
+  /**
    * Carries out an outcome: responseFor (sip/response-for.ts) decides the response, the proxy
    * relays; `headerEdits`: the logic's (action.sipHeaders), for the relayed request or the response.
+   * `run`: the logic's run, when it can resume after a relay whose every attempt failed
+   * (output.relay's `ifAllFailed`): `lastCode` and `lastRequestURI` are set, the rest of the logic
+   * runs and its outcome is carried out on the same transaction.
    */
-  apply(tx: ServerTx, req: SipRequest, outcome: Outcome, headerEdits?: readonly HeaderEdit[]): void {
+  apply(tx: ServerTx, req: SipRequest, outcome: Outcome, headerEdits?: readonly HeaderEdit[], run?: RunResult): void {
     if (tx.state >= TxState.Completed) return; // e.g. cancelled meanwhile
     try {
       if (outcome.kind === 'error') {
@@ -501,7 +530,8 @@ export class FrontEnd {
       }
       const r = responseFor(outcome, req.headers, { now: Date.now(), exit: this.exitResponse, headerEdits });
       if (r.kind === 'relay') {
-        this.proxy.relay(tx, req, r.targets, r.headerEdits);
+        const failover = outcome.kind === 'relay' ? outcome.failover : undefined;
+        this.proxy.relay(tx, req, r.targets, r.headerEdits, failover === undefined ? undefined : this.sequence(tx, req, failover, run));
         return;
       }
       let extra: Record<string, string[]> | undefined;
@@ -514,6 +544,37 @@ export class FrontEnd {
     } catch (e) {
       this.fail(tx, e);
     }
+  }
+
+  /** The proxy's view of a relay with failover: each failed attempt sets `lastCode` / `lastRequestURI`; all failed → the logic resumes. */
+  private sequence(tx: ServerTx, req: SipRequest, failover: RelayFailover, run: RunResult | undefined): RelaySequence {
+    const vars = run?.cd.vars;
+    const resume = run?.resume;
+    return {
+      failover,
+      onAttemptFailed: (uri, status) => {
+        if (vars === undefined) return;
+        vars.lastCode = status;
+        vars.lastRequestURI = uri;
+      },
+      onAllFailed:
+        resume === undefined
+          ? undefined
+          : () => {
+              this.running++;
+              resume().then(
+                (next) => {
+                  this.running--;
+                  this.apply(tx, req, next.outcome, next.cd.headerEdits, next);
+                },
+                (e) => {
+                  this.running--;
+                  this.fail(tx, e);
+                },
+              );
+              return true;
+            },
+    };
   }
 
   /** Stops taking new requests (they get 503); transactions in progress continue. */

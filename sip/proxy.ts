@@ -37,10 +37,11 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
 import { parseNameAddr, parseUri, splitHeaderList } from '../grammar/sip-values';
-import type { HeaderEdit, RelayTarget } from '../engine/types';
+import type { HeaderEdit, RelayFailover, RelayTarget } from '../engine/types';
+import type { CallEvents } from './call-events';
 import { editRequestHeaders } from './header-edits';
 import { createHeaders, headerList, parseMaxForwards, topVia, type SipRequest, type SipResponse } from './message';
-import { buildResponse, serializeMessage } from './serializer';
+import { buildResponse, reasonPhrase, serializeMessage } from './serializer';
 import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, type ServerTx } from './transactions';
 import type { Peer, Proto, SipSender } from './transport';
 import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf, type SipTransport } from './transports';
@@ -65,9 +66,25 @@ export interface ProxyOptions {
   /** The other listeners of this SIP thread: responses to our relays may reach their sockets (sip/listener-group.ts). */
   group?: ListenerGroup;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  /** Told of each call's relay attempts (sip/call-events.ts), for the server transactions marked as calls (`ServerTx.call`). */
+  calls?: CallEvents;
+}
+
+/**
+ * A relay with failover (RelayOutcome.failover): what the proxy tells the caller as the
+ * sequence goes. `onAllFailed` returning true hands the transaction back (the logic resumes at
+ * its `ifAllFailed` exit and answers or relays again); false or absent: the last attempt's best
+ * response goes upstream.
+ */
+export interface RelaySequence {
+  failover: RelayFailover;
+  onAttemptFailed?(uri: string | null, status: number, reason: string): void;
+  onAllFailed?(uri: string | null, status: number, reason: string): boolean;
 }
 
 interface Branch {
+  /** The target's URI (the attempt's destination). */
+  uri: string;
   tx: ClientTx | null;
   done: boolean;
   cancelPending: boolean;
@@ -79,6 +96,12 @@ interface RelayState {
   branches: Branch[];
   pending: number;
   finalSent: boolean;
+  /** Attempts of this server transaction before this one (their branch ids differ). */
+  attempt: number;
+  sequence: RelaySequence | null;
+  /** The next of `sequence.failover.alternatives` to try. */
+  nextAlternative: number;
+  headerEdits: readonly HeaderEdit[] | undefined;
 }
 
 interface Dialog {
@@ -342,7 +365,7 @@ export class Proxy {
 
   // ---------------------------------------------------------------- forwarding
 
-  private branchFor(stx: ServerTx | null, target: string, i: number): string {
+  private branchFor(stx: ServerTx | null, target: string, i: string | number): string {
     if (stx === null) return BRANCH_PREFIX + (++this.seq).toString(36) + Math.random().toString(36).slice(2, 10);
     const h = createHash('md5')
       .update(stx.key)
@@ -404,7 +427,7 @@ export class Proxy {
    * `keepUri`: route by the existing Request-URI/Route (in-dialog requests). `headerEdits`: the
    * logic's (action.sipHeaders), applied to each branch's copy before our Via and Record-Route.
    */
-  relay(stx: ServerTx, req: SipRequest, targets: RelayTarget[], headerEdits?: readonly HeaderEdit[]): void {
+  relay(stx: ServerTx, req: SipRequest, targets: RelayTarget[], headerEdits?: readonly HeaderEdit[], sequence?: RelaySequence): void {
     if (stx.cancelled) {
       this.respondLocal(stx, 487);
       return;
@@ -413,16 +436,70 @@ export class Proxy {
       this.respondLocal(stx, 480);
       return;
     }
-    const state: RelayState = { branches: [], pending: targets.length, finalSent: false };
-    stx.relay = state;
-    targets.forEach((target, i) => {
-      const branch: Branch = { tx: null, done: false, cancelPending: false, status: 0, response: null };
-      state.branches.push(branch);
-      this.startBranch(stx, state, branch, req, target, i, headerEdits);
+    const previous = stx.relay as RelayState | null;
+    this.startAttempt(stx, req, targets, {
+      branches: [],
+      pending: targets.length,
+      finalSent: false,
+      attempt: previous === null ? 0 : previous.attempt + 1,
+      sequence: sequence ?? null,
+      nextAlternative: 0,
+      headerEdits,
     });
   }
 
-  private startBranch(stx: ServerTx, state: RelayState, branch: Branch, req: SipRequest, target: RelayTarget, i: number, edits?: readonly HeaderEdit[]): void {
+  /** One attempt: its targets forked in parallel, within `state` (a fresh one per attempt). */
+  private startAttempt(stx: ServerTx, req: SipRequest, targets: RelayTarget[], state: RelayState): void {
+    stx.relay = state;
+    if (stx.call !== null)
+      this.o.calls?.attempt(
+        stx.call,
+        targets.map((t) => t.uri),
+        Date.now(),
+      );
+    const prefix = state.attempt === 0 ? '' : `${state.attempt}/`;
+    targets.forEach((target, i) => {
+      const branch: Branch = { uri: target.uri, tx: null, done: false, cancelPending: false, status: 0, response: null };
+      state.branches.push(branch);
+      this.startBranch(stx, state, branch, req, target, prefix + i, state.headerEdits);
+    });
+  }
+
+  /**
+   * After an attempt failed with `chosen`: the next alternative, or the logic's `ifAllFailed`.
+   * True when the sequence took over (nothing goes upstream now).
+   */
+  private failOver(stx: ServerTx, state: RelayState, chosen: Branch): boolean {
+    const seq = state.sequence;
+    if (seq === null || !seq.failover.codes(chosen.status)) return false;
+    const uri = chosen.uri;
+    const reason = chosen.response?.reason ?? reasonPhrase(chosen.status);
+    const next = seq.failover.alternatives[state.nextAlternative];
+    if (next === undefined && seq.onAllFailed === undefined) return false;
+    seq.onAttemptFailed?.(uri, chosen.status, reason);
+    if (stx.call !== null) this.o.calls?.attemptFailed(stx.call, uri, chosen.status, reason, Date.now());
+    if (next === undefined) return seq.onAllFailed!(uri, chosen.status, reason);
+    this.startAttempt(stx, stx.request, next, {
+      branches: [],
+      pending: next.length,
+      finalSent: false,
+      attempt: state.attempt + 1,
+      sequence: seq,
+      nextAlternative: state.nextAlternative + 1,
+      headerEdits: state.headerEdits,
+    });
+    return true;
+  }
+
+  private startBranch(
+    stx: ServerTx,
+    state: RelayState,
+    branch: Branch,
+    req: SipRequest,
+    target: RelayTarget,
+    i: string | number,
+    edits?: readonly HeaderEdit[],
+  ): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
     // a target URI built from a sender's value must not end the request line and start a header
     if (CONTROL_CHAR.test(target.uri)) {
@@ -481,14 +558,20 @@ export class Proxy {
       fwd.headers['record-route'] = [...this.recordRoutes(stx.peer, dest.proto, out, callId), ...(req.headers['record-route'] ?? [])];
     }
     fwd.headers.via = [this.viaFor(dest.proto, out, id), ...(req.headers.via ?? [])];
-    branch.tx = this.clients.start(id, fwd, dest, {
-      onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
-      onTimeout: () => fail(408),
-      onTransportError: (e) => {
-        this.o.log?.(dest.flowOnly ? 'info' : 'warn', `relay to ${where}: ${e.message}`, { callId });
-        fail(unreachable);
+    branch.tx = this.clients.start(
+      id,
+      fwd,
+      dest,
+      {
+        onResponse: (res) => this.branchResponse(stx, state, branch, res, dest),
+        onTimeout: () => fail(408),
+        onTransportError: (e) => {
+          this.o.log?.(dest.flowOnly ? 'info' : 'warn', `relay to ${where}: ${e.message}`, { callId });
+          fail(unreachable);
+        },
       },
-    });
+      state.sequence?.failover.attemptTimeoutMs,
+    );
   }
 
   private branchResponse(stx: ServerTx, state: RelayState, branch: Branch, res: SipResponse, from: Peer): void {
@@ -510,6 +593,7 @@ export class Proxy {
       branch.done = true;
       state.pending--;
       state.finalSent = true;
+      stx.answeredBy = branch.uri;
       this.servers.respond(stx, this.upstream(res), status);
       return;
     }
@@ -539,6 +623,8 @@ export class Proxy {
       this.respondLocal(stx, 487);
       return;
     }
+    if (this.failOver(stx, state, chosen)) return;
+    stx.answeredBy = chosen.uri;
     if (chosen.response) {
       if (chosen.status === 503) {
         this.respondLocal(stx, 500);
@@ -575,10 +661,11 @@ export class Proxy {
     stx.cancelled = true;
     if (stx.state >= TxState.Completed) return;
     const state = stx.relay as RelayState | null;
-    if (!state) {
+    // still in the service logic, or back in it after every attempt failed (ifAllFailed)
+    if (!state || state.pending === 0) {
       this.respondLocal(stx, 487);
       return;
-    } // still in the service logic
+    }
     for (const b of state.branches) if (!b.done) this.cancelBranch(b);
   }
 

@@ -97,6 +97,14 @@ export class ServerTx {
   cancelled = false;
   /** Proxy state while the request is relayed (see proxy.ts). */
   relay: unknown = null;
+  /**
+   * Told of the first final response (a call's INVITE: sip/call-events.ts `final`); `answeredBy`
+   * is the URI of the relayed branch whose response it is (null when generated here).
+   */
+  onFinal: ((status: number, reason: string) => void) | null = null;
+  /** The Call-ID of a call's INVITE whose events are reported (sip/call-events.ts); null otherwise. */
+  call: string | null = null;
+  answeredBy: string | null = null;
   expiresAt = 0;
   timerG: NodeJS.Timeout | null = null;
   timerH: NodeJS.Timeout | null = null;
@@ -184,6 +192,11 @@ export class ServerTransactions {
     }
     this.inFlight--;
     tx.state = TxState.Completed;
+    if (tx.onFinal !== null) {
+      const onFinal = tx.onFinal;
+      tx.onFinal = null;
+      onFinal(status, Buffer.isBuffer(res) ? '' : res.reason);
+    }
     if (tx.isInvite) this.completeInvite(tx, status);
     else if (tx.reliable)
       this.forget(tx); // Timer J = 0 on reliable transports
@@ -313,6 +326,8 @@ export class ClientTx {
     private readonly events: ClientTxEvents,
     private readonly timers: TimerConfig,
     private readonly onDone: (tx: ClientTx) => void,
+    /** Give up after this long without any response (Kamailio's fr_timer; a relay's failover); default Timer B / F. */
+    private readonly noResponseMs = 64 * timers.t1,
   ) {
     this.raw = serializeMessage(request);
     this.interval = timers.t1;
@@ -331,7 +346,7 @@ export class ClientTx {
       if (err && this.state < TxState.Completed) this.transportError(err);
     });
     if (!reliable(this.dest)) this.armRetransmit();
-    this.timerTimeout = setTimeout(() => this.timeout(), 64 * t.t1); // Timer B / F
+    this.timerTimeout = setTimeout(() => this.timeout(), Math.min(this.noResponseMs, 64 * t.t1)); // Timer B / F
   }
 
   private armRetransmit(): void {
@@ -461,10 +476,19 @@ export class ClientTransactions {
     return this.table.size;
   }
 
-  start(branch: string, request: SipRequest, dest: Peer, events: ClientTxEvents): ClientTx {
-    const tx = new ClientTx(branch, request, dest, this.transports, events, this.timers, (t) => {
-      if (this.table.get(t.key) === t) this.table.delete(t.key);
-    });
+  start(branch: string, request: SipRequest, dest: Peer, events: ClientTxEvents, noResponseMs?: number): ClientTx {
+    const tx = new ClientTx(
+      branch,
+      request,
+      dest,
+      this.transports,
+      events,
+      this.timers,
+      (t) => {
+        if (this.table.get(t.key) === t) this.table.delete(t.key);
+      },
+      noResponseMs,
+    );
     this.table.set(tx.key, tx);
     tx.start();
     return tx;
