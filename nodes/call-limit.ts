@@ -76,6 +76,8 @@ export const callLimitNode: NodeType<Values> = {
       ifRejected: { ...nodeRef, description: 'a limit is reached, the key is unusable or the limiter unavailable (see the status variable)' },
     },
   },
+  // the status variable is written even when the field is left to its default
+  writes: (v) => [v.storeStatusInto || 'callLimitStatus'],
   check(v) {
     const problems: Array<[string, string]> = [];
     if (isUnset(v.maxConcurrent) && isUnset(v.maxPerSecond)) problems.push(['maxConcurrent', 'set maxConcurrent, maxPerSecond or both']);
