@@ -20,7 +20,9 @@
  * on both it and MongoDB. Release is the same loop removing the holder.
  *
  * Trade-off: two round trips per initial INVITE (a read and an insert; the old version's delete
- * is not waited for), two more per lost race: a busy key's racing acquires retry. Database down or slower than the
+ * is not waited for), two more per race lost to another instance (retried after a random pause
+ * of a few ms). An instance's own acquires of a key run one after the other (no race among them),
+ * so a busy key costs each instance one database round trip pair per call, in sequence. Database down or slower than the
  * driver's timeouts: the acquire rejects with a ServiceUnavailableError and the node takes
  * `ifRejected` with status `unavailable` (fail closed). Clocks of the instances must agree (NTP).
  * A key's newest version stays once made (one small document per key ever limited).
@@ -49,6 +51,9 @@ interface LimitDoc {
  * counts. A key holds about (its calls in this time) + 1 documents.
  */
 const VERSION_KEEP_MS = 60_000;
+
+/** An instance's acquires and releases of one key waiting for the database at most (then unavailable). */
+const MAX_QUEUED_PER_KEY = 256;
 
 /** Reads and conditional writes of one acquire or release before it gives up (a key written by others all along). */
 const MAX_ATTEMPTS = 50;
@@ -94,8 +99,10 @@ export function createMongoCallLimiter(o: MongoCallLimitOptions): MongoCallLimit
       try {
         await coll.insertOne({ _id: JSON.stringify([key, v]), k: key, v, t: Date.now(), ...d.write });
       } catch (e) {
-        if (e instanceof MongoServerError && e.code === 11000) continue;
-        throw e;
+        if (!(e instanceof MongoServerError && e.code === 11000)) throw e;
+        // another instance wrote this version: a random pause of up to a few ms spreads the racers
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt + 1, 10)));
+        continue;
       }
       // older versions are state no one reads any more; each is kept VERSION_KEEP_MS after it was
       // written, so that an instance that read the version before it cannot insert its successor again
@@ -105,27 +112,56 @@ export function createMongoCallLimiter(o: MongoCallLimitOptions): MongoCallLimit
     throw new ServiceUnavailableError(`call limit key busy: ${MAX_ATTEMPTS} attempts lost to other writers`);
   }
 
-  function acquire(holder: string, key: string, rule: CallLimitRule, nowMs: number): Promise<CallLimitVerdict> {
-    const w = rule.maxPerSecond === undefined ? null : rateWindow(rule.maxPerSecond);
-    return update<CallLimitVerdict>(key, (doc) => {
-      const calls = (doc?.calls ?? []).filter((c) => c.e > nowMs);
-      if (calls.some((c) => c.h === holder)) return { write: null, result: 'allowed' };
-      if (rule.maxConcurrent !== undefined && calls.length >= rule.maxConcurrent) return { write: null, result: 'concurrent' };
-      let starts = doc?.starts ?? [];
-      if (w) {
-        starts = inWindow(starts, w, nowMs);
-        if (starts.length >= w.count) return { write: null, result: 'rate' };
-        starts = [...starts, nowMs];
-      }
-      return { write: { calls: [...calls, { h: holder, e: nowMs + slotMs }], starts }, result: 'allowed' };
+  /**
+   * This process's acquires and releases of a key, one after the other: racing among themselves
+   * they would only lose to each other (each lost race costs a read and an insert), so only
+   * other instances' writes are ever raced.
+   */
+  const queues = new Map<string, { tail: Promise<unknown>; waiting: number }>();
+  function serial<T>(key: string, op: () => Promise<T>): Promise<T> {
+    const q = queues.get(key) ?? { tail: Promise.resolve(), waiting: 0 };
+    // a database slower than the calls of one key: refused rather than queued without end
+    if (q.waiting >= MAX_QUEUED_PER_KEY) return Promise.reject(new ServiceUnavailableError(`call limit key busy: ${MAX_QUEUED_PER_KEY} waiting`));
+    q.waiting++;
+    const run = q.tail.then(op, op);
+    q.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    queues.set(key, q);
+    const tail = q.tail;
+    void tail.then(() => {
+      q.waiting--;
+      if (q.waiting === 0 && queues.get(key) === q) queues.delete(key);
     });
+    return run;
   }
 
-  async function release(holder: string, key: string): Promise<void> {
-    await update(key, (doc) => {
-      if (doc === null || !doc.calls.some((c) => c.h === holder)) return { write: null, result: undefined };
-      return { write: { calls: doc.calls.filter((c) => c.h !== holder), starts: doc.starts }, result: undefined };
-    });
+  function acquire(holder: string, key: string, rule: CallLimitRule, nowMs: number): Promise<CallLimitVerdict> {
+    const w = rule.maxPerSecond === undefined ? null : rateWindow(rule.maxPerSecond);
+    return serial(key, () =>
+      update<CallLimitVerdict>(key, (doc) => {
+        const calls = (doc?.calls ?? []).filter((c) => c.e > nowMs);
+        if (calls.some((c) => c.h === holder)) return { write: null, result: 'allowed' };
+        if (rule.maxConcurrent !== undefined && calls.length >= rule.maxConcurrent) return { write: null, result: 'concurrent' };
+        let starts = doc?.starts ?? [];
+        if (w) {
+          starts = inWindow(starts, w, nowMs);
+          if (starts.length >= w.count) return { write: null, result: 'rate' };
+          starts = [...starts, nowMs];
+        }
+        return { write: { calls: [...calls, { h: holder, e: nowMs + slotMs }], starts }, result: 'allowed' };
+      }),
+    );
+  }
+
+  function release(holder: string, key: string): Promise<void> {
+    return serial(key, () =>
+      update(key, (doc) => {
+        if (doc === null || !doc.calls.some((c) => c.h === holder)) return { write: null, result: undefined };
+        return { write: { calls: doc.calls.filter((c) => c.h !== holder), starts: doc.starts }, result: undefined };
+      }),
+    );
   }
 
   return {
