@@ -400,3 +400,30 @@ export interface SyslogMessage {
 export interface SyslogPort {
   send(m: SyslogMessage): void;
 }
+
+// ---------------------------------------------------------------- call admission control (analysis.callLimit)
+
+/** The limits of one key as a node states them (at least one set). */
+export interface CallLimitRule {
+  /** Calls holding a slot of the key at once (0: none admitted). */
+  maxConcurrent?: number;
+  /** New calls per second of the key (services/call-limit: the precise window). */
+  maxPerSecond?: number;
+}
+
+/** allowed: the call holds a slot of the key; concurrent / rate: the limit reached, nothing taken. */
+export type CallLimitVerdict = 'allowed' | 'concurrent' | 'rate';
+
+/**
+ * Call admission control (services/call-limit): slots per key held by calls, released when the
+ * call ends (the releaser follows the call events) or when they expire. `holder` identifies the
+ * call (engine/call-slots.ts slotHolder: its Call-ID and From tag): a holder takes at most one slot
+ * per key, so acquiring again (the restart after authentication, the INVITE that answers a
+ * challenge) is 'allowed' without counting twice. Rejects with a ServiceUnavailableError when the
+ * state cannot be reached (the shared database down, the key table full).
+ */
+export interface CallLimitPort {
+  acquire(holder: string, key: string, rule: CallLimitRule, nowMs: number): Promise<CallLimitVerdict>;
+  /** Frees the holder's slots of these keys; a slot it does not hold is left alone (idempotent). */
+  release(holder: string, keys: readonly string[]): Promise<void>;
+}

@@ -8,6 +8,7 @@ import type {
   AuthPort,
   Binding,
   CachePort,
+  CallLimitPort,
   Clock,
   DigestCredentials,
   DirectoryPort,
@@ -265,6 +266,13 @@ export interface RunContext {
 
   /** Instance-wide cache of action.cacheSet / query.cacheGet. */
   cache?: CachePort;
+
+  /**
+   * Call admission control of analysis.callLimit (`callLimit` of the configuration). Absent (a
+   * one-shot `sipflow run`, the designer's dry runs): no limit is configured, the node admits
+   * the call with status `unlimited` and takes no slot (there are no call events to release it).
+   */
+  callLimits?: CallLimitPort;
 
   /** action.normalizeNumber: `nodes.numbers` of the configuration (the country of national numbers when the node names none). */
   numbers?: { defaultCountry?: string };

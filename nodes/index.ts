@@ -25,6 +25,8 @@ import { setVariablesNode } from './set-variables';
 import { setDateTimeNode } from './set-date-time';
 import { startNode } from './start';
 import { sipHeadersNode } from './sip-headers';
+// call admission control (issue 15, item 3)
+import { callLimitNode } from './call-limit';
 // lists of records, JSON, JWT and caching
 import { appendRowNode } from './append-row';
 import { aggregateColumnNode } from './aggregate-column';
@@ -88,6 +90,8 @@ export const NODE_TYPES: NodeType[] = [
   httpRequestNode,
   // accounting (CDRs): issue 15 item 4
   accountingNode,
+  // call admission control (issue 15, item 3)
+  callLimitNode,
 ];
 
 let shared: NodeRegistry | undefined;

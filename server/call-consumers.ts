@@ -9,6 +9,7 @@ import { CdrBuilder, type CdrRecord } from '../services/accounting';
 import { fanOut, type CallEvents } from '../sip/call-events';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
+import { createCallSlotReleaser } from '../services/call-limit/releaser';
 
 export interface CallConsumerSinks {
   /** Where this thread's CDRs go: the writer (main thread) or the outbox to it (a worker). */
@@ -19,7 +20,6 @@ export interface CallConsumerSinks {
 
 export function callConsumers(config: Config, ctx: RunContext, log?: LogPort, sinks: CallConsumerSinks = {}): CallEvents | undefined {
   const consumers: CallEvents[] = [];
-  void ctx;
   // accounting (CDRs): one builder per SIP thread, its sweep on an unref'd interval
   const a = config.accounting;
   const cdrs = sinks.cdrs;
@@ -27,5 +27,7 @@ export function callConsumers(config: Config, ctx: RunContext, log?: LogPort, si
     const untracked = sinks.metrics?.cdrUntracked;
     consumers.push(new CdrBuilder({ ...a, log, onUntracked: untracked ? () => untracked.inc() : undefined }, cdrs).startSweeping());
   }
+  // call admission control: a call's slots are freed when it ends (analysis.callLimit)
+  if (ctx.callLimits) consumers.push(createCallSlotReleaser(ctx.callLimits, { slotTimeoutSec: config.callLimit.slotTimeoutSec, log }));
   return fanOut(consumers, (e) => log?.log('error', `call event consumer failed: ${(e as Error)?.message ?? String(e)}`));
 }

@@ -711,6 +711,39 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    callLimit: z
+      .object({
+        store: z
+          .enum(['instance', 'database'])
+          .default('instance')
+          .describe(
+            'analysis.callLimit: where slots and rate windows live. "instance": this process\'s memory, shared by its SIP threads (no database round trip; each instance counts alone). "database": shared by every instance on the location database when it is MongoDB or PostgreSQL, else the directory database (a round trip or more per initial INVITE under a limit; the database down → the node\'s status unavailable, fail closed)',
+          ),
+        slotTimeoutSec: z
+          .number()
+          .int()
+          .min(60)
+          .max(604800)
+          .default(10800)
+          .describe('analysis.callLimit: a slot whose call was never seen to end (no BYE passed here) is freed after this long'),
+        maxKeys: z
+          .number()
+          .int()
+          .min(1)
+          .default(100000)
+          .describe(
+            'analysis.callLimit, store "instance": keys held at most (a key lives while it has slots or calls in its rate window); a new key beyond → status unavailable',
+          ),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(30000)
+          .default(2000)
+          .describe('analysis.callLimit, store "database": longest wait for the database per acquire or release (then status unavailable)'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

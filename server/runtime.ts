@@ -8,6 +8,7 @@ import type { LogPort } from '../engine/ports';
 import type { RunContext, RunLimits } from '../engine/types';
 import { calendarClock } from './calendar';
 import { createInstanceCache, type InstanceCacheOptions } from '../services/cache';
+import { openCallLimiter, type CallLimitSettings } from '../services/call-limit';
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
@@ -63,6 +64,8 @@ export interface RuntimeOptions {
   limits?: Partial<RunLimits>;
   /** The instance cache of action.cacheSet / query.cacheGet (`nodes.cache`; default its defaults). */
   cache?: InstanceCacheOptions;
+  /** analysis.callLimit's limiter (`callLimit`); absent: no limiter in the run context (the node admits every call, `unlimited`). */
+  callLimit?: CallLimitSettings;
   /** `nodes.numbers` (action.normalizeNumber's default country), handed to the nodes in the run context. */
   numbers?: { defaultCountry?: string };
   /** Migrate the directory and provision the note's sample subscriber when empty. */
@@ -126,6 +129,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     limits: c.limits,
     calendarStart: c.nodes.now,
     cache: c.nodes.cache,
+    callLimit: c.callLimit,
     numbers: c.nodes.numbers,
     provision: true,
     nodes: c.nodes,
@@ -188,6 +192,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
   const directoryUrl = o.directoryUrl ?? path.join(o.dataDir, 'directory');
   const knex = openDirectory(directoryUrl, { poolMax: o.directoryPoolMax });
   let location: Awaited<ReturnType<typeof openLocationStore>> | undefined;
+  let callLimits: Awaited<ReturnType<typeof openCallLimiter>> | undefined;
   try {
     if (o.provision) {
       await migrate(knex);
@@ -212,6 +217,11 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
     if (ownership === null) o.log?.log('warn', 'registrar.ownership.mode is off: any authenticated subscriber can register, refresh or remove any AoR');
     // one per process: SIP worker threads reach it through the dispatcher (server/sip-threads/host.ts)
     const cache = createInstanceCache(o.cache);
+    // one per process, like the cache: SIP worker threads reach it through the dispatcher
+    callLimits = o.callLimit
+      ? await openCallLimiter(o.callLimit, { locationUrl: o.locationUrl, mongoDatabase: o.mongo?.database, directoryUrl, directoryKnex: knex })
+      : undefined;
+    if (callLimits) o.log?.log('info', `call limits: ${callLimits.where}`);
     const queries = openQueryPorts(o.nodes);
     const http = createHttpClient(o.http ?? configSchema.parse({}).nodes.http);
     const ctx: RunContext = {
@@ -225,6 +235,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       ownership,
       directoryChanges,
       cache,
+      callLimits: callLimits?.limiter,
       numbers: o.numbers,
       dns: queries.dns,
       ldap: queries.ldap,
@@ -247,12 +258,14 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
         stopPurging();
         await queries.close();
         await http.close();
+        await callLimits?.close();
         await store.close();
         if (locationKnex) await locationKnex.destroy();
         await directory.close();
       },
     };
   } catch (e) {
+    await callLimits?.close().catch(() => undefined);
     await location?.store.close().catch(() => undefined);
     await location?.knex?.destroy().catch(() => undefined);
     await knex.destroy();

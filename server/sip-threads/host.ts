@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { CallLimitRule } from '../../engine/ports';
 import type { RunContext, Scalar } from '../../engine/types';
 import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
@@ -180,6 +181,13 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           break;
         case 'cache.set':
           v = ctx.cache ? await ctx.cache.set(args[0] as string, args[1] as Scalar, args[2] as number) : false;
+          break;
+        case 'callLimit.acquire':
+          if (!ctx.callLimits) throw new Error('no call limiter');
+          v = await ctx.callLimits.acquire(args[0] as string, args[1] as string, args[2] as CallLimitRule, args[3] as number);
+          break;
+        case 'callLimit.release':
+          v = await ctx.callLimits?.release(args[0] as string, args[1] as string[]);
           break;
         default:
           throw new Error(`unknown store call ${String(method)}`);

@@ -15,8 +15,12 @@ export type InboundSip = [0, Uint8Array, number, string, number, number, string,
 
 /** A store call from a worker to the dispatcher: [kind, id, method, args]. */
 export type StoreCall = [1, number, StoreMethod, unknown[]];
-/** `cache.*`: the instance cache (services/cache) lives in the dispatcher, so every SIP thread sees one table. */
-export type StoreMethod = 'directory.query' | 'directory.schema' | 'location.register' | 'location.lookup' | 'cache.get' | 'cache.set';
+/**
+ * `cache.*`: the instance cache (services/cache) lives in the dispatcher, so every SIP thread sees one table;
+ * `callLimit.*`: so do the call-admission slots (services/call-limit), counted once for the instance.
+ */
+export type StoreMethod =
+  'directory.query' | 'directory.schema' | 'location.register' | 'location.lookup' | 'cache.get' | 'cache.set' | 'callLimit.acquire' | 'callLimit.release';
 
 /** The dispatcher's answer: [kind, id, ok, value or serialized error]. */
 export type StoreReply = [2, number, boolean, unknown];

@@ -12,7 +12,7 @@
 import { callConsumers } from '../call-consumers';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
-import type { CachePort } from '../../engine/ports';
+import type { CachePort, CallLimitPort } from '../../engine/ports';
 import type { RunContext } from '../../engine/types';
 import { calendarClock } from '../calendar';
 import type { NodeRegistry } from '../../engine/registry';
@@ -95,6 +95,12 @@ const cache: CachePort = {
   set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
 };
 
+/** Call-admission slots live in the dispatcher too: a key's calls are counted once for the instance. */
+const callLimits: CallLimitPort = {
+  acquire: (holder, key, rule, nowMs) => call('callLimit.acquire', [holder, key, rule, nowMs]),
+  release: (holder, keys) => call('callLimit.release', [holder, keys]),
+};
+
 // ---------------------------------------------------------------- context
 
 const logger = createLogger({ level: init.config.log.level, base: { thread: init.index } });
@@ -126,6 +132,7 @@ const ctx: RunContext = {
   log,
   directoryChanges,
   cache,
+  callLimits,
   numbers: init.config.nodes.numbers,
   dns: queries.dns,
   ldap: queries.ldap,

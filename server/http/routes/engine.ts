@@ -13,6 +13,7 @@ import { parseDigestCredentials } from '../../../services/auth';
 import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
 import { dryRunCache } from '../../../services/cache';
+import { createMemoryCallLimiter } from '../../../services/call-limit';
 import type { LocationPort } from '../../../services/location/types';
 import { FlowProblemsError, FLOW_NAME_PATTERN } from '../../flows';
 import { logPort } from '../../logger';
@@ -207,6 +208,8 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
         ...(now === undefined ? {} : { clock: { now: () => now }, calendar: { now: () => now } }),
         location: b.dryRun === false ? deps.ctx.location : dryRunLocation(deps.ctx.location, deps.registrarOptions),
         cache: b.dryRun === false ? deps.ctx.cache : dryRunCache(deps.ctx.cache),
+        // a simulated call is followed by no call events: a slot it took would be held until it expires
+        callLimits: createMemoryCallLimiter(),
         log: logPort(log),
       };
       const result = await runLogic(service, logic.id, cd, ctx, { trace: b.trace !== false, limits: deps.limits });
@@ -266,7 +269,14 @@ export async function engineRoutes(app: FastifyInstance, deps: ApiDeps) {
       const log = req.log.child({ callId: cd.vars.callId ?? null });
       const hadCredentials = cd.vars.authUsername !== undefined;
       const t0 = process.hrtime.bigint();
-      const result = await runLogic(resolved.service, resolved.logic.id, cd, { ...deps.ctx, log: logPort(log) }, { limits: deps.limits });
+      // the external front end reports no call end: no slot is taken (analysis.callLimit answers unlimited)
+      const result = await runLogic(
+        resolved.service,
+        resolved.logic.id,
+        cd,
+        { ...deps.ctx, callLimits: undefined, log: logPort(log) },
+        { limits: deps.limits },
+      );
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       deps.metrics.observeRun(typeof cd.vars.requestMethod === 'string' ? cd.vars.requestMethod : null, result.outcome, seconds, { hadCredentials });
       if (result.outcome.kind === 'error') log.warn({ outcome: result.outcome }, 'flow ended in error');

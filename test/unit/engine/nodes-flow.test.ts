@@ -51,6 +51,8 @@ describe('the built-in node types', () => {
         'output.syslog',
         // header manipulation: test/unit/nodes/sip-headers.test.ts, test/integration/sip/header-edits.test.ts
         'action.sipHeaders',
+        // call admission control: test/unit/nodes/call-limit.test.ts
+        'analysis.callLimit',
       ].sort(),
     );
   });
