@@ -262,7 +262,7 @@ describe('flows/routing.slid with SIPp, a local routing API and the calendar at 
     const records = await cdrs((c) => c.callId === callId, 3);
     expect(records.map((c) => c.kind)).toEqual(['recurse', 'start', 'stop']);
     const [recurse, start, stop] = records;
-    expect(start).toMatchObject({ status: 200, duration: null, destination: `sip:+31201234567@${HOST}:${fallbackPort}` });
+    expect(start).toMatchObject({ status: 200, duration: 0, destination: `sip:+31201234567@${HOST}:${fallbackPort}` });
     expect(recurse).toMatchObject({ status: 503, destination: `sip:+31201234567@${HOST}:${gatewayPort}` });
     expect(stop).toMatchObject({
       status: 200,
