@@ -1,8 +1,12 @@
 /**
  * bench/engine routing: the shipped routing service (flows/routing.slid) in process, through the
  * interpreter and through a hand-written TypeScript function doing the same steps with the same
- * ports (trunk check, libphonenumber-js to E.164, the time condition in Europe/Brussels, the HTTP
- * routing API through services/http/client.ts, the destination read from the JSON answer, relay).
+ * ports (trunk check, libphonenumber-js to E.164, the time condition in Europe/Brussels, the
+ * customer's call limit in the per-instance limiter (services/call-limit/memory.ts; each call's slot
+ * released when it is done, as the call's end would), the HTTP routing API through
+ * services/http/client.ts, the gateway, fallback and carrier read from the JSON answer, the
+ * carrier as a CDR field, relay with failover to the fallback). The bench's copy of the flow
+ * admits 10 000 new calls per second (the shipped 10 would refuse the bench's own flood).
  * The routing API is a plain node:http server in a child process, so its CPU is not the
  * measured process's. Two instants:
  *  - open (Tuesday 10:00): every call asks the API: what an operator's calls cost;
@@ -26,6 +30,9 @@ import { createDigestAuth } from '../../services/auth';
 import { createMemoryDirectory } from '../../services/directory/memory';
 import { createHttpClient } from '../../services/http/client';
 import { createMemoryLocationStore } from '../../services/location/memory';
+import { createMemoryCallLimiter } from '../../services/call-limit/memory';
+import { slotHolder } from '../../engine/call-slots';
+import { DEFAULT_FAILOVER_CODES, failoverCodeTable } from '../../nodes/failover';
 import { createRegistrar } from '../../services/location/registrar';
 
 const CALLS = Number(process.argv[2] ?? 20000);
@@ -37,13 +44,13 @@ const CLOSED = Date.parse('2026-12-01T22:30:00+01:00');
 
 // ---------------------------------------------------------------- the routing API (child process)
 
-/** The child: answers GET /route?number=… with {"destination": "sip:<number>@gw.example"}. */
+/** The child: answers GET /route?number=… with {"destination": "sip:<number>@gw.example", "fallback": …, "carrier": …}. */
 function serveApi(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- runs in the forked child only
   const http = require('http') as typeof import('http');
   const server = http.createServer((req, res) => {
     const number = new URL(req.url ?? '/', 'http://x').searchParams.get('number') ?? '';
-    const body = JSON.stringify({ destination: `sip:${number}@gw.example`, carrier: 'bench' });
+    const body = JSON.stringify({ destination: `sip:${number}@gw.example`, fallback: `sip:${number}@gw2.example`, carrier: 'bench' });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
@@ -69,6 +76,7 @@ function context(http: HttpPort, now: number): RunContext {
     clock: { now: Date.now },
     calendar: { now: () => now },
     http,
+    callLimits: createMemoryCallLimiter(),
   };
 }
 
@@ -101,11 +109,15 @@ const closed = (text: string): Outcome => ({
   headers: { Reason: `SIP;cause=480;text="${text}"` },
 });
 
+const limitReached: Outcome = { kind: 'reply', status: 503, reason: 'Service Unavailable', headers: { Reason: 'SIP;cause=503;text="Call limit reached"' } };
+
 /** routing.slid's steps written by hand, over the same ports. */
 function handWritten(apiUrl: string) {
   const trunks = ['192.0.2.10', '192.0.2.11'];
+  const codes = failoverCodeTable(DEFAULT_FAILOVER_CODES);
   return async (cd: CallDescriptor, ctx: RunContext): Promise<Outcome> => {
     if (!trunks.includes(String(cd.vars.sourceAddress))) return { kind: 'reply', status: 403, reason: 'Forbidden' };
+    const customer = `trunk ${String(cd.vars.sourceAddress)}`;
     const number = parsePhoneNumberFromString(String(cd.vars.called ?? ''), 'NL');
     if (!number?.isValid()) return { kind: 'reply', status: 484, reason: 'Address Incomplete' };
     const e164 = number.format('E.164');
@@ -114,6 +126,10 @@ function handWritten(apiUrl: string) {
     if (HOLIDAYS.has(`${parts.month}-${parts.day}`)) return closed('Closed: public holiday');
     const minutes = Number(parts.hour) * 60 + Number(parts.minute);
     if (!WORKDAYS.has(parts.weekday) || minutes < 480 || minutes >= 1080) return closed('Closed: outside business hours');
+    const key = `customer:${customer}`;
+    const verdict = await ctx.callLimits!.acquire(slotHolder(cd), key, { maxConcurrent: 30, maxPerSecond: 10_000 }, ctx.clock.now());
+    if (verdict !== 'allowed') return limitReached;
+    cd.callSlots = [key];
     try {
       const answer = await ctx.http!.request({
         method: 'GET',
@@ -122,9 +138,11 @@ function handWritten(apiUrl: string) {
         body: null,
         timeoutMs: 2000,
       });
-      const destination = answer.status >= 200 && answer.status < 300 ? (JSON.parse(answer.body) as { destination?: unknown }).destination : undefined;
-      if (typeof destination !== 'string') throw new Error('no destination');
-      return { kind: 'relay', status: null, targets: [{ uri: destination }] };
+      const route = answer.status >= 200 && answer.status < 300 ? (JSON.parse(answer.body) as Record<string, unknown>) : {};
+      const { destination, fallback, carrier } = route;
+      if (typeof destination !== 'string' || typeof fallback !== 'string' || typeof carrier !== 'string') throw new Error('no route');
+      cd.cdrFields = { carrier };
+      return { kind: 'relay', status: null, targets: [{ uri: destination }], failover: { alternatives: [[{ uri: fallback }]], codes, attemptTimeoutMs: 3000 } };
     } catch {
       return { kind: 'reply', status: 503, reason: 'Service Unavailable', headers: { Reason: 'SIP;cause=503;text="No route"' } };
     }
@@ -143,8 +161,11 @@ async function measure(handle: Handler, ctx: RunContext, calls: number, expect: 
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < calls) {
-        const outcome = await handle(cds[next++], ctx);
+        const cd = cds[next++];
+        const outcome = await handle(cd, ctx);
         if (outcome.kind !== expect) throw new Error(`expected ${expect}, got ${JSON.stringify(outcome)}`);
+        // the call ends: its slot is freed, as the releaser does on the call's BYE
+        if (cd.callSlots) await ctx.callLimits!.release(slotHolder(cd), cd.callSlots);
       }
     }),
   );
@@ -158,7 +179,11 @@ async function main() {
   const http = createHttpClient({ maxResponseBytes: 1 << 20, connectionsPerOrigin: CONCURRENCY });
   const apiUrl = `http://127.0.0.1:${api.port}`;
   try {
-    const text = readFileSync(path.join(__dirname, '../../../flows/routing.slid'), 'utf8').replace(/http:\/\/127\.0\.0\.1:8089/, apiUrl);
+    const text = readFileSync(path.join(__dirname, '../../../flows/routing.slid'), 'utf8')
+      .replace(/http:\/\/127\.0\.0\.1:8089/, apiUrl)
+      .replace(/"maxPerSecond": 10\b/, '"maxPerSecond": 10000');
+    if (!text.includes('"maxPerSecond": 10000'))
+      throw new Error('flows/routing.slid: no maxPerSecond 10 to raise for the bench; update bench/engine/routing.ts');
     const loaded = loadSlidText(text, 'routing.slid', builtinRegistry());
     if (!loaded.service) throw new Error(`routing.slid did not load: ${JSON.stringify(loaded.problems)}`);
     const service = loaded.service;
