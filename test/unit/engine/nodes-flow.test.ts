@@ -8,6 +8,7 @@ describe('the built-in node types', () => {
   test('are exactly the ones these suites cover', () => {
     expect(NODE_TYPES.map((t) => t.type).sort()).toEqual(
       [
+        'action.accounting',
         'action.digitsManipulation',
         'action.log',
         'action.setVariables',
