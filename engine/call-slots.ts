@@ -10,6 +10,7 @@
  */
 import { parseNameAddr } from '../grammar/sip-values';
 import type { CallDescriptor } from './types';
+import { hasControlChar } from './values';
 
 /** Longest limit key, UTF-8 bytes (keys are built from a sender's values; stored per slot in the shared database). */
 export const MAX_LIMIT_KEY_BYTES = 256;
@@ -22,14 +23,11 @@ export function slotHolder(cd: Pick<CallDescriptor, 'headers' | 'vars'>): string
   return `${callId}\n${tag ?? ''}`;
 }
 
-/** C0 controls and DEL: a key holding one is refused (never stored, never logged raw). */
-// eslint-disable-next-line no-control-regex -- control characters are what this refuses
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 /** Why a resolved key is refused, or null when it is usable: empty, over MAX_LIMIT_KEY_BYTES, or holding a control character. */
 export function limitKeyProblem(key: string): string | null {
   if (key === '') return 'the key is empty';
   if (Buffer.byteLength(key) > MAX_LIMIT_KEY_BYTES) return `the key is longer than ${MAX_LIMIT_KEY_BYTES} bytes`;
-  if (CONTROL.test(key)) return 'the key holds a control character';
+  // a key holding one is refused: never stored, never logged raw
+  if (hasControlChar(key)) return 'the key holds a control character';
   return null;
 }

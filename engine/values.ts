@@ -53,3 +53,15 @@ export function toText(v: CdValue | undefined): string {
   if (Array.isArray(v)) return JSON.stringify(v);
   return String(v);
 }
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
+
+/**
+ * True when text holds a C0 control character or DEL: a value from a sender (a placeholder
+ * filled from a header) that must never reach a request line, a header or a stored key (a CR LF
+ * would start a new line).
+ */
+export function hasControlChar(text: string): boolean {
+  return CONTROL_CHAR.test(text);
+}

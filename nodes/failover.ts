@@ -20,7 +20,7 @@
  */
 import type { CompileContext, RunState } from '../engine/node-type';
 import type { RelayFailover, RelayTarget } from '../engine/types';
-import { toText } from '../engine/values';
+import { hasControlChar, toText } from '../engine/values';
 import { parseUri } from '../grammar/sip-values';
 import { nodeRef } from './common';
 import { cellOf, columnName, listVariable, readList } from './list';
@@ -84,12 +84,9 @@ export function withScheme(uri: string): string {
   return /^[a-z][a-z0-9+.-]*:/i.test(uri) && !/^[^:@;]+:\d+(?:[;?]|$)/.test(uri) ? uri : `sip:${uri}`;
 }
 
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
-
 /** A SIP URI with a host and no control character (a sender's CR LF never reaches a request line). */
 function isUri(uri: string): boolean {
-  if (CONTROL_CHAR.test(uri)) return false;
+  if (hasControlChar(uri)) return false;
   const u = parseUri(uri);
   return u !== null && (u.scheme === 'sip' || u.scheme === 'sips') && u.host !== '';
 }

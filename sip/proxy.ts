@@ -46,6 +46,7 @@ import { ClientTransactions, TxState, type ClientTx, type ServerTransactions, ty
 import type { Peer, Proto, SipSender } from './transport';
 import { DEFAULT_TRANSPORT, transportByVia, transportNamed, transportOf, type SipTransport } from './transports';
 import { detached } from '../engine/detached';
+import { hasControlChar } from '../engine/values';
 import { noSocket, type ListenerGroup, type Origin } from './listener-group';
 
 export const BRANCH_PREFIX = 'z9hG4bKsf';
@@ -144,9 +145,6 @@ function transportOfUri(scheme: string, transport: string | undefined): SipTrans
   if (scheme !== 'sips' || named?.secure) return named;
   return transportNamed('tls') ?? named;
 }
-
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
 
 /** Next-hop of a URI: host (brackets stripped), port (the transport's default when absent: 5060, 5061 for TLS), protocol. */
 export function hopOf(uriText: string): { host: string; port: number; proto: Proto } | null {
@@ -502,7 +500,7 @@ export class Proxy {
   ): void {
     const fail = (status: number) => this.branchFinal(stx, state, branch, status, null);
     // a target URI built from a sender's value must not end the request line and start a header
-    if (CONTROL_CHAR.test(target.uri)) {
+    if (hasControlChar(target.uri)) {
       this.o.log?.('warn', 'relay: a target URI holds a control character (CR, LF, …): not relayed', { callId: req.headers['call-id']?.[0] ?? null });
       fail(416);
       return;
