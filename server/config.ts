@@ -744,6 +744,76 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    history: z
+      .object({
+        mode: z
+          .enum(['off', 'all', 'sampled', 'failures'])
+          .default('off')
+          .describe(
+            'call history (services/history, GET /api/v1/calls): "off" records nothing (the debug filter still does), "all" every request that reaches a logic and the rest of its Call-ID, "sampled" a share of them (sampleRate, decided per Call-ID), "failures" only those that end in a failure (a final 4xx–6xx other than a 401/407 challenge, an error, or no final response)',
+          ),
+        sampleRate: z.number().min(0).max(1).default(0.01).describe('mode "sampled": the share of Call-IDs recorded (0.01 = 1 %)'),
+        debugNumbers: z
+          .array(z.string().min(1).max(128))
+          .max(100)
+          .default([])
+          .describe(
+            'recorded whatever the mode: requests whose calling or called number, or AoR user, is one of these (the debug filter; replaced at run time by PUT /api/v1/calls/debug-filter, which lasts until a restart)',
+          ),
+        maxMessagesPerCall: z.number().int().min(4).max(10000).default(200).describe('SIP messages kept per call; later ones are counted, not kept'),
+        maxMessageBytes: z.number().int().min(512).max(65535).default(8192).describe('a longer SIP message is kept cut to this size'),
+        maxOpenCalls: z
+          .number()
+          .int()
+          .min(1)
+          .default(20000)
+          .describe('calls being recorded at once per SIP thread; beyond, new calls are not recorded (counted in sipflow_history_dropped_total)'),
+        idleFlushSec: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(4)
+          .describe('a call with no message for this long is written; a later message of its Call-ID (a BYE, a re-REGISTER) is added to the same call'),
+        maxAgeDays: z.number().min(0.001).max(3650).default(7).describe('retention: records older than this are deleted (checked every purgeEverySec)'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1048576)
+          .default(1073741824)
+          .describe('retention: the stored messages and runs together at most, bytes; the oldest calls are deleted first'),
+        purgeEverySec: z.number().int().min(1).max(86400).default(300).describe('how often retention runs'),
+        batchSize: z.number().int().min(1).max(5000).default(200).describe('calls per database write'),
+        flushMs: z.number().int().min(1).max(60000).default(1000).describe('a finished call waits at most this long before its batch is written'),
+        backlogMax: z
+          .number()
+          .int()
+          .min(1)
+          .default(5000)
+          .describe('finished calls kept while the database is slow or down; beyond, new ones are dropped and counted, never a SIP message'),
+      })
+      .strict()
+      .prefault({}),
+    hep: z
+      .object({
+        collector: z
+          .string()
+          .refine((v) => {
+            try {
+              parseSyslogTarget(v);
+              return true;
+            } catch {
+              return false;
+            }
+          }, 'must be host:port, [ipv6]:port or a host (port 9060)')
+          .nullable()
+          .default(null)
+          .describe('HEP v3 (sipcapture) copy of every SIP message sent and received, over UDP to this collector (Homer, heplify-server); null = off'),
+        captureId: z.number().int().min(0).max(4294967295).default(2001).describe("HEP capture agent id (chunk 0x000c), as siptrace's hep_capture_id"),
+        password: z.string().max(256).nullable().default(null).describe('HEP authentication key (chunk 0x000e) the collector expects; null = none'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

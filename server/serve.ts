@@ -24,6 +24,7 @@ import type { NodeRegistry } from '../engine/registry';
 import { createFlowsStore, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
 import { callConsumers } from './call-consumers';
+import { messageConsumers } from './message-consumers';
 import { openCdrWriter, type CdrWriter } from '../services/accounting';
 import { buildApi } from './http';
 import { logPort } from './logger';
@@ -87,7 +88,7 @@ const targetOf =
   (flows: FlowsStore) =>
   (ref: string): LogicTarget | undefined => {
     const r = flows.resolve(ref);
-    return r ? { service: r.service, logic: r.logic.id } : undefined;
+    return r ? { service: r.service, logic: r.logic.id, flow: r.flow, version: r.version } : undefined;
   };
 
 /** Every listener served by the main thread itself (one SIP thread). */
@@ -112,6 +113,8 @@ async function startInProcess(
   const tcp = sipTcpOptions(config, { logger, metrics });
   // one set of call-event consumers (accounting, call admission control) for every listener
   const calls = callConsumers(config, ctx, log, { cdrs: cdrs ? (r) => cdrs.accept(r) : undefined, metrics });
+  // one set of message observers (call history, HEP capture) for every listener
+  const observers = messageConsumers(config, log, { metrics });
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
   try {
@@ -126,6 +129,8 @@ async function startInProcess(
             nonceSecret: rt.nonceSecret,
             observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
             calls,
+            tap: observers.tap,
+            runs: observers.runs,
           }),
           admit: (data, peer) => !nat.consume(data) && !security.drop(data, peer.address),
           onConnectionClosed: nat.onConnectionClosed,
@@ -141,6 +146,7 @@ async function startInProcess(
   } catch (e) {
     nat.stop();
     for (const s of servers) await s.close(0);
+    await observers.close();
     throw e;
   }
   const unsubscribe = flows.onActivate(({ service }) => {
@@ -158,6 +164,7 @@ async function startInProcess(
       unsubscribe();
       nat.stop();
       await Promise.all(servers.map((s) => s.close(SHUTDOWN_GRACE_MS)));
+      await observers.close();
     },
   };
 }

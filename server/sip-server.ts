@@ -38,6 +38,9 @@ export function listenerFrontEndOptions(
     observe?: FrontEndOptions['observe'];
     /** The call-event consumers of this SIP thread (server/call-consumers.ts). */
     calls?: FrontEndOptions['calls'];
+    /** The message observers of this SIP thread (server/message-consumers.ts): call history, HEP. */
+    tap?: FrontEndOptions['tap'];
+    runs?: FrontEndOptions['runs'];
     /** The process's nonce secret (the Record-Route signature key derives from it). */
     nonceSecret?: Buffer | Uint8Array;
   },
@@ -59,6 +62,8 @@ export function listenerFrontEndOptions(
     log: a.log,
     observe: a.observe,
     calls: a.calls,
+    tap: a.tap,
+    runs: a.runs,
     routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
     serverId: config.location.serverId,
   };

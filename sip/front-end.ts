@@ -34,6 +34,7 @@ import { parseNameAddr, parseUri } from '../grammar/sip-values';
 import type { LogPort } from '../engine/ports';
 import type { CdValue, HeaderEdit, Outcome, RelayFailover, RunContext } from '../engine/types';
 import type { CallEvents } from './call-events';
+import { tapSender, type MessageTap, type RunTap } from './message-tap';
 import { cdBuilder, type CalledSource, type CdBuilder } from './call-descriptor';
 import { LoopGuard, type LoopGuardOptions } from './loop-guard';
 import {
@@ -74,6 +75,9 @@ export interface RouteRule {
 export interface LogicTarget {
   service: CompiledService;
   logic: string;
+  /** The flow (server/flows) and release the logic came from, when known: the call history names them. */
+  flow?: string;
+  version?: number;
 }
 
 export interface FrontEndOptions {
@@ -122,6 +126,10 @@ export interface FrontEndOptions {
   onAuthFailure?: (source: string, username: string | null) => void;
   /** Told what happens to each call (sip/call-events.ts): accounting, call admission control. */
   calls?: CallEvents;
+  /** Sees every message received and sent (sip/message-tap.ts): the call history, HEP capture. */
+  tap?: MessageTap;
+  /** Asked per logic run whether to trace and report it (sip/message-tap.ts): the call history. */
+  runs?: RunTap;
 }
 
 export interface FrontEndStats {
@@ -184,6 +192,9 @@ function responsePeer(via: Via | null, peer: Peer): Peer {
   return { proto: peer.proto, address: peer.address, port: via.hasRport ? peer.port : (via.port ?? 5060) };
 }
 
+/** Reports the rest of a traced run, resumed after its failover's attempts all failed (its own steps only: `traceFrom` on). */
+type ResumedRunReport = (next: RunResult, rec: { at: number; t0: number; input: Record<string, CdValue> }, traceFrom: number) => void;
+
 const text = (v: CdValue | undefined): string => (v === null || v === undefined ? '' : Array.isArray(v) ? '' : String(v));
 
 interface CompiledRule {
@@ -208,13 +219,20 @@ export class FrontEnd {
   private readonly exitResponse: { status: number; reason?: string } | undefined;
   private readonly serverHeader: string | undefined;
   private draining = false;
+  /** Run options of a run the call history traces (RunTap.wants said yes). */
+  private readonly tracedRun: RunOptions;
+  /** Every send of the front end, its transactions and its proxy: through the tap when there is one. */
+  private readonly transports: SipSender;
   /** Logic runs in progress. */
   running = 0;
 
   constructor(
-    private readonly transports: SipSender,
+    sender: SipSender,
     private readonly o: FrontEndOptions,
   ) {
+    const transports = o.tap ? tapSender(sender, o.tap) : sender;
+    this.transports = transports;
+    this.tracedRun = { ...o.run, trace: true };
     this.servers = new ServerTransactions(transports, { timers: o.timers, maxCompleted: o.maxCompletedTransactions });
     this.proxy = new Proxy(
       transports,
@@ -281,6 +299,7 @@ export class FrontEnd {
   /** The transports' message handler. Never throws. */
   readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint): void => {
     try {
+      this.o.tap?.received(data, peer, local, Date.now());
       const r = parseMessage(data);
       if (!r.ok) {
         this.stats.dropped++;
@@ -443,9 +462,14 @@ export class FrontEnd {
       const calls = this.o.calls;
       const arrived = calls !== undefined ? Date.now() : 0;
       const authUser = v.authUsername;
-      runLogic(target.service, target.logic, cd, this.o.ctx, this.o.run).then(
+      // the call history's choice (sip/message-tap.ts): traced, with the variables before the run
+      const runs = this.o.runs;
+      const callId = req.headers['call-id'][0];
+      const recorded = runs !== undefined && runs.wants(callId, method, v) ? { at: Date.now(), t0: performance.now(), input: { ...v } } : null;
+      runLogic(target.service, target.logic, cd, this.o.ctx, recorded !== null ? this.tracedRun : this.o.run).then(
         (r) => {
           this.running--;
+          if (recorded !== null) this.reportRun(runs!, callId, method, target, recorded, r);
           if (observe) observe(method, r.outcome, Number(process.hrtime.bigint() - started) / 1e9, cd.vars.authUsername !== undefined);
           if (calls !== undefined && method === 'INVITE') this.followCall(tx, calls, target, r, arrived);
           if (
@@ -455,7 +479,14 @@ export class FrontEnd {
           ) {
             onAuthFailure(peer.address, typeof authUser === 'string' ? authUser : null);
           }
-          this.apply(tx, req, r.outcome, cd.headerEdits, r);
+          this.apply(
+            tx,
+            req,
+            r.outcome,
+            cd.headerEdits,
+            r,
+            recorded === null ? undefined : (next, rec, traceFrom) => this.reportRun(runs!, callId, method, target, rec, next, traceFrom),
+          );
         },
         (e) => {
           this.running--;
@@ -465,6 +496,35 @@ export class FrontEnd {
     } catch (e) {
       this.fail(tx, e);
     }
+  }
+
+  /** A traced run, to the RunTap. */
+  private reportRun(
+    runs: RunTap,
+    callId: string,
+    method: string,
+    target: LogicTarget,
+    rec: { at: number; t0: number; input: Record<string, CdValue> },
+    r: RunResult,
+    traceFrom = 0,
+  ): void {
+    const secrets = target.service.secrets;
+    const o = r.outcome;
+    runs.ran(callId, {
+      at: rec.at,
+      durationMs: performance.now() - rec.t0,
+      method,
+      logicId: target.logic,
+      logic: target.service.logics.get(target.logic)?.name ?? target.logic,
+      ...(target.flow !== undefined ? { flow: target.flow } : {}),
+      input: rec.input,
+      // a copy: a run resumed after failover goes on appending to the engine's array
+      trace: (r.trace ?? []).slice(traceFrom),
+      outcome: o.kind,
+      status: o.status,
+      ...(o.kind === 'error' && o.where !== undefined ? { where: o.where } : {}),
+      ...(secrets !== undefined && secrets.size > 0 ? { isSecret: (name: string) => secrets.has(name) } : {}),
+    });
   }
 
   private fail(tx: ServerTx, e: unknown): void {
@@ -526,7 +586,7 @@ export class FrontEnd {
    * (output.relay's `ifAllFailed`): `lastCode` and `lastRequestURI` are set, the rest of the logic
    * runs and its outcome is carried out on the same transaction.
    */
-  apply(tx: ServerTx, req: SipRequest, outcome: Outcome, headerEdits?: readonly HeaderEdit[], run?: RunResult): void {
+  apply(tx: ServerTx, req: SipRequest, outcome: Outcome, headerEdits?: readonly HeaderEdit[], run?: RunResult, report?: ResumedRunReport): void {
     if (tx.state >= TxState.Completed) return; // e.g. cancelled meanwhile
     try {
       if (outcome.kind === 'error') {
@@ -539,7 +599,7 @@ export class FrontEnd {
       const r = responseFor(outcome, req.headers, { now: Date.now(), exit: this.exitResponse, headerEdits });
       if (r.kind === 'relay') {
         const failover = outcome.kind === 'relay' ? outcome.failover : undefined;
-        this.proxy.relay(tx, req, r.targets, r.headerEdits, failover === undefined ? undefined : this.sequence(tx, req, failover, run));
+        this.proxy.relay(tx, req, r.targets, r.headerEdits, failover === undefined ? undefined : this.sequence(tx, req, failover, run, report));
         return;
       }
       let extra: Record<string, string[]> | undefined;
@@ -555,7 +615,7 @@ export class FrontEnd {
   }
 
   /** The proxy's view of a relay with failover: each failed attempt sets `lastCode` / `lastRequestURI`; all failed → the logic resumes. */
-  private sequence(tx: ServerTx, req: SipRequest, failover: RelayFailover, run: RunResult | undefined): RelaySequence {
+  private sequence(tx: ServerTx, req: SipRequest, failover: RelayFailover, run: RunResult | undefined, report?: ResumedRunReport): RelaySequence {
     const vars = run?.cd.vars;
     const resume = run?.resume;
     return {
@@ -570,10 +630,13 @@ export class FrontEnd {
           ? undefined
           : () => {
               this.running++;
+              const rec = report && { at: Date.now(), t0: performance.now(), input: { ...vars! } };
+              const traceFrom = run?.trace?.length ?? 0;
               resume().then(
                 (next) => {
                   this.running--;
-                  this.apply(tx, req, next.outcome, next.cd.headerEdits, next);
+                  if (report) report(next, rec!, traceFrom);
+                  this.apply(tx, req, next.outcome, next.cd.headerEdits, next, report);
                 },
                 (e) => {
                   this.running--;

@@ -10,6 +10,7 @@
  * shared memory, so a replay is caught whichever worker it reaches.
  */
 import { callConsumers } from '../call-consumers';
+import { messageConsumers, type MessageConsumers } from '../message-consumers';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { CachePort, CallLimitPort } from '../../engine/ports';
@@ -160,7 +161,7 @@ function compile(flows: FlowText[]): { service: CompiledService; resolve(ref: st
     service: c.service,
     resolve: (ref) => {
       const r = c.resolve(ref);
-      return r ? { service: r.service, logic: r.logic.id } : undefined;
+      return r ? { service: r.service, logic: r.logic.id, flow: r.flow, version: r.version } : undefined;
     },
   };
 }
@@ -220,6 +221,8 @@ interface ListenerRuntime {
   locals: Map<string, LocalEndpoint>;
 }
 const listeners: ListenerRuntime[] = [];
+/** This thread's message observers (server/message-consumers.ts), built at start. */
+let observers: MessageConsumers | undefined;
 
 async function start(): Promise<void> {
   const flows = compile(init.flows);
@@ -228,6 +231,8 @@ async function start(): Promise<void> {
   const group = new ListenerGroup();
   // one set of call-event consumers (accounting, call admission control) for every listener of this thread
   const calls = callConsumers(init.config, ctx, log, { cdrs: (r) => outbox.push([7, r]), metrics });
+  // and one set of message observers (call history, HEP capture)
+  observers = messageConsumers(init.config, log, { metrics });
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
     const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
@@ -259,6 +264,8 @@ async function start(): Promise<void> {
         nonceSecret: init.nonceSecret,
         observe: (method, outcome, seconds, hadCredentials) => metrics.observeRun(method, outcome, seconds, { hadCredentials }),
         calls,
+        tap: observers.tap,
+        runs: observers.runs,
       }),
       // counted by the main thread's guard (server/security.ts)
       onAuthFailure: (source, username) => outbox.push([6, source, username]),
@@ -354,7 +361,9 @@ async function onControl(m: Control): Promise<void> {
       for (const l of listeners) l.fe.drain();
       const until = Date.now() + m.graceMs;
       while (listeners.some((l) => l.fe.busy) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      // what the outbox holds (CDRs of calls that just ended among it) reaches the dispatcher before 'drained'
+      // the calls being recorded are written, then what the outbox holds (CDRs of calls that just
+      // ended, history records among it) reaches the dispatcher before 'drained'
+      await observers?.close();
       outbox.flush();
       post({ t: 'drained' });
       return;
@@ -367,6 +376,7 @@ async function onControl(m: Control): Promise<void> {
         l.fe.close();
         for (const s of l.local) await s.close();
       }
+      await observers?.close();
       await queries.close();
       await http.close();
       post({ t: 'stopped' });

@@ -4,7 +4,8 @@
  * failover code and goes to the caller; a silent gateway is given up after attemptTimeoutMs;
  * every gateway failing resumes the logic at ifAllFailed with lastCode / lastRequestURI, which
  * may relay again; a CANCEL during the sequence stops it (487, nothing more sent). The call
- * events (sip/call-events.ts) are recorded and checked on the way.
+ * events (sip/call-events.ts) are recorded and checked on the way, and so, for one call, are the
+ * message tap and the run tap (sip/message-tap.ts) the call history and HEP capture rely on.
  */
 import { formatProblem, loadSlid } from '../../../engine/load';
 import type { RunContext } from '../../../engine/types';
@@ -15,6 +16,7 @@ import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar } from '../../../services/location/registrar';
 import { startSipServer, type SipServer } from '../../../server/sip-server';
 import type { CallEvents } from '../../../sip/call-events';
+import { callIdOf, type LogicRun, type MessageTap, type RunTap } from '../../../sip/message-tap';
 import { header, isRequest, type SipRequest, type SipResponse } from '../../../sip/message';
 import { slidNode as node } from '../../support/slid';
 import { UdpUa, rand, sipRequest, sipResponse, type Received } from './ua';
@@ -31,6 +33,36 @@ const recorder: CallEvents = {
   attemptFailed: (callId, uri, status) => events.push(['attemptFailed', callId, uri, status]),
   final: (callId, status, _reason, uri) => events.push(['final', callId, status, uri]),
   inDialog: (callId, method) => events.push(['inDialog', callId, method]),
+};
+// the taps: every message seen (direction, first line) and the runs of the Call-IDs in `traced`
+const seen: Array<{ callId: string | null; dir: 'in' | 'out'; line: string; from: string; to: string }> = [];
+const tap: MessageTap = {
+  received: (data, peer, local) =>
+    seen.push({
+      callId: callIdOf(data),
+      dir: 'in',
+      line: data.toString('latin1', 0, data.indexOf(13)),
+      from: `${peer.address}:${peer.port}`,
+      to: `${local.address}:${local.port}`,
+    }),
+  sent: (data, peer, from) =>
+    seen.push({
+      callId: callIdOf(data),
+      dir: 'out',
+      line: data.toString('latin1', 0, data.indexOf(13)),
+      from: `${from?.host}:${from?.port}`,
+      to: `${peer.address}:${peer.port}`,
+    }),
+};
+const traced = new Set<string>();
+const runs: Array<{ callId: string; run: LogicRun }> = [];
+const wanted: string[] = [];
+const runTap: RunTap = {
+  wants: (callId, method, vars) => {
+    wanted.push(`${callId} ${method} ${String(vars.called)}`);
+    return traced.has(callId);
+  },
+  ran: (callId, run) => runs.push({ callId, run }),
 };
 const of = (callId: string) => events.filter((e) => e[1] === callId).map(([k, , ...rest]) => [k, ...rest]);
 
@@ -76,6 +108,8 @@ beforeAll(async () => {
     routes: [{ method: 'MESSAGE', logic: 'no-exit' }],
     timers: { t1: 50 },
     calls: recorder,
+    tap,
+    runs: runTap,
   });
   caller = await UdpUa.open(server.udpPort);
 });
@@ -204,4 +238,58 @@ test('after the 200, the BYE and a re-INVITE are reported as in-dialog requests,
     ['inDialog', 'INVITE'],
     ['inDialog', 'BYE'],
   ]);
+});
+
+test('the taps: every message in and out of a traced call, its first run and the resumed one with their own steps; an untraced call reports no run', async () => {
+  const callId = rand();
+  traced.add(callId);
+  invite(callId);
+  answer(gw1, sipResponse((await request(gw1, 'INVITE', callId)).msg, 500, 'Server Internal Error', { toTag: 'g1' }));
+  answer(gw2, sipResponse((await request(gw2, 'INVITE', callId)).msg, 502, 'Bad Gateway', { toTag: 'g2' }));
+  const { msg: announcement } = await request(gw3, 'INVITE', callId);
+  answer(gw3, sipResponse(announcement, 200, 'OK', { toTag: 'g3', headers: { Contact: `<sip:announcement@127.0.0.1:${gw3.port}>` } }));
+  await caller.response(200);
+  const ours = seen.filter((m) => m.callId === callId);
+  const lines = ours.map((m) => `${m.dir} ${m.line}`);
+  // the order of a received response and the send it causes is fixed; ACKs to the failed gateways follow their responses
+  expect(lines).toEqual(
+    expect.arrayContaining([
+      `in INVITE sip:bob@127.0.0.1:${server.udpPort} SIP/2.0`,
+      'out SIP/2.0 100 Trying',
+      `out INVITE ${uri(gw1)} SIP/2.0`,
+      'in SIP/2.0 500 Server Internal Error',
+      `out ACK ${uri(gw1)} SIP/2.0`,
+      `out INVITE ${uri(gw2)} SIP/2.0`,
+      'in SIP/2.0 502 Bad Gateway',
+      `out ACK ${uri(gw2)} SIP/2.0`,
+      `out INVITE sip:announcement@127.0.0.1:${gw3.port} SIP/2.0`,
+      'in SIP/2.0 200 OK',
+      'out SIP/2.0 200 OK',
+    ]),
+  );
+  expect(lines[0]).toBe(`in INVITE sip:bob@127.0.0.1:${server.udpPort} SIP/2.0`);
+  expect(lines.at(-1)).toBe('out SIP/2.0 200 OK');
+  // addresses: the caller's INVITE came from the caller to the server; the relayed one left the server for gw1
+  expect(ours[0]).toMatchObject({ from: `127.0.0.1:${caller.port}`, to: `127.0.0.1:${server.udpPort}` });
+  expect(ours.find((m) => m.line.startsWith(`INVITE ${uri(gw1)}`))).toMatchObject({ from: `127.0.0.1:${server.udpPort}`, to: `127.0.0.1:${gw1.port}` });
+
+  const mine = runs.filter((r) => r.callId === callId).map((r) => r.run);
+  expect(mine.map((r) => [r.method, r.logic, r.outcome, r.trace.map((s) => `${s.nodeId}>${s.exit}`)])).toEqual([
+    ['INVITE', 'failover', 'relay', ['0>next', '1>relay']],
+    ['INVITE', 'failover', 'relay', ['2>next', '3>relay']],
+  ]);
+  // the variables before each part: the resumed one sees lastCode / lastRequestURI
+  expect(mine[0].input).toMatchObject({ called: 'bob', callId });
+  expect(mine[0].input.lastCode).toBeUndefined();
+  expect(mine[1].input).toMatchObject({ lastCode: 502, lastRequestURI: uri(gw2) });
+  expect(mine[0].durationMs).toBeGreaterThanOrEqual(0);
+
+  // a call the run tap does not want: asked, no run reported, messages still seen
+  const other = rand();
+  invite(other);
+  answer(gw1, sipResponse((await request(gw1, 'INVITE', other)).msg, 486, 'Busy Here', { toTag: 'g1' }));
+  await caller.response(486);
+  expect(wanted).toContain(`${other} INVITE bob`);
+  expect(runs.filter((r) => r.callId === other)).toEqual([]);
+  expect(seen.filter((m) => m.callId === other).map((m) => m.dir)).toEqual(expect.arrayContaining(['in', 'out']));
 });

