@@ -105,7 +105,10 @@ class SinkQueue<T> {
             this.retryMs = Math.min(RETRY_MAX_MS, Math.max(this.o.flushMs, this.retryMs * 2, 50));
             if (!this.failing) {
               this.failing = true;
-              this.o.log?.log('error', `${this.l.block}: writing ${this.l.records} to the ${this.sink.name} failed (${(e as Error).message}); kept in the backlog, retrying`);
+              this.o.log?.log(
+                'error',
+                `${this.l.block}: writing ${this.l.records} to the ${this.sink.name} failed (${(e as Error).message}); kept in the backlog, retrying`,
+              );
             }
             this.schedule(this.retryMs);
             return;
@@ -119,7 +122,10 @@ class SinkQueue<T> {
           }
         }
         if (this.droppedInEpisode > 0) {
-          this.o.log?.log('warn', `${this.l.block}: the ${this.sink.name} backlog has drained; ${this.droppedInEpisode} ${this.l.records} were dropped while it was full`);
+          this.o.log?.log(
+            'warn',
+            `${this.l.block}: the ${this.sink.name} backlog has drained; ${this.droppedInEpisode} ${this.l.records} were dropped while it was full`,
+          );
           this.droppedInEpisode = 0;
         }
       } finally {
@@ -138,7 +144,8 @@ class SinkQueue<T> {
     await this.drain();
     if (this.timer !== null) clearTimeout(this.timer); // the last attempt failed: no retry after close
     this.timer = null;
-    if (this.backlog.length > 0) this.o.log?.log('error', `${this.l.block}: ${this.backlog.length} ${this.l.records} could not be written to the ${this.sink.name} at shutdown`);
+    if (this.backlog.length > 0)
+      this.o.log?.log('error', `${this.l.block}: ${this.backlog.length} ${this.l.records} could not be written to the ${this.sink.name} at shutdown`);
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     await this.sink.close?.();
   }

@@ -159,7 +159,8 @@ export function redactMessageText(text: string): string {
   for (let i = 1; i < lines.length; i++) {
     const l = lines[i];
     if (l[0] !== ' ' && l[0] !== '\t') inCredentials = CREDENTIALS_LINE.test(l);
-    if (inCredentials) lines[i] = l.replace(DIGEST_SECRET, (_m, name: string, eq: string, v: string) => `${name}${eq}${v.startsWith('"') ? `"${REDACTED}"` : REDACTED}`);
+    if (inCredentials)
+      lines[i] = l.replace(DIGEST_SECRET, (_m, name: string, eq: string, v: string) => `${name}${eq}${v.startsWith('"') ? `"${REDACTED}"` : REDACTED}`);
   }
   return end < 0 ? lines.join('\n') : lines.join('\n') + text.slice(end);
 }
@@ -264,7 +265,14 @@ export class CallRecorder {
 
   sent(data: Buffer, peer: Endpoint, from: { host: string; port: number } | null, at: number): void {
     if (!this.active) return;
-    const s: Seen = { data, at, in: false, transport: peer.proto ?? 'udp', src: from === null ? '' : endpoint({ address: from.host, port: from.port }), dst: endpoint(peer) };
+    const s: Seen = {
+      data,
+      at,
+      in: false,
+      transport: peer.proto ?? 'udp',
+      src: from === null ? '' : endpoint({ address: from.host, port: from.port }),
+      dst: endpoint(peer),
+    };
     if (this.recent.length < RECENT_MAX) this.recent.push(s);
     this.follow(s);
   }

@@ -212,7 +212,10 @@ export class HistoryStore {
   async get(callId: string): Promise<CallDetail | null> {
     const row = (await this.knex(CALLS_TABLE).where('call_id', callId).first()) as Row | undefined;
     if (row === undefined) return null;
-    const segments = (await this.knex(SEGMENTS_TABLE).where('call_id', callId).orderBy([{ column: 'at' }, { column: 'id' }]).select('messages', 'runs')) as Row[];
+    const segments = (await this.knex(SEGMENTS_TABLE)
+      .where('call_id', callId)
+      .orderBy([{ column: 'at' }, { column: 'id' }])
+      .select('messages', 'runs')) as Row[];
     // a stable sort: messages of one instant keep the order they were seen in
     const messages = segments.flatMap((s) => jsonOf<HistoryMessage[]>(s.messages)).sort((a, b) => a.at - b.at);
     const runs = segments.flatMap((s) => jsonOf<HistoryRun[]>(s.runs)).sort((a, b) => a.at - b.at);

@@ -142,7 +142,13 @@ describe('registration schema', () => {
     expect(done).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs', 'directory_003_call_history']);
     expect(await migrate(knex)).toEqual([]);
     const schema = await introspectSchema(knex);
-    expect(Object.keys(schema).sort()).toEqual(['public.call_history', 'public.call_history_segments', 'public.cdrs', 'registration.customer_numbers', 'registration.customers']);
+    expect(Object.keys(schema).sort()).toEqual([
+      'public.call_history',
+      'public.call_history_segments',
+      'public.cdrs',
+      'registration.customer_numbers',
+      'registration.customers',
+    ]);
   });
 });
 
