@@ -227,14 +227,15 @@ export class HistoryStore {
     return (this.purging ??= (async () => {
       try {
         const cutoff = new Date(now - this.c.maxAgeDays * 86_400_000);
-        const old = await this.knex(CALLS_TABLE).where('ended_at', '<', cutoff).delete();
+        const old = (await this.knex(CALLS_TABLE).where('ended_at', '<', cutoff).delete().returning('call_id')) as unknown[];
         // newest first until their segments together exceed maxBytes: the rest goes
         const sized = await this.knex.raw(
           `DELETE FROM ${CALLS_TABLE} WHERE call_id IN (
-             SELECT call_id FROM (SELECT call_id, sum(bytes) OVER (ORDER BY ended_at DESC, call_id DESC) AS upto FROM ${CALLS_TABLE}) k WHERE k.upto > ?)`,
+             SELECT call_id FROM (SELECT call_id, sum(bytes) OVER (ORDER BY ended_at DESC, call_id DESC) AS upto FROM ${CALLS_TABLE}) k WHERE k.upto > ?)
+           RETURNING call_id`,
           [this.c.maxBytes],
         );
-        return old + Number((sized as { rowCount?: number }).rowCount ?? 0);
+        return old.length + ((sized as { rows?: unknown[] }).rows?.length ?? 0);
       } finally {
         this.purging = null;
       }
