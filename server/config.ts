@@ -788,7 +788,13 @@ export const configSchema = z
           .default(1073741824)
           .describe('retention: the stored messages and runs together at most, bytes (their JSON); the calls with the oldest last message are deleted first'),
         purgeEverySec: z.number().int().min(1).max(86400).default(300).describe('how often retention runs'),
-        batchSize: z.number().int().min(1).max(5000).default(200).describe('recorded calls (segments) per database write'),
+        batchSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(5000)
+          .default(20)
+          .describe('recorded calls (segments) per database write; small, because the embedded PGlite writes on the thread that dispatches SIP messages'),
         flushMs: z.number().int().min(1).max(60000).default(1000).describe('a finished call waits at most this long before its batch is written'),
         backlogMax: z
           .number()

@@ -73,7 +73,7 @@ const cdrTable: Migration = {
 
 /**
  * The call history (services/history/store.ts): one row per Call-ID with the columns the list
- * filters on, and one row per recorded segment (messages and runs as JSON) appended to it.
+ * filters on, and one row per recorded segment (messages and runs as JSON text) appended to it.
  */
 const callHistoryTables: Migration = {
   name: 'directory_003_call_history',
@@ -104,8 +104,9 @@ const callHistoryTables: Migration = {
       t.bigIncrements('id');
       t.text('call_id').notNullable().references('call_id').inTable('call_history').onDelete('CASCADE');
       t.timestamp('at', { useTz: true }).notNullable();
-      t.jsonb('messages').notNullable();
-      t.jsonb('runs').notNullable();
+      // JSON kept as text: never searched inside, and PostgreSQL does not parse it on every write
+      t.text('messages').notNullable();
+      t.text('runs').notNullable();
       t.index(['call_id'], 'call_history_segments_call_id_index');
     });
   },

@@ -100,13 +100,14 @@ export const RECENT_MAX = 8;
 /** How long a flushed Call-ID is remembered for a later segment (a BYE hours later, a re-REGISTER). */
 export const REMEMBER_MS = 6 * 3600_000;
 
+/** A message as seen: the endpoints are made text at flush only. */
 interface Seen {
   data: Buffer;
   at: number;
   in: boolean;
-  transport: string;
-  src: string;
-  dst: string;
+  /** The peer (its sender when in, its receiver when out) and our side (null: unknown). */
+  peer: Endpoint;
+  local: Endpoint | null;
 }
 
 /** The call's summary so far: carried from segment to segment. */
@@ -255,10 +256,15 @@ export class CallRecorder {
     }
   }
 
-  /** The debug filter (numbers or user@host AoRs); [] turns it off. */
+  /**
+   * The debug filter (numbers or user@host AoRs); [] turns it off. The calls the previous filter
+   * chose are forgotten once flushed (a later request is chosen again if the new filter matches).
+   */
   setDebugNumbers(list: readonly string[]): void {
     this.debug = new Set(list.map((n) => (n.includes('@') ? n.toLowerCase() : n)));
     this.active = this.mode !== 'off' || this.debug.size > 0;
+    const chosen = [...this.remembered.entries()].filter(([, state]) => state.debug);
+    for (const [callId] of chosen) this.remembered.delete(callId);
   }
 
   debugNumbers(): string[] {
@@ -272,21 +278,14 @@ export class CallRecorder {
 
   received(data: Buffer, peer: Endpoint, local: Endpoint, at: number): void {
     if (!this.active) return;
-    const s: Seen = { data, at, in: true, transport: peer.proto ?? local.proto ?? 'udp', src: endpoint(peer), dst: endpoint(local) };
+    const s: Seen = { data, at, in: true, peer, local };
     this.recent = [s];
     this.follow(s);
   }
 
   sent(data: Buffer, peer: Endpoint, from: { host: string; port: number } | null, at: number): void {
     if (!this.active) return;
-    const s: Seen = {
-      data,
-      at,
-      in: false,
-      transport: peer.proto ?? 'udp',
-      src: from === null ? '' : endpoint({ address: from.host, port: from.port }),
-      dst: endpoint(peer),
-    };
+    const s: Seen = { data, at, in: false, peer, local: from === null ? null : { address: from.host, port: from.port } };
     if (this.recent.length < RECENT_MAX) this.recent.push(s);
     this.follow(s);
   }
@@ -397,7 +396,7 @@ export class CallRecorder {
       if (m.s.in && p.status === null) {
         if (st.method === null) st.method = p.method;
         if (st.source === '') {
-          st.source = m.s.src;
+          st.source = endpoint(m.s.peer);
           st.aor = aorOf(p.method === 'REGISTER' ? p.to : p.from);
         }
         if (p.method === st.method) st.credentials = p.credentials;
@@ -446,12 +445,14 @@ export class CallRecorder {
       text = Buffer.from(text).subarray(0, this.c.maxMessageBytes).toString('utf8');
       truncated = true;
     }
+    const peer = endpoint(s.peer);
+    const local = s.local === null ? '' : endpoint(s.local);
     return {
       at: s.at,
       direction: s.in ? 'in' : 'out',
-      transport: s.transport,
-      src: s.src,
-      dst: s.dst,
+      transport: s.peer.proto ?? s.local?.proto ?? 'udp',
+      src: s.in ? peer : local,
+      dst: s.in ? local : peer,
       method: p.method,
       status: p.status,
       firstLine: p.firstLine.slice(0, 512),

@@ -8,14 +8,16 @@
  * (the segments' JSON size) summed, the summary columns (method, calling, called, aor, source,
  * outcome, status, logic) the latest segment's — the recorder carries a call's summary from one
  * segment to the next. Indexes on started_at, ended_at, calling, called, aor: every list filter.
- * `call_history_segments`, one row per segment (messages and runs as jsonb), deleted with its
+ * `call_history_segments`, one row per segment (messages and runs as JSON text), deleted with its
  * call (ON DELETE CASCADE): a later BYE or re-REGISTER is one cheap INSERT, never a rewrite.
  *
  * Writes: services/accounting/writer.ts's queue (batchSize, flushMs, backlogMax): a slow or down
  * database keeps segments in a bounded backlog, beyond which they are dropped and counted
  * (onDropped); the SIP path only pushes. One batch is one transaction: the segments of one
  * Call-ID within a batch are folded into one upsert (PostgreSQL refuses to update a row twice in
- * one statement).
+ * one statement). The embedded PGlite runs on the dispatching thread and a segment costs it about
+ * half a millisecond: batches are small (history.batchSize) and the writer yields to I/O after
+ * each, so SIP messages are dispatched between two batches.
  *
  * Retention (`purge()`, every purgeEverySec on an unref'd timer): calls whose last message is
  * older than maxAgeDays, then the oldest calls (by last message) beyond maxBytes of segments.
@@ -128,6 +130,8 @@ async function writeBatch(knex: Knex, batch: readonly CallDetail[]): Promise<voi
       });
     await trx(SEGMENTS_TABLE).insert(segments.map((s) => s.row));
   });
+  // PGlite runs in this thread, the one that dispatches SIP messages: let them in between batches
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 const iso = (v: unknown) => new Date(v as string | Date).toISOString();

@@ -183,8 +183,10 @@ test('debug filter: a listed number or AoR is recorded whatever the mode (failur
   off.r.setDebugNumbers(['+1']);
   expect(transaction(off.r, 'INVITE', 'dbg', 200, { user: '+1' })).toBe(true);
   expect(off.r.wants('y', 'INVITE', { calling: '+2' })).toBe(false);
+  off.r.sweep(T0 + 3600_000); // flushed, remembered for a later BYE …
   off.r.setDebugNumbers([]);
   expect(transaction(off.r, 'INVITE', 'dbg2', 200, { user: '+1' })).toBe(false);
+  off.r.received(request('BYE', 'dbg', { cseq: 2 }), UA, US, T0 + 10_000); // … but not once the filter is off
   off.r.close();
   expect(off.out.map((d) => [d.callId, d.outcome, d.messageCount])).toEqual([['dbg', 'success', 3]]);
   r.close();
