@@ -6,6 +6,7 @@
  * leaving from another listener's socket, its responses coming back there).
  */
 import type { LogPort } from '../engine/ports';
+import { createHepSender } from '../services/hep/sender';
 import { fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
@@ -25,10 +26,27 @@ export interface MessageConsumers {
 }
 
 export function messageConsumers(config: Config, log?: LogPort, sinks: MessageConsumerSinks = {}): MessageConsumers {
-  void sinks;
-  void config;
   const taps: MessageTap[] = [];
   const closers: Array<() => Promise<void> | void> = [];
+
+  // HEP v3 capture (services/hep): a copy of every message to the collector, fire and forget
+  const hep = config.hep;
+  if (hep.collector !== null) {
+    const { metrics } = sinks;
+    const sender = createHepSender({
+      collector: hep.collector,
+      captureId: hep.captureId,
+      password: hep.password,
+      maxInFlight: hep.maxInFlight,
+      resolveEverySec: hep.resolveEverySec,
+      log,
+      onSent: metrics ? () => metrics.hepSent.inc() : undefined,
+      onDropped: metrics ? (reason) => metrics.hepDropped.inc({ reason }) : undefined,
+    });
+    taps.push(sender);
+    closers.push(() => sender.close());
+  }
+
   const runs: RunTap | undefined = undefined;
   return {
     tap: fanOutTaps(taps, (e) => log?.log('error', `message tap failed: ${(e as Error)?.message ?? String(e)}`)),
