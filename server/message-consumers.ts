@@ -6,8 +6,8 @@
  * leaving from another listener's socket, its responses coming back there).
  */
 import type { LogPort } from '../engine/ports';
-import { createHepSender } from '../services/hep/sender';
-import { fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
+import { createHepSender, type HepSender } from '../services/hep/sender';
+import { callIdOf, fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
 
@@ -43,7 +43,7 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
       onSent: metrics ? () => metrics.hepSent.inc() : undefined,
       onDropped: metrics ? (reason) => metrics.hepDropped.inc({ reason }) : undefined,
     });
-    taps.push(sender);
+    taps.push(hepTap(sender));
     closers.push(() => sender.close());
   }
 
@@ -53,6 +53,34 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
     runs,
     async close() {
       for (const c of closers) await c();
+    },
+  };
+}
+
+/** The front end's messages as the HEP sender describes them: received from the peer, sent to it; the Call-ID as correlation id. */
+export function hepTap(sender: HepSender): MessageTap {
+  return {
+    received(data, peer, local, at) {
+      sender.capture({
+        proto: peer.proto,
+        src: { address: peer.address, port: peer.port },
+        dst: { address: local.address, port: local.port },
+        at,
+        payload: data,
+        correlationId: callIdOf(data),
+        remote: 'src',
+      });
+    },
+    sent(data, peer, from, at) {
+      sender.capture({
+        proto: peer.proto,
+        src: { address: from?.host ?? '', port: from?.port ?? 0 },
+        dst: { address: peer.address, port: peer.port },
+        at,
+        payload: data,
+        correlationId: callIdOf(data),
+        remote: 'dst',
+      });
     },
   };
 }

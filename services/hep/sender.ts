@@ -1,6 +1,6 @@
 /**
- * The HEP v3 capture (hep.* in the configuration): a MessageTap (sip/message-tap.ts) that copies
- * every SIP message a SIP thread receives and sends to a collector (Homer's heplify-server, a
+ * The HEP v3 capture (hep.* in the configuration): copies every SIP message a SIP thread
+ * receives and sends (the MessageTap of server/message-consumers.ts `hepTap`) to a collector (Homer's heplify-server, a
  * Kamailio sipcapture node), as Kamailio's siptrace does with `hep_mode_on` and `duplicate_uri`.
  *
  * Why fire and forget over UDP: capture is for looking at calls, never a reason to slow or fail
@@ -28,7 +28,6 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { LogPort } from '../../engine/ports';
-import { callIdOf, type MessageTap } from '../../sip/message-tap';
 import { encodeHep, type HepAgent, type HepMessage } from './encode';
 
 export const HEP_DEFAULT_PORT = 9060;
@@ -68,7 +67,9 @@ export interface HepSenderOptions extends HepAgent {
   lookup?: (host: string, cb: (err: Error | null, address: string, family: number) => void) => void;
 }
 
-export interface HepSender extends MessageTap {
+export interface HepSender {
+  /** Copies one message to the collector (never waits, never throws). */
+  capture(m: HepMessage): void;
   readonly stats: { sent: number; dropped: Record<HepDropReason, number> };
   /** Resolves once the first resolution of the collector's name is over (at once for an IP literal). */
   readonly ready: Promise<void>;
@@ -179,16 +180,7 @@ export function createHepSender(o: HepSenderOptions): HepSender {
   return {
     stats,
     ready,
-    received(data, peer, local, at) {
-      if (closed) return;
-      const src = { address: peer.address, port: peer.port };
-      send({ proto: peer.proto, src, dst: { address: local.address, port: local.port }, at, payload: data, correlationId: callIdOf(data), remote: 'src' });
-    },
-    sent(data, peer, from, at) {
-      if (closed) return;
-      const src = { address: from?.host ?? '', port: from?.port ?? 0 };
-      send({ proto: peer.proto, src, dst: { address: peer.address, port: peer.port }, at, payload: data, correlationId: callIdOf(data), remote: 'dst' });
-    },
+    capture: send,
     async close() {
       closed = true;
       await Promise.all(

@@ -17,7 +17,7 @@ import { createRegistrar } from '../../../services/location/registrar';
 import { header } from '../../../sip/message';
 import { parseMessage } from '../../../sip/parser';
 import { configSchema } from '../../../server/config';
-import { messageConsumers, type MessageConsumers } from '../../../server/message-consumers';
+import { hepTap, messageConsumers, type MessageConsumers } from '../../../server/message-consumers';
 import { createMetrics } from '../../../server/metrics';
 import { loadFlows, startSipServer, type SipServer } from '../../../server/sip-server';
 import { UdpUa, rand, sipRequest, sipResponse, type Ua } from './ua';
@@ -242,7 +242,14 @@ describe('HEP capture failures never reach the SIP path', () => {
       log: { log: (level, message) => lines.push(`${level} ${message}`) },
     });
     await sender.ready;
-    const server = await startSipServer({ service: loadFlows(FLOWS).service, ctx: ctx(), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test', tap: sender });
+    const server = await startSipServer({
+      service: loadFlows(FLOWS).service,
+      ctx: ctx(),
+      host: '127.0.0.1',
+      port: 0,
+      defaultLogic: 'proxy-test',
+      tap: hepTap(sender),
+    });
     try {
       expect(await register(server)).toBe(200);
       expect(await register(server)).toBe(200);
@@ -266,7 +273,14 @@ describe('HEP capture failures never reach the SIP path', () => {
     const errors: unknown[] = [];
     const onError = (e: unknown) => errors.push(e);
     process.on('uncaughtException', onError);
-    const server = await startSipServer({ service: loadFlows(FLOWS).service, ctx: ctx(), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test', tap: sender });
+    const server = await startSipServer({
+      service: loadFlows(FLOWS).service,
+      ctx: ctx(),
+      host: '127.0.0.1',
+      port: 0,
+      defaultLogic: 'proxy-test',
+      tap: hepTap(sender),
+    });
     try {
       for (let i = 0; i < 3; i++) expect(await register(server)).toBe(200);
       // each copy handed to the kernel (or refused) is settled: its callback ran
