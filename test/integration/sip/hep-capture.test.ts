@@ -295,4 +295,19 @@ describe('HEP capture failures never reach the SIP path', () => {
       await sender.close();
     }
   });
+
+  test('beyond maxInFlight pending datagrams, copies are dropped and counted at once, never queued', async () => {
+    const hep = await collector();
+    const sender = createHepSender({ collector: `127.0.0.1:${hep.port}`, captureId: 1, password: null, maxInFlight: 2 });
+    try {
+      const m = { proto: 'udp', src: { address: '127.0.0.1', port: 5060 }, dst: { address: '127.0.0.1', port: 5070 }, at: Date.now(), correlationId: 'x' };
+      for (let i = 0; i < 50; i++) sender.capture({ ...m, payload: Buffer.from(`OPTIONS sip:${i}@x SIP/2.0\r\n\r\n`), remote: 'dst' });
+      expect(sender.stats.dropped.overload).toBe(48);
+      await hep.until((got) => got.length === 2);
+      expect(hep.got.map((d) => (hepjs.decapsulate(d) || { payload: '' }).payload.split(' ')[1])).toEqual(['sip:0@x', 'sip:1@x']);
+    } finally {
+      await sender.close();
+      await hep.close();
+    }
+  });
 });
