@@ -6,7 +6,8 @@
  * leaving from another listener's socket, its responses coming back there).
  */
 import type { LogPort } from '../engine/ports';
-import { fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
+import { createHepSender, type HepSender } from '../services/hep/sender';
+import { callIdOf, fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
 
@@ -25,16 +26,61 @@ export interface MessageConsumers {
 }
 
 export function messageConsumers(config: Config, log?: LogPort, sinks: MessageConsumerSinks = {}): MessageConsumers {
-  void sinks;
-  void config;
   const taps: MessageTap[] = [];
   const closers: Array<() => Promise<void> | void> = [];
+
+  // HEP v3 capture (services/hep): a copy of every message to the collector, fire and forget
+  const hep = config.hep;
+  if (hep.collector !== null) {
+    const { metrics } = sinks;
+    const sender = createHepSender({
+      collector: hep.collector,
+      captureId: hep.captureId,
+      password: hep.password,
+      maxInFlight: hep.maxInFlight,
+      resolveEverySec: hep.resolveEverySec,
+      log,
+      onSent: metrics ? () => metrics.hepSent.inc() : undefined,
+      onDropped: metrics ? (reason) => metrics.hepDropped.inc({ reason }) : undefined,
+    });
+    taps.push(hepTap(sender));
+    closers.push(() => sender.close());
+  }
+
   const runs: RunTap | undefined = undefined;
   return {
     tap: fanOutTaps(taps, (e) => log?.log('error', `message tap failed: ${(e as Error)?.message ?? String(e)}`)),
     runs,
     async close() {
       for (const c of closers) await c();
+    },
+  };
+}
+
+/** The front end's messages as the HEP sender describes them: received from the peer, sent to it; the Call-ID as correlation id. */
+export function hepTap(sender: HepSender): MessageTap {
+  return {
+    received(data, peer, local, at) {
+      sender.capture({
+        proto: peer.proto,
+        src: { address: peer.address, port: peer.port },
+        dst: { address: local.address, port: local.port },
+        at,
+        payload: data,
+        correlationId: callIdOf(data),
+        remote: 'src',
+      });
+    },
+    sent(data, peer, from, at) {
+      sender.capture({
+        proto: peer.proto,
+        src: { address: from?.host ?? '', port: from?.port ?? 0 },
+        dst: { address: peer.address, port: peer.port },
+        at,
+        payload: data,
+        correlationId: callIdOf(data),
+        remote: 'dst',
+      });
     },
   };
 }
