@@ -28,6 +28,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { LogPort } from '../../engine/ports';
+import { parseCollectorAddress } from '../collector-address';
 import { encodeHep, type HepAgent, type HepMessage } from './encode';
 
 export const HEP_DEFAULT_PORT = 9060;
@@ -36,19 +37,7 @@ export const HEP_DEFAULT_PORT = 9060;
 export type HepDropReason = 'unresolved' | 'overload' | 'send_error' | 'too_large' | 'address';
 
 /** `host:port`, `[v6]:port`, `v6` or `host` (port 9060) → parts; throws naming the text when it is not one. */
-export function parseHepCollector(target: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(target);
-  let host = m?.[1] ?? m?.[2];
-  let port = m?.[3] === undefined ? HEP_DEFAULT_PORT : Number(m[3]);
-  if (!m && isIP(target) === 6) {
-    host = target;
-    port = HEP_DEFAULT_PORT;
-  }
-  if (!host || port < 1 || port > 65535 || (m?.[1] !== undefined && isIP(m[1]) !== 6)) {
-    throw new Error(`"${target}" is not host:port, [ipv6]:port or a host`);
-  }
-  return { host, port };
-}
+export const parseHepCollector = (target: string): { host: string; port: number } => parseCollectorAddress(target, HEP_DEFAULT_PORT);
 
 export interface HepSenderOptions extends HepAgent {
   /** The collector, as parseHepCollector reads it. */
