@@ -5,7 +5,9 @@
  */
 import type { DirectoryTable, FlowDetail, FlowSummary, NodeTypeInfo, Problem } from './api';
 import { addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
-import type { Highlight } from './Simulate';
+import type { OpenRun } from './CallRun';
+import type { SimulatorPreset } from './Simulate';
+import { pathHighlight, splitPasses, type Highlight } from './trace';
 
 export interface Open {
   /** Which load of a document this is (a save answered for another load leaves the open one alone). */
@@ -31,7 +33,9 @@ export interface Status {
   text: string;
 }
 
-export type RightTab = 'inspector' | 'simulate';
+export type RightTab = 'inspector' | 'simulate' | 'run';
+/** The editor (flows, canvas, panels) or the Calls view (recorded calls). */
+export type View = 'editor' | 'calls';
 
 export interface DesignerState {
   token: string | null;
@@ -57,6 +61,11 @@ export interface DesignerState {
   newName: string;
   /** Documents loaded so far (the next Open's session). */
   sessions: number;
+  view: View;
+  /** A recorded call's logic run shown in the editor (its path lit, its steps in the "Run" tab). */
+  run: OpenRun | null;
+  /** The call descriptor a run's "Replay in simulator" put into the simulator. */
+  simPreset: SimulatorPreset | null;
 }
 
 export type Action =
@@ -97,7 +106,13 @@ export type Action =
   | { type: 'select'; ids: string[] }
   | { type: 'focusNode'; id: string }
   | { type: 'rightTab'; tab: RightTab }
-  | { type: 'highlight'; highlight: Highlight | null };
+  | { type: 'highlight'; highlight: Highlight | null }
+  | { type: 'view'; view: View }
+  /** A recorded run opened on the canvas (the run's flow and logic already open): path lit, "Run" tab shown. */
+  | { type: 'runOpened'; run: OpenRun }
+  | { type: 'runClosed' }
+  /** A recorded run's call descriptor into the simulator, shown on the logic open. */
+  | { type: 'replay'; cd: Record<string, unknown>; label: string };
 
 export function initialState(token: string | null): DesignerState {
   return {
@@ -120,6 +135,9 @@ export function initialState(token: string | null): DesignerState {
     highlight: null,
     newName: '',
     sessions: 0,
+    view: 'editor',
+    run: null,
+    simPreset: null,
   };
 }
 
@@ -293,5 +311,16 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
       return { ...s, rightTab: a.tab };
     case 'highlight':
       return { ...s, highlight: a.highlight };
+    case 'view':
+      return { ...s, view: a.view };
+    case 'runOpened': {
+      const trace = a.run.run.path;
+      const highlight = pathHighlight(splitPasses([{ input: a.run.run.input, trace }]), a.run.run.logicId);
+      return { ...s, view: 'editor', run: a.run, rightTab: 'run', highlight };
+    }
+    case 'runClosed':
+      return { ...s, run: null, rightTab: s.rightTab === 'run' ? 'inspector' : s.rightTab, highlight: null };
+    case 'replay':
+      return { ...s, view: 'editor', rightTab: 'simulate', highlight: null, simPreset: { seq: (s.simPreset?.seq ?? 0) + 1, cd: a.cd, label: a.label } };
   }
 }
