@@ -107,10 +107,20 @@ export function App() {
           sipflow <span>designer</span>
         </div>
         <nav className="views" aria-label="views">
-          <button className={view === 'editor' ? 'on' : ''} aria-pressed={view === 'editor'} onClick={() => dispatch({ type: 'view', view: 'editor' })} data-testid="view-editor">
+          <button
+            className={view === 'editor' ? 'on' : ''}
+            aria-pressed={view === 'editor'}
+            onClick={() => dispatch({ type: 'view', view: 'editor' })}
+            data-testid="view-editor"
+          >
             Flows
           </button>
-          <button className={view === 'calls' ? 'on' : ''} aria-pressed={view === 'calls'} onClick={() => dispatch({ type: 'view', view: 'calls' })} data-testid="view-calls">
+          <button
+            className={view === 'calls' ? 'on' : ''}
+            aria-pressed={view === 'calls'}
+            onClick={() => dispatch({ type: 'view', view: 'calls' })}
+            data-testid="view-calls"
+          >
             Calls
           </button>
         </nav>

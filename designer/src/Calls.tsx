@@ -330,7 +330,12 @@ export function Calls({ api, active, onOpenRun, onReplay }: Props) {
                         <button className="small" onClick={() => onOpenRun(detail, i)} data-testid="run-open" title="open the flow with this run's path">
                           Open path
                         </button>{' '}
-                        <button className="small" onClick={() => onReplay(detail, i)} data-testid="run-replay" title="copy its call descriptor into the simulator">
+                        <button
+                          className="small"
+                          onClick={() => onReplay(detail, i)}
+                          data-testid="run-replay"
+                          title="copy its call descriptor into the simulator"
+                        >
                           Replay in simulator
                         </button>
                       </td>

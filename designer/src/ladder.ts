@@ -58,11 +58,7 @@ export function buildLadder(messages: HistoryMessage[]): Ladder {
   for (const m of messages) for (const a of [m.src, m.dst]) if (!seen.includes(a)) seen.push(a);
   const theirs = seen.filter((a) => !ours.has(a));
   const first = messages.length ? (ours.has(messages[0].src) ? messages[0].dst : messages[0].src) : undefined;
-  const order = [
-    ...theirs.filter((a) => a === first),
-    ...seen.filter((a) => ours.has(a)),
-    ...theirs.filter((a) => a !== first),
-  ];
+  const order = [...theirs.filter((a) => a === first), ...seen.filter((a) => ours.has(a)), ...theirs.filter((a) => a !== first)];
   const columns = order.map((address) => ({ address, ours: ours.has(address), label: ours.has(address) ? 'sipflow' : address }));
   const col = new Map(order.map((a, i) => [a, i]));
   const t0 = messages[0]?.at ?? 0;

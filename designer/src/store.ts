@@ -3,7 +3,7 @@
  * the ones made when an API call returns, so an answer updates the state as it is then (never a
  * copy taken before the `await`). Document edits are computed here from the present document.
  */
-import type { DirectoryTable, FlowDetail, FlowSummary, NodeTypeInfo, Problem } from './api';
+import type { DirectoryTable, FlowDetail, FlowSummary, HistoryRun, NodeTypeInfo, Problem } from './api';
 import { addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
 import type { OpenRun } from './CallRun';
 import type { SimulatorPreset } from './Simulate';
@@ -112,7 +112,7 @@ export type Action =
   | { type: 'runOpened'; run: OpenRun }
   | { type: 'runClosed' }
   /** A recorded run's call descriptor into the simulator, shown on the logic open. */
-  | { type: 'replay'; cd: Record<string, unknown>; label: string };
+  | { type: 'replay'; run: HistoryRun; cd: Record<string, unknown>; label: string };
 
 export function initialState(token: string | null): DesignerState {
   return {
@@ -194,6 +194,18 @@ function duplicate(s: DesignerState): DesignerState {
     copies.push({ ...structuredClone(e.node), id: nid, name: `${e.node.name ?? ''} copy`, x: (Number(e.node.x) || 0) + 40, y: (Number(e.node.y) || 0) + 40 });
   }
   return commit(s, (d) => addNodes(d, logicId, copies), { selected: copies.map((c) => nodeKey(c.id)) });
+}
+
+/** The state with a recorded run's logic chosen, or why it cannot be: its flow is not the one open, or lacks the logic. */
+function showRunLogic(s: DesignerState, run: HistoryRun): DesignerState | string {
+  const doc = docOf(s);
+  if (run.flow !== null && s.open?.name !== run.flow)
+    return s.flows.some((f) => f.name === run.flow)
+      ? `flow "${run.flow}" of the run is not open`
+      : `flow "${run.flow}" of the run is not in the flows store (deleted or renamed since)`;
+  if (!doc) return 'the run names no flow: open the flow it ran in first';
+  if (!doc[run.logicId]) return `logic ${run.logicId} (“${run.logic}”) is not in flow ${s.open?.name}`;
+  return s.logicId === run.logicId ? s : { ...s, logicId: run.logicId, selected: [] };
 }
 
 export function reducer(s: DesignerState, a: Action): DesignerState {
@@ -314,13 +326,17 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
     case 'view':
       return { ...s, view: a.view };
     case 'runOpened': {
-      const trace = a.run.run.path;
-      const highlight = pathHighlight(splitPasses([{ input: a.run.run.input, trace }]), a.run.run.logicId);
-      return { ...s, view: 'editor', run: a.run, rightTab: 'run', highlight };
+      const shown = showRunLogic(s, a.run.run);
+      if (typeof shown === 'string') return { ...s, status: { kind: 'error', text: shown } };
+      const highlight = pathHighlight(splitPasses([{ input: a.run.run.input, trace: a.run.run.path }]), a.run.run.logicId);
+      return { ...shown, view: 'editor', run: a.run, rightTab: 'run', highlight };
     }
     case 'runClosed':
       return { ...s, run: null, rightTab: s.rightTab === 'run' ? 'inspector' : s.rightTab, highlight: null };
-    case 'replay':
-      return { ...s, view: 'editor', rightTab: 'simulate', highlight: null, simPreset: { seq: (s.simPreset?.seq ?? 0) + 1, cd: a.cd, label: a.label } };
+    case 'replay': {
+      const shown = showRunLogic(s, a.run);
+      if (typeof shown === 'string') return { ...s, status: { kind: 'error', text: shown } };
+      return { ...shown, view: 'editor', rightTab: 'simulate', highlight: null, simPreset: { seq: (s.simPreset?.seq ?? 0) + 1, cd: a.cd, label: a.label } };
+    }
   }
 }
