@@ -6,13 +6,16 @@
  * leaving from another listener's socket, its responses coming back there).
  */
 import type { LogPort } from '../engine/ports';
-import { fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
+import { CallRecorder, type CallDetail } from '../services/history';
+import { callIdOf, fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
 
 export interface MessageConsumerSinks {
   /** This thread's metrics. */
   metrics?: Metrics;
+  /** Call history: where this thread's recorded calls go (the main thread's writer, or the worker's outbox) and the debug filter now; none: no recorder. */
+  history?: { sink: (detail: CallDetail) => void; debugNumbers: readonly string[] };
 }
 
 export interface MessageConsumers {
@@ -20,19 +23,40 @@ export interface MessageConsumers {
   tap?: MessageTap;
   /** The logic runs (FrontEndOptions.runs); undefined: none wanted. */
   runs?: RunTap;
+  /** The call history's recorder (its debug filter is switched at run time). */
+  history?: CallRecorder;
   /** Writes what is pending (a draining thread) and stops the consumers' timers and sockets. */
   close(): Promise<void>;
 }
 
 export function messageConsumers(config: Config, log?: LogPort, sinks: MessageConsumerSinks = {}): MessageConsumers {
-  void sinks;
-  void config;
   const taps: MessageTap[] = [];
   const closers: Array<() => Promise<void> | void> = [];
-  const runs: RunTap | undefined = undefined;
+  let runs: RunTap | undefined;
+
+  // ---- call history (services/history): always there when a sink is, so the debug filter can switch it on
+  let history: CallRecorder | undefined;
+  if (sinks.history !== undefined) {
+    const metrics = sinks.metrics;
+    const recorder = new CallRecorder(
+      { ...config.history, debugNumbers: sinks.history.debugNumbers },
+      {
+        sink: sinks.history.sink,
+        callIdOf,
+        onRecorded: () => metrics?.historyRecorded.inc(),
+        onDropped: (reason) => metrics?.historyDropped.inc({ reason }),
+      },
+    );
+    taps.push(recorder);
+    runs = recorder;
+    history = recorder;
+    closers.push(() => recorder.close());
+  }
+
   return {
     tap: fanOutTaps(taps, (e) => log?.log('error', `message tap failed: ${(e as Error)?.message ?? String(e)}`)),
     runs,
+    history,
     async close() {
       for (const c of closers) await c();
     },
