@@ -247,7 +247,7 @@ export function Calls({ api, active, onOpenRun, onReplay }: Props) {
               >
                 <td>{when(c.startedAt)}</td>
                 <td>{c.method}</td>
-                <td>{c.calling !== null || c.called !== null ? `${c.calling ?? '?'} → ${c.called ?? '?'}` : (c.aor ?? '')}</td>
+                <td>{c.method === 'REGISTER' || (c.calling === null && c.called === null) ? (c.aor ?? '') : `${c.calling ?? '?'} → ${c.called ?? '?'}`}</td>
                 <td>
                   <span className={`pill call-${c.outcome}`}>{c.outcome}</span>
                 </td>

@@ -8,7 +8,7 @@ import { useMemo, useRef } from 'react';
 import type { HistoryMessage } from './api';
 import { buildLadder, formatOffset } from './ladder';
 
-const COL = 210;
+const COL = 250;
 const LEFT = 80;
 const TOP = 48;
 const ROW = 36;
@@ -86,8 +86,8 @@ export function Ladder({ messages, selected, onSelect }: Props) {
                 }
               }}
             >
-              {/* a wide transparent band: the arrow is easy to hit */}
-              <rect x={Math.min(x1, x2) - 4} y={y - ROW / 2} width={Math.abs(x2 - x1) + 8} height={ROW} className="ladder-hit" />
+              {/* a transparent band from the time offset to the arrow's far end: easy to hit, and the whole of the row's box */}
+              <rect x={0} y={y - ROW / 2} width={Math.max(x1, x2) + 6} height={ROW} className="ladder-hit" />
               <text x={4} y={y + 4} className="ladder-time">
                 {formatOffset(a.offsetMs)}
               </text>

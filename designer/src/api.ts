@@ -146,11 +146,11 @@ export class Api {
   simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean; now?: string }) {
     return this.json<SimulateResult>('POST', '/api/v1/simulate', JSON.stringify(body));
   }
-  calls(q: CallQuery) {
+  async calls(q: CallQuery): Promise<CallSummary[]> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') params.set(k, String(v));
     const qs = params.toString();
-    return this.json<CallSummary[]>('GET', `/api/v1/calls${qs ? `?${qs}` : ''}`);
+    return (await this.json<{ calls: CallSummary[] }>('GET', `/api/v1/calls${qs ? `?${qs}` : ''}`)).calls;
   }
   call(callId: string) {
     return this.json<CallDetail>('GET', `/api/v1/calls/${encodeURIComponent(callId)}`);
