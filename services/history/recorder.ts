@@ -146,37 +146,32 @@ export function callIdHash32(callId: string): number {
   return h >>> 0;
 }
 
+/** Where the header section ends (the body, if any, follows). */
+function headEnd(text: string): number {
+  const crlf = text.indexOf('\r\n\r\n');
+  if (crlf >= 0) return crlf;
+  const lf = text.indexOf('\n\n');
+  return lf >= 0 ? lf : text.length;
+}
+
 /** Digest `response=` and `cnonce=` values of the credentials header lines (and their folded continuations). */
 const CREDENTIALS_LINE = /^(?:authorization|proxy-authorization)\s*:/i;
 const DIGEST_SECRET = /\b(response|cnonce)(\s*=\s*)("(?:[^"\\]|\\.)*"?|[^\s,]*)/gi;
 
 export function redactMessageText(text: string): string {
-  const end = text.search(/\r?\n\r?\n/);
-  const head = end < 0 ? text : text.slice(0, end);
-  if (!/authorization/i.test(head)) return text;
-  const lines = head.split('\n');
+  const end = headEnd(text);
+  const lines = text.slice(0, end).split('\n');
   let inCredentials = false;
+  let changed = false;
   for (let i = 1; i < lines.length; i++) {
     const l = lines[i];
     if (l[0] !== ' ' && l[0] !== '\t') inCredentials = CREDENTIALS_LINE.test(l);
-    if (inCredentials)
+    if (inCredentials) {
       lines[i] = l.replace(DIGEST_SECRET, (_m, name: string, eq: string, v: string) => `${name}${eq}${v.startsWith('"') ? `"${REDACTED}"` : REDACTED}`);
+      changed = true;
+    }
   }
-  return end < 0 ? lines.join('\n') : lines.join('\n') + text.slice(end);
-}
-
-/** The header section's lines of a message (not its body), and the first line. */
-function headLines(text: string): string[] {
-  const end = text.search(/\r?\n\r?\n/);
-  return (end < 0 ? text : text.slice(0, end)).split(/\r?\n/);
-}
-
-function headerValue(lines: string[], names: readonly string[]): string | undefined {
-  for (let i = 1; i < lines.length; i++) {
-    const colon = lines[i].indexOf(':');
-    if (colon > 0 && names.includes(lines[i].slice(0, colon).trim().toLowerCase())) return lines[i].slice(colon + 1).trim();
-  }
-  return undefined;
+  return changed ? lines.join('\n') + text.slice(end) : text;
 }
 
 /** user@host of a From / To value, or null. */
@@ -186,22 +181,41 @@ function aorOf(value: string | undefined): string | null {
   return uri === null || uri.user === null ? null : `${uri.user}@${uri.host}`;
 }
 
+/** What the summary reads of a message, in one pass over its header lines. */
 interface Parsed {
   firstLine: string;
   method: string;
   status: number | null;
-  lines: string[];
+  from?: string;
+  to?: string;
+  /** An Authorization or Proxy-Authorization header is there (then the text is redacted). */
+  credentials: boolean;
 }
 
 function parse(text: string): Parsed {
-  const lines = headLines(text);
-  const firstLine = lines[0] ?? '';
-  const m = /^SIP\/2\.0\s+(\d{3})/.exec(firstLine);
-  if (m) {
-    const cseq = headerValue(lines, ['cseq']);
-    return { firstLine, method: cseq?.split(/\s+/)[1] ?? '', status: Number(m[1]), lines };
+  const lines = text.slice(0, headEnd(text)).split('\n');
+  const firstLine = lines[0].trimEnd();
+  const p: Parsed = { firstLine, method: '', status: null, credentials: false };
+  let cseq: string | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i];
+    const c = l.charCodeAt(0) | 0x20;
+    // only the headers read here: CSeq, From / f, To / t, (Proxy-)Authorization
+    if (c !== 0x63 && c !== 0x66 && c !== 0x74 && c !== 0x61 && c !== 0x70) continue;
+    const colon = l.indexOf(':');
+    if (colon <= 0) continue;
+    const name = l.slice(0, colon).trim().toLowerCase();
+    if (name === 'cseq') cseq ??= l.slice(colon + 1).trim();
+    else if (name === 'from' || name === 'f') p.from ??= l.slice(colon + 1).trim();
+    else if (name === 'to' || name === 't') p.to ??= l.slice(colon + 1).trim();
+    else if (name === 'authorization' || name === 'proxy-authorization') p.credentials = true;
   }
-  return { firstLine, method: firstLine.split(' ')[0] ?? '', status: null, lines };
+  if (firstLine.startsWith('SIP/2.0 ')) {
+    const status = Number(firstLine.slice(8, 11));
+    p.status = Number.isInteger(status) ? status : null;
+    p.method = cseq?.split(/\s+/)[1] ?? '';
+  } else p.method = firstLine.slice(0, Math.max(0, firstLine.indexOf(' ')));
+  return p;
 }
 
 /** How a call ended, from its summary state (record.ts CallOutcome). */
@@ -384,9 +398,9 @@ export class CallRecorder {
         if (st.method === null) st.method = p.method;
         if (st.source === '') {
           st.source = m.s.src;
-          st.aor = aorOf(headerValue(p.lines, p.method === 'REGISTER' ? ['to', 't'] : ['from', 'f']));
+          st.aor = aorOf(p.method === 'REGISTER' ? p.to : p.from);
         }
-        if (p.method === st.method) st.credentials = headerValue(p.lines, ['authorization', 'proxy-authorization']) !== undefined;
+        if (p.method === st.method) st.credentials = p.credentials;
       } else if (!m.s.in && p.status !== null && p.status >= 200 && p.method === st.method) {
         st.status = p.status;
       }
@@ -396,9 +410,14 @@ export class CallRecorder {
     this.remembered.set(e.callId, st);
     const messages = parsed.map(({ s, text, p }) => this.message(s, text, p!));
     const runs = e.runs.map(historyRun);
-    const times = [...e.seen.map((s) => s.at), ...e.runs.map((r) => r.at)];
-    const first = times.length > 0 ? Math.min(...times) : e.last;
-    const last = times.length > 0 ? Math.max(...times) : e.last;
+    let first = Infinity;
+    let last = -Infinity;
+    for (const x of [e.seen, e.runs])
+      for (const { at } of x) {
+        if (at < first) first = at;
+        if (at > last) last = at;
+      }
+    if (first === Infinity) first = last = e.last;
     this.o.sink({
       callId: e.callId,
       startedAt: new Date(first).toISOString(),
@@ -421,7 +440,7 @@ export class CallRecorder {
   }
 
   private message(s: Seen, raw: string, p: Parsed): HistoryMessage {
-    let text = redactMessageText(raw);
+    let text = p.credentials ? redactMessageText(raw) : raw;
     let truncated = false;
     if (Buffer.byteLength(text) > this.c.maxMessageBytes) {
       text = Buffer.from(text).subarray(0, this.c.maxMessageBytes).toString('utf8');

@@ -158,6 +158,8 @@ describe('rollback', () => {
     const left = await knex('information_schema.schemata').where({ schema_name: 'registration' });
     expect(left).toEqual([]);
     expect(await knex.schema.hasTable('cdrs')).toBe(false);
-    expect(await migrate(knex)).toHaveLength(2);
+    expect(await knex.schema.hasTable('call_history')).toBe(false);
+    expect(await knex.schema.hasTable('call_history_segments')).toBe(false);
+    expect(await migrate(knex)).toHaveLength(3);
   });
 });

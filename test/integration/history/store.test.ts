@@ -30,10 +30,44 @@ function segment(callId: string, at: number, over: Partial<CallDetail> = {}): Ca
     messageCount: 2,
     runCount: 1,
     messages: [
-      { at, direction: 'in', transport: 'udp', src: '192.0.2.10:5062', dst: '127.0.0.1:5060', method: 'INVITE', status: null, firstLine: text.split('\r\n')[0], text },
-      { at: at + 100, direction: 'out', transport: 'udp', src: '127.0.0.1:5060', dst: '192.0.2.10:5062', method: 'INVITE', status: 200, firstLine: 'SIP/2.0 200 OK', text: 'SIP/2.0 200 OK\r\n\r\n' },
+      {
+        at,
+        direction: 'in',
+        transport: 'udp',
+        src: '192.0.2.10:5062',
+        dst: '127.0.0.1:5060',
+        method: 'INVITE',
+        status: null,
+        firstLine: text.split('\r\n')[0],
+        text,
+      },
+      {
+        at: at + 100,
+        direction: 'out',
+        transport: 'udp',
+        src: '127.0.0.1:5060',
+        dst: '192.0.2.10:5062',
+        method: 'INVITE',
+        status: 200,
+        firstLine: 'SIP/2.0 200 OK',
+        text: 'SIP/2.0 200 OK\r\n\r\n',
+      },
     ],
-    runs: [{ at, durationMs: 0.5, method: 'INVITE', logicId: '1', logic: 'pbx', flow: 'pbx', input: { calling: 'alice' }, path: [], outcome: 'relay', status: null, where: null }],
+    runs: [
+      {
+        at,
+        durationMs: 0.5,
+        method: 'INVITE',
+        logicId: '1',
+        logic: 'pbx',
+        flow: 'pbx',
+        input: { calling: 'alice' },
+        path: [],
+        outcome: 'relay',
+        status: null,
+        where: null,
+      },
+    ],
     droppedMessages: 0,
     ...over,
   };
@@ -59,11 +93,17 @@ describe.each([
     store = new HistoryStore(knex, config, { timer: false, onWritten: (n) => written.push(n) });
     store.accept(segment('c1', T0 + 1000));
     store.accept(segment('c2', T0 + 2000, { calling: '+3225550100', called: '+3225559999', outcome: 'failed', status: 486 }));
-    store.accept(segment('reg-1', T0 + 3000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'challenged', status: 401 }));
+    store.accept(
+      segment('reg-1', T0 + 3000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'challenged', status: 401 }),
+    );
     // a second segment of reg-1 in the same batch, then a third in a later one: one call
-    store.accept(segment('reg-1', T0 + 4000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'success', status: 200 }));
+    store.accept(
+      segment('reg-1', T0 + 4000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'success', status: 200 }),
+    );
     await store.idle();
-    store.accept(segment('reg-1', T0 + 500_000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'success', status: 200 }));
+    store.accept(
+      segment('reg-1', T0 + 500_000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'success', status: 200 }),
+    );
     store.accept(segment("it's; DROP TABLE call_history; --", T0 + 5000));
     await store.idle();
   }, 60_000);
