@@ -61,17 +61,20 @@ export function secretVariables(doc: SlidDocument, registry: NodeRegistry, known
   return secrets;
 }
 
-const NONE: ReadonlySet<string> = new Set();
+/** A service's secret variables (CompiledService.secrets), or anything that answers the same question. */
+export type SecretSet = Pick<ReadonlySet<string>, 'has'>;
+
+const NONE: SecretSet = new Set<string>();
 
 /** True when variable `name` is a secret under `secrets` (a service's set) or by its name. */
-export function isSecretVariable(name: string, secrets: ReadonlySet<string> = NONE): boolean {
+export function isSecretVariable(name: string, secrets: SecretSet = NONE): boolean {
   return secrets.has(name) || SECRET_NAME.test(name);
 }
 
 const isCredentials = (v: unknown): boolean => typeof v === 'string' && DIGEST_CREDENTIALS.test(v);
 
 /** A variable's value as an API answer may show it. */
-export function redactValue(name: string, value: CdValue, secrets: ReadonlySet<string> = NONE): CdValue {
+export function redactValue(name: string, value: CdValue, secrets: SecretSet = NONE): CdValue {
   if (value === null || value === undefined) return value;
   if (isSecretVariable(name, secrets) || isCredentials(value)) return REDACTED;
   if (Array.isArray(value)) {
@@ -89,7 +92,7 @@ export function redactValue(name: string, value: CdValue, secrets: ReadonlySet<s
 }
 
 /** Variables with every secret replaced by REDACTED (a copy; `vars` is left alone). */
-export function redactVariables<T extends Record<string, unknown>>(vars: T, secrets: ReadonlySet<string> = NONE): T {
+export function redactVariables<T extends Record<string, unknown>>(vars: T, secrets: SecretSet = NONE): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(vars)) out[k] = redactValue(k, v as CdValue, secrets);
   return out as T;
@@ -106,7 +109,7 @@ export function redactHeaders<T extends Record<string, unknown>>(headers: T): T 
 }
 
 /** The JSON of a call descriptor (`callDescriptorJson`: variables + `headers`) with its secrets redacted. */
-export function redactCallDescriptorJson(json: Record<string, unknown>, secrets: ReadonlySet<string> = NONE): Record<string, unknown> {
+export function redactCallDescriptorJson(json: Record<string, unknown>, secrets: SecretSet = NONE): Record<string, unknown> {
   const { headers, ...vars } = json;
   const out = redactVariables(vars, secrets);
   if (headers !== undefined) out.headers = headers !== null && typeof headers === 'object' ? redactHeaders(headers as Record<string, unknown>) : headers;
@@ -114,6 +117,6 @@ export function redactCallDescriptorJson(json: Record<string, unknown>, secrets:
 }
 
 /** A trace whose steps' `set` carry no secret. */
-export function redactTrace(trace: TraceStep[], secrets: ReadonlySet<string> = NONE): TraceStep[] {
+export function redactTrace(trace: TraceStep[], secrets: SecretSet = NONE): TraceStep[] {
   return trace.map((step) => (step.set ? { ...step, set: redactVariables(step.set, secrets) } : step));
 }

@@ -759,7 +759,7 @@ export const configSchema = z
           .max(100)
           .default([])
           .describe(
-            'recorded whatever the mode: requests whose calling or called number, or AoR user, is one of these (the debug filter; replaced at run time by PUT /api/v1/calls/debug-filter, which lasts until a restart)',
+            'recorded whatever the mode: requests whose calling or called number or From / To / Request-URI user is one of these, or whose From / To / Request-URI user@host is (the debug filter; replaced at run time by PUT /api/v1/calls/debug-filter, which lasts until a restart)',
           ),
         maxMessagesPerCall: z.number().int().min(4).max(10000).default(200).describe('SIP messages kept per call; later ones are counted, not kept'),
         maxMessageBytes: z.number().int().min(512).max(65535).default(8192).describe('a longer SIP message is kept cut to this size'),
@@ -776,15 +776,20 @@ export const configSchema = z
           .max(3600)
           .default(4)
           .describe('a call with no message for this long is written; a later message of its Call-ID (a BYE, a re-REGISTER) is added to the same call'),
-        maxAgeDays: z.number().min(0.001).max(3650).default(7).describe('retention: records older than this are deleted (checked every purgeEverySec)'),
+        maxAgeDays: z
+          .number()
+          .min(0.001)
+          .max(3650)
+          .default(7)
+          .describe('retention: calls whose last message is older than this are deleted (checked every purgeEverySec)'),
         maxBytes: z
           .number()
           .int()
           .min(1048576)
           .default(1073741824)
-          .describe('retention: the stored messages and runs together at most, bytes; the oldest calls are deleted first'),
+          .describe('retention: the stored messages and runs together at most, bytes (their JSON); the calls with the oldest last message are deleted first'),
         purgeEverySec: z.number().int().min(1).max(86400).default(300).describe('how often retention runs'),
-        batchSize: z.number().int().min(1).max(5000).default(200).describe('calls per database write'),
+        batchSize: z.number().int().min(1).max(5000).default(200).describe('recorded calls (segments) per database write'),
         flushMs: z.number().int().min(1).max(60000).default(1000).describe('a finished call waits at most this long before its batch is written'),
         backlogMax: z
           .number()

@@ -7,6 +7,7 @@
  */
 import type { LogPort } from '../engine/ports';
 import { createHepSender, type HepSender } from '../services/hep/sender';
+import { CallRecorder, type CallDetail } from '../services/history';
 import { callIdOf, fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
 import type { Config } from './config';
 import type { Metrics } from './metrics';
@@ -14,6 +15,8 @@ import type { Metrics } from './metrics';
 export interface MessageConsumerSinks {
   /** This thread's metrics. */
   metrics?: Metrics;
+  /** Call history: where this thread's recorded calls go (the main thread's writer, or the worker's outbox) and the debug filter now; none: no recorder. */
+  history?: { sink: (detail: CallDetail) => void; debugNumbers: readonly string[] };
 }
 
 export interface MessageConsumers {
@@ -21,6 +24,8 @@ export interface MessageConsumers {
   tap?: MessageTap;
   /** The logic runs (FrontEndOptions.runs); undefined: none wanted. */
   runs?: RunTap;
+  /** The call history's recorder (its debug filter is switched at run time). */
+  history?: CallRecorder;
   /** Writes what is pending (a draining thread) and stops the consumers' timers and sockets. */
   close(): Promise<void>;
 }
@@ -28,6 +33,7 @@ export interface MessageConsumers {
 export function messageConsumers(config: Config, log?: LogPort, sinks: MessageConsumerSinks = {}): MessageConsumers {
   const taps: MessageTap[] = [];
   const closers: Array<() => Promise<void> | void> = [];
+  let runs: RunTap | undefined;
 
   // HEP v3 capture (services/hep): a copy of every message to the collector, fire and forget
   const hep = config.hep;
@@ -47,10 +53,30 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
     closers.push(() => sender.close());
   }
 
-  const runs: RunTap | undefined = undefined;
+
+  // ---- call history (services/history): always there when a sink is, so the debug filter can switch it on
+  let history: CallRecorder | undefined;
+  if (sinks.history !== undefined) {
+    const metrics = sinks.metrics;
+    const recorder = new CallRecorder(
+      { ...config.history, debugNumbers: sinks.history.debugNumbers },
+      {
+        sink: sinks.history.sink,
+        callIdOf,
+        onRecorded: () => metrics?.historyRecorded.inc(),
+        onDropped: (reason) => metrics?.historyDropped.inc({ reason }),
+      },
+    );
+    taps.push(recorder);
+    runs = recorder;
+    history = recorder;
+    closers.push(() => recorder.close());
+  }
+
   return {
     tap: fanOutTaps(taps, (e) => log?.log('error', `message tap failed: ${(e as Error)?.message ?? String(e)}`)),
     runs,
+    history,
     async close() {
       for (const c of closers) await c();
     },

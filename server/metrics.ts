@@ -28,6 +28,9 @@
  *   sipflow_hep_sent_total                               SIP messages copied to the HEP collector (hep.collector)
  *   sipflow_hep_dropped_total{reason}                    SIP messages not copied (reason=unresolved|overload|
  *                                                        send_error|too_large|address)
+ *   sipflow_history_recorded_total                       calls (segments) the call history recorded (SIP threads)
+ *   sipflow_history_dropped_total{reason}                not recorded: reason=open_calls (history.maxOpenCalls), backlog (history.backlogMax)
+ *   sipflow_history_written_total                        call history segments written to the database (main thread)
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -54,6 +57,9 @@ export interface Metrics {
   securityBans: Counter<'kind' | 'reason'>;
   securityActiveBans: Gauge<'kind'>;
   cdrsWritten: Counter<'sink'>;
+  historyRecorded: Counter;
+  historyDropped: Counter<'reason'>;
+  historyWritten: Counter;
   cdrsDropped: Counter<'sink'>;
   cdrBacklog: Gauge<'sink'>;
   cdrUntracked: Counter;
@@ -189,6 +195,22 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     setSecuritySource(count) {
       securitySource = count;
     },
+    historyRecorded: new Counter({
+      name: 'sipflow_history_recorded_total',
+      help: 'calls (segments of a Call-ID) the call history recorded and handed to its writer',
+      registers: [registry],
+    }),
+    historyDropped: new Counter({
+      name: 'sipflow_history_dropped_total',
+      help: 'calls the call history did not keep: reason=open_calls (history.maxOpenCalls calls being recorded on the SIP thread), backlog (history.backlogMax segments waiting for the database)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    historyWritten: new Counter({
+      name: 'sipflow_history_written_total',
+      help: 'call history segments written to the directory database',
+      registers: [registry],
+    }),
     cdrsWritten: new Counter({
       name: 'sipflow_cdrs_written_total',
       help: 'call detail records written, by sink (database, file)',

@@ -26,6 +26,7 @@ import { bindingServices } from './connection-bindings';
 import { callConsumers } from './call-consumers';
 import { messageConsumers } from './message-consumers';
 import { openCdrWriter, type CdrWriter } from '../services/accounting';
+import { openHistory, type History } from '../services/history';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
@@ -99,6 +100,7 @@ async function startInProcess(
   flows: FlowsStore,
   security: Security,
   cdrs: CdrWriter | null,
+  history: History,
 ): Promise<{ servers: SipServer[]; close(): Promise<void> }> {
   const resolve = targetOf(flows);
   const servers: SipServer[] = [];
@@ -114,7 +116,8 @@ async function startInProcess(
   // one set of call-event consumers (accounting, call admission control) for every listener
   const calls = callConsumers(config, ctx, log, { cdrs: cdrs ? (r) => cdrs.accept(r) : undefined, metrics });
   // one set of message observers (call history, HEP capture) for every listener
-  const observers = messageConsumers(config, log, { metrics });
+  const observers = messageConsumers(config, log, { metrics, history: { sink: history.store.accept, debugNumbers: history.debug.numbers } });
+  const unsubscribeDebug = history.debug.onChange((numbers) => observers.history?.setDebugNumbers(numbers));
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();
   try {
@@ -145,6 +148,7 @@ async function startInProcess(
     }
   } catch (e) {
     nat.stop();
+    unsubscribeDebug();
     for (const s of servers) await s.close(0);
     await observers.close();
     throw e;
@@ -162,6 +166,7 @@ async function startInProcess(
     servers,
     async close() {
       unsubscribe();
+      unsubscribeDebug();
       nat.stop();
       await Promise.all(servers.map((s) => s.close(SHUTDOWN_GRACE_MS)));
       await observers.close();
@@ -170,9 +175,9 @@ async function startInProcess(
 }
 
 /** The HTTP API (flows, simulate, execute, directory, registrations, health, metrics). */
-async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger, security: Security): Promise<FastifyInstance | null> {
+async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger, security: Security, history: History): Promise<FastifyInstance | null> {
   if (!config.http.enabled) return null;
-  const app = await buildApi({ config, runtime: rt, flows, logger, security: security.guard });
+  const app = await buildApi({ config, runtime: rt, flows, logger, security: security.guard, history });
   await app.listen({ host: config.http.host, port: config.http.port });
   return app;
 }
@@ -200,16 +205,24 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   let api: FastifyInstance | null = null;
   // CDRs of every SIP thread are written here (accounting.*): closed after the SIP threads, before the stores
   const cdrs = config.accounting.enabled ? cdrWriter(config, rt, logger) : null;
+  // the call history of every SIP thread is written here (history.*); the API reads it and switches its debug filter
+  const history = openHistory(config.history, {
+    knex: rt.knex,
+    log: logPort(logger),
+    onWritten: (n) => processMetrics().historyWritten.inc(n),
+    onDropped: (reason) => processMetrics().historyDropped.inc({ reason }),
+  });
   // brute-force and flood defence: one guard for every SIP thread of this process
   let security: Security;
   try {
     security = createSecurity(config.security, { logger, metrics: processMetrics() });
     flows = await openFlows(config, rt, registry, logger);
-    api = await startApi(config, rt, flows, logger, security);
+    api = await startApi(config, rt, flows, logger, security, history);
   } catch (e) {
     await api?.close();
     flows?.close();
     await cdrs?.close();
+    await history.close();
     await rt.close();
     throw e;
   }
@@ -221,6 +234,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
     await api?.close();
     activeFlows.close();
     await cdrs?.close();
+    await history.close();
     processMetrics().setCdrBacklogSource(null);
     await rt.close();
   };
@@ -233,7 +247,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   };
   try {
     if (workers === 1) {
-      const s = await startInProcess(config, rt, logger, activeFlows, security, cdrs);
+      const s = await startInProcess(config, rt, logger, activeFlows, security, cdrs, history);
       const groups = sipListeners(config.sip.listeners);
       sip = {
         listeners: groups.map((l, i) => listening(l, s.servers[i].ports)),
@@ -255,6 +269,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
         onDirectoryWrite: rt.onDirectoryWrite,
         security,
         cdrs: cdrs ?? undefined,
+        history,
       });
       sip = { listeners: threads.listeners, upgradeHandler: (name) => threads.upgradeHandler(name, 'ws'), close: () => threads.close(SHUTDOWN_GRACE_MS) };
     }

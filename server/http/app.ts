@@ -11,21 +11,24 @@
  *   /api/v1/registrations…                             location service
  *   /api/v1/security/bans…                             banned sources and locked usernames (list, lift)
  *   /api/v1/cdrs, /api/v1/cdrs.csv                     call detail records (search, CSV export)
+ *   /api/v1/calls…, /api/v1/calls/debug-filter          call history (list, one call's messages and runs; debug filter)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { RunContext } from '../../engine/types';
 import type { Subscribers } from '../../services/directory';
 import type { Guard } from '../../services/guard';
+import { openHistory, type History } from '../../services/history';
 import type { Config } from '../config';
 import type { FlowsStore } from '../flows';
-import { createLogger, type Logger } from '../logger';
+import { createLogger, logPort, type Logger } from '../logger';
 import { instrumentContext, processMetrics, type Metrics } from '../metrics';
 import { runtimeOptionsFromConfig, type Runtime } from '../runtime';
 import { resolveApiToken, tokenChecker } from './auth';
 import type { ApiDeps } from './deps';
 import { errorHandler } from './errors';
 import { createLocationAdmin, type LocationAdmin } from './location-admin';
+import { callRoutes } from './routes/calls';
 import { cdrRoutes } from './routes/cdrs';
 import { designerPlugin } from './routes/designer';
 import { directoryRoutes } from './routes/directory';
@@ -57,6 +60,8 @@ export interface ApiOptions {
   readyTimeoutMs?: number;
   /** The SIP threads' guard (services/guard) whose bans /api/v1/security/bans lists and lifts; none: an empty list. */
   security?: Guard;
+  /** The call history the SIP threads record into (services/history); default: one over the runtime's directory database, closed with the app. */
+  history?: History;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -89,6 +94,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     limits: o.runtime.limits,
     registrarOptions: runtimeOptionsFromConfig(o.config).registrar ?? {},
     security: o.security ?? null,
+    history: o.history ?? openHistory(o.config.history, { knex: o.runtime.knex, log: logPort(logger) }),
   };
   metrics.setBindingsSource(() => location.count(new Date()));
 
@@ -98,6 +104,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { allErrors: true, allowUnionTypes: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.setErrorHandler(errorHandler);
+  if (o.history === undefined) app.addHook('onClose', () => deps.history.close());
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
   );
@@ -223,6 +230,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       await registrationRoutes(v1, deps);
       await securityRoutes(v1, deps);
       await cdrRoutes(v1, deps);
+      await callRoutes(v1, deps);
     },
     { prefix: API_PREFIX },
   );

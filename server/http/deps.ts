@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { RunContext, RunLimits } from '../../engine/types';
 import type { Subscribers } from '../../services/directory';
 import type { Guard } from '../../services/guard';
+import type { History } from '../../services/history';
 import type { RegistrarOptions } from '../../services/location/registrar';
 import type { Config } from '../config';
 import type { FlowsStore } from '../flows';
@@ -26,4 +27,6 @@ export interface ApiDeps {
   registrarOptions: RegistrarOptions;
   /** The SIP guard (bans and locks), null when the API runs without SIP threads. */
   security: Guard | null;
+  /** The call history: its store (GET /calls) and debug filter (followed by the SIP threads' recorders, when there are any). */
+  history: History;
 }

@@ -32,6 +32,7 @@ import type { Security } from '../security';
 import { bindingServices } from '../connection-bindings';
 import { logPort } from '../logger';
 import type { CdrWriter } from '../../services/accounting';
+import type { History } from '../../services/history';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
 import {
@@ -69,6 +70,8 @@ export interface SipThreadsOptions {
   security?: Security;
   /** The CDR writer (services/accounting) the workers' records go to; none: dropped. */
   cdrs?: CdrWriter;
+  /** The call history (services/history): the workers' recorded calls go to its writer, its debug filter to every worker. */
+  history?: History;
 }
 
 export interface SipThreads {
@@ -238,6 +241,9 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       case 7:
         o.cdrs?.accept(m[1]);
         return;
+      case 8:
+        o.history?.store.accept(m[1]);
+        return;
     }
   }
 
@@ -320,6 +326,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           }
           const locks = security?.guard.activeLocks();
           if (locks?.length) w.postMessage({ t: 'locks', locks, replace: true } satisfies ToWorker);
+          // the debug filter as the API last set it (a worker starts with the configuration's)
+          if (o.history) w.postMessage({ t: 'historyDebug', numbers: [...o.history.debug.numbers] } satisfies ToWorker);
           resolve(w);
           return;
         }
@@ -371,6 +379,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     ? security.onLockChange((username, until) => broadcast({ t: 'locks', locks: [[username, until]], replace: false }))
     : () => undefined;
   // /metrics: this thread's registry plus every worker's (requests and flow latency are counted there)
+  const unsubscribeDebug = o.history ? o.history.debug.onChange((numbers) => broadcast({ t: 'historyDebug', numbers: [...numbers] })) : () => undefined;
   const removeSource = o.metrics.addSource(() =>
     Promise.all(
       slots.map(
@@ -407,6 +416,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         unsubscribeFlows();
         unsubscribeWrites();
         unsubscribeLocks();
+        unsubscribeDebug();
         removeSource();
         for (const t of transports) t.pauseAccepting();
         // Bounded whatever the workers do: graceMs for transactions in progress (a worker behind

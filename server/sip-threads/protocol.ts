@@ -6,6 +6,7 @@ import { LocationUnavailableError } from '../../services/location/types';
 import { DirectoryError } from '../../services/directory/types';
 import type { Config } from '../config';
 import type { CdrRecord } from '../../services/accounting/record';
+import type { CallDetail } from '../../services/history/record';
 
 /**
  * A SIP message for a worker: [kind, bytes, transport (registry id, sip/transports), address, port, listener, local address,
@@ -44,6 +45,9 @@ export type AuthFailure = [6, string, string | null];
 /** A call detail record made by a worker's accounting (services/accounting), for the main thread's writer: [kind, record]. */
 export type CdrItem = [7, CdrRecord];
 
+/** A call (segment) recorded by a worker's call history recorder (services/history), for the main thread's writer: [kind, record]. */
+export type HistoryItem = [8, CallDetail];
+
 export interface FlowText {
   flow: string;
   version: number;
@@ -57,6 +61,8 @@ export type Control =
   | { t: 'metrics'; id: number }
   /** Locked usernames (services/guard/locks.ts): [lower-cased username, until ms; 0 = lifted]; `replace` = the full set. */
   | { t: 'locks'; locks: Array<[string, number]>; replace: boolean }
+  /** The call history's debug filter (PUT /api/v1/calls/debug-filter): the full list; [] = off. */
+  | { t: 'historyDebug'; numbers: string[] }
   | { t: 'drain'; graceMs: number }
   | { t: 'stop' };
 
@@ -64,7 +70,7 @@ export type WorkerEvent = { t: 'ready' } | { t: 'failed'; error: string } | { t:
 
 /** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
 export type ToWorkerItem = InboundSip | StoreReply | RelayedSent;
-export type FromWorkerItem = StoreCall | RelayedSend | StrayMessage | AuthFailure | CdrItem;
+export type FromWorkerItem = StoreCall | RelayedSend | StrayMessage | AuthFailure | CdrItem | HistoryItem;
 export type ToWorker = ToWorkerItem[] | Control;
 export type FromWorker = FromWorkerItem[] | WorkerEvent;
 

@@ -232,7 +232,10 @@ async function start(): Promise<void> {
   // one set of call-event consumers (accounting, call admission control) for every listener of this thread
   const calls = callConsumers(init.config, ctx, log, { cdrs: (r) => outbox.push([7, r]), metrics });
   // and one set of message observers (call history, HEP capture)
-  observers = messageConsumers(init.config, log, { metrics });
+  observers = messageConsumers(init.config, log, {
+    metrics,
+    history: { sink: (detail) => outbox.push([8, detail]), debugNumbers: init.config.history.debugNumbers },
+  });
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
     const sockets = l.sockets.map((s) => ({ transport: transportById(s.transport)!, host: s.host, port: s.port }));
@@ -353,6 +356,9 @@ async function onControl(m: Control): Promise<void> {
     case 'locks':
       if (m.replace) locks.replace(m.locks);
       else for (const [username, until] of m.locks) locks.set(username, until);
+      return;
+    case 'historyDebug':
+      observers?.history?.setDebugNumbers(m.numbers);
       return;
     case 'metrics':
       post({ t: 'metrics', id: m.id, json: await metrics.registry.getMetricsAsJSON() });

@@ -11,15 +11,18 @@
  * the backlog has drained again with how many were dropped), not per record.
  * `close()` writes what is waiting (one more attempt per batch): a graceful shutdown loses nothing
  * that a sink can take.
+ *
+ * Generic over the record (default CdrRecord): the call history (services/history) writes its
+ * calls with the same queue, naming itself in the log lines (`label`).
  */
 import type { LogPort } from '../../engine/ports';
 import type { CdrRecord } from './record';
 
 /** Where records go: one batch at a time; rejects when nothing of the batch was written. */
-export interface CdrSink {
+export interface CdrSink<T = CdrRecord> {
   /** `database`, `file`: in log lines and metric labels. */
   readonly name: string;
-  write(batch: readonly CdrRecord[]): Promise<void>;
+  write(batch: readonly T[]): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -32,13 +35,17 @@ export interface CdrWriterOptions {
   onOverflow?: (sink: string) => void;
   /** A batch written (records count). */
   onWritten?: (sink: string, records: number) => void;
+  /** How log lines name the block and the records; default accounting / CDRs. */
+  label?: { block: string; records: string };
 }
+
+const CDR_LABEL = { block: 'accounting', records: 'CDRs' };
 
 /** The longest wait between two attempts at a failing sink. */
 export const RETRY_MAX_MS = 5000;
 
-class SinkQueue {
-  private backlog: CdrRecord[] = [];
+class SinkQueue<T> {
+  private backlog: T[] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private retryMs = 0;
@@ -48,22 +55,26 @@ class SinkQueue {
   /** Records dropped since start. */
   dropped = 0;
 
+  private readonly l: { block: string; records: string };
+
   constructor(
-    readonly sink: CdrSink,
+    readonly sink: CdrSink<T>,
     private readonly o: CdrWriterOptions,
-  ) {}
+  ) {
+    this.l = o.label ?? CDR_LABEL;
+  }
 
   get waiting(): number {
     return this.backlog.length;
   }
 
-  push(r: CdrRecord): void {
+  push(r: T): void {
     if (this.backlog.length >= this.o.backlogMax) {
       this.dropped++;
       if (this.droppedInEpisode++ === 0)
         this.o.log?.log(
           'error',
-          `accounting: the ${this.sink.name} backlog is full (accounting.backlogMax = ${this.o.backlogMax}): new CDRs are dropped until it drains`,
+          `${this.l.block}: the ${this.sink.name} backlog is full (${this.l.block}.backlogMax = ${this.o.backlogMax}): new ${this.l.records} are dropped until it drains`,
         );
       this.o.onOverflow?.(this.sink.name);
       return;
@@ -94,7 +105,10 @@ class SinkQueue {
             this.retryMs = Math.min(RETRY_MAX_MS, Math.max(this.o.flushMs, this.retryMs * 2, 50));
             if (!this.failing) {
               this.failing = true;
-              this.o.log?.log('error', `accounting: writing CDRs to the ${this.sink.name} failed (${(e as Error).message}); kept in the backlog, retrying`);
+              this.o.log?.log(
+                'error',
+                `${this.l.block}: writing ${this.l.records} to the ${this.sink.name} failed (${(e as Error).message}); kept in the backlog, retrying`,
+              );
             }
             this.schedule(this.retryMs);
             return;
@@ -104,11 +118,14 @@ class SinkQueue {
           this.retryMs = 0;
           if (this.failing) {
             this.failing = false;
-            this.o.log?.log('info', `accounting: writing CDRs to the ${this.sink.name} again (${this.backlog.length} still waiting)`);
+            this.o.log?.log('info', `${this.l.block}: writing ${this.l.records} to the ${this.sink.name} again (${this.backlog.length} still waiting)`);
           }
         }
         if (this.droppedInEpisode > 0) {
-          this.o.log?.log('warn', `accounting: the ${this.sink.name} backlog has drained; ${this.droppedInEpisode} CDRs were dropped while it was full`);
+          this.o.log?.log(
+            'warn',
+            `${this.l.block}: the ${this.sink.name} backlog has drained; ${this.droppedInEpisode} ${this.l.records} were dropped while it was full`,
+          );
           this.droppedInEpisode = 0;
         }
       } finally {
@@ -127,7 +144,8 @@ class SinkQueue {
     await this.drain();
     if (this.timer !== null) clearTimeout(this.timer); // the last attempt failed: no retry after close
     this.timer = null;
-    if (this.backlog.length > 0) this.o.log?.log('error', `accounting: ${this.backlog.length} CDRs could not be written to the ${this.sink.name} at shutdown`);
+    if (this.backlog.length > 0)
+      this.o.log?.log('error', `${this.l.block}: ${this.backlog.length} ${this.l.records} could not be written to the ${this.sink.name} at shutdown`);
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     await this.sink.close?.();
   }
@@ -139,16 +157,16 @@ class SinkQueue {
   }
 }
 
-export class CdrWriter {
-  private readonly queues: SinkQueue[];
+export class CdrWriter<T = CdrRecord> {
+  private readonly queues: SinkQueue<T>[];
   private closed = false;
 
-  constructor(sinks: readonly CdrSink[], o: CdrWriterOptions) {
+  constructor(sinks: readonly CdrSink<T>[], o: CdrWriterOptions) {
     this.queues = sinks.map((s) => new SinkQueue(s, o));
   }
 
   /** Takes a record (never blocks, never throws). */
-  accept(r: CdrRecord): void {
+  accept(r: T): void {
     if (this.closed) return;
     for (const q of this.queues) q.push(r);
   }

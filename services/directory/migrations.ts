@@ -71,7 +71,51 @@ const cdrTable: Migration = {
   },
 };
 
-const MIGRATIONS: Migration[] = [registrationTables, cdrTable];
+/**
+ * The call history (services/history/store.ts): one row per Call-ID with the columns the list
+ * filters on, and one row per recorded segment (messages and runs as JSON) appended to it.
+ */
+const callHistoryTables: Migration = {
+  name: 'directory_003_call_history',
+  async up(knex) {
+    await knex.schema.createTable('call_history', (t) => {
+      t.text('call_id').primary();
+      t.timestamp('started_at', { useTz: true }).notNullable();
+      t.timestamp('ended_at', { useTz: true }).notNullable();
+      t.text('method').notNullable();
+      t.text('calling').nullable();
+      t.text('called').nullable();
+      t.text('aor').nullable();
+      t.text('source').notNullable();
+      t.text('outcome').notNullable();
+      t.integer('status').nullable();
+      t.text('logic').nullable();
+      t.integer('message_count').notNullable();
+      t.integer('run_count').notNullable();
+      t.integer('dropped_messages').notNullable();
+      t.bigInteger('bytes').notNullable();
+      t.index(['started_at'], 'call_history_started_at_index');
+      t.index(['ended_at'], 'call_history_ended_at_index');
+      t.index(['calling'], 'call_history_calling_index');
+      t.index(['called'], 'call_history_called_index');
+      t.index(['aor'], 'call_history_aor_index');
+    });
+    await knex.schema.createTable('call_history_segments', (t) => {
+      t.bigIncrements('id');
+      t.text('call_id').notNullable().references('call_id').inTable('call_history').onDelete('CASCADE');
+      t.timestamp('at', { useTz: true }).notNullable();
+      t.jsonb('messages').notNullable();
+      t.jsonb('runs').notNullable();
+      t.index(['call_id'], 'call_history_segments_call_id_index');
+    });
+  },
+  async down(knex) {
+    await knex.schema.dropTableIfExists('call_history_segments');
+    await knex.schema.dropTableIfExists('call_history');
+  },
+};
+
+const MIGRATIONS: Migration[] = [registrationTables, cdrTable, callHistoryTables];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => MIGRATIONS,

@@ -4,6 +4,11 @@
  * writer stores it in the directory database, and GET /api/v1/calls and /api/v1/calls/{callId}
  * return it (server/http/routes/calls.ts) to the designer's Calls view (designer/src/Calls.tsx).
  *
+ * A call may be recorded in segments (a BYE or re-REGISTER after the recorder flushed the call):
+ * the recorder hands each segment over as a CallDetail whose messages, runs, counts, startedAt
+ * and endedAt are the segment's and whose other fields are the call's summary so far; the store
+ * merges the segments of a Call-ID, so the API answers whole calls.
+ *
  * Plain JSON (crosses from a SIP worker thread to the main thread by structured clone). Every
  * secret is redacted before a record leaves the recorder: digest `response` / `cnonce` values of
  * Authorization and Proxy-Authorization headers in the messages, and the variables the logic
@@ -60,7 +65,7 @@ export interface HistoryRun {
  */
 export type CallOutcome = 'success' | 'redirect' | 'challenged' | 'failed';
 
-/** What GET /api/v1/calls lists. */
+/** What GET /api/v1/calls lists (`{ calls: CallSummary[] }`, newest first). */
 export interface CallSummary {
   callId: string;
   /** ISO 8601 instants of the first and the last message. */

@@ -9,7 +9,7 @@ let knex: Knex;
 
 beforeAll(async () => {
   knex = openDirectory('memory://');
-  expect(await migrate(knex)).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs']);
+  expect(await migrate(knex)).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs', 'directory_003_call_history']);
 });
 afterAll(async () => {
   await knex.destroy();
@@ -139,10 +139,16 @@ describe('registration schema', () => {
 
   it('records migrations in public.knex_migrations and re-running migrate is a no-op', async () => {
     const done = await knex('public.knex_migrations').pluck('name');
-    expect(done).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs']);
+    expect(done).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs', 'directory_003_call_history']);
     expect(await migrate(knex)).toEqual([]);
     const schema = await introspectSchema(knex);
-    expect(Object.keys(schema).sort()).toEqual(['public.cdrs', 'registration.customer_numbers', 'registration.customers']);
+    expect(Object.keys(schema).sort()).toEqual([
+      'public.call_history',
+      'public.call_history_segments',
+      'public.cdrs',
+      'registration.customer_numbers',
+      'registration.customers',
+    ]);
   });
 });
 
@@ -152,6 +158,8 @@ describe('rollback', () => {
     const left = await knex('information_schema.schemata').where({ schema_name: 'registration' });
     expect(left).toEqual([]);
     expect(await knex.schema.hasTable('cdrs')).toBe(false);
-    expect(await migrate(knex)).toHaveLength(2);
+    expect(await knex.schema.hasTable('call_history')).toBe(false);
+    expect(await knex.schema.hasTable('call_history_segments')).toBe(false);
+    expect(await migrate(knex)).toHaveLength(3);
   });
 });

@@ -41,8 +41,8 @@ describe('persistence', () => {
 
   it('keeps the directory in its data directory across close and reopen', async () => {
     const first = openDirectory(dataDir);
-    // every migration of an empty directory: the subscribers and numbers tables, the CDRs table
-    expect(await migrate(first)).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs']);
+    // every migration of an empty directory: the subscribers and numbers tables, the CDRs table, the call history
+    expect(await migrate(first)).toEqual(['directory_001_registration_customers_and_numbers', 'directory_002_cdrs', 'directory_003_call_history']);
     await seed(first);
     await createSubscribers(first).addCustomer({ name: 'Kept', username: 'kept', password: 'pw' });
     await first.destroy();
