@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { parseInstant } from '../engine/instant';
 import { SECRET_NAME } from '../engine/secrets';
+import { parseHepCollector } from '../services/hep/sender';
 import { parseSyslogTarget } from '../services/syslog/udp';
 import { transportNamed, transportNames } from '../sip/transports';
 
@@ -811,7 +812,7 @@ export const configSchema = z
           .string()
           .refine((v) => {
             try {
-              parseSyslogTarget(v);
+              parseHepCollector(v);
               return true;
             } catch {
               return false;
@@ -822,6 +823,20 @@ export const configSchema = z
           .describe('HEP v3 (sipcapture) copy of every SIP message sent and received, over UDP to this collector (Homer, heplify-server); null = off'),
         captureId: z.number().int().min(0).max(4294967295).default(2001).describe("HEP capture agent id (chunk 0x000c), as siptrace's hep_capture_id"),
         password: z.string().max(256).nullable().default(null).describe('HEP authentication key (chunk 0x000e) the collector expects; null = none'),
+        maxInFlight: z
+          .number()
+          .int()
+          .min(1)
+          .max(100000)
+          .default(1000)
+          .describe('datagrams handed to the socket and not yet sent, per SIP thread; beyond, messages are dropped and counted, never delayed'),
+        resolveEverySec: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(30)
+          .describe('a collector name that failed to resolve (or a failed send) is resolved again at most this often'),
       })
       .strict()
       .prefault({}),

@@ -6,6 +6,7 @@
  * leaving from another listener's socket, its responses coming back there).
  */
 import type { LogPort } from '../engine/ports';
+import { createHepSender, type HepSender } from '../services/hep/sender';
 import { CallRecorder, type CallDetail } from '../services/history';
 import { callIdOf, fanOutTaps, type MessageTap, type RunTap } from '../sip/message-tap';
 import type { Config } from './config';
@@ -34,6 +35,25 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
   const closers: Array<() => Promise<void> | void> = [];
   let runs: RunTap | undefined;
 
+  // HEP v3 capture (services/hep): a copy of every message to the collector, fire and forget
+  const hep = config.hep;
+  if (hep.collector !== null) {
+    const { metrics } = sinks;
+    const sender = createHepSender({
+      collector: hep.collector,
+      captureId: hep.captureId,
+      password: hep.password,
+      maxInFlight: hep.maxInFlight,
+      resolveEverySec: hep.resolveEverySec,
+      log,
+      onSent: metrics ? () => metrics.hepSent.inc() : undefined,
+      onDropped: metrics ? (reason) => metrics.hepDropped.inc({ reason }) : undefined,
+    });
+    taps.push(hepTap(sender));
+    closers.push(() => sender.close());
+  }
+
+
   // ---- call history (services/history): always there when a sink is, so the debug filter can switch it on
   let history: CallRecorder | undefined;
   if (sinks.history !== undefined) {
@@ -59,6 +79,34 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
     history,
     async close() {
       for (const c of closers) await c();
+    },
+  };
+}
+
+/** The front end's messages as the HEP sender describes them: received from the peer, sent to it; the Call-ID as correlation id. */
+export function hepTap(sender: HepSender): MessageTap {
+  return {
+    received(data, peer, local, at) {
+      sender.capture({
+        proto: peer.proto,
+        src: { address: peer.address, port: peer.port },
+        dst: { address: local.address, port: local.port },
+        at,
+        payload: data,
+        correlationId: callIdOf(data),
+        remote: 'src',
+      });
+    },
+    sent(data, peer, from, at) {
+      sender.capture({
+        proto: peer.proto,
+        src: { address: from?.host ?? '', port: from?.port ?? 0 },
+        dst: { address: peer.address, port: peer.port },
+        at,
+        payload: data,
+        correlationId: callIdOf(data),
+        remote: 'dst',
+      });
     },
   };
 }

@@ -25,6 +25,9 @@
  *   sipflow_cdrs_dropped_total{sink}                     CDRs dropped because the sink's backlog was full
  *   sipflow_cdrs_backlog{sink}                           CDRs waiting to be written
  *   sipflow_cdrs_untracked_calls_total                   calls without CDR (accounting.maxCalls calls followed)
+ *   sipflow_hep_sent_total                               SIP messages copied to the HEP collector (hep.collector)
+ *   sipflow_hep_dropped_total{reason}                    SIP messages not copied (reason=unresolved|overload|
+ *                                                        send_error|too_large|address)
  *   sipflow_history_recorded_total                       calls (segments) the call history recorded (SIP threads)
  *   sipflow_history_dropped_total{reason}                not recorded: reason=open_calls (history.maxOpenCalls), backlog (history.backlogMax)
  *   sipflow_history_written_total                        call history segments written to the database (main thread)
@@ -60,6 +63,8 @@ export interface Metrics {
   cdrsDropped: Counter<'sink'>;
   cdrBacklog: Gauge<'sink'>;
   cdrUntracked: Counter;
+  hepSent: Counter;
+  hepDropped: Counter<'reason'>;
   /** Where the CDR backlog gauge reads its values (the writer, services/accounting); null = none. */
   setCdrBacklogSource(backlog: (() => Record<string, number>) | null): void;
   /** Where the active-bans gauge reads its values (the process's guard, services/guard); null = none. */
@@ -231,6 +236,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     cdrUntracked: new Counter({
       name: 'sipflow_cdrs_untracked_calls_total',
       help: 'calls that got no CDR because accounting.maxCalls calls were followed on their SIP thread',
+      registers: [registry],
+    }),
+    hepSent: new Counter({
+      name: 'sipflow_hep_sent_total',
+      help: 'SIP messages sent and received copied to the HEP collector (hep.collector), one datagram each',
+      registers: [registry],
+    }),
+    hepDropped: new Counter({
+      name: 'sipflow_hep_dropped_total',
+      help: 'SIP messages not copied to the HEP collector: reason=unresolved (collector name not resolved), overload (hep.maxInFlight datagrams pending), send_error, too_large (datagram over 65,535 bytes), address (peer not an IP address)',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     setCdrBacklogSource(backlog) {

@@ -66,6 +66,13 @@
 #   --no-profile        skip the profiling runs (node --cpu-prof at each sipflow variant's best rate)
 #   --no-build          do not run `npm run build` first
 #   --skip-kamailio     measure sipflow only (no ratio)
+#   --history off|all|both   memory pairing: the call history (history.mode) of sipflow. off (default): as
+#                       shipped; all: every call recorded (full path and messages, to the PGlite directory)
+#                       in both variants; both: the uncached variant twice in the same run, recording off
+#                       and all, and the ratio all/off in the final table (issue 16: at most 15 % drop)
+#   --control-dist F    memory pairing: also ladder another build first (F = its dist/cli/main.js, e.g. a
+#                       worktree of the commit before a change), uncached, on its own copy of the directory;
+#                       the final table gives this build's uncached rate / the control's
 # sipflow runs with its security defences on (docs/security.md); SIPp's 10,000 users all come from
 # 127.0.0.1, as they would through an SBC, so that address is a trusted source (no per-source rate
 # limit or ban), which is how an operator configures an SBC in front of sipflow.
@@ -112,6 +119,8 @@ PROFILE=1
 RETRY=""
 BUILD=1
 SKIP_KAM=0
+HISTORY=off
+CONTROL_MAIN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairing) PAIRING=$2; shift ;;
@@ -139,6 +148,8 @@ while [ $# -gt 0 ]; do
     --retry) RETRY=$2; shift ;;
     --no-build) BUILD=0 ;;
     --skip-kamailio) SKIP_KAM=1 ;;
+    --history) HISTORY=$2; shift ;;
+    --control-dist) CONTROL_MAIN=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -152,6 +163,8 @@ if [ "$TRANSPORT" != udp ] && [ "$PAIRINGS" != "${PAIRINGS/invite/}" ]; then
   PAIRINGS=${PAIRINGS/ invite/}
 fi
 case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tls" >&2; exit 2 ;; esac
+case "$HISTORY" in off|all|both) ;; *) echo "--history must be off, all or both" >&2; exit 2 ;; esac
+[ -z "$CONTROL_MAIN" ] || [ -f "$CONTROL_MAIN" ] || { echo "--control-dist: no such file" >&2; exit 2; }
 [ "$TRANSPORT" = tcp ] && LOAD=${LOAD:-driver}
 [ "$TRANSPORT" = tls ] && LOAD=driver
 export TRANSPORT CONNECTIONS LOAD
@@ -250,7 +263,7 @@ start_sipflow() {  # start_sipflow CONFIG LOGFILE [node flags…]
      || grep -q " 0100007F:$(printf '%04X' "$SIP_PORT") 00000000:0000 0A " /proc/net/tcp; then
     echo "something already listens on $TARGET" >&2; return 1
   fi
-  node "$@" "$REPO/dist/cli/main.js" serve --config "$cfg" > "$logf" 2>&1 &
+  node "$@" "${SF_MAIN:-$REPO/dist/cli/main.js}" serve --config "$cfg" > "$logf" 2>&1 &
   SF_PID=$!
   for _ in $(seq 1 600); do
     grep -q "sipflow: SIP .* listening" "$logf" 2>/dev/null && break
@@ -457,27 +470,51 @@ run_memory() {
     "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "$dir" >&2
     echo "$NUSERS" > "$WORK/sipflow-mem/users.n"
   fi
-  local variant flows cfg name
-  for variant in cache0 cached; do
-    if [ $variant = cache0 ]; then flows=$WORK/flows/pbx.slid; name=sipflow-memory; else flows=$WORK/flows/pbx-cached.slid; name=sipflow-memory-cached; fi
+  # the call history (--history): only when this build has it
+  local has_history=0
+  "${SIPFLOW[@]}" docs config 2> /dev/null | grep -q '`history.mode`' && has_history=1
+  [ "$HISTORY" = off ] || [ "$has_history" = 1 ] || log "--history $HISTORY: this build has no call history (history.mode); recording stays off"
+  local variants="cache0 cached"
+  [ "$HISTORY" = all ] && variants="cache0+history cached+history"
+  [ "$HISTORY" = both ] && variants="cache0 cache0+history"
+  [ -n "$CONTROL_MAIN" ] && variants="control $variants"
+  local variant flows cfg name data history
+  for variant in $variants; do
+    flows=$WORK/flows/pbx.slid; data=$WORK/sipflow-mem; history=""; SF_MAIN=""
+    case $variant in
+      control)
+        # another build: its own copy of the directory (its migrations may differ from this build's)
+        name=sipflow-memory-control; data=$WORK/sipflow-mem-control; SF_MAIN=$CONTROL_MAIN
+        if [ "$(cat "$data/users.n" 2>/dev/null)" != "$NUSERS" ]; then
+          rm -rf "$data"; mkdir -p "$data"
+          node "$CONTROL_MAIN" import --customers "$WORK/customers.csv" --directory-url "$data/directory" >&2
+          echo "$NUSERS" > "$data/users.n"
+        fi ;;
+      cache0) name=sipflow-memory ;;
+      cached) name=sipflow-memory-cached; flows=$WORK/flows/pbx-cached.slid ;;
+      cache0+history) name=sipflow-memory-history ;;
+      cached+history) name=sipflow-memory-cached-history; flows=$WORK/flows/pbx-cached.slid ;;
+    esac
+    [ "$variant" = "${variant%+history}" ] || [ "$has_history" = 0 ] || history="history: { mode: all }"
     cfg=$WORK/$name.yaml
     cat > "$cfg" <<EOF
-dataDir: $WORK/sipflow-mem
+dataDir: $data
 flows: $flows
 sip:
   listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
 $SF_TLS  domain: example.test
   workers: $WORKERS
-directory: { url: "$dir", cacheSec: 3600 }
+directory: { url: "$data/directory", cacheSec: 3600 }
 location: { url: memory }
 http: { enabled: false }
 log: { level: warn }
 security: { trustedSources: [127.0.0.1] }
 $SF_REG
+$history
 EOF
     SF_LOG=$WORK/$name.log
     start_sipflow "$cfg" "$SF_LOG"
-    log "$name: processes $SF_PIDS"
+    log "$name: processes $SF_PIDS${history:+ ($history)}"
     # priming (unmeasured): every user registers twice at 1000/s, so each SIP thread's directory cache
     # holds every subscriber's rows (the logic's query and the AoR-ownership lookup) and the ladder
     # measures the cached steady state this pairing is about, not first-time misses on PGlite
@@ -485,7 +522,9 @@ EOF
     ladder "$name" 500 "$RATES_MEMORY" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
     record "$name"
     stop_sipflow
-    if [ "$PROFILE" = 1 ] && [ "${RES[$name]}" -gt 0 ]; then PROFILES+=("$name|$cfg|${RES[$name]}|AUTH=sqlite"); fi
+    SF_MAIN=""
+    # (the profiling runs use this build: never the control's)
+    if [ "$PROFILE" = 1 ] && [ "$variant" != control ] && [ "${RES[$name]}" -gt 0 ]; then PROFILES+=("$name|$cfg|${RES[$name]}|AUTH=sqlite"); fi
   done
 }
 
@@ -640,6 +679,15 @@ row() {  # row PAIRING NAME KAMNAME TARGET
     row memory kamailio-sqlite kamailio-sqlite ""
     row memory sipflow-memory kamailio-sqlite ">=0.5"
     row memory sipflow-memory-cached kamailio-sqlite ">=0.5"
+    row memory sipflow-memory-history kamailio-sqlite ""
+    row memory sipflow-memory-cached-history kamailio-sqlite ""
+    row memory sipflow-memory-control kamailio-sqlite ""
+    if [ -n "${RES[sipflow-memory-history]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
+      printf '%-11s %-24s %8s %9s %8s %7s\n' memory "history all / off" "" "" "$(ratio "${RES[sipflow-memory-history]}" "${RES[sipflow-memory]}")" ">=0.85"
+    fi
+    if [ -n "${RES[sipflow-memory-control]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
+      printf '%-11s %-24s %8s %9s %8s %7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
+    fi
     echo "(cpu in % of one core at the best step; srv = all registrar processes, db = all PostgreSQL processes)"
   fi
   if [ -n "${RES[kamailio-invite]:-}${RES[sipflow-invite]:-}" ]; then

@@ -1,13 +1,15 @@
 /**
- * The designer: flow list and palette (left), canvas and problems (centre), inspector and simulation
- * (right). State lives in one reducer (./store.ts); loading, editing, validation, flow actions and
+ * The designer: flow list and palette (left), canvas and problems (centre), inspector, simulation
+ * and a recorded run's steps (right); or, switched in the top bar, the Calls view (./Calls.tsx). State lives in one reducer (./store.ts); loading, editing, validation, flow actions and
  * shortcuts are hooks (./hooks); this component draws.
  */
-import { useMemo, useRef } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
 import { NODE_CATEGORIES } from '../../engine/node-type';
 import { storeToken, type NodeTypeInfo } from './api';
 import { FlowCanvas, categoryColor, type CanvasHandle } from './FlowCanvas';
+import { CallRun } from './CallRun';
+import { Calls } from './Calls';
 import { Inspector } from './Inspector';
 import { CATEGORY_ICON } from './NodeView';
 import type { Pickers } from './formSchema';
@@ -17,6 +19,7 @@ import { docOf, isDirty } from './store';
 import { useDesignerStore } from './hooks/useDesignerStore';
 import { useEditing } from './hooks/useEditing';
 import { useFlowActions, useOpenFromHash } from './hooks/useFlowActions';
+import { useCallRuns } from './hooks/useCallRuns';
 import { useApi, useCatalog, useStatusFade } from './hooks/useSession';
 import { useShortcuts } from './hooks/useShortcuts';
 import { useValidation } from './hooks/useValidation';
@@ -42,6 +45,9 @@ export function App() {
     rightTab,
     highlight,
     newName,
+    view,
+    run,
+    simPreset,
   } = state;
   const canvas = useRef<CanvasHandle>(null);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -52,6 +58,10 @@ export function App() {
   const edit = useEditing(dispatch, canvas);
   const flow = useFlowActions({ api, get, dispatch, canvas, refreshFlows });
   useOpenFromHash(token, flow.openFlow);
+  const callRuns = useCallRuns({ get, dispatch, openFlow: flow.openFlow });
+  // The Calls view stays mounted once shown: its search, list and open call survive a trip to the editor.
+  const [callsShown, setCallsShown] = useState(false);
+  if (view === 'calls' && !callsShown) setCallsShown(true);
   useShortcuts({ save: flow.save, undo: edit.undo, redo: edit.redo, duplicate: edit.duplicate });
 
   const doc = docOf(state);
@@ -87,13 +97,39 @@ export function App() {
   );
   const shownProblems = saveProblems ?? logicProblems;
 
+  const highlightRun = (h: typeof highlight) => dispatch({ type: 'highlight', highlight: h });
+  const focusNode = (id: string) => canvas.current?.focusNode(id);
+
   return (
-    <div className="app">
+    <div className={`app view-${view}`}>
       <header className="topbar">
         <div className="brand">
           sipflow <span>designer</span>
         </div>
-        {open ? (
+        <nav className="views" aria-label="views">
+          <button
+            className={view === 'editor' ? 'on' : ''}
+            aria-pressed={view === 'editor'}
+            onClick={() => dispatch({ type: 'view', view: 'editor' })}
+            data-testid="view-editor"
+          >
+            Flows
+          </button>
+          <button
+            className={view === 'calls' ? 'on' : ''}
+            aria-pressed={view === 'calls'}
+            onClick={() => dispatch({ type: 'view', view: 'calls' })}
+            data-testid="view-calls"
+          >
+            Calls
+          </button>
+        </nav>
+        {view === 'calls' ? (
+          <div className="doc-title">
+            <strong>Calls</strong>
+            <span className="hint"> · recorded SIP messages and logic runs</span>
+          </div>
+        ) : open ? (
           <div className="doc-title" data-testid="doc-title">
             <strong>{open.name}</strong>
             <span className="hint">
@@ -120,7 +156,7 @@ export function App() {
         ) : (
           <div className="doc-title hint">no flow open</div>
         )}
-        <div className="tools">
+        <div className="tools" style={{ display: view === 'editor' ? undefined : 'none' }}>
           <button onClick={edit.undo} disabled={!hist?.past.length} title="Undo (Ctrl+Z)">
             ↶ Undo
           </button>
@@ -332,6 +368,11 @@ export function App() {
           <button className={rightTab === 'simulate' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'simulate' })} data-testid="tab-simulate">
             Simulate
           </button>
+          {run && (
+            <button className={rightTab === 'run' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'run' })} data-testid="tab-run">
+              Run
+            </button>
+          )}
         </div>
         <div className="tab-body" style={{ display: rightTab === 'inspector' ? undefined : 'none' }}>
           {selectedEntry && logicId ? (
@@ -347,15 +388,33 @@ export function App() {
           )}
         </div>
         <div className="tab-body" style={{ display: rightTab === 'simulate' ? undefined : 'none' }}>
-          <Simulate
-            api={api}
-            doc={doc}
-            logicId={logicId}
-            onHighlight={(h) => dispatch({ type: 'highlight', highlight: h })}
-            onFocusNode={(id) => canvas.current?.focusNode(id)}
-          />
+          <Simulate api={api} doc={doc} logicId={logicId} preset={simPreset} onHighlight={highlightRun} onFocusNode={focusNode} />
         </div>
+        {run && rightTab === 'run' && (
+          <div className="tab-body">
+            <CallRun
+              open={run}
+              flowName={open?.name ?? null}
+              logicId={logicId}
+              onHighlight={highlightRun}
+              onFocusNode={focusNode}
+              onReplay={() => void callRuns.replay(run.call, run.index)}
+              onBack={() => dispatch({ type: 'view', view: 'calls' })}
+            />
+          </div>
+        )}
       </aside>
+
+      {callsShown && (
+        <main className="calls-main" style={{ display: view === 'calls' ? undefined : 'none' }}>
+          <Calls
+            api={api}
+            active={view === 'calls'}
+            onOpenRun={(call, i) => void callRuns.openRun(call, i)}
+            onReplay={(call, i) => void callRuns.replay(call, i)}
+          />
+        </main>
+      )}
 
       {askToken && (
         <div className="modal-back">

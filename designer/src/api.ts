@@ -6,8 +6,9 @@ import type { Problem as EngineProblem } from '../../engine/problem';
 import type { NodeTypeInfo } from '../../engine/node-type';
 import type { TraceStep } from '../../engine/types';
 import type { FlowDetail, FlowSummary } from '../../server/flows/types';
+import type { CallDetail, CallOutcome, CallSummary, HistoryMessage, HistoryRun } from '../../services/history/record';
 
-export type { FlowDetail, FlowSummary, NodeTypeInfo, TraceStep };
+export type { CallDetail, CallOutcome, CallSummary, FlowDetail, FlowSummary, HistoryMessage, HistoryRun, NodeTypeInfo, TraceStep };
 /** What the server answers in place of a secret (unless asked to reveal secrets). */
 export { REDACTED } from '../../engine/secrets';
 
@@ -56,6 +57,17 @@ export interface SimulateResult {
   restarts: number;
   trace?: TraceStep[];
   secretsRevealed?: boolean;
+}
+
+/** GET /api/v1/calls filters; empty ones are left out. `from` / `to`: ISO 8601 instants. */
+export interface CallQuery {
+  callId?: string;
+  number?: string;
+  aor?: string;
+  from?: string;
+  to?: string;
+  outcome?: CallOutcome | '';
+  limit?: number;
 }
 
 export class Api {
@@ -133,5 +145,21 @@ export class Api {
   /** Secrets (passwords, credentials headers) come back as REDACTED unless `revealSecrets`; `now` (ISO 8601 instant) fixes the run's clock. */
   simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean; now?: string }) {
     return this.json<SimulateResult>('POST', '/api/v1/simulate', JSON.stringify(body));
+  }
+  async calls(q: CallQuery): Promise<CallSummary[]> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') params.set(k, String(v));
+    const qs = params.toString();
+    return (await this.json<{ calls: CallSummary[] }>('GET', `/api/v1/calls${qs ? `?${qs}` : ''}`)).calls;
+  }
+  call(callId: string) {
+    return this.json<CallDetail>('GET', `/api/v1/calls/${encodeURIComponent(callId)}`);
+  }
+  /** The numbers and AoRs recorded whatever history.mode says (switchable at run time). */
+  debugFilter() {
+    return this.json<{ numbers: string[] }>('GET', '/api/v1/calls/debug-filter');
+  }
+  setDebugFilter(numbers: string[]) {
+    return this.json<{ numbers: string[] }>('PUT', '/api/v1/calls/debug-filter', JSON.stringify({ numbers }));
   }
 }

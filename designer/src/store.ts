@@ -3,9 +3,11 @@
  * the ones made when an API call returns, so an answer updates the state as it is then (never a
  * copy taken before the `await`). Document edits are computed here from the present document.
  */
-import type { DirectoryTable, FlowDetail, FlowSummary, NodeTypeInfo, Problem } from './api';
+import type { DirectoryTable, FlowDetail, FlowSummary, HistoryRun, NodeTypeInfo, Problem } from './api';
 import { addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
-import type { Highlight } from './Simulate';
+import type { OpenRun } from './CallRun';
+import type { SimulatorPreset } from './Simulate';
+import { pathHighlight, splitPasses, type Highlight } from './trace';
 
 export interface Open {
   /** Which load of a document this is (a save answered for another load leaves the open one alone). */
@@ -31,7 +33,9 @@ export interface Status {
   text: string;
 }
 
-export type RightTab = 'inspector' | 'simulate';
+export type RightTab = 'inspector' | 'simulate' | 'run';
+/** The editor (flows, canvas, panels) or the Calls view (recorded calls). */
+export type View = 'editor' | 'calls';
 
 export interface DesignerState {
   token: string | null;
@@ -57,6 +61,11 @@ export interface DesignerState {
   newName: string;
   /** Documents loaded so far (the next Open's session). */
   sessions: number;
+  view: View;
+  /** A recorded call's logic run shown in the editor (its path lit, its steps in the "Run" tab). */
+  run: OpenRun | null;
+  /** The call descriptor a run's "Replay in simulator" put into the simulator. */
+  simPreset: SimulatorPreset | null;
 }
 
 export type Action =
@@ -97,7 +106,13 @@ export type Action =
   | { type: 'select'; ids: string[] }
   | { type: 'focusNode'; id: string }
   | { type: 'rightTab'; tab: RightTab }
-  | { type: 'highlight'; highlight: Highlight | null };
+  | { type: 'highlight'; highlight: Highlight | null }
+  | { type: 'view'; view: View }
+  /** A recorded run opened on the canvas (the run's flow and logic already open): path lit, "Run" tab shown. */
+  | { type: 'runOpened'; run: OpenRun }
+  | { type: 'runClosed' }
+  /** A recorded run's call descriptor into the simulator, shown on the logic open. */
+  | { type: 'replay'; run: HistoryRun; cd: Record<string, unknown>; label: string };
 
 export function initialState(token: string | null): DesignerState {
   return {
@@ -120,6 +135,9 @@ export function initialState(token: string | null): DesignerState {
     highlight: null,
     newName: '',
     sessions: 0,
+    view: 'editor',
+    run: null,
+    simPreset: null,
   };
 }
 
@@ -176,6 +194,18 @@ function duplicate(s: DesignerState): DesignerState {
     copies.push({ ...structuredClone(e.node), id: nid, name: `${e.node.name ?? ''} copy`, x: (Number(e.node.x) || 0) + 40, y: (Number(e.node.y) || 0) + 40 });
   }
   return commit(s, (d) => addNodes(d, logicId, copies), { selected: copies.map((c) => nodeKey(c.id)) });
+}
+
+/** The state with a recorded run's logic chosen, or why it cannot be: its flow is not the one open, or lacks the logic. */
+function showRunLogic(s: DesignerState, run: HistoryRun): DesignerState | string {
+  const doc = docOf(s);
+  if (run.flow !== null && s.open?.name !== run.flow)
+    return s.flows.some((f) => f.name === run.flow)
+      ? `flow "${run.flow}" of the run is not open`
+      : `flow "${run.flow}" of the run is not in the flows store (deleted or renamed since)`;
+  if (!doc) return 'the run names no flow: open the flow it ran in first';
+  if (!doc[run.logicId]) return `logic ${run.logicId} (“${run.logic}”) is not in flow ${s.open?.name}`;
+  return s.logicId === run.logicId ? s : { ...s, logicId: run.logicId, selected: [] };
 }
 
 export function reducer(s: DesignerState, a: Action): DesignerState {
@@ -293,5 +323,20 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
       return { ...s, rightTab: a.tab };
     case 'highlight':
       return { ...s, highlight: a.highlight };
+    case 'view':
+      return { ...s, view: a.view };
+    case 'runOpened': {
+      const shown = showRunLogic(s, a.run.run);
+      if (typeof shown === 'string') return { ...s, status: { kind: 'error', text: shown } };
+      const highlight = pathHighlight(splitPasses([{ input: a.run.run.input, trace: a.run.run.path }]), a.run.run.logicId);
+      return { ...shown, view: 'editor', run: a.run, rightTab: 'run', highlight };
+    }
+    case 'runClosed':
+      return { ...s, run: null, rightTab: s.rightTab === 'run' ? 'inspector' : s.rightTab, highlight: null };
+    case 'replay': {
+      const shown = showRunLogic(s, a.run);
+      if (typeof shown === 'string') return { ...s, status: { kind: 'error', text: shown } };
+      return { ...shown, view: 'editor', rightTab: 'simulate', highlight: null, simPreset: { seq: (s.simPreset?.seq ?? 0) + 1, cd: a.cd, label: a.label } };
+    }
   }
 }

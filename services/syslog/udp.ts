@@ -16,6 +16,7 @@
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import { parseCollectorAddress } from '../collector-address';
 import os from 'node:os';
 import type { SyslogMessage, SyslogPort } from '../../engine/ports';
 
@@ -35,16 +36,8 @@ export interface SyslogSender extends SyslogPort {
 
 const DEFAULT_MAX_BYTES = 2048;
 
-/** `host:port` → parts; throws naming the text when it is not one. */
-export function parseSyslogTarget(target: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(target) ?? /^([0-9a-fA-F:]+)$/.exec(target);
-  const host = m?.[1] ?? m?.[2];
-  const port = m?.[3] === undefined ? 514 : Number(m[3]);
-  if (!host || port < 1 || port > 65535 || (m?.[1] !== undefined && isIP(m[1]) !== 6)) {
-    throw new Error(`"${target}" is not host:port, [ipv6]:port or a host`);
-  }
-  return { host, port };
-}
+/** `host:port` → parts (port 514 when none); throws naming the text when it is not one. */
+export const parseSyslogTarget = (target: string): { host: string; port: number } => parseCollectorAddress(target, 514);
 
 /** PRINTUSASCII (33–126) only, 1 to `max` characters; `-` (NILVALUE) when empty. */
 const headerField = (text: string, max: number): string => text.replace(/[^\x21-\x7e]/g, '_').slice(0, max) || '-';

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { parseConfig } from '../../../server/config';
 import { createFlowsStore, type FlowsStore } from '../../../server/flows';
 import { buildApi } from '../../../server/http';
@@ -19,10 +19,10 @@ import { designerPlugin } from '../../../server/http/routes/designer';
 import { createLogger } from '../../../server/logger';
 import { createMetrics } from '../../../server/metrics';
 import { openRuntime, runtimeOptionsFromConfig, type Runtime } from '../../../server/runtime';
+import { CHROMIUM, launchBrowser, want } from './browser';
 
 const ROOT = path.join(__dirname, '../../..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts/designer');
-const CHROMIUM = process.env.SIPFLOW_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'designer-test-token-0123456789';
 
 jest.setTimeout(240_000);
@@ -93,25 +93,7 @@ beforeAll(async () => {
   const addr = app.server.address();
   base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 
-  profileDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1600, height: 1000 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (d) => {
-    void d.accept();
-  });
+  ({ context, page, profileDir } = await launchBrowser());
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
@@ -337,34 +319,3 @@ test('no errors in the browser console', () => {
   // (a refused save is a 400 the UI shows: none of the steps above makes one)
   expect(consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
 });
-
-// playwright-core has no test runner: tiny polling matchers for locators in the spirit of @playwright/test's.
-const want = (loc: import('playwright-core').Locator) => locatorExpect(loc);
-function locatorExpect(loc: import('playwright-core').Locator, negate = false) {
-  const poll = async (what: string, check: () => Promise<boolean>, timeout = 10_000) => {
-    const until = Date.now() + timeout;
-    for (;;) {
-      let ok: boolean;
-      try {
-        ok = (await check()) !== negate;
-      } catch {
-        ok = false;
-      }
-      if (ok) return;
-      if (Date.now() > until) throw new Error(`expected ${loc} ${negate ? 'not ' : ''}${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  return {
-    get not() {
-      return locatorExpect(loc, !negate);
-    },
-    toHaveCount: (n: number, o?: { timeout?: number }) => poll(`to have count ${n} (has ${'?'})`, async () => (await loc.count()) === n, o?.timeout),
-    toBeVisible: (o?: { timeout?: number }) => poll('to be visible', () => loc.isVisible(), o?.timeout),
-    toHaveValue: (v: string, o?: { timeout?: number }) => poll(`to have value ${JSON.stringify(v)}`, async () => (await loc.inputValue()) === v, o?.timeout),
-    toContainText: (t: string, o?: { timeout?: number }) =>
-      poll(`to contain text ${JSON.stringify(t)}`, async () => ((await loc.textContent()) ?? '').includes(t), o?.timeout),
-    toHaveClass: (re: RegExp, o?: { timeout?: number }) =>
-      poll(`to have class ${re}`, async () => re.test((await loc.getAttribute('class')) ?? ''), o?.timeout),
-  };
-}

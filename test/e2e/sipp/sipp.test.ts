@@ -12,6 +12,9 @@
  * -trace_err, -trace_stat, -trace_msg files and screen output under test-artifacts/sipp/ (wiped at
  * the start of the suite) for diagnosis. Processes are killed by pid on failure and in afterAll.
  *
+ * The call history records every call (history.mode all, written within a second): the last test
+ * reads a registration and a call back from GET /api/v1/calls (issue 16).
+ *
  * The scenarios are the .xml files beside this file.
  */
 import { spawn, type ChildProcess } from 'child_process';
@@ -107,7 +110,11 @@ async function startSipflow(dataDir: string, flowsDir: string): Promise<Sipflow>
     '0',
     '--log-level',
     'warn',
+    '--config',
+    path.join(dataDir, '..', 'sipflow.json'),
   ];
+  // every call recorded, written a second after its last message (the call history, services/history)
+  writeFileSync(path.join(dataDir, '..', 'sipflow.json'), JSON.stringify({ history: { mode: 'all', idleFlushSec: 1, flushMs: 100 } }));
   const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   const onData = (d: Buffer) => {
@@ -169,6 +176,13 @@ interface Binding {
   expiresIn: number;
   user_agent: string | null;
   callid: string;
+}
+
+/** GET on the API with the token; throws on any status but 200. */
+async function apiGet<T>(pathAndQuery: string): Promise<T> {
+  const r = await fetch(`${sipflow.api}${pathAndQuery}`, { headers: { authorization: `Bearer ${sipflow.token}` } });
+  if (r.status !== 200) throw new Error(`GET ${pathAndQuery}: ${r.status} ${await r.text()}`);
+  return (await r.json()) as T;
 }
 
 async function registrations(query: Record<string, string>): Promise<{ rows: Binding[]; total: number }> {
@@ -500,4 +514,120 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
         .map((m) => m.firstLine.split(' ')[0]),
     ).toEqual(['INVITE', 'ACK', 'BYE']);
   }, 90_000);
+});
+
+interface RecordedCall {
+  callId: string;
+  method: string;
+  calling: string | null;
+  called: string | null;
+  aor: string | null;
+  outcome: string;
+  status: number | null;
+  logic: string | null;
+  messages: Array<{ direction: 'in' | 'out'; method: string; status: number | null; firstLine: string; src: string; dst: string; text: string }>;
+  runs: Array<{ method: string; logic: string; outcome: string; status: number | null; path: Array<{ nodeId: string; type: string; exit: string }> }>;
+}
+
+/** The recorded call once `done` holds for it (the recorder writes a call a second after its last message; bounded wait). */
+async function recorded(callId: string, done: (c: RecordedCall) => boolean): Promise<RecordedCall> {
+  const deadline = Date.now() + 15_000;
+  let last: RecordedCall | string = 'never listed';
+  while (Date.now() < deadline) {
+    const r = await fetch(`${sipflow.api}/calls/${encodeURIComponent(callId)}`, { headers: { authorization: `Bearer ${sipflow.token}` } });
+    if (r.status === 200) {
+      last = (await r.json()) as RecordedCall;
+      if (done(last)) return last;
+    } else if (r.status !== 404) throw new Error(`GET /calls/${callId}: ${r.status} ${await r.text()}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`call ${callId} not recorded as expected within 15 s: ${JSON.stringify(last).slice(0, 3000)}`);
+}
+
+describe('the call history (history.mode all)', () => {
+  test('a registration and a call placed by SIPp are returned by the API with their messages, in order, and their logic paths', async () => {
+    const pbxPort = await freeUdpPort();
+    const reg = await register(CHARLIE, pbxPort, 'history-register');
+    const sentReg = distinct(traced(reg.messages)).filter((m) => m.dir === 'sent');
+    const regCallId = hdr(sentReg[0].text, 'Call-ID')!;
+    const digestResponse = /response="?([0-9a-f]{32})/i.exec(sentReg[1].text)?.[1];
+    expect(digestResponse).toBeDefined();
+
+    const destPort = await freeUdpPort();
+    const dest = `${HOST}:${destPort}`;
+    const called = '0044209999';
+    const uas = await startUas('history-destination', 'trunk', destPort);
+    const caller = await sippRun({
+      name: 'history-call',
+      scenario: 'pbx-call.xml',
+      csv: [`${CHARLIE.username};${authField(CHARLIE)};${CHARLIE.numbers[0].number}`],
+      service: called,
+      keys: { domain: DOMAIN, dest },
+      authUri: `${called}@${dest}`,
+      localPort: pbxPort,
+      calls: 1,
+      remote: `${HOST}:${sipflow.sipPort}`,
+    });
+    expectOk(await uasAfter(uas, caller, 'history call'), 1, 'destination UAS');
+    expectOk(caller, 1, 'history call');
+    const callId = hdr(distinct(traced(caller.messages)).find((m) => m.dir === 'sent')!.text, 'Call-ID')!;
+
+    // the registration: REGISTER → 401 → REGISTER → 200, two runs of the registration logic
+    const r = await recorded(regCallId, (c) => c.messages.some((m) => m.status === 200));
+    const server = `${HOST}:${sipflow.sipPort}`;
+    const pbx = `${HOST}:${pbxPort}`;
+    expect(r.messages.map((m) => `${m.direction} ${m.status ?? m.method} ${m.src} > ${m.dst}`)).toEqual([
+      `in REGISTER ${pbx} > ${server}`,
+      `out 401 ${server} > ${pbx}`,
+      `in REGISTER ${pbx} > ${server}`,
+      `out 200 ${server} > ${pbx}`,
+    ]);
+    expect(r).toMatchObject({ method: 'REGISTER', aor: `${CHARLIE.username}@${DOMAIN}`, outcome: 'success', status: 200 });
+    expect(r.runs.map((x) => [x.method, x.outcome, x.status])).toEqual([
+      ['REGISTER', 'challenge', 401],
+      ['REGISTER', 'register', 200],
+    ]);
+    // the path went through the authenticate node both times and saved the binding the second time
+    for (const run of r.runs) expect(run.path.map((s) => s.type)).toContain('output.nit.registrar.authenticate');
+    expect(r.runs[1].path.map((s) => s.type)).toContain('output.nit.registrar.saveLocationService');
+    // the digest response the PBX sent is nowhere in what the API returns
+    expect(JSON.stringify(r)).not.toContain(digestResponse!);
+    expect(r.messages[2].text).toMatch(/response="?\[redacted\]/);
+
+    // the call: 407, then the authenticated INVITE relayed to the destination; 180, 200, ACK, BYE through sipflow
+    const c = await recorded(callId, (x) => x.messages.some((m) => m.method === 'BYE' && m.status === 200 && m.direction === 'out'));
+    const dst = `${HOST}:${destPort}`;
+    const lines = c.messages
+      .filter((m) => m.status !== 100)
+      .map((m) => `${m.direction} ${m.status ?? m.method} ${m.method} ${m.direction === 'in' ? m.src : m.dst}`);
+    expect(lines).toEqual([
+      `in INVITE INVITE ${pbx}`,
+      `out 407 INVITE ${pbx}`,
+      `in ACK ACK ${pbx}`,
+      `in INVITE INVITE ${pbx}`,
+      `out INVITE INVITE ${dst}`,
+      `in 180 INVITE ${dst}`,
+      `out 180 INVITE ${pbx}`,
+      `in 200 INVITE ${dst}`,
+      `out 200 INVITE ${pbx}`,
+      `in ACK ACK ${pbx}`,
+      `out ACK ACK ${dst}`,
+      `in BYE BYE ${pbx}`,
+      `out BYE BYE ${dst}`,
+      `in 200 BYE ${dst}`,
+      `out 200 BYE ${pbx}`,
+    ]);
+    expect(c).toMatchObject({ method: 'INVITE', calling: CHARLIE.numbers[0].number, called, outcome: 'success', status: 200, logic: 'pbx' });
+    expect(c.runs.map((x) => [x.method, x.outcome])).toEqual([
+      ['INVITE', 'challenge'],
+      ['INVITE', 'relay'],
+    ]);
+    expect(c.runs[1].path.at(-1)).toMatchObject({ type: 'output.relay' });
+
+    // listed by number and by AoR
+    const byNumber = await apiGet<{ calls: Array<{ callId: string }> }>(`/calls?number=${called}`);
+    expect(byNumber.calls.map((x) => x.callId)).toEqual([callId]);
+    const byAor = await apiGet<{ calls: Array<{ callId: string }> }>(`/calls?aor=${encodeURIComponent(`${CHARLIE.username}@${DOMAIN}`)}&limit=500`);
+    expect(byAor.calls.map((x) => x.callId)).toEqual(expect.arrayContaining([regCallId]));
+  }, 120_000);
 });
