@@ -53,7 +53,6 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
     closers.push(() => sender.close());
   }
 
-
   // ---- call history (services/history): always there when a sink is, so the debug filter can switch it on
   let history: CallRecorder | undefined;
   if (sinks.history !== undefined) {
