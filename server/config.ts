@@ -803,6 +803,14 @@ export const configSchema = z
           .min(1)
           .default(5000)
           .describe('finished calls kept while the database is slow or down; beyond, new ones are dropped and counted, never a SIP message'),
+        maxWriteShare: z
+          .number()
+          .gt(0)
+          .max(1)
+          .default(0.2)
+          .describe(
+            "the share of the dispatching thread's time the history writes may take (the embedded PGlite writes on the thread that dispatches SIP messages): after a batch that took t, the next waits t × (1/share − 1); what cannot be written in that share waits in the backlog, then is dropped and counted. 1 = no pause",
+          ),
       })
       .strict()
       .prefault({}),

@@ -242,7 +242,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         o.cdrs?.accept(m[1]);
         return;
       case 8:
-        o.history?.store.accept(m[1]);
+        o.history?.store.acceptStored(m[1]);
         return;
     }
   }

@@ -6,7 +6,7 @@ import { LocationUnavailableError } from '../../services/location/types';
 import { DirectoryError } from '../../services/directory/types';
 import type { Config } from '../config';
 import type { CdrRecord } from '../../services/accounting/record';
-import type { CallDetail } from '../../services/history/record';
+import type { StoredSegment } from '../../services/history/store';
 
 /**
  * A SIP message for a worker: [kind, bytes, transport (registry id, sip/transports), address, port, listener, local address,
@@ -45,8 +45,8 @@ export type AuthFailure = [6, string, string | null];
 /** A call detail record made by a worker's accounting (services/accounting), for the main thread's writer: [kind, record]. */
 export type CdrItem = [7, CdrRecord];
 
-/** A call (segment) recorded by a worker's call history recorder (services/history), for the main thread's writer: [kind, record]. */
-export type HistoryItem = [8, CallDetail];
+/** A call (segment) recorded by a worker's call history recorder (services/history), serialized there (storedSegment), for the main thread's writer: [kind, segment]. */
+export type HistoryItem = [8, StoredSegment];
 
 export interface FlowText {
   flow: string;

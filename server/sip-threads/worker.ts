@@ -11,6 +11,7 @@
  */
 import { callConsumers } from '../call-consumers';
 import { messageConsumers, type MessageConsumers } from '../message-consumers';
+import { storedSegment } from '../../services/history/store';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { CachePort, CallLimitPort } from '../../engine/ports';
@@ -234,7 +235,7 @@ async function start(): Promise<void> {
   // and one set of message observers (call history, HEP capture)
   observers = messageConsumers(init.config, log, {
     metrics,
-    history: { sink: (detail) => outbox.push([8, detail]), debugNumbers: init.config.history.debugNumbers },
+    history: { sink: (detail) => outbox.push([8, storedSegment(detail)]), debugNumbers: init.config.history.debugNumbers },
   });
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];

@@ -37,6 +37,14 @@ export interface CdrWriterOptions {
   onWritten?: (sink: string, records: number) => void;
   /** How log lines name the block and the records; default accounting / CDRs. */
   label?: { block: string; records: string };
+  /**
+   * The share of wall time the writes may take, 0 < share ≤ 1 (default 1: batch after batch).
+   * After a batch that took t ms the next waits t × (1 / share − 1) ms: a sink that runs in this
+   * thread (the embedded PGlite, on the thread that dispatches SIP messages) never takes more than
+   * its share of it, and what the share cannot write fills the backlog and is then dropped, never
+   * a SIP message delayed. close() writes without pauses.
+   */
+  maxBusyShare?: number;
 }
 
 const CDR_LABEL = { block: 'accounting', records: 'CDRs' };
@@ -52,6 +60,7 @@ class SinkQueue<T> {
   private failing = false;
   private droppedInEpisode = 0;
   private idleWaiters: Array<() => void> = [];
+  private closing = false;
   /** Records dropped since start. */
   dropped = 0;
 
@@ -99,6 +108,7 @@ class SinkQueue<T> {
       try {
         while (this.backlog.length > 0) {
           const batch = this.backlog.slice(0, this.o.batchSize);
+          const started = performance.now();
           try {
             await this.sink.write(batch);
           } catch (e) {
@@ -120,6 +130,11 @@ class SinkQueue<T> {
             this.failing = false;
             this.o.log?.log('info', `${this.l.block}: writing ${this.l.records} to the ${this.sink.name} again (${this.backlog.length} still waiting)`);
           }
+          const share = this.o.maxBusyShare ?? 1;
+          if (share < 1 && !this.closing && this.backlog.length > 0) {
+            const pause = (performance.now() - started) * (1 / share - 1);
+            await new Promise((resolve) => setTimeout(resolve, pause));
+          }
         }
         if (this.droppedInEpisode > 0) {
           this.o.log?.log(
@@ -137,6 +152,7 @@ class SinkQueue<T> {
 
   /** Waits for the write in progress, then writes what waits (one attempt per batch). */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.writing;

@@ -41,6 +41,8 @@ export interface HistoryStoreConfig {
   batchSize: number;
   flushMs: number;
   backlogMax: number;
+  /** The share of the dispatching thread's time the writes may take (services/accounting/writer.ts maxBusyShare). */
+  maxWriteShare: number;
 }
 
 export interface HistoryStoreOptions {
@@ -68,9 +70,9 @@ export interface CallFilter {
 type Row = Record<string, unknown>;
 
 /** Segments of one Call-ID in one batch, folded into the values of its call row. */
-function callRow(segments: CallDetail[]) {
+function callRow(segments: StoredSegment[]) {
   const last = segments[segments.length - 1];
-  const sum = (f: (d: CallDetail) => number) => segments.reduce((n, d) => n + f(d), 0);
+  const sum = (f: (d: StoredSegment) => number) => segments.reduce((n, d) => n + f(d), 0);
   return {
     call_id: last.callId,
     started_at: new Date(Math.min(...segments.map((d) => Date.parse(d.startedAt)))),
@@ -90,18 +92,29 @@ function callRow(segments: CallDetail[]) {
   };
 }
 
-async function writeBatch(knex: Knex, batch: readonly CallDetail[]): Promise<void> {
-  const byCall = new Map<string, CallDetail[]>();
+/**
+ * A segment as it is stored: the summary fields, with messages and runs already JSON text. A SIP
+ * worker thread makes it (storedSegment) before posting: a string crosses threads as one copy,
+ * where the nested objects of a CallDetail are cloned one by one, and the dispatching thread,
+ * which also writes PGlite, no longer serializes them.
+ */
+export type StoredSegment = Omit<CallDetail, 'messages' | 'runs'> & { messages: string; runs: string };
+
+export function storedSegment(d: CallDetail): StoredSegment {
+  return { ...d, messages: JSON.stringify(d.messages), runs: JSON.stringify(d.runs) };
+}
+
+async function writeBatch(knex: Knex, batch: readonly StoredSegment[]): Promise<void> {
+  const byCall = new Map<string, StoredSegment[]>();
   for (const d of batch) {
     const list = byCall.get(d.callId);
     if (list) list.push(d);
     else byCall.set(d.callId, [d]);
   }
-  const segments = batch.map((d) => {
-    const messages = JSON.stringify(d.messages);
-    const runs = JSON.stringify(d.runs);
-    return { row: { call_id: d.callId, at: new Date(d.startedAt), messages, runs }, bytes: messages.length + runs.length };
-  });
+  const segments = batch.map((d) => ({
+    row: { call_id: d.callId, at: new Date(d.startedAt), messages: d.messages, runs: d.runs },
+    bytes: d.messages.length + d.runs.length,
+  }));
   const calls = [...byCall.values()].map((list) => {
     const row = callRow(list);
     row.bytes = segments.filter((s) => s.row.call_id === row.call_id).reduce((n, s) => n + s.bytes, 0);
@@ -156,7 +169,7 @@ function summaryOf(r: Row): CallSummary {
 }
 
 export class HistoryStore {
-  readonly writer: CdrWriter<CallDetail>;
+  readonly writer: CdrWriter<StoredSegment>;
   private readonly timer: NodeJS.Timeout | null = null;
   private purging: Promise<number> | null = null;
 
@@ -165,11 +178,12 @@ export class HistoryStore {
     private readonly c: HistoryStoreConfig,
     private readonly o: HistoryStoreOptions = {},
   ) {
-    const sink: CdrSink<CallDetail> = { name: 'database', write: (batch) => writeBatch(knex, batch) };
-    this.writer = new CdrWriter<CallDetail>([sink], {
+    const sink: CdrSink<StoredSegment> = { name: 'database', write: (batch) => writeBatch(knex, batch) };
+    this.writer = new CdrWriter<StoredSegment>([sink], {
       batchSize: c.batchSize,
       flushMs: c.flushMs,
       backlogMax: c.backlogMax,
+      maxBusyShare: c.maxWriteShare,
       log: o.log,
       label: { block: 'history', records: 'call records' },
       onOverflow: () => o.onDropped?.('backlog'),
@@ -184,7 +198,10 @@ export class HistoryStore {
   }
 
   /** Takes a recorder's segment (never blocks, never throws). */
-  readonly accept = (detail: CallDetail): void => this.writer.accept(detail);
+  readonly accept = (detail: CallDetail): void => this.writer.accept(storedSegment(detail));
+
+  /** Takes a segment a SIP worker thread serialized (storedSegment). */
+  readonly acceptStored = (segment: StoredSegment): void => this.writer.accept(segment);
 
   /** Resolves when every accepted segment is written (while the database fails, it waits). */
   idle(): Promise<void> {

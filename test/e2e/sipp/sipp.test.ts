@@ -212,6 +212,32 @@ async function register(p: Pbx, port: number, name = `register-${p.username}`): 
   return r;
 }
 
+/** CHARLIE (registered from `pbxPort`) calls `called` at a SIPp UAS: 407, the call relayed, 180, 200, ACK, BYE; both sides checked OK. */
+async function outgoingCall(
+  name: string,
+  called: string,
+  pbxPort: number,
+): Promise<{ caller: SippResult; callee: SippResult; dest: string; destPort: number }> {
+  const destPort = await freeUdpPort();
+  const dest = `${HOST}:${destPort}`;
+  const uas = await startUas(`${name}-destination`, 'trunk', destPort);
+  const caller = await sippRun({
+    name: `${name}-call`,
+    scenario: 'pbx-call.xml',
+    csv: [`${CHARLIE.username};${authField(CHARLIE)};${CHARLIE.numbers[0].number}`],
+    service: called,
+    keys: { domain: DOMAIN, dest },
+    authUri: `${called}@${dest}`,
+    localPort: pbxPort,
+    calls: 1,
+    remote: `${HOST}:${sipflow.sipPort}`,
+  });
+  const callee = await uasAfter(uas, caller, `${name}: PBX outgoing call`);
+  expectOk(caller, 1, `${name}: PBX outgoing call`);
+  expectOk(callee, 1, `${name}: destination UAS`);
+  return { caller, callee, dest, destPort };
+}
+
 // ---------------------------------------------------------------- fixture
 
 let dir: string;
@@ -349,24 +375,8 @@ describe('SIPp against sipflow serve (flows/pbx.slid)', () => {
   test('an outgoing call from a registered PBX: 407, then relayed to the destination (SIPp UAS); 180, 200, ACK, BYE', async () => {
     const pbxPort = await freeUdpPort();
     await register(CHARLIE, pbxPort);
-    const destPort = await freeUdpPort();
-    const dest = `${HOST}:${destPort}`;
     const called = '0044201234';
-    const uas = await startUas('outgoing-destination', 'trunk', destPort);
-    const caller = await sippRun({
-      name: 'outgoing-call',
-      scenario: 'pbx-call.xml',
-      csv: [`${CHARLIE.username};${authField(CHARLIE)};${CHARLIE.numbers[0].number}`],
-      service: called,
-      keys: { domain: DOMAIN, dest },
-      authUri: `${called}@${dest}`,
-      localPort: pbxPort,
-      calls: 1,
-      remote: `${HOST}:${sipflow.sipPort}`,
-    });
-    const callee = await uasAfter(uas, caller, 'PBX outgoing call');
-    expectOk(caller, 1, 'PBX outgoing call');
-    expectOk(callee, 1, 'destination UAS');
+    const { caller, callee, dest } = await outgoingCall('outgoing', called, pbxPort);
 
     // caller: challenged once (407 with a Proxy-Authenticate of the domain's realm), then the call
     const got = distinct(traced(caller.messages)).filter((m) => m.dir === 'received' && !m.firstLine.startsWith('SIP/2.0 100'));
@@ -553,23 +563,8 @@ describe('the call history (history.mode all)', () => {
     const digestResponse = /response="?([0-9a-f]{32})/i.exec(sentReg[1].text)?.[1];
     expect(digestResponse).toBeDefined();
 
-    const destPort = await freeUdpPort();
-    const dest = `${HOST}:${destPort}`;
     const called = '0044209999';
-    const uas = await startUas('history-destination', 'trunk', destPort);
-    const caller = await sippRun({
-      name: 'history-call',
-      scenario: 'pbx-call.xml',
-      csv: [`${CHARLIE.username};${authField(CHARLIE)};${CHARLIE.numbers[0].number}`],
-      service: called,
-      keys: { domain: DOMAIN, dest },
-      authUri: `${called}@${dest}`,
-      localPort: pbxPort,
-      calls: 1,
-      remote: `${HOST}:${sipflow.sipPort}`,
-    });
-    expectOk(await uasAfter(uas, caller, 'history call'), 1, 'destination UAS');
-    expectOk(caller, 1, 'history call');
+    const { caller, destPort } = await outgoingCall('history', called, pbxPort);
     const callId = hdr(distinct(traced(caller.messages)).find((m) => m.dir === 'sent')!.text, 'Call-ID')!;
 
     // the registration: REGISTER → 401 → REGISTER → 200, two runs of the registration logic

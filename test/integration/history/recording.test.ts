@@ -37,7 +37,11 @@ let gw: UdpUa;
 beforeAll(async () => {
   knex = openDirectory('memory://');
   await migrate(knex);
-  store = new HistoryStore(knex, { maxAgeDays: 7, maxBytes: 1 << 30, purgeEverySec: 300, batchSize: 50, flushMs: 5, backlogMax: 1000 }, { timer: false });
+  store = new HistoryStore(
+    knex,
+    { maxAgeDays: 7, maxBytes: 1 << 30, purgeEverySec: 300, batchSize: 50, flushMs: 5, backlogMax: 1000, maxWriteShare: 1 },
+    { timer: false },
+  );
   gw = await UdpUa.open(0);
   const loaded = loadSlid(
     {

@@ -11,7 +11,7 @@ import { HistoryStore, type CallDetail, type HistoryStoreConfig } from '../../..
 import { scratchDatabase } from '../../setup/servers';
 
 const T0 = Date.UTC(2026, 11, 3, 12, 0, 0);
-const config: HistoryStoreConfig = { maxAgeDays: 7, maxBytes: 1 << 30, purgeEverySec: 300, batchSize: 3, flushMs: 5, backlogMax: 1000 };
+const config: HistoryStoreConfig = { maxAgeDays: 7, maxBytes: 1 << 30, purgeEverySec: 300, batchSize: 3, flushMs: 5, backlogMax: 1000, maxWriteShare: 1 };
 
 function segment(callId: string, at: number, over: Partial<CallDetail> = {}): CallDetail {
   const text = `INVITE sip:bob@example.test SIP/2.0\r\nCall-ID: ${callId}\r\n\r\n`;
