@@ -794,7 +794,7 @@ export const configSchema = z
           .int()
           .min(1)
           .max(5000)
-          .default(20)
+          .default(10)
           .describe('recorded calls (segments) per database write; small, because the embedded PGlite writes on the thread that dispatches SIP messages'),
         flushMs: z.number().int().min(1).max(60000).default(1000).describe('a finished call waits at most this long before its batch is written'),
         backlogMax: z
@@ -809,7 +809,7 @@ export const configSchema = z
           .max(1)
           .default(0.2)
           .describe(
-            "the share of the dispatching thread's time the history writes may take (the embedded PGlite writes on the thread that dispatches SIP messages): after a batch that took t, the next waits t × (1/share − 1); what cannot be written in that share waits in the backlog, then is dropped and counted. 1 = no pause",
+            "with the embedded PGlite directory (it writes on the thread that dispatches SIP messages): the share of that thread's time the history writes may take; after a batch that took t, the next waits t × (1/share − 1); what cannot be written in that share waits in the backlog, then is dropped and counted. 1 = no pause. Not applied to PostgreSQL (its work is the server's)",
           ),
       })
       .strict()

@@ -496,6 +496,9 @@ run_memory() {
       cached+history) name=sipflow-memory-cached-history; flows=$WORK/flows/pbx-cached.slid ;;
     esac
     [ "$variant" = "${variant%+history}" ] || [ "$has_history" = 0 ] || history="history: { mode: all }"
+    # with recording on, the API answers /metrics: how many calls were recorded, written and dropped
+    local http="http: { enabled: false }"
+    [ -z "$history" ] || http="http: { enabled: true, host: 127.0.0.1, port: $((SIP_PORT + 10)) }"
     cfg=$WORK/$name.yaml
     cat > "$cfg" <<EOF
 dataDir: $data
@@ -506,7 +509,7 @@ $SF_TLS  domain: example.test
   workers: $WORKERS
 directory: { url: "$data/directory", cacheSec: 3600 }
 location: { url: memory }
-http: { enabled: false }
+$http
 log: { level: warn }
 security: { trustedSources: [127.0.0.1] }
 $SF_REG
@@ -521,6 +524,11 @@ EOF
     DUR=$(( 2 * NUSERS / 1000 )) RETRY=0 step "$name+priming" 1000 SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
     ladder "$name" 500 "$RATES_MEMORY" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
     record "$name"
+    if [ -n "$history" ]; then
+      # over the whole ladder (priming included): calls recorded on the SIP threads, written to the directory, dropped
+      log "$name: call history over this ladder: $(curl -s -H "authorization: Bearer $(cat "$data/api-token")" "http://127.0.0.1:$((SIP_PORT + 10))/metrics" \
+        | grep -E '^sipflow_history_(recorded|written|dropped)_total' | sed -E 's/^sipflow_history_//' | tr '\n' ' ')"
+    fi
     stop_sipflow
     SF_MAIN=""
     # (the profiling runs use this build: never the control's)

@@ -26,6 +26,7 @@
 import type { Knex } from 'knex';
 import type { LogPort } from '../../engine/ports';
 import { CdrWriter, type CdrSink } from '../accounting/writer';
+import { isPgliteClient } from '../directory/knex-internals';
 import type { CallDetail, CallOutcome, CallSummary, HistoryMessage, HistoryRun } from './record';
 
 export const CALLS_TABLE = 'call_history';
@@ -144,8 +145,14 @@ async function writeBatch(knex: Knex, batch: readonly StoredSegment[]): Promise<
     await trx(SEGMENTS_TABLE).insert(segments.map((s) => s.row));
   });
   // PGlite runs in this thread, the one that dispatches SIP messages: let them in between batches
-  await new Promise((resolve) => setImmediate(resolve));
+  await yieldToIo();
 }
+
+/** Calls deleted per retention statement. */
+export const PURGE_CHUNK = 500;
+
+/** Lets the SIP messages waiting on this thread in (PGlite runs here). */
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const iso = (v: unknown) => new Date(v as string | Date).toISOString();
 const jsonOf = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
@@ -183,7 +190,8 @@ export class HistoryStore {
       batchSize: c.batchSize,
       flushMs: c.flushMs,
       backlogMax: c.backlogMax,
-      maxBusyShare: c.maxWriteShare,
+      // the share applies to the embedded PGlite only: it runs on this thread; a PostgreSQL server's work is not ours to pace
+      maxBusyShare: isPgliteClient(knex) ? c.maxWriteShare : 1,
       log: o.log,
       label: { block: 'history', records: 'call records' },
       onOverflow: () => o.onDropped?.('backlog'),
@@ -243,24 +251,50 @@ export class HistoryStore {
     return { ...summaryOf(row), messages, runs, droppedMessages: Number(row.dropped_messages) };
   }
 
-  /** Retention at `now`: calls deleted (by age, then by size). One at a time. */
+  /**
+   * Retention at `now`: calls deleted (by age, then by size), oldest first. One at a time, in
+   * statements of PURGE_CHUNK calls with a turn of the event loop between them: PGlite runs on the
+   * thread that dispatches SIP messages, and one statement over a large table would hold it.
+   */
   purge(now = Date.now()): Promise<number> {
     return (this.purging ??= (async () => {
       try {
         const cutoff = new Date(now - this.c.maxAgeDays * 86_400_000);
-        const old = (await this.knex(CALLS_TABLE).where('ended_at', '<', cutoff).delete().returning('call_id')) as unknown[];
-        // newest first until their segments together exceed maxBytes: the rest goes
-        const sized = await this.knex.raw(
-          `DELETE FROM ${CALLS_TABLE} WHERE call_id IN (
-             SELECT call_id FROM (SELECT call_id, sum(bytes) OVER (ORDER BY ended_at DESC, call_id DESC) AS upto FROM ${CALLS_TABLE}) k WHERE k.upto > ?)
-           RETURNING call_id`,
-          [this.c.maxBytes],
-        );
-        return old.length + ((sized as { rows?: unknown[] }).rows?.length ?? 0);
+        let deleted = 0;
+        // by age: the oldest PURGE_CHUNK at a time
+        for (;;) {
+          const ids = (await this.knex(CALLS_TABLE).where('ended_at', '<', cutoff).orderBy('ended_at').limit(PURGE_CHUNK).pluck('call_id')) as string[];
+          if (ids.length > 0) deleted += await this.remove(ids);
+          await yieldToIo();
+          if (ids.length < PURGE_CHUNK) break;
+        }
+        // by size: the total, then the oldest calls until what is left fits in maxBytes
+        let total = Number(((await this.knex(CALLS_TABLE).sum({ s: 'bytes' }).first()) as { s?: unknown } | undefined)?.s ?? 0);
+        while (total > this.c.maxBytes) {
+          const oldest = (await this.knex(CALLS_TABLE)
+            .select('call_id', 'bytes')
+            .orderBy([{ column: 'ended_at' }, { column: 'call_id' }])
+            .limit(PURGE_CHUNK)) as Array<{ call_id: string; bytes: unknown }>;
+          if (oldest.length === 0) break;
+          const ids: string[] = [];
+          for (const r of oldest) {
+            if (total <= this.c.maxBytes) break;
+            ids.push(r.call_id);
+            total -= Number(r.bytes);
+          }
+          deleted += await this.remove(ids);
+          await yieldToIo();
+        }
+        return deleted;
       } finally {
         this.purging = null;
       }
     })());
+  }
+
+  /** Deletes these calls (their segments with them); how many were. */
+  private async remove(ids: readonly string[]): Promise<number> {
+    return ((await this.knex(CALLS_TABLE).whereIn('call_id', ids).delete().returning('call_id')) as unknown[]).length;
   }
 
   /** Writes what waits (one attempt) and stops retention. */
