@@ -9,7 +9,7 @@
  *    custom field is data in the CSV export (quoted, formula guarded);
  *  - /metrics counts the records written.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { header, isRequest, type SipRequest } from '../../../sip/message';
@@ -92,6 +92,22 @@ async function cdrsOf(callId: string, n: number): Promise<Cdr[]> {
   throw new Error(`no ${n} CDRs for ${callId}`);
 }
 
+/** The call's records in the JSON-lines file once `n` are there: the file is its own sink, written apart from the table (polled, bounded). */
+async function fileCdrsOf(callId: string, n: number): Promise<Cdr[]> {
+  let found: Cdr[] = [];
+  for (let i = 0; i < 200; i++) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    found = text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Cdr)
+      .filter((r) => r.callId === callId);
+    if (found.length >= n) return found;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no ${n} CDRs for ${callId} in ${file}: ${JSON.stringify(found)}`);
+}
+
 function invite(callId: string, headers: Record<string, string> = {}): void {
   caller.send(
     sipRequest({ method: 'INVITE', uri: `sip:+3225559999@127.0.0.1:${serve.sipPort}`, ua: caller, callId, from: '<sip:+3225551234@example.test>', headers }),
@@ -144,11 +160,7 @@ test('gw1 503 → the call completes on gw2 → a recurse record and one stop re
   });
   expect(stop.duration).toBeGreaterThanOrEqual(0);
   // the same records in the JSON-lines file
-  const lines = readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Cdr)
-    .filter((r) => r.callId === callId);
+  const lines = await fileCdrsOf(callId, 2);
   expect(lines.map((r) => r.kind)).toEqual(['recurse', 'stop']);
   expect(await serve.metric('sipflow_cdrs_written_total', 'sink="database"')).toBeGreaterThanOrEqual(2);
 }, 30_000);
