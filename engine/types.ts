@@ -291,3 +291,31 @@ export interface TraceStep {
   /** Variables written by this node. */
   set?: Record<string, CdValue>;
 }
+
+/**
+ * One run of a logic for one request, as the SIP front end reports it to the call history
+ * (sip/message-tap.ts RunTap, services/history/recorder.ts): here, where both layers may import it.
+ */
+export interface LogicRun {
+  /** When the request arrived (ms). */
+  at: number;
+  /** How long the run took (ms, fractional). */
+  durationMs: number;
+  method: string;
+  /** The logic's id and name (the route's top-level logic). */
+  logicId: string;
+  logic: string;
+  /** The flow file the logic came from (the service's name), when known: the designer opens it. */
+  flow?: string;
+  /** The call descriptor's variables before the run (a shallow copy; not yet redacted). */
+  input: Record<string, CdValue>;
+  /** The engine's trace (nodes, exits, variables written); a run resumed after failover adds its steps. */
+  trace: TraceStep[];
+  /** Outcome kind ('register', 'relay', 'reply', 'challenge', 'error', …) and the status it answers with (null: a relay, or none). */
+  outcome: string;
+  status: number | null;
+  /** Where an error outcome happened (engine/run.ts `where`). */
+  where?: string;
+  /** Whether a variable holds a secret (the compiled service's `secrets`, engine/secrets.ts): the history redacts it. */
+  isSecret?: (name: string) => boolean;
+}

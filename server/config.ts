@@ -11,12 +11,23 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { parseInstant } from '../engine/instant';
 import { SECRET_NAME } from '../engine/secrets';
-import { parseHepCollector } from '../services/hep/sender';
-import { parseSyslogTarget } from '../services/syslog/udp';
+import { parseCollectorAddress } from '../services/collector-address';
+import { HEP_DEFAULT_PORT } from '../services/hep/sender';
 import { transportNamed, transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0);
+/** A UDP collector's address (output.syslog's target, hep.collector), checked by the parser that later reads it. */
+const collectorAddress = (defaultPort: number) =>
+  z.string().refine((v) => {
+    try {
+      parseCollectorAddress(v, defaultPort);
+      return true;
+    } catch {
+      return false;
+    }
+  }, `must be host:port, [ipv6]:port or a host (port ${defaultPort})`);
+
 /** An ISO-8601 instant with its offset: `2026-12-24T10:00:00+01:00`, `2026-12-24T09:00:00Z`. */
 export const isoInstant = z.string().superRefine((v, ctx) => {
   const at = parseInstant(v);
@@ -629,16 +640,7 @@ export const configSchema = z
 
         syslog: z
           .object({
-            target: z
-              .string()
-              .refine((v) => {
-                try {
-                  parseSyslogTarget(v);
-                  return true;
-                } catch {
-                  return false;
-                }
-              }, 'must be host:port, [ipv6]:port or a host (port 514)')
+            target: collectorAddress(514)
               .optional()
               .describe('output.syslog: the collector, over UDP (RFC 5426); unset: the messages of output.syslog are dropped'),
             hostname: z.string().min(1).optional().describe('output.syslog: HOSTNAME of the RFC 5424 header (default the machine name)'),
@@ -816,16 +818,7 @@ export const configSchema = z
       .prefault({}),
     hep: z
       .object({
-        collector: z
-          .string()
-          .refine((v) => {
-            try {
-              parseHepCollector(v);
-              return true;
-            } catch {
-              return false;
-            }
-          }, 'must be host:port, [ipv6]:port or a host (port 9060)')
+        collector: collectorAddress(HEP_DEFAULT_PORT)
           .nullable()
           .default(null)
           .describe('HEP v3 (sipcapture) copy of every SIP message sent and received, over UDP to this collector (Homer, heplify-server); null = off'),

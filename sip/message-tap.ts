@@ -19,7 +19,9 @@
  * and must not block; they may keep the Buffer they are given (the front end never reuses one).
  * `at`: ms since the epoch.
  */
-import type { TraceStep, CdValue } from '../engine/types';
+import type { CdValue, LogicRun } from '../engine/types';
+
+export type { LogicRun };
 import type { LocalEndpoint, Peer, SipSender, SendCallback } from './transport';
 
 export interface MessageTap {
@@ -27,31 +29,6 @@ export interface MessageTap {
   received(data: Buffer, peer: Peer, local: LocalEndpoint, at: number): void;
   /** A message sent to `peer`; `from`: the socket's address as Via names it (SipSender.origin), null when unknown. */
   sent(data: Buffer, peer: Peer, from: { host: string; port: number } | null, at: number): void;
-}
-
-/** One run of a logic for one request, as the history keeps it. */
-export interface LogicRun {
-  /** When the request arrived (ms). */
-  at: number;
-  /** How long the run took (ms, fractional). */
-  durationMs: number;
-  method: string;
-  /** The logic's id and name (the route's top-level logic). */
-  logicId: string;
-  logic: string;
-  /** The flow file the logic came from (the service's name), when known: the designer opens it. */
-  flow?: string;
-  /** The call descriptor's variables before the run (a shallow copy; not yet redacted). */
-  input: Record<string, CdValue>;
-  /** The engine's trace (nodes, exits, variables written); a run resumed after failover adds its steps. */
-  trace: TraceStep[];
-  /** Outcome kind ('register', 'relay', 'reply', 'challenge', 'error', …) and the status it answers with (null: a relay, or none). */
-  outcome: string;
-  status: number | null;
-  /** Where an error outcome happened (engine/run.ts `where`). */
-  where?: string;
-  /** Whether a variable holds a secret (the compiled service's `secrets`, engine/secrets.ts): the history redacts it. */
-  isSecret?: (name: string) => boolean;
 }
 
 export interface RunTap {

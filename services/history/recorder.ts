@@ -43,7 +43,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { REDACTED, redactTrace, redactVariables } from '../../engine/secrets';
-import type { CdValue, TraceStep } from '../../engine/types';
+import type { CdValue, LogicRun } from '../../engine/types';
 import { parseNameAddr, parseUri } from '../../grammar/sip-values';
 import type { CallDetail, CallOutcome, HistoryMessage, HistoryRun } from './record';
 
@@ -79,21 +79,8 @@ interface Endpoint {
   port: number;
 }
 
-/** What the recorder reads of a run report (sip/message-tap.ts LogicRun). */
-export interface RecordedRun {
-  at: number;
-  durationMs: number;
-  method: string;
-  logicId: string;
-  logic: string;
-  flow?: string;
-  input: Record<string, CdValue>;
-  trace: TraceStep[];
-  outcome: string;
-  status: number | null;
-  where?: string;
-  isSecret?: (name: string) => boolean;
-}
+/** A run report as the front end gives it (engine/types.ts LogicRun). */
+export type RecordedRun = LogicRun;
 
 /** Messages kept since the last received one (the request, its 100 Trying, a few stateless sends). */
 export const RECENT_MAX = 8;
