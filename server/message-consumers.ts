@@ -15,8 +15,13 @@ import type { Metrics } from './metrics';
 export interface MessageConsumerSinks {
   /** This thread's metrics. */
   metrics?: Metrics;
-  /** Call history: where this thread's recorded calls go (the main thread's writer, or the worker's outbox) and the debug filter now; none: no recorder. */
-  history?: { sink: (detail: CallDetail) => void; debugNumbers: readonly string[] };
+  /**
+   * Call history: where this thread's recorded calls go (the main thread's writer, or the worker's
+   * outbox) and the debug filter now; none: no recorder. `sink` gets a `settled` to call once the
+   * segment is written or dropped (a worker's come back as HistorySettled items instead, to
+   * MessageConsumers.history.settled); `window`: segments in flight at most (recorder.ts).
+   */
+  history?: { sink: (detail: CallDetail, settled: () => void) => void; debugNumbers: readonly string[]; window: number };
 }
 
 export interface MessageConsumers {
@@ -56,11 +61,14 @@ export function messageConsumers(config: Config, log?: LogPort, sinks: MessageCo
   // ---- call history (services/history): always there when a sink is, so the debug filter can switch it on
   let history: CallRecorder | undefined;
   if (sinks.history !== undefined) {
-    const metrics = sinks.metrics;
-    const recorder = new CallRecorder(
+    const { metrics } = sinks;
+    const { sink, window } = sinks.history;
+    const settled = () => recorder.settled();
+    const recorder: CallRecorder = new CallRecorder(
       { ...config.history, debugNumbers: sinks.history.debugNumbers },
       {
-        sink: sinks.history.sink,
+        sink: (detail) => sink(detail, settled),
+        window,
         callIdOf,
         onRecorded: () => metrics?.historyRecorded.inc(),
         onDropped: (reason) => metrics?.historyDropped.inc({ reason }),

@@ -26,7 +26,7 @@ import { bindingServices } from './connection-bindings';
 import { callConsumers } from './call-consumers';
 import { messageConsumers } from './message-consumers';
 import { openCdrWriter, type CdrWriter } from '../services/accounting';
-import { openHistory, type History } from '../services/history';
+import { historyWindow, openHistory, type History } from '../services/history';
 import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
@@ -116,7 +116,10 @@ async function startInProcess(
   // one set of call-event consumers (accounting, call admission control) for every listener
   const calls = callConsumers(config, ctx, log, { cdrs: cdrs ? (r) => cdrs.accept(r) : undefined, metrics });
   // one set of message observers (call history, HEP capture) for every listener
-  const observers = messageConsumers(config, log, { metrics, history: { sink: history.store.accept, debugNumbers: history.debug.numbers } });
+  const observers = messageConsumers(config, log, {
+    metrics,
+    history: { sink: history.store.accept, debugNumbers: history.debug.numbers, window: historyWindow(config.history.backlogMax, 1) },
+  });
   const unsubscribeDebug = history.debug.onChange((numbers) => observers.history?.setDebugNumbers(numbers));
   // every listener's sockets for every relay: one reaches the destination's address family
   const group = new ListenerGroup();

@@ -69,7 +69,9 @@
 #   --history off|all|both   memory pairing: the call history (history.mode) of sipflow. off (default): as
 #                       shipped; all: every call recorded (full path and messages, to the PGlite directory)
 #                       in both variants; both: the uncached variant twice in the same run, recording off
-#                       and all, and the ratio all/off in the final table (issue 16: at most 15 % drop)
+#                       and all, and the ratio all/off in the final table (issue 16: at most 15 % drop);
+#                       the recording runs' `history:` YAML is $SF_HISTORY (default `{ mode: all }`, e.g.
+#                       SF_HISTORY='{ mode: all, maxWriteShare: 0.5 }')
 #   --control-dist F    memory pairing: also ladder another build first (F = its dist/cli/main.js, e.g. a
 #                       worktree of the commit before a change), uncached, on its own copy of the directory;
 #                       the final table gives this build's uncached rate / the control's
@@ -164,6 +166,7 @@ if [ "$TRANSPORT" != udp ] && [ "$PAIRINGS" != "${PAIRINGS/invite/}" ]; then
 fi
 case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tls" >&2; exit 2 ;; esac
 case "$HISTORY" in off|all|both) ;; *) echo "--history must be off, all or both" >&2; exit 2 ;; esac
+HISTORY_YAML=${SF_HISTORY:-"{ mode: all }"}
 [ -z "$CONTROL_MAIN" ] || [ -f "$CONTROL_MAIN" ] || { echo "--control-dist: no such file" >&2; exit 2; }
 [ "$TRANSPORT" = tcp ] && LOAD=${LOAD:-driver}
 [ "$TRANSPORT" = tls ] && LOAD=driver
@@ -495,7 +498,7 @@ run_memory() {
       cache0+history) name=sipflow-memory-history ;;
       cached+history) name=sipflow-memory-cached-history; flows=$WORK/flows/pbx-cached.slid ;;
     esac
-    [ "$variant" = "${variant%+history}" ] || [ "$has_history" = 0 ] || history="history: { mode: all }"
+    [ "$variant" = "${variant%+history}" ] || [ "$has_history" = 0 ] || history="history: $HISTORY_YAML"
     # with recording on, the API answers /metrics: how many calls were recorded, written and dropped
     local http="http: { enabled: false }"
     [ -z "$history" ] || http="http: { enabled: true, host: 127.0.0.1, port: $((SIP_PORT + 10)) }"

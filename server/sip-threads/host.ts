@@ -32,7 +32,7 @@ import type { Security } from '../security';
 import { bindingServices } from '../connection-bindings';
 import { logPort } from '../logger';
 import type { CdrWriter } from '../../services/accounting';
-import type { History } from '../../services/history';
+import { historyWindow, type History } from '../../services/history';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
 import {
@@ -201,6 +201,18 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     }
   }
 
+  // the call history's segments written, per worker, told back in one item per turn (HistorySettled)
+  const settledCounts = new Map<Outbox<ToWorkerItem>, number>();
+  const settledTo = (out: Outbox<ToWorkerItem>) => () => {
+    const count = settledCounts.get(out);
+    settledCounts.set(out, (count ?? 0) + 1);
+    if (count === undefined)
+      queueMicrotask(() => {
+        out.push([9, settledCounts.get(out)!]);
+        settledCounts.delete(out);
+      });
+  };
+
   function onWorkerItem(out: Outbox<ToWorkerItem>, m: FromWorkerItem): void {
     switch (m[0]) {
       case 1:
@@ -242,7 +254,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         o.cdrs?.accept(m[1]);
         return;
       case 8:
-        o.history?.store.acceptStored(m[1]);
+        o.history?.store.acceptStored(m[1], settledTo(out));
         return;
     }
   }
@@ -295,6 +307,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       flows: flowTexts(o.flows),
       directoryCacheSec: config.directory.cacheSec,
       maxQueueMs: config.sip.maxQueueMs,
+      historyWindow: historyWindow(config.history.backlogMax, n),
     };
     const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     const out = new Outbox<ToWorkerItem>(w);

@@ -48,6 +48,12 @@ export type CdrItem = [7, CdrRecord];
 /** A call (segment) recorded by a worker's call history recorder (services/history), serialized there (storedSegment), for the main thread's writer: [kind, segment]. */
 export type HistoryItem = [8, StoredSegment];
 
+/**
+ * Segments of this worker's call history written (or dropped) by the main thread's writer: room in
+ * its recorder's window again (services/history/recorder.ts RecorderOptions.window): [kind, count].
+ */
+export type HistorySettled = [9, number];
+
 export interface FlowText {
   flow: string;
   version: number;
@@ -69,7 +75,7 @@ export type Control =
 export type WorkerEvent = { t: 'ready' } | { t: 'failed'; error: string } | { t: 'metrics'; id: number; json: unknown[] } | { t: 'drained' } | { t: 'stopped' };
 
 /** Hot-path messages travel in batches (arrays of them, see Outbox); control messages alone. */
-export type ToWorkerItem = InboundSip | StoreReply | RelayedSent;
+export type ToWorkerItem = InboundSip | StoreReply | RelayedSent | HistorySettled;
 export type FromWorkerItem = StoreCall | RelayedSend | StrayMessage | AuthFailure | CdrItem | HistoryItem;
 export type ToWorker = ToWorkerItem[] | Control;
 export type FromWorker = FromWorkerItem[] | WorkerEvent;
@@ -89,6 +95,8 @@ export interface WorkerInit {
   directoryCacheSec: number;
   /** Requests that waited longer than this in the worker's queue are dropped (the UA retransmits). */
   maxQueueMs: number;
+  /** The call history's segments in flight at most for this worker's recorder (services/history historyWindow). */
+  historyWindow: number;
 }
 
 type SerializedError = { k: 'location'; m: string; r: number } | { k: 'directory'; m: string; d: 'invalid' | 'unavailable' } | { k: 'error'; m: string };

@@ -235,7 +235,8 @@ async function start(): Promise<void> {
   // and one set of message observers (call history, HEP capture)
   observers = messageConsumers(init.config, log, {
     metrics,
-    history: { sink: (detail) => outbox.push([8, storedSegment(detail)]), debugNumbers: init.config.history.debugNumbers },
+    // settled: HistorySettled items from the dispatcher
+    history: { sink: (detail) => outbox.push([8, storedSegment(detail)]), debugNumbers: init.config.history.debugNumbers, window: init.historyWindow },
   });
   for (let i = 0; i < init.listeners.length; i++) {
     const l = init.listeners[i];
@@ -292,6 +293,9 @@ async function start(): Promise<void> {
             else p.reject(deserializeError(m[3]));
             break;
           }
+          case 9:
+            observers?.history?.settled(m[1]);
+            break;
           case 4: {
             const cb = pendingSends.get(m[1]);
             if (!cb) break;

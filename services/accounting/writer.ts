@@ -77,7 +77,8 @@ class SinkQueue<T> {
     return this.backlog.length;
   }
 
-  push(r: T): void {
+  /** False: the backlog was full, the record is dropped. */
+  push(r: T): boolean {
     if (this.backlog.length >= this.o.backlogMax) {
       this.dropped++;
       if (this.droppedInEpisode++ === 0)
@@ -86,12 +87,13 @@ class SinkQueue<T> {
           `${this.l.block}: the ${this.sink.name} backlog is full (${this.l.block}.backlogMax = ${this.o.backlogMax}): new ${this.l.records} are dropped until it drains`,
         );
       this.o.onOverflow?.(this.sink.name);
-      return;
+      return false;
     }
     this.backlog.push(r);
-    if (this.writing !== null || this.retryMs > 0) return; // the loop in progress takes it
+    if (this.writing !== null || this.retryMs > 0) return true; // the loop in progress takes it
     if (this.backlog.length >= this.o.batchSize) this.schedule(0);
     else if (this.timer === null) this.schedule(this.o.flushMs);
+    return true;
   }
 
   private schedule(ms: number): void {
@@ -181,10 +183,12 @@ export class CdrWriter<T = CdrRecord> {
     this.queues = sinks.map((s) => new SinkQueue(s, o));
   }
 
-  /** Takes a record (never blocks, never throws). */
-  accept(r: T): void {
-    if (this.closed) return;
-    for (const q of this.queues) q.push(r);
+  /** Takes a record (never blocks, never throws); false: some sink dropped it (backlog full) or the writer is closed. */
+  accept(r: T): boolean {
+    if (this.closed) return false;
+    let all = true;
+    for (const q of this.queues) all = q.push(r) && all;
+    return all;
   }
 
   /** Records waiting per sink. */

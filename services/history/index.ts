@@ -13,6 +13,8 @@ export {
   outcomeOf,
   redactMessageText,
   RECENT_MAX,
+  REFUSED_MAX,
+  SWEEP_SLICE,
   REMEMBER_MS,
   type HistoryMode,
   type RecordedRun,
@@ -30,6 +32,14 @@ export {
   type HistoryStoreOptions,
 } from './store';
 export type { CallDetail, CallOutcome, CallSummary, HistoryMessage, HistoryRun } from './record';
+
+/**
+ * The segments in flight one SIP thread's recorder may hold (RecorderOptions.window): the writer's
+ * backlog shared by `threads` recorders, so together they never overflow it.
+ */
+export function historyWindow(backlogMax: number, threads: number): number {
+  return Math.max(16, Math.floor(backlogMax / Math.max(1, threads)));
+}
 
 /** The debug filter's numbers as the API sets them; the recorders of every SIP thread follow (onChange). */
 export class DebugFilter {

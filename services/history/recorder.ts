@@ -22,8 +22,8 @@
  * messages since the last `received` are kept in a small list (RECENT_MAX) for that. Later
  * messages of an open Call-ID (its responses, relayed branches, ACK, CANCEL) join the entry.
  *
- * An entry with no message for idleFlushSec is flushed (an unref'd sweep every quarter of it, or
- * `sweep(now)`); its Call-ID and running summary are then remembered (bounded LRU, REMEMBER_MS) so
+ * An entry with no message for idleFlushSec is flushed (an unref'd sweep every twentieth of it,
+ * SWEEP_SLICE entries per turn of the event loop, or `sweep(now)` at once); its Call-ID and running summary are then remembered (bounded LRU, REMEMBER_MS) so
  * a later BYE or re-REGISTER reopens it, and the new segment carries the call's summary on: the
  * store keeps every segment under the one Call-ID. A sink receives segments: `messages`, `runs`,
  * `messageCount`, `runCount`, `droppedMessages`, `startedAt` and `endedAt` are the segment's, the
@@ -33,6 +33,14 @@
  * Call-ID scan, no allocation). Otherwise a message costs a list push and, while entries are open
  * or remembered, a Call-ID scan (callIdOf, injected: services/ do not import sip/); text, redaction
  * and parsing wait for the flush (the Buffers are kept: the front end never reuses one).
+ *
+ * Admission: a database slower than the traffic must cost the SIP thread nothing for the calls it
+ * cannot write, so a call is recorded only while the recorder's window has room: `window` segments
+ * in flight at most, open entries plus segments handed to the sink and not yet written
+ * (`settled()`, told by the store's writer: services/history/store.ts, through
+ * server/sip-threads' HistorySettled items for a worker). A call refused (beyond the window:
+ * 'backlog'; beyond maxOpenCalls: 'open_calls') is counted once and stays refused (REFUSED_MAX);
+ * a debug-filter call is recorded past the window.
  *
  * Limits: maxOpenCalls entries (a new call beyond is not recorded, counted as 'open_calls'),
  * maxMessagesPerCall messages and runs per entry (more are counted in droppedMessages),
@@ -60,14 +68,27 @@ export interface RecorderConfig {
 }
 
 export interface RecorderOptions {
-  /** Where a finished segment goes (must not throw, must not block). */
+  /**
+   * Where a finished segment goes (must not throw, must not block). It counts in the window until
+   * the sink's owner calls settled() (services/history/store.ts HistoryStore.accept's `settled`).
+   */
   sink: (detail: CallDetail) => void;
   /** The Call-ID of raw message bytes (sip/message-tap.ts callIdOf). */
   callIdOf: (data: Buffer) => string | null;
   /** A segment handed to the sink. */
   onRecorded?: () => void;
-  /** A call not recorded because maxOpenCalls entries are open. */
-  onDropped?: (reason: 'open_calls') => void;
+  /**
+   * A call not recorded: maxOpenCalls entries are open ('open_calls'), or `window` segments are in
+   * flight ('backlog': the writer has not caught up).
+   */
+  onDropped?: (reason: 'open_calls' | 'backlog') => void;
+  /**
+   * Segments in flight at most: entries open plus segments handed to the sink and not yet settled
+   * (`settled()`: written, or dropped by the writer). A call beyond is not opened at all, so a
+   * database slower than the traffic costs the SIP thread nothing for the calls it could not
+   * have written (default: no bound).
+   */
+  window?: number;
   /** Sweep on a timer (default true; tests call sweep()). */
   timer?: boolean;
 }
@@ -84,6 +105,10 @@ export type RecordedRun = LogicRun;
 
 /** Messages kept since the last received one (the request, its 100 Trying, a few stateless sends). */
 export const RECENT_MAX = 8;
+/** Call-IDs per generation of the refused calls' memory (two generations are kept). */
+export const REFUSED_MAX = 4096;
+/** Entries flushed per turn of the event loop by the timer's sweep. */
+export const SWEEP_SLICE = 16;
 /** How long a flushed Call-ID is remembered for a later segment (a BYE hours later, a re-REGISTER). */
 export const REMEMBER_MS = 6 * 3600_000;
 
@@ -225,6 +250,12 @@ export class CallRecorder {
   private readonly remembered: LRUCache<string, CallState>;
   /** Messages since the last received one (the request and what answered it at once). */
   private recent: Seen[] = [];
+  private sweeping = false;
+  /** Open entries plus segments handed to the sink, not yet settled (RecorderOptions.window). */
+  private inFlight = 0;
+  /** Call-IDs refused lately (refuse()). */
+  private refusedNow = new Set<string>();
+  private refusedBefore = new Set<string>();
   private readonly timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -237,8 +268,8 @@ export class CallRecorder {
     this.active = c.mode !== 'off';
     this.setDebugNumbers(c.debugNumbers);
     if (o.timer !== false) {
-      const every = Math.max(250, (c.idleFlushSec * 1000) / 4);
-      this.timer = setInterval(() => this.sweep(), every);
+      const every = Math.max(100, (c.idleFlushSec * 1000) / 20);
+      this.timer = setInterval(() => this.sweepInSlices(), every);
       this.timer.unref();
     }
   }
@@ -261,6 +292,16 @@ export class CallRecorder {
   /** Calls being recorded. */
   get openCalls(): number {
     return this.open.size;
+  }
+
+  /** Segments in flight (open entries plus segments the sink has not settled). */
+  get segmentsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** `n` segments handed to the sink are settled (written, or dropped by the writer): room in the window. */
+  settled(n = 1): void {
+    this.inFlight = Math.max(0, this.inFlight - n);
   }
 
   received(data: Buffer, peer: Endpoint, local: Endpoint, at: number): void {
@@ -294,17 +335,40 @@ export class CallRecorder {
   }
 
   private openEntry(callId: string, state: CallState): Entry | undefined {
-    if (this.open.size >= this.c.maxOpenCalls) {
-      this.o.onDropped?.('open_calls');
-      return undefined;
-    }
+    if (this.open.size >= this.c.maxOpenCalls) return this.refuse(callId, 'open_calls');
+    // the debug filter's calls are what the operator asked for: past the window (the writer's backlog bound still holds)
+    if (this.o.window !== undefined && this.inFlight >= this.o.window && !state.debug) return this.refuse(callId, 'backlog');
+    this.inFlight++;
     const e: Entry = { callId, state, seen: [], runs: [], dropped: 0, last: Date.now() };
     this.open.set(callId, e);
     return e;
   }
 
+  /**
+   * A call not recorded: counted once, and its later requests not recorded either (a recording
+   * that began at its second request would be missing the first). Remembered in two generations
+   * of REFUSED_MAX Call-IDs: a call's requests follow each other within seconds.
+   */
+  private refuse(callId: string, reason: 'open_calls' | 'backlog'): undefined {
+    if (this.wasRefused(callId)) return undefined;
+    if (this.refusedNow.size >= REFUSED_MAX) {
+      this.refusedBefore = this.refusedNow;
+      this.refusedNow = new Set();
+    }
+    this.refusedNow.add(callId);
+    this.o.onDropped?.(reason);
+    return undefined;
+  }
+
+  private wasRefused(callId: string): boolean {
+    return this.refusedNow.has(callId) || this.refusedBefore.has(callId);
+  }
+
   private add(e: Entry, s: Seen): void {
     e.last = s.at;
+    // the open map stays in order of last activity: the sweep reads the idle ones at its front
+    this.open.delete(e.callId);
+    this.open.set(e.callId, e);
     if (e.seen.length >= this.c.maxMessagesPerCall) e.dropped++;
     else e.seen.push(s);
   }
@@ -312,6 +376,7 @@ export class CallRecorder {
   wants(callId: string, method: string, vars: Readonly<Record<string, CdValue>>): boolean {
     if (!this.active) return false;
     if (this.open.has(callId)) return true;
+    if (this.wasRefused(callId)) return false;
     const debug = this.debug.size > 0 && this.matches(vars);
     if (!debug && (this.mode === 'off' || (this.mode === 'sampled' && callIdHash32(callId) >= this.threshold))) return false;
     const state: CallState = this.remembered.get(callId) ?? {
@@ -361,10 +426,36 @@ export class CallRecorder {
     if (run.outcome === 'error') e.state.error = true;
   }
 
-  /** Flushes the entries idle for idleFlushSec at `now`. */
+  /** Flushes every entry idle for idleFlushSec at `now`, at once. */
   sweep(now = Date.now()): void {
     const idle = this.c.idleFlushSec * 1000;
     for (const e of this.open.values()) if (now - e.last >= idle) this.flush(e);
+  }
+
+  /**
+   * The timer's sweep: the idle entries at the front of the open map (kept in order of last
+   * activity), SWEEP_SLICE per turn of the event loop, so the SIP messages waiting on this thread
+   * are handled between two slices: at a few thousand calls a second, flushing one second's worth
+   * at once would hold the thread for tens of milliseconds.
+   */
+  private sweepInSlices(): void {
+    if (this.sweeping || this.open.size === 0) return;
+    this.sweeping = true;
+    const slice = () => {
+      const now = Date.now();
+      const idle = this.c.idleFlushSec * 1000;
+      let n = 0;
+      for (const e of this.open.values()) {
+        if (now - e.last < idle) break;
+        this.flush(e);
+        if (++n === SWEEP_SLICE) {
+          setImmediate(slice);
+          return;
+        }
+      }
+      this.sweeping = false;
+    };
+    slice();
   }
 
   /** Flushes every open entry and stops the sweep. */
@@ -392,7 +483,10 @@ export class CallRecorder {
       }
     }
     const outcome = outcomeOf(st);
-    if (this.mode === 'failures' && !st.debug && outcome !== 'failed') return;
+    if (this.mode === 'failures' && !st.debug && outcome !== 'failed') {
+      this.inFlight--;
+      return;
+    }
     this.remembered.set(e.callId, st);
     const messages = parsed.map(({ s, text, p }) => this.message(s, text, p!));
     const runs = e.runs.map(historyRun);

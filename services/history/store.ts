@@ -175,8 +175,14 @@ function summaryOf(r: Row): CallSummary {
   };
 }
 
+/** A segment waiting in the writer, with whom to tell once it is written (HistoryStore.accept). */
+interface Pending {
+  segment: StoredSegment;
+  settled?: () => void;
+}
+
 export class HistoryStore {
-  readonly writer: CdrWriter<StoredSegment>;
+  readonly writer: CdrWriter<Pending>;
   private readonly timer: NodeJS.Timeout | null = null;
   private purging: Promise<number> | null = null;
 
@@ -185,8 +191,17 @@ export class HistoryStore {
     private readonly c: HistoryStoreConfig,
     private readonly o: HistoryStoreOptions = {},
   ) {
-    const sink: CdrSink<StoredSegment> = { name: 'database', write: (batch) => writeBatch(knex, batch) };
-    this.writer = new CdrWriter<StoredSegment>([sink], {
+    const sink: CdrSink<Pending> = {
+      name: 'database',
+      write: async (batch) => {
+        await writeBatch(
+          knex,
+          batch.map((p) => p.segment),
+        );
+        for (const p of batch) p.settled?.();
+      },
+    };
+    this.writer = new CdrWriter<Pending>([sink], {
       batchSize: c.batchSize,
       flushMs: c.flushMs,
       backlogMax: c.backlogMax,
@@ -205,11 +220,17 @@ export class HistoryStore {
     }
   }
 
-  /** Takes a recorder's segment (never blocks, never throws). */
-  readonly accept = (detail: CallDetail): void => this.writer.accept(storedSegment(detail));
+  /**
+   * Takes a recorder's segment (never blocks, never throws). `settled` is called once the segment
+   * is written, or at once when the backlog is full and it is dropped: the recorder's window
+   * (recorder.ts RecorderOptions.window) opens again.
+   */
+  readonly accept = (detail: CallDetail, settled?: () => void): void => this.acceptStored(storedSegment(detail), settled);
 
-  /** Takes a segment a SIP worker thread serialized (storedSegment). */
-  readonly acceptStored = (segment: StoredSegment): void => this.writer.accept(segment);
+  /** Takes a segment a SIP worker thread serialized (storedSegment); `settled` as for accept. */
+  readonly acceptStored = (segment: StoredSegment, settled?: () => void): void => {
+    if (!this.writer.accept({ segment, settled })) settled?.();
+  };
 
   /** Resolves when every accepted segment is written (while the database fails, it waits). */
   idle(): Promise<void> {

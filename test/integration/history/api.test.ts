@@ -198,3 +198,58 @@ describe.each([1, 2])('call history over the API, %d SIP thread(s)', (workers) =
     await putFilter([]);
   }, 60_000);
 });
+
+/**
+ * The recorders' window (services/history/recorder.ts): history.backlogMax shared by the SIP
+ * threads (historyWindow: 16 segments each here). Waves of calls written before the next are all
+ * recorded (the writer tells each thread its segments are written, across threads as
+ * HistorySettled items); a burst beyond the window within one idle second is refused at once,
+ * counted once per call, and every REGISTER is still answered.
+ */
+describe.each([1, 2])('call history window, %d SIP thread(s)', (workers) => {
+  const WINDOW = 16;
+  let serve: ServeProcess;
+  let ua: UdpUa;
+  beforeAll(async () => {
+    serve = await startServe({ workers, logLevel: 'warn', config: { history: { mode: 'all', backlogMax: WINDOW * workers, idleFlushSec: 1, flushMs: 20 } } });
+    ua = await UdpUa.open(serve.sipPort);
+  }, 90_000);
+  afterAll(async () => {
+    await ua?.close();
+    if (serve) expect((await serve.stop()).code).toBe(0);
+  });
+
+  /** REGISTERs without credentials, sent together: every one answered 401. */
+  const challenged = async (callIds: string[]) => {
+    const answers = callIds.map((id) =>
+      ua
+        .next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === id && (r.msg as SipResponse).status >= 200, 10_000)
+        .then((r) => (r.msg as SipResponse).status),
+    );
+    for (const id of callIds) ua.send(registerText(ua, id, 1));
+    expect(await Promise.all(answers)).toEqual(callIds.map(() => 401));
+  };
+  const written = async (n: number) => {
+    for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100)))
+      if ((await serve.metric('sipflow_history_written_total')) >= n) return;
+    throw new Error(`${n} calls never written (${await serve.metric('sipflow_history_written_total')})`);
+  };
+
+  test('waves within the window are all recorded; a burst beyond it is refused, counted once per call, and still answered', async () => {
+    const per = (n: number) => Array.from({ length: workers }, (_, w) => Array.from({ length: n }, () => callIdFor(ua, w, workers))).flat();
+    // three waves of 10 per thread: 30 per thread through a window of 16, so the window opened again each time
+    for (let wave = 1; wave <= 3; wave++) {
+      await challenged(per(10));
+      await written(wave * 10 * workers);
+    }
+    expect(await serve.metric('sipflow_history_dropped_total', 'reason="backlog"')).toBe(0);
+    // a burst of 24 per thread inside one idle second: 16 recorded, 8 refused per thread
+    const burst = per(24);
+    await challenged(burst);
+    await written((30 + WINDOW) * workers);
+    expect(await serve.metric('sipflow_history_dropped_total', 'reason="backlog"')).toBe(8 * workers);
+    expect(await serve.metric('sipflow_history_recorded_total')).toBe((30 + WINDOW) * workers);
+    const listed = ((await (await serve.api('/api/v1/calls?limit=500')).json()) as { calls: Array<{ callId: string }> }).calls.map((c) => c.callId);
+    expect(burst.filter((id) => listed.includes(id))).toHaveLength(WINDOW * workers);
+  }, 90_000);
+});

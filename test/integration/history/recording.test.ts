@@ -65,7 +65,7 @@ beforeAll(async () => {
   // idleFlushSec long: nothing is flushed during a test; the test flushes (close)
   const config = parseConfig(JSON.stringify({ history: { mode: 'all', maxOpenCalls: MAX_OPEN, idleFlushSec: 3600 } }), 'test');
   metrics = createMetrics({ defaultMetrics: false });
-  observers = messageConsumers(config, undefined, { metrics, history: { sink: store.accept, debugNumbers: [] } });
+  observers = messageConsumers(config, undefined, { metrics, history: { sink: store.accept, debugNumbers: [], window: 5000 } });
   server = await startSipServer({
     service: loaded.service!,
     ctx,

@@ -87,11 +87,16 @@ describe.each([
   let drop: () => Promise<void>;
   let store: HistoryStore;
   const written: number[] = [];
+  /** settled() calls seen when the first store.idle() resolved, and how many had been made before it. */
+  let settledAtIdle = -1;
+  let settledBeforeWrite = -1;
   beforeAll(async () => {
     ({ knex, drop } = await open());
     await migrate(knex);
     store = new HistoryStore(knex, config, { timer: false, onWritten: (n) => written.push(n) });
-    store.accept(segment('c1', T0 + 1000));
+    let settled = 0;
+    store.accept(segment('c1', T0 + 1000), () => settled++);
+    settledBeforeWrite = settled;
     store.accept(segment('c2', T0 + 2000, { calling: '+3225550100', called: '+3225559999', outcome: 'failed', status: 486 }));
     store.accept(
       segment('reg-1', T0 + 3000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'challenged', status: 401 }),
@@ -99,8 +104,10 @@ describe.each([
     // a second segment of reg-1 in the same batch, then a third in a later one: one call
     store.accept(
       segment('reg-1', T0 + 4000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'success', status: 200 }),
+      () => settled++,
     );
     await store.idle();
+    settledAtIdle = settled;
     store.accept(
       segment('reg-1', T0 + 500_000, { method: 'REGISTER', aor: 'francesco@nl.netaxis.be', calling: null, called: null, outcome: 'success', status: 200 }),
     );
@@ -111,6 +118,11 @@ describe.each([
     await store?.close();
     await knex?.destroy();
     await drop?.();
+  });
+
+  test("settled: told for each segment once it is written, not before (the recorders' window)", () => {
+    expect(settledBeforeWrite).toBe(0);
+    expect(settledAtIdle).toBe(2);
   });
 
   test('list: newest first; filters on Call-ID, number, AoR, start time, outcome; limit', async () => {
@@ -204,9 +216,13 @@ test('a database that is down: accept never throws nor waits; beyond backlogMax 
       },
     },
   );
-  for (let i = 0; i < 5; i++) store.accept(segment(`down-${i}`, T0));
+  const settled: string[] = [];
+  for (let i = 0; i < 5; i++) store.accept(segment(`down-${i}`, T0), () => settled.push(`down-${i}`));
   expect(dropped).toEqual(['backlog', 'backlog']);
+  // the dropped ones leave the recorders' window at once; the kept ones only when written
+  expect(settled).toEqual(['down-3', 'down-4']);
   await failure;
+  expect(settled).toEqual(['down-3', 'down-4']);
   expect(logs.filter((m) => /^history: writing call records to the database failed/.test(m))).toHaveLength(1);
   await expect(store.purge()).rejects.toThrow();
   await store.close();

@@ -5,7 +5,7 @@
  * variables, bounds (open calls, messages per call, message size), segments after a flush.
  * The front end's real use of the taps is covered by the integration suites (test/integration/history).
  */
-import { CallRecorder, callIdHash32, redactMessageText, type RecordedRun, type RecorderConfig } from '../../../services/history';
+import { CallRecorder, callIdHash32, redactMessageText, SWEEP_SLICE, type RecordedRun, type RecorderConfig } from '../../../services/history';
 import type { CallDetail } from '../../../services/history';
 import { callIdOf } from '../../../sip/message-tap';
 
@@ -294,4 +294,65 @@ test('mode off with an empty filter: received, sent and wants cost nothing measu
   }
   expect(scans).toBe(0);
   expect(r.openCalls).toBe(0);
+});
+
+test('window: calls beyond `window` segments in flight are refused (counted once, later requests too); settled() opens it again; a debug call passes', () => {
+  const out: CallDetail[] = [];
+  const dropped: string[] = [];
+  const r = new CallRecorder(
+    { ...base, maxOpenCalls: 100 },
+    { sink: (d) => out.push(d), callIdOf, timer: false, window: 2, onDropped: (why) => dropped.push(why) },
+  );
+  expect(transaction(r, 'REGISTER', 'w1', 401)).toBe(true);
+  expect(transaction(r, 'REGISTER', 'w2', 401)).toBe(true);
+  // the window is full: w3 refused at its first request, and at its second (no recording that starts halfway), counted once
+  expect(transaction(r, 'REGISTER', 'w3', 401)).toBe(false);
+  expect(r.segmentsInFlight).toBe(2);
+  r.sweep(T0 + 10_000); // w1 and w2 flushed: still in flight until the writer settles them
+  expect(out.map((d) => d.callId)).toEqual(['w1', 'w2']);
+  expect(transaction(r, 'REGISTER', 'w3', 200, { cseq: 2, auth: AUTH })).toBe(false);
+  expect(transaction(r, 'REGISTER', 'w4', 401)).toBe(false);
+  expect(dropped).toEqual(['backlog', 'backlog']);
+  r.settled(1);
+  expect(transaction(r, 'REGISTER', 'w5', 401)).toBe(true);
+  expect(transaction(r, 'REGISTER', 'w3', 200, { cseq: 3 })).toBe(false); // w3 stays refused
+  // the debug filter's calls are recorded past the window
+  r.setDebugNumbers(['carol']);
+  expect(transaction(r, 'REGISTER', 'w6', 401, { user: 'carol' })).toBe(true);
+  // w1 or w2 (one settled) + w5 + w6
+  expect(r.segmentsInFlight).toBe(3);
+  r.close();
+  expect(out.map((d) => d.callId)).toEqual(['w1', 'w2', 'w5', 'w6']);
+  // failures mode: a success is not handed to the sink, and leaves the window at once
+  const f = new CallRecorder({ ...base, mode: 'failures' }, { sink: (d) => out.push(d), callIdOf, timer: false, window: 1 });
+  expect(transaction(f, 'OPTIONS', 'ok', 200)).toBe(true);
+  f.sweep(T0 + 10_000);
+  expect(f.segmentsInFlight).toBe(0);
+  expect(transaction(f, 'OPTIONS', 'ko', 500)).toBe(true);
+  f.close();
+  expect(out.map((d) => d.callId)).toEqual(['w1', 'w2', 'w5', 'w6', 'ko']);
+});
+
+test('the timer sweep flushes idle entries in slices of SWEEP_SLICE per turn of the event loop, oldest activity first', async () => {
+  const out: CallDetail[] = [];
+  const r = new CallRecorder({ ...base, maxOpenCalls: 1000, idleFlushSec: 1 }, { sink: (d) => out.push(d), callIdOf, timer: true });
+  const old = Date.now() - 5000;
+  for (let i = 0; i < 3 * SWEEP_SLICE; i++) transaction(r, 'OPTIONS', `s${i}`, 200, { at: old });
+  // s0 was active last: it goes last
+  r.received(request('OPTIONS', 's0', { cseq: 2 }), UA, US, old + 1);
+  const slices: number[] = [];
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      if (out.length > 0) slices.push(out.length);
+      if (out.length === 3 * SWEEP_SLICE) resolve();
+      else setImmediate(check);
+    };
+    check();
+  });
+  r.close();
+  // never more than one slice between two turns of the event loop
+  expect(slices[0]).toBeLessThanOrEqual(SWEEP_SLICE);
+  for (let i = 1; i < slices.length; i++) expect(slices[i] - slices[i - 1]).toBeLessThanOrEqual(SWEEP_SLICE);
+  expect(out.map((d) => d.callId).slice(-1)).toEqual(['s0']);
+  expect(out[0].callId).toBe('s1');
 });
