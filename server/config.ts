@@ -804,14 +804,16 @@ export const configSchema = z
           .int()
           .min(1)
           .default(5000)
-          .describe('finished calls kept while the database is slow or down; beyond, new ones are dropped and counted, never a SIP message'),
+          .describe(
+            'calls recorded and not yet written, for the instance: each SIP thread records at most its share (backlogMax / threads; open calls included), and a new call beyond is not recorded at all, counted in sipflow_history_dropped_total{reason="backlog"}; so a slow or down database costs the SIP threads nothing, never a SIP message',
+          ),
         maxWriteShare: z
           .number()
           .gt(0)
           .max(1)
-          .default(0.2)
+          .default(0.1)
           .describe(
-            "with the embedded PGlite directory (it writes on the thread that dispatches SIP messages): the share of that thread's time the history writes may take; after a batch that took t, the next waits t × (1/share − 1); what cannot be written in that share waits in the backlog, then is dropped and counted. 1 = no pause. Not applied to PostgreSQL (its work is the server's)",
+            "with the embedded PGlite directory (it writes on the thread that dispatches SIP messages): the share of that thread's idle time the history writes may take; after a batch that took t, the next waits until the thread has been idle t × (1/share − 1), so the busier SIP keeps it the less is written (nothing while it is saturated); what cannot be written waits in the backlog, and new calls are not recorded while it is full (backlogMax). 1 = no pause. Not applied to PostgreSQL (its work is the server's)",
           ),
       })
       .strict()

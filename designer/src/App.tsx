@@ -3,7 +3,7 @@
  * and a recorded run's steps (right); or, switched in the top bar, the Calls view (./Calls.tsx). State lives in one reducer (./store.ts); loading, editing, validation, flow actions and
  * shortcuts are hooks (./hooks); this component draws.
  */
-import { useMemo, useRef, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
 import { NODE_CATEGORIES } from '../../engine/node-type';
 import { storeToken, type NodeTypeInfo } from './api';
@@ -97,7 +97,8 @@ export function App() {
   );
   const shownProblems = saveProblems ?? logicProblems;
 
-  const highlightRun = (h: typeof highlight) => dispatch({ type: 'highlight', highlight: h });
+  // stable: ./CallRun.tsx lights the path again when the canvas's logic changes
+  const highlightRun = useCallback((h: typeof highlight) => dispatch({ type: 'highlight', highlight: h }), [dispatch]);
   const focusNode = (id: string) => canvas.current?.focusNode(id);
 
   return (

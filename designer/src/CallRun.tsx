@@ -3,9 +3,9 @@
  * is, and its steps with the call descriptor after each, as the simulator shows a simulated run
  * (./TraceView.tsx). The canvas lights the run's path (the reducer's `runOpened`).
  */
-import { useMemo } from 'react';
+import { useEffect, useMemo } from 'react';
 import type { CallDetail, HistoryRun } from './api';
-import type { Highlight, TracedRequest } from './trace';
+import { pathHighlight, splitPasses, type Highlight, type TracedRequest } from './trace';
 import { TraceView } from './TraceView';
 
 export interface OpenRun {
@@ -17,7 +17,7 @@ export interface OpenRun {
 
 interface Props {
   open: OpenRun;
-  /** The flow and logic on the canvas: the path lights only when they are the run's. */
+  /** The flow and logic on the canvas: the path lights when it is the run's flow and a logic the run went through (its own, or one it called). */
   flowName: string | null;
   logicId: string | null;
   onHighlight(h: Highlight | null): void;
@@ -29,7 +29,13 @@ interface Props {
 export function CallRun({ open, flowName, logicId, onHighlight, onFocusNode, onReplay, onBack }: Props) {
   const { run } = open;
   const requests = useMemo((): TracedRequest[] => [{ input: run.input, trace: run.path, outcome: { kind: run.outcome, status: run.status } }], [run]);
-  const elsewhere = (run.flow !== null && run.flow !== flowName) || run.logicId !== logicId;
+  // the logics the path went through, the run's own first (a flow.callLogic step enters another)
+  const logics = useMemo(() => [...new Set([run.logicId, ...run.path.map((s) => s.logic)])], [run]);
+  const elsewhere = (run.flow !== null && run.flow !== flowName) || logicId === null || !logics.includes(logicId);
+  // another logic of the path chosen on the canvas: its part of the path lights
+  useEffect(() => {
+    if (!elsewhere) onHighlight(pathHighlight(splitPasses(requests), logicId));
+  }, [elsewhere, logicId, requests, onHighlight]);
   return (
     <div className="simulate call-run" data-testid="call-run">
       <div className="row">
@@ -48,15 +54,20 @@ export function CallRun({ open, flowName, logicId, onHighlight, onFocusNode, onR
         {run.status !== null ? ` ${run.status}` : ''}
         {run.where ? ` at ${run.where}` : ''} <span className="hint">{run.durationMs.toFixed(2)} ms</span>
       </div>
+      {logics.length > 1 && (
+        <div className="hint" data-testid="run-logics">
+          The path goes through logics {logics.join(', ')}: choose one above to see its part lit.
+        </div>
+      )}
       {elsewhere && (
         <div className="error-box" data-testid="run-elsewhere">
-          The canvas shows another flow or logic: the path is lit on {run.flow ?? 'its flow'}, logic {run.logicId} only.
+          The canvas shows another flow or a logic this run did not go through: the path lights on {run.flow ?? 'its flow'}, logics {logics.join(', ')}.
         </div>
       )}
       <TraceView
         key={`${open.call.callId}:${open.index}`}
         requests={requests}
-        logicId={run.logicId}
+        logicId={elsewhere ? run.logicId : logicId}
         testPrefix="run"
         redactedWhy="a secret (password, credentials): redacted when recorded, the history never keeps it"
         onHighlight={onHighlight}

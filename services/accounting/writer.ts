@@ -15,6 +15,7 @@
  * Generic over the record (default CdrRecord): the call history (services/history) writes its
  * calls with the same queue, naming itself in the log lines (`label`).
  */
+import { performance } from 'node:perf_hooks';
 import type { LogPort } from '../../engine/ports';
 import type { CdrRecord } from './record';
 
@@ -38,11 +39,13 @@ export interface CdrWriterOptions {
   /** How log lines name the block and the records; default accounting / CDRs. */
   label?: { block: string; records: string };
   /**
-   * The share of wall time the writes may take, 0 < share ≤ 1 (default 1: batch after batch).
-   * After a batch that took t ms the next waits t × (1 / share − 1) ms: a sink that runs in this
-   * thread (the embedded PGlite, on the thread that dispatches SIP messages) never takes more than
-   * its share of it, and what the share cannot write fills the backlog and is then dropped, never
-   * a SIP message delayed. close() writes without pauses.
+   * The share of this thread's idle time the writes may take, 0 < share ≤ 1 (default 1: batch
+   * after batch). After a batch that took t ms the next waits until the thread has been idle for
+   * t × (1 / share − 1) ms (its event loop waiting, performance.eventLoopUtilization): a sink
+   * that runs in this thread (the embedded PGlite, on the thread that dispatches SIP messages)
+   * takes at most its share of the time the thread does not need, so the busier the thread, the
+   * less it writes — nothing at all while the thread is saturated. What it cannot write fills the
+   * backlog and is then dropped, never a SIP message delayed. close() writes without pauses.
    */
   maxBusyShare?: number;
 }
@@ -51,6 +54,8 @@ const CDR_LABEL = { block: 'accounting', records: 'CDRs' };
 
 /** The longest wait between two attempts at a failing sink. */
 export const RETRY_MAX_MS = 5000;
+/** How often a paced writer looks at its thread's idle time (maxBusyShare). */
+export const IDLE_POLL_MS = 50;
 
 class SinkQueue<T> {
   private backlog: T[] = [];
@@ -133,10 +138,7 @@ class SinkQueue<T> {
             this.o.log?.log('info', `${this.l.block}: writing ${this.l.records} to the ${this.sink.name} again (${this.backlog.length} still waiting)`);
           }
           const share = this.o.maxBusyShare ?? 1;
-          if (share < 1 && !this.closing && this.backlog.length > 0) {
-            const pause = (performance.now() - started) * (1 / share - 1);
-            await new Promise((resolve) => setTimeout(resolve, pause));
-          }
+          if (share < 1 && !this.closing && this.backlog.length > 0) await this.idleFor((performance.now() - started) * (1 / share - 1));
         }
         if (this.droppedInEpisode > 0) {
           this.o.log?.log(
@@ -150,6 +152,18 @@ class SinkQueue<T> {
         if (this.backlog.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       }
     })());
+  }
+
+  /** Resolves once this thread's event loop has been idle `ms` in all (looked at every IDLE_POLL_MS at most), or at close(). */
+  private async idleFor(ms: number): Promise<void> {
+    let idle = 0;
+    let last = performance.eventLoopUtilization();
+    while (idle < ms && !this.closing) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(ms - idle, 1), IDLE_POLL_MS)));
+      const now = performance.eventLoopUtilization();
+      idle += now.idle - last.idle;
+      last = now;
+    }
   }
 
   /** Waits for the write in progress, then writes what waits (one attempt per batch). */

@@ -204,6 +204,15 @@ test("the REGISTER's authenticated run opens its flow with the path lit and the 
   await want(page.getByTestId('run-cd').locator('tr.changed').getByTestId('run-redacted')).toHaveCount(1);
   expect(await page.getByTestId('run-cd').textContent()).not.toContain('123456');
   await shot('11-calls-run-path');
+  // the logic it called: choosing it on the canvas lights its part of the path (both passes: every node of the seed's registration logic)
+  await want(page.getByTestId('run-logics')).toContainText('1, 24');
+  await page.getByTestId('logic-select').selectOption('24');
+  await want(page.locator('.react-flow__node.highlighted')).toHaveCount(6);
+  await want(page.getByTestId('run-elsewhere')).toHaveCount(0);
+  // a logic the run did not go through: nothing lit, and said so
+  await page.getByTestId('logic-select').selectOption('2');
+  await want(page.getByTestId('run-elsewhere')).toBeVisible();
+  await want(page.locator('.react-flow__node.highlighted')).toHaveCount(0);
 
   await page.getByTestId('run-tab-replay').click();
   await want(page.getByTestId('sim-preset')).toContainText(`replay of call ${registerId}, run 2`);

@@ -1,7 +1,8 @@
 /**
  * services/accounting/writer.ts maxBusyShare: a sink that runs on the writer's thread (the
- * embedded PGlite) takes at most its share of the time: after a batch that took t, the next
- * starts no sooner than t × (1/share − 1) later; what cannot be written meanwhile waits in the
+ * embedded PGlite) takes at most its share of the thread's idle time: after a batch that took t,
+ * the next starts once the thread has been idle t × (1/share − 1) (so no sooner than that, and
+ * not while the thread is kept busy); what cannot be written meanwhile waits in the
  * bounded backlog and beyond it is dropped and counted; close() writes the rest without pauses.
  * Only lower bounds on gaps are asserted (a timer never fires early), never an upper one.
  */
@@ -32,6 +33,26 @@ test('share 0.25: after each batch the writer pauses three times as long as the 
     // the pause is measured from the writer's side (it includes the await around the write): at least 3 × the sink's own time, less a millisecond of timer slack
     expect(spans[i].start - spans[i - 1].end).toBeGreaterThanOrEqual(3 * took - 1);
   }
+  await writer.close();
+});
+
+test('the pause counts idle time only: while the thread is kept busy, the next batch waits', async () => {
+  const { sink, spans } = slowSink(20);
+  const writer = new CdrWriter<number>([sink], { batchSize: 1, flushMs: 1, backlogMax: 100, maxBusyShare: 0.5 });
+  writer.accept(1);
+  writer.accept(2);
+  while (spans.length === 0) await new Promise((r) => setTimeout(r, 1));
+  // 300 ms of work in 20 ms slices, the event loop turning (timers fire) but never waiting between them
+  const busyUntil = performance.now() + 300;
+  while (performance.now() < busyUntil) {
+    const end = performance.now() + 20;
+    while (performance.now() < end);
+    await new Promise((r) => setImmediate(r));
+  }
+  expect(spans).toHaveLength(1);
+  await writer.idle();
+  // the second batch needed about 20 ms of idle time: it came only after the busy spell (paced by wall time it would have started inside it)
+  expect(spans[1].start).toBeGreaterThanOrEqual(busyUntil);
   await writer.close();
 });
 
