@@ -811,7 +811,7 @@ export const configSchema = z
           .number()
           .gt(0)
           .max(1)
-          .default(0.1)
+          .default(0.25)
           .describe(
             "with the embedded PGlite directory (it writes on the thread that dispatches SIP messages): the share of that thread's idle time the history writes may take; after a batch that took t, the next waits until the thread has been idle t × (1/share − 1), so the busier SIP keeps it the less is written (nothing while it is saturated); what cannot be written waits in the backlog, and new calls are not recorded while it is full (backlogMax). 1 = no pause. Not applied to PostgreSQL (its work is the server's)",
           ),

@@ -488,10 +488,12 @@ run_memory() {
       control)
         # another build: its own copy of the directory (its migrations may differ from this build's)
         name=sipflow-memory-control; data=$WORK/sipflow-mem-control; SF_MAIN=$CONTROL_MAIN
-        if [ "$(cat "$data/users.n" 2>/dev/null)" != "$NUSERS" ]; then
+        # kept between runs only for the same control build (another build's migrations may be missing from it)
+        if [ "$(cat "$data/users.n" 2>/dev/null)" != "$NUSERS" ] || [ "$(cat "$data/control" 2>/dev/null)" != "$CONTROL_MAIN" ] \
+          || [ "$CONTROL_MAIN" -nt "$data/users.n" ]; then
           rm -rf "$data"; mkdir -p "$data"
           node "$CONTROL_MAIN" import --customers "$WORK/customers.csv" --directory-url "$data/directory" >&2
-          echo "$NUSERS" > "$data/users.n"
+          echo "$NUSERS" > "$data/users.n"; echo "$CONTROL_MAIN" > "$data/control"
         fi ;;
       cache0) name=sipflow-memory ;;
       cached) name=sipflow-memory-cached; flows=$WORK/flows/pbx-cached.slid ;;
