@@ -20,9 +20,9 @@
  * `at`: ms since the epoch.
  */
 import type { CdValue, LogicRun } from '../engine/types';
+import type { LocalEndpoint, Peer, SipSender, SendCallback } from './transport';
 
 export type { LogicRun };
-import type { LocalEndpoint, Peer, SipSender, SendCallback } from './transport';
 
 export interface MessageTap {
   /** A message from `peer`, arrived on `local`. */

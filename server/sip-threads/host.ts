@@ -201,18 +201,6 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     }
   }
 
-  // the call history's segments written, per worker, told back in one item per turn (HistorySettled)
-  const settledCounts = new Map<Outbox<ToWorkerItem>, number>();
-  const settledTo = (out: Outbox<ToWorkerItem>) => () => {
-    const count = settledCounts.get(out);
-    settledCounts.set(out, (count ?? 0) + 1);
-    if (count === undefined)
-      queueMicrotask(() => {
-        out.push([9, settledCounts.get(out)!]);
-        settledCounts.delete(out);
-      });
-  };
-
   function onWorkerItem(out: Outbox<ToWorkerItem>, m: FromWorkerItem): void {
     switch (m[0]) {
       case 1:
@@ -254,7 +242,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         o.cdrs?.accept(m[1]);
         return;
       case 8:
-        o.history?.store.acceptStored(m[1], settledTo(out));
+        // told back to the worker once written (HistorySettled: the outbox batches them)
+        o.history?.store.acceptStored(m[1], () => out.push([9, 1]));
         return;
     }
   }
