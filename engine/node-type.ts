@@ -92,6 +92,13 @@ export interface NodeTypeInfo {
   description: string;
   /** JSON Schema of `values` (exits included: they are fields of values). */
   valuesSchema: JsonSchema;
+  /**
+   * What a node of this type does, in one line on its body in the designer: a template over its
+   * `values` (data, not code, so the node-types API serves it), e.g. `{variable} {operator|op} {value}`.
+   * Language: designer/src/essence.ts. An exit field's meaning is its schema's `x-exit-label`
+   * template (rendered over the list item holding the exit): `found`, `{variable} {operator|op} {value}`.
+   */
+  summary?: string;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds node types of every values shape

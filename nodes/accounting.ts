@@ -68,6 +68,7 @@ function fieldValue(v: CdValue): Scalar {
 export const accountingNode: NodeType<Values> = {
   type: 'action.accounting',
   title: 'Accounting fields',
+  summary: '{each fields ", "}{name} = {value}{end}',
   category: 'action',
   description: "Adds custom fields (name → value with [var] placeholders) to the call's CDR; accounting writes them with every record of the call.",
   valuesSchema: {

@@ -26,6 +26,7 @@ const numeric = (v: Scalar): boolean => isCanonicalNumber(v);
 export const aggregateColumnNode: NodeType<Values> = {
   type: 'action.aggregateColumn',
   title: 'Aggregate column',
+  summary: '{operation} of {list}.{column} → {storeInto}',
   category: 'list',
   description:
     'Counts, sums, joins or takes the min / max of a column of a list into a variable (null cells skipped; sum skips text; min/max compare numerically when every cell is a number).',

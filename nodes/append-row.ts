@@ -18,6 +18,7 @@ interface Values {
 export const appendRowNode: NodeType<Values> = {
   type: 'action.appendRow',
   title: 'Append row',
+  summary: 'row → {list}',
   category: 'list',
   description: `Adds a row at the end of a list: one value per column (literal, variable or [name] template). A list holds at most ${MAX_LIST_ROWS} rows: a full list takes ifFull (unset: the run ends with a 500).`,
   valuesSchema: {

@@ -54,6 +54,7 @@ function credentialsFor(s: RunState, isRegister: boolean, realm: string): Digest
 export const authenticateNode: NodeType<Values> = {
   type: 'output.nit.registrar.authenticate',
   title: 'Authenticate',
+  summary: 'digest authentication{if password} (password {password}){end}{if ha1} (HA1 {ha1}){end}',
   category: 'registrar',
   description:
     'Checks the digest response with the password (clear text or HA1); challenges when missing or wrong, restarts the logic with authStatus = 1 when valid.',

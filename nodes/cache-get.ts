@@ -17,6 +17,7 @@ interface Values {
 export const cacheGetNode: NodeType<Values> = {
   type: 'query.cacheGet',
   title: 'Cache get',
+  summary: '{key} → {storeInto}',
   category: 'cache',
   description: 'Reads a value of the instance cache into a variable: ifFound, or ifNotFound when the key holds nothing (never set, expired, evicted).',
   valuesSchema: {

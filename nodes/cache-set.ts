@@ -24,6 +24,7 @@ export const MAX_CACHE_TTL_SEC = 86_400;
 export const cacheSetNode: NodeType<Values> = {
   type: 'action.cacheSet',
   title: 'Cache set',
+  summary: '{key} = {value}',
   category: 'cache',
   description:
     'Stores a value in the instance cache (shared by all SIP threads) under a key, for ttlSec seconds. A value over nodes.cache.maxValueBytes is not stored (ifNotStored).',

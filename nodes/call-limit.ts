@@ -38,6 +38,7 @@ export const MAX_CALLS_PER_SECOND = 10_000;
 export const callLimitNode: NodeType<Values> = {
   type: 'analysis.callLimit',
   title: 'Call limit',
+  summary: '{key}{if maxConcurrent} ≤ {maxConcurrent} calls{end}{if maxPerSecond} ≤ {maxPerSecond}/s{end}',
   category: 'analysis',
   description:
     'Call admission control: an initial INVITE takes a slot of the key (ifAllowed) unless the key holds maxConcurrent calls or admitted maxPerSecond calls in the last second (ifRejected). Slots are released when the call ends or expires.',

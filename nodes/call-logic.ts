@@ -10,6 +10,7 @@ interface Values {
 export const callLogicNode: NodeType<Values> = {
   type: 'flow.callLogic',
   title: 'Call sub-logic',
+  summary: '→ {logic|logic}',
   category: 'flow',
   description: 'Runs another service logic (by id or name); when it reaches an exit node, continues at next.',
   valuesSchema: {

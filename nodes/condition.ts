@@ -13,6 +13,7 @@ interface Values {
 export const conditionNode: NodeType<Values> = {
   type: 'analysis.condition',
   title: 'Combined conditions',
+  summary: '{each conditions " {logic|join} "}{variable} {operator|op} {value}{end}',
   category: 'analysis',
   description: 'True if any (or) / all (and) of the conditions are met; takes ifTrue or ifFalse.',
   valuesSchema: {
@@ -28,8 +29,8 @@ export const conditionNode: NodeType<Values> = {
           properties: conditionFields,
         },
       },
-      ifTrue: nodeRef,
-      ifFalse: nodeRef,
+      ifTrue: { ...nodeRef, 'x-exit-label': 'true' },
+      ifFalse: { ...nodeRef, 'x-exit-label': 'false' },
     },
   },
   check: (v) => checkConditionRegexes(v.conditions),

@@ -14,6 +14,7 @@ interface Values {
 export const createListNode: NodeType<Values> = {
   type: 'action.createList',
   title: 'Create list',
+  summary: 'new list {list}',
   category: 'list',
   description: 'Writes a new list of records into a variable: the given rows, each cell a literal, a variable or a [name] template (no rows: an empty list).',
   valuesSchema: {

@@ -198,6 +198,7 @@ export function chooseNaptr(records: NaptrRecord[], services: ReadonlySet<string
 export const enumNode: NodeType<Values> = {
   type: 'query.enum',
   title: 'ENUM lookup',
+  summary: 'ENUM {number}',
   category: 'query',
   description:
     'ENUM (RFC 6116) NAPTR lookup of an E.164 number; the URI of the first usable record (order, preference, service, flag "u") into a variable. ' +

@@ -81,6 +81,7 @@ function extract(values: string[] | undefined, header: string, e: Extraction): S
 export const extractHeaderNode: NodeType<Values> = {
   type: 'analysis.extractSipHeader',
   title: 'Extract SIP header',
+  summary: '{each extractions ", "}{header}{if part} {part}{end} → {storeInto}{end}',
   category: 'analysis',
   description: 'Stores header values (or their URI, user, host, port, display name, parameter) into variables.',
   valuesSchema: {

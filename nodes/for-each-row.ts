@@ -36,6 +36,7 @@ interface Cursor {
 export const forEachRowNode: NodeType<Values> = {
   type: 'flow.forEachRow',
   title: 'For each row',
+  summary: 'each row of {list}',
   category: 'flow',
   description:
     'Loops over a list: each visit writes the next row’s columns into variables and takes body (lead the body back here); after the last row takes done. Bounded by the run’s transition limit.',

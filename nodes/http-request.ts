@@ -257,6 +257,7 @@ const names = (v: Values) => ({
 export const httpRequestNode: NodeType<Values> = {
   type: 'query.httpRequest',
   title: 'HTTP request',
+  summary: '{method|default:GET} {url}',
   category: 'query',
   description:
     'Sends an HTTP(S) request (placeholders in URL, headers and body, each escaped for its place) and stores parts of the JSON, XML or text answer into variables; status, elapsed time and a summary line go into variables too.',

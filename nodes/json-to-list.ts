@@ -54,6 +54,7 @@ export function resolvePointer(doc: unknown, tokens: readonly string[]): unknown
 export const jsonToListNode: NodeType<Values> = {
   type: 'action.jsonToList',
   title: 'JSON to list',
+  summary: '{json} → list {list}',
   category: 'list',
   description:
     'Parses JSON text of an array of objects (or the array a JSON Pointer designates in it) into a list of records; nested values become JSON text. Invalid input takes ifInvalid.',

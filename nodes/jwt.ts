@@ -80,6 +80,7 @@ function keyImporter(alg: Algorithm, use: 'sign' | 'verify'): (material: string)
 export const jwtNode: NodeType<Values> = {
   type: 'action.jwt',
   title: 'JWT',
+  summary: '{operation} {algorithm}',
   category: 'list',
   description:
     'Signs a JWT from claims, or verifies one (signature with the given algorithm only, exp / nbf against the run clock, issuer, audience) or decodes one WITHOUT any check; claims into variables. Failures take ifInvalid.',

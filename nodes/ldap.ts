@@ -91,6 +91,7 @@ export function filterProblem(filter: string): string | null {
 export const ldapNode: NodeType<Values> = {
   type: 'query.ldap',
   title: 'LDAP search',
+  summary: '{base}{if filter} {filter}{end}',
   category: 'query',
   description:
     'Searches the LDAP directory (nodes.ldap) with a filter whose [var] values are escaped (RFC 4515); attributes of the first entry into variables.',

@@ -12,6 +12,7 @@ interface Values {
 export const listToJsonNode: NodeType<Values> = {
   type: 'action.listToJson',
   title: 'List to JSON',
+  summary: '{list} → JSON {storeInto}',
   category: 'list',
   description: 'Writes a list as JSON text (an array of objects, one per row) into a variable; a missing list gives [].',
   valuesSchema: {

@@ -15,6 +15,7 @@ interface Values {
 export const logNode: NodeType<Values> = {
   type: 'action.log',
   title: 'Log',
+  summary: '{level|default:info}: {message}',
   category: 'action',
   description: 'Writes a line to the log, e.g. "REGISTER from [fromUsername]".',
   valuesSchema: {

@@ -29,13 +29,14 @@ export function aorParts(v: CdValue): [string | null, string | null] {
 export const lookupLocationNode: NodeType<Values> = {
   type: 'output.nit.registrar.lookupLocationService',
   title: 'Lookup in location service',
+  summary: 'relay to the contacts of {aor|default:the Request-URI user}',
   category: 'registrar',
   description: 'Finds the registered contacts of an AoR and relays the request to them; not registered → not-found exit or 404.',
   valuesSchema: {
     type: 'object',
     properties: {
       aor: { type: 'string', 'x-var': true, description: 'AoR to look up (user or user@domain); default: the Request-URI user' },
-      ifNotFound: nodeRef,
+      ifNotFound: { ...nodeRef, 'x-exit-label': 'not found' },
       notFoundCode: { type: 'integer', minimum: 400, maximum: 699 },
       notFoundReason: { type: 'string' },
       ...failoverProperties,

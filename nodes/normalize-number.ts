@@ -84,6 +84,7 @@ function numberOf(raw: string): { text: string; callingCode?: string } | null {
 export const normalizeNumberNode: NodeType<Values> = {
   type: 'action.normalizeNumber',
   title: 'Normalize number',
+  summary: '{value} → {storeInto}{if format} ({format}){end}',
   category: 'manipulation',
   description:
     'Normalises a phone number (digits with separators, 00/+ international, tel: or sip: URI) to E.164, national, international or RFC 3966 form with libphonenumber-js; ifInvalid when it is no valid number.',

@@ -48,6 +48,7 @@ const shortName = (table: string): string => table.split('.').pop()!;
 export const queryDatabaseNode: NodeType<Values> = {
   type: 'query.queryDatabaseGeneric',
   title: 'Database query',
+  summary: '{tables}{if conditions} where {each conditions " {logic|default:and} "}{field|last} {operator|sym} {value}{end}{end}',
   category: 'query',
   description: 'Queries the directory (tables, joins, conditions incl. longest prefix match) and stores fields into variables.',
   valuesSchema: {
@@ -93,8 +94,8 @@ export const queryDatabaseNode: NodeType<Values> = {
       joinType: { type: 'string', enum: ['JOIN', 'INNER JOIN', 'LEFT JOIN', 'RIGHT JOIN', 'FULL JOIN'] },
       fetch: { type: 'string', enum: ['first', 'all'] },
       storeIntoRecordsList: { type: 'string', 'x-writes': true },
-      ifRecordFound: nodeRef,
-      ifnoRecordFound: nodeRef,
+      ifRecordFound: { ...nodeRef, 'x-exit-label': 'found' },
+      ifnoRecordFound: { ...nodeRef, 'x-exit-label': 'not found' },
       caching: { type: ['number', 'string'], pattern: '^\\d*(\\.\\d+)?$', minimum: 0, description: 'seconds a result is reused (0 = no cache)' },
     },
   },

@@ -14,6 +14,7 @@ interface Values {
 export const redirectNode: NodeType<Values> = {
   type: 'output.redirect',
   title: 'Redirect',
+  summary: '{code|default:302} → {contacts}',
   category: 'output',
   description: 'Answers 3xx (302 by default) with Contact URIs (literals, variables or templates).',
   valuesSchema: {

@@ -38,6 +38,7 @@ const HEADER_NAME = "^[A-Za-z0-9!%*_+`'~.-]+$";
 export const regexExtractNode: NodeType<Values> = {
   type: 'analysis.regexExtract',
   title: 'Regex extract',
+  summary: '{variable}{header} ~ /{pattern}/',
   category: 'manipulation',
   description:
     'Applies a regular expression to a variable or a SIP header value and stores its groups (number or name) into variables; takes ifMatched or ifNotMatched.',

@@ -14,6 +14,7 @@ interface Values extends FailoverValues {
 export const relayNode: NodeType<Values> = {
   type: 'output.relay',
   title: 'Relay to destination',
+  summary: '→ {destination}',
   category: 'output',
   description:
     'Proxies the request to a SIP URI, e.g. sip:[called]@gateway.example:5060; when it fails (timeout, 5xx, 6xx), tries the alternatives in order, then continues at ifAllFailed.',

@@ -53,6 +53,7 @@ export const REASONS: Record<number, string> = {
 export const replyNode: NodeType<Values> = {
   type: 'output.reply',
   title: 'Reply (reject)',
+  summary: '{code} {if reason}{reason}{else}{code|reason}{end}',
   category: 'output',
   description: 'Answers the request with a final SIP response (code, reason, extra headers).',
   valuesSchema: {

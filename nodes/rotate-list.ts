@@ -15,6 +15,7 @@ interface Values {
 export const rotateListNode: NodeType<Values> = {
   type: 'action.rotateList',
   title: 'Rotate list',
+  summary: 'rotate {list}{if by} by {by}{end}',
   category: 'list',
   description: 'Moves the first row (or the first n rows) of a list to its end; a negative n moves the last rows to the front.',
   valuesSchema: {

@@ -65,6 +65,7 @@ const text = (v: CdValue | undefined): string | null => (v === null || v === und
 export const saveLocationNode: NodeType<Values> = {
   type: 'output.nit.registrar.saveLocationService',
   title: 'Save in location service',
+  summary: 'save bindings of {aor|default:the To user}{if domain} @ {domain}{end}',
   category: 'registrar',
   description: 'Stores, refreshes or removes the bindings of the REGISTER (AoR = To user by default) and answers 200 OK with all bindings.',
   valuesSchema: {

@@ -11,6 +11,7 @@ interface Values {
 export const sequentialConditionsNode: NodeType<Values> = {
   type: 'analysis.sequentialConditions',
   title: 'Sequential conditions',
+  summary: 'first true of {conditions|count} conditions',
   category: 'analysis',
   description: 'Each condition has its own exit; the first true condition wins, otherwise the fallback exit is taken.',
   valuesSchema: {
@@ -22,10 +23,10 @@ export const sequentialConditionsNode: NodeType<Values> = {
         items: {
           type: 'object',
           required: ['variable', 'operator', 'ifTrue'],
-          properties: { ...conditionFields, ifTrue: nodeRef },
+          properties: { ...conditionFields, ifTrue: { ...nodeRef, 'x-exit-label': '{variable} {operator|op} {value}' } },
         },
       },
-      fallback: nodeRef,
+      fallback: { ...nodeRef, 'x-exit-label': 'otherwise' },
     },
   },
   check: (v) => checkConditionRegexes(v.conditions),

@@ -62,6 +62,7 @@ const READERS: Record<Exclude<Part, 'format'>, (d: DateTime) => Scalar> = {
 export const setDateTimeNode: NodeType<Values> = {
   type: 'action.setDateTime',
   title: 'Set date and time',
+  summary: '{each parts ", "}{part} → {storeInto}{end}',
   category: 'time',
   description:
     'Writes the current date and time, or parts of it, into variables, read in a time zone: ISO 8601 texts, numbers (month 1–12, weekday 1 = Monday … 7 = Sunday), ' +

@@ -10,6 +10,7 @@ interface Values {
 export const setVariablesNode: NodeType<Values> = {
   type: 'action.setVariables',
   title: 'Set variables',
+  summary: '{each variables ", "}{variable} = {value}{end}',
   category: 'action',
   description: 'Writes variables, in order; "only if not set" leaves an existing value alone.',
   valuesSchema: {

@@ -44,6 +44,7 @@ const DEFAULT_STATUS_VARIABLE = 'sipHeadersStatus';
 export const sipHeadersNode: NodeType<Values> = {
   type: 'action.sipHeaders',
   title: 'SIP headers',
+  summary: '{each operations ", "}{op} {header}{end}',
   category: 'action',
   description:
     'Adds, replaces or removes headers of the request the logic relays and of the reply or redirect it sends; Via, Call-ID, CSeq, From, To, Contact, routing, length and credentials headers are protected.',

@@ -61,6 +61,7 @@ const TOO_LONG = new Error('too long');
 export const stringManipulationNode: NodeType<Values> = {
   type: 'action.stringManipulation',
   title: 'String manipulation',
+  summary: '{value} → {storeInto}',
   category: 'manipulation',
   description:
     'Applies operations in order (replace, substring, upper/lower case, trim, pad) to a value and stores the result; regexes are checked and compiled at load.',

@@ -50,6 +50,7 @@ interface Values {
 export const syslogNode: NodeType<Values> = {
   type: 'output.syslog',
   title: 'Syslog',
+  summary: '{severity}: {message}',
   category: 'action',
   description: 'Sends an RFC 5424 message (with [name] placeholders) to the syslog collector of nodes.syslog.target over UDP; never waits for it.',
   valuesSchema: {

@@ -86,6 +86,7 @@ const listOf = <T>(x: T[] | undefined): T[] => (Array.isArray(x) ? x : []);
 export const timeConditionNode: NodeType<Values> = {
   type: 'analysis.timeCondition',
   title: 'Time condition',
+  summary: '{rules|count} rule(s){if timezone} in {timezone}{end}',
   category: 'time',
   description:
     'Routes by the local time, weekday and date in a time zone (business hours, closed, holidays from literal dates or a directory table): ' +
@@ -149,11 +150,11 @@ export const timeConditionNode: NodeType<Values> = {
               default: 'holiday_date',
               description: 'column of holidaysTable holding the day (a date, or text YYYY-MM-DD), compared with the local date',
             },
-            ifMatch: { ...nodeRef, description: 'taken when this rule matches' },
+            ifMatch: { ...nodeRef, 'x-exit-label': 'rule {#}{if weekdays}: {weekdays}{end}{if times}{each times " "} {from}–{to}{end}{end}', description: 'taken when this rule matches' },
           },
         },
       },
-      fallback: { ...nodeRef, description: 'taken when no rule matches' },
+      fallback: { ...nodeRef, 'x-exit-label': 'otherwise', description: 'taken when no rule matches' },
       ifFailure: { ...nodeRef, description: 'taken when the holidays table cannot be read (else the run ends with 503/500 as a database query does)' },
       storeErrorInto: { ...writesVariable, description: 'variable receiving the reason when ifFailure is taken' },
     },

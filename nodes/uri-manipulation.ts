@@ -75,6 +75,7 @@ const PORT = /^\d{1,5}$/;
 export const uriManipulationNode: NodeType<Values> = {
   type: 'action.uriManipulation',
   title: 'URI manipulation',
+  summary: '{mode} {uri}',
   category: 'manipulation',
   description:
     'Parses a SIP/SIPS/TEL URI into scheme, user, host, port, parameters and headers, or builds one from parts (each part escaped so a caller value cannot inject parameters or change the host).',

@@ -43,7 +43,7 @@ export interface LoadedPlugin {
 /** `namespace.name`, as `acme.lookupRoute`. */
 const PLUGIN_TYPE = /^([a-z][a-z0-9-]*)\.([A-Za-z][A-Za-z0-9_]*)$/;
 /** The members of the contract a plug-in declares; exits, written variables and secrets come from the schema's annotations. */
-const MEMBERS = ['type', 'title', 'category', 'description', 'valuesSchema', 'check', 'compile'];
+const MEMBERS = ['type', 'title', 'category', 'description', 'summary', 'valuesSchema', 'check', 'compile'];
 const REQUIRED_TEXT = ['title', 'description'] as const;
 
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
@@ -112,6 +112,7 @@ function problemOf(t: unknown, index: number, builtin: ReturnType<typeof builtin
   } catch (e) {
     return `${label}: valuesSchema is not a valid JSON Schema (ajv, strict mode): ${firstLine(e)}`;
   }
+  if (o.summary !== undefined && typeof o.summary !== 'string') return `${label}: summary must be a string (a template over values: docs/plugins.md)`;
   if (typeof o.compile !== 'function') return `${label}: compile must be a function (values, context) → run function`;
   if (o.check !== undefined && typeof o.check !== 'function') return `${label}: check must be a function (values) → [pointer, message] problems`;
   return null;

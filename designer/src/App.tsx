@@ -84,6 +84,7 @@ export function App() {
     [types, tables, doc],
   );
 
+  const logicNames = useMemo(() => (doc ? Object.fromEntries(Object.entries(doc).map(([id, l]) => [id, l?.name])) : {}), [doc]);
   const selectedEntry = selected.length === 1 && logic ? findNode(logic, selected[0]) : undefined;
 
   const palette = useMemo(() => {
@@ -309,6 +310,8 @@ export function App() {
             onSetExit={edit.setExit}
             onDelete={edit.deleteSelection}
             onDropType={(t, at) => edit.addNode(t, at)}
+            logicNames={logicNames}
+            layoutKey={open ? `${open.session}:${logicId}` : undefined}
           />
         ) : (
           <div className="empty">

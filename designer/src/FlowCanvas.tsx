@@ -1,6 +1,10 @@
 /**
- * The canvas: nodes at their x/y, exits as edges from named source handles. Dragging a handle onto
- * a node sets that exit; dragging an edge end away clears it; Delete removes the selection.
+ * The canvas: nodes at their x/y showing what they do, exits as edges from named source handles,
+ * labelled by meaning (./essence.ts). Dragging a handle onto a node (its input dot or anywhere on
+ * its body) sets that exit; dragging an edge end onto another node re-points it, away clears it;
+ * Delete removes the selection. "Layout" lays the logic out (./layout.ts, one undoable edit); a
+ * logic whose nodes overlap is laid out when first shown. Fitting never zooms out below a readable
+ * zoom: a bigger logic is shown from its left edge, to pan.
  */
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useMemo, useRef } from 'react';
 import {
@@ -8,6 +12,7 @@ import {
   Controls,
   MarkerType,
   MiniMap,
+  Panel,
   ReactFlow,
   applyNodeChanges,
   useEdgesState,
@@ -20,14 +25,23 @@ import {
 } from '@xyflow/react';
 import type { NodeCategory } from '../../engine/node-type';
 import type { NodeTypeInfo, Problem } from './api';
-import { exitLabel, exitsOf, nodeEntries, nodeKey, type SlidLogic } from './model';
+import { essenceOf, exitMeaning, type EssenceContext } from './essence';
+import { boxesOf, layoutItems, overlaps } from './layout';
+import { exitsOf, nodeEntries, nodeKey, type SlidLogic } from './model';
 import { NodeView, type SipNode } from './NodeView';
 import { useState } from 'react';
+
+/** Fitting never zooms out below this: 12 px text stays about 10 px on screen. */
+export const MIN_FIT_ZOOM = 0.8;
+const MAX_FIT_ZOOM = 1.2;
+const FIT_PAD = 40;
 
 export interface CanvasHandle {
   focusNode(id: string): void;
   center(): { x: number; y: number };
   fit(): void;
+  /** Lays the logic out (one undoable edit of x/y). */
+  layout(): Promise<void>;
 }
 
 interface Props {
@@ -41,6 +55,10 @@ interface Props {
   onSetExit(source: string, pointer: string, target: string | null): void;
   onDelete(nodes: string[], edges: Array<{ source: string; pointer: string }>): void;
   onDropType(type: string, at: { x: number; y: number }): void;
+  /** Logic id → name (the essence of a "call sub-logic" node names the logic). */
+  logicNames?: Record<string, string | undefined>;
+  /** Changes when another document or logic is shown: then a logic whose nodes overlap is laid out. */
+  layoutKey?: string;
 }
 
 const nodeTypes = { sip: NodeView };
@@ -49,6 +67,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   const rf = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
 
+  const ctx: EssenceContext = useMemo(() => ({ logics: p.logicNames }), [p.logicNames]);
   const built = useMemo(() => {
     const entries = nodeEntries(p.logic);
     const ids = new Set(entries.map((e) => nodeKey(e.node.id)));
@@ -66,11 +85,22 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
       const info = p.types.get(node.type);
       const exits = info ? exitsOf(info, node.values) : [];
       const lit = p.highlight?.nodes.has(id) ?? false;
+      const exitLabels: Record<string, string> = {};
+      for (const e of exits) exitLabels[e.pointer] = exitMeaning(info, node.values, e.pointer, ctx);
       nodes.push({
         id,
         type: 'sip',
         position: { x: Number(node.x) || 0, y: Number(node.y) || 0 },
-        data: { node, info, exits, errors: errors.get(id) ?? 0, warnings: warnings.get(id) ?? 0, highlighted: lit },
+        data: {
+          node,
+          info,
+          exits,
+          essence: essenceOf(info, node.values, ctx),
+          exitLabels,
+          errors: errors.get(id) ?? 0,
+          warnings: warnings.get(id) ?? 0,
+          highlighted: lit,
+        },
         className: [lit ? 'highlighted' : '', node.archived ? 'archived' : '', errors.get(id) ? 'has-errors' : ''].filter(Boolean).join(' '),
       });
       for (const e of exits) {
@@ -85,7 +115,10 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
           source: id,
           sourceHandle: e.pointer,
           target,
-          ariaLabel: `${exitLabel(e.pointer)} → ${target}`,
+          ariaLabel: `${exitLabels[e.pointer]} → ${target}`,
+          label: exitLabels[e.pointer],
+          labelBgPadding: [4, 2],
+          labelBgBorderRadius: 3,
           className: hot ? 'highlighted' : node.archived ? 'archived' : undefined,
           markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: hot ? '#f59e0b' : '#64748b' },
           animated: hot,
@@ -95,7 +128,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
       }
     }
     return { nodes, edges };
-  }, [p.logic, p.types, p.problems, p.highlight]);
+  }, [p.logic, p.types, p.problems, p.highlight, ctx]);
 
   // Nodes are derived from the document; the canvas keeps what it measured, the selection and the
   // positions of a drag in progress.
@@ -137,6 +170,58 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
 
   const onNodesChange = useCallback((changes: NodeChange<SipNode>[]) => setNodes((ns) => applyNodeChanges(changes, ns)), []);
 
+  const [mapOpen, setMapOpen] = useState(false);
+  const fit = useCallback(() => {
+    const r = wrapper.current?.getBoundingClientRect();
+    const ns = rf.getNodes();
+    if (!r || ns.length === 0) return;
+    const b = rf.getNodesBounds(ns);
+    const w = r.width - 2 * FIT_PAD;
+    const h = r.height - 2 * FIT_PAD;
+    const fits = Math.min(w / Math.max(b.width, 1), h / Math.max(b.height, 1));
+    const zoom = Math.max(MIN_FIT_ZOOM, Math.min(MAX_FIT_ZOOM, fits));
+    // centred when it fits, else from its left (and top) edge: the start is on the left
+    const x = b.width * zoom <= w ? FIT_PAD + (w - b.width * zoom) / 2 - b.x * zoom : FIT_PAD - b.x * zoom;
+    const y = b.height * zoom <= h ? FIT_PAD + (h - b.height * zoom) / 2 - b.y * zoom : FIT_PAD - b.y * zoom;
+    void rf.setViewport({ x, y, zoom });
+  }, [rf]);
+
+  const logicRef = useRef(p.logic);
+  logicRef.current = p.logic;
+  const typesRef = useRef(p.types);
+  typesRef.current = p.types;
+  const onMoveRef = useRef(p.onMove);
+  onMoveRef.current = p.onMove;
+  const layout = useCallback(async (onlyIfOverlapping = false) => {
+    const types = typesRef.current;
+    const entries = nodeEntries(logicRef.current);
+    if (entries.length === 0) return;
+    const items = entries.map(({ node }) => {
+      const info = types.get(node.type);
+      const exits = info ? exitsOf(info, node.values) : [];
+      return {
+        id: nodeKey(node.id),
+        x: Number(node.x) || 0,
+        y: Number(node.y) || 0,
+        exits: exits.map((e) => ({ pointer: e.pointer, target: e.target === null || e.target === undefined || e.target === '' ? null : nodeKey(e.target) })),
+      };
+    });
+    if (onlyIfOverlapping && overlaps(boxesOf(items.map((i) => ({ ...i, exits: i.exits.length })))).length === 0) return;
+    const pos = await layoutItems(items);
+    // the document may have changed while elk worked: move only nodes that are still there
+    const still = new Set(nodeEntries(logicRef.current).map((e) => nodeKey(e.node.id)));
+    onMoveRef.current([...pos].filter(([id]) => still.has(id)).map(([id, at]) => ({ id, ...at })));
+    setTimeout(fit, 30);
+  }, [fit]);
+
+  // a logic shown for the first time (opened, imported, chosen) whose nodes overlap is laid out
+  const laidOut = useRef<string | null>(null);
+  useEffect(() => {
+    if (!p.layoutKey || laidOut.current === p.layoutKey || p.types.size === 0 || !p.logic) return;
+    laidOut.current = p.layoutKey;
+    void layout(true);
+  }, [p.layoutKey, p.types, p.logic, layout]);
+
   useImperativeHandle(
     ref,
     () => ({
@@ -152,11 +237,10 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         if (!r) return { x: 0, y: 0 };
         return rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
       },
-      fit() {
-        rf.fitView({ padding: 0.2, duration: 0, maxZoom: 1.2 });
-      },
+      fit,
+      layout: () => layout(false),
     }),
-    [rf],
+    [rf, fit, layout],
   );
 
   const onConnect = useCallback(
@@ -176,10 +260,24 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   );
 
   const onReconnectEnd = useCallback(
-    (_e: MouseEvent | TouchEvent, edge: Edge, _h: unknown, state: FinalConnectionState) => {
-      if (!state.isValid) p.onSetExit(edge.source, edge.sourceHandle!, null);
+    (e: MouseEvent | TouchEvent, edge: Edge, _h: unknown, state: FinalConnectionState) => {
+      if (state.isValid) return;
+      // dropped on a node's body: re-pointed there; elsewhere: cleared
+      const target = nodeUnder(e);
+      p.onSetExit(edge.source, edge.sourceHandle!, target && target !== edge.source ? target : null);
     },
     [p],
+  );
+
+  // an exit dropped on a node's body (not on its input dot) connects to that node
+  const onConnectEnd = useCallback(
+    (e: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      if (state.isValid || !state.fromHandle || state.fromHandle.type !== 'source' || !state.fromHandle.id) return;
+      const source = state.fromHandle.nodeId;
+      const target = nodeUnder(e);
+      if (target && target !== source && (rf.getNode(target) as SipNode | undefined)?.data.node.type !== 'enter.start') p.onSetExit(source, state.fromHandle.id, target);
+    },
+    [p, rf],
   );
 
   const onSelect = p.onSelect;
@@ -215,6 +313,10 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         onConnect={onConnect}
         onReconnect={onReconnect}
         onReconnectEnd={onReconnectEnd}
+        onConnectEnd={onConnectEnd}
+        connectionRadius={36}
+        reconnectRadius={24}
+        onInit={() => setTimeout(fit, 0)}
         onSelectionChange={onSelectionChange}
         onNodeDragStop={(_e, _n, dragged) => p.onMove(dragged.map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })))}
         onDelete={({ nodes: ns, edges: es }) =>
@@ -225,20 +327,50 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         }
         deleteKeyCode={['Delete', 'Backspace']}
         multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
-        fitView
-        fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }}
         minZoom={0.1}
         maxZoom={2.5}
         defaultEdgeOptions={{ type: 'default' }}
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={20} />
-        <MiniMap pannable zoomable nodeColor={(n) => categoryColor((n as SipNode).data?.info?.category)} nodeStrokeWidth={2} />
-        <Controls />
+        {mapOpen && (
+          <MiniMap
+            pannable
+            zoomable
+            style={{ width: 160, height: 100, marginBottom: 40 }}
+            nodeColor={(n) => categoryColor((n as SipNode).data?.info?.category)}
+            nodeStrokeWidth={2}
+          />
+        )}
+        <Panel position="bottom-right" className="map-toggle">
+          <button onClick={() => setMapOpen((o) => !o)} aria-pressed={mapOpen} data-testid="minimap-toggle" title="Show or hide the overview map">
+            {mapOpen ? 'hide map' : 'map'}
+          </button>
+        </Panel>
+        <Panel position="top-left" className="canvas-tools">
+          <button onClick={() => void layout(false)} data-testid="layout" title="Lay the logic out left to right (undo: Ctrl+Z)">
+            Layout
+          </button>
+          <button onClick={fit} data-testid="fit" title="Fit the logic on screen (at a readable zoom)">
+            Fit
+          </button>
+        </Panel>
+        <Controls showFitView={false} />
       </ReactFlow>
     </div>
   );
 });
+
+/** The canvas node under the pointer of a mouse or touch event (its id), if any. */
+function nodeUnder(e: MouseEvent | TouchEvent): string | null {
+  const pt = 'changedTouches' in e ? e.changedTouches[0] : (e as MouseEvent);
+  if (!pt) return null;
+  for (const el of document.elementsFromPoint(pt.clientX, pt.clientY)) {
+    const n = (el as HTMLElement).closest?.('.react-flow__node');
+    if (n) return n.getAttribute('data-id');
+  }
+  return null;
+}
 
 export const CATEGORY_COLOR: Record<NodeCategory, string> = {
   start: '#16a34a',

@@ -4,7 +4,8 @@
  * copy taken before the `await`). Document edits are computed here from the present document.
  */
 import type { DirectoryTable, FlowDetail, FlowSummary, HistoryRun, NodeTypeInfo, Problem } from './api';
-import { addNodes, defaultValues, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
+import { addNodes, defaultValues, exitsOf, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
+import { EXIT_ROW, NODE_WIDTH, boxesOf, nodeHeight, overlaps } from './nodeSize';
 import type { OpenRun } from './CallRun';
 import type { SimulatorPreset } from './Simulate';
 import { pathHighlight, splitPasses, type Highlight } from './trace';
@@ -96,7 +97,11 @@ export type Action =
   // editing (applied to the present document)
   | { type: 'undo' }
   | { type: 'redo' }
-  | { type: 'addNode'; nodeType: string; at: { x: number; y: number } }
+  /**
+   * A new node at `at`; with `chain` (a palette click) and one node selected: right of the selected
+   * node instead, connected from its first unconnected exit.
+   */
+  | { type: 'addNode'; nodeType: string; at: { x: number; y: number }; chain?: boolean }
   | { type: 'duplicate' }
   | { type: 'delete'; nodes: string[]; edges: Array<{ source: string; pointer: string }> }
   | { type: 'setExit'; source: string; pointer: string; target: string | null }
@@ -163,7 +168,50 @@ function commit(s: DesignerState, fn: (d: SlidDoc) => SlidDoc, extra: Partial<De
 
 const sameIds = (a: string[], b: string[]) => a.length === b.length && a.every((id, i) => id === b[i]);
 
-function addNode(s: DesignerState, type: string, pos: { x: number; y: number }): DesignerState {
+/** Boxes of a logic's nodes at the canvas's size. */
+function boxesOfLogic(s: DesignerState, logic: SlidDoc[string]) {
+  return boxesOf(
+    nodeEntries(logic).map(({ node }) => {
+      const t = s.types.get(node.type);
+      return { id: nodeKey(node.id), x: Number(node.x) || 0, y: Number(node.y) || 0, exits: t ? exitsOf(t, node.values).length : 0 };
+    }),
+  );
+}
+
+/** A node added right of the selected one, connected from its first unconnected exit, and selected. */
+function chainNode(s: DesignerState, type: string): DesignerState | null {
+  const doc = docOf(s);
+  const logicId = s.logicId;
+  if (!doc || !logicId || s.selected.length !== 1) return null;
+  const t = s.types.get(type);
+  const from = findNode(doc[logicId], s.selected[0]);
+  if (!t || !from) return null;
+  const ft = s.types.get(from.node.type);
+  const exits = ft ? exitsOf(ft, from.node.values) : [];
+  const free = exits.findIndex((e) => e.target === null || e.target === undefined || e.target === '');
+  const id = newNodeId(doc[logicId]);
+  const x = Math.round((Number(from.node.x) || 0) + NODE_WIDTH + 90);
+  // level with the exit it hangs from, then down until it overlaps nothing
+  let y = Math.round((Number(from.node.y) || 0) + (free > 0 ? nodeHeight(0) + EXIT_ROW * free : 0));
+  const boxes = boxesOfLogic(s, doc[logicId]);
+  const h = nodeHeight(exitsOf(t, defaultValues(t)).length);
+  while (overlaps([...boxes, { id: '', x, y, width: NODE_WIDTH, height: h }], 20).some(([a, b]) => a === '' || b === '')) y += 40;
+  const node: SlidNode = { id, name: t.title, type, description: '', values: defaultValues(t), archived: false, x, y };
+  return commit(
+    s,
+    (d) => {
+      const added = addNodes(d, logicId, [node]);
+      return free >= 0 ? setExit(added, logicId, s.selected[0], exits[free].pointer, id) : added;
+    },
+    { selected: [nodeKey(id)] },
+  );
+}
+
+function addNode(s: DesignerState, type: string, pos: { x: number; y: number }, chain = false): DesignerState {
+  if (chain) {
+    const chained = chainNode(s, type);
+    if (chained) return chained;
+  }
   const doc = docOf(s);
   const logicId = s.logicId;
   if (!doc || !logicId) return s;
@@ -279,7 +327,7 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
       return { ...s, hist: { past: [...h.past, h.present], present: h.future[0], future: h.future.slice(1) } };
     }
     case 'addNode':
-      return addNode(s, a.nodeType, a.at);
+      return addNode(s, a.nodeType, a.at, a.chain);
     case 'duplicate':
       return duplicate(s);
     case 'delete': {

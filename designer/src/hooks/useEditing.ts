@@ -10,7 +10,10 @@ import type { Action } from '../store';
 export interface Editing {
   undo(): void;
   redo(): void;
-  /** Adds a node of `type` at `at` (default: the centre of the canvas) and selects it. */
+  /**
+   * Adds a node of `type` at `at` and selects it. Without `at` (a palette click): right of the
+   * selected node, connected from its first unconnected exit, else at the centre of the canvas.
+   */
   addNode(type: string, at?: { x: number; y: number }): void;
   duplicate(): void;
   deleteSelection(nodes: string[], edges: Array<{ source: string; pointer: string }>): void;
@@ -28,7 +31,8 @@ export function useEditing(dispatch: Dispatch<Action>, canvas: RefObject<CanvasH
     () => ({
       undo: () => dispatch({ type: 'undo' }),
       redo: () => dispatch({ type: 'redo' }),
-      addNode: (type, at) => dispatch({ type: 'addNode', nodeType: type, at: at ?? canvas.current?.center() ?? { x: 100, y: 100 } }),
+      addNode: (type, at) =>
+        dispatch({ type: 'addNode', nodeType: type, at: at ?? canvas.current?.center() ?? { x: 100, y: 100 }, chain: at === undefined }),
       duplicate: () => dispatch({ type: 'duplicate' }),
       deleteSelection: (nodes, edges) => dispatch({ type: 'delete', nodes, edges }),
       setExit: (source, pointer, target) => dispatch({ type: 'setExit', source, pointer, target }),

@@ -1,7 +1,7 @@
 /**
  * What the visual designer needs beyond the flows and engine routes, as one fastify plugin:
  *
- *   GET /api/v1/node-types         the node type catalogue (type, title, category, description, valuesSchema)
+ *   GET /api/v1/node-types         the node type catalogue (type, title, category, description, summary, valuesSchema)
  *   GET /api/v1/directory/schema   the directory's tables and columns (for the designer's pickers)
  *   GET /designer/…                the built web app (designer/dist, `npm run build:designer`)
  *
@@ -46,10 +46,14 @@ const nodeTypeSchema = {
     title: { type: 'string' },
     category: { type: 'string', enum: [...NODE_CATEGORIES] },
     description: { type: 'string' },
+    summary: {
+      type: 'string',
+      description: "template of the line a node shows on the designer's canvas, over its values (designer/src/essence.ts); absent: a generic line",
+    },
     valuesSchema: {
       type: 'object',
       additionalProperties: true,
-      description: 'JSON Schema of `values`, with the x-exit/x-writes/x-var/x-column/x-table/x-logic annotations',
+      description: 'JSON Schema of `values`, with the x-exit/x-exit-label/x-writes/x-var/x-column/x-table/x-logic annotations',
     },
   },
   required: ['type', 'title', 'category', 'description', 'valuesSchema'],
@@ -74,6 +78,7 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
     title: t.title,
     category: t.category,
     description: t.description,
+    ...(t.summary ? { summary: t.summary } : {}),
     valuesSchema: t.valuesSchema,
   }));
 
