@@ -8,7 +8,19 @@ import { exitsFromSchema, secretsFromSchema, writesFromSchema } from './schema-w
 import { slidEnvelopeSchema } from '../schemas/slid';
 
 /** Annotations our schemas carry for tools (designer forms, exits, variable pickers). */
-export const SCHEMA_ANNOTATIONS = ['x-exit', 'x-writes', 'x-var', 'x-optional', 'x-column', 'x-table', 'x-widget', 'x-order', 'x-logic', 'x-secret', 'x-exit-label'];
+export const SCHEMA_ANNOTATIONS = [
+  'x-exit',
+  'x-writes',
+  'x-var',
+  'x-optional',
+  'x-column',
+  'x-table',
+  'x-widget',
+  'x-order',
+  'x-logic',
+  'x-secret',
+  'x-exit-label',
+];
 
 export function createAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });

@@ -16,7 +16,8 @@ interface Values {
 export const digitsNode: NodeType<Values> = {
   type: 'action.digitsManipulation',
   title: 'Digits manipulation',
-  summary: '{variable}{if stripDigits} −{stripDigits} digits{end}{if stripPrefix} −{stripPrefix}{end}{if addPrefix} +{addPrefix}…{end}{if addSuffix} …+{addSuffix}{end} → {storeInto}',
+  summary:
+    '{variable}{if stripDigits} −{stripDigits} digits{end}{if stripPrefix} −{stripPrefix}{end}{if addPrefix} +{addPrefix}…{end}{if addSuffix} …+{addSuffix}{end} → {storeInto}',
   category: 'action',
   description: 'Strips N leading digits or a given prefix, then adds a prefix and/or suffix; writes the result.',
   valuesSchema: {

@@ -48,7 +48,7 @@ const shortName = (table: string): string => table.split('.').pop()!;
 export const queryDatabaseNode: NodeType<Values> = {
   type: 'query.queryDatabaseGeneric',
   title: 'Database query',
-  summary: '{tables}{if conditions} where {each conditions " {logic|default:and} "}{field|last} {operator|sym} {value}{end}{end}',
+  summary: '{tables|last}{if conditions} where {each conditions " {logic|default:and} "}{field|last} {operator|sym} {value}{end}{end}',
   category: 'query',
   description: 'Queries the directory (tables, joins, conditions incl. longest prefix match) and stores fields into variables.',
   valuesSchema: {

@@ -150,7 +150,11 @@ export const timeConditionNode: NodeType<Values> = {
               default: 'holiday_date',
               description: 'column of holidaysTable holding the day (a date, or text YYYY-MM-DD), compared with the local date',
             },
-            ifMatch: { ...nodeRef, 'x-exit-label': 'rule {#}{if weekdays}: {weekdays}{end}{if times}{each times " "} {from}–{to}{end}{end}', description: 'taken when this rule matches' },
+            ifMatch: {
+              ...nodeRef,
+              'x-exit-label': 'rule {#}{if weekdays}: {weekdays}{end}{if times} {each times " "}{from}–{to}{end}{end}',
+              description: 'taken when this rule matches',
+            },
           },
         },
       },

@@ -171,6 +171,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   const onNodesChange = useCallback((changes: NodeChange<SipNode>[]) => setNodes((ns) => applyNodeChanges(changes, ns)), []);
 
   const [mapOpen, setMapOpen] = useState(false);
+  const fitted = useRef(false);
   const fit = useCallback(() => {
     const r = wrapper.current?.getBoundingClientRect();
     const ns = rf.getNodes();
@@ -184,7 +185,26 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
     const x = b.width * zoom <= w ? FIT_PAD + (w - b.width * zoom) / 2 - b.x * zoom : FIT_PAD - b.x * zoom;
     const y = b.height * zoom <= h ? FIT_PAD + (h - b.height * zoom) / 2 - b.y * zoom : FIT_PAD - b.y * zoom;
     void rf.setViewport({ x, y, zoom });
+    fitted.current = true;
   }, [rf]);
+
+  // while the view is the fitted one (not panned or zoomed since), a resized canvas fits again
+  useEffect(() => {
+    const el = wrapper.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ro = new ResizeObserver(() => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (fitted.current) fit();
+      }, 30);
+    });
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      clearTimeout(timer);
+    };
+  }, [fit]);
 
   const logicRef = useRef(p.logic);
   logicRef.current = p.logic;
@@ -192,27 +212,30 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   typesRef.current = p.types;
   const onMoveRef = useRef(p.onMove);
   onMoveRef.current = p.onMove;
-  const layout = useCallback(async (onlyIfOverlapping = false) => {
-    const types = typesRef.current;
-    const entries = nodeEntries(logicRef.current);
-    if (entries.length === 0) return;
-    const items = entries.map(({ node }) => {
-      const info = types.get(node.type);
-      const exits = info ? exitsOf(info, node.values) : [];
-      return {
-        id: nodeKey(node.id),
-        x: Number(node.x) || 0,
-        y: Number(node.y) || 0,
-        exits: exits.map((e) => ({ pointer: e.pointer, target: e.target === null || e.target === undefined || e.target === '' ? null : nodeKey(e.target) })),
-      };
-    });
-    if (onlyIfOverlapping && overlaps(boxesOf(items.map((i) => ({ ...i, exits: i.exits.length })))).length === 0) return;
-    const pos = await layoutItems(items);
-    // the document may have changed while elk worked: move only nodes that are still there
-    const still = new Set(nodeEntries(logicRef.current).map((e) => nodeKey(e.node.id)));
-    onMoveRef.current([...pos].filter(([id]) => still.has(id)).map(([id, at]) => ({ id, ...at })));
-    setTimeout(fit, 30);
-  }, [fit]);
+  const layout = useCallback(
+    async (onlyIfOverlapping = false) => {
+      const types = typesRef.current;
+      const entries = nodeEntries(logicRef.current);
+      if (entries.length === 0) return;
+      const items = entries.map(({ node }) => {
+        const info = types.get(node.type);
+        const exits = info ? exitsOf(info, node.values) : [];
+        return {
+          id: nodeKey(node.id),
+          x: Number(node.x) || 0,
+          y: Number(node.y) || 0,
+          exits: exits.map((e) => ({ pointer: e.pointer, target: e.target === null || e.target === undefined || e.target === '' ? null : nodeKey(e.target) })),
+        };
+      });
+      if (onlyIfOverlapping && overlaps(boxesOf(items.map((i) => ({ ...i, exits: i.exits.length })))).length === 0) return;
+      const pos = await layoutItems(items);
+      // the document may have changed while elk worked: move only nodes that are still there
+      const still = new Set(nodeEntries(logicRef.current).map((e) => nodeKey(e.node.id)));
+      onMoveRef.current([...pos].filter(([id]) => still.has(id)).map(([id, at]) => ({ id, ...at })));
+      setTimeout(fit, 30);
+    },
+    [fit],
+  );
 
   // a logic shown for the first time (opened, imported, chosen) whose nodes overlap is laid out
   const laidOut = useRef<string | null>(null);
@@ -275,7 +298,8 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
       if (state.isValid || !state.fromHandle || state.fromHandle.type !== 'source' || !state.fromHandle.id) return;
       const source = state.fromHandle.nodeId;
       const target = nodeUnder(e);
-      if (target && target !== source && (rf.getNode(target) as SipNode | undefined)?.data.node.type !== 'enter.start') p.onSetExit(source, state.fromHandle.id, target);
+      if (target && target !== source && (rf.getNode(target) as SipNode | undefined)?.data.node.type !== 'enter.start')
+        p.onSetExit(source, state.fromHandle.id, target);
     },
     [p, rf],
   );
@@ -317,6 +341,9 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         connectionRadius={36}
         reconnectRadius={24}
         onInit={() => setTimeout(fit, 0)}
+        onMoveStart={(e) => {
+          if (e) fitted.current = false;
+        }}
         onSelectionChange={onSelectionChange}
         onNodeDragStop={(_e, _n, dragged) => p.onMove(dragged.map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })))}
         onDelete={({ nodes: ns, edges: es }) =>

@@ -77,7 +77,7 @@ function NodeViewImpl({ data, selected }: NodeProps<SipNode>) {
         {node.archived ? ' · archived' : ''}
       </div>
       <div className="sip-essence" data-testid="essence" title={essence}>
-        {truncate(essence)}
+        {truncate(essence, 80)}
       </div>
       {exits.length > 0 && (
         <div className="sip-exits">

@@ -249,7 +249,9 @@ function render(parts: Part[], obj: Json, index: number | null, ctx: EssenceCont
 
 /** Renders a template over `values` (one line, spaces collapsed). */
 export function renderTemplate(template: string, values: Json, ctx: EssenceContext = {}, index: number | null = null): string {
-  return render(parseTemplate(template), values ?? {}, index, ctx).replace(/\s+/g, ' ').trim();
+  return render(parseTemplate(template), values ?? {}, index, ctx)
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 // ---------------------------------------------------------------- node essence and exit labels

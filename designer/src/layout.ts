@@ -7,7 +7,6 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
 import { NODE_WIDTH, nodeHeight } from './nodeSize';
 
-
 export interface LayoutItem {
   id: string;
   /** Exits in handle order, with the id of the node each leads to (null: unset). */

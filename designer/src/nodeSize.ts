@@ -4,8 +4,8 @@
  * flows' no-overlap test (test/unit/flows/layout.test.ts) use the very numbers the canvas draws.
  */
 export const NODE_WIDTH = 180;
-/** Border (1 + 1), head row, type row, essence row. */
-const BODY = 2 + 28 + 16 + 20;
+/** Border (1 + 1), head row, type row, essence (two lines of 15 px and 4 px padding). */
+const BODY = 2 + 28 + 16 + 34;
 /** One exit row; the exits block adds a dashed border and 2 + 2 px padding. */
 export const EXIT_ROW = 18;
 

@@ -4,7 +4,20 @@
  * copy taken before the `await`). Document edits are computed here from the present document.
  */
 import type { DirectoryTable, FlowDetail, FlowSummary, HistoryRun, NodeTypeInfo, Problem } from './api';
-import { addNodes, defaultValues, exitsOf, findNode, newNodeId, nodeEntries, nodeKey, removeNodes, setExit, updateNode, type SlidDoc, type SlidNode } from './model';
+import {
+  addNodes,
+  defaultValues,
+  exitsOf,
+  findNode,
+  newNodeId,
+  nodeEntries,
+  nodeKey,
+  removeNodes,
+  setExit,
+  updateNode,
+  type SlidDoc,
+  type SlidNode,
+} from './model';
 import { EXIT_ROW, NODE_WIDTH, boxesOf, nodeHeight, overlaps } from './nodeSize';
 import type { OpenRun } from './CallRun';
 import type { SimulatorPreset } from './Simulate';

@@ -31,8 +31,7 @@ export function useEditing(dispatch: Dispatch<Action>, canvas: RefObject<CanvasH
     () => ({
       undo: () => dispatch({ type: 'undo' }),
       redo: () => dispatch({ type: 'redo' }),
-      addNode: (type, at) =>
-        dispatch({ type: 'addNode', nodeType: type, at: at ?? canvas.current?.center() ?? { x: 100, y: 100 }, chain: at === undefined }),
+      addNode: (type, at) => dispatch({ type: 'addNode', nodeType: type, at: at ?? canvas.current?.center() ?? { x: 100, y: 100 }, chain: at === undefined }),
       duplicate: () => dispatch({ type: 'duplicate' }),
       deleteSelection: (nodes, edges) => dispatch({ type: 'delete', nodes, edges }),
       setExit: (source, pointer, target) => dispatch({ type: 'setExit', source, pointer, target }),

@@ -19,19 +19,28 @@ test('the essence of the note nodes', () => {
   expect(
     essenceOf(t('query.queryDatabaseGeneric'), {
       tables: ['registration.customers'],
+      // (tables shown by their name, without the schema)
       conditions: [{ field: 'customers.username', operator: 'is', value: 'authUsername' }],
     }),
-  ).toBe('registration.customers where username = authUsername');
+  ).toBe('customers where username = authUsername');
   expect(essenceOf(t('output.reply'), { code: 480, reason: 'Temporarily Unavailable' })).toBe('480 Temporarily Unavailable');
   expect(essenceOf(t('output.reply'), { code: 404 })).toBe('404 Not Found');
   expect(essenceOf(t('flow.callLogic'), { logic: 31 }, { logics: { 31: 'incoming call' } })).toBe('→ incoming call');
   expect(essenceOf(t('output.relay'), { destination: 'destination' })).toBe('→ destination');
-  expect(essenceOf(t('action.setVariables'), { variables: [{ variable: 'pstnTrunks', value: '192.0.2.10,192.0.2.11' }] })).toBe('pstnTrunks = 192.0.2.10,192.0.2.11');
+  expect(essenceOf(t('action.setVariables'), { variables: [{ variable: 'pstnTrunks', value: '192.0.2.10,192.0.2.11' }] })).toBe(
+    'pstnTrunks = 192.0.2.10,192.0.2.11',
+  );
   expect(essenceOf(t('analysis.condition'), { conditions: [{ variable: 'x', operator: 'exists', value: 'ignored' }] })).toBe('x exists');
 });
 
 test('a type without a summary gets a generic line', () => {
-  const plugin = { type: 'acme.x', title: 'X', category: 'action' as const, description: '', valuesSchema: { type: 'object', properties: { url: {}, next: { 'x-exit': true } } } };
+  const plugin = {
+    type: 'acme.x',
+    title: 'X',
+    category: 'action' as const,
+    description: '',
+    valuesSchema: { type: 'object', properties: { url: {}, next: { 'x-exit': true } } },
+  };
   expect(essenceOf(plugin, { url: 'http://a', next: 3 })).toBe('url: http://a');
 });
 

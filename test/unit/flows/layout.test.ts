@@ -20,7 +20,7 @@ test('every shipped flow file is checked', () => {
 
 describe.each(files)('%s', (file) => {
   test(`no two node boxes overlap or come closer than ${MIN_GAP} px`, () => {
-    const doc = JSON.parse(readFileSync(path.join(FLOWS, file), 'utf8')) as Record<string, { name: string; nodes: Record<string, any> }>;
+    const doc = JSON.parse(readFileSync(path.join(FLOWS, file), 'utf8')) as Record<string, { name: string; nodes: Record<string, { id: number; name: string; type: string; values?: object; x: number; y: number }> }>;
     for (const logic of Object.values(doc)) {
       const nodes = Object.values(logic.nodes);
       const boxes = boxesOf(

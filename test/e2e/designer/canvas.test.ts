@@ -1,0 +1,201 @@
+/**
+ * The designer's canvas in Chromium (issue 17, "canvas"): node essence and exit labels, edge
+ * labels, auto-layout (button and on open), readable fit and the minimap out of the way,
+ * connecting by dropping on a node's body, palette clicks that build a chain, canvas notes, and
+ * copy and paste between flows through the system clipboard. Screenshots: test-artifacts/designer/canvas-*.
+ */
+import type { Locator } from 'playwright-core';
+import { startDesigner, type Designer } from './harness';
+
+jest.setTimeout(300_000);
+
+let d: Designer;
+beforeAll(async () => {
+  d = await startDesigner();
+});
+afterAll(async () => {
+  await d?.close();
+});
+afterEach(() => {
+  // a page error is a failure of the test that caused it
+  const errors = d.consoleErrors.splice(0).filter((e) => !/HTTP 4\d\d/.test(e));
+  expect(errors).toEqual([]);
+});
+
+const page = () => d.page;
+const box = async (l: Locator) => {
+  const b = await l.boundingBox();
+  if (!b) throw new Error('not visible');
+  return b;
+};
+const intersects = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
+  a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+/** The canvas's zoom (the viewport transform's scale). */
+const zoom = () =>
+  page().evaluate(() => {
+    const t = (document.querySelector('.react-flow__viewport') as HTMLElement).style.transform;
+    return Number(/scale\(([\d.]+)\)/.exec(t)?.[1] ?? 'NaN');
+  });
+/** The flow's text as the designer exports it now (Export .slid, read from the download). */
+async function exported(): Promise<string> {
+  const [dl] = await Promise.all([page().waitForEvent('download'), page().getByTestId('export').click()]);
+  const stream = await dl.createReadStream();
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+async function dragBetween(from: Locator, to: { x: number; y: number }) {
+  const f = await box(from);
+  await page().mouse.move(f.x + f.width / 2, f.y + f.height / 2);
+  await page().mouse.down();
+  await page().mouse.move(to.x - 40, to.y - 10, { steps: 8 });
+  await page().mouse.move(to.x, to.y, { steps: 4 });
+  await page().mouse.up();
+}
+
+test('nodes show what they do and exits what they mean; edges are labelled', async () => {
+  await d.goto('pbx');
+  const essence = (id: string) => d.node(id).getByTestId('essence');
+  await expect(essence('1').textContent()).resolves.toBe('pstnTrunks = 192.0.2.10,192.0.2.11');
+  await expect(essence('6').textContent()).resolves.toBe('sourceAddress in pstnTrunks');
+  await expect(essence('7').textContent()).resolves.toBe('→ incoming call');
+  await expect(essence('9').textContent()).resolves.toBe('481 Call/Transaction Does Not Exist');
+  await expect(essence('10').textContent()).resolves.toBe('→ [requestURI]');
+  // the dispatch node's exits say which request each takes, not conditions/N/ifTrue
+  const dispatch = d.node('3');
+  await expect(dispatch.locator('.sip-exit[data-exit="conditions/0/ifTrue"]').textContent()).resolves.toBe('toTag exists');
+  await expect(dispatch.locator('.sip-exit[data-exit="conditions/1/ifTrue"]').textContent()).resolves.toBe('requestMethod is REGISTER');
+  await expect(dispatch.locator('.sip-exit[data-exit="fallback"]').textContent()).resolves.toBe('otherwise');
+  await expect(d.node('6').locator('.sip-exit[data-exit="ifFalse"]').textContent()).resolves.toBe('false');
+  // edges carry the exit's label
+  const edgeTexts = await page().locator('.react-flow__edge-text').allTextContents();
+  expect(edgeTexts).toEqual(expect.arrayContaining(['requestMethod is REGISTER', 'true', 'false']));
+  // long text is cut on the node, whole in its tooltip
+  const long = await essence('1').getAttribute('title');
+  expect(long).toBe('pstnTrunks = 192.0.2.10,192.0.2.11');
+
+  await d.openFlow('incoming-call');
+  await expect(essence('4').textContent()).resolves.toBe('480 Temporarily Unavailable');
+  await expect(d.node('1').locator('.sip-exit[data-exit="ifnoRecordFound"]').textContent()).resolves.toBe('not found');
+  await expect(d.node('1').locator('.sip-exit[data-exit="ifRecordFound"]').textContent()).resolves.toBe('found');
+  await d.shots('canvas-essence');
+});
+
+test('fit keeps labels readable; the minimap is small, bottom-right, hidden until asked, and covers no node', async () => {
+  await d.goto('pbx');
+  await page().getByTestId('fit').click();
+  const z = await zoom();
+  expect(z).toBeGreaterThanOrEqual(0.8);
+  const exitFont = await d
+    .node('3')
+    .locator('.sip-exit')
+    .first()
+    .evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+  const edgeFont = await page()
+    .locator('.react-flow__edge-text')
+    .first()
+    .evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+  expect(exitFont * z).toBeGreaterThanOrEqual(9.5);
+  expect(edgeFont * z).toBeGreaterThanOrEqual(9.5);
+  // the start is on screen after fit (a bigger flow is shown from its left edge)
+  const canvas = await box(page().locator('.react-flow'));
+  expect(intersects(await box(d.node('0')), canvas)).toBe(true);
+
+  expect(await page().locator('.react-flow__minimap').count()).toBe(0);
+  await d.openFlow('incoming-call');
+  await page().getByTestId('minimap-toggle').click();
+  const map = await box(page().locator('.react-flow__minimap'));
+  expect(map.width).toBeLessThanOrEqual(170);
+  expect(map.height).toBeLessThanOrEqual(110);
+  expect(map.x + map.width).toBeGreaterThan(canvas.x + canvas.width - 40);
+  await page().getByTestId('fit').click();
+  await page().waitForTimeout(100);
+  for (const id of ['0', '1', '2', '3', '4', '5']) expect(intersects(await box(d.node(id)), map)).toBe(false);
+  await d.shots('canvas-fit-minimap');
+  await page().getByTestId('minimap-toggle').click();
+  expect(await page().locator('.react-flow__minimap').count()).toBe(0);
+});
+
+test('Layout lays the logic out as one undoable edit; an imported flow whose nodes overlap is laid out on open; one without overlap is left as it is', async () => {
+  // registration (the seed) has no overlap: opened, it stays unedited and exports byte for byte
+  await d.goto('registration');
+  await page().waitForTimeout(300);
+  await expect(page().getByTestId('doc-title').textContent()).resolves.not.toMatch(/edited/);
+  const seed = (await d.api('GET', '/api/v1/flows/registration/export?version=development')).text;
+  expect(await exported()).toBe(seed);
+
+  // an import with every node at the same spot is laid out on open
+  const crowded = JSON.parse(seed);
+  for (const n of Object.values<{ x: number; y: number }>(crowded['24'].nodes)) {
+    n.x = 100;
+    n.y = 100;
+  }
+  await page()
+    .getByTestId('import-file')
+    .setInputFiles({ name: 'crowded.slid', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(crowded)) });
+  await page().getByTestId('doc-title').filter({ hasText: 'edited' }).waitFor();
+  const boxes = await Promise.all(['0', '1', '2', '3', '4', '5'].map((id) => box(d.node(id))));
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) expect(intersects(boxes[i], boxes[j])).toBe(false);
+  // left to right: the start is left of what it leads to
+  expect(boxes[0].x).toBeLessThan(boxes[1].x);
+  await d.shots('canvas-layout-on-open');
+  // the layout is one edit: undo puts every node back on the same spot
+  await page().getByTitle('Undo (Ctrl+Z)').click();
+  const back = await Promise.all(['0', '5'].map((id) => box(d.node(id))));
+  expect(Math.abs(back[0].x - back[1].x)).toBeLessThan(1);
+
+  // the Layout button does the same on demand
+  await page().getByTestId('layout').click();
+  await page().waitForFunction(() => {
+    const a = document.querySelector('.react-flow__node[data-id="0"]')!.getBoundingClientRect();
+    const b = document.querySelector('.react-flow__node[data-id="5"]')!.getBoundingClientRect();
+    return Math.abs(a.x - b.x) > 50;
+  });
+  const text = JSON.parse(await exported());
+  const xs = Object.values<{ x: number; y: number }>(text['24'].nodes).map((n) => `${n.x},${n.y}`);
+  expect(new Set(xs).size).toBe(6);
+});
+
+test('an exit dropped on a node body connects; an edge end dragged onto another body re-points it; palette clicks build a chain', async () => {
+  await d.goto('registration');
+  await page().getByTestId('new-flow-name').fill('chain');
+  await page().getByTestId('new-flow').click();
+  await page().getByTestId('doc-title').filter({ hasText: 'chain' }).waitFor();
+  // nothing selected: the start goes to the centre; then each click hangs the new node on the selected one
+  await page().getByTestId('palette-enter.start').click();
+  await page().getByTestId('palette-analysis.condition').click();
+  await page().getByTestId('palette-output.reply').click();
+  await d.node('1').click();
+  await page().getByTestId('palette-output.reply').click();
+  await expect(page().locator('.react-flow__node.selected').getAttribute('data-id')).resolves.toBe('3');
+  let doc = JSON.parse(await exported());
+  expect(doc['1'].nodes['0'].values.next).toBe(1);
+  expect(doc['1'].nodes['1'].values.ifTrue).toBe(2);
+  expect(doc['1'].nodes['1'].values.ifFalse).toBe(3);
+  // the chained nodes sit right of the node they hang from, overlapping nothing
+  const [start, cond, r1, r2] = await Promise.all(['0', '1', '2', '3'].map((id) => box(d.node(id))));
+  expect(cond.x).toBeGreaterThan(start.x + start.width);
+  expect(r1.x).toBeGreaterThan(cond.x + cond.width);
+  expect(intersects(r1, r2)).toBe(false);
+  await d.shots('canvas-chain');
+
+  // ifTrue's handle dropped in the middle of the second reply's body (far from its input dot)
+  await dragBetween(d.node('1').locator('.react-flow__handle[data-handleid="ifTrue"]'), { x: r2.x + r2.width * 0.6, y: r2.y + r2.height * 0.6 });
+  await page().locator('.react-flow__edge[data-id="1:ifTrue"]').waitFor();
+  doc = JSON.parse(await exported());
+  expect(doc['1'].nodes['1'].values.ifTrue).toBe(3);
+
+  // re-pointing: the edge's end (a visible grab area) dragged onto the first reply's body
+  const edge = page().locator('.react-flow__edge[data-id="1:ifFalse"]');
+  await edge.click({ force: true });
+  const updater = edge.locator('.react-flow__edgeupdater-target');
+  const r = Number(await updater.getAttribute('r'));
+  const rendered = await box(updater);
+  expect(Math.max(r * 2, rendered.width)).toBeGreaterThanOrEqual(20);
+  const r1now = await box(d.node('2'));
+  await dragBetween(updater, { x: r1now.x + r1now.width * 0.5, y: r1now.y + r1now.height * 0.7 });
+  await page().waitForTimeout(200);
+  doc = JSON.parse(await exported());
+  expect(doc['1'].nodes['1'].values.ifFalse).toBe(2);
+  await d.shots('canvas-connect-body');
+});
