@@ -311,6 +311,7 @@ export function App() {
             onDelete={edit.deleteSelection}
             onDropType={(t, at) => edit.addNode(t, at)}
             logicNames={logicNames}
+            onNotes={edit.notes}
             layoutKey={open ? `${open.session}:${logicId}` : undefined}
           />
         ) : (

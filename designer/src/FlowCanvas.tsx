@@ -27,8 +27,10 @@ import type { NodeCategory } from '../../engine/node-type';
 import type { NodeTypeInfo, Problem } from './api';
 import { essenceOf, exitMeaning, type EssenceContext } from './essence';
 import { boxesOf, layoutItems, overlaps } from './layout';
-import { exitsOf, nodeEntries, nodeKey, type SlidLogic } from './model';
+import { NODE_WIDTH, nodeHeight } from './nodeSize';
+import { exitsOf, newNoteId, nodeEntries, nodeKey, notesOf, type CanvasNote, type SlidLogic } from './model';
 import { NodeView, type SipNode } from './NodeView';
+import { NOTE_SIZE, NoteView, type NoteNode } from './NoteView';
 import { useState } from 'react';
 
 /** Fitting never zooms out below this: 12 px text stays about 10 px on screen. */
@@ -59,14 +61,22 @@ interface Props {
   logicNames?: Record<string, string | undefined>;
   /** Changes when another document or logic is shown: then a logic whose nodes overlap is laid out. */
   layoutKey?: string;
+  /** Edits the logic's canvas notes (one undoable edit). */
+  onNotes?(fn: (notes: CanvasNote[]) => CanvasNote[]): void;
 }
 
-const nodeTypes = { sip: NodeView };
+const nodeTypes = { sip: NodeView, note: NoteView };
+type CanvasNode = SipNode | NoteNode;
+/** Canvas ids of notes: `note:<id>` (never a node id: those are numbers or `n<k>`). */
+const NOTE_PREFIX = 'note:';
+const isNote = (id: string) => id.startsWith(NOTE_PREFIX);
 
 export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p, ref) {
   const rf = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
 
+  const logicRef = useRef(p.logic);
+  logicRef.current = p.logic;
   const ctx: EssenceContext = useMemo(() => ({ logics: p.logicNames }), [p.logicNames]);
   const built = useMemo(() => {
     const entries = nodeEntries(p.logic);
@@ -130,29 +140,76 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
     return { nodes, edges };
   }, [p.logic, p.types, p.problems, p.highlight, ctx]);
 
+  const onNotesRef = useRef(p.onNotes);
+  onNotesRef.current = p.onNotes;
+  const [justAdded, setJustAdded] = useState<string | null>(null);
+  const noteNodes = useMemo((): NoteNode[] => {
+    const onText = (id: string, text: string) => onNotesRef.current?.((ns) => ns.map((n) => (n.id === id ? { ...n, text } : n)));
+    const onResize = (id: string, b: { x: number; y: number; width: number; height: number }) =>
+      onNotesRef.current?.((ns) => ns.map((n) => (n.id === id ? { ...n, ...b } : n)));
+    return notesOf(p.logic).map((note) => ({
+      id: NOTE_PREFIX + note.id,
+      type: 'note',
+      position: { x: Number(note.x) || 0, y: Number(note.y) || 0 },
+      width: Number(note.width) || NOTE_SIZE.width,
+      height: Number(note.height) || NOTE_SIZE.height,
+      zIndex: -1,
+      data: { note, onText, onResize, editing: note.id === justAdded },
+    }));
+  }, [p.logic, justAdded]);
+  const allBuilt = useMemo((): CanvasNode[] => [...noteNodes, ...built.nodes], [noteNodes, built.nodes]);
+
   // Nodes are derived from the document; the canvas keeps what it measured, the selection and the
   // positions of a drag in progress.
-  const [nodes, setNodes] = useState<SipNode[]>(built.nodes);
+  const [nodes, setNodes] = useState<CanvasNode[]>(allBuilt);
   const selectedRef = useRef(p.selected);
   selectedRef.current = p.selected;
   const [edges, setEdges, onEdgesChange] = useEdgesState<Edge>(built.edges);
   useEffect(() => {
     setNodes((prev) => {
       const old = new Map(prev.map((n) => [n.id, n]));
-      return built.nodes.map((n) => {
+      return allBuilt.map((n): CanvasNode => {
         const o = old.get(n.id);
+        if (n.type === 'note') {
+          // a note's size is the document's (its resizer commits it), its selection the canvas's
+          if (!o) return n;
+          return o.resizing || o.dragging
+            ? ({ ...n, selected: o.selected, position: o.position, width: o.width, height: o.height, resizing: o.resizing, dragging: o.dragging } as NoteNode)
+            : { ...n, selected: o.selected };
+        }
         const selected = selectedRef.current.includes(n.id);
         return o
           ? { ...n, selected, measured: o.measured, width: o.width, height: o.height, dragging: o.dragging, position: o.dragging ? o.position : n.position }
           : { ...n, selected };
       });
     });
-  }, [built.nodes]);
+  }, [allBuilt]);
+  // a node just added and selected (a palette click hangs it right of the selected one) is brought into view
+  const known = useRef<Set<string> | null>(null);
+  useEffect(() => {
+    const ids = new Set(built.nodes.map((n) => n.id));
+    const before = known.current;
+    known.current = ids;
+    if (!before) return;
+    const added = built.nodes.filter((n) => !before.has(n.id) && selectedRef.current.includes(n.id));
+    const r = wrapper.current?.getBoundingClientRect();
+    if (added.length !== 1 || !r) return;
+    const n = added[0];
+    const w = NODE_WIDTH;
+    const h = nodeHeight(n.data.exits.length);
+    const tl = rf.flowToScreenPosition(n.position);
+    const br = rf.flowToScreenPosition({ x: n.position.x + w, y: n.position.y + h });
+    if (tl.x >= r.left && tl.y >= r.top && br.x <= r.right && br.y <= r.bottom) return;
+    void rf.setCenter(n.position.x + w / 2, n.position.y + h / 2, { zoom: rf.getZoom(), duration: 0 });
+    fitted.current = false;
+  }, [built.nodes, rf]);
+
   // selection made outside the canvas (new node, problem list, duplicate)
   useEffect(() => {
     setNodes((prev) => {
       let changed = false;
       const next = prev.map((n) => {
+        if (n.type === 'note') return n;
         const want = p.selected.includes(n.id);
         if (!!n.selected === want) return n;
         changed = true;
@@ -168,7 +225,30 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
     });
   }, [built.edges, setEdges]);
 
-  const onNodesChange = useCallback((changes: NodeChange<SipNode>[]) => setNodes((ns) => applyNodeChanges(changes, ns)), []);
+  const onNodesChange = useCallback((changes: NodeChange<CanvasNode>[]) => setNodes((ns) => applyNodeChanges(changes, ns)), []);
+
+  /** Adds a note at a point of the flow (default: the centre of the canvas), in its editor. */
+  const addNote = useCallback(
+    (at?: { x: number; y: number }) => {
+      if (!onNotesRef.current) return;
+      const r = wrapper.current?.getBoundingClientRect();
+      const where = at ?? (r ? rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 }) : { x: 0, y: 0 });
+      const id = newNoteId(logicRef.current);
+      setJustAdded(id);
+      onNotesRef.current((ns) => [
+        ...ns,
+        {
+          id,
+          text: '',
+          x: Math.round(where.x - NOTE_SIZE.width / 2),
+          y: Math.round(where.y - NOTE_SIZE.height / 2),
+          width: NOTE_SIZE.width,
+          height: NOTE_SIZE.height,
+        },
+      ]);
+    },
+    [rf],
+  );
 
   const [mapOpen, setMapOpen] = useState(false);
   const fitted = useRef(false);
@@ -206,8 +286,6 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
     };
   }, [fit]);
 
-  const logicRef = useRef(p.logic);
-  logicRef.current = p.logic;
   const typesRef = useRef(p.types);
   typesRef.current = p.types;
   const onMoveRef = useRef(p.onMove);
@@ -307,7 +385,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   const onSelect = p.onSelect;
   const onSelectionChange = useCallback(
     (s: OnSelectionChangeParams) => {
-      const ids = s.nodes.map((n) => n.id);
+      const ids = s.nodes.map((n) => n.id).filter((id) => !isNote(id));
       if (ids.join() !== selectedRef.current.join()) onSelect(ids);
     },
     [onSelect],
@@ -321,6 +399,11 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         e.preventDefault();
         e.dataTransfer.dropEffect = 'copy';
       }}
+      onDoubleClick={(e) => {
+        // a double-click on the empty canvas adds a note there
+        if (!(e.target as HTMLElement).classList?.contains('react-flow__pane')) return;
+        addNote(rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
+      }}
       onDrop={(e) => {
         const type = e.dataTransfer.getData('application/x-sipflow-node-type');
         if (!type) return;
@@ -328,7 +411,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
         p.onDropType(type, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
       }}
     >
-      <ReactFlow<SipNode, Edge>
+      <ReactFlow<CanvasNode, Edge>
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -345,13 +428,24 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
           if (e) fitted.current = false;
         }}
         onSelectionChange={onSelectionChange}
-        onNodeDragStop={(_e, _n, dragged) => p.onMove(dragged.map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })))}
-        onDelete={({ nodes: ns, edges: es }) =>
-          p.onDelete(
-            ns.map((n) => n.id),
-            es.map((e) => ({ source: e.source, pointer: e.sourceHandle! })),
-          )
-        }
+        onNodeDragStop={(_e, _n, dragged) => {
+          const at = (n: CanvasNode) => ({ x: Math.round(n.position.x), y: Math.round(n.position.y) });
+          const moved = dragged.filter((n) => !isNote(n.id));
+          const notes = new Map(dragged.filter((n) => isNote(n.id)).map((n) => [n.id.slice(NOTE_PREFIX.length), at(n)]));
+          if (moved.length) p.onMove(moved.map((n) => ({ id: n.id, ...at(n) })));
+          if (notes.size) p.onNotes?.((ns) => ns.map((n) => (notes.has(n.id) ? { ...n, ...notes.get(n.id) } : n)));
+        }}
+        onDelete={({ nodes: ns, edges: es }) => {
+          const gone = new Set(ns.filter((n) => isNote(n.id)).map((n) => n.id.slice(NOTE_PREFIX.length)));
+          const nodeIds = ns.map((n) => n.id).filter((id) => !isNote(id));
+          if (nodeIds.length || es.length)
+            p.onDelete(
+              nodeIds,
+              es.map((e) => ({ source: e.source, pointer: e.sourceHandle! })),
+            );
+          if (gone.size) p.onNotes?.((notes) => notes.filter((n) => !gone.has(n.id)));
+        }}
+        zoomOnDoubleClick={false}
         deleteKeyCode={['Delete', 'Backspace']}
         multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
         minZoom={0.1}
@@ -365,7 +459,7 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
             pannable
             zoomable
             style={{ width: 160, height: 100, marginBottom: 40 }}
-            nodeColor={(n) => categoryColor((n as SipNode).data?.info?.category)}
+            nodeColor={(n) => (n.type === 'note' ? '#fde68a' : categoryColor((n as SipNode).data?.info?.category))}
             nodeStrokeWidth={2}
           />
         )}
@@ -381,6 +475,11 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
           <button onClick={fit} data-testid="fit" title="Fit the logic on screen (at a readable zoom)">
             Fit
           </button>
+          {p.onNotes && (
+            <button onClick={() => addNote()} data-testid="add-note" title="Add a note (or double-click the canvas)">
+              Note
+            </button>
+          )}
         </Panel>
         <Controls showFitView={false} />
       </ReactFlow>

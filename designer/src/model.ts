@@ -176,3 +176,37 @@ export function defaultValues(t: NodeTypeInfo): Record<string, Json> {
   for (const [key, p] of Object.entries<Json>(s.properties ?? {})) if (p['x-exit'] && !(key in out)) out[key] = null;
   return out;
 }
+
+// ---------------------------------------------------------------- canvas notes (designer-only data the engine ignores)
+
+/** A note on the canvas, kept in the `.slid` under `logic["x-sipflow"].notes`. */
+export interface CanvasNote {
+  id: string;
+  text: string;
+  x: number;
+  y: number;
+  width?: number;
+  height?: number;
+}
+
+/** The notes of a logic (none when absent or malformed). */
+export function notesOf(logic: SlidLogic | undefined): CanvasNote[] {
+  const notes = logic?.['x-sipflow']?.notes;
+  return Array.isArray(notes) ? notes.filter((n) => n && typeof n === 'object' && typeof n.id === 'string') : [];
+}
+
+/** Copy of the document with a logic's notes replaced (other `x-sipflow` keys kept). */
+export function setNotes(doc: SlidDoc, logicId: string, notes: CanvasNote[]): SlidDoc {
+  const logic = doc[logicId];
+  if (!logic) return doc;
+  const xs = logic['x-sipflow'] && typeof logic['x-sipflow'] === 'object' ? logic['x-sipflow'] : {};
+  return { ...doc, [logicId]: { ...logic, 'x-sipflow': { ...xs, notes } } };
+}
+
+/** A note id not used in the logic. */
+export function newNoteId(logic: SlidLogic | undefined): string {
+  const taken = new Set(notesOf(logic).map((n) => n.id));
+  let k = taken.size + 1;
+  while (taken.has(`note${k}`)) k++;
+  return `note${k}`;
+}

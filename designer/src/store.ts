@@ -14,7 +14,10 @@ import {
   nodeKey,
   removeNodes,
   setExit,
+  notesOf,
+  setNotes,
   updateNode,
+  type CanvasNote,
   type SlidDoc,
   type SlidNode,
 } from './model';
@@ -120,6 +123,8 @@ export type Action =
   | { type: 'setExit'; source: string; pointer: string; target: string | null }
   | { type: 'move'; moves: Array<{ id: string; x: number; y: number }> }
   | { type: 'editNode'; logicId: string; id: string; fn: (n: SlidNode) => SlidNode }
+  /** Edits the canvas notes of the logic shown (`logic["x-sipflow"].notes`). */
+  | { type: 'notes'; fn: (notes: CanvasNote[]) => CanvasNote[] }
   // view
   | { type: 'select'; ids: string[] }
   | { type: 'focusNode'; id: string }
@@ -375,6 +380,15 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
     }
     case 'editNode':
       return commit(s, (d) => updateNode(d, a.logicId, a.id, a.fn));
+    case 'notes': {
+      const logicId = s.logicId;
+      if (!logicId) return s;
+      return commit(s, (d) => {
+        const before = notesOf(d[logicId]);
+        const after = a.fn(before);
+        return after === before ? d : setNotes(d, logicId, after);
+      });
+    }
 
     case 'select':
       return sameIds(s.selected, a.ids) ? s : { ...s, selected: a.ids };

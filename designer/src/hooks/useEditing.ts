@@ -4,7 +4,7 @@
  */
 import { useMemo, type Dispatch, type RefObject } from 'react';
 import type { CanvasHandle } from '../FlowCanvas';
-import type { SlidNode } from '../model';
+import type { CanvasNote, SlidNode } from '../model';
 import type { Action } from '../store';
 
 export interface Editing {
@@ -20,6 +20,8 @@ export interface Editing {
   setExit(source: string, pointer: string, target: string | null): void;
   move(moves: Array<{ id: string; x: number; y: number }>): void;
   editNode(logicId: string, id: string, fn: (n: SlidNode) => SlidNode): void;
+  /** Edits the canvas notes of the logic shown (one undoable edit). */
+  notes(fn: (notes: CanvasNote[]) => CanvasNote[]): void;
   select(ids: string[]): void;
   /** Selects a node, shows its properties and centres the canvas on it. */
   focusNode(id: string): void;
@@ -37,6 +39,7 @@ export function useEditing(dispatch: Dispatch<Action>, canvas: RefObject<CanvasH
       setExit: (source, pointer, target) => dispatch({ type: 'setExit', source, pointer, target }),
       move: (moves) => dispatch({ type: 'move', moves }),
       editNode: (logicId, id, fn) => dispatch({ type: 'editNode', logicId, id, fn }),
+      notes: (fn) => dispatch({ type: 'notes', fn }),
       select: (ids) => dispatch({ type: 'select', ids }),
       focusNode: (id) => {
         dispatch({ type: 'focusNode', id });

@@ -199,3 +199,79 @@ test('an exit dropped on a node body connects; an edge end dragged onto another 
   expect(doc['1'].nodes['1'].values.ifFalse).toBe(2);
   await d.shots('canvas-connect-body');
 });
+
+test('canvas notes: added, written, moved, resized, undone, deleted, saved losslessly under x-sipflow', async () => {
+  await d.goto('incoming-call');
+  const notesIn = async () => JSON.parse(await exported())['31']['x-sipflow']?.notes ?? [];
+  const area = page().getByTestId('note-text');
+  const note = page().locator('.react-flow__node-note').first();
+  // a double-click on the empty canvas adds a note there, in its editor
+  const pane = await box(page().locator('.react-flow__pane'));
+  await page().mouse.dblclick(pane.x + 220, pane.y + pane.height - 190);
+  await area.waitFor();
+  await area.fill('exact number first,\nthen the longest prefix');
+  await page().keyboard.press('Control+Enter');
+  await expect(note.textContent()).resolves.toContain('then the longest prefix');
+  let notes = await notesIn();
+  expect(notes).toHaveLength(1);
+  expect(notes[0]).toMatchObject({ id: 'note1', text: 'exact number first,\nthen the longest prefix', width: 220, height: 110 });
+  const { x: x0, y: y0 } = notes[0];
+
+  // moved by dragging
+  const b = await box(note);
+  await page().mouse.move(b.x + 30, b.y + 30);
+  await page().mouse.down();
+  await page().mouse.move(b.x + 90, b.y + 70, { steps: 6 });
+  await page().mouse.up();
+  notes = await notesIn();
+  expect(notes[0].x).toBeGreaterThan(x0 + 20);
+  expect(notes[0].y).toBeGreaterThan(y0 + 10);
+
+  // resized by its corner once selected
+  await note.click();
+  const corner = note.locator('.react-flow__resize-control.handle.bottom.right');
+  const c = await box(corner);
+  await page().mouse.move(c.x + c.width / 2, c.y + c.height / 2);
+  await page().mouse.down();
+  await page().mouse.move(c.x + 80, c.y + 50, { steps: 6 });
+  await page().mouse.up();
+  notes = await notesIn();
+  expect(notes[0].width).toBeGreaterThan(260);
+  expect(notes[0].height).toBeGreaterThan(130);
+  await d.shots('canvas-notes');
+
+  // edited again (double-click), then undone
+  await note.dblclick();
+  await area.fill('changed');
+  await page().keyboard.press('Escape');
+  await expect(note.textContent()).resolves.toBe('changed');
+  await page()
+    .locator('.react-flow__pane')
+    .click({ position: { x: 5, y: 5 } });
+  await page().keyboard.press('Control+z');
+  await expect(note.textContent()).resolves.toContain('then the longest prefix');
+
+  // the Note button adds one at the centre; undone twice (text, then the note) it is gone
+  await page().getByTestId('add-note').click();
+  await area.waitFor();
+  await area.fill('second');
+  await page().keyboard.press('Control+Enter');
+  expect((await notesIn()).map((n: { id: string }) => n.id)).toEqual(['note1', 'note2']);
+  await page().keyboard.press('Control+z');
+  await page().keyboard.press('Control+z');
+  await page().waitForFunction(() => document.querySelectorAll('.react-flow__node-note').length === 1);
+
+  // saved: the server keeps the notes and the flow still validates
+  await page().getByTestId('save').click();
+  await page().getByTestId('status').filter({ hasText: 'saved incoming-call' }).waitFor();
+  const saved = JSON.parse((await d.api('GET', '/api/v1/flows/incoming-call/export?version=development')).text);
+  expect(saved['31']['x-sipflow'].notes).toHaveLength(1);
+  expect(saved['31']['x-sipflow'].notes[0].text).toBe('exact number first,\nthen the longest prefix');
+  await d.validationStatus(/^valid/);
+
+  // Delete removes the selected note
+  await note.click();
+  await page().keyboard.press('Delete');
+  await page().waitForFunction(() => document.querySelectorAll('.react-flow__node-note').length === 0);
+  expect(await notesIn()).toEqual([]);
+});
