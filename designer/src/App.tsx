@@ -22,6 +22,7 @@ import { useFlowActions, useOpenFromHash } from './hooks/useFlowActions';
 import { useCallRuns } from './hooks/useCallRuns';
 import { useApi, useCatalog, useStatusFade } from './hooks/useSession';
 import { useShortcuts } from './hooks/useShortcuts';
+import { useClipboard } from './hooks/useClipboard';
 import { useValidation } from './hooks/useValidation';
 
 export function App() {
@@ -63,6 +64,7 @@ export function App() {
   const [callsShown, setCallsShown] = useState(false);
   if (view === 'calls' && !callsShown) setCallsShown(true);
   useShortcuts({ save: flow.save, undo: edit.undo, redo: edit.redo, duplicate: edit.duplicate });
+  useClipboard(get, dispatch, canvas);
 
   const doc = docOf(state);
   const dirty = isDirty(state);

@@ -22,6 +22,7 @@ import {
   type SlidNode,
 } from './model';
 import { EXIT_ROW, NODE_WIDTH, boxesOf, nodeHeight, overlaps } from './nodeSize';
+import { pastedNodes } from './clipboard';
 import type { OpenRun } from './CallRun';
 import type { SimulatorPreset } from './Simulate';
 import { pathHighlight, splitPasses, type Highlight } from './trace';
@@ -123,6 +124,8 @@ export type Action =
   | { type: 'setExit'; source: string; pointer: string; target: string | null }
   | { type: 'move'; moves: Array<{ id: string; x: number; y: number }> }
   | { type: 'editNode'; logicId: string; id: string; fn: (n: SlidNode) => SlidNode }
+  /** Nodes from the clipboard (./clipboard.ts), centred on `at`: new ids, exits among them re-pointed. */
+  | { type: 'paste'; nodes: SlidNode[]; at: { x: number; y: number } }
   /** Edits the canvas notes of the logic shown (`logic["x-sipflow"].notes`). */
   | { type: 'notes'; fn: (notes: CanvasNote[]) => CanvasNote[] }
   // view
@@ -243,6 +246,34 @@ function addNode(s: DesignerState, type: string, pos: { x: number; y: number }, 
   const id = newNodeId(doc[logicId]);
   const node: SlidNode = { id, name: t.title, type, description: '', values: defaultValues(t), archived: false, x, y };
   return commit(s, (d) => addNodes(d, logicId, [node]), { selected: [nodeKey(id)] });
+}
+
+function paste(s: DesignerState, nodes: SlidNode[], at: { x: number; y: number }): DesignerState {
+  const doc = docOf(s);
+  const logicId = s.logicId;
+  if (!doc || !logicId || nodes.length === 0) return s;
+  const boxes = boxesOf(
+    nodes.map((n) => {
+      const t = s.types.get(n.type);
+      return { id: nodeKey(n.id), x: Number(n.x) || 0, y: Number(n.y) || 0, exits: t ? exitsOf(t, n.values).length : 0 };
+    }),
+  );
+  const minX = Math.min(...boxes.map((b) => b.x));
+  const minY = Math.min(...boxes.map((b) => b.y));
+  const maxX = Math.max(...boxes.map((b) => b.x + b.width));
+  const maxY = Math.max(...boxes.map((b) => b.y + b.height));
+  let dx = Math.round(at.x - (minX + maxX) / 2);
+  let dy = Math.round(at.y - (minY + maxY) / 2);
+  // off the nodes already there (by steps of 40, as far as it takes)
+  const there = boxesOfLogic(s, doc[logicId]).map((b) => ({ ...b, id: `there:${b.id}` }));
+  for (let k = 0; k < 50; k++) {
+    const moved = boxes.map((b) => ({ ...b, x: b.x + dx, y: b.y + dy }));
+    if (!overlaps([...there, ...moved], 10).some(([a, b]) => a.startsWith('there:') !== b.startsWith('there:'))) break;
+    dx += 40;
+    dy += 40;
+  }
+  const added = pastedNodes(nodes, s.types, (taken) => newNodeId(doc[logicId], taken), dx, dy);
+  return commit(s, (d) => addNodes(d, logicId, added), { selected: added.map((n) => nodeKey(n.id)) });
 }
 
 function duplicate(s: DesignerState): DesignerState {
@@ -380,6 +411,8 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
     }
     case 'editNode':
       return commit(s, (d) => updateNode(d, a.logicId, a.id, a.fn));
+    case 'paste':
+      return paste(s, a.nodes, a.at);
     case 'notes': {
       const logicId = s.logicId;
       if (!logicId) return s;

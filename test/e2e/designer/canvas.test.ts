@@ -275,3 +275,49 @@ test('canvas notes: added, written, moved, resized, undone, deleted, saved lossl
   await page().waitForFunction(() => document.querySelectorAll('.react-flow__node-note').length === 0);
   expect(await notesIn()).toEqual([]);
 });
+
+test('copy in one flow, paste in another through the system clipboard; foreign or oversized clipboards are refused', async () => {
+  await d.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: d.base });
+  await d.goto('incoming-call');
+  const status = page().getByTestId('status');
+  // the lookup and its "not found" reply, selected together
+  await d.node('3').click();
+  await d.node('4').click({ modifiers: ['Shift'] });
+  await page().keyboard.press('Control+c');
+  await status.filter({ hasText: 'copied 2 node(s)' }).waitFor();
+  const clip = JSON.parse(await page().evaluate(() => navigator.clipboard.readText()));
+  expect(clip.sipflow).toBe('nodes');
+  expect(clip.nodes.map((n: { id: number }) => n.id).sort()).toEqual([3, 4]);
+  expect(clip.edges).toEqual([{ source: '3', exit: 'ifNotFound', target: '4' }]);
+
+  await d.openFlow('outgoing-call');
+  const sipNodes = page().locator('.react-flow__node-sip');
+  const before = await sipNodes.count();
+  await page()
+    .locator('.react-flow__pane')
+    .click({ position: { x: 5, y: 5 } });
+  await page().keyboard.press('Control+v');
+  await status.filter({ hasText: 'pasted 2 node(s)' }).waitFor();
+  expect(await sipNodes.count()).toBe(before + 2);
+  const doc = JSON.parse(await exported());
+  const nodes = Object.values<{ id: number; type: string; name: string; values: Record<string, unknown> }>(doc['30'].nodes);
+  const lookup = nodes.find((n) => n.type === 'output.nit.registrar.lookupLocationService' && n.name === 'lookup in location services')!;
+  const reply = nodes.find((n) => n.name === 'PBX not registered: 480')!;
+  expect(lookup.id).toBeGreaterThanOrEqual(before);
+  expect(reply.id).toBeGreaterThanOrEqual(before);
+  // the exit between the copies points to the copy, not to node 4 of the other flow
+  expect(lookup.values.ifNotFound).toBe(reply.id);
+  // the pasted nodes are selected, and overlap nothing
+  await expect(page().locator('.react-flow__node.selected').count()).resolves.toBe(2);
+  await d.shots('canvas-paste');
+
+  // foreign text, and a payload over the bound: refused with a message, nothing added
+  await page().evaluate(() => navigator.clipboard.writeText('hello, not a flow'));
+  await page().keyboard.press('Control+v');
+  await status.filter({ hasText: 'nothing pasted: the clipboard holds no sipflow nodes' }).waitFor();
+  const huge = { sipflow: 'nodes', version: 1, nodes: Array.from({ length: 501 }, (_, i) => ({ id: i, type: 'exit.return', values: {} })), edges: [] };
+  await page().evaluate((t) => navigator.clipboard.writeText(t), JSON.stringify(huge));
+  await page().keyboard.press('Control+v');
+  await status.filter({ hasText: 'more than the 500' }).waitFor();
+  expect(await sipNodes.count()).toBe(before + 2);
+});
