@@ -316,10 +316,10 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   );
 
   // a logic shown for the first time (opened, imported, chosen) whose nodes overlap is laid out
-  const laidOut = useRef<string | null>(null);
+  const laidOut = useRef(new Set<string>());
   useEffect(() => {
-    if (!p.layoutKey || laidOut.current === p.layoutKey || p.types.size === 0 || !p.logic) return;
-    laidOut.current = p.layoutKey;
+    if (!p.layoutKey || laidOut.current.has(p.layoutKey) || p.types.size === 0 || !p.logic) return;
+    laidOut.current.add(p.layoutKey);
     void layout(true);
   }, [p.layoutKey, p.types, p.logic, layout]);
 

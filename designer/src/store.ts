@@ -211,7 +211,7 @@ function chainNode(s: DesignerState, type: string): DesignerState | null {
   const exits = ft ? exitsOf(ft, from.node.values) : [];
   const free = exits.findIndex((e) => e.target === null || e.target === undefined || e.target === '');
   const id = newNodeId(doc[logicId]);
-  const x = Math.round((Number(from.node.x) || 0) + NODE_WIDTH + 90);
+  const x = Math.round((Number(from.node.x) || 0) + NODE_WIDTH + 130);
   // level with the exit it hangs from, then down until it overlaps nothing
   let y = Math.round((Number(from.node.y) || 0) + (free > 0 ? nodeHeight(0) + EXIT_ROW * free : 0));
   const boxes = boxesOfLogic(s, doc[logicId]);
