@@ -7,6 +7,7 @@ const EXIT = finish({ kind: 'exit', status: null });
 export const exitNode: NodeType<Record<string, never>> = {
   type: 'exit.return',
   title: 'Exit',
+  summary: 'ends this logic (back to the caller)',
   category: 'flow',
   description: 'Ends this logic: a sub-logic returns to its caller; a top-level logic hands the message back to the front end.',
   valuesSchema: { type: 'object', properties: {} },

@@ -11,7 +11,7 @@ interface Values {
 export const sequentialConditionsNode: NodeType<Values> = {
   type: 'analysis.sequentialConditions',
   title: 'Sequential conditions',
-  summary: 'first true of {conditions|count} conditions',
+  summary: '{conditions|count} condition(s) in order: the first true one wins',
   category: 'analysis',
   description: 'Each condition has its own exit; the first true condition wins, otherwise the fallback exit is taken.',
   valuesSchema: {

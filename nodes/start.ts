@@ -9,6 +9,7 @@ interface Values {
 export const startNode: NodeType<Values> = {
   type: 'enter.start',
   title: 'Start',
+  summary: 'the logic begins here',
   category: 'start',
   description: 'Where the logic begins for every message (and again after a successful authentication).',
   valuesSchema: { type: 'object', required: ['next'], properties: { next: nodeRef } },
