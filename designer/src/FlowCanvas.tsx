@@ -17,6 +17,7 @@ import {
   applyNodeChanges,
   useEdgesState,
   useReactFlow,
+  useUpdateNodeInternals,
   type Connection,
   type Edge,
   type FinalConnectionState,
@@ -165,6 +166,18 @@ export const FlowCanvas = forwardRef<CanvasHandle, Props>(function FlowCanvas(p,
   const selectedRef = useRef(p.selected);
   selectedRef.current = p.selected;
   const [edges, setEdges, onEdgesChange] = useEdgesState<Edge>(built.edges);
+  // A node kept by id whose handles changed (another flow opened with the same ids, an exit
+  // added at the same height) must be measured again, or edges from its new handles are not drawn.
+  const updateNodeInternals = useUpdateNodeInternals();
+  const handlesOf = (n: CanvasNode | undefined) => (n?.type === 'sip' ? `${n.data.node.type}|${n.data.exits.map((e) => e.pointer).join(',')}` : 'note');
+  const shownRef = useRef<CanvasNode[]>([]);
+  useEffect(() => {
+    const old = new Map(shownRef.current.map((n) => [n.id, n]));
+    shownRef.current = allBuilt;
+    const changed = allBuilt.filter((n) => old.has(n.id) && handlesOf(old.get(n.id)) !== handlesOf(n)).map((n) => n.id);
+    if (changed.length === 0) return;
+    requestAnimationFrame(() => updateNodeInternals(changed));
+  }, [allBuilt, updateNodeInternals]);
   useEffect(() => {
     setNodes((prev) => {
       const old = new Map(prev.map((n) => [n.id, n]));

@@ -291,6 +291,9 @@ test('copy in one flow, paste in another through the system clipboard; foreign o
   expect(clip.edges).toEqual([{ source: '3', exit: 'ifNotFound', target: '4' }]);
 
   await d.openFlow('outgoing-call');
+  // the same node ids as the flow before, other handles: every edge is drawn from its new handle
+  for (const id of ['0:next', '1:conditions/0/ifTrue', '1:fallback', '2:ifTrue', '2:ifFalse', '3:ifRecordFound'])
+    await page().locator(`.react-flow__edge[data-id="${id}"] path`).first().waitFor({ timeout: 5000 });
   const sipNodes = page().locator('.react-flow__node-sip');
   const before = await sipNodes.count();
   await page()
