@@ -8,7 +8,12 @@ import type { Api, FlowDetail } from './api';
 import { diffDocs, showValue, type DocDiff } from './diff';
 
 export function DiffView({ diff, before, after }: { diff: DocDiff; before: string; after: string }) {
-  if (diff.same) return <p className="hint" data-testid="diff-same">{before} and {after} are the same.</p>;
+  if (diff.same)
+    return (
+      <p className="hint" data-testid="diff-same">
+        {before} and {after} are the same.
+      </p>
+    );
   const logics = diff.logics.filter((l) => l.status !== 'same');
   return (
     <div className="diff-view" data-testid="diff-view">
@@ -40,7 +45,11 @@ export function DiffView({ diff, before, after }: { diff: DocDiff; before: strin
               ))}
               {l.changed.map((n) => (
                 <li key={`c-${n.id}`} className="diff-changed" data-testid="diff-changed">
-                  ~ node {n.id} “{n.name}” <span className="hint">{n.type}{n.moved ? ' · moved' : ''}</span>
+                  ~ node {n.id} “{n.name}”{' '}
+                  <span className="hint">
+                    {n.type}
+                    {n.moved ? ' · moved' : ''}
+                  </span>
                   <ul>
                     {n.changes.map((c) => (
                       <li key={c.pointer} data-testid="diff-value">
@@ -104,7 +113,13 @@ export function ReleaseDiff({ api, flow, detail, version }: { api: Api; flow: st
             ))}
         </select>
       </label>
-      {diff === null ? <p className="hint">loading…</p> : typeof diff === 'string' ? <p className="error">{diff}</p> : <DiffView diff={diff} before={label(base)} after={`v${version}`} />}
+      {diff === null ? (
+        <p className="hint">loading…</p>
+      ) : typeof diff === 'string' ? (
+        <p className="error">{diff}</p>
+      ) : (
+        <DiffView diff={diff} before={label(base)} after={`v${version}`} />
+      )}
     </div>
   );
 }

@@ -171,11 +171,7 @@ export class Api {
   }
   /** A failing test case answers 422 `{ tests: { passed, failed, results } }` unless `force`. */
   activate(name: string, version: number, force = false) {
-    return this.json<{ version: number }>(
-      'POST',
-      `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate${force ? '?force=true' : ''}`,
-      '{}',
-    );
+    return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate${force ? '?force=true' : ''}`, '{}');
   }
   /** Secrets (passwords, credentials headers) come back as REDACTED unless `revealSecrets`; `now` (ISO 8601 instant) fixes the run's clock. */
   simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean; now?: string }) {

@@ -128,7 +128,9 @@ export function diffDocs(a: Json, b: Json): DocDiff {
   const ob = isObj(b) ? b : {};
   const ids = [...new Set([...Object.keys(oa), ...Object.keys(ob)])].sort((x, y) => Number(x) - Number(y) || x.localeCompare(y));
   const logics = ids.map((id) => diffLogic(id, oa[id], ob[id]));
-  const edits = logics.some((l) => l.status === 'added' || l.status === 'removed' || l.added.length || l.removed.length || l.changed.length || l.logicChanges.length);
+  const edits = logics.some(
+    (l) => l.status === 'added' || l.status === 'removed' || l.added.length || l.removed.length || l.changed.length || l.logicChanges.length,
+  );
   return { logics, onlyMoves: !edits, same: logics.every((l) => l.status === 'same') };
 }
 
@@ -150,8 +152,7 @@ export function diffSummary(d: DocDiff): string[] {
     for (const c of l.logicChanges) out.push(`logic ${l.id}: ${c.pointer}: ${showValue(c.before)} → ${showValue(c.after)}`);
     for (const n of l.added) out.push(`logic ${l.id}: + node ${n.id} "${n.name}" (${n.type})`);
     for (const n of l.removed) out.push(`logic ${l.id}: - node ${n.id} "${n.name}" (${n.type})`);
-    for (const n of l.changed)
-      for (const c of n.changes) out.push(`logic ${l.id}: node ${n.id} ${c.pointer}: ${showValue(c.before)} → ${showValue(c.after)}`);
+    for (const n of l.changed) for (const c of n.changes) out.push(`logic ${l.id}: node ${n.id} ${c.pointer}: ${showValue(c.before)} → ${showValue(c.after)}`);
     if (l.moved.length) out.push(`logic ${l.id}: ${l.moved.length} node(s) moved`);
   }
   return out;

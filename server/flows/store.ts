@@ -104,6 +104,8 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
 
   async function saveDevelopment(name: string, text: string, opts: SaveOptions = {}) {
     checkName(name);
+    // "Exists" before "has errors": the name question comes first (checked again under the row lock).
+    if (opts.ifAbsent && (await repo.exists(name))) throw new FlowConflictError(`flow "${name}" already exists`);
     const r = compiler.load(text, `${name}.slid`);
     if (!r.service) throw new FlowProblemsError(r.problems, `flow "${name}"`);
     const created = await repo.saveDevelopment(name, text, opts.create === true, { ifRevision: opts.ifRevision, ifAbsent: opts.ifAbsent });

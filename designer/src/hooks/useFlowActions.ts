@@ -89,12 +89,6 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
       return f.body?.detail ?? f.message;
     };
 
-    /** Loads the stored development copy of `name` (no question asked). */
-    async function loadDevelopment(name: string) {
-      const { text, revision } = await api.exportWithRevision(name, 'development');
-      loadDoc({ name, source: 'development', text, loaded: JSON.parse(text), revision });
-    }
-
     /**
      * Saves the open document under `name` with `revision` as If-Match (undefined: overwrite; null: create
      * only). A 409 asks what to do (stale: Reload / Compare / Overwrite; exists: Overwrite / another name).
@@ -409,8 +403,8 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
         if (!to || to === name) return;
         try {
           const r = await api.renameFlow(name, to);
+          if (get().open?.name === name) window.location.hash = `#/flow/${encodeURIComponent(to)}`;
           dispatch({ type: 'openMoved', from: name, name: to });
-          if (get().open?.name === to) window.location.hash = `#/flow/${encodeURIComponent(to)}`;
           dispatch({ type: 'detailsClosed', name });
           status({ kind: 'ok', text: `renamed ${name} to ${to}${r.active ? ' (its active release runs under the new name)' : ''}` });
           await refreshFlows();

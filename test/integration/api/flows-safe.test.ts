@@ -4,6 +4,7 @@
  * activation, the running service swapped, other instances following through their polling).
  */
 import { readFileSync } from 'fs';
+import type { InjectOptions } from 'fastify';
 import path from 'path';
 import { createFlowsStore, revisionOf } from '../../../server/flows';
 import { FLOWS_DIR, apiFixture, type Fixture } from './support';
@@ -64,6 +65,9 @@ describe('revision: ETag on GET, If-Match on PUT', () => {
     const again = await f.call({ method: 'PUT', url: '/api/v1/flows/fresh', ...raw(edited, { 'if-none-match': '*' }) });
     expect(again.statusCode).toBe(409);
     expect((await f.call({ method: 'GET', url: '/api/v1/flows/fresh/export?version=development' })).body).toBe(seedText);
+    // the name is checked before the document's errors
+    const broken = await f.call({ method: 'PUT', url: '/api/v1/flows/fresh', ...raw('{"1":{"name":"x","nodes":{}}}', { 'if-none-match': '*' }) });
+    expect(broken.statusCode).toBe(409);
   });
 
   test('two concurrent saves from the same revision: exactly one wins', async () => {
@@ -180,7 +184,7 @@ describe('delete', () => {
 
 describe('security', () => {
   test('without the token (a scanner): 401 for rename, delete and an If-Match save; nothing changes', async () => {
-    const anon = (o: Parameters<Fixture['app']['inject']>[0]) => f.app.inject(o);
+    const anon = (o: InjectOptions) => f.app.inject(o);
     expect((await anon({ method: 'DELETE', url: '/api/v1/flows/registration?force=true' })).statusCode).toBe(401);
     expect((await anon({ method: 'POST', url: '/api/v1/flows/registration/rename', payload: { to: 'x' } })).statusCode).toBe(401);
     expect((await anon({ method: 'PUT', url: '/api/v1/flows/registration', ...raw(seedText, { 'if-match': '"x"' }) })).statusCode).toBe(401);
