@@ -6,9 +6,10 @@
  * changes), commits the activation row, then swaps this instance's active set with one assignment:
  * a request that already took `active()` finishes on the service it took, the next one gets the new
  * service, and no half-loaded state is ever visible. Other instances notice by polling
- * `max(activated_at)` (one index-less aggregate over a table with one row per flow) every
+ * `max(activated_at)` and `count(*)` (index-less aggregates over a table with one row per flow) every
  * `pollIntervalMs`; activations are serialized by an advisory lock so that timestamp order is commit
- * order and no activation can hide behind a later one.
+ * order and no activation can hide behind a later one. A rename re-stamps the flow's activation and a
+ * delete lowers the count, so polling notices both (a flow that disappeared leaves the active set).
  */
 import type { Knex } from 'knex';
 import type { CompiledService } from '../../engine/load';
