@@ -70,7 +70,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
   async function reload(source: ActivationEvent['source']): Promise<boolean> {
     const rows = await repo.activations();
     const stamp = activationStampOf(rows.reduce<string | null>((m, r) => (m === null || r.stamp > m ? r.stamp : m), null), rows.length);
-    const before = new Map(current.flows.map((f) => [f.flow, f.version]));
+    const before = new Map(current.flows.map((f) => [f.flow, f]));
     const next: ActiveFlow[] = [];
     const changed: Array<{ flow: string; version: number }> = [];
     for (const { flow, version } of rows) {
@@ -85,7 +85,9 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
         continue;
       }
       next.push({ flow, version, service: compiled.service, text: compiled.text });
-      if (before.get(flow) !== version) changed.push({ flow, version });
+      // A name deleted and taken again can come back with another text under the same version.
+      const prev = before.get(flow);
+      if (prev?.version !== version || prev.text !== compiled.text) changed.push({ flow, version });
     }
     const removed = [...before.keys()].some((f) => !rows.some((r) => r.flow === f));
     if (changed.length === 0 && !removed && current.generation > 0) {
@@ -212,6 +214,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
       if (from === to) throw new FlowInputError('the new name is the current one');
       notPrimary(from, 'renamed');
       const r = await repo.rename(from, to);
+      compiler.forget(from);
       // The active flow keeps running under its new name: swap this instance now (others poll).
       if (r.active) await reload('local');
       return r;
@@ -225,6 +228,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
         if (act) throw new FlowConflictError(`flow "${name}" is active (release ${act.version}): delete it with force=true to take it out of service`);
       }
       const r = await repo.remove(name);
+      compiler.forget(name);
       if (r.active) await reload('local');
       return r;
     },

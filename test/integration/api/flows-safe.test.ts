@@ -172,6 +172,27 @@ describe('delete', () => {
     expect(f.flows.active().find('registration')).toBeDefined(); // the shipped registration flow still runs
   });
 
+  test('a name deleted and taken again: its new release v1 runs, not the old one compiled before', async () => {
+    const other = await createFlowsStore({ knex: f.runtime.knex, primary: 'pbx' });
+    try {
+      await f.call({ method: 'POST', url: '/api/v1/flows/import?name=again', ...raw(seedText) });
+      await f.call({ method: 'POST', url: '/api/v1/flows/again/releases', payload: {} });
+      await f.call({ method: 'POST', url: '/api/v1/flows/again/releases/1/activate' });
+      await other.refresh();
+      expect(other.activeFlows().find((x) => x.flow === 'again')?.text).toBe(seedText);
+      await f.call({ method: 'DELETE', url: '/api/v1/flows/again?force=true' });
+      await f.call({ method: 'POST', url: '/api/v1/flows/import?name=again', ...raw(edited) });
+      await f.call({ method: 'POST', url: '/api/v1/flows/again/releases', payload: {} });
+      await f.call({ method: 'POST', url: '/api/v1/flows/again/releases/1/activate' });
+      expect(f.flows.activeFlows().find((x) => x.flow === 'again')?.text).toBe(edited);
+      // another instance that compiled the old v1 never saw the deletion between two polls
+      await other.refresh();
+      expect(other.activeFlows().find((x) => x.flow === 'again')?.text).toBe(edited);
+    } finally {
+      other.close();
+    }
+  });
+
   test('unknown → 404; bad name → 400; the primary flow → 409 even forced', async () => {
     expect((await f.call({ method: 'DELETE', url: '/api/v1/flows/nope' })).statusCode).toBe(404);
     expect((await f.call({ method: 'DELETE', url: '/api/v1/flows/..%2Fetc' })).statusCode).toBe(400);
