@@ -162,11 +162,13 @@ export class Api {
   deleteFlow(name: string, force = false) {
     return this.json<{ name: string; wasActive: boolean }>('DELETE', `/api/v1/flows/${encodeURIComponent(name)}${force ? '?force=true' : ''}`);
   }
-  release(name: string, note?: string) {
+  /** `revision`: release only if the development copy is still that one (If-Match; else 409). */
+  release(name: string, note?: string, revision?: string | null) {
     return this.json<{ version: number; createdAt: string }>(
       'POST',
       `/api/v1/flows/${encodeURIComponent(name)}/releases`,
       JSON.stringify(note ? { note } : {}),
+      revision ? { 'if-match': `"${revision}"` } : {},
     );
   }
   /** A failing test case answers 422 `{ tests: { passed, failed, results } }` unless `force`. */

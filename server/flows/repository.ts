@@ -110,8 +110,11 @@ export interface FlowsRepository {
    * refuses (FlowConflictError) when the flow exists.
    */
   saveDevelopment(name: string, text: string, create: boolean, expect?: SaveExpectation): Promise<boolean>;
-  /** Freezes the current development copy as version N+1 (row lock: concurrent releases get N+1 and N+2). */
-  release(name: string, note: string | null): Promise<ReleaseInfo>;
+  /**
+   * Freezes the current development copy as version N+1 (row lock: concurrent releases get N+1 and N+2).
+   * `ifRevision`: FlowStaleError when the development copy is no longer that revision (checked under the lock).
+   */
+  release(name: string, note: string | null, ifRevision?: string): Promise<ReleaseInfo>;
   /** The `.slid` text of a release; undefined when there is no such release. */
   releaseText(flow: string, version: number): Promise<string | undefined>;
   releases(name: string): Promise<ReleaseInfo[]>;
@@ -181,11 +184,13 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
       });
     },
 
-    release(name, note) {
+    release(name, note, ifRevision) {
       return knex.transaction(async (trx) => {
         // Row lock on the flow: two concurrent releases get N+1 and N+2, never the same number.
         const flow = await trx(FLOWS).where({ name }).first('development').forUpdate() as { development: string } | undefined;
         if (!flow) throw new FlowNotFoundError(`no flow "${name}"`);
+        if (ifRevision !== undefined && revisionOf(flow.development) !== ifRevision)
+          throw new FlowStaleError(revisionOf(flow.development), `flow "${name}" changed since it was loaded (revision ${ifRevision}): not released`);
         const { max } = await trx(RELEASES).where({ flow: name }).max({ max: 'version' }).first() as { max: number | null };
         const version = Number(max ?? 0) + 1;
         const [row] = await trx(RELEASES).insert({ flow: name, version, slid: flow.development, note, created_at: trx.fn.now() })

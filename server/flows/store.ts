@@ -122,9 +122,9 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
       throw new FlowConflictError(`flow "${name}" is the primary flow (its logics win unqualified refs): it cannot be ${what}; configure another primary flow first`);
   }
 
-  async function release(name: string, note: string | null = null): Promise<ReleaseInfo> {
+  async function release(name: string, note: string | null = null, opts: { ifRevision?: string } = {}): Promise<ReleaseInfo> {
     checkName(name);
-    return repo.release(name, note);
+    return repo.release(name, note, opts.ifRevision);
   }
 
   async function activate(name: string, version: number, source: ActivationEvent['source'] = 'local') {

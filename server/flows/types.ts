@@ -72,8 +72,8 @@ export interface FlowsStore {
    * `ifAbsent`: FlowConflictError (409) when the flow exists (checked under the row lock).
    */
   saveDevelopment(name: string, text: string, opts?: SaveOptions): Promise<{ created: boolean; problems: Problem[]; revision: string }>;
-  /** Freezes the current development copy as version N+1. */
-  release(name: string, note?: string | null): Promise<ReleaseInfo>;
+  /** Freezes the current development copy as version N+1 (`ifRevision`: FlowStaleError, 409, when it is no longer that revision). */
+  release(name: string, note?: string | null, opts?: { ifRevision?: string }): Promise<ReleaseInfo>;
   /** Compiles release `version`, records it as active, swaps. */
   activate(name: string, version: number): Promise<{ version: number; activatedAt: string }>;
   /** The stored `.slid` text: a release, the development copy, or (default) the active release else development. */

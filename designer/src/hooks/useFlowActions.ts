@@ -313,12 +313,20 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
         const name = get().open?.name ?? open.name;
         const note = window.prompt('Release note (optional)') ?? undefined;
         try {
-          const r = await api.release(name, note || undefined);
+          // exactly the copy this document was saved as or loaded from (409 when saved elsewhere since)
+          const r = await api.release(name, note || undefined, get().open?.revision);
           status({ kind: 'ok', text: `released ${name} v${r.version}` });
           refreshFlows();
           dispatch({ type: 'detailsLoaded', name, detail: await api.flow(name) });
         } catch (e) {
-          status({ kind: 'error', text: `release: ${(e as Error).message}` });
+          const f = e as ApiFailure;
+          status({
+            kind: 'error',
+            text:
+              f.status === 409
+                ? `not released: ${name} was saved elsewhere since you loaded it; open it again to release what is stored`
+                : `release: ${message(e)}`,
+          });
         }
       },
 

@@ -174,7 +174,8 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         tags: TAG,
-        summary: 'Release: freeze the current development copy as version N+1',
+        summary:
+          'Release: freeze the current development copy as version N+1. If-Match: "<revision>" → 409 with the current revision when the development copy changed since',
         params: flowNameParam,
         body: { type: 'object', properties: { note: { type: 'string', maxLength: 2000 } }, additionalProperties: false },
         response: { 201: releaseSchema, ...errorResponses },
@@ -184,7 +185,15 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
         if (req.body === undefined || req.body === null) req.body = {};
       },
     },
-    async (req, reply) => reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null)),
+    async (req, reply) => {
+      try {
+        const ifRevision = ifMatchRevision(req.headers['if-match']);
+        return reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null, { ifRevision }));
+      } catch (e) {
+        if (e instanceof FlowStaleError) throw new ApiError(409, e.message, { revision: e.revision });
+        throw e;
+      }
+    },
   );
 
   app.post<{ Params: { name: string; version: number }; Querystring: { force?: boolean } }>(

@@ -104,6 +104,17 @@ test('two tabs on one flow: the older saved last gets 409; Compare shows the dif
   await other.close();
 });
 
+test('Release freezes only the copy this tab saw: saved elsewhere since → not released, said', async () => {
+  await d.goto('incoming-call');
+  const stored = JSON.parse(await devText('incoming-call'));
+  stored[Object.keys(stored)[0]].description = 'saved by someone else';
+  expect((await d.api('PUT', '/api/v1/flows/incoming-call', JSON.stringify(stored))).status).toBe(200);
+  answerNext((dl) => dl.accept(''));
+  await page.getByTestId('release').click();
+  await want(page.getByTestId('status')).toContainText('not released: incoming-call was saved elsewhere');
+  expect(JSON.parse((await d.api('GET', '/api/v1/flows/incoming-call')).text).releases.map((r: { version: number }) => r.version)).toEqual([1]);
+});
+
 test('leaving with unsaved edits asks (beforeunload); switching to another flow asks too', async () => {
   await d.goto('registration');
   await renameNode(page, '3', 'unsaved');

@@ -70,6 +70,16 @@ describe('revision: ETag on GET, If-Match on PUT', () => {
     expect(broken.statusCode).toBe(409);
   });
 
+  test('a release with If-Match freezes only the revision seen: stale → 409, nothing released', async () => {
+    const d0 = (await f.call({ method: 'GET', url: '/api/v1/flows/rev' })).json();
+    const stale = await f.call({ method: 'POST', url: '/api/v1/flows/rev/releases', payload: {}, headers: { 'if-match': '"0000"' } });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.json().revision).toBe(d0.revision);
+    expect((await f.call({ method: 'GET', url: '/api/v1/flows/rev' })).json().releases).toEqual(d0.releases);
+    const ok = await f.call({ method: 'POST', url: '/api/v1/flows/rev/releases', payload: {}, headers: { 'if-match': `"${d0.revision}"` } });
+    expect(ok.statusCode).toBe(201);
+  });
+
   test('two concurrent saves from the same revision: exactly one wins', async () => {
     const rev = revisionOf(seedText);
     const a = JSON.stringify({ ...JSON.parse(seedText), 24: { ...JSON.parse(seedText)['24'], description: 'a' } });
