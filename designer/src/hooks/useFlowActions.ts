@@ -118,6 +118,7 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
         const f = e as ApiFailure;
         if (f.status === 409 && revision === null) return existsConflict(name);
         if (f.status === 409 && revision) return staleConflict(name, f.body?.revision ?? null);
+        if (f.status === 404 && revision) return deletedMeanwhile(name);
         dispatch({ type: 'saveRefused', problems: f.body?.problems ?? null });
         status({
           kind: 'error',
@@ -146,6 +147,19 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
         const other = askName('Save under the name', `${name}-2`);
         return other ? saveAs(other, null) : false;
       }
+      status({ kind: 'info', text: 'not saved' });
+      return false;
+    }
+
+    /** A save of a flow deleted (or renamed away) since it was loaded. */
+    async function deletedMeanwhile(name: string): Promise<boolean> {
+      const c = await choose({
+        title: `Flow "${name}" no longer exists`,
+        testId: 'deleted-dialog',
+        body: h('p', null, `"${name}" was deleted or renamed since you loaded it. Save this document as a new flow "${name}"?`),
+        choices: [{ value: 'create', label: `Save as new flow "${name}"`, primary: true }],
+      });
+      if (c === 'create') return saveAs(name, null);
       status({ kind: 'info', text: 'not saved' });
       return false;
     }
