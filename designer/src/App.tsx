@@ -18,7 +18,8 @@ import { Simulate } from './Simulate';
 import { docOf, isDirty } from './store';
 import { useDesignerStore } from './hooks/useDesignerStore';
 import { useEditing } from './hooks/useEditing';
-import { useFlowActions, useOpenFromHash } from './hooks/useFlowActions';
+import { useFlowActions, useLeaveGuard, useOpenFromHash } from './hooks/useFlowActions';
+import { useChoice } from './Dialogs';
 import { useCallRuns } from './hooks/useCallRuns';
 import { useApi, useCatalog, useStatusFade } from './hooks/useSession';
 import { useShortcuts } from './hooks/useShortcuts';
@@ -57,7 +58,8 @@ export function App() {
   const refreshFlows = useCatalog(api, token, dispatch);
   useStatusFade(status, dispatch);
   const edit = useEditing(dispatch, canvas);
-  const flow = useFlowActions({ api, get, dispatch, canvas, refreshFlows });
+  const choice = useChoice();
+  const flow = useFlowActions({ api, get, dispatch, canvas, refreshFlows, choose: choice.choose });
   useOpenFromHash(token, flow.openFlow);
   const callRuns = useCallRuns({ get, dispatch, openFlow: flow.openFlow });
   // The Calls view stays mounted once shown: its search, list and open call survive a trip to the editor.
@@ -68,6 +70,7 @@ export function App() {
 
   const doc = docOf(state);
   const dirty = isDirty(state);
+  useLeaveGuard(dirty);
   const logic = doc && logicId ? doc[logicId] : undefined;
   useValidation(api, open, doc, dispatch);
 
@@ -226,6 +229,14 @@ export function App() {
                 </div>
                 {details[f.name] && (
                   <ul className="releases">
+                    <li className="flow-manage">
+                      <button className="link small" onClick={() => flow.renameFlow(f.name)} data-testid={`rename-${f.name}`}>
+                        rename
+                      </button>{' '}
+                      <button className="link small danger" onClick={() => flow.deleteFlow(f.name)} data-testid={`delete-${f.name}`}>
+                        delete
+                      </button>
+                    </li>
                     <li>
                       <button className="link" onClick={() => flow.openFlow(f.name)}>
                         development
@@ -240,10 +251,13 @@ export function App() {
                         {details[f.name].active?.version === r.version ? (
                           <span className="pill active">active</span>
                         ) : (
-                          <button className="link small" onClick={() => flow.activate(f.name, r.version)}>
+                          <button className="link small" onClick={() => flow.activate(f.name, r.version)} data-testid={`activate-${f.name}-${r.version}`}>
                             activate
                           </button>
                         )}
+                        <button className="link small" onClick={() => flow.compareRelease(f.name, r.version)} data-testid={`compare-${f.name}-${r.version}`}>
+                          compare
+                        </button>
                         {r.note && <span className="hint"> {r.note}</span>}
                       </li>
                     ))}
@@ -422,6 +436,8 @@ export function App() {
           />
         </main>
       )}
+
+      {choice.dialog}
 
       {askToken && (
         <div className="modal-back">

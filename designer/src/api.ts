@@ -74,17 +74,17 @@ export class Api {
   onUnauthorized: () => void = () => undefined;
   constructor(public token: string | null) {}
 
-  private async request(method: string, url: string, body?: string, contentType = 'application/json'): Promise<Response> {
-    const headers: Record<string, string> = {};
+  private async request(method: string, url: string, body?: string, extra: Record<string, string> = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...extra };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = contentType;
+    if (body !== undefined) headers['content-type'] = 'application/json';
     const r = await fetch(url, { method, headers, body });
     if (r.status === 401) this.onUnauthorized();
     return r;
   }
 
-  private async json<T>(method: string, url: string, body?: string): Promise<T> {
-    const r = await this.request(method, url, body);
+  private async json<T>(method: string, url: string, body?: string, headers?: Record<string, string>): Promise<T> {
+    const r = await this.request(method, url, body, headers);
     const text = await r.text();
     let parsed: any;
     try {
@@ -109,6 +109,10 @@ export class Api {
     return this.json<FlowDetail>('GET', `/api/v1/flows/${encodeURIComponent(name)}`);
   }
   async exportText(name: string, version: number | 'development'): Promise<string> {
+    return (await this.exportWithRevision(name, version)).text;
+  }
+  /** The stored text and the development copy's revision (the `If-Match` of its next save). */
+  async exportWithRevision(name: string, version: number | 'development'): Promise<{ text: string; revision: string | null }> {
     const r = await this.request('GET', `/api/v1/flows/${encodeURIComponent(name)}/export?version=${version}`);
     const text = await r.text();
     if (!r.ok) {
@@ -120,7 +124,7 @@ export class Api {
       }
       throw new ApiFailure(r.status, b?.message ?? text, b);
     }
-    return text;
+    return { text, revision: r.headers.get('x-sipflow-revision') };
   }
   validate(text: string, file: string) {
     return this.json<{ valid: boolean; errors: number; warnings: number; problems: Problem[] }>(
@@ -129,18 +133,47 @@ export class Api {
       text,
     );
   }
-  save(name: string, text: string) {
-    return this.json<{ name: string; created: boolean; problems: Problem[] }>('PUT', `/api/v1/flows/${encodeURIComponent(name)}`, text);
+  /**
+   * Saves the development copy. `revision`: the one the edit was made from (If-Match: a 409 answers
+   * when the flow changed since, with the current `revision`); null: create only (If-None-Match: *,
+   * 409 when the flow exists); undefined: overwrite whatever is stored.
+   */
+  save(name: string, text: string, revision?: string | null) {
+    const headers: Record<string, string> = revision === null ? { 'if-none-match': '*' } : revision ? { 'if-match': `"${revision}"` } : {};
+    return this.json<{ name: string; created: boolean; revision: string; problems: Problem[] }>(
+      'PUT',
+      `/api/v1/flows/${encodeURIComponent(name)}`,
+      text,
+      headers,
+    );
   }
-  release(name: string, note?: string) {
+  /** Imports a `.slid` as a new flow: 409 when the name exists unless `replace`. */
+  importFlow(name: string, text: string, replace = false) {
+    return this.json<{ name: string; created: boolean; revision: string; problems: Problem[] }>(
+      'POST',
+      `/api/v1/flows/import?name=${encodeURIComponent(name)}${replace ? '&replace=true' : ''}`,
+      text,
+    );
+  }
+  renameFlow(name: string, to: string) {
+    return this.json<{ from: string; to: string; active: boolean }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/rename`, JSON.stringify({ to }));
+  }
+  /** Deletes a flow with its releases; an active one only with `force` (else 409). */
+  deleteFlow(name: string, force = false) {
+    return this.json<{ name: string; wasActive: boolean }>('DELETE', `/api/v1/flows/${encodeURIComponent(name)}${force ? '?force=true' : ''}`);
+  }
+  /** `revision`: release only if the development copy is still that one (If-Match; else 409). */
+  release(name: string, note?: string, revision?: string | null) {
     return this.json<{ version: number; createdAt: string }>(
       'POST',
       `/api/v1/flows/${encodeURIComponent(name)}/releases`,
       JSON.stringify(note ? { note } : {}),
+      revision ? { 'if-match': `"${revision}"` } : {},
     );
   }
-  activate(name: string, version: number) {
-    return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate`, '{}');
+  /** A failing test case answers 422 `{ tests: { passed, failed, results } }` unless `force`. */
+  activate(name: string, version: number, force = false) {
+    return this.json<{ version: number }>('POST', `/api/v1/flows/${encodeURIComponent(name)}/releases/${version}/activate${force ? '?force=true' : ''}`, '{}');
   }
   /** Secrets (passwords, credentials headers) come back as REDACTED unless `revealSecrets`; `now` (ISO 8601 instant) fixes the run's clock. */
   simulate(body: { slid: unknown; logic: string; cd: unknown; trace: boolean; revealSecrets?: boolean; now?: string }) {

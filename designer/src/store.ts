@@ -38,6 +38,11 @@ export interface Open {
   text: string | null;
   /** The parsed document as loaded (identity tells an unedited document). */
   loaded: SlidDoc;
+  /**
+   * The development copy's revision this document was made from (sent as If-Match on save: a stale
+   * save is refused); null: the flow is not stored yet (a save only creates, never overwrites).
+   */
+  revision: string | null;
 }
 
 export interface History {
@@ -104,7 +109,9 @@ export type Action =
   // the open document
   | { type: 'docLoaded'; open: Omit<Open, 'session'> }
   /** A save started on `from` (the Open then) stored `text`, made from `doc`. */
-  | { type: 'saved'; from: Open; text: string; doc: SlidDoc }
+  | { type: 'saved'; from: Open; text: string; doc: SlidDoc; revision: string }
+  /** The open flow was renamed or deleted (then `revision` null: a save creates it again). */
+  | { type: 'openMoved'; from: string; name: string; revision?: string | null }
   | { type: 'saveRefused'; problems: Problem[] | null }
   | { type: 'saveProblemsCleared' }
   | { type: 'validating' }
@@ -351,7 +358,10 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
     case 'saved':
       // Another document opened meanwhile: the save stands, but the open one is left alone.
       if (s.open?.session !== a.from.session) return s;
-      return { ...s, open: { ...a.from, source: 'development', text: a.text, loaded: a.doc }, saveProblems: null };
+      return { ...s, open: { ...a.from, source: 'development', text: a.text, loaded: a.doc, revision: a.revision }, saveProblems: null };
+    case 'openMoved':
+      if (s.open?.name !== a.from) return s;
+      return { ...s, open: { ...s.open, name: a.name, ...(a.revision !== undefined ? { revision: a.revision } : {}) } };
     case 'saveRefused':
       return { ...s, saveProblems: a.problems };
     case 'saveProblemsCleared':

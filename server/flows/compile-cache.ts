@@ -1,7 +1,9 @@
 /**
  * Compilation of stored flows, cached (no I/O: the store hands the texts in).
  *
- * Releases are frozen, so a compiled release is kept by `flow@version` and never goes stale. A
+ * Releases are frozen, so a compiled release is kept by `flow@version`; but a deleted or renamed
+ * flow's name can be taken again (here or on another instance) with other releases under the same
+ * numbers, so a hit is used only when the stored text is still the one it was compiled from. A
  * development copy is kept per flow with the text it was made from, and made again only when the
  * stored text differs; its parse (for summaries) and its compilation (for warnings and simulation)
  * are each done on first use, so listing the flows compiles nothing.
@@ -26,12 +28,14 @@ export interface DevelopmentCopy {
 export interface FlowCompiler {
   /** Loads a text (not cached: validation of arbitrary input). */
   load(text: string, file: string): LoadResult;
-  /** A compiled release, compiled from `text()` on a miss; FlowProblemsError when it does not compile. */
+  /** A compiled release: the cached one when `text()` is still its text, else compiled from it; FlowProblemsError when it does not compile. */
   release(flow: string, version: number, text: () => Promise<string>): Promise<CompiledRelease>;
   /** The development copy of `flow` for this stored text (cached while the text stays the same). */
   development(flow: string, text: string): DevelopmentCopy;
   /** Seeds the development cache with a load already made (after a save). */
   remember(flow: string, text: string, loaded: LoadResult): void;
+  /** Drops everything cached for `flow` (renamed or deleted). */
+  forget(flow: string): void;
 }
 
 export function createFlowCompiler(registry: NodeRegistry): FlowCompiler {
@@ -62,8 +66,8 @@ export function createFlowCompiler(registry: NodeRegistry): FlowCompiler {
     async release(flow, version, text) {
       const key = `${flow}@${version}`;
       const hit = releases.get(key);
-      if (hit) return hit;
       const slid = await text();
+      if (hit && hit.text === slid) return hit;
       const r = load(slid, `${flow} v${version}`);
       if (!r.service) throw new FlowProblemsError(r.problems, `flow "${flow}" release ${version} does not compile`);
       const compiled = { service: r.service, text: slid };
@@ -75,5 +79,9 @@ export function createFlowCompiler(registry: NodeRegistry): FlowCompiler {
       return hit && hit.text === text ? hit : developmentCopy(flow, text);
     },
     remember(flow, text, loaded) { developmentCopy(flow, text, loaded); },
+    forget(flow) {
+      developments.delete(flow);
+      for (const key of [...releases.keys()]) if (key.startsWith(`${flow}@`)) releases.delete(key);
+    },
   };
 }

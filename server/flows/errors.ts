@@ -12,3 +12,7 @@ export class FlowProblemsError extends Error {
 export class FlowNotFoundError extends Error { readonly status = 404; }
 export class FlowConflictError extends Error { readonly status = 409; }
 export class FlowInputError extends Error { readonly status = 400; }
+/** A save against a revision that is no longer the stored one (If-Match): HTTP 409 with the current revision. */
+export class FlowStaleError extends FlowConflictError {
+  constructor(readonly revision: string, message: string) { super(message); }
+}

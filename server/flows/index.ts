@@ -7,8 +7,9 @@ export { createFlowsStore, type FlowsStoreOptions } from './store';
 export { createFlowsRepository, migrateFlows, type FlowsRepository } from './repository';
 export { composeFlows, orderFlows, logicsOfDocument } from './compose';
 export { flowNameOf, seedShippedFlows, startPolling } from './bootstrap';
-export { FlowConflictError, FlowInputError, FlowNotFoundError, FlowProblemsError } from './errors';
+export { FlowConflictError, FlowInputError, FlowNotFoundError, FlowProblemsError, FlowStaleError } from './errors';
+export { revisionOf } from './revision';
 export { FLOW_NAME_PATTERN, isFlowName } from './name';
 export type {
-  ActivationEvent, ActiveFlow, FlowDetail, FlowsStore, FlowSummary, LogicInfo, ReleaseInfo, ResolvedLogic,
+  ActivationEvent, ActiveFlow, FlowDetail, FlowsStore, FlowSummary, LogicInfo, ReleaseInfo, ResolvedLogic, SaveOptions,
 } from './types';

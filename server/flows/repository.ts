@@ -13,7 +13,8 @@
  * activation can hide behind a later one (other instances poll `max(activated_at)`).
  */
 import type { Knex } from 'knex';
-import { FlowNotFoundError } from './errors';
+import { FlowConflictError, FlowNotFoundError, FlowStaleError } from './errors';
+import { revisionOf } from './revision';
 import type { ReleaseInfo } from './types';
 
 const FLOWS = 'sipflow.flows';
@@ -90,6 +91,11 @@ export interface FlowRow { name: string; development: string; updatedAt: string 
 export interface FlowListRow extends FlowRow { latestVersion: number | null; activeVersion: number | null }
 export interface ActivationRow { flow: string; version: number; /** activated_at::text (compared as text, microseconds kept). */ stamp: string }
 
+export interface SaveExpectation { ifRevision?: string; ifAbsent?: boolean }
+
+/** What `activationStamp()` answers for these activations (the store compares the two). */
+export const activationStampOf = (max: string | null, count: number): string | null => (max === null ? null : `${max}|${count}`);
+
 export interface FlowsRepository {
   /** Every flow with its latest and active version, by name. */
   list(): Promise<FlowListRow[]>;
@@ -99,21 +105,30 @@ export interface FlowsRepository {
   count(): Promise<number>;
   /**
    * Writes the development copy (row-locked); inserts the flow when `create`, else
-   * FlowNotFoundError when there is none. True when it was created.
+   * FlowNotFoundError when there is none. True when it was created. Under the same lock:
+   * `ifRevision` refuses (FlowStaleError) when the stored copy's revision differs; `ifAbsent`
+   * refuses (FlowConflictError) when the flow exists.
    */
-  saveDevelopment(name: string, text: string, create: boolean): Promise<boolean>;
-  /** Freezes the current development copy as version N+1 (row lock: concurrent releases get N+1 and N+2). */
-  release(name: string, note: string | null): Promise<ReleaseInfo>;
+  saveDevelopment(name: string, text: string, create: boolean, expect?: SaveExpectation): Promise<boolean>;
+  /**
+   * Freezes the current development copy as version N+1 (row lock: concurrent releases get N+1 and N+2).
+   * `ifRevision`: FlowStaleError when the development copy is no longer that revision (checked under the lock).
+   */
+  release(name: string, note: string | null, ifRevision?: string): Promise<ReleaseInfo>;
   /** The `.slid` text of a release; undefined when there is no such release. */
   releaseText(flow: string, version: number): Promise<string | undefined>;
   releases(name: string): Promise<ReleaseInfo[]>;
   activation(name: string): Promise<{ version: number; activatedAt: string } | undefined>;
   activations(): Promise<ActivationRow[]>;
-  /** max(activated_at)::text, null when nothing is active. */
+  /** `max(activated_at)::text|count`, null when nothing is active (the count tells a deleted activation). */
   activationStamp(): Promise<string | null>;
   /** Records `version` as the active release of `name` (serialized by an advisory lock); returns activated_at. */
   recordActivation(name: string, version: number): Promise<string>;
   ping(): Promise<void>;
+  /** Renames a flow with its releases and activation (see renameFlow). */
+  rename(from: string, to: string): Promise<{ active: boolean }>;
+  /** Deletes a flow with its releases and activation (see deleteFlow). */
+  remove(name: string): Promise<{ active: boolean }>;
 }
 
 /** The repository over `knex`; run `migrateFlows(knex)` first. */
@@ -150,9 +165,15 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
       return Number(n);
     },
 
-    saveDevelopment(name, text, create) {
+    saveDevelopment(name, text, create, expect = {}) {
       return knex.transaction(async (trx) => {
-        const exists = await trx(FLOWS).where({ name }).first('name').forUpdate();
+        const exists = await trx(FLOWS).where({ name }).first('name', 'development').forUpdate() as { development: string } | undefined;
+        if (exists && expect.ifAbsent) throw new FlowConflictError(`flow "${name}" already exists`);
+        if (exists && expect.ifRevision !== undefined) {
+          const current = revisionOf(exists.development);
+          if (current !== expect.ifRevision)
+            throw new FlowStaleError(current, `flow "${name}" changed since it was loaded (revision ${expect.ifRevision}; now ${current})`);
+        }
         if (!exists) {
           if (!create) throw new FlowNotFoundError(`no flow "${name}" (import it first)`);
           await trx(FLOWS).insert({ name, development: text, updated_at: trx.fn.now() });
@@ -163,11 +184,13 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
       });
     },
 
-    release(name, note) {
+    release(name, note, ifRevision) {
       return knex.transaction(async (trx) => {
         // Row lock on the flow: two concurrent releases get N+1 and N+2, never the same number.
         const flow = await trx(FLOWS).where({ name }).first('development').forUpdate() as { development: string } | undefined;
         if (!flow) throw new FlowNotFoundError(`no flow "${name}"`);
+        if (ifRevision !== undefined && revisionOf(flow.development) !== ifRevision)
+          throw new FlowStaleError(revisionOf(flow.development), `flow "${name}" changed since it was loaded (revision ${ifRevision}): not released`);
         const { max } = await trx(RELEASES).where({ flow: name }).max({ max: 'version' }).first() as { max: number | null };
         const version = Number(max ?? 0) + 1;
         const [row] = await trx(RELEASES).insert({ flow: name, version, slid: flow.development, note, created_at: trx.fn.now() })
@@ -198,8 +221,8 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
     },
 
     async activationStamp() {
-      const row = await knex(ACTIVATIONS).first(knex.raw('max(activated_at)::text as stamp')) as { stamp: string | null } | undefined;
-      return row?.stamp ?? null;
+      const row = await knex(ACTIVATIONS).first(knex.raw('max(activated_at)::text as stamp'), knex.raw('count(*) as n')) as { stamp: string | null; n: string | number } | undefined;
+      return row?.stamp ? activationStampOf(row.stamp, Number(row.n)) : null;
     },
 
     recordActivation(name, version) {
@@ -214,5 +237,67 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
     },
 
     async ping() { await knex.raw('SELECT 1'); },
+
+    rename: (from, to) => renameFlow(knex, from, to),
+    remove: (name) => deleteFlow(knex, name),
   };
+}
+
+// ---------------------------------------------------------------- rename and delete
+
+/** The columns of a `sipflow` table, in order (read each time: a later migration may add some). */
+async function columnsOf(trx: Knex.Transaction, table: string): Promise<string[]> {
+  const res = await trx.raw(
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'sipflow' AND table_name = ? ORDER BY ordinal_position`,
+    [table],
+  ) as { rows: Array<{ column_name: string }> };
+  return res.rows.map((r) => r.column_name);
+}
+
+/** INSERT … SELECT copying every column of `table`'s rows where `key` = from, with `key` = to (and `overrides`). */
+async function copyRows(trx: Knex.Transaction, table: string, key: string, from: string, to: string, overrides: Record<string, string> = {}) {
+  const cols = await columnsOf(trx, table);
+  const q = (c: string) => `"${c.replace(/"/g, '""')}"`;
+  const select = cols.map((c) => (c === key ? '?' : overrides[c] ?? q(c)));
+  await trx.raw(
+    `INSERT INTO sipflow.${table} (${cols.map(q).join(', ')}) SELECT ${select.join(', ')} FROM sipflow.${table} WHERE ${q(key)} = ?`,
+    [to, from],
+  );
+}
+
+/**
+ * Renames flow `from` to `to` in one transaction: releases are frozen (a trigger refuses UPDATE), so
+ * the flow, its releases and its activation are copied under the new name (every column, whatever
+ * later migrations added) and the old rows deleted. An activation is re-stamped with the current
+ * time under the activation lock, so other instances' polling sees the change and swaps.
+ */
+export function renameFlow(knex: Knex, from: string, to: string): Promise<{ active: boolean }> {
+  return knex.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [ACTIVATION_LOCK]);
+    const row = await trx(FLOWS).where({ name: from }).first('name').forUpdate();
+    if (!row) throw new FlowNotFoundError(`no flow "${from}"`);
+    if (await trx(FLOWS).where({ name: to }).first('name')) throw new FlowConflictError(`flow "${to}" already exists`);
+    await copyRows(trx, 'flows', 'name', from, to);
+    await copyRows(trx, 'releases', 'flow', from, to);
+    const active = (await trx(ACTIVATIONS).where({ flow: from }).first('flow')) !== undefined;
+    if (active) await copyRows(trx, 'activations', 'flow', from, to, { activated_at: 'clock_timestamp()' });
+    await trx(ACTIVATIONS).where({ flow: from }).delete();
+    await trx(RELEASES).where({ flow: from }).delete();
+    await trx(FLOWS).where({ name: from }).delete();
+    return { active };
+  });
+}
+
+/** Deletes a flow, its releases and its activation in one transaction (under the activation lock). */
+export function deleteFlow(knex: Knex, name: string): Promise<{ active: boolean }> {
+  return knex.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [ACTIVATION_LOCK]);
+    const row = await trx(FLOWS).where({ name }).first('name').forUpdate();
+    if (!row) throw new FlowNotFoundError(`no flow "${name}"`);
+    const active = (await trx(ACTIVATIONS).where({ flow: name }).first('flow')) !== undefined;
+    await trx(ACTIVATIONS).where({ flow: name }).delete();
+    await trx(RELEASES).where({ flow: name }).delete();
+    await trx(FLOWS).where({ name }).delete();
+    return { active };
+  });
 }

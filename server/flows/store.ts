@@ -6,9 +6,10 @@
  * changes), commits the activation row, then swaps this instance's active set with one assignment:
  * a request that already took `active()` finishes on the service it took, the next one gets the new
  * service, and no half-loaded state is ever visible. Other instances notice by polling
- * `max(activated_at)` (one index-less aggregate over a table with one row per flow) every
+ * `max(activated_at)` and `count(*)` (index-less aggregates over a table with one row per flow) every
  * `pollIntervalMs`; activations are serialized by an advisory lock so that timestamp order is commit
- * order and no activation can hide behind a later one.
+ * order and no activation can hide behind a later one. A rename re-stamps the flow's activation and a
+ * delete lowers the count, so polling notices both (a flow that disappeared leaves the active set).
  */
 import type { Knex } from 'knex';
 import type { CompiledService } from '../../engine/load';
@@ -18,10 +19,11 @@ import { builtinRegistry } from '../../nodes';
 import { seedShippedFlows, startPolling } from './bootstrap';
 import { createFlowCompiler } from './compile-cache';
 import { composeFlows, orderFlows } from './compose';
-import { FlowInputError, FlowNotFoundError, FlowProblemsError } from './errors';
+import { FlowConflictError, FlowInputError, FlowNotFoundError, FlowProblemsError } from './errors';
 import { FLOW_NAME_PATTERN, isFlowName } from './name';
-import { createFlowsRepository, migrateFlows } from './repository';
-import type { ActivationEvent, ActiveFlow, FlowsStore, ReleaseInfo, ResolvedLogic } from './types';
+import { activationStampOf, createFlowsRepository, migrateFlows } from './repository';
+import { revisionOf } from './revision';
+import type { ActivationEvent, ActiveFlow, FlowsStore, ReleaseInfo, ResolvedLogic, SaveOptions } from './types';
 
 export interface FlowsStoreOptions {
   knex: Knex;
@@ -67,8 +69,8 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
   /** Reads every activation, compiles what is new, swaps when anything changed. */
   async function reload(source: ActivationEvent['source']): Promise<boolean> {
     const rows = await repo.activations();
-    const stamp = rows.reduce<string | null>((m, r) => (m === null || r.stamp > m ? r.stamp : m), null);
-    const before = new Map(current.flows.map((f) => [f.flow, f.version]));
+    const stamp = activationStampOf(rows.reduce<string | null>((m, r) => (m === null || r.stamp > m ? r.stamp : m), null), rows.length);
+    const before = new Map(current.flows.map((f) => [f.flow, f]));
     const next: ActiveFlow[] = [];
     const changed: Array<{ flow: string; version: number }> = [];
     for (const { flow, version } of rows) {
@@ -83,7 +85,9 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
         continue;
       }
       next.push({ flow, version, service: compiled.service, text: compiled.text });
-      if (before.get(flow) !== version) changed.push({ flow, version });
+      // A name deleted and taken again can come back with another text under the same version.
+      const prev = before.get(flow);
+      if (prev?.version !== version || prev.text !== compiled.text) changed.push({ flow, version });
     }
     const removed = [...before.keys()].some((f) => !rows.some((r) => r.flow === f));
     if (changed.length === 0 && !removed && current.generation > 0) {
@@ -101,18 +105,26 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     return true;
   }
 
-  async function saveDevelopment(name: string, text: string, opts: { create?: boolean } = {}) {
+  async function saveDevelopment(name: string, text: string, opts: SaveOptions = {}) {
     checkName(name);
+    // "Exists" before "has errors": the name question comes first (checked again under the row lock).
+    if (opts.ifAbsent && (await repo.exists(name))) throw new FlowConflictError(`flow "${name}" already exists`);
     const r = compiler.load(text, `${name}.slid`);
     if (!r.service) throw new FlowProblemsError(r.problems, `flow "${name}"`);
-    const created = await repo.saveDevelopment(name, text, opts.create === true);
+    const created = await repo.saveDevelopment(name, text, opts.create === true, { ifRevision: opts.ifRevision, ifAbsent: opts.ifAbsent });
     compiler.remember(name, text, r);
-    return { created, problems: r.problems };
+    return { created, problems: r.problems, revision: revisionOf(text) };
   }
 
-  async function release(name: string, note: string | null = null): Promise<ReleaseInfo> {
+  /** Refuses renaming or deleting the primary flow: its name is the configuration's (`primary`). */
+  function notPrimary(name: string, what: string) {
+    if (o.primary !== undefined && name === o.primary)
+      throw new FlowConflictError(`flow "${name}" is the primary flow (its logics win unqualified refs): it cannot be ${what}; configure another primary flow first`);
+  }
+
+  async function release(name: string, note: string | null = null, opts: { ifRevision?: string } = {}): Promise<ReleaseInfo> {
     checkName(name);
-    return repo.release(name, note);
+    return repo.release(name, note, opts.ifRevision);
   }
 
   async function activate(name: string, version: number, source: ActivationEvent['source'] = 'local') {
@@ -169,6 +181,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
         latestVersion: releases.length ? releases[releases.length - 1].version : null,
         activeVersion: act ? act.version : null,
         development: (c.doc ?? JSON.parse(row.development)) as SlidDocument,
+        revision: revisionOf(row.development),
         problems: c.problems,
         releases,
         active: act ?? null,
@@ -182,16 +195,42 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     async exportText(name, version) {
       checkName(name);
       const row = await repo.flow(name);
-      if (version === 'development') return { text: row.development, version: 'development' };
+      const revision = revisionOf(row.development);
+      if (version === 'development') return { text: row.development, version: 'development', revision };
       let v = version;
       if (v === undefined) {
         const act = await repo.activation(name);
-        if (!act) return { text: row.development, version: 'development' };
+        if (!act) return { text: row.development, version: 'development', revision };
         v = act.version;
       }
       const text = await repo.releaseText(name, v);
       if (text === undefined) throw new FlowNotFoundError(`flow "${name}" has no release ${v}`);
-      return { text, version: v };
+      return { text, version: v, revision };
+    },
+
+    async rename(from, to) {
+      checkName(from);
+      checkName(to);
+      if (from === to) throw new FlowInputError('the new name is the current one');
+      notPrimary(from, 'renamed');
+      const r = await repo.rename(from, to);
+      compiler.forget(from);
+      // The active flow keeps running under its new name: swap this instance now (others poll).
+      if (r.active) await reload('local');
+      return r;
+    },
+
+    async remove(name, opts = {}) {
+      checkName(name);
+      notPrimary(name, 'deleted');
+      if (!opts.force) {
+        const act = await repo.activation(name);
+        if (act) throw new FlowConflictError(`flow "${name}" is active (release ${act.version}): delete it with force=true to take it out of service`);
+      }
+      const r = await repo.remove(name);
+      compiler.forget(name);
+      if (r.active) await reload('local');
+      return r;
     },
 
     async compiled(name, version) {

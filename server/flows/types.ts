@@ -21,6 +21,8 @@ export interface FlowSummary {
 export interface FlowDetail extends FlowSummary {
   /** The development copy as stored (parsed). */
   development: SlidDocument;
+  /** The development copy's revision (hash of its stored text; the `ETag` of GET, `If-Match` of PUT). */
+  revision: string;
   /** Warnings of the development copy (it never has errors). */
   problems: Problem[];
   releases: ReleaseInfo[];
@@ -40,6 +42,9 @@ export interface ActivationEvent {
   /** 'local': activated through this instance; 'poll': noticed from another instance; 'start': initial load. */
   source: 'local' | 'poll' | 'start';
 }
+
+/** Options of a save: create when new; refuse when the stored revision differs / when the flow exists. */
+export interface SaveOptions { create?: boolean; ifRevision?: string; ifAbsent?: boolean }
 
 export interface ResolvedLogic { flow: string; version: number; service: CompiledService; logic: CompiledLogic }
 
@@ -61,14 +66,25 @@ export interface FlowsStore {
   list(): Promise<FlowSummary[]>;
   exists(name: string): Promise<boolean>;
   get(name: string): Promise<FlowDetail>;
-  /** Saves the development copy (creating the flow when `create`); errors → FlowProblemsError; returns warnings. */
-  saveDevelopment(name: string, text: string, opts?: { create?: boolean }): Promise<{ created: boolean; problems: Problem[] }>;
-  /** Freezes the current development copy as version N+1. */
-  release(name: string, note?: string | null): Promise<ReleaseInfo>;
+  /**
+   * Saves the development copy (creating the flow when `create`); errors → FlowProblemsError; returns
+   * warnings and the new revision. `ifRevision`: FlowStaleError (409) when the stored revision differs;
+   * `ifAbsent`: FlowConflictError (409) when the flow exists (checked under the row lock).
+   */
+  saveDevelopment(name: string, text: string, opts?: SaveOptions): Promise<{ created: boolean; problems: Problem[]; revision: string }>;
+  /** Freezes the current development copy as version N+1 (`ifRevision`: FlowStaleError, 409, when it is no longer that revision). */
+  release(name: string, note?: string | null, opts?: { ifRevision?: string }): Promise<ReleaseInfo>;
   /** Compiles release `version`, records it as active, swaps. */
   activate(name: string, version: number): Promise<{ version: number; activatedAt: string }>;
   /** The stored `.slid` text: a release, the development copy, or (default) the active release else development. */
-  exportText(name: string, version?: number | 'development'): Promise<{ text: string; version: number | 'development' }>;
+  exportText(name: string, version?: number | 'development'): Promise<{ text: string; version: number | 'development'; /** of the development copy */ revision: string }>;
+  /**
+   * Renames a flow with its releases and activation (409 when `to` exists; the primary flow is refused).
+   * An active flow keeps running under its new name (this instance swaps now, others on their next poll).
+   */
+  rename(from: string, to: string): Promise<{ active: boolean }>;
+  /** Deletes a flow with its releases; an active flow only with `force` (then taken out of the active set). The primary flow is refused. */
+  remove(name: string, opts?: { force?: boolean }): Promise<{ active: boolean }>;
   /** The compiled service of a flow's release or development copy (for simulation). */
   compiled(name: string, version?: number | 'development'): Promise<{ service: CompiledService; version: number | 'development' }>;
   /** On an empty store: imports every `*.slid` of `dir` (or the one file `dir` names) as a flow named after its file, released as v1 and activated. */

@@ -16,6 +16,7 @@ export const errorSchema: S = {
     problems: { type: 'array', items: { $ref: 'problem#' } },
     errors: { type: 'array', items: { $ref: 'importError#' } },
     failed: { type: 'object', additionalProperties: { type: 'string' } },
+    revision: { type: 'string', description: 'a stale save (409): the revision stored now' },
   },
   required: ['statusCode', 'error', 'message'],
 };
@@ -73,6 +74,13 @@ export const flowNameParam: S = {
   additionalProperties: false,
 };
 
+/** Optional `?force=true` (delete of an active flow; activation despite failing test cases). */
+export const forceQuery: S = {
+  type: 'object',
+  properties: { force: { type: 'boolean', default: false } },
+  additionalProperties: false,
+};
+
 export const releaseSchema: S = {
   type: 'object',
   properties: { version: { type: 'integer' }, createdAt: { type: 'string', format: 'date-time' }, note: { type: ['string', 'null'] } },
@@ -98,6 +106,7 @@ export const flowDetailSchema: S = {
   properties: {
     ...(flowSummarySchema.properties as S),
     development: slidSchema,
+    revision: { type: 'string', description: 'revision of the development copy (also the ETag header): send it as If-Match when saving' },
     problems: { type: 'array', items: { $ref: 'problem#' }, description: 'warnings of the development copy' },
     releases: { type: 'array', items: releaseSchema },
     active: {
@@ -105,7 +114,7 @@ export const flowDetailSchema: S = {
       properties: { version: { type: 'integer' }, activatedAt: { type: 'string', format: 'date-time' } },
     },
   },
-  required: ['name', 'development', 'releases', 'active', 'problems'],
+  required: ['name', 'development', 'revision', 'releases', 'active', 'problems'],
 };
 
 export const validationResultSchema: S = {
@@ -124,9 +133,10 @@ export const saveResultSchema: S = {
   properties: {
     name: { type: 'string' },
     created: { type: 'boolean' },
+    revision: { type: 'string', description: 'the revision now stored (also the ETag header)' },
     problems: { type: 'array', items: { $ref: 'problem#' }, description: 'warnings (a .slid with errors is refused)' },
   },
-  required: ['name', 'created', 'problems'],
+  required: ['name', 'created', 'revision', 'problems'],
 };
 
 // ---------------------------------------------------------------- engine

@@ -1,4 +1,4 @@
-/** /api/v1/flows: list, read, validate, save development, import, release, activate, export. */
+/** /api/v1/flows: list, read, validate, save development (If-Match), import, release, activate, export, rename, delete. */
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps';
 import { ApiError, problemJson } from '../errors';
@@ -7,13 +7,28 @@ import {
   flowDetailSchema,
   flowNameParam,
   flowSummarySchema,
+  forceQuery,
   releaseSchema,
   saveResultSchema,
   slidSchema,
   slidTextBody,
   validationResultSchema,
 } from '../schemas';
-import { FLOW_NAME_PATTERN } from '../../flows';
+import { FLOW_NAME_PATTERN, FlowStaleError } from '../../flows';
+
+/** The entity tag of a revision (strong). */
+const etag = (revision: string) => `"${revision}"`;
+
+/**
+ * `If-Match` as the save expects it: undefined (absent or `*`: no check), else the revision quoted in
+ * it (strong comparison: a weak tag never matches, so it is refused as stale).
+ */
+function ifMatchRevision(header: string | string[] | undefined): string | undefined {
+  const v = (Array.isArray(header) ? header.join(',') : header)?.trim();
+  if (!v || v === '*') return undefined;
+  const m = /^"([^"]*)"$/.exec(v);
+  return m ? m[1] : v;
+}
 
 const TAG = ['flows'];
 
@@ -55,16 +70,37 @@ async function rawSlidRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         tags: TAG,
-        summary: 'Save the development copy of a flow (created when new). Errors → 400 listing every problem; warnings are returned',
+        summary:
+          'Save the development copy of a flow (created when new). Errors → 400 listing every problem; warnings are returned. ' +
+          'If-Match: "<revision>" (the ETag of GET /flows/:name) → 409 with the current revision when the flow changed since; ' +
+          'If-None-Match: * → 409 when the flow exists. Without either header the save overwrites (scripts).',
         consumes,
         params: flowNameParam,
+        headers: {
+          type: 'object',
+          properties: {
+            'if-match': { type: 'string', description: 'the revision the edit was made from, quoted (ETag)' },
+            'if-none-match': { type: 'string', enum: ['*'], description: '"*": only create, never overwrite' },
+          },
+        },
         body: slidTextBody,
         response: { 200: saveResultSchema, 201: saveResultSchema, ...errorResponses },
       },
     },
     async (req, reply) => {
-      const r = await deps.flows.saveDevelopment(req.params.name, req.body, { create: true });
-      return reply.code(r.created ? 201 : 200).send({ name: req.params.name, created: r.created, problems: r.problems.map(problemJson) });
+      const ifRevision = ifMatchRevision(req.headers['if-match']);
+      const ifAbsent = req.headers['if-none-match'] === '*';
+      const create = !ifRevision && req.headers['if-match'] === undefined;
+      try {
+        const r = await deps.flows.saveDevelopment(req.params.name, req.body, { create, ifRevision, ifAbsent });
+        return reply
+          .code(r.created ? 201 : 200)
+          .header('ETag', etag(r.revision))
+          .send({ name: req.params.name, created: r.created, revision: r.revision, problems: r.problems.map(problemJson) });
+      } catch (e) {
+        if (e instanceof FlowStaleError) throw new ApiError(409, e.message, { revision: e.revision });
+        throw e;
+      }
     },
   );
 
@@ -91,8 +127,12 @@ async function rawSlidRoutes(app: FastifyInstance, deps: ApiDeps) {
         if (await deps.flows.exists(name))
           throw new ApiError(409, `flow "${name}" already exists (PUT /api/v1/flows/${name} or ?replace=true to overwrite its development copy)`);
       }
-      const r = await deps.flows.saveDevelopment(name, req.body, { create: true });
-      return reply.code(r.created ? 201 : 200).send({ name, created: r.created, problems: r.problems.map(problemJson) });
+      // Without replace, "does not exist" is checked again under the row lock (two imports at once: one 409).
+      const r = await deps.flows.saveDevelopment(name, req.body, { create: true, ifAbsent: !replace });
+      return reply
+        .code(r.created ? 201 : 200)
+        .header('ETag', etag(r.revision))
+        .send({ name, created: r.created, revision: r.revision, problems: r.problems.map(problemJson) });
     },
   );
 }
@@ -117,13 +157,14 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         tags: TAG,
-        summary: 'A flow: development copy, releases, active version',
+        summary: 'A flow: development copy and its revision (also the ETag header), releases, active version',
         params: flowNameParam,
         response: { 200: flowDetailSchema, ...errorResponses },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const d = await deps.flows.get(req.params.name);
+      reply.header('ETag', etag(d.revision));
       return { ...d, problems: d.problems.map(problemJson) };
     },
   );
@@ -133,7 +174,8 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         tags: TAG,
-        summary: 'Release: freeze the current development copy as version N+1',
+        summary:
+          'Release: freeze the current development copy as version N+1. If-Match: "<revision>" → 409 with the current revision when the development copy changed since',
         params: flowNameParam,
         body: { type: 'object', properties: { note: { type: 'string', maxLength: 2000 } }, additionalProperties: false },
         response: { 201: releaseSchema, ...errorResponses },
@@ -143,15 +185,24 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
         if (req.body === undefined || req.body === null) req.body = {};
       },
     },
-    async (req, reply) => reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null)),
+    async (req, reply) => {
+      try {
+        const ifRevision = ifMatchRevision(req.headers['if-match']);
+        return reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null, { ifRevision }));
+      } catch (e) {
+        if (e instanceof FlowStaleError) throw new ApiError(409, e.message, { revision: e.revision });
+        throw e;
+      }
+    },
   );
 
-  app.post<{ Params: { name: string; version: number } }>(
+  app.post<{ Params: { name: string; version: number }; Querystring: { force?: boolean } }>(
     '/flows/:name/releases/:version/activate',
     {
       schema: {
         tags: TAG,
         summary: 'Activate a release: compiled first, then swapped in atomically (in-flight requests finish on the old one)',
+        querystring: forceQuery,
         params: {
           type: 'object',
           properties: { ...(flowNameParam.properties as object), version: { type: 'integer', minimum: 1 } },
@@ -204,13 +255,72 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
     },
     async (req, reply) => {
       const v = req.query.version;
-      const { text, version } = await deps.flows.exportText(req.params.name, v === undefined ? undefined : v === 'development' ? 'development' : Number(v));
+      const r = await deps.flows.exportText(req.params.name, v === undefined ? undefined : v === 'development' ? 'development' : Number(v));
+      const { text, version } = r;
       const suffix = version === 'development' ? '-development' : `-v${version}`;
       return reply
         .header('Content-Type', 'application/json; charset=utf-8')
         .header('Content-Disposition', `attachment; filename="${req.params.name}${suffix}.slid"`)
         .header('X-Sipflow-Version', String(version))
+        .header('X-Sipflow-Revision', r.revision)
         .send(text);
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: { to: string } }>(
+    '/flows/:name/rename',
+    {
+      schema: {
+        tags: TAG,
+        summary:
+          'Rename a flow with its releases and activation (409 when the new name exists; the primary flow is refused). ' +
+          'An active flow keeps running under its new name',
+        params: flowNameParam,
+        body: {
+          type: 'object',
+          properties: { to: { type: 'string', pattern: FLOW_NAME_PATTERN, description: 'the new name' } },
+          required: ['to'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { from: { type: 'string' }, to: { type: 'string' }, active: { type: 'boolean' }, generation: { type: 'integer' } },
+            required: ['from', 'to', 'active', 'generation'],
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const r = await deps.flows.rename(req.params.name, req.body.to);
+      return { from: req.params.name, to: req.body.to, active: r.active, generation: deps.flows.generation() };
+    },
+  );
+
+  app.delete<{ Params: { name: string }; Querystring: { force?: boolean } }>(
+    '/flows/:name',
+    {
+      schema: {
+        tags: TAG,
+        summary:
+          'Delete a flow with its releases. An active flow: 409 unless force=true (then it is taken out of service). ' +
+          'The primary flow is refused',
+        params: flowNameParam,
+        querystring: forceQuery,
+        response: {
+          200: {
+            type: 'object',
+            properties: { name: { type: 'string' }, wasActive: { type: 'boolean' }, generation: { type: 'integer' } },
+            required: ['name', 'wasActive', 'generation'],
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const r = await deps.flows.remove(req.params.name, { force: req.query.force === true });
+      return { name: req.params.name, wasActive: r.active, generation: deps.flows.generation() };
     },
   );
 }

@@ -99,6 +99,7 @@ describe('OpenAPI', () => {
       '/api/v1/flows/{name}/releases',
       '/api/v1/flows/{name}/releases/{version}/activate',
       '/api/v1/flows/{name}/export',
+      '/api/v1/flows/{name}/rename',
       '/api/v1/simulate',
       '/api/v1/execute',
       '/api/v1/customers',

@@ -1,7 +1,7 @@
 /** Flow lifecycle over the API: import, validate, save, release, activate, export; and the store's contracts. */
 import { readFileSync } from 'fs';
 import path from 'path';
-import { createFlowsStore, type ActivationEvent } from '../../../server/flows';
+import { createFlowsStore, revisionOf, type ActivationEvent } from '../../../server/flows';
 import { FLOWS_DIR, apiFixture, type Fixture } from './support';
 
 const seedText = readFileSync(path.join(FLOWS_DIR, 'registration.slid'), 'utf8');
@@ -66,7 +66,7 @@ describe('lifecycle: import → validate → save → release v2 → activate �
   test('import as a new flow, refused a second time unless replace=true; the export deep-equals the import', async () => {
     const r = await f.call({ method: 'POST', url: '/api/v1/flows/import?name=reg-copy', ...raw(seedText) });
     expect(r.statusCode).toBe(201);
-    expect(r.json()).toEqual({ name: 'reg-copy', created: true, problems: [] });
+    expect(r.json()).toEqual({ name: 'reg-copy', created: true, revision: revisionOf(seedText), problems: [] });
     const again = await f.call({ method: 'POST', url: '/api/v1/flows/import?name=reg-copy', ...raw(seedText) });
     expect(again.statusCode).toBe(409);
     const replaced = await f.call({ method: 'POST', url: '/api/v1/flows/import?name=reg-copy&replace=true', ...raw(seedText) });
@@ -129,7 +129,7 @@ describe('lifecycle: import → validate → save → release v2 → activate �
     const before = f.flows.active();
     const save = await f.call({ method: 'PUT', url: '/api/v1/flows/registration', ...raw(JSON.stringify(edited, null, 1)) });
     expect(save.statusCode).toBe(200);
-    expect(save.json()).toEqual({ name: 'registration', created: false, problems: [] });
+    expect(save.json()).toEqual({ name: 'registration', created: false, revision: revisionOf(JSON.stringify(edited, null, 1)), problems: [] });
     // saving does not change what runs
     expect(f.flows.active()).toBe(before);
 

@@ -92,8 +92,14 @@ test('a release compiles once (releases are frozen); one that does not compile i
   const a = await compiler.release('registration', 1, text);
   const b = await compiler.release('registration', 1, text);
   expect(b).toBe(a);
-  expect(reads).toBe(1);
+  expect(reads).toBe(2); // the stored text is read to check the hit: compiled once
   expect(a.text).toBe(read('registration'));
+  // the name deleted and taken again, another text as v1: compiled afresh
+  const c = await compiler.release('registration', 1, async () => read('routing'));
+  expect(c).not.toBe(a);
+  expect(c.text).toBe(read('routing'));
+  compiler.forget('registration');
+  expect(await compiler.release('registration', 1, text)).not.toBe(c);
   await expect(compiler.release('broken', 1, async () => '{"1": {"name": "x", "nodes": {}}}')).rejects.toBeInstanceOf(FlowProblemsError);
   await expect(compiler.release('broken', 1, async () => '{"1": {"name": "x", "nodes": {}}}')).rejects.toThrow(/release 1 does not compile/);
 });
