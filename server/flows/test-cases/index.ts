@@ -1,0 +1,4 @@
+/** Test cases of call flows: the `.tests.json` format (./format.ts) and the runner (./runner.ts). */
+export * from './format';
+export * from './runner';
+export { junitXml, escapeXml } from './junit';
