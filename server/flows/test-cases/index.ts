@@ -2,3 +2,4 @@
 export * from './format';
 export * from './runner';
 export { junitXml, escapeXml } from './junit';
+export { runFlowTests, closeFlowTests, type FlowTestRun } from './flow';

@@ -14,6 +14,7 @@ import {
   validationResultSchema,
 } from '../schemas';
 import { FLOW_NAME_PATTERN } from '../../flows';
+import { activationGate, activationRefusedSchema } from './flow-tests';
 
 const TAG = ['flows'];
 
@@ -146,12 +147,19 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
     async (req, reply) => reply.code(201).send(await deps.flows.release(req.params.name, req.body?.note ?? null)),
   );
 
-  app.post<{ Params: { name: string; version: number } }>(
+  app.post<{ Params: { name: string; version: number }; Querystring: { force?: boolean } }>(
     '/flows/:name/releases/:version/activate',
     {
       schema: {
         tags: TAG,
         summary: 'Activate a release: compiled first, then swapped in atomically (in-flight requests finish on the old one)',
+        description:
+          'The release\'s test cases run first (routes/flow-tests.ts): on any failure the answer is 422 with the results and nothing is activated, unless `force=true` (the failures are logged).',
+        querystring: {
+          type: 'object',
+          properties: { force: { type: 'boolean', default: false, description: 'activate even when a test case fails' } },
+          additionalProperties: false,
+        },
         params: {
           type: 'object',
           properties: { ...(flowNameParam.properties as object), version: { type: 'integer', minimum: 1 } },
@@ -169,11 +177,14 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
             },
             required: ['flow', 'version', 'activatedAt', 'generation'],
           },
+          422: activationRefusedSchema,
           ...errorResponses,
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
+      // the gate: the release's test cases first (422 and nothing activated on a failure, unless ?force=true)
+      if (await activationGate(deps, req, reply, req.params.name, req.params.version, req.query.force === true)) return reply;
       const r = await deps.flows.activate(req.params.name, req.params.version);
       deps.metrics.activations.inc({ flow: req.params.name });
       return { flow: req.params.name, version: r.version, activatedAt: r.activatedAt, generation: deps.flows.generation() };
