@@ -2,9 +2,9 @@
  * The test cases of a flow: the sidecar document `<flow>.tests.json` beside `<flow>.slid`, stored
  * beside the flow in the database (development copy and each release) and exported with it.
  *
- *   { "tests": [ { "name", "logic"?, "cd", "credentials"?, "directory"?, "location"?, "now"?,
- *                  "expect": { "kind", "status"?, "path"? } } ],
- *     "directory"?: { "<schema.table>": [rows…] }, "location"?: [bindings…] }
+ *   { "tests": [ { "name", "logic"?, "cd", "credentials"?, "directory"?, "location"?, "http"?, "now"?,
+ *                  "callLimit"?, "relayFailed"?, "expect": { "kind", "status"?, "path"? } } ],
+ *     "directory"?: { "<schema.table>": [rows…] }, "location"?: [bindings…], "http"?: [answers…] }
  *
  * The schema is declared once here (zod); docs/flows.md documents it. Parsing never throws: a bad
  * document answers every problem as `<file>: <JSON pointer>: <what>`, and sizes are bounded so a
@@ -49,6 +49,21 @@ const bindingSchema = z.strictObject({
 });
 const locationSchema = z.array(bindingSchema);
 
+/** An answer of the routing API or any HTTP service query.httpRequest asks: the runner never reaches the network. */
+const httpSchema = z.array(
+  z.strictObject({
+    method: z.string().min(1).max(16).optional(),
+    /** The exact URL asked (placeholders resolved, percent-encoded as the node sends it). */
+    url: z.string().min(1).max(2000),
+    status: z.number().int().min(100).max(599).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Text, or JSON (sent as its text). */
+    body: z.unknown().optional(),
+    /** The request fails instead ('timeout' or 'failure'). */
+    fail: z.enum(['timeout', 'failure']).optional(),
+  }),
+);
+
 const instant = z.string().max(40).refine((s) => !(parseInstant(s) instanceof Error), {
   message: 'must be an ISO 8601 date-time with an offset, e.g. 2026-12-24T18:30:00+01:00',
 });
@@ -70,7 +85,12 @@ export const testCaseSchema = z.strictObject({
   credentials: z.strictObject({ username: z.string().min(1).max(200), password: z.string().max(200) }).optional(),
   directory: directorySchema.optional(),
   location: locationSchema.optional(),
+  http: httpSchema.optional(),
   now: instant.optional(),
+  /** What analysis.callLimit's limiter answers: a limit reached, the rate exceeded, or down (default: a fresh limiter, every call admitted). */
+  callLimit: z.enum(['full', 'rate', 'unavailable']).optional(),
+  /** The run relays with somewhere to go when every attempt fails (ifAllFailed): the front end reports this status for every attempt and the logic resumes there. */
+  relayFailed: z.number().int().min(300).max(699).optional(),
   expect: z.strictObject({
     kind: z.enum(OUTCOME_KINDS),
     status: z.number().int().min(100).max(699).optional(),
@@ -85,6 +105,8 @@ export const testDocumentSchema = z.strictObject({
   directory: directorySchema.optional(),
   /** Bindings every test of the document gets (before its own). */
   location: locationSchema.optional(),
+  /** HTTP answers every test of the document gets (after its own). */
+  http: httpSchema.optional(),
   tests: z.array(testCaseSchema).max(TEST_LIMITS.maxTests),
 });
 
@@ -92,6 +114,7 @@ export type TestCase = z.output<typeof testCaseSchema>;
 export type TestDocument = z.output<typeof testDocumentSchema>;
 export type DirectoryFixture = NonNullable<TestCase['directory']>;
 export type LocationFixture = NonNullable<TestCase['location']>;
+export type HttpFixture = NonNullable<TestCase['http']>;
 
 /** A test document that cannot be used: every problem, as `file: /pointer: what`. */
 export class TestDocumentError extends Error {
@@ -121,7 +144,7 @@ export function checkTestDocument(value: unknown, file: string): TestDocument {
   doc.tests.forEach((t, i) => {
     if (names.has(t.name)) problems.push(`/tests/${i}/name: "${t.name}" names another test too`);
     names.add(t.name);
-    const n = rowCount(doc.directory, doc.location) + rowCount(t.directory, t.location);
+    const n = rowCount(doc.directory, doc.location) + rowCount(t.directory, t.location) + (doc.http?.length ?? 0) + (t.http?.length ?? 0);
     if (n > TEST_LIMITS.maxRows) problems.push(`/tests/${i}: ${n} fixture rows (at most ${TEST_LIMITS.maxRows} with the document's own)`);
   });
   if (problems.length) throw new TestDocumentError(file, problems);

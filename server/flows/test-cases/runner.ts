@@ -22,7 +22,7 @@ import { buildCallDescriptor } from '../../../engine/cd';
 import { parseInstant } from '../../../engine/instant';
 import type { CompiledService } from '../../../engine/load';
 import { runLogic, type RunResult } from '../../../engine/run';
-import type { Binding } from '../../../engine/ports';
+import { HttpQueryError, ServiceUnavailableError, type Binding, type CallLimitPort, type HttpPort } from '../../../engine/ports';
 import type { Outcome, RunContext, RunLimits, TraceStep } from '../../../engine/types';
 import { computeResponse, ha1, parseDigestCredentials } from '../../../services/auth';
 import { createMemoryCallLimiter } from '../../../services/call-limit';
@@ -30,7 +30,7 @@ import { createMemoryLocationStore } from '../../../services/location/memory';
 import { createRegistrar, type RegistrarOptions } from '../../../services/location/registrar';
 import { splitAor } from '../../../services/location/types';
 import { openRuntime, type Runtime } from '../../runtime';
-import type { DirectoryFixture, LocationFixture, TestCase, TestDocument } from './format';
+import type { DirectoryFixture, HttpFixture, LocationFixture, TestCase, TestDocument } from './format';
 
 export interface TestResult {
   name: string;
@@ -128,6 +128,32 @@ function binding(b: LocationFixture[number], i: number, now: number): Binding {
     connection_id: -1,
     keepalive: 0,
     partition: 0,
+  };
+}
+
+/** query.httpRequest's answers from the fixture; anything else fails as a connection failure (the runner never reaches the network). */
+function fixtureHttp(answers: HttpFixture): HttpPort {
+  return {
+    async request(q) {
+      const a = answers.find((x) => x.url === q.url && (x.method === undefined || x.method.toUpperCase() === q.method.toUpperCase()));
+      if (!a) throw new HttpQueryError(`no "http" fixture answers ${q.method} ${q.url}`, 'failure');
+      if (a.fail) throw new HttpQueryError(`${q.method} ${q.url}: ${a.fail} (fixture)`, a.fail);
+      const body = a.body === undefined ? '' : typeof a.body === 'string' ? a.body : JSON.stringify(a.body);
+      const headers = Object.fromEntries(Object.entries(a.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      if (typeof a.body === 'object' && a.body !== null && !headers['content-type']) headers['content-type'] = 'application/json';
+      return { status: a.status ?? 200, headers, body, elapsedMs: 1 };
+    },
+  };
+}
+
+/** analysis.callLimit's limiter as the test says: a limit reached, the rate exceeded, or down. */
+function fixtureCallLimit(mode: NonNullable<TestCase['callLimit']>): CallLimitPort {
+  return {
+    async acquire() {
+      if (mode === 'unavailable') throw new ServiceUnavailableError('call limiter unavailable (fixture)');
+      return mode === 'full' ? 'concurrent' : 'rate';
+    },
+    async release() {},
   };
 }
 
@@ -258,7 +284,8 @@ async function runOne(rt: Runtime, service: CompiledService, logicId: string, t:
     ...rt.ctx,
     ...(now === undefined ? {} : { clock: { now: () => now }, calendar: { now: () => now } }),
     location: createRegistrar(store, o.registrar),
-    callLimits: createMemoryCallLimiter(),
+    callLimits: t.callLimit ? fixtureCallLimit(t.callLimit) : createMemoryCallLimiter(),
+    http: fixtureHttp([...(t.http ?? []), ...(doc.http ?? [])]),
     log: undefined,
   };
   const cdOf = (input: unknown) => buildCallDescriptor(input, { credentials: parseDigestCredentials });
@@ -272,6 +299,15 @@ async function runOne(rt: Runtime, service: CompiledService, logicId: string, t:
     let r = await runLogic(service, logicId, cdOf(t.cd), ctx, { trace: true, limits: o.limits });
     if (t.credentials && r.outcome.kind === 'challenge') {
       r = await runLogic(service, logicId, cdOf(answeredRequest(t.cd, r.outcome, t.credentials)), ctx, { trace: true, limits: o.limits });
+    }
+    if (t.relayFailed !== undefined && r.outcome.kind === 'relay' && r.resume) {
+      // the front end tried every attempt: each answered relayFailed; the logic goes on at ifAllFailed
+      const attempts = [r.outcome.targets, ...(r.outcome.failover?.alternatives ?? [])];
+      const last = attempts[attempts.length - 1];
+      r.cd.vars.lastCode = t.relayFailed;
+      r.cd.vars.lastRequestURI = last?.[0]?.uri ?? null;
+      // the run goes on with the same call descriptor and trace (engine/run.ts)
+      r = await r.resume();
     }
     return r;
   } finally {
