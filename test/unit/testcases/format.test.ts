@@ -1,5 +1,6 @@
 import { TEST_LIMITS, parseTestDocument, TestDocumentError, testsFileOf } from '../../../server/flows/test-cases/format';
-import { escapeXml, junitXml } from '../../../server/flows/test-cases/junit';
+import { DOMParser } from '@xmldom/xmldom';
+import { junitXml, xmlSafe } from '../../../server/flows/test-cases/junit';
 
 const ok = {
   tests: [{ name: 'options', cd: { requestMethod: 'OPTIONS', headers: { From: '<sip:a@b>' } }, expect: { kind: 'reply', status: 200, path: [0, '3'] } }],
@@ -41,8 +42,8 @@ describe('.tests.json format', () => {
 });
 
 describe('JUnit XML', () => {
-  test('escapes markup, quotes, control characters and lone surrogates', () => {
-    expect(escapeXml(`<a href="x">&'\u0001\n\ud800`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&apos;&#10;\ufffd');
+  test('text XML cannot hold: control characters dropped, lone surrogates replaced', () => {
+    expect(xmlSafe('a\u0001b\n\ud800c\ud83d\ude00')).toBe('ab\n\ufffdc\ud83d\ude00');
   });
 
   test('a suite per flow, a testcase per test, a failure with its message', () => {
@@ -73,5 +74,15 @@ describe('JUnit XML', () => {
     expect(xml).toContain('<testcase name="a &lt;b&gt; &amp; &quot;c&quot;" classname="pbx" time="0.004">');
     expect(xml).toContain('<failure message="expected reply 480, got reply 404" type="assertion">');
     expect(xml).toContain('<error message="broken.tests.json: /tests/0/expect: is required">');
+    // well-formed, and the names and messages read back as given
+    const parsed = new DOMParser({
+      onError: (level, msg) => {
+        throw new Error(`${level}: ${msg}`);
+      },
+    }).parseFromString(xml, 'text/xml');
+    const cases = parsed.getElementsByTagName('testcase');
+    expect(cases.length).toBe(3);
+    expect(cases[1].getAttribute('name')).toBe('a <b> & "c"');
+    expect(parsed.getElementsByTagName('failure')[0].getAttribute('message')).toBe('expected reply 480, got reply 404');
   });
 });
