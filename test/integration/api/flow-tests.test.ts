@@ -2,8 +2,11 @@
  * A flow's test cases over the API: stored beside the flow (development copy, frozen with each
  * release), validated, run on a private directory, exported; and the activation gate (422 unless forced).
  */
-import { readFileSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import os from 'os';
 import path from 'path';
+import { createFlowsStore } from '../../../server/flows';
+import { openDirectory } from '../../../services/directory';
 import { apiFixture, FLOWS_DIR, type Fixture } from './support';
 import { sampleRegister } from '../../support/sip';
 
@@ -130,5 +133,38 @@ describe('/api/v1/flows/:name/tests', () => {
     expect((await f.call({ method: 'DELETE', url: '/api/v1/flows/reg/tests' })).statusCode).toBe(204);
     expect((await f.call({ method: 'GET', url: '/api/v1/flows/reg/tests' })).json()).toEqual({ tests: [] });
     expect((await f.call({ method: 'POST', url: '/api/v1/flows/reg/tests/run' })).json()).toMatchObject({ hasTests: false, passed: 0, failed: 0 });
+  });
+});
+
+describe('bootstrap: <name>.tests.json beside a shipped <name>.slid', () => {
+  test('the shipped test cases are imported with their flow and frozen in release 1', async () => {
+    const f = await apiFixture();
+    try {
+      const shipped = readFileSync(path.join(FLOWS_DIR, 'registration.tests.json'), 'utf8');
+      expect((await f.call({ method: 'GET', url: '/api/v1/flows/registration/tests' })).body).toBe(shipped);
+      expect((await f.call({ method: 'GET', url: '/api/v1/flows/registration/tests/export?version=1' })).body).toBe(shipped);
+      expect((await f.call({ method: 'POST', url: '/api/v1/flows/pbx/tests/run?version=1' })).json()).toMatchObject({ hasTests: true, failed: 0 });
+    } finally {
+      await f.close();
+    }
+  });
+
+  test('a bad sidecar is reported and skipped: the flow is imported without test cases', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-boot-tests-'));
+    writeFileSync(path.join(dir, 'reg.slid'), seed);
+    writeFileSync(path.join(dir, 'reg.tests.json'), '{ "tests": [ { "name": 1 } ] }');
+    const knex = openDirectory('memory://');
+    const warnings: string[] = [];
+    try {
+      const store = await createFlowsStore({ knex, onWarning: (m) => warnings.push(m) });
+      expect(await store.bootstrap(dir)).toEqual(['reg']);
+      expect(warnings.join('\n')).toMatch(/bootstrap: reg\.tests\.json not imported: reg\.tests\.json: \/tests\/0\/name: /);
+      expect((await store.testsText('reg', 1)).text).toBeNull();
+      expect((await store.get('reg')).activeVersion).toBe(1);
+      store.close();
+    } finally {
+      await knex.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
