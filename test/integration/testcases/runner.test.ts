@@ -138,6 +138,31 @@ describe('test-case runner', () => {
     expect(r.results[2].message).toBe('no logic "99" in this flow');
   });
 
+  test("a runaway logic is held by the engine's limits: the test fails with the error outcome", async () => {
+    const loop = loadSlidText(
+      JSON.stringify({
+        7: {
+          name: 'loop',
+          nodes: {
+            0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 1 } },
+            1: { id: 1, name: 'again', type: 'action.setVariables', values: { variables: [{ variable: 'x', value: '1' }], next: 1 } },
+          },
+        },
+      }),
+      'loop.slid',
+      builtinRegistry(),
+    ).service!;
+    const r = await runTestCases(
+      loop,
+      doc({ tests: [{ name: 'loops', cd: invite('1'), expect: { kind: 'reply', status: 200 } }] }),
+      { limits: { maxTransitions: 50 } },
+      env,
+    );
+    expect(r.results[0].passed).toBe(false);
+    expect(r.results[0].message).toMatch(/^expected reply 200, got error 500 \(Server Internal Error \(more than 50 state transitions\)\)/);
+    expect(r.results[0].actual!.path.length).toBeLessThanOrEqual(51);
+  });
+
   test('a spent time budget fails the remaining tests as not run', async () => {
     const r = await runTestCases(incoming, doc({ tests: [{ name: 'a', cd: invite('1'), expect: { kind: 'reply' } }] }), { budgetMs: -1 }, env);
     expect(r.results[0].message).toMatch(/^not run: the run's time budget/);
