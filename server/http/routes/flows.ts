@@ -154,7 +154,7 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
         tags: TAG,
         summary: 'Activate a release: compiled first, then swapped in atomically (in-flight requests finish on the old one)',
         description:
-          'The release\'s test cases run first (routes/flow-tests.ts): on any failure the answer is 422 with the results and nothing is activated, unless `force=true` (the failures are logged).',
+          "The release's test cases run first (routes/flow-tests.ts): on any failure the answer is 422 with the results and nothing is activated, unless `force=true` (the failures are logged).",
         querystring: {
           type: 'object',
           properties: { force: { type: 'boolean', default: false, description: 'activate even when a test case fails' } },
