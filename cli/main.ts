@@ -19,6 +19,7 @@ import { openRuntime } from '../server/runtime';
 import { runDemo } from './demo';
 import { secretDirs } from './paths';
 import { runImport } from './import';
+import { runTestCommand } from './test';
 import { registerServe } from './serve';
 
 const DEFAULT_DATA_DIR = process.env.SIPFLOW_DATA_DIR ?? '.data';
@@ -127,6 +128,18 @@ export function buildProgram(status: Status = { code: 0 }): Command {
       }
       console.log(`${files.length} file(s): ${errors} error(s), ${warnings} warning(s)`);
       if (errors > 0) status.code = 1;
+    });
+
+  program
+    .command('test')
+    .description('run the test cases beside flows (<name>.tests.json) on a throw-away directory; exit 1 on any failure or bad file')
+    .argument('<paths...>', '.slid files (each with its <name>.tests.json) or folders (every *.slid with one)')
+    .option('--junit <file>', 'write JUnit XML: a testsuite per flow, a testcase per test')
+    .option('--realm <realm>', 'digest realm (default: the From host)')
+    .option(...configOption)
+    .action(async (paths: string[], o: { junit?: string; realm?: string; config?: string }) => {
+      const code = await runTestCommand(paths, o, registryOf(pluginsOf(o.config)), (line) => console.log(line));
+      if (code !== 0) status.code = code;
     });
 
   dataOpts(program.command('run'))

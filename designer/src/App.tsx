@@ -15,6 +15,8 @@ import { CATEGORY_ICON } from './NodeView';
 import type { Pickers } from './formSchema';
 import { findNode, knownVariables, nodeKey } from './model';
 import { Simulate } from './Simulate';
+import { TestCases, download, importTestsFile } from './TestCases';
+import { exportFlowTests } from './api';
 import { docOf, isDirty } from './store';
 import { useDesignerStore } from './hooks/useDesignerStore';
 import { useEditing } from './hooks/useEditing';
@@ -71,6 +73,9 @@ export function App() {
   const doc = docOf(state);
   const dirty = isDirty(state);
   useLeaveGuard(dirty);
+  // test cases (./TestCases.tsx): kept with the flow as stored on the server
+  const [testsSeq, setTestsSeq] = useState(0);
+  const storedFlow = open && flows.some((f) => f.name === open.name) ? open.name : null;
   const logic = doc && logicId ? doc[logicId] : undefined;
   useValidation(api, open, doc, dispatch);
 
@@ -183,7 +188,18 @@ export function App() {
           <button onClick={flow.release} disabled={!open} data-testid="release" title="Freeze the development copy as a new release">
             Release
           </button>
-          <button onClick={flow.exportSlid} disabled={!open} data-testid="export">
+          <button
+            onClick={() => {
+              flow.exportSlid();
+              // the flow's test cases beside it, when it has some
+              if (storedFlow)
+                void exportFlowTests(api, storedFlow, typeof open?.source === 'number' ? open.source : 'development')
+                  .then((text) => text !== null && download(`${storedFlow}.tests.json`, text))
+                  .catch(() => undefined);
+            }}
+            disabled={!open}
+            data-testid="export"
+          >
             Export .slid
           </button>
           <button onClick={() => fileInput.current?.click()}>Import…</button>
@@ -191,12 +207,28 @@ export function App() {
             ref={fileInput}
             type="file"
             accept=".slid,.json,application/json"
+            multiple
             hidden
             data-testid="import-file"
             onChange={(e) => {
-              const f = e.target.files?.[0];
-              if (f) flow.importFile(f);
+              const files = [...(e.target.files ?? [])];
               e.target.value = '';
+              // a `<flow>.tests.json` goes to the stored flow of that name; a .slid opens as before
+              for (const f of files.filter((x) => x.name.endsWith('.tests.json'))) {
+                const name = f.name.replace(/(-v\d+|-development)?\.tests\.json$/, '');
+                if (!flows.some((x) => x.name === name)) {
+                  dispatch({ type: 'status', status: { kind: 'error', text: `${f.name}: no flow "${name}": import and save its .slid first` } });
+                  continue;
+                }
+                void importTestsFile(api, name, f)
+                  .then((n) => {
+                    if (n >= 0) dispatch({ type: 'status', status: { kind: 'info', text: `${f.name}: ${n} test case(s) imported into "${name}"` } });
+                    setTestsSeq((x) => x + 1);
+                  })
+                  .catch((err: Error) => dispatch({ type: 'status', status: { kind: 'error', text: `${f.name}: ${err.message}` } }));
+              }
+              const slid = files.find((x) => !x.name.endsWith('.tests.json'));
+              if (slid) flow.importFile(slid);
             }}
           />
           <button onClick={() => dispatch({ type: 'askToken', ask: true })} title="API token">
@@ -389,6 +421,9 @@ export function App() {
           <button className={rightTab === 'simulate' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'simulate' })} data-testid="tab-simulate">
             Simulate
           </button>
+          <button className={rightTab === 'tests' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'tests' })} data-testid="tab-tests">
+            Tests
+          </button>
           {run && (
             <button className={rightTab === 'run' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'run' })} data-testid="tab-run">
               Run
@@ -409,7 +444,28 @@ export function App() {
           )}
         </div>
         <div className="tab-body" style={{ display: rightTab === 'simulate' ? undefined : 'none' }}>
-          <Simulate api={api} doc={doc} logicId={logicId} preset={simPreset} onHighlight={highlightRun} onFocusNode={focusNode} />
+          <Simulate
+            api={api}
+            doc={doc}
+            logicId={logicId}
+            preset={simPreset}
+            onHighlight={highlightRun}
+            onFocusNode={focusNode}
+            flowName={storedFlow}
+            onTestSaved={() => setTestsSeq((x) => x + 1)}
+          />
+        </div>
+        <div className="tab-body" style={{ display: rightTab === 'tests' ? undefined : 'none' }}>
+          <TestCases
+            api={api}
+            flowName={storedFlow}
+            seq={testsSeq}
+            onShowPath={(logic, path) => {
+              const ids = path.filter((p) => !p.includes('/'));
+              if (logic === undefined || logic === logicId || (logicId !== null && doc?.[logicId]?.name === logic))
+                highlightRun({ nodes: new Set(ids), edges: new Set() });
+            }}
+          />
         </div>
         {run && rightTab === 'run' && (
           <div className="tab-body">

@@ -8,7 +8,7 @@
  * puts its call descriptor here (`preset`).
  */
 import { useMemo, useState } from 'react';
-import { ApiFailure, type Api, type SimulateResult } from './api';
+import { ApiFailure, getFlowTests, putFlowTests, type Api, type SimulateResult, type TestCaseDoc } from './api';
 import type { SlidDoc } from './model';
 import { SAMPLES, answerChallenge } from './samples';
 import { describeOutcome, pathHighlight, splitPasses, type Highlight, type TracedRequest } from './trace';
@@ -31,6 +31,10 @@ interface Props {
   preset: SimulatorPreset | null;
   onHighlight(h: Highlight | null): void;
   onFocusNode(id: string): void;
+  /** The open flow as stored on the server (null: not saved yet): where "Save as test case" stores. */
+  flowName?: string | null;
+  /** A test case was stored (the Tests panel reads them again). */
+  onTestSaved?(name: string): void;
 }
 
 const traced = (input: Record<string, unknown>, result: SimulateResult): TracedRequest => ({
@@ -40,7 +44,7 @@ const traced = (input: Record<string, unknown>, result: SimulateResult): TracedR
   finalCd: result.cd,
 });
 
-export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode }: Props) {
+export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode, flowName = null, onTestSaved }: Props) {
   const [sampleId, setSampleId] = useState(SAMPLES[0].id);
   const [cdText, setCdText] = useState(JSON.stringify(SAMPLES[0].cd, null, 2));
   const [username, setUsername] = useState('francesco');
@@ -51,6 +55,15 @@ export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode }
   const [running, setRunning] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [requests, setRequests] = useState<TracedRequest[]>([]);
+  /** What the last run was given (Save as test case stores it): the first request, credentials, instant, logic. */
+  const [lastInput, setLastInput] = useState<{
+    cd: Record<string, unknown>;
+    credentials?: { username: string; password: string };
+    now?: string;
+    logic: string;
+  } | null>(null);
+  const [withPath, setWithPath] = useState(true);
+  const [saveNote, setSaveNote] = useState<string | null>(null);
   /** Which run the steps belong to (a new run starts the step list afresh). */
   const [runs, setRuns] = useState(0);
   const sample = SAMPLES.find((s) => s.id === sampleId)!;
@@ -103,11 +116,48 @@ export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode }
         done.push(traced(second, await api.simulate({ slid: doc, logic: logicId, cd: second, trace: true, revealSecrets, now })));
       }
       setRequests(done);
+      setLastInput({ cd, logic: logicId, now, ...(done.length > 1 ? { credentials: { username, password } } : {}) });
+      setSaveNote(null);
+      setNaming(null);
       onHighlight(pathHighlight(splitPasses(done), logicId));
     } catch (e) {
       setError(e instanceof SyntaxError ? `call descriptor: ${e.message}` : e instanceof ApiFailure || e instanceof RangeError ? e.message : String(e));
     } finally {
       setRunning(false);
+    }
+  }
+
+  /** The name being given to a new test case (null: not naming one). */
+  const [naming, setNaming] = useState<string | null>(null);
+  const suggestedName = () =>
+    final?.outcome && lastInput ? `${String(lastInput.cd.requestMethod ?? lastInput.cd.method ?? 'request')}: ${describeOutcome(final.outcome)}` : '';
+
+  /** Stores the last run as a test case of the open flow: its input, credentials, instant, outcome and (optionally) path. */
+  async function saveAsTest(given: string) {
+    if (!flowName || !final?.outcome || !lastInput) return;
+    const name = given.trim();
+    if (!name) return;
+    const path = final.trace.map((s) => (s.logic === lastInput.logic ? s.nodeId : `${s.logic}/${s.nodeId}`));
+    const status = final.outcome.status;
+    const test: TestCaseDoc = {
+      name,
+      logic: lastInput.logic,
+      cd: lastInput.cd,
+      ...(lastInput.credentials ? { credentials: lastInput.credentials } : {}),
+      ...(lastInput.now ? { now: lastInput.now } : {}),
+      expect: { kind: final.outcome.kind, ...(typeof status === 'number' ? { status } : {}), ...(withPath && path.length ? { path } : {}) },
+    };
+    try {
+      const current = await getFlowTests(api, flowName);
+      const exists = current.tests.some((t) => t.name === name);
+      if (exists && !window.confirm(`A test case "${name}" exists: replace it?`)) return;
+      const tests = exists ? current.tests.map((t) => (t.name === name ? test : t)) : [...current.tests, test];
+      await putFlowTests(api, flowName, JSON.stringify({ ...current, tests }, null, 2) + '\n');
+      setSaveNote(`saved as test case "${name}" of ${flowName}`);
+      setNaming(null);
+      onTestSaved?.(name);
+    } catch (e) {
+      setError(e instanceof ApiFailure ? e.message : String(e));
     }
   }
 
@@ -185,6 +235,47 @@ export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode }
             <span className="hint">
               {' '}
               ({requests.length} requests, {passes.length} passes)
+            </span>
+          )}
+        </div>
+      )}
+      {final?.outcome && (
+        <div className="row sim-save-test">
+          {naming === null ? (
+            <button
+              data-testid="sim-save-test"
+              disabled={!flowName}
+              title={flowName ? 'store this run (its call descriptor, credentials, instant and outcome) as a test case of the flow' : 'save the flow first'}
+              onClick={() => {
+                setSaveNote(null);
+                setNaming(suggestedName());
+              }}
+            >
+              Save as test case
+            </button>
+          ) : (
+            <form
+              className="row"
+              onSubmit={(e) => {
+                e.preventDefault();
+                void saveAsTest(naming);
+              }}
+            >
+              <input data-testid="sim-test-name" aria-label="test case name" value={naming} autoFocus onChange={(e) => setNaming(e.target.value)} />
+              <button className="primary" type="submit" data-testid="sim-test-save" disabled={!naming.trim()}>
+                Save
+              </button>
+              <button type="button" onClick={() => setNaming(null)}>
+                Cancel
+              </button>
+            </form>
+          )}
+          <label className="hint" title="the test then also expects the nodes this run went through, in order">
+            <input type="checkbox" data-testid="sim-save-path" checked={withPath} onChange={(e) => setWithPath(e.target.checked)} /> with its path
+          </label>
+          {saveNote && (
+            <span className="hint" data-testid="sim-save-note">
+              {saveNote}
             </span>
           )}
         </div>

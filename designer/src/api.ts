@@ -196,3 +196,85 @@ export class Api {
     return this.json<{ numbers: string[] }>('PUT', '/api/v1/calls/debug-filter', JSON.stringify({ numbers }));
   }
 }
+
+// ---------------------------------------------------------------- test cases (helper "tests")
+// A flow's test cases (`<flow>.tests.json`, docs/flows.md "Test cases"): /api/v1/flows/:name/tests…
+
+export interface TestCaseDoc {
+  name: string;
+  logic?: string;
+  cd: Record<string, unknown>;
+  credentials?: { username: string; password: string };
+  directory?: Record<string, Array<Record<string, unknown>>>;
+  location?: Array<Record<string, unknown>>;
+  now?: string;
+  expect: { kind: string; status?: number; path?: string[] };
+  [k: string]: unknown;
+}
+export interface TestsDoc {
+  tests: TestCaseDoc[];
+  [k: string]: unknown;
+}
+export interface TestCaseResult {
+  name: string;
+  passed: boolean;
+  logic?: string;
+  actual: { kind: string; status: number | null; path: string[] } | null;
+  message: string;
+}
+export interface TestRun {
+  flow: string;
+  version: number | 'development';
+  hasTests: boolean;
+  passed: number;
+  failed: number;
+  results: TestCaseResult[];
+}
+
+async function testsCall(api: Api, method: string, path: string, body?: string): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (api.token) headers.authorization = `Bearer ${api.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(`/api/v1/flows/${path}`, { method, headers, body });
+  if (r.status === 401) api.onUnauthorized();
+  if (!r.ok && r.status !== 404) {
+    const text = await r.text();
+    let b: any;
+    try {
+      b = JSON.parse(text);
+    } catch {
+      b = text;
+    }
+    throw new ApiFailure(r.status, b?.message ?? `${r.status} ${r.statusText}`, b);
+  }
+  return r;
+}
+
+const flowPath = (name: string) => encodeURIComponent(name);
+
+/** The development copy's test cases (`{ tests: [] }` when none). */
+export async function getFlowTests(api: Api, flow: string): Promise<TestsDoc> {
+  const r = await testsCall(api, 'GET', `${flowPath(flow)}/tests`);
+  if (r.status === 404) throw new ApiFailure(404, `flow "${flow}" is not saved yet`, null);
+  return (await r.json()) as TestsDoc;
+}
+
+/** Replaces the development copy's test cases (400 names the problem). */
+export async function putFlowTests(api: Api, flow: string, text: string): Promise<{ tests: number }> {
+  const r = await testsCall(api, 'PUT', `${flowPath(flow)}/tests`, text);
+  if (r.status === 404) throw new ApiFailure(404, `flow "${flow}" is not saved yet: save it first`, null);
+  return (await r.json()) as { tests: number };
+}
+
+/** Runs the development copy's test cases on the server's private directory. */
+export async function runFlowTests(api: Api, flow: string): Promise<TestRun> {
+  const r = await testsCall(api, 'POST', `${flowPath(flow)}/tests/run?version=development`);
+  if (r.status === 404) throw new ApiFailure(404, `flow "${flow}" is not saved yet`, null);
+  return (await r.json()) as TestRun;
+}
+
+/** `<flow>.tests.json` as stored, or null when the flow has no test cases. */
+export async function exportFlowTests(api: Api, flow: string, version: number | 'development' = 'development'): Promise<string | null> {
+  const r = await testsCall(api, 'GET', `${flowPath(flow)}/tests/export?version=${version}`);
+  return r.status === 404 ? null : r.text();
+}

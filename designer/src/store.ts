@@ -56,7 +56,7 @@ export interface Status {
   text: string;
 }
 
-export type RightTab = 'inspector' | 'simulate' | 'run';
+export type RightTab = 'inspector' | 'simulate' | 'run' | 'tests';
 /** The editor (flows, canvas, panels) or the Calls view (recorded calls). */
 export type View = 'editor' | 'calls';
 

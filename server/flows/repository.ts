@@ -63,7 +63,20 @@ const flowTables: Migration = {
   },
 };
 
-const MIGRATIONS = [flowTables];
+/** Test cases (server/flows/test-cases): the development copy's, and each release's, frozen with it. */
+const flowTests: Migration = {
+  name: 'sipflow_002_flow_tests',
+  async up(knex) {
+    await knex.raw('ALTER TABLE sipflow.flows ADD COLUMN tests text NULL');
+    await knex.raw('ALTER TABLE sipflow.releases ADD COLUMN tests text NULL');
+  },
+  async down(knex) {
+    await knex.raw('ALTER TABLE sipflow.releases DROP COLUMN IF EXISTS tests');
+    await knex.raw('ALTER TABLE sipflow.flows DROP COLUMN IF EXISTS tests');
+  },
+};
+
+const MIGRATIONS = [flowTables, flowTests];
 
 /** Own migration table (sipflow.knex_migrations), so it never mixes with the directory's list. */
 const MIGRATOR_CONFIG: Knex.MigratorConfig = {
@@ -129,6 +142,12 @@ export interface FlowsRepository {
   rename(from: string, to: string): Promise<{ active: boolean }>;
   /** Deletes a flow with its releases and activation (see deleteFlow). */
   remove(name: string): Promise<{ active: boolean }>;
+  /** The development copy's test document (text as stored), null when it has none; FlowNotFoundError when there is no flow. */
+  developmentTests(name: string): Promise<string | null>;
+  /** Writes (null: removes) the development copy's test document; FlowNotFoundError when there is no flow. */
+  saveDevelopmentTests(name: string, text: string | null): Promise<void>;
+  /** A release's test document (null: none); undefined when there is no such release. */
+  releaseTests(flow: string, version: number): Promise<string | null | undefined>;
 }
 
 /** The repository over `knex`; run `migrateFlows(knex)` first. */
@@ -187,13 +206,13 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
     release(name, note, ifRevision) {
       return knex.transaction(async (trx) => {
         // Row lock on the flow: two concurrent releases get N+1 and N+2, never the same number.
-        const flow = await trx(FLOWS).where({ name }).first('development').forUpdate() as { development: string } | undefined;
+        const flow = await trx(FLOWS).where({ name }).first('development', 'tests').forUpdate() as { development: string; tests: string | null } | undefined;
         if (!flow) throw new FlowNotFoundError(`no flow "${name}"`);
         if (ifRevision !== undefined && revisionOf(flow.development) !== ifRevision)
           throw new FlowStaleError(revisionOf(flow.development), `flow "${name}" changed since it was loaded (revision ${ifRevision}): not released`);
         const { max } = await trx(RELEASES).where({ flow: name }).max({ max: 'version' }).first() as { max: number | null };
         const version = Number(max ?? 0) + 1;
-        const [row] = await trx(RELEASES).insert({ flow: name, version, slid: flow.development, note, created_at: trx.fn.now() })
+        const [row] = await trx(RELEASES).insert({ flow: name, version, slid: flow.development, tests: flow.tests, note, created_at: trx.fn.now() })
           .returning(['version', 'created_at', 'note']) as Array<{ version: number; created_at: unknown; note: string | null }>;
         return { version: Number(row.version), createdAt: iso(row.created_at), note: row.note };
       });
@@ -240,6 +259,21 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
 
     rename: (from, to) => renameFlow(knex, from, to),
     remove: (name) => deleteFlow(knex, name),
+    async developmentTests(name) {
+      const row = await knex(FLOWS).where({ name }).first('tests') as { tests: string | null } | undefined;
+      if (!row) throw new FlowNotFoundError(`no flow "${name}"`);
+      return row.tests;
+    },
+
+    async saveDevelopmentTests(name, text) {
+      const n = await knex(FLOWS).where({ name }).update({ tests: text });
+      if (!n) throw new FlowNotFoundError(`no flow "${name}"`);
+    },
+
+    async releaseTests(flow, version) {
+      const row = await knex(RELEASES).where({ flow, version }).first('tests') as { tests: string | null } | undefined;
+      return row === undefined ? undefined : row.tests;
+    },
   };
 }
 

@@ -23,6 +23,7 @@ import { FlowConflictError, FlowInputError, FlowNotFoundError, FlowProblemsError
 import { FLOW_NAME_PATTERN, isFlowName } from './name';
 import { activationStampOf, createFlowsRepository, migrateFlows } from './repository';
 import { revisionOf } from './revision';
+import { parseTestDocument } from './test-cases/format';
 import type { ActivationEvent, ActiveFlow, FlowsStore, ReleaseInfo, ResolvedLogic, SaveOptions } from './types';
 
 export interface FlowsStoreOptions {
@@ -257,6 +258,7 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
       release: (name, note) => release(name, note),
       activate: (name, version) => activate(name, version, 'start'),
       reload: () => reload('start'),
+      saveTests: (name, text) => store.saveTests(name, text),
       warn,
     }),
 
@@ -269,6 +271,22 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
     startPolling: (ms = o.pollIntervalMs ?? 2000) => startPolling(() => store.refresh(), ms, warn),
 
     ping: () => repo.ping(),
+
+    // ---- test cases (server/flows/test-cases): stored beside the flow, frozen with each release
+    async testsText(name, version = 'development') {
+      checkName(name);
+      if (version === 'development') return { text: await repo.developmentTests(name), version };
+      await repo.flow(name);
+      const text = await repo.releaseTests(name, version);
+      if (text === undefined) throw new FlowNotFoundError(`flow "${name}" has no release ${version}`);
+      return { text, version };
+    },
+
+    async saveTests(name, text) {
+      checkName(name);
+      if (text !== null) parseTestDocument(text, `${name}.tests.json`);
+      await repo.saveDevelopmentTests(name, text);
+    },
 
     close() { listeners.clear(); },
   };

@@ -95,5 +95,9 @@ export interface FlowsStore {
   startPolling(ms?: number): () => void;
   /** Reads the database: throws when it is unreachable (readiness). */
   ping(): Promise<void>;
+  /** The test document (`<flow>.tests.json`) of the development copy (default) or of a release, as stored; null: none. */
+  testsText(name: string, version?: number | 'development'): Promise<{ text: string | null; version: number | 'development' }>;
+  /** Validates and stores the development copy's test document (null removes it); TestDocumentError (400) naming the problem. */
+  saveTests(name: string, text: string | null): Promise<void>;
   close(): void;
 }

@@ -7,6 +7,7 @@
  *   /metrics                                           Prometheus text
  *   /api/openapi.json                                  OpenAPI 3 document
  *   /api/v1/flows…, /simulate, /execute                flows and the engine
+ *   /api/v1/flows/:name/tests…                          a flow's test cases (stored, run, exported)
  *   /api/v1/customers…, /numbers…, /import             directory
  *   /api/v1/registrations…                             location service
  *   /api/v1/security/bans…                             banned sources and locked usernames (list, lift)
@@ -33,6 +34,7 @@ import { cdrRoutes } from './routes/cdrs';
 import { designerPlugin } from './routes/designer';
 import { directoryRoutes } from './routes/directory';
 import { engineRoutes } from './routes/engine';
+import { flowTestRoutes } from './routes/flow-tests';
 import { flowRoutes } from './routes/flows';
 import { registrationRoutes } from './routes/registrations';
 import { securityRoutes } from './routes/security';
@@ -225,6 +227,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(
     async (v1) => {
       await flowRoutes(v1, deps);
+      await flowTestRoutes(v1, deps);
       await engineRoutes(v1, deps);
       await directoryRoutes(v1, deps);
       await registrationRoutes(v1, deps);

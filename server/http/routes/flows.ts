@@ -15,6 +15,7 @@ import {
   validationResultSchema,
 } from '../schemas';
 import { FLOW_NAME_PATTERN, FlowStaleError } from '../../flows';
+import { activationGate, activationRefusedSchema } from './flow-tests';
 
 /** The entity tag of a revision (strong). */
 const etag = (revision: string) => `"${revision}"`;
@@ -202,6 +203,8 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
       schema: {
         tags: TAG,
         summary: 'Activate a release: compiled first, then swapped in atomically (in-flight requests finish on the old one)',
+        description:
+          "The release's test cases run first (routes/flow-tests.ts): on any failure the answer is 422 with the results and nothing is activated, unless `force=true` (the failures are logged).",
         querystring: forceQuery,
         params: {
           type: 'object',
@@ -220,11 +223,14 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
             },
             required: ['flow', 'version', 'activatedAt', 'generation'],
           },
+          422: activationRefusedSchema,
           ...errorResponses,
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
+      // the gate: the release's test cases first (422 and nothing activated on a failure, unless ?force=true)
+      if (await activationGate(deps, req, reply, req.params.name, req.params.version, req.query.force === true)) return reply;
       const r = await deps.flows.activate(req.params.name, req.params.version);
       deps.metrics.activations.inc({ flow: req.params.name });
       return { flow: req.params.name, version: r.version, activatedAt: r.activatedAt, generation: deps.flows.generation() };
