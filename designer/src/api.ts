@@ -276,5 +276,5 @@ export async function runFlowTests(api: Api, flow: string): Promise<TestRun> {
 /** `<flow>.tests.json` as stored, or null when the flow has no test cases. */
 export async function exportFlowTests(api: Api, flow: string, version: number | 'development' = 'development'): Promise<string | null> {
   const r = await testsCall(api, 'GET', `${flowPath(flow)}/tests/export?version=${version}`);
-  return r.status === 404 ? null : r.text();
+  return r.status === 204 ? null : r.text();
 }

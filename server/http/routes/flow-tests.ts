@@ -6,7 +6,7 @@
  *   PUT    /flows/:name/tests                  replace it (validated: 400 naming the file and the pointer)
  *   DELETE /flows/:name/tests                  remove it
  *   POST   /flows/:name/tests/run?version=     run them (development by default, or release N)
- *   GET    /flows/:name/tests/export?version=  download `<flow>.tests.json` as stored (404 when none)
+ *   GET    /flows/:name/tests/export?version=  download `<flow>.tests.json` as stored (204 when the flow has none)
  *
  * Work is bounded: the body (TEST_LIMITS.maxBytes), the tests and their fixture rows per document,
  * two requests per test each held by the engine's limits, one run at a time on the private test
@@ -197,20 +197,21 @@ export async function flowTestRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         tags: TAG,
-        summary: 'Download `<flow>.tests.json` as stored (development by default, or a release); 404 when there are no test cases',
+        summary: 'Download `<flow>.tests.json` as stored (development by default, or a release); 204 when the flow has no test cases (404: no such flow)',
         params: flowNameParam,
         querystring: versionQuery,
         produces: ['application/json'],
         response: {
           200: { type: 'object', additionalProperties: true, description: 'the .tests.json file (Content-Disposition: attachment)' },
+          204: { type: 'null', description: 'the flow has no test cases' },
           ...errorResponses,
         },
       },
     },
     async (req, reply) => {
       const { text, version } = await deps.flows.testsText(req.params.name, versionOf(req.query.version));
-      if (text === null)
-        throw new ApiError(404, `flow "${req.params.name}" ${version === 'development' ? 'development copy' : `release ${version}`} has no test cases`);
+      // no test cases is an answer, not an error: the designer's Export asks for every flow
+      if (text === null) return reply.code(204).header('X-Sipflow-Version', String(version)).send();
       return reply
         .header('Content-Type', 'application/json; charset=utf-8')
         .header('Content-Disposition', `attachment; filename="${req.params.name}.tests.json"`)

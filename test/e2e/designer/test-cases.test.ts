@@ -127,9 +127,15 @@ describe('designer: test cases', () => {
       .locator('.releases li', { hasText: `v${rel.version}` })
       .getByRole('button', { name: 'activate' })
       .click();
-    await want(d.page.getByTestId('status')).toContainText('test case(s) failed');
-    await want(d.page.getByTestId('status')).toContainText('expected challenge 407, got challenge 401');
+    // the activation dialog (diff from the active release) asks first; the server's 422 then lists the failures
+    await d.page.getByTestId('activate-dialog').waitFor();
+    await d.page.getByTestId('choice-activate').click();
+    const failed = d.page.getByTestId('tests-failed-dialog');
+    await want(failed).toContainText('1 failed');
+    await want(failed.getByTestId('test-failure')).toContainText('expected challenge 407, got challenge 401');
     await d.shots('tests-activation-refused');
+    await d.page.getByTestId('choice-cancel').click();
+    await want(d.page.getByTestId('status')).toContainText('not activated');
     expect(JSON.parse((await d.api('GET', '/api/v1/flows/registration')).text).activeVersion).toBe(1);
   });
 });

@@ -36,11 +36,14 @@ describe('/api/v1/flows/:name/tests', () => {
   const put = (name: string, payload: string) =>
     f.call({ method: 'PUT', url: `/api/v1/flows/${name}/tests`, headers: { 'content-type': 'application/json' }, payload });
 
-  test('none yet: GET answers an empty document, export 404', async () => {
+  test('none yet: GET answers an empty document, export 204 (an unknown flow 404)', async () => {
     const r = await f.call({ method: 'GET', url: '/api/v1/flows/reg/tests' });
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ tests: [] });
-    expect((await f.call({ method: 'GET', url: '/api/v1/flows/reg/tests/export' })).statusCode).toBe(404);
+    const e = await f.call({ method: 'GET', url: '/api/v1/flows/reg/tests/export' });
+    expect(e.statusCode).toBe(204);
+    expect(e.body).toBe('');
+    expect((await f.call({ method: 'GET', url: '/api/v1/flows/no-such-flow/tests/export' })).statusCode).toBe(404);
   });
 
   test('PUT stores the document byte for byte; GET and export answer it', async () => {
