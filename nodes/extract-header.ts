@@ -104,7 +104,7 @@ export const extractHeaderNode: NodeType<Values> = {
         },
       },
       next: nodeRef,
-      ifNotFound: { ...nodeRef, description: 'taken when no extraction found a value (default: next)' },
+      ifNotFound: { ...nodeRef, 'x-optional': true, description: 'taken when no extraction found a value (default: next)' },
     },
   },
   check: (v) =>

@@ -35,7 +35,7 @@ export const lookupLocationNode: NodeType<Values> = {
     type: 'object',
     properties: {
       aor: { type: 'string', 'x-var': true, description: 'AoR to look up (user or user@domain); default: the Request-URI user' },
-      ifNotFound: nodeRef,
+      ifNotFound: { ...nodeRef, 'x-optional': true, description: 'taken when the AoR has no binding; unset: the node answers notFoundCode (404 by default)' },
       notFoundCode: { type: 'integer', minimum: 400, maximum: 699 },
       notFoundReason: { type: 'string' },
       ...failoverProperties,
