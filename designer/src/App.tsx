@@ -79,6 +79,7 @@ export function App() {
       variables: knownVariables(doc, types).sort(),
       tables: tables.map((t) => t.name),
       columns: tables.flatMap((t) => t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)),
+      tableColumns: Object.fromEntries(tables.map((t) => [t.name, t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)])),
       logics: doc ? Object.entries(doc).flatMap(([id, l]) => [id, ...(l?.name ? [l.name] : [])]) : [],
     }),
     [types, tables, doc],

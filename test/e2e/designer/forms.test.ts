@@ -79,6 +79,89 @@ test('an unconnected exit is flagged, and the simulator says what the front end 
   await d.shots('forms-1-unconnected-exit');
 });
 
+test('value fields say var or abc; the toggle writes the explicit mark; the warning shows at the field', async () => {
+  const { page } = d;
+  await d.goto('incoming-call');
+  await d.validationStatus(/^valid$/);
+  await d.node('3').click();
+  // lookup in location services: aor names the variable the query stored → var
+  await want(page.getByTestId('var-toggle-aor')).toContainText('var');
+  const aor = page.locator('#root_aor');
+  await aor.fill('aorr');
+  await d.validationStatus(/warning/);
+  const atField = page.locator('[data-testid="field-problem"][data-pointer="aor"]');
+  await want(atField).toContainText('aorr is no predefined variable and no node of this file sets it (did you mean aor?)');
+  await want(page.getByTestId('var-toggle-aor')).toContainText('abc');
+  await d.shots('forms-2-aorr-at-field');
+  // the user says it is meant as literal text: the mark silences the warning and is saved in x-sipflow
+  await page.getByTestId('var-toggle-aor').click();
+  await want(page.getByTestId('var-toggle-aor')).toContainText('var');
+  await page.getByTestId('var-toggle-aor').click();
+  await want(page.getByTestId('var-toggle-aor')).toContainText('abc');
+  await d.validationStatus(/^valid$/);
+  await want(atField).toHaveCount(0);
+  await page.keyboard.press('Control+s');
+  await want(page.getByTestId('status')).toContainText('saved incoming-call');
+  const stored = JSON.parse((await d.api('GET', '/api/v1/flows/incoming-call/export?version=development')).text);
+  const node = Object.values<Record<string, Record<string, Record<string, unknown>>>>(stored)[0].nodes['3'];
+  expect(node['x-sipflow']).toEqual({ literals: ['aor'] });
+  expect(node.values.aor).toBe('aorr');
+
+  // a value field of the query: caled is flagged under the field itself
+  await d.node('1').click();
+  await want(page.getByTestId('var-toggle-conditions/0/value')).toContainText('var');
+  await page.locator('#root_conditions_0_value').fill('caled');
+  const caled = page.locator('[data-testid="field-problem"][data-pointer="conditions/0/value"]');
+  await want(caled).toContainText('did you mean called?', { timeout: 15_000 });
+  await d.shots('forms-2-caled-at-field');
+  // the literal side: `INVITE`-like text stays abc with no warning, and no picker
+  await page.locator('#root_conditions_0_value').fill('000112233');
+  await want(caled).toHaveCount(0, { timeout: 15_000 });
+  await want(page.getByTestId('var-toggle-conditions/0/value')).toContainText('abc');
+  expect(await page.locator('#root_conditions_0_value').getAttribute('list')).toBeNull();
+});
+
+test('an unedited document keeps no mark: toggles write only on a click', async () => {
+  const { page } = d;
+  await d.goto('outgoing-call');
+  await d.validationStatus(/^valid$/);
+  for (const id of ['1', '2', '3']) if ((await d.node(id).count()) > 0) await d.node(id).click();
+  await want(page.getByTestId('doc-title')).not.toContainText('edited');
+});
+
+test('labels and help come from the node schemas; array items are numbered from 1', async () => {
+  const { page } = d;
+  await d.goto('incoming-call');
+  await d.node('1').click();
+  const form = page.locator('.rjsf-wrap');
+  await want(form).toContainText('Store into records list');
+  await want(form).toContainText('Join type');
+  await want(form).toContainText('Table 1');
+  await want(form).toContainText('Condition 1');
+  expect(await form.textContent()).not.toContain('tables-1');
+  expect(await form.textContent()).not.toContain('storeIntoRecordsList');
+  // inputs take the panel's width
+  const box = await page.locator('#root_conditions_0_value').boundingBox();
+  const panel = await page.getByTestId('inspector').boundingBox();
+  expect(box!.width).toBeGreaterThan(panel!.width * 0.5);
+  await d.shots('forms-3-labels');
+});
+
+test('the column picker offers only the columns of the node’s own tables', async () => {
+  const { page } = d;
+  await d.goto('registration');
+  await d.node('5').click();
+  const list = await page.locator('#root_fields_0_field').getAttribute('list');
+  const options = await page.locator(`datalist[id="${list}"] option`).evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  expect(options).toContain('customers.username');
+  expect(options.every((o) => o.startsWith('customers.'))).toBe(true);
+  // the tables picker lists the directory's tables
+  const tList = await page.locator('#root_tables_0').getAttribute('list');
+  const tables = await page.locator(`datalist[id="${tList}"] option`).evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  expect(tables.length).toBeGreaterThan(1);
+  await d.shots('forms-4-column-picker');
+});
+
 test('no errors in the browser console', () => {
   expect(d.consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
 });
