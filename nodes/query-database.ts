@@ -54,18 +54,34 @@ export const queryDatabaseNode: NodeType<Values> = {
     type: 'object',
     required: ['tables', 'fields'],
     properties: {
-      tables: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$', 'x-table': true } },
+      tables: {
+        type: 'array',
+        minItems: 1,
+        description: 'directory tables the query reads (schema.table); the column pickers offer their columns',
+        items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$', 'x-table': true },
+      },
       fields: {
         type: 'array',
+        description: 'columns to read from the first row found, each into a variable',
         items: {
           type: 'object',
           required: ['field', 'storeInto'],
           // a password / HA1 / secret / token column makes its variable a secret (engine/secrets.ts)
-          properties: { field: column, storeInto: { type: 'string', 'x-writes': true, 'x-secret': { when: 'field', matches: SECRET_COLUMN_PATTERN } } },
+          properties: {
+            field: { ...column, description: 'table.column to read' },
+            storeInto: {
+              type: 'string',
+              'x-writes': true,
+              title: 'Store into',
+              description: 'variable receiving the value',
+              'x-secret': { when: 'field', matches: SECRET_COLUMN_PATTERN },
+            },
+          },
         },
       },
       joins: {
         type: 'array',
+        description: 'how the listed tables are tied: left column = right column',
         items: {
           type: 'object',
           required: ['leftField', 'rightField'],
@@ -74,27 +90,40 @@ export const queryDatabaseNode: NodeType<Values> = {
       },
       conditions: {
         type: 'array',
+        description: 'which rows match: a column compared with a variable or a literal',
         items: {
           type: 'object',
           required: ['field', 'operator'],
           properties: { field: column, operator: { type: 'string', enum: [...DB_OPERATORS] }, value: anyValue },
         },
       },
-      logic: { type: 'string', enum: ['and', 'or'] },
+      logic: { type: 'string', enum: ['and', 'or'], title: 'Combine conditions with', description: 'and: every condition holds; or: at least one' },
       orderBy: {
         type: 'array',
+        title: 'Order by',
+        description: 'sort of the rows found (the first one is read)',
         items: {
           type: ['object', 'string'],
           required: ['field'],
           properties: { field: column, direction: { type: 'string', enum: ['asc', 'desc', 'ASC', 'DESC'] } },
         },
       },
-      offset: { type: ['integer', 'string'], pattern: '^\\d*$', minimum: 0 },
-      joinType: { type: 'string', enum: ['JOIN', 'INNER JOIN', 'LEFT JOIN', 'RIGHT JOIN', 'FULL JOIN'] },
-      fetch: { type: 'string', enum: ['first', 'all'] },
-      storeIntoRecordsList: { type: 'string', 'x-writes': true },
-      ifRecordFound: nodeRef,
-      ifnoRecordFound: nodeRef,
+      offset: { type: ['integer', 'string'], pattern: '^\\d*$', minimum: 0, description: 'rows skipped before the first one read' },
+      joinType: {
+        type: 'string',
+        enum: ['JOIN', 'INNER JOIN', 'LEFT JOIN', 'RIGHT JOIN', 'FULL JOIN'],
+        title: 'Join type',
+        description: 'SQL join of the listed tables (JOIN = INNER JOIN)',
+      },
+      fetch: { type: 'string', enum: ['first', 'all'], description: 'first: the first row only; all: every row into the records list' },
+      storeIntoRecordsList: {
+        type: 'string',
+        'x-writes': true,
+        title: 'Store into records list',
+        description: 'optional: a list variable receiving every row found (for each row, aggregate column)',
+      },
+      ifRecordFound: { ...nodeRef, title: 'If record found', description: 'taken when a row matched' },
+      ifnoRecordFound: { ...nodeRef, title: 'If no record found', description: 'taken when no row matched' },
       caching: { type: ['number', 'string'], pattern: '^\\d*(\\.\\d+)?$', minimum: 0, description: 'seconds a result is reused (0 = no cache)' },
     },
   },

@@ -19,13 +19,14 @@ export const sequentialConditionsNode: NodeType<Values> = {
     properties: {
       conditions: {
         type: 'array',
+        description: 'tested in order: the first that holds takes its own ifTrue exit',
         items: {
           type: 'object',
           required: ['variable', 'operator', 'ifTrue'],
-          properties: { ...conditionFields, ifTrue: nodeRef },
+          properties: { ...conditionFields, ifTrue: { ...nodeRef, title: 'If true', description: 'taken when this condition is the first that holds' } },
         },
       },
-      fallback: nodeRef,
+      fallback: { ...nodeRef, description: 'taken when no condition holds' },
     },
   },
   check: (v) => checkConditionRegexes(v.conditions),

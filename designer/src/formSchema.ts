@@ -110,7 +110,7 @@ export function formSchema(schema: Json, value: Json, p: Pickers, key?: string):
 }
 
 /** Names (lower case) of text fields drawn as a textarea: code, templates, long text. */
-const LONG_TEXT = /^(code|script|body|template|filter|expression|json|payload)$/i;
+const LONG_TEXT = /^(script|body|template|filter|expression|json|payload)$/i;
 
 /**
  * The form's uiSchema: value fields (`x-var`, string) use the var/abc widget; long text a textarea.

@@ -138,6 +138,9 @@ test('labels and help come from the node schemas; array items are numbered from 
   await want(form).toContainText('Join type');
   await want(form).toContainText('Table 1');
   await want(form).toContainText('Condition 1');
+  // help text: the schema's description under the field
+  await want(form).toContainText('SQL join of the listed tables');
+  await want(form).toContainText('a list variable receiving every row found');
   expect(await form.textContent()).not.toContain('tables-1');
   expect(await form.textContent()).not.toContain('storeIntoRecordsList');
   // inputs take the panel's width
