@@ -5,13 +5,13 @@
  */
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
-import { NODE_CATEGORIES } from '../../engine/node-type';
-import { storeToken, type NodeTypeInfo } from './api';
-import { FlowCanvas, categoryColor, type CanvasHandle } from './FlowCanvas';
+import { storeToken } from './api';
+import { FlowCanvas, type CanvasHandle } from './FlowCanvas';
 import { CallRun } from './CallRun';
 import { Calls } from './Calls';
 import { Inspector } from './Inspector';
-import { CATEGORY_ICON } from './NodeView';
+import { Palette } from './Palette';
+import { LogicMenu } from './LogicMenu';
 import type { Pickers } from './formSchema';
 import { findNode, knownVariables, nodeKey } from './model';
 import { Simulate } from './Simulate';
@@ -87,12 +87,6 @@ export function App() {
 
   const selectedEntry = selected.length === 1 && logic ? findNode(logic, selected[0]) : undefined;
 
-  const palette = useMemo(() => {
-    const groups = new Map<string, NodeTypeInfo[]>();
-    for (const t of types.values()) (groups.get(t.category) ?? groups.set(t.category, []).get(t.category)!).push(t);
-    return NODE_CATEGORIES.filter((c) => groups.has(c)).map((c) => [c, groups.get(c)!] as const);
-  }, [types]);
-
   const shownFlows = flows.filter(
     (f) => !search || f.name.toLowerCase().includes(search.toLowerCase()) || f.logics.some((l) => l.name.toLowerCase().includes(search.toLowerCase())),
   );
@@ -139,21 +133,7 @@ export function App() {
               {typeof open.source === 'number' ? `release v${open.source}` : open.source}
               {dirty ? ' · edited' : ''}
             </span>
-            {doc && Object.keys(doc).length > 1 && (
-              <select value={logicId ?? ''} onChange={(e) => edit.chooseLogic(e.target.value)} data-testid="logic-select">
-                {Object.entries(doc).map(([id, l]) => (
-                  <option key={id} value={id}>
-                    logic {id} “{l?.name}”
-                  </option>
-                ))}
-              </select>
-            )}
-            {doc && Object.keys(doc).length === 1 && logicId && (
-              <span className="hint">
-                {' '}
-                · logic {logicId} “{doc[logicId]?.name}”
-              </span>
-            )}
+            {doc && <LogicMenu doc={doc} logicId={logicId} dispatch={dispatch} chooseLogic={edit.chooseLogic} />}
           </div>
         ) : (
           <div className="doc-title hint">no flow open</div>
@@ -265,35 +245,7 @@ export function App() {
             </button>
           </div>
         </section>
-        <section className="panel palette" data-testid="palette">
-          <div className="panel-title">
-            Node types <span className="hint">click or drag onto the canvas</span>
-          </div>
-          {palette.map(([cat, ts]) => (
-            <div key={cat} className="palette-group">
-              <div className="palette-cat">{cat}</div>
-              {ts.map((t) => (
-                <div
-                  key={t.type}
-                  className="palette-item"
-                  draggable={!!open}
-                  title={`${t.type}\n${t.description}`}
-                  data-testid={`palette-${t.type}`}
-                  onDragStart={(e) => {
-                    e.dataTransfer.setData('application/x-sipflow-node-type', t.type);
-                    e.dataTransfer.effectAllowed = 'copy';
-                  }}
-                  onClick={() => edit.addNode(t.type)}
-                >
-                  <span className="sip-icon" style={{ background: categoryColor(t.category) }}>
-                    {CATEGORY_ICON[t.category]}
-                  </span>
-                  {t.title}
-                </div>
-              ))}
-            </div>
-          ))}
-        </section>
+        <Palette types={types} canAdd={!!open} onAdd={edit.addNode} />
       </aside>
 
       <main className="center">

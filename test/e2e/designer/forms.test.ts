@@ -165,6 +165,75 @@ test('the column picker offers only the columns of the node’s own tables', asy
   await d.shots('forms-4-column-picker');
 });
 
+test('palette search filters the node types; Enter adds the first match', async () => {
+  const { page } = d;
+  const put = await d.api('PUT', '/api/v1/flows/palette-flow', JSON.stringify(UNCONNECTED));
+  expect(put.status).toBe(201);
+  await d.goto('palette-flow');
+  const all = await page.locator('[data-testid^="palette-"].palette-item').count();
+  expect(all).toBeGreaterThan(20);
+  await page.getByTestId('palette-search').fill('reply');
+  await want(page.getByTestId('palette-output.reply')).toBeVisible();
+  await want(page.getByTestId('palette-enter.start')).toHaveCount(0);
+  const shown = await page.locator('[data-testid^="palette-"].palette-item').count();
+  expect(shown).toBeLessThan(all);
+  await d.shots('forms-5-palette-search');
+  const before = await page.locator('.react-flow__node').count();
+  await page.getByTestId('palette-search').press('Enter');
+  await want(page.locator('.react-flow__node')).toHaveCount(before + 1);
+  await want(page.getByTestId('inspector')).toContainText('output.reply');
+  await page.getByTestId('palette-search').fill('zzzz-nothing');
+  await want(page.locator('[data-testid^="palette-"].palette-item')).toHaveCount(0);
+  await page.getByTestId('palette-search').fill('');
+  await want(page.locator('[data-testid^="palette-"].palette-item')).toHaveCount(all);
+});
+
+test('add, rename and delete logics; a rename keeps sub-logic calls working; a called logic cannot be deleted', async () => {
+  const { page } = d;
+  await d.goto('pbx');
+  const select = page.getByTestId('logic-select');
+  const count = await select.locator('option').count();
+  // add
+  await page.getByTestId('logic-add').click();
+  await page.getByTestId('logic-name-input').fill('night service');
+  await page.getByTestId('logic-name-input').press('Enter');
+  await want(select.locator('option')).toHaveCount(count + 1);
+  await want(select.locator('option:checked')).toContainText('night service');
+  await want(page.locator('.react-flow__node')).toHaveCount(1);
+  await want(page.getByTestId('doc-title')).toContainText('edited');
+  // rename a called logic: the call by name follows
+  await select.selectOption({ label: 'logic 4 “incoming call”' });
+  await page.getByTestId('logic-rename').click();
+  await page.getByTestId('logic-name-input').fill('incoming calls');
+  await page.getByTestId('logic-name-input').press('Enter');
+  await want(select.locator('option:checked')).toContainText('incoming calls');
+  // delete a called logic: refused, with the caller named
+  await page.getByTestId('logic-delete').click();
+  await want(page.getByTestId('status')).toContainText('is called by');
+  await want(select.locator('option')).toHaveCount(count + 1);
+  await d.shots('forms-6-logics');
+  // delete the new one, then undo brings it back
+  await select.selectOption({ label: `logic ${await select.locator('option').last().getAttribute('value')} “night service”` });
+  await page.getByTestId('logic-delete').click();
+  await want(select.locator('option')).toHaveCount(count);
+  await page.keyboard.press('Control+z');
+  await want(select.locator('option')).toHaveCount(count + 1);
+  await page.keyboard.press('Control+y');
+  await want(select.locator('option')).toHaveCount(count);
+  // save (a new logic's unconnected start would be refused): the rename reached the call node
+  await page.keyboard.press('Control+s');
+  await want(page.getByTestId('status')).toContainText('saved pbx');
+  const stored = JSON.parse((await d.api('GET', '/api/v1/flows/pbx/export?version=development')).text);
+  const calls = Object.values<{ nodes: Record<string, { type: string; values: { logic?: unknown } }> }>(stored)
+    .flatMap((l) => Object.values(l.nodes))
+    .filter((n) => n.type === 'flow.callLogic')
+    .map((n) => String(n.values.logic));
+  expect(calls).not.toContain('incoming call');
+  expect(calls).toContain('incoming calls');
+  expect(Object.values<{ name: string }>(stored).map((l) => l.name)).not.toContain('night service');
+  expect(Object.values<{ name: string }>(stored).map((l) => l.name)).toContain('incoming calls');
+});
+
 test('no errors in the browser console', () => {
   expect(d.consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
 });

@@ -1,0 +1,97 @@
+/**
+ * The logic shown on the canvas and the logics of the file: pick one, add one (a start node, a
+ * fresh id), rename or delete the current one. Each change is one undoable edit of the document
+ * (./logics.ts says what a rename or a delete does to the sub-logic calls).
+ */
+import { useState, type Dispatch } from 'react';
+import type { SlidDoc } from './model';
+import type { Action } from './store';
+
+interface Props {
+  doc: SlidDoc;
+  logicId: string | null;
+  dispatch: Dispatch<Action>;
+  chooseLogic(id: string): void;
+}
+
+export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
+  const [editing, setEditing] = useState<null | 'add' | 'rename'>(null);
+  const [text, setText] = useState('');
+  const current = logicId ? doc[logicId] : undefined;
+
+  const start = (mode: 'add' | 'rename') => {
+    setEditing(mode);
+    setText(mode === 'rename' ? (current?.name ?? '') : '');
+  };
+  const commit = () => {
+    const name = text.trim();
+    if (name) {
+      if (editing === 'add') dispatch({ type: 'addLogic', name });
+      else if (editing === 'rename' && logicId) dispatch({ type: 'renameLogic', logicId, name });
+    }
+    setEditing(null);
+  };
+  const remove = () => {
+    if (!logicId) return;
+    if (!window.confirm(`Delete logic ${logicId} “${current?.name ?? ''}” from this file? (Ctrl+Z undoes it)`)) return;
+    dispatch({ type: 'deleteLogic', logicId });
+  };
+
+  if (editing)
+    return (
+      <span className="logic-menu">
+        <input
+          autoFocus
+          data-testid="logic-name-input"
+          placeholder={editing === 'add' ? 'name of the new logic' : 'new name'}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') commit();
+            else if (e.key === 'Escape') setEditing(null);
+          }}
+        />
+        <button className="small" onClick={commit} data-testid="logic-name-ok">
+          {editing === 'add' ? 'Add' : 'Rename'}
+        </button>
+        <button className="small" onClick={() => setEditing(null)}>
+          Cancel
+        </button>
+      </span>
+    );
+
+  return (
+    <span className="logic-menu">
+      <select value={logicId ?? ''} onChange={(e) => chooseLogic(e.target.value)} data-testid="logic-select" title="the logic shown on the canvas">
+        {Object.entries(doc).map(([id, l]) => (
+          <option key={id} value={id}>
+            logic {id} “{l?.name}”
+          </option>
+        ))}
+      </select>
+      <button className="small" onClick={() => start('add')} data-testid="logic-add" title="Add a logic to this file" aria-label="add a logic">
+        +
+      </button>
+      <button
+        className="small"
+        onClick={() => start('rename')}
+        disabled={!logicId}
+        data-testid="logic-rename"
+        title="Rename this logic"
+        aria-label="rename this logic"
+      >
+        ✎
+      </button>
+      <button
+        className="small"
+        onClick={remove}
+        disabled={!logicId || Object.keys(doc).length < 2}
+        data-testid="logic-delete"
+        title="Delete this logic"
+        aria-label="delete this logic"
+      >
+        ✕
+      </button>
+    </span>
+  );
+}
