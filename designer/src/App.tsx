@@ -11,6 +11,9 @@ import { CallRun } from './CallRun';
 import { Calls } from './Calls';
 import { Inspector } from './Inspector';
 import { Palette } from './Palette';
+import { PanelToggle } from './PanelToggle';
+import { ShortcutHelp } from './ShortcutHelp';
+import { usePanels } from './hooks/usePanels';
 import { LogicMenu } from './LogicMenu';
 import type { Pickers } from './formSchema';
 import { findNode, knownVariables, nodeKey } from './model';
@@ -62,7 +65,11 @@ export function App() {
   // The Calls view stays mounted once shown: its search, list and open call survive a trip to the editor.
   const [callsShown, setCallsShown] = useState(false);
   if (view === 'calls' && !callsShown) setCallsShown(true);
-  useShortcuts({ save: flow.save, undo: edit.undo, redo: edit.redo, duplicate: edit.duplicate });
+  const [panels, togglePanel] = usePanels();
+  const [helpShown, setHelpShown] = useState(false);
+  const toggleHelp = useCallback(() => setHelpShown((v) => !v), []);
+  const closeHelp = useCallback(() => setHelpShown(false), []);
+  useShortcuts({ save: flow.save, undo: edit.undo, redo: edit.redo, duplicate: edit.duplicate, help: toggleHelp });
 
   const doc = docOf(state);
   const dirty = isDirty(state);
@@ -97,7 +104,8 @@ export function App() {
   const focusNode = (id: string) => canvas.current?.focusNode(id);
 
   return (
-    <div className={`app view-${view}`}>
+    <div className={`app view-${view}${panels.left ? ' left-collapsed' : ''}${panels.right ? ' right-collapsed' : ''}`}>
+      {helpShown && <ShortcutHelp onClose={closeHelp} />}
       <header className="topbar">
         <div className="brand">
           sipflow <span>designer</span>
@@ -126,7 +134,7 @@ export function App() {
             <span className="hint"> · recorded SIP messages and logic runs</span>
           </div>
         ) : open ? (
-          <div className="doc-title" data-testid="doc-title">
+          <div className={`doc-title${dirty ? ' dirty' : ''}`} data-testid="doc-title" title={dirty ? 'edited: not saved yet' : undefined}>
             <strong>{open.name}</strong>
             <span className="hint">
               {' '}
@@ -178,9 +186,13 @@ export function App() {
             Token
           </button>
         </div>
+        <button onClick={toggleHelp} data-testid="shortcut-help-button" title="Keyboard shortcuts (?)" aria-label="keyboard shortcuts">
+          ?
+        </button>
       </header>
 
       <aside className="left">
+        <PanelToggle side="left" collapsed={panels.left} onToggle={togglePanel} />
         <section className="panel flows-panel">
           <div className="panel-title">Flows</div>
           <input
@@ -315,6 +327,7 @@ export function App() {
       </main>
 
       <aside className="right">
+        <PanelToggle side="right" collapsed={panels.right} onToggle={togglePanel} />
         <div className="tabs">
           <button className={rightTab === 'inspector' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'inspector' })} data-testid="tab-inspector">
             Properties

@@ -17,6 +17,11 @@ interface Props {
 export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
   const [editing, setEditing] = useState<null | 'add' | 'rename'>(null);
   const [text, setText] = useState('');
+  const [menu, setMenu] = useState(false);
+  const act = (fn: () => void) => {
+    setMenu(false);
+    fn();
+  };
   const current = logicId ? doc[logicId] : undefined;
 
   const start = (mode: 'add' | 'rename') => {
@@ -69,29 +74,29 @@ export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
           </option>
         ))}
       </select>
-      <button className="small" onClick={() => start('add')} data-testid="logic-add" title="Add a logic to this file" aria-label="add a logic">
-        +
-      </button>
       <button
         className="small"
-        onClick={() => start('rename')}
-        disabled={!logicId}
-        data-testid="logic-rename"
-        title="Rename this logic"
-        aria-label="rename this logic"
+        onClick={() => setMenu((v) => !v)}
+        data-testid="logic-menu"
+        aria-expanded={menu}
+        title="Add, rename or delete logics of this file"
+        aria-label="logic actions"
       >
-        ✎
+        ⋯
       </button>
-      <button
-        className="small"
-        onClick={remove}
-        disabled={!logicId || Object.keys(doc).length < 2}
-        data-testid="logic-delete"
-        title="Delete this logic"
-        aria-label="delete this logic"
-      >
-        ✕
-      </button>
+      {menu && (
+        <div className="logic-actions" role="menu" onMouseLeave={() => setMenu(false)}>
+          <button role="menuitem" onClick={() => act(() => start('add'))} data-testid="logic-add">
+            + Add a logic
+          </button>
+          <button role="menuitem" onClick={() => act(() => start('rename'))} disabled={!logicId} data-testid="logic-rename">
+            ✎ Rename this logic
+          </button>
+          <button role="menuitem" onClick={() => act(remove)} disabled={!logicId || Object.keys(doc).length < 2} data-testid="logic-delete">
+            ✕ Delete this logic
+          </button>
+        </div>
+      )}
     </span>
   );
 }

@@ -194,6 +194,7 @@ test('add, rename and delete logics; a rename keeps sub-logic calls working; a c
   const select = page.getByTestId('logic-select');
   const count = await select.locator('option').count();
   // add
+  await page.getByTestId('logic-menu').click();
   await page.getByTestId('logic-add').click();
   await page.getByTestId('logic-name-input').fill('night service');
   await page.getByTestId('logic-name-input').press('Enter');
@@ -203,17 +204,20 @@ test('add, rename and delete logics; a rename keeps sub-logic calls working; a c
   await want(page.getByTestId('doc-title')).toContainText('edited');
   // rename a called logic: the call by name follows
   await select.selectOption({ label: 'logic 4 “incoming call”' });
+  await page.getByTestId('logic-menu').click();
   await page.getByTestId('logic-rename').click();
   await page.getByTestId('logic-name-input').fill('incoming calls');
   await page.getByTestId('logic-name-input').press('Enter');
   await want(select.locator('option:checked')).toContainText('incoming calls');
   // delete a called logic: refused, with the caller named
+  await page.getByTestId('logic-menu').click();
   await page.getByTestId('logic-delete').click();
   await want(page.getByTestId('status')).toContainText('is called by');
   await want(select.locator('option')).toHaveCount(count + 1);
   await d.shots('forms-6-logics');
   // delete the new one, then undo brings it back
   await select.selectOption({ label: `logic ${await select.locator('option').last().getAttribute('value')} “night service”` });
+  await page.getByTestId('logic-menu').click();
   await page.getByTestId('logic-delete').click();
   await want(select.locator('option')).toHaveCount(count);
   await page.keyboard.press('Control+z');
@@ -232,6 +236,80 @@ test('add, rename and delete logics; a rename keeps sub-logic calls working; a c
   expect(calls).toContain('incoming calls');
   expect(Object.values<{ name: string }>(stored).map((l) => l.name)).not.toContain('night service');
   expect(Object.values<{ name: string }>(stored).map((l) => l.name)).toContain('incoming calls');
+});
+
+test('the shortcut help lists every shortcut (`?` and the top bar button)', async () => {
+  const { page } = d;
+  await d.goto('registration');
+  await page.locator('.react-flow__pane').click();
+  await page.keyboard.press('?');
+  const help = page.getByTestId('shortcut-help');
+  await want(help).toBeVisible();
+  for (const k of ['Ctrl+S', 'Ctrl+Z', 'Ctrl+Y', 'Ctrl+D', 'Ctrl+C / Ctrl+V', 'Delete', 'Shift+drag', '?']) await want(help).toContainText(k);
+  await d.shots('forms-7-shortcut-help');
+  await page.keyboard.press('Escape');
+  await want(help).toHaveCount(0);
+  await page.getByTestId('shortcut-help-button').click();
+  await want(help).toBeVisible();
+  await page.getByTestId('shortcut-help-close').click();
+  await want(help).toHaveCount(0);
+  // typing `?` in a field types it
+  await d.node('3').click();
+  await page.getByTestId('node-name').press('?');
+  await want(help).toHaveCount(0);
+  await page.keyboard.press('Control+z');
+});
+
+test('side panels collapse to a thin bar, kept across reloads: the canvas gets ≥ 1000 px at 1280×800', async () => {
+  const { page } = d;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await d.goto('registration');
+  const canvasWidth = async () => (await page.locator('.react-flow').boundingBox())!.width;
+  const open = await canvasWidth();
+  expect(open).toBeLessThan(1000);
+  await page.getByTestId('collapse-left').click();
+  await page.getByTestId('collapse-right').click();
+  await want(page.getByTestId('palette')).not.toBeVisible();
+  await want(page.getByTestId('tab-inspector')).not.toBeVisible();
+  expect(await canvasWidth()).toBeGreaterThanOrEqual(1000);
+  await d.shots('forms-7-panels-collapsed');
+  await page.reload();
+  await page.getByTestId('doc-title').filter({ hasText: 'registration' }).waitFor();
+  expect(await canvasWidth()).toBeGreaterThanOrEqual(1000);
+  await page.getByTestId('collapse-left').click();
+  await page.getByTestId('collapse-right').click();
+  await want(page.getByTestId('palette')).toBeVisible();
+  expect(Math.round(await canvasWidth())).toBe(Math.round(open));
+});
+
+test('the dark theme follows the system setting, the canvas too', async () => {
+  const { page } = d;
+  await d.goto('registration');
+  const colours = () =>
+    page.evaluate(() => ({
+      body: getComputedStyle(document.body).backgroundColor,
+      panel: getComputedStyle(document.querySelector('aside.right')!).backgroundColor,
+      canvas: getComputedStyle(document.querySelector('.react-flow')!).backgroundColor,
+      node: getComputedStyle(document.querySelector('.sip-node')!).backgroundColor,
+    }));
+  await page.emulateMedia({ colorScheme: 'light' });
+  const light = await colours();
+  expect(light.body).toBe('rgb(241, 245, 249)');
+  expect(light.panel).toBe('rgb(255, 255, 255)');
+  await d.shots('forms-7-theme-light');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await colours();
+  expect(dark.body).toBe('rgb(11, 18, 32)');
+  expect(dark.panel).toBe('rgb(17, 26, 46)');
+  const luminance = (rgb: string) =>
+    rgb
+      .match(/\d+/g)!
+      .slice(0, 3)
+      .reduce((a, v) => a + Number(v), 0);
+  expect(luminance(dark.canvas)).toBeLessThan(200);
+  expect(luminance(dark.node)).toBeLessThan(200);
+  await d.shots('forms-7-theme-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
 });
 
 test('no errors in the browser console', () => {
