@@ -103,7 +103,7 @@ test('value fields say var or abc; the toggle writes the explicit mark; the warn
   await page.keyboard.press('Control+s');
   await want(page.getByTestId('status')).toContainText('saved incoming-call');
   const stored = JSON.parse((await d.api('GET', '/api/v1/flows/incoming-call/export?version=development')).text);
-  const node = Object.values<Record<string, Record<string, Record<string, unknown>>>>(stored)[0].nodes['3'];
+  const node = Object.values<{ nodes: Record<string, { values: Record<string, unknown>; 'x-sipflow'?: unknown }> }>(stored)[0].nodes['3'];
   expect(node['x-sipflow']).toEqual({ literals: ['aor'] });
   expect(node.values.aor).toBe('aorr');
 
