@@ -85,7 +85,11 @@ export const queryDatabaseNode: NodeType<Values> = {
         items: {
           type: 'object',
           required: ['leftField', 'rightField'],
-          properties: { leftField: column, operator: { type: 'string', enum: JOIN_OPERATORS }, rightField: column },
+          properties: {
+            leftField: { ...column, title: 'Left column', description: 'table.column of one listed table' },
+            operator: { type: 'string', enum: JOIN_OPERATORS, description: 'comparison of the two columns' },
+            rightField: { ...column, title: 'Right column', description: 'table.column of another listed table' },
+          },
         },
       },
       conditions: {
@@ -94,7 +98,11 @@ export const queryDatabaseNode: NodeType<Values> = {
         items: {
           type: 'object',
           required: ['field', 'operator'],
-          properties: { field: column, operator: { type: 'string', enum: [...DB_OPERATORS] }, value: anyValue },
+          properties: {
+            field: { ...column, title: 'Column', description: 'table.column compared' },
+            operator: { type: 'string', enum: [...DB_OPERATORS], description: 'isLongestPrefixMatchOf: the longest stored prefix of the value' },
+            value: { ...anyValue, description: 'a variable (var) or literal text (abc)' },
+          },
         },
       },
       logic: { type: 'string', enum: ['and', 'or'], title: 'Combine conditions with', description: 'and: every condition holds; or: at least one' },
@@ -105,7 +113,10 @@ export const queryDatabaseNode: NodeType<Values> = {
         items: {
           type: ['object', 'string'],
           required: ['field'],
-          properties: { field: column, direction: { type: 'string', enum: ['asc', 'desc', 'ASC', 'DESC'] } },
+          properties: {
+            field: { ...column, title: 'Column', description: 'table.column sorted on' },
+            direction: { type: 'string', enum: ['asc', 'desc', 'ASC', 'DESC'], description: 'asc (default) or desc' },
+          },
         },
       },
       offset: { type: ['integer', 'string'], pattern: '^\\d*$', minimum: 0, description: 'rows skipped before the first one read' },
