@@ -4,7 +4,7 @@ import Form from '@rjsf/core';
 import type { IChangeEvent } from '@rjsf/core';
 import validator from '@rjsf/validator-ajv8';
 import type { NodeTypeInfo, Problem } from './api';
-import { formSchema, formUiSchema, mergeChanged, nodePickers, pointerOfId, type Pickers } from './formSchema';
+import { formSchema, formUiSchema, isFormField, mergeChanged, nodePickers, pointerOfId, type Pickers } from './formSchema';
 import { exitsOf, exitLabel, nodeKey, type Json, type SlidNode } from './model';
 import { FieldTemplate, TitleFieldTemplate, VarWidget, type FormContext } from './VarWidget';
 
@@ -58,6 +58,11 @@ function InspectorImpl({ node, type, pickers, problems, onChange }: Props) {
     [pickers.variables, meta, schema, problems, onChange],
   );
   const exits = type ? exitsOf(type, values) : [];
+  // problems of a form field or an exit show under it; the list at the top keeps the others
+  const general = problems.filter((p) => {
+    const at = p.pointer?.startsWith('values/') ? p.pointer.slice(7) : undefined;
+    return at === undefined || !(exits.some((e) => e.pointer === at) || (schema && isFormField(schema, at)));
+  });
   const set = (key: string, v: unknown) => onChange((n) => (n[key] === v ? n : { ...n, [key]: v }));
   const onForm = (e: IChangeEvent) =>
     onChange((n) => {
@@ -75,9 +80,9 @@ function InspectorImpl({ node, type, pickers, problems, onChange }: Props) {
           </div>
         </div>
       </div>
-      {problems.length > 0 && (
+      {general.length > 0 && (
         <ul className="insp-problems">
-          {problems.map((p, i) => (
+          {general.map((p, i) => (
             <li key={i} className={p.severity}>
               {p.pointer ? <code>{p.pointer}</code> : null} {p.message}
             </li>

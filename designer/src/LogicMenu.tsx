@@ -17,9 +17,9 @@ interface Props {
 export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
   const [editing, setEditing] = useState<null | 'add' | 'rename'>(null);
   const [text, setText] = useState('');
-  const [menu, setMenu] = useState(false);
+  const [menu, setMenu] = useState<{ top: number; right: number } | null>(null);
   const act = (fn: () => void) => {
-    setMenu(false);
+    setMenu(null);
     fn();
   };
   const current = logicId ? doc[logicId] : undefined;
@@ -67,25 +67,34 @@ export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
 
   return (
     <span className="logic-menu">
-      <select value={logicId ?? ''} onChange={(e) => chooseLogic(e.target.value)} data-testid="logic-select" title="the logic shown on the canvas">
-        {Object.entries(doc).map(([id, l]) => (
-          <option key={id} value={id}>
-            logic {id} “{l?.name}”
-          </option>
-        ))}
-      </select>
+      {Object.keys(doc).length > 1 ? (
+        <select value={logicId ?? ''} onChange={(e) => chooseLogic(e.target.value)} data-testid="logic-select" title="the logic shown on the canvas">
+          {Object.entries(doc).map(([id, l]) => (
+            <option key={id} value={id}>
+              logic {id} “{l?.name}”
+            </option>
+          ))}
+        </select>
+      ) : (
+        <span className="hint logic-name">
+          logic {logicId} “{current?.name}”
+        </span>
+      )}
       <button
         className="small"
-        onClick={() => setMenu((v) => !v)}
+        onClick={(e) => {
+          const r = e.currentTarget.getBoundingClientRect();
+          setMenu((m) => (m ? null : { top: r.bottom + 6, right: window.innerWidth - r.right }));
+        }}
         data-testid="logic-menu"
-        aria-expanded={menu}
+        aria-expanded={menu !== null}
         title="Add, rename or delete logics of this file"
         aria-label="logic actions"
       >
         ⋯
       </button>
       {menu && (
-        <div className="logic-actions" role="menu" onMouseLeave={() => setMenu(false)}>
+        <div className="logic-actions" role="menu" style={menu} onMouseLeave={() => setMenu(null)}>
           <button role="menuitem" onClick={() => act(() => start('add'))} data-testid="logic-add">
             + Add a logic
           </button>

@@ -189,3 +189,15 @@ export function mergeChanged(orig: Json, after: Json): Json {
   if (Array.isArray(orig) && Array.isArray(after) && orig.length === after.length) return after.map((a, i) => mergeChanged(orig[i], a));
   return after;
 }
+
+/** True when the form draws a field (not an object or array) at this pointer relative to `values`. */
+export function isFormField(form: Json, pointer: string): boolean {
+  let s = form;
+  for (const part of pointer.split('/')) {
+    if (!s || typeof s !== 'object') return false;
+    if (s.properties && part in s.properties) s = s.properties[part];
+    else if (s.items && /^\d+$/.test(part)) s = s.items;
+    else return false;
+  }
+  return !!s && s.type !== 'object' && s.type !== 'array';
+}
