@@ -75,11 +75,7 @@ export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
             </option>
           ))}
         </select>
-      ) : (
-        <span className="hint logic-name">
-          logic {logicId} “{current?.name}”
-        </span>
-      )}
+      ) : null}
       <button
         className="small"
         onClick={(e) => {
@@ -88,7 +84,7 @@ export function LogicMenu({ doc, logicId, dispatch, chooseLogic }: Props) {
         }}
         data-testid="logic-menu"
         aria-expanded={menu !== null}
-        title="Add, rename or delete logics of this file"
+        title={`logic ${logicId ?? ''} “${current?.name ?? ''}”: add, rename or delete logics of this file`}
         aria-label="logic actions"
       >
         ⋯

@@ -292,6 +292,7 @@ test('the dark theme follows the system setting, the canvas too', async () => {
       canvas: getComputedStyle(document.querySelector('.react-flow')!).backgroundColor,
       node: getComputedStyle(document.querySelector('.sip-node')!).backgroundColor,
     }));
+  await d.node('3').click();
   await page.emulateMedia({ colorScheme: 'light' });
   const light = await colours();
   expect(light.body).toBe('rgb(241, 245, 249)');
