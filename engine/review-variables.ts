@@ -29,6 +29,7 @@ export interface ReviewedType {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PLACEHOLDER = /\[([A-Za-z_][A-Za-z0-9_.-]*)\]/g;
 
 /** Fields a node type reads as a variable name when they hold one (besides every `variable` field). */
 const VARIABLE_SIDE: Record<string, readonly string[]> = {
@@ -80,7 +81,18 @@ export function reviewValueFields(node: SlidNode, type: ReviewedType, known: Rea
   const out: FieldWarning[] = [];
   const { vars, literals } = marksOf(node);
   walk(type.valuesSchema, node.values, '', true, (schema, value, pointer) => {
-    if (!schema['x-var'] || typeof value !== 'string' || value === '' || !pointer) return;
+    if (typeof value !== 'string' || value === '' || !pointer || schema['x-exit']) return;
+    // a `[name]` placeholder one edit away from a known variable: `[caled]` stays as that text
+    if (value.includes('[') && !literals.has(pointer))
+      for (const m of value.matchAll(PLACEHOLDER)) {
+        const hint = known.has(m[1]) ? undefined : nearMiss(m[1], known);
+        if (hint)
+          out.push({
+            pointer: `values/${pointer}`,
+            message: `placeholder [${m[1]}] names no variable (did you mean ${hint}?): it stays as the text "[${m[1]}]"`,
+          });
+      }
+    if (!schema['x-var']) return;
     const at = `values/${pointer}`;
     const hint = nearMiss(value, known);
     const didYouMean = hint ? ` (did you mean ${hint}?)` : '';

@@ -83,6 +83,16 @@ describe('variables no node sets', () => {
     expect(r.problems.map((p) => [p.nodeId, p.pointer, p.severity])).toEqual([['1', 'values/conditions/0/value', 'warning']]);
   });
 
+  test('a misspelt [name] placeholder stays literal text: flagged with the near miss', () => {
+    const relay: NodeSpec = [1, 'output.relay', { destination: 'sip:[caled]@gw.example' }];
+    expect(warningsOf([start(1), relay])).toEqual([
+      't.slid › logic 1 "test" › node 1 "n1" › values/destination: placeholder [caled] names no variable (did you mean called?): it stays as the text "[caled]"',
+    ]);
+    expect(warningsOf([start(1), [1, 'output.relay', { destination: 'sip:[called]@gw.example' }]])).toEqual([]);
+    // a regex character class is no near miss
+    expect(warningsOf([start(1), condition('called', '^[0-9]+$'), reply(2, 200), reply(3, 404)])).toEqual([]);
+  });
+
   test('nearMiss: one edit away, four characters or more', () => {
     const known = new Set(['called', 'calling', 'aor', 'requestMethod']);
     expect(nearMiss('caled', known)).toBe('called');
