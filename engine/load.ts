@@ -12,6 +12,7 @@ import { secretVariables } from './secrets';
 import { compileValue } from './values';
 import type { Problem, Severity } from './problem';
 import { knownVariablesOf } from './known-variables';
+import { reviewExits, reviewValueFields } from './review-variables';
 
 export { formatProblem, type Problem, type Severity } from './problem';
 
@@ -98,6 +99,7 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
     reachable.push({ logicId, logic, nodes });
   }
   reviewAfterAuth(file, reachable, registry, problems);
+  reviewFields(file, doc, reachable, registry, problems);
   if (problems.some((p) => p.severity === 'error')) return { doc, problems };
   const service = compileService(doc, registry, (p) => problems.push({ severity: 'error', file, ...p }));
   if (problems.some((p) => p.severity === 'error')) return { doc, problems };
@@ -132,6 +134,39 @@ function reviewAfterAuth(
           message,
         });
       }
+    }
+  }
+}
+
+/**
+ * Review warnings at the field (engine/review-variables.ts): value fields naming a variable no
+ * node sets, literal marks on known variables, unconnected exits. Reachable live nodes only
+ * (an unreachable node already has its own warning).
+ */
+function reviewFields(
+  file: string,
+  doc: SlidDocument,
+  reachable: Array<{ logicId: string; logic: SlidLogic; nodes: SlidNode[] }>,
+  registry: NodeRegistry,
+  problems: Problem[],
+): void {
+  const known = knownVariables(doc, registry);
+  for (const { logicId, logic, nodes } of reachable) {
+    for (const node of nodes) {
+      const type = registry.get(node.type);
+      if (!type || node.values === null || typeof node.values !== 'object') continue;
+      const warnings = [...reviewValueFields(node, type, known), ...reviewExits(registry.exits(type, node.values))];
+      for (const w of warnings)
+        problems.push({
+          severity: 'warning',
+          file,
+          logicId,
+          logicName: logic.name,
+          nodeId: nodeKey(node.id),
+          nodeName: node.name,
+          pointer: w.pointer,
+          message: w.message,
+        });
     }
   }
 }

@@ -15,6 +15,11 @@ export interface ExitField {
   target: unknown;
   /** An unset required exit is a validation error; an unset optional one ends the run (see `missingExit`). */
   required: boolean;
+  /**
+   * The schema marks it `x-optional`: leaving it unset has a meaning of its own (the node falls back
+   * to `next`, or the relay's last answer stands…), so the loader does not warn that it is unconnected.
+   */
+  optional?: boolean;
 }
 
 /** A resolved exit, allocated once at compile time (so taking it allocates nothing). */

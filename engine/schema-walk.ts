@@ -7,9 +7,10 @@
  */
 import type { ExitField, JsonSchema } from './node-type';
 
-type Visit = (schema: JsonSchema, value: unknown, pointer: string, required: boolean, parent: unknown) => void;
+export type Visit = (schema: JsonSchema, value: unknown, pointer: string, required: boolean, parent: unknown) => void;
 
-function walk(schema: JsonSchema, value: unknown, pointer: string, required: boolean, visit: Visit, parent: unknown = undefined): void {
+/** Visits every field of `value` that `schema` describes, with its pointer relative to `value`. */
+export function walk(schema: JsonSchema, value: unknown, pointer: string, required: boolean, visit: Visit, parent: unknown = undefined): void {
   visit(schema, value, pointer, required, parent);
   const props = schema.properties as Record<string, JsonSchema> | undefined;
   if (props && value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -27,7 +28,10 @@ function walk(schema: JsonSchema, value: unknown, pointer: string, required: boo
 export function exitsFromSchema(schema: JsonSchema, values: unknown): ExitField[] {
   const out: ExitField[] = [];
   walk(schema, values, '', true, (s, v, pointer, required) => {
-    if (s['x-exit']) out.push({ pointer, target: v, required: required && s['x-optional'] !== true });
+    if (s['x-exit']) {
+      const optional = s['x-optional'] === true;
+      out.push(optional ? { pointer, target: v, required: false, optional } : { pointer, target: v, required });
+    }
   });
   return out;
 }

@@ -48,7 +48,7 @@ export const cacheSetNode: NodeType<Values> = {
         description: `seconds the value lives (1 to ${MAX_CACHE_TTL_SEC})`,
       },
       next: nodeRef,
-      ifNotStored: { ...nodeRef, description: 'taken when the value was not stored (over the size caps, or no cache); unset: next' },
+      ifNotStored: { ...nodeRef, 'x-optional': true, description: 'taken when the value was not stored (over the size caps, or no cache); unset: next' },
     },
   },
   check: (v) => (Number(v.ttlSec ?? 60) > MAX_CACHE_TTL_SEC ? [['ttlSec', `must be at most ${MAX_CACHE_TTL_SEC}`]] : []),

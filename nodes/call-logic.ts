@@ -16,7 +16,15 @@ export const callLogicNode: NodeType<Values> = {
   valuesSchema: {
     type: 'object',
     required: ['logic'],
-    properties: { logic: { type: ['string', 'integer'], minLength: 1, 'x-logic': true }, next: nodeRef },
+    properties: {
+      logic: { type: ['string', 'integer'], minLength: 1, 'x-logic': true, title: 'Logic', description: 'id or name of the logic of this file to run' },
+      next: {
+        ...nodeRef,
+        'x-optional': true,
+        description:
+          'where this logic goes on when the called logic reaches an exit node; unset: this logic ends there too (a tail call: the called logic gives the answer)',
+      },
+    },
   },
   compile(values, c) {
     const step: CallLogic = { call: String(values.logic), ret: c.exit('next') };

@@ -12,9 +12,9 @@ export const operatorSchema = { type: 'string', enum: [...OPERATORS] };
 
 /** The fields of one condition: tested variable, operator, value. */
 export const conditionFields = {
-  variable: { type: 'string', minLength: 1, 'x-var': true },
-  operator: operatorSchema,
-  value: anyValue,
+  variable: { type: 'string', minLength: 1, 'x-var': true, description: 'the variable tested (always read as a variable)' },
+  operator: { ...operatorSchema, description: 'how the variable is compared (docs/semantics.md, Operators)' },
+  value: { ...anyValue, description: 'a variable (var) or literal text (abc) compared with; not used by exists / doesNotExist' },
 };
 
 /** Name of a variable the node writes. */

@@ -20,17 +20,23 @@ export const conditionNode: NodeType<Values> = {
     type: 'object',
     required: ['logic', 'conditions'],
     properties: {
-      logic: { type: 'string', enum: ['any', 'all', 'and', 'or'] },
+      logic: {
+        type: 'string',
+        enum: ['any', 'all', 'and', 'or'],
+        title: 'Combine conditions with',
+        description: 'all (and): every condition holds; any (or): at least one',
+      },
       conditions: {
         type: 'array',
+        description: 'each tests a variable against a value',
         items: {
           type: 'object',
           required: ['variable', 'operator'],
           properties: conditionFields,
         },
       },
-      ifTrue: { ...nodeRef, 'x-exit-label': 'true' },
-      ifFalse: { ...nodeRef, 'x-exit-label': 'false' },
+      ifTrue: { ...nodeRef, 'x-exit-label': 'true', title: 'If true', description: 'taken when the conditions hold' },
+      ifFalse: { ...nodeRef, 'x-exit-label': 'false', title: 'If false', description: 'taken when they do not' },
     },
   },
   check: (v) => checkConditionRegexes(v.conditions),

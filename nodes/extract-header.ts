@@ -91,21 +91,36 @@ export const extractHeaderNode: NodeType<Values> = {
       extractions: {
         type: 'array',
         minItems: 1,
+        description: 'each copies a part of a header into a variable, in order',
         items: {
           type: 'object',
           required: ['header', 'storeInto'],
           properties: {
-            header: { type: 'string', minLength: 1, pattern: "^[A-Za-z0-9!%*_+`'~.-]+$" },
-            part: { type: 'string', enum: ['auto', 'value', 'uri', 'user', 'host', 'port', 'displayName', 'param'] },
-            param: { type: 'string' },
-            index: { type: 'string', enum: ['first', 'last'] },
-            storeInto: { ...writesVariable, 'x-secret': { when: 'header', matches: CREDENTIALS_HEADER_PATTERN } },
-            onlyIfNotSet: flag,
+            header: {
+              type: 'string',
+              minLength: 1,
+              pattern: "^[A-Za-z0-9!%*_+`'~.-]+$",
+              description: 'header name, e.g. P-Asserted-Identity',
+            },
+            part: {
+              type: 'string',
+              enum: ['auto', 'value', 'uri', 'user', 'host', 'port', 'displayName', 'param'],
+              description: 'what to copy: the whole value, its URI, URI user, host, port, display name or a parameter',
+            },
+            param: { type: 'string', description: 'the parameter copied when part is param (e.g. tgrp)' },
+            index: { type: 'string', enum: ['first', 'last'], description: 'which header when it occurs several times' },
+            storeInto: {
+              ...writesVariable,
+              'x-secret': { when: 'header', matches: CREDENTIALS_HEADER_PATTERN },
+              title: 'Store into',
+              description: 'variable receiving the value',
+            },
+            onlyIfNotSet: { ...flag, title: 'Only if not set', description: 'keep the variable when an earlier extraction already set it (priority chains)' },
           },
         },
       },
       next: nodeRef,
-      ifNotFound: { ...nodeRef, description: 'taken when no extraction found a value (default: next)' },
+      ifNotFound: { ...nodeRef, 'x-optional': true, description: 'taken when no extraction found a value (default: next)' },
     },
   },
   check: (v) =>

@@ -66,6 +66,7 @@ export const failoverProperties = {
   },
   ifAllFailed: {
     ...nodeRef,
+    'x-optional': true,
     description: 'taken when every destination failed, with lastCode and lastRequestURI set; unset: the last response goes to the caller',
   },
 } as const;

@@ -21,7 +21,11 @@ export const logNode: NodeType<Values> = {
   valuesSchema: {
     type: 'object',
     required: ['message'],
-    properties: { level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'] }, message: { type: 'string' }, next: nodeRef },
+    properties: {
+      level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], description: 'log level (default info)' },
+      message: { type: 'string', description: 'text logged: a variable or literal text with [name] placeholders (secrets masked)' },
+      next: nodeRef,
+    },
   },
   compile(values, c) {
     const message = maskSecrets(c.value(values.message), values.message, c.isSecret);

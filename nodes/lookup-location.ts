@@ -36,9 +36,20 @@ export const lookupLocationNode: NodeType<Values> = {
     type: 'object',
     properties: {
       aor: { type: 'string', 'x-var': true, description: 'AoR to look up (user or user@domain); default: the Request-URI user' },
-      ifNotFound: { ...nodeRef, 'x-exit-label': 'not found' },
-      notFoundCode: { type: 'integer', minimum: 400, maximum: 699 },
-      notFoundReason: { type: 'string' },
+      ifNotFound: {
+        ...nodeRef,
+        'x-exit-label': 'not found',
+        'x-optional': true,
+        description: 'taken when the AoR has no binding; unset: the node answers notFoundCode (404 by default)',
+      },
+      notFoundCode: {
+        type: 'integer',
+        minimum: 400,
+        maximum: 699,
+        title: 'Not found code',
+        description: 'answered when the AoR has no binding and ifNotFound is unset (default 404)',
+      },
+      notFoundReason: { type: 'string', title: 'Not found reason', description: 'its reason phrase (default: the code’s)' },
       ...failoverProperties,
     },
   },

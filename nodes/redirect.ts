@@ -21,9 +21,14 @@ export const redirectNode: NodeType<Values> = {
     type: 'object',
     required: ['contacts'],
     properties: {
-      code: { type: 'integer', minimum: 300, maximum: 399 },
-      reason: { type: 'string' },
-      contacts: { type: ['array', 'string'], items: { type: 'string', 'x-var': true }, 'x-var': true },
+      code: { type: 'integer', minimum: 300, maximum: 399, title: 'Status code', description: 'redirect status, e.g. 302 Moved Temporarily' },
+      reason: { type: 'string', description: 'reason phrase (default: the status code’s)' },
+      contacts: {
+        type: ['array', 'string'],
+        items: { type: 'string', 'x-var': true },
+        'x-var': true,
+        description: 'Contact URIs answered: literals, variables or [name] templates',
+      },
     },
   },
   compile(values, c) {

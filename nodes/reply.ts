@@ -60,9 +60,20 @@ export const replyNode: NodeType<Values> = {
     type: 'object',
     required: ['code'],
     properties: {
-      code: { type: ['integer', 'string'], pattern: '^[2-6][0-9][0-9]$', minimum: 200, maximum: 699 },
+      code: {
+        type: ['integer', 'string'],
+        pattern: '^[2-6][0-9][0-9]$',
+        minimum: 200,
+        maximum: 699,
+        title: 'Status code',
+        description: 'SIP status answered (200–699), e.g. 480',
+      },
       reason: { type: 'string', description: 'reason phrase; [name] placeholders allowed' },
-      headers: { type: 'object', additionalProperties: { type: 'string' } },
+      headers: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description: 'extra headers of the response: name → value ([name] placeholders allowed)',
+      },
     },
   },
   compile(values, c) {

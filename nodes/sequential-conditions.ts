@@ -20,13 +20,22 @@ export const sequentialConditionsNode: NodeType<Values> = {
     properties: {
       conditions: {
         type: 'array',
+        description: 'tested in order: the first that holds takes its own ifTrue exit',
         items: {
           type: 'object',
           required: ['variable', 'operator', 'ifTrue'],
-          properties: { ...conditionFields, ifTrue: { ...nodeRef, 'x-exit-label': '{variable} {operator|op} {value}' } },
+          properties: {
+            ...conditionFields,
+            ifTrue: {
+              ...nodeRef,
+              'x-exit-label': '{variable} {operator|op} {value}',
+              title: 'If true',
+              description: 'taken when this condition is the first that holds',
+            },
+          },
         },
       },
-      fallback: { ...nodeRef, 'x-exit-label': 'otherwise' },
+      fallback: { ...nodeRef, 'x-exit-label': 'otherwise', description: 'taken when no condition holds' },
     },
   },
   check: (v) => checkConditionRegexes(v.conditions),

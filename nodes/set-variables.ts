@@ -19,10 +19,15 @@ export const setVariablesNode: NodeType<Values> = {
     properties: {
       variables: {
         type: 'array',
+        description: 'variables set in order, each to a variable (var) or a literal (abc)',
         items: {
           type: 'object',
           required: ['variable'],
-          properties: { variable: { ...writesVariable, 'x-secret': { from: 'value' } }, value: anyValue, onlyIfNotSet: flag },
+          properties: {
+            variable: { ...writesVariable, 'x-secret': { from: 'value' }, description: 'the variable set' },
+            value: { ...anyValue, description: 'a variable (var) or literal text (abc); [name] placeholders are filled' },
+            onlyIfNotSet: { ...flag, title: 'Only if not set', description: 'leave the variable as it is when it already holds a value' },
+          },
         },
       },
       next: nodeRef,

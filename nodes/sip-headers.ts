@@ -89,6 +89,7 @@ export const sipHeadersNode: NodeType<Values> = {
       next: nodeRef,
       ifRefused: {
         ...nodeRef,
+        'x-optional': true,
         description:
           'taken when a value holds a control character (CR, LF, …) or is too long, or the message has too many edits; none of the node’s edits is kept (unset: the run ends with 500)',
       },

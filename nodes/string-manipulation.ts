@@ -95,7 +95,11 @@ export const stringManipulationNode: NodeType<Values> = {
       storeInto: { ...writesVariable, 'x-secret': { from: 'value' }, description: 'variable receiving the result' },
       maxLength: { type: 'integer', minimum: 1, maximum: 65536, default: DEFAULT_MAX_LENGTH, description: 'longest input and result (characters)' },
       next: nodeRef,
-      ifTooLong: { ...nodeRef, description: 'taken when the input or a result exceeds maxLength (default: next); storeInto is set to null' },
+      ifTooLong: {
+        ...nodeRef,
+        'x-optional': true,
+        description: 'taken when the input or a result exceeds maxLength (default: next); storeInto is set to null',
+      },
     },
   },
   check(v) {

@@ -159,7 +159,11 @@ export const timeConditionNode: NodeType<Values> = {
         },
       },
       fallback: { ...nodeRef, 'x-exit-label': 'otherwise', description: 'taken when no rule matches' },
-      ifFailure: { ...nodeRef, description: 'taken when the holidays table cannot be read (else the run ends with 503/500 as a database query does)' },
+      ifFailure: {
+        ...nodeRef,
+        'x-optional': true,
+        description: 'taken when the holidays table cannot be read (else the run ends with 503/500 as a database query does)',
+      },
       storeErrorInto: { ...writesVariable, description: 'variable receiving the reason when ifFailure is taken' },
     },
   },

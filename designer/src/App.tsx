@@ -5,13 +5,16 @@
  */
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
-import { NODE_CATEGORIES } from '../../engine/node-type';
-import { storeToken, type NodeTypeInfo } from './api';
-import { FlowCanvas, categoryColor, type CanvasHandle } from './FlowCanvas';
+import { storeToken } from './api';
+import { FlowCanvas, type CanvasHandle } from './FlowCanvas';
 import { CallRun } from './CallRun';
 import { Calls } from './Calls';
 import { Inspector } from './Inspector';
-import { CATEGORY_ICON } from './NodeView';
+import { Palette } from './Palette';
+import { PanelToggle } from './PanelToggle';
+import { ShortcutHelp } from './ShortcutHelp';
+import { usePanels } from './hooks/usePanels';
+import { LogicMenu } from './LogicMenu';
 import type { Pickers } from './formSchema';
 import { findNode, knownVariables, nodeKey } from './model';
 import { Simulate } from './Simulate';
@@ -67,7 +70,11 @@ export function App() {
   // The Calls view stays mounted once shown: its search, list and open call survive a trip to the editor.
   const [callsShown, setCallsShown] = useState(false);
   if (view === 'calls' && !callsShown) setCallsShown(true);
-  useShortcuts({ save: flow.save, undo: edit.undo, redo: edit.redo, duplicate: edit.duplicate });
+  const [panels, togglePanel] = usePanels();
+  const [helpShown, setHelpShown] = useState(false);
+  const toggleHelp = useCallback(() => setHelpShown((v) => !v), []);
+  const closeHelp = useCallback(() => setHelpShown(false), []);
+  useShortcuts({ save: flow.save, undo: edit.undo, redo: edit.redo, duplicate: edit.duplicate, help: toggleHelp });
   useClipboard(get, dispatch, canvas);
 
   const doc = docOf(state);
@@ -89,6 +96,7 @@ export function App() {
       variables: knownVariables(doc, types).sort(),
       tables: tables.map((t) => t.name),
       columns: tables.flatMap((t) => t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)),
+      tableColumns: Object.fromEntries(tables.map((t) => [t.name, t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)])),
       logics: doc ? Object.entries(doc).flatMap(([id, l]) => [id, ...(l?.name ? [l.name] : [])]) : [],
     }),
     [types, tables, doc],
@@ -96,12 +104,6 @@ export function App() {
 
   const logicNames = useMemo(() => (doc ? Object.fromEntries(Object.entries(doc).map(([id, l]) => [id, l?.name])) : {}), [doc]);
   const selectedEntry = selected.length === 1 && logic ? findNode(logic, selected[0]) : undefined;
-
-  const palette = useMemo(() => {
-    const groups = new Map<string, NodeTypeInfo[]>();
-    for (const t of types.values()) (groups.get(t.category) ?? groups.set(t.category, []).get(t.category)!).push(t);
-    return NODE_CATEGORIES.filter((c) => groups.has(c)).map((c) => [c, groups.get(c)!] as const);
-  }, [types]);
 
   const shownFlows = flows.filter(
     (f) => !search || f.name.toLowerCase().includes(search.toLowerCase()) || f.logics.some((l) => l.name.toLowerCase().includes(search.toLowerCase())),
@@ -113,7 +115,8 @@ export function App() {
   const focusNode = (id: string) => canvas.current?.focusNode(id);
 
   return (
-    <div className={`app view-${view}`}>
+    <div className={`app view-${view}${panels.left ? ' left-collapsed' : ''}${panels.right ? ' right-collapsed' : ''}`}>
+      {helpShown && <ShortcutHelp onClose={closeHelp} />}
       <header className="topbar">
         <div className="brand">
           sipflow <span>designer</span>
@@ -142,28 +145,14 @@ export function App() {
             <span className="hint"> · recorded SIP messages and logic runs</span>
           </div>
         ) : open ? (
-          <div className="doc-title" data-testid="doc-title">
+          <div className={`doc-title${dirty ? ' dirty' : ''}`} data-testid="doc-title" title={dirty ? 'edited: not saved yet' : undefined}>
             <strong>{open.name}</strong>
             <span className="hint">
               {' '}
               {typeof open.source === 'number' ? `release v${open.source}` : open.source}
               {dirty ? ' · edited' : ''}
             </span>
-            {doc && Object.keys(doc).length > 1 && (
-              <select value={logicId ?? ''} onChange={(e) => edit.chooseLogic(e.target.value)} data-testid="logic-select">
-                {Object.entries(doc).map(([id, l]) => (
-                  <option key={id} value={id}>
-                    logic {id} “{l?.name}”
-                  </option>
-                ))}
-              </select>
-            )}
-            {doc && Object.keys(doc).length === 1 && logicId && (
-              <span className="hint">
-                {' '}
-                · logic {logicId} “{doc[logicId]?.name}”
-              </span>
-            )}
+            {doc && <LogicMenu doc={doc} logicId={logicId} dispatch={dispatch} chooseLogic={edit.chooseLogic} />}
           </div>
         ) : (
           <div className="doc-title hint">no flow open</div>
@@ -235,9 +224,13 @@ export function App() {
             Token
           </button>
         </div>
+        <button onClick={toggleHelp} data-testid="shortcut-help-button" title="Keyboard shortcuts (?)" aria-label="keyboard shortcuts">
+          ?
+        </button>
       </header>
 
       <aside className="left">
+        <PanelToggle side="left" collapsed={panels.left} onToggle={togglePanel} />
         <section className="panel flows-panel">
           <div className="panel-title">Flows</div>
           <input
@@ -313,35 +306,7 @@ export function App() {
             </button>
           </div>
         </section>
-        <section className="panel palette" data-testid="palette">
-          <div className="panel-title">
-            Node types <span className="hint">click or drag onto the canvas</span>
-          </div>
-          {palette.map(([cat, ts]) => (
-            <div key={cat} className="palette-group">
-              <div className="palette-cat">{cat}</div>
-              {ts.map((t) => (
-                <div
-                  key={t.type}
-                  className="palette-item"
-                  draggable={!!open}
-                  title={`${t.type}\n${t.description}`}
-                  data-testid={`palette-${t.type}`}
-                  onDragStart={(e) => {
-                    e.dataTransfer.setData('application/x-sipflow-node-type', t.type);
-                    e.dataTransfer.effectAllowed = 'copy';
-                  }}
-                  onClick={() => edit.addNode(t.type)}
-                >
-                  <span className="sip-icon" style={{ background: categoryColor(t.category) }}>
-                    {CATEGORY_ICON[t.category]}
-                  </span>
-                  {t.title}
-                </div>
-              ))}
-            </div>
-          ))}
-        </section>
+        <Palette types={types} canAdd={!!open} onAdd={edit.addNode} />
       </aside>
 
       <main className="center">
@@ -414,6 +379,7 @@ export function App() {
       </main>
 
       <aside className="right">
+        <PanelToggle side="right" collapsed={panels.right} onToggle={togglePanel} />
         <div className="tabs">
           <button className={rightTab === 'inspector' ? 'on' : ''} onClick={() => dispatch({ type: 'rightTab', tab: 'inspector' })} data-testid="tab-inspector">
             Properties

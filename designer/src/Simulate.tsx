@@ -11,7 +11,7 @@ import { useMemo, useState } from 'react';
 import { ApiFailure, getFlowTests, putFlowTests, type Api, type SimulateResult, type TestCaseDoc } from './api';
 import type { SlidDoc } from './model';
 import { SAMPLES, answerChallenge } from './samples';
-import { describeOutcome, pathHighlight, splitPasses, type Highlight, type TracedRequest } from './trace';
+import { DEFAULT_ROUTE_ANSWER, describeOutcome, pathHighlight, splitPasses, unconnectedEnd, type Highlight, type TracedRequest } from './trace';
 import { TraceView } from './TraceView';
 
 export type { Highlight };
@@ -231,6 +231,13 @@ export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode, 
       {final?.outcome && (
         <div className={`outcome outcome-${final.outcome.kind}`} data-testid="sim-outcome">
           final outcome: <strong>{describeOutcome(final.outcome)}</strong>
+          {unconnectedEnd(final.trace, final.outcome) ? (
+            <div className="unconnected-end" data-testid="sim-unconnected">
+              {unconnectedEnd(final.trace, final.outcome)}
+            </div>
+          ) : final.outcome.kind === 'exit' ? (
+            <div className="hint">the logic reached an exit node: {DEFAULT_ROUTE_ANSWER}</div>
+          ) : null}
           {requests.length > 1 && (
             <span className="hint">
               {' '}

@@ -6,7 +6,7 @@
  */
 import { useMemo, useState } from 'react';
 import { REDACTED } from './api';
-import { cdAfterSteps, describeOutcome, pathHighlight, splitPasses, type Highlight, type TracedRequest } from './trace';
+import { cdAfterSteps, describeOutcome, pathHighlight, splitPasses, unconnectedEnd, type Highlight, type TracedRequest } from './trace';
 
 /** A CD value: JSON, except a secret the server withheld, shown as such. */
 export function CdValueView({ value, testId, why }: { value: unknown; testId: string; why: string }) {
@@ -78,6 +78,11 @@ export function TraceView({ requests, logicId, testPrefix, redactedWhy, onHighli
                 )}
                 {p.outcome ? <span className={`pill outcome-${p.outcome.kind}`}>{describeOutcome(p.outcome)}</span> : <span className="pill">restart</span>}
               </div>
+              {unconnectedEnd(p.steps, p.outcome) && (
+                <div className="unconnected-end" data-testid={`${testPrefix}-pass-unconnected`}>
+                  {unconnectedEnd(p.steps, p.outcome)}
+                </div>
+              )}
               <ol className="steps">
                 {p.steps.map((s) => {
                   const idx = requests[p.request].trace.indexOf(s);

@@ -3,6 +3,7 @@
  * the ones made when an API call returns, so an answer updates the state as it is then (never a
  * copy taken before the `await`). Document edits are computed here from the present document.
  */
+import { addLogic, deleteLogic, renameLogic } from './logics';
 import type { DirectoryTable, FlowDetail, FlowSummary, HistoryRun, NodeTypeInfo, Problem } from './api';
 import {
   addNodes,
@@ -126,6 +127,9 @@ export type Action =
    * node instead, connected from its first unconnected exit.
    */
   | { type: 'addNode'; nodeType: string; at: { x: number; y: number }; chain?: boolean }
+  | { type: 'addLogic'; name: string }
+  | { type: 'renameLogic'; logicId: string; name: string }
+  | { type: 'deleteLogic'; logicId: string }
   | { type: 'duplicate' }
   | { type: 'delete'; nodes: string[]; edges: Array<{ source: string; pointer: string }> }
   | { type: 'setExit'; source: string; pointer: string; target: string | null }
@@ -312,6 +316,13 @@ function showRunLogic(s: DesignerState, run: HistoryRun): DesignerState | string
   return s.logicId === run.logicId ? s : { ...s, logicId: run.logicId, selected: [] };
 }
 
+/** After an undo or redo, the logic shown must still exist (one added or deleted by the step). */
+function keepLogic(s: DesignerState): DesignerState {
+  const doc = docOf(s);
+  if (!doc || (s.logicId !== null && doc[s.logicId])) return s;
+  return { ...s, logicId: Object.keys(doc)[0] ?? null, selected: [], highlight: null };
+}
+
 export function reducer(s: DesignerState, a: Action): DesignerState {
   switch (a.type) {
     case 'token':
@@ -378,12 +389,28 @@ export function reducer(s: DesignerState, a: Action): DesignerState {
     case 'undo': {
       const h = s.hist;
       if (!h || !h.past.length) return s;
-      return { ...s, hist: { past: h.past.slice(0, -1), present: h.past[h.past.length - 1], future: [h.present, ...h.future] } };
+      return keepLogic({ ...s, hist: { past: h.past.slice(0, -1), present: h.past[h.past.length - 1], future: [h.present, ...h.future] } });
     }
     case 'redo': {
       const h = s.hist;
       if (!h || !h.future.length) return s;
-      return { ...s, hist: { past: [...h.past, h.present], present: h.future[0], future: h.future.slice(1) } };
+      return keepLogic({ ...s, hist: { past: [...h.past, h.present], present: h.future[0], future: h.future.slice(1) } });
+    }
+    case 'addLogic': {
+      const doc = docOf(s);
+      if (!doc) return s;
+      const added = addLogic(doc, a.name);
+      return commit(s, () => added.doc, { logicId: added.id, selected: [], highlight: null });
+    }
+    case 'renameLogic':
+      return commit(s, (d) => renameLogic(d, a.logicId, a.name, s.types));
+    case 'deleteLogic': {
+      const doc = docOf(s);
+      if (!doc) return s;
+      const out = deleteLogic(doc, a.logicId, s.types);
+      if (typeof out === 'string') return { ...s, status: { kind: 'error', text: out } };
+      const logicId = s.logicId === a.logicId ? (Object.keys(out)[0] ?? null) : s.logicId;
+      return commit(s, () => out, { logicId, selected: [], highlight: null });
     }
     case 'addNode':
       return addNode(s, a.nodeType, a.at, a.chain);

@@ -41,6 +41,20 @@ export const describeOutcome = (o: RunOutcome): string => {
   return `${o.kind}${o.status !== null && o.status !== undefined ? ` ${o.status}` : ''}${reason}`;
 };
 
+/** The front end's answer to a top-level logic that ends with no outcome of its own (sip/response-for.ts). */
+export const DEFAULT_ROUTE_ANSWER = 'the front end answers its default route: 404 Not Found, unless sip.defaultRoute says otherwise';
+
+/**
+ * When a run ended at an exit left unconnected (its last step took an exit pointer and the outcome
+ * is `exit`), the sentence saying so and what the front end then answers; undefined otherwise.
+ */
+export function unconnectedEnd(trace: readonly TraceStep[], outcome: RunOutcome | undefined): string | undefined {
+  const last = trace[trace.length - 1];
+  if (!last || outcome?.kind !== 'exit') return undefined;
+  if (last.exit === 'exit' || last.exit === 'restart' || last.exit.startsWith('call ')) return undefined;
+  return `ended at the unconnected exit ${last.exit} of node ${last.nodeId} "${last.nodeName}" → ${DEFAULT_ROUTE_ANSWER}`;
+}
+
 /** Each request's trace cut after every `restart` step: one pass per entry of the logic. */
 export function splitPasses(requests: TracedRequest[]): Pass[] {
   const passes: Pass[] = [];

@@ -29,7 +29,7 @@ const HASHING = {
         name: 'hash caller',
         type: 'example.hashValue',
         description: '',
-        values: { value: 'fromUsername', storeInto: 'callerHash', next: 2 },
+        values: { value: 'fromUsername', storeInto: 'callerHash', next: 2, ifTooLong: 2 },
         archived: false,
         x: 0,
         y: 0,

@@ -53,7 +53,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('the example plug-in (examples/node-plugin)', () => {
   const registry = nodeRegistry([EXAMPLE]);
-  const hashNode = (values: Record<string, unknown>): NodeSpec => [1, 'example.hashValue', { storeInto: 'digest', next: 2, ...values }];
+  const hashNode = (values: Record<string, unknown>): NodeSpec => [1, 'example.hashValue', { storeInto: 'digest', next: 2, ifTooLong: 2, ...values }];
   const exitNode: NodeSpec = [2, 'exit.return', {}];
 
   test('adds example.hashValue to the built-in node types', () => {

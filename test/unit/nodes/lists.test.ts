@@ -45,7 +45,11 @@ describe('action.createList', () => {
   test('no rows: an empty list; wrong row widths and twice-listed columns are located validation errors', async () => {
     const r = await runNodes([start(1), [1, 'action.createList', { list: 'l', columns: ['a'], next: 2 }], reply(2, 200)]);
     expect(r.cd.vars.l).toEqual([]);
-    const bad = loadSlid(docOf([start(1), [1, 'action.createList', { list: 'l', columns: ['a', 'b', 'a'], rows: [['x']] }]]), 't.slid', registry);
+    const bad = loadSlid(
+      docOf([start(1), [1, 'action.createList', { list: 'l', columns: ['a', 'b', 'a'], rows: [['x']], next: 2 }], reply(2, 200)]),
+      't.slid',
+      registry,
+    );
     expect(problemsOf(bad)).toEqual([
       't.slid › logic 1 "test" › node 1 "n1" › values/columns/2: column a is listed twice',
       't.slid › logic 1 "test" › node 1 "n1" › values/rows/0: has 1 cell(s) for 3 column(s)',
