@@ -309,9 +309,7 @@ export async function flowRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         tags: TAG,
-        summary:
-          'Delete a flow with its releases. An active flow: 409 unless force=true (then it is taken out of service). ' +
-          'The primary flow is refused',
+        summary: 'Delete a flow with its releases. An active flow: 409 unless force=true (then it is taken out of service). ' + 'The primary flow is refused',
         params: flowNameParam,
         querystring: forceQuery,
         response: {
