@@ -129,6 +129,10 @@ test('the designer is served at /designer (no token) and its API endpoints answe
   const schema = JSON.parse((await api('GET', '/api/v1/directory/schema')).text) as { tables: Array<{ name: string; columns: Array<{ name: string }> }> };
   const customers = schema.tables.find((t) => t.name === 'registration.customers');
   expect(customers?.columns.map((c) => c.name)).toEqual(expect.arrayContaining(['username', 'password']));
+  // foreign keys say what a column references (the designer proposes a query's join from them)
+  const numbers = schema.tables.find((t) => t.name === 'registration.customer_numbers') as { columns: Array<{ name: string; references?: string }> };
+  expect(numbers.columns.find((c) => c.name === 'customer_id')?.references).toBe('registration.customers.id');
+  expect(numbers.columns.find((c) => c.name === 'number')?.references).toBeUndefined();
   expect(schema.tables.some((t) => t.name.startsWith('sipflow.'))).toBe(false);
   const openapi = JSON.parse((await api('GET', '/api/openapi.json')).text) as { paths: Record<string, unknown> };
   expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/api/v1/node-types', '/api/v1/directory/schema']));
