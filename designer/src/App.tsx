@@ -16,6 +16,7 @@ import { ShortcutHelp } from './ShortcutHelp';
 import { usePanels } from './hooks/usePanels';
 import { LogicMenu } from './LogicMenu';
 import type { Pickers } from './formSchema';
+import { foreignKeysOf } from './formAssist';
 import { findNode, knownVariables, nodeKey } from './model';
 import { Simulate } from './Simulate';
 import { TestCases, download, importTestsFile } from './TestCases';
@@ -98,6 +99,7 @@ export function App() {
       columns: tables.flatMap((t) => t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)),
       tableColumns: Object.fromEntries(tables.map((t) => [t.name, t.columns.map((c) => `${t.name.split('.').pop()}.${c.name}`)])),
       logics: doc ? Object.entries(doc).flatMap(([id, l]) => [id, ...(l?.name ? [l.name] : [])]) : [],
+      foreignKeys: foreignKeysOf(tables),
     }),
     [types, tables, doc],
   );

@@ -5,6 +5,7 @@ import type { IChangeEvent } from '@rjsf/core';
 import validator from '@rjsf/validator-ajv8';
 import type { NodeTypeInfo, Problem } from './api';
 import { formSchema, formUiSchema, isFormField, mergeChanged, nodePickers, pointerOfId, type Pickers } from './formSchema';
+import { assistValues } from './formAssist';
 import { exitsOf, exitLabel, nodeKey, type Json, type SlidNode } from './model';
 import { FieldTemplate, TitleFieldTemplate, VarWidget, type FormContext } from './VarWidget';
 
@@ -66,8 +67,10 @@ function InspectorImpl({ node, type, pickers, problems, onChange }: Props) {
   const set = (key: string, v: unknown) => onChange((n) => (n[key] === v ? n : { ...n, [key]: v }));
   const onForm = (e: IChangeEvent) =>
     onChange((n) => {
-      const merged = mergeChanged(n.values ?? {}, e.formData ?? {});
-      return merged === n.values ? n : { ...n, values: merged };
+      const before = n.values ?? {};
+      const merged = mergeChanged(before, e.formData ?? {});
+      if (merged === n.values) return n;
+      return { ...n, values: type ? assistValues(type.valuesSchema, before, merged, pickers.foreignKeys ?? []) : merged };
     });
   return (
     <div className="inspector" data-testid="inspector">

@@ -48,7 +48,8 @@ export interface Problem extends EngineProblem {
 
 export interface DirectoryTable {
   name: string;
-  columns: Array<{ name: string; type: string }>;
+  /** `references`: the `schema.table.column` a foreign key of this column points to. */
+  columns: Array<{ name: string; type: string; references?: string }>;
 }
 
 export interface SimulateResult {

@@ -18,6 +18,7 @@
  */
 import type { NodeTypeInfo } from './api';
 import type { Json } from './model';
+import { SIP_REASONS } from '../../sip/reasons';
 
 export interface EssenceContext {
   /** Logic id → name, for the `logic` filter. */
@@ -54,39 +55,6 @@ const UNARY = new Set(['exists', 'doesNotExist']);
 
 /** Readable name of a condition operator (`doesNotContain` → `does not contain`). */
 export const operatorWords = (op: unknown): string => OP_WORDS[String(op)] ?? String(op ?? '');
-
-const REASONS: Record<number, string> = {
-  180: 'Ringing',
-  183: 'Session Progress',
-  200: 'OK',
-  202: 'Accepted',
-  300: 'Multiple Choices',
-  301: 'Moved Permanently',
-  302: 'Moved Temporarily',
-  305: 'Use Proxy',
-  380: 'Alternative Service',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  407: 'Proxy Authentication Required',
-  408: 'Request Timeout',
-  410: 'Gone',
-  480: 'Temporarily Unavailable',
-  484: 'Address Incomplete',
-  486: 'Busy Here',
-  487: 'Request Terminated',
-  488: 'Not Acceptable Here',
-  500: 'Server Internal Error',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Server Time-out',
-  600: 'Busy Everywhere',
-  603: 'Decline',
-  604: 'Does Not Exist Anywhere',
-};
 
 // ---------------------------------------------------------------- parsing
 
@@ -192,7 +160,7 @@ function applyFilter(v: Json, f: string, ctx: EssenceContext, item: Json): Json 
     case 'last':
       return Array.isArray(v) ? v.map((x) => String(x).split('.').pop()) : isEmpty(v) ? v : String(v).split('.').pop();
     case 'reason':
-      return REASONS[Number(v)] ?? '';
+      return SIP_REASONS[Number(v)] ?? '';
     case 'logic': {
       if (isEmpty(v)) return v;
       const name = ctx.logics?.[String(v)];

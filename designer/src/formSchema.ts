@@ -7,6 +7,7 @@
  * only those of the node's own `tables`) and logics (`x-logic`). Value fields (`x-var`) get the
  * var/abc widget (./VarWidget.tsx) through the form's uiSchema (`formUiSchema`).
  */
+import type { ForeignKey } from './formAssist';
 import type { Json } from './model';
 
 export interface Pickers {
@@ -16,6 +17,8 @@ export interface Pickers {
   logics: string[];
   /** Directory table (full name, `registration.customers`) → its columns as `customers.name`. */
   tableColumns?: Record<string, string[]>;
+  /** The directory's foreign keys (a query's join is proposed from them: ./formAssist.ts). */
+  foreignKeys?: ForeignKey[];
 }
 
 /** `storeIntoRecordsList` → "Store into records list", `ifnoRecordFound` → "Ifno record found", `joinType` → "Join type". */

@@ -32,6 +32,7 @@ import { createLocationAdmin, type LocationAdmin } from './location-admin';
 import { callRoutes } from './routes/calls';
 import { cdrRoutes } from './routes/cdrs';
 import { designerPlugin } from './routes/designer';
+import { introspectForeignKeys } from '../../services/directory/schema';
 import { directoryRoutes } from './routes/directory';
 import { engineRoutes } from './routes/engine';
 import { flowTestRoutes } from './routes/flow-tests';
@@ -237,6 +238,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
-  await app.register(designerPlugin, { directory: o.runtime.directory, registry: o.flows.registry });
+  await app.register(designerPlugin, {
+    directory: o.runtime.directory,
+    foreignKeys: () => introspectForeignKeys(o.runtime.knex),
+    registry: o.flows.registry,
+  });
   return app;
 }

@@ -25,6 +25,42 @@ export async function introspectSchema(knex: Knex): Promise<DirectorySchema> {
   return schema;
 }
 
+/** A single-column foreign key: `schema.table.column` → `schema.table.column`. */
+export interface ForeignKey {
+  from: string;
+  to: string;
+}
+
+/**
+ * The directory's single-column foreign keys (the designer proposes a query's join from them when
+ * two related tables are listed). Composite keys are left out: a join proposal is one column pair.
+ */
+export async function introspectForeignKeys(knex: Knex): Promise<ForeignKey[]> {
+  let rows: Array<{ name: string; schema: string; tbl: string; col: string; ref_schema: string; ref_table: string; ref_col: string }>;
+  try {
+    const res = (await knex.raw(`
+      SELECT tc.constraint_schema || '.' || tc.constraint_name AS name,
+             kcu.table_schema AS schema, kcu.table_name AS tbl, kcu.column_name AS col,
+             ccu.table_schema AS ref_schema, ccu.table_name AS ref_table, ccu.column_name AS ref_col
+        FROM information_schema.table_constraints tc
+        JOIN information_schema.key_column_usage kcu
+          ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name
+        JOIN information_schema.constraint_column_usage ccu
+          ON ccu.constraint_schema = tc.constraint_schema AND ccu.constraint_name = tc.constraint_name
+       WHERE tc.constraint_type = 'FOREIGN KEY'
+         AND tc.table_schema NOT IN ('pg_catalog', 'information_schema')`)) as { rows: typeof rows };
+    rows = res.rows;
+  } catch (err) {
+    throw toDirectoryError(err, 'directory foreign keys introspection');
+  }
+  const byName = new Map<string, typeof rows>();
+  for (const r of rows) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
+  return [...byName.values()]
+    .filter((rs) => rs.length === 1)
+    .map(([r]) => ({ from: `${r.schema}.${r.tbl}.${r.col}`, to: `${r.ref_schema}.${r.ref_table}.${r.ref_col}` }))
+    .sort((a, b) => a.from.localeCompare(b.from));
+}
+
 export interface SchemaCache {
   /** The cached schema, introspected on first use. */
   get(): Promise<DirectorySchema>;

@@ -18,11 +18,14 @@ import fastifyStatic from '@fastify/static';
 import { NODE_CATEGORIES } from '../../../engine/node-type';
 import type { NodeRegistry } from '../../../engine/registry';
 import { builtinRegistry } from '../../../nodes';
+import type { ForeignKey } from '../../../services/directory/schema';
 import type { DirectorySchema } from '../../../services/directory/types';
 
 export interface DesignerPluginOptions {
   /** Source of the directory schema (the runtime's directory port). */
   directory: { schema(): Promise<DirectorySchema> };
+  /** The directory's foreign keys (services/directory/schema.ts): a column that references another says so. */
+  foreignKeys?: () => Promise<ForeignKey[]>;
   /** Node types offered (default: the built-in registry). */
   registry?: NodeRegistry;
   /** Built web app (default: `designer/dist` of the repository). */
@@ -112,7 +115,15 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
                     name: { type: 'string', description: '`schema.table` as flows name it' },
                     columns: {
                       type: 'array',
-                      items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] },
+                      items: {
+                        type: 'object',
+                        properties: {
+                          name: { type: 'string' },
+                          type: { type: 'string' },
+                          references: { type: 'string', description: 'foreign key: the `schema.table.column` this column references' },
+                        },
+                        required: ['name', 'type'],
+                      },
                     },
                   },
                   required: ['name', 'columns'],
@@ -127,11 +138,18 @@ const designerPluginImpl: FastifyPluginAsync<DesignerPluginOptions> = async (app
       },
     },
     async () => {
-      const schema = await o.directory.schema();
+      const [schema, keys] = await Promise.all([o.directory.schema(), o.foreignKeys?.() ?? []]);
+      const references = new Map(keys.map((k) => [k.from, k.to]));
       const tables = Object.entries(schema)
         .filter(([name]) => !hidden.has(name.split('.')[0]))
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, cols]) => ({ name, columns: Object.entries(cols).map(([c, type]) => ({ name: c, type })) }));
+        .map(([name, cols]) => ({
+          name,
+          columns: Object.entries(cols).map(([c, type]) => {
+            const to = references.get(`${name}.${c}`);
+            return to === undefined ? { name: c, type } : { name: c, type, references: to };
+          }),
+        }));
       return { tables };
     },
   );

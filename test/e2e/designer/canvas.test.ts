@@ -5,6 +5,7 @@
  * copy and paste between flows through the system clipboard. Screenshots: test-artifacts/designer/canvas-*.
  */
 import type { Locator } from 'playwright-core';
+import { want } from './browser';
 import { startDesigner, type Designer } from './harness';
 
 jest.setTimeout(300_000);
@@ -326,10 +327,10 @@ test('copy in one flow, paste in another through the system clipboard; foreign o
 });
 
 test("building the note's incoming-call logic from an empty canvas", async () => {
-  // The graph of logic 31 (docs/flows.md): start → exact number → (not found) longest prefix → lookup
-  // → 480 / 404, each query joining customer_numbers and customers to store the PBX's aor. Left out
-  // of the shipped logic: the customer_name and matched_number fields and the is_range conditions
-  // (each a few more typed fields); the outcome for the note's numbers is the same.
+  // The note's logic (§4.2.2, logic 31 of docs/flows.md): start → exact number (number is called,
+  // is_range is False) → (not found) longest prefix (is_range is True) → lookup → 480 / 404, each query
+  // joining customer_numbers and customers to store the PBX's aor, the one field the note's query
+  // extracts (the shipped logic also stores customer_name and matched_number).
   // every user action is counted: clicks, typed fields (a fill, a choice in a list), key chords, drags
   const count = { clicks: 0, typed: 0, keys: 0, drags: 0 };
   const p = page();
@@ -372,13 +373,18 @@ test("building the note's incoming-call logic from an empty canvas", async () =>
   await click(p.locator('#root_fields__add'));
   await type('#root_fields_0_field', 'customers.aor');
   await type('#root_fields_0_storeInto', 'aor');
-  await click(p.locator('#root_joins__add'));
-  await type('#root_joins_0_leftField', 'customer_numbers.customer_id');
-  await type('#root_joins_0_rightField', 'customers.id');
+  // the two tables are related (a foreign key): the join customer_numbers.customer_id = customers.id
+  // is proposed as the second table is listed, and a new condition's operator is `is`
+  await want(p.locator('#root_joins_0_leftField')).toHaveValue('customer_numbers.customer_id');
+  await want(p.locator('#root_joins_0_rightField')).toHaveValue('customers.id');
   await click(p.locator('#root_conditions__add'));
   await type('#root_conditions_0_field', 'customer_numbers.number');
-  await choose('#root_conditions_0_operator', 'is');
+  // (the form's select holds option indexes: read the chosen option's text)
+  expect(await p.locator('#root_conditions_0_operator').evaluate((e) => (e as HTMLSelectElement).selectedOptions[0]?.textContent)).toBe('is');
   await type('#root_conditions_0_value', 'called');
+  await click(p.locator('#root_conditions__add'));
+  await type('#root_conditions_1_field', 'customer_numbers.is_range');
+  await type('#root_conditions_1_value', 'False');
 
   // found → lookup (aor), not found there → 480
   await click(p.getByTestId('palette-output.nit.registrar.lookupLocationService'));
@@ -392,6 +398,7 @@ test("building the note's incoming-call logic from an empty canvas", async () =>
   await chord('Control+v');
   await p.getByTestId('status').filter({ hasText: 'pasted 1 node(s)' }).waitFor();
   await choose('#root_conditions_0_operator', 'isLongestPrefixMatchOf');
+  await type('#root_conditions_1_value', 'True');
   await drag(exit('1', 'ifnoRecordFound'), d.node('4'));
   await drag(exit('4', 'ifRecordFound'), d.node('2'));
   // still selected, its free exit is "not found": the 404 hangs there
@@ -422,7 +429,21 @@ test("building the note's incoming-call logic from an empty canvas", async () =>
   // (a new reply's code is edited as text: "480", which the schema and the engine take as 480)
   expect(Number(byId.get(3)!.values.code)).toBe(480);
   expect(byId.get(4)!.values).toMatchObject({ ifRecordFound: 2, ifnoRecordFound: 5 });
-  expect((byId.get(4)!.values.conditions as Array<{ operator: string }>)[0].operator).toBe('isLongestPrefixMatchOf');
+  expect(byId.get(1)!.values).toMatchObject({
+    tables: ['registration.customer_numbers', 'registration.customers'],
+    joins: [{ leftField: 'customer_numbers.customer_id', operator: 'is', rightField: 'customers.id' }],
+    conditions: [
+      { field: 'customer_numbers.number', operator: 'is', value: 'called' },
+      { field: 'customer_numbers.is_range', operator: 'is', value: 'False' },
+    ],
+  });
+  expect(byId.get(4)!.values).toMatchObject({
+    joins: [{ leftField: 'customer_numbers.customer_id', operator: 'is', rightField: 'customers.id' }],
+    conditions: [
+      { field: 'customer_numbers.number', operator: 'isLongestPrefixMatchOf', value: 'called' },
+      { field: 'customer_numbers.is_range', operator: 'is', value: 'True' },
+    ],
+  });
   expect(Number(byId.get(5)!.values.code)).toBe(404);
 
   // valid, and it answers as the note's logic: 000112233 is known but nobody is registered → 480

@@ -6,109 +6,32 @@
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or SIPFLOW_CHROMIUM; builds the
  * designer when designer/dist is missing.
  */
-import { execSync } from 'child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
-import os from 'os';
 import path from 'path';
-import type { FastifyInstance } from 'fastify';
-import type { BrowserContext, Page } from 'playwright-core';
-import { parseConfig } from '../../../server/config';
-import { createFlowsStore, type FlowsStore } from '../../../server/flows';
-import { buildApi } from '../../../server/http';
-import { designerPlugin } from '../../../server/http/routes/designer';
-import { createLogger } from '../../../server/logger';
-import { createMetrics } from '../../../server/metrics';
-import { openRuntime, runtimeOptionsFromConfig, type Runtime } from '../../../server/runtime';
-import { CHROMIUM, launchBrowser, want } from './browser';
-
-const ROOT = path.join(__dirname, '../../..');
-const ARTIFACTS = path.join(ROOT, 'test-artifacts/designer');
-const TOKEN = 'designer-test-token-0123456789';
+import type { Page } from 'playwright-core';
+import { want } from './browser';
+import { ROOT, TOKEN, startDesigner, type Designer } from './harness';
 
 jest.setTimeout(240_000);
 
-let runtime: Runtime;
-let flows: FlowsStore;
-let app: FastifyInstance;
-let base: string;
-let context: BrowserContext;
+let d: Designer;
 let page: Page;
-let profileDir: string;
-let dataDir: string;
-const consoleErrors: string[] = [];
+let base: string;
+let consoleErrors: string[];
 
-async function api(method: string, url: string, body?: string): Promise<{ status: number; text: string }> {
-  const r = await fetch(base + url, { method, body, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) } });
-  return { status: r.status, text: await r.text() };
-}
-
-const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
-const node = (id: string) => page.locator(`.react-flow__node[data-id="${id}"]`);
-
-async function openFlow(name: string) {
-  await page.getByTestId(`flow-${name}`).click();
-  await page.getByTestId('doc-title').filter({ hasText: name }).waitFor();
-}
-
+const api = (method: string, url: string, body?: string) => d.api(method, url, body);
+const shot = (name: string) => d.shots(name);
+const node = (id: string) => d.node(id);
+const openFlow = (name: string) => d.openFlow(name);
 /** Waits until the debounced server validation has settled on a status text. */
-async function validationStatus(expected: RegExp) {
-  await page.waitForFunction(
-    `new RegExp(${JSON.stringify(expected.source)}).test(document.querySelector('[data-testid="validation-status"]')?.textContent ?? '')`,
-    undefined,
-    { timeout: 15_000 },
-  );
-}
+const validationStatus = (expected: RegExp) => d.validationStatus(expected);
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (scripts/install-system-deps.sh) or set SIPFLOW_CHROMIUM`);
-  if (!existsSync(path.join(ROOT, 'designer/dist/index.html'))) execSync('npm run build:designer', { cwd: ROOT, stdio: 'inherit' });
-  mkdirSync(ARTIFACTS, { recursive: true });
-
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-designer-'));
-  const config = parseConfig(
-    JSON.stringify({
-      dataDir,
-      directory: { url: 'memory://' },
-      location: { url: 'memory' },
-      auth: { nonceSecret: 'designer-test-secret-0123456789' },
-      http: { token: TOKEN },
-    }),
-    'test',
-  );
-  runtime = await openRuntime({ ...runtimeOptionsFromConfig(config), purgeIntervalSec: undefined });
-  flows = await createFlowsStore({ knex: runtime.knex, primary: 'pbx' });
-  await flows.bootstrap(path.join(ROOT, 'flows'));
-  app = await buildApi({
-    config,
-    runtime,
-    flows,
-    metrics: createMetrics({ defaultMetrics: false }),
-    logger: createLogger({ level: 'warn' }),
-    publicPrefixes: ['/designer'],
-  });
-  // Until buildApi() registers the designer plugin itself.
-  if (!app.hasRoute({ method: 'GET', url: '/api/v1/node-types' })) await app.register(designerPlugin, { directory: runtime.directory });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-
-  ({ context, page, profileDir } = await launchBrowser());
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`${String(e)}\n${e.stack ?? ''}`.slice(0, 3000)));
-  page.on('response', (r) => {
-    if (r.status() >= 400 && r.status() !== 401) consoleErrors.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
-  });
+  d = await startDesigner();
+  ({ page, base, consoleErrors } = d);
 });
 
 afterAll(async () => {
-  await context?.close().catch(() => undefined);
-  await app?.close().catch(() => undefined);
-  flows?.close();
-  await runtime?.close().catch(() => undefined);
-  for (const d of [profileDir, dataDir]) if (d) rmSync(d, { recursive: true, force: true });
+  await d?.close();
 });
 
 test('the designer is served at /designer (no token) and its API endpoints answer (token)', async () => {
@@ -129,6 +52,10 @@ test('the designer is served at /designer (no token) and its API endpoints answe
   const schema = JSON.parse((await api('GET', '/api/v1/directory/schema')).text) as { tables: Array<{ name: string; columns: Array<{ name: string }> }> };
   const customers = schema.tables.find((t) => t.name === 'registration.customers');
   expect(customers?.columns.map((c) => c.name)).toEqual(expect.arrayContaining(['username', 'password']));
+  // foreign keys say what a column references (the designer proposes a query's join from them)
+  const numbers = schema.tables.find((t) => t.name === 'registration.customer_numbers') as { columns: Array<{ name: string; references?: string }> };
+  expect(numbers.columns.find((c) => c.name === 'customer_id')?.references).toBe('registration.customers.id');
+  expect(numbers.columns.find((c) => c.name === 'number')?.references).toBeUndefined();
   expect(schema.tables.some((t) => t.name.startsWith('sipflow.'))).toBe(false);
   const openapi = JSON.parse((await api('GET', '/api/openapi.json')).text) as { paths: Record<string, unknown> };
   expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/api/v1/node-types', '/api/v1/directory/schema']));
