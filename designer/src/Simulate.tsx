@@ -275,6 +275,12 @@ export function Simulate({ api, doc, logicId, preset, onHighlight, onFocusNode, 
               <button type="button" onClick={() => setNaming(null)}>
                 Cancel
               </button>
+              {lastInput?.credentials && (
+                <span className="hint warn" data-testid="sim-test-credentials">
+                  the user and password played ({lastInput.credentials.username}) are stored in the test case as they are: test cases run on a private directory
+                  (the sample subscriber and the case&apos;s fixture rows), so use a test subscriber, never a real one
+                </span>
+              )}
             </form>
           )}
           <label className="hint" title="the test then also expects the nodes this run went through, in order">

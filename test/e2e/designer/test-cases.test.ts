@@ -43,6 +43,8 @@ describe('designer: test cases', () => {
     await d.page.getByTestId('sim-save-test').click();
     // a name is asked for, the outcome suggested
     await want(d.page.getByTestId('sim-test-name')).toHaveValue('REGISTER: register 200 OK');
+    // the password played is stored with the case: the form says so before it is saved
+    await want(d.page.getByTestId('sim-test-credentials')).toContainText('(francesco) are stored in the test case');
     await d.page.getByTestId('sim-test-name').fill('francesco registers (from the simulator)');
     await d.shots('tests-save-naming');
     await d.page.getByTestId('sim-test-save').click();
