@@ -1,7 +1,7 @@
 import type { NodeType } from '../engine/node-type';
 import { toText } from '../engine/values';
 import { finish } from './common';
-import { SIP_REASONS } from '../sip/reasons';
+import { SIP_REASONS } from '../grammar/sip-reasons';
 
 interface Values {
   code: number | string;
@@ -9,7 +9,7 @@ interface Values {
   headers?: Record<string, string>;
 }
 
-/** The reason phrase a reply without one gets (sip/reasons.ts). */
+/** The reason phrase a reply without one gets (grammar/sip-reasons.ts). */
 export const REASONS: Record<number, string> = SIP_REASONS;
 
 /** Reject / custom SIP response: ends the run with a final response. */

@@ -8,9 +8,9 @@ import type { SipHeaders } from '../engine/types';
 import { parseNameAddr } from '../grammar/sip-values';
 import { canonicalHeaderName, fullHeaderName } from './headers';
 import { createHeaders, isRequest, type SipMessage, type SipResponse } from './message';
-import { reasonPhrase } from './reasons';
+import { reasonPhrase } from '../grammar/sip-reasons';
 
-export { reasonPhrase } from './reasons';
+export { reasonPhrase } from '../grammar/sip-reasons';
 
 /** Serializes a request or response; the body is written as is, Content-Length computed. */
 export function serializeMessage(msg: SipMessage): Buffer {

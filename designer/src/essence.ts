@@ -18,7 +18,7 @@
  */
 import type { NodeTypeInfo } from './api';
 import type { Json } from './model';
-import { SIP_REASONS } from '../../sip/reasons';
+import { SIP_REASONS } from '../../grammar/sip-reasons';
 
 export interface EssenceContext {
   /** Logic id → name, for the `logic` filter. */
