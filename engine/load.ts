@@ -106,6 +106,11 @@ export function loadSlid(input: unknown, file: string, registry: NodeRegistry): 
   return { doc, problems, service };
 }
 
+/** A warning located at a field of a node. */
+function nodeWarning(file: string, logicId: string, logic: SlidLogic, node: SlidNode, pointer: string, message: string): Problem {
+  return { severity: 'warning', file, logicId, logicName: logic.name, nodeId: nodeKey(node.id), nodeName: node.name, pointer, message };
+}
+
 /**
  * Security review: in a file where some logic authenticates requests, every reachable node's
  * `reviewAfterAuth` warnings (a location save without the AoR ownership tie). The whole file
@@ -122,18 +127,8 @@ function reviewAfterAuth(
   if (!authenticates) return;
   for (const { logicId, logic, nodes } of reachable) {
     for (const node of nodes) {
-      for (const [pointer, message] of registry.get(node.type)?.reviewAfterAuth?.(node.values) ?? []) {
-        problems.push({
-          severity: 'warning',
-          file,
-          logicId,
-          logicName: logic.name,
-          nodeId: nodeKey(node.id),
-          nodeName: node.name,
-          pointer: `values/${pointer}`,
-          message,
-        });
-      }
+      for (const [pointer, message] of registry.get(node.type)?.reviewAfterAuth?.(node.values) ?? [])
+        problems.push(nodeWarning(file, logicId, logic, node, `values/${pointer}`, message));
     }
   }
 }
@@ -156,17 +151,7 @@ function reviewFields(
       const type = registry.get(node.type);
       if (!type || node.values === null || typeof node.values !== 'object') continue;
       const warnings = [...reviewValueFields(node, type, known), ...reviewExits(registry.exits(type, node.values))];
-      for (const w of warnings)
-        problems.push({
-          severity: 'warning',
-          file,
-          logicId,
-          logicName: logic.name,
-          nodeId: nodeKey(node.id),
-          nodeName: node.name,
-          pointer: w.pointer,
-          message: w.message,
-        });
+      for (const w of warnings) problems.push(nodeWarning(file, logicId, logic, node, w.pointer, w.message));
     }
   }
 }

@@ -2,7 +2,7 @@ import type { NodeType } from '../engine/node-type';
 import { splitHeaderList } from '../grammar/sip-values';
 import { toText } from '../engine/values';
 import { finish } from './common';
-import { REASONS } from './reply';
+import { SIP_REASONS } from '../grammar/sip-reasons';
 
 interface Values {
   code?: number;
@@ -33,7 +33,7 @@ export const redirectNode: NodeType<Values> = {
   },
   compile(values, c) {
     const status = values.code ?? 302;
-    const reason = values.reason || REASONS[status] || 'Redirect';
+    const reason = values.reason || SIP_REASONS[status] || 'Redirect';
     const contacts = (Array.isArray(values.contacts) ? values.contacts : [values.contacts]).map((v) => c.value(v));
     return (s) =>
       finish({

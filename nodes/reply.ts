@@ -9,9 +9,6 @@ interface Values {
   headers?: Record<string, string>;
 }
 
-/** The reason phrase a reply without one gets (grammar/sip-reasons.ts). */
-export const REASONS: Record<number, string> = SIP_REASONS;
-
 /** Reject / custom SIP response: ends the run with a final response. */
 export const replyNode: NodeType<Values> = {
   type: 'output.reply',
@@ -41,7 +38,7 @@ export const replyNode: NodeType<Values> = {
   },
   compile(values, c) {
     const status = Number(values.code);
-    const reason = c.value(values.reason || REASONS[status] || 'Unknown');
+    const reason = c.value(values.reason || SIP_REASONS[status] || 'Unknown');
     const headers = values.headers && Object.keys(values.headers).length ? Object.entries(values.headers).map(([k, v]) => [k, c.value(v)] as const) : null;
     return (s) =>
       finish({

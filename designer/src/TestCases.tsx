@@ -8,6 +8,7 @@
  */
 import { useCallback, useEffect, useState } from 'react';
 import { ApiFailure, exportFlowTests, getFlowTests, putFlowTests, runFlowTests, type Api, type TestRun, type TestsDoc } from './api';
+import { download } from './download';
 
 interface Props {
   api: Api;
@@ -20,16 +21,6 @@ interface Props {
 }
 
 const expected = (e: TestsDoc['tests'][number]['expect']) => `${e.kind}${e.status !== undefined ? ` ${e.status}` : ''}`;
-
-/** Downloads `text` as a file. */
-export function download(name: string, text: string): void {
-  const blob = new Blob([text], { type: 'application/json' });
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}
 
 /** Imports a `.tests.json` as the test cases of `flow` (asks before replacing existing ones). True when stored. */
 export async function importTestsFile(api: Api, flow: string, file: File): Promise<number> {

@@ -18,6 +18,7 @@ import { diffDocs } from '../diff';
 import type { CanvasHandle } from '../FlowCanvas';
 import { DiffView, ReleaseDiff } from '../ReleaseDiff';
 import { docOf, docText, isDirty, type Action, type DesignerState, type Open, type Status } from '../store';
+import { download } from '../download';
 
 export interface FlowActions {
   openFlow(name: string, version?: number | 'development'): Promise<void>;
@@ -390,12 +391,7 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
       exportSlid() {
         const s = get();
         if (!s.open || !docOf(s)) return;
-        const blob = new Blob([docText(s)], { type: 'application/json' });
-        const a = document.createElement('a');
-        a.href = URL.createObjectURL(blob);
-        a.download = `${s.open.name}${typeof s.open.source === 'number' ? `-v${s.open.source}` : ''}.slid`;
-        a.click();
-        setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+        download(`${s.open.name}${typeof s.open.source === 'number' ? `-v${s.open.source}` : ''}.slid`, docText(s));
       },
 
       async importFile(file) {
