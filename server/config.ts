@@ -391,6 +391,14 @@ export const configSchema = z
           .describe('reuse directory query results this many seconds (0 = every query reads the database); writes through this process invalidate the cache'),
         cacheNegativeSec: z.number().min(0).default(5).describe('how long an empty result is reused (at most cacheSec)'),
         cacheMaxEntries: z.number().int().min(1).default(100000).describe('cached results kept at most (oldest dropped first)'),
+        startupLockWaitSec: z
+          .number()
+          .int()
+          .min(1)
+          .default(120)
+          .describe(
+            'instances starting together take turns at the schema work (migrations, first import of the shipped flows) under a PostgreSQL advisory lock; one that waits longer than this for it gives up, naming the holder, and exits',
+          ),
       })
       .strict()
       .prefault({}),

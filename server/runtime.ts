@@ -12,6 +12,7 @@ import { openCallLimiter, type CallLimitSettings } from '../services/call-limit'
 import { createDigestAuth, resolveSecret, secretFromString, type DigestAlgorithm, type NonceCountTable } from '../services/auth';
 import { createDirectory, createSubscribers, migrate, openDirectory, seed, type Directory, type Subscribers } from '../services/directory';
 import { createCachedDirectory } from '../services/directory/cache';
+import { withStartupLock } from '../services/directory/startup-lock';
 import { createHttpClient, type HttpClientOptions } from '../services/http/client';
 import { DirectoryChanges } from '../services/directory/changes';
 import { ownershipFor, type AorOwnershipOptions, type OwnershipMode } from '../services/directory/ownership';
@@ -70,6 +71,8 @@ export interface RuntimeOptions {
   numbers?: { defaultCountry?: string };
   /** Migrate the directory and provision the note's sample subscriber when empty. */
   provision?: boolean;
+  /** How long a start waits for the start-up lock (services/directory/startup-lock.ts), in s; default 120. */
+  startupLockWaitSec?: number;
   log?: LogPort;
   /** `nodes.*` configuration: query.enum's DNS servers, query.ldap's server, output.syslog's collector (default: system resolvers, no LDAP, no syslog). */
   nodes?: Pick<Config['nodes'], 'enum' | 'ldap' | 'syslog'>;
@@ -99,6 +102,9 @@ export interface Runtime {
   limits?: Partial<RunLimits>;
   close(): Promise<void>;
 }
+
+/** The start-up lock's wait (ms): `directory.startupLockWaitSec`. */
+export const startupLockWaitMs = (o: Pick<RuntimeOptions, 'startupLockWaitSec'>): number => (o.startupLockWaitSec ?? 120) * 1000;
 
 export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
   return {
@@ -132,6 +138,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     callLimit: c.callLimit,
     numbers: c.nodes.numbers,
     provision: true,
+    startupLockWaitSec: c.directory.startupLockWaitSec,
     nodes: c.nodes,
     http: c.nodes.http,
   };
@@ -195,8 +202,16 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
   let callLimits: Awaited<ReturnType<typeof openCallLimiter>> | undefined;
   try {
     if (o.provision) {
-      await migrate(knex);
-      await seed(knex);
+      // instances started together take turns: migrations run once, the sample subscriber is added once
+      await withStartupLock(
+        knex,
+        'directory migrations',
+        async () => {
+          await migrate(knex);
+          await seed(knex);
+        },
+        { waitMs: startupLockWaitMs(o), log: o.log },
+      );
     }
     const directoryChanges = new DirectoryChanges();
     const directory = withCache(createDirectory(knex), directoryChanges, o);

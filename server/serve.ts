@@ -31,7 +31,8 @@ import { buildApi } from './http';
 import { logPort } from './logger';
 import { instrumentContext, processMetrics } from './metrics';
 import { loadNodePlugins, registryOf } from './node-plugins';
-import { openRuntime, runtimeOptionsFromConfig, type Runtime } from './runtime';
+import { openRuntime, runtimeOptionsFromConfig, startupLockWaitMs, type Runtime } from './runtime';
+import { withStartupLock } from '../services/directory/startup-lock';
 import { createSecurity, type Security } from './security';
 import { listenerFrontEndOptions, listening, startSipServer, type SipServer } from './sip-server';
 import { sipTcpOptions } from './sip-tcp';
@@ -78,9 +79,17 @@ function decideWorkers(requested: 'auto' | number): number {
  * on first start it imports the shipped `flows/*.slid`. An activation swaps every front end's
  * logics at once; other instances notice by polling the store.
  */
-async function openFlows(config: Config, rt: Runtime, registry: NodeRegistry, logger: Logger): Promise<FlowsStore> {
-  const flows = await createFlowsStore({ knex: rt.knex, registry, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
-  const imported = await flows.bootstrap(config.flows);
+export async function openFlows(config: Config, rt: Runtime, registry: NodeRegistry, logger: Logger): Promise<FlowsStore> {
+  // instances started together take turns: the flows schema is migrated once, the shipped flows imported once
+  const { flows, imported } = await withStartupLock(
+    rt.knex,
+    'flows schema and shipped flows',
+    async () => {
+      const store = await createFlowsStore({ knex: rt.knex, registry, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
+      return { flows: store, imported: await store.bootstrap(config.flows) };
+    },
+    { waitMs: startupLockWaitMs(config.directory), log: logPort(logger) },
+  );
   if (imported.length) logger.info({ flows: imported }, 'imported shipped flows as release 1');
   return flows;
 }

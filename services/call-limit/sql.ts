@@ -43,11 +43,15 @@ export function openCallLimitDatabase(url: string, timeoutMs = 2000, poolMax = 1
   });
 }
 
+/** Creates the tables when absent; instances starting together take turns (CREATE TABLE IF NOT EXISTS can still collide in the catalog). */
 export async function ensureCallLimitSchema(knex: Knex): Promise<void> {
-  await knex.raw(
-    `create table if not exists ${SLOTS_TABLE} (key text not null, holder text not null, expires double precision not null, primary key (key, holder))`,
-  );
-  await knex.raw(`create table if not exists ${RATES_TABLE} (key text primary key, starts double precision[] not null)`);
+  await knex.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?, 0)', [LOCK_NAMESPACE]);
+    await trx.raw(
+      `create table if not exists ${SLOTS_TABLE} (key text not null, holder text not null, expires double precision not null, primary key (key, holder))`,
+    );
+    await trx.raw(`create table if not exists ${RATES_TABLE} (key text primary key, starts double precision[] not null)`);
+  });
 }
 
 export function createSqlCallLimiter(knex: Knex, o: CallLimiterOptions = {}): CallLimitPort {

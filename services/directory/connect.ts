@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { randomBytes } from 'crypto';
 import knexFactory, { Knex } from 'knex';
 
 export interface OpenDirectoryOptions {
@@ -12,7 +13,16 @@ export interface OpenDirectoryOptions {
   poolMax?: number;
   /** How long a query may wait for a free pooled connection before failing, in ms. Default 10000. */
   acquireTimeoutMs?: number;
+  /**
+   * PostgreSQL `application_name` of this pool's sessions (default `sipflow/<pid>/<random>`, one
+   * per pool): pg_stat_activity, the start-up lock's log lines and the location change
+   * notifications (services/location/sql-changes.ts) tell instances apart by it.
+   */
+  applicationName?: string;
 }
+
+/** A fresh `application_name` (at most 63 bytes, PostgreSQL's limit): `sipflow/<pid>/<6 hex>`. */
+export const newApplicationName = (): string => `sipflow/${process.pid}/${randomBytes(3).toString('hex')}`;
 
 export type DirectoryTarget = { kind: 'pglite-memory' } | { kind: 'pglite-dir'; dir: string } | { kind: 'postgres'; url: string };
 
@@ -50,7 +60,7 @@ export function openDirectory(url: string, options: OpenDirectoryOptions = {}): 
   if (target.kind === 'postgres') {
     return knexFactory({
       client: 'pg',
-      connection: target.url,
+      connection: { connectionString: target.url, application_name: options.applicationName ?? newApplicationName() } as Knex.PgConnectionConfig,
       // min 0: an idle instance holds no connections, and a restarted server is reconnected lazily.
       pool: { min: 0, max: options.poolMax ?? 10 },
       acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,

@@ -26,7 +26,7 @@ interface KnexClient {
   releaseConnection(connection: unknown): Promise<void>;
   /** knex-pglite: the PGlite instance. */
   pglite?: { query?: unknown };
-  config?: { client?: unknown; postProcessResponse?: unknown };
+  config?: { client?: unknown; postProcessResponse?: unknown; connection?: unknown };
 }
 
 /** A `pg` Client as knex's pool holds it. */
@@ -47,6 +47,12 @@ const clientOf = (knex: Knex): KnexClient => knex.client as KnexClient;
 export function isPgClient(knex: Knex): boolean {
   const client = clientOf(knex).config?.client;
   return client === 'pg' || client === 'postgres' || client === 'postgresql';
+}
+
+/** The `application_name` a PostgreSQL pool's sessions carry (connect.ts), or null (PGlite, or none set). */
+export function applicationNameOf(knex: Knex): string | null {
+  const c = clientOf(knex).config?.connection as { application_name?: unknown } | undefined;
+  return typeof c?.application_name === 'string' ? c.application_name : null;
 }
 
 /** True when knex runs on knex-pglite (its client holds the PGlite instance). */
