@@ -416,7 +416,14 @@ export const configSchema = z
           .enum(['db-only', 'write-through'])
           .default('db-only')
           .describe(
-            'SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3; instances share bindings); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1: fewer statements per REGISTER, but bindings written to the database by other instances or processes are not seen until restart). Ignored by the memory location',
+            'SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1, fewer statements per REGISTER), and follows other instances\' changes (PostgreSQL LISTEN/NOTIFY, MongoDB change streams, else a reload every refreshSec; docs/operations.md). Ignored by the memory location',
+          ),
+        refreshSec: z
+          .number()
+          .positive()
+          .default(2)
+          .describe(
+            'write-through on a MongoDB server without change streams (FerretDB, a standalone mongod): bindings other instances write are picked up by a full reload this often',
           ),
         serverId: z
           .number()

@@ -17,7 +17,11 @@ import { createHttpClient, type HttpClientOptions } from '../services/http/clien
 import { DirectoryChanges } from '../services/directory/changes';
 import { ownershipFor, type AorOwnershipOptions, type OwnershipMode } from '../services/directory/ownership';
 import { createMemoryLocationStore } from '../services/location/memory';
-import { createMongoLocationStore } from '../services/location/mongo';
+import { createMongoLocationStore, normalizeMongoUrl } from '../services/location/mongo';
+import type { LocationChangeFeed } from '../services/location/changes';
+import { createMongoChangeFeed } from '../services/location/mongo-changes';
+import { createSqlChangeFeed, ensureChangeNotifications } from '../services/location/sql-changes';
+import { applicationNameOf, isPgClient } from '../services/directory/knex-internals';
 import { createRegistrar, type Registrar, type RegistrarOptions } from '../services/location/registrar';
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
@@ -44,9 +48,11 @@ export interface RuntimeOptions {
   /**
    * `db-only` (default; Kamailio usrloc db_mode 3): every lookup reads the store. `write-through`
    * (db_mode 1): bindings kept in memory, loaded at start, each written to the store before it is
-   * acknowledged; other instances' bindings unseen until restart. Ignored by `memory`.
+   * acknowledged; other writers' changes followed through a change feed (services/location/changes.ts). Ignored by `memory`.
    */
   locationMode?: 'db-only' | 'write-through';
+  /** write-through on MongoDB without change streams: full reload interval (s), default 2. */
+  locationRefreshSec?: number;
   realm?: string;
   nonceSecret?: string;
   /** Nonce-count table (replay protection); SIP worker threads share one in shared memory. */
@@ -117,6 +123,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     locationUrl: c.location.url,
     mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
     locationMode: c.location.mode,
+    locationRefreshSec: c.location.refreshSec,
     realm: c.sip.domain,
     nonceSecret: c.auth.nonceSecret,
     nonceLifetimeSec: c.auth.nonceLifetimeSec,
@@ -151,22 +158,38 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
   // database is needed there anyway, for the schema); MongoDB keeps starting while it is down,
   // loading on the first operation.
   const writeThrough = o.locationMode === 'write-through';
-  const sqlStore = async (knex: Knex) => {
+  const coherence = { log: (level: 'info' | 'warn', message: string) => o.log?.log(level, message) };
+  const sqlStore = async (knex: Knex, url: string) => {
     const store = createSqlLocationStore(knex);
     if (!writeThrough) return { store };
-    const cached = createWriteThroughStore(store);
+    // other instances' writes arrive by LISTEN/NOTIFY (PGlite is this process's own database: none)
+    let changes: LocationChangeFeed | undefined;
+    if (isPgClient(knex)) {
+      await ensureChangeNotifications(knex);
+      changes = createSqlChangeFeed({ url, ownOrigin: applicationNameOf(knex) });
+    }
+    const cached = createWriteThroughStore(store, { ...coherence, changes });
     await cached.open();
     return { store: cached as LocationStore };
   };
   if (url === 'sql') {
     await ensureSchema(directoryKnex);
-    return sqlStore(directoryKnex);
+    return sqlStore(directoryKnex, o.directoryUrl ?? '');
   }
   if (/^mongodb(\+srv)?:\/\//i.test(url)) {
     const w = o.mongo?.writeConcern ?? 'majority';
-    const store = createMongoLocationStore({ url, database: o.mongo?.database, collection: o.mongo?.collection, writeConcern: { w, wtimeoutMS: 5000 } });
+    const database = o.mongo?.database;
+    const collection = o.mongo?.collection;
+    const store = createMongoLocationStore({ url, database, collection, writeConcern: { w, wtimeoutMS: 5000 } });
     if (!writeThrough) return { store };
-    const cached = createWriteThroughStore(store);
+    const changes = createMongoChangeFeed({
+      url,
+      database: normalizeMongoUrl(url).database ?? database ?? 'kamailio',
+      collection: collection ?? 'location',
+      refreshMs: (o.locationRefreshSec ?? 2) * 1000,
+      onNote: (m) => o.log?.log('warn', m),
+    });
+    const cached = createWriteThroughStore(store, { ...coherence, changes });
     cached.open().catch(() => undefined);
     return { store: cached };
   }
@@ -174,7 +197,7 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
     const knex = openDirectory(url);
     try {
       await ensureSchema(knex);
-      return { ...(await sqlStore(knex)), knex };
+      return { ...(await sqlStore(knex, url)), knex };
     } catch (e) {
       await knex.destroy().catch(() => undefined);
       throw e;

@@ -252,7 +252,7 @@ export async function registerStatus(
   ua: Ua,
   user: string,
   password: string,
-  o: { domain?: string; ms?: number; userAgent?: string } = {},
+  o: { domain?: string; ms?: number; userAgent?: string; expires?: number; contact?: string } = {},
 ): Promise<number | null> {
   const domain = o.domain ?? 'nl.netaxis.be';
   const callId = rand();
@@ -266,9 +266,9 @@ export async function registerStatus(
       cseq,
       from: `<sip:${user}@${domain}>`,
       to: `<sip:${user}@${domain}>`,
-      contact: `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'udp' ? '' : `;transport=${ua.proto}`}>`,
+      contact: o.contact ?? `<sip:${user}@127.0.0.1:${ua.port}${ua.proto === 'udp' ? '' : `;transport=${ua.proto}`}>`,
       headers: {
-        Expires: '300',
+        Expires: String(o.expires ?? 300),
         ...(o.userAgent ? { 'User-Agent': o.userAgent } : {}),
         ...(authorization ? { Authorization: authorization } : {}),
       },
