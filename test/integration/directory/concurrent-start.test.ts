@@ -172,4 +172,20 @@ describe('the start-up lock', () => {
       await db.drop();
     }
   });
+
+  test('an instance of an older version starts on the schema a newer one migrated (rolling upgrade, rollback)', async () => {
+    const db = await scratchDatabase('concurrent_start_newer_schema');
+    try {
+      const rt = await start(db.url, 'sql');
+      const now = new Date();
+      await rt.knex('knex_migrations').insert({ name: 'directory_999_from_a_newer_version', batch: 99, migration_time: now });
+      await rt.knex('sipflow.knex_migrations').insert({ name: 'sipflow_999_from_a_newer_version', batch: 99, migration_time: now });
+      await rt.close();
+      const again = await start(db.url, 'sql');
+      expect(Number((await again.knex('registration.customers').count({ n: '*' }))[0].n)).toBe(1);
+      await again.close();
+    } finally {
+      await db.drop();
+    }
+  });
 });
