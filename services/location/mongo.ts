@@ -272,12 +272,17 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
     if (missing.length) await location.createIndexes(missing);
     // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
     // collection without them. Only inserted when absent; an existing version is left alone.
-    const version = db.collection('version');
+    // Instances starting together must not insert it twice (the collection has no unique index:
+    // an upsert by table_name can): the insert names its _id, so the second one fails E11000.
+    const version = db.collection<{ _id: unknown; table_name: string; table_version: Int32 }>('version');
     for (const [table, v] of [
       ['location', LOCATION_TABLE_VERSION],
       ['location_attrs', LOCATION_ATTRS_TABLE_VERSION],
     ] as const) {
-      await version.updateOne({ table_name: table }, { $setOnInsert: { table_name: table, table_version: new Int32(v) } }, { upsert: true });
+      if (await version.findOne({ table_name: table })) continue;
+      await version.insertOne({ _id: `version:${table}`, table_name: table, table_version: new Int32(v) }).catch((e: unknown) => {
+        if (!(e instanceof MongoServerError && e.code === 11000)) throw e;
+      });
     }
   }
 
