@@ -42,4 +42,31 @@ export interface LocationChangeFeed {
 }
 
 /** Reconnection delays of the feeds: 0.5 s doubling to 5 s. */
-export const reconnectDelayMs = (attempt: number): number => Math.min(5000, 500 * 2 ** Math.min(attempt, 4));
+const reconnectDelayMs = (attempt: number): number => Math.min(5000, 500 * 2 ** Math.min(attempt, 4));
+
+/**
+ * A feed's reconnection: tries `connect` after 0.5 s, then doubling to 5 s, until it succeeds;
+ * hands the connection to `connected`, or to `discard` when the feed was closed meanwhile;
+ * `failed` hears each failed try. Returns the function that stops trying.
+ */
+export function reconnect<C>(o: { connect(): Promise<C>; connected(c: C): void; discard(c: C): void; closed(): boolean; failed?(): void }): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  const attempt = (n: number): void => {
+    if (o.closed()) return;
+    timer = setTimeout(() => {
+      timer = null;
+      o.connect().then(
+        (c) => (o.closed() ? o.discard(c) : o.connected(c)),
+        () => {
+          o.failed?.();
+          attempt(n + 1);
+        },
+      );
+    }, reconnectDelayMs(n));
+    timer.unref();
+  };
+  attempt(0);
+  return () => {
+    if (timer) clearTimeout(timer);
+  };
+}

@@ -19,7 +19,7 @@
  * raise `location.refreshSec` or run `location.mode: db-only`.
  */
 import { MongoClient, type ChangeStream, type ChangeStreamDocument, type Document, type ResumeToken } from 'mongodb';
-import { reconnectDelayMs, type ChangedAor, type LocationChange, type LocationChangeFeed, type LocationChangeSink } from './changes';
+import { reconnect, type ChangedAor, type LocationChange, type LocationChangeFeed, type LocationChangeSink } from './changes';
 import { normalizeMongoUrl } from './mongo';
 
 export interface MongoChangeFeedOptions {
@@ -83,6 +83,7 @@ export function createMongoChangeFeed(o: MongoChangeFeedOptions): LocationChange
   let closed = false;
   let mode: 'stream' | 'refresh' = 'stream';
   let timer: NodeJS.Timeout | null = null;
+  let stopReopening = (): void => undefined;
   let sink: LocationChangeSink | null = null;
   const ids = new Map<string, ChangedAor>();
 
@@ -112,7 +113,7 @@ export function createMongoChangeFeed(o: MongoChangeFeedOptions): LocationChange
         if (stream === s && !closed) {
           stream = null;
           sink?.lost(`the MongoDB change stream on the location failed: ${e.message}`);
-          reopen(0);
+          reopen();
         }
         void s.close().catch(() => undefined);
         reject(e);
@@ -121,23 +122,20 @@ export function createMongoChangeFeed(o: MongoChangeFeedOptions): LocationChange
     return s;
   }
 
-  function reopen(attempt: number): void {
-    if (closed) return;
-    timer = setTimeout(() => {
-      timer = null;
-      open().then(
-        (s) => {
-          if (closed) return void s.close().catch(() => undefined);
-          stream = s;
-          sink?.restored();
-        },
-        () => {
-          resumeAfter = undefined; // the server may no longer have it: start afresh (the sink resyncs anyway)
-          reopen(attempt + 1);
-        },
-      );
-    }, reconnectDelayMs(attempt));
-    timer.unref();
+  function reopen(): void {
+    stopReopening = reconnect({
+      connect: open,
+      connected: (s) => {
+        stream = s;
+        sink?.restored();
+      },
+      discard: (s) => void s.close().catch(() => undefined),
+      closed: () => closed,
+      // the server may no longer have the resume point: start afresh (the sink reloads anyway)
+      failed: () => {
+        resumeAfter = undefined;
+      },
+    });
   }
 
   function refreshEvery(): void {
@@ -164,10 +162,8 @@ export function createMongoChangeFeed(o: MongoChangeFeedOptions): LocationChange
     },
     async close() {
       closed = true;
-      if (timer) {
-        clearTimeout(timer);
-        clearInterval(timer);
-      }
+      stopReopening();
+      if (timer) clearInterval(timer);
       await stream?.close().catch(() => undefined);
       await client?.close().catch(() => undefined);
     },

@@ -25,7 +25,7 @@
  */
 import { Client } from 'pg';
 import type { Knex } from 'knex';
-import { reconnectDelayMs, type ChangedAor, type LocationChange, type LocationChangeFeed, type LocationChangeSink } from './changes';
+import { reconnect, type ChangedAor, type LocationChange, type LocationChangeFeed, type LocationChangeSink } from './changes';
 
 export const LOCATION_CHANNEL = 'sipflow_location';
 /** Arbitrary constant naming the advisory lock that serialises the triggers' creation. */
@@ -104,7 +104,7 @@ export interface SqlChangeFeedOptions {
 export function createSqlChangeFeed(o: SqlChangeFeedOptions): LocationChangeFeed {
   let client: Client | null = null;
   let closed = false;
-  let timer: NodeJS.Timeout | null = null;
+  let stopRetrying = (): void => undefined;
   let sink: LocationChangeSink | null = null;
 
   async function listen(): Promise<Client> {
@@ -126,25 +126,21 @@ export function createSqlChangeFeed(o: SqlChangeFeedOptions): LocationChangeFeed
       if (closed || client !== c) return;
       client = null;
       sink?.lost('the connection listening for location changes ended');
-      retry(0);
+      retry();
     });
     return c;
   }
 
-  function retry(attempt: number): void {
-    if (closed) return;
-    timer = setTimeout(() => {
-      timer = null;
-      listen().then(
-        (c) => {
-          if (closed) return void c.end().catch(() => undefined);
-          client = c;
-          sink?.restored();
-        },
-        () => retry(attempt + 1),
-      );
-    }, reconnectDelayMs(attempt));
-    timer.unref();
+  function retry(): void {
+    stopRetrying = reconnect({
+      connect: listen,
+      connected: (c) => {
+        client = c;
+        sink?.restored();
+      },
+      discard: (c) => void c.end().catch(() => undefined),
+      closed: () => closed,
+    });
   }
 
   return {
@@ -155,7 +151,7 @@ export function createSqlChangeFeed(o: SqlChangeFeedOptions): LocationChangeFeed
     },
     async close() {
       closed = true;
-      if (timer) clearTimeout(timer);
+      stopRetrying();
       const c = client;
       client = null;
       await c?.end().catch(() => undefined);

@@ -28,6 +28,7 @@ import { createWriteThroughStore, type WriteThroughStore } from '../../../servic
 import { applicationNameOf } from '../../../services/directory/knex-internals';
 import { mongoUrl, scratchDatabase } from '../../setup/servers';
 import { SHIPPED_FLOWS, startServe, type ServeProcess } from '../../support/serve';
+import { makeBinding } from './fixtures';
 import { UdpUa, rand, registerStatus, sipRequest, sipResponse } from '../sip/ua';
 
 jest.setTimeout(120_000);
@@ -46,30 +47,9 @@ async function within(ms: number, probe: () => Promise<boolean>): Promise<number
   }
 }
 
-const binding = (username: string, contact: string, ruid = rand()) => ({
-  ruid,
-  username,
-  domain: null,
-  contact,
-  received: null,
-  path: null,
-  expires: new Date(Date.now() + 600_000),
-  q: -1,
-  callid: rand(),
-  cseq: 1,
-  last_modified: new Date(),
-  flags: 0,
-  cflags: 0,
-  user_agent: 'coherence-test',
-  socket: null,
-  methods: null,
-  instance: null,
-  reg_id: 0,
-  server_id: 0,
-  connection_id: -1,
-  keepalive: 0,
-  partition: 0,
-});
+/** A live binding of `username` (not tied to a connection). */
+const binding = (username: string, contact: string) =>
+  makeBinding({ username, contact, expires: new Date(Date.now() + 600_000), last_modified: new Date(), connection_id: -1, keepalive: 0 });
 
 describe('two sipflow serve processes, write-through on one PostgreSQL', () => {
   let db: { url: string; drop(): Promise<void> };
