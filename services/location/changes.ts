@@ -70,3 +70,18 @@ export function reconnect<C>(o: { connect(): Promise<C>; connected(c: C): void; 
     if (timer) clearTimeout(timer);
   };
 }
+
+/** The fallback feed: "anything may have changed" every `ms` (the sink reloads every binding). */
+export function createRefreshFeed(ms: number, why: string): LocationChangeFeed {
+  let timer: NodeJS.Timeout | null = null;
+  return {
+    describe: () => `a full reload every ${ms / 1000} s (${why})`,
+    async start(sink) {
+      timer = setInterval(() => sink.changed({ all: true }), ms);
+      timer.unref();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}

@@ -19,7 +19,7 @@
  * raise `location.refreshSec` or run `location.mode: db-only`.
  */
 import { MongoClient, type ChangeStream, type ChangeStreamDocument, type Document, type ResumeToken } from 'mongodb';
-import { reconnect, type ChangedAor, type LocationChange, type LocationChangeFeed, type LocationChangeSink } from './changes';
+import { createRefreshFeed, reconnect, type ChangedAor, type LocationChange, type LocationChangeFeed, type LocationChangeSink } from './changes';
 import { normalizeMongoUrl } from './mongo';
 
 export interface MongoChangeFeedOptions {
@@ -81,8 +81,8 @@ export function createMongoChangeFeed(o: MongoChangeFeedOptions): LocationChange
   let stream: ChangeStream | null = null;
   let resumeAfter: ResumeToken | undefined;
   let closed = false;
-  let mode: 'stream' | 'refresh' = 'stream';
-  let timer: NodeJS.Timeout | null = null;
+  /** The refresh feed used instead when the server has no change streams. */
+  let fallback: LocationChangeFeed | null = null;
   let stopReopening = (): void => undefined;
   let sink: LocationChangeSink | null = null;
   const ids = new Map<string, ChangedAor>();
@@ -138,32 +138,27 @@ export function createMongoChangeFeed(o: MongoChangeFeedOptions): LocationChange
     });
   }
 
-  function refreshEvery(): void {
-    timer = setInterval(() => sink?.changed({ all: true }), o.refreshMs);
-    timer.unref();
-  }
-
   return {
-    describe: () => (mode === 'stream' ? 'MongoDB change stream' : `a full reload every ${o.refreshMs / 1000} s (no change streams on this server)`),
+    describe: () => fallback?.describe() ?? 'MongoDB change stream',
     async start(s) {
       sink = s;
       try {
         stream = await open();
       } catch (e) {
         if (!unsupported(e)) throw e;
-        mode = 'refresh';
+        fallback = createRefreshFeed(o.refreshMs, 'no change streams on this server');
         await client?.close().catch(() => undefined);
         client = null;
         o.onNote?.(
           `the MongoDB server has no change streams (${(e as Error).message.split('\n')[0]}): bindings other instances write are picked up by a full reload every ${o.refreshMs / 1000} s (location.refreshSec)`,
         );
-        refreshEvery();
+        await fallback.start(s);
       }
     },
     async close() {
       closed = true;
       stopReopening();
-      if (timer) clearInterval(timer);
+      await fallback?.close();
       await stream?.close().catch(() => undefined);
       await client?.close().catch(() => undefined);
     },

@@ -21,7 +21,7 @@
  * Limits: the triggers are created when absent (`ensureChangeNotifications`, under an advisory
  * lock) by an instance running `location.mode: write-through`; db-only instances and Kamailio
  * then notify too, at the cost of one trigger call per statement. Creating them needs the
- * table's owner (or a role with TRIGGER on it).
+ * table's owner, as `ensureSchema` (sql.ts) already does.
  */
 import { Client } from 'pg';
 import type { Knex } from 'knex';
