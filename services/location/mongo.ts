@@ -11,6 +11,7 @@
 import { Double, Int32, MongoBulkWriteError, MongoClient, MongoError, MongoServerError } from 'mongodb';
 import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import { createBatcher } from './batcher';
+import { limitNotes, readBinding, readBindings } from './tolerant';
 import { LocationUnavailableError, splitAor } from './types';
 import type { Binding, LocationStore } from './types';
 
@@ -26,7 +27,11 @@ export interface MongoLocationOptions {
   serverSelectionTimeoutMS?: number;
   /** How long an operation waits on a silent socket before failing (default 5000 ms). */
   socketTimeoutMS?: number;
-  /** Receives notes about the URL (e.g. the dropped `slaveOk`). */
+  /**
+   * Receives notes: about the URL (the dropped `slaveOk`), documents skipped as unreadable
+   * ("skipped location document _id "…": no contact", services/location/tolerant.ts; at most 20 a
+   * minute) and the ruid index fallback.
+   */
   onNote?: (message: string) => void;
   /** Upsert batches (one unordered bulkWrite each) running at once; default 4 (see batcher.ts). */
   maxInFlight?: number;
@@ -95,37 +100,15 @@ export function normalizeMongoUrl(raw: string): NormalizedMongoUrl {
 
 // ------------------------------------------------------------------ documents
 
-const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(v as string | number));
-const toNum = (v: unknown, dflt = 0): number => (v === null || v === undefined ? dflt : Number(v));
-const toStr = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
-const toStrOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-
-/** Reads a usrloc document (written by Kamailio or sipflow) as a Binding. */
+/**
+ * Reads a usrloc document (written by Kamailio or sipflow) as a Binding: through the tolerant
+ * reader (services/location/tolerant.ts), as Kamailio's db_mongodb leaves empty fields out.
+ * Throws on a document that cannot be a binding (the store itself skips those with a note).
+ */
 export function fromDocument(doc: Document): Binding {
-  return {
-    ruid: toStr(doc.ruid),
-    username: toStr(doc.username),
-    domain: toStrOrNull(doc.domain),
-    contact: toStr(doc.contact),
-    received: toStrOrNull(doc.received),
-    path: toStrOrNull(doc.path),
-    expires: toDate(doc.expires),
-    q: toNum(doc.q, -1),
-    callid: toStr(doc.callid),
-    cseq: toNum(doc.cseq),
-    last_modified: toDate(doc.last_modified),
-    flags: toNum(doc.flags),
-    cflags: toNum(doc.cflags),
-    user_agent: toStr(doc.user_agent),
-    socket: toStrOrNull(doc.socket),
-    methods: doc.methods === null || doc.methods === undefined ? null : Number(doc.methods),
-    instance: toStrOrNull(doc.instance),
-    reg_id: toNum(doc.reg_id),
-    server_id: toNum(doc.server_id),
-    connection_id: toNum(doc.connection_id),
-    keepalive: toNum(doc.keepalive),
-    partition: toNum(doc.partition),
-  };
+  const r = readBinding(doc);
+  if (!r.ok) throw new Error(`unreadable location document: ${r.reason}`);
+  return r.binding;
 }
 
 /** A Binding as Kamailio's db_mongodb writes it: ints as Int32, q as double, times as Dates. */
@@ -163,6 +146,13 @@ const INDEXES: (IndexDescription & { name: string })[] = [
   { key: { ruid: 1 }, name: 'ruid_1', unique: true },
   { key: { expires: 1 }, name: 'expires_1' },
 ];
+/**
+ * The ruid index when the collection already holds duplicate ruids (E11000 creating ruid_1): the
+ * same key, not unique, so the upsert by ruid still finds its document fast. The registrar removes
+ * the copies as it rewrites each AoR (services/location/dedupe.ts); a later start with no copies
+ * left still finds this one and keeps it (an operator drops it to get the unique one back).
+ */
+const RUID_NOT_UNIQUE: IndexDescription & { name: string } = { key: { ruid: 1 }, name: 'ruid_1_not_unique' };
 
 /** `{ domain: null }` matches both a null and an absent field, i.e. single-domain documents. */
 function aorFilter(username: string, domain: string | null): Document {
@@ -221,6 +211,8 @@ function unavailable(op: string, e: unknown): never {
 export function createMongoLocationStore(opts: MongoLocationOptions): LocationStore {
   const norm = normalizeMongoUrl(opts.url);
   for (const n of norm.notes) opts.onNote?.(n);
+  const note = limitNotes(opts.onNote);
+  const read = (docs: Document[]): Binding[] => readBindings(docs, 'document', note);
   const clientOptions: MongoClientOptions = {
     serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 2000,
     connectTimeoutMS: opts.serverSelectionTimeoutMS ?? 2000,
@@ -268,8 +260,21 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
         throw e;
       });
     const existing = new Set(listed.map((i) => i.name as string));
-    const missing = INDEXES.filter((i) => !existing.has(i.name));
-    if (missing.length) await location.createIndexes(missing);
+    const missing = INDEXES.filter((i) => !existing.has(i.name) && !(i.name === 'ruid_1' && existing.has(RUID_NOT_UNIQUE.name)));
+    // One at a time: a failure of the unique ruid index must not cost the others.
+    for (const index of missing) {
+      try {
+        await location.createIndexes([index]);
+      } catch (e) {
+        if (!(index.unique && e instanceof MongoServerError && e.code === 11000)) throw e;
+        // Duplicate ruids are there already (Kamailio wrote them, or writers without this index did).
+        note(
+          `location collection ${dbName}.${collectionName} holds duplicate ruids: the unique ruid index cannot be built, ` +
+            `using a non-unique one (${RUID_NOT_UNIQUE.name}); the registrar removes the copies as it rewrites each AoR`,
+        );
+        if (!existing.has(RUID_NOT_UNIQUE.name)) await location.createIndexes([RUID_NOT_UNIQUE]);
+      }
+    }
     // As the note's "Populating MongoDB" step does by hand: Kamailio refuses to start on the
     // collection without them. Only inserted when absent; an existing version is left alone.
     // Instances starting together must not insert it twice (the collection has no unique index:
@@ -330,7 +335,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   }
 
   return {
-    find: (username, domain) => run('find', async (location) => (await location.find(aorFilter(username, domain)).toArray()).map(fromDocument)),
+    find: (username, domain) => run('find', async (location) => read(await location.find(aorFilter(username, domain)).toArray())),
 
     upsert: async (binding) => {
       try {
@@ -340,7 +345,11 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
       }
     },
 
-    remove: (ruids) => run('remove', async (location) => (ruids.length ? (await location.deleteMany({ ruid: { $in: ruids } })).deletedCount : 0)),
+    // An empty ruid also names documents with none (Kamailio always writes one; a hand-made document may not).
+    remove: (ruids) =>
+      run('remove', async (location) =>
+        ruids.length ? (await location.deleteMany({ ruid: { $in: ruids.includes('') ? [...ruids, null] : ruids } })).deletedCount : 0,
+      ),
 
     list: (q) =>
       run('list', async (location) => {
@@ -357,7 +366,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
           location.find(f).sort({ username: 1, ruid: 1 }).skip(q.offset).limit(q.limit).toArray(),
           location.countDocuments(f),
         ]);
-        return { rows: rows.map(fromDocument), total };
+        return { rows: read(rows), total };
       }),
 
     count: (now) => run('count', async (location) => location.countDocuments({ expires: { $gt: now } })),
@@ -375,16 +384,16 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
 
     keepalive: (serverId, now, after, limit) =>
       run('keepalive', async (location) =>
-        (
+        read(
           await location
             .find({ server_id: serverId, keepalive: 1, expires: { $gt: now }, ruid: { $gt: after } })
             .sort({ ruid: 1 })
             .limit(limit)
-            .toArray()
-        ).map(fromDocument),
+            .toArray(),
+        ),
       ),
 
-    all: () => run('all', async (location) => (await location.find({}).toArray()).map(fromDocument)),
+    all: () => run('all', async (location) => read(await location.find({}).toArray())),
 
     close: async () => {
       closed = true;

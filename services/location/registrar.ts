@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseUri, type SipUri } from '../../grammar/sip-values';
 import { methodsMask, parseContactHeaders, parseQ, sameUri, type ParsedContact } from './contact';
+import { dedupe } from './dedupe';
 import { contactIsSender, contactNat, sentByOf, viaNat, type NatReason, type SenderFacts } from './nat';
 import { LocationUnavailableError, type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult } from './types';
 import { parseExpires } from '../../grammar/sip-values';
@@ -55,8 +56,35 @@ export type Registrar = LocationPort & {
   startPurging(intervalMs: number): () => void;
 };
 
+/** Live: not expired, or permanent (expires 0, the epoch: usrloc's VALID_CONTACT, a contact Kamailio's operator added with no expiry). */
 function isLive(b: Binding, nowMs: number): boolean {
-  return b.expires.getTime() > nowMs;
+  const t = b.expires.getTime();
+  return t > nowMs || t === 0;
+}
+
+/**
+ * The AoR as the registrar sees it: one binding per contact (services/location/dedupe.ts; other
+ * writers, Kamailio's db_mongodb first, leave duplicates), the live ones; and what a rewrite of
+ * the AoR deletes: the expired ones and the superseded copies.
+ */
+interface AorView {
+  live: Binding[];
+  /** ruids to delete when the AoR is rewritten: expired bindings, copies superseded by a newer one. */
+  obsolete: string[];
+  /** Kept ruids with several records: deleted, then written again, when the REGISTER refreshes them. */
+  copied: Set<string>;
+}
+
+function viewOf(all: Binding[], nowMs: number): AorView {
+  if (all.length === 1 && isLive(all[0], nowMs)) return { live: all, obsolete: [], copied: new Set() };
+  const d = dedupe(all);
+  const live: Binding[] = [];
+  const obsolete = d.superseded;
+  for (const b of d.bindings) {
+    if (isLive(b, nowMs)) live.push(b);
+    else if (b.ruid !== '') obsolete.push(b.ruid);
+  }
+  return { live, obsolete, copied: d.copied };
 }
 
 /** q descending (unspecified -1 ranks as 1.0, as in Kamailio), then most recently modified first. */
@@ -242,7 +270,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   async function removeAll(req: RegisterRequest, domain: string | null): Promise<RegisterResult> {
     const nowMs = req.now.getTime();
     const all = await find(req.username, domain);
-    if (all.some((b) => isLive(b, nowMs) && outOfOrder(b, req))) return fail(400, 'Out of order');
+    if (viewOf(all, nowMs).live.some((b) => outOfOrder(b, req))) return fail(400, 'Out of order');
     if (all.length > 0) {
       try {
         await store.remove(all.map((b) => b.ruid));
@@ -257,10 +285,9 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     const nowMs = req.now.getTime();
     // usrloc works in whole seconds (time_t); so do the stored dates, whatever the store.
     const nowSec = Math.floor(nowMs / 1000);
-    const all = await find(req.username, domain);
-    // Expired rows are dead: dropped while we are here, and never matched for Call-ID/CSeq.
-    const stale = all.filter((b) => !isLive(b, nowMs)).map((b) => b.ruid);
-    const working = all.filter((b) => isLive(b, nowMs));
+    // Expired rows are dead, superseded copies are not there: both dropped while we are here, and
+    // never matched for Call-ID/CSeq.
+    const { live: working, obsolete: stale, copied } = viewOf(await find(req.username, domain), nowMs);
     const parsedCache = new Map<string, SipUri | null>();
     const touched = new Set<string>(); // bindings written by this request (a contact may repeat)
     const created = new Set<string>(); // ruids that do not exist in the store yet
@@ -301,6 +328,8 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     // Durable before we answer: every write is awaited, any failure rejects (no 200).
     try {
       const toRemove = stale.concat(removed);
+      // A ruid with several records is deleted before it is written again, which leaves one.
+      for (const r of copied) if (upserts.has(r)) toRemove.push(r);
       if (toRemove.length > 0) await store.remove(toRemove);
       for (const b of upserts.values()) await store.upsert(b);
     } catch (e) {
@@ -338,7 +367,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       if (wanted.length === 0) {
         // A query (§10.3 step 8 with no Contact): just the current bindings.
         const nowMs = req.now.getTime();
-        const live = (await find(req.username, domain)).filter((b) => isLive(b, nowMs));
+        const { live } = viewOf(await find(req.username, domain), nowMs);
         return { status: 200, reason: 'OK', bindings: live.sort(byPreference) };
       }
       return serialized(key, () => apply(req, domain, wanted));
@@ -346,8 +375,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
 
     async lookup(username, domain, now) {
       const nowMs = now.getTime();
-      const all = await find(username, multiDomain ? domain : null);
-      return all.filter((b) => isLive(b, nowMs)).sort(byPreference);
+      return viewOf(await find(username, multiDomain ? domain : null), nowMs).live.sort(byPreference);
     },
 
     async purgeExpired(now) {

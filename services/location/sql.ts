@@ -8,6 +8,7 @@
  */
 import type { Knex } from 'knex';
 import { createBatcher } from './batcher';
+import { limitNotes, readBindings } from './tolerant';
 import { LocationUnavailableError } from './types';
 import { splitAor, type Binding, type LocationStore } from './types';
 
@@ -21,6 +22,8 @@ export interface SqlLocationOptions {
   maxInFlight?: number;
   /** Rows per batched INSERT at most (default 500; 22 bound values a row, PostgreSQL allows 65535). */
   maxBatchRows?: number;
+  /** Receives notes about rows read: "skipped location row …: no contact" (services/location/tolerant.ts); at most 20 a minute. */
+  onNote?: (message: string) => void;
 }
 
 export const LOCATION_TABLE_VERSION = 9;
@@ -138,40 +141,13 @@ function sqlTimestamp(d: Date): string {
   );
 }
 
-/** Drivers return Dates (parsed as local time); a Date from another realm fails `instanceof`. */
-function toDate(v: unknown): Date {
-  if (v instanceof Date) return v;
-  if (v !== null && typeof v === 'object' && typeof (v as Date).getTime === 'function') return new Date((v as Date).getTime());
-  return new Date(String(v));
-}
-const num = (v: unknown): number => Number(v);
-
-function fromRow(r: Row): Binding {
-  return {
-    ruid: String(r.ruid),
-    username: String(r.username),
-    domain: (r.domain as string | null) ?? null,
-    contact: String(r.contact),
-    received: (r.received as string | null) ?? null,
-    path: (r.path as string | null) ?? null,
-    expires: toDate(r.expires),
-    // REAL is float4: 0.8 comes back as 0.800000011920929; q has 3 decimals at most (RFC 3261).
-    q: Math.round(num(r.q) * 1000) / 1000,
-    callid: String(r.callid),
-    cseq: num(r.cseq),
-    last_modified: toDate(r.last_modified),
-    flags: num(r.flags),
-    cflags: num(r.cflags),
-    user_agent: String(r.user_agent),
-    socket: (r.socket as string | null) ?? null,
-    methods: r.methods === null || r.methods === undefined ? null : num(r.methods),
-    instance: (r.instance as string | null) ?? null,
-    reg_id: num(r.reg_id),
-    server_id: num(r.server_id),
-    connection_id: num(r.connection_id),
-    keepalive: num(r.keepalive),
-    partition: num(r.partition),
-  };
+/**
+ * Rows → bindings through the tolerant reader (services/location/tolerant.ts): rows written by
+ * Kamailio's db_postgres or by hand (nulls, a schema with looser columns) are read, an unreadable
+ * one is skipped with a note instead of failing the AoR.
+ */
+function fromRows(rows: Row[], note: (message: string) => void): Binding[] {
+  return readBindings(rows, 'row', note);
 }
 
 function toRow(b: Binding): Row {
@@ -244,6 +220,7 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
   const timeout = opts.queryTimeoutMs ?? 5000;
   const maxInFlight = opts.maxInFlight ?? 4;
   const maxBatchRows = Math.max(1, Math.min(opts.maxBatchRows ?? 500, Math.floor(MAX_BIND_PARAMS / COLUMNS.length)));
+  const note = limitNotes(opts.onNote);
 
   /**
    * Group commit of upserts: one multi-row INSERT … ON CONFLICT per batch, in autocommit, so the
@@ -305,7 +282,7 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
         const res = await (
           domain === null ? knex.raw<{ rows: Row[] }>(FIND_SQL, [username]) : knex.raw<{ rows: Row[] }>(FIND_IN_DOMAIN_SQL, [username, domain])
         ).timeout(timeout);
-        return res.rows.map(fromRow);
+        return fromRows(res.rows, note);
       }),
 
     // Resolves after the COMMIT of the batch holding it, i.e. once PostgreSQL has the row durably
@@ -339,7 +316,7 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
           .limit(q.limit)
           .offset(q.offset)
           .timeout(timeout)) as Row[];
-        return { rows: rows.map(fromRow), total: Number(total) };
+        return { rows: fromRows(rows, note), total: Number(total) };
       }),
 
     count: (now) =>
@@ -385,14 +362,14 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
             limit,
           ])
           .timeout(timeout);
-        return res.rows.map(fromRow);
+        return fromRows(res.rows, note);
       }),
 
     // A write-through cache's load: one statement, no timeout short enough to cut a large table.
     all: () =>
       run('all', async () => {
         const res = await knex.raw<{ rows: Row[] }>(ALL_SQL).timeout(Math.max(timeout, 60_000));
-        return res.rows.map(fromRow);
+        return fromRows(res.rows, note);
       }),
 
     // The knex instance belongs to the caller (it may serve the directory too).
