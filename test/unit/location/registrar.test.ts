@@ -706,3 +706,140 @@ describe('registrar: NAT detection, received only on NAT, bindings tied to their
     expect(await store.find('john', null)).toEqual([]);
   });
 });
+
+describe('registrar: bindings other writers duplicated (services/location/dedupe.ts)', () => {
+  const CONTACT = 'sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f';
+  let seq = 0;
+  /** A copy of the note's binding as Kamailio's db_mongodb leaves them: a new ruid per REGISTER, `age` seconds before T0. */
+  function kamailioCopy(age: number, over: Partial<Binding> = {}): Binding {
+    return {
+      ruid: `uloc-kam-${++seq}`,
+      username: 'john',
+      domain: null,
+      contact: CONTACT,
+      received: null,
+      path: null,
+      expires: at(3600 - age),
+      q: -1,
+      callid: `kam-call-${seq}`,
+      cseq: 1,
+      last_modified: at(-age),
+      flags: 0,
+      cflags: 0,
+      user_agent: 'n/a',
+      socket: 'udp:10.0.12.26:5060',
+      methods: null,
+      instance: null,
+      reg_id: 0,
+      server_id: 0,
+      connection_id: -1,
+      keepalive: 0,
+      partition: 0,
+      ...over,
+    };
+  }
+
+  /** A store over a plain array: several records may carry one ruid (MongoDB without a unique index). */
+  function arrayStore(rows: Binding[]): LocationStore {
+    const base = createMemoryLocationStore();
+    return {
+      ...base,
+      find: async (u, d) => rows.filter((b) => b.username === u && b.domain === d).map((b) => ({ ...b })),
+      upsert: async (b) => {
+        const i = rows.findIndex((r) => r.ruid === b.ruid); // replaceOne: one record
+        if (i >= 0) rows[i] = { ...b };
+        else rows.push({ ...b });
+      },
+      remove: async (ruids) => {
+        const before = rows.length;
+        for (let i = rows.length - 1; i >= 0; i--) if (ruids.includes(rows[i].ruid)) rows.splice(i, 1); // deleteMany
+        return before - rows.length;
+      },
+    };
+  }
+
+  test('three copies of one contact: the store holds three, the 200 OK of a query and a lookup give one (the newest)', async () => {
+    const { store, reg } = setup();
+    const copies = [kamailioCopy(30), kamailioCopy(0), kamailioCopy(60)];
+    for (const c of copies) await store.upsert(c);
+    expect(await store.find('john', null)).toHaveLength(3); // the control: what is stored
+    const query = await reg.register(req({ contacts: [], cseq: 5 }));
+    expect(query.status).toBe(200);
+    expect(query.bindings.map((b) => b.ruid)).toEqual([copies[1].ruid]);
+    expect((await reg.lookup('john', 'netaxis.be', T0)).map((b) => b.ruid)).toEqual([copies[1].ruid]);
+    expect(await store.find('john', null)).toHaveLength(3); // a query writes nothing
+  });
+
+  test('a REGISTER refreshing the contact removes the copies it supersedes: one record left, listed once', async () => {
+    const { store, reg } = setup();
+    for (const c of [kamailioCopy(30), kamailioCopy(20), kamailioCopy(10)]) await store.upsert(c);
+    const res = await reg.register(req({ callId: 'kam-call-new', cseq: 7 }));
+    expect(res.status).toBe(200);
+    expect(contactsOf(res.bindings)).toEqual([CONTACT]);
+    const left = await store.find('john', null);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatchObject({ contact: CONTACT, callid: 'kam-call-new', cseq: 7 });
+  });
+
+  test('a REGISTER of another contact also cleans the duplicated one (the AoR is rewritten)', async () => {
+    const { store, reg } = setup();
+    const copies = [kamailioCopy(30), kamailioCopy(10)];
+    for (const c of copies) await store.upsert(c);
+    const res = await reg.register(req({ contacts: ['<sip:john@10.0.9.167:5060>'] }));
+    expect(contactsOf(res.bindings)).toEqual(['sip:john@10.0.9.167:5060', CONTACT].sort());
+    expect((await store.find('john', null)).map((b) => b.ruid).sort()).toEqual([copies[1].ruid, ...res.bindings.filter((b) => b.contact !== CONTACT).map((b) => b.ruid)].sort());
+  });
+
+  test('copies of one ruid: a refresh leaves one record, listed once', async () => {
+    const rows = [kamailioCopy(30, { ruid: 'uloc-twice' }), kamailioCopy(10, { ruid: 'uloc-twice' })];
+    const reg = createRegistrar(arrayStore(rows), { ruidPrefix: 'uloc-test-1' });
+    expect(await reg.lookup('john', null, T0)).toHaveLength(1);
+    const res = await reg.register(req({ callId: 'x', cseq: 1 }));
+    expect(res.bindings.map((b) => b.ruid)).toEqual(['uloc-twice']);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ ruid: 'uloc-twice', callid: 'x' });
+  });
+
+  test('copies of one ruid not refreshed by a REGISTER are left alone (deleting by ruid would delete the binding)', async () => {
+    const rows = [kamailioCopy(30, { ruid: 'uloc-twice' }), kamailioCopy(10, { ruid: 'uloc-twice' })];
+    const reg = createRegistrar(arrayStore(rows), { ruidPrefix: 'uloc-test-1' });
+    const res = await reg.register(req({ contacts: ['<sip:john@10.0.9.167:5060>'] }));
+    expect(contactsOf(res.bindings)).toEqual(['sip:john@10.0.9.167:5060', CONTACT].sort());
+    expect(rows.filter((r) => r.ruid === 'uloc-twice')).toHaveLength(2);
+  });
+
+  test('duplicates do not count against maxContacts', async () => {
+    const { store, reg } = setup({ maxContacts: 2 });
+    for (const c of [kamailioCopy(30), kamailioCopy(20), kamailioCopy(10)]) await store.upsert(c);
+    const res = await reg.register(req({ contacts: ['<sip:john@10.0.9.167:5060>'] }));
+    expect(res.status).toBe(200);
+    expect(res.bindings).toHaveLength(2);
+  });
+
+  test('an un-REGISTER of the contact removes every copy', async () => {
+    const { store, reg } = setup();
+    for (const c of [kamailioCopy(30), kamailioCopy(20)]) await store.upsert(c);
+    const res = await reg.register(req({ expiresHeader: '0', callId: 'bye', cseq: 1 }));
+    expect(res).toMatchObject({ status: 200, bindings: [] });
+    expect(await store.find('john', null)).toEqual([]);
+  });
+
+  test('a permanent binding (expires 0, the epoch: usrloc never expires it) is live', async () => {
+    const { store, reg } = setup();
+    await store.upsert(kamailioCopy(0, { expires: new Date(0) }));
+    expect(await reg.lookup('john', null, T0)).toHaveLength(1);
+  });
+
+  test('100,000 copies of one contact: a lookup gives one, a REGISTER removes a bounded batch of copies', async () => {
+    const { store, reg } = setup();
+    for (let i = 0; i < 100_000; i++) await store.upsert(kamailioCopy(i));
+    const t0 = performance.now();
+    expect(await reg.lookup('john', null, T0)).toHaveLength(1);
+    const lookupMs = performance.now() - t0;
+    const res = await reg.register(req({ callId: 'kam-call-new', cseq: 1 }));
+    expect(res.bindings).toHaveLength(1);
+    expect(await store.find('john', null)).toHaveLength(100_000 - 4_999);
+    console.log(`registrar lookup over 100,000 copies of one contact (memory store): ${lookupMs.toFixed(0)} ms`);
+    expect(lookupMs).toBeLessThan(2000);
+  });
+});
