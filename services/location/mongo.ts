@@ -161,6 +161,15 @@ function aorFilter(username: string, domain: string | null): Document {
 
 // ------------------------------------------------------------------ errors
 
+/**
+ * A unique index refused over existing duplicates: MongoDB's E11000 (DuplicateKey); FerretDB 1.24
+ * on SQLite answers an internal error carrying SQLite's "UNIQUE constraint failed".
+ */
+function isDuplicateKey(e: unknown): boolean {
+  if (!(e instanceof MongoServerError)) return false;
+  return e.code === 11000 || /E11000|duplicate key|UNIQUE constraint failed/i.test(e.message);
+}
+
 /** Server error codes meaning "no usable primary right now" (not a bug in the request). */
 const UNAVAILABLE_CODES = new Set([
   6,
@@ -266,7 +275,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
       try {
         await location.createIndexes([index]);
       } catch (e) {
-        if (!(index.unique && e instanceof MongoServerError && e.code === 11000)) throw e;
+        if (!(index.unique && isDuplicateKey(e))) throw e;
         // Duplicate ruids are there already (Kamailio wrote them, or writers without this index did).
         note(
           `location collection ${dbName}.${collectionName} holds duplicate ruids: the unique ruid index cannot be built, ` +
