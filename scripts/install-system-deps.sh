@@ -9,6 +9,7 @@
 #   kamailio-tls-modules      tls (the TLS side of bench/sip and the Kamailio e2e suites)
 #   kamailio-websocket-modules websocket (Kamailio over WS, beside sipflow's)
 #   kamailio-postgres-modules db_postgres (bench/sip: auth_db/usrloc of the persistent pairing, acc of the invite pairing)
+#   kamailio-mongodb-modules  db_mongodb (test/integration/location/kamailio-written.test.ts: bindings Kamailio writes into MongoDB)
 #   chromium                  headless browser for the designer's browser tests and the WebSocket phone test
 #   baresip-core              baresip, a real softphone (UDP, TCP, TLS) for the transport e2e suites
 #   dnsmasq-base              dnsmasq without its system service: the DNS server (NAPTR) of the query.enum suite
@@ -52,7 +53,8 @@ for g in $groups; do
       want kamailio-extra-modules test -e "$MODDIR/jansson.so"
       want kamailio-tls-modules test -e "$MODDIR/tls.so"
       want kamailio-websocket-modules test -e "$MODDIR/websocket.so"
-      want kamailio-postgres-modules test -e "$MODDIR/db_postgres.so" ;;
+      want kamailio-postgres-modules test -e "$MODDIR/db_postgres.so"
+      want kamailio-mongodb-modules test -e "$MODDIR/db_mongodb.so" ;;
     chromium)
       want chromium sh -c 'command -v chromium || command -v chromium-browser' ;;
     baresip)

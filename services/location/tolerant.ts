@@ -70,7 +70,8 @@ function asDate(v: unknown, field: string): Date | undefined {
   if (v === null || v === undefined) return undefined;
   let ms: number;
   if (v instanceof Date) ms = v.getTime();
-  else if (typeof v === 'object' && !Array.isArray(v) && typeof (v as Date).getTime === 'function') ms = Number((v as Date).getTime()); // a Date of another realm
+  else if (typeof v === 'object' && !Array.isArray(v) && typeof (v as Date).getTime === 'function')
+    ms = Number((v as Date).getTime()); // a Date of another realm
   else if (typeof v === 'string') ms = v.length <= 64 ? Date.parse(v) : NaN;
   else {
     const n = asNumber(v, field);
@@ -139,7 +140,10 @@ export function recordName(raw: unknown): string {
     if (v === null || v === undefined) continue;
     let s: string;
     try {
-      s = typeof v === 'object' && typeof (v as { toHexString?: unknown }).toHexString === 'function' ? (v as { toHexString(): string }).toHexString() : String(v);
+      s =
+        typeof v === 'object' && typeof (v as { toHexString?: unknown }).toHexString === 'function'
+          ? (v as { toHexString(): string }).toHexString()
+          : String(v);
     } catch {
       continue;
     }

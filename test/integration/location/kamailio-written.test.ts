@@ -64,7 +64,24 @@ interface Kamailio {
 /** Kamailio on kamailio-mongodb.cfg; resolves once it answers OPTIONS. */
 async function startKamailio(o: { dbUrl: string; dbMode: 1 | 3; postgres?: boolean; dir: string }): Promise<Kamailio> {
   const port = await freeUdpPort();
-  const args = ['-f', CFG, '-DD', '-E', '-m', '32', '-M', '8', '-w', o.dir, '-A', `LISTEN=udp:127.0.0.1:${port}`, '-A', `DBURL="${o.dbUrl}"`, '-A', `DB_MODE=${o.dbMode}`];
+  const args = [
+    '-f',
+    CFG,
+    '-DD',
+    '-E',
+    '-m',
+    '32',
+    '-M',
+    '8',
+    '-w',
+    o.dir,
+    '-A',
+    `LISTEN=udp:127.0.0.1:${port}`,
+    '-A',
+    `DBURL="${o.dbUrl}"`,
+    '-A',
+    `DB_MODE=${o.dbMode}`,
+  ];
   if (o.postgres) args.push('-A', 'WITH_POSTGRES');
   const proc: ChildProcess = spawn('kamailio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -198,7 +215,13 @@ describe("MongoDB: documents Kamailio's db_mongodb wrote", () => {
     const { insertedId } = await client
       .db(dbName)
       .collection('location')
-      .insertOne({ username: 'francesco', contact: { uri: 'sip:francesco@198.51.100.1', where: 'a nested document' }, expires: 'never', ruid: ['x'], q: new Array(10_000).fill(1) });
+      .insertOne({
+        username: 'francesco',
+        contact: { uri: 'sip:francesco@198.51.100.1', where: 'a nested document' },
+        expires: 'never',
+        ruid: ['x'],
+        q: new Array(10_000).fill(1),
+      });
     const found = await store.find('francesco', null);
     expect(found).toHaveLength(3);
     expect(notes).toContain(`skipped location document _id "${insertedId.toHexString()}": contact is not a string`);
@@ -229,7 +252,9 @@ describe("MongoDB: documents Kamailio's db_mongodb wrote", () => {
       }
     })();
     const callId = rand();
-    trunk.send(sipRequest({ method: 'INVITE', uri: `sip:000112233@${DOMAIN}`, ua: trunk, callId, from: '<sip:+3225551234@pstn.test>', to: `<sip:000112233@${DOMAIN}>` }));
+    trunk.send(
+      sipRequest({ method: 'INVITE', uri: `sip:000112233@${DOMAIN}`, ua: trunk, callId, from: '<sip:+3225551234@pstn.test>', to: `<sip:000112233@${DOMAIN}>` }),
+    );
     const final = await trunk.next((r) => header(r.msg, 'call-id') === callId && (r.msg as SipResponse).status >= 200, 8000);
     // the proxy answers upstream only once every branch has its final response: all forks are in
     calling = false;
@@ -255,7 +280,8 @@ describe("MongoDB: documents Kamailio's db_mongodb wrote", () => {
           headers: { Expires: '600', ...(authorization ? { Authorization: authorization } : {}) },
         }),
       );
-    const finalOf = () => viaSipflow.next((r) => header(r.msg, 'call-id') === regCall && (r.msg as SipResponse).status >= 200, 3000).then((r) => r.msg as SipResponse);
+    const finalOf = () =>
+      viaSipflow.next((r) => header(r.msg, 'call-id') === regCall && (r.msg as SipResponse).status >= 200, 3000).then((r) => r.msg as SipResponse);
     send(1);
     const challenge = await finalOf();
     expect(challenge.status).toBe(401);

@@ -787,7 +787,9 @@ describe('registrar: bindings other writers duplicated (services/location/dedupe
     for (const c of copies) await store.upsert(c);
     const res = await reg.register(req({ contacts: ['<sip:john@10.0.9.167:5060>'] }));
     expect(contactsOf(res.bindings)).toEqual(['sip:john@10.0.9.167:5060', CONTACT].sort());
-    expect((await store.find('john', null)).map((b) => b.ruid).sort()).toEqual([copies[1].ruid, ...res.bindings.filter((b) => b.contact !== CONTACT).map((b) => b.ruid)].sort());
+    expect((await store.find('john', null)).map((b) => b.ruid).sort()).toEqual(
+      [copies[1].ruid, ...res.bindings.filter((b) => b.contact !== CONTACT).map((b) => b.ruid)].sort(),
+    );
   });
 
   test('copies of one ruid: a refresh leaves one record, listed once', async () => {

@@ -57,7 +57,17 @@ describe('readBinding: records as other writers leave them', () => {
 
   test("only username, contact and expires: Kamailio's defaults for everything else", () => {
     const r = readBinding({ username: 'u', contact: 'sip:u@h', expires: new Date(5000) });
-    expect(r.ok && r.binding).toMatchObject({ ruid: '', q: -1, cseq: 0, callid: '', user_agent: '', methods: null, connection_id: -1, reg_id: 0, last_modified: new Date(0) });
+    expect(r.ok && r.binding).toMatchObject({
+      ruid: '',
+      q: -1,
+      cseq: 0,
+      callid: '',
+      user_agent: '',
+      methods: null,
+      connection_id: -1,
+      reg_id: 0,
+      last_modified: new Date(0),
+    });
   });
 
   test('nulls everywhere the SQL schema allows and where it does not (a looser hand-made table)', () => {
@@ -153,7 +163,11 @@ describe('limitNotes', () => {
   test('at most N a minute, the rest counted in one line when the next minute starts', () => {
     let now = 0;
     const said: string[] = [];
-    const note = limitNotes((m) => said.push(m), 2, () => now);
+    const note = limitNotes(
+      (m) => said.push(m),
+      2,
+      () => now,
+    );
     for (let i = 0; i < 5; i++) note(`n${i}`);
     expect(said).toEqual(['n0', 'n1']);
     now = 60_000;
