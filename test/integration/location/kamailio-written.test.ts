@@ -434,4 +434,15 @@ describe("PostgreSQL: rows Kamailio's db_postgres wrote (two write-through insta
     expect(await knex('location').where({ username: 'francesco' }).count({ n: '*' })).toEqual([{ n: '1' }]);
     expect(notes).toEqual([]);
   });
+
+  test("a row with what Kamailio's schema lets through but no binding can be (an empty contact) is skipped with a note; the others are read", async () => {
+    // the columns' defaults: contact '' (NOT NULL DEFAULT ''), callid 'Default-Call-ID', expires 2030
+    await knex('location').insert({ ruid: 'uloc-by-hand', username: 'francesco' });
+    const notes: string[] = [];
+    const store = createSqlLocationStore(knex, { onNote: (m) => notes.push(m) });
+    const found = await store.find('francesco', null);
+    expect(found).toHaveLength(1);
+    expect(found[0].ruid).not.toBe('uloc-by-hand');
+    expect(notes).toEqual(['skipped location row ruid "uloc-by-hand": no contact']);
+  });
 });
