@@ -7,6 +7,8 @@
  *   received, path, socket, methods, last_modified (Date), ruid, instance, reg_id, server_id,
  *   connection_id, keepalive, partition [, domain — only with multi-domain AoRs, appended last
  *   as usrloc does]. Every field is written; empty ones as null, never omitted.
+ * Documents are read through services/location/tolerant.ts: Kamailio's own db_mongodb omits the
+ * empty fields, and one unreadable document is skipped with a note, not a failed find.
  */
 import { Double, Int32, MongoBulkWriteError, MongoClient, MongoError, MongoServerError } from 'mongodb';
 import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';

@@ -69,8 +69,10 @@ function asString(v: unknown, field: string): string | undefined {
 function asDate(v: unknown, field: string): Date | undefined {
   if (v === null || v === undefined) return undefined;
   let ms: number;
-  if (v instanceof Date) ms = v.getTime();
-  else if (typeof v === 'object' && !Array.isArray(v) && typeof (v as Date).getTime === 'function')
+  if (v instanceof Date) {
+    ms = v.getTime();
+    if (Number.isFinite(ms)) return v; // the driver's own Date: no copy
+  } else if (typeof v === 'object' && !Array.isArray(v) && typeof (v as Date).getTime === 'function')
     ms = Number((v as Date).getTime()); // a Date of another realm
   else if (typeof v === 'string') ms = v.length <= 64 ? Date.parse(v) : NaN;
   else {
