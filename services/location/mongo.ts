@@ -13,6 +13,7 @@
 import { Double, Int32, MongoBulkWriteError, MongoClient, MongoError, MongoServerError } from 'mongodb';
 import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import { createBatcher } from './batcher';
+import { MAX_BINDINGS_CONSIDERED } from './dedupe';
 import { limitNotes, readBinding, readBindings } from './tolerant';
 import { LocationUnavailableError, splitAor } from './types';
 import type { Binding, LocationStore } from './types';
@@ -346,7 +347,12 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   }
 
   return {
-    find: (username, domain) => run('find', async (location) => read(await location.find(aorFilter(username, domain)).toArray())),
+    // The newest MAX_BINDINGS_CONSIDERED of the AoR (services/location/dedupe.ts): an AoR another
+    // writer filled with copies is read without the rest.
+    find: (username, domain) =>
+      run('find', async (location) =>
+        read(await location.find(aorFilter(username, domain)).sort({ last_modified: -1 }).limit(MAX_BINDINGS_CONSIDERED).toArray()),
+      ),
 
     upsert: async (binding) => {
       try {

@@ -8,6 +8,7 @@
  */
 import type { Knex } from 'knex';
 import { createBatcher } from './batcher';
+import { MAX_BINDINGS_CONSIDERED } from './dedupe';
 import { limitNotes, readBindings } from './tolerant';
 import { LocationUnavailableError } from './types';
 import { splitAor, type Binding, type LocationStore } from './types';
@@ -194,8 +195,13 @@ function unavailable(op: string, e: unknown): never {
  * Building them with the query builder on every REGISTER cost more CPU than the rest of the save.
  */
 const QUOTED = COLUMNS.map((c) => `"${c}"`).join(', ');
-const FIND_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain IS NULL`;
-const FIND_IN_DOMAIN_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain = ?`;
+/**
+ * An AoR's rows, the newest MAX_BINDINGS_CONSIDERED (services/location/dedupe.ts): what the
+ * registrar considers of an AoR another writer filled with copies, read without the rest.
+ */
+const FIND_LIMIT = `ORDER BY last_modified DESC LIMIT ${MAX_BINDINGS_CONSIDERED}`;
+const FIND_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain IS NULL ${FIND_LIMIT}`;
+const FIND_IN_DOMAIN_SQL = `SELECT ${QUOTED} FROM location WHERE username = ? AND domain = ? ${FIND_LIMIT}`;
 const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => '?').join(', ')})`;
 const ON_CONFLICT = `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid')
   .map((c) => `"${c}" = EXCLUDED."${c}"`)

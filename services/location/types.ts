@@ -33,7 +33,10 @@ export function splitAor(aor: string): { username: string; domain: string | null
 
 /** Persistence beneath the registrar; adapters implement this. */
 export interface LocationStore {
-  /** Bindings of an AoR including expired ones (the registrar filters). */
+  /**
+   * Bindings of an AoR including expired ones (the registrar filters). The SQL and MongoDB stores
+   * return the newest MAX_BINDINGS_CONSIDERED (services/location/dedupe.ts) of an AoR that holds more.
+   */
   find(username: string, domain: string | null): Promise<Binding[]>;
   /** Inserts or replaces the binding with the same ruid. Resolves only once durable. */
   upsert(binding: Binding): Promise<void>;

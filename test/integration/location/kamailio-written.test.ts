@@ -445,4 +445,36 @@ describe("PostgreSQL: rows Kamailio's db_postgres wrote (two write-through insta
     expect(found[0].ruid).not.toBe('uloc-by-hand');
     expect(notes).toEqual(['skipped location row ruid "uloc-by-hand": no contact']);
   });
+
+  test('100,000 copies of one contact: a lookup reads the newest 5,000 and gives one binding; a REGISTER removes the 4,999 it superseded', async () => {
+    await knex.raw(
+      `INSERT INTO location (ruid, username, contact, expires, callid, cseq, last_modified)
+       SELECT 'uloc-flood-' || i, 'flooded', 'sip:flooded@192.0.2.1:5060', now() + interval '1 hour', 'flood', i, now() - (i || ' seconds')::interval
+       FROM generate_series(1, 100000) AS i`,
+    );
+    const store = createSqlLocationStore(knex);
+    const reg = createRegistrar(store);
+    const t0 = performance.now();
+    const live = await reg.lookup('flooded', null, new Date());
+    const lookupMs = performance.now() - t0;
+    expect(live.map((b) => b.ruid)).toEqual(['uloc-flood-1']); // the newest
+    expect(await store.find('flooded', null)).toHaveLength(5000);
+    const res = await reg.register({
+      username: 'flooded',
+      domain: null,
+      contacts: ['<sip:flooded@192.0.2.1:5060>'],
+      expiresHeader: '600',
+      callId: 'flood',
+      cseq: 100_001,
+      userAgent: 'test',
+      received: null,
+      socket: null,
+      path: null,
+      now: new Date(),
+    });
+    expect(res.bindings).toHaveLength(1);
+    expect(await knex('location').where({ username: 'flooded' }).count({ n: '*' })).toEqual([{ n: String(100_000 - 4_999) }]);
+    console.log(`PostgreSQL, 100,000 copies of one contact: lookup ${lookupMs.toFixed(0)} ms`);
+    expect(lookupMs).toBeLessThan(5000);
+  });
 });
