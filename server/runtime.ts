@@ -159,8 +159,10 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
   // loading on the first operation.
   const writeThrough = o.locationMode === 'write-through';
   const coherence = { log: (level: 'info' | 'warn', message: string) => o.log?.log(level, message) };
+  // records the stores skip (Kamailio's odd documents), index fallbacks, the dropped slaveOk
+  const onNote = (message: string) => o.log?.log('warn', message);
   const sqlStore = async (knex: Knex, url: string) => {
-    const store = createSqlLocationStore(knex);
+    const store = createSqlLocationStore(knex, { onNote });
     if (!writeThrough) return { store };
     // other instances' writes arrive by LISTEN/NOTIFY (PGlite is this process's own database: none)
     let changes: LocationChangeFeed | undefined;
@@ -180,14 +182,14 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
     const w = o.mongo?.writeConcern ?? 'majority';
     const database = o.mongo?.database;
     const collection = o.mongo?.collection;
-    const store = createMongoLocationStore({ url, database, collection, writeConcern: { w, wtimeoutMS: 5000 } });
+    const store = createMongoLocationStore({ url, database, collection, writeConcern: { w, wtimeoutMS: 5000 }, onNote });
     if (!writeThrough) return { store };
     const changes = createMongoChangeFeed({
       url,
       database: normalizeMongoUrl(url).database ?? database ?? 'kamailio',
       collection: collection ?? 'location',
       refreshMs: (o.locationRefreshSec ?? 2) * 1000,
-      onNote: (m) => o.log?.log('warn', m),
+      onNote,
     });
     const cached = createWriteThroughStore(store, { ...coherence, changes });
     cached.open().catch(() => undefined);

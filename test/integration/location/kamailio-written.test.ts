@@ -294,6 +294,8 @@ describe("MongoDB: documents Kamailio's db_mongodb wrote", () => {
     const left = await docs();
     expect(left.filter((d: Document) => d.contact === contact())).toHaveLength(1);
     expect(left).toHaveLength(2);
+    // the store's notes reach the operator's log (server/runtime.ts wires onNote)
+    expect(serve.output()).toMatch(/skipped location document _id \\"[0-9a-f]{24}\\": contact is not a string/); // JSON log line
   });
 });
 
