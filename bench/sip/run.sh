@@ -500,6 +500,14 @@ run_memory() {
       cache0+history) name=sipflow-memory-history ;;
       cached+history) name=sipflow-memory-cached-history; flows=$WORK/flows/pbx-cached.slid ;;
     esac
+    # each variant of this build on its own copy of the provisioned directory: a start imports and
+    # activates its flows file only on an empty flows store (a later start on a shared one would
+    # import it as a release, not active: server/flows/bootstrap.ts), so sharing one data dir ran
+    # the first variant's logic in the second
+    if [ "$variant" != control ]; then
+      data=$WORK/$name-data
+      rm -rf "$data"; cp -a "$WORK/sipflow-mem" "$data"
+    fi
     [ "$variant" = "${variant%+history}" ] || [ "$has_history" = 0 ] || history="history: $HISTORY_YAML"
     # with recording on, the API answers /metrics: how many calls were recorded, written and dropped
     local http="http: { enabled: false }"
