@@ -448,6 +448,10 @@ log: { level: warn }
 security: { trustedSources: [127.0.0.1] }
 $SF_REG
 EOF
+  # the persistent and invite pairings share database sipflow: its flows store emptied, so this
+  # start imports and activates its own flows file (on a store with flows, a start imports a new
+  # file as a release, not active: server/flows/bootstrap.ts); absent on a first run
+  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
   SF_LOG=$WORK/sipflow-persistent.log
   start_sipflow "$cfg" "$SF_LOG"
   log "sipflow (persistent): processes $SF_PIDS"
@@ -603,6 +607,8 @@ run_invite() {
     if (n !== 1) { console.error("no uasAddress setting in " + src); process.exit(1); }
     fs.writeFileSync(dst, JSON.stringify(slid, null, 2));
   ' "$inv/relay.slid" "$WORK/flows/invite-relay.slid" "127.0.0.1:$UAS_PORT"
+  # as the persistent pairing's start: the shared database's flows store emptied, this flows file activated
+  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
   local cfg=$WORK/sipflow-invite.yaml
   cat > "$cfg" <<EOF2
 dataDir: $WORK/sipflow-invite-data
