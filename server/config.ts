@@ -174,9 +174,7 @@ export const routeSchema = z
 
 export const configSchema = z
   .object({
-    dataDir: pathString()
-      .default('.data')
-      .describe('embedded data: PGlite directory, nonce secret (relative: to the config file, else the working directory)'),
+    dataDir: pathString().default('.data').describe('embedded data: PGlite directory, nonce secret (relative: to the config file, else the working directory)'),
     flows: pathString()
       .optional()
       .describe(
@@ -228,9 +226,7 @@ export const configSchema = z
           .prefault({}),
         tls: z
           .object({
-            certFile: pathString()
-              .optional()
-              .describe('PEM certificate chain of the TLS and WSS listeners (sips:); required when a listener uses tls or wss'),
+            certFile: pathString().optional().describe('PEM certificate chain of the TLS and WSS listeners (sips:); required when a listener uses tls or wss'),
             keyFile: pathString().optional().describe('PEM private key of certFile (never logged)'),
             caFile: pathString()
               .optional()
@@ -698,10 +694,7 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(false).describe('call detail records (CDRs) of INVITE calls (services/accounting); off: no call is followed'),
         database: z.boolean().default(true).describe('write CDRs to the table cdrs of the directory database (searched by GET /api/v1/cdrs)'),
-        file: pathString()
-          .nullable()
-          .default(null)
-          .describe('also write CDRs to this JSON-lines file (one record per line), rotated by size; null = no file'),
+        file: pathString().nullable().default(null).describe('also write CDRs to this JSON-lines file (one record per line), rotated by size; null = no file'),
         fileRotateBytes: z.number().int().min(4096).default(104857600).describe('the file is rotated (file.1, file.2, …) before it would pass this size'),
         fileKeep: z.number().int().min(0).max(1000).default(10).describe('rotated files kept (the oldest is removed)'),
         start: z.boolean().default(false).describe('a start record when a call connects (2xx)'),

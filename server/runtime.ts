@@ -182,7 +182,13 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
     const collection = o.mongo?.collection;
     // the URL's notes (a Kamailio DBURL's slaveOk dropped: docs/data.md) are logged here, once: the
     // change feed and the call limiter (services/call-limit) open the same URL normalized, silently
-    const store = createMongoLocationStore({ url, database, collection, writeConcern: { w, wtimeoutMS: 5000 }, onNote: (m) => o.log?.log('warn', `location.url: ${m}`) });
+    const store = createMongoLocationStore({
+      url,
+      database,
+      collection,
+      writeConcern: { w, wtimeoutMS: 5000 },
+      onNote: (m) => o.log?.log('warn', `location.url: ${m}`),
+    });
     if (!writeThrough) return { store };
     const changes = createMongoChangeFeed({
       url,

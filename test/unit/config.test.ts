@@ -98,7 +98,11 @@ describe('configuration', () => {
     const c = loadConfig(path.relative(other, file), {}, other);
     expect(c.dataDir).toBe(path.join(dir, 'data'));
     expect(c.flows).toBe(path.join(dir, 'my-flows'));
-    expect(c.sip.tls).toMatchObject({ certFile: path.join(dir, 'tls/cert.pem'), keyFile: path.join(dir, 'tls/key.pem'), caFile: path.resolve(dir, '../ca.pem') });
+    expect(c.sip.tls).toMatchObject({
+      certFile: path.join(dir, 'tls/cert.pem'),
+      keyFile: path.join(dir, 'tls/key.pem'),
+      caFile: path.resolve(dir, '../ca.pem'),
+    });
     expect(c.directory.url).toBe(path.join(dir, 'pg'));
     // an npm package name stays a name (server/node-plugins.ts resolves it); a path is resolved
     expect(c.nodes.plugins).toEqual([path.join(dir, 'plugin'), 'sipflow-plugin-x', '/opt/p']);
