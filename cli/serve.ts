@@ -55,7 +55,7 @@ export interface ServeCliOptions {
  */
 export function serveConfig(o: ServeCliOptions, cwd: string = process.cwd()): Config {
   const c = loadConfig(o.config, process.env, cwd);
-  const cli = (v: string | undefined) => (v === undefined ? undefined : resolveConfigPath(v, cwd));
+  const cli = (key: string, v: string | undefined) => (v === undefined ? undefined : resolveConfigPath(key, v, cwd));
   // --sip-host / --sip-port: every socket of the first listener (its entries share its name); --sip-port not its secure ones (--tls-port)
   const first = c.sip.listeners[0]?.name;
   // --sip-port moves the plain SIP sockets (default port 5060: UDP, TCP), not TLS or WebSocket ones
@@ -69,19 +69,23 @@ export function serveConfig(o: ServeCliOptions, cwd: string = process.cwd()): Co
       ? listeners.map((l) => (l.name === first && l.transport === transport ? { ...l, port } : l))
       : [...listeners, { name: first ?? 'default', transport, host: listeners[0]?.host ?? '0.0.0.0', port }];
   }
-  const tls = { ...c.sip.tls, certFile: cli(o.tlsCert) ?? c.sip.tls.certFile, keyFile: cli(o.tlsKey) ?? c.sip.tls.keyFile };
+  const tls = {
+    ...c.sip.tls,
+    certFile: cli('sip.tls.certFile', o.tlsCert) ?? c.sip.tls.certFile,
+    keyFile: cli('sip.tls.keyFile', o.tlsKey) ?? c.sip.tls.keyFile,
+  };
   // the configuration file was checked; the command line adds to it: a TLS or WSS socket needs its certificate
   const problems = tlsProblems(sipListeners(listeners), tls);
   const now = o.now === undefined ? undefined : isoInstant.safeParse(o.now);
   if (now?.success === false) problems.push(`--now "${o.now}": ${now.error.issues[0].message}`);
-  const flows = flowsSource(o, c, cli(o.flows));
+  const flows = flowsSource(o, c, cli('flows', o.flows));
   if (flows.problem) problems.push(flows.problem);
   if (problems.length > 0) throw new ConfigError(problems, 'command line');
   return {
     ...c,
     flows: flows.path,
-    dataDir: cli(o.dataDir) ?? c.dataDir,
-    directory: { ...c.directory, url: cli(o.directoryUrl) ?? c.directory.url },
+    dataDir: cli('dataDir', o.dataDir) ?? c.dataDir,
+    directory: { ...c.directory, url: cli('directory.url', o.directoryUrl) ?? c.directory.url },
     location: { ...c.location, url: o.locationUrl ?? c.location.url },
     sip: {
       ...c.sip,

@@ -23,13 +23,15 @@ const port = z.number().int().min(0).max(65535);
  * a start from another directory finds the same files. A Set of schema objects, not a zod .meta(),
  * because leaves() sees the inner schema once optional/default are unwrapped.
  */
-const PATH_SCHEMAS = new Set<z.ZodType>();
-/** A path-valued key (a file or folder): see PATH_SCHEMAS. */
-function pathString(): z.ZodString {
+const PATH_SCHEMAS = new Map<z.ZodType, (value: string) => boolean>();
+/** A path-valued key (a file or folder): see PATH_SCHEMAS. `keep`: the values that are names, not paths. */
+function pathString(keep: (value: string) => boolean = () => false): z.ZodString {
   const s = z.string().min(1);
-  PATH_SCHEMAS.add(s);
+  PATH_SCHEMAS.set(s, keep);
   return s;
 }
+/** directory.url `memory`: PGlite in memory (services/directory/connect.ts), not a folder. */
+const isMemoryDirectory = (v: string) => v.trim() === 'memory';
 const seconds = z.number().int().min(0);
 /** A UDP collector's address (output.syslog's target, hep.collector), checked by the parser that later reads it. */
 const collectorAddress = (defaultPort: number) =>
@@ -394,7 +396,7 @@ export const configSchema = z
     routes: z.array(routeSchema).default([]).describe('interfaces → logics, first match wins'),
     directory: z
       .object({
-        url: pathString().optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
+        url: pathString(isMemoryDirectory).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
         poolMax: z.number().int().min(1).default(10),
         cacheSec: z
           .number()
@@ -595,7 +597,7 @@ export const configSchema = z
     nodes: z
       .object({
         plugins: z
-          .array(pathString())
+          .array(pathString(isPluginPackageName))
           .default([])
           .describe(
             'node plug-ins loaded at start (trusted code, run in-process: docs/plugins.md): a folder or .js file (absolute, or relative to the config file: ./name for one beside it) or an npm package name (name, @scope/name: resolved from the working directory); each exports nodeTypes declared like the built-in nodes',
@@ -953,7 +955,7 @@ function parseEnvValue(raw: string, schema: z.ZodType): unknown {
  */
 export function applyEnv(input: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Record<string, unknown> {
   const out = structuredClone(input);
-  const paths = new Map(pathLeaves().map((l) => [l.path.join('.'), l.list]));
+  const paths = new Map(pathLeaves().map((l) => [l.path.join('.'), l.keep]));
   for (const leaf of leaves(configSchema)) {
     const raw = env[envName(leaf.path)];
     if (raw === undefined) continue;
@@ -963,39 +965,46 @@ export function applyEnv(input: Record<string, unknown>, env: NodeJS.ProcessEnv,
       cur = cur[seg] as Record<string, unknown>;
     }
     const value = parseEnvValue(raw, leaf.schema);
-    const list = paths.get(leaf.path.join('.'));
-    cur[leaf.path[leaf.path.length - 1]] = list === undefined ? value : resolveValue(value, cwd, list);
+    const keep = paths.get(leaf.path.join('.'));
+    cur[leaf.path[leaf.path.length - 1]] = keep === undefined ? value : resolveValue(value, cwd, keep);
   }
   return out;
 }
 
-/** The keys declared with pathString(); `list`: a list of them that may also name npm packages (`nodes.plugins`). */
-export function pathLeaves(): Array<{ path: string[]; list: boolean }> {
-  const out: Array<{ path: string[]; list: boolean }> = [];
+/** The keys declared with pathString() (or lists of them, `nodes.plugins`), with the values each leaves as they are. */
+export function pathLeaves(): Array<{ path: string[]; keep: (value: string) => boolean }> {
+  const out: Array<{ path: string[]; keep: (value: string) => boolean }> = [];
   for (const leaf of leaves(configSchema)) {
     let s = leaf.schema;
     while (s instanceof z.ZodNullable || s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
-    if (PATH_SCHEMAS.has(s)) out.push({ path: leaf.path, list: false });
-    else if (s instanceof z.ZodArray && PATH_SCHEMAS.has(s.element as z.ZodType)) out.push({ path: leaf.path, list: true });
+    if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    const keep = PATH_SCHEMAS.get(s);
+    if (keep) out.push({ path: leaf.path, keep });
   }
   return out;
 }
 
 /**
- * A path-valued setting made absolute against `base` (the config file's folder, or the working
- * directory for the command line and the environment). Left as they are: absolute paths, URLs
- * (memory://, postgres://, pglite:dir, file://: directory.url takes them) and npm package names
- * (nodes.plugins: `name`, `@scope/name`, resolved by server/node-plugins.ts as require() does).
+ * The value of path-valued `key` (`dataDir`, `directory.url`, …) made absolute against `base` (the
+ * config file's folder, or the working directory for the command line and the environment). Left
+ * as they are: absolute paths, URLs (memory://, postgres://, pglite:dir, file://: directory.url
+ * takes them) and the key's names (directory.url `memory`; nodes.plugins' npm package names,
+ * `name`, `@scope/name`, resolved by server/node-plugins.ts as require() does).
  */
-export function resolveConfigPath(value: string, base: string, packages = false): string {
-  if (path.isAbsolute(value) || (packages && isPluginPackageName(value))) return value;
+export function resolveConfigPath(key: string, value: string, base: string): string {
+  const leaf = pathLeaves().find((l) => l.path.join('.') === key);
+  if (!leaf) throw new Error(`${key} is not a path-valued key`);
+  return resolveAgainst(value, base, leaf.keep);
+}
+
+function resolveAgainst(value: string, base: string, keep: (value: string) => boolean): string {
+  if (path.isAbsolute(value) || keep(value)) return value;
   if (/^[a-z][a-z0-9+.-]*:/i.test(value) && !/^[a-z]:[\\/]/i.test(value)) return value;
   return path.resolve(base, value);
 }
 
-/** Only the plug-in list names npm packages: elsewhere `data` is a folder. */
-const resolveValue = (v: unknown, base: string, packages: boolean): unknown =>
-  typeof v === 'string' ? resolveConfigPath(v, base, packages) : Array.isArray(v) ? v.map((x) => resolveValue(x, base, packages)) : v;
+const resolveValue = (v: unknown, base: string, keep: (value: string) => boolean): unknown =>
+  typeof v === 'string' ? resolveAgainst(v, base, keep) : Array.isArray(v) ? v.map((x) => resolveValue(x, base, keep)) : v;
 
 /** Every path-valued key of a parsed configuration made absolute against `base` (a new object). */
 export function resolvePaths(config: Config, base: string): Config {
@@ -1004,7 +1013,7 @@ export function resolvePaths(config: Config, base: string): Config {
     let cur = out as unknown as Record<string, unknown>;
     for (const seg of leaf.path.slice(0, -1)) cur = cur[seg] as Record<string, unknown>;
     const key = leaf.path[leaf.path.length - 1];
-    if (cur[key] !== undefined && cur[key] !== null) cur[key] = resolveValue(cur[key], base, leaf.list);
+    if (cur[key] !== undefined && cur[key] !== null) cur[key] = resolveValue(cur[key], base, leaf.keep);
   }
   return out;
 }

@@ -125,7 +125,10 @@ describe('configuration', () => {
     expect(c.location.url).toBe('mongodb://h/k');
     expect(c.dataDir).toBe(path.join(cwd, 'env-data'));
     expect(c.nodes.plugins).toEqual([path.join(cwd, 'a'), 'pkg']);
-    for (const url of ['memory://', 'pglite:rel', 'file:///x/y']) expect(loadConfig(undefined, { SIPFLOW_DIRECTORY_URL: url }, cwd).directory.url).toBe(url);
+    for (const url of ['memory', 'memory://', 'pglite:rel', 'file:///x/y'])
+      expect(loadConfig(undefined, { SIPFLOW_DIRECTORY_URL: url }, cwd).directory.url).toBe(url);
+    // `memory` is PGlite in memory for directory.url, a folder for dataDir
+    expect(serveConfig({ directoryUrl: 'memory', dataDir: 'memory' }, cwd)).toMatchObject({ directory: { url: 'memory' }, dataDir: path.join(cwd, 'memory') });
     // no file: the working directory
     expect(loadConfig(undefined, {}, cwd).dataDir).toBe(path.join(cwd, '.data'));
     // the command line: against the working directory, over the file
