@@ -49,7 +49,7 @@ export function shippedFlowFiles(dir: string): Array<{ file: string; path: strin
 }
 
 /** The hash an import is recorded under: the `.slid` and its test cases. */
-export const contentHash = (slid: string, tests: string | undefined) =>
+const contentHash = (slid: string, tests: string | undefined) =>
   createHash('sha256').update(slid).update('\0').update(tests ?? '').digest('hex');
 
 /** What seeding needs of the store. */
