@@ -12,7 +12,7 @@ import { builtinRegistry } from '../nodes';
 import { computeResponse, ha1, parseDigestCredentials } from '../services/auth';
 import { SAMPLE_SUBSCRIBER } from '../services/directory';
 import { openRuntime } from '../server/runtime';
-import { flowsDir } from './paths';
+import { shippedFlowsDir } from '../server/flows';
 
 function register(extra: Record<string, string>) {
   return {
@@ -36,7 +36,7 @@ function register(extra: Record<string, string>) {
 }
 
 export async function runDemo(o: { dataDir: string; directoryUrl: string }): Promise<void> {
-  const file = path.join(flowsDir(), 'registration.slid');
+  const file = path.join(shippedFlowsDir(), 'registration.slid');
   const loaded = loadSlidText(readFileSync(file, 'utf8'), 'registration.slid', builtinRegistry());
   if (!loaded.service) throw new Error(loaded.problems.map(formatProblem).join('\n'));
   const rt = await openRuntime({ dataDir: o.dataDir, directoryUrl: o.directoryUrl, provision: true });

@@ -1,15 +1,5 @@
-import { existsSync } from 'fs';
 import path from 'path';
 import { parseDirectoryUrl } from '../services/directory/connect';
-
-/** The shipped flows/ folder, from the sources (ts-jest) or from dist/. */
-export function flowsDir(): string {
-  for (const up of ['..', '../..']) {
-    const dir = path.resolve(__dirname, up, 'flows');
-    if (existsSync(dir)) return dir;
-  }
-  throw new Error('flows/ folder not found next to the sipflow installation');
-}
 
 /**
  * The folders a command writes secrets to: the data dir (API token, nonce secret) and the PGlite

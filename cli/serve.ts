@@ -3,7 +3,9 @@
  * Options override the configuration file (and its SIPFLOW_* environment overrides).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, isoInstant, loadConfig, sipListeners, tlsProblems, type Config, type ListenerEntry } from '../server/config';
+import { existsSync } from 'fs';
+import { ConfigError, envName, isoInstant, loadConfig, resolveConfigPath, sipListeners, tlsProblems, type Config, type ListenerEntry } from '../server/config';
+import { shippedFlowsDir } from '../server/flows';
 import { transportNamed } from '../sip/transports';
 import { hardenDataDirs } from '../server/data-dir';
 import { createLogger } from '../server/logger';
@@ -46,9 +48,14 @@ export interface ServeCliOptions {
   now?: string;
 }
 
-/** The configuration with command-line overrides applied. */
-export function serveConfig(o: ServeCliOptions): Config {
-  const c = loadConfig(o.config);
+/**
+ * The configuration with command-line overrides applied. Path options (--flows, --data-dir,
+ * --directory-url's data directory, --tls-cert, --tls-key) are relative to the working directory,
+ * the configuration's to its file (server/config.ts loadConfig).
+ */
+export function serveConfig(o: ServeCliOptions, cwd: string = process.cwd()): Config {
+  const c = loadConfig(o.config, process.env, cwd);
+  const cli = (key: string, v: string | undefined) => (v === undefined ? undefined : resolveConfigPath(key, v, cwd));
   // --sip-host / --sip-port: every socket of the first listener (its entries share its name); --sip-port not its secure ones (--tls-port)
   const first = c.sip.listeners[0]?.name;
   // --sip-port moves the plain SIP sockets (default port 5060: UDP, TCP), not TLS or WebSocket ones
@@ -62,17 +69,23 @@ export function serveConfig(o: ServeCliOptions): Config {
       ? listeners.map((l) => (l.name === first && l.transport === transport ? { ...l, port } : l))
       : [...listeners, { name: first ?? 'default', transport, host: listeners[0]?.host ?? '0.0.0.0', port }];
   }
-  const tls = { ...c.sip.tls, certFile: o.tlsCert ?? c.sip.tls.certFile, keyFile: o.tlsKey ?? c.sip.tls.keyFile };
+  const tls = {
+    ...c.sip.tls,
+    certFile: cli('sip.tls.certFile', o.tlsCert) ?? c.sip.tls.certFile,
+    keyFile: cli('sip.tls.keyFile', o.tlsKey) ?? c.sip.tls.keyFile,
+  };
   // the configuration file was checked; the command line adds to it: a TLS or WSS socket needs its certificate
   const problems = tlsProblems(sipListeners(listeners), tls);
   const now = o.now === undefined ? undefined : isoInstant.safeParse(o.now);
   if (now?.success === false) problems.push(`--now "${o.now}": ${now.error.issues[0].message}`);
+  const flows = flowsSource(o, c, cli('flows', o.flows));
+  if (flows.problem) problems.push(flows.problem);
   if (problems.length > 0) throw new ConfigError(problems, 'command line');
   return {
     ...c,
-    flows: o.flows ?? c.flows,
-    dataDir: o.dataDir ?? c.dataDir,
-    directory: { ...c.directory, url: o.directoryUrl ?? c.directory.url },
+    flows: flows.path,
+    dataDir: cli('dataDir', o.dataDir) ?? c.dataDir,
+    directory: { ...c.directory, url: cli('directory.url', o.directoryUrl) ?? c.directory.url },
     location: { ...c.location, url: o.locationUrl ?? c.location.url },
     sip: {
       ...c.sip,
@@ -88,6 +101,24 @@ export function serveConfig(o: ServeCliOptions): Config {
   };
 }
 
+/**
+ * The flows folder (or file) a start imports: --flows, else the configuration's `flows` (its file
+ * or SIPFLOW_FLOWS), else the shipped one. One given that does not exist is a problem naming where
+ * it was given and the path it resolved to: the start stops there, not on an ENOENT later.
+ */
+function flowsSource(o: ServeCliOptions, c: Config, option: string | undefined): { path: string; problem?: string } {
+  const given = option ?? c.flows;
+  if (given === undefined) return { path: shippedFlowsDir() };
+  if (existsSync(given)) return { path: given };
+  const where =
+    option !== undefined
+      ? `--flows ${o.flows}`
+      : process.env[envName(['flows'])] !== undefined
+        ? `${envName(['flows'])}=${process.env[envName(['flows'])]}`
+        : `flows in ${o.config}`;
+  return { path: given, problem: `${where}: ${given} does not exist (a .slid file or a folder of them; leave it out for the shipped flows)` };
+}
+
 /** What keeps the event loop alive (`{ TCPSocketWrap: 2, Timeout: 1 }`), for the shutdown log lines. */
 function openResources(): Record<string, number> {
   const open: Record<string, number> = {};
@@ -100,7 +131,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the SIP registrar/proxy: flows/*.slid on UDP and TCP (default port 5060)')
     .option('--config <file>', 'YAML or JSON configuration')
-    .option('--flows <dir|file>', 'a .slid file or a folder of them (default: flows)')
+    .option('--flows <dir|file>', 'a .slid file or a folder of them, imported at start (default: the shipped flows)')
     .option('--data-dir <dir>', 'embedded data directory (PGlite, nonce secret)')
     .option('--directory-url <url>', 'directory: PGlite dir, memory://, or postgres://…')
     .option('--location-url <url>', 'location service: sql, memory, postgres://… or mongodb://…')

@@ -16,6 +16,22 @@ import { HEP_DEFAULT_PORT } from '../services/hep/sender';
 import { transportNamed, transportNames } from '../sip/transports';
 
 const port = z.number().int().min(0).max(65535);
+
+/**
+ * The string schemas of path-valued keys (pathString()): loadConfig resolves their values against
+ * the config file's folder, environment overrides against the working directory (resolvePaths), so
+ * a start from another directory finds the same files. A Set of schema objects, not a zod .meta(),
+ * because leaves() sees the inner schema once optional/default are unwrapped.
+ */
+const PATH_SCHEMAS = new Map<z.ZodType, (value: string) => boolean>();
+/** A path-valued key (a file or folder): see PATH_SCHEMAS. `keep`: the values that are names, not paths. */
+function pathString(keep: (value: string) => boolean = () => false): z.ZodString {
+  const s = z.string().min(1);
+  PATH_SCHEMAS.set(s, keep);
+  return s;
+}
+/** directory.url `memory`: PGlite in memory (services/directory/connect.ts), not a folder. */
+const isMemoryDirectory = (v: string) => v.trim() === 'memory';
 const seconds = z.number().int().min(0);
 /** A UDP collector's address (output.syslog's target, hep.collector), checked by the parser that later reads it. */
 const collectorAddress = (defaultPort: number) =>
@@ -160,8 +176,12 @@ export const routeSchema = z
 
 export const configSchema = z
   .object({
-    dataDir: z.string().min(1).default('.data').describe('embedded data: PGlite directory, nonce secret'),
-    flows: z.string().min(1).default('flows').describe('.slid file or folder of .slid files to load'),
+    dataDir: pathString().default('.data').describe('embedded data: PGlite directory, nonce secret (relative: to the config file, else the working directory)'),
+    flows: pathString()
+      .optional()
+      .describe(
+        '.slid file or folder of .slid files imported at start (docs/operations.md, "Paths and shipped flows"); default: the flows shipped with sipflow (flows/ of the installation)',
+      ),
     defaultLogic: z.string().min(1).default('pbx').describe('logic run when no route matches (id or name)'),
     sip: z
       .object({
@@ -208,15 +228,9 @@ export const configSchema = z
           .prefault({}),
         tls: z
           .object({
-            certFile: z
-              .string()
-              .min(1)
-              .optional()
-              .describe('PEM certificate chain of the TLS and WSS listeners (sips:); required when a listener uses tls or wss'),
-            keyFile: z.string().min(1).optional().describe('PEM private key of certFile (never logged)'),
-            caFile: z
-              .string()
-              .min(1)
+            certFile: pathString().optional().describe('PEM certificate chain of the TLS and WSS listeners (sips:); required when a listener uses tls or wss'),
+            keyFile: pathString().optional().describe('PEM private key of certFile (never logged)'),
+            caFile: pathString()
               .optional()
               .describe('PEM CA certificates: client certificates are verified against them (verifyClient), and so are servers sipflow connects to'),
             verifyClient: z
@@ -382,7 +396,7 @@ export const configSchema = z
     routes: z.array(routeSchema).default([]).describe('interfaces → logics, first match wins'),
     directory: z
       .object({
-        url: z.string().min(1).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
+        url: pathString(isMemoryDirectory).optional().describe('PGlite data dir, memory://, or postgres://user:pass@host/db (default <dataDir>/directory)'),
         poolMax: z.number().int().min(1).default(10),
         cacheSec: z
           .number()
@@ -583,7 +597,7 @@ export const configSchema = z
     nodes: z
       .object({
         plugins: z
-          .array(z.string().min(1))
+          .array(pathString(isPluginPackageName))
           .default([])
           .describe(
             'node plug-ins loaded at start (trusted code, run in-process: docs/plugins.md): a folder or .js file (absolute, or relative to the config file: ./name for one beside it) or an npm package name (name, @scope/name: resolved from the working directory); each exports nodeTypes declared like the built-in nodes',
@@ -593,9 +607,7 @@ export const configSchema = z
           .object({
             maxResponseBytes: z.number().int().min(1).default(1048576).describe('query.httpRequest: a longer response body takes the failure exit'),
             connectionsPerOrigin: z.number().int().min(1).default(16).describe('query.httpRequest: pooled connections kept per origin (scheme, host, port)'),
-            caFile: z
-              .string()
-              .min(1)
+            caFile: pathString()
               .optional()
               .describe(
                 "query.httpRequest: PEM certificates trusted for https:// in addition to Node's bundled CAs (a private CA, or a server's self-signed certificate); verification cannot be turned off",
@@ -684,12 +696,7 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(false).describe('call detail records (CDRs) of INVITE calls (services/accounting); off: no call is followed'),
         database: z.boolean().default(true).describe('write CDRs to the table cdrs of the directory database (searched by GET /api/v1/cdrs)'),
-        file: z
-          .string()
-          .min(1)
-          .nullable()
-          .default(null)
-          .describe('also write CDRs to this JSON-lines file (one record per line), rotated by size; null = no file'),
+        file: pathString().nullable().default(null).describe('also write CDRs to this JSON-lines file (one record per line), rotated by size; null = no file'),
         fileRotateBytes: z.number().int().min(4096).default(104857600).describe('the file is rotated (file.1, file.2, …) before it would pass this size'),
         fileKeep: z.number().int().min(0).max(1000).default(10).describe('rotated files kept (the oldest is removed)'),
         start: z.boolean().default(false).describe('a start record when a call connects (2xx)'),
@@ -941,9 +948,14 @@ function parseEnvValue(raw: string, schema: z.ZodType): unknown {
   return raw;
 }
 
-/** Applies SIPFLOW_* environment variables on top of the file's values. */
-export function applyEnv(input: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+/**
+ * Applies SIPFLOW_* environment variables on top of the file's values. A path-valued key's value
+ * is resolved against `cwd` here (the shell's directory, as for a command-line option), so that
+ * loadConfig's resolution against the config file leaves it as it is.
+ */
+export function applyEnv(input: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Record<string, unknown> {
   const out = structuredClone(input);
+  const paths = new Map(pathLeaves().map((l) => [l.path.join('.'), l.keep]));
   for (const leaf of leaves(configSchema)) {
     const raw = env[envName(leaf.path)];
     if (raw === undefined) continue;
@@ -952,13 +964,62 @@ export function applyEnv(input: Record<string, unknown>, env: NodeJS.ProcessEnv)
       if (typeof cur[seg] !== 'object' || cur[seg] === null || Array.isArray(cur[seg])) cur[seg] = {};
       cur = cur[seg] as Record<string, unknown>;
     }
-    cur[leaf.path[leaf.path.length - 1]] = parseEnvValue(raw, leaf.schema);
+    const value = parseEnvValue(raw, leaf.schema);
+    const keep = paths.get(leaf.path.join('.'));
+    cur[leaf.path[leaf.path.length - 1]] = keep === undefined ? value : resolveValue(value, cwd, keep);
+  }
+  return out;
+}
+
+/** The keys declared with pathString() (or lists of them, `nodes.plugins`), with the values each leaves as they are. */
+export function pathLeaves(): Array<{ path: string[]; keep: (value: string) => boolean }> {
+  const out: Array<{ path: string[]; keep: (value: string) => boolean }> = [];
+  for (const leaf of leaves(configSchema)) {
+    let s = leaf.schema;
+    while (s instanceof z.ZodNullable || s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+    if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    const keep = PATH_SCHEMAS.get(s);
+    if (keep) out.push({ path: leaf.path, keep });
+  }
+  return out;
+}
+
+/**
+ * The value of path-valued `key` (`dataDir`, `directory.url`, …) made absolute against `base` (the
+ * config file's folder, or the working directory for the command line and the environment). Left
+ * as they are: absolute paths, URLs (memory://, postgres://, pglite:dir, file://: directory.url
+ * takes them) and the key's names (directory.url `memory`; nodes.plugins' npm package names,
+ * `name`, `@scope/name`, resolved by server/node-plugins.ts as require() does).
+ */
+export function resolveConfigPath(key: string, value: string, base: string): string {
+  const leaf = pathLeaves().find((l) => l.path.join('.') === key);
+  if (!leaf) throw new Error(`${key} is not a path-valued key`);
+  return resolveAgainst(value, base, leaf.keep);
+}
+
+function resolveAgainst(value: string, base: string, keep: (value: string) => boolean): string {
+  if (path.isAbsolute(value) || keep(value)) return value;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value) && !/^[a-z]:[\\/]/i.test(value)) return value;
+  return path.resolve(base, value);
+}
+
+const resolveValue = (v: unknown, base: string, keep: (value: string) => boolean): unknown =>
+  typeof v === 'string' ? resolveAgainst(v, base, keep) : Array.isArray(v) ? v.map((x) => resolveValue(x, base, keep)) : v;
+
+/** Every path-valued key of a parsed configuration made absolute against `base` (a new object). */
+export function resolvePaths(config: Config, base: string): Config {
+  const out = structuredClone(config);
+  for (const leaf of pathLeaves()) {
+    let cur = out as unknown as Record<string, unknown>;
+    for (const seg of leaf.path.slice(0, -1)) cur = cur[seg] as Record<string, unknown>;
+    const key = leaf.path[leaf.path.length - 1];
+    if (cur[key] !== undefined && cur[key] !== null) cur[key] = resolveValue(cur[key], base, leaf.keep);
   }
   return out;
 }
 
 /** Parses and validates configuration text (YAML is a superset of JSON). */
-export function parseConfig(text: string, where: string, env: NodeJS.ProcessEnv = {}): Config {
+export function parseConfig(text: string, where: string, env: NodeJS.ProcessEnv = {}, cwd: string = process.cwd()): Config {
   let raw: unknown;
   try {
     raw = text.trim() === '' ? {} : YAML.parse(text, { prettyErrors: true });
@@ -967,27 +1028,26 @@ export function parseConfig(text: string, where: string, env: NodeJS.ProcessEnv 
   }
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): must be a mapping of keys to values'], where);
-  const result = configSchema.safeParse(applyEnv(raw as Record<string, unknown>, env));
+  const result = configSchema.safeParse(applyEnv(raw as Record<string, unknown>, env, cwd));
   if (!result.success) throw new ConfigError(describeIssues(result.error), where);
   return result.data;
 }
 
-/** Loads the config file (or the defaults when none is given), with environment overrides. */
-export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
-  if (!file) return parseConfig('', 'defaults', env);
+/**
+ * Loads the config file (or the defaults when none is given), with environment overrides. Paths
+ * come out absolute: a file's relative ones (and the defaults, .data) against the file's folder,
+ * so `sipflow serve --config /etc/sipflow/sipflow.yaml` reads the same files from any directory;
+ * without a file, against the working directory; environment values against the working directory.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
+  if (!file) return resolvePaths(parseConfig('', 'defaults', env, cwd), cwd);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(path.resolve(cwd, file), 'utf8');
   } catch (e) {
     throw new ConfigError([`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`], file);
   }
-  const config = parseConfig(text, file, env);
-  // relative paths in a config file are relative to the file
-  const base = path.dirname(path.resolve(file));
-  const rel = (p: string) => (path.isAbsolute(p) || /^[a-z]+:/i.test(p) ? p : path.join(base, p));
-  // plug-in folders too (npm package names stay names: server/node-plugins.ts resolves them)
-  const plugins = config.nodes.plugins.map((p) => (isPluginPackageName(p) ? p : rel(p)));
-  return { ...config, dataDir: rel(config.dataDir), flows: rel(config.flows), nodes: { ...config.nodes, plugins } };
+  return resolvePaths(parseConfig(text, file, env, cwd), path.dirname(path.resolve(cwd, file)));
 }
 
 /** JSON Schema of the configuration (for editors and the docs). */

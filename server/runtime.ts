@@ -182,7 +182,16 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
     const w = o.mongo?.writeConcern ?? 'majority';
     const database = o.mongo?.database;
     const collection = o.mongo?.collection;
-    const store = createMongoLocationStore({ url, database, collection, writeConcern: { w, wtimeoutMS: 5000 }, onNote });
+    // the store's notes are logged with the key they concern: the URL's (a Kamailio DBURL's slaveOk
+    // dropped: docs/data.md) once here, as the change feed and the call limiter (services/call-limit)
+    // open the same URL normalized silently; documents skipped; the ruid index fallback
+    const store = createMongoLocationStore({
+      url,
+      database,
+      collection,
+      writeConcern: { w, wtimeoutMS: 5000 },
+      onNote: (m) => o.log?.log('warn', `location.url: ${m}`),
+    });
     if (!writeThrough) return { store };
     const changes = createMongoChangeFeed({
       url,

@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import { ListenerGroup } from '../sip/listener-group';
 import { sipListeners, sipWebSocketListener, type Config } from './config';
 import type { NodeRegistry } from '../engine/registry';
-import { createFlowsStore, type FlowsStore } from './flows';
+import { createFlowsStore, shippedFlowsDir, type FlowsStore } from './flows';
 import { bindingServices } from './connection-bindings';
 import { callConsumers } from './call-consumers';
 import { messageConsumers } from './message-consumers';
@@ -76,21 +76,30 @@ function decideWorkers(requested: 'auto' | number): number {
 
 /**
  * The service logics come from the flows store (releases activated over the API or the designer);
- * on first start it imports the shipped `flows/*.slid`. An activation swaps every front end's
+ * on first start it imports the shipped `flows/*.slid` (or config.flows) and activates them, on a
+ * later start a changed or new file as a release not active (server/flows/bootstrap.ts). An activation swaps every front end's
  * logics at once; other instances notice by polling the store.
  */
 export async function openFlows(config: Config, rt: Runtime, registry: NodeRegistry, logger: Logger): Promise<FlowsStore> {
   // instances started together take turns: the flows schema is migrated once, the shipped flows imported once
-  const { flows, imported } = await withStartupLock(
+  const { flows, imported, first } = await withStartupLock(
     rt.knex,
     'flows schema and shipped flows',
     async () => {
-      const store = await createFlowsStore({ knex: rt.knex, registry, primary: 'pbx', onWarning: (m, err) => logger.warn({ err }, m) });
-      return { flows: store, imported: await store.bootstrap(config.flows) };
+      const store = await createFlowsStore({
+        knex: rt.knex,
+        registry,
+        primary: 'pbx',
+        onWarning: (m, err) => logger.warn({ err }, m),
+        // a later start's imports (a changed or new file: a release, not active): the operator's cue to activate
+        onNote: (m) => logger.warn(m),
+      });
+      const first = (await store.list()).length === 0;
+      return { flows: store, imported: await store.bootstrap(config.flows ?? shippedFlowsDir()), first };
     },
     { waitMs: startupLockWaitMs(config.directory), log: logPort(logger) },
   );
-  if (imported.length) logger.info({ flows: imported }, 'imported shipped flows as release 1');
+  if (first && imported.length) logger.info({ flows: imported }, 'imported shipped flows as release 1');
   return flows;
 }
 

@@ -448,6 +448,10 @@ log: { level: warn }
 security: { trustedSources: [127.0.0.1] }
 $SF_REG
 EOF
+  # the persistent and invite pairings share database sipflow: its flows store emptied, so this
+  # start imports and activates its own flows file (on a store with flows, a start imports a new
+  # file as a release, not active: server/flows/bootstrap.ts); absent on a first run
+  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
   SF_LOG=$WORK/sipflow-persistent.log
   start_sipflow "$cfg" "$SF_LOG"
   log "sipflow (persistent): processes $SF_PIDS"
@@ -500,6 +504,14 @@ run_memory() {
       cache0+history) name=sipflow-memory-history ;;
       cached+history) name=sipflow-memory-cached-history; flows=$WORK/flows/pbx-cached.slid ;;
     esac
+    # each variant of this build on its own copy of the provisioned directory: a start imports and
+    # activates its flows file only on an empty flows store (a later start on a shared one would
+    # import it as a release, not active: server/flows/bootstrap.ts), so sharing one data dir ran
+    # the first variant's logic in the second
+    if [ "$variant" != control ]; then
+      data=$WORK/$name-data
+      rm -rf "$data"; cp -a "$WORK/sipflow-mem" "$data"
+    fi
     [ "$variant" = "${variant%+history}" ] || [ "$has_history" = 0 ] || history="history: $HISTORY_YAML"
     # with recording on, the API answers /metrics: how many calls were recorded, written and dropped
     local http="http: { enabled: false }"
@@ -595,6 +607,8 @@ run_invite() {
     if (n !== 1) { console.error("no uasAddress setting in " + src); process.exit(1); }
     fs.writeFileSync(dst, JSON.stringify(slid, null, 2));
   ' "$inv/relay.slid" "$WORK/flows/invite-relay.slid" "127.0.0.1:$UAS_PORT"
+  # as the persistent pairing's start: the shared database's flows store emptied, this flows file activated
+  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
   local cfg=$WORK/sipflow-invite.yaml
   cat > "$cfg" <<EOF2
 dataDir: $WORK/sipflow-invite-data

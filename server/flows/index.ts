@@ -6,7 +6,7 @@
 export { createFlowsStore, type FlowsStoreOptions } from './store';
 export { createFlowsRepository, migrateFlows, type FlowsRepository } from './repository';
 export { composeFlows, orderFlows, logicsOfDocument } from './compose';
-export { flowNameOf, seedShippedFlows, startPolling } from './bootstrap';
+export { flowNameOf, seedShippedFlows, shippedFlowsDir, startPolling } from './bootstrap';
 export { FlowConflictError, FlowInputError, FlowNotFoundError, FlowProblemsError, FlowStaleError } from './errors';
 export { revisionOf } from './revision';
 export { FLOW_NAME_PATTERN, isFlowName } from './name';

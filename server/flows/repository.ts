@@ -4,6 +4,10 @@
  *   flows        (name pk, development text, updated_at)        the editable copy, always error-free
  *   releases     (flow, version, slid text, note, created_at)    frozen copies: a trigger refuses UPDATE
  *   activations  (flow pk, version, activated_at)                which release each flow runs
+ *   shipped_imports (flow, sha256 pk; file, version, imported_at) each `.slid` content imported at
+ *                start (./bootstrap.ts), so a later start imports a changed file once, an
+ *                unchanged one never; no foreign key: a flow the operator deleted or renamed keeps
+ *                its rows, and its unchanged file does not come back
  *
  * The stored text is the `.slid` exactly as it was given (import, save), so export returns it byte
  * for byte: the round trip is lossless. This module reads and writes rows and nothing else: it
@@ -20,6 +24,7 @@ import type { ReleaseInfo } from './types';
 const FLOWS = 'sipflow.flows';
 const RELEASES = 'sipflow.releases';
 const ACTIVATIONS = 'sipflow.activations';
+const SHIPPED_IMPORTS = 'sipflow.shipped_imports';
 /** Advisory lock serializing activations across instances (arbitrary constant). */
 const ACTIVATION_LOCK = 0x5f10f;
 
@@ -76,7 +81,25 @@ const flowTests: Migration = {
   },
 };
 
-const MIGRATIONS = [flowTables, flowTests];
+/** What each start imported from a flows folder (./bootstrap.ts): flow name and content hash. */
+const shippedImports: Migration = {
+  name: 'sipflow_003_shipped_imports',
+  async up(knex) {
+    await knex.schema.withSchema('sipflow').createTable('shipped_imports', (t) => {
+      t.text('flow').notNullable();
+      t.text('sha256').notNullable();
+      t.text('file').notNullable();
+      t.integer('version').nullable();
+      t.timestamp('imported_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+      t.primary(['flow', 'sha256']);
+    });
+  },
+  async down(knex) {
+    await knex.schema.withSchema('sipflow').dropTableIfExists('shipped_imports');
+  },
+};
+
+const MIGRATIONS = [flowTables, flowTests, shippedImports];
 
 /** Own migration table (sipflow.knex_migrations), so it never mixes with the directory's list. */
 const MIGRATOR_CONFIG: Knex.MigratorConfig = {
@@ -130,6 +153,17 @@ export interface FlowsRepository {
    * `ifRevision`: FlowStaleError when the development copy is no longer that revision (checked under the lock).
    */
   release(name: string, note: string | null, ifRevision?: string): Promise<ReleaseInfo>;
+  /**
+   * Freezes `slid` (with `tests`) as version N+1 without touching the development copy (an import
+   * at start must not overwrite the operator's unreleased edits); row lock as release().
+   */
+  releaseCopy(name: string, slid: string, tests: string | null, note: string): Promise<ReleaseInfo>;
+  /** The newest release of `flow` whose text and test cases are exactly these; undefined when none. */
+  releaseMatching(flow: string, slid: string, tests: string | null): Promise<number | undefined>;
+  /** Whether this content of `flow` was imported at a start before (sipflow.shipped_imports). */
+  shippedImported(flow: string, sha256: string): Promise<boolean>;
+  /** Records an import at start (a second record of the same content is ignored). */
+  recordShippedImport(row: { flow: string; sha256: string; file: string; version: number | null }): Promise<void>;
   /** The `.slid` text of a release; undefined when there is no such release. */
   releaseText(flow: string, version: number): Promise<string | undefined>;
   releases(name: string): Promise<ReleaseInfo[]>;
@@ -218,6 +252,32 @@ export function createFlowsRepository(knex: Knex): FlowsRepository {
           .returning(['version', 'created_at', 'note']) as Array<{ version: number; created_at: unknown; note: string | null }>;
         return { version: Number(row.version), createdAt: iso(row.created_at), note: row.note };
       });
+    },
+
+    releaseCopy(name, slid, tests, note) {
+      return knex.transaction(async (trx) => {
+        const flow = await trx(FLOWS).where({ name }).first('name').forUpdate();
+        if (!flow) throw new FlowNotFoundError(`no flow "${name}"`);
+        const { max } = await trx(RELEASES).where({ flow: name }).max({ max: 'version' }).first() as { max: number | null };
+        const version = Number(max ?? 0) + 1;
+        const [row] = await trx(RELEASES).insert({ flow: name, version, slid, tests, note, created_at: trx.fn.now() })
+          .returning(['version', 'created_at', 'note']) as Array<{ version: number; created_at: unknown; note: string | null }>;
+        return { version: Number(row.version), createdAt: iso(row.created_at), note: row.note };
+      });
+    },
+
+    async releaseMatching(flow, slid, tests) {
+      const q = knex(RELEASES).where({ flow, slid });
+      const row = await (tests === null ? q.whereNull('tests') : q.where({ tests })).orderBy('version', 'desc').first('version') as { version: number } | undefined;
+      return row === undefined ? undefined : Number(row.version);
+    },
+
+    async shippedImported(flow, sha256) {
+      return (await knex(SHIPPED_IMPORTS).where({ flow, sha256 }).first('flow')) !== undefined;
+    },
+
+    async recordShippedImport(row) {
+      await knex(SHIPPED_IMPORTS).insert({ ...row, imported_at: knex.fn.now() }).onConflict(['flow', 'sha256']).ignore();
     },
 
     async releaseText(flow, version) {

@@ -35,6 +35,8 @@ export interface FlowsStoreOptions {
   pollIntervalMs?: number;
   /** Warnings (e.g. a poll failure); default silent. */
   onWarning?: (message: string, err?: unknown) => void;
+  /** What bootstrap() imported on a later start, for the operator (./bootstrap.ts); default silent. */
+  onNote?: (message: string) => void;
 }
 
 interface ActiveSet {
@@ -254,12 +256,26 @@ export async function createFlowsStore(o: FlowsStoreOptions): Promise<FlowsStore
 
     bootstrap: (dir) => seedShippedFlows(dir, {
       count: () => repo.count(),
+      exists: (name) => repo.exists(name),
       saveDevelopment: (name, text) => saveDevelopment(name, text, { create: true }),
       release: (name, note) => release(name, note),
+      async releaseCopy(name, text, tests, note) {
+        checkName(name);
+        // the same checks as a save: a file that does not compile, or bad test cases, is no release
+        const r = compiler.load(text, `${name}.slid`);
+        if (!r.service) throw new FlowProblemsError(r.problems, `flow "${name}"`);
+        if (tests !== null) parseTestDocument(tests, `${name}.tests.json`);
+        return repo.releaseCopy(name, text, tests, note);
+      },
+      releaseMatching: (name, text, tests) => repo.releaseMatching(name, text, tests),
+      activeVersion: async (name) => (await repo.activation(name))?.version,
       activate: (name, version) => activate(name, version, 'start'),
       reload: () => reload('start'),
       saveTests: (name, text) => store.saveTests(name, text),
+      imported: (name, sha256) => repo.shippedImported(name, sha256),
+      record: (row) => repo.recordShippedImport(row),
       warn,
+      note: o.onNote ?? (() => undefined),
     }),
 
     async refresh() {

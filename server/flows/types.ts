@@ -87,7 +87,11 @@ export interface FlowsStore {
   remove(name: string, opts?: { force?: boolean }): Promise<{ active: boolean }>;
   /** The compiled service of a flow's release or development copy (for simulation). */
   compiled(name: string, version?: number | 'development'): Promise<{ service: CompiledService; version: number | 'development' }>;
-  /** On an empty store: imports every `*.slid` of `dir` (or the one file `dir` names) as a flow named after its file, released as v1 and activated. */
+  /**
+   * Imports every `*.slid` of `dir` (or the one file `dir` names) as a flow named after its file: on
+   * an empty store released as v1 and activated; later, content not imported before as a new
+   * release, not active (onNote says so). Returns the names given a release.
+   */
   bootstrap(dir: string): Promise<string[]>;
   /** Reloads the active set when another instance activated something; true when it changed. */
   refresh(): Promise<boolean>;

@@ -8,6 +8,7 @@
 import type { Knex } from 'knex';
 import type { CallLimitPort } from '../../engine/ports';
 import { createMemoryCallLimiter, type CallLimiterOptions } from './memory';
+import { normalizeMongoUrl } from '../location/mongo';
 import { createMongoCallLimiter } from './mongo';
 import { createSqlCallLimiter, ensureCallLimitSchema, openCallLimitDatabase } from './sql';
 
@@ -34,7 +35,10 @@ export async function openCallLimiter(
   if (s.store === 'instance') return { limiter: createMemoryCallLimiter(s), where: 'instance', close: async () => undefined };
   const location = db.locationUrl ?? 'sql';
   if (/^mongodb(\+srv)?:\/\//i.test(location)) {
-    const m = createMongoCallLimiter({ ...s, url: location, database: db.mongoDatabase });
+    // a Kamailio DBURL's slaveOk would be refused by the driver: dropped as the location store does
+    // (which logs it: server/runtime.ts); the database named in the URL path wins, as there
+    const norm = normalizeMongoUrl(location);
+    const m = createMongoCallLimiter({ ...s, url: norm.url, database: norm.database ?? db.mongoDatabase });
     return { limiter: m, where: 'mongodb (location database)', close: () => m.close() };
   }
   const url = /^postgres(ql)?:\/\//i.test(location) ? location : /^postgres(ql)?:\/\//i.test(db.directoryUrl) ? db.directoryUrl : null;

@@ -22,8 +22,12 @@ export interface ServeSpec {
   env?: Record<string, string>;
   /** SIP worker threads (default 2: the dispatcher + workers path, as `npm start` on this machine). */
   workers?: number | 'auto';
-  /** Flows folder or file (default the shipped flows/). */
-  flows?: string;
+  /** Flows folder or file (default the shipped flows/); null: no --flows (the configuration's, else the shipped default). */
+  flows?: string | null;
+  /** Working directory of the process (default the test's). */
+  cwd?: string;
+  /** An existing data dir to use (kept by stop(): a later start reads it); default a new temporary one, removed by stop(). */
+  dataDir?: string;
   /** Directory URL (default memory://); `'data'`: PGlite persisted in the data dir (`<dataDir>/directory`, as `npm start`). */
   directoryUrl?: string;
   /** Location URL (default memory). */
@@ -52,7 +56,11 @@ export interface ServeProcess {
 }
 
 export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-sec-'));
+  const ownDataDir = spec.dataDir === undefined;
+  const dataDir = spec.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'sipflow-sec-'));
+  const removeDataDir = () => {
+    if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
   const args = [
     MAIN,
     'serve',
@@ -62,8 +70,7 @@ export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
     spec.directoryUrl === 'data' ? path.join(dataDir, 'directory') : (spec.directoryUrl ?? 'memory://'),
     '--location-url',
     spec.locationUrl ?? 'memory',
-    '--flows',
-    spec.flows ?? SHIPPED_FLOWS,
+    ...(spec.flows === null ? [] : ['--flows', spec.flows ?? SHIPPED_FLOWS]),
     '--sip-host',
     '127.0.0.1',
     '--sip-port',
@@ -84,7 +91,7 @@ export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
   }
   args.push(...(spec.args ?? []));
   spec.prepare?.(dataDir);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env }, cwd: spec.cwd });
   let out = '';
   child.stdout!.on('data', (b) => {
     out += b;
@@ -147,14 +154,14 @@ export async function startServe(spec: ServeSpec = {}): Promise<ServeProcess> {
         const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
         const code = await exit;
         clearTimeout(killer);
-        rmSync(dataDir, { recursive: true, force: true });
+        removeDataDir();
         return { code, ms: Date.now() - started };
       },
     };
   } catch (e) {
     child.kill('SIGKILL');
     await exit;
-    rmSync(dataDir, { recursive: true, force: true });
+    removeDataDir();
     throw e;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import { ConfigError, configJsonSchema, configReference, envName, loadConfig, parseConfig } from '../../server/config';
@@ -77,6 +77,74 @@ describe('configuration', () => {
     expect(c.dataDir).toBe(path.join(dir, 'data'));
     expect(c.flows).toBe(path.join(dir, 'flows'));
     expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(/missing\.yaml: invalid configuration\n {2}- cannot read: ENOENT/);
+  });
+
+  test('every path-valued key resolves against the config file, whatever the working directory', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cfg-'));
+    const other = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cwd-'));
+    const file = path.join(dir, 'sipflow.yaml');
+    writeFileSync(
+      file,
+      [
+        'dataDir: data',
+        'flows: my-flows',
+        'sip: {tls: {certFile: tls/cert.pem, keyFile: tls/key.pem, caFile: ../ca.pem}}',
+        'directory: {url: pg}',
+        'nodes: {plugins: [./plugin, sipflow-plugin-x, /opt/p], http: {caFile: http-ca.pem}}',
+        'accounting: {file: cdrs/cdrs.jsonl}',
+      ].join('\n'),
+    );
+    // given relative to another working directory: the same absolute paths
+    const c = loadConfig(path.relative(other, file), {}, other);
+    expect(c.dataDir).toBe(path.join(dir, 'data'));
+    expect(c.flows).toBe(path.join(dir, 'my-flows'));
+    expect(c.sip.tls).toMatchObject({
+      certFile: path.join(dir, 'tls/cert.pem'),
+      keyFile: path.join(dir, 'tls/key.pem'),
+      caFile: path.resolve(dir, '../ca.pem'),
+    });
+    expect(c.directory.url).toBe(path.join(dir, 'pg'));
+    // an npm package name stays a name (server/node-plugins.ts resolves it); a path is resolved
+    expect(c.nodes.plugins).toEqual([path.join(dir, 'plugin'), 'sipflow-plugin-x', '/opt/p']);
+    expect(c.nodes.http.caFile).toBe(path.join(dir, 'http-ca.pem'));
+    expect(c.accounting.file).toBe(path.join(dir, 'cdrs/cdrs.jsonl'));
+    // the default data dir sits beside the config file too; the flows default is the installation's (undefined here)
+    writeFileSync(file, 'sip: {domain: a.example}\n');
+    const d = loadConfig(file, {}, other);
+    expect(d.dataDir).toBe(path.join(dir, '.data'));
+    expect(d.flows).toBeUndefined();
+  });
+
+  test('URLs stay URLs; environment values and command-line options resolve against the working directory', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cfg-'));
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cwd-'));
+    const file = path.join(dir, 'sipflow.yaml');
+    writeFileSync(file, 'directory: {url: "postgres://u:p@127.0.0.1/db"}\nlocation: {url: "mongodb://h/k"}\n');
+    const c = loadConfig(file, { SIPFLOW_DATA_DIR: 'env-data', SIPFLOW_NODES_PLUGINS: './a,pkg' }, cwd);
+    expect(c.directory.url).toBe('postgres://u:p@127.0.0.1/db');
+    expect(c.location.url).toBe('mongodb://h/k');
+    expect(c.dataDir).toBe(path.join(cwd, 'env-data'));
+    expect(c.nodes.plugins).toEqual([path.join(cwd, 'a'), 'pkg']);
+    for (const url of ['memory', 'memory://', 'pglite:rel', 'file:///x/y'])
+      expect(loadConfig(undefined, { SIPFLOW_DIRECTORY_URL: url }, cwd).directory.url).toBe(url);
+    // `memory` is PGlite in memory for directory.url, a folder for dataDir
+    expect(serveConfig({ directoryUrl: 'memory', dataDir: 'memory' }, cwd)).toMatchObject({ directory: { url: 'memory' }, dataDir: path.join(cwd, 'memory') });
+    // no file: the working directory
+    expect(loadConfig(undefined, {}, cwd).dataDir).toBe(path.join(cwd, '.data'));
+    // the command line: against the working directory, over the file
+    mkdirSync(path.join(cwd, 'f'));
+    const s = serveConfig({ config: file, flows: 'f', dataDir: 'd', tlsCert: 'c.pem', tlsKey: 'k.pem', directoryUrl: 'dir' }, cwd);
+    expect(s).toMatchObject({ flows: path.join(cwd, 'f'), dataDir: path.join(cwd, 'd'), directory: { url: path.join(cwd, 'dir') } });
+    expect(s.sip.tls).toMatchObject({ certFile: path.join(cwd, 'c.pem'), keyFile: path.join(cwd, 'k.pem') });
+  });
+
+  test('flows: the shipped folder by default, from any directory; one that does not exist is an error naming where it was given', () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'sipflow-cwd-'));
+    expect(serveConfig({}, cwd).flows).toBe(path.resolve(__dirname, '../../flows'));
+    expect(() => serveConfig({ flows: 'nope' }, cwd)).toThrow(`--flows nope: ${path.join(cwd, 'nope')} does not exist`);
+    const file = path.join(cwd, 'sipflow.yaml');
+    writeFileSync(file, 'flows: gone/\n');
+    expect(() => serveConfig({ config: file }, '/')).toThrow(`flows in ${file}: ${path.join(cwd, 'gone')} does not exist`);
   });
 
   test('the JSON Schema and the reference derive from the same schema', () => {

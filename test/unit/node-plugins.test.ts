@@ -219,8 +219,8 @@ describe('where plug-ins come from', () => {
       'sipflow-nodes',
       '@acme/nodes',
     ]);
-    // from the environment too (SIPFLOW_NODES_PLUGINS, comma-separated)
-    expect(loadConfig(file, { SIPFLOW_NODES_PLUGINS: `${EXAMPLE},./b` }).nodes.plugins).toEqual([EXAMPLE, path.join(dir, 'b')]);
+    // from the environment too (SIPFLOW_NODES_PLUGINS, comma-separated): relative to the working directory, as a command-line option
+    expect(loadConfig(file, { SIPFLOW_NODES_PLUGINS: `${EXAMPLE},./b` }, tmp).nodes.plugins).toEqual([EXAMPLE, path.join(tmp, 'b')]);
   });
 
   test('npm names and paths are told apart as require() does, with a/b a path', () => {
