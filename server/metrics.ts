@@ -31,6 +31,11 @@
  *   sipflow_history_recorded_total                       calls (segments) the call history recorded (SIP threads)
  *   sipflow_history_dropped_total{reason}                not recorded: reason=open_calls (history.maxOpenCalls), backlog (history.backlogMax)
  *   sipflow_history_written_total                        call history segments written to the database (main thread)
+ *   sipflow_sip_threads_heap_used_bytes{thread}          per SIP worker thread (server/sip-threads/thread-metrics.ts):
+ *   sipflow_sip_threads_heap_total_bytes{thread}         its V8 heap, external memory, ArrayBuffers and event-loop
+ *   sipflow_sip_threads_external_bytes{thread}           delay since the previous scrape (quantile 0.5, 0.99, 1 = max)
+ *   sipflow_sip_threads_array_buffers_bytes{thread}
+ *   sipflow_sip_threads_eventloop_delay_seconds{thread,quantile}
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
