@@ -15,8 +15,10 @@
  *                                                     quantile = 0.5, 0.99, 1 (the maximum)
  *
  * `thread` is the worker's index, so the main thread's aggregation (metrics.ts addSource: sums by
- * label set) keeps one series per thread. The delay histogram (perf_hooks, 20 ms resolution, as
- * prom-client's own) is reset at each scrape: the figures cover the interval between two scrapes.
+ * label set) keeps one series per thread. The delay histogram (perf_hooks, a 20 ms timer) is reset
+ * at each scrape: the figures cover the interval between two scrapes, and are the delay beyond the
+ * timer's interval (an idle loop shows 0; prom-client's sipflow_nodejs_eventloop_lag_* of the main
+ * thread include its 10 ms interval).
  * Cost: four process.memoryUsage() per scrape (in a worker, heap and external figures are the thread's own); the histogram is a timer every 20 ms.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
@@ -31,7 +33,8 @@ const NS = 1e-9;
 
 export function registerThreadMetrics(registry: Registry, thread: number | string, o: { resolutionMs?: number } = {}): ThreadMetrics {
   const labels = { thread: String(thread) };
-  const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: o.resolutionMs ?? 20 });
+  const resolutionMs = o.resolutionMs ?? 20;
+  const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
   delay.enable();
   const gauge = (name: string, help: string, read: (m: NodeJS.MemoryUsage) => number) =>
     new Gauge({
@@ -55,9 +58,11 @@ export function registerThreadMetrics(registry: Registry, thread: number | strin
     collect() {
       // nothing measured yet (a scrape right after start): no sample rather than NaN
       if (delay.count > 0) {
-        this.set({ ...labels, quantile: '0.5' }, delay.percentile(50) * NS);
-        this.set({ ...labels, quantile: '0.99' }, delay.percentile(99) * NS);
-        this.set({ ...labels, quantile: '1' }, delay.max * NS);
+        // the histogram records the timer's whole interval: the delay is what exceeds the resolution
+        const late = (ns: number) => Math.max(0, ns * NS - resolutionMs / 1000);
+        this.set({ ...labels, quantile: '0.5' }, late(delay.percentile(50)));
+        this.set({ ...labels, quantile: '0.99' }, late(delay.percentile(99)));
+        this.set({ ...labels, quantile: '1' }, late(delay.max));
       }
       delay.reset();
     },
