@@ -29,9 +29,11 @@
  * machine is shared, and a capacity estimate only has to be near).
  *
  * Each minute one row: the calls/s achieved, SIPp failures and retransmissions, sipflow's RSS, V8
- * heap in use (main thread + every SIP thread), external memory (idem) and ArrayBuffers (SIP
- * threads), event-loop delay p50/p99/max of the main thread and the worst p99/max of the SIP
- * threads, location and directory latency p50/p99 over the minute, CPU, bindings. From sipflow's
+ * heap in use and live (after the last full collection) summed over the main thread and every SIP
+ * worker thread, external memory (now and live, idem) and ArrayBuffers, event-loop delay
+ * p50/p99/max of the main thread and the worst p99/max of the SIP worker threads, location and
+ * directory latency p50/p99 over the minute, CPU, bindings. The verdict judges RSS, heap live and
+ * external live (server/sip-threads/thread-metrics.ts says why the live figures). From sipflow's
  * /metrics (scraped once a minute, with the API token of its data dir, never printed), SIPp's
  * statistics files and /proc. At the end: each memory series' fit after the warm-up and the verdict.
  * The rows also go to $WORK/soak-<time>.json.
@@ -174,7 +176,14 @@ async function stop(p: ChildProcess, graceMs: number): Promise<void> {
 function portBound(port: number): boolean {
   const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const f of ['/proc/net/udp', '/proc/net/udp6', '/proc/net/tcp', '/proc/net/tcp6'])
-    if (existsSync(f) && readFileSync(f, 'utf8').split('\n').slice(1).some((l) => l.trim().split(/\s+/)[1]?.endsWith(suffix))) return true;
+    if (
+      existsSync(f) &&
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .slice(1)
+        .some((l) => l.trim().split(/\s+/)[1]?.endsWith(suffix))
+    )
+      return true;
   return false;
 }
 
@@ -234,7 +243,13 @@ const ZERO: SippStat = { successful: 0, failed: 0, retrans: 0, created: 0, slow:
 const minus = (a: SippStat | null, b: SippStat | null): SippStat => {
   const x = a ?? ZERO;
   const y = b ?? ZERO;
-  return { successful: x.successful - y.successful, failed: x.failed - y.failed, retrans: x.retrans - y.retrans, created: x.created - y.created, slow: x.slow - y.slow };
+  return {
+    successful: x.successful - y.successful,
+    failed: x.failed - y.failed,
+    retrans: x.retrans - y.retrans,
+    created: x.created - y.created,
+    slow: x.slow - y.slow,
+  };
 };
 const plus = (a: SippStat, b: SippStat): SippStat => ({
   successful: a.successful + b.successful,
@@ -447,7 +462,9 @@ interface Row {
   retrans: number;
   rssBytes: number | null;
   heapBytes: number | null;
+  heapLiveBytes: number | null;
   externalBytes: number | null;
+  externalLiveBytes: number | null;
   arrayBuffersBytes: number | null;
   loopMs: [number | null, number | null, number | null];
   threadLoopMs: [number | null, number | null];
@@ -460,8 +477,7 @@ interface Row {
 const MiB = 1024 * 1024;
 const fmt = (v: number | null, d = 1, scale = 1) => (v === null ? 'n/a' : (v / scale).toFixed(d));
 const ms = (s: number | null) => (s === null ? null : s * 1000);
-/** prom-client's event-loop figures (main thread) are its 10 ms timer's whole interval: the delay is the excess (as thread-metrics.ts reports the SIP threads'). */
-const late = (s: number | null) => (s === null ? null : Math.max(0, s * 1000 - 10));
+const LOOP = 'sipflow_sip_threads_eventloop_delay_seconds';
 const COLUMNS = [
   ['min', 4],
   ['calls/s', 8],
@@ -469,7 +485,9 @@ const COLUMNS = [
   ['retrans', 8],
   ['rss MB', 8],
   ['heap MB', 8],
+  ['live MB', 8],
   ['ext MB', 7],
+  ['live MB', 8],
   ['ab MB', 7],
   ['loop p50/p99/max ms', 20],
   ['threads p99/max', 16],
@@ -487,7 +505,9 @@ function rowLine(r: Row): string {
     String(r.retrans),
     fmt(r.rssBytes, 1, MiB),
     fmt(r.heapBytes, 1, MiB),
+    fmt(r.heapLiveBytes, 1, MiB),
     fmt(r.externalBytes, 1, MiB),
+    fmt(r.externalLiveBytes, 1, MiB),
     fmt(r.arrayBuffersBytes, 1, MiB),
     r.loopMs.map((v) => fmt(v, 1)).join('/'),
     r.threadLoopMs.map((v) => fmt(v, 1)).join('/'),
@@ -500,7 +520,7 @@ function rowLine(r: Row): string {
 }
 
 function rowOf(minute: number, now: PromSample[], before: PromSample[] | null, calls: SippStat, seconds: number, cpu: number | null): Row {
-  const add = (...xs: Array<number | null>) => (xs.every((x) => x === null) ? null : xs.reduce<number>((s, x) => s + (x ?? 0), 0));
+  const workers = now.filter((x) => x.labels.thread !== 'main');
   const lat = (name: string, q: number) => ms(quantileBetween(before ? buckets(before, name) : new Map(), buckets(now, name), q));
   return {
     minute,
@@ -508,18 +528,17 @@ function rowOf(minute: number, now: PromSample[], before: PromSample[] | null, c
     failed: calls.failed,
     retrans: calls.retrans,
     rssBytes: sumOf(now, 'sipflow_process_resident_memory_bytes'),
-    heapBytes: add(sumOf(now, 'sipflow_nodejs_heap_size_used_bytes'), sumOf(now, 'sipflow_sip_threads_heap_used_bytes')),
-    externalBytes: add(sumOf(now, 'sipflow_nodejs_external_memory_bytes'), sumOf(now, 'sipflow_sip_threads_external_bytes')),
+    heapBytes: sumOf(now, 'sipflow_sip_threads_heap_used_bytes'),
+    heapLiveBytes: sumOf(now, 'sipflow_sip_threads_heap_live_bytes'),
+    externalBytes: sumOf(now, 'sipflow_sip_threads_external_bytes'),
+    externalLiveBytes: sumOf(now, 'sipflow_sip_threads_external_live_bytes'),
     arrayBuffersBytes: sumOf(now, 'sipflow_sip_threads_array_buffers_bytes'),
     loopMs: [
-      late(sumOf(now, 'sipflow_nodejs_eventloop_lag_p50_seconds')),
-      late(sumOf(now, 'sipflow_nodejs_eventloop_lag_p99_seconds')),
-      late(sumOf(now, 'sipflow_nodejs_eventloop_lag_max_seconds')),
+      ms(sumOf(now, LOOP, { thread: 'main', quantile: '0.5' })),
+      ms(sumOf(now, LOOP, { thread: 'main', quantile: '0.99' })),
+      ms(sumOf(now, LOOP, { thread: 'main', quantile: '1' })),
     ],
-    threadLoopMs: [
-      ms(maxOf(now, 'sipflow_sip_threads_eventloop_delay_seconds', { quantile: '0.99' })),
-      ms(maxOf(now, 'sipflow_sip_threads_eventloop_delay_seconds', { quantile: '1' })),
-    ],
+    threadLoopMs: [ms(maxOf(workers, LOOP, { quantile: '0.99' })), ms(maxOf(workers, LOOP, { quantile: '1' }))],
     locationMs: [lat('sipflow_location_seconds', 0.5), lat('sipflow_location_seconds', 0.99)],
     directoryMs: [lat('sipflow_directory_query_seconds', 0.5), lat('sipflow_directory_query_seconds', 0.99)],
     cpuPct: cpu,
@@ -536,12 +555,19 @@ async function main(): Promise<void> {
   if (spawnSync('sipp', ['-v']).error) throw new Error('sipp is not installed: bash scripts/install-system-deps.sh (Debian package sip-tester)');
   const work = path.resolve(process.env.WORK ?? '/tmp/sipflow-soak');
   const sipPort = Number(process.env.SIP_PORT ?? 5190);
-  if (!Number.isInteger(sipPort) || sipPort < 1024 || sipPort > 65_000) throw new Error(`SIP_PORT: expected a port from 1024 to 65000, got ${process.env.SIP_PORT}`);
+  if (!Number.isInteger(sipPort) || sipPort < 1024 || sipPort > 65_000)
+    throw new Error(`SIP_PORT: expected a port from 1024 to 65000, got ${process.env.SIP_PORT}`);
   const ports: Ports = { sip: sipPort, reg: sipPort + 1, uas: sipPort + 2, inv: sipPort + 3, http: sipPort + 9 };
-  for (const [name, p] of Object.entries(ports)) if (portBound(p)) throw new Error(`port ${p} (${name}) is in use on this machine: set SIP_PORT to another base port`);
+  for (const [name, p] of Object.entries(ports))
+    if (portBound(p)) throw new Error(`port ${p} (${name}) is in use on this machine: set SIP_PORT to another base port`);
   mkdirSync(work, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  log(`== soak: sipflow, REGISTER + INVITE mix, store ${o.store}, ${o.users} users, ${o.minutes} min (warm-up ${o.warmupMin} min), ${cpus().length} cores, ${new Date().toISOString()}`);
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  log(
+    `== soak: sipflow, REGISTER + INVITE mix, store ${o.store}, ${o.users} users, ${o.minutes} min (warm-up ${o.warmupMin} min), ${cpus().length} cores, ${new Date().toISOString()}`,
+  );
 
   let pg: ServerRecord | null = null;
   let pgRoot: string | null = null;
@@ -602,7 +628,20 @@ security: { trustedSources: [127.0.0.1] }
 
     // the UAS answers every call of the run (bounded by its -timeout like every SIPp here)
     const budgetS = o.minutes * 60 + 20 * (o.stepS + 15) + o.users / 100 + 300;
-    const uas = sipp(work, 'uas', ['-sf', UAS_XML, '-i', '127.0.0.1', '-p', String(ports.uas), '-t', 'u1', '-timeout', `${Math.ceil(budgetS)}s`, '-recv_timeout', '10000']);
+    const uas = sipp(work, 'uas', [
+      '-sf',
+      UAS_XML,
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(ports.uas),
+      '-t',
+      'u1',
+      '-timeout',
+      `${Math.ceil(budgetS)}s`,
+      '-recv_timeout',
+      '10000',
+    ]);
     for (let i = 0; i < 50 && !portBound(ports.uas); i++) await sleep(100);
     if (!portBound(ports.uas)) throw new Error(`the UAS (SIPp) did not bind 127.0.0.1:${ports.uas}; see ${work}/uas.out`);
 
@@ -639,7 +678,8 @@ security: { trustedSources: [127.0.0.1] }
     await exited(prime.proc);
     const ps = readStat(prime.stat);
     log(`priming: ${ps?.successful ?? 0} registered, ${ps?.failed ?? 'n/a'} failed`);
-    if (!ps || ps.successful < o.users * 0.99) throw new Error(`priming registered ${ps?.successful ?? 0} of ${o.users} users; see ${work}/prime.out and the sipflow log`);
+    if (!ps || ps.successful < o.users * 0.99)
+      throw new Error(`priming registered ${ps?.successful ?? 0} of ${o.users} users; see ${work}/prime.out and the sipflow log`);
 
     let rate = o.rate;
     if (rate === null) {
@@ -692,8 +732,14 @@ security: { trustedSources: [127.0.0.1] }
 
     // ------------------------------------------------------------ verdict
     const topts = { warmupMin: o.warmupMin, minPct: o.minPct, minMb: o.minMb };
-    const series = (name: string, pick: (r: Row) => number | null) => trendOf(name, rows.map((r) => ({ minute: r.minute, bytes: pick(r) })), topts);
-    const trends = [series('rss', (r) => r.rssBytes), series('heap (all threads)', (r) => r.heapBytes), series('external (all threads)', (r) => r.externalBytes)];
+    const series = (name: string, pick: (r: Row) => number | null) =>
+      trendOf(
+        name,
+        rows.map((r) => ({ minute: r.minute, bytes: pick(r) })),
+        topts,
+      );
+    // heap and external as they are after a full collection: the figures of the moment swing with the young generation
+    const trends = [series('rss', (r) => r.rssBytes), series('heap live', (r) => r.heapLiveBytes), series('external live', (r) => r.externalLiveBytes)];
     log('');
     log(`calls: ${total.successful} successful, ${total.failed} failed, ${total.retrans} retransmissions (REGISTER + INVITE UACs) at ${rate} calls/s`);
     log(`trend after the ${o.warmupMin}-minute warm-up (least squares, minutes ${o.warmupMin + 1}–${o.minutes}):`);

@@ -27,7 +27,9 @@ export function parseProm(text: string): PromSample[] {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    if (m[2]) for (const l of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    if (m[2])
+      for (const l of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[l[1]] = l[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
     out.push({ name: m[1], labels, value });
   }
@@ -142,7 +144,15 @@ export function trendOf(name: string, samples: ReadonlyArray<{ minute: number; b
   const span = pts[pts.length - 1].x - pts[0].x;
   const growthMb = fit.slope * span;
   const growthPct = meanMb > 0 ? (100 * growthMb) / meanMb : 0;
-  return { name, samples: pts.length, meanMb, slopeMbPerMin: fit.slope, growthMb, growthPct, verdict: growthMb > minMb && growthPct > minPct ? 'grows' : 'flat' };
+  return {
+    name,
+    samples: pts.length,
+    meanMb,
+    slopeMbPerMin: fit.slope,
+    growthMb,
+    growthPct,
+    verdict: growthMb > minMb && growthPct > minPct ? 'grows' : 'flat',
+  };
 }
 
 /** The verdict line over every judged series: "no growth trend …", "growth: …" or "too short …". */
