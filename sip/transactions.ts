@@ -18,6 +18,7 @@
  */
 import type { SipRequest, SipResponse } from './message';
 import { serializeMessage } from './serializer';
+import { ownedBuffer } from './owned-buffer';
 import { createHeaders } from './message';
 import { flattened } from '../engine/detached';
 import type { Peer, SipSender } from './transport';
@@ -183,7 +184,9 @@ export class ServerTransactions {
       return;
     }
     const buf = Buffer.isBuffer(res) ? res : serializeMessage(res);
-    tx.lastResponse = buf;
+    // kept for retransmissions (up to Timer J / H, 32 s) over UDP: in a block of its own, not a
+    // pinned pool slab (owned-buffer.ts); over a stream it is not resent (the transaction ends or Timer G is off)
+    tx.lastResponse = tx.reliable ? buf : ownedBuffer(buf);
     tx.lastStatus = status;
     this.transports.send(buf, tx.peer);
     if (status < 200) {
