@@ -172,19 +172,20 @@ async function stop(p: ChildProcess, graceMs: number): Promise<void> {
   }
 }
 
-/** Is a socket bound to this port (UDP or TCP, any address)? /proc/net's local_address is HEXIP:HEXPORT. */
+/** Is this port taken: a UDP socket bound to it, or a TCP socket listening on it (any address)? /proc/net's local_address is HEXIP:HEXPORT. */
 function portBound(port: number): boolean {
   const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const f of ['/proc/net/udp', '/proc/net/udp6', '/proc/net/tcp', '/proc/net/tcp6'])
-    if (
-      existsSync(f) &&
-      readFileSync(f, 'utf8')
-        .split('\n')
-        .slice(1)
-        .some((l) => l.trim().split(/\s+/)[1]?.endsWith(suffix))
-    )
-      return true;
-  return false;
+  const taken = (file: string, tcp: boolean) =>
+    existsSync(file) &&
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(1)
+      .some((l) => {
+        const f = l.trim().split(/\s+/);
+        // TCP: only a listener (state 0A); a connection in TIME_WAIT after a scrape does not hold the port
+        return f[1]?.endsWith(suffix) === true && (!tcp || f[3] === '0A');
+      });
+  return taken('/proc/net/udp', false) || taken('/proc/net/udp6', false) || taken('/proc/net/tcp', true) || taken('/proc/net/tcp6', true);
 }
 
 /** utime + stime of a process and its threads, in seconds. */
