@@ -18,7 +18,6 @@
  */
 import type { SipRequest, SipResponse } from './message';
 import { serializeMessage } from './serializer';
-import { ownedBuffer } from './owned-buffer';
 import { createHeaders } from './message';
 import { flattened } from '../engine/detached';
 import type { Peer, SipSender } from './transport';
@@ -184,9 +183,7 @@ export class ServerTransactions {
       return;
     }
     const buf = Buffer.isBuffer(res) ? res : serializeMessage(res);
-    // kept for retransmissions (up to Timer J / H, 32 s) over UDP: in a block of its own, not a
-    // pinned pool slab (owned-buffer.ts); over a stream it is not resent (the transaction ends or Timer G is off)
-    tx.lastResponse = tx.reliable ? buf : ownedBuffer(buf);
+    tx.lastResponse = buf;
     tx.lastStatus = status;
     this.transports.send(buf, tx.peer);
     if (status < 200) {

@@ -24,7 +24,7 @@ function challenge(): Buffer {
   );
 }
 
-describe('ChallengeReplies (copies through sip/owned-buffer.ts)', () => {
+describe('ChallengeReplies', () => {
   test('a serialized challenge is a slice of a shared pool slab (the condition the copy is for)', () => {
     const bytes = challenge();
     // the control: without a copy, keeping these bytes keeps the whole slab
