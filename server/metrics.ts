@@ -31,10 +31,18 @@
  *   sipflow_history_recorded_total                       calls (segments) the call history recorded (SIP threads)
  *   sipflow_history_dropped_total{reason}                not recorded: reason=open_calls (history.maxOpenCalls), backlog (history.backlogMax)
  *   sipflow_history_written_total                        call history segments written to the database (main thread)
+ *   sipflow_sip_threads_heap_used_bytes{thread}          per SIP thread (thread = the worker's index, or main: the
+ *   sipflow_sip_threads_heap_total_bytes{thread}         dispatching thread; server/sip-threads/thread-metrics.ts):
+ *   sipflow_sip_threads_heap_live_bytes{thread}          V8 heap (used, reserved, live = after the last full collection),
+ *   sipflow_sip_threads_external_bytes{thread}           external memory (now, live), ArrayBuffers, and event-loop
+ *   sipflow_sip_threads_external_live_bytes{thread}      delay since the previous scrape (quantile 0.5, 0.99, 1 = max)
+ *   sipflow_sip_threads_array_buffers_bytes{thread}
+ *   sipflow_sip_threads_eventloop_delay_seconds{thread,quantile}
  * plus prom-client's default process metrics (sipflow_process_*, sipflow_nodejs_*).
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome, RunContext } from '../engine/types';
+import { registerThreadMetrics } from './sip-threads/thread-metrics';
 import type { DirectoryPort } from '../services/directory/types';
 import type { LocationPort } from '../services/location/types';
 
@@ -93,7 +101,11 @@ export interface MetricsOptions {
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'sipflow_' });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'sipflow_' });
+    // this (dispatching) thread among the SIP threads; each worker registers its own (worker.ts)
+    registerThreadMetrics(registry, 'main');
+  }
 
   let source: (() => Promise<number | null>) | null = null;
   let securitySource: (() => { sources: number; users: number }) | null = null;

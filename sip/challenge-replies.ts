@@ -24,6 +24,20 @@
 import type { LRUCache } from 'lru-cache';
 import { growingLru } from '../engine/lru';
 
+/**
+ * The bytes in a memory block of their own. A serialized response is a slice of Node's 8 KiB
+ * Buffer pool (Buffer.from of a short string), and a kept slice pins its whole slab: one 500-byte
+ * challenge kept 8 KiB of external memory alive, so the `max` entries up to 160 MB per SIP thread,
+ * growing under load (external memory, bench/soak) until the cache is full. `Buffer.from(bytes)`
+ * would not do: a short copy comes from the same pool; allocUnsafeSlow never does.
+ */
+function exactCopy(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  bytes.copy(copy);
+  return copy;
+}
+
 export class ChallengeReplies {
   private readonly sent: LRUCache<string, Buffer>;
 
@@ -32,7 +46,7 @@ export class ChallengeReplies {
   }
 
   remember(key: string, bytes: Buffer): void {
-    this.sent.set(key, bytes);
+    this.sent.set(key, exactCopy(bytes));
   }
 
   replay(key: string): Buffer | undefined {

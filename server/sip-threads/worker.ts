@@ -35,6 +35,7 @@ import { sipListeners } from '../config';
 import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
+import { registerThreadMetrics } from './thread-metrics';
 import { nodeRegistry } from '../node-plugins';
 import { openQueryPorts } from '../query-ports';
 import { listenerFrontEndOptions } from '../sip-server';
@@ -108,6 +109,8 @@ const callLimits: CallLimitPort = {
 const logger = createLogger({ level: init.config.log.level, base: { thread: init.index } });
 const log = logPort(logger);
 const metrics = createMetrics({ defaultMetrics: false });
+/** This thread's heap, external memory and event-loop delay (sipflow_sip_threads_*, labelled with its index). */
+const threadMetrics = registerThreadMetrics(metrics.registry, init.index);
 /** Usernames locked by the main thread's guard (Control 'locks'): refused by the digest check. */
 const locks = new LockTable();
 /** query.enum's resolver and query.ldap's connection, this thread's own (closed on stop). */
@@ -390,6 +393,7 @@ async function onControl(m: Control): Promise<void> {
       await observers?.close();
       await queries.close();
       await http.close();
+      threadMetrics.stop();
       post({ t: 'stopped' });
       port.close();
       return;

@@ -4,7 +4,7 @@
  * state are right: retransmissions absorbed (one run per authenticated transaction), a digest replay refused by the
  * OTHER worker (nonce-counts in shared memory), TCP answered through the main thread's connection,
  * /metrics summing every worker, the binding stored once, a customer written through the API seen
- * at once by both workers' directory caches (directory.cacheSec).
+ * at once by both workers' directory caches (directory.cacheSec), each thread's memory and event-loop delay on /metrics.
  */
 import { spawn, type ChildProcess } from 'child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
@@ -233,3 +233,22 @@ test('a customer written through the API is seen at once by the next REGISTER, o
     await ua.close();
   }
 }, 30_000);
+
+test('/metrics gives each SIP thread its memory and event-loop delay: both workers and the main thread (sipflow_sip_threads_*)', async () => {
+  const text = await (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
+  const threads = (name: string) => new Map([...text.matchAll(new RegExp(`^${name}\\{thread="(\\w+)"\\} (\\S+)$`, 'gm'))].map((m) => [m[1], Number(m[2])]));
+  for (const name of [
+    'sipflow_sip_threads_heap_used_bytes',
+    'sipflow_sip_threads_heap_live_bytes',
+    'sipflow_sip_threads_external_live_bytes',
+    'sipflow_sip_threads_array_buffers_bytes',
+  ]) {
+    const values = threads(name);
+    expect([...values.keys()].sort()).toEqual(['0', '1', 'main']);
+    // a worker's own isolate (a few MB), not the process's figures copied into every thread
+    for (const v of values.values()) expect(v).toBeGreaterThan(0);
+  }
+  const heap = threads('sipflow_sip_threads_heap_used_bytes');
+  expect(heap.get('0')).not.toBe(heap.get('main'));
+  expect(text).toMatch(/^sipflow_sip_threads_eventloop_delay_seconds\{thread="1",quantile="0\.99"\} \S+$/m);
+});

@@ -1,0 +1,100 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../../server/metrics';
+import { registerThreadMetrics, type ThreadMetrics } from '../../server/sip-threads/thread-metrics';
+
+type Json = Array<{ name: string; values: Array<{ value: number; labels: Record<string, string | number> }> }>;
+
+const started: ThreadMetrics[] = [];
+afterAll(() => started.forEach((t) => t.stop()));
+
+function threadRegistry(thread: number): Registry {
+  const registry = new Registry();
+  started.push(registerThreadMetrics(registry, thread, { resolutionMs: 10 }));
+  return registry;
+}
+
+const series = (json: Json, name: string) => json.find((m) => m.name === name)?.values ?? [];
+
+describe('SIP thread metrics (server/sip-threads/thread-metrics.ts)', () => {
+  test('memory gauges of the thread, labelled with its index; the ArrayBuffers grow with what the thread holds', async () => {
+    const registry = threadRegistry(3);
+    const before = series((await registry.getMetricsAsJSON()) as Json, 'sipflow_sip_threads_array_buffers_bytes')[0];
+    expect(before.labels).toEqual({ thread: '3' });
+    const held = Buffer.alloc(16 * 1024 * 1024, 1);
+    const json = (await registry.getMetricsAsJSON()) as Json;
+    const after = series(json, 'sipflow_sip_threads_array_buffers_bytes')[0];
+    expect(after.value - before.value).toBeGreaterThanOrEqual(held.byteLength);
+    for (const name of [
+      'sipflow_sip_threads_heap_used_bytes',
+      'sipflow_sip_threads_heap_total_bytes',
+      'sipflow_sip_threads_heap_live_bytes',
+      'sipflow_sip_threads_external_bytes',
+      'sipflow_sip_threads_external_live_bytes',
+    ]) {
+      const [v] = series(json, name);
+      expect(v.labels).toEqual({ thread: '3' });
+      expect(v.value).toBeGreaterThan(1024 * 1024);
+    }
+    expect(series(json, 'sipflow_sip_threads_heap_total_bytes')[0].value).toBeGreaterThanOrEqual(series(json, 'sipflow_sip_threads_heap_used_bytes')[0].value);
+    expect(held[0]).toBe(1);
+  });
+
+  test('live heap: the heap right after a full collection, which follows what the thread keeps, not its garbage', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const registry = threadRegistry(2);
+    const live = async () => series((await registry.getMetricsAsJSON()) as Json, 'sipflow_sip_threads_heap_live_bytes')[0];
+    const observed = () => new Promise((r) => setTimeout(r, 50)); // the collection observer runs after the collection
+    gc();
+    await observed();
+    const base = await live();
+    expect(base.labels).toEqual({ thread: '2' });
+    const kept = { arrays: Array.from({ length: 200 }, () => new Array<number>(50_000).fill(1.5)) }; // ≈ 80 MB of doubles
+    gc();
+    await observed();
+    const holding = (await live()).value;
+    expect(holding - base.value).toBeGreaterThan(60 * 1024 * 1024);
+    expect(kept.arrays.length).toBe(200);
+    kept.arrays = []; // released
+    // garbage (≈ 40 MB, unreachable once made) is not live
+    const garbage = () => Array.from({ length: 100 }, () => new Array<number>(50_000).fill(2.5)).length;
+    expect(garbage()).toBe(100);
+    gc();
+    await observed();
+    expect((await live()).value - base.value).toBeLessThan(20 * 1024 * 1024);
+  });
+
+  test('event-loop delay: a blocked loop shows in the maximum, and the next scrape starts afresh', async () => {
+    const registry = threadRegistry(0);
+    await registry.getMetricsAsJSON(); // resets the histogram
+    // (after a reset perf_hooks records from the timer's next tick on: let it tick first)
+    await new Promise((r) => setTimeout(r, 30));
+    const until = Date.now() + 150;
+    while (Date.now() < until) {
+      /* block the loop */
+    }
+    await new Promise((r) => setTimeout(r, 40));
+    const delay = (json: Json) =>
+      Object.fromEntries(series(json, 'sipflow_sip_threads_eventloop_delay_seconds').map((v) => [String(v.labels.quantile), v.value]));
+    const blocked = delay((await registry.getMetricsAsJSON()) as Json);
+    expect(blocked['1']).toBeGreaterThanOrEqual(0.1);
+    expect(blocked['0.5']).toBeLessThanOrEqual(blocked['0.99']);
+    expect(blocked['0.99']).toBeLessThanOrEqual(blocked['1']);
+    await new Promise((r) => setTimeout(r, 60));
+    const calm = delay((await registry.getMetricsAsJSON()) as Json);
+    expect(calm['1']).toBeLessThan(0.1);
+  });
+
+  test('/metrics of the process lists every thread separately, the main thread with its process metrics', async () => {
+    const metrics = createMetrics();
+    const a = threadRegistry(0);
+    const b = threadRegistry(1);
+    metrics.addSource(async () => [await a.getMetricsAsJSON(), await b.getMetricsAsJSON()]);
+    const text = await metrics.text();
+    const lines = text.split('\n').filter((l) => l.startsWith('sipflow_sip_threads_heap_used_bytes{'));
+    expect(lines.map((l) => /thread="(\w+)"/.exec(l)?.[1]).sort()).toEqual(['0', '1', 'main']);
+    for (const l of lines) expect(Number(l.split(' ')[1])).toBeGreaterThan(0);
+  });
+});
