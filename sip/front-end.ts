@@ -206,6 +206,27 @@ interface CompiledRule {
   target: LogicTarget;
 }
 
+/**
+ * How long a stopping front end keeps serving after its last transaction ended: the ACK of the
+ * final 2xx it relayed (no transaction of its own) and the BYE of a short call still get through.
+ */
+export const DRAIN_LINGER_MS = 500;
+
+/**
+ * After drain(): resolves once nothing has been in progress (`busy` false) for `lingerMs`, or
+ * when `graceMs` have passed, whichever comes first (the linger never extends the grace).
+ */
+export async function drained(busy: () => boolean, graceMs: number, lingerMs = DRAIN_LINGER_MS): Promise<void> {
+  const until = Date.now() + graceMs;
+  let idleSince: number | null = null;
+  for (let now = Date.now(); now < until; now = Date.now()) {
+    if (busy()) idleSince = null;
+    else if (idleSince === null) idleSince = now;
+    else if (now - idleSince >= lingerMs) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export class FrontEnd {
   readonly servers: ServerTransactions;
   readonly proxy: Proxy;
@@ -418,7 +439,11 @@ export class FrontEnd {
       this.handleCancel(req, via, key, peer);
       return;
     }
-    if (this.draining) {
+    const inDialog = hasToTag(req.headers);
+    // Stopping (SIGTERM): no new dialog or registration here, the sender retries on another
+    // instance; a request within a dialog set up through this instance (the BYE of a call it
+    // relayed) is still relayed, else that call could not end (docs/operations.md "Stopping").
+    if (this.draining && !inDialog) {
       this.replyStateless(req.headers, peer, 503, undefined, { 'retry-after': '5' });
       return;
     }
@@ -438,7 +463,7 @@ export class FrontEnd {
       }
 
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
-      if (hasToTag(req.headers)) {
+      if (inDialog) {
         const onRoute = ours === OurRoute.Signed || this.proxy.knowsDialog(req);
         if (!onRoute || !this.proxy.forwardInDialog(tx, req)) this.respond(tx, 404, 'Not Here');
         else this.o.calls?.inDialog(req.headers['call-id'][0], method, Date.now());
@@ -648,7 +673,7 @@ export class FrontEnd {
     };
   }
 
-  /** Stops taking new requests (they get 503); transactions in progress continue. */
+  /** Stops taking new requests (they get 503); transactions in progress and in-dialog requests continue. */
   drain(): void {
     this.draining = true;
   }
