@@ -296,12 +296,16 @@ function logLines(file: string, kind: string): string[][] {
     .filter((f) => f[0] === kind);
 }
 
-/** Call-IDs SIPp aborted, with the reason (-trace_err: "… Call-Id: X … received 'SIP/2.0 480 …'"). */
+/**
+ * Call-IDs SIPp aborted, with the first line of its entry (-trace_err: "Aborting call on unexpected
+ * message for Call-Id 'X': while expecting '200' (index 8), received 'SIP/2.0 404 Not Here").
+ */
 function aborted(file: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of readOr(file).split(/\n|(?=\d{4}-\d\d-\d\d\t)/)) {
-    const id = /Call-I[dD]:? '?([^\s',]+)/.exec(line)?.[1];
-    if (id && !/jumping to label/.test(line)) m.set(id, line.replace(/\s+/g, ' ').slice(0, 300));
+  for (const entry of readOr(file).split(/(?=^\d{4}-\d\d-\d\d\t)/m)) {
+    const id = /Call-I[dD]:? '?([^\s',]+)/.exec(entry)?.[1];
+    if (id === undefined || m.has(id) || /jumping to label/.test(entry)) continue;
+    m.set(id, entry.split('\n')[0].replace(/^[\d\s:.-]+:\s*/, '').slice(0, 200));
   }
   return m;
 }
