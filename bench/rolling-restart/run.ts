@@ -73,6 +73,8 @@ export interface RollingOptions {
   workers: number;
   /** Where the SIPp files and the instances' logs go. */
   artifacts: string;
+  /** Every SIP message of the callers and the UAS kept too (SIPp -trace_msg), for diagnosis. */
+  trace?: boolean;
   log: (line: string) => void;
 }
 
@@ -248,13 +250,14 @@ function startSipp(
   name: string,
   scenario: string,
   args: string[],
-  o: { localIp: string; localPort: number; remote?: string; csv?: { order: 'SEQUENTIAL' | 'RANDOM'; lines: string[] } },
+  o: { localIp: string; localPort: number; remote?: string; csv?: { order: 'SEQUENTIAL' | 'RANDOM'; lines: string[] }; trace?: boolean },
 ): Sipp {
   const prefix = path.join(artifacts, name);
   const logFile = `${prefix}-logs.log`;
   const errFile = `${prefix}-errors.log`;
   const all = ['-sf', path.join(SCENARIOS, scenario), '-i', o.localIp, '-p', String(o.localPort), '-nostdin', '-trace_logs', '-log_file', logFile];
   all.push('-trace_err', '-error_file', errFile, '-trace_screen', '-screen_file', `${prefix}-screen.log`, '-buff_size', '1048576');
+  if (o.trace) all.push('-trace_msg', '-message_file', `${prefix}-messages.log`);
   if (o.csv) {
     const csv = `${prefix}-injection.csv`;
     writeFileSync(csv, [o.csv.order, ...o.csv.lines, ''].join('\n'));
@@ -384,7 +387,7 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
 
     // ------------------------------------------------ SIPp: the PBXs' UAS, register clients, callers
     const uasPort = await freeUdpPort(PBX_HOST);
-    const uas = startSipp(o.artifacts, 'uas', 'uas.xml', ['-m', '100000000'], { localIp: PBX_HOST, localPort: uasPort });
+    const uas = startSipp(o.artifacts, 'uas', 'uas.xml', ['-m', '100000000'], { localIp: PBX_HOST, localPort: uasPort, trace: o.trace });
     sipps.push(uas);
     const bindUntil = Date.now() + 15_000;
     while (!udpBound(PBX_HOST, uasPort)) {
@@ -429,7 +432,7 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
           `caller-${inst.name}`,
           'caller.xml',
           ['-m', '100000000', '-r', String(o.callRate), '-d', '100', '-l', '200', '-recv_timeout', '20000', '-key', 'domain', DOMAIN],
-          { localIp: TRUNK, localPort: await freeUdpPort(TRUNK), remote: inst.address, csv: { order: 'RANDOM', lines: pbxs.map((p) => p.number) } },
+          { localIp: TRUNK, localPort: await freeUdpPort(TRUNK), remote: inst.address, csv: { order: 'RANDOM', lines: pbxs.map((p) => p.number) }, trace: o.trace },
         ),
       ),
     );
@@ -585,7 +588,8 @@ function parseArgs(argv: string[]): Partial<RollingOptions> {
     else if (a === '--settle') o.settleSec = count(0, 600);
     else if (a === '--workers') o.workers = Math.round(count(1, 64));
     else if (a === '--artifacts') o.artifacts = value();
-    else throw new Error(`unknown option ${a} (--pbxs N, --record-route, --mode db-only|write-through, --pg-url URL, --call-rate N, --refresh-period S, --settle S, --workers N, --artifacts DIR)`);
+    else if (a === '--trace') o.trace = true;
+    else throw new Error(`unknown option ${a} (--pbxs N, --record-route, --mode db-only|write-through, --pg-url URL, --call-rate N, --refresh-period S, --settle S, --workers N, --artifacts DIR, --trace)`);
   }
   return o;
 }
