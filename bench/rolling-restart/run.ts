@@ -313,6 +313,54 @@ function aborted(file: string): Map<string, string> {
   return m;
 }
 
+/** One log line of a call (caller.xml): reached, done, 503, noanswer, byelost; `at`: the SIPp log's clock (ms). */
+export interface CallEvent {
+  event: string;
+  at: number;
+}
+
+/** How long caller.xml waits for the final response of its INVITE (recv timeout of the 200). */
+const INVITE_WAIT_MS = 8000;
+
+/**
+ * What became of one call. Not reached: no response at all, and the INVITE was sent while its
+ * instance was down (within one of `down`, SIGTERM → ready, ±1 s); a live instance always answers,
+ * 100 Trying or 503, so silence outside those windows is a failure. Failed: anything else that
+ * did not complete (a response other than 503, a BYE without its 200, SIPp aborting it).
+ */
+export function classifyCall(events: readonly CallEvent[], abortedAs: string | undefined, down: ReadonlyArray<readonly [number, number]>): 'completed' | 'refused' | 'notReached' | 'failed' {
+  const has = (e: string) => events.some((x) => x.event === e);
+  if (has('done')) return 'completed';
+  if (has('503')) return 'refused';
+  if (has('reached') || has('byelost')) return 'failed';
+  const silent = events.find((x) => x.event === 'noanswer');
+  if (silent) {
+    const sent = silent.at - INVITE_WAIT_MS;
+    return down.some(([from, to]) => sent <= to + 1000 && silent.at >= from - 1000) ? 'notReached' : 'failed';
+  }
+  // aborted without a line of its own: a send error (the instance's port closed) is not a response
+  return abortedAs !== undefined && !/received|unexpected/i.test(abortedAs) ? 'notReached' : 'failed';
+}
+
+/**
+ * PBXs whose last acknowledged REGISTER is not in the database: no row for the AoR and contact
+ * with an expiry at least the one granted (the 200's time + its expires, less CLOCK_SLACK_MS).
+ */
+export function lostBindingsOf(
+  lastOk: ReadonlyMap<string, { at: number; granted: number }>,
+  stored: ReadonlyMap<string, readonly Date[]>,
+  contactOf: (user: string) => string,
+): string[] {
+  const lost: string[] = [];
+  for (const [user, ok] of lastOk) {
+    const want = ok.at + ok.granted * 1000 - CLOCK_SLACK_MS;
+    const have = stored.get(`${user} ${contactOf(user)}`) ?? [];
+    if (!have.some((e) => e.getTime() >= want))
+      lost.push(`${user}: 200 at ${new Date(ok.at).toISOString()} for ${ok.granted} s; stored: ${have.map((e) => e.toISOString()).join(', ') || 'nothing'}`);
+  }
+  return lost;
+}
+
 // ---------------------------------------------------------------- the run
 
 export async function rollingRestart(o: RollingOptions): Promise<RollingResult> {
@@ -440,6 +488,8 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
 
     // ------------------------------------------------ A, then B
     const restarts = new Map<string, InstanceFigures['restart']>();
+    /** When each instance was not answering: SIGTERM → ready again. */
+    const downWindows = new Map<string, Array<[number, number]>>();
     await sleep(o.settleSec * 1000);
     for (const inst of instances) {
       const t0 = Date.now();
@@ -449,6 +499,7 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
       const readyMs = Date.now() - t0;
       log(`${inst.name}: SIGTERM → ready again in ${readyMs} ms`);
       restarts.set(inst.name, { exitMs: exit.ms, exitCode: exit.code, readyMs });
+      downWindows.set(inst.name, [[t0, t0 + readyMs]]);
       await sleep(o.settleSec * 1000);
     }
     // a last refresh of every PBX through the restarted instances
@@ -481,15 +532,7 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
           const prev = lastOk.get(f[1]);
           if (!prev || prev.at < at) lastOk.set(f[1], { at, granted: Number(f[4]) });
         }
-    const lostBindings: string[] = [];
-    for (const [user, ok] of lastOk) {
-      const want = ok.at + ok.granted * 1000 - CLOCK_SLACK_MS;
-      const have = stored.get(`${user} sip:${user}@${PBX_HOST}:${uasPort}`) ?? [];
-      if (!have.some((e) => e.getTime() >= want))
-        lostBindings.push(
-          `${user}: 200 at ${new Date(ok.at).toISOString()} for ${ok.granted} s; stored: ${have.map((e) => e.toISOString()).join(', ') || 'nothing'}`,
-        );
-    }
+    const lostBindings = lostBindingsOf(lastOk, stored, (user) => `sip:${user}@${PBX_HOST}:${uasPort}`);
 
     // ------------------------------------------------ figures per instance
     const failedCalls: string[] = [];
@@ -507,21 +550,16 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
       regStats.failed = [...regAborted.keys()].filter((id) => !regSeen.has(id)).length;
       regStats.attempted = regStats.ok + regStats.refused + regStats.noAnswer + regStats.failed;
 
-      const byCall = new Map<string, string[]>();
-      for (const f of logLines(callers[i].logFile, 'CALL')) byCall.set(f[1], [...(byCall.get(f[1]) ?? []), f[2]]);
+      const byCall = new Map<string, CallEvent[]>();
+      for (const f of logLines(callers[i].logFile, 'CALL')) byCall.set(f[1], [...(byCall.get(f[1]) ?? []), { event: f[2], at: Number(f[f.length - 1]) * 1000 }]);
       const callAborted = aborted(callers[i].errFile);
       for (const id of callAborted.keys()) if (!byCall.has(id)) byCall.set(id, []);
       const calls = { attempted: byCall.size, completed: 0, refused: 0, notReached: 0, failed: 0 };
+      const down = downWindows.get(inst.name) ?? [];
       for (const [id, events] of byCall) {
-        const reached = events.includes('reached');
-        if (events.includes('done')) calls.completed++;
-        else if (events.includes('503')) calls.refused++;
-        else if (!reached && events.includes('noanswer')) calls.notReached++;
-        else if (!reached && !/received|unexpected/i.test(callAborted.get(id) ?? '') && events.length === 0) calls.notReached++;
-        else {
-          calls.failed++;
-          failedCalls.push(`${inst.name} ${id}: ${events.join(' ') || 'aborted'}${callAborted.has(id) ? ` — ${callAborted.get(id)}` : ''}`);
-        }
+        const c = classifyCall(events, callAborted.get(id), down);
+        calls[c]++;
+        if (c === 'failed') failedCalls.push(`${inst.name} ${id}: ${events.map((e) => e.event).join(' ') || 'aborted'}${callAborted.has(id) ? ` — ${callAborted.get(id)}` : ''}`);
       }
       return { name: inst.name, address: inst.address, registrations: regStats, calls, restart: restarts.get(inst.name)! };
     });
