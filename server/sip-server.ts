@@ -178,7 +178,7 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
       closed ??= (async () => {
         frontEnd.drain();
         transports.pauseAccepting();
-        await drained(() => frontEnd.busy, graceMs);
+        await drained(() => frontEnd.busy, graceMs, undefined, () => frontEnd.lastMessageAt);
         frontEnd.close();
         group.remove(sender);
         await transports.close();

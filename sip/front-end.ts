@@ -213,16 +213,20 @@ interface CompiledRule {
 export const DRAIN_LINGER_MS = 500;
 
 /**
- * After drain(): resolves once nothing has been in progress (`busy` false) for `lingerMs`, or
- * when `graceMs` have passed, whichever comes first (the linger never extends the grace).
+ * After drain(): resolves once nothing has been in progress (`busy` false) and no message has come
+ * (`lastMessageAt`) for `lingerMs`, or when `graceMs` have passed, whichever comes first (the
+ * linger never extends the grace). The message time matters: a BYE relayed and answered between
+ * two looks at `busy` would otherwise go unseen, and the drain could end before the BYE's 200.
  */
-export async function drained(busy: () => boolean, graceMs: number, lingerMs = DRAIN_LINGER_MS): Promise<void> {
+export async function drained(busy: () => boolean, graceMs: number, lingerMs = DRAIN_LINGER_MS, lastMessageAt: () => number = () => 0): Promise<void> {
   const until = Date.now() + graceMs;
-  let idleSince: number | null = null;
+  let quietSince: number | null = null;
   for (let now = Date.now(); now < until; now = Date.now()) {
-    if (busy()) idleSince = null;
-    else if (idleSince === null) idleSince = now;
-    else if (now - idleSince >= lingerMs) return;
+    if (busy()) quietSince = null;
+    else {
+      quietSince = Math.max(quietSince ?? now, lastMessageAt());
+      if (now - quietSince >= lingerMs) return;
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -240,6 +244,8 @@ export class FrontEnd {
   private readonly exitResponse: { status: number; reason?: string } | undefined;
   private readonly serverHeader: string | undefined;
   private draining = false;
+  /** When the last message came while draining (drained(): the linger counts from it). */
+  lastMessageAt = 0;
   /** Run options of a run the call history traces (RunTap.wants said yes). */
   private readonly tracedRun: RunOptions;
   /** Every send of the front end, its transactions and its proxy: through the tap when there is one. */
@@ -319,6 +325,7 @@ export class FrontEnd {
 
   /** The transports' message handler. Never throws. */
   readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint): void => {
+    if (this.draining) this.lastMessageAt = Date.now();
     try {
       this.o.tap?.received(data, peer, local, Date.now());
       const r = parseMessage(data);

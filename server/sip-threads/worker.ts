@@ -370,7 +370,12 @@ async function onControl(m: Control): Promise<void> {
       return;
     case 'drain': {
       for (const l of listeners) l.fe.drain();
-      await drained(() => listeners.some((l) => l.fe.busy), m.graceMs);
+      await drained(
+        () => listeners.some((l) => l.fe.busy),
+        m.graceMs,
+        undefined,
+        () => Math.max(0, ...listeners.map((l) => l.fe.lastMessageAt)),
+      );
       // the calls being recorded are written, then what the outbox holds (CDRs of calls that just
       // ended, history records among it) reaches the dispatcher before 'drained'
       await observers?.close();

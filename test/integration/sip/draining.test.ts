@@ -5,6 +5,8 @@
  * transaction ended) and its BYE, with and without Record-Route. Found by the rolling-restart
  * bench (bench/rolling-restart): the BYE got 503 and, without the linger, the ACK met a closed
  * socket; the call then never ended (404 from the restarted instance, which knows no dialog).
+ * And a real `sipflow serve`: /health/ready says 503 "stopping" from SIGTERM on, so the next
+ * instance of a rolling restart is not stopped before this one is back.
  */
 import path from 'path';
 import type { RunContext } from '../../../engine/types';
@@ -15,6 +17,7 @@ import { createRegistrar } from '../../../services/location/registrar';
 import { header } from '../../../sip/message';
 import { DRAIN_LINGER_MS } from '../../../sip/front-end';
 import { loadFlows, startSipServer } from '../../../server/sip-server';
+import { startServe } from '../../support/serve';
 import { UdpUa, rand, sipRequest, sipResponse } from './ua';
 
 const FLOWS = path.join(__dirname, 'fixtures', 'test-flows.slid');
@@ -117,4 +120,30 @@ describe.each([
       await (closing ?? server.close(100));
     }
   });
+});
+
+describe('sipflow serve, SIGTERM', () => {
+  test('/health/ready answers 200 with checks.sip "ok" once SIP listens, 503 "stopping" from SIGTERM on while it drains; exit 0', async () => {
+    const s = await startServe({ workers: 2 });
+    try {
+      const ready = async () => {
+        const r = await fetch(`http://127.0.0.1:${s.httpPort}/health/ready`);
+        return { status: r.status, body: (await r.json()) as { status: string; checks: Record<string, string> } };
+      };
+      expect(await ready()).toEqual({ status: 200, body: { status: 'ok', checks: { directory: 'ok', location: 'ok', sip: 'ok' } } });
+      const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+      s.child.kill('SIGTERM');
+      // the drain lasts at least the linger: a load balancer polling readiness sees the instance leave
+      let seen: Awaited<ReturnType<typeof ready>> | null = null;
+      for (let i = 0; i < 50 && seen === null; i++) {
+        const r = await ready().catch(() => null);
+        if (r !== null && r.body.checks.sip === 'stopping') seen = r;
+        else await new Promise((res) => setTimeout(res, 10));
+      }
+      expect(seen).toEqual({ status: 503, body: { status: 'unavailable', checks: { directory: 'ok', location: 'ok', sip: 'stopping' } } });
+      expect(await exited).toBe(0);
+    } finally {
+      await s.stop();
+    }
+  }, 60_000);
 });

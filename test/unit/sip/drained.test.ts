@@ -42,3 +42,16 @@ test('never idle: bounded by the grace; the linger never extends it', async () =
   const ms2 = await timed(() => Date.now() < late, 400, 200);
   expect(ms2).toBeLessThan(900);
 });
+
+test('a message while idle (a BYE relayed and answered between two looks at busy) starts the linger over', async () => {
+  const t0 = Date.now();
+  const ms = await timed2(() => false, 2000, 200, () => (Date.now() - t0 >= 150 ? t0 + 150 : 0));
+  expect(ms).toBeGreaterThanOrEqual(350);
+  expect(ms).toBeLessThan(1200);
+});
+
+async function timed2(busy: () => boolean, graceMs: number, lingerMs: number, lastMessageAt: () => number): Promise<number> {
+  const t0 = Date.now();
+  await drained(busy, graceMs, lingerMs, lastMessageAt);
+  return Date.now() - t0;
+}
