@@ -178,7 +178,12 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
       closed ??= (async () => {
         frontEnd.drain();
         transports.pauseAccepting();
-        await drained(() => frontEnd.busy, graceMs, undefined, () => frontEnd.lastMessageAt);
+        await drained(
+          () => frontEnd.busy,
+          graceMs,
+          undefined,
+          () => frontEnd.lastMessageAt,
+        );
         frontEnd.close();
         group.remove(sender);
         await transports.close();

@@ -308,7 +308,13 @@ function aborted(file: string): Map<string, string> {
   for (const entry of readOr(file).split(/(?=^\d{4}-\d\d-\d\d\t)/m)) {
     const id = /Call-I[dD]:? '?([^\s',]+)/.exec(entry)?.[1];
     if (id === undefined || m.has(id) || /jumping to label/.test(entry)) continue;
-    m.set(id, entry.split('\n')[0].replace(/^[\d\s:.-]+:\s*/, '').slice(0, 200));
+    m.set(
+      id,
+      entry
+        .split('\n')[0]
+        .replace(/^[\d\s:.-]+:\s*/, '')
+        .slice(0, 200),
+    );
   }
   return m;
 }
@@ -328,7 +334,11 @@ const INVITE_WAIT_MS = 8000;
  * 100 Trying or 503, so silence outside those windows is a failure. Failed: anything else that
  * did not complete (a response other than 503, a BYE without its 200, SIPp aborting it).
  */
-export function classifyCall(events: readonly CallEvent[], abortedAs: string | undefined, down: ReadonlyArray<readonly [number, number]>): 'completed' | 'refused' | 'notReached' | 'failed' {
+export function classifyCall(
+  events: readonly CallEvent[],
+  abortedAs: string | undefined,
+  down: ReadonlyArray<readonly [number, number]>,
+): 'completed' | 'refused' | 'notReached' | 'failed' {
   const has = (e: string) => events.some((x) => x.event === e);
   if (has('done')) return 'completed';
   if (has('503')) return 'refused';
@@ -403,9 +413,16 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
     await run(process.execPath, [MAIN, 'db', 'migrate', '--directory-url', pgUrl], 120_000);
     const customers = path.join(work, 'customers.csv');
     const numbers = path.join(work, 'numbers.csv');
-    writeFileSync(customers, ['name,username,password,aor', ...pbxs.map((p) => `PBX ${p.username},${p.username},${p.password},${p.username}@${DOMAIN}`), ''].join('\n'));
+    writeFileSync(
+      customers,
+      ['name,username,password,aor', ...pbxs.map((p) => `PBX ${p.username},${p.username},${p.password},${p.username}@${DOMAIN}`), ''].join('\n'),
+    );
     writeFileSync(numbers, ['number,is_range,customer', ...pbxs.map((p) => `${p.number},false,PBX ${p.username}`), ''].join('\n'));
-    await run(process.execPath, [MAIN, 'import', '--data-dir', path.join(work, 'import'), '--directory-url', pgUrl, '--customers', customers, '--numbers', numbers], 120_000);
+    await run(
+      process.execPath,
+      [MAIN, 'import', '--data-dir', path.join(work, 'import'), '--directory-url', pgUrl, '--customers', customers, '--numbers', numbers],
+      120_000,
+    );
     log(`${o.pbxs} PBXs provisioned`);
 
     // ------------------------------------------------ instances A and B
@@ -467,7 +484,14 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
     sipps.push(...registers);
     // every PBX registered before the first call
     const regUntil = Date.now() + (o.refreshPeriodSec + 15) * 1000;
-    const registered = () => new Set(registers.flatMap((r) => logLines(r.logFile, 'REG').filter((f) => f[3] === 'ok').map((f) => f[1]))).size;
+    const registered = () =>
+      new Set(
+        registers.flatMap((r) =>
+          logLines(r.logFile, 'REG')
+            .filter((f) => f[3] === 'ok')
+            .map((f) => f[1]),
+        ),
+      ).size;
     while (registered() < o.pbxs) {
       if (Date.now() > regUntil) throw new Error(`only ${registered()} of ${o.pbxs} PBXs registered within ${o.refreshPeriodSec + 15} s`);
       await sleep(200);
@@ -480,7 +504,13 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
           `caller-${inst.name}`,
           'caller.xml',
           ['-m', '100000000', '-r', String(o.callRate), '-d', '100', '-l', '200', '-recv_timeout', '20000', '-key', 'domain', DOMAIN],
-          { localIp: TRUNK, localPort: await freeUdpPort(TRUNK), remote: inst.address, csv: { order: 'RANDOM', lines: pbxs.map((p) => p.number) }, trace: o.trace },
+          {
+            localIp: TRUNK,
+            localPort: await freeUdpPort(TRUNK),
+            remote: inst.address,
+            csv: { order: 'RANDOM', lines: pbxs.map((p) => p.number) },
+            trace: o.trace,
+          },
         ),
       ),
     );
@@ -551,7 +581,8 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
       regStats.attempted = regStats.ok + regStats.refused + regStats.noAnswer + regStats.failed;
 
       const byCall = new Map<string, CallEvent[]>();
-      for (const f of logLines(callers[i].logFile, 'CALL')) byCall.set(f[1], [...(byCall.get(f[1]) ?? []), { event: f[2], at: Number(f[f.length - 1]) * 1000 }]);
+      for (const f of logLines(callers[i].logFile, 'CALL'))
+        byCall.set(f[1], [...(byCall.get(f[1]) ?? []), { event: f[2], at: Number(f[f.length - 1]) * 1000 }]);
       const callAborted = aborted(callers[i].errFile);
       for (const id of callAborted.keys()) if (!byCall.has(id)) byCall.set(id, []);
       const calls = { attempted: byCall.size, completed: 0, refused: 0, notReached: 0, failed: 0 };
@@ -559,7 +590,8 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
       for (const [id, events] of byCall) {
         const c = classifyCall(events, callAborted.get(id), down);
         calls[c]++;
-        if (c === 'failed') failedCalls.push(`${inst.name} ${id}: ${events.map((e) => e.event).join(' ') || 'aborted'}${callAborted.has(id) ? ` — ${callAborted.get(id)}` : ''}`);
+        if (c === 'failed')
+          failedCalls.push(`${inst.name} ${id}: ${events.map((e) => e.event).join(' ') || 'aborted'}${callAborted.has(id) ? ` — ${callAborted.get(id)}` : ''}`);
       }
       return { name: inst.name, address: inst.address, registrations: regStats, calls, restart: restarts.get(inst.name)! };
     });
@@ -590,7 +622,13 @@ export function table(r: RollingResult): string {
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length));
   const ws = r.instances.map((_, c) => Math.max(...rows.map((x) => x[c + 1].length)));
-  const lines = rows.map((x) => `| ${x[0].padEnd(w0)} | ${x.slice(1).map((v, c) => v.padStart(ws[c])).join(' | ')} |`);
+  const lines = rows.map(
+    (x) =>
+      `| ${x[0].padEnd(w0)} | ${x
+        .slice(1)
+        .map((v, c) => v.padStart(ws[c]))
+        .join(' | ')} |`,
+  );
   lines.splice(1, 0, `|${'-'.repeat(w0 + 2)}|${ws.map((w) => '-'.repeat(w + 1) + ':').join('|')}|`);
   lines.push('', `bindings lost: ${r.lostBindings.length}; calls failed after reaching a live instance: ${r.failedCalls.length}`);
   if (r.neverRegistered) lines.push(`PBXs never acknowledged (nothing to check): ${r.neverRegistered}`);
@@ -627,7 +665,10 @@ function parseArgs(argv: string[]): Partial<RollingOptions> {
     else if (a === '--workers') o.workers = Math.round(count(1, 64));
     else if (a === '--artifacts') o.artifacts = value();
     else if (a === '--trace') o.trace = true;
-    else throw new Error(`unknown option ${a} (--pbxs N, --record-route, --mode db-only|write-through, --pg-url URL, --call-rate N, --refresh-period S, --settle S, --workers N, --artifacts DIR, --trace)`);
+    else
+      throw new Error(
+        `unknown option ${a} (--pbxs N, --record-route, --mode db-only|write-through, --pg-url URL, --call-rate N, --refresh-period S, --settle S, --workers N, --artifacts DIR, --trace)`,
+      );
   }
   return o;
 }

@@ -211,7 +211,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       // a rolling restart waits for this before stopping the next instance: SIP must be taking requests
       const sip = o.sipState?.();
       const ok = directory === 'ok' && loc === 'ok' && (sip === undefined || sip === 'ok');
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc, ...(sip !== undefined ? { sip } : {}) } });
+      return reply
+        .code(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc, ...(sip !== undefined ? { sip } : {}) } });
     },
   );
 

@@ -9,10 +9,37 @@ const down: Array<[number, number]> = [[T, T + 4000]];
 
 describe('classifyCall', () => {
   test('completed, refused (503), failed after a 100 or a lost BYE', () => {
-    expect(classifyCall([{ event: 'reached', at: T }, { event: 'done', at: T + 200 }], undefined, [])).toBe('completed');
+    expect(
+      classifyCall(
+        [
+          { event: 'reached', at: T },
+          { event: 'done', at: T + 200 },
+        ],
+        undefined,
+        [],
+      ),
+    ).toBe('completed');
     expect(classifyCall([{ event: '503', at: T }], undefined, down)).toBe('refused');
-    expect(classifyCall([{ event: 'reached', at: T }, { event: 'noanswer', at: T + 8000 }], undefined, down)).toBe('failed');
-    expect(classifyCall([{ event: 'reached', at: T }, { event: 'byelost', at: T + 9000 }], undefined, [])).toBe('failed');
+    expect(
+      classifyCall(
+        [
+          { event: 'reached', at: T },
+          { event: 'noanswer', at: T + 8000 },
+        ],
+        undefined,
+        down,
+      ),
+    ).toBe('failed');
+    expect(
+      classifyCall(
+        [
+          { event: 'reached', at: T },
+          { event: 'byelost', at: T + 9000 },
+        ],
+        undefined,
+        [],
+      ),
+    ).toBe('failed');
   });
 
   test('silence: not reached while the instance was down, failed while it was up', () => {

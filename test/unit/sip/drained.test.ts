@@ -45,7 +45,12 @@ test('never idle: bounded by the grace; the linger never extends it', async () =
 
 test('a message while idle (a BYE relayed and answered between two looks at busy) starts the linger over', async () => {
   const t0 = Date.now();
-  const ms = await timed2(() => false, 2000, 200, () => (Date.now() - t0 >= 150 ? t0 + 150 : 0));
+  const ms = await timed2(
+    () => false,
+    2000,
+    200,
+    () => (Date.now() - t0 >= 150 ? t0 + 150 : 0),
+  );
   expect(ms).toBeGreaterThanOrEqual(350);
   expect(ms).toBeLessThan(1200);
 });
