@@ -244,7 +244,7 @@ export class FrontEnd {
   private readonly exitResponse: { status: number; reason?: string } | undefined;
   private readonly serverHeader: string | undefined;
   private draining = false;
-  /** When the last message came while draining (drained(): the linger counts from it). */
+  /** When the last message of work in progress came while draining (drained(): the linger counts from it). */
   lastMessageAt = 0;
   /** Run options of a run the call history traces (RunTap.wants said yes). */
   private readonly tracedRun: RunOptions;
@@ -325,7 +325,6 @@ export class FrontEnd {
 
   /** The transports' message handler. Never throws. */
   readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint): void => {
-    if (this.draining) this.lastMessageAt = Date.now();
     try {
       this.o.tap?.received(data, peer, local, Date.now());
       const r = parseMessage(data);
@@ -337,6 +336,7 @@ export class FrontEnd {
       const m = r.message;
       if (isResponse(m)) {
         this.stats.responses++;
+        if (this.draining) this.lastMessageAt = Date.now();
         if (checkResponse(m) === null) this.proxy.handleResponse(m, data);
         return;
       }
@@ -416,6 +416,10 @@ export class FrontEnd {
     stampVia(req.headers, via, peer);
     const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
+    // Stopping: work in progress (an ACK, a retransmission, a CANCEL, a request within a dialog)
+    // starts the linger over; a new request, refused below, does not, or steady traffic from
+    // senders not yet told would keep a stopping instance up for its whole grace.
+    if (this.draining && (method === 'ACK' || method === 'CANCEL' || known !== undefined || hasToTag(req.headers))) this.lastMessageAt = Date.now();
 
     if (method === 'ACK') {
       if (known !== undefined && known.isInvite && known.lastStatus >= 300) {

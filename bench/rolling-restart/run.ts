@@ -300,21 +300,24 @@ function logLines(file: string, kind: string): string[][] {
 }
 
 /**
- * Call-IDs SIPp aborted, with the first line of its entry (-trace_err: "Aborting call on unexpected
- * message for Call-Id 'X': while expecting '200' (index 8), received 'SIP/2.0 404 Not Here").
+ * Call-IDs SIPp aborted, with the first line of its entry and its time (ms) (-trace_err: "Aborting
+ * call on unexpected message for Call-Id 'X': while expecting '200' (index 8), received 'SIP/2.0
+ * 404 Not Here", "Call-Id: X, receive timeout on message …: aborting call"). Entries are not
+ * always on lines of their own: split at each timestamp.
  */
-function aborted(file: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const entry of readOr(file).split(/(?=^\d{4}-\d\d-\d\d\t)/m)) {
+function aborted(file: string): Map<string, { reason: string; at: number }> {
+  const m = new Map<string, { reason: string; at: number }>();
+  for (const entry of readOr(file).split(/(?=\d{4}-\d\d-\d\d\t\d\d:\d\d:\d\d\.\d+\t)/)) {
     const id = /Call-I[dD]:? '?([^\s',]+)/.exec(entry)?.[1];
     if (id === undefined || m.has(id) || /jumping to label/.test(entry)) continue;
-    m.set(
-      id,
-      entry
+    const at = Number(/^\S+\t\S+\t(\d+\.\d+):/.exec(entry)?.[1] ?? 0) * 1000;
+    m.set(id, {
+      reason: entry
         .split('\n')[0]
         .replace(/^[\d\s:.-]+:\s*/, '')
         .slice(0, 200),
-    );
+      at,
+    });
   }
   return m;
 }
@@ -325,8 +328,10 @@ export interface CallEvent {
   at: number;
 }
 
-/** How long caller.xml waits for the final response of its INVITE (recv timeout of the 200). */
+/** How long caller.xml waits for the final response of its INVITE (its noanswer timeout). */
 const INVITE_WAIT_MS = 8000;
+/** SIPp's -recv_timeout of the callers: a wait no scenario timeout covers aborts the call. */
+const CALLER_RECV_TIMEOUT_MS = 20_000;
 
 /**
  * What became of one call. Not reached: no response at all, and the INVITE was sent while its
@@ -336,20 +341,19 @@ const INVITE_WAIT_MS = 8000;
  */
 export function classifyCall(
   events: readonly CallEvent[],
-  abortedAs: string | undefined,
+  abortedAs: { reason: string; at: number } | undefined,
   down: ReadonlyArray<readonly [number, number]>,
 ): 'completed' | 'refused' | 'notReached' | 'failed' {
   const has = (e: string) => events.some((x) => x.event === e);
   if (has('done')) return 'completed';
   if (has('503')) return 'refused';
   if (has('reached') || has('byelost')) return 'failed';
+  const wasDown = (silentAt: number, waitedMs: number) => down.some(([from, to]) => silentAt - waitedMs <= to + 1000 && silentAt >= from - 1000);
   const silent = events.find((x) => x.event === 'noanswer');
-  if (silent) {
-    const sent = silent.at - INVITE_WAIT_MS;
-    return down.some(([from, to]) => sent <= to + 1000 && silent.at >= from - 1000) ? 'notReached' : 'failed';
-  }
-  // aborted without a line of its own: a send error (the instance's port closed) is not a response
-  return abortedAs !== undefined && !/received|unexpected/i.test(abortedAs) ? 'notReached' : 'failed';
+  if (silent) return wasDown(silent.at, INVITE_WAIT_MS) ? 'notReached' : 'failed';
+  if (abortedAs === undefined || /received|unexpected/i.test(abortedAs.reason)) return 'failed';
+  // aborted on silence (SIPp's -recv_timeout) or on a send error (the instance's port closed): no response
+  return wasDown(abortedAs.at, /receive timeout/i.test(abortedAs.reason) ? CALLER_RECV_TIMEOUT_MS : 0) ? 'notReached' : 'failed';
 }
 
 /**
@@ -503,7 +507,7 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
           o.artifacts,
           `caller-${inst.name}`,
           'caller.xml',
-          ['-m', '100000000', '-r', String(o.callRate), '-d', '100', '-l', '200', '-recv_timeout', '20000', '-key', 'domain', DOMAIN],
+          ['-m', '100000000', '-r', String(o.callRate), '-d', '100', '-l', '200', '-recv_timeout', String(CALLER_RECV_TIMEOUT_MS), '-key', 'domain', DOMAIN],
           {
             localIp: TRUNK,
             localPort: await freeUdpPort(TRUNK),
@@ -577,7 +581,10 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
         else if (f[3] === '503') regStats.refused++;
         else regStats.noAnswer++;
       }
-      regStats.failed = [...regAborted.keys()].filter((id) => !regSeen.has(id)).length;
+      for (const [id, a] of regAborted)
+        if (regSeen.has(id)) continue;
+        else if (/receive timeout/i.test(a.reason)) regStats.noAnswer++;
+        else regStats.failed++;
       regStats.attempted = regStats.ok + regStats.refused + regStats.noAnswer + regStats.failed;
 
       const byCall = new Map<string, CallEvent[]>();
@@ -591,7 +598,9 @@ export async function rollingRestart(o: RollingOptions): Promise<RollingResult> 
         const c = classifyCall(events, callAborted.get(id), down);
         calls[c]++;
         if (c === 'failed')
-          failedCalls.push(`${inst.name} ${id}: ${events.map((e) => e.event).join(' ') || 'aborted'}${callAborted.has(id) ? ` — ${callAborted.get(id)}` : ''}`);
+          failedCalls.push(
+            `${inst.name} ${id}: ${events.map((e) => e.event).join(' ') || 'aborted'}${callAborted.has(id) ? ` — ${callAborted.get(id)!.reason}` : ''}`,
+          );
       }
       return { name: inst.name, address: inst.address, registrations: regStats, calls, restart: restarts.get(inst.name)! };
     });

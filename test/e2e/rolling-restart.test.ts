@@ -9,8 +9,14 @@
 import path from 'path';
 import { rollingRestart, table, type RollingResult } from '../../bench/rolling-restart/run';
 import { scratchDatabase } from '../setup/servers';
+import { configureSipp } from '../support/sipp';
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/rolling-restart-e2e');
+
+// SIPp installed by scripts/install-system-deps.sh when missing (the suite fails, never skips, without it)
+beforeAll(() =>
+  configureSipp({ host: '127.0.0.1', artifacts: ARTIFACTS, scenarios: path.resolve(__dirname, '../../bench/rolling-restart'), serverLog: () => '' }),
+);
 
 async function runSmall(name: string, o: { recordRoute: boolean; mode: 'db-only' | 'write-through' }): Promise<RollingResult> {
   const db = await scratchDatabase(`rolling_${name}`);

@@ -48,11 +48,22 @@ describe('classifyCall', () => {
     expect(classifyCall([{ event: 'noanswer', at: T + 2000 + 8000 }], undefined, [])).toBe('failed');
   });
 
-  test('aborted by SIPp: on a response (404 of a BYE) failed, on a send error not reached', () => {
-    const on404 = "Aborting call on unexpected message for Call-Id '1-2@x': while expecting '200' (index 8), received 'SIP/2.0 404 Not Here";
+  test('aborted by SIPp: on a response (404 of a BYE) failed; on a send error or on silence, not reached only while the instance was down', () => {
+    const on404 = {
+      reason: "Aborting call on unexpected message for Call-Id '1-2@x': while expecting '200' (index 8), received 'SIP/2.0 404 Not Here",
+      at: T + 1000,
+    };
     expect(classifyCall([{ event: 'reached', at: T }], on404, down)).toBe('failed');
     expect(classifyCall([], on404, down)).toBe('failed');
-    expect(classifyCall([], 'Unable to send UDP message: Connection refused', down)).toBe('notReached');
+    expect(classifyCall([], { reason: 'Unable to send UDP message: Connection refused', at: T + 1000 }, down)).toBe('notReached');
+    expect(classifyCall([], { reason: 'Unable to send UDP message: Connection refused', at: T + 60_000 }, down)).toBe('failed');
+    // SIPp's -recv_timeout (20 s) fired: the INVITE went out 20 s before, while the instance was down
+    const silence = {
+      reason: 'Call-Id: 1-2@x, receive timeout on message caller:1 without label to jump to (ontimeout attribute): aborting call',
+      at: T + 22_000,
+    };
+    expect(classifyCall([], silence, down)).toBe('notReached');
+    expect(classifyCall([], { ...silence, at: T + 60_000 }, down)).toBe('failed');
   });
 });
 

@@ -122,6 +122,34 @@ describe.each([
   });
 });
 
+test('new requests refused while stopping do not hold the instance up: it exits after the linger, not at the end of the grace', async () => {
+  const server = await startSipServer({ service: loadFlows(FLOWS).service, ctx: memoryCtx(), host: '127.0.0.1', port: 0, defaultLogic: 'proxy-test' });
+  const ua = await UdpUa.open(server.udpPort);
+  try {
+    const t0 = Date.now();
+    let done = 0;
+    const closing = server.close(3000).then(() => {
+      done = Date.now() - t0;
+    });
+    // a PBX not yet told: a new INVITE every 100 ms for 1.5 s (15 in all), each answered 503 while it listens
+    let refused = 0;
+    for (let i = 0; i < 15 && done === 0; i++) {
+      ua.send(sipRequest({ method: 'INVITE', uri: 'sip:someone@example.test', ua, to: '<sip:someone@example.test>' }));
+      if (i < 3) {
+        expect((await ua.response(503)).status).toBe(503);
+        refused++;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await closing;
+    expect(refused).toBe(3);
+    expect(done).toBeGreaterThanOrEqual(DRAIN_LINGER_MS);
+    expect(done).toBeLessThan(1200);
+  } finally {
+    await ua.close();
+  }
+});
+
 describe('sipflow serve, SIGTERM', () => {
   test('/health/ready answers 200 with checks.sip "ok" once SIP listens, 503 "stopping" from SIGTERM on while it drains; exit 0', async () => {
     const s = await startServe({ workers: 2 });
