@@ -416,13 +416,15 @@ export class FrontEnd {
     stampVia(req.headers, via, peer);
     const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
-    // Stopping: work in progress (an ACK, a retransmission, a CANCEL, a request within a dialog)
-    // starts the linger over; a new request, refused below, does not, or steady traffic from
-    // senders not yet told would keep a stopping instance up for its whole grace.
-    if (this.draining && (method === 'ACK' || method === 'CANCEL' || known !== undefined || hasToTag(req.headers))) this.lastMessageAt = Date.now();
+    // Stopping: work in progress (a retransmission, a CANCEL, a request within a dialog, an ACK
+    // that matches something, below) starts the linger over; a new request refused with 503, or
+    // the ACK of that 503, does not, or steady traffic from senders not yet told would keep a
+    // stopping instance up for its whole grace.
+    if (this.draining && method !== 'ACK' && (method === 'CANCEL' || known !== undefined || hasToTag(req.headers))) this.lastMessageAt = Date.now();
 
     if (method === 'ACK') {
       if (known !== undefined && known.isInvite && known.lastStatus >= 300) {
+        if (this.draining) this.lastMessageAt = Date.now();
         this.servers.ack(known);
         return;
       }
@@ -430,8 +432,10 @@ export class FrontEnd {
       if (this.challenges.replay(key) !== undefined) return; // the ACK of a stateless 407: nothing to do
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
       // a 2xx ACK of a dialog we are on; any other ACK matches nothing of ours and is dropped
-      if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) this.proxy.forwardAck(req);
-      else this.stats.dropped++;
+      if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) {
+        if (this.draining) this.lastMessageAt = Date.now();
+        this.proxy.forwardAck(req);
+      } else this.stats.dropped++;
       return;
     }
     if (known !== undefined) {
