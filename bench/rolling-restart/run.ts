@@ -379,6 +379,8 @@ export function lostBindingsOf(
 
 export async function rollingRestart(o: RollingOptions): Promise<RollingResult> {
   const log = o.log;
+  // a previous run's SIPp logs would be read as this run's until SIPp truncates them
+  rmSync(o.artifacts, { recursive: true, force: true });
   mkdirSync(o.artifacts, { recursive: true });
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipflow-rolling-'));
   const cleanups: Array<() => Promise<void> | void> = [() => rmSync(work, { recursive: true, force: true })];
