@@ -6,9 +6,10 @@
  * worker by Call-ID (server/sip-threads); with one, the main thread does everything (no hop).
  * Either way every store, in-process ones included (PGlite, memory), has exactly one owner.
  *
- * SIGINT / SIGTERM: stop taking requests (new ones get 503), let transactions in progress finish
- * for up to SHUTDOWN_GRACE_MS, close sockets, TCP connections and stores, exit; cli/serve.ts exits
- * anyway at SHUTDOWN_DEADLINE_MS (docs/operations.md, "Stopping").
+ * SIGINT / SIGTERM: stop taking requests (new ones get 503, so does /health/ready), let
+ * transactions in progress and in-dialog requests finish for up to SHUTDOWN_GRACE_MS, close
+ * sockets, TCP connections and stores, exit; cli/serve.ts exits anyway at SHUTDOWN_DEADLINE_MS
+ * (docs/operations.md, "Stopping").
  */
 import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -196,9 +197,17 @@ async function startInProcess(
 }
 
 /** The HTTP API (flows, simulate, execute, directory, registrations, health, metrics). */
-async function startApi(config: Config, rt: Runtime, flows: FlowsStore, logger: Logger, security: Security, history: History): Promise<FastifyInstance | null> {
+async function startApi(
+  config: Config,
+  rt: Runtime,
+  flows: FlowsStore,
+  logger: Logger,
+  security: Security,
+  history: History,
+  sipState: () => 'starting' | 'ok' | 'stopping',
+): Promise<FastifyInstance | null> {
   if (!config.http.enabled) return null;
-  const app = await buildApi({ config, runtime: rt, flows, logger, security: security.guard, history });
+  const app = await buildApi({ config, runtime: rt, flows, logger, security: security.guard, history, sipState });
   await app.listen({ host: config.http.host, port: config.http.port });
   return app;
 }
@@ -233,12 +242,14 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
     onWritten: (n) => processMetrics().historyWritten.inc(n),
     onDropped: (reason) => processMetrics().historyDropped.inc({ reason }),
   });
+  // /health/ready says 503 until the SIP listeners are up and from SIGTERM on (docs/operations.md "Stopping")
+  let sipState: 'starting' | 'ok' | 'stopping' = 'starting';
   // brute-force and flood defence: one guard for every SIP thread of this process
   let security: Security;
   try {
     security = createSecurity(config.security, { logger, metrics: processMetrics() });
     flows = await openFlows(config, rt, registry, logger);
-    api = await startApi(config, rt, flows, logger, security, history);
+    api = await startApi(config, rt, flows, logger, security, history, () => sipState);
   } catch (e) {
     await api?.close();
     flows?.close();
@@ -300,6 +311,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
   }
   if (api && sipOverHttpListener !== undefined) sipOverHttp(config.http.sipWebSocket.path, sipOverHttpListener, api, sip.upgradeHandler, logger);
   const info = sip.listeners.map((l) => ({ ...l, workers, httpPort }));
+  sipState = 'ok';
   o.onListening?.(info);
   let stopping: Promise<void> | null = null;
   return {
@@ -307,6 +319,7 @@ export async function serve(o: ServeOptions): Promise<ServeHandle> {
     workers,
     stop: () =>
       (stopping ??= (async () => {
+        sipState = 'stopping';
         await sip.close();
         await closeShared();
       })()),

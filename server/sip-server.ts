@@ -10,7 +10,7 @@ import type { LogPort } from '../engine/ports';
 import type { RunContext } from '../engine/types';
 import type { NodeRegistry } from '../engine/registry';
 import { builtinRegistry } from '../nodes';
-import { FrontEnd, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
+import { FrontEnd, drained, type FrontEndOptions, type LogicTarget } from '../sip/front-end';
 import { ListenerGroup } from '../sip/listener-group';
 import { SipTransports, type Peer, type TransportOptions } from '../sip/transport';
 import type { Config, SipListener } from './config';
@@ -178,8 +178,12 @@ export async function startSipServer(o: SipServerOptions): Promise<SipServer> {
       closed ??= (async () => {
         frontEnd.drain();
         transports.pauseAccepting();
-        const until = Date.now() + graceMs;
-        while (frontEnd.busy && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        await drained(
+          () => frontEnd.busy,
+          graceMs,
+          undefined,
+          () => frontEnd.lastMessageAt,
+        );
         frontEnd.close();
         group.remove(sender);
         await transports.close();

@@ -206,6 +206,31 @@ interface CompiledRule {
   target: LogicTarget;
 }
 
+/**
+ * How long a stopping front end keeps serving after its last transaction ended: the ACK of the
+ * final 2xx it relayed (no transaction of its own) and the BYE of a short call still get through.
+ */
+export const DRAIN_LINGER_MS = 500;
+
+/**
+ * After drain(): resolves once nothing has been in progress (`busy` false) and no message has come
+ * (`lastMessageAt`) for `lingerMs`, or when `graceMs` have passed, whichever comes first (the
+ * linger never extends the grace). The message time matters: a BYE relayed and answered between
+ * two looks at `busy` would otherwise go unseen, and the drain could end before the BYE's 200.
+ */
+export async function drained(busy: () => boolean, graceMs: number, lingerMs = DRAIN_LINGER_MS, lastMessageAt: () => number = () => 0): Promise<void> {
+  const until = Date.now() + graceMs;
+  let quietSince: number | null = null;
+  for (let now = Date.now(); now < until; now = Date.now()) {
+    if (busy()) quietSince = null;
+    else {
+      quietSince = Math.max(quietSince ?? now, lastMessageAt());
+      if (now - quietSince >= lingerMs) return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export class FrontEnd {
   readonly servers: ServerTransactions;
   readonly proxy: Proxy;
@@ -219,6 +244,8 @@ export class FrontEnd {
   private readonly exitResponse: { status: number; reason?: string } | undefined;
   private readonly serverHeader: string | undefined;
   private draining = false;
+  /** When the last message of work in progress came while draining (drained(): the linger counts from it). */
+  lastMessageAt = 0;
   /** Run options of a run the call history traces (RunTap.wants said yes). */
   private readonly tracedRun: RunOptions;
   /** Every send of the front end, its transactions and its proxy: through the tap when there is one. */
@@ -309,6 +336,7 @@ export class FrontEnd {
       const m = r.message;
       if (isResponse(m)) {
         this.stats.responses++;
+        if (this.draining) this.lastMessageAt = Date.now();
         if (checkResponse(m) === null) this.proxy.handleResponse(m, data);
         return;
       }
@@ -388,9 +416,15 @@ export class FrontEnd {
     stampVia(req.headers, via, peer);
     const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
+    // Stopping: work in progress (a retransmission, a CANCEL, a request within a dialog, an ACK
+    // that matches something, below) starts the linger over; a new request refused with 503, or
+    // the ACK of that 503, does not, or steady traffic from senders not yet told would keep a
+    // stopping instance up for its whole grace.
+    if (this.draining && method !== 'ACK' && (method === 'CANCEL' || known !== undefined || hasToTag(req.headers))) this.lastMessageAt = Date.now();
 
     if (method === 'ACK') {
       if (known !== undefined && known.isInvite && known.lastStatus >= 300) {
+        if (this.draining) this.lastMessageAt = Date.now();
         this.servers.ack(known);
         return;
       }
@@ -398,8 +432,10 @@ export class FrontEnd {
       if (this.challenges.replay(key) !== undefined) return; // the ACK of a stateless 407: nothing to do
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
       // a 2xx ACK of a dialog we are on; any other ACK matches nothing of ours and is dropped
-      if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) this.proxy.forwardAck(req);
-      else this.stats.dropped++;
+      if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) {
+        if (this.draining) this.lastMessageAt = Date.now();
+        this.proxy.forwardAck(req);
+      } else this.stats.dropped++;
       return;
     }
     if (known !== undefined) {
@@ -418,7 +454,11 @@ export class FrontEnd {
       this.handleCancel(req, via, key, peer);
       return;
     }
-    if (this.draining) {
+    const inDialog = hasToTag(req.headers);
+    // Stopping (SIGTERM): no new dialog or registration here, the sender retries on another
+    // instance; a request within a dialog set up through this instance (the BYE of a call it
+    // relayed) is still relayed, else that call could not end (docs/operations.md "Stopping").
+    if (this.draining && !inDialog) {
       this.replyStateless(req.headers, peer, 503, undefined, { 'retry-after': '5' });
       return;
     }
@@ -438,7 +478,7 @@ export class FrontEnd {
       }
 
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
-      if (hasToTag(req.headers)) {
+      if (inDialog) {
         const onRoute = ours === OurRoute.Signed || this.proxy.knowsDialog(req);
         if (!onRoute || !this.proxy.forwardInDialog(tx, req)) this.respond(tx, 404, 'Not Here');
         else this.o.calls?.inDialog(req.headers['call-id'][0], method, Date.now());
@@ -648,7 +688,7 @@ export class FrontEnd {
     };
   }
 
-  /** Stops taking new requests (they get 503); transactions in progress continue. */
+  /** Stops taking new requests (they get 503); transactions in progress and in-dialog requests continue. */
   drain(): void {
     this.draining = true;
   }

@@ -61,6 +61,11 @@ export interface ApiOptions {
   publicPrefixes?: string[];
   /** Readiness checks give up after this long (default 2000 ms). */
   readyTimeoutMs?: number;
+  /**
+   * The SIP side's state for /health/ready (server/serve.ts): 'ok' once its listeners are up,
+   * 'starting' before (the API listens first), 'stopping' after SIGTERM; none: not checked.
+   */
+  sipState?: () => 'starting' | 'ok' | 'stopping';
   /** The SIP threads' guard (services/guard) whose bans /api/v1/security/bans lists and lifts; none: an empty list. */
   security?: Guard;
   /** The call history the SIP threads record into (services/history); default: one over the runtime's directory database, closed with the app. */
@@ -173,7 +178,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     type: 'object',
     properties: {
       status: { type: 'string', enum: ['ok', 'unavailable'] },
-      checks: { type: 'object', properties: { directory: { type: 'string' }, location: { type: 'string' } }, required: ['directory', 'location'] },
+      checks: {
+        type: 'object',
+        properties: { directory: { type: 'string' }, location: { type: 'string' }, sip: { type: 'string' } },
+        required: ['directory', 'location'],
+      },
     },
     required: ['status', 'checks'],
   };
@@ -182,7 +191,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     {
       schema: {
         tags: ops,
-        summary: 'Readiness (no token): 200 when the directory and the location service answer, else 503 naming the failed one',
+        summary:
+          'Readiness (no token): 200 when the SIP listeners are up (not starting, not stopping) and the directory and the location service answer, else 503 naming the failed one',
         security: [],
         response: { 200: readyBody, 503: readyBody },
       },
@@ -198,8 +208,12 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         check(() => o.runtime.knex.raw('SELECT 1'), 'directory'),
         check(() => o.runtime.registrar.lookup('sipflow-readiness-probe', null, new Date()), 'location'),
       ]);
-      const ok = directory === 'ok' && loc === 'ok';
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc } });
+      // a rolling restart waits for this before stopping the next instance: SIP must be taking requests
+      const sip = o.sipState?.();
+      const ok = directory === 'ok' && loc === 'ok' && (sip === undefined || sip === 'ok');
+      return reply
+        .code(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'unavailable', checks: { directory, location: loc, ...(sip !== undefined ? { sip } : {}) } });
     },
   );
 

@@ -27,7 +27,7 @@ import { ownershipFor } from '../../services/directory/ownership';
 import type { Directory } from '../../services/directory/query';
 import type { DirectoryQuery, DirectorySchema } from '../../services/directory/types';
 import type { LocationPort } from '../../services/location/types';
-import { FrontEnd, type LogicTarget } from '../../sip/front-end';
+import { FrontEnd, drained, type LogicTarget } from '../../sip/front-end';
 import { ListenerGroup } from '../../sip/listener-group';
 import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
 import { transportById, transportNamed, withSiblings, type SipTransport, type ThreadSocket } from '../../sip/transports';
@@ -373,8 +373,12 @@ async function onControl(m: Control): Promise<void> {
       return;
     case 'drain': {
       for (const l of listeners) l.fe.drain();
-      const until = Date.now() + m.graceMs;
-      while (listeners.some((l) => l.fe.busy) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await drained(
+        () => listeners.some((l) => l.fe.busy),
+        m.graceMs,
+        undefined,
+        () => Math.max(0, ...listeners.map((l) => l.fe.lastMessageAt)),
+      );
       // the calls being recorded are written, then what the outbox holds (CDRs of calls that just
       // ended, history records among it) reaches the dispatcher before 'drained'
       await observers?.close();
