@@ -360,14 +360,9 @@ interface Load {
   inv: Sipp;
 }
 
-/** REGISTER and INVITE SIPp at `rate` calls/s together (half each), for at most `seconds` (SIPp's own -timeout). */
-function startLoad(work: string, ports: Ports, o: Options, rate: number, calls: number | null, seconds: number, tag: string): Load {
-  const target = `127.0.0.1:${ports.sip}`;
-  const half = Math.max(1, Math.round(rate / 2));
-  const bound = ['-timeout', `${Math.ceil(seconds)}s`, '-recv_timeout', '10000'];
-  const m = calls === null ? [] : ['-m', String(Math.max(1, Math.round(calls / 2)))];
-  const reg = sipp(work, `${tag}-register`, [
-    target,
+/** The REGISTER UAC's arguments, the priming's and the load's: the users, the Contact naming the UAS. */
+function registerArgs(work: string, ports: Ports): string[] {
+  return [
     '-sf',
     path.join(HERE, 'register.xml'),
     '-inf',
@@ -383,11 +378,16 @@ function startLoad(work: string, ports: Ports, o: Options, rate: number, calls: 
     String(ports.reg),
     '-t',
     'u1',
-    '-r',
-    String(half),
-    ...m,
-    ...bound,
-  ]);
+  ];
+}
+
+/** REGISTER and INVITE SIPp at `rate` calls/s together (half each), for at most `seconds` (SIPp's own -timeout). */
+function startLoad(work: string, ports: Ports, o: Options, rate: number, calls: number | null, seconds: number, tag: string): Load {
+  const target = `127.0.0.1:${ports.sip}`;
+  const half = Math.max(1, Math.round(rate / 2));
+  const bound = ['-timeout', `${Math.ceil(seconds)}s`, '-recv_timeout', '10000'];
+  const m = calls === null ? [] : ['-m', String(Math.max(1, Math.round(calls / 2)))];
+  const reg = sipp(work, `${tag}-register`, [target, ...registerArgs(work, ports), '-r', String(half), ...m, ...bound]);
   const inv = sipp(work, `${tag}-invite`, [
     target,
     '-sf',
@@ -652,21 +652,7 @@ security: { trustedSources: [127.0.0.1] }
     log(`priming: ${o.users} registrations at ${primeRate}/s`);
     const prime = sipp(work, 'prime', [
       `127.0.0.1:${ports.sip}`,
-      '-sf',
-      path.join(HERE, 'register.xml'),
-      '-inf',
-      path.join(work, 'users.csv'),
-      '-key',
-      'uas_port',
-      String(ports.uas),
-      '-auth_uri',
-      'example.test',
-      '-i',
-      '127.0.0.1',
-      '-p',
-      String(ports.reg),
-      '-t',
-      'u1',
+      ...registerArgs(work, ports),
       '-r',
       String(primeRate),
       '-m',

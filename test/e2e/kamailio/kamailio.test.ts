@@ -8,9 +8,8 @@
  * Kamailio, its modules and SIPp are Debian packages: scripts/install-system-deps.sh installs them
  * when missing. When Kamailio cannot be installed or started, the suite fails (never skips).
  */
-import { spawn, spawnSync, type ChildProcess } from 'child_process';
-import dgram from 'dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { spawn } from 'child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
 import type { FastifyInstance } from 'fastify';
@@ -24,121 +23,18 @@ import { createSubscribers } from '../../../services/directory';
 import { header, headerList } from '../../../sip/message';
 import { answerChallenge } from '../../support/sip';
 import { UdpUa, rand, sipRequest } from '../../integration/sip/ua';
+import { ensureKamailio, startKamailio, type Kamailio } from '../../support/kamailio';
+import { freeUdpPort } from '../../support/sipp';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const CFG = path.join(ROOT, 'examples/kamailio/kamailio.cfg');
-const INSTALL = path.join(ROOT, 'scripts/install-system-deps.sh');
 const DOMAIN = 'nl.netaxis.be';
 const TOKEN = 'kamailio-e2e-token-0123456789abcdef';
 const ACME = { name: 'Acme PBX', username: 'acme', password: 'acme-pw' };
 
-// ---------------------------------------------------------------- system packages
-
-const which = (cmd: string): string | null => {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-};
-const MODULES = ['/usr/lib/x86_64-linux-gnu/kamailio/modules', '/usr/lib/aarch64-linux-gnu/kamailio/modules'];
-const hasModule = (m: string) => MODULES.some((d) => existsSync(path.join(d, m)));
-
-/** Kamailio + http_client + jansson + SIPp, installed by the project's script when missing. */
-function ensureSystemDeps(): void {
-  if (which('kamailio') && which('sipp') && hasModule('http_client.so') && hasModule('jansson.so')) return;
-  const r = spawnSync('bash', [INSTALL], { env: { ...process.env, SIPFLOW_SYSTEM_DEPS: 'sipp kamailio' }, encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`scripts/install-system-deps.sh failed (${r.status}): ${r.stderr || r.stdout}`);
-}
-
-// ---------------------------------------------------------------- helpers
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-interface Kamailio {
-  proc: ChildProcess;
-  port: number;
-  log: () => string;
-  stop(): Promise<void>;
-}
-
-/** Starts Kamailio with the example config; resolves once it answers OPTIONS (keepalive). */
-async function startKamailio(o: { url: string; token: string; dir: string }): Promise<Kamailio> {
-  const port = await freeUdpPort();
-  const args = [
-    '-f',
-    CFG,
-    '-DD',
-    '-E',
-    '-m',
-    '32',
-    '-M',
-    '8',
-    '-w',
-    o.dir,
-    '-A',
-    `LISTEN=udp:127.0.0.1:${port}`,
-    '-A',
-    `DOMAIN="${DOMAIN}"`,
-    '-A',
-    `SIPFLOW_URL="${o.url}"`,
-    '-A',
-    `SIPFLOW_TOKEN="${o.token}"`,
-    '-A',
-    'KCHILDREN=2',
-  ];
-  const proc = spawn(which('kamailio') ?? 'kamailio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => {
-    out += d;
-  });
-  proc.stderr!.on('data', (d) => {
-    out += d;
-  });
-  let exited: string | null = null;
-  proc.on('exit', (code, sig) => {
-    exited = `exited (code ${code}, signal ${sig})`;
-  });
-  proc.on('error', (e) => {
-    exited = `could not start: ${e.message}`;
-  });
-  const k: Kamailio = {
-    proc,
-    port,
-    log: () => out,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const done = new Promise<void>((r) => proc.once('exit', () => r()));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-      await done;
-      clearTimeout(t);
-    },
-  };
-  const ua = await UdpUa.open(port);
-  try {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (exited) throw new Error(`Kamailio ${exited}:\n${out.slice(-4000)}`);
-      if (Date.now() > deadline) throw new Error(`Kamailio did not answer OPTIONS on udp:127.0.0.1:${port} within 15 s:\n${out.slice(-4000)}`);
-      ua.send(sipRequest({ method: 'OPTIONS', uri: `sip:127.0.0.1:${port}`, ua, contact: null }));
-      try {
-        const r = await ua.response(200, 300);
-        if (r.reason === 'Keepalive') break;
-      } catch {
-        /* not up yet */
-      }
-    }
-  } catch (e) {
-    await k.stop();
-    throw e;
-  } finally {
-    await ua.close();
-  }
-  return k;
+/** Starts Kamailio with the example config, invoking sipflow at `url` with `token`. */
+function startExampleKamailio(o: { url: string; token: string; dir: string }): Promise<Kamailio> {
+  return startKamailio({ cfg: CFG, dir: o.dir, defines: [`DOMAIN="${DOMAIN}"`, `SIPFLOW_URL="${o.url}"`, `SIPFLOW_TOKEN="${o.token}"`, 'KCHILDREN=2'] });
 }
 
 interface SippResult {
@@ -184,7 +80,7 @@ function runSipp(o: { scenario: string; user: string; password: string; target: 
           messages,
           `127.0.0.1:${o.target}`,
         ];
-        const p = spawn(which('sipp') ?? 'sipp', args, { cwd: o.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+        const p = spawn('sipp', args, { cwd: o.dir, stdio: ['ignore', 'pipe', 'pipe'] });
         let output = '';
         p.stdout!.on('data', (d) => {
           output += d;
@@ -216,7 +112,7 @@ let apiUrl: string;
 let kamailio: Kamailio;
 
 beforeAll(async () => {
-  ensureSystemDeps();
+  ensureKamailio({ modules: ['http_client.so', 'jansson.so'], commands: ['sipp'], deps: 'sipp kamailio' });
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-kamailio-'));
   const config = parseConfig(
     JSON.stringify({
@@ -237,7 +133,7 @@ beforeAll(async () => {
   app = await buildApi({ config, runtime, flows, metrics: createMetrics({ defaultMetrics: false }), logger: createLogger({ level: 'warn' }) });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   apiUrl = `${address}/api/v1/execute`;
-  kamailio = await startKamailio({ url: apiUrl, token: TOKEN, dir });
+  kamailio = await startExampleKamailio({ url: apiUrl, token: TOKEN, dir });
 }, 180_000);
 
 afterAll(async () => {
@@ -369,7 +265,7 @@ describe('Kamailio front end (examples/kamailio/kamailio.cfg)', () => {
 
   test('sipflow unreachable: 503 with Retry-After', async () => {
     const deadPort = await freeUdpPort(); // nothing listens on this TCP port either, in all likelihood
-    const down = await startKamailio({ url: `http://127.0.0.1:${deadPort}/api/v1/execute`, token: TOKEN, dir });
+    const down = await startExampleKamailio({ url: `http://127.0.0.1:${deadPort}/api/v1/execute`, token: TOKEN, dir });
     const ua = await UdpUa.open(down.port);
     try {
       ua.send(

@@ -15,9 +15,7 @@
  *    register one contact, each inserts its row (NULL received, path, instance, methods); the
  *    registrar over the SQL store lists it once and a REGISTER removes the other row.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
@@ -29,99 +27,17 @@ import { createSqlLocationStore, ensureSchema } from '../../../services/location
 import type { LocationStore, RegisterRequest } from '../../../services/location/types';
 import { mongoUrl, scratchDatabase } from '../../setup/servers';
 import { answerChallenge } from '../../support/sip';
+import { ensureKamailio, startKamailio, type Kamailio } from '../../support/kamailio';
 import { SHIPPED_FLOWS, startServe, type ServeProcess } from '../../support/serve';
 import { UdpUa, rand, sipRequest, sipResponse } from '../sip/ua';
 
 jest.setTimeout(120_000);
 
 const CFG = path.join(__dirname, 'kamailio-mongodb.cfg');
-const INSTALL = path.resolve(__dirname, '../../../scripts/install-system-deps.sh');
 const DOMAIN = 'nl.netaxis.be';
-const MODULES = ['/usr/lib/x86_64-linux-gnu/kamailio/modules', '/usr/lib/aarch64-linux-gnu/kamailio/modules'];
-const hasModule = (m: string) => MODULES.some((d) => existsSync(path.join(d, m)));
-
-/** Kamailio with db_mongodb and db_postgres, installed by the project's script when missing (never skipped). */
-function ensureKamailio(): void {
-  if (spawnSync('sh', ['-c', 'command -v kamailio']).status === 0 && hasModule('db_mongodb.so') && hasModule('db_postgres.so')) return;
-  const r = spawnSync('bash', [INSTALL], { env: { ...process.env, SIPFLOW_SYSTEM_DEPS: 'kamailio' }, encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`scripts/install-system-deps.sh failed (${r.status}): ${r.stderr || r.stdout}`);
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-interface Kamailio {
-  port: number;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** Kamailio on kamailio-mongodb.cfg; resolves once it answers OPTIONS. */
-async function startKamailio(o: { dbUrl: string; dbMode: 1 | 3; postgres?: boolean; dir: string }): Promise<Kamailio> {
-  const port = await freeUdpPort();
-  const args = [
-    '-f',
-    CFG,
-    '-DD',
-    '-E',
-    '-m',
-    '32',
-    '-M',
-    '8',
-    '-w',
-    o.dir,
-    '-A',
-    `LISTEN=udp:127.0.0.1:${port}`,
-    '-A',
-    `DBURL="${o.dbUrl}"`,
-    '-A',
-    `DB_MODE=${o.dbMode}`,
-  ];
-  if (o.postgres) args.push('-A', 'WITH_POSTGRES');
-  const proc: ChildProcess = spawn('kamailio', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  let exited: string | null = null;
-  proc.on('exit', (code, sig) => (exited = `exited (code ${code}, signal ${sig})`));
-  proc.on('error', (e) => (exited = `could not start: ${e.message}`));
-  const k: Kamailio = {
-    port,
-    log: () => out,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const done = new Promise<void>((r) => proc.once('exit', () => r()));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-      await done;
-      clearTimeout(t);
-    },
-  };
-  const ua = await UdpUa.open(port);
-  try {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (exited) throw new Error(`Kamailio ${exited}:\n${out.slice(-4000)}`);
-      if (Date.now() > deadline) throw new Error(`Kamailio did not answer OPTIONS within 15 s:\n${out.slice(-4000)}`);
-      ua.send(sipRequest({ method: 'OPTIONS', uri: `sip:127.0.0.1:${port}`, ua, contact: null }));
-      try {
-        if ((await ua.response(200, 300)).reason === 'Keepalive') break;
-      } catch {
-        /* not up yet */
-      }
-    }
-  } catch (e) {
-    await k.stop();
-    throw e;
-  } finally {
-    await ua.close();
-  }
-  return k;
+/** Kamailio on kamailio-mongodb.cfg: usrloc in `dbMode` on db_mongodb, or db_postgres with `postgres`. */
+function startWriter(o: { dbUrl: string; dbMode: 1 | 3; postgres?: boolean; dir: string }): Promise<Kamailio> {
+  return startKamailio({ cfg: CFG, dir: o.dir, defines: [`DBURL="${o.dbUrl}"`, `DB_MODE=${o.dbMode}`, ...(o.postgres ? ['WITH_POSTGRES'] : [])] });
 }
 
 /** One REGISTER through Kamailio (no authentication there): its final response. */
@@ -166,7 +82,7 @@ describe("MongoDB: documents Kamailio's db_mongodb wrote", () => {
   const docs = async () => client.db(dbName).collection('location').find({ username: 'francesco' }).toArray();
 
   beforeAll(async () => {
-    ensureKamailio();
+    ensureKamailio({ modules: ['db_mongodb.so', 'db_postgres.so'] });
     url = withDatabase(mongoUrl(), dbName);
     client = new MongoClient(mongoUrl());
     await client.connect();
@@ -174,7 +90,7 @@ describe("MongoDB: documents Kamailio's db_mongodb wrote", () => {
     // sipflow's store prepares the collection (version documents Kamailio checks, indexes)
     store = createMongoLocationStore({ url, onNote: (m) => notes.push(m) });
     await store.count(new Date());
-    kamailio = await startKamailio({ dbUrl: url, dbMode: 3, dir });
+    kamailio = await startWriter({ dbUrl: url, dbMode: 3, dir });
     pbx = await UdpUa.open(kamailio.port);
   });
   afterAll(async () => {
@@ -381,13 +297,13 @@ describe("PostgreSQL: rows Kamailio's db_postgres wrote (two write-through insta
   let dir: string;
 
   beforeAll(async () => {
-    ensureKamailio();
+    ensureKamailio({ modules: ['db_mongodb.so', 'db_postgres.so'] });
     db = await scratchDatabase(`kamailio_written_${rand()}`);
     knex = knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 2 } });
     await ensureSchema(knex); // Kamailio's own DDL (services/location/sql.ts)
     dir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-kamailio-written-pg-'));
     const kamailioUrl = db.url.replace(/^postgres(ql)?:/, 'postgres:');
-    for (let i = 0; i < 2; i++) kamailios.push(await startKamailio({ dbUrl: kamailioUrl, dbMode: 1, postgres: true, dir }));
+    for (let i = 0; i < 2; i++) kamailios.push(await startWriter({ dbUrl: kamailioUrl, dbMode: 1, postgres: true, dir }));
   });
   afterAll(async () => {
     for (const u of uas) await u.close();
