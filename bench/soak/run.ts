@@ -208,6 +208,8 @@ interface SippStat {
   retrans: number;
   created: number;
   slow: number;
+  /** calls in progress at the dump (not cumulative) */
+  current: number;
 }
 
 /** The cumulative counters of a SIPp statistics file (-trace_stat), from its last complete line; null before the first dump. */
@@ -234,13 +236,14 @@ function readStat(file: string): SippStat | null {
       retrans: v('Retransmissions(C)'),
       created: v('TotalCallCreated'),
       slow: v('ResponseTimeRepartition1_<1000') + v('ResponseTimeRepartition1_>=1000'),
+      current: v('CurrentCall'),
     };
   } finally {
     closeSync(fd);
   }
 }
 
-const ZERO: SippStat = { successful: 0, failed: 0, retrans: 0, created: 0, slow: 0 };
+const ZERO: SippStat = { successful: 0, failed: 0, retrans: 0, created: 0, slow: 0, current: 0 };
 const minus = (a: SippStat | null, b: SippStat | null): SippStat => {
   const x = a ?? ZERO;
   const y = b ?? ZERO;
@@ -250,6 +253,7 @@ const minus = (a: SippStat | null, b: SippStat | null): SippStat => {
     retrans: x.retrans - y.retrans,
     created: x.created - y.created,
     slow: x.slow - y.slow,
+    current: x.current,
   };
 };
 const plus = (a: SippStat, b: SippStat): SippStat => ({
@@ -258,6 +262,7 @@ const plus = (a: SippStat, b: SippStat): SippStat => ({
   retrans: a.retrans + b.retrans,
   created: a.created + b.created,
   slow: a.slow + b.slow,
+  current: a.current + b.current,
 });
 
 interface Ports {
@@ -675,7 +680,13 @@ security: { trustedSources: [127.0.0.1] }
       if (capacity === 0) throw new Error(`no ramp step passed, not even ${o.rampStart} calls/s: give --rate or a lower --ramp-start`);
       rate = Math.max(2, Math.round(capacity / 2));
       log(`capacity ${capacity} calls/s: the soak runs at half, ${rate} calls/s (${Math.round(rate / 2)} REGISTER + ${Math.round(rate / 2)} INVITE)`);
-      await sleep(3000);
+      // the last (failed) step's calls end at the UAS up to its -recv_timeout later, some as
+      // failures: the soak's first minute must not count them
+      const idleBy = Date.now() + 60_000;
+      while ((readStat(uas.stat)?.current ?? 0) > 0 && Date.now() < idleBy) await sleep(500);
+      const left = readStat(uas.stat)?.current ?? 0;
+      if (left > 0) log(`the UAS still has ${left} calls of the ramp in progress after 60 s; the first minute counts their outcome`);
+      await sleep(1500);
     } else log(`rate given: ${rate} calls/s (${Math.round(rate / 2)} REGISTER + ${Math.round(rate / 2)} INVITE)`);
 
     // ------------------------------------------------------------ the soak
