@@ -10,7 +10,7 @@
  * Activation shows the difference from the active release and asks; failing test cases (422) are
  * shown with "Activate anyway".
  */
-import { createElement as h, useEffect, useMemo, useRef, useState, type Dispatch, type ReactNode, type RefObject } from 'react';
+import { createElement as h, useEffect, useLayoutEffect, useMemo, useRef, useState, type Dispatch, type ReactNode, type RefObject } from 'react';
 import { isFlowName } from '../../../server/flows/name';
 import { ApiFailure, type Api, type Problem } from '../api';
 import type { Choose } from '../Dialogs';
@@ -454,9 +454,14 @@ export function useFlowActions({ api, get, dispatch, canvas, refreshFlows, choos
   return actions;
 }
 
-/** Asks the browser to confirm leaving (reload, close, navigate away) while `dirty`. */
+/**
+ * Asks the browser to confirm leaving (reload, close, navigate away) while `dirty`. A layout
+ * effect: the guard follows `dirty` in the same commit as the page (a passive effect runs after
+ * paint, so a reload right after switching to a saved flow could still be asked about the edited
+ * one it replaced; seen in test/e2e/designer/safe.test.ts on a loaded machine).
+ */
 export function useLeaveGuard(dirty: boolean): void {
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!dirty) return;
     const onBeforeUnload = (e: BeforeUnloadEvent) => {
       e.preventDefault();
