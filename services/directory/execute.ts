@@ -123,24 +123,47 @@ function runNamed(connection: PgConnection, st: Statement, values: unknown[], ti
 }
 
 /**
+ * The connection itself failed (the server closed it, a socket error, a FATAL), as opposed to a
+ * server-side ERROR or our own timeout: the statement may never have reached a live session.
+ */
+function connectionBroke(err: unknown): boolean {
+  return !(err instanceof DirectoryError) && !sessionSurvives(err) && !staleStatement(err);
+}
+
+/** Lets the event loop poll I/O once: closes already queued on other sockets reach their connections. */
+const ioTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
  * `pg`: named prepared statements on knex's pool. A query not answered within `timeoutMs` (0 = no
  * limit) fails as unavailable. Its connection, like one that broke, is marked for knex's pool to
  * destroy instead of handing it out again, so the pool reconnects after a server restart. A
  * statement the session lost is prepared again on a new connection (once).
+ *
+ * A connection that broke under the query is retried once on another, after one I/O turn. Why:
+ * the pool learns that an idle connection died only when its socket's close is read; right after
+ * a server restart the first queries can be handed connections whose close is queued but not yet
+ * read (test/integration/directory/prepared.test.ts, "a PostgreSQL restart"), and each would
+ * answer 503 although the server is back. The I/O turn lets every queued close mark its
+ * connection, so the retry gets a live or a new one. Directory statements only read, so running
+ * one again is safe (Kamailio's db_postgres retries the same way); a timeout is not retried (the
+ * server is slow, not gone), nor is an ERROR (it would fail again).
  */
 export function pgExecute(knex: Knex, timeoutMs: number): Execute {
   return async (st, values) => {
     for (let attempt = 0; ; attempt++) {
       const connection = await acquire<PgConnection>(knex);
+      let failure: unknown;
       try {
         return await runNamed(connection, st, values, timeoutMs);
       } catch (err) {
         if (!sessionSurvives(err)) discard(connection, err);
-        if (attempt === 0 && staleStatement(err)) continue;
-        throw toDirectoryError(err);
+        failure = err;
       } finally {
         release(knex, connection);
       }
+      if (attempt === 0 && staleStatement(failure)) continue;
+      if (attempt === 0 && connectionBroke(failure)) await ioTurn();
+      else throw toDirectoryError(failure);
     }
   };
 }
