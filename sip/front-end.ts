@@ -51,11 +51,12 @@ import {
 } from './message';
 import type { ListenerGroup } from './listener-group';
 import { parseMessage } from './parser';
+import { peekRequest } from './request-peek';
 import { OurRoute, Proxy, type RelaySequence } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
 import { responseFor } from './response-for';
 import { buildResponse, newTag, serializeMessage } from './serializer';
-import { ServerTransactions, TxState, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
+import { ServerTransactions, TxState, branchTxKey, isRfc3261Branch, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
 import type { LocalEndpoint, Peer, SipSender } from './transport';
 import { transportNamed } from './transports';
 
@@ -327,6 +328,7 @@ export class FrontEnd {
   readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint): void => {
     try {
       this.o.tap?.received(data, peer, local, Date.now());
+      if (this.absorbedUnparsed(data, peer)) return;
       const r = parseMessage(data);
       if (!r.ok) {
         this.stats.dropped++;
@@ -347,6 +349,38 @@ export class FrontEnd {
       this.o.log?.log('error', `SIP message handling failed: ${(e as Error)?.stack ?? String(e)}`);
     }
   };
+
+  /**
+   * A retransmission answered from its bytes (sip/request-peek.ts): the transaction's last
+   * response, or the challenge sent statelessly, resent as handleRequest would, without parsing.
+   * False for anything else (ACK and CANCEL included: they need the message), which then takes
+   * the full path. A transaction with no response yet (an INVITE's 100 is built from the request)
+   * is left to it too.
+   */
+  private absorbedUnparsed(data: Buffer, peer: Peer): boolean {
+    const peek = peekRequest(data);
+    if (peek === null) return false;
+    const { method, via } = peek;
+    if (method === 'ACK' || method === 'CANCEL' || !isRfc3261Branch(via.branch)) return false;
+    const key = branchTxKey(via.branch, via.host + ':' + (via.port ?? 5060), method);
+    const known = this.servers.get(key);
+    let bytes: Buffer | undefined;
+    let to: Peer;
+    if (known !== undefined) {
+      if (known.lastResponse === null) return false;
+      bytes = known.lastResponse;
+      to = known.peer;
+      if (this.draining) this.lastMessageAt = Date.now();
+    } else {
+      bytes = this.challenges.replay(key);
+      if (bytes === undefined) return false;
+      to = responsePeer(via, peer);
+    }
+    this.stats.requests++;
+    this.stats.retransmissions++;
+    this.transports.send(bytes, to);
+    return true;
+  }
 
   /** Which logic runs a request. */
   route(method: string, local: LocalEndpoint, source: string): LogicTarget {

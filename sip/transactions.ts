@@ -45,11 +45,18 @@ export const enum TxState {
   Terminated,
 }
 
+/** True for an RFC 3261 branch (the magic cookie and more): the §17.2.3 key applies. */
+export const isRfc3261Branch = (branch: string | null): branch is string => branch !== null && branch.length > 7 && branch.startsWith('z9hG4bK');
+
+/** The §17.2.3 key of a request with an RFC 3261 branch (ACK → INVITE), not flattened (a lookup's). */
+export const branchTxKey = (branch: string, sentBy: string, method: string): string =>
+  branch + '\x00' + sentBy + '\x00' + (method === 'ACK' ? 'INVITE' : method);
+
 /** Key of a request per §17.2.3 (ACK → INVITE), or the RFC 2543 fallback. */
 export function serverTxKey(req: SipRequest, branch: string | null, sentBy: string, method: string): string {
   const m = method === 'ACK' ? 'INVITE' : method;
   // flattened: completed transactions keep their key for Timer J, and it must not keep the message
-  if (branch !== null && branch.length > 7 && branch.startsWith('z9hG4bK')) return flattened(branch + '\x00' + sentBy + '\x00' + m);
+  if (isRfc3261Branch(branch)) return flattened(branchTxKey(branch, sentBy, m));
   // RFC 2543: Request-URI, From tag, Call-ID, CSeq number, top Via (the To tag is left out so the
   // ACK, which carries our tag, matches its INVITE).
   const h = req.headers;
