@@ -75,6 +75,18 @@
 #   --control-dist F    memory pairing: also ladder another build first (F = its dist/cli/main.js, e.g. a
 #                       worktree of the commit before a change), uncached, on its own copy of the directory;
 #                       the final table gives this build's uncached rate / the control's
+#   --overload          REGISTER pairings only (persistent and memory; the invite pairing is skipped): after
+#                       each registrar's ladder (every sipflow variant too), one step per factor f at
+#                       round(f × best) calls/s for --overload-seconds, through the same `step` (same scenario,
+#                       same kit arguments: Kamailio started fresh per step as in its ladder, sipflow still the
+#                       ladder's process), no retry, its pass/fail ignored. A step stops by itself: rate × S calls
+#                       (SIPp -m) and SIPp's -timeout 1.5 × S + 5 s. The final table gets an overload section,
+#                       per registrar and factor: goodput = the step's achieved_cps (successful calls / elapsed_s,
+#                       elapsed_s = the whole measured SIPp run, first call to last answer or the timeout; the
+#                       TCP/TLS driver computes it the same way), goodput / best, and SIPp's retransmissions
+#                       (always 0 over TCP/TLS). Target (issue): sipflow keeps >= 0.90 of best at 1.5× and 2×.
+#   --overload-factors F,F,…  multiples of best (default 1.5,2); implies --overload
+#   --overload-seconds S      seconds of load per overload step (default 30, 10 with --quick); implies --overload
 # sipflow runs with its security defences on (docs/security.md); SIPp's 10,000 users all come from
 # 127.0.0.1, as they would through an SBC, so that address is a trusted source (no per-source rate
 # limit or ban), which is how an operator configures an SBC in front of sipflow.
@@ -123,6 +135,9 @@ BUILD=1
 SKIP_KAM=0
 HISTORY=off
 CONTROL_MAIN=""
+OVERLOAD=0
+OVERLOAD_FACTORS=1.5,2
+OVERLOAD_S=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairing) PAIRING=$2; shift ;;
@@ -152,6 +167,9 @@ while [ $# -gt 0 ]; do
     --skip-kamailio) SKIP_KAM=1 ;;
     --history) HISTORY=$2; shift ;;
     --control-dist) CONTROL_MAIN=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
+    --overload) OVERLOAD=1 ;;
+    --overload-factors) OVERLOAD=1; OVERLOAD_FACTORS=$2; shift ;;
+    --overload-seconds) OVERLOAD=1; OVERLOAD_S=$2; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -168,10 +186,13 @@ case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tl
 case "$HISTORY" in off|all|both) ;; *) echo "--history must be off, all or both" >&2; exit 2 ;; esac
 HISTORY_YAML=${SF_HISTORY:-"{ mode: all }"}
 [ -z "$CONTROL_MAIN" ] || [ -f "$CONTROL_MAIN" ] || { echo "--control-dist: no such file" >&2; exit 2; }
+[[ $OVERLOAD_FACTORS =~ ^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$ ]] || { echo "--overload-factors: numbers separated by commas (e.g. 1.5,2)" >&2; exit 2; }
+[ -z "$OVERLOAD_S" ] || [[ $OVERLOAD_S =~ ^[1-9][0-9]*$ ]] || { echo "--overload-seconds: a whole number of seconds" >&2; exit 2; }
 [ "$TRANSPORT" = tcp ] && LOAD=${LOAD:-driver}
 [ "$TRANSPORT" = tls ] && LOAD=driver
 export TRANSPORT CONNECTIONS LOAD
 if [ -z "$DUR" ]; then DUR=$([ "$QUICK" = 1 ] && echo 5 || echo 10); fi
+if [ -z "$OVERLOAD_S" ]; then OVERLOAD_S=$([ "$QUICK" = 1 ] && echo 10 || echo 30); fi
 REFINE=$([ "$QUICK" = 1 ] && echo 1 || echo 2)
 [ -n "$RETRY" ] || RETRY=$([ "$QUICK" = 1 ] && echo 0 || echo 1)
 STEP=1.5
@@ -389,6 +410,26 @@ sf_ok() {
 declare -A RES RLINE
 record() { RES[$1]=$BEST; RLINE[$1]=$BEST_LINE; }
 
+# overload (--overload): OVL[NAME|F] = "offered goodput retrans" of the step at round(F × best)
+declare -A OVL
+# overload NAME CHECK_FN ENV… : after `ladder NAME …` and `record NAME`, with the ladder's ENV…; never fails
+overload() {
+  local name=$1 check=$2; shift 2
+  local best=${RES[$name]:-0} f rate line
+  [ "$OVERLOAD" = 1 ] || return 0
+  [ "$best" -gt 0 ] || { log "$name: no passing rate, no overload steps"; return 0; }
+  for f in ${OVERLOAD_FACTORS//,/ }; do
+    $check || { log "$name: server gone, overload steps stopped"; return 0; }
+    rate=$(awk -v f="$f" -v b="$best" 'BEGIN { printf "%d", f * b + 0.5 }')
+    DUR=$OVERLOAD_S RETRY=0 step "$name+overload-${f}x" "$rate" "$@" || true
+    line=$LAST_LINE
+    if [ "$(kv "$line" failed)" = NA ]; then OVL[$name|$f]="$rate error NA"
+    else OVL[$name|$f]="$rate $(kv "$line" achieved_cps) $(kv "$line" retrans)"; fi
+  done
+  $check || log "$name: server gone after its overload steps"
+  return 0
+}
+
 # flows for the bench: pbx.slid (self-contained: pbx + the seed registration logic 24, unchanged)
 mkdir -p "$WORK/flows"
 cp "$REPO/flows/pbx.slid" "$WORK/flows/pbx.slid"
@@ -416,6 +457,7 @@ run_persistent() {
   if [ "$SKIP_KAM" = 0 ]; then
     ladder kamailio-pgsql "$start" "$RATES_PERSISTENT" kam_ok AUTH=pgsql CHILDREN=8 || true
     record kamailio-pgsql
+    overload kamailio-pgsql kam_ok AUTH=pgsql CHILDREN=8
   fi
   if [ -z "$(pg_port)" ]; then
     # the cluster is started by run.sh (AUTH=pgsql); with --skip-kamailio start it alone
@@ -457,6 +499,7 @@ EOF
   log "sipflow (persistent): processes $SF_PIDS"
   ladder sipflow-pgsql "$sfstart" "$RATES_PERSISTENT" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" || true
   record sipflow-pgsql
+  overload sipflow-pgsql sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS"
   stop_sipflow
   if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-pgsql]}" -gt 0 ]; then
     PROFILES+=("sipflow-pgsql|$cfg|${RES[sipflow-pgsql]}|AUTH=pgsql")
@@ -469,6 +512,7 @@ run_memory() {
   if [ "$SKIP_KAM" = 0 ]; then
     ladder kamailio-sqlite "$KAM_START" "$RATES_MEMORY" kam_ok AUTH=sqlite CHILDREN=2 || true
     record kamailio-sqlite
+    overload kamailio-sqlite kam_ok AUTH=sqlite CHILDREN=2
   fi
   local dir=$WORK/sipflow-mem/directory
   if [ "$(cat "$WORK/sipflow-mem/users.n" 2>/dev/null)" != "$NUSERS" ]; then
@@ -546,6 +590,8 @@ EOF
       log "$name: call history over this ladder: $(curl -s -H "authorization: Bearer $(cat "$data/api-token")" "http://127.0.0.1:$((SIP_PORT + 10))/metrics" \
         | grep -E '^sipflow_history_(recorded|written|dropped)_total' | sed -E 's/^sipflow_history_//' | tr '\n' ' ')"
     fi
+    # (after the history counts, which are the ladder's)
+    overload "$name" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS"
     stop_sipflow
     SF_MAIN=""
     # (the profiling runs use this build: never the control's)
@@ -691,6 +737,19 @@ row() {  # row PAIRING NAME KAMNAME TARGET
   printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' "$1" "$2" "$r" "$(kv "$line" achieved_cps)" \
     "$( [ "$2" = "$3" ] && echo "" || ratio "$r" "$k")" "$4" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" "$(kv "$line" db_cpu_pct)"
 }
+overload_row() {  # overload_row PAIRING NAME TARGET
+  local best=${RES[$2]:-} f v rate gp rt out=""
+  [ -n "$best" ] || return 0
+  for f in ${OVERLOAD_FACTORS//,/ }; do
+    v=${OVL[$2|$f]:-}
+    if [ -z "$v" ]; then out+=$(printf '%6s %-36s' "${f}x:" "not run"); continue; fi
+    read -r rate gp rt <<< "$v"
+    if [ "$gp" = error ]; then out+=$(printf '%6s %-36s' "${f}x:" "$rate/s offered, step failed to run"); continue; fi
+    out+=$(printf '%6s %-36s' "${f}x:" "$(awk -v r="$rate" -v g="$gp" -v b="$best" -v t="$rt" \
+      'BEGIN { printf "%d/s -> %.0f/s (%.2f of best, %s retr)", r, g, g / b, t }')")
+  done
+  printf '%-11s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
+}
 {
   echo ""
   if [ "$PAIRINGS" != invite ]; then
@@ -716,6 +775,20 @@ row() {  # row PAIRING NAME KAMNAME TARGET
       printf '%-11s %-24s %8s %9s %8s %7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
     fi
     echo "(cpu in % of one core at the best step; srv = all registrar processes, db = all PostgreSQL processes)"
+    if [ "$OVERLOAD" = 1 ]; then
+      echo ""
+      echo "== overload: each registrar offered f × its best rate for ${OVERLOAD_S} s after its ladder (one step per factor, no retry; sipflow: the ladder's process)"
+      echo "offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); of best = goodput / best; retr = SIPp retransmissions"
+      printf '%-11s %-24s %8s %7s %s\n' pairing registrar best target "goodput at each factor"
+      overload_row persistent kamailio-pgsql ""
+      overload_row persistent sipflow-pgsql ">=0.90"
+      overload_row memory kamailio-sqlite ""
+      overload_row memory sipflow-memory ">=0.90"
+      overload_row memory sipflow-memory-cached ">=0.90"
+      overload_row memory sipflow-memory-history ">=0.90"
+      overload_row memory sipflow-memory-cached-history ">=0.90"
+      overload_row memory sipflow-memory-control ""
+    fi
   fi
   if [ -n "${RES[kamailio-invite]:-}${RES[sipflow-invite]:-}" ]; then
     echo ""
