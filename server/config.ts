@@ -211,6 +211,14 @@ export const configSchema = z
           .min(1)
           .default(400)
           .describe('a request that waited longer than this for a worker thread is dropped (overload: the UA retransmits; responses are never dropped)'),
+        shedAfterMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(200)
+          .describe(
+            'past this wait for a worker thread, a request that would start new work (no credentials, outside a dialog) is dropped before any work is done on it, so an overloaded thread completes the calls it started (retransmissions are still answered)',
+          ),
         defaultRoute: z
           .object({
             status: z.number().int().min(300).max(699).default(404),

@@ -51,7 +51,7 @@ import {
 } from './message';
 import type { ListenerGroup } from './listener-group';
 import { parseMessage } from './parser';
-import { peekRequest } from './request-peek';
+import { peekRequest, startsNewWork, type RequestPeek } from './request-peek';
 import { OurRoute, Proxy, type RelaySequence } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
 import { responseFor } from './response-for';
@@ -138,7 +138,10 @@ export interface FrontEndStats {
   responses: number;
   retransmissions: number;
   runs: number;
+  /** Requests not handled: unparsable, stale in a worker's queue, or shed (below). */
   dropped: number;
+  /** Of `dropped`: new work shed while the thread was behind (onMessage's `behind`). */
+  shed: number;
   errors: number;
 }
 
@@ -236,7 +239,7 @@ export class FrontEnd {
   readonly servers: ServerTransactions;
   readonly proxy: Proxy;
   readonly loopGuard: LoopGuard | null;
-  readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, errors: 0 };
+  readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, shed: 0, errors: 0 };
   /** Challenges sent statelessly, replayed byte for byte to a retransmission (sip/challenge-replies.ts). */
   private readonly challenges = new ChallengeReplies();
   private readonly buildCd: CdBuilder;
@@ -324,11 +327,27 @@ export class FrontEnd {
     return { rules, defaultLogic: defTarget };
   }
 
-  /** The transports' message handler. Never throws. */
-  readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint): void => {
+  /**
+   * The transports' message handler. Never throws. `behind`: the thread is behind (a SIP worker
+   * whose queue held this message longer than `sip.shedAfterMs`); a request that would start new
+   * work (sip/request-peek.ts `startsNewWork`) is then dropped before any work is done on it, as a
+   * full socket buffer would drop it, while retransmissions are still answered and requests that
+   * finish work under way (credentials after a challenge, requests within a dialog, ACK, CANCEL)
+   * still run: past capacity the thread's time goes to calls it can complete.
+   */
+  readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint, behind = false): void => {
     try {
       this.o.tap?.received(data, peer, local, Date.now());
-      if (this.absorbedUnparsed(data, peer)) return;
+      const peek = peekRequest(data);
+      if (peek !== null) {
+        if (this.absorbedUnparsed(peek, peer)) return;
+        if (behind && startsNewWork(data, peek.method)) {
+          this.stats.requests++;
+          this.stats.dropped++;
+          this.stats.shed++;
+          return;
+        }
+      }
       const r = parseMessage(data);
       if (!r.ok) {
         this.stats.dropped++;
@@ -357,9 +376,7 @@ export class FrontEnd {
    * the full path. A transaction with no response yet (an INVITE's 100 is built from the request)
    * is left to it too.
    */
-  private absorbedUnparsed(data: Buffer, peer: Peer): boolean {
-    const peek = peekRequest(data);
-    if (peek === null) return false;
+  private absorbedUnparsed(peek: RequestPeek, peer: Peer): boolean {
     const { method, via } = peek;
     if (method === 'ACK' || method === 'CANCEL' || !isRfc3261Branch(via.branch)) return false;
     const key = branchTxKey(via.branch, via.host + ':' + (via.port ?? 5060), method);

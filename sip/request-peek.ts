@@ -16,6 +16,12 @@
  * the full path, which judges the message. Nothing here validates a message; a match only ever
  * resends an answer already given for that key.
  *
+ * `startsNewWork(bytes, method)` tells a request that would start new work (outside a dialog, no
+ * credentials) from one that finishes work under way, for an overloaded thread to shed the former
+ * first (FrontEnd.onMessage's `behind`). A sender can put an Authorization header on anything to
+ * escape shedding; that only brings its request back to the full path every request took before
+ * shedding existed (the flood guard, services/guard, still limits it per source).
+ *
  * Limits: looks at most MAX_PEEK_HEADERS header lines before giving up.
  */
 import { parseViaList, type Via } from './message';
@@ -37,10 +43,40 @@ const MAX_METHOD = 32;
 /** Header lines looked at for the Via (it is normally the first). */
 export const MAX_PEEK_HEADERS = 32;
 
+type NameTest = (data: Uint8Array, s: number, e: number) => boolean;
+
 /** True when the header name data[s..e) is `via` or `v`, any case. */
-function isViaName(data: Uint8Array, s: number, e: number): boolean {
-  if (e - s === 1) return (data[s] | LOWER) === 0x76;
-  return e - s === 3 && (data[s] | LOWER) === 0x76 && (data[s + 1] | LOWER) === 0x69 && (data[s + 2] | LOWER) === 0x61;
+const isViaName: NameTest = (data, s, e) =>
+  e - s === 1 ? (data[s] | LOWER) === 0x76 : e - s === 3 && (data[s] | LOWER) === 0x76 && (data[s + 1] | LOWER) === 0x69 && (data[s + 2] | LOWER) === 0x61;
+
+/** True when the header name data[s..e) is `to` or `t`, any case. */
+const isToName: NameTest = (data, s, e) =>
+  e - s === 1 ? (data[s] | LOWER) === 0x74 : e - s === 2 && (data[s] | LOWER) === 0x74 && (data[s + 1] | LOWER) === 0x6f;
+
+/**
+ * The value of the first header line whose name passes `isName`, after the request line at
+ * `from`: [start, end) of the value (after the colon, the CR left out); null when the headers end
+ * first, after MAX_PEEK_HEADERS lines, or when the line is folded or cut.
+ */
+function headerValue(data: Buffer, from: number, isName: NameTest): [number, number] | null {
+  const n = data.length;
+  let lf = data.indexOf(LF, from);
+  for (let lines = 0; lf >= 0 && lines < MAX_PEEK_HEADERS; lines++) {
+    const s = lf + 1;
+    if (s >= n || data[s] === CR || data[s] === LF) return null; // end of the headers
+    lf = data.indexOf(LF, s);
+    let e = s;
+    while (e < n && data[e] !== COLON && data[e] !== SP && data[e] !== HT && data[e] !== LF) e++;
+    if (!isName(data, s, e)) continue;
+    if (lf < 0 || lf + 1 >= n) return null;
+    const next = data[lf + 1];
+    if (next === SP || next === HT) return null; // folded onto the next line: the parser's job
+    let c = e;
+    while (c < lf && (data[c] === SP || data[c] === HT)) c++;
+    if (data[c] !== COLON) return null;
+    return [c + 1, data[lf - 1] === CR ? lf - 1 : lf];
+  }
+  return null;
 }
 
 export function peekRequest(data: Buffer): RequestPeek | null {
@@ -50,23 +86,27 @@ export function peekRequest(data: Buffer): RequestPeek | null {
   if (i === 0 || i >= n || data[i] !== SP) return null;
   const method = data.toString('latin1', 0, i);
   if (method.startsWith('SIP/')) return null; // a status line
-  let lf = data.indexOf(LF, i);
-  for (let lines = 0; lf >= 0 && lines < MAX_PEEK_HEADERS; lines++) {
-    const s = lf + 1;
-    if (s >= n || data[s] === CR || data[s] === LF) return null; // end of the headers: no Via
-    lf = data.indexOf(LF, s);
-    let e = s;
-    while (e < n && data[e] !== COLON && data[e] !== SP && data[e] !== HT && data[e] !== LF) e++;
-    if (!isViaName(data, s, e)) continue;
-    if (lf < 0 || lf + 1 >= n) return null;
-    const next = data[lf + 1];
-    if (next === SP || next === HT) return null; // folded onto the next line: the parser's job
-    let c = e;
-    while (c < lf && (data[c] === SP || data[c] === HT)) c++;
-    if (data[c] !== COLON) return null;
-    const end = data[lf - 1] === CR ? lf - 1 : lf;
-    const vias = parseViaList(data.toString('utf8', c + 1, end));
-    return vias === null ? null : { method, via: vias[0] };
-  }
-  return null;
+  const at = headerValue(data, i, isViaName);
+  if (at === null) return null;
+  const vias = parseViaList(data.toString('utf8', at[0], at[1]));
+  return vias === null ? null : { method, via: vias[0] };
+}
+
+/** Requests that go on with something already started: never shed as new work. */
+const ONGOING = new Set(['ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'NOTIFY', 'REFER']);
+const CREDENTIALS = Buffer.from('uthorization:');
+const TAG = /;\s*tag\s*=/i;
+
+/**
+ * Whether a request (method from `peekRequest`) starts new work rather than finishing work under
+ * way: not a method of an ongoing dialog or transaction, no To tag (not within a dialog), no
+ * credentials (not the second half of a challenge, whose first half was already paid for). An
+ * overloaded thread sheds these first (sip/front-end.ts). When unsure (a To header it cannot read
+ * this way) it answers false: the request is kept.
+ */
+export function startsNewWork(data: Buffer, method: string): boolean {
+  if (ONGOING.has(method)) return false;
+  if (data.indexOf(CREDENTIALS) >= 0) return false; // Authorization / Proxy-Authorization, canonical case
+  const to = headerValue(data, 0, isToName);
+  return to !== null && !TAG.test(data.toString('utf8', to[0], to[1]));
 }

@@ -296,6 +296,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       flows: flowTexts(o.flows),
       directoryCacheSec: config.directory.cacheSec,
       maxQueueMs: config.sip.maxQueueMs,
+      shedAfterMs: config.sip.shedAfterMs,
       historyWindow: historyWindow(config.history.backlogMax, n),
     };
     const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });

@@ -95,6 +95,8 @@ export interface WorkerInit {
   directoryCacheSec: number;
   /** Requests that waited longer than this in the worker's queue are dropped (the UA retransmits). */
   maxQueueMs: number;
+  /** Past this wait in the worker's queue, requests that would start new work are shed (FrontEnd.onMessage's `behind`). */
+  shedAfterMs: number;
   /** The call history's segments in flight at most for this worker's recorder (services/history historyWindow). */
   historyWindow: number;
 }

@@ -330,8 +330,10 @@ function onSip(
   const l = listeners[listener];
   if (!l || stopped) return;
   // Overload guard: a request that queued longer than its UA waits before retransmitting is
-  // stale; working on it only delays fresh ones. Drop it, as a full socket buffer would.
-  if (bytes[0] !== RESPONSE_START && Date.now() - receivedAt > init.maxQueueMs) {
+  // stale; working on it only delays fresh ones. Drop it, as a full socket buffer would. One that
+  // waited past shedAfterMs finds the thread behind: the front end sheds it if it starts new work.
+  const waited = bytes[0] === RESPONSE_START ? 0 : Date.now() - receivedAt;
+  if (waited > init.maxQueueMs) {
     l.fe.stats.dropped++;
     return;
   }
@@ -348,7 +350,7 @@ function onSip(
   }
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const peer: Peer = connId < 0 ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connId };
-  l.fe.onMessage(data, peer, local);
+  l.fe.onMessage(data, peer, local, waited > init.shedAfterMs);
 }
 
 async function onControl(m: Control): Promise<void> {

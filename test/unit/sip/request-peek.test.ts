@@ -10,7 +10,7 @@ import { loadSlidText } from '../../../engine/load';
 import { builtinRegistry } from '../../../nodes';
 import { FrontEnd } from '../../../sip/front-end';
 import * as parser from '../../../sip/parser';
-import { peekRequest } from '../../../sip/request-peek';
+import { peekRequest, startsNewWork } from '../../../sip/request-peek';
 import { isRequest, topVia } from '../../../sip/message';
 import type { Peer, SipSender } from '../../../sip/transport';
 import { testContext } from '../../support/context';
@@ -189,6 +189,92 @@ describe('a front end answers retransmissions without parsing them', () => {
     expect(sent).toHaveLength(2);
     expect(sent[1].bytes.equals(sent[0].bytes)).toBe(true); // still absorbed, by the full path
     expect(fe.stats.retransmissions).toBe(1);
+    fe.close();
+  });
+});
+
+describe('an overloaded thread sheds new work first', () => {
+  const INVITE = (to: string, extra = ''): Buffer =>
+    Buffer.from(
+      'INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKinv\r\nFrom: <sip:a@example.test>;tag=1\r\n' +
+        `${to}\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n${extra}Content-Length: 0\r\n\r\n`,
+    );
+
+  test('startsNewWork: a request outside a dialog without credentials; not one with a To tag, credentials, or of a dialog or transaction under way', () => {
+    expect(startsNewWork(INVITE('To: <sip:bob@example.test>'), 'INVITE')).toBe(true);
+    expect(startsNewWork(INVITE('t: <sip:bob@example.test>'), 'INVITE')).toBe(true);
+    expect(startsNewWork(REGISTER(), 'REGISTER')).toBe(true);
+    expect(startsNewWork(INVITE('To: <sip:bob@example.test>;tag=abc'), 'INVITE')).toBe(false);
+    expect(startsNewWork(INVITE('TO: <sip:bob@example.test> ; TAG = abc'), 'INVITE')).toBe(false);
+    expect(startsNewWork(INVITE('To: <sip:bob@example.test>', 'Proxy-Authorization: Digest username="a"\r\n'), 'INVITE')).toBe(false);
+    expect(startsNewWork(REGISTER({ authorization: 'Digest username="francesco"' }), 'REGISTER')).toBe(false);
+    for (const m of ['ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'NOTIFY', 'REFER'])
+      expect([m, startsNewWork(INVITE('To: <sip:b@x>'), m)]).toEqual([m, false]);
+    // unsure (no To it can read): kept
+    expect(startsNewWork(INVITE('X-To: <sip:bob@example.test>'), 'INVITE')).toBe(false);
+  });
+
+  const sent: Array<{ bytes: Buffer; peer: Peer }> = [];
+  const sender: SipSender = { advertised: '10.1.10.163', ports: new Map([['udp', 5060]]), send: (bytes, peer) => void sent.push({ bytes, peer }) };
+  const local = { proto: 'udp', address: '10.1.10.163', port: 5060 };
+  const phone: Peer = { proto: 'udp', address: '10.1.10.89', port: 57806 };
+  afterEach(() => {
+    jest.restoreAllMocks();
+    sent.length = 0;
+  });
+
+  test('behind: a new REGISTER is dropped unparsed; its retransmission after a challenge is still answered, credentials and in-dialog requests still run', async () => {
+    const service = loadSlidText(
+      fs.readFileSync(path.join(__dirname, '../../../flows/registration.slid'), 'utf8'),
+      'registration.slid',
+      builtinRegistry(),
+    ).service!;
+    const fe = new FrontEnd(sender, { service, ctx: testContext(), loopGuard: false, routes: [{ method: 'REGISTER', logic: '24' }] });
+    const spy = jest.spyOn(parser, 'parseMessage');
+
+    fe.onMessage(REGISTER({ callId: 'shed-me' }), phone, local, true);
+    expect(sent).toHaveLength(0);
+    expect(spy).not.toHaveBeenCalled();
+    expect(fe.stats).toMatchObject({ requests: 1, dropped: 1, shed: 1, runs: 0 });
+
+    // control: not behind, the same request is challenged
+    fe.onMessage(REGISTER({ callId: 'shed-me' }), phone, local, false);
+    await waitFor(() => sent.length === 1);
+    expect(sent[0].bytes.toString()).toMatch(/^SIP\/2\.0 401 /);
+    // behind: its retransmission still gets the challenge (answered, not shed)
+    fe.onMessage(REGISTER({ callId: 'shed-me' }), phone, local, true);
+    expect(sent).toHaveLength(2);
+    expect(fe.stats.shed).toBe(1);
+
+    // behind: the REGISTER with credentials runs (a 401 or a 200: an answer, the logic ran)
+    const runs = fe.stats.runs;
+    fe.onMessage(
+      REGISTER({
+        callId: 'shed-me',
+        cseq: 2,
+        via: 'Via: SIP/2.0/UDP 10.1.10.89:57806;rport;branch=z9hG4bKsecond',
+        authorization: 'Digest username="francesco", realm="x", nonce="n", uri="sip:10.1.10.163", response="0"',
+      }),
+      phone,
+      local,
+      true,
+    );
+    await waitFor(() => sent.length === 3);
+    expect(fe.stats.runs).toBe(runs + 1);
+    expect(fe.stats.shed).toBe(1);
+
+    // behind: a request within a dialog (To tag) is not shed either (answered by the default route)
+    fe.onMessage(
+      Buffer.from(
+        'OPTIONS sip:x@10.1.10.163 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.10.89:57806;branch=z9hG4bKopt\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\n' +
+          'To: <sip:x@10.1.10.163>;tag=2\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n',
+      ),
+      phone,
+      local,
+      true,
+    );
+    await waitFor(() => sent.length === 4);
+    expect(fe.stats.shed).toBe(1);
     fe.close();
   });
 });
