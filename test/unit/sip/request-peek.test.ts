@@ -110,6 +110,16 @@ describe('a front end answers retransmissions without parsing them', () => {
     return new FrontEnd(sender, { service, ctx: testContext(), loopGuard: false, routes: [{ method: 'REGISTER', logic: Object.keys(JSON.parse(slid))[0] }] });
   }
   const parses = () => jest.spyOn(parser, 'parseMessage');
+  const reply486 = JSON.stringify({
+    7: {
+      name: 'busy',
+      description: '',
+      nodes: {
+        0: { id: 0, name: 's', type: 'enter.start', description: '', values: { next: 1 }, archived: false, x: 0, y: 0 },
+        1: { id: 1, name: 'r', type: 'output.reply', description: '', values: { code: 486 }, archived: false, x: 0, y: 0 },
+      },
+    },
+  });
 
   afterEach(() => {
     jest.restoreAllMocks();
@@ -117,16 +127,6 @@ describe('a front end answers retransmissions without parsing them', () => {
   });
 
   test('a stateful final (486 from the logic): the retransmission gets the same bytes, the parser is not called, a new branch runs the logic', async () => {
-    const reply486 = JSON.stringify({
-      7: {
-        name: 'busy',
-        description: '',
-        nodes: {
-          0: { id: 0, name: 's', type: 'enter.start', description: '', values: { next: 1 }, archived: false, x: 0, y: 0 },
-          1: { id: 1, name: 'r', type: 'output.reply', description: '', values: { code: 486 }, archived: false, x: 0, y: 0 },
-        },
-      },
-    });
     const fe = frontEnd(reply486);
     const spy = parses();
     fe.onMessage(REGISTER(), phone, local);
@@ -168,18 +168,7 @@ describe('a front end answers retransmissions without parsing them', () => {
   });
 
   test('a request with an RFC 2543 branch takes the full path (which absorbs it)', async () => {
-    const fe = frontEnd(
-      JSON.stringify({
-        7: {
-          name: 'busy',
-          description: '',
-          nodes: {
-            0: { id: 0, name: 's', type: 'enter.start', description: '', values: { next: 1 }, archived: false, x: 0, y: 0 },
-            1: { id: 1, name: 'r', type: 'output.reply', description: '', values: { code: 486 }, archived: false, x: 0, y: 0 },
-          },
-        },
-      }),
-    );
+    const fe = frontEnd(reply486);
     const spy = parses();
     const old = REGISTER({ via: 'Via: SIP/2.0/UDP 10.1.10.89:57806;branch=1234' });
     fe.onMessage(old, phone, local);
