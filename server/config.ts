@@ -217,7 +217,7 @@ export const configSchema = z
           .min(1)
           .default(200)
           .describe(
-            'past this wait for a worker thread, a request that would start new work (no credentials, outside a dialog) is dropped before any work is done on it, so an overloaded thread completes the calls it started (retransmissions are still answered)',
+            'past this wait for a worker thread, a UDP request that would start new work (no credentials, outside a dialog) is dropped before any work is done on it (its UA retransmits), so an overloaded thread completes the calls it started (retransmissions are still answered; TCP and TLS requests are never shed)',
           ),
         defaultRoute: z
           .object({

@@ -330,8 +330,8 @@ export class FrontEnd {
   /**
    * The transports' message handler. Never throws. `behind`: the thread is behind (a SIP worker
    * whose queue held this message longer than `sip.shedAfterMs`); a request that would start new
-   * work (sip/request-peek.ts `startsNewWork`) is then dropped before any work is done on it, as a
-   * full socket buffer would drop it, while retransmissions are still answered and requests that
+   * work (sip/request-peek.ts `startsNewWork`) and came over UDP is then dropped before any work
+   * is done on it, as a full socket buffer would drop it (its UA retransmits), while retransmissions are still answered and requests that
    * finish work under way (credentials after a challenge, requests within a dialog, ACK, CANCEL)
    * still run: past capacity the thread's time goes to calls it can complete.
    */
@@ -341,7 +341,8 @@ export class FrontEnd {
       const peek = peekRequest(data);
       if (peek !== null) {
         if (this.absorbedUnparsed(peek, peer)) return;
-        if (behind && startsNewWork(data, peek.method)) {
+        // over a stream nothing is retransmitted: a dropped request would be lost, so only datagrams are shed
+        if (behind && !(transportNamed(peer.proto)?.reliable ?? false) && startsNewWork(data, peek.method)) {
           this.stats.requests++;
           this.stats.dropped++;
           this.stats.shed++;

@@ -226,6 +226,18 @@ describe('an overloaded thread sheds new work first', () => {
     expect(spy).not.toHaveBeenCalled();
     expect(fe.stats).toMatchObject({ requests: 1, dropped: 1, shed: 1, runs: 0 });
 
+    // over TCP nothing is retransmitted: never shed, challenged even when behind
+    fe.onMessage(
+      REGISTER({ callId: 'over-tcp', via: 'Via: SIP/2.0/TCP 10.1.10.89:57806;branch=z9hG4bKtcp' }),
+      { ...phone, proto: 'tcp', connId: 1 },
+      { ...local, proto: 'tcp' },
+      true,
+    );
+    await waitFor(() => sent.length === 1);
+    expect(sent[0].bytes.toString()).toMatch(/^SIP\/2\.0 401 /);
+    expect(fe.stats.shed).toBe(1);
+    sent.length = 0;
+
     // control: not behind, the same request is challenged
     fe.onMessage(REGISTER({ callId: 'shed-me' }), phone, local, false);
     await waitFor(() => sent.length === 1);
