@@ -6,7 +6,8 @@
  * released when it is done, as the call's end would), the HTTP routing API through
  * services/http/client.ts, the gateway, fallback and carrier read from the JSON answer, the
  * carrier as a CDR field, relay with failover to the fallback). The bench's copy of the flow
- * admits 10 000 new calls per second (the shipped 10 would refuse the bench's own flood).
+ * has no per-second limit, only the concurrent one (30): the shipped 10 calls/s would refuse the
+ * bench's own flood, and so did 10 000 on a machine that ran more than that in one second.
  * The routing API is a plain node:http server in a child process, so its CPU is not the
  * measured process's. Two instants:
  *  - open (Tuesday 10:00): every call asks the API: what an operator's calls cost;
@@ -127,7 +128,7 @@ function handWritten(apiUrl: string) {
     const minutes = Number(parts.hour) * 60 + Number(parts.minute);
     if (!WORKDAYS.has(parts.weekday) || minutes < 480 || minutes >= 1080) return closed('Closed: outside business hours');
     const key = `customer:${customer}`;
-    const verdict = await ctx.callLimits!.acquire(slotHolder(cd), key, { maxConcurrent: 30, maxPerSecond: 10_000 }, ctx.clock.now());
+    const verdict = await ctx.callLimits!.acquire(slotHolder(cd), key, { maxConcurrent: 30 }, ctx.clock.now());
     if (verdict !== 'allowed') return limitReached;
     cd.callSlots = [key];
     try {
@@ -181,9 +182,8 @@ async function main() {
   try {
     const text = readFileSync(path.join(__dirname, '../../../flows/routing.slid'), 'utf8')
       .replace(/http:\/\/127\.0\.0\.1:8089/, apiUrl)
-      .replace(/"maxPerSecond": 10\b/, '"maxPerSecond": 10000');
-    if (!text.includes('"maxPerSecond": 10000'))
-      throw new Error('flows/routing.slid: no maxPerSecond 10 to raise for the bench; update bench/engine/routing.ts');
+      .replace(/\s*"maxPerSecond": 10,/, '');
+    if (text.includes('"maxPerSecond"')) throw new Error('flows/routing.slid: no maxPerSecond 10 to take out for the bench; update bench/engine/routing.ts');
     const loaded = loadSlidText(text, 'routing.slid', builtinRegistry());
     if (!loaded.service) throw new Error(`routing.slid did not load: ${JSON.stringify(loaded.problems)}`);
     const service = loaded.service;
