@@ -56,7 +56,7 @@ import { OurRoute, Proxy, type RelaySequence } from './proxy';
 import { ChallengeReplies } from './challenge-replies';
 import { responseFor } from './response-for';
 import { buildResponse, newTag, serializeMessage } from './serializer';
-import { ServerTransactions, TxState, branchTxKey, isRfc3261Branch, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
+import { ServerTransactions, TxState, branchTxKey, isRfc3261Branch, reliable, serverTxKey, type ServerTx, type TimerConfig } from './transactions';
 import type { LocalEndpoint, Peer, SipSender } from './transport';
 import { transportNamed } from './transports';
 
@@ -342,7 +342,7 @@ export class FrontEnd {
       if (peek !== null) {
         if (this.absorbedUnparsed(peek, peer)) return;
         // over a stream nothing is retransmitted: a dropped request would be lost, so only datagrams are shed
-        if (behind && !(transportNamed(peer.proto)?.reliable ?? false) && startsNewWork(data, peek.method)) {
+        if (behind && !reliable(peer) && startsNewWork(data, peek.method)) {
           this.stats.requests++;
           this.stats.dropped++;
           this.stats.shed++;
@@ -363,7 +363,7 @@ export class FrontEnd {
         return;
       }
       this.stats.requests++;
-      this.handleRequest(m, peer, local);
+      this.handleRequest(m, peer, local, peek?.via);
     } catch (e) {
       this.stats.errors++;
       this.o.log?.log('error', `SIP message handling failed: ${(e as Error)?.stack ?? String(e)}`);
@@ -382,19 +382,28 @@ export class FrontEnd {
     if (method === 'ACK' || method === 'CANCEL' || !isRfc3261Branch(via.branch)) return false;
     const key = branchTxKey(via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
+    if (!this.resentAnswer(key, known, via, peer)) return false;
+    if (known !== undefined && this.draining) this.lastMessageAt = Date.now();
+    this.stats.requests++;
+    return true;
+  }
+
+  /**
+   * A retransmitted request answered with what was sent for its key: the transaction's last
+   * response (to where its responses go), or the challenge sent statelessly (to the sender). False
+   * when there is none.
+   */
+  private resentAnswer(key: string, known: ServerTx | undefined, via: Via, peer: Peer): boolean {
     let bytes: Buffer | undefined;
     let to: Peer;
     if (known !== undefined) {
-      if (known.lastResponse === null) return false;
-      bytes = known.lastResponse;
+      bytes = known.lastResponse ?? undefined;
       to = known.peer;
-      if (this.draining) this.lastMessageAt = Date.now();
     } else {
       bytes = this.challenges.replay(key);
-      if (bytes === undefined) return false;
       to = responsePeer(via, peer);
     }
-    this.stats.requests++;
+    if (bytes === undefined) return false;
     this.stats.retransmissions++;
     this.transports.send(bytes, to);
     return true;
@@ -457,14 +466,15 @@ export class FrontEnd {
     this.servers.respond(tx, buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag ?? undefined), status);
   }
 
-  private handleRequest(req: SipRequest, peer: Peer, local: LocalEndpoint): void {
+  /** `peeked`: the top Via onMessage already read from the bytes (the same the parse gives), not parsed again. */
+  private handleRequest(req: SipRequest, peer: Peer, local: LocalEndpoint, peeked?: Via): void {
     const method = req.method;
     const bad = checkRequest(req, method === 'REGISTER' || method === 'OPTIONS' ? DEFAULT_POLICY : PROXY_POLICY);
     if (bad !== null) {
       if (method !== 'ACK') this.replyStateless(req.headers, peer, bad.status, bad.reason, bad.headers);
       return;
     }
-    const via = topVia(req)!;
+    const via = peeked ?? topVia(req)!;
     stampVia(req.headers, via, peer);
     const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
@@ -490,16 +500,11 @@ export class FrontEnd {
       } else this.stats.dropped++;
       return;
     }
+    if (this.resentAnswer(key, known, via, peer)) return;
     if (known !== undefined) {
+      // a retransmission of a request not answered yet: an INVITE gets its 100 again
       this.stats.retransmissions++;
-      if (known.lastResponse !== null) this.transports.send(known.lastResponse, known.peer);
-      else if (known.isInvite) this.transports.send(serializeMessage(buildResponse(req, 100)), known.peer);
-      return;
-    }
-    const challenged = this.challenges.replay(key);
-    if (challenged !== undefined) {
-      this.stats.retransmissions++;
-      this.transports.send(challenged, responsePeer(via, peer));
+      if (known.isInvite) this.transports.send(serializeMessage(buildResponse(req, 100)), known.peer);
       return;
     }
     if (method === 'CANCEL') {

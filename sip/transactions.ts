@@ -24,7 +24,7 @@ import type { Peer, SipSender } from './transport';
 import { transportNamed } from './transports';
 
 /** Whether a peer's transport delivers reliably (no retransmissions, Timers D / K zero); an unknown one does not. */
-const reliable = (p: Peer): boolean => transportNamed(p.proto)?.reliable ?? false;
+export const reliable = (p: Peer): boolean => transportNamed(p.proto)?.reliable ?? false;
 
 export const T1 = 500;
 export const T2 = 4000;

@@ -44,8 +44,9 @@ function sameAsParse(bytes: Buffer): 'same' | 'gave up' | 'parser refuses' | str
   if (!isRequest(r.message)) return 'peeked a response';
   const via = topVia(r.message);
   if (via === null) return 'peeked a Via the parser does not have';
-  const mine = [peek.method, peek.via.branch, peek.via.host, peek.via.port, peek.via.hasRport];
-  const theirs = [r.message.method, via.branch, via.host, via.port, via.hasRport];
+  // the whole Via: the front end's full path works on the peeked one (FrontEnd.handleRequest)
+  const mine = [peek.method, peek.via];
+  const theirs = [r.message.method, via];
   return JSON.stringify(mine) === JSON.stringify(theirs) ? 'same' : `${JSON.stringify(mine)} ≠ ${JSON.stringify(theirs)}`;
 }
 
