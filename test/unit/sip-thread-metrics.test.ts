@@ -46,14 +46,20 @@ describe('SIP thread metrics (server/sip-threads/thread-metrics.ts)', () => {
     const gc = runInNewContext('gc') as () => void;
     const registry = threadRegistry(2);
     const live = async () => series((await registry.getMetricsAsJSON()) as Json, 'sipflow_sip_threads_heap_live_bytes')[0];
-    const observed = () => new Promise((r) => setTimeout(r, 50)); // the collection observer runs after the collection
-    gc();
-    await observed();
+    // a full collection, then its figure: the collection observer runs after it, later on a busy machine
+    const collect = async () => {
+      const before = (await live()).value;
+      gc();
+      for (const until = Date.now() + 5000; Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 20));
+        if ((await live()).value !== before) return;
+      }
+    };
+    await collect();
     const base = await live();
     expect(base.labels).toEqual({ thread: '2' });
     const kept = { arrays: Array.from({ length: 200 }, () => new Array<number>(50_000).fill(1.5)) }; // ≈ 80 MB of doubles
-    gc();
-    await observed();
+    await collect();
     const holding = (await live()).value;
     expect(holding - base.value).toBeGreaterThan(60 * 1024 * 1024);
     expect(kept.arrays.length).toBe(200);
@@ -61,8 +67,7 @@ describe('SIP thread metrics (server/sip-threads/thread-metrics.ts)', () => {
     // garbage (≈ 40 MB, unreachable once made) is not live
     const garbage = () => Array.from({ length: 100 }, () => new Array<number>(50_000).fill(2.5)).length;
     expect(garbage()).toBe(100);
-    gc();
-    await observed();
+    await collect();
     expect((await live()).value - base.value).toBeLessThan(20 * 1024 * 1024);
   });
 
