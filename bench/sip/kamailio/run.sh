@@ -17,6 +17,13 @@
 #     TLS_CFG (a tls.cfg naming the certificate; run.sh of bench/sip writes it), TLS_CA for the
 #     driver. The summary line keeps its keys (sipp_cpu_pct = the driver's CPU; retrans is 0, the
 #     driver adds latency percentiles rt_p50_ms … and conn_setup_s).
+#   - USRLOC_MONGO=mongodb://127.0.0.1:PORT/db (with AUTH=pgsql): Kamailio's usrloc on db_mongodb
+#     (kamailio.cfg -A USRLOC_MONGO, db_mode 1, package kamailio-mongodb-modules) while auth_db
+#     stays on PostgreSQL; before Kamailio starts, the database's `location` collection gets the
+#     `version` documents and indexes Kamailio needs (written by sipflow's own MongoDB location
+#     store, dist/services/location/mongo.js) and is emptied; location_rows then counts its
+#     documents (with SERVER=external too, where nothing is emptied). FERRET_PID=PID (the
+#     MongoDB-protocol server, FerretDB, one process): its CPU over the run as ferret_cpu_pct.
 # Kamailio anchor: SIP REGISTER with HTTP digest auth (MD5, qop=auth), driven by SIPp.
 #
 # usage: run.sh [RATE] [CALLS]
@@ -74,7 +81,7 @@
 # Prints one summary line:
 #   rate_target=R achieved_cps=X failed=F retrans=T steady_cps=M successful=S calls=N elapsed_s=E
 #   srv_cpu_pct=K sipp_cpu_pct=P rt_avg_ms=A udp_rcvbuf_drops=D srv_sock_drops=Z server=... auth=... users=... registered_users=... sipp_rc=...
-#   children=C [db_cpu_pct=Q location_rows=L]
+#   children=C [db_cpu_pct=Q location_rows=L] [ferret_cpu_pct=G]
 # (db_cpu_pct: PostgreSQL postmaster + all its processes, incl. exited ones via cutime/cstime;
 #  location_rows: SELECT count(*) FROM location right after the sipp run. AUTH=pgsql only.)
 # (srv/sipp CPU in % of one core, averaged over the sipp run; 200 = both cores of a 2-core box.
@@ -143,6 +150,7 @@ if [ "$SERVER" = kamailio ]; then
     [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || need+=(kamailio-postgres-modules)
     # NB: installing postgresql-15 also makes Debian create and start its default cluster
     [ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
+    [ -z "${USRLOC_MONGO:-}" ] || [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_mongodb.so ] || need+=(kamailio-mongodb-modules)
   fi
 fi
 if [ ${#need[@]} -gt 0 ]; then
@@ -239,6 +247,31 @@ pg_start() {
     -c "DROP TRIGGER IF EXISTS sipflow_location_notify_delete ON location"
   psql_ -U postgres -d kamailio -c "CHECKPOINT"
 }
+# mongo_loc prepare|count URL: prepare = the version documents and indexes Kamailio's db_mongodb
+# needs (sipflow's MongoDB location store writes them on first use), then the collection emptied;
+# count = the documents in `location` of the URL's database
+mongo_loc() {
+  node -e '
+    const [op, url, repo] = process.argv.slice(1);
+    const { MongoClient } = require(repo + "/node_modules/mongodb");
+    (async () => {
+      if (op === "prepare") {
+        const { createMongoLocationStore } = require(repo + "/dist/services/location/mongo.js");
+        const store = createMongoLocationStore({ url });
+        await store.count(new Date());
+        await store.close();
+      }
+      const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+      try {
+        const location = client.db().collection("location");
+        if (op === "prepare") await location.deleteMany({});
+        else console.log(await location.countDocuments({}));
+      } finally {
+        await client.close();
+      }
+    })().catch((e) => { console.error("mongo_loc " + op + ": " + e.message); process.exit(1); });
+  ' "$1" "$2" "$REPO"
+}
 pg_stop() {
   [ "$PG_USED" = 1 ] && [ "$PG_KEEP" != 1 ] || return 0
   PG_USED=0
@@ -282,7 +315,11 @@ if [ "$SERVER" = kamailio ]; then
     sqlite) defs+=(-A WITH_SQLITE -A "DBURL=\"sqlite:///$WORK/kamailio.sqlite\"") ;;
     pv)     defs+=(-A WITH_PVAUTH) ;;
     pgsql)  pg_start
-            defs+=(-A WITH_PGSQL -A "DBURL=\"postgres://kamailio@127.0.0.1:$PG_PORT/kamailio\"") ;;
+            defs+=(-A WITH_PGSQL -A "DBURL=\"postgres://kamailio@127.0.0.1:$PG_PORT/kamailio\"")
+            if [ -n "${USRLOC_MONGO:-}" ]; then
+              mongo_loc prepare "$USRLOC_MONGO"
+              defs+=(-A "USRLOC_MONGO=\"$USRLOC_MONGO\"")
+            fi ;;
     *) echo "unknown AUTH=$AUTH" >&2; exit 2 ;;
   esac
   rm -f "$WORK/kamailio_ctl"
@@ -329,6 +366,7 @@ drops0=$(udp_drops)
 sdrops0=$(srv_sock_drops)
 srv0=$(cpu_ticks $SRV_PIDS)
 [ -z "$PG_PID" ] || db0=$(tree_ticks "$PG_PID")
+[ -z "${FERRET_PID:-}" ] || fdb0=$(cpu_ticks "$FERRET_PID")
 t0=$(date +%s.%N)
 set +e
 TIMEFORMAT='%R %U %S'
@@ -349,12 +387,15 @@ set -e
 t1=$(date +%s.%N)
 srv1=$(cpu_ticks $SRV_PIDS)
 [ -z "$PG_PID" ] || db1=$(tree_ticks "$PG_PID")
+[ -z "${FERRET_PID:-}" ] || fdb1=$(cpu_ticks "$FERRET_PID")
 drops1=$(udp_drops)
 sdrops1=$(srv_sock_drops)
 
 # ---------------------------------------------------------------- collect
 ul_users=""
-if [ -n "$PG_PID" ]; then
+if [ -n "${USRLOC_MONGO:-}" ]; then
+  loc_rows=$(mongo_loc count "$USRLOC_MONGO" 2>/dev/null || echo NA)
+elif [ -n "$PG_PID" ]; then
   loc_rows=$(psql_ -U kamailio -d kamailio -Atc "SELECT count(*) FROM location" 2>/dev/null || echo NA)
 fi
 if [ "$SERVER" = kamailio ]; then
@@ -424,6 +465,9 @@ line="rate_target=$RATE achieved_cps=$achieved failed=$failed retrans=$retrans s
 if [ -n "$PG_PID" ]; then
   db_cpu=$(echo "scale=1; 100 * ($db1 - $db0) / $CLK_TCK / $wall" | bc -l)
   line="$line db_cpu_pct=$db_cpu location_rows=${loc_rows:-NA}"
+fi
+if [ -n "${FERRET_PID:-}" ]; then
+  line="$line ferret_cpu_pct=$(echo "scale=1; 100 * ($fdb1 - $fdb0) / $CLK_TCK / $wall" | bc -l)"
 fi
 echo "$line"
 echo "$(date -u +%FT%TZ) $line" >> "$WORK/results.log"
