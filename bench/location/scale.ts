@@ -42,19 +42,22 @@
  *                       pg_total_relation_size('location') (heap, TOAST, the four indexes) ÷ N;
  *                       Kamailio: `kamcmd core.shmmem` real_used (allocations + allocator
  *                       overhead) after the fill minus before, ÷ N.
- *   REGISTER/s          `--registers` REGISTERs (default 20,000), `--concurrency` in flight
- *                       (default 32): half refreshes of distinct existing AoRs (same Call-ID,
- *                       CSeq + 1), half new AoRs, interleaved. sipflow: registrar.register();
+ *   REGISTER/s          rounds of `--registers` REGISTERs (default 20,000), `--concurrency` in
+ *                       flight (default 32): half refreshes of distinct existing AoRs (same
+ *                       Call-ID, CSeq + 1), half new AoRs, interleaved; after each round the new
+ *                       AoRs are removed (Expires: 0, not timed), so the store stays between N
+ *                       and N + 10,000. Rounds repeat until the timed part lasts
+ *                       `--min-step-seconds` (default 3; 20 rounds at most), so a fast store's
+ *                       figure includes its garbage collections. sipflow: registrar.register();
  *                       Kamailio: REGISTER over UDP, each 200 OK checked to list one contact.
- *                       The new AoRs are then removed (Expires: 0, not timed), so N stays N.
- *   lookup p50 / p99    `--lookups` lookups (default 20,000) of random existing AoRs,
- *                       `--lookup-concurrency` in flight (default 1: the lookup's own cost, no
- *                       queueing), each checked to return the AoR's contact. sipflow:
- *                       registrar.lookup() in process; Kamailio: OPTIONS → 200 with the contact,
+ *   lookup p50 / p99    rounds of `--lookups` lookups (default 20,000; until 3 s, as above) of
+ *                       random existing AoRs, `--lookup-concurrency` in flight (default 1: the
+ *                       lookup's own cost, no queueing), each checked to return the AoR's
+ *                       contact. sipflow: registrar.lookup() in process; Kamailio: OPTIONS → 200 with the contact,
  *                       a round trip over loopback (so it includes two UDP hops and SIP parsing
  *                       that the in-process figures do not: compare growth, not absolute values).
  *
- * Limits: every flood is bounded in count and time (`--fill-seconds` per fill, default 300;
+ * Limits: every flood is bounded in count and time (`--fill-seconds` per fill, default 480;
  * `--step-seconds` per measured step, default 60; a child still running after `--max-minutes`,
  * default 25, is killed); traffic only on 127.0.0.1; Kamailio on a random free UDP port unless
  * `--kamailio-port`. Everything started here is stopped here, by PID. Other options:
@@ -92,6 +95,7 @@ interface Options {
   fillWindow: number;
   fillSeconds: number;
   stepSeconds: number;
+  minStepSeconds: number;
   maxMinutes: number;
   kamailioChildren: number;
   kamailioHashSizes: number[];
@@ -131,8 +135,9 @@ function parseOptions(argv: string[]): Options & { child?: string; childArgs: Re
     concurrency: Math.max(1, num('concurrency', 32)),
     lookupConcurrency: Math.max(1, num('lookup-concurrency', 1)),
     fillWindow: Math.max(1, num('fill-window', 256)),
-    fillSeconds: num('fill-seconds', 300),
+    fillSeconds: num('fill-seconds', 480),
     stepSeconds: num('step-seconds', 60),
+    minStepSeconds: num('min-step-seconds', 3),
     maxMinutes: num('max-minutes', 25),
     kamailioChildren: Math.max(1, num('kamailio-children', 2)),
     kamailioHashSizes: list(flags['kamailio-hash-size'] ?? '10,16').map(Number),
@@ -177,7 +182,7 @@ const EXPIRES = 3600;
 const userOf = (i: number) => `user${i}`;
 const contactOf = (i: number) => `sip:user${i}@10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:5060`;
 const fillCallId = (i: number) => `f-${i}@scale.bench`;
-const newCallId = (i: number) => `n-${i}@scale.bench`;
+const newCallId = (i: number, round: number) => `n${round}-${i}@scale.bench`;
 
 function registerRequest(i: number, callId: string, cseq: number, expires: number): RegisterRequest {
   return {
@@ -213,6 +218,8 @@ function random(seed: number): () => number {
 
 /** Untimed REGISTERs and lookups before each measured step. */
 const WARMUP = 2000;
+/** Most rounds of a measured step (REGISTERs, lookups). */
+const MAX_ROUNDS = 20;
 
 /** A prime above any count: `(start + k·STRIDE) mod N` visits distinct AoRs for k < N. */
 const STRIDE = 2_654_435_761;
@@ -288,31 +295,58 @@ async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cs
     return t.register(i, fillCallId(i), ++cseq[i], EXPIRES);
   });
   await drive(warm, o.lookupConcurrency, o.stepSeconds, (k) => t.lookup((warmStart + k * STRIDE) % n));
+  // REGISTER rounds: half refreshes of distinct existing AoRs, half new AoRs (removed again after
+  // each round, untimed, so the store stays between n and n + half); repeated until the timed part
+  // lasts --min-step-seconds, so that a fast store's figure spans its garbage collections too
   const half = Math.min(Math.floor(o.registers / 2), n);
   const start = rnd() % n;
   const refreshOf = (k: number) => (start + k * STRIDE) % n;
-  const reg = await drive(2 * half, o.concurrency, o.stepSeconds, (k) => {
-    if (k % 2 === 0) {
-      const i = refreshOf(k / 2);
-      return t.register(i, fillCallId(i), ++cseq[i], EXPIRES);
-    }
-    const i = n + (k - 1) / 2;
-    return t.register(i, newCallId(i), 1, EXPIRES);
-  });
+  const stepEnd = performance.now() + o.stepSeconds * 1000;
+  const reg = { done: 0, failed: 0, secs: 0, rounds: 0, firstError: undefined as string | undefined };
+  do {
+    const round = reg.rounds;
+    const refreshed = round * half;
+    const d = await drive(2 * half, o.concurrency, (stepEnd - performance.now()) / 1000, (k) => {
+      if (k % 2 === 0) {
+        const i = refreshOf(refreshed + k / 2);
+        return t.register(i, fillCallId(i), ++cseq[i], EXPIRES);
+      }
+      const i = n + (k - 1) / 2;
+      return t.register(i, newCallId(i, round), 1, EXPIRES);
+    });
+    reg.done += d.done;
+    reg.failed += d.failed;
+    reg.secs += d.secs;
+    reg.firstError ??= d.firstError;
+    reg.rounds++;
+    const newOnes = Math.floor((d.done + d.failed) / 2);
+    const gone = await drive(newOnes, o.concurrency, o.stepSeconds, (j) => t.register(n + j, newCallId(n + j, round), 2, 0));
+    if (gone.failed) row.notes.push(`${n}: ${gone.failed} removals of new AoRs failed (first: ${gone.firstError})`);
+  } while (reg.secs < o.minStepSeconds && reg.rounds < MAX_ROUNDS && performance.now() < stepEnd);
   if (reg.failed) row.notes.push(`${n}: ${reg.failed} of ${reg.done + reg.failed} REGISTERs failed (first: ${reg.firstError})`);
   put(row, `REGISTER/s (${o.concurrency} in flight)`, reg.done / reg.secs);
-  // the new AoRs go again, so that the next step (and the next fill) starts from exactly n
-  const newOnes = Math.ceil((reg.done + reg.failed) / 2);
-  const gone = await drive(newOnes, o.concurrency, o.stepSeconds, (j) => t.register(n + j, newCallId(n + j), 2, 0));
-  if (gone.failed) row.notes.push(`${n}: ${gone.failed} removals of new AoRs failed (first: ${gone.firstError})`);
-  const picks = Int32Array.from({ length: o.lookups }, () => rnd() % n);
-  const look = await drive(o.lookups, o.lookupConcurrency, o.stepSeconds, (k) => t.lookup(picks[k]), true);
+  // lookups of random existing AoRs, in rounds too
+  const look = { done: 0, failed: 0, secs: 0, rounds: 0, firstError: undefined as string | undefined, us: [] as Float64Array[] };
+  do {
+    const picks = Int32Array.from({ length: o.lookups }, () => rnd() % n);
+    const d = await drive(o.lookups, o.lookupConcurrency, o.stepSeconds, (k) => t.lookup(picks[k]), true);
+    look.done += d.done;
+    look.failed += d.failed;
+    look.secs += d.secs;
+    look.firstError ??= d.firstError;
+    look.us.push(d.us!);
+    look.rounds++;
+  } while (look.secs < o.minStepSeconds && look.rounds < MAX_ROUNDS);
   if (look.failed) row.notes.push(`${n}: ${look.failed} of ${look.done + look.failed} lookups failed (first: ${look.firstError})`);
-  put(row, `lookup p50 µs (${o.lookupConcurrency} in flight)`, percentile(look.us!, 0.5), 1);
-  put(row, `lookup p99 µs (${o.lookupConcurrency} in flight)`, percentile(look.us!, 0.99), 1);
+  const us = new Float64Array(look.us.reduce((a, x) => a + x.length, 0));
+  look.us.reduce((at, x) => (us.set(x, at), at + x.length), 0);
+  const p50 = percentile(us, 0.5);
+  const p99 = percentile(us, 0.99);
+  put(row, `lookup p50 µs (${o.lookupConcurrency} in flight)`, p50, 1);
+  put(row, `lookup p99 µs (${o.lookupConcurrency} in flight)`, p99, 1);
   log(
-    `  ${n}: REGISTER ${(reg.done / reg.secs).toFixed(0)}/s (${reg.done} in ${reg.secs.toFixed(1)} s), lookups ${(look.done / look.secs).toFixed(0)}/s, ` +
-      `p50 ${percentile(look.us!, 0.5).toFixed(1)} µs, p99 ${percentile(look.us!, 0.99).toFixed(1)} µs`,
+    `  ${n}: REGISTER ${(reg.done / reg.secs).toFixed(0)}/s (${reg.done} in ${reg.secs.toFixed(1)} s, ${reg.rounds} rounds), ` +
+      `lookups ${(look.done / look.secs).toFixed(0)}/s (${look.done}), p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`,
   );
 }
 
