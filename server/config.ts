@@ -409,8 +409,10 @@ export const configSchema = z
         cacheSec: z
           .number()
           .min(0)
-          .default(0)
-          .describe('reuse directory query results this many seconds (0 = every query reads the database); writes through this process invalidate the cache'),
+          .optional()
+          .describe(
+            'reuse directory query results this many seconds (0 = every query reads the database); writes through this process invalidate the cache. Default: 3600 with the embedded directory (PGlite or memory://: only this process can write it, so every change invalidates), 0 with PostgreSQL (other processes write it; the TTL bounds what they see stale)',
+          ),
         cacheNegativeSec: z.number().min(0).default(5).describe('how long an empty result is reused (at most cacheSec)'),
         cacheMaxEntries: z.number().int().min(1).default(100000).describe('cached results kept at most (oldest dropped first)'),
         startupLockWaitSec: z
@@ -436,9 +438,9 @@ export const configSchema = z
         writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
         mode: z
           .enum(['db-only', 'write-through'])
-          .default('db-only')
+          .optional()
           .describe(
-            'SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1, fewer statements per REGISTER), and follows other instances\' changes (PostgreSQL LISTEN/NOTIFY, MongoDB change streams, else a reload every refreshSec; docs/operations.md). Ignored by the memory location',
+            'SQL / PostgreSQL / MongoDB location: "db-only" reads and writes the database on every REGISTER and lookup (Kamailio usrloc db_mode 3); "write-through" keeps every binding in memory, loaded at start, serves lookups from memory and writes each binding to the database before its 200 OK (db_mode 1, fewer statements per REGISTER), and follows other instances\' changes (PostgreSQL LISTEN/NOTIFY, MongoDB change streams, else a reload every refreshSec; docs/operations.md). Ignored by the memory location. Default: write-through when the location is the embedded directory (url "sql" on PGlite: no other process can open it, so memory and database never differ), db-only otherwise',
           ),
         refreshSec: z
           .number()
@@ -902,6 +904,24 @@ export function sipWebSocketListener(c: Config): string | undefined {
 }
 
 export type Config = z.output<typeof configSchema>;
+
+/** The directory is this process's own (PGlite or memory://): nothing else can write it while we run. */
+const embeddedDirectory = (c: Config): boolean => c.directory.url === undefined || !/^postgres(ql)?:\/\//i.test(c.directory.url.trim());
+
+/**
+ * `directory.cacheSec` as it applies: as set, else 3600 s on the embedded directory, whose every
+ * change goes through this process's change feed (services/directory/changes.ts) and so empties
+ * the cache, and 0 on PostgreSQL, where other processes write unseen.
+ */
+export const directoryCacheSec = (c: Config): number => c.directory.cacheSec ?? (embeddedDirectory(c) ? 3600 : 0);
+
+/**
+ * `location.mode` as it applies: as set, else write-through for bindings in the embedded
+ * directory (one process holds PGlite, so the bindings in memory are the database's), db-only for
+ * a database other instances may share until the operator says they follow each other.
+ */
+export const locationMode = (c: Config): 'db-only' | 'write-through' =>
+  c.location.mode ?? (c.location.url === 'sql' && embeddedDirectory(c) ? 'write-through' : 'db-only');
 export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {

@@ -26,7 +26,7 @@ import { createRegistrar, type Registrar, type RegistrarOptions } from '../servi
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
-import { configSchema, type Config } from './config';
+import { configSchema, directoryCacheSec, locationMode, type Config } from './config';
 import { openQueryPorts } from './query-ports';
 
 export interface RuntimeOptions {
@@ -117,12 +117,12 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     dataDir: c.dataDir,
     directoryUrl: c.directory.url,
     directoryPoolMax: c.directory.poolMax,
-    directoryCacheSec: c.directory.cacheSec,
+    directoryCacheSec: directoryCacheSec(c),
     directoryCacheNegativeSec: c.directory.cacheNegativeSec,
     directoryCacheMaxEntries: c.directory.cacheMaxEntries,
     locationUrl: c.location.url,
     mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
-    locationMode: c.location.mode,
+    locationMode: locationMode(c),
     locationRefreshSec: c.location.refreshSec,
     realm: c.sip.domain,
     nonceSecret: c.auth.nonceSecret,

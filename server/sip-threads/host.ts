@@ -25,7 +25,7 @@ import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
-import { sipListeners, type Config } from '../config';
+import { directoryCacheSec, sipListeners, type Config } from '../config';
 import type { FlowsStore } from '../flows';
 import type { Metrics } from '../metrics';
 import type { Security } from '../security';
@@ -294,7 +294,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       nonceCounts: o.nonceCounts,
       bootEpoch: o.bootEpoch,
       flows: flowTexts(o.flows),
-      directoryCacheSec: config.directory.cacheSec,
+      directoryCacheSec: directoryCacheSec(config),
       maxQueueMs: config.sip.maxQueueMs,
       shedAfterMs: config.sip.shedAfterMs,
       historyWindow: historyWindow(config.history.backlogMax, n),

@@ -125,16 +125,24 @@ export function own(buf: Uint8Array): Uint8Array {
 }
 
 /**
- * Hot-path messages queued and posted as one array at most every `delayMs` (or at once when
- * `maxBatch` are waiting). A postMessage costs several µs whatever its size (serialisation, a lock,
- * waking the other thread) on both sides: posted once per event-loop turn, it was a third of the
- * dispatching thread's time under load, where each turn holds only one or two datagrams. A
+ * Hot-path messages queued and posted as one array, at most every `delayMs` under load (or at once
+ * when `maxBatch` are waiting). A postMessage costs several µs whatever its size (serialisation, a
+ * lock, waking the other thread) on both sides: posted once per event-loop turn, it was a third of
+ * the dispatching thread's time under load, where each turn holds only one or two datagrams. A
  * millisecond of hold is nothing next to SIP's 500 ms retransmission timer.
+ *
+ * At low load the hold costs instead: a timer that wakes this thread a millisecond later only to
+ * post one message, on each of a call's four or more hand-offs, was most of a REGISTER's CPU at
+ * 500 calls/s (docs/performance.md, Low rates). So when nothing was posted for `delayMs`, the first
+ * message goes out at the end of the current event-loop turn (setImmediate: every datagram of the
+ * same poll still joins it), and the timed hold starts again only while messages keep coming.
  */
 export class Outbox<T> {
   private queue: T[] = [];
   private timer: NodeJS.Timeout | null = null;
   private armed = false;
+  /** performance.now() of the last post; -Infinity = never. */
+  private postedAt = -Infinity;
 
   constructor(
     private readonly target: { postMessage(m: unknown): void },
@@ -147,8 +155,9 @@ export class Outbox<T> {
     if (this.queue.length >= this.maxBatch) this.flush();
     else if (!this.armed) {
       this.armed = true;
+      if (performance.now() - this.postedAt >= this.delayMs) setImmediate(this.flush);
       // one Timeout per outbox, re-armed (refresh() reactivates a timer that already fired)
-      this.timer = this.timer === null ? setTimeout(this.flush, this.delayMs) : this.timer.refresh();
+      else this.timer = this.timer === null ? setTimeout(this.flush, this.delayMs) : this.timer.refresh();
     }
   }
 
@@ -157,6 +166,7 @@ export class Outbox<T> {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    this.postedAt = performance.now();
     this.target.postMessage(batch);
   };
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
-import { ConfigError, configJsonSchema, configReference, envName, loadConfig, parseConfig } from '../../server/config';
+import { ConfigError, configJsonSchema, configReference, directoryCacheSec, envName, loadConfig, locationMode, parseConfig } from '../../server/config';
 import { serveConfig } from '../../cli/serve';
 import { calendarClock } from '../../server/calendar';
 
@@ -25,6 +25,26 @@ describe('configuration', () => {
     expect(c.limits).toEqual({ maxTransitions: 1000, maxRestarts: 2, maxCallDepth: 16 });
     expect(c.sip.loopGuard).toEqual({ maxOccurrences: 10, windowSec: 5 });
     expect(c.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 8080 });
+  });
+
+  test('the embedded directory caches and keeps its bindings write-through by default; PostgreSQL does neither unless told', () => {
+    const of = (text: string) => {
+      const c = parseConfig(text, 'sipflow.yaml');
+      return [directoryCacheSec(c), locationMode(c)];
+    };
+    // PGlite (the default, a path, memory://): only this process writes it
+    expect(of('')).toEqual([3600, 'write-through']);
+    expect(of('directory: { url: /var/lib/sipflow/directory }')).toEqual([3600, 'write-through']);
+    expect(of('directory: { url: "memory://" }')).toEqual([3600, 'write-through']);
+    // a shared PostgreSQL: other processes write the directory and the bindings
+    expect(of('directory: { url: "postgres://u:p@db/sipflow" }')).toEqual([0, 'db-only']);
+    expect(of('directory: { url: "postgres://u:p@db/sipflow" }\nlocation: { url: "postgres://u:p@db/kamailio" }')).toEqual([0, 'db-only']);
+    // bindings elsewhere than the embedded directory: shared, db-only by default
+    expect(of('location: { url: "postgres://u:p@db/kamailio" }')).toEqual([3600, 'db-only']);
+    expect(of('location: { url: "mongodb://a,b,c/kamailio?replicaSet=rs" }')).toEqual([3600, 'db-only']);
+    // what the operator sets wins
+    expect(of('directory: { cacheSec: 0 }\nlocation: { mode: db-only }')).toEqual([0, 'db-only']);
+    expect(of('directory: { url: "postgres://u:p@db/sipflow", cacheSec: 30 }\nlocation: { mode: write-through }')).toEqual([30, 'write-through']);
   });
 
   test('YAML and JSON both parse; nested defaults fill in', () => {

@@ -6,12 +6,15 @@ describe('Outbox: hot-path messages between SIP threads', () => {
   test('messages pushed within the hold go out as one batch, in order', async () => {
     const posted: unknown[][] = [];
     const out = new Outbox<number>({ postMessage: (m) => posted.push(m as number[]) }, 5);
+    out.push(0);
+    await new Promise((r) => setImmediate(r)); // idle: the first goes out at the end of the turn
+    expect(posted).toEqual([[0]]);
     out.push(1);
     out.push(2);
     out.push(3);
-    expect(posted).toEqual([]);
+    expect(posted).toEqual([[0]]);
     await tick(30);
-    expect(posted).toEqual([[1, 2, 3]]);
+    expect(posted).toEqual([[0], [1, 2, 3]]);
   });
 
   test('a full batch goes out at once, without waiting for the hold', () => {
@@ -37,5 +40,21 @@ describe('Outbox: hot-path messages between SIP threads', () => {
     out.push('d');
     await tick(20);
     expect(posted).toEqual([['a'], ['b'], ['c', 'd']]);
+  });
+
+  test('idle, the first message is not held: it goes out when this turn ends, with all the turn pushed', async () => {
+    const posted: unknown[][] = [];
+    const out = new Outbox<string>({ postMessage: (m) => posted.push(m as string[]) }, 1000);
+    out.push('a');
+    out.push('b'); // the same turn (one poll's datagrams)
+    expect(posted).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(posted).toEqual([['a', 'b']]);
+    // just posted: the next waits for the hold (1 s here), as under load
+    out.push('c');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(posted).toEqual([['a', 'b']]);
+    out.flush();
+    expect(posted).toEqual([['a', 'b'], ['c']]);
   });
 });
