@@ -22,7 +22,8 @@
 #            TLS listener with the same certificate (openssl, EC P-256, generated into $WORK/tls).
 #   --connections N     TCP/TLS connections of the driver (default 1000)
 #   --tcp-load driver|sipp   load for --transport tcp (default driver)
-#   --pairing persistent|memory|invite|both|all   default all (both = persistent and memory)
+#   --pairing persistent|memory|mongodb|embedded|invite|both|all   default all (every pairing, in that
+#                       order; both = persistent and memory)
 #   --only P            the same as --pairing P (e.g. --only invite --quick)
 #       persistent: Kamailio auth_db + usrloc db_mode 1 on PostgreSQL (kit AUTH=pgsql, CHILDREN=8)
 #                   vs sipflow with directory AND location on the same PostgreSQL server
@@ -36,6 +37,35 @@
 #                   caching 0) and a copy with caching on the query node. Each sipflow variant is
 #                   primed first (every user registers twice at 1000/s, unmeasured): the ladder
 #                   measures the cached steady state.
+#       mongodb:    the note's production setup: Kamailio auth_db on PostgreSQL + usrloc on db_mongodb in
+#                   db_mode 1 (kit AUTH=pgsql USRLOC_MONGO=…, CHILDREN=8) vs sipflow with its directory on
+#                   the same PostgreSQL (database "sipflow", as persistent) and location.url = the same
+#                   MongoDB-protocol server in location.mode write-through (`--workers`). That server is
+#                   FerretDB (scripts/test-servers/ferretdb.sh, v1.24.2) started by this script on its
+#                   PostgreSQL backend (--handler=postgresql) against the bench's own cluster (database
+#                   "ferretdb"), on FERRET_PORT (default SIP_PORT + 22000, the next free one if taken),
+#                   stopped by its PID at the end. Kamailio writes collection location of database
+#                   "kamailio", sipflow of database "sipflow" (Kamailio's layout: sipflow's store writes
+#                   the version documents and indexes of both); each is emptied before its registrar
+#                   starts (Kamailio: before every step, as it is restarted per step). CPU: db_cpu =
+#                   PostgreSQL (all its processes, FerretDB's sessions included), fdb_cpu = the FerretDB
+#                   process (ferret_cpu_pct in the step lines), reported apart, never summed.
+#                   FerretDB 1.24's PostgreSQL backend pushes an equality filter on a field other than _id
+#                   down as `_jsonb->'field' @> $1` (containment, for MongoDB's array semantics), which the
+#                   btree expression indexes it creates for createIndexes cannot serve: every find, update
+#                   or replace by ruid or username is a sequential scan of the collection (6.7 ms at 5,800
+#                   documents, EXPLAIN ANALYZE). The script adds GIN (jsonb_path_ops) expression indexes
+#                   on ruid and username to both backing tables (FERRET_GIN=0: not), which turn them into
+#                   index scans as MongoDB's indexes would; what remains is FerretDB's own cost per
+#                   operation (0.4-0.7 ms of its CPU for a find or an update, measured with a bare driver).
+#       embedded:   sipflow as `npm start` ships it (`sipflow serve` on the configuration defaults: the
+#                   shipped flows, the embedded PGlite directory in dataDir, location.url sql, and
+#                   whatever else the build's defaults are), with only what the bench needs set: the
+#                   listener, security.trustedSources, log.level warn, dataDir and http.port (its own
+#                   directory; SIP_PORT + 10, not 8080); the users imported into the embedded directory
+#                   (`sipflow import`), a fresh copy of it per run. No Kamailio counterpart: its ratio is
+#                   embedded / sipflow-pgsql (the persistent pairing's sipflow, same run), target >= 1.0.
+#                   --workers does not apply (the default is used).
 #       invite:     a call relay with call records, UDP only: SIPp UAC (bench/sip/invite/uac.xml) -> proxy
 #                   -> SIPp UAS (uas.xml) on UAS_PORT: INVITE -> 100/180/200 -> ACK -> --hold-ms -> BYE -> 200,
 #                   one call per SIPp call. Kamailio (bench/sip/invite/kamailio.cfg, 8 children):
@@ -54,7 +84,8 @@
 #   --rates-invite R,R,…  explicit rates for the invite pairing
 #   --quick             shorter steps (5 s of load), one bisection step, no retries
 #   --rates R,R,…       explicit rates for every ladder (instead of the automatic ladder)
-#   --rates-persistent R,R,…  --rates-memory R,R,…   explicit rates per pairing
+#   --rates-persistent R,R,…  --rates-memory R,R,…  --rates-mongodb R,R,…  --rates-embedded R,R,…
+#                       explicit rates per pairing
 #   --duration S        seconds of load per step (default 10; calls = rate × S)
 #   --users N           users (default 10000)
 #   --workers N|auto    sipflow SIP worker threads in both pairings (default auto = one per core)
@@ -75,7 +106,8 @@
 #   --control-dist F    memory pairing: also ladder another build first (F = its dist/cli/main.js, e.g. a
 #                       worktree of the commit before a change), uncached, on its own copy of the directory;
 #                       the final table gives this build's uncached rate / the control's
-#   --overload          REGISTER pairings only (persistent and memory; the invite pairing is skipped): after
+#   --overload          REGISTER pairings only (persistent, memory, mongodb, embedded; the invite pairing is
+#                       skipped); on by default with --pairing all (`npm run bench:sip`), off otherwise: after
 #                       each registrar's ladder (every sipflow variant too), one step per factor f at
 #                       round(f × best) calls/s for --overload-seconds, through the same `step` (same scenario,
 #                       same kit arguments: Kamailio started fresh per step as in its ladder, sipflow still the
@@ -87,11 +119,14 @@
 #                       (always 0 over TCP/TLS). Target (issue): sipflow keeps >= 0.90 of best at 1.5× and 2×.
 #   --overload-factors F,F,…  multiples of best (default 1.5,2); implies --overload
 #   --overload-seconds S      seconds of load per overload step (default 30, 10 with --quick); implies --overload
+#   --no-overload       no overload steps (also with --pairing all)
 # sipflow runs with its security defences on (docs/security.md); SIPp's 10,000 users all come from
 # 127.0.0.1, as they would through an SBC, so that address is a trusted source (no per-source rate
 # limit or ban), which is how an operator configures an SBC in front of sipflow.
 # environment: WORK (default /tmp/sipflow-bench-sip), SIP_PORT (5170), SIPP_PORT (5171): not the kit's 5070/5071, which other benches on this machine use;
-#   UAS_PORT (SIP_PORT + 2): the invite pairing's UAS.
+#   UAS_PORT (SIP_PORT + 2): the invite pairing's UAS; FERRET_PORT (SIP_PORT + 22000): the mongodb pairing's
+#   FerretDB; FERRET_BIN: its binary (default: built or found by scripts/test-servers/ferretdb.sh);
+#   FERRET_GIN=0: no GIN indexes on its backing tables (see mongodb above).
 #
 # Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
 # 1.5 while a step passes (0 failed calls, 0 retransmissions, 0 calls answered in 500 ms or more —
@@ -99,9 +134,11 @@
 # between the best pass and the first failure (2 steps; 1 with --quick). Each step runs one SIPp
 # load after an unmeasured warm-up (1000 calls at 500/s), through the kit's run.sh.
 #
-# Output: one summary line per step (the kit's format), a final table with each registrar's
-# highest passing rate and the ratio sipflow/Kamailio, and the profile summaries; everything is
-# also written to $WORK/report-<time>.txt.
+# Output: one summary line per step (the kit's format), the profile summaries, and one summary block:
+# a table with every registrar that ran (every pairing), its best rate, its ratio and the issue's
+# target, the CPU at the best step in % of a core and per call (core-ms: registrar, PostgreSQL,
+# FerretDB), and its overload goodput / best at each factor; beneath it the overload steps in detail
+# and the invite pairing's records. Everything is also written to $WORK/report-<time>.txt.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -123,6 +160,8 @@ RATES=""
 RATES_PERSISTENT=""
 RATES_MEMORY=""
 RATES_INVITE=""
+RATES_MONGODB=""
+RATES_EMBEDDED=""
 HOLD_MS=100
 INVITE_CONTROL=0
 DUR=""
@@ -135,7 +174,7 @@ BUILD=1
 SKIP_KAM=0
 HISTORY=off
 CONTROL_MAIN=""
-OVERLOAD=0
+OVERLOAD=""
 OVERLOAD_FACTORS=1.5,2
 OVERLOAD_S=""
 while [ $# -gt 0 ]; do
@@ -156,6 +195,8 @@ while [ $# -gt 0 ]; do
     --rates=*) RATES=${1#*=} ;;
     --rates-persistent) RATES_PERSISTENT=$2; shift ;;
     --rates-memory) RATES_MEMORY=$2; shift ;;
+    --rates-mongodb) RATES_MONGODB=$2; shift ;;
+    --rates-embedded) RATES_EMBEDDED=$2; shift ;;
     --duration) DUR=$2; shift ;;
     --users) NUSERS=$2; shift ;;
     --workers) WORKERS=$2; shift ;;
@@ -170,13 +211,17 @@ while [ $# -gt 0 ]; do
     --overload) OVERLOAD=1 ;;
     --overload-factors) OVERLOAD=1; OVERLOAD_FACTORS=$2; shift ;;
     --overload-seconds) OVERLOAD=1; OVERLOAD_S=$2; shift ;;
+    --no-overload) OVERLOAD=0 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-case "$PAIRING" in all) PAIRINGS="persistent memory invite" ;; both) PAIRINGS="persistent memory" ;; persistent|memory|invite) PAIRINGS=$PAIRING ;;
-  *) echo "--pairing must be persistent, memory, invite, both or all" >&2; exit 2 ;; esac
+case "$PAIRING" in all) PAIRINGS="persistent memory mongodb embedded invite" ;; both) PAIRINGS="persistent memory" ;;
+  persistent|memory|mongodb|embedded|invite) PAIRINGS=$PAIRING ;;
+  *) echo "--pairing must be persistent, memory, mongodb, embedded, invite, both or all" >&2; exit 2 ;; esac
+# the overload steps: part of the full run (npm run bench:sip), asked for otherwise
+[ -n "$OVERLOAD" ] || OVERLOAD=$([ "$PAIRING" = all ] && echo 1 || echo 0)
 if [ "$TRANSPORT" != udp ] && [ "$PAIRINGS" != "${PAIRINGS/invite/}" ]; then
   # SIPp 3.6 has no TLS and the UAS/UAC scenarios are written for UDP
   [ "$PAIRING" = invite ] && { echo "--pairing invite runs over UDP only" >&2; exit 2; }
@@ -196,8 +241,12 @@ if [ -z "$OVERLOAD_S" ]; then OVERLOAD_S=$([ "$QUICK" = 1 ] && echo 10 || echo 3
 REFINE=$([ "$QUICK" = 1 ] && echo 1 || echo 2)
 [ -n "$RETRY" ] || RETRY=$([ "$QUICK" = 1 ] && echo 0 || echo 1)
 STEP=1.5
-[ -n "$RATES" ] && { RATES_PERSISTENT=${RATES_PERSISTENT:-$RATES}; RATES_MEMORY=${RATES_MEMORY:-$RATES}; RATES_INVITE=${RATES_INVITE:-$RATES}; }
+[ -n "$RATES" ] && { RATES_PERSISTENT=${RATES_PERSISTENT:-$RATES}; RATES_MEMORY=${RATES_MEMORY:-$RATES}; RATES_INVITE=${RATES_INVITE:-$RATES}
+  RATES_MONGODB=${RATES_MONGODB:-$RATES}; RATES_EMBEDDED=${RATES_EMBEDDED:-$RATES}; }
 
+# the mongodb pairing's FerretDB holds many PostgreSQL connections (see mongodb in the header): the
+# cluster, when this run starts it, allows 2100 (PG_OPTS is the kit's: extra postgres options)
+case " $PAIRINGS " in *" mongodb "*) export PG_OPTS="-c max_connections=2100 ${PG_OPTS:-}" ;; esac
 mkdir -p "$WORK"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 REPORT=$WORK/report-$STAMP.txt
@@ -318,7 +367,17 @@ pg_stop_all() {
   [ -f "$PG_DATA/postmaster.pid" ] || return 0
   (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop) > /dev/null 2>&1 || true
 }
-cleanup() { stop_sipflow; pg_stop_all; }
+# FerretDB (mongodb pairing): started by run_mongodb, stopped by its PID before the cluster it uses
+FERRET_PID=""
+ferret_stop() {
+  [ -n "$FERRET_PID" ] || return 0
+  kill -TERM "$FERRET_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$FERRET_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$FERRET_PID" 2>/dev/null; then kill -KILL "$FERRET_PID" 2>/dev/null || true; fi
+  wait "$FERRET_PID" 2>/dev/null || true
+  FERRET_PID=""
+}
+cleanup() { stop_sipflow; ferret_stop; pg_stop_all; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -451,6 +510,24 @@ node -e '
 PROFILES=()   # "name|dir|rate"
 
 # ---------------------------------------------------------------- persistent pairing
+# pg_directory: the bench's PostgreSQL cluster running (the kit starts it, provisioning Kamailio's
+# database; with --skip-kamailio started alone) and sipflow's directory database "sipflow" holding
+# the users; sets PG_PORT_NOW
+PG_PORT_NOW=""
+pg_directory() {
+  [ -n "$(pg_port)" ] || AUTH=pgsql SERVER=external PG_KEEP=1 PG_ONLY=1 "$KIT/run.sh" > /dev/null
+  PG_PORT_NOW=$(pg_port)
+  [ -n "$PG_PORT_NOW" ] || { log "PostgreSQL cluster is not running ($PG_DATA)"; return 1; }
+  local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_NOW")
+  local have
+  have=$("${psql[@]}" -U kamailio -d sipflow -Atc "SELECT count(*) FROM registration.customers WHERE name LIKE 'user%'" 2>/dev/null || echo none)
+  if [ "$have" != "$NUSERS" ]; then
+    log "provisioning $NUSERS customers into postgres://…/sipflow (sipflow import)"
+    "${psql[@]}" -U postgres -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS sipflow" -c "CREATE DATABASE sipflow OWNER kamailio"
+    "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "postgres://kamailio@127.0.0.1:$PG_PORT_NOW/sipflow" >&2
+    "${psql[@]}" -U kamailio -d sipflow -c "ANALYZE registration.customers"
+  fi
+}
 run_persistent() {
   local start=1000 sfstart=500
   log "== persistent: Kamailio auth_db+usrloc db_mode 1 on PostgreSQL (8 children) vs sipflow directory+location on PostgreSQL"
@@ -459,22 +536,10 @@ run_persistent() {
     record kamailio-pgsql
     overload kamailio-pgsql kam_ok AUTH=pgsql CHILDREN=8
   fi
-  if [ -z "$(pg_port)" ]; then
-    # the cluster is started by run.sh (AUTH=pgsql); with --skip-kamailio start it alone
-    AUTH=pgsql SERVER=external PG_KEEP=1 PG_ONLY=1 "$KIT/run.sh" > /dev/null
-  fi
-  local port; port=$(pg_port)
-  [ -n "$port" ] || { log "PostgreSQL cluster is not running ($PG_DATA)"; return 1; }
+  pg_directory || return 1
+  local port=$PG_PORT_NOW
   local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port")
   local dir_url="postgres://kamailio@127.0.0.1:$port/sipflow" loc_url="postgres://kamailio@127.0.0.1:$port/kamailio"
-  local have
-  have=$("${psql[@]}" -U kamailio -d sipflow -Atc "SELECT count(*) FROM registration.customers WHERE name LIKE 'user%'" 2>/dev/null || echo none)
-  if [ "$have" != "$NUSERS" ]; then
-    log "provisioning $NUSERS customers into postgres://…/sipflow (sipflow import)"
-    "${psql[@]}" -U postgres -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS sipflow" -c "CREATE DATABASE sipflow OWNER kamailio"
-    "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "$dir_url" >&2
-    "${psql[@]}" -U kamailio -d sipflow -c "ANALYZE registration.customers"
-  fi
   local cfg=$WORK/sipflow-persistent.yaml
   cat > "$cfg" <<EOF
 dataDir: $WORK/sipflow-pg-data
@@ -599,6 +664,156 @@ EOF
   done
 }
 
+# ---------------------------------------------------------------- mongodb pairing
+tcp_listening() {  # is anything listening on TCP port $1 (any address)?
+  awk -v h="$(printf ':%04X' "$1")" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 }
+    END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+# mongo_prepare URL: collection location of the URL's database in Kamailio's layout (the version
+# documents Kamailio's usrloc checks and the indexes: sipflow's own MongoDB store writes them on first
+# use, as in test/integration/location/kamailio-written.test.ts), then emptied
+mongo_prepare() {
+  timeout 60 node -e '
+    const [url, repo] = process.argv.slice(1);
+    const { MongoClient } = require(repo + "/node_modules/mongodb");
+    const { createMongoLocationStore } = require(repo + "/dist/services/location/mongo.js");
+    (async () => {
+      const store = createMongoLocationStore({ url });
+      await store.count(new Date());
+      await store.close();
+      const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+      try { await client.db().collection("location").deleteMany({}); } finally { await client.close(); }
+    })().catch((e) => { console.error("preparing " + url + ": " + e.message); process.exit(1); });
+  ' "$1" "$REPO"
+}
+# ferret_gin PSQL… : GIN (jsonb_path_ops) expression indexes on ruid and username of the tables behind
+# kamailio.location and sipflow.location. FerretDB 1.24 (PostgreSQL backend) filters a field other
+# than _id with `_jsonb->'f' @> $1`, which its own btree indexes on (_jsonb->'f') cannot serve (a
+# sequential scan per find, update or replace); PostgreSQL serves @> from these. FERRET_GIN=0: none.
+ferret_gin() {
+  [ "${FERRET_GIN:-1}" = 1 ] || { log "FERRET_GIN=0: FerretDB's own indexes only (every find by ruid or username scans the collection)"; return 0; }
+  local db table field
+  for db in kamailio sipflow; do
+    table=$("$@" -U kamailio -d ferretdb -Atc "SELECT _jsonb->>'table' FROM \"$db\"._ferretdb_database_metadata WHERE _jsonb->>'_id' = 'location'")
+    [ -n "$table" ] || { log "no FerretDB table behind $db.location"; return 1; }
+    for field in ruid username; do
+      "$@" -U kamailio -d ferretdb -c "CREATE INDEX IF NOT EXISTS ${table}_${field}_gin ON \"$db\".\"$table\" USING gin ((_jsonb->'$field') jsonb_path_ops)"
+    done
+    "$@" -U kamailio -d ferretdb -c "ANALYZE \"$db\".\"$table\""
+  done
+}
+FERRET_NOTE=""
+run_mongodb() {
+  log "== mongodb: Kamailio auth_db on PostgreSQL + usrloc on db_mongodb db_mode 1 (8 children) vs sipflow directory on PostgreSQL + location on the same MongoDB-protocol server, write-through"
+  pg_directory || return 1
+  local port=$PG_PORT_NOW
+  local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port")
+  [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_mongodb.so ] || [ "$SKIP_KAM" = 1 ] || {
+    apt-get update > /dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio-mongodb-modules > /dev/null; }
+  # FerretDB on its PostgreSQL backend, database "ferretdb" of the bench's cluster
+  local bin=${FERRET_BIN:-}
+  if [ -z "$bin" ]; then
+    bin=$(bash "$REPO/scripts/test-servers/ferretdb.sh" 2> "$WORK/ferretdb-build.log") \
+      || { log "mongodb: no FerretDB binary (scripts/test-servers/ferretdb.sh failed, $WORK/ferretdb-build.log): pairing not run"; return 0; }
+  fi
+  if [ "$("${psql[@]}" -U postgres -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'ferretdb'")" = 0 ]; then
+    "${psql[@]}" -U postgres -d postgres -c "CREATE DATABASE ferretdb OWNER kamailio"
+  fi
+  # FerretDB's pool of PostgreSQL connections (pool_max_conns in its URL; FerretDB's default is 50): see
+  # the header (mongodb) for why it is raised to what the cluster allows
+  local maxconn pool
+  maxconn=$("${psql[@]}" -U postgres -d postgres -Atc "SHOW max_connections")
+  pool=${FERRET_POOL:-$((maxconn - 50))}
+  [ "$pool" -ge 2010 ] || log "warning: FerretDB's pool is $pool PostgreSQL connections (the cluster's max_connections is $maxconn; a cluster this run starts allows 2100): below 2,010, sipflow's batched upserts can deadlock FerretDB 1.24 (see mongodb in the header)"
+  local fport=${FERRET_PORT:-$((SIP_PORT + 22000))}
+  while tcp_listening "$fport"; do fport=$((fport + 1)); done
+  mkdir -p "$WORK/ferretdb"
+  "$bin" --handler=postgresql --postgresql-url="postgres://kamailio@127.0.0.1:$port/ferretdb?pool_max_conns=$pool" --state-dir="$WORK/ferretdb" \
+    --listen-addr="127.0.0.1:$fport" --debug-addr=- --telemetry=disable --log-level=warn > "$WORK/ferretdb/ferretdb.log" 2>&1 &
+  FERRET_PID=$!
+  for _ in $(seq 1 200); do
+    tcp_listening "$fport" && break
+    kill -0 "$FERRET_PID" 2> /dev/null || { log "FerretDB exited at start: $(tail -5 "$WORK/ferretdb/ferretdb.log")"; FERRET_PID=""; return 1; }
+    sleep 0.1
+  done
+  tcp_listening "$fport" || { log "FerretDB is not listening on 127.0.0.1:$fport after 20 s"; ferret_stop; return 1; }
+  FERRET_NOTE="FerretDB $("$bin" --version 2> /dev/null | sed -n 's/^version: //p' | head -1) on PostgreSQL 15 (database ferretdb of the bench's cluster, pool_max_conns $pool of max_connections $maxconn), 127.0.0.1:$fport"
+  log "$FERRET_NOTE, PID $FERRET_PID"
+  local kam_url="mongodb://127.0.0.1:$fport/kamailio" sf_url="mongodb://127.0.0.1:$fport/sipflow"
+  { mongo_prepare "$kam_url" && mongo_prepare "$sf_url" && ferret_gin "${psql[@]}"; } || { log "mongodb: preparing the collections failed"; return 1; }
+  if [ "$SKIP_KAM" = 0 ]; then
+    ladder kamailio-mongodb 500 "$RATES_MONGODB" kam_ok AUTH=pgsql CHILDREN=8 USRLOC_MONGO="$kam_url" FERRET_PID="$FERRET_PID" || true
+    record kamailio-mongodb
+    overload kamailio-mongodb kam_ok AUTH=pgsql CHILDREN=8 USRLOC_MONGO="$kam_url" FERRET_PID="$FERRET_PID"
+  fi
+  local cfg=$WORK/sipflow-mongodb.yaml
+  cat > "$cfg" <<EOF
+dataDir: $WORK/sipflow-mongodb-data
+flows: $WORK/flows/pbx.slid
+sip:
+  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
+$SF_TLS  domain: example.test
+  workers: $WORKERS
+directory: { url: "postgres://kamailio@127.0.0.1:$port/sipflow" }
+location: { url: "$sf_url", mode: write-through }
+http: { enabled: false }
+log: { level: warn }
+security: { trustedSources: [127.0.0.1] }
+$SF_REG
+EOF
+  # sipflow starts on an empty collection (write-through loads it at start); the shared directory
+  # database's flows store emptied, as for the persistent pairing
+  mongo_prepare "$sf_url" || return 1
+  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+  SF_LOG=$WORK/sipflow-mongodb.log
+  start_sipflow "$cfg" "$SF_LOG"
+  log "sipflow (mongodb): processes $SF_PIDS"
+  ladder sipflow-mongodb 500 "$RATES_MONGODB" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID" || true
+  record sipflow-mongodb
+  overload sipflow-mongodb sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID"
+  stop_sipflow
+  # (FerretDB runs on until the end: the profiling run uses it; cleanup stops it by its PID)
+  if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-mongodb]}" -gt 0 ]; then
+    PROFILES+=("sipflow-mongodb|$cfg|${RES[sipflow-mongodb]}|AUTH=pgsql")
+  fi
+}
+
+# ---------------------------------------------------------------- embedded pairing
+run_embedded() {
+  log "== embedded: sipflow as npm start ships it (configuration defaults, embedded PGlite directory), no Kamailio counterpart: compared with sipflow-pgsql"
+  local base=$WORK/sipflow-embedded-base data=$WORK/sipflow-embedded-data
+  if [ "$(cat "$base/users.n" 2>/dev/null)" != "$NUSERS" ] || [ "$REPO/dist/cli/main.js" -nt "$base/users.n" ]; then
+    log "provisioning $NUSERS customers into the embedded directory of a fresh dataDir (sipflow import)"
+    rm -rf "$base"; mkdir -p "$base"
+    "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "$base/directory" >&2
+    echo "$NUSERS" > "$base/users.n"
+  fi
+  # a fresh copy per run: no bindings, the shipped flows imported by this start
+  rm -rf "$data"; cp -a "$base" "$data"
+  local cfg=$WORK/sipflow-embedded.yaml
+  # only what the bench needs; everything else (flows, directory, location, workers, caches, …) is the default
+  cat > "$cfg" <<EOF
+dataDir: $data
+sip:
+  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
+$SF_TLS
+http: { port: $((SIP_PORT + 10)) }
+log: { level: warn }
+security: { trustedSources: [127.0.0.1] }
+$SF_REG
+EOF
+  SF_LOG=$WORK/sipflow-embedded.log
+  start_sipflow "$cfg" "$SF_LOG"
+  log "sipflow (embedded): processes $SF_PIDS"
+  ladder sipflow-embedded 500 "$RATES_EMBEDDED" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
+  record sipflow-embedded
+  overload sipflow-embedded sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS"
+  stop_sipflow
+  if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-embedded]}" -gt 0 ]; then
+    PROFILES+=("sipflow-embedded|$cfg|${RES[sipflow-embedded]}|AUTH=sqlite")
+  fi
+}
+
 # ---------------------------------------------------------------- invite pairing
 CDRS_NOTE=""
 run_invite() {
@@ -690,7 +905,7 @@ EOF2
 }
 
 for p in $PAIRINGS; do
-  case $p in persistent) run_persistent ;; memory) run_memory ;; invite) run_invite ;; esac
+  case $p in persistent) run_persistent ;; memory) run_memory ;; mongodb) run_mongodb || log "mongodb pairing stopped (see above)" ;; embedded) run_embedded ;; invite) run_invite ;; esac
 done
 
 # ---------------------------------------------------------------- profiles
@@ -720,22 +935,26 @@ if [ "$PROFILE" = 1 ] && [ ${#PROFILES[@]} -gt 0 ]; then
   done
 fi
 
-# ---------------------------------------------------------------- final table
+# ---------------------------------------------------------------- summary
 ratio() { [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "n/a"; }
-per_call() { awk -v p="$1" -v r="$2" 'BEGIN { if (p ~ /^[0-9.]+$/ && r + 0 > 0) printf "%.3f", 10 * p / r; else print "NA" }'; }
-invite_row() {  # invite_row NAME TARGET
-  local r=${RES[$1]:-} line=${RLINE[$1]:-} k=${RES[kamailio-invite]:-0} a
+per_call() { awk -v p="$1" -v r="$2" 'BEGIN { if (p ~ /^[0-9.]+$/ && r + 0 > 0) printf "%.3f", 10 * p / r; else print "" }'; }
+# srow PAIRING NAME REF TARGET: one registrar's row of the summary table (nothing when it did not run):
+# best, achieved at best, ratio = best / REF's best (none when NAME is REF), CPU at the best step in %
+# of a core and in core-ms per achieved call, and goodput / best of each overload step
+srow() {
+  local r=${RES[$2]:-} line=${RLINE[$2]:-} a f v rate gp rt ovl="" rat=""
   [ -n "$r" ] || return 0
   a=$(kv "$line" achieved_cps)
-  printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s %9s %9s %8s\n' invite "$1" "$r" "$a" \
-    "$( [ "$1" = "${1#sipflow}" ] && echo "" || ratio "$r" "$k")" "${2:-}" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" \
-    "$(kv "$line" db_cpu_pct)" "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(kv "$line" cdr_rows)"
-}
-row() {  # row PAIRING NAME KAMNAME TARGET
-  local r=${RES[$2]:-} line=${RLINE[$2]:-} k=${RES[$3]:-0}
-  [ -n "$r" ] || return 0
-  printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' "$1" "$2" "$r" "$(kv "$line" achieved_cps)" \
-    "$( [ "$2" = "$3" ] && echo "" || ratio "$r" "$k")" "$4" "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" "$(kv "$line" db_cpu_pct)"
+  [ "$2" = "$3" ] || rat=$(ratio "$r" "${RES[$3]:-0}")
+  for f in ${OVERLOAD_FACTORS//,/ }; do
+    v=${OVL[$2|$f]:-}
+    if [ -z "$v" ]; then ovl+=$(printf ' %6s' -); continue; fi
+    read -r rate gp rt <<< "$v"
+    if [ "$gp" = error ]; then ovl+=$(printf ' %6s' err); else ovl+=$(printf ' %6s' "$(awk -v g="$gp" -v b="$r" 'BEGIN { printf "%.2f", g / b }')"); fi
+  done
+  printf '%-10s %-24s %6s %8s %6s %-7s %6s %6s %6s %6s %7s %7s %7s%s\n' "$1" "$2" "$r" "$a" "$rat" "$4" \
+    "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" "$(kv "$line" db_cpu_pct)" "$(kv "$line" ferret_cpu_pct)" \
+    "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(per_call "$(kv "$line" ferret_cpu_pct)" "$a")" "$ovl"
 }
 overload_row() {  # overload_row PAIRING NAME TARGET
   local best=${RES[$2]:-} f v rate gp rt out=""
@@ -748,62 +967,63 @@ overload_row() {  # overload_row PAIRING NAME TARGET
     out+=$(printf '%6s %-36s' "${f}x:" "$(awk -v r="$rate" -v g="$gp" -v b="$best" -v t="$rt" \
       'BEGIN { printf "%d/s -> %.0f/s (%.2f of best, %s retr)", r, g, g / b, t }')")
   done
-  printf '%-11s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
+  printf '%-10s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
 }
+REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control kamailio-mongodb sipflow-mongodb sipflow-embedded"
 {
   echo ""
-  if [ "$PAIRINGS" != invite ]; then
-    drv="SIPp -t u1"
-    [ "$TRANSPORT" = tcp ] && drv="tls-register.ts, $CONNECTIONS TCP connections"
-    [ "$TRANSPORT" = tcp ] && [ "$LOAD" = sipp ] && drv="SIPp -t tn, one TCP connection per call"
-    [ "$TRANSPORT" = tls ] && drv="tls-register.ts, $CONNECTIONS TLS connections"
-    echo "== sipflow vs Kamailio, REGISTER + digest auth over $TRANSPORT ($drv), $NUSERS users, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
-    echo "best = highest rate with 0 failed calls and 0 retransmissions (calls/s; a call = 2 REGISTER transactions)"
-    printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s\n' pairing registrar best achieved ratio target srv_cpu sipp_cpu db_cpu
-    row persistent kamailio-pgsql kamailio-pgsql ""
-    row persistent sipflow-pgsql kamailio-pgsql ">=1.0"
-    row memory kamailio-sqlite kamailio-sqlite ""
-    row memory sipflow-memory kamailio-sqlite ">=0.5"
-    row memory sipflow-memory-cached kamailio-sqlite ">=0.5"
-    row memory sipflow-memory-history kamailio-sqlite ""
-    row memory sipflow-memory-cached-history kamailio-sqlite ""
-    row memory sipflow-memory-control kamailio-sqlite ""
-    if [ -n "${RES[sipflow-memory-history]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
-      printf '%-11s %-24s %8s %9s %8s %7s\n' memory "history all / off" "" "" "$(ratio "${RES[sipflow-memory-history]}" "${RES[sipflow-memory]}")" ">=0.85"
-    fi
-    if [ -n "${RES[sipflow-memory-control]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
-      printf '%-11s %-24s %8s %9s %8s %7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
-    fi
-    echo "(cpu in % of one core at the best step; srv = all registrar processes, db = all PostgreSQL processes)"
-    if [ "$OVERLOAD" = 1 ]; then
-      echo ""
-      echo "== overload: each registrar offered f × its best rate for ${OVERLOAD_S} s after its ladder (one step per factor, no retry; sipflow: the ladder's process)"
-      echo "offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); of best = goodput / best; retr = SIPp retransmissions"
-      printf '%-11s %-24s %8s %7s %s\n' pairing registrar best target "goodput at each factor"
-      overload_row persistent kamailio-pgsql ""
-      overload_row persistent sipflow-pgsql ">=0.90"
-      overload_row memory kamailio-sqlite ""
-      overload_row memory sipflow-memory ">=0.90"
-      overload_row memory sipflow-memory-cached ">=0.90"
-      overload_row memory sipflow-memory-history ">=0.90"
-      overload_row memory sipflow-memory-cached-history ">=0.90"
-      overload_row memory sipflow-memory-control ""
-    fi
+  drv="SIPp -t u1"
+  [ "$TRANSPORT" = tcp ] && drv="tls-register.ts, $CONNECTIONS TCP connections"
+  [ "$TRANSPORT" = tcp ] && [ "$LOAD" = sipp ] && drv="SIPp -t tn, one TCP connection per call"
+  [ "$TRANSPORT" = tls ] && drv="tls-register.ts, $CONNECTIONS TLS connections"
+  ovl_head=""
+  for f in ${OVERLOAD_FACTORS//,/ }; do ovl_head+=$(printf ' %6s' "${f}x"); done
+  echo "== bench:sip summary ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)): $NUSERS users, ${DUR} s per step"
+  echo "REGISTER + digest auth over $TRANSPORT ($drv); invite: SIPp UAC -> proxy -> SIPp UAS over UDP (${HOLD_MS} ms between ACK and BYE), records to PostgreSQL"
+  echo "best = highest rate (calls/s) with 0 failed calls, 0 retransmissions, no answer after 500 ms or more; achieved = its achieved_cps"
+  echo "ratio = sipflow / the Kamailio of its pairing; embedded: sipflow-embedded / sipflow-pgsql (as shipped against the persistent setup)"
+  echo "cpu in % of one core at the best step: srv = the registrar's processes, db = PostgreSQL's, fdb = FerretDB's; ms/c = core-ms per call there"
+  echo "$(echo "$ovl_head" | sed 's/^ *//; s/  */, /g'): overload goodput / best, ${OVERLOAD_S} s offered at that multiple of best after the ladder (sipflow's target >= 0.90; - = not run)"
+  printf '%-10s %-24s %6s %8s %6s %-7s %6s %6s %6s %6s %7s %7s %7s%s\n' pairing registrar best achieved ratio target srv_cpu sipp \
+    db_cpu fdb_cpu srv_ms/c db_ms/c fdb_ms/c "$ovl_head"
+  srow persistent kamailio-pgsql kamailio-pgsql ""
+  srow persistent sipflow-pgsql kamailio-pgsql ">=2.0"
+  srow memory kamailio-sqlite kamailio-sqlite ""
+  srow memory sipflow-memory kamailio-sqlite ">=1.0"
+  srow memory sipflow-memory-cached kamailio-sqlite ">=1.0"
+  srow memory sipflow-memory-history kamailio-sqlite ""
+  srow memory sipflow-memory-cached-history kamailio-sqlite ""
+  srow memory sipflow-memory-control kamailio-sqlite ""
+  srow mongodb kamailio-mongodb kamailio-mongodb ""
+  srow mongodb sipflow-mongodb kamailio-mongodb ">=1.0"
+  srow embedded sipflow-embedded sipflow-pgsql ">=1.0"
+  srow invite kamailio-invite kamailio-invite ""
+  srow invite sipflow-invite kamailio-invite ">=1.0"
+  srow invite kamailio-invite-noacc kamailio-invite-noacc ""
+  if [ -n "${RES[sipflow-memory-history]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
+    printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "history all / off" "" "" "$(ratio "${RES[sipflow-memory-history]}" "${RES[sipflow-memory]}")" ">=0.85"
+  fi
+  if [ -n "${RES[sipflow-memory-control]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
+    printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
+  fi
+  if [ -n "${RES[kamailio-invite-noacc]:-}" ]; then
+    printf '%-10s %-24s %6s %8s %6s\n' invite "sipflow / no-acc" "" "" "$(ratio "${RES[sipflow-invite]:-0}" "${RES[kamailio-invite-noacc]}")"
+  fi
+  [ -z "${RES[sipflow-embedded]:-}" ] || [ -n "${RES[sipflow-pgsql]:-}" ] \
+    || echo "(embedded: no sipflow-pgsql in this run, so no ratio: run it with --pairing all or beside --only persistent)"
+  [ -z "$FERRET_NOTE" ] || echo "mongodb: $FERRET_NOTE; GIN indexes on ruid and username: $([ "${FERRET_GIN:-1}" = 1 ] && echo yes || echo no, FERRET_GIN=0)"
+  if [ "$OVERLOAD" = 1 ]; then
+    echo "overload steps (invite: none): offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); retr = SIPp retransmissions"
+    for n in $REG_NAMES; do
+      case $n in *pgsql) p=persistent ;; *sqlite|*memory*) p=memory ;; *mongodb) p=mongodb ;; *) p=embedded ;; esac
+      t=""; [ "$n" = "${n#sipflow}" ] || [ "$n" = sipflow-memory-control ] || t=">=0.90"
+      overload_row "$p" "$n" "$t"
+    done
   fi
   if [ -n "${RES[kamailio-invite]:-}${RES[sipflow-invite]:-}" ]; then
-    echo ""
-    echo "== invite: SIPp UAC -> proxy -> SIPp UAS over UDP, INVITE/180/200/ACK/BYE (${HOLD_MS} ms between ACK and BYE), accounting to PostgreSQL, ${DUR} s per step, $(nproc) cores ($(date -u +%FT%TZ), $(( $(date +%s) - T_START )) s)"
-    echo "$CDRS_NOTE"
-    echo "best = highest rate (calls/s) with 0 failed calls and 0 retransmissions at UAC and UAS, and no 200 after 500 ms or more"
-    echo "cpu/call = core-ms per call at the best step; records = rows the proxy wrote for that step's calls (Kamailio: acc, sipflow: cdrs)"
-    printf '%-11s %-24s %8s %9s %8s %7s %7s %7s %7s %9s %9s %8s\n' pairing proxy best achieved ratio target srv_cpu sipp_cpu db_cpu srv_ms/c db_ms/c records
-    invite_row kamailio-invite
-    invite_row sipflow-invite ">=1.0"
-    if [ -n "${RES[kamailio-invite-noacc]:-}" ]; then
-      echo "control: Kamailio without acc (the same relay, no records); ratio = sipflow / this row"
-      invite_row kamailio-invite-noacc
-      printf '%-11s %-24s %8s %9s %8s\n' invite "sipflow / no-acc" "" "" "$(ratio "${RES[sipflow-invite]:-0}" "${RES[kamailio-invite-noacc]}")"
-    fi
+    rec_k=—; [ -z "${RLINE[kamailio-invite]:-}" ] || rec_k="$(kv "${RLINE[kamailio-invite]}" cdr_rows) (acc)"
+    rec_s=—; [ -z "${RLINE[sipflow-invite]:-}" ] || rec_s="$(kv "${RLINE[sipflow-invite]}" cdr_rows) (cdrs)"
+    echo "invite: $CDRS_NOTE; records the proxy wrote for its best step's calls: Kamailio $rec_k, sipflow $rec_s"
   fi
   # why a TLS ratio may be missing: Debian 12's Kamailio 5.6.3 tls module with OpenSSL 3 corrupts
   # its shared memory under load and aborts (kamailio/kamailio#3791; tls_threads_mode, the fix, is

@@ -251,7 +251,7 @@ pg_start() {
 # needs (sipflow's MongoDB location store writes them on first use), then the collection emptied;
 # count = the documents in `location` of the URL's database
 mongo_loc() {
-  node -e '
+  timeout 30 node -e '
     const [op, url, repo] = process.argv.slice(1);
     const { MongoClient } = require(repo + "/node_modules/mongodb");
     (async () => {
