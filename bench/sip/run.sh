@@ -58,6 +58,20 @@
 #                   on ruid and username to both backing tables (FERRET_GIN=0: not), which turn them into
 #                   index scans as MongoDB's indexes would; what remains is FerretDB's own cost per
 #                   operation (0.4-0.7 ms of its CPU for a find or an update, measured with a bare driver).
+#                   Its update command (internal/handler/msg_update.go) runs its statements one after
+#                   another, each a query then its own write transaction, and closes each statement's
+#                   query only when the whole command returns (`defer` in the loop): a statement that
+#                   matched a document keeps one pooled PostgreSQL connection until then, and the next one
+#                   needs a new one. sipflow's write-through sends its concurrent upserts as one unordered
+#                   bulkWrite of up to 500 replaceOne (services/location/mongo.ts: maxBatch 500, 4 in
+#                   flight); with FerretDB's default pool (pool_max_conns 50) the commands in flight soon
+#                   hold every connection while each waits for one more: FerretDB deadlocks (goroutine dump:
+#                   every request in pgxpool Acquire, 50 connections idle in PostgreSQL), sipflow answers
+#                   503 after its 5 s socket timeout, and every later step fails. So the cluster is started
+#                   with max_connections 2100 when this pairing runs and FerretDB's pool is max_connections
+#                   - 50 (FERRET_POOL overrides; a warning below 2,010 = 4 × 501 + Kamailio's 8), and a
+#                   command of k such statements opens up to k PostgreSQL backends (about 22 ms each when
+#                   the pool grows). Kamailio sends one statement per REGISTER from each of its 8 children.
 #       embedded:   sipflow as `npm start` ships it (`sipflow serve` on the configuration defaults: the
 #                   shipped flows, the embedded PGlite directory in dataDir, location.url sql, and
 #                   whatever else the build's defaults are), with only what the bench needs set: the
