@@ -72,6 +72,10 @@
 #                   - 50 (FERRET_POOL overrides; a warning below 2,010 = 4 × 501 + Kamailio's 8), and a
 #                   command of k such statements opens up to k PostgreSQL backends (about 22 ms each when
 #                   the pool grows). Kamailio sends one statement per REGISTER from each of its 8 children.
+#                   FerretDB has no change streams, so a write-through sipflow would reload every binding
+#                   every location.refreshSec (2 s) to follow other instances; against the note's replica
+#                   set it follows them by change stream and never reloads, and Kamailio's db_mode 1 does
+#                   not follow them at all: the bench sets refreshSec 3600 (MONGO_REFRESH_SEC overrides).
 #       embedded:   sipflow as `npm start` ships it (`sipflow serve` on the configuration defaults: the
 #                   shipped flows, the embedded PGlite directory in dataDir, location.url sql, and
 #                   whatever else the build's defaults are), with only what the bench needs set: the
@@ -140,7 +144,8 @@
 # environment: WORK (default /tmp/sipflow-bench-sip), SIP_PORT (5170), SIPP_PORT (5171): not the kit's 5070/5071, which other benches on this machine use;
 #   UAS_PORT (SIP_PORT + 2): the invite pairing's UAS; FERRET_PORT (SIP_PORT + 22000): the mongodb pairing's
 #   FerretDB; FERRET_BIN: its binary (default: built or found by scripts/test-servers/ferretdb.sh);
-#   FERRET_GIN=0: no GIN indexes on its backing tables (see mongodb above).
+#   FERRET_GIN=0: no GIN indexes on its backing tables, FERRET_POOL: its pool_max_conns (default the
+#   cluster's max_connections - 50), MONGO_REFRESH_SEC: sipflow's location.refreshSec there (3600) (see mongodb above).
 #
 # Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
 # 1.5 while a step passes (0 failed calls, 0 retransmissions, 0 calls answered in 500 ms or more —
@@ -769,7 +774,7 @@ sip:
 $SF_TLS  domain: example.test
   workers: $WORKERS
 directory: { url: "postgres://kamailio@127.0.0.1:$port/sipflow" }
-location: { url: "$sf_url", mode: write-through }
+location: { url: "$sf_url", mode: write-through, refreshSec: ${MONGO_REFRESH_SEC:-3600} }
 http: { enabled: false }
 log: { level: warn }
 security: { trustedSources: [127.0.0.1] }
@@ -780,7 +785,7 @@ EOF
   mongo_prepare "$sf_url" || return 1
   "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
   SF_LOG=$WORK/sipflow-mongodb.log
-  start_sipflow "$cfg" "$SF_LOG"
+  start_sipflow "$cfg" "$SF_LOG" || { log "sipflow (mongodb) did not start"; return 1; }
   log "sipflow (mongodb): processes $SF_PIDS"
   ladder sipflow-mongodb 500 "$RATES_MONGODB" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID" || true
   record sipflow-mongodb
