@@ -761,7 +761,13 @@ async function parent(o: Options): Promise<void> {
   const failures: string[] = [];
   const attempt = async (what: string, fn: () => Promise<RowResult[]>) => {
     try {
-      rows.push(...(await fn()));
+      // the machine's load while the row ran: other work on a shared machine shows in the figures
+      const before = os.loadavg()[0];
+      const t0 = Date.now();
+      const got = await fn();
+      const note = `ran ${new Date(t0).toISOString().slice(11, 16)}–${new Date().toISOString().slice(11, 16)} UTC, load average (1 min) ${before.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`;
+      for (const r of got) r.notes.push(note);
+      rows.push(...got);
     } catch (e) {
       failures.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
       console.error(`${what} failed: ${e instanceof Error ? e.stack : String(e)}`);
