@@ -23,7 +23,8 @@
 #   --connections N     TCP/TLS connections of the driver (default 1000)
 #   --tcp-load driver|sipp   load for --transport tcp (default driver)
 #   --pairing persistent|memory|mongodb|embedded|invite|both|all   default all (every pairing, in that
-#                       order; both = persistent and memory)
+#                       order; both = persistent and memory); or a comma-separated list, run in its order
+#                       (e.g. persistent,embedded: the embedded ratio needs sipflow-pgsql in the same run)
 #   --only P            the same as --pairing P (e.g. --only invite --quick)
 #       persistent: Kamailio auth_db + usrloc db_mode 1 on PostgreSQL (kit AUTH=pgsql, CHILDREN=8)
 #                   vs sipflow with directory AND location on the same PostgreSQL server
@@ -46,8 +47,9 @@
 #                   "ferretdb"), on FERRET_PORT (default SIP_PORT + 22000, the next free one if taken),
 #                   stopped by its PID at the end. Kamailio writes collection location of database
 #                   "kamailio", sipflow of database "sipflow" (Kamailio's layout: sipflow's store writes
-#                   the version documents and indexes of both); each is emptied before its registrar
-#                   starts (Kamailio: before every step, as it is restarted per step). CPU: db_cpu =
+#                   the version documents and indexes of both); each is emptied before every step
+#                   (the kit, as the persistent pairing's location table), so both registrars insert
+#                   each step's new bindings (sipflow's stay in its memory). CPU: db_cpu =
 #                   PostgreSQL (all its processes, FerretDB's sessions included), fdb_cpu = the FerretDB
 #                   process (ferret_cpu_pct in the step lines), reported apart, never summed.
 #                   FerretDB 1.24's PostgreSQL backend pushes an equality filter on a field other than _id
@@ -72,6 +74,12 @@
 #                   - 50 (FERRET_POOL overrides; a warning below 2,010 = 4 × 501 + Kamailio's 8), and a
 #                   command of k such statements opens up to k PostgreSQL backends (about 22 ms each when
 #                   the pool grows). Kamailio sends one statement per REGISTER from each of its 8 children.
+#                   And a batch costs its size: a bulkWrite of k upserts took 1.4-1.9 ms per statement in
+#                   series (182 ms for 100), 4 at once 700-900 statements/s in all, while every REGISTER of
+#                   a batch waits for all of it (sipflow_location_seconds: 2.0 s on average at 500 calls/s,
+#                   0.37 s at 300); Kamailio's children wait for their own statement only (insertOne 8 at a
+#                   time: 1,223/s). So the pairing measures FerretDB's update command more than sipflow;
+#                   docs/benchmarks.md "The mongodb pairing" has the figures.
 #                   FerretDB has no change streams, so a write-through sipflow would reload every binding
 #                   every location.refreshSec (2 s) to follow other instances; against the note's replica
 #                   set it follows them by change stream and never reloads, and Kamailio's db_mode 1 does
@@ -237,14 +245,15 @@ while [ $# -gt 0 ]; do
   shift
 done
 case "$PAIRING" in all) PAIRINGS="persistent memory mongodb embedded invite" ;; both) PAIRINGS="persistent memory" ;;
-  persistent|memory|mongodb|embedded|invite) PAIRINGS=$PAIRING ;;
-  *) echo "--pairing must be persistent, memory, mongodb, embedded, invite, both or all" >&2; exit 2 ;; esac
+  *) PAIRINGS=${PAIRING//,/ }
+     for p in $PAIRINGS; do case $p in persistent|memory|mongodb|embedded|invite) ;;
+       *) echo "--pairing must be persistent, memory, mongodb, embedded, invite (or several, comma-separated), both or all" >&2; exit 2 ;; esac; done ;; esac
 # the overload steps: part of the full run (npm run bench:sip), asked for otherwise
 [ -n "$OVERLOAD" ] || OVERLOAD=$([ "$PAIRING" = all ] && echo 1 || echo 0)
 if [ "$TRANSPORT" != udp ] && [ "$PAIRINGS" != "${PAIRINGS/invite/}" ]; then
   # SIPp 3.6 has no TLS and the UAS/UAC scenarios are written for UDP
   [ "$PAIRING" = invite ] && { echo "--pairing invite runs over UDP only" >&2; exit 2; }
-  PAIRINGS=${PAIRINGS/ invite/}
+  PAIRINGS=$(echo " $PAIRINGS " | sed "s/ invite / /; s/^ *//; s/ *$//")
 fi
 case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tls" >&2; exit 2 ;; esac
 case "$HISTORY" in off|all|both) ;; *) echo "--history must be off, all or both" >&2; exit 2 ;; esac

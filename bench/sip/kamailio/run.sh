@@ -21,8 +21,8 @@
 #     (kamailio.cfg -A USRLOC_MONGO, db_mode 1, package kamailio-mongodb-modules) while auth_db
 #     stays on PostgreSQL; before Kamailio starts, the database's `location` collection gets the
 #     `version` documents and indexes Kamailio needs (written by sipflow's own MongoDB location
-#     store, dist/services/location/mongo.js) and is emptied; location_rows then counts its
-#     documents (with SERVER=external too, where nothing is emptied). FERRET_PID=PID (the
+#     store, dist/services/location/mongo.js) and is emptied (with SERVER=external too, as the
+#     location table is with AUTH=pgsql); location_rows then counts its documents. FERRET_PID=PID (the
 #     MongoDB-protocol server, FerretDB, one process): its CPU over the run as ferret_cpu_pct.
 # Kamailio anchor: SIP REGISTER with HTTP digest auth (MD5, qop=auth), driven by SIPp.
 #
@@ -337,6 +337,8 @@ if [ "$SERVER" = kamailio ]; then
 else
   SRV_PIDS=${SERVER_PIDS:-}
   [ "$AUTH" != pgsql ] || pg_start
+  # as location above: every step starts on an empty collection, for the external registrar too
+  [ -z "${USRLOC_MONGO:-}" ] || mongo_loc prepare "$USRLOC_MONGO"
 fi
 [ "${PG_ONLY:-0}" != 1 ] || exit 0
 
