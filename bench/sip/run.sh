@@ -51,7 +51,8 @@
 #                   (the kit, as the persistent pairing's location table), so both registrars insert
 #                   each step's new bindings (sipflow's stay in its memory). CPU: db_cpu =
 #                   PostgreSQL (all its processes, FerretDB's sessions included), fdb_cpu = the FerretDB
-#                   process (ferret_cpu_pct in the step lines), reported apart, never summed.
+#                   process (ferret_cpu_pct in the step lines), reported apart, never summed. FerretDB is
+#                   stopped at the end of the pairing; no profiling run for it.
 #                   FerretDB 1.24's PostgreSQL backend pushes an equality filter on a field other than _id
 #                   down as `_jsonb->'field' @> $1` (containment, for MongoDB's array semantics), which the
 #                   btree expression indexes it creates for createIndexes cannot serve: every find, update
@@ -87,7 +88,8 @@
 #       embedded:   sipflow as `npm start` ships it (`sipflow serve` on the configuration defaults: the
 #                   shipped flows, the embedded PGlite directory in dataDir, location.url sql, and
 #                   whatever else the build's defaults are), with only what the bench needs set: the
-#                   listener, security.trustedSources, log.level warn, dataDir and http.port (its own
+#                   listener (UDP and TCP on SIP_PORT as shipped; over --transport tcp|tls that one),
+#                   security.trustedSources, log.level warn, dataDir and http.port (its own
 #                   directory; SIP_PORT + 10, not 8080); the users imported into the embedded directory
 #                   (`sipflow import`), a fresh copy of it per run. No Kamailio counterpart: its ratio is
 #                   embedded / sipflow-pgsql (the persistent pairing's sipflow, same run), target >= 1.0.
@@ -725,7 +727,7 @@ ferret_gin() {
     table=$("$@" -U kamailio -d ferretdb -Atc "SELECT _jsonb->>'table' FROM \"$db\"._ferretdb_database_metadata WHERE _jsonb->>'_id' = 'location'")
     [ -n "$table" ] || { log "no FerretDB table behind $db.location"; return 1; }
     for field in ruid username; do
-      "$@" -U kamailio -d ferretdb -c "CREATE INDEX IF NOT EXISTS ${table}_${field}_gin ON \"$db\".\"$table\" USING gin ((_jsonb->'$field') jsonb_path_ops)"
+      "$@" -U kamailio -d ferretdb -c "SET client_min_messages = warning" -c "CREATE INDEX IF NOT EXISTS ${table}_${field}_gin ON \"$db\".\"$table\" USING gin ((_jsonb->'$field') jsonb_path_ops)"
     done
     "$@" -U kamailio -d ferretdb -c "ANALYZE \"$db\".\"$table\""
   done
@@ -796,14 +798,17 @@ EOF
   SF_LOG=$WORK/sipflow-mongodb.log
   start_sipflow "$cfg" "$SF_LOG" || { log "sipflow (mongodb) did not start"; return 1; }
   log "sipflow (mongodb): processes $SF_PIDS"
+  # priming (unmeasured): FerretDB opens a PostgreSQL session per statement its update commands hold
+  # (about 22 ms each while the pool grows, see the header), and sipflow's batches hold more of them
+  # than Kamailio's single statements: 5 s at 300 calls/s grows the pool before the ladder
+  DUR=5 RETRY=0 step "sipflow-mongodb+priming" 300 SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID" || true
   ladder sipflow-mongodb 500 "$RATES_MONGODB" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID" || true
   record sipflow-mongodb
   overload sipflow-mongodb sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID"
   stop_sipflow
-  # (FerretDB runs on until the end: the profiling run uses it; cleanup stops it by its PID)
-  if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-mongodb]}" -gt 0 ]; then
-    PROFILES+=("sipflow-mongodb|$cfg|${RES[sipflow-mongodb]}|AUTH=pgsql")
-  fi
+  # FerretDB stopped now: its pool keeps hundreds of idle PostgreSQL sessions that the pairings after
+  # this one would run beside. (No profiling run for this pairing: sipflow mostly waits on FerretDB.)
+  ferret_stop
 }
 
 # ---------------------------------------------------------------- embedded pairing
@@ -820,10 +825,13 @@ run_embedded() {
   rm -rf "$data"; cp -a "$base" "$data"
   local cfg=$WORK/sipflow-embedded.yaml
   # only what the bench needs; everything else (flows, directory, location, workers, caches, …) is the default
+  # the shipped listener is UDP and TCP on one port: so here over UDP, the transport of the run otherwise
+  local listeners="[{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]"
+  [ "$TRANSPORT" != udp ] || listeners="[{ name: default, transport: udp, host: 127.0.0.1, port: $SIP_PORT }, { name: default, transport: tcp, host: 127.0.0.1, port: $SIP_PORT }]"
   cat > "$cfg" <<EOF
 dataDir: $data
 sip:
-  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
+  listeners: $listeners
 $SF_TLS
 http: { port: $((SIP_PORT + 10)) }
 log: { level: warn }
@@ -1038,7 +1046,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
     printf '%-10s %-24s %6s %8s %6s\n' invite "sipflow / no-acc" "" "" "$(ratio "${RES[sipflow-invite]:-0}" "${RES[kamailio-invite-noacc]}")"
   fi
   [ -z "${RES[sipflow-embedded]:-}" ] || [ -n "${RES[sipflow-pgsql]:-}" ] \
-    || echo "(embedded: no sipflow-pgsql in this run, so no ratio: run it with --pairing all or beside --only persistent)"
+    || echo "(embedded: no sipflow-pgsql in this run, so no ratio: --pairing all, or --pairing persistent,embedded)"
   [ -z "$FERRET_NOTE" ] || echo "mongodb: $FERRET_NOTE; GIN indexes on ruid and username: $([ "${FERRET_GIN:-1}" = 1 ] && echo yes || echo no, FERRET_GIN=0)"
   if [ "$OVERLOAD" = 1 ]; then
     echo "overload steps (invite: none): offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); retr = SIPp retransmissions"
