@@ -131,11 +131,13 @@ export function own(buf: Uint8Array): Uint8Array {
  * the dispatching thread's time under load, where each turn holds only one or two datagrams. A
  * millisecond of hold is nothing next to SIP's 500 ms retransmission timer.
  *
- * At low load the hold costs instead: a timer that wakes this thread a millisecond later only to
- * post one message, on each of a call's four or more hand-offs, was most of a REGISTER's CPU at
- * 500 calls/s (docs/performance.md, Low rates). So when nothing was posted for `delayMs`, the first
- * message goes out at the end of the current event-loop turn (setImmediate: every datagram of the
- * same poll still joins it), and the timed hold starts again only while messages keep coming.
+ * At low load the hold only adds latency: a REGISTER with credentials crosses four hand-offs, each
+ * waiting its millisecond alone (SIPp's mean response time at 500 calls/s: 18 ms with the hold on
+ * every message, 4 ms without; docs/performance.md, Low rates). So when nothing was posted for
+ * `delayMs`, the first message goes out at the end of the current event-loop turn (setImmediate:
+ * every datagram of the same poll still joins it), and the timed hold starts again only while
+ * messages keep coming. The CPU per call at low load did not change measurably: the thread wake-ups
+ * that cost it are the hand-offs themselves, not the timer.
  */
 export class Outbox<T> {
   private queue: T[] = [];
