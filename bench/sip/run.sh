@@ -79,7 +79,10 @@
 #                   series (182 ms for 100), 4 at once 700-900 statements/s in all, while every REGISTER of
 #                   a batch waits for all of it (sipflow_location_seconds: 2.0 s on average at 500 calls/s,
 #                   0.37 s at 300); Kamailio's children wait for their own statement only (insertOne 8 at a
-#                   time: 1,223/s). So the pairing measures FerretDB's update command more than sipflow;
+#                   time: 1,223/s). And an upsert is a query plus a transaction where an insert is a
+#                   transaction: a bare driver held 800/s of insertOne (p50 2 ms) but not of replaceOne with
+#                   upsert (p50 0.5 s); Kamailio inserts its new contacts, sipflow upserts every binding.
+#                   So the pairing measures FerretDB's update command more than sipflow;
 #                   docs/benchmarks.md "The mongodb pairing" has the figures.
 #                   FerretDB has no change streams, so a write-through sipflow would reload every binding
 #                   every location.refreshSec (2 s) to follow other instances; against the note's replica
