@@ -304,34 +304,42 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   }
 
   /**
-   * Group commit of upserts: concurrent ones go out as one unordered bulkWrite of replaceOne
-   * upserts (one round trip, one write-concern wait); each caller resolves once the whole batch is
-   * acknowledged, and a failed batch rejects them all. Keyed by ruid (the last call of a batch
-   * wins; a ruid is never in two running batches). Concurrent upserts can lose the insert race
-   * with E11000 (MongoDB documents retrying them; FerretDB does it under load even for distinct
-   * ruids): the operations that failed so are retried, which then replace.
+   * Group commit of upserts: concurrent ones go out as one unordered bulkWrite (one round trip, one
+   * write-concern wait): an insertOne for a fresh binding (a ruid the registrar has just made), a
+   * replaceOne upsert for the others. Each caller resolves once the whole batch is acknowledged, and
+   * a failed batch rejects them all. Keyed by ruid (the last call of a batch wins; a ruid is never in
+   * two running batches). E11000 is retried as a replacing upsert: a fresh binding another writer
+   * stored after all, or concurrent upserts losing the insert race (MongoDB documents retrying them;
+   * FerretDB does it under load even for distinct ruids).
+   *
+   * Why inserts: FerretDB on PostgreSQL runs an upsert as a query and then a write transaction, an
+   * insert as the transaction alone, and a bulkWrite's operations one after another; most REGISTERs
+   * that write are new contacts (docs/benchmarks.md, the mongodb pairing). Kamailio's db_mode 1
+   * inserts new contacts too.
    */
-  const upserts = createBatcher<Binding, void>({
+  const upserts = createBatcher<{ binding: Binding; fresh: boolean }, void>({
     maxInFlight: opts.maxInFlight ?? 4,
     maxBatch: 500,
-    key: (b) => b.ruid,
-    run: async (bindings) => {
+    key: (w) => w.binding.ruid,
+    run: async (writes) => {
       const { location } = await connect();
-      const last = new Map<string, Binding>();
-      for (const b of bindings) last.set(b.ruid, b);
+      const last = new Map<string, { binding: Binding; fresh: boolean }>();
+      for (const w of writes) last.set(w.binding.ruid, w);
       let pending = [...last.values()];
       for (let attempt = 1; ; attempt++) {
         try {
           await location.bulkWrite(
-            pending.map((b) => ({ replaceOne: { filter: { ruid: b.ruid }, replacement: toDocument(b), upsert: true } })),
+            pending.map(({ binding: b, fresh }) =>
+              fresh ? { insertOne: { document: toDocument(b) } } : { replaceOne: { filter: { ruid: b.ruid }, replacement: toDocument(b), upsert: true } },
+            ),
             { ordered: false },
           );
-          return bindings.map(() => undefined);
+          return writes.map(() => undefined);
         } catch (e) {
           if (!(e instanceof MongoBulkWriteError) || attempt === 3) throw e;
           const failed = ([] as { index: number; code: number }[]).concat(e.writeErrors ?? []);
           if (failed.length === 0 || failed.some((w) => w.code !== 11000)) throw e;
-          pending = failed.map((w) => pending[w.index]);
+          pending = failed.map((w) => ({ binding: pending[w.index].binding, fresh: false }));
         }
       }
     },
@@ -354,9 +362,9 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
         read(await location.find(aorFilter(username, domain)).sort({ last_modified: -1 }).limit(MAX_BINDINGS_CONSIDERED).toArray()),
       ),
 
-    upsert: async (binding) => {
+    upsert: async (binding, fresh = false) => {
       try {
-        return await upserts.submit(binding);
+        return await upserts.submit({ binding, fresh });
       } catch (e) {
         return unavailable('upsert', e);
       }

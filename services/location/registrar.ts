@@ -331,7 +331,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       // A ruid with several records is deleted before it is written again, which leaves one.
       for (const r of copied) if (upserts.has(r)) toRemove.push(r);
       if (toRemove.length > 0) await store.remove(toRemove);
-      for (const b of upserts.values()) await store.upsert(b);
+      for (const b of upserts.values()) await store.upsert(b, created.has(b.ruid));
     } catch (e) {
       throw unavailable(e);
     }

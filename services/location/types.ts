@@ -38,8 +38,13 @@ export interface LocationStore {
    * return the newest MAX_BINDINGS_CONSIDERED (services/location/dedupe.ts) of an AoR that holds more.
    */
   find(username: string, domain: string | null): Promise<Binding[]>;
-  /** Inserts or replaces the binding with the same ruid. Resolves only once durable. */
-  upsert(binding: Binding): Promise<void>;
+  /**
+   * Inserts or replaces the binding with the same ruid. Resolves only once durable. `fresh`: the
+   * registrar has just made this ruid (services/location/registrar.ts), so no record holds it and a
+   * store may insert without looking for one (MongoDB: insertOne rather than an upserting
+   * replaceOne, which is a query and a write on FerretDB); a store that finds one anyway replaces it.
+   */
+  upsert(binding: Binding, fresh?: boolean): Promise<void>;
   /** Deletes bindings by ruid; resolves to how many existed. */
   remove(ruids: string[]): Promise<number>;
   /** Bindings across AoRs matching the query, ordered by username then ruid, and the total. */

@@ -312,7 +312,7 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
       });
     },
 
-    async upsert(binding) {
+    async upsert(binding, fresh) {
       await ready();
       const key = aorKey(binding.username, binding.domain);
       const keys = [`a:${key}`, `r:${binding.ruid}`];
@@ -320,7 +320,7 @@ export function createWriteThroughStore(inner: LocationStore, opts: WriteThrough
       if (previous !== undefined && previous !== key) keys.push(`a:${previous}`);
       await serialized(keys, async () => {
         try {
-          await inner.upsert(binding);
+          await inner.upsert(binding, fresh);
         } catch (e) {
           suspect.add(key);
           throw e;

@@ -194,6 +194,32 @@ describe('MongoDB location store: Kamailio db_mongodb shape', () => {
   });
 });
 
+describe('MongoDB location store: fresh bindings are inserted', () => {
+  test('a fresh binding is stored; a fresh one whose ruid is stored after all replaces it (E11000 retried as an upsert); a batch mixes both', async () => {
+    const database = freshDbName();
+    const store = open(database);
+    const location = client.db(database).collection('location');
+    const a = makeBinding({ username: 'fresh-a' });
+    await store.upsert(a, true);
+    expect((await store.find('fresh-a', null)).map((b) => b.contact)).toEqual([a.contact]);
+    // the same ruid again, marked fresh (another writer stored it first): one document, the new contact
+    await store.upsert({ ...a, contact: 'sip:fresh-a@10.9.9.9:5060' }, true);
+    expect(await location.countDocuments({ ruid: a.ruid })).toBe(1);
+    expect((await store.find('fresh-a', null)).map((b) => b.contact)).toEqual(['sip:fresh-a@10.9.9.9:5060']);
+    // concurrent writes go out as one batch: fresh inserts, a refresh and a stale "fresh" together
+    const news = [1, 2, 3].map((i) => makeBinding({ username: 'fresh-b', contact: `sip:b${i}@10.0.0.${i}:5060` }));
+    await Promise.all([
+      ...news.map((b) => store.upsert(b, true)),
+      store.upsert({ ...a, cseq: 7 }),
+      store.upsert({ ...a, cseq: 8, contact: 'sip:fresh-a@10.8.8.8:5060' }, true),
+    ]);
+    expect((await store.find('fresh-b', null)).map((b) => b.contact).sort()).toEqual(news.map((b) => b.contact).sort());
+    expect(await location.countDocuments({ ruid: a.ruid })).toBe(1);
+    expect((await store.find('fresh-a', null))[0]).toMatchObject({ cseq: 8, contact: 'sip:fresh-a@10.8.8.8:5060' });
+    await store.close();
+  });
+});
+
 describe("MongoDB location store: the note's DBURL", () => {
   test('normalizeMongoUrl drops slaveOk, keeps replicaSet/readPreference, takes the database from the path', () => {
     const n = normalizeMongoUrl('mongodb://10.0.12.146,10.0.12.147,10.0.12.148/kamailio?replicaSet=sre_location&slaveOk=true&readPreference=primaryPreferred');

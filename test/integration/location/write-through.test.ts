@@ -303,6 +303,18 @@ describe('write-through with a failing inner store', () => {
     expect(await wt.find('john', null)).toEqual([{ ...a, cseq: 100 }]);
   });
 
+  test('a fresh write reaches the inner store marked fresh; a refresh does not', async () => {
+    const inner = createMemoryLocationStore();
+    const seen: Array<boolean | undefined> = [];
+    const wt = createWriteThroughStore({ ...inner, upsert: (b, fresh) => (seen.push(fresh), inner.upsert(b, fresh)) });
+    await wt.open();
+    const a = makeBinding({ contact: 'sip:john@10.7.0.1' });
+    await wt.upsert(a, true);
+    await wt.upsert({ ...a, cseq: 2 });
+    expect(seen).toEqual([true, undefined]);
+    expect(await inner.find('john', null)).toEqual([{ ...a, cseq: 2 }]);
+  });
+
   test('a write that failed but committed anyway: the next find of that AoR re-reads the inner store', async () => {
     const { store, state } = faulty();
     const wt = createWriteThroughStore(store);
@@ -441,9 +453,10 @@ describe('location.mode in the configuration and the runtime', () => {
     await db?.drop();
   });
 
-  test('config: db-only by default, write-through on request, anything else refused', () => {
-    expect(parseConfig('', 'defaults').location.mode).toBe('db-only');
-    expect(runtimeOptionsFromConfig(parseConfig('', 'defaults')).locationMode).toBe('db-only');
+  test('config: db-only by default on a shared database, write-through on the embedded one or on request, anything else refused', () => {
+    expect(parseConfig('', 'defaults').location.mode).toBeUndefined();
+    expect(runtimeOptionsFromConfig(parseConfig('', 'defaults')).locationMode).toBe('write-through');
+    expect(runtimeOptionsFromConfig(parseConfig('directory: {url: "postgres://h/db"}', 'a.yaml')).locationMode).toBe('db-only');
     const c = parseConfig('location: {url: "postgres://h/db", mode: write-through}', 'a.yaml');
     expect(runtimeOptionsFromConfig(c).locationMode).toBe('write-through');
     expect(parseConfig('', 'env', { SIPFLOW_LOCATION_MODE: 'write-through' }).location.mode).toBe('write-through');

@@ -221,6 +221,28 @@ describe('registrar: add, refresh, remove', () => {
   });
 });
 
+describe('registrar: fresh bindings (the store may insert without looking)', () => {
+  function recording() {
+    const inner = createMemoryLocationStore();
+    const writes: Array<[string, boolean | undefined]> = [];
+    const store: LocationStore = { ...inner, upsert: (b, fresh) => (writes.push([b.contact, fresh]), inner.upsert(b, fresh)) };
+    return { writes, reg: createRegistrar(store, { ruidPrefix: 'uloc-test-1' }) };
+  }
+
+  it('a new contact is written fresh, its refresh is not, and a second contact is fresh again', async () => {
+    const { writes, reg } = recording();
+    const first = 'sip:john@10.0.9.166:5060;rinstance=21ba7bb0142bc22f';
+    await reg.register(req());
+    await reg.register(req({ cseq: 2, now: at(60) }));
+    await reg.register(req({ cseq: 3, now: at(120), contacts: ['<sip:john@10.0.9.167:5062>'] }));
+    expect(writes).toEqual([
+      [first, true],
+      [first, false],
+      ['sip:john@10.0.9.167:5062', true],
+    ]);
+  });
+});
+
 describe('registrar: Contact: *', () => {
   it('with Expires: 0 removes all bindings of the AoR', async () => {
     const { store, reg } = setup();
