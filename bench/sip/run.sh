@@ -364,6 +364,26 @@ fi
 SF_PID=""
 SF_PIDS=""
 sf_pids() { echo "$SF_PID $(ps -o pid= --ppid "$SF_PID" 2>/dev/null | tr '\n' ' ')"; }
+# sf_config FILE DATA_DIR FLOWS DIRECTORY LOCATION [HTTP] [EXTRA]: a sipflow configuration as every REGISTER
+# pairing runs it (this run's listener, workers, TLS and registrar keys); DIRECTORY and LOCATION are YAML
+# flow mappings, HTTP is off unless given
+sf_config() {
+  cat > "$1" <<EOF
+dataDir: $2
+flows: $3
+sip:
+  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
+$SF_TLS  domain: example.test
+  workers: $WORKERS
+directory: $4
+location: $5
+${6:-"http: { enabled: false }"}
+log: { level: warn }
+security: { trustedSources: [127.0.0.1] }
+$SF_REG
+${7:-}
+EOF
+}
 start_sipflow() {  # start_sipflow CONFIG LOGFILE [node flags…]
   local cfg=$1 logf=$2; shift 2
   if grep -q " 0100007F:$(printf '%04X' "$SIP_PORT") " /proc/net/udp \
@@ -575,20 +595,7 @@ run_persistent() {
   local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port")
   local dir_url="postgres://kamailio@127.0.0.1:$port/sipflow" loc_url="postgres://kamailio@127.0.0.1:$port/kamailio"
   local cfg=$WORK/sipflow-persistent.yaml
-  cat > "$cfg" <<EOF
-dataDir: $WORK/sipflow-pg-data
-flows: $WORK/flows/pbx.slid
-sip:
-  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
-$SF_TLS  domain: example.test
-  workers: $WORKERS
-directory: { url: "$dir_url" }
-location: { url: "$loc_url", mode: $LOC_MODE }
-http: { enabled: false }
-log: { level: warn }
-security: { trustedSources: [127.0.0.1] }
-$SF_REG
-EOF
+  sf_config "$cfg" "$WORK/sipflow-pg-data" "$WORK/flows/pbx.slid" "{ url: \"$dir_url\" }" "{ url: \"$loc_url\", mode: $LOC_MODE }"
   # the persistent and invite pairings share database sipflow: its flows store emptied, so this
   # start imports and activates its own flows file (on a store with flows, a start imports a new
   # file as a release, not active: server/flows/bootstrap.ts); absent on a first run
@@ -660,21 +667,7 @@ run_memory() {
     local http="http: { enabled: false }"
     [ -z "$history" ] || http="http: { enabled: true, host: 127.0.0.1, port: $((SIP_PORT + 10)) }"
     cfg=$WORK/$name.yaml
-    cat > "$cfg" <<EOF
-dataDir: $data
-flows: $flows
-sip:
-  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
-$SF_TLS  domain: example.test
-  workers: $WORKERS
-directory: { url: "$data/directory", cacheSec: 3600 }
-location: { url: memory }
-$http
-log: { level: warn }
-security: { trustedSources: [127.0.0.1] }
-$SF_REG
-$history
-EOF
+    sf_config "$cfg" "$data" "$flows" "{ url: \"$data/directory\", cacheSec: 3600 }" "{ url: memory }" "$http" "$history"
     SF_LOG=$WORK/$name.log
     start_sipflow "$cfg" "$SF_LOG"
     log "$name: processes $SF_PIDS${history:+ ($history)}"
@@ -781,20 +774,8 @@ run_mongodb() {
     overload kamailio-mongodb kam_ok AUTH=pgsql CHILDREN=8 USRLOC_MONGO="$kam_url" FERRET_PID="$FERRET_PID"
   fi
   local cfg=$WORK/sipflow-mongodb.yaml
-  cat > "$cfg" <<EOF
-dataDir: $WORK/sipflow-mongodb-data
-flows: $WORK/flows/pbx.slid
-sip:
-  listeners: [{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]
-$SF_TLS  domain: example.test
-  workers: $WORKERS
-directory: { url: "postgres://kamailio@127.0.0.1:$port/sipflow" }
-location: { url: "$sf_url", mode: write-through, refreshSec: ${MONGO_REFRESH_SEC:-3600} }
-http: { enabled: false }
-log: { level: warn }
-security: { trustedSources: [127.0.0.1] }
-$SF_REG
-EOF
+  sf_config "$cfg" "$WORK/sipflow-mongodb-data" "$WORK/flows/pbx.slid" "{ url: \"postgres://kamailio@127.0.0.1:$port/sipflow\" }" \
+    "{ url: \"$sf_url\", mode: write-through, refreshSec: ${MONGO_REFRESH_SEC:-3600} }"
   # sipflow starts on an empty collection (write-through loads it at start); the shared directory
   # database's flows store emptied, as for the persistent pairing
   mongo_prepare "$sf_url" || return 1
