@@ -442,6 +442,20 @@ async function fillThrough(t: Target, from: number, to: number, o: Options): Pro
   return d;
 }
 
+/**
+ * Grows the row's target from `filled` to n AoRs and adds n to the row's counts; null, with a note
+ * on the row, when the fill ran out of --fill-seconds (the larger counts are then skipped).
+ */
+async function growTo(row: RowResult, t: Target, filled: number, n: number, o: Options): Promise<Drive | null> {
+  const d = await fillThrough(t, filled, n, o);
+  if (filled + d.done < n) {
+    row.notes.push(`fill stopped at ${filled + d.done} of ${n} after --fill-seconds ${o.fillSeconds}; larger counts skipped`);
+    return null;
+  }
+  row.aors.push(n);
+  return d;
+}
+
 async function memoryChild(o: Options, log: (m: string) => void): Promise<RowResult[]> {
   const row = newRow('sipflow memory store (in process)');
   const cseq = new Int32Array(o.aors[o.aors.length - 1]).fill(1);
@@ -450,13 +464,9 @@ async function memoryChild(o: Options, log: (m: string) => void): Promise<RowRes
   const before = await heapAfterGc();
   let filled = 0;
   for (const n of o.aors) {
-    const d = await fillThrough(target, filled, n, o);
-    filled += d.done;
-    if (filled < n) {
-      row.notes.push(`fill stopped at ${filled} of ${n} after --fill-seconds ${o.fillSeconds}; larger counts skipped`);
-      break;
-    }
-    row.aors.push(n);
+    const d = await growTo(row, target, filled, n, o);
+    if (!d) break;
+    filled = n;
     row.notes.push(`${n}: filled through registrar.register() at ${(d.done / d.secs).toFixed(0)}/s`);
     const heap = await heapAfterGc();
     put(row, 'bytes per binding (V8 heap after GC)', (heap - before) / n);
@@ -646,13 +656,9 @@ async function kamailioChild(o: Options, port: number, ctl: string, hashSize: nu
     const before = shmRealUsed(ctl);
     let filled = 0;
     for (const n of o.aors) {
-      const d = await fillThrough(target, filled, n, o);
-      filled += d.done;
-      if (filled < n) {
-        row.notes.push(`fill stopped at ${filled} of ${n} after --fill-seconds ${o.fillSeconds}; larger counts skipped`);
-        break;
-      }
-      row.aors.push(n);
+      const d = await growTo(row, target, filled, n, o);
+      if (!d) break;
+      filled = n;
       const stats = kamcmd(ctl, 'stats.get_statistics', 'location_contacts');
       const contacts = Number(/=\s*(\d+)/.exec(stats)?.[1]);
       if (contacts !== n) row.notes.push(`${n}: usrloc holds ${contacts} contacts`);
