@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { parseInstant } from '../engine/instant';
 import { SECRET_NAME } from '../engine/secrets';
 import { parseCollectorAddress } from '../services/collector-address';
+import { parseDirectoryUrl } from '../services/directory/url';
 import { HEP_DEFAULT_PORT } from '../services/hep/sender';
 import { transportNamed, transportNames } from '../sip/transports';
 
@@ -906,7 +907,7 @@ export function sipWebSocketListener(c: Config): string | undefined {
 export type Config = z.output<typeof configSchema>;
 
 /** The directory is this process's own (PGlite or memory://): nothing else can write it while we run. */
-const embeddedDirectory = (c: Config): boolean => c.directory.url === undefined || !/^postgres(ql)?:\/\//i.test(c.directory.url.trim());
+const embeddedDirectory = (c: Config): boolean => c.directory.url === undefined || parseDirectoryUrl(c.directory.url).kind !== 'postgres';
 
 /**
  * `directory.cacheSec` as it applies: as set, else 3600 s on the embedded directory, whose every

@@ -4,9 +4,11 @@
  * queries are shared.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { randomBytes } from 'crypto';
 import knexFactory, { Knex } from 'knex';
+import { parseDirectoryUrl } from './url';
+
+export { maskPassword, parseDirectoryUrl, type DirectoryTarget } from './url';
 
 export interface OpenDirectoryOptions {
   /** Max pooled connections to PostgreSQL (PGlite is always a single connection). Default 10. */
@@ -23,36 +25,6 @@ export interface OpenDirectoryOptions {
 
 /** A fresh `application_name` (at most 63 bytes, PostgreSQL's limit): `sipflow/<pid>/<6 hex>`. */
 export const newApplicationName = (): string => `sipflow/${process.pid}/${randomBytes(3).toString('hex')}`;
-
-export type DirectoryTarget = { kind: 'pglite-memory' } | { kind: 'pglite-dir'; dir: string } | { kind: 'postgres'; url: string };
-
-/** Classifies a directory URL; throws a helpful error (password masked) for anything unsupported. */
-export function parseDirectoryUrl(url: string): DirectoryTarget {
-  const u = url.trim();
-  if (u === 'memory://' || u === 'pglite:memory://' || u === 'memory') return { kind: 'pglite-memory' };
-  if (/^postgres(ql)?:\/\//i.test(u)) return { kind: 'postgres', url: u };
-  if (/^pglite:/i.test(u)) return pgliteDir(u.slice('pglite:'.length), url);
-  if (/^file:\/\//i.test(u)) return pgliteDir(decodeURIComponent(u.slice('file://'.length)), url);
-  // Anything with a URL scheme other than the above is a mistake; bare paths (incl. C:\…) are directories.
-  if (/^[a-z][a-z0-9+.-]*:/i.test(u) && !/^[a-z]:[\\/]/i.test(u)) {
-    throw new Error(
-      `unsupported directory URL "${maskPassword(u)}": use memory://, a data directory path ` +
-        '(or pglite:<dir>), or postgres://user:password@host:port/database',
-    );
-  }
-  return pgliteDir(u, url);
-}
-
-function pgliteDir(dir: string, original: string): DirectoryTarget {
-  if (dir.trim() === '') throw new Error(`directory URL "${maskPassword(original)}" names no data directory`);
-  if (dir === 'memory://') return { kind: 'pglite-memory' };
-  return { kind: 'pglite-dir', dir: path.resolve(dir) };
-}
-
-/** Replaces the password of `scheme://user:password@host` so URLs can appear in messages and logs. */
-export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
-}
 
 /** Returns a knex instance on the directory database named by `url`. */
 export function openDirectory(url: string, options: OpenDirectoryOptions = {}): Knex {
