@@ -449,14 +449,15 @@ export class FrontEnd {
     if (tx.state >= TxState.Completed) return;
     tx.toTag ??= newTag();
     const bytes = serializeMessage(buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag));
-    this.transports.send(bytes, tx.peer);
-    this.challenges.remember(tx.key, bytes);
-    this.servers.forget(tx);
+    // reported before the response leaves, as sip/transactions.ts respond does
     if (tx.onFinal !== null) {
       const onFinal = tx.onFinal;
       tx.onFinal = null;
       onFinal(status, reason ?? '');
     }
+    this.transports.send(bytes, tx.peer);
+    this.challenges.remember(tx.key, bytes);
+    this.servers.forget(tx);
   }
 
   /** A final or provisional response generated here, within the transaction. */

@@ -192,18 +192,21 @@ export class ServerTransactions {
     const buf = Buffer.isBuffer(res) ? res : serializeMessage(res);
     tx.lastResponse = buf;
     tx.lastStatus = status;
-    this.transports.send(buf, tx.peer);
     if (status < 200) {
+      this.transports.send(buf, tx.peer);
       tx.state = TxState.Proceeding;
       return;
     }
     this.inFlight--;
     tx.state = TxState.Completed;
+    // the call's end is reported before its final response leaves: what it frees (a call-limit
+    // slot, services/call-limit/releaser.ts) is on its way before the caller can try again
     if (tx.onFinal !== null) {
       const onFinal = tx.onFinal;
       tx.onFinal = null;
       onFinal(status, Buffer.isBuffer(res) ? '' : res.reason);
     }
+    this.transports.send(buf, tx.peer);
     if (tx.isInvite) this.completeInvite(tx, status);
     else if (tx.reliable)
       this.forget(tx); // Timer J = 0 on reliable transports

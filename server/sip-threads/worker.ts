@@ -98,10 +98,19 @@ const cache: CachePort = {
   set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
 };
 
-/** Call-admission slots live in the dispatcher too: a key's calls are counted once for the instance. */
+/**
+ * Call-admission slots live in the dispatcher too: a key's calls are counted once for the instance.
+ * A release is posted at once, not batched: the front end reports a call's end before its final
+ * response leaves (sip/transactions.ts `onFinal`), so the dispatcher has the release before the
+ * caller can send its next INVITE, and queues that INVITE's acquire of the key after it.
+ */
 const callLimits: CallLimitPort = {
   acquire: (holder, key, rule, nowMs) => call('callLimit.acquire', [holder, key, rule, nowMs]),
-  release: (holder, keys) => call('callLimit.release', [holder, keys]),
+  release: (holder, keys) => {
+    const released = call<void>('callLimit.release', [holder, keys]);
+    outbox.flush();
+    return released;
+  },
 };
 
 // ---------------------------------------------------------------- context

@@ -94,6 +94,18 @@ describe('ServerTransactions', () => {
     expect(txs.get('t')).toBeUndefined();
     txs.close();
   });
+
+  test("a final response's onFinal runs before the response is sent (a freed call slot is on its way first); a provisional does not call it", () => {
+    const order: string[] = [];
+    const txs = new ServerTransactions({ send: (b: Buffer) => order.push(`sent ${b.toString()}`) } as unknown as SipTransports);
+    const tx = txs.create('f', invite('z9hG4bKf'), 'INVITE', { proto: 'udp', address: '10.0.0.1', port: 5060 });
+    tx.onFinal = (status, reason) => order.push(`final ${status} ${reason}`);
+    txs.respond(tx, Buffer.from('180'), 180);
+    txs.respond(tx, Buffer.from('487'), 487);
+    txs.respond(tx, Buffer.from('487 again'), 487);
+    expect(order).toEqual(['sent 180', 'final 487 ', 'sent 487']);
+    txs.close();
+  });
 });
 
 describe('loadFlows', () => {
