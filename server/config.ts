@@ -206,6 +206,14 @@ export const configSchema = z
           .describe(
             'SIP worker threads; messages are dispatched to them by Call-ID, stores stay in the main thread; "auto" = one per core, 1 = everything in the main thread',
           ),
+        inlineMaxRate: z
+          .number()
+          .int()
+          .min(0)
+          .default(3000)
+          .describe(
+            'with worker threads: messages per second up to which the main thread handles REGISTERs and OPTIONS itself instead of waking a worker for each (at low rates the hand-offs cost more than the work, docs/performance.md); above it they go to the workers until the rate stays under 60 % of it for 2 s; 0 = always the workers',
+          ),
         maxQueueMs: z
           .number()
           .int()

@@ -23,6 +23,16 @@ const CALL_ID = [99, 97, 108, 108, 45, 105, 100];
  * 400 or dropped by whichever worker gets it).
  */
 export function callIdHash(buf: Uint8Array): number {
+  return callIdKey(buf) % 0x1_0000_0000;
+}
+
+/**
+ * The Call-ID as a 53-bit number, for tables of Call-IDs held by the dispatcher
+ * (server/sip-threads/call-owners.ts): callIdHash in the low 32 bits, 21 bits of a second hash
+ * (another basis and multiplier) above, so two Call-IDs share a key about once in 2^53 (32 bits
+ * alone: once in a few hundred thousand messages against a table of ten thousand). 0 when none.
+ */
+export function callIdKey(buf: Uint8Array): number {
   const n = buf.length;
   let i = 0;
   // skip the start line
@@ -53,8 +63,12 @@ export function callIdHash(buf: Uint8Array): number {
         while (end < n && buf[end] !== CR && buf[end] !== LF) end++;
         while (end > j && (buf[end - 1] === SP || buf[end - 1] === HT)) end--;
         let h = 0x811c9dc5;
-        for (let k = j; k < end; k++) h = Math.imul(h ^ buf[k], 0x01000193);
-        return h >>> 0;
+        let g = 0x050c5d1f;
+        for (let k = j; k < end; k++) {
+          h = Math.imul(h ^ buf[k], 0x01000193);
+          g = Math.imul(g ^ buf[k], 0x5bd1e995);
+        }
+        return (h >>> 0) + ((g >>> 11) & 0x1fffff) * 0x1_0000_0000;
       }
     }
     while (i < n && buf[i] !== LF) i++;

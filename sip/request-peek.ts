@@ -98,6 +98,15 @@ const CREDENTIALS = Buffer.from('uthorization:');
 const TAG = /;\s*tag\s*=/i;
 
 /**
+ * Whether the To header of a raw message carries a tag (the message belongs to a dialog); null
+ * when its To header cannot be read this way (see headerValue).
+ */
+export function toHasTag(data: Buffer): boolean | null {
+  const to = headerValue(data, 0, isToName);
+  return to === null ? null : TAG.test(data.toString('utf8', to[0], to[1]));
+}
+
+/**
  * Whether a request (method from `peekRequest`) starts new work rather than finishing work under
  * way: not a method of an ongoing dialog or transaction, no To tag (not within a dialog), no
  * credentials (not the second half of a challenge, whose first half was already paid for). An
@@ -107,6 +116,5 @@ const TAG = /;\s*tag\s*=/i;
 export function startsNewWork(data: Buffer, method: string): boolean {
   if (ONGOING.has(method)) return false;
   if (data.indexOf(CREDENTIALS) >= 0) return false; // Authorization / Proxy-Authorization, canonical case
-  const to = headerValue(data, 0, isToName);
-  return to !== null && !TAG.test(data.toString('utf8', to[0], to[1]));
+  return toHasTag(data) === false;
 }

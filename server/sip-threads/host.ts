@@ -5,6 +5,10 @@
  * ACK, CANCEL and responses to relayed requests meet their transaction: no request is processed
  * twice, which sharing one socket between processes cannot guarantee.
  *
+ * While the load is low (`sip.inlineMaxRate`), this thread also runs a front end of its own, the
+ * same SIP thread (sip-thread.ts) on a MessageChannel, and REGISTERs and OPTIONS go to it: no thread
+ * is woken for them. Which message goes where: call-owners.ts.
+ *
  * Workers send UDP from their own sockets bound to the SIP port (SO_REUSEADDR); this thread binds
  * its receiving socket last, after every worker is up, because Linux delivers a unicast datagram
  * to the socket bound last. A datagram that reaches a worker's socket anyway is handed back here.
@@ -17,12 +21,15 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { CallLimitRule } from '../../engine/ports';
 import type { RunContext, Scalar } from '../../engine/types';
 import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
+import { CallOwners } from './call-owners';
+import { runSipThread } from './sip-thread';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
 import { directoryCacheSec, sipListeners, type Config } from '../config';
@@ -95,6 +102,41 @@ function workerFile(): string {
 /** Bytes of messages held at most per starting worker (a few seconds of a busy start; beyond, UDP retransmits). */
 const HELD_MAX_BYTES = 8 * 1024 * 1024;
 
+/** What the dispatcher uses of a SIP thread: a worker thread, or the inline front end (inlineThread). */
+type SipThread = Pick<Worker, 'postMessage' | 'on' | 'terminate'>;
+
+/**
+ * The SIP thread of sip-thread.ts run in this thread, on one end of a MessageChannel: the
+ * dispatcher talks to it as to a worker (the same messages, cloned as between threads, so neither
+ * side shares an object with the other). 'exit' once it closed its end (at 'stop').
+ */
+function inlineThread(init: WorkerInit): SipThread {
+  const { port1, port2 } = new MessageChannel();
+  const events = new EventEmitter();
+  port1.on('message', (m) => events.emit('message', m));
+  port1.on('close', () => events.emit('exit', 0));
+  try {
+    runSipThread(init, port2);
+  } catch (e) {
+    // as a worker whose module threw: 'error', then 'exit'
+    setImmediate(() => {
+      events.emit('error', e);
+      port1.close();
+    });
+  }
+  return {
+    postMessage: (m: unknown) => port1.postMessage(m),
+    on(event: string, listener: (...args: never[]) => void) {
+      events.on(event, listener as (...args: unknown[]) => void);
+      return this;
+    },
+    terminate: () => {
+      port1.close();
+      return Promise.resolve(0);
+    },
+  } as SipThread;
+}
+
 const flowTexts = (flows: FlowsStore): FlowText[] => flows.activeFlows().map((f) => ({ flow: f.flow, version: f.version, text: f.text }));
 
 export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads> {
@@ -103,8 +145,11 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   const nat = bindingServices(config, { location: o.ctx.location, store: o.store, log: logPort(logger), transports: () => transports });
   const ctx: RunContext = { ...o.ctx, location: nat.location };
   const n = o.workers;
-  const slots: Array<Worker | null> = new Array(n).fill(null);
-  const outboxes: Array<Outbox<ToWorkerItem> | null> = new Array(n).fill(null);
+  // the inline front end, slot n, while the load is low: REGISTERs and OPTIONS wake no thread
+  const owners = config.sip.inlineMaxRate > 0 ? new CallOwners({ workers: n, maxRate: config.sip.inlineMaxRate }) : null;
+  const threadCount = owners ? n + 1 : n;
+  const slots: Array<SipThread | null> = new Array(threadCount).fill(null);
+  const outboxes: Array<Outbox<ToWorkerItem> | null> = new Array(threadCount).fill(null);
   let stopping = false;
   let metricsSeq = 0;
   const metricsWaits = new Map<number, (json: unknown[]) => void>();
@@ -118,18 +163,19 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
    * failed worker is replaced): held, up to HELD_MAX_BYTES, and handed over when it is ready. Dropping
    * them would cost a TCP client its request for good: stream clients do not retransmit.
    */
-  const held: Array<InboundSip[] | null> = new Array(n).fill(null);
-  const heldBytes: number[] = new Array(n).fill(0);
+  const held: Array<InboundSip[] | null> = new Array(threadCount).fill(null);
+  const heldBytes: number[] = new Array(threadCount).fill(0);
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
     if (nat.consume(data)) return; // a reply to our keepalive
     if (security !== undefined && security.drop(data, peer.address)) return; // banned, over rate, scanner: no answer
-    const w = n === 1 ? 0 : callIdHash(data) % n;
+    const now = Date.now();
+    const w = owners !== null ? owners.route(data, now) : n === 1 ? 0 : callIdHash(data) % n;
     const out = outboxes[w];
     const hold = out === null ? held[w] : null;
     if (out === null && (hold === null || heldBytes[w] + data.length > HELD_MAX_BYTES)) return; // no worker to take it: the UA retransmits (UDP)
     const t = transportOf(peer.proto);
     // a stream transport's connection stays here: the worker names it by its id
-    const m: InboundSip = [0, own(data), t.id, peer.address, peer.port, listener, local.address, local.port, peer.conn?.id ?? -1, Date.now()];
+    const m: InboundSip = [0, own(data), t.id, peer.address, peer.port, listener, local.address, local.port, peer.conn?.id ?? -1, now];
     if (out !== null) out.push(m);
     else {
       hold!.push(m);
@@ -285,7 +331,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     sockets: l.sockets.map((s) => ({ transport: transportOf(s.transport).id, host: s.host, port: transports[i].portOf(s.transport) })),
   }));
 
-  function spawn(index: number): Promise<Worker> {
+  function spawn(index: number): Promise<SipThread> {
     const init: WorkerInit = {
       index,
       config,
@@ -297,15 +343,15 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       directoryCacheSec: directoryCacheSec(config),
       maxQueueMs: config.sip.maxQueueMs,
       shedAfterMs: config.sip.shedAfterMs,
-      historyWindow: historyWindow(config.history.backlogMax, n),
+      historyWindow: historyWindow(config.history.backlogMax, threadCount),
     };
-    const w = new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
+    const w = index === n ? inlineThread(init) : new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     const out = new Outbox<ToWorkerItem>(w);
     if (held[index] === null) {
       held[index] = [];
       heldBytes[index] = 0;
     }
-    return new Promise<Worker>((resolve, reject) => {
+    return new Promise<SipThread>((resolve, reject) => {
       let ready = false;
       w.on('message', (m: FromWorker) => {
         if (!ready && !Array.isArray(m) && (m.t === 'ready' || m.t === 'failed')) {
@@ -336,11 +382,11 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         }
         onWorkerMessage(index, out, m);
       });
-      w.on('error', (err) => {
+      w.on('error', (err: Error) => {
         logger.error({ err, worker: index }, 'SIP worker thread failed');
         if (!ready) reject(err);
       });
-      w.on('exit', (code) => {
+      w.on('exit', (code: number) => {
         if (slots[index] === w) {
           slots[index] = null;
           outboxes[index] = null;

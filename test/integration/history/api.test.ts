@@ -211,7 +211,12 @@ describe.each([1, 2])('call history window, %d SIP thread(s)', (workers) => {
   let serve: ServeProcess;
   let ua: UdpUa;
   beforeAll(async () => {
-    serve = await startServe({ workers, logLevel: 'warn', config: { history: { mode: 'all', backlogMax: WINDOW * workers, idleFlushSec: 1, flushMs: 20 } } });
+    // REGISTERs reach the worker their Call-ID names (callIdFor), not the main thread's inline front end
+    serve = await startServe({
+      workers,
+      logLevel: 'warn',
+      config: { sip: { inlineMaxRate: 0 }, history: { mode: 'all', backlogMax: WINDOW * workers, idleFlushSec: 1, flushMs: 20 } },
+    });
     ua = await UdpUa.open(serve.sipPort);
   }, 90_000);
   afterAll(async () => {

@@ -1,0 +1,140 @@
+/**
+ * Which SIP thread of the process handles a message: the dispatching thread's own front end
+ * ("inline", started by server/sip-threads/host.ts beside the workers) while the load is low, the
+ * worker threads by Call-ID when it rises.
+ *
+ * Why: at low rates a REGISTER's cost is its thread hand-offs, not its work. Handed to a worker, it
+ * crosses threads four times (datagram in, location call out, answer back), each waking a sleeping
+ * thread: 0.68–0.88 ms of CPU per call at 500 calls/s against 0.24–0.29 ms near the best rate, where
+ * the threads are awake and every wake-up carries a batch (docs/performance.md, "Low rates"). Inline,
+ * the dispatching thread receives, handles and stores it without waking anyone.
+ *
+ * Contract (`route` answers a slot: 0 … workers − 1 a worker, `inline` the dispatcher's front end):
+ * - A message of a Call-ID the inline front end handled goes inline until no message of that
+ *   Call-ID came for `keepMs` (default 32 s = 64×T1, the longest a non-INVITE transaction lives):
+ *   its retransmissions find their transaction, its responses their client transaction.
+ * - A REGISTER, or an OPTIONS outside a dialog (no To tag), of any other Call-ID goes inline while
+ *   the mode is inline, unless that Call-ID went to a worker within the last `keepMs` (a
+ *   retransmission must find the transaction there) or `maxInline` Call-IDs are inline already.
+ * - Everything else goes to worker `callIdHash % workers`, as with no inline front end. INVITEs and
+ *   in-dialog requests never start inline: a call's state (call events, CDRs, call-limit slots,
+ *   proxy dialogs) lives for the call, longer than this table remembers.
+ * - Mode: spread as soon as more than `maxRate` messages come within a second (counted in windows of
+ *   250 ms); inline again once every window of 2 s stayed under 60 % of it.
+ *
+ * Layout: the inline Call-IDs in a Map by callIdKey (53 bits: two Call-IDs share a key about once
+ * in 2^53), kept in order of their last message, so the expired ones are the first (pruned at each
+ * window). The Call-IDs recently sent to workers as two bitsets of 2^22 bits (512 KB each) by
+ * callIdHash, the current and the previous `keepMs` period: a bit shared by several Call-IDs only
+ * sends a new request to a worker. Costs per message: one hash of the Call-ID, one Map lookup while
+ * any Call-ID is inline, a few byte compares.
+ */
+import { callIdKey } from '../../sip/dispatch';
+import { toHasTag } from '../../sip/request-peek';
+
+export interface CallOwnersOptions {
+  /** Worker threads (slots 0 … workers − 1); the inline front end is slot `workers`. */
+  workers: number;
+  /** Messages per second above which new Call-IDs go to the workers. */
+  maxRate: number;
+  /** How long a Call-ID stays with its thread after its last message (default 32,000 ms). */
+  keepMs?: number;
+  /** Call-IDs inline at most (default 100,000); beyond, new ones go to the workers. */
+  maxInline?: number;
+}
+
+const WINDOW_MS = 250;
+/** Windows under the calm rate before going back inline (2 s). */
+const CALM_WINDOWS = 8;
+const BITS = 1 << 22;
+
+const REGISTER = Buffer.from('REGISTER ');
+const OPTIONS = Buffer.from('OPTIONS ');
+const startsWith = (data: Buffer, prefix: Buffer) => data.length > prefix.length && data.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+
+export class CallOwners {
+  /** The inline front end's slot. */
+  readonly inline: number;
+  private readonly keepMs: number;
+  private readonly maxInline: number;
+  private readonly maxPerWindow: number;
+  private readonly calmPerWindow: number;
+  /** callIdKey → ms of the Call-ID's last message, oldest first. */
+  private readonly held = new Map<number, number>();
+  private recent = new Uint32Array(BITS / 32);
+  private previous = new Uint32Array(BITS / 32);
+  private periodEnd = -Infinity;
+  private windowEnd = -Infinity;
+  private count = 0;
+  private calm = CALM_WINDOWS;
+  private spread = false;
+
+  constructor(private readonly o: CallOwnersOptions) {
+    this.inline = o.workers;
+    this.keepMs = o.keepMs ?? 32_000;
+    this.maxInline = o.maxInline ?? 100_000;
+    this.maxPerWindow = (o.maxRate * WINDOW_MS) / 1000;
+    this.calmPerWindow = this.maxPerWindow * 0.6;
+  }
+
+  /** 'inline' while new REGISTERs start on the dispatcher, 'spread' while they go to the workers. */
+  get mode(): 'inline' | 'spread' {
+    return this.spread ? 'spread' : 'inline';
+  }
+
+  /** Call-IDs held inline now. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  route(data: Buffer, now: number): number {
+    this.tick(now);
+    const key = callIdKey(data);
+    const hash = key % 0x1_0000_0000;
+    if (this.held.size > 0) {
+      const seen = this.held.get(key);
+      if (seen !== undefined) {
+        // to the end: the Map stays in order of last message
+        this.held.delete(key);
+        this.held.set(key, now);
+        return this.inline;
+      }
+    }
+    const worker = hash % this.o.workers;
+    if (!(startsWith(data, REGISTER) || (startsWith(data, OPTIONS) && toHasTag(data) === false))) return worker;
+    const word = (hash >>> 5) & (BITS / 32 - 1);
+    const bit = 1 << (hash & 31);
+    if (this.spread || this.held.size >= this.maxInline || key === 0 || (this.recent[word] & bit) !== 0 || (this.previous[word] & bit) !== 0) {
+      this.recent[word] |= bit;
+      return worker;
+    }
+    this.held.set(key, now);
+    return this.inline;
+  }
+
+  private tick(now: number): void {
+    if (now >= this.periodEnd) {
+      // a period with no message at all leaves nothing recent
+      const rotations = this.periodEnd === -Infinity ? 2 : Math.min(2, 1 + Math.floor((now - this.periodEnd) / this.keepMs));
+      for (let r = 0; r < rotations; r++) {
+        const cleared = this.previous.fill(0);
+        this.previous = this.recent;
+        this.recent = cleared;
+      }
+      this.periodEnd = now + this.keepMs;
+    }
+    if (now >= this.windowEnd) {
+      // the windows since the last message had none: calm
+      const windows = this.windowEnd === -Infinity ? CALM_WINDOWS : 1 + Math.floor((now - this.windowEnd) / WINDOW_MS);
+      this.calm = this.count < this.calmPerWindow ? this.calm + windows : windows - 1;
+      if (this.spread && this.calm >= CALM_WINDOWS) this.spread = false;
+      this.count = 0;
+      this.windowEnd = now + WINDOW_MS;
+      for (const [key, seen] of this.held) {
+        if (seen > now - this.keepMs) break;
+        this.held.delete(key);
+      }
+    }
+    if (++this.count > this.maxPerWindow) this.spread = true;
+  }
+}

@@ -1,0 +1,94 @@
+import { CallOwners } from '../../../server/sip-threads/call-owners';
+import { callIdHash, callIdKey } from '../../../sip/dispatch';
+
+const msg = (startLine: string, callId: string, to = '<sip:bob@example.test>') =>
+  Buffer.from(`${startLine}\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: 1 X\r\n\r\n`);
+const register = (callId: string) => msg('REGISTER sip:example.test SIP/2.0', callId);
+const invite = (callId: string) => msg('INVITE sip:bob@example.test SIP/2.0', callId);
+const options = (callId: string, to?: string) => msg('OPTIONS sip:example.test SIP/2.0', callId, to);
+const response = (callId: string) => msg('SIP/2.0 200 OK', callId);
+const workerOf = (callId: string, workers: number) => callIdHash(register(callId)) % workers;
+
+describe('callIdKey', () => {
+  test('its low 32 bits are callIdHash; Call-IDs of one 32-bit FNV-1a hash keep distinct keys', () => {
+    for (const [a, b] of [
+      ['costarring', 'liquid'],
+      ['declinate', 'macallums'],
+    ]) {
+      expect(callIdHash(register(a))).toBe(callIdHash(register(b)));
+      expect(callIdKey(register(a))).not.toBe(callIdKey(register(b)));
+      expect(callIdKey(register(a)) % 2 ** 32).toBe(callIdHash(register(a)));
+      expect(Number.isSafeInteger(callIdKey(register(a)))).toBe(true);
+    }
+    expect(callIdKey(Buffer.from('REGISTER sip:x SIP/2.0\r\nTo: <sip:x>\r\n\r\n'))).toBe(0);
+  });
+});
+
+describe('CallOwners', () => {
+  test('low load: a REGISTER and an OPTIONS outside a dialog start inline, and every later message of their Call-ID follows; INVITEs and in-dialog requests go to the Call-ID’s worker', () => {
+    const o = new CallOwners({ workers: 2, maxRate: 1000 });
+    expect(o.inline).toBe(2);
+    let t = 1_000;
+    expect(o.route(register('r1'), t)).toBe(2);
+    expect(o.route(response('r1'), ++t)).toBe(2);
+    // the same Call-ID keeps its thread, whatever the method
+    expect(o.route(invite('r1'), ++t)).toBe(2);
+    expect(o.route(options('o1'), ++t)).toBe(2);
+    expect(o.route(options('o2', '<sip:bob@example.test>;tag=abc'), ++t)).toBe(workerOf('o2', 2));
+    expect(o.route(invite('i1'), ++t)).toBe(workerOf('i1', 2));
+    expect(o.route(response('i1'), t + 1)).toBe(workerOf('i1', 2));
+    expect(o.size).toBe(2);
+    expect(o.mode).toBe('inline');
+  });
+
+  test('past maxRate new Call-IDs go to the workers at once, held ones stay inline; inline again after 2 s under 60 % of the rate, except Call-IDs a worker had in the last keepMs', () => {
+    const keepMs = 32_000;
+    const o = new CallOwners({ workers: 3, maxRate: 400, keepMs });
+    let t = 10_000;
+    expect(o.route(register('held'), t)).toBe(3);
+    // 100 messages per 250 ms window = 400/s: the 101st of the window spreads
+    for (let i = 0; i < 99; i++) o.route(invite(`load${i}`), t);
+    expect(o.mode).toBe('inline');
+    expect(o.route(register('busy'), t)).toBe(workerOf('busy', 3));
+    expect(o.mode).toBe('spread');
+    expect(o.route(register('held'), ++t)).toBe(3);
+    // 1.75 s of quiet is not enough (the busy window counts as one)
+    t += 1750;
+    expect(o.route(register('fresh1'), t)).toBe(workerOf('fresh1', 3));
+    t += 500;
+    expect(o.route(register('fresh2'), t)).toBe(3);
+    expect(o.mode).toBe('inline');
+    // 'busy' and 'fresh1' went to a worker within keepMs: their retransmissions find it there
+    expect(o.route(register('busy'), ++t)).toBe(workerOf('busy', 3));
+    expect(o.route(register('fresh1'), ++t)).toBe(workerOf('fresh1', 3));
+    // after two periods nothing of them is remembered: they start inline
+    t += 2 * keepMs;
+    expect(o.route(register('busy'), t)).toBe(3);
+  });
+
+  test('a Call-ID leaves the inline front end keepMs after its last message; it is pruned from the table', () => {
+    const o = new CallOwners({ workers: 2, maxRate: 1000, keepMs: 10_000 });
+    let t = 0;
+    o.route(register('a'), t);
+    t += 9_000;
+    expect(o.route(invite('a'), t)).toBe(2); // refreshed here
+    t += 9_000;
+    expect(o.route(response('a'), t)).toBe(2);
+    o.route(register('b'), t);
+    t += 10_001;
+    expect(o.route(invite('a'), t)).toBe(workerOf('a', 2));
+    expect(o.size).toBe(0);
+  });
+
+  test('at most maxInline Call-IDs inline: the next go to their worker', () => {
+    const o = new CallOwners({ workers: 2, maxRate: 100_000, maxInline: 3 });
+    const routed = ['c1', 'c2', 'c3', 'c4', 'c5'].map((id, i) => o.route(register(id), i));
+    expect(routed).toEqual([2, 2, 2, workerOf('c4', 2), workerOf('c5', 2)]);
+    expect(o.size).toBe(3);
+  });
+
+  test('a message without a Call-ID goes to worker 0, never inline', () => {
+    const o = new CallOwners({ workers: 2, maxRate: 1000 });
+    expect(o.route(Buffer.from('REGISTER sip:x SIP/2.0\r\nTo: <sip:x>\r\n\r\n'), 0)).toBe(0);
+  });
+});
