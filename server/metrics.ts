@@ -31,6 +31,8 @@
  *   sipflow_history_recorded_total                       calls (segments) the call history recorded (SIP threads)
  *   sipflow_history_dropped_total{reason}                not recorded: reason=open_calls (history.maxOpenCalls), backlog (history.backlogMax)
  *   sipflow_history_written_total                        call history segments written to the database (main thread)
+ *   sipflow_sip_dispatched_total{to}                     SIP messages the dispatching thread handed on: to=worker (a
+ *                                                        worker thread), inline (its own front end, sip.inlineMaxRate)
  *   sipflow_sip_threads_heap_used_bytes{thread}          per SIP thread (thread = the worker's index, or main: the
  *   sipflow_sip_threads_heap_total_bytes{thread}         dispatching thread; server/sip-threads/thread-metrics.ts):
  *   sipflow_sip_threads_heap_live_bytes{thread}          V8 heap (used, reserved, live = after the last full collection),
@@ -64,6 +66,7 @@ export interface Metrics {
   securityDropped: Counter<'reason'>;
   securityBans: Counter<'kind' | 'reason'>;
   securityActiveBans: Gauge<'kind'>;
+  dispatched: Counter<'to'>;
   cdrsWritten: Counter<'sink'>;
   historyRecorded: Counter;
   historyDropped: Counter<'reason'>;
@@ -75,6 +78,8 @@ export interface Metrics {
   hepDropped: Counter<'reason'>;
   /** Where the CDR backlog gauge reads its values (the writer, services/accounting); null = none. */
   setCdrBacklogSource(backlog: (() => Record<string, number>) | null): void;
+  /** Where the dispatched-messages counter reads its counts (server/sip-threads/host.ts); null = none. */
+  setDispatchSource(counts: (() => { inline: number; worker: number }) | null): void;
   /** Where the active-bans gauge reads its values (the process's guard, services/guard); null = none. */
   setSecuritySource(count: (() => { sources: number; users: number }) | null): void;
   /** Where the bindings gauge reads its value (e.g. a `count` on the location store); null = unknown. */
@@ -109,6 +114,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   let source: (() => Promise<number | null>) | null = null;
   let securitySource: (() => { sources: number; users: number }) | null = null;
+  let dispatchSource: (() => { inline: number; worker: number }) | null = null;
   let cdrBacklogSource: (() => Record<string, number>) | null = null;
   const sources = new Set<() => Promise<unknown[][]>>();
   let cacheMs = 10_000;
@@ -206,6 +212,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     setSecuritySource(count) {
       securitySource = count;
+    },
+    // counted by the dispatcher as plain numbers (one message costs no prom-client call), read here
+    dispatched: new Counter({
+      name: 'sipflow_sip_dispatched_total',
+      help: 'SIP messages the dispatching thread handed on: to=worker (a SIP worker thread) or inline (its own front end while under sip.inlineMaxRate)',
+      labelNames: ['to'] as const,
+      registers: [registry],
+      collect() {
+        if (!dispatchSource) return;
+        const c = dispatchSource();
+        this.reset();
+        this.inc({ to: 'inline' }, c.inline);
+        this.inc({ to: 'worker' }, c.worker);
+      },
+    }),
+    setDispatchSource(counts) {
+      dispatchSource = counts;
     },
     historyRecorded: new Counter({
       name: 'sipflow_history_recorded_total',

@@ -11,7 +11,7 @@
  * registry of the built-in types plus the plug-ins' (NodeRegistry compiles every schema once).
  *
  * Limits: CommonJS modules only (require). Each thread loads its own copy: the main thread at
- * start, each SIP worker thread from the configuration it receives (server/sip-threads/worker.ts).
+ * start, each SIP thread from the configuration it receives (server/sip-threads/sip-thread.ts).
  * A plug-in can neither replace a built-in type nor take a namespace of the built-in types
  * (`action.…`, `query.…`): a later sipflow adding a type of that name would collide with it.
  */

@@ -20,7 +20,10 @@
  *   in-dialog requests never start inline: a call's state (call events, CDRs, call-limit slots,
  *   proxy dialogs) lives for the call, longer than this table remembers.
  * - Mode: spread as soon as more than `maxRate` messages come within a second (counted in windows of
- *   250 ms); inline again once every window of 2 s stayed under 60 % of it.
+ *   250 ms), or when the dispatching thread was busy more than 60 % of a window (`utilization`: its
+ *   own work, stores included, leaves no room for the front end's; a cold directory cache read from
+ *   PGlite did that at 1,000 calls/s); inline again once every window of 2 s stayed under 60 % of
+ *   the rate and 40 % busy. Flipping costs nothing but the next calls' hand-offs.
  *
  * Layout: the inline Call-IDs in a Map by callIdKey (53 bits: two Call-IDs share a key about once
  * in 2^53), kept in order of their last message, so the expired ones are the first (pruned at each
@@ -41,12 +44,17 @@ export interface CallOwnersOptions {
   keepMs?: number;
   /** Call-IDs inline at most (default 100,000); beyond, new ones go to the workers. */
   maxInline?: number;
+  /** The dispatching thread's busy share (0–1) since the previous call, asked at the end of each window; none: not judged. */
+  utilization?: () => number;
 }
 
 const WINDOW_MS = 250;
 /** Windows under the calm rate before going back inline (2 s). */
 const CALM_WINDOWS = 8;
 const BITS = 1 << 22;
+/** Busy share of the dispatching thread over a window that sends new calls to the workers, and under which a window is calm. */
+const BUSY = 0.6;
+const CALM_BUSY = 0.4;
 
 const REGISTER = Buffer.from('REGISTER ');
 const OPTIONS = Buffer.from('OPTIONS ');
@@ -126,7 +134,9 @@ export class CallOwners {
     if (now >= this.windowEnd) {
       // the windows since the last message had none: calm
       const windows = this.windowEnd === -Infinity ? CALM_WINDOWS : 1 + Math.floor((now - this.windowEnd) / WINDOW_MS);
-      this.calm = this.count < this.calmPerWindow ? this.calm + windows : windows - 1;
+      const busy = this.o.utilization?.() ?? 0;
+      if (busy > BUSY) this.spread = true;
+      this.calm = this.count < this.calmPerWindow && busy < CALM_BUSY ? this.calm + windows : windows - 1;
       if (this.spread && this.calm >= CALM_WINDOWS) this.spread = false;
       this.count = 0;
       this.windowEnd = now + WINDOW_MS;

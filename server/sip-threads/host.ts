@@ -20,6 +20,7 @@
  * as an `invalidate` control message, which empties both.
  */
 import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -146,7 +147,20 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   const ctx: RunContext = { ...o.ctx, location: nat.location };
   const n = o.workers;
   // the inline front end, slot n, while the load is low: REGISTERs and OPTIONS wake no thread
-  const owners = config.sip.inlineMaxRate > 0 ? new CallOwners({ workers: n, maxRate: config.sip.inlineMaxRate }) : null;
+  let loop = performance.eventLoopUtilization();
+  const owners =
+    config.sip.inlineMaxRate > 0
+      ? new CallOwners({
+          workers: n,
+          maxRate: config.sip.inlineMaxRate,
+          utilization: () => {
+            const now = performance.eventLoopUtilization();
+            const u = performance.eventLoopUtilization(now, loop).utilization;
+            loop = now;
+            return u;
+          },
+        })
+      : null;
   const threadCount = owners ? n + 1 : n;
   const slots: Array<SipThread | null> = new Array(threadCount).fill(null);
   const outboxes: Array<Outbox<ToWorkerItem> | null> = new Array(threadCount).fill(null);
@@ -163,6 +177,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
    * failed worker is replaced): held, up to HELD_MAX_BYTES, and handed over when it is ready. Dropping
    * them would cost a TCP client its request for good: stream clients do not retransmit.
    */
+  const dispatched = { inline: 0, worker: 0 };
+  o.metrics.setDispatchSource(() => dispatched);
   const held: Array<InboundSip[] | null> = new Array(threadCount).fill(null);
   const heldBytes: number[] = new Array(threadCount).fill(0);
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
@@ -170,6 +186,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
     if (security !== undefined && security.drop(data, peer.address)) return; // banned, over rate, scanner: no answer
     const now = Date.now();
     const w = owners !== null ? owners.route(data, now) : n === 1 ? 0 : callIdHash(data) % n;
+    if (w === n) dispatched.inline++;
+    else dispatched.worker++;
     const out = outboxes[w];
     const hold = out === null ? held[w] : null;
     if (out === null && (hold === null || heldBytes[w] + data.length > HELD_MAX_BYTES)) return; // no worker to take it: the UA retransmits (UDP)
@@ -467,6 +485,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
         unsubscribeLocks();
         unsubscribeDebug();
         removeSource();
+        o.metrics.setDispatchSource(null);
         for (const t of transports) t.pauseAccepting();
         // Bounded whatever the workers do: graceMs for transactions in progress (a worker behind
         // a backlog sees the 'drain' late and is not waited for longer), then every worker is

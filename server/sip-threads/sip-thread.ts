@@ -1,13 +1,15 @@
 /**
- * A SIP worker thread: parses, runs the service logic, answers and relays the SIP messages the
- * dispatching thread hands it (all messages of a Call-ID come to the same worker, so its
- * transactions, loop guard and proxy state are complete). It sends UDP from its own socket bound to
- * the SIP port (SO_REUSEADDR), so replies leave from the port the UA talks to without another hop;
- * TCP goes through the dispatcher, which holds the connections.
+ * A SIP thread: parses, runs the service logic, answers and relays the SIP messages the
+ * dispatching thread hands it (server/sip-threads/host.ts: every message of a Call-ID comes to the
+ * same SIP thread, so its transactions, loop guard and proxy state are complete). It runs in a
+ * worker thread (worker.ts) or, as the inline front end of low load, in the dispatching thread
+ * itself (call-owners.ts); the same code and the same messages either way. It sends UDP from its
+ * own socket bound to the SIP port (SO_REUSEADDR), so replies leave from the port the UA talks to
+ * without another hop; TCP goes through the dispatcher, which holds the connections.
  *
  * Stores stay in the dispatcher: directory queries and location updates are calls over the port
  * (one owner per binding, as Kamailio's usrloc in shared memory). Digest nonce-counts are in
- * shared memory, so a replay is caught whichever worker it reaches.
+ * shared memory, so a replay is caught whichever thread it reaches.
  */
 import { callConsumers } from '../call-consumers';
 import { messageConsumers, type MessageConsumers } from '../message-consumers';

@@ -1,6 +1,6 @@
 /**
  * Memory and event-loop delay of each thread of the SIP front end: every SIP worker thread
- * (server/sip-threads/worker.ts, `thread` = its index) and the dispatching main thread (server/metrics.ts,
+ * (server/sip-threads/sip-thread.ts, `thread` = its index) and the dispatching main thread (server/metrics.ts,
  * `thread` = main), so /metrics shows each beside the process.
  *
  * Why: the SIP front end runs in worker threads (host.ts). Each thread is a V8 isolate with its own

@@ -28,7 +28,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipflow-threads-'));
   // every worker keeps a directory cache: writes must reach it (control message `invalidate`)
   const configFile = path.join(dataDir, 'sipflow.json');
-  writeFileSync(configFile, JSON.stringify({ directory: { cacheSec: 3600 } }));
+  // REGISTERs go to the worker their Call-ID names (callIdFor): no inline front end (inline-front-end.test.ts)
+  writeFileSync(configFile, JSON.stringify({ directory: { cacheSec: 3600 }, sip: { inlineMaxRate: 0 } }));
   child = spawn(
     process.execPath,
     [

@@ -66,6 +66,25 @@ describe('CallOwners', () => {
     expect(o.route(register('busy'), t)).toBe(3);
   });
 
+  test('a dispatching thread busy over 60 % of a window spreads at low rates; back inline only after 2 s under 40 %', () => {
+    let busy = 0.1;
+    const o = new CallOwners({ workers: 2, maxRate: 10_000, utilization: () => busy });
+    let t = 0;
+    expect(o.route(register('a'), t)).toBe(2);
+    busy = 0.9; // e.g. directory reads on PGlite
+    t += 300;
+    expect(o.route(register('b'), t)).toBe(workerOf('b', 2));
+    expect(o.mode).toBe('spread');
+    // 2 s of windows, still half busy: spread
+    busy = 0.5;
+    for (let i = 0; i < 9; i++) expect(o.route(invite(`i${i}`), (t += 250))).toBe(workerOf(`i${i}`, 2));
+    expect(o.route(register('c'), (t += 250))).toBe(workerOf('c', 2));
+    busy = 0.2;
+    for (let i = 0; i < 9; i++) o.route(invite(`j${i}`), (t += 250));
+    expect(o.mode).toBe('inline');
+    expect(o.route(register('d'), t + 250)).toBe(2);
+  });
+
   test('a Call-ID leaves the inline front end keepMs after its last message; it is pruned from the table', () => {
     const o = new CallOwners({ workers: 2, maxRate: 1000, keepMs: 10_000 });
     let t = 0;
