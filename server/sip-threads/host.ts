@@ -23,13 +23,14 @@ import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { CallLimitRule } from '../../engine/ports';
 import type { RunContext, Scalar } from '../../engine/types';
 import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
 import { CallOwners } from './call-owners';
+import { localChannel } from './local-channel';
 import { runSipThread } from './sip-thread';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
@@ -107,12 +108,13 @@ const HELD_MAX_BYTES = 8 * 1024 * 1024;
 type SipThread = Pick<Worker, 'postMessage' | 'on' | 'terminate'>;
 
 /**
- * The SIP thread of sip-thread.ts run in this thread, on one end of a MessageChannel: the
- * dispatcher talks to it as to a worker (the same messages, cloned as between threads, so neither
- * side shares an object with the other). 'exit' once it closed its end (at 'stop').
+ * The SIP thread of sip-thread.ts run in this thread, on one end of a local channel
+ * (local-channel.ts): the dispatcher talks to it as to a worker (the same messages, cloned as
+ * between threads, so neither side shares an object with the other). 'exit' once it closed its
+ * end (at 'stop').
  */
 function inlineThread(init: WorkerInit): SipThread {
-  const { port1, port2 } = new MessageChannel();
+  const { port1, port2 } = localChannel();
   const events = new EventEmitter();
   port1.on('message', (m) => events.emit('message', m));
   port1.on('close', () => events.emit('exit', 0));

@@ -14,7 +14,7 @@
 import { callConsumers } from '../call-consumers';
 import { messageConsumers, type MessageConsumers } from '../message-consumers';
 import { storedSegment } from '../../services/history/store';
-import { isMainThread, type MessagePort } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import { loadSlidText, type CompiledService } from '../../engine/load';
 import type { CachePort, CallLimitPort } from '../../engine/ports';
 import type { RunContext } from '../../engine/types';
@@ -62,12 +62,19 @@ interface ListenerRuntime {
 
 const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never dropped for age
 
+/** A SIP thread's line to the dispatcher: a worker's parentPort, or the inline front end's end of a LocalChannel (local-channel.ts). */
+export interface ThreadPort {
+  postMessage(m: unknown): void;
+  on(event: 'message', listener: (m: ToWorker) => void): void;
+  close(): void;
+}
+
 /**
- * Runs a SIP thread on `port`, its line to the dispatcher: in a worker thread (server/sip-threads/worker.ts,
- * the thread's parentPort) or in the dispatching thread itself (one end of a MessageChannel,
- * server/sip-threads/host.ts's inline front end). Posts `ready` once listening, or `failed`.
+ * Runs a SIP thread on `port`: in a worker thread (server/sip-threads/worker.ts, the thread's
+ * parentPort) or in the dispatching thread itself (server/sip-threads/host.ts's inline front end).
+ * Posts `ready` once listening, or `failed`.
  */
-export function runSipThread(init: WorkerInit, port: MessagePort): void {
+export function runSipThread(init: WorkerInit, port: ThreadPort): void {
   const post = (m: FromWorker) => port.postMessage(m);
   const outbox = new Outbox<FromWorkerItem>(port);
 
