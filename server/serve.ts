@@ -3,7 +3,8 @@
  *
  * Process model: `sip.workers` SIP worker threads ("auto" = one per core). With more than one,
  * the main thread owns the sockets, TCP connections and stores, and dispatches each message to a
- * worker by Call-ID (server/sip-threads); with one, the main thread does everything (no hop).
+ * worker by Call-ID (server/sip-threads), or, below sip.inlineMaxRate, handles REGISTERs and OPTIONS
+ * itself (server/sip-threads/call-owners.ts); with one, the main thread does everything (no hop).
  * Either way every store, in-process ones included (PGlite, memory), has exactly one owner.
  *
  * SIGINT / SIGTERM: stop taking requests (new ones get 503, so does /health/ready), let
