@@ -66,7 +66,7 @@ describe('CallOwners', () => {
     expect(o.route(register('busy'), t)).toBe(3);
   });
 
-  test('a dispatching thread busy over 60 % of a window spreads at low rates; back inline only after 2 s under 40 %', () => {
+  test('a dispatching thread busy over 75 % of a window spreads at low rates; back inline only after 2 s under 60 %', () => {
     let busy = 0.1;
     const o = new CallOwners({ workers: 2, maxRate: 10_000, utilization: () => busy });
     let t = 0;
@@ -75,11 +75,11 @@ describe('CallOwners', () => {
     t += 300;
     expect(o.route(register('b'), t)).toBe(workerOf('b', 2));
     expect(o.mode).toBe('spread');
-    // 2 s of windows, still half busy: spread
-    busy = 0.5;
+    // 2 s of windows, still two thirds busy: spread
+    busy = 0.65;
     for (let i = 0; i < 9; i++) expect(o.route(invite(`i${i}`), (t += 250))).toBe(workerOf(`i${i}`, 2));
     expect(o.route(register('c'), (t += 250))).toBe(workerOf('c', 2));
-    busy = 0.2;
+    busy = 0.55;
     for (let i = 0; i < 9; i++) o.route(invite(`j${i}`), (t += 250));
     expect(o.mode).toBe('inline');
     expect(o.route(register('d'), t + 250)).toBe(2);
