@@ -46,8 +46,11 @@ describe('SIP thread metrics (server/sip-threads/thread-metrics.ts)', () => {
     const gc = runInNewContext('gc') as () => void;
     const registry = threadRegistry(2);
     const live = async () => series((await registry.getMetricsAsJSON()) as Json, 'sipflow_sip_threads_heap_live_bytes')[0];
-    // a full collection, then its figure: the collection observer runs after it, later on a busy machine
+    // a full collection, then its figure: the collection observer runs after it, later on a busy machine.
+    // First the entries of collections V8 ran by itself (allocating `kept` can start one) are let
+    // through, or the first change seen could be theirs, a figure from the middle of the allocation.
     const collect = async () => {
+      await new Promise((r) => setTimeout(r, 50));
       const before = (await live()).value;
       gc();
       for (const until = Date.now() + 5000; Date.now() < until;) {
