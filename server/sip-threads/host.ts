@@ -6,7 +6,7 @@
  * twice, which sharing one socket between processes cannot guarantee.
  *
  * While the load is low (`sip.inlineMaxRate`), this thread also runs a front end of its own, the
- * same SIP thread (sip-thread.ts) on a MessageChannel, and REGISTERs and OPTIONS go to it: no thread
+ * same SIP thread (sip-thread.ts) on a local channel (local-channel.ts), and REGISTERs and OPTIONS go to it: no thread
  * is woken for them. Which message goes where: call-owners.ts.
  *
  * Workers send UDP from their own sockets bound to the SIP port (SO_REUSEADDR); this thread binds
@@ -174,13 +174,14 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   // ------------------------------------------------------------ sockets (this thread)
   const transports: SipTransports[] = [];
   const security = o.security;
+  // messages handed on, by where (sipflow_sip_dispatched_total): plain counts, read at each scrape
+  const dispatched = { inline: 0, worker: 0 };
+  o.metrics.setDispatchSource(() => dispatched);
   /**
    * Messages for a worker that is starting (the sockets accept before the workers are up, and a
    * failed worker is replaced): held, up to HELD_MAX_BYTES, and handed over when it is ready. Dropping
    * them would cost a TCP client its request for good: stream clients do not retransmit.
    */
-  const dispatched = { inline: 0, worker: 0 };
-  o.metrics.setDispatchSource(() => dispatched);
   const held: Array<InboundSip[] | null> = new Array(threadCount).fill(null);
   const heldBytes: number[] = new Array(threadCount).fill(0);
   const dispatch = (listener: number) => (data: Buffer, peer: Peer, local: LocalEndpoint) => {
