@@ -160,18 +160,22 @@
 #   UAS_PORT (SIP_PORT + 2): the invite pairing's UAS; FERRET_PORT (SIP_PORT + 22000): the mongodb pairing's
 #   FerretDB; FERRET_BIN: its binary (default: built or found by scripts/test-servers/ferretdb.sh);
 #   FERRET_GIN=0: no GIN indexes on its backing tables, FERRET_POOL: its pool_max_conns (default the
-#   cluster's max_connections - 50), MONGO_REFRESH_SEC: sipflow's location.refreshSec there (3600) (see mongodb above).
+#   cluster's max_connections - 50), MONGO_REFRESH_SEC: sipflow's location.refreshSec there (3600) (see mongodb above);
+#   LOW_RATE (500): the low-rate step (0 = none), see Ladder.
 #
 # Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
 # 1.5 while a step passes (0 failed calls, 0 retransmissions, 0 calls answered in 500 ms or more —
 # over TCP and TLS nothing is retransmitted —, every call successful), then bisects
 # between the best pass and the first failure (2 steps; 1 with --quick). Each step runs one SIPp
-# load after an unmeasured warm-up (1000 calls at 500/s), through the kit's run.sh.
+# load after an unmeasured warm-up (1000 calls at 500/s), through the kit's run.sh. A registrar whose
+# ladder had no passed step at LOW_RATE (Kamailio's start higher) then runs one: the summary's
+# low/best compares the CPU per call there with the best step's, for both registrars of a pairing.
 #
 # Output: one summary line per step (the kit's format), the profile summaries, and one summary block:
 # a table with every registrar that ran (every pairing), its best rate, its ratio and the issue's
 # target, the CPU at the best step in % of a core and per call (core-ms: registrar, PostgreSQL,
-# FerretDB), and its overload goodput / best at each factor; beneath it the overload steps in detail
+# FerretDB), its CPU per call at LOW_RATE over that at the best step, and its overload goodput / best
+# at each factor; beneath it the overload steps in detail
 # and the invite pairing's records. Everything is also written to $WORK/report-<time>.txt.
 set -euo pipefail
 
@@ -462,7 +466,10 @@ step() {
     LAST_LINE="[$label] $line loadavg=$load0/$(cut -d' ' -f1 /proc/loadavg)"
     [ "$attempt" -gt 0 ] && LAST_LINE="$LAST_LINE retry=$attempt"
     echo "$LAST_LINE" | tee -a "$STEPS_LOG" "$REPORT" >&2
-    if [ "$(kv "$line" failed)" = 0 ] && [ "$(kv "$line" retrans)" = 0 ] && [ "$(kv "$line" slow)" = 0 ] && [ "$(kv "$line" successful)" = "$calls" ]; then return 0; fi
+    if [ "$(kv "$line" failed)" = 0 ] && [ "$(kv "$line" retrans)" = 0 ] && [ "$(kv "$line" slow)" = 0 ] && [ "$(kv "$line" successful)" = "$calls" ]; then
+      [ "$rate" != "$LOW_RATE" ] || LOWLINE[$label]=$LAST_LINE
+      return 0
+    fi
     [ "$(kv "$line" failed)" != NA ] || return 1   # the harness failed: no retry
     # retry only a marginal failure (≤ 0.5 % failed calls and ≤ 5 % retransmissions or slow calls), not a collapse
     [ "$(kv "$line" failed)" -le $((calls / 200)) ] && [ "$(kv "$line" retrans)" -le $((calls / 20)) ] && [ "$(kv "$line" slow)" -le $((calls / 20)) ] || return 1
@@ -472,8 +479,21 @@ step() {
 }
 BEST=0
 BEST_LINE=""
-# ladder LABEL START EXPLICIT_RATES CHECK_FN ENV… : sets BEST / BEST_LINE
+# the low-rate step of each registrar (LOW_RATE calls/s, passed): its CPU per call against the best
+# step's is the summary's low/best column, for Kamailio beside sipflow (the wake-ups of a
+# registrar that sleeps between calls cost on this VM whatever the code; docs/performance.md)
+LOW_RATE=${LOW_RATE:-500}
+declare -A LOWLINE
+# ladder LABEL START EXPLICIT_RATES CHECK_FN ENV… : sets BEST / BEST_LINE; then one step at LOW_RATE
+# when the ladder had none that passed (Kamailio's ladders start higher)
 ladder() {
+  ladder_steps "$@" || return 1
+  local label=$1 check=$4; shift 4
+  [ "$LOW_RATE" -gt 0 ] && [ -z "${LOWLINE[$label]:-}" ] && [ "$BEST" -gt "$LOW_RATE" ] || return 0
+  step "$label" "$LOW_RATE" "$@" || true
+  $check
+}
+ladder_steps() {
   local label=$1 start=$2 explicit=$3 check=$4; shift 4
   local rate fail=0 fails=0 mid
   BEST=0; BEST_LINE=""
@@ -982,9 +1002,12 @@ srow() {
     read -r rate gp rt <<< "$v"
     if [ "$gp" = error ]; then ovl+=$(printf ' %6s' err); else ovl+=$(printf ' %6s' "$(awk -v g="$gp" -v b="$r" 'BEGIN { printf "%.2f", g / b }')"); fi
   done
-  printf '%-10s %-24s %6s %8s %6s %-7s %6s %6s %6s %6s %7s %7s %7s%s\n' "$1" "$2" "$r" "$a" "$rat" "$4" \
+  local low="" lline=${LOWLINE[$2]:-}
+  [ -z "$lline" ] || low=$(awk -v l="$(per_call "$(kv "$lline" srv_cpu_pct)" "$(kv "$lline" achieved_cps)")" \
+    -v b="$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" 'BEGIN { if (l > 0 && b > 0) printf "%.2f", l / b }')
+  printf '%-10s %-24s %6s %8s %6s %-7s %6s %6s %6s %6s %7s %7s %7s %8s%s\n' "$1" "$2" "$r" "$a" "$rat" "$4" \
     "$(kv "$line" srv_cpu_pct)" "$(kv "$line" sipp_cpu_pct)" "$(kv "$line" db_cpu_pct)" "$(kv "$line" ferret_cpu_pct)" \
-    "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(per_call "$(kv "$line" ferret_cpu_pct)" "$a")" "$ovl"
+    "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(per_call "$(kv "$line" ferret_cpu_pct)" "$a")" "${low:--}" "$ovl"
 }
 overload_row() {  # overload_row PAIRING NAME TARGET
   local best=${RES[$2]:-} f v rate gp rt out=""
@@ -1014,8 +1037,9 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   echo "ratio = sipflow / the Kamailio of its pairing; embedded: sipflow-embedded / sipflow-pgsql (as shipped against the persistent setup)"
   echo "cpu in % of one core at the best step: srv = the registrar's processes, db = PostgreSQL's, fdb = FerretDB's; ms/c = core-ms per call there"
   echo "$(echo "$ovl_head" | sed 's/^ *//; s/  */, /g'): overload goodput / best, ${OVERLOAD_S} s offered at that multiple of best after the ladder (sipflow's target >= 0.90; - = not run)"
-  printf '%-10s %-24s %6s %8s %6s %-7s %6s %6s %6s %6s %7s %7s %7s%s\n' pairing registrar best achieved ratio target srv_cpu sipp \
-    db_cpu fdb_cpu srv_ms/c db_ms/c fdb_ms/c "$ovl_head"
+  echo "low/best: srv_ms/c at ${LOW_RATE} calls/s over srv_ms/c at the best step (target for sipflow <= 1.5; Kamailio's is the same measure on this machine; - = no passed step at ${LOW_RATE})"
+  printf '%-10s %-24s %6s %8s %6s %-7s %6s %6s %6s %6s %7s %7s %7s %8s%s\n' pairing registrar best achieved ratio target srv_cpu sipp \
+    db_cpu fdb_cpu srv_ms/c db_ms/c fdb_ms/c low/best "$ovl_head"
   srow persistent kamailio-pgsql kamailio-pgsql ""
   srow persistent sipflow-pgsql kamailio-pgsql ">=2.0"
   srow memory kamailio-sqlite kamailio-sqlite ""
