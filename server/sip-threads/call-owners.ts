@@ -20,12 +20,11 @@
  *   in-dialog requests never start inline: a call's state (call events, CDRs, call-limit slots,
  *   proxy dialogs) lives for the call, longer than this table remembers.
  * - Mode: spread as soon as more than `maxRate` messages come within a second (counted in windows of
- *   250 ms), or when the dispatching thread was busy more than 75 % of a window (`utilization`: its
- *   own work, stores included, leaves no room for the front end's; a cold directory cache read from
- *   PGlite did that at 1,000 calls/s); inline again once every window of 2 s stayed under 60 % of
- *   the rate and 60 % busy (the busy share of a thread that shares two cores with its database
- *   reads 0.4–0.5 at 500 calls/s: a lower bar kept PostgreSQL setups on the workers at any rate).
- *   Flipping costs nothing but the next calls' hand-offs.
+ *   250 ms), or when the dispatching thread ran more than 75 % of a window (`utilization`, its CPU
+ *   time from thread-cpu.ts: its own work, stores included, leaves no room for the front end's; a
+ *   cold directory cache read from PGlite did that at 1,000 calls/s); inline again once every window
+ *   of 2 s stayed under 60 % of the rate and 60 % busy (a lower bar kept PostgreSQL setups on the
+ *   workers at any rate). Flipping costs nothing but the next calls' hand-offs.
  *
  * Layout: the inline Call-IDs in a Map by callIdKey (53 bits: two Call-IDs share a key about once
  * in 2^53), kept in order of their last message, so the expired ones are the first (pruned at each
@@ -46,7 +45,7 @@ export interface CallOwnersOptions {
   keepMs?: number;
   /** Call-IDs inline at most (default 100,000); beyond, new ones go to the workers. */
   maxInline?: number;
-  /** The dispatching thread's busy share (0–1) since the previous call, asked at the end of each window; none: not judged. */
+  /** The dispatching thread's CPU share (0–1) since the previous call (thread-cpu.ts), asked at the end of each window; none: not judged. */
   utilization?: () => number;
 }
 

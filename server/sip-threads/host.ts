@@ -20,7 +20,6 @@
  * as an `invalidate` control message, which empties both.
  */
 import { existsSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -31,6 +30,7 @@ import type { LocationStore } from '../../services/location/types';
 import { callIdHash } from '../../sip/dispatch';
 import { CallOwners } from './call-owners';
 import { localChannel } from './local-channel';
+import { threadCpuShare } from './thread-cpu';
 import { runSipThread } from './sip-thread';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
@@ -149,20 +149,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
   const ctx: RunContext = { ...o.ctx, location: nat.location };
   const n = o.workers;
   // the inline front end, slot n, while the load is low: REGISTERs and OPTIONS wake no thread
-  let loop = performance.eventLoopUtilization();
-  const owners =
-    config.sip.inlineMaxRate > 0
-      ? new CallOwners({
-          workers: n,
-          maxRate: config.sip.inlineMaxRate,
-          utilization: () => {
-            const now = performance.eventLoopUtilization();
-            const u = performance.eventLoopUtilization(now, loop).utilization;
-            loop = now;
-            return u;
-          },
-        })
-      : null;
+  const owners = config.sip.inlineMaxRate > 0 ? new CallOwners({ workers: n, maxRate: config.sip.inlineMaxRate, utilization: threadCpuShare() }) : null;
   const threadCount = owners ? n + 1 : n;
   const slots: Array<SipThread | null> = new Array(threadCount).fill(null);
   const outboxes: Array<Outbox<ToWorkerItem> | null> = new Array(threadCount).fill(null);
