@@ -128,6 +128,12 @@
 #   --retry N           rerun a marginally failing step up to N times before calling it failed (default 1:
 #                       the machine is shared, a neighbour's burst can cost one step)
 #   --no-profile        skip the profiling runs (node --cpu-prof at each sipflow variant's best rate)
+#   --alloc-profile     also say where a call's memory goes, for each sipflow variant of the run: the
+#                       variant's configuration with sip.workers 1 (every message in the main thread),
+#                       started with --inspect on INSPECT_PORT, primed as its CPU profile, then one step
+#                       of 2 × --duration at min(best, ALLOC_RATE) calls/s (default 2000) sampled by
+#                       bench/sip/alloc-profile.ts (V8's sampling heap profiler, collected objects
+#                       included): bytes per call by allocating function and by nearest sipflow frame
 #   --no-build          do not run `npm run build` first
 #   --skip-kamailio     measure sipflow only (no ratio)
 #   --history off|all|both   memory pairing: the call history (history.mode) of sipflow. off (default): as
@@ -161,7 +167,8 @@
 #   FerretDB; FERRET_BIN: its binary (default: built or found by scripts/test-servers/ferretdb.sh);
 #   FERRET_GIN=0: no GIN indexes on its backing tables, FERRET_POOL: its pool_max_conns (default the
 #   cluster's max_connections - 50), MONGO_REFRESH_SEC: sipflow's location.refreshSec there (3600) (see mongodb above);
-#   LOW_RATE (500): the low-rate step (0 = none), see Ladder.
+#   LOW_RATE (500): the low-rate step (0 = none), see Ladder; ALLOC_RATE (2000), INSPECT_PORT (SIP_PORT + 23):
+#   --alloc-profile's rate and inspector port.
 #
 # Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
 # 1.5 while a step passes (0 failed calls, 0 retransmissions, 0 calls answered in 500 ms or more —
@@ -207,6 +214,7 @@ WORKERS=auto
 LOC_MODE=write-through
 CACHE_S=3600
 PROFILE=1
+ALLOC=0
 RETRY=""
 BUILD=1
 SKIP_KAM=0
@@ -241,6 +249,7 @@ while [ $# -gt 0 ]; do
     --location-mode) LOC_MODE=$2; shift ;;
     --cache-seconds) CACHE_S=$2; shift ;;
     --no-profile) PROFILE=0 ;;
+    --alloc-profile) ALLOC=1 ;;
     --retry) RETRY=$2; shift ;;
     --no-build) BUILD=0 ;;
     --skip-kamailio) SKIP_KAM=1 ;;
@@ -483,6 +492,8 @@ BEST_LINE=""
 # step's is the summary's low/best column, for Kamailio beside sipflow (the wake-ups of a
 # registrar that sleeps between calls cost on this VM whatever the code; docs/performance.md)
 LOW_RATE=${LOW_RATE:-500}
+ALLOC_RATE=${ALLOC_RATE:-2000}
+INSPECT_PORT=${INSPECT_PORT:-$((SIP_PORT + 23))}
 declare -A LOWLINE
 # ladder LABEL START EXPLICIT_RATES CHECK_FN ENV… : sets BEST / BEST_LINE; then one step at LOW_RATE
 # when the ladder had none that passed (Kamailio's ladders start higher)
@@ -632,7 +643,7 @@ run_persistent() {
   record sipflow-pgsql
   overload sipflow-pgsql sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS"
   stop_sipflow
-  if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-pgsql]}" -gt 0 ]; then
+  if [ "$PROFILE$ALLOC" != 00 ] && [ "${RES[sipflow-pgsql]}" -gt 0 ]; then
     PROFILES+=("sipflow-pgsql|$cfg|${RES[sipflow-pgsql]}|AUTH=pgsql")
   fi
 }
@@ -712,7 +723,7 @@ run_memory() {
     stop_sipflow
     SF_MAIN=""
     # (the profiling runs use this build: never the control's)
-    if [ "$PROFILE" = 1 ] && [ "$variant" != control ] && [ "${RES[$name]}" -gt 0 ]; then PROFILES+=("$name|$cfg|${RES[$name]}|AUTH=sqlite"); fi
+    if [ "$PROFILE$ALLOC" != 00 ] && [ "$variant" != control ] && [ "${RES[$name]}" -gt 0 ]; then PROFILES+=("$name|$cfg|${RES[$name]}|AUTH=sqlite"); fi
   done
 }
 
@@ -859,7 +870,7 @@ EOF
   record sipflow-embedded
   overload sipflow-embedded sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS"
   stop_sipflow
-  if [ "$PROFILE" = 1 ] && [ "${RES[sipflow-embedded]}" -gt 0 ]; then
+  if [ "$PROFILE$ALLOC" != 00 ] && [ "${RES[sipflow-embedded]}" -gt 0 ]; then
     PROFILES+=("sipflow-embedded|$cfg|${RES[sipflow-embedded]}|AUTH=sqlite")
   fi
 }
@@ -959,28 +970,52 @@ for p in $PAIRINGS; do
 done
 
 # ---------------------------------------------------------------- profiles
-if [ "$PROFILE" = 1 ] && [ ${#PROFILES[@]} -gt 0 ]; then
+if [ ${#PROFILES[@]} -gt 0 ]; then
   for entry in "${PROFILES[@]}"; do
     IFS='|' read -r name cfg rate authenv <<< "$entry"
-    pdir=$WORK/prof/$name-$STAMP
-    rm -rf "$pdir"; mkdir -p "$pdir"
-    SF_LOG=$WORK/$name-prof.log
-    t_spawn=$(date +%s.%N)
-    start_sipflow "$cfg" "$SF_LOG" --cpu-prof --cpu-prof-dir="$pdir"
     # warm-up: 1000 calls at 500/s as in the ladder; the cached variant first registers every user
     # once, so the profile shows its steady state (cache filled) rather than first-time misses
     wcalls=1000 wrate=500
     if [ "$name" = sipflow-memory-cached ]; then wcalls=$NUSERS; wrate=$(( rate < 1000 ? rate : 1000 )); fi
-    RETRY=0 step "$name+cpu-prof" "$rate" SERVER=external "$authenv" SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=$wcalls WARMUP_RATE=$wrate || true
-    stop_sipflow
-    # count from the measured SIPp run on: skip start-up and the warm-up (+ 1 s pause, + margin)
-    from_ms=$(awk -v a="$t_spawn" -v b="$STEP_T0" -v w="$(( wcalls * 1000 / wrate ))" 'BEGIN { printf "%d", (b - a) * 1000 + w + 1500 }')
-    log ""
-    log "== profile: $name at $rate calls/s under node --cpu-prof (profiles in $pdir; measured run only)"
-    if ls "$pdir"/*.cpuprofile > /dev/null 2>&1; then
-      node "$REPO/dist/bench/sip/profile-summary.js" --top 25 --from-ms "$from_ms" "$pdir" | tee -a "$REPORT" >&2
-    else
-      log "(no .cpuprofile written: sipflow did not exit cleanly)"
+    if [ "$PROFILE" = 1 ]; then
+      pdir=$WORK/prof/$name-$STAMP
+      rm -rf "$pdir"; mkdir -p "$pdir"
+      SF_LOG=$WORK/$name-prof.log
+      t_spawn=$(date +%s.%N)
+      start_sipflow "$cfg" "$SF_LOG" --cpu-prof --cpu-prof-dir="$pdir"
+      RETRY=0 step "$name+cpu-prof" "$rate" SERVER=external "$authenv" SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=$wcalls WARMUP_RATE=$wrate || true
+      stop_sipflow
+      # count from the measured SIPp run on: skip start-up and the warm-up (+ 1 s pause, + margin)
+      from_ms=$(awk -v a="$t_spawn" -v b="$STEP_T0" -v w="$(( wcalls * 1000 / wrate ))" 'BEGIN { printf "%d", (b - a) * 1000 + w + 1500 }')
+      log ""
+      log "== profile: $name at $rate calls/s under node --cpu-prof (profiles in $pdir; measured run only)"
+      if ls "$pdir"/*.cpuprofile > /dev/null 2>&1; then
+        node "$REPO/dist/bench/sip/profile-summary.js" --top 25 --from-ms "$from_ms" "$pdir" | tee -a "$REPORT" >&2
+      else
+        log "(no .cpuprofile written: sipflow did not exit cleanly)"
+      fi
+    fi
+    if [ "$ALLOC" = 1 ]; then
+      acfg=$WORK/$name-alloc.yaml
+      mkdir -p "$WORK/prof"
+      # sip.workers 1: the inspector samples one thread, which then handles every message
+      if grep -q '^  workers:' "$cfg"; then sed 's/^  workers: .*/  workers: 1/' "$cfg"; else sed '/^sip:$/a\  workers: 1' "$cfg"; fi > "$acfg"
+      SF_LOG=$WORK/$name-alloc.log
+      start_sipflow "$acfg" "$SF_LOG" --inspect="127.0.0.1:$INSPECT_PORT"
+      arate=$(( rate < ALLOC_RATE ? rate : ALLOC_RATE ))
+      # every user registers once first, in every variant: a directory cache then holds them all and
+      # the sample shows the steady state, not the cache filling (the PGlite directory's queries)
+      wcalls=$NUSERS wrate=$(( rate < 1000 ? rate : 1000 ))
+      # sampled from about 3 s into the measured load (after the warm-up and the kit's 1 s pause) to about 1 s before its end
+      node "$REPO/dist/bench/sip/alloc-profile.js" --inspect "127.0.0.1:$INSPECT_PORT" --after $(( wcalls / wrate + 4 )) \
+        --seconds $(( DUR * 2 - 4 )) --calls-per-second "$arate" --save "$WORK/prof/$name-$STAMP.heapprofile" > "$WORK/$name-alloc.txt" 2>&1 &
+      apid=$!
+      DUR=$(( DUR * 2 )) RETRY=0 step "$name+alloc" "$arate" SERVER=external "$authenv" SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=$wcalls WARMUP_RATE=$wrate || true
+      wait $apid || true
+      stop_sipflow
+      log ""
+      log "== allocations: $name at $arate calls/s offered, every message in the main thread (sip.workers 1; per call at the offered rate: compare achieved_cps of its step line; profile $WORK/prof/$name-$STAMP.heapprofile)"
+      tee -a "$REPORT" < "$WORK/$name-alloc.txt" >&2
     fi
   done
 fi
