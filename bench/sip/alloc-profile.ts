@@ -20,6 +20,7 @@
  * Sampling every 8 KiB costs a few per cent of CPU; the figures are estimates from the samples.
  */
 import { readFileSync, writeFileSync } from 'fs';
+import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 
 export interface SamplingHeapProfileNode {
@@ -113,27 +114,24 @@ async function sample(inspect: string, afterSec: number, seconds: number): Promi
   }
 }
 
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 async function main(args: string[]): Promise<void> {
-  const top = Number(arg(args, '--top') ?? 25);
-  const file = arg(args, '--summarise');
-  if (file !== undefined) {
-    const calls = Number(arg(args, '--calls'));
-    console.log(formatAllocations(summariseAllocations(JSON.parse(readFileSync(file, 'utf8')) as SamplingHeapProfile, calls), top));
+  const str = { type: 'string' } as const;
+  const { values: v } = parseArgs({
+    args,
+    options: { inspect: str, seconds: str, 'calls-per-second': str, after: str, top: str, save: str, summarise: str, calls: str },
+  });
+  const top = Number(v.top ?? 25);
+  if (v.summarise !== undefined) {
+    const profile = JSON.parse(readFileSync(v.summarise, 'utf8')) as SamplingHeapProfile;
+    console.log(formatAllocations(summariseAllocations(profile, Number(v.calls)), top));
     return;
   }
-  const inspect = arg(args, '--inspect');
-  const seconds = Number(arg(args, '--seconds'));
-  const rate = Number(arg(args, '--calls-per-second'));
-  if (!inspect || !(seconds > 0) || !(rate > 0))
+  const seconds = Number(v.seconds);
+  const rate = Number(v['calls-per-second']);
+  if (!v.inspect || !(seconds > 0) || !(rate > 0))
     throw new Error('usage: alloc-profile.js --inspect HOST:PORT --seconds S --calls-per-second R [--after S] [--top N] [--save FILE]');
-  const { profile, sampledSec } = await sample(inspect, Number(arg(args, '--after') ?? 3), seconds);
-  const save = arg(args, '--save');
-  if (save) writeFileSync(save, JSON.stringify(profile));
+  const { profile, sampledSec } = await sample(v.inspect, Number(v.after ?? 3), seconds);
+  if (v.save) writeFileSync(v.save, JSON.stringify(profile));
   console.log(`sampled ${sampledSec.toFixed(1)} s at ${rate} calls/s`);
   console.log(formatAllocations(summariseAllocations(profile, Math.round(rate * sampledSec)), top));
 }

@@ -77,20 +77,23 @@ PRIVATE.addSubnet('fe80::', 10, 'ipv6');
 const PRIVATE_IPV4_FIRST = new Set(PRIVATE_IPV4.map(([net]) => Number(net.slice(0, net.indexOf('.')))));
 const mayBePrivate4 = (a: string): boolean => PRIVATE_IPV4_FIRST.has(parseInt(a, 10));
 
+/** An IPv4-mapped IPv6 address in dotted form (`::ffff:10.1.2.3`): $1 is the IPv4 address. */
+const MAPPED_IPV4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/;
+
 /** A private, shared or link-local IP literal (brackets allowed); not an IP literal → false. */
 export function isPrivateAddress(host: string): boolean {
   const h = bare(host);
   const v = isIP(h);
   if (v === 0) return false;
   if (v === 4) return mayBePrivate4(h) && PRIVATE.check(h, 'ipv4');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+  const mapped = MAPPED_IPV4.exec(h);
   if (mapped) return mayBePrivate4(mapped[1]) && PRIVATE.check(mapped[1], 'ipv4');
   return (h.charCodeAt(0) === 102 /* f */ || h.includes('ffff')) && PRIVATE.check(h, 'ipv6');
 }
 
 /** Same IP address, whatever the spelling (IPv4-mapped IPv6 equals its IPv4). */
 export function sameAddress(a: string, b: string): boolean {
-  const unmap = (s: string) => bare(s).replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+  const unmap = (s: string) => bare(s).replace(MAPPED_IPV4, '$1');
   return unmap(a) === unmap(b);
 }
 

@@ -75,6 +75,12 @@ describe('isPrivateAddress (services/location/nat.ts): the quick answer for addr
     for (const [a, want] of cases) if (/[.:]/.test(a) && a !== '10.0.0') expect([a, ref(a)]).toEqual([a, want]);
   });
 
+  test('oversized or crafted hosts (the sender chooses its Contact): not private, as BlockList says', () => {
+    for (const host of ['a'.repeat(100_000), 'ffff:'.repeat(20_000), `[${'f'.repeat(50_000)}]`, '10.0.0.1'.repeat(10_000), '::ffff:' + '1.'.repeat(20_000)]) {
+      expect([host.slice(0, 12), isPrivateAddress(host)]).toEqual([host.slice(0, 12), false]);
+    }
+  });
+
   test('every first octet, and random IPv4 and IPv6 addresses: the same answer as BlockList', () => {
     let seed = 7;
     const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
