@@ -88,7 +88,6 @@ describe('SIP thread metrics (server/sip-threads/thread-metrics.ts)', () => {
     const kept = { arrays: Array.from({ length: 200 }, () => new Array<number>(50_000).fill(1.5)) }; // ≈ 80 MB of doubles
     await collect();
     const holding = (await live()).value;
-    expect(holding - base.value).toBeGreaterThan(60 * 1024 * 1024);
     expect(kept.arrays.length).toBe(200);
     kept.arrays = []; // released
     // garbage (≈ 40 MB, unreachable once made) is not live
@@ -96,6 +95,10 @@ describe('SIP thread metrics (server/sip-threads/thread-metrics.ts)', () => {
     expect(garbage()).toBe(100);
     await collect();
     const released = (await live()).value;
+    // Compared with the figure after the release, not with the base: what earlier files left can still
+    // go between base and holding (a CI run of 7d91343 saw 38 MB go although two collections in a row
+    // agreed), which only lowers the later figures, so these two bounds hold whatever it does.
+    expect(holding - released).toBeGreaterThan(60 * 1024 * 1024);
     expect(released - base.value).toBeLessThan(20 * 1024 * 1024);
     // garbage not yet collected: in heap used, not in the live figure (unless V8 ran a full collection
     // meanwhile, which then shows in the live figure; our observer says which)
