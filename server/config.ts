@@ -226,7 +226,16 @@ export const configSchema = z
           .min(1)
           .default(200)
           .describe(
-            'past this wait for a worker thread, a UDP request that would start new work (no credentials, outside a dialog) is dropped before any work is done on it (its UA retransmits), so an overloaded thread completes the calls it started (retransmissions are still answered; TCP and TLS requests are never shed)',
+            'past this wait for a worker thread, a UDP request that would start new work (no credentials, outside a dialog) is shed before any logic runs on it (sip.shedRetryAfterSec says how), so an overloaded thread completes the calls it started (retransmissions are still answered; TCP and TLS requests are never shed)',
+          ),
+        shedRetryAfterSec: z
+          .number()
+          .int()
+          .min(0)
+          .max(3600)
+          .default(5)
+          .describe(
+            'a shed request (sip.shedAfterMs) is answered 503 Service Unavailable with a Retry-After of this many seconds to twice that, at random, so its UA stops retransmitting and its neighbours come back spread out; 0 drops it silently (the UA retransmits it up to ten times in 32 s)',
           ),
         defaultRoute: z
           .object({

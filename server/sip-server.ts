@@ -66,6 +66,7 @@ export function listenerFrontEndOptions(
     runs: a.runs,
     routeSecret: a.nonceSecret ? routeSecretFrom(a.nonceSecret) : undefined,
     serverId: config.location.serverId,
+    shedRetryAfterSec: config.sip.shedRetryAfterSec,
   };
 }
 

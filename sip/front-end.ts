@@ -114,6 +114,11 @@ export interface FrontEndOptions {
   group?: ListenerGroup;
   /** Server header on generated responses (default none). */
   serverHeader?: string;
+  /**
+   * New work shed while behind (`behind` of onMessage) is answered 503 with a Retry-After of this
+   * many seconds to twice that (`sip.shedRetryAfterSec`); 0 or absent: dropped silently.
+   */
+  shedRetryAfterSec?: number;
   run?: RunOptions;
   log?: LogPort;
   /** Called after each logic run (metrics): method, outcome, seconds, whether credentials were sent. */
@@ -344,8 +349,8 @@ export class FrontEnd {
         // over a stream nothing is retransmitted: a dropped request would be lost, so only datagrams are shed
         if (behind && !reliable(peer) && startsNewWork(data, peek.method)) {
           this.stats.requests++;
-          this.stats.dropped++;
           this.stats.shed++;
+          this.refuseNewWork(data, peer);
           return;
         }
       }
@@ -369,6 +374,25 @@ export class FrontEnd {
       this.o.log?.log('error', `SIP message handling failed: ${(e as Error)?.stack ?? String(e)}`);
     }
   };
+
+  /**
+   * New work shed while the thread is behind (onMessage): answered 503 Service Unavailable with a
+   * Retry-After of `shedRetryAfterSec` to twice that, at random (RFC 3261 §21.5.4), statelessly and
+   * without running any logic, so its UA stops retransmitting it and comes back later, its
+   * neighbours spread over the interval. Dropped silently instead (as a full socket buffer would) with
+   * `shedRetryAfterSec` 0: then the UA retransmits it up to ten times in 32 s, and past capacity
+   * every one of them is received, handed to a worker and shed again (docs/performance.md, Overload).
+   */
+  private refuseNewWork(data: Buffer, peer: Peer): void {
+    const after = this.o.shedRetryAfterSec ?? 0;
+    const r = after > 0 ? parseMessage(data) : null;
+    if (r === null || !r.ok || isResponse(r.message)) {
+      this.stats.dropped++;
+      return;
+    }
+    const seconds = after + Math.floor(Math.random() * (after + 1));
+    this.replyStateless(r.message.headers, peer, 503, 'Service Unavailable', { 'retry-after': String(seconds) });
+  }
 
   /**
    * A retransmission answered from its bytes (sip/request-peek.ts): the transaction's last

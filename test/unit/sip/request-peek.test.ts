@@ -208,17 +208,15 @@ describe('an overloaded thread sheds new work first', () => {
   const sender: SipSender = { advertised: '10.1.10.163', ports: new Map([['udp', 5060]]), send: (bytes, peer) => void sent.push({ bytes, peer }) };
   const local = { proto: 'udp', address: '10.1.10.163', port: 5060 };
   const phone: Peer = { proto: 'udp', address: '10.1.10.89', port: 57806 };
+  const seedRegistration = () =>
+    loadSlidText(fs.readFileSync(path.join(__dirname, '../../../flows/registration.slid'), 'utf8'), 'registration.slid', builtinRegistry()).service!;
   afterEach(() => {
     jest.restoreAllMocks();
     sent.length = 0;
   });
 
   test('behind: a new REGISTER is dropped unparsed; its retransmission after a challenge is still answered, credentials and in-dialog requests still run', async () => {
-    const service = loadSlidText(
-      fs.readFileSync(path.join(__dirname, '../../../flows/registration.slid'), 'utf8'),
-      'registration.slid',
-      builtinRegistry(),
-    ).service!;
+    const service = seedRegistration();
     const fe = new FrontEnd(sender, { service, ctx: testContext(), loopGuard: false, routes: [{ method: 'REGISTER', logic: '24' }] });
     const spy = jest.spyOn(parser, 'parseMessage');
 
@@ -277,6 +275,48 @@ describe('an overloaded thread sheds new work first', () => {
     );
     await waitFor(() => sent.length === 4);
     expect(fe.stats.shed).toBe(1);
+    fe.close();
+  });
+
+  test('with shedRetryAfterSec: new work shed while behind is answered 503 with a Retry-After in [N, 2N], statelessly, no logic run', async () => {
+    const service = seedRegistration();
+    const ctx = testContext();
+    const query = jest.spyOn(ctx.directory, 'query');
+    const fe = new FrontEnd(sender, { service, ctx, loopGuard: false, routes: [{ method: 'REGISTER', logic: '24' }], shedRetryAfterSec: 7 });
+
+    const seen = new Set<number>();
+    for (let i = 0; i < 40; i++) {
+      fe.onMessage(REGISTER({ callId: `refused-${i}`, via: `Via: SIP/2.0/UDP 10.1.10.89:57806;rport;branch=z9hG4bKrefused${i}` }), phone, local, true);
+      const answer = sent[sent.length - 1].bytes.toString();
+      expect(answer).toMatch(/^SIP\/2\.0 503 Service Unavailable\r\n/);
+      expect(answer).toContain(`Call-ID: refused-${i}\r\n`);
+      expect(answer).toMatch(new RegExp(`\\r\\nVia: SIP/2\\.0/UDP 10\\.1\\.10\\.89:57806;[^\\r]*branch=z9hG4bKrefused${i}[;\\r]`));
+      expect(answer).toMatch(/\r\nTo: [^\r]*;tag=/);
+      const after = Number(/\r\nRetry-After: (\d+)\r\n/.exec(answer)?.[1]);
+      expect(after).toBeGreaterThanOrEqual(7);
+      expect(after).toBeLessThanOrEqual(14);
+      seen.add(after);
+    }
+    // spread, not one value for everyone
+    expect(seen.size).toBeGreaterThan(1);
+    expect(sent).toHaveLength(40);
+    expect(sent.every((s) => s.peer.address === phone.address && s.peer.port === phone.port)).toBe(true);
+    expect(fe.stats).toMatchObject({ requests: 40, shed: 40, dropped: 0, runs: 0 });
+    expect(query).not.toHaveBeenCalled();
+    sent.length = 0;
+
+    // behind: what cannot be parsed is dropped, nothing crashes, nothing is sent
+    const unparsable = Buffer.from('REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.10.89;branch=z9hG4bKbad\r\nTo: <sip:x@y>\r\nContent-Length: 9999\r\n\r\n');
+    expect(startsNewWork(unparsable, 'REGISTER')).toBe(true);
+    fe.onMessage(unparsable, phone, local, true);
+    expect(sent).toHaveLength(0);
+    expect(fe.stats).toMatchObject({ shed: 41, dropped: 1, errors: 0 });
+
+    // not behind: the same kind of request runs its logic (challenged)
+    fe.onMessage(REGISTER({ callId: 'refused-0', via: 'Via: SIP/2.0/UDP 10.1.10.89:57806;rport;branch=z9hG4bKagain' }), phone, local, false);
+    await waitFor(() => sent.length === 1);
+    expect(sent[0].bytes.toString()).toMatch(/^SIP\/2\.0 401 /);
+    expect(fe.stats.runs).toBe(1);
     fe.close();
   });
 });
