@@ -233,9 +233,9 @@ export const configSchema = z
           .int()
           .min(0)
           .max(3600)
-          .default(5)
+          .default(0)
           .describe(
-            'a shed request (sip.shedAfterMs) is answered 503 Service Unavailable with a Retry-After of this many seconds to twice that, at random, so its UA stops retransmitting and its neighbours come back spread out; 0 drops it silently (the UA retransmits it up to ten times in 32 s)',
+            'above 0, a shed request (sip.shedAfterMs) is answered 503 Service Unavailable with a Retry-After of this many seconds to twice that, at random (an SBC in front then tries another instance; a phone comes back later); 0, the default, drops it silently and its UA retransmits it, which completed more calls past capacity on the SIP bench (docs/performance.md, Overload)',
           ),
         defaultRoute: z
           .object({

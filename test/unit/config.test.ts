@@ -27,9 +27,9 @@ describe('configuration', () => {
     expect(c.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 8080 });
   });
 
-  test('overload: shed new work is answered 503 with a Retry-After of 5 to 10 s by default; 0 drops it; out of range names the key', () => {
-    expect(parseConfig('', 'defaults').sip).toMatchObject({ shedAfterMs: 200, shedRetryAfterSec: 5 });
-    expect(parseConfig('', 'x', { SIPFLOW_SIP_SHED_RETRY_AFTER_SEC: '0' }).sip.shedRetryAfterSec).toBe(0);
+  test('overload: shed new work is dropped by default; above 0 it is answered 503 with a Retry-After; out of range names the key', () => {
+    expect(parseConfig('', 'defaults').sip).toMatchObject({ shedAfterMs: 200, shedRetryAfterSec: 0 });
+    expect(parseConfig('', 'x', { SIPFLOW_SIP_SHED_RETRY_AFTER_SEC: '5' }).sip.shedRetryAfterSec).toBe(5);
     expect(problemsOf('sip: {shedRetryAfterSec: -1}')).toEqual([expect.stringMatching(/^sip\.shedRetryAfterSec: .*0/)]);
     expect(problemsOf('sip: {shedRetryAfterSec: 3601}')).toEqual([expect.stringMatching(/^sip\.shedRetryAfterSec: .*3600/)]);
     expect(problemsOf('sip: {shedRetryAfterSec: 1.5}')).toEqual([expect.stringMatching(/^sip\.shedRetryAfterSec: .*expected int/)]);
