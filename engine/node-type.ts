@@ -3,6 +3,7 @@
  * a type string, the JSON Schema of its `values`, its exits, the variables it writes, and a
  * compile step that turns its values into a closure run once per visit.
  */
+import type { OwnedAor } from './ports';
 import type { CallDescriptor, CdValue, Outcome, RunContext } from './types';
 
 export type JsonSchema = Record<string, unknown>;
@@ -65,6 +66,14 @@ export interface RunState {
   readonly authenticated: string | null;
   /** Called by the authenticate node when the credentials verified. */
   authenticate(username: string): void;
+  /**
+   * The AoR a username owns, read from the directory beside its credentials earlier in this run
+   * (engine/ports.ts AorOwnershipPort.alongside; nodes/query-database.ts); null before. Not a
+   * variable, so no node of a logic can forge it; the location save uses it only for that username.
+   */
+  readonly ownedRead: { username: string; owned: OwnedAor | null } | null;
+  /** Called by the query node when it read a username's owned AoR alongside. */
+  noteOwnedRead(username: string, owned: OwnedAor | null): void;
 }
 
 export type NodeRun = (s: RunState) => StepResult | Promise<StepResult>;

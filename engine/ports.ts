@@ -271,6 +271,20 @@ export interface OwnedAor {
 export interface AorOwnershipPort {
   /** The AoR `username` owns; null when it owns none (unknown username). Throws like the directory when it is down. */
   ownedAor(username: string): Promise<OwnedAor | null>;
+  /**
+   * The owned AoR read with the credentials, as Kamailio's auth_db reads extra columns of the
+   * subscriber row beside the password (`load_credentials`): for a query of `directory` that reads
+   * this rule's row for one username (its table alone, one `is` condition on its username column,
+   * no offset), the fields to read instead, the AoR column added; null for any other query. The
+   * rows of such a query hold the answer ownedAor would give for that username (`ownedFrom`).
+   */
+  alongside?(
+    directory: DirectoryPort,
+    q: Omit<DirectoryQuery, 'conditions'>,
+    conditions: ReadonlyArray<Pick<DirectoryCondition, 'field' | 'operator'>>,
+  ): ColumnRef[] | null;
+  /** What ownedAor answers, from the rows of a query `alongside` widened. */
+  ownedFrom?(username: string, rows: readonly RecordRow[]): OwnedAor | null;
   /** The rule in words, for traces and docs: `registration.customers.username → aor`. */
   readonly rule: string;
   /** Compare the AoR domain too (multi-domain registrars); else the user part alone. */

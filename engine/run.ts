@@ -5,7 +5,7 @@
 import type { CompiledService } from './load';
 import { NodeRunError, type CallLogic, type CompiledNode, type Exit, type RunState, type StepResult } from './node-type';
 import type { CallDescriptor, CdValue, ErrorOutcome, Outcome, RunContext, RunLimits, TraceStep } from './types';
-import { ServiceUnavailableError } from './ports';
+import { ServiceUnavailableError, type OwnedAor } from './ports';
 
 export const DEFAULT_LIMITS: RunLimits = { maxTransitions: 1000, maxRestarts: 2, maxCallDepth: 16 };
 
@@ -33,6 +33,7 @@ class State implements RunState {
   /** Variables written by the node being run, when tracing. */
   written: Record<string, CdValue> | null = null;
   authenticated: string | null = null;
+  ownedRead: { username: string; owned: OwnedAor | null } | null = null;
   constructor(
     readonly cd: CallDescriptor,
     readonly ctx: RunContext,
@@ -40,6 +41,9 @@ class State implements RunState {
   ) {}
   authenticate(username: string): void {
     this.authenticated = username;
+  }
+  noteOwnedRead(username: string, owned: OwnedAor | null): void {
+    this.ownedRead = { username, owned };
   }
   set(name: string, value: CdValue): void {
     this.cd.vars[name] = value;

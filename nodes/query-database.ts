@@ -3,7 +3,7 @@ import type { NodeType, ValueGetter } from '../engine/node-type';
 import { DB_OPERATORS, listOf } from '../engine/operators';
 import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
 import type { CdValue, RecordRow, Scalar } from '../engine/types';
-import type { DirectoryCondition, DirectoryOperator, DirectoryQuery } from '../engine/ports';
+import type { AorOwnershipPort, ColumnRef, DirectoryCondition, DirectoryOperator, DirectoryPort, DirectoryQuery } from '../engine/ports';
 import { anyValue, nodeRef } from './common';
 
 interface Values {
@@ -191,6 +191,10 @@ export const queryDatabaseNode: NodeType<Values> = {
             perf: { now: () => clockNow },
           })
         : null;
+    /** The fields to read when this query also reads the owned AoR (AorOwnershipPort.alongside), for the context last seen. */
+    let alongside: ColumnRef[] | null = null;
+    let ownershipSeen: AorOwnershipPort | null | undefined = undefined;
+    let directorySeen: DirectoryPort | undefined;
     const found = c.exit('ifRecordFound');
     const notFound = c.exit('ifnoRecordFound');
 
@@ -232,7 +236,18 @@ export const queryDatabaseNode: NodeType<Values> = {
         rows = cache.get(key);
       }
       if (!rows) {
-        rows = await s.ctx.directory.query({ ...base, conditions: resolved });
+        const ownership = s.ctx.ownership;
+        if (ownership !== ownershipSeen || s.ctx.directory !== directorySeen) {
+          ownershipSeen = ownership;
+          directorySeen = s.ctx.directory;
+          alongside = ownership?.alongside?.(directorySeen, base, conditions) ?? null;
+        }
+        if (alongside !== null) {
+          // the credentials' row: its owned AoR read in the same statement (services/directory/ownership.ts)
+          rows = await s.ctx.directory.query({ ...base, fields: alongside, conditions: resolved });
+          const username = resolved[0].value;
+          if (typeof username === 'string') s.noteOwnedRead(username, ownership!.ownedFrom!(username, rows));
+        } else rows = await s.ctx.directory.query({ ...base, conditions: resolved });
         // not kept when the directory changed while the query ran
         if (cache && revision === (s.ctx.directoryChanges?.revision ?? 0) && revision === cachedRevision) {
           clockNow = now; // the entry lives from when the query was made, as before

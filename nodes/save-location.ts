@@ -30,7 +30,10 @@ async function ownershipRefusal(s: RunState, user: string, domain: string | null
     s.set(AOR_CHECK_VARIABLE, `not checked (registrar.ownership.mode off): ${identity} saves ${user}`);
     return null;
   }
-  const owned = port === undefined ? { user: identity, domain: null } : await port.ownedAor(identity);
+  // read beside the credentials earlier in this run, for this very username: the same row ownedAor would read
+  const read = s.ownedRead;
+  const owned =
+    port === undefined ? { user: identity, domain: null } : read !== null && read.username === identity ? read.owned : await port.ownedAor(identity);
   const rule = port === undefined ? 'AoR user = auth username' : port.rule;
   const ok =
     owned !== null &&

@@ -123,7 +123,16 @@ async function handWritten(cd: CallDescriptor, ctx: RunContext): Promise<Outcome
       vars.password = rows[0]['customers.password'];
       vars.customer_name = rows[0]['customers.name'];
     }
-    const realm = realmOf({ cd, ctx, set: () => undefined, get: () => null, authenticated: null, authenticate: () => undefined });
+    const realm = realmOf({
+      cd,
+      ctx,
+      set: () => undefined,
+      get: () => null,
+      authenticated: null,
+      authenticate: () => undefined,
+      ownedRead: null,
+      noteOwnedRead: () => undefined,
+    });
     const now = ctx.clock.now();
     const value = cd.headers.authorization?.[0];
     const creds = value ? ctx.auth.parseCredentials(value) : null;

@@ -142,9 +142,10 @@
 #                       and all, and the ratio all/off in the final table (issue 16: at most 15 % drop);
 #                       the recording runs' `history:` YAML is $SF_HISTORY (default `{ mode: all }`, e.g.
 #                       SF_HISTORY='{ mode: all, maxWriteShare: 0.5 }')
-#   --control-dist F    memory pairing: also ladder another build first (F = its dist/cli/main.js, e.g. a
-#                       worktree of the commit before a change), uncached, on its own copy of the directory;
-#                       the final table gives this build's uncached rate / the control's
+#   --control-dist F    memory and persistent pairings: also ladder another build first (F = its
+#                       dist/cli/main.js, e.g. a worktree of the commit before a change); memory: uncached, on
+#                       its own copy of the directory; persistent: on the same databases; the final table gives
+#                       this build's rate / the control's for each
 #   --overload          REGISTER pairings only (persistent, memory, mongodb, embedded; the invite pairing is
 #                       skipped); on by default with --pairing all (`npm run bench:sip`), off otherwise: after
 #                       each registrar's ladder (every sipflow variant too), one step per factor f at
@@ -626,23 +627,31 @@ run_persistent() {
   local port=$PG_PORT_NOW
   local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port")
   local dir_url="postgres://kamailio@127.0.0.1:$port/sipflow" loc_url="postgres://kamailio@127.0.0.1:$port/kamailio"
-  local cfg=$WORK/sipflow-persistent.yaml
-  sf_config "$cfg" "$WORK/sipflow-pg-data" "$WORK/flows/pbx.slid" "{ url: \"$dir_url\" }" "{ url: \"$loc_url\", mode: $LOC_MODE }"
-  # the persistent and invite pairings share database sipflow: its flows store emptied, so this
-  # start imports and activates its own flows file (on a store with flows, a start imports a new
-  # file as a release, not active: server/flows/bootstrap.ts); absent on a first run
-  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
-  SF_LOG=$WORK/sipflow-persistent.log
-  start_sipflow "$cfg" "$SF_LOG"
-  log "sipflow (persistent): processes $SF_PIDS"
-  # warming (unmeasured): 10 s at 1000/s. A fresh process's first thousands of calls run V8's
-  # optimizing compiler (its threads count in srv_cpu): without this the ladder's first step, 500
-  # calls/s, measured 2.2 ms per call against 1.3 at 800 (2026-12-04 21:07)
-  DUR=$(( NUSERS / 1000 )) RETRY=0 step sipflow-pgsql+priming 1000 SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
-  ladder sipflow-pgsql "$sfstart" "$RATES_PERSISTENT" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" || true
-  record sipflow-pgsql
-  overload sipflow-pgsql sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS"
-  stop_sipflow
+  # with --control-dist the other build first, on the same databases (its flows store emptied as this one's)
+  local variant name cfg
+  for variant in ${CONTROL_MAIN:+control} build; do
+    name=sipflow-pgsql; SF_MAIN=""
+    [ "$variant" = build ] || { name=sipflow-pgsql-control; SF_MAIN=$CONTROL_MAIN; }
+    cfg=$WORK/$name.yaml
+    sf_config "$cfg" "$WORK/$name-data" "$WORK/flows/pbx.slid" "{ url: \"$dir_url\" }" "{ url: \"$loc_url\", mode: $LOC_MODE }"
+    # the persistent and invite pairings share database sipflow: its flows store emptied, so this
+    # start imports and activates its own flows file (on a store with flows, a start imports a new
+    # file as a release, not active: server/flows/bootstrap.ts); absent on a first run
+    "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+    SF_LOG=$WORK/$name.log
+    start_sipflow "$cfg" "$SF_LOG"
+    log "$name: processes $SF_PIDS"
+    # warming (unmeasured): 10 s at 1000/s. A fresh process's first thousands of calls run V8's
+    # optimizing compiler (its threads count in srv_cpu): without this the ladder's first step, 500
+    # calls/s, measured 2.2 ms per call against 1.3 at 800 (2026-12-04 21:07)
+    DUR=$(( NUSERS / 1000 )) RETRY=0 step "$name+priming" 1000 SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
+    ladder "$name" "$sfstart" "$RATES_PERSISTENT" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" || true
+    record "$name"
+    overload "$name" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS"
+    stop_sipflow
+    SF_MAIN=""
+  done
+  # (the profiling runs use this build: never the control's)
   if [ "$PROFILE$ALLOC" != 00 ] && [ "${RES[sipflow-pgsql]}" -gt 0 ]; then
     PROFILES+=("sipflow-pgsql|$cfg|${RES[sipflow-pgsql]}|AUTH=pgsql")
   fi
@@ -1057,7 +1066,7 @@ overload_row() {  # overload_row PAIRING NAME TARGET
   done
   printf '%-10s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
 }
-REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control kamailio-mongodb sipflow-mongodb sipflow-embedded"
+REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control sipflow-pgsql-control kamailio-mongodb sipflow-mongodb sipflow-embedded"
 {
   echo ""
   drv="SIPp -t u1"
@@ -1077,6 +1086,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
     db_cpu fdb_cpu srv_ms/c db_ms/c fdb_ms/c low/best "$ovl_head"
   srow persistent kamailio-pgsql kamailio-pgsql ""
   srow persistent sipflow-pgsql kamailio-pgsql ">=2.0"
+  srow persistent sipflow-pgsql-control kamailio-pgsql ""
   srow memory kamailio-sqlite kamailio-sqlite ""
   srow memory sipflow-memory kamailio-sqlite ">=1.0"
   srow memory sipflow-memory-cached kamailio-sqlite ">=1.0"
@@ -1092,6 +1102,9 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   if [ -n "${RES[sipflow-memory-history]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
     printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "history all / off" "" "" "$(ratio "${RES[sipflow-memory-history]}" "${RES[sipflow-memory]}")" ">=0.85"
   fi
+  if [ -n "${RES[sipflow-pgsql-control]:-}" ] && [ -n "${RES[sipflow-pgsql]:-}" ]; then
+    printf '%-10s %-24s %6s %8s %6s %-7s\n' persistent "this build / control" "" "" "$(ratio "${RES[sipflow-pgsql]}" "${RES[sipflow-pgsql-control]}")" "~1.0"
+  fi
   if [ -n "${RES[sipflow-memory-control]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
     printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
   fi
@@ -1105,7 +1118,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
     echo "overload steps (invite: none): offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); retr = SIPp retransmissions"
     for n in $REG_NAMES; do
       case $n in *pgsql) p=persistent ;; *sqlite|*memory*) p=memory ;; *mongodb) p=mongodb ;; *) p=embedded ;; esac
-      t=""; [ "$n" = "${n#sipflow}" ] || [ "$n" = sipflow-memory-control ] || t=">=0.90"
+      t=""; [ "$n" = "${n#sipflow}" ] || [ "$n" != "${n%-control}" ] || t=">=0.90"
       overload_row "$p" "$n" "$t"
     done
   fi

@@ -10,8 +10,18 @@
  * shares the directory's cache (`directory.cacheSec`) and statement coalescing. An empty `aor`
  * column means the username itself is the AoR user (Kamailio's To-user = auth-user rule); an
  * unknown username owns nothing.
+ *
+ * Usually that row was read a moment before, by the logic's own query for the password (the seed's
+ * "retrieve password": `customers.username is authUsername`). `alongside` lets that query read the
+ * `aor` column too, as Kamailio's auth_db loads extra subscriber columns with the password
+ * (`load_credentials`), and the save then takes the answer from those rows (nodes/query-database.ts,
+ * nodes/save-location.ts): one directory read per authenticated REGISTER instead of two, which on
+ * PostgreSQL without a cache is one statement and one thread hand-off less per call. Only a query
+ * that reads exactly this rule's row qualifies (the same table alone, one `is` condition on the
+ * username column, no offset), only for the username it read, and only rows read from the
+ * directory, not from a query node's own cache, so the answer is the one ownedAor would read.
  */
-import type { AorOwnershipPort, OwnedAor } from '../../engine/ports';
+import type { AorOwnershipPort, OwnedAor, RecordRow } from '../../engine/ports';
 import type { DirectoryPort, DirectoryQuery } from './types';
 
 export interface AorOwnershipOptions {
@@ -54,16 +64,33 @@ export function createAorOwnership(directory: DirectoryPort, o: AorOwnershipOpti
     offset: 0,
     limit: 1,
   };
+  const fromRows = (username: string, rows: readonly RecordRow[]): OwnedAor | null => {
+    if (rows.length === 0) return null;
+    const aor = rows[0][aorField];
+    if (aor === null || aor === undefined || String(aor).trim() === '') return { user: username, domain: null };
+    return parseOwnedAor(String(aor));
+  };
   return {
     rule: `${table}: ${o.usernameColumn ?? 'username'} → ${o.aorColumn ?? 'aor'}`,
     matchDomain: o.matchDomain ?? false,
     async ownedAor(username) {
-      const rows = await directory.query({ ...base, conditions: [{ field: usernameField, operator: 'is', value: username }] });
-      if (rows.length === 0) return null;
-      const aor = rows[0][aorField];
-      if (aor === null || aor === undefined || String(aor).trim() === '') return { user: username, domain: null };
-      return parseOwnedAor(String(aor));
+      return fromRows(username, await directory.query({ ...base, conditions: [{ field: usernameField, operator: 'is', value: username }] }));
     },
+    alongside(from, q, conditions) {
+      // exactly the row ownedAor reads: another directory, a join, another condition or an offset could select another
+      const same =
+        from === directory &&
+        q.tables.length === 1 &&
+        q.tables[0] === table &&
+        q.joins.length === 0 &&
+        !q.offset &&
+        conditions.length === 1 &&
+        conditions[0].field === usernameField &&
+        conditions[0].operator === 'is';
+      if (!same) return null;
+      return q.fields.includes(aorField) ? q.fields : [...q.fields, aorField];
+    },
+    ownedFrom: fromRows,
   };
 }
 

@@ -8,6 +8,7 @@ import path from 'path';
 import { buildCallDescriptor } from '../../../engine/cd';
 import { formatProblem, loadSlidText } from '../../../engine/load';
 import { runLogic } from '../../../engine/run';
+import type { DirectoryPort, DirectoryQuery } from '../../../engine/ports';
 import type { RunContext } from '../../../engine/types';
 import { builtinRegistry } from '../../../nodes';
 import { parseDigestCredentials } from '../../../services/auth';
@@ -143,6 +144,146 @@ describe('AoR ownership with the directory mapping (customers.username → custo
     expect(parseOwnedAor('alice')).toEqual({ user: 'alice', domain: null });
     expect(parseOwnedAor('  ')).toBeNull();
     expect(parseOwnedAor('@x.test')).toBeNull();
+  });
+});
+
+/** A directory that records every query it is asked (what reaches the database). */
+function countingDirectory() {
+  const inner = createMemoryDirectory(TABLES);
+  const reads: DirectoryQuery[] = [];
+  const directory: DirectoryPort = {
+    query: (q) => {
+      reads.push(q);
+      return inner.query(q);
+    },
+    schema: () => inner.schema(),
+  };
+  return { directory, reads };
+}
+
+/** The seed with its "retrieve password" query changed by `edit` (node 5). */
+function seedWith(edit: (values: Record<string, unknown>) => void) {
+  const doc = JSON.parse(seedText);
+  edit(doc['24'].nodes['5'].values);
+  const loaded = loadSlidText(JSON.stringify(doc), 'registration.slid', builtinRegistry());
+  if (!loaded.service) throw new Error(loaded.problems.map((p) => formatProblem(p)).join('\n'));
+  return loaded.service;
+}
+
+describe("the owned AoR read beside the credentials (as auth_db's load_credentials)", () => {
+  function countingContext() {
+    const { directory, reads } = countingDirectory();
+    const ctx = testContext({ directory });
+    ctx.ownership = createAorOwnership(directory);
+    return { ctx, reads };
+  }
+
+  test('the seed reads the directory once per authenticated REGISTER: its password query also reads customers.aor', async () => {
+    const { ctx, reads } = countingContext();
+    const r = await register(ctx, { user: 'pbx-trunk-7', password: 'pbxpass', aor: '0031201234567' });
+    expect(r.outcome).toMatchObject({ kind: 'register', status: 200 });
+    expect(r.cd.vars.aorCheck).toBe('pbx-trunk-7 owns 0031201234567 (registration.customers: username → aor)');
+    expect(reads.map((q) => q.fields)).toEqual([['customers.password', 'customers.name', 'customers.aor']]);
+    // the logic's variables are the ones it asked for, nothing more
+    expect(r.cd.vars.password).toBe('pbxpass');
+    expect(Object.values(r.cd.vars)).not.toContain('0031201234567@nl.netaxis.be');
+  });
+
+  test("the same single read refuses francesco's credentials for bob's AoR", async () => {
+    const { ctx, reads } = countingContext();
+    const r = await register(ctx, { user: 'francesco', password: '123456', aor: 'bob' });
+    expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    expect(r.cd.vars.aorCheck).toMatch(/^refused: francesco owns francesco, not bob/);
+    expect(reads).toHaveLength(1);
+    expect(await contactsOf(ctx, 'bob')).toEqual([]);
+  });
+
+  test("a logic that reads another username's row (the To user's) does not vouch for the credentials' username", async () => {
+    // the password is read by the AoR's user, so the row read is bob's; the credentials are francesco's (with bob's password)
+    const byTo = seedWith((v) => ((v.conditions as Array<{ value: string }>)[0].value = 'toUsername'));
+    const { ctx, reads } = countingContext();
+    const headers = { From: '<sip:bob@nl.netaxis.be>;tag=t1', To: '<sip:bob@nl.netaxis.be>', Contact: '<sip:bob@10.6.6.6:5060>' };
+    const first = await runLogic(byTo, '24', cdOf(sampleRegister({ ...headers, CSeq: '1 REGISTER' })), ctx);
+    if (first.outcome.kind !== 'challenge') throw new Error(`expected a challenge, got ${first.outcome.kind}`);
+    const authorization = answerChallenge(first.outcome.challenges[0], {
+      username: 'francesco',
+      password: 'b0bsecret',
+      method: 'REGISTER',
+      uri: 'sip:10.1.10.163',
+    });
+    const r = await runLogic(byTo, '24', cdOf(sampleRegister({ ...headers, Authorization: authorization, CSeq: '2 REGISTER' })), ctx);
+    expect(r.outcome).toMatchObject({ kind: 'reply', status: 403 });
+    expect(r.cd.vars.aorCheck).toMatch(/^refused: francesco owns francesco, not bob/);
+    // bob's row was read beside the password, and the ownership read francesco's own
+    expect(reads.filter((q) => q.conditions[0].value === 'francesco').map((q) => q.fields)).toEqual([['customers.aor']]);
+    expect(await contactsOf(ctx, 'bob')).toEqual([]);
+  });
+
+  test("rows from the query node's own cache are not used: the ownership reads the directory", async () => {
+    const cached = seedWith((v) => (v.caching = 60));
+    const { ctx, reads } = countingContext();
+    const run = async (cseq: number, authorization?: string) =>
+      runLogic(cached, '24', cdOf(sampleRegister({ CSeq: `${cseq} REGISTER`, ...(authorization ? { Authorization: authorization } : {}) })), ctx);
+    for (const cseq of [10, 20]) {
+      const first = await run(cseq);
+      if (first.outcome.kind !== 'challenge') throw new Error('expected a challenge');
+      const r = await run(
+        cseq + 1,
+        answerChallenge(first.outcome.challenges[0], { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' }),
+      );
+      expect(r.outcome).toMatchObject({ kind: 'register', status: 200 });
+    }
+    // first REGISTER: one read (password and aor); second: the password from the node's cache, the AoR read on its own
+    expect(reads.map((q) => q.fields)).toEqual([['customers.password', 'customers.name', 'customers.aor'], ['customers.aor']]);
+  });
+
+  test("alongside widens exactly the query of the rule's row, on its own directory", () => {
+    const { directory } = countingDirectory();
+    const port = createAorOwnership(directory);
+    const q = {
+      tables: ['registration.customers'],
+      fields: ['customers.password'],
+      joins: [],
+      joinType: 'JOIN' as const,
+      logic: 'and' as const,
+      orderBy: [],
+      offset: 0,
+      limit: 1,
+    };
+    const byUsername = [{ field: 'customers.username', operator: 'is' as const }];
+    expect(port.alongside!(directory, q, byUsername)).toEqual(['customers.password', 'customers.aor']);
+    expect(port.alongside!(directory, { ...q, fields: ['customers.aor', 'customers.password'] }, byUsername)).toEqual(['customers.aor', 'customers.password']);
+    expect(port.alongside!(directory, { ...q, limit: undefined }, byUsername)).toEqual(['customers.password', 'customers.aor']);
+    // anything that could select another row: none
+    expect(port.alongside!(createMemoryDirectory(TABLES), q, byUsername)).toBeNull();
+    expect(port.alongside!(directory, { ...q, tables: ['registration.customers', 'registration.customer_numbers'] }, byUsername)).toBeNull();
+    expect(port.alongside!(directory, { ...q, tables: ['other.customers'] }, byUsername)).toBeNull();
+    expect(port.alongside!(directory, { ...q, joins: [{ left: 'customers.id', operator: 'is', right: 'customers.id' }] }, byUsername)).toBeNull();
+    expect(port.alongside!(directory, { ...q, offset: 1 }, byUsername)).toBeNull();
+    expect(port.alongside!(directory, q, [{ field: 'customers.username', operator: 'isNot' }])).toBeNull();
+    expect(port.alongside!(directory, q, [{ field: 'customers.name', operator: 'is' }])).toBeNull();
+    expect(port.alongside!(directory, q, [...byUsername, { field: 'customers.name', operator: 'is' }])).toBeNull();
+    expect(port.alongside!(directory, q, [])).toBeNull();
+  });
+
+  test('ownedFrom answers as ownedAor does, for every form of the column', async () => {
+    const { directory } = countingDirectory();
+    const port = createAorOwnership(directory);
+    for (const username of ['francesco', 'bob', 'pbx-trunk-7', 'plain', 'nobody']) {
+      const rows = await directory.query({
+        tables: ['registration.customers'],
+        fields: ['customers.aor'],
+        joins: [],
+        joinType: 'JOIN',
+        logic: 'and',
+        orderBy: [],
+        offset: 0,
+        conditions: [{ field: 'customers.username', operator: 'is', value: username }],
+      });
+      expect(port.ownedFrom!(username, rows)).toEqual(await port.ownedAor(username));
+    }
+    expect(port.ownedFrom!('nobody', [])).toBeNull();
+    expect(port.ownedFrom!('plain', [{ 'customers.aor': null }])).toEqual({ user: 'plain', domain: null });
   });
 });
 
