@@ -16,6 +16,13 @@
  * - A REGISTER, or an OPTIONS outside a dialog (no To tag), of any other Call-ID goes inline while
  *   the mode is inline, unless that Call-ID went to a worker within the last `keepMs` (a
  *   retransmission must find the transaction there) or `maxInline` Call-IDs are inline already.
+ * - While inline, one new Call-ID in `warmEvery` (default 16) goes to its worker all the same, so
+ *   the workers never meet the load cold. A worker that has run nothing since its start takes the
+ *   whole load at the switch in V8's interpreter, compiling as it goes: in the persistent bench the
+ *   first 5 s step past `maxRate` (1,800 calls/s after 1,000 inline) had 778–4,532 retransmissions
+ *   and 82–86 % CPU, the same rate a step later none and 66–68 % (docs/performance.md, "Low rates").
+ *   The share keeps the workers' code optimised, and their directory caches filled, by the same
+ *   traffic; it costs those calls their hand-offs.
  * - Everything else goes to worker `callIdHash % workers`, as with no inline front end. INVITEs and
  *   in-dialog requests never start inline: a call's state (call events, CDRs, call-limit slots,
  *   proxy dialogs) lives for the call, longer than this table remembers.
@@ -47,7 +54,15 @@ export interface CallOwnersOptions {
   maxInline?: number;
   /** The dispatching thread's CPU share (0–1) since the previous call (thread-cpu.ts), asked at the end of each window; none: not judged. */
   utilization?: () => number;
+  /** While inline, one new Call-ID in this many goes to its worker anyway (default 16; 0: none). */
+  warmEvery?: number;
 }
+
+/** While inline, one new Call-ID in this many goes to its worker anyway (CallOwnersOptions.warmEvery). */
+export const WARM_EVERY = 16;
+
+/** Whether a Call-ID (its callIdKey) is one of the share kept on the workers: the key's upper 21 bits, independent of the worker its lower ones pick. */
+export const keptWarm = (key: number, every = WARM_EVERY): boolean => every > 0 && Math.floor(key / 0x1_0000_0000) % every === 0;
 
 const WINDOW_MS = 250;
 /** Windows under the calm rate before going back inline (2 s). */
@@ -66,6 +81,7 @@ export class CallOwners {
   readonly inline: number;
   private readonly keepMs: number;
   private readonly maxInline: number;
+  private readonly warmEvery: number;
   private readonly maxPerWindow: number;
   private readonly calmPerWindow: number;
   /** callIdKey → ms of the Call-ID's last message, oldest first. */
@@ -82,6 +98,7 @@ export class CallOwners {
     this.inline = o.workers;
     this.keepMs = o.keepMs ?? 32_000;
     this.maxInline = o.maxInline ?? 100_000;
+    this.warmEvery = o.warmEvery ?? WARM_EVERY;
     this.maxPerWindow = (o.maxRate * WINDOW_MS) / 1000;
     this.calmPerWindow = this.maxPerWindow * 0.6;
   }
@@ -113,7 +130,14 @@ export class CallOwners {
     if (!(startsWith(data, REGISTER) || (startsWith(data, OPTIONS) && toHasTag(data) === false))) return worker;
     const word = (hash >>> 5) & (BITS / 32 - 1);
     const bit = 1 << (hash & 31);
-    if (this.spread || this.held.size >= this.maxInline || key === 0 || (this.recent[word] & bit) !== 0 || (this.previous[word] & bit) !== 0) {
+    if (
+      this.spread ||
+      this.held.size >= this.maxInline ||
+      key === 0 ||
+      (this.recent[word] & bit) !== 0 ||
+      (this.previous[word] & bit) !== 0 ||
+      keptWarm(key, this.warmEvery)
+    ) {
       this.recent[word] |= bit;
       return worker;
     }

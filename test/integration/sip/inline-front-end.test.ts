@@ -6,6 +6,8 @@
  * stay there (a retransmission is absorbed, run once); a digest response accepted inline is a
  * replay on a worker (the nonce-counts are shared); INVITEs never start inline.
  */
+import { keptWarm } from '../../../server/sip-threads/call-owners';
+import { callIdKey } from '../../../sip/dispatch';
 import { header, isRequest, type SipResponse } from '../../../sip/message';
 import { startServe, type ServeProcess } from '../../support/serve';
 import { answerChallenge } from '../../support/sip';
@@ -38,6 +40,13 @@ const register = (callId: string, cseq: number, branch: string, authorization?: 
     contact: `<sip:francesco@127.0.0.1:${ua.port}>`,
     headers: { Expires: '300', ...(authorization ? { Authorization: authorization } : {}) },
   });
+/** A fresh Call-ID that starts inline: not one of the share kept on the workers (call-owners.ts keptWarm). */
+function inlineCallId(suffix: string): string {
+  for (;;) {
+    const id = `${rand()}@${suffix}`;
+    if (!keptWarm(callIdKey(Buffer.from(`REGISTER sip:${DOMAIN} SIP/2.0\r\nCall-ID: ${id}\r\n\r\n`)))) return id;
+  }
+}
 const answer = (callId: string, ms = 5000) => ua.next((r) => !isRequest(r.msg) && header(r.msg, 'call-id') === callId, ms).then((r) => r.msg as SipResponse);
 const dispatched = async () => ({
   inline: await serve.metric('sipflow_sip_dispatched_total', 'to="inline"'),
@@ -63,7 +72,7 @@ async function challenged(callId: string, nc = 1): Promise<{ challenge: string; 
 
 test('at low load a REGISTER and its challenge are handled by the main thread: nothing goes to a worker; an INVITE does', async () => {
   const before = await dispatched();
-  const callId = `${rand()}@inline`;
+  const callId = inlineCallId('inline');
   const { authorized } = await challenged(callId);
   ua.send(authorized);
   expect((await answer(callId)).status).toBe(200);
@@ -80,7 +89,7 @@ test('at low load a REGISTER and its challenge are handled by the main thread: n
 }, 30_000);
 
 test('past inlineMaxRate new REGISTERs go to the workers; a Call-ID held inline stays (its retransmission answered, run once); a digest accepted inline is a replay there', async () => {
-  const held = `${rand()}@held`;
+  const held = inlineCallId('held');
   const { challenge, authorized, authorization } = await challenged(held);
   ua.send(authorized);
   expect((await answer(held)).status).toBe(200);

@@ -26,7 +26,7 @@ describe('callIdKey', () => {
 
 describe('CallOwners', () => {
   test('low load: a REGISTER and an OPTIONS outside a dialog start inline, and every later message of their Call-ID follows; INVITEs and in-dialog requests go to the Call-ID’s worker', () => {
-    const o = new CallOwners({ workers: 2, maxRate: 1000 });
+    const o = new CallOwners({ workers: 2, maxRate: 1000, warmEvery: 0 });
     expect(o.inline).toBe(2);
     let t = 1_000;
     expect(o.route(register('r1'), t)).toBe(2);
@@ -43,7 +43,7 @@ describe('CallOwners', () => {
 
   test('past maxRate new Call-IDs go to the workers at once, held ones stay inline; inline again after 2 s under 60 % of the rate, except Call-IDs a worker had in the last keepMs', () => {
     const keepMs = 32_000;
-    const o = new CallOwners({ workers: 3, maxRate: 400, keepMs });
+    const o = new CallOwners({ workers: 3, maxRate: 400, keepMs, warmEvery: 0 });
     let t = 10_000;
     expect(o.route(register('held'), t)).toBe(3);
     // 100 messages per 250 ms window = 400/s: the 101st of the window spreads
@@ -68,7 +68,7 @@ describe('CallOwners', () => {
 
   test('a dispatching thread busy over 75 % of a window spreads at low rates; back inline only after 2 s under 60 %', () => {
     let busy = 0.1;
-    const o = new CallOwners({ workers: 2, maxRate: 10_000, utilization: () => busy });
+    const o = new CallOwners({ workers: 2, maxRate: 10_000, utilization: () => busy, warmEvery: 0 });
     let t = 0;
     expect(o.route(register('a'), t)).toBe(2);
     busy = 0.9; // e.g. directory reads on PGlite
@@ -86,7 +86,7 @@ describe('CallOwners', () => {
   });
 
   test('a Call-ID leaves the inline front end keepMs after its last message; it is pruned from the table', () => {
-    const o = new CallOwners({ workers: 2, maxRate: 1000, keepMs: 10_000 });
+    const o = new CallOwners({ workers: 2, maxRate: 1000, keepMs: 10_000, warmEvery: 0 });
     let t = 0;
     o.route(register('a'), t);
     t += 9_000;
@@ -100,14 +100,34 @@ describe('CallOwners', () => {
   });
 
   test('at most maxInline Call-IDs inline: the next go to their worker', () => {
-    const o = new CallOwners({ workers: 2, maxRate: 100_000, maxInline: 3 });
+    const o = new CallOwners({ workers: 2, maxRate: 100_000, maxInline: 3, warmEvery: 0 });
     const routed = ['c1', 'c2', 'c3', 'c4', 'c5'].map((id, i) => o.route(register(id), i));
     expect(routed).toEqual([2, 2, 2, workerOf('c4', 2), workerOf('c5', 2)]);
     expect(o.size).toBe(3);
   });
 
+  test('while inline, one new Call-ID in 16 goes to its worker (kept warm), and every later message of it follows there', () => {
+    const o = new CallOwners({ workers: 2, maxRate: 100_000 });
+    const ids = Array.from({ length: 4000 }, (_, i) => `warm-${i}@10.0.0.1`);
+    let t = 0;
+    const first = ids.map((id) => o.route(register(id), (t += 1)));
+    const toWorkers = ids.filter((_, i) => first[i] !== 2);
+    expect(o.mode).toBe('inline');
+    // 1 in 16 of 4,000 is 250; FNV's upper bits spread them (binomial: 250 ± 47 at 3σ)
+    expect(toWorkers.length).toBeGreaterThan(190);
+    expect(toWorkers.length).toBeLessThan(320);
+    for (const id of toWorkers) expect(o.route(register(id), (t += 1))).toBe(workerOf(id, 2));
+    // both workers get their share
+    expect(new Set(toWorkers.map((id) => workerOf(id, 2)))).toEqual(new Set([0, 1]));
+    // the others stay inline, their retransmissions too
+    for (const id of ids.filter((_, i) => first[i] === 2).slice(0, 100)) expect(o.route(register(id), (t += 1))).toBe(2);
+    // control: with warmEvery 0 every one of them starts inline
+    const none = new CallOwners({ workers: 2, maxRate: 100_000, warmEvery: 0 });
+    expect(ids.filter((id, i) => none.route(register(id), i) !== 2)).toEqual([]);
+  });
+
   test('a message without a Call-ID goes to worker 0, never inline', () => {
-    const o = new CallOwners({ workers: 2, maxRate: 1000 });
+    const o = new CallOwners({ workers: 2, maxRate: 1000, warmEvery: 0 });
     expect(o.route(Buffer.from('REGISTER sip:x SIP/2.0\r\nTo: <sip:x>\r\n\r\n'), 0)).toBe(0);
   });
 });
