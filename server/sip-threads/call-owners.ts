@@ -16,13 +16,15 @@
  * - A REGISTER, or an OPTIONS outside a dialog (no To tag), of any other Call-ID goes inline while
  *   the mode is inline, unless that Call-ID went to a worker within the last `keepMs` (a
  *   retransmission must find the transaction there) or `maxInline` Call-IDs are inline already.
- * - While inline, one new Call-ID in `warmEvery` (default 16) goes to its worker all the same, so
- *   the workers never meet the load cold. A worker that has run nothing since its start takes the
- *   whole load at the switch in V8's interpreter, compiling as it goes: in the persistent bench the
- *   first 5 s step past `maxRate` (1,800 calls/s after 1,000 inline) had 778–4,532 retransmissions
- *   and 82–86 % CPU, the same rate a step later none and 66–68 % (docs/performance.md, "Low rates").
- *   The share keeps the workers' code optimised, and their directory caches filled, by the same
- *   traffic; it costs those calls their hand-offs.
+ * - While inline and over half of `maxRate` (the last window), one new Call-ID in `warmEvery`
+ *   (default 16) goes to its worker all the same, so the workers do not meet the load cold. A worker
+ *   that has run nothing since its start takes the whole load at the switch in V8's interpreter,
+ *   compiling as it goes: in the persistent bench the first 5 s step past `maxRate` (1,800 calls/s
+ *   after 1,000 inline) had 778–4,532 retransmissions at 82–96 % CPU, the same rate a step later none
+ *   at 66–68 % (docs/performance.md, "Low rates"). The share keeps the workers' code optimised, and
+ *   their directory caches filled, by the same traffic. It costs those calls their hand-offs, so it
+ *   waits until the load is on its way to the switch: at lower rates the hand-offs are the cost
+ *   the inline front end is there to save.
  * - Everything else goes to worker `callIdHash % workers`, as with no inline front end. INVITEs and
  *   in-dialog requests never start inline: a call's state (call events, CDRs, call-limit slots,
  *   proxy dialogs) lives for the call, longer than this table remembers.
@@ -54,11 +56,11 @@ export interface CallOwnersOptions {
   maxInline?: number;
   /** The dispatching thread's CPU share (0–1) since the previous call (thread-cpu.ts), asked at the end of each window; none: not judged. */
   utilization?: () => number;
-  /** While inline, one new Call-ID in this many goes to its worker anyway (default 16; 0: none). */
+  /** While inline and over half of maxRate, one new Call-ID in this many goes to its worker anyway (default 16; 0: none). */
   warmEvery?: number;
 }
 
-/** While inline, one new Call-ID in this many goes to its worker anyway (CallOwnersOptions.warmEvery). */
+/** While inline and over half of maxRate, one new Call-ID in this many goes to its worker anyway (CallOwnersOptions.warmEvery). */
 export const WARM_EVERY = 16;
 
 /** Whether a Call-ID (its callIdKey) is one of the share kept on the workers: the key's upper 21 bits, independent of the worker its lower ones pick. */
@@ -91,6 +93,8 @@ export class CallOwners {
   private periodEnd = -Infinity;
   private windowEnd = -Infinity;
   private count = 0;
+  /** The last window had over half of maxRate: the warm share goes to the workers. */
+  private warming = false;
   private calm = CALM_WINDOWS;
   private spread = false;
 
@@ -136,7 +140,7 @@ export class CallOwners {
       key === 0 ||
       (this.recent[word] & bit) !== 0 ||
       (this.previous[word] & bit) !== 0 ||
-      keptWarm(key, this.warmEvery)
+      (this.warming && keptWarm(key, this.warmEvery))
     ) {
       this.recent[word] |= bit;
       return worker;
@@ -162,6 +166,7 @@ export class CallOwners {
       const busy = this.o.utilization?.() ?? 0;
       if (busy > BUSY) this.spread = true;
       this.calm = this.count < this.calmPerWindow && busy < CALM_BUSY ? this.calm + windows : windows - 1;
+      this.warming = windows === 1 && this.count > this.maxPerWindow / 2;
       if (this.spread && this.calm >= CALM_WINDOWS) this.spread = false;
       this.count = 0;
       this.windowEnd = now + WINDOW_MS;

@@ -106,24 +106,33 @@ describe('CallOwners', () => {
     expect(o.size).toBe(3);
   });
 
-  test('while inline, one new Call-ID in 16 goes to its worker (kept warm), and every later message of it follows there', () => {
-    const o = new CallOwners({ workers: 2, maxRate: 100_000 });
+  test('while inline over half of maxRate, one new Call-ID in 16 goes to its worker (kept warm) and its later messages follow; under half, none', () => {
+    // maxRate 4,000/s: 1,000 messages a window; one every 0.4 ms is 2,500/s, over half
+    const o = new CallOwners({ workers: 2, maxRate: 4000 });
     const ids = Array.from({ length: 4000 }, (_, i) => `warm-${i}@10.0.0.1`);
     let t = 0;
-    const first = ids.map((id) => o.route(register(id), (t += 1)));
-    const toWorkers = ids.filter((_, i) => first[i] !== 2);
+    const first = ids.map((id) => o.route(register(id), (t += 0.4)));
     expect(o.mode).toBe('inline');
-    // 1 in 16 of 4,000 is 250; FNV's upper bits spread them (binomial: 250 ± 47 at 3σ)
-    expect(toWorkers.length).toBeGreaterThan(190);
-    expect(toWorkers.length).toBeLessThan(320);
-    for (const id of toWorkers) expect(o.route(register(id), (t += 1))).toBe(workerOf(id, 2));
+    // the first window's came before any window was judged: all inline
+    expect(first.slice(0, 600).every((w) => w === 2)).toBe(true);
+    const toWorkers = ids.filter((_, i) => i >= 700 && first[i] !== 2);
+    // 1 in 16 of 3,300 is 206; FNV's upper bits spread them (binomial: 206 ± 42 at 3σ)
+    expect(toWorkers.length).toBeGreaterThan(160);
+    expect(toWorkers.length).toBeLessThan(250);
+    for (const id of toWorkers) expect(o.route(register(id), (t += 0.4))).toBe(workerOf(id, 2));
     // both workers get their share
     expect(new Set(toWorkers.map((id) => workerOf(id, 2)))).toEqual(new Set([0, 1]));
     // the others stay inline, their retransmissions too
-    for (const id of ids.filter((_, i) => first[i] === 2).slice(0, 100)) expect(o.route(register(id), (t += 1))).toBe(2);
-    // control: with warmEvery 0 every one of them starts inline
-    const none = new CallOwners({ workers: 2, maxRate: 100_000, warmEvery: 0 });
-    expect(ids.filter((id, i) => none.route(register(id), i) !== 2)).toEqual([]);
+    for (const id of ids.filter((_, i) => first[i] === 2).slice(0, 100)) expect(o.route(register(id), (t += 0.4))).toBe(2);
+
+    // under half of maxRate (1,000/s): every new Call-ID starts inline
+    const calm = new CallOwners({ workers: 2, maxRate: 4000 });
+    const others = ids.map((id) => `calm-${id}`);
+    expect(others.filter((id, i) => calm.route(register(id), i) !== 2)).toEqual([]);
+    // control: over half with warmEvery 0, none either
+    const none = new CallOwners({ workers: 2, maxRate: 4000, warmEvery: 0 });
+    t = 0;
+    expect(ids.filter((id) => none.route(register(id), (t += 0.4)) !== 2)).toEqual([]);
   });
 
   test('a message without a Call-ID goes to worker 0, never inline', () => {
