@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { NodeType, ValueGetter } from '../engine/node-type';
+import { NodeRunError, type NodeType, type ValueGetter } from '../engine/node-type';
 import { DB_OPERATORS, listOf } from '../engine/operators';
 import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
 import type { CdValue, RecordRow, Scalar } from '../engine/types';
@@ -244,9 +244,17 @@ export const queryDatabaseNode: NodeType<Values> = {
         }
         if (alongside !== null) {
           // the credentials' row: its owned AoR read in the same statement (services/directory/ownership.ts)
-          rows = await s.ctx.directory.query({ ...base, fields: alongside, conditions: resolved });
-          const username = resolved[0].value;
-          if (typeof username === 'string') s.noteOwnedRead(username, ownership!.ownedFrom!(username, rows));
+          try {
+            rows = await s.ctx.directory.query({ ...base, fields: alongside, conditions: resolved });
+            const username = resolved[0].value;
+            if (typeof username === 'string') s.noteOwnedRead(username, ownership!.ownedFrom!(username, rows));
+          } catch (err) {
+            // a directory without that column (the ownership's own read would fail there too, but a
+            // logic that never saves a binding must not): read as the logic asks, from now on
+            if (!(err instanceof NodeRunError)) throw err;
+            alongside = null;
+            rows = await s.ctx.directory.query({ ...base, conditions: resolved });
+          }
         } else rows = await s.ctx.directory.query({ ...base, conditions: resolved });
         // not kept when the directory changed while the query ran
         if (cache && revision === (s.ctx.directoryChanges?.revision ?? 0) && revision === cachedRevision) {

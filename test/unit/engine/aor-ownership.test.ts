@@ -237,6 +237,41 @@ describe("the owned AoR read beside the credentials (as auth_db's load_credentia
     expect(reads.map((q) => q.fields)).toEqual([['customers.password', 'customers.name', 'customers.aor'], ['customers.aor']]);
   });
 
+  test("a directory without the AoR column: the logic's query still answers (read again as written, and from then on)", async () => {
+    const inner = createMemoryDirectory({ 'registration.customers': TABLES['registration.customers'].map(({ aor: _aor, ...row }) => row) });
+    const reads: string[][] = [];
+    const directory: DirectoryPort = {
+      query: (q) => {
+        reads.push(q.fields);
+        return inner.query(q);
+      },
+      schema: () => inner.schema(),
+    };
+    const ctx = testContext({ directory });
+    ctx.ownership = createAorOwnership(directory);
+    // the seed's password query alone: found or not, the logic ends there
+    const doc = JSON.parse(seedText);
+    const query = { ...doc['24'].nodes['5'], values: { ...doc['24'].nodes['5'].values, ifRecordFound: null, ifnoRecordFound: null } };
+    const loaded = loadSlidText(
+      JSON.stringify({ 1: { name: 'lookup', nodes: { 0: { id: 0, name: 'Start', type: 'enter.start', values: { next: 5 }, x: 0, y: 0 }, 5: query } } }),
+      'lookup.slid',
+      builtinRegistry(),
+    );
+    if (!loaded.service) throw new Error(loaded.problems.map((p) => formatProblem(p)).join('\n'));
+    for (let i = 0; i < 2; i++) {
+      const cd = cdOf(sampleRegister({}));
+      cd.vars.authUsername = 'bob';
+      const r = await runLogic(loaded.service, '1', cd, ctx);
+      expect(r.outcome.kind).toBe('exit');
+      expect(r.cd.vars.password).toBe('b0bsecret');
+    }
+    expect(reads).toEqual([
+      ['customers.password', 'customers.name', 'customers.aor'],
+      ['customers.password', 'customers.name'],
+      ['customers.password', 'customers.name'],
+    ]);
+  });
+
   test("alongside widens exactly the query of the rule's row, on its own directory", () => {
     const { directory } = countingDirectory();
     const port = createAorOwnership(directory);
