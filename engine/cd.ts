@@ -11,8 +11,8 @@
  */
 import { z } from 'zod';
 import type { DigestCredentials } from './ports';
-import type { CallDescriptor, CdValue, SipHeaders } from './types';
-import { parseNameAddr, parseUri } from '../grammar/sip-values';
+import type { CallDescriptor, CdValue, ParsedValues, SipHeaders } from './types';
+import { parseNameAddr, parseUri, reuse } from '../grammar/sip-values';
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const recordList = z.array(z.record(z.string(), scalar));
@@ -102,22 +102,25 @@ export interface BuildOptions {
  * The call descriptor of one request: `given` variables (SRE names; undefined ones skipped) in a
  * prototype-free map, the predefined variables derived from the headers where not given
  * (`fillPredefined`), `requestUri` = the `requestURI` variable as received, and the body.
- * `headers` is kept as is (the SIP front end shares the message's header map).
+ * `headers` is kept as is (the SIP front end shares the message's header map), and so is `parsed`:
+ * the values the caller already parsed (the SIP front end: its parser's), to which fillPredefined
+ * adds its own, kept as the CD's `parsed` for the nodes.
  */
 export function callDescriptorFrom(
   given: Iterable<readonly [string, CdValue | undefined]>,
   headers: SipHeaders,
   body: string | undefined,
   opts: BuildOptions = {},
+  parsed: ParsedValues = {},
 ): CallDescriptor {
   const vars = newVariables();
   for (const [name, value] of given) if (value !== undefined) vars[name] = value;
-  const credentials = fillPredefined(vars, headers, opts);
+  const credentials = fillPredefined(vars, headers, opts, parsed);
   if (opts.called === 'to') {
     vars.called = vars.toUsername ?? null;
     vars.originalCalled = vars.called;
   }
-  const cd: CallDescriptor = { vars, headers };
+  const cd: CallDescriptor = { vars, headers, parsed };
   if (credentials !== null) cd.credentials = credentials;
   // The request's Request-URI as given, kept apart from the variable a logic may rewrite.
   if (typeof vars.requestURI === 'string') cd.requestUri = vars.requestURI;
@@ -163,26 +166,40 @@ const first = (headers: SipHeaders, name: string): string | undefined => headers
 /**
  * Fills what the SIP front end fills, without overriding what the input gives; returns the first
  * credentials header of the method's kind as parsed (null: none, unparsable, or no parser given).
+ * `parsed`: values already parsed, taken where their text is the one read here (`reuse`); what
+ * is parsed here is added to it.
  */
-export function fillPredefined(vars: Record<string, CdValue>, headers: SipHeaders, opts: BuildOptions = {}): CallDescriptor['credentials'] | null {
+export function fillPredefined(
+  vars: Record<string, CdValue>,
+  headers: SipHeaders,
+  opts: BuildOptions = {},
+  parsed: ParsedValues = {},
+): CallDescriptor['credentials'] | null {
   const setIfAbsent = (name: string, value: CdValue | undefined) => {
     if (vars[name] === undefined && value !== undefined) vars[name] = value;
   };
   setIfAbsent('callId', first(headers, 'call-id'));
   const cseq = first(headers, 'cseq');
   if (cseq) setIfAbsent('requestMethod', cseq.trim().split(/\s+/)[1]);
-  for (const [header, uriVar, userVar] of [
-    ['from', 'fromURI', 'fromUsername'],
-    ['to', 'toURI', 'toUsername'],
+  for (const [header, uriVar, userVar, uriKey] of [
+    ['from', 'fromURI', 'fromUsername', 'fromUri'],
+    ['to', 'toURI', 'toUsername', 'toUri'],
   ] as const) {
     const value = first(headers, header);
-    const na = value ? parseNameAddr(value) : null;
+    const na = value ? reuse(parsed[header], value, parseNameAddr) : null;
     if (na) {
-      setIfAbsent(uriVar, na.uri);
-      setIfAbsent(userVar, parseUri(na.uri)?.user ?? null);
+      parsed[header] = na;
+      setIfAbsent(uriVar, na.value.uri);
+      const uri = reuse(parsed[uriKey], na.value.uri, parseUri);
+      if (uri) parsed[uriKey] = uri;
+      setIfAbsent(userVar, uri?.value.user ?? null);
     }
   }
-  if (typeof vars.requestURI === 'string') setIfAbsent('requestUsername', parseUri(vars.requestURI)?.user ?? null);
+  if (typeof vars.requestURI === 'string') {
+    const uri = reuse(parsed.requestUri, vars.requestURI, parseUri);
+    if (uri) parsed.requestUri = uri;
+    setIfAbsent('requestUsername', uri?.value.user ?? null);
+  }
   setIfAbsent('called', vars.requestUsername ?? vars.toUsername);
   setIfAbsent('calling', vars.fromUsername);
   setIfAbsent('originalCalled', vars.called);
@@ -191,10 +208,10 @@ export function fillPredefined(vars: Record<string, CdValue>, headers: SipHeader
   if (!opts.credentials) return null;
   const header = first(headers, vars.requestMethod === 'REGISTER' ? 'authorization' : 'proxy-authorization');
   if (header === undefined) return null;
-  const parsed = opts.credentials(header);
-  if (parsed === null) return null;
-  setIfAbsent('authUsername', parsed.username);
-  return { header, parsed };
+  const credentials = opts.credentials(header);
+  if (credentials === null) return null;
+  setIfAbsent('authUsername', credentials.username);
+  return { header, parsed: credentials };
 }
 
 /** The CD as printed by the CLI and returned by the API. */

@@ -21,6 +21,7 @@ import type {
   SyslogPort,
   Scalar,
 } from './ports';
+import type { NameAddr, Parsed, SipUri } from '../grammar/sip-values';
 
 export type { RecordRow, Scalar } from './ports';
 
@@ -30,6 +31,20 @@ export type CdValue = Scalar | RecordRow[];
 
 /** SIP headers of the message: lower-case full header name → values in message order. */
 export type SipHeaders = Record<string, string[]>;
+
+/**
+ * Header values of a request already parsed, each with the text it was parsed from: filled by the
+ * SIP parser's checks (sip/message.ts RequestValues) and the CD builder (engine/cd.ts
+ * fillPredefined), read instead of parsing the same text again (grammar/sip-values.ts `reuse`).
+ */
+export interface ParsedValues {
+  from?: Parsed<NameAddr>;
+  to?: Parsed<NameAddr>;
+  fromUri?: Parsed<SipUri>;
+  toUri?: Parsed<SipUri>;
+  /** The Request-URI as received. */
+  requestUri?: Parsed<SipUri>;
+}
 
 /**
  * The call descriptor: the flat variable map SRE logics read and write, plus the message's
@@ -73,6 +88,8 @@ export interface CallDescriptor {
    * call ends (services/call-limit). Not a variable, so no logic can release another call's slot.
    */
   callSlots?: string[];
+  /** From, To, their URIs and the Request-URI as the CD builder parsed them, for the nodes that read them (nodes/extract-header.ts). */
+  parsed?: ParsedValues;
 }
 
 /** One header edit: `name` is the lower-case full name (compact forms expanded), `value` a checked single line. */

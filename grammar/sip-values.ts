@@ -11,19 +11,40 @@
  */
 
 export interface SipUri {
-  scheme: string; // sip, sips, tel, … (lower-case)
-  user: string | null; // unescaped user part
-  password: string | null;
-  host: string; // lower-case; IPv6 keeps its brackets
-  port: number | null;
-  params: Record<string, string | null>; // lower-case names; names and values unescaped once
-  headers: string | null; // raw text after '?', still escaped
+  readonly scheme: string; // sip, sips, tel, … (lower-case)
+  readonly user: string | null; // unescaped user part
+  readonly password: string | null;
+  readonly host: string; // lower-case; IPv6 keeps its brackets
+  readonly port: number | null;
+  readonly params: Readonly<Record<string, string | null>>; // lower-case names; names and values unescaped once
+  readonly headers: string | null; // raw text after '?', still escaped
 }
 
 export interface NameAddr {
-  displayName: string | null; // quoted form is unquoted and unescaped
-  uri: string; // the URI text as written
-  params: Record<string, string | null>; // header parameters (tag, expires, q, tgrp, …), lower-case names
+  readonly displayName: string | null; // quoted form is unquoted and unescaped
+  readonly uri: string; // the URI text as written
+  readonly params: Readonly<Record<string, string | null>>; // header parameters (tag, expires, q, tgrp, …), lower-case names
+}
+
+/**
+ * A header value with what it parsed to, handed on with its message so the message's later readers
+ * do not parse it again (`reuse`). Readonly: every reader of the message shares it.
+ */
+export interface Parsed<T> {
+  readonly text: string;
+  readonly value: T;
+}
+
+/**
+ * `text` parsed: `kept` itself when it was parsed from that very text (equal text, equal parse:
+ * the parsers are pure), else a fresh parse (null: unparsable). A value rewritten since it was
+ * parsed (a Request-URI a strict route replaced, a stamped Via) is thus parsed afresh, never
+ * served stale.
+ */
+export function reuse<T>(kept: Parsed<T> | undefined, text: string, parse: (text: string) => T | null): Parsed<T> | null {
+  if (kept !== undefined && kept.text === text) return kept;
+  const value = parse(text);
+  return value === null ? null : { text, value };
 }
 
 // ---------------------------------------------------------------- character classes

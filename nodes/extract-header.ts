@@ -1,8 +1,8 @@
 import type { NodeType } from '../engine/node-type';
 import { normalizeHeaderName } from '../engine/cd';
-import { parseNameAddr, parseParams, parseUri, splitHeaderList } from '../grammar/sip-values';
+import { parseNameAddr, parseParams, parseUri, reuse, splitHeaderList } from '../grammar/sip-values';
 import { CREDENTIALS_HEADER_PATTERN } from '../engine/secrets';
-import type { Scalar } from '../engine/types';
+import type { ParsedValues, Scalar } from '../engine/types';
 import { flag, isSet, nodeRef, writesVariable } from './common';
 
 type Part = 'auto' | 'value' | 'uri' | 'user' | 'host' | 'port' | 'displayName' | 'param';
@@ -42,18 +42,20 @@ const NAME_ADDR_HEADERS = new Set([
 /** List headers may carry several comma-separated entries. */
 const LIST_HEADERS = new Set(['contact', 'diversion', 'p-asserted-identity', 'route', 'record-route', 'path', 'history-info', 'via']);
 
-function extract(values: string[] | undefined, header: string, e: Extraction): Scalar {
+/** `parsed`: the CD's parsed values; From and To (and their URIs) are taken from it when the text is theirs. */
+function extract(values: string[] | undefined, header: string, e: Extraction, parsed: ParsedValues | undefined): Scalar {
   if (!values || values.length === 0) return null;
   const entries = LIST_HEADERS.has(header) ? values.flatMap(splitHeaderList) : values;
   if (entries.length === 0) return null;
   const raw = e.index === 'last' ? entries[entries.length - 1] : entries[0];
   const part = e.part ?? 'auto';
   if (part === 'value' || (part === 'auto' && !NAME_ADDR_HEADERS.has(header))) return raw.trim();
-  const na = parseNameAddr(raw);
+  const peer = header === 'from' || header === 'to' ? header : null;
+  const na = peer !== null ? (reuse(parsed?.[peer], raw, parseNameAddr)?.value ?? null) : parseNameAddr(raw);
   if (!na) return null;
   if (part === 'auto' || part === 'uri') return na.uri;
   if (part === 'displayName') return na.displayName;
-  const uri = parseUri(na.uri);
+  const uri = peer !== null ? (reuse(parsed?.[peer === 'from' ? 'fromUri' : 'toUri'], na.uri, parseUri)?.value ?? null) : parseUri(na.uri);
   if (part === 'param') {
     // header parameter first (e.g. Diversion reason), then URI parameter (e.g. Contact tgrp, RFC 4904)
     const name = (e.param ?? '').toLowerCase();
@@ -139,7 +141,7 @@ export const extractHeaderNode: NodeType<Values> = {
           any = true;
           continue;
         }
-        const value = extract(s.cd.headers[e.header], e.header, e);
+        const value = extract(s.cd.headers[e.header], e.header, e, s.cd.parsed);
         if (value !== null) {
           s.set(e.storeInto, value);
           any = true;

@@ -8,7 +8,7 @@
  * The message's header map is shared with the CD (same shape: lower-case full names), not copied.
  */
 import { callDescriptorFrom, type BuildOptions } from '../engine/cd';
-import type { CallDescriptor } from '../engine/types';
+import type { CallDescriptor, ParsedValues } from '../engine/types';
 import type { AuthPort } from '../engine/ports';
 import type { SipRequest } from './message';
 import type { LocalEndpoint, Peer } from './transport';
@@ -20,7 +20,8 @@ export interface CdOptions {
   called?: CalledSource;
 }
 
-export type CdBuilder = (req: SipRequest, peer: Peer, local: LocalEndpoint) => CallDescriptor;
+/** `parsed`: values of the request already parsed (sip/message.ts RequestValues), not parsed again; the CD keeps it. */
+export type CdBuilder = (req: SipRequest, peer: Peer, local: LocalEndpoint, parsed?: ParsedValues) => CallDescriptor;
 
 /**
  * A CD builder bound to the auth port (its credentials parser gives `authUsername` and the CD's parsed `credentials`): the
@@ -29,7 +30,7 @@ export type CdBuilder = (req: SipRequest, peer: Peer, local: LocalEndpoint) => C
  */
 export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
   const opts: BuildOptions = { credentials: auth.parseCredentials, called: o.called };
-  return (req, peer, local) => {
+  return (req, peer, local, parsed) => {
     const body = req.body;
     const cd = callDescriptorFrom(
       [
@@ -45,6 +46,7 @@ export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
       req.headers,
       body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined,
       opts,
+      parsed,
     );
     const connectionId = peer.conn?.id ?? peer.connId;
     if (connectionId !== undefined && connectionId >= 0) cd.connectionId = connectionId;

@@ -30,7 +30,7 @@
  */
 import type { CompiledService } from '../engine/load';
 import { runLogic, type RunOptions, type RunResult } from '../engine/run';
-import { parseNameAddr, parseUri } from '../grammar/sip-values';
+import { parseNameAddr, parseUri, reuse } from '../grammar/sip-values';
 import type { LogPort } from '../engine/ports';
 import type { CdValue, HeaderEdit, Outcome, RelayFailover, RunContext } from '../engine/types';
 import type { CallEvents } from './call-events';
@@ -43,8 +43,10 @@ import {
   checkResponse,
   isResponse,
   parseMaxForwards,
+  parseViaList,
   topVia,
   type RequestPolicy,
+  type RequestValues,
   type SipRequest,
   type SipHeaders,
   type Via,
@@ -354,7 +356,7 @@ export class FrontEnd {
           return;
         }
       }
-      const r = parseMessage(data);
+      const r = parseMessage(data, peek?.viaLine);
       if (!r.ok) {
         this.stats.dropped++;
         if (r.partial && r.partial.method !== 'ACK') this.replyStateless(r.partial.headers, peer, 400, `Bad Request (${r.error})`);
@@ -368,7 +370,7 @@ export class FrontEnd {
         return;
       }
       this.stats.requests++;
-      this.handleRequest(m, peer, local, peek?.via);
+      this.handleRequest(m, peer, local, r.values);
     } catch (e) {
       this.stats.errors++;
       this.o.log?.log('error', `SIP message handling failed: ${(e as Error)?.stack ?? String(e)}`);
@@ -491,15 +493,18 @@ export class FrontEnd {
     this.servers.respond(tx, buildResponse(tx.request, status, reason, this.withServer(extra), tx.toTag ?? undefined), status);
   }
 
-  /** `peeked`: the top Via onMessage already read from the bytes (the same the parse gives), not parsed again. */
-  private handleRequest(req: SipRequest, peer: Peer, local: LocalEndpoint, peeked?: Via): void {
+  /**
+   * `parsed`: what the parser parsed of the request (its top Via line the one onMessage peeked, when
+   * it did), taken by checkRequest, here and by the call descriptor instead of parsing again.
+   */
+  private handleRequest(req: SipRequest, peer: Peer, local: LocalEndpoint, parsed: RequestValues): void {
     const method = req.method;
-    const bad = checkRequest(req, method === 'REGISTER' || method === 'OPTIONS' ? DEFAULT_POLICY : PROXY_POLICY);
+    const bad = checkRequest(req, method === 'REGISTER' || method === 'OPTIONS' ? DEFAULT_POLICY : PROXY_POLICY, parsed);
     if (bad !== null) {
       if (method !== 'ACK') this.replyStateless(req.headers, peer, bad.status, bad.reason, bad.headers);
       return;
     }
-    const via = peeked ?? topVia(req)!;
+    const via = reuse(parsed.via, req.headers.via[0], parseViaList)!.value[0];
     stampVia(req.headers, via, peer);
     const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
@@ -569,7 +574,7 @@ export class FrontEnd {
       // an initial request goes where its logic says, never where a preloaded Route points
       if (req.headers.route !== undefined) delete req.headers.route;
 
-      const cd = this.buildCd(req, peer, local);
+      const cd = this.buildCd(req, peer, local, parsed);
       const v = cd.vars;
       if (this.loopGuard !== null && this.loopGuard.check(text(v.calling), text(v.called), text(v.callId), Date.now())) {
         this.respond(tx, 482, 'Loop Detected');

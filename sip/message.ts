@@ -4,8 +4,8 @@
  * semantic checks that come after a successful parse (version, required headers, CSeq method,
  * Require, schemes, content types).
  */
-import type { SipHeaders } from '../engine/types';
-import { isToken, parseParamsStrict, parseNameAddr, skipWs, splitHeaderList, splitHeaderListStrict } from '../grammar/sip-values';
+import type { ParsedValues, SipHeaders } from '../engine/types';
+import { isToken, parseParamsStrict, parseNameAddr, reuse, skipWs, splitHeaderList, splitHeaderListStrict, type Parsed } from '../grammar/sip-values';
 import { LIST_HEADERS, SINGLE_HEADERS, canonicalHeaderName, fullHeaderName } from './headers';
 
 export type { SipHeaders };
@@ -82,20 +82,20 @@ export function headerList(msg: HasHeaders, name: string): string[] {
 
 export interface Via {
   /** 'SIP/2.0' (whitespace around '/' removed, upper-case). */
-  protocol: string;
+  readonly protocol: string;
   /** 'UDP', 'TCP', 'TLS', 'SCTP', 'WS', 'WSS' or any extension token, upper-case. */
-  transport: string;
+  readonly transport: string;
   /** sent-by host; lower-case; IPv6 keeps its brackets. */
-  host: string;
-  port: number | null;
+  readonly host: string;
+  readonly port: number | null;
   /** All parameters, lower-case names (branch, received, rport, maddr, ttl, extensions). */
-  params: Record<string, string | null>;
-  branch: string | null;
-  received: string | null;
+  readonly params: Readonly<Record<string, string | null>>;
+  readonly branch: string | null;
+  readonly received: string | null;
   /** rport=<n> when a value is present (RFC 3581). */
-  rport: number | null;
+  readonly rport: number | null;
   /** ';rport' present, with or without a value. */
-  hasRport: boolean;
+  readonly hasRport: boolean;
 }
 
 function scanToken(s: string, i: number): number {
@@ -236,6 +236,15 @@ export function parseViaList(value: string): Via[] | null {
   return out;
 }
 
+/**
+ * What the parser's checks parsed of a request (sip/parser.ts parseMessage), handed on with it so
+ * that checkRequest, the front end and the call descriptor (ParsedValues) do not parse the same
+ * values again: the first Via header line's via-parms, From, To and a sip/sips Request-URI.
+ */
+export interface RequestValues extends ParsedValues {
+  via?: Parsed<readonly Via[]>;
+}
+
 /** Top Via of a message (first value of the first Via header), parsed. */
 export function topVia(msg: HasHeaders): Via | null {
   const v = msg.headers.via?.[0];
@@ -362,8 +371,9 @@ const SINGLE_HEADER_LIST = [...SINGLE_HEADERS];
  * CSeq method (400), Request-URI scheme (416), REGISTER To scheme (400, §10.3), Require (420),
  * Content-Type (415), Accept for INVITE (406). Null when the request may be processed.
  * Role-dependent answers (483 on Max-Forwards 0 at a proxy, 405) are left to the caller.
+ * `known`: the parser's values of this request, used where their text is the one read here.
  */
-export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_POLICY): CheckResult | null {
+export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_POLICY, known?: RequestValues): CheckResult | null {
   const p = resolvePolicy(policy);
   const h = req.headers;
   if (req.version.toUpperCase() !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' };
@@ -375,7 +385,7 @@ export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_PO
     const v = h[name];
     if (v !== undefined && v.length > 1) return { status: 400, reason: `Duplicate ${canonicalHeaderName(name)} header` };
   }
-  const via = topVia(req);
+  const via = reuse(known?.via, h.via[0], parseViaList)?.value[0];
   if (!via) return { status: 400, reason: 'Bad Via header' };
   if (via.branch !== null && via.branch.toLowerCase() === 'z9hg4bk') {
     return { status: 400, reason: 'Via branch is only the magic cookie' };
@@ -389,7 +399,7 @@ export function checkRequest(req: SipRequest, policy: RequestPolicy = DEFAULT_PO
   const scheme = req.uri.slice(0, colon).toLowerCase();
   if (p.schemes && !p.schemes.has(scheme)) return { status: 416, reason: 'Unsupported URI Scheme' };
   if (req.method === 'REGISTER') {
-    const to = parseNameAddr(h.to[0]);
+    const to = reuse(known?.to, h.to[0], parseNameAddr)?.value;
     const ts = to ? to.uri.slice(0, to.uri.indexOf(':')).toLowerCase() : '';
     if (ts !== 'sip' && ts !== 'sips') return { status: 400, reason: 'Address-of-record must be a SIP or SIPS URI' };
   }

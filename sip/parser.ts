@@ -13,9 +13,9 @@
  * Max-Forwards, Content-Length, Date.
  */
 import type { SipHeaders } from '../engine/types';
-import { isNameAddr, isNameAddrList, isToken, isTokenChar, parseUri } from '../grammar/sip-values';
+import { isNameAddr, isNameAddrList, isToken, isTokenChar, parseNameAddr, parseUri, reuse, type NameAddr, type Parsed } from '../grammar/sip-values';
 import { fullHeaderName, matchHeaderName } from './headers';
-import { createHeaders, parseCSeq, parseContentLength, parseMaxForwards, parseViaList, type SipMessage } from './message';
+import { createHeaders, parseCSeq, parseContentLength, parseMaxForwards, parseViaList, type RequestValues, type SipMessage, type Via } from './message';
 
 export interface PartialRequest {
   method?: string;
@@ -24,22 +24,26 @@ export interface PartialRequest {
   headers: SipHeaders;
 }
 
-export type ParseResult = { ok: true; message: SipMessage } | { ok: false; error: string; status?: 400; partial?: PartialRequest };
+/** `values`: what the checks parsed (the top Via line, From, To, a request's sip/sips Request-URI), for the message's next readers. */
+export type ParseResult = { ok: true; message: SipMessage; values: RequestValues } | { ok: false; error: string; status?: 400; partial?: PartialRequest };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 
-/** Parses one SIP message from a datagram (or a frame cut by StreamFramer). Never throws. */
-export function parseMessage(input: Buffer | string): ParseResult {
+/**
+ * Parses one SIP message from a datagram (or a frame cut by StreamFramer). Never throws.
+ * `peeked`: the first Via line as sip/request-peek.ts parsed it from the same bytes, not parsed again.
+ */
+export function parseMessage(input: Buffer | string, peeked?: Parsed<readonly Via[]>): ParseResult {
   try {
-    return parse(typeof input === 'string' ? Buffer.from(input, 'utf8') : input);
+    return parse(typeof input === 'string' ? Buffer.from(input, 'utf8') : input, peeked);
   } catch (e) {
     // Defensive only: the fuzz test asserts this branch is never taken.
     return { ok: false, error: `internal parser error: ${(e as Error).message}` };
   }
 }
 
-function parse(buf: Buffer): ParseResult {
+function parse(buf: Buffer, peeked: Parsed<readonly Via[]> | undefined): ParseResult {
   const len = buf.length;
   // RFC 3261 §7.5: CRLFs before the start-line are ignored (keep-alives, stream leftovers).
   let start = 0;
@@ -69,6 +73,7 @@ function parse(buf: Buffer): ParseResult {
   if (p < 0) p = head.length;
   const startLine = head.charCodeAt(p - 1) === 13 ? head.slice(0, p - 1) : head.slice(0, p);
   let error: string | null = null;
+  const values: RequestValues = {};
   let method: string | undefined;
   let uri: string | undefined;
   let version = '';
@@ -98,7 +103,7 @@ function parse(buf: Buffer): ParseResult {
       version = startLine.slice(sp2 + 1);
       if (!isToken(method)) error = 'bad method';
       else if (!validVersion(version)) error = 'bad SIP version';
-      else error = checkRequestUri(uri);
+      else error = checkRequestUri(uri, values);
     }
   }
 
@@ -151,7 +156,7 @@ function parse(buf: Buffer): ParseResult {
   }
   if (name !== null) add(headers, name, folded ? value.trim() : value);
 
-  if (error === null) error = checkHeaders(headers);
+  if (error === null) error = checkHeaders(headers, values, peeked);
 
   // ---- body, by Content-Length; without one a datagram's body is the rest of it
   let body: Buffer = EMPTY;
@@ -174,7 +179,7 @@ function parse(buf: Buffer): ParseResult {
     return answerable ? { ok: false, error, status: 400, partial: { method, uri, headers } } : { ok: false, error, status: 400 };
   }
   const message: SipMessage = isResp ? { status, reason, version, headers, body } : { method: method as string, uri: uri as string, version, headers, body };
-  return { ok: true, message };
+  return { ok: true, message, values };
 }
 
 function add(headers: SipHeaders, name: string, v: string): void {
@@ -209,10 +214,11 @@ function validVersion(v: string): boolean {
 
 /**
  * Request-URI: a scheme, then URI characters only (no '<>', quotes, whitespace: RFC 4475
- * ltgtruri). SIP/SIPS URIs must parse and carry no '?headers' (RFC 3261 §19.1.5, RFC 4475
- * escruri). Other schemes are opaque here; whether they are served (416) is decided later.
+ * ltgtruri). SIP/SIPS URIs must parse (kept in `values`) and carry no '?headers' (RFC 3261
+ * §19.1.5, RFC 4475 escruri). Other schemes are opaque here; whether they are served (416) is
+ * decided later.
  */
-function checkRequestUri(uri: string): string | null {
+function checkRequestUri(uri: string, values: RequestValues): string | null {
   const colon = uri.indexOf(':');
   if (colon <= 0) return 'bad Request-URI';
   for (let i = 0; i < uri.length; i++) {
@@ -226,21 +232,45 @@ function checkRequestUri(uri: string): string | null {
     const u = parseUri(uri);
     if (!u) return 'bad Request-URI';
     if (u.headers !== null) return 'Request-URI must not carry headers';
+    values.requestUri = { text: uri, value: u };
   }
   return null;
 }
 
+/** A From or To header: its first value parsed, any other validated (checkRequest refuses the duplicate); null when one is bad. */
+function nameAddrs(v: string[]): Parsed<NameAddr> | null {
+  const first = parseNameAddr(v[0]);
+  if (!first) return null;
+  for (let i = 1; i < v.length; i++) if (!isNameAddr(v[i])) return null;
+  return { text: v[0], value: first };
+}
+
 const DATE_RE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
 
-/** Validates the headers the SIP layer itself uses; returns the first problem or null. */
-function checkHeaders(h: SipHeaders): string | null {
-  let v = h.via;
-  if (v !== undefined) for (const x of v) if (!parseViaList(x)) return 'bad Via header';
-  v = h.from;
-  if (v !== undefined) for (const x of v) if (!isNameAddr(x)) return 'bad From header';
-  v = h.to;
-  if (v !== undefined) for (const x of v) if (!isNameAddr(x)) return 'bad To header';
-  v = h.contact;
+/**
+ * Validates the headers the SIP layer itself uses; returns the first problem or null. The first
+ * Via line, From and To are parsed in full (not only validated) into `values`: every request's
+ * next readers need them.
+ */
+function checkHeaders(h: SipHeaders, values: RequestValues, peeked: Parsed<readonly Via[]> | undefined): string | null {
+  const via = h.via;
+  if (via !== undefined) {
+    const top = reuse(peeked, via[0], parseViaList);
+    if (!top) return 'bad Via header';
+    values.via = top;
+    for (let i = 1; i < via.length; i++) if (!parseViaList(via[i])) return 'bad Via header';
+  }
+  if (h.from !== undefined) {
+    const from = nameAddrs(h.from);
+    if (from === null) return 'bad From header';
+    values.from = from;
+  }
+  if (h.to !== undefined) {
+    const to = nameAddrs(h.to);
+    if (to === null) return 'bad To header';
+    values.to = to;
+  }
+  let v = h.contact;
   if (v !== undefined) for (const x of v) if (x !== '*' && !isNameAddrList(x)) return 'bad Contact header';
   v = h.cseq;
   if (v !== undefined) for (const x of v) if (!parseCSeq(x)) return 'bad CSeq header';

@@ -11,8 +11,9 @@
  *
  * Contract: `peekRequest(bytes)` returns the request line's method and the first value of the
  * first Via header (compact `v` too), parsed by the parser's own `parseViaList`, so a key built
- * from it equals the one the full parse gives; null for a response, or when the request line or
- * the Via cannot be read this way (no Via, a folded Via line, anything odd): the caller then takes
+ * from it equals the one the full parse gives (sip/parser.ts takes that line's parse from here,
+ * `viaLine`, instead of parsing it again); null for a response, or when the request line or the
+ * Via cannot be read this way (no Via, a folded Via line, anything odd): the caller then takes
  * the full path, which judges the message. Nothing here validates a message; a match only ever
  * resends an answer already given for that key.
  *
@@ -24,11 +25,14 @@
  *
  * Limits: looks at most MAX_PEEK_HEADERS header lines before giving up.
  */
+import type { Parsed } from '../grammar/sip-values';
 import { parseViaList, type Via } from './message';
 
 export interface RequestPeek {
   method: string;
   via: Via;
+  /** The whole first Via line as parsed (`via` is its first via-parm): the parser takes it instead of parsing that line again. */
+  viaLine: Parsed<readonly Via[]>;
 }
 
 const SP = 0x20;
@@ -55,8 +59,9 @@ const isToName: NameTest = (data, s, e) =>
 
 /**
  * The value of the first header line whose name passes `isName`, after the request line at
- * `from`: [start, end) of the value (after the colon, the CR left out); null when the headers end
- * first, after MAX_PEEK_HEADERS lines, or when the line is folded or cut.
+ * `from`: [start, end) of the value (after the colon, its surrounding whitespace and the CR left
+ * out); null when the headers end first, after MAX_PEEK_HEADERS lines, or when the line is folded
+ * or cut.
  */
 function headerValue(data: Buffer, from: number, isName: NameTest): [number, number] | null {
   const n = data.length;
@@ -74,7 +79,12 @@ function headerValue(data: Buffer, from: number, isName: NameTest): [number, num
     let c = e;
     while (c < lf && (data[c] === SP || data[c] === HT)) c++;
     if (data[c] !== COLON) return null;
-    return [c + 1, data[lf - 1] === CR ? lf - 1 : lf];
+    // trimmed as the parser trims it: the same text, so the parser can take this parse (parseMessage's `peeked`)
+    let vs = c + 1;
+    let ve = data[lf - 1] === CR ? lf - 1 : lf;
+    while (vs < ve && (data[vs] === SP || data[vs] === HT)) vs++;
+    while (ve > vs && (data[ve - 1] === SP || data[ve - 1] === HT)) ve--;
+    return [vs, ve];
   }
   return null;
 }
@@ -88,8 +98,9 @@ export function peekRequest(data: Buffer): RequestPeek | null {
   if (method.startsWith('SIP/')) return null; // a status line
   const at = headerValue(data, i, isViaName);
   if (at === null) return null;
-  const vias = parseViaList(data.toString('utf8', at[0], at[1]));
-  return vias === null ? null : { method, via: vias[0] };
+  const text = data.toString('utf8', at[0], at[1]);
+  const vias = parseViaList(text);
+  return vias === null ? null : { method, via: vias[0], viaLine: { text, value: vias } };
 }
 
 /** Requests that go on with something already started: never shed as new work. */

@@ -10,7 +10,7 @@
  * of 5 % of the CPU per call is lost in the noise between steps. This measures the part of each
  * call that is sipflow's own JavaScript (parsing, transactions, call descriptor, logic, auth,
  * registrar, serialising) on one core with nothing else running, so two builds compare to a
- * percent (run it under `farm-bench` or with `--rounds`). Not measured here: sendto, receiving,
+ * percent (run the two in turn, several times, and compare medians). Not measured here: sendto, receiving,
  * dispatch and the worker ↔ main thread hand-off (docs/performance.md "Where the time goes").
  *
  * CPU time (process.cpuUsage) of whole rounds, the server's garbage collection included, less the

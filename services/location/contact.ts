@@ -10,7 +10,7 @@ export interface ParsedContact {
   uri: string;
   parsed: SipUri;
   /** Header parameters of the Contact entry (expires, q, +sip.instance, reg-id, methods, …). */
-  params: Record<string, string | null>;
+  params: Readonly<Record<string, string | null>>;
 }
 
 export type ContactList = { kind: 'star' } | { kind: 'contacts'; contacts: ParsedContact[] } | { kind: 'error'; reason: string };

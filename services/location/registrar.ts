@@ -215,7 +215,8 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     if (w.instance && w.regId > 0) return b.instance === w.instance && b.reg_id === w.regId;
     let u = parsedCache.get(b.ruid);
     if (u === undefined) {
-      u = parseUri(b.contact);
+      // a refresh names its binding's contact again, whose URI is parsed already
+      u = b.contact === w.c.uri ? w.c.parsed : parseUri(b.contact);
       parsedCache.set(b.ruid, u);
     }
     return u !== null && sameUri(u, w.c.parsed);
