@@ -1117,7 +1117,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   if [ "$OVERLOAD" = 1 ]; then
     echo "overload steps (invite: none): offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); retr = SIPp retransmissions"
     for n in $REG_NAMES; do
-      case $n in *pgsql) p=persistent ;; *sqlite|*memory*) p=memory ;; *mongodb) p=mongodb ;; *) p=embedded ;; esac
+      case $n in *pgsql|*pgsql-control) p=persistent ;; *sqlite|*memory*) p=memory ;; *mongodb) p=mongodb ;; *) p=embedded ;; esac
       t=""; [ "$n" = "${n#sipflow}" ] || [ "$n" != "${n%-control}" ] || t=">=0.90"
       overload_row "$p" "$n" "$t"
     done
