@@ -17,7 +17,7 @@ export function toDirectoryError(err: unknown, what = 'directory query'): unknow
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : String(err);
   if (UNAVAILABLE_ERRNO.has(code) || UNAVAILABLE_SQLSTATE.test(code) || e?.name === 'KnexTimeoutError' || UNAVAILABLE_MESSAGE.test(message)) {
-    return new DirectoryError(`${what}: directory database unavailable: ${message}${code && !message.includes(code) ? ` (${code})` : ''}`, 'unavailable');
+    return new DirectoryError(`${what}: database unavailable: ${message}${code && !message.includes(code) ? ` (${code})` : ''}`, 'unavailable');
   }
   if (INVALID_SQLSTATE.test(code)) return new DirectoryError(`${what}: ${message}`, 'invalid');
   return err;

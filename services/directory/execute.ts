@@ -106,12 +106,12 @@ function sessionSurvives(err: unknown): boolean {
   return (err as { severity?: unknown } | null)?.severity === 'ERROR' && !staleStatement(err);
 }
 
-function runNamed(connection: PgConnection, st: Statement, values: unknown[], timeoutMs: number): Promise<unknown[][]> {
+function runNamed(connection: PgConnection, st: Statement, values: unknown[], timeoutMs: number, what: string): Promise<unknown[][]> {
   return new Promise<unknown[][]>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     if (timeoutMs > 0) {
       timer = setTimeout(() => {
-        reject(new DirectoryError(`directory query: directory database unavailable: no answer within ${timeoutMs} ms`, 'unavailable'));
+        reject(new DirectoryError(`${what}: database unavailable: no answer within ${timeoutMs} ms`, 'unavailable'));
       }, timeoutMs);
     }
     pgQuery(connection, st.name, st.text, values, (err, rows) => {
@@ -145,16 +145,18 @@ const ioTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
  * read (test/integration/directory/prepared.test.ts, "a PostgreSQL restart"), and each would
  * answer 503 although the server is back. The I/O turn lets every queued close mark its
  * connection, so the retry gets a live or a new one. Directory statements only read, so running
- * one again is safe (Kamailio's db_postgres retries the same way); a timeout is not retried (the
- * server is slow, not gone), nor is an ERROR (it would fail again).
+ * one again is safe (Kamailio's db_postgres retries the same way), as is the location's batched
+ * upsert (services/location/sql.ts: the same rows with the same values, and no other batch holds
+ * them meanwhile); a timeout is not retried (the server is slow, not gone), nor is an ERROR (it
+ * would fail again). `what` names the statement in errors.
  */
-export function pgExecute(knex: Knex, timeoutMs: number): Execute {
+export function pgExecute(knex: Knex, timeoutMs: number, what = 'directory query'): Execute {
   return async (st, values) => {
     for (let attempt = 0; ; attempt++) {
       const connection = await acquire<PgConnection>(knex);
       let failure: unknown;
       try {
-        return await runNamed(connection, st, values, timeoutMs);
+        return await runNamed(connection, st, values, timeoutMs, what);
       } catch (err) {
         if (!sessionSurvives(err)) discard(connection, err);
         failure = err;
@@ -163,7 +165,7 @@ export function pgExecute(knex: Knex, timeoutMs: number): Execute {
       }
       if (attempt === 0 && staleStatement(failure)) continue;
       if (attempt === 0 && connectionBroke(failure)) await ioTurn();
-      else throw toDirectoryError(failure);
+      else throw toDirectoryError(failure, what);
     }
   };
 }
@@ -171,13 +173,13 @@ export function pgExecute(knex: Knex, timeoutMs: number): Execute {
 // ---------------------------------------------------------------- PGlite
 
 /** knex-pglite: the in-process database on its single pooled connection (parsing is cheap there). */
-export function pgliteExecute(knex: Knex): Execute {
+export function pgliteExecute(knex: Knex, what = 'directory query'): Execute {
   return async (st, values) => {
     const connection = await acquire<PgliteConnection>(knex);
     try {
       return await pgliteQuery(connection, st.text, values);
     } catch (err) {
-      throw toDirectoryError(err);
+      throw toDirectoryError(err, what);
     } finally {
       release(knex, connection);
     }

@@ -147,18 +147,38 @@ describe('batcher policy', () => {
 // ------------------------------------------------------------------ SQL store on PostgreSQL and PGlite
 
 /** Counts the statements knex sends, by their first words. */
+/**
+ * Every statement sent on a connection of knex's pool while counting, whether knex's runner sends
+ * it or the store runs it on the connection itself (the batched upsert, services/directory/execute.ts).
+ */
+type Queryable = { query: (...args: unknown[]) => unknown };
+const counted = new WeakSet<object>();
+let recording: string[] | null = null;
 function countStatements(knex: Knex) {
   const seen: string[] = [];
-  const onQuery = (q: { sql?: string }) => {
-    seen.push(String(q.sql ?? ''));
+  recording = seen;
+  const client = knex.client as { acquireConnection(): Promise<Queryable> };
+  const acquire = client.acquireConnection;
+  client.acquireConnection = async function (this: unknown) {
+    const connection = await acquire.call(client);
+    if (!counted.has(connection)) {
+      counted.add(connection);
+      const query = connection.query;
+      connection.query = function (this: unknown, ...args: unknown[]) {
+        const first = args[0] as string | { text?: string };
+        recording?.push(typeof first === 'string' ? first : String(first?.text ?? ''));
+        return query.apply(this, args);
+      };
+    }
+    return connection;
   };
-  knex.on('query', onQuery);
   return {
     seen,
     inserts: () => seen.filter((s) => /^\s*insert\s+into\s+location\b/i.test(s)).length,
     deletes: () => seen.filter((s) => /^\s*delete\s+from\s+location\b/i.test(s)).length,
     stop: () => {
-      knex.removeListener('query', onQuery);
+      client.acquireConnection = acquire;
+      recording = null;
     },
   };
 }
@@ -254,6 +274,33 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
       if (!trx.isCompleted()) await trx.rollback();
     }
     expect((await store.find('john', null)).sort(byRuid)).toEqual([first, ...later].sort(byRuid));
+  });
+
+  test('one batch carries every value as written: quotes, commas, braces, backslashes, the text NULL, nulls, non-ASCII', async () => {
+    // The batch binds each column as one array (services/location/sql.ts UPSERT): every element
+    // goes through the driver's array literal, where these are the characters with a meaning.
+    const store = createSqlLocationStore(knex);
+    const odd = ['"quoted", with commas', '{braces}', 'back\\slash\\', 'NULL', '', ' spaced ', 'üñí €😀', "it's\nnewline"];
+    const bindings = odd.map((text, i) =>
+      makeBinding({
+        username: `odd${i}`,
+        contact: `sip:odd${i}@10.6.0.${i}`,
+        user_agent: text,
+        path: i % 2 ? null : text || null, // the reader takes an empty path or socket as none
+        socket: i % 3 ? text || null : null,
+        instance: text || null,
+        methods: i % 2 ? null : 8191,
+        q: i % 2 ? -1 : 0.5,
+      }),
+    );
+    const count = countStatements(knex);
+    try {
+      await Promise.all(bindings.map((b) => store.upsert(b)));
+    } finally {
+      count.stop();
+    }
+    expect(count.inserts()).toBeLessThanOrEqual(2);
+    for (const b of bindings) expect(await store.find(b.username, null)).toEqual([b]);
   });
 
   test('a later upsert of a ruid never overtakes an earlier one whose batch is still running', async () => {
