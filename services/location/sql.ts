@@ -234,24 +234,35 @@ const COLUMN_TYPES: Record<(typeof COLUMNS)[number], string> = {
 };
 /**
  * The batched upsert, one text for any number of rows: each column's values bound as one array and
- * unnested. Why: the multi-row `VALUES (…), (…)` form it replaces bound 22 values a row and had a
- * text per row count, so PostgreSQL parsed and planned every batch afresh and both drivers
- * serialised every value alone. PGlite spent 85 µs a binding on it in batches of 64 and spends 48
- * with the arrays (in the embedded default, on the thread that receives SIP); on `pg` the one text
- * is a named statement, prepared once per connection (services/directory/execute.ts): 32 → 16 µs of
- * the client's CPU a binding in batches of 8, and a third less of the server's time.
+ * unnested. Why: the multi-row `VALUES (…), (…)` form bound 22 values a row and had a text per row
+ * count, so PostgreSQL parsed and planned every batch afresh and both drivers serialised every value
+ * alone. On `pg` the one text is a named statement, prepared once per connection
+ * (services/directory/execute.ts): 32 → 16 µs of the client's CPU a binding in batches of 8, and a
+ * third less of the server's time. PGlite plans every statement (no named statements there), and
+ * planning the unnest costs more than the VALUES form's for a few rows: 560 against 370 µs for one
+ * row, about even at 8 rows, 48 against 85 µs a binding at 64. So PGlite takes the VALUES form
+ * (`upsertValues`) below UNNEST_FROM_ROWS rows.
  */
-const UPSERT_SQL =
-  `INSERT INTO location (${QUOTED}) SELECT * FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')}) ` +
-  `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid')
-    .map((c) => `"${c}" = EXCLUDED."${c}"`)
-    .join(', ')}`;
+const ON_CONFLICT = `ON CONFLICT (ruid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'ruid')
+  .map((c) => `"${c}" = EXCLUDED."${c}"`)
+  .join(', ')}`;
+const UPSERT_SQL = `INSERT INTO location (${QUOTED}) SELECT * FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')}) ${ON_CONFLICT}`;
 const UPSERT: Statement = {
   name: `sipflow_loc_${createHash('sha1').update(UPSERT_SQL).digest('hex').slice(0, 24)}`,
   text: UPSERT_SQL,
   sources: COLUMNS.map((_, i) => i),
   constants: [],
 };
+/** PGlite: batches from this many rows take the unnest form, smaller ones the VALUES form. */
+const UNNEST_FROM_ROWS = 8;
+const ROW_PLACEHOLDERS = (row: number) => `(${COLUMNS.map((_, i) => `$${row * COLUMNS.length + i + 1}`).join(', ')})`;
+/** Index n: `INSERT … VALUES ($1, …), (…) ON CONFLICT …` for n rows (1 … UNNEST_FROM_ROWS - 1), bound row by row. */
+const upsertValues: Statement[] = Array.from({ length: UNNEST_FROM_ROWS }, (_, rows) => ({
+  name: '',
+  text: `INSERT INTO location (${QUOTED}) VALUES ${Array.from({ length: rows }, (_, r) => ROW_PLACEHOLDERS(r)).join(', ')} ${ON_CONFLICT}`,
+  sources: [],
+  constants: [],
+}));
 /** Batched remove: every caller's ruids at once; RETURNING tells each caller how many of ITS ruids existed. */
 const REMOVE_SQL = 'DELETE FROM location WHERE ruid = ANY(?) RETURNING ruid';
 const ALL_SQL = `SELECT ${QUOTED} FROM location`;
@@ -259,7 +270,8 @@ const ALL_SQL = `SELECT ${QUOTED} FROM location`;
 export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}): LocationStore {
   const timeout = opts.queryTimeoutMs ?? 5000;
   if (!isPgClient(knex) && !isPgliteClient(knex)) throw new Error('the SQL location store runs on PostgreSQL (pg) or PGlite (knex-pglite)');
-  const upsertRows: Execute = isPgClient(knex) ? pgExecute(knex, timeout, 'location upsert') : pgliteExecute(knex, 'location upsert');
+  const onPg = isPgClient(knex);
+  const upsertRows: Execute = onPg ? pgExecute(knex, timeout, 'location upsert') : pgliteExecute(knex, 'location upsert');
   const maxInFlight = opts.maxInFlight ?? 4;
   const maxBatchRows = Math.max(1, opts.maxBatchRows ?? 500);
   const note = limitNotes(opts.onNote);
@@ -279,12 +291,21 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
       const last = new Map<string, Binding>();
       for (const b of bindings) last.set(b.ruid, b);
       const rows = [...last.values()].sort((a, b) => (a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0));
-      const columns = COLUMNS.map(() => new Array<unknown>(rows.length));
-      for (let r = 0; r < rows.length; r++) {
-        const row = toRow(rows[r]);
-        for (let i = 0; i < COLUMNS.length; i++) columns[i][r] = row[COLUMNS[i]] ?? null;
+      if (!onPg && rows.length < UNNEST_FROM_ROWS) {
+        const values: unknown[] = [];
+        for (const b of rows) {
+          const row = toRow(b);
+          for (const c of COLUMNS) values.push(row[c] ?? null);
+        }
+        await upsertRows(upsertValues[rows.length], values);
+      } else {
+        const columns = COLUMNS.map(() => new Array<unknown>(rows.length));
+        for (let r = 0; r < rows.length; r++) {
+          const row = toRow(rows[r]);
+          for (let i = 0; i < COLUMNS.length; i++) columns[i][r] = row[COLUMNS[i]] ?? null;
+        }
+        await upsertRows(UPSERT, columns);
       }
-      await upsertRows(UPSERT, columns);
       return bindings.map(() => undefined);
     },
   });
