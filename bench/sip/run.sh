@@ -716,9 +716,12 @@ run_memory() {
     SF_LOG=$WORK/$name.log
     start_sipflow "$cfg" "$SF_LOG"
     log "$name: processes $SF_PIDS${history:+ ($history)}"
-    # priming (unmeasured): every user registers twice at 1000/s, so each SIP thread's directory cache
-    # holds every subscriber's rows (the logic's query and the AoR-ownership lookup) and the ladder
-    # measures the cached steady state this pairing is about, not first-time misses on PGlite
+    # priming (unmeasured): every user registers twice at 1000/s, so the directory cache of the thread
+    # that serves this rate (the inline front end on the main thread) holds every subscriber's rows
+    # and the ladder measures the cached steady state this pairing is about, not first-time misses on
+    # PGlite; the SIP workers' caches fill from the warm share (one call in 16) and on the ladder's
+    # way up past sip.inlineMaxRate (a first step far past it meets them empty: docs/benchmarks.md,
+    # 2026-12-05 11:31)
     DUR=$(( 2 * NUSERS / 1000 )) RETRY=0 step "$name+priming" 1000 SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
     ladder "$name" 500 "$RATES_MEMORY" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
     record "$name"
