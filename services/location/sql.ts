@@ -256,10 +256,10 @@ const UPSERT: Statement = {
 /** PGlite: batches from this many rows take the unnest form, smaller ones the VALUES form. */
 const UNNEST_FROM_ROWS = 8;
 const ROW_PLACEHOLDERS = (row: number) => `(${COLUMNS.map((_, i) => `$${row * COLUMNS.length + i + 1}`).join(', ')})`;
-/** Index n: `INSERT … VALUES ($1, …), (…) ON CONFLICT …` for n rows (1 … UNNEST_FROM_ROWS - 1), bound row by row. */
-const upsertValues: Statement[] = Array.from({ length: UNNEST_FROM_ROWS }, (_, rows) => ({
+/** Index n - 1: `INSERT … VALUES ($1, …), (…) ON CONFLICT …` for n rows (1 … UNNEST_FROM_ROWS - 1), bound row by row. */
+const upsertValues: Statement[] = Array.from({ length: UNNEST_FROM_ROWS - 1 }, (_, i) => ({
   name: '',
-  text: `INSERT INTO location (${QUOTED}) VALUES ${Array.from({ length: rows }, (_, r) => ROW_PLACEHOLDERS(r)).join(', ')} ${ON_CONFLICT}`,
+  text: `INSERT INTO location (${QUOTED}) VALUES ${Array.from({ length: i + 1 }, (_, r) => ROW_PLACEHOLDERS(r)).join(', ')} ${ON_CONFLICT}`,
   sources: [],
   constants: [],
 }));
@@ -269,8 +269,8 @@ const ALL_SQL = `SELECT ${QUOTED} FROM location`;
 
 export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}): LocationStore {
   const timeout = opts.queryTimeoutMs ?? 5000;
-  if (!isPgClient(knex) && !isPgliteClient(knex)) throw new Error('the SQL location store runs on PostgreSQL (pg) or PGlite (knex-pglite)');
   const onPg = isPgClient(knex);
+  if (!onPg && !isPgliteClient(knex)) throw new Error('the SQL location store runs on PostgreSQL (pg) or PGlite (knex-pglite)');
   const upsertRows: Execute = onPg ? pgExecute(knex, timeout, 'location upsert') : pgliteExecute(knex, 'location upsert');
   const maxInFlight = opts.maxInFlight ?? 4;
   const maxBatchRows = Math.max(1, opts.maxBatchRows ?? 500);
@@ -291,21 +291,16 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
       const last = new Map<string, Binding>();
       for (const b of bindings) last.set(b.ruid, b);
       const rows = [...last.values()].sort((a, b) => (a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0));
-      if (!onPg && rows.length < UNNEST_FROM_ROWS) {
-        const values: unknown[] = [];
-        for (const b of rows) {
-          const row = toRow(b);
-          for (const c of COLUMNS) values.push(row[c] ?? null);
-        }
-        await upsertRows(upsertValues[rows.length], values);
-      } else {
-        const columns = COLUMNS.map(() => new Array<unknown>(rows.length));
-        for (let r = 0; r < rows.length; r++) {
-          const row = toRow(rows[r]);
-          for (let i = 0; i < COLUMNS.length; i++) columns[i][r] = row[COLUMNS[i]] ?? null;
-        }
-        await upsertRows(UPSERT, columns);
-      }
+      const values = rows.map((b) => {
+        const row = toRow(b);
+        return COLUMNS.map((c) => row[c] ?? null);
+      });
+      if (!onPg && rows.length < UNNEST_FROM_ROWS) await upsertRows(upsertValues[rows.length - 1], values.flat());
+      else
+        await upsertRows(
+          UPSERT,
+          COLUMNS.map((_, i) => values.map((v) => v[i])),
+        );
       return bindings.map(() => undefined);
     },
   });

@@ -146,7 +146,6 @@ describe('batcher policy', () => {
 
 // ------------------------------------------------------------------ SQL store on PostgreSQL and PGlite
 
-/** Counts the statements knex sends, by their first words. */
 /**
  * Every statement sent on a connection of knex's pool while counting, whether knex's runner sends
  * it or the store runs it on the connection itself (the batched upsert, services/directory/execute.ts).
