@@ -4,7 +4,8 @@
  * rows Kamailio would write (usrloc schema v9) and either can read the other's bindings.
  *
  * Status codes:
- *   400 malformed Contact / q, `*` misuse, out-of-order Call-ID/CSeq (reason names the problem)
+ *   400 malformed Contact / q, `*` misuse, out-of-order Call-ID/CSeq, a value wider than its usrloc
+ *       column (services/location/widths.ts; the reason names the problem)
  *   423 Interval Too Brief + Min-Expires (when rejectBelowMin; otherwise raised to minExpires)
  *   403 Too Many Registered Contacts (maxContacts). Kamailio answers 503 here; we don't, because
  *       503 tells the UA to fail over / retry later (RFC 3261 §21.5.4) and in sipflow means
@@ -17,6 +18,7 @@ import { methodsMask, parseContactHeaders, parseQ, sameUri, type ParsedContact }
 import { dedupe } from './dedupe';
 import { contactIsSender, contactNat, sentByOf, viaNat, type NatReason, type SenderFacts } from './nat';
 import { LocationUnavailableError, type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult } from './types';
+import { BINDING_WIDTHS, cutToWidth, fits, type WidthField } from './widths';
 import { parseExpires } from '../../grammar/sip-values';
 
 export interface RegistrarOptions {
@@ -107,6 +109,20 @@ function fail(status: number, reason: string, headers?: Record<string, string>):
   return headers ? { status, reason, headers, bindings: [] } : { status, reason, bindings: [] };
 }
 
+/** 400 naming what does not fit its usrloc column (services/location/widths.ts); the value is not echoed. */
+function tooLong(what: string, field: WidthField): RegisterResult {
+  return fail(400, `${what} too long (at most ${BINDING_WIDTHS[field]} characters)`);
+}
+
+/** The request's own values that a binding stores, measured against their columns; null when all fit. */
+function requestTooLong(req: RegisterRequest, domain: string | null): RegisterResult | null {
+  if (!fits('username', req.username) || !fits('domain', domain)) return tooLong('Address of Record', fits('username', req.username) ? 'domain' : 'username');
+  if (!fits('callid', req.callId)) return tooLong('Call-ID', 'callid');
+  if (!fits('path', req.path)) return tooLong('Path', 'path');
+  if (!fits('socket', req.socket)) return tooLong('Socket', 'socket');
+  return null;
+}
+
 /** A request contact after validation: what to store and for how long. */
 interface Wanted {
   c: ParsedContact;
@@ -114,6 +130,8 @@ interface Wanted {
   nat: NatReason | null;
   /** The binding follows the request's connection (stream transports, the contact being the sender's own). */
   bound: boolean;
+  /** `received` to store (receivedFor). */
+  received: string | null;
   seconds: number; // 0 = remove
   q: number;
   instance: string | null;
@@ -188,10 +206,13 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
     return header ?? defaultExpires;
   }
 
-  function validate(c: ParsedContact, header: number | null, allowMask: number | null, sender: Sender): Wanted | RegisterResult {
+  function validate(req: RegisterRequest, c: ParsedContact, header: number | null, allowMask: number | null, sender: Sender): Wanted | RegisterResult {
+    if (!fits('contact', c.uri)) return tooLong('Contact', 'contact');
     const q = 'q' in c.params ? parseQ(c.params.q) : -1;
     if (q === null) return fail(400, `Invalid q value in Contact: ${c.uri}`);
     const nat = sender.facts ? contactNat(sender.facts, c.parsed, sender.viaReason) : null;
+    const received = receivedFor(nat, req);
+    if (!fits('received', received)) return tooLong('Contact/received', 'received');
     const bound = sender.connectionId !== null && sender.facts !== null && contactIsSender(sender.facts, c.parsed, nat);
     let seconds = requestedSeconds(c, header);
     if (seconds > 0) {
@@ -204,10 +225,11 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       if (nat && sender.connectionId === null && udpNatMaxExpires > 0 && seconds > udpNatMaxExpires) seconds = udpNatMaxExpires;
     }
     const instance = c.params['+sip.instance'] ?? null;
+    if (!fits('instance', instance)) return tooLong('+sip.instance', 'instance');
     const regId = parseExpires(c.params['reg-id']) ?? 0; // 1*DIGIT (RFC 5626), read like delta-seconds; malformed → 0
     // A contact's own `methods` feature param wins over the Allow header, as in Kamailio.
     const methods = 'methods' in c.params ? methodsMask(c.params.methods) : allowMask;
-    return { c, nat, bound, seconds, q, instance: instance || null, regId, methods };
+    return { c, nat, bound, received, seconds, q, instance: instance || null, regId, methods };
   }
 
   /** RFC 5626: with +sip.instance and reg-id the flow identifies the binding; else URI equality. */
@@ -227,8 +249,8 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
    * transports than UDP (nathelper's fix_nated_register). Null without NAT: the contact is
    * reachable as written, and a third-party registration must not send its calls to the sender.
    */
-  function receivedFor(w: Wanted, req: RegisterRequest): string | null {
-    if (!w.nat) return null;
+  function receivedFor(nat: NatReason | null, req: RegisterRequest): string | null {
+    if (!nat) return null;
     const hostPort = req.received?.trim().replace(/^sips?:/i, '');
     if (!hostPort) return null;
     const proto = /^([a-z0-9-]+):/i.exec(req.socket ?? '')?.[1]?.toLowerCase();
@@ -241,7 +263,7 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       username: req.username,
       domain,
       contact: w.c.uri,
-      received: receivedFor(w, req),
+      received: w.received,
       path: req.path,
       expires: new Date((nowSec + w.seconds) * 1000),
       q: w.q,
@@ -356,11 +378,14 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       }
 
       // Validate everything before touching the store: a rejected request changes nothing.
+      const over = requestTooLong(req, domain);
+      if (over) return over;
+      if (!fits('user_agent', req.userAgent)) req = { ...req, userAgent: cutToWidth('user_agent', req.userAgent) };
       const allowMask = methodsMask(req.allow);
       const sender = senderOf(req);
       const wanted: Wanted[] = [];
       for (const c of list.contacts) {
-        const v = validate(c, header, allowMask, sender);
+        const v = validate(req, c, header, allowMask, sender);
         if ('status' in v) return v;
         wanted.push(v);
       }

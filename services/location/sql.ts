@@ -10,7 +10,7 @@ import { createHash } from 'crypto';
 import type { Knex } from 'knex';
 import { pgExecute, pgliteExecute, type Execute, type Statement } from '../directory/execute';
 import { isPgClient, isPgliteClient } from '../directory/knex-internals';
-import { DirectoryUnavailableError } from '../directory/types';
+import { DirectoryInvalidError, DirectoryUnavailableError } from '../directory/types';
 import { createBatcher } from './batcher';
 import { MAX_BINDINGS_CONSIDERED } from './dedupe';
 import { limitNotes, readBindings } from './tolerant';
@@ -276,14 +276,35 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
   const maxBatchRows = Math.max(1, opts.maxBatchRows ?? 500);
   const note = limitNotes(opts.onNote);
 
+  /** One batch's rows in one statement: the unnest form, or on PGlite the VALUES form for a few rows (UNNEST_FROM_ROWS). */
+  async function upsertBatch(rows: Binding[]): Promise<void> {
+    const values = rows.map((b) => {
+      const row = toRow(b);
+      return COLUMNS.map((c) => row[c] ?? null);
+    });
+    if (!onPg && rows.length < UNNEST_FROM_ROWS) await upsertRows(upsertValues[rows.length - 1], values.flat());
+    else
+      await upsertRows(
+        UPSERT,
+        COLUMNS.map((_, i) => values.map((v) => v[i])),
+      );
+  }
+
   /**
    * Group commit of upserts: one INSERT … ON CONFLICT of the batch's rows (UPSERT), in autocommit, so the
-   * batch's callers resolve together after its COMMIT (durable, with synchronous_commit) and a
-   * failed batch rejects them all. Keyed by ruid: the same ruid is never in two running batches,
-   * and within a batch the last call wins (PostgreSQL refuses to update a row twice in one
-   * statement). Rows go in ruid order, so concurrent batches lock rows in the same order.
+   * batch's callers resolve together after its COMMIT (durable, with synchronous_commit). Keyed by
+   * ruid: the same ruid is never in two running batches, and within a batch the last call wins
+   * (PostgreSQL refuses to update a row twice in one statement). Rows go in ruid order, so
+   * concurrent batches lock rows in the same order.
+   *
+   * A batch the server cannot take rejects every caller (LocationUnavailableError). A batch it
+   * refuses for a row's data (SQLSTATE 22xxx or 42xxx: a value too long for its column, a byte
+   * PostgreSQL's text cannot hold) is written again row by row, so only the caller whose binding
+   * was refused gets the error, not the REGISTERs that happened to share its statement. The
+   * registrar measures bindings against the columns first (services/location/widths.ts); this is
+   * the store's own guarantee, whoever calls it.
    */
-  const upserts = createBatcher<Binding, void>({
+  const upserts = createBatcher<Binding, unknown>({
     maxInFlight,
     maxBatch: maxBatchRows,
     key: (b) => b.ruid,
@@ -291,17 +312,21 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
       const last = new Map<string, Binding>();
       for (const b of bindings) last.set(b.ruid, b);
       const rows = [...last.values()].sort((a, b) => (a.ruid < b.ruid ? -1 : a.ruid > b.ruid ? 1 : 0));
-      const values = rows.map((b) => {
-        const row = toRow(b);
-        return COLUMNS.map((c) => row[c] ?? null);
-      });
-      if (!onPg && rows.length < UNNEST_FROM_ROWS) await upsertRows(upsertValues[rows.length - 1], values.flat());
-      else
-        await upsertRows(
-          UPSERT,
-          COLUMNS.map((_, i) => values.map((v) => v[i])),
-        );
-      return bindings.map(() => undefined);
+      try {
+        await upsertBatch(rows);
+        return bindings.map(() => undefined);
+      } catch (e) {
+        if (!(e instanceof DirectoryInvalidError) || rows.length === 1) throw e;
+      }
+      const refused = new Map<string, unknown>();
+      for (const row of rows) {
+        try {
+          await upsertBatch([row]);
+        } catch (e) {
+          refused.set(row.ruid, e);
+        }
+      }
+      return bindings.map((b) => refused.get(b.ruid));
     },
   });
 
@@ -345,7 +370,11 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
 
     // Resolves after the COMMIT of the batch holding it, i.e. once PostgreSQL has the row durably
     // (synchronous_commit); never before, never skipped.
-    upsert: (binding) => run('upsert', () => upserts.submit(binding)),
+    upsert: (binding) =>
+      run('upsert', async () => {
+        const refused = await upserts.submit(binding);
+        if (refused !== undefined) throw refused;
+      }),
 
     // Counted from RETURNING: knex-pglite does not report a DELETE's row count.
     remove: (ruids) =>

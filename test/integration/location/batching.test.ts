@@ -13,6 +13,7 @@ import { createBatcher } from '../../../services/location/batcher';
 import { createMongoLocationStore } from '../../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
 import { LocationUnavailableError, type Binding } from '../../../services/location/types';
+import { BINDING_WIDTHS } from '../../../services/location/widths';
 import { mongoUrl, pgUrl, type PrivateServer } from '../../setup/servers';
 import { useFaultyPostgres, rejection, sleep, watchUnhandledRejections } from './faults';
 import { makeBinding, openTarget, type Target } from './fixtures';
@@ -378,20 +379,43 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
     expect(await store.remove([r[0], r[9]])).toBe(1);
   });
 
-  test('a batch that fails for a bug (not the connection) rejects every caller with the database error', async () => {
+  test.each([
+    ['a few rows (the VALUES form on PGlite)', 3],
+    ['many rows (the unnest form)', 12],
+  ])('a row the table refuses fails its own caller only, in %s; the others are stored', async (_, size) => {
     const store = createSqlLocationStore(knex);
-    const good = Array.from({ length: 5 }, (_, i) => makeBinding({ contact: `sip:john@10.4.0.${i}` }));
-    const bad = makeBinding({ username: 'x'.repeat(100) }); // VARCHAR(64): the whole statement fails
-    const results = await Promise.allSettled([...good, bad].map((b) => store.upsert(b)));
-    expect(results.every((x) => x.status === 'rejected')).toBe(true);
-    for (const x of results) {
-      const reason = (x as PromiseRejectedResult).reason;
-      expect(reason).not.toBeInstanceOf(LocationUnavailableError);
-      expect(String(reason.message)).toMatch(/too long/i);
+    const good = Array.from({ length: size - 2 }, (_, i) => makeBinding({ contact: `sip:john@10.4.0.${i}` }));
+    const badAor = makeBinding({ username: 'x'.repeat(100) }); // VARCHAR(64)
+    const badContact = makeBinding({ contact: `sip:john@10.4.1.1;x=${'y'.repeat(600)}` }); // VARCHAR(512)
+    const count = countStatements(knex);
+    let results: PromiseSettledResult<void>[];
+    try {
+      results = await Promise.allSettled([badAor, ...good, badContact].map((b) => store.upsert(b)));
+    } finally {
+      count.stop();
     }
-    expect(Number((await knex('location').count({ n: '*' }))[0].n)).toBe(0); // all or nothing
-    await Promise.all(good.map((b) => store.upsert(b))); // the next batch works
+    const [aor, ...rest] = results;
+    const contact = rest.pop()!;
+    expect(rest.map((r) => r.status)).toEqual(good.map(() => 'fulfilled'));
+    for (const r of [aor, contact]) {
+      expect(r.status).toBe('rejected');
+      const reason = (r as PromiseRejectedResult).reason as Error;
+      expect(reason).not.toBeInstanceOf(LocationUnavailableError);
+      expect(reason.message).toMatch(/^location upsert: .*too long/i);
+      expect(reason.message).not.toContain('yyyy'); // the value is not in the message
+    }
+    expect(count.inserts()).toBe(1 + size); // the batch, then each of its rows alone
     expect((await store.find('john', null)).sort(byRuid)).toEqual([...good].sort(byRuid));
+    expect(await store.find(badAor.username, null)).toEqual([]);
+  });
+
+  test("the registrar's widths are the table's (services/location/widths.ts)", async () => {
+    const res = await knex.raw<{ rows: { column_name: string; character_maximum_length: number | null }[] }>(
+      `SELECT column_name, character_maximum_length FROM information_schema.columns
+        WHERE table_name = 'location' AND table_schema = current_schema() AND data_type = 'character varying'`,
+    );
+    const table = Object.fromEntries(res.rows.map((r) => [r.column_name, Number(r.character_maximum_length)]));
+    expect(table).toEqual(BINDING_WIDTHS);
   });
 });
 

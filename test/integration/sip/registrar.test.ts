@@ -36,7 +36,10 @@ afterAll(async () => {
 });
 
 /** The registrar technical note's REGISTER (§6.3), sent from the UA's own address. */
-function register(ua: Ua, o: { callId: string; cseq: number; authorization?: string; branch?: string; rport?: boolean; path?: string }): string {
+function register(
+  ua: Ua,
+  o: { callId: string; cseq: number; authorization?: string; branch?: string; rport?: boolean; path?: string; contact?: string },
+): string {
   return sipRequest({
     method: 'REGISTER',
     uri: 'sip:10.1.10.163',
@@ -48,7 +51,7 @@ function register(ua: Ua, o: { callId: string; cseq: number; authorization?: str
     from: '"Francesco" <sip:francesco@nl.netaxis.be>',
     fromTag: 'RHuIK7Em8vPmIAFR8XdsAKf8cZIDZL',
     to: '"Francesco" <sip:francesco@nl.netaxis.be>',
-    contact: `"Francesco" <sip:francesco@127.0.0.1:${ua.port};ob>`,
+    contact: o.contact ?? `"Francesco" <sip:francesco@127.0.0.1:${ua.port};ob>`,
     headers: {
       'User-Agent': 'Telephone 1.0',
       Expires: '300',
@@ -98,6 +101,33 @@ describe('registrar over UDP', () => {
     expect(header(ok, 'path')).toBe(path);
     const bindings = await rt.ctx.location.lookup('francesco', null, new Date());
     expect(bindings.map((b) => b.path)).toContain(path);
+  });
+
+  test('an authenticated Contact wider than usrloc stores gets 400 naming it; a REGISTER sent alongside it is stored', async () => {
+    // Before services/location/widths.ts the bindings of concurrent REGISTERs shared one INSERT,
+    // which PostgreSQL refused whole for the one value over varchar(512): every REGISTER in it failed.
+    const other = await UdpUa.open(server.udpPort);
+    try {
+      const wide = `<sip:francesco@127.0.0.1:${ua.port};x=${'w'.repeat(600)}>`;
+      const challenged = async (u: Ua, contact?: string) => {
+        const callId = rand();
+        u.send(register(u, { callId, cseq: 1, contact }));
+        const challenge = header(await u.response(401), 'www-authenticate')!;
+        const authorization = answerChallenge(challenge, { username: 'francesco', password: '123456', method: 'REGISTER', uri: 'sip:10.1.10.163' });
+        return register(u, { callId, cseq: 2, authorization, contact });
+      };
+      const [wideRegister, goodRegister] = [await challenged(ua, wide), await challenged(other)];
+      ua.send(wideRegister);
+      other.send(goodRegister);
+      const [refused, stored] = await Promise.all([ua.response(), other.response()]);
+      expect([refused.status, refused.reason]).toEqual([400, 'Contact too long (at most 512 characters)']);
+      expect(stored.status).toBe(200);
+      const contacts = (await rt.ctx.location.lookup('francesco', null, new Date())).map((b) => b.contact);
+      expect(contacts).toContain(`sip:francesco@127.0.0.1:${other.port};ob`);
+      expect(contacts.some((c) => c.includes('wwww'))).toBe(false);
+    } finally {
+      other.close();
+    }
   });
 
   test('the 401 carries received and rport on the Via when rport was asked (RFC 3581)', async () => {

@@ -392,6 +392,52 @@ describe('registrar: limits and validation', () => {
     expect(res.reason).toContain('sip:john@a');
   });
 
+  describe('values wider than their usrloc column (services/location/widths.ts)', () => {
+    const long = (n: number) => 'a'.repeat(n);
+    it.each<[string, Partial<RegisterRequest>, string]>([
+      ['a Contact over 512 characters', { contacts: [`<sip:john@10.0.0.1;x=${long(500)}>`] }, 'Contact too long (at most 512 characters)'],
+      [
+        'a +sip.instance over 255',
+        { contacts: [`<sip:john@10.0.0.1>;+sip.instance="<urn:uuid:${long(260)}>"`] },
+        '+sip.instance too long (at most 255 characters)',
+      ],
+      ['a Call-ID over 255', { callId: long(256) }, 'Call-ID too long (at most 255 characters)'],
+      ['a Path over 512', { path: `<sip:${long(520)}@proxy;lr>` }, 'Path too long (at most 512 characters)'],
+      ['a username over 64', { username: long(65) }, 'Address of Record too long (at most 64 characters)'],
+    ])('%s: 400 naming it, nothing stored, the value not echoed', async (_, over, reason) => {
+      const { store, reg } = setup();
+      const username = over.username ?? 'john';
+      expect(await reg.register(req(over))).toEqual({ status: 400, reason, bindings: [] });
+      expect(await store.find(username, null)).toEqual([]);
+    });
+
+    it('a domain over 64 in multi-domain mode: 400; in single-domain mode the domain is not stored and does not count', async () => {
+      const domain = `${long(60)}.example`;
+      expect((await setup({ multiDomain: true }).reg.register(req({ domain }))).reason).toBe('Address of Record too long (at most 64 characters)');
+      expect((await setup().reg.register(req({ domain }))).status).toBe(200);
+    });
+
+    it('exactly the width is stored; the width counts characters, not UTF-16 units', async () => {
+      const { store, reg } = setup();
+      const prefix = 'sip:john@10.0.0.1;x=';
+      const contact = prefix + long(512 - prefix.length);
+      const instance = `<urn:${'😀'.repeat(255 - 6)}>`; // 255 characters, 504 UTF-16 units; stored unquoted
+      expect((await reg.register(req({ contacts: [`<${contact}>;+sip.instance="${instance}"`], callId: long(255) }))).status).toBe(200);
+      expect((await store.find('john', null)).map((b) => [b.contact, b.callid, b.instance])).toEqual([[contact, long(255), instance]]);
+      expect((await reg.register(req({ contacts: [`<${contact}a>`], callId: 'other' }))).status).toBe(400);
+    });
+
+    it('a User-Agent over 255 is cut to 255 characters (as Kamailio does), never inside a surrogate pair', async () => {
+      const { store, reg } = setup();
+      const ua = long(254) + '😀' + long(10);
+      expect((await reg.register(req({ userAgent: ua }))).status).toBe(200);
+      const [b] = await store.find('john', null);
+      expect(b.user_agent).toBe(long(254) + '😀');
+      expect((await reg.register(req({ userAgent: long(253) + '😀😀', cseq: 2 }))).status).toBe(200);
+      expect((await store.find('john', null))[0].user_agent).toBe(long(253) + '😀😀');
+    });
+  });
+
   it('stores q as given, -1 when absent', async () => {
     const { reg } = setup();
     const res = await reg.register(req({ contacts: ['<sip:john@a>;q=0.7, <sip:john@b>'] }));
