@@ -18,7 +18,7 @@ import { methodsMask, parseContactHeaders, parseQ, sameUri, type ParsedContact }
 import { dedupe } from './dedupe';
 import { contactIsSender, contactNat, sentByOf, viaNat, type NatReason, type SenderFacts } from './nat';
 import { LocationUnavailableError, type Binding, type LocationPort, type LocationStore, type RegisterRequest, type RegisterResult } from './types';
-import { BINDING_WIDTHS, cutToWidth, fits, type WidthField } from './widths';
+import { BINDING_WIDTHS, cutToWidth, fits, unstorable, type WidthField } from './widths';
 import { parseExpires } from '../../grammar/sip-values';
 
 export interface RegistrarOptions {
@@ -109,18 +109,26 @@ function fail(status: number, reason: string, headers?: Record<string, string>):
   return headers ? { status, reason, headers, bindings: [] } : { status, reason, bindings: [] };
 }
 
-/** 400 naming what does not fit its usrloc column (services/location/widths.ts); the value is not echoed. */
-function tooLong(what: string, field: WidthField): RegisterResult {
-  return fail(400, `${what} too long (at most ${BINDING_WIDTHS[field]} characters)`);
+/**
+ * 400 naming a value its usrloc column cannot hold (services/location/widths.ts), or null when it
+ * can; the value itself is not echoed.
+ */
+function refuse(what: string, field: WidthField, value: string | null | undefined): RegisterResult | null {
+  const why = unstorable(field, value);
+  if (why === null) return null;
+  return fail(400, why === 'nul' ? `${what} holds a NUL character` : `${what} too long (at most ${BINDING_WIDTHS[field]} characters)`);
 }
 
-/** The request's own values that a binding stores, measured against their columns; null when all fit. */
-function requestTooLong(req: RegisterRequest, domain: string | null): RegisterResult | null {
-  if (!fits('username', req.username) || !fits('domain', domain)) return tooLong('Address of Record', fits('username', req.username) ? 'domain' : 'username');
-  if (!fits('callid', req.callId)) return tooLong('Call-ID', 'callid');
-  if (!fits('path', req.path)) return tooLong('Path', 'path');
-  if (!fits('socket', req.socket)) return tooLong('Socket', 'socket');
-  return null;
+/** The request's own values that a binding stores, measured against their columns; null when all can be stored. */
+function refuseRequest(req: RegisterRequest, domain: string | null): RegisterResult | null {
+  return (
+    refuse('Address of Record', 'username', req.username) ??
+    refuse('Address of Record', 'domain', domain) ??
+    refuse('Call-ID', 'callid', req.callId) ??
+    refuse('Path', 'path', req.path) ??
+    refuse('Socket', 'socket', req.socket) ??
+    (req.userAgent.includes('\0') ? fail(400, 'User-Agent holds a NUL character') : null)
+  );
 }
 
 /** A request contact after validation: what to store and for how long. */
@@ -207,12 +215,14 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   }
 
   function validate(req: RegisterRequest, c: ParsedContact, header: number | null, allowMask: number | null, sender: Sender): Wanted | RegisterResult {
-    if (!fits('contact', c.uri)) return tooLong('Contact', 'contact');
+    const wide = refuse('Contact', 'contact', c.uri);
+    if (wide) return wide;
     const q = 'q' in c.params ? parseQ(c.params.q) : -1;
     if (q === null) return fail(400, `Invalid q value in Contact: ${c.uri}`);
     const nat = sender.facts ? contactNat(sender.facts, c.parsed, sender.viaReason) : null;
     const received = receivedFor(nat, req);
-    if (!fits('received', received)) return tooLong('Contact/received', 'received');
+    const wideReceived = refuse('Contact/received', 'received', received);
+    if (wideReceived) return wideReceived;
     const bound = sender.connectionId !== null && sender.facts !== null && contactIsSender(sender.facts, c.parsed, nat);
     let seconds = requestedSeconds(c, header);
     if (seconds > 0) {
@@ -225,7 +235,8 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       if (nat && sender.connectionId === null && udpNatMaxExpires > 0 && seconds > udpNatMaxExpires) seconds = udpNatMaxExpires;
     }
     const instance = c.params['+sip.instance'] ?? null;
-    if (!fits('instance', instance)) return tooLong('+sip.instance', 'instance');
+    const wideInstance = refuse('+sip.instance', 'instance', instance);
+    if (wideInstance) return wideInstance;
     const regId = parseExpires(c.params['reg-id']) ?? 0; // 1*DIGIT (RFC 5626), read like delta-seconds; malformed → 0
     // A contact's own `methods` feature param wins over the Allow header, as in Kamailio.
     const methods = 'methods' in c.params ? methodsMask(c.params.methods) : allowMask;
@@ -378,8 +389,8 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
       }
 
       // Validate everything before touching the store: a rejected request changes nothing.
-      const over = requestTooLong(req, domain);
-      if (over) return over;
+      const refused = refuseRequest(req, domain);
+      if (refused) return refused;
       if (!fits('user_agent', req.userAgent)) req = { ...req, userAgent: cutToWidth('user_agent', req.userAgent) };
       const allowMask = methodsMask(req.allow);
       const sender = senderOf(req);

@@ -56,6 +56,17 @@ export function fits(field: WidthField, value: string | null | undefined): boole
   return value.length <= width || characters(value) <= width;
 }
 
+/**
+ * Why `value` cannot be stored in `field`'s column, or null when it can: wider than the column, or
+ * holding a NUL character, which PostgreSQL's text types cannot hold (SIP's grammar excludes it
+ * from every value, but a lenient parser passes it through in free text such as User-Agent).
+ */
+export function unstorable(field: WidthField, value: string | null | undefined): 'width' | 'nul' | null {
+  if (value == null) return null;
+  if (value.includes('\0')) return 'nul';
+  return fits(field, value) ? null : 'width';
+}
+
 /** `value` cut to `field`'s width, never inside a surrogate pair. */
 export function cutToWidth(field: WidthField, value: string): string {
   if (fits(field, value)) return value;

@@ -380,28 +380,35 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
   });
 
   test.each([
-    ['a few rows (the VALUES form on PGlite)', 3],
+    ['a few rows (the VALUES form on PGlite)', 4],
     ['many rows (the unnest form)', 12],
   ])('a row the table refuses fails its own caller only, in %s; the others are stored', async (_, size) => {
     const store = createSqlLocationStore(knex);
-    const good = Array.from({ length: size - 2 }, (_, i) => makeBinding({ contact: `sip:john@10.4.0.${i}` }));
+    const good = Array.from({ length: size - 3 }, (_, i) => makeBinding({ contact: `sip:john@10.4.0.${i}` }));
     const badAor = makeBinding({ username: 'x'.repeat(100) }); // VARCHAR(64)
     const badContact = makeBinding({ contact: `sip:john@10.4.1.1;x=${'y'.repeat(600)}` }); // VARCHAR(512)
+    const badText = makeBinding({ contact: 'sip:john@10.4.1.2', user_agent: 'phone\0yyyy' }); // text holds no NUL
     const count = countStatements(knex);
     let results: PromiseSettledResult<void>[];
     try {
-      results = await Promise.allSettled([badAor, ...good, badContact].map((b) => store.upsert(b)));
+      results = await Promise.allSettled([badAor, ...good, badText, badContact].map((b) => store.upsert(b)));
     } finally {
       count.stop();
     }
     const [aor, ...rest] = results;
     const contact = rest.pop()!;
+    const text = rest.pop()!;
     expect(rest.map((r) => r.status)).toEqual(good.map(() => 'fulfilled'));
-    for (const r of [aor, contact]) {
+    for (const [r, why] of [
+      [aor, /too long/i],
+      [contact, /too long/i],
+      [text, /0x00/],
+    ] as const) {
       expect(r.status).toBe('rejected');
       const reason = (r as PromiseRejectedResult).reason as Error;
       expect(reason).not.toBeInstanceOf(LocationUnavailableError);
-      expect(reason.message).toMatch(/^location upsert: .*too long/i);
+      expect(reason.message).toMatch(/^location upsert: /);
+      expect(reason.message).toMatch(why);
       expect(reason.message).not.toContain('yyyy'); // the value is not in the message
     }
     expect(count.inserts()).toBe(1 + size); // the batch, then each of its rows alone

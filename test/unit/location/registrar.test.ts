@@ -404,6 +404,8 @@ describe('registrar: limits and validation', () => {
       ['a Call-ID over 255', { callId: long(256) }, 'Call-ID too long (at most 255 characters)'],
       ['a Path over 512', { path: `<sip:${long(520)}@proxy;lr>` }, 'Path too long (at most 512 characters)'],
       ['a username over 64', { username: long(65) }, 'Address of Record too long (at most 64 characters)'],
+      ['a Call-ID holding a NUL', { callId: 'abc\0def' }, 'Call-ID holds a NUL character'],
+      ['a User-Agent holding a NUL (PostgreSQL text cannot hold one)', { userAgent: 'phone\0' }, 'User-Agent holds a NUL character'],
     ])('%s: 400 naming it, nothing stored, the value not echoed', async (_, over, reason) => {
       const { store, reg } = setup();
       const username = over.username ?? 'john';
