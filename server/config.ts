@@ -433,6 +433,14 @@ export const configSchema = z
           ),
         cacheNegativeSec: z.number().min(0).default(5).describe('how long an empty result is reused (at most cacheSec)'),
         cacheMaxEntries: z.number().int().min(1).default(100000).describe('cached results kept at most (oldest dropped first)'),
+        vacuumSec: z
+          .number()
+          .int()
+          .min(0)
+          .default(60)
+          .describe(
+            "embedded directory (PGlite) only: every this many seconds, VACUUM and ANALYZE the tables past autovacuum's own thresholds, which PGlite does not run itself (services/directory/embedded-vacuum.ts); 0 = never (dead rows and transaction ids then pile up)",
+          ),
         startupLockWaitSec: z
           .number()
           .int()

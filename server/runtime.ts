@@ -21,7 +21,8 @@ import { createMongoLocationStore, normalizeMongoUrl } from '../services/locatio
 import type { LocationChangeFeed } from '../services/location/changes';
 import { createMongoChangeFeed } from '../services/location/mongo-changes';
 import { createSqlChangeFeed, ensureChangeNotifications } from '../services/location/sql-changes';
-import { applicationNameOf, isPgClient } from '../services/directory/knex-internals';
+import { startEmbeddedVacuum, type EmbeddedVacuum } from '../services/directory/embedded-vacuum';
+import { applicationNameOf, isPgClient, isPgliteClient } from '../services/directory/knex-internals';
 import { createRegistrar, type Registrar, type RegistrarOptions } from '../services/location/registrar';
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
@@ -39,6 +40,8 @@ export interface RuntimeOptions {
   directoryCacheSec?: number;
   directoryCacheNegativeSec?: number;
   directoryCacheMaxEntries?: number;
+  /** PGlite only: seconds between vacuum passes (services/directory/embedded-vacuum.ts); 0 = none; default 60. */
+  embeddedVacuumSec?: number;
   /**
    * Location store: `sql` (Kamailio's `location` table in the directory database, the embedded
    * default), `memory`, a `postgres://` URL, or a `mongodb://` URL (Kamailio's db_mongodb layout).
@@ -93,6 +96,8 @@ export interface Runtime {
   registrar: Registrar;
   /** The location store beneath the registrar (administration: list, count, remove). */
   store: LocationStore;
+  /** The embedded database's vacuum passes (services/directory/embedded-vacuum.ts); null on PostgreSQL or when `directory.vacuumSec` is 0. */
+  vacuum: EmbeddedVacuum | null;
   /** The digest nonce secret (SIP worker threads issue and check nonces with it). */
   nonceSecret: Buffer;
   /**
@@ -120,6 +125,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     directoryCacheSec: directoryCacheSec(c),
     directoryCacheNegativeSec: c.directory.cacheNegativeSec,
     directoryCacheMaxEntries: c.directory.cacheMaxEntries,
+    embeddedVacuumSec: c.directory.vacuumSec,
     locationUrl: c.location.url,
     mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
     locationMode: locationMode(c),
@@ -234,6 +240,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
   const knex = openDirectory(directoryUrl, { poolMax: o.directoryPoolMax });
   let location: Awaited<ReturnType<typeof openLocationStore>> | undefined;
   let callLimits: Awaited<ReturnType<typeof openCallLimiter>> | undefined;
+  let vacuum: EmbeddedVacuum | null = null;
   try {
     if (o.provision) {
       // instances started together take turns: migrations run once, the sample subscriber is added once
@@ -247,6 +254,8 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
         { waitMs: startupLockWaitMs(o), log: o.log },
       );
     }
+    const vacuumSec = o.embeddedVacuumSec ?? 60;
+    if (vacuumSec > 0 && isPgliteClient(knex)) vacuum = startEmbeddedVacuum(knex, { intervalMs: vacuumSec * 1000, log: o.log });
     const directoryChanges = new DirectoryChanges();
     const directory = withCache(createDirectory(knex), directoryChanges, o);
     const subscribers = createSubscribers(knex, { onWrite: () => directoryChanges.changed() });
@@ -298,6 +307,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       directory,
       registrar,
       store,
+      vacuum,
       limits: o.limits,
       nonceSecret: secret,
       directoryChanges,
@@ -305,6 +315,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       onDirectoryWrite: (listener) => directoryChanges.subscribe(listener),
       async close() {
         stopPurging();
+        await vacuum?.stop();
         await queries.close();
         await http.close();
         await callLimits?.close();
@@ -314,6 +325,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime> {
       },
     };
   } catch (e) {
+    await vacuum?.stop();
     await callLimits?.close().catch(() => undefined);
     await location?.store.close().catch(() => undefined);
     await location?.knex?.destroy().catch(() => undefined);
