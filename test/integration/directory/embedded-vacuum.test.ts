@@ -9,6 +9,7 @@ import path from 'path';
 import type { Knex } from 'knex';
 import { openRuntime, type Runtime } from '../../../server/runtime';
 import { configSchema } from '../../../server/config';
+import { startEmbeddedVacuum } from '../../../services/directory/embedded-vacuum';
 import type { Binding } from '../../../services/location/types';
 import { makeBinding } from '../location/fixtures';
 
@@ -103,4 +104,28 @@ test('a pass leaves alone a table under the thresholds', async () => {
   expect(pass.database).toBe(false);
   expect((await locationStats(rt.knex)).dead).toBe(1);
   expect(logged.filter((m) => /failed/.test(m))).toEqual([]);
+});
+
+test('a statement that fails is logged naming the table, and the pass goes on to the next table', async () => {
+  await rt.knex.raw('CREATE TABLE IF NOT EXISTS vacuum_probe (n integer)');
+  await rt.knex.raw('INSERT INTO vacuum_probe SELECT generate_series(1, 300)');
+  await rt.knex.raw('DELETE FROM vacuum_probe');
+  for (let round = 19; round <= 22; round++) await refreshAll(round); // location past its threshold too
+  const notes: string[] = [];
+  // the real database, but the probe table's VACUUM fails as a locked or dropped table's would
+  const raw = (sql: string, ...rest: unknown[]) =>
+    /vacuum_probe/.test(sql) && /^VACUUM/.test(sql)
+      ? Promise.reject(new Error('canceling statement due to lock timeout'))
+      : (rt.knex.raw as (...a: unknown[]) => unknown)(sql, ...rest);
+  const failing = new Proxy(rt.knex, { get: (target, key, receiver) => (key === 'raw' ? raw : Reflect.get(target, key, receiver)) });
+  const vacuum = startEmbeddedVacuum(failing, { intervalMs: 3_600_000, log: { log: (level, m) => notes.push(`${level}: ${m}`) } });
+  try {
+    const pass = await vacuum.runOnce();
+    expect(notes).toContain('warn: embedded database: vacuum analyze of public.vacuum_probe failed: canceling statement due to lock timeout');
+    expect(pass.actions.map((a) => a.table)).toContain('public.location');
+    expect(pass.actions.map((a) => a.table)).not.toContain('public.vacuum_probe');
+  } finally {
+    await vacuum.stop();
+    await rt.knex.raw('DROP TABLE vacuum_probe');
+  }
 });
