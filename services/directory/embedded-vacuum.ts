@@ -45,7 +45,7 @@ const ANALYZE_SCALE = 0.1;
  * before 2^31 (and warns from 40 million before); template0 and template1 age with every write
  * although nothing in them changes.
  */
-export const WRAP_WARN_AGE = 1_500_000_000;
+const WRAP_WARN_AGE = 1_500_000_000;
 
 export interface VacuumAction {
   table: string;
