@@ -127,7 +127,8 @@ function refuseRequest(req: RegisterRequest, domain: string | null): RegisterRes
     refuse('Call-ID', 'callid', req.callId) ??
     refuse('Path', 'path', req.path) ??
     refuse('Socket', 'socket', req.socket) ??
-    (req.userAgent.includes('\0') ? fail(400, 'User-Agent holds a NUL character') : null)
+    // a User-Agent too long is cut (register), one holding a NUL refused
+    (unstorable('user_agent', req.userAgent) === 'nul' ? refuse('User-Agent', 'user_agent', req.userAgent) : null)
   );
 }
 
