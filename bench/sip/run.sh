@@ -22,7 +22,7 @@
 #            TLS listener with the same certificate (openssl, EC P-256, generated into $WORK/tls).
 #   --connections N     TCP/TLS connections of the driver (default 1000)
 #   --tcp-load driver|sipp   load for --transport tcp (default driver)
-#   --pairing persistent|memory|mongodb|embedded|invite|both|all   default all (every pairing, in that
+#   --pairing persistent|memory|floor|mongodb|embedded|invite|both|all   default all (every pairing, in that
 #                       order; both = persistent and memory); or a comma-separated list, run in its order
 #                       (e.g. persistent,embedded: the embedded ratio needs sipflow-pgsql in the same run)
 #   --only P            the same as --pairing P (e.g. --only invite --quick)
@@ -99,6 +99,12 @@
 #                   registers twice at 1000/s, unmeasured). No Kamailio counterpart: its ratio is
 #                   embedded / sipflow-pgsql (the persistent pairing's sipflow, same run), target >= 1.0.
 #                   --workers does not apply (the default is used).
+#       floor:      the platform's floor, UDP only: bench/sip/floor.ts, a Node 20 digest registrar with
+#                   nothing of sipflow in it (header lines split, a stateless HMAC nonce, the MD5 digest
+#                   checked, the binding in a Map; one thread, no grammar, transactions or logic), laddered
+#                   like the registrars (--rates-floor). Its row sits under the memory pairing's, its ratio
+#                   against that pairing's Kamailio, and the summary gives sipflow's CPU per call (memory
+#                   pairing) over the floor's: what sipflow's code costs beyond what the platform must.
 #       invite:     a call relay with call records, UDP only: SIPp UAC (bench/sip/invite/uac.xml) -> proxy
 #                   -> SIPp UAS (uas.xml) on UAS_PORT: INVITE -> 100/180/200 -> ACK -> --hold-ms -> BYE -> 200,
 #                   one call per SIPp call. Kamailio (bench/sip/invite/kamailio.cfg, 8 children):
@@ -117,7 +123,7 @@
 #   --rates-invite R,R,…  explicit rates for the invite pairing
 #   --quick             shorter steps (5 s of load), one bisection step, no retries
 #   --rates R,R,…       explicit rates for every ladder (instead of the automatic ladder)
-#   --rates-persistent R,R,…  --rates-memory R,R,…  --rates-mongodb R,R,…  --rates-embedded R,R,…
+#   --rates-persistent R,R,…  --rates-memory R,R,…  --rates-floor R,R,…  --rates-mongodb R,R,…  --rates-embedded R,R,…
 #                       explicit rates per pairing
 #   --duration S        seconds of load per step (default 10; calls = rate × S)
 #   --users N           users (default 10000)
@@ -207,6 +213,7 @@ RATES_PERSISTENT=""
 RATES_MEMORY=""
 RATES_INVITE=""
 RATES_MONGODB=""
+RATES_FLOOR=""
 RATES_EMBEDDED=""
 HOLD_MS=100
 INVITE_CONTROL=0
@@ -243,6 +250,7 @@ while [ $# -gt 0 ]; do
     --rates-persistent) RATES_PERSISTENT=$2; shift ;;
     --rates-memory) RATES_MEMORY=$2; shift ;;
     --rates-mongodb) RATES_MONGODB=$2; shift ;;
+    --rates-floor) RATES_FLOOR=$2; shift ;;
     --rates-embedded) RATES_EMBEDDED=$2; shift ;;
     --duration) DUR=$2; shift ;;
     --users) NUSERS=$2; shift ;;
@@ -265,16 +273,16 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$PAIRING" in all) PAIRINGS="persistent memory mongodb embedded invite" ;; both) PAIRINGS="persistent memory" ;;
+case "$PAIRING" in all) PAIRINGS="persistent memory floor mongodb embedded invite" ;; both) PAIRINGS="persistent memory" ;;
   *) PAIRINGS=${PAIRING//,/ }
-     for p in $PAIRINGS; do case $p in persistent|memory|mongodb|embedded|invite) ;;
-       *) echo "--pairing must be persistent, memory, mongodb, embedded, invite (or several, comma-separated), both or all" >&2; exit 2 ;; esac; done ;; esac
+     for p in $PAIRINGS; do case $p in persistent|memory|floor|mongodb|embedded|invite) ;;
+       *) echo "--pairing must be persistent, memory, floor, mongodb, embedded, invite (or several, comma-separated), both or all" >&2; exit 2 ;; esac; done ;; esac
 # the overload steps: part of the full run (npm run bench:sip), asked for otherwise
 [ -n "$OVERLOAD" ] || OVERLOAD=$([ "$PAIRING" = all ] && echo 1 || echo 0)
-if [ "$TRANSPORT" != udp ] && [ "$PAIRINGS" != "${PAIRINGS/invite/}" ]; then
-  # SIPp 3.6 has no TLS and the UAS/UAC scenarios are written for UDP
-  [ "$PAIRING" = invite ] && { echo "--pairing invite runs over UDP only" >&2; exit 2; }
-  PAIRINGS=$(echo " $PAIRINGS " | sed "s/ invite / /; s/^ *//; s/ *$//")
+if [ "$TRANSPORT" != udp ]; then
+  # SIPp 3.6 has no TLS and the UAS/UAC scenarios are written for UDP; the floor listens on UDP only
+  case "$PAIRING" in invite|floor) echo "--pairing $PAIRING runs over UDP only" >&2; exit 2 ;; esac
+  PAIRINGS=$(echo " $PAIRINGS " | sed "s/ invite / /; s/ floor / /; s/^ *//; s/ *$//")
 fi
 case "$TRANSPORT" in udp|tcp|tls) ;; *) echo "--transport must be udp, tcp or tls" >&2; exit 2 ;; esac
 case "$HISTORY" in off|all|both) ;; *) echo "--history must be off, all or both" >&2; exit 2 ;; esac
@@ -291,7 +299,7 @@ REFINE=$([ "$QUICK" = 1 ] && echo 1 || echo 2)
 [ -n "$RETRY" ] || RETRY=$([ "$QUICK" = 1 ] && echo 0 || echo 1)
 STEP=1.5
 [ -n "$RATES" ] && { RATES_PERSISTENT=${RATES_PERSISTENT:-$RATES}; RATES_MEMORY=${RATES_MEMORY:-$RATES}; RATES_INVITE=${RATES_INVITE:-$RATES}
-  RATES_MONGODB=${RATES_MONGODB:-$RATES}; RATES_EMBEDDED=${RATES_EMBEDDED:-$RATES}; }
+  RATES_MONGODB=${RATES_MONGODB:-$RATES}; RATES_EMBEDDED=${RATES_EMBEDDED:-$RATES}; RATES_FLOOR=${RATES_FLOOR:-$RATES}; }
 
 # the mongodb pairing's FerretDB holds many PostgreSQL connections (see mongodb in the header): the
 # cluster, when this run starts it, allows 2100 (PG_OPTS is the kit's: extra postgres options)
@@ -446,7 +454,15 @@ ferret_stop() {
   wait "$FERRET_PID" 2>/dev/null || true
   FERRET_PID=""
 }
-cleanup() { stop_sipflow; ferret_stop; pg_stop_all; }
+# the floor (floor pairing): started by run_floor, stopped by its PID
+FLOOR_PID=""
+floor_stop() {
+  [ -n "$FLOOR_PID" ] || return 0
+  kill -TERM "$FLOOR_PID" 2>/dev/null || true
+  wait "$FLOOR_PID" 2>/dev/null || true
+  FLOOR_PID=""
+}
+cleanup() { stop_sipflow; floor_stop; ferret_stop; pg_stop_all; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -844,6 +860,20 @@ run_mongodb() {
   ferret_stop
 }
 
+# ---------------------------------------------------------------- floor pairing
+floor_ok() { kill -0 "$FLOOR_PID" 2>/dev/null || { log "the floor exited during its ladder ($WORK/floor.log)"; return 1; }; }
+run_floor() {
+  log "== floor: bench/sip/floor.ts, a Node 20 digest registrar with nothing of sipflow in it (one thread), against the memory pairing's Kamailio"
+  local logf=$WORK/floor.log
+  node "$REPO/dist/bench/sip/floor.js" --port "$SIP_PORT" --customers "$WORK/customers.csv" > "$logf" 2>&1 &
+  FLOOR_PID=$!
+  for _ in $(seq 1 50); do grep -q listening "$logf" 2>/dev/null && break; floor_ok || return 1; sleep 0.2; done
+  grep -q listening "$logf" || { log "the floor did not start ($logf)"; floor_stop; return 1; }
+  ladder node-floor "$KAM_START" "$RATES_FLOOR" floor_ok SERVER=external AUTH=sqlite SERVER_PIDS="$FLOOR_PID" || true
+  record node-floor
+  floor_stop
+}
+
 # ---------------------------------------------------------------- embedded pairing
 run_embedded() {
   log "== embedded: sipflow as npm start ships it (configuration defaults, embedded PGlite directory), no Kamailio counterpart: compared with sipflow-pgsql"
@@ -978,7 +1008,7 @@ EOF2
 }
 
 for p in $PAIRINGS; do
-  case $p in persistent) run_persistent ;; memory) run_memory ;; mongodb) run_mongodb || log "mongodb pairing stopped (see above)" ;; embedded) run_embedded ;; invite) run_invite ;; esac
+  case $p in persistent) run_persistent ;; memory) run_memory ;; floor) run_floor || true ;; mongodb) run_mongodb || log "mongodb pairing stopped (see above)" ;; embedded) run_embedded ;; invite) run_invite ;; esac
 done
 
 # ---------------------------------------------------------------- profiles
@@ -1096,6 +1126,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   srow memory sipflow-memory-history kamailio-sqlite ""
   srow memory sipflow-memory-cached-history kamailio-sqlite ""
   srow memory sipflow-memory-control kamailio-sqlite ""
+  srow floor node-floor kamailio-sqlite ""
   srow mongodb kamailio-mongodb kamailio-mongodb ""
   srow mongodb sipflow-mongodb kamailio-mongodb ">=1.0"
   srow embedded sipflow-embedded sipflow-pgsql ">=1.0"
@@ -1110,6 +1141,13 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   fi
   if [ -n "${RES[sipflow-memory-control]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
     printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
+  fi
+  if [ -n "${RES[node-floor]:-}" ]; then
+    for n in sipflow-memory sipflow-memory-cached kamailio-sqlite; do
+      [ -n "${RES[$n]:-}" ] || continue
+      printf '%-10s %-24s %s\n' floor "$n / floor" "srv_ms/c $(awk -v a="$(per_call "$(kv "${RLINE[$n]}" srv_cpu_pct)" "$(kv "${RLINE[$n]}" achieved_cps)")" \
+        -v b="$(per_call "$(kv "${RLINE[node-floor]}" srv_cpu_pct)" "$(kv "${RLINE[node-floor]}" achieved_cps)")" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }') at each one's best"
+    done
   fi
   if [ -n "${RES[kamailio-invite-noacc]:-}" ]; then
     printf '%-10s %-24s %6s %8s %6s\n' invite "sipflow / no-acc" "" "" "$(ratio "${RES[sipflow-invite]:-0}" "${RES[kamailio-invite-noacc]}")"
