@@ -257,6 +257,13 @@ export class FrontEnd {
   private draining = false;
   /** When the last message of work in progress came while draining (drained(): the linger counts from it). */
   lastMessageAt = 0;
+  /**
+   * The transaction key the peek of the message in hand looked up without finding an answer, and
+   * what it found (absorbedUnparsed): handleRequest, in the same synchronous turn, takes them for
+   * the same key instead of looking the transaction and the challenge up again. Null otherwise.
+   */
+  private peekedKey: string | null = null;
+  private peekedTx: ServerTx | undefined = undefined;
   /** Run options of a run the call history traces (RunTap.wants said yes). */
   private readonly tracedRun: RunOptions;
   /** Every send of the front end, its transactions and its proxy: through the tap when there is one. */
@@ -345,6 +352,7 @@ export class FrontEnd {
   readonly onMessage = (data: Buffer, peer: Peer, local: LocalEndpoint, behind = false): void => {
     try {
       this.o.tap?.received(data, peer, local, Date.now());
+      this.peekedKey = null;
       const peek = peekRequest(data);
       if (peek !== null) {
         if (this.absorbedUnparsed(peek, peer)) return;
@@ -408,7 +416,11 @@ export class FrontEnd {
     if (method === 'ACK' || method === 'CANCEL' || !isRfc3261Branch(via.branch)) return false;
     const key = branchTxKey(via.branch, via.host + ':' + (via.port ?? 5060), method);
     const known = this.servers.get(key);
-    if (!this.resentAnswer(key, known, via, peer)) return false;
+    if (!this.resentAnswer(key, known, via, peer)) {
+      this.peekedKey = key;
+      this.peekedTx = known;
+      return false;
+    }
     if (known !== undefined && this.draining) this.lastMessageAt = Date.now();
     this.stats.requests++;
     return true;
@@ -507,7 +519,11 @@ export class FrontEnd {
     const via = reuse(parsed.via, req.headers.via[0], parseViaList)!.value[0];
     stampVia(req.headers, via, peer);
     const key = serverTxKey(req, via.branch, via.host + ':' + (via.port ?? 5060), method);
-    const known = this.servers.get(key);
+    // the peek looked this very key up a moment ago (nothing ran since) and found no answer to resend
+    const peeked = this.peekedKey === key;
+    const known = peeked ? this.peekedTx : this.servers.get(key);
+    this.peekedKey = null;
+    this.peekedTx = undefined;
     // Stopping: work in progress (a retransmission, a CANCEL, a request within a dialog, an ACK
     // that matches something, below) starts the linger over; a new request refused with 503, or
     // the ACK of that 503, does not, or steady traffic from senders not yet told would keep a
@@ -530,7 +546,7 @@ export class FrontEnd {
       } else this.stats.dropped++;
       return;
     }
-    if (this.resentAnswer(key, known, via, peer)) return;
+    if (!peeked && this.resentAnswer(key, known, via, peer)) return;
     if (known !== undefined) {
       // a retransmission of a request not answered yet: an INVITE gets its 100 again
       this.stats.retransmissions++;

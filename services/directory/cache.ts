@@ -70,11 +70,51 @@ function scalarKey(v: Scalar | Scalar[] | undefined): string {
   }
 }
 
-/** The cache key of a query: its shape (tables, fields, joins, …, condition fields/operators) and its values. */
-export function directoryCacheKey(q: DirectoryQuery): string {
+/** The shape part of a key: tables, fields, join type, logic, offset, limit, joins, order. */
+function shapeKey(q: DirectoryQuery): string {
   let k = q.tables.join(',') + SEP + q.fields.join(',') + SEP + (q.joinType ?? '') + SEP + (q.logic ?? '') + SEP + (q.offset ?? '') + SEP + (q.limit ?? '');
   if (q.joins && q.joins.length) k += SEP + JSON.stringify(q.joins);
   if (q.orderBy && q.orderBy.length) k += SEP + JSON.stringify(q.orderBy);
+  return k;
+}
+
+/**
+ * The last shape keyed per `fields` array. The query node and the ownership rule build every query
+ * of theirs around the same arrays (nodes/query-database.ts `base`, services/directory/ownership.ts),
+ * so the shape is joined once, not per query. It is reused only when every part is equal, the
+ * arrays element by element (a caller may build or change its arrays as it likes); a query with
+ * joins or an order is keyed afresh every time.
+ */
+const shapes = new WeakMap<readonly string[], { q: DirectoryQuery; fields: string[]; tables: string[]; key: string }>();
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+function memoShape(q: DirectoryQuery): string {
+  if ((q.joins && q.joins.length) || (q.orderBy && q.orderBy.length)) return shapeKey(q);
+  const m = shapes.get(q.fields);
+  if (
+    m !== undefined &&
+    m.q.joinType === q.joinType &&
+    m.q.logic === q.logic &&
+    m.q.offset === q.offset &&
+    m.q.limit === q.limit &&
+    sameList(m.fields, q.fields) &&
+    sameList(m.tables, q.tables)
+  )
+    return m.key;
+  // flat: it outlives this query (and the request its values came from)
+  const key = flattened(shapeKey(q));
+  shapes.set(q.fields, { q: { ...q, conditions: [] }, fields: [...q.fields], tables: [...q.tables], key });
+  return key;
+}
+
+/** The cache key of a query: its shape (tables, fields, joins, …, condition fields/operators) and its values. */
+export function directoryCacheKey(q: DirectoryQuery): string {
+  let k = memoShape(q);
   const cs = q.conditions;
   if (cs) for (let i = 0; i < cs.length; i++) k += SEP + cs[i].field + SEP + cs[i].operator + SEP + scalarKey(cs[i].value);
   // one flat string: hashed once, and a kept key does not hold the request its values came from

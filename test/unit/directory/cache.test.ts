@@ -83,6 +83,24 @@ describe('directory cache', () => {
     expect(directoryCacheKey(q(['a', 'b'] as never))).not.toBe(directoryCacheKey(q('a,b')));
   });
 
+  it('keys a query built around the same arrays by what they hold now, not by what they held', () => {
+    // the shape is kept per fields array (the query node reuses its arrays): a change in place, or
+    // another scalar part, must still give another key
+    const shared = q('alice');
+    const first = directoryCacheKey(shared);
+    expect(directoryCacheKey({ ...shared })).toBe(first);
+    shared.fields.push('customers.username');
+    const widened = directoryCacheKey(shared);
+    expect(widened).not.toBe(first);
+    shared.tables[0] = 'registration.numbers';
+    expect(directoryCacheKey(shared)).not.toBe(widened);
+    for (const change of [{ offset: 5 }, { limit: undefined }, { logic: 'or' as const }, { joinType: 'LEFT JOIN' as const }])
+      expect(directoryCacheKey({ ...shared, ...change })).not.toBe(directoryCacheKey(shared));
+    const joined = { ...shared, joins: [{ left: 'customers.id', operator: 'is' as const, right: 'numbers.customer' }] };
+    expect(directoryCacheKey(joined)).not.toBe(directoryCacheKey(shared));
+    expect(directoryCacheKey({ ...joined, joins: [{ ...joined.joins[0], right: 'numbers.owner' }] })).not.toBe(directoryCacheKey(joined));
+  });
+
   it('is bounded: the oldest entries are dropped first', async () => {
     const { dir, calls } = fakeDirectory(() => [{ 'customers.password': 'x' }]);
     const c = createCachedDirectory(dir, { ttlSec: 60, maxEntries: 3, now });

@@ -168,6 +168,25 @@ describe('a front end answers retransmissions without parsing them', () => {
     });
   });
 
+  test('a new request costs one transaction lookup (the peek’s, taken by the full path); a retransmission while it runs is absorbed, not run', async () => {
+    const fe = frontEnd(reply486);
+    const lookups = jest.spyOn(fe.servers, 'get');
+    fe.onMessage(REGISTER(), phone, local);
+    expect(lookups).toHaveBeenCalledTimes(1);
+    // the same branch before the logic has answered: the transaction the peek found is in flight
+    fe.onMessage(REGISTER(), phone, local);
+    expect(lookups).toHaveBeenCalledTimes(2);
+    expect(fe.stats).toMatchObject({ requests: 2, retransmissions: 1, runs: 1 });
+    await waitFor(() => sent.length === 1);
+    expect(sent[0].bytes.toString()).toMatch(/^SIP\/2\.0 486 /);
+    // control: a request the peek cannot read (an RFC 2543 branch) is looked up by the full path
+    fe.onMessage(REGISTER({ via: 'Via: SIP/2.0/UDP 10.1.10.89:57806;branch=1234' }), phone, local);
+    expect(lookups).toHaveBeenCalledTimes(3);
+    await waitFor(() => sent.length === 2);
+    expect(fe.stats).toMatchObject({ requests: 3, retransmissions: 1, runs: 2 });
+    fe.close();
+  });
+
   test('a request with an RFC 2543 branch takes the full path (which absorbs it)', async () => {
     const fe = frontEnd(reply486);
     const spy = parses();
