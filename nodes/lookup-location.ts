@@ -1,6 +1,7 @@
 import type { NodeType } from '../engine/node-type';
 import type { CdValue } from '../engine/types';
 import { splitHeaderList } from '../grammar/sip-values';
+import { aorText } from '../grammar/aor';
 import { finish, nodeRef } from './common';
 import { checkFailover, compileFailover, failoverProperties, type FailoverValues } from './failover';
 
@@ -11,14 +12,10 @@ interface Values extends FailoverValues {
   notFoundReason?: string;
 }
 
-/** `user@domain`, `sip:user@domain` or `user` → [user, domain|null]. */
+/** `user@domain`, `sip:user@domain` or `user` → [user, domain|null] (grammar/aor.ts). */
 export function aorParts(v: CdValue): [string | null, string | null] {
   if (v === null || Array.isArray(v)) return [null, null];
-  let s = String(v).trim();
-  s = s.replace(/^<|>$/g, '').replace(/^sips?:/i, '');
-  const at = s.lastIndexOf('@');
-  if (at < 0) return [s || null, null];
-  return [s.slice(0, at) || null, s.slice(at + 1).split(/[;:>]/)[0] || null];
+  return aorText(String(v));
 }
 
 /**

@@ -23,6 +23,7 @@
  */
 import type { AorOwnershipPort, OwnedAor, RecordRow } from '../../engine/ports';
 import type { DirectoryPort, DirectoryQuery } from './types';
+import { aorText } from '../../grammar/aor';
 
 export interface AorOwnershipOptions {
   /** `schema.table` holding the tie (default `registration.customers`). */
@@ -35,18 +36,10 @@ export interface AorOwnershipOptions {
   matchDomain?: boolean;
 }
 
-/** `sip:user@domain;p`, `user@domain` or `user` → its user and domain. */
+/** `sip:user@domain;p`, `user@domain` or `user` → its user and domain (grammar/aor.ts); null without a user. */
 export function parseOwnedAor(raw: string): OwnedAor | null {
-  const s = raw
-    .trim()
-    .replace(/^<|>$/g, '')
-    .replace(/^sips?:/i, '');
-  if (s === '') return null;
-  const at = s.lastIndexOf('@');
-  if (at < 0) return { user: s, domain: null };
-  const user = s.slice(0, at);
-  const domain = s.slice(at + 1).split(/[;:>]/)[0];
-  return user ? { user, domain: domain || null } : null;
+  const [user, domain] = aorText(raw);
+  return user === null ? null : { user, domain };
 }
 
 export function createAorOwnership(directory: DirectoryPort, o: AorOwnershipOptions = {}): AorOwnershipPort {
