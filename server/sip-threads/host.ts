@@ -7,7 +7,8 @@
  *
  * While the load is low (`sip.inlineMaxRate`), this thread also runs a front end of its own, the
  * same SIP thread (sip-thread.ts) on a local channel (local-channel.ts), and REGISTERs and OPTIONS go to it: no thread
- * is woken for them. Which message goes where: call-owners.ts.
+ * is woken for them. It calls this thread's store ports directly (its directory reads share this
+ * thread's cache). Which message goes where: call-owners.ts.
  *
  * Workers send UDP from their own sockets bound to the SIP port (SO_REUSEADDR); this thread binds
  * its receiving socket last, after every worker is up, because Linux delivers a unicast datagram
@@ -31,7 +32,7 @@ import { callIdHash } from '../../sip/dispatch';
 import { CallOwners } from './call-owners';
 import { localChannel } from './local-channel';
 import { threadCpuShare } from './thread-cpu';
-import { runSipThread } from './sip-thread';
+import { runSipThread, type DispatcherPorts } from './sip-thread';
 import { SipTransports, type LocalEndpoint, type Peer } from '../../sip/transport';
 import { transportById, transportOf } from '../../sip/transports';
 import { directoryCacheSec, sipListeners, type Config } from '../config';
@@ -110,16 +111,17 @@ type SipThread = Pick<Worker, 'postMessage' | 'on' | 'terminate'>;
 /**
  * The SIP thread of sip-thread.ts run in this thread, on one end of a local channel
  * (local-channel.ts): the dispatcher talks to it as to a worker (the same messages, cloned as
- * between threads, so neither side shares an object with the other). 'exit' once it closed its
- * end (at 'stop').
+ * between threads, so neither side shares an object with the other), except that it calls the
+ * dispatcher's store ports directly (`ports`: sip-thread.ts DispatcherPorts). 'exit' once it
+ * closed its end (at 'stop').
  */
-function inlineThread(init: WorkerInit): SipThread {
+function inlineThread(init: WorkerInit, ports: DispatcherPorts): SipThread {
   const { port1, port2 } = localChannel();
   const events = new EventEmitter();
   port1.on('message', (m) => events.emit('message', m));
   port1.on('close', () => events.emit('exit', 0));
   try {
-    runSipThread(init, port2);
+    runSipThread(init, port2, ports);
   } catch (e) {
     // as a worker whose module threw: 'error', then 'exit'
     setImmediate(() => {
@@ -353,7 +355,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       shedAfterMs: config.sip.shedAfterMs,
       historyWindow: historyWindow(config.history.backlogMax, threadCount),
     };
-    const w = index === n ? inlineThread(init) : new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
+    const w = index === n ? inlineThread(init, ctx) : new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     const out = new Outbox<ToWorkerItem>(w);
     if (held[index] === null) {
       held[index] = [];

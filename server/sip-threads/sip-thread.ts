@@ -8,7 +8,8 @@
  * without another hop; TCP goes through the dispatcher, which holds the connections.
  *
  * Stores stay in the dispatcher: directory queries and location updates are calls over the port
- * (one owner per binding, as Kamailio's usrloc in shared memory). Digest nonce-counts are in
+ * (one owner per binding, as Kamailio's usrloc in shared memory), or, for the inline front end in
+ * the dispatcher's own thread, calls of its ports (DispatcherPorts). Digest nonce-counts are in
  * shared memory, so a replay is caught whichever thread it reaches.
  */
 import { callConsumers } from '../call-consumers';
@@ -70,11 +71,21 @@ export interface ThreadPort {
 }
 
 /**
- * Runs a SIP thread on `port`: in a worker thread (server/sip-threads/worker.ts, the thread's
- * parentPort) or in the dispatching thread itself (server/sip-threads/host.ts's inline front end).
- * Posts `ready` once listening, or `failed`.
+ * The dispatcher's own store ports, for the inline front end that runs in its thread
+ * (host.ts): called directly, as the dispatcher serves a worker's store calls, instead of over the
+ * channel. Over the channel every location update and directory read was two structured clones
+ * and a hand-off, and the inline front end kept a directory cache of its own beside the
+ * dispatcher's, in the same thread: empty when the load fell back below `sip.inlineMaxRate`, so the
+ * first calls at a low rate each paid a miss (docs/performance.md, "Low rates").
  */
-export function runSipThread(init: WorkerInit, port: ThreadPort): void {
+export type DispatcherPorts = Pick<RunContext, 'directory' | 'location' | 'cache' | 'callLimits'>;
+
+/**
+ * Runs a SIP thread on `port`: in a worker thread (server/sip-threads/worker.ts, the thread's
+ * parentPort) or in the dispatching thread itself (server/sip-threads/host.ts's inline front end,
+ * with the dispatcher's store ports as `direct`). Posts `ready` once listening, or `failed`.
+ */
+export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: DispatcherPorts): void {
   const post = (m: FromWorker) => port.postMessage(m);
   const outbox = new Outbox<FromWorkerItem>(port);
 
@@ -97,7 +108,7 @@ export function runSipThread(init: WorkerInit, port: ThreadPort): void {
     close: async () => undefined,
   };
   const cachedDirectory =
-    init.directoryCacheSec > 0
+    direct === undefined && init.directoryCacheSec > 0
       ? createCachedDirectory(remoteDirectory, {
           ttlSec: init.directoryCacheSec,
           negativeTtlSec: init.config.directory.cacheNegativeSec,
@@ -108,16 +119,19 @@ export function runSipThread(init: WorkerInit, port: ThreadPort): void {
   const directoryChanges = new DirectoryChanges();
   if (cachedDirectory) directoryChanges.subscribe(() => cachedDirectory.invalidate());
 
-  const location: LocationPort = {
+  const location: LocationPort = direct?.location ?? {
     register: (req) => call('location.register', [req]),
     lookup: (username, domain, now) => call('location.lookup', [username, domain, now]),
   };
 
   /** The instance cache lives in the dispatcher: every SIP thread reads and writes one table. */
-  const cache: CachePort = {
-    get: (key) => call('cache.get', [key]),
-    set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
-  };
+  const cache: CachePort = direct
+    ? // as the dispatcher answers a worker's cache calls without an instance cache
+      (direct.cache ?? { get: async () => undefined, set: async () => false })
+    : {
+        get: (key) => call('cache.get', [key]),
+        set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
+      };
 
   /**
    * Call-admission slots live in the dispatcher too: a key's calls are counted once for the instance.
@@ -125,14 +139,16 @@ export function runSipThread(init: WorkerInit, port: ThreadPort): void {
    * response leaves (sip/transactions.ts `onFinal`), so the dispatcher has the release before the
    * caller can send its next INVITE, and queues that INVITE's acquire of the key after it.
    */
-  const callLimits: CallLimitPort = {
-    acquire: (holder, key, rule, nowMs) => call('callLimit.acquire', [holder, key, rule, nowMs]),
-    release: (holder, keys) => {
-      const released = call<void>('callLimit.release', [holder, keys]);
-      outbox.flush();
-      return released;
-    },
-  };
+  const callLimits: CallLimitPort = direct
+    ? (direct.callLimits ?? { acquire: () => Promise.reject(new Error('no call limiter')), release: async () => undefined })
+    : {
+        acquire: (holder, key, rule, nowMs) => call('callLimit.acquire', [holder, key, rule, nowMs]),
+        release: (holder, keys) => {
+          const released = call<void>('callLimit.release', [holder, keys]);
+          outbox.flush();
+          return released;
+        },
+      };
 
   // ---------------------------------------------------------------- context
 
@@ -150,9 +166,10 @@ export function runSipThread(init: WorkerInit, port: ThreadPort): void {
   const queries = openQueryPorts(init.config.nodes);
   /** This thread's own pooled HTTP connections (query.httpRequest). */
   const http = createHttpClient(init.config.nodes.http);
+  const directory = direct?.directory ?? cachedDirectory ?? remoteDirectory;
   const ctx: RunContext = {
-    directory: cachedDirectory ?? remoteDirectory,
-    ownership: ownershipFor(cachedDirectory ?? remoteDirectory, init.config.registrar.ownership),
+    directory,
+    ownership: ownershipFor(directory, init.config.registrar.ownership),
     location,
     auth: refuseLockedUsernames(
       createDigestAuth({

@@ -88,6 +88,20 @@ test('at low load a REGISTER and its challenge are handled by the main thread: n
   expect((await dispatched()).worker - after.worker).toBeGreaterThanOrEqual(1);
 }, 30_000);
 
+test('the inline front end reads the dispatcher’s directory itself, no cache of its own beside the dispatcher’s in the same thread', async () => {
+  // the shipped embedded directory caches (directory.cacheSec): a cache kept by the inline front end
+  // would answer the second REGISTER of this subscriber without the dispatcher seeing the read
+  const reads = () => serve.metric('sipflow_directory_query_seconds_count', 'result="ok"');
+  const before = await reads();
+  for (const suffix of ['direct1', 'direct2']) {
+    const callId = inlineCallId(suffix);
+    const { authorized } = await challenged(callId);
+    ua.send(authorized);
+    expect((await answer(callId)).status).toBe(200);
+  }
+  expect((await reads()) - before).toBe(2);
+}, 30_000);
+
 test('past inlineMaxRate new REGISTERs go to the workers; a Call-ID held inline stays (its retransmission answered, run once); a digest accepted inline is a replay there', async () => {
   const held = inlineCallId('held');
   const { challenge, authorized, authorization } = await challenged(held);
