@@ -106,11 +106,6 @@ abstract class HotMetric<L extends string, S> {
     for (const r of o.registers) r.registerMetric(this as never);
   }
 
-  /** The slot of a labels object (the form prom-client takes; a missing label reads as ''). */
-  protected slotOf(labels: Partial<Record<L, string>>, names: readonly L[]): S {
-    return this.slots.at(labels[names[0]] ?? '', labels[names[1]] ?? '', labels[names[2]] ?? '');
-  }
-
   reset(): void {
     this.slots.clear();
   }
@@ -119,22 +114,15 @@ abstract class HotMetric<L extends string, S> {
 /** A counter (prom-client `Counter` semantics: only goes up). */
 export class HotCounter<L extends string> extends HotMetric<L, { value: number }> {
   readonly type = 'counter' as const;
-  private readonly labelNames: readonly L[];
 
   constructor(o: Options<L>) {
     super(o, () => ({ value: 0 }));
-    this.labelNames = o.labelNames;
   }
 
   /** Adds n (default 1) for these label values, in `labelNames` order. */
   add(n: number, a = '', b = '', c = ''): void {
     if (!(n >= 0)) throw new Error(`${this.name}: a counter only goes up (got ${n})`);
     this.slots.at(a, b, c).value += n;
-  }
-
-  inc(labels: Partial<Record<L, string>> = {}, n = 1): void {
-    if (!(n >= 0)) throw new Error(`${this.name}: a counter only goes up (got ${n})`);
-    this.slotOf(labels, this.labelNames).value += n;
   }
 
   async get(): Promise<MetricJson> {
@@ -158,27 +146,21 @@ interface HistogramSlot {
 /** A histogram with fixed upper bounds (prom-client `Histogram` semantics, without exemplars). */
 export class HotHistogram<L extends string> extends HotMetric<L, HistogramSlot> {
   readonly type = 'histogram' as const;
-  private readonly labelNames: readonly L[];
   private readonly bounds: readonly number[];
 
   constructor(o: Options<L> & { buckets: readonly number[] }) {
     const bounds = [...o.buckets].sort((x, y) => x - y);
     super(o, () => ({ counts: new Float64Array(bounds.length + 1), sum: 0, count: 0 }));
-    this.labelNames = o.labelNames;
     this.bounds = bounds;
   }
 
   /** Records v for these label values, in `labelNames` order. */
   record(v: number, a = '', b = '', c = ''): void {
+    if (!Number.isFinite(v)) throw new TypeError(`${this.name}: not a finite number: ${v}`);
     this.put(this.slots.at(a, b, c), v);
   }
 
-  observe(labels: Partial<Record<L, string>>, v: number): void {
-    this.put(this.slotOf(labels, this.labelNames), v);
-  }
-
   private put(s: HistogramSlot, v: number): void {
-    if (!Number.isFinite(v)) throw new TypeError(`${this.name}: not a finite number: ${v}`);
     const b = this.bounds;
     let i = 0;
     while (i < b.length && v > b[i]) i++;

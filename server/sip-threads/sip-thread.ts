@@ -73,7 +73,8 @@ export interface ThreadPort {
 /**
  * The dispatcher's own store ports, for the inline front end that runs in its thread
  * (host.ts): called directly, as the dispatcher serves a worker's store calls, instead of over the
- * channel. Over the channel every location update and directory read was two structured clones
+ * channel (a port the dispatcher lacks, the instance cache or call limits, is still asked over the
+ * channel, which answers as it answers a worker). Over the channel every location update and directory read was two structured clones
  * and a hand-off, and the inline front end kept a directory cache of its own beside the
  * dispatcher's, in the same thread: empty when the load fell back below `sip.inlineMaxRate`, so the
  * first calls at a low rate each paid a miss (docs/performance.md, "Low rates").
@@ -125,13 +126,10 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
   };
 
   /** The instance cache lives in the dispatcher: every SIP thread reads and writes one table. */
-  const cache: CachePort = direct
-    ? // as the dispatcher answers a worker's cache calls without an instance cache
-      (direct.cache ?? { get: async () => undefined, set: async () => false })
-    : {
-        get: (key) => call('cache.get', [key]),
-        set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
-      };
+  const cache: CachePort = direct?.cache ?? {
+    get: (key) => call('cache.get', [key]),
+    set: (key, value, ttlSec) => call('cache.set', [key, value, ttlSec]),
+  };
 
   /**
    * Call-admission slots live in the dispatcher too: a key's calls are counted once for the instance.
@@ -139,16 +137,14 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
    * response leaves (sip/transactions.ts `onFinal`), so the dispatcher has the release before the
    * caller can send its next INVITE, and queues that INVITE's acquire of the key after it.
    */
-  const callLimits: CallLimitPort = direct
-    ? (direct.callLimits ?? { acquire: () => Promise.reject(new Error('no call limiter')), release: async () => undefined })
-    : {
-        acquire: (holder, key, rule, nowMs) => call('callLimit.acquire', [holder, key, rule, nowMs]),
-        release: (holder, keys) => {
-          const released = call<void>('callLimit.release', [holder, keys]);
-          outbox.flush();
-          return released;
-        },
-      };
+  const callLimits: CallLimitPort = direct?.callLimits ?? {
+    acquire: (holder, key, rule, nowMs) => call('callLimit.acquire', [holder, key, rule, nowMs]),
+    release: (holder, keys) => {
+      const released = call<void>('callLimit.release', [holder, keys]);
+      outbox.flush();
+      return released;
+    },
+  };
 
   // ---------------------------------------------------------------- context
 

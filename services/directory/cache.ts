@@ -85,7 +85,10 @@ function shapeKey(q: DirectoryQuery): string {
  * arrays element by element (a caller may build or change its arrays as it likes); a query with
  * joins or an order is keyed afresh every time.
  */
-const shapes = new WeakMap<readonly string[], { q: DirectoryQuery; fields: string[]; tables: string[]; key: string }>();
+const shapes = new WeakMap<
+  readonly string[],
+  Pick<DirectoryQuery, 'joinType' | 'logic' | 'offset' | 'limit'> & { fields: string[]; tables: string[]; key: string }
+>();
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => {
   if (a.length !== b.length) return false;
@@ -98,17 +101,17 @@ function memoShape(q: DirectoryQuery): string {
   const m = shapes.get(q.fields);
   if (
     m !== undefined &&
-    m.q.joinType === q.joinType &&
-    m.q.logic === q.logic &&
-    m.q.offset === q.offset &&
-    m.q.limit === q.limit &&
+    m.joinType === q.joinType &&
+    m.logic === q.logic &&
+    m.offset === q.offset &&
+    m.limit === q.limit &&
     sameList(m.fields, q.fields) &&
     sameList(m.tables, q.tables)
   )
     return m.key;
   // flat: it outlives this query (and the request its values came from)
   const key = flattened(shapeKey(q));
-  shapes.set(q.fields, { q: { ...q, conditions: [] }, fields: [...q.fields], tables: [...q.tables], key });
+  shapes.set(q.fields, { joinType: q.joinType, logic: q.logic, offset: q.offset, limit: q.limit, fields: [...q.fields], tables: [...q.tables], key });
   return key;
 }
 
