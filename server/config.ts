@@ -214,6 +214,15 @@ export const configSchema = z
           .describe(
             'with worker threads: messages per second up to which the main thread handles REGISTERs and OPTIONS itself instead of waking a worker for each (at low rates the hand-offs cost more than the work, docs/performance.md); above it they go to the workers until the rate stays under 60 % of it for 2 s; 0 = always the workers',
           ),
+        handOffHoldMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(3)
+          .describe(
+            'with worker threads: how long the main thread gathers the datagrams for a worker and hands them over as one batch, while they keep coming (the first after a quiet spell goes at once). A hand-off costs the main thread tens of µs, most of it waking the worker: 3 ms took 7–16 % off the CPU per call at 3,000–9,000 calls/s against 1 ms, for about 8 ms more mean response time per call (docs/performance.md, "The hand-off\'s hold"); 0 = hand over at the end of every event-loop turn',
+          ),
         maxQueueMs: z
           .number()
           .int()

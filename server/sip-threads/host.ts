@@ -356,7 +356,8 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       historyWindow: historyWindow(config.history.backlogMax, threadCount),
     };
     const w = index === n ? inlineThread(init, ctx) : new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
-    const out = new Outbox<ToWorkerItem>(w);
+    // the inline front end runs in this thread: its batches wake no one, and keep the 1 ms hold
+    const out = new Outbox<ToWorkerItem>(w, index === n ? undefined : config.sip.handOffHoldMs);
     if (held[index] === null) {
       held[index] = [];
       heldBytes[index] = 0;

@@ -129,7 +129,11 @@ export function own(buf: Uint8Array): Uint8Array {
  * when `maxBatch` are waiting). A postMessage costs several µs whatever its size (serialisation, a
  * lock, waking the other thread) on both sides: posted once per event-loop turn, it was a third of
  * the dispatching thread's time under load, where each turn holds only one or two datagrams. A
- * millisecond of hold is nothing next to SIP's 500 ms retransmission timer.
+ * millisecond of hold is nothing next to SIP's 500 ms retransmission timer. The dispatcher holds a
+ * worker's datagrams `sip.handOffHoldMs` (3 ms by default, host.ts): below capacity a worker sleeps
+ * between batches, so each batch handed over is a wake-up of its thread, which costs the dispatcher
+ * tens of µs on this VM; three times fewer of them took 7–16 % off the CPU per call at 3,000–9,000
+ * calls/s (docs/performance.md, "The hand-off's hold").
  *
  * At low load the hold only adds latency: a REGISTER with credentials crosses four hand-offs, each
  * waiting its millisecond alone (SIPp's mean response time at 500 calls/s: 18 ms with the hold on

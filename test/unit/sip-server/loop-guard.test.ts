@@ -32,4 +32,34 @@ describe('LoopGuard', () => {
     expect(g.tracked).toBeLessThanOrEqual(100);
     g.close();
   });
+
+  test('past maxKeys the oldest window goes first; a key counted again in its window keeps its place', () => {
+    const g = new LoopGuard({ maxPerCallId: 1, maxKeys: 3 });
+    const hit = (k: string) => g.check('a', 'b', k, 1000);
+    expect(['1', '2', '3'].map(hit)).toEqual([false, false, false]);
+    expect(hit('4')).toBe(false); // 1 dropped
+    expect(hit('3')).toBe(true); // 3 kept its count
+    expect(hit('1')).toBe(false); // counted afresh; 2 dropped
+    expect(hit('4')).toBe(true);
+    expect(hit('2')).toBe(false);
+    expect(g.tracked).toBe(3);
+    g.close();
+  });
+
+  test('the sweep drops the windows that ended, oldest first, and keeps the running ones', () => {
+    jest.useFakeTimers({ now: 100_000 });
+    try {
+      const g = new LoopGuard({ windowSec: 5 });
+      g.check('a', 'b', 'old-1', 90_000);
+      g.check('a', 'b', 'old-2', 94_000);
+      g.check('a', 'b', 'running', 99_000);
+      expect(g.tracked).toBe(3);
+      jest.advanceTimersByTime(1000); // sweep at 101 000: windows started before 96 000 ended
+      expect(g.tracked).toBe(1);
+      expect(g.check('a', 'b', 'running', 101_000)).toBe(false);
+      g.close();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });
