@@ -39,6 +39,7 @@ import { composeFlows } from '../flows/compose';
 import { createLogger, logPort } from '../logger';
 import { createMetrics } from '../metrics';
 import { registerThreadMetrics } from './thread-metrics';
+import { SlicedQueue } from './sliced-queue';
 import { nodeRegistry } from '../node-plugins';
 import { openQueryPorts } from '../query-ports';
 import { listenerFrontEndOptions } from '../sip-server';
@@ -50,6 +51,7 @@ import {
   type FlowText,
   type FromWorker,
   type FromWorkerItem,
+  type InboundSip,
   type StoreMethod,
   type ToWorker,
   type WorkerInit,
@@ -62,6 +64,8 @@ interface ListenerRuntime {
 }
 
 const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never dropped for age
+/** The longest a slice of handed-over SIP messages runs before store replies and timers get a turn (sliced-queue.ts). */
+const INBOUND_SLICE_MS = 5;
 
 /** A SIP thread's line to the dispatcher: a worker's parentPort, or the inline front end's end of a LocalChannel (local-channel.ts). */
 export interface ThreadPort {
@@ -327,7 +331,8 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
         for (const m of batch) {
           switch (m[0]) {
             case 0:
-              onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]);
+              // handled in slices (sliced-queue.ts): the store replies of this batch and the next go first
+              inbound.push(m);
               break;
             case 2: {
               const p = pendingCalls.get(m[1]);
@@ -354,6 +359,12 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
       void onControl(batch).catch((e) => logger.error({ err: e }, 'worker control message failed'));
     });
   }
+
+  const inbound = new SlicedQueue<InboundSip>(
+    (m) => onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]),
+    INBOUND_SLICE_MS,
+    (e) => logger.error({ err: e }, 'SIP message handling failed'),
+  );
 
   function onSip(
     bytes: Uint8Array,
