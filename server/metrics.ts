@@ -33,6 +33,11 @@
  *   sipflow_history_written_total                        call history segments written to the database (main thread)
  *   sipflow_sip_dispatched_total{to}                     SIP messages the dispatching thread handed on: to=worker (a
  *                                                        worker thread), inline (its own front end, sip.inlineMaxRate)
+ *   sipflow_sip_messages_total{kind}                     what the SIP front ends did with their messages: taken (kind=
+ *   sipflow_sip_retransmissions_total                    request|response), retransmissions answered from memory, new work
+ *   sipflow_sip_shed_total{answer}                       shed while behind (answer=none|503), not run (reason=stale|
+ *   sipflow_sip_dropped_total{reason}                    unparsable|unmatched), failed (server/front-end-metrics.ts)
+ *   sipflow_sip_errors_total
  *   sipflow_sip_threads_heap_used_bytes{thread}          per SIP thread (thread = the worker's index, or main: the
  *   sipflow_sip_threads_heap_total_bytes{thread}         dispatching thread; server/sip-threads/thread-metrics.ts):
  *   sipflow_sip_threads_heap_live_bytes{thread}          V8 heap (used, reserved, live = after the last full collection),
@@ -46,6 +51,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } f
 import type { Outcome, RunContext } from '../engine/types';
 import { registerThreadMetrics } from './sip-threads/thread-metrics';
 import { HotCounter, HotHistogram } from './hot-metrics';
+import { registerFrontEndMetrics, type FrontEndMetrics } from './front-end-metrics';
 import type { DirectoryPort } from '../services/directory/types';
 import type { LocationPort } from '../services/location/types';
 
@@ -78,6 +84,8 @@ export interface Metrics {
   cdrUntracked: Counter;
   hepSent: Counter;
   hepDropped: Counter<'reason'>;
+  /** The SIP front ends' counts (server/front-end-metrics.ts): `frontEnds.add` for each thread's or process's front ends. */
+  frontEnds: FrontEndMetrics;
   /** Where the CDR backlog gauge reads its values (the writer, services/accounting); null = none. */
   setCdrBacklogSource(backlog: (() => Record<string, number>) | null): void;
   /** Where the dispatched-messages counter reads its counts (server/sip-threads/host.ts); null = none. */
@@ -286,6 +294,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    frontEnds: registerFrontEndMetrics(registry),
     setCdrBacklogSource(backlog) {
       cdrBacklogSource = backlog;
     },

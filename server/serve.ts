@@ -176,6 +176,8 @@ async function startInProcess(
     await observers.close();
     throw e;
   }
+  // sipflow_sip_messages_total and the rest (server/front-end-metrics.ts), from these front ends
+  const removeStats = metrics.frontEnds.add(() => servers.map((s) => s.frontEnd.stats));
   const unsubscribe = flows.onActivate(({ service }) => {
     for (const s of servers) {
       try {
@@ -190,6 +192,7 @@ async function startInProcess(
     async close() {
       unsubscribe();
       unsubscribeDebug();
+      removeStats();
       nat.stop();
       await Promise.all(servers.map((s) => s.close(SHUTDOWN_GRACE_MS)));
       await observers.close();

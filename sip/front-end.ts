@@ -140,17 +140,46 @@ export interface FrontEndOptions {
   runs?: RunTap;
 }
 
+/**
+ * What a front end did with the messages it was given, as plain counts (one message costs no
+ * metrics call); server/front-end-metrics.ts reads them at each scrape of /metrics.
+ */
 export interface FrontEndStats {
+  /** Requests taken (retransmissions and shed requests included; unparsable and stale ones not). */
   requests: number;
+  /** Responses taken (to relayed requests). */
   responses: number;
+  /** Retransmitted requests answered again from memory (a transaction's last response, a stateless challenge), or an INVITE's 100 resent. */
   retransmissions: number;
+  /** Requests a logic ran on. */
   runs: number;
-  /** Requests not handled: unparsable, stale in a worker's queue, or shed (below). */
-  dropped: number;
-  /** Of `dropped`: new work shed while the thread was behind (onMessage's `behind`). */
+  /** New work shed while the thread was behind (onMessage's `behind`): dropped, or answered 503 (below). */
   shed: number;
+  /** Of `shed`: answered 503 with a Retry-After (`shedRetryAfterSec`). */
+  shedAnswered: number;
+  /** Dropped unanswered for their age: queued in a SIP thread past `sip.maxQueueMs` (server/sip-threads/sip-thread.ts). */
+  stale: number;
+  /** Messages that did not parse (answered 400 when the headers to answer could be read). */
+  unparsable: number;
+  /** ACKs matching no transaction or dialog of ours, dropped. */
+  unmatched: number;
+  /** Messages whose handling failed: a fault of ours (the exception is logged). */
   errors: number;
 }
+
+/** Counts of a front end that has taken nothing yet. */
+export const noFrontEndStats = (): FrontEndStats => ({
+  requests: 0,
+  responses: 0,
+  retransmissions: 0,
+  runs: 0,
+  shed: 0,
+  shedAnswered: 0,
+  stale: 0,
+  unparsable: 0,
+  unmatched: 0,
+  errors: 0,
+});
 
 const PROXY_POLICY: RequestPolicy = { extensions: null, contentTypes: null, answerTypes: null };
 const ALLOW = [...DEFAULT_POLICY.methods!].join(', ');
@@ -246,7 +275,7 @@ export class FrontEnd {
   readonly servers: ServerTransactions;
   readonly proxy: Proxy;
   readonly loopGuard: LoopGuard | null;
-  readonly stats: FrontEndStats = { requests: 0, responses: 0, retransmissions: 0, runs: 0, dropped: 0, shed: 0, errors: 0 };
+  readonly stats: FrontEndStats = noFrontEndStats();
   /** Challenges sent statelessly, replayed byte for byte to a retransmission (sip/challenge-replies.ts). */
   private readonly challenges = new ChallengeReplies();
   private readonly buildCd: CdBuilder;
@@ -366,7 +395,7 @@ export class FrontEnd {
       }
       const r = parseMessage(data, peek?.viaLine);
       if (!r.ok) {
-        this.stats.dropped++;
+        this.stats.unparsable++;
         if (r.partial && r.partial.method !== 'ACK') this.replyStateless(r.partial.headers, peer, 400, `Bad Request (${r.error})`);
         return;
       }
@@ -396,10 +425,8 @@ export class FrontEnd {
   private refuseNewWork(data: Buffer, peer: Peer): void {
     const after = this.o.shedRetryAfterSec ?? 0;
     const r = after > 0 ? parseMessage(data) : null;
-    if (r === null || !r.ok || isResponse(r.message)) {
-      this.stats.dropped++;
-      return;
-    }
+    if (r === null || !r.ok || isResponse(r.message)) return;
+    this.stats.shedAnswered++;
     const seconds = after + Math.floor(Math.random() * (after + 1));
     this.replyStateless(r.message.headers, peer, 503, 'Service Unavailable', { 'retry-after': String(seconds) });
   }
@@ -543,7 +570,7 @@ export class FrontEnd {
       if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) {
         if (this.draining) this.lastMessageAt = Date.now();
         this.proxy.forwardAck(req);
-      } else this.stats.dropped++;
+      } else this.stats.unmatched++;
       return;
     }
     if (!peeked && this.resentAnswer(key, known, via, peer)) return;

@@ -326,6 +326,8 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
       });
       listeners.push({ fe, local: [...local.values()], locals: new Map() });
     }
+    // this thread's share of sipflow_sip_messages_total and the rest (server/front-end-metrics.ts)
+    metrics.frontEnds.add(() => listeners.map((l) => l.fe.stats));
     port.on('message', (batch: ToWorker) => {
       if (Array.isArray(batch)) {
         for (const m of batch) {
@@ -384,12 +386,13 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
     // waited past shedAfterMs finds the thread behind: the front end sheds it if it starts new work.
     const waited = bytes[0] === RESPONSE_START ? 0 : Date.now() - receivedAt;
     if (waited > init.maxQueueMs) {
-      l.fe.stats.dropped++;
+      l.fe.stats.stale++;
       return;
     }
     const proto = transportById(transport)?.name;
     if (proto === undefined) {
-      l.fe.stats.dropped++;
+      // the dispatcher names only registered transports: a message without one is a fault of ours
+      l.fe.stats.errors++;
       return;
     }
     const key = `${transport}${localAddress}:${localPort}`;

@@ -304,5 +304,12 @@ describe('bans with one SIP thread (no dispatcher)', () => {
       ['127.0.0.14', 'scanner'],
     ]);
     expect(await srv.metric('sipflow_security_dropped_total', 'reason="banned"')).toBeGreaterThan(0);
+
+    // in process the front end's own counts reach /metrics too (server/front-end-metrics.ts): a
+    // registration is two requests taken; what the guard dropped never reached it
+    const taken = await srv.metric('sipflow_sip_messages_total', 'kind="request"');
+    expect(await register(legit, 'francesco', '123456')).toBe(200);
+    expect(await optionsAnswered(scanner, 'sipcli/v1.8', 300)).toBe(false);
+    expect((await srv.metric('sipflow_sip_messages_total', 'kind="request"')) - taken).toBe(2);
   });
 });

@@ -3,7 +3,7 @@
  * dispatched by Call-ID, stores in the main thread. What only holds when dispatch and the shared
  * state are right: retransmissions absorbed (one run per authenticated transaction), a digest replay refused by the
  * OTHER worker (nonce-counts in shared memory), TCP answered through the main thread's connection,
- * /metrics summing every worker, the binding stored once, a customer written through the API seen
+ * /metrics summing every worker (runs, retransmissions answered), the binding stored once, a customer written through the API seen
  * at once by both workers' directory caches (directory.cacheSec), each thread's memory and event-loop delay on /metrics.
  */
 import { spawn, type ChildProcess } from 'child_process';
@@ -133,6 +133,14 @@ async function registerRuns(): Promise<number> {
   return n;
 }
 
+/** One sample of /metrics (server/front-end-metrics.ts), summed over the SIP threads by the main thread. */
+async function sample(series: string): Promise<number> {
+  const text = await (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  if (line === undefined) throw new Error(`no ${series} on /metrics`);
+  return Number(line.slice(series.length + 1));
+}
+
 test('a retransmitted authenticated REGISTER is answered again but run once, whichever worker holds it', async () => {
   const ua = await UdpUa.open(sipPort);
   try {
@@ -144,6 +152,8 @@ test('a retransmitted authenticated REGISTER is answered again but run once, whi
       sent.push(register(ua, { callId, cseq: 2, authorization }));
     }
     const before = await registerRuns();
+    const retransmissions = await sample('sipflow_sip_retransmissions_total');
+    const requests = await sample('sipflow_sip_messages_total{kind="request"}');
     for (const msg of sent) {
       ua.send(msg);
       expect((await ua.response()).status).toBe(200);
@@ -155,6 +165,9 @@ test('a retransmitted authenticated REGISTER is answered again but run once, whi
       }
     }
     expect((await registerRuns()) - before).toBe(2);
+    // both workers' counts on the main thread's /metrics: 3 retransmissions each, 8 requests in all
+    expect((await sample('sipflow_sip_retransmissions_total')) - retransmissions).toBe(6);
+    expect((await sample('sipflow_sip_messages_total{kind="request"}')) - requests).toBe(8);
   } finally {
     await ua.close();
   }
