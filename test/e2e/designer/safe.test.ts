@@ -30,8 +30,14 @@ const answerNext = (...fns: Array<(dl: Dialog) => Promise<void>>) => answers.pus
 const registrationText = readFileSync(path.join(ROOT, 'flows/registration.slid'), 'utf8');
 const devText = async (flow: string) => (await d.api('GET', `/api/v1/flows/${flow}/export?version=development`)).text;
 
-/** Renames node `id` through the inspector (an edit of the open document). */
+/**
+ * Renames node `id` through the inspector (an edit of the open document). The tab comes to the
+ * front first: Chromium throttles a background tab's rendering (animation frames, resize
+ * observers), which the canvas waits on; once in CI the inspector's field of a background tab was
+ * not there within fill()'s timeout.
+ */
 async function renameNode(p: Page, id: string, name: string) {
+  await p.bringToFront();
   await p.locator(`.react-flow__node[data-id="${id}"]`).click();
   await p.getByTestId('node-name').fill(name);
   await want(p.getByTestId('doc-title')).toContainText('edited');
