@@ -126,8 +126,11 @@ async function challenged(ua: Ua, callId: string): Promise<{ challenge: string; 
   return { challenge, authorization };
 }
 
+/** The instance's /metrics text: the main thread's registry with every SIP thread's summed in. */
+const metricsText = async (): Promise<string> => (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
+
 async function registerRuns(): Promise<number> {
-  const text = await (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
+  const text = await metricsText();
   let n = 0;
   for (const m of text.matchAll(/^sipflow_requests_total\{([^}]*)\} (\d+)/gm)) if (/method="REGISTER"/.test(m[1])) n += Number(m[2]);
   return n;
@@ -135,8 +138,7 @@ async function registerRuns(): Promise<number> {
 
 /** One sample of /metrics (server/front-end-metrics.ts), summed over the SIP threads by the main thread. */
 async function sample(series: string): Promise<number> {
-  const text = await (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  const line = (await metricsText()).split('\n').find((l) => l.startsWith(`${series} `));
   if (line === undefined) throw new Error(`no ${series} on /metrics`);
   return Number(line.slice(series.length + 1));
 }
@@ -249,7 +251,7 @@ test('a customer written through the API is seen at once by the next REGISTER, o
 }, 30_000);
 
 test('/metrics gives each SIP thread its memory and event-loop delay: both workers and the main thread (sipflow_sip_threads_*)', async () => {
-  const text = await (await fetch(`${api.replace(/\/api\/v1$/, '')}/metrics`, { headers: auth })).text();
+  const text = await metricsText();
   const threads = (name: string) => new Map([...text.matchAll(new RegExp(`^${name}\\{thread="(\\w+)"\\} (\\S+)$`, 'gm'))].map((m) => [m[1], Number(m[2])]));
   for (const name of [
     'sipflow_sip_threads_heap_used_bytes',
