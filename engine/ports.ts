@@ -191,7 +191,7 @@ export interface RegisterResult {
 
 /**
  * Digest authentication port (RFC 7616 / RFC 8760 for SIP), implemented by services/auth. Nonces
- * are stateless HMACs so any instance verifies another's; replay protection is by nonce-count.
+ * are stateless, MACed under the shared secret, so any instance verifies another's; replay protection is by nonce-count.
  */
 export interface AuthPort {
   parseCredentials(headerValue: string): DigestCredentials | null;

@@ -10,8 +10,8 @@
  * this stack, or only beyond sipflow's code, is a measurement, not an opinion: this is that program.
  *
  * What it does per datagram, and nothing more: split the header lines (no grammar, no validation,
- * no transaction layer, no logic), and either challenge (a stateless nonce: time and an HMAC of
- * it, as sipflow's `services/auth` makes one) or check the credentials (the nonce's HMAC, MD5 of
+ * no transaction layer, no logic), and either challenge (a stateless nonce: time and a keyed hash of
+ * it, as sipflow's `services/auth` makes one) or check the credentials (the nonce's MAC, MD5 of
  * HA1:nonce:nc:cnonce:qop:HA2 against HA1s computed at start), keep the binding in a Map and answer
  * 200 with the Contact. It trusts the request's shape; it is not a registrar anyone should run.
  *
@@ -23,7 +23,7 @@
  *   node dist/bench/sip/floor.js --port 5090 --customers customers.csv [--processes 2]
  */
 import cluster from 'node:cluster';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 
@@ -67,9 +67,10 @@ function loadHa1(file: string, realm: string): Map<string, string> {
   return ha1;
 }
 
-/** Stateless nonce: seconds since the epoch and the first 16 bytes of an HMAC of them, base64url. */
-function nonceMaker(key: Buffer): { make(): string; valid(nonce: string): boolean } {
-  const mac = (ts: Buffer): Buffer => createHmac('sha256', key).update(ts).digest().subarray(0, 16);
+/** Stateless nonce: seconds since the epoch and the first 16 bytes of a keyed SHA-512/256 of them (as services/auth/nonce.ts), base64url. */
+function nonceMaker(secret: Buffer): { make(): string; valid(nonce: string): boolean } {
+  const key = createHash('sha512-256').update(secret).digest();
+  const mac = (ts: Buffer): Buffer => createHash('sha512-256').update(key).update(ts).digest().subarray(0, 16);
   return {
     make() {
       const ts = Buffer.alloc(4);

@@ -3,12 +3,24 @@
  * nonce table is needed to reject forged or expired ones.
  *
  *   nonce = base64url( issueTimeMs (8 bytes, big-endian) || clockTag (2) || draw (3) || counter (4)
- *                      || HMAC-SHA256(secret, issueTimeMs || clockTag || draw || counter || realm)[0..16) )
+ *                      || SHA-512/256(key || issueTimeMs || clockTag || draw || counter || realm)[0..16) )
+ *
+ *   key = SHA-512/256("sipflow nonce key" || 0 || secret)
  *
  * The unique part (a random draw per issuer — each SIP thread has its own — and a counter) makes
  * every challenge's nonce unique, so two UAs challenged in the same millisecond never share a nonce
  * (and its nonce-count). Binding the realm into the MAC stops a nonce issued for one domain from
  * being used in another. 128 bits of MAC are ample against forgery within a nonce's lifetime.
+ *
+ * The MAC is a keyed hash, not HMAC. HMAC's two passes guard a hash open to length extension
+ * (SHA-256: a tag for m gives one for m || padding || x without the key) and keys of any length.
+ * Here the key has a fixed length (derived above) and comes first, the head has a fixed length and
+ * the realm is the verifier's own; and SHA-512/256 is not open to length extension at all (its
+ * output is half its state). One hash in one call (crypto.hash) in place of an HMAC object per
+ * challenge and per check: an HMAC cost 6 µs in the SIP path, two per call (docs/performance.md,
+ * "The nonce's MAC"). Nonces of the HMAC-SHA256 MAC of earlier versions (an instance sharing the
+ * secret, during a rolling upgrade) are 'expired', not 'invalid': their UAs retry silently with a
+ * fresh nonce (stale=true) instead of counting as failed authentications.
  *
  * Lifetime and clock skew. Times are wall-clock ms (Date.now()) of the issuer, compared with the
  * verifier's clock. A nonce is 'valid' for `lifetimeSec` (default 300 s) after its issue time,
@@ -38,6 +50,7 @@
  * its start: the window reopens by the size of the step, instead of every nonce turning stale.
  * Without `bootEpoch` (the CLI's one-shot `run`, tests) there is no such check.
  */
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -52,6 +65,14 @@ const RANDOM_BYTES = 9;
 const DRAW_BYTES = RANDOM_BYTES - CLOCK_TAG_BYTES - 4;
 const MAC_BYTES = 16;
 const HEAD_BYTES = TIME_BYTES + RANDOM_BYTES;
+const MAC_HASH = 'sha512-256';
+const KEY_BYTES = 32;
+/** Realms up to this many UTF-8 bytes are hashed from the issuer's scratch buffer; longer ones from a buffer of their own. */
+const SCRATCH_REALM_BYTES = 128;
+
+// crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; createHash as the fallback.
+const oneShot = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
+const keyedHash: (data: Buffer) => Buffer = oneShot ? (data) => oneShot(MAC_HASH, data, 'buffer') : (data) => createHash(MAC_HASH).update(data).digest();
 /** 33 bytes are exactly 44 base64url characters without padding. */
 const NONCE_RE = /^[A-Za-z0-9_-]{44}$/;
 
@@ -102,12 +123,19 @@ export class StatelessNonces {
   private boot: number;
   private prefix: Buffer | null = null;
   private counter = 0;
+  /** key || head || realm, rewritten per MAC: the key stays in its first KEY_BYTES. */
+  private readonly scratch: Buffer;
+  /** The realm of the last MAC and its UTF-8 length (one realm per issuer, as a rule; never a table an attacker could grow). */
+  private lastRealm = '';
+  private lastRealmBytes = 0;
 
   constructor(
     private readonly secret: Buffer,
     opts: NonceOptions = {},
   ) {
     if (secret.length === 0) throw new Error('nonce secret must not be empty');
+    this.scratch = Buffer.alloc(KEY_BYTES + HEAD_BYTES + SCRATCH_REALM_BYTES);
+    createHash(MAC_HASH).update('sipflow nonce key\0').update(secret).digest().copy(this.scratch, 0, 0, KEY_BYTES);
     const lifetimeSec = opts.lifetimeSec ?? DEFAULT_NONCE_LIFETIME_SEC;
     if (!(lifetimeSec > 0) || !Number.isFinite(lifetimeSec)) throw new Error('nonce lifetime must be a positive number of seconds');
     this.lifetimeMs = lifetimeSec * 1000;
@@ -156,7 +184,10 @@ export class StatelessNonces {
     const raw = decode(nonce);
     if (!raw) return 'invalid';
     const head = raw.subarray(0, HEAD_BYTES);
-    if (!timingSafeEqual(raw.subarray(HEAD_BYTES), this.mac(head, realm))) return 'invalid';
+    if (!timingSafeEqual(raw.subarray(HEAD_BYTES), this.mac(head, realm))) {
+      // an earlier version's nonce (HMAC-SHA256, same secret): authentic but to be replaced
+      return timingSafeEqual(raw.subarray(HEAD_BYTES), this.hmacOfEarlierVersions(head, realm)) ? 'expired' : 'invalid';
+    }
     const issuedAt = StatelessNonces.timeOf(head);
     if (issuedAt > now + this.maxSkewMs) return 'invalid';
     if (now - issuedAt > this.lifetimeMs) return 'expired';
@@ -180,6 +211,23 @@ export class StatelessNonces {
   }
 
   private mac(head: Buffer, realm: string): Buffer {
+    const s = this.scratch;
+    head.copy(s, KEY_BYTES);
+    let realmBytes: number;
+    if (realm === this.lastRealm) realmBytes = this.lastRealmBytes;
+    else {
+      realmBytes = Buffer.byteLength(realm, 'utf8');
+      if (realmBytes > SCRATCH_REALM_BYTES)
+        return keyedHash(Buffer.concat([s.subarray(0, KEY_BYTES + HEAD_BYTES), Buffer.from(realm, 'utf8')])).subarray(0, MAC_BYTES);
+      s.write(realm, KEY_BYTES + HEAD_BYTES, 'utf8');
+      this.lastRealm = realm;
+      this.lastRealmBytes = realmBytes;
+    }
+    return keyedHash(s.subarray(0, KEY_BYTES + HEAD_BYTES + realmBytes)).subarray(0, MAC_BYTES);
+  }
+
+  /** The MAC of the nonces sipflow issued before its keyed hash (see the header). */
+  private hmacOfEarlierVersions(head: Buffer, realm: string): Buffer {
     return createHmac('sha256', this.secret).update(head).update(realm, 'utf8').digest().subarray(0, MAC_BYTES);
   }
 

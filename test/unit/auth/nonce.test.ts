@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { StatelessNonces } from '../../../services/auth/nonce';
 import { NonceCounter } from '../../../services/auth/nonce-count';
 
@@ -8,13 +8,37 @@ const T0 = 1_700_000_000_000;
 describe('StatelessNonces', () => {
   const n = new StatelessNonces(SECRET);
 
-  it('encodes issue time, a random part and a truncated HMAC-SHA256 as base64url', () => {
+  /** The MAC as the header of services/auth/nonce.ts defines it, computed here with createHash. */
+  const keyedMac = (secret: Buffer, head: Buffer, realm: string) => {
+    const key = createHash('sha512-256').update('sipflow nonce key\0').update(secret).digest();
+    return createHash('sha512-256').update(key).update(head).update(realm, 'utf8').digest().subarray(0, 16);
+  };
+  /** The HMAC-SHA256 MAC of the nonces of earlier versions. */
+  const earlierNonce = (secret: Buffer, head: Buffer, realm: string) =>
+    Buffer.concat([head, createHmac('sha256', secret).update(head).update(realm, 'utf8').digest().subarray(0, 16)]).toString('base64url');
+
+  it('encodes issue time, a random part and a truncated keyed SHA-512/256 as base64url', () => {
     const nonce = n.issue('nl.netaxis.be', T0);
     expect(nonce).toMatch(/^[A-Za-z0-9_-]{44}$/);
     const raw = Buffer.from(nonce, 'base64url');
     expect(Number(raw.readBigUInt64BE(0))).toBe(T0);
-    const mac = createHmac('sha256', SECRET).update(raw.subarray(0, 17)).update('nl.netaxis.be').digest().subarray(0, 16);
-    expect(raw.subarray(17).equals(mac)).toBe(true);
+    expect(raw.subarray(17).equals(keyedMac(SECRET, raw.subarray(0, 17), 'nl.netaxis.be'))).toBe(true);
+  });
+
+  it('takes each realm for its own bytes: realms in turn, a multi-byte one, one past the scratch buffer', () => {
+    const long = 'x'.repeat(200) + '.example';
+    for (const realm of ['a.example', 'b.example', 'a.example', 'ré.example', long, 'a.example']) {
+      const raw = Buffer.from(n.issue(realm, T0), 'base64url');
+      expect(raw.subarray(17).equals(keyedMac(SECRET, raw.subarray(0, 17), realm))).toBe(true);
+      expect(n.check(raw.toString('base64url'), realm, T0)).toBe('valid');
+    }
+  });
+
+  it("answers an earlier version's nonce (HMAC-SHA256, same secret) as expired, a forged one as invalid", () => {
+    const head = Buffer.from(n.issue('r', T0), 'base64url').subarray(0, 17);
+    expect(n.check(earlierNonce(SECRET, head, 'r'), 'r', T0)).toBe('expired');
+    expect(n.check(earlierNonce(Buffer.from('another secret, 16+ bytes'), head, 'r'), 'r', T0)).toBe('invalid');
+    expect(n.check(earlierNonce(SECRET, head, 'other realm'), 'r', T0)).toBe('invalid');
   });
 
   it('issues a different nonce for every challenge, even in the same millisecond', () => {
