@@ -45,6 +45,7 @@ import type { CdrWriter } from '../../services/accounting';
 import { historyWindow, type History } from '../../services/history';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
+import { packBindings, packRegisterResult, unpackRegisterRequest, type Packed } from './location-codec';
 import {
   Outbox,
   own,
@@ -230,10 +231,10 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           v = await ctx.directory.schema();
           break;
         case 'location.register':
-          v = await ctx.location.register(args[0] as never);
+          v = packRegisterResult(await ctx.location.register(unpackRegisterRequest(args[0] as Packed)));
           break;
         case 'location.lookup':
-          v = await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date);
+          v = packBindings(await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date));
           break;
         case 'cache.get':
           v = ctx.cache ? await ctx.cache.get(args[0] as string) : undefined;

@@ -43,6 +43,7 @@ import { SlicedQueue } from './sliced-queue';
 import { nodeRegistry } from '../node-plugins';
 import { openQueryPorts } from '../query-ports';
 import { listenerFrontEndOptions } from '../sip-server';
+import { packRegisterRequest, unpackBindings, unpackRegisterResult, type Packed } from './location-codec';
 import {
   Outbox,
   own as ownBytes,
@@ -125,8 +126,9 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
   if (cachedDirectory) directoryChanges.subscribe(() => cachedDirectory.invalidate());
 
   const location: LocationPort = direct?.location ?? {
-    register: (req) => call('location.register', [req]),
-    lookup: (username, domain, now) => call('location.lookup', [username, domain, now]),
+    // packed as arrays for the crossing (location-codec.ts)
+    register: (req) => call<Packed>('location.register', [packRegisterRequest(req)]).then(unpackRegisterResult),
+    lookup: (username, domain, now) => call<Packed[]>('location.lookup', [username, domain, now]).then(unpackBindings),
   };
 
   /** The instance cache lives in the dispatcher: every SIP thread reads and writes one table. */

@@ -55,6 +55,24 @@ export interface ResponseInput {
   body?: string;
 }
 
+let memoAlg: DigestAlgorithm | null = null;
+let memoA2 = '';
+let memoHa2 = '';
+
+/**
+ * H(method:uri), the last one remembered: a registrar's REGISTERs all send one Request-URI (the
+ * domain), so every REGISTER of a call and of every other call has the same HA2, a hash saved per
+ * check (one of the three). One entry, so nothing an attacker sends can grow it.
+ */
+function lastHa2(alg: DigestAlgorithm, a2: string): string {
+  if (a2 !== memoA2 || alg !== memoAlg) {
+    memoHa2 = H(alg, a2);
+    memoA2 = a2;
+    memoAlg = alg;
+  }
+  return memoHa2;
+}
+
 /**
  * The request-digest a UA must send. Throws when a required input is missing (callers that
  * verify untrusted credentials check their shape first).
@@ -66,7 +84,7 @@ export function computeResponse(r: ResponseInput): string {
     if (r.cnonce === undefined) throw new Error(`${alg} requires a cnonce`);
     a1 = sessHa1(alg, a1, r.nonce, r.cnonce);
   }
-  const ha2 = r.qop === 'auth-int' ? H(alg, `${r.method}:${r.uri}:${H(alg, r.body ?? '')}`) : H(alg, `${r.method}:${r.uri}`);
+  const ha2 = r.qop === 'auth-int' ? H(alg, `${r.method}:${r.uri}:${H(alg, r.body ?? '')}`) : lastHa2(alg, `${r.method}:${r.uri}`);
   if (r.qop === undefined) return H(alg, `${a1}:${r.nonce}:${ha2}`); // RFC 2069 compatibility
   if (r.nc === undefined || r.cnonce === undefined) throw new Error('qop requires nc and cnonce');
   return H(alg, `${a1}:${r.nonce}:${r.nc}:${r.cnonce}:${r.qop}:${ha2}`);

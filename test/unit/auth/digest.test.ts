@@ -65,6 +65,24 @@ describe('digest computations', () => {
     ).toBe(sha256(`${sha256(`${sbase}:N:C`)}:N:00000001:C:auth:${sha256('REGISTER:sip:r')}`));
   });
 
+  it('gives the uncached HA2 whatever came before: same text under another algorithm, another URI, back again', () => {
+    const hash = (alg: 'MD5' | 'SHA-256', text: string) => (alg === 'MD5' ? md5(text) : sha256(text));
+    const sequence: Array<['MD5' | 'SHA-256', string, string]> = [
+      ['MD5', 'REGISTER', 'sip:r'],
+      ['MD5', 'REGISTER', 'sip:r'],
+      ['SHA-256', 'REGISTER', 'sip:r'],
+      ['MD5', 'REGISTER', 'sip:r'],
+      ['MD5', 'INVITE', 'sip:r'],
+      ['MD5', 'REGISTER', 'sip:other'],
+      ['MD5', 'REGISTER', 'sip:r'],
+    ];
+    for (const [alg, method, uri] of sequence) {
+      const h = hash(alg, 'bob:r:pw');
+      const got = computeResponse({ algorithm: alg, ha1: h, nonce: 'N', nc: '00000001', cnonce: 'C', qop: 'auth', method, uri });
+      expect(got).toBe(hash(alg, `${h}:N:00000001:C:auth:${hash(alg, `${method}:${uri}`)}`));
+    }
+  });
+
   it('without qop computes H(HA1:nonce:HA2) (RFC 2069)', () => {
     const h = md5('bob:r:pw');
     expect(computeResponse({ algorithm: 'MD5', ha1: h, nonce: 'N', method: 'INVITE', uri: 'sip:x@r' })).toBe(md5(`${h}:N:${md5('INVITE:sip:x@r')}`));
