@@ -45,7 +45,7 @@ import type { CdrWriter } from '../../services/accounting';
 import { historyWindow, type History } from '../../services/history';
 import { listening } from '../sip-server';
 import { sipTcpOptions } from '../sip-tcp';
-import { packBindings, packRegisterResult, unpackRegisterRequest, type Packed } from './location-codec';
+import { packBindings, packRegisterResult, unpackRegisterRequest, type PackedRequest } from './location-codec';
 import {
   Outbox,
   own,
@@ -231,7 +231,7 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
           v = await ctx.directory.schema();
           break;
         case 'location.register':
-          v = packRegisterResult(await ctx.location.register(unpackRegisterRequest(args[0] as Packed)));
+          v = packRegisterResult(await ctx.location.register(unpackRegisterRequest(args[0] as PackedRequest)));
           break;
         case 'location.lookup':
           v = packBindings(await ctx.location.lookup(args[0] as string, args[1] as string | null, args[2] as Date));

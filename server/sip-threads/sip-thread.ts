@@ -43,7 +43,7 @@ import { SlicedQueue } from './sliced-queue';
 import { nodeRegistry } from '../node-plugins';
 import { openQueryPorts } from '../query-ports';
 import { listenerFrontEndOptions } from '../sip-server';
-import { packRegisterRequest, unpackBindings, unpackRegisterResult, type Packed } from './location-codec';
+import { packRegisterRequest, unpackBindings, unpackRegisterResult, type PackedBinding, type PackedResult } from './location-codec';
 import {
   Outbox,
   own as ownBytes,
@@ -127,8 +127,8 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
 
   const location: LocationPort = direct?.location ?? {
     // packed as arrays for the crossing (location-codec.ts)
-    register: (req) => call<Packed>('location.register', [packRegisterRequest(req)]).then(unpackRegisterResult),
-    lookup: (username, domain, now) => call<Packed[]>('location.lookup', [username, domain, now]).then(unpackBindings),
+    register: (req) => call<PackedResult>('location.register', [packRegisterRequest(req)]).then(unpackRegisterResult),
+    lookup: (username, domain, now) => call<PackedBinding[]>('location.lookup', [username, domain, now]).then(unpackBindings),
   };
 
   /** The instance cache lives in the dispatcher: every SIP thread reads and writes one table. */

@@ -7,6 +7,7 @@ import {
   unpackBindings,
   unpackRegisterRequest,
   unpackRegisterResult,
+  type PackedRequest,
 } from '../../../server/sip-threads/location-codec';
 
 const now = new Date(1_765_000_000_000);
@@ -86,14 +87,14 @@ const across = async <T, P>(v: T, pack: (v: T) => P, unpack: (p: P) => T): Promi
 
 describe('location values packed for the crossing between threads (server/sip-threads/location-codec.ts)', () => {
   it('a RegisterRequest with every field comes back equal, Date included', async () => {
-    const back = await across<RegisterRequest, unknown[]>(fullRequest, packRegisterRequest, unpackRegisterRequest);
+    const back = await across<RegisterRequest, PackedRequest>(fullRequest, packRegisterRequest, unpackRegisterRequest);
     expect(plain(back)).toBe(plain(fullRequest));
     expect(Object.prototype.toString.call(back.now)).toBe('[object Date]');
   });
 
   it('optional fields a request lacks come back undefined, the others as they were', async () => {
     const { via: _via, connectionId: _connectionId, allow: _allow, ...minimal } = fullRequest;
-    const back = await across<RegisterRequest, unknown[]>(minimal, packRegisterRequest, unpackRegisterRequest);
+    const back = await across<RegisterRequest, PackedRequest>(minimal, packRegisterRequest, unpackRegisterRequest);
     expect(plain(back)).toBe(plain(minimal));
     expect([back.via, back.connectionId, back.allow]).toEqual([undefined, undefined, undefined]);
   });
