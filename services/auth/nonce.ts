@@ -18,9 +18,10 @@
  * the realm is the verifier's own; and SHA-512/256 is not open to length extension at all (its
  * output is half its state). One hash in one call (crypto.hash) in place of an HMAC object per
  * challenge and per check: an HMAC cost 6 µs in the SIP path, two per call (docs/performance.md,
- * "The nonce's MAC and the location's crossing"). Nonces of the HMAC-SHA256 MAC of earlier versions (an instance sharing the
- * secret, during a rolling upgrade) are 'expired', not 'invalid': their UAs retry silently with a
- * fresh nonce (stale=true) instead of counting as failed authentications.
+ * "The nonce's MAC and the location's crossing"). Nonces of the HMAC-SHA256 MAC of earlier
+ * versions (an instance sharing the secret, during a rolling upgrade) are 'expired', not 'invalid':
+ * their UAs retry silently with a fresh nonce (stale=true) instead of counting as failed
+ * authentications.
  *
  * Lifetime and clock skew. Times are wall-clock ms (Date.now()) of the issuer, compared with the
  * verifier's clock. A nonce is 'valid' for `lifetimeSec` (default 300 s) after its issue time,
