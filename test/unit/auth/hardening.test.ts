@@ -4,7 +4,7 @@
  * at parse time; nonces issued before the process's boot epoch are answered stale (the one replay
  * a restart allowed), while instances sharing the secret accept each other's later nonces.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { runLogic } from '../../../engine/run';
 import { createDigestAuth, digestUriMatches, localClockDomain, parseDigestCredentials, SharedNonceCounter, StatelessNonces } from '../../../services/auth';
 import type { AuthPort, VerifyRequest } from '../../../services/auth/types';
@@ -297,5 +297,34 @@ describe('boot epoch: nonces issued before the process started are answered stal
     const response = md5(`${ha1}:${old}:00000001:c:auth:${md5(`REGISTER:${RURI}`)}`);
     const h = `Digest username="alice", realm="${REALM}", nonce="${old}", uri="${RURI}", response="${response}", cnonce="c", nc=00000001, qop=auth`;
     expect(verify(auth, h, { now: BOOT + 10 })).toBe('bad');
+  });
+});
+
+describe("a nonce of an earlier version (HMAC-SHA256 MAC, same secret): a rolling upgrade's peer", () => {
+  /** A nonce as sipflow issued it before its keyed-hash MAC (services/auth/nonce.ts header). */
+  function earlierNonce(now: number): string {
+    const head = Buffer.from(new StatelessNonces(Buffer.from(SECRET)).issue(REALM, now), 'base64url').subarray(0, 17);
+    const mac = createHmac('sha256', Buffer.from(SECRET)).update(head).update(REALM, 'utf8').digest().subarray(0, 16);
+    return Buffer.concat([head, mac]).toString('base64url');
+  }
+  function answerWith(nonce: string, password: string): string {
+    return answerChallenge(`Digest realm="${REALM}", nonce="${nonce}", qop="auth", algorithm=MD5`, {
+      username: 'alice',
+      password,
+      method: 'REGISTER',
+      uri: RURI,
+    });
+  }
+
+  it('right password → stale (the UA retries with a fresh nonce, no failure counted); wrong password → bad', () => {
+    const auth = createDigestAuth({ secret: SECRET });
+    const nonce = earlierNonce(T0);
+    expect(verify(auth, answerWith(nonce, 'alicepw'))).toBe('stale');
+    expect(verify(auth, answerWith(nonce, 'guess'))).toBe('bad');
+  });
+
+  it('the same MAC under another secret is forged: bad whatever the password', () => {
+    const auth = createDigestAuth({ secret: 'another secret, 16 bytes or more' });
+    expect(verify(auth, answerWith(earlierNonce(T0), 'alicepw'))).toBe('bad');
   });
 });
