@@ -30,29 +30,30 @@ const fullRequest: Required<RegisterRequest> = {
   allow: 'INVITE, ACK, BYE',
 };
 
+/** A binding whose every field holds a value no other field has (for an odd i; an even i has some nulls). */
 const binding = (i: number): Binding => ({
   ruid: `uloc-${i}`,
   username: 'francesco',
   domain: 'example.test',
   contact: `sip:francesco@192.0.2.${i}:5062`,
   received: i % 2 ? 'sip:198.51.100.4:40000' : null,
-  path: null,
+  path: i % 2 ? '<sip:edge.example.test;lr>' : null,
   expires: new Date(now.getTime() + 3_600_000 + i),
   q: i % 2 ? 0.5 : -1,
   callid: `call-${i}@192.0.2.10`,
   cseq: 100 + i,
   last_modified: new Date(now.getTime() + i),
-  flags: 1,
-  cflags: 2,
+  flags: 11,
+  cflags: 12,
   user_agent: 'softphone 1.0',
   socket: 'udp:127.0.0.1:5060',
   methods: 31,
   instance: i % 2 ? '<urn:uuid:00000000-0000-0000-0000-000000000001>' : null,
-  reg_id: i,
-  server_id: 3,
-  connection_id: -1,
-  keepalive: 1,
-  partition: 4,
+  reg_id: 20 + i,
+  server_id: 13,
+  connection_id: 40 + i,
+  keepalive: 14,
+  partition: 15,
 });
 
 /** What a port between two threads delivers of a value (structured clone, as protocol.ts's batches). */
