@@ -22,7 +22,7 @@
  */
 import type { Binding, RegisterRequest, RegisterResult } from '../../engine/ports';
 
-type RequestTuple = [
+export type PackedRequest = [
   username: string,
   domain: string | null,
   contacts: string[],
@@ -39,7 +39,7 @@ type RequestTuple = [
   allow: string | null | undefined,
 ];
 
-type BindingTuple = [
+export type PackedBinding = [
   ruid: string,
   username: string,
   domain: string | null,
@@ -64,11 +64,7 @@ type BindingTuple = [
   partition: number,
 ];
 
-type ResultTuple = [status: number, reason: string, headers: Record<string, string> | undefined, bindings: BindingTuple[]];
-
-export type PackedRequest = RequestTuple;
-export type PackedBinding = BindingTuple;
-export type PackedResult = ResultTuple;
+export type PackedResult = [status: number, reason: string, headers: Record<string, string> | undefined, bindings: PackedBinding[]];
 
 /*
  * Each pack and its unpack name the fields in the same order, one line each (kept so by

@@ -2,8 +2,8 @@
  * Digest computations (RFC 7616 §3.4.1-3.4.3; RFC 2069 compatibility when qop is absent).
  * Pure functions: no clock, no state. All strings are hashed as UTF-8 and hashes are lowercase hex.
  */
-import * as crypto from 'node:crypto';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hashHex } from './one-shot-hash';
 import type { DigestAlgorithm } from './types';
 
 export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess'];
@@ -23,11 +23,7 @@ export const isSess = (alg: DigestAlgorithm): boolean => alg.endsWith('-sess');
 /** The node:crypto hash behind an algorithm (the -sess variants use the same hash). */
 export const hashName = (alg: DigestAlgorithm): 'md5' | 'sha256' => (alg.startsWith('SHA-256') ? 'sha256' : 'md5');
 
-// crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; createHash as the fallback.
-const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
-const H = oneShot
-  ? (alg: DigestAlgorithm, data: string): string => oneShot(hashName(alg), data, 'hex')
-  : (alg: DigestAlgorithm, data: string): string => createHash(hashName(alg)).update(data, 'utf8').digest('hex');
+const H = (alg: DigestAlgorithm, data: string): string => hashHex(hashName(alg), data);
 
 /** HA1 = H(username:realm:password). For -sess algorithms this is the *base* HA1 (see sessHa1). */
 export function ha1(alg: DigestAlgorithm, username: string, realm: string, password: string): string {

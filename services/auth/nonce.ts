@@ -51,10 +51,10 @@
  * its start: the window reopens by the size of the step, instead of every nonce turning stale.
  * Without `bootEpoch` (the CLI's one-shot `run`, tests) there is no such check.
  */
-import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { hashBytes } from './one-shot-hash';
 
 /** 'predates-boot': authentic, within its lifetime, but issued before this process's boot epoch. */
 export type NonceStatus = 'valid' | 'expired' | 'predates-boot' | 'invalid';
@@ -70,10 +70,6 @@ const MAC_HASH = 'sha512-256';
 const KEY_BYTES = 32;
 /** Realms up to this many UTF-8 bytes are hashed from the issuer's scratch buffer; longer ones from a buffer of their own. */
 const SCRATCH_REALM_BYTES = 128;
-
-// crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; createHash as the fallback.
-const oneShot = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
-const keyedHash: (data: Buffer) => Buffer = oneShot ? (data) => oneShot(MAC_HASH, data, 'buffer') : (data) => createHash(MAC_HASH).update(data).digest();
 /** 33 bytes are exactly 44 base64url characters without padding. */
 const NONCE_RE = /^[A-Za-z0-9_-]{44}$/;
 
@@ -219,12 +215,12 @@ export class StatelessNonces {
     else {
       realmBytes = Buffer.byteLength(realm, 'utf8');
       if (realmBytes > SCRATCH_REALM_BYTES)
-        return keyedHash(Buffer.concat([s.subarray(0, KEY_BYTES + HEAD_BYTES), Buffer.from(realm, 'utf8')])).subarray(0, MAC_BYTES);
+        return hashBytes(MAC_HASH, Buffer.concat([s.subarray(0, KEY_BYTES + HEAD_BYTES), Buffer.from(realm, 'utf8')])).subarray(0, MAC_BYTES);
       s.write(realm, KEY_BYTES + HEAD_BYTES, 'utf8');
       this.lastRealm = realm;
       this.lastRealmBytes = realmBytes;
     }
-    return keyedHash(s.subarray(0, KEY_BYTES + HEAD_BYTES + realmBytes)).subarray(0, MAC_BYTES);
+    return hashBytes(MAC_HASH, s.subarray(0, KEY_BYTES + HEAD_BYTES + realmBytes)).subarray(0, MAC_BYTES);
   }
 
   /** The MAC of the nonces sipflow issued before its keyed hash (see the header). */
