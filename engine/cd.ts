@@ -163,6 +163,34 @@ export function buildCallDescriptor(input: unknown, opts: BuildOptions = {}): Ca
 
 const first = (headers: SipHeaders, name: string): string | undefined => headers[name]?.[0];
 
+function setIfAbsent(vars: Record<string, CdValue>, name: string, value: CdValue | undefined): void {
+  if (vars[name] === undefined && value !== undefined) vars[name] = value;
+}
+
+/** The headers whose name-addr gives a URI and a username variable, and where their parses are kept. */
+const PARTIES = [
+  ['from', 'fromURI', 'fromUsername', 'fromUri'],
+  ['to', 'toURI', 'toUsername', 'toUri'],
+] as const;
+
+/**
+ * The method of a CSeq value: its second whitespace-separated word (`cseq.trim().split(/\s+/)[1]`).
+ * "1 REGISTER", one space between two words of printable ASCII, is read by one indexOf; anything
+ * else (other whitespace, which `\s` takes in Unicode's sense) by that expression.
+ */
+export function cseqMethod(cseq: string): string | undefined {
+  const sp = cseq.indexOf(' ');
+  if (sp > 0 && sp < cseq.length - 1) {
+    let plain = true;
+    for (let i = 0; i < cseq.length && plain; i++) {
+      const c = cseq.charCodeAt(i);
+      plain = i === sp || (c > 0x20 && c < 0x7f);
+    }
+    if (plain) return cseq.slice(sp + 1);
+  }
+  return cseq.trim().split(/\s+/)[1];
+}
+
 /**
  * Fills what the SIP front end fills, without overriding what the input gives; returns the first
  * credentials header of the method's kind as parsed (null: none, unparsable, or no parser given).
@@ -175,42 +203,36 @@ export function fillPredefined(
   opts: BuildOptions = {},
   parsed: ParsedValues = {},
 ): CallDescriptor['credentials'] | null {
-  const setIfAbsent = (name: string, value: CdValue | undefined) => {
-    if (vars[name] === undefined && value !== undefined) vars[name] = value;
-  };
-  setIfAbsent('callId', first(headers, 'call-id'));
+  setIfAbsent(vars, 'callId', first(headers, 'call-id'));
   const cseq = first(headers, 'cseq');
-  if (cseq) setIfAbsent('requestMethod', cseq.trim().split(/\s+/)[1]);
-  for (const [header, uriVar, userVar, uriKey] of [
-    ['from', 'fromURI', 'fromUsername', 'fromUri'],
-    ['to', 'toURI', 'toUsername', 'toUri'],
-  ] as const) {
+  if (cseq) setIfAbsent(vars, 'requestMethod', cseqMethod(cseq));
+  for (const [header, uriVar, userVar, uriKey] of PARTIES) {
     const value = first(headers, header);
     const na = value ? reuse(parsed[header], value, parseNameAddr) : null;
     if (na) {
       parsed[header] = na;
-      setIfAbsent(uriVar, na.value.uri);
+      setIfAbsent(vars, uriVar, na.value.uri);
       const uri = reuse(parsed[uriKey], na.value.uri, parseUri);
       if (uri) parsed[uriKey] = uri;
-      setIfAbsent(userVar, uri?.value.user ?? null);
+      setIfAbsent(vars, userVar, uri?.value.user ?? null);
     }
   }
   if (typeof vars.requestURI === 'string') {
     const uri = reuse(parsed.requestUri, vars.requestURI, parseUri);
     if (uri) parsed.requestUri = uri;
-    setIfAbsent('requestUsername', uri?.value.user ?? null);
+    setIfAbsent(vars, 'requestUsername', uri?.value.user ?? null);
   }
-  setIfAbsent('called', vars.requestUsername ?? vars.toUsername);
-  setIfAbsent('calling', vars.fromUsername);
-  setIfAbsent('originalCalled', vars.called);
-  setIfAbsent('originalCalling', vars.calling);
-  setIfAbsent('authStatus', 0);
+  setIfAbsent(vars, 'called', vars.requestUsername ?? vars.toUsername);
+  setIfAbsent(vars, 'calling', vars.fromUsername);
+  setIfAbsent(vars, 'originalCalled', vars.called);
+  setIfAbsent(vars, 'originalCalling', vars.calling);
+  setIfAbsent(vars, 'authStatus', 0);
   if (!opts.credentials) return null;
   const header = first(headers, vars.requestMethod === 'REGISTER' ? 'authorization' : 'proxy-authorization');
   if (header === undefined) return null;
   const credentials = opts.credentials(header);
   if (credentials === null) return null;
-  setIfAbsent('authUsername', credentials.username);
+  setIfAbsent(vars, 'authUsername', credentials.username);
   return { header, parsed: credentials };
 }
 

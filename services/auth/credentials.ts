@@ -15,8 +15,6 @@ import type { DigestCredentials } from './types';
 /** Headers longer than this are rejected outright: real credentials are a few hundred bytes. */
 const MAX_HEADER_LENGTH = 8192;
 
-const REQUIRED = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
-
 /**
  * True when `s` from `from` to `to` holds a character refused inside a parameter value: a C0
  * control, DEL, a C1 control, U+FFFD, or a lone surrogate (a high one not followed by a low one
@@ -68,6 +66,76 @@ export function parseDigestCredentials(headerValue: string): DigestCredentials |
   }
 }
 
+/**
+ * The parameters a Digest verification reads, kept as they are scanned. A name read from the
+ * header is a new string, and looking it up in an object (`hasOwnProperty`, a keyed store) makes
+ * V8 hash and internalize it first: that was a fifth of the parse. Comparing it with these
+ * literals is not; other names (rare) go to `others`.
+ */
+interface Known {
+  username?: string;
+  realm?: string;
+  nonce?: string;
+  uri?: string;
+  response?: string;
+  algorithm?: string;
+  cnonce?: string;
+  nc?: string;
+  qop?: string;
+  opaque?: string;
+}
+
+/** Stores one parameter; false when it was given already (a duplicated parameter makes the credentials ambiguous: which one did the UA hash?). */
+function keep(known: Known, others: Record<string, string>, name: string, value: string): boolean {
+  // each name stored by its literal: `known[name]` would hash and internalize `name` again
+  switch (name) {
+    case 'username':
+      if (known.username !== undefined) return false;
+      known.username = value;
+      return true;
+    case 'realm':
+      if (known.realm !== undefined) return false;
+      known.realm = value;
+      return true;
+    case 'nonce':
+      if (known.nonce !== undefined) return false;
+      known.nonce = value;
+      return true;
+    case 'uri':
+      if (known.uri !== undefined) return false;
+      known.uri = value;
+      return true;
+    case 'response':
+      if (known.response !== undefined) return false;
+      known.response = value;
+      return true;
+    case 'algorithm':
+      if (known.algorithm !== undefined) return false;
+      known.algorithm = value;
+      return true;
+    case 'cnonce':
+      if (known.cnonce !== undefined) return false;
+      known.cnonce = value;
+      return true;
+    case 'nc':
+      if (known.nc !== undefined) return false;
+      known.nc = value;
+      return true;
+    case 'qop':
+      if (known.qop !== undefined) return false;
+      known.qop = value;
+      return true;
+    case 'opaque':
+      if (known.opaque !== undefined) return false;
+      known.opaque = value;
+      return true;
+    default:
+      if (Object.prototype.hasOwnProperty.call(others, name)) return false;
+      others[name] = value;
+      return true;
+  }
+}
+
 function parse(input: unknown): DigestCredentials | null {
   if (typeof input !== 'string' || input.length > MAX_HEADER_LENGTH) return null;
   const s = input;
@@ -80,8 +148,11 @@ function parse(input: unknown): DigestCredentials | null {
   if (i - start !== 6 || s.slice(start, i).toLowerCase() !== 'digest') return null;
   // The scheme must be followed by whitespace (or nothing, which then fails the required check).
   if (i < n && !isWs(s.charCodeAt(i))) return null;
+  // no backslash anywhere (the common case): no quoted value has a quoted-pair to unescape
+  const escapes = s.indexOf('\\', i) >= 0;
 
-  const params: Record<string, string> = {};
+  const known: Known = {};
+  const others: Record<string, string> = {};
   for (;;) {
     // Empty list elements (",,") are allowed by the HTTP list rule (RFC 7230 §7).
     while (isWs(s.charCodeAt(i))) i++;
@@ -92,9 +163,10 @@ function parse(input: unknown): DigestCredentials | null {
     if (i >= n) break;
 
     start = i;
-    while (isTokenChar(s.charCodeAt(i))) i++;
+    let upper = false;
+    for (let c = s.charCodeAt(i); isTokenChar(c); c = s.charCodeAt(++i)) if (c >= 0x41 && c <= 0x5a) upper = true;
     if (i === start) return null;
-    const name = s.slice(start, i).toLowerCase();
+    const name = upper ? s.slice(start, i).toLowerCase() : s.slice(start, i);
     while (isWs(s.charCodeAt(i))) i++;
     if (s.charCodeAt(i) !== EQUALS) return null;
     i++;
@@ -105,7 +177,7 @@ function parse(input: unknown): DigestCredentials | null {
     if (s.charCodeAt(i) === DQUOTE) {
       i++;
       const close = s.indexOf('"', i);
-      const esc = s.indexOf('\\', i);
+      const esc = escapes ? s.indexOf('\\', i) : -1;
       if (close >= 0 && (esc < 0 || esc > close)) {
         // no quoted-pair inside: the value is the plain slice
         bad = invalidCharIn(s, i, close);
@@ -137,31 +209,38 @@ function parse(input: unknown): DigestCredentials | null {
       value = s.slice(start, i);
     }
 
-    // A duplicated parameter makes the credentials ambiguous (which one did the UA hash?).
-    if (Object.prototype.hasOwnProperty.call(params, name)) return null;
     // Every value, not only the required ones: nothing with a NUL or an invalid byte goes further.
-    if (bad) return null;
-    params[name] = value;
+    if (!keep(known, others, name, value) || bad) return null;
 
     while (isWs(s.charCodeAt(i))) i++;
     if (i < n && s.charCodeAt(i) !== COMMA) return null; // two params without a separating comma
   }
 
-  for (const k of REQUIRED) if (!Object.prototype.hasOwnProperty.call(params, k)) return null;
+  const { username, realm, nonce, uri, response } = known;
+  if (username === undefined || realm === undefined || nonce === undefined || uri === undefined || response === undefined) return null;
+
+  // every parameter as sent: the known ones in one order (one object shape), then the others
+  const params: Record<string, string> = { username, realm, nonce, uri, response };
+  if (known.algorithm !== undefined) params.algorithm = known.algorithm;
+  if (known.cnonce !== undefined) params.cnonce = known.cnonce;
+  if (known.nc !== undefined) params.nc = known.nc;
+  if (known.qop !== undefined) params.qop = known.qop;
+  if (known.opaque !== undefined) params.opaque = known.opaque;
+  for (const k in others) params[k] = others[k];
 
   const creds: DigestCredentials = {
     scheme: 'Digest',
-    username: params.username,
-    realm: params.realm,
-    nonce: params.nonce,
-    uri: params.uri,
-    response: params.response,
-    algorithm: params.algorithm ?? 'MD5', // RFC 7616 §3.3: absent means MD5
+    username,
+    realm,
+    nonce,
+    uri,
+    response,
+    algorithm: known.algorithm ?? 'MD5', // RFC 7616 §3.3: absent means MD5
     params,
   };
-  if (params.cnonce !== undefined) creds.cnonce = params.cnonce;
-  if (params.nc !== undefined) creds.nc = params.nc;
-  if (params.qop !== undefined) creds.qop = params.qop;
-  if (params.opaque !== undefined) creds.opaque = params.opaque;
+  if (known.cnonce !== undefined) creds.cnonce = known.cnonce;
+  if (known.nc !== undefined) creds.nc = known.nc;
+  if (known.qop !== undefined) creds.qop = known.qop;
+  if (known.opaque !== undefined) creds.opaque = known.opaque;
   return creds;
 }

@@ -7,24 +7,28 @@ import { detached, flattened } from '../../engine/detached';
 import { splitAor, type Binding, type LocationStore } from './types';
 
 const keep = (s: string | null): string | null => (s === null ? null : detached(s));
+/** The stored copy of a string: the previous binding's own when equal (a refresh names the same contact, Call-ID, agent), else a detached copy. */
+const same = (s: string, was: string | undefined): string => (s === was ? was : detached(s));
+const sameOrNull = (s: string | null, was: string | null | undefined): string | null => (s === was ? was : keep(s));
 
 /**
  * The stored copy of a binding: its strings were cut from the REGISTER, and a binding lives for
  * its expires (an hour, typically); detached, they no longer keep the whole request in memory.
+ * `was`: the binding it replaces, whose (detached) strings are kept where they are the same.
  */
-function stored(b: Binding): Binding {
+function stored(b: Binding, was: Binding | undefined): Binding {
   return {
     ...b,
-    ruid: detached(b.ruid),
-    username: detached(b.username),
-    domain: keep(b.domain),
-    contact: detached(b.contact),
-    received: keep(b.received),
-    path: keep(b.path),
-    callid: detached(b.callid),
-    user_agent: detached(b.user_agent),
-    socket: keep(b.socket),
-    instance: keep(b.instance),
+    ruid: same(b.ruid, was?.ruid),
+    username: same(b.username, was?.username),
+    domain: sameOrNull(b.domain, was?.domain),
+    contact: same(b.contact, was?.contact),
+    received: sameOrNull(b.received, was?.received),
+    path: sameOrNull(b.path, was?.path),
+    callid: same(b.callid, was?.callid),
+    user_agent: same(b.user_agent, was?.user_agent),
+    socket: sameOrNull(b.socket, was?.socket),
+    instance: sameOrNull(b.instance, was?.instance),
   };
 }
 
@@ -59,9 +63,10 @@ export function createMemoryLocationStore(): LocationStore & { all(): Promise<Bi
     },
 
     async upsert(b) {
-      const binding = stored(b);
+      const previous = aorOfRuid.get(b.ruid);
+      const binding = stored(b, previous === undefined ? undefined : byAor.get(previous)?.get(b.ruid));
+      // keyed by the stored (detached) strings: a key cut from the request would keep it alive
       const key = aorKey(binding.username, binding.domain);
-      const previous = aorOfRuid.get(binding.ruid);
       // A ruid moving to another AoR must not linger under the old one.
       if (previous !== undefined && previous !== key) removeOne(binding.ruid);
       let set = byAor.get(key);

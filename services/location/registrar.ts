@@ -74,11 +74,14 @@ interface AorView {
   /** ruids to delete when the AoR is rewritten: expired bindings, copies superseded by a newer one. */
   obsolete: string[];
   /** Kept ruids with several records: deleted, then written again, when the REGISTER refreshes them. */
-  copied: Set<string>;
+  copied: ReadonlySet<string>;
 }
 
+/** An AoR of one live binding (almost every REGISTER) has no copies: one empty set for all of them. */
+const NO_COPIES: ReadonlySet<string> = new Set();
+
 function viewOf(all: Binding[], nowMs: number): AorView {
-  if (all.length === 1 && isLive(all[0], nowMs)) return { live: all, obsolete: [], copied: new Set() };
+  if (all.length === 1 && isLive(all[0], nowMs)) return { live: all, obsolete: [], copied: NO_COPIES };
   const d = dedupe(all);
   const live: Binding[] = [];
   const obsolete = d.superseded;
@@ -190,14 +193,12 @@ export function createRegistrar(store: LocationStore, opts: RegistrarOptions = {
   function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = queues.get(key);
     const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    queues.set(key, tail);
-    void tail.then(() => {
+    // settled either way, the AoR's queue ends here unless another REGISTER joined it meanwhile
+    const settle = (): void => {
       if (queues.get(key) === tail) queues.delete(key);
-    });
+    };
+    const tail: Promise<void> = run.then(settle, settle);
+    queues.set(key, tail);
     return run;
   }
 

@@ -167,6 +167,10 @@ function randomHeader(): string {
   return h;
 }
 
+/** The parameters as JSON with their names in order: the reader keeps the ones a verification reads first, in an order of its own. */
+const sorted = (params: Record<string, string> | null | undefined): string =>
+  params ? JSON.stringify(Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1)))) : 'null';
+
 describe('the credentials reader by character codes', () => {
   test('reads 50,000 random headers as the former reader did', () => {
     let parsed = 0;
@@ -176,7 +180,7 @@ describe('the credentials reader by character codes', () => {
       const expected = reference(h);
       const got = parseDigestCredentials(h);
       if (got !== null) parsed++;
-      if (JSON.stringify(got?.params ?? null) !== JSON.stringify(expected)) differ.push(h);
+      if (sorted(got?.params ?? null) !== sorted(expected)) differ.push(h);
     }
     expect(differ.slice(0, 5)).toEqual([]);
     // the mix holds both outcomes in number, so both paths are compared

@@ -1,4 +1,4 @@
-import { buildCallDescriptor, CallDescriptorError, callDescriptorJson, normalizeHeaderName } from '../../../engine/cd';
+import { buildCallDescriptor, CallDescriptorError, callDescriptorJson, cseqMethod, normalizeHeaderName } from '../../../engine/cd';
 import { cdOf } from './helpers';
 
 const invite = {
@@ -152,5 +152,43 @@ describe('buildCallDescriptor', () => {
     test('given in the input, it is kept', () => {
       expect(cdOf({ method: 'REGISTER', authUsername: 'given', headers: { Authorization: creds('reg') } }).vars.authUsername).toBe('given');
     });
+  });
+});
+
+describe('cseqMethod', () => {
+  const expression = (cseq: string): string | undefined => cseq.trim().split(/\s+/)[1];
+
+  test('reads the method as the expression it replaces, on chosen and on 20,000 random CSeq values', () => {
+    const chosen = [
+      '1 REGISTER',
+      '1  REGISTER',
+      ' 1 REGISTER',
+      '1 REGISTER ',
+      '1\tREGISTER',
+      '1 REG ISTER',
+      '1',
+      '1 ',
+      ' ',
+      'REGISTER',
+      '1\u00a0REGISTER',
+      '1 RÉGISTER',
+      '1 REGISTER\u3000x',
+      '12345 INVITE',
+    ];
+    for (const c of chosen) expect([c, cseqMethod(c)]).toEqual([c, expression(c)]);
+    const alphabet = ['1', '2', 'R', 'E', 'g', ' ', ' ', '\t', '\u00a0', '\u2028', 'é', '\n', '-'];
+    let seed = 7;
+    const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    let differ = 0;
+    let plain = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let c = '';
+      for (let k = next(12); k > 0; k--) c += alphabet[next(alphabet.length)];
+      if (cseqMethod(c) !== expression(c)) differ++;
+      if (/^[!-~]+ [!-~]+$/.test(c)) plain++;
+    }
+    expect(differ).toBe(0);
+    // the mix holds values the fast path reads, not only the expression's
+    expect(plain).toBeGreaterThan(100);
   });
 });
