@@ -2,7 +2,6 @@
  * Digest computations (RFC 7616 §3.4.1-3.4.3; RFC 2069 compatibility when qop is absent).
  * Pure functions: no clock, no state. All strings are hashed as UTF-8 and hashes are lowercase hex.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { hashHex } from './one-shot-hash';
 import type { DigestAlgorithm } from './types';
 
@@ -91,7 +90,12 @@ export function computeResponse(r: ResponseInput): string {
  * the digest length depends only on the algorithm, which is public, so that leaks nothing.
  */
 export function responsesEqual(expected: string, received: string): boolean {
-  const a = Buffer.from(expected.toLowerCase(), 'utf8');
-  const b = Buffer.from(received.toLowerCase(), 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (expected.length !== received.length) return false;
+  // every character compared, A–Z folded to a–z: a hex digest's characters are ASCII, and no other
+  // character lowercases to a hex digit, so this is toLowerCase's answer without two copies
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= lowerAscii(expected.charCodeAt(i)) ^ lowerAscii(received.charCodeAt(i));
+  return diff === 0;
 }
+
+const lowerAscii = (c: number): number => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);

@@ -54,7 +54,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { hashBytes } from './one-shot-hash';
+import { hashLatin1 } from './one-shot-hash';
 
 /** 'predates-boot': authentic, within its lifetime, but issued before this process's boot epoch. */
 export type NonceStatus = 'valid' | 'expired' | 'predates-boot' | 'invalid';
@@ -156,7 +156,7 @@ export class StatelessNonces {
     raw.writeUInt32BE(Math.floor(t / 0x100000000), 0);
     raw.writeUInt32BE(t >>> 0, 4);
     this.unique(raw);
-    this.mac(raw.subarray(0, HEAD_BYTES), realm).copy(raw, HEAD_BYTES, 0, MAC_BYTES);
+    raw.write(this.mac(raw.subarray(0, HEAD_BYTES), realm), HEAD_BYTES, MAC_BYTES, 'latin1');
     return raw.toString('base64url');
   }
 
@@ -181,7 +181,7 @@ export class StatelessNonces {
     const raw = decode(nonce);
     if (!raw) return 'invalid';
     const head = raw.subarray(0, HEAD_BYTES);
-    if (!timingSafeEqual(raw.subarray(HEAD_BYTES), this.mac(head, realm))) {
+    if (!macEqual(raw, this.mac(head, realm))) {
       // an earlier version's nonce (HMAC-SHA256, same secret): authentic but to be replaced
       return timingSafeEqual(raw.subarray(HEAD_BYTES), this.hmacOfEarlierVersions(head, realm)) ? 'expired' : 'invalid';
     }
@@ -207,20 +207,20 @@ export class StatelessNonces {
     return t === null ? null : t + this.lifetimeMs;
   }
 
-  private mac(head: Buffer, realm: string): Buffer {
+  /** The MAC of a head for a realm: the keyed hash's bytes as latin1 characters, of which the first MAC_BYTES are the MAC. */
+  private mac(head: Buffer, realm: string): string {
     const s = this.scratch;
     head.copy(s, KEY_BYTES);
     let realmBytes: number;
     if (realm === this.lastRealm) realmBytes = this.lastRealmBytes;
     else {
       realmBytes = Buffer.byteLength(realm, 'utf8');
-      if (realmBytes > SCRATCH_REALM_BYTES)
-        return hashBytes(MAC_HASH, Buffer.concat([s.subarray(0, KEY_BYTES + HEAD_BYTES), Buffer.from(realm, 'utf8')])).subarray(0, MAC_BYTES);
+      if (realmBytes > SCRATCH_REALM_BYTES) return hashLatin1(MAC_HASH, Buffer.concat([s.subarray(0, KEY_BYTES + HEAD_BYTES), Buffer.from(realm, 'utf8')]));
       s.write(realm, KEY_BYTES + HEAD_BYTES, 'utf8');
       this.lastRealm = realm;
       this.lastRealmBytes = realmBytes;
     }
-    return hashBytes(MAC_HASH, s.subarray(0, KEY_BYTES + HEAD_BYTES + realmBytes)).subarray(0, MAC_BYTES);
+    return hashLatin1(MAC_HASH, s.subarray(0, KEY_BYTES + HEAD_BYTES + realmBytes));
   }
 
   /** The MAC of the nonces sipflow issued before its keyed hash (see the header). */
@@ -232,6 +232,16 @@ export class StatelessNonces {
   static timeOf(raw: Buffer): number {
     return raw.readUInt32BE(0) * 0x100000000 + raw.readUInt32BE(4);
   }
+}
+
+/**
+ * Whether a decoded nonce's MAC (its bytes from HEAD_BYTES) is the first MAC_BYTES of `mac` (latin1),
+ * in time independent of where they differ: every byte is compared, as timingSafeEqual would.
+ */
+function macEqual(raw: Buffer, mac: string): boolean {
+  let diff = raw.length ^ (HEAD_BYTES + MAC_BYTES);
+  for (let i = 0; i < MAC_BYTES; i++) diff |= raw[HEAD_BYTES + i] ^ mac.charCodeAt(i);
+  return diff === 0;
 }
 
 function decode(nonce: unknown): Buffer | null {

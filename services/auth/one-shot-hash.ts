@@ -6,7 +6,7 @@
 import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
-type OneShot = { (alg: string, data: string, enc: 'hex'): string; (alg: string, data: Buffer, enc: 'buffer'): Buffer };
+type OneShot = (alg: string, data: string | Buffer, enc: 'hex' | 'latin1') => string;
 const oneShot = (crypto as { hash?: OneShot }).hash;
 
 /** Lowercase hex of the hash of a string's UTF-8. */
@@ -14,7 +14,11 @@ export const hashHex: (alg: string, data: string) => string = oneShot
   ? (alg, data) => oneShot(alg, data, 'hex')
   : (alg, data) => createHash(alg).update(data, 'utf8').digest('hex');
 
-/** The hash of some bytes. */
-export const hashBytes: (alg: string, data: Buffer) => Buffer = oneShot
-  ? (alg, data) => oneShot(alg, data, 'buffer')
-  : (alg, data) => createHash(alg).update(data).digest();
+/**
+ * The hash of some bytes as a latin1 string: one character per byte of the hash. Not a Buffer:
+ * crypto.hash's 'buffer' output makes an ArrayBuffer per call, which cost 1.2 µs against 0.5 for
+ * this (node 20, an 80-byte input).
+ */
+export const hashLatin1: (alg: string, data: Buffer) => string = oneShot
+  ? (alg, data) => oneShot(alg, data, 'latin1')
+  : (alg, data) => createHash(alg).update(data).digest('binary');

@@ -130,5 +130,14 @@ describe('digest computations', () => {
     expect(responsesEqual('abcdef', 'abcdee')).toBe(false);
     expect(responsesEqual('abcdef', 'abcdef0')).toBe(false);
     expect(responsesEqual('abcdef', '')).toBe(false);
+    // as toLowerCase and a byte compare answered: only A–F fold onto hex digits, nothing else does
+    const hex = '0123456789abcdef0123456789abcdef';
+    for (let at = 0; at < hex.length; at++) {
+      for (const c of ['A', 'F', 'G', 'a', '@', '`', '\u212a', '\u0130', '\u00c1', '0']) {
+        const received = hex.slice(0, at) + c + hex.slice(at + 1);
+        const before = Buffer.from(received.toLowerCase(), 'utf8').equals(Buffer.from(hex, 'utf8'));
+        expect([at, c, responsesEqual(hex, received)]).toEqual([at, c, before]);
+      }
+    }
   });
 });

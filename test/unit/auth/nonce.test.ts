@@ -75,9 +75,12 @@ describe('StatelessNonces', () => {
     const later = Buffer.from(raw);
     later.writeBigUInt64BE(BigInt(T0 + 60_000)); // try to extend its life
     expect(n.check(later.toString('base64url'), 'r', T0 + 400_000)).toBe('invalid');
-    const badMac = Buffer.from(raw);
-    badMac[23] ^= 1;
-    expect(n.check(badMac.toString('base64url'), 'r', T0)).toBe('invalid');
+    // every byte of the MAC counts, the last as the first
+    for (let at = raw.length - 16; at < raw.length; at++) {
+      const badMac = Buffer.from(raw);
+      badMac[at] ^= 0x80;
+      expect([at, n.check(badMac.toString('base64url'), 'r', T0)]).toEqual([at, 'invalid']);
+    }
   });
 
   it.each(['', 'abc', '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v', 'A'.repeat(31), 'A'.repeat(33), '+'.repeat(32)])('rejects malformed nonce %p', (bad) => {
