@@ -25,32 +25,33 @@ import type { LRUCache } from 'lru-cache';
 import { growingLru } from '../engine/lru';
 
 /**
- * The bytes in a memory block of their own. A serialized response is a slice of Node's 8 KiB
- * Buffer pool (Buffer.from of a short string), and a kept slice pins its whole slab: one 500-byte
- * challenge kept 8 KiB of external memory alive, so the `max` entries up to 160 MB per SIP thread,
- * growing under load (external memory, bench/soak) until the cache is full. `Buffer.from(bytes)`
- * would not do: a short copy comes from the same pool; allocUnsafeSlow never does.
+ * Kept as latin1 strings (one character per byte, so the bytes come back exactly), not Buffers. A
+ * serialized response is a slice of Node's 8 KiB Buffer pool (Buffer.from of a short string), and
+ * a kept slice pins its whole slab: one 500-byte challenge kept 8 KiB of external memory alive, so
+ * the `max` entries up to 160 MB per SIP thread. A Buffer of its own (allocUnsafeSlow) was one
+ * ArrayBuffer made and later freed per challenge, that is per call; a string is one allocation on
+ * the heap. The rare retransmission pays for a Buffer again.
  */
-function exactCopy(bytes: Buffer): Buffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
-  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
-  bytes.copy(copy);
-  return copy;
-}
-
 export class ChallengeReplies {
-  private readonly sent: LRUCache<string, Buffer>;
+  private readonly sent: LRUCache<string, string>;
 
   constructor(o: { max?: number; ttlMs?: number } = {}) {
-    this.sent = growingLru<string, Buffer>(o.max ?? 20_000, { ttl: o.ttlMs ?? 32_000, ttlAutopurge: false });
+    this.sent = growingLru<string, string>(o.max ?? 20_000, { ttl: o.ttlMs ?? 32_000, ttlAutopurge: false });
   }
 
   remember(key: string, bytes: Buffer): void {
-    this.sent.set(key, exactCopy(bytes));
+    this.sent.set(key, bytes.toString('latin1'));
   }
 
+  /** The bytes remembered for `key`, as a Buffer of their own, or undefined. */
   replay(key: string): Buffer | undefined {
-    return this.sent.get(key);
+    const kept = this.sent.get(key);
+    return kept === undefined ? undefined : Buffer.from(kept, 'latin1');
+  }
+
+  /** Whether a challenge is remembered for `key` (the ACK of a stateless 407), without making its bytes. */
+  has(key: string): boolean {
+    return this.sent.has(key);
   }
 
   get size(): number {

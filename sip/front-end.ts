@@ -564,7 +564,7 @@ export class FrontEnd {
         return;
       }
       if (known !== undefined && known.lastStatus === 0) return; // ACK before any final: nothing to do
-      if (this.challenges.replay(key) !== undefined) return; // the ACK of a stateless 407: nothing to do
+      if (this.challenges.has(key)) return; // the ACK of a stateless 407: nothing to do
       const ours = req.headers.route !== undefined ? this.proxy.preprocessRoute(req) : OurRoute.None;
       // a 2xx ACK of a dialog we are on; any other ACK matches nothing of ours and is dropped
       if (ours === OurRoute.Signed || this.proxy.knowsDialog(req)) {
