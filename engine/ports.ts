@@ -106,6 +106,26 @@ export interface DirectoryQuery {
   limit?: number;
 }
 
+/**
+ * A query of a fixed part (`base`, built once per node or rule) with these fields and conditions,
+ * as one object literal: every query then has the same V8 shape, so the caches and the planner read
+ * its properties at monomorphic sites. `{ ...base, conditions }` made a copy by spread per query,
+ * whose shape the readers saw in several forms.
+ */
+export function queryOf(base: Omit<DirectoryQuery, 'conditions'>, fields: ColumnRef[], conditions: DirectoryCondition[]): DirectoryQuery {
+  return {
+    tables: base.tables,
+    fields,
+    joins: base.joins,
+    joinType: base.joinType,
+    conditions,
+    logic: base.logic,
+    orderBy: base.orderBy,
+    offset: base.offset,
+    limit: base.limit,
+  };
+}
+
 /** Table → column → type name, as introspected from the database. */
 export type DirectorySchema = Record<string, Record<string, string>>;
 

@@ -3,7 +3,15 @@ import { NodeRunError, type NodeType, type ValueGetter } from '../engine/node-ty
 import { DB_OPERATORS, listOf } from '../engine/operators';
 import { SECRET_COLUMN_PATTERN } from '../engine/secrets';
 import type { CdValue, RecordRow, Scalar } from '../engine/types';
-import type { AorOwnershipPort, ColumnRef, DirectoryCondition, DirectoryOperator, DirectoryPort, DirectoryQuery } from '../engine/ports';
+import {
+  queryOf,
+  type AorOwnershipPort,
+  type ColumnRef,
+  type DirectoryCondition,
+  type DirectoryOperator,
+  type DirectoryPort,
+  type DirectoryQuery,
+} from '../engine/ports';
 import { anyValue, nodeRef } from './common';
 
 interface Values {
@@ -245,7 +253,7 @@ export const queryDatabaseNode: NodeType<Values> = {
         if (alongside !== null) {
           // the credentials' row: its owned AoR read in the same statement (services/directory/ownership.ts)
           try {
-            rows = await s.ctx.directory.query({ ...base, fields: alongside, conditions: resolved });
+            rows = await s.ctx.directory.query(queryOf(base, alongside, resolved));
             const username = resolved[0].value;
             if (typeof username === 'string') s.noteOwnedRead(username, ownership!.ownedFrom!(username, rows));
           } catch (err) {
@@ -253,9 +261,9 @@ export const queryDatabaseNode: NodeType<Values> = {
             // logic that never saves a binding must not): read as the logic asks, from now on
             if (!(err instanceof NodeRunError)) throw err;
             alongside = null;
-            rows = await s.ctx.directory.query({ ...base, conditions: resolved });
+            rows = await s.ctx.directory.query(queryOf(base, base.fields, resolved));
           }
-        } else rows = await s.ctx.directory.query({ ...base, conditions: resolved });
+        } else rows = await s.ctx.directory.query(queryOf(base, base.fields, resolved));
         // not kept when the directory changed while the query ran
         if (cache && revision === (s.ctx.directoryChanges?.revision ?? 0) && revision === cachedRevision) {
           clockNow = now; // the entry lives from when the query was made, as before

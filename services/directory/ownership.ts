@@ -21,7 +21,7 @@
  * username column, no offset), only for the username it read, and only rows read from the
  * directory, not from a query node's own cache, so the answer is the one ownedAor would read.
  */
-import type { AorOwnershipPort, OwnedAor, RecordRow } from '../../engine/ports';
+import { queryOf, type AorOwnershipPort, type OwnedAor, type RecordRow } from '../../engine/ports';
 import type { DirectoryPort, DirectoryQuery } from './types';
 import { aorText } from '../../grammar/aor';
 
@@ -67,7 +67,7 @@ export function createAorOwnership(directory: DirectoryPort, o: AorOwnershipOpti
     rule: `${table}: ${o.usernameColumn ?? 'username'} → ${o.aorColumn ?? 'aor'}`,
     matchDomain: o.matchDomain ?? false,
     async ownedAor(username) {
-      return fromRows(username, await directory.query({ ...base, conditions: [{ field: usernameField, operator: 'is', value: username }] }));
+      return fromRows(username, await directory.query(queryOf(base, base.fields, [{ field: usernameField, operator: 'is', value: username }])));
     },
     alongside(from, q, conditions) {
       // exactly the row ownedAor reads: another directory, a join, another condition or an offset could select another

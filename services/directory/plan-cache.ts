@@ -2,7 +2,7 @@
  * The plans of one directory, cached by query shape, with a fast path keyed on object identity.
  *
  * Why: computing a shape's key (`shapeKey`, a JSON walk of the query) costs more than the rest of
- * binding a REGISTER's auth lookup. The query node builds its queries as `{ ...base, conditions }`
+ * binding a REGISTER's auth lookup. The query node builds its queries as `queryOf(base, fields, conditions)`
  * (nodes/query-database.ts), so tables, fields, joins and orderBy are the SAME arrays every time:
  * the plan of a query object seen before is found by its `fields` array (a WeakMap: a flow that is
  * replaced takes its entries with it) without building any key.
