@@ -7,7 +7,7 @@
  *
  * The message's header map is shared with the CD (same shape: lower-case full names), not copied.
  */
-import { callDescriptorFrom, type BuildOptions } from '../engine/cd';
+import { callDescriptorOf, newVariables, type BuildOptions } from '../engine/cd';
 import type { CallDescriptor, ParsedValues } from '../engine/types';
 import type { AuthPort } from '../engine/ports';
 import type { SipRequest } from './message';
@@ -26,28 +26,23 @@ export type CdBuilder = (req: SipRequest, peer: Peer, local: LocalEndpoint, pars
 /**
  * A CD builder bound to the auth port (its credentials parser gives `authUsername` and the CD's parsed `credentials`): the
  * request's facts handed to the one builder the CLI, the API and the simulator use too
- * (engine/cd.ts `callDescriptorFrom`; prototype-free variables).
+ * (engine/cd.ts `callDescriptorOf`; prototype-free variables).
  */
 export function cdBuilder(auth: AuthPort, o: CdOptions = {}): CdBuilder {
   const opts: BuildOptions = { credentials: auth.parseCredentials, called: o.called };
   return (req, peer, local, parsed) => {
     const body = req.body;
-    const cd = callDescriptorFrom(
-      [
-        ['requestMethod', req.method],
-        // also the CD's requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
-        ['requestURI', req.uri],
-        ['sourceAddress', peer.address],
-        ['sourcePort', peer.port],
-        ['destinationAddress', local.address],
-        ['destinationPort', local.port],
-        ['transport', peer.proto],
-      ],
-      req.headers,
-      body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined,
-      opts,
-      parsed,
-    );
+    // set by name, in one order: every request's variable map has the same V8 shape (engine/cd.ts callDescriptorOf)
+    const vars = newVariables();
+    vars.requestMethod = req.method;
+    // also the CD's requestUri: the received Request-URI, out of reach of the logic (the digest uri is checked against it)
+    vars.requestURI = req.uri;
+    vars.sourceAddress = peer.address;
+    vars.sourcePort = peer.port;
+    vars.destinationAddress = local.address;
+    vars.destinationPort = local.port;
+    vars.transport = peer.proto;
+    const cd = callDescriptorOf(vars, req.headers, body.length > 0 ? (typeof body === 'string' ? body : body.toString('utf8')) : undefined, opts, parsed);
     const connectionId = peer.conn?.id ?? peer.connId;
     if (connectionId !== undefined && connectionId >= 0) cd.connectionId = connectionId;
     return cd;
