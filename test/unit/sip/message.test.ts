@@ -15,6 +15,8 @@ import {
   type SipResponse,
 } from '../../../sip/message';
 import { canonicalHeaderName, fullHeaderName, isListHeader } from '../../../sip/headers';
+import { parseMessage } from '../../../sip/parser';
+import { serializeMessage } from '../../../sip/serializer';
 
 describe('parseVia', () => {
   test('host, port, branch, rport flag, received', () => {
@@ -102,6 +104,20 @@ describe('header names', () => {
       'X-Foo-Bar',
     ]);
     expect([isListHeader('m'), isListHeader('Authorization'), isListHeader('date')]).toEqual([true, false, false]);
+  });
+
+  test("a header named as one of Object.prototype's members is spelled as a word, every time (the spellings kept)", () => {
+    const names = ['constructor', 'tostring', 'valueof', 'hasownproperty', '__proto__', 'x-to-string'];
+    const spelled = ['Constructor', 'Tostring', 'Valueof', 'Hasownproperty', '__proto__', 'X-To-String'];
+    // twice: the second answer comes from the kept spellings
+    expect(names.map(canonicalHeaderName)).toEqual(spelled);
+    expect(names.map(canonicalHeaderName)).toEqual(spelled);
+    const r = parseMessage('OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nConstructor: 1\r\nToString: 2\r\nContent-Length: 0\r\n\r\n');
+    if (!r.ok) throw new Error(r.error);
+    const wire = serializeMessage(r.message).toString('latin1');
+    expect(wire).toContain('\r\nConstructor: 1\r\n');
+    expect(wire).toContain('\r\nTostring: 2\r\n');
+    expect(wire).not.toContain('function');
   });
 });
 
