@@ -62,6 +62,8 @@ interface ListenerRuntime {
   fe: FrontEnd;
   local: ThreadSocket[];
   locals: Map<string, LocalEndpoint>;
+  /** The local endpoint of the last message and what named it: the next one almost always names the same (no key built, no lookup). */
+  last: { transport: number; address: string; port: number; local: LocalEndpoint } | null;
 }
 
 const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never dropped for age
@@ -326,7 +328,7 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
         onAuthFailure: (source, username) => outbox.push([6, source, username]),
         group,
       });
-      listeners.push({ fe, local: [...local.values()], locals: new Map() });
+      listeners.push({ fe, local: [...local.values()], locals: new Map(), last: null });
     }
     // this thread's share of sipflow_sip_messages_total and the rest (server/front-end-metrics.ts)
     metrics.frontEnds.add(() => listeners.map((l) => l.fe.stats));
@@ -397,11 +399,18 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
       l.fe.stats.errors++;
       return;
     }
-    const key = `${transport}${localAddress}:${localPort}`;
-    let local = l.locals.get(key);
-    if (!local) {
-      local = { proto, address: localAddress, port: localPort };
-      l.locals.set(key, local);
+    const last = l.last;
+    let local: LocalEndpoint;
+    if (last !== null && last.transport === transport && last.port === localPort && last.address === localAddress) local = last.local;
+    else {
+      const key = `${transport}${localAddress}:${localPort}`;
+      let known = l.locals.get(key);
+      if (!known) {
+        known = { proto, address: localAddress, port: localPort };
+        l.locals.set(key, known);
+      }
+      local = known;
+      l.last = { transport, address: known.address, port: localPort, local };
     }
     const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const peer: Peer = connId < 0 ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connId };
