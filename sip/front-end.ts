@@ -462,7 +462,7 @@ export class FrontEnd {
     let bytes: Buffer | undefined;
     let to: Peer;
     if (known !== undefined) {
-      bytes = known.lastResponse ?? undefined;
+      bytes = known.resendable() ?? undefined;
       to = known.peer;
     } else {
       bytes = this.challenges.replay(key);

@@ -96,7 +96,18 @@ const RETIRED_REQUEST: SipRequest = Object.freeze({
 /** A server transaction. `relay` is owned by the proxy while the request is being relayed. */
 export class ServerTx {
   state: TxState = TxState.Trying;
+  /** The last response sent, while the transaction may still send it (an INVITE's Timer G); see `kept`. */
   lastResponse: Buffer | null = null;
+  /**
+   * The last response of a completed non-INVITE transaction, as latin1 characters (one per byte,
+   * so the bytes come back exactly), in place of `lastResponse`. A serialized response is a slice
+   * of Node's 8 KiB Buffer pool, and a kept slice pins its whole slab for the 32 s of Timer J:
+   * 100,000 completed REGISTERs held about 100 MB of slabs per SIP thread, external memory
+   * allocated and freed in pages the kernel zeroes again (docs/performance.md, "Pages the kernel
+   * zeroes"). A string is one allocation on the heap; the rare retransmission makes its Buffer.
+   * The challenges sent statelessly are kept the same way (sip/challenge-replies.ts).
+   */
+  kept: string | null = null;
   lastStatus = 0;
   /** To tag of the responses generated here (the same for every response of the transaction). */
   toTag: string | null = null;
@@ -130,6 +141,10 @@ export class ServerTx {
   get reliable(): boolean {
     return reliable(this.peer);
   }
+  /** The bytes a retransmitted request gets: the last response, or null before any. */
+  resendable(): Buffer | null {
+    return this.lastResponse ?? (this.kept !== null ? Buffer.from(this.kept, 'latin1') : null);
+  }
 }
 
 export interface ServerTxOptions {
@@ -140,9 +155,19 @@ export interface ServerTxOptions {
   sweepMs?: number;
 }
 
-/** The server transaction table. */
+/**
+ * The server transaction table, in two maps. `live`: transactions under way, and INVITE ones until
+ * their timers end; a few hundred at a time, so its lookups stay in the cache. `completed`: the
+ * completed non-INVITE transactions that only absorb retransmissions for Timer J, up to
+ * `maxCompleted`. One map for both took every request's insertion and, for a challenged one, its
+ * deletion a moment later into a table of 100,000 entries per SIP thread: a Map does not reuse a
+ * deleted slot, so those filled it and made V8 build it again in fresh memory every few seconds.
+ * A key is in one map at most: a request whose key is known is a retransmission, never a new
+ * transaction.
+ */
 export class ServerTransactions {
-  private readonly table = new Map<string, ServerTx>();
+  private readonly live = new Map<string, ServerTx>();
+  private readonly completed = new Map<string, ServerTx>();
   /** Completed non-INVITE transactions in completion order (all wait the same Timer J). */
   private fifo: ServerTx[] = [];
   private head = 0;
@@ -163,23 +188,23 @@ export class ServerTransactions {
   }
 
   get size(): number {
-    return this.table.size;
+    return this.live.size + this.completed.size;
   }
 
   get(key: string): ServerTx | undefined {
-    return this.table.get(key);
+    return this.live.get(key) ?? this.completed.get(key);
   }
 
   create(key: string, request: SipRequest, method: string, peer: Peer): ServerTx {
     const tx = new ServerTx(key, request, method, peer);
-    this.table.set(key, tx);
+    this.live.set(key, tx);
     this.inFlight++;
     return tx;
   }
 
   /**
    * Sends a response within the transaction: provisional responses keep it open, a final one
-   * completes it (and arms the timers). Retransmissions of the request get `tx.lastResponse`.
+   * completes it (and arms the timers). Retransmissions of the request get `tx.resendable()`.
    */
   respond(tx: ServerTx, res: SipResponse | Buffer, status: number): void {
     if (tx.state >= TxState.Completed) {
@@ -212,7 +237,11 @@ export class ServerTransactions {
       this.forget(tx); // Timer J = 0 on reliable transports
     else {
       tx.request = RETIRED_REQUEST;
+      tx.kept = buf.toString('latin1');
+      tx.lastResponse = null;
       tx.expiresAt = Date.now() + 64 * this.timers.t1;
+      if (this.live.get(tx.key) === tx) this.live.delete(tx.key);
+      this.completed.set(tx.key, tx);
       this.fifo.push(tx);
       if (this.fifo.length - this.head > this.maxCompleted) this.evictOldest();
     }
@@ -261,14 +290,15 @@ export class ServerTransactions {
     if (tx.state < TxState.Completed) this.inFlight--;
     tx.state = TxState.Terminated;
     stopTimers(tx);
-    if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+    if (this.live.get(tx.key) === tx) this.live.delete(tx.key);
+    else if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
   }
 
   private evictOldest(): void {
     while (this.fifo.length - this.head > this.maxCompleted) {
       const tx = this.fifo[this.head];
       this.fifo[this.head++] = undefined as unknown as ServerTx;
-      if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+      if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
     }
     this.compact();
   }
@@ -279,7 +309,7 @@ export class ServerTransactions {
       const tx = f[this.head];
       f[this.head++] = undefined as unknown as ServerTx;
       tx.state = TxState.Terminated;
-      if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+      if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
     }
     this.compact();
   }
@@ -293,11 +323,12 @@ export class ServerTransactions {
 
   close(): void {
     clearInterval(this.sweeper);
-    for (const tx of this.table.values()) {
+    for (const tx of this.live.values()) {
       if (tx.timerG) clearTimeout(tx.timerG);
       if (tx.timerH) clearTimeout(tx.timerH);
     }
-    this.table.clear();
+    this.live.clear();
+    this.completed.clear();
     this.fifo = [];
     this.head = 0;
   }

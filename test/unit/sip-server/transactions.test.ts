@@ -1,4 +1,6 @@
 import path from 'path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { parseMessage } from '../../../sip/parser';
 import type { SipRequest } from '../../../sip/message';
 import { serverTxKey, ServerTransactions, TxState } from '../../../sip/transactions';
@@ -61,7 +63,8 @@ describe('ServerTransactions', () => {
     expect(tx.request).toBe(r);
     txs.respond(tx, Buffer.from('SIP/2.0 200 OK'), 200);
     expect(txs.get('keep')).toBe(tx);
-    expect(tx.lastResponse?.toString()).toBe('SIP/2.0 200 OK');
+    expect(tx.resendable()?.toString()).toBe('SIP/2.0 200 OK');
+    expect(tx.lastResponse).toBeNull(); // kept as a string: see the slab test below
     expect(tx.request).not.toBe(r);
     expect(tx.request.headers).toEqual({});
     // an INVITE keeps its request (ACK, CANCEL and the relay need it)
@@ -82,8 +85,86 @@ describe('ServerTransactions', () => {
     });
     expect(made.every((t) => t.state === TxState.Completed)).toBe(true);
     expect(txs.get('k1')).toBeUndefined(); // evicted: bounded memory
-    expect(txs.get('k3')?.lastResponse?.toString()).toBe('r3');
+    expect(txs.get('k3')?.resendable()?.toString()).toBe('r3');
     expect(txs.inFlight).toBe(0);
+    txs.close();
+  });
+
+  test('a completed transaction resends every byte value exactly, and a completed INVITE keeps its Buffer (Timer G resends it)', () => {
+    const txs = new ServerTransactions(transports);
+    const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => 255 - i));
+    const tx = txs.create('all', invite('z9hG4bKall'), 'REGISTER', peer);
+    txs.respond(tx, all, 200);
+    expect([...txs.get('all')!.resendable()!]).toEqual([...all]);
+    const itx = txs.create('inv', invite('z9hG4bKinv2'), 'INVITE', peer);
+    const busy = Buffer.from('SIP/2.0 486 Busy Here');
+    txs.respond(itx, busy, 486);
+    expect(itx.lastResponse).toBe(busy);
+    expect(itx.resendable()).toBe(busy);
+    txs.close();
+  });
+
+  test('completed transactions keep none of the memory blocks their responses were cut from', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const N = 2000;
+    const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
+    /** A response in the middle of a 64 KiB block of its own, as a slice of Buffer's pool slab would be. */
+    const cut = (i: number): Buffer => {
+      const block = Buffer.allocUnsafeSlow(64 * 1024);
+      const text = `SIP/2.0 200 OK\r\nCall-ID: ${i}\r\n\r\n`;
+      block.write(text, 1000, 'latin1');
+      return block.subarray(1000, 1000 + text.length);
+    };
+    /** How many blocks are alive after a full collection, each response kept as `keep` keeps it (weak references: deterministic). */
+    const fill = (keep: (b: Buffer, i: number) => void): Array<WeakRef<ArrayBufferLike>> => {
+      const refs: Array<WeakRef<ArrayBufferLike>> = [];
+      for (let i = 0; i < N; i++) {
+        const piece = cut(i);
+        refs.push(new WeakRef(piece.buffer));
+        keep(piece, i);
+      }
+      return refs;
+    };
+    const alive = async (keep: (b: Buffer, i: number) => void): Promise<number> => {
+      // made in a function of its own, so that no block is held by this frame across the await
+      const refs = fill(keep);
+      // a WeakRef holds its target until the end of the job that made it
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+      return refs.filter((r) => r.deref() !== undefined).length;
+    };
+    // a sender that keeps nothing (the suite's keeps what it sent)
+    const wire = { send: () => undefined } as unknown as SipTransports;
+    // the control: INVITE transactions keep their responses as they are (Timer G), and so their blocks
+    const invites = new ServerTransactions(wire);
+    expect(await alive((b, i) => invites.respond(invites.create(`i${i}`, invite(`z9hG4bKi${i}`), 'INVITE', peer), b, 486))).toBe(N);
+    invites.close();
+    const txs = new ServerTransactions(wire);
+    expect(await alive((b, i) => txs.respond(txs.create(`r${i}`, invite(`z9hG4bKr${i}`), 'REGISTER', peer), b, 200))).toBe(0);
+    expect(txs.size).toBe(N);
+    expect(txs.get('r7')!.resendable()!.toString()).toBe('SIP/2.0 200 OK\r\nCall-ID: 7\r\n\r\n');
+    txs.close();
+  });
+
+  test('a transaction is found while under way, after it completed, and not after it was forgotten; a key is counted once', () => {
+    const txs = new ServerTransactions(transports, { maxCompleted: 10 });
+    const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
+    const a = txs.create('a', invite('z9hG4bKa'), 'REGISTER', peer);
+    const b = txs.create('b', invite('z9hG4bKb'), 'REGISTER', peer);
+    expect(txs.get('a')).toBe(a);
+    expect(txs.size).toBe(2);
+    txs.respond(a, Buffer.from('SIP/2.0 200 OK'), 200); // completed: absorbs for Timer J
+    expect(txs.get('a')).toBe(a);
+    expect(txs.size).toBe(2);
+    txs.forget(b); // a challenge sent statelessly (sip/front-end.ts respondOnce)
+    expect(txs.get('b')).toBeUndefined();
+    expect(txs.size).toBe(1);
+    expect(txs.inFlight).toBe(0);
+    txs.forget(a); // a completed one can be forgotten too
+    expect(txs.get('a')).toBeUndefined();
+    expect(txs.size).toBe(0);
     txs.close();
   });
 
