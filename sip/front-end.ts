@@ -462,7 +462,7 @@ export class FrontEnd {
     let bytes: Buffer | undefined;
     let to: Peer;
     if (known !== undefined) {
-      bytes = known.resendable() ?? undefined;
+      bytes = this.servers.resendable(known) ?? undefined;
       to = known.peer;
     } else {
       bytes = this.challenges.replay(key);

@@ -22,6 +22,7 @@ import { createHeaders } from './message';
 import { flattened } from '../engine/detached';
 import type { Peer, SipSender } from './transport';
 import { transportNamed } from './transports';
+import { ResponseRing } from './response-ring';
 
 /** Whether a peer's transport delivers reliably (no retransmissions, Timers D / K zero); an unknown one does not. */
 export const reliable = (p: Peer): boolean => transportNamed(p.proto)?.reliable ?? false;
@@ -96,18 +97,14 @@ const RETIRED_REQUEST: SipRequest = Object.freeze({
 /** A server transaction. `relay` is owned by the proxy while the request is being relayed. */
 export class ServerTx {
   state: TxState = TxState.Trying;
-  /** The last response sent, while the transaction may still send it (an INVITE's Timer G); see `kept`. */
-  lastResponse: Buffer | null = null;
   /**
-   * The last response of a completed non-INVITE transaction, as latin1 characters (one per byte,
-   * so the bytes come back exactly), in place of `lastResponse`. A serialized response is a slice
-   * of Node's 8 KiB Buffer pool, and a kept slice pins its whole slab for the 32 s of Timer J:
-   * 100,000 completed REGISTERs held about 100 MB of slabs per SIP thread, external memory
-   * allocated and freed in pages the kernel zeroes again (docs/performance.md, "Pages the kernel
-   * zeroes"). A string is one allocation on the heap; the rare retransmission makes its Buffer.
-   * The challenges sent statelessly are kept the same way (sip/challenge-replies.ts).
+   * The last response sent, while the transaction may still send it (an INVITE's Timer G). A
+   * completed non-INVITE one keeps it in its table's ring instead (`keptAt`, sip/response-ring.ts).
    */
-  kept: string | null = null;
+  lastResponse: Buffer | null = null;
+  /** Where the ring holds the last response of a completed non-INVITE transaction (-1: nowhere), and its length. */
+  keptAt = -1;
+  keptLength = 0;
   lastStatus = 0;
   /** To tag of the responses generated here (the same for every response of the transaction). */
   toTag: string | null = null;
@@ -141,16 +138,14 @@ export class ServerTx {
   get reliable(): boolean {
     return reliable(this.peer);
   }
-  /** The bytes a retransmitted request gets: the last response, or null before any. */
-  resendable(): Buffer | null {
-    return this.lastResponse ?? (this.kept !== null ? Buffer.from(this.kept, 'latin1') : null);
-  }
 }
 
 export interface ServerTxOptions {
   timers?: Partial<TimerConfig>;
   /** Completed transactions remembered for retransmission absorption (default 100 000). */
   maxCompleted?: number;
+  /** Bytes of their responses kept, at most (default 64 MiB): past it the oldest are forgotten early. */
+  maxCompletedBytes?: number;
   /** Sweep period in ms (default 250). */
   sweepMs?: number;
 }
@@ -168,6 +163,8 @@ export interface ServerTxOptions {
 export class ServerTransactions {
   private readonly live = new Map<string, ServerTx>();
   private readonly completed = new Map<string, ServerTx>();
+  /** The completed transactions' responses (sip/response-ring.ts). */
+  private readonly kept: ResponseRing;
   /** Completed non-INVITE transactions in completion order (all wait the same Timer J). */
   private fifo: ServerTx[] = [];
   private head = 0;
@@ -183,6 +180,8 @@ export class ServerTransactions {
   ) {
     this.timers = { ...DEFAULT_TIMERS, ...o.timers };
     this.maxCompleted = o.maxCompleted ?? 100_000;
+    // a response kept is a datagram's (a reliable transport keeps none): 64 KiB at most
+    this.kept = new ResponseRing(Math.max(o.maxCompletedBytes ?? 64 * 1024 * 1024, 65_536));
     this.sweeper = setInterval(() => this.sweep(Date.now()), o.sweepMs ?? 250);
     this.sweeper.unref();
   }
@@ -195,6 +194,11 @@ export class ServerTransactions {
     return this.live.get(key) ?? this.completed.get(key);
   }
 
+  /** The bytes a retransmission of the transaction's request gets: its last response, or null before any. */
+  resendable(tx: ServerTx): Buffer | null {
+    return tx.lastResponse ?? (tx.keptAt >= 0 ? this.kept.copy(tx.keptAt, tx.keptLength) : null);
+  }
+
   create(key: string, request: SipRequest, method: string, peer: Peer): ServerTx {
     const tx = new ServerTx(key, request, method, peer);
     this.live.set(key, tx);
@@ -204,7 +208,7 @@ export class ServerTransactions {
 
   /**
    * Sends a response within the transaction: provisional responses keep it open, a final one
-   * completes it (and arms the timers). Retransmissions of the request get `tx.resendable()`.
+   * completes it (and arms the timers). Retransmissions of the request get `resendable(tx)`.
    */
   respond(tx: ServerTx, res: SipResponse | Buffer, status: number): void {
     if (tx.state >= TxState.Completed) {
@@ -237,13 +241,17 @@ export class ServerTransactions {
       this.forget(tx); // Timer J = 0 on reliable transports
     else {
       tx.request = RETIRED_REQUEST;
-      tx.kept = buf.toString('latin1');
       tx.lastResponse = null;
       tx.expiresAt = Date.now() + 64 * this.timers.t1;
       if (this.live.get(tx.key) === tx) this.live.delete(tx.key);
+      if (this.fifo.length - this.head >= this.maxCompleted) this.letGoOldest();
+      // (a response larger than the ring is not kept: a retransmission is then absorbed unanswered)
+      let at = -1;
+      if (buf.length <= this.kept.capacity) while ((at = this.kept.put(buf)) < 0 && this.letGoOldest());
+      tx.keptAt = at;
+      tx.keptLength = buf.length;
       this.completed.set(tx.key, tx);
       this.fifo.push(tx);
-      if (this.fifo.length - this.head > this.maxCompleted) this.evictOldest();
     }
   }
 
@@ -294,24 +302,30 @@ export class ServerTransactions {
     else if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
   }
 
-  private evictOldest(): void {
-    while (this.fifo.length - this.head > this.maxCompleted) {
-      const tx = this.fifo[this.head];
-      this.fifo[this.head++] = undefined as unknown as ServerTx;
-      if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
-    }
+  /** Forgets the oldest completed transaction before its Timer J ends (past a bound); false when there is none. */
+  private letGoOldest(): boolean {
+    if (this.head >= this.fifo.length) return false;
+    this.retire(this.fifo[this.head]);
+    this.fifo[this.head++] = undefined as unknown as ServerTx;
     this.compact();
+    return true;
   }
 
   private sweep(now: number): void {
     const f = this.fifo;
     while (this.head < f.length && f[this.head].expiresAt <= now) {
-      const tx = f[this.head];
+      this.retire(f[this.head]);
       f[this.head++] = undefined as unknown as ServerTx;
-      tx.state = TxState.Terminated;
-      if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
     }
     this.compact();
+  }
+
+  /** The oldest completed transaction leaves the table, and its response the ring. */
+  private retire(tx: ServerTx): void {
+    tx.state = TxState.Terminated;
+    if (tx.keptAt >= 0) this.kept.release(tx.keptAt, tx.keptLength);
+    tx.keptAt = -1;
+    if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
   }
 
   private compact(): void {

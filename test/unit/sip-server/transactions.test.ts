@@ -63,8 +63,8 @@ describe('ServerTransactions', () => {
     expect(tx.request).toBe(r);
     txs.respond(tx, Buffer.from('SIP/2.0 200 OK'), 200);
     expect(txs.get('keep')).toBe(tx);
-    expect(tx.resendable()?.toString()).toBe('SIP/2.0 200 OK');
-    expect(tx.lastResponse).toBeNull(); // kept as a string: see the slab test below
+    expect(txs.resendable(tx)?.toString()).toBe('SIP/2.0 200 OK');
+    expect(tx.lastResponse).toBeNull(); // kept in the ring: see the slab test below
     expect(tx.request).not.toBe(r);
     expect(tx.request.headers).toEqual({});
     // an INVITE keeps its request (ACK, CANCEL and the relay need it)
@@ -83,9 +83,9 @@ describe('ServerTransactions', () => {
       txs.respond(tx, Buffer.from(`r${i}`), 200);
       return tx;
     });
-    expect(made.every((t) => t.state === TxState.Completed)).toBe(true);
+    expect(made.map((t) => t.state)).toEqual([TxState.Terminated, TxState.Completed, TxState.Completed]);
     expect(txs.get('k1')).toBeUndefined(); // evicted: bounded memory
-    expect(txs.get('k3')?.resendable()?.toString()).toBe('r3');
+    expect(txs.resendable(txs.get('k3')!)?.toString()).toBe('r3');
     expect(txs.inFlight).toBe(0);
     txs.close();
   });
@@ -96,12 +96,12 @@ describe('ServerTransactions', () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => 255 - i));
     const tx = txs.create('all', invite('z9hG4bKall'), 'REGISTER', peer);
     txs.respond(tx, all, 200);
-    expect([...txs.get('all')!.resendable()!]).toEqual([...all]);
+    expect([...txs.resendable(txs.get('all')!)!]).toEqual([...all]);
     const itx = txs.create('inv', invite('z9hG4bKinv2'), 'INVITE', peer);
     const busy = Buffer.from('SIP/2.0 486 Busy Here');
     txs.respond(itx, busy, 486);
     expect(itx.lastResponse).toBe(busy);
-    expect(itx.resendable()).toBe(busy);
+    expect(txs.resendable(itx)).toBe(busy);
     txs.close();
   });
 
@@ -144,7 +144,7 @@ describe('ServerTransactions', () => {
     const txs = new ServerTransactions(wire);
     expect(await alive((b, i) => txs.respond(txs.create(`r${i}`, invite(`z9hG4bKr${i}`), 'REGISTER', peer), b, 200))).toBe(0);
     expect(txs.size).toBe(N);
-    expect(txs.get('r7')!.resendable()!.toString()).toBe('SIP/2.0 200 OK\r\nCall-ID: 7\r\n\r\n');
+    expect(txs.resendable(txs.get('r7')!)!.toString()).toBe('SIP/2.0 200 OK\r\nCall-ID: 7\r\n\r\n');
     txs.close();
   });
 
@@ -165,6 +165,30 @@ describe('ServerTransactions', () => {
     txs.forget(a); // a completed one can be forgotten too
     expect(txs.get('a')).toBeUndefined();
     expect(txs.size).toBe(0);
+    txs.close();
+  });
+
+  test('past maxCompletedBytes the oldest completed transactions are forgotten first; a response larger than the ring is sent, not kept', () => {
+    const wire = { send: () => undefined } as unknown as SipTransports;
+    const txs = new ServerTransactions(wire, { maxCompletedBytes: 65_536 });
+    const peer = { proto: 'udp' as const, address: '10.0.0.1', port: 5060 };
+    const complete = (key: string, bytes: Buffer) => {
+      const tx = txs.create(key, invite(`z9hG4bK${key}`), 'REGISTER', peer);
+      txs.respond(tx, bytes, 200);
+      return tx;
+    };
+    const response = (i: number) => Buffer.from(`SIP/2.0 200 OK\r\nCall-ID: ${i}\r\n`.padEnd(1000, 'x'));
+    for (let i = 0; i < 200; i++) complete(`k${i}`, response(i));
+    // 65 responses of 1,000 bytes fit in 64 KiB: the newest are there, byte for byte, the oldest forgotten
+    expect(txs.size).toBe(65);
+    expect(txs.get('k134')).toBeUndefined();
+    for (const i of [135, 170, 199]) expect(txs.resendable(txs.get(`k${i}`)!)!.equals(response(i))).toBe(true);
+    // a response the ring cannot hold leaves the others where they are
+    const huge = complete('huge', Buffer.alloc(70_000, 0x41));
+    expect(txs.get('huge')).toBe(huge);
+    expect(txs.resendable(huge)).toBeNull();
+    expect(txs.resendable(txs.get('k199')!)!.equals(response(199))).toBe(true);
+    expect(txs.size).toBe(66);
     txs.close();
   });
 
