@@ -51,7 +51,8 @@ export class ResponseRing {
       if (n <= this.tail) at = 0;
       else if (this.head + n <= this.capacity) at = this.head;
       else return -1;
-    } else if (this.head + n <= this.tail) at = this.head; // free: from the head to the tail
+    } else if (this.head + n <= this.tail)
+      at = this.head; // free: from the head to the tail
     else return -1;
     this.block ??= Buffer.allocUnsafeSlow(this.capacity);
     bytes.copy(this.block, at);

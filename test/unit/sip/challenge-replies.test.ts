@@ -1,6 +1,5 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { ChallengeReplies } from '../../../sip/challenge-replies';
+import { blocksAlive } from '../../support/retention';
 import { buildResponse, serializeMessage } from '../../../sip/serializer';
 import { parseMessage } from '../../../sip/parser';
 import type { SipRequest } from '../../../sip/message';
@@ -27,9 +26,6 @@ function challenge(): Buffer {
 }
 
 describe('ChallengeReplies', () => {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-
   test('replay gives the remembered bytes back exactly, every byte value', () => {
     const c = new ChallengeReplies();
     const bytes = challenge();
@@ -51,42 +47,12 @@ describe('ChallengeReplies', () => {
 
   test('2,000 remembered challenges keep none of the memory blocks they were cut from', async () => {
     const N = 2000;
-    const BLOCK = 64 * 1024;
-    /** The challenge in the middle of a 64 KiB block of its own, as a slice of a slab would be. */
-    const cut = (): Buffer => {
-      const bytes = challenge();
-      const block = Buffer.allocUnsafeSlow(BLOCK);
-      bytes.copy(block, 1000);
-      return block.subarray(1000, 1000 + bytes.length);
-    };
-    /**
-     * How many of the N blocks are still alive after a full collection, with the pieces cut from
-     * them kept as `keep` keeps them. Weak references to the blocks: what the store kept is what
-     * the collector could not free (deterministic, unlike the process's external memory figure,
-     * which helper threads lower some time after the collection).
-     */
-    const fill = (keep: (b: Buffer, i: number) => void): Array<WeakRef<ArrayBufferLike>> => {
-      const refs: Array<WeakRef<ArrayBufferLike>> = [];
-      for (let i = 0; i < N; i++) {
-        const piece = cut();
-        refs.push(new WeakRef(piece.buffer));
-        keep(piece, i);
-      }
-      return refs;
-    };
-    const alive = async (keep: (b: Buffer, i: number) => void): Promise<number> => {
-      const refs = fill(keep);
-      // a WeakRef holds its target until the end of the job that made it
-      await new Promise((resolve) => setImmediate(resolve));
-      gc();
-      return refs.filter((r) => r.deref() !== undefined).length;
-    };
     // the control: the slices kept as they are hold their blocks
     const slices: Buffer[] = [];
-    expect(await alive((b) => slices.push(b))).toBe(N);
+    expect(await blocksAlive(N, challenge, (b) => slices.push(b))).toBe(N);
     slices.length = 0;
     const c = new ChallengeReplies({ max: N });
-    expect(await alive((b, i) => c.remember(`k${i}`, b))).toBe(0);
+    expect(await blocksAlive(N, challenge, (b, i) => c.remember(`k${i}`, b))).toBe(0);
     expect(c.size).toBe(N);
     expect(c.replay('k7')!.equals(challenge())).toBe(true);
   });
