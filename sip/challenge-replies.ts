@@ -14,47 +14,96 @@
  * Contract: `remember(key, bytes)` after sending; `replay(key)` returns those bytes while they are
  * at most `ttlMs` old (default 32 s, Timer F = 64·T1: no client retransmits past it), else
  * undefined. Keys are server-transaction keys (`serverTxKey`), so an ACK for a stateless 407
- * finds its INVITE's entry. Bounded: at most `max` entries (default 20,000, ≈ 10 MB of 500-byte
- * challenges), least recently used forgotten first; a flood of spoofed sources only evicts, and
- * an evicted challenge just means a retransmission runs the logic again.
+ * finds its INVITE's entry. Bounded: at most `max` entries (default 20,000) and `maxBytes` of
+ * challenges (default 16 MiB), the oldest forgotten first; a flood of spoofed sources only evicts,
+ * and an evicted challenge just means a retransmission runs the logic again.
  *
  * Per SIP thread: retransmissions of one request carry its Call-ID, so dispatch brings them to
  * the thread that answered first.
  */
-import type { LRUCache } from 'lru-cache';
-import { growingLru } from '../engine/lru';
+import { ResponseRing } from './response-ring';
+
+/** A challenge kept: where its bytes are in the ring, and until when it is answered. */
+interface Sent {
+  readonly key: string;
+  readonly at: number;
+  readonly length: number;
+  readonly expiresAt: number;
+}
 
 /**
- * Kept as latin1 strings (one character per byte, so the bytes come back exactly), not Buffers. A
- * serialized response is a slice of Node's 8 KiB Buffer pool (Buffer.from of a short string), and
- * a kept slice pins its whole slab: one 500-byte challenge kept 8 KiB of external memory alive, so
- * the `max` entries up to 160 MB per SIP thread. A Buffer of its own (allocUnsafeSlow) was one
- * ArrayBuffer made and later freed per challenge, that is per call; a string is one allocation on
- * the heap. The rare retransmission pays for a Buffer again.
+ * The bytes are kept in a ring (sip/response-ring.ts), as the completed transactions' responses
+ * are, not as the Buffers sent: a serialized response is a slice of Node's 8 KiB Buffer pool, and a
+ * kept slice pins its whole slab (one 500-byte challenge kept 8 KiB alive). Kept as latin1 strings
+ * they were one string a call for the collector to copy into the old generation and free there.
+ * All of them live the same `ttlMs`, so they expire in the order they were sent: the oldest is at
+ * the head of `order`, and its bytes at the ring's tail. The rare retransmission gets a copy.
  */
 export class ChallengeReplies {
-  private readonly sent: LRUCache<string, string>;
+  private readonly sent = new Map<string, Sent>();
+  /** Every challenge kept, oldest first (`first` is the oldest still there). */
+  private order: Sent[] = [];
+  private first = 0;
+  private readonly ring: ResponseRing;
+  private readonly max: number;
+  private readonly ttlMs: number;
 
-  constructor(o: { max?: number; ttlMs?: number } = {}) {
-    this.sent = growingLru<string, string>(o.max ?? 20_000, { ttl: o.ttlMs ?? 32_000, ttlAutopurge: false });
+  constructor(o: { max?: number; ttlMs?: number; maxBytes?: number } = {}) {
+    this.max = Math.max(1, o.max ?? 20_000);
+    this.ttlMs = o.ttlMs ?? 32_000;
+    // a challenge is a datagram: 64 KiB at most
+    this.ring = new ResponseRing(Math.max(o.maxBytes ?? 16 * 1024 * 1024, 65_536));
   }
 
   remember(key: string, bytes: Buffer): void {
-    this.sent.set(key, bytes.toString('latin1'));
+    const now = Date.now();
+    this.expire(now);
+    if (bytes.length > this.ring.capacity) return;
+    if (this.order.length - this.first >= this.max) this.letGoOldest();
+    let at: number;
+    while ((at = this.ring.put(bytes)) < 0 && this.letGoOldest());
+    if (at < 0) return;
+    const s: Sent = { key, at, length: bytes.length, expiresAt: now + this.ttlMs };
+    this.sent.set(key, s);
+    this.order.push(s);
   }
 
   /** The bytes remembered for `key`, as a Buffer of their own, or undefined. */
   replay(key: string): Buffer | undefined {
-    const kept = this.sent.get(key);
-    return kept === undefined ? undefined : Buffer.from(kept, 'latin1');
+    const s = this.live(key);
+    return s === undefined ? undefined : this.ring.copy(s.at, s.length);
   }
 
   /** Whether a challenge is remembered for `key` (the ACK of a stateless 407), without making its bytes. */
   has(key: string): boolean {
-    return this.sent.has(key);
+    return this.live(key) !== undefined;
   }
 
   get size(): number {
     return this.sent.size;
+  }
+
+  private live(key: string): Sent | undefined {
+    const s = this.sent.get(key);
+    return s !== undefined && s.expiresAt > Date.now() ? s : undefined;
+  }
+
+  private expire(now: number): void {
+    while (this.first < this.order.length && this.order[this.first].expiresAt <= now) this.letGoOldest();
+  }
+
+  /** The oldest challenge leaves the table and its bytes the ring; false when there is none. */
+  private letGoOldest(): boolean {
+    if (this.first >= this.order.length) return false;
+    const s = this.order[this.first];
+    this.order[this.first++] = undefined as unknown as Sent;
+    this.ring.release(s.at, s.length);
+    // a key remembered again later has its own entry
+    if (this.sent.get(s.key) === s) this.sent.delete(s.key);
+    if (this.first > 4096 && this.first * 2 > this.order.length) {
+      this.order = this.order.slice(this.first);
+      this.first = 0;
+    }
+    return true;
   }
 }

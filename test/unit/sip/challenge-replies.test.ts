@@ -67,4 +67,31 @@ describe('ChallengeReplies', () => {
     expect(c.replay('c')).toBeDefined();
     expect(c.size).toBe(2);
   });
+
+  test('a challenge is answered for ttlMs, then forgotten; the oldest go first past maxBytes; a key remembered again keeps the newer', () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      const c = new ChallengeReplies({ ttlMs: 32_000, maxBytes: 65_536 });
+      const sized = (i: number) => Buffer.from(`SIP/2.0 401 Unauthorized\r\nCall-ID: ${i}\r\n`.padEnd(1000, 'x'));
+      c.remember('old', sized(0));
+      jest.setSystemTime(1_000_000 + 31_999);
+      expect(c.replay('old')!.equals(sized(0))).toBe(true);
+      jest.setSystemTime(1_000_000 + 32_000);
+      expect(c.replay('old')).toBeUndefined();
+      expect(c.has('old')).toBe(false);
+      // 65 challenges of 1,000 bytes fit in 64 KiB: the newest stay, byte for byte
+      for (let i = 1; i <= 200; i++) c.remember(`k${i}`, sized(i));
+      expect(c.size).toBe(65);
+      expect(c.has('k135')).toBe(false);
+      for (const i of [136, 170, 200]) expect(c.replay(`k${i}`)!.equals(sized(i))).toBe(true);
+      c.remember('k200', sized(7));
+      expect(c.replay('k200')!.equals(sized(7))).toBe(true);
+      // a challenge larger than the ring is not kept, and the others stay
+      c.remember('huge', Buffer.alloc(70_000));
+      expect(c.has('huge')).toBe(false);
+      expect(c.replay('k199')!.equals(sized(199))).toBe(true);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });
