@@ -21,13 +21,11 @@
  * Per SIP thread: retransmissions of one request carry its Call-ID, so dispatch brings them to
  * the thread that answered first.
  */
-import { ResponseRing } from './response-ring';
+import { ResponseQueue, type Kept } from './response-ring';
 
 /** A challenge kept: where its bytes are in the ring, and until when it is answered. */
-interface Sent {
+interface Sent extends Kept {
   readonly key: string;
-  readonly at: number;
-  readonly length: number;
   readonly expiresAt: number;
 }
 
@@ -36,42 +34,35 @@ interface Sent {
  * are, not as the Buffers sent: a serialized response is a slice of Node's 8 KiB Buffer pool, and a
  * kept slice pins its whole slab (one 500-byte challenge kept 8 KiB alive). Kept as latin1 strings
  * they were one string a call for the collector to copy into the old generation and free there.
- * All of them live the same `ttlMs`, so they expire in the order they were sent: the oldest is at
- * the head of `order`, and its bytes at the ring's tail. The rare retransmission gets a copy.
+ * All of them live the same `ttlMs`, so they expire in the order they were sent: the oldest is the
+ * queue's, and its bytes at the ring's tail. The rare retransmission gets a copy.
  */
 export class ChallengeReplies {
   private readonly sent = new Map<string, Sent>();
-  /** Every challenge kept, oldest first (`first` is the oldest still there). */
-  private order: Sent[] = [];
-  private first = 0;
-  private readonly ring: ResponseRing;
-  private readonly max: number;
+  private readonly kept: ResponseQueue<Sent>;
   private readonly ttlMs: number;
 
   constructor(o: { max?: number; ttlMs?: number; maxBytes?: number } = {}) {
-    this.max = Math.max(1, o.max ?? 20_000);
     this.ttlMs = o.ttlMs ?? 32_000;
-    // a challenge is a datagram: 64 KiB at most
-    this.ring = new ResponseRing(Math.max(o.maxBytes ?? 16 * 1024 * 1024, 65_536));
+    // a challenge is a datagram: 64 KiB at most; a key remembered again later has its own entry
+    this.kept = new ResponseQueue<Sent>(Math.max(1, o.max ?? 20_000), Math.max(o.maxBytes ?? 16 * 1024 * 1024, 65_536), (s) => {
+      if (this.sent.get(s.key) === s) this.sent.delete(s.key);
+    });
   }
 
   remember(key: string, bytes: Buffer): void {
     const now = Date.now();
-    this.expire(now);
-    if (bytes.length > this.ring.capacity) return;
-    if (this.order.length - this.first >= this.max) this.letGoOldest();
-    let at: number;
-    while ((at = this.ring.put(bytes)) < 0 && this.letGoOldest());
-    if (at < 0) return;
-    const s: Sent = { key, at, length: bytes.length, expiresAt: now + this.ttlMs };
+    for (let s = this.kept.oldest; s !== undefined && s.expiresAt <= now; s = this.kept.oldest) this.kept.letGoOldest();
+    if (bytes.length > this.kept.capacity) return;
+    const s: Sent = { key, keptAt: -1, keptLength: 0, expiresAt: now + this.ttlMs };
+    this.kept.push(s, bytes);
     this.sent.set(key, s);
-    this.order.push(s);
   }
 
   /** The bytes remembered for `key`, as a Buffer of their own, or undefined. */
   replay(key: string): Buffer | undefined {
     const s = this.live(key);
-    return s === undefined ? undefined : this.ring.copy(s.at, s.length);
+    return s === undefined ? undefined : (this.kept.copy(s) ?? undefined);
   }
 
   /** Whether a challenge is remembered for `key` (the ACK of a stateless 407), without making its bytes. */
@@ -86,24 +77,5 @@ export class ChallengeReplies {
   private live(key: string): Sent | undefined {
     const s = this.sent.get(key);
     return s !== undefined && s.expiresAt > Date.now() ? s : undefined;
-  }
-
-  private expire(now: number): void {
-    while (this.first < this.order.length && this.order[this.first].expiresAt <= now) this.letGoOldest();
-  }
-
-  /** The oldest challenge leaves the table and its bytes the ring; false when there is none. */
-  private letGoOldest(): boolean {
-    if (this.first >= this.order.length) return false;
-    const s = this.order[this.first];
-    this.order[this.first++] = undefined as unknown as Sent;
-    this.ring.release(s.at, s.length);
-    // a key remembered again later has its own entry
-    if (this.sent.get(s.key) === s) this.sent.delete(s.key);
-    if (this.first > 4096 && this.first * 2 > this.order.length) {
-      this.order = this.order.slice(this.first);
-      this.first = 0;
-    }
-    return true;
   }
 }

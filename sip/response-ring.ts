@@ -68,9 +68,92 @@ export class ResponseRing {
     if (this.count === 0) this.head = this.tail = 0;
   }
 
+  /** Lets go of every response kept. */
+  reset(): void {
+    this.count = 0;
+    this.head = this.tail = 0;
+  }
+
   copy(at: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
     this.block!.copy(out, 0, at, at + length);
     return out;
+  }
+}
+
+/** Where a ResponseQueue keeps an entry's response in its ring (-1: nowhere), and its length. */
+export interface Kept {
+  keptAt: number;
+  keptLength: number;
+}
+
+/**
+ * Entries kept oldest first, each with its response in a ResponseRing: what the completed
+ * transactions (sip/transactions.ts) and the stateless challenges (sip/challenge-replies.ts) both
+ * are. Bounded by count and by the ring's bytes: past either, the oldest is let go first and told
+ * to `onLetGo`, as it is when its owner lets it go on expiry (`letGoOldest`, in the order pushed).
+ */
+export class ResponseQueue<T extends Kept> {
+  private order: T[] = [];
+  private first = 0;
+  private readonly ring: ResponseRing;
+
+  constructor(
+    private readonly maxEntries: number,
+    maxBytes: number,
+    private readonly onLetGo: (item: T) => void,
+  ) {
+    this.ring = new ResponseRing(maxBytes);
+  }
+
+  /** The largest response that can be kept. */
+  get capacity(): number {
+    return this.ring.capacity;
+  }
+
+  get size(): number {
+    return this.order.length - this.first;
+  }
+
+  /** The oldest entry still kept. */
+  get oldest(): T | undefined {
+    return this.first < this.order.length ? this.order[this.first] : undefined;
+  }
+
+  /** Keeps `item` and a copy of `bytes`, letting the oldest go to make room; bytes larger than the ring are not kept (`keptAt` -1). */
+  push(item: T, bytes: Buffer): void {
+    if (this.size >= this.maxEntries) this.letGoOldest();
+    let at = -1;
+    if (bytes.length <= this.ring.capacity) while ((at = this.ring.put(bytes)) < 0 && this.letGoOldest());
+    item.keptAt = at;
+    item.keptLength = bytes.length;
+    this.order.push(item);
+  }
+
+  /** The response kept for `item`, as a Buffer of its own, or null. */
+  copy(item: T): Buffer | null {
+    return item.keptAt >= 0 ? this.ring.copy(item.keptAt, item.keptLength) : null;
+  }
+
+  /** Lets the oldest entry go; false when there is none. */
+  letGoOldest(): boolean {
+    if (this.first >= this.order.length) return false;
+    const item = this.order[this.first];
+    this.order[this.first++] = undefined as unknown as T;
+    if (item.keptAt >= 0) this.ring.release(item.keptAt, item.keptLength);
+    item.keptAt = -1;
+    this.onLetGo(item);
+    if (this.first > 4096 && this.first * 2 > this.order.length) {
+      this.order = this.order.slice(this.first);
+      this.first = 0;
+    }
+    return true;
+  }
+
+  /** Forgets every entry without telling `onLetGo`. */
+  clear(): void {
+    this.order = [];
+    this.first = 0;
+    this.ring.reset();
   }
 }

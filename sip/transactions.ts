@@ -22,7 +22,7 @@ import { createHeaders } from './message';
 import { flattened } from '../engine/detached';
 import type { Peer, SipSender } from './transport';
 import { transportNamed } from './transports';
-import { ResponseRing } from './response-ring';
+import { ResponseQueue, type Kept } from './response-ring';
 
 /** Whether a peer's transport delivers reliably (no retransmissions, Timers D / K zero); an unknown one does not. */
 export const reliable = (p: Peer): boolean => transportNamed(p.proto)?.reliable ?? false;
@@ -95,7 +95,7 @@ const RETIRED_REQUEST: SipRequest = Object.freeze({
 }) as unknown as SipRequest;
 
 /** A server transaction. `relay` is owned by the proxy while the request is being relayed. */
-export class ServerTx {
+export class ServerTx implements Kept {
   state: TxState = TxState.Trying;
   /**
    * The last response sent, while the transaction may still send it (an INVITE's Timer G). A
@@ -163,13 +163,9 @@ export interface ServerTxOptions {
 export class ServerTransactions {
   private readonly live = new Map<string, ServerTx>();
   private readonly completed = new Map<string, ServerTx>();
-  /** The completed transactions' responses (sip/response-ring.ts). */
-  private readonly kept: ResponseRing;
-  /** Completed non-INVITE transactions in completion order (all wait the same Timer J). */
-  private fifo: ServerTx[] = [];
-  private head = 0;
+  /** Completed non-INVITE transactions in completion order (all wait the same Timer J), their responses in a ring. */
+  private readonly kept: ResponseQueue<ServerTx>;
   private readonly timers: TimerConfig;
-  private readonly maxCompleted: number;
   private readonly sweeper: NodeJS.Timeout;
   /** In-flight (not yet answered with a final) transactions. */
   inFlight = 0;
@@ -179,9 +175,8 @@ export class ServerTransactions {
     o: ServerTxOptions = {},
   ) {
     this.timers = { ...DEFAULT_TIMERS, ...o.timers };
-    this.maxCompleted = o.maxCompleted ?? 100_000;
     // a response kept is a datagram's (a reliable transport keeps none): 64 KiB at most
-    this.kept = new ResponseRing(Math.max(o.maxCompletedBytes ?? 64 * 1024 * 1024, 65_536));
+    this.kept = new ResponseQueue<ServerTx>(o.maxCompleted ?? 100_000, Math.max(o.maxCompletedBytes ?? 64 * 1024 * 1024, 65_536), (tx) => this.retire(tx));
     this.sweeper = setInterval(() => this.sweep(Date.now()), o.sweepMs ?? 250);
     this.sweeper.unref();
   }
@@ -196,7 +191,7 @@ export class ServerTransactions {
 
   /** The bytes a retransmission of the transaction's request gets: its last response, or null before any. */
   resendable(tx: ServerTx): Buffer | null {
-    return tx.lastResponse ?? (tx.keptAt >= 0 ? this.kept.copy(tx.keptAt, tx.keptLength) : null);
+    return tx.lastResponse ?? this.kept.copy(tx);
   }
 
   create(key: string, request: SipRequest, method: string, peer: Peer): ServerTx {
@@ -244,14 +239,9 @@ export class ServerTransactions {
       tx.lastResponse = null;
       tx.expiresAt = Date.now() + 64 * this.timers.t1;
       if (this.live.get(tx.key) === tx) this.live.delete(tx.key);
-      if (this.fifo.length - this.head >= this.maxCompleted) this.letGoOldest();
       // (a response larger than the ring is not kept: a retransmission is then absorbed unanswered)
-      let at = -1;
-      if (buf.length <= this.kept.capacity) while ((at = this.kept.put(buf)) < 0 && this.letGoOldest());
-      tx.keptAt = at;
-      tx.keptLength = buf.length;
+      this.kept.push(tx, buf);
       this.completed.set(tx.key, tx);
-      this.fifo.push(tx);
     }
   }
 
@@ -302,37 +292,14 @@ export class ServerTransactions {
     else if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
   }
 
-  /** Forgets the oldest completed transaction before its Timer J ends (past a bound); false when there is none. */
-  private letGoOldest(): boolean {
-    if (this.head >= this.fifo.length) return false;
-    this.retire(this.fifo[this.head]);
-    this.fifo[this.head++] = undefined as unknown as ServerTx;
-    this.compact();
-    return true;
-  }
-
   private sweep(now: number): void {
-    const f = this.fifo;
-    while (this.head < f.length && f[this.head].expiresAt <= now) {
-      this.retire(f[this.head]);
-      f[this.head++] = undefined as unknown as ServerTx;
-    }
-    this.compact();
+    for (let tx = this.kept.oldest; tx !== undefined && tx.expiresAt <= now; tx = this.kept.oldest) this.kept.letGoOldest();
   }
 
-  /** The oldest completed transaction leaves the table, and its response the ring. */
+  /** A completed transaction let go (Timer J ended, or past a bound): it leaves the table; its response has left the ring. */
   private retire(tx: ServerTx): void {
     tx.state = TxState.Terminated;
-    if (tx.keptAt >= 0) this.kept.release(tx.keptAt, tx.keptLength);
-    tx.keptAt = -1;
     if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
-  }
-
-  private compact(): void {
-    if (this.head > 4096 && this.head * 2 > this.fifo.length) {
-      this.fifo = this.fifo.slice(this.head);
-      this.head = 0;
-    }
   }
 
   close(): void {
@@ -343,8 +310,7 @@ export class ServerTransactions {
     }
     this.live.clear();
     this.completed.clear();
-    this.fifo = [];
-    this.head = 0;
+    this.kept.clear();
   }
 }
 
