@@ -49,7 +49,7 @@
  */
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome, RunContext } from '../engine/types';
-import { registerThreadMetrics } from './sip-threads/thread-metrics';
+import { EVENT_LOOP_SAMPLE_MS, registerThreadMetrics } from './sip-threads/thread-metrics';
 import { HotCounter, HotHistogram } from './hot-metrics';
 import { registerFrontEndMetrics, type FrontEndMetrics } from './front-end-metrics';
 import type { DirectoryPort } from '../services/directory/types';
@@ -117,7 +117,7 @@ export interface MetricsOptions {
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) {
-    collectDefaultMetrics({ register: registry, prefix: 'sipflow_' });
+    collectDefaultMetrics({ register: registry, prefix: 'sipflow_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     // this (dispatching) thread among the SIP threads; each worker registers its own (worker.ts)
     registerThreadMetrics(registry, 'main');
   }

@@ -357,8 +357,9 @@ export async function startSipThreads(o: SipThreadsOptions): Promise<SipThreads>
       historyWindow: historyWindow(config.history.backlogMax, threadCount),
     };
     const w = index === n ? inlineThread(init, ctx) : new Worker(file, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
-    // the inline front end runs in this thread: its batches wake no one, and keep the 1 ms hold
-    const out = new Outbox<ToWorkerItem>(w, index === n ? undefined : config.sip.handOffHoldMs);
+    // the inline front end runs in this thread: a batch for it wakes no one, so it is not held (a
+    // timed hold would only add a wake-up of this thread per batch: protocol.ts Outbox)
+    const out = new Outbox<ToWorkerItem>(w, index === n ? 0 : config.sip.handOffHoldMs);
     if (held[index] === null) {
       held[index] = [];
       heldBytes[index] = 0;

@@ -95,7 +95,8 @@ export type DispatcherPorts = Pick<RunContext, 'directory' | 'location' | 'cache
  */
 export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: DispatcherPorts): void {
   const post = (m: FromWorker) => port.postMessage(m);
-  const outbox = new Outbox<FromWorkerItem>(port);
+  // inline (direct ports), the dispatcher is this very thread: nothing to hold for (protocol.ts Outbox)
+  const outbox = new Outbox<FromWorkerItem>(port, direct === undefined ? 1 : 0);
 
   // ---------------------------------------------------------------- store calls
 

@@ -21,11 +21,12 @@
  * to 96 MB per worker, host.ts resourceLimits) with the moment of the scrape, the heap after a full
  * collection does not. Until a thread's first full collection they equal the current figures.
  * `thread` keeps the main thread's aggregation (metrics.ts addSource: sums by label set) at one series per
- * thread. The delay histogram (perf_hooks, a 20 ms timer) is reset at each scrape: the figures cover
- * the interval between two scrapes, and are the delay beyond the timer's interval (an idle loop
- * shows 0; prom-client's sipflow_nodejs_eventloop_lag_* include its 10 ms interval).
- * Cost: a few process.memoryUsage() per scrape, a timer every 20 ms, and one observer callback per
- * batch of garbage collections (one v8.getHeapStatistics() per full collection).
+ * thread. The delay histogram (perf_hooks, a timer every EVENT_LOOP_SAMPLE_MS) is reset at each
+ * scrape: the figures cover the interval between two scrapes, and are the delay beyond the timer's
+ * interval (an idle loop shows 0; prom-client's sipflow_nodejs_eventloop_lag_*, sampled by the same
+ * period in metrics.ts, include it).
+ * Cost: a few process.memoryUsage() per scrape, a timer every EVENT_LOOP_SAMPLE_MS, and one observer
+ * callback per batch of garbage collections (one v8.getHeapStatistics() per full collection).
  */
 import { constants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
@@ -38,9 +39,18 @@ export interface ThreadMetrics {
 
 const NS = 1e-9;
 
+/**
+ * The event-loop delay timers' period (this file's and prom-client's eventloop_lag). Each tick wakes
+ * a sleeping thread, and a wake-up costs 20–90 µs on a VM (docs/performance.md, "What a wake-up
+ * costs"): at 20 ms here and prom-client's default 10 ms, an idle worker woke 50 times a second and
+ * the dispatching thread 150 times. Any stall of 50 ms or more still delays a tick and is seen;
+ * shorter ones are seen in proportion to their length.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 50;
+
 export function registerThreadMetrics(registry: Registry, thread: number | string, o: { resolutionMs?: number } = {}): ThreadMetrics {
   const labels = { thread: String(thread) };
-  const resolutionMs = o.resolutionMs ?? 20;
+  const resolutionMs = o.resolutionMs ?? EVENT_LOOP_SAMPLE_MS;
   const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
   delay.enable();
   let live: { heap: number; external: number } | null = null;

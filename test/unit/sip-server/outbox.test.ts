@@ -57,4 +57,22 @@ describe('Outbox: hot-path messages between SIP threads', () => {
     out.flush();
     expect(posted).toEqual([['a', 'b'], ['c']]);
   });
+
+  test('a hold of 0 (the inline front end, host.ts): every batch goes out at the end of its turn, never on a timer', async () => {
+    const posted: unknown[][] = [];
+    const out = new Outbox<string>({ postMessage: (m) => posted.push(m as string[]) }, 0);
+    const timers = jest.spyOn(global, 'setTimeout');
+    try {
+      for (const turn of [['a', 'b'], ['c'], ['d', 'e']]) {
+        for (const m of turn) out.push(m);
+        expect(posted.at(-1)).not.toEqual(turn); // held until the turn ends…
+        await new Promise((r) => setImmediate(r));
+        expect(posted.at(-1)).toEqual(turn); // …and no longer, though the last post was just now
+      }
+      expect(timers).not.toHaveBeenCalled();
+    } finally {
+      timers.mockRestore();
+    }
+    expect(posted).toEqual([['a', 'b'], ['c'], ['d', 'e']]);
+  });
 });
