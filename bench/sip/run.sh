@@ -174,14 +174,16 @@
 #   FerretDB; FERRET_BIN: its binary (default: built or found by scripts/test-servers/ferretdb.sh);
 #   FERRET_GIN=0: no GIN indexes on its backing tables, FERRET_POOL: its pool_max_conns (default the
 #   cluster's max_connections - 50), MONGO_REFRESH_SEC: sipflow's location.refreshSec there (3600) (see mongodb above);
-#   LOW_RATE (500): the low-rate step (0 = none), see Ladder; ALLOC_RATE (2000), INSPECT_PORT (SIP_PORT + 23):
+#   LOW_RATE (500): the low-rate step (0 = none), see Ladder; LOW_SETTLE_S (20): seconds at LOW_RATE before
+#   it is measured (steady state); ALLOC_RATE (2000), INSPECT_PORT (SIP_PORT + 23):
 #   --alloc-profile's rate and inspector port.
 #
 # Ladder: without explicit rates each registrar starts at a per-pairing rate and multiplies it by
 # 1.5 while a step passes (0 failed calls, 0 retransmissions, 0 calls answered in 500 ms or more —
 # over TCP and TLS nothing is retransmitted —, every call successful), then bisects
 # between the best pass and the first failure (2 steps; 1 with --quick). Each step runs one SIPp
-# load after an unmeasured warm-up (1000 calls at 500/s), through the kit's run.sh. A registrar whose
+# load after an unmeasured warm-up (1000 calls at 500/s; LOW_SETTLE_S seconds before the LOW_RATE
+# step), through the kit's run.sh. A registrar whose
 # ladder had no passed step at LOW_RATE (Kamailio's start higher) then runs one: the summary's
 # low/best compares the CPU per call there with the best step's, for both registrars of a pairing.
 #
@@ -481,9 +483,12 @@ step() {
     load0=$(cut -d' ' -f1 /proc/loadavg)
     STEP_T0=$(date +%s.%N)
     # warm-up (unmeasured): the kit's 1000 calls at 500/s, or at the step's rate when that is lower
-    # (a registrar that collapses at 500/s would otherwise start the measured run with a backlog).
+    # (a registrar that collapses at 500/s would otherwise start the measured run with a backlog);
+    # before the LOW_RATE step, LOW_SETTLE_S seconds at that rate (see LOW_RATE below).
     # A collapsing step would run on for 30-40 s of retransmissions: SIPp stops it at 1.5 × DUR + 5 s
-    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" RUN_TIMEOUT_S=$((DUR * 3 / 2 + 5)) "$STEP_SCRIPT" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
+    local warm=1000
+    [ "$rate" != "$LOW_RATE" ] || warm=$(( LOW_RATE * LOW_SETTLE_S > 1000 ? LOW_RATE * LOW_SETTLE_S : 1000 ))
+    line=$(env WARMUP_RATE=$(( rate < 500 ? rate : 500 )) WARMUP_CALLS=$warm "$@" PG_KEEP=1 SIPP_EXTRA="-timeout $((DUR * 3 / 2 + 5))" RUN_TIMEOUT_S=$((DUR * 3 / 2 + 5)) "$STEP_SCRIPT" "$rate" "$calls" 2> "$WORK/step.err") || rc=$?
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
       line="rate_target=$rate achieved_cps=0 failed=NA retrans=NA error=run.sh_rc_$rc"
       tail -5 "$WORK/step.err" >&2 || true
@@ -507,8 +512,12 @@ BEST=0
 BEST_LINE=""
 # the low-rate step of each registrar (LOW_RATE calls/s, passed): its CPU per call against the best
 # step's is the summary's low/best column, for Kamailio beside sipflow (the wake-ups of a
-# registrar that sleeps between calls cost on this VM whatever the code; docs/performance.md)
+# registrar that sleeps between calls cost on this VM whatever the code; docs/performance.md).
+# Measured in steady state: its unmeasured warm-up runs LOW_SETTLE_S seconds at LOW_RATE. sipflow's
+# first step after the priming otherwise measures its inline front end's code being compiled: the
+# priming went to the workers (docs/performance.md, "The first low-rate step after a burst").
 LOW_RATE=${LOW_RATE:-500}
+LOW_SETTLE_S=${LOW_SETTLE_S:-20}
 ALLOC_RATE=${ALLOC_RATE:-2000}
 INSPECT_PORT=${INSPECT_PORT:-$((SIP_PORT + 23))}
 declare -A LOWLINE
