@@ -741,12 +741,14 @@ run_memory() {
     SF_LOG=$WORK/$name.log
     start_sipflow "$cfg" "$SF_LOG"
     log "$name: processes $SF_PIDS${history:+ ($history)}"
-    # priming (unmeasured): every user registers twice at 1000/s, so the directory cache of the thread
-    # that serves this rate (the inline front end on the main thread) holds every subscriber's rows
-    # and the ladder measures the cached steady state this pairing is about, not first-time misses on
-    # PGlite; the SIP workers' caches fill from the warm share (one call in 16) and on the ladder's
-    # way up past sip.inlineMaxRate (a first step far past it meets them empty: docs/benchmarks.md,
-    # 2026-12-05 11:31)
+    # priming (unmeasured): every user registers twice at 1000/s, so the directory caches hold every
+    # subscriber's rows and the ladder measures the cached steady state this pairing is about, not
+    # first-time misses on PGlite. Most of it runs on the SIP workers (their misses fill the
+    # dispatcher's cache too): its first pass keeps the dispatching thread over 75 % busy, and at
+    # 2,000 messages/s the load does not come back inline (2,444 of 40,000 messages inline, 2026-12-06;
+    # the inline front end then warms up in the LOW_RATE step's settling: docs/performance.md, "The
+    # first low-rate step after a burst"). A first step far past sip.inlineMaxRate without it meets the
+    # workers' caches empty (docs/benchmarks.md, 2026-12-05 11:31)
     DUR=$(( 2 * NUSERS / 1000 )) RETRY=0 step "$name+priming" 1000 SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
     ladder "$name" 500 "$RATES_MEMORY" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
     record "$name"
