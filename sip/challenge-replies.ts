@@ -52,7 +52,7 @@ export class ChallengeReplies {
 
   remember(key: string, bytes: Buffer): void {
     const now = Date.now();
-    for (let s = this.kept.oldest; s !== undefined && s.expiresAt <= now; s = this.kept.oldest) this.kept.letGoOldest();
+    this.kept.expire(now);
     if (bytes.length > this.kept.capacity) return;
     const s: Sent = { key, keptAt: -1, keptLength: 0, expiresAt: now + this.ttlMs };
     this.kept.push(s, bytes);

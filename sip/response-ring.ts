@@ -81,10 +81,11 @@ export class ResponseRing {
   }
 }
 
-/** Where a ResponseQueue keeps an entry's response in its ring (-1: nowhere), and its length. */
+/** Where a ResponseQueue keeps an entry's response in its ring (-1: nowhere), its length, and when the entry expires (ms). */
 export interface Kept {
   keptAt: number;
   keptLength: number;
+  readonly expiresAt: number;
 }
 
 /**
@@ -133,6 +134,11 @@ export class ResponseQueue<T extends Kept> {
   /** The response kept for `item`, as a Buffer of its own, or null. */
   copy(item: T): Buffer | null {
     return item.keptAt >= 0 ? this.ring.copy(item.keptAt, item.keptLength) : null;
+  }
+
+  /** Lets go, oldest first, of the entries whose `expiresAt` is `now` or earlier (pushed with one ttl, they expire in order). */
+  expire(now: number): void {
+    for (let item = this.oldest; item !== undefined && item.expiresAt <= now; item = this.oldest) this.letGoOldest();
   }
 
   /** Lets the oldest entry go; false when there is none. */

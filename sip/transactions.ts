@@ -177,7 +177,7 @@ export class ServerTransactions {
     this.timers = { ...DEFAULT_TIMERS, ...o.timers };
     // a response kept is a datagram's (a reliable transport keeps none): 64 KiB at most
     this.kept = new ResponseQueue<ServerTx>(o.maxCompleted ?? 100_000, Math.max(o.maxCompletedBytes ?? 64 * 1024 * 1024, 65_536), (tx) => this.retire(tx));
-    this.sweeper = setInterval(() => this.sweep(Date.now()), o.sweepMs ?? 250);
+    this.sweeper = setInterval(() => this.kept.expire(Date.now()), o.sweepMs ?? 250);
     this.sweeper.unref();
   }
 
@@ -290,10 +290,6 @@ export class ServerTransactions {
     stopTimers(tx);
     if (this.live.get(tx.key) === tx) this.live.delete(tx.key);
     else if (this.completed.get(tx.key) === tx) this.completed.delete(tx.key);
-  }
-
-  private sweep(now: number): void {
-    for (let tx = this.kept.oldest; tx !== undefined && tx.expiresAt <= now; tx = this.kept.oldest) this.kept.letGoOldest();
   }
 
   /** A completed transaction let go (Timer J ended, or past a bound): it leaves the table; its response has left the ring. */
