@@ -48,9 +48,16 @@
 #                   "ferretdb"), on FERRET_PORT (default SIP_PORT + 22000, the next free one if taken),
 #                   stopped by its PID at the end. Kamailio writes collection location of database
 #                   "kamailio", sipflow of database "sipflow" (Kamailio's layout: sipflow's store writes
-#                   the version documents and indexes of both); each is emptied before every step
-#                   (the kit, as the persistent pairing's location table), so both registrars insert
-#                   each step's new bindings (sipflow's stay in its memory). CPU: db_cpu =
+#                   the version documents and indexes of both); each is emptied once, before its
+#                   registrar starts, and both registrars run through their whole ladder as one
+#                   process (the kit's KEEP_RUNNING=1: Kamailio is not restarted per step here): an
+#                   unmeasured fill step registers every user, and every step after it measures
+#                   REGISTERs that refresh bindings the registrar and the collection both hold, as a
+#                   registrar mostly sees. Emptied before every step with Kamailio restarted, as in the
+#                   persistent pairing, the two would not start alike: Kamailio inserts into an empty
+#                   collection, while sipflow's write-through memory still holds what the kit deleted,
+#                   so it refreshes bindings the collection lacks (an upsert: FerretDB's query, then
+#                   its insert; docs/benchmarks.md "What each registrar writes"). CPU: db_cpu =
 #                   PostgreSQL (all its processes, FerretDB's sessions included), fdb_cpu = the FerretDB
 #                   process (ferret_cpu_pct in the step lines), reported apart, never summed. FerretDB is
 #                   stopped at the end of the pairing; no profiling run for it.
@@ -464,7 +471,7 @@ floor_stop() {
   wait "$FLOOR_PID" 2>/dev/null || true
   FLOOR_PID=""
 }
-cleanup() { stop_sipflow; floor_stop; ferret_stop; pg_stop_all; }
+cleanup() { stop_sipflow; floor_stop; kam_kept_stop; ferret_stop; pg_stop_all; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -804,6 +811,17 @@ ferret_gin() {
     "$@" -U kamailio -d ferretdb -c "ANALYZE \"$db\".\"$table\""
   done
 }
+# kam_kept_stop: the Kamailio the kit left running (KEEP_RUNNING=1, the mongodb pairing), stopped by its PID
+KAM_KEPT=0
+kam_kept_stop() {
+  local pid
+  [ "$KAM_KEPT" = 1 ] || return 0
+  KAM_KEPT=0
+  pid=$(cat "$WORK/kamailio.pid" 2> /dev/null) || return 0
+  kill -TERM "$pid" 2> /dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$pid" 2> /dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2> /dev/null || true
+}
 FERRET_NOTE=""
 run_mongodb() {
   log "== mongodb: Kamailio auth_db on PostgreSQL + usrloc on db_mongodb db_mode 1 (8 children) vs sipflow directory on PostgreSQL + location on the same MongoDB-protocol server, write-through"
@@ -843,10 +861,19 @@ run_mongodb() {
   log "$FERRET_NOTE, PID $FERRET_PID"
   local kam_url="mongodb://127.0.0.1:$fport/kamailio" sf_url="mongodb://127.0.0.1:$fport/sipflow"
   { mongo_prepare "$kam_url" && mongo_prepare "$sf_url" && ferret_gin "${psql[@]}"; } || { log "mongodb: preparing the collections failed"; return 1; }
+  # the fill (unmeasured, see mongodb in the header): every user registers once, at 300 calls/s (FerretDB
+  # opens a PostgreSQL session per statement its update commands hold, about 22 ms each while its pool
+  # grows, and sipflow's batches hold more of them than Kamailio's single statements)
+  local fill_s=$(( (NUSERS + 299) / 300 ))
   if [ "$SKIP_KAM" = 0 ]; then
-    ladder kamailio-mongodb 500 "$RATES_MONGODB" kam_ok AUTH=pgsql CHILDREN=8 USRLOC_MONGO="$kam_url" FERRET_PID="$FERRET_PID" || true
+    rm -f "$WORK/kamailio.pid"
+    KAM_KEPT=1
+    local kam=(AUTH=pgsql CHILDREN=8 USRLOC_MONGO="$kam_url" KEEP_RUNNING=1 FERRET_PID="$FERRET_PID")
+    DUR=$fill_s RETRY=0 step "kamailio-mongodb+fill" 300 "${kam[@]}" || true
+    ladder kamailio-mongodb 500 "$RATES_MONGODB" kam_ok "${kam[@]}" || true
     record kamailio-mongodb
-    overload kamailio-mongodb kam_ok AUTH=pgsql CHILDREN=8 USRLOC_MONGO="$kam_url" FERRET_PID="$FERRET_PID"
+    overload kamailio-mongodb kam_ok "${kam[@]}"
+    kam_kept_stop
   fi
   local cfg=$WORK/sipflow-mongodb.yaml
   sf_config "$cfg" "$WORK/sipflow-mongodb-data" "$WORK/flows/pbx.slid" "{ url: \"postgres://kamailio@127.0.0.1:$port/sipflow\" }" \
@@ -858,13 +885,11 @@ run_mongodb() {
   SF_LOG=$WORK/sipflow-mongodb.log
   start_sipflow "$cfg" "$SF_LOG" || { log "sipflow (mongodb) did not start"; return 1; }
   log "sipflow (mongodb): processes $SF_PIDS"
-  # priming (unmeasured): FerretDB opens a PostgreSQL session per statement its update commands hold
-  # (about 22 ms each while the pool grows, see the header), and sipflow's batches hold more of them
-  # than Kamailio's single statements: 5 s at 300 calls/s grows the pool before the ladder
-  DUR=5 RETRY=0 step "sipflow-mongodb+priming" 300 SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID" || true
-  ladder sipflow-mongodb 500 "$RATES_MONGODB" sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID" || true
+  local sf=(SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" KEEP_RUNNING=1 FERRET_PID="$FERRET_PID")
+  DUR=$fill_s RETRY=0 step "sipflow-mongodb+fill" 300 "${sf[@]}" || true
+  ladder sipflow-mongodb 500 "$RATES_MONGODB" sf_ok "${sf[@]}" || true
   record sipflow-mongodb
-  overload sipflow-mongodb sf_ok SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" FERRET_PID="$FERRET_PID"
+  overload sipflow-mongodb sf_ok "${sf[@]}"
   stop_sipflow
   # FerretDB stopped now: its pool keeps hundreds of idle PostgreSQL sessions that the pairings after
   # this one would run beside. (No profiling run for this pairing: sipflow mostly waits on FerretDB.)

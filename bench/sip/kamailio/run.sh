@@ -22,8 +22,17 @@
 #     stays on PostgreSQL; before Kamailio starts, the database's `location` collection gets the
 #     `version` documents and indexes Kamailio needs (written by sipflow's own MongoDB location
 #     store, dist/services/location/mongo.js) and is emptied (with SERVER=external too, as the
-#     location table is with AUTH=pgsql); location_rows then counts its documents. FERRET_PID=PID (the
-#     MongoDB-protocol server, FerretDB, one process): its CPU over the run as ferret_cpu_pct.
+#     location table is with AUTH=pgsql; not with KEEP_RUNNING=1, below); location_rows then counts its
+#     documents. FERRET_PID=PID (the MongoDB-protocol server, FerretDB, one process): its CPU over the
+#     run as ferret_cpu_pct.
+#   - KEEP_RUNNING=1: the registrar and its bindings carry over from one run to the next, as sipflow
+#     does when bench/sip/run.sh measures it as SERVER=external. With SERVER=kamailio, the Kamailio a
+#     run starts keeps running when the run ends, and a later KEEP_RUNNING=1 run measures that one
+#     (its PID in $WORK/kamailio.pid, and listening) instead of starting another; the caller stops it
+#     by that PID. With USRLOC_MONGO, the collection is not emptied. Restarting is not an option for
+#     the mongodb pairing: Kamailio 5.6's db_mongodb writes a new binding without its NULL columns, and
+#     a restarted usrloc refuses those documents at preload ("field [received] not found in result
+#     iterator") and does not start.
 # Kamailio anchor: SIP REGISTER with HTTP digest auth (MD5, qop=auth), driven by SIPp.
 #
 # usage: run.sh [RATE] [CALLS]
@@ -282,6 +291,7 @@ KPID=""
 KPIDS=""
 stop_kamailio() {
   [ -n "$KPID" ] || return 0
+  [ "$KEEP_RUNNING" != 1 ] || { KPID=""; return 0; }   # left running for the next run (see the header)
   if kill -0 "$KPID" 2>/dev/null; then
     kill -TERM "$KPID" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
@@ -303,8 +313,12 @@ udp_bound() {
 }
 
 # ---------------------------------------------------------------- start kamailio
+KEEP_RUNNING=${KEEP_RUNNING:-0}
+KEPT=""
+[ "$KEEP_RUNNING" != 1 ] || KEPT=$(cat "$WORK/kamailio.pid" 2>/dev/null || true)
+{ [ -n "$KEPT" ] && kill -0 "$KEPT" 2>/dev/null && udp_bound; } || KEPT=""
 if [ "$SERVER" = kamailio ]; then
-  if udp_bound; then echo "something already listens on $TARGET" >&2; exit 1; fi
+  if [ -z "$KEPT" ] && udp_bound; then echo "something already listens on $TARGET" >&2; exit 1; fi
   defs=(-A "CTLSOCK=\"unix:$WORK/kamailio_ctl\"" -A "KCHILDREN=$CHILDREN" -A "SIPLISTEN=$TRANSPORT:$TARGET")
   case "$TRANSPORT" in
     tcp) defs+=(-A WITH_TCP -A "TCPMAX=20000") ;;
@@ -317,11 +331,12 @@ if [ "$SERVER" = kamailio ]; then
     pgsql)  pg_start
             defs+=(-A WITH_PGSQL -A "DBURL=\"postgres://kamailio@127.0.0.1:$PG_PORT/kamailio\"")
             if [ -n "${USRLOC_MONGO:-}" ]; then
-              mongo_loc prepare "$USRLOC_MONGO"
+              [ -n "$KEPT" ] || mongo_loc prepare "$USRLOC_MONGO"
               defs+=(-A "USRLOC_MONGO=\"$USRLOC_MONGO\"")
             fi ;;
     *) echo "unknown AUTH=$AUTH" >&2; exit 2 ;;
   esac
+  if [ -n "$KEPT" ]; then KPID=$KEPT; else
   rm -f "$WORK/kamailio_ctl"
   kamailio -f "$HERE/kamailio.cfg" -DD -E -m 256 -M 16 -w "$WORK" -P "$WORK/kamailio.pid" \
     "${defs[@]}" > "$WORK/kamailio.log" 2>&1 &
@@ -332,13 +347,15 @@ if [ "$SERVER" = kamailio ]; then
     sleep 0.1
   done
   sleep 0.5
+  fi
   KPIDS="$KPID $(ps -o pid= --ppid "$KPID" | tr '\n' ' ')"
   SRV_PIDS=$KPIDS
 else
   SRV_PIDS=${SERVER_PIDS:-}
   [ "$AUTH" != pgsql ] || pg_start
-  # as location above: every step starts on an empty collection, for the external registrar too
-  [ -z "${USRLOC_MONGO:-}" ] || mongo_loc prepare "$USRLOC_MONGO"
+  # as location above: every step starts on an empty collection (unless KEEP_RUNNING=1), for the
+  # external registrar too
+  [ -z "${USRLOC_MONGO:-}" ] || [ "$KEEP_RUNNING" = 1 ] || mongo_loc prepare "$USRLOC_MONGO"
 fi
 [ "${PG_ONLY:-0}" != 1 ] || exit 0
 
