@@ -471,6 +471,22 @@ export const configSchema = z
         database: z.string().min(1).default('kamailio').describe('MongoDB database when the URL names none'),
         collection: z.string().min(1).default('location'),
         writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
+        writeBatch: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(500)
+          .describe(
+            'MongoDB location: the most binding writes one command carries (concurrent REGISTERs\' writes go out together as one unordered bulkWrite). 1 sends each write as its own command, as Kamailio\'s usrloc does: for FerretDB 1.x, which holds a PostgreSQL connection for each replacing statement of a command until the command returns (docs/operations.md, "MongoDB location on FerretDB")',
+          ),
+        writesInFlight: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(4)
+          .describe('MongoDB location: write commands (of up to writeBatch writes each) sent at once; the rest wait for one to return'),
         mode: z
           .enum(['db-only', 'write-through'])
           .optional()

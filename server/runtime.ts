@@ -47,7 +47,7 @@ export interface RuntimeOptions {
    * default), `memory`, a `postgres://` URL, or a `mongodb://` URL (Kamailio's db_mongodb layout).
    */
   locationUrl?: string;
-  mongo?: { database?: string; collection?: string; writeConcern?: 'majority' | number };
+  mongo?: { database?: string; collection?: string; writeConcern?: 'majority' | number; writeBatch?: number; writesInFlight?: number };
   /**
    * `db-only` (default; Kamailio usrloc db_mode 3): every lookup reads the store. `write-through`
    * (db_mode 1): bindings kept in memory, loaded at start, each written to the store before it is
@@ -127,7 +127,13 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
     directoryCacheMaxEntries: c.directory.cacheMaxEntries,
     embeddedVacuumSec: c.directory.vacuumSec,
     locationUrl: c.location.url,
-    mongo: { database: c.location.database, collection: c.location.collection, writeConcern: c.location.writeConcern },
+    mongo: {
+      database: c.location.database,
+      collection: c.location.collection,
+      writeConcern: c.location.writeConcern,
+      writeBatch: c.location.writeBatch,
+      writesInFlight: c.location.writesInFlight,
+    },
     locationMode: locationMode(c),
     locationRefreshSec: c.location.refreshSec,
     realm: c.sip.domain,
@@ -196,6 +202,8 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
       database,
       collection,
       writeConcern: { w, wtimeoutMS: 5000 },
+      maxBatch: o.mongo?.writeBatch,
+      maxInFlight: o.mongo?.writesInFlight,
       onNote: (m) => o.log?.log('warn', `location.url: ${m}`),
     });
     if (!writeThrough) return { store };

@@ -38,6 +38,8 @@ export interface MongoLocationOptions {
   onNote?: (message: string) => void;
   /** Upsert batches (one unordered bulkWrite each) running at once; default 4 (see batcher.ts). */
   maxInFlight?: number;
+  /** The most upserts one batch carries; default 500 (1: each its own command, for FerretDB 1.x). */
+  maxBatch?: number;
 }
 
 /** Kamailio usrloc `location` table version this layout matches, and `location_attrs`'. */
@@ -319,7 +321,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
    */
   const upserts = createBatcher<{ binding: Binding; fresh: boolean }, void>({
     maxInFlight: opts.maxInFlight ?? 4,
-    maxBatch: 500,
+    maxBatch: opts.maxBatch ?? 500,
     key: (w) => w.binding.ruid,
     run: async (writes) => {
       const { location } = await connect();

@@ -62,6 +62,17 @@ describe('configuration', () => {
     expect(parseConfig('{"location": {"url": "mongodb://a,b,c/kamailio?replicaSet=sre_location"}}', 'a.json').location.url).toContain('replicaSet');
   });
 
+  test('MongoDB location write batches: 500 writes a command and 4 commands at once by default, 1 a command for FerretDB, bounds named', () => {
+    const c = parseConfig('{}', 'a.json');
+    expect([c.location.writeBatch, c.location.writesInFlight]).toEqual([500, 4]);
+    const ferret = parseConfig('location: { url: "mongodb://h/k", writeBatch: 1, writesInFlight: 8 }', 'a.yaml');
+    expect([ferret.location.writeBatch, ferret.location.writesInFlight]).toEqual([1, 8]);
+    expect(problemsOf('location: { writeBatch: 0, writesInFlight: 65 }\n')).toEqual([
+      expect.stringMatching(/^location\.writeBatch: .*>=1/),
+      expect.stringMatching(/^location\.writesInFlight: .*<=64/),
+    ]);
+  });
+
   test('every error names its key and says what is expected', () => {
     const problems = problemsOf('sip:\n  listeners:\n    - port: 99999\n  bogus: 1\nlocation: {url: 5}\nauth: {algorithms: [SHA-1]}\n');
     expect(problems).toEqual(

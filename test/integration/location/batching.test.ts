@@ -454,6 +454,21 @@ describe('MongoDB location store batching', () => {
       await store.close();
     }
   });
+
+  test('one write a command (location.writeBatch 1, for FerretDB): the same documents, fresh inserts that collide retried as upserts', async () => {
+    const store = createMongoLocationStore({ url: mongoUrl(), database, collection: 'single_writes', writeConcern: { w: 1 }, maxBatch: 1, maxInFlight: 3 });
+    try {
+      const base = Array.from({ length: 40 }, (_, i) => makeBinding({ username: `s${i % 5}`, contact: `sip:s@10.9.2.${i}` }));
+      await Promise.all(base.map((b) => store.upsert(b, true)));
+      // a second "fresh" insert of the same ruids: E11000 each, retried as a replacing upsert
+      await Promise.all(base.map((b) => store.upsert({ ...b, cseq: 5 }, true)));
+      await Promise.all(base.map((b) => store.upsert({ ...b, cseq: 6 })));
+      const rows = await store.list({ limit: 1000, offset: 0, expired: true, now: new Date() });
+      expect(rows.rows.sort(byRuid)).toEqual(base.map((b) => ({ ...b, cseq: 6 })).sort(byRuid));
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 // ------------------------------------------------------------------ a server that goes away
