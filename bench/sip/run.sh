@@ -1065,6 +1065,12 @@ if [ ${#PROFILES[@]} -gt 0 ]; then
       pdir=$WORK/prof/$name-$STAMP
       rm -rf "$pdir"; mkdir -p "$pdir"
       SF_LOG=$WORK/$name-prof.log
+      # database sipflow is shared: by now the invite pairing's relay logic is its active flows, and a
+      # start on a store with flows imports its file as a release, not active (server/flows/bootstrap.ts),
+      # so without this the profiled REGISTERs went to the relay and none was answered
+      if [ "$name" = sipflow-pgsql ] && pg_directory; then
+        "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT_NOW" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+      fi
       t_spawn=$(date +%s.%N)
       start_sipflow "$cfg" "$SF_LOG" --cpu-prof --cpu-prof-dir="$pdir"
       RETRY=0 step "$name+cpu-prof" "$rate" SERVER=external "$authenv" SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=$wcalls WARMUP_RATE=$wrate || true
