@@ -455,17 +455,27 @@ stop_sipflow() {
 
 PG_DATA=$WORK/pg/data
 pg_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null; }
+# flows_reset: database sipflow's flows store emptied. The persistent, mongodb and invite pairings and
+# the pgsql profile share that database, and a start on a store with flows imports its file as a
+# release, not active (server/flows/bootstrap.ts): emptied, the next start activates its own file
+flows_reset() {
+  "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$(pg_port)" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+}
 pg_stop_all() {
   [ -f "$PG_DATA/postmaster.pid" ] || return 0
   (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop) > /dev/null 2>&1 || true
 }
 # FerretDB (mongodb pairing): started by run_mongodb, stopped by its PID before the cluster it uses
 FERRET_PID=""
+# stop_pid PID SECONDS: SIGTERM, then SIGKILL if it still runs after SECONDS (a process this script started)
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 $(( $2 * 10 ))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+}
 ferret_stop() {
   [ -n "$FERRET_PID" ] || return 0
-  kill -TERM "$FERRET_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$FERRET_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$FERRET_PID" 2>/dev/null; then kill -KILL "$FERRET_PID" 2>/dev/null || true; fi
+  stop_pid "$FERRET_PID" 10
   wait "$FERRET_PID" 2>/dev/null || true
   FERRET_PID=""
 }
@@ -672,10 +682,7 @@ run_persistent() {
     [ "$variant" = build ] || { name=sipflow-pgsql-control; SF_MAIN=$CONTROL_MAIN; }
     cfg=$WORK/$name.yaml
     sf_config "$cfg" "$WORK/$name-data" "$WORK/flows/pbx.slid" "{ url: \"$dir_url\" }" "{ url: \"$loc_url\", mode: $LOC_MODE }"
-    # the persistent and invite pairings share database sipflow: its flows store emptied, so this
-    # start imports and activates its own flows file (on a store with flows, a start imports a new
-    # file as a release, not active: server/flows/bootstrap.ts); absent on a first run
-    "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+    flows_reset
     SF_LOG=$WORK/$name.log
     start_sipflow "$cfg" "$SF_LOG"
     log "$name: processes $SF_PIDS"
@@ -824,9 +831,7 @@ kam_kept_stop() {
   [ "$KAM_KEPT" = 1 ] || return 0
   KAM_KEPT=0
   pid=$(cat "$WORK/kamailio.pid" 2> /dev/null) || return 0
-  kill -TERM "$pid" 2> /dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$pid" 2> /dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2> /dev/null || true
+  stop_pid "$pid" 5
 }
 FERRET_NOTE=""
 run_mongodb() {
@@ -867,9 +872,8 @@ run_mongodb() {
   log "$FERRET_NOTE, PID $FERRET_PID"
   local kam_url="mongodb://127.0.0.1:$fport/kamailio" sf_url="mongodb://127.0.0.1:$fport/sipflow"
   { mongo_prepare "$kam_url" && mongo_prepare "$sf_url" && ferret_gin "${psql[@]}"; } || { log "mongodb: preparing the collections failed"; return 1; }
-  # the fill (unmeasured, see mongodb in the header): every user registers once, at 300 calls/s (FerretDB
-  # opens a PostgreSQL session per statement its update commands hold, about 22 ms each while its pool
-  # grows, and sipflow's batches hold more of them than Kamailio's single statements)
+  # the fill (unmeasured, see mongodb in the header): every user registers once, at 300 calls/s, which
+  # also grows FerretDB's pool of PostgreSQL sessions (about 22 ms each while it grows) before the ladder
   local fill_s=$(( (NUSERS + 299) / 300 ))
   if [ "$SKIP_KAM" = 0 ]; then
     rm -f "$WORK/kamailio.pid"
@@ -887,7 +891,7 @@ run_mongodb() {
   # sipflow starts on an empty collection (write-through loads it at start); the shared directory
   # database's flows store emptied, as for the persistent pairing
   mongo_prepare "$sf_url" || return 1
-  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+  flows_reset
   SF_LOG=$WORK/sipflow-mongodb.log
   start_sipflow "$cfg" "$SF_LOG" || { log "sipflow (mongodb) did not start"; return 1; }
   log "sipflow (mongodb): processes $SF_PIDS"
@@ -1013,8 +1017,7 @@ run_invite() {
     if (n !== 1) { console.error("no uasAddress setting in " + src); process.exit(1); }
     fs.writeFileSync(dst, JSON.stringify(slid, null, 2));
   ' "$inv/relay.slid" "$WORK/flows/invite-relay.slid" "127.0.0.1:$UAS_PORT"
-  # as the persistent pairing's start: the shared database's flows store emptied, this flows file activated
-  "${psql[@]}" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
+  flows_reset
   local cfg=$WORK/sipflow-invite.yaml
   cat > "$cfg" <<EOF2
 dataDir: $WORK/sipflow-invite-data
@@ -1065,12 +1068,9 @@ if [ ${#PROFILES[@]} -gt 0 ]; then
       pdir=$WORK/prof/$name-$STAMP
       rm -rf "$pdir"; mkdir -p "$pdir"
       SF_LOG=$WORK/$name-prof.log
-      # database sipflow is shared: by now the invite pairing's relay logic is its active flows, and a
-      # start on a store with flows imports its file as a release, not active (server/flows/bootstrap.ts),
-      # so without this the profiled REGISTERs went to the relay and none was answered
-      if [ "$name" = sipflow-pgsql ] && pg_directory; then
-        "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT_NOW" -U kamailio -d sipflow -c "DELETE FROM sipflow.flows" > /dev/null 2>&1 || true
-      fi
+      # by now the invite pairing's relay logic is the active flows of database sipflow: without this
+      # the profiled REGISTERs went to the relay and none was answered (docs/benchmarks.md, 17:45)
+      [ "$name" != sipflow-pgsql ] || ! pg_directory || flows_reset
       t_spawn=$(date +%s.%N)
       start_sipflow "$cfg" "$SF_LOG" --cpu-prof --cpu-prof-dir="$pdir"
       RETRY=0 step "$name+cpu-prof" "$rate" SERVER=external "$authenv" SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=$wcalls WARMUP_RATE=$wrate || true
