@@ -160,10 +160,11 @@
 #                       and all, and the ratio all/off in the final table (issue 16: at most 15 % drop);
 #                       the recording runs' `history:` YAML is $SF_HISTORY (default `{ mode: all }`, e.g.
 #                       SF_HISTORY='{ mode: all, maxWriteShare: 0.5 }')
-#   --control-dist F    memory and persistent pairings: also ladder another build first (F = its
+#   --control-dist F    memory, persistent and mongodb pairings: also ladder another build first (F = its
 #                       dist/cli/main.js, e.g. a worktree of the commit before a change); memory: uncached, on
-#                       its own copy of the directory; persistent: on the same databases; the final table gives
-#                       this build's rate / the control's for each
+#                       its own copy of the directory; persistent: on the same databases; mongodb: on the same
+#                       collection, emptied and filled for each; the final table gives this build's rate / the
+#                       control's for each
 #   --overload          REGISTER pairings only (persistent, memory, mongodb, embedded; the invite pairing is
 #                       skipped); on by default with --pairing all (`npm run bench:sip`), off otherwise: after
 #                       each registrar's ladder (every sipflow variant too), one step per factor f at
@@ -478,6 +479,15 @@ ferret_stop() {
   stop_pid "$FERRET_PID" 10
   wait "$FERRET_PID" 2>/dev/null || true
   FERRET_PID=""
+}
+# kam_kept_stop: the Kamailio the kit left running (KEEP_RUNNING=1, the mongodb pairing), stopped by its PID
+KAM_KEPT=0
+kam_kept_stop() {
+  local pid
+  [ "$KAM_KEPT" = 1 ] || return 0
+  KAM_KEPT=0
+  pid=$(cat "$WORK/kamailio.pid" 2> /dev/null) || return 0
+  stop_pid "$pid" 5
 }
 # the floor (floor pairing): started by run_floor, stopped by its PID
 FLOOR_PID=""
@@ -824,15 +834,6 @@ ferret_gin() {
     "$@" -U kamailio -d ferretdb -c "ANALYZE \"$db\".\"$table\""
   done
 }
-# kam_kept_stop: the Kamailio the kit left running (KEEP_RUNNING=1, the mongodb pairing), stopped by its PID
-KAM_KEPT=0
-kam_kept_stop() {
-  local pid
-  [ "$KAM_KEPT" = 1 ] || return 0
-  KAM_KEPT=0
-  pid=$(cat "$WORK/kamailio.pid" 2> /dev/null) || return 0
-  stop_pid "$pid" 5
-}
 FERRET_NOTE=""
 run_mongodb() {
   log "== mongodb: Kamailio auth_db on PostgreSQL + usrloc on db_mongodb db_mode 1 (8 children) vs sipflow directory on PostgreSQL + location on the same MongoDB-protocol server, write-through"
@@ -885,22 +886,29 @@ run_mongodb() {
     overload kamailio-mongodb kam_ok "${kam[@]}"
     kam_kept_stop
   fi
-  local cfg=$WORK/sipflow-mongodb.yaml
-  sf_config "$cfg" "$WORK/sipflow-mongodb-data" "$WORK/flows/pbx.slid" "{ url: \"postgres://kamailio@127.0.0.1:$port/sipflow\" }" \
-    "{ url: \"$sf_url\", mode: write-through, refreshSec: ${MONGO_REFRESH_SEC:-3600}, writeBatch: ${MONGO_WRITE_BATCH:-1}, writesInFlight: ${MONGO_WRITES_IN_FLIGHT:-16} }"
-  # sipflow starts on an empty collection (write-through loads it at start); the shared directory
-  # database's flows store emptied, as for the persistent pairing
-  mongo_prepare "$sf_url" || return 1
-  flows_reset
-  SF_LOG=$WORK/sipflow-mongodb.log
-  start_sipflow "$cfg" "$SF_LOG" || { log "sipflow (mongodb) did not start"; return 1; }
-  log "sipflow (mongodb): processes $SF_PIDS"
-  local sf=(SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" KEEP_RUNNING=1 FERRET_PID="$FERRET_PID")
-  DUR=$fill_s RETRY=0 step "sipflow-mongodb+fill" 300 "${sf[@]}" || true
-  ladder sipflow-mongodb 500 "$RATES_MONGODB" sf_ok "${sf[@]}" || true
-  record sipflow-mongodb
-  overload sipflow-mongodb sf_ok "${sf[@]}"
-  stop_sipflow
+  # with --control-dist the other build first, each on a collection emptied for it and with its own fill
+  local variant name cfg
+  for variant in ${CONTROL_MAIN:+control} build; do
+    name=sipflow-mongodb; SF_MAIN=""
+    [ "$variant" = build ] || { name=sipflow-mongodb-control; SF_MAIN=$CONTROL_MAIN; }
+    cfg=$WORK/$name.yaml
+    sf_config "$cfg" "$WORK/$name-data" "$WORK/flows/pbx.slid" "{ url: \"postgres://kamailio@127.0.0.1:$port/sipflow\" }" \
+      "{ url: \"$sf_url\", mode: write-through, refreshSec: ${MONGO_REFRESH_SEC:-3600}, writeBatch: ${MONGO_WRITE_BATCH:-1}, writesInFlight: ${MONGO_WRITES_IN_FLIGHT:-16} }"
+    # sipflow starts on an empty collection (write-through loads it at start); the shared directory
+    # database's flows store emptied, as for the persistent pairing
+    mongo_prepare "$sf_url" || return 1
+    flows_reset
+    SF_LOG=$WORK/$name.log
+    start_sipflow "$cfg" "$SF_LOG" || { log "$name did not start"; return 1; }
+    log "$name: processes $SF_PIDS"
+    local sf=(SERVER=external AUTH=pgsql SERVER_PIDS="$SF_PIDS" USRLOC_MONGO="$sf_url" KEEP_RUNNING=1 FERRET_PID="$FERRET_PID")
+    DUR=$fill_s RETRY=0 step "$name+fill" 300 "${sf[@]}" || true
+    ladder "$name" 500 "$RATES_MONGODB" sf_ok "${sf[@]}" || true
+    record "$name"
+    overload "$name" sf_ok "${sf[@]}"
+    stop_sipflow
+    SF_MAIN=""
+  done
   # FerretDB stopped now: its pool keeps hundreds of idle PostgreSQL sessions that the pairings after
   # this one would run beside. (No profiling run for this pairing: sipflow mostly waits on FerretDB.)
   ferret_stop
@@ -1147,7 +1155,7 @@ overload_row() {  # overload_row PAIRING NAME TARGET
   done
   printf '%-10s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
 }
-REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control sipflow-pgsql-control kamailio-mongodb sipflow-mongodb sipflow-embedded"
+REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control sipflow-pgsql-control kamailio-mongodb sipflow-mongodb sipflow-mongodb-control sipflow-embedded"
 {
   echo ""
   drv="SIPp -t u1"
@@ -1177,6 +1185,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   srow floor node-floor kamailio-sqlite ""
   srow mongodb kamailio-mongodb kamailio-mongodb ""
   srow mongodb sipflow-mongodb kamailio-mongodb ">=1.0"
+  srow mongodb sipflow-mongodb-control kamailio-mongodb ""
   srow embedded sipflow-embedded sipflow-pgsql ">=1.0"
   srow invite kamailio-invite kamailio-invite ""
   srow invite sipflow-invite kamailio-invite ">=1.0"
@@ -1184,12 +1193,11 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   if [ -n "${RES[sipflow-memory-history]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
     printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "history all / off" "" "" "$(ratio "${RES[sipflow-memory-history]}" "${RES[sipflow-memory]}")" ">=0.85"
   fi
-  if [ -n "${RES[sipflow-pgsql-control]:-}" ] && [ -n "${RES[sipflow-pgsql]:-}" ]; then
-    printf '%-10s %-24s %6s %8s %6s %-7s\n' persistent "this build / control" "" "" "$(ratio "${RES[sipflow-pgsql]}" "${RES[sipflow-pgsql-control]}")" "~1.0"
-  fi
-  if [ -n "${RES[sipflow-memory-control]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
-    printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "this build / control" "" "" "$(ratio "${RES[sipflow-memory]}" "${RES[sipflow-memory-control]}")" "~1.0"
-  fi
+  for pn in persistent:sipflow-pgsql memory:sipflow-memory mongodb:sipflow-mongodb; do
+    n=${pn#*:}
+    [ -n "${RES[$n-control]:-}" ] && [ -n "${RES[$n]:-}" ] || continue
+    printf '%-10s %-24s %6s %8s %6s %-7s\n' "${pn%%:*}" "this build / control" "" "" "$(ratio "${RES[$n]}" "${RES[$n-control]}")" "~1.0"
+  done
   if [ -n "${RES[node-floor]:-}" ]; then
     for n in sipflow-memory sipflow-memory-cached kamailio-sqlite; do
       [ -n "${RES[$n]:-}" ] || continue
@@ -1206,7 +1214,7 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   if [ "$OVERLOAD" = 1 ]; then
     echo "overload steps (invite: none): offered/s -> goodput/s = achieved_cps (successful calls / elapsed_s of the SIPp run); retr = SIPp retransmissions"
     for n in $REG_NAMES; do
-      case $n in *pgsql|*pgsql-control) p=persistent ;; *sqlite|*memory*) p=memory ;; *mongodb) p=mongodb ;; *) p=embedded ;; esac
+      case $n in *pgsql|*pgsql-control) p=persistent ;; *sqlite|*memory*) p=memory ;; *mongodb|*mongodb-control) p=mongodb ;; *) p=embedded ;; esac
       t=""; [ "$n" = "${n#sipflow}" ] || [ "$n" != "${n%-control}" ] || t=">=0.90"
       overload_row "$p" "$n" "$t"
     done

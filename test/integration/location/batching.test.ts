@@ -8,7 +8,7 @@
 import { randomUUID } from 'crypto';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
-import { MongoClient } from 'mongodb';
+import { Collection, MongoClient } from 'mongodb';
 import { createBatcher } from '../../../services/location/batcher';
 import { createMongoLocationStore } from '../../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
@@ -457,6 +457,10 @@ describe('MongoDB location store batching', () => {
 
   test('one write a command (location.writeBatch 1, for FerretDB): the same documents, fresh inserts that collide retried as upserts', async () => {
     const store = createMongoLocationStore({ url: mongoUrl(), database, collection: 'single_writes', writeConcern: { w: 1 }, maxBatch: 1, maxInFlight: 3 });
+    // a batch of one is an insertOne or a replaceOne, never a bulkWrite (services/location/mongo.ts writeOne)
+    const bulk = jest.spyOn(Collection.prototype, 'bulkWrite');
+    const inserts = jest.spyOn(Collection.prototype, 'insertOne');
+    const replaces = jest.spyOn(Collection.prototype, 'replaceOne');
     try {
       const base = Array.from({ length: 40 }, (_, i) => makeBinding({ username: `s${i % 5}`, contact: `sip:s@10.9.2.${i}` }));
       await Promise.all(base.map((b) => store.upsert(b, true)));
@@ -465,7 +469,16 @@ describe('MongoDB location store batching', () => {
       await Promise.all(base.map((b) => store.upsert({ ...b, cseq: 6 })));
       const rows = await store.list({ limit: 1000, offset: 0, expired: true, now: new Date() });
       expect(rows.rows.sort(byRuid)).toEqual(base.map((b) => ({ ...b, cseq: 6 })).sort(byRuid));
+      // on this collection (the store also inserts version documents): 80 fresh inserts (40 of them
+      // collide), 40 retries and 40 refreshes as replacing upserts
+      const onLocation = (spy: { mock: { contexts: unknown[] } }) => spy.mock.contexts.filter((c) => (c as Collection).collectionName === 'single_writes').length;
+      expect(onLocation(bulk)).toBe(0);
+      expect(onLocation(inserts)).toBe(80);
+      expect(onLocation(replaces)).toBe(80);
     } finally {
+      bulk.mockRestore();
+      inserts.mockRestore();
+      replaces.mockRestore();
       await store.close();
     }
   });
