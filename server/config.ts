@@ -472,21 +472,17 @@ export const configSchema = z
         collection: z.string().min(1).default('location'),
         writeConcern: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),
         writeBatch: z
-          .number()
-          .int()
-          .min(1)
-          .max(1000)
-          .default(500)
+          .union([z.literal('auto'), z.number().int().min(1).max(1000)])
+          .default('auto')
           .describe(
-            'MongoDB location: the most binding writes one command carries (concurrent REGISTERs\' writes go out together as one unordered bulkWrite). 1 sends each write as its own command, as Kamailio\'s usrloc does: for FerretDB 1.x, which holds a PostgreSQL connection for each replacing statement of a command until the command returns (docs/operations.md, "MongoDB location on FerretDB")',
+            'MongoDB location: the most binding writes one command carries (concurrent REGISTERs\' writes go out together as one unordered bulkWrite); 1 sends each write as its own command, as Kamailio\'s usrloc does. "auto": 500 on MongoDB, 1 on FerretDB (told by its buildInfo at connect), which holds a PostgreSQL connection for each replacing statement of a command until the command returns (docs/operations.md, "MongoDB location on FerretDB")',
           ),
         writesInFlight: z
-          .number()
-          .int()
-          .min(1)
-          .max(64)
-          .default(4)
-          .describe('MongoDB location: write commands (of up to writeBatch writes each) sent at once; the rest wait for one to return'),
+          .union([z.literal('auto'), z.number().int().min(1).max(64)])
+          .default('auto')
+          .describe(
+            'MongoDB location: write commands (of up to writeBatch writes each) sent at once; the rest wait for one to return. "auto": 4 on MongoDB, 16 on FerretDB',
+          ),
         mode: z
           .enum(['db-only', 'write-through'])
           .optional()

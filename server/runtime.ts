@@ -47,7 +47,7 @@ export interface RuntimeOptions {
    * default), `memory`, a `postgres://` URL, or a `mongodb://` URL (Kamailio's db_mongodb layout).
    */
   locationUrl?: string;
-  mongo?: { database?: string; collection?: string; writeConcern?: 'majority' | number; writeBatch?: number; writesInFlight?: number };
+  mongo?: { database?: string; collection?: string; writeConcern?: 'majority' | number; writeBatch?: number | 'auto'; writesInFlight?: number | 'auto' };
   /**
    * `db-only` (default; Kamailio usrloc db_mode 3): every lookup reads the store. `write-through`
    * (db_mode 1): bindings kept in memory, loaded at start, each written to the store before it is
@@ -202,8 +202,8 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
       database,
       collection,
       writeConcern: { w, wtimeoutMS: 5000 },
-      maxBatch: o.mongo?.writeBatch,
-      maxInFlight: o.mongo?.writesInFlight,
+      maxBatch: o.mongo?.writeBatch === 'auto' ? undefined : o.mongo?.writeBatch,
+      maxInFlight: o.mongo?.writesInFlight === 'auto' ? undefined : o.mongo?.writesInFlight,
       onNote: (m) => o.log?.log('warn', `location.url: ${m}`),
     });
     if (!writeThrough) return { store };

@@ -83,10 +83,11 @@
 #                   - 50 (FERRET_POOL overrides; a warning below 2,010 = 4 × 501 + Kamailio's 8), and a
 #                   command of k such statements opens up to k PostgreSQL backends (about 22 ms each when
 #                   the pool grows). Once every step refreshes bindings (above), batches of refreshes grew
-#                   FerretDB to the whole pool within a step and it stopped answering: so the bench runs
-#                   sipflow as docs/operations.md ("MongoDB location on FerretDB") tells an operator
-#                   to on FerretDB, location.writeBatch 1 and writesInFlight 16 (MONGO_WRITE_BATCH and
-#                   MONGO_WRITES_IN_FLIGHT override): each write its own command, as Kamailio's are.
+#                   FerretDB to the whole pool within a step and it stopped answering: so sipflow's
+#                   location tells FerretDB by its buildInfo and sends it one write a command, 16 at
+#                   once (location.writeBatch and writesInFlight "auto", docs/operations.md "MongoDB
+#                   location on FerretDB"; MONGO_WRITE_BATCH and MONGO_WRITES_IN_FLIGHT set them, as a
+#                   --control-dist build older than "auto" needs: 1 and 16), as Kamailio's are.
 #                   Kamailio sends one statement per REGISTER from each of its 8 children.
 #                   And a batch costs its size: a bulkWrite of k upserts took 1.4-1.9 ms per statement in
 #                   series (182 ms for 100), 4 at once 700-900 statements/s in all, while every REGISTER of
@@ -187,7 +188,7 @@
 #   FerretDB; FERRET_BIN: its binary (default: built or found by scripts/test-servers/ferretdb.sh);
 #   FERRET_GIN=0: no GIN indexes on its backing tables, FERRET_POOL: its pool_max_conns (default the
 #   cluster's max_connections - 50), MONGO_REFRESH_SEC, MONGO_WRITE_BATCH, MONGO_WRITES_IN_FLIGHT: sipflow's location.refreshSec (3600),
-#   writeBatch (1) and writesInFlight (16) there (see mongodb above);
+#   writeBatch and writesInFlight there (default: not set, "auto"; see mongodb above);
 #   LOW_RATE (500): the low-rate step (0 = none), see Ladder; LOW_SETTLE_S (20): seconds at LOW_RATE before
 #   it is measured (steady state); ALLOC_RATE (2000), INSPECT_PORT (SIP_PORT + 23):
 #   --alloc-profile's rate and inspector port.
@@ -893,7 +894,7 @@ run_mongodb() {
     [ "$variant" = build ] || { name=sipflow-mongodb-control; SF_MAIN=$CONTROL_MAIN; }
     cfg=$WORK/$name.yaml
     sf_config "$cfg" "$WORK/$name-data" "$WORK/flows/pbx.slid" "{ url: \"postgres://kamailio@127.0.0.1:$port/sipflow\" }" \
-      "{ url: \"$sf_url\", mode: write-through, refreshSec: ${MONGO_REFRESH_SEC:-3600}, writeBatch: ${MONGO_WRITE_BATCH:-1}, writesInFlight: ${MONGO_WRITES_IN_FLIGHT:-16} }"
+      "{ url: \"$sf_url\", mode: write-through, ${MONGO_WRITE_BATCH:+writeBatch: $MONGO_WRITE_BATCH, }${MONGO_WRITES_IN_FLIGHT:+writesInFlight: $MONGO_WRITES_IN_FLIGHT, }refreshSec: ${MONGO_REFRESH_SEC:-3600} }"
     # sipflow starts on an empty collection (write-through loads it at start); the shared directory
     # database's flows store emptied, as for the persistent pairing
     mongo_prepare "$sf_url" || return 1

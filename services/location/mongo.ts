@@ -12,7 +12,7 @@
  */
 import { Double, Int32, MongoBulkWriteError, MongoClient, MongoError, MongoServerError } from 'mongodb';
 import type { Collection, Db, Document, IndexDescription, MongoClientOptions, WriteConcernSettings } from 'mongodb';
-import { createBatcher } from './batcher';
+import { createBatcher, type Batcher } from './batcher';
 import { MAX_BINDINGS_CONSIDERED } from './dedupe';
 import { limitNotes, readBinding, readBindings } from './tolerant';
 import { LocationUnavailableError, splitAor } from './types';
@@ -33,13 +33,29 @@ export interface MongoLocationOptions {
   /**
    * Receives notes: about the URL (the dropped `slaveOk`), documents skipped as unreadable
    * ("skipped location document _id "…": no contact", services/location/tolerant.ts; at most 20 a
-   * minute) and the ruid index fallback.
+   * minute), the ruid index fallback, and the write batches chosen for FerretDB (writeDefaults).
    */
   onNote?: (message: string) => void;
-  /** Upsert batches (one unordered bulkWrite each) running at once; default 4 (see batcher.ts). */
+  /** Upsert batches (one unordered bulkWrite each) running at once; default by server (writeDefaults). */
   maxInFlight?: number;
-  /** The most upserts one batch carries; default 500 (1: each its own command, for FerretDB 1.x). */
+  /** The most upserts one batch carries; default by server (writeDefaults; 1: each its own command). */
   maxBatch?: number;
+}
+
+/**
+ * How many writes a command carries and how many commands run at once, unless configured
+ * (location.writeBatch, location.writesInFlight "auto"), from the server's buildInfo at connect.
+ * MongoDB: batches of up to 500, 4 at once, as a batch is one round trip and one write-concern
+ * wait. FerretDB (its buildInfo carries `ferretdbVersion`): one write a command, 16 at once. Its
+ * update command runs a batch's statements one after another and each replacing statement holds
+ * a PostgreSQL connection until the command returns, so batches of refreshes grew FerretDB 1.24 to
+ * its whole pool within seconds and it stopped answering (docs/benchmarks.md, "Refreshes in
+ * batches"); Kamailio's usrloc sends one statement a command too.
+ */
+export function writeDefaults(buildInfo: Document | null): { maxBatch: number; maxInFlight: number; server: string } {
+  const ferret = typeof buildInfo?.ferretdbVersion === 'string' ? buildInfo.ferretdbVersion : null;
+  if (ferret !== null) return { maxBatch: 1, maxInFlight: 16, server: `FerretDB ${ferret}` };
+  return { maxBatch: 500, maxInFlight: 4, server: 'MongoDB' };
 }
 
 /** Kamailio usrloc `location` table version this layout matches, and `location_attrs`'. */
@@ -239,9 +255,10 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   // The driver's client is unusable ("Topology is closed") once its first connect has failed, as
   // it does when the store starts while MongoDB is down; so a failed connect discards it and the
   // next operation starts a new one. Indexes and version documents are set up once per client.
-  let session: Promise<{ client: MongoClient; location: Collection }> | null = null;
+  type Session = { client: MongoClient; location: Collection; buildInfo: Document | null };
+  let session: Promise<Session> | null = null;
   let closed = false;
-  function connect(): Promise<{ client: MongoClient; location: Collection }> {
+  function connect(): Promise<Session> {
     if (closed) return Promise.reject(new LocationUnavailableError('MongoDB location store is closed'));
     session ??= (async () => {
       const client = new MongoClient(norm.url, clientOptions);
@@ -250,7 +267,12 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
         const db = client.db(dbName);
         const location = db.collection(collectionName);
         await prepare(db, location);
-        return { client, location };
+        // only to choose the write batches (writeDefaults); a server that refuses it is taken for MongoDB
+        const buildInfo = await db
+          .admin()
+          .command({ buildInfo: 1 })
+          .catch(() => null);
+        return { client, location, buildInfo };
       } catch (e) {
         await client.close().catch(() => {});
         throw e;
@@ -324,37 +346,50 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
    * about a quarter more of sipflow's CPU per write, and FerretDB's a little more too
    * (docs/benchmarks.md "One write, without the bulk path").
    */
-  const upserts = createBatcher<{ binding: Binding; fresh: boolean }, void>({
-    maxInFlight: opts.maxInFlight ?? 4,
-    maxBatch: opts.maxBatch ?? 500,
-    key: (w) => w.binding.ruid,
-    run: async (writes) => {
-      const { location } = await connect();
-      const last = new Map<string, { binding: Binding; fresh: boolean }>();
-      for (const w of writes) last.set(w.binding.ruid, w);
-      let pending = [...last.values()];
-      if (pending.length === 1) {
-        await writeOne(location, pending[0].binding, pending[0].fresh);
+  type Write = { binding: Binding; fresh: boolean };
+  // made at the first upsert, once the server is known (the first connect's; a reconnect keeps it)
+  let upserts: Batcher<Write, void> | null = null;
+  async function upsertBatcher(): Promise<Batcher<Write, void>> {
+    const { buildInfo } = await connect();
+    if (upserts) return upserts;
+    const defaults = writeDefaults(buildInfo);
+    const maxBatch = opts.maxBatch ?? defaults.maxBatch;
+    const maxInFlight = opts.maxInFlight ?? defaults.maxInFlight;
+    if (defaults.server !== 'MongoDB' && (opts.maxBatch === undefined || opts.maxInFlight === undefined)) {
+      note(
+        `the server is ${defaults.server}: ${maxBatch} write(s) a command, ${maxInFlight} commands at once (location.writeBatch, location.writesInFlight: auto)`,
+      );
+    }
+    upserts = createBatcher<Write, void>({ maxInFlight, maxBatch, key: (w) => w.binding.ruid, run: writeBatch });
+    return upserts;
+  }
+
+  async function writeBatch(writes: Write[]): Promise<void[]> {
+    const { location } = await connect();
+    const last = new Map<string, Write>();
+    for (const w of writes) last.set(w.binding.ruid, w);
+    let pending = [...last.values()];
+    if (pending.length === 1) {
+      await writeOne(location, pending[0].binding, pending[0].fresh);
+      return writes.map(() => undefined);
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await location.bulkWrite(
+          pending.map(({ binding: b, fresh }) =>
+            fresh ? { insertOne: { document: toDocument(b) } } : { replaceOne: { filter: { ruid: b.ruid }, replacement: toDocument(b), upsert: true } },
+          ),
+          { ordered: false },
+        );
         return writes.map(() => undefined);
+      } catch (e) {
+        if (!(e instanceof MongoBulkWriteError) || attempt === 3) throw e;
+        const failed = ([] as { index: number; code: number }[]).concat(e.writeErrors ?? []);
+        if (failed.length === 0 || failed.some((w) => w.code !== 11000)) throw e;
+        pending = failed.map((w) => ({ binding: pending[w.index].binding, fresh: false }));
       }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await location.bulkWrite(
-            pending.map(({ binding: b, fresh }) =>
-              fresh ? { insertOne: { document: toDocument(b) } } : { replaceOne: { filter: { ruid: b.ruid }, replacement: toDocument(b), upsert: true } },
-            ),
-            { ordered: false },
-          );
-          return writes.map(() => undefined);
-        } catch (e) {
-          if (!(e instanceof MongoBulkWriteError) || attempt === 3) throw e;
-          const failed = ([] as { index: number; code: number }[]).concat(e.writeErrors ?? []);
-          if (failed.length === 0 || failed.some((w) => w.code !== 11000)) throw e;
-          pending = failed.map((w) => ({ binding: pending[w.index].binding, fresh: false }));
-        }
-      }
-    },
-  });
+    }
+  }
 
   /** One write of a batch of one: as the bulk path does it, E11000 retried as a replacing upsert (3 tries in all). */
   async function writeOne(location: Collection, binding: Binding, fresh: boolean): Promise<void> {
@@ -388,7 +423,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
 
     upsert: async (binding, fresh = false) => {
       try {
-        return await upserts.submit({ binding, fresh });
+        return await (upserts ?? (await upsertBatcher())).submit({ binding, fresh });
       } catch (e) {
         return unavailable('upsert', e);
       }

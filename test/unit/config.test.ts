@@ -62,9 +62,13 @@ describe('configuration', () => {
     expect(parseConfig('{"location": {"url": "mongodb://a,b,c/kamailio?replicaSet=sre_location"}}', 'a.json').location.url).toContain('replicaSet');
   });
 
-  test('MongoDB location write batches: 500 writes a command and 4 commands at once by default, 1 a command for FerretDB, bounds named', () => {
+  test('MongoDB location write batches: chosen by server ("auto") by default, or set, bounds named', () => {
     const c = parseConfig('{}', 'a.json');
-    expect([c.location.writeBatch, c.location.writesInFlight]).toEqual([500, 4]);
+    expect([c.location.writeBatch, c.location.writesInFlight]).toEqual(['auto', 'auto']);
+    const explicitAuto = parseConfig('location: { writeBatch: auto, writesInFlight: auto }', 'a.yaml');
+    expect([explicitAuto.location.writeBatch, explicitAuto.location.writesInFlight]).toEqual(['auto', 'auto']);
+    const fromEnv = parseConfig('{}', 'a.json', { SIPFLOW_LOCATION_WRITE_BATCH: '1', SIPFLOW_LOCATION_WRITES_IN_FLIGHT: '16' });
+    expect([fromEnv.location.writeBatch, fromEnv.location.writesInFlight]).toEqual([1, 16]);
     const ferret = parseConfig('location: { url: "mongodb://h/k", writeBatch: 1, writesInFlight: 8 }', 'a.yaml');
     expect([ferret.location.writeBatch, ferret.location.writesInFlight]).toEqual([1, 8]);
     expect(problemsOf('location: { writeBatch: 0, writesInFlight: 65 }\n')).toEqual([

@@ -10,7 +10,7 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { Collection, MongoClient } from 'mongodb';
 import { createBatcher } from '../../../services/location/batcher';
-import { createMongoLocationStore } from '../../../services/location/mongo';
+import { createMongoLocationStore, writeDefaults } from '../../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
 import { LocationUnavailableError, type Binding } from '../../../services/location/types';
 import { BINDING_WIDTHS } from '../../../services/location/widths';
@@ -439,8 +439,14 @@ describe('MongoDB location store batching', () => {
     await client.close();
   });
 
+  /** Calls a spied Collection method got on the named collection (the store also writes `version`). */
+  const callsOn = (spy: { mock: { contexts: unknown[] } }, collection: string) =>
+    spy.mock.contexts.filter((c) => (c as Collection).collectionName === collection).length;
+
   test('concurrent upserts with duplicate ruids: one document per ruid with the last value', async () => {
-    const store = createMongoLocationStore({ url: mongoUrl(), database, writeConcern: { w: 1 } });
+    // batches set (location.writeBatch 500): on FerretDB, the suite's server, "auto" would send one write a command
+    const store = createMongoLocationStore({ url: mongoUrl(), database, writeConcern: { w: 1 }, maxBatch: 500, maxInFlight: 4 });
+    const bulk = jest.spyOn(Collection.prototype, 'bulkWrite');
     try {
       const base = Array.from({ length: 60 }, (_, i) => makeBinding({ username: `u${i % 7}`, contact: `sip:u@10.9.1.${i}` }));
       const calls: Binding[] = [];
@@ -450,7 +456,30 @@ describe('MongoDB location store batching', () => {
       expect(rows.total).toBe(60);
       expect(rows.rows.filter((b) => b.cseq !== 3)).toEqual([]);
       expect(rows.rows.sort(byRuid)).toEqual(base.map((b) => ({ ...b, cseq: 3 })).sort(byRuid));
+      expect(callsOn(bulk, 'location')).toBeGreaterThan(0);
     } finally {
+      bulk.mockRestore();
+      await store.close();
+    }
+  });
+
+  test('write batches by server (location.writeBatch and writesInFlight "auto"): FerretDB, told by its buildInfo, gets one write a command, noted once', async () => {
+    expect(writeDefaults({ version: '7.0.14', ok: 1 })).toEqual({ maxBatch: 500, maxInFlight: 4, server: 'MongoDB' });
+    expect(writeDefaults(null)).toEqual({ maxBatch: 500, maxInFlight: 4, server: 'MongoDB' });
+    expect(writeDefaults({ version: '7.0.42', ferretdbVersion: 'v1.24.2' })).toEqual({ maxBatch: 1, maxInFlight: 16, server: 'FerretDB v1.24.2' });
+    const notes: string[] = [];
+    const store = createMongoLocationStore({ url: mongoUrl(), database, collection: 'auto_writes', writeConcern: { w: 1 }, onNote: (m) => notes.push(m) });
+    const bulk = jest.spyOn(Collection.prototype, 'bulkWrite');
+    try {
+      const base = Array.from({ length: 30 }, (_, i) => makeBinding({ username: `a${i % 4}`, contact: `sip:a@10.9.3.${i}` }));
+      await Promise.all(base.map((b) => store.upsert(b)));
+      await Promise.all(base.map((b) => store.upsert({ ...b, cseq: 7 })));
+      const rows = await store.list({ limit: 1000, offset: 0, expired: true, now: new Date() });
+      expect(rows.rows.sort(byRuid)).toEqual(base.map((b) => ({ ...b, cseq: 7 })).sort(byRuid));
+      expect(callsOn(bulk, 'auto_writes')).toBe(0);
+      expect(notes).toEqual([expect.stringMatching(/^the server is FerretDB v\d+\.\d+\.\d+: 1 write\(s\) a command, 16 commands at once/)]);
+    } finally {
+      bulk.mockRestore();
       await store.close();
     }
   });
@@ -469,12 +498,10 @@ describe('MongoDB location store batching', () => {
       await Promise.all(base.map((b) => store.upsert({ ...b, cseq: 6 })));
       const rows = await store.list({ limit: 1000, offset: 0, expired: true, now: new Date() });
       expect(rows.rows.sort(byRuid)).toEqual(base.map((b) => ({ ...b, cseq: 6 })).sort(byRuid));
-      // on this collection (the store also inserts version documents): 80 fresh inserts (40 of them
-      // collide), 40 retries and 40 refreshes as replacing upserts
-      const onLocation = (spy: { mock: { contexts: unknown[] } }) => spy.mock.contexts.filter((c) => (c as Collection).collectionName === 'single_writes').length;
-      expect(onLocation(bulk)).toBe(0);
-      expect(onLocation(inserts)).toBe(80);
-      expect(onLocation(replaces)).toBe(80);
+      // 80 fresh inserts (40 of them collide), 40 retries and 40 refreshes as replacing upserts
+      expect(callsOn(bulk, 'single_writes')).toBe(0);
+      expect(callsOn(inserts, 'single_writes')).toBe(80);
+      expect(callsOn(replaces, 'single_writes')).toBe(80);
     } finally {
       bulk.mockRestore();
       inserts.mockRestore();

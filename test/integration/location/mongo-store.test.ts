@@ -244,7 +244,8 @@ describe("MongoDB location store: the note's DBURL", () => {
       await store.upsert(b);
       expect(await store.find('john', null)).toEqual([b]);
       expect(await client.db(name).collection('location').countDocuments()).toBe(1);
-      expect(notes).toHaveLength(1);
+      // the URL's one note (on FerretDB a second one tells the write batches chosen for it)
+      expect(notes.filter((n) => !/^the server is FerretDB/.test(n))).toEqual([expect.stringMatching(/^dropped legacy slaveOk/)]);
     } finally {
       await store.close();
     }
