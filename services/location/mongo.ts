@@ -52,11 +52,10 @@ export interface MongoLocationOptions {
  * its whole pool within seconds and it stopped answering (docs/benchmarks.md, "Refreshes in
  * batches"); Kamailio's usrloc sends one statement a command too.
  */
-export function writeDefaults(buildInfo: Document | null): { maxBatch: number; maxInFlight: number; server: string } {
+export function writeDefaults(buildInfo: Document | null): { maxBatch: number; maxInFlight: number; ferretdb: string | null } {
   // (bounded: it goes into a log line)
-  const ferret = typeof buildInfo?.ferretdbVersion === 'string' ? buildInfo.ferretdbVersion.slice(0, 40) : null;
-  if (ferret !== null) return { maxBatch: 1, maxInFlight: 16, server: `FerretDB ${ferret}` };
-  return { maxBatch: 500, maxInFlight: 4, server: 'MongoDB' };
+  const ferretdb = typeof buildInfo?.ferretdbVersion === 'string' ? buildInfo.ferretdbVersion.slice(0, 40) : null;
+  return ferretdb !== null ? { maxBatch: 1, maxInFlight: 16, ferretdb } : { maxBatch: 500, maxInFlight: 4, ferretdb };
 }
 
 /** Kamailio usrloc `location` table version this layout matches, and `location_attrs`'. */
@@ -256,7 +255,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
   // The driver's client is unusable ("Topology is closed") once its first connect has failed, as
   // it does when the store starts while MongoDB is down; so a failed connect discards it and the
   // next operation starts a new one. Indexes and version documents are set up once per client.
-  type Session = { client: MongoClient; location: Collection; buildInfo: Document | null };
+  type Session = { client: MongoClient; location: Collection };
   let session: Promise<Session> | null = null;
   let closed = false;
   function connect(): Promise<Session> {
@@ -268,12 +267,7 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
         const db = client.db(dbName);
         const location = db.collection(collectionName);
         await prepare(db, location);
-        // only to choose the write batches (writeDefaults); a server that refuses it is taken for MongoDB
-        const buildInfo = await db
-          .admin()
-          .command({ buildInfo: 1 })
-          .catch(() => null);
-        return { client, location, buildInfo };
+        return { client, location };
       } catch (e) {
         await client.close().catch(() => {});
         throw e;
@@ -348,17 +342,25 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
    * a little more too (docs/benchmarks.md "One write, without the bulk path").
    */
   type Write = { binding: Binding; fresh: boolean };
-  // made at the first upsert, once the server is known (the first connect's; a reconnect keeps it)
+  // made at the first upsert, once the server has told what it is (buildInfo, asked once; a server
+  // that refuses the command is taken for MongoDB, one that cannot be reached fails that upsert)
   let upserts: Batcher<Write, void> | null = null;
   async function upsertBatcher(): Promise<Batcher<Write, void>> {
-    const { buildInfo } = await connect();
+    const { client } = await connect();
+    const buildInfo = await client
+      .db('admin')
+      .command({ buildInfo: 1 })
+      .catch((e: unknown) => {
+        if (e instanceof MongoServerError) return null;
+        throw e;
+      });
     if (upserts) return upserts;
     const defaults = writeDefaults(buildInfo);
     const maxBatch = opts.maxBatch ?? defaults.maxBatch;
     const maxInFlight = opts.maxInFlight ?? defaults.maxInFlight;
-    if (defaults.server !== 'MongoDB' && (opts.maxBatch === undefined || opts.maxInFlight === undefined)) {
+    if (defaults.ferretdb !== null && (opts.maxBatch === undefined || opts.maxInFlight === undefined)) {
       note(
-        `the server is ${defaults.server}: ${maxBatch} write(s) a command, ${maxInFlight} commands at once (location.writeBatch, location.writesInFlight: auto)`,
+        `the server is FerretDB ${defaults.ferretdb}: ${maxBatch} write(s) a command, ${maxInFlight} commands at once (location.writeBatch, location.writesInFlight: auto)`,
       );
     }
     upserts = createBatcher<Write, void>({ maxInFlight, maxBatch, key: (w) => w.binding.ruid, run: writeBatch });

@@ -464,9 +464,9 @@ describe('MongoDB location store batching', () => {
   });
 
   test('write batches by server (location.writeBatch and writesInFlight "auto"): FerretDB, told by its buildInfo, gets one write a command, noted once', async () => {
-    expect(writeDefaults({ version: '7.0.14', ok: 1 })).toEqual({ maxBatch: 500, maxInFlight: 4, server: 'MongoDB' });
-    expect(writeDefaults(null)).toEqual({ maxBatch: 500, maxInFlight: 4, server: 'MongoDB' });
-    expect(writeDefaults({ version: '7.0.42', ferretdbVersion: 'v1.24.2' })).toEqual({ maxBatch: 1, maxInFlight: 16, server: 'FerretDB v1.24.2' });
+    expect(writeDefaults({ version: '7.0.14', ok: 1 })).toEqual({ maxBatch: 500, maxInFlight: 4, ferretdb: null });
+    expect(writeDefaults(null)).toEqual({ maxBatch: 500, maxInFlight: 4, ferretdb: null });
+    expect(writeDefaults({ version: '7.0.42', ferretdbVersion: 'v1.24.2' })).toEqual({ maxBatch: 1, maxInFlight: 16, ferretdb: 'v1.24.2' });
     const notes: string[] = [];
     const store = createMongoLocationStore({ url: mongoUrl(), database, collection: 'auto_writes', writeConcern: { w: 1 }, onNote: (m) => notes.push(m) });
     const bulk = jest.spyOn(Collection.prototype, 'bulkWrite');
