@@ -206,8 +206,8 @@
 # a table with every registrar that ran (every pairing), its best rate, its ratio and the issue's
 # target, the CPU at the best step in % of a core and per call (core-ms: registrar, PostgreSQL,
 # FerretDB), its CPU per call at LOW_RATE over that at the best step, and its overload goodput / best
-# at each factor; beneath it the overload steps in detail
-# and the invite pairing's records. Everything is also written to $WORK/report-<time>.txt.
+# at each factor; beneath it the overload steps in detail (offered, goodput, SIPp's retransmissions,
+# and the CPU of the registrar and of SIPp over the step) and the invite pairing's records. Everything is also written to $WORK/report-<time>.txt.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -615,7 +615,9 @@ sf_ok() {
 declare -A RES RLINE
 record() { RES[$1]=$BEST; RLINE[$1]=$BEST_LINE; }
 
-# overload (--overload): OVL[NAME|F] = "offered goodput retrans" of the step at round(F × best)
+# overload (--overload): OVL[NAME|F] = "offered goodput retrans srv_cpu sipp_cpu" of the step at round(F × best);
+# the two CPU figures (% of a core over the step) show whether the machine was full past capacity
+# (docs/performance.md, "What bounds the goodput past capacity")
 declare -A OVL
 # overload NAME CHECK_FN ENV… : after `ladder NAME …` and `record NAME`, with the ladder's ENV…; never fails
 overload() {
@@ -628,8 +630,8 @@ overload() {
     rate=$(awk -v f="$f" -v b="$best" 'BEGIN { printf "%d", f * b + 0.5 }')
     DUR=$OVERLOAD_S RETRY=0 step "$name+overload-${f}x" "$rate" "$@" || true
     line=$LAST_LINE
-    if [ "$(kv "$line" failed)" = NA ]; then OVL[$name|$f]="$rate error NA"
-    else OVL[$name|$f]="$rate $(kv "$line" achieved_cps) $(kv "$line" retrans)"; fi
+    if [ "$(kv "$line" failed)" = NA ]; then OVL[$name|$f]="$rate error NA - -"
+    else OVL[$name|$f]="$rate $(kv "$line" achieved_cps) $(kv "$line" retrans) $(kv "$line" srv_cpu_pct) $(kv "$line" sipp_cpu_pct)"; fi
   done
   $check || log "$name: server gone after its overload steps"
   return 0
@@ -1144,15 +1146,15 @@ srow() {
     "$(per_call "$(kv "$line" srv_cpu_pct)" "$a")" "$(per_call "$(kv "$line" db_cpu_pct)" "$a")" "$(per_call "$(kv "$line" ferret_cpu_pct)" "$a")" "${low:--}" "$ovl"
 }
 overload_row() {  # overload_row PAIRING NAME TARGET
-  local best=${RES[$2]:-} f v rate gp rt out=""
+  local best=${RES[$2]:-} f v rate gp rt srv sipp out=""
   [ -n "$best" ] || return 0
   for f in ${OVERLOAD_FACTORS//,/ }; do
     v=${OVL[$2|$f]:-}
     if [ -z "$v" ]; then out+=$(printf '%6s %-36s' "${f}x:" "not run"); continue; fi
-    read -r rate gp rt <<< "$v"
-    if [ "$gp" = error ]; then out+=$(printf '%6s %-36s' "${f}x:" "$rate/s offered, step failed to run"); continue; fi
-    out+=$(printf '%6s %-36s' "${f}x:" "$(awk -v r="$rate" -v g="$gp" -v b="$best" -v t="$rt" \
-      'BEGIN { printf "%d/s -> %.0f/s (%.2f of best, %s retr)", r, g, g / b, t }')")
+    read -r rate gp rt srv sipp <<< "$v"
+    if [ "$gp" = error ]; then out+=$(printf '%6s %-60s' "${f}x:" "$rate/s offered, step failed to run"); continue; fi
+    out+=$(printf '%6s %-60s' "${f}x:" "$(awk -v r="$rate" -v g="$gp" -v b="$best" -v t="$rt" -v c="$srv" -v p="$sipp" \
+      'BEGIN { printf "%d/s -> %.0f/s (%.2f of best, %s retr, cpu %s%% + SIPp %s%%)", r, g, g / b, t, c, p }')")
   done
   printf '%-10s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
 }
