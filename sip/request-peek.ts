@@ -19,12 +19,9 @@
  *
  * `startsNewWork(bytes, method)` tells a request that would start new work (outside a dialog, no
  * credentials) from one that finishes work under way, for an overloaded thread to shed the former
- * first (FrontEnd.onMessage's `behind`). `continuesWork(bytes)` says the same of any message for a
- * SIP thread's queue, whose first lane takes work under way past capacity (responses too).
- * A sender can put an Authorization header on anything to escape shedding and to take the first
- * lane; that only brings its request back to the full path, in arrival order with other work under
- * way, which every request took before shedding existed: the flood guard (services/guard) still
- * limits it per source, and credentials that fail count towards the source's ban.
+ * first (FrontEnd.onMessage's `behind`). A sender can put an Authorization header on anything to
+ * escape shedding; that only brings its request back to the full path every request took before
+ * shedding existed (the flood guard, services/guard, still limits it per source).
  *
  * Limits: looks at most MAX_PEEK_HEADERS header lines before giving up.
  */
@@ -131,24 +128,4 @@ export function startsNewWork(data: Buffer, method: string): boolean {
   if (ONGOING.has(method)) return false;
   if (data.indexOf(CREDENTIALS) >= 0) return false; // Authorization / Proxy-Authorization, canonical case
   return toHasTag(data) === false;
-}
-
-const SIP_SLASH = Buffer.from('SIP/');
-
-/**
- * Whether a raw message goes on with work under way, for the SIP thread's queue, whose first lane it
- * takes past capacity (server/sip-threads/sliced-queue.ts): a response, or a request that does not
- * start new work (`startsNewWork`). CANCEL stays with new work, in the order it came, behind the
- * INVITE it cancels, which may still be waiting. What cannot be read as a request line goes with new
- * work too: the front end decides about it as about anything else.
- */
-export function continuesWork(bytes: Uint8Array): boolean {
-  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (data.length >= 4 && data.compare(SIP_SLASH, 0, 4, 0, 4) === 0) return true;
-  const n = Math.min(data.length, MAX_METHOD + 1);
-  let i = 0;
-  while (i < n && data[i] !== SP) i++;
-  if (i === 0 || i >= n) return false;
-  const method = data.toString('latin1', 0, i);
-  return method !== 'CANCEL' && !startsNewWork(data, method);
 }

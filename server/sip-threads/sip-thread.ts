@@ -32,7 +32,6 @@ import type { DirectoryQuery, DirectorySchema } from '../../services/directory/t
 import type { LocationPort } from '../../services/location/types';
 import { FrontEnd, drained, type LogicTarget } from '../../sip/front-end';
 import { ListenerGroup } from '../../sip/listener-group';
-import { continuesWork } from '../../sip/request-peek';
 import type { LocalEndpoint, Peer, SendCallback, SipSender } from '../../sip/transport';
 import { transportById, transportNamed, withSiblings, type SipTransport, type ThreadSocket } from '../../sip/transports';
 import { sipListeners } from '../config';
@@ -70,15 +69,6 @@ interface ListenerRuntime {
 const RESPONSE_START = 0x53; // 'S' of "SIP/2.0 …": responses are never dropped for age
 /** The longest a slice of handed-over SIP messages runs before store replies and timers get a turn (sliced-queue.ts). */
 const INBOUND_SLICE_MS = 5;
-/**
- * How long work under way keeps the first lane (sliced-queue.ts) after the thread last dropped a
- * request, shed as new work or stale. Only then, when a UA's retransmission is certain anyway: near
- * capacity the queue holds hundreds of messages for tens of milliseconds, and putting new work
- * behind work under way there (from 256 waiting, as first built) made new REGISTERs wait past the
- * shedding mark and get retransmitted where one lane in arrival order answered them all
- * (docs/performance.md, "What bounds the goodput past capacity").
- */
-const LANES_LINGER_MS = 1000;
 
 /** A SIP thread's line to the dispatcher: a worker's parentPort, or the inline front end's end of a LocalChannel (local-channel.ts). */
 export interface ThreadPort {
@@ -348,9 +338,8 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
         for (const m of batch) {
           switch (m[0]) {
             case 0:
-              // handled in slices (sliced-queue.ts): the store replies of this batch and the next go
-              // first; while the thread sheds, work under way goes before new work
-              inbound.push(m, m[9] < lanesUntil && continuesWork(m[1]));
+              // handled in slices (sliced-queue.ts): the store replies of this batch and the next go first
+              inbound.push(m);
               break;
             case 2: {
               const p = pendingCalls.get(m[1]);
@@ -378,8 +367,6 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
     });
   }
 
-  /** Date.now() until which work under way takes the first lane of `inbound` (LANES_LINGER_MS). */
-  let lanesUntil = 0;
   const inbound = new SlicedQueue<InboundSip>(
     (m) => onSip(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]),
     INBOUND_SLICE_MS,
@@ -405,7 +392,6 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
     const waited = bytes[0] === RESPONSE_START ? 0 : Date.now() - receivedAt;
     if (waited > init.maxQueueMs) {
       l.fe.stats.stale++;
-      lanesUntil = receivedAt + waited + LANES_LINGER_MS;
       return;
     }
     const proto = transportById(transport)?.name;
@@ -429,13 +415,7 @@ export function runSipThread(init: WorkerInit, port: ThreadPort, direct?: Dispat
     }
     const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const peer: Peer = connId < 0 ? { proto, address, port: peerPort } : { proto, address, port: peerPort, connId };
-    if (waited <= init.shedAfterMs) {
-      l.fe.onMessage(data, peer, local);
-      return;
-    }
-    const shed = l.fe.stats.shed;
-    l.fe.onMessage(data, peer, local, true);
-    if (l.fe.stats.shed !== shed) lanesUntil = receivedAt + waited + LANES_LINGER_MS;
+    l.fe.onMessage(data, peer, local, waited > init.shedAfterMs);
   }
 
   async function onControl(m: Control): Promise<void> {

@@ -13,27 +13,17 @@
  * are handled in slices, and replies and timers get their turn between two slices
  * (docs/performance.md, Overload).
  *
- * Two lanes. Past capacity a worker's queue holds seconds of work, and a REGISTER with credentials
- * (the second half of a call whose challenge was already paid for) waited behind new calls that
- * would then be shed for their age anyway: at the start of an overload step the calls completed fell
- * to a tenth of the worker's capacity while every new call got its challenge (docs/performance.md,
- * "What bounds the goodput past capacity"). For a second after the thread dropped a request (shed or
- * stale), sip-thread.ts pushes work under way to the first lane, handled before new work; new work
- * waits, and past `sip.shedAfterMs` the front end sheds it. Otherwise everything goes to the other
- * lane, in arrival order.
- *
  * Contract:
  * - `push` queues an item and schedules a slice (setImmediate) unless one is scheduled already; it
  *   never calls the handler itself.
- * - Each item is handled once. Items pushed with `first` are handled before the others (also those
- *   pushed before them); within a lane, in the order pushed. A slice ends once both lanes are empty
- *   or `sliceMs` have passed, checked every `CHECK_EVERY` items (a clock read per item would cost
- *   more than most items); the next slice is scheduled if items remain.
+ * - Items are handled in the order pushed, each once. A slice ends once the queue is empty or
+ *   `sliceMs` have passed, checked every `CHECK_EVERY` items (a clock read per item would cost more
+ *   than most items); the next slice is scheduled if items remain.
  * - A handler that throws (a bug: the SIP thread's never does) costs its item only: `onError` is
  *   told, and the queue goes on with the next.
  * - Age is the handler's business: a stale request is dropped there (sip-thread.ts onSip).
  * - Memory: handled items are let go at the end of each slice, or, in a long backlog, once more
- *   than `COMPACT_AFTER` of them sit before a lane's head.
+ *   than `COMPACT_AFTER` of them sit before the head.
  */
 
 /** Items handled between two reads of the clock. */
@@ -41,30 +31,9 @@ const CHECK_EVERY = 8;
 /** Handled items kept before the head of a queue that still holds more. */
 const COMPACT_AFTER = 1024;
 
-/** One lane: an array consumed from `head`, compacted now and then. */
-class Lane<T> {
-  items: T[] = [];
-  head = 0;
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  /** After a slice: let handled items go. */
-  settle(): void {
-    if (this.head >= this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > COMPACT_AFTER) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-  }
-}
-
 export class SlicedQueue<T> {
-  private readonly first = new Lane<T>();
-  private readonly rest = new Lane<T>();
+  private items: T[] = [];
+  private head = 0;
   private scheduled = false;
 
   constructor(
@@ -75,14 +44,13 @@ export class SlicedQueue<T> {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Items waiting, in both lanes. */
+  /** Items waiting. */
   get size(): number {
-    return this.first.size + this.rest.size;
+    return this.items.length - this.head;
   }
 
-  /** Queues `item`; with `first`, ahead of every item pushed without it (work under way). */
-  push(item: T, first = false): void {
-    (first ? this.first : this.rest).items.push(item);
+  push(item: T): void {
+    this.items.push(item);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.slice);
@@ -91,14 +59,10 @@ export class SlicedQueue<T> {
 
   private readonly slice = (): void => {
     const until = this.now() + this.sliceMs;
-    const first = this.first;
-    const rest = this.rest;
+    const items = this.items;
     let n = 0;
-    for (;;) {
-      let item: T;
-      if (first.head < first.items.length) item = first.items[first.head++];
-      else if (rest.head < rest.items.length) item = rest.items[rest.head++];
-      else break;
+    while (this.head < items.length) {
+      const item = items[this.head++];
       try {
         this.handle(item);
       } catch (e) {
@@ -106,11 +70,15 @@ export class SlicedQueue<T> {
       }
       if (++n % CHECK_EVERY === 0 && this.now() >= until) break;
     }
-    first.settle();
-    rest.settle();
-    if (first.size === 0 && rest.size === 0) {
+    if (this.head >= items.length) {
+      this.items = [];
+      this.head = 0;
       this.scheduled = false;
       return;
+    }
+    if (this.head > COMPACT_AFTER) {
+      this.items = items.slice(this.head);
+      this.head = 0;
     }
     setImmediate(this.slice);
   };

@@ -10,7 +10,7 @@ import { loadSlidText } from '../../../engine/load';
 import { builtinRegistry } from '../../../nodes';
 import { FrontEnd } from '../../../sip/front-end';
 import * as parser from '../../../sip/parser';
-import { continuesWork, peekRequest, startsNewWork } from '../../../sip/request-peek';
+import { peekRequest, startsNewWork } from '../../../sip/request-peek';
 import { isRequest, topVia } from '../../../sip/message';
 import type { Peer, SipSender } from '../../../sip/transport';
 import { testContext } from '../../support/context';
@@ -221,27 +221,6 @@ describe('an overloaded thread sheds new work first', () => {
       expect([m, startsNewWork(INVITE('To: <sip:b@x>'), m)]).toEqual([m, false]);
     // unsure (no To it can read): kept
     expect(startsNewWork(INVITE('X-To: <sip:bob@example.test>'), 'INVITE')).toBe(false);
-  });
-
-  test('continuesWork: responses and what does not start new work take the first lane; new work, CANCEL and what cannot be read do not', () => {
-    const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    const as = (method: string, b: Buffer) => asBytes(Buffer.from(b.toString('latin1').replace(/INVITE/g, method), 'latin1'));
-    expect(continuesWork(asBytes(Buffer.from('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n\r\n')))).toBe(true);
-    expect(continuesWork(asBytes(REGISTER({ authorization: 'Digest username="francesco"' })))).toBe(true);
-    expect(continuesWork(asBytes(INVITE('To: <sip:bob@example.test>;tag=abc')))).toBe(true);
-    expect(continuesWork(as('BYE', INVITE('To: <sip:bob@example.test>;tag=abc')))).toBe(true);
-    expect(continuesWork(as('ACK', INVITE('To: <sip:bob@example.test>')))).toBe(true);
-    expect(continuesWork(asBytes(REGISTER()))).toBe(false);
-    expect(continuesWork(asBytes(INVITE('To: <sip:bob@example.test>')))).toBe(false);
-    // CANCEL keeps its place behind the INVITE it cancels, which may still be waiting
-    expect(continuesWork(as('CANCEL', INVITE('To: <sip:bob@example.test>')))).toBe(false);
-    // not a request line: with new work, for the front end to judge
-    expect(continuesWork(asBytes(Buffer.from('garbage')))).toBe(false);
-    expect(continuesWork(asBytes(Buffer.from(' REGISTER sip:x SIP/2.0\r\n\r\n')))).toBe(false);
-    expect(continuesWork(new Uint8Array(0))).toBe(false);
-    // a view into a larger block: only its own bytes count
-    const block = Buffer.concat([Buffer.from('SIP/2.0 200 OK\r\n'), REGISTER()]);
-    expect(continuesWork(new Uint8Array(block.buffer, block.byteOffset + 16, block.byteLength - 16))).toBe(false);
   });
 
   const sent: Array<{ bytes: Buffer; peer: Peer }> = [];
