@@ -207,7 +207,8 @@
 # target, the CPU at the best step in % of a core and per call (core-ms: registrar, PostgreSQL,
 # FerretDB), its CPU per call at LOW_RATE over that at the best step, and its overload goodput / best
 # at each factor; beneath it the overload steps in detail (offered, goodput, SIPp's retransmissions,
-# and the CPU of the registrar and of SIPp over the step) and the invite pairing's records. Everything is also written to $WORK/report-<time>.txt.
+# and the CPU of the registrar and of SIPp over the step) and the invite pairing's records.
+# Everything is also written to $WORK/report-<time>.txt.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -615,9 +616,10 @@ sf_ok() {
 declare -A RES RLINE
 record() { RES[$1]=$BEST; RLINE[$1]=$BEST_LINE; }
 
-# overload (--overload): OVL[NAME|F] = "offered goodput retrans srv_cpu sipp_cpu" of the step at round(F × best);
-# the two CPU figures (% of a core over the step) show whether the machine was full past capacity
-# (docs/performance.md, "What bounds the goodput past capacity")
+# overload (--overload): OVL[NAME|F] = "offered goodput retrans srv_cpu sipp_cpu" of the step at
+# round(F × best); the CPU figures (% of a core over the whole SIPp run, drain included) set what
+# past capacity cost against the best step's (docs/performance.md, "What bounds the goodput past
+# capacity")
 declare -A OVL
 # overload NAME CHECK_FN ENV… : after `ladder NAME …` and `record NAME`, with the ladder's ENV…; never fails
 overload() {
@@ -1128,14 +1130,14 @@ per_call() { awk -v p="$1" -v r="$2" 'BEGIN { if (p ~ /^[0-9.]+$/ && r + 0 > 0) 
 # best, achieved at best, ratio = best / REF's best (none when NAME is REF), CPU at the best step in %
 # of a core and in core-ms per achieved call, and goodput / best of each overload step
 srow() {
-  local r=${RES[$2]:-} line=${RLINE[$2]:-} a f v rate gp rt ovl="" rat=""
+  local r=${RES[$2]:-} line=${RLINE[$2]:-} a f v rate gp ovl="" rat=""
   [ -n "$r" ] || return 0
   a=$(kv "$line" achieved_cps)
   [ "$2" = "$3" ] || rat=$(ratio "$r" "${RES[$3]:-0}")
   for f in ${OVERLOAD_FACTORS//,/ }; do
     v=${OVL[$2|$f]:-}
     if [ -z "$v" ]; then ovl+=$(printf ' %6s' -); continue; fi
-    read -r rate gp rt <<< "$v"
+    read -r rate gp _ <<< "$v"
     if [ "$gp" = error ]; then ovl+=$(printf ' %6s' err); else ovl+=$(printf ' %6s' "$(awk -v g="$gp" -v b="$r" 'BEGIN { printf "%.2f", g / b }')"); fi
   done
   local low="" lline=${LOWLINE[$2]:-}

@@ -342,10 +342,19 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
    * a little more too (docs/benchmarks.md "One write, without the bulk path").
    */
   type Write = { binding: Binding; fresh: boolean };
-  // made at the first upsert, once the server has told what it is (buildInfo, asked once; a server
-  // that refuses the command is taken for MongoDB, one that cannot be reached fails that upsert)
+  // made at the first upsert, once the server has told what it is (buildInfo, asked once however
+  // many first upserts wait for it; a server that refuses the command is taken for MongoDB, one that
+  // cannot be reached fails the upserts waiting, and the next one asks again)
   let upserts: Batcher<Write, void> | null = null;
-  async function upsertBatcher(): Promise<Batcher<Write, void>> {
+  let upsertsMade: Promise<Batcher<Write, void>> | null = null;
+  function upsertBatcher(): Promise<Batcher<Write, void>> {
+    upsertsMade ??= makeUpsertBatcher().catch((e: unknown) => {
+      upsertsMade = null;
+      throw e;
+    });
+    return upsertsMade;
+  }
+  async function makeUpsertBatcher(): Promise<Batcher<Write, void>> {
     const { client } = await connect();
     const buildInfo = await client
       .db('admin')
@@ -354,7 +363,6 @@ export function createMongoLocationStore(opts: MongoLocationOptions): LocationSt
         if (e instanceof MongoServerError) return null;
         throw e;
       });
-    if (upserts) return upserts;
     const defaults = writeDefaults(buildInfo);
     const maxBatch = opts.maxBatch ?? defaults.maxBatch;
     const maxInFlight = opts.maxInFlight ?? defaults.maxInFlight;

@@ -8,7 +8,7 @@
 import { randomUUID } from 'crypto';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
-import { Collection, MongoClient } from 'mongodb';
+import { Collection, Db, MongoClient } from 'mongodb';
 import { createBatcher } from '../../../services/location/batcher';
 import { createMongoLocationStore, writeDefaults } from '../../../services/location/mongo';
 import { createSqlLocationStore, ensureSchema } from '../../../services/location/sql';
@@ -470,6 +470,7 @@ describe('MongoDB location store batching', () => {
     const notes: string[] = [];
     const store = createMongoLocationStore({ url: mongoUrl(), database, collection: 'auto_writes', writeConcern: { w: 1 }, onNote: (m) => notes.push(m) });
     const bulk = jest.spyOn(Collection.prototype, 'bulkWrite');
+    const commands = jest.spyOn(Db.prototype, 'command');
     try {
       const base = Array.from({ length: 30 }, (_, i) => makeBinding({ username: `a${i % 4}`, contact: `sip:a@10.9.3.${i}` }));
       await Promise.all(base.map((b) => store.upsert(b)));
@@ -478,7 +479,10 @@ describe('MongoDB location store batching', () => {
       expect(rows.rows.sort(byRuid)).toEqual(base.map((b) => ({ ...b, cseq: 7 })).sort(byRuid));
       expect(callsOn(bulk, 'auto_writes')).toBe(0);
       expect(notes).toEqual([expect.stringMatching(/^the server is FerretDB v\d+\.\d+\.\d+: 1 write\(s\) a command, 16 commands at once/)]);
+      // 30 first upserts at once asked the server what it is once
+      expect(commands.mock.calls.filter(([c]) => 'buildInfo' in c)).toHaveLength(1);
     } finally {
+      commands.mockRestore();
       bulk.mockRestore();
       await store.close();
     }
