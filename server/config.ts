@@ -483,6 +483,15 @@ export const configSchema = z
           .describe(
             'MongoDB location: write commands (of up to writeBatch writes each) sent at once; the rest wait for one to return. "auto": 4 on MongoDB, 16 on FerretDB',
           ),
+        commitDelayMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .optional()
+          .describe(
+            'SQL / PostgreSQL location: how long the first binding write of a quiet spell waits for others to share its statement and commit (a commit delay, as PostgreSQL\'s commit_delay; every REGISTER that writes answers up to this much later, still only after its commit). Default: 10 when the location is the embedded directory (url "sql" on PGlite, whose every statement costs about 0.5 ms of the thread that receives the SIP traffic: at 500 calls/s five bindings then share one), 0 otherwise (at once; batches grow only while the database is busy)',
+          ),
         mode: z
           .enum(['db-only', 'write-through'])
           .optional()
@@ -969,6 +978,12 @@ export const directoryCacheSec = (c: Config): number => c.directory.cacheSec ?? 
  */
 export const locationMode = (c: Config): 'db-only' | 'write-through' =>
   c.location.mode ?? (c.location.url === 'sql' && embeddedDirectory(c) ? 'write-through' : 'db-only');
+
+/** The embedded location's commit delay by default (docs/performance.md, "The embedded default"). */
+export const EMBEDDED_COMMIT_DELAY_MS = 10;
+/** `location.commitDelayMs` as it applies: as set, else EMBEDDED_COMMIT_DELAY_MS on the embedded directory's PGlite, 0 elsewhere. */
+export const locationCommitDelayMs = (c: Config): number =>
+  c.location.commitDelayMs ?? (c.location.url === 'sql' && embeddedDirectory(c) ? EMBEDDED_COMMIT_DELAY_MS : 0);
 export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {

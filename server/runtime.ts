@@ -27,7 +27,7 @@ import { createRegistrar, type Registrar, type RegistrarOptions } from '../servi
 import { createSqlLocationStore, ensureSchema } from '../services/location/sql';
 import { createWriteThroughStore } from '../services/location/write-through';
 import type { LocationStore } from '../services/location/types';
-import { configSchema, directoryCacheSec, locationMode, type Config } from './config';
+import { configSchema, directoryCacheSec, locationCommitDelayMs, locationMode, type Config } from './config';
 import { openQueryPorts } from './query-ports';
 
 export interface RuntimeOptions {
@@ -54,6 +54,8 @@ export interface RuntimeOptions {
    * acknowledged; other writers' changes followed through a change feed (services/location/changes.ts). Ignored by `memory`.
    */
   locationMode?: 'db-only' | 'write-through';
+  /** SQL location: the commit delay of binding writes (`location.commitDelayMs` as it applies; default 0). */
+  locationCommitDelayMs?: number;
   /** write-through on MongoDB without change streams: full reload interval (s), default 2. */
   locationRefreshSec?: number;
   realm?: string;
@@ -135,6 +137,7 @@ export function runtimeOptionsFromConfig(c: Config): RuntimeOptions {
       writesInFlight: c.location.writesInFlight,
     },
     locationMode: locationMode(c),
+    locationCommitDelayMs: locationCommitDelayMs(c),
     locationRefreshSec: c.location.refreshSec,
     realm: c.sip.domain,
     nonceSecret: c.auth.nonceSecret,
@@ -174,7 +177,7 @@ async function openLocationStore(o: RuntimeOptions, directoryKnex: Knex): Promis
   // records the stores skip (Kamailio's odd documents), index fallbacks, the dropped slaveOk
   const onNote = (message: string) => o.log?.log('warn', message);
   const sqlStore = async (knex: Knex, url: string) => {
-    const store = createSqlLocationStore(knex, { onNote });
+    const store = createSqlLocationStore(knex, { onNote, commitDelayMs: o.locationCommitDelayMs });
     if (!writeThrough) return { store };
     // other instances' writes arrive by LISTEN/NOTIFY (PGlite is this process's own database: none)
     let changes: LocationChangeFeed | undefined;

@@ -2,7 +2,7 @@
  * The one batching primitive of the stores (group commit of location writes, services/location/
  * sql.ts and mongo.ts; coalesced directory reads, services/directory/coalesce.ts): concurrent
  * calls are coalesced into one batch (one statement, one commit) and every caller's promise
- * settles with ITS batch. Nagle-like, without timers:
+ * settles with ITS batch. Nagle-like, without timers by default:
  *
  *   - a call is queued; at the end of the current synchronous job (one microtask later, so calls
  *     made in the same tick join), if fewer than `maxInFlight` batches are running, everything
@@ -12,6 +12,16 @@
  *
  * Nothing is deferred for the sake of batching: an idle store sends a call at once; batches only
  * grow while the store is busy, i.e. exactly when one statement for many calls pays.
+ *
+ * `lingerMs` (a commit delay, as PostgreSQL's `commit_delay`) is for a store whose every statement
+ * costs far more than a row of it, and costs the caller's own thread: PGlite, the embedded
+ * database, spends about 0.5 ms on a statement of one row and 0.05 ms a row in one of 64, in the
+ * thread that also receives the SIP traffic (docs/performance.md, "The embedded default"). With it,
+ * a call queued while nothing is waiting starts a timer, and what is queued goes when the timer
+ * fires or as soon as `maxBatch` calls wait, whichever comes first; calls still queued then (the
+ * batches in flight at `maxInFlight`, or their keys busy) go as soon as a batch completes, as
+ * without it. So a call waits at most `lingerMs` more than it would have, and at 500 calls/s five
+ * of them share a statement where each had its own.
  *
  * With `key`, calls with the same key are never in two running batches at once, and a later call
  * never overtakes an earlier one with the same key: a batch holds the calls of a key that were
@@ -35,6 +45,8 @@ export interface BatcherOptions<T, R> {
   maxBatch?: number;
   /** Calls with the same key keep their order across batches (see above). */
   key?: (item: T) => string;
+  /** How long the first call queued waits for others before its batch goes (default 0: at once; see above). */
+  lingerMs?: number;
 }
 
 export interface Batcher<T, R> {
@@ -57,13 +69,31 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
   const maxBatch = Math.max(1, opts.maxBatch ?? 500);
   const keyOf = opts.key;
+  const lingerMs = opts.lingerMs ?? 0;
+  if (!(lingerMs >= 0 && lingerMs <= 60_000)) throw new RangeError(`a batcher's lingerMs must be 0 to 60000, not ${opts.lingerMs}`);
   let queue: Pending<T, R>[] = [];
   let inFlight = 0;
   let scheduled = false;
+  /** What is queued may go: it waited lingerMs, or nothing lingers. */
+  let due = lingerMs === 0;
+  /** The timer that makes what is queued due (lingerMs > 0), or null. */
+  let lingering: NodeJS.Timeout | null = null;
   /** Keys held by running batches. */
   const busy = new Set<string>();
 
+  function linger(): void {
+    lingering ??= setTimeout(() => {
+      lingering = null;
+      due = true;
+      pump();
+    }, lingerMs);
+  }
+
   function schedule(): void {
+    if (!due && queue.length < maxBatch) {
+      linger(); // the first call of a quiet spell waits for company; the rest join it
+      return;
+    }
     if (scheduled) return;
     scheduled = true;
     queueMicrotask(() => {
@@ -91,9 +121,20 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
 
   function pump(): void {
     while (inFlight < maxInFlight && queue.length > 0) {
+      if (!due && queue.length < maxBatch) break; // lingering: a full batch goes, the rest waits
       const batch = take();
-      if (batch.length === 0) return; // everything queued waits for a running batch's keys
+      if (batch.length === 0) break; // everything queued waits for a running batch's keys
       launch(batch);
+    }
+    if (lingerMs === 0) return;
+    if (queue.length > 0) {
+      if (!due) linger();
+      return;
+    }
+    due = false;
+    if (lingering !== null) {
+      clearTimeout(lingering);
+      lingering = null;
     }
   }
 

@@ -27,6 +27,8 @@ export interface SqlLocationOptions {
   maxInFlight?: number;
   /** Rows per batched upsert at most (default 500). */
   maxBatchRows?: number;
+  /** How long the first write of a quiet spell waits for others to share its statement (default 0; services/location/batcher.ts `lingerMs`). */
+  commitDelayMs?: number;
   /** Receives notes about rows read: "skipped location row …: no contact" (services/location/tolerant.ts); at most 20 a minute. */
   onNote?: (message: string) => void;
 }
@@ -307,6 +309,7 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
   const upserts = createBatcher<Binding, unknown>({
     maxInFlight,
     maxBatch: maxBatchRows,
+    lingerMs: opts.commitDelayMs,
     key: (b) => b.ruid,
     run: async (bindings) => {
       const last = new Map<string, Binding>();
@@ -338,6 +341,7 @@ export function createSqlLocationStore(knex: Knex, opts: SqlLocationOptions = {}
   const removes = createBatcher<string[], number>({
     maxInFlight,
     maxBatch: maxBatchRows,
+    lingerMs: opts.commitDelayMs,
     run: async (calls) => {
       const wanted = new Set<string>();
       for (const ruids of calls) for (const r of ruids) wanted.add(r);

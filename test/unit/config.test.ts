@@ -1,7 +1,18 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
 import os from 'os';
 import path from 'path';
-import { ConfigError, configJsonSchema, configReference, directoryCacheSec, envName, loadConfig, locationMode, parseConfig } from '../../server/config';
+import {
+  ConfigError,
+  configJsonSchema,
+  configReference,
+  directoryCacheSec,
+  EMBEDDED_COMMIT_DELAY_MS,
+  envName,
+  loadConfig,
+  locationCommitDelayMs,
+  locationMode,
+  parseConfig,
+} from '../../server/config';
 import { serveConfig } from '../../cli/serve';
 import { calendarClock } from '../../server/calendar';
 
@@ -53,6 +64,26 @@ describe('configuration', () => {
     // what the operator sets wins
     expect(of('directory: { cacheSec: 0 }\nlocation: { mode: db-only }')).toEqual([0, 'db-only']);
     expect(of('directory: { url: "postgres://u:p@db/sipflow", cacheSec: 30 }\nlocation: { mode: write-through }')).toEqual([30, 'write-through']);
+  });
+
+  test('binding writes wait for company on the embedded PGlite only, unless told; out of range names the key', () => {
+    const delay = (text: string, env: Record<string, string> = {}) => locationCommitDelayMs(parseConfig(text, 'sipflow.yaml', env));
+    expect(EMBEDDED_COMMIT_DELAY_MS).toBe(10);
+    // the embedded directory's location (url "sql" on PGlite): every statement costs the receiving thread
+    expect(delay('')).toBe(EMBEDDED_COMMIT_DELAY_MS);
+    expect(delay('directory: { url: /var/lib/sipflow/directory }')).toBe(EMBEDDED_COMMIT_DELAY_MS);
+    // PostgreSQL, MongoDB, memory: at once
+    expect(delay('directory: { url: "postgres://u:p@db/sipflow" }')).toBe(0);
+    expect(delay('location: { url: "postgres://u:p@db/kamailio" }')).toBe(0);
+    expect(delay('location: { url: "mongodb://a,b,c/kamailio?replicaSet=rs" }')).toBe(0);
+    expect(delay('location: { url: memory }')).toBe(0);
+    // what the operator sets wins, from the file or the environment
+    expect(delay('location: { commitDelayMs: 0 }')).toBe(0);
+    expect(delay('directory: { url: "postgres://u:p@db/sipflow" }\nlocation: { commitDelayMs: 5 }')).toBe(5);
+    expect(delay('', { SIPFLOW_LOCATION_COMMIT_DELAY_MS: '3' })).toBe(3);
+    expect(problemsOf('location: { commitDelayMs: 101 }')).toEqual([expect.stringMatching(/^location\.commitDelayMs: .*100/)]);
+    expect(problemsOf('location: { commitDelayMs: -1 }')).toEqual([expect.stringMatching(/^location\.commitDelayMs: .*0/)]);
+    expect(problemsOf('location: { commitDelayMs: 2.5 }')).toEqual([expect.stringMatching(/^location\.commitDelayMs: .*expected int/)]);
   });
 
   test('YAML and JSON both parse; nested defaults fill in', () => {

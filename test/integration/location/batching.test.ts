@@ -24,7 +24,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 describe('batcher policy', () => {
   /** A batcher whose batches complete when the test says so; records each batch. */
-  function controlled(o: { maxInFlight?: number; maxBatch?: number; key?: (n: number) => string } = {}) {
+  function controlled(o: { maxInFlight?: number; maxBatch?: number; key?: (n: number) => string; lingerMs?: number } = {}) {
     const batches: number[][] = [];
     const gates: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
     const b = createBatcher<number, number>({
@@ -145,6 +145,99 @@ describe('batcher policy', () => {
   });
 });
 
+describe('batcher policy with lingerMs (a commit delay)', () => {
+  // the linger timer is faked; the microtasks and turns of the event loop the batcher and `tick` use are not
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'setImmediate', 'nextTick'] }));
+  afterEach(() => jest.useRealTimers());
+
+  function controlled(o: { maxInFlight?: number; maxBatch?: number; lingerMs: number }) {
+    const batches: number[][] = [];
+    const gates: Array<() => void> = [];
+    const b = createBatcher<number, number>({
+      ...o,
+      run: (items) => {
+        batches.push(items);
+        return new Promise<number[]>((resolve) => gates.push(() => resolve(items.map((i) => i * 10))));
+      },
+    });
+    return { b, batches, gates };
+  }
+
+  test('the first call of a quiet spell waits lingerMs for company; the calls meanwhile share its batch', async () => {
+    const { b, batches, gates } = controlled({ lingerMs: 10 });
+    const ps = [b.submit(1)];
+    await tick();
+    expect(batches).toEqual([]); // not at once
+    jest.advanceTimersByTime(6);
+    ps.push(b.submit(2), b.submit(3));
+    await tick();
+    expect(batches).toEqual([]); // the delay runs from the first call, not the last
+    jest.advanceTimersByTime(4);
+    await tick();
+    expect(batches).toEqual([[1, 2, 3]]);
+    gates[0]();
+    expect(await Promise.all(ps)).toEqual([10, 20, 30]);
+    // a call after the queue emptied lingers again
+    const next = b.submit(4);
+    await tick();
+    expect(batches).toHaveLength(1);
+    jest.advanceTimersByTime(10);
+    await tick();
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+    gates[1]();
+    expect(await next).toBe(40);
+  });
+
+  test('a full batch goes at once; the rest of the queue keeps lingering', async () => {
+    const { b, batches, gates } = controlled({ lingerMs: 50, maxBatch: 3, maxInFlight: 4 });
+    const ps = [1, 2, 3, 4].map((i) => b.submit(i));
+    await tick();
+    expect(batches).toEqual([[1, 2, 3]]);
+    jest.advanceTimersByTime(49);
+    await tick();
+    expect(batches).toEqual([[1, 2, 3]]);
+    jest.advanceTimersByTime(1);
+    await tick();
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+    for (const g of gates) g();
+    expect(await Promise.all(ps)).toEqual([10, 20, 30, 40]);
+  });
+
+  test('calls held back by maxInFlight go as soon as a batch completes once they waited, and not before', async () => {
+    const { b, batches, gates } = controlled({ lingerMs: 10, maxInFlight: 1 });
+    const p1 = b.submit(1);
+    jest.advanceTimersByTime(10);
+    await tick();
+    expect(batches).toEqual([[1]]);
+    // 2 arrives while 1 runs: the batch completing early does not cut its delay short
+    const p2 = b.submit(2);
+    await tick();
+    gates[0]();
+    expect(await p1).toBe(10);
+    await tick();
+    expect(batches).toEqual([[1]]);
+    jest.advanceTimersByTime(10);
+    await tick();
+    expect(batches).toEqual([[1], [2]]);
+    // 3 and 4 wait out their delay while 2 still runs: they go the moment it completes
+    const later = [b.submit(3), b.submit(4)];
+    jest.advanceTimersByTime(10);
+    await tick();
+    expect(batches).toEqual([[1], [2]]);
+    gates[1]();
+    expect(await p2).toBe(20);
+    await tick();
+    expect(batches).toEqual([[1], [2], [3, 4]]);
+    gates[2]();
+    expect(await Promise.all(later)).toEqual([30, 40]);
+  });
+
+  test('a lingerMs outside 0 to 60000 is refused, naming it', () => {
+    for (const lingerMs of [-1, Number.NaN, 60_001])
+      expect(() => createBatcher<number, number>({ lingerMs, run: async (x) => x })).toThrow(/lingerMs must be 0 to 60000/);
+  });
+});
+
 // ------------------------------------------------------------------ SQL store on PostgreSQL and PGlite
 
 /**
@@ -217,6 +310,27 @@ describe.each<Target>(['postgres', 'pglite'])('SQL location store batching on %s
     expect(count.inserts()).toBeGreaterThanOrEqual(1);
     expect(count.inserts()).toBeLessThanOrEqual(4); // vs 300 statements without batching
     for (const b of base) expect(await store.find(b.username, null)).toContainEqual({ ...b, cseq: 3, user_agent: 'round 3' });
+  });
+
+  test('with a commit delay (location.commitDelayMs), writes a turn of the event loop apart share one statement; without, they do not', async () => {
+    const spaced = async (store: ReturnType<typeof createSqlLocationStore>, net: number) => {
+      const bindings = Array.from({ length: 5 }, (_, i) => makeBinding({ contact: `sip:john@10.6.${net}.${i}` }));
+      const count = countStatements(knex);
+      try {
+        const ps = [];
+        for (const b of bindings) {
+          ps.push(store.upsert(b));
+          await tick();
+        }
+        await Promise.all(ps);
+      } finally {
+        count.stop();
+      }
+      for (const b of bindings) expect(await knex('location').where({ ruid: b.ruid }).first()).toMatchObject({ contact: b.contact });
+      return count.inserts();
+    };
+    expect(await spaced(createSqlLocationStore(knex), 1)).toBeGreaterThan(1);
+    expect(await spaced(createSqlLocationStore(knex, { commitDelayMs: 100 }), 2)).toBe(1);
   });
 
   test('small batches (maxBatchRows 40): duplicates split across batches still end with the last value', async () => {
