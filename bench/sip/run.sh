@@ -161,11 +161,11 @@
 #                       and all, and the ratio all/off in the final table (issue 16: at most 15 % drop);
 #                       the recording runs' `history:` YAML is $SF_HISTORY (default `{ mode: all }`, e.g.
 #                       SF_HISTORY='{ mode: all, maxWriteShare: 0.5 }')
-#   --control-dist F    memory, persistent and mongodb pairings: also ladder another build first (F = its
-#                       dist/cli/main.js, e.g. a worktree of the commit before a change); memory: uncached, on
+#   --control-dist F    memory, persistent, mongodb and embedded pairings: also ladder another build first (F =
+#                       its dist/cli/main.js, e.g. a worktree of the commit before a change); memory: uncached, on
 #                       its own copy of the directory; persistent: on the same databases; mongodb: on the same
-#                       collection, emptied and filled for each; the final table gives this build's rate / the
-#                       control's for each
+#                       collection, emptied and filled for each; embedded: as that build ships, on a directory it
+#                       imported; the final table gives this build's rate / the control's for each
 #   --overload          REGISTER pairings only (persistent, memory, mongodb, embedded; the invite pairing is
 #                       skipped); on by default with --pairing all (`npm run bench:sip`), off otherwise: after
 #                       each registrar's ladder (every sipflow variant too), one step per factor f at
@@ -936,16 +936,27 @@ run_floor() {
 # ---------------------------------------------------------------- embedded pairing
 run_embedded() {
   log "== embedded: sipflow as npm start ships it (configuration defaults, embedded PGlite directory), no Kamailio counterpart: compared with sipflow-pgsql"
-  local base=$WORK/sipflow-embedded-base data=$WORK/sipflow-embedded-data
-  if [ "$(cat "$base/users.n" 2>/dev/null)" != "$NUSERS" ] || [ "$REPO/dist/cli/main.js" -nt "$base/users.n" ]; then
-    log "provisioning $NUSERS customers into the embedded directory of a fresh dataDir (sipflow import)"
+  # with --control-dist the other build first, as shipped by it (its own defaults), on a directory it imported
+  local variant
+  for variant in ${CONTROL_MAIN:+control} build; do
+    if [ "$variant" = build ]; then SF_MAIN="" embedded_variant sipflow-embedded "$REPO/dist/cli/main.js"
+    else SF_MAIN=$CONTROL_MAIN embedded_variant sipflow-embedded-control "$CONTROL_MAIN"; fi
+  done
+  SF_MAIN=""
+}
+embedded_variant() {  # embedded_variant NAME MAIN (SF_MAIN set for start_sipflow)
+  local name=$1 main=$2
+  local base=$WORK/$name-base data=$WORK/$name-data
+  # kept between runs only for the same build (another build's migrations may be missing from it)
+  if [ "$(cat "$base/users.n" 2>/dev/null)" != "$NUSERS" ] || [ "$(cat "$base/main" 2>/dev/null)" != "$main" ] || [ "$main" -nt "$base/users.n" ]; then
+    log "provisioning $NUSERS customers into the embedded directory of a fresh dataDir (sipflow import, $name)"
     rm -rf "$base"; mkdir -p "$base"
-    "${SIPFLOW[@]}" import --customers "$WORK/customers.csv" --directory-url "$base/directory" >&2
-    echo "$NUSERS" > "$base/users.n"
+    node "$main" import --customers "$WORK/customers.csv" --directory-url "$base/directory" >&2
+    echo "$NUSERS" > "$base/users.n"; echo "$main" > "$base/main"
   fi
   # a fresh copy per run: no bindings, the shipped flows imported by this start
   rm -rf "$data"; cp -a "$base" "$data"
-  local cfg=$WORK/sipflow-embedded.yaml
+  local cfg=$WORK/$name.yaml
   # only what the bench needs; everything else (flows, directory, location, workers, caches, …) is the default
   # the shipped listener is UDP and TCP on one port: so here over UDP, the transport of the run otherwise
   local listeners="[{ transport: $TRANSPORT, host: 127.0.0.1, port: $SIP_PORT }]"
@@ -960,18 +971,18 @@ log: { level: warn }
 security: { trustedSources: [127.0.0.1] }
 $SF_REG
 EOF
-  SF_LOG=$WORK/sipflow-embedded.log
-  start_sipflow "$cfg" "$SF_LOG"
-  log "sipflow (embedded): processes $SF_PIDS"
+  SF_LOG=$WORK/$name.log
+  start_sipflow "$cfg" "$SF_LOG" || return 1
+  log "sipflow (embedded, $name): processes $SF_PIDS"
   # priming (unmeasured), as the memory pairing's: every user registers twice at 1000/s, so whatever the
   # defaults cache (the directory's cacheSec, write-through bindings) holds every user, and the ladder
   # measures the steady state rather than first-time misses on PGlite
-  DUR=$(( 2 * NUSERS / 1000 )) RETRY=0 step "sipflow-embedded+priming" 1000 SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
-  ladder sipflow-embedded 500 "$RATES_EMBEDDED" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
-  record sipflow-embedded
-  overload sipflow-embedded sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS"
+  DUR=$(( 2 * NUSERS / 1000 )) RETRY=0 step "$name+priming" 1000 SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" WARMUP_CALLS=0 || true
+  ladder "$name" 500 "$RATES_EMBEDDED" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS" || true
+  record "$name"
+  overload "$name" sf_ok SERVER=external AUTH=sqlite SERVER_PIDS="$SF_PIDS"
   stop_sipflow
-  if [ "$PROFILE$ALLOC" != 00 ] && [ "${RES[sipflow-embedded]}" -gt 0 ]; then
+  if [ "$name" = sipflow-embedded ] && [ "$PROFILE$ALLOC" != 00 ] && [ "${RES[sipflow-embedded]}" -gt 0 ]; then
     PROFILES+=("sipflow-embedded|$cfg|${RES[sipflow-embedded]}|AUTH=sqlite")
   fi
 }
@@ -1160,7 +1171,7 @@ overload_row() {  # overload_row PAIRING NAME TARGET
   done
   printf '%-10s %-24s %8s %7s %s\n' "$1" "$2" "$best" "$3" "${out%"${out##*[! ]}"}"
 }
-REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control sipflow-pgsql-control kamailio-mongodb sipflow-mongodb sipflow-mongodb-control sipflow-embedded"
+REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-memory-cached sipflow-memory-history sipflow-memory-cached-history sipflow-memory-control sipflow-pgsql-control kamailio-mongodb sipflow-mongodb sipflow-mongodb-control sipflow-embedded sipflow-embedded-control"
 {
   echo ""
   drv="SIPp -t u1"
@@ -1192,13 +1203,14 @@ REG_NAMES="kamailio-pgsql sipflow-pgsql kamailio-sqlite sipflow-memory sipflow-m
   srow mongodb sipflow-mongodb kamailio-mongodb ">=1.0"
   srow mongodb sipflow-mongodb-control kamailio-mongodb ""
   srow embedded sipflow-embedded sipflow-pgsql ">=1.0"
+  srow embedded sipflow-embedded-control sipflow-pgsql ""
   srow invite kamailio-invite kamailio-invite ""
   srow invite sipflow-invite kamailio-invite ">=1.0"
   srow invite kamailio-invite-noacc kamailio-invite-noacc ""
   if [ -n "${RES[sipflow-memory-history]:-}" ] && [ -n "${RES[sipflow-memory]:-}" ]; then
     printf '%-10s %-24s %6s %8s %6s %-7s\n' memory "history all / off" "" "" "$(ratio "${RES[sipflow-memory-history]}" "${RES[sipflow-memory]}")" ">=0.85"
   fi
-  for pn in persistent:sipflow-pgsql memory:sipflow-memory mongodb:sipflow-mongodb; do
+  for pn in persistent:sipflow-pgsql memory:sipflow-memory mongodb:sipflow-mongodb embedded:sipflow-embedded; do
     n=${pn#*:}
     [ -n "${RES[$n-control]:-}" ] && [ -n "${RES[$n]:-}" ] || continue
     printf '%-10s %-24s %6s %8s %6s %-7s\n' "${pn%%:*}" "this build / control" "" "" "$(ratio "${RES[$n]}" "${RES[$n-control]}")" "~1.0"
