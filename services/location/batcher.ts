@@ -17,11 +17,11 @@
  * costs far more than a row of it, and costs the caller's own thread: PGlite, the embedded
  * database, spends about 0.5 ms on a statement of one row and 0.05 ms a row in one of 64, in the
  * thread that also receives the SIP traffic (docs/performance.md, "The embedded default"). With it,
- * a call queued while nothing is waiting starts a timer, and what is queued goes when the timer
- * fires or as soon as `maxBatch` calls wait, whichever comes first; calls still queued then (the
- * batches in flight at `maxInFlight`, or their keys busy) go as soon as a batch completes, as
- * without it. So a call waits at most `lingerMs` more than it would have, and at 500 calls/s five
- * of them share a statement where each had its own.
+ * a call queued while no batch is running starts a timer, and what is queued goes when the timer
+ * fires or as soon as `maxBatch` calls wait, whichever comes first. While a batch runs nothing
+ * lingers: calls go, or queue and go when one completes, as without it, so a busy store batches by
+ * its own pace and adds no wait. So a call waits at most `lingerMs` more than it would have, and at
+ * 500 calls/s five of them share a statement where each had its own.
  *
  * With `key`, calls with the same key are never in two running batches at once, and a later call
  * never overtakes an earlier one with the same key: a batch holds the calls of a key that were
@@ -74,7 +74,7 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
   let queue: Pending<T, R>[] = [];
   let inFlight = 0;
   let scheduled = false;
-  /** What is queued may go: it waited lingerMs, or nothing lingers. */
+  /** What is queued may go: it waited lingerMs, or came while a batch ran, or nothing lingers. */
   let due = lingerMs === 0;
   /** The timer that makes what is queued due (lingerMs > 0), or null. */
   let lingering: NodeJS.Timeout | null = null;
@@ -90,7 +90,9 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
   }
 
   function schedule(): void {
-    if (!due && queue.length < maxBatch) {
+    if (inFlight > 0)
+      due = true; // the store is at work: batches grow as without lingering
+    else if (!due && queue.length < maxBatch) {
       linger(); // the first call of a quiet spell waits for company; the rest join it
       return;
     }
@@ -121,14 +123,16 @@ export function createBatcher<T, R>(opts: BatcherOptions<T, R>): Batcher<T, R> {
 
   function pump(): void {
     while (inFlight < maxInFlight && queue.length > 0) {
-      if (!due && queue.length < maxBatch) break; // lingering: a full batch goes, the rest waits
+      if (!due && inFlight === 0 && queue.length < maxBatch) break; // lingering: a full batch goes, the rest waits
       const batch = take();
       if (batch.length === 0) break; // everything queued waits for a running batch's keys
       launch(batch);
     }
     if (lingerMs === 0) return;
     if (queue.length > 0) {
-      if (!due) linger();
+      if (inFlight > 0)
+        due = true; // held back by the batches running: they go when one completes
+      else if (!due) linger();
       return;
     }
     due = false;

@@ -188,48 +188,44 @@ describe('batcher policy with lingerMs (a commit delay)', () => {
     expect(await next).toBe(40);
   });
 
-  test('a full batch goes at once; the rest of the queue keeps lingering', async () => {
+  test('a full batch goes at once, and with a batch running nothing lingers: the rest goes too', async () => {
     const { b, batches, gates } = controlled({ lingerMs: 50, maxBatch: 3, maxInFlight: 4 });
     const ps = [1, 2, 3, 4].map((i) => b.submit(i));
     await tick();
-    expect(batches).toEqual([[1, 2, 3]]);
-    jest.advanceTimersByTime(49);
-    await tick();
-    expect(batches).toEqual([[1, 2, 3]]);
-    jest.advanceTimersByTime(1);
-    await tick();
     expect(batches).toEqual([[1, 2, 3], [4]]);
+    // a call while those run goes at once as well
+    ps.push(b.submit(5));
+    await tick();
+    expect(batches).toEqual([[1, 2, 3], [4], [5]]);
     for (const g of gates) g();
-    expect(await Promise.all(ps)).toEqual([10, 20, 30, 40]);
+    expect(await Promise.all(ps)).toEqual([10, 20, 30, 40, 50]);
   });
 
-  test('calls held back by maxInFlight go as soon as a batch completes once they waited, and not before', async () => {
+  test('calls queued while a batch runs go as soon as it completes, with no delay of their own', async () => {
     const { b, batches, gates } = controlled({ lingerMs: 10, maxInFlight: 1 });
     const p1 = b.submit(1);
     jest.advanceTimersByTime(10);
     await tick();
     expect(batches).toEqual([[1]]);
-    // 2 arrives while 1 runs: the batch completing early does not cut its delay short
-    const p2 = b.submit(2);
+    // 2 and 3 arrive while 1 runs (maxInFlight 1 holds them): the store is busy, they do not linger
+    const later = [b.submit(2), b.submit(3)];
     await tick();
+    expect(batches).toEqual([[1]]);
     gates[0]();
     expect(await p1).toBe(10);
     await tick();
-    expect(batches).toEqual([[1]]);
-    jest.advanceTimersByTime(10);
-    await tick();
-    expect(batches).toEqual([[1], [2]]);
-    // 3 and 4 wait out their delay while 2 still runs: they go the moment it completes
-    const later = [b.submit(3), b.submit(4)];
-    jest.advanceTimersByTime(10);
-    await tick();
-    expect(batches).toEqual([[1], [2]]);
+    expect(batches).toEqual([[1], [2, 3]]);
     gates[1]();
-    expect(await p2).toBe(20);
+    expect(await Promise.all(later)).toEqual([20, 30]);
+    // idle again: the next call lingers
+    const next = b.submit(4);
     await tick();
-    expect(batches).toEqual([[1], [2], [3, 4]]);
+    expect(batches).toHaveLength(2);
+    jest.advanceTimersByTime(10);
+    await tick();
+    expect(batches).toEqual([[1], [2, 3], [4]]);
     gates[2]();
-    expect(await Promise.all(later)).toEqual([30, 40]);
+    expect(await next).toBe(40);
   });
 
   test('a lingerMs outside 0 to 60000 is refused, naming it', () => {
