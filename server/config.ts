@@ -490,7 +490,7 @@ export const configSchema = z
           .max(100)
           .optional()
           .describe(
-            'SQL / PostgreSQL location: how long the first binding write of a quiet spell waits for others to share its statement and commit (a commit delay, as PostgreSQL\'s commit_delay; every REGISTER that writes answers up to this much later, still only after its commit). Default: 10 when the location is the embedded directory (url "sql" on PGlite, whose every statement costs about 0.5 ms of the thread that receives the SIP traffic: at 500 calls/s five bindings then share one), 0 otherwise (at once; batches grow only while the database is busy)',
+            'SQL / PostgreSQL location: how long the first binding write of a quiet spell (no write running) waits for others to share its statement and commit (a commit delay, as PostgreSQL\'s commit_delay; a REGISTER that writes answers up to this much later, still only after its commit; while writes run, the next go as soon as one completes). Default: 10 when the location is the embedded directory (url "sql" on PGlite, whose every statement costs about 0.5 ms of the thread that receives the SIP traffic: at 500 calls/s five bindings then share one), 0 otherwise (at once; batches grow only while the database is busy)',
           ),
         mode: z
           .enum(['db-only', 'write-through'])
