@@ -963,6 +963,8 @@ export type Config = z.output<typeof configSchema>;
 
 /** The directory is this process's own (PGlite or memory://): nothing else can write it while we run. */
 const embeddedDirectory = (c: Config): boolean => c.directory.url === undefined || parseDirectoryUrl(c.directory.url).kind !== 'postgres';
+/** The bindings in the embedded directory's PGlite (`location.url` sql on it): only this process opens that database. */
+const embeddedLocation = (c: Config): boolean => c.location.url === 'sql' && embeddedDirectory(c);
 
 /**
  * `directory.cacheSec` as it applies: as set, else 3600 s on the embedded directory, whose every
@@ -976,14 +978,12 @@ export const directoryCacheSec = (c: Config): number => c.directory.cacheSec ?? 
  * directory (one process holds PGlite, so the bindings in memory are the database's), db-only for
  * a database other instances may share until the operator says they follow each other.
  */
-export const locationMode = (c: Config): 'db-only' | 'write-through' =>
-  c.location.mode ?? (c.location.url === 'sql' && embeddedDirectory(c) ? 'write-through' : 'db-only');
+export const locationMode = (c: Config): 'db-only' | 'write-through' => c.location.mode ?? (embeddedLocation(c) ? 'write-through' : 'db-only');
 
 /** The embedded location's commit delay by default (docs/performance.md, "The embedded default"). */
 export const EMBEDDED_COMMIT_DELAY_MS = 10;
 /** `location.commitDelayMs` as it applies: as set, else EMBEDDED_COMMIT_DELAY_MS on the embedded directory's PGlite, 0 elsewhere. */
-export const locationCommitDelayMs = (c: Config): number =>
-  c.location.commitDelayMs ?? (c.location.url === 'sql' && embeddedDirectory(c) ? EMBEDDED_COMMIT_DELAY_MS : 0);
+export const locationCommitDelayMs = (c: Config): number => c.location.commitDelayMs ?? (embeddedLocation(c) ? EMBEDDED_COMMIT_DELAY_MS : 0);
 export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {

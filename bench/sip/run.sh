@@ -939,13 +939,12 @@ run_embedded() {
   # with --control-dist the other build first, as shipped by it (its own defaults), on a directory it imported
   local variant
   for variant in ${CONTROL_MAIN:+control} build; do
-    if [ "$variant" = build ]; then SF_MAIN="" embedded_variant sipflow-embedded "$REPO/dist/cli/main.js"
-    else SF_MAIN=$CONTROL_MAIN embedded_variant sipflow-embedded-control "$CONTROL_MAIN"; fi
+    if [ "$variant" = build ]; then SF_MAIN=""; embedded_variant sipflow-embedded
+    else SF_MAIN=$CONTROL_MAIN; embedded_variant sipflow-embedded-control; fi
   done
-  SF_MAIN=""
 }
-embedded_variant() {  # embedded_variant NAME MAIN (SF_MAIN set for start_sipflow)
-  local name=$1 main=$2
+embedded_variant() {  # embedded_variant NAME: the build SF_MAIN names (empty: this one), as start_sipflow runs it
+  local name=$1 main=${SF_MAIN:-$REPO/dist/cli/main.js}
   local base=$WORK/$name-base data=$WORK/$name-data
   # kept between runs only for the same build (another build's migrations may be missing from it)
   if [ "$(cat "$base/users.n" 2>/dev/null)" != "$NUSERS" ] || [ "$(cat "$base/main" 2>/dev/null)" != "$main" ] || [ "$main" -nt "$base/users.n" ]; then
